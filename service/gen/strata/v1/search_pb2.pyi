@@ -1,0 +1,84 @@
+from service.gen.strata.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Granularity(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    GRANULARITY_UNSPECIFIED: _ClassVar[Granularity]
+    GRANULARITY_AUTO: _ClassVar[Granularity]
+    GRANULARITY_SEGMENT: _ClassVar[Granularity]
+    GRANULARITY_SCENE: _ClassVar[Granularity]
+    GRANULARITY_DRIVE: _ClassVar[Granularity]
+    GRANULARITY_HALF: _ClassVar[Granularity]
+    GRANULARITY_VIDEO: _ClassVar[Granularity]
+    GRANULARITY_ALL: _ClassVar[Granularity]
+GRANULARITY_UNSPECIFIED: Granularity
+GRANULARITY_AUTO: Granularity
+GRANULARITY_SEGMENT: Granularity
+GRANULARITY_SCENE: Granularity
+GRANULARITY_DRIVE: Granularity
+GRANULARITY_HALF: Granularity
+GRANULARITY_VIDEO: Granularity
+GRANULARITY_ALL: Granularity
+
+class Filter(_message.Message):
+    __slots__ = ("video_ids", "time_range")
+    VIDEO_IDS_FIELD_NUMBER: _ClassVar[int]
+    TIME_RANGE_FIELD_NUMBER: _ClassVar[int]
+    video_ids: _containers.RepeatedScalarFieldContainer[str]
+    time_range: _common_pb2.TimeRange
+    def __init__(self, video_ids: _Optional[_Iterable[str]] = ..., time_range: _Optional[_Union[_common_pb2.TimeRange, _Mapping]] = ...) -> None: ...
+
+class SearchRequest(_message.Message):
+    __slots__ = ("collection", "text", "vector", "granularity", "top_k", "filter", "page_token")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    VECTOR_FIELD_NUMBER: _ClassVar[int]
+    GRANULARITY_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    FILTER_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    text: str
+    vector: _common_pb2.Vector
+    granularity: Granularity
+    top_k: int
+    filter: Filter
+    page_token: str
+    def __init__(self, collection: _Optional[str] = ..., text: _Optional[str] = ..., vector: _Optional[_Union[_common_pb2.Vector, _Mapping]] = ..., granularity: _Optional[_Union[Granularity, str]] = ..., top_k: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class Hit(_message.Message):
+    __slots__ = ("node", "score", "similarity", "rank")
+    NODE_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    SIMILARITY_FIELD_NUMBER: _ClassVar[int]
+    RANK_FIELD_NUMBER: _ClassVar[int]
+    node: _common_pb2.Node
+    score: float
+    similarity: float
+    rank: int
+    def __init__(self, node: _Optional[_Union[_common_pb2.Node, _Mapping]] = ..., score: _Optional[float] = ..., similarity: _Optional[float] = ..., rank: _Optional[int] = ...) -> None: ...
+
+class Route(_message.Message):
+    __slots__ = ("levels", "reason")
+    LEVELS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    levels: _containers.RepeatedScalarFieldContainer[_common_pb2.Level]
+    reason: str
+    def __init__(self, levels: _Optional[_Iterable[_Union[_common_pb2.Level, str]]] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class SearchResponse(_message.Message):
+    __slots__ = ("hits", "route", "next_page_token")
+    HITS_FIELD_NUMBER: _ClassVar[int]
+    ROUTE_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    hits: _containers.RepeatedCompositeFieldContainer[Hit]
+    route: Route
+    next_page_token: str
+    def __init__(self, hits: _Optional[_Iterable[_Union[Hit, _Mapping]]] = ..., route: _Optional[_Union[Route, _Mapping]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
