@@ -1,0 +1,119 @@
+"""SQL for collections and videos (the catalog). Callers hold the facade's locks."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import duckdb
+
+from hierarchy.types import Collection, EmbeddingSpace, Metric, Video, VideoState
+
+
+def now_ms() -> int:
+    """Wall-clock time in integer milliseconds."""
+    return int(time.time() * 1000)
+
+
+def insert_collection(cur: duckdb.DuckDBPyConnection, name: str, space: EmbeddingSpace, config: dict) -> int:
+    """Insert a collection row; returns its internal id."""
+    rows = cur.execute("SELECT coalesce(max(id), 0) + 1 FROM collections").fetchall()
+    cid = int(rows[0][0])
+    cur.execute(
+        "INSERT INTO collections VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [cid, name, space.dimension, space.metric.value, space.model_name, space.model_version,
+         space.text_encoder, json.dumps(config), now_ms()],
+    )
+    return cid
+
+
+_COLLECTION_SQL = """
+SELECT c.id, c.name, c.dimension, c.metric, c.model_name, c.model_version, c.text_encoder,
+       c.created_ms,
+       (SELECT count(*) FROM videos v WHERE v.collection_id = c.id),
+       (SELECT count(*) FROM nodes n WHERE n.collection_id = c.id AND n.level = 1)
+FROM collections c
+"""
+
+
+def _collection(row: tuple) -> Collection:
+    space = EmbeddingSpace(int(row[2]), Metric(row[3]), row[4], row[5], row[6])
+    return Collection(row[1], space, int(row[7]), int(row[8]), int(row[9]), int(row[0]))
+
+
+def get_collection(cur: duckdb.DuckDBPyConnection, name: str) -> Collection | None:
+    """The collection named ``name`` with its counts, or None."""
+    rows = cur.execute(_COLLECTION_SQL + " WHERE c.name = ?", [name]).fetchall()
+    return _collection(rows[0]) if rows else None
+
+
+def list_collections(cur: duckdb.DuckDBPyConnection, after: str, limit: int) -> list[Collection]:
+    """Collections with names after ``after``, in name order."""
+    rows = cur.execute(_COLLECTION_SQL + " WHERE c.name > ? ORDER BY c.name LIMIT ?", [after, limit])
+    return [_collection(r) for r in rows.fetchall()]
+
+
+def all_collections(cur: duckdb.DuckDBPyConnection) -> list[Collection]:
+    """Every collection (without a page limit)."""
+    return [_collection(r) for r in cur.execute(_COLLECTION_SQL + " ORDER BY c.name").fetchall()]
+
+
+def delete_collection(cur: duckdb.DuckDBPyConnection, cid: int) -> None:
+    """Delete a collection and everything in it."""
+    for table in ("nodes", "videos", "requests"):
+        cur.execute(f"DELETE FROM {table} WHERE collection_id = ?", [cid])
+    cur.execute("DELETE FROM collections WHERE id = ?", [cid])
+
+
+def insert_video(
+    cur: duckdb.DuckDBPyConnection, cid: int, video_id: str, duration_ms: int, attributes: dict[str, Any]
+) -> None:
+    """Insert a video row in state OPEN."""
+    cur.execute(
+        "INSERT INTO videos VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [cid, video_id, duration_ms, json.dumps(attributes), VideoState.OPEN.value, "{}", now_ms()],
+    )
+
+
+_VIDEO_SQL = """
+SELECT v.video_id, v.duration_ms, v.attributes, v.state, v.created_ms,
+       (SELECT count(*) FROM nodes n
+        WHERE n.collection_id = v.collection_id AND n.video_id = v.video_id AND n.level = 1)
+FROM videos v
+"""
+
+
+def _video(collection: str, row: tuple) -> Video:
+    return Video(row[0], collection, int(row[1]), json.loads(row[2]), VideoState(row[3]), int(row[4]), int(row[5]))
+
+
+def get_video(cur: duckdb.DuckDBPyConnection, collection: Collection, video_id: str) -> Video | None:
+    """One video, or None."""
+    row = cur.execute(_VIDEO_SQL + " WHERE v.collection_id = ? AND v.video_id = ?", [collection.id, video_id])
+    found = row.fetchall()
+    return _video(collection.name, found[0]) if found else None
+
+
+def list_videos(cur: duckdb.DuckDBPyConnection, collection: Collection, after: str, limit: int) -> list[Video]:
+    """Videos with ids after ``after``, in id order."""
+    rows = cur.execute(
+        _VIDEO_SQL + " WHERE v.collection_id = ? AND v.video_id > ? ORDER BY v.video_id LIMIT ?",
+        [collection.id, after, limit],
+    )
+    return [_video(collection.name, r) for r in rows.fetchall()]
+
+
+def video_states(cur: duckdb.DuckDBPyConnection, cid: int, video_ids: list[str]) -> dict[str, tuple[str, int]]:
+    """``video_id -> (state, duration_ms)`` for those of ``video_ids`` that exist."""
+    rows = cur.execute(
+        "SELECT video_id, state, duration_ms FROM videos WHERE collection_id = ? AND list_contains(?, video_id)",
+        [cid, video_ids],
+    ).fetchall()
+    return {r[0]: (r[1], int(r[2])) for r in rows}
+
+
+def delete_video(cur: duckdb.DuckDBPyConnection, cid: int, video_id: str) -> None:
+    """Delete a video row and its nodes."""
+    cur.execute("DELETE FROM nodes WHERE collection_id = ? AND video_id = ?", [cid, video_id])
+    cur.execute("DELETE FROM videos WHERE collection_id = ? AND video_id = ?", [cid, video_id])

@@ -1,0 +1,332 @@
+"""The database facade: the one place that sequences writes across DuckDB and USearch.
+
+Write ordering (every write takes its collection's write lock):
+
+1. validate the whole request against the store; nothing is written on any error;
+2. commit it to DuckDB in one transaction (nodes, and the request id for retries);
+3. add the new vectors to the level's USearch index;
+4. acknowledge.
+
+Recovery order on :meth:`Database.open`:
+
+1. take the data directory's lock file (a second server fails here, clearly);
+2. open DuckDB, which replays its write-ahead log, and migrate the schema;
+3. for every collection and level, load the saved index if its checksum, parameters and
+   count agree with the store at the index's watermark, then catch it up with the rows
+   committed after the watermark; otherwise rebuild it from the store.
+
+DuckDB is the source of truth: a crash between steps 2 and 3 of a write loses nothing,
+because the next open catches the index up. Indexes are saved on :meth:`close` and
+:meth:`save_indexes`.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from hierarchy import catalog, ingest, nodes, paging, search, validate
+from hierarchy.encoder import TextEncoder, get_encoder
+from hierarchy.errors import AlreadyExists, FailedPrecondition, NotFound, Unavailable
+from hierarchy.index import IndexParams, LevelIndex
+from hierarchy.store import Allocator, Store
+from hierarchy.types import (
+    AppendResult, Collection, CollectionStats, EmbeddingSpace, Level, LevelStats, SearchQuery,
+    SearchResult, SegmentInput, Video,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DatabaseOptions:
+    """Tunables of an open database, with production defaults."""
+
+    memory_limit: str = "2GB"
+    threads: int = 2
+    index: IndexParams = field(default_factory=IndexParams)
+    max_batch: int = 10_000
+    max_top_k: int = 1000
+    exact_filter_below: int = 50_000
+
+
+class Database:
+    """Strata's core: collections, videos, segments and search over one data directory."""
+
+    def __init__(self, data_dir: Path, options: DatabaseOptions) -> None:
+        self.data_dir = data_dir
+        self.options = options
+        self._lock_file = _lock_directory(data_dir)
+        self.store = Store(data_dir / "strata.duckdb", options.memory_limit, options.threads)
+        self.keys = Allocator(self.store, "next_key")
+        self.sequence = Allocator(self.store, "next_seq", block=1024)
+        self._catalog_lock = threading.Lock()
+        self._locks_guard = threading.Lock()
+        self._write_locks: dict[int, threading.Lock] = {}
+        self._indexes: dict[tuple[int, Level], LevelIndex] = {}
+        self._collections: dict[str, Collection] = {}
+        self._closed = False
+
+    @classmethod
+    def open(cls, data_dir: Path | str, options: DatabaseOptions | None = None) -> Database:
+        """Open (creating if needed) the database in ``data_dir`` and recover its indexes."""
+        path = Path(data_dir).expanduser()
+        path.mkdir(parents=True, exist_ok=True)
+        db = cls(path, options or DatabaseOptions())
+        db._recover()
+        return db
+
+    # -- collections -------------------------------------------------------------------
+
+    def create_collection(self, name: str, space: EmbeddingSpace) -> Collection:
+        """Create a collection; the text encoder (if any) is loaded to learn its dimension."""
+        validate.collection_name(name)
+        encoder_dim = get_encoder(space.text_encoder).dimension if space.text_encoder else None
+        space = validate.space(space, encoder_dim)
+        with self._catalog_lock, self.store.transaction() as cur:
+            if catalog.get_collection(cur, name) is not None:
+                raise AlreadyExists(f"collection {name!r} already exists; pick another name", "name")
+            config = {"index": self.options.index.__dict__}
+            catalog.insert_collection(cur, name, space, config)
+        collection = self._reload_collection(name)
+        return collection
+
+    def get_collection(self, name: str) -> Collection:
+        """A collection with its current counts."""
+        validate.collection_name(name)
+        found = catalog.get_collection(self.store.cursor(), name)
+        if found is None:
+            raise NotFound(f"collection {name!r} does not exist", "name")
+        return found
+
+    def list_collections(self, page_size: int = 0, page_token: str = "") -> tuple[list[Collection], str]:
+        """One page of collections in name order, and the next page's token."""
+        size = validate.page_size(page_size)
+        after = paging.decode(page_token, "collections") or ""
+        page = catalog.list_collections(self.store.cursor(), str(after), size + 1)
+        token = paging.encode(page[size - 1].name, "collections") if len(page) > size else ""
+        return page[:size], token
+
+    def delete_collection(self, name: str) -> None:
+        """Delete a collection with its videos, nodes and index files."""
+        collection = self._collection(name, "name")
+        with self._catalog_lock, self._write_lock(collection.id):
+            with self.store.transaction() as cur:
+                catalog.delete_collection(cur, collection.id)
+            for level in Level:
+                index = self._indexes.pop((collection.id, level), None)
+                if index is not None:
+                    index.delete_files()
+            self._collections.pop(name, None)
+
+    # -- videos ------------------------------------------------------------------------
+
+    def create_video(self, collection: str, video_id: str, duration_ms: int = 0,
+                     attributes: dict[str, Any] | None = None) -> Video:
+        """Register a video (state OPEN)."""
+        coll = self._collection(collection)
+        validate.identifier(video_id, "video_id")
+        if duration_ms < 0:
+            raise validate.InvalidArgument("duration_ms", f"is {duration_ms}; must be >= 0 (0 = unknown)")
+        attrs = validate.attributes(attributes or {}, "attributes")
+        with self._write_lock(coll.id), self.store.transaction() as cur:
+            if catalog.get_video(cur, coll, video_id) is not None:
+                raise AlreadyExists(f"video {video_id!r} already exists in {collection!r}", "video_id")
+            catalog.insert_video(cur, coll.id, video_id, duration_ms, attrs)
+        return self.get_video(collection, video_id)
+
+    def get_video(self, collection: str, video_id: str) -> Video:
+        """One video with its segment count."""
+        coll = self._collection(collection)
+        validate.identifier(video_id, "video_id")
+        found = catalog.get_video(self.store.cursor(), coll, video_id)
+        if found is None:
+            raise NotFound(f"video {video_id!r} does not exist in collection {collection!r}", "video_id")
+        return found
+
+    def list_videos(self, collection: str, page_size: int = 0, page_token: str = "") -> tuple[list[Video], str]:
+        """One page of a collection's videos in id order, and the next page's token."""
+        coll = self._collection(collection)
+        size = validate.page_size(page_size)
+        after = paging.decode(page_token, paging.digest("videos", collection)) or ""
+        page = catalog.list_videos(self.store.cursor(), coll, str(after), size + 1)
+        token = paging.encode(page[size - 1].id, paging.digest("videos", collection)) if len(page) > size else ""
+        return page[:size], token
+
+    def delete_video(self, collection: str, video_id: str) -> None:
+        """Delete a video and all its nodes, from the store and the indexes."""
+        coll = self._collection(collection)
+        self.get_video(collection, video_id)
+        with self._write_lock(coll.id):
+            keys = nodes.video_keys(self.store.cursor(), coll.id, video_id)
+            with self.store.transaction() as cur:
+                catalog.delete_video(cur, coll.id, video_id)
+            for level, level_keys in keys.items():
+                self._index(coll, level).remove(level_keys)
+
+    # -- segments ----------------------------------------------------------------------
+
+    def append_segments(self, collection: str, segments: list[SegmentInput], request_id: str = "") -> AppendResult:
+        """Append one atomic batch of segments; a repeated ``request_id`` replays the answer."""
+        coll = self._collection(collection)
+        validate.identifier(request_id, "request_id", allow_empty=True)
+        validate.batch_size(len(segments), self.options.max_batch)
+        with self._write_lock(coll.id):
+            cur = self.store.cursor()
+            if request_id and (done := nodes.find_request(cur, coll.id, request_id)) is not None:
+                return AppendResult(done[1]["segment_ids"], done[0], replayed=True)
+            batch = ingest.prepare(cur, coll, segments, self._encoder_for(coll))
+            first_key = self.keys.take(len(segments))
+            batch.keys = np.arange(first_key, first_key + len(segments), dtype=np.int64)
+            seq = self.sequence.take()
+            with self.store.transaction() as tx:
+                nodes.insert(tx, batch.to_arrow(coll.id, seq))
+                if request_id:
+                    nodes.save_request(tx, coll.id, request_id, seq, {"segment_ids": batch.node_ids})
+            self._index(coll, Level.SEGMENT).add(batch.keys, batch.vectors, seq)
+        return AppendResult(batch.node_ids, seq)
+
+    # -- search ------------------------------------------------------------------------
+
+    def search(self, query: SearchQuery) -> SearchResult:
+        """Search one level of a collection."""
+        coll = self._collection(query.collection, "collection")
+        vector = self._query_vector(coll, query)
+        index = self._index(coll, query.level)
+        return search.run(self.store.cursor(), index, coll.id, query, vector, self.options.exact_filter_below)
+
+    def _query_vector(self, coll: Collection, query: SearchQuery) -> np.ndarray:
+        space = coll.space
+        if query.vector is not None:
+            return validate.vector(query.vector, space.dimension, space.metric, "vector")
+        if not query.text.strip():
+            raise validate.InvalidArgument("text", "give a query text or a query vector")
+        if not space.text_encoder:
+            raise FailedPrecondition(
+                f"collection {coll.name!r} has no text encoder; send a query vector", "text"
+            )
+        return get_encoder(space.text_encoder).encode([query.text])[0]
+
+    # -- stats, persistence --------------------------------------------------------------
+
+    def stats(self, collection: str = "") -> list[CollectionStats]:
+        """Counts per collection and level, with index coverage."""
+        cur = self.store.cursor()
+        colls = [self._collection(collection)] if collection else catalog.all_collections(cur)
+        out = []
+        for coll in colls:
+            counts = nodes.level_counts(cur, coll.id)
+            levels = []
+            for level in Level:
+                index = self._indexes.get((coll.id, level))
+                if level not in counts and index is None:
+                    continue
+                levels.append(LevelStats(level, counts.get(level, (0, 0))[0], len(index) if index else 0,
+                                         index.watermark if index else 0, index.exact if index else True))
+            video_count = self.get_collection(coll.name).video_count
+            out.append(CollectionStats(coll.name, video_count, levels))
+        return out
+
+    def commit_sequence(self) -> int:
+        """The highest commit sequence handed out."""
+        return self.sequence.last
+
+    def disk_bytes(self) -> int:
+        """Bytes used by the data directory."""
+        return sum(p.stat().st_size for p in self.data_dir.rglob("*") if p.is_file())
+
+    def save_indexes(self) -> None:
+        """Persist every index (atomically, with checksums)."""
+        for index in list(self._indexes.values()):
+            index.save()
+
+    def close(self) -> None:
+        """Save indexes, checkpoint and close the store, release the directory."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.save_indexes()
+            self.store.close()
+        finally:
+            self._lock_file.close()
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _collection(self, name: str, field: str = "collection") -> Collection:
+        validate.collection_name(name, field)
+        found = self._collections.get(name) or self._reload_collection(name)
+        if found is None:
+            raise NotFound(f"collection {name!r} does not exist; create it first", field)
+        return found
+
+    def _reload_collection(self, name: str) -> Collection | None:
+        found = catalog.get_collection(self.store.cursor(), name)
+        if found is not None:
+            self._collections[name] = found
+        return found
+
+    def _write_lock(self, cid: int) -> threading.Lock:
+        with self._locks_guard:
+            return self._write_locks.setdefault(cid, threading.Lock())
+
+    def _encoder_for(self, coll: Collection) -> TextEncoder | None:
+        return get_encoder(coll.space.text_encoder) if coll.space.text_encoder else None
+
+    def _index(self, coll: Collection, level: Level) -> LevelIndex:
+        key = (coll.id, level)
+        index = self._indexes.get(key)
+        if index is None:
+            path = self.data_dir / "indexes" / f"c{coll.id}" / f"{level.label}.usearch"
+            index = LevelIndex(path, coll.space.dimension, coll.space.metric, self.options.index)
+            self._indexes[key] = index
+        return index
+
+    def _recover(self) -> None:
+        for coll in catalog.all_collections(self.store.cursor()):
+            self._collections[coll.name] = coll
+            counts = nodes.level_counts(self.store.cursor(), coll.id)
+            for level in counts:
+                self._recover_index(coll, level)
+
+    def _recover_index(self, coll: Collection, level: Level) -> None:
+        index = self._index(coll, level)
+        cur = self.store.cursor()
+        state = index.load()
+        if state is not None and nodes.count_at_or_before(cur, coll.id, level, state.watermark) != state.count:
+            log.warning("index %s disagrees with the store; rebuilding", index.path)
+            state = None
+        if state is None:
+            index.clear()
+        keys, vectors, seq = nodes.vectors_since(cur, coll.id, level, index.watermark)
+        index.add(keys, vectors, seq)
+        if state is None or len(keys):
+            log.info("index %s: %s %d vectors", index.path, "rebuilt with" if state is None else "caught up by", len(keys))
+            index.save()
+
+
+def _lock_directory(data_dir: Path) -> IO[str]:
+    """Hold an exclusive lock on the data directory for the life of the process."""
+    handle = (data_dir / "LOCK").open("a+")
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        handle.seek(0)
+        owner = handle.read().strip() or "unknown"
+        handle.close()
+        raise Unavailable(
+            f"data directory {data_dir} is in use by another Strata process (pid {owner}); "
+            "stop it or choose another --data-dir"
+        ) from exc
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle

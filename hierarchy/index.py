@@ -1,0 +1,211 @@
+"""Vector indexes: one USearch HNSW index per collection and level.
+
+An index is derived data. It is saved atomically (write to a temporary file, fsync,
+rename) beside a small JSON sidecar holding the file's SHA-256, the vector count and
+the commit sequence it covers (its watermark). :meth:`LevelIndex.load` refuses a file
+whose checksum, parameters or count do not match, and the caller rebuilds it from the
+store. Levels smaller than ``exact_below`` are searched exactly (one pass over every
+vector), which at that size is both faster and exact.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from usearch.index import Index
+
+from hierarchy.types import Metric
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class IndexParams:
+    """HNSW parameters of a level index (stored with the file)."""
+
+    dtype: str = "f16"
+    connectivity: int = 16
+    expansion_add: int = 128
+    expansion_search: int = 64
+    exact_below: int = 20_000
+
+
+@dataclass(frozen=True)
+class IndexState:
+    """What a saved index covers, as recorded in its sidecar."""
+
+    count: int
+    watermark: int
+
+
+def similarity_from_distance(metric: Metric, distances: np.ndarray) -> np.ndarray:
+    """USearch distances -> similarities where higher is better."""
+    if metric is Metric.L2_SQUARED:
+        return -distances
+    return 1.0 - distances
+
+
+class LevelIndex:
+    """A USearch index over the vectors of one level of one collection.
+
+    One writer at a time (USearch's concurrent ``add`` can strand nodes), any number of
+    concurrent readers.
+    """
+
+    def __init__(self, path: Path, dimension: int, metric: Metric, params: IndexParams) -> None:
+        self.path = path
+        self.dimension = dimension
+        self.metric = metric
+        self.params = params
+        self.watermark = 0
+        self._write_lock = threading.Lock()
+        self._index = self._new_index()
+
+    def _new_index(self) -> Index:
+        return Index(
+            ndim=self.dimension,
+            metric=self.metric.value,
+            dtype=self.params.dtype,
+            connectivity=self.params.connectivity,
+            expansion_add=self.params.expansion_add,
+            expansion_search=self.params.expansion_search,
+        )
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    @property
+    def exact(self) -> bool:
+        """Whether searches scan every vector at the current size."""
+        return len(self._index) < self.params.exact_below
+
+    def add(self, keys: np.ndarray, vectors: np.ndarray, watermark: int) -> None:
+        """Insert vectors under keys not yet present; advance the watermark."""
+        if len(keys) == 0:
+            self.watermark = max(self.watermark, watermark)
+            return
+        with self._write_lock:
+            self._index.add(keys.astype(np.uint64), np.ascontiguousarray(vectors, np.float32))
+            self.watermark = max(self.watermark, watermark)
+
+    def remove(self, keys: np.ndarray) -> None:
+        """Remove keys (USearch keeps tombstones until the next rebuild)."""
+        with self._write_lock:
+            for key in keys.astype(np.uint64):
+                self._index.remove(int(key))
+
+    def clear(self) -> None:
+        """Drop every vector (before a rebuild)."""
+        with self._write_lock:
+            self._index = self._new_index()
+            self.watermark = 0
+
+    def search(self, query: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``count`` nearest keys and their similarities, best first."""
+        size = len(self._index)
+        if size == 0 or count <= 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        count = min(count, size)
+        # USearch widens the beam to at least ``count`` on its own, so deep pages stay exact
+        # enough without touching the shared expansion setting.
+        matches = self._index.search(np.ascontiguousarray(query, np.float32), count, exact=self.exact)
+        keys = np.asarray(matches.keys, dtype=np.int64)
+        sims = similarity_from_distance(self.metric, np.asarray(matches.distances, np.float32))
+        return keys, sims
+
+    def vectors(self, keys: np.ndarray) -> np.ndarray:
+        """Stored vectors of ``keys`` as float32 rows (keys must be present)."""
+        if len(keys) == 0:
+            return np.zeros((0, self.dimension), np.float32)
+        rows = self._index.get(keys.astype(np.uint64))
+        return np.stack(rows).astype(np.float32)
+
+    def save(self) -> None:
+        """Write the index and its sidecar atomically."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        with self._write_lock:
+            self._index.save(str(tmp))
+            state = IndexState(count=len(self._index), watermark=self.watermark)
+        _fsync(tmp)
+        digest = _sha256(tmp)
+        os.replace(tmp, self.path)
+        sidecar = {"sha256": digest, **asdict(state), "params": asdict(self.params)}
+        sidecar.update(dimension=self.dimension, metric=self.metric.value)
+        _write_atomic(self._sidecar_path(), json.dumps(sidecar, indent=1).encode())
+        _fsync_dir(self.path.parent)
+
+    def load(self) -> IndexState | None:
+        """Load the saved index if it is intact and matches; None means rebuild."""
+        sidecar = self._read_sidecar()
+        if sidecar is None or not self.path.is_file():
+            return None
+        expected = {"dimension": self.dimension, "metric": self.metric.value, "params": asdict(self.params)}
+        if any(sidecar.get(k) != v for k, v in expected.items()):
+            log.warning("index %s was built with other parameters; rebuilding", self.path)
+            return None
+        if _sha256(self.path) != sidecar.get("sha256"):
+            log.warning("index %s fails its checksum; rebuilding", self.path)
+            return None
+        index = self._new_index()
+        index.load(str(self.path))
+        if len(index) != sidecar["count"]:
+            return None
+        with self._write_lock:
+            self._index = index
+            self.watermark = int(sidecar["watermark"])
+        return IndexState(count=len(index), watermark=self.watermark)
+
+    def delete_files(self) -> None:
+        """Remove the saved files (the collection is gone)."""
+        for path in (self.path, self._sidecar_path()):
+            path.unlink(missing_ok=True)
+
+    def _sidecar_path(self) -> Path:
+        return self.path.with_suffix(".json")
+
+    def _read_sidecar(self) -> dict | None:
+        try:
+            return json.loads(self._sidecar_path().read_text())
+        except (OSError, ValueError):
+            return None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with tmp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)

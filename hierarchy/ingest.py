@@ -1,0 +1,129 @@
+"""Turn a batch of client segments into validated node rows, or refuse it whole."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import duckdb
+import numpy as np
+
+from hierarchy import catalog, nodes, validate
+from hierarchy.encoder import TextEncoder
+from hierarchy.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from hierarchy.types import Collection, Level, SegmentInput, VideoState
+
+
+def default_segment_id(video_id: str, start_ms: int) -> str:
+    """The id of a segment the client did not name: unique, since segments never overlap."""
+    return f"{video_id}@{start_ms}"
+
+
+def prepare(
+    cur: duckdb.DuckDBPyConnection, coll: Collection, segments: list[SegmentInput], encoder: TextEncoder | None
+) -> nodes.NodeBatch:
+    """Validate ``segments`` against the request and the store; embed missing vectors."""
+    for i, seg in enumerate(segments):
+        _check_fields(seg, f"segments[{i}]")
+    ids = [seg.id or default_segment_id(seg.video_id, seg.start_ms) for seg in segments]
+    _check_unique_ids(ids)
+    _check_videos(cur, coll, segments)
+    _check_no_overlap_in_batch(segments)
+    _check_against_store(cur, coll, segments, ids)
+    vectors = _vectors(coll, segments, encoder)
+    return nodes.NodeBatch(
+        keys=np.zeros(0, np.int64), node_ids=ids, level=Level.SEGMENT,
+        video_ids=[s.video_id for s in segments],
+        start_ms=np.array([s.start_ms for s in segments], np.int64),
+        end_ms=np.array([s.end_ms for s in segments], np.int64),
+        texts=[s.text for s in segments], labels=[list(s.labels) for s in segments],
+        attributes=[s.attributes for s in segments], shot_cuts=[s.shot_cut for s in segments],
+        vectors=vectors,
+    )
+
+
+def _check_fields(seg: SegmentInput, field: str) -> None:
+    validate.identifier(seg.video_id, f"{field}.video_id")
+    validate.identifier(seg.id, f"{field}.id", allow_empty=True)
+    validate.segment_times(seg, field)
+    validate.labels(seg.labels, f"{field}.labels")
+    validate.attributes(seg.attributes, f"{field}.attributes")
+    if seg.vector is None and not seg.text.strip():
+        raise InvalidArgument(f"{field}.vector", "give a vector, or text for the collection's encoder to embed")
+
+
+def _check_unique_ids(ids: list[str]) -> None:
+    seen: dict[str, int] = {}
+    for i, node_id in enumerate(ids):
+        if node_id in seen:
+            raise InvalidArgument(
+                f"segments[{i}].id", f"{node_id!r} repeats segments[{seen[node_id]}] in the same batch"
+            )
+        seen[node_id] = i
+
+
+def _check_videos(cur: duckdb.DuckDBPyConnection, coll: Collection, segments: list[SegmentInput]) -> None:
+    known = catalog.video_states(cur, coll.id, sorted({s.video_id for s in segments}))
+    for i, seg in enumerate(segments):
+        if seg.video_id not in known:
+            raise NotFound(
+                f"video {seg.video_id!r} does not exist in {coll.name!r}; create it first",
+                f"segments[{i}].video_id",
+            )
+        state, duration = known[seg.video_id]
+        if state == VideoState.SEALED.value:
+            raise FailedPrecondition(
+                f"video {seg.video_id!r} is sealed; reopen it to append", f"segments[{i}].video_id"
+            )
+        if duration and seg.end_ms > duration:
+            raise InvalidArgument(
+                f"segments[{i}].end_ms", f"is {seg.end_ms}, past the video's duration {duration}"
+            )
+
+
+def _check_no_overlap_in_batch(segments: list[SegmentInput]) -> None:
+    by_video: dict[str, list[int]] = defaultdict(list)
+    for i, seg in enumerate(segments):
+        by_video[seg.video_id].append(i)
+    for members in by_video.values():
+        members.sort(key=lambda i: segments[i].start_ms)
+        for prev, nxt in zip(members, members[1:], strict=False):
+            if segments[nxt].start_ms < segments[prev].end_ms:
+                raise InvalidArgument(
+                    f"segments[{nxt}].start_ms", f"overlaps segments[{prev}] of the same video"
+                )
+
+
+def _check_against_store(
+    cur: duckdb.DuckDBPyConnection, coll: Collection, segments: list[SegmentInput], ids: list[str]
+) -> None:
+    taken = nodes.existing_ids(cur, coll.id, ids)
+    if taken:
+        i = next(i for i, node_id in enumerate(ids) if node_id in taken)
+        raise AlreadyExists(f"segment {ids[i]!r} already exists", f"segments[{i}].id")
+    starts = np.array([s.start_ms for s in segments], np.int64)
+    ends = np.array([s.end_ms for s in segments], np.int64)
+    clash = nodes.first_overlap(cur, coll.id, [s.video_id for s in segments], starts, ends)
+    if clash is not None:
+        raise AlreadyExists(
+            f"overlaps the stored segment {clash[1]!r}; segments of a video never overlap",
+            f"segments[{clash[0]}].start_ms",
+        )
+
+
+def _vectors(coll: Collection, segments: list[SegmentInput], encoder: TextEncoder | None) -> np.ndarray:
+    space = coll.space
+    out = np.zeros((len(segments), space.dimension), np.float32)
+    missing = []
+    for i, seg in enumerate(segments):
+        if seg.vector is None:
+            missing.append(i)
+        else:
+            out[i] = validate.vector(seg.vector, space.dimension, space.metric, f"segments[{i}].vector")
+    if missing and encoder is None:
+        raise InvalidArgument(
+            f"segments[{missing[0]}].vector",
+            f"is missing and collection {coll.name!r} has no text encoder; send vectors",
+        )
+    if missing:
+        out[missing] = encoder.encode([segments[i].text for i in missing])
+    return out

@@ -1,0 +1,187 @@
+"""SQL for nodes: bulk inserts through Arrow, lookups by key, vectors for rebuilds."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from hierarchy.types import Filter, Level, Node
+
+
+@dataclass
+class NodeBatch:
+    """Column-wise rows for the ``nodes`` table (one entry per node)."""
+
+    keys: np.ndarray
+    node_ids: list[str]
+    level: Level
+    video_ids: list[str]
+    start_ms: np.ndarray
+    end_ms: np.ndarray
+    texts: list[str]
+    labels: list[list[str]]
+    attributes: list[dict]
+    shot_cuts: list[bool]
+    vectors: np.ndarray
+
+    def to_arrow(self, cid: int, seq: int) -> pa.Table:
+        """The batch as an Arrow table shaped like ``nodes``."""
+        n, dim = self.vectors.shape
+        flat = pa.array(np.ascontiguousarray(self.vectors, np.float32).reshape(-1))
+        return pa.table({
+            "key": pa.array(self.keys, pa.int64()),
+            "collection_id": pa.array(np.full(n, cid, np.int32)),
+            "node_id": pa.array(self.node_ids, pa.string()),
+            "level": pa.array(np.full(n, int(self.level), np.int8)),
+            "video_id": pa.array(self.video_ids, pa.string()),
+            "start_ms": pa.array(self.start_ms, pa.int64()),
+            "end_ms": pa.array(self.end_ms, pa.int64()),
+            "parent_id": pa.array([""] * n, pa.string()),
+            "text": pa.array(self.texts, pa.string()),
+            "labels": pa.array(self.labels, pa.list_(pa.string())),
+            "attributes": pa.array([json.dumps(a) for a in self.attributes], pa.string()),
+            "child_count": pa.array(np.zeros(n, np.int32)),
+            "label_counts": pa.array(["{}"] * n, pa.string()),
+            "shot_cut": pa.array(self.shot_cuts, pa.bool_()),
+            "vector": pa.FixedSizeListArray.from_arrays(flat, dim),
+            "seq": pa.array(np.full(n, seq, np.int64)),
+        })
+
+
+def insert(cur: duckdb.DuckDBPyConnection, table: pa.Table) -> None:
+    """Append an Arrow table of node rows."""
+    cur.register("node_batch", table)
+    try:
+        cur.execute(
+            "INSERT INTO nodes SELECT key, collection_id, node_id, level, video_id, start_ms, end_ms, "
+            "parent_id, text, labels, attributes::JSON, child_count, label_counts::JSON, shot_cut, "
+            "vector::FLOAT[], seq FROM node_batch"
+        )
+    finally:
+        cur.unregister("node_batch")
+
+
+def existing_ids(cur: duckdb.DuckDBPyConnection, cid: int, node_ids: list[str]) -> set[str]:
+    """Those of ``node_ids`` already stored in the collection."""
+    rows = cur.execute(
+        "SELECT node_id FROM nodes WHERE collection_id = ? AND list_contains(?, node_id)", [cid, node_ids]
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
+def first_overlap(
+    cur: duckdb.DuckDBPyConnection, cid: int, video_ids: list[str], starts: np.ndarray, ends: np.ndarray
+) -> tuple[int, str] | None:
+    """The first new span that overlaps a stored segment: (its index, the stored id)."""
+    spans = pa.table({
+        "i": pa.array(np.arange(len(video_ids), dtype=np.int64)),
+        "video_id": pa.array(video_ids, pa.string()),
+        "s": pa.array(starts, pa.int64()),
+        "e": pa.array(ends, pa.int64()),
+    })
+    cur.register("new_spans", spans)
+    try:
+        row = cur.execute(
+            "SELECT b.i, n.node_id FROM new_spans b JOIN nodes n ON n.collection_id = ? AND n.level = 1 "
+            "AND n.video_id = b.video_id AND n.start_ms < b.e AND b.s < n.end_ms ORDER BY b.i LIMIT 1",
+            [cid],
+        ).fetchall()
+    finally:
+        cur.unregister("new_spans")
+    return (int(row[0][0]), str(row[0][1])) if row else None
+
+
+_NODE_COLUMNS = "key, node_id, level, video_id, start_ms, end_ms, parent_id, text, labels, attributes, child_count, label_counts"
+
+
+def _node(row: tuple) -> Node:
+    return Node(
+        id=row[1], level=Level(row[2]), video_id=row[3], start_ms=int(row[4]), end_ms=int(row[5]),
+        parent_id=row[6], text=row[7], labels=tuple(row[8]), attributes=json.loads(row[9]),
+        child_count=int(row[10]), label_counts=json.loads(row[11]),
+    )
+
+
+def by_keys(cur: duckdb.DuckDBPyConnection, keys: list[int]) -> dict[int, Node]:
+    """Nodes of ``keys`` (missing keys are absent from the result)."""
+    if not keys:
+        return {}
+    rows = cur.execute(f"SELECT {_NODE_COLUMNS} FROM nodes WHERE list_contains(?, key)", [keys]).fetchall()
+    return {int(r[0]): _node(r) for r in rows}
+
+
+def filtered_keys(cur: duckdb.DuckDBPyConnection, cid: int, level: Level, flt: Filter, limit: int) -> np.ndarray:
+    """Keys at ``level`` that pass ``flt``, at most ``limit`` of them."""
+    sql = "SELECT key FROM nodes WHERE collection_id = ? AND level = ?"
+    params: list = [cid, int(level)]
+    if flt.video_ids:
+        sql += " AND list_contains(?, video_id)"
+        params.append(list(flt.video_ids))
+    if flt.time_range is not None:
+        sql += " AND end_ms > ?"
+        params.append(flt.time_range.start_ms)
+        if flt.time_range.end_ms:
+            sql += " AND start_ms < ?"
+            params.append(flt.time_range.end_ms)
+    rows = cur.execute(sql + " LIMIT ?", [*params, limit]).fetchnumpy()
+    return rows["key"].astype(np.int64)
+
+
+def vectors_since(
+    cur: duckdb.DuckDBPyConnection, cid: int, level: Level, after_seq: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """(keys, vectors, max seq) of the level's nodes committed after ``after_seq``."""
+    table = cur.sql(
+        f"SELECT key, vector, seq FROM nodes WHERE collection_id = {int(cid)} AND level = {int(level)} "
+        f"AND seq > {int(after_seq)} ORDER BY key"
+    ).to_arrow_table()
+    if table.num_rows == 0:
+        return np.zeros(0, np.int64), np.zeros((0, 0), np.float32), after_seq
+    keys = table.column("key").to_numpy()
+    flat = table.column("vector").combine_chunks().flatten().to_numpy()
+    vectors = flat.astype(np.float32).reshape(table.num_rows, -1)
+    return keys, vectors, int(table.column("seq").to_numpy().max())
+
+
+def level_counts(cur: duckdb.DuckDBPyConnection, cid: int) -> dict[Level, tuple[int, int]]:
+    """``level -> (node count, max seq)`` for a collection."""
+    rows = cur.execute(
+        "SELECT level, count(*), max(seq) FROM nodes WHERE collection_id = ? GROUP BY level", [cid]
+    ).fetchall()
+    return {Level(r[0]): (int(r[1]), int(r[2])) for r in rows}
+
+
+def count_at_or_before(cur: duckdb.DuckDBPyConnection, cid: int, level: Level, seq: int) -> int:
+    """How many nodes of the level were committed at or before ``seq``."""
+    row = cur.execute(
+        "SELECT count(*) FROM nodes WHERE collection_id = ? AND level = ? AND seq <= ?", [cid, int(level), seq]
+    ).fetchall()
+    return int(row[0][0])
+
+
+def video_keys(cur: duckdb.DuckDBPyConnection, cid: int, video_id: str) -> dict[Level, np.ndarray]:
+    """Keys of a video's nodes, per level."""
+    rows = cur.execute(
+        "SELECT level, key FROM nodes WHERE collection_id = ? AND video_id = ?", [cid, video_id]
+    ).fetchall()
+    out: dict[Level, list[int]] = {}
+    for level, key in rows:
+        out.setdefault(Level(level), []).append(int(key))
+    return {lvl: np.asarray(k, np.int64) for lvl, k in out.items()}
+
+
+def find_request(cur: duckdb.DuckDBPyConnection, cid: int, request_id: str) -> tuple[int, dict] | None:
+    """A stored answer to ``request_id``: (seq, response)."""
+    row = cur.execute(
+        "SELECT seq, response FROM requests WHERE collection_id = ? AND request_id = ?", [cid, request_id]
+    ).fetchall()
+    return (int(row[0][0]), json.loads(row[0][1])) if row else None
+
+
+def save_request(cur: duckdb.DuckDBPyConnection, cid: int, request_id: str, seq: int, response: dict) -> None:
+    """Remember the answer to ``request_id`` (inside the batch's transaction)."""
+    cur.execute("INSERT INTO requests VALUES (?, ?, ?, ?)", [cid, request_id, seq, json.dumps(response)])

@@ -1,0 +1,196 @@
+"""The DuckDB store: the source of truth for collections, videos, nodes and vectors.
+
+One process owns the database file. Each thread uses its own cursor. Writes that must
+be atomic run inside :meth:`Store.transaction`. The schema carries a version and is
+migrated forward on open; migrations are plain SQL, applied in order, once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+from hierarchy.errors import Unavailable
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+# Each entry moves the schema from version i to i + 1. Never edit a shipped entry.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+    CREATE TABLE collections (
+        id INTEGER PRIMARY KEY,
+        name VARCHAR NOT NULL UNIQUE,
+        dimension INTEGER NOT NULL,
+        metric VARCHAR NOT NULL,
+        model_name VARCHAR NOT NULL,
+        model_version VARCHAR NOT NULL,
+        text_encoder VARCHAR NOT NULL,
+        config JSON NOT NULL,
+        created_ms BIGINT NOT NULL
+    );
+    CREATE TABLE videos (
+        collection_id INTEGER NOT NULL,
+        video_id VARCHAR NOT NULL,
+        duration_ms BIGINT NOT NULL,
+        attributes JSON NOT NULL,
+        state VARCHAR NOT NULL,
+        hints JSON NOT NULL,
+        created_ms BIGINT NOT NULL,
+        PRIMARY KEY (collection_id, video_id)
+    );
+    CREATE TABLE nodes (
+        key BIGINT PRIMARY KEY,
+        collection_id INTEGER NOT NULL,
+        node_id VARCHAR NOT NULL,
+        level TINYINT NOT NULL,
+        video_id VARCHAR NOT NULL,
+        start_ms BIGINT NOT NULL,
+        end_ms BIGINT NOT NULL,
+        parent_id VARCHAR NOT NULL,
+        text VARCHAR NOT NULL,
+        labels VARCHAR[] NOT NULL,
+        attributes JSON NOT NULL,
+        child_count INTEGER NOT NULL,
+        label_counts JSON NOT NULL,
+        shot_cut BOOLEAN NOT NULL,
+        vector FLOAT[] NOT NULL,
+        seq BIGINT NOT NULL,
+        UNIQUE (collection_id, node_id)
+    );
+    CREATE TABLE requests (
+        collection_id INTEGER NOT NULL,
+        request_id VARCHAR NOT NULL,
+        seq BIGINT NOT NULL,
+        response JSON NOT NULL,
+        PRIMARY KEY (collection_id, request_id)
+    );
+    """,
+]
+
+
+class Store:
+    """A DuckDB database file with per-thread cursors and versioned schema."""
+
+    def __init__(self, path: Path, memory_limit: str = "2GB", threads: int = 2) -> None:
+        self.path = path
+        try:
+            self._con = duckdb.connect(
+                str(path), config={"memory_limit": memory_limit, "threads": threads}
+            )
+        except duckdb.IOException as exc:
+            raise Unavailable(
+                f"cannot open the store {path}: {exc}. If another Strata server uses this "
+                "data directory, stop it or choose another --data-dir."
+            ) from exc
+        self._local = threading.local()
+        self._migrate()
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """This thread's cursor (DuckDB connections are not shared across threads)."""
+        cur = getattr(self._local, "cursor", None)
+        if cur is None:
+            cur = self._con.cursor()
+            self._local.cursor = cur
+        return cur
+
+    @contextmanager
+    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Run a block atomically: commit on success, roll back on any error."""
+        cur = self.cursor()
+        cur.execute("BEGIN TRANSACTION")
+        try:
+            yield cur
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        cur.execute("COMMIT")
+
+    def schema_version(self) -> int:
+        """The schema version the file is at."""
+        row = self.cursor().execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
+        return int(row[0][0]) if row else 0
+
+    def _migrate(self) -> None:
+        cur = self.cursor()
+        has_meta = cur.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
+        ).fetchall()
+        version = self.schema_version() if has_meta[0][0] else 0
+        if version > SCHEMA_VERSION:
+            raise Unavailable(
+                f"the store {self.path} has schema version {version}, newer than this "
+                f"server's {SCHEMA_VERSION}; upgrade Strata"
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            with self.transaction() as tx:
+                tx.execute(MIGRATIONS[target - 1])
+                tx.execute(
+                    "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(target)]
+                )
+            log.info("store %s migrated to schema version %d", self.path, target)
+
+    def get_meta(self, key: str) -> str | None:
+        """A value of the ``meta`` table, or None."""
+        row = self.cursor().execute("SELECT value FROM meta WHERE key = ?", [key]).fetchall()
+        return row[0][0] if row else None
+
+    def set_meta(self, key: str, value: str, cur: duckdb.DuckDBPyConnection | None = None) -> None:
+        """Set a value of the ``meta`` table (inside ``cur``'s transaction if given)."""
+        (cur or self.cursor()).execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [key, value])
+
+    def new_cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor of its own, whose transactions are independent of this thread's."""
+        return self._con.cursor()
+
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database file."""
+        self.cursor().execute("CHECKPOINT")
+
+    def close(self) -> None:
+        """Checkpoint and close the file."""
+        try:
+            self.checkpoint()
+        finally:
+            self._con.close()
+
+
+class Allocator:
+    """Hands out increasing integers (node keys, commit sequences) without reuse.
+
+    Blocks are reserved in the ``meta`` table before use, so a value handed out is never
+    handed out again, even after a crash: a restart resumes after the last reserved block.
+    """
+
+    def __init__(self, store: Store, name: str, block: int = 65536) -> None:
+        self._store = store
+        self._name = name
+        self._block = block
+        self._lock = threading.Lock()
+        # Reservations commit on their own cursor: a caller's rollback must not undo them.
+        self._cursor = store.new_cursor()
+        start = int(store.get_meta(name) or "1")
+        self._next = start
+        self._limit = start
+
+    def take(self, count: int = 1) -> int:
+        """Reserve ``count`` consecutive values; returns the first."""
+        with self._lock:
+            if self._next + count > self._limit:
+                self._limit = self._next + count + self._block
+                self._store.set_meta(self._name, str(self._limit), self._cursor)
+            first = self._next
+            self._next += count
+            return first
+
+    @property
+    def last(self) -> int:
+        """The highest value handed out so far (0 when none)."""
+        return self._next - 1

@@ -1,0 +1,208 @@
+"""Domain types of Strata: levels, embedding spaces, collections, videos, nodes, hits.
+
+Times are integer milliseconds, half-open ``[start_ms, end_ms)``. Public ids are
+strings; the store maps every node to an internal uint64 key below 2**63.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+MAX_KEY = 2**63 - 1
+
+
+class Level(enum.IntEnum):
+    """Tiers of a video's tree, bottom to top."""
+
+    SEGMENT = 1
+    SCENE = 2
+    DRIVE = 3
+    HALF = 4
+    VIDEO = 5
+
+    @property
+    def label(self) -> str:
+        """Lower-case name, as used by the CLI and file names."""
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, name: str) -> Level:
+        """Level from a case-insensitive name such as ``scene``."""
+        return cls[name.strip().upper()]
+
+
+class Metric(enum.Enum):
+    """How vectors of a space are compared (values are USearch metric names)."""
+
+    COSINE = "cos"
+    INNER_PRODUCT = "ip"
+    L2_SQUARED = "l2sq"
+
+
+class VideoState(enum.Enum):
+    """Whether a video still grows."""
+
+    OPEN = "open"
+    SEALED = "sealed"
+
+
+@dataclass(frozen=True)
+class EmbeddingSpace:
+    """The vectors of a collection: dimension, metric, producing model, text encoder."""
+
+    dimension: int
+    metric: Metric = Metric.COSINE
+    model_name: str = ""
+    model_version: str = ""
+    text_encoder: str = ""
+
+
+@dataclass(frozen=True)
+class Collection:
+    """A named library of videos sharing one embedding space."""
+
+    name: str
+    space: EmbeddingSpace
+    created_ms: int
+    video_count: int = 0
+    segment_count: int = 0
+    id: int = 0
+
+
+@dataclass(frozen=True)
+class Video:
+    """One video of a collection."""
+
+    id: str
+    collection: str
+    duration_ms: int
+    attributes: dict[str, Any]
+    state: VideoState
+    created_ms: int
+    segment_count: int = 0
+
+
+@dataclass
+class SegmentInput:
+    """One atomic segment as a client sends it; ``vector`` may be None when text is set."""
+
+    video_id: str
+    start_ms: int
+    end_ms: int
+    vector: np.ndarray | None = None
+    text: str = ""
+    labels: list[str] = field(default_factory=list)
+    attributes: dict[str, Any] = field(default_factory=dict)
+    id: str = ""
+    shot_cut: bool = False
+
+
+@dataclass(frozen=True)
+class Node:
+    """One element of the tree, as stored."""
+
+    id: str
+    level: Level
+    video_id: str
+    start_ms: int
+    end_ms: int
+    parent_id: str = ""
+    text: str = ""
+    labels: tuple[str, ...] = ()
+    attributes: dict[str, Any] = field(default_factory=dict)
+    child_count: int = 0
+    label_counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """A half-open span of milliseconds; ``end_ms == 0`` means open-ended."""
+
+    start_ms: int = 0
+    end_ms: int = 0
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Restrictions on search hits; all conditions must hold."""
+
+    video_ids: tuple[str, ...] = ()
+    time_range: TimeRange | None = None
+
+    @property
+    def empty(self) -> bool:
+        """True when the filter lets every node through."""
+        return not self.video_ids and self.time_range is None
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """A search at one explicit level."""
+
+    collection: str
+    level: Level
+    text: str = ""
+    vector: np.ndarray | None = None
+    top_k: int = 10
+    filter: Filter = Filter()
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One result: the node, its ranking score and raw similarity, and its rank."""
+
+    node: Node
+    score: float
+    similarity: float
+    rank: int
+
+
+@dataclass(frozen=True)
+class Route:
+    """How a query was answered: the levels used and why."""
+
+    levels: tuple[Level, ...]
+    reason: str
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Hits of one page, the route, and whether more hits follow."""
+
+    hits: list[Hit]
+    route: Route
+    has_more: bool
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """The answer to an append: ids in request order and the commit sequence."""
+
+    segment_ids: list[str]
+    commit_sequence: int
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class LevelStats:
+    """Counts for one level of one collection."""
+
+    level: Level
+    node_count: int
+    indexed_count: int
+    indexed_sequence: int
+    exact: bool
+
+
+@dataclass(frozen=True)
+class CollectionStats:
+    """Counts for one collection."""
+
+    name: str
+    video_count: int
+    levels: list[LevelStats]

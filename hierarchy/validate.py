@@ -1,0 +1,125 @@
+"""Validation of requests before anything is written. Errors name the field."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import numpy as np
+
+from hierarchy.errors import InvalidArgument, ResourceExhausted
+from hierarchy.types import EmbeddingSpace, Metric, SegmentInput
+
+_COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_MAX_ID = 128
+MAX_DIMENSION = 4096
+MAX_TIME_MS = 2**53  # far beyond any video; keeps times exact in every client language
+
+
+def collection_name(name: str, field: str = "name") -> str:
+    """A collection name: 1-64 of [A-Za-z0-9_.-], starting with a letter or digit."""
+    if not _COLLECTION_NAME.match(name or ""):
+        raise InvalidArgument(
+            field,
+            f"{name!r} is not a valid collection name; use 1-64 letters, digits, '_', '.' "
+            "or '-', starting with a letter or digit",
+        )
+    return name
+
+
+def identifier(value: str, field: str, allow_empty: bool = False) -> str:
+    """An id: 1-128 characters, none of them a control character."""
+    if not value:
+        if allow_empty:
+            return value
+        raise InvalidArgument(field, "must not be empty")
+    if len(value) > _MAX_ID or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise InvalidArgument(field, f"must be 1-{_MAX_ID} printable characters")
+    return value
+
+
+def space(value: EmbeddingSpace, encoder_dimension: int | None) -> EmbeddingSpace:
+    """Check an embedding space; fills the dimension from the encoder when it is 0."""
+    dim = value.dimension or (encoder_dimension or 0)
+    if dim <= 0:
+        raise InvalidArgument(
+            "space.dimension", "must be positive (or set space.text_encoder to use its dimension)"
+        )
+    if dim > MAX_DIMENSION:
+        raise InvalidArgument("space.dimension", f"must be at most {MAX_DIMENSION}")
+    if encoder_dimension is not None and dim != encoder_dimension:
+        raise InvalidArgument(
+            "space.dimension",
+            f"is {dim} but the text encoder {value.text_encoder!r} produces {encoder_dimension}",
+        )
+    return EmbeddingSpace(dim, value.metric, value.model_name, value.model_version, value.text_encoder)
+
+
+def vector(values: np.ndarray, dimension: int, metric: Metric, field: str) -> np.ndarray:
+    """A finite float32 vector of the right dimension (unit length for cosine)."""
+    arr = np.asarray(values, dtype=np.float32).reshape(-1)
+    if arr.shape[0] != dimension:
+        raise InvalidArgument(field, f"has dimension {arr.shape[0]}, the collection expects {dimension}")
+    if not np.isfinite(arr).all():
+        raise InvalidArgument(field, "contains NaN or infinity")
+    if metric is Metric.COSINE:
+        norm = float(np.linalg.norm(arr))
+        if norm == 0.0 or not math.isfinite(norm):
+            raise InvalidArgument(field, "is the zero vector, which has no direction under cosine")
+        arr = arr / norm
+    return arr
+
+
+def segment_times(seg: SegmentInput, field: str) -> None:
+    """Start and end are non-negative, ordered and within range."""
+    if seg.start_ms < 0:
+        raise InvalidArgument(f"{field}.start_ms", f"is {seg.start_ms}; times must be >= 0")
+    if seg.end_ms <= seg.start_ms:
+        raise InvalidArgument(
+            f"{field}.end_ms", f"is {seg.end_ms}, not after start_ms {seg.start_ms}"
+        )
+    if seg.end_ms > MAX_TIME_MS:
+        raise InvalidArgument(f"{field}.end_ms", f"is beyond the largest time {MAX_TIME_MS}")
+
+
+def batch_size(count: int, limit: int) -> None:
+    """A batch holds at least one and at most ``limit`` segments."""
+    if count == 0:
+        raise InvalidArgument("segments", "is empty; send at least one segment")
+    if count > limit:
+        raise ResourceExhausted(
+            f"batch of {count} segments exceeds the limit of {limit}; split it", "segments"
+        )
+
+
+def labels(values: list[str], field: str) -> list[str]:
+    """Labels are short non-empty strings."""
+    for i, label in enumerate(values):
+        if not label or len(label) > 256:
+            raise InvalidArgument(f"{field}[{i}]", "labels must be 1-256 characters")
+    return list(values)
+
+
+def attributes(values: dict[str, Any], field: str) -> dict[str, Any]:
+    """Attributes are a JSON object with string keys and finite numbers."""
+    if not isinstance(values, dict):
+        raise InvalidArgument(field, "must be an object")
+    for key, value in values.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidArgument(f"{field}.{key}", "must be a finite number")
+    return values
+
+
+def page_size(value: int, field: str = "page_size", default: int = 100, limit: int = 1000) -> int:
+    """A page size: 0 means the default; negative is an error; large values are capped."""
+    if value < 0:
+        raise InvalidArgument(field, f"is {value}; must be >= 0")
+    return min(value or default, limit)
+
+
+def top_k(value: int, limit: int) -> int:
+    """Hits per page: 0 means 10."""
+    if value < 0 or value > limit:
+        raise InvalidArgument("top_k", f"is {value}; must be between 1 and {limit} (0 means 10)")
+    return value or 10
