@@ -1,0 +1,213 @@
+"""The Python client SDK for Strata.
+
+>>> with StrataClient("localhost:50051") as client:
+...     client.create_collection("games", text_encoder="default")
+...     client.create_video("games", "match-1", duration_ms=5_400_000)
+...     client.append_segments("games", [{"video_id": "match-1", "start_ms": 0, "end_ms": 2000,
+...                                       "text": "kick-off"}])
+...     hits = client.search("games", "kick-off").hits
+
+Failed calls raise :class:`StrataRpcError`, which carries the status code and the
+fields the server named.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+
+import grpc
+import numpy as np
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_status import rpc_status
+
+from service import convert as cv
+from service.gen.strata.v1 import (
+    admin_pb2, admin_pb2_grpc, collection_pb2, collection_pb2_grpc, common_pb2, search_pb2,
+    search_pb2_grpc, segment_pb2, segment_pb2_grpc, video_pb2, video_pb2_grpc,
+)
+
+T = TypeVar("T")
+
+METRICS = {"cos": common_pb2.METRIC_COSINE, "ip": common_pb2.METRIC_INNER_PRODUCT, "l2sq": common_pb2.METRIC_L2_SQUARED}
+GRANULARITIES = {
+    "segment": search_pb2.GRANULARITY_SEGMENT, "scene": search_pb2.GRANULARITY_SCENE,
+    "drive": search_pb2.GRANULARITY_DRIVE, "half": search_pb2.GRANULARITY_HALF,
+    "video": search_pb2.GRANULARITY_VIDEO, "auto": search_pb2.GRANULARITY_AUTO, "all": search_pb2.GRANULARITY_ALL,
+}
+
+
+class StrataRpcError(Exception):
+    """A failed call: its status code, message, and the request fields at fault."""
+
+    def __init__(self, code: grpc.StatusCode, message: str, fields: dict[str, str]) -> None:
+        super().__init__(f"{code.name}: {message}")
+        self.code = code
+        self.message = message
+        self.fields = fields
+
+    @classmethod
+    def from_rpc_error(cls, error: grpc.RpcError) -> StrataRpcError:
+        """Decode the rich status (BadRequest field violations) of a failed call."""
+        fields: dict[str, str] = {}
+        status = rpc_status.from_call(error)  # type: ignore[arg-type]
+        for detail in status.details if status else []:
+            if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
+                bad = error_details_pb2.BadRequest()
+                detail.Unpack(bad)
+                fields.update({v.field: v.description for v in bad.field_violations})
+        return cls(error.code(), error.details() or "", fields)  # type: ignore[attr-defined]
+
+
+def segment_from_dict(row: dict[str, Any]) -> segment_pb2.Segment:
+    """One line of the JSONL ingest format -> a Segment message."""
+    msg = segment_pb2.Segment(
+        id=row.get("id", ""), video_id=row["video_id"], start_ms=int(row["start_ms"]), end_ms=int(row["end_ms"]),
+        text=row.get("text") or "", labels=row.get("labels") or [], shot_cut=bool(row.get("shot_cut", False)),
+    )
+    if row.get("attributes"):
+        msg.attributes.CopyFrom(cv.to_proto_struct(row["attributes"]))
+    if row.get("vector") is not None:
+        msg.vector.CopyFrom(cv.to_proto_vector(np.asarray(row["vector"], dtype=np.float32)))
+    return msg
+
+
+class StrataClient:
+    """A connection to a Strata server."""
+
+    def __init__(self, target: str = "localhost:50051", timeout: float = 60.0, max_message_mb: int = 64) -> None:
+        size = max_message_mb * 1024 * 1024
+        self.channel = grpc.insecure_channel(
+            target, options=[("grpc.max_send_message_length", size), ("grpc.max_receive_message_length", size)]
+        )
+        self.timeout = timeout
+        self.collections = collection_pb2_grpc.CollectionServiceStub(self.channel)
+        self.videos = video_pb2_grpc.VideoServiceStub(self.channel)
+        self.segments = segment_pb2_grpc.SegmentServiceStub(self.channel)
+        self.searcher = search_pb2_grpc.SearchServiceStub(self.channel)
+        self.admin = admin_pb2_grpc.AdminServiceStub(self.channel)
+        self.health_stub = health_pb2_grpc.HealthStub(self.channel)
+
+    def __enter__(self) -> StrataClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the channel."""
+        self.channel.close()
+
+    def _call(self, method: Any, request: Any, timeout: float | None = None) -> Any:
+        try:
+            return method(request, timeout=timeout or self.timeout)
+        except grpc.RpcError as exc:
+            raise StrataRpcError.from_rpc_error(exc) from None
+
+    # collections
+
+    def create_collection(self, name: str, dimension: int = 0, metric: str = "cos", text_encoder: str = "",
+                          model_name: str = "", model_version: str = "") -> collection_pb2.Collection:
+        """Create a collection; ``text_encoder="default"`` uses the built-in encoder."""
+        space = collection_pb2.EmbeddingSpace(dimension=dimension, metric=METRICS[metric], text_encoder=text_encoder,
+                                              model_name=model_name, model_version=model_version)
+        req = collection_pb2.CreateCollectionRequest(name=name, space=space)
+        return self._call(self.collections.CreateCollection, req).collection
+
+    def get_collection(self, name: str) -> collection_pb2.Collection:
+        """One collection with its counts."""
+        return self._call(self.collections.GetCollection, collection_pb2.GetCollectionRequest(name=name)).collection
+
+    def list_collections(self, page_size: int = 100) -> Iterator[collection_pb2.Collection]:
+        """Every collection, fetched a page at a time."""
+        return _pages(lambda token: self._call(
+            self.collections.ListCollections,
+            collection_pb2.ListCollectionsRequest(page_size=page_size, page_token=token)), "collections")
+
+    def delete_collection(self, name: str) -> None:
+        """Delete a collection and everything in it."""
+        self._call(self.collections.DeleteCollection, collection_pb2.DeleteCollectionRequest(name=name))
+
+    # videos
+
+    def create_video(self, collection: str, video_id: str, duration_ms: int = 0,
+                     attributes: dict[str, Any] | None = None) -> video_pb2.Video:
+        """Register a video."""
+        req = video_pb2.CreateVideoRequest(collection=collection, video_id=video_id, duration_ms=duration_ms,
+                                           attributes=cv.to_proto_struct(attributes or {}))
+        return self._call(self.videos.CreateVideo, req).video
+
+    def get_video(self, collection: str, video_id: str) -> video_pb2.Video:
+        """One video."""
+        req = video_pb2.GetVideoRequest(collection=collection, video_id=video_id)
+        return self._call(self.videos.GetVideo, req).video
+
+    def list_videos(self, collection: str, page_size: int = 100) -> Iterator[video_pb2.Video]:
+        """Every video of a collection, fetched a page at a time."""
+        return _pages(lambda token: self._call(
+            self.videos.ListVideos,
+            video_pb2.ListVideosRequest(collection=collection, page_size=page_size, page_token=token)), "videos")
+
+    def delete_video(self, collection: str, video_id: str) -> None:
+        """Delete a video and its nodes."""
+        self._call(self.videos.DeleteVideo, video_pb2.DeleteVideoRequest(collection=collection, video_id=video_id))
+
+    # segments
+
+    def append_segments(self, collection: str, segments: Sequence[dict[str, Any] | segment_pb2.Segment],
+                        request_id: str = "") -> segment_pb2.AppendSegmentsResponse:
+        """Append one atomic batch (dicts in the JSONL ingest format, or Segment messages)."""
+        return self._call(self.segments.AppendSegments, _batch(collection, segments, request_id))
+
+    def stream_segments(self, collection: str,
+                        batches: Iterable[tuple[str, Sequence[dict[str, Any] | segment_pb2.Segment]]],
+                        ) -> segment_pb2.StreamAppendSegmentsResponse:
+        """Append many ``(request_id, segments)`` batches over one client stream."""
+        messages = (segment_pb2.StreamAppendSegmentsRequest(batch=_batch(collection, segs, rid)) for rid, segs in batches)
+        try:
+            return self.segments.StreamAppendSegments(messages, timeout=None)
+        except grpc.RpcError as exc:
+            raise StrataRpcError.from_rpc_error(exc) from None
+
+    # search
+
+    def search(self, collection: str, text: str = "", vector: np.ndarray | None = None, level: str = "segment",
+               top_k: int = 10, video_ids: Sequence[str] = (), time_range: tuple[int, int] | None = None,
+               page_token: str = "") -> search_pb2.SearchResponse:
+        """Search by text and/or vector at ``level`` (segment, scene, drive, half, video)."""
+        req = search_pb2.SearchRequest(collection=collection, text=text, granularity=GRANULARITIES[level],
+                                       top_k=top_k, page_token=page_token)
+        if vector is not None:
+            req.vector.CopyFrom(cv.to_proto_vector(vector))
+        req.filter.video_ids.extend(video_ids)
+        if time_range is not None:
+            req.filter.time_range.start_ms, req.filter.time_range.end_ms = time_range
+        return self._call(self.searcher.Search, req)
+
+    # operations
+
+    def stats(self, collection: str = "") -> admin_pb2.GetStatsResponse:
+        """Counts, index coverage and disk use."""
+        return self._call(self.admin.GetStats, admin_pb2.GetStatsRequest(collection=collection))
+
+    def health(self, service: str = "") -> str:
+        """The health status name (SERVING, NOT_SERVING, ...)."""
+        reply = self._call(self.health_stub.Check, health_pb2.HealthCheckRequest(service=service))
+        return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+
+
+def _batch(collection: str, segments: Sequence[dict[str, Any] | segment_pb2.Segment],
+           request_id: str) -> segment_pb2.AppendSegmentsRequest:
+    msgs = [s if isinstance(s, segment_pb2.Segment) else segment_from_dict(s) for s in segments]
+    return segment_pb2.AppendSegmentsRequest(collection=collection, request_id=request_id, segments=msgs)
+
+
+def _pages(fetch: Any, attr: str) -> Iterator[Any]:
+    token = ""
+    while True:
+        page = fetch(token)
+        yield from getattr(page, attr)
+        token = page.next_page_token
+        if not token:
+            return

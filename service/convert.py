@@ -1,0 +1,195 @@
+"""Converters between protobuf messages and domain types, in ``to_proto_x`` /
+``from_proto_x`` pairs. Bad wire values raise domain errors naming the field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+
+from hierarchy import types as t
+from hierarchy.errors import InvalidArgument, Unimplemented
+from service.gen.strata.v1 import (
+    admin_pb2, collection_pb2, common_pb2, search_pb2, segment_pb2, video_pb2,
+)
+
+_METRICS = {
+    common_pb2.METRIC_UNSPECIFIED: t.Metric.COSINE,
+    common_pb2.METRIC_COSINE: t.Metric.COSINE,
+    common_pb2.METRIC_INNER_PRODUCT: t.Metric.INNER_PRODUCT,
+    common_pb2.METRIC_L2_SQUARED: t.Metric.L2_SQUARED,
+}
+_METRICS_OUT = {v: k for k, v in _METRICS.items() if k != common_pb2.METRIC_UNSPECIFIED}
+_GRANULARITY_LEVEL = {
+    search_pb2.GRANULARITY_UNSPECIFIED: t.Level.SEGMENT,
+    search_pb2.GRANULARITY_SEGMENT: t.Level.SEGMENT,
+    search_pb2.GRANULARITY_SCENE: t.Level.SCENE,
+    search_pb2.GRANULARITY_DRIVE: t.Level.DRIVE,
+    search_pb2.GRANULARITY_HALF: t.Level.HALF,
+    search_pb2.GRANULARITY_VIDEO: t.Level.VIDEO,
+}
+
+
+def from_proto_vector(msg: common_pb2.Vector, field: str) -> np.ndarray:
+    """Little-endian float32 bytes -> a float32 array (no per-element Python work)."""
+    if len(msg.data) % 4:
+        raise InvalidArgument(f"{field}.data", f"has {len(msg.data)} bytes, not a multiple of 4")
+    values = np.frombuffer(msg.data, dtype="<f4")
+    if msg.dimension and values.shape[0] != msg.dimension:
+        raise InvalidArgument(
+            f"{field}.dimension", f"is {msg.dimension} but data holds {values.shape[0]} floats"
+        )
+    return values.astype(np.float32)
+
+
+def to_proto_vector(values: np.ndarray) -> common_pb2.Vector:
+    """A float array -> packed little-endian float32 bytes."""
+    arr = np.ascontiguousarray(values, dtype="<f4").reshape(-1)
+    return common_pb2.Vector(data=arr.tobytes(), dimension=arr.shape[0])
+
+
+def from_proto_struct(msg: struct_pb2.Struct) -> dict[str, Any]:
+    """A Struct -> a dict; whole numbers come back as ints (Struct stores doubles)."""
+    return _ints(json_format.MessageToDict(msg))
+
+
+def _ints(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _ints(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_ints(v) for v in value]
+    return value
+
+
+def to_proto_struct(values: dict[str, Any]) -> struct_pb2.Struct:
+    """A dict -> a Struct."""
+    msg = struct_pb2.Struct()
+    msg.update(values)
+    return msg
+
+
+def _timestamp(ms: int) -> timestamp_pb2.Timestamp:
+    ts = timestamp_pb2.Timestamp()
+    ts.FromMilliseconds(ms)
+    return ts
+
+
+def from_proto_space(msg: collection_pb2.EmbeddingSpace) -> t.EmbeddingSpace:
+    """EmbeddingSpace message -> domain space."""
+    if msg.metric not in _METRICS:
+        raise InvalidArgument("space.metric", f"unknown metric {msg.metric}")
+    return t.EmbeddingSpace(msg.dimension, _METRICS[msg.metric], msg.model_name, msg.model_version, msg.text_encoder)
+
+
+def to_proto_space(space: t.EmbeddingSpace) -> collection_pb2.EmbeddingSpace:
+    """Domain space -> EmbeddingSpace message."""
+    return collection_pb2.EmbeddingSpace(
+        dimension=space.dimension, metric=_METRICS_OUT[space.metric], model_name=space.model_name,
+        model_version=space.model_version, text_encoder=space.text_encoder,
+    )
+
+
+def to_proto_collection(c: t.Collection) -> collection_pb2.Collection:
+    """Domain collection -> Collection message."""
+    return collection_pb2.Collection(
+        name=c.name, space=to_proto_space(c.space), create_time=_timestamp(c.created_ms),
+        video_count=c.video_count, segment_count=c.segment_count,
+    )
+
+
+def to_proto_video(v: t.Video) -> video_pb2.Video:
+    """Domain video -> Video message."""
+    state = video_pb2.VIDEO_STATE_SEALED if v.state is t.VideoState.SEALED else video_pb2.VIDEO_STATE_OPEN
+    return video_pb2.Video(
+        id=v.id, collection=v.collection, duration_ms=v.duration_ms, attributes=to_proto_struct(v.attributes),
+        state=state, segment_count=v.segment_count, create_time=_timestamp(v.created_ms),
+    )
+
+
+def from_proto_segment(msg: segment_pb2.Segment, field: str) -> t.SegmentInput:
+    """Segment message -> domain segment input."""
+    vector = from_proto_vector(msg.vector, f"{field}.vector") if msg.HasField("vector") else None
+    return t.SegmentInput(
+        video_id=msg.video_id, start_ms=msg.start_ms, end_ms=msg.end_ms, vector=vector, text=msg.text,
+        labels=list(msg.labels), attributes=from_proto_struct(msg.attributes), id=msg.id, shot_cut=msg.shot_cut,
+    )
+
+
+def to_proto_segment(seg: t.SegmentInput) -> segment_pb2.Segment:
+    """Domain segment input -> Segment message."""
+    msg = segment_pb2.Segment(
+        id=seg.id, video_id=seg.video_id, start_ms=seg.start_ms, end_ms=seg.end_ms, text=seg.text,
+        labels=seg.labels, attributes=to_proto_struct(seg.attributes), shot_cut=seg.shot_cut,
+    )
+    if seg.vector is not None:
+        msg.vector.CopyFrom(to_proto_vector(seg.vector))
+    return msg
+
+
+def from_proto_segments(msg: segment_pb2.AppendSegmentsRequest) -> list[t.SegmentInput]:
+    """Every segment of an append request."""
+    return [from_proto_segment(s, f"segments[{i}]") for i, s in enumerate(msg.segments)]
+
+
+def to_proto_level(level: t.Level) -> common_pb2.Level.ValueType:
+    """Domain level -> Level enum value."""
+    return int(level)  # the enum numbers are the same by design
+
+
+def to_proto_node(node: t.Node) -> common_pb2.Node:
+    """Domain node -> Node message."""
+    return common_pb2.Node(
+        id=node.id, level=to_proto_level(node.level), video_id=node.video_id, start_ms=node.start_ms,
+        end_ms=node.end_ms, parent_id=node.parent_id, text=node.text, labels=list(node.labels),
+        attributes=to_proto_struct(node.attributes), child_count=node.child_count,
+        label_counts=node.label_counts,
+    )
+
+
+def from_proto_filter(msg: search_pb2.Filter) -> t.Filter:
+    """Filter message -> domain filter."""
+    time_range = None
+    if msg.HasField("time_range"):
+        tr = msg.time_range
+        if tr.start_ms < 0 or tr.end_ms < 0 or (tr.end_ms and tr.end_ms <= tr.start_ms):
+            raise InvalidArgument("filter.time_range", "needs 0 <= start_ms < end_ms (end_ms 0 = open)")
+        time_range = t.TimeRange(tr.start_ms, tr.end_ms)
+    return t.Filter(tuple(msg.video_ids), time_range)
+
+
+def from_proto_search(msg: search_pb2.SearchRequest) -> t.SearchQuery:
+    """SearchRequest -> domain query (first page; the page token is resolved by the core)."""
+    if msg.granularity not in _GRANULARITY_LEVEL:
+        name = search_pb2.Granularity.Name(msg.granularity) if msg.granularity in search_pb2.Granularity.values() else str(msg.granularity)
+        raise Unimplemented(f"granularity {name} is not offered yet; pick one level", "granularity")
+    vector = from_proto_vector(msg.vector, "vector") if msg.HasField("vector") else None
+    return t.SearchQuery(
+        collection=msg.collection, level=_GRANULARITY_LEVEL[msg.granularity], text=msg.text, vector=vector,
+        top_k=msg.top_k, filter=from_proto_filter(msg.filter),
+    )
+
+
+def to_proto_search(result: t.SearchResult, next_token: str) -> search_pb2.SearchResponse:
+    """Domain result -> SearchResponse."""
+    hits = [
+        search_pb2.Hit(node=to_proto_node(h.node), score=h.score, similarity=h.similarity, rank=h.rank)
+        for h in result.hits
+    ]
+    route = search_pb2.Route(levels=[to_proto_level(lv) for lv in result.route.levels], reason=result.route.reason)
+    return search_pb2.SearchResponse(hits=hits, route=route, next_page_token=next_token)
+
+
+def to_proto_stats(stats: list[t.CollectionStats], sequence: int, disk: int, version: str) -> admin_pb2.GetStatsResponse:
+    """Domain stats -> GetStatsResponse."""
+    out = admin_pb2.GetStatsResponse(commit_sequence=sequence, disk_bytes=disk, version=version)
+    for c in stats:
+        levels = [
+            admin_pb2.LevelStats(level=to_proto_level(s.level), node_count=s.node_count, indexed_count=s.indexed_count,
+                                 indexed_sequence=s.indexed_sequence, exact=s.exact)
+            for s in c.levels
+        ]
+        out.collections.append(admin_pb2.CollectionStats(name=c.name, video_count=c.video_count, levels=levels))
+    return out

@@ -1,0 +1,140 @@
+"""Server wiring: the core behind gRPC, with health, reflection, access logging and a
+graceful shutdown that persists the indexes."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent import futures
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from hierarchy.db import Database
+from service import servicers
+from service.gen.strata.v1 import (
+    admin_pb2, admin_pb2_grpc, collection_pb2, collection_pb2_grpc, search_pb2, search_pb2_grpc,
+    segment_pb2, segment_pb2_grpc, video_pb2, video_pb2_grpc,
+)
+from service.settings import Settings
+
+log = logging.getLogger(__name__)
+access_log = logging.getLogger("strata.access")
+
+SERVICE_NAMES = [
+    collection_pb2.DESCRIPTOR.services_by_name["CollectionService"].full_name,
+    video_pb2.DESCRIPTOR.services_by_name["VideoService"].full_name,
+    segment_pb2.DESCRIPTOR.services_by_name["SegmentService"].full_name,
+    search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_name,
+    admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
+]
+
+
+class AccessLogInterceptor(grpc.ServerInterceptor):
+    """Logs one line per call: request id, method, status code and duration."""
+
+    def intercept_service(self, continuation: Callable, handler_call_details: grpc.HandlerCallDetails) -> Any:
+        handler = continuation(handler_call_details)
+        if handler is None:
+            return None
+        metadata = dict(handler_call_details.invocation_metadata or ())
+        request_id = metadata.get("x-request-id") or uuid.uuid4().hex[:12]
+        method = handler_call_details.method
+        if handler.unary_unary:
+            return handler._replace(unary_unary=_logged(handler.unary_unary, method, request_id))
+        if handler.stream_unary:
+            return handler._replace(stream_unary=_logged(handler.stream_unary, method, request_id))
+        return handler
+
+
+def _logged(behaviour: Callable, method: str, request_id: str) -> Callable:
+    def wrapper(request: Any, context: grpc.ServicerContext) -> Any:
+        start = time.perf_counter()
+        code = "OK"
+        try:
+            return behaviour(request, context)
+        except Exception:
+            code = context.code().name if context.code() else "UNKNOWN"
+            raise
+        finally:
+            millis = (time.perf_counter() - start) * 1000
+            access_log.info("%s %s %s %.1fms", request_id, method, code, millis)
+
+    return wrapper
+
+
+class StrataServer:
+    """A running (or ready to run) Strata gRPC server over one open database."""
+
+    def __init__(self, settings: Settings, db: Database) -> None:
+        self.settings = settings
+        self.db = db
+        options = [
+            ("grpc.max_receive_message_length", settings.max_message_mb * 1024 * 1024),
+            ("grpc.max_send_message_length", settings.max_message_mb * 1024 * 1024),
+        ]
+        self._server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="strata-rpc"),
+            interceptors=[AccessLogInterceptor()], options=options,
+        )
+        self.health = health.HealthServicer()
+        self._register()
+        self.port = self._server.add_insecure_port(f"{settings.host}:{settings.port}")
+        self._stopped = threading.Event()
+
+    def _register(self) -> None:
+        s = self._server
+        collection_pb2_grpc.add_CollectionServiceServicer_to_server(servicers.CollectionServicer(self.db), s)
+        video_pb2_grpc.add_VideoServiceServicer_to_server(servicers.VideoServicer(self.db), s)
+        segment_pb2_grpc.add_SegmentServiceServicer_to_server(servicers.SegmentServicer(self.db), s)
+        search_pb2_grpc.add_SearchServiceServicer_to_server(servicers.SearchServicer(self.db), s)
+        admin_pb2_grpc.add_AdminServiceServicer_to_server(servicers.AdminServicer(self.db), s)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, s)
+        names = [*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME]
+        reflection.enable_server_reflection(names, s)
+
+    @property
+    def address(self) -> str:
+        """``host:port`` the server listens on."""
+        return f"{self.settings.host}:{self.port}"
+
+    def start(self) -> StrataServer:
+        """Start serving and report SERVING on every service."""
+        self._server.start()
+        for name in ["", *SERVICE_NAMES]:
+            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        log.info("listening on %s (data directory %s)", self.address, self.db.data_dir)
+        return self
+
+    def stop(self, grace: float | None = None) -> None:
+        """Drain calls for ``grace`` seconds, then persist indexes and close the store."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        self.health.enter_graceful_shutdown()
+        self._server.stop(self.settings.grace_seconds if grace is None else grace).wait()
+        self.db.close()
+        log.info("stopped; indexes saved")
+
+    def wait(self) -> None:
+        """Block until the server stops."""
+        self._server.wait_for_termination()
+
+
+def create_server(settings: Settings | None = None, db: Database | None = None) -> StrataServer:
+    """Open the database named by ``settings`` (unless given) and wire a server over it.
+
+    Bind port 0 to get a free port (see ``StrataServer.port``).
+    """
+    settings = settings or Settings.load()
+    db = db or Database.open(settings.data_dir, settings.database_options())
+    try:
+        return StrataServer(settings, db)
+    except Exception:
+        db.close()
+        raise

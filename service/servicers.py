@@ -1,0 +1,132 @@
+"""gRPC servicers: each method converts the request, calls the core, converts the answer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import grpc
+
+from hierarchy.db import Database
+from hierarchy.errors import StrataError
+from service import convert as cv
+from service.errors import map_errors
+from service.gen.strata.v1 import (
+    admin_pb2, admin_pb2_grpc, collection_pb2, collection_pb2_grpc, search_pb2, search_pb2_grpc,
+    segment_pb2, segment_pb2_grpc, video_pb2, video_pb2_grpc,
+)
+from service.version import VERSION
+
+Ctx = grpc.ServicerContext
+
+
+class CollectionServicer(collection_pb2_grpc.CollectionServiceServicer):
+    """Collections: create, get, list, delete."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @map_errors
+    def CreateCollection(self, request: collection_pb2.CreateCollectionRequest, context: Ctx) -> collection_pb2.CreateCollectionResponse:  # noqa: N802, E501
+        created = self.db.create_collection(request.name, cv.from_proto_space(request.space))
+        return collection_pb2.CreateCollectionResponse(collection=cv.to_proto_collection(created))
+
+    @map_errors
+    def GetCollection(self, request: collection_pb2.GetCollectionRequest, context: Ctx) -> collection_pb2.GetCollectionResponse:  # noqa: N802, E501
+        found = self.db.get_collection(request.name)
+        return collection_pb2.GetCollectionResponse(collection=cv.to_proto_collection(found))
+
+    @map_errors
+    def ListCollections(self, request: collection_pb2.ListCollectionsRequest, context: Ctx) -> collection_pb2.ListCollectionsResponse:  # noqa: N802, E501
+        page, token = self.db.list_collections(request.page_size, request.page_token)
+        return collection_pb2.ListCollectionsResponse(
+            collections=[cv.to_proto_collection(c) for c in page], next_page_token=token
+        )
+
+    @map_errors
+    def DeleteCollection(self, request: collection_pb2.DeleteCollectionRequest, context: Ctx) -> collection_pb2.DeleteCollectionResponse:  # noqa: N802, E501
+        self.db.delete_collection(request.name)
+        return collection_pb2.DeleteCollectionResponse()
+
+
+class VideoServicer(video_pb2_grpc.VideoServiceServicer):
+    """Videos: create, get, list, delete."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @map_errors
+    def CreateVideo(self, request: video_pb2.CreateVideoRequest, context: Ctx) -> video_pb2.CreateVideoResponse:  # noqa: N802
+        attrs = cv.from_proto_struct(request.attributes)
+        video = self.db.create_video(request.collection, request.video_id, request.duration_ms, attrs)
+        return video_pb2.CreateVideoResponse(video=cv.to_proto_video(video))
+
+    @map_errors
+    def GetVideo(self, request: video_pb2.GetVideoRequest, context: Ctx) -> video_pb2.GetVideoResponse:  # noqa: N802
+        video = self.db.get_video(request.collection, request.video_id)
+        return video_pb2.GetVideoResponse(video=cv.to_proto_video(video))
+
+    @map_errors
+    def ListVideos(self, request: video_pb2.ListVideosRequest, context: Ctx) -> video_pb2.ListVideosResponse:  # noqa: N802
+        page, token = self.db.list_videos(request.collection, request.page_size, request.page_token)
+        return video_pb2.ListVideosResponse(videos=[cv.to_proto_video(v) for v in page], next_page_token=token)
+
+    @map_errors
+    def DeleteVideo(self, request: video_pb2.DeleteVideoRequest, context: Ctx) -> video_pb2.DeleteVideoResponse:  # noqa: N802
+        self.db.delete_video(request.collection, request.video_id)
+        return video_pb2.DeleteVideoResponse()
+
+
+class SegmentServicer(segment_pb2_grpc.SegmentServiceServicer):
+    """Segments: batched and streamed appends."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @map_errors
+    def AppendSegments(self, request: segment_pb2.AppendSegmentsRequest, context: Ctx) -> segment_pb2.AppendSegmentsResponse:  # noqa: N802, E501
+        return self._append(request)
+
+    @map_errors
+    def StreamAppendSegments(self, request_iterator: Iterator[segment_pb2.StreamAppendSegmentsRequest], context: Ctx) -> segment_pb2.StreamAppendSegmentsResponse:  # noqa: N802, E501
+        summary = segment_pb2.StreamAppendSegmentsResponse()
+        for number, message in enumerate(request_iterator):
+            try:
+                answer = self._append(message.batch)
+            except StrataError as exc:
+                # Earlier batches are committed; say which batch failed.
+                exc.field = f"batch[{number}].{exc.field}" if exc.field else f"batch[{number}]"
+                raise
+            summary.batch_count += 1
+            summary.segment_count += 0 if answer.replayed else len(answer.segment_ids)
+            summary.last_commit_sequence = answer.commit_sequence
+        return summary
+
+    def _append(self, request: segment_pb2.AppendSegmentsRequest) -> segment_pb2.AppendSegmentsResponse:
+        result = self.db.append_segments(request.collection, cv.from_proto_segments(request), request.request_id)
+        return segment_pb2.AppendSegmentsResponse(
+            segment_ids=result.segment_ids, commit_sequence=result.commit_sequence, replayed=result.replayed
+        )
+
+
+class SearchServicer(search_pb2_grpc.SearchServiceServicer):
+    """Search by text or vector."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @map_errors
+    def Search(self, request: search_pb2.SearchRequest, context: Ctx) -> search_pb2.SearchResponse:  # noqa: N802
+        result = self.db.search(cv.from_proto_search(request), request.page_token)
+        return cv.to_proto_search(result, result.next_page_token)
+
+
+class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
+    """Operational reports."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @map_errors
+    def GetStats(self, request: admin_pb2.GetStatsRequest, context: Ctx) -> admin_pb2.GetStatsResponse:  # noqa: N802
+        stats = self.db.stats(request.collection)
+        return cv.to_proto_stats(stats, self.db.commit_sequence(), self.db.disk_bytes(), VERSION)

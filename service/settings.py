@@ -1,0 +1,67 @@
+"""Typed server settings: defaults in code, overridden by ``STRATA_*`` environment
+variables, overridden in turn by explicit values (command-line flags)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hierarchy.db import DatabaseOptions
+from hierarchy.errors import InvalidArgument
+
+ENV_PREFIX = "STRATA_"
+
+
+def default_data_dir() -> Path:
+    """Where data lives when no directory is named."""
+    return Path.home() / ".strata" / "data"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a server needs to start."""
+
+    host: str = "127.0.0.1"
+    port: int = 50051
+    data_dir: Path = dataclasses.field(default_factory=default_data_dir)
+    memory_limit: str = "2GB"
+    duckdb_threads: int = 2
+    max_message_mb: int = 64
+    max_batch: int = 10_000
+    max_top_k: int = 1000
+    workers: int = 16
+    grace_seconds: float = 5.0
+    log_level: str = "INFO"
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then ``STRATA_<FIELD>`` variables, then non-None ``overrides``."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is not None:
+                values[f.name] = _convert(f.name, f.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "data_dir" in values:
+            values["data_dir"] = Path(values["data_dir"]).expanduser()
+        return cls(**values)
+
+    def database_options(self) -> DatabaseOptions:
+        """The core's options derived from these settings."""
+        return DatabaseOptions(
+            memory_limit=self.memory_limit, threads=self.duckdb_threads,
+            max_batch=self.max_batch, max_top_k=self.max_top_k,
+        )
+
+
+def _convert(name: str, kind: Any, raw: str) -> Any:
+    target = {"int": int, "float": float, "str": str, "Path": Path}.get(str(kind), str)
+    try:
+        return target(raw)
+    except ValueError as exc:
+        raise InvalidArgument(ENV_PREFIX + name.upper(), f"{raw!r} is not a valid {target.__name__}") from exc
