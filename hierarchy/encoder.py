@@ -48,6 +48,9 @@ class TransformersEncoder:
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         import torch
         from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
 
         if not model_path.is_dir():
             raise InvalidArgument(
@@ -66,8 +69,11 @@ class TransformersEncoder:
         """Embed ``texts`` in batches; returns an (n, dimension) float32 array."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        parts = [self._encode_batch(texts[i : i + _BATCH]) for i in range(0, len(texts), _BATCH)]
-        return np.concatenate(parts, axis=0)
+        # Captions repeat (templates, "no description"): embed each distinct text once.
+        unique, inverse = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
+        distinct = [str(t) for t in unique]
+        parts = [self._encode_batch(distinct[i : i + _BATCH]) for i in range(0, len(distinct), _BATCH)]
+        return np.concatenate(parts, axis=0)[inverse.reshape(-1)]
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         torch = self._torch

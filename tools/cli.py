@@ -1,0 +1,229 @@
+"""``strata``: the admin command line. Talks gRPC to ``--target``; ``serve`` and ``demo``
+run a server in this process."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from service.client import StrataClient, StrataRpcError
+from service.gen.strata.v1 import common_pb2
+
+app = typer.Typer(help="Strata: a hierarchical video graph database.", no_args_is_help=True,
+                  pretty_exceptions_enable=False)
+collections_app = typer.Typer(help="Create, list and delete collections.", no_args_is_help=True)
+app.add_typer(collections_app, name="collections")
+console = Console()
+err = Console(stderr=True)
+
+Target = Annotated[str, typer.Option("--target", envvar="STRATA_TARGET", help="Server address host:port.")]
+DEFAULT_TARGET = "localhost:50051"
+
+
+def _client(target: str) -> StrataClient:
+    return StrataClient(target)
+
+
+def _fail(exc: StrataRpcError) -> None:
+    err.print(f"[red]error[/red] {exc.code.name}: {exc.message}")
+    raise typer.Exit(1)
+
+
+@app.command()
+def serve(
+    data_dir: Annotated[Path | None, typer.Option(help="Data directory (default ~/.strata/data).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port; 0 picks a free one.")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
+    log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
+) -> None:
+    """Run a server until interrupted; prints ``listening on HOST:PORT`` first."""
+    from service.server import create_server
+    from service.settings import Settings
+
+    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = Settings.load(data_dir=data_dir, port=port, host=host)
+    server = create_server(settings).start()
+    print(f"listening on {server.address}", flush=True)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    server.stop()
+
+
+@collections_app.command("create")
+def collections_create(
+    name: str,
+    dim: Annotated[int, typer.Option("--dim", help="Vector dimension.")] = 0,
+    metric: Annotated[str, typer.Option(help="cos, ip or l2sq.")] = "cos",
+    encoder: Annotated[str, typer.Option(help="Text encoder: 'default' or a local model folder.")] = "",
+    model_name: Annotated[str, typer.Option(help="Model that produced the vectors.")] = "",
+    target: Target = DEFAULT_TARGET,
+) -> None:
+    """Create a collection (``--dim D`` for client vectors, ``--encoder default`` for text)."""
+    with _client(target) as client:
+        try:
+            made = client.create_collection(name, dim, metric, encoder, model_name)
+        except StrataRpcError as exc:
+            _fail(exc)
+    console.print(f"created collection {made.name} (dimension {made.space.dimension})")
+
+
+@collections_app.command("list")
+def collections_list(target: Target = DEFAULT_TARGET) -> None:
+    """List collections with their counts."""
+    table = Table("name", "dimension", "metric", "encoder", "videos", "segments")
+    with _client(target) as client:
+        try:
+            for c in client.list_collections():
+                metric = common_pb2.Metric.Name(c.space.metric).removeprefix("METRIC_").lower()
+                table.add_row(c.name, str(c.space.dimension), metric, c.space.text_encoder or "-",
+                              str(c.video_count), str(c.segment_count))
+        except StrataRpcError as exc:
+            _fail(exc)
+    console.print(table)
+
+
+@collections_app.command("delete")
+def collections_delete(name: str, target: Target = DEFAULT_TARGET) -> None:
+    """Delete a collection and everything in it."""
+    with _client(target) as client:
+        try:
+            client.delete_collection(name)
+        except StrataRpcError as exc:
+            _fail(exc)
+    console.print(f"deleted collection {name}")
+
+
+@app.command()
+def ingest(
+    collection: str,
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL, one segment a line.")],
+    batch_size: Annotated[int, typer.Option(help="Segments per atomic batch.")] = 500,
+    target: Target = DEFAULT_TARGET,
+) -> None:
+    """Ingest a JSONL file; unknown videos are created on first sight. Re-running the
+    same file is safe: batch request ids derive from the file's content."""
+    from tools.ingest import ingest_file
+
+    with _client(target) as client, _progress() as progress:
+        task = progress.add_task("ingest", total=_count_lines(file))
+        try:
+            summary = ingest_file(client, collection, file, batch_size,
+                                  on_batch=lambda n: progress.advance(task, n))
+        except StrataRpcError as exc:
+            _fail(exc)
+    console.print(f"ingested {summary.segments} segments in {summary.batches} batches "
+                  f"({summary.replayed} already present), {summary.videos} new videos")
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                    console=err)
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+@app.command()
+def search(
+    collection: str,
+    text: str,
+    level: Annotated[str, typer.Option(help="segment, scene, drive, half or video.")] = "segment",
+    top_k: Annotated[int, typer.Option("--top-k", help="Number of hits.")] = 10,
+    video: Annotated[list[str] | None, typer.Option("--video", help="Only this video (repeatable).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    target: Target = DEFAULT_TARGET,
+) -> None:
+    """Search a collection by text."""
+    with _client(target) as client:
+        try:
+            reply = client.search(collection, text, level=level.lower(), top_k=top_k, video_ids=video or ())
+        except StrataRpcError as exc:
+            _fail(exc)
+    if as_json:
+        print(json.dumps(search_json(reply)))
+    else:
+        print_hits(console, text, reply)
+
+
+def search_json(reply: Any) -> dict[str, Any]:
+    """A search response as the CLI's JSON object."""
+    route = {"levels": [_level(lv) for lv in reply.route.levels], "reason": reply.route.reason}
+    hits = [
+        {"id": h.node.id, "level": _level(h.node.level), "video_id": h.node.video_id, "start_ms": h.node.start_ms,
+         "end_ms": h.node.end_ms, "score": round(h.score, 6), "text": h.node.text, "labels": list(h.node.labels)}
+        for h in reply.hits
+    ]
+    return {"route": route, "hits": hits}
+
+
+def _level(value: int) -> str:
+    return common_pb2.Level.Name(value).removeprefix("LEVEL_").lower()
+
+
+def _clock(ms: int) -> str:
+    seconds = ms // 1000
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def print_hits(out: Console, text: str, reply: Any) -> None:
+    """Draw a search response as a table."""
+    table = Table("#", "level", "video", "span", "score", "text", title=f"{text!r} — {reply.route.reason}")
+    for h in reply.hits:
+        n = h.node
+        table.add_row(str(h.rank), _level(n.level), n.video_id, f"{_clock(n.start_ms)}–{_clock(n.end_ms)}",
+                      f"{h.score:.3f}", (n.text[:70] + "…") if len(n.text) > 70 else n.text)
+    out.print(table)
+
+
+@app.command()
+def stats(collection: Annotated[str, typer.Argument()] = "", target: Target = DEFAULT_TARGET) -> None:
+    """Counts per collection and level, index coverage and disk use."""
+    with _client(target) as client:
+        try:
+            reply = client.stats(collection)
+        except StrataRpcError as exc:
+            _fail(exc)
+    table = Table("collection", "videos", "level", "nodes", "indexed", "watermark", "search")
+    for c in reply.collections:
+        for lv in c.levels:
+            table.add_row(c.name, str(c.video_count), _level(lv.level), str(lv.node_count), str(lv.indexed_count),
+                          str(lv.indexed_sequence), "exact" if lv.exact else "hnsw")
+    console.print(table)
+    console.print(f"commit sequence {reply.commit_sequence}, disk {reply.disk_bytes / 1e6:.1f} MB, "
+                  f"version {reply.version}")
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[Path | None, typer.Option(help="Data directory (default ~/.strata/demo).")] = None,
+    matches: Annotated[int, typer.Option(help="Sample matches to generate.")] = 2,
+) -> None:
+    """Start an embedded server, ingest sample matches and run a few searches."""
+    from tools.demo import run_demo
+
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    run_demo(data_dir or Path.home() / ".strata" / "demo", matches, console)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()
