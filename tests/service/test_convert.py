@@ -1,0 +1,46 @@
+"""Converters: each pair round-trips."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hierarchy import types as t
+from hierarchy.errors import InvalidArgument, Unimplemented
+from service import convert as cv
+from service.gen.strata.v1 import common_pb2, search_pb2
+
+
+def test_vector_round_trip_is_exact() -> None:
+    values = np.random.default_rng(0).normal(size=77).astype(np.float32)
+    assert np.array_equal(cv.from_proto_vector(cv.to_proto_vector(values), "v"), values)
+
+
+def test_vector_dimension_must_match_bytes() -> None:
+    msg = common_pb2.Vector(data=np.ones(4, "<f4").tobytes(), dimension=5)
+    with pytest.raises(InvalidArgument) as info:
+        cv.from_proto_vector(msg, "vector")
+    assert info.value.field == "vector.dimension"
+
+
+def test_segment_round_trip() -> None:
+    seg = t.SegmentInput("v", 10, 2010, np.ones(3, np.float32), "kick-off", ["kick-off"],
+                         {"team": "home", "period": 1, "xg": 0.25}, "id-1", True)
+    back = cv.from_proto_segment(cv.to_proto_segment(seg), "s")
+    assert back.attributes == {"team": "home", "period": 1, "xg": 0.25}
+    assert (back.video_id, back.start_ms, back.end_ms, back.text, back.labels, back.id, back.shot_cut) == (
+        "v", 10, 2010, "kick-off", ["kick-off"], "id-1", True)
+    assert np.array_equal(back.vector, seg.vector)
+
+
+def test_space_round_trip() -> None:
+    for metric in t.Metric:
+        space = t.EmbeddingSpace(8, metric, "marengo", "2.7", "")
+        assert cv.from_proto_space(cv.to_proto_space(space)) == space
+
+
+def test_granularities_without_a_router_are_unimplemented() -> None:
+    with pytest.raises(Unimplemented):
+        cv.from_proto_search(search_pb2.SearchRequest(collection="c", granularity=search_pb2.GRANULARITY_AUTO))
+    query = cv.from_proto_search(search_pb2.SearchRequest(collection="c", granularity=search_pb2.GRANULARITY_HALF))
+    assert query.level is t.Level.HALF

@@ -1,0 +1,127 @@
+"""Ingest -> search through the gRPC client against a real server."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from service.client import StrataClient, StrataRpcError
+from service.server import StrataServer
+from tests.service.conftest import DIM, rows, start_server, unit_vectors
+
+
+def test_each_segment_finds_itself_first(client: StrataClient, loaded: np.ndarray) -> None:
+    for i in (0, 17, 49):
+        reply = client.search("c", vector=loaded[i], top_k=3)
+        assert reply.hits[0].node.id == f"v1@{i * 2000}"
+        assert reply.hits[0].similarity == pytest.approx(1.0, abs=1e-2)
+        assert [h.rank for h in reply.hits] == [1, 2, 3]
+        assert reply.route.levels == [1]
+
+
+def test_hits_carry_metadata(client: StrataClient, loaded: np.ndarray) -> None:
+    node = client.search("c", vector=loaded[3], top_k=1).hits[0].node
+    assert (node.video_id, node.start_ms, node.end_ms) == ("v1", 6000, 8000)
+    assert node.text == "segment 3" and list(node.labels) == ["pass"]
+    assert dict(node.attributes) == {"team": "home"}
+
+
+def test_pages_do_not_overlap(client: StrataClient, loaded: np.ndarray) -> None:
+    first = client.search("c", vector=loaded[0], top_k=20)
+    second = client.search("c", vector=loaded[0], top_k=20, page_token=first.next_page_token)
+    third = client.search("c", vector=loaded[0], top_k=20, page_token=second.next_page_token)
+    ids = [h.node.id for page in (first, second, third) for h in page.hits]
+    assert len(ids) == 50 == len(set(ids))
+    assert [h.rank for h in third.hits] == list(range(41, 51))
+    assert third.next_page_token == ""
+
+
+def test_filters_by_video_and_time(client: StrataClient, loaded: np.ndarray) -> None:
+    client.create_video("c", "v2")
+    client.append_segments("c", rows("v2", unit_vectors(10, seed=1)))
+    in_v2 = client.search("c", vector=loaded[0], top_k=50, video_ids=["v2"])
+    assert {h.node.video_id for h in in_v2.hits} == {"v2"} and len(in_v2.hits) == 10
+    window = client.search("c", vector=loaded[0], top_k=50, video_ids=["v1"], time_range=(10_000, 20_000))
+    assert sorted(h.node.start_ms for h in window.hits) == list(range(10_000, 20_000, 2000))
+
+
+def test_stream_append_counts_batches(client: StrataClient) -> None:
+    client.create_collection("s", dimension=DIM)
+    client.create_video("s", "v")
+    vectors = unit_vectors(30, seed=3)
+    batches = [(f"b{i}", rows("v", vectors[i * 10 : (i + 1) * 10], i * 10)) for i in range(3)]
+    summary = client.stream_segments("s", batches)
+    assert (summary.batch_count, summary.segment_count) == (3, 30)
+    assert client.get_video("s", "v").segment_count == 30
+
+
+def test_text_search_with_builtin_encoder(client: StrataClient) -> None:
+    made = client.create_collection("t", text_encoder="default")
+    assert made.space.dimension == 384
+    client.create_video("t", "m")
+    texts = ["the goalkeeper kicks the ball out", "a corner kick is taken from the right", "players shake hands"]
+    client.append_segments("t", [{"video_id": "m", "start_ms": i * 2000, "end_ms": i * 2000 + 2000, "text": t}
+                                 for i, t in enumerate(texts)])
+    hits = client.search("t", "corner kick", top_k=3).hits
+    assert hits[0].node.text == texts[1]
+
+
+def test_idempotent_retry_writes_nothing_twice(client: StrataClient, loaded: np.ndarray) -> None:
+    batch = rows("v1", unit_vectors(5, seed=9), start_index=100)
+    first = client.append_segments("c", batch, request_id="retry-me")
+    again = client.append_segments("c", batch, request_id="retry-me")
+    assert again.replayed and list(again.segment_ids) == list(first.segment_ids)
+    assert again.commit_sequence == first.commit_sequence
+    assert client.get_video("c", "v1").segment_count == 55
+
+
+def test_restart_returns_the_same_results(server: StrataServer, loaded: np.ndarray) -> None:
+    data_dir = server.db.data_dir
+    with StrataClient(server.address) as c:
+        before = [(h.node.id, round(h.score, 5)) for h in c.search("c", vector=loaded[7], top_k=10).hits]
+    server.stop(0)
+    again = start_server(data_dir)
+    try:
+        with StrataClient(again.address) as c:
+            after = [(h.node.id, round(h.score, 5)) for h in c.search("c", vector=loaded[7], top_k=10).hits]
+            assert c.health() == "SERVING"
+    finally:
+        again.stop(0)
+    assert after == before
+
+
+@pytest.mark.parametrize("damage", ["delete", "truncate", "flip-bytes", "delete-sidecar"])
+def test_damaged_index_is_rebuilt(server: StrataServer, loaded: np.ndarray, damage: str) -> None:
+    data_dir = server.db.data_dir
+    server.stop(0)
+    index_file = next((data_dir / "indexes").rglob("segment.usearch"))
+    if damage == "delete":
+        index_file.unlink()
+    elif damage == "truncate":
+        index_file.write_bytes(index_file.read_bytes()[:100])
+    elif damage == "flip-bytes":
+        raw = bytearray(index_file.read_bytes())
+        raw[len(raw) // 2 : len(raw) // 2 + 64] = bytes(64)
+        index_file.write_bytes(bytes(raw))
+    else:
+        index_file.with_suffix(".json").unlink()
+    again = start_server(data_dir)
+    try:
+        with StrataClient(again.address) as c:
+            for i in (0, 25, 49):
+                assert c.search("c", vector=loaded[i], top_k=1).hits[0].node.id == f"v1@{i * 2000}"
+            level = c.stats("c").collections[0].levels[0]
+            assert level.indexed_count == level.node_count == 50
+    finally:
+        again.stop(0)
+
+
+def test_second_server_on_same_directory_fails(server: StrataServer) -> None:
+    with pytest.raises(Exception, match="in use"):
+        start_server(server.db.data_dir)
+
+
+def test_unknown_collection_is_not_found(client: StrataClient) -> None:
+    with pytest.raises(StrataRpcError) as info:
+        client.search("nope", vector=np.ones(DIM, np.float32))
+    assert info.value.code.name == "NOT_FOUND" and "collection" in info.value.fields
