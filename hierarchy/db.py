@@ -26,7 +26,7 @@ import fcntl
 import logging
 import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -195,12 +195,20 @@ class Database:
 
     # -- search ------------------------------------------------------------------------
 
-    def search(self, query: SearchQuery) -> SearchResult:
-        """Search one level of a collection."""
+    def search(self, query: SearchQuery, page_token: str = "") -> SearchResult:
+        """Search one level of a collection; ``page_token`` continues an earlier search."""
         coll = self._collection(query.collection, "collection")
+        top_k = validate.top_k(query.top_k, self.options.max_top_k)
         vector = self._query_vector(coll, query)
+        owner = paging.digest(coll.name, int(query.level), query.text, vector.tobytes().hex(), top_k, query.filter)
+        offset = paging.decode(page_token, owner) or 0
+        if not isinstance(offset, int) or offset < 0:
+            raise validate.InvalidArgument("page_token", "is malformed; pass back a next_page_token unchanged")
+        query = replace(query, top_k=top_k, offset=offset)
         index = self._index(coll, query.level)
-        return search.run(self.store.cursor(), index, coll.id, query, vector, self.options.exact_filter_below)
+        result = search.run(self.store.cursor(), index, coll.id, query, vector, self.options.exact_filter_below)
+        token = paging.encode(offset + top_k, owner) if result.has_more else ""
+        return replace(result, next_page_token=token)
 
     def _query_vector(self, coll: Collection, query: SearchQuery) -> np.ndarray:
         space = coll.space

@@ -177,6 +177,7 @@ class SearchResult:
     hits: list[Hit]
     route: Route
     has_more: bool
+    next_page_token: str = ""
 
 
 @dataclass(frozen=True)
