@@ -22,8 +22,17 @@ def insert_collection(cur: duckdb.DuckDBPyConnection, name: str, space: Embeddin
     cid = int(rows[0][0])
     cur.execute(
         "INSERT INTO collections VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [cid, name, space.dimension, space.metric.value, space.model_name, space.model_version,
-         space.text_encoder, json.dumps(config), now_ms()],
+        [
+            cid,
+            name,
+            space.dimension,
+            space.metric.value,
+            space.model_name,
+            space.model_version,
+            space.text_encoder,
+            json.dumps(config),
+            now_ms(),
+        ],
     )
     return cid
 

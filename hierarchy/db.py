@@ -38,8 +38,16 @@ from hierarchy.errors import AlreadyExists, FailedPrecondition, NotFound, Unavai
 from hierarchy.index import IndexParams, LevelIndex
 from hierarchy.store import Allocator, Store
 from hierarchy.types import (
-    AppendResult, Collection, CollectionStats, EmbeddingSpace, Level, LevelStats, SearchQuery,
-    SearchResult, SegmentInput, Video,
+    AppendResult,
+    Collection,
+    CollectionStats,
+    EmbeddingSpace,
+    Level,
+    LevelStats,
+    SearchQuery,
+    SearchResult,
+    SegmentInput,
+    Video,
 )
 
 log = logging.getLogger(__name__)
@@ -67,6 +75,7 @@ class Database:
         self.store = Store(data_dir / "strata.duckdb", options.memory_limit, options.threads)
         self.keys = Allocator(self.store, "next_key")
         self.sequence = Allocator(self.store, "next_seq", block=1024)
+        self._last_sequence = nodes.max_sequence(self.store.cursor())
         self._catalog_lock = threading.Lock()
         self._locks_guard = threading.Lock()
         self._write_locks: dict[int, threading.Lock] = {}
@@ -128,8 +137,9 @@ class Database:
 
     # -- videos ------------------------------------------------------------------------
 
-    def create_video(self, collection: str, video_id: str, duration_ms: int = 0,
-                     attributes: dict[str, Any] | None = None) -> Video:
+    def create_video(
+        self, collection: str, video_id: str, duration_ms: int = 0, attributes: dict[str, Any] | None = None
+    ) -> Video:
         """Register a video (state OPEN)."""
         coll = self._collection(collection)
         validate.identifier(video_id, "video_id")
@@ -190,6 +200,7 @@ class Database:
                 nodes.insert(tx, batch.to_arrow(coll.id, seq))
                 if request_id:
                     nodes.save_request(tx, coll.id, request_id, seq, {"segment_ids": batch.node_ids})
+            self._last_sequence = max(self._last_sequence, seq)
             self._index(coll, Level.SEGMENT).add(batch.keys, batch.vectors, seq)
         return AppendResult(batch.node_ids, seq)
 
@@ -217,9 +228,7 @@ class Database:
         if not query.text.strip():
             raise validate.InvalidArgument("text", "give a query text or a query vector")
         if not space.text_encoder:
-            raise FailedPrecondition(
-                f"collection {coll.name!r} has no text encoder; send a query vector", "text"
-            )
+            raise FailedPrecondition(f"collection {coll.name!r} has no text encoder; send a query vector", "text")
         return get_encoder(space.text_encoder).encode([query.text])[0]
 
     # -- stats, persistence --------------------------------------------------------------
@@ -236,15 +245,22 @@ class Database:
                 index = self._indexes.get((coll.id, level))
                 if level not in counts and index is None:
                     continue
-                levels.append(LevelStats(level, counts.get(level, (0, 0))[0], len(index) if index else 0,
-                                         index.watermark if index else 0, index.exact if index else True))
+                levels.append(
+                    LevelStats(
+                        level,
+                        counts.get(level, (0, 0))[0],
+                        len(index) if index else 0,
+                        index.watermark if index else 0,
+                        index.exact if index else True,
+                    )
+                )
             video_count = self.get_collection(coll.name).video_count
             out.append(CollectionStats(coll.name, video_count, levels))
         return out
 
     def commit_sequence(self) -> int:
-        """The highest commit sequence handed out."""
-        return self.sequence.last
+        """The highest committed sequence."""
+        return self._last_sequence
 
     def disk_bytes(self) -> int:
         """Bytes used by the data directory."""
@@ -316,7 +332,9 @@ class Database:
         keys, vectors, seq = nodes.vectors_since(cur, coll.id, level, index.watermark)
         index.add(keys, vectors, seq)
         if state is None or len(keys):
-            log.info("index %s: %s %d vectors", index.path, "rebuilt with" if state is None else "caught up by", len(keys))
+            log.info(
+                "index %s: %s %d vectors", index.path, "rebuilt with" if state is None else "caught up by", len(keys)
+            )
             index.save()
 
 

@@ -53,9 +53,7 @@ class TransformersEncoder:
         hf_logging.disable_progress_bar()
 
         if not model_path.is_dir():
-            raise InvalidArgument(
-                "text_encoder", f"model folder {model_path} does not exist; give a local path"
-            )
+            raise InvalidArgument("text_encoder", f"model folder {model_path} does not exist; give a local path")
         self.name = name
         self._torch = torch
         self._tokenizer = AutoTokenizer.from_pretrained(str(model_path), local_files_only=True)
@@ -78,9 +76,7 @@ class TransformersEncoder:
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         torch = self._torch
         with self._lock, torch.inference_mode():
-            batch = self._tokenizer(
-                texts, padding=True, truncation=True, max_length=_MAX_TOKENS, return_tensors="pt"
-            )
+            batch = self._tokenizer(texts, padding=True, truncation=True, max_length=_MAX_TOKENS, return_tensors="pt")
             hidden = self._model(**batch).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)

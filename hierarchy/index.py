@@ -33,7 +33,7 @@ class IndexParams:
     dtype: str = "f16"
     connectivity: int = 16
     expansion_add: int = 128
-    expansion_search: int = 64
+    expansion_search: int = 256
     exact_below: int = 20_000
 
 
@@ -173,9 +173,12 @@ class LevelIndex:
 
     def _read_sidecar(self) -> dict | None:
         try:
-            return json.loads(self._sidecar_path().read_text())
-        except (OSError, ValueError):
+            sidecar = json.loads(self._sidecar_path().read_text())
+        except (OSError, ValueError, RecursionError):
             return None
+        if not isinstance(sidecar, dict) or not isinstance(sidecar.get("count"), int):
+            return None
+        return sidecar
 
 
 def _sha256(path: Path) -> str:

@@ -31,12 +31,16 @@ def prepare(
     _check_against_store(cur, coll, segments, ids)
     vectors = _vectors(coll, segments, encoder)
     return nodes.NodeBatch(
-        keys=np.zeros(0, np.int64), node_ids=ids, level=Level.SEGMENT,
+        keys=np.zeros(0, np.int64),
+        node_ids=ids,
+        level=Level.SEGMENT,
         video_ids=[s.video_id for s in segments],
         start_ms=np.array([s.start_ms for s in segments], np.int64),
         end_ms=np.array([s.end_ms for s in segments], np.int64),
-        texts=[s.text for s in segments], labels=[list(s.labels) for s in segments],
-        attributes=[s.attributes for s in segments], shot_cuts=[s.shot_cut for s in segments],
+        texts=[s.text for s in segments],
+        labels=[list(s.labels) for s in segments],
+        attributes=[s.attributes for s in segments],
+        shot_cuts=[s.shot_cut for s in segments],
         vectors=vectors,
     )
 
@@ -75,9 +79,7 @@ def _check_videos(cur: duckdb.DuckDBPyConnection, coll: Collection, segments: li
                 f"video {seg.video_id!r} is sealed; reopen it to append", f"segments[{i}].video_id"
             )
         if duration and seg.end_ms > duration:
-            raise InvalidArgument(
-                f"segments[{i}].end_ms", f"is {seg.end_ms}, past the video's duration {duration}"
-            )
+            raise InvalidArgument(f"segments[{i}].end_ms", f"is {seg.end_ms}, past the video's duration {duration}")
 
 
 def _check_no_overlap_in_batch(segments: list[SegmentInput]) -> None:
@@ -88,9 +90,7 @@ def _check_no_overlap_in_batch(segments: list[SegmentInput]) -> None:
         members.sort(key=lambda i: segments[i].start_ms)
         for prev, nxt in zip(members, members[1:], strict=False):
             if segments[nxt].start_ms < segments[prev].end_ms:
-                raise InvalidArgument(
-                    f"segments[{nxt}].start_ms", f"overlaps segments[{prev}] of the same video"
-                )
+                raise InvalidArgument(f"segments[{nxt}].start_ms", f"overlaps segments[{prev}] of the same video")
 
 
 def _check_against_store(

@@ -32,24 +32,26 @@ class NodeBatch:
         """The batch as an Arrow table shaped like ``nodes``."""
         n, dim = self.vectors.shape
         flat = pa.array(np.ascontiguousarray(self.vectors, np.float32).reshape(-1))
-        return pa.table({
-            "key": pa.array(self.keys, pa.int64()),
-            "collection_id": pa.array(np.full(n, cid, np.int32)),
-            "node_id": pa.array(self.node_ids, pa.string()),
-            "level": pa.array(np.full(n, int(self.level), np.int8)),
-            "video_id": pa.array(self.video_ids, pa.string()),
-            "start_ms": pa.array(self.start_ms, pa.int64()),
-            "end_ms": pa.array(self.end_ms, pa.int64()),
-            "parent_id": pa.array([""] * n, pa.string()),
-            "text": pa.array(self.texts, pa.string()),
-            "labels": pa.array(self.labels, pa.list_(pa.string())),
-            "attributes": pa.array([json.dumps(a) for a in self.attributes], pa.string()),
-            "child_count": pa.array(np.zeros(n, np.int32)),
-            "label_counts": pa.array(["{}"] * n, pa.string()),
-            "shot_cut": pa.array(self.shot_cuts, pa.bool_()),
-            "vector": pa.FixedSizeListArray.from_arrays(flat, dim),
-            "seq": pa.array(np.full(n, seq, np.int64)),
-        })
+        return pa.table(
+            {
+                "key": pa.array(self.keys, pa.int64()),
+                "collection_id": pa.array(np.full(n, cid, np.int32)),
+                "node_id": pa.array(self.node_ids, pa.string()),
+                "level": pa.array(np.full(n, int(self.level), np.int8)),
+                "video_id": pa.array(self.video_ids, pa.string()),
+                "start_ms": pa.array(self.start_ms, pa.int64()),
+                "end_ms": pa.array(self.end_ms, pa.int64()),
+                "parent_id": pa.array([""] * n, pa.string()),
+                "text": pa.array(self.texts, pa.string()),
+                "labels": pa.array(self.labels, pa.list_(pa.string())),
+                "attributes": pa.array([json.dumps(a) for a in self.attributes], pa.string()),
+                "child_count": pa.array(np.zeros(n, np.int32)),
+                "label_counts": pa.array(["{}"] * n, pa.string()),
+                "shot_cut": pa.array(self.shot_cuts, pa.bool_()),
+                "vector": pa.FixedSizeListArray.from_arrays(flat, dim),
+                "seq": pa.array(np.full(n, seq, np.int64)),
+            }
+        )
 
 
 def insert(cur: duckdb.DuckDBPyConnection, table: pa.Table) -> None:
@@ -77,12 +79,14 @@ def first_overlap(
     cur: duckdb.DuckDBPyConnection, cid: int, video_ids: list[str], starts: np.ndarray, ends: np.ndarray
 ) -> tuple[int, str] | None:
     """The first new span that overlaps a stored segment: (its index, the stored id)."""
-    spans = pa.table({
-        "i": pa.array(np.arange(len(video_ids), dtype=np.int64)),
-        "video_id": pa.array(video_ids, pa.string()),
-        "s": pa.array(starts, pa.int64()),
-        "e": pa.array(ends, pa.int64()),
-    })
+    spans = pa.table(
+        {
+            "i": pa.array(np.arange(len(video_ids), dtype=np.int64)),
+            "video_id": pa.array(video_ids, pa.string()),
+            "s": pa.array(starts, pa.int64()),
+            "e": pa.array(ends, pa.int64()),
+        }
+    )
     cur.register("new_spans", spans)
     try:
         row = cur.execute(
@@ -95,14 +99,24 @@ def first_overlap(
     return (int(row[0][0]), str(row[0][1])) if row else None
 
 
-_NODE_COLUMNS = "key, node_id, level, video_id, start_ms, end_ms, parent_id, text, labels, attributes, child_count, label_counts"
+_NODE_COLUMNS = (
+    "key, node_id, level, video_id, start_ms, end_ms, parent_id, text, labels, attributes, child_count, label_counts"
+)
 
 
 def _node(row: tuple) -> Node:
     return Node(
-        id=row[1], level=Level(row[2]), video_id=row[3], start_ms=int(row[4]), end_ms=int(row[5]),
-        parent_id=row[6], text=row[7], labels=tuple(row[8]), attributes=json.loads(row[9]),
-        child_count=int(row[10]), label_counts=json.loads(row[11]),
+        id=row[1],
+        level=Level(row[2]),
+        video_id=row[3],
+        start_ms=int(row[4]),
+        end_ms=int(row[5]),
+        parent_id=row[6],
+        text=row[7],
+        labels=tuple(row[8]),
+        attributes=json.loads(row[9]),
+        child_count=int(row[10]),
+        label_counts=json.loads(row[11]),
     )
 
 
@@ -153,6 +167,12 @@ def level_counts(cur: duckdb.DuckDBPyConnection, cid: int) -> dict[Level, tuple[
         "SELECT level, count(*), max(seq) FROM nodes WHERE collection_id = ? GROUP BY level", [cid]
     ).fetchall()
     return {Level(r[0]): (int(r[1]), int(r[2])) for r in rows}
+
+
+def max_sequence(cur: duckdb.DuckDBPyConnection) -> int:
+    """The highest commit sequence stored (0 for an empty store)."""
+    rows = cur.execute("SELECT coalesce(max(seq), 0) FROM (SELECT seq FROM nodes UNION ALL SELECT seq FROM requests)")
+    return int(rows.fetchall()[0][0])
 
 
 def count_at_or_before(cur: duckdb.DuckDBPyConnection, cid: int, level: Level, seq: int) -> int:

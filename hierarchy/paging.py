@@ -34,7 +34,7 @@ def decode(token: str, request_digest: str, field: str = "page_token") -> Any:
         padded = token + "=" * (-len(token) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
         position, owner = data["p"], data["d"]
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise InvalidArgument(field, "is malformed; pass back a next_page_token unchanged") from exc
     if owner != request_digest:
         raise InvalidArgument(field, "belongs to a different request; keep the other fields unchanged")

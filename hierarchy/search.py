@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import duckdb
 import numpy as np
 
 from hierarchy import nodes
 from hierarchy.index import LevelIndex
 from hierarchy.types import Filter, Hit, Node, Route, SearchQuery, SearchResult
 
-import duckdb
-
 
 def run(
-    cur: duckdb.DuckDBPyConnection, index: LevelIndex, cid: int, query: SearchQuery, vector: np.ndarray,
+    cur: duckdb.DuckDBPyConnection,
+    index: LevelIndex,
+    cid: int,
+    query: SearchQuery,
+    vector: np.ndarray,
     exact_filter_below: int,
 ) -> SearchResult:
     """Hits for one page of ``query`` at its level."""
@@ -21,7 +24,10 @@ def run(
         keys, sims = index.search(vector, wanted)
     else:
         keys, sims = _filtered(cur, index, cid, query, vector, wanted, exact_filter_below)
-    page_keys, page_sims = keys[query.offset : query.offset + query.top_k], sims[query.offset : query.offset + query.top_k]
+    page_keys, page_sims = (
+        keys[query.offset : query.offset + query.top_k],
+        sims[query.offset : query.offset + query.top_k],
+    )
     found = nodes.by_keys(cur, [int(k) for k in page_keys])
     hits = [
         Hit(node=found[int(k)], score=float(s), similarity=float(s), rank=query.offset + i + 1)
@@ -33,8 +39,13 @@ def run(
 
 
 def _filtered(
-    cur: duckdb.DuckDBPyConnection, index: LevelIndex, cid: int, query: SearchQuery, vector: np.ndarray,
-    wanted: int, exact_filter_below: int,
+    cur: duckdb.DuckDBPyConnection,
+    index: LevelIndex,
+    cid: int,
+    query: SearchQuery,
+    vector: np.ndarray,
+    wanted: int,
+    exact_filter_below: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact scoring of the filter's candidates when few; otherwise over-fetch and filter."""
     candidates = nodes.filtered_keys(cur, cid, query.level, query.filter, exact_filter_below + 1)

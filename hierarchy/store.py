@@ -82,9 +82,7 @@ class Store:
     def __init__(self, path: Path, memory_limit: str = "2GB", threads: int = 2) -> None:
         self.path = path
         try:
-            self._con = duckdb.connect(
-                str(path), config={"memory_limit": memory_limit, "threads": threads}
-            )
+            self._con = duckdb.connect(str(path), config={"memory_limit": memory_limit, "threads": threads})
         except duckdb.IOException as exc:
             raise Unavailable(
                 f"cannot open the store {path}: {exc}. If another Strata server uses this "
@@ -120,9 +118,7 @@ class Store:
 
     def _migrate(self) -> None:
         cur = self.cursor()
-        has_meta = cur.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'"
-        ).fetchall()
+        has_meta = cur.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'meta'").fetchall()
         version = self.schema_version() if has_meta[0][0] else 0
         if version > SCHEMA_VERSION:
             raise Unavailable(
@@ -132,9 +128,7 @@ class Store:
         for target in range(version + 1, SCHEMA_VERSION + 1):
             with self.transaction() as tx:
                 tx.execute(MIGRATIONS[target - 1])
-                tx.execute(
-                    "INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(target)]
-                )
+                tx.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", [str(target)])
             log.info("store %s migrated to schema version %d", self.path, target)
 
     def get_meta(self, key: str) -> str | None:
@@ -189,8 +183,3 @@ class Allocator:
             first = self._next
             self._next += count
             return first
-
-    @property
-    def last(self) -> int:
-        """The highest value handed out so far (0 when none)."""
-        return self._next - 1

@@ -11,7 +11,7 @@ import numpy as np
 from hierarchy.errors import InvalidArgument, ResourceExhausted
 from hierarchy.types import EmbeddingSpace, Metric, SegmentInput
 
-_COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_COLLECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _MAX_ID = 128
 MAX_DIMENSION = 4096
 MAX_TIME_MS = 2**53  # far beyond any video; keeps times exact in every client language
@@ -19,7 +19,7 @@ MAX_TIME_MS = 2**53  # far beyond any video; keeps times exact in every client l
 
 def collection_name(name: str, field: str = "name") -> str:
     """A collection name: 1-64 of [A-Za-z0-9_.-], starting with a letter or digit."""
-    if not _COLLECTION_NAME.match(name or ""):
+    if not _COLLECTION_NAME.fullmatch(name or ""):
         raise InvalidArgument(
             field,
             f"{name!r} is not a valid collection name; use 1-64 letters, digits, '_', '.' "
@@ -43,9 +43,7 @@ def space(value: EmbeddingSpace, encoder_dimension: int | None) -> EmbeddingSpac
     """Check an embedding space; fills the dimension from the encoder when it is 0."""
     dim = value.dimension or (encoder_dimension or 0)
     if dim <= 0:
-        raise InvalidArgument(
-            "space.dimension", "must be positive (or set space.text_encoder to use its dimension)"
-        )
+        raise InvalidArgument("space.dimension", "must be positive (or set space.text_encoder to use its dimension)")
     if dim > MAX_DIMENSION:
         raise InvalidArgument("space.dimension", f"must be at most {MAX_DIMENSION}")
     if encoder_dimension is not None and dim != encoder_dimension:
@@ -64,8 +62,8 @@ def vector(values: np.ndarray, dimension: int, metric: Metric, field: str) -> np
     if not np.isfinite(arr).all():
         raise InvalidArgument(field, "contains NaN or infinity")
     if metric is Metric.COSINE:
-        norm = float(np.linalg.norm(arr))
-        if norm == 0.0 or not math.isfinite(norm):
+        norm = float(np.linalg.norm(arr.astype(np.float64)))  # float64: huge finite values must not overflow
+        if norm == 0.0:
             raise InvalidArgument(field, "is the zero vector, which has no direction under cosine")
         arr = arr / norm
     return arr
@@ -76,9 +74,7 @@ def segment_times(seg: SegmentInput, field: str) -> None:
     if seg.start_ms < 0:
         raise InvalidArgument(f"{field}.start_ms", f"is {seg.start_ms}; times must be >= 0")
     if seg.end_ms <= seg.start_ms:
-        raise InvalidArgument(
-            f"{field}.end_ms", f"is {seg.end_ms}, not after start_ms {seg.start_ms}"
-        )
+        raise InvalidArgument(f"{field}.end_ms", f"is {seg.end_ms}, not after start_ms {seg.start_ms}")
     if seg.end_ms > MAX_TIME_MS:
         raise InvalidArgument(f"{field}.end_ms", f"is beyond the largest time {MAX_TIME_MS}")
 
@@ -88,9 +84,7 @@ def batch_size(count: int, limit: int) -> None:
     if count == 0:
         raise InvalidArgument("segments", "is empty; send at least one segment")
     if count > limit:
-        raise ResourceExhausted(
-            f"batch of {count} segments exceeds the limit of {limit}; split it", "segments"
-        )
+        raise ResourceExhausted(f"batch of {count} segments exceeds the limit of {limit}; split it", "segments")
 
 
 def labels(values: list[str], field: str) -> list[str]:

@@ -24,17 +24,30 @@ from grpc_status import rpc_status
 
 from service import convert as cv
 from service.gen.strata.v1 import (
-    admin_pb2, admin_pb2_grpc, collection_pb2, collection_pb2_grpc, common_pb2, search_pb2,
-    search_pb2_grpc, segment_pb2, segment_pb2_grpc, video_pb2, video_pb2_grpc,
+    admin_pb2,
+    admin_pb2_grpc,
+    collection_pb2,
+    collection_pb2_grpc,
+    common_pb2,
+    search_pb2,
+    search_pb2_grpc,
+    segment_pb2,
+    segment_pb2_grpc,
+    video_pb2,
+    video_pb2_grpc,
 )
 
 T = TypeVar("T")
 
 METRICS = {"cos": common_pb2.METRIC_COSINE, "ip": common_pb2.METRIC_INNER_PRODUCT, "l2sq": common_pb2.METRIC_L2_SQUARED}
 GRANULARITIES = {
-    "segment": search_pb2.GRANULARITY_SEGMENT, "scene": search_pb2.GRANULARITY_SCENE,
-    "drive": search_pb2.GRANULARITY_DRIVE, "half": search_pb2.GRANULARITY_HALF,
-    "video": search_pb2.GRANULARITY_VIDEO, "auto": search_pb2.GRANULARITY_AUTO, "all": search_pb2.GRANULARITY_ALL,
+    "segment": search_pb2.GRANULARITY_SEGMENT,
+    "scene": search_pb2.GRANULARITY_SCENE,
+    "drive": search_pb2.GRANULARITY_DRIVE,
+    "half": search_pb2.GRANULARITY_HALF,
+    "video": search_pb2.GRANULARITY_VIDEO,
+    "auto": search_pb2.GRANULARITY_AUTO,
+    "all": search_pb2.GRANULARITY_ALL,
 }
 
 
@@ -63,8 +76,13 @@ class StrataRpcError(Exception):
 def segment_from_dict(row: dict[str, Any]) -> segment_pb2.Segment:
     """One line of the JSONL ingest format -> a Segment message."""
     msg = segment_pb2.Segment(
-        id=row.get("id", ""), video_id=row["video_id"], start_ms=int(row["start_ms"]), end_ms=int(row["end_ms"]),
-        text=row.get("text") or "", labels=row.get("labels") or [], shot_cut=bool(row.get("shot_cut", False)),
+        id=row.get("id", ""),
+        video_id=row["video_id"],
+        start_ms=int(row["start_ms"]),
+        end_ms=int(row["end_ms"]),
+        text=row.get("text") or "",
+        labels=row.get("labels") or [],
+        shot_cut=bool(row.get("shot_cut", False)),
     )
     if row.get("attributes"):
         msg.attributes.CopyFrom(cv.to_proto_struct(row["attributes"]))
@@ -107,11 +125,23 @@ class StrataClient:
 
     # collections
 
-    def create_collection(self, name: str, dimension: int = 0, metric: str = "cos", text_encoder: str = "",
-                          model_name: str = "", model_version: str = "") -> collection_pb2.Collection:
+    def create_collection(
+        self,
+        name: str,
+        dimension: int = 0,
+        metric: str = "cos",
+        text_encoder: str = "",
+        model_name: str = "",
+        model_version: str = "",
+    ) -> collection_pb2.Collection:
         """Create a collection; ``text_encoder="default"`` uses the built-in encoder."""
-        space = collection_pb2.EmbeddingSpace(dimension=dimension, metric=METRICS[metric], text_encoder=text_encoder,
-                                              model_name=model_name, model_version=model_version)
+        space = collection_pb2.EmbeddingSpace(
+            dimension=dimension,
+            metric=METRICS[metric],
+            text_encoder=text_encoder,
+            model_name=model_name,
+            model_version=model_version,
+        )
         req = collection_pb2.CreateCollectionRequest(name=name, space=space)
         return self._call(self.collections.CreateCollection, req).collection
 
@@ -121,9 +151,13 @@ class StrataClient:
 
     def list_collections(self, page_size: int = 100) -> Iterator[collection_pb2.Collection]:
         """Every collection, fetched a page at a time."""
-        return _pages(lambda token: self._call(
-            self.collections.ListCollections,
-            collection_pb2.ListCollectionsRequest(page_size=page_size, page_token=token)), "collections")
+        return _pages(
+            lambda token: self._call(
+                self.collections.ListCollections,
+                collection_pb2.ListCollectionsRequest(page_size=page_size, page_token=token),
+            ),
+            "collections",
+        )
 
     def delete_collection(self, name: str) -> None:
         """Delete a collection and everything in it."""
@@ -131,11 +165,16 @@ class StrataClient:
 
     # videos
 
-    def create_video(self, collection: str, video_id: str, duration_ms: int = 0,
-                     attributes: dict[str, Any] | None = None) -> video_pb2.Video:
+    def create_video(
+        self, collection: str, video_id: str, duration_ms: int = 0, attributes: dict[str, Any] | None = None
+    ) -> video_pb2.Video:
         """Register a video."""
-        req = video_pb2.CreateVideoRequest(collection=collection, video_id=video_id, duration_ms=duration_ms,
-                                           attributes=cv.to_proto_struct(attributes or {}))
+        req = video_pb2.CreateVideoRequest(
+            collection=collection,
+            video_id=video_id,
+            duration_ms=duration_ms,
+            attributes=cv.to_proto_struct(attributes or {}),
+        )
         return self._call(self.videos.CreateVideo, req).video
 
     def get_video(self, collection: str, video_id: str) -> video_pb2.Video:
@@ -145,9 +184,13 @@ class StrataClient:
 
     def list_videos(self, collection: str, page_size: int = 100) -> Iterator[video_pb2.Video]:
         """Every video of a collection, fetched a page at a time."""
-        return _pages(lambda token: self._call(
-            self.videos.ListVideos,
-            video_pb2.ListVideosRequest(collection=collection, page_size=page_size, page_token=token)), "videos")
+        return _pages(
+            lambda token: self._call(
+                self.videos.ListVideos,
+                video_pb2.ListVideosRequest(collection=collection, page_size=page_size, page_token=token),
+            ),
+            "videos",
+        )
 
     def delete_video(self, collection: str, video_id: str) -> None:
         """Delete a video and its nodes."""
@@ -155,16 +198,21 @@ class StrataClient:
 
     # segments
 
-    def append_segments(self, collection: str, segments: Sequence[dict[str, Any] | segment_pb2.Segment],
-                        request_id: str = "") -> segment_pb2.AppendSegmentsResponse:
+    def append_segments(
+        self, collection: str, segments: Sequence[dict[str, Any] | segment_pb2.Segment], request_id: str = ""
+    ) -> segment_pb2.AppendSegmentsResponse:
         """Append one atomic batch (dicts in the JSONL ingest format, or Segment messages)."""
         return self._call(self.segments.AppendSegments, _batch(collection, segments, request_id))
 
-    def stream_segments(self, collection: str,
-                        batches: Iterable[tuple[str, Sequence[dict[str, Any] | segment_pb2.Segment]]],
-                        ) -> segment_pb2.StreamAppendSegmentsResponse:
+    def stream_segments(
+        self,
+        collection: str,
+        batches: Iterable[tuple[str, Sequence[dict[str, Any] | segment_pb2.Segment]]],
+    ) -> segment_pb2.StreamAppendSegmentsResponse:
         """Append many ``(request_id, segments)`` batches over one client stream."""
-        messages = (segment_pb2.StreamAppendSegmentsRequest(batch=_batch(collection, segs, rid)) for rid, segs in batches)
+        messages = (
+            segment_pb2.StreamAppendSegmentsRequest(batch=_batch(collection, segs, rid)) for rid, segs in batches
+        )
         try:
             return self.segments.StreamAppendSegments(messages, timeout=None)
         except grpc.RpcError as exc:
@@ -172,12 +220,21 @@ class StrataClient:
 
     # search
 
-    def search(self, collection: str, text: str = "", vector: np.ndarray | None = None, level: str = "segment",
-               top_k: int = 10, video_ids: Sequence[str] = (), time_range: tuple[int, int] | None = None,
-               page_token: str = "") -> search_pb2.SearchResponse:
+    def search(
+        self,
+        collection: str,
+        text: str = "",
+        vector: np.ndarray | None = None,
+        level: str = "segment",
+        top_k: int = 10,
+        video_ids: Sequence[str] = (),
+        time_range: tuple[int, int] | None = None,
+        page_token: str = "",
+    ) -> search_pb2.SearchResponse:
         """Search by text and/or vector at ``level`` (segment, scene, drive, half, video)."""
-        req = search_pb2.SearchRequest(collection=collection, text=text, granularity=GRANULARITIES[level],
-                                       top_k=top_k, page_token=page_token)
+        req = search_pb2.SearchRequest(
+            collection=collection, text=text, granularity=GRANULARITIES[level], top_k=top_k, page_token=page_token
+        )
         if vector is not None:
             req.vector.CopyFrom(cv.to_proto_vector(vector))
         req.filter.video_ids.extend(video_ids)
@@ -197,8 +254,9 @@ class StrataClient:
         return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
 
 
-def _batch(collection: str, segments: Sequence[dict[str, Any] | segment_pb2.Segment],
-           request_id: str) -> segment_pb2.AppendSegmentsRequest:
+def _batch(
+    collection: str, segments: Sequence[dict[str, Any] | segment_pb2.Segment], request_id: str
+) -> segment_pb2.AppendSegmentsRequest:
     msgs = [s if isinstance(s, segment_pb2.Segment) else segment_from_dict(s) for s in segments]
     return segment_pb2.AppendSegmentsRequest(collection=collection, request_id=request_id, segments=msgs)
 

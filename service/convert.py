@@ -11,7 +11,12 @@ from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from hierarchy import types as t
 from hierarchy.errors import InvalidArgument, Unimplemented
 from service.gen.strata.v1 import (
-    admin_pb2, collection_pb2, common_pb2, search_pb2, segment_pb2, video_pb2,
+    admin_pb2,
+    collection_pb2,
+    common_pb2,
+    search_pb2,
+    segment_pb2,
+    video_pb2,
 )
 
 _METRICS = {
@@ -37,9 +42,7 @@ def from_proto_vector(msg: common_pb2.Vector, field: str) -> np.ndarray:
         raise InvalidArgument(f"{field}.data", f"has {len(msg.data)} bytes, not a multiple of 4")
     values = np.frombuffer(msg.data, dtype="<f4")
     if msg.dimension and values.shape[0] != msg.dimension:
-        raise InvalidArgument(
-            f"{field}.dimension", f"is {msg.dimension} but data holds {values.shape[0]} floats"
-        )
+        raise InvalidArgument(f"{field}.dimension", f"is {msg.dimension} but data holds {values.shape[0]} floats")
     return values.astype(np.float32)
 
 
@@ -87,16 +90,22 @@ def from_proto_space(msg: collection_pb2.EmbeddingSpace) -> t.EmbeddingSpace:
 def to_proto_space(space: t.EmbeddingSpace) -> collection_pb2.EmbeddingSpace:
     """Domain space -> EmbeddingSpace message."""
     return collection_pb2.EmbeddingSpace(
-        dimension=space.dimension, metric=_METRICS_OUT[space.metric], model_name=space.model_name,
-        model_version=space.model_version, text_encoder=space.text_encoder,
+        dimension=space.dimension,
+        metric=_METRICS_OUT[space.metric],
+        model_name=space.model_name,
+        model_version=space.model_version,
+        text_encoder=space.text_encoder,
     )
 
 
 def to_proto_collection(c: t.Collection) -> collection_pb2.Collection:
     """Domain collection -> Collection message."""
     return collection_pb2.Collection(
-        name=c.name, space=to_proto_space(c.space), create_time=_timestamp(c.created_ms),
-        video_count=c.video_count, segment_count=c.segment_count,
+        name=c.name,
+        space=to_proto_space(c.space),
+        create_time=_timestamp(c.created_ms),
+        video_count=c.video_count,
+        segment_count=c.segment_count,
     )
 
 
@@ -104,8 +113,13 @@ def to_proto_video(v: t.Video) -> video_pb2.Video:
     """Domain video -> Video message."""
     state = video_pb2.VIDEO_STATE_SEALED if v.state is t.VideoState.SEALED else video_pb2.VIDEO_STATE_OPEN
     return video_pb2.Video(
-        id=v.id, collection=v.collection, duration_ms=v.duration_ms, attributes=to_proto_struct(v.attributes),
-        state=state, segment_count=v.segment_count, create_time=_timestamp(v.created_ms),
+        id=v.id,
+        collection=v.collection,
+        duration_ms=v.duration_ms,
+        attributes=to_proto_struct(v.attributes),
+        state=state,
+        segment_count=v.segment_count,
+        create_time=_timestamp(v.created_ms),
     )
 
 
@@ -113,16 +127,29 @@ def from_proto_segment(msg: segment_pb2.Segment, field: str) -> t.SegmentInput:
     """Segment message -> domain segment input."""
     vector = from_proto_vector(msg.vector, f"{field}.vector") if msg.HasField("vector") else None
     return t.SegmentInput(
-        video_id=msg.video_id, start_ms=msg.start_ms, end_ms=msg.end_ms, vector=vector, text=msg.text,
-        labels=list(msg.labels), attributes=from_proto_struct(msg.attributes), id=msg.id, shot_cut=msg.shot_cut,
+        video_id=msg.video_id,
+        start_ms=msg.start_ms,
+        end_ms=msg.end_ms,
+        vector=vector,
+        text=msg.text,
+        labels=list(msg.labels),
+        attributes=from_proto_struct(msg.attributes),
+        id=msg.id,
+        shot_cut=msg.shot_cut,
     )
 
 
 def to_proto_segment(seg: t.SegmentInput) -> segment_pb2.Segment:
     """Domain segment input -> Segment message."""
     msg = segment_pb2.Segment(
-        id=seg.id, video_id=seg.video_id, start_ms=seg.start_ms, end_ms=seg.end_ms, text=seg.text,
-        labels=seg.labels, attributes=to_proto_struct(seg.attributes), shot_cut=seg.shot_cut,
+        id=seg.id,
+        video_id=seg.video_id,
+        start_ms=seg.start_ms,
+        end_ms=seg.end_ms,
+        text=seg.text,
+        labels=seg.labels,
+        attributes=to_proto_struct(seg.attributes),
+        shot_cut=seg.shot_cut,
     )
     if seg.vector is not None:
         msg.vector.CopyFrom(to_proto_vector(seg.vector))
@@ -142,9 +169,16 @@ def to_proto_level(level: t.Level) -> common_pb2.Level.ValueType:
 def to_proto_node(node: t.Node) -> common_pb2.Node:
     """Domain node -> Node message."""
     return common_pb2.Node(
-        id=node.id, level=to_proto_level(node.level), video_id=node.video_id, start_ms=node.start_ms,
-        end_ms=node.end_ms, parent_id=node.parent_id, text=node.text, labels=list(node.labels),
-        attributes=to_proto_struct(node.attributes), child_count=node.child_count,
+        id=node.id,
+        level=to_proto_level(node.level),
+        video_id=node.video_id,
+        start_ms=node.start_ms,
+        end_ms=node.end_ms,
+        parent_id=node.parent_id,
+        text=node.text,
+        labels=list(node.labels),
+        attributes=to_proto_struct(node.attributes),
+        child_count=node.child_count,
         label_counts=node.label_counts,
     )
 
@@ -163,12 +197,20 @@ def from_proto_filter(msg: search_pb2.Filter) -> t.Filter:
 def from_proto_search(msg: search_pb2.SearchRequest) -> t.SearchQuery:
     """SearchRequest -> domain query (first page; the page token is resolved by the core)."""
     if msg.granularity not in _GRANULARITY_LEVEL:
-        name = search_pb2.Granularity.Name(msg.granularity) if msg.granularity in search_pb2.Granularity.values() else str(msg.granularity)
+        name = (
+            search_pb2.Granularity.Name(msg.granularity)
+            if msg.granularity in search_pb2.Granularity.values()
+            else str(msg.granularity)
+        )
         raise Unimplemented(f"granularity {name} is not offered yet; pick one level", "granularity")
     vector = from_proto_vector(msg.vector, "vector") if msg.HasField("vector") else None
     return t.SearchQuery(
-        collection=msg.collection, level=_GRANULARITY_LEVEL[msg.granularity], text=msg.text, vector=vector,
-        top_k=msg.top_k, filter=from_proto_filter(msg.filter),
+        collection=msg.collection,
+        level=_GRANULARITY_LEVEL[msg.granularity],
+        text=msg.text,
+        vector=vector,
+        top_k=msg.top_k,
+        filter=from_proto_filter(msg.filter),
     )
 
 
@@ -182,13 +224,20 @@ def to_proto_search(result: t.SearchResult, next_token: str) -> search_pb2.Searc
     return search_pb2.SearchResponse(hits=hits, route=route, next_page_token=next_token)
 
 
-def to_proto_stats(stats: list[t.CollectionStats], sequence: int, disk: int, version: str) -> admin_pb2.GetStatsResponse:
+def to_proto_stats(
+    stats: list[t.CollectionStats], sequence: int, disk: int, version: str
+) -> admin_pb2.GetStatsResponse:
     """Domain stats -> GetStatsResponse."""
     out = admin_pb2.GetStatsResponse(commit_sequence=sequence, disk_bytes=disk, version=version)
     for c in stats:
         levels = [
-            admin_pb2.LevelStats(level=to_proto_level(s.level), node_count=s.node_count, indexed_count=s.indexed_count,
-                                 indexed_sequence=s.indexed_sequence, exact=s.exact)
+            admin_pb2.LevelStats(
+                level=to_proto_level(s.level),
+                node_count=s.node_count,
+                indexed_count=s.indexed_count,
+                indexed_sequence=s.indexed_sequence,
+                exact=s.exact,
+            )
             for s in c.levels
         ]
         out.collections.append(admin_pb2.CollectionStats(name=c.name, video_count=c.video_count, levels=levels))

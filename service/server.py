@@ -18,8 +18,16 @@ from grpc_reflection.v1alpha import reflection
 from hierarchy.db import Database
 from service import servicers
 from service.gen.strata.v1 import (
-    admin_pb2, admin_pb2_grpc, collection_pb2, collection_pb2_grpc, search_pb2, search_pb2_grpc,
-    segment_pb2, segment_pb2_grpc, video_pb2, video_pb2_grpc,
+    admin_pb2,
+    admin_pb2_grpc,
+    collection_pb2,
+    collection_pb2_grpc,
+    search_pb2,
+    search_pb2_grpc,
+    segment_pb2,
+    segment_pb2_grpc,
+    video_pb2,
+    video_pb2_grpc,
 )
 from service.settings import Settings
 
@@ -80,7 +88,8 @@ class StrataServer:
         ]
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="strata-rpc"),
-            interceptors=[AccessLogInterceptor()], options=options,
+            interceptors=[AccessLogInterceptor()],
+            options=options,
         )
         self.health = health.HealthServicer()
         self._register()

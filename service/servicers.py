@@ -11,8 +11,16 @@ from hierarchy.errors import StrataError
 from service import convert as cv
 from service.errors import map_errors
 from service.gen.strata.v1 import (
-    admin_pb2, admin_pb2_grpc, collection_pb2, collection_pb2_grpc, search_pb2, search_pb2_grpc,
-    segment_pb2, segment_pb2_grpc, video_pb2, video_pb2_grpc,
+    admin_pb2,
+    admin_pb2_grpc,
+    collection_pb2,
+    collection_pb2_grpc,
+    search_pb2,
+    search_pb2_grpc,
+    segment_pb2,
+    segment_pb2_grpc,
+    video_pb2,
+    video_pb2_grpc,
 )
 from service.version import VERSION
 
@@ -26,24 +34,32 @@ class CollectionServicer(collection_pb2_grpc.CollectionServiceServicer):
         self.db = db
 
     @map_errors
-    def CreateCollection(self, request: collection_pb2.CreateCollectionRequest, context: Ctx) -> collection_pb2.CreateCollectionResponse:  # noqa: N802, E501
+    def CreateCollection(
+        self, request: collection_pb2.CreateCollectionRequest, context: Ctx
+    ) -> collection_pb2.CreateCollectionResponse:  # noqa: N802, E501
         created = self.db.create_collection(request.name, cv.from_proto_space(request.space))
         return collection_pb2.CreateCollectionResponse(collection=cv.to_proto_collection(created))
 
     @map_errors
-    def GetCollection(self, request: collection_pb2.GetCollectionRequest, context: Ctx) -> collection_pb2.GetCollectionResponse:  # noqa: N802, E501
+    def GetCollection(
+        self, request: collection_pb2.GetCollectionRequest, context: Ctx
+    ) -> collection_pb2.GetCollectionResponse:  # noqa: N802, E501
         found = self.db.get_collection(request.name)
         return collection_pb2.GetCollectionResponse(collection=cv.to_proto_collection(found))
 
     @map_errors
-    def ListCollections(self, request: collection_pb2.ListCollectionsRequest, context: Ctx) -> collection_pb2.ListCollectionsResponse:  # noqa: N802, E501
+    def ListCollections(
+        self, request: collection_pb2.ListCollectionsRequest, context: Ctx
+    ) -> collection_pb2.ListCollectionsResponse:  # noqa: N802, E501
         page, token = self.db.list_collections(request.page_size, request.page_token)
         return collection_pb2.ListCollectionsResponse(
             collections=[cv.to_proto_collection(c) for c in page], next_page_token=token
         )
 
     @map_errors
-    def DeleteCollection(self, request: collection_pb2.DeleteCollectionRequest, context: Ctx) -> collection_pb2.DeleteCollectionResponse:  # noqa: N802, E501
+    def DeleteCollection(
+        self, request: collection_pb2.DeleteCollectionRequest, context: Ctx
+    ) -> collection_pb2.DeleteCollectionResponse:  # noqa: N802, E501
         self.db.delete_collection(request.name)
         return collection_pb2.DeleteCollectionResponse()
 
@@ -83,11 +99,15 @@ class SegmentServicer(segment_pb2_grpc.SegmentServiceServicer):
         self.db = db
 
     @map_errors
-    def AppendSegments(self, request: segment_pb2.AppendSegmentsRequest, context: Ctx) -> segment_pb2.AppendSegmentsResponse:  # noqa: N802, E501
+    def AppendSegments(
+        self, request: segment_pb2.AppendSegmentsRequest, context: Ctx
+    ) -> segment_pb2.AppendSegmentsResponse:  # noqa: N802, E501
         return self._append(request)
 
     @map_errors
-    def StreamAppendSegments(self, request_iterator: Iterator[segment_pb2.StreamAppendSegmentsRequest], context: Ctx) -> segment_pb2.StreamAppendSegmentsResponse:  # noqa: N802, E501
+    def StreamAppendSegments(
+        self, request_iterator: Iterator[segment_pb2.StreamAppendSegmentsRequest], context: Ctx
+    ) -> segment_pb2.StreamAppendSegmentsResponse:  # noqa: N802, E501
         summary = segment_pb2.StreamAppendSegmentsResponse()
         for number, message in enumerate(request_iterator):
             try:

@@ -54,8 +54,10 @@ class Settings:
     def database_options(self) -> DatabaseOptions:
         """The core's options derived from these settings."""
         return DatabaseOptions(
-            memory_limit=self.memory_limit, threads=self.duckdb_threads,
-            max_batch=self.max_batch, max_top_k=self.max_top_k,
+            memory_limit=self.memory_limit,
+            threads=self.duckdb_threads,
+            max_batch=self.max_batch,
+            max_top_k=self.max_top_k,
         )
 
 

@@ -19,8 +19,9 @@ from rich.table import Table
 from service.client import StrataClient, StrataRpcError
 from service.gen.strata.v1 import common_pb2
 
-app = typer.Typer(help="Strata: a hierarchical video graph database.", no_args_is_help=True,
-                  pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Strata: a hierarchical video graph database.", no_args_is_help=True, pretty_exceptions_enable=False
+)
 collections_app = typer.Typer(help="Create, list and delete collections.", no_args_is_help=True)
 app.add_typer(collections_app, name="collections")
 console = Console()
@@ -50,8 +51,9 @@ def serve(
     from service.server import create_server
     from service.settings import Settings
 
-    logging.basicConfig(level=log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     settings = Settings.load(data_dir=data_dir, port=port, host=host)
     server = create_server(settings).start()
     print(f"listening on {server.address}", flush=True)
@@ -88,8 +90,14 @@ def collections_list(target: Target = DEFAULT_TARGET) -> None:
         try:
             for c in client.list_collections():
                 metric = common_pb2.Metric.Name(c.space.metric).removeprefix("METRIC_").lower()
-                table.add_row(c.name, str(c.space.dimension), metric, c.space.text_encoder or "-",
-                              str(c.video_count), str(c.segment_count))
+                table.add_row(
+                    c.name,
+                    str(c.space.dimension),
+                    metric,
+                    c.space.text_encoder or "-",
+                    str(c.video_count),
+                    str(c.segment_count),
+                )
         except StrataRpcError as exc:
             _fail(exc)
     console.print(table)
@@ -120,17 +128,19 @@ def ingest(
     with _client(target) as client, _progress() as progress:
         task = progress.add_task("ingest", total=_count_lines(file))
         try:
-            summary = ingest_file(client, collection, file, batch_size,
-                                  on_batch=lambda n: progress.advance(task, n))
+            summary = ingest_file(client, collection, file, batch_size, on_batch=lambda n: progress.advance(task, n))
         except StrataRpcError as exc:
             _fail(exc)
-    console.print(f"ingested {summary.segments} segments in {summary.batches} batches "
-                  f"({summary.replayed} already present), {summary.videos} new videos")
+    console.print(
+        f"ingested {summary.segments} segments in {summary.batches} batches "
+        f"({summary.replayed} already present), {summary.videos} new videos"
+    )
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                    console=err)
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err
+    )
 
 
 def _count_lines(path: Path) -> int:
@@ -164,8 +174,16 @@ def search_json(reply: Any) -> dict[str, Any]:
     """A search response as the CLI's JSON object."""
     route = {"levels": [_level(lv) for lv in reply.route.levels], "reason": reply.route.reason}
     hits = [
-        {"id": h.node.id, "level": _level(h.node.level), "video_id": h.node.video_id, "start_ms": h.node.start_ms,
-         "end_ms": h.node.end_ms, "score": round(h.score, 6), "text": h.node.text, "labels": list(h.node.labels)}
+        {
+            "id": h.node.id,
+            "level": _level(h.node.level),
+            "video_id": h.node.video_id,
+            "start_ms": h.node.start_ms,
+            "end_ms": h.node.end_ms,
+            "score": round(h.score, 6),
+            "text": h.node.text,
+            "labels": list(h.node.labels),
+        }
         for h in reply.hits
     ]
     return {"route": route, "hits": hits}
@@ -185,8 +203,14 @@ def print_hits(out: Console, text: str, reply: Any) -> None:
     table = Table("#", "level", "video", "span", "score", "text", title=f"{text!r} — {reply.route.reason}")
     for h in reply.hits:
         n = h.node
-        table.add_row(str(h.rank), _level(n.level), n.video_id, f"{_clock(n.start_ms)}–{_clock(n.end_ms)}",
-                      f"{h.score:.3f}", (n.text[:70] + "…") if len(n.text) > 70 else n.text)
+        table.add_row(
+            str(h.rank),
+            _level(n.level),
+            n.video_id,
+            f"{_clock(n.start_ms)}–{_clock(n.end_ms)}",
+            f"{h.score:.3f}",
+            (n.text[:70] + "…") if len(n.text) > 70 else n.text,
+        )
     out.print(table)
 
 
@@ -201,11 +225,19 @@ def stats(collection: Annotated[str, typer.Argument()] = "", target: Target = DE
     table = Table("collection", "videos", "level", "nodes", "indexed", "watermark", "search")
     for c in reply.collections:
         for lv in c.levels:
-            table.add_row(c.name, str(c.video_count), _level(lv.level), str(lv.node_count), str(lv.indexed_count),
-                          str(lv.indexed_sequence), "exact" if lv.exact else "hnsw")
+            table.add_row(
+                c.name,
+                str(c.video_count),
+                _level(lv.level),
+                str(lv.node_count),
+                str(lv.indexed_count),
+                str(lv.indexed_sequence),
+                "exact" if lv.exact else "hnsw",
+            )
     console.print(table)
-    console.print(f"commit sequence {reply.commit_sequence}, disk {reply.disk_bytes / 1e6:.1f} MB, "
-                  f"version {reply.version}")
+    console.print(
+        f"commit sequence {reply.commit_sequence}, disk {reply.disk_bytes / 1e6:.1f} MB, version {reply.version}"
+    )
 
 
 @app.command()

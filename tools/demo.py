@@ -38,8 +38,10 @@ def run_demo(data_dir: Path, matches: int, out: Console) -> None:
             for text in QUERIES:
                 print_hits(out, text, client.search(COLLECTION, text, level="segment", top_k=3))
             stats = client.stats(COLLECTION).collections[0]
-            out.print(f"{stats.video_count} videos, "
-                      + ", ".join(f"{lv.node_count} nodes at level {lv.level}" for lv in stats.levels))
+            out.print(
+                f"{stats.video_count} videos, "
+                + ", ".join(f"{lv.node_count} nodes at level {lv.level}" for lv in stats.levels)
+            )
     finally:
         server.stop()
     out.print(f"done in {time.perf_counter() - began:.1f}s")
@@ -55,7 +57,15 @@ def _load(client: StrataClient, matches: int, out: Console) -> None:
     progress = Progress(TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), console=out)
     with progress:
         task = progress.add_task("ingest", total=len(data.segments))
-        summary = ingest_rows(client, COLLECTION, data.segments, 500, f"demo-{SEED}-{matches}",
-                              on_batch=lambda n: progress.advance(task, n))
-    out.print(f"ingested {summary.segments - summary.replayed} new segments "
-              f"({summary.replayed} already present from an earlier run)")
+        summary = ingest_rows(
+            client,
+            COLLECTION,
+            data.segments,
+            500,
+            f"demo-{SEED}-{matches}",
+            on_batch=lambda n: progress.advance(task, n),
+        )
+    out.print(
+        f"ingested {summary.segments - summary.replayed} new segments "
+        f"({summary.replayed} already present from an earlier run)"
+    )

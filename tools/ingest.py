@@ -45,7 +45,11 @@ def file_digest(path: Path) -> str:
 
 
 def ingest_rows(
-    client: StrataClient, collection: str, rows: Iterable[dict[str, Any]], batch_size: int, request_prefix: str,
+    client: StrataClient,
+    collection: str,
+    rows: Iterable[dict[str, Any]],
+    batch_size: int,
+    request_prefix: str,
     on_batch: Callable[[int], None] = lambda n: None,
 ) -> IngestSummary:
     """Append rows in atomic batches with request ids ``<prefix>-<n>``; create unknown videos."""
@@ -65,7 +69,10 @@ def ingest_rows(
 
 
 def ingest_file(
-    client: StrataClient, collection: str, path: Path, batch_size: int = 500,
+    client: StrataClient,
+    collection: str,
+    path: Path,
+    batch_size: int = 500,
     on_batch: Callable[[int], None] = lambda n: None,
 ) -> IngestSummary:
     """Ingest a JSONL file (see :func:`ingest_rows`)."""

@@ -43,8 +43,15 @@ def unit_vectors(count: int, seed: int = 0, dim: int = DIM) -> np.ndarray:
 def rows(video_id: str, vectors: np.ndarray, start_index: int = 0) -> list[dict]:
     """Consecutive 2-second segment rows in the ingest format."""
     return [
-        {"video_id": video_id, "start_ms": (start_index + i) * 2000, "end_ms": (start_index + i + 1) * 2000,
-         "vector": v, "text": f"segment {start_index + i}", "labels": ["pass"], "attributes": {"team": "home"}}
+        {
+            "video_id": video_id,
+            "start_ms": (start_index + i) * 2000,
+            "end_ms": (start_index + i + 1) * 2000,
+            "vector": v,
+            "text": f"segment {start_index + i}",
+            "labels": ["pass"],
+            "attributes": {"team": "home"},
+        }
         for i, v in enumerate(vectors)
     ]
 

@@ -24,12 +24,28 @@ def test_vector_dimension_must_match_bytes() -> None:
 
 
 def test_segment_round_trip() -> None:
-    seg = t.SegmentInput("v", 10, 2010, np.ones(3, np.float32), "kick-off", ["kick-off"],
-                         {"team": "home", "period": 1, "xg": 0.25}, "id-1", True)
+    seg = t.SegmentInput(
+        "v",
+        10,
+        2010,
+        np.ones(3, np.float32),
+        "kick-off",
+        ["kick-off"],
+        {"team": "home", "period": 1, "xg": 0.25},
+        "id-1",
+        True,
+    )
     back = cv.from_proto_segment(cv.to_proto_segment(seg), "s")
     assert back.attributes == {"team": "home", "period": 1, "xg": 0.25}
     assert (back.video_id, back.start_ms, back.end_ms, back.text, back.labels, back.id, back.shot_cut) == (
-        "v", 10, 2010, "kick-off", ["kick-off"], "id-1", True)
+        "v",
+        10,
+        2010,
+        "kick-off",
+        ["kick-off"],
+        "id-1",
+        True,
+    )
     assert np.array_equal(back.vector, seg.vector)
 
 

@@ -10,8 +10,12 @@ from tests.service.conftest import DIM, rows, unit_vectors
 
 
 def _seg(start: int, end: int, vector: object = None, video: str = "v1", **extra: object) -> dict:
-    row = {"video_id": video, "start_ms": start, "end_ms": end,
-           "vector": np.ones(DIM, np.float32) if vector is None else vector}
+    row = {
+        "video_id": video,
+        "start_ms": start,
+        "end_ms": end,
+        "vector": np.ones(DIM, np.float32) if vector is None else vector,
+    }
     row.update(extra)
     return row
 
@@ -21,18 +25,28 @@ INF = np.full(DIM, np.inf, np.float32)
 GOOD = [_seg(200_000, 202_000)]
 
 CASES = {
-    "wrong-dimension": (GOOD + [_seg(202_000, 204_000, np.ones(DIM + 1, np.float32))], "INVALID_ARGUMENT", "segments[1].vector"),
+    "wrong-dimension": (
+        GOOD + [_seg(202_000, 204_000, np.ones(DIM + 1, np.float32))],
+        "INVALID_ARGUMENT",
+        "segments[1].vector",
+    ),
     "nan": (GOOD + [_seg(202_000, 204_000, NAN)], "INVALID_ARGUMENT", "segments[1].vector"),
     "inf": (GOOD + [_seg(202_000, 204_000, INF)], "INVALID_ARGUMENT", "segments[1].vector"),
     "end-before-start": (GOOD + [_seg(210_000, 205_000)], "INVALID_ARGUMENT", "segments[1].end_ms"),
     "negative-start": (GOOD + [_seg(-2000, 1000)], "INVALID_ARGUMENT", "segments[1].start_ms"),
     "unknown-video": (GOOD + [_seg(0, 2000, video="ghost")], "NOT_FOUND", "segments[1].video_id"),
-    "duplicate-ids": (GOOD + [_seg(204_000, 206_000, id="x"), _seg(206_000, 208_000, id="x")],
-                      "INVALID_ARGUMENT", "segments[2].id"),
+    "duplicate-ids": (
+        GOOD + [_seg(204_000, 206_000, id="x"), _seg(206_000, 208_000, id="x")],
+        "INVALID_ARGUMENT",
+        "segments[2].id",
+    ),
     "overlap-in-batch": (GOOD + [_seg(201_000, 203_000)], "INVALID_ARGUMENT", "segments[1].start_ms"),
     "overlap-with-stored": (GOOD + [_seg(1000, 3000)], "ALREADY_EXISTS", "segments[1].start_ms"),
-    "no-vector-no-encoder": (GOOD + [{"video_id": "v1", "start_ms": 300_000, "end_ms": 302_000, "text": "hi"}],
-                             "INVALID_ARGUMENT", "segments[1].vector"),
+    "no-vector-no-encoder": (
+        GOOD + [{"video_id": "v1", "start_ms": 300_000, "end_ms": 302_000, "text": "hi"}],
+        "INVALID_ARGUMENT",
+        "segments[1].vector",
+    ),
 }
 
 
@@ -76,8 +90,12 @@ def test_existing_segment_id(client: StrataClient, loaded: np.ndarray) -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "field"),
-    [({"top_k": 5000}, "top_k"), ({"top_k": -1}, "top_k"), ({"page_token": "%%%"}, "page_token"),
-     ({"time_range": (500, 100)}, "filter.time_range")],
+    [
+        ({"top_k": 5000}, "top_k"),
+        ({"top_k": -1}, "top_k"),
+        ({"page_token": "%%%"}, "page_token"),
+        ({"time_range": (500, 100)}, "filter.time_range"),
+    ],
     ids=["top-k-too-big", "top-k-negative", "garbage-token", "reversed-time-range"],
 )
 def test_bad_search(client: StrataClient, loaded: np.ndarray, kwargs: dict, field: str) -> None:

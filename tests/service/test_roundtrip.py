@@ -60,8 +60,10 @@ def test_text_search_with_builtin_encoder(client: StrataClient) -> None:
     assert made.space.dimension == 384
     client.create_video("t", "m")
     texts = ["the goalkeeper kicks the ball out", "a corner kick is taken from the right", "players shake hands"]
-    client.append_segments("t", [{"video_id": "m", "start_ms": i * 2000, "end_ms": i * 2000 + 2000, "text": t}
-                                 for i, t in enumerate(texts)])
+    client.append_segments(
+        "t",
+        [{"video_id": "m", "start_ms": i * 2000, "end_ms": i * 2000 + 2000, "text": t} for i, t in enumerate(texts)],
+    )
     hits = client.search("t", "corner kick", top_k=3).hits
     assert hits[0].node.text == texts[1]
 

@@ -18,8 +18,12 @@ STRATA = str(Path(sys.executable).parent / "strata")
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[str]:
     """``strata serve --port 0`` in a subprocess; yields its address."""
-    proc = subprocess.Popen([STRATA, "serve", "--data-dir", str(tmp_path / "d"), "--port", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    proc = subprocess.Popen(
+        [STRATA, "serve", "--data-dir", str(tmp_path / "d"), "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         first = proc.stdout.readline().strip()  # type: ignore[union-attr]
         assert first.startswith("listening on "), first
@@ -38,12 +42,29 @@ def _strata(target: str, *args: str) -> str:
 
 def test_ingest_then_search_json(served: str, tmp_path: Path) -> None:
     rows = [
-        {"video_id": "m1", "start_ms": 0, "end_ms": 2000, "text": "kick-off in the centre circle",
-         "labels": ["kick-off"], "video_duration_ms": 10_000},
-        {"video_id": "m1", "start_ms": 2000, "end_ms": 4000, "text": "a corner kick swung into the box",
-         "labels": ["corner kick"]},
-        {"video_id": "m2", "start_ms": 0, "end_ms": 2000, "text": "the referee shows a yellow card",
-         "labels": ["foul"], "attributes": {"team": "away"}},
+        {
+            "video_id": "m1",
+            "start_ms": 0,
+            "end_ms": 2000,
+            "text": "kick-off in the centre circle",
+            "labels": ["kick-off"],
+            "video_duration_ms": 10_000,
+        },
+        {
+            "video_id": "m1",
+            "start_ms": 2000,
+            "end_ms": 4000,
+            "text": "a corner kick swung into the box",
+            "labels": ["corner kick"],
+        },
+        {
+            "video_id": "m2",
+            "start_ms": 0,
+            "end_ms": 2000,
+            "text": "the referee shows a yellow card",
+            "labels": ["foul"],
+            "attributes": {"team": "away"},
+        },
     ]
     data = tmp_path / "segments.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -53,7 +74,16 @@ def test_ingest_then_search_json(served: str, tmp_path: Path) -> None:
     out = json.loads(_strata(served, "search", "games", "corner", "--level", "segment", "--top-k", "2", "--json"))
     assert out["route"]["levels"] == ["segment"]
     assert out["hits"][0]["id"] == "m1@2000" and out["hits"][0]["labels"] == ["corner kick"]
-    assert set(out["hits"][0]) == {"id", "level", "video_id", "start_ms", "end_ms", "score", "text", "labels"}
+    assert set(out["hits"][0]) == {
+        "id",
+        "level",
+        "video_id",
+        "start_ms",
+        "end_ms",
+        "score",
+        "text",
+        "labels",
+    }
     only_m2 = json.loads(_strata(served, "search", "games", "corner", "--video", "m2", "--json"))
     assert [h["video_id"] for h in only_m2["hits"]] == ["m2"]
     assert "games" in _strata(served, "collections", "list")

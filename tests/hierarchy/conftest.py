@@ -1,0 +1,47 @@
+"""Shared fixtures of the core tests: a real database in ``tmp_path``, opened and closed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hierarchy.db import Database
+from hierarchy.types import EmbeddingSpace
+from tests.hierarchy.helpers import COLLECTION, DIM, OpenDb, fast_options
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path / "data"
+
+
+@pytest.fixture
+def open_db(data_dir: Path) -> Iterator[OpenDb]:
+    """Open databases on ``data_dir`` (or another path); all are closed at teardown."""
+    opened: list[Database] = []
+
+    def _open(path: Path | None = None, **overrides: object) -> Database:
+        db = Database.open(path or data_dir, fast_options(**overrides))
+        opened.append(db)
+        return db
+
+    yield _open
+    for db in reversed(opened):
+        db.close()
+
+
+@pytest.fixture
+def db(open_db: OpenDb) -> Database:
+    """An empty database."""
+    return open_db()
+
+
+@pytest.fixture
+def games(db: Database) -> Database:
+    """A database with collection ``games`` (dimension ``DIM``) and videos v1, v2."""
+    db.create_collection(COLLECTION, EmbeddingSpace(DIM))
+    db.create_video(COLLECTION, "v1")
+    db.create_video(COLLECTION, "v2")
+    return db

@@ -1,0 +1,51 @@
+"""Helpers of the core tests: vectors, batches, queries, counts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from hierarchy.db import Database, DatabaseOptions
+from hierarchy.types import Level, SearchQuery, SegmentInput
+
+DIM = 16
+COLLECTION = "games"
+SEGMENT_MS = 1000
+
+OpenDb = Callable[..., Database]
+
+
+def unit_vectors(count: int, dim: int = DIM, seed: int = 0) -> np.ndarray:
+    """``count`` random unit-length float32 rows."""
+    rows = np.random.default_rng(seed).normal(size=(count, dim)).astype(np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def segments(video_id: str, vectors: np.ndarray, first_ms: int = 0) -> list[SegmentInput]:
+    """Back-to-back segments of ``SEGMENT_MS`` each, one per vector row."""
+    return [
+        SegmentInput(video_id, first_ms + i * SEGMENT_MS, first_ms + (i + 1) * SEGMENT_MS, row)
+        for i, row in enumerate(vectors)
+    ]
+
+
+def query(vector: np.ndarray, top_k: int = 10, collection: str = COLLECTION, **kwargs: object) -> SearchQuery:
+    """A segment-level vector query."""
+    return SearchQuery(collection, Level.SEGMENT, vector=vector, top_k=top_k, **kwargs)  # type: ignore[arg-type]
+
+
+def segment_count(db: Database, collection: str = COLLECTION) -> int:
+    """Segments stored in the collection, as the store counts them."""
+    return db.get_collection(collection).segment_count
+
+
+def indexed_count(db: Database, collection: str = COLLECTION) -> int:
+    """Vectors in the collection's segment index (0 when it has none)."""
+    levels = db.stats(collection)[0].levels
+    return next((s.indexed_count for s in levels if s.level is Level.SEGMENT), 0)
+
+
+def fast_options(**overrides: object) -> DatabaseOptions:
+    """Options sized for tests; ``overrides`` replace single fields."""
+    return DatabaseOptions(memory_limit="256MB", threads=1, **overrides)  # type: ignore[arg-type]

@@ -1,0 +1,796 @@
+"""The ``Database`` facade as a user drives it: real DuckDB file, real USearch, no mocks."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hierarchy.db import Database
+from hierarchy.encoder import TextEncoder, get_encoder
+from hierarchy.errors import (
+    AlreadyExists,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    StrataError,
+    Unavailable,
+)
+from hierarchy.index import LevelIndex
+from hierarchy.types import (
+    EmbeddingSpace,
+    Filter,
+    Level,
+    Metric,
+    SearchQuery,
+    SearchResult,
+    SegmentInput,
+    TimeRange,
+    VideoState,
+)
+from tests.hierarchy.helpers import (
+    COLLECTION,
+    DIM,
+    SEGMENT_MS,
+    OpenDb,
+    indexed_count,
+    query,
+    segment_count,
+    segments,
+    unit_vectors,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def all_pages(db: Database, q: SearchQuery, max_pages: int = 50) -> list[SearchResult]:
+    """Every page of a search, following ``next_page_token`` to the end."""
+    pages = [db.search(q)]
+    while pages[-1].next_page_token:
+        assert len(pages) < max_pages, "paging does not end"
+        pages.append(db.search(q, pages[-1].next_page_token))
+    return pages
+
+
+def hit_ids(result: SearchResult) -> list[str]:
+    return [hit.node.id for hit in result.hits]
+
+
+def assert_each_segment_finds_itself(db: Database, ids: list[str], vectors: np.ndarray) -> None:
+    for node_id, vector in zip(ids, vectors, strict=True):
+        top = db.search(query(vector, top_k=1)).hits[0]
+        assert top.node.id == node_id
+        assert top.similarity == pytest.approx(1.0, abs=1e-3)
+
+
+# -- collections --------------------------------------------------------------------------
+
+
+def test_create_and_get_collection(db: Database) -> None:
+    space = EmbeddingSpace(DIM, Metric.INNER_PRODUCT, "clip", "v2")
+    created = db.create_collection("matches", space)
+    fetched = db.get_collection("matches")
+    assert created.name == fetched.name == "matches"
+    assert created.space == fetched.space == space
+    assert (fetched.video_count, fetched.segment_count) == (0, 0)
+
+
+def test_get_unknown_collection_is_not_found(db: Database) -> None:
+    with pytest.raises(NotFound) as err:
+        db.get_collection("nothing")
+    assert err.value.field == "name"
+
+
+def test_list_collections_pages_in_name_order(db: Database) -> None:
+    names = ["delta", "alpha", "echo", "charlie", "bravo"]
+    for name in names:
+        db.create_collection(name, EmbeddingSpace(DIM))
+    seen, tokens, token = [], [], ""
+    for _ in range(5):
+        page, token = db.list_collections(page_size=2, page_token=token)
+        seen.append([c.name for c in page])
+        tokens.append(token)
+        if not token:
+            break
+    assert seen == [["alpha", "bravo"], ["charlie", "delta"], ["echo"]]
+    assert all(tokens[:-1]) and tokens[-1] == ""
+    again, _ = db.list_collections(page_size=2, page_token=tokens[0])
+    assert [c.name for c in again] == ["charlie", "delta"]
+
+
+def test_list_collections_full_last_page_has_empty_token(db: Database) -> None:
+    for name in ["a", "b", "c", "d"]:
+        db.create_collection(name, EmbeddingSpace(DIM))
+    first, token = db.list_collections(page_size=2)
+    last, end = db.list_collections(page_size=2, page_token=token)
+    assert [c.name for c in first + last] == ["a", "b", "c", "d"]
+    assert token and end == ""
+
+
+def test_list_collections_refuses_garbage_token(db: Database) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        db.list_collections(page_token="certainly-not-a-token")
+    assert err.value.field == "page_token"
+
+
+def test_delete_collection_removes_it_and_its_index(games: Database, data_dir: Path) -> None:
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(3)))
+    games.save_indexes()
+    assert list(data_dir.glob("indexes/**/*.usearch"))
+    games.delete_collection(COLLECTION)
+    with pytest.raises(NotFound):
+        games.get_collection(COLLECTION)
+    assert not list(data_dir.glob("indexes/**/*.usearch"))
+    recreated = games.create_collection(COLLECTION, EmbeddingSpace(DIM))
+    assert (recreated.video_count, recreated.segment_count) == (0, 0)
+    assert games.search(query(unit_vectors(1)[0])).hits == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "", "-starts-with-dash", "has space", "x" * 65, "ümlaut", "slash/name",
+        "games\n",
+    ],
+    ids=repr,
+)  # fmt: skip
+def test_bad_collection_name_is_refused(db: Database, name: str) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        db.create_collection(name, EmbeddingSpace(DIM))
+    assert err.value.field == "name"
+    assert db.list_collections()[0] == []
+
+
+def test_duplicate_collection_already_exists(db: Database) -> None:
+    db.create_collection("twice", EmbeddingSpace(DIM))
+    with pytest.raises(AlreadyExists) as err:
+        db.create_collection("twice", EmbeddingSpace(DIM * 2))
+    assert err.value.field == "name"
+    assert db.get_collection("twice").space.dimension == DIM
+
+
+def test_collection_without_dimension_or_encoder_is_refused(db: Database) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        db.create_collection("nodim", EmbeddingSpace(0))
+    assert err.value.field == "space.dimension"
+
+
+# -- videos -------------------------------------------------------------------------------
+
+
+def test_create_and_get_video(games: Database) -> None:
+    created = games.create_video(COLLECTION, "final", duration_ms=90_000, attributes={"home": "A"})
+    fetched = games.get_video(COLLECTION, "final")
+    assert created == fetched
+    assert (fetched.id, fetched.collection, fetched.duration_ms) == ("final", COLLECTION, 90_000)
+    assert fetched.attributes == {"home": "A"}
+    assert fetched.state is VideoState.OPEN
+    assert fetched.segment_count == 0
+    assert games.get_collection(COLLECTION).video_count == 3
+
+
+def test_video_segment_count_follows_appends(games: Database) -> None:
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(4)))
+    assert games.get_video(COLLECTION, "v1").segment_count == 4
+    assert games.get_video(COLLECTION, "v2").segment_count == 0
+
+
+def test_duplicate_video_already_exists(games: Database) -> None:
+    with pytest.raises(AlreadyExists) as err:
+        games.create_video(COLLECTION, "v1")
+    assert err.value.field == "video_id"
+
+
+def test_video_in_unknown_collection_is_not_found(db: Database) -> None:
+    with pytest.raises(NotFound) as err:
+        db.create_video("nothing", "v1")
+    assert err.value.field == "collection"
+
+
+def test_get_unknown_video_is_not_found(games: Database) -> None:
+    with pytest.raises(NotFound) as err:
+        games.get_video(COLLECTION, "missing")
+    assert err.value.field == "video_id"
+
+
+def test_list_videos_pages_in_id_order(games: Database) -> None:
+    for video_id in ["v5", "v3", "v4"]:
+        games.create_video(COLLECTION, video_id)
+    seen, token = [], ""
+    for _ in range(5):
+        page, token = games.list_videos(COLLECTION, page_size=2, page_token=token)
+        seen.append([v.id for v in page])
+        if not token:
+            break
+    assert seen == [["v1", "v2"], ["v3", "v4"], ["v5"]]
+
+
+def test_list_videos_token_of_another_collection_is_refused(games: Database) -> None:
+    games.create_collection("other", EmbeddingSpace(DIM))
+    _, token = games.list_videos(COLLECTION, page_size=1)
+    assert token
+    with pytest.raises(InvalidArgument) as err:
+        games.list_videos("other", page_size=1, page_token=token)
+    assert err.value.field == "page_token"
+
+
+def test_delete_video(games: Database) -> None:
+    games.delete_video(COLLECTION, "v1")
+    with pytest.raises(NotFound):
+        games.get_video(COLLECTION, "v1")
+    assert [v.id for v in games.list_videos(COLLECTION)[0]] == ["v2"]
+    with pytest.raises(NotFound) as err:
+        games.delete_video(COLLECTION, "v1")
+    assert err.value.field == "video_id"
+
+
+# -- append and search --------------------------------------------------------------------
+
+
+def test_append_returns_ids_in_request_order(games: Database) -> None:
+    batch = segments("v1", unit_vectors(3))
+    batch[1].id = "named"
+    result = games.append_segments(COLLECTION, batch)
+    assert result.segment_ids == ["v1@0", "named", "v1@2000"]
+    assert not result.replayed
+    assert result.commit_sequence == games.commit_sequence()
+    later = games.append_segments(COLLECTION, segments("v2", unit_vectors(1)))
+    assert later.commit_sequence > result.commit_sequence
+
+
+def test_each_segment_vector_finds_its_segment_first(games: Database) -> None:
+    vectors = unit_vectors(25, seed=1)
+    ids = games.append_segments(COLLECTION, segments("v1", vectors)).segment_ids
+    assert_each_segment_finds_itself(games, ids, vectors)
+    hit = games.search(query(vectors[3], top_k=1)).hits[0]
+    assert (hit.rank, hit.node.video_id, hit.node.start_ms, hit.node.end_ms) == (
+        1,
+        "v1",
+        3000,
+        4000,
+    )
+    assert hit.score == pytest.approx(hit.similarity)
+
+
+def test_search_hits_are_best_first(games: Database) -> None:
+    vectors = unit_vectors(25, seed=2)
+    games.append_segments(COLLECTION, segments("v1", vectors))
+    hits = games.search(query(unit_vectors(1, seed=99)[0], top_k=25)).hits
+    sims = [h.similarity for h in hits]
+    assert len(hits) == 25
+    assert sims == sorted(sims, reverse=True)
+    assert [h.rank for h in hits] == list(range(1, 26))
+
+
+def test_search_top_k_zero_means_ten_and_too_large_is_refused(games: Database) -> None:
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(15)))
+    assert len(games.search(query(unit_vectors(1)[0], top_k=0)).hits) == 10
+    with pytest.raises(InvalidArgument) as err:
+        games.search(query(unit_vectors(1)[0], top_k=games.options.max_top_k + 1))
+    assert err.value.field == "top_k"
+
+
+def test_search_query_with_wrong_dimension_is_refused(games: Database) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        games.search(query(np.ones(DIM + 1, np.float32)))
+    assert err.value.field == "vector"
+
+
+def test_search_without_text_or_vector_is_refused(games: Database) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        games.search(SearchQuery(COLLECTION, Level.SEGMENT))
+    assert err.value.field == "text"
+
+
+def test_search_of_unknown_collection_is_not_found(db: Database) -> None:
+    with pytest.raises(NotFound) as err:
+        db.search(query(unit_vectors(1)[0], collection="nothing"))
+    assert err.value.field == "collection"
+
+
+def test_text_query_without_encoder_fails_precondition(games: Database) -> None:
+    with pytest.raises(FailedPrecondition) as err:
+        games.search(SearchQuery(COLLECTION, Level.SEGMENT, text="corner kick"))
+    assert err.value.field == "text"
+
+
+def test_search_pages_do_not_overlap_and_ranks_continue(games: Database) -> None:
+    vectors = unit_vectors(30, seed=3)
+    games.append_segments(COLLECTION, segments("v1", vectors))
+    q = query(vectors[0], top_k=7)
+    pages = all_pages(games, q)
+    ids = [node_id for page in pages for node_id in hit_ids(page)]
+    assert [len(p.hits) for p in pages] == [7, 7, 7, 7, 2]
+    assert [p.has_more for p in pages] == [True, True, True, True, False]
+    assert len(ids) == len(set(ids)) == 30
+    assert [h.rank for p in pages for h in p.hits] == list(range(1, 31))
+    assert ids == hit_ids(games.search(query(vectors[0], top_k=30)))
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(lambda q: query(unit_vectors(1, seed=77)[0], top_k=q.top_k), id="other-vector"),
+        pytest.param(lambda q: query(q.vector, top_k=q.top_k + 1), id="other-top-k"),
+        pytest.param(
+            lambda q: query(q.vector, top_k=q.top_k, filter=Filter(video_ids=("v1",))),
+            id="other-filter",
+        ),
+    ],
+)
+def test_search_token_reused_with_another_query_is_refused(
+    games: Database, change: Callable[[SearchQuery], SearchQuery]
+) -> None:
+    vectors = unit_vectors(10, seed=4)
+    games.append_segments(COLLECTION, segments("v1", vectors))
+    first = query(vectors[0], top_k=3)
+    token = games.search(first).next_page_token
+    assert token
+    with pytest.raises(InvalidArgument) as err:
+        games.search(change(first), token)
+    assert err.value.field == "page_token"
+
+
+@pytest.mark.parametrize("token", ["garbage", "e30", "W10", "eyJwIjoxfQ", "!!!!"])
+def test_search_garbage_token_is_refused(games: Database, token: str) -> None:
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(3)))
+    with pytest.raises(InvalidArgument) as err:
+        games.search(query(unit_vectors(1)[0]), token)
+    assert err.value.field == "page_token"
+
+
+# -- filters ------------------------------------------------------------------------------
+
+FILTER_CASES = [
+    pytest.param(Filter(video_ids=("v2",)), {"v2": range(10)}, id="video"),
+    pytest.param(Filter(time_range=TimeRange(2500, 5000)), {"v1": [2, 3, 4], "v2": [2, 3, 4]}, id="time"),
+    pytest.param(Filter(time_range=TimeRange(7000, 0)), {"v1": [7, 8, 9], "v2": [7, 8, 9]}, id="open-end"),
+    pytest.param(
+        Filter(video_ids=("v1",), time_range=TimeRange(2000, 3000)),
+        {"v1": [2]},
+        id="video-and-time",
+    ),
+    pytest.param(Filter(video_ids=("nobody",)), {}, id="no-match"),
+]
+
+
+@pytest.mark.parametrize("exact_filter_below", [50_000, 1], ids=["exact", "overfetch"])
+@pytest.mark.parametrize(("flt", "expected"), FILTER_CASES)
+def test_filters_return_only_matching_hits(
+    open_db: OpenDb, exact_filter_below: int, flt: Filter, expected: dict[str, range | list[int]]
+) -> None:
+    """Each video has ten 1 s segments; ``expected`` maps a video to the matching indexes."""
+    db = open_db(exact_filter_below=exact_filter_below)
+    db.create_collection(COLLECTION, EmbeddingSpace(DIM))
+    for seed, video_id in enumerate(["v1", "v2"]):
+        db.create_video(COLLECTION, video_id)
+        db.append_segments(COLLECTION, segments(video_id, unit_vectors(10, seed=seed)))
+    wanted = {f"{v}@{i * SEGMENT_MS}" for v, indexes in expected.items() for i in indexes}
+    probe = unit_vectors(1, seed=42)[0]
+    hits = db.search(query(probe, top_k=20, filter=flt)).hits
+    assert {h.node.id for h in hits} == wanted
+    assert [h.rank for h in hits] == list(range(1, len(wanted) + 1))
+    assert [h.similarity for h in hits] == sorted((h.similarity for h in hits), reverse=True)
+    unfiltered = [h.node.id for h in db.search(query(probe, top_k=20)).hits]
+    assert [h.node.id for h in hits] == [i for i in unfiltered if i in wanted]
+
+
+@pytest.mark.parametrize("exact_filter_below", [50_000, 1], ids=["exact", "overfetch"])
+def test_filtered_search_pages(open_db: OpenDb, exact_filter_below: int) -> None:
+    db = open_db(exact_filter_below=exact_filter_below)
+    db.create_collection(COLLECTION, EmbeddingSpace(DIM))
+    for seed, video_id in enumerate(["v1", "v2"]):
+        db.create_video(COLLECTION, video_id)
+        db.append_segments(COLLECTION, segments(video_id, unit_vectors(10, seed=seed)))
+    target = unit_vectors(10, seed=1)[4]
+    pages = all_pages(db, query(target, top_k=4, filter=Filter(video_ids=("v2",))))
+    ids = [i for p in pages for i in hit_ids(p)]
+    assert [len(p.hits) for p in pages] == [4, 4, 2]
+    assert ids[0] == "v2@4000"
+    assert sorted(ids) == sorted(f"v2@{i * SEGMENT_MS}" for i in range(10))
+    assert [h.rank for p in pages for h in p.hits] == list(range(1, 11))
+
+
+def test_deleted_video_leaves_search(games: Database) -> None:
+    v1, v2 = unit_vectors(10, seed=1), unit_vectors(10, seed=2)
+    games.append_segments(COLLECTION, segments("v1", v1))
+    games.append_segments(COLLECTION, segments("v2", v2))
+    games.delete_video(COLLECTION, "v1")
+    hits = games.search(query(v1[0], top_k=20)).hits
+    assert {h.node.video_id for h in hits} == {"v2"}
+    assert [h.rank for h in hits] == list(range(1, 11))
+    assert games.search(query(v1[0], filter=Filter(video_ids=("v1",)))).hits == []
+    assert segment_count(games) == indexed_count(games) == 10
+    games.create_video(COLLECTION, "v1")
+    ids = games.append_segments(COLLECTION, segments("v1", v1)).segment_ids
+    assert_each_segment_finds_itself(games, ids, v1)
+
+
+def test_stats_counts(games: Database) -> None:
+    games.create_collection("empty", EmbeddingSpace(DIM))
+    assert games.stats(COLLECTION)[0].levels == []
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(6)))
+    last = games.append_segments(COLLECTION, segments("v2", unit_vectors(4)))
+    [stats] = games.stats(COLLECTION)
+    assert (stats.name, stats.video_count) == (COLLECTION, 2)
+    [level] = stats.levels
+    assert (level.level, level.node_count, level.indexed_count) == (Level.SEGMENT, 10, 10)
+    assert level.indexed_sequence == last.commit_sequence == games.commit_sequence()
+    assert level.exact
+    assert [s.name for s in games.stats()] == ["empty", COLLECTION]
+    games.delete_video(COLLECTION, "v1")
+    [after] = games.stats(COLLECTION)
+    assert after.video_count == 1
+    assert (after.levels[0].node_count, after.levels[0].indexed_count) == (4, 4)
+
+
+# -- refused batches ----------------------------------------------------------------------
+# The ``games`` collection holds v1@0, v1@1000, v1@2000 before each case; every bad batch
+# is refused whole, with the field that is wrong.
+
+
+def fresh(i: int, video_id: str = "v2", **kwargs: object) -> SegmentInput:
+    """A valid new segment, the ``i``-th 1 s slot of ``video_id`` from 10 s on."""
+    start = 10_000 + i * SEGMENT_MS
+    vector = kwargs.pop("vector", unit_vectors(1, seed=100 + i)[0])
+    return SegmentInput(video_id, start, start + SEGMENT_MS, vector, **kwargs)  # type: ignore[arg-type]
+
+
+def with_vector(values: list[float] | np.ndarray) -> SegmentInput:
+    return fresh(9, vector=np.asarray(values, np.float32))
+
+
+def nan_at(i: int) -> np.ndarray:
+    vector = np.ones(DIM, np.float32)
+    vector[i] = np.nan
+    return vector
+
+
+def inf_at(i: int, sign: float = 1.0) -> np.ndarray:
+    vector = np.ones(DIM, np.float32)
+    vector[i] = sign * np.inf
+    return vector
+
+
+def times(start_ms: int, end_ms: int, video_id: str = "v2", node_id: str = "") -> SegmentInput:
+    return SegmentInput(video_id, start_ms, end_ms, unit_vectors(1, seed=abs(start_ms))[0], id=node_id)
+
+
+def case(case_id: str, batch: list[SegmentInput], field: str, error: type[StrataError] = InvalidArgument) -> object:
+    return pytest.param(batch, error, field, id=case_id)
+
+
+VEC1, START1, END1 = "segments[1].vector", "segments[1].start_ms", "segments[1].end_ms"
+
+BAD_BATCHES = [
+    case("dimension-high", [fresh(0), with_vector(np.ones(DIM + 1))], VEC1),
+    case("dimension-low", [fresh(0), with_vector(np.ones(DIM - 1))], VEC1),
+    case("nan", [fresh(0), with_vector(nan_at(3))], VEC1),
+    case("inf", [fresh(0), with_vector(inf_at(0))], VEC1),
+    case("minus-inf", [fresh(0), with_vector(inf_at(5, -1))], VEC1),
+    case("zero-cosine", [fresh(0), with_vector(np.zeros(DIM))], VEC1),
+    case("end-before-start", [fresh(0), times(5000, 4000)], END1),
+    case("empty-span", [fresh(0), times(5000, 5000)], END1),
+    case("negative-start", [fresh(0), times(-1, 1000)], START1),
+    case("unknown-video", [fresh(0), fresh(1, "ghost")], "segments[1].video_id", NotFound),
+    case("empty-video-id", [fresh(0), fresh(1, "")], "segments[1].video_id"),
+    case("empty-batch", [], "segments"),
+    case("duplicate-id", [fresh(0, id="x"), fresh(1, id="x")], "segments[1].id"),
+    case("overlap-in-batch", [fresh(0), times(10_500, 11_500)], START1),
+    case("overlap-stored", [fresh(0), times(2500, 3500, "v1")], START1, AlreadyExists),
+    case("id-stored", [fresh(0), fresh(1, id="v1@1000")], "segments[1].id", AlreadyExists),
+    case("text-without-encoder", [fresh(0), fresh(1, vector=None, text="a corner kick")], VEC1),
+    case("no-vector-no-text", [fresh(0), fresh(1, vector=None)], VEC1),
+    case(
+        "only-last-bad",
+        [*(fresh(i) for i in range(5)), with_vector(nan_at(0))],
+        "segments[5].vector",
+    ),
+]
+
+
+@pytest.mark.parametrize(("batch", "error", "field"), BAD_BATCHES)
+def test_bad_batch_is_refused_whole(
+    games: Database, batch: list[SegmentInput], error: type[StrataError], field: str
+) -> None:
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(3)))
+    before = (segment_count(games), indexed_count(games))
+    with pytest.raises(error) as err:
+        games.append_segments(COLLECTION, batch)
+    assert err.value.field == field
+    assert (segment_count(games), indexed_count(games)) == before
+    assert games.get_video(COLLECTION, "v2").segment_count == 0
+
+
+def test_refused_batch_leaves_no_trace(games: Database) -> None:
+    good = [fresh(i) for i in range(4)]
+    with pytest.raises(InvalidArgument):
+        games.append_segments(COLLECTION, [*good, with_vector(nan_at(0))], request_id="r1")
+    result = games.append_segments(COLLECTION, good, request_id="r1")
+    assert not result.replayed
+    assert segment_count(games) == 4
+
+
+def test_batch_over_limit_is_exhausted(open_db: OpenDb) -> None:
+    db = open_db(max_batch=3)
+    db.create_collection(COLLECTION, EmbeddingSpace(DIM))
+    db.create_video(COLLECTION, "v1")
+    with pytest.raises(ResourceExhausted) as err:
+        db.append_segments(COLLECTION, segments("v1", unit_vectors(4)))
+    assert err.value.field == "segments"
+    assert segment_count(db) == 0
+    db.append_segments(COLLECTION, segments("v1", unit_vectors(3)))
+    assert segment_count(db) == 3
+
+
+def test_append_to_unknown_collection_is_not_found(db: Database) -> None:
+    with pytest.raises(NotFound) as err:
+        db.append_segments("nothing", segments("v1", unit_vectors(1)))
+    assert err.value.field == "collection"
+
+
+def test_append_to_badly_named_collection_is_invalid(db: Database) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        db.append_segments("bad name", segments("v1", unit_vectors(1)))
+    assert err.value.field == "collection"
+
+
+def test_segment_past_video_duration_is_refused(games: Database) -> None:
+    games.create_video(COLLECTION, "short", duration_ms=1500)
+    with pytest.raises(InvalidArgument) as err:
+        games.append_segments(COLLECTION, segments("short", unit_vectors(2)))
+    assert err.value.field == "segments[1].end_ms"
+    assert segment_count(games) == 0
+
+
+# -- idempotency --------------------------------------------------------------------------
+
+
+def test_repeated_request_id_replays_the_answer(games: Database) -> None:
+    batch = segments("v1", unit_vectors(5))
+    first = games.append_segments(COLLECTION, batch, request_id="req-1")
+    again = games.append_segments(COLLECTION, batch, request_id="req-1")
+    assert (first.replayed, again.replayed) == (False, True)
+    assert again.segment_ids == first.segment_ids
+    assert again.commit_sequence == first.commit_sequence
+    assert segment_count(games) == indexed_count(games) == 5
+
+
+def test_same_segments_under_another_request_id_already_exist(games: Database) -> None:
+    batch = segments("v1", unit_vectors(5))
+    games.append_segments(COLLECTION, batch, request_id="req-1")
+    with pytest.raises(AlreadyExists) as err:
+        games.append_segments(COLLECTION, batch, request_id="req-2")
+    assert err.value.field == "segments[0].id"
+    assert segment_count(games) == 5
+
+
+def test_request_id_replays_after_restart(games: Database, open_db: OpenDb) -> None:
+    batch = segments("v1", unit_vectors(5))
+    first = games.append_segments(COLLECTION, batch, request_id="req-1")
+    games.close()
+    reopened = open_db()
+    again = reopened.append_segments(COLLECTION, batch, request_id="req-1")
+    assert again.replayed
+    assert (again.segment_ids, again.commit_sequence) == (first.segment_ids, first.commit_sequence)
+    assert segment_count(reopened) == 5
+
+
+# -- restart and the directory lock -------------------------------------------------------
+
+
+def test_reopen_gives_the_same_search_results(games: Database, open_db: OpenDb) -> None:
+    vectors = unit_vectors(30, seed=5)
+    games.append_segments(COLLECTION, segments("v1", vectors[:20]))
+    games.append_segments(COLLECTION, segments("v2", vectors[20:]))
+    probes = unit_vectors(5, seed=6)
+
+    def answers(db: Database) -> tuple[list[str], list[float]]:
+        hits = [h for p in probes for h in db.search(query(p, top_k=10)).hits]
+        return [h.node.id for h in hits], [h.score for h in hits]
+
+    ids_before, scores_before = answers(games)
+    games.close()
+    reopened = open_db()
+    ids_after, scores_after = answers(reopened)
+    assert ids_after == ids_before
+    assert scores_after == pytest.approx(scores_before, abs=1e-6)
+    assert segment_count(reopened) == indexed_count(reopened) == 30
+
+
+def test_appends_continue_after_reopen(games: Database, open_db: OpenDb) -> None:
+    old, new = unit_vectors(10, seed=1), unit_vectors(10, seed=2)
+    first = games.append_segments(COLLECTION, segments("v1", old))
+    games.close()
+    reopened = open_db()
+    second = reopened.append_segments(COLLECTION, segments("v2", new))
+    assert second.commit_sequence > first.commit_sequence
+    assert_each_segment_finds_itself(reopened, first.segment_ids + second.segment_ids, np.vstack([old, new]))
+
+
+def test_commit_sequence_survives_reopen(games: Database, open_db: OpenDb) -> None:
+    last = games.append_segments(COLLECTION, segments("v1", unit_vectors(3))).commit_sequence
+    games.close()
+    reopened = open_db()
+    [stats] = reopened.stats(COLLECTION)
+    assert reopened.commit_sequence() == last == stats.levels[0].indexed_sequence
+
+
+def test_second_open_of_a_directory_in_use_is_unavailable(db: Database, data_dir: Path) -> None:
+    with pytest.raises(Unavailable) as err:
+        Database.open(data_dir)
+    assert "in use" in str(err.value)
+    db.close()
+    Database.open(data_dir).close()
+
+
+# -- index recovery -----------------------------------------------------------------------
+
+
+def index_file(data_dir: Path) -> Path:
+    [path] = data_dir.glob("indexes/*/segment.usearch")
+    return path
+
+
+def delete_index(path: Path) -> None:
+    path.unlink()
+
+
+def truncate_index(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def flip_middle_bytes(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 64] = bytes(b ^ 0xFF for b in data[middle : middle + 64])
+    path.write_bytes(bytes(data))
+
+
+def delete_sidecar(path: Path) -> None:
+    path.with_suffix(".json").unlink()
+
+
+def garble_sidecar(path: Path) -> None:
+    path.with_suffix(".json").write_text("{ not json")
+
+
+def sidecar_not_an_object(path: Path) -> None:
+    path.with_suffix(".json").write_text("[]")
+
+
+def keep_index(path: Path) -> None:
+    assert path.is_file()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        keep_index,
+        delete_index,
+        truncate_index,
+        flip_middle_bytes,
+        delete_sidecar,
+        garble_sidecar,
+        sidecar_not_an_object,
+    ],
+    ids=lambda f: f.__name__.replace("_", "-"),
+)
+def test_damaged_index_is_rebuilt_on_open(
+    games: Database, open_db: OpenDb, data_dir: Path, damage: Callable[[Path], None]
+) -> None:
+    vectors = unit_vectors(40, seed=7)
+    ids = games.append_segments(COLLECTION, segments("v1", vectors)).segment_ids
+    games.close()
+    damage(index_file(data_dir))
+    reopened = open_db()
+    assert segment_count(reopened) == indexed_count(reopened) == 40
+    assert_each_segment_finds_itself(reopened, ids, vectors)
+    repaired = LevelIndex(index_file(data_dir), DIM, Metric.COSINE, reopened.options.index).load()
+    assert repaired is not None and repaired.count == 40
+
+
+def crash(db: Database) -> None:
+    """Drop a database the way a killed process would: no index save, no checkpoint."""
+    db._closed = True  # keep the fixture's teardown from saving this stale view later
+    db._lock_file.close()
+    db.store._con.close()
+
+
+def test_appends_after_the_last_index_save_survive_a_crash(games: Database, open_db: OpenDb) -> None:
+    saved, unsaved = unit_vectors(20, seed=1), unit_vectors(20, seed=2)
+    first = games.append_segments(COLLECTION, segments("v1", saved))
+    games.save_indexes()
+    second = games.append_segments(COLLECTION, segments("v2", unsaved))
+    crash(games)
+    reopened = open_db()
+    assert segment_count(reopened) == indexed_count(reopened) == 40
+    assert_each_segment_finds_itself(reopened, first.segment_ids + second.segment_ids, np.vstack([saved, unsaved]))
+
+
+def test_video_deleted_after_the_last_index_save_stays_deleted_after_a_crash(games: Database, open_db: OpenDb) -> None:
+    kept, dropped = unit_vectors(10, seed=1), unit_vectors(10, seed=2)
+    ids = games.append_segments(COLLECTION, segments("v1", kept)).segment_ids
+    games.append_segments(COLLECTION, segments("v2", dropped))
+    games.save_indexes()
+    games.delete_video(COLLECTION, "v2")
+    crash(games)
+    reopened = open_db()
+    assert segment_count(reopened) == indexed_count(reopened) == 10
+    hits = reopened.search(query(dropped[0], top_k=20)).hits
+    assert [h.rank for h in hits] == list(range(1, 11))
+    assert {h.node.video_id for h in hits} == {"v1"}
+    assert_each_segment_finds_itself(reopened, ids, kept)
+
+
+KILLED_WRITER = """
+import os, sys
+from hierarchy.db import Database
+from hierarchy.types import EmbeddingSpace
+from tests.hierarchy.helpers import COLLECTION, DIM, fast_options, segments, unit_vectors
+
+db = Database.open(sys.argv[1], fast_options())
+db.create_collection(COLLECTION, EmbeddingSpace(DIM))
+db.create_video(COLLECTION, "v1")
+db.append_segments(COLLECTION, segments("v1", unit_vectors(20, seed=1)))
+db.save_indexes()
+db.append_segments(COLLECTION, segments("v1", unit_vectors(20, seed=2), first_ms=20_000))
+os._exit(0)
+"""
+
+
+def test_killed_process_loses_no_acknowledged_segment(open_db: OpenDb, data_dir: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run(
+        [sys.executable, "-c", KILLED_WRITER, str(data_dir)],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=120,
+    )
+    db = open_db()
+    assert segment_count(db) == indexed_count(db) == 40
+    ids = [f"v1@{i * SEGMENT_MS}" for i in range(40)]
+    assert_each_segment_finds_itself(db, ids, np.vstack([unit_vectors(20, seed=1), unit_vectors(20, seed=2)]))
+
+
+# -- text encoder (loads the model once for this module) ----------------------------------
+
+
+@pytest.fixture(scope="module")
+def encoder() -> TextEncoder:
+    return get_encoder("default")
+
+
+def test_encoder_collection_takes_the_encoder_dimension(db: Database, encoder: TextEncoder) -> None:
+    created = db.create_collection("clips", EmbeddingSpace(0, text_encoder="default"))
+    assert created.space.dimension == encoder.dimension == 384
+    with pytest.raises(InvalidArgument) as err:
+        db.create_collection("clash", EmbeddingSpace(128, text_encoder="default"))
+    assert err.value.field == "space.dimension"
+
+
+def test_text_segments_are_embedded_and_text_query_ranks_them(db: Database, encoder: TextEncoder) -> None:
+    corner = "a corner kick is taken from the right"
+    keeper = "the goalkeeper kicks the ball out"
+    db.create_collection("clips", EmbeddingSpace(0, text_encoder="default"))
+    db.create_video("clips", "match")
+    db.append_segments(
+        "clips",
+        [
+            SegmentInput("match", 0, 5000, text=keeper),
+            SegmentInput("match", 5000, 9000, text=corner),
+        ],
+    )
+    hits = db.search(SearchQuery("clips", Level.SEGMENT, text="corner kick")).hits
+    assert [h.node.text for h in hits] == [corner, keeper]
+    assert hits[0].similarity > hits[1].similarity
+    by_vector = db.search(SearchQuery("clips", Level.SEGMENT, vector=encoder.encode([keeper])[0], top_k=1))
+    assert by_vector.hits[0].node.text == keeper
+    assert by_vector.hits[0].similarity == pytest.approx(1.0, abs=1e-3)

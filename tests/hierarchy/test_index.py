@@ -1,0 +1,210 @@
+"""``LevelIndex``: persistence with checksums, parameter checks, and search quality."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hierarchy.index import IndexParams, IndexState, LevelIndex, similarity_from_distance
+from hierarchy.types import Metric
+from tests.hierarchy.helpers import DIM, unit_vectors
+
+COUNT = 200
+
+
+def make_index(
+    path: Path, params: IndexParams | None = None, dim: int = DIM, metric: Metric = Metric.COSINE
+) -> LevelIndex:
+    return LevelIndex(path, dim, metric, params or IndexParams())
+
+
+def keys(count: int, first: int = 1) -> np.ndarray:
+    return np.arange(first, first + count, dtype=np.int64)
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "c1" / "segment.usearch"
+
+
+@pytest.fixture
+def vectors() -> np.ndarray:
+    return unit_vectors(COUNT, seed=11)
+
+
+@pytest.fixture
+def saved(path: Path, vectors: np.ndarray) -> LevelIndex:
+    """An index of ``COUNT`` vectors (keys 1..COUNT) saved at watermark 7."""
+    index = make_index(path)
+    index.add(keys(COUNT), vectors, watermark=7)
+    index.save()
+    return index
+
+
+def test_save_load_round_trip(saved: LevelIndex, path: Path, vectors: np.ndarray) -> None:
+    loaded = make_index(path)
+    assert loaded.load() == IndexState(count=COUNT, watermark=7)
+    assert (len(loaded), loaded.watermark) == (COUNT, 7)
+    for probe in vectors[:5]:
+        got_keys, got_sims = loaded.search(probe, 10)
+        want_keys, want_sims = saved.search(probe, 10)
+        assert got_keys.tolist() == want_keys.tolist()
+        assert got_sims == pytest.approx(want_sims)
+
+
+def test_save_leaves_no_temporary_files(saved: LevelIndex, path: Path) -> None:
+    assert sorted(p.name for p in path.parent.iterdir()) == ["segment.json", "segment.usearch"]
+
+
+def test_load_without_files_is_none(path: Path) -> None:
+    assert make_index(path).load() is None
+
+
+def flip_middle(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_checksum_mismatch_loads_nothing(saved: LevelIndex, path: Path) -> None:
+    flip_middle(path)
+    fresh = make_index(path)
+    assert fresh.load() is None
+    assert (len(fresh), fresh.watermark) == (0, 0)
+
+
+def test_truncated_file_loads_nothing(saved: LevelIndex, path: Path) -> None:
+    path.write_bytes(path.read_bytes()[:100])
+    assert make_index(path).load() is None
+
+
+def test_sidecar_count_mismatch_loads_nothing(saved: LevelIndex, path: Path) -> None:
+    sidecar = path.with_suffix(".json")
+    data = json.loads(sidecar.read_text())
+    sidecar.write_text(json.dumps({**data, "count": COUNT + 1}))
+    assert make_index(path).load() is None
+
+
+@pytest.mark.parametrize(
+    "rewrite",
+    [
+        pytest.param(lambda data: [], id="list"),
+        pytest.param(lambda data: 5, id="number"),
+        pytest.param(lambda data: {k: v for k, v in data.items() if k != "count"}, id="no-count"),
+    ],
+)
+def test_malformed_sidecar_loads_nothing(saved: LevelIndex, path: Path, rewrite: Callable[[dict], object]) -> None:
+    sidecar = path.with_suffix(".json")
+    sidecar.write_text(json.dumps(rewrite(json.loads(sidecar.read_text()))))
+    assert make_index(path).load() is None
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        pytest.param({"params": replace(IndexParams(), connectivity=32)}, id="connectivity"),
+        pytest.param({"params": replace(IndexParams(), dtype="f32")}, id="dtype"),
+        pytest.param({"params": replace(IndexParams(), expansion_search=128)}, id="expansion-search"),
+        pytest.param({"dim": DIM * 2}, id="dimension"),
+        pytest.param({"metric": Metric.L2_SQUARED}, id="metric"),
+    ],
+)
+def test_parameter_mismatch_loads_nothing(saved: LevelIndex, path: Path, other: dict) -> None:
+    assert make_index(path, **other).load() is None
+
+
+def test_add_advances_the_watermark_and_never_lowers_it(path: Path, vectors: np.ndarray) -> None:
+    index = make_index(path)
+    index.add(keys(10), vectors[:10], watermark=5)
+    index.add(keys(10, first=11), vectors[10:20], watermark=3)
+    assert (len(index), index.watermark) == (20, 5)
+    index.add(keys(0), vectors[:0], watermark=9)
+    assert (len(index), index.watermark) == (20, 9)
+
+
+def test_removed_keys_are_not_found(path: Path, vectors: np.ndarray) -> None:
+    index = make_index(path)
+    index.add(keys(COUNT), vectors, watermark=1)
+    index.remove(keys(10))
+    found, _ = index.search(vectors[0], COUNT)
+    assert len(index) == len(found) == COUNT - 10
+    assert not set(found.tolist()) & set(range(1, 11))
+
+
+def test_clear_empties_the_index(saved: LevelIndex, vectors: np.ndarray) -> None:
+    saved.clear()
+    assert (len(saved), saved.watermark) == (0, 0)
+    found, sims = saved.search(vectors[0], 10)
+    assert len(found) == len(sims) == 0
+
+
+def test_exact_below_threshold(path: Path, vectors: np.ndarray) -> None:
+    index = make_index(path, IndexParams(exact_below=50))
+    index.add(keys(49), vectors[:49], watermark=1)
+    assert index.exact
+    index.add(keys(1, first=50), vectors[49:50], watermark=2)
+    assert not index.exact
+
+
+def test_vectors_returns_stored_rows(saved: LevelIndex, vectors: np.ndarray) -> None:
+    rows = saved.vectors(np.array([3, 1], np.int64))
+    assert rows.dtype == np.float32
+    assert rows == pytest.approx(vectors[[2, 0]], abs=1e-3)  # stored as f16
+
+
+def test_similarity_from_distance() -> None:
+    distances = np.array([0.0, 0.25, 2.0], np.float32)
+    assert similarity_from_distance(Metric.COSINE, distances).tolist() == [1.0, 0.75, -1.0]
+    assert similarity_from_distance(Metric.INNER_PRODUCT, distances).tolist() == [1.0, 0.75, -1.0]
+    assert similarity_from_distance(Metric.L2_SQUARED, distances).tolist() == [0.0, -0.25, -2.0]
+
+
+# -- approximate search quality ----------------------------------------------------------
+
+RECALL_DIM = 64
+RECALL_COUNT = 30_000
+RECALL_QUERIES = 200
+
+
+@pytest.fixture(scope="module")
+def hnsw(tmp_path_factory: pytest.TempPathFactory) -> tuple[LevelIndex, np.ndarray, np.ndarray]:
+    """A default-parameter index forced into HNSW mode, its queries and exact top-10 keys."""
+    data = unit_vectors(RECALL_COUNT, RECALL_DIM, seed=7)
+    queries = unit_vectors(RECALL_QUERIES, RECALL_DIM, seed=8)
+    index = make_index(
+        tmp_path_factory.mktemp("recall") / "segment.usearch",
+        IndexParams(exact_below=0),
+        dim=RECALL_DIM,
+    )
+    index.add(keys(RECALL_COUNT, first=0), data, watermark=1)
+    assert not index.exact
+    truth = np.argsort(-(queries @ data.T), axis=1, kind="stable")[:, :10]
+    return index, queries, truth
+
+
+def recall_at_10(index: LevelIndex, queries: np.ndarray, truth: np.ndarray, count: int) -> float:
+    found = 0
+    for probe, best in zip(queries, truth, strict=True):
+        got, _ = index.search(probe, count)
+        found += len(set(got[:10].tolist()) & set(best.tolist()))
+    return found / truth.size
+
+
+def test_hnsw_recall_at_10_with_default_parameters(
+    hnsw: tuple[LevelIndex, np.ndarray, np.ndarray],
+) -> None:
+    recall = recall_at_10(*hnsw, count=10)
+    assert recall >= 0.95, f"recall@10 is {recall:.3f}"
+
+
+def test_hnsw_recall_at_10_of_a_deep_search(
+    hnsw: tuple[LevelIndex, np.ndarray, np.ndarray],
+) -> None:
+    """Asking for many neighbours (as deep pages do) widens the beam: the best 10 are right."""
+    recall = recall_at_10(*hnsw, count=512)
+    assert recall >= 0.95, f"recall@10 is {recall:.3f}"

@@ -1,0 +1,89 @@
+"""Page tokens: opaque, bound to their request, and never a crash on bad input."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hierarchy import paging
+from hierarchy.errors import InvalidArgument
+
+OWNER = paging.digest("videos", "games")
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@pytest.mark.parametrize("position", [0, 17, "v042", ["a", 3]])
+def test_round_trip(position: Any) -> None:
+    assert paging.decode(paging.encode(position, OWNER), OWNER) == position
+
+
+def test_token_is_url_safe_without_padding() -> None:
+    token = paging.encode("a position/with+odd?chars", OWNER)
+    assert set(token) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def test_empty_token_is_the_first_page() -> None:
+    assert paging.decode("", OWNER) is None
+
+
+def test_digest_is_stable_and_tells_requests_apart() -> None:
+    assert paging.digest("videos", "games") == OWNER
+    assert paging.digest("videos", "other") != OWNER
+    assert paging.digest("search", 1, 10) != paging.digest("search", 1, 11)
+
+
+def test_token_of_another_request_is_refused() -> None:
+    token = paging.encode(10, paging.digest("search", "games", "corner kick", 10))
+    with pytest.raises(InvalidArgument) as err:
+        paging.decode(token, paging.digest("search", "games", "free kick", 10))
+    assert err.value.field == "page_token"
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["garbage", "!!!!", "e30", "W10", "bnVsbA", base64.urlsafe_b64encode(b'{"p":1}').decode(), "a"],
+)
+def test_malformed_token_is_refused_with_the_given_field(token: str) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        paging.decode(token, OWNER, field="next")
+    assert err.value.field == "next"
+
+
+def test_deeply_nested_token_is_refused() -> None:
+    token = base64.urlsafe_b64encode(b"[" * 1000).decode()  # 1.3 kB, easily sent
+    with pytest.raises(InvalidArgument) as err:
+        paging.decode(token, OWNER)
+    assert err.value.field == "page_token"
+
+
+@given(st.text())
+def test_decoding_any_text_returns_a_position_or_refuses(token: str) -> None:
+    try:
+        paging.decode(token, OWNER)
+    except InvalidArgument as err:
+        assert err.field == "page_token"
+
+
+def forge(payload: Any) -> str:
+    """A token-shaped string holding any JSON value."""
+    return base64.urlsafe_b64encode(json.dumps(payload).encode()).decode().rstrip("=")
+
+
+@given(json_values, json_values)
+def test_decoding_forged_json_returns_a_position_or_refuses(position: Any, owner: Any) -> None:
+    for payload in (position, {"p": position, "d": owner}, {"p": position}, {"d": OWNER}):
+        try:
+            paging.decode(forge(payload), OWNER)
+        except InvalidArgument as err:
+            assert err.field == "page_token"
+    assert paging.decode(forge({"p": position, "d": OWNER}), OWNER) == position

@@ -1,0 +1,185 @@
+"""Request validation: each refusal names the offending field."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from hierarchy import validate
+from hierarchy.errors import InvalidArgument, ResourceExhausted
+from hierarchy.types import EmbeddingSpace, Metric, SegmentInput
+
+
+@pytest.mark.parametrize("name", ["a", "Games_2024", "v1.2-beta", "0", "x" * 64])
+def test_valid_collection_names(name: str) -> None:
+    assert validate.collection_name(name) == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "", "_x", ".x", "-x", "a b", "a/b", "x" * 65, "é",
+        "games\n",
+        "x" * 64 + "\n",
+    ],
+    ids=repr,
+)  # fmt: skip
+def test_invalid_collection_names(name: str) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        validate.collection_name(name, "collection")
+    assert err.value.field == "collection"
+
+
+@pytest.mark.parametrize("value", ["", "x" * 129, "a\tb", "a\x7fb", "\x00"], ids=repr)
+def test_invalid_identifiers(value: str) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        validate.identifier(value, "video_id")
+    assert err.value.field == "video_id"
+
+
+def test_identifier_rules() -> None:
+    assert validate.identifier("x" * 128, "id") == "x" * 128
+    assert validate.identifier("match 1 / é", "id") == "match 1 / é"
+    assert validate.identifier("", "request_id", allow_empty=True) == ""
+
+
+def test_vector_is_normalised_for_cosine() -> None:
+    out = validate.vector(np.array([3.0, 4.0]), 2, Metric.COSINE, "vector")
+    assert out.dtype == np.float32
+    assert out.tolist() == pytest.approx([0.6, 0.8])
+
+
+@pytest.mark.parametrize("metric", [Metric.INNER_PRODUCT, Metric.L2_SQUARED])
+def test_vector_is_kept_as_is_for_other_metrics(metric: Metric) -> None:
+    assert validate.vector([3.0, 4.0], 2, metric, "vector").tolist() == [3.0, 4.0]
+    assert validate.vector([0.0, 0.0], 2, metric, "vector").tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pytest.param([1.0, 2.0], id="too-short"),
+        pytest.param([1.0, 2.0, 3.0, 4.0], id="too-long"),
+        pytest.param([1.0, float("nan"), 0.0], id="nan"),
+        pytest.param([float("inf"), 0.0, 0.0], id="inf"),
+        pytest.param([0.0, 0.0, float("-inf")], id="minus-inf"),
+        pytest.param(
+            [1e39, 0.0, 0.0],
+            id="overflows-float32",
+            marks=pytest.mark.filterwarnings("ignore:overflow encountered in cast:RuntimeWarning"),
+        ),
+        pytest.param([0.0, 0.0, 0.0], id="zero-under-cosine"),
+    ],
+)
+def test_bad_vectors(values: list[float]) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        validate.vector(np.array(values), 3, Metric.COSINE, "segments[2].vector")
+    assert err.value.field == "segments[2].vector"
+
+
+@given(
+    hnp.arrays(np.float32, st.integers(1, 64), elements=st.floats(width=32)),
+    st.data(),
+    st.sampled_from(list(Metric)),
+)
+def test_any_vector_with_a_nan_is_refused(vector: np.ndarray, data: st.DataObject, metric: Metric) -> None:
+    vector[data.draw(st.integers(0, len(vector) - 1), label="nan at")] = np.nan
+    with pytest.raises(InvalidArgument) as err:
+        validate.vector(vector, len(vector), metric, "vector")
+    assert err.value.field == "vector"
+
+
+@given(hnp.arrays(np.float32, 8, elements=st.floats(-1e6, 1e6, width=32)))
+def test_accepted_cosine_vectors_are_unit_length(vector: np.ndarray) -> None:
+    try:
+        out = validate.vector(vector, 8, Metric.COSINE, "vector")
+    except InvalidArgument as err:
+        assert err.field == "vector"
+        return
+    assert np.isfinite(out).all()
+    assert float(np.linalg.norm(out)) == pytest.approx(1.0, abs=1e-5)
+
+
+def seg(start_ms: int, end_ms: int) -> SegmentInput:
+    return SegmentInput("v", start_ms, end_ms)
+
+
+@pytest.mark.parametrize(
+    ("start_ms", "end_ms", "field"),
+    [
+        (-1, 10, "segments[0].start_ms"),
+        (10, 10, "segments[0].end_ms"),
+        (10, 5, "segments[0].end_ms"),
+        (0, validate.MAX_TIME_MS + 1, "segments[0].end_ms"),
+    ],
+)
+def test_bad_segment_times(start_ms: int, end_ms: int, field: str) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        validate.segment_times(seg(start_ms, end_ms), "segments[0]")
+    assert err.value.field == field
+
+
+def test_good_segment_times() -> None:
+    validate.segment_times(seg(0, 1), "s")
+    validate.segment_times(seg(0, validate.MAX_TIME_MS), "s")
+
+
+def test_batch_size() -> None:
+    validate.batch_size(1, 3)
+    validate.batch_size(3, 3)
+    with pytest.raises(InvalidArgument) as empty:
+        validate.batch_size(0, 3)
+    with pytest.raises(ResourceExhausted) as big:
+        validate.batch_size(4, 3)
+    assert empty.value.field == big.value.field == "segments"
+
+
+def test_page_size_defaults_and_caps() -> None:
+    assert validate.page_size(0) == 100
+    assert validate.page_size(7) == 7
+    assert validate.page_size(10**6) == 1000
+    with pytest.raises(InvalidArgument) as err:
+        validate.page_size(-1)
+    assert err.value.field == "page_size"
+
+
+def test_top_k() -> None:
+    assert validate.top_k(0, 1000) == 10
+    assert validate.top_k(1000, 1000) == 1000
+    for bad in (-1, 1001):
+        with pytest.raises(InvalidArgument) as err:
+            validate.top_k(bad, 1000)
+        assert err.value.field == "top_k"
+
+
+def test_labels_and_attributes() -> None:
+    assert validate.labels(["goal", "x" * 256], "segments[0].labels") == ["goal", "x" * 256]
+    with pytest.raises(InvalidArgument) as err:
+        validate.labels(["goal", ""], "segments[0].labels")
+    assert err.value.field == "segments[0].labels[1]"
+    with pytest.raises(InvalidArgument) as err:
+        validate.attributes({"speed": float("nan")}, "attributes")
+    assert err.value.field == "attributes.speed"
+
+
+def test_space_takes_the_encoder_dimension() -> None:
+    assert validate.space(EmbeddingSpace(0, text_encoder="e"), 384).dimension == 384
+    assert validate.space(EmbeddingSpace(384, text_encoder="e"), 384).dimension == 384
+
+
+@pytest.mark.parametrize(
+    ("space", "encoder_dim"),
+    [
+        (EmbeddingSpace(0), None),
+        (EmbeddingSpace(-3), None),
+        (EmbeddingSpace(validate.MAX_DIMENSION + 1), None),
+        (EmbeddingSpace(128, text_encoder="e"), 384),
+    ],
+)
+def test_bad_spaces(space: EmbeddingSpace, encoder_dim: int | None) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        validate.space(space, encoder_dim)
+    assert err.value.field == "space.dimension"
