@@ -32,7 +32,8 @@ from typing import IO, Any
 
 import numpy as np
 
-from hierarchy import catalog, ingest, nodes, paging, search, validate
+from hierarchy import builder, catalog, ingest, nodes, paging, search, treerows, validate
+from hierarchy.builder import HierarchyConfig
 from hierarchy.encoder import TextEncoder, get_encoder
 from hierarchy.errors import AlreadyExists, FailedPrecondition, NotFound, Unavailable
 from hierarchy.index import IndexParams, LevelIndex
@@ -203,6 +204,42 @@ class Database:
             self._last_sequence = max(self._last_sequence, seq)
             self._index(coll, Level.SEGMENT).add(batch.keys, batch.vectors, seq)
         return AppendResult(batch.node_ids, seq)
+
+    # -- hierarchy ---------------------------------------------------------------------
+
+    def build_video(self, collection: str, video_id: str, config: HierarchyConfig | None = None) -> dict[Level, int]:
+        """(Re)build a video's tree and index every level; returns node counts per level.
+
+        The old parents are replaced in one transaction, so the store never holds half
+        of an old tree and half of a new one.
+        """
+        coll = self._collection(collection)
+        self.get_video(collection, video_id)
+        with self._write_lock(coll.id):
+            cur = self.store.cursor()
+            seg_keys, columns = nodes.video_segments(cur, coll.id, video_id)
+            if len(seg_keys) == 0:
+                raise FailedPrecondition(f"video {video_id!r} has no segments to build a tree from", "video_id")
+            tree = builder.build(builder.VideoSegments(**columns), config or HierarchyConfig())
+            old = nodes.video_keys(cur, coll.id, video_id)
+            first_key = self.keys.take(treerows.node_count(tree))
+            batches = []
+            for level in treerows.PARENT_LEVELS:
+                batches.append(treerows.level_batch(video_id, tree, level, first_key))
+                first_key += len(batches[-1].keys)
+            seq = self.sequence.take()
+            with self.store.transaction() as tx:
+                nodes.delete_parents(tx, coll.id, video_id)
+                for batch in batches:
+                    nodes.insert(tx, batch.to_arrow(coll.id, seq))
+                segment_parents = treerows.parent_ids(video_id, tree, Level.SEGMENT, len(seg_keys))
+                nodes.set_parents(tx, seg_keys, segment_parents)
+            self._last_sequence = max(self._last_sequence, seq)
+            for batch in batches:
+                index = self._index(coll, batch.level)
+                index.remove(old.get(batch.level, np.zeros(0, np.int64)))
+                index.add(batch.keys, batch.vectors, seq)
+        return {batch.level: len(batch.keys) for batch in batches}
 
     # -- search ------------------------------------------------------------------------
 

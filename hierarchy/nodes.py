@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -27,6 +28,9 @@ class NodeBatch:
     attributes: list[dict]
     shot_cuts: list[bool]
     vectors: np.ndarray
+    parent_ids: list[str] | None = None
+    child_counts: list[int] | None = None
+    label_counts: list[dict[str, int]] | None = None
 
     def to_arrow(self, cid: int, seq: int) -> pa.Table:
         """The batch as an Arrow table shaped like ``nodes``."""
@@ -41,12 +45,12 @@ class NodeBatch:
                 "video_id": pa.array(self.video_ids, pa.string()),
                 "start_ms": pa.array(self.start_ms, pa.int64()),
                 "end_ms": pa.array(self.end_ms, pa.int64()),
-                "parent_id": pa.array([""] * n, pa.string()),
+                "parent_id": pa.array(self.parent_ids or [""] * n, pa.string()),
                 "text": pa.array(self.texts, pa.string()),
                 "labels": pa.array(self.labels, pa.list_(pa.string())),
                 "attributes": pa.array([json.dumps(a) for a in self.attributes], pa.string()),
-                "child_count": pa.array(np.zeros(n, np.int32)),
-                "label_counts": pa.array(["{}"] * n, pa.string()),
+                "child_count": pa.array(np.asarray(self.child_counts or [0] * n, np.int32)),
+                "label_counts": pa.array([json.dumps(c) for c in self.label_counts or [{}] * n], pa.string()),
                 "shot_cut": pa.array(self.shot_cuts, pa.bool_()),
                 "vector": pa.FixedSizeListArray.from_arrays(flat, dim),
                 "seq": pa.array(np.full(n, seq, np.int64)),
@@ -192,6 +196,41 @@ def video_keys(cur: duckdb.DuckDBPyConnection, cid: int, video_id: str) -> dict[
     for level, key in rows:
         out.setdefault(Level(level), []).append(int(key))
     return {lvl: np.asarray(k, np.int64) for lvl, k in out.items()}
+
+
+def video_segments(cur: duckdb.DuckDBPyConnection, cid: int, video_id: str) -> tuple[np.ndarray, dict[str, Any]]:
+    """A video's segments in time order: (keys, columns) with vectors as one matrix."""
+    table = cur.sql(
+        "SELECT key, start_ms, end_ms, vector, attributes, labels, text, shot_cut FROM nodes "
+        f"WHERE collection_id = {int(cid)} AND level = 1 AND video_id = $vid ORDER BY start_ms",
+        params={"vid": video_id},
+    ).to_arrow_table()
+    n = table.num_rows
+    flat = table.column("vector").combine_chunks().flatten().to_numpy() if n else np.zeros(0, np.float32)
+    columns = {
+        "starts": table.column("start_ms").to_numpy(),
+        "ends": table.column("end_ms").to_numpy(),
+        "vectors": flat.astype(np.float32).reshape(n, -1) if n else np.zeros((0, 0), np.float32),
+        "attributes": [json.loads(a) for a in table.column("attributes").to_pylist()],
+        "labels": table.column("labels").to_pylist(),
+        "texts": table.column("text").to_pylist(),
+        "shot_cuts": np.asarray(table.column("shot_cut").to_pylist(), bool),
+    }
+    return table.column("key").to_numpy(), columns
+
+
+def delete_parents(cur: duckdb.DuckDBPyConnection, cid: int, video_id: str) -> None:
+    """Remove a video's built nodes (every level above the segments)."""
+    cur.execute("DELETE FROM nodes WHERE collection_id = ? AND video_id = ? AND level > 1", [cid, video_id])
+
+
+def set_parents(cur: duckdb.DuckDBPyConnection, keys: np.ndarray, parent_ids: list[str]) -> None:
+    """Point segments at their new parents."""
+    cur.register("new_parents", pa.table({"key": pa.array(keys, pa.int64()), "parent_id": pa.array(parent_ids)}))
+    try:
+        cur.execute("UPDATE nodes SET parent_id = p.parent_id FROM new_parents p WHERE nodes.key = p.key")
+    finally:
+        cur.unregister("new_parents")
 
 
 def find_request(cur: duckdb.DuckDBPyConnection, cid: int, request_id: str) -> tuple[int, dict] | None:

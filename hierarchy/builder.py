@@ -1,0 +1,224 @@
+"""Build a video's tree from its ordered segments: halves, scenes, drives, the root.
+
+Order of work: halves first (explicit period attribute, client cut times, the largest
+gap, or a change-point split into a configured count), then, inside each half, scenes
+by penalised optimal partition of the segment embeddings, then drives as runs of scenes
+(where a possession-like attribute changes, or by partitioning scene embeddings).
+Client cut times override detection at every level.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hierarchy.aggregate import get_aggregator
+from hierarchy.segmentation import noise_level, partition, split_in
+from hierarchy.types import Level
+
+
+@dataclass(frozen=True)
+class HierarchyConfig:
+    """Parameters of the tree builder (stored per collection)."""
+
+    scene_penalty: float = 2.0  # boundary cost, in units of the sequence's noise level
+    scene_min_ms: int = 4_000
+    scene_max_ms: int = 60_000
+    drive_attribute: str = "team"
+    drive_penalty: float = 4.0
+    drive_max_scenes: int = 12
+    half_attribute: str = "period"
+    half_count: int = 2
+    half_min_gap_ms: int = 120_000
+    half_min_video_ms: int = 20 * 60_000
+    aggregator: str = "mean"
+
+
+@dataclass
+class VideoSegments:
+    """A video's segments in time order, column-wise."""
+
+    starts: np.ndarray
+    ends: np.ndarray
+    vectors: np.ndarray
+    attributes: list[dict[str, Any]]
+    labels: list[list[str]]
+    texts: list[str]
+    shot_cuts: np.ndarray
+
+
+@dataclass
+class BuiltNode:
+    """A parent node: its span, its children (a range at the level below), its aggregates."""
+
+    level: Level
+    start_ms: int
+    end_ms: int
+    first_child: int
+    last_child: int  # exclusive
+    segment_range: tuple[int, int]
+    vector: np.ndarray
+    label_counts: dict[str, int] = field(default_factory=dict)
+    text: str = ""
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Tree:
+    """Built levels, bottom-up; children of level L are indices into level L-1."""
+
+    levels: dict[Level, list[BuiltNode]]
+
+
+def build(segs: VideoSegments, config: HierarchyConfig, hints: dict[Level, list[int]] | None = None) -> Tree:
+    """Build the tree of one video (every level has at least one node)."""
+    hints = hints or {}
+    half_cuts = _half_cuts(segs, config, hints.get(Level.HALF, []))
+    half_runs = _runs(half_cuts, len(segs.starts))
+    scene_runs: list[tuple[int, int]] = []
+    drive_groups: list[tuple[int, int]] = []  # scene index ranges
+    half_groups: list[tuple[int, int]] = []  # drive index ranges
+    for a, b in half_runs:
+        scenes = [(a + s, a + e) for s, e in _scene_runs(segs, a, b, config, hints.get(Level.SCENE, []))]
+        base = len(scene_runs)
+        scene_runs.extend(scenes)
+        drives = _drive_groups(segs, scenes, config, hints.get(Level.DRIVE, []))
+        first_drive = len(drive_groups)
+        drive_groups.extend((base + s, base + e) for s, e in drives)
+        half_groups.append((first_drive, len(drive_groups)))
+    return _assemble(segs, config, scene_runs, drive_groups, half_groups)
+
+
+def _runs(cuts: list[int], n: int) -> list[tuple[int, int]]:
+    edges = [0, *sorted(set(c for c in cuts if 0 < c < n)), n]
+    return list(zip(edges[:-1], edges[1:], strict=True))
+
+
+def _cuts_at_times(starts: np.ndarray, times: list[int], lo: int = 0, hi: int | None = None) -> list[int]:
+    """Indices (relative to ``lo``) of the first segment starting at or after each time."""
+    hi = len(starts) if hi is None else hi
+    idx = np.searchsorted(starts[lo:hi], np.asarray(times, np.int64), side="left")
+    return sorted({int(i) for i in idx if 0 < i < hi - lo})
+
+
+def _half_cuts(segs: VideoSegments, config: HierarchyConfig, hint_times: list[int]) -> list[int]:
+    if hint_times:
+        return _cuts_at_times(segs.starts, hint_times)
+    periods = [a.get(config.half_attribute) for a in segs.attributes]
+    if config.half_attribute and all(p is not None for p in periods):
+        return [i for i in range(1, len(periods)) if periods[i] != periods[i - 1]]
+    n = len(segs.starts)
+    if n < 2 or segs.ends[-1] - segs.starts[0] < config.half_min_video_ms:
+        return []
+    gaps = segs.starts[1:] - segs.ends[:-1]
+    k = int(np.argmax(gaps))
+    if gaps[k] >= config.half_min_gap_ms:
+        return [k + 1]
+    return split_in(segs.vectors, config.half_count, segs.ends - segs.starts)
+
+
+def _scene_runs(
+    segs: VideoSegments, a: int, b: int, config: HierarchyConfig, hint_times: list[int]
+) -> list[tuple[int, int]]:
+    n = b - a
+    if hint_times:
+        return _runs(_cuts_at_times(segs.starts, hint_times, a, b), n)
+    durations = segs.ends[a:b] - segs.starts[a:b]
+    typical = max(float(np.median(durations)), 1.0)
+    vectors = segs.vectors[a:b]
+    penalty = config.scene_penalty * noise_level(vectors)
+    forced = _attribute_changes(segs.attributes[a:b], config.drive_attribute)
+    bonus = np.asarray(segs.shot_cuts[a:b], np.float64) * penalty * 0.5
+    cuts = partition(
+        vectors,
+        penalty,
+        min_run=max(1, round(config.scene_min_ms / typical)),
+        max_run=max(1, round(config.scene_max_ms / typical)),
+        bonus=bonus,
+        forced=forced,
+    )
+    return _runs(cuts, n)
+
+
+def _attribute_changes(attributes: list[dict[str, Any]], key: str) -> np.ndarray | None:
+    values = [a.get(key) for a in attributes] if key else []
+    if not values or any(v is None for v in values):
+        return None
+    return np.array([i > 0 and values[i] != values[i - 1] for i in range(len(values))])
+
+
+def _drive_groups(
+    segs: VideoSegments, scenes: list[tuple[int, int]], config: HierarchyConfig, hint_times: list[int]
+) -> list[tuple[int, int]]:
+    scene_starts = np.array([segs.starts[a] for a, _ in scenes], np.int64)
+    if hint_times:
+        return _runs(_cuts_at_times(scene_starts, hint_times), len(scenes))
+    key = config.drive_attribute
+    values = [_majority([segs.attributes[i].get(key) for i in range(a, b)]) for a, b in scenes] if key else []
+    if values and all(v is not None for v in values):
+        return _runs([i for i in range(1, len(values)) if values[i] != values[i - 1]], len(scenes))
+    means = np.stack([segs.vectors[a:b].mean(axis=0) for a, b in scenes])
+    weights = np.array([segs.ends[b - 1] - segs.starts[a] for a, b in scenes], np.float64)
+    penalty = config.drive_penalty * noise_level(means)
+    return _runs(partition(means, penalty, max_run=config.drive_max_scenes, weights=weights), len(scenes))
+
+
+def _majority(values: list[Any]) -> Any:
+    if any(v is None for v in values):
+        return None
+    return Counter(map(repr, values)).most_common(1)[0][0]
+
+
+def _assemble(
+    segs: VideoSegments,
+    config: HierarchyConfig,
+    scene_runs: list[tuple[int, int]],
+    drive_groups: list[tuple[int, int]],
+    half_groups: list[tuple[int, int]],
+) -> Tree:
+    aggregate = get_aggregator(config.aggregator)
+    scenes = [_node(segs, Level.SCENE, a, b, (a, b), aggregate) for a, b in scene_runs]
+    drives = [_parent(segs, Level.DRIVE, scenes, a, b, aggregate) for a, b in drive_groups]
+    halves = [_parent(segs, Level.HALF, drives, a, b, aggregate) for a, b in half_groups]
+    video = [_parent(segs, Level.VIDEO, halves, 0, len(halves), aggregate)]
+    return Tree({Level.SCENE: scenes, Level.DRIVE: drives, Level.HALF: halves, Level.VIDEO: video})
+
+
+def _node(segs: VideoSegments, level: Level, first: int, last: int, seg_range: tuple[int, int], aggregate) -> BuiltNode:
+    a, b = seg_range
+    durations = (segs.ends[a:b] - segs.starts[a:b]).astype(np.float64)
+    counts = Counter(label for labels in segs.labels[a:b] for label in labels)
+    return BuiltNode(
+        level=level,
+        start_ms=int(segs.starts[a]),
+        end_ms=int(segs.ends[b - 1]),
+        first_child=first,
+        last_child=last,
+        segment_range=(a, b),
+        vector=aggregate(segs.vectors[a:b], durations),
+        label_counts=dict(counts),
+        text=_summary(segs.texts[a:b]),
+    )
+
+
+def _parent(segs: VideoSegments, level: Level, children: list[BuiltNode], a: int, b: int, aggregate) -> BuiltNode:
+    span = (children[a].segment_range[0], children[b - 1].segment_range[1])
+    node = _node(segs, level, a, b, span, aggregate)
+    # A parent's vector aggregates its children (not its segments): each level is one step up.
+    child_vectors = np.stack([c.vector for c in children[a:b]])
+    weights = np.array([c.end_ms - c.start_ms for c in children[a:b]], np.float64)
+    node.vector = aggregate(child_vectors, weights)
+    return node
+
+
+def _summary(texts: list[str], limit: int = 600) -> str:
+    """Distinct texts in order, joined and cut to ``limit`` characters."""
+    seen: dict[str, None] = {}
+    for text in texts:
+        if text and text != "no description":
+            seen.setdefault(text.strip(), None)
+    joined = " ".join(seen)
+    return joined if len(joined) <= limit else joined[: limit - 1] + "…"

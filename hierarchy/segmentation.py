@@ -1,0 +1,120 @@
+"""Change-point detection on sequences of embeddings.
+
+Optimal partition by dynamic programming: minimise the within-run squared deviation
+from each run's (weighted) mean plus a penalty per boundary, with minimum and maximum
+run lengths. Costs come from prefix sums, so a candidate run is priced in O(dimension)
+and a whole sequence in O(n * max_run * dimension) of vectorised work.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class PrefixCost:
+    """Within-run cost of any run ``[i, j)`` of weighted vectors, from prefix sums."""
+
+    def __init__(self, vectors: np.ndarray, weights: np.ndarray | None = None) -> None:
+        n = len(vectors)
+        w = np.ones(n) if weights is None else np.asarray(weights, np.float64)
+        x = np.asarray(vectors, np.float64)
+        self.w = np.concatenate([[0.0], np.cumsum(w)])
+        self.s = np.vstack([np.zeros((1, x.shape[1])), np.cumsum(x * w[:, None], axis=0)])
+        self.q = np.concatenate([[0.0], np.cumsum(w * (x * x).sum(axis=1))])
+
+    def cost(self, starts: np.ndarray, end: int) -> np.ndarray:
+        """Cost of runs ``[starts[k], end)`` for every k."""
+        weight = self.w[end] - self.w[starts]
+        total = self.s[end] - self.s[starts]
+        energy = self.q[end] - self.q[starts]
+        return energy - (total * total).sum(axis=1) / np.maximum(weight, 1e-12)
+
+
+def noise_level(vectors: np.ndarray) -> float:
+    """A robust estimate of per-step noise energy: half the median squared step."""
+    if len(vectors) < 2:
+        return 1.0
+    steps = np.diff(np.asarray(vectors, np.float64), axis=0)
+    return max(float(np.median((steps * steps).sum(axis=1))) / 2.0, 1e-9)
+
+
+def partition(
+    vectors: np.ndarray,
+    penalty: float,
+    min_run: int = 1,
+    max_run: int | None = None,
+    weights: np.ndarray | None = None,
+    bonus: np.ndarray | None = None,
+    forced: np.ndarray | None = None,
+) -> list[int]:
+    """Boundaries (run starts, excluding 0) of the optimal penalised partition.
+
+    ``bonus[i]`` lowers the penalty of a boundary before item i (a shot cut); ``forced``
+    marks positions that must be boundaries (no run may span them).
+    """
+    n = len(vectors)
+    if n <= 1:
+        return []
+    max_run = min(max_run or n, n)
+    min_run = max(1, min(min_run, n))
+    cost = PrefixCost(vectors, weights)
+    pen = np.full(n + 1, penalty, np.float64)
+    if bonus is not None:
+        pen[:n] -= np.asarray(bonus, np.float64)
+    barrier = _barriers(n, forced)
+    best = np.full(n + 1, np.inf)
+    best[0] = 0.0
+    back = np.zeros(n + 1, np.int64)
+    for end in range(1, n + 1):
+        lo = max(0, end - max_run, barrier[end - 1])
+        hi = end - min_run
+        if hi < lo:
+            hi = lo  # a forced boundary can leave a short run: allow it
+        starts = np.arange(lo, hi + 1)
+        total = best[starts] + cost.cost(starts, end) + np.where(starts > 0, pen[starts], 0.0)
+        k = int(np.argmin(total))
+        best[end], back[end] = total[k], starts[k]
+    return _trace(back, n)
+
+
+def _barriers(n: int, forced: np.ndarray | None) -> np.ndarray:
+    """For each item, the latest forced boundary at or before it (0 when none)."""
+    marks = np.zeros(n, np.int64)
+    if forced is not None:
+        idx = np.flatnonzero(np.asarray(forced, bool))
+        marks[idx] = idx
+    return np.maximum.accumulate(marks)
+
+
+def _trace(back: np.ndarray, n: int) -> list[int]:
+    cuts = []
+    end = n
+    while end > 0:
+        start = int(back[end])
+        if start > 0:
+            cuts.append(start)
+        end = start
+    return sorted(cuts)
+
+
+def split_in(vectors: np.ndarray, count: int, weights: np.ndarray | None = None) -> list[int]:
+    """Boundaries splitting the sequence into exactly ``count`` runs, by repeated best
+    binary split of the costliest run."""
+    runs = [(0, len(vectors))]
+    cost = PrefixCost(vectors, weights)
+    while len(runs) < min(count, len(vectors)):
+        gains = []
+        for a, b in runs:
+            if b - a < 2:
+                gains.append((-np.inf, a))
+                continue
+            mids = np.arange(a + 1, b)
+            whole = cost.cost(np.array([a]), b)[0]
+            parts = np.array([cost.cost(np.array([a]), m)[0] + cost.cost(np.array([m]), b)[0] for m in mids])
+            k = int(np.argmin(parts))
+            gains.append((whole - parts[k], int(mids[k])))
+        best = int(np.argmax([g for g, _ in gains]))
+        a, b = runs.pop(best)
+        mid = gains[best][1]
+        runs[best:best] = [(a, mid), (mid, b)]
+    return [a for a, _ in runs[1:]]

@@ -1,0 +1,56 @@
+"""Turn a built tree into node rows: ids, parent links, aggregates, per level."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hierarchy.builder import BuiltNode, Tree
+from hierarchy.nodes import NodeBatch
+from hierarchy.types import Level
+
+PARENT_LEVELS = (Level.SCENE, Level.DRIVE, Level.HALF, Level.VIDEO)
+
+
+def node_id(video_id: str, level: Level, ordinal: int) -> str:
+    """Public id of a built node: ``<video_id>/<level>/<ordinal>``."""
+    return f"{video_id}/{level.label}/{ordinal}"
+
+
+def parent_ids(video_id: str, tree: Tree, level: Level, count: int) -> list[str]:
+    """For each of ``count`` nodes at ``level``, the id of its parent one level up."""
+    out = [""] * count
+    if level is Level.VIDEO:
+        return out
+    up = Level(level + 1)
+    for ordinal, parent in enumerate(tree.levels[up]):
+        first, last = parent.segment_range if level is Level.SEGMENT else (parent.first_child, parent.last_child)
+        for i in range(first, last):
+            out[i] = node_id(video_id, up, ordinal)
+    return out
+
+
+def level_batch(video_id: str, tree: Tree, level: Level, first_key: int) -> NodeBatch:
+    """Rows of one built level, with consecutive keys from ``first_key``."""
+    built: list[BuiltNode] = tree.levels[level]
+    n = len(built)
+    return NodeBatch(
+        keys=np.arange(first_key, first_key + n, dtype=np.int64),
+        node_ids=[node_id(video_id, level, i) for i in range(n)],
+        level=level,
+        video_ids=[video_id] * n,
+        start_ms=np.array([b.start_ms for b in built], np.int64),
+        end_ms=np.array([b.end_ms for b in built], np.int64),
+        texts=[b.text for b in built],
+        labels=[sorted(b.label_counts) for b in built],
+        attributes=[b.attributes for b in built],
+        shot_cuts=[False] * n,
+        vectors=np.stack([b.vector for b in built]),
+        parent_ids=parent_ids(video_id, tree, level, n),
+        child_counts=[b.last_child - b.first_child for b in built],
+        label_counts=[b.label_counts for b in built],
+    )
+
+
+def node_count(tree: Tree) -> int:
+    """Number of built nodes over every level."""
+    return sum(len(tree.levels[level]) for level in PARENT_LEVELS)

@@ -1,0 +1,140 @@
+"""The tree builder: well-formed trees, honoured hints, planted structure recovered."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hierarchy.builder import HierarchyConfig, Tree, VideoSegments, build
+from hierarchy.segmentation import partition
+from hierarchy.types import Level
+from tools import soccer
+
+LEVELS = (Level.SCENE, Level.DRIVE, Level.HALF, Level.VIDEO)
+
+
+def _segments(
+    durations: list[int], gaps: list[int], dim: int, seed: int, attrs: list[dict] | None = None
+) -> VideoSegments:
+    starts, ends, t = [], [], 0
+    for d, g in zip(durations, gaps, strict=True):
+        t += g
+        starts.append(t)
+        ends.append(t + d)
+        t += d
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(size=(len(durations), dim)).astype(np.float32)
+    n = len(durations)
+    return VideoSegments(
+        np.array(starts, np.int64),
+        np.array(ends, np.int64),
+        vectors,
+        attrs or [{} for _ in range(n)],
+        [["pass"] for _ in range(n)],
+        [f"s{i}" for i in range(n)],
+        np.zeros(n, bool),
+    )
+
+
+def assert_well_formed(tree: Tree, segs: VideoSegments) -> None:
+    """Children ordered and contiguous, parents span their children, no overlaps, full cover."""
+    n = len(segs.starts)
+    scenes = tree.levels[Level.SCENE]
+    assert scenes[0].segment_range[0] == 0 and scenes[-1].segment_range[1] == n
+    for level in LEVELS:
+        nodes = tree.levels[level]
+        assert nodes, f"{level.label} is empty"
+        for prev, nxt in zip(nodes, nodes[1:], strict=False):
+            assert prev.segment_range[1] == nxt.segment_range[0]  # contiguous, each segment once
+            assert prev.end_ms <= nxt.start_ms  # no overlap at a level
+        for node in nodes:
+            a, b = node.segment_range
+            assert a < b and node.start_ms == segs.starts[a] and node.end_ms == segs.ends[b - 1]
+            assert abs(float(np.linalg.norm(node.vector)) - 1.0) < 1e-4
+        if level is not Level.SCENE:
+            below = tree.levels[Level(level - 1)]
+            for node in nodes:
+                kids = below[node.first_child : node.last_child]
+                assert kids and kids[0].segment_range[0] == node.segment_range[0]
+                assert kids[-1].segment_range[1] == node.segment_range[1]
+                assert sum(node.label_counts.values()) == sum(sum(k.label_counts.values()) for k in kids)
+            assert nodes[0].first_child == 0 and nodes[-1].last_child == len(below)
+    assert len(tree.levels[Level.VIDEO]) == 1
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    durations=st.lists(st.integers(500, 5000), min_size=1, max_size=120),
+    seed=st.integers(0, 10_000),
+    data=st.data(),
+)
+def test_tree_is_well_formed(durations: list[int], seed: int, data: st.DataObject) -> None:
+    gaps = data.draw(
+        st.lists(st.sampled_from([0, 0, 0, 100, 200_000]), min_size=len(durations), max_size=len(durations))
+    )
+    segs = _segments(durations, gaps, 8, seed)
+    assert_well_formed(build(segs, HierarchyConfig(drive_attribute="", half_attribute="")), segs)
+
+
+def test_scene_hints_are_honoured_exactly() -> None:
+    segs = _segments([2000] * 50, [0] * 50, 8, 1)
+    tree = build(segs, HierarchyConfig(), hints={Level.SCENE: [10_000, 40_000, 70_000]})
+    assert [n.start_ms for n in tree.levels[Level.SCENE]] == [0, 10_000, 40_000, 70_000]
+
+
+def test_half_hint_overrides_period_attribute() -> None:
+    attrs = [{"period": 1 if i < 25 else 2} for i in range(50)]
+    segs = _segments([2000] * 50, [0] * 50, 8, 2, attrs)
+    assert [n.start_ms for n in build(segs, HierarchyConfig()).levels[Level.HALF]] == [0, 50_000]
+    hinted = build(segs, HierarchyConfig(), hints={Level.HALF: [20_000]})
+    assert [n.start_ms for n in hinted.levels[Level.HALF]] == [0, 20_000]
+
+
+def test_largest_gap_splits_halves() -> None:
+    gaps = [0] * 40
+    gaps[17] = 900_000
+    segs = _segments([60_000] * 40, gaps, 8, 3)
+    halves = build(segs, HierarchyConfig(half_attribute="")).levels[Level.HALF]
+    assert [h.segment_range for h in halves] == [(0, 17), (17, 40)]
+
+
+def test_a_short_clip_has_one_node_per_level() -> None:
+    segs = _segments([2000] * 3, [0] * 3, 8, 4)
+    tree = build(segs, HierarchyConfig())
+    assert {level: len(tree.levels[level]) for level in LEVELS} == dict.fromkeys(LEVELS, 1)
+
+
+def test_rebuild_is_deterministic() -> None:
+    segs = _segments([2000] * 80, [0] * 80, 8, 5)
+    first, second = build(segs, HierarchyConfig()), build(segs, HierarchyConfig())
+    for level in LEVELS:
+        assert [n.segment_range for n in first.levels[level]] == [n.segment_range for n in second.levels[level]]
+
+
+def test_partition_finds_planted_change_points() -> None:
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(4, 16))
+    x = np.vstack([c + 0.1 * rng.normal(size=(25, 16)) for c in centres])
+    assert partition(x, penalty=1.0, min_run=2) == [25, 50, 75]
+
+
+def test_planted_soccer_structure_is_recovered() -> None:
+    data = soccer.generate(matches=1, seed=3, vectors="random", dim=64)
+    rows, truth = data.segments, data.truth["matches"][0]
+    segs = VideoSegments(
+        np.array([r["start_ms"] for r in rows]),
+        np.array([r["end_ms"] for r in rows]),
+        np.array([r["vector"] for r in rows], np.float32),
+        [r["attributes"] for r in rows],
+        [r["labels"] for r in rows],
+        [r["text"] for r in rows],
+        np.zeros(len(rows), bool),
+    )
+    tree = build(segs, HierarchyConfig())
+    assert [[h.start_ms, h.end_ms] for h in tree.levels[Level.HALF]] == truth["halves"]
+    assert [d.start_ms for d in tree.levels[Level.DRIVE]] == [d["start_ms"] for d in truth["drives"]]
+    true_scenes = {s["start_ms"] for s in truth["scenes"]}
+    found = [s.start_ms for s in tree.levels[Level.SCENE]]
+    assert sum(s in true_scenes for s in found) / len(true_scenes) >= 0.9
+    assert_well_formed(tree, segs)
