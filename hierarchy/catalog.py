@@ -41,14 +41,15 @@ _COLLECTION_SQL = """
 SELECT c.id, c.name, c.dimension, c.metric, c.model_name, c.model_version, c.text_encoder,
        c.created_ms,
        (SELECT count(*) FROM videos v WHERE v.collection_id = c.id),
-       (SELECT count(*) FROM nodes n WHERE n.collection_id = c.id AND n.level = 1)
+       (SELECT count(*) FROM nodes n WHERE n.collection_id = c.id AND n.level = 1),
+       c.config
 FROM collections c
 """
 
 
 def _collection(row: tuple) -> Collection:
     space = EmbeddingSpace(int(row[2]), Metric(row[3]), row[4], row[5], row[6])
-    return Collection(row[1], space, int(row[7]), int(row[8]), int(row[9]), int(row[0]))
+    return Collection(row[1], space, int(row[7]), int(row[8]), int(row[9]), int(row[0]), json.loads(row[10]))
 
 
 def get_collection(cur: duckdb.DuckDBPyConnection, name: str) -> Collection | None:
@@ -120,6 +121,24 @@ def video_states(cur: duckdb.DuckDBPyConnection, cid: int, video_ids: list[str])
         [cid, video_ids],
     ).fetchall()
     return {r[0]: (r[1], int(r[2])) for r in rows}
+
+
+def set_collection_config(cur: duckdb.DuckDBPyConnection, cid: int, config: dict[str, Any]) -> None:
+    """Replace a collection's stored configuration."""
+    cur.execute("UPDATE collections SET config = ? WHERE id = ?", [json.dumps(config), cid])
+
+
+def set_video_state(cur: duckdb.DuckDBPyConnection, cid: int, video_id: str, state: VideoState) -> None:
+    """Mark a video OPEN or SEALED."""
+    cur.execute("UPDATE videos SET state = ? WHERE collection_id = ? AND video_id = ?", [state.value, cid, video_id])
+
+
+def video_ids_with_segments(cur: duckdb.DuckDBPyConnection, cid: int) -> list[str]:
+    """Ids of the collection's videos that have at least one segment, in id order."""
+    rows = cur.execute(
+        "SELECT DISTINCT video_id FROM nodes WHERE collection_id = ? AND level = 1 ORDER BY video_id", [cid]
+    ).fetchall()
+    return [r[0] for r in rows]
 
 
 def delete_video(cur: duckdb.DuckDBPyConnection, cid: int, video_id: str) -> None:

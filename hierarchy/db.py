@@ -26,7 +26,7 @@ import fcntl
 import logging
 import os
 import threading
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -36,7 +36,10 @@ from hierarchy import builder, catalog, ingest, nodes, paging, search, treerows,
 from hierarchy.builder import HierarchyConfig
 from hierarchy.encoder import TextEncoder, get_encoder
 from hierarchy.errors import AlreadyExists, FailedPrecondition, NotFound, Unavailable
+from hierarchy.graph import GraphCache
 from hierarchy.index import IndexParams, LevelIndex
+from hierarchy.navigate import Navigator
+from hierarchy.operations import Operation, Operations, Progress
 from hierarchy.store import Allocator, Store
 from hierarchy.types import (
     AppendResult,
@@ -49,6 +52,7 @@ from hierarchy.types import (
     SearchResult,
     SegmentInput,
     Video,
+    VideoState,
 )
 
 log = logging.getLogger(__name__)
@@ -79,10 +83,13 @@ class Database:
         self._last_sequence = nodes.max_sequence(self.store.cursor())
         self._catalog_lock = threading.Lock()
         self._locks_guard = threading.Lock()
-        self._write_locks: dict[int, threading.Lock] = {}
+        self._write_locks: dict[int, threading.RLock] = {}
         self._indexes: dict[tuple[int, Level], LevelIndex] = {}
         self._collections: dict[str, Collection] = {}
         self._closed = False
+        self.graphs = GraphCache()
+        self.operations = Operations()
+        self.navigator = Navigator(self.store, self.graphs, self._collection, self._index, options.max_top_k)
 
     @classmethod
     def open(cls, data_dir: Path | str, options: DatabaseOptions | None = None) -> Database:
@@ -95,18 +102,37 @@ class Database:
 
     # -- collections -------------------------------------------------------------------
 
-    def create_collection(self, name: str, space: EmbeddingSpace) -> Collection:
-        """Create a collection; the text encoder (if any) is loaded to learn its dimension."""
+    def create_collection(
+        self, name: str, space: EmbeddingSpace, hierarchy: dict[str, Any] | None = None
+    ) -> Collection:
+        """Create a collection; the text encoder (if any) is loaded to learn its dimension.
+
+        ``hierarchy`` overrides tree-builder defaults; the result is stored with the data.
+        """
         validate.collection_name(name)
+        tree_config = validate.hierarchy_config(HierarchyConfig(), hierarchy or {})
         encoder_dim = get_encoder(space.text_encoder).dimension if space.text_encoder else None
         space = validate.space(space, encoder_dim)
         with self._catalog_lock, self.store.transaction() as cur:
             if catalog.get_collection(cur, name) is not None:
                 raise AlreadyExists(f"collection {name!r} already exists; pick another name", "name")
-            config = {"index": self.options.index.__dict__}
+            config = {"index": asdict(self.options.index), "hierarchy": asdict(tree_config)}
             catalog.insert_collection(cur, name, space, config)
-        collection = self._reload_collection(name)
-        return collection
+        return self._reload_collection(name)
+
+    def hierarchy_config(self, collection: str) -> HierarchyConfig:
+        """The collection's tree-builder parameters."""
+        stored = self._collection(collection).config.get("hierarchy", {})
+        return validate.hierarchy_config(HierarchyConfig(), stored)
+
+    def set_hierarchy_config(self, collection: str, overrides: dict[str, Any]) -> HierarchyConfig:
+        """Change some tree-builder parameters of a collection (used by later builds)."""
+        coll = self._collection(collection)
+        merged = validate.hierarchy_config(self.hierarchy_config(collection), overrides, "config")
+        with self._write_lock(coll.id), self.store.transaction() as cur:
+            catalog.set_collection_config(cur, coll.id, {**coll.config, "hierarchy": asdict(merged)})
+        self._reload_collection(collection)
+        return merged
 
     def get_collection(self, name: str) -> Collection:
         """A collection with its current counts."""
@@ -181,6 +207,7 @@ class Database:
                 catalog.delete_video(cur, coll.id, video_id)
             for level, level_keys in keys.items():
                 self._index(coll, level).remove(level_keys)
+            self.graphs.invalidate(coll.id, video_id)
 
     # -- segments ----------------------------------------------------------------------
 
@@ -203,9 +230,49 @@ class Database:
                     nodes.save_request(tx, coll.id, request_id, seq, {"segment_ids": batch.node_ids})
             self._last_sequence = max(self._last_sequence, seq)
             self._index(coll, Level.SEGMENT).add(batch.keys, batch.vectors, seq)
+            for video_id in set(batch.video_ids):
+                self.graphs.invalidate(coll.id, video_id)
         return AppendResult(batch.node_ids, seq)
 
     # -- hierarchy ---------------------------------------------------------------------
+
+    def seal_video(self, collection: str, video_id: str) -> Video:
+        """Mark a video complete and build its tree; later appends are refused until reopened."""
+        coll = self._collection(collection)
+        with self._write_lock(coll.id):  # no segment may slip in between the build and the seal
+            self.build_video(collection, video_id)
+            with self.store.transaction() as cur:
+                catalog.set_video_state(cur, coll.id, video_id, VideoState.SEALED)
+        return self.get_video(collection, video_id)
+
+    def reopen_video(self, collection: str, video_id: str) -> Video:
+        """Let a sealed video take segments again."""
+        coll = self._collection(collection)
+        self.get_video(collection, video_id)
+        with self._write_lock(coll.id), self.store.transaction() as cur:
+            catalog.set_video_state(cur, coll.id, video_id, VideoState.OPEN)
+        return self.get_video(collection, video_id)
+
+    def build_hierarchy(
+        self, collection: str, video_ids: list[str] | None = None, overrides: dict[str, Any] | None = None
+    ) -> Operation:
+        """Rebuild the trees of some or all videos in the background; returns the operation."""
+        coll = self._collection(collection)
+        if overrides:
+            self.set_hierarchy_config(collection, overrides)
+        targets = list(video_ids or catalog.video_ids_with_segments(self.store.cursor(), coll.id))
+        for i, video_id in enumerate(targets):
+            validate.identifier(video_id, f"video_ids[{i}]")
+            self.get_video(collection, video_id)
+
+        def work(advance: Progress) -> None:
+            for video_id in targets:
+                if self._closed:
+                    raise Unavailable("the server stopped before the build finished; run it again")
+                self.build_video(collection, video_id)
+                advance(1)
+
+        return self.operations.start(f"build the trees of {len(targets)} videos of {collection}", len(targets), work)
 
     def build_video(self, collection: str, video_id: str, config: HierarchyConfig | None = None) -> dict[Level, int]:
         """(Re)build a video's tree and index every level; returns node counts per level.
@@ -220,7 +287,7 @@ class Database:
             seg_keys, columns = nodes.video_segments(cur, coll.id, video_id)
             if len(seg_keys) == 0:
                 raise FailedPrecondition(f"video {video_id!r} has no segments to build a tree from", "video_id")
-            tree = builder.build(builder.VideoSegments(**columns), config or HierarchyConfig())
+            tree = builder.build(builder.VideoSegments(**columns), config or self.hierarchy_config(collection))
             old = nodes.video_keys(cur, coll.id, video_id)
             first_key = self.keys.take(treerows.node_count(tree))
             batches = []
@@ -239,6 +306,7 @@ class Database:
                 index = self._index(coll, batch.level)
                 index.remove(old.get(batch.level, np.zeros(0, np.int64)))
                 index.add(batch.keys, batch.vectors, seq)
+            self.graphs.invalidate(coll.id, video_id)
         return {batch.level: len(batch.keys) for batch in batches}
 
     # -- search ------------------------------------------------------------------------
@@ -313,6 +381,7 @@ class Database:
         if self._closed:
             return
         self._closed = True
+        self.operations.wait()  # a running build stops after its current video
         try:
             self.save_indexes()
             self.store.close()
@@ -334,21 +403,23 @@ class Database:
             self._collections[name] = found
         return found
 
-    def _write_lock(self, cid: int) -> threading.Lock:
+    def _write_lock(self, cid: int) -> threading.RLock:
+        # Re-entrant: sealing holds the lock across the build it runs.
         with self._locks_guard:
-            return self._write_locks.setdefault(cid, threading.Lock())
+            return self._write_locks.setdefault(cid, threading.RLock())
 
     def _encoder_for(self, coll: Collection) -> TextEncoder | None:
         return get_encoder(coll.space.text_encoder) if coll.space.text_encoder else None
 
     def _index(self, coll: Collection, level: Level) -> LevelIndex:
         key = (coll.id, level)
-        index = self._indexes.get(key)
-        if index is None:
-            path = self.data_dir / "indexes" / f"c{coll.id}" / f"{level.label}.usearch"
-            index = LevelIndex(path, coll.space.dimension, coll.space.metric, self.options.index)
-            self._indexes[key] = index
-        return index
+        with self._locks_guard:
+            index = self._indexes.get(key)
+            if index is None:
+                path = self.data_dir / "indexes" / f"c{coll.id}" / f"{level.label}.usearch"
+                index = LevelIndex(path, coll.space.dimension, coll.space.metric, self.options.index)
+                self._indexes[key] = index
+            return index
 
     def _recover(self) -> None:
         for coll in catalog.all_collections(self.store.cursor()):

@@ -132,6 +132,16 @@ def by_keys(cur: duckdb.DuckDBPyConnection, keys: list[int]) -> dict[int, Node]:
     return {int(r[0]): _node(r) for r in rows}
 
 
+def by_ids(cur: duckdb.DuckDBPyConnection, cid: int, node_ids: list[str]) -> dict[str, tuple[int, Node]]:
+    """``node_id -> (key, node)`` for those of ``node_ids`` that exist."""
+    if not node_ids:
+        return {}
+    rows = cur.execute(
+        f"SELECT {_NODE_COLUMNS} FROM nodes WHERE collection_id = ? AND list_contains(?, node_id)", [cid, node_ids]
+    ).fetchall()
+    return {r[1]: (int(r[0]), _node(r)) for r in rows}
+
+
 def filtered_keys(cur: duckdb.DuckDBPyConnection, cid: int, level: Level, flt: Filter, limit: int) -> np.ndarray:
     """Keys at ``level`` that pass ``flt``, at most ``limit`` of them."""
     sql = "SELECT key FROM nodes WHERE collection_id = ? AND level = ?"

@@ -71,6 +71,7 @@ class Collection:
     video_count: int = 0
     segment_count: int = 0
     id: int = 0
+    config: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from typing import Any
 
 import numpy as np
 
+from hierarchy.aggregate import AGGREGATORS
+from hierarchy.builder import HierarchyConfig
 from hierarchy.errors import InvalidArgument, ResourceExhausted
 from hierarchy.types import EmbeddingSpace, Metric, SegmentInput
 
@@ -117,3 +120,19 @@ def top_k(value: int, limit: int) -> int:
     if value < 0 or value > limit:
         raise InvalidArgument("top_k", f"is {value}; must be between 1 and {limit} (0 means 10)")
     return value or 10
+
+
+def hierarchy_config(base: HierarchyConfig, overrides: dict[str, Any], field: str = "hierarchy") -> HierarchyConfig:
+    """``base`` with ``overrides`` applied, each checked."""
+    known = {f.name: f for f in dataclasses.fields(HierarchyConfig)}
+    for name, value in overrides.items():
+        if name not in known:
+            raise InvalidArgument(f"{field}.{name}", f"is not a hierarchy parameter; use one of {sorted(known)}")
+        if isinstance(value, int | float) and not isinstance(value, bool) and value <= 0:
+            raise InvalidArgument(f"{field}.{name}", f"is {value}; must be positive")
+    merged = dataclasses.replace(base, **overrides)
+    if merged.scene_min_ms > merged.scene_max_ms:
+        raise InvalidArgument(f"{field}.scene_min_ms", "must not exceed scene_max_ms")
+    if merged.aggregator not in AGGREGATORS:
+        raise InvalidArgument(f"{field}.aggregator", f"unknown aggregator; choose one of {sorted(AGGREGATORS)}")
+    return merged

@@ -13,7 +13,8 @@ fields the server named.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import grpc
@@ -29,6 +30,10 @@ from service.gen.strata.v1 import (
     collection_pb2,
     collection_pb2_grpc,
     common_pb2,
+    graph_pb2,
+    graph_pb2_grpc,
+    hierarchy_pb2,
+    hierarchy_pb2_grpc,
     search_pb2,
     search_pb2_grpc,
     segment_pb2,
@@ -106,6 +111,8 @@ class StrataClient:
         self.searcher = search_pb2_grpc.SearchServiceStub(self.channel)
         self.admin = admin_pb2_grpc.AdminServiceStub(self.channel)
         self.health_stub = health_pb2_grpc.HealthStub(self.channel)
+        self.hierarchy = hierarchy_pb2_grpc.HierarchyServiceStub(self.channel)
+        self.graph = graph_pb2_grpc.GraphServiceStub(self.channel)
 
     def __enter__(self) -> StrataClient:
         return self
@@ -133,8 +140,12 @@ class StrataClient:
         text_encoder: str = "",
         model_name: str = "",
         model_version: str = "",
+        hierarchy: dict[str, Any] | None = None,
     ) -> collection_pb2.Collection:
-        """Create a collection; ``text_encoder="default"`` uses the built-in encoder."""
+        """Create a collection; ``text_encoder="default"`` uses the built-in encoder.
+
+        ``hierarchy`` sets tree-builder parameters (see ``HierarchyConfig`` in the API).
+        """
         space = collection_pb2.EmbeddingSpace(
             dimension=dimension,
             metric=METRICS[metric],
@@ -142,7 +153,9 @@ class StrataClient:
             model_name=model_name,
             model_version=model_version,
         )
-        req = collection_pb2.CreateCollectionRequest(name=name, space=space)
+        req = collection_pb2.CreateCollectionRequest(
+            name=name, space=space, hierarchy=hierarchy_pb2.HierarchyConfig(**(hierarchy or {}))
+        )
         return self._call(self.collections.CreateCollection, req).collection
 
     def get_collection(self, name: str) -> collection_pb2.Collection:
@@ -195,6 +208,80 @@ class StrataClient:
     def delete_video(self, collection: str, video_id: str) -> None:
         """Delete a video and its nodes."""
         self._call(self.videos.DeleteVideo, video_pb2.DeleteVideoRequest(collection=collection, video_id=video_id))
+
+    def seal_video(self, collection: str, video_id: str) -> video_pb2.Video:
+        """Mark a video complete and build its tree (answers when every level is indexed)."""
+        req = video_pb2.SealVideoRequest(collection=collection, video_id=video_id)
+        return self._call(self.videos.SealVideo, req, timeout=max(self.timeout, 600)).video
+
+    def reopen_video(self, collection: str, video_id: str) -> video_pb2.Video:
+        """Let a sealed video take segments again."""
+        req = video_pb2.ReopenVideoRequest(collection=collection, video_id=video_id)
+        return self._call(self.videos.ReopenVideo, req).video
+
+    # hierarchy
+
+    def build_hierarchy(self, collection: str, video_ids: Sequence[str] = (), **config: Any) -> hierarchy_pb2.Operation:
+        """Start rebuilding trees (all videos when none named); ``config`` sets builder parameters."""
+        req = hierarchy_pb2.BuildHierarchyRequest(
+            collection=collection, video_ids=video_ids, config=hierarchy_pb2.HierarchyConfig(**config)
+        )
+        return self._call(self.hierarchy.BuildHierarchy, req).operation
+
+    def get_operation(self, name: str) -> hierarchy_pb2.Operation:
+        """The state of a long-running operation."""
+        return self._call(self.hierarchy.GetOperation, hierarchy_pb2.GetOperationRequest(name=name)).operation
+
+    def wait_operation(
+        self, name: str, on_progress: Callable[[hierarchy_pb2.Operation], None] = lambda op: None, poll: float = 0.2
+    ) -> hierarchy_pb2.Operation:
+        """Poll an operation until it is done and return its final state."""
+        while True:
+            op = self.get_operation(name)
+            on_progress(op)
+            if op.done:
+                return op
+            time.sleep(poll)
+
+    # graph
+
+    def get_node(self, collection: str, node_id: str) -> common_pb2.Node:
+        """One node."""
+        return self._call(self.graph.GetNode, graph_pb2.GetNodeRequest(collection=collection, node_id=node_id)).node
+
+    def list_children(self, collection: str, node_id: str, page_size: int = 100) -> Iterator[common_pb2.Node]:
+        """Every child of a node in time order, fetched a page at a time."""
+        return _pages(
+            lambda token: self._call(
+                self.graph.ListChildren,
+                graph_pb2.ListChildrenRequest(
+                    collection=collection, node_id=node_id, page_size=page_size, page_token=token
+                ),
+            ),
+            "children",
+        )
+
+    def ancestors(self, collection: str, node_id: str) -> list[common_pb2.Node]:
+        """Parent first, video root last."""
+        req = graph_pb2.GetAncestorsRequest(collection=collection, node_id=node_id)
+        return list(self._call(self.graph.GetAncestors, req).ancestors)
+
+    def neighbors(
+        self, collection: str, node_id: str, before: int = 1, after: int = 1
+    ) -> graph_pb2.GetNeighborsResponse:
+        """Nodes just before and after at the same level of the video."""
+        req = graph_pb2.GetNeighborsRequest(collection=collection, node_id=node_id, before=before, after=after)
+        return self._call(self.graph.GetNeighbors, req)
+
+    def subtree(self, collection: str, node_id: str, depth: int = 1) -> list[graph_pb2.SubtreeNode]:
+        """A node and its descendants down to ``depth``."""
+        req = graph_pb2.GetSubtreeRequest(collection=collection, node_id=node_id, depth=depth)
+        return list(self._call(self.graph.GetSubtree, req).nodes)
+
+    def find_similar(self, collection: str, node_id: str, top_k: int = 10) -> list[graph_pb2.SimilarNode]:
+        """Nodes of the same level most like this one."""
+        req = graph_pb2.FindSimilarRequest(collection=collection, node_id=node_id, top_k=top_k)
+        return list(self._call(self.graph.FindSimilar, req).nodes)
 
     # segments
 

@@ -9,11 +9,16 @@ import numpy as np
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
 
 from hierarchy import types as t
+from hierarchy import validate
+from hierarchy.builder import HierarchyConfig
 from hierarchy.errors import InvalidArgument, Unimplemented
+from hierarchy.operations import Operation
 from service.gen.strata.v1 import (
     admin_pb2,
     collection_pb2,
     common_pb2,
+    graph_pb2,
+    hierarchy_pb2,
     search_pb2,
     segment_pb2,
     video_pb2,
@@ -106,6 +111,7 @@ def to_proto_collection(c: t.Collection) -> collection_pb2.Collection:
         create_time=_timestamp(c.created_ms),
         video_count=c.video_count,
         segment_count=c.segment_count,
+        hierarchy=to_proto_hierarchy(validate.hierarchy_config(HierarchyConfig(), c.config.get("hierarchy", {}))),
     )
 
 
@@ -242,3 +248,43 @@ def to_proto_stats(
         ]
         out.collections.append(admin_pb2.CollectionStats(name=c.name, video_count=c.video_count, levels=levels))
     return out
+
+
+_HIERARCHY_FIELDS = (
+    "scene_penalty",
+    "scene_min_ms",
+    "scene_max_ms",
+    "drive_attribute",
+    "half_attribute",
+    "half_count",
+    "aggregator",
+)
+
+
+def from_proto_hierarchy(msg: hierarchy_pb2.HierarchyConfig) -> dict[str, Any]:
+    """The fields a HierarchyConfig message sets, as overrides."""
+    return {name: getattr(msg, name) for name in _HIERARCHY_FIELDS if msg.HasField(name)}
+
+
+def to_proto_hierarchy(config: HierarchyConfig) -> hierarchy_pb2.HierarchyConfig:
+    """A full domain config -> HierarchyConfig message (every field set)."""
+    return hierarchy_pb2.HierarchyConfig(**{name: getattr(config, name) for name in _HIERARCHY_FIELDS})
+
+
+def to_proto_operation(op: Operation) -> hierarchy_pb2.Operation:
+    """Domain operation -> Operation message."""
+    return hierarchy_pb2.Operation(
+        name=op.name, done=op.done, progress=op.progress, total=op.total, error=op.error, description=op.description
+    )
+
+
+def to_proto_subtree(items: list[tuple[t.Node, int]]) -> graph_pb2.GetSubtreeResponse:
+    """Nodes with depths -> GetSubtreeResponse."""
+    return graph_pb2.GetSubtreeResponse(nodes=[graph_pb2.SubtreeNode(node=to_proto_node(n), depth=d) for n, d in items])
+
+
+def to_proto_similar(items: list[tuple[t.Node, float]]) -> graph_pb2.FindSimilarResponse:
+    """Nodes with similarities -> FindSimilarResponse."""
+    return graph_pb2.FindSimilarResponse(
+        nodes=[graph_pb2.SimilarNode(node=to_proto_node(n), similarity=s) for n, s in items]
+    )

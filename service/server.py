@@ -22,6 +22,10 @@ from service.gen.strata.v1 import (
     admin_pb2_grpc,
     collection_pb2,
     collection_pb2_grpc,
+    graph_pb2,
+    graph_pb2_grpc,
+    hierarchy_pb2,
+    hierarchy_pb2_grpc,
     search_pb2,
     search_pb2_grpc,
     segment_pb2,
@@ -40,6 +44,8 @@ SERVICE_NAMES = [
     segment_pb2.DESCRIPTOR.services_by_name["SegmentService"].full_name,
     search_pb2.DESCRIPTOR.services_by_name["SearchService"].full_name,
     admin_pb2.DESCRIPTOR.services_by_name["AdminService"].full_name,
+    hierarchy_pb2.DESCRIPTOR.services_by_name["HierarchyService"].full_name,
+    graph_pb2.DESCRIPTOR.services_by_name["GraphService"].full_name,
 ]
 
 
@@ -103,6 +109,8 @@ class StrataServer:
         segment_pb2_grpc.add_SegmentServiceServicer_to_server(servicers.SegmentServicer(self.db), s)
         search_pb2_grpc.add_SearchServiceServicer_to_server(servicers.SearchServicer(self.db), s)
         admin_pb2_grpc.add_AdminServiceServicer_to_server(servicers.AdminServicer(self.db), s)
+        hierarchy_pb2_grpc.add_HierarchyServiceServicer_to_server(servicers.HierarchyServicer(self.db), s)
+        graph_pb2_grpc.add_GraphServiceServicer_to_server(servicers.GraphServicer(self.db), s)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, s)
         names = [*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME]
         reflection.enable_server_reflection(names, s)

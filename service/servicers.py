@@ -15,6 +15,10 @@ from service.gen.strata.v1 import (
     admin_pb2_grpc,
     collection_pb2,
     collection_pb2_grpc,
+    graph_pb2,
+    graph_pb2_grpc,
+    hierarchy_pb2,
+    hierarchy_pb2_grpc,
     search_pb2,
     search_pb2_grpc,
     segment_pb2,
@@ -37,7 +41,8 @@ class CollectionServicer(collection_pb2_grpc.CollectionServiceServicer):
     def CreateCollection(
         self, request: collection_pb2.CreateCollectionRequest, context: Ctx
     ) -> collection_pb2.CreateCollectionResponse:  # noqa: N802, E501
-        created = self.db.create_collection(request.name, cv.from_proto_space(request.space))
+        hierarchy = cv.from_proto_hierarchy(request.hierarchy)
+        created = self.db.create_collection(request.name, cv.from_proto_space(request.space), hierarchy)
         return collection_pb2.CreateCollectionResponse(collection=cv.to_proto_collection(created))
 
     @map_errors
@@ -85,6 +90,16 @@ class VideoServicer(video_pb2_grpc.VideoServiceServicer):
     def ListVideos(self, request: video_pb2.ListVideosRequest, context: Ctx) -> video_pb2.ListVideosResponse:  # noqa: N802
         page, token = self.db.list_videos(request.collection, request.page_size, request.page_token)
         return video_pb2.ListVideosResponse(videos=[cv.to_proto_video(v) for v in page], next_page_token=token)
+
+    @map_errors
+    def SealVideo(self, request: video_pb2.SealVideoRequest, context: Ctx) -> video_pb2.SealVideoResponse:  # noqa: N802
+        video = self.db.seal_video(request.collection, request.video_id)
+        return video_pb2.SealVideoResponse(video=cv.to_proto_video(video))
+
+    @map_errors
+    def ReopenVideo(self, request: video_pb2.ReopenVideoRequest, context: Ctx) -> video_pb2.ReopenVideoResponse:  # noqa: N802
+        video = self.db.reopen_video(request.collection, request.video_id)
+        return video_pb2.ReopenVideoResponse(video=cv.to_proto_video(video))
 
     @map_errors
     def DeleteVideo(self, request: video_pb2.DeleteVideoRequest, context: Ctx) -> video_pb2.DeleteVideoResponse:  # noqa: N802
@@ -150,3 +165,60 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     def GetStats(self, request: admin_pb2.GetStatsRequest, context: Ctx) -> admin_pb2.GetStatsResponse:  # noqa: N802
         stats = self.db.stats(request.collection)
         return cv.to_proto_stats(stats, self.db.commit_sequence(), self.db.disk_bytes(), VERSION)
+
+
+class HierarchyServicer(hierarchy_pb2_grpc.HierarchyServiceServicer):
+    """Tree builds as long-running operations."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    @map_errors
+    def BuildHierarchy(
+        self, request: hierarchy_pb2.BuildHierarchyRequest, context: Ctx
+    ) -> hierarchy_pb2.BuildHierarchyResponse:  # noqa: N802, E501
+        overrides = cv.from_proto_hierarchy(request.config)
+        op = self.db.build_hierarchy(request.collection, list(request.video_ids), overrides)
+        return hierarchy_pb2.BuildHierarchyResponse(operation=cv.to_proto_operation(op))
+
+    @map_errors
+    def GetOperation(
+        self, request: hierarchy_pb2.GetOperationRequest, context: Ctx
+    ) -> hierarchy_pb2.GetOperationResponse:  # noqa: N802, E501
+        return hierarchy_pb2.GetOperationResponse(operation=cv.to_proto_operation(self.db.operations.get(request.name)))
+
+
+class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
+    """Walks of the tree."""
+
+    def __init__(self, db: Database) -> None:
+        self.nav = db.navigator
+
+    @map_errors
+    def GetNode(self, request: graph_pb2.GetNodeRequest, context: Ctx) -> graph_pb2.GetNodeResponse:  # noqa: N802
+        return graph_pb2.GetNodeResponse(node=cv.to_proto_node(self.nav.node(request.collection, request.node_id)))
+
+    @map_errors
+    def ListChildren(self, request: graph_pb2.ListChildrenRequest, context: Ctx) -> graph_pb2.ListChildrenResponse:  # noqa: N802
+        kids, token = self.nav.children(request.collection, request.node_id, request.page_size, request.page_token)
+        return graph_pb2.ListChildrenResponse(children=[cv.to_proto_node(n) for n in kids], next_page_token=token)
+
+    @map_errors
+    def GetAncestors(self, request: graph_pb2.GetAncestorsRequest, context: Ctx) -> graph_pb2.GetAncestorsResponse:  # noqa: N802
+        found = self.nav.ancestors(request.collection, request.node_id)
+        return graph_pb2.GetAncestorsResponse(ancestors=[cv.to_proto_node(n) for n in found])
+
+    @map_errors
+    def GetNeighbors(self, request: graph_pb2.GetNeighborsRequest, context: Ctx) -> graph_pb2.GetNeighborsResponse:  # noqa: N802
+        before, after = self.nav.neighbours(request.collection, request.node_id, request.before, request.after)
+        return graph_pb2.GetNeighborsResponse(
+            before=[cv.to_proto_node(n) for n in before], after=[cv.to_proto_node(n) for n in after]
+        )
+
+    @map_errors
+    def GetSubtree(self, request: graph_pb2.GetSubtreeRequest, context: Ctx) -> graph_pb2.GetSubtreeResponse:  # noqa: N802
+        return cv.to_proto_subtree(self.nav.subtree(request.collection, request.node_id, request.depth))
+
+    @map_errors
+    def FindSimilar(self, request: graph_pb2.FindSimilarRequest, context: Ctx) -> graph_pb2.FindSimilarResponse:  # noqa: N802
+        return cv.to_proto_similar(self.nav.similar(request.collection, request.node_id, request.top_k))

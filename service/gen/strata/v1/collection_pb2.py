@@ -24,35 +24,36 @@ _sym_db = _symbol_database.Default()
 
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from service.gen.strata.v1 import common_pb2 as strata_dot_v1_dot_common__pb2
+from service.gen.strata.v1 import hierarchy_pb2 as strata_dot_v1_dot_hierarchy__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1astrata/v1/collection.proto\x12\tstrata.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16strata/v1/common.proto\"\x87\x01\n\x0e\x45mbeddingSpace\x12\x11\n\tdimension\x18\x01 \x01(\r\x12!\n\x06metric\x18\x02 \x01(\x0e\x32\x11.strata.v1.Metric\x12\x12\n\nmodel_name\x18\x03 \x01(\t\x12\x15\n\rmodel_version\x18\x04 \x01(\t\x12\x14\n\x0ctext_encoder\x18\x05 \x01(\t\"\xa1\x01\n\nCollection\x12\x0c\n\x04name\x18\x01 \x01(\t\x12(\n\x05space\x18\x02 \x01(\x0b\x32\x19.strata.v1.EmbeddingSpace\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bvideo_count\x18\x04 \x01(\x04\x12\x15\n\rsegment_count\x18\x05 \x01(\x04\"Q\n\x17\x43reateCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12(\n\x05space\x18\x02 \x01(\x0b\x32\x19.strata.v1.EmbeddingSpace\"E\n\x18\x43reateCollectionResponse\x12)\n\ncollection\x18\x01 \x01(\x0b\x32\x15.strata.v1.Collection\"$\n\x14GetCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"B\n\x15GetCollectionResponse\x12)\n\ncollection\x18\x01 \x01(\x0b\x32\x15.strata.v1.Collection\"?\n\x16ListCollectionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"^\n\x17ListCollectionsResponse\x12*\n\x0b\x63ollections\x18\x01 \x03(\x0b\x32\x15.strata.v1.Collection\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\'\n\x17\x44\x65leteCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1a\n\x18\x44\x65leteCollectionResponse2\xfb\x02\n\x11\x43ollectionService\x12[\n\x10\x43reateCollection\x12\".strata.v1.CreateCollectionRequest\x1a#.strata.v1.CreateCollectionResponse\x12R\n\rGetCollection\x12\x1f.strata.v1.GetCollectionRequest\x1a .strata.v1.GetCollectionResponse\x12X\n\x0fListCollections\x12!.strata.v1.ListCollectionsRequest\x1a\".strata.v1.ListCollectionsResponse\x12[\n\x10\x44\x65leteCollection\x12\".strata.v1.DeleteCollectionRequest\x1a#.strata.v1.DeleteCollectionResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1astrata/v1/collection.proto\x12\tstrata.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16strata/v1/common.proto\x1a\x19strata/v1/hierarchy.proto\"\x87\x01\n\x0e\x45mbeddingSpace\x12\x11\n\tdimension\x18\x01 \x01(\r\x12!\n\x06metric\x18\x02 \x01(\x0e\x32\x11.strata.v1.Metric\x12\x12\n\nmodel_name\x18\x03 \x01(\t\x12\x15\n\rmodel_version\x18\x04 \x01(\t\x12\x14\n\x0ctext_encoder\x18\x05 \x01(\t\"\xd0\x01\n\nCollection\x12\x0c\n\x04name\x18\x01 \x01(\t\x12(\n\x05space\x18\x02 \x01(\x0b\x32\x19.strata.v1.EmbeddingSpace\x12/\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0bvideo_count\x18\x04 \x01(\x04\x12\x15\n\rsegment_count\x18\x05 \x01(\x04\x12-\n\thierarchy\x18\x06 \x01(\x0b\x32\x1a.strata.v1.HierarchyConfig\"\x80\x01\n\x17\x43reateCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12(\n\x05space\x18\x02 \x01(\x0b\x32\x19.strata.v1.EmbeddingSpace\x12-\n\thierarchy\x18\x03 \x01(\x0b\x32\x1a.strata.v1.HierarchyConfig\"E\n\x18\x43reateCollectionResponse\x12)\n\ncollection\x18\x01 \x01(\x0b\x32\x15.strata.v1.Collection\"$\n\x14GetCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"B\n\x15GetCollectionResponse\x12)\n\ncollection\x18\x01 \x01(\x0b\x32\x15.strata.v1.Collection\"?\n\x16ListCollectionsRequest\x12\x11\n\tpage_size\x18\x01 \x01(\x05\x12\x12\n\npage_token\x18\x02 \x01(\t\"^\n\x17ListCollectionsResponse\x12*\n\x0b\x63ollections\x18\x01 \x03(\x0b\x32\x15.strata.v1.Collection\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\'\n\x17\x44\x65leteCollectionRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x1a\n\x18\x44\x65leteCollectionResponse2\xfb\x02\n\x11\x43ollectionService\x12[\n\x10\x43reateCollection\x12\".strata.v1.CreateCollectionRequest\x1a#.strata.v1.CreateCollectionResponse\x12R\n\rGetCollection\x12\x1f.strata.v1.GetCollectionRequest\x1a .strata.v1.GetCollectionResponse\x12X\n\x0fListCollections\x12!.strata.v1.ListCollectionsRequest\x1a\".strata.v1.ListCollectionsResponse\x12[\n\x10\x44\x65leteCollection\x12\".strata.v1.DeleteCollectionRequest\x1a#.strata.v1.DeleteCollectionResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'strata.v1.collection_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_EMBEDDINGSPACE']._serialized_start=99
-  _globals['_EMBEDDINGSPACE']._serialized_end=234
-  _globals['_COLLECTION']._serialized_start=237
-  _globals['_COLLECTION']._serialized_end=398
-  _globals['_CREATECOLLECTIONREQUEST']._serialized_start=400
-  _globals['_CREATECOLLECTIONREQUEST']._serialized_end=481
-  _globals['_CREATECOLLECTIONRESPONSE']._serialized_start=483
-  _globals['_CREATECOLLECTIONRESPONSE']._serialized_end=552
-  _globals['_GETCOLLECTIONREQUEST']._serialized_start=554
-  _globals['_GETCOLLECTIONREQUEST']._serialized_end=590
-  _globals['_GETCOLLECTIONRESPONSE']._serialized_start=592
-  _globals['_GETCOLLECTIONRESPONSE']._serialized_end=658
-  _globals['_LISTCOLLECTIONSREQUEST']._serialized_start=660
-  _globals['_LISTCOLLECTIONSREQUEST']._serialized_end=723
-  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_start=725
-  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_end=819
-  _globals['_DELETECOLLECTIONREQUEST']._serialized_start=821
-  _globals['_DELETECOLLECTIONREQUEST']._serialized_end=860
-  _globals['_DELETECOLLECTIONRESPONSE']._serialized_start=862
-  _globals['_DELETECOLLECTIONRESPONSE']._serialized_end=888
-  _globals['_COLLECTIONSERVICE']._serialized_start=891
-  _globals['_COLLECTIONSERVICE']._serialized_end=1270
+  _globals['_EMBEDDINGSPACE']._serialized_start=126
+  _globals['_EMBEDDINGSPACE']._serialized_end=261
+  _globals['_COLLECTION']._serialized_start=264
+  _globals['_COLLECTION']._serialized_end=472
+  _globals['_CREATECOLLECTIONREQUEST']._serialized_start=475
+  _globals['_CREATECOLLECTIONREQUEST']._serialized_end=603
+  _globals['_CREATECOLLECTIONRESPONSE']._serialized_start=605
+  _globals['_CREATECOLLECTIONRESPONSE']._serialized_end=674
+  _globals['_GETCOLLECTIONREQUEST']._serialized_start=676
+  _globals['_GETCOLLECTIONREQUEST']._serialized_end=712
+  _globals['_GETCOLLECTIONRESPONSE']._serialized_start=714
+  _globals['_GETCOLLECTIONRESPONSE']._serialized_end=780
+  _globals['_LISTCOLLECTIONSREQUEST']._serialized_start=782
+  _globals['_LISTCOLLECTIONSREQUEST']._serialized_end=845
+  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_start=847
+  _globals['_LISTCOLLECTIONSRESPONSE']._serialized_end=941
+  _globals['_DELETECOLLECTIONREQUEST']._serialized_start=943
+  _globals['_DELETECOLLECTIONREQUEST']._serialized_end=982
+  _globals['_DELETECOLLECTIONRESPONSE']._serialized_start=984
+  _globals['_DELETECOLLECTIONRESPONSE']._serialized_end=1010
+  _globals['_COLLECTIONSERVICE']._serialized_start=1013
+  _globals['_COLLECTIONSERVICE']._serialized_end=1392
 # @@protoc_insertion_point(module_scope)

@@ -2,6 +2,7 @@ import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from service.gen.strata.v1 import common_pb2 as _common_pb2
+from service.gen.strata.v1 import hierarchy_pb2 as _hierarchy_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -25,26 +26,30 @@ class EmbeddingSpace(_message.Message):
     def __init__(self, dimension: _Optional[int] = ..., metric: _Optional[_Union[_common_pb2.Metric, str]] = ..., model_name: _Optional[str] = ..., model_version: _Optional[str] = ..., text_encoder: _Optional[str] = ...) -> None: ...
 
 class Collection(_message.Message):
-    __slots__ = ("name", "space", "create_time", "video_count", "segment_count")
+    __slots__ = ("name", "space", "create_time", "video_count", "segment_count", "hierarchy")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SPACE_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
     VIDEO_COUNT_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    HIERARCHY_FIELD_NUMBER: _ClassVar[int]
     name: str
     space: EmbeddingSpace
     create_time: _timestamp_pb2.Timestamp
     video_count: int
     segment_count: int
-    def __init__(self, name: _Optional[str] = ..., space: _Optional[_Union[EmbeddingSpace, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., video_count: _Optional[int] = ..., segment_count: _Optional[int] = ...) -> None: ...
+    hierarchy: _hierarchy_pb2.HierarchyConfig
+    def __init__(self, name: _Optional[str] = ..., space: _Optional[_Union[EmbeddingSpace, _Mapping]] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., video_count: _Optional[int] = ..., segment_count: _Optional[int] = ..., hierarchy: _Optional[_Union[_hierarchy_pb2.HierarchyConfig, _Mapping]] = ...) -> None: ...
 
 class CreateCollectionRequest(_message.Message):
-    __slots__ = ("name", "space")
+    __slots__ = ("name", "space", "hierarchy")
     NAME_FIELD_NUMBER: _ClassVar[int]
     SPACE_FIELD_NUMBER: _ClassVar[int]
+    HIERARCHY_FIELD_NUMBER: _ClassVar[int]
     name: str
     space: EmbeddingSpace
-    def __init__(self, name: _Optional[str] = ..., space: _Optional[_Union[EmbeddingSpace, _Mapping]] = ...) -> None: ...
+    hierarchy: _hierarchy_pb2.HierarchyConfig
+    def __init__(self, name: _Optional[str] = ..., space: _Optional[_Union[EmbeddingSpace, _Mapping]] = ..., hierarchy: _Optional[_Union[_hierarchy_pb2.HierarchyConfig, _Mapping]] = ...) -> None: ...
 
 class CreateCollectionResponse(_message.Message):
     __slots__ = ("collection",)

@@ -99,3 +99,31 @@ class DeleteVideoRequest(_message.Message):
 class DeleteVideoResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class SealVideoRequest(_message.Message):
+    __slots__ = ("collection", "video_id")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    video_id: str
+    def __init__(self, collection: _Optional[str] = ..., video_id: _Optional[str] = ...) -> None: ...
+
+class SealVideoResponse(_message.Message):
+    __slots__ = ("video",)
+    VIDEO_FIELD_NUMBER: _ClassVar[int]
+    video: Video
+    def __init__(self, video: _Optional[_Union[Video, _Mapping]] = ...) -> None: ...
+
+class ReopenVideoRequest(_message.Message):
+    __slots__ = ("collection", "video_id")
+    COLLECTION_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    collection: str
+    video_id: str
+    def __init__(self, collection: _Optional[str] = ..., video_id: _Optional[str] = ...) -> None: ...
+
+class ReopenVideoResponse(_message.Message):
+    __slots__ = ("video",)
+    VIDEO_FIELD_NUMBER: _ClassVar[int]
+    video: Video
+    def __init__(self, video: _Optional[_Union[Video, _Mapping]] = ...) -> None: ...

@@ -55,6 +55,16 @@ class VideoServiceStub:
                 request_serializer=strata_dot_v1_dot_video__pb2.DeleteVideoRequest.SerializeToString,
                 response_deserializer=strata_dot_v1_dot_video__pb2.DeleteVideoResponse.FromString,
                 _registered_method=True)
+        self.SealVideo = channel.unary_unary(
+                '/strata.v1.VideoService/SealVideo',
+                request_serializer=strata_dot_v1_dot_video__pb2.SealVideoRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_video__pb2.SealVideoResponse.FromString,
+                _registered_method=True)
+        self.ReopenVideo = channel.unary_unary(
+                '/strata.v1.VideoService/ReopenVideo',
+                request_serializer=strata_dot_v1_dot_video__pb2.ReopenVideoRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_video__pb2.ReopenVideoResponse.FromString,
+                _registered_method=True)
 
 
 class VideoServiceServicer:
@@ -95,6 +105,25 @@ class VideoServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SealVideo(self, request, context):
+        """SealVideo marks a video complete and builds its tree (every level indexed) before
+        answering. Appending to a sealed video is refused until it is reopened.
+        Errors: INVALID_ARGUMENT (empty ids), NOT_FOUND (collection or video),
+        FAILED_PRECONDITION (the video has no segments).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReopenVideo(self, request, context):
+        """ReopenVideo lets a sealed video take segments again; its tree stays until the
+        next build.
+        Errors: INVALID_ARGUMENT (empty ids), NOT_FOUND (collection or video).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_VideoServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -117,6 +146,16 @@ def add_VideoServiceServicer_to_server(servicer, server):
                     servicer.DeleteVideo,
                     request_deserializer=strata_dot_v1_dot_video__pb2.DeleteVideoRequest.FromString,
                     response_serializer=strata_dot_v1_dot_video__pb2.DeleteVideoResponse.SerializeToString,
+            ),
+            'SealVideo': grpc.unary_unary_rpc_method_handler(
+                    servicer.SealVideo,
+                    request_deserializer=strata_dot_v1_dot_video__pb2.SealVideoRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_video__pb2.SealVideoResponse.SerializeToString,
+            ),
+            'ReopenVideo': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReopenVideo,
+                    request_deserializer=strata_dot_v1_dot_video__pb2.ReopenVideoRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_video__pb2.ReopenVideoResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -228,6 +267,60 @@ class VideoService:
             '/strata.v1.VideoService/DeleteVideo',
             strata_dot_v1_dot_video__pb2.DeleteVideoRequest.SerializeToString,
             strata_dot_v1_dot_video__pb2.DeleteVideoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SealVideo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.VideoService/SealVideo',
+            strata_dot_v1_dot_video__pb2.SealVideoRequest.SerializeToString,
+            strata_dot_v1_dot_video__pb2.SealVideoResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReopenVideo(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.VideoService/ReopenVideo',
+            strata_dot_v1_dot_video__pb2.ReopenVideoRequest.SerializeToString,
+            strata_dot_v1_dot_video__pb2.ReopenVideoResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,85 @@
+"""Long-running operations: work that runs in a background thread and reports progress.
+
+Operations live in memory: a restart forgets them. The work they do is made of steps
+that are each atomic and idempotent (one video's tree), so running it again after a
+restart is safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from hierarchy.errors import NotFound, StrataError
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A snapshot of a long-running operation."""
+
+    name: str
+    description: str
+    total: int
+    progress: int = 0
+    done: bool = False
+    error: str = ""
+
+
+class Operations:
+    """Starts operations in threads and answers for their state."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ops: dict[str, Operation] = {}
+        self._threads: list[threading.Thread] = []
+
+    def start(self, description: str, total: int, work: Callable[[Progress], None]) -> Operation:
+        """Run ``work(advance)`` in a thread; ``advance(n)`` adds ``n`` to the progress."""
+        op = Operation(name=f"operations/{uuid.uuid4().hex[:16]}", description=description, total=total)
+        with self._lock:
+            self._ops[op.name] = op
+        thread = threading.Thread(target=self._run, args=(op.name, work), name=op.name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+        return op
+
+    def get(self, name: str) -> Operation:
+        """The current state of an operation."""
+        with self._lock:
+            op = self._ops.get(name)
+        if op is None:
+            raise NotFound(f"operation {name!r} is unknown (operations end with the server)", "name")
+        return op
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for every started operation to end."""
+        for thread in list(self._threads):
+            thread.join(timeout)
+
+    def _update(self, name: str, **changes: object) -> None:
+        with self._lock:
+            self._ops[name] = replace(self._ops[name], **changes)
+
+    def _advance(self, name: str, count: int) -> None:
+        with self._lock:
+            op = self._ops[name]
+            self._ops[name] = replace(op, progress=op.progress + count)
+
+    def _run(self, name: str, work: Callable[[Progress], None]) -> None:
+        try:
+            work(lambda n: self._advance(name, n))
+        except StrataError as exc:
+            self._update(name, done=True, error=str(exc))
+            return
+        except Exception as exc:  # the thread must record every failure, not die silently
+            log.exception("operation %s failed", name)
+            self._update(name, done=True, error=f"internal error: {exc}")
+            return
+        self._update(name, done=True)
