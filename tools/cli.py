@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.tree import Tree as RichTree
 
 from service.client import StrataClient, StrataRpcError
 from service.gen.strata.v1 import common_pb2
@@ -24,7 +25,8 @@ app = typer.Typer(
 )
 collections_app = typer.Typer(help="Create, list and delete collections.", no_args_is_help=True)
 app.add_typer(collections_app, name="collections")
-console = Console()
+# Piped output (CI logs, files) gets room for the result tables instead of 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True)
 
 Target = Annotated[str, typer.Option("--target", envvar="STRATA_TARGET", help="Server address host:port.")]
@@ -119,6 +121,9 @@ def ingest(
     collection: str,
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL, one segment a line.")],
     batch_size: Annotated[int, typer.Option(help="Segments per atomic batch.")] = 500,
+    seal: Annotated[
+        bool, typer.Option("--seal", help="Seal every video of the file afterwards (builds trees).")
+    ] = False,
     target: Target = DEFAULT_TARGET,
 ) -> None:
     """Ingest a JSONL file; unknown videos are created on first sight. Re-running the
@@ -129,11 +134,16 @@ def ingest(
         task = progress.add_task("ingest", total=_count_lines(file))
         try:
             summary = ingest_file(client, collection, file, batch_size, on_batch=lambda n: progress.advance(task, n))
+            sealing = progress.add_task("seal", total=len(summary.video_ids) if seal else 0)
+            for video_id in summary.video_ids if seal else []:
+                client.seal_video(collection, video_id)
+                progress.advance(sealing)
         except StrataRpcError as exc:
             _fail(exc)
     console.print(
         f"ingested {summary.segments} segments in {summary.batches} batches "
         f"({summary.replayed} already present), {summary.videos} new videos"
+        + (f"; sealed {len(summary.video_ids)} videos" if seal else "")
     )
 
 
@@ -212,6 +222,79 @@ def print_hits(out: Console, text: str, reply: Any) -> None:
             (n.text[:70] + "…") if len(n.text) > 70 else n.text,
         )
     out.print(table)
+
+
+@app.command()
+def build(
+    collection: str,
+    video: Annotated[list[str] | None, typer.Option("--video", help="Only this video (repeatable).")] = None,
+    scene_penalty: Annotated[float | None, typer.Option(help="Scene boundary penalty (noise units).")] = None,
+    scene_min_ms: Annotated[int | None, typer.Option(help="Shortest scene, ms.")] = None,
+    scene_max_ms: Annotated[int | None, typer.Option(help="Longest scene, ms.")] = None,
+    drive_attribute: Annotated[str | None, typer.Option(help="Attribute that ends a drive; '' to detect.")] = None,
+    half_attribute: Annotated[str | None, typer.Option(help="Attribute naming the half; '' to detect.")] = None,
+    aggregator: Annotated[str | None, typer.Option(help="Parent embedding: mean or uniform.")] = None,
+    target: Target = DEFAULT_TARGET,
+) -> None:
+    """(Re)build the trees of a collection's videos, with a progress bar. Parameters given
+    here are stored with the collection for later builds."""
+    given = {
+        "scene_penalty": scene_penalty,
+        "scene_min_ms": scene_min_ms,
+        "scene_max_ms": scene_max_ms,
+        "drive_attribute": drive_attribute,
+        "half_attribute": half_attribute,
+        "aggregator": aggregator,
+    }
+    config = {k: v for k, v in given.items() if v is not None}
+    with _client(target) as client, _progress() as progress:
+        task = progress.add_task("build", total=None)
+        try:
+            op = client.build_hierarchy(collection, video or (), **config)
+            final = client.wait_operation(
+                op.name, on_progress=lambda o: progress.update(task, completed=o.progress, total=o.total or 1)
+            )
+        except StrataRpcError as exc:
+            _fail(exc)
+    if final.error:
+        err.print(f"[red]error[/red] {final.error}")
+        raise typer.Exit(1)
+    console.print(f"built the trees of {final.progress} videos")
+
+
+@app.command()
+def tree(
+    collection: str,
+    video: str,
+    depth: Annotated[int, typer.Option(help="Levels below the video to draw.")] = 2,
+    target: Target = DEFAULT_TARGET,
+) -> None:
+    """Draw a video's tree: levels, times, child counts and top labels."""
+    with _client(target) as client:
+        try:
+            nodes = client.subtree(collection, f"{video}/video/0", depth)
+        except StrataRpcError as exc:
+            _fail(exc)
+    console.print(draw_tree(nodes))
+
+
+def draw_tree(nodes: list[Any]) -> RichTree:
+    """A subtree (depth-first, with depths) as a rich tree."""
+    root = RichTree(_node_line(nodes[0].node))
+    branches = {0: root}
+    for item in nodes[1:]:
+        branches[item.depth] = branches[item.depth - 1].add(_node_line(item.node))
+    return root
+
+
+def _node_line(node: Any) -> str:
+    head = f"[bold]{_level(node.level)}[/bold] {node.id} {_clock(node.start_ms)}–{_clock(node.end_ms)}"
+    if not node.child_count:  # a segment: its own labels and caption
+        text = node.text if len(node.text) <= 60 else node.text[:59] + "…"
+        return f"{head} · {', '.join(node.labels)} · {text}"
+    top = sorted(node.label_counts.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+    labels = ", ".join(f"{name} x{count}" for name, count in top)
+    return f"{head} · {node.child_count} children · {labels}"
 
 
 @app.command()

@@ -1,4 +1,5 @@
-"""``strata demo``: an embedded server on a data directory, sample matches, searches."""
+"""``strata demo``: an embedded server on a data directory, sample matches, their trees,
+and searches at every level."""
 
 from __future__ import annotations
 
@@ -12,49 +13,47 @@ from service.client import StrataClient
 from service.server import create_server
 from service.settings import Settings
 from tools import soccer
-from tools.cli import print_hits
+from tools.cli import draw_tree, print_hits
 from tools.ingest import ingest_rows
 
 COLLECTION = "soccer-demo"
 SEED = 7
 QUERIES = [
-    "corner kick for the away side",
-    "the keeper makes a save",
-    "a foul stops play",
-    "a player heads the ball",
-    "the ball goes in the net",
+    ("segment", "corner kick for the away side"),
+    ("segment", "the keeper makes a save"),
+    ("scene", "a set piece delivered into the box"),
+    ("drive", "a long spell of possession that ends with a shot"),
+    ("half", "a half with several fouls and bookings"),
+    ("video", "a match decided by a late goal"),
 ]
 
 
 def run_demo(data_dir: Path, matches: int, out: Console) -> None:
-    """Serve ``data_dir`` in-process, load ``matches`` sample matches, run the queries."""
+    """Serve ``data_dir`` in-process, load and seal sample matches, draw a tree, search."""
     began = time.perf_counter()
     out.print(f"[bold]Strata demo[/bold]: data directory {data_dir}")
     server = create_server(Settings.load(data_dir=data_dir, port=0)).start()
     try:
         out.print(f"embedded server listening on {server.address}")
         with StrataClient(server.address) as client:
-            _load(client, matches, out)
-            for text in QUERIES:
-                print_hits(out, text, client.search(COLLECTION, text, level="segment", top_k=3))
-            stats = client.stats(COLLECTION).collections[0]
-            out.print(
-                f"{stats.video_count} videos, "
-                + ", ".join(f"{lv.node_count} nodes at level {lv.level}" for lv in stats.levels)
-            )
+            videos = _load(client, matches, out)
+            _show_tree(client, videos[0], out)
+            for level, text in QUERIES:
+                print_hits(out, text, client.search(COLLECTION, text, level=level, top_k=3))
+            _show_stats(client, out)
     finally:
         server.stop()
     out.print(f"done in {time.perf_counter() - began:.1f}s")
 
 
-def _load(client: StrataClient, matches: int, out: Console) -> None:
+def _load(client: StrataClient, matches: int, out: Console) -> list[str]:
     names = {c.name for c in client.list_collections()}
     if COLLECTION not in names:
         client.create_collection(COLLECTION, text_encoder="default", model_name="all-MiniLM-L6-v2")
         out.print(f"created collection {COLLECTION} with the built-in text encoder")
     data = soccer.generate(matches=matches, seed=SEED, vectors="none")
     out.print(f"generated {matches} matches: {len(data.segments)} segments of ~2 s with captions")
-    progress = Progress(TextColumn("ingest"), BarColumn(), MofNCompleteColumn(), console=out)
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=out)
     with progress:
         task = progress.add_task("ingest", total=len(data.segments))
         summary = ingest_rows(
@@ -65,7 +64,30 @@ def _load(client: StrataClient, matches: int, out: Console) -> None:
             f"demo-{SEED}-{matches}",
             on_batch=lambda n: progress.advance(task, n),
         )
+        sealing = progress.add_task("seal and build trees", total=len(summary.video_ids))
+        for video_id in summary.video_ids:
+            client.seal_video(COLLECTION, video_id)
+            progress.advance(sealing)
     out.print(
         f"ingested {summary.segments - summary.replayed} new segments "
-        f"({summary.replayed} already present from an earlier run)"
+        f"({summary.replayed} already present from an earlier run); trees built"
     )
+    return summary.video_ids
+
+
+def _show_tree(client: StrataClient, video_id: str, out: Console) -> None:
+    """The top of one match's tree, and one possession down to its segments."""
+    out.print(f"\n[bold]strata tree {COLLECTION} {video_id} --depth 1[/bold]")
+    out.print(draw_tree(client.subtree(COLLECTION, f"{video_id}/video/0", 1)))
+    drive = next(iter(client.list_children(COLLECTION, f"{video_id}/half/0", page_size=1)))
+    out.print(f"\n[bold]the first possession, {drive.id}, down to its segments[/bold]")
+    out.print(draw_tree(client.subtree(COLLECTION, drive.id, 2)))
+
+
+def _show_stats(client: StrataClient, out: Console) -> None:
+    stats = client.stats(COLLECTION).collections[0]
+    levels = ", ".join(f"{lv.node_count} {_PLURAL[lv.level]}" for lv in stats.levels)
+    out.print(f"{stats.video_count} videos: {levels}")
+
+
+_PLURAL = ["", "segments", "scenes", "drives", "halves", "videos"]

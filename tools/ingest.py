@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ class IngestSummary:
     batches: int = 0
     replayed: int = 0
     videos: int = 0
+    video_ids: list[str] = field(default_factory=list)
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
@@ -60,6 +61,7 @@ def ingest_rows(
             if row["video_id"] not in known:
                 summary.videos += _ensure_video(client, collection, row)
                 known.add(row["video_id"])
+                summary.video_ids.append(row["video_id"])
         reply = client.append_segments(collection, batch, request_id=f"{request_prefix}-{number}")
         summary.batches += 1
         summary.segments += len(batch)

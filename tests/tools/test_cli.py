@@ -94,3 +94,29 @@ def test_error_exits_non_zero_with_message(served: str) -> None:
     env = {**os.environ, "STRATA_TARGET": served}
     result = subprocess.run([STRATA, "search", "ghost", "x"], capture_output=True, text=True, env=env)
     assert result.returncode == 1 and "NOT_FOUND" in result.stderr
+
+
+def test_seal_build_tree_and_search_every_level(served: str, tmp_path: Path) -> None:
+    rows = [
+        {
+            "video_id": "g1",
+            "start_ms": i * 2000,
+            "end_ms": i * 2000 + 2000,
+            "labels": [label],
+            "text": f"a {label} in midfield",
+            "attributes": {"team": "home" if i < 6 else "away", "period": 1},
+        }
+        for i, label in enumerate(
+            ["pass", "pass", "dribble", "pass", "cross", "shot", "pass", "tackle", "pass", "foul"]
+        )
+    ]
+    data = tmp_path / "g1.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    _strata(served, "collections", "create", "games", "--encoder", "default")
+    assert "sealed 1 videos" in _strata(served, "ingest", "games", str(data), "--seal")
+    drawn = _strata(served, "tree", "games", "g1", "--depth", "2")
+    assert "video g1/video/0" in drawn and "half g1/half/0" in drawn and "drive g1/drive/1" in drawn
+    for level in ("scene", "drive", "half", "video"):
+        out = json.loads(_strata(served, "search", "games", "a shot", "--level", level, "--json"))
+        assert out["hits"] and {h["level"] for h in out["hits"]} == {level}
+    assert "built the trees of 1 videos" in _strata(served, "build", "games", "--scene-penalty", "3")
