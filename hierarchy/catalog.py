@@ -8,7 +8,7 @@ from typing import Any
 
 import duckdb
 
-from hierarchy.types import Collection, EmbeddingSpace, Metric, Video, VideoState
+from hierarchy.types import Collection, EmbeddingSpace, Level, Metric, Video, VideoState
 
 
 def now_ms() -> int:
@@ -77,25 +77,45 @@ def delete_collection(cur: duckdb.DuckDBPyConnection, cid: int) -> None:
 
 
 def insert_video(
-    cur: duckdb.DuckDBPyConnection, cid: int, video_id: str, duration_ms: int, attributes: dict[str, Any]
+    cur: duckdb.DuckDBPyConnection,
+    cid: int,
+    video_id: str,
+    duration_ms: int,
+    attributes: dict[str, Any],
+    hints: dict[Level, list[int]],
 ) -> None:
     """Insert a video row in state OPEN."""
     cur.execute(
         "INSERT INTO videos VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [cid, video_id, duration_ms, json.dumps(attributes), VideoState.OPEN.value, "{}", now_ms()],
+        [cid, video_id, duration_ms, json.dumps(attributes), VideoState.OPEN.value, _hints_json(hints), now_ms()],
+    )
+
+
+def _hints_json(hints: dict[Level, list[int]]) -> str:
+    return json.dumps({level.label: cuts for level, cuts in hints.items()})
+
+
+def set_video_hints(cur: duckdb.DuckDBPyConnection, cid: int, video_id: str, hints: dict[Level, list[int]]) -> None:
+    """Replace a video's structure hints."""
+    cur.execute(
+        "UPDATE videos SET hints = ? WHERE collection_id = ? AND video_id = ?", [_hints_json(hints), cid, video_id]
     )
 
 
 _VIDEO_SQL = """
 SELECT v.video_id, v.duration_ms, v.attributes, v.state, v.created_ms,
        (SELECT count(*) FROM nodes n
-        WHERE n.collection_id = v.collection_id AND n.video_id = v.video_id AND n.level = 1)
+        WHERE n.collection_id = v.collection_id AND n.video_id = v.video_id AND n.level = 1),
+       v.hints
 FROM videos v
 """
 
 
 def _video(collection: str, row: tuple) -> Video:
-    return Video(row[0], collection, int(row[1]), json.loads(row[2]), VideoState(row[3]), int(row[4]), int(row[5]))
+    hints = {Level.parse(name): cuts for name, cuts in json.loads(row[6]).items()}
+    return Video(
+        row[0], collection, int(row[1]), json.loads(row[2]), VideoState(row[3]), int(row[4]), int(row[5]), hints
+    )
 
 
 def get_video(cur: duckdb.DuckDBPyConnection, collection: Collection, video_id: str) -> Video | None:

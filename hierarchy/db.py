@@ -165,18 +165,24 @@ class Database:
     # -- videos ------------------------------------------------------------------------
 
     def create_video(
-        self, collection: str, video_id: str, duration_ms: int = 0, attributes: dict[str, Any] | None = None
+        self,
+        collection: str,
+        video_id: str,
+        duration_ms: int = 0,
+        attributes: dict[str, Any] | None = None,
+        hints: dict[Level, list[int]] | None = None,
     ) -> Video:
-        """Register a video (state OPEN)."""
+        """Register a video (state OPEN), optionally with cut times per level."""
         coll = self._collection(collection)
         validate.identifier(video_id, "video_id")
         if duration_ms < 0:
             raise validate.InvalidArgument("duration_ms", f"is {duration_ms}; must be >= 0 (0 = unknown)")
         attrs = validate.attributes(attributes or {}, "attributes")
+        cuts = validate.hints(hints or {})
         with self._write_lock(coll.id), self.store.transaction() as cur:
             if catalog.get_video(cur, coll, video_id) is not None:
                 raise AlreadyExists(f"video {video_id!r} already exists in {collection!r}", "video_id")
-            catalog.insert_video(cur, coll.id, video_id, duration_ms, attrs)
+            catalog.insert_video(cur, coll.id, video_id, duration_ms, attrs, cuts)
         return self.get_video(collection, video_id)
 
     def get_video(self, collection: str, video_id: str) -> Video:
@@ -236,10 +242,18 @@ class Database:
 
     # -- hierarchy ---------------------------------------------------------------------
 
-    def seal_video(self, collection: str, video_id: str) -> Video:
-        """Mark a video complete and build its tree; later appends are refused until reopened."""
+    def seal_video(self, collection: str, video_id: str, hints: dict[Level, list[int]] | None = None) -> Video:
+        """Mark a video complete and build its tree; later appends are refused until reopened.
+
+        ``hints``, when given, replace the video's cut times before the build.
+        """
         coll = self._collection(collection)
+        cuts = validate.hints(hints or {})
         with self._write_lock(coll.id):  # no segment may slip in between the build and the seal
+            self.get_video(collection, video_id)
+            if cuts:
+                with self.store.transaction() as cur:
+                    catalog.set_video_hints(cur, coll.id, video_id, cuts)
             self.build_video(collection, video_id)
             with self.store.transaction() as cur:
                 catalog.set_video_state(cur, coll.id, video_id, VideoState.SEALED)
@@ -281,13 +295,14 @@ class Database:
         of an old tree and half of a new one.
         """
         coll = self._collection(collection)
-        self.get_video(collection, video_id)
+        video = self.get_video(collection, video_id)
         with self._write_lock(coll.id):
             cur = self.store.cursor()
             seg_keys, columns = nodes.video_segments(cur, coll.id, video_id)
             if len(seg_keys) == 0:
                 raise FailedPrecondition(f"video {video_id!r} has no segments to build a tree from", "video_id")
-            tree = builder.build(builder.VideoSegments(**columns), config or self.hierarchy_config(collection))
+            tree_config = config or self.hierarchy_config(collection)
+            tree = builder.build(builder.VideoSegments(**columns), tree_config, video.hints)
             old = nodes.video_keys(cur, coll.id, video_id)
             first_key = self.keys.take(treerows.node_count(tree))
             batches = []

@@ -85,6 +85,7 @@ class Video:
     state: VideoState
     created_ms: int
     segment_count: int = 0
+    hints: dict[Level, list[int]] = field(default_factory=dict)
 
 
 @dataclass

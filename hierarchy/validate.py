@@ -12,7 +12,7 @@ import numpy as np
 from hierarchy.aggregate import AGGREGATORS
 from hierarchy.builder import HierarchyConfig
 from hierarchy.errors import InvalidArgument, ResourceExhausted
-from hierarchy.types import EmbeddingSpace, Metric, SegmentInput
+from hierarchy.types import EmbeddingSpace, Level, Metric, SegmentInput
 
 _COLLECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _MAX_ID = 128
@@ -136,3 +136,18 @@ def hierarchy_config(base: HierarchyConfig, overrides: dict[str, Any], field: st
     if merged.aggregator not in AGGREGATORS:
         raise InvalidArgument(f"{field}.aggregator", f"unknown aggregator; choose one of {sorted(AGGREGATORS)}")
     return merged
+
+
+HINT_LEVELS = (Level.SCENE, Level.DRIVE, Level.HALF)
+
+
+def hints(values: dict[Level, list[int]], field: str = "hints") -> dict[Level, list[int]]:
+    """Cut times per level: only scene, drive and half; non-negative; sorted, unique."""
+    out: dict[Level, list[int]] = {}
+    for i, (level, cuts) in enumerate(values.items()):
+        if level not in HINT_LEVELS:
+            raise InvalidArgument(f"{field}[{i}].level", "must be LEVEL_SCENE, LEVEL_DRIVE or LEVEL_HALF")
+        if any(c < 0 or c > MAX_TIME_MS for c in cuts):
+            raise InvalidArgument(f"{field}[{i}].cut_ms", "cut times must be between 0 and the largest time")
+        out[level] = sorted(set(int(c) for c in cuts))
+    return out

@@ -179,14 +179,20 @@ class StrataClient:
     # videos
 
     def create_video(
-        self, collection: str, video_id: str, duration_ms: int = 0, attributes: dict[str, Any] | None = None
+        self,
+        collection: str,
+        video_id: str,
+        duration_ms: int = 0,
+        attributes: dict[str, Any] | None = None,
+        hints: dict[str, list[int]] | None = None,
     ) -> video_pb2.Video:
-        """Register a video."""
+        """Register a video; ``hints`` maps scene/drive/half to cut times in ms."""
         req = video_pb2.CreateVideoRequest(
             collection=collection,
             video_id=video_id,
             duration_ms=duration_ms,
             attributes=cv.to_proto_struct(attributes or {}),
+            hints=_hints(hints),
         )
         return self._call(self.videos.CreateVideo, req).video
 
@@ -209,9 +215,13 @@ class StrataClient:
         """Delete a video and its nodes."""
         self._call(self.videos.DeleteVideo, video_pb2.DeleteVideoRequest(collection=collection, video_id=video_id))
 
-    def seal_video(self, collection: str, video_id: str) -> video_pb2.Video:
-        """Mark a video complete and build its tree (answers when every level is indexed)."""
-        req = video_pb2.SealVideoRequest(collection=collection, video_id=video_id)
+    def seal_video(self, collection: str, video_id: str, hints: dict[str, list[int]] | None = None) -> video_pb2.Video:
+        """Mark a video complete and build its tree (answers when every level is indexed).
+
+        ``hints`` maps a level name (scene, drive, half) to cut times in ms; it replaces
+        the video's stored hints.
+        """
+        req = video_pb2.SealVideoRequest(collection=collection, video_id=video_id, hints=_hints(hints))
         return self._call(self.videos.SealVideo, req, timeout=max(self.timeout, 600)).video
 
     def reopen_video(self, collection: str, video_id: str) -> video_pb2.Video:
@@ -339,6 +349,11 @@ class StrataClient:
         """The health status name (SERVING, NOT_SERVING, ...)."""
         reply = self._call(self.health_stub.Check, health_pb2.HealthCheckRequest(service=service))
         return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+
+
+def _hints(hints: dict[str, list[int]] | None) -> list[video_pb2.StructureHint]:
+    levels = {name: common_pb2.Level.Value(f"LEVEL_{name.upper()}") for name in ("scene", "drive", "half")}
+    return [video_pb2.StructureHint(level=levels[name], cut_ms=cuts) for name, cuts in (hints or {}).items()]
 
 
 def _batch(

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -126,7 +127,26 @@ def to_proto_video(v: t.Video) -> video_pb2.Video:
         state=state,
         segment_count=v.segment_count,
         create_time=_timestamp(v.created_ms),
+        hints=to_proto_hints(v.hints),
     )
+
+
+def from_proto_hints(msgs: Sequence[video_pb2.StructureHint], field: str = "hints") -> dict[t.Level, list[int]]:
+    """StructureHint messages -> cut times per level (levels are checked by the core)."""
+    out: dict[t.Level, list[int]] = {}
+    for i, msg in enumerate(msgs):
+        if msg.level not in {lv.value for lv in t.Level}:
+            raise InvalidArgument(f"{field}[{i}].level", "must be LEVEL_SCENE, LEVEL_DRIVE or LEVEL_HALF")
+        level = t.Level(msg.level)
+        if level in out:
+            raise InvalidArgument(f"{field}[{i}].level", f"repeats level {level.label}; give each level once")
+        out[level] = list(msg.cut_ms)
+    return out
+
+
+def to_proto_hints(hints: dict[t.Level, list[int]]) -> list[video_pb2.StructureHint]:
+    """Cut times per level -> StructureHint messages."""
+    return [video_pb2.StructureHint(level=to_proto_level(level), cut_ms=cuts) for level, cuts in sorted(hints.items())]
 
 
 def from_proto_segment(msg: segment_pb2.Segment, field: str) -> t.SegmentInput:

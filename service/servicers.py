@@ -78,7 +78,8 @@ class VideoServicer(video_pb2_grpc.VideoServiceServicer):
     @map_errors
     def CreateVideo(self, request: video_pb2.CreateVideoRequest, context: Ctx) -> video_pb2.CreateVideoResponse:  # noqa: N802
         attrs = cv.from_proto_struct(request.attributes)
-        video = self.db.create_video(request.collection, request.video_id, request.duration_ms, attrs)
+        hints = cv.from_proto_hints(request.hints)
+        video = self.db.create_video(request.collection, request.video_id, request.duration_ms, attrs, hints)
         return video_pb2.CreateVideoResponse(video=cv.to_proto_video(video))
 
     @map_errors
@@ -93,7 +94,7 @@ class VideoServicer(video_pb2_grpc.VideoServiceServicer):
 
     @map_errors
     def SealVideo(self, request: video_pb2.SealVideoRequest, context: Ctx) -> video_pb2.SealVideoResponse:  # noqa: N802
-        video = self.db.seal_video(request.collection, request.video_id)
+        video = self.db.seal_video(request.collection, request.video_id, cv.from_proto_hints(request.hints))
         return video_pb2.SealVideoResponse(video=cv.to_proto_video(video))
 
     @map_errors

@@ -2,6 +2,7 @@ import datetime
 
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from service.gen.strata.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -21,7 +22,7 @@ VIDEO_STATE_OPEN: VideoState
 VIDEO_STATE_SEALED: VideoState
 
 class Video(_message.Message):
-    __slots__ = ("id", "collection", "duration_ms", "attributes", "state", "segment_count", "create_time")
+    __slots__ = ("id", "collection", "duration_ms", "attributes", "state", "segment_count", "create_time", "hints")
     ID_FIELD_NUMBER: _ClassVar[int]
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     DURATION_MS_FIELD_NUMBER: _ClassVar[int]
@@ -29,6 +30,7 @@ class Video(_message.Message):
     STATE_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_COUNT_FIELD_NUMBER: _ClassVar[int]
     CREATE_TIME_FIELD_NUMBER: _ClassVar[int]
+    HINTS_FIELD_NUMBER: _ClassVar[int]
     id: str
     collection: str
     duration_ms: int
@@ -36,19 +38,30 @@ class Video(_message.Message):
     state: VideoState
     segment_count: int
     create_time: _timestamp_pb2.Timestamp
-    def __init__(self, id: _Optional[str] = ..., collection: _Optional[str] = ..., duration_ms: _Optional[int] = ..., attributes: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., state: _Optional[_Union[VideoState, str]] = ..., segment_count: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    hints: _containers.RepeatedCompositeFieldContainer[StructureHint]
+    def __init__(self, id: _Optional[str] = ..., collection: _Optional[str] = ..., duration_ms: _Optional[int] = ..., attributes: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., state: _Optional[_Union[VideoState, str]] = ..., segment_count: _Optional[int] = ..., create_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., hints: _Optional[_Iterable[_Union[StructureHint, _Mapping]]] = ...) -> None: ...
 
 class CreateVideoRequest(_message.Message):
-    __slots__ = ("collection", "video_id", "duration_ms", "attributes")
+    __slots__ = ("collection", "video_id", "duration_ms", "attributes", "hints")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
     DURATION_MS_FIELD_NUMBER: _ClassVar[int]
     ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    HINTS_FIELD_NUMBER: _ClassVar[int]
     collection: str
     video_id: str
     duration_ms: int
     attributes: _struct_pb2.Struct
-    def __init__(self, collection: _Optional[str] = ..., video_id: _Optional[str] = ..., duration_ms: _Optional[int] = ..., attributes: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    hints: _containers.RepeatedCompositeFieldContainer[StructureHint]
+    def __init__(self, collection: _Optional[str] = ..., video_id: _Optional[str] = ..., duration_ms: _Optional[int] = ..., attributes: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., hints: _Optional[_Iterable[_Union[StructureHint, _Mapping]]] = ...) -> None: ...
+
+class StructureHint(_message.Message):
+    __slots__ = ("level", "cut_ms")
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    CUT_MS_FIELD_NUMBER: _ClassVar[int]
+    level: _common_pb2.Level
+    cut_ms: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, level: _Optional[_Union[_common_pb2.Level, str]] = ..., cut_ms: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class CreateVideoResponse(_message.Message):
     __slots__ = ("video",)
@@ -101,12 +114,14 @@ class DeleteVideoResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class SealVideoRequest(_message.Message):
-    __slots__ = ("collection", "video_id")
+    __slots__ = ("collection", "video_id", "hints")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    HINTS_FIELD_NUMBER: _ClassVar[int]
     collection: str
     video_id: str
-    def __init__(self, collection: _Optional[str] = ..., video_id: _Optional[str] = ...) -> None: ...
+    hints: _containers.RepeatedCompositeFieldContainer[StructureHint]
+    def __init__(self, collection: _Optional[str] = ..., video_id: _Optional[str] = ..., hints: _Optional[_Iterable[_Union[StructureHint, _Mapping]]] = ...) -> None: ...
 
 class SealVideoResponse(_message.Message):
     __slots__ = ("video",)

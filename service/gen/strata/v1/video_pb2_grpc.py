@@ -73,7 +73,7 @@ class VideoServiceServicer:
 
     def CreateVideo(self, request, context):
         """CreateVideo registers a video before its segments arrive.
-        Errors: INVALID_ARGUMENT (bad id or negative duration; field named),
+        Errors: INVALID_ARGUMENT (bad id, negative duration or bad hints; field named),
         NOT_FOUND (no such collection), ALREADY_EXISTS (video id taken).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -108,8 +108,8 @@ class VideoServiceServicer:
     def SealVideo(self, request, context):
         """SealVideo marks a video complete and builds its tree (every level indexed) before
         answering. Appending to a sealed video is refused until it is reopened.
-        Errors: INVALID_ARGUMENT (empty ids), NOT_FOUND (collection or video),
-        FAILED_PRECONDITION (the video has no segments).
+        Errors: INVALID_ARGUMENT (empty ids, bad hints; field named), NOT_FOUND
+        (collection or video), FAILED_PRECONDITION (the video has no segments).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
