@@ -272,12 +272,15 @@ class Database:
     ) -> Operation:
         """Rebuild the trees of some or all videos in the background; returns the operation."""
         coll = self._collection(collection)
-        if overrides:
-            self.set_hierarchy_config(collection, overrides)
+        validate.hierarchy_config(self.hierarchy_config(collection), overrides or {}, "config")
         targets = list(video_ids or catalog.video_ids_with_segments(self.store.cursor(), coll.id))
+        known = catalog.video_states(self.store.cursor(), coll.id, targets)
         for i, video_id in enumerate(targets):
             validate.identifier(video_id, f"video_ids[{i}]")
-            self.get_video(collection, video_id)
+            if video_id not in known:
+                raise NotFound(f"video {video_id!r} does not exist in collection {collection!r}", f"video_ids[{i}]")
+        if overrides:  # stored only once the whole request is known to be good
+            self.set_hierarchy_config(collection, overrides)
 
         def work(advance: Progress) -> None:
             for video_id in targets:

@@ -86,6 +86,8 @@ class GraphCache:
         self._capacity = capacity
         self._lock = threading.Lock()
         self._graphs: OrderedDict[tuple[int, str], VideoGraph] = OrderedDict()
+        # Bumped by every invalidation: a graph loaded across one must not be kept.
+        self._generation = 0
 
     def get(self, cur: duckdb.DuckDBPyConnection, cid: int, video_id: str) -> VideoGraph:
         """The graph of a video, loading it if needed."""
@@ -94,8 +96,11 @@ class GraphCache:
             if key in self._graphs:
                 self._graphs.move_to_end(key)
                 return self._graphs[key]
+            generation = self._generation
         graph = load(cur, cid, video_id)
         with self._lock:
+            if generation != self._generation:
+                return graph  # the video changed while loading: answer, but do not cache
             self._graphs[key] = graph
             while len(self._graphs) > self._capacity:
                 self._graphs.popitem(last=False)
@@ -104,6 +109,7 @@ class GraphCache:
     def invalidate(self, cid: int, video_id: str | None = None) -> None:
         """Forget a video's graph (or every graph of a collection)."""
         with self._lock:
+            self._generation += 1
             for key in [k for k in self._graphs if k[0] == cid and video_id in (None, k[1])]:
                 del self._graphs[key]
 

@@ -72,8 +72,9 @@ class Navigator:
             raise validate.InvalidArgument("depth", "must be >= 0")
         coll, graph, _ = self._graph_of(collection, node_id)
         walk = graph.subtree(node_id, depth or 1)
-        found = self._nodes(coll, [n for n, _ in walk])
-        return list(zip(found, [d for _, d in walk], strict=True))
+        found = nodes.by_ids(self._store.cursor(), coll.id, [n for n, _ in walk])
+        # A tree replaced mid-walk drops the nodes it no longer has instead of failing.
+        return [(found[n][1], d) for n, d in walk if n in found]
 
     def similar(self, collection: str, node_id: str, top_k: int = 0) -> list[tuple[Node, float]]:
         """Nodes of the same level most similar to this one, itself excluded."""

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from hierarchy.errors import NotFound, StrataError
+from hierarchy.errors import InvalidArgument, NotFound, StrataError
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,8 @@ class Operations:
 
     def get(self, name: str) -> Operation:
         """The current state of an operation."""
+        if not name:
+            raise InvalidArgument("name", "must name an operation (operations/<id>)")
         with self._lock:
             op = self._ops.get(name)
         if op is None:
