@@ -11,8 +11,10 @@ import pytest
 from service.client import StrataClient
 from service.server import StrataServer, create_server
 from service.settings import Settings
+from tools.soccer import SoccerDataset, generate
 
 DIM = 16
+BATCH = 2000
 
 
 def start_server(data_dir: Path, **settings: object) -> StrataServer:
@@ -64,3 +66,33 @@ def loaded(client: StrataClient) -> np.ndarray:
     vectors = unit_vectors(50)
     client.append_segments("c", rows("v1", vectors), request_id="load")
     return vectors
+
+
+@pytest.fixture(scope="module")
+def soccer() -> SoccerDataset:
+    """One generated match (~2,800 segments, two halves, possessions by team)."""
+    return generate(1, seed=3, vectors="random", dim=DIM)
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StrataServer]:
+    """A server shared by the tests of one module (they must leave each other's data alone)."""
+    srv = start_server(tmp_path_factory.mktemp("shared") / "data")
+    yield srv
+    srv.stop(0)
+
+
+@pytest.fixture(scope="module")
+def api(shared_server: StrataServer) -> Iterator[StrataClient]:
+    with StrataClient(shared_server.address, timeout=60) as c:
+        yield c
+
+
+def load_match(client: StrataClient, collection: str, dataset: SoccerDataset, **hierarchy: object) -> str:
+    """Create ``collection`` holding the generated match (not sealed); returns the video id."""
+    client.create_collection(collection, dimension=DIM, hierarchy=hierarchy or None)
+    video_id = dataset.truth["matches"][0]["video_id"]
+    client.create_video(collection, video_id)
+    for i in range(0, len(dataset.segments), BATCH):
+        client.append_segments(collection, dataset.segments[i : i + BATCH])
+    return video_id

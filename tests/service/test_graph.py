@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import bisect
 import threading
-from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -12,13 +11,11 @@ import pytest
 from hierarchy import graph as graph_module
 from service.client import StrataClient, StrataRpcError
 from service.gen.strata.v1 import common_pb2, graph_pb2
-from service.server import StrataServer
-from tests.service.conftest import DIM, rows, start_server, unit_vectors
-from tools.soccer import SoccerDataset, generate
+from tests.service.conftest import DIM, load_match, rows, unit_vectors
+from tools.soccer import SoccerDataset
 
 GAMES = "games"
 SIDE = "side"  # a second, small video: FindSimilar searches across the library
-BATCH = 2000
 PROBE = np.ones(DIM, np.float32)
 SEGMENT, SCENE, DRIVE, HALF, VIDEO = (
     common_pb2.LEVEL_SEGMENT,
@@ -33,37 +30,10 @@ SEGMENT, SCENE, DRIVE, HALF, VIDEO = (
 
 
 @pytest.fixture(scope="module")
-def soccer() -> SoccerDataset:
-    return generate(1, seed=3, vectors="random", dim=DIM)
-
-
-@pytest.fixture(scope="module")
-def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StrataServer]:
-    srv = start_server(tmp_path_factory.mktemp("graph") / "data")
-    yield srv
-    srv.stop(0)
-
-
-@pytest.fixture(scope="module")
-def api(shared_server: StrataServer) -> Iterator[StrataClient]:
-    with StrataClient(shared_server.address, timeout=60) as c:
-        yield c
-
-
-def load_match(client: StrataClient, collection: str, dataset: SoccerDataset) -> str:
-    client.create_collection(collection, dimension=DIM)
-    video_id = dataset.truth["matches"][0]["video_id"]
-    client.create_video(collection, video_id)
-    for i in range(0, len(dataset.segments), BATCH):
-        client.append_segments(collection, dataset.segments[i : i + BATCH])
-    client.seal_video(collection, video_id)
-    return video_id
-
-
-@pytest.fixture(scope="module")
 def match(api: StrataClient, soccer: SoccerDataset) -> str:
     """Collection ``games``: the sealed match plus a small sealed side video. Read-only."""
     video_id = load_match(api, GAMES, soccer)
+    api.seal_video(GAMES, video_id)
     api.create_video(GAMES, SIDE)
     api.append_segments(GAMES, rows(SIDE, unit_vectors(40, seed=21)))
     api.seal_video(GAMES, SIDE)
@@ -344,6 +314,7 @@ def test_bad_arguments_are_invalid(api: StrataClient, match: str, call, field: s
 
 def test_graph_answers_from_the_new_tree_after_a_rebuild(api: StrataClient, soccer: SoccerDataset) -> None:
     video_id = load_match(api, "rebuilt", soccer)
+    api.seal_video("rebuilt", video_id)
     root, drive, scene0 = f"{video_id}/video/0", f"{video_id}/drive/0", f"{video_id}/scene/0"
     segment = f"{video_id}@{soccer.segments[30]['start_ms']}"
 
@@ -376,6 +347,7 @@ def test_a_graph_loaded_during_a_rebuild_is_not_kept(
     api: StrataClient, soccer: SoccerDataset, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     video_id = load_match(api, "racy", soccer)
+    api.seal_video("racy", video_id)
     drive = f"{video_id}/drive/0"
     loaded, proceed = threading.Event(), threading.Event()
     real_load = graph_module.load

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -11,8 +10,8 @@ import pytest
 from service.client import StrataClient, StrataRpcError
 from service.gen.strata.v1 import common_pb2, video_pb2
 from service.server import StrataServer
-from tests.service.conftest import DIM, rows, start_server, unit_vectors
-from tools.soccer import SoccerDataset, generate
+from tests.service.conftest import DIM, load_match, rows, start_server, unit_vectors
+from tools.soccer import SoccerDataset
 
 LEVELS = {
     "scene": common_pb2.LEVEL_SCENE,
@@ -21,39 +20,9 @@ LEVELS = {
     "video": common_pb2.LEVEL_VIDEO,
 }
 PROBE = np.ones(DIM, np.float32)  # any query vector: these tests list whole levels
-BATCH = 2000
 
 
 # -- fixtures and helpers ------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def soccer() -> SoccerDataset:
-    """One generated match (~2,800 segments, two halves, possessions by team)."""
-    return generate(1, seed=3, vectors="random", dim=DIM)
-
-
-@pytest.fixture(scope="module")
-def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StrataServer]:
-    srv = start_server(tmp_path_factory.mktemp("hierarchy") / "data")
-    yield srv
-    srv.stop(0)
-
-
-@pytest.fixture(scope="module")
-def api(shared_server: StrataServer) -> Iterator[StrataClient]:
-    with StrataClient(shared_server.address, timeout=60) as c:
-        yield c
-
-
-def load_match(client: StrataClient, collection: str, dataset: SoccerDataset, **hierarchy: object) -> str:
-    """Create ``collection`` holding the generated match; returns the video id."""
-    client.create_collection(collection, dimension=DIM, hierarchy=hierarchy or None)
-    video_id = dataset.truth["matches"][0]["video_id"]
-    client.create_video(collection, video_id)
-    for i in range(0, len(dataset.segments), BATCH):
-        client.append_segments(collection, dataset.segments[i : i + BATCH])
-    return video_id
 
 
 @pytest.fixture(scope="module")
