@@ -278,6 +278,47 @@ def tree(
     console.print(draw_tree(nodes))
 
 
+@app.command()
+def node(
+    collection: str,
+    node_id: str,
+    children: Annotated[bool, typer.Option("--children", help="List its children.")] = False,
+    ancestors: Annotated[bool, typer.Option("--ancestors", help="List its ancestors.")] = False,
+    neighbors: Annotated[int, typer.Option("--neighbors", help="List N neighbours each side.")] = 0,
+    similar: Annotated[int, typer.Option("--similar", help="List the N most similar nodes of its level.")] = 0,
+    target: Target = DEFAULT_TARGET,
+) -> None:
+    """Show one node, and optionally its children, ancestors, neighbours or look-alikes."""
+    with _client(target) as client:
+        try:
+            console.print(_node_line(client.get_node(collection, node_id)))
+            sections = _node_sections(client, collection, node_id, children, ancestors, neighbors, similar)
+        except StrataRpcError as exc:
+            _fail(exc)
+    for title, lines in sections:
+        console.print(f"[bold]{title}[/bold]")
+        for line in lines:
+            console.print(f"  {line}")
+
+
+def _node_sections(
+    client: StrataClient, collection: str, node_id: str, children: bool, ancestors: bool, neighbors: int, similar: int
+) -> list[tuple[str, list[str]]]:
+    out = []
+    if children:
+        out.append(("children", [_node_line(n) for n in client.list_children(collection, node_id)]))
+    if ancestors:
+        out.append(("ancestors", [_node_line(n) for n in client.ancestors(collection, node_id)]))
+    if neighbors:
+        around = client.neighbors(collection, node_id, neighbors, neighbors)
+        out.append(("before", [_node_line(n) for n in around.before]))
+        out.append(("after", [_node_line(n) for n in around.after]))
+    if similar:
+        found = client.find_similar(collection, node_id, similar)
+        out.append(("similar", [f"{s.similarity:.3f} {_node_line(s.node)}" for s in found]))
+    return out
+
+
 def draw_tree(nodes: list[Any]) -> RichTree:
     """A subtree (depth-first, with depths) as a rich tree."""
     root = RichTree(_node_line(nodes[0].node))

@@ -120,3 +120,7 @@ def test_seal_build_tree_and_search_every_level(served: str, tmp_path: Path) -> 
         out = json.loads(_strata(served, "search", "games", "a shot", "--level", level, "--json"))
         assert out["hits"] and {h["level"] for h in out["hits"]} == {level}
     assert "built the trees of 1 videos" in _strata(served, "build", "games", "--scene-penalty", "3")
+    shown = _strata(
+        served, "node", "games", "g1/half/0", "--children", "--ancestors", "--neighbors", "1", "--similar", "2"
+    )
+    assert "half g1/half/0" in shown and "drive g1/drive/0" in shown and "video g1/video/0" in shown
