@@ -32,7 +32,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from hierarchy import builder, catalog, ingest, nodes, paging, search, treerows, validate
+from hierarchy import builder, catalog, filters, ingest, nodes, paging, search, treerows, validate
 from hierarchy.builder import HierarchyConfig
 from hierarchy.encoder import TextEncoder, get_encoder
 from hierarchy.errors import AlreadyExists, FailedPrecondition, NotFound, Unavailable
@@ -310,7 +310,7 @@ class Database:
             first_key = self.keys.take(treerows.node_count(tree))
             batches = []
             for level in treerows.PARENT_LEVELS:
-                batches.append(treerows.level_batch(video_id, tree, level, first_key))
+                batches.append(treerows.level_batch(video_id, tree, level, first_key, columns["attributes"]))
                 first_key += len(batches[-1].keys)
             seq = self.sequence.take()
             with self.store.transaction() as tx:
@@ -333,6 +333,7 @@ class Database:
         """Search one level of a collection; ``page_token`` continues an earlier search."""
         coll = self._collection(query.collection, "collection")
         top_k = validate.top_k(query.top_k, self.options.max_top_k)
+        filters.check(query.filter.attributes, query.filter.labels)
         vector = self._query_vector(coll, query)
         owner = paging.digest(coll.name, int(query.level), query.text, vector.tobytes().hex(), top_k, query.filter)
         offset = paging.decode(page_token, owner) or 0

@@ -10,6 +10,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from hierarchy import filters
 from hierarchy.types import Filter, Level, Node
 
 
@@ -144,18 +145,9 @@ def by_ids(cur: duckdb.DuckDBPyConnection, cid: int, node_ids: list[str]) -> dic
 
 def filtered_keys(cur: duckdb.DuckDBPyConnection, cid: int, level: Level, flt: Filter, limit: int) -> np.ndarray:
     """Keys at ``level`` that pass ``flt``, at most ``limit`` of them."""
-    sql = "SELECT key FROM nodes WHERE collection_id = ? AND level = ?"
-    params: list = [cid, int(level)]
-    if flt.video_ids:
-        sql += " AND list_contains(?, video_id)"
-        params.append(list(flt.video_ids))
-    if flt.time_range is not None:
-        sql += " AND end_ms > ?"
-        params.append(flt.time_range.start_ms)
-        if flt.time_range.end_ms:
-            sql += " AND start_ms < ?"
-            params.append(flt.time_range.end_ms)
-    rows = cur.execute(sql + " LIMIT ?", [*params, limit]).fetchnumpy()
+    where, params = filters.sql(flt)
+    sql = "SELECT key FROM nodes WHERE collection_id = ? AND level = ?" + where + " LIMIT ?"
+    rows = cur.execute(sql, [cid, int(level), *params, limit]).fetchnumpy()
     return rows["key"].astype(np.int64)
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import duckdb
 import numpy as np
 
-from hierarchy import nodes
+from hierarchy import filters, nodes
 from hierarchy.index import LevelIndex
-from hierarchy.types import Filter, Hit, Node, Route, SearchQuery, SearchResult
+from hierarchy.types import Filter, Hit, Route, SearchQuery, SearchResult
 
 
 def run(
@@ -82,18 +82,7 @@ def _overfetch(
     while True:
         keys, sims = index.search(vector, count)
         found = nodes.by_keys(cur, [int(k) for k in keys])
-        keep = np.array([_passes(found.get(int(k)), flt) for k in keys], dtype=bool)
+        keep = np.array([int(k) in found and filters.passes(found[int(k)], flt) for k in keys], dtype=bool)
         if keep.sum() >= wanted or count >= len(index):
             return keys[keep][:wanted], sims[keep][:wanted]
         count *= 4
-
-
-def _passes(node: Node | None, flt: Filter) -> bool:
-    if node is None:
-        return False
-    if flt.video_ids and node.video_id not in flt.video_ids:
-        return False
-    tr = flt.time_range
-    if tr is not None and (node.end_ms <= tr.start_ms or (tr.end_ms and node.start_ms >= tr.end_ms)):
-        return False
-    return True

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from hierarchy.builder import BuiltNode, Tree
@@ -29,8 +31,23 @@ def parent_ids(video_id: str, tree: Tree, level: Level, count: int) -> list[str]
     return out
 
 
-def level_batch(video_id: str, tree: Tree, level: Level, first_key: int) -> NodeBatch:
-    """Rows of one built level, with consecutive keys from ``first_key``."""
+def common_attributes(attributes: list[dict[str, Any]]) -> dict[str, Any]:
+    """The attributes every one of ``attributes`` has with the same value (a drive's team)."""
+    if not attributes:
+        return {}
+    shared = dict(attributes[0])
+    for attrs in attributes[1:]:
+        shared = {k: v for k, v in shared.items() if k in attrs and attrs[k] == v}
+        if not shared:
+            break
+    return shared
+
+
+def level_batch(
+    video_id: str, tree: Tree, level: Level, first_key: int, segment_attributes: list[dict[str, Any]]
+) -> NodeBatch:
+    """Rows of one built level, with consecutive keys from ``first_key``; a node's
+    attributes are those all its segments share."""
     built: list[BuiltNode] = tree.levels[level]
     n = len(built)
     return NodeBatch(
@@ -42,7 +59,7 @@ def level_batch(video_id: str, tree: Tree, level: Level, first_key: int) -> Node
         end_ms=np.array([b.end_ms for b in built], np.int64),
         texts=[b.text for b in built],
         labels=[sorted(b.label_counts) for b in built],
-        attributes=[b.attributes for b in built],
+        attributes=[common_attributes(segment_attributes[slice(*b.segment_range)]) for b in built],
         shot_cuts=[False] * n,
         vectors=np.stack([b.vector for b in built]),
         parent_ids=parent_ids(video_id, tree, level, n),

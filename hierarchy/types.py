@@ -134,11 +134,13 @@ class Filter:
 
     video_ids: tuple[str, ...] = ()
     time_range: TimeRange | None = None
+    labels: tuple[str, ...] = ()
+    attributes: tuple[Any, ...] = ()  # hierarchy.filters.AttributeCondition
 
     @property
     def empty(self) -> bool:
         """True when the filter lets every node through."""
-        return not self.video_ids and self.time_range is None
+        return not (self.video_ids or self.time_range or self.labels or self.attributes)
 
 
 @dataclass(frozen=True)

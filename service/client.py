@@ -327,8 +327,14 @@ class StrataClient:
         video_ids: Sequence[str] = (),
         time_range: tuple[int, int] | None = None,
         page_token: str = "",
+        labels: Sequence[str] = (),
+        attributes: dict[str, Any] | None = None,
     ) -> search_pb2.SearchResponse:
-        """Search by text and/or vector at ``level`` (segment, scene, drive, half, video)."""
+        """Search by text and/or vector at ``level`` (segment, scene, drive, half, video).
+
+        ``attributes`` maps a key to a value (equality) or to a ``(min, max)`` tuple (a
+        numeric range; ``None`` leaves a bound open).
+        """
         req = search_pb2.SearchRequest(
             collection=collection, text=text, granularity=GRANULARITIES[level], top_k=top_k, page_token=page_token
         )
@@ -337,6 +343,8 @@ class StrataClient:
         req.filter.video_ids.extend(video_ids)
         if time_range is not None:
             req.filter.time_range.start_ms, req.filter.time_range.end_ms = time_range
+        req.filter.labels.extend(labels)
+        req.filter.attributes.extend(attribute_filters(attributes or {}))
         return self._call(self.searcher.Search, req)
 
     # operations
@@ -349,6 +357,28 @@ class StrataClient:
         """The health status name (SERVING, NOT_SERVING, ...)."""
         reply = self._call(self.health_stub.Check, health_pb2.HealthCheckRequest(service=service))
         return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+
+
+def attribute_filters(conditions: dict[str, Any]) -> list[search_pb2.AttributeFilter]:
+    """``{"team": "home", "minute": (10, None)}`` -> AttributeFilter messages."""
+    out = []
+    for key, value in conditions.items():
+        msg = search_pb2.AttributeFilter(key=key)
+        if isinstance(value, tuple):
+            low, high = value
+            if low is not None:
+                msg.range.min = low
+            if high is not None:
+                msg.range.max = high
+            msg.range.SetInParent()
+        elif isinstance(value, bool):
+            msg.equals_bool = value
+        elif isinstance(value, int | float):
+            msg.equals_number = value
+        else:
+            msg.equals_string = str(value)
+        out.append(msg)
+    return out
 
 
 def _hints(hints: dict[str, list[int]] | None) -> list[video_pb2.StructureHint]:

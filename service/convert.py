@@ -13,6 +13,7 @@ from hierarchy import types as t
 from hierarchy import validate
 from hierarchy.builder import HierarchyConfig
 from hierarchy.errors import InvalidArgument, Unimplemented
+from hierarchy.filters import AttributeCondition
 from hierarchy.operations import Operation
 from service.gen.strata.v1 import (
     admin_pb2,
@@ -217,7 +218,17 @@ def from_proto_filter(msg: search_pb2.Filter) -> t.Filter:
         if tr.start_ms < 0 or tr.end_ms < 0 or (tr.end_ms and tr.end_ms <= tr.start_ms):
             raise InvalidArgument("filter.time_range", "needs 0 <= start_ms < end_ms (end_ms 0 = open)")
         time_range = t.TimeRange(tr.start_ms, tr.end_ms)
-    return t.Filter(tuple(msg.video_ids), time_range)
+    conditions = tuple(_from_proto_attribute(a) for a in msg.attributes)
+    return t.Filter(tuple(msg.video_ids), time_range, tuple(msg.labels), conditions)
+
+
+def _from_proto_attribute(msg: search_pb2.AttributeFilter) -> AttributeCondition:
+    which = msg.WhichOneof("condition")
+    if which == "range":
+        low = msg.range.min if msg.range.HasField("min") else None
+        high = msg.range.max if msg.range.HasField("max") else None
+        return AttributeCondition(msg.key, None, low, high)
+    return AttributeCondition(msg.key, getattr(msg, which) if which else None)
 
 
 def from_proto_search(msg: search_pb2.SearchRequest) -> t.SearchQuery:

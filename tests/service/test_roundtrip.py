@@ -127,3 +127,29 @@ def test_unknown_collection_is_not_found(client: StrataClient) -> None:
     with pytest.raises(StrataRpcError) as info:
         client.search("nope", vector=np.ones(DIM, np.float32))
     assert info.value.code.name == "NOT_FOUND" and "collection" in info.value.fields
+
+
+def test_filters_by_labels_and_attributes(client: StrataClient) -> None:
+    client.create_collection("f", dimension=DIM)
+    client.create_video("f", "v")
+    vectors = unit_vectors(6, seed=5)
+    teams = ["home", "away", "home", "away", "home", "away"]
+    batch = [
+        {
+            "video_id": "v",
+            "start_ms": i * 2000,
+            "end_ms": i * 2000 + 2000,
+            "vector": vectors[i],
+            "labels": ["goal" if i % 3 == 0 else "pass"],
+            "attributes": {"team": teams[i], "minute": i * 10},
+        }
+        for i in range(6)
+    ]
+    client.append_segments("f", batch)
+    goals = client.search("f", vector=vectors[1], top_k=10, labels=["goal"])
+    assert sorted(h.node.start_ms for h in goals.hits) == [0, 6000]
+    home_late = client.search("f", vector=vectors[1], top_k=10, attributes={"team": "home", "minute": (15, None)})
+    assert sorted(h.node.start_ms for h in home_late.hits) == [4000, 8000]
+    with pytest.raises(StrataRpcError) as info:
+        client.search("f", vector=vectors[1], attributes={"bad key!": 1})
+    assert info.value.code.name == "INVALID_ARGUMENT" and "filter.attributes[0].key" in info.value.fields

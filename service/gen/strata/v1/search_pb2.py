@@ -25,25 +25,29 @@ _sym_db = _symbol_database.Default()
 from service.gen.strata.v1 import common_pb2 as strata_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16strata/v1/search.proto\x12\tstrata.v1\x1a\x16strata/v1/common.proto\"E\n\x06\x46ilter\x12\x11\n\tvideo_ids\x18\x01 \x03(\t\x12(\n\ntime_range\x18\x02 \x01(\x0b\x32\x14.strata.v1.TimeRange\"\xc7\x01\n\rSearchRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12!\n\x06vector\x18\x03 \x01(\x0b\x32\x11.strata.v1.Vector\x12+\n\x0bgranularity\x18\x04 \x01(\x0e\x32\x16.strata.v1.Granularity\x12\r\n\x05top_k\x18\x05 \x01(\x05\x12!\n\x06\x66ilter\x18\x06 \x01(\x0b\x32\x11.strata.v1.Filter\x12\x12\n\npage_token\x18\x07 \x01(\t\"U\n\x03Hit\x12\x1d\n\x04node\x18\x01 \x01(\x0b\x32\x0f.strata.v1.Node\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x12\n\nsimilarity\x18\x03 \x01(\x02\x12\x0c\n\x04rank\x18\x04 \x01(\r\"9\n\x05Route\x12 \n\x06levels\x18\x01 \x03(\x0e\x32\x10.strata.v1.Level\x12\x0e\n\x06reason\x18\x02 \x01(\t\"h\n\x0eSearchResponse\x12\x1c\n\x04hits\x18\x01 \x03(\x0b\x32\x0e.strata.v1.Hit\x12\x1f\n\x05route\x18\x02 \x01(\x0b\x32\x10.strata.v1.Route\x12\x17\n\x0fnext_page_token\x18\x03 \x01(\t*\xc9\x01\n\x0bGranularity\x12\x1b\n\x17GRANULARITY_UNSPECIFIED\x10\x00\x12\x14\n\x10GRANULARITY_AUTO\x10\x01\x12\x17\n\x13GRANULARITY_SEGMENT\x10\x02\x12\x15\n\x11GRANULARITY_SCENE\x10\x03\x12\x15\n\x11GRANULARITY_DRIVE\x10\x04\x12\x14\n\x10GRANULARITY_HALF\x10\x05\x12\x15\n\x11GRANULARITY_VIDEO\x10\x06\x12\x13\n\x0fGRANULARITY_ALL\x10\x07\x32N\n\rSearchService\x12=\n\x06Search\x12\x18.strata.v1.SearchRequest\x1a\x19.strata.v1.SearchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16strata/v1/search.proto\x12\tstrata.v1\x1a\x16strata/v1/common.proto\"\x85\x01\n\x06\x46ilter\x12\x11\n\tvideo_ids\x18\x01 \x03(\t\x12(\n\ntime_range\x18\x02 \x01(\x0b\x32\x14.strata.v1.TimeRange\x12\x0e\n\x06labels\x18\x03 \x03(\t\x12.\n\nattributes\x18\x04 \x03(\x0b\x32\x1a.strata.v1.AttributeFilter\"\x9d\x01\n\x0f\x41ttributeFilter\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x17\n\requals_string\x18\x02 \x01(\tH\x00\x12\x17\n\requals_number\x18\x03 \x01(\x01H\x00\x12\x15\n\x0b\x65quals_bool\x18\x04 \x01(\x08H\x00\x12\'\n\x05range\x18\x05 \x01(\x0b\x32\x16.strata.v1.NumberRangeH\x00\x42\x0b\n\tcondition\"A\n\x0bNumberRange\x12\x10\n\x03min\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x03max\x18\x02 \x01(\x01H\x01\x88\x01\x01\x42\x06\n\x04_minB\x06\n\x04_max\"\xc7\x01\n\rSearchRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12!\n\x06vector\x18\x03 \x01(\x0b\x32\x11.strata.v1.Vector\x12+\n\x0bgranularity\x18\x04 \x01(\x0e\x32\x16.strata.v1.Granularity\x12\r\n\x05top_k\x18\x05 \x01(\x05\x12!\n\x06\x66ilter\x18\x06 \x01(\x0b\x32\x11.strata.v1.Filter\x12\x12\n\npage_token\x18\x07 \x01(\t\"U\n\x03Hit\x12\x1d\n\x04node\x18\x01 \x01(\x0b\x32\x0f.strata.v1.Node\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x12\n\nsimilarity\x18\x03 \x01(\x02\x12\x0c\n\x04rank\x18\x04 \x01(\r\"9\n\x05Route\x12 \n\x06levels\x18\x01 \x03(\x0e\x32\x10.strata.v1.Level\x12\x0e\n\x06reason\x18\x02 \x01(\t\"h\n\x0eSearchResponse\x12\x1c\n\x04hits\x18\x01 \x03(\x0b\x32\x0e.strata.v1.Hit\x12\x1f\n\x05route\x18\x02 \x01(\x0b\x32\x10.strata.v1.Route\x12\x17\n\x0fnext_page_token\x18\x03 \x01(\t*\xc9\x01\n\x0bGranularity\x12\x1b\n\x17GRANULARITY_UNSPECIFIED\x10\x00\x12\x14\n\x10GRANULARITY_AUTO\x10\x01\x12\x17\n\x13GRANULARITY_SEGMENT\x10\x02\x12\x15\n\x11GRANULARITY_SCENE\x10\x03\x12\x15\n\x11GRANULARITY_DRIVE\x10\x04\x12\x14\n\x10GRANULARITY_HALF\x10\x05\x12\x15\n\x11GRANULARITY_VIDEO\x10\x06\x12\x13\n\x0fGRANULARITY_ALL\x10\x07\x32N\n\rSearchService\x12=\n\x06Search\x12\x18.strata.v1.SearchRequest\x1a\x19.strata.v1.SearchResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'strata.v1.search_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GRANULARITY']._serialized_start=587
-  _globals['_GRANULARITY']._serialized_end=788
-  _globals['_FILTER']._serialized_start=61
-  _globals['_FILTER']._serialized_end=130
-  _globals['_SEARCHREQUEST']._serialized_start=133
-  _globals['_SEARCHREQUEST']._serialized_end=332
-  _globals['_HIT']._serialized_start=334
-  _globals['_HIT']._serialized_end=419
-  _globals['_ROUTE']._serialized_start=421
-  _globals['_ROUTE']._serialized_end=478
-  _globals['_SEARCHRESPONSE']._serialized_start=480
-  _globals['_SEARCHRESPONSE']._serialized_end=584
-  _globals['_SEARCHSERVICE']._serialized_start=790
-  _globals['_SEARCHSERVICE']._serialized_end=868
+  _globals['_GRANULARITY']._serialized_start=879
+  _globals['_GRANULARITY']._serialized_end=1080
+  _globals['_FILTER']._serialized_start=62
+  _globals['_FILTER']._serialized_end=195
+  _globals['_ATTRIBUTEFILTER']._serialized_start=198
+  _globals['_ATTRIBUTEFILTER']._serialized_end=355
+  _globals['_NUMBERRANGE']._serialized_start=357
+  _globals['_NUMBERRANGE']._serialized_end=422
+  _globals['_SEARCHREQUEST']._serialized_start=425
+  _globals['_SEARCHREQUEST']._serialized_end=624
+  _globals['_HIT']._serialized_start=626
+  _globals['_HIT']._serialized_end=711
+  _globals['_ROUTE']._serialized_start=713
+  _globals['_ROUTE']._serialized_end=770
+  _globals['_SEARCHRESPONSE']._serialized_start=772
+  _globals['_SEARCHRESPONSE']._serialized_end=876
+  _globals['_SEARCHSERVICE']._serialized_start=1082
+  _globals['_SEARCHSERVICE']._serialized_end=1160
 # @@protoc_insertion_point(module_scope)

@@ -28,12 +28,38 @@ GRANULARITY_VIDEO: Granularity
 GRANULARITY_ALL: Granularity
 
 class Filter(_message.Message):
-    __slots__ = ("video_ids", "time_range")
+    __slots__ = ("video_ids", "time_range", "labels", "attributes")
     VIDEO_IDS_FIELD_NUMBER: _ClassVar[int]
     TIME_RANGE_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
     video_ids: _containers.RepeatedScalarFieldContainer[str]
     time_range: _common_pb2.TimeRange
-    def __init__(self, video_ids: _Optional[_Iterable[str]] = ..., time_range: _Optional[_Union[_common_pb2.TimeRange, _Mapping]] = ...) -> None: ...
+    labels: _containers.RepeatedScalarFieldContainer[str]
+    attributes: _containers.RepeatedCompositeFieldContainer[AttributeFilter]
+    def __init__(self, video_ids: _Optional[_Iterable[str]] = ..., time_range: _Optional[_Union[_common_pb2.TimeRange, _Mapping]] = ..., labels: _Optional[_Iterable[str]] = ..., attributes: _Optional[_Iterable[_Union[AttributeFilter, _Mapping]]] = ...) -> None: ...
+
+class AttributeFilter(_message.Message):
+    __slots__ = ("key", "equals_string", "equals_number", "equals_bool", "range")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    EQUALS_STRING_FIELD_NUMBER: _ClassVar[int]
+    EQUALS_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    EQUALS_BOOL_FIELD_NUMBER: _ClassVar[int]
+    RANGE_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    equals_string: str
+    equals_number: float
+    equals_bool: bool
+    range: NumberRange
+    def __init__(self, key: _Optional[str] = ..., equals_string: _Optional[str] = ..., equals_number: _Optional[float] = ..., equals_bool: _Optional[bool] = ..., range: _Optional[_Union[NumberRange, _Mapping]] = ...) -> None: ...
+
+class NumberRange(_message.Message):
+    __slots__ = ("min", "max")
+    MIN_FIELD_NUMBER: _ClassVar[int]
+    MAX_FIELD_NUMBER: _ClassVar[int]
+    min: float
+    max: float
+    def __init__(self, min: _Optional[float] = ..., max: _Optional[float] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
     __slots__ = ("collection", "text", "vector", "granularity", "top_k", "filter", "page_token")
