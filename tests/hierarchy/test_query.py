@@ -1,0 +1,212 @@
+"""Query understanding: scope, ordinal, count and event phrase of search texts."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hierarchy.query import CountPredicate, Ordinal, ParsedQuery, parse
+from hierarchy.types import Level
+from tools.soccer import generate
+
+ANET = "A man is seen speaking to the camera and leads into him playing the drums."
+
+
+def cases(*rows: tuple) -> list:
+    """Parameters named by their query text, so a failure reads as the query."""
+    return [pytest.param(*row, id=row[0][:48]) for row in rows]
+
+
+@pytest.mark.parametrize(
+    ("text", "scope"),
+    cases(
+        ("first half with multiple turnovers", Level.HALF),
+        ("the half with the most corners", Level.HALF),
+        ("second half of match-0001", Level.HALF),
+        ("several fouls in the first half", Level.HALF),
+        ("10 or more saves in one half", Level.HALF),
+        ("THE SECOND HALF!", Level.HALF),
+        ("the opening period", Level.HALF),
+        ("everything after the interval", Level.HALF),
+        ("which half had more corners", Level.HALF),
+        ("the last possession of the game", Level.DRIVE),
+        ("a long home possession that ends in a shot", Level.DRIVE),
+        ("a spell on the ball for the visitors ending in a shot", Level.DRIVE),
+        ("the hosts keep the ball for a long spell, ending with a clearance", Level.DRIVE),
+        ("a spell of passing in midfield", Level.SCENE),
+        ("a set-piece ending in a header", Level.SCENE),
+        ("a period of pressure from the hosts", Level.SCENE),
+        ("a dangerous move in the final third", Level.SCENE),
+        ("the moment the hosts score", Level.SEGMENT),
+        ("a 30-second clip of the crowd", Level.SEGMENT),
+        ("a match with a stoppage-time winner", Level.VIDEO),
+        ("a match with three goals", Level.VIDEO),
+        ("the first corner of the match", Level.VIDEO),
+        ("a goalless draw", Level.VIDEO),
+        ("a 2-1 win for the hosts", Level.VIDEO),
+        ("Duncliffe hosting Stonehaven Harriers", Level.VIDEO),
+        ("corner kick", None),
+        ("corner kick for the away side", None),
+        ("the opening goal", None),
+        ("possession surrendered by the hosts", None),
+        ("the referee stopping the game for a foul", None),
+        ("a half-volley from the edge of the box", None),
+        ("the visitors keeping the ball and probing", None),
+        (ANET, None),
+        ("The video begins with a title screen and a man playing a game of pool.", None),
+        ("Two men are playing a game of volleyball on the beach.", None),
+        ("He plays the drums while she halves an onion.", None),
+        ("A girl plays hopscotch on the left.", None),
+        ("Two men play squash in a room with a glass wall.", None),
+        ("The video finally starts and men are seen canoeing.", None),
+    ),
+)
+def test_scope(text: str, scope: Level | None) -> None:
+    assert parse(text).scope == scope
+
+
+@pytest.mark.parametrize(
+    ("text", "ordinal"),
+    cases(
+        ("first half with multiple turnovers", Ordinal(1, Level.HALF, False)),
+        ("second half of the match", Ordinal(2, Level.HALF, False)),
+        ("the 2nd half", Ordinal(2, Level.HALF, False)),
+        ("an opening half with 13 or more free kicks", Ordinal(1, Level.HALF, False)),
+        ("several fouls in the first half", Ordinal(1, Level.HALF, False)),
+        ("everything before the interval", Ordinal(1, Level.HALF, False)),
+        ("the last possession of the game", Ordinal(-1, Level.DRIVE, False)),
+        ("the second-to-last possession", Ordinal(-2, Level.DRIVE, False)),
+        ("the opening goal", Ordinal(1, None, True)),
+        ("the first corner of the match", Ordinal(1, Level.VIDEO, True)),
+        ("an infringement and then a second look at it", None),
+        ("a dangerous move in the last third", None),
+        ("First, a man ties his shoes.", None),
+        ("a 30-second clip of the crowd", None),
+        ("When he is done, he shows off the final product.", None),
+        ("This child hangs from the first monkey bar.", None),
+        ("corner kick", None),
+    ),
+)
+def test_ordinal(text: str, ordinal: Ordinal | None) -> None:
+    assert parse(text).ordinal == ordinal
+
+
+@pytest.mark.parametrize(
+    ("text", "count", "counted"),
+    cases(
+        ("first half with multiple turnovers", CountPredicate(2), "turnover"),
+        ("a half that saw several goals", CountPredicate(2), "goal"),
+        ("a couple of bookings in the second half", CountPredicate(2), "booking"),
+        ("a half with at least 2 shots", CountPredicate(2), "shot"),
+        ("more than 3 corners in a half", CountPredicate(4), "corner"),
+        ("13 or more free kicks in one half", CountPredicate(13), "free kick"),
+        ("a half with 3+ goals", CountPredicate(3), "goal"),
+        ("a match with three goals", CountPredicate(3, exact=True, max_count=3), "goal"),
+        ("a half with twenty penalties", CountPredicate(20, exact=True, max_count=20), "penalty"),
+        ("a match with no goals", CountPredicate(0, exact=True, max_count=0), "goal"),
+        ("a match with at most 1 goal", CountPredicate(0, max_count=1), "goal"),
+        ("fewer than 3 goals in a match", CountPredicate(0, max_count=2), "goal"),
+        ("a match where a player scored twice", CountPredicate(2, exact=True, max_count=2), "scored"),
+        ("the half with the most corners", CountPredicate(1, superlative=True, direction=1), "corner"),
+        ("which half had more offside calls", CountPredicate(1, superlative=True, direction=1), "offside call"),
+        ("the game with the fewest fouls", CountPredicate(0, superlative=True, direction=-1), "foul"),
+        ("the most exciting match", None, ""),
+        ("a 2-1 win for the hosts", None, ""),
+        ("a game lasting 90 minutes", None, ""),
+        ("Two men are playing volleyball.", None, ""),
+        ("several people dance in a circle", None, ""),
+        ("corner kick", None, ""),
+    ),
+)
+def test_count(text: str, count: CountPredicate | None, counted: str) -> None:
+    parsed = parse(text)
+    assert (parsed.count, parsed.count_event) == (count, counted)
+
+
+@pytest.mark.parametrize(
+    ("text", "event"),
+    cases(
+        ("first half with multiple turnovers", "turnovers"),
+        ("several fouls in the first half", "fouls"),
+        ("the half with the most corners", "corners"),
+        ("the half of this match with more free kicks", "free kicks"),
+        ("a long home possession that ends in a shot", "long home possession that ends in a shot"),
+        ("the last possession of the game", "possession"),
+        ("the opening goal", "opening goal"),
+        ("the first corner of the match", "first corner"),
+        ("a match with a stoppage-time winner", "stoppage-time winner"),
+        ("a half in which the visitors found the net", "visitors found the net"),
+        ("find me a goal in the second half by the visitors", "goal by the visitors"),
+        ("corner kick for the away side", "corner kick for the away side"),
+        ("a spell of passing in midfield", "spell of passing in midfield"),
+        (ANET, "man is seen speaking to the camera and leads into him playing the drums"),
+    ),
+)
+def test_event(text: str, event: str) -> None:
+    parsed = parse(text)
+    assert (parsed.event, parsed.fallback) == (event, False)
+
+
+def test_a_scope_alone_embeds_the_whole_text_and_names_the_video() -> None:
+    parsed = parse("second half of match-0001")
+    assert (parsed.event, parsed.fallback, parsed.video_ref) == ("second half of match-0001", True, "match-0001")
+    assert parse("the second half").event == "the second half"
+
+
+def test_container_phrases_are_reported_as_within() -> None:
+    assert parse("the last possession of the game").within == Level.VIDEO
+    assert parse("several fouls in the first half").within == Level.HALF
+    assert parse("a half with several fouls").within is None
+
+
+def test_explain_is_one_line() -> None:
+    explained = parse("first half with multiple turnovers").explain()
+    assert explained == "scope half; ordinal 1 of half; at least 2 × 'turnover'; event 'turnovers'"
+    assert parse("the first corner of the match").explain().startswith("scope video; ordinal 1 of event in video;")
+    assert parse("the opening goal").explain() == "ordinal 1 of event; event 'opening goal'"
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t "], ids=repr)
+def test_blank_text_parses_to_nothing(text: str) -> None:
+    assert parse(text) == ParsedQuery(text=text)
+
+
+WORDS = ["the", "a", "first", "second", "last", "half", "halves", "match", "possession", "of", "in", "with", "most",
+         "at", "least", "3", "or", "more", "several", "twice", "no", "goals", "-", ",", "match-0001", "interval",
+         "before", "spell", "on", "ball", "set", "piece", "is", "hosting", "Two", "+", "é", "1st"]  # fmt: skip
+
+
+@given(st.one_of(st.text(), st.lists(st.sampled_from(WORDS), max_size=12).map(" ".join)))
+def test_parse_never_raises_and_keeps_an_event(text: str) -> None:
+    parsed = parse(text)
+    assert parsed.text == text
+    if any(c.isalpha() for c in text):
+        assert parsed.event
+    if not text.strip():
+        assert parsed == ParsedQuery(text=text)
+
+
+@pytest.fixture(scope="module")
+def soccer_queries() -> list[dict]:
+    return generate(matches=3, seed=0, vectors="none").queries
+
+
+def scope_label(text: str) -> str | None:
+    scope = parse(text).scope
+    return scope.label if scope else None
+
+
+@pytest.mark.parametrize("level", ["half", "video", "drive", "segment"])
+def test_generated_queries_get_their_level(soccer_queries: list[dict], level: str) -> None:
+    """At least 90 % of generated queries parse to their level (a segment query may have no scope)."""
+    chosen = [q["text"] for q in soccer_queries if q["level"] == level]
+    accept = {level, None} if level == "segment" else {level}
+    misses = [f"{text!r} -> {parse(text).explain()}" for text in chosen if scope_label(text) not in accept]
+    assert chosen and len(misses) <= 0.1 * len(chosen), f"{len(misses)}/{len(chosen)} misses:\n" + "\n".join(misses)
+
+
+def test_generated_queries_cover_every_level(soccer_queries: list[dict]) -> None:
+    assert {"segment", "scene", "drive", "half", "video"} <= set(Counter(q["level"] for q in soccer_queries))
