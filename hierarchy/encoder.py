@@ -7,6 +7,7 @@ from a local folder with the Hugging Face hub switched off.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from pathlib import Path
@@ -29,6 +30,10 @@ class TextEncoder(Protocol):
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Embed ``texts``; rows are L2-normalised float32."""
+        ...
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """Embed one query text (recent ones are remembered)."""
         ...
 
 
@@ -62,6 +67,7 @@ class TransformersEncoder:
         self.dimension = int(self._model.config.hidden_size)
         # Tokenizers and torch modules are not safe to call from several threads at once.
         self._lock = threading.Lock()
+        self._cached = functools.lru_cache(maxsize=4096)(lambda text: self.encode([text])[0])
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """Embed ``texts`` in batches; returns an (n, dimension) float32 array."""
@@ -72,6 +78,10 @@ class TransformersEncoder:
         distinct = [str(t) for t in unique]
         parts = [self._encode_batch(distinct[i : i + _BATCH]) for i in range(0, len(distinct), _BATCH)]
         return np.concatenate(parts, axis=0)[inverse.reshape(-1)]
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """Embed one query text; repeated queries (pages, retries, routing) hit a cache."""
+        return self._cached(text).copy()
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
         torch = self._torch

@@ -127,6 +127,13 @@ class LevelIndex:
         rows = self._index.get(keys.astype(np.uint64))
         return np.stack(rows).astype(np.float32)
 
+    def sample(self, limit: int, seed: int = 0) -> np.ndarray:
+        """Up to ``limit`` stored vectors, chosen at random (all when fewer)."""
+        keys = np.asarray(self._index.keys, dtype=np.int64)
+        if len(keys) > limit:
+            keys = np.random.default_rng(seed).choice(keys, size=limit, replace=False)
+        return self.vectors(keys)
+
     def save(self) -> None:
         """Write the index and its sidecar atomically."""
         self.path.parent.mkdir(parents=True, exist_ok=True)

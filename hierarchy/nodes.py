@@ -246,3 +246,41 @@ def find_request(cur: duckdb.DuckDBPyConnection, cid: int, request_id: str) -> t
 def save_request(cur: duckdb.DuckDBPyConnection, cid: int, request_id: str, seq: int, response: dict) -> None:
     """Remember the answer to ``request_id`` (inside the batch's transaction)."""
     cur.execute("INSERT INTO requests VALUES (?, ?, ?, ?)", [cid, request_id, seq, json.dumps(response)])
+
+
+def positions(cur: duckdb.DuckDBPyConnection, cid: int, level: Level, keys: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """For each key, its 0-based position among its video's nodes of ``level`` in time
+    order, and how many such nodes the video has."""
+    if not keys:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    rows = cur.execute(
+        "SELECT key, pos, total FROM (SELECT key, row_number() OVER w - 1 AS pos, "
+        "count(*) OVER (PARTITION BY video_id) AS total FROM nodes WHERE collection_id = ? AND level = ? "
+        "AND video_id IN (SELECT video_id FROM nodes WHERE list_contains(?, key)) "
+        "WINDOW w AS (PARTITION BY video_id ORDER BY start_ms)) WHERE list_contains(?, key)",
+        [cid, int(level), keys, keys],
+    ).fetchall()
+    found = {int(r[0]): (int(r[1]), int(r[2])) for r in rows}
+    pairs = [found.get(k, (-1, 0)) for k in keys]
+    return np.array([p[0] for p in pairs], np.int64), np.array([p[1] for p in pairs], np.int64)
+
+
+def labelled_segments(
+    cur: duckdb.DuckDBPyConnection, cid: int, labels: list[str], flt: Filter
+) -> list[tuple[int, str, int]]:
+    """(key, video, start) of segments carrying any of ``labels`` that pass ``flt``."""
+    where, params = filters.sql(flt)
+    rows = cur.execute(
+        "SELECT key, video_id, start_ms FROM nodes WHERE collection_id = ? AND level = 1 AND list_has_any(labels, ?)"
+        + where,
+        [cid, labels, *params],
+    ).fetchall()
+    return [(int(r[0]), str(r[1]), int(r[2])) for r in rows]
+
+
+def distinct_labels(cur: duckdb.DuckDBPyConnection, cid: int) -> list[str]:
+    """Every label used by the collection's segments."""
+    rows = cur.execute(
+        "SELECT DISTINCT unnest(labels) FROM nodes WHERE collection_id = ? AND level = 1", [cid]
+    ).fetchall()
+    return sorted(str(r[0]) for r in rows)

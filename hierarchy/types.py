@@ -143,35 +143,59 @@ class Filter:
         return not (self.video_ids or self.time_range or self.labels or self.attributes)
 
 
+class Mode(enum.Enum):
+    """How a search picks its level: one named level, the router's choice, or all levels."""
+
+    LEVEL = "level"
+    AUTO = "auto"
+    ALL = "all"
+
+
 @dataclass(frozen=True)
 class SearchQuery:
-    """A search at one explicit level."""
+    """A search: at one level (``mode`` LEVEL), routed (AUTO) or over every level (ALL).
+
+    The query is ``text``, ``vector`` (which scores when both are given; the text is then
+    only parsed), or ``node_id`` (more like this node).
+    """
 
     collection: str
-    level: Level
+    level: Level = Level.SEGMENT
     text: str = ""
     vector: np.ndarray | None = None
     top_k: int = 10
     filter: Filter = Filter()
     offset: int = 0
+    mode: Mode = Mode.LEVEL
+    node_id: str = ""
+    rerank: bool | None = None  # None: on for AUTO and ALL, off for one level
+    include_evidence: bool = True
+    include_ancestors: bool = False
 
 
 @dataclass(frozen=True)
 class Hit:
-    """One result: the node, its ranking score and raw similarity, and its rank."""
+    """One result: the node, its calibrated score (after rerank), the score before rerank,
+    its raw similarity, its rank, the child hits that explain it, and its ancestors."""
 
     node: Node
     score: float
     similarity: float
     rank: int
+    raw_score: float = 0.0
+    evidence: tuple[Hit, ...] = ()
+    ancestors: tuple[Node, ...] = ()
 
 
 @dataclass(frozen=True)
 class Route:
-    """How a query was answered: the levels used and why."""
+    """How a query was answered: the levels used, the confidence per level, why, and the
+    parse of the query text."""
 
     levels: tuple[Level, ...]
     reason: str
+    confidences: dict[Level, float] = field(default_factory=dict)
+    parse: Any = None  # hierarchy.query.ParsedQuery
 
 
 @dataclass(frozen=True)

@@ -322,22 +322,34 @@ class StrataClient:
         collection: str,
         text: str = "",
         vector: np.ndarray | None = None,
-        level: str = "segment",
+        level: str = "auto",
         top_k: int = 10,
         video_ids: Sequence[str] = (),
         time_range: tuple[int, int] | None = None,
         page_token: str = "",
         labels: Sequence[str] = (),
         attributes: dict[str, Any] | None = None,
+        node_id: str = "",
+        rerank: bool | None = None,
+        include_ancestors: bool = False,
     ) -> search_pb2.SearchResponse:
-        """Search by text and/or vector at ``level`` (segment, scene, drive, half, video).
+        """Search by text, vector and/or an example ``node_id`` at ``level``: ``auto`` (the
+        router picks), ``all`` (one mixed list), or segment, scene, drive, half, video.
 
         ``attributes`` maps a key to a value (equality) or to a ``(min, max)`` tuple (a
         numeric range; ``None`` leaves a bound open).
         """
         req = search_pb2.SearchRequest(
-            collection=collection, text=text, granularity=GRANULARITIES[level], top_k=top_k, page_token=page_token
+            collection=collection,
+            text=text,
+            granularity=GRANULARITIES[level],
+            top_k=top_k,
+            page_token=page_token,
+            node_id=node_id,
+            include_ancestors=include_ancestors,
         )
+        if rerank is not None:
+            req.rerank = rerank
         if vector is not None:
             req.vector.CopyFrom(cv.to_proto_vector(vector))
         req.filter.video_ids.extend(video_ids)

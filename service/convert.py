@@ -12,9 +12,10 @@ from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from hierarchy import types as t
 from hierarchy import validate
 from hierarchy.builder import HierarchyConfig
-from hierarchy.errors import InvalidArgument, Unimplemented
+from hierarchy.errors import InvalidArgument
 from hierarchy.filters import AttributeCondition
 from hierarchy.operations import Operation
+from hierarchy.query import ParsedQuery
 from service.gen.strata.v1 import (
     admin_pb2,
     collection_pb2,
@@ -33,8 +34,12 @@ _METRICS = {
     common_pb2.METRIC_L2_SQUARED: t.Metric.L2_SQUARED,
 }
 _METRICS_OUT = {v: k for k, v in _METRICS.items() if k != common_pb2.METRIC_UNSPECIFIED}
+_GRANULARITY_MODE = {
+    search_pb2.GRANULARITY_UNSPECIFIED: t.Mode.AUTO,
+    search_pb2.GRANULARITY_AUTO: t.Mode.AUTO,
+    search_pb2.GRANULARITY_ALL: t.Mode.ALL,
+}
 _GRANULARITY_LEVEL = {
-    search_pb2.GRANULARITY_UNSPECIFIED: t.Level.SEGMENT,
     search_pb2.GRANULARITY_SEGMENT: t.Level.SEGMENT,
     search_pb2.GRANULARITY_SCENE: t.Level.SCENE,
     search_pb2.GRANULARITY_DRIVE: t.Level.DRIVE,
@@ -233,32 +238,65 @@ def _from_proto_attribute(msg: search_pb2.AttributeFilter) -> AttributeCondition
 
 def from_proto_search(msg: search_pb2.SearchRequest) -> t.SearchQuery:
     """SearchRequest -> domain query (first page; the page token is resolved by the core)."""
-    if msg.granularity not in _GRANULARITY_LEVEL:
-        name = (
-            search_pb2.Granularity.Name(msg.granularity)
-            if msg.granularity in search_pb2.Granularity.values()
-            else str(msg.granularity)
-        )
-        raise Unimplemented(f"granularity {name} is not offered yet; pick one level", "granularity")
+    if msg.granularity not in _GRANULARITY_LEVEL and msg.granularity not in _GRANULARITY_MODE:
+        raise InvalidArgument("granularity", f"unknown granularity {msg.granularity}")
     vector = from_proto_vector(msg.vector, "vector") if msg.HasField("vector") else None
     return t.SearchQuery(
         collection=msg.collection,
-        level=_GRANULARITY_LEVEL[msg.granularity],
+        level=_GRANULARITY_LEVEL.get(msg.granularity, t.Level.SEGMENT),
+        mode=_GRANULARITY_MODE.get(msg.granularity, t.Mode.LEVEL),
         text=msg.text,
         vector=vector,
         top_k=msg.top_k,
         filter=from_proto_filter(msg.filter),
+        node_id=msg.node_id,
+        rerank=msg.rerank if msg.HasField("rerank") else None,
+        include_evidence=msg.include_evidence if msg.HasField("include_evidence") else True,
+        include_ancestors=msg.include_ancestors,
     )
 
 
 def to_proto_search(result: t.SearchResult, next_token: str) -> search_pb2.SearchResponse:
     """Domain result -> SearchResponse."""
-    hits = [
-        search_pb2.Hit(node=to_proto_node(h.node), score=h.score, similarity=h.similarity, rank=h.rank)
-        for h in result.hits
-    ]
-    route = search_pb2.Route(levels=[to_proto_level(lv) for lv in result.route.levels], reason=result.route.reason)
-    return search_pb2.SearchResponse(hits=hits, route=route, next_page_token=next_token)
+    route = result.route
+    out = search_pb2.Route(
+        levels=[to_proto_level(lv) for lv in route.levels],
+        reason=route.reason,
+        confidences=[
+            search_pb2.LevelConfidence(level=to_proto_level(lv), confidence=c)
+            for lv, c in sorted(route.confidences.items())
+        ],
+    )
+    if route.parse is not None:
+        out.parse.CopyFrom(to_proto_parse(route.parse))
+    return search_pb2.SearchResponse(hits=[to_proto_hit(h) for h in result.hits], route=out, next_page_token=next_token)
+
+
+def to_proto_hit(hit: t.Hit) -> search_pb2.Hit:
+    """Domain hit (with its evidence and ancestors) -> Hit message."""
+    return search_pb2.Hit(
+        node=to_proto_node(hit.node),
+        score=hit.score,
+        similarity=hit.similarity,
+        rank=hit.rank,
+        raw_score=hit.raw_score,
+        evidence=[to_proto_hit(e) for e in hit.evidence],
+        ancestors=[to_proto_node(a) for a in hit.ancestors],
+    )
+
+
+def to_proto_parse(parsed: ParsedQuery) -> search_pb2.QueryParse:
+    """The router's reading of a query -> QueryParse message."""
+    ordinal = parsed.ordinal
+    return search_pb2.QueryParse(
+        scope=to_proto_level(parsed.scope) if parsed.scope else 0,
+        ordinal=ordinal.position if ordinal else 0,
+        ordinal_of=to_proto_level(ordinal.of) if ordinal and ordinal.of and not ordinal.event_ordered else 0,
+        count=parsed.count.describe() if parsed.count else "",
+        count_event=parsed.count_event,
+        event=parsed.event,
+        explanation=parsed.explain(),
+    )
 
 
 def to_proto_stats(

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hierarchy import types as t
-from hierarchy.errors import InvalidArgument, Unimplemented
+from hierarchy.errors import InvalidArgument
 from service import convert as cv
 from service.gen.strata.v1 import common_pb2, search_pb2
 
@@ -55,8 +55,22 @@ def test_space_round_trip() -> None:
         assert cv.from_proto_space(cv.to_proto_space(space)) == space
 
 
-def test_granularities_without_a_router_are_unimplemented() -> None:
-    with pytest.raises(Unimplemented):
-        cv.from_proto_search(search_pb2.SearchRequest(collection="c", granularity=search_pb2.GRANULARITY_AUTO))
-    query = cv.from_proto_search(search_pb2.SearchRequest(collection="c", granularity=search_pb2.GRANULARITY_HALF))
-    assert query.level is t.Level.HALF
+@pytest.mark.parametrize(
+    ("granularity", "mode", "level"),
+    [
+        (search_pb2.GRANULARITY_UNSPECIFIED, t.Mode.AUTO, None),
+        (search_pb2.GRANULARITY_AUTO, t.Mode.AUTO, None),
+        (search_pb2.GRANULARITY_ALL, t.Mode.ALL, None),
+        (search_pb2.GRANULARITY_HALF, t.Mode.LEVEL, t.Level.HALF),
+    ],
+    ids=["unset-is-auto", "auto", "all", "half"],
+)
+def test_granularity_maps_to_mode_and_level(granularity: int, mode: t.Mode, level: t.Level | None) -> None:
+    query = cv.from_proto_search(search_pb2.SearchRequest(collection="c", granularity=granularity))
+    assert query.mode is mode and (level is None or query.level is level)
+
+
+def test_unknown_granularity_is_refused() -> None:
+    with pytest.raises(InvalidArgument) as info:
+        cv.from_proto_search(search_pb2.SearchRequest(collection="c", granularity=42))
+    assert info.value.field == "granularity"

@@ -62,7 +62,7 @@ class NumberRange(_message.Message):
     def __init__(self, min: _Optional[float] = ..., max: _Optional[float] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
-    __slots__ = ("collection", "text", "vector", "granularity", "top_k", "filter", "page_token")
+    __slots__ = ("collection", "text", "vector", "granularity", "top_k", "filter", "page_token", "node_id", "rerank", "include_evidence", "include_ancestors")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     VECTOR_FIELD_NUMBER: _ClassVar[int]
@@ -70,6 +70,10 @@ class SearchRequest(_message.Message):
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     FILTER_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    RERANK_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_ANCESTORS_FIELD_NUMBER: _ClassVar[int]
     collection: str
     text: str
     vector: _common_pb2.Vector
@@ -77,27 +81,67 @@ class SearchRequest(_message.Message):
     top_k: int
     filter: Filter
     page_token: str
-    def __init__(self, collection: _Optional[str] = ..., text: _Optional[str] = ..., vector: _Optional[_Union[_common_pb2.Vector, _Mapping]] = ..., granularity: _Optional[_Union[Granularity, str]] = ..., top_k: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., page_token: _Optional[str] = ...) -> None: ...
+    node_id: str
+    rerank: bool
+    include_evidence: bool
+    include_ancestors: bool
+    def __init__(self, collection: _Optional[str] = ..., text: _Optional[str] = ..., vector: _Optional[_Union[_common_pb2.Vector, _Mapping]] = ..., granularity: _Optional[_Union[Granularity, str]] = ..., top_k: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., page_token: _Optional[str] = ..., node_id: _Optional[str] = ..., rerank: _Optional[bool] = ..., include_evidence: _Optional[bool] = ..., include_ancestors: _Optional[bool] = ...) -> None: ...
 
 class Hit(_message.Message):
-    __slots__ = ("node", "score", "similarity", "rank")
+    __slots__ = ("node", "score", "similarity", "rank", "raw_score", "evidence", "ancestors")
     NODE_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     SIMILARITY_FIELD_NUMBER: _ClassVar[int]
     RANK_FIELD_NUMBER: _ClassVar[int]
+    RAW_SCORE_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    ANCESTORS_FIELD_NUMBER: _ClassVar[int]
     node: _common_pb2.Node
     score: float
     similarity: float
     rank: int
-    def __init__(self, node: _Optional[_Union[_common_pb2.Node, _Mapping]] = ..., score: _Optional[float] = ..., similarity: _Optional[float] = ..., rank: _Optional[int] = ...) -> None: ...
+    raw_score: float
+    evidence: _containers.RepeatedCompositeFieldContainer[Hit]
+    ancestors: _containers.RepeatedCompositeFieldContainer[_common_pb2.Node]
+    def __init__(self, node: _Optional[_Union[_common_pb2.Node, _Mapping]] = ..., score: _Optional[float] = ..., similarity: _Optional[float] = ..., rank: _Optional[int] = ..., raw_score: _Optional[float] = ..., evidence: _Optional[_Iterable[_Union[Hit, _Mapping]]] = ..., ancestors: _Optional[_Iterable[_Union[_common_pb2.Node, _Mapping]]] = ...) -> None: ...
 
 class Route(_message.Message):
-    __slots__ = ("levels", "reason")
+    __slots__ = ("levels", "reason", "confidences", "parse")
     LEVELS_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCES_FIELD_NUMBER: _ClassVar[int]
+    PARSE_FIELD_NUMBER: _ClassVar[int]
     levels: _containers.RepeatedScalarFieldContainer[_common_pb2.Level]
     reason: str
-    def __init__(self, levels: _Optional[_Iterable[_Union[_common_pb2.Level, str]]] = ..., reason: _Optional[str] = ...) -> None: ...
+    confidences: _containers.RepeatedCompositeFieldContainer[LevelConfidence]
+    parse: QueryParse
+    def __init__(self, levels: _Optional[_Iterable[_Union[_common_pb2.Level, str]]] = ..., reason: _Optional[str] = ..., confidences: _Optional[_Iterable[_Union[LevelConfidence, _Mapping]]] = ..., parse: _Optional[_Union[QueryParse, _Mapping]] = ...) -> None: ...
+
+class LevelConfidence(_message.Message):
+    __slots__ = ("level", "confidence")
+    LEVEL_FIELD_NUMBER: _ClassVar[int]
+    CONFIDENCE_FIELD_NUMBER: _ClassVar[int]
+    level: _common_pb2.Level
+    confidence: float
+    def __init__(self, level: _Optional[_Union[_common_pb2.Level, str]] = ..., confidence: _Optional[float] = ...) -> None: ...
+
+class QueryParse(_message.Message):
+    __slots__ = ("scope", "ordinal", "ordinal_of", "count", "count_event", "event", "explanation")
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    ORDINAL_FIELD_NUMBER: _ClassVar[int]
+    ORDINAL_OF_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    COUNT_EVENT_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    scope: _common_pb2.Level
+    ordinal: int
+    ordinal_of: _common_pb2.Level
+    count: str
+    count_event: str
+    event: str
+    explanation: str
+    def __init__(self, scope: _Optional[_Union[_common_pb2.Level, str]] = ..., ordinal: _Optional[int] = ..., ordinal_of: _Optional[_Union[_common_pb2.Level, str]] = ..., count: _Optional[str] = ..., count_event: _Optional[str] = ..., event: _Optional[str] = ..., explanation: _Optional[str] = ...) -> None: ...
 
 class SearchResponse(_message.Message):
     __slots__ = ("hits", "route", "next_page_token")

@@ -47,7 +47,8 @@ class SearchServiceServicer:
     """
 
     def Search(self, request, context):
-        """Search finds the nodes most similar to a text or vector query.
+        """Search finds the nodes that best answer a text, vector or example-node query, at
+        one level, at the level the router picks (AUTO), or at every level (ALL).
         Errors: INVALID_ARGUMENT (no query, wrong dimension, NaN/inf, top_k out of range,
         bad filter or page_token; field named), NOT_FOUND (collection),
         FAILED_PRECONDITION (text query on a collection without a text encoder),

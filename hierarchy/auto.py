@@ -1,0 +1,202 @@
+"""Execute routed (AUTO) and mixed (ALL) searches: candidates at every level, routing,
+counting and ordinals, then a joint rerank. Returns a ranked list of (key, level, score,
+similarity) and the route; the facade pages it and attaches nodes and evidence."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+
+from hierarchy import nodes, router, search
+from hierarchy.calibrate import LevelMoments
+from hierarchy.index import LevelIndex
+from hierarchy.query import ParsedQuery, parse
+from hierarchy.router import Pool
+from hierarchy.types import Filter, Level, Mode, Route, SearchQuery
+
+POOL = 100
+COUNT_POOL = 2000
+LEVEL_SCAN = 20_000
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One ranked answer before paging."""
+
+    key: int
+    level: Level
+    score: float
+    similarity: float
+
+
+@dataclass
+class Context:
+    """What a routed search needs from the database."""
+
+    cur: duckdb.DuckDBPyConnection
+    cid: int
+    index: Callable[[Level], LevelIndex]
+    moments: Callable[[Level], LevelMoments]
+    encode: Callable[[str], np.ndarray] | None
+    labels: Callable[[], list[str]]
+    exact_filter_below: int
+
+
+def execute(
+    ctx: Context, query: SearchQuery, vector: np.ndarray, wanted: int
+) -> tuple[list[Ranked], Route, np.ndarray]:
+    """The ranked answers of an AUTO or ALL query, its route, and the vector that scored."""
+    parsed = parse(query.text)
+    event = _event_vector(ctx, query, parsed, vector)
+    pools = [_pool(ctx, level, query.filter, event, max(POOL, wanted)) for level in router.BUILT]
+    pools = [p for p in pools if p is not None]
+    if query.mode is Mode.ALL:
+        reason = "every level in one list, by calibrated score"
+        return _mixed(pools), Route(tuple(p.level for p in pools), reason, router.confidences(pools), parsed), event
+    level, conf, reason = router.pick_level(parsed, pools)
+    ranked = _at_level(ctx, query, parsed, level, event, pools)
+    if parsed.ordinal is not None and parsed.ordinal.event_ordered:
+        level, ranked, reason = Level.SEGMENT, _nth_event(ctx, query, parsed, event), _event_reason(parsed)
+    return ranked, Route((level,), reason, conf, parsed), event
+
+
+def _event_vector(ctx: Context, query: SearchQuery, parsed: ParsedQuery, vector: np.ndarray) -> np.ndarray:
+    """The client's vector when it sent one; else the embedded event phrase."""
+    if query.vector is not None or ctx.encode is None or parsed.fallback or not parsed.event:
+        return vector
+    if parsed.event.strip().lower() == query.text.strip().lower():
+        return vector
+    return ctx.encode(parsed.event)
+
+
+def _pool(ctx: Context, level: Level, flt: Filter, vector: np.ndarray, size: int) -> Pool | None:
+    index = ctx.index(level)
+    if len(index) == 0:
+        return None
+    keys, sims = search.candidates(ctx.cur, index, ctx.cid, level, flt, vector, size, ctx.exact_filter_below)
+    return router.pool(level, keys, sims, ctx.moments(level), vector)
+
+
+def _mixed(pools: list[Pool]) -> list[Ranked]:
+    merged = [
+        Ranked(int(k), p.level, float(z), float(s))
+        for p in pools
+        for k, s, z in zip(p.keys, p.similarities, p.scores, strict=True)
+    ]
+    return sorted(merged, key=lambda r: -r.score)
+
+
+def _at_level(
+    ctx: Context, query: SearchQuery, parsed: ParsedQuery, level: Level, vector: np.ndarray, pools: list[Pool]
+) -> list[Ranked]:
+    """Nodes of ``level`` ranked by calibrated similarity, count predicate and ordinal."""
+    needs_all = parsed.count is not None or (parsed.ordinal is not None and not parsed.ordinal.event_ordered)
+    if needs_all:
+        keys = nodes.filtered_keys(ctx.cur, ctx.cid, level, query.filter, LEVEL_SCAN)
+        keys, sims = search.score_exactly(ctx.index(level), keys, vector)
+        scores = ctx.moments(level).z(vector, sims)
+    else:
+        chosen = next((p for p in pools if p.level is level), None)
+        if chosen is None:
+            return []
+        keys, sims, scores = chosen.keys, chosen.similarities, chosen.scores
+    scores = np.asarray(scores, np.float64)
+    if parsed.count is not None:
+        counts = _counts(ctx, query, parsed, level, keys)
+        scores = router.count_score(counts, parsed) * 100.0 + scores
+    if parsed.ordinal is not None and not parsed.ordinal.event_ordered:
+        keep = _at_position(ctx, level, keys, parsed.ordinal.position)
+        keys, sims, scores = keys[keep], sims[keep], scores[keep]
+    order = np.argsort(-scores, kind="stable")
+    return [Ranked(int(keys[i]), level, float(scores[i]), float(sims[i])) for i in order]
+
+
+def _counts(ctx: Context, query: SearchQuery, parsed: ParsedQuery, level: Level, keys: np.ndarray) -> np.ndarray:
+    """How many segments of each node match the counted event."""
+    labels = matching_labels(parsed.count_event, ctx.labels())
+    found = nodes.by_keys(ctx.cur, [int(k) for k in keys])
+    if labels:
+        return np.array([sum(found[int(k)].label_counts.get(lb, 0) for lb in labels) for k in keys], np.float64)
+    matches = _matching_segments(ctx, query, parsed)
+    spans = [(found[int(k)].video_id, found[int(k)].start_ms, found[int(k)].end_ms) for k in keys]
+    return np.array([sum(1 for v, s in matches if v == vid and a <= s < b) for vid, a, b in spans], np.float64)
+
+
+def matching_labels(event: str, labels: list[str]) -> list[str]:
+    """Labels of the collection that name ``event`` ("corner" -> "corner kick")."""
+    words = event.lower().split()
+    if not words:
+        return []
+    exact = [lb for lb in labels if lb.lower() == event.lower()]
+    if exact:
+        return exact
+    return [lb for lb in labels if all(w in lb.lower().split() or w.rstrip("s") in lb.lower() for w in words)]
+
+
+def _matching_segments(ctx: Context, query: SearchQuery, parsed: ParsedQuery) -> list[tuple[str, int]]:
+    """(video, start) of segments whose calibrated score for the counted event passes."""
+    if ctx.encode is None or not parsed.count_event:
+        return []
+    vector = ctx.encode(parsed.count_event)
+    found = _pool(ctx, Level.SEGMENT, query.filter, vector, COUNT_POOL)
+    if found is None:
+        return []
+    keys = found.keys[found.scores >= router.MATCH_Z]
+    hits = nodes.by_keys(ctx.cur, [int(k) for k in keys])
+    return [(n.video_id, n.start_ms) for n in hits.values()]
+
+
+def _at_position(ctx: Context, level: Level, keys: np.ndarray, position: int) -> np.ndarray:
+    """Mask of ``keys`` that are the ``position``-th node of their level in their video."""
+    ordinals, totals = nodes.positions(ctx.cur, ctx.cid, level, [int(k) for k in keys])
+    return router.position_mask(ordinals, totals, position)
+
+
+def _nth_event(ctx: Context, query: SearchQuery, parsed: ParsedQuery, vector: np.ndarray) -> list[Ranked]:
+    """Per video, the n-th segment (in time) matching the event, best video first."""
+    labels = matching_labels(parsed.event, ctx.labels())
+    if labels:
+        rows = nodes.labelled_segments(ctx.cur, ctx.cid, labels, query.filter)
+    else:
+        found = _pool(ctx, Level.SEGMENT, query.filter, vector, COUNT_POOL)
+        keep = found.keys[found.scores >= router.MATCH_Z] if found is not None else np.zeros(0, np.int64)
+        rows = [(int(k), n.video_id, n.start_ms) for k, n in nodes.by_keys(ctx.cur, [int(k) for k in keep]).items()]
+    picked = _pick_per_video(rows, parsed.ordinal.position if parsed.ordinal else 1)
+    keys, sims = search.score_exactly(ctx.index(Level.SEGMENT), np.array(picked, np.int64), vector)
+    scores = ctx.moments(Level.SEGMENT).z(vector, sims)
+    return [Ranked(int(k), Level.SEGMENT, float(z), float(s)) for k, s, z in zip(keys, sims, scores, strict=True)]
+
+
+def _pick_per_video(rows: list[tuple[int, str, int]], position: int) -> list[int]:
+    by_video: dict[str, list[tuple[int, int]]] = {}
+    for key, video, start in rows:
+        by_video.setdefault(video, []).append((start, key))
+    picked = []
+    for events in by_video.values():
+        events.sort()
+        index = position - 1 if position > 0 else len(events) + position
+        if 0 <= index < len(events):
+            picked.append(events[index][1])
+    return picked
+
+
+def _event_reason(parsed: ParsedQuery) -> str:
+    where = parsed.ordinal.of.label if parsed.ordinal and parsed.ordinal.of else "video"
+    return f"ordinal {parsed.ordinal.position if parsed.ordinal else 1} of '{parsed.event}' in each {where}"
+
+
+def rerank(ranked: list[Ranked], spans: dict[int, tuple[str, int, int]]) -> list[Ranked]:
+    """Drop answers that overlap a better answer in the same video: a scene and its own
+    segments are one answer, not three."""
+    kept: list[Ranked] = []
+    taken: dict[str, list[tuple[int, int]]] = {}
+    for item in ranked:
+        video, start, end = spans[item.key]
+        if any(start < b and a < end for a, b in taken.get(video, [])):
+            continue
+        kept.append(item)
+        taken.setdefault(video, []).append((start, end))
+    return kept

@@ -1,0 +1,71 @@
+"""Score calibration that makes similarities comparable across levels.
+
+Raw similarity is not comparable between levels: a parent's vector is an average, so its
+similarities to any query are compressed towards the level's mean direction. For a query
+q and a level with mean vector m and covariance C, the similarities of q to the level's
+nodes have mean q·m and variance qᵀCq; the calibrated score of a node is its
+similarity's z-score within its own level, for this query:
+
+    z = (s - q·m) / sqrt(qᵀ C q)
+
+"How exceptional is this node among its peers, for this query" reads the same at every
+level. The statistics come from (a sample of) the level's vectors and are refreshed when
+the level has grown or shrunk by a tenth since they were computed.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+SAMPLE = 20_000
+_REFRESH = 0.1
+
+
+@dataclass(frozen=True)
+class LevelMoments:
+    """Mean vector and covariance of a level's vectors, and how many nodes they describe."""
+
+    count: int
+    mean: np.ndarray
+    covariance: np.ndarray
+
+    @classmethod
+    def of(cls, vectors: np.ndarray, count: int) -> LevelMoments:
+        """Moments of a (sample of) vectors standing for ``count`` nodes."""
+        x = np.asarray(vectors, np.float64)
+        if len(x) == 0:
+            dim = x.shape[1] if x.ndim == 2 else 0
+            return cls(count, np.zeros(dim), np.eye(dim))
+        mean = x.mean(axis=0)
+        centred = x - mean
+        cov = centred.T @ centred / max(len(x) - 1, 1)
+        return cls(count, mean, cov)
+
+    def z(self, query: np.ndarray, similarities: np.ndarray) -> np.ndarray:
+        """Calibrated scores of ``similarities`` of ``query`` to this level's nodes."""
+        q = np.asarray(query, np.float64)
+        centre = float(q @ self.mean)
+        spread = float(np.sqrt(max(q @ self.covariance @ q, 1e-12)))
+        return (np.asarray(similarities, np.float64) - centre) / spread
+
+
+class MomentsCache:
+    """Level moments per (collection, level), recomputed when a level has changed enough."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._moments: dict[tuple[int, int], LevelMoments] = {}
+
+    def get(self, key: tuple[int, int], size: int, sample: callable) -> LevelMoments:
+        """Cached moments for ``key``, or fresh ones from ``sample()`` when stale."""
+        with self._lock:
+            found = self._moments.get(key)
+        if found is not None and abs(size - found.count) <= _REFRESH * max(found.count, 1):
+            return found
+        fresh = LevelMoments.of(sample(), size)
+        with self._lock:
+            self._moments[key] = fresh
+        return fresh

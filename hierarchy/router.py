@@ -1,0 +1,133 @@
+"""Routing: answer a query at the granularity that fits it, and say why.
+
+Signals, in order of precedence:
+
+1. Structure in the wording (``hierarchy.query``): a scope word names the level; a count
+   ("multiple turnovers") ranks nodes of the scope (a half by default) by how many of
+   their segments match the counted event; an ordinal picks the n-th node of its level
+   in each video ("the second half"), or the n-th matching event ("the opening goal").
+2. Calibrated evidence: without structure, every level is searched and each level's best
+   calibrated score (``hierarchy.calibrate``) is compared after discounting the extreme
+   value that chance alone gives a level of that size (``sqrt(2 ln n)``); the level with
+   the most surprising best match answers.
+
+Counting prefers labels: when the counted event names a label of the collection ("a
+corner" -> ``corner kick``), the stored label counts of each node are exact. Otherwise a
+segment matches the event when its calibrated score passes ``MATCH_Z``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from hierarchy.calibrate import LevelMoments
+from hierarchy.query import ParsedQuery
+from hierarchy.types import Level
+
+MATCH_Z = 3.0
+BUILT = (Level.SEGMENT, Level.SCENE, Level.DRIVE, Level.HALF, Level.VIDEO)
+# Without words that name a larger span, a query describes something that happens: a
+# moment or a scene. Drives, halves and whole videos are answers to structured queries.
+UNSCOPED = (Level.SEGMENT, Level.SCENE)
+
+
+@dataclass(frozen=True)
+class Pool:
+    """One level's candidates: keys, raw similarities and calibrated scores, best first."""
+
+    level: Level
+    keys: np.ndarray
+    similarities: np.ndarray
+    scores: np.ndarray
+    size: int
+
+    @property
+    def surprise(self) -> float:
+        """The best calibrated score less what chance gives a level of this size."""
+        if len(self.scores) == 0:
+            return -math.inf
+        return float(self.scores[0]) - math.sqrt(2.0 * math.log(max(self.size, 2)))
+
+
+def pool(level: Level, keys: np.ndarray, sims: np.ndarray, moments: LevelMoments, vector: np.ndarray) -> Pool:
+    """Candidates of one level with their calibrated scores."""
+    return Pool(level, keys, sims, moments.z(vector, sims), moments.count)
+
+
+def confidences(pools: list[Pool], sharpness: float = 2.0) -> dict[Level, float]:
+    """A softmax over the levels' surprises: how much each level looks like the answer."""
+    live = [p for p in pools if len(p.keys)]
+    if not live:
+        return {}
+    values = np.array([p.surprise for p in live]) * sharpness
+    weights = np.exp(values - values.max())
+    weights /= weights.sum()
+    return {p.level: float(w) for p, w in zip(live, weights, strict=True)}
+
+
+def structured_level(parsed: ParsedQuery) -> Level | None:
+    """The level the wording asks for, if any (scope, the level an ordinal orders, or a
+    half for a count without a scope)."""
+    if parsed.scope is not None:
+        return parsed.scope
+    if parsed.ordinal is not None and parsed.ordinal.of is not None and not parsed.ordinal.event_ordered:
+        return parsed.ordinal.of
+    if parsed.count is not None:
+        return Level.HALF
+    return None
+
+
+def pick_level(parsed: ParsedQuery, pools: list[Pool]) -> tuple[Level, dict[Level, float], str]:
+    """The answering level, the confidence per level, and a one-line reason."""
+    wanted = structured_level(parsed)
+    conf = confidences(pools if wanted is not None else [p for p in pools if p.level in UNSCOPED])
+    if wanted is not None:
+        sure = {level: (0.9 if level is wanted else 0.1 / max(len(conf) - 1, 1)) for level in conf} or {wanted: 1.0}
+        return wanted, sure, _structure_reason(parsed, wanted)
+    if not conf:
+        return Level.SEGMENT, {}, "nothing is indexed yet; answering with segments"
+    best = max(conf, key=lambda level: conf[level])
+    runner = sorted(conf.values(), reverse=True)[1] if len(conf) > 1 else 0.0
+    reason = (
+        f"no scope words, so a moment or a scene; the best {best.label} match stands out most from its level "
+        f"(confidence {conf[best]:.2f}, next {runner:.2f})"
+    )
+    return best, conf, reason
+
+
+def _structure_reason(parsed: ParsedQuery, level: Level) -> str:
+    parts = []
+    if parsed.scope is not None:
+        parts.append(f"the query names a {level.label}")
+    if parsed.ordinal is not None:
+        parts.append(f"ordinal {parsed.ordinal.position}")
+    if parsed.count is not None:
+        parts.append(f"{parsed.count.describe()} '{parsed.count_event}' counted per {level.label}")
+    return "; ".join(parts) or f"answering with {level.label}s"
+
+
+def count_score(counts: np.ndarray, parsed: ParsedQuery) -> np.ndarray:
+    """Rank value of each node's count under the query's count predicate (higher is better)."""
+    pred = parsed.count
+    if pred is None:
+        return np.zeros(len(counts))
+    if pred.superlative:
+        return counts * float(pred.direction or 1)
+    low = pred.min_count
+    high = pred.max_count if pred.max_count is not None else (low if pred.exact else math.inf)
+    holds = (counts >= low) & (counts <= high)
+    # Nodes that hold the predicate first; among them, more evidence first.
+    return holds * 1000.0 + np.minimum(counts, 999)
+
+
+def position_mask(ordinals: np.ndarray, totals: np.ndarray, position: int) -> np.ndarray:
+    """Which nodes sit at ``position`` (1-based; negative from the end) among their level."""
+    target = np.where(position > 0, position - 1, totals + position)
+    return ordinals == target
+
+
+ScoreFn = Callable[[np.ndarray], np.ndarray]

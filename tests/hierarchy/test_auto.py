@@ -1,0 +1,120 @@
+"""Routed (AUTO) and mixed (ALL) search on a generated library with the real encoder."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hierarchy.auto import Ranked, rerank
+from hierarchy.db import Database
+from hierarchy.types import EmbeddingSpace, Level, Mode, SearchQuery, SegmentInput
+from tests.hierarchy.helpers import fast_options
+from tools.soccer import generate
+
+COLL = "soccer"
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """A sealed match whose captions are embedded by the built-in encoder."""
+    data = generate(matches=1, seed=5, vectors="none")
+    db = Database.open(Path(tmp_path_factory.mktemp("auto")), fast_options())
+    db.create_collection(COLL, EmbeddingSpace(0, text_encoder="default"))
+    videos = sorted({r["video_id"] for r in data.segments})
+    for video in videos:
+        db.create_video(COLL, video)
+    rows = [
+        SegmentInput(r["video_id"], r["start_ms"], r["end_ms"], None, r["text"], r["labels"], r["attributes"])
+        for r in data.segments
+    ]
+    for i in range(0, len(rows), 2000):
+        db.append_segments(COLL, rows[i : i + 2000])
+    for video in videos:
+        db.seal_video(COLL, video)
+    yield db
+    db.close()
+
+
+def auto(db: Database, text: str, top_k: int = 5, **kwargs: object) -> object:
+    return db.search(SearchQuery(COLL, text=text, mode=Mode.AUTO, top_k=top_k, **kwargs))
+
+
+@pytest.mark.parametrize(
+    ("text", "level"),
+    [
+        ("the second half of the match", Level.HALF),
+        ("first half with multiple turnovers", Level.HALF),
+        ("a long home possession that ends in a shot", Level.DRIVE),
+        ("a match with a stoppage-time winner", Level.VIDEO),
+        ("a set piece delivered into the box", Level.SCENE),
+    ],
+    ids=["ordinal-half", "count-half", "possession", "match", "set-piece-scene"],
+)
+def test_structured_queries_land_at_their_level(library: Database, text: str, level: Level) -> None:
+    result = auto(library, text)
+    assert result.route.levels == (level,), result.route.reason
+    assert result.hits and all(h.node.level is level for h in result.hits)
+
+
+def test_event_queries_answer_with_moments_or_scenes(library: Database) -> None:
+    result = auto(library, "corner kick for the away side")
+    assert result.route.levels[0] in (Level.SEGMENT, Level.SCENE)
+    assert "no scope words" in result.route.reason
+
+
+def test_superlative_count_ranks_halves_by_label_counts(library: Database) -> None:
+    result = auto(library, "the half with the most corners", top_k=4)
+    counts = [h.node.label_counts.get("corner kick", 0) for h in result.hits]
+    assert len(counts) == 4 and counts == sorted(counts, reverse=True)
+
+
+def test_ordinal_picks_the_nth_half_of_each_video(library: Database) -> None:
+    result = auto(library, "the second half")
+    assert result.hits and all(h.node.id.endswith("/half/1") for h in result.hits)
+
+
+def test_route_explains_itself(library: Database) -> None:
+    result = auto(library, "several fouls in the first half")
+    route = result.route
+    assert route.reason and route.parse is not None and route.parse.count is not None
+    assert abs(sum(route.confidences.values()) - 1.0) < 1e-6
+    for hit in result.hits:
+        assert hit.evidence, "a parent answer carries the segments that explain it"
+        for child in hit.evidence:
+            assert child.node.video_id == hit.node.video_id
+            assert hit.node.start_ms <= child.node.start_ms and child.node.end_ms <= hit.node.end_ms
+
+
+def test_all_mode_mixes_levels_without_nested_duplicates(library: Database) -> None:
+    result = library.search(SearchQuery(COLL, text="a header from a corner", mode=Mode.ALL, top_k=20))
+    spans = [(h.node.video_id, h.node.start_ms, h.node.end_ms) for h in result.hits]
+    for i, (v, a, b) in enumerate(spans):
+        for w, c, d in spans[i + 1 :]:
+            assert v != w or b <= c or d <= a, "a scene and its own segments are one answer"
+    assert all(h.raw_score >= h.score or h.raw_score == h.score for h in result.hits)
+
+
+def test_rerank_keeps_the_best_of_nested_answers() -> None:
+    ranked = [
+        Ranked(1, Level.SCENE, 5.0, 0.8),  # scene 0-10 s
+        Ranked(2, Level.SEGMENT, 4.0, 0.9),  # its own segment: same answer
+        Ranked(3, Level.SEGMENT, 3.0, 0.7),  # elsewhere in the video
+        Ranked(4, Level.SEGMENT, 2.0, 0.7),  # same times, other video
+    ]
+    spans = {1: ("v", 0, 10_000), 2: ("v", 2_000, 4_000), 3: ("v", 20_000, 22_000), 4: ("w", 2_000, 4_000)}
+    assert [r.key for r in rerank(ranked, spans)] == [1, 3, 4]
+
+
+def test_query_by_example_finds_others_at_the_same_level(library: Database) -> None:
+    result = library.search(SearchQuery(COLL, node_id="match-0000/scene/3", top_k=5))
+    assert result.hits and all(h.node.level is Level.SCENE for h in result.hits)
+    assert "match-0000/scene/3" not in {h.node.id for h in result.hits}
+
+
+def test_auto_pages_do_not_overlap(library: Database) -> None:
+    first = auto(library, "a foul", top_k=5)
+    second = library.search(SearchQuery(COLL, text="a foul", mode=Mode.AUTO, top_k=5), first.next_page_token)
+    assert not {h.node.id for h in first.hits} & {h.node.id for h in second.hits}
+    assert [h.rank for h in second.hits] == list(range(6, 6 + len(second.hits)))
