@@ -431,13 +431,17 @@ class Database:
         return auto.execute(context, query, vector, wanted)
 
     def _rerank(self, ranked: list[auto.Ranked], wanted: int) -> list[auto.Ranked]:
-        """Overlap suppression over a deterministic prefix of the ranking."""
+        """Overlap suppression over a prefix of the ranking long enough to fill the page
+        (the prefix depends only on the ranking, so pages stay consistent)."""
         horizon = max(wanted * 3, 50)
-        head = ranked[:horizon]
-        found = nodes.by_keys(self.store.cursor(), [r.key for r in head])
-        spans = {k: (n.video_id, n.start_ms, n.end_ms) for k, n in found.items()}
-        head = [r for r in head if r.key in spans]
-        return auto.rerank(head, spans) + ranked[horizon:]
+        while True:
+            head = ranked[:horizon]
+            found = nodes.by_keys(self.store.cursor(), [r.key for r in head])
+            spans = {k: (n.video_id, n.start_ms, n.end_ms) for k, n in found.items()}
+            kept = auto.rerank([r for r in head if r.key in spans], spans)
+            if len(kept) >= wanted or horizon >= len(ranked):
+                return kept
+            horizon *= 4
 
     def _evidence(self, coll: Collection, vector: np.ndarray) -> Callable[[Node], tuple[Hit, ...]]:
         index, moments = self._index(coll, Level.SEGMENT), self._moments(coll, Level.SEGMENT)

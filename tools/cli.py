@@ -162,7 +162,9 @@ def _count_lines(path: Path) -> int:
 def search(
     collection: str,
     text: str,
-    level: Annotated[str, typer.Option(help="segment, scene, drive, half or video.")] = "segment",
+    level: Annotated[
+        str, typer.Option(help="auto (the router picks), all, segment, scene, drive, half or video.")
+    ] = "auto",
     top_k: Annotated[int, typer.Option("--top-k", help="Number of hits.")] = 10,
     video: Annotated[list[str] | None, typer.Option("--video", help="Only this video (repeatable).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -182,7 +184,12 @@ def search(
 
 def search_json(reply: Any) -> dict[str, Any]:
     """A search response as the CLI's JSON object."""
-    route = {"levels": [_level(lv) for lv in reply.route.levels], "reason": reply.route.reason}
+    route = {
+        "levels": [_level(lv) for lv in reply.route.levels],
+        "reason": reply.route.reason,
+        "confidence": {_level(c.level): round(c.confidence, 4) for c in reply.route.confidences},
+        "parse": reply.route.parse.explanation,
+    }
     hits = [
         {
             "id": h.node.id,
@@ -210,7 +217,8 @@ def _clock(ms: int) -> str:
 
 def print_hits(out: Console, text: str, reply: Any) -> None:
     """Draw a search response as a table."""
-    table = Table("#", "level", "video", "span", "score", "text", title=f"{text!r} — {reply.route.reason}")
+    chosen = ", ".join(_level(lv) for lv in reply.route.levels)
+    table = Table("#", "level", "video", "span", "score", "text", title=f"{text!r} → {chosen}: {reply.route.reason}")
     for h in reply.hits:
         n = h.node
         table.add_row(

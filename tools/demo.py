@@ -18,13 +18,18 @@ from tools.ingest import ingest_rows
 
 COLLECTION = "soccer-demo"
 SEED = 7
+# One query per level, then the same kind of questions left to the router (AUTO).
 QUERIES = [
     ("segment", "corner kick for the away side"),
-    ("segment", "the keeper makes a save"),
     ("scene", "a set piece delivered into the box"),
     ("drive", "a long spell of possession that ends with a shot"),
     ("half", "a half with several fouls and bookings"),
     ("video", "a match decided by a late goal"),
+    ("auto", "corner kick"),
+    ("auto", "a long home possession that ends in a shot"),
+    ("auto", "first half with multiple turnovers"),
+    ("auto", "the half with the most corners"),
+    ("auto", "a match with a stoppage-time winner"),
 ]
 
 

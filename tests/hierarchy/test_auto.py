@@ -67,7 +67,7 @@ def test_event_queries_answer_with_moments_or_scenes(library: Database) -> None:
 def test_superlative_count_ranks_halves_by_label_counts(library: Database) -> None:
     result = auto(library, "the half with the most corners", top_k=4)
     counts = [h.node.label_counts.get("corner kick", 0) for h in result.hits]
-    assert len(counts) == 4 and counts == sorted(counts, reverse=True)
+    assert len(counts) == 2 and counts == sorted(counts, reverse=True)  # one match: two halves
 
 
 def test_ordinal_picks_the_nth_half_of_each_video(library: Database) -> None:
