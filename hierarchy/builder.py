@@ -5,6 +5,12 @@ gap, or a change-point split into a configured count), then, inside each half, s
 by penalised optimal partition of the segment embeddings, then drives as runs of scenes
 (where a possession-like attribute changes, or by partitioning scene embeddings).
 Client cut times override detection at every level.
+
+Scenes and drives are found in the video's slow features (``scene_dims`` directions
+that change slowly along the video, with per-segment noise whitened; see
+``hierarchy.segmentation.slow_features``), not in the raw embeddings: one segment's
+embedding carries mostly its own event, and the change between scenes lives in a few
+directions that the raw squared distance drowns in noise.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from hierarchy.aggregate import get_aggregator
-from hierarchy.segmentation import noise_level, partition, split_in
+from hierarchy.segmentation import noise_level, partition, slow_features, split_in
 from hierarchy.types import Level
 
 
@@ -24,11 +30,13 @@ from hierarchy.types import Level
 class HierarchyConfig:
     """Parameters of the tree builder (stored per collection)."""
 
-    scene_penalty: float = 2.0  # boundary cost, in units of the sequence's noise level
+    scene_penalty: float = 3.5  # boundary cost, in units of the sequence's noise level
     scene_min_ms: int = 4_000
-    scene_max_ms: int = 60_000
+    scene_max_ms: int = 180_000
+    scene_dims: int = 32  # slow directions scenes and drives are found in (0: the raw vectors)
+    scene_ridge: float = 0.1  # shrinkage of the per-segment noise covariance
     drive_attribute: str = "team"
-    drive_penalty: float = 4.0
+    drive_penalty: float = 1.5  # in units of the step noise between consecutive scenes
     drive_max_scenes: int = 12
     half_attribute: str = "period"
     half_count: int = 2
@@ -78,14 +86,15 @@ def build(segs: VideoSegments, config: HierarchyConfig, hints: dict[Level, list[
     hints = hints or {}
     half_cuts = _half_cuts(segs, config, hints.get(Level.HALF, []))
     half_runs = _runs(half_cuts, len(segs.starts))
+    features = _scene_features(segs, half_runs, config)
     scene_runs: list[tuple[int, int]] = []
     drive_groups: list[tuple[int, int]] = []  # scene index ranges
     half_groups: list[tuple[int, int]] = []  # drive index ranges
     for a, b in half_runs:
-        scenes = [(a + s, a + e) for s, e in _scene_runs(segs, a, b, config, hints.get(Level.SCENE, []))]
+        scenes = [(a + s, a + e) for s, e in _scene_runs(segs, features, a, b, config, hints.get(Level.SCENE, []))]
         base = len(scene_runs)
         scene_runs.extend(scenes)
-        drives = _drive_groups(segs, scenes, config, hints.get(Level.DRIVE, []))
+        drives = _drive_groups(segs, features, scenes, config, hints.get(Level.DRIVE, []))
         first_drive = len(drive_groups)
         drive_groups.extend((base + s, base + e) for s, e in drives)
         half_groups.append((first_drive, len(drive_groups)))
@@ -120,15 +129,23 @@ def _half_cuts(segs: VideoSegments, config: HierarchyConfig, hint_times: list[in
     return split_in(segs.vectors, config.half_count, segs.ends - segs.starts)
 
 
+def _scene_features(segs: VideoSegments, half_runs: list[tuple[int, int]], config: HierarchyConfig) -> np.ndarray:
+    """The segments in the video's slow directions (steps across halves excluded)."""
+    vectors = np.asarray(segs.vectors, np.float64)
+    if config.scene_dims <= 0 or len(vectors) < 3:
+        return vectors
+    return vectors @ slow_features(vectors, half_runs, config.scene_dims, config.scene_ridge)
+
+
 def _scene_runs(
-    segs: VideoSegments, a: int, b: int, config: HierarchyConfig, hint_times: list[int]
+    segs: VideoSegments, features: np.ndarray, a: int, b: int, config: HierarchyConfig, hint_times: list[int]
 ) -> list[tuple[int, int]]:
     n = b - a
     if hint_times:
         return _runs(_cuts_at_times(segs.starts, hint_times, a, b), n)
     durations = segs.ends[a:b] - segs.starts[a:b]
     typical = max(float(np.median(durations)), 1.0)
-    vectors = segs.vectors[a:b]
+    vectors = features[a:b]
     penalty = config.scene_penalty * noise_level(vectors)
     forced = _attribute_changes(segs.attributes[a:b], config.drive_attribute)
     bonus = np.asarray(segs.shot_cuts[a:b], np.float64) * penalty * 0.5
@@ -151,7 +168,11 @@ def _attribute_changes(attributes: list[dict[str, Any]], key: str) -> np.ndarray
 
 
 def _drive_groups(
-    segs: VideoSegments, scenes: list[tuple[int, int]], config: HierarchyConfig, hint_times: list[int]
+    segs: VideoSegments,
+    features: np.ndarray,
+    scenes: list[tuple[int, int]],
+    config: HierarchyConfig,
+    hint_times: list[int],
 ) -> list[tuple[int, int]]:
     scene_starts = np.array([segs.starts[a] for a, _ in scenes], np.int64)
     if hint_times:
@@ -160,10 +181,19 @@ def _drive_groups(
     values = [_majority([segs.attributes[i].get(key) for i in range(a, b)]) for a, b in scenes] if key else []
     if values and all(v is not None for v in values):
         return _runs([i for i in range(1, len(values)) if values[i] != values[i - 1]], len(scenes))
-    means = np.stack([segs.vectors[a:b].mean(axis=0) for a, b in scenes])
+    return _runs(_group_scenes(segs, features, scenes, config), len(scenes))
+
+
+def _group_scenes(
+    segs: VideoSegments, features: np.ndarray, scenes: list[tuple[int, int]], config: HierarchyConfig
+) -> list[int]:
+    """Drive boundaries from a contiguous partition of the scene means, duration-weighted."""
+    means = np.stack([features[a:b].mean(axis=0) for a, b in scenes])
     weights = np.array([segs.ends[b - 1] - segs.starts[a] for a, b in scenes], np.float64)
+    # Relative durations: the cost stays in the units of the noise level the penalty uses.
+    weights /= max(float(weights.mean()), 1e-9)
     penalty = config.drive_penalty * noise_level(means)
-    return _runs(partition(means, penalty, max_run=config.drive_max_scenes, weights=weights), len(scenes))
+    return partition(means, penalty, max_run=config.drive_max_scenes, weights=weights)
 
 
 def _majority(values: list[Any]) -> Any:

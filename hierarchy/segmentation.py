@@ -4,6 +4,11 @@ Optimal partition by dynamic programming: minimise the within-run squared deviat
 from each run's (weighted) mean plus a penalty per boundary, with minimum and maximum
 run lengths. Costs come from prefix sums, so a candidate run is priced in O(dimension)
 and a whole sequence in O(n * max_run * dimension) of vectorised work.
+
+Embeddings of short items are noisy (one caption is one event), and the noise is not
+isotropic: ``slow_features`` projects a sequence onto the few directions that change
+slowly along it, where a run structure lives, and whitens the per-item noise there, so
+that a squared-deviation cost with one penalty fits the data.
 """
 
 from __future__ import annotations
@@ -95,6 +100,51 @@ def _trace(back: np.ndarray, n: int) -> list[int]:
             cuts.append(start)
         end = start
     return sorted(cuts)
+
+
+def slow_features(
+    vectors: np.ndarray,
+    runs: list[tuple[int, int]],
+    dims: int,
+    ridge: float = 0.1,
+    min_per_dim: int = 8,
+) -> np.ndarray:
+    """A projection (``dimension x k``, ``k <= dims``) onto the slowest directions of a sequence.
+
+    Slow feature analysis: the directions whose variance between neighbouring items is
+    smallest against their overall variance, from the generalised eigenproblem of the
+    covariance (each run centred on its own mean) against half the covariance of the
+    steps inside runs, the noise, shrunk towards its mean variance by ``ridge``. A
+    piecewise-constant signal under per-item noise is slow; the noise is not. Projected,
+    per-item noise has about unit variance in every direction. A sequence with fewer
+    than ``min_per_dim`` items per dimension is first reduced to its leading principal
+    components, so short sequences are not over-fitted.
+    """
+    x = np.asarray(vectors, np.float64)
+    n, d = x.shape
+    centred = np.vstack([x[a:b] - x[a:b].mean(axis=0) for a, b in runs])
+    steps = np.vstack([np.diff(x[a:b], axis=0) for a, b in runs])
+    total = centred.T @ centred / max(n, 1)
+    noise = steps.T @ steps / max(2 * len(steps), 1)
+    basis = _principal_basis(centred, total, max(1, min(d, n // min_per_dim)))
+    if basis is not None:
+        total, noise = basis.T @ total @ basis, basis.T @ noise @ basis
+    noise = noise + np.eye(len(noise)) * (ridge * np.trace(noise) / len(noise) + 1e-12)
+    values, vecs = np.linalg.eigh(noise)
+    whiten = vecs / np.sqrt(values)
+    slow_values, slow = np.linalg.eigh(whiten.T @ total @ whiten)
+    projection = whiten @ slow[:, np.argsort(slow_values)[::-1][:dims]]
+    return projection if basis is None else basis @ projection
+
+
+def _principal_basis(centred: np.ndarray, covariance: np.ndarray, rank: int) -> np.ndarray | None:
+    """The leading ``rank`` principal directions of centred rows, or None for all of them."""
+    n, d = centred.shape
+    if rank >= d:
+        return None
+    if n < d:  # few rows: the thin SVD is the cheaper route
+        return np.linalg.svd(centred, full_matrices=False)[2][:rank].T
+    return np.linalg.eigh(covariance)[1][:, ::-1][:, :rank]
 
 
 def split_in(vectors: np.ndarray, count: int, weights: np.ndarray | None = None) -> list[int]:

@@ -122,14 +122,19 @@ def top_k(value: int, limit: int) -> int:
     return value or 10
 
 
+# Parameters where 0 means something (scene_dims 0: segment on the raw vectors).
+_ZERO_ALLOWED = {"scene_dims"}
+
+
 def hierarchy_config(base: HierarchyConfig, overrides: dict[str, Any], field: str = "hierarchy") -> HierarchyConfig:
     """``base`` with ``overrides`` applied, each checked."""
     known = {f.name: f for f in dataclasses.fields(HierarchyConfig)}
     for name, value in overrides.items():
         if name not in known:
             raise InvalidArgument(f"{field}.{name}", f"is not a hierarchy parameter; use one of {sorted(known)}")
-        if isinstance(value, int | float) and not isinstance(value, bool) and value <= 0:
-            raise InvalidArgument(f"{field}.{name}", f"is {value}; must be positive")
+        floor = 0 if name in _ZERO_ALLOWED else 1e-12
+        if isinstance(value, int | float) and not isinstance(value, bool) and value < floor:
+            raise InvalidArgument(f"{field}.{name}", f"is {value}; must be {'>= 0' if floor == 0 else 'positive'}")
     merged = dataclasses.replace(base, **overrides)
     if merged.scene_min_ms > merged.scene_max_ms:
         raise InvalidArgument(f"{field}.scene_min_ms", "must not exceed scene_max_ms")

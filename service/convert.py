@@ -327,6 +327,9 @@ _HIERARCHY_FIELDS = (
     "half_attribute",
     "half_count",
     "aggregator",
+    "scene_dims",
+    "scene_ridge",
+    "drive_penalty",
 )
 
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hierarchy.builder import HierarchyConfig, Tree, VideoSegments, build
-from hierarchy.segmentation import partition
+from hierarchy.segmentation import partition, slow_features
 from hierarchy.types import Level
 from tools import soccer
 
@@ -138,3 +138,54 @@ def test_planted_soccer_structure_is_recovered() -> None:
     found = [s.start_ms for s in tree.levels[Level.SCENE]]
     assert sum(s in true_scenes for s in found) / len(true_scenes) >= 0.9
     assert_well_formed(tree, segs)
+
+
+def _event_noise_sequence(seed: int, runs: int = 60, dim: int = 64) -> tuple[np.ndarray, list[int]]:
+    """Runs of 6-14 items whose means differ in 3 of ``dim`` directions, under per-item
+    noise that is strong in a few directions: each item is one of 12 random "events", as
+    each caption embedding is mostly its own event."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(6, 15, size=runs)
+    n = int(lengths.sum())
+    events = rng.normal(size=(12, dim)) * 1.5
+    x = events[rng.integers(0, 12, size=n)] + rng.normal(size=(n, dim)) * 0.3
+    x[:, :3] += np.repeat(rng.normal(size=(runs, 3)) * 2.5, lengths, axis=0)
+    return x, np.cumsum(lengths)[:-1].tolist()
+
+
+def _scene_f1(x: np.ndarray, truth: list[int], config: HierarchyConfig) -> float:
+    n = len(x)
+    segs = VideoSegments(
+        np.arange(n, dtype=np.int64) * 2000,
+        np.arange(1, n + 1, dtype=np.int64) * 2000,
+        x.astype(np.float32),
+        [{} for _ in range(n)],
+        [[] for _ in range(n)],
+        ["" for _ in range(n)],
+        np.zeros(n, bool),
+    )
+    found = [s.segment_range[0] for s in build(segs, config).levels[Level.SCENE]][1:]
+    precision = sum(any(abs(f - t) <= 1 for t in truth) for f in found) / max(len(found), 1)
+    recall = sum(any(abs(f - t) <= 1 for f in found) for t in truth) / len(truth)
+    return 2 * precision * recall / max(precision + recall, 1e-9)
+
+
+def test_slow_features_find_the_directions_that_change_slowly() -> None:
+    x, _ = _event_noise_sequence(2)
+    projection = slow_features(x, [(0, len(x))], dims=3)
+    assert projection.shape == (64, 3)
+    basis, _ = np.linalg.qr(projection)
+    assert np.linalg.norm(basis[:3, :], axis=0).min() > 0.75  # spans the planted directions
+
+
+def test_slow_features_of_a_short_sequence_are_few() -> None:
+    x = np.random.default_rng(1).normal(size=(40, 64))
+    assert slow_features(x, [(0, 40)], dims=32).shape == (64, 5)  # 40 items, 8 per dimension
+
+
+def test_scenes_are_found_under_event_noise() -> None:
+    x, truth = _event_noise_sequence(2)
+    slow = _scene_f1(x, truth, HierarchyConfig(drive_attribute=""))
+    raw = _scene_f1(x, truth, HierarchyConfig(drive_attribute="", scene_dims=0, scene_penalty=2.0))
+    assert slow >= 0.9
+    assert slow > raw + 0.2  # squared distance on the raw vectors drowns in the event noise

@@ -1,0 +1,1 @@
+"""Evaluation harnesses: quality of the built hierarchy against planted or human truth."""
