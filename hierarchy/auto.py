@@ -4,6 +4,7 @@ similarity) and the route; the facade pages it and attaches nodes and evidence."
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ from hierarchy.router import Pool
 from hierarchy.types import Filter, Level, Mode, Route, SearchQuery
 
 POOL = 100
+SENTENCE_POOL = 200
 COUNT_POOL = 2000
 LEVEL_SCAN = 20_000
 
@@ -58,9 +60,45 @@ def execute(
         return _mixed(pools), Route(tuple(p.level for p in pools), reason, router.confidences(pools), parsed), event
     level, conf, reason = router.pick_level(parsed, pools)
     ranked = _at_level(ctx, query, parsed, level, event, pools)
+    if level is Level.VIDEO and ctx.encode is not None and router.is_paragraph(query.text):
+        ranked = _by_sentence_evidence(ctx, query, ranked)
+        reason += "; each sentence's best scene in a video adds to its score"
     if parsed.ordinal is not None and parsed.ordinal.event_ordered:
         level, ranked, reason = Level.SEGMENT, _nth_event(ctx, query, parsed, event), _event_reason(parsed)
     return ranked, Route((level,), reason, conf, parsed), event
+
+
+def _by_sentence_evidence(ctx: Context, query: SearchQuery, ranked: list[Ranked]) -> list[Ranked]:
+    """Re-rank videos for a multi-sentence description: bottom-up evidence from the scenes
+    that best match each sentence, added to the whole description's calibrated score."""
+    sentences = [s.strip() for s in re.split(r"[.!?]+", query.text) if len(s.split()) >= 3]
+    found = nodes.by_keys(ctx.cur, [r.key for r in ranked])
+    video_of = {r.key: found[r.key].video_id for r in ranked if r.key in found}
+    support: dict[str, float] = {}
+    for sentence in sentences:
+        scenes = _pool(ctx, Level.SCENE, query.filter, ctx.encode(sentence), SENTENCE_POOL)
+        if scenes is None:
+            continue
+        best = _best_per_video(ctx, scenes)
+        floor = float(scenes.scores[-1]) if len(scenes.scores) else 0.0
+        for video in set(video_of.values()):
+            support[video] = support.get(video, 0.0) + best.get(video, floor)
+    scale = 1.0 / max(len(sentences), 1)
+    rescored = [
+        Ranked(r.key, r.level, r.score + scale * support.get(video_of.get(r.key, ""), 0.0), r.similarity)
+        for r in ranked
+    ]
+    return sorted(rescored, key=lambda r: -r.score)
+
+
+def _best_per_video(ctx: Context, scenes: Pool) -> dict[str, float]:
+    found = nodes.by_keys(ctx.cur, [int(k) for k in scenes.keys])
+    best: dict[str, float] = {}
+    for key, score in zip(scenes.keys, scenes.scores, strict=True):
+        node = found.get(int(key))
+        if node is not None and node.video_id not in best:
+            best[node.video_id] = float(score)  # pools are best first
+    return best
 
 
 def _event_vector(ctx: Context, query: SearchQuery, parsed: ParsedQuery, vector: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ segment matches the event when its calibrated score passes ``MATCH_Z``.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -69,11 +70,19 @@ def confidences(pools: list[Pool], sharpness: float = 2.0) -> dict[Level, float]
     return {p.level: float(w) for p, w in zip(live, weights, strict=True)}
 
 
+def is_paragraph(text: str) -> bool:
+    """Two or more sentences of several words: a description of a whole video."""
+    sentences = [s for s in re.split(r"[.!?]+", text) if len(s.split()) >= 3]
+    return len(sentences) >= 2
+
+
 def structured_level(parsed: ParsedQuery) -> Level | None:
-    """The level the wording asks for, if any (scope, the level an ordinal orders, or a
-    half for a count without a scope)."""
+    """The level the wording asks for, if any (scope, the level an ordinal orders, a half
+    for a count without a scope, the video for a multi-sentence description)."""
     if parsed.scope is not None:
         return parsed.scope
+    if is_paragraph(parsed.text):
+        return Level.VIDEO
     if parsed.ordinal is not None and parsed.ordinal.of is not None and not parsed.ordinal.event_ordered:
         return parsed.ordinal.of
     if parsed.count is not None:
@@ -107,6 +116,8 @@ def _structure_reason(parsed: ParsedQuery, level: Level) -> str:
         parts.append(f"ordinal {parsed.ordinal.position}")
     if parsed.count is not None:
         parts.append(f"{parsed.count.describe()} '{parsed.count_event}' counted per {level.label}")
+    if not parts and is_paragraph(parsed.text):
+        parts.append("a description in several sentences reads as a whole video")
     return "; ".join(parts) or f"answering with {level.label}s"
 
 

@@ -118,3 +118,10 @@ def test_auto_pages_do_not_overlap(library: Database) -> None:
     second = library.search(SearchQuery(COLL, text="a foul", mode=Mode.AUTO, top_k=5), first.next_page_token)
     assert not {h.node.id for h in first.hits} & {h.node.id for h in second.hits}
     assert [h.rank for h in second.hits] == list(range(6, 6 + len(second.hits)))
+
+
+def test_a_description_in_several_sentences_reads_as_a_whole_video(library: Database) -> None:
+    text = "The home side press high and win a corner. A header from the corner is saved by the keeper."
+    result = auto(library, text)
+    assert result.route.levels == (Level.VIDEO,)
+    assert "several sentences" in result.route.reason and "each sentence" in result.route.reason
