@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import pytest
 
 from hierarchy.db import Database, DatabaseOptions
-from hierarchy.types import Level, SearchQuery, SegmentInput
+from hierarchy.types import Level, SearchQuery, SearchResult, SegmentInput
 
 DIM = 16
 COLLECTION = "games"
@@ -49,3 +50,26 @@ def indexed_count(db: Database, collection: str = COLLECTION) -> int:
 def fast_options(**overrides: object) -> DatabaseOptions:
     """Options sized for tests; ``overrides`` replace single fields."""
     return DatabaseOptions(memory_limit="256MB", threads=1, **overrides)  # type: ignore[arg-type]
+
+
+def all_pages(db: Database, q: SearchQuery, max_pages: int = 50) -> list[SearchResult]:
+    """Every page of a search, following ``next_page_token`` to the end."""
+    pages = [db.search(q)]
+    while pages[-1].next_page_token:
+        assert len(pages) < max_pages, "paging does not end"
+        pages.append(db.search(q, pages[-1].next_page_token))
+    return pages
+
+
+def hit_ids(result: SearchResult) -> list[str]:
+    return [hit.node.id for hit in result.hits]
+
+
+def assert_each_segment_finds_itself(db: Database, ids: list[str], vectors: np.ndarray) -> None:
+    for node_id, vector in zip(ids, vectors, strict=True):
+        top = db.search(query(vector, top_k=1)).hits[0]
+        assert top.node.id == node_id
+        assert top.similarity == pytest.approx(1.0, abs=1e-3)
+
+
+# -- collections --------------------------------------------------------------------------

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +9,6 @@ import numpy as np
 import pytest
 
 from hierarchy.db import Database
-from hierarchy.encoder import TextEncoder, get_encoder
 from hierarchy.errors import (
     AlreadyExists,
     FailedPrecondition,
@@ -20,16 +16,13 @@ from hierarchy.errors import (
     NotFound,
     ResourceExhausted,
     StrataError,
-    Unavailable,
 )
-from hierarchy.index import LevelIndex
 from hierarchy.types import (
     EmbeddingSpace,
     Filter,
     Level,
     Metric,
     SearchQuery,
-    SearchResult,
     SegmentInput,
     TimeRange,
     VideoState,
@@ -39,6 +32,9 @@ from tests.hierarchy.helpers import (
     DIM,
     SEGMENT_MS,
     OpenDb,
+    all_pages,
+    assert_each_segment_finds_itself,
+    hit_ids,
     indexed_count,
     query,
     segment_count,
@@ -47,29 +43,6 @@ from tests.hierarchy.helpers import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def all_pages(db: Database, q: SearchQuery, max_pages: int = 50) -> list[SearchResult]:
-    """Every page of a search, following ``next_page_token`` to the end."""
-    pages = [db.search(q)]
-    while pages[-1].next_page_token:
-        assert len(pages) < max_pages, "paging does not end"
-        pages.append(db.search(q, pages[-1].next_page_token))
-    return pages
-
-
-def hit_ids(result: SearchResult) -> list[str]:
-    return [hit.node.id for hit in result.hits]
-
-
-def assert_each_segment_finds_itself(db: Database, ids: list[str], vectors: np.ndarray) -> None:
-    for node_id, vector in zip(ids, vectors, strict=True):
-        top = db.search(query(vector, top_k=1)).hits[0]
-        assert top.node.id == node_id
-        assert top.similarity == pytest.approx(1.0, abs=1e-3)
-
-
-# -- collections --------------------------------------------------------------------------
 
 
 def test_create_and_get_collection(db: Database) -> None:
@@ -547,250 +520,3 @@ def test_segment_past_video_duration_is_refused(games: Database) -> None:
         games.append_segments(COLLECTION, segments("short", unit_vectors(2)))
     assert err.value.field == "segments[1].end_ms"
     assert segment_count(games) == 0
-
-
-# -- idempotency --------------------------------------------------------------------------
-
-
-def test_repeated_request_id_replays_the_answer(games: Database) -> None:
-    batch = segments("v1", unit_vectors(5))
-    first = games.append_segments(COLLECTION, batch, request_id="req-1")
-    again = games.append_segments(COLLECTION, batch, request_id="req-1")
-    assert (first.replayed, again.replayed) == (False, True)
-    assert again.segment_ids == first.segment_ids
-    assert again.commit_sequence == first.commit_sequence
-    assert segment_count(games) == indexed_count(games) == 5
-
-
-def test_same_segments_under_another_request_id_already_exist(games: Database) -> None:
-    batch = segments("v1", unit_vectors(5))
-    games.append_segments(COLLECTION, batch, request_id="req-1")
-    with pytest.raises(AlreadyExists) as err:
-        games.append_segments(COLLECTION, batch, request_id="req-2")
-    assert err.value.field == "segments[0].id"
-    assert segment_count(games) == 5
-
-
-def test_request_id_replays_after_restart(games: Database, open_db: OpenDb) -> None:
-    batch = segments("v1", unit_vectors(5))
-    first = games.append_segments(COLLECTION, batch, request_id="req-1")
-    games.close()
-    reopened = open_db()
-    again = reopened.append_segments(COLLECTION, batch, request_id="req-1")
-    assert again.replayed
-    assert (again.segment_ids, again.commit_sequence) == (first.segment_ids, first.commit_sequence)
-    assert segment_count(reopened) == 5
-
-
-# -- restart and the directory lock -------------------------------------------------------
-
-
-def test_reopen_gives_the_same_search_results(games: Database, open_db: OpenDb) -> None:
-    vectors = unit_vectors(30, seed=5)
-    games.append_segments(COLLECTION, segments("v1", vectors[:20]))
-    games.append_segments(COLLECTION, segments("v2", vectors[20:]))
-    probes = unit_vectors(5, seed=6)
-
-    def answers(db: Database) -> tuple[list[str], list[float]]:
-        hits = [h for p in probes for h in db.search(query(p, top_k=10)).hits]
-        return [h.node.id for h in hits], [h.score for h in hits]
-
-    ids_before, scores_before = answers(games)
-    games.close()
-    reopened = open_db()
-    ids_after, scores_after = answers(reopened)
-    assert ids_after == ids_before
-    assert scores_after == pytest.approx(scores_before, abs=1e-6)
-    assert segment_count(reopened) == indexed_count(reopened) == 30
-
-
-def test_appends_continue_after_reopen(games: Database, open_db: OpenDb) -> None:
-    old, new = unit_vectors(10, seed=1), unit_vectors(10, seed=2)
-    first = games.append_segments(COLLECTION, segments("v1", old))
-    games.close()
-    reopened = open_db()
-    second = reopened.append_segments(COLLECTION, segments("v2", new))
-    assert second.commit_sequence > first.commit_sequence
-    assert_each_segment_finds_itself(reopened, first.segment_ids + second.segment_ids, np.vstack([old, new]))
-
-
-def test_commit_sequence_survives_reopen(games: Database, open_db: OpenDb) -> None:
-    last = games.append_segments(COLLECTION, segments("v1", unit_vectors(3))).commit_sequence
-    games.close()
-    reopened = open_db()
-    [stats] = reopened.stats(COLLECTION)
-    assert reopened.commit_sequence() == last == stats.levels[0].indexed_sequence
-
-
-def test_second_open_of_a_directory_in_use_is_unavailable(db: Database, data_dir: Path) -> None:
-    with pytest.raises(Unavailable) as err:
-        Database.open(data_dir)
-    assert "in use" in str(err.value)
-    db.close()
-    Database.open(data_dir).close()
-
-
-# -- index recovery -----------------------------------------------------------------------
-
-
-def index_file(data_dir: Path) -> Path:
-    [path] = data_dir.glob("indexes/*/segment.usearch")
-    return path
-
-
-def delete_index(path: Path) -> None:
-    path.unlink()
-
-
-def truncate_index(path: Path) -> None:
-    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-
-
-def flip_middle_bytes(path: Path) -> None:
-    data = bytearray(path.read_bytes())
-    middle = len(data) // 2
-    data[middle : middle + 64] = bytes(b ^ 0xFF for b in data[middle : middle + 64])
-    path.write_bytes(bytes(data))
-
-
-def delete_sidecar(path: Path) -> None:
-    path.with_suffix(".json").unlink()
-
-
-def garble_sidecar(path: Path) -> None:
-    path.with_suffix(".json").write_text("{ not json")
-
-
-def sidecar_not_an_object(path: Path) -> None:
-    path.with_suffix(".json").write_text("[]")
-
-
-def keep_index(path: Path) -> None:
-    assert path.is_file()
-
-
-@pytest.mark.parametrize(
-    "damage",
-    [
-        keep_index,
-        delete_index,
-        truncate_index,
-        flip_middle_bytes,
-        delete_sidecar,
-        garble_sidecar,
-        sidecar_not_an_object,
-    ],
-    ids=lambda f: f.__name__.replace("_", "-"),
-)
-def test_damaged_index_is_rebuilt_on_open(
-    games: Database, open_db: OpenDb, data_dir: Path, damage: Callable[[Path], None]
-) -> None:
-    vectors = unit_vectors(40, seed=7)
-    ids = games.append_segments(COLLECTION, segments("v1", vectors)).segment_ids
-    games.close()
-    damage(index_file(data_dir))
-    reopened = open_db()
-    assert segment_count(reopened) == indexed_count(reopened) == 40
-    assert_each_segment_finds_itself(reopened, ids, vectors)
-    repaired = LevelIndex(index_file(data_dir), DIM, Metric.COSINE, reopened.options.index).load()
-    assert repaired is not None and repaired.count == 40
-
-
-def crash(db: Database) -> None:
-    """Drop a database the way a killed process would: no index save, no checkpoint."""
-    db._closed = True  # keep the fixture's teardown from saving this stale view later
-    db._lock_file.close()
-    db.store._con.close()
-
-
-def test_appends_after_the_last_index_save_survive_a_crash(games: Database, open_db: OpenDb) -> None:
-    saved, unsaved = unit_vectors(20, seed=1), unit_vectors(20, seed=2)
-    first = games.append_segments(COLLECTION, segments("v1", saved))
-    games.save_indexes()
-    second = games.append_segments(COLLECTION, segments("v2", unsaved))
-    crash(games)
-    reopened = open_db()
-    assert segment_count(reopened) == indexed_count(reopened) == 40
-    assert_each_segment_finds_itself(reopened, first.segment_ids + second.segment_ids, np.vstack([saved, unsaved]))
-
-
-def test_video_deleted_after_the_last_index_save_stays_deleted_after_a_crash(games: Database, open_db: OpenDb) -> None:
-    kept, dropped = unit_vectors(10, seed=1), unit_vectors(10, seed=2)
-    ids = games.append_segments(COLLECTION, segments("v1", kept)).segment_ids
-    games.append_segments(COLLECTION, segments("v2", dropped))
-    games.save_indexes()
-    games.delete_video(COLLECTION, "v2")
-    crash(games)
-    reopened = open_db()
-    assert segment_count(reopened) == indexed_count(reopened) == 10
-    hits = reopened.search(query(dropped[0], top_k=20)).hits
-    assert [h.rank for h in hits] == list(range(1, 11))
-    assert {h.node.video_id for h in hits} == {"v1"}
-    assert_each_segment_finds_itself(reopened, ids, kept)
-
-
-KILLED_WRITER = """
-import os, sys
-from hierarchy.db import Database
-from hierarchy.types import EmbeddingSpace
-from tests.hierarchy.helpers import COLLECTION, DIM, fast_options, segments, unit_vectors
-
-db = Database.open(sys.argv[1], fast_options())
-db.create_collection(COLLECTION, EmbeddingSpace(DIM))
-db.create_video(COLLECTION, "v1")
-db.append_segments(COLLECTION, segments("v1", unit_vectors(20, seed=1)))
-db.save_indexes()
-db.append_segments(COLLECTION, segments("v1", unit_vectors(20, seed=2), first_ms=20_000))
-os._exit(0)
-"""
-
-
-def test_killed_process_loses_no_acknowledged_segment(open_db: OpenDb, data_dir: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    subprocess.run(
-        [sys.executable, "-c", KILLED_WRITER, str(data_dir)],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        timeout=120,
-    )
-    db = open_db()
-    assert segment_count(db) == indexed_count(db) == 40
-    ids = [f"v1@{i * SEGMENT_MS}" for i in range(40)]
-    assert_each_segment_finds_itself(db, ids, np.vstack([unit_vectors(20, seed=1), unit_vectors(20, seed=2)]))
-
-
-# -- text encoder (loads the model once for this module) ----------------------------------
-
-
-@pytest.fixture(scope="module")
-def encoder() -> TextEncoder:
-    return get_encoder("default")
-
-
-def test_encoder_collection_takes_the_encoder_dimension(db: Database, encoder: TextEncoder) -> None:
-    created = db.create_collection("clips", EmbeddingSpace(0, text_encoder="default"))
-    assert created.space.dimension == encoder.dimension == 384
-    with pytest.raises(InvalidArgument) as err:
-        db.create_collection("clash", EmbeddingSpace(128, text_encoder="default"))
-    assert err.value.field == "space.dimension"
-
-
-def test_text_segments_are_embedded_and_text_query_ranks_them(db: Database, encoder: TextEncoder) -> None:
-    corner = "a corner kick is taken from the right"
-    keeper = "the goalkeeper kicks the ball out"
-    db.create_collection("clips", EmbeddingSpace(0, text_encoder="default"))
-    db.create_video("clips", "match")
-    db.append_segments(
-        "clips",
-        [
-            SegmentInput("match", 0, 5000, text=keeper),
-            SegmentInput("match", 5000, 9000, text=corner),
-        ],
-    )
-    hits = db.search(SearchQuery("clips", Level.SEGMENT, text="corner kick")).hits
-    assert [h.node.text for h in hits] == [corner, keeper]
-    assert hits[0].similarity > hits[1].similarity
-    by_vector = db.search(SearchQuery("clips", Level.SEGMENT, vector=encoder.encode([keeper])[0], top_k=1))
-    assert by_vector.hits[0].node.text == keeper
-    assert by_vector.hits[0].similarity == pytest.approx(1.0, abs=1e-3)
