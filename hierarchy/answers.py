@@ -1,4 +1,6 @@
-"""Turn ranked keys into hits: nodes, the child hits that explain each answer, ancestors."""
+"""Turn ranked keys into hits: nodes, the child hits that explain each answer, ancestors.
+
+Nodes are fetched from the store once per page (answers and evidence together)."""
 
 from __future__ import annotations
 
@@ -11,59 +13,54 @@ from hierarchy import nodes, search
 from hierarchy.auto import Ranked
 from hierarchy.calibrate import LevelMoments
 from hierarchy.index import LevelIndex
-from hierarchy.types import Filter, Hit, Level, Node, TimeRange
+from hierarchy.spans import LevelSpans
+from hierarchy.types import Hit, Level, Node
 
 EVIDENCE = 3
+
+# (key, similarity, calibrated score) of one evidence segment
+Scored = tuple[int, float, float]
 
 
 def hits(
     cur: duckdb.DuckDBPyConnection,
-    cid: int,
     page: list[Ranked],
     first_rank: int,
     raw: dict[int, float],
-    evidence: Callable[[Node], tuple[Hit, ...]],
+    evidence: Callable[[int, Level], list[Scored]],
     ancestors: Callable[[Node], tuple[Node, ...]],
 ) -> list[Hit]:
     """Hits for one page of ranked answers (answers whose node vanished are skipped)."""
-    found = nodes.by_keys(cur, [r.key for r in page])
+    support = {r.key: evidence(r.key, r.level) for r in page}
+    wanted = [r.key for r in page] + [key for found in support.values() for key, _, _ in found]
+    found = nodes.by_keys(cur, wanted)
     out = []
     for r in page:
         node = found.get(r.key)
         if node is None:
             continue
+        children = tuple(Hit(found[k], z, s, i + 1, z) for i, (k, s, z) in enumerate(support[r.key]) if k in found)
         out.append(
-            Hit(
-                node,
-                r.score,
-                r.similarity,
-                first_rank + len(out),
-                raw.get(r.key, r.score),
-                evidence(node),
-                ancestors(node),
-            )
+            Hit(node, r.score, r.similarity, first_rank + len(out), raw.get(r.key, r.score), children, ancestors(node))
         )
     return out
 
 
 def evidence_for(
-    cur: duckdb.DuckDBPyConnection,
-    cid: int,
     index: LevelIndex,
     moments: LevelMoments,
+    segments: LevelSpans,
+    parents: dict[Level, LevelSpans],
     vector: np.ndarray,
-    node: Node,
-) -> tuple[Hit, ...]:
-    """The segments inside ``node`` that best match the query: why the node was chosen."""
-    if node.level is Level.SEGMENT:
-        return ()
-    inside = Filter(video_ids=(node.video_id,), time_range=TimeRange(node.start_ms, node.end_ms))
-    keys = nodes.filtered_keys(cur, cid, Level.SEGMENT, inside, 100_000)
-    keys, sims = search.score_exactly(index, keys, vector, EVIDENCE)
+    key: int,
+    level: Level,
+) -> list[Scored]:
+    """The segments inside a parent that best match the query: why it was chosen."""
+    if level is Level.SEGMENT or level not in parents:
+        return []
+    span = parents[level].spans([key]).get(key)
+    if span is None:
+        return []
+    keys, sims = search.score_exactly(index, segments.inside(*span), vector, EVIDENCE)
     scores = moments.z(vector, sims)
-    found = nodes.by_keys(cur, [int(k) for k in keys])
-    return tuple(
-        Hit(found[int(k)], float(z), float(s), i + 1, float(z))
-        for i, (k, s, z) in enumerate(zip(keys, sims, scores, strict=True))
-        if int(k) in found
-    )
+    return [(int(k), float(s), float(z)) for k, s, z in zip(keys, sims, scores, strict=True)]

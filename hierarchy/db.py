@@ -90,6 +90,7 @@ class Database:
         self.keys = Allocator(self.store, "next_key")
         self.sequence = Allocator(self.store, "next_seq", block=1024)
         self._last_sequence = nodes.max_sequence(self.store.cursor())
+        self._changes = 0  # bumped by every committed write; read caches are keyed by it
         self._catalog_lock = threading.Lock()
         self._locks_guard = threading.Lock()
         self._write_locks: dict[int, threading.RLock] = {}
@@ -100,7 +101,7 @@ class Database:
         self.operations = Operations()
         self.navigator = Navigator(self.store, self.graphs, self._collection, self._index, options.max_top_k)
         self.searcher = Searcher(
-            self.store, self._collection, self._index, self.navigator, options, lambda: self._last_sequence
+            self.store, self._collection, self._index, self.navigator, options, lambda: self._changes
         )
 
     @classmethod
@@ -173,6 +174,7 @@ class Database:
                 if index is not None:
                     index.delete_files()
             self._collections.pop(name, None)
+            self._changed()
 
     # -- videos ------------------------------------------------------------------------
 
@@ -226,6 +228,7 @@ class Database:
             for level, level_keys in keys.items():
                 self._index(coll, level).remove(level_keys)
             self.graphs.invalidate(coll.id, video_id)
+            self._changed()
 
     # -- segments ----------------------------------------------------------------------
 
@@ -248,6 +251,7 @@ class Database:
                     nodes.save_request(tx, coll.id, request_id, seq, {"segment_ids": batch.node_ids})
             self._last_sequence = max(self._last_sequence, seq)
             self._index(coll, Level.SEGMENT).add(batch.keys, batch.vectors, seq)
+            self._changed()
             for video_id in set(batch.video_ids):
                 self.graphs.invalidate(coll.id, video_id)
         return AppendResult(batch.node_ids, seq)
@@ -336,6 +340,7 @@ class Database:
                 index = self._index(coll, batch.level)
                 index.remove(old.get(batch.level, np.zeros(0, np.int64)))
                 index.add(batch.keys, batch.vectors, seq)
+            self._changed()
             self.graphs.invalidate(coll.id, video_id)
         return {batch.level: len(batch.keys) for batch in batches}
 
@@ -412,6 +417,11 @@ class Database:
         if found is not None:
             self._collections[name] = found
         return found
+
+    def _changed(self) -> None:
+        """Count a committed write (after its indexes are updated), so read caches refresh."""
+        with self._locks_guard:
+            self._changes += 1
 
     def _write_lock(self, cid: int) -> threading.RLock:
         # Re-entrant: sealing holds the lock across the build it runs.

@@ -17,8 +17,9 @@ from hierarchy.encoder import get_encoder
 from hierarchy.errors import FailedPrecondition, NotFound
 from hierarchy.index import LevelIndex
 from hierarchy.navigate import Navigator
+from hierarchy.spans import LevelSpans, SpanCache
 from hierarchy.store import Store
-from hierarchy.types import Collection, Hit, Level, Mode, Node, Route, SearchQuery, SearchResult
+from hierarchy.types import Collection, Level, Mode, Node, Route, SearchQuery, SearchResult
 
 if TYPE_CHECKING:
     from hierarchy.db import DatabaseOptions
@@ -42,15 +43,16 @@ class Searcher:
         index: Callable[[Collection, Level], LevelIndex],
         navigator: Navigator,
         options: DatabaseOptions,
-        last_sequence: Callable[[], int],
+        version: Callable[[], int],
     ) -> None:
         self._store = store
         self._collection = collection
         self._index = index
         self._navigator = navigator
         self._options = options
-        self._last_sequence = last_sequence
+        self._version = version  # the database's change count: caches keyed by it stay valid
         self._level_moments = MomentsCache()
+        self._span_cache = SpanCache()
         self._labels_lock = threading.Lock()
         self._label_cache: dict[int, tuple[tuple[int, int], list[str]]] = {}
 
@@ -85,14 +87,13 @@ class Searcher:
             ranked = [r for r in ranked if r.key != example.key]
         raw = {r.key: r.score for r in ranked}
         if query.rerank if query.rerank is not None else query.mode is not Mode.LEVEL:
-            ranked = self._rerank(ranked, wanted)
+            ranked = self._rerank(coll, ranked, wanted)
         hits = answers.hits(
             self._store.cursor(),
-            coll.id,
             ranked[offset : offset + top_k],
             offset + 1,
             raw,
-            self._evidence(coll, event) if query.include_evidence else lambda node: (),
+            self._evidence(coll, event) if query.include_evidence else lambda key, level: [],
             self._ancestors(coll) if query.include_ancestors else lambda node: (),
         )
         more = len(ranked) > offset + top_k
@@ -126,22 +127,28 @@ class Searcher:
         )
         return auto.execute(context, query, vector, wanted)
 
-    def _rerank(self, ranked: list[auto.Ranked], wanted: int) -> list[auto.Ranked]:
+    def _rerank(self, coll: Collection, ranked: list[auto.Ranked], wanted: int) -> list[auto.Ranked]:
         """Overlap suppression over a prefix of the ranking long enough to fill the page
         (the prefix depends only on the ranking, so pages stay consistent)."""
         horizon = max(wanted * 3, 50)
         while True:
             head = ranked[:horizon]
-            found = nodes.by_keys(self._store.cursor(), [r.key for r in head])
-            spans = {k: (n.video_id, n.start_ms, n.end_ms) for k, n in found.items()}
+            spans: dict[int, tuple[str, int, int]] = {}
+            for level in {r.level for r in head}:
+                spans.update(self._spans(coll, level).spans([r.key for r in head if r.level is level]))
             kept = auto.rerank([r for r in head if r.key in spans], spans)
             if len(kept) >= wanted or horizon >= len(ranked):
                 return kept
             horizon *= 4
 
-    def _evidence(self, coll: Collection, vector: np.ndarray) -> Callable[[Node], tuple[Hit, ...]]:
+    def _evidence(self, coll: Collection, vector: np.ndarray) -> Callable[[int, Level], list[answers.Scored]]:
         index, moments = self._index(coll, Level.SEGMENT), self._moments(coll, Level.SEGMENT)
-        return lambda node: answers.evidence_for(self._store.cursor(), coll.id, index, moments, vector, node)
+        segments = self._spans(coll, Level.SEGMENT)
+        parents = {level: self._spans(coll, level) for level in Level if level is not Level.SEGMENT}
+        return lambda key, level: answers.evidence_for(index, moments, segments, parents, vector, key, level)
+
+    def _spans(self, coll: Collection, level: Level) -> LevelSpans:
+        return self._span_cache.get(self._store.cursor(), coll.id, level, self._version())
 
     def _ancestors(self, coll: Collection) -> Callable[[Node], tuple[Node, ...]]:
         return lambda node: tuple(self._navigator.ancestors(coll.name, node.id))
@@ -152,7 +159,7 @@ class Searcher:
 
     def _labels(self, coll: Collection) -> list[str]:
         """Distinct segment labels of a collection, cached until the next write."""
-        stamp = (coll.id, self._last_sequence())
+        stamp = (coll.id, self._version())
         with self._labels_lock:
             cached = self._label_cache.get(coll.id)
         if cached is not None and cached[0] == stamp:
