@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -139,6 +138,3 @@ def position_mask(ordinals: np.ndarray, totals: np.ndarray, position: int) -> np
     """Which nodes sit at ``position`` (1-based; negative from the end) among their level."""
     target = np.where(position > 0, position - 1, totals + position)
     return ordinals == target
-
-
-ScoreFn = Callable[[np.ndarray], np.ndarray]

@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 
 from hierarchy.errors import Unavailable
+from hierarchy.types import MAX_KEY
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +178,9 @@ class Allocator:
     def take(self, count: int = 1) -> int:
         """Reserve ``count`` consecutive values; returns the first."""
         with self._lock:
+            if self._next + count > MAX_KEY:
+                # USearch reserves 2**64-1 and signed readers break past 2**63: never go there.
+                raise Unavailable(f"the {self._name} counter is exhausted; rebuild into a new data directory")
             if self._next + count > self._limit:
                 self._limit = self._next + count + self._block
                 self._store.set_meta(self._name, str(self._limit), self._cursor)

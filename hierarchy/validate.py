@@ -65,10 +65,11 @@ def vector(values: np.ndarray, dimension: int, metric: Metric, field: str) -> np
     if not np.isfinite(arr).all():
         raise InvalidArgument(field, "contains NaN or infinity")
     if metric is Metric.COSINE:
-        norm = float(np.linalg.norm(arr.astype(np.float64)))  # float64: huge finite values must not overflow
+        wide = arr.astype(np.float64)  # huge values must not overflow, tiny ones not underflow
+        norm = float(np.linalg.norm(wide))
         if norm == 0.0:
             raise InvalidArgument(field, "is the zero vector, which has no direction under cosine")
-        arr = arr / norm
+        arr = (wide / norm).astype(np.float32)
     return arr
 
 
