@@ -14,9 +14,11 @@ from hierarchy.auto import Ranked
 from hierarchy.calibrate import LevelMoments
 from hierarchy.index import LevelIndex
 from hierarchy.spans import LevelSpans
-from hierarchy.types import Hit, Level, Node
+from hierarchy.types import Hit, Level, Node, TimeRange
 
 EVIDENCE = 3
+# Evidence segments within this many calibrated units of the best one share the focus.
+FOCUS_MARGIN = 1.0
 
 # (key, similarity, calibrated score) of one evidence segment
 Scored = tuple[int, float, float]
@@ -40,10 +42,30 @@ def hits(
         if node is None:
             continue
         children = tuple(Hit(found[k], z, s, i + 1, z) for i, (k, s, z) in enumerate(support[r.key]) if k in found)
+        rank = first_rank + len(out)
         out.append(
-            Hit(node, r.score, r.similarity, first_rank + len(out), raw.get(r.key, r.score), children, ancestors(node))
+            Hit(
+                node,
+                r.score,
+                r.similarity,
+                rank,
+                raw.get(r.key, r.score),
+                children,
+                ancestors(node),
+                focus(node, children),
+            )
         )
     return out
+
+
+def focus(node: Node, evidence: tuple[Hit, ...]) -> TimeRange:
+    """Top-down refinement: the tightest span of ``node`` that holds the evidence segments
+    scoring close to its best one (the node's own span when it has no evidence)."""
+    if not evidence:
+        return TimeRange(node.start_ms, node.end_ms)
+    best = max(e.score for e in evidence)
+    close = [e.node for e in evidence if e.score >= best - FOCUS_MARGIN]
+    return TimeRange(min(n.start_ms for n in close), max(n.end_ms for n in close))
 
 
 def evidence_for(

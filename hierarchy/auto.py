@@ -1,5 +1,5 @@
 """Execute routed (AUTO) and mixed (ALL) searches: candidates at every level, routing,
-counting and ordinals, then a joint rerank. Returns a ranked list of (key, level, score,
+counting and ordinals. Returns a ranked list of (key, level, score,
 similarity) and the route; the facade pages it and attaches nodes and evidence."""
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ from dataclasses import dataclass
 import duckdb
 import numpy as np
 
-from hierarchy import nodes, router, search
+from hierarchy import deadlines, nodes, router, search
 from hierarchy.calibrate import LevelMoments
 from hierarchy.index import LevelIndex
 from hierarchy.query import ParsedQuery, parse
 from hierarchy.router import Pool
+from hierarchy.spans import LevelSpans
 from hierarchy.types import Filter, Level, Mode, Route, SearchQuery
 
 POOL = 100
@@ -45,6 +46,8 @@ class Context:
     encode: Callable[[str], np.ndarray] | None
     labels: Callable[[], list[str]]
     exact_filter_below: int
+    spans: Callable[[Level], LevelSpans] | None = None  # in-memory spans, for video and time filters
+    deadline: float | None = None  # time.monotonic(); checked before each candidate pool
 
 
 def execute(
@@ -111,10 +114,12 @@ def _event_vector(ctx: Context, query: SearchQuery, parsed: ParsedQuery, vector:
 
 
 def _pool(ctx: Context, level: Level, flt: Filter, vector: np.ndarray, size: int) -> Pool | None:
+    deadlines.check(ctx.deadline, f"while searching the {level.label} level")
     index = ctx.index(level)
     if len(index) == 0:
         return None
-    keys, sims = search.candidates(ctx.cur, index, ctx.cid, level, flt, vector, size, ctx.exact_filter_below)
+    spans = (lambda: ctx.spans(level)) if ctx.spans is not None else None
+    keys, sims = search.candidates(ctx.cur, index, ctx.cid, level, flt, vector, size, ctx.exact_filter_below, spans)
     return router.pool(level, keys, sims, ctx.moments(level), vector)
 
 
@@ -224,17 +229,3 @@ def _pick_per_video(rows: list[tuple[int, str, int]], position: int) -> list[int
 def _event_reason(parsed: ParsedQuery) -> str:
     where = parsed.ordinal.of.label if parsed.ordinal and parsed.ordinal.of else "video"
     return f"ordinal {parsed.ordinal.position if parsed.ordinal else 1} of '{parsed.event}' in each {where}"
-
-
-def rerank(ranked: list[Ranked], spans: dict[int, tuple[str, int, int]]) -> list[Ranked]:
-    """Drop answers that overlap a better answer in the same video: a scene and its own
-    segments are one answer, not three."""
-    kept: list[Ranked] = []
-    taken: dict[str, list[tuple[int, int]]] = {}
-    for item in ranked:
-        video, start, end = spans[item.key]
-        if any(start < b and a < end for a, b in taken.get(video, [])):
-            continue
-        kept.append(item)
-        taken.setdefault(video, []).append((start, end))
-    return kept

@@ -16,6 +16,7 @@ the level has grown or shrunk by a tenth since they were computed.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,19 +54,38 @@ class LevelMoments:
 
 
 class MomentsCache:
-    """Level moments per (collection, level), recomputed when a level has changed enough."""
+    """Level moments per (collection, level), recomputed when a level has changed enough.
 
-    def __init__(self) -> None:
+    The last few versions are kept, each stamped with the commit it was computed at, so
+    the later pages of a search score with the moments its first page used."""
+
+    def __init__(self, keep: int = 4) -> None:
         self._lock = threading.Lock()
-        self._moments: dict[tuple[int, int], LevelMoments] = {}
+        self._keep = keep
+        self._moments: dict[tuple[int, int], list[tuple[int, LevelMoments]]] = {}
 
-    def get(self, key: tuple[int, int], size: int, sample: callable) -> LevelMoments:
-        """Cached moments for ``key``, or fresh ones from ``sample()`` when stale."""
+    def get(
+        self,
+        key: tuple[int, int],
+        size: int,
+        sample: Callable[[], np.ndarray],
+        as_of: int | None = None,
+        current: bool = True,
+    ) -> LevelMoments:
+        """Moments for ``key`` as of commit ``as_of`` (None: the latest), computed afresh
+        from ``sample()`` when the latest are stale. A search at an older commit
+        (``current`` False) never refreshes: it reuses what its first page used."""
         with self._lock:
-            found = self._moments.get(key)
-        if found is not None and abs(size - found.count) <= _REFRESH * max(found.count, 1):
-            return found
+            history = list(self._moments.get(key, ()))
+        if history and as_of is not None and (as_of < history[-1][0] or not current):
+            older = [m for stamp, m in history if stamp <= as_of]
+            return older[-1] if older else history[0][1]
+        if history and abs(size - history[-1][1].count) <= _REFRESH * max(history[-1][1].count, 1):
+            return history[-1][1]
         fresh = LevelMoments.of(sample(), size)
         with self._lock:
-            self._moments[key] = fresh
+            kept = self._moments.setdefault(key, [])
+            kept.append((as_of if as_of is not None else (kept[-1][0] if kept else 0), fresh))
+            kept.sort(key=lambda item: item[0])
+            del kept[: -self._keep]
         return fresh

@@ -137,7 +137,7 @@ def list_videos(cur: duckdb.DuckDBPyConnection, collection: Collection, after: s
 def video_states(cur: duckdb.DuckDBPyConnection, cid: int, video_ids: list[str]) -> dict[str, tuple[str, int]]:
     """``video_id -> (state, duration_ms)`` for those of ``video_ids`` that exist."""
     rows = cur.execute(
-        "SELECT video_id, state, duration_ms FROM videos WHERE collection_id = ? AND list_contains(?, video_id)",
+        "SELECT video_id, state, duration_ms FROM videos WHERE collection_id = ? AND video_id = ANY(?)",
         [cid, video_ids],
     ).fetchall()
     return {r[0]: (r[1], int(r[2])) for r in rows}

@@ -11,13 +11,19 @@ Recovery order on :meth:`Database.open`:
 
 1. take the data directory's lock file (a second server fails here, clearly);
 2. open DuckDB, which replays its write-ahead log, and migrate the schema;
-3. for every collection and level, load the saved index if its checksum, parameters and
-   count agree with the store at the index's watermark, then catch it up with the rows
-   committed after the watermark; otherwise rebuild it from the store.
+3. (:meth:`Database.recover`) for every collection and level, load the saved index if
+   its checksum, parameters and count agree with the store at the index's watermark,
+   then catch it up with the rows committed after the watermark; otherwise rebuild it
+   from the store.
 
 DuckDB is the source of truth: a crash between steps 2 and 3 of a write loses nothing,
 because the next open catches the index up. Indexes are saved on :meth:`close` and
 :meth:`save_indexes`.
+
+A snapshot (:meth:`snapshot`) holds the catalog lock and every collection's write lock
+while it checkpoints DuckDB, saves the indexes and copies both, so it sees no write half
+done; a restored snapshot recovers like any data directory. :meth:`verify` checks that
+the indexes and trees agree with the store.
 """
 
 from __future__ import annotations
@@ -26,10 +32,13 @@ import fcntl
 import logging
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import duckdb
 import numpy as np
 
 from hierarchy import (
@@ -41,6 +50,7 @@ from hierarchy import (
     treerows,
     validate,
 )
+from hierarchy import snapshot as snapshots
 from hierarchy.builder import HierarchyConfig
 from hierarchy.encoder import TextEncoder, get_encoder
 from hierarchy.errors import AlreadyExists, FailedPrecondition, NotFound, Unavailable
@@ -63,6 +73,7 @@ from hierarchy.types import (
     Video,
     VideoState,
 )
+from hierarchy.verify import VerifyReport, check_collection
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +87,8 @@ class DatabaseOptions:
     index: IndexParams = field(default_factory=IndexParams)
     max_batch: int = 10_000
     max_top_k: int = 1000
+    max_page_size: int = 1000  # larger page sizes are capped to it
+    max_query_chars: int = 4096  # longer search texts are refused
     exact_filter_below: int = 50_000
 
 
@@ -91,26 +104,42 @@ class Database:
         self.sequence = Allocator(self.store, "next_seq", block=1024)
         self._last_sequence = nodes.max_sequence(self.store.cursor())
         self._changes = 0  # bumped by every committed write; read caches are keyed by it
+        self._opened_sequence = self._last_sequence
+        self._visible: dict[int, int] = {}  # collection id -> latest commit searches see
         self._catalog_lock = threading.Lock()
         self._locks_guard = threading.Lock()
         self._write_locks: dict[int, threading.RLock] = {}
         self._indexes: dict[tuple[int, Level], LevelIndex] = {}
         self._collections: dict[str, Collection] = {}
         self._closed = False
+        self._recovered = False  # set by recover()
         self.graphs = GraphCache()
         self.operations = Operations()
-        self.navigator = Navigator(self.store, self.graphs, self._collection, self._index, options.max_top_k)
+        self.navigator = Navigator(
+            self.store, self.graphs, self._collection, self._index, options.max_top_k, options.max_page_size
+        )
         self.searcher = Searcher(
-            self.store, self._collection, self._index, self.navigator, options, lambda: self._changes
+            self.store,
+            self._collection,
+            self._index,
+            self.navigator,
+            options,
+            lambda: self._changes,
+            self.visible_sequence,
         )
 
     @classmethod
-    def open(cls, data_dir: Path | str, options: DatabaseOptions | None = None) -> Database:
-        """Open (creating if needed) the database in ``data_dir`` and recover its indexes."""
+    def open(cls, data_dir: Path | str, options: DatabaseOptions | None = None, recover: bool = True) -> Database:
+        """Open (creating if needed) the database in ``data_dir`` and recover its indexes.
+
+        With ``recover=False`` only steps 1 and 2 of recovery run; the caller runs
+        :meth:`recover` later (a server does, while its health check says NOT_SERVING).
+        """
         path = Path(data_dir).expanduser()
         path.mkdir(parents=True, exist_ok=True)
         db = cls(path, options or DatabaseOptions())
-        db._recover()
+        if recover:
+            db.recover()
         return db
 
     # -- collections -------------------------------------------------------------------
@@ -124,6 +153,7 @@ class Database:
         """
         validate.collection_name(name)
         tree_config = validate.hierarchy_config(HierarchyConfig(), hierarchy or {})
+        validate.space_names(space)  # before an encoder named by the client is looked for
         encoder_dim = get_encoder(space.text_encoder).dimension if space.text_encoder else None
         space = validate.space(space, encoder_dim)
         with self._catalog_lock, self.store.transaction() as cur:
@@ -157,7 +187,7 @@ class Database:
 
     def list_collections(self, page_size: int = 0, page_token: str = "") -> tuple[list[Collection], str]:
         """One page of collections in name order, and the next page's token."""
-        size = validate.page_size(page_size)
+        size = validate.page_size(page_size, limit=self.options.max_page_size)
         after = paging.decode(page_token, "collections") or ""
         page = catalog.list_collections(self.store.cursor(), str(after), size + 1)
         token = paging.encode(page[size - 1].name, "collections") if len(page) > size else ""
@@ -189,8 +219,7 @@ class Database:
         """Register a video (state OPEN), optionally with cut times per level."""
         coll = self._collection(collection)
         validate.identifier(video_id, "video_id")
-        if duration_ms < 0:
-            raise validate.InvalidArgument("duration_ms", f"is {duration_ms}; must be >= 0 (0 = unknown)")
+        validate.duration(duration_ms)
         attrs = validate.attributes(attributes or {}, "attributes")
         cuts = validate.hints(hints or {})
         with self._write_lock(coll.id), self.store.transaction() as cur:
@@ -211,7 +240,7 @@ class Database:
     def list_videos(self, collection: str, page_size: int = 0, page_token: str = "") -> tuple[list[Video], str]:
         """One page of a collection's videos in id order, and the next page's token."""
         coll = self._collection(collection)
-        size = validate.page_size(page_size)
+        size = validate.page_size(page_size, limit=self.options.max_page_size)
         after = paging.decode(page_token, paging.digest("videos", collection)) or ""
         page = catalog.list_videos(self.store.cursor(), coll, str(after), size + 1)
         token = paging.encode(page[size - 1].id, paging.digest("videos", collection)) if len(page) > size else ""
@@ -251,7 +280,7 @@ class Database:
                     nodes.save_request(tx, coll.id, request_id, seq, {"segment_ids": batch.node_ids})
             self._last_sequence = max(self._last_sequence, seq)
             self._index(coll, Level.SEGMENT).add(batch.keys, batch.vectors, seq)
-            self._changed()
+            self._changed(coll.id, seq)
             for video_id in set(batch.video_ids):
                 self.graphs.invalidate(coll.id, video_id)
         return AppendResult(batch.node_ids, seq)
@@ -340,7 +369,7 @@ class Database:
                 index = self._index(coll, batch.level)
                 index.remove(old.get(batch.level, np.zeros(0, np.int64)))
                 index.add(batch.keys, batch.vectors, seq)
-            self._changed()
+            self._changed(coll.id, seq)
             self.graphs.invalidate(coll.id, video_id)
         return {batch.level: len(batch.keys) for batch in batches}
 
@@ -349,6 +378,7 @@ class Database:
     def search(self, query: SearchQuery, page_token: str = "") -> SearchResult:
         """Search a collection at one level, routed (AUTO) or over every level (ALL);
         ``page_token`` continues an earlier search with the same request."""
+        validate.query_text(query.text, self.options.max_query_chars)
         return self.searcher.search(query, page_token)
 
     # -- stats, persistence --------------------------------------------------------------
@@ -403,7 +433,63 @@ class Database:
         finally:
             self._lock_file.close()
 
+    # -- operations: verify, snapshot, lag -------------------------------------------------
+
+    def verify(self, collection: str = "", sample: int = 256) -> VerifyReport:
+        """Check that the store, the indexes and the trees agree (see :mod:`hierarchy.verify`);
+        ``sample`` vectors per level are compared. Read-only."""
+        colls = [self._collection(collection)] if collection else catalog.all_collections(self.store.cursor())
+        report = VerifyReport()
+        for coll in colls:
+            # Writers of the collection wait, so its store rows and indexes are seen at one moment.
+            with self._write_lock(coll.id):
+                with self._locks_guard:
+                    indexes = {level: idx for (cid, level), idx in self._indexes.items() if cid == coll.id}
+                report.add(check_collection(self.store.cursor(), coll, indexes, sample))
+        return report
+
+    def snapshot(self, destination: str) -> snapshots.Snapshot:
+        """Copy the data directory to ``destination`` consistently (see :mod:`hierarchy.snapshot`).
+
+        Every writer pauses while the store is checkpointed and the files are copied;
+        searches go on. The checksums are computed once writers have resumed.
+        """
+        target = snapshots.check_destination(destination, self.data_dir)
+        try:
+            with self._writes_paused():
+                self.store.checkpoint()
+                self.save_indexes()
+                files = snapshots.copy_files(self.data_dir, target)
+                sequence = self._last_sequence
+            return snapshots.write_manifest(target, files, sequence, self.store.schema_version())
+        except OSError as exc:
+            snapshots.clear(target)
+            raise FailedPrecondition(f"cannot write the snapshot to {target}: {exc}", snapshots.DESTINATION) from exc
+        except BaseException:
+            snapshots.clear(target)
+            raise
+
+    def index_lag(self) -> dict[tuple[str, Level], int]:
+        """Per (collection, level): the store's highest sequence minus the index's watermark."""
+        cur = self.store.cursor()
+        out = {}
+        for coll in catalog.all_collections(cur):
+            for level, (_, max_seq) in nodes.level_counts(cur, coll.id).items():
+                index = self._indexes.get((coll.id, level))
+                out[(coll.name, level)] = max(0, max_seq - (index.watermark if index else 0))
+        return out
+
     # -- internals -----------------------------------------------------------------------
+
+    @contextmanager
+    def _writes_paused(self) -> Iterator[None]:
+        """Hold the catalog lock and every collection's write lock, so no write runs."""
+        with ExitStack() as stack:
+            # Same order as delete_collection (catalog, then collection): no deadlock.
+            stack.enter_context(self._catalog_lock)
+            for coll in catalog.all_collections(self.store.cursor()):
+                stack.enter_context(self._write_lock(coll.id))
+            yield
 
     def _collection(self, name: str, field: str = "collection") -> Collection:
         validate.collection_name(name, field)
@@ -418,10 +504,19 @@ class Database:
             self._collections[name] = found
         return found
 
-    def _changed(self) -> None:
-        """Count a committed write (after its indexes are updated), so read caches refresh."""
+    def _changed(self, cid: int | None = None, seq: int = 0) -> None:
+        """Count a committed write (after its indexes are updated), so read caches refresh;
+        a write of commit ``seq`` to collection ``cid`` becomes visible to searches."""
         with self._locks_guard:
             self._changes += 1
+            if cid is not None:
+                self._visible[cid] = max(self._visible.get(cid, 0), seq)
+
+    def visible_sequence(self, cid: int) -> int:
+        """The latest commit of a collection that searches see whole: stored, indexed and in
+        the read caches. Pages of a search answer as of this commit."""
+        with self._locks_guard:
+            return self._visible.get(cid, self._opened_sequence)
 
     def _write_lock(self, cid: int) -> threading.RLock:
         # Re-entrant: sealing holds the lock across the build it runs.
@@ -441,12 +536,36 @@ class Database:
                 self._indexes[key] = index
             return index
 
-    def _recover(self) -> None:
+    def recover(self) -> None:
+        """Load, catch up or rebuild every index from the store (step 3 of recovery).
+
+        Runs once; later calls return at once. Nothing else may use the database until
+        it returns.
+        """
+        if self._recovered:
+            return
         for coll in catalog.all_collections(self.store.cursor()):
             self._collections[coll.name] = coll
             counts = nodes.level_counts(self.store.cursor(), coll.id)
             for level in counts:
                 self._recover_index(coll, level)
+        self._recovered = True
+
+    def store_failure(self) -> str | None:
+        """Why the store can no longer serve, or None while it can.
+
+        DuckDB invalidates a database after a fatal error (a checkpoint or log write that
+        fails half way, e.g. on a full disk): every later statement fails until the
+        process restarts, and the restart recovers from the files.
+        """
+        try:
+            with self.store.new_cursor() as cur:
+                cur.execute("SELECT 1").fetchall()
+        except duckdb.FatalException as exc:
+            return str(exc).splitlines()[0]
+        except duckdb.ConnectionException as exc:  # closed, or lost with the fatal error
+            return str(exc).splitlines()[0]
+        return None
 
     def _recover_index(self, coll: Collection, level: Level) -> None:
         index = self._index(coll, level)

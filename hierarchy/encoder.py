@@ -57,12 +57,16 @@ class TransformersEncoder:
 
         hf_logging.disable_progress_bar()
 
-        if not model_path.is_dir():
-            raise InvalidArgument("text_encoder", f"model folder {model_path} does not exist; give a local path")
+        if not _is_dir(model_path):
+            raise InvalidArgument("space.text_encoder", f"model folder {model_path} does not exist; give a local path")
         self.name = name
         self._torch = torch
-        self._tokenizer = AutoTokenizer.from_pretrained(str(model_path), local_files_only=True)
-        self._model = AutoModel.from_pretrained(str(model_path), local_files_only=True)
+        try:
+            self._tokenizer = AutoTokenizer.from_pretrained(str(model_path), local_files_only=True)
+            self._model = AutoModel.from_pretrained(str(model_path), local_files_only=True)
+        except (OSError, ValueError) as exc:  # a folder, but not one holding a model
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InvalidArgument("space.text_encoder", f"{model_path} holds no loadable model ({first})") from exc
         self._model.eval()
         self.dimension = int(self._model.config.hidden_size)
         # Tokenizers and torch modules are not safe to call from several threads at once.
@@ -96,6 +100,14 @@ class TransformersEncoder:
 
 _CACHE: dict[str, TextEncoder] = {}
 _CACHE_LOCK = threading.Lock()
+
+
+def _is_dir(path: Path) -> bool:
+    """Whether ``path`` is a folder; names the system cannot even look up are not."""
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
 
 
 def resolve_model_path(name: str) -> Path:

@@ -54,7 +54,7 @@ def sql(flt: Any) -> tuple[str, list[Any]]:
     parts: list[str] = []
     params: list[Any] = []
     if flt.video_ids:
-        parts.append("list_contains(?, video_id)")
+        parts.append("video_id = ANY(?)")
         params.append(list(flt.video_ids))
     if flt.time_range is not None:
         parts.append("end_ms > ?")

@@ -22,6 +22,7 @@ import numpy as np
 from usearch.index import Index
 
 from hierarchy.types import Metric
+from hierarchy.vectortable import VectorTable
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,8 @@ class LevelIndex:
         self.watermark = 0
         self._write_lock = threading.Lock()
         self._index = self._new_index()
+        # The same vectors by key, for exact scoring of any subset (see hierarchy.vectortable).
+        self._table = VectorTable(dimension, _TABLE_DTYPES.get(params.dtype, np.float32))
 
     def _new_index(self) -> Index:
         return Index(
@@ -92,19 +95,27 @@ class LevelIndex:
             self.watermark = max(self.watermark, watermark)
             return
         with self._write_lock:
-            self._index.add(keys.astype(np.uint64), np.ascontiguousarray(vectors, np.float32))
+            rows = np.ascontiguousarray(vectors, np.float32)
+            # The table first: a search that finds a key in the index must find its vector.
+            self._table.add(keys, rows)
+            self._index.add(keys.astype(np.uint64), rows)
             self.watermark = max(self.watermark, watermark)
 
     def remove(self, keys: np.ndarray) -> None:
         """Remove keys (USearch keeps tombstones until the next rebuild)."""
+        if len(keys) == 0:
+            return
         with self._write_lock:
-            for key in keys.astype(np.uint64):
-                self._index.remove(int(key))
+            # The index first, for the same reason; a search that found a key just before
+            # may still miss its vector (see ``present_vectors``).
+            self._index.remove(keys.astype(np.uint64))
+            self._table.remove(keys)
 
     def clear(self) -> None:
         """Drop every vector (before a rebuild)."""
         with self._write_lock:
             self._index = self._new_index()
+            self._table.clear()
             self.watermark = 0
 
     def search(self, query: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -124,15 +135,25 @@ class LevelIndex:
         """Stored vectors of ``keys`` as float32 rows (keys must be present)."""
         if len(keys) == 0:
             return np.zeros((0, self.dimension), np.float32)
-        rows = self._index.get(keys.astype(np.uint64))
-        return np.stack(rows).astype(np.float32)
+        return self._table.get(keys)
+
+    def present_vectors(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(keys still present, their float32 rows): keys removed since a search found
+        them (a concurrent delete or rebuild) are left out instead of failing the search."""
+        return self._table.get_present(np.asarray(keys, np.int64))
+
+    def vector_of(self, key: int) -> np.ndarray | None:
+        """The float32 vector of one key, or None when it is not (or no longer) present."""
+        present, rows = self.present_vectors(np.array([key], np.int64))
+        return rows[0] if len(present) else None
+
+    def keys(self) -> np.ndarray:
+        """Every key in the index, sorted."""
+        return np.sort(np.asarray(self._index.keys, np.int64))
 
     def sample(self, limit: int, seed: int = 0) -> np.ndarray:
         """Up to ``limit`` stored vectors, chosen at random (all when fewer)."""
-        keys = np.asarray(self._index.keys, dtype=np.int64)
-        if len(keys) > limit:
-            keys = np.random.default_rng(seed).choice(keys, size=limit, replace=False)
-        return self.vectors(keys)
+        return self._table.sample(limit, seed)
 
     def save(self) -> None:
         """Write the index and its sidecar atomically."""
@@ -165,8 +186,10 @@ class LevelIndex:
         index.load(str(self.path))
         if len(index) != sidecar["count"]:
             return None
+        table = _table_of(index, self._table.dimension, self._table.dtype)
         with self._write_lock:
             self._index = index
+            self._table = table
             self.watermark = int(sidecar["watermark"])
         return IndexState(count=len(index), watermark=self.watermark)
 
@@ -186,6 +209,19 @@ class LevelIndex:
         if not isinstance(sidecar, dict) or not isinstance(sidecar.get("count"), int):
             return None
         return sidecar
+
+
+_TABLE_DTYPES = {"f16": np.float16, "f32": np.float32, "f64": np.float64}
+
+
+def _table_of(index: Index, dimension: int, dtype: type, chunk: int = 50_000) -> VectorTable:
+    """The vectors of a loaded index, by key."""
+    table = VectorTable(dimension, dtype)
+    keys = np.sort(np.asarray(index.keys, dtype=np.int64))
+    for lo in range(0, len(keys), chunk):
+        part = keys[lo : lo + chunk]
+        table.add(part, np.stack(index.get(part.astype(np.uint64))).astype(np.float32))
+    return table
 
 
 def _sha256(path: Path) -> str:

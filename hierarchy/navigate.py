@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
-
 from hierarchy import nodes, paging, validate
 from hierarchy.errors import NotFound
 from hierarchy.graph import GraphCache, VideoGraph, require
@@ -25,12 +23,14 @@ class Navigator:
         collection: Callable[[str], Collection],
         index: Callable[[Collection, Level], LevelIndex],
         max_top_k: int,
+        max_page_size: int = 1000,
     ) -> None:
         self._store = store
         self._graphs = graphs
         self._collection = collection
         self._index = index
         self._max_top_k = max_top_k
+        self._max_page_size = max_page_size
 
     def node(self, collection: str, node_id: str) -> Node:
         """One node by id."""
@@ -41,7 +41,7 @@ class Navigator:
     ) -> tuple[list[Node], str]:
         """A page of a node's children in time order, and the next page's token."""
         coll, graph, _ = self._graph_of(collection, node_id)
-        size = validate.page_size(page_size)
+        size = validate.page_size(page_size, limit=self._max_page_size)
         owner = paging.digest("children", collection, node_id)
         start = paging.decode(page_token, owner) or 0
         if not isinstance(start, int) or start < 0:
@@ -82,7 +82,9 @@ class Navigator:
         count = validate.top_k(top_k, self._max_top_k)
         key, node = self._lookup(coll, node_id)
         index = self._index(coll, node.level)
-        vector = index.vectors(np.array([key], np.int64))[0]
+        vector = index.vector_of(key)
+        if vector is None:  # deleted or rebuilt since it was looked up
+            raise NotFound(f"node {node_id!r} does not exist in collection {collection!r}", "node_id")
         keys, sims = index.search(vector, count + 1)
         found = nodes.by_keys(self._store.cursor(), [int(k) for k in keys if int(k) != key])
         pairs = [(found[int(k)], float(s)) for k, s in zip(keys, sims, strict=True) if int(k) in found]

@@ -75,7 +75,7 @@ def insert(cur: duckdb.DuckDBPyConnection, table: pa.Table) -> None:
 def existing_ids(cur: duckdb.DuckDBPyConnection, cid: int, node_ids: list[str]) -> set[str]:
     """Those of ``node_ids`` already stored in the collection."""
     rows = cur.execute(
-        "SELECT node_id FROM nodes WHERE collection_id = ? AND list_contains(?, node_id)", [cid, node_ids]
+        "SELECT node_id FROM nodes WHERE collection_id = ? AND node_id = ANY(?)", [cid, node_ids]
     ).fetchall()
     return {r[0] for r in rows}
 
@@ -129,7 +129,7 @@ def by_keys(cur: duckdb.DuckDBPyConnection, keys: list[int]) -> dict[int, Node]:
     """Nodes of ``keys`` (missing keys are absent from the result)."""
     if not keys:
         return {}
-    rows = cur.execute(f"SELECT {_NODE_COLUMNS} FROM nodes WHERE list_contains(?, key)", [keys]).fetchall()
+    rows = cur.execute(f"SELECT {_NODE_COLUMNS} FROM nodes WHERE key = ANY(?)", [keys]).fetchall()
     return {int(r[0]): _node(r) for r in rows}
 
 
@@ -138,7 +138,7 @@ def by_ids(cur: duckdb.DuckDBPyConnection, cid: int, node_ids: list[str]) -> dic
     if not node_ids:
         return {}
     rows = cur.execute(
-        f"SELECT {_NODE_COLUMNS} FROM nodes WHERE collection_id = ? AND list_contains(?, node_id)", [cid, node_ids]
+        f"SELECT {_NODE_COLUMNS} FROM nodes WHERE collection_id = ? AND node_id = ANY(?)", [cid, node_ids]
     ).fetchall()
     return {r[1]: (int(r[0]), _node(r)) for r in rows}
 
@@ -256,8 +256,8 @@ def positions(cur: duckdb.DuckDBPyConnection, cid: int, level: Level, keys: list
     rows = cur.execute(
         "SELECT key, pos, total FROM (SELECT key, row_number() OVER w - 1 AS pos, "
         "count(*) OVER (PARTITION BY video_id) AS total FROM nodes WHERE collection_id = ? AND level = ? "
-        "AND video_id IN (SELECT video_id FROM nodes WHERE list_contains(?, key)) "
-        "WINDOW w AS (PARTITION BY video_id ORDER BY start_ms)) WHERE list_contains(?, key)",
+        "AND video_id IN (SELECT video_id FROM nodes WHERE key = ANY(?)) "
+        "WINDOW w AS (PARTITION BY video_id ORDER BY start_ms)) WHERE key = ANY(?)",
         [cid, int(level), keys, keys],
     ).fetchall()
     found = {int(r[0]): (int(r[1]), int(r[2])) for r in rows}

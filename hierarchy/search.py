@@ -3,11 +3,14 @@ candidates when they are few, or over-fetching and screening when they are many.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import duckdb
 import numpy as np
 
 from hierarchy import filters, nodes
 from hierarchy.index import LevelIndex
+from hierarchy.spans import LevelSpans
 from hierarchy.types import Filter, Level, Metric
 
 
@@ -20,11 +23,20 @@ def candidates(
     vector: np.ndarray,
     wanted: int,
     exact_filter_below: int,
+    spans: Callable[[], LevelSpans] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The ``wanted`` best (keys, similarities) at ``level`` that pass ``flt``, best first."""
+    """The ``wanted`` best (keys, similarities) at ``level`` that pass ``flt``, best first.
+
+    ``spans`` (the level's in-memory spans) answers filters on videos and times without
+    a store query."""
     if flt.empty:
         return index.search(vector, wanted)
-    keys = nodes.filtered_keys(cur, cid, level, flt, exact_filter_below + 1)
+    if spans is not None and not (flt.labels or flt.attributes):
+        span = flt.time_range
+        keys = spans().matching(flt.video_ids, span.start_ms if span else 0, span.end_ms if span else 0)
+        keys = keys[: exact_filter_below + 1]
+    else:
+        keys = nodes.filtered_keys(cur, cid, level, flt, exact_filter_below + 1)
     if len(keys) <= exact_filter_below:
         return score_exactly(index, keys, vector, wanted)
     return _overfetch(cur, index, flt, vector, wanted)
@@ -34,9 +46,10 @@ def score_exactly(
     index: LevelIndex, keys: np.ndarray, vector: np.ndarray, wanted: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Similarities of ``vector`` to the indexed vectors of ``keys``, best first."""
+    keys, rows = index.present_vectors(keys)
     if len(keys) == 0:
         return keys, np.zeros(0, np.float32)
-    sims = similarities(index.metric, index.vectors(keys), vector)
+    sims = similarities(index.metric, rows, vector)
     order = np.argsort(-sims, kind="stable")[:wanted]
     return keys[order], sims[order]
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hierarchy import answers, auto, calibrate, filters, nodes, paging, search, validate
+from hierarchy import answers, auto, calibrate, deadlines, filters, nodes, paging, rerank, router, search, validate
 from hierarchy.calibrate import LevelMoments, MomentsCache
 from hierarchy.encoder import get_encoder
 from hierarchy.errors import FailedPrecondition, NotFound
@@ -19,10 +19,15 @@ from hierarchy.index import LevelIndex
 from hierarchy.navigate import Navigator
 from hierarchy.spans import LevelSpans, SpanCache
 from hierarchy.store import Store
-from hierarchy.types import Collection, Level, Mode, Node, Route, SearchQuery, SearchResult
+from hierarchy.types import Collection, Hit, Level, Mode, Node, Route, SearchQuery, SearchResult, VideoGroup
 
 if TYPE_CHECKING:
     from hierarchy.db import DatabaseOptions
+
+
+MAX_RESULT_WINDOW = 10_000  # pages end here: deeper ranks cost a full ranking each
+RERANK_DEPTH = 100  # the joint rerank reorders this many answers at the head of a ranking
+MAX_GROUPED_RANKING = 50_000  # grouping by video reads at most this many answers
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,29 @@ class ExampleNode:
 
     key: int
     level: Level
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What every page of one search shares."""
+
+    query: SearchQuery
+    vector: np.ndarray
+    example: ExampleNode | None
+    diversity: float
+    watermark: int  # answers come from commits at or before this one
+
+
+@dataclass(frozen=True)
+class _Ranking:
+    """A ranking with its route, the vector that scored, scores before rerank, and whether
+    the ranking holds every answer there is."""
+
+    ranked: list[auto.Ranked]
+    route: Route
+    event: np.ndarray
+    raw: dict[int, float]
+    exhausted: bool
 
 
 class Searcher:
@@ -44,6 +72,7 @@ class Searcher:
         navigator: Navigator,
         options: DatabaseOptions,
         version: Callable[[], int],
+        watermark: Callable[[int], int],
     ) -> None:
         self._store = store
         self._collection = collection
@@ -51,6 +80,7 @@ class Searcher:
         self._navigator = navigator
         self._options = options
         self._version = version  # the database's change count: caches keyed by it stay valid
+        self._visible = watermark  # collection id -> the latest commit searches see whole
         self._level_moments = MomentsCache()
         self._span_cache = SpanCache()
         self._labels_lock = threading.Lock()
@@ -58,10 +88,15 @@ class Searcher:
 
     def search(self, query: SearchQuery, page_token: str = "") -> SearchResult:
         """Search a collection at one level, routed (AUTO) or over every level (ALL);
-        ``page_token`` continues an earlier search with the same request."""
+        ``page_token`` continues an earlier search with the same request, as of the
+        commit its first page saw."""
+        deadlines.check(query.deadline, "before the search started")
         coll = self._collection(query.collection, "collection")
         top_k = validate.top_k(query.top_k, self._options.max_top_k)
         filters.check(query.filter.attributes, query.filter.labels)
+        rerank.get(query.reranker)
+        diversity = validate.fraction(query.diversity, "diversity")
+        group_size = validate.group_size(query.group_size)
         vector, example = self._query_vector(coll, query)
         if example is not None and query.mode is Mode.LEVEL:
             query = replace(query, level=example.level)
@@ -77,30 +112,134 @@ class Searcher:
             query.rerank,
             query.include_evidence,
             query.include_ancestors,
+            query.reranker,
+            diversity,
+            query.group_by_video,
+            group_size,
         )
-        offset = paging.decode(page_token, owner) or 0
-        if not isinstance(offset, int) or offset < 0:
+        offset, watermark = self._position(coll, page_token, owner)
+        plan = _Plan(query, vector, example, diversity, watermark)
+        if query.group_by_video:
+            return self._grouped(coll, plan, offset, top_k, group_size, owner)
+        ranking = self._ranking(coll, plan, offset + top_k + 1)  # one extra: is there another page?
+        hits = self._hits(coll, plan, ranking, ranking.ranked[offset : offset + top_k], offset + 1)
+        more = len(ranking.ranked) > offset + top_k
+        more = more and offset + top_k <= MAX_RESULT_WINDOW
+        token = paging.encode([offset + top_k, watermark], owner) if more else ""
+        return SearchResult(hits, ranking.route, more, token)
+
+    def _position(self, coll: Collection, page_token: str, owner: str) -> tuple[int, int]:
+        """(offset, commit watermark) of a page: the first page starts at the latest commit."""
+        position = paging.decode(page_token, owner)
+        if position is None:
+            return 0, self._visible(coll.id)
+        valid = (
+            isinstance(position, list)
+            and len(position) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in position)
+        )
+        if not valid:
             raise validate.InvalidArgument("page_token", "is malformed; pass back a next_page_token unchanged")
-        wanted = offset + top_k + 1  # one extra says whether another page exists
-        ranked, route, event = self._rank(coll, query, vector, wanted)
-        if example is not None:
-            ranked = [r for r in ranked if r.key != example.key]
+        if position[0] > MAX_RESULT_WINDOW:
+            raise validate.InvalidArgument(
+                "page_token", f"pages past the first {MAX_RESULT_WINDOW} answers are not served; narrow the filter"
+            )
+        return position[0], position[1]
+
+    def _ranking(self, coll: Collection, plan: _Plan, wanted: int) -> _Ranking:
+        """At least ``wanted`` answers (when that many exist) visible at the plan's commit,
+        reranked when asked. The joint rerank covers a fixed head of the ranking, so every
+        page of a search sees the same order."""
+        query = plan.query
+        reranking = query.rerank if query.rerank is not None else query.mode is not Mode.LEVEL
+        depth = max(wanted, RERANK_DEPTH) if reranking else wanted
+        levels = [query.level] if query.mode is Mode.LEVEL else list(router.BUILT)
+        extra = self._newer(coll, levels, plan.watermark) + (1 if plan.example is not None else 0)
+        while True:
+            deadlines.check(query.deadline, "while ranking")
+            asked = depth + extra
+            ranked, route, event = self._rank(coll, query, plan.vector, asked, plan.watermark)
+            exhausted = len(ranked) < asked
+            if plan.example is not None:
+                ranked = [r for r in ranked if r.key != plan.example.key]
+            if self._visible(coll.id) > plan.watermark:  # written since the first page
+                ranked = self._as_of(coll, ranked, plan.watermark)
+            if len(ranked) >= depth or exhausted:
+                break
+            extra = extra * 2 + depth  # more was written while ranking: ask again, deeper
         raw = {r.key: r.score for r in ranked}
-        if query.rerank if query.rerank is not None else query.mode is not Mode.LEVEL:
-            ranked = self._rerank(coll, ranked, wanted)
-        hits = answers.hits(
+        if reranking:
+            head = self._rerank(coll, query.reranker, ranked[:RERANK_DEPTH], plan.diversity)
+            ranked = head + ranked[RERANK_DEPTH:]
+        return _Ranking(ranked, route, event, raw, exhausted)
+
+    def _newer(self, coll: Collection, levels: list[Level], watermark: int) -> int:
+        """Nodes of ``levels`` written after ``watermark`` (none when nothing was since)."""
+        if watermark >= self._visible(coll.id):
+            return 0
+        return sum(self._spans(coll, level).newer_than(watermark) for level in levels)
+
+    def _as_of(self, coll: Collection, ranked: list[auto.Ranked], watermark: int) -> list[auto.Ranked]:
+        """The answers written at or before ``watermark``."""
+        keep: set[int] = set()
+        for level in {r.level for r in ranked}:
+            keep |= self._spans(coll, level).written_by([r.key for r in ranked if r.level is level], watermark)
+        return [r for r in ranked if r.key in keep]
+
+    def _grouped(
+        self, coll: Collection, plan: _Plan, offset: int, top_k: int, group_size: int, owner: str
+    ) -> SearchResult:
+        """One page of videos, each with its best answers."""
+        wanted = (offset + top_k + 1) * group_size
+        while True:
+            ranking = self._ranking(coll, plan, wanted)
+            groups = self._group(coll, ranking.ranked, group_size)
+            if len(groups) > offset + top_k or ranking.exhausted or wanted >= MAX_GROUPED_RANKING:
+                break
+            wanted = min(wanted * 4, MAX_GROUPED_RANKING)
+        page = groups[offset : offset + top_k]
+        flat = [r for _, members in page for r in members]
+        by_video: dict[str, list[Hit]] = {}
+        for hit in self._hits(coll, plan, ranking, flat, 1):  # (answers whose node vanished are left out)
+            by_video.setdefault(hit.node.video_id, []).append(hit)
+        out = []
+        for video, _ in page:
+            found = [replace(h, rank=i + 1) for i, h in enumerate(by_video.get(video, []))]
+            if found:
+                out.append(VideoGroup(video, found[0].score, found))
+        more = len(groups) > offset + top_k and offset + top_k <= MAX_RESULT_WINDOW
+        token = paging.encode([offset + top_k, plan.watermark], owner) if more else ""
+        return SearchResult([], ranking.route, more, token, out)
+
+    def _group(self, coll: Collection, ranked: list[auto.Ranked], size: int) -> list[tuple[str, list[auto.Ranked]]]:
+        """Answers by video, videos in the order of their best answer, ``size`` each."""
+        video_of = self._spans_of(coll, ranked)
+        groups: dict[str, list[auto.Ranked]] = {}
+        for r in ranked:
+            span = video_of.get(r.key)
+            if span is None:
+                continue
+            members = groups.setdefault(span[0], [])
+            if len(members) < size:
+                members.append(r)
+        return list(groups.items())
+
+    def _hits(
+        self, coll: Collection, plan: _Plan, ranking: _Ranking, page: list[auto.Ranked], first_rank: int
+    ) -> list[Hit]:
+        query = plan.query
+        deadlines.check(query.deadline, "before the answers were assembled")
+        return answers.hits(
             self._store.cursor(),
-            ranked[offset : offset + top_k],
-            offset + 1,
-            raw,
-            self._evidence(coll, event) if query.include_evidence else lambda key, level: [],
+            page,
+            first_rank,
+            ranking.raw,
+            self._evidence(coll, ranking.event, plan.watermark) if query.include_evidence else lambda key, level: [],
             self._ancestors(coll) if query.include_ancestors else lambda node: (),
         )
-        more = len(ranked) > offset + top_k
-        return SearchResult(hits, route, more, paging.encode(offset + top_k, owner) if more else "")
 
     def _rank(
-        self, coll: Collection, query: SearchQuery, vector: np.ndarray, wanted: int
+        self, coll: Collection, query: SearchQuery, vector: np.ndarray, wanted: int, as_of: int
     ) -> tuple[list[auto.Ranked], Route, np.ndarray]:
         if query.mode is Mode.LEVEL:
             index = self._index(coll, query.level)
@@ -113,6 +252,7 @@ class Searcher:
                 vector,
                 wanted + 1,
                 self._options.exact_filter_below,
+                lambda: self._spans(coll, query.level),
             )
             ranked = [auto.Ranked(int(k), query.level, float(s), float(s)) for k, s in zip(keys, sims, strict=True)]
             return ranked, Route((query.level,), f"level {query.level.label} requested explicitly"), vector
@@ -120,29 +260,43 @@ class Searcher:
             self._store.cursor(),
             coll.id,
             lambda level: self._index(coll, level),
-            lambda level: self._moments(coll, level),
+            lambda level: self._moments(coll, level, as_of),
             self._encode_one(coll) if coll.space.text_encoder else None,
             lambda: self._labels(coll),
             self._options.exact_filter_below,
+            spans=lambda level: self._spans(coll, level),
+            deadline=query.deadline,
         )
         return auto.execute(context, query, vector, wanted)
 
-    def _rerank(self, coll: Collection, ranked: list[auto.Ranked], wanted: int) -> list[auto.Ranked]:
-        """Overlap suppression over a prefix of the ranking long enough to fill the page
-        (the prefix depends only on the ranking, so pages stay consistent)."""
-        horizon = max(wanted * 3, 50)
-        while True:
-            head = ranked[:horizon]
-            spans: dict[int, tuple[str, int, int]] = {}
-            for level in {r.level for r in head}:
-                spans.update(self._spans(coll, level).spans([r.key for r in head if r.level is level]))
-            kept = auto.rerank([r for r in head if r.key in spans], spans)
-            if len(kept) >= wanted or horizon >= len(ranked):
-                return kept
-            horizon *= 4
+    def _rerank(self, coll: Collection, name: str, head: list[auto.Ranked], diversity: float) -> list[auto.Ranked]:
+        found = rerank.Candidates(
+            head, self._spans_of(coll, head), lambda chosen: self._unit_vectors(coll, chosen), diversity
+        )
+        return rerank.get(name)(found)
 
-    def _evidence(self, coll: Collection, vector: np.ndarray) -> Callable[[int, Level], list[answers.Scored]]:
-        index, moments = self._index(coll, Level.SEGMENT), self._moments(coll, Level.SEGMENT)
+    def _spans_of(self, coll: Collection, ranked: list[auto.Ranked]) -> dict[int, tuple[str, int, int]]:
+        spans: dict[int, tuple[str, int, int]] = {}
+        for level in {r.level for r in ranked}:
+            spans.update(self._spans(coll, level).spans([r.key for r in ranked if r.level is level]))
+        return spans
+
+    def _unit_vectors(self, coll: Collection, ranked: list[auto.Ranked]) -> np.ndarray:
+        """The answers' vectors scaled to unit length, in the order given."""
+        out = np.zeros((len(ranked), coll.space.dimension), np.float32)
+        for level in {r.level for r in ranked}:
+            rows = np.array([i for i, r in enumerate(ranked) if r.level is level])
+            keys = np.array([ranked[i].key for i in rows], np.int64)
+            present, vectors = self._index(coll, level).present_vectors(keys)
+            # A node deleted since it was ranked keeps a zero row: alike to nothing.
+            out[rows[np.isin(keys, present)]] = vectors
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.maximum(norms, 1e-12)
+
+    def _evidence(
+        self, coll: Collection, vector: np.ndarray, as_of: int
+    ) -> Callable[[int, Level], list[answers.Scored]]:
+        index, moments = self._index(coll, Level.SEGMENT), self._moments(coll, Level.SEGMENT, as_of)
         segments = self._spans(coll, Level.SEGMENT)
         parents = {level: self._spans(coll, level) for level in Level if level is not Level.SEGMENT}
         return lambda key, level: answers.evidence_for(index, moments, segments, parents, vector, key, level)
@@ -153,9 +307,12 @@ class Searcher:
     def _ancestors(self, coll: Collection) -> Callable[[Node], tuple[Node, ...]]:
         return lambda node: tuple(self._navigator.ancestors(coll.name, node.id))
 
-    def _moments(self, coll: Collection, level: Level) -> LevelMoments:
+    def _moments(self, coll: Collection, level: Level, as_of: int | None = None) -> LevelMoments:
+        """Calibration statistics of a level, as a search at commit ``as_of`` saw them."""
         index = self._index(coll, level)
-        return self._level_moments.get((coll.id, int(level)), len(index), lambda: index.sample(calibrate.SAMPLE))
+        key = (coll.id, int(level))
+        current = as_of is None or as_of >= self._visible(coll.id)
+        return self._level_moments.get(key, len(index), lambda: index.sample(calibrate.SAMPLE), as_of, current)
 
     def _labels(self, coll: Collection) -> list[str]:
         """Distinct segment labels of a collection, cached until the next write."""
@@ -191,5 +348,7 @@ class Searcher:
         if found is None:
             raise NotFound(f"node {node_id!r} does not exist in collection {coll.name!r}", "node_id")
         key, node = found
-        vector = self._index(coll, node.level).vectors(np.array([key], np.int64))[0]
+        vector = self._index(coll, node.level).vector_of(key)
+        if vector is None:  # deleted or rebuilt since it was looked up
+            raise NotFound(f"node {node_id!r} does not exist in collection {coll.name!r}", "node_id")
         return vector, ExampleNode(key, node.level)

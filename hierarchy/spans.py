@@ -16,7 +16,8 @@ from hierarchy.types import Level
 
 @dataclass(frozen=True)
 class LevelSpans:
-    """Spans of one level of one collection, sorted by key and by (video, start)."""
+    """Spans and commit sequences of one level of one collection, sorted by key and by
+    (video, start)."""
 
     keys: np.ndarray
     video: np.ndarray
@@ -24,12 +25,13 @@ class LevelSpans:
     end: np.ndarray
     videos: tuple[str, ...]
     by_time: np.ndarray  # positions sorted by (video, start)
+    sequence: np.ndarray  # the commit that wrote each node
 
     @classmethod
     def load(cls, cur: duckdb.DuckDBPyConnection, cid: int, level: Level) -> LevelSpans:
         """Read a level's spans from the store."""
         rows = cur.execute(
-            "SELECT key, video_id, start_ms, end_ms FROM nodes WHERE collection_id = ? AND level = ? ORDER BY key",
+            "SELECT key, video_id, start_ms, end_ms, seq FROM nodes WHERE collection_id = ? AND level = ? ORDER BY key",
             [cid, int(level)],
         ).fetchnumpy()
         names, codes = np.unique(np.asarray(rows["video_id"], dtype=object).astype(str), return_inverse=True)
@@ -42,6 +44,7 @@ class LevelSpans:
             np.asarray(rows["end_ms"], np.int64),
             tuple(names),
             order,
+            np.asarray(rows["seq"], np.int64),
         )
 
     def spans(self, keys: list[int]) -> dict[int, tuple[str, int, int]]:
@@ -53,6 +56,28 @@ class LevelSpans:
             if len(self.keys) and self.keys[i] == key:
                 out[key] = (self.videos[self.video[i]], int(self.start[i]), int(self.end[i]))
         return out
+
+    def newer_than(self, watermark: int) -> int:
+        """How many nodes were written after commit ``watermark``."""
+        return int((self.sequence > watermark).sum())
+
+    def written_by(self, keys: list[int], watermark: int) -> set[int]:
+        """The keys present that were written at or before commit ``watermark``."""
+        wanted = np.asarray(keys, np.int64)
+        at = np.clip(np.searchsorted(self.keys, wanted), 0, max(len(self.keys) - 1, 0))
+        if not len(self.keys):
+            return set()
+        hit = (self.keys[at] == wanted) & (self.sequence[at] <= watermark)
+        return set(wanted[hit].tolist())
+
+    def matching(self, video_ids: tuple[str, ...], start: int, end: int) -> np.ndarray:
+        """Keys of the nodes of any of ``video_ids`` (every video when empty) that overlap
+        ``[start, end)`` (``end`` 0: open-ended), in key order."""
+        end = end or np.iinfo(np.int64).max
+        if video_ids:
+            found = [self.inside(video, start, end) for video in dict.fromkeys(video_ids)]
+            return np.sort(np.concatenate(found)) if found else np.zeros(0, np.int64)
+        return self.keys[(self.start < end) & (self.end > start)]
 
     def inside(self, video_id: str, start: int, end: int) -> np.ndarray:
         """Keys of the nodes of ``video_id`` that overlap ``[start, end)``."""

@@ -7,6 +7,7 @@ migrated forward on open; migrations are plain SQL, applied in order, once.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Iterator
@@ -107,10 +108,15 @@ class Store:
         cur.execute("BEGIN TRANSACTION")
         try:
             yield cur
-        except BaseException:
-            cur.execute("ROLLBACK")
+            cur.execute("COMMIT")
+        except BaseException as exc:
+            with contextlib.suppress(duckdb.Error):  # after a failed COMMIT there may be nothing to undo
+                cur.execute("ROLLBACK")
+            if isinstance(exc, duckdb.IOException | duckdb.OutOfMemoryException):
+                # A full disk or memory limit is the operator's to fix, not a bug: say so.
+                reason = str(exc).splitlines()[0]
+                raise Unavailable(f"the store could not complete the write ({reason}); nothing was written") from exc
             raise
-        cur.execute("COMMIT")
 
     def schema_version(self) -> int:
         """The schema version the file is at."""

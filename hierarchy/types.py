@@ -171,6 +171,11 @@ class SearchQuery:
     rerank: bool | None = None  # None: on for AUTO and ALL, off for one level
     include_evidence: bool = True
     include_ancestors: bool = False
+    reranker: str = ""  # a name in hierarchy.rerank; empty: the default
+    diversity: float = 0.0  # 0-1, for the joint rerank
+    group_by_video: bool = False  # top_k then counts videos
+    group_size: int = 0  # answers per video when grouping; 0 means 3
+    deadline: float | None = None  # time.monotonic() by which to answer (see hierarchy.deadlines)
 
 
 @dataclass(frozen=True)
@@ -185,6 +190,16 @@ class Hit:
     raw_score: float = 0.0
     evidence: tuple[Hit, ...] = ()
     ancestors: tuple[Node, ...] = ()
+    focus: TimeRange | None = None  # the tightest span inside the node holding its evidence
+
+
+@dataclass(frozen=True)
+class VideoGroup:
+    """One video's best answers when a search groups by video."""
+
+    video_id: str
+    score: float
+    hits: list[Hit]
 
 
 @dataclass(frozen=True)
@@ -206,6 +221,7 @@ class SearchResult:
     route: Route
     has_more: bool
     next_page_token: str = ""
+    groups: list[VideoGroup] = field(default_factory=list)  # only when grouping by video
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,10 @@ _COLLECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _MAX_ID = 128
 MAX_DIMENSION = 4096
 MAX_TIME_MS = 2**53  # far beyond any video; keeps times exact in every client language
+MAX_TEXT_CHARS = 65_536  # a segment's caption or transcript (a few seconds of speech is far less)
+MAX_NAME_CHARS = 256  # model names and versions, encoder names, label and attribute names
+MAX_HALF_COUNT = 100  # halves or periods a video is split into when they are detected
+MAX_ATTRIBUTE_DEPTH = 16  # nesting of attribute values (objects in lists in objects ...)
 
 
 def collection_name(name: str, field: str = "name") -> str:
@@ -42,9 +46,53 @@ def identifier(value: str, field: str, allow_empty: bool = False) -> str:
     return value
 
 
+def text(value: str, field: str, limit: int = MAX_TEXT_CHARS) -> str:
+    """A free text of at most ``limit`` characters."""
+    if len(value) > limit:
+        raise InvalidArgument(field, f"has {len(value)} characters; the limit is {limit}")
+    return value
+
+
+def name_text(value: str, field: str) -> str:
+    """A short informational name (model name, version, encoder): no control characters."""
+    text(value, field, MAX_NAME_CHARS)
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise InvalidArgument(field, "must not contain control characters")
+    return value
+
+
+def finite(value: float, field: str) -> float:
+    """A finite number (no NaN, no infinity)."""
+    if not math.isfinite(value):
+        raise InvalidArgument(field, f"is {value}; must be a finite number")
+    return value
+
+
+def duration(value: int, field: str = "duration_ms") -> int:
+    """A video duration: 0 (unknown) up to the largest time."""
+    if value < 0 or value > MAX_TIME_MS:
+        raise InvalidArgument(field, f"is {value}; must be between 0 (unknown) and {MAX_TIME_MS}")
+    return value
+
+
+def query_text(value: str, limit: int) -> str:
+    """A search text of at most ``limit`` characters (it is parsed and embedded per request)."""
+    if len(value) > limit:
+        raise InvalidArgument("text", f"has {len(value)} characters; queries are limited to {limit}")
+    return value
+
+
+def space_names(value: EmbeddingSpace) -> EmbeddingSpace:
+    """The names of a space (model, version, encoder) are short and printable."""
+    for name in ("model_name", "model_version", "text_encoder"):
+        name_text(getattr(value, name), f"space.{name}")
+    return value
+
+
 def space(value: EmbeddingSpace, encoder_dimension: int | None) -> EmbeddingSpace:
     """Check an embedding space; fills the dimension from the encoder when it is 0."""
     dim = value.dimension or (encoder_dimension or 0)
+    space_names(value)
     if dim <= 0:
         raise InvalidArgument("space.dimension", "must be positive (or set space.text_encoder to use its dimension)")
     if dim > MAX_DIMENSION:
@@ -94,19 +142,32 @@ def batch_size(count: int, limit: int) -> None:
 def labels(values: list[str], field: str) -> list[str]:
     """Labels are short non-empty strings."""
     for i, label in enumerate(values):
-        if not label or len(label) > 256:
-            raise InvalidArgument(f"{field}[{i}]", "labels must be 1-256 characters")
+        if not label or len(label) > MAX_NAME_CHARS:
+            raise InvalidArgument(f"{field}[{i}]", f"labels must be 1-{MAX_NAME_CHARS} characters")
     return list(values)
 
 
 def attributes(values: dict[str, Any], field: str) -> dict[str, Any]:
-    """Attributes are a JSON object with string keys and finite numbers."""
+    """Attributes are a JSON object with string keys and finite numbers, at any depth."""
     if not isinstance(values, dict):
         raise InvalidArgument(field, "must be an object")
-    for key, value in values.items():
-        if isinstance(value, float) and not math.isfinite(value):
-            raise InvalidArgument(f"{field}.{key}", "must be a finite number")
+    _json_value(values, field, 0)
     return values
+
+
+def _json_value(value: Any, field: str, depth: int) -> None:
+    if depth > MAX_ATTRIBUTE_DEPTH:
+        raise InvalidArgument(field, f"nests deeper than {MAX_ATTRIBUTE_DEPTH} levels")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise InvalidArgument(field, "must be a finite number")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str) or len(key) > MAX_NAME_CHARS:
+                raise InvalidArgument(field, f"keys must be strings of at most {MAX_NAME_CHARS} characters")
+            _json_value(item, f"{field}.{key}", depth + 1)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _json_value(item, f"{field}[{i}]", depth + 1)
 
 
 def page_size(value: int, field: str = "page_size", default: int = 100, limit: int = 1000) -> int:
@@ -123,6 +184,20 @@ def top_k(value: int, limit: int) -> int:
     return value or 10
 
 
+def fraction(value: float, field: str) -> float:
+    """A number from 0 to 1."""
+    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+        raise InvalidArgument(field, f"is {value}; must be between 0 and 1")
+    return float(value)
+
+
+def group_size(value: int, field: str = "group_size", limit: int = 100) -> int:
+    """Answers per video when grouping: 0 means 3."""
+    if value < 0 or value > limit:
+        raise InvalidArgument(field, f"is {value}; must be between 1 and {limit} (0 means 3)")
+    return value or 3
+
+
 # Parameters where 0 means something (scene_dims 0: segment on the raw vectors).
 _ZERO_ALLOWED = {"scene_dims"}
 
@@ -133,15 +208,29 @@ def hierarchy_config(base: HierarchyConfig, overrides: dict[str, Any], field: st
     for name, value in overrides.items():
         if name not in known:
             raise InvalidArgument(f"{field}.{name}", f"is not a hierarchy parameter; use one of {sorted(known)}")
-        floor = 0 if name in _ZERO_ALLOWED else 1e-12
-        if isinstance(value, int | float) and not isinstance(value, bool) and value < floor:
-            raise InvalidArgument(f"{field}.{name}", f"is {value}; must be {'>= 0' if floor == 0 else 'positive'}")
+        _hierarchy_value(name, value, f"{field}.{name}")
     merged = dataclasses.replace(base, **overrides)
     if merged.scene_min_ms > merged.scene_max_ms:
         raise InvalidArgument(f"{field}.scene_min_ms", "must not exceed scene_max_ms")
     if merged.aggregator not in AGGREGATORS:
         raise InvalidArgument(f"{field}.aggregator", f"unknown aggregator; choose one of {sorted(AGGREGATORS)}")
     return merged
+
+
+def _hierarchy_value(name: str, value: Any, field: str) -> None:
+    """One builder parameter: numbers finite and in range, names short."""
+    if isinstance(value, str):
+        name_text(value, field)
+        return
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return
+    finite(value, field)
+    floor = 0 if name in _ZERO_ALLOWED else 1e-12
+    if value < floor:
+        raise InvalidArgument(field, f"is {value}; must be {'>= 0' if floor == 0 else 'positive'}")
+    ceiling = {"half_count": MAX_HALF_COUNT, "scene_dims": MAX_DIMENSION}.get(name)
+    if ceiling is not None and value > ceiling:
+        raise InvalidArgument(field, f"is {value}; must be at most {ceiling}")
 
 
 HINT_LEVELS = (Level.SCENE, Level.DRIVE, Level.HALF)

@@ -24,6 +24,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
 from service import convert as cv
+from service.auth import BearerToken
 from service.gen.strata.v1 import (
     admin_pb2,
     admin_pb2_grpc,
@@ -99,11 +100,28 @@ def segment_from_dict(row: dict[str, Any]) -> segment_pb2.Segment:
 class StrataClient:
     """A connection to a Strata server."""
 
-    def __init__(self, target: str = "localhost:50051", timeout: float = 60.0, max_message_mb: int = 64) -> None:
+    def __init__(
+        self,
+        target: str = "localhost:50051",
+        timeout: float = 60.0,
+        max_message_mb: int = 64,
+        token: str | None = None,
+        tls: bool = False,
+        root_certificates: bytes | None = None,
+        client_certificate: tuple[bytes, bytes] | None = None,
+    ) -> None:
+        """Connect to ``target``; ``token`` goes with every call as a bearer token.
+
+        TLS is used when ``tls`` is set or certificates are given: ``root_certificates``
+        (PEM CA to verify the server; the system's roots when omitted) and
+        ``client_certificate`` (PEM ``(private_key, certificate_chain)``, for servers that
+        require one).
+        """
         size = max_message_mb * 1024 * 1024
-        self.channel = grpc.insecure_channel(
-            target, options=[("grpc.max_send_message_length", size), ("grpc.max_receive_message_length", size)]
-        )
+        options = [("grpc.max_send_message_length", size), ("grpc.max_receive_message_length", size)]
+        self.channel = _channel(target, options, tls, root_certificates, client_certificate)
+        if token:
+            self.channel = grpc.intercept_channel(self.channel, BearerToken(token))
         self.timeout = timeout
         self.collections = collection_pb2_grpc.CollectionServiceStub(self.channel)
         self.videos = video_pb2_grpc.VideoServiceStub(self.channel)
@@ -332,12 +350,17 @@ class StrataClient:
         node_id: str = "",
         rerank: bool | None = None,
         include_ancestors: bool = False,
+        reranker: str = "",
+        diversity: float = 0.0,
+        group_by_video: bool = False,
+        group_size: int = 0,
     ) -> search_pb2.SearchResponse:
         """Search by text, vector and/or an example ``node_id`` at ``level``: ``auto`` (the
         router picks), ``all`` (one mixed list), or segment, scene, drive, half, video.
 
         ``attributes`` maps a key to a value (equality) or to a ``(min, max)`` tuple (a
-        numeric range; ``None`` leaves a bound open).
+        numeric range; ``None`` leaves a bound open). ``group_by_video`` answers with
+        ``groups`` (``top_k`` videos, up to ``group_size`` answers each) instead of ``hits``.
         """
         req = search_pb2.SearchRequest(
             collection=collection,
@@ -347,6 +370,10 @@ class StrataClient:
             page_token=page_token,
             node_id=node_id,
             include_ancestors=include_ancestors,
+            reranker=reranker,
+            diversity=diversity,
+            group_by_video=group_by_video,
+            group_size=group_size,
         )
         if rerank is not None:
             req.rerank = rerank
@@ -364,6 +391,16 @@ class StrataClient:
     def stats(self, collection: str = "") -> admin_pb2.GetStatsResponse:
         """Counts, index coverage and disk use."""
         return self._call(self.admin.GetStats, admin_pb2.GetStatsRequest(collection=collection))
+
+    def verify(self, collection: str = "", timeout: float | None = None) -> admin_pb2.VerifyResponse:
+        """Check that store, indexes and trees agree; an empty ``problems`` list means they do."""
+        return self._call(self.admin.Verify, admin_pb2.VerifyRequest(collection=collection), timeout)
+
+    def create_snapshot(self, destination_dir: str, timeout: float | None = None) -> admin_pb2.CreateSnapshotResponse:
+        """Write a consistent copy of the server's data to ``destination_dir``, an absolute
+        path on the server's machine that does not exist yet or is empty."""
+        request = admin_pb2.CreateSnapshotRequest(destination_dir=destination_dir)
+        return self._call(self.admin.CreateSnapshot, request, timeout)
 
     def health(self, service: str = "") -> str:
         """The health status name (SERVING, NOT_SERVING, ...)."""
@@ -391,6 +428,20 @@ def attribute_filters(conditions: dict[str, Any]) -> list[search_pb2.AttributeFi
             msg.equals_string = str(value)
         out.append(msg)
     return out
+
+
+def _channel(
+    target: str,
+    options: list[tuple[str, int]],
+    tls: bool,
+    root_certificates: bytes | None,
+    client_certificate: tuple[bytes, bytes] | None,
+) -> grpc.Channel:
+    if not (tls or root_certificates or client_certificate):
+        return grpc.insecure_channel(target, options=options)
+    key, chain = client_certificate or (None, None)
+    credentials = grpc.ssl_channel_credentials(root_certificates, key, chain)
+    return grpc.secure_channel(target, credentials, options=options)
 
 
 def _hints(hints: dict[str, list[int]] | None) -> list[video_pb2.StructureHint]:

@@ -16,6 +16,8 @@ from hierarchy.errors import InvalidArgument
 from hierarchy.filters import AttributeCondition
 from hierarchy.operations import Operation
 from hierarchy.query import ParsedQuery
+from hierarchy.snapshot import Snapshot
+from hierarchy.verify import ProblemKind, VerifyReport
 from service.gen.strata.v1 import (
     admin_pb2,
     collection_pb2,
@@ -64,9 +66,13 @@ def to_proto_vector(values: np.ndarray) -> common_pb2.Vector:
     return common_pb2.Vector(data=arr.tobytes(), dimension=arr.shape[0])
 
 
-def from_proto_struct(msg: struct_pb2.Struct) -> dict[str, Any]:
+def from_proto_struct(msg: struct_pb2.Struct, field: str = "attributes") -> dict[str, Any]:
     """A Struct -> a dict; whole numbers come back as ints (Struct stores doubles)."""
-    return _ints(json_format.MessageToDict(msg))
+    try:
+        values = json_format.MessageToDict(msg)
+    except ValueError as exc:  # NaN or infinity: a Struct holds them, JSON cannot
+        raise InvalidArgument(field, "holds NaN or infinity; attribute numbers must be finite") from exc
+    return validate.attributes(_ints(values), field)
 
 
 def _ints(value: Any) -> Any:
@@ -165,7 +171,7 @@ def from_proto_segment(msg: segment_pb2.Segment, field: str) -> t.SegmentInput:
         vector=vector,
         text=msg.text,
         labels=list(msg.labels),
-        attributes=from_proto_struct(msg.attributes),
+        attributes=from_proto_struct(msg.attributes, f"{field}.attributes"),
         id=msg.id,
         shot_cut=msg.shot_cut,
     )
@@ -223,21 +229,30 @@ def from_proto_filter(msg: search_pb2.Filter) -> t.Filter:
         if tr.start_ms < 0 or tr.end_ms < 0 or (tr.end_ms and tr.end_ms <= tr.start_ms):
             raise InvalidArgument("filter.time_range", "needs 0 <= start_ms < end_ms (end_ms 0 = open)")
         time_range = t.TimeRange(tr.start_ms, tr.end_ms)
-    conditions = tuple(_from_proto_attribute(a) for a in msg.attributes)
+    for i, video_id in enumerate(msg.video_ids):
+        validate.identifier(video_id, f"filter.video_ids[{i}]")
+    conditions = tuple(_from_proto_attribute(a, f"filter.attributes[{i}]") for i, a in enumerate(msg.attributes))
     return t.Filter(tuple(msg.video_ids), time_range, tuple(msg.labels), conditions)
 
 
-def _from_proto_attribute(msg: search_pb2.AttributeFilter) -> AttributeCondition:
+def _from_proto_attribute(msg: search_pb2.AttributeFilter, field: str) -> AttributeCondition:
     which = msg.WhichOneof("condition")
     if which == "range":
-        low = msg.range.min if msg.range.HasField("min") else None
-        high = msg.range.max if msg.range.HasField("max") else None
+        low = validate.finite(msg.range.min, f"{field}.range.min") if msg.range.HasField("min") else None
+        high = validate.finite(msg.range.max, f"{field}.range.max") if msg.range.HasField("max") else None
         return AttributeCondition(msg.key, None, low, high)
+    if which == "equals_number":
+        validate.finite(msg.equals_number, f"{field}.equals_number")
+    if which == "equals_string":
+        validate.text(msg.equals_string, f"{field}.equals_string")
     return AttributeCondition(msg.key, getattr(msg, which) if which else None)
 
 
-def from_proto_search(msg: search_pb2.SearchRequest) -> t.SearchQuery:
-    """SearchRequest -> domain query (first page; the page token is resolved by the core)."""
+def from_proto_search(msg: search_pb2.SearchRequest, deadline: float | None = None) -> t.SearchQuery:
+    """SearchRequest -> domain query (first page; the page token is resolved by the core).
+
+    ``deadline`` is the caller's, as a ``time.monotonic()`` value (None: no deadline).
+    """
     if msg.granularity not in _GRANULARITY_LEVEL and msg.granularity not in _GRANULARITY_MODE:
         raise InvalidArgument("granularity", f"unknown granularity {msg.granularity}")
     vector = from_proto_vector(msg.vector, "vector") if msg.HasField("vector") else None
@@ -253,6 +268,11 @@ def from_proto_search(msg: search_pb2.SearchRequest) -> t.SearchQuery:
         rerank=msg.rerank if msg.HasField("rerank") else None,
         include_evidence=msg.include_evidence if msg.HasField("include_evidence") else True,
         include_ancestors=msg.include_ancestors,
+        reranker=msg.reranker,
+        diversity=msg.diversity,
+        group_by_video=msg.group_by_video,
+        group_size=msg.group_size,
+        deadline=deadline,
     )
 
 
@@ -269,7 +289,13 @@ def to_proto_search(result: t.SearchResult, next_token: str) -> search_pb2.Searc
     )
     if route.parse is not None:
         out.parse.CopyFrom(to_proto_parse(route.parse))
-    return search_pb2.SearchResponse(hits=[to_proto_hit(h) for h in result.hits], route=out, next_page_token=next_token)
+    groups = [
+        search_pb2.VideoGroup(video_id=g.video_id, score=g.score, hits=[to_proto_hit(h) for h in g.hits])
+        for g in result.groups
+    ]
+    return search_pb2.SearchResponse(
+        hits=[to_proto_hit(h) for h in result.hits], route=out, next_page_token=next_token, groups=groups
+    )
 
 
 def to_proto_hit(hit: t.Hit) -> search_pb2.Hit:
@@ -282,6 +308,7 @@ def to_proto_hit(hit: t.Hit) -> search_pb2.Hit:
         raw_score=hit.raw_score,
         evidence=[to_proto_hit(e) for e in hit.evidence],
         ancestors=[to_proto_node(a) for a in hit.ancestors],
+        focus=common_pb2.TimeRange(start_ms=hit.focus.start_ms, end_ms=hit.focus.end_ms) if hit.focus else None,
     )
 
 
@@ -317,6 +344,40 @@ def to_proto_stats(
         ]
         out.collections.append(admin_pb2.CollectionStats(name=c.name, video_count=c.video_count, levels=levels))
     return out
+
+
+def to_proto_problem_kind(kind: ProblemKind) -> admin_pb2.VerifyProblemKind.ValueType:
+    """Domain problem kind -> VerifyProblemKind (``count`` -> ``VERIFY_PROBLEM_KIND_COUNT``)."""
+    return admin_pb2.VerifyProblemKind.Value(f"VERIFY_PROBLEM_KIND_{kind.name}")
+
+
+def to_proto_verify(report: VerifyReport) -> admin_pb2.VerifyResponse:
+    """Domain verify report -> VerifyResponse."""
+    problems = [
+        admin_pb2.VerifyProblem(
+            collection=p.collection,
+            level=to_proto_level(p.level),
+            kind=to_proto_problem_kind(p.kind),
+            message=p.message,
+        )
+        for p in report.problems
+    ]
+    return admin_pb2.VerifyResponse(
+        problems=problems,
+        collections_checked=report.collections,
+        levels_checked=report.levels,
+        nodes_checked=report.nodes,
+        vectors_compared=report.vectors,
+        videos_checked=report.videos,
+    )
+
+
+def to_proto_snapshot(snapshot: Snapshot) -> admin_pb2.CreateSnapshotResponse:
+    """Domain snapshot -> CreateSnapshotResponse."""
+    files = [admin_pb2.SnapshotFile(path=f.path, size_bytes=f.size, sha256=f.sha256) for f in snapshot.files]
+    return admin_pb2.CreateSnapshotResponse(
+        destination_dir=str(snapshot.directory), commit_sequence=snapshot.commit_sequence, files=files
+    )
 
 
 _HIERARCHY_FIELDS = (

@@ -1,5 +1,8 @@
 """Server wiring: the core behind gRPC, with health, reflection, access logging and a
-graceful shutdown that persists the indexes."""
+graceful shutdown that persists the indexes.
+
+The port is bound before the indexes are recovered: health answers NOT_SERVING (and the
+Strata services UNAVAILABLE) until recovery ends, see :mod:`service.readiness`."""
 
 from __future__ import annotations
 
@@ -12,11 +15,12 @@ from concurrent import futures
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from hierarchy.db import Database
-from service import servicers
+from service import auth, servicers
+from service.errors import UndecodableRequestInterceptor
 from service.gen.strata.v1 import (
     admin_pb2,
     admin_pb2_grpc,
@@ -33,6 +37,8 @@ from service.gen.strata.v1 import (
     video_pb2,
     video_pb2_grpc,
 )
+from service.metrics import ServerMetrics
+from service.readiness import Readiness, ReadinessInterceptor
 from service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -92,14 +98,29 @@ class StrataServer:
             ("grpc.max_receive_message_length", settings.max_message_mb * 1024 * 1024),
             ("grpc.max_send_message_length", settings.max_message_mb * 1024 * 1024),
         ]
+        self.health = health.HealthServicer()
+        self.readiness = Readiness(self.health, SERVICE_NAMES, db.store_failure)
+        self.metrics = ServerMetrics(db) if settings.metrics_port >= 0 else None
+        self.metrics_port: int | None = None  # the /metrics port, once started
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=settings.workers, thread_name_prefix="strata-rpc"),
-            interceptors=[AccessLogInterceptor()],
+            # Access logging outermost, so refused calls are logged with their status too;
+            # readiness innermost, so a caller without a valid token learns nothing more.
+            interceptors=[
+                AccessLogInterceptor(),
+                *([self.metrics.interceptor] if self.metrics else []),  # refused calls count too
+                *auth.server_interceptors(settings),
+                UndecodableRequestInterceptor(),  # garbage bytes: INVALID_ARGUMENT, not INTERNAL
+                ReadinessInterceptor(self.readiness),
+            ],
             options=options,
         )
-        self.health = health.HealthServicer()
+        self._recovery = threading.Thread(target=self._recover, name="strata-recovery", daemon=True)
+        self._recovered = threading.Event()
+        self._recovery_error: BaseException | None = None
         self._register()
-        self.port = self._server.add_insecure_port(f"{settings.host}:{settings.port}")
+        self.port = self._bind(f"{settings.host}:{settings.port}", auth.server_credentials(settings))
+        self.exposure = auth.exposure_warning(settings)
         self._stopped = threading.Event()
 
     def _register(self) -> None:
@@ -115,18 +136,60 @@ class StrataServer:
         names = [*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME]
         reflection.enable_server_reflection(names, s)
 
+    def _bind(self, address: str, credentials: grpc.ServerCredentials | None) -> int:
+        if credentials is None:
+            return self._server.add_insecure_port(address)
+        return self._server.add_secure_port(address, credentials)
+
     @property
     def address(self) -> str:
         """``host:port`` the server listens on."""
         return f"{self.settings.host}:{self.port}"
 
-    def start(self) -> StrataServer:
-        """Start serving and report SERVING on every service."""
+    def start(self, wait: bool = True) -> StrataServer:
+        """Start answering (health NOT_SERVING, Strata RPCs UNAVAILABLE), recover the
+        database's indexes in the background, then report SERVING.
+
+        With ``wait`` (the default) return once it serves, or stop and raise why recovery
+        failed; otherwise return at once (see :meth:`wait_ready`).
+        """
         self._server.start()
-        for name in ["", *SERVICE_NAMES]:
-            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         log.info("listening on %s (data directory %s)", self.address, self.db.data_dir)
+        if self.metrics is not None:
+            self.metrics_port = self.metrics.serve(self.settings.host, self.settings.metrics_port)
+            log.info("metrics on http://%s:%d/metrics", self.settings.host, self.metrics_port)
+        if self.exposure:
+            log.warning(self.exposure)
+        self._recovery.start()
+        if wait:
+            try:
+                self.wait_ready()
+            except BaseException:
+                self.stop(0)
+                raise
         return self
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Wait until recovery ends: True once serving, False on timeout; raises what made
+        recovery fail."""
+        if not self._recovered.wait(timeout):
+            return False
+        if self._recovery_error is not None:
+            raise self._recovery_error
+        return True
+
+    def _recover(self) -> None:
+        try:
+            self.db.recover()
+        except BaseException as exc:  # kept for wait_ready; the server stays NOT_SERVING
+            self._recovery_error = exc
+            self.readiness.fail(f"recovery failed ({exc}); see the server log")
+            log.exception("recovery failed")
+        else:
+            self.readiness.serving()
+            log.info("recovered; serving")
+        finally:
+            self._recovered.set()
 
     def stop(self, grace: float | None = None) -> None:
         """Drain calls for ``grace`` seconds, then persist indexes and close the store."""
@@ -135,6 +198,10 @@ class StrataServer:
         self._stopped.set()
         self.health.enter_graceful_shutdown()
         self._server.stop(self.settings.grace_seconds if grace is None else grace).wait()
+        if self._recovery.is_alive():  # let it finish: closing under it would fail it half way
+            self._recovery.join()
+        if self.metrics is not None:  # no scrape may read the database while it closes
+            self.metrics.stop()
         self.db.close()
         log.info("stopped; indexes saved")
 
@@ -146,10 +213,12 @@ class StrataServer:
 def create_server(settings: Settings | None = None, db: Database | None = None) -> StrataServer:
     """Open the database named by ``settings`` (unless given) and wire a server over it.
 
-    Bind port 0 to get a free port (see ``StrataServer.port``).
+    The directory lock and the store are taken here, so a directory in use fails at
+    once; the indexes are recovered by :meth:`StrataServer.start`. Bind port 0 to get a
+    free port (see ``StrataServer.port``).
     """
     settings = settings or Settings.load()
-    db = db or Database.open(settings.data_dir, settings.database_options())
+    db = db or Database.open(settings.data_dir, settings.database_options(), recover=False)
     try:
         return StrataServer(settings, db)
     except Exception:

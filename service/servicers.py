@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import grpc
 
+from hierarchy import deadlines
 from hierarchy.db import Database
 from hierarchy.errors import StrataError
 from service import convert as cv
@@ -152,12 +153,14 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
 
     @map_errors
     def Search(self, request: search_pb2.SearchRequest, context: Ctx) -> search_pb2.SearchResponse:  # noqa: N802
-        result = self.db.search(cv.from_proto_search(request), request.page_token)
+        # The caller's deadline goes into the core, which stops between stages once it passes.
+        query = cv.from_proto_search(request, deadlines.after(context.time_remaining()))
+        result = self.db.search(query, request.page_token)
         return cv.to_proto_search(result, result.next_page_token)
 
 
 class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
-    """Operational reports."""
+    """Operational reports, consistency checks and snapshots."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -166,6 +169,16 @@ class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     def GetStats(self, request: admin_pb2.GetStatsRequest, context: Ctx) -> admin_pb2.GetStatsResponse:  # noqa: N802
         stats = self.db.stats(request.collection)
         return cv.to_proto_stats(stats, self.db.commit_sequence(), self.db.disk_bytes(), VERSION)
+
+    @map_errors
+    def Verify(self, request: admin_pb2.VerifyRequest, context: Ctx) -> admin_pb2.VerifyResponse:  # noqa: N802
+        return cv.to_proto_verify(self.db.verify(request.collection))
+
+    @map_errors
+    def CreateSnapshot(
+        self, request: admin_pb2.CreateSnapshotRequest, context: Ctx
+    ) -> admin_pb2.CreateSnapshotResponse:  # noqa: N802
+        return cv.to_proto_snapshot(self.db.snapshot(request.destination_dir))
 
 
 class HierarchyServicer(hierarchy_pb2_grpc.HierarchyServiceServicer):

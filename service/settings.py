@@ -14,6 +14,7 @@ from hierarchy.db import DatabaseOptions
 from hierarchy.errors import InvalidArgument
 
 ENV_PREFIX = "STRATA_"
+LIMITS = ("max_message_mb", "max_batch", "max_top_k", "max_page_size", "max_query_chars")
 
 
 def default_data_dir() -> Path:
@@ -33,9 +34,24 @@ class Settings:
     max_message_mb: int = 64
     max_batch: int = 10_000
     max_top_k: int = 1000
+    max_page_size: int = 1000
+    max_query_chars: int = 4096
     workers: int = 16
     grace_seconds: float = 5.0
     log_level: str = "INFO"
+    metrics_port: int = -1  # Prometheus /metrics on host:metrics_port; -1 off, 0 a free port
+    auth_tokens_file: Path | None = None  # JSON or TOML token list; see service.auth
+    # TOKEN:ROLE[:COLL1,COLL2] entries separated by ';'; kept out of repr so logs never show it.
+    auth_tokens: str = dataclasses.field(default="", repr=False)
+    tls_cert: Path | None = None  # PEM certificate chain; with tls_key, serve TLS
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None  # PEM CA; when set, clients must present a certificate it signed
+
+    def __post_init__(self) -> None:
+        # A limit of 0 or less would refuse every request; say so at start instead.
+        for name in LIMITS:
+            if getattr(self, name) < 1:
+                raise InvalidArgument(ENV_PREFIX + name.upper(), f"is {getattr(self, name)}; limits must be at least 1")
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -58,11 +74,16 @@ class Settings:
             threads=self.duckdb_threads,
             max_batch=self.max_batch,
             max_top_k=self.max_top_k,
+            max_page_size=self.max_page_size,
+            max_query_chars=self.max_query_chars,
         )
 
 
 def _convert(name: str, kind: Any, raw: str) -> Any:
-    target = {"int": int, "float": float, "str": str, "Path": Path}.get(str(kind), str)
+    optional = str(kind).endswith(" | None")
+    if optional and not raw.strip():
+        return None  # an empty variable leaves an optional setting unset
+    target = {"int": int, "float": float, "str": str, "Path": Path}.get(str(kind).removesuffix(" | None"), str)
     try:
         return target(raw)
     except ValueError as exc:

@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.tree import Tree as RichTree
 
 from service.client import StrataClient, StrataRpcError
-from service.gen.strata.v1 import common_pb2
+from service.gen.strata.v1 import admin_pb2, common_pb2
 
 app = typer.Typer(
     help="Strata: a hierarchical video graph database.", no_args_is_help=True, pretty_exceptions_enable=False
@@ -31,10 +31,17 @@ err = Console(stderr=True)
 
 Target = Annotated[str, typer.Option("--target", envvar="STRATA_TARGET", help="Server address host:port.")]
 DEFAULT_TARGET = "localhost:50051"
+Token = Annotated[
+    str | None, typer.Option("--token", envvar="STRATA_TOKEN", help="Bearer token, when the server requires one.")
+]
+TlsCa = Annotated[
+    Path | None,
+    typer.Option("--tls-ca", envvar="STRATA_TLS_CA", dir_okay=False, help="CA certificate (PEM) of a TLS server."),
+]
 
 
-def _client(target: str) -> StrataClient:
-    return StrataClient(target)
+def _client(target: str, token: str | None = None, tls_ca: Path | None = None) -> StrataClient:
+    return StrataClient(target, token=token, root_certificates=tls_ca.read_bytes() if tls_ca else None)
 
 
 def _fail(exc: StrataRpcError) -> None:
@@ -48,22 +55,56 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port; 0 picks a free one.")] = None,
     host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
     log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
+    auth_tokens_file: Annotated[Path | None, typer.Option(help="Token file (JSON or TOML); turns auth on.")] = None,
+    tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate chain; with --tls-key, serve TLS.")] = None,
+    tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert.")] = None,
+    tls_client_ca: Annotated[Path | None, typer.Option(help="PEM CA that client certificates must chain to.")] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus /metrics on this port (0 picks one; -1 off, the default).")
+    ] = None,
 ) -> None:
-    """Run a server until interrupted; prints ``listening on HOST:PORT`` first."""
+    """Run a server until interrupted; prints ``listening on HOST:PORT`` once bound, then
+    ``ready`` once its indexes are recovered and it serves."""
     from service.server import create_server
     from service.settings import Settings
 
     logging.basicConfig(
         level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
     )
-    settings = Settings.load(data_dir=data_dir, port=port, host=host)
-    server = create_server(settings).start()
-    print(f"listening on {server.address}", flush=True)
+    settings = Settings.load(
+        data_dir=data_dir,
+        port=port,
+        host=host,
+        auth_tokens_file=auth_tokens_file,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        tls_client_ca=tls_client_ca,
+        metrics_port=metrics_port,
+    )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    # Bound first (health answers NOT_SERVING), then the indexes recover in the background.
+    server = create_server(settings).start(wait=False)
+    print(f"listening on {server.address}", flush=True)
+    if server.exposure:
+        err.print(f"[yellow]warning[/yellow] {server.exposure}", soft_wrap=True)
+    _announce_ready(server, stop)
     stop.wait()
     server.stop()
+
+
+def _announce_ready(server: Any, stop: threading.Event) -> None:
+    """Print ``ready`` once ``server`` serves; stop it and exit 1 if its recovery fails."""
+    try:
+        while not stop.is_set():
+            if server.wait_ready(timeout=0.2):
+                print("ready", flush=True)
+                return
+    except Exception as exc:
+        err.print(f"[red]error[/red] recovery failed: {exc}")
+        server.stop(0)
+        raise typer.Exit(1) from exc
 
 
 @collections_app.command("create")
@@ -74,9 +115,11 @@ def collections_create(
     encoder: Annotated[str, typer.Option(help="Text encoder: 'default' or a local model folder.")] = "",
     model_name: Annotated[str, typer.Option(help="Model that produced the vectors.")] = "",
     target: Target = DEFAULT_TARGET,
+    token: Token = None,
+    tls_ca: TlsCa = None,
 ) -> None:
     """Create a collection (``--dim D`` for client vectors, ``--encoder default`` for text)."""
-    with _client(target) as client:
+    with _client(target, token, tls_ca) as client:
         try:
             made = client.create_collection(name, dim, metric, encoder, model_name)
         except StrataRpcError as exc:
@@ -85,10 +128,10 @@ def collections_create(
 
 
 @collections_app.command("list")
-def collections_list(target: Target = DEFAULT_TARGET) -> None:
+def collections_list(target: Target = DEFAULT_TARGET, token: Token = None, tls_ca: TlsCa = None) -> None:
     """List collections with their counts."""
     table = Table("name", "dimension", "metric", "encoder", "videos", "segments")
-    with _client(target) as client:
+    with _client(target, token, tls_ca) as client:
         try:
             for c in client.list_collections():
                 metric = common_pb2.Metric.Name(c.space.metric).removeprefix("METRIC_").lower()
@@ -106,9 +149,9 @@ def collections_list(target: Target = DEFAULT_TARGET) -> None:
 
 
 @collections_app.command("delete")
-def collections_delete(name: str, target: Target = DEFAULT_TARGET) -> None:
+def collections_delete(name: str, target: Target = DEFAULT_TARGET, token: Token = None, tls_ca: TlsCa = None) -> None:
     """Delete a collection and everything in it."""
-    with _client(target) as client:
+    with _client(target, token, tls_ca) as client:
         try:
             client.delete_collection(name)
         except StrataRpcError as exc:
@@ -125,12 +168,14 @@ def ingest(
         bool, typer.Option("--seal", help="Seal every video of the file afterwards (builds trees).")
     ] = False,
     target: Target = DEFAULT_TARGET,
+    token: Token = None,
+    tls_ca: TlsCa = None,
 ) -> None:
     """Ingest a JSONL file; unknown videos are created on first sight. Re-running the
     same file is safe: batch request ids derive from the file's content."""
     from tools.ingest import ingest_file
 
-    with _client(target) as client, _progress() as progress:
+    with _client(target, token, tls_ca) as client, _progress() as progress:
         task = progress.add_task("ingest", total=_count_lines(file))
         try:
             summary = ingest_file(client, collection, file, batch_size, on_batch=lambda n: progress.advance(task, n))
@@ -168,12 +213,30 @@ def search(
     top_k: Annotated[int, typer.Option("--top-k", help="Number of hits.")] = 10,
     video: Annotated[list[str] | None, typer.Option("--video", help="Only this video (repeatable).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    group_by_video: Annotated[
+        bool, typer.Option("--group-by-video", help="Answer with videos (--top-k of them), each with its best hits.")
+    ] = False,
+    group_size: Annotated[int, typer.Option(help="Hits per video when grouping (0 means 3).")] = 0,
+    reranker: Annotated[str, typer.Option(help="joint (default), overlap or none.")] = "",
+    diversity: Annotated[float, typer.Option(help="0-1: trade relevance for variety in the joint rerank.")] = 0.0,
     target: Target = DEFAULT_TARGET,
+    token: Token = None,
+    tls_ca: TlsCa = None,
 ) -> None:
     """Search a collection by text."""
-    with _client(target) as client:
+    with _client(target, token, tls_ca) as client:
         try:
-            reply = client.search(collection, text, level=level.lower(), top_k=top_k, video_ids=video or ())
+            reply = client.search(
+                collection,
+                text,
+                level=level.lower(),
+                top_k=top_k,
+                video_ids=video or (),
+                reranker=reranker,
+                diversity=diversity,
+                group_by_video=group_by_video,
+                group_size=group_size,
+            )
         except StrataRpcError as exc:
             _fail(exc)
     if as_json:
@@ -190,20 +253,27 @@ def search_json(reply: Any) -> dict[str, Any]:
         "confidence": {_level(c.level): round(c.confidence, 4) for c in reply.route.confidences},
         "parse": reply.route.parse.explanation,
     }
-    hits = [
-        {
-            "id": h.node.id,
-            "level": _level(h.node.level),
-            "video_id": h.node.video_id,
-            "start_ms": h.node.start_ms,
-            "end_ms": h.node.end_ms,
-            "score": round(h.score, 6),
-            "text": h.node.text,
-            "labels": list(h.node.labels),
-        }
-        for h in reply.hits
-    ]
-    return {"route": route, "hits": hits}
+    out: dict[str, Any] = {"route": route, "hits": [_hit_json(h) for h in reply.hits]}
+    if reply.groups:
+        out["groups"] = [
+            {"video_id": g.video_id, "score": round(g.score, 6), "hits": [_hit_json(h) for h in g.hits]}
+            for g in reply.groups
+        ]
+    return out
+
+
+def _hit_json(h: Any) -> dict[str, Any]:
+    return {
+        "id": h.node.id,
+        "level": _level(h.node.level),
+        "video_id": h.node.video_id,
+        "start_ms": h.node.start_ms,
+        "end_ms": h.node.end_ms,
+        "focus": [h.focus.start_ms, h.focus.end_ms],
+        "score": round(h.score, 6),
+        "text": h.node.text,
+        "labels": list(h.node.labels),
+    }
 
 
 def _level(value: int) -> str:
@@ -219,7 +289,7 @@ def print_hits(out: Console, text: str, reply: Any) -> None:
     """Draw a search response as a table."""
     chosen = ", ".join(_level(lv) for lv in reply.route.levels)
     table = Table("#", "level", "video", "span", "score", "text", title=f"{text!r} → {chosen}: {reply.route.reason}")
-    for h in reply.hits:
+    for h in [*reply.hits, *(h for g in reply.groups for h in g.hits)]:
         n = h.node
         table.add_row(
             str(h.rank),
@@ -243,6 +313,8 @@ def build(
     half_attribute: Annotated[str | None, typer.Option(help="Attribute naming the half; '' to detect.")] = None,
     aggregator: Annotated[str | None, typer.Option(help="Parent embedding: mean or uniform.")] = None,
     target: Target = DEFAULT_TARGET,
+    token: Token = None,
+    tls_ca: TlsCa = None,
 ) -> None:
     """(Re)build the trees of a collection's videos, with a progress bar. Parameters given
     here are stored with the collection for later builds."""
@@ -255,7 +327,7 @@ def build(
         "aggregator": aggregator,
     }
     config = {k: v for k, v in given.items() if v is not None}
-    with _client(target) as client, _progress() as progress:
+    with _client(target, token, tls_ca) as client, _progress() as progress:
         task = progress.add_task("build", total=None)
         try:
             op = client.build_hierarchy(collection, video or (), **config)
@@ -276,9 +348,11 @@ def tree(
     video: str,
     depth: Annotated[int, typer.Option(help="Levels below the video to draw.")] = 2,
     target: Target = DEFAULT_TARGET,
+    token: Token = None,
+    tls_ca: TlsCa = None,
 ) -> None:
     """Draw a video's tree: levels, times, child counts and top labels."""
-    with _client(target) as client:
+    with _client(target, token, tls_ca) as client:
         try:
             nodes = client.subtree(collection, f"{video}/video/0", depth)
         except StrataRpcError as exc:
@@ -295,9 +369,11 @@ def node(
     neighbors: Annotated[int, typer.Option("--neighbors", help="List N neighbours each side.")] = 0,
     similar: Annotated[int, typer.Option("--similar", help="List the N most similar nodes of its level.")] = 0,
     target: Target = DEFAULT_TARGET,
+    token: Token = None,
+    tls_ca: TlsCa = None,
 ) -> None:
     """Show one node, and optionally its children, ancestors, neighbours or look-alikes."""
-    with _client(target) as client:
+    with _client(target, token, tls_ca) as client:
         try:
             console.print(_node_line(client.get_node(collection, node_id)))
             sections = _node_sections(client, collection, node_id, children, ancestors, neighbors, similar)
@@ -347,9 +423,14 @@ def _node_line(node: Any) -> str:
 
 
 @app.command()
-def stats(collection: Annotated[str, typer.Argument()] = "", target: Target = DEFAULT_TARGET) -> None:
+def stats(
+    collection: Annotated[str, typer.Argument()] = "",
+    target: Target = DEFAULT_TARGET,
+    token: Token = None,
+    tls_ca: TlsCa = None,
+) -> None:
     """Counts per collection and level, index coverage and disk use."""
-    with _client(target) as client:
+    with _client(target, token, tls_ca) as client:
         try:
             reply = client.stats(collection)
         except StrataRpcError as exc:
@@ -372,6 +453,77 @@ def stats(collection: Annotated[str, typer.Argument()] = "", target: Target = DE
     )
 
 
+OPERATION_TIMEOUT = 3600.0  # verify and snapshot read or copy everything: allow large databases
+
+
+@app.command()
+def verify(
+    collection: Annotated[str, typer.Argument(help="Only this collection (default: all).")] = "",
+    target: Target = DEFAULT_TARGET,
+    token: Token = None,
+    tls_ca: TlsCa = None,
+) -> None:
+    """Check that the store, the indexes and the trees agree; exits 1 on any problem."""
+    with _client(target, token, tls_ca) as client:
+        try:
+            reply = client.verify(collection, timeout=OPERATION_TIMEOUT)
+        except StrataRpcError as exc:
+            _fail(exc)
+    if reply.problems:
+        table = Table("collection", "level", "problem", "detail")
+        for p in reply.problems:
+            kind = admin_pb2.VerifyProblemKind.Name(p.kind).removeprefix("VERIFY_PROBLEM_KIND_").lower()
+            table.add_row(p.collection, _level(p.level), kind, p.message)
+        console.print(table)
+    console.print(
+        f"checked {reply.collections_checked} collections, {reply.levels_checked} levels, "
+        f"{reply.nodes_checked} nodes, {reply.vectors_compared} vectors, {reply.videos_checked} trees: "
+        + (f"[red]{len(reply.problems)} problems[/red]" if reply.problems else "no problems")
+    )
+    if reply.problems:
+        raise typer.Exit(1)
+
+
+@app.command()
+def snapshot(
+    path: Annotated[Path, typer.Argument(help="A new or empty directory on the server's machine.")],
+    target: Target = DEFAULT_TARGET,
+    token: Token = None,
+    tls_ca: TlsCa = None,
+) -> None:
+    """Copy the server's data consistently to PATH while it runs (writes pause meanwhile).
+    A relative PATH is taken from the current directory."""
+    with _client(target, token, tls_ca) as client:
+        try:
+            reply = client.create_snapshot(str(path.expanduser().absolute()), timeout=OPERATION_TIMEOUT)
+        except StrataRpcError as exc:
+            _fail(exc)
+    size = sum(f.size_bytes for f in reply.files)
+    console.print(
+        f"snapshot of commit sequence {reply.commit_sequence} in {reply.destination_dir}: "
+        f"{len(reply.files)} files, {size / 1e6:.1f} MB"
+    )
+
+
+@app.command()
+def restore(
+    snapshot_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="A snapshot directory.")],
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="Data directory to restore into.")],
+    force: Annotated[bool, typer.Option("--force", help="Replace the contents of a non-empty --data-dir.")] = False,
+) -> None:
+    """Restore a snapshot into a data directory, offline, after checking its checksums;
+    then start a server on it (``strata serve --data-dir``)."""
+    from hierarchy.errors import StrataError
+    from hierarchy.snapshot import restore as restore_snapshot
+
+    try:
+        restored = restore_snapshot(snapshot_dir, data_dir.expanduser(), force)
+    except StrataError as exc:
+        err.print(f"[red]error[/red] {exc}")
+        raise typer.Exit(1) from None
+    console.print(f"restored {len(restored.files)} files (commit sequence {restored.commit_sequence}) into {data_dir}")
+
+
 @app.command()
 def demo(
     data_dir: Annotated[Path | None, typer.Option(help="Data directory (default ~/.strata/demo).")] = None,
@@ -382,6 +534,14 @@ def demo(
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     run_demo(data_dir or Path.home() / ".strata" / "demo", matches, console)
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, add_help_option=False)
+def bench(ctx: typer.Context) -> None:
+    """Run the performance benchmark (``python -m tools.bench``; ``strata bench --help`` for its options)."""
+    from tools.bench.run import main as bench_main
+
+    raise typer.Exit(bench_main(list(ctx.args)))
 
 
 def main() -> None:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from hierarchy.auto import Ranked, rerank
 from hierarchy.db import Database
 from hierarchy.types import EmbeddingSpace, Level, Mode, SearchQuery, SegmentInput
 from tests.hierarchy.helpers import fast_options
@@ -94,17 +93,6 @@ def test_all_mode_mixes_levels_without_nested_duplicates(library: Database) -> N
         for w, c, d in spans[i + 1 :]:
             assert v != w or b <= c or d <= a, "a scene and its own segments are one answer"
     assert all(h.raw_score >= h.score or h.raw_score == h.score for h in result.hits)
-
-
-def test_rerank_keeps_the_best_of_nested_answers() -> None:
-    ranked = [
-        Ranked(1, Level.SCENE, 5.0, 0.8),  # scene 0-10 s
-        Ranked(2, Level.SEGMENT, 4.0, 0.9),  # its own segment: same answer
-        Ranked(3, Level.SEGMENT, 3.0, 0.7),  # elsewhere in the video
-        Ranked(4, Level.SEGMENT, 2.0, 0.7),  # same times, other video
-    ]
-    spans = {1: ("v", 0, 10_000), 2: ("v", 2_000, 4_000), 3: ("v", 20_000, 22_000), 4: ("w", 2_000, 4_000)}
-    assert [r.key for r in rerank(ranked, spans)] == [1, 3, 4]
 
 
 def test_query_by_example_finds_others_at_the_same_level(library: Database) -> None:

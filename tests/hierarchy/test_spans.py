@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from hierarchy import nodes
 from hierarchy.db import Database
-from hierarchy.types import Level, Mode, SearchQuery
+from hierarchy.types import Filter, Level, Mode, SearchQuery, TimeRange
 from tests.hierarchy.helpers import COLLECTION, segments, unit_vectors
 
 
@@ -40,3 +43,21 @@ def test_routed_search_after_a_delete_does_not_see_the_deleted_video(games: Data
     for hit in after.hits:
         assert all(child.node.video_id == "v1" for child in hit.evidence)
     assert np.isfinite([h.score for h in after.hits]).all()
+
+
+@given(
+    st.lists(st.sampled_from(["v1", "v2", "ghost"]), max_size=3, unique=True),
+    st.integers(0, 20_000),
+    st.integers(0, 20_000),
+)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_matching_agrees_with_the_store_filter(games: Database, videos: list[str], start: int, length: int) -> None:
+    if not games.get_collection(COLLECTION).segment_count:
+        games.append_segments(COLLECTION, segments("v1", unit_vectors(12, seed=1)))
+        games.append_segments(COLLECTION, segments("v2", unit_vectors(5, seed=2), first_ms=4_000))
+    coll = games.get_collection(COLLECTION)
+    end = start + length if length else 0  # 0: open-ended
+    flt = Filter(video_ids=tuple(videos), time_range=TimeRange(start, end))
+    stored = nodes.filtered_keys(games.store.cursor(), coll.id, Level.SEGMENT, flt, 1000)
+    in_memory = games.searcher._spans(coll, Level.SEGMENT).matching(tuple(videos), start, end)
+    assert sorted(in_memory.tolist()) == sorted(stored.tolist())

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from hierarchy import validate
+from hierarchy.builder import HierarchyConfig
 from hierarchy.errors import InvalidArgument, ResourceExhausted
 from hierarchy.types import EmbeddingSpace, Metric, SegmentInput
 
@@ -183,3 +184,62 @@ def test_bad_spaces(space: EmbeddingSpace, encoder_dim: int | None) -> None:
     with pytest.raises(InvalidArgument) as err:
         validate.space(space, encoder_dim)
     assert err.value.field == "space.dimension"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"scene_penalty": float("nan")}, "hierarchy.scene_penalty"),
+        ({"scene_ridge": float("inf")}, "hierarchy.scene_ridge"),
+        ({"half_count": validate.MAX_HALF_COUNT + 1}, "hierarchy.half_count"),
+        ({"scene_dims": validate.MAX_DIMENSION + 1}, "hierarchy.scene_dims"),
+        ({"drive_attribute": "x" * (validate.MAX_NAME_CHARS + 1)}, "hierarchy.drive_attribute"),
+        ({"half_attribute": "a\nb"}, "hierarchy.half_attribute"),
+    ],
+    ids=["nan", "inf", "too-many-halves", "too-many-dims", "long-name", "control-character"],
+)
+def test_bad_hierarchy_values_are_refused(overrides: dict, field: str) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        validate.hierarchy_config(HierarchyConfig(), overrides)
+    assert err.value.field == field
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"x": float("nan")},
+        {"x": [1, {"y": float("inf")}]},
+        {"x": {"y" * 300: 1}},
+        {"x": [[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]},
+    ],
+    ids=["nan", "nested-inf", "long-key", "too-deep"],
+)
+def test_bad_attributes_are_refused_at_any_depth(values: dict) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        validate.attributes(values, "attributes")
+    assert err.value.field.startswith("attributes")
+
+
+def test_text_limits_name_the_limit() -> None:
+    assert validate.text("x" * validate.MAX_TEXT_CHARS, "text") == "x" * validate.MAX_TEXT_CHARS
+    with pytest.raises(InvalidArgument, match=str(validate.MAX_TEXT_CHARS)):
+        validate.text("x" * (validate.MAX_TEXT_CHARS + 1), "segments[0].text")
+    with pytest.raises(InvalidArgument, match="limited to 8") as err:
+        validate.query_text("x" * 9, 8)
+    assert err.value.field == "text"
+
+
+@pytest.mark.parametrize("value", [-1, validate.MAX_TIME_MS + 1])
+def test_durations_out_of_range_are_refused(value: int) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        validate.duration(value)
+    assert err.value.field == "duration_ms"
+
+
+def test_space_names_are_short_and_printable() -> None:
+    with pytest.raises(InvalidArgument) as err:
+        validate.space_names(EmbeddingSpace(8, text_encoder="x" * 300))
+    assert err.value.field == "space.text_encoder"
+    with pytest.raises(InvalidArgument) as err:
+        validate.space_names(EmbeddingSpace(8, model_name="a\x00b"))
+    assert err.value.field == "space.model_name"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from google.protobuf import struct_pb2
 
 from hierarchy import types as t
 from hierarchy.errors import InvalidArgument
@@ -74,3 +75,40 @@ def test_unknown_granularity_is_refused() -> None:
     with pytest.raises(InvalidArgument) as info:
         cv.from_proto_search(search_pb2.SearchRequest(collection="c", granularity=42))
     assert info.value.field == "granularity"
+
+
+def test_struct_with_nan_names_the_field() -> None:
+    msg = struct_pb2.Struct()
+    msg.update({"xg": float("nan")})
+    with pytest.raises(InvalidArgument) as info:
+        cv.from_proto_struct(msg, "segments[2].attributes")
+    assert info.value.field == "segments[2].attributes"
+
+
+@pytest.mark.parametrize(
+    ("condition", "field"),
+    [
+        (search_pb2.AttributeFilter(key="xg", equals_number=float("nan")), "filter.attributes[0].equals_number"),
+        (
+            search_pb2.AttributeFilter(key="xg", range=search_pb2.NumberRange(max=float("inf"))),
+            "filter.attributes[0].range.max",
+        ),
+    ],
+    ids=["nan-equals", "infinite-bound"],
+)
+def test_filters_with_non_finite_numbers_are_refused(condition: search_pb2.AttributeFilter, field: str) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        cv.from_proto_filter(search_pb2.Filter(attributes=[condition]))
+    assert info.value.field == field
+
+
+def test_filter_video_ids_must_be_ids() -> None:
+    with pytest.raises(InvalidArgument) as info:
+        cv.from_proto_filter(search_pb2.Filter(video_ids=["v1", ""]))
+    assert info.value.field == "filter.video_ids[1]"
+
+
+def test_search_carries_the_callers_deadline() -> None:
+    request = search_pb2.SearchRequest(collection="c")
+    assert cv.from_proto_search(request).deadline is None
+    assert cv.from_proto_search(request, 123.5).deadline == 123.5

@@ -27,6 +27,8 @@ def served(tmp_path: Path) -> Iterator[str]:
     try:
         first = proc.stdout.readline().strip()  # type: ignore[union-attr]
         assert first.startswith("listening on "), first
+        # Bound first, serving once the indexes are recovered: wait for the second line.
+        assert proc.stdout.readline().strip() == "ready"  # type: ignore[union-attr]
         yield first.removeprefix("listening on ")
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -80,12 +82,19 @@ def test_ingest_then_search_json(served: str, tmp_path: Path) -> None:
         "video_id",
         "start_ms",
         "end_ms",
+        "focus",
         "score",
         "text",
         "labels",
     }
+    assert out["hits"][0]["focus"] == [2000, 4000]
     only_m2 = json.loads(_strata(served, "search", "games", "corner", "--video", "m2", "--json"))
     assert [h["video_id"] for h in only_m2["hits"]] == ["m2"]
+    grouped = json.loads(
+        _strata(served, "search", "games", "corner", "--level", "segment", "--group-by-video", "--json")
+    )
+    assert grouped["hits"] == [] and [g["video_id"] for g in grouped["groups"]] == ["m1", "m2"]
+    assert [h["id"] for h in grouped["groups"][0]["hits"]] == ["m1@2000", "m1@0"]
     assert "games" in _strata(served, "collections", "list")
     assert "segment" in _strata(served, "stats")
 

@@ -26,7 +26,7 @@ if _version_not_supported:
 
 
 class AdminServiceStub:
-    """AdminService reports on the state of the database.
+    """AdminService reports on the state of the database, checks it and copies it.
     """
 
     def __init__(self, channel):
@@ -40,15 +40,47 @@ class AdminServiceStub:
                 request_serializer=strata_dot_v1_dot_admin__pb2.GetStatsRequest.SerializeToString,
                 response_deserializer=strata_dot_v1_dot_admin__pb2.GetStatsResponse.FromString,
                 _registered_method=True)
+        self.Verify = channel.unary_unary(
+                '/strata.v1.AdminService/Verify',
+                request_serializer=strata_dot_v1_dot_admin__pb2.VerifyRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_admin__pb2.VerifyResponse.FromString,
+                _registered_method=True)
+        self.CreateSnapshot = channel.unary_unary(
+                '/strata.v1.AdminService/CreateSnapshot',
+                request_serializer=strata_dot_v1_dot_admin__pb2.CreateSnapshotRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_admin__pb2.CreateSnapshotResponse.FromString,
+                _registered_method=True)
 
 
 class AdminServiceServicer:
-    """AdminService reports on the state of the database.
+    """AdminService reports on the state of the database, checks it and copies it.
     """
 
     def GetStats(self, request, context):
         """GetStats returns counts, index sizes and watermarks per collection and level.
         Errors: NOT_FOUND (a named collection that does not exist), UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Verify(self, request, context):
+        """Verify checks that the store, the vector indexes and the trees agree, and lists
+        every disagreement found. Writes to a collection wait while it is checked.
+        Errors: INVALID_ARGUMENT (a malformed collection name), NOT_FOUND (a named
+        collection that does not exist), UNAVAILABLE.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateSnapshot(self, request, context):
+        """CreateSnapshot writes a consistent copy of the data directory (store, indexes and a
+        manifest of checksums) to a directory on the server's machine. Writes pause while
+        the files are copied; searches go on. Restore it offline with `strata restore`.
+        Errors: INVALID_ARGUMENT (destination_dir empty, relative, or inside the data
+        directory), FAILED_PRECONDITION (destination_dir is not an empty directory, or cannot
+        be written), UNAVAILABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -62,6 +94,16 @@ def add_AdminServiceServicer_to_server(servicer, server):
                     request_deserializer=strata_dot_v1_dot_admin__pb2.GetStatsRequest.FromString,
                     response_serializer=strata_dot_v1_dot_admin__pb2.GetStatsResponse.SerializeToString,
             ),
+            'Verify': grpc.unary_unary_rpc_method_handler(
+                    servicer.Verify,
+                    request_deserializer=strata_dot_v1_dot_admin__pb2.VerifyRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_admin__pb2.VerifyResponse.SerializeToString,
+            ),
+            'CreateSnapshot': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateSnapshot,
+                    request_deserializer=strata_dot_v1_dot_admin__pb2.CreateSnapshotRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_admin__pb2.CreateSnapshotResponse.SerializeToString,
+            ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
             'strata.v1.AdminService', rpc_method_handlers)
@@ -71,7 +113,7 @@ def add_AdminServiceServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class AdminService:
-    """AdminService reports on the state of the database.
+    """AdminService reports on the state of the database, checks it and copies it.
     """
 
     @staticmethod
@@ -91,6 +133,60 @@ class AdminService:
             '/strata.v1.AdminService/GetStats',
             strata_dot_v1_dot_admin__pb2.GetStatsRequest.SerializeToString,
             strata_dot_v1_dot_admin__pb2.GetStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Verify(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.AdminService/Verify',
+            strata_dot_v1_dot_admin__pb2.VerifyRequest.SerializeToString,
+            strata_dot_v1_dot_admin__pb2.VerifyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateSnapshot(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.AdminService/CreateSnapshot',
+            strata_dot_v1_dot_admin__pb2.CreateSnapshotRequest.SerializeToString,
+            strata_dot_v1_dot_admin__pb2.CreateSnapshotResponse.FromString,
             options,
             channel_credentials,
             insecure,

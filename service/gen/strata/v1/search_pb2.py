@@ -25,15 +25,15 @@ _sym_db = _symbol_database.Default()
 from service.gen.strata.v1 import common_pb2 as strata_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16strata/v1/search.proto\x12\tstrata.v1\x1a\x16strata/v1/common.proto\"\x85\x01\n\x06\x46ilter\x12\x11\n\tvideo_ids\x18\x01 \x03(\t\x12(\n\ntime_range\x18\x02 \x01(\x0b\x32\x14.strata.v1.TimeRange\x12\x0e\n\x06labels\x18\x03 \x03(\t\x12.\n\nattributes\x18\x04 \x03(\x0b\x32\x1a.strata.v1.AttributeFilter\"\x9d\x01\n\x0f\x41ttributeFilter\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x17\n\requals_string\x18\x02 \x01(\tH\x00\x12\x17\n\requals_number\x18\x03 \x01(\x01H\x00\x12\x15\n\x0b\x65quals_bool\x18\x04 \x01(\x08H\x00\x12\'\n\x05range\x18\x05 \x01(\x0b\x32\x16.strata.v1.NumberRangeH\x00\x42\x0b\n\tcondition\"A\n\x0bNumberRange\x12\x10\n\x03min\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x03max\x18\x02 \x01(\x01H\x01\x88\x01\x01\x42\x06\n\x04_minB\x06\n\x04_max\"\xe2\x02\n\rSearchRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12!\n\x06vector\x18\x03 \x01(\x0b\x32\x11.strata.v1.Vector\x12+\n\x0bgranularity\x18\x04 \x01(\x0e\x32\x16.strata.v1.Granularity\x12\r\n\x05top_k\x18\x05 \x01(\x05\x12!\n\x06\x66ilter\x18\x06 \x01(\x0b\x32\x11.strata.v1.Filter\x12\x12\n\npage_token\x18\x07 \x01(\t\x12\x0f\n\x07node_id\x18\x08 \x01(\t\x12\x13\n\x06rerank\x18\t \x01(\x08H\x00\x88\x01\x01\x12\x1d\n\x10include_evidence\x18\n \x01(\x08H\x01\x88\x01\x01\x12\x1e\n\x11include_ancestors\x18\x0b \x01(\x08H\x02\x88\x01\x01\x42\t\n\x07_rerankB\x13\n\x11_include_evidenceB\x14\n\x12_include_ancestors\"\xae\x01\n\x03Hit\x12\x1d\n\x04node\x18\x01 \x01(\x0b\x32\x0f.strata.v1.Node\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x12\n\nsimilarity\x18\x03 \x01(\x02\x12\x0c\n\x04rank\x18\x04 \x01(\r\x12\x11\n\traw_score\x18\x05 \x01(\x02\x12 \n\x08\x65vidence\x18\x06 \x03(\x0b\x32\x0e.strata.v1.Hit\x12\"\n\tancestors\x18\x07 \x03(\x0b\x32\x0f.strata.v1.Node\"\x90\x01\n\x05Route\x12 \n\x06levels\x18\x01 \x03(\x0e\x32\x10.strata.v1.Level\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12/\n\x0b\x63onfidences\x18\x03 \x03(\x0b\x32\x1a.strata.v1.LevelConfidence\x12$\n\x05parse\x18\x04 \x01(\x0b\x32\x15.strata.v1.QueryParse\"F\n\x0fLevelConfidence\x12\x1f\n\x05level\x18\x01 \x01(\x0e\x32\x10.strata.v1.Level\x12\x12\n\nconfidence\x18\x02 \x01(\x02\"\xac\x01\n\nQueryParse\x12\x1f\n\x05scope\x18\x01 \x01(\x0e\x32\x10.strata.v1.Level\x12\x0f\n\x07ordinal\x18\x02 \x01(\x05\x12$\n\nordinal_of\x18\x03 \x01(\x0e\x32\x10.strata.v1.Level\x12\r\n\x05\x63ount\x18\x04 \x01(\t\x12\x13\n\x0b\x63ount_event\x18\x05 \x01(\t\x12\r\n\x05\x65vent\x18\x06 \x01(\t\x12\x13\n\x0b\x65xplanation\x18\x07 \x01(\t\"h\n\x0eSearchResponse\x12\x1c\n\x04hits\x18\x01 \x03(\x0b\x32\x0e.strata.v1.Hit\x12\x1f\n\x05route\x18\x02 \x01(\x0b\x32\x10.strata.v1.Route\x12\x17\n\x0fnext_page_token\x18\x03 \x01(\t*\xc9\x01\n\x0bGranularity\x12\x1b\n\x17GRANULARITY_UNSPECIFIED\x10\x00\x12\x14\n\x10GRANULARITY_AUTO\x10\x01\x12\x17\n\x13GRANULARITY_SEGMENT\x10\x02\x12\x15\n\x11GRANULARITY_SCENE\x10\x03\x12\x15\n\x11GRANULARITY_DRIVE\x10\x04\x12\x14\n\x10GRANULARITY_HALF\x10\x05\x12\x15\n\x11GRANULARITY_VIDEO\x10\x06\x12\x13\n\x0fGRANULARITY_ALL\x10\x07\x32N\n\rSearchService\x12=\n\x06Search\x12\x18.strata.v1.SearchRequest\x1a\x19.strata.v1.SearchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16strata/v1/search.proto\x12\tstrata.v1\x1a\x16strata/v1/common.proto\"\x85\x01\n\x06\x46ilter\x12\x11\n\tvideo_ids\x18\x01 \x03(\t\x12(\n\ntime_range\x18\x02 \x01(\x0b\x32\x14.strata.v1.TimeRange\x12\x0e\n\x06labels\x18\x03 \x03(\t\x12.\n\nattributes\x18\x04 \x03(\x0b\x32\x1a.strata.v1.AttributeFilter\"\x9d\x01\n\x0f\x41ttributeFilter\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x17\n\requals_string\x18\x02 \x01(\tH\x00\x12\x17\n\requals_number\x18\x03 \x01(\x01H\x00\x12\x15\n\x0b\x65quals_bool\x18\x04 \x01(\x08H\x00\x12\'\n\x05range\x18\x05 \x01(\x0b\x32\x16.strata.v1.NumberRangeH\x00\x42\x0b\n\tcondition\"A\n\x0bNumberRange\x12\x10\n\x03min\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x03max\x18\x02 \x01(\x01H\x01\x88\x01\x01\x42\x06\n\x04_minB\x06\n\x04_max\"\xb3\x03\n\rSearchRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\x12!\n\x06vector\x18\x03 \x01(\x0b\x32\x11.strata.v1.Vector\x12+\n\x0bgranularity\x18\x04 \x01(\x0e\x32\x16.strata.v1.Granularity\x12\r\n\x05top_k\x18\x05 \x01(\x05\x12!\n\x06\x66ilter\x18\x06 \x01(\x0b\x32\x11.strata.v1.Filter\x12\x12\n\npage_token\x18\x07 \x01(\t\x12\x0f\n\x07node_id\x18\x08 \x01(\t\x12\x13\n\x06rerank\x18\t \x01(\x08H\x00\x88\x01\x01\x12\x1d\n\x10include_evidence\x18\n \x01(\x08H\x01\x88\x01\x01\x12\x1e\n\x11include_ancestors\x18\x0b \x01(\x08H\x02\x88\x01\x01\x12\x10\n\x08reranker\x18\x0c \x01(\t\x12\x11\n\tdiversity\x18\r \x01(\x02\x12\x16\n\x0egroup_by_video\x18\x0e \x01(\x08\x12\x12\n\ngroup_size\x18\x0f \x01(\x05\x42\t\n\x07_rerankB\x13\n\x11_include_evidenceB\x14\n\x12_include_ancestors\"\xd3\x01\n\x03Hit\x12\x1d\n\x04node\x18\x01 \x01(\x0b\x32\x0f.strata.v1.Node\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x12\n\nsimilarity\x18\x03 \x01(\x02\x12\x0c\n\x04rank\x18\x04 \x01(\r\x12\x11\n\traw_score\x18\x05 \x01(\x02\x12 \n\x08\x65vidence\x18\x06 \x03(\x0b\x32\x0e.strata.v1.Hit\x12\"\n\tancestors\x18\x07 \x03(\x0b\x32\x0f.strata.v1.Node\x12#\n\x05\x66ocus\x18\x08 \x01(\x0b\x32\x14.strata.v1.TimeRange\"K\n\nVideoGroup\x12\x10\n\x08video_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12\x1c\n\x04hits\x18\x03 \x03(\x0b\x32\x0e.strata.v1.Hit\"\x90\x01\n\x05Route\x12 \n\x06levels\x18\x01 \x03(\x0e\x32\x10.strata.v1.Level\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12/\n\x0b\x63onfidences\x18\x03 \x03(\x0b\x32\x1a.strata.v1.LevelConfidence\x12$\n\x05parse\x18\x04 \x01(\x0b\x32\x15.strata.v1.QueryParse\"F\n\x0fLevelConfidence\x12\x1f\n\x05level\x18\x01 \x01(\x0e\x32\x10.strata.v1.Level\x12\x12\n\nconfidence\x18\x02 \x01(\x02\"\xac\x01\n\nQueryParse\x12\x1f\n\x05scope\x18\x01 \x01(\x0e\x32\x10.strata.v1.Level\x12\x0f\n\x07ordinal\x18\x02 \x01(\x05\x12$\n\nordinal_of\x18\x03 \x01(\x0e\x32\x10.strata.v1.Level\x12\r\n\x05\x63ount\x18\x04 \x01(\t\x12\x13\n\x0b\x63ount_event\x18\x05 \x01(\t\x12\r\n\x05\x65vent\x18\x06 \x01(\t\x12\x13\n\x0b\x65xplanation\x18\x07 \x01(\t\"\x8f\x01\n\x0eSearchResponse\x12\x1c\n\x04hits\x18\x01 \x03(\x0b\x32\x0e.strata.v1.Hit\x12\x1f\n\x05route\x18\x02 \x01(\x0b\x32\x10.strata.v1.Route\x12\x17\n\x0fnext_page_token\x18\x03 \x01(\t\x12%\n\x06groups\x18\x04 \x03(\x0b\x32\x15.strata.v1.VideoGroup*\xc9\x01\n\x0bGranularity\x12\x1b\n\x17GRANULARITY_UNSPECIFIED\x10\x00\x12\x14\n\x10GRANULARITY_AUTO\x10\x01\x12\x17\n\x13GRANULARITY_SEGMENT\x10\x02\x12\x15\n\x11GRANULARITY_SCENE\x10\x03\x12\x15\n\x11GRANULARITY_DRIVE\x10\x04\x12\x14\n\x10GRANULARITY_HALF\x10\x05\x12\x15\n\x11GRANULARITY_VIDEO\x10\x06\x12\x13\n\x0fGRANULARITY_ALL\x10\x07\x32N\n\rSearchService\x12=\n\x06Search\x12\x18.strata.v1.SearchRequest\x1a\x19.strata.v1.SearchResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'strata.v1.search_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GRANULARITY']._serialized_start=1459
-  _globals['_GRANULARITY']._serialized_end=1660
+  _globals['_GRANULARITY']._serialized_start=1694
+  _globals['_GRANULARITY']._serialized_end=1895
   _globals['_FILTER']._serialized_start=62
   _globals['_FILTER']._serialized_end=195
   _globals['_ATTRIBUTEFILTER']._serialized_start=198
@@ -41,17 +41,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_NUMBERRANGE']._serialized_start=357
   _globals['_NUMBERRANGE']._serialized_end=422
   _globals['_SEARCHREQUEST']._serialized_start=425
-  _globals['_SEARCHREQUEST']._serialized_end=779
-  _globals['_HIT']._serialized_start=782
-  _globals['_HIT']._serialized_end=956
-  _globals['_ROUTE']._serialized_start=959
-  _globals['_ROUTE']._serialized_end=1103
-  _globals['_LEVELCONFIDENCE']._serialized_start=1105
-  _globals['_LEVELCONFIDENCE']._serialized_end=1175
-  _globals['_QUERYPARSE']._serialized_start=1178
-  _globals['_QUERYPARSE']._serialized_end=1350
-  _globals['_SEARCHRESPONSE']._serialized_start=1352
-  _globals['_SEARCHRESPONSE']._serialized_end=1456
-  _globals['_SEARCHSERVICE']._serialized_start=1662
-  _globals['_SEARCHSERVICE']._serialized_end=1740
+  _globals['_SEARCHREQUEST']._serialized_end=860
+  _globals['_HIT']._serialized_start=863
+  _globals['_HIT']._serialized_end=1074
+  _globals['_VIDEOGROUP']._serialized_start=1076
+  _globals['_VIDEOGROUP']._serialized_end=1151
+  _globals['_ROUTE']._serialized_start=1154
+  _globals['_ROUTE']._serialized_end=1298
+  _globals['_LEVELCONFIDENCE']._serialized_start=1300
+  _globals['_LEVELCONFIDENCE']._serialized_end=1370
+  _globals['_QUERYPARSE']._serialized_start=1373
+  _globals['_QUERYPARSE']._serialized_end=1545
+  _globals['_SEARCHRESPONSE']._serialized_start=1548
+  _globals['_SEARCHRESPONSE']._serialized_end=1691
+  _globals['_SEARCHSERVICE']._serialized_start=1897
+  _globals['_SEARCHSERVICE']._serialized_end=1975
 # @@protoc_insertion_point(module_scope)

@@ -62,7 +62,7 @@ class NumberRange(_message.Message):
     def __init__(self, min: _Optional[float] = ..., max: _Optional[float] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
-    __slots__ = ("collection", "text", "vector", "granularity", "top_k", "filter", "page_token", "node_id", "rerank", "include_evidence", "include_ancestors")
+    __slots__ = ("collection", "text", "vector", "granularity", "top_k", "filter", "page_token", "node_id", "rerank", "include_evidence", "include_ancestors", "reranker", "diversity", "group_by_video", "group_size")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     VECTOR_FIELD_NUMBER: _ClassVar[int]
@@ -74,6 +74,10 @@ class SearchRequest(_message.Message):
     RERANK_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_EVIDENCE_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_ANCESTORS_FIELD_NUMBER: _ClassVar[int]
+    RERANKER_FIELD_NUMBER: _ClassVar[int]
+    DIVERSITY_FIELD_NUMBER: _ClassVar[int]
+    GROUP_BY_VIDEO_FIELD_NUMBER: _ClassVar[int]
+    GROUP_SIZE_FIELD_NUMBER: _ClassVar[int]
     collection: str
     text: str
     vector: _common_pb2.Vector
@@ -85,10 +89,14 @@ class SearchRequest(_message.Message):
     rerank: bool
     include_evidence: bool
     include_ancestors: bool
-    def __init__(self, collection: _Optional[str] = ..., text: _Optional[str] = ..., vector: _Optional[_Union[_common_pb2.Vector, _Mapping]] = ..., granularity: _Optional[_Union[Granularity, str]] = ..., top_k: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., page_token: _Optional[str] = ..., node_id: _Optional[str] = ..., rerank: _Optional[bool] = ..., include_evidence: _Optional[bool] = ..., include_ancestors: _Optional[bool] = ...) -> None: ...
+    reranker: str
+    diversity: float
+    group_by_video: bool
+    group_size: int
+    def __init__(self, collection: _Optional[str] = ..., text: _Optional[str] = ..., vector: _Optional[_Union[_common_pb2.Vector, _Mapping]] = ..., granularity: _Optional[_Union[Granularity, str]] = ..., top_k: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., page_token: _Optional[str] = ..., node_id: _Optional[str] = ..., rerank: _Optional[bool] = ..., include_evidence: _Optional[bool] = ..., include_ancestors: _Optional[bool] = ..., reranker: _Optional[str] = ..., diversity: _Optional[float] = ..., group_by_video: _Optional[bool] = ..., group_size: _Optional[int] = ...) -> None: ...
 
 class Hit(_message.Message):
-    __slots__ = ("node", "score", "similarity", "rank", "raw_score", "evidence", "ancestors")
+    __slots__ = ("node", "score", "similarity", "rank", "raw_score", "evidence", "ancestors", "focus")
     NODE_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     SIMILARITY_FIELD_NUMBER: _ClassVar[int]
@@ -96,6 +104,7 @@ class Hit(_message.Message):
     RAW_SCORE_FIELD_NUMBER: _ClassVar[int]
     EVIDENCE_FIELD_NUMBER: _ClassVar[int]
     ANCESTORS_FIELD_NUMBER: _ClassVar[int]
+    FOCUS_FIELD_NUMBER: _ClassVar[int]
     node: _common_pb2.Node
     score: float
     similarity: float
@@ -103,7 +112,18 @@ class Hit(_message.Message):
     raw_score: float
     evidence: _containers.RepeatedCompositeFieldContainer[Hit]
     ancestors: _containers.RepeatedCompositeFieldContainer[_common_pb2.Node]
-    def __init__(self, node: _Optional[_Union[_common_pb2.Node, _Mapping]] = ..., score: _Optional[float] = ..., similarity: _Optional[float] = ..., rank: _Optional[int] = ..., raw_score: _Optional[float] = ..., evidence: _Optional[_Iterable[_Union[Hit, _Mapping]]] = ..., ancestors: _Optional[_Iterable[_Union[_common_pb2.Node, _Mapping]]] = ...) -> None: ...
+    focus: _common_pb2.TimeRange
+    def __init__(self, node: _Optional[_Union[_common_pb2.Node, _Mapping]] = ..., score: _Optional[float] = ..., similarity: _Optional[float] = ..., rank: _Optional[int] = ..., raw_score: _Optional[float] = ..., evidence: _Optional[_Iterable[_Union[Hit, _Mapping]]] = ..., ancestors: _Optional[_Iterable[_Union[_common_pb2.Node, _Mapping]]] = ..., focus: _Optional[_Union[_common_pb2.TimeRange, _Mapping]] = ...) -> None: ...
+
+class VideoGroup(_message.Message):
+    __slots__ = ("video_id", "score", "hits")
+    VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    HITS_FIELD_NUMBER: _ClassVar[int]
+    video_id: str
+    score: float
+    hits: _containers.RepeatedCompositeFieldContainer[Hit]
+    def __init__(self, video_id: _Optional[str] = ..., score: _Optional[float] = ..., hits: _Optional[_Iterable[_Union[Hit, _Mapping]]] = ...) -> None: ...
 
 class Route(_message.Message):
     __slots__ = ("levels", "reason", "confidences", "parse")
@@ -144,11 +164,13 @@ class QueryParse(_message.Message):
     def __init__(self, scope: _Optional[_Union[_common_pb2.Level, str]] = ..., ordinal: _Optional[int] = ..., ordinal_of: _Optional[_Union[_common_pb2.Level, str]] = ..., count: _Optional[str] = ..., count_event: _Optional[str] = ..., event: _Optional[str] = ..., explanation: _Optional[str] = ...) -> None: ...
 
 class SearchResponse(_message.Message):
-    __slots__ = ("hits", "route", "next_page_token")
+    __slots__ = ("hits", "route", "next_page_token", "groups")
     HITS_FIELD_NUMBER: _ClassVar[int]
     ROUTE_FIELD_NUMBER: _ClassVar[int]
     NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    GROUPS_FIELD_NUMBER: _ClassVar[int]
     hits: _containers.RepeatedCompositeFieldContainer[Hit]
     route: Route
     next_page_token: str
-    def __init__(self, hits: _Optional[_Iterable[_Union[Hit, _Mapping]]] = ..., route: _Optional[_Union[Route, _Mapping]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+    groups: _containers.RepeatedCompositeFieldContainer[VideoGroup]
+    def __init__(self, hits: _Optional[_Iterable[_Union[Hit, _Mapping]]] = ..., route: _Optional[_Union[Route, _Mapping]] = ..., next_page_token: _Optional[str] = ..., groups: _Optional[_Iterable[_Union[VideoGroup, _Mapping]]] = ...) -> None: ...

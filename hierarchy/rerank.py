@@ -1,0 +1,141 @@
+"""Joint rerank of a ranked list, as named plug-ins.
+
+A reranker sees the head of a ranking (answers at any level, best first), where each
+answer lies (video, start, end) and, on demand, the answers' vectors; it returns the
+answers in their new order, possibly fewer. Built in:
+
+- ``overlap``: an answer that overlaps a better one in the same video is dropped, so a
+  scene and its own segments are one answer, not three;
+- ``joint`` (the default): ``overlap``, then maximal marginal relevance over what is
+  left. Near-duplicates (cosine at or above ``NEAR_DUPLICATE`` to a better answer, i.e.
+  the same moment shown twice, a replay) always move below every distinct answer; with a
+  ``diversity`` above 0, every answer also pays for its likeness to the answers above it;
+- ``none``: the ranking unchanged.
+
+``register`` adds another under a new name; the request's ``reranker`` field picks one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from hierarchy.auto import Ranked
+from hierarchy.errors import InvalidArgument
+
+NEAR_DUPLICATE = 0.95
+DEFAULT = "joint"
+
+Span = tuple[str, int, int]
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """What a reranker works on: the ranked head, the answers' spans, a way to fetch their
+    (unit-length) vectors, and the diversity the request asked for (0-1)."""
+
+    ranked: list[Ranked]
+    spans: dict[int, Span]
+    vectors: Callable[[list[Ranked]], np.ndarray]
+    diversity: float = 0.0
+
+
+Reranker = Callable[[Candidates], list[Ranked]]
+
+_REGISTRY: dict[str, Reranker] = {}
+
+
+def register(name: str, reranker: Reranker) -> None:
+    """Make ``reranker`` available under ``name`` (replacing one of the same name)."""
+    _REGISTRY[name] = reranker
+
+
+def get(name: str, field: str = "reranker") -> Reranker:
+    """The reranker called ``name`` (the default for an empty name)."""
+    found = _REGISTRY.get(name or DEFAULT)
+    if found is None:
+        known = ", ".join(sorted(_REGISTRY))
+        raise InvalidArgument(field, f"unknown reranker {name!r}; choose one of: {known}")
+    return found
+
+
+def names() -> list[str]:
+    """Names of the registered rerankers."""
+    return sorted(_REGISTRY)
+
+
+def suppress_overlaps(found: Candidates) -> list[Ranked]:
+    """Drop answers that overlap a better answer in the same video."""
+    kept: list[Ranked] = []
+    taken: dict[str, list[tuple[int, int]]] = {}
+    for item in found.ranked:
+        span = found.spans.get(item.key)
+        if span is None:  # the node is gone (deleted or rebuilt since it was ranked)
+            continue
+        video, start, end = span
+        if any(start < b and a < end for a, b in taken.get(video, [])):
+            continue
+        kept.append(item)
+        taken.setdefault(video, []).append((start, end))
+    return kept
+
+
+def diversify(ranked: list[Ranked], vectors: np.ndarray, diversity: float) -> list[Ranked]:
+    """Greedy maximal marginal relevance: repeatedly take the answer with the best
+    ``(1 - diversity) * relevance - diversity * likeness`` to the answers already taken,
+    where relevance is the score rescaled to 0-1 over this list; near-duplicates of a
+    taken answer wait until every distinct answer is placed."""
+    if len(ranked) < 2:
+        return list(ranked)
+    if diversity <= 0.0:
+        return _duplicates_last(ranked, vectors)
+    scores = np.array([r.score for r in ranked], np.float64)
+    spread = scores.max() - scores.min()
+    relevance = (scores - scores.min()) / spread if spread > 0 else np.ones_like(scores)
+    likeness = np.clip(vectors @ vectors.T, -1.0, 1.0)
+    closest = np.full(len(ranked), -1.0)
+    left = list(range(len(ranked)))
+    order: list[int] = []
+    while left:
+        candidates = np.array(left)
+        value = (1.0 - diversity) * relevance[candidates] - diversity * np.maximum(closest[candidates], 0.0)
+        duplicate = closest[candidates] >= NEAR_DUPLICATE
+        value = np.where(duplicate, value - 10.0, value)  # below every distinct answer
+        pick = int(candidates[int(np.argmax(value))])  # argmax keeps the better rank on ties
+        order.append(pick)
+        left.remove(pick)
+        closest = np.maximum(closest, likeness[pick])
+    return [ranked[i] for i in order]
+
+
+def _duplicates_last(ranked: list[Ranked], vectors: np.ndarray) -> list[Ranked]:
+    """``diversify`` with no diversity, in one pass: answers keep their order, except that
+    a near-duplicate of an answer placed before it waits until the end."""
+    # Pairs (i, j < i) alike enough to be duplicates; most answers have none.
+    alike = np.tril(vectors @ vectors.T >= NEAR_DUPLICATE, -1)
+    candidates = {int(i): np.flatnonzero(alike[i]).tolist() for i in np.flatnonzero(alike.any(axis=1))}
+    placed: set[int] = set()
+    order: list[int] = []
+    waiting: list[int] = []
+    for i in range(len(ranked)):
+        if any(j in placed for j in candidates.get(i, ())):
+            waiting.append(i)
+        else:
+            placed.add(i)
+            order.append(i)
+    return [ranked[i] for i in order + waiting]
+
+
+def joint(found: Candidates) -> list[Ranked]:
+    """Overlaps suppressed, then near-duplicates moved down (and MMR when asked)."""
+    kept = suppress_overlaps(found)
+    if len(kept) < 2:
+        return kept
+    return diversify(kept, found.vectors(kept), found.diversity)
+
+
+register("joint", joint)
+register("overlap", suppress_overlaps)
+register("none", lambda found: list(found.ranked))

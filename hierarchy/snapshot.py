@@ -1,0 +1,243 @@
+"""Snapshots: a consistent copy of a data directory taken while the server runs, and
+its offline restore.
+
+A snapshot directory holds the checkpointed store (``strata.duckdb``, with its
+write-ahead log if one remained), every saved index with its sidecar under ``indexes/``,
+and ``manifest.json``, written last, that lists each file's size and SHA-256 with the
+commit sequence the copy holds. A directory without a manifest is an unfinished snapshot.
+
+Taking one (:meth:`hierarchy.db.Database.snapshot`): the facade pauses every writer,
+checkpoints DuckDB, saves the indexes and copies the files (:func:`copy_files`); the
+checksums are computed after writers resume (:func:`write_manifest`).
+
+Restoring one (:func:`restore`) is offline: the manifest's checksums are checked first,
+then the files are copied into an empty data directory (or, with ``force``, one whose
+contents are replaced). A server opened on it recovers as after any restart: the indexes
+load when they match the store, and are caught up or rebuilt otherwise.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path, PurePosixPath
+
+from hierarchy.catalog import now_ms
+from hierarchy.errors import FailedPrecondition, InvalidArgument, Unavailable
+
+MANIFEST = "manifest.json"
+FORMAT = 1  # manifest layout version; a newer one is refused
+STORE_FILES = ("strata.duckdb", "strata.duckdb.wal")
+INDEX_SUFFIXES = (".usearch", ".json")
+
+
+@dataclass(frozen=True)
+class SnapshotFile:
+    """One file of a snapshot: its path relative to the snapshot, size and SHA-256."""
+
+    path: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A finished snapshot as its manifest describes it."""
+
+    directory: Path
+    commit_sequence: int
+    schema_version: int
+    created_ms: int
+    files: list[SnapshotFile]
+
+
+DESTINATION = "destination_dir"  # the request field a bad destination is reported against
+SOURCE = "snapshot_dir"  # the argument of a restore a bad snapshot is reported against
+
+
+def check_destination(destination: str, data_dir: Path) -> Path:
+    """The directory a snapshot may be written to, created if needed.
+
+    It must be absolute (the server expands nothing, not even ``~``), outside the data
+    directory, and absent or empty.
+    """
+    if not destination.strip():
+        raise InvalidArgument(DESTINATION, "is empty; name a directory on the server's machine")
+    if "\x00" in destination:
+        raise InvalidArgument(DESTINATION, "contains a NUL character; name a directory on the server's machine")
+    path = Path(destination)
+    if not path.is_absolute():
+        raise InvalidArgument(
+            DESTINATION, f"{destination!r} is relative; give an absolute path on the server's machine"
+        )
+    try:
+        return _prepare(path.resolve(), data_dir.resolve())
+    except OSError as exc:  # too long a name, no permission, a read-only file system ...
+        raise FailedPrecondition(f"cannot use {destination!r}: {exc.strerror or exc}", DESTINATION) from exc
+
+
+def _prepare(path: Path, data_dir: Path) -> Path:
+    if path.is_relative_to(data_dir):
+        raise InvalidArgument(DESTINATION, f"{path} is inside the data directory {data_dir}; choose one outside it")
+    if path.exists() and not path.is_dir():
+        raise FailedPrecondition(f"{path} is a file; name a new or empty directory", DESTINATION)
+    if path.is_dir() and any(path.iterdir()):
+        raise FailedPrecondition(f"{path} is not empty; name a new or empty directory", DESTINATION)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def copy_files(data_dir: Path, destination: Path) -> list[Path]:
+    """Copy the store and the saved indexes; returns the paths copied, relative.
+
+    The caller has paused every writer, checkpointed the store and saved the indexes.
+    """
+    sources = [data_dir / name for name in STORE_FILES if (data_dir / name).is_file()]
+    index_dir = data_dir / "indexes"
+    if index_dir.is_dir():
+        sources += sorted(p for p in index_dir.rglob("*") if p.is_file() and p.suffix in INDEX_SUFFIXES)
+    copied = []
+    for source in sources:
+        relative = source.relative_to(data_dir)
+        _copy(source, destination / relative)
+        copied.append(relative)
+    return copied
+
+
+def write_manifest(destination: Path, files: list[Path], commit_sequence: int, schema_version: int) -> Snapshot:
+    """Checksum the copied files and write the manifest, which marks the snapshot complete."""
+    entries = [SnapshotFile(p.as_posix(), (destination / p).stat().st_size, _sha256(destination / p)) for p in files]
+    snapshot = Snapshot(destination, commit_sequence, schema_version, now_ms(), entries)
+    manifest = {
+        "format": FORMAT,
+        "commit_sequence": commit_sequence,
+        "schema_version": schema_version,
+        "created_ms": snapshot.created_ms,
+        "files": [asdict(e) for e in entries],
+    }
+    tmp = destination / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1))
+    _fsync(tmp)
+    os.replace(tmp, destination / MANIFEST)
+    _fsync(destination)
+    return snapshot
+
+
+def clear(directory: Path, keep: tuple[str, ...] = ()) -> None:
+    """Remove everything inside ``directory`` but the names in ``keep``."""
+    for child in directory.iterdir():
+        if child.name in keep:
+            continue
+        if child.is_dir():
+            shutil.rmtree(child)
+        else:
+            child.unlink()
+
+
+def read_manifest(snapshot_dir: Path) -> Snapshot:
+    """The manifest of a finished snapshot."""
+    try:
+        manifest = json.loads((snapshot_dir / MANIFEST).read_text())
+    except FileNotFoundError:
+        raise FailedPrecondition(
+            f"{snapshot_dir} has no {MANIFEST}: it is not a snapshot, or its snapshot did not finish", SOURCE
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise FailedPrecondition(f"cannot read {snapshot_dir / MANIFEST}: {exc}", SOURCE) from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise FailedPrecondition(f"{snapshot_dir} has manifest format {found!r}; this Strata reads {FORMAT}", SOURCE)
+    try:
+        return _parse_manifest(snapshot_dir, manifest)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise FailedPrecondition(f"{snapshot_dir / MANIFEST} is damaged ({exc!r})", SOURCE) from exc
+
+
+def _parse_manifest(snapshot_dir: Path, manifest: dict) -> Snapshot:
+    files = [SnapshotFile(str(f["path"]), int(f["size"]), str(f["sha256"])) for f in manifest["files"]]
+    for entry in files:
+        _check_relative(entry.path)
+    sequence, schema, created = (int(manifest[k]) for k in ("commit_sequence", "schema_version", "created_ms"))
+    return Snapshot(snapshot_dir, sequence, schema, created, files)
+
+
+def restore(snapshot_dir: Path, data_dir: Path, force: bool = False) -> Snapshot:
+    """Check a snapshot's checksums, then copy it into ``data_dir`` (offline).
+
+    ``data_dir`` must be absent or empty; with ``force`` its contents are replaced. A
+    server running on ``data_dir`` makes this fail, force or not.
+    """
+    source, target = snapshot_dir.resolve(), data_dir.resolve()
+    if target.is_relative_to(source) or source.is_relative_to(target):
+        raise InvalidArgument("data_dir", f"{data_dir} and the snapshot {snapshot_dir} overlap; keep them apart")
+    snapshot = read_manifest(snapshot_dir)
+    for entry in snapshot.files:
+        verify_file(snapshot_dir, entry)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with _directory_lock(data_dir):
+        existing = [p for p in data_dir.iterdir() if p.name != "LOCK"]
+        if existing and not force:
+            raise FailedPrecondition(
+                f"{data_dir} is not empty; restore into an empty directory, or pass --force to replace it", "data_dir"
+            )
+        clear(data_dir, keep=("LOCK",))
+        for entry in snapshot.files:
+            _copy(snapshot_dir / entry.path, data_dir / entry.path)
+    return snapshot
+
+
+def verify_file(snapshot_dir: Path, entry: SnapshotFile) -> None:
+    """Raise unless a snapshot file exists with its recorded size and checksum."""
+    path = snapshot_dir / entry.path
+    if not path.is_file():
+        raise FailedPrecondition(f"{path} is missing; the snapshot is incomplete", SOURCE)
+    if path.stat().st_size != entry.size or _sha256(path) != entry.sha256:
+        raise FailedPrecondition(f"{path} fails its checksum; the snapshot is damaged", SOURCE)
+
+
+def _check_relative(path: str) -> None:
+    parts = PurePosixPath(path)
+    if parts.is_absolute() or ".." in parts.parts:
+        raise FailedPrecondition(f"the manifest names {path!r}, outside the snapshot; it is damaged", SOURCE)
+
+
+@contextmanager
+def _directory_lock(data_dir: Path) -> Iterator[None]:
+    """Hold a data directory's lock file, as a server does, for the length of a restore."""
+    handle = (data_dir / "LOCK").open("a+")
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise Unavailable(f"{data_dir} is in use by a running Strata server; stop it first") from exc
+        yield
+    finally:
+        handle.close()
+
+
+def _copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    _fsync(target)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,155 @@
+"""An in-memory copy of one level's vectors in key order.
+
+USearch hands vectors back one key at a time (a Python object per key), which makes
+exact scoring of a filtered subset (one video's 3,000 segments) cost more than the
+search itself. This table keeps the same vectors, at the index's precision, in one
+array sorted by key: any subset is a ``searchsorted`` and a gather.
+
+Writers are serialised by the owning index; readers take the current state (an
+immutable tuple of arrays) and never see a half-applied change: appends write past the
+readers' row count before publishing the new count, and every reshaping builds new
+arrays and swaps them in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+_GROWTH = 1.5
+_COMPACT_DEAD = 0.25  # rebuild the arrays once a quarter of the rows are removed ones
+
+
+@dataclass(frozen=True)
+class _State:
+    keys: np.ndarray  # sorted over [0, count)
+    rows: np.ndarray
+    alive: np.ndarray
+    count: int
+    dead: int
+
+
+class VectorTable:
+    """Vectors by key, for gathering any subset at once."""
+
+    def __init__(self, dimension: int, dtype: type = np.float16) -> None:
+        self.dimension = dimension
+        self.dtype = dtype
+        self._state = _State(np.zeros(0, np.int64), np.zeros((0, dimension), dtype), np.zeros(0, bool), 0, 0)
+
+    def __len__(self) -> int:
+        state = self._state
+        return state.count - state.dead
+
+    def add(self, keys: np.ndarray, vectors: np.ndarray) -> None:
+        """Add rows; keys already present are left as they are (as the index does)."""
+        keys = np.asarray(keys, np.int64)
+        if len(keys) == 0:
+            return
+        state = self._state
+        keys, first = np.unique(keys, return_index=True)  # sorted, each key once
+        fresh = ~self._present(state, keys)
+        keys, vectors = keys[fresh], np.asarray(vectors)[first][fresh]
+        if len(keys) == 0:
+            return
+        in_order = state.count == 0 or keys[0] > state.keys[state.count - 1]
+        if in_order:
+            self._append(state, keys, vectors)
+        else:
+            self._rebuild(
+                np.concatenate([state.keys[: state.count][state.alive[: state.count]], keys]),
+                np.concatenate([state.rows[: state.count][state.alive[: state.count]], vectors.astype(self.dtype)]),
+            )
+
+    def remove(self, keys: np.ndarray) -> None:
+        """Forget rows (absent keys are ignored)."""
+        state = self._state
+        at, found = self._find(state, np.asarray(keys, np.int64))
+        at = np.unique(at[self._live(state, at, found)])
+        if len(at) == 0:
+            return
+        state.alive[at] = False
+        dead = state.dead + len(at)
+        if dead > _COMPACT_DEAD * state.count:
+            live = state.alive[: state.count]
+            self._rebuild(state.keys[: state.count][live], state.rows[: state.count][live])
+        else:
+            self._state = _State(state.keys, state.rows, state.alive, state.count, dead)
+
+    def clear(self) -> None:
+        """Drop every row."""
+        self._rebuild(np.zeros(0, np.int64), np.zeros((0, self.dimension), self.dtype))
+
+    def get(self, keys: np.ndarray) -> np.ndarray:
+        """Float32 rows of ``keys``, in the order given; KeyError if one is missing."""
+        state = self._state
+        keys = np.asarray(keys, np.int64)
+        at, found = self._find(state, keys)
+        live = self._live(state, at, found)
+        if not np.all(live):
+            raise KeyError(f"no vector for keys {keys[~live][:3].tolist()}")
+        return state.rows[at].astype(np.float32)
+
+    def get_present(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(the keys present, their float32 rows), in the order given."""
+        state = self._state
+        keys = np.asarray(keys, np.int64)
+        at, found = self._find(state, keys)
+        live = self._live(state, at, found)
+        return keys[live], state.rows[at[live]].astype(np.float32)
+
+    def sample(self, limit: int, seed: int = 0) -> np.ndarray:
+        """Up to ``limit`` float32 rows chosen at random (all when fewer)."""
+        state = self._state
+        live = np.flatnonzero(state.alive[: state.count])
+        if len(live) > limit:
+            live = np.sort(np.random.default_rng(seed).choice(live, size=limit, replace=False))
+        return state.rows[live].astype(np.float32)
+
+    def _append(self, state: _State, keys: np.ndarray, vectors: np.ndarray) -> None:
+        needed = state.count + len(keys)
+        if needed > len(state.keys):
+            capacity = max(needed, int(len(state.keys) * _GROWTH), 1024)
+            grown = _State(
+                _grow(state.keys, capacity),
+                _grow(state.rows, capacity),
+                _grow(state.alive, capacity),
+                state.count,
+                state.dead,
+            )
+            state = grown
+        end = state.count + len(keys)
+        state.keys[state.count : end] = keys
+        state.rows[state.count : end] = vectors
+        state.alive[state.count : end] = True
+        self._state = _State(state.keys, state.rows, state.alive, end, state.dead)
+
+    def _rebuild(self, keys: np.ndarray, rows: np.ndarray) -> None:
+        order = np.argsort(keys, kind="stable")
+        keys, rows = keys[order], rows[order]
+        self._state = _State(keys.copy(), rows.astype(self.dtype), np.ones(len(keys), bool), len(keys), 0)
+
+    @staticmethod
+    def _find(state: _State, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Row positions of ``keys`` and whether each is there (alive or not)."""
+        if state.count == 0 or len(keys) == 0:
+            return np.zeros(len(keys), np.int64), np.zeros(len(keys), bool)
+        at = np.minimum(np.searchsorted(state.keys[: state.count], keys), state.count - 1)
+        return at, state.keys[at] == keys
+
+    def _present(self, state: _State, keys: np.ndarray) -> np.ndarray:
+        return self._live(state, *self._find(state, keys))
+
+    @staticmethod
+    def _live(state: _State, at: np.ndarray, found: np.ndarray) -> np.ndarray:
+        """Which found positions hold a row that was not removed."""
+        if state.count == 0:
+            return found
+        return found & state.alive[at]
+
+
+def _grow(array: np.ndarray, capacity: int) -> np.ndarray:
+    out = np.zeros((capacity, *array.shape[1:]), array.dtype)
+    out[: len(array)] = array
+    return out

@@ -1,0 +1,428 @@
+"""Who may call what: bearer tokens, roles, collection scopes, and TLS credentials.
+
+A token carries a **role** (``read`` < ``write`` < ``admin``) and optionally a list of
+**collections** it is limited to. Every RPC of the API needs a role (``METHOD_ROLES``);
+health and reflection need none. The server checks the ``authorization: Bearer <token>``
+metadata of each call:
+
+- no token, a malformed header or an unknown token: ``UNAUTHENTICATED``;
+- a known token whose role is too low, or a collection outside its list:
+  ``PERMISSION_DENIED``.
+
+Tokens come from a file (``STRATA_AUTH_TOKENS_FILE``, JSON or TOML, preferably holding
+SHA-256 hashes) and/or the environment (``STRATA_AUTH_TOKENS``); see :func:`load_tokens`.
+Presented tokens are hashed and compared in constant time.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import ipaddress
+import json
+import tomllib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import grpc
+
+from hierarchy.errors import InvalidArgument
+
+if TYPE_CHECKING:  # the client imports this module and must not pull in the store
+    from service.settings import Settings
+
+
+class Role(enum.IntEnum):
+    """What a token may do; each role includes the ones below it."""
+
+    READ = 1
+    WRITE = 2
+    ADMIN = 3
+
+
+def _rpcs(service: str, role: Role, *methods: str) -> dict[str, Role]:
+    return {f"/strata.v1.{service}/{m}": role for m in methods}
+
+
+# The role each RPC needs. A test checks that every RPC of the API is listed; a method
+# missing here needs ``admin`` (fail closed).
+METHOD_ROLES: dict[str, Role] = {
+    **_rpcs("CollectionService", Role.READ, "GetCollection", "ListCollections"),
+    **_rpcs("CollectionService", Role.ADMIN, "CreateCollection", "DeleteCollection"),
+    **_rpcs("VideoService", Role.READ, "GetVideo", "ListVideos"),
+    **_rpcs("VideoService", Role.WRITE, "CreateVideo", "DeleteVideo", "SealVideo", "ReopenVideo"),
+    **_rpcs("SegmentService", Role.WRITE, "AppendSegments", "StreamAppendSegments"),
+    **_rpcs("SearchService", Role.READ, "Search"),
+    **_rpcs("HierarchyService", Role.WRITE, "BuildHierarchy"),
+    **_rpcs("HierarchyService", Role.READ, "GetOperation"),
+    **_rpcs("GraphService", Role.READ, "GetNode", "ListChildren", "GetAncestors", "GetNeighbors"),
+    **_rpcs("GraphService", Role.READ, "GetSubtree", "FindSimilar"),
+    **_rpcs("AdminService", Role.READ, "GetStats"),
+    # Verify holds writes back while it checks; a snapshot copies every collection.
+    **_rpcs("AdminService", Role.ADMIN, "Verify", "CreateSnapshot"),
+}
+
+# Where a request names its collection when the field is not ``collection``. ``None``:
+# the RPC concerns no collection (an operation name is a random id only its starter knows).
+COLLECTION_FIELDS: dict[str, str | None] = {
+    "/strata.v1.CollectionService/CreateCollection": "name",
+    "/strata.v1.CollectionService/GetCollection": "name",
+    "/strata.v1.CollectionService/DeleteCollection": "name",
+    "/strata.v1.SegmentService/StreamAppendSegments": "batch.collection",
+    "/strata.v1.HierarchyService/GetOperation": None,
+}
+
+# RPCs that list collections when none is named: a scoped token gets the list filtered to
+# its own collections (field of the response holding messages with a ``name``).
+LISTINGS: dict[str, str] = {
+    "/strata.v1.CollectionService/ListCollections": "collections",
+    "/strata.v1.AdminService/GetStats": "collections",
+}
+
+EXEMPT_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+
+
+def required_role(method: str) -> Role:
+    """The role a full method name (``/strata.v1.SearchService/Search``) needs."""
+    return METHOD_ROLES.get(method, Role.ADMIN)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The holder of a token: a name for logs and errors, a role, an optional scope."""
+
+    name: str
+    role: Role
+    collections: frozenset[str] | None = None  # None: every collection
+
+    def may_use(self, collection: str) -> bool:
+        """Whether the token reaches ``collection``."""
+        return self.collections is None or collection in self.collections
+
+
+class _Entry(NamedTuple):
+    digest: bytes
+    principal: Principal
+
+
+class TokenStore:
+    """Known tokens by SHA-256 digest."""
+
+    def __init__(self, entries: Iterable[_Entry]) -> None:
+        self._entries = list(entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def authenticate(self, header: str | None) -> Principal | None:
+        """The principal of an ``authorization`` header value, or None when it is
+        missing, malformed or names no known token."""
+        scheme, _, token = (header or "").strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            return None
+        digest = hashlib.sha256(token.encode()).digest()
+        found = None
+        for entry in self._entries:  # no early exit: the time taken does not depend on which matched
+            if hmac.compare_digest(entry.digest, digest):
+                found = entry.principal
+        return found
+
+
+def load_tokens(settings: Settings) -> TokenStore | None:
+    """The tokens of ``settings`` (file and environment together); None when auth is off.
+
+    File (``STRATA_AUTH_TOKENS_FILE``): JSON, a list of entries or ``{"tokens": [...]}``,
+    or TOML (``.toml``) with ``[[tokens]]`` tables. An entry has ``role`` (read, write or
+    admin), ``token_sha256`` (hex SHA-256 of the token; preferred) or ``token`` (the token
+    itself), and optionally ``name`` and ``collections`` (a non-empty list; absent = all).
+
+    Environment (``STRATA_AUTH_TOKENS``): entries separated by ``;``, each
+    ``TOKEN:ROLE`` or ``TOKEN:ROLE:COLL1,COLL2``.
+    """
+    entries: list[_Entry] = []
+    if settings.auth_tokens_file:
+        entries += parse_token_file(Path(settings.auth_tokens_file).expanduser())
+    if settings.auth_tokens.strip():
+        entries += parse_token_env(settings.auth_tokens)
+    if not entries and (settings.auth_tokens_file or settings.auth_tokens.strip()):
+        # Configured but empty is a mistake, not a wish to turn authentication off.
+        field = "STRATA_AUTH_TOKENS_FILE" if settings.auth_tokens_file else "STRATA_AUTH_TOKENS"
+        raise InvalidArgument(field, "names no token; add one, or unset it to turn authentication off")
+    return TokenStore(entries) if entries else None
+
+
+def parse_token_file(path: Path) -> list[_Entry]:
+    """Entries of a JSON or TOML token file (see :func:`load_tokens`)."""
+    field = "STRATA_AUTH_TOKENS_FILE"
+    try:
+        text = path.read_text()
+        data: Any = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise InvalidArgument(field, f"cannot read token file {path}: {exc}") from exc
+    raw = data.get("tokens") if isinstance(data, dict) else data
+    if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
+        raise InvalidArgument(field, f"{path} must hold a list of token entries (or a 'tokens' list)")
+    return [_file_entry(item, i, f"{field}: {path} entry {i}") for i, item in enumerate(raw)]
+
+
+def _file_entry(item: dict[str, Any], index: int, where: str) -> _Entry:
+    name = str(item.get("name") or f"entry-{index}")
+    if "token_sha256" in item:
+        try:
+            digest = bytes.fromhex(str(item["token_sha256"]))
+        except ValueError:
+            digest = b""
+        if len(digest) != hashlib.sha256().digest_size:
+            raise InvalidArgument(where, "token_sha256 must be 64 hex digits (sha256sum of the token)")
+    elif item.get("token"):
+        digest = hashlib.sha256(str(item["token"]).encode()).digest()
+    else:
+        raise InvalidArgument(where, "give token_sha256 (preferred) or token")
+    collections = item.get("collections")
+    if collections is not None and (not isinstance(collections, list) or not collections):
+        raise InvalidArgument(where, "collections must be a non-empty list; leave it out to allow all")
+    return _Entry(digest, Principal(name, _role(item.get("role"), where), _scope(collections)))
+
+
+def parse_token_env(text: str) -> list[_Entry]:
+    """Entries of ``TOKEN:ROLE[:COLL1,COLL2]`` separated by ``;``."""
+    entries = []
+    for i, part in enumerate(p.strip() for p in text.split(";")):
+        if not part:
+            continue
+        where = f"STRATA_AUTH_TOKENS entry {i}"
+        fields = part.split(":", 2)
+        if len(fields) < 2 or not fields[0].strip():
+            raise InvalidArgument(where, "expected TOKEN:ROLE or TOKEN:ROLE:COLL1,COLL2")
+        collections = [c.strip() for c in fields[2].split(",") if c.strip()] if len(fields) == 3 else None
+        if collections == []:
+            raise InvalidArgument(where, "name at least one collection after the role, or drop the second ':'")
+        digest = hashlib.sha256(fields[0].strip().encode()).digest()
+        entries.append(_Entry(digest, Principal(f"env-{i}", _role(fields[1], where), _scope(collections))))
+    return entries
+
+
+def _role(value: Any, where: str) -> Role:
+    try:
+        return Role[str(value).strip().upper()]
+    except KeyError:
+        raise InvalidArgument(where, f"role {value!r} is not one of read, write, admin") from None
+
+
+def _scope(collections: list[Any] | None) -> frozenset[str] | None:
+    return None if collections is None else frozenset(str(c) for c in collections)
+
+
+class AuthInterceptor(grpc.ServerInterceptor):
+    """Refuses calls without a known bearer token of a high enough role and scope."""
+
+    def __init__(self, tokens: TokenStore) -> None:
+        self.tokens = tokens
+
+    def intercept_service(self, continuation: Callable, handler_call_details: grpc.HandlerCallDetails) -> Any:
+        handler = continuation(handler_call_details)
+        method = handler_call_details.method
+        if handler is None or method.startswith(EXEMPT_PREFIXES):
+            return handler
+        metadata = dict(handler_call_details.invocation_metadata or ())
+        principal = self.tokens.authenticate(metadata.get("authorization"))
+        if principal is None:
+            message = "send a known token as 'authorization: Bearer <token>' metadata"
+            return _refused(handler, grpc.StatusCode.UNAUTHENTICATED, message)
+        needed = required_role(method)
+        if principal.role < needed:
+            message = f"token {principal.name!r} has role {principal.role.name.lower()}; {method} needs "
+            return _refused(handler, grpc.StatusCode.PERMISSION_DENIED, message + needed.name.lower())
+        return handler if principal.collections is None else _scoped(handler, method, principal)
+
+
+_KINDS = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
+
+
+def _refused(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, message: str) -> grpc.RpcMethodHandler:
+    """The handler with its behaviour replaced by a refusal. The request is not even
+    deserialised: a caller without a token gets nothing parsed on its behalf."""
+
+    def refuse(request: Any, context: grpc.ServicerContext) -> Any:
+        context.abort(code, message)
+
+    kind = next(k for k in _KINDS if getattr(handler, k))
+    return handler._replace(request_deserializer=None, **{kind: refuse})  # type: ignore[attr-defined]
+
+
+def _scoped(handler: grpc.RpcMethodHandler, method: str, principal: Principal) -> grpc.RpcMethodHandler:
+    """The handler, checking each request message against the token's collections."""
+    if handler.unary_unary:
+        return handler._replace(unary_unary=_scoped_unary(handler.unary_unary, method, principal))  # type: ignore
+    if handler.stream_unary:
+        return handler._replace(stream_unary=_scoped_stream(handler.stream_unary, method, principal))  # type: ignore
+    return _refused(handler, grpc.StatusCode.PERMISSION_DENIED, f"{method} is not open to collection-scoped tokens")
+
+
+def _scoped_unary(behaviour: Callable, method: str, principal: Principal) -> Callable:
+    def wrapper(request: Any, context: grpc.ServicerContext) -> Any:
+        denial = _denial(method, request, principal)
+        if denial:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, denial)
+        return _filtered(method, behaviour(request, context), principal)
+
+    return wrapper
+
+
+def _scoped_stream(behaviour: Callable, method: str, principal: Principal) -> Callable:
+    def wrapper(request_iterator: Iterator[Any], context: grpc.ServicerContext) -> Any:
+        denials: list[str] = []
+
+        def checked() -> Iterator[Any]:
+            for message in request_iterator:
+                denial = _denial(method, message, principal)
+                if denial:
+                    denials.append(denial)
+                    return
+                yield message
+
+        # The stream ends at the first refused message rather than aborting inside the
+        # servicer's loop, where its error mapping would report the abort as INTERNAL.
+        response = behaviour(checked(), context)
+        if denials:
+            context.abort(grpc.StatusCode.PERMISSION_DENIED, denials[0])
+        return response
+
+    return wrapper
+
+
+def _denial(method: str, request: Any, principal: Principal) -> str | None:
+    """Why ``principal`` may not send ``request`` to ``method``; None when it may."""
+    path = COLLECTION_FIELDS.get(method, "collection")
+    if path is None:
+        return None
+    collection = _field(request, path)
+    if not collection and method in LISTINGS:
+        return None  # answered with the token's own collections only
+    if collection is not None and principal.may_use(collection):
+        return None
+    return f"token {principal.name!r} does not reach collection {collection!r}"
+
+
+def _field(message: Any, path: str) -> str | None:
+    for name in path.split("."):
+        if name not in message.DESCRIPTOR.fields_by_name:
+            return None  # an RPC without a collection field: refused to scoped tokens
+        message = getattr(message, name)
+    return message if isinstance(message, str) else None
+
+
+def _filtered(method: str, response: Any, principal: Principal) -> Any:
+    field = LISTINGS.get(method)
+    if field is not None and response is not None:
+        items = getattr(response, field)
+        kept = [item for item in items if principal.may_use(item.name)]
+        del items[:]
+        items.extend(kept)
+    return response
+
+
+def server_interceptors(settings: Settings) -> list[grpc.ServerInterceptor]:
+    """The interceptors that enforce ``settings``' tokens (none when auth is off)."""
+    tokens = load_tokens(settings)
+    return [AuthInterceptor(tokens)] if tokens else []
+
+
+def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    """TLS credentials from ``tls_cert``/``tls_key`` (and ``tls_client_ca`` to require
+    client certificates); None when TLS is off."""
+    if not settings.tls_cert and not settings.tls_key:
+        return None
+    if not settings.tls_cert or not settings.tls_key:
+        raise InvalidArgument("STRATA_TLS_CERT", "TLS needs both STRATA_TLS_CERT and STRATA_TLS_KEY")
+    key = _read(settings.tls_key, "STRATA_TLS_KEY")
+    cert = _read(settings.tls_cert, "STRATA_TLS_CERT")
+    ca = _read(settings.tls_client_ca, "STRATA_TLS_CLIENT_CA") if settings.tls_client_ca else None
+    return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=ca is not None)
+
+
+def _read(path: Path, field: str) -> bytes:
+    try:
+        return Path(path).expanduser().read_bytes()
+    except OSError as exc:
+        raise InvalidArgument(field, f"cannot read {path}: {exc.strerror}") from exc
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only."""
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: assume the network can reach it
+
+
+def exposure_warning(settings: Settings) -> str | None:
+    """What is unprotected when the server binds beyond loopback; None when nothing is."""
+    if is_loopback(settings.host):
+        return None
+    auth = bool(settings.auth_tokens_file or settings.auth_tokens.strip())
+    tls = bool(settings.tls_cert and settings.tls_key)
+    where = f"serving on {settings.host}"
+    enable_auth = "set STRATA_AUTH_TOKENS_FILE or STRATA_AUTH_TOKENS"
+    enable_tls = "set STRATA_TLS_CERT and STRATA_TLS_KEY"
+    if not auth and not tls:
+        return (
+            f"{where} without authentication or TLS: anyone who can reach it can read and change "
+            f"every collection; {enable_auth} and {enable_tls}, or bind 127.0.0.1"
+        )
+    if not auth:
+        return f"{where} without authentication: anyone who can reach it can read and change anything; {enable_auth}"
+    if not tls:
+        return f"{where} without TLS: bearer tokens cross the network in clear text; {enable_tls}"
+    return None
+
+
+class _CallDetails(NamedTuple):
+    method: str
+    timeout: float | None
+    metadata: Any
+    credentials: Any
+    wait_for_ready: bool | None
+    compression: Any
+
+
+class BearerToken(
+    grpc.UnaryUnaryClientInterceptor,
+    grpc.UnaryStreamClientInterceptor,
+    grpc.StreamUnaryClientInterceptor,
+    grpc.StreamStreamClientInterceptor,
+):
+    """Client side: adds ``authorization: Bearer <token>`` to every call of a channel."""
+
+    def __init__(self, token: str) -> None:
+        self._header = ("authorization", f"Bearer {token}")
+
+    def _details(self, details: grpc.ClientCallDetails) -> _CallDetails:
+        metadata = [*(details.metadata or ()), self._header]
+        return _CallDetails(
+            details.method,
+            details.timeout,
+            metadata,
+            details.credentials,
+            details.wait_for_ready,
+            details.compression,  # type: ignore[attr-defined]
+        )
+
+    def intercept_unary_unary(self, continuation: Callable, details: grpc.ClientCallDetails, request: Any) -> Any:
+        return continuation(self._details(details), request)
+
+    def intercept_unary_stream(self, continuation: Callable, details: grpc.ClientCallDetails, request: Any) -> Any:
+        return continuation(self._details(details), request)
+
+    def intercept_stream_unary(self, continuation: Callable, details: grpc.ClientCallDetails, requests: Any) -> Any:
+        return continuation(self._details(details), requests)
+
+    def intercept_stream_stream(self, continuation: Callable, details: grpc.ClientCallDetails, requests: Any) -> Any:
+        return continuation(self._details(details), requests)

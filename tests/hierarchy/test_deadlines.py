@@ -1,0 +1,71 @@
+"""Deadlines in the core: a search whose caller's deadline has passed stops between
+stages with DeadlineExceeded, and a search with time to spare is unchanged."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+import pytest
+
+from hierarchy import deadlines
+from hierarchy.db import Database
+from hierarchy.errors import DeadlineExceeded
+from hierarchy.types import Mode, SearchQuery
+from tests.hierarchy.helpers import COLLECTION, query, segments, unit_vectors
+
+
+class TickingClock:
+    """A monotonic clock that moves one second each time it is read."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        self.now += 1.0
+        return self.now
+
+
+@pytest.fixture
+def filled(games: Database) -> Database:
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(200)))
+    games.build_video(COLLECTION, "v1")
+    return games
+
+
+def test_check_passes_without_a_deadline_or_before_it() -> None:
+    deadlines.check(None, "anywhere")
+    deadlines.check(deadlines.after(60), "anywhere")
+    assert deadlines.after(None) is None
+
+
+def test_check_raises_once_the_deadline_passed() -> None:
+    with pytest.raises(DeadlineExceeded, match="while ranking"):
+        deadlines.check(time.monotonic() - 0.001, "while ranking")
+
+
+@pytest.mark.parametrize("mode", [Mode.LEVEL, Mode.AUTO, Mode.ALL], ids=lambda m: m.value)
+def test_a_search_past_its_deadline_stops(filled: Database, mode: Mode) -> None:
+    q = replace(query(unit_vectors(1, seed=5)[0]), mode=mode, deadline=time.monotonic() - 1)
+    with pytest.raises(DeadlineExceeded):
+        filled.search(q)
+
+
+@pytest.mark.parametrize("mode", [Mode.LEVEL, Mode.AUTO, Mode.ALL], ids=lambda m: m.value)
+def test_a_deadline_passing_mid_search_stops_it_between_stages(
+    filled: Database, mode: Mode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = TickingClock()
+    monkeypatch.setattr(deadlines, "time", clock)
+    # The first check (before the search starts) passes; the next one finds the time up.
+    q = replace(query(unit_vectors(1, seed=5)[0]), mode=mode, deadline=clock.now + 1.5)
+    with pytest.raises(DeadlineExceeded) as info:
+        filled.search(q)
+    assert "before the search started" not in info.value.message
+
+
+def test_a_search_with_time_to_spare_answers_as_without_a_deadline(filled: Database) -> None:
+    q: SearchQuery = query(unit_vectors(1, seed=5)[0], top_k=5)
+    plain = filled.search(q)
+    timed = filled.search(replace(q, deadline=deadlines.after(60)))
+    assert [h.node.id for h in timed.hits] == [h.node.id for h in plain.hits]

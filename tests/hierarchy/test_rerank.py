@@ -1,0 +1,112 @@
+"""The joint rerank: nested answers are one answer, near-duplicates move down, diversity
+trades relevance for spread, and rerankers are plug-ins chosen by name."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hierarchy import rerank
+from hierarchy.auto import Ranked
+from hierarchy.errors import InvalidArgument
+from hierarchy.types import Level
+
+
+def candidates(ranked: list[Ranked], spans: dict, vectors: np.ndarray | None = None, diversity: float = 0.0):
+    table = {r.key: i for i, r in enumerate(ranked)}
+    if vectors is None:
+        vectors = np.eye(len(ranked), dtype=np.float32)  # all distinct
+    return rerank.Candidates(ranked, spans, lambda chosen: vectors[[table[r.key] for r in chosen]], diversity)
+
+
+def test_overlap_keeps_the_best_of_nested_answers() -> None:
+    ranked = [
+        Ranked(1, Level.SCENE, 5.0, 0.8),  # scene 0-10 s
+        Ranked(2, Level.SEGMENT, 4.0, 0.9),  # its own segment: same answer
+        Ranked(3, Level.SEGMENT, 3.0, 0.7),  # elsewhere in the video
+        Ranked(4, Level.SEGMENT, 2.0, 0.7),  # same times, other video
+    ]
+    spans = {1: ("v", 0, 10_000), 2: ("v", 2_000, 4_000), 3: ("v", 20_000, 22_000), 4: ("w", 2_000, 4_000)}
+    for name in ("overlap", "joint"):
+        assert [r.key for r in rerank.get(name)(candidates(ranked, spans))] == [1, 3, 4]
+
+
+def test_answers_whose_node_is_gone_are_dropped() -> None:
+    ranked = [Ranked(1, Level.SEGMENT, 2.0, 0.9), Ranked(2, Level.SEGMENT, 1.0, 0.8)]
+    assert [r.key for r in rerank.suppress_overlaps(candidates(ranked, {2: ("v", 0, 1)}))] == [2]
+
+
+def test_near_duplicates_move_below_distinct_answers() -> None:
+    ranked = [Ranked(k, Level.SEGMENT, 10.0 - k, 0.5) for k in range(4)]
+    spans = {k: (f"v{k}", 0, 2000) for k in range(4)}  # four videos: no overlaps
+    vectors = np.array([[1, 0, 0], [0.999, 0.0447, 0], [0, 1, 0], [0, 0, 1]], np.float32)  # 1 replays 0
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    out = rerank.joint(candidates(ranked, spans, vectors))
+    assert [r.key for r in out] == [0, 2, 3, 1]
+    assert [r.score for r in out] == [10.0, 8.0, 7.0, 9.0], "scores are kept; only the order changes"
+
+
+def test_without_duplicates_zero_diversity_keeps_the_order() -> None:
+    ranked = [Ranked(k, Level.SEGMENT, 10.0 - k, 0.5) for k in range(5)]
+    spans = {k: (f"v{k}", 0, 2000) for k in range(5)}
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(5, 64)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    assert [r.key for r in rerank.joint(candidates(ranked, spans, vectors))] == [0, 1, 2, 3, 4]
+
+
+def test_diversity_prefers_an_answer_unlike_the_first() -> None:
+    ranked = [
+        Ranked(0, Level.SEGMENT, 3.0, 0.9),
+        Ranked(1, Level.SEGMENT, 2.9, 0.9),
+        Ranked(2, Level.SEGMENT, 2.8, 0.9),
+    ]
+    spans = {k: (f"v{k}", 0, 2000) for k in range(3)}
+    vectors = np.array([[1, 0], [0.9, 0.436], [0, 1]], np.float32)  # 1 resembles 0 (0.9), 2 does not
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    assert [r.key for r in rerank.joint(candidates(ranked, spans, vectors, 0.0))] == [0, 1, 2]
+    assert [r.key for r in rerank.joint(candidates(ranked, spans, vectors, 0.5))] == [0, 2, 1]
+
+
+@given(st.lists(st.floats(-5, 5, allow_nan=False), min_size=1, max_size=30), st.floats(0, 1), st.integers(0, 99))
+def test_joint_rerank_is_a_permutation_of_the_kept_answers(scores: list[float], diversity: float, seed: int) -> None:
+    ranked = sorted((Ranked(k, Level.SEGMENT, s, 0.5) for k, s in enumerate(scores)), key=lambda r: -r.score)
+    spans = {k: (f"v{k % 3}", k * 1000, k * 1000 + 1000) for k in range(len(scores))}
+    vectors = np.random.default_rng(seed).normal(size=(len(scores), 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    out = rerank.joint(candidates(ranked, spans, vectors, diversity))
+    assert sorted(r.key for r in out) == sorted(r.key for r in ranked)
+    assert out[0] == ranked[0], "the best answer stays first"
+
+
+def test_rerankers_are_plug_ins_chosen_by_name() -> None:
+    assert {"joint", "overlap", "none"} <= set(rerank.names())
+    assert rerank.get("") is rerank.get(rerank.DEFAULT)
+    rerank.register("reverse", lambda found: list(reversed(found.ranked)))
+    try:
+        ranked = [Ranked(k, Level.SEGMENT, 1.0 - k, 0.5) for k in range(3)]
+        spans = {k: ("v", k * 10, k * 10 + 5) for k in range(3)}
+        assert [r.key for r in rerank.get("reverse")(candidates(ranked, spans))] == [2, 1, 0]
+    finally:
+        rerank._REGISTRY.pop("reverse")
+
+
+def test_an_unknown_reranker_names_the_field_and_the_choices() -> None:
+    with pytest.raises(InvalidArgument) as err:
+        rerank.get("fancy")
+    assert err.value.field == "reranker"
+    assert "joint" in err.value.message
+
+
+@given(st.integers(2, 40), st.integers(0, 999))
+def test_the_fast_path_orders_as_the_greedy_one(count: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=(4, 6))
+    vectors = base[rng.integers(0, 4, count)] + rng.normal(scale=0.1, size=(count, 6))  # clusters of look-alikes
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    ranked = [Ranked(k, Level.SEGMENT, float(count - k), 0.5) for k in range(count)]
+    fast = rerank.diversify(ranked, vectors, 0.0)
+    slow = rerank.diversify(ranked, vectors, 1e-12)  # takes the general loop; the same order up to ties
+    assert [r.key for r in fast] == [r.key for r in slow]

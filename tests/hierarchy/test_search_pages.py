@@ -1,0 +1,160 @@
+"""Search pages under concurrent writes, grouping by video, and the focus of an answer."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from hierarchy.db import Database
+from hierarchy.errors import InvalidArgument
+from hierarchy.types import EmbeddingSpace, Filter, Level, Mode, SearchQuery
+from tests.hierarchy.helpers import COLLECTION, DIM, segments, unit_vectors
+
+VIDEOS = ("v1", "v2", "v3")
+
+
+@pytest.fixture
+def library(db: Database) -> Database:
+    """Three sealed videos of 120 one-second segments with random vectors."""
+    db.create_collection(COLLECTION, EmbeddingSpace(DIM))
+    for i, video in enumerate(VIDEOS):
+        db.create_video(COLLECTION, video)
+        db.append_segments(COLLECTION, segments(video, unit_vectors(120, seed=i)))
+        db.seal_video(COLLECTION, video)
+    return db
+
+
+def pages(db: Database, q: SearchQuery, between: object = None) -> list[list[str]]:
+    """Ids of every page, calling ``between(page_number)`` after each page."""
+    out, token = [], ""
+    while True:
+        result = db.search(q, token)
+        out.append([h.node.id for h in result.hits])
+        token = result.next_page_token
+        if not token:
+            return out
+        if between is not None:
+            between(len(out))
+
+
+def near(vector: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """Unit vectors close to ``vector``: they would outrank everything already stored."""
+    noise = np.random.default_rng(seed).normal(scale=0.05, size=(count, len(vector)))
+    rows = (vector + noise).astype(np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("mode", [Mode.LEVEL, Mode.AUTO, Mode.ALL])
+def test_pages_answer_as_of_the_first_page_while_writes_land(library: Database, mode: Mode) -> None:
+    probe = unit_vectors(1, seed=99)[0]
+    q = SearchQuery(COLLECTION, Level.SEGMENT, vector=probe, top_k=9, mode=mode)
+    before = pages(library, q)
+    library.create_video(COLLECTION, "late")
+
+    def write(page: int) -> None:
+        # Answers that would outrank every stored one, and a new sealed tree.
+        if page > 6:
+            return
+        library.append_segments(COLLECTION, segments("late", near(probe, 5, page), first_ms=page * 5000))
+        if page == 2:
+            library.create_video(COLLECTION, "sealed-late")
+            library.append_segments(COLLECTION, segments("sealed-late", near(probe, 20, 50)))
+            library.seal_video(COLLECTION, "sealed-late")
+
+    during = pages(library, q, write)
+    assert during == before
+    flat = [i for page in during for i in page]
+    assert len(flat) == len(set(flat)), "no answer appears twice"
+    if mode is not Mode.AUTO:  # (AUTO may route elsewhere once the library has changed)
+        fresh = {i for page in pages(library, q) for i in page}
+        assert any(i.startswith(("late", "sealed-late")) for i in fresh), "a new search sees the new writes"
+
+
+def test_pages_stay_consistent_with_a_writer_thread(library: Database) -> None:
+    probe = unit_vectors(1, seed=7)[0]
+    q = SearchQuery(COLLECTION, Level.SEGMENT, vector=probe, top_k=25)
+    before = pages(library, q)
+    library.create_video(COLLECTION, "live")
+    stop = threading.Event()
+
+    def writer() -> None:
+        n = 0
+        while not stop.is_set() and n < 200:
+            library.append_segments(COLLECTION, segments("live", near(probe, 3, n), first_ms=n * 3000))
+            n += 1
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        during = pages(library, q, lambda page: stop.wait(0.01))
+    finally:
+        stop.set()
+        thread.join()
+    assert during == before
+
+
+def test_group_by_video_gives_each_video_its_best_answers(library: Database) -> None:
+    probe = unit_vectors(1, seed=11)[0]
+    flat = library.search(SearchQuery(COLLECTION, Level.SEGMENT, vector=probe, top_k=200)).hits
+    q = SearchQuery(COLLECTION, Level.SEGMENT, vector=probe, top_k=2, group_by_video=True, group_size=4)
+    first = library.search(q)
+    assert first.hits == [] and len(first.groups) == 2
+    rest = library.search(q, first.next_page_token)
+    assert len(rest.groups) == 1 and not rest.next_page_token
+    groups = first.groups + rest.groups
+    assert sorted(g.video_id for g in groups) == sorted(VIDEOS)
+    order = list(dict.fromkeys(h.node.video_id for h in flat))
+    assert [g.video_id for g in groups] == order, "videos come in the order of their best answer"
+    for g in groups:
+        expected = [h.node.id for h in flat if h.node.video_id == g.video_id][:4]
+        assert [h.node.id for h in g.hits] == expected
+        assert [h.rank for h in g.hits] == [1, 2, 3, 4]
+        assert g.score == g.hits[0].score
+
+
+@pytest.mark.parametrize(("field", "value"), [("group_size", -1), ("group_size", 101), ("diversity", 1.5)])
+def test_bad_grouping_and_diversity_name_the_field(library: Database, field: str, value: float) -> None:
+    q = SearchQuery(COLLECTION, Level.SEGMENT, vector=unit_vectors(1)[0], **{field: value})
+    with pytest.raises(InvalidArgument) as err:
+        library.search(q)
+    assert err.value.field == field
+
+
+def test_unknown_reranker_is_refused(library: Database) -> None:
+    q = SearchQuery(COLLECTION, Level.SEGMENT, vector=unit_vectors(1)[0], mode=Mode.AUTO, reranker="magic")
+    with pytest.raises(InvalidArgument) as err:
+        library.search(q)
+    assert err.value.field == "reranker"
+
+
+def test_focus_is_the_span_of_the_evidence_inside_the_answer(library: Database) -> None:
+    target = segments("v2", unit_vectors(120, seed=1))[60]
+    q = SearchQuery(COLLECTION, Level.SCENE, vector=target.vector, top_k=50, filter=Filter(video_ids=("v2",)))
+    hit = next(h for h in library.search(q).hits if h.node.start_ms <= target.start_ms < h.node.end_ms)
+    assert hit.evidence[0].node.start_ms == target.start_ms
+    assert hit.node.start_ms <= hit.focus.start_ms <= target.start_ms
+    assert target.end_ms <= hit.focus.end_ms <= hit.node.end_ms
+    segment_hit = library.search(SearchQuery(COLLECTION, Level.SEGMENT, vector=target.vector, top_k=1)).hits[0]
+    assert (segment_hit.focus.start_ms, segment_hit.focus.end_ms) == (target.start_ms, target.end_ms)
+
+
+def test_a_forged_token_past_the_result_window_is_refused(library: Database) -> None:
+    from hierarchy import paging, searcher
+
+    q = SearchQuery(COLLECTION, Level.SEGMENT, vector=unit_vectors(1, seed=3)[0], top_k=5)
+    token = library.search(q).next_page_token
+    raw = paging.decode(token, _owner_of(token))
+    forged = paging.encode([10**30, raw[1]], _owner_of(token))
+    with pytest.raises(InvalidArgument) as err:
+        library.search(q, forged)
+    assert err.value.field == "page_token" and str(searcher.MAX_RESULT_WINDOW) in err.value.message
+
+
+def _owner_of(token: str) -> str:
+    """The request digest a token carries (tokens are base64 JSON)."""
+    import base64
+    import json
+
+    return json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))["d"]

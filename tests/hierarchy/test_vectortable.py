@@ -1,0 +1,60 @@
+"""The in-memory vector table agrees with a plain dictionary under any sequence of
+adds and removes, in and out of key order."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hierarchy.vectortable import VectorTable
+
+DIM = 4
+
+operations = st.lists(
+    st.tuples(st.sampled_from(["add", "remove"]), st.lists(st.integers(0, 300), min_size=1, max_size=40)),
+    max_size=25,
+)
+
+
+def row(key: int) -> np.ndarray:
+    return np.full(DIM, key / 8.0, np.float32)  # exact in float16 for these keys
+
+
+@given(operations)
+def test_table_matches_a_dictionary(ops: list[tuple[str, list[int]]]) -> None:
+    table, truth = VectorTable(DIM), {}
+    for op, keys in ops:
+        keys_array = np.array(keys, np.int64)
+        if op == "add":
+            table.add(keys_array, np.stack([row(k) for k in keys]))
+            for k in keys:
+                truth.setdefault(k, row(k))
+        else:
+            table.remove(keys_array)
+            for k in keys:
+                truth.pop(k, None)
+        assert len(table) == len(truth)
+    present = sorted(truth)
+    if present:
+        got = table.get(np.array(present[::-1], np.int64))
+        assert np.array_equal(got, np.stack([truth[k] for k in present[::-1]]))
+        assert len(table.sample(10_000)) == len(present)
+
+
+def test_missing_keys_raise() -> None:
+    table = VectorTable(DIM)
+    table.add(np.array([1, 2]), np.stack([row(1), row(2)]))
+    table.remove(np.array([2]))
+    with pytest.raises(KeyError):
+        table.get(np.array([1, 2]))
+    assert np.array_equal(table.get(np.array([1])), row(1)[None])
+
+
+def test_readers_keep_a_consistent_view_while_rows_are_appended() -> None:
+    table = VectorTable(DIM)
+    table.add(np.arange(10), np.stack([row(k) for k in range(10)]))
+    before = table._state
+    table.add(np.arange(10, 5000), np.stack([row(k % 300) for k in range(10, 5000)]))
+    assert before.count == 10 and np.array_equal(before.keys[:10], np.arange(10))

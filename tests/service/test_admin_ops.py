@@ -1,0 +1,282 @@
+"""Verify, snapshot and restore over the wire and from the command line: a snapshot taken
+while a writer ingests restores every acknowledged segment and answers searches alike."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import grpc
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from hierarchy import snapshot as snapshots
+from hierarchy.errors import FailedPrecondition, InvalidArgument, Unavailable
+from hierarchy.types import Level
+from service.client import StrataClient, StrataRpcError
+from service.gen.strata.v1 import admin_pb2, common_pb2
+from service.server import StrataServer
+from tests.service.conftest import DIM, rows, start_server, unit_vectors
+from tools.cli import app
+
+BATCH = 10
+cli = CliRunner()
+
+
+def segment_key(server: StrataServer, node_id: str) -> int:
+    row = server.db.store.cursor().execute("SELECT key FROM nodes WHERE node_id = ?", [node_id]).fetchall()
+    return int(row[0][0])
+
+
+def drop_from_segment_index(server: StrataServer, collection: str, node_id: str) -> None:
+    """Damage behind the store's back: the segment index forgets one vector."""
+    cid = server.db.get_collection(collection).id
+    server.db._indexes[(cid, Level.SEGMENT)].remove(np.array([segment_key(server, node_id)]))
+
+
+# -- verify ---------------------------------------------------------------------------
+
+
+def test_verify_is_clean_on_a_healthy_server(client: StrataClient, loaded: np.ndarray) -> None:
+    client.seal_video("c", "v1")
+    reply = client.verify()
+    assert list(reply.problems) == []
+    assert (reply.collections_checked, reply.levels_checked, reply.videos_checked) == (1, 5, 1)
+    assert reply.nodes_checked >= len(loaded) and reply.vectors_compared == reply.nodes_checked
+
+
+def test_verify_reports_a_key_missing_from_the_index(
+    server: StrataServer, client: StrataClient, loaded: np.ndarray
+) -> None:
+    drop_from_segment_index(server, "c", "v1@4000")
+    problems = client.verify("c").problems
+    kinds = {(p.collection, p.level, p.kind) for p in problems}
+    assert ("c", common_pb2.LEVEL_SEGMENT, admin_pb2.VERIFY_PROBLEM_KIND_MISSING_FROM_INDEX) in kinds
+    assert ("c", common_pb2.LEVEL_SEGMENT, admin_pb2.VERIFY_PROBLEM_KIND_COUNT) in kinds
+    assert any("v1@4000" in p.message for p in problems)
+
+
+def test_verify_of_an_unknown_collection_is_not_found(client: StrataClient) -> None:
+    with pytest.raises(StrataRpcError) as caught:
+        client.verify("nope")
+    assert caught.value.code is grpc.StatusCode.NOT_FOUND
+
+
+def test_cli_verify_exits_1_with_a_table_of_problems(
+    server: StrataServer, client: StrataClient, loaded: np.ndarray
+) -> None:
+    clean = cli.invoke(app, ["verify", "--target", server.address])
+    assert clean.exit_code == 0, clean.output
+    assert "no problems" in clean.output
+    drop_from_segment_index(server, "c", "v1@0")
+    damaged = cli.invoke(app, ["verify", "c", "--target", server.address])
+    assert damaged.exit_code == 1
+    assert "missing_from_index" in damaged.output and "2 problems" in damaged.output
+
+
+# -- snapshot: the destination --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("where", "code"),
+    [
+        ("empty", grpc.StatusCode.INVALID_ARGUMENT),
+        ("relative", grpc.StatusCode.INVALID_ARGUMENT),
+        ("home", grpc.StatusCode.INVALID_ARGUMENT),
+        ("nul", grpc.StatusCode.INVALID_ARGUMENT),
+        ("inside-data", grpc.StatusCode.INVALID_ARGUMENT),
+        ("not-empty", grpc.StatusCode.FAILED_PRECONDITION),
+        ("a-file", grpc.StatusCode.FAILED_PRECONDITION),
+    ],
+)
+def test_a_bad_destination_is_refused_naming_the_field(
+    server: StrataServer, client: StrataClient, tmp_path: Path, where: str, code: grpc.StatusCode
+) -> None:
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("x")
+    (tmp_path / "file").write_text("x")
+    destination = {
+        "empty": "",
+        "relative": "snapshots/today",
+        "home": "~/snapshots",  # the server expands nothing
+        "nul": str(tmp_path / "a\x00b"),
+        "inside-data": str(server.db.data_dir / "snap"),
+        "not-empty": str(tmp_path / "full"),
+        "a-file": str(tmp_path / "file"),
+    }[where]
+    with pytest.raises(StrataRpcError) as caught:
+        client.create_snapshot(destination)
+    assert caught.value.code is code
+    assert "destination_dir" in caught.value.fields
+    assert not (server.db.data_dir / "snap").exists()
+
+
+def test_a_snapshot_lists_its_files_with_checksums(client: StrataClient, loaded: np.ndarray, tmp_path: Path) -> None:
+    reply = client.create_snapshot(str(tmp_path / "snap"))
+    names = {f.path for f in reply.files}
+    assert "strata.duckdb" in names and "indexes/c1/segment.usearch" in names and "indexes/c1/segment.json" in names
+    manifest = snapshots.read_manifest(tmp_path / "snap")
+    assert manifest.commit_sequence == reply.commit_sequence
+    assert {(f.path, f.size, f.sha256) for f in manifest.files} == {
+        (f.path, f.size_bytes, f.sha256) for f in reply.files
+    }
+
+
+def test_cli_snapshot_prints_the_sequence_and_refuses_a_used_directory(
+    server: StrataServer, loaded: np.ndarray, tmp_path: Path
+) -> None:
+    made = cli.invoke(app, ["snapshot", str(tmp_path / "snap"), "--target", server.address])
+    assert made.exit_code == 0, made.output
+    assert "commit sequence 1" in made.output and (tmp_path / "snap" / snapshots.MANIFEST).is_file()
+    again = cli.invoke(app, ["snapshot", str(tmp_path / "snap"), "--target", server.address])
+    assert again.exit_code == 1 and "FAILED_PRECONDITION" in again.output
+
+
+# -- snapshot while ingesting, restore, serve ----------------------------------------
+
+
+class Writer(threading.Thread):
+    """Appends batches of ``BATCH`` segments to live/feed until stopped; remembers the acknowledged."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__(daemon=True)
+        self.client = StrataClient(address, timeout=30)
+        self.acked: list[list[str]] = []  # segment ids per acknowledged batch, in order
+        self.progress = threading.Condition()
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        batch = 0
+        while not self.halt.is_set() and batch < 1000:
+            segs = rows("feed", unit_vectors(BATCH, seed=1000 + batch), start_index=batch * BATCH)
+            reply = self.client.append_segments("live", segs, request_id=f"feed-{batch}")
+            with self.progress:
+                self.acked.append(list(reply.segment_ids))
+                self.progress.notify_all()
+            batch += 1
+
+    def wait_for(self, batches: int) -> int:
+        """Block until ``batches`` batches are acknowledged; returns how many are."""
+        with self.progress:
+            assert self.progress.wait_for(lambda: len(self.acked) >= batches, timeout=30)
+            return len(self.acked)
+
+    def stop(self) -> None:
+        self.halt.set()
+        self.join(timeout=30)
+        self.client.close()
+
+
+def searches(client: StrataClient, vectors: np.ndarray) -> list[list[tuple[str, float]]]:
+    """Top-5 answers of a few vector queries at two levels and AUTO."""
+    out = []
+    for vector in vectors[:5]:
+        for level in ("segment", "scene", "auto"):
+            reply = client.search("c", vector=vector, level=level, top_k=5)
+            out.append([(h.node.id, round(h.score, 4)) for h in reply.hits])
+    return out
+
+
+def test_snapshot_while_ingesting_then_restore_and_serve(
+    server: StrataServer, client: StrataClient, loaded: np.ndarray, tmp_path: Path
+) -> None:
+    client.seal_video("c", "v1")
+    client.create_collection("live", dimension=DIM)
+    client.create_video("live", "feed")
+    writer = Writer(server.address)
+    writer.start()
+    try:
+        acked_before = writer.wait_for(3)
+        snap = client.create_snapshot(str(tmp_path / "snap"))
+        writer.wait_for(acked_before + 2)  # the writer goes on after the pause
+    finally:
+        writer.stop()
+    expected = searches(client, loaded)
+
+    restored = cli.invoke(app, ["restore", str(tmp_path / "snap"), "--data-dir", str(tmp_path / "restored")])
+    assert restored.exit_code == 0, restored.output
+    copy = start_server(tmp_path / "restored")
+    try:
+        with StrataClient(copy.address, timeout=30) as other:
+            segment_count = other.get_video("live", "feed").segment_count
+            # Batches are atomic and the writer is sequential: the copy holds a prefix of them.
+            assert segment_count % BATCH == 0
+            assert acked_before * BATCH <= segment_count <= len(writer.acked) * BATCH
+            for batch in writer.acked[:acked_before]:
+                assert other.get_node("live", batch[0]).id == batch[0]
+                assert other.get_node("live", batch[-1]).id == batch[-1]
+            assert searches(other, loaded) == expected
+            assert list(other.verify().problems) == []
+            stats = other.stats()
+            assert stats.commit_sequence == snap.commit_sequence
+            assert all(lv.indexed_count == lv.node_count for c in stats.collections for lv in c.levels)
+    finally:
+        copy.stop(0)
+
+
+# -- restore refusals -----------------------------------------------------------------
+
+
+@pytest.fixture
+def snap(client: StrataClient, loaded: np.ndarray, tmp_path: Path) -> Path:
+    client.create_snapshot(str(tmp_path / "snap"))
+    return tmp_path / "snap"
+
+
+def test_restore_refuses_a_damaged_file(snap: Path, tmp_path: Path) -> None:
+    with (snap / "indexes" / "c1" / "segment.usearch").open("r+b") as handle:
+        handle.seek(100)
+        handle.write(b"\xff\xff")
+    with pytest.raises(FailedPrecondition, match="checksum"):
+        snapshots.restore(snap, tmp_path / "restored")
+    assert not (tmp_path / "restored" / "strata.duckdb").exists()
+
+
+def test_restore_refuses_an_unfinished_snapshot(snap: Path, tmp_path: Path) -> None:
+    (snap / snapshots.MANIFEST).unlink()
+    with pytest.raises(FailedPrecondition, match="manifest"):
+        snapshots.restore(snap, tmp_path / "restored")
+
+
+def test_restore_needs_force_for_a_non_empty_directory(snap: Path, tmp_path: Path) -> None:
+    target = tmp_path / "restored"
+    target.mkdir()
+    (target / "old.txt").write_text("old")
+    refused = cli.invoke(app, ["restore", str(snap), "--data-dir", str(target)])
+    assert refused.exit_code == 1 and "--force" in refused.output
+    forced = cli.invoke(app, ["restore", str(snap), "--data-dir", str(target), "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert not (target / "old.txt").exists() and (target / "strata.duckdb").is_file()
+
+
+def test_restore_refuses_a_directory_a_server_is_running_on(server: StrataServer, snap: Path) -> None:
+    with pytest.raises(Unavailable, match="running"):
+        snapshots.restore(snap, server.db.data_dir, force=True)
+
+
+def test_restore_refuses_to_overlap_the_snapshot(snap: Path) -> None:
+    with pytest.raises(InvalidArgument, match="overlap"):
+        snapshots.restore(snap, snap / "data", force=True)
+    with pytest.raises(InvalidArgument, match="overlap"):
+        snapshots.restore(snap, snap.parent, force=True)
+    assert (snap / snapshots.MANIFEST).is_file()
+
+
+OUTSIDE = json.dumps(
+    {
+        "format": 1,
+        "commit_sequence": 1,
+        "schema_version": 1,
+        "created_ms": 0,
+        "files": [{"path": "../x", "size": 1, "sha256": "0"}],
+    }
+)
+
+
+@pytest.mark.parametrize("text", ["[]", "{", '{"format": 2}', '{"format": 1}', OUTSIDE])
+def test_restore_refuses_a_damaged_manifest(snap: Path, tmp_path: Path, text: str) -> None:
+    (snap / snapshots.MANIFEST).write_text(text)
+    with pytest.raises(FailedPrecondition):
+        snapshots.restore(snap, tmp_path / "restored")

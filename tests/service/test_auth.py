@@ -1,0 +1,260 @@
+"""Authentication, roles, collection scopes and TLS over a real loopback server."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from google.protobuf import descriptor_pool
+
+from hierarchy.errors import InvalidArgument
+from service import auth
+from service.client import StrataClient, StrataRpcError, segment_from_dict
+from service.gen.strata.v1 import segment_pb2
+from service.server import SERVICE_NAMES, StrataServer
+from service.settings import Settings
+from tests.service.conftest import DIM, rows, start_server, unit_vectors
+
+TOKENS = "admin-secret:admin; write-secret:write; read-secret:read; scoped-secret:write:a"
+DENIED = grpc.StatusCode.PERMISSION_DENIED
+UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
+
+
+def all_methods() -> list[tuple[str, bool]]:
+    """``(full method name, client streaming)`` of every RPC of the API."""
+    pool = descriptor_pool.Default()
+    return [
+        (f"/{name}/{m.name}", m.client_streaming)
+        for name in SERVICE_NAMES
+        for m in pool.FindServiceByName(name).methods
+    ]
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StrataServer]:
+    """A server with tokens, holding collections ``a`` and ``b``, each with video ``v``."""
+    srv = start_server(tmp_path_factory.mktemp("auth") / "data", auth_tokens=TOKENS)
+    with StrataClient(srv.address, timeout=30, token="admin-secret") as admin:
+        for name in ("a", "b"):
+            admin.create_collection(name, dimension=DIM)
+            admin.create_video(name, "v")
+            admin.append_segments(name, rows("v", unit_vectors(4)))
+    yield srv
+    srv.stop(0)
+
+
+def connect(server: StrataServer, token: str | None) -> StrataClient:
+    return StrataClient(server.address, timeout=30, token=token)
+
+
+def code_of(call: object) -> grpc.StatusCode:
+    with pytest.raises(StrataRpcError) as info:
+        call()  # type: ignore[operator]
+    return info.value.code
+
+
+def test_every_rpc_needs_a_listed_role() -> None:
+    methods = {name for name, _ in all_methods()}
+    assert methods - auth.METHOD_ROLES.keys() == set(), "give each new RPC a role in service.auth.METHOD_ROLES"
+    assert auth.METHOD_ROLES.keys() - methods == set(), "METHOD_ROLES names an RPC the API no longer has"
+
+
+@pytest.mark.parametrize(("method", "streaming"), all_methods(), ids=[m.split(".")[-1] for m, _ in all_methods()])
+def test_every_rpc_refuses_a_call_without_token(secured: StrataServer, method: str, streaming: bool) -> None:
+    with grpc.insecure_channel(secured.address) as channel:
+        with pytest.raises(grpc.RpcError) as info:
+            if streaming:
+                channel.stream_unary(method)(iter([b""]), timeout=10)
+            else:
+                channel.unary_unary(method)(b"", timeout=10)
+    assert info.value.code() == UNAUTHENTICATED  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("header", ["Bearer wrong-secret", "Bearer", "Basic read-secret", "read-secret"])
+def test_unknown_or_malformed_token_is_unauthenticated(secured: StrataServer, header: str) -> None:
+    with grpc.insecure_channel(secured.address) as channel:
+        search = channel.unary_unary("/strata.v1.CollectionService/ListCollections")
+        with pytest.raises(grpc.RpcError) as info:
+            search(b"", metadata=[("authorization", header)], timeout=10)
+    assert info.value.code() == UNAUTHENTICATED  # type: ignore[attr-defined]
+
+
+def test_no_token_is_refused_on_read_write_and_admin_rpcs(secured: StrataServer) -> None:
+    with connect(secured, None) as client:
+        assert code_of(lambda: client.search("a", vector=unit_vectors(1)[0])) == UNAUTHENTICATED
+        assert code_of(lambda: client.create_video("a", "x")) == UNAUTHENTICATED
+        assert code_of(lambda: client.create_collection("x", dimension=DIM)) == UNAUTHENTICATED
+
+
+def test_health_needs_no_token(secured: StrataServer) -> None:
+    with connect(secured, None) as client:
+        assert client.health() == "SERVING"
+
+
+def test_read_token_reads_but_cannot_write_or_administer(secured: StrataServer) -> None:
+    with connect(secured, "read-secret") as client:
+        assert client.search("a", vector=unit_vectors(1)[0], level="segment").hits
+        assert {c.name for c in client.list_collections()} >= {"a", "b"}
+        assert code_of(lambda: client.append_segments("a", rows("v", unit_vectors(1), 10))) == DENIED
+        assert code_of(lambda: client.create_collection("x", dimension=DIM)) == DENIED
+        assert code_of(lambda: client.delete_collection("a")) == DENIED
+
+
+def test_write_token_ingests_but_cannot_create_collections(secured: StrataServer) -> None:
+    with connect(secured, "write-secret") as client:
+        client.create_video("b", "w")
+        assert client.append_segments("b", rows("w", unit_vectors(3))).segment_ids
+        streamed = client.stream_segments("b", [("s1", rows("w", unit_vectors(2), 3))])
+        assert streamed.segment_count == 2
+        with pytest.raises(StrataRpcError) as info:
+            client.create_collection("x", dimension=DIM)
+        assert info.value.code == DENIED and "needs admin" in info.value.message
+
+
+def test_scoped_token_reaches_only_its_collections(secured: StrataServer) -> None:
+    with connect(secured, "scoped-secret") as client:
+        client.create_video("a", "s")
+        assert client.append_segments("a", rows("s", unit_vectors(2))).segment_ids
+        assert code_of(lambda: client.append_segments("b", rows("v", unit_vectors(1), 20))) == DENIED
+        assert code_of(lambda: client.search("b", vector=unit_vectors(1)[0])) == DENIED
+        assert code_of(lambda: client.get_collection("b")) == DENIED
+        assert code_of(lambda: client.stream_segments("b", [("r", rows("v", unit_vectors(1), 30))])) == DENIED
+        assert [c.name for c in client.list_collections()] == ["a"]
+        assert [c.name for c in client.stats().collections] == ["a"]
+
+
+def test_scoped_stream_stops_at_the_first_foreign_batch(secured: StrataServer) -> None:
+    def batch(collection: str, video: str, start: int) -> segment_pb2.StreamAppendSegmentsRequest:
+        segments = [segment_from_dict(r) for r in rows(video, unit_vectors(1), start)]
+        return segment_pb2.StreamAppendSegmentsRequest(
+            batch=segment_pb2.AppendSegmentsRequest(collection=collection, segments=segments)
+        )
+
+    with connect(secured, "scoped-secret") as client:
+        client.create_video("a", "mixed")
+        with pytest.raises(grpc.RpcError) as info:
+            client.segments.StreamAppendSegments(iter([batch("a", "mixed", 0), batch("b", "v", 40)]), timeout=10)
+        assert info.value.code() == DENIED  # type: ignore[attr-defined]
+        assert client.get_video("a", "mixed").segment_count == 1  # the batch before the refusal stands
+    with connect(secured, "admin-secret") as admin:
+        assert admin.get_video("b", "v").segment_count == 4
+
+
+def test_token_file_in_json_and_toml(tmp_path: Path) -> None:
+    digest = hashlib.sha256(b"s3cret").hexdigest()
+    as_json = tmp_path / "tokens.json"
+    as_json.write_text(json.dumps({"tokens": [{"name": "ci", "token_sha256": digest, "role": "write"}]}))
+    as_toml = tmp_path / "tokens.toml"
+    as_toml.write_text('[[tokens]]\nname = "viewer"\ntoken = "t0ml"\nrole = "read"\ncollections = ["a"]\n')
+    json_store = auth.load_tokens(Settings.load(env={}, auth_tokens_file=as_json))
+    toml_store = auth.load_tokens(Settings.load(env={}, auth_tokens_file=as_toml))
+    assert json_store and json_store.authenticate("Bearer s3cret") == auth.Principal("ci", auth.Role.WRITE)
+    assert toml_store and toml_store.authenticate("bearer t0ml") == auth.Principal(
+        "viewer", auth.Role.READ, frozenset({"a"})
+    )
+    assert json_store.authenticate("Bearer t0ml") is None
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        [{"role": "read"}],
+        [{"token": "x", "role": "owner"}],
+        [{"token_sha256": "abc", "role": "read"}],
+        [{"token": "x", "role": "read", "collections": []}],
+        {"tokens": []},
+        "not a list",
+    ],
+    ids=["no-token", "bad-role", "short-hash", "empty-scope", "no-entries", "not-a-list"],
+)
+def test_bad_token_file_names_the_problem(tmp_path: Path, content: object) -> None:
+    path = tmp_path / "tokens.json"
+    path.write_text(json.dumps(content))
+    with pytest.raises(InvalidArgument) as info:
+        auth.load_tokens(Settings.load(env={}, auth_tokens_file=path))
+    assert "STRATA_AUTH_TOKENS_FILE" in str(info.value)
+
+
+def test_environment_tokens_and_settings() -> None:
+    settings = Settings.load(env={"STRATA_AUTH_TOKENS": "k1:admin;k2:read:a, b", "STRATA_TLS_CERT": ""})
+    store = auth.load_tokens(settings)
+    assert store and len(store) == 2 and settings.tls_cert is None
+    assert store.authenticate("Bearer k2") == auth.Principal("env-1", auth.Role.READ, frozenset({"a", "b"}))
+    assert "k1" not in repr(settings)
+    with pytest.raises(InvalidArgument):
+        auth.parse_token_env("k3")
+
+
+def test_non_loopback_bind_without_protection_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="service.server"):
+        srv = start_server(tmp_path / "data", host="0.0.0.0")
+        srv.stop(0)
+    assert any("without authentication or TLS" in r.getMessage() for r in caplog.records)
+    assert auth.exposure_warning(Settings.load(env={}, host="127.0.0.1")) is None
+    assert "clear text" in str(auth.exposure_warning(Settings.load(env={}, host="::", auth_tokens="k:read")))
+
+
+def make_certificates(folder: Path) -> dict[str, Path]:
+    """Self-signed server and client certificates (for localhost and 127.0.0.1) made by
+    openssl: ``server_key``, ``server_cert``, ``client_key``, ``client_cert``."""
+    made: dict[str, Path] = {}
+    for who in ("server", "client"):
+        key, cert = folder / f"{who}.key", folder / f"{who}.pem"
+        command = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+        command += ["-nodes", "-days", "1", "-keyout", str(key), "-out", str(cert), "-subj", f"/CN={who}"]
+        command += ["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"]
+        subprocess.run(command, check=True, capture_output=True)
+        made[f"{who}_key"], made[f"{who}_cert"] = key, cert
+    return made
+
+
+@pytest.fixture(scope="module")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return make_certificates(tmp_path_factory.mktemp("tls"))
+
+
+def test_tls_round_trip_with_token(tmp_path: Path, certificates: dict[str, Path]) -> None:
+    srv = start_server(
+        tmp_path / "data",
+        tls_cert=certificates["server_cert"],
+        tls_key=certificates["server_key"],
+        auth_tokens="tls-secret:admin",
+    )
+    ca = certificates["server_cert"].read_bytes()
+    try:
+        with StrataClient(srv.address, timeout=10, token="tls-secret", root_certificates=ca) as client:
+            assert client.create_collection("t", dimension=DIM).name == "t"
+        with StrataClient(srv.address, timeout=2) as plain:
+            assert code_of(lambda: plain.get_collection("t")) == grpc.StatusCode.UNAVAILABLE
+    finally:
+        srv.stop(0)
+
+
+def test_mutual_tls_requires_a_client_certificate(tmp_path: Path, certificates: dict[str, Path]) -> None:
+    srv = start_server(
+        tmp_path / "data",
+        tls_cert=certificates["server_cert"],
+        tls_key=certificates["server_key"],
+        tls_client_ca=certificates["client_cert"],
+    )
+    ca = certificates["server_cert"].read_bytes()
+    mine = (certificates["client_key"].read_bytes(), certificates["client_cert"].read_bytes())
+    try:
+        with StrataClient(srv.address, timeout=10, root_certificates=ca, client_certificate=mine) as client:
+            assert client.health() == "SERVING"
+        with StrataClient(srv.address, timeout=2, root_certificates=ca) as anonymous:
+            assert code_of(anonymous.health) == grpc.StatusCode.UNAVAILABLE
+    finally:
+        srv.stop(0)
+
+
+def test_tls_needs_both_certificate_and_key(tmp_path: Path, certificates: dict[str, Path]) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        start_server(tmp_path / "data", tls_cert=certificates["server_cert"])
+    assert "STRATA_TLS_KEY" in str(info.value)

@@ -1,0 +1,174 @@
+"""Configured limits over gRPC: each breach is refused with the field and the limit named,
+nothing is written, and the server goes on serving."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import grpc
+import numpy as np
+import pytest
+
+from hierarchy import validate
+from hierarchy.errors import InvalidArgument
+from service.client import StrataClient, StrataRpcError
+from service.errors import MAX_MESSAGE_CHARS
+from service.gen.strata.v1 import graph_pb2, search_pb2, video_pb2
+from service.server import StrataServer
+from service.settings import Settings
+from tests.service.conftest import DIM, rows, start_server, unit_vectors
+
+LIMITS = {
+    "max_message_mb": 1,
+    "max_batch": 5,
+    "max_top_k": 50,
+    "max_page_size": 2,
+    "max_query_chars": 20,
+    "memory_limit": "300MB",
+}
+VIDEO = "v1"
+PROBE = unit_vectors(1, seed=9)[0]
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StrataServer]:
+    """A server with small limits; collection ``c`` holds three sealed videos."""
+    server = start_server(tmp_path_factory.mktemp("limits") / "data", **LIMITS)
+    with StrataClient(server.address) as client:
+        client.create_collection("c", dimension=DIM)
+        for n, video in enumerate([VIDEO, "v2", "v3"]):
+            client.create_video("c", video)
+            for first in range(0, 20, LIMITS["max_batch"]):
+                vectors = unit_vectors(LIMITS["max_batch"], seed=10 * n + first)
+                client.append_segments("c", rows(video, vectors, start_index=first))
+            client.seal_video("c", video)
+    yield server
+    server.stop(0)
+
+
+@pytest.fixture
+def client(limited: StrataServer) -> Iterator[StrataClient]:
+    with StrataClient(limited.address, timeout=30) as c:
+        yield c
+
+
+def refusal(call) -> StrataRpcError:
+    with pytest.raises(StrataRpcError) as info:
+        call()
+    return info.value
+
+
+def test_an_oversized_message_is_refused_by_grpc_and_the_server_goes_on(
+    limited: StrataServer, client: StrataClient
+) -> None:
+    stats = client.channel.unary_unary("/strata.v1.AdminService/GetStats", request_serializer=None)
+    too_big = b"\x0a" + b"\x81\x80\x40" + b"x" * (LIMITS["max_message_mb"] * 2**20 + 1)
+    with pytest.raises(grpc.RpcError) as info:
+        stats(too_big, timeout=30)
+    assert info.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert client.health() == "SERVING"
+    assert client.stats().commit_sequence > 0
+
+
+def test_a_batch_over_the_limit_is_refused_whole(client: StrataClient) -> None:
+    before = client.get_video("c", VIDEO).segment_count
+    client.reopen_video("c", VIDEO)
+    try:
+        batch = rows(VIDEO, unit_vectors(LIMITS["max_batch"] + 1, seed=99), start_index=1000)
+        error = refusal(lambda: client.append_segments("c", batch))
+    finally:
+        client.seal_video("c", VIDEO)
+    assert error.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "segments" in error.fields and f"limit of {LIMITS['max_batch']}" in error.fields["segments"]
+    assert client.get_video("c", VIDEO).segment_count == before
+
+
+@pytest.mark.parametrize("rpc", ["search", "find_similar"])
+def test_top_k_over_the_limit_names_the_field_and_the_limit(client: StrataClient, rpc: str) -> None:
+    too_many = LIMITS["max_top_k"] + 1
+    if rpc == "search":
+        error = refusal(lambda: client.search("c", vector=PROBE, level="segment", top_k=too_many))
+    else:
+        error = refusal(lambda: client.find_similar("c", f"{VIDEO}@0", top_k=too_many))
+    assert error.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert str(LIMITS["max_top_k"]) in error.fields["top_k"]
+    assert len(client.search("c", vector=PROBE, level="segment", top_k=LIMITS["max_top_k"]).hits) == 50
+
+
+def test_page_sizes_over_the_limit_are_capped(client: StrataClient) -> None:
+    cap = LIMITS["max_page_size"]
+    videos = client.videos.ListVideos(video_pb2.ListVideosRequest(collection="c", page_size=1000))
+    kids = client.graph.ListChildren(
+        graph_pb2.ListChildrenRequest(collection="c", node_id=f"{VIDEO}/video/0", page_size=1000)
+    )
+    assert len(videos.videos) == cap and videos.next_page_token
+    assert len(kids.children) <= cap
+    assert [v.id for v in client.list_videos("c", page_size=1000)] == [VIDEO, "v2", "v3"]  # pages still end
+
+
+def test_a_negative_page_size_is_refused(client: StrataClient) -> None:
+    request = video_pb2.ListVideosRequest(collection="c", page_size=-1)
+    error = refusal(lambda: client._call(client.videos.ListVideos, request))
+    assert error.code is grpc.StatusCode.INVALID_ARGUMENT and "page_size" in error.fields
+
+
+def test_a_query_text_over_the_limit_names_the_field_and_the_limit(client: StrataClient) -> None:
+    text = "x" * (LIMITS["max_query_chars"] + 1)
+    error = refusal(lambda: client.search("c", text=text, vector=PROBE))
+    assert error.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert f"limited to {LIMITS['max_query_chars']}" in error.fields["text"]
+    assert client.search("c", text="x" * LIMITS["max_query_chars"], vector=PROBE).hits
+
+
+def test_a_segment_text_over_the_limit_is_refused(client: StrataClient) -> None:
+    row = rows("v-none", unit_vectors(1))[0] | {"text": "y" * (validate.MAX_TEXT_CHARS + 1)}
+    error = refusal(lambda: client.append_segments("c", [row]))
+    assert error.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert str(validate.MAX_TEXT_CHARS) in error.fields["segments[0].text"]
+
+
+def test_an_error_quoting_a_huge_value_stays_small(client: StrataClient) -> None:
+    error = refusal(lambda: client.get_collection("n" * 100_000))
+    assert error.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert len(error.message) <= MAX_MESSAGE_CHARS and error.message.endswith("(truncated)")
+
+
+def test_a_search_past_its_deadline_answers_deadline_exceeded(limited: StrataServer, client: StrataClient) -> None:
+    request = search_pb2.SearchRequest(collection="c", text="the first half", granularity=search_pb2.GRANULARITY_ALL)
+    request.vector.data, request.vector.dimension = PROBE.astype("<f4").tobytes(), DIM
+    with pytest.raises(grpc.RpcError) as info:
+        client.searcher.Search(request, timeout=1e-6)
+    assert info.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+    assert client.searcher.Search(request, timeout=30).hits  # and the same search with time answers
+
+
+def test_the_duckdb_memory_limit_is_applied(limited: StrataServer) -> None:
+    (value,) = limited.db.store.cursor().execute("SELECT current_setting('memory_limit')").fetchone()
+    number, unit = re.fullmatch(r"([\d.]+)\s*(\w+)", value).groups()  # DuckDB reports e.g. "286.1 MiB"
+    scale = {"KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "KB": 10**3, "MB": 10**6, "GB": 10**9}[unit]
+    assert float(number) * scale == pytest.approx(300 * 10**6, rel=0.01)
+
+
+def test_limits_come_from_the_environment() -> None:
+    env = {f"STRATA_{name.upper()}": str(value) for name, value in LIMITS.items()}
+    options = Settings.load(env=env).database_options()
+    assert (options.max_batch, options.max_top_k, options.max_page_size, options.max_query_chars) == (5, 50, 2, 20)
+    assert options.memory_limit == "300MB"
+    assert Settings.load(env=env).max_message_mb == 1
+
+
+@pytest.mark.parametrize("name", ["max_batch", "max_top_k", "max_page_size", "max_query_chars", "max_message_mb"])
+def test_a_limit_below_one_is_refused_at_start(name: str) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        Settings.load(env={f"STRATA_{name.upper()}": "0"})
+    assert info.value.field == f"STRATA_{name.upper()}"
+
+
+def test_vectors_of_garbage_bytes_name_the_field(client: StrataClient) -> None:
+    request = search_pb2.SearchRequest(collection="c", granularity=search_pb2.GRANULARITY_SEGMENT)
+    request.vector.data, request.vector.dimension = b"\x00\x01\x02", DIM
+    error = refusal(lambda: client._call(client.searcher.Search, request))
+    assert error.code is grpc.StatusCode.INVALID_ARGUMENT and "vector.data" in error.fields
+    request.vector.data = np.full(DIM, np.nan, "<f4").tobytes()
+    assert "vector" in refusal(lambda: client._call(client.searcher.Search, request)).fields

@@ -1,0 +1,129 @@
+"""Prometheus metrics: scraped over HTTP from a real server after real calls."""
+
+from __future__ import annotations
+
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from hierarchy.types import Level
+from service.client import StrataClient, StrataRpcError
+from service.server import StrataServer
+from tests.service.conftest import rows, start_server, unit_vectors
+
+APPEND = "/strata.v1.SegmentService/AppendSegments"
+STREAM = "/strata.v1.SegmentService/StreamAppendSegments"
+GET_COLLECTION = "/strata.v1.CollectionService/GetCollection"
+
+Samples = dict[tuple[str, frozenset], float]
+
+
+def scrape(server: StrataServer) -> Samples:
+    """Every sample of the server's /metrics, keyed by name and labels."""
+    with urllib.request.urlopen(f"http://{server.settings.host}:{server.metrics_port}/metrics", timeout=10) as reply:
+        text = reply.read().decode()
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def value(samples: Samples, name: str, **labels: str) -> float:
+    return samples[(name, frozenset(labels.items()))]
+
+
+@pytest.fixture
+def measured(tmp_path: Path) -> Iterator[StrataServer]:
+    srv = start_server(tmp_path / "data", metrics_port=0)
+    yield srv
+    srv.stop(0)
+
+
+@pytest.fixture
+def busy(measured: StrataServer) -> StrataServer:
+    """Collection ``c``: 50 segments, the same batch replayed, 20 streamed, one NOT_FOUND call."""
+    with StrataClient(measured.address, timeout=30) as client:
+        client.create_collection("c", dimension=16)
+        client.create_video("c", "v1")
+        client.append_segments("c", rows("v1", unit_vectors(50)), request_id="first")
+        client.append_segments("c", rows("v1", unit_vectors(50)), request_id="first")  # replayed
+        streamed = rows("v1", unit_vectors(20, seed=1), start_index=50)
+        client.stream_segments("c", [("s1", streamed[:10]), ("s2", streamed[10:])])
+        with pytest.raises(StrataRpcError):
+            client.get_collection("missing")
+        client.search("c", vector=unit_vectors(1)[0], level="segment", top_k=3)
+    return measured
+
+
+def test_calls_are_counted_by_method_and_code(busy: StrataServer) -> None:
+    samples = scrape(busy)
+    assert value(samples, "strata_requests_total", method=APPEND, code="OK") == 2
+    assert value(samples, "strata_requests_total", method=STREAM, code="OK") == 1
+    assert value(samples, "strata_requests_total", method=GET_COLLECTION, code="NOT_FOUND") == 1
+    assert value(samples, "strata_request_duration_seconds_count", method=APPEND) == 2
+    assert value(samples, "strata_request_duration_seconds_sum", method=APPEND) > 0
+    assert value(samples, "strata_requests_in_flight", method=APPEND) == 0
+
+
+def test_ingested_segments_exclude_replays(busy: StrataServer) -> None:
+    assert value(scrape(busy), "strata_segments_ingested_total") == 70
+
+
+def test_database_gauges_are_read_at_scrape_time(busy: StrataServer) -> None:
+    samples = scrape(busy)
+    assert value(samples, "strata_nodes", collection="c", level="segment") == 70
+    assert value(samples, "strata_indexed_vectors", collection="c", level="segment") == 70
+    assert value(samples, "strata_index_lag", collection="c", level="segment") == 0
+    assert value(samples, "strata_videos", collection="c") == 1
+    assert value(samples, "strata_disk_bytes") > 0
+    assert value(samples, "strata_commit_sequence") == busy.db.commit_sequence()
+    with StrataClient(busy.address) as client:
+        client.seal_video("c", "v1")
+    assert value(scrape(busy), "strata_nodes", collection="c", level="video") == 1
+
+
+def test_index_lag_shows_an_index_behind_the_store(busy: StrataServer) -> None:
+    index = busy.db._indexes[(busy.db.get_collection("c").id, Level.SEGMENT)]
+    index.watermark = 0
+    assert value(scrape(busy), "strata_index_lag", collection="c", level="segment") == busy.db.commit_sequence()
+
+
+def test_servers_in_one_process_keep_their_own_metrics(busy: StrataServer, tmp_path: Path) -> None:
+    other = start_server(tmp_path / "other", metrics_port=0)
+    try:
+        assert other.metrics_port != busy.metrics_port
+        samples = scrape(other)
+        assert not any(name == "strata_requests_total" for name, _ in samples)
+        assert not any(name == "strata_nodes" for name, _ in samples)
+        assert value(scrape(busy), "strata_requests_total", method=APPEND, code="OK") == 2
+    finally:
+        other.stop(0)
+
+
+def test_metrics_are_off_by_default(server: StrataServer) -> None:
+    assert server.metrics is None and server.metrics_port is None
+
+
+def test_the_endpoint_closes_with_the_server(tmp_path: Path) -> None:
+    srv = start_server(tmp_path / "data", metrics_port=0)
+    port = srv.metrics_port
+    srv.stop(0)
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2)
+
+
+def test_a_refused_batch_counts_as_failed_and_ingests_nothing(measured: StrataServer) -> None:
+    with StrataClient(measured.address) as client:
+        client.create_collection("c", dimension=16)
+        client.create_video("c", "v1")
+        bad = rows("v1", np.full((2, 16), np.nan, np.float32))
+        with pytest.raises(StrataRpcError):
+            client.append_segments("c", bad)
+    samples = scrape(measured)
+    assert value(samples, "strata_requests_total", method=APPEND, code="INVALID_ARGUMENT") == 1
+    assert value(samples, "strata_segments_ingested_total") == 0

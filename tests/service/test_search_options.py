@@ -1,0 +1,84 @@
+"""Search options over gRPC: grouping by video, rerankers, diversity, focus, and pages
+that hold still while segments are appended."""
+
+from __future__ import annotations
+
+import grpc
+import numpy as np
+import pytest
+
+from service.client import StrataClient, StrataRpcError
+from tests.service.conftest import DIM, rows, unit_vectors
+
+COLL = "opts"
+
+
+@pytest.fixture
+def three_videos(client: StrataClient) -> np.ndarray:
+    """Collection ``opts`` with videos a, b and c of 30 segments each; returns all vectors."""
+    client.create_collection(COLL, dimension=DIM)
+    vectors = unit_vectors(90, seed=4)
+    for i, video in enumerate("abc"):
+        client.create_video(COLL, video)
+        client.append_segments(COLL, rows(video, vectors[i * 30 : (i + 1) * 30]))
+    return vectors
+
+
+def test_group_by_video_returns_groups_not_hits(client: StrataClient, three_videos: np.ndarray) -> None:
+    reply = client.search(COLL, vector=three_videos[0], level="segment", top_k=2, group_by_video=True, group_size=2)
+    assert len(reply.hits) == 0
+    assert [g.video_id for g in reply.groups][0] == "a", "the video of the exact match comes first"
+    assert len(reply.groups) == 2 and all(len(g.hits) == 2 for g in reply.groups)
+    assert reply.groups[0].hits[0].node.id == "a@0"
+    assert reply.groups[0].score == pytest.approx(reply.groups[0].hits[0].score)
+    rest = client.search(
+        COLL,
+        vector=three_videos[0],
+        level="segment",
+        top_k=2,
+        group_by_video=True,
+        group_size=2,
+        page_token=reply.next_page_token,
+    )
+    assert len(rest.groups) == 1 and rest.next_page_token == ""
+    assert {g.video_id for g in [*reply.groups, *rest.groups]} == {"a", "b", "c"}
+
+
+def test_every_hit_has_a_focus_inside_its_node(client: StrataClient, three_videos: np.ndarray) -> None:
+    reply = client.search(COLL, vector=three_videos[5], level="segment", top_k=5)
+    for hit in reply.hits:
+        assert hit.HasField("focus")
+        assert (hit.focus.start_ms, hit.focus.end_ms) == (hit.node.start_ms, hit.node.end_ms)
+
+
+@pytest.mark.parametrize("reranker", ["joint", "overlap", "none"])
+def test_rerankers_chosen_by_name(client: StrataClient, three_videos: np.ndarray, reranker: str) -> None:
+    reply = client.search(COLL, vector=three_videos[7], level="segment", top_k=5, rerank=True, reranker=reranker)
+    assert reply.hits[0].node.id == "a@14000"
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [({"reranker": "magic"}, "reranker"), ({"diversity": 2.0}, "diversity"), ({"group_size": 500}, "group_size")],
+)
+def test_bad_search_options_name_the_field(
+    client: StrataClient, three_videos: np.ndarray, options: dict, field: str
+) -> None:
+    with pytest.raises(StrataRpcError) as err:
+        client.search(COLL, vector=three_videos[0], level="segment", rerank=True, **options)
+    assert err.value.code is grpc.StatusCode.INVALID_ARGUMENT
+    assert field in err.value.fields
+
+
+def test_pages_hold_still_while_segments_arrive(client: StrataClient, three_videos: np.ndarray) -> None:
+    probe = three_videos[3]
+    first = client.search(COLL, vector=probe, level="segment", top_k=10)
+    client.create_video(COLL, "late")
+    client.append_segments(COLL, rows("late", np.tile(probe, (5, 1))))  # would rank first now
+    second = client.search(COLL, vector=probe, level="segment", top_k=10, page_token=first.next_page_token)
+    ids = [h.node.id for h in [*first.hits, *second.hits]]
+    everything = client.search(COLL, vector=probe, level="segment", top_k=100)
+    old = [h.node.id for h in everything.hits if not h.node.id.startswith("late")]
+    assert ids == old[:20]
+    assert [h.rank for h in second.hits] == list(range(11, 21))
+    assert everything.hits[0].node.video_id == "late", "a new search sees the new segments"

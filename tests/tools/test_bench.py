@@ -1,0 +1,72 @@
+"""Smoke test of the benchmark: a tiny corpus end to end, every JSON section present and sane."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tools.bench import corpus as corpora
+from tools.bench.measure import exact_top_k, recall_at_k
+from tools.bench.run import main
+
+SECTIONS = {"config", "machine", "versions", "corpus", "ingest", "build", "levels", "live", "search", "recall",
+            "memory", "peers", "targets", "restart_s", "profiles", "strata_reference"}  # fmt: skip
+LEVELS = ("segment", "scene", "drive", "half", "video")
+
+
+def test_corpus_is_deterministic_and_match_shaped():
+    a = corpora.generate(3000, dim=16, seed=3, per_video=1000)
+    b = corpora.generate(3000, dim=16, seed=3, per_video=1000)
+    assert np.array_equal(a.vectors, b.vectors) and a.video_ids == b.video_ids
+    assert [s.stop - s.start for _, s in a.video_slices()] == [1000, 1000, 1000]
+    assert np.allclose(np.linalg.norm(a.vectors, axis=1), 1.0, atol=1e-5)
+    assert a.segment_id(1000) == f"{a.video_ids[1]}@0"
+
+
+def test_exact_top_k_matches_a_full_sort():
+    rng = np.random.default_rng(0)
+    base, queries = rng.standard_normal((500, 8), np.float32), rng.standard_normal((5, 8), np.float32)
+    want = np.argsort(-(queries @ base.T), axis=1)[:, :10]
+    got = exact_top_k(base, queries, 10, chunk=64)
+    assert recall_at_k(got.tolist(), want.tolist()) == 1.0
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("bench") / "bench.json"
+    argv = ["--segments", "3000", "--dim", "32", "--per-video", "1000", "--queries", "20", "--peers", "none",
+            "--no-text", "--live-samples", "3", "--clients", "2", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    return json.loads(out.read_text())
+
+
+def test_every_section_is_written(result):
+    assert SECTIONS <= set(result)
+    assert result["peers"] == []
+
+
+def test_ingest_build_and_memory_are_sane(result):
+    ing, build, mem = result["ingest"], result["build"], result["memory"]
+    assert ing["segments"] == 3000 and ing["segments_per_s"] > 0
+    assert ing["first_write_to_searchable_s"] >= ing["seconds"] > 0
+    assert build["videos"] == 3 and build["per_video_p50_s"] > 0
+    assert all(c["indexed"] == c["nodes"] > 0 for c in result["levels"].values())
+    assert 0 < mem["rss_bytes"] <= mem["peak_rss_bytes"] and mem["disk_bytes_per_segment"] > 0
+    assert 0 <= result["live"]["p50_ms"] <= result["live"]["p99_ms"]
+
+
+def test_search_rows_cover_every_level_both_paths(result):
+    seen = {(r["path"], r["level"]) for r in result["search"]}
+    for level in (*LEVELS, "auto"):
+        assert {("grpc", level), ("in-process", level)} <= seen
+    assert all(0 < r["p50_ms"] <= r["p99_ms"] and r["qps"] > 0 for r in result["search"])
+    assert any(r["clients"] == 2 for r in result["search"])
+
+
+def test_small_levels_recall_exactly(result):
+    assert set(result["recall"]) == set(LEVELS)
+    # Below the exact-search threshold every level is scanned exactly.
+    assert all(lv["recall_at_10"] == 1.0 for lv in result["recall"].values())
+    assert {t["target"] for t in result["targets"]} and all(isinstance(t["met"], bool) for t in result["targets"])

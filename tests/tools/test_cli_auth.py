@@ -1,0 +1,75 @@
+"""The ``strata`` command against servers that require tokens and TLS."""
+
+from __future__ import annotations
+
+import json
+import select
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from tests.service.conftest import start_server
+from tests.service.test_auth import make_certificates
+from tools.cli import app
+
+STRATA = str(Path(sys.executable).parent / "strata")
+runner = CliRunner()
+
+
+def strata(target: str, *args: str, token: str | None = None) -> tuple[int, str]:
+    """Run a command in-process against ``target`` with only ``token`` in STRATA_TOKEN;
+    returns the exit code and the output."""
+    env = {"STRATA_TOKEN": token, "STRATA_TARGET": target, "STRATA_TLS_CA": None}
+    result = runner.invoke(app, list(args), env=env)
+    return result.exit_code, result.output
+
+
+def test_token_option_and_environment_variable(tmp_path: Path) -> None:
+    srv = start_server(tmp_path / "data", auth_tokens="cli-secret:admin;cli-reader:read")
+    try:
+        created = strata(srv.address, "collections", "create", "games", "--dim", "16", "--token", "cli-secret")
+        assert created == (0, "created collection games (dimension 16)\n")
+        code, listed = strata(srv.address, "collections", "list", token="cli-reader")
+        assert code == 0 and "games" in listed
+        code, refused = strata(srv.address, "stats")
+        assert code == 1 and "UNAUTHENTICATED" in refused
+        code, refused = strata(srv.address, "collections", "delete", "games", "--token", "cli-reader")
+        assert code == 1 and "PERMISSION_DENIED" in refused
+    finally:
+        srv.stop(0)
+
+
+def test_tls_ca_option(tmp_path: Path) -> None:
+    certs = make_certificates(tmp_path)
+    srv = start_server(tmp_path / "data", tls_cert=certs["server_cert"], tls_key=certs["server_key"])
+    try:
+        code, listed = strata(srv.address, "stats", "--tls-ca", str(certs["server_cert"]))
+        assert code == 0 and "commit sequence" in listed
+    finally:
+        srv.stop(0)
+
+
+def test_serve_takes_a_token_file_and_warns_when_exposed(tmp_path: Path) -> None:
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text(json.dumps([{"name": "ops", "token": "served-secret", "role": "admin"}]))
+    command = [STRATA, "serve", "--data-dir", str(tmp_path / "d"), "--port", "0", "--host", "0.0.0.0"]
+    proc = subprocess.Popen(
+        [*command, "--auth-tokens-file", str(tokens), "--log-level", "ERROR"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        port = proc.stdout.readline().strip().rsplit(":", 1)[-1]  # type: ignore[union-attr]
+        assert proc.stdout.readline().strip() == "ready"  # type: ignore[union-attr]
+        assert select.select([proc.stderr], [], [], 30)[0], "no warning printed"
+        assert "without TLS" in proc.stderr.readline()  # type: ignore[union-attr]
+        served = f"127.0.0.1:{port}"
+        assert strata(served, "stats", token="served-secret")[0] == 0
+        assert "UNAUTHENTICATED" in strata(served, "stats")[1]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0

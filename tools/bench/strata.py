@@ -1,0 +1,214 @@
+"""Strata's measurements over gRPC: bulk ingest, tree building, time to searchable,
+live ingest lag and search latency, against a real server process on loopback."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from service import convert as cv
+from service.client import StrataClient
+from service.gen.strata.v1 import segment_pb2
+from tools.bench.corpus import SEGMENT_MS, Corpus
+from tools.bench.measure import Summary, concurrent_calls, summarise, timed_calls
+from tools.soccer import EVENTS
+
+log = logging.getLogger(__name__)
+COLLECTION = "bench"
+TEXT_COLLECTION = "bench-text"
+SEARCH_LEVELS = ("segment", "scene", "drive", "half", "video", "auto")
+
+
+@dataclass(frozen=True)
+class GrpcPlan:
+    """What to run over gRPC."""
+
+    streams: int = 2
+    batch: int = 1000
+    clients: int = 8
+    live_samples: int = 50
+    live_batch: int = 16
+
+
+def create_collection(client: StrataClient, dim: int) -> None:
+    """The vector collection the corpus goes into."""
+    client.create_collection(COLLECTION, dimension=dim, metric="cos", model_name="bench", model_version="1")
+
+
+def bulk_ingest(client_factory: Callable[[], StrataClient], corpus: Corpus, plan: GrpcPlan) -> dict[str, Any]:
+    """Create every video, then append all segments over ``plan.streams`` concurrent
+    client streams; the rate counts acknowledged segments over the whole wall time."""
+    began = time.perf_counter()
+    with client_factory() as client:
+        for video_id, rows in corpus.video_slices():
+            client.create_video(COLLECTION, video_id, duration_ms=(rows.stop - rows.start) * SEGMENT_MS)
+    videos = list(corpus.video_slices())
+    acked = [0] * plan.streams
+    errors: list[BaseException] = []
+
+    def stream(i: int) -> None:
+        try:
+            with client_factory() as client:
+                reply = client.stream_segments(COLLECTION, _batches(corpus, videos[i :: plan.streams], plan.batch, i))
+                acked[i] = int(reply.segment_count)
+        except BaseException as exc:  # re-raised below, after every stream ended
+            errors.append(exc)
+
+    threads = [threading.Thread(target=stream, args=(i,)) for i in range(plan.streams)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    seconds = time.perf_counter() - began
+    total = sum(acked)
+    return {
+        "segments": total,
+        "videos": len(videos),
+        "streams": plan.streams,
+        "batch": plan.batch,
+        "seconds": round(seconds, 2),
+        "segments_per_s": round(total / seconds, 1),
+    }
+
+
+def _batches(
+    corpus: Corpus, videos: list[tuple[str, slice]], size: int, stream: int
+) -> Iterator[tuple[str, list[segment_pb2.Segment]]]:
+    """``(request_id, segments)`` batches of the given videos; messages are built lazily,
+    as a client reading its own source would."""
+    for video_id, rows in videos:
+        for lo in range(rows.start, rows.stop, size):
+            hi = min(lo + size, rows.stop)
+            yield f"s{stream}-{video_id}-{lo}", [_segment(corpus, video_id, r) for r in range(lo, hi)]
+
+
+def _segment(corpus: Corpus, video_id: str, row: int) -> segment_pb2.Segment:
+    start = int(corpus.start_ms[row])
+    return segment_pb2.Segment(
+        video_id=video_id,
+        start_ms=start,
+        end_ms=start + SEGMENT_MS,
+        labels=[EVENTS[int(corpus.labels[row])]],
+        vector=cv.to_proto_vector(corpus.vectors[row]),
+    )
+
+
+def seal_all(client: StrataClient, corpus: Corpus) -> dict[str, Any]:
+    """Seal every video one after another (each builds its tree and indexes its parents)."""
+    seconds = []
+    for video_id, _ in corpus.video_slices():
+        began = time.perf_counter()
+        client.seal_video(COLLECTION, video_id)
+        seconds.append(time.perf_counter() - began)
+        if len(seconds) % 50 == 0:
+            log.info("sealed %d videos, %.1f s each (median)", len(seconds), float(np.median(seconds)))
+    per_video = np.asarray(seconds)
+    return {
+        "videos": len(seconds),
+        "segments_per_video": int(round(len(corpus) / max(1, len(seconds)))),
+        "seconds": round(float(per_video.sum()), 2),
+        "per_video_p50_s": round(float(np.median(per_video)), 3),
+        "per_video_max_s": round(float(per_video.max()), 3),
+        "per_1000_videos_s": round(float(per_video.mean()) * 1000, 1),
+    }
+
+
+def wait_searchable(client: StrataClient, timeout_s: float = 3600.0) -> dict[str, Any]:
+    """Poll ``GetStats`` until every level's index holds every node; the counts then."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        levels = level_counts(client)
+        if all(c["indexed"] == c["nodes"] for c in levels.values()) or time.monotonic() > deadline:
+            return levels
+        time.sleep(0.05)
+
+
+def level_counts(client: StrataClient, collection: str = COLLECTION) -> dict[str, dict[str, int]]:
+    """``{level: {nodes, indexed}}`` of a collection, from ``GetStats``."""
+    stats = client.stats(collection)
+    out = {}
+    for coll in stats.collections:
+        for lv in coll.levels:
+            out[_level_name(lv.level)] = {"nodes": int(lv.node_count), "indexed": int(lv.indexed_count)}
+    return out
+
+
+def _level_name(value: int) -> str:
+    from service.gen.strata.v1 import common_pb2
+
+    return common_pb2.Level.Name(value).removeprefix("LEVEL_").lower()
+
+
+def live_lag(client: StrataClient, dim: int, plan: GrpcPlan, seed: int) -> Summary:
+    """Append small batches to an open video; after each acknowledgement, search the
+    segment level with the batch's first vector until that segment answers first."""
+    rng = np.random.default_rng([seed, 9])
+    video_id = "bench-live"
+    client.create_video(COLLECTION, video_id, duration_ms=plan.live_samples * plan.live_batch * SEGMENT_MS)
+    lags = []
+    for sample in range(plan.live_samples):
+        vectors = rng.standard_normal((plan.live_batch, dim), dtype=np.float32)
+        first_ms = sample * plan.live_batch * SEGMENT_MS
+        rows = [
+            {"video_id": video_id, "start_ms": first_ms + j * SEGMENT_MS, "end_ms": first_ms + (j + 1) * SEGMENT_MS,
+             "vector": vectors[j]}
+            for j in range(plan.live_batch)
+        ]  # fmt: skip
+        reply = client.append_segments(COLLECTION, rows, request_id=f"live-{sample}")
+        acked = time.perf_counter()
+        want = reply.segment_ids[0]
+        while client.search(COLLECTION, vector=vectors[0], level="segment", top_k=1).hits[0].node.id != want:
+            time.sleep(0.001)
+        lags.append(time.perf_counter() - acked)
+    return summarise(lags)
+
+
+def grpc_search(
+    client_factory: Callable[[], StrataClient],
+    collection: str,
+    queries: list[Any],
+    kind: str,
+    clients: int,
+) -> list[dict[str, Any]]:
+    """Per level and AUTO: one client in sequence, then ``clients`` concurrent clients."""
+    rows = []
+    for level in SEARCH_LEVELS:
+        with client_factory() as client:
+            call = _search_call(client, collection, kind, level)
+            single = summarise(timed_calls(call, queries))
+        rows.append({"path": "grpc", "kind": kind, "level": level, "clients": 1, **single})
+        many = concurrent_calls(lambda lv=level: _search_call(client_factory(), collection, kind, lv), queries, clients)
+        rows.append({"path": "grpc", "kind": kind, "level": level, **many})
+    return rows
+
+
+def _search_call(client: StrataClient, collection: str, kind: str, level: str) -> Callable[[Any], object]:
+    if kind == "text":
+        return lambda q: client.search(collection, text=q, level=level, top_k=10)
+    return lambda q: client.search(collection, vector=q, level=level, top_k=10)
+
+
+def text_collection(client: StrataClient, seed: int) -> list[str]:
+    """A small collection embedded by the built-in encoder (one synthetic match), sealed;
+    returns text queries for it."""
+    from tools import soccer
+
+    data = soccer.generate(matches=1, seed=seed, vectors="none")
+    client.create_collection(TEXT_COLLECTION, text_encoder="default")
+    video_id = data.segments[0]["video_id"]
+    client.create_video(TEXT_COLLECTION, video_id, duration_ms=data.segments[0]["video_duration_ms"])
+    rows = [{k: v for k, v in r.items() if k != "video_duration_ms"} for r in data.segments]
+    for i in range(0, len(rows), 500):
+        client.append_segments(TEXT_COLLECTION, rows[i : i + 500], request_id=f"text-{i}")
+    client.seal_video(TEXT_COLLECTION, video_id)
+    texts = [q["text"] for q in data.queries if q.get("text")]
+    return list(itertools.islice(itertools.cycle(texts), 100))
