@@ -416,10 +416,17 @@ class Database:
         """Bytes used by the data directory."""
         return sum(p.stat().st_size for p in self.data_dir.rglob("*") if p.is_file())
 
-    def save_indexes(self) -> None:
-        """Persist every index (atomically, with checksums)."""
+    def save_indexes(self, changed_only: bool = False) -> int:
+        """Persist every index (or only those changed since their last save) atomically,
+        with checksums; returns how many were written. Writers of an index wait while it
+        is written; searches go on."""
+        written = 0
         for index in list(self._indexes.values()):
+            if changed_only and not index.dirty:
+                continue
             index.save()
+            written += 1
+        return written
 
     def close(self) -> None:
         """Save indexes, checkpoint and close the store, release the directory."""

@@ -68,6 +68,8 @@ class LevelIndex:
         self.watermark = 0
         self._write_lock = threading.Lock()
         self._index = self._new_index()
+        self._version = 0  # bumped by every change; ``dirty`` compares it with the saved one
+        self._saved_version = 0
         # The same vectors by key, for exact scoring of any subset (see hierarchy.vectortable).
         self._table = VectorTable(dimension, _TABLE_DTYPES.get(params.dtype, np.float32))
 
@@ -100,6 +102,7 @@ class LevelIndex:
             self._table.add(keys, rows)
             self._index.add(keys.astype(np.uint64), rows)
             self.watermark = max(self.watermark, watermark)
+            self._version += 1
 
     def remove(self, keys: np.ndarray) -> None:
         """Remove keys (USearch keeps tombstones until the next rebuild)."""
@@ -110,6 +113,7 @@ class LevelIndex:
             # may still miss its vector (see ``present_vectors``).
             self._index.remove(keys.astype(np.uint64))
             self._table.remove(keys)
+            self._version += 1
 
     def clear(self) -> None:
         """Drop every vector (before a rebuild)."""
@@ -117,6 +121,7 @@ class LevelIndex:
             self._index = self._new_index()
             self._table.clear()
             self.watermark = 0
+            self._version += 1
 
     def search(self, query: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``count`` nearest keys and their similarities, best first."""
@@ -162,6 +167,7 @@ class LevelIndex:
         with self._write_lock:
             self._index.save(str(tmp))
             state = IndexState(count=len(self._index), watermark=self.watermark)
+            saved = self._version
         _fsync(tmp)
         digest = _sha256(tmp)
         os.replace(tmp, self.path)
@@ -169,6 +175,12 @@ class LevelIndex:
         sidecar.update(dimension=self.dimension, metric=self.metric.value)
         _write_atomic(self._sidecar_path(), json.dumps(sidecar, indent=1).encode())
         _fsync_dir(self.path.parent)
+        self._saved_version = saved
+
+    @property
+    def dirty(self) -> bool:
+        """Whether the index changed since it was last saved (or loaded)."""
+        return self._version != self._saved_version
 
     def load(self) -> IndexState | None:
         """Load the saved index if it is intact and matches; None means rebuild."""

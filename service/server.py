@@ -116,6 +116,7 @@ class StrataServer:
             options=options,
         )
         self._recovery = threading.Thread(target=self._recover, name="strata-recovery", daemon=True)
+        self._saver = threading.Thread(target=self._save_periodically, name="strata-index-saver", daemon=True)
         self._recovered = threading.Event()
         self._recovery_error: BaseException | None = None
         self._register()
@@ -188,8 +189,19 @@ class StrataServer:
         else:
             self.readiness.serving()
             log.info("recovered; serving")
+            if self.settings.index_save_seconds > 0:
+                self._saver.start()
         finally:
             self._recovered.set()
+
+    def _save_periodically(self) -> None:
+        """Save changed indexes every ``index_save_seconds`` until the server stops."""
+        while not self._stopped.wait(self.settings.index_save_seconds):
+            try:
+                if written := self.db.save_indexes(changed_only=True):
+                    log.info("saved %d changed indexes", written)
+            except Exception:  # the next round retries; a crash meanwhile only costs catch-up
+                log.exception("saving indexes failed")
 
     def stop(self, grace: float | None = None) -> None:
         """Drain calls for ``grace`` seconds, then persist indexes and close the store."""
@@ -200,6 +212,8 @@ class StrataServer:
         self._server.stop(self.settings.grace_seconds if grace is None else grace).wait()
         if self._recovery.is_alive():  # let it finish: closing under it would fail it half way
             self._recovery.join()
+        if self._saver.is_alive():  # (it wakes on _stopped) a save under close would fail
+            self._saver.join()
         if self.metrics is not None:  # no scrape may read the database while it closes
             self.metrics.stop()
         self.db.close()

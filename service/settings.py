@@ -38,6 +38,9 @@ class Settings:
     max_query_chars: int = 4096
     workers: int = 16
     grace_seconds: float = 5.0
+    # Indexes changed since their last save are saved this often (0: only on a clean stop),
+    # so a restart after a crash catches up from a recent watermark instead of rebuilding.
+    index_save_seconds: float = 300.0
     log_level: str = "INFO"
     metrics_port: int = -1  # Prometheus /metrics on host:metrics_port; -1 off, 0 a free port
     auth_tokens_file: Path | None = None  # JSON or TOML token list; see service.auth

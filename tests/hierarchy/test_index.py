@@ -208,3 +208,24 @@ def test_hnsw_recall_at_10_of_a_deep_search(
     """Asking for many neighbours (as deep pages do) widens the beam: the best 10 are right."""
     recall = recall_at_10(*hnsw, count=512)
     assert recall >= 0.95, f"recall@10 is {recall:.3f}"
+
+
+def test_dirty_tracks_changes_since_the_last_save(saved: LevelIndex, path: Path, vectors: np.ndarray) -> None:
+    assert not saved.dirty
+    saved.add(keys(1, first=COUNT + 1), vectors[:1], watermark=8)
+    assert saved.dirty
+    saved.save()
+    assert not saved.dirty
+    saved.remove(keys(1))
+    assert saved.dirty
+    loaded = make_index(path)
+    loaded.load()
+    assert not loaded.dirty
+
+
+def test_vectors_of_removed_keys_are_left_out(saved: LevelIndex, vectors: np.ndarray) -> None:
+    saved.remove(keys(2))
+    present, rows = saved.present_vectors(keys(4))
+    assert present.tolist() == [3, 4]
+    assert np.allclose(rows, vectors[2:4], atol=1e-3)
+    assert saved.vector_of(1) is None and saved.vector_of(3) is not None
