@@ -128,7 +128,8 @@ class LevelIndex:
         size = len(self._index)
         if size == 0 or count <= 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        count = min(count, size)
+        # Not capped at the current size: vectors added while this search runs may take
+        # places, and a ranking asked for more than there is must still hold every older one.
         # USearch widens the beam to at least ``count`` on its own, so deep pages stay exact
         # enough without touching the shared expansion setting.
         matches = self._index.search(np.ascontiguousarray(query, np.float32), count, exact=self.exact)

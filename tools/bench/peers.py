@@ -125,7 +125,18 @@ class MilvusLite:
             rows = [{"id": lo + i, "vector": v} for i, v in enumerate(vectors[lo : lo + 10_000].tolist())]
             self.client.insert("bench", rows)
         self.client.flush("bench")
+        self._wait_indexed(len(vectors))
         self.client.load_collection("bench")
+
+    def _wait_indexed(self, rows: int, timeout_s: float = 3600.0) -> None:
+        """Milvus builds indexes after the flush, in the background; until then searches
+        scan the raw segments. Searchable here means indexed."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            info = self.client.describe_index("bench", "vector")
+            if int(info.get("indexed_rows", rows)) >= rows or self.kind == "FLAT":
+                return
+            time.sleep(0.5)
 
     def _create(self, dim: int) -> str:
         """Create the collection with its index declared up front (Milvus indexes on flush)."""

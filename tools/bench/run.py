@@ -60,12 +60,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--work-dir", type=Path, default=None, help="scratch directory (default: a new temporary one)")
     p.add_argument("--keep", action="store_true", help="keep the scratch directory")
     p.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    p.add_argument("--report", type=Path, default=None, help="only print the tables of a saved JSON result")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print its tables, write its JSON; 0 on success."""
     args = parse_args(argv)
+    if args.report is not None:
+        saved = json.loads(args.report.read_text())
+        _ratios(saved)
+        saved["targets"] = report.targets(saved)
+        report.print_report(saved, Console(width=160))
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="strata-bench-"))
     work.mkdir(parents=True, exist_ok=True)
