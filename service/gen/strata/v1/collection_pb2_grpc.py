@@ -28,6 +28,10 @@ if _version_not_supported:
 class CollectionServiceStub:
     """CollectionService manages collections: named libraries of videos sharing one
     embedding space.
+
+    Every RPC may also answer UNAVAILABLE while the server recovers its indexes, and,
+    when tokens are configured, UNAUTHENTICATED (no valid bearer token) or
+    PERMISSION_DENIED (the token's role or collections do not cover the call).
     """
 
     def __init__(self, channel):
@@ -61,6 +65,10 @@ class CollectionServiceStub:
 class CollectionServiceServicer:
     """CollectionService manages collections: named libraries of videos sharing one
     embedding space.
+
+    Every RPC may also answer UNAVAILABLE while the server recovers its indexes, and,
+    when tokens are configured, UNAUTHENTICATED (no valid bearer token) or
+    PERMISSION_DENIED (the token's role or collections do not cover the call).
     """
 
     def CreateCollection(self, request, context):
@@ -130,6 +138,10 @@ def add_CollectionServiceServicer_to_server(servicer, server):
 class CollectionService:
     """CollectionService manages collections: named libraries of videos sharing one
     embedding space.
+
+    Every RPC may also answer UNAVAILABLE while the server recovers its indexes, and,
+    when tokens are configured, UNAUTHENTICATED (no valid bearer token) or
+    PERMISSION_DENIED (the token's role or collections do not cover the call).
     """
 
     @staticmethod

@@ -27,6 +27,10 @@ if _version_not_supported:
 
 class GraphServiceStub:
     """GraphService walks a video's tree and finds related nodes.
+
+    Every RPC may also answer UNAVAILABLE while the server recovers its indexes, and,
+    when tokens are configured, UNAUTHENTICATED (no valid bearer token) or
+    PERMISSION_DENIED (the token's role or collections do not cover the call).
     """
 
     def __init__(self, channel):
@@ -69,6 +73,10 @@ class GraphServiceStub:
 
 class GraphServiceServicer:
     """GraphService walks a video's tree and finds related nodes.
+
+    Every RPC may also answer UNAVAILABLE while the server recovers its indexes, and,
+    when tokens are configured, UNAUTHENTICATED (no valid bearer token) or
+    PERMISSION_DENIED (the token's role or collections do not cover the call).
     """
 
     def GetNode(self, request, context):
@@ -165,6 +173,10 @@ def add_GraphServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class GraphService:
     """GraphService walks a video's tree and finds related nodes.
+
+    Every RPC may also answer UNAVAILABLE while the server recovers its indexes, and,
+    when tokens are configured, UNAUTHENTICATED (no valid bearer token) or
+    PERMISSION_DENIED (the token's role or collections do not cover the call).
     """
 
     @staticmethod

@@ -27,6 +27,10 @@ if _version_not_supported:
 
 class HierarchyServiceStub:
     """HierarchyService builds the trees above the segments.
+
+    Every RPC may also answer UNAVAILABLE while the server recovers its indexes, and,
+    when tokens are configured, UNAUTHENTICATED (no valid bearer token) or
+    PERMISSION_DENIED (the token's role or collections do not cover the call).
     """
 
     def __init__(self, channel):
@@ -49,6 +53,10 @@ class HierarchyServiceStub:
 
 class HierarchyServiceServicer:
     """HierarchyService builds the trees above the segments.
+
+    Every RPC may also answer UNAVAILABLE while the server recovers its indexes, and,
+    when tokens are configured, UNAUTHENTICATED (no valid bearer token) or
+    PERMISSION_DENIED (the token's role or collections do not cover the call).
     """
 
     def BuildHierarchy(self, request, context):
@@ -95,6 +103,10 @@ def add_HierarchyServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class HierarchyService:
     """HierarchyService builds the trees above the segments.
+
+    Every RPC may also answer UNAVAILABLE while the server recovers its indexes, and,
+    when tokens are configured, UNAUTHENTICATED (no valid bearer token) or
+    PERMISSION_DENIED (the token's role or collections do not cover the call).
     """
 
     @staticmethod

@@ -27,6 +27,10 @@ if _version_not_supported:
 
 class SearchServiceStub:
     """SearchService finds nodes by meaning.
+
+    Every RPC may also answer UNAVAILABLE while the server recovers its indexes, and,
+    when tokens are configured, UNAUTHENTICATED (no valid bearer token) or
+    PERMISSION_DENIED (the token's role or collections do not cover the call).
     """
 
     def __init__(self, channel):
@@ -44,6 +48,10 @@ class SearchServiceStub:
 
 class SearchServiceServicer:
     """SearchService finds nodes by meaning.
+
+    Every RPC may also answer UNAVAILABLE while the server recovers its indexes, and,
+    when tokens are configured, UNAUTHENTICATED (no valid bearer token) or
+    PERMISSION_DENIED (the token's role or collections do not cover the call).
     """
 
     def Search(self, request, context):
@@ -77,6 +85,10 @@ def add_SearchServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class SearchService:
     """SearchService finds nodes by meaning.
+
+    Every RPC may also answer UNAVAILABLE while the server recovers its indexes, and,
+    when tokens are configured, UNAUTHENTICATED (no valid bearer token) or
+    PERMISSION_DENIED (the token's role or collections do not cover the call).
     """
 
     @staticmethod

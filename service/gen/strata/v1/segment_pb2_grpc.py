@@ -27,6 +27,10 @@ if _version_not_supported:
 
 class SegmentServiceStub:
     """SegmentService appends atomic segments to videos.
+
+    Every RPC may also answer UNAVAILABLE while the server recovers its indexes, and,
+    when tokens are configured, UNAUTHENTICATED (no valid bearer token) or
+    PERMISSION_DENIED (the token's role or collections do not cover the call).
     """
 
     def __init__(self, channel):
@@ -49,6 +53,10 @@ class SegmentServiceStub:
 
 class SegmentServiceServicer:
     """SegmentService appends atomic segments to videos.
+
+    Every RPC may also answer UNAVAILABLE while the server recovers its indexes, and,
+    when tokens are configured, UNAUTHENTICATED (no valid bearer token) or
+    PERMISSION_DENIED (the token's role or collections do not cover the call).
     """
 
     def AppendSegments(self, request, context):
@@ -98,6 +106,10 @@ def add_SegmentServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class SegmentService:
     """SegmentService appends atomic segments to videos.
+
+    Every RPC may also answer UNAVAILABLE while the server recovers its indexes, and,
+    when tokens are configured, UNAUTHENTICATED (no valid bearer token) or
+    PERMISSION_DENIED (the token's role or collections do not cover the call).
     """
 
     @staticmethod

@@ -27,6 +27,10 @@ if _version_not_supported:
 
 class VideoServiceStub:
     """VideoService manages the videos of a collection.
+
+    Every RPC may also answer UNAVAILABLE while the server recovers its indexes, and,
+    when tokens are configured, UNAUTHENTICATED (no valid bearer token) or
+    PERMISSION_DENIED (the token's role or collections do not cover the call).
     """
 
     def __init__(self, channel):
@@ -69,6 +73,10 @@ class VideoServiceStub:
 
 class VideoServiceServicer:
     """VideoService manages the videos of a collection.
+
+    Every RPC may also answer UNAVAILABLE while the server recovers its indexes, and,
+    when tokens are configured, UNAUTHENTICATED (no valid bearer token) or
+    PERMISSION_DENIED (the token's role or collections do not cover the call).
     """
 
     def CreateVideo(self, request, context):
@@ -167,6 +175,10 @@ def add_VideoServiceServicer_to_server(servicer, server):
  # This class is part of an EXPERIMENTAL API.
 class VideoService:
     """VideoService manages the videos of a collection.
+
+    Every RPC may also answer UNAVAILABLE while the server recovers its indexes, and,
+    when tokens are configured, UNAUTHENTICATED (no valid bearer token) or
+    PERMISSION_DENIED (the token's role or collections do not cover the call).
     """
 
     @staticmethod
