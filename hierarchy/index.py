@@ -10,7 +10,6 @@ vector), which at that size is both faster and exact.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from usearch.index import Index
 
+from hierarchy import files
 from hierarchy.types import Metric
 from hierarchy.vectortable import VectorTable
 
@@ -169,13 +169,13 @@ class LevelIndex:
             self._index.save(str(tmp))
             state = IndexState(count=len(self._index), watermark=self.watermark)
             saved = self._version
-        _fsync(tmp)
-        digest = _sha256(tmp)
+        files.fsync(tmp)
+        digest = files.sha256(tmp)
         os.replace(tmp, self.path)
         sidecar = {"sha256": digest, **asdict(state), "params": asdict(self.params)}
         sidecar.update(dimension=self.dimension, metric=self.metric.value)
-        _write_atomic(self._sidecar_path(), json.dumps(sidecar, indent=1).encode())
-        _fsync_dir(self.path.parent)
+        files.write_atomic(self._sidecar_path(), json.dumps(sidecar, indent=1).encode())
+        files.fsync_dir(self.path.parent)
         self._saved_version = saved
 
     @property
@@ -192,7 +192,7 @@ class LevelIndex:
         if any(sidecar.get(k) != v for k, v in expected.items()):
             log.warning("index %s was built with other parameters; rebuilding", self.path)
             return None
-        if _sha256(self.path) != sidecar.get("sha256"):
+        if files.sha256(self.path) != sidecar.get("sha256"):
             log.warning("index %s fails its checksum; rebuilding", self.path)
             return None
         index = self._new_index()
@@ -235,36 +235,3 @@ def _table_of(index: Index, dimension: int, dtype: type, chunk: int = 50_000) ->
         part = keys[lo : lo + chunk]
         table.add(part, np.stack(index.get(part.astype(np.uint64))).astype(np.float32))
     return table
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)

@@ -19,7 +19,6 @@ load when they match the store, and are caught up or rebuilt otherwise.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -30,6 +29,7 @@ from pathlib import Path, PurePosixPath
 
 from hierarchy.catalog import now_ms
 from hierarchy.errors import FailedPrecondition, InvalidArgument, Unavailable
+from hierarchy.files import fsync, sha256
 
 MANIFEST = "manifest.json"
 FORMAT = 1  # manifest layout version; a newer one is refused
@@ -112,7 +112,7 @@ def copy_files(data_dir: Path, destination: Path) -> list[Path]:
 
 def write_manifest(destination: Path, files: list[Path], commit_sequence: int, schema_version: int) -> Snapshot:
     """Checksum the copied files and write the manifest, which marks the snapshot complete."""
-    entries = [SnapshotFile(p.as_posix(), (destination / p).stat().st_size, _sha256(destination / p)) for p in files]
+    entries = [SnapshotFile(p.as_posix(), (destination / p).stat().st_size, sha256(destination / p)) for p in files]
     snapshot = Snapshot(destination, commit_sequence, schema_version, now_ms(), entries)
     manifest = {
         "format": FORMAT,
@@ -123,9 +123,9 @@ def write_manifest(destination: Path, files: list[Path], commit_sequence: int, s
     }
     tmp = destination / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=1))
-    _fsync(tmp)
+    fsync(tmp)
     os.replace(tmp, destination / MANIFEST)
-    _fsync(destination)
+    fsync(destination)
     return snapshot
 
 
@@ -197,7 +197,7 @@ def verify_file(snapshot_dir: Path, entry: SnapshotFile) -> None:
     path = snapshot_dir / entry.path
     if not path.is_file():
         raise FailedPrecondition(f"{path} is missing; the snapshot is incomplete", SOURCE)
-    if path.stat().st_size != entry.size or _sha256(path) != entry.sha256:
+    if path.stat().st_size != entry.size or sha256(path) != entry.sha256:
         raise FailedPrecondition(f"{path} fails its checksum; the snapshot is damaged", SOURCE)
 
 
@@ -224,20 +224,4 @@ def _directory_lock(data_dir: Path) -> Iterator[None]:
 def _copy(source: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)
-    _fsync(target)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync(target)
