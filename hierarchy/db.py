@@ -56,6 +56,7 @@ from hierarchy.encoder import TextEncoder, get_encoder
 from hierarchy.errors import AlreadyExists, FailedPrecondition, NotFound, Unavailable
 from hierarchy.graph import GraphCache
 from hierarchy.index import IndexParams, LevelIndex
+from hierarchy.indexes import LevelIndexes
 from hierarchy.navigate import Navigator
 from hierarchy.operations import Operation, Operations, Progress
 from hierarchy.searcher import Searcher
@@ -109,7 +110,7 @@ class Database:
         self._catalog_lock = threading.Lock()
         self._locks_guard = threading.Lock()
         self._write_locks: dict[int, threading.RLock] = {}
-        self._indexes: dict[tuple[int, Level], LevelIndex] = {}
+        self.indexes = LevelIndexes(data_dir / "indexes", options.index)
         self._collections: dict[str, Collection] = {}
         self._closed = False
         self._recovered = False  # set by recover()
@@ -199,10 +200,7 @@ class Database:
         with self._catalog_lock, self._write_lock(collection.id):
             with self.store.transaction() as cur:
                 catalog.delete_collection(cur, collection.id)
-            for level in Level:
-                index = self._indexes.pop((collection.id, level), None)
-                if index is not None:
-                    index.delete_files()
+            self.indexes.drop_collection(collection.id)
             self._collections.pop(name, None)
             self._changed()
 
@@ -392,7 +390,7 @@ class Database:
             counts = nodes.level_counts(cur, coll.id)
             levels = []
             for level in Level:
-                index = self._indexes.get((coll.id, level))
+                index = self.indexes.find(coll.id, level)
                 if level not in counts and index is None:
                     continue
                 levels.append(
@@ -420,13 +418,7 @@ class Database:
         """Persist every index (or only those changed since their last save) atomically,
         with checksums; returns how many were written. Writers of an index wait while it
         is written; searches go on."""
-        written = 0
-        for index in list(self._indexes.values()):
-            if changed_only and not index.dirty:
-                continue
-            index.save()
-            written += 1
-        return written
+        return self.indexes.save(changed_only)
 
     def close(self) -> None:
         """Save indexes, checkpoint and close the store, release the directory."""
@@ -450,9 +442,7 @@ class Database:
         for coll in colls:
             # Writers of the collection wait, so its store rows and indexes are seen at one moment.
             with self._write_lock(coll.id):
-                with self._locks_guard:
-                    indexes = {level: idx for (cid, level), idx in self._indexes.items() if cid == coll.id}
-                report.add(check_collection(self.store.cursor(), coll, indexes, sample))
+                report.add(check_collection(self.store.cursor(), coll, self.indexes.of_collection(coll.id), sample))
         return report
 
     def snapshot(self, destination: str) -> snapshots.Snapshot:
@@ -482,7 +472,7 @@ class Database:
         out = {}
         for coll in catalog.all_collections(cur):
             for level, (_, max_seq) in nodes.level_counts(cur, coll.id).items():
-                index = self._indexes.get((coll.id, level))
+                index = self.indexes.find(coll.id, level)
                 out[(coll.name, level)] = max(0, max_seq - (index.watermark if index else 0))
         return out
 
@@ -534,14 +524,7 @@ class Database:
         return get_encoder(coll.space.text_encoder) if coll.space.text_encoder else None
 
     def _index(self, coll: Collection, level: Level) -> LevelIndex:
-        key = (coll.id, level)
-        with self._locks_guard:
-            index = self._indexes.get(key)
-            if index is None:
-                path = self.data_dir / "indexes" / f"c{coll.id}" / f"{level.label}.usearch"
-                index = LevelIndex(path, coll.space.dimension, coll.space.metric, self.options.index)
-                self._indexes[key] = index
-            return index
+        return self.indexes.get(coll, level)
 
     def recover(self) -> None:
         """Load, catch up or rebuild every index from the store (step 3 of recovery).
@@ -555,7 +538,7 @@ class Database:
             self._collections[coll.name] = coll
             counts = nodes.level_counts(self.store.cursor(), coll.id)
             for level in counts:
-                self._recover_index(coll, level)
+                self.indexes.recover(self.store.cursor(), coll, level)
         self._recovered = True
 
     def store_failure(self) -> str | None:
@@ -573,23 +556,6 @@ class Database:
         except duckdb.ConnectionException as exc:  # closed, or lost with the fatal error
             return str(exc).splitlines()[0]
         return None
-
-    def _recover_index(self, coll: Collection, level: Level) -> None:
-        index = self._index(coll, level)
-        cur = self.store.cursor()
-        state = index.load()
-        if state is not None and nodes.count_at_or_before(cur, coll.id, level, state.watermark) != state.count:
-            log.warning("index %s disagrees with the store; rebuilding", index.path)
-            state = None
-        if state is None:
-            index.clear()
-        keys, vectors, seq = nodes.vectors_since(cur, coll.id, level, index.watermark)
-        index.add(keys, vectors, seq)
-        if state is None or len(keys):
-            log.info(
-                "index %s: %s %d vectors", index.path, "rebuilt with" if state is None else "caught up by", len(keys)
-            )
-            index.save()
 
 
 def _lock_directory(data_dir: Path) -> IO[str]:

@@ -50,7 +50,7 @@ def built(template: Path, data_dir: Path, open_db: OpenDb) -> Database:
 
 def index_of(db: Database, level: Level) -> LevelIndex:
     cid = db.get_collection(COLLECTION).id
-    return db._indexes[(cid, level)]
+    return db.indexes.find(cid, level)
 
 
 def key_of(db: Database, node_id: str) -> int:

@@ -33,7 +33,7 @@ def segment_key(server: StrataServer, node_id: str) -> int:
 def drop_from_segment_index(server: StrataServer, collection: str, node_id: str) -> None:
     """Damage behind the store's back: the segment index forgets one vector."""
     cid = server.db.get_collection(collection).id
-    server.db._indexes[(cid, Level.SEGMENT)].remove(np.array([segment_key(server, node_id)]))
+    server.db.indexes.find(cid, Level.SEGMENT).remove(np.array([segment_key(server, node_id)]))
 
 
 # -- verify ---------------------------------------------------------------------------

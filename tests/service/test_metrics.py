@@ -88,7 +88,7 @@ def test_database_gauges_are_read_at_scrape_time(busy: StrataServer) -> None:
 
 
 def test_index_lag_shows_an_index_behind_the_store(busy: StrataServer) -> None:
-    index = busy.db._indexes[(busy.db.get_collection("c").id, Level.SEGMENT)]
+    index = busy.db.indexes.find(busy.db.get_collection("c").id, Level.SEGMENT)
     index.watermark = 0
     assert value(scrape(busy), "strata_index_lag", collection="c", level="segment") == busy.db.commit_sequence()
 

@@ -1,0 +1,86 @@
+"""The level indexes of every collection: made on first use, recovered from the store on
+start, saved when asked. One :class:`LevelIndex` per (collection, level), in
+``<data dir>/indexes/c<collection id>/<level>.usearch``."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import duckdb
+
+from hierarchy import nodes
+from hierarchy.index import IndexParams, LevelIndex
+from hierarchy.types import Collection, Level
+
+log = logging.getLogger(__name__)
+
+
+class LevelIndexes:
+    """Every level index of a data directory."""
+
+    def __init__(self, root: Path, params: IndexParams) -> None:
+        self.root = root
+        self.params = params
+        self._lock = threading.Lock()
+        self._indexes: dict[tuple[int, Level], LevelIndex] = {}
+
+    def get(self, coll: Collection, level: Level) -> LevelIndex:
+        """The index of a collection's level, made (empty) on first use."""
+        key = (coll.id, level)
+        with self._lock:
+            index = self._indexes.get(key)
+            if index is None:
+                path = self.root / f"c{coll.id}" / f"{level.label}.usearch"
+                index = LevelIndex(path, coll.space.dimension, coll.space.metric, self.params)
+                self._indexes[key] = index
+            return index
+
+    def find(self, cid: int, level: Level) -> LevelIndex | None:
+        """The index of a collection's level if one was made."""
+        with self._lock:
+            return self._indexes.get((cid, level))
+
+    def of_collection(self, cid: int) -> dict[Level, LevelIndex]:
+        """The indexes made for a collection, by level."""
+        with self._lock:
+            return {level: index for (owner, level), index in self._indexes.items() if owner == cid}
+
+    def drop_collection(self, cid: int) -> None:
+        """Forget a deleted collection's indexes and remove their files."""
+        with self._lock:
+            dropped = [self._indexes.pop((cid, level)) for level in Level if (cid, level) in self._indexes]
+        for index in dropped:
+            index.delete_files()
+
+    def save(self, changed_only: bool = False) -> int:
+        """Persist every index (or only those changed since their last save); returns how
+        many were written. Writers of an index wait while it is written; searches go on."""
+        with self._lock:
+            every = list(self._indexes.values())
+        written = 0
+        for index in every:
+            if changed_only and not index.dirty:
+                continue
+            index.save()
+            written += 1
+        return written
+
+    def recover(self, cur: duckdb.DuckDBPyConnection, coll: Collection, level: Level) -> None:
+        """Load the saved index if it agrees with the store at its watermark, then catch it
+        up with later commits; otherwise rebuild it from the store."""
+        index = self.get(coll, level)
+        state = index.load()
+        if state is not None and nodes.count_at_or_before(cur, coll.id, level, state.watermark) != state.count:
+            log.warning("index %s disagrees with the store; rebuilding", index.path)
+            state = None
+        if state is None:
+            index.clear()
+        keys, vectors, seq = nodes.vectors_since(cur, coll.id, level, index.watermark)
+        index.add(keys, vectors, seq)
+        if state is None or len(keys):
+            log.info(
+                "index %s: %s %d vectors", index.path, "rebuilt with" if state is None else "caught up by", len(keys)
+            )
+            index.save()
