@@ -155,7 +155,8 @@ def _serve_phase(
             profiles["grpc_search"] = sampler.stop()
         if texts:
             result["search"] += strata.grpc_search(factory, strata.TEXT_COLLECTION, texts, "text", args.clients)
-        result["memory"]["peak_rss_bytes"] = server.memory()["peak_rss_bytes"]
+        mem = result["memory"]
+        mem["peak_rss_bytes"] = max(mem["peak_rss_bytes"], server.memory()["peak_rss_bytes"])
     finally:
         result["server_stop_s"] = round(server.stop(), 2)
     return texts

@@ -91,6 +91,9 @@ def process_memory(pid: int | str = "self") -> dict[str, int]:
                 out[wanted[name]] = int(line.split()[1]) * 1024
     except OSError:  # not Linux, or the process is gone
         pass
+    # The kernel folds per-thread RSS counters into VmHWM lazily, so a busy process can show
+    # VmRSS a few pages above its high-water mark; the peak is at least what is resident now.
+    out["peak_rss_bytes"] = max(out["peak_rss_bytes"], out["rss_bytes"])
     return out
 
 
