@@ -1,15 +1,14 @@
 """Turn ranked keys into hits: nodes, the child hits that explain each answer, ancestors.
 
-Nodes are fetched from the store once per page (answers and evidence together)."""
+Nodes are fetched once per page (answers and evidence together), through the node cache."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-import duckdb
 import numpy as np
 
-from hierarchy import nodes, search
+from hierarchy import search
 from hierarchy.auto import Ranked
 from hierarchy.calibrate import LevelMoments
 from hierarchy.index import LevelIndex
@@ -25,7 +24,7 @@ Scored = tuple[int, float, float]
 
 
 def hits(
-    cur: duckdb.DuckDBPyConnection,
+    fetch: Callable[[list[int]], dict[int, Node]],
     page: list[Ranked],
     first_rank: int,
     raw: dict[int, float],
@@ -35,7 +34,7 @@ def hits(
     """Hits for one page of ranked answers (answers whose node vanished are skipped)."""
     support = {r.key: evidence(r.key, r.level) for r in page}
     wanted = [r.key for r in page] + [key for found in support.values() for key, _, _ in found]
-    found = nodes.by_keys(cur, wanted)
+    found = fetch(wanted)
     out = []
     for r in page:
         node = found.get(r.key)

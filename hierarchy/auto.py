@@ -17,7 +17,7 @@ from hierarchy.index import LevelIndex
 from hierarchy.query import ParsedQuery, parse
 from hierarchy.router import Pool
 from hierarchy.spans import LevelSpans
-from hierarchy.types import Filter, Level, Mode, Route, SearchQuery
+from hierarchy.types import Filter, Level, Mode, Node, Route, SearchQuery
 
 POOL = 100
 SENTENCE_POOL = 200
@@ -47,6 +47,7 @@ class Context:
     labels: Callable[[], list[str]]
     exact_filter_below: int
     spans: Callable[[Level], LevelSpans] | None = None  # in-memory spans, for video and time filters
+    fetch: Callable[[list[int]], dict[int, Node]] | None = None  # nodes by key (cached); None: the store
     deadline: float | None = None  # time.monotonic(); checked before each candidate pool
 
 
@@ -75,7 +76,7 @@ def _by_sentence_evidence(ctx: Context, query: SearchQuery, ranked: list[Ranked]
     """Re-rank videos for a multi-sentence description: bottom-up evidence from the scenes
     that best match each sentence, added to the whole description's calibrated score."""
     sentences = [s.strip() for s in re.split(r"[.!?]+", query.text) if len(s.split()) >= 3]
-    found = nodes.by_keys(ctx.cur, [r.key for r in ranked])
+    found = _fetch(ctx, [r.key for r in ranked])
     video_of = {r.key: found[r.key].video_id for r in ranked if r.key in found}
     support: dict[str, float] = {}
     for sentence in sentences:
@@ -95,7 +96,7 @@ def _by_sentence_evidence(ctx: Context, query: SearchQuery, ranked: list[Ranked]
 
 
 def _best_per_video(ctx: Context, scenes: Pool) -> dict[str, float]:
-    found = nodes.by_keys(ctx.cur, [int(k) for k in scenes.keys])
+    found = _fetch(ctx, [int(k) for k in scenes.keys])
     best: dict[str, float] = {}
     for key, score in zip(scenes.keys, scenes.scores, strict=True):
         node = found.get(int(key))
@@ -111,6 +112,10 @@ def _event_vector(ctx: Context, query: SearchQuery, parsed: ParsedQuery, vector:
     if parsed.event.strip().lower() == query.text.strip().lower():
         return vector
     return ctx.encode(parsed.event)
+
+
+def _fetch(ctx: Context, keys: list[int]) -> dict[int, Node]:
+    return ctx.fetch(keys) if ctx.fetch is not None else nodes.by_keys(ctx.cur, keys)
 
 
 def _pool(ctx: Context, level: Level, flt: Filter, vector: np.ndarray, size: int) -> Pool | None:
@@ -160,7 +165,7 @@ def _at_level(
 def _counts(ctx: Context, query: SearchQuery, parsed: ParsedQuery, level: Level, keys: np.ndarray) -> np.ndarray:
     """How many segments of each node match the counted event."""
     labels = matching_labels(parsed.count_event, ctx.labels())
-    found = nodes.by_keys(ctx.cur, [int(k) for k in keys])
+    found = _fetch(ctx, [int(k) for k in keys])
     if labels:
         return np.array([sum(found[int(k)].label_counts.get(lb, 0) for lb in labels) for k in keys], np.float64)
     matches = _matching_segments(ctx, query, parsed)
@@ -188,7 +193,7 @@ def _matching_segments(ctx: Context, query: SearchQuery, parsed: ParsedQuery) ->
     if found is None:
         return []
     keys = found.keys[found.scores >= router.MATCH_Z]
-    hits = nodes.by_keys(ctx.cur, [int(k) for k in keys])
+    hits = _fetch(ctx, [int(k) for k in keys])
     return [(n.video_id, n.start_ms) for n in hits.values()]
 
 
@@ -206,7 +211,7 @@ def _nth_event(ctx: Context, query: SearchQuery, parsed: ParsedQuery, vector: np
     else:
         found = _pool(ctx, Level.SEGMENT, query.filter, vector, COUNT_POOL)
         keep = found.keys[found.scores >= router.MATCH_Z] if found is not None else np.zeros(0, np.int64)
-        rows = [(int(k), n.video_id, n.start_ms) for k, n in nodes.by_keys(ctx.cur, [int(k) for k in keep]).items()]
+        rows = [(int(k), n.video_id, n.start_ms) for k, n in _fetch(ctx, [int(k) for k in keep]).items()]
     picked = _pick_per_video(rows, parsed.ordinal.position if parsed.ordinal else 1)
     keys, sims = search.score_exactly(ctx.index(Level.SEGMENT), np.array(picked, np.int64), vector)
     scores = ctx.moments(Level.SEGMENT).z(vector, sims)

@@ -58,6 +58,7 @@ from hierarchy.graph import GraphCache
 from hierarchy.index import IndexParams, LevelIndex
 from hierarchy.indexes import LevelIndexes
 from hierarchy.navigate import Navigator
+from hierarchy.nodecache import NodeCache
 from hierarchy.operations import Operation, Operations, Progress
 from hierarchy.searcher import Searcher
 from hierarchy.store import Allocator, Store
@@ -91,6 +92,7 @@ class DatabaseOptions:
     max_page_size: int = 1000  # larger page sizes are capped to it
     max_query_chars: int = 4096  # longer search texts are refused
     exact_filter_below: int = 50_000
+    node_cache_size: int = 262_144  # nodes kept in memory for turning answers into hits; 0: none
 
 
 class Database:
@@ -115,6 +117,7 @@ class Database:
         self._closed = False
         self._recovered = False  # set by recover()
         self.graphs = GraphCache()
+        self.node_cache = NodeCache(self.store.cursor, options.node_cache_size)
         self.operations = Operations()
         self.navigator = Navigator(
             self.store, self.graphs, self._collection, self._index, options.max_top_k, options.max_page_size
@@ -124,6 +127,7 @@ class Database:
             self._collection,
             self._index,
             self.navigator,
+            self.node_cache,
             options,
             lambda: self._changes,
             self.visible_sequence,
@@ -202,6 +206,7 @@ class Database:
                 catalog.delete_collection(cur, collection.id)
             self.indexes.drop_collection(collection.id)
             self._collections.pop(name, None)
+            self.node_cache.invalidate()
             self._changed()
 
     # -- videos ------------------------------------------------------------------------
@@ -255,6 +260,7 @@ class Database:
             for level, level_keys in keys.items():
                 self._index(coll, level).remove(level_keys)
             self.graphs.invalidate(coll.id, video_id)
+            self.node_cache.invalidate()
             self._changed()
 
     # -- segments ----------------------------------------------------------------------
@@ -369,6 +375,7 @@ class Database:
                 index.add(batch.keys, batch.vectors, seq)
             self._changed(coll.id, seq)
             self.graphs.invalidate(coll.id, video_id)
+            self.node_cache.invalidate()  # its segments have new parents; its old parents are gone
         return {batch.level: len(batch.keys) for batch in batches}
 
     # -- search ------------------------------------------------------------------------

@@ -53,6 +53,15 @@ def similarity_from_distance(metric: Metric, distances: np.ndarray) -> np.ndarra
     return 1.0 - distances
 
 
+def similarity_of(metric: Metric, dots: np.ndarray, norms: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Similarities (higher is better) from rows' dot products with ``query`` and their norms."""
+    if metric is Metric.L2_SQUARED:
+        return -(norms * norms - 2.0 * dots + float(query @ query))
+    if metric is Metric.COSINE:
+        return dots / np.maximum(norms * max(float(np.linalg.norm(query)), 1e-12), 1e-12)
+    return dots
+
+
 class LevelIndex:
     """A USearch index over the vectors of one level of one collection.
 
@@ -147,6 +156,13 @@ class LevelIndex:
         """(keys still present, their float32 rows): keys removed since a search found
         them (a concurrent delete or rebuild) are left out instead of failing the search."""
         return self._table.get_present(np.asarray(keys, np.int64))
+
+    def score(self, keys: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(the keys still present, their exact similarities to ``query``), in the order given;
+        keys removed since a search found them are left out."""
+        query = np.asarray(query, np.float32)
+        present, dots, norms = self._table.dot(np.asarray(keys, np.int64), query)
+        return present, similarity_of(self.metric, dots, norms, query)
 
     def vector_of(self, key: int) -> np.ndarray | None:
         """The float32 vector of one key, or None when it is not (or no longer) present."""

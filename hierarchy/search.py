@@ -11,7 +11,7 @@ import numpy as np
 from hierarchy import filters, nodes
 from hierarchy.index import LevelIndex
 from hierarchy.spans import LevelSpans
-from hierarchy.types import Filter, Level, Metric
+from hierarchy.types import Filter, Level
 
 
 def candidates(
@@ -46,22 +46,9 @@ def score_exactly(
     index: LevelIndex, keys: np.ndarray, vector: np.ndarray, wanted: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Similarities of ``vector`` to the indexed vectors of ``keys``, best first."""
-    keys, rows = index.present_vectors(keys)
-    if len(keys) == 0:
-        return keys, np.zeros(0, np.float32)
-    sims = similarities(index.metric, rows, vector)
+    keys, sims = index.score(keys, vector)
     order = np.argsort(-sims, kind="stable")[:wanted]
     return keys[order], sims[order]
-
-
-def similarities(metric: Metric, matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
-    """Similarity of each row of ``matrix`` to ``vector`` under ``metric`` (higher is better)."""
-    if metric is Metric.L2_SQUARED:
-        return -((matrix - vector) ** 2).sum(axis=1)
-    if metric is Metric.COSINE:
-        norms = np.linalg.norm(matrix, axis=1) * max(float(np.linalg.norm(vector)), 1e-12)
-        return (matrix @ vector) / np.maximum(norms, 1e-12)
-    return matrix @ vector
 
 
 def _overfetch(

@@ -17,6 +17,7 @@ from hierarchy.encoder import get_encoder
 from hierarchy.errors import FailedPrecondition, NotFound
 from hierarchy.index import LevelIndex
 from hierarchy.navigate import Navigator
+from hierarchy.nodecache import NodeCache
 from hierarchy.spans import LevelSpans, SpanCache
 from hierarchy.store import Store
 from hierarchy.types import Collection, Hit, Level, Mode, Node, Route, SearchQuery, SearchResult, VideoGroup
@@ -70,6 +71,7 @@ class Searcher:
         collection: Callable[..., Collection],
         index: Callable[[Collection, Level], LevelIndex],
         navigator: Navigator,
+        node_cache: NodeCache,
         options: DatabaseOptions,
         version: Callable[[], int],
         watermark: Callable[[int], int],
@@ -78,6 +80,7 @@ class Searcher:
         self._collection = collection
         self._index = index
         self._navigator = navigator
+        self._nodes = node_cache
         self._options = options
         self._version = version  # the database's change count: caches keyed by it stay valid
         self._visible = watermark  # collection id -> the latest commit searches see whole
@@ -230,7 +233,7 @@ class Searcher:
         query = plan.query
         deadlines.check(query.deadline, "before the answers were assembled")
         return answers.hits(
-            self._store.cursor(),
+            self._nodes.get,
             page,
             first_rank,
             ranking.raw,
@@ -266,6 +269,7 @@ class Searcher:
             self._options.exact_filter_below,
             spans=lambda level: self._spans(coll, level),
             deadline=query.deadline,
+            fetch=self._nodes.get,
         )
         return auto.execute(context, query, vector, wanted)
 

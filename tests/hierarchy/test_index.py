@@ -164,6 +164,19 @@ def test_similarity_from_distance() -> None:
     assert similarity_from_distance(Metric.L2_SQUARED, distances).tolist() == [0.0, -0.25, -2.0]
 
 
+@pytest.mark.parametrize("metric", list(Metric))
+def test_exact_scores_agree_with_the_index_distances(path: Path, metric: Metric) -> None:
+    rows = unit_vectors(60, seed=3) * np.linspace(0.5, 2.0, 60, dtype=np.float32)[:, None]  # unequal norms
+    index = make_index(path, IndexParams(exact_below=1_000), metric=metric)
+    index.add(keys(60), rows, watermark=1)
+    query = unit_vectors(1, seed=4)[0] * 1.5
+    top, top_sims = index.search(query, 60)
+    asked = np.concatenate([top[::-1], [999]])  # any order; a key that is not there
+    found, sims = index.score(asked, query)
+    assert found.tolist() == top[::-1].tolist()
+    assert sims == pytest.approx(top_sims[::-1], rel=2e-3, abs=2e-3)
+
+
 # -- approximate search quality ----------------------------------------------------------
 
 RECALL_DIM = 64

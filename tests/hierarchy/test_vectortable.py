@@ -41,6 +41,12 @@ def test_table_matches_a_dictionary(ops: list[tuple[str, list[int]]]) -> None:
         got = table.get(np.array(present[::-1], np.int64))
         assert np.array_equal(got, np.stack([truth[k] for k in present[::-1]]))
         assert len(table.sample(10_000)) == len(present)
+    asked = np.array(sorted(set(k for _, keys in ops for k in keys))[::-1], np.int64)
+    query = np.arange(1, DIM + 1, dtype=np.float32)
+    found, dots, norms = table.dot(asked, query)
+    assert found.tolist() == [k for k in asked.tolist() if k in truth]
+    expected = np.stack([truth[k] for k in found.tolist()]) if len(found) else np.zeros((0, DIM), np.float32)
+    assert np.allclose(dots, expected @ query) and np.allclose(norms, np.linalg.norm(expected, axis=1))
 
 
 def test_missing_keys_raise() -> None:

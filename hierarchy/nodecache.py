@@ -1,0 +1,79 @@
+"""Nodes by key, kept in memory after their first read.
+
+Every search turns its answers (and their evidence segments) into nodes. DuckDB answers
+a lookup of ten keys in about 3 ms whatever the table's size, which was half of a
+segment search's time; a dictionary answers in microseconds. Node keys are never
+reused, so a cached node can only go stale when its row is rewritten (a tree rebuild
+sets its segments' parents and replaces its parents) or deleted: the database calls
+:meth:`NodeCache.invalidate` after every such commit. Appends only add keys and
+invalidate nothing.
+
+The cache holds at most ``capacity`` nodes and forgets the least recently used first.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+
+import duckdb
+
+from hierarchy import nodes
+from hierarchy.types import Node
+
+
+class NodeCache:
+    """A bounded, least-recently-used map from node key to node, filled from the store."""
+
+    def __init__(self, cursor: Callable[[], duckdb.DuckDBPyConnection], capacity: int = 262_144) -> None:
+        self._cursor = cursor
+        self.capacity = capacity
+        self._lock = threading.Lock()
+        self._nodes: OrderedDict[int, Node] = OrderedDict()
+        # Bumped by every invalidation: a read that began before one must not refill the
+        # cache with rows it may have read before the rewrite.
+        self._generation = 0
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def get(self, keys: Iterable[int]) -> dict[int, Node]:
+        """Nodes of ``keys`` (missing keys are absent from the result)."""
+        wanted = [int(k) for k in keys]
+        out: dict[int, Node] = {}
+        missing: list[int] = []
+        with self._lock:
+            generation = self._generation
+            for key in wanted:
+                node = self._nodes.get(key)
+                if node is None:
+                    missing.append(key)
+                else:
+                    self._nodes.move_to_end(key)
+                    out[key] = node
+            self.hits += len(out)
+            self.misses += len(missing)
+        if not missing:
+            return out
+        found = nodes.by_keys(self._cursor(), missing)
+        out.update(found)
+        if self.capacity > 0:
+            self._remember(found, generation)
+        return out
+
+    def invalidate(self) -> None:
+        """Forget every node (after a commit that rewrote or deleted stored nodes)."""
+        with self._lock:
+            self._generation += 1
+            self._nodes.clear()
+
+    def _remember(self, found: dict[int, Node], generation: int) -> None:
+        with self._lock:
+            if generation != self._generation:
+                return
+            self._nodes.update(found)
+            while len(self._nodes) > self.capacity:
+                self._nodes.popitem(last=False)

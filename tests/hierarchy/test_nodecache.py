@@ -1,0 +1,84 @@
+"""The node cache: hits read from memory agree with the store, also after the rows they
+came from are rewritten (a tree rebuild) or deleted."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hierarchy import nodes
+from hierarchy.db import Database
+from hierarchy.nodecache import NodeCache
+from hierarchy.types import Level, SearchQuery
+from tests.hierarchy.helpers import COLLECTION, SEGMENT_MS, segments, unit_vectors
+
+
+def _loaded(games: Database, count: int = 60) -> np.ndarray:
+    vectors = unit_vectors(count, seed=5)
+    games.append_segments(COLLECTION, segments("v1", vectors))
+    return vectors
+
+
+def _segment_hit(games: Database, vector: np.ndarray):  # noqa: ANN202 - a Hit
+    return games.search(SearchQuery(COLLECTION, Level.SEGMENT, vector=vector, top_k=1)).hits[0]
+
+
+def test_hits_show_a_segments_new_parent_after_a_rebuild(games: Database) -> None:
+    vectors = _loaded(games)
+    games.build_video(COLLECTION, "v1")
+    before = _segment_hit(games, vectors[30])
+    assert games.node_cache.hits + games.node_cache.misses > 0
+    # Scene cuts before every one of the first 30 segments: segment 30 now sits in scene 30 or later.
+    games.seal_video(COLLECTION, "v1", {Level.SCENE: [i * SEGMENT_MS for i in range(1, 31)]})
+    after = _segment_hit(games, vectors[30])
+    assert after.node.id == before.node.id and after.node.parent_id != before.node.parent_id
+    assert after.node == games.navigator.node(COLLECTION, after.node.id)  # what the store holds
+    parent = games.navigator.node(COLLECTION, after.node.parent_id)
+    assert parent.start_ms <= after.node.start_ms < after.node.end_ms <= parent.end_ms
+
+
+def test_a_deleted_video_answers_nothing_from_memory(games: Database) -> None:
+    vectors = _loaded(games)
+    games.append_segments(COLLECTION, segments("v2", unit_vectors(5, seed=9)))
+    assert _segment_hit(games, vectors[3]).node.video_id == "v1"
+    games.delete_video(COLLECTION, "v1")
+    hits = games.search(SearchQuery(COLLECTION, Level.SEGMENT, vector=vectors[3], top_k=100)).hits
+    assert hits and {h.node.video_id for h in hits} == {"v2"}
+
+
+def test_repeated_lookups_come_from_memory(games: Database) -> None:
+    _loaded(games)
+    cache = NodeCache(games.store.cursor, capacity=100)
+    keys = [int(k) for k in nodes.video_keys(games.store.cursor(), 1, "v1")[Level.SEGMENT][:10]]
+    first = cache.get(keys + [10**12])  # a key that does not exist is simply absent
+    assert sorted(first) == sorted(keys) and cache.misses == 11 and cache.hits == 0
+    assert cache.get(keys) == first and cache.hits == 10
+    assert first == nodes.by_keys(games.store.cursor(), keys)
+
+
+def test_the_least_recently_used_nodes_are_forgotten_first(games: Database) -> None:
+    _loaded(games)
+    cache = NodeCache(games.store.cursor, capacity=3)
+    keys = [int(k) for k in nodes.video_keys(games.store.cursor(), 1, "v1")[Level.SEGMENT][:4]]
+    cache.get(keys[:3])
+    cache.get(keys[:1])  # the first is now the most recent
+    cache.get(keys[3:])
+    assert len(cache) == 3
+    misses = cache.misses
+    cache.get([keys[0], keys[2], keys[3]])
+    assert cache.misses == misses  # all three still held; keys[1] was the one forgotten
+    cache.get([keys[1]])
+    assert cache.misses == misses + 1
+
+
+def test_a_read_that_straddles_an_invalidation_is_not_kept(games: Database) -> None:
+    _loaded(games)
+    keys = [int(k) for k in nodes.video_keys(games.store.cursor(), 1, "v1")[Level.SEGMENT][:2]]
+    cache: NodeCache
+
+    def cursor_that_invalidates_first():  # noqa: ANN202 - a DuckDB cursor
+        cache.invalidate()  # a rebuild commits while this read is under way
+        return games.store.cursor()
+
+    cache = NodeCache(cursor_that_invalidates_first, capacity=10)
+    assert sorted(cache.get(keys)) == sorted(keys)
+    assert len(cache) == 0
