@@ -93,6 +93,9 @@ class DatabaseOptions:
     max_query_chars: int = 4096  # longer search texts are refused
     exact_filter_below: int = 50_000
     node_cache_size: int = 262_144  # nodes kept in memory for turning answers into hits; 0: none
+    # Acknowledged vectors that may wait for the HNSW graph (searched exactly meanwhile)
+    # before writers wait for the background linker.
+    max_unlinked: int = 100_000
 
 
 class Database:
@@ -112,7 +115,7 @@ class Database:
         self._catalog_lock = threading.Lock()
         self._locks_guard = threading.Lock()
         self._write_locks: dict[int, threading.RLock] = {}
-        self.indexes = LevelIndexes(data_dir / "indexes", options.index)
+        self.indexes = LevelIndexes(data_dir / "indexes", options.index, options.max_unlinked)
         self._collections: dict[str, Collection] = {}
         self._closed = False
         self._recovered = False  # set by recover()
@@ -407,6 +410,7 @@ class Database:
                         len(index) if index else 0,
                         index.watermark if index else 0,
                         index.exact if index else True,
+                        index.unlinked if index else 0,
                     )
                 )
             video_count = self.get_collection(coll.name).video_count

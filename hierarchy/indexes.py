@@ -20,9 +20,10 @@ log = logging.getLogger(__name__)
 class LevelIndexes:
     """Every level index of a data directory."""
 
-    def __init__(self, root: Path, params: IndexParams) -> None:
+    def __init__(self, root: Path, params: IndexParams, max_unlinked: int = 100_000) -> None:
         self.root = root
         self.params = params
+        self.max_unlinked = max_unlinked
         self._lock = threading.Lock()
         self._indexes: dict[tuple[int, Level], LevelIndex] = {}
 
@@ -33,7 +34,7 @@ class LevelIndexes:
             index = self._indexes.get(key)
             if index is None:
                 path = self.root / f"c{coll.id}" / f"{level.label}.usearch"
-                index = LevelIndex(path, coll.space.dimension, coll.space.metric, self.params)
+                index = LevelIndex(path, coll.space.dimension, coll.space.metric, self.params, self.max_unlinked)
                 self._indexes[key] = index
             return index
 

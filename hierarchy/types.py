@@ -242,6 +242,7 @@ class LevelStats:
     indexed_count: int
     indexed_sequence: int
     exact: bool
+    unlinked_count: int = 0  # of indexed_count, searched exactly while waiting for the graph
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,10 @@ class VectorTable:
         """Drop every row."""
         self._rebuild(np.zeros(0, np.int64), np.zeros((0, self.dimension), self.dtype))
 
+    def contains(self, keys: np.ndarray) -> np.ndarray:
+        """Whether each of ``keys`` holds a row (a boolean mask, in the order given)."""
+        return self._present(self._state, np.asarray(keys, np.int64))
+
     def get(self, keys: np.ndarray) -> np.ndarray:
         """Float32 rows of ``keys``, in the order given; KeyError if one is missing."""
         state = self._state

@@ -339,6 +339,7 @@ def to_proto_stats(
                 indexed_count=s.indexed_count,
                 indexed_sequence=s.indexed_sequence,
                 exact=s.exact,
+                unlinked_count=s.unlinked_count,
             )
             for s in c.levels
         ]

@@ -36,6 +36,9 @@ class Settings:
     max_top_k: int = 1000
     max_page_size: int = 1000
     max_query_chars: int = 4096
+    # Acknowledged vectors per level that may wait to be linked into the HNSW graph (each
+    # search scans them exactly) before writes wait for the background linker.
+    max_unlinked: int = 100_000
     workers: int = 16
     grace_seconds: float = 5.0
     # Indexes changed since their last save are saved this often (0: only on a clean stop),
@@ -79,6 +82,7 @@ class Settings:
             max_top_k=self.max_top_k,
             max_page_size=self.max_page_size,
             max_query_chars=self.max_query_chars,
+            max_unlinked=self.max_unlinked,
         )
 
 

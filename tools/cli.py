@@ -422,6 +422,13 @@ def _node_line(node: Any) -> str:
     return f"{head} · {node.child_count} children · {labels}"
 
 
+def _search_kind(exact: bool, unlinked: int) -> str:
+    """How a level is searched: exactly, or HNSW (with how many vectors still await linking)."""
+    if exact:
+        return "exact"
+    return f"hnsw + {unlinked:,} linking" if unlinked else "hnsw"
+
+
 @app.command()
 def stats(
     collection: Annotated[str, typer.Argument()] = "",
@@ -445,7 +452,7 @@ def stats(
                 str(lv.node_count),
                 str(lv.indexed_count),
                 str(lv.indexed_sequence),
-                "exact" if lv.exact else "hnsw",
+                _search_kind(lv.exact, lv.unlinked_count),
             )
     console.print(table)
     console.print(

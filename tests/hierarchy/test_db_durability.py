@@ -18,7 +18,7 @@ from hierarchy.errors import (
     InvalidArgument,
     Unavailable,
 )
-from hierarchy.index import LevelIndex
+from hierarchy.index import IndexParams, LevelIndex
 from hierarchy.types import (
     EmbeddingSpace,
     Level,
@@ -284,3 +284,21 @@ def test_text_segments_are_embedded_and_text_query_ranks_them(db: Database, enco
     by_vector = db.search(SearchQuery("clips", Level.SEGMENT, vector=encoder.encode([keeper])[0], top_k=1))
     assert by_vector.hits[0].node.text == keeper
     assert by_vector.hits[0].similarity == pytest.approx(1.0, abs=1e-3)
+
+
+def test_a_stop_while_writes_wait_for_the_graph_loses_none(open_db: OpenDb) -> None:
+    db = open_db(index=IndexParams(exact_below=0))  # HNSW from the first vector
+    db.create_collection(COLLECTION, EmbeddingSpace(DIM))
+    db.create_video(COLLECTION, "v1")
+    vectors = unit_vectors(600, seed=21)
+    ids = []
+    for lo in range(0, 600, 100):
+        ids += db.append_segments(COLLECTION, segments("v1", vectors[lo : lo + 100], lo * SEGMENT_MS)).segment_ids
+    assert indexed_count(db) == 600  # searchable, linked or not
+    assert_each_segment_finds_itself(db, ids[::7], vectors[::7])
+    report = db.verify(COLLECTION)
+    assert report.ok, report.problems
+    db.close()  # saves the graph as far as it is linked; the rest is caught up on open
+    reopened = open_db(index=IndexParams(exact_below=0))
+    assert segment_count(reopened) == indexed_count(reopened) == 600
+    assert_each_segment_finds_itself(reopened, ids, vectors)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -242,3 +244,72 @@ def test_vectors_of_removed_keys_are_left_out(saved: LevelIndex, vectors: np.nda
     assert present.tolist() == [3, 4]
     assert np.allclose(rows, vectors[2:4], atol=1e-3)
     assert saved.vector_of(1) is None and saved.vector_of(3) is not None
+
+
+# -- writes searchable before they are linked into the graph ------------------------------
+
+
+def _hnsw_index(path: Path, max_unlinked: int = 100_000) -> LevelIndex:
+    return LevelIndex(path, DIM, Metric.COSINE, IndexParams(exact_below=0), max_unlinked)
+
+
+def _finds_itself(index: LevelIndex, ids: np.ndarray, rows: np.ndarray) -> bool:
+    return all(index.search(row, 1)[0].tolist() == [key] for key, row in zip(ids.tolist(), rows, strict=True))
+
+
+def test_a_write_is_searchable_before_it_is_linked(path: Path, vectors: np.ndarray) -> None:
+    index = _hnsw_index(path)
+    index.add(keys(100), vectors[:100], watermark=1)
+    index.link_all()
+    # Holding the graph lock keeps the linker from taking the next write.
+    with index._graph_lock:
+        index.add(keys(100, first=101), vectors[100:], watermark=2)
+        assert index.unlinked == 100 and len(index) == COUNT and index.watermark == 2
+        assert index.linked_watermark == 1
+        assert _finds_itself(index, keys(COUNT), vectors)
+        waiting = index.search(vectors[150], 20)
+    index.link_all()
+    assert index.unlinked == 0 and index.linked_watermark == 2
+    linked = index.search(vectors[150], 20)
+    assert linked[0].tolist() == waiting[0].tolist()
+    assert linked[1] == pytest.approx(waiting[1], abs=1e-6)  # the same scores before and after
+
+
+def test_the_linker_drains_the_tail_in_the_background(path: Path, vectors: np.ndarray) -> None:
+    index = _hnsw_index(path)
+    for lo in range(0, COUNT, 50):
+        index.add(keys(50, first=lo + 1), vectors[lo : lo + 50], watermark=lo + 1)
+    deadline = time.monotonic() + 30
+    while index.unlinked and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert index.unlinked == 0 and index.linked_watermark == index.watermark == COUNT - 49
+    assert index.keys().tolist() == keys(COUNT).tolist()
+
+
+def test_writers_wait_while_the_tail_is_full(path: Path, vectors: np.ndarray) -> None:
+    index = _hnsw_index(path, max_unlinked=60)
+    for lo in range(0, COUNT, 40):
+        index.add(keys(40, first=lo + 1), vectors[lo : lo + 40], watermark=lo + 1)
+        assert index.unlinked <= 60
+    assert _finds_itself(index, keys(COUNT), vectors)
+
+
+def test_a_write_larger_than_the_tail_is_linked_at_once(path: Path, vectors: np.ndarray) -> None:
+    index = _hnsw_index(path, max_unlinked=50)
+    index.add(keys(COUNT), vectors, watermark=3)
+    assert index.unlinked == 0 and index.linked_watermark == 3
+    assert _finds_itself(index, keys(COUNT), vectors)
+
+
+def test_a_key_removed_while_waiting_is_never_linked_or_found(path: Path, vectors: np.ndarray) -> None:
+    index = _hnsw_index(path)
+    index._graph_lock.acquire()  # the write waits in the tail
+    index.add(keys(COUNT), vectors, watermark=1)
+    remover = threading.Thread(target=index.remove, args=(np.array([5, 6], np.int64),))
+    remover.start()  # waits for the graph lock too
+    index._graph_lock.release()
+    remover.join()
+    assert 5 not in index.search(vectors[4], COUNT)[0].tolist()
+    index.link_all()
+    assert 5 not in index.keys().tolist() and 6 not in index.keys().tolist()
+    assert 5 not in index.search(vectors[4], COUNT)[0].tolist() and len(index) == COUNT - 2

@@ -90,6 +90,10 @@ def _ingest(result: dict[str, Any]) -> Table:
         ("build per 1,000 videos", f"{build['per_1000_videos_s'] / 60:.1f} min"),
         ("every level searchable after the last ack", f"{ing['searchable_after_last_ack_s']:.1f} s"),
         ("first write to every level searchable", f"{ing['first_write_to_searchable_s']:.1f} s"),
+        (
+            "every vector linked into HNSW after the last ack / from the first write",
+            f"{ing.get('linked_after_last_ack_s', 0):.1f} / {ing.get('first_write_to_linked_s', 0):.1f} s",
+        ),
         ("live ingest: ack to searchable p50 / p99", f"{live['p50_ms']:.1f} / {live['p99_ms']:.1f} ms"),
         ("server RSS after load / peak", f"{mem['rss_bytes'] / GIB:.2f} / {mem['peak_rss_bytes'] / GIB:.2f} GiB"),
         ("disk / per segment", f"{mem['disk_bytes'] / GIB:.2f} GiB / {mem['disk_bytes_per_segment']:,.0f} B"),

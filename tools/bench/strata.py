@@ -132,13 +132,27 @@ def wait_searchable(client: StrataClient, timeout_s: float = 3600.0) -> dict[str
         time.sleep(0.05)
 
 
+def wait_linked(client: StrataClient, timeout_s: float = 3600.0) -> dict[str, Any]:
+    """Poll ``GetStats`` until no level has vectors waiting to join its HNSW graph."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        levels = level_counts(client)
+        if all(c["unlinked"] == 0 for c in levels.values()) or time.monotonic() > deadline:
+            return levels
+        time.sleep(0.05)
+
+
 def level_counts(client: StrataClient, collection: str = COLLECTION) -> dict[str, dict[str, int]]:
-    """``{level: {nodes, indexed}}`` of a collection, from ``GetStats``."""
+    """``{level: {nodes, indexed, unlinked}}`` of a collection, from ``GetStats``."""
     stats = client.stats(collection)
     out = {}
     for coll in stats.collections:
         for lv in coll.levels:
-            out[_level_name(lv.level)] = {"nodes": int(lv.node_count), "indexed": int(lv.indexed_count)}
+            out[_level_name(lv.level)] = {
+                "nodes": int(lv.node_count),
+                "indexed": int(lv.indexed_count),
+                "unlinked": int(lv.unlinked_count),
+            }
     return out
 
 

@@ -25,35 +25,35 @@ _sym_db = _symbol_database.Default()
 from service.gen.strata.v1 import common_pb2 as strata_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15strata/v1/admin.proto\x12\tstrata.v1\x1a\x16strata/v1/common.proto\"%\n\x0fGetStatsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\"\x81\x01\n\nLevelStats\x12\x1f\n\x05level\x18\x01 \x01(\x0e\x32\x10.strata.v1.Level\x12\x12\n\nnode_count\x18\x02 \x01(\x04\x12\x15\n\rindexed_count\x18\x03 \x01(\x04\x12\x18\n\x10indexed_sequence\x18\x04 \x01(\x04\x12\r\n\x05\x65xact\x18\x05 \x01(\x08\"[\n\x0f\x43ollectionStats\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0bvideo_count\x18\x02 \x01(\x04\x12%\n\x06levels\x18\x03 \x03(\x0b\x32\x15.strata.v1.LevelStats\"\x81\x01\n\x10GetStatsResponse\x12/\n\x0b\x63ollections\x18\x01 \x03(\x0b\x32\x1a.strata.v1.CollectionStats\x12\x17\n\x0f\x63ommit_sequence\x18\x02 \x01(\x04\x12\x12\n\ndisk_bytes\x18\x03 \x01(\x04\x12\x0f\n\x07version\x18\x04 \x01(\t\"#\n\rVerifyRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\"\x81\x01\n\rVerifyProblem\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x1f\n\x05level\x18\x02 \x01(\x0e\x32\x10.strata.v1.Level\x12*\n\x04kind\x18\x03 \x01(\x0e\x32\x1c.strata.v1.VerifyProblemKind\x12\x0f\n\x07message\x18\x04 \x01(\t\"\xba\x01\n\x0eVerifyResponse\x12*\n\x08problems\x18\x01 \x03(\x0b\x32\x18.strata.v1.VerifyProblem\x12\x1b\n\x13\x63ollections_checked\x18\x02 \x01(\x04\x12\x16\n\x0elevels_checked\x18\x03 \x01(\x04\x12\x15\n\rnodes_checked\x18\x04 \x01(\x04\x12\x18\n\x10vectors_compared\x18\x05 \x01(\x04\x12\x16\n\x0evideos_checked\x18\x06 \x01(\x04\"0\n\x15\x43reateSnapshotRequest\x12\x17\n\x0f\x64\x65stination_dir\x18\x01 \x01(\t\"@\n\x0cSnapshotFile\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x04\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"r\n\x16\x43reateSnapshotResponse\x12\x17\n\x0f\x64\x65stination_dir\x18\x01 \x01(\t\x12\x17\n\x0f\x63ommit_sequence\x18\x02 \x01(\x04\x12&\n\x05\x66iles\x18\x03 \x03(\x0b\x32\x17.strata.v1.SnapshotFile*\xb8\x03\n\x11VerifyProblemKind\x12#\n\x1fVERIFY_PROBLEM_KIND_UNSPECIFIED\x10\x00\x12\x1d\n\x19VERIFY_PROBLEM_KIND_COUNT\x10\x01\x12!\n\x1dVERIFY_PROBLEM_KIND_WATERMARK\x10\x02\x12*\n&VERIFY_PROBLEM_KIND_MISSING_FROM_INDEX\x10\x03\x12*\n&VERIFY_PROBLEM_KIND_MISSING_FROM_STORE\x10\x04\x12\x1e\n\x1aVERIFY_PROBLEM_KIND_VECTOR\x10\x05\x12\x1e\n\x1aVERIFY_PROBLEM_KIND_PARENT\x10\x06\x12\x1c\n\x18VERIFY_PROBLEM_KIND_SPAN\x10\x07\x12\x1f\n\x1bVERIFY_PROBLEM_KIND_OVERLAP\x10\x08\x12\"\n\x1eVERIFY_PROBLEM_KIND_CONTIGUITY\x10\t\x12#\n\x1fVERIFY_PROBLEM_KIND_CHILD_COUNT\x10\n\x12\x1c\n\x18VERIFY_PROBLEM_KIND_ROOT\x10\x0b\x32\xe9\x01\n\x0c\x41\x64minService\x12\x43\n\x08GetStats\x12\x1a.strata.v1.GetStatsRequest\x1a\x1b.strata.v1.GetStatsResponse\x12=\n\x06Verify\x12\x18.strata.v1.VerifyRequest\x1a\x19.strata.v1.VerifyResponse\x12U\n\x0e\x43reateSnapshot\x12 .strata.v1.CreateSnapshotRequest\x1a!.strata.v1.CreateSnapshotResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15strata/v1/admin.proto\x12\tstrata.v1\x1a\x16strata/v1/common.proto\"%\n\x0fGetStatsRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\"\x99\x01\n\nLevelStats\x12\x1f\n\x05level\x18\x01 \x01(\x0e\x32\x10.strata.v1.Level\x12\x12\n\nnode_count\x18\x02 \x01(\x04\x12\x15\n\rindexed_count\x18\x03 \x01(\x04\x12\x18\n\x10indexed_sequence\x18\x04 \x01(\x04\x12\r\n\x05\x65xact\x18\x05 \x01(\x08\x12\x16\n\x0eunlinked_count\x18\x06 \x01(\x04\"[\n\x0f\x43ollectionStats\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0bvideo_count\x18\x02 \x01(\x04\x12%\n\x06levels\x18\x03 \x03(\x0b\x32\x15.strata.v1.LevelStats\"\x81\x01\n\x10GetStatsResponse\x12/\n\x0b\x63ollections\x18\x01 \x03(\x0b\x32\x1a.strata.v1.CollectionStats\x12\x17\n\x0f\x63ommit_sequence\x18\x02 \x01(\x04\x12\x12\n\ndisk_bytes\x18\x03 \x01(\x04\x12\x0f\n\x07version\x18\x04 \x01(\t\"#\n\rVerifyRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\"\x81\x01\n\rVerifyProblem\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x1f\n\x05level\x18\x02 \x01(\x0e\x32\x10.strata.v1.Level\x12*\n\x04kind\x18\x03 \x01(\x0e\x32\x1c.strata.v1.VerifyProblemKind\x12\x0f\n\x07message\x18\x04 \x01(\t\"\xba\x01\n\x0eVerifyResponse\x12*\n\x08problems\x18\x01 \x03(\x0b\x32\x18.strata.v1.VerifyProblem\x12\x1b\n\x13\x63ollections_checked\x18\x02 \x01(\x04\x12\x16\n\x0elevels_checked\x18\x03 \x01(\x04\x12\x15\n\rnodes_checked\x18\x04 \x01(\x04\x12\x18\n\x10vectors_compared\x18\x05 \x01(\x04\x12\x16\n\x0evideos_checked\x18\x06 \x01(\x04\"0\n\x15\x43reateSnapshotRequest\x12\x17\n\x0f\x64\x65stination_dir\x18\x01 \x01(\t\"@\n\x0cSnapshotFile\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x12\n\nsize_bytes\x18\x02 \x01(\x04\x12\x0e\n\x06sha256\x18\x03 \x01(\t\"r\n\x16\x43reateSnapshotResponse\x12\x17\n\x0f\x64\x65stination_dir\x18\x01 \x01(\t\x12\x17\n\x0f\x63ommit_sequence\x18\x02 \x01(\x04\x12&\n\x05\x66iles\x18\x03 \x03(\x0b\x32\x17.strata.v1.SnapshotFile*\xb8\x03\n\x11VerifyProblemKind\x12#\n\x1fVERIFY_PROBLEM_KIND_UNSPECIFIED\x10\x00\x12\x1d\n\x19VERIFY_PROBLEM_KIND_COUNT\x10\x01\x12!\n\x1dVERIFY_PROBLEM_KIND_WATERMARK\x10\x02\x12*\n&VERIFY_PROBLEM_KIND_MISSING_FROM_INDEX\x10\x03\x12*\n&VERIFY_PROBLEM_KIND_MISSING_FROM_STORE\x10\x04\x12\x1e\n\x1aVERIFY_PROBLEM_KIND_VECTOR\x10\x05\x12\x1e\n\x1aVERIFY_PROBLEM_KIND_PARENT\x10\x06\x12\x1c\n\x18VERIFY_PROBLEM_KIND_SPAN\x10\x07\x12\x1f\n\x1bVERIFY_PROBLEM_KIND_OVERLAP\x10\x08\x12\"\n\x1eVERIFY_PROBLEM_KIND_CONTIGUITY\x10\t\x12#\n\x1fVERIFY_PROBLEM_KIND_CHILD_COUNT\x10\n\x12\x1c\n\x18VERIFY_PROBLEM_KIND_ROOT\x10\x0b\x32\xe9\x01\n\x0c\x41\x64minService\x12\x43\n\x08GetStats\x12\x1a.strata.v1.GetStatsRequest\x1a\x1b.strata.v1.GetStatsResponse\x12=\n\x06Verify\x12\x18.strata.v1.VerifyRequest\x1a\x19.strata.v1.VerifyResponse\x12U\n\x0e\x43reateSnapshot\x12 .strata.v1.CreateSnapshotRequest\x1a!.strata.v1.CreateSnapshotResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'strata.v1.admin_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_VERIFYPROBLEMKIND']._serialized_start=1047
-  _globals['_VERIFYPROBLEMKIND']._serialized_end=1487
+  _globals['_VERIFYPROBLEMKIND']._serialized_start=1071
+  _globals['_VERIFYPROBLEMKIND']._serialized_end=1511
   _globals['_GETSTATSREQUEST']._serialized_start=60
   _globals['_GETSTATSREQUEST']._serialized_end=97
   _globals['_LEVELSTATS']._serialized_start=100
-  _globals['_LEVELSTATS']._serialized_end=229
-  _globals['_COLLECTIONSTATS']._serialized_start=231
-  _globals['_COLLECTIONSTATS']._serialized_end=322
-  _globals['_GETSTATSRESPONSE']._serialized_start=325
-  _globals['_GETSTATSRESPONSE']._serialized_end=454
-  _globals['_VERIFYREQUEST']._serialized_start=456
-  _globals['_VERIFYREQUEST']._serialized_end=491
-  _globals['_VERIFYPROBLEM']._serialized_start=494
-  _globals['_VERIFYPROBLEM']._serialized_end=623
-  _globals['_VERIFYRESPONSE']._serialized_start=626
-  _globals['_VERIFYRESPONSE']._serialized_end=812
-  _globals['_CREATESNAPSHOTREQUEST']._serialized_start=814
-  _globals['_CREATESNAPSHOTREQUEST']._serialized_end=862
-  _globals['_SNAPSHOTFILE']._serialized_start=864
-  _globals['_SNAPSHOTFILE']._serialized_end=928
-  _globals['_CREATESNAPSHOTRESPONSE']._serialized_start=930
-  _globals['_CREATESNAPSHOTRESPONSE']._serialized_end=1044
-  _globals['_ADMINSERVICE']._serialized_start=1490
-  _globals['_ADMINSERVICE']._serialized_end=1723
+  _globals['_LEVELSTATS']._serialized_end=253
+  _globals['_COLLECTIONSTATS']._serialized_start=255
+  _globals['_COLLECTIONSTATS']._serialized_end=346
+  _globals['_GETSTATSRESPONSE']._serialized_start=349
+  _globals['_GETSTATSRESPONSE']._serialized_end=478
+  _globals['_VERIFYREQUEST']._serialized_start=480
+  _globals['_VERIFYREQUEST']._serialized_end=515
+  _globals['_VERIFYPROBLEM']._serialized_start=518
+  _globals['_VERIFYPROBLEM']._serialized_end=647
+  _globals['_VERIFYRESPONSE']._serialized_start=650
+  _globals['_VERIFYRESPONSE']._serialized_end=836
+  _globals['_CREATESNAPSHOTREQUEST']._serialized_start=838
+  _globals['_CREATESNAPSHOTREQUEST']._serialized_end=886
+  _globals['_SNAPSHOTFILE']._serialized_start=888
+  _globals['_SNAPSHOTFILE']._serialized_end=952
+  _globals['_CREATESNAPSHOTRESPONSE']._serialized_start=954
+  _globals['_CREATESNAPSHOTRESPONSE']._serialized_end=1068
+  _globals['_ADMINSERVICE']._serialized_start=1514
+  _globals['_ADMINSERVICE']._serialized_end=1747
 # @@protoc_insertion_point(module_scope)

@@ -42,18 +42,20 @@ class GetStatsRequest(_message.Message):
     def __init__(self, collection: _Optional[str] = ...) -> None: ...
 
 class LevelStats(_message.Message):
-    __slots__ = ("level", "node_count", "indexed_count", "indexed_sequence", "exact")
+    __slots__ = ("level", "node_count", "indexed_count", "indexed_sequence", "exact", "unlinked_count")
     LEVEL_FIELD_NUMBER: _ClassVar[int]
     NODE_COUNT_FIELD_NUMBER: _ClassVar[int]
     INDEXED_COUNT_FIELD_NUMBER: _ClassVar[int]
     INDEXED_SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     EXACT_FIELD_NUMBER: _ClassVar[int]
+    UNLINKED_COUNT_FIELD_NUMBER: _ClassVar[int]
     level: _common_pb2.Level
     node_count: int
     indexed_count: int
     indexed_sequence: int
     exact: bool
-    def __init__(self, level: _Optional[_Union[_common_pb2.Level, str]] = ..., node_count: _Optional[int] = ..., indexed_count: _Optional[int] = ..., indexed_sequence: _Optional[int] = ..., exact: _Optional[bool] = ...) -> None: ...
+    unlinked_count: int
+    def __init__(self, level: _Optional[_Union[_common_pb2.Level, str]] = ..., node_count: _Optional[int] = ..., indexed_count: _Optional[int] = ..., indexed_sequence: _Optional[int] = ..., exact: _Optional[bool] = ..., unlinked_count: _Optional[int] = ...) -> None: ...
 
 class CollectionStats(_message.Message):
     __slots__ = ("name", "video_count", "levels")
