@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 SAMPLE = 20_000
 _REFRESH = 0.1
+_MEMO = 64  # queries whose centre and spread are remembered, per level
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class LevelMoments:
     count: int
     mean: np.ndarray
     covariance: np.ndarray
+    _memo: dict[bytes, tuple[float, float]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, vectors: np.ndarray, count: int) -> LevelMoments:
@@ -47,10 +49,19 @@ class LevelMoments:
 
     def z(self, query: np.ndarray, similarities: np.ndarray) -> np.ndarray:
         """Calibrated scores of ``similarities`` of ``query`` to this level's nodes."""
-        q = np.asarray(query, np.float64)
-        centre = float(q @ self.mean)
-        spread = float(np.sqrt(max(q @ self.covariance @ q, 1e-12)))
+        centre, spread = self._centre_and_spread(query)
         return (np.asarray(similarities, np.float64) - centre) / spread
+
+    def _centre_and_spread(self, query: np.ndarray) -> tuple[float, float]:
+        # One search asks again for each hit's evidence; qᵀCq is the costly part (d² work).
+        q = np.asarray(query, np.float64)
+        memo = self._memo.get(q.tobytes())
+        if memo is None:
+            memo = (float(q @ self.mean), float(np.sqrt(max(q @ self.covariance @ q, 1e-12))))
+            if len(self._memo) >= _MEMO:
+                self._memo.clear()
+            self._memo[q.tobytes()] = memo
+        return memo
 
 
 class MomentsCache:

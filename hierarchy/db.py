@@ -112,6 +112,8 @@ class Database:
         self._changes = 0  # bumped by every committed write; read caches are keyed by it
         self._opened_sequence = self._last_sequence
         self._visible: dict[int, int] = {}  # collection id -> latest commit searches see
+        # (collection id, level) -> commits that rewrote or deleted stored nodes of that level
+        self._rewrites: dict[tuple[int, Level], int] = {}
         self._catalog_lock = threading.Lock()
         self._locks_guard = threading.Lock()
         self._write_locks: dict[int, threading.RLock] = {}
@@ -134,6 +136,7 @@ class Database:
             options,
             lambda: self._changes,
             self.visible_sequence,
+            self.rewrites,
         )
 
     @classmethod
@@ -210,6 +213,7 @@ class Database:
             self.indexes.drop_collection(collection.id)
             self._collections.pop(name, None)
             self.node_cache.invalidate()
+            self._rewritten(collection.id, list(Level))
             self._changed()
 
     # -- videos ------------------------------------------------------------------------
@@ -264,6 +268,7 @@ class Database:
                 self._index(coll, level).remove(level_keys)
             self.graphs.invalidate(coll.id, video_id)
             self.node_cache.invalidate()
+            self._rewritten(coll.id, list(Level))
             self._changed()
 
     # -- segments ----------------------------------------------------------------------
@@ -376,6 +381,7 @@ class Database:
                 index = self._index(coll, batch.level)
                 index.remove(old.get(batch.level, np.zeros(0, np.int64)))
                 index.add(batch.keys, batch.vectors, seq)
+            self._rewritten(coll.id, [batch.level for batch in batches])  # old parents deleted
             self._changed(coll.id, seq)
             self.graphs.invalidate(coll.id, video_id)
             self.node_cache.invalidate()  # its segments have new parents; its old parents are gone
@@ -519,6 +525,18 @@ class Database:
             self._changes += 1
             if cid is not None:
                 self._visible[cid] = max(self._visible.get(cid, 0), seq)
+
+    def _rewritten(self, cid: int, levels: list[Level]) -> None:
+        """Count a commit that rewrote or deleted stored nodes of ``levels`` (after it)."""
+        with self._locks_guard:
+            for level in levels:
+                self._rewrites[(cid, level)] = self._rewrites.get((cid, level), 0) + 1
+
+    def rewrites(self, cid: int, level: Level) -> int:
+        """How many commits rewrote or deleted stored nodes of a collection's level; read
+        caches of that level built under another count are stale."""
+        with self._locks_guard:
+            return self._rewrites.get((cid, level), 0)
 
     def visible_sequence(self, cid: int) -> int:
         """The latest commit of a collection that searches see whole: stored, indexed and in

@@ -68,18 +68,19 @@ def names() -> list[str]:
 
 def suppress_overlaps(found: Candidates) -> list[Ranked]:
     """Drop answers that overlap a better answer in the same video."""
-    kept: list[Ranked] = []
-    taken: dict[str, list[tuple[int, int]]] = {}
-    for item in found.ranked:
-        span = found.spans.get(item.key)
-        if span is None:  # the node is gone (deleted or rebuilt since it was ranked)
-            continue
-        video, start, end = span
-        if any(start < b and a < end for a, b in taken.get(video, [])):
-            continue
-        kept.append(item)
-        taken.setdefault(video, []).append((start, end))
-    return kept
+    present = [item for item in found.ranked if item.key in found.spans]  # gone since ranked: dropped
+    if len(present) < 2:
+        return present
+    spans = [found.spans[item.key] for item in present]
+    _, video = np.unique([s[0] for s in spans], return_inverse=True)
+    start = np.array([s[1] for s in spans], np.int64)
+    end = np.array([s[2] for s in spans], np.int64)
+    # clash[i, j]: the two answers share a video and their spans overlap.
+    clash = (video[:, None] == video[None, :]) & (start[:, None] < end[None, :]) & (start[None, :] < end[:, None])
+    kept = np.zeros(len(present), bool)
+    for i in range(len(present)):
+        kept[i] = not clash[i, :i][kept[:i]].any()
+    return [item for item, keep in zip(present, kept.tolist(), strict=True) if keep]
 
 
 def diversify(ranked: list[Ranked], vectors: np.ndarray, diversity: float) -> list[Ranked]:

@@ -46,9 +46,7 @@ def score_exactly(
     index: LevelIndex, keys: np.ndarray, vector: np.ndarray, wanted: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Similarities of ``vector`` to the indexed vectors of ``keys``, best first."""
-    keys, sims = index.score(keys, vector)
-    order = np.argsort(-sims, kind="stable")[:wanted]
-    return keys[order], sims[order]
+    return index.score(keys, vector, wanted)
 
 
 def _overfetch(

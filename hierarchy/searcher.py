@@ -75,6 +75,7 @@ class Searcher:
         options: DatabaseOptions,
         version: Callable[[], int],
         watermark: Callable[[int], int],
+        rewrites: Callable[[int, Level], int],
     ) -> None:
         self._store = store
         self._collection = collection
@@ -84,6 +85,7 @@ class Searcher:
         self._options = options
         self._version = version  # the database's change count: caches keyed by it stay valid
         self._visible = watermark  # collection id -> the latest commit searches see whole
+        self._rewrites = rewrites  # (collection id, level) -> commits that rewrote its nodes
         self._level_moments = MomentsCache()
         self._span_cache = SpanCache()
         self._labels_lock = threading.Lock()
@@ -306,7 +308,8 @@ class Searcher:
         return lambda key, level: answers.evidence_for(index, moments, segments, parents, vector, key, level)
 
     def _spans(self, coll: Collection, level: Level) -> LevelSpans:
-        return self._span_cache.get(self._store.cursor(), coll.id, level, self._version())
+        rewrites = self._rewrites(coll.id, level)  # read before the store: a later rewrite reloads
+        return self._span_cache.get(self._store.cursor(), coll.id, level, rewrites, self._visible(coll.id))
 
     def _ancestors(self, coll: Collection) -> Callable[[Node], tuple[Node, ...]]:
         return lambda node: tuple(self._navigator.ancestors(coll.name, node.id))

@@ -1,7 +1,8 @@
 """In-memory spans of every node of a level: key -> (video, start, end), and the keys of
 the nodes inside a time range of a video. Answers the hot look-ups of routed search
-(rerank, evidence) without a round trip to the store. A snapshot is rebuilt from the
-store when the database has changed since it was taken."""
+(rerank, evidence) without a round trip to the store. Appended nodes are merged into a
+snapshot; a snapshot is read afresh only after nodes of its level were rewritten or
+deleted."""
 
 from __future__ import annotations
 
@@ -13,6 +14,9 @@ import numpy as np
 
 from hierarchy.types import Level
 
+_START_BITS = 40  # a start time in ms below 2**40 (34 years) packs beside its video's code
+_TIME_MASK = (1 << _START_BITS) - 1
+
 
 @dataclass(frozen=True)
 class LevelSpans:
@@ -20,32 +24,75 @@ class LevelSpans:
     (video, start)."""
 
     keys: np.ndarray
-    video: np.ndarray
+    video: np.ndarray  # index into ``videos``
     start: np.ndarray
     end: np.ndarray
-    videos: tuple[str, ...]
+    videos: tuple[str, ...]  # sorted
     by_time: np.ndarray  # positions sorted by (video, start)
     sequence: np.ndarray  # the commit that wrote each node
+    time_key: np.ndarray  # (video << 40 | start) in ``by_time`` order, for range look-ups
 
     @classmethod
-    def load(cls, cur: duckdb.DuckDBPyConnection, cid: int, level: Level) -> LevelSpans:
-        """Read a level's spans from the store."""
+    def load(cls, cur: duckdb.DuckDBPyConnection, cid: int, level: Level, after: int = -1) -> LevelSpans:
+        """Read a level's spans from the store (only those written after commit ``after``)."""
         rows = cur.execute(
-            "SELECT key, video_id, start_ms, end_ms, seq FROM nodes WHERE collection_id = ? AND level = ? ORDER BY key",
-            [cid, int(level)],
+            "SELECT key, video_id, start_ms, end_ms, seq FROM nodes "
+            "WHERE collection_id = ? AND level = ? AND seq > ? ORDER BY key",
+            [cid, int(level), after],
         ).fetchnumpy()
         names, codes = np.unique(np.asarray(rows["video_id"], dtype=object).astype(str), return_inverse=True)
-        start = np.asarray(rows["start_ms"], np.int64)
-        order = np.lexsort((start, codes))
-        return cls(
+        return cls.of(
             np.asarray(rows["key"], np.int64),
             codes.astype(np.int64),
-            start,
+            np.asarray(rows["start_ms"], np.int64),
             np.asarray(rows["end_ms"], np.int64),
             tuple(names),
-            order,
             np.asarray(rows["seq"], np.int64),
         )
+
+    @classmethod
+    def of(
+        cls,
+        keys: np.ndarray,
+        video: np.ndarray,
+        start: np.ndarray,
+        end: np.ndarray,
+        videos: tuple[str, ...],
+        sequence: np.ndarray,
+    ) -> LevelSpans:
+        """Spans from columns in key order (``video`` indexes the sorted ``videos``)."""
+        order = np.lexsort((start, video))
+        return cls(keys, video, start, end, videos, order, sequence, _time_key(video[order], start[order]))
+
+    @property
+    def max_sequence(self) -> int:
+        """The latest commit among these nodes (-1 when there are none)."""
+        return int(self.sequence.max()) if len(self.sequence) else -1
+
+    def extended(self, new: LevelSpans) -> LevelSpans:
+        """These spans and ``new`` ones (of other keys) together. Appends (keys above every
+        present key) merge in linear time; anything else is sorted afresh."""
+        if len(new.keys) == 0:
+            return self
+        names = tuple(sorted(set(self.videos) | set(new.videos)))
+        lookup = np.array(names, dtype=object)
+        old_codes = np.searchsorted(lookup, np.array(self.videos, dtype=object)).astype(np.int64)
+        new_codes = np.searchsorted(lookup, np.array(new.videos, dtype=object)).astype(np.int64)[new.video]
+        video = np.concatenate([old_codes[self.video], new_codes])
+        keys = np.concatenate([self.keys, new.keys])
+        start, end = np.concatenate([self.start, new.start]), np.concatenate([self.end, new.end])
+        sequence = np.concatenate([self.sequence, new.sequence])
+        if len(self.keys) and new.keys[0] <= self.keys[-1]:
+            order = np.argsort(keys, kind="stable")
+            return LevelSpans.of(keys[order], video[order], start[order], end[order], names, sequence[order])
+        # Codes only shift up when names are added, so the old time order holds; the new
+        # rows, sorted among themselves, are inserted where they belong.
+        old_time = _time_key(old_codes[self.time_key >> _START_BITS], self.time_key & _TIME_MASK)
+        new_order = np.lexsort((new.start, new_codes))
+        new_time = _time_key(new_codes[new_order], new.start[new_order])
+        at = np.searchsorted(old_time, new_time, side="right")
+        by_time = np.insert(self.by_time, at, new_order + len(self.keys))
+        return LevelSpans(keys, video, start, end, names, by_time, sequence, np.insert(old_time, at, new_time))
 
     def spans(self, keys: list[int]) -> dict[int, tuple[str, int, int]]:
         """``key -> (video, start, end)`` for the keys present."""
@@ -84,28 +131,41 @@ class LevelSpans:
         code = int(np.searchsorted(self.videos, video_id))
         if code >= len(self.videos) or self.videos[code] != video_id:
             return np.zeros(0, np.int64)
-        sorted_codes = self.video[self.by_time]
-        lo, hi = np.searchsorted(sorted_codes, code, "left"), np.searchsorted(sorted_codes, code, "right")
+        lo = np.searchsorted(self.time_key, code << _START_BITS, "left")
+        hi = np.searchsorted(self.time_key, (code + 1) << _START_BITS, "left")
         rows = self.by_time[lo:hi]
         hit = (self.start[rows] < end) & (self.end[rows] > start)
         return self.keys[rows[hit]]
 
 
 class SpanCache:
-    """Level spans per (collection, level), valid while the database's change count holds."""
+    """Level spans per (collection, level). A snapshot stays valid while no stored node of
+    its level was rewritten or deleted (the ``rewrites`` count the database keeps per
+    level); commits that only added nodes are read from the store and merged in."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._spans: dict[tuple[int, int], tuple[int, LevelSpans]] = {}
+        self._spans: dict[tuple[int, int], tuple[int, int, LevelSpans]] = {}
 
-    def get(self, cur: duckdb.DuckDBPyConnection, cid: int, level: Level, version: int) -> LevelSpans:
-        """Spans of a level as of ``version`` (the database's change count)."""
+    def get(self, cur: duckdb.DuckDBPyConnection, cid: int, level: Level, rewrites: int, sequence: int) -> LevelSpans:
+        """Spans of a level holding at least every commit up to ``sequence``."""
         key = (cid, int(level))
         with self._lock:
             found = self._spans.get(key)
-        if found is not None and found[0] == version:
-            return found[1]
-        fresh = LevelSpans.load(cur, cid, level)
+        if found is not None and found[0] == rewrites:
+            _, covered, spans = found
+            if covered >= sequence:
+                return spans
+            # Commits to a collection land in sequence order, so every node of this level
+            # up to the newest one read is in hand afterwards.
+            fresh = spans.extended(LevelSpans.load(cur, cid, level, after=covered))
+        else:
+            fresh = LevelSpans.load(cur, cid, level)
+        covered = max(sequence, fresh.max_sequence)
         with self._lock:
-            self._spans[key] = (version, fresh)
+            self._spans[key] = (rewrites, covered, fresh)
         return fresh
+
+
+def _time_key(video: np.ndarray, start: np.ndarray) -> np.ndarray:
+    return (np.asarray(video, np.int64) << _START_BITS) | np.asarray(start, np.int64)

@@ -9,10 +9,6 @@ Writers are serialised by the owning index; readers take the current state (an
 immutable tuple of arrays) and never see a half-applied change: appends write past the
 readers' row count before publishing the new count, and every reshaping builds new
 arrays and swaps them in.
-
-Each row's norm is kept beside it, computed once when the row is added: exact scoring
-of a parent's segments (thousands of rows per hit) then costs one gather and one
-product instead of a norm per row per query.
 """
 
 from __future__ import annotations
@@ -29,7 +25,6 @@ _COMPACT_DEAD = 0.25  # rebuild the arrays once a quarter of the rows are remove
 class _State:
     keys: np.ndarray  # sorted over [0, count)
     rows: np.ndarray
-    norms: np.ndarray  # float32, the norm of each stored (rounded) row
     alive: np.ndarray
     count: int
     dead: int
@@ -41,8 +36,7 @@ class VectorTable:
     def __init__(self, dimension: int, dtype: type = np.float16) -> None:
         self.dimension = dimension
         self.dtype = dtype
-        empty = np.zeros((0, dimension), dtype)
-        self._state = _State(np.zeros(0, np.int64), empty, np.zeros(0, np.float32), np.zeros(0, bool), 0, 0)
+        self._state = _State(np.zeros(0, np.int64), np.zeros((0, dimension), dtype), np.zeros(0, bool), 0, 0)
 
     def __len__(self) -> int:
         state = self._state
@@ -81,7 +75,7 @@ class VectorTable:
             live = state.alive[: state.count]
             self._rebuild(state.keys[: state.count][live], state.rows[: state.count][live])
         else:
-            self._state = _State(state.keys, state.rows, state.norms, state.alive, state.count, dead)
+            self._state = _State(state.keys, state.rows, state.alive, state.count, dead)
 
     def clear(self) -> None:
         """Drop every row."""
@@ -90,6 +84,14 @@ class VectorTable:
     def contains(self, keys: np.ndarray) -> np.ndarray:
         """Whether each of ``keys`` holds a row (a boolean mask, in the order given)."""
         return self._present(self._state, np.asarray(keys, np.int64))
+
+    def rows_of(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(the keys present, their rows at the stored precision), in the order given."""
+        state = self._state
+        keys = np.asarray(keys, np.int64)
+        at, found = self._find(state, keys)
+        at = at[self._live(state, at, found)]
+        return state.keys[at], state.rows[at]
 
     def get(self, keys: np.ndarray) -> np.ndarray:
         """Float32 rows of ``keys``, in the order given; KeyError if one is missing."""
@@ -109,18 +111,6 @@ class VectorTable:
         live = self._live(state, at, found)
         return keys[live], state.rows[at[live]].astype(np.float32)
 
-    def dot(self, keys: np.ndarray, vector: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(the keys present, their rows' dot products with ``vector``, their rows' norms),
-        in the order given."""
-        state = self._state
-        keys = np.asarray(keys, np.int64)
-        at, found = self._find(state, keys)
-        at = at[self._live(state, at, found)]
-        present = state.keys[at]
-        if len(at) == 0:
-            return present, np.zeros(0, np.float32), np.zeros(0, np.float32)
-        return present, state.rows[at].astype(np.float32) @ vector, state.norms[at]
-
     def sample(self, limit: int, seed: int = 0) -> np.ndarray:
         """Up to ``limit`` float32 rows chosen at random (all when fewer)."""
         state = self._state
@@ -136,7 +126,6 @@ class VectorTable:
             grown = _State(
                 _grow(state.keys, capacity),
                 _grow(state.rows, capacity),
-                _grow(state.norms, capacity),
                 _grow(state.alive, capacity),
                 state.count,
                 state.dead,
@@ -145,14 +134,13 @@ class VectorTable:
         end = state.count + len(keys)
         state.keys[state.count : end] = keys
         state.rows[state.count : end] = vectors
-        state.norms[state.count : end] = _norms(state.rows[state.count : end])
         state.alive[state.count : end] = True
-        self._state = _State(state.keys, state.rows, state.norms, state.alive, end, state.dead)
+        self._state = _State(state.keys, state.rows, state.alive, end, state.dead)
 
     def _rebuild(self, keys: np.ndarray, rows: np.ndarray) -> None:
         order = np.argsort(keys, kind="stable")
-        keys, rows = keys[order], rows[order].astype(self.dtype)
-        self._state = _State(keys.copy(), rows, _norms(rows), np.ones(len(keys), bool), len(keys), 0)
+        keys, rows = keys[order], rows[order]
+        self._state = _State(keys.copy(), rows.astype(self.dtype), np.ones(len(keys), bool), len(keys), 0)
 
     @staticmethod
     def _find(state: _State, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -171,15 +159,6 @@ class VectorTable:
         if state.count == 0:
             return found
         return found & state.alive[at]
-
-
-def _norms(rows: np.ndarray, chunk: int = 8192) -> np.ndarray:
-    """Float32 norms of stored rows (in chunks: no float32 copy of a whole table)."""
-    out = np.empty(len(rows), np.float32)
-    for lo in range(0, len(rows), chunk):
-        part = rows[lo : lo + chunk].astype(np.float32)
-        out[lo : lo + chunk] = np.sqrt(np.einsum("ij,ij->i", part, part))
-    return out
 
 
 def _grow(array: np.ndarray, capacity: int) -> np.ndarray:

@@ -175,8 +175,10 @@ def test_exact_scores_agree_with_the_index_distances(path: Path, metric: Metric)
     top, top_sims = index.search(query, 60)
     asked = np.concatenate([top[::-1], [999]])  # any order; a key that is not there
     found, sims = index.score(asked, query)
-    assert found.tolist() == top[::-1].tolist()
-    assert sims == pytest.approx(top_sims[::-1], rel=2e-3, abs=2e-3)
+    assert found.tolist() == top.tolist()  # best first, as the index ranks them
+    assert sims == pytest.approx(top_sims, rel=2e-3, abs=2e-3)
+    best, best_sims = index.score(asked, query, 5)
+    assert best.tolist() == top[:5].tolist() and best_sims == pytest.approx(top_sims[:5], rel=2e-3, abs=2e-3)
 
 
 # -- approximate search quality ----------------------------------------------------------

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from hierarchy import nodes
 from hierarchy.db import Database
+from hierarchy.spans import LevelSpans
 from hierarchy.types import Filter, Level, Mode, SearchQuery, TimeRange
 from tests.hierarchy.helpers import COLLECTION, segments, unit_vectors
 
@@ -61,3 +62,55 @@ def test_matching_agrees_with_the_store_filter(games: Database, videos: list[str
     stored = nodes.filtered_keys(games.store.cursor(), coll.id, Level.SEGMENT, flt, 1000)
     in_memory = games.searcher._spans(coll, Level.SEGMENT).matching(tuple(videos), start, end)
     assert sorted(in_memory.tolist()) == sorted(stored.tolist())
+
+
+rows = st.tuples(st.sampled_from(["b", "d", "a", "c", "e"]), st.integers(0, 50), st.integers(1, 20))
+batches = st.lists(st.lists(rows, min_size=0, max_size=8), min_size=1, max_size=6)
+
+
+def _spans_of(batch: list[tuple[str, int, int]], keys: np.ndarray, seq: int) -> LevelSpans:
+    names = tuple(sorted({video for video, _, _ in batch}))
+    order = np.argsort(keys, kind="stable")
+    video = np.array([names.index(v) for v, _, _ in batch], np.int64)[order]
+    start = np.array([s for _, s, _ in batch], np.int64)[order]
+    end = start + np.array([n for _, _, n in batch], np.int64)[order]
+    return LevelSpans.of(keys[order], video, start, end, names, np.full(len(batch), seq, np.int64))
+
+
+@given(batches, st.booleans())
+def test_merged_spans_answer_as_a_fresh_read(written: list[list[tuple[str, int, int]]], in_order: bool) -> None:
+    """Appends merged one by one (new videos sorting anywhere among the old) answer every
+    look-up as spans read at once do, with keys in order (appends) or not (rebuilds)."""
+    rng = np.random.default_rng(len(written))
+    total = sum(len(b) for b in written)
+    all_keys = np.arange(total, dtype=np.int64) * 3 + 1
+    if not in_order:
+        rng.shuffle(all_keys)
+    merged, everything, first = None, [], 0
+    for seq, batch in enumerate(written):
+        part = _spans_of(batch, all_keys[first : first + len(batch)], seq)
+        merged = part if merged is None else merged.extended(part)
+        everything += batch
+        first += len(batch)
+    fresh = _spans_of(everything, all_keys[:total], 0)
+    assert merged.keys.tolist() == fresh.keys.tolist()
+    assert merged.spans(merged.keys.tolist()) == fresh.spans(fresh.keys.tolist())
+    timeline = [(merged.videos[merged.video[i]], merged.start[i]) for i in merged.by_time]
+    assert timeline == sorted(timeline)
+    for video in ("a", "b", "c", "d", "e", "z"):
+        for lo, hi in ((0, 10**6), (10, 30), (45, 46)):
+            assert sorted(merged.inside(video, lo, hi).tolist()) == sorted(fresh.inside(video, lo, hi).tolist())
+    if len(written) > 1:
+        assert merged.newer_than(len(written) - 2) == len(written[-1])
+
+
+def test_searches_after_appends_see_every_segment_and_after_a_delete_none_of_it(games: Database) -> None:
+    coll = games.get_collection(COLLECTION)
+    for i in range(4):
+        games.append_segments(COLLECTION, segments("v2" if i % 2 else "v1", unit_vectors(5, seed=i), i * 10_000))
+        in_memory = games.searcher._spans(coll, Level.SEGMENT)
+        stored = nodes.filtered_keys(games.store.cursor(), coll.id, Level.SEGMENT, Filter(), 1000)
+        assert in_memory.keys.tolist() == sorted(stored.tolist())
+    games.delete_video(COLLECTION, "v2")
+    left = games.searcher._spans(coll, Level.SEGMENT)
+    assert set(left.videos) == {"v1"} and len(left.keys) == 10

@@ -42,11 +42,11 @@ def test_table_matches_a_dictionary(ops: list[tuple[str, list[int]]]) -> None:
         assert np.array_equal(got, np.stack([truth[k] for k in present[::-1]]))
         assert len(table.sample(10_000)) == len(present)
     asked = np.array(sorted(set(k for _, keys in ops for k in keys))[::-1], np.int64)
-    query = np.arange(1, DIM + 1, dtype=np.float32)
-    found, dots, norms = table.dot(asked, query)
+    found, rows = table.rows_of(asked)
     assert found.tolist() == [k for k in asked.tolist() if k in truth]
     expected = np.stack([truth[k] for k in found.tolist()]) if len(found) else np.zeros((0, DIM), np.float32)
-    assert np.allclose(dots, expected @ query) and np.allclose(norms, np.linalg.norm(expected, axis=1))
+    assert rows.dtype == np.float16 and np.array_equal(rows.astype(np.float32), expected)
+    assert table.contains(asked).tolist() == [k in truth for k in asked.tolist()]
 
 
 def test_missing_keys_raise() -> None:
