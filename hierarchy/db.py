@@ -52,6 +52,7 @@ from hierarchy import (
 )
 from hierarchy import snapshot as snapshots
 from hierarchy.builder import HierarchyConfig
+from hierarchy.commits import Commits
 from hierarchy.encoder import TextEncoder, get_encoder
 from hierarchy.errors import AlreadyExists, FailedPrecondition, NotFound, Unavailable
 from hierarchy.graph import GraphCache
@@ -109,11 +110,7 @@ class Database:
         self.keys = Allocator(self.store, "next_key")
         self.sequence = Allocator(self.store, "next_seq", block=1024)
         self._last_sequence = nodes.max_sequence(self.store.cursor())
-        self._changes = 0  # bumped by every committed write; read caches are keyed by it
-        self._opened_sequence = self._last_sequence
-        self._visible: dict[int, int] = {}  # collection id -> latest commit searches see
-        # (collection id, level) -> commits that rewrote or deleted stored nodes of that level
-        self._rewrites: dict[tuple[int, Level], int] = {}
+        self.commits = Commits(self._last_sequence)
         self._catalog_lock = threading.Lock()
         self._locks_guard = threading.Lock()
         self._write_locks: dict[int, threading.RLock] = {}
@@ -134,9 +131,7 @@ class Database:
             self.navigator,
             self.node_cache,
             options,
-            lambda: self._changes,
-            self.visible_sequence,
-            self.rewrites,
+            self.commits,
         )
 
     @classmethod
@@ -213,8 +208,8 @@ class Database:
             self.indexes.drop_collection(collection.id)
             self._collections.pop(name, None)
             self.node_cache.invalidate()
-            self._rewritten(collection.id, list(Level))
-            self._changed()
+            self.commits.rewritten(collection.id, list(Level))
+            self.commits.committed()
 
     # -- videos ------------------------------------------------------------------------
 
@@ -268,8 +263,8 @@ class Database:
                 self._index(coll, level).remove(level_keys)
             self.graphs.invalidate(coll.id, video_id)
             self.node_cache.invalidate()
-            self._rewritten(coll.id, list(Level))
-            self._changed()
+            self.commits.rewritten(coll.id, list(Level))
+            self.commits.committed()
 
     # -- segments ----------------------------------------------------------------------
 
@@ -292,7 +287,7 @@ class Database:
                     nodes.save_request(tx, coll.id, request_id, seq, {"segment_ids": batch.node_ids})
             self._last_sequence = max(self._last_sequence, seq)
             self._index(coll, Level.SEGMENT).add(batch.keys, batch.vectors, seq)
-            self._changed(coll.id, seq)
+            self.commits.committed(coll.id, seq)
             for video_id in set(batch.video_ids):
                 self.graphs.invalidate(coll.id, video_id)
         return AppendResult(batch.node_ids, seq)
@@ -381,8 +376,8 @@ class Database:
                 index = self._index(coll, batch.level)
                 index.remove(old.get(batch.level, np.zeros(0, np.int64)))
                 index.add(batch.keys, batch.vectors, seq)
-            self._rewritten(coll.id, [batch.level for batch in batches])  # old parents deleted
-            self._changed(coll.id, seq)
+            self.commits.rewritten(coll.id, [batch.level for batch in batches])  # old parents deleted
+            self.commits.committed(coll.id, seq)
             self.graphs.invalidate(coll.id, video_id)
             self.node_cache.invalidate()  # its segments have new parents; its old parents are gone
         return {batch.level: len(batch.keys) for batch in batches}
@@ -517,32 +512,6 @@ class Database:
         if found is not None:
             self._collections[name] = found
         return found
-
-    def _changed(self, cid: int | None = None, seq: int = 0) -> None:
-        """Count a committed write (after its indexes are updated), so read caches refresh;
-        a write of commit ``seq`` to collection ``cid`` becomes visible to searches."""
-        with self._locks_guard:
-            self._changes += 1
-            if cid is not None:
-                self._visible[cid] = max(self._visible.get(cid, 0), seq)
-
-    def _rewritten(self, cid: int, levels: list[Level]) -> None:
-        """Count a commit that rewrote or deleted stored nodes of ``levels`` (after it)."""
-        with self._locks_guard:
-            for level in levels:
-                self._rewrites[(cid, level)] = self._rewrites.get((cid, level), 0) + 1
-
-    def rewrites(self, cid: int, level: Level) -> int:
-        """How many commits rewrote or deleted stored nodes of a collection's level; read
-        caches of that level built under another count are stale."""
-        with self._locks_guard:
-            return self._rewrites.get((cid, level), 0)
-
-    def visible_sequence(self, cid: int) -> int:
-        """The latest commit of a collection that searches see whole: stored, indexed and in
-        the read caches. Pages of a search answer as of this commit."""
-        with self._locks_guard:
-            return self._visible.get(cid, self._opened_sequence)
 
     def _write_lock(self, cid: int) -> threading.RLock:
         # Re-entrant: sealing holds the lock across the build it runs.

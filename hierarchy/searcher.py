@@ -13,6 +13,7 @@ import numpy as np
 
 from hierarchy import answers, auto, calibrate, deadlines, filters, nodes, paging, rerank, router, search, validate
 from hierarchy.calibrate import LevelMoments, MomentsCache
+from hierarchy.commits import Commits
 from hierarchy.encoder import get_encoder
 from hierarchy.errors import FailedPrecondition, NotFound
 from hierarchy.index import LevelIndex
@@ -73,9 +74,7 @@ class Searcher:
         navigator: Navigator,
         node_cache: NodeCache,
         options: DatabaseOptions,
-        version: Callable[[], int],
-        watermark: Callable[[int], int],
-        rewrites: Callable[[int, Level], int],
+        commits: Commits,
     ) -> None:
         self._store = store
         self._collection = collection
@@ -83,9 +82,7 @@ class Searcher:
         self._navigator = navigator
         self._nodes = node_cache
         self._options = options
-        self._version = version  # the database's change count: caches keyed by it stay valid
-        self._visible = watermark  # collection id -> the latest commit searches see whole
-        self._rewrites = rewrites  # (collection id, level) -> commits that rewrote its nodes
+        self._commits = commits  # what searches may see, and what read caches key on
         self._level_moments = MomentsCache()
         self._span_cache = SpanCache()
         self._labels_lock = threading.Lock()
@@ -137,7 +134,7 @@ class Searcher:
         """(offset, commit watermark) of a page: the first page starts at the latest commit."""
         position = paging.decode(page_token, owner)
         if position is None:
-            return 0, self._visible(coll.id)
+            return 0, self._commits.visible(coll.id)
         valid = (
             isinstance(position, list)
             and len(position) == 2
@@ -167,7 +164,7 @@ class Searcher:
             exhausted = len(ranked) < asked
             if plan.example is not None:
                 ranked = [r for r in ranked if r.key != plan.example.key]
-            if self._visible(coll.id) > plan.watermark:  # written since the first page
+            if self._commits.visible(coll.id) > plan.watermark:  # written since the first page
                 ranked = self._as_of(coll, ranked, plan.watermark)
             if len(ranked) >= depth or exhausted:
                 break
@@ -180,7 +177,7 @@ class Searcher:
 
     def _newer(self, coll: Collection, levels: list[Level], watermark: int) -> int:
         """Nodes of ``levels`` written after ``watermark`` (none when nothing was since)."""
-        if watermark >= self._visible(coll.id):
+        if watermark >= self._commits.visible(coll.id):
             return 0
         return sum(self._spans(coll, level).newer_than(watermark) for level in levels)
 
@@ -308,8 +305,8 @@ class Searcher:
         return lambda key, level: answers.evidence_for(index, moments, segments, parents, vector, key, level)
 
     def _spans(self, coll: Collection, level: Level) -> LevelSpans:
-        rewrites = self._rewrites(coll.id, level)  # read before the store: a later rewrite reloads
-        return self._span_cache.get(self._store.cursor(), coll.id, level, rewrites, self._visible(coll.id))
+        rewrites = self._commits.rewrites(coll.id, level)  # read before the store: a later rewrite reloads
+        return self._span_cache.get(self._store.cursor(), coll.id, level, rewrites, self._commits.visible(coll.id))
 
     def _ancestors(self, coll: Collection) -> Callable[[Node], tuple[Node, ...]]:
         return lambda node: tuple(self._navigator.ancestors(coll.name, node.id))
@@ -318,12 +315,12 @@ class Searcher:
         """Calibration statistics of a level, as a search at commit ``as_of`` saw them."""
         index = self._index(coll, level)
         key = (coll.id, int(level))
-        current = as_of is None or as_of >= self._visible(coll.id)
+        current = as_of is None or as_of >= self._commits.visible(coll.id)
         return self._level_moments.get(key, len(index), lambda: index.sample(calibrate.SAMPLE), as_of, current)
 
     def _labels(self, coll: Collection) -> list[str]:
         """Distinct segment labels of a collection, cached until the next write."""
-        stamp = (coll.id, self._version())
+        stamp = (coll.id, self._commits.changes)
         with self._labels_lock:
             cached = self._label_cache.get(coll.id)
         if cached is not None and cached[0] == stamp:

@@ -1,0 +1,51 @@
+"""What searches may see: per collection, the latest commit that is stored, indexed and in
+the read caches, and per level, how many commits rewrote or deleted stored nodes.
+
+Read caches key on these: a search's later pages answer as of the commit its first page
+saw (:meth:`Commits.visible`), in-memory spans merge appended nodes until a level is
+rewritten (:meth:`Commits.rewrites`), and the label cache refreshes on any change
+(:attr:`Commits.changes`). Writers record a commit only after its indexes are updated.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from hierarchy.types import Level
+
+
+class Commits:
+    """Commit bookkeeping of one open database."""
+
+    def __init__(self, opened_sequence: int) -> None:
+        self._lock = threading.Lock()
+        self._opened = opened_sequence
+        self.changes = 0  # bumped by every committed write
+        self._visible: dict[int, int] = {}  # collection id -> latest commit searches see
+        self._rewrites: dict[tuple[int, Level], int] = {}
+
+    def committed(self, cid: int | None = None, seq: int = 0) -> None:
+        """Count a committed write; a write of commit ``seq`` to collection ``cid`` becomes
+        visible to searches."""
+        with self._lock:
+            self.changes += 1
+            if cid is not None:
+                self._visible[cid] = max(self._visible.get(cid, 0), seq)
+
+    def rewritten(self, cid: int, levels: list[Level]) -> None:
+        """Count a commit that rewrote or deleted stored nodes of ``levels`` (after it)."""
+        with self._lock:
+            for level in levels:
+                self._rewrites[(cid, level)] = self._rewrites.get((cid, level), 0) + 1
+
+    def rewrites(self, cid: int, level: Level) -> int:
+        """How many commits rewrote or deleted stored nodes of a collection's level; read
+        caches of that level built under another count are stale."""
+        with self._lock:
+            return self._rewrites.get((cid, level), 0)
+
+    def visible(self, cid: int) -> int:
+        """The latest commit of a collection that searches see whole: stored, indexed and in
+        the read caches. Pages of a search answer as of this commit."""
+        with self._lock:
+            return self._visible.get(cid, self._opened)
