@@ -23,14 +23,23 @@ class Commits:
         self.changes = 0  # bumped by every committed write
         self._visible: dict[int, int] = {}  # collection id -> latest commit searches see
         self._rewrites: dict[tuple[int, Level], int] = {}
+        self._written: dict[tuple[int, Level], int] = {}  # latest commit that added nodes to a level
 
-    def committed(self, cid: int | None = None, seq: int = 0) -> None:
-        """Count a committed write; a write of commit ``seq`` to collection ``cid`` becomes
-        visible to searches."""
+    def committed(self, cid: int | None = None, seq: int = 0, levels: tuple[Level, ...] = ()) -> None:
+        """Count a committed write; a write of commit ``seq`` to collection ``cid`` (adding
+        nodes to ``levels``) becomes visible to searches."""
         with self._lock:
             self.changes += 1
             if cid is not None:
                 self._visible[cid] = max(self._visible.get(cid, 0), seq)
+                for level in levels:
+                    self._written[(cid, level)] = max(self._written.get((cid, level), 0), seq)
+
+    def written(self, cid: int, level: Level) -> int:
+        """The latest commit that added nodes to a collection's level (since the database
+        was opened; before that, the sequence it was opened at)."""
+        with self._lock:
+            return self._written.get((cid, level), self._opened)
 
     def rewritten(self, cid: int, levels: list[Level]) -> None:
         """Count a commit that rewrote or deleted stored nodes of ``levels`` (after it)."""

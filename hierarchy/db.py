@@ -287,7 +287,7 @@ class Database:
                     nodes.save_request(tx, coll.id, request_id, seq, {"segment_ids": batch.node_ids})
             self._last_sequence = max(self._last_sequence, seq)
             self._index(coll, Level.SEGMENT).add(batch.keys, batch.vectors, seq)
-            self.commits.committed(coll.id, seq)
+            self.commits.committed(coll.id, seq, (Level.SEGMENT,))
             for video_id in set(batch.video_ids):
                 self.graphs.invalidate(coll.id, video_id)
         return AppendResult(batch.node_ids, seq)
@@ -377,7 +377,7 @@ class Database:
                 index.remove(old.get(batch.level, np.zeros(0, np.int64)))
                 index.add(batch.keys, batch.vectors, seq)
             self.commits.rewritten(coll.id, [batch.level for batch in batches])  # old parents deleted
-            self.commits.committed(coll.id, seq)
+            self.commits.committed(coll.id, seq, tuple(batch.level for batch in batches))
             self.graphs.invalidate(coll.id, video_id)
             self.node_cache.invalidate()  # its segments have new parents; its old parents are gone
         return {batch.level: len(batch.keys) for batch in batches}

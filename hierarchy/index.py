@@ -247,17 +247,23 @@ class LevelIndex:
                 return False
             live = self._table.contains(batch.keys)  # removed while waiting: left out
             if live.any():
-                self._link(batch.keys[live], batch.rows[live])
+                self._link(batch.keys[live], batch.rows[live], chunk=1)
             self._tail.drop_oldest()
             self.linked_watermark = max(self.linked_watermark, batch.watermark)
             self._bump()
             return True
 
-    def _link(self, keys: np.ndarray, rows: np.ndarray) -> None:
+    def _link(self, keys: np.ndarray, rows: np.ndarray, chunk: int = 0) -> None:
         # One insertion thread: USearch's parallel insertion leaves a few nodes unreachable
         # (about 1 in 400 at 20k vectors; none with one thread), and a vector no search can
         # reach is a lost write to its users. Linking runs beside the server anyway.
-        self._index.add(keys.astype(np.uint64), rows, threads=1)
+        # A search waits for the insertion call under way, so the background linker inserts
+        # a vector per call: searches during linking then wait ~3 ms, not a whole write's
+        # worth (45 ms for 16 vectors at 30k), for ~15 % more linking time.
+        ids = keys.astype(np.uint64)
+        step = chunk or len(ids)
+        for lo in range(0, len(ids), step):
+            self._index.add(ids[lo : lo + step], rows[lo : lo + step], threads=1)
 
     def _bump(self) -> None:
         # Writers and the linker change the index under different locks.

@@ -306,7 +306,8 @@ class Searcher:
 
     def _spans(self, coll: Collection, level: Level) -> LevelSpans:
         rewrites = self._commits.rewrites(coll.id, level)  # read before the store: a later rewrite reloads
-        return self._span_cache.get(self._store.cursor(), coll.id, level, rewrites, self._commits.visible(coll.id))
+        written = self._commits.written(coll.id, level)
+        return self._span_cache.get(self._store.cursor(), coll.id, level, rewrites, written)
 
     def _ancestors(self, coll: Collection) -> Callable[[Node], tuple[Node, ...]]:
         return lambda node: tuple(self._navigator.ancestors(coll.name, node.id))

@@ -114,3 +114,22 @@ def test_searches_after_appends_see_every_segment_and_after_a_delete_none_of_it(
     games.delete_video(COLLECTION, "v2")
     left = games.searcher._spans(coll, Level.SEGMENT)
     assert set(left.videos) == {"v1"} and len(left.keys) == 10
+
+
+def test_spans_of_each_level_follow_the_writes_to_that_level(games: Database) -> None:
+    coll = games.get_collection(COLLECTION)
+
+    def in_memory(level: Level) -> list[int]:
+        return games.searcher._spans(coll, level).keys.tolist()
+
+    def stored(level: Level) -> list[int]:
+        return sorted(nodes.filtered_keys(games.store.cursor(), coll.id, level, Filter(), 1000).tolist())
+
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(30, seed=3)))
+    assert in_memory(Level.SCENE) == [] and len(in_memory(Level.SEGMENT)) == 30  # cached, empty
+    games.build_video(COLLECTION, "v1")  # adds parents: each parent level is read again
+    games.append_segments(COLLECTION, segments("v2", unit_vectors(12, seed=4)))
+    games.build_video(COLLECTION, "v2")
+    games.build_video(COLLECTION, "v1")  # replaces v1's parents: a rewrite of those levels
+    for level in Level:
+        assert in_memory(level) == stored(level) and stored(level), level
