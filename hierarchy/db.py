@@ -442,6 +442,7 @@ class Database:
             self.save_indexes()
             self.store.close()
         finally:
+            self.indexes.stop_linking()  # after the save: the files cover what was linked
             self._lock_file.close()
 
     # -- operations: verify, snapshot, lag -------------------------------------------------

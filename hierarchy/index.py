@@ -10,10 +10,12 @@ vector), which at that size is both faster and exact.
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
 import threading
+import weakref
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -64,6 +66,18 @@ def similarity_of(metric: Metric, dots: np.ndarray, norms: np.ndarray, query: np
     return dots
 
 
+_OPEN: weakref.WeakSet[LevelIndex] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_linkers() -> None:
+    # A linker thread still inside USearch when the interpreter tears down aborts the
+    # process (a C++ thread destroyed while running); stop them first. Nothing is lost:
+    # unlinked vectors are caught up from the store on the next open.
+    for index in list(_OPEN):
+        index.stop_linking(timeout=5.0)
+
+
 class LevelIndex:
     """A USearch index over the vectors of one level of one collection.
 
@@ -93,12 +107,14 @@ class LevelIndex:
         self._linker_lock = threading.Lock()
         self._linked = threading.Condition(self._linker_lock)  # notified after each linked write
         self._linker: threading.Thread | None = None
+        self._stopping = False  # set when the index is closed: the linker ends
         self._index = self._new_index()
         self._tail = UnlinkedTail(dimension)
         self._version = 0  # bumped by every change; ``dirty`` compares it with the saved one
         self._saved_version = 0
         # The same vectors by key, for exact scoring of any subset (see hierarchy.vectortable).
         self._table = VectorTable(dimension, _TABLE_DTYPES.get(params.dtype, np.float32))
+        _OPEN.add(self)
 
     def _new_index(self) -> Index:
         return Index(
@@ -205,7 +221,9 @@ class LevelIndex:
         # places, and a ranking asked for more than there is must still hold every older one.
         # USearch widens the beam to at least ``count`` on its own, so deep pages stay exact
         # enough without touching the shared expansion setting.
-        matches = self._index.search(query, count, exact=self.exact)
+        # One thread: a single query gains nothing from a pool, and requests already run
+        # side by side.
+        matches = self._index.search(query, count, exact=self.exact, threads=1)
         keys = np.asarray(matches.keys, dtype=np.int64)
         sims = similarity_from_distance(self.metric, np.asarray(matches.distances, np.float32))
         return keys, sims
@@ -220,7 +238,7 @@ class LevelIndex:
 
     def _start_linker(self) -> None:
         with self._linker_lock:
-            if self._linker is None:
+            if self._linker is None and not self._stopping:
                 self._linker = threading.Thread(target=self._link_waiting, name=f"link {self.path.name}", daemon=True)
                 self._linker.start()
 
@@ -243,17 +261,17 @@ class LevelIndex:
         """Link the oldest waiting write; False when none waits."""
         with self._graph_lock:
             batch = self._tail.oldest()
-            if batch is None:
+            if batch is None or self._stopping:
                 return False
             live = self._table.contains(batch.keys)  # removed while waiting: left out
-            if live.any():
-                self._link(batch.keys[live], batch.rows[live], chunk=1)
+            if live.any() and not self._link(batch.keys[live], batch.rows[live], chunk=1):
+                return False  # stopped part-way: the index is being closed, its files already saved
             self._tail.drop_oldest()
             self.linked_watermark = max(self.linked_watermark, batch.watermark)
             self._bump()
             return True
 
-    def _link(self, keys: np.ndarray, rows: np.ndarray, chunk: int = 0) -> None:
+    def _link(self, keys: np.ndarray, rows: np.ndarray, chunk: int = 0) -> bool:
         # One insertion thread: USearch's parallel insertion leaves a few nodes unreachable
         # (about 1 in 400 at 20k vectors; none with one thread), and a vector no search can
         # reach is a lost write to its users. Linking runs beside the server anyway.
@@ -263,7 +281,19 @@ class LevelIndex:
         ids = keys.astype(np.uint64)
         step = chunk or len(ids)
         for lo in range(0, len(ids), step):
+            if self._stopping:
+                return False
             self._index.add(ids[lo : lo + step], rows[lo : lo + step], threads=1)
+        return True
+
+    def stop_linking(self, timeout: float = 10.0) -> None:
+        """Stop the background linker (after the current vector) and wait for it. For an
+        index that is being closed or dropped: what still waits stays unlinked."""
+        self._stopping = True
+        with self._linker_lock:
+            linker = self._linker
+        if linker is not None and linker is not threading.current_thread():
+            linker.join(timeout)
 
     def _bump(self) -> None:
         # Writers and the linker change the index under different locks.

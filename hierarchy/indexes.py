@@ -53,7 +53,15 @@ class LevelIndexes:
         with self._lock:
             dropped = [self._indexes.pop((cid, level)) for level in Level if (cid, level) in self._indexes]
         for index in dropped:
+            index.stop_linking()
             index.delete_files()
+
+    def stop_linking(self) -> None:
+        """Stop every background linker (the database is closing)."""
+        with self._lock:
+            every = list(self._indexes.values())
+        for index in every:
+            index.stop_linking()
 
     def save(self, changed_only: bool = False) -> int:
         """Persist every index (or only those changed since their last save); returns how

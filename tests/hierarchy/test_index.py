@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -199,7 +201,8 @@ def hnsw(tmp_path_factory: pytest.TempPathFactory) -> tuple[LevelIndex, np.ndarr
         dim=RECALL_DIM,
     )
     index.add(keys(RECALL_COUNT, first=0), data, watermark=1)
-    assert not index.exact
+    index.link_all()  # the graph's recall, not the exact scan of writes still waiting
+    assert not index.exact and index.unlinked == 0
     truth = np.argsort(-(queries @ data.T), axis=1, kind="stable")[:, :10]
     return index, queries, truth
 
@@ -315,3 +318,19 @@ def test_a_key_removed_while_waiting_is_never_linked_or_found(path: Path, vector
     index.link_all()
     assert 5 not in index.keys().tolist() and 6 not in index.keys().tolist()
     assert 5 not in index.search(vectors[4], COUNT)[0].tolist() and len(index) == COUNT - 2
+
+
+def test_a_process_exiting_while_its_linker_runs_exits_cleanly(tmp_path: Path) -> None:
+    script = f"""
+import time
+import numpy as np
+from pathlib import Path
+from hierarchy.index import IndexParams, LevelIndex
+from hierarchy.types import Metric
+index = LevelIndex(Path({str(tmp_path)!r}) / "s.usearch", 256, Metric.COSINE, IndexParams(exact_below=0))
+index.add(np.arange(1, 5_001), np.random.default_rng(0).normal(size=(5_000, 256)).astype(np.float32), 1)
+time.sleep(0.5)  # the linker is inside USearch now
+assert index.unlinked > 0
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
