@@ -46,13 +46,15 @@ def _peer_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
     indexed = [p for p in ran if p["name"] not in EXACT_PEERS] or ran
     first = min(indexed, key=lambda p: p["searchable_s"])
     strata_p50 = result["strata_reference"]["p50_ms"]
+    strata_recall = result["strata_reference"].get("recall_at_10", 0.0)
     strata_ready = result["ingest"]["first_write_to_searchable_s"]
     return [
         {
+            # Equal recall: a faster answer below 0.95 recall does not count.
             "target": f"query latency p50 at recall >= 0.95 vs fastest peer ({fastest['name']}) (ms)",
             "goal": f"< {fastest['p50_ms']}",
-            "value": strata_p50,
-            "met": strata_p50 < fastest["p50_ms"],
+            "value": strata_p50 if strata_recall >= 0.95 else f"{strata_p50} at recall {strata_recall}",
+            "met": strata_recall >= 0.95 and strata_p50 < fastest["p50_ms"],
         },
         {
             "target": f"first write to searchable vs fastest indexed peer ({first['name']}) (s)",
