@@ -13,8 +13,8 @@ A batch is *acknowledged* when its call returned OK; batches whose call was cut 
 kill are *in flight*. Half way, one restart is killed at once, while it still recovers
 its indexes. After every restart the checks are:
 
-- every acknowledged segment is in the store and in the index (a paged search over the
-  segment level lists it) and the store and index counts agree;
+- every acknowledged segment is in the store (paged searches over the segment level,
+  video by video, list it), and the store and index counts agree;
 - an in-flight batch is entirely present or entirely absent, and a stream's present
   batches are a prefix of the stream (batches commit in order);
 - retrying an in-flight batch with its ``request_id`` answers ``replayed`` exactly when
@@ -45,12 +45,14 @@ from typing import IO, Any
 import grpc
 import numpy as np
 
+from hierarchy.searcher import MAX_RESULT_WINDOW
 from service.client import StrataClient, StrataRpcError
 
 ROOT = Path(__file__).resolve().parents[1]
 COLLECTION = "crash"
 DIM = 16
 SEGMENT_MS = 1000
+LISTING_WINDOW_MS = 5_000 * SEGMENT_MS  # at most ~5,000 segments of a video: under the window
 LIVE_VIDEOS = ("live-0", "live-1", "live-2")
 BULK_VIDEOS = ("bulk-0", "bulk-1")
 
@@ -433,18 +435,44 @@ def _whole_or_absent(batch: Batch, present: set[str]) -> bool:
 
 
 def listed_segment_ids(client: StrataClient) -> set[str]:
-    """Every segment id the index returns, by paging one search over the whole level."""
+    """Every segment id a search over the segment level lists, video by video.
+
+    A search serves its first ``MAX_RESULT_WINDOW`` answers, so a video with more segments
+    is listed in time windows that each hold fewer."""
+    ids: set[str] = set()
+    for video in LIVE_VIDEOS + BULK_VIDEOS:
+        start = 0
+        while True:
+            found = _paged_ids(client, video, (start, 0))  # from ``start`` to the end
+            if len(found) < MAX_RESULT_WINDOW:
+                ids.update(found)
+                break
+            ids.update(_paged_ids(client, video, (start, start + LISTING_WINDOW_MS)))
+            start += LISTING_WINDOW_MS
+    return ids
+
+
+def _paged_ids(client: StrataClient, video: str, time_range: tuple[int, int]) -> list[str]:
+    """The ids of one search over the segment level, every page of it."""
     probe = np.ones(DIM, np.float32)
     ids: list[str] = []
     token = ""
     while True:
-        reply = client.search(COLLECTION, vector=probe, level="segment", top_k=1000, page_token=token)
+        reply = client.search(
+            COLLECTION,
+            vector=probe,
+            level="segment",
+            top_k=1000,
+            video_ids=[video],
+            time_range=time_range,
+            page_token=token,
+        )
         ids.extend(h.node.id for h in reply.hits)
         token = reply.next_page_token
         if not token:
             break
     assert len(ids) == len(set(ids)), "a segment was listed twice"
-    return set(ids)
+    return ids
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -17,6 +17,7 @@ from pathlib import Path
 import grpc
 import pytest
 
+from hierarchy import searcher
 from hierarchy.db import Database
 from hierarchy.errors import Unavailable
 from service.client import StrataClient, StrataRpcError
@@ -25,6 +26,7 @@ from service.readiness import RECOVERING
 from service.server import StrataServer, create_server
 from service.settings import Settings
 from tests.service.conftest import DIM, rows, start_server, unit_vectors
+from tools import crashtest
 from tools.crashtest import CrashRun, ServerProcess
 from tools.soccer import generate
 
@@ -257,3 +259,24 @@ def _append_until_failure(client: StrataClient) -> tuple[int, StrataRpcError]:
         except StrataRpcError as exc:
             return 200 * i, exc
     raise AssertionError("the store never met its file size limit")
+
+
+def test_the_crash_listing_reaches_past_the_result_window(
+    client: StrataClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A search serves its first MAX_RESULT_WINDOW answers; the crash test's listing of
+    # every segment must not stop there (it once reported 713 of 11,713 segments gone).
+    monkeypatch.setattr(searcher, "MAX_RESULT_WINDOW", 100)
+    monkeypatch.setattr(crashtest, "MAX_RESULT_WINDOW", 100)
+    monkeypatch.setattr(crashtest, "LISTING_WINDOW_MS", 60 * crashtest.SEGMENT_MS)
+    client.create_collection(crashtest.COLLECTION, dimension=crashtest.DIM)
+    expected = set()
+    for n, video in enumerate(crashtest.BULK_VIDEOS):
+        client.create_video(crashtest.COLLECTION, video)
+        batch = [
+            {"video_id": video, "start_ms": i * 1000, "end_ms": (i + 1) * 1000, "vector": v}
+            for i, v in enumerate(unit_vectors(250 + n, seed=n, dim=crashtest.DIM))
+        ]
+        expected |= set(client.append_segments(crashtest.COLLECTION, batch).segment_ids)
+    assert len(expected) == 501
+    assert crashtest.listed_segment_ids(client) == expected
