@@ -34,7 +34,7 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -302,13 +302,10 @@ class Database:
         coll = self._collection(collection)
         cuts = validate.hints(hints or {})
         with self._write_lock(coll.id):  # no segment may slip in between the build and the seal
-            self.get_video(collection, video_id)
+            video = self.get_video(collection, video_id)
             if cuts:
-                with self.store.transaction() as cur:
-                    catalog.set_video_hints(cur, coll.id, video_id, cuts)
-            self.build_video(collection, video_id)
-            with self.store.transaction() as cur:
-                catalog.set_video_state(cur, coll.id, video_id, VideoState.SEALED)
+                video = replace(video, hints=cuts)
+            self._build(coll, video, self.hierarchy_config(collection), seal=True)
         return self.get_video(collection, video_id)
 
     def reopen_video(self, collection: str, video_id: str) -> Video:
@@ -352,34 +349,42 @@ class Database:
         coll = self._collection(collection)
         video = self.get_video(collection, video_id)
         with self._write_lock(coll.id):
-            cur = self.store.cursor()
-            seg_keys, columns = nodes.video_segments(cur, coll.id, video_id)
-            if len(seg_keys) == 0:
-                raise FailedPrecondition(f"video {video_id!r} has no segments to build a tree from", "video_id")
-            tree_config = config or self.hierarchy_config(collection)
-            tree = builder.build(builder.VideoSegments(**columns), tree_config, video.hints)
-            old = nodes.video_keys(cur, coll.id, video_id)
-            first_key = self.keys.take(treerows.node_count(tree))
-            batches = []
-            for level in treerows.PARENT_LEVELS:
-                batches.append(treerows.level_batch(video_id, tree, level, first_key, columns["attributes"]))
-                first_key += len(batches[-1].keys)
-            seq = self.sequence.take()
-            with self.store.transaction() as tx:
-                nodes.delete_parents(tx, coll.id, video_id)
-                for batch in batches:
-                    nodes.insert(tx, batch.to_arrow(coll.id, seq))
-                segment_parents = treerows.parent_ids(video_id, tree, Level.SEGMENT, len(seg_keys))
-                nodes.set_parents(tx, seg_keys, segment_parents)
-            self._last_sequence = max(self._last_sequence, seq)
+            return self._build(coll, video, config or self.hierarchy_config(collection))
+
+    def _build(self, coll: Collection, video: Video, config: HierarchyConfig, seal: bool = False) -> dict[Level, int]:
+        """Build ``video``'s tree from its stored segments and its ``hints``, and commit it in
+        one transaction; with ``seal`` the same transaction stores the hints and seals it, so
+        a crash leaves the video as it was or sealed with its new tree. Holds the write lock."""
+        video_id = video.id
+        cur = self.store.cursor()
+        seg_keys, columns = nodes.video_segments(cur, coll.id, video_id)
+        if len(seg_keys) == 0:
+            raise FailedPrecondition(f"video {video_id!r} has no segments to build a tree from", "video_id")
+        tree = builder.build(builder.VideoSegments(**columns), config, video.hints)
+        old = nodes.video_keys(cur, coll.id, video_id)
+        first_key = self.keys.take(treerows.node_count(tree))
+        batches = []
+        for level in treerows.PARENT_LEVELS:
+            batches.append(treerows.level_batch(video_id, tree, level, first_key, columns["attributes"]))
+            first_key += len(batches[-1].keys)
+        seq = self.sequence.take()
+        with self.store.transaction() as tx:
+            nodes.delete_parents(tx, coll.id, video_id)
             for batch in batches:
-                index = self._index(coll, batch.level)
-                index.remove(old.get(batch.level, np.zeros(0, np.int64)))
-                index.add(batch.keys, batch.vectors, seq)
-            self.commits.rewritten(coll.id, [batch.level for batch in batches])  # old parents deleted
-            self.commits.committed(coll.id, seq, tuple(batch.level for batch in batches))
-            self.graphs.invalidate(coll.id, video_id)
-            self.node_cache.invalidate()  # its segments have new parents; its old parents are gone
+                nodes.insert(tx, batch.to_arrow(coll.id, seq))
+            nodes.set_parents(tx, seg_keys, treerows.parent_ids(video_id, tree, Level.SEGMENT, len(seg_keys)))
+            if seal:
+                catalog.set_video_hints(tx, coll.id, video_id, video.hints)
+                catalog.set_video_state(tx, coll.id, video_id, VideoState.SEALED)
+        self._last_sequence = max(self._last_sequence, seq)
+        for batch in batches:
+            index = self._index(coll, batch.level)
+            index.remove(old.get(batch.level, np.zeros(0, np.int64)))
+            index.add(batch.keys, batch.vectors, seq)
+        self.commits.rewritten(coll.id, [batch.level for batch in batches])  # old parents deleted
+        self.commits.committed(coll.id, seq, tuple(batch.level for batch in batches))
+        self.graphs.invalidate(coll.id, video_id)
+        self.node_cache.invalidate()  # its segments have new parents; its old parents are gone
         return {batch.level: len(batch.keys) for batch in batches}
 
     # -- search ------------------------------------------------------------------------

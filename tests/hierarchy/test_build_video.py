@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from hierarchy import catalog
 from hierarchy.db import Database
 from hierarchy.errors import FailedPrecondition
-from hierarchy.types import Level, SearchQuery
+from hierarchy.types import Level, SearchQuery, VideoState
 from tests.hierarchy.conftest import OpenDb
 from tests.hierarchy.helpers import COLLECTION, segments, unit_vectors
 
@@ -64,3 +65,27 @@ def test_video_without_segments_cannot_be_built(games: Database) -> None:
     with pytest.raises(FailedPrecondition) as info:
         games.build_video(COLLECTION, "v2")
     assert info.value.field == "video_id"
+
+
+def test_a_seal_that_fails_to_commit_leaves_the_video_as_it_was(
+    games: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Hints, the new tree and the sealed state commit in one transaction: a failure
+    # inside it (as a crash would) leaves the video open, with its old hints and no tree.
+    _load(games)
+
+    def refuse(*args: object) -> None:
+        raise RuntimeError("disk gone")
+
+    monkeypatch.setattr(catalog, "set_video_state", refuse)
+    with pytest.raises(RuntimeError):
+        games.seal_video(COLLECTION, "v1", hints={Level.HALF: [30_000]})
+    video = games.get_video(COLLECTION, "v1")
+    assert (video.state, video.hints) == (VideoState.OPEN, {})
+    for level in (Level.SCENE, Level.DRIVE, Level.HALF, Level.VIDEO):
+        assert games.search(SearchQuery(COLLECTION, level, vector=unit_vectors(1)[0], top_k=5)).hits == []
+    monkeypatch.undo()
+    video = games.seal_video(COLLECTION, "v1", hints={Level.HALF: [30_000]})
+    assert (video.state, video.hints) == (VideoState.SEALED, {Level.HALF: [30_000]})
+    halves = games.search(SearchQuery(COLLECTION, Level.HALF, vector=unit_vectors(1)[0], top_k=5)).hits
+    assert sorted(h.node.start_ms for h in halves) == [0, 30_000]
