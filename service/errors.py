@@ -73,11 +73,24 @@ def map_errors(method: F) -> F:
             return method(self, request, context)
         except errors.StrataError as exc:
             context.abort_with_status(to_status(exc))
+        except grpc.RpcError:
+            if context.is_active():
+                raise_internal(method, context)
+            # Reading a request stream the client gave up on: nobody hears the answer, but
+            # the access log and the metrics should say what happened, not INTERNAL.
+            remaining = context.time_remaining()
+            expired = remaining is not None and remaining <= 0
+            context.abort(grpc.StatusCode.DEADLINE_EXCEEDED if expired else grpc.StatusCode.CANCELLED, "call ended")
         except Exception:
-            log.exception("unexpected error in %s", method.__qualname__)
-            context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server log")
+            raise_internal(method, context)
 
     return wrapper  # type: ignore[return-value]
+
+
+def raise_internal(method: Callable[..., Any], context: grpc.ServicerContext) -> None:
+    """Log the exception being handled and answer INTERNAL."""
+    log.exception("unexpected error in %s", method.__qualname__)
+    context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server log")
 
 
 class Undecodable:

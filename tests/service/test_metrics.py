@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +13,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from hierarchy.types import Level
-from service.client import StrataClient, StrataRpcError
+from service.client import StrataClient, StrataRpcError, segment_from_dict
+from service.gen.strata.v1 import segment_pb2
 from service.server import StrataServer
 from tests.service.conftest import rows, start_server, unit_vectors
 
@@ -127,3 +130,36 @@ def test_a_refused_batch_counts_as_failed_and_ingests_nothing(measured: StrataSe
     samples = scrape(measured)
     assert value(samples, "strata_requests_total", method=APPEND, code="INVALID_ARGUMENT") == 1
     assert value(samples, "strata_segments_ingested_total") == 0
+
+
+def test_a_stream_the_client_cancels_counts_as_cancelled_not_internal(measured: StrataServer) -> None:
+    # The client gives up mid-stream: one batch committed, the stream then waits for more.
+    gate = threading.Event()
+
+    def requests() -> Iterator[segment_pb2.StreamAppendSegmentsRequest]:
+        batch = rows("v1", unit_vectors(5))
+        yield segment_pb2.StreamAppendSegmentsRequest(
+            batch=segment_pb2.AppendSegmentsRequest(
+                collection="c", request_id="b1", segments=[segment_from_dict(r) for r in batch]
+            )
+        )
+        gate.wait(10)
+
+    with StrataClient(measured.address, timeout=30) as client:
+        client.create_collection("c", dimension=16)
+        client.create_video("c", "v1")
+        future = client.segments.StreamAppendSegments.future(requests())
+        deadline = time.monotonic() + 10
+        while client.get_video("c", "v1").segment_count < 5 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        future.cancel()
+        gate.set()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            samples = scrape(measured)
+            if (("strata_requests_total", frozenset({"method": STREAM, "code": "CANCELLED"}.items()))) in samples:
+                break
+            time.sleep(0.05)
+        assert value(samples, "strata_requests_total", method=STREAM, code="CANCELLED") == 1
+        assert ("strata_requests_total", frozenset({"method": STREAM, "code": "INTERNAL"}.items())) not in samples
+        assert client.get_video("c", "v1").segment_count == 5  # the committed batch stays
