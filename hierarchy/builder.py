@@ -21,9 +21,13 @@ from typing import Any
 
 import numpy as np
 
+from hierarchy import sides
 from hierarchy.aggregate import get_aggregator
 from hierarchy.segmentation import noise_level, partition, slow_features, split_in
 from hierarchy.types import Level
+
+SIDE_DIMS = 32  # slow directions side detection reads when scenes use the raw vectors
+SIDE_WIDENING = 1.5  # side detection also reads a space this much wider than the scenes'
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,7 @@ class HierarchyConfig:
     drive_attribute: str = "team"
     drive_penalty: float = 1.5  # in units of the step noise between consecutive scenes
     drive_max_scenes: int = 12
+    drive_side_separation: float = 1.5  # two sides found without the attribute (hierarchy.sides); 0: off
     half_attribute: str = "period"
     half_count: int = 2
     half_min_gap_ms: int = 120_000
@@ -86,18 +91,23 @@ def build(segs: VideoSegments, config: HierarchyConfig, hints: dict[Level, list[
     hints = hints or {}
     half_cuts = _half_cuts(segs, config, hints.get(Level.HALF, []))
     half_runs = _runs(half_cuts, len(segs.starts))
-    features = _scene_features(segs, half_runs, config)
-    scene_runs: list[tuple[int, int]] = []
+    features, spaces = _slow_spaces(segs, half_runs, config)
+    by_half = [
+        [(a + s, a + e) for s, e in _scene_runs(segs, features, a, b, config, hints.get(Level.SCENE, []))]
+        for a, b in half_runs
+    ]
+    scene_runs = [scene for scenes in by_half for scene in scenes]
+    states = _side_states(segs, spaces, scene_runs, config, hints.get(Level.DRIVE, []))
     drive_groups: list[tuple[int, int]] = []  # scene index ranges
     half_groups: list[tuple[int, int]] = []  # drive index ranges
-    for a, b in half_runs:
-        scenes = [(a + s, a + e) for s, e in _scene_runs(segs, features, a, b, config, hints.get(Level.SCENE, []))]
-        base = len(scene_runs)
-        scene_runs.extend(scenes)
-        drives = _drive_groups(segs, features, scenes, config, hints.get(Level.DRIVE, []))
+    base = 0
+    for scenes in by_half:
+        half_states = None if states is None else states[base : base + len(scenes)]
+        drives = _drive_groups(segs, features, scenes, config, hints.get(Level.DRIVE, []), half_states)
         first_drive = len(drive_groups)
         drive_groups.extend((base + s, base + e) for s, e in drives)
         half_groups.append((first_drive, len(drive_groups)))
+        base += len(scenes)
     return _assemble(segs, config, scene_runs, drive_groups, half_groups)
 
 
@@ -129,12 +139,19 @@ def _half_cuts(segs: VideoSegments, config: HierarchyConfig, hint_times: list[in
     return split_in(segs.vectors, config.half_count, segs.ends - segs.starts)
 
 
-def _scene_features(segs: VideoSegments, half_runs: list[tuple[int, int]], config: HierarchyConfig) -> np.ndarray:
-    """The segments in the video's slow directions (steps across halves excluded)."""
+def _slow_spaces(
+    segs: VideoSegments, half_runs: list[tuple[int, int]], config: HierarchyConfig
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The segments in the video's slow directions (steps across halves excluded): the
+    ``scene_dims`` that scenes and drives are found in (the raw vectors with 0), and the
+    spaces that side detection reads: those directions and a wider set."""
     vectors = np.asarray(segs.vectors, np.float64)
-    if config.scene_dims <= 0 or len(vectors) < 3:
-        return vectors
-    return vectors @ slow_features(vectors, half_runs, config.scene_dims, config.scene_ridge)
+    if len(vectors) < 3:
+        return vectors, [vectors]
+    dims = config.scene_dims if config.scene_dims > 0 else SIDE_DIMS
+    wide = vectors @ slow_features(vectors, half_runs, round(dims * SIDE_WIDENING), config.scene_ridge)
+    narrow = wide[:, :dims]  # the slowest directions come first
+    return (narrow if config.scene_dims > 0 else vectors), [narrow, wide]
 
 
 def _scene_runs(
@@ -173,15 +190,47 @@ def _drive_groups(
     scenes: list[tuple[int, int]],
     config: HierarchyConfig,
     hint_times: list[int],
+    side_states: np.ndarray | None,
 ) -> list[tuple[int, int]]:
+    """Drives of one half: at hinted times, else where the drive attribute changes, else
+    where the sides change hands, else by grouping similar neighbouring scenes."""
     scene_starts = np.array([segs.starts[a] for a, _ in scenes], np.int64)
     if hint_times:
         return _runs(_cuts_at_times(scene_starts, hint_times), len(scenes))
-    key = config.drive_attribute
-    values = [_majority([segs.attributes[i].get(key) for i in range(a, b)]) for a, b in scenes] if key else []
-    if values and all(v is not None for v in values):
+    values = _scene_values(segs, scenes, config.drive_attribute)
+    if values is not None:
         return _runs([i for i in range(1, len(values)) if values[i] != values[i - 1]], len(scenes))
+    if side_states is not None:
+        return _runs(sides.changes(side_states), len(scenes))
     return _runs(_group_scenes(segs, features, scenes, config), len(scenes))
+
+
+def _scene_values(segs: VideoSegments, scenes: list[tuple[int, int]], key: str) -> list[Any] | None:
+    """The majority value of attribute ``key`` in each scene, or None when a segment lacks it."""
+    values = [_majority([segs.attributes[i].get(key) for i in range(a, b)]) for a, b in scenes] if key else []
+    return values if values and all(v is not None for v in values) else None
+
+
+def _side_states(
+    segs: VideoSegments,
+    spaces: list[np.ndarray],
+    scenes: list[tuple[int, int]],
+    config: HierarchyConfig,
+    hint_times: list[int],
+) -> np.ndarray | None:
+    """Which of two sides holds each scene of the video, when the drives are to be found
+    from the embeddings and the video reads as two-sided (``hierarchy.sides``)."""
+    if hint_times or config.drive_side_separation <= 0 or _scene_values(segs, scenes, config.drive_attribute):
+        return None
+    weights = _relative_durations(segs, scenes)
+    means = [np.stack([space[a:b].mean(axis=0) for a, b in scenes]) for space in spaces]
+    found = sides.find_sides(means, weights, config.drive_side_separation)
+    return None if found is None else found.states
+
+
+def _relative_durations(segs: VideoSegments, scenes: list[tuple[int, int]]) -> np.ndarray:
+    weights = np.array([segs.ends[b - 1] - segs.starts[a] for a, b in scenes], np.float64)
+    return weights / max(float(weights.mean()), 1e-9)
 
 
 def _group_scenes(
@@ -189,9 +238,8 @@ def _group_scenes(
 ) -> list[int]:
     """Drive boundaries from a contiguous partition of the scene means, duration-weighted."""
     means = np.stack([features[a:b].mean(axis=0) for a, b in scenes])
-    weights = np.array([segs.ends[b - 1] - segs.starts[a] for a, b in scenes], np.float64)
     # Relative durations: the cost stays in the units of the noise level the penalty uses.
-    weights /= max(float(weights.mean()), 1e-9)
+    weights = _relative_durations(segs, scenes)
     penalty = config.drive_penalty * noise_level(means)
     return partition(means, penalty, max_run=config.drive_max_scenes, weights=weights)
 

@@ -199,7 +199,7 @@ def group_size(value: int, field: str = "group_size", limit: int = 100) -> int:
 
 
 # Parameters where 0 means something (scene_dims 0: segment on the raw vectors).
-_ZERO_ALLOWED = {"scene_dims"}
+_ZERO_ALLOWED = {"scene_dims", "drive_side_separation"}
 
 
 def hierarchy_config(base: HierarchyConfig, overrides: dict[str, Any], field: str = "hierarchy") -> HierarchyConfig:

@@ -392,6 +392,7 @@ _HIERARCHY_FIELDS = (
     "scene_dims",
     "scene_ridge",
     "drive_penalty",
+    "drive_side_separation",
 )
 
 

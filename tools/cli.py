@@ -311,6 +311,9 @@ def build(
     scene_max_ms: Annotated[int | None, typer.Option(help="Longest scene, ms.")] = None,
     drive_attribute: Annotated[str | None, typer.Option(help="Attribute that ends a drive; '' to detect.")] = None,
     half_attribute: Annotated[str | None, typer.Option(help="Attribute naming the half; '' to detect.")] = None,
+    drive_side_separation: Annotated[
+        float | None, typer.Option(help="Two sides' separation that ends drives without the attribute; 0: off.")
+    ] = None,
     aggregator: Annotated[str | None, typer.Option(help="Parent embedding: mean or uniform.")] = None,
     target: Target = DEFAULT_TARGET,
     token: Token = None,
@@ -324,6 +327,7 @@ def build(
         "scene_max_ms": scene_max_ms,
         "drive_attribute": drive_attribute,
         "half_attribute": half_attribute,
+        "drive_side_separation": drive_side_separation,
         "aggregator": aggregator,
     }
     config = {k: v for k, v in given.items() if v is not None}

@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class HierarchyConfig(_message.Message):
-    __slots__ = ("scene_penalty", "scene_min_ms", "scene_max_ms", "drive_attribute", "half_attribute", "half_count", "aggregator", "scene_dims", "scene_ridge", "drive_penalty")
+    __slots__ = ("scene_penalty", "scene_min_ms", "scene_max_ms", "drive_attribute", "half_attribute", "half_count", "aggregator", "scene_dims", "scene_ridge", "drive_penalty", "drive_side_separation")
     SCENE_PENALTY_FIELD_NUMBER: _ClassVar[int]
     SCENE_MIN_MS_FIELD_NUMBER: _ClassVar[int]
     SCENE_MAX_MS_FIELD_NUMBER: _ClassVar[int]
@@ -18,6 +18,7 @@ class HierarchyConfig(_message.Message):
     SCENE_DIMS_FIELD_NUMBER: _ClassVar[int]
     SCENE_RIDGE_FIELD_NUMBER: _ClassVar[int]
     DRIVE_PENALTY_FIELD_NUMBER: _ClassVar[int]
+    DRIVE_SIDE_SEPARATION_FIELD_NUMBER: _ClassVar[int]
     scene_penalty: float
     scene_min_ms: int
     scene_max_ms: int
@@ -28,7 +29,8 @@ class HierarchyConfig(_message.Message):
     scene_dims: int
     scene_ridge: float
     drive_penalty: float
-    def __init__(self, scene_penalty: _Optional[float] = ..., scene_min_ms: _Optional[int] = ..., scene_max_ms: _Optional[int] = ..., drive_attribute: _Optional[str] = ..., half_attribute: _Optional[str] = ..., half_count: _Optional[int] = ..., aggregator: _Optional[str] = ..., scene_dims: _Optional[int] = ..., scene_ridge: _Optional[float] = ..., drive_penalty: _Optional[float] = ...) -> None: ...
+    drive_side_separation: float
+    def __init__(self, scene_penalty: _Optional[float] = ..., scene_min_ms: _Optional[int] = ..., scene_max_ms: _Optional[int] = ..., drive_attribute: _Optional[str] = ..., half_attribute: _Optional[str] = ..., half_count: _Optional[int] = ..., aggregator: _Optional[str] = ..., scene_dims: _Optional[int] = ..., scene_ridge: _Optional[float] = ..., drive_penalty: _Optional[float] = ..., drive_side_separation: _Optional[float] = ...) -> None: ...
 
 class BuildHierarchyRequest(_message.Message):
     __slots__ = ("collection", "video_ids", "config")
