@@ -3,8 +3,10 @@
 Order of work: halves first (explicit period attribute, client cut times, the largest
 gap, or a change-point split into a configured count), then, inside each half, scenes
 by penalised optimal partition of the segment embeddings, then drives as runs of scenes
-(where a possession-like attribute changes, or by partitioning scene embeddings).
-Client cut times override detection at every level.
+(where a possession-like attribute changes; without one, where the side in possession
+changes when the video reads as two-sided, ``hierarchy.sides``, and scenes are then
+detected again to end there too; else by partitioning scene embeddings). Client cut
+times override detection at every level.
 
 Scenes and drives are found in the video's slow features (``scene_dims`` directions
 that change slowly along the video, with per-segment noise whitened; see
@@ -92,12 +94,15 @@ def build(segs: VideoSegments, config: HierarchyConfig, hints: dict[Level, list[
     half_cuts = _half_cuts(segs, config, hints.get(Level.HALF, []))
     half_runs = _runs(half_cuts, len(segs.starts))
     features, spaces = _slow_spaces(segs, half_runs, config)
-    by_half = [
-        [(a + s, a + e) for s, e in _scene_runs(segs, features, a, b, config, hints.get(Level.SCENE, []))]
-        for a, b in half_runs
-    ]
+    by_half = _scenes_by_half(segs, features, half_runs, config, hints.get(Level.SCENE, []))
     scene_runs = [scene for scenes in by_half for scene in scenes]
-    states = _side_states(segs, spaces, scene_runs, config, hints.get(Level.DRIVE, []))
+    segment_sides = _segment_sides(segs, spaces, scene_runs, config, hints.get(Level.DRIVE, []))
+    states = None
+    if segment_sides is not None:
+        # Scenes end where the side changes, as they do where a possession attribute changes.
+        by_half = _scenes_by_half(segs, features, half_runs, config, hints.get(Level.SCENE, []), segment_sides)
+        scene_runs = [scene for scenes in by_half for scene in scenes]
+        states = np.array([np.bincount(segment_sides[a:b], minlength=2).argmax() for a, b in scene_runs])
     drive_groups: list[tuple[int, int]] = []  # scene index ranges
     half_groups: list[tuple[int, int]] = []  # drive index ranges
     base = 0
@@ -154,8 +159,29 @@ def _slow_spaces(
     return (narrow if config.scene_dims > 0 else vectors), [narrow, wide]
 
 
+def _scenes_by_half(
+    segs: VideoSegments,
+    features: np.ndarray,
+    half_runs: list[tuple[int, int]],
+    config: HierarchyConfig,
+    hint_times: list[int],
+    segment_sides: np.ndarray | None = None,
+) -> list[list[tuple[int, int]]]:
+    """The scenes of each half, as segment index ranges of the video."""
+    return [
+        [(a + s, a + e) for s, e in _scene_runs(segs, features, a, b, config, hint_times, segment_sides)]
+        for a, b in half_runs
+    ]
+
+
 def _scene_runs(
-    segs: VideoSegments, features: np.ndarray, a: int, b: int, config: HierarchyConfig, hint_times: list[int]
+    segs: VideoSegments,
+    features: np.ndarray,
+    a: int,
+    b: int,
+    config: HierarchyConfig,
+    hint_times: list[int],
+    segment_sides: np.ndarray | None,
 ) -> list[tuple[int, int]]:
     n = b - a
     if hint_times:
@@ -165,6 +191,8 @@ def _scene_runs(
     vectors = features[a:b]
     penalty = config.scene_penalty * noise_level(vectors)
     forced = _attribute_changes(segs.attributes[a:b], config.drive_attribute)
+    if segment_sides is not None:
+        forced = _value_changes(list(segment_sides[a:b]))
     bonus = np.asarray(segs.shot_cuts[a:b], np.float64) * penalty * 0.5
     cuts = partition(
         vectors,
@@ -178,7 +206,11 @@ def _scene_runs(
 
 
 def _attribute_changes(attributes: list[dict[str, Any]], key: str) -> np.ndarray | None:
-    values = [a.get(key) for a in attributes] if key else []
+    return _value_changes([a.get(key) for a in attributes] if key else [])
+
+
+def _value_changes(values: list[Any]) -> np.ndarray | None:
+    """Where each value differs from the one before, or None when a value is missing."""
     if not values or any(v is None for v in values):
         return None
     return np.array([i > 0 and values[i] != values[i - 1] for i in range(len(values))])
@@ -211,21 +243,23 @@ def _scene_values(segs: VideoSegments, scenes: list[tuple[int, int]], key: str) 
     return values if values and all(v is not None for v in values) else None
 
 
-def _side_states(
+def _segment_sides(
     segs: VideoSegments,
     spaces: list[np.ndarray],
     scenes: list[tuple[int, int]],
     config: HierarchyConfig,
     hint_times: list[int],
 ) -> np.ndarray | None:
-    """Which of two sides holds each scene of the video, when the drives are to be found
-    from the embeddings and the video reads as two-sided (``hierarchy.sides``)."""
+    """Which of two sides holds each segment of the video, when the drives are to be found
+    from the embeddings and the video's scenes read as two-sided (``hierarchy.sides``)."""
     if hint_times or config.drive_side_separation <= 0 or _scene_values(segs, scenes, config.drive_attribute):
         return None
     weights = _relative_durations(segs, scenes)
     means = [np.stack([space[a:b].mean(axis=0) for a, b in scenes]) for space in spaces]
     found = sides.find_sides(means, weights, config.drive_side_separation)
-    return None if found is None else found.states
+    if found is None:
+        return None
+    return sides.segment_states(spaces[found.space] @ found.axis, scenes, found.states)
 
 
 def _relative_durations(segs: VideoSegments, scenes: list[tuple[int, int]]) -> np.ndarray:

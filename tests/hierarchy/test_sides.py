@@ -128,3 +128,70 @@ def test_a_drive_attribute_or_hints_take_precedence_over_sides() -> None:
     for i, attrs in enumerate(segs.attributes):
         attrs["team"] = "home" if i < 300 else "away"
     assert drive_starts(builder.build(segs, config)) == [0, 600_000]
+
+
+def test_segments_show_a_change_of_side_inside_a_scene() -> None:
+    rng = np.random.default_rng(5)
+    scenes = [(i * 10, (i + 1) * 10) for i in range(30)]
+    scene_states = possession_runs(rng, 30)
+    truth = np.repeat(scene_states, 10)
+    merged = [4, 11, 23]  # scenes that straddle a change of possession: their second halves
+    for i in merged:
+        truth[i * 10 + 5 : (i + 1) * 10] = 1 - scene_states[i]
+    values = truth * 2.0 + rng.normal(size=len(truth))  # two standard deviations apart
+    found = sides.segment_states(values, scenes, scene_states)
+    assert np.mean(found == truth) >= 0.97
+    changes = set(sides.changes(found))
+    assert {i * 10 + 5 for i in merged} <= changes
+    # No other change inside a scene: one noisy segment is not a change of side.
+    inside = {c for c in changes if c % 10 != 0}
+    assert inside == {i * 10 + 5 for i in merged}
+
+
+def test_one_side_throughout_needs_no_decoding() -> None:
+    values = np.random.default_rng(6).normal(size=40)
+    found = sides.segment_states(values, [(0, 20), (20, 40)], np.array([1, 1]))
+    assert found.tolist() == [1] * 40
+
+
+def video_with_changes_inside_scenes(seed: int, per_scene: int = 6) -> tuple[VideoSegments, np.ndarray, set[int]]:
+    """Like ``two_sided_video``, with a weaker side and noisier segments, and in every
+    fifth scene the other side takes over halfway through: nothing but the side marks
+    that point. Returns the segments, the side of each segment and those points (ms)."""
+    rng = np.random.default_rng(seed)
+    scenes = 120
+    truth = possession_runs(rng, scenes)
+    axes = np.linalg.qr(rng.normal(size=(DIM, DIM)))[0]
+    phase = np.where(np.arange(scenes) % 2 == 0, -1.0, 1.0) * 3.0
+    means = phase[:, None] * axes[0] + rng.normal(size=(scenes, DIM)) * 0.5
+    side = np.repeat(truth, per_scene).astype(np.float64)
+    inside = list(range(2, scenes, 5))
+    for i in inside:
+        side[i * per_scene + per_scene // 2 : (i + 1) * per_scene] = 1 - truth[i]
+    n = scenes * per_scene
+    vectors = np.repeat(means, per_scene, axis=0) + (side - 0.5)[:, None] * 2.5 * axes[1]
+    vectors += rng.normal(size=(n, DIM)) * 0.7
+    starts = np.arange(n, dtype=np.int64) * 2000
+    segs = VideoSegments(
+        starts=starts,
+        ends=starts + 2000,
+        vectors=vectors.astype(np.float32),
+        attributes=[{} for _ in range(n)],
+        labels=[[] for _ in range(n)],
+        texts=["" for _ in range(n)],
+        shot_cuts=np.zeros(n, bool),
+    )
+    return segs, side, {int(starts[i * per_scene + per_scene // 2]) for i in inside}
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_scenes_end_where_the_side_changes(seed: int) -> None:
+    segs, side, points = video_with_changes_inside_scenes(seed)
+    config = HierarchyConfig(half_attribute="", half_min_video_ms=10**9, scene_dims=8, scene_min_ms=6_000)
+    tree = builder.build(segs, config)
+    plain = builder.build(segs, HierarchyConfig(**{**config.__dict__, "drive_side_separation": 0.0}))
+    scene_cuts = {s.start_ms for s in plain.levels[Level.SCENE]}  # what scene detection alone finds
+    found = points & set(drive_starts(tree))
+    assert len(found) >= len(points & scene_cuts) + 4, (len(found), len(points & scene_cuts))
+    true_starts = {0} | {int(segs.starts[i]) for i in sides.changes(side)}
+    assert f1(set(drive_starts(tree)), true_starts) >= 0.7

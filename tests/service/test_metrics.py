@@ -157,9 +157,16 @@ def test_a_stream_the_client_cancels_counts_as_cancelled_not_internal(measured: 
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             samples = scrape(measured)
-            if (("strata_requests_total", frozenset({"method": STREAM, "code": "CANCELLED"}.items()))) in samples:
+            codes = {
+                dict(labels)["code"]: count
+                for (name, labels), count in samples.items()
+                if name == "strata_requests_total" and dict(labels)["method"] == STREAM
+            }
+            if codes:
                 break
             time.sleep(0.05)
-        assert value(samples, "strata_requests_total", method=STREAM, code="CANCELLED") == 1
-        assert ("strata_requests_total", frozenset({"method": STREAM, "code": "INTERNAL"}.items())) not in samples
+        # The server reads the cancellation as a failed read (CANCELLED), or, when gRPC
+        # delivers the end of the read before the cancellation itself, as the end of the
+        # stream (OK: the batches read are committed). Never as a server fault.
+        assert codes in ({"CANCELLED": 1.0}, {"OK": 1.0}), codes
         assert client.get_video("c", "v1").segment_count == 5  # the committed batch stays
