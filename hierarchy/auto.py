@@ -49,6 +49,9 @@ class Context:
     spans: Callable[[Level], LevelSpans] | None = None  # in-memory spans, for video and time filters
     fetch: Callable[[list[int]], dict[int, Node]] | None = None  # nodes by key (cached); None: the store
     deadline: float | None = None  # time.monotonic(); checked before each candidate pool
+    # Which candidate keys of a level a later page may see (written by its first page's
+    # commit); None: all. Routing then reads the library as the first page did.
+    visible: Callable[[Level, np.ndarray], np.ndarray] | None = None
 
 
 def execute(
@@ -62,7 +65,8 @@ def execute(
     if query.mode is Mode.ALL:
         reason = "every level in one list, by calibrated score"
         return _mixed(pools), Route(tuple(p.level for p in pools), reason, router.confidences(pools), parsed), event
-    level, conf, reason = router.pick_level(parsed, pools)
+    share = _merge_share(ctx, pools, event) if router.structured_level(parsed) is None else 0.0
+    level, conf, reason = router.pick_level(parsed, pools, share)
     ranked = _at_level(ctx, query, parsed, level, event, pools)
     if level is Level.VIDEO and ctx.encode is not None and router.is_paragraph(query.text):
         ranked = _by_sentence_evidence(ctx, query, ranked)
@@ -70,6 +74,28 @@ def execute(
     if parsed.ordinal is not None and parsed.ordinal.event_ordered:
         level, ranked, reason = Level.SEGMENT, _nth_event(ctx, query, parsed, event), _event_reason(parsed)
     return ranked, Route((level,), reason, conf, parsed), event
+
+
+def _merge_share(ctx: Context, pools: list[Pool], vector: np.ndarray) -> float:
+    """The share of the best moment's scene whose segments score within ``MERGE_MARGIN``
+    of it (bottom-up evidence: a moment like its whole scene is not a moment of its own)."""
+    moments = next((p for p in pools if p.level is Level.SEGMENT), None)
+    if ctx.spans is None or moments is None or not len(moments.keys):
+        return 0.0
+    segments, scenes = ctx.spans(Level.SEGMENT), ctx.spans(Level.SCENE)
+    found = segments.spans([int(moments.keys[0])])
+    if not found:
+        return 0.0
+    video, start, _ = next(iter(found.values()))
+    parent = scenes.inside(video, start, start + 1)
+    if not len(parent):
+        return 0.0
+    scene = scenes.spans([int(parent[0])])[int(parent[0])]
+    _, sims = search.score_exactly(ctx.index(Level.SEGMENT), segments.inside(*scene), vector)
+    if not len(sims):
+        return 0.0
+    scores = ctx.moments(Level.SEGMENT).z(vector, sims)
+    return float(np.mean(scores >= moments.scores[0] - router.MERGE_MARGIN))
 
 
 def _by_sentence_evidence(ctx: Context, query: SearchQuery, ranked: list[Ranked]) -> list[Ranked]:
@@ -125,6 +151,9 @@ def _pool(ctx: Context, level: Level, flt: Filter, vector: np.ndarray, size: int
         return None
     spans = (lambda: ctx.spans(level)) if ctx.spans is not None else None
     keys, sims = search.candidates(ctx.cur, index, ctx.cid, level, flt, vector, size, ctx.exact_filter_below, spans)
+    if ctx.visible is not None:
+        seen = ctx.visible(level, keys)
+        keys, sims = keys[seen], sims[seen]
     return router.pool(level, keys, sims, ctx.moments(level), vector)
 
 

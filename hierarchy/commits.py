@@ -4,7 +4,9 @@ the read caches, and per level, how many commits rewrote or deleted stored nodes
 Read caches key on these: a search's later pages answer as of the commit its first page
 saw (:meth:`Commits.visible`), in-memory spans merge appended nodes until a level is
 rewritten (:meth:`Commits.rewrites`), and the label cache refreshes on any change
-(:attr:`Commits.changes`). Writers record a commit only after its indexes are updated.
+(:attr:`Commits.changes`). Writers record a commit only after its indexes are updated,
+and announce it before they touch them (:meth:`Commits.indexing`): an index can hold
+nodes of a commit searches do not see yet, and a ranking must then leave them out.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class Commits:
         self._visible: dict[int, int] = {}  # collection id -> latest commit searches see
         self._rewrites: dict[tuple[int, Level], int] = {}
         self._written: dict[tuple[int, Level], int] = {}  # latest commit that added nodes to a level
+        self._indexing: dict[int, int] = {}  # collection id -> latest commit whose index updates began
 
     def committed(self, cid: int | None = None, seq: int = 0, levels: tuple[Level, ...] = ()) -> None:
         """Count a committed write; a write of commit ``seq`` to collection ``cid`` (adding
@@ -34,6 +37,18 @@ class Commits:
                 self._visible[cid] = max(self._visible.get(cid, 0), seq)
                 for level in levels:
                     self._written[(cid, level)] = max(self._written.get((cid, level), 0), seq)
+
+    def indexing(self, cid: int, seq: int) -> None:
+        """Announce that commit ``seq`` of a collection is about to update its indexes."""
+        with self._lock:
+            self._indexing[cid] = max(self._indexing.get(cid, 0), seq)
+
+    def indexed(self, cid: int) -> int:
+        """The latest commit of a collection whose nodes the indexes may hold (at least
+        :meth:`visible`; more while a writer is updating them)."""
+        with self._lock:
+            visible = self._visible.get(cid, self._opened)
+            return max(visible, self._indexing.get(cid, visible))
 
     def written(self, cid: int, level: Level) -> int:
         """The latest commit that added nodes to a collection's level (since the database

@@ -286,6 +286,7 @@ class Database:
                 if request_id:
                     nodes.save_request(tx, coll.id, request_id, seq, {"segment_ids": batch.node_ids})
             self._last_sequence = max(self._last_sequence, seq)
+            self.commits.indexing(coll.id, seq)
             self._index(coll, Level.SEGMENT).add(batch.keys, batch.vectors, seq)
             self.commits.committed(coll.id, seq, (Level.SEGMENT,))
             for video_id in set(batch.video_ids):
@@ -377,6 +378,7 @@ class Database:
                 catalog.set_video_hints(tx, coll.id, video_id, video.hints)
                 catalog.set_video_state(tx, coll.id, video_id, VideoState.SEALED)
         self._last_sequence = max(self._last_sequence, seq)
+        self.commits.indexing(coll.id, seq)
         for batch in batches:
             index = self._index(coll, batch.level)
             index.remove(old.get(batch.level, np.zeros(0, np.int64)))

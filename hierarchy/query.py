@@ -8,7 +8,10 @@
   match; having the ball plus a length or an end ("keep the ball for a long spell,
   ending…") names a possession. Statements ("A man is seen…") describe a moment: no
   scope. "attack", "move", "set piece", "spell" and "situation" are phases (SCENE) unless
-  "of possession"/"on the ball"; "shot" is an event, never a scope.
+  "of possession"/"on the ball"; "shot" is an event, never a scope. Nouns of a stretch of
+  time ("delay", "pause", "stoppage", "routine", …) are phases too.
+- ongoing: a participle describing play going on ("the hosts keeping the ball") marks
+  a stretch of play rather than one moment; the router weighs it (``hierarchy.router``).
 - ordinal: "the second half" orders halves; "the opening goal" orders events, within the
   scope if any. "a second look" is another look, not an ordinal.
 - count: read only when a level above a moment holds what is counted ("Two men are
@@ -76,6 +79,7 @@ class ParsedQuery:
     within: Level | None = None  # level of a container phrase: "in the first half" -> HALF
     video_ref: str | None = None
     fallback: bool = False  # no content words were left: event is the whole text
+    ongoing: str = ""  # a participle describing play going on ("keeping", "speaking"): a stretch, not a moment
 
     def explain(self) -> str:
         """One short line describing the parse."""
@@ -88,6 +92,7 @@ class ParsedQuery:
         parts += [f"{self.count.describe()} '{self.count_event}'"] if self.count else []
         parts += [f"within {self.within.label}"] if self.within else []
         parts += [f"video {self.video_ref}"] if self.video_ref else []
+        parts += [f"ongoing '{self.ongoing}'"] if self.ongoing else []
         return "; ".join([*parts, f"event '{self.event}'" + (" (whole text)" if self.fallback else "")])
 
 
@@ -105,7 +110,8 @@ def _levels(spec: dict[Level, str], pure: bool) -> dict[str, tuple[Level, bool]]
 _NOUNS = _levels({Level.SEGMENT: "moment instant clip segment snippet", Level.SCENE: "scene", Level.DRIVE: "chapter",
                   Level.HALF: "half halves period", Level.VIDEO: "match matches game video fixture"}, True) | _levels(
     {Level.SEGMENT: "play", Level.DRIVE: "possession drive",
-     Level.SCENE: "sequence passage phase spell attack move situation buildup"}, False)  # fmt: skip
+     Level.SCENE: "sequence passage phase spell attack move situation buildup delay pause stoppage interruption "
+                  "stretch flurry bout routine"}, False)  # fmt: skip
 _NOUNS["seconds"] = (Level.SEGMENT, True)  # "second" alone is an ordinal
 _PAIRS = {("set", "piece"), ("set", "pieces"), ("build", "up")}  # scene nouns of two words
 _VERB_FORMS = set("plays moves attacks drives matches halves clips spells".split())  # also verbs: "he plays"
@@ -168,6 +174,11 @@ _RESULT = re.compile(
     r"honou?rs\s+even|versus|vs)\b|\bhosting\s+(?-i:[A-Z])", re.I)  # fmt: skip
 _HOLD = re.compile(r"\b(?:ha(?:ve|s|d|ving)|keep(?:s|ing)?|kept|hold(?:s|ing)?|held|retain\w*)\s+(?:the\s+ball|"
                    r"possession)\b|\bon\s+the\s+ball\b", re.I)  # fmt: skip
+# Words ending in "-ing" that are not a verb's participle.
+_NOT_PARTICIPLE = set(
+    "thing something nothing anything everything evening morning ceiling building during string "
+    "spring opening closing beginning ending wedding pudding meeting clothing lightning".split()
+)
 _SPAN = re.compile(
     r"\b(?:end(?:s|ed|ing)?\s+(?:in|with)|until|briefly|for\s+an?\s+(?:\w+\s+)?(?:spell|while|time))\b", re.I
 )
@@ -427,6 +438,17 @@ def _cue(t: _Tokens) -> Level | None:
     return Level.DRIVE if _HOLD.search(t.text) and _SPAN.search(t.text) else None
 
 
+def _ongoing(t: _Tokens, start: int) -> str:
+    """A participle that describes play going on ("the hosts keeping the ball", "a man is
+    seen speaking"), or "": one moment is one action, a stretch of play is an activity.
+    A participle after a determiner is an adjective ("a sliding tackle", "the winning goal")."""
+    for i in range(start, len(t.words)):
+        w = t.words[i]
+        if len(w) >= 6 and w.endswith("ing") and w not in _NOT_PARTICIPLE and t.word(i - 1) not in _DETS:
+            return w
+    return ""
+
+
 def parse(text: str) -> ParsedQuery:
     """Scope, ordinal, count and event phrase of a search text; never raises."""
     if not text.strip():
@@ -469,4 +491,4 @@ def _resolve(t: _Tokens, start: int, mentions: list[_Mention], ref: str | None) 
     event = _event(t)
     return ParsedQuery(text=t.text, scope=scope, ordinal=found, count=counted[0] if counted else None,
                        event=event or " ".join(t.text.split()), count_event=counted[1] if counted else "",
-                       within=within, video_ref=ref, fallback=not event)  # fmt: skip
+                       within=within, video_ref=ref, fallback=not event, ongoing=_ongoing(t, start))  # fmt: skip

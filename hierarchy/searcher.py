@@ -164,7 +164,7 @@ class Searcher:
             exhausted = len(ranked) < asked
             if plan.example is not None:
                 ranked = [r for r in ranked if r.key != plan.example.key]
-            if self._commits.visible(coll.id) > plan.watermark:  # written since the first page
+            if self._commits.indexed(coll.id) > plan.watermark:  # written since the first page, or being written
                 ranked = self._as_of(coll, ranked, plan.watermark)
             if len(ranked) >= depth or exhausted:
                 break
@@ -269,8 +269,18 @@ class Searcher:
             spans=lambda level: self._spans(coll, level),
             deadline=query.deadline,
             fetch=self._nodes.get,
+            visible=self._visible(coll, as_of) if self._commits.indexed(coll.id) > as_of else None,
         )
         return auto.execute(context, query, vector, wanted)
+
+    def _visible(self, coll: Collection, as_of: int) -> Callable[[Level, np.ndarray], np.ndarray]:
+        """A mask of the keys of a level written at or before commit ``as_of``."""
+
+        def mask(level: Level, keys: np.ndarray) -> np.ndarray:
+            seen = self._spans(coll, level).written_by([int(k) for k in keys], as_of)
+            return np.array([int(k) in seen for k in keys], bool)
+
+        return mask
 
     def _rerank(self, coll: Collection, name: str, head: list[auto.Ranked], diversity: float) -> list[auto.Ranked]:
         found = rerank.Candidates(

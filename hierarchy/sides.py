@@ -69,9 +69,7 @@ def find_sides(spaces: list[np.ndarray], weights: np.ndarray, min_separation: fl
     feature spaces; the best reading over all of them wins (the side direction may stand
     out among the leading directions of one space and not of another). ``weights`` are the
     scenes' relative durations."""
-    found = [
-        s for i, means in enumerate(spaces) if (s := _find_in(means, weights, min_separation, i)) is not None
-    ]
+    found = [s for i, means in enumerate(spaces) if (s := _find_in(means, weights, min_separation, i)) is not None]
     return max(found, key=lambda s: s.separation, default=None)
 
 

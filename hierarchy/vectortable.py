@@ -114,7 +114,9 @@ class VectorTable:
     def sample(self, limit: int, seed: int = 0) -> np.ndarray:
         """Up to ``limit`` float32 rows chosen at random (all when fewer)."""
         state = self._state
-        live = np.flatnonzero(state.alive[: state.count])
+        # A copy first: a writer may clear flags meanwhile, and numpy's nonzero counts the
+        # flags before it collects them (fewer found leaves garbage positions).
+        live = np.flatnonzero(state.alive[: state.count].copy())
         if len(live) > limit:
             live = np.sort(np.random.default_rng(seed).choice(live, size=limit, replace=False))
         return state.rows[live].astype(np.float32)

@@ -113,3 +113,39 @@ def test_a_description_in_several_sentences_reads_as_a_whole_video(library: Data
     result = auto(library, text)
     assert result.route.levels == (Level.VIDEO,)
     assert "several sentences" in result.route.reason and "each sentence" in result.route.reason
+
+
+def test_routing_prefers_a_moment_that_stands_out_and_a_scene_for_play_going_on(library: Database) -> None:
+    moment = auto(library, "corner kick for the away side")
+    assert moment.route.levels == (Level.SEGMENT,), moment.route.reason
+    scene = auto(library, "the visitors keeping the ball and probing from deep")
+    assert scene.route.levels == (Level.SCENE,), scene.route.reason
+    assert "'keeping' describes play going on" in scene.route.reason
+
+
+STORY = [
+    "a chef chops onions on a wooden board",
+    "a dog runs across a sunny beach",
+    "a man plays the guitar on a stage",
+    "children build a sandcastle by the sea",
+    "a woman paints a portrait in a studio",
+    "two cyclists race down a mountain road",
+]
+
+
+def test_a_moment_described_like_its_whole_scene_is_answered_with_the_scene(tmp_path: Path) -> None:
+    # Segments that repeat the caption of the event around them, as 2-second windows of
+    # long captioned events do: no moment is distinct from its scene.
+    db = Database.open(tmp_path, fast_options())
+    try:
+        db.create_collection(COLL, EmbeddingSpace(0, text_encoder="default"))
+        db.create_video(COLL, "v")
+        rows = [SegmentInput("v", i * 2000, (i + 1) * 2000, None, STORY[i // 10]) for i in range(10 * len(STORY))]
+        db.append_segments(COLL, rows)
+        db.seal_video(COLL, "v")
+        result = auto(db, "a dog runs across a sunny beach")
+        assert result.route.levels == (Level.SCENE,), result.route.reason
+        assert "of the best moment's scene matches as well" in result.route.reason
+        assert (result.hits[0].node.start_ms, result.hits[0].node.end_ms) == (20_000, 40_000)
+    finally:
+        db.close()

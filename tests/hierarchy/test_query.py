@@ -40,6 +40,9 @@ def cases(*rows: tuple) -> list:
         ("a set-piece ending in a header", Level.SCENE),
         ("a period of pressure from the hosts", Level.SCENE),
         ("a dangerous move in the final third", Level.SCENE),
+        ("a delay for an injury to the hosts", Level.SCENE),
+        ("a pause for an offside call", Level.SCENE),
+        ("a corner routine for the visitors", Level.SCENE),
         ("the moment the hosts score", Level.SEGMENT),
         ("a 30-second clip of the crowd", Level.SEGMENT),
         ("a match with a stoppage-time winner", Level.VIDEO),
@@ -187,6 +190,27 @@ def test_parse_never_raises_and_keeps_an_event(text: str) -> None:
         assert parsed.event
     if not text.strip():
         assert parsed == ParsedQuery(text=text)
+
+
+@pytest.mark.parametrize(
+    ("text", "ongoing"),
+    cases(
+        ("the visitors keeping the ball and probing", "keeping"),
+        ("the referee stopping the game for a foul", "stopping"),
+        ("A man is seen speaking to the camera.", "speaking"),
+        ("a player down and needing treatment", "needing"),
+        ("corner kick for the away side", ""),
+        ("the hosts lose the ball", ""),
+        ("a sliding tackle on the edge of the box", ""),  # after a determiner: an adjective
+        ("the winning goal", ""),
+        ("something happens in the evening", ""),  # -ing nouns
+        ("the opening goal", ""),
+    ),
+)
+def test_ongoing_play_is_told_from_one_action(text: str, ongoing: str) -> None:
+    parsed = parse(text)
+    assert parsed.ongoing == ongoing
+    assert (f"ongoing '{ongoing}'" in parsed.explain()) == bool(ongoing)
 
 
 @pytest.fixture(scope="module")

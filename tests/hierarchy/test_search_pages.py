@@ -158,3 +158,18 @@ def _owner_of(token: str) -> str:
     import json
 
     return json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))["d"]
+
+
+def test_pages_leave_out_what_a_writer_is_still_indexing(library: Database) -> None:
+    probe = unit_vectors(1, seed=7)[0]
+    q = SearchQuery(COLLECTION, Level.SEGMENT, vector=probe, top_k=25)
+    before = pages(library, q)
+    # A writer between updating the index and making its commit visible: the index holds
+    # three near answers that searches must not see yet (nor shift the pages by).
+    coll = library.get_collection(COLLECTION)
+    seq = library.sequence.take()
+    library.commits.indexing(coll.id, seq)
+    library._index(coll, Level.SEGMENT).add(np.arange(10**6, 10**6 + 3), near(probe, 3, 0), seq)
+    assert pages(library, q) == before
+    first = library.search(q)
+    assert [h.node.id for h in library.search(q, first.next_page_token).hits] == before[1]
