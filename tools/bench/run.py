@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="strata-bench-"))
     work.mkdir(parents=True, exist_ok=True)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)  # before the work, not after it
     try:
         result = run(args, work, lambda partial: _write(args.out, partial))
     finally:

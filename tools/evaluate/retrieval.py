@@ -447,6 +447,7 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point: evaluate, print the tables, write the JSON."""
     args = _parser().parse_args(argv)
+    args.out.parent.mkdir(parents=True, exist_ok=True)  # before the work, not after it
     torch.set_num_threads(args.torch_threads)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     console = Console(width=250)

@@ -291,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
 
     args = _parser().parse_args(argv)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)  # before the work, not after it
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     results: dict[str, Any] = {}
     console = Console()

@@ -129,7 +129,7 @@ def _rates(node: object) -> list[float]:
 
 
 def test_harness_runs_end_to_end_on_soccer_and_activitynet(tmp_path: Path) -> None:
-    out = tmp_path / "results.json"
+    out = tmp_path / "not-yet" / "results.json"  # a directory that does not exist yet is made
     argv = ["--dataset", "both", "--matches", "1", "--seed", "3", "--anet-videos", "3", "--max-queries", "12"]
     assert retrieval.main([*argv, "--out", str(out)]) == 0
     report = json.loads(out.read_text())

@@ -58,7 +58,7 @@ def test_fixed_windows_cover_whole_segments_and_skip_empty_windows() -> None:
 
 @pytest.mark.skipif(not anet.DEFAULT_PATH.exists(), reason="ActivityNet Captions annotations not present")
 def test_runs_end_to_end_and_writes_json(tmp_path: Path) -> None:
-    out = tmp_path / "results.json"
+    out = tmp_path / "not-yet" / "results.json"  # a directory that does not exist yet is made
     argv = ["--dataset", "both", "--matches", "1", "--vectors", "random", "--anet-videos", "3", "--out", str(out)]
     assert segmentation.main(argv) == 0
     results = json.loads(out.read_text())
