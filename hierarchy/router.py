@@ -126,8 +126,8 @@ def pick_level(
         return Level.SEGMENT, {}, "nothing is indexed yet; answering with segments"
     best = max(conf, key=lambda level: conf[level])
     runner = sorted(conf.values(), reverse=True)[1] if len(conf) > 1 else 0.0
-    outcome = "and" if best is unit else f"but the {best.label} level's match stands out further"
-    reason = f"no scope words; {why}, {outcome} (confidence {conf[best]:.2f}, next {runner:.2f})"
+    outcome = "" if best is unit else f"; but the {best.label} level's match stands out further"
+    reason = f"no scope words; {why}{outcome} (confidence {conf[best]:.2f}, next {runner:.2f})"
     return best, conf, reason
 
 
