@@ -76,16 +76,11 @@ def test_changes_are_where_the_state_flips() -> None:
     assert sides.changes(np.array([0, 0, 1, 1, 1, 0, 1])) == [2, 5, 6]
 
 
-def two_sided_video(seed: int, scenes: int = 120, per_scene: int = 5) -> tuple[VideoSegments, np.ndarray]:
-    """Segments of 2 s whose scenes hold a phase, a side and their own detail; no attributes.
-    Returns the segments and the side of each scene."""
-    rng = np.random.default_rng(seed)
-    truth = possession_runs(rng, scenes)
-    means = scene_means(rng, truth) + rng.normal(size=(scenes, DIM)) * 0.5  # each scene its own
-    vectors = np.repeat(means, per_scene, axis=0) + rng.normal(size=(scenes * per_scene, DIM)) * 0.3
+def two_second_segments(vectors: np.ndarray) -> VideoSegments:
+    """One 2-s segment per row of ``vectors``, with no attributes, labels or texts."""
     n = len(vectors)
     starts = np.arange(n, dtype=np.int64) * 2000
-    segs = VideoSegments(
+    return VideoSegments(
         starts=starts,
         ends=starts + 2000,
         vectors=vectors.astype(np.float32),
@@ -94,7 +89,16 @@ def two_sided_video(seed: int, scenes: int = 120, per_scene: int = 5) -> tuple[V
         texts=["" for _ in range(n)],
         shot_cuts=np.zeros(n, bool),
     )
-    return segs, truth
+
+
+def two_sided_video(seed: int, scenes: int = 120, per_scene: int = 5) -> tuple[VideoSegments, np.ndarray]:
+    """Segments of 2 s whose scenes hold a phase, a side and their own detail; no attributes.
+    Returns the segments and the side of each scene."""
+    rng = np.random.default_rng(seed)
+    truth = possession_runs(rng, scenes)
+    means = scene_means(rng, truth) + rng.normal(size=(scenes, DIM)) * 0.5  # each scene its own
+    vectors = np.repeat(means, per_scene, axis=0) + rng.normal(size=(scenes * per_scene, DIM)) * 0.3
+    return two_second_segments(vectors), truth
 
 
 def drive_starts(tree: builder.Tree) -> list[int]:
@@ -171,17 +175,8 @@ def video_with_changes_inside_scenes(seed: int, per_scene: int = 6) -> tuple[Vid
     n = scenes * per_scene
     vectors = np.repeat(means, per_scene, axis=0) + (side - 0.5)[:, None] * 2.5 * axes[1]
     vectors += rng.normal(size=(n, DIM)) * 0.7
-    starts = np.arange(n, dtype=np.int64) * 2000
-    segs = VideoSegments(
-        starts=starts,
-        ends=starts + 2000,
-        vectors=vectors.astype(np.float32),
-        attributes=[{} for _ in range(n)],
-        labels=[[] for _ in range(n)],
-        texts=["" for _ in range(n)],
-        shot_cuts=np.zeros(n, bool),
-    )
-    return segs, side, {int(starts[i * per_scene + per_scene // 2]) for i in inside}
+    segs = two_second_segments(vectors)
+    return segs, side, {int(segs.starts[i * per_scene + per_scene // 2]) for i in inside}
 
 
 @pytest.mark.parametrize("seed", [0, 3])
