@@ -52,6 +52,9 @@ class Context:
     # Which candidate keys of a level a later page may see (written by its first page's
     # commit); None: all. Routing then reads the library as the first page did.
     visible: Callable[[Level, np.ndarray], np.ndarray] | None = None
+    # More keys of a level to score exactly beside an unfiltered search's graph answers
+    # (hierarchy.search.children_of_best), or None for a level searched by its graph alone.
+    narrow: Callable[[Level], Callable[[np.ndarray], np.ndarray] | None] | None = None
 
 
 def execute(
@@ -150,7 +153,10 @@ def _pool(ctx: Context, level: Level, flt: Filter, vector: np.ndarray, size: int
     if len(index) == 0:
         return None
     spans = (lambda: ctx.spans(level)) if ctx.spans is not None else None
-    keys, sims = search.candidates(ctx.cur, index, ctx.cid, level, flt, vector, size, ctx.exact_filter_below, spans)
+    narrow = ctx.narrow(level) if ctx.narrow is not None else None
+    keys, sims = search.candidates(
+        ctx.cur, index, ctx.cid, level, flt, vector, size, ctx.exact_filter_below, spans, narrow
+    )
     if ctx.visible is not None:
         seen = ctx.visible(level, keys)
         keys, sims = keys[seen], sims[seen]

@@ -93,6 +93,9 @@ class DatabaseOptions:
     max_page_size: int = 1000  # larger page sizes are capped to it
     max_query_chars: int = 4096  # longer search texts are refused
     exact_filter_below: int = 50_000
+    # An unfiltered segment search also scores exactly the segments of this many best
+    # scenes (hierarchy.search.children_of_best); 0: the graph alone.
+    narrow_parents: int = 32
     node_cache_size: int = 262_144  # nodes kept in memory for turning answers into hits; 0: none
     # Acknowledged vectors that may wait for the HNSW graph (searched exactly meanwhile)
     # before writers wait for the background linker.

@@ -255,6 +255,7 @@ class Searcher:
                 wanted + 1,
                 self._options.exact_filter_below,
                 lambda: self._spans(coll, query.level),
+                self._narrowing(coll, query.level, as_of),
             )
             ranked = [auto.Ranked(int(k), query.level, float(s), float(s)) for k, s in zip(keys, sims, strict=True)]
             return ranked, Route((query.level,), f"level {query.level.label} requested explicitly"), vector
@@ -270,8 +271,25 @@ class Searcher:
             deadline=query.deadline,
             fetch=self._nodes.get,
             visible=self._visible(coll, as_of) if self._commits.indexed(coll.id) > as_of else None,
+            narrow=lambda level: self._narrowing(coll, level, as_of),
         )
         return auto.execute(context, query, vector, wanted)
+
+    def _narrowing(self, coll: Collection, level: Level, as_of: int) -> Callable[[np.ndarray], np.ndarray] | None:
+        """For an unfiltered segment search: the segments of the best scenes, to score
+        exactly beside the graph's answers (None when there are no scenes to narrow by)."""
+        count = self._options.narrow_parents
+        if level is not Level.SEGMENT or count <= 0:
+            return None
+        scenes = self._index(coll, Level.SCENE)
+        if len(scenes) == 0:
+            return None
+        visible = None
+        if self._commits.indexed(coll.id) > as_of:  # later pages narrow by the scenes the first one saw
+            mask = self._visible(coll, as_of)
+            visible = lambda keys: mask(Level.SCENE, keys)  # noqa: E731
+        parent_spans, child_spans = self._spans(coll, Level.SCENE), self._spans(coll, Level.SEGMENT)
+        return lambda vector: search.children_of_best(scenes, parent_spans, child_spans, vector, count, visible)
 
     def _visible(self, coll: Collection, as_of: int) -> Callable[[Level, np.ndarray], np.ndarray]:
         """A mask of the keys of a level written at or before commit ``as_of``."""

@@ -1,0 +1,99 @@
+"""Segment search narrowed by the tree: the segments of the best scenes are scored exactly
+beside the HNSW graph's answers, so a graph that misses near-ties in a dense scene does
+not cost the caller its nearest moments."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hierarchy import search
+from hierarchy.db import Database
+from hierarchy.index import IndexParams
+from hierarchy.types import EmbeddingSpace, Filter, Level, Mode, SearchQuery, SegmentInput
+from tests.hierarchy.helpers import fast_options
+from tools.bench.corpus import SEGMENT_MS, generate, queries
+
+COLL = "narrow"
+DIM = 512  # the structure of real embeddings: a moment is near its own scene
+# A deliberately poor graph (two links per node, a beam of eight) for the 5,400 segments:
+# on its own it misses a good share of each query's ten nearest segments. The levels
+# above (under a thousand nodes each) are scanned exactly.
+POOR_GRAPH = IndexParams(exact_below=1000, connectivity=2, expansion_add=8, expansion_search=8)
+
+
+@contextmanager
+def _open(path: Path, narrow_parents: int) -> Iterator[Database]:
+    db = Database.open(path, fast_options(index=POOR_GRAPH, narrow_parents=narrow_parents))
+    try:
+        yield db
+    finally:
+        db.close()
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, np.ndarray, np.ndarray]]:
+    """A data directory of two sealed 90-minute videos, with queries and their true ten."""
+    corpus = generate(5400, dim=DIM, seed=3)
+    path = Path(tmp_path_factory.mktemp("narrow"))
+    with _open(path, 32) as db:
+        db.create_collection(COLL, EmbeddingSpace(DIM))
+        for video, rows in corpus.video_slices():
+            db.create_video(COLL, video)
+            starts = corpus.start_ms[rows].tolist()
+            db.append_segments(
+                COLL,
+                [SegmentInput(video, t, t + SEGMENT_MS, v) for t, v in zip(starts, corpus.vectors[rows], strict=True)],
+            )
+            db.seal_video(COLL, video)
+    probes = queries(corpus, 40, seed=3)
+    stored = corpus.vectors.astype(np.float16).astype(np.float32)  # as the index keeps them
+    truth = np.argsort(-(probes @ stored.T), axis=1)[:, :10]
+    ids = np.array([corpus.segment_id(int(r)) for r in range(len(corpus))])
+    yield path, probes, ids[truth]
+
+
+def _recall(db: Database, probes: np.ndarray, truth: np.ndarray, **kwargs: object) -> float:
+    found = 0
+    for probe, want in zip(probes, truth, strict=True):
+        result = db.search(SearchQuery(COLL, Level.SEGMENT, vector=probe, top_k=10, rerank=False, **kwargs))
+        found += len({h.node.id for h in result.hits} & set(want.tolist()))
+    return found / truth.size
+
+
+def test_narrowing_recovers_what_the_graph_misses(library: tuple[Path, np.ndarray, np.ndarray]) -> None:
+    path, probes, truth = library
+    with _open(path, 0) as db:
+        alone = _recall(db, probes, truth)
+    with _open(path, 32) as db:
+        narrowed = _recall(db, probes, truth)
+    assert alone < 0.9, "the poor graph should miss neighbours on its own"
+    assert narrowed >= 0.95, (alone, narrowed)
+    assert narrowed > alone
+
+
+def test_auto_segment_pool_is_narrowed(library: tuple[Path, np.ndarray, np.ndarray]) -> None:
+    path, probes, truth = library
+    with _open(path, 32) as db:
+        coll = db._collection(COLL)
+        spans = (db.searcher._spans(coll, Level.SCENE), db.searcher._spans(coll, Level.SEGMENT))
+        children = search.children_of_best(db._index(coll, Level.SCENE), *spans, probes[0], count=4)
+        # Four scenes of 5-18 two-second segments each, all inside those scenes' spans.
+        assert 20 <= len(children) <= 72
+        result = db.search(SearchQuery(COLL, vector=probes[0], mode=Mode.ALL, top_k=50, rerank=False))
+        moments = [h.node.id for h in result.hits if h.node.level is Level.SEGMENT]
+        assert set(truth[0][:3].tolist()) <= set(moments)
+
+
+def test_filtered_search_is_not_narrowed_outside_its_filter(library: tuple[Path, np.ndarray, np.ndarray]) -> None:
+    path, probes, truth = library
+    with _open(path, 32) as db:
+        video = truth[0][0].split("@")[0]
+        other = next(v.id for v in db.list_videos(COLL)[0] if v.id != video)
+        flt = Filter(video_ids=(other,))
+        result = db.search(SearchQuery(COLL, Level.SEGMENT, vector=probes[0], top_k=10, filter=flt))
+        assert result.hits and all(h.node.video_id == other for h in result.hits)
