@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hierarchy.vectortable import VectorTable
+from hierarchy.vectortable import BLOCK_ROWS, VectorTable
 
 DIM = 4
 
@@ -64,3 +64,18 @@ def test_readers_keep_a_consistent_view_while_rows_are_appended() -> None:
     before = table._state
     table.add(np.arange(10, 5000), np.stack([row(k % 300) for k in range(10, 5000)]))
     assert before.count == 10 and np.array_equal(before.keys[:10], np.arange(10))
+
+
+def test_growth_keeps_the_rows_it_holds_in_place() -> None:
+    """Appending past a block adds a block: the rows already held are never copied (a
+    regrown array held the old and the new copy at once), and reads span blocks."""
+    table = VectorTable(DIM)
+    table.add(np.arange(100), np.stack([row(k % 300) for k in range(100)]))
+    first = table._state.blocks[0]
+    more = np.arange(100, BLOCK_ROWS + 200)
+    table.add(more, np.stack([row(int(k) % 300) for k in more]))
+    assert table._state.blocks[0] is first and len(table._state.blocks) == 2
+    asked = np.array([BLOCK_ROWS + 150, 3, BLOCK_ROWS - 1, 99])
+    assert np.array_equal(table.get(asked), np.stack([row(int(k) % 300) for k in asked]))
+    found, rows = table.rows_of(asked)
+    assert found.tolist() == asked.tolist() and rows.dtype == np.float16
