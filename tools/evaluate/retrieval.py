@@ -183,6 +183,31 @@ def evaluate_probe(runner: Runner, probe: Probe, vector: np.ndarray) -> Record:
 
 def run_dataset(videos: Sequence[VideoData], probes: Sequence[Probe], top_k: int) -> dict[str, Any]:
     """Load the library into a temporary database, run every probe, and summarise."""
+    records, timing, nodes = _run_library(videos, probes, top_k)
+    return summarise(probes, records) | {"timing": timing, "nodes": nodes, "videos": len(videos)}
+
+
+def run_pooled(libraries: Sequence[tuple[Sequence[VideoData], Sequence[Probe]]], top_k: int) -> dict[str, Any]:
+    """Run each library's probes in its own database and summarise them as one query set
+    (more queries per kind than one library holds); timings and node counts are summed."""
+    probes: list[Probe] = []
+    records: list[Record] = []
+    timing: Counter[str] = Counter()
+    nodes: Counter[str] = Counter()
+    for videos, library_probes in libraries:
+        found, library_timing, library_nodes = _run_library(videos, library_probes, top_k)
+        probes += library_probes
+        records += found
+        timing.update(library_timing)
+        nodes.update(library_nodes)
+    count = sum(len(videos) for videos, _ in libraries)
+    return summarise(probes, records) | {"timing": dict(timing), "nodes": dict(nodes), "videos": count}
+
+
+def _run_library(
+    videos: Sequence[VideoData], probes: Sequence[Probe], top_k: int
+) -> tuple[list[Record], dict[str, float], dict[str, int]]:
+    """Every probe's record against one library, the phase timings and the node counts."""
     with tempfile.TemporaryDirectory(prefix="strata-retrieval-") as tmp:
         db = Database.open(tmp)
         try:
@@ -200,7 +225,7 @@ def run_dataset(videos: Sequence[VideoData], probes: Sequence[Probe], top_k: int
             db.close()
     timing = {"ingest_s": times.ingest_s, "build_s": times.build_s, "windows_s": times.windows_s,
               "query_encode_s": encode_s, "search_s": search_s}  # fmt: skip
-    return summarise(probes, records) | {"timing": timing, "nodes": times.node_counts, "videos": len(videos)}
+    return records, timing, dict(times.node_counts)
 
 
 # -- summaries -------------------------------------------------------------------------
@@ -416,11 +441,12 @@ def renderables(name: str, report: dict[str, Any]) -> list[RenderableType]:
 def evaluate(name: str, args: argparse.Namespace) -> dict[str, Any]:
     """Build one data set's library, run its queries, and return its report."""
     began = time.perf_counter()
-    if name == "soccer":
-        videos, probes = soccer_data(args.matches, args.seed)
+    if name == "soccer" and args.seeds:
+        libraries = [soccer_data(args.matches, seed) for seed in args.seeds]
+        report = run_pooled([(v, spread(p, args.max_queries)) for v, p in libraries], args.top_k)
     else:
-        videos, probes = anet_data(args.anet_videos)
-    report = run_dataset(videos, spread(probes, args.max_queries), args.top_k)
+        videos, probes = soccer_data(args.matches, args.seed) if name == "soccer" else anet_data(args.anet_videos)
+        report = run_dataset(videos, spread(probes, args.max_queries), args.top_k)
     _highlight_half_structure(report)
     return report | {"wall_s": time.perf_counter() - began}
 
@@ -430,6 +456,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--dataset", choices=("soccer", "anet", "both"), default="both")
     parser.add_argument("--matches", type=int, default=4)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument(
+        "--seeds",
+        type=_seeds,
+        default=(),
+        help="comma-separated soccer seeds: one library each, their queries pooled into one "
+        "table (a query kind holds a handful of queries per library); replaces --seed",
+    )
     parser.add_argument("--anet-videos", type=int, default=200)
     parser.add_argument("--top-k", type=int, default=10)
     parser.add_argument("--max-queries", type=int, default=0, help="at most N queries per task, spread (0: all)")
@@ -442,6 +475,13 @@ def _parser() -> argparse.ArgumentParser:
         "one thread avoids spin-wait stalls on a busy machine)",
     )
     return parser
+
+
+def _seeds(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

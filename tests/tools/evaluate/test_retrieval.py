@@ -147,3 +147,21 @@ def test_harness_runs_end_to_end_on_soccer_and_activitynet(tmp_path: Path) -> No
     rates = _rates(report)
     assert rates and all(0.0 <= v <= 1.0 for v in rates)
     assert "half cnt/ord R1" == report["soccer"]["highlight"]["title"]
+
+
+def test_seeds_pool_the_queries_of_one_library_per_seed(tmp_path: Path) -> None:
+    base = ["--dataset", "soccer", "--matches", "1", "--max-queries", "6"]
+    single = {}
+    for seed in (3, 4):
+        out = tmp_path / f"seed-{seed}.json"
+        assert retrieval.main([*base, "--seed", str(seed), "--out", str(out)]) == 0
+        single[seed] = json.loads(out.read_text())["soccer"]
+    out = tmp_path / "pooled.json"
+    assert retrieval.main([*base, "--seeds", "3,4", "--out", str(out)]) == 0
+    pooled = json.loads(out.read_text())["soccer"]
+    assert pooled["videos"] == single[3]["videos"] + single[4]["videos"]
+    for task, count in pooled["queries"].items():
+        assert count == single[3]["queries"].get(task, 0) + single[4]["queries"].get(task, 0)
+    assert len(pooled["per_query"]) == len(single[3]["per_query"]) + len(single[4]["per_query"])
+    with pytest.raises(SystemExit):
+        retrieval.main([*base, "--seeds", "3,x", "--out", str(out)])
