@@ -47,7 +47,7 @@ MAX_PERSISTENCE = 0.8  # ... but the ball changes hands: a state held for long i
 MIN_SHARE = 0.4  # both sides hold a fair share of the scenes
 MIN_GAIN = 5.0  # nats two groups must explain better than one (noise gains about 1)
 INSIDE_SWITCH = 0.01  # prior of a change of side inside a detected scene (segment decoding)
-EM_ROUNDS = 1000
+EM_ROUNDS = 200  # a row still moving after these has a flat likelihood: one group, too little gain
 EM_TOLERANCE = 1e-6  # of a standard deviation
 
 
@@ -78,14 +78,17 @@ def _find_in(means: np.ndarray, weights: np.ndarray, min_separation: float, spac
         return None
     centred = means - np.average(means, axis=0, weights=weights)
     _, _, basis = np.linalg.svd(centred * np.sqrt(weights)[:, None], full_matrices=False)
+    directions = basis[:DIRECTIONS]
+    projections = centred @ directions.T  # (scenes, directions)
+    spreads = projections.std(axis=0)
+    usable = np.flatnonzero(spreads > 0)
+    if not len(usable):
+        return None
+    all_values = (projections[:, usable] / spreads[usable]).T  # (directions, scenes)
+    fits = _fit_two_gaussians(all_values)  # every direction at once: one EM loop, not eight
     best: Sides | None = None
-    for k in range(min(DIRECTIONS, len(basis))):
-        projection = centred @ basis[k]
-        spread = float(projection.std())
-        if spread <= 0:
-            continue
-        values = projection / spread
-        states, separation, gain = two_state_path(values)
+    for k, values, fit_means, fit_variance in zip(usable.tolist(), all_values, *fits, strict=True):
+        states, separation, gain = two_state_path(values, fit=(fit_means, float(fit_variance)))
         persistence = float(np.mean(states[1:] == states[:-1]))
         share = float(states.mean())
         qualifies = (
@@ -128,12 +131,18 @@ def changes(states: np.ndarray) -> list[int]:
     return [int(i) for i in np.flatnonzero(states[1:] != states[:-1]) + 1]
 
 
-def two_state_path(values: np.ndarray, switch: float = SWITCH) -> tuple[np.ndarray, float, float]:
+def two_state_path(
+    values: np.ndarray, switch: float = SWITCH, fit: tuple[np.ndarray, float] | None = None
+) -> tuple[np.ndarray, float, float]:
     """The most likely state (0/1) of each value under a two-state Gaussian model with a
-    shared variance, fitted by EM; the separation of its two means in pooled standard
-    deviations; and the log-likelihood it gains over one Gaussian (nats). A sample of one
-    Gaussian can be fitted with two means well apart, but gains almost nothing by it."""
-    means, variance = _fit_two_gaussians(values)
+    shared variance, fitted by EM (or ``fit``: its means and variance, fitted already);
+    the separation of its two means in pooled standard deviations; and the log-likelihood
+    it gains over one Gaussian (nats). A sample of one Gaussian can be fitted with two
+    means well apart, but gains almost nothing by it."""
+    if fit is None:
+        fitted_means, fitted_variance = _fit_two_gaussians(values[None, :])
+        fit = (fitted_means[0], float(fitted_variance[0]))
+    means, variance = fit
     loglik = -0.5 * (values[:, None] - means[None, :]) ** 2 / variance
     separation = float(abs(means[1] - means[0]) / np.sqrt(variance))
     two = float(np.sum(np.log(0.5 * np.exp(loglik).sum(axis=1))) - 0.5 * len(values) * np.log(variance))
@@ -142,20 +151,39 @@ def two_state_path(values: np.ndarray, switch: float = SWITCH) -> tuple[np.ndarr
     return _viterbi(loglik, np.full(len(values), switch)), separation, two - one
 
 
-def _fit_two_gaussians(values: np.ndarray) -> tuple[np.ndarray, float]:
-    """EM to convergence: a unimodal sequence ends with its two means close together, so
-    the separation of a half-converged fit would overstate two groups."""
-    means = np.percentile(values, [25, 75]).astype(np.float64)
-    variance = float(values.var()) or 1.0
+def _fit_two_gaussians(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """EM to convergence for each row of ``values`` (rows, items): the two means (rows, 2)
+    and the shared variance (rows,) of each. To convergence because a unimodal sequence
+    ends with its two means close together, so the separation of a half-converged fit
+    would overstate two groups. Two groups converge in tens of rounds; a row still moving
+    after ``EM_ROUNDS`` is one group whose likelihood is flat, and its gain over one
+    Gaussian (about 1 nat) keeps it from qualifying whatever its separation. The rows run
+    in one loop (the loop's cost is numpy calls, not arithmetic); a row stops changing
+    once it has converged."""
+    values = np.asarray(values, np.float64)
+    count = values.shape[1]
+    means = np.percentile(values, [25, 75], axis=1).T.copy()
+    variance = values.var(axis=1)
+    variance[variance == 0] = 1.0
+    total, squares = values.sum(axis=1), (values**2).sum(axis=1)
+    active = np.ones(len(values), bool)
+    twice = 2 * values
     for _ in range(EM_ROUNDS):
-        loglik = -0.5 * (values[:, None] - means[None, :]) ** 2 / variance
-        resp = np.exp(loglik - loglik.max(axis=1, keepdims=True))
-        resp /= resp.sum(axis=1, keepdims=True)
-        mass = np.maximum(resp.sum(axis=0), 1e-9)
-        previous = means
-        means = (resp * values[:, None]).sum(axis=0) / mass
-        variance = max(float((resp * (values[:, None] - means[None, :]) ** 2).sum() / len(values)), 1e-9)
-        if np.abs(means - previous).max() < EM_TOLERANCE * np.sqrt(variance):
+        # Two states of one variance: the second's responsibility is the logistic function
+        # of the log-likelihood ratio, (1 + tanh(ratio / 2)) / 2, and weighted sums give
+        # both means and the variance (the loop's cost is numpy calls, so few of them).
+        scale = (means[:, 1] - means[:, 0]) / (4 * variance)
+        tilt = np.tanh((twice - (means[:, 0] + means[:, 1])[:, None]) * scale[:, None])
+        mass_high = np.clip(0.5 * (count + tilt.sum(axis=1)), 1e-9, count - 1e-9)
+        weighted_high = 0.5 * (total + (tilt * values).sum(axis=1))
+        fitted = np.stack([(total - weighted_high) / (count - mass_high), weighted_high / mass_high], axis=1)
+        spread = (squares - (count - mass_high) * fitted[:, 0] ** 2 - mass_high * fitted[:, 1] ** 2) / count
+        spread = np.maximum(spread, 1e-9)
+        moved = np.abs(fitted - means).max(axis=1)
+        means = np.where(active[:, None], fitted, means)
+        variance = np.where(active, spread, variance)
+        active &= moved >= EM_TOLERANCE * np.sqrt(spread)
+        if not active.any():
             break
     return means, variance
 
