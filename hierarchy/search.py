@@ -44,8 +44,8 @@ def candidates(
         keys, sims = index.search(vector, wanted)
         if narrow is None or index.exact:
             return keys, sims
-        extra = narrow(vector)
-        return _merged(keys, sims, *score_exactly(index, extra[~np.isin(extra, keys)], vector), wanted)
+        extra = np.setdiff1d(narrow(vector), keys)  # each key once, none the graph found
+        return _merged(keys, sims, *score_exactly(index, extra, vector), wanted)
     if spans is not None and not (flt.labels or flt.attributes):
         span = flt.time_range
         keys = spans().matching(flt.video_ids, span.start_ms if span else 0, span.end_ms if span else 0)
@@ -77,9 +77,13 @@ def children_of_best(
     keys, _ = parents.search(vector, count if visible is None else 2 * count)
     if visible is not None:
         keys = keys[visible(keys)][:count]
-    found = parent_spans.spans(keys.tolist())
-    children = [child_spans.inside(video, start, end) for video, start, end in found.values()]
-    return np.unique(np.concatenate(children)) if children else np.zeros(0, np.int64)
+    return children_of(parent_spans, child_spans, keys)
+
+
+def children_of(parent_spans: LevelSpans, child_spans: LevelSpans, parents: np.ndarray) -> np.ndarray:
+    """Keys of the children of ``parents`` (the nodes that start inside their spans)."""
+    found = parent_spans.spans(np.asarray(parents).tolist())
+    return child_spans.starting_in(list(found.values()))
 
 
 def _merged(

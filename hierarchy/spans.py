@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from functools import cached_property
 
 import duckdb
 import numpy as np
@@ -126,9 +127,29 @@ class LevelSpans:
             return np.sort(np.concatenate(found)) if found else np.zeros(0, np.int64)
         return self.keys[(self.start < end) & (self.end > start)]
 
+    def starting_in(self, spans: list[tuple[str, int, int]]) -> np.ndarray:
+        """Keys of the nodes that start inside any of ``spans`` (video, start, end): the
+        children of those parents, in the order of their spans then of time."""
+        if not spans or not len(self.keys):
+            return np.zeros(0, np.int64)
+        names = [video for video, _, _ in spans]
+        codes = np.minimum(np.searchsorted(self._video_array, names), len(self.videos) - 1)
+        known = self._video_array[codes] == np.asarray(names, dtype=object)
+        starts = np.array([start for _, start, _ in spans], np.int64)
+        ends = np.array([end for _, _, end in spans], np.int64)
+        lo = np.searchsorted(self.time_key, _time_key(codes, starts), "left")
+        hi = np.searchsorted(self.time_key, _time_key(codes, ends), "left")
+        rows = [self.by_time[a:b] for a, b, ok in zip(lo.tolist(), hi.tolist(), known.tolist(), strict=True) if ok]
+        return self.keys[np.concatenate(rows)] if rows else np.zeros(0, np.int64)
+
+    @cached_property
+    def _video_array(self) -> np.ndarray:
+        """``videos`` as an array (numpy would convert the tuple on every look-up)."""
+        return np.array(self.videos, dtype=object)
+
     def inside(self, video_id: str, start: int, end: int) -> np.ndarray:
         """Keys of the nodes of ``video_id`` that overlap ``[start, end)``."""
-        code = int(np.searchsorted(self.videos, video_id))
+        code = int(np.searchsorted(self._video_array, video_id))
         if code >= len(self.videos) or self.videos[code] != video_id:
             return np.zeros(0, np.int64)
         lo = np.searchsorted(self.time_key, code << _START_BITS, "left")

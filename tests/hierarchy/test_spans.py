@@ -29,6 +29,15 @@ def test_spans_and_inside_agree_with_the_nodes(games: Database) -> None:
         if h.node.video_id == "v1" and h.node.start_ms < 7_000 and h.node.end_ms > 3_000
     )
     assert len(spans.inside("ghost", 0, 10**9)) == 0
+    # Children of several parents at once: the nodes that start inside each span.
+    asked = [("v2", 1_000, 3_000), ("ghost", 0, 10**9), ("v1", 10_500, 10**9)]
+    children = spans.starting_in(asked)
+    assert sorted(looked_up[int(k)][:2] for k in children) == sorted(
+        (h.node.video_id, h.node.start_ms)
+        for h in stored.values()
+        if any(h.node.video_id == v and a <= h.node.start_ms < b for v, a, b in asked)
+    )
+    assert len(children) == 2 + 1 and len(spans.starting_in([])) == 0
 
 
 def test_routed_search_after_a_delete_does_not_see_the_deleted_video(games: Database) -> None:
