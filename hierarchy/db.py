@@ -96,6 +96,10 @@ class DatabaseOptions:
     # An unfiltered segment search also scores exactly the segments of this many best
     # scenes (hierarchy.search.children_of_best); 0: the graph alone.
     narrow_parents: int = 32
+    # The segment graph's search beam while narrowing is on: the graph then only has to
+    # find what the best scenes do not hold (segments of videos not yet built rely on it
+    # alone). 0: the beam of every level (``index.expansion_search``).
+    narrowed_expansion_search: int = 64
     node_cache_size: int = 262_144  # nodes kept in memory for turning answers into hits; 0: none
     # Acknowledged vectors that may wait for the HNSW graph (searched exactly meanwhile)
     # before writers wait for the background linker.
@@ -117,7 +121,8 @@ class Database:
         self._catalog_lock = threading.Lock()
         self._locks_guard = threading.Lock()
         self._write_locks: dict[int, threading.RLock] = {}
-        self.indexes = LevelIndexes(data_dir / "indexes", options.index, options.max_unlinked)
+        segment_beam = options.narrowed_expansion_search if options.narrow_parents > 0 else 0
+        self.indexes = LevelIndexes(data_dir / "indexes", options.index, options.max_unlinked, segment_beam)
         self._collections: dict[str, Collection] = {}
         self._closed = False
         self._recovered = False  # set by recover()

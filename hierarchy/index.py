@@ -33,13 +33,18 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class IndexParams:
-    """HNSW parameters of a level index (stored with the file)."""
+    """HNSW parameters of a level index (stored with the file). A saved graph is reused
+    when the parameters it was built with (``BUILT_WITH``) match; the others apply to
+    searches and may change between runs."""
 
     dtype: str = "f16"
     connectivity: int = 16
     expansion_add: int = 128
     expansion_search: int = 256
     exact_below: int = 20_000
+
+
+BUILT_WITH = ("dtype", "connectivity", "expansion_add")
 
 
 @dataclass(frozen=True)
@@ -370,8 +375,12 @@ class LevelIndex:
         sidecar = self._read_sidecar()
         if sidecar is None or not self.path.is_file():
             return None
-        expected = {"dimension": self.dimension, "metric": self.metric.value, "params": asdict(self.params)}
-        if any(sidecar.get(k) != v for k, v in expected.items()):
+        expected = {"dimension": self.dimension, "metric": self.metric.value}
+        saved_params = sidecar.get("params") if isinstance(sidecar.get("params"), dict) else {}
+        built = asdict(self.params)
+        if any(sidecar.get(k) != v for k, v in expected.items()) or any(
+            saved_params.get(k) != built[k] for k in BUILT_WITH
+        ):
             log.warning("index %s was built with other parameters; rebuilding", self.path)
             return None
         if files.sha256(self.path) != sidecar.get("sha256"):
@@ -379,6 +388,7 @@ class LevelIndex:
             return None
         index = self._new_index()
         index.load(str(self.path))
+        index.expansion_search = self.params.expansion_search  # this run's, not the file's
         if len(index) != sidecar["count"]:
             return None
         table = _table_of(index, self._table.dimension, self._table.dtype)

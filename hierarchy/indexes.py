@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -20,10 +21,14 @@ log = logging.getLogger(__name__)
 class LevelIndexes:
     """Every level index of a data directory."""
 
-    def __init__(self, root: Path, params: IndexParams, max_unlinked: int = 100_000) -> None:
+    def __init__(
+        self, root: Path, params: IndexParams, max_unlinked: int = 100_000, segment_expansion: int = 0
+    ) -> None:
         self.root = root
         self.params = params
         self.max_unlinked = max_unlinked
+        # The segment level's search beam when it differs (0: the same as every level's).
+        self.segment_expansion = segment_expansion
         self._lock = threading.Lock()
         self._indexes: dict[tuple[int, Level], LevelIndex] = {}
 
@@ -34,7 +39,10 @@ class LevelIndexes:
             index = self._indexes.get(key)
             if index is None:
                 path = self.root / f"c{coll.id}" / f"{level.label}.usearch"
-                index = LevelIndex(path, coll.space.dimension, coll.space.metric, self.params, self.max_unlinked)
+                params = self.params
+                if level is Level.SEGMENT and self.segment_expansion:
+                    params = replace(params, expansion_search=self.segment_expansion)
+                index = LevelIndex(path, coll.space.dimension, coll.space.metric, params, self.max_unlinked)
                 self._indexes[key] = index
             return index
 

@@ -113,13 +113,22 @@ def test_malformed_sidecar_loads_nothing(saved: LevelIndex, path: Path, rewrite:
     [
         pytest.param({"params": replace(IndexParams(), connectivity=32)}, id="connectivity"),
         pytest.param({"params": replace(IndexParams(), dtype="f32")}, id="dtype"),
-        pytest.param({"params": replace(IndexParams(), expansion_search=128)}, id="expansion-search"),
         pytest.param({"dim": DIM * 2}, id="dimension"),
         pytest.param({"metric": Metric.L2_SQUARED}, id="metric"),
     ],
 )
 def test_parameter_mismatch_loads_nothing(saved: LevelIndex, path: Path, other: dict) -> None:
     assert make_index(path, **other).load() is None
+
+
+def test_search_parameters_may_change_without_a_rebuild(saved: LevelIndex, path: Path, vectors: np.ndarray) -> None:
+    """The beam and the exact-search threshold apply to searches, not to the saved graph."""
+    params = replace(IndexParams(), expansion_search=32, exact_below=0)
+    loaded = make_index(path, params)
+    assert loaded.load() == IndexState(count=COUNT, watermark=7)
+    assert loaded._index.expansion_search == 32 and not loaded.exact
+    found, _ = loaded.search(vectors[3], 1)
+    assert found.tolist() == [4]
 
 
 def test_add_advances_the_watermark_and_never_lowers_it(path: Path, vectors: np.ndarray) -> None:

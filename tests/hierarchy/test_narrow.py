@@ -28,7 +28,9 @@ POOR_GRAPH = IndexParams(exact_below=1000, connectivity=2, expansion_add=8, expa
 
 @contextmanager
 def _open(path: Path, narrow_parents: int) -> Iterator[Database]:
-    db = Database.open(path, fast_options(index=POOR_GRAPH, narrow_parents=narrow_parents))
+    # The same beam with and without narrowing (by default narrowing also narrows the beam).
+    options = fast_options(index=POOR_GRAPH, narrow_parents=narrow_parents, narrowed_expansion_search=0)
+    db = Database.open(path, options)
     try:
         yield db
     finally:
