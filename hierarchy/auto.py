@@ -53,8 +53,9 @@ class Context:
     # commit); None: all. Routing then reads the library as the first page did.
     visible: Callable[[Level, np.ndarray], np.ndarray] | None = None
     # More keys of a level to score exactly beside an unfiltered search's graph answers
-    # (hierarchy.search.children_of_best), or None for a level searched by its graph alone.
-    narrow: Callable[[Level], Callable[[np.ndarray], np.ndarray] | None] | None = None
+    # (the children of the best parents: hierarchy.search), given the parents already found
+    # best first, if any; None for a level searched by its graph alone.
+    narrow: Callable[[Level, np.ndarray | None], Callable[[np.ndarray], np.ndarray] | None] | None = None
 
 
 def execute(
@@ -63,13 +64,18 @@ def execute(
     """The ranked answers of an AUTO or ALL query, its route, and the vector that scored."""
     parsed = parse(query.text)
     event = _event_vector(ctx, query, parsed, vector)
-    pools = [_pool(ctx, level, query.filter, event, max(POOL, wanted)) for level in router.BUILT]
-    pools = [p for p in pools if p is not None]
+    size = max(POOL, wanted)
     if query.mode is Mode.ALL:
+        pools = _pools(ctx, router.BUILT, query.filter, event, size)
         reason = "every level in one list, by calibrated score"
         return _mixed(pools), Route(tuple(p.level for p in pools), reason, router.confidences(pools), parsed), event
-    share = _merge_share(ctx, pools, event) if router.structured_level(parsed) is None else 0.0
-    level, conf, reason = router.pick_level(parsed, pools, share)
+    # Only the levels routing can pick are searched: the one the wording names, or else a
+    # moment or a scene (router.UNSCOPED).
+    structured = router.structured_level(parsed)
+    pools = _pools(ctx, router.UNSCOPED if structured is None else (structured,), query.filter, event, size)
+    share = _merge_share(ctx, pools, event) if structured is None else 0.0
+    present = [level for level in router.BUILT if len(ctx.index(level))]
+    level, conf, reason = router.pick_level(parsed, pools, share, present)
     ranked = _at_level(ctx, query, parsed, level, event, pools)
     if level is Level.VIDEO and ctx.encode is not None and router.is_paragraph(query.text):
         ranked = _by_sentence_evidence(ctx, query, ranked)
@@ -77,6 +83,24 @@ def execute(
     if parsed.ordinal is not None and parsed.ordinal.event_ordered:
         level, ranked, reason = Level.SEGMENT, _nth_event(ctx, query, parsed, event), _event_reason(parsed)
     return ranked, Route((level,), reason, conf, parsed), event
+
+
+def _pools(ctx: Context, levels: tuple[Level, ...], flt: Filter, vector: np.ndarray, size: int) -> list[Pool]:
+    """The candidate pools of ``levels`` (empty levels left out), in that order. Upper
+    levels are searched first: a level's search is narrowed by the best nodes of the pool
+    above it, so the scene search is not repeated for the segments."""
+    found: dict[Level, Pool] = {}
+    for level in sorted(levels, reverse=True):
+        above = found.get(Level(level + 1)) if level < Level.VIDEO else None
+        pool = _pool(ctx, level, flt, vector, size, None if above is None else _best_first(above))
+        if pool is not None:
+            found[level] = pool
+    return [found[level] for level in levels if level in found]
+
+
+def _best_first(pool: Pool) -> np.ndarray:
+    """A pool's keys by raw similarity, best first."""
+    return pool.keys[np.argsort(-np.asarray(pool.similarities), kind="stable")]
 
 
 def _merge_share(ctx: Context, pools: list[Pool], vector: np.ndarray) -> float:
@@ -147,13 +171,16 @@ def _fetch(ctx: Context, keys: list[int]) -> dict[int, Node]:
     return ctx.fetch(keys) if ctx.fetch is not None else nodes.by_keys(ctx.cur, keys)
 
 
-def _pool(ctx: Context, level: Level, flt: Filter, vector: np.ndarray, size: int) -> Pool | None:
+def _pool(
+    ctx: Context, level: Level, flt: Filter, vector: np.ndarray, size: int, parents: np.ndarray | None = None
+) -> Pool | None:
+    """One level's candidates; ``parents``: the best keys of the level above, best first."""
     deadlines.check(ctx.deadline, f"while searching the {level.label} level")
     index = ctx.index(level)
     if len(index) == 0:
         return None
     spans = (lambda: ctx.spans(level)) if ctx.spans is not None else None
-    narrow = ctx.narrow(level) if ctx.narrow is not None else None
+    narrow = ctx.narrow(level, parents) if ctx.narrow is not None else None
     keys, sims = search.candidates(
         ctx.cur, index, ctx.cid, level, flt, vector, size, ctx.exact_filter_below, spans, narrow
     )

@@ -111,14 +111,15 @@ def structured_level(parsed: ParsedQuery) -> Level | None:
 
 
 def pick_level(
-    parsed: ParsedQuery, pools: list[Pool], merge_share: float = 0.0
+    parsed: ParsedQuery, pools: list[Pool], merge_share: float = 0.0, present: list[Level] | None = None
 ) -> tuple[Level, dict[Level, float], str]:
     """The answering level, the confidence per level, and a one-line reason. ``merge_share``
-    is the share of the best moment's scene that matches about as well as it does."""
+    is the share of the best moment's scene that matches about as well as it does;
+    ``present``: the levels that hold nodes (default: those with candidates)."""
     wanted = structured_level(parsed)
     if wanted is not None:
-        conf = confidences(pools)
-        sure = {level: (0.9 if level is wanted else 0.1 / max(len(conf) - 1, 1)) for level in conf} or {wanted: 1.0}
+        levels = present if present is not None else [p.level for p in pools if len(p.keys)]
+        sure = {level: (0.9 if level is wanted else 0.1 / max(len(levels) - 1, 1)) for level in levels} or {wanted: 1.0}
         return wanted, sure, _structure_reason(parsed, wanted)
     unit, why = _unit(parsed, merge_share)
     conf = confidences([p for p in pools if p.level in UNSCOPED], prior={unit: UNIT_PRIOR})

@@ -271,16 +271,23 @@ class Searcher:
             deadline=query.deadline,
             fetch=self._nodes.get,
             visible=self._visible(coll, as_of) if self._commits.indexed(coll.id) > as_of else None,
-            narrow=lambda level: self._narrowing(coll, level, as_of),
+            narrow=lambda level, parents: self._narrowing(coll, level, as_of, parents),
         )
         return auto.execute(context, query, vector, wanted)
 
-    def _narrowing(self, coll: Collection, level: Level, as_of: int) -> Callable[[np.ndarray], np.ndarray] | None:
-        """For an unfiltered segment search: the segments of the best scenes, to score
-        exactly beside the graph's answers (None when there are no scenes to narrow by)."""
+    def _narrowing(
+        self, coll: Collection, level: Level, as_of: int, parents: np.ndarray | None = None
+    ) -> Callable[[np.ndarray], np.ndarray] | None:
+        """For an unfiltered segment search: the segments of the best scenes (``parents``,
+        best first, when a routed search has found them already), to score exactly beside
+        the graph's answers; None when there are no scenes to narrow by."""
         count = self._options.narrow_parents
         if level is not Level.SEGMENT or count <= 0:
             return None
+        parent_spans, child_spans = self._spans(coll, Level.SCENE), self._spans(coll, Level.SEGMENT)
+        if parents is not None:
+            chosen = parents[:count]
+            return lambda vector: search.children_of(parent_spans, child_spans, chosen)
         scenes = self._index(coll, Level.SCENE)
         if len(scenes) == 0:
             return None
@@ -288,7 +295,6 @@ class Searcher:
         if self._commits.indexed(coll.id) > as_of:  # later pages narrow by the scenes the first one saw
             mask = self._visible(coll, as_of)
             visible = lambda keys: mask(Level.SCENE, keys)  # noqa: E731
-        parent_spans, child_spans = self._spans(coll, Level.SCENE), self._spans(coll, Level.SEGMENT)
         return lambda vector: search.children_of_best(scenes, parent_spans, child_spans, vector, count, visible)
 
     def _visible(self, coll: Collection, as_of: int) -> Callable[[Level, np.ndarray], np.ndarray]:
