@@ -39,6 +39,10 @@ class Settings:
     # Acknowledged vectors per level that may wait to be linked into the HNSW graph (each
     # search scans them exactly) before writes wait for the background linker.
     max_unlinked: int = 100_000
+    # An unfiltered segment search also scores exactly the segments of this many best
+    # scenes (0: the HNSW graph alone), and meanwhile searches the graph with this beam.
+    narrow_parents: int = 32
+    narrowed_expansion_search: int = 64
     workers: int = 16
     grace_seconds: float = 5.0
     # Indexes changed since their last save are saved this often (0: only on a clean stop),
@@ -83,6 +87,8 @@ class Settings:
             max_page_size=self.max_page_size,
             max_query_chars=self.max_query_chars,
             max_unlinked=self.max_unlinked,
+            narrow_parents=self.narrow_parents,
+            narrowed_expansion_search=self.narrowed_expansion_search,
         )
 
 

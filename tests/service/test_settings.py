@@ -22,3 +22,13 @@ def test_bad_environment_value_names_the_variable() -> None:
     with pytest.raises(InvalidArgument) as info:
         Settings.load(env={"STRATA_PORT": "abc"})
     assert info.value.field == "STRATA_PORT"
+
+
+def test_narrowing_settings_reach_the_database() -> None:
+    options = Settings.load(env={"STRATA_NARROW_PARENTS": "0", "STRATA_NARROWED_EXPANSION_SEARCH": "128"})
+    assert (options.database_options().narrow_parents, options.database_options().narrowed_expansion_search) == (
+        0,
+        128,
+    )
+    defaults = Settings.load(env={}).database_options()
+    assert (defaults.narrow_parents, defaults.narrowed_expansion_search) == (32, 64)
