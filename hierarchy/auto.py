@@ -80,6 +80,11 @@ def execute(
     if level is Level.VIDEO and ctx.encode is not None and router.is_paragraph(query.text):
         ranked = _by_sentence_evidence(ctx, query, ranked)
         reason += "; each sentence's best scene in a video adds to its score"
+    elif level is Level.VIDEO and parsed.count is None and parsed.ordinal is None:
+        # A whole match is an average of everything in it; what sets one apart ("a late
+        # winner") is a scene. Bottom-up evidence: its best scene adds to its score.
+        ranked = _by_scene_evidence(ctx, query, ranked, [event])
+        reason += "; a video's best scene adds to its score"
     if parsed.ordinal is not None and parsed.ordinal.event_ordered:
         level, ranked, reason = Level.SEGMENT, _nth_event(ctx, query, parsed, event), _event_reason(parsed)
     return ranked, Route((level,), reason, conf, parsed), event
@@ -128,19 +133,29 @@ def _merge_share(ctx: Context, pools: list[Pool], vector: np.ndarray) -> float:
 def _by_sentence_evidence(ctx: Context, query: SearchQuery, ranked: list[Ranked]) -> list[Ranked]:
     """Re-rank videos for a multi-sentence description: bottom-up evidence from the scenes
     that best match each sentence, added to the whole description's calibrated score."""
+    encode = ctx.encode
+    assert encode is not None  # a paragraph is only split when there is an encoder
     sentences = [s.strip() for s in re.split(r"[.!?]+", query.text) if len(s.split()) >= 3]
+    return _by_scene_evidence(ctx, query, ranked, [encode(s) for s in sentences])
+
+
+def _by_scene_evidence(
+    ctx: Context, query: SearchQuery, ranked: list[Ranked], vectors: list[np.ndarray]
+) -> list[Ranked]:
+    """Re-rank videos by bottom-up evidence: the calibrated score of each video's best
+    scene for each of ``vectors``, averaged, added to the video's own score."""
     found = _fetch(ctx, [r.key for r in ranked])
     video_of = {r.key: found[r.key].video_id for r in ranked if r.key in found}
     support: dict[str, float] = {}
-    for sentence in sentences:
-        scenes = _pool(ctx, Level.SCENE, query.filter, ctx.encode(sentence), SENTENCE_POOL)
+    for vector in vectors:
+        scenes = _pool(ctx, Level.SCENE, query.filter, vector, SENTENCE_POOL)
         if scenes is None:
             continue
         best = _best_per_video(ctx, scenes)
         floor = float(scenes.scores[-1]) if len(scenes.scores) else 0.0
         for video in set(video_of.values()):
             support[video] = support.get(video, 0.0) + best.get(video, floor)
-    scale = 1.0 / max(len(sentences), 1)
+    scale = 1.0 / max(len(vectors), 1)
     rescored = [
         Ranked(r.key, r.level, r.score + scale * support.get(video_of.get(r.key, ""), 0.0), r.similarity)
         for r in ranked

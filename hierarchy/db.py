@@ -47,6 +47,7 @@ from hierarchy import (
     ingest,
     nodes,
     paging,
+    search,
     treerows,
     validate,
 )
@@ -95,7 +96,7 @@ class DatabaseOptions:
     exact_filter_below: int = 50_000
     # An unfiltered segment search also scores exactly the segments of this many best
     # scenes (hierarchy.search.children_of_best); 0: the graph alone.
-    narrow_parents: int = 32
+    narrow_parents: int = search.NARROW_PARENTS
     # The segment graph's search beam while narrowing is on: the graph then only has to
     # find what the best scenes do not hold (segments of videos not yet built rely on it
     # alone). 0: the beam of every level (``index.expansion_search``).

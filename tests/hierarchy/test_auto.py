@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hierarchy.db import Database
@@ -147,5 +148,40 @@ def test_a_moment_described_like_its_whole_scene_is_answered_with_the_scene(tmp_
         assert result.route.levels == (Level.SCENE,), result.route.reason
         assert "of the best moment's scene matches as well" in result.route.reason
         assert (result.hits[0].node.start_ms, result.hits[0].node.end_ms) == (20_000, 40_000)
+    finally:
+        db.close()
+
+
+def test_a_video_is_promoted_by_its_best_scene(tmp_path: Path) -> None:
+    """Bottom-up evidence at the video level: a match that holds the queried scene ranks
+    above one that is near the query throughout but never on it (whose average is closer)."""
+    dim, rng = 64, np.random.default_rng(0)
+    axes = np.eye(dim, dtype=np.float32)
+
+    def scene(direction: np.ndarray) -> list[np.ndarray]:
+        rows = direction + rng.standard_normal((10, dim)).astype(np.float32) * 0.05
+        return list(rows / np.linalg.norm(rows, axis=1, keepdims=True))
+
+    near = [0.5 * axes[0] + 0.866 * axes[6 + k] for k in range(6)]
+    videos = {
+        "holds-it": [axes[1], axes[2], axes[0], axes[3], axes[4], axes[5]],
+        "near-it": [v / np.linalg.norm(v) for v in near],
+        "far-1": [axes[20 + k] for k in range(6)],
+        "far-2": [axes[30 + k] for k in range(6)],
+    }
+    db = Database.open(tmp_path, fast_options())
+    try:
+        db.create_collection(COLL, EmbeddingSpace(dim))
+        for video, directions in videos.items():
+            db.create_video(COLL, video)
+            rows = [row for d in directions for row in scene(d)]
+            db.append_segments(COLL, [SegmentInput(video, i * 2000, (i + 1) * 2000, r) for i, r in enumerate(rows)])
+            db.seal_video(COLL, video)
+        by_mean = db.search(SearchQuery(COLL, level=Level.VIDEO, vector=axes[0], top_k=2))
+        assert [h.node.video_id for h in by_mean.hits] == ["near-it", "holds-it"]
+        routed = db.search(SearchQuery(COLL, text="a match", vector=axes[0], mode=Mode.AUTO, top_k=2))
+        assert routed.route.levels == (Level.VIDEO,)
+        assert "best scene adds to its score" in routed.route.reason
+        assert [h.node.video_id for h in routed.hits] == ["holds-it", "near-it"]
     finally:
         db.close()
