@@ -150,8 +150,9 @@ def _peers(result: dict[str, Any]) -> Table:
         t.add_column(col, justify="left" if col in ("system", "param") else "right")
     ready = result["ingest"]["first_write_to_searchable_s"]
     t.add_row(
-        "Strata (in-process, segment level)", "ef 256", f"{ref['recall_at_10']:.3f}", f"{ref['p50_ms']:.2f}",
-        f"{ref['p99_ms']:.2f}", "1.00", f"{ready:.1f}", "1.00", f"{result['memory']['peak_rss_bytes'] / GIB:.2f}",
+        "Strata (in-process, segment level)", ref.get("param", "ef 256"), f"{ref['recall_at_10']:.3f}",
+        f"{ref['p50_ms']:.2f}", f"{ref['p99_ms']:.2f}", "1.00", f"{ready:.1f}", "1.00",
+        f"{result['memory']['peak_rss_bytes'] / GIB:.2f}",
     )  # fmt: skip
     for p in result["peers"]:
         if p.get("status") != "ok":

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 
+from hierarchy.db import DatabaseOptions
 from service.client import StrataClient
 from tools.bench import corpus as corpora
 from tools.bench import inprocess, peers, report, strata
@@ -243,6 +244,14 @@ def _peer_phase(
         save()
 
 
+def _segment_search_param(options: DatabaseOptions) -> str:
+    """How the segment level is searched: the HNSW beam, and the scenes narrowing scores."""
+    if options.narrow_parents > 0:
+        beam = options.narrowed_expansion_search or options.index.expansion_search
+        return f"ef {beam} + {options.narrow_parents} scenes"
+    return f"ef {options.index.expansion_search}"
+
+
 def _ratios(result: dict[str, Any]) -> None:
     """Peer / Strata for latency (in-process, segment level) and first write to searchable."""
     ref = next(r for r in result["search"] if (r["path"], r["kind"], r["level"]) == ("in-process", "vector", "segment"))
@@ -250,6 +259,7 @@ def _ratios(result: dict[str, Any]) -> None:
         "p50_ms": ref["p50_ms"],
         "p99_ms": ref["p99_ms"],
         "recall_at_10": result["recall"]["segment"]["recall_at_10"],
+        "param": _segment_search_param(DatabaseOptions()),  # the server runs with the defaults
     }
     ready = result["ingest"]["first_write_to_searchable_s"]
     for p in result["peers"]:
