@@ -284,10 +284,11 @@ class Searcher:
         count = self._options.narrow_parents
         if level is not Level.SEGMENT or count <= 0:
             return None
-        parent_spans, child_spans = self._spans(coll, Level.SCENE), self._spans(coll, Level.SEGMENT)
+        # Spans are read when the search narrows (unfiltered, above the exact threshold).
+        spans = lambda: (self._spans(coll, Level.SCENE), self._spans(coll, Level.SEGMENT))  # noqa: E731
         if parents is not None:
             chosen = parents[:count]
-            return lambda vector: search.children_of(parent_spans, child_spans, chosen)
+            return lambda vector: search.children_of(*spans(), chosen)
         scenes = self._index(coll, Level.SCENE)
         if len(scenes) == 0:
             return None
@@ -295,7 +296,7 @@ class Searcher:
         if self._commits.indexed(coll.id) > as_of:  # later pages narrow by the scenes the first one saw
             mask = self._visible(coll, as_of)
             visible = lambda keys: mask(Level.SCENE, keys)  # noqa: E731
-        return lambda vector: search.children_of_best(scenes, parent_spans, child_spans, vector, count, visible)
+        return lambda vector: search.children_of_best(scenes, *spans(), vector, count, visible)
 
     def _visible(self, coll: Collection, as_of: int) -> Callable[[Level, np.ndarray], np.ndarray]:
         """A mask of the keys of a level written at or before commit ``as_of``."""

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 
 _GROWTH = 1.5
-BLOCK_ROWS = 1 << 15  # rows per block of vectors (16 MiB of 512-d half floats)
 _BLOCK_SHIFT = 15
+BLOCK_ROWS = 1 << _BLOCK_SHIFT  # rows per block of vectors (32 MiB of 512-d half floats)
 _COMPACT_DEAD = 0.25  # rebuild the arrays once a quarter of the rows are removed ones
 
 

@@ -183,8 +183,7 @@ def evaluate_probe(runner: Runner, probe: Probe, vector: np.ndarray) -> Record:
 
 def run_dataset(videos: Sequence[VideoData], probes: Sequence[Probe], top_k: int) -> dict[str, Any]:
     """Load the library into a temporary database, run every probe, and summarise."""
-    records, timing, nodes = _run_library(videos, probes, top_k)
-    return summarise(probes, records) | {"timing": timing, "nodes": nodes, "videos": len(videos)}
+    return run_pooled([(videos, probes)], top_k)
 
 
 def run_pooled(libraries: Sequence[tuple[Sequence[VideoData], Sequence[Probe]]], top_k: int) -> dict[str, Any]:
