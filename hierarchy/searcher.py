@@ -334,10 +334,13 @@ class Searcher:
     def _evidence(
         self, coll: Collection, vector: np.ndarray, as_of: int
     ) -> Callable[[int, Level], list[answers.Scored]]:
-        index, moments = self._index(coll, Level.SEGMENT), self._moments(coll, Level.SEGMENT, as_of)
-        segments = self._spans(coll, Level.SEGMENT)
-        parents = {level: self._spans(coll, level) for level in Level if level is not Level.SEGMENT}
-        return lambda key, level: answers.evidence_for(index, moments, segments, parents, vector, key, level)
+        source = answers.EvidenceSource(
+            self._index(coll, Level.SEGMENT),
+            self._moments(coll, Level.SEGMENT, as_of),
+            {level: self._spans(coll, level) for level in Level},
+            self._index(coll, Level.SCENE),
+        )
+        return lambda key, level: answers.evidence_for(source, vector, key, level)
 
     def _spans(self, coll: Collection, level: Level) -> LevelSpans:
         rewrites = self._commits.rewrites(coll.id, level)  # read before the store: a later rewrite reloads

@@ -1,0 +1,88 @@
+"""The evidence of a long parent: a half or a whole video holds more segments than are
+worth scoring one by one, so its evidence is found top down, through its best scenes.
+The caller still gets the moment that explains the answer, inside the answer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hierarchy import answers
+from hierarchy.db import Database
+from hierarchy.types import EmbeddingSpace, Level, Node, SearchQuery, SegmentInput
+from tests.hierarchy.helpers import fast_options
+from tools.bench.corpus import SEGMENT_MS, Corpus, generate, queries
+
+COLL = "evidence"
+DIM = 64
+SEGMENTS = 2 * 1500  # two videos, each half (~750 segments) above EXACT_EVIDENCE_BELOW
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Database, Corpus]]:
+    """Two sealed 50-minute videos of planted scenes, and their corpus."""
+    corpus = generate(SEGMENTS, dim=DIM, seed=5, per_video=SEGMENTS // 2)
+    db = Database.open(Path(tmp_path_factory.mktemp("evidence")), fast_options())
+    db.create_collection(COLL, EmbeddingSpace(DIM))
+    for video, rows in corpus.video_slices():
+        db.create_video(COLL, video)
+        starts = corpus.start_ms[rows].tolist()
+        db.append_segments(
+            COLL, [SegmentInput(video, t, t + SEGMENT_MS, v) for t, v in zip(starts, corpus.vectors[rows], strict=True)]
+        )
+        db.seal_video(COLL, video)
+    try:
+        yield db, corpus
+    finally:
+        db.close()
+
+
+def _exact_best(corpus: Corpus, probe: np.ndarray, node: Node) -> str:
+    """The segment inside ``node`` the probe is nearest to, found by scoring every one of
+    them (as the index stores them: half floats)."""
+    video = corpus.video_ids.index(node.video_id)
+    rows = np.flatnonzero(
+        (corpus.video_of == video) & (corpus.start_ms >= node.start_ms) & (corpus.start_ms < node.end_ms)
+    )
+    stored = corpus.vectors[rows].astype(np.float16).astype(np.float32)
+    return corpus.segment_id(int(rows[np.argmax(stored @ probe)]))
+
+
+@pytest.mark.parametrize("level", [Level.HALF, Level.VIDEO])
+def test_a_long_parent_is_explained_by_its_best_moment(
+    library: tuple[Database, Corpus], level: Level
+) -> None:
+    db, corpus = library
+    probes = queries(corpus, 12, seed=8)
+    agree = 0
+    for probe in probes:
+        hit = db.search(SearchQuery(COLL, level, vector=probe, top_k=1)).hits[0]
+        node = hit.node
+        inside = [e for e in hit.evidence if e.node.video_id == node.video_id]
+        assert len(inside) == len(hit.evidence) == answers.EVIDENCE
+        assert all(node.start_ms <= e.node.start_ms < node.end_ms for e in hit.evidence), "evidence lies in the answer"
+        assert [e.score for e in hit.evidence] == sorted((e.score for e in hit.evidence), reverse=True)
+        agree += hit.evidence[0].node.id == _exact_best(corpus, probe, node)
+    assert agree >= 0.9 * len(probes), f"{agree} of {len(probes)} answers were explained by their best moment"
+
+
+def test_the_descent_scores_a_few_hundred_segments_not_all(
+    library: tuple[Database, Corpus], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, corpus = library
+    scored: list[int] = []
+    index = db._index(db.get_collection(COLL), Level.SEGMENT)  # noqa: SLF001 - the cost is the behaviour here
+    original = type(index).score
+
+    def counting(self: object, keys: np.ndarray, *args: object, **kwargs: object) -> object:
+        if self is index:
+            scored.append(len(keys))
+        return original(self, keys, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(type(index), "score", counting)
+    db.search(SearchQuery(COLL, Level.VIDEO, vector=corpus.vectors[10], top_k=1))
+    assert scored, "the video's evidence was scored"
+    assert max(scored) < SEGMENTS // 2 // 2, scored
