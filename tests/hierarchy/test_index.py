@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hierarchy import index as index_module
 from hierarchy.index import IndexParams, IndexState, LevelIndex, similarity_from_distance
 from hierarchy.types import Metric
 from tests.hierarchy.helpers import DIM, unit_vectors
@@ -306,6 +307,28 @@ def test_writers_wait_while_the_tail_is_full(path: Path, vectors: np.ndarray) ->
         index.add(keys(40, first=lo + 1), vectors[lo : lo + 40], watermark=lo + 1)
         assert index.unlinked <= 60
     assert _finds_itself(index, keys(COUNT), vectors)
+
+
+def test_a_bulk_load_is_linked_in_parallel_and_every_vector_found(
+    path: Path, vectors: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(index_module, "BULK_LINK_MIN_GRAPH", 100)  # the graph this test builds first
+    index = _hnsw_index(path, max_unlinked=60)
+    index.add(keys(100), vectors[:100], watermark=1)
+    index.link_all()
+    calls: list[tuple[int, int]] = []
+    add = index._index.add
+
+    def counted(ids: np.ndarray, rows: np.ndarray, threads: int = 1) -> object:
+        calls.append((len(ids), threads))
+        return add(ids, rows, threads=threads)
+
+    monkeypatch.setattr(index._index, "add", counted)
+    for lo in range(100, COUNT, 50):
+        index.add(keys(50, first=lo + 1), vectors[lo : lo + 50], watermark=lo + 1)
+    index.link_all()
+    assert (50, index_module.BULK_LINK_THREADS) in calls, "a full tail is linked a write at a time, in parallel"
+    assert index.unlinked == 0 and _finds_itself(index, keys(COUNT), vectors)
 
 
 def test_a_write_larger_than_the_tail_is_linked_at_once(path: Path, vectors: np.ndarray) -> None:
