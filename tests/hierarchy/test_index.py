@@ -309,12 +309,11 @@ def test_writers_wait_while_the_tail_is_full(path: Path, vectors: np.ndarray) ->
     assert _finds_itself(index, keys(COUNT), vectors)
 
 
-def test_a_bulk_load_is_linked_in_parallel_and_every_vector_found(
-    path: Path, vectors: np.ndarray, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(index_module, "BULK_LINK_MIN_GRAPH", 100)  # the graph this test builds first
-    index = _hnsw_index(path, max_unlinked=60)
-    index.add(keys(100), vectors[:100], watermark=1)
+def test_a_bulk_load_is_linked_in_parallel_and_found(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(index_module, "BULK_LINK_MIN_GRAPH", 1000)  # the graph this test builds first
+    rows = unit_vectors(2000, seed=12)
+    index = _hnsw_index(path, max_unlinked=150)
+    index.add(keys(1000), rows[:1000], watermark=1)
     index.link_all()
     calls: list[tuple[int, int]] = []
     add = index._index.add
@@ -324,11 +323,14 @@ def test_a_bulk_load_is_linked_in_parallel_and_every_vector_found(
         return add(ids, rows, threads=threads)
 
     monkeypatch.setattr(index._index, "add", counted)
-    for lo in range(100, COUNT, 50):
-        index.add(keys(50, first=lo + 1), vectors[lo : lo + 50], watermark=lo + 1)
+    for lo in range(1000, 2000, 100):
+        index.add(keys(100, first=lo + 1), rows[lo : lo + 100], watermark=lo + 1)
     index.link_all()
-    assert (50, index_module.BULK_LINK_THREADS) in calls, "a full tail is linked a write at a time, in parallel"
-    assert index.unlinked == 0 and _finds_itself(index, keys(COUNT), vectors)
+    assert (100, index_module.BULK_LINK_THREADS) in calls, "a full tail is linked a write at a time, in parallel"
+    assert index.unlinked == 0 and len(index.keys()) == 2000
+    # HNSW is approximate whichever way it is built: nearly every vector finds itself.
+    found = sum(index.search(row, 1)[0].tolist() == [key] for key, row in zip(keys(2000).tolist(), rows, strict=True))
+    assert found >= 0.995 * 2000, found
 
 
 def test_a_write_larger_than_the_tail_is_linked_at_once(path: Path, vectors: np.ndarray) -> None:
