@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from hierarchy.errors import InvalidArgument
+from service.server import create_server
 from service.settings import Settings
 
 
@@ -32,3 +34,18 @@ def test_narrowing_settings_reach_the_database() -> None:
     )
     defaults = Settings.load(env={}).database_options()
     assert (defaults.narrow_parents, defaults.narrowed_expansion_search) == (32, 64)
+
+
+def _blas_threads() -> set[int]:
+    return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+
+@pytest.mark.parametrize(("setting", "expected"), [("1", 1), ("0", 2)])
+def test_the_server_caps_the_blas_pool(tmp_path: Path, setting: str, expected: int) -> None:
+    """Requests run side by side: the server keeps numpy's BLAS to one thread unless told."""
+    with threadpool_limits(2, user_api="blas"):  # as numpy starts on this two-core machine
+        server = create_server(Settings.load(env={"STRATA_BLAS_THREADS": setting}, data_dir=tmp_path, port=0))
+        try:
+            assert _blas_threads() == {expected}
+        finally:
+            server.stop(0)
