@@ -17,7 +17,6 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from threadpoolctl import threadpool_limits
 
 from hierarchy.db import Database
 from service import auth, servicers
@@ -95,7 +94,6 @@ class StrataServer:
     def __init__(self, settings: Settings, db: Database) -> None:
         self.settings = settings
         self.db = db
-        limit_blas_threads(settings.blas_threads)
         options = [
             ("grpc.max_receive_message_length", settings.max_message_mb * 1024 * 1024),
             ("grpc.max_send_message_length", settings.max_message_mb * 1024 * 1024),
@@ -224,12 +222,6 @@ class StrataServer:
     def wait(self) -> None:
         """Block until the server stops."""
         self._server.wait_for_termination()
-
-
-def limit_blas_threads(threads: int) -> None:
-    """Cap numpy's BLAS pool at ``threads`` for the whole process (0 leaves it alone)."""
-    if threads > 0:
-        threadpool_limits(threads, user_api="blas")
 
 
 def create_server(settings: Settings | None = None, db: Database | None = None) -> StrataServer:

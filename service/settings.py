@@ -44,11 +44,7 @@ class Settings:
     narrow_parents: int = 32
     narrowed_expansion_search: int = 64
     workers: int = 16
-    # Threads of numpy's BLAS (0: the library's own default, one per core). Requests already
-    # run side by side, and a BLAS pool's threads spin after every small product, taking the
-    # cores from other requests: with one, the slowest AUTO searches over gRPC at 100 k took
-    # 8.6 ms (p99, server side) instead of 17.
-    blas_threads: int = 1
+    blas_threads: int = 1  # numpy's BLAS pool (0: the library's default); see DatabaseOptions
     grace_seconds: float = 5.0
     # Indexes changed since their last save are saved this often (0: only on a clean stop),
     # so a restart after a crash catches up from a recent watermark instead of rebuilding.
@@ -94,6 +90,7 @@ class Settings:
             max_unlinked=self.max_unlinked,
             narrow_parents=self.narrow_parents,
             narrowed_expansion_search=self.narrowed_expansion_search,
+            blas_threads=self.blas_threads,
         )
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
+from hierarchy.db import Database, DatabaseOptions
 from hierarchy.errors import InvalidArgument
 from service.server import create_server
 from service.settings import Settings
@@ -49,3 +50,9 @@ def test_the_server_caps_the_blas_pool(tmp_path: Path, setting: str, expected: i
             assert _blas_threads() == {expected}
         finally:
             server.stop(0)
+
+
+def test_an_embedded_database_caps_the_blas_pool(tmp_path: Path) -> None:
+    with threadpool_limits(2, user_api="blas"):
+        Database.open(tmp_path, DatabaseOptions(memory_limit="256MB")).close()
+        assert _blas_threads() == {1}
