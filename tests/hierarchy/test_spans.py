@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hierarchy import nodes
+from hierarchy import spans as spans_module
 from hierarchy.db import Database
 from hierarchy.spans import LevelSpans
 from hierarchy.types import Filter, Level, Mode, SearchQuery, TimeRange
@@ -86,9 +89,12 @@ def _spans_of(batch: list[tuple[str, int, int]], keys: np.ndarray, seq: int) -> 
     return LevelSpans.of(keys[order], video, start, end, names, np.full(len(batch), seq, np.int64))
 
 
-@given(batches, st.booleans())
-def test_merged_spans_answer_as_a_fresh_read(written: list[list[tuple[str, int, int]]], in_order: bool) -> None:
-    """Appends merged one by one (new videos sorting anywhere among the old) answer every
+@given(batches, st.booleans(), st.sampled_from([1, 4, spans_module.MERGE_AT_LEAST]))
+def test_merged_spans_answer_as_a_fresh_read(
+    written: list[list[tuple[str, int, int]]], in_order: bool, merge_at_least: int
+) -> None:
+    """Appends merged one by one (new videos sorting anywhere among the old; the recent
+    block merged into the base after every write, now and then, or never) answer every
     look-up as spans read at once do, with keys in order (appends) or not (rebuilds)."""
     rng = np.random.default_rng(len(written))
     total = sum(len(b) for b in written)
@@ -96,21 +102,51 @@ def test_merged_spans_answer_as_a_fresh_read(written: list[list[tuple[str, int, 
     if not in_order:
         rng.shuffle(all_keys)
     merged, everything, first = None, [], 0
-    for seq, batch in enumerate(written):
-        part = _spans_of(batch, all_keys[first : first + len(batch)], seq)
-        merged = part if merged is None else merged.extended(part)
-        everything += batch
-        first += len(batch)
+    with patch.object(spans_module, "MERGE_AT_LEAST", merge_at_least):
+        for seq, batch in enumerate(written):
+            part = _spans_of(batch, all_keys[first : first + len(batch)], seq)
+            merged = part if merged is None else merged.extended(part)
+            everything += batch
+            first += len(batch)
+    assert merged is not None
     fresh = _spans_of(everything, all_keys[:total], 0)
-    assert merged.keys.tolist() == fresh.keys.tolist()
+    assert merged.keys.tolist() == fresh.keys.tolist() and merged.videos == fresh.videos
     assert merged.spans(merged.keys.tolist()) == fresh.spans(fresh.keys.tolist())
-    timeline = [(merged.videos[merged.video[i]], merged.start[i]) for i in merged.by_time]
-    assert timeline == sorted(timeline)
+    for block in (*merged.blocks, merged.whole()):
+        timeline = [(block.videos[block.video[i]], block.start[i]) for i in block.by_time]
+        assert timeline == sorted(timeline)
     for video in ("a", "b", "c", "d", "e", "z"):
         for lo, hi in ((0, 10**6), (10, 30), (45, 46)):
             assert sorted(merged.inside(video, lo, hi).tolist()) == sorted(fresh.inside(video, lo, hi).tolist())
+    asked = [("a", 0, 30), ("c", 10, 10**6), ("z", 0, 10**6)]
+    assert sorted(merged.starting_in(asked).tolist()) == sorted(fresh.starting_in(asked).tolist())
+    assert merged.matching(("b", "e"), 5, 40).tolist() == fresh.matching(("b", "e"), 5, 40).tolist()
+    assert merged.matching((), 0, 0).tolist() == fresh.matching((), 0, 0).tolist()
+    assert merged.max_sequence == len(written) - 1 or not written[-1]
     if len(written) > 1:
         assert merged.newer_than(len(written) - 2) == len(written[-1])
+        assert merged.written_by(merged.keys.tolist(), len(written) - 2) == set(
+            all_keys[: total - len(written[-1])].tolist()
+        )
+
+
+def test_small_appends_leave_the_base_untouched() -> None:
+    """A search after each write pays for the write: the level's base block is the same
+    object until the recent block outgrows an eighth of it."""
+    base = _spans_of(
+        [("a", i, 1) for i in range(spans_module.MERGE_AT_LEAST * spans_module.MERGE_FRACTION)],
+        np.arange(spans_module.MERGE_AT_LEAST * spans_module.MERGE_FRACTION, dtype=np.int64),
+        0,
+    )
+    first = base.base
+    grown = base
+    for seq in range(1, 4):
+        keys = np.arange(16, dtype=np.int64) + len(grown)
+        grown = grown.extended(_spans_of([("b", i, 1) for i in range(16)], keys, seq))
+    assert grown.base is first and grown.recent is not None and len(grown.recent.keys) == 48
+    big = np.arange(len(grown), len(grown) + spans_module.MERGE_AT_LEAST + 1, dtype=np.int64)
+    merged = grown.extended(_spans_of([("c", i, 1) for i in range(len(big))], big, 9))
+    assert merged.recent is None and len(merged.base.keys) == len(grown) + len(big)
 
 
 def test_searches_after_appends_see_every_segment_and_after_a_delete_none_of_it(games: Database) -> None:
