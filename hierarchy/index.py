@@ -167,8 +167,10 @@ class LevelIndex:
                 self._table.add(keys, rows)
                 self.link_all()
                 with self._graph_lock:
-                    self._link(keys, rows, BULK_LINK_CHUNK, BULK_LINK_THREADS)
-                    self.linked_watermark = max(self.linked_watermark, watermark)
+                    # Stopped part-way (the process is closing): the watermark stays, so a
+                    # restart catches up what was not linked instead of trusting the file.
+                    if self._link(keys, rows, BULK_LINK_CHUNK, BULK_LINK_THREADS):
+                        self.linked_watermark = max(self.linked_watermark, watermark)
                     self._version += 1
             elif len(keys):
                 self._wait_for_room(len(keys))

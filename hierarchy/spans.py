@@ -189,19 +189,6 @@ class LevelSpans:
         """Read a level's spans from the store (only those written after commit ``after``)."""
         return cls(SpanBlock.load(cur, cid, level, after))
 
-    @classmethod
-    def of(
-        cls,
-        keys: np.ndarray,
-        video: np.ndarray,
-        start: np.ndarray,
-        end: np.ndarray,
-        videos: tuple[str, ...],
-        sequence: np.ndarray,
-    ) -> LevelSpans:
-        """Spans from columns in key order (``video`` indexes the sorted ``videos``)."""
-        return cls(SpanBlock.of(keys, video, start, end, videos, sequence))
-
     @property
     def blocks(self) -> tuple[SpanBlock, ...]:
         """The base block, then the recent one when there is one."""

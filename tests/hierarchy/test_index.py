@@ -340,6 +340,13 @@ def test_a_write_larger_than_the_tail_is_linked_at_once(path: Path, vectors: np.
     assert _finds_itself(index, keys(COUNT), vectors)
 
 
+def test_a_rebuild_stopped_part_way_does_not_claim_its_writes(path: Path, vectors: np.ndarray) -> None:
+    index = _hnsw_index(path, max_unlinked=50)
+    index._stopping = True  # the process closes while a large write is being linked
+    index.add(keys(COUNT), vectors, watermark=3)
+    assert index.linked_watermark == 0, "a saved graph would claim vectors it does not hold"
+
+
 def test_a_key_removed_while_waiting_is_never_linked_or_found(path: Path, vectors: np.ndarray) -> None:
     index = _hnsw_index(path)
     index._graph_lock.acquire()  # the write waits in the tail

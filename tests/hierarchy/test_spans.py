@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hierarchy import nodes
 from hierarchy import spans as spans_module
 from hierarchy.db import Database
-from hierarchy.spans import LevelSpans
+from hierarchy.spans import LevelSpans, SpanBlock
 from hierarchy.types import Filter, Level, Mode, SearchQuery, TimeRange
 from tests.hierarchy.helpers import COLLECTION, segments, unit_vectors
 
@@ -86,7 +86,7 @@ def _spans_of(batch: list[tuple[str, int, int]], keys: np.ndarray, seq: int) -> 
     video = np.array([names.index(v) for v, _, _ in batch], np.int64)[order]
     start = np.array([s for _, s, _ in batch], np.int64)[order]
     end = start + np.array([n for _, _, n in batch], np.int64)[order]
-    return LevelSpans.of(keys[order], video, start, end, names, np.full(len(batch), seq, np.int64))
+    return LevelSpans(SpanBlock.of(keys[order], video, start, end, names, np.full(len(batch), seq, np.int64)))
 
 
 @given(batches, st.booleans(), st.sampled_from([1, 4, spans_module.MERGE_AT_LEAST]))
