@@ -28,19 +28,16 @@ the indexes and trees agree with the store.
 
 from __future__ import annotations
 
-import fcntl
 import logging
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import duckdb
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 from hierarchy import (
     builder,
@@ -48,6 +45,7 @@ from hierarchy import (
     ingest,
     nodes,
     paging,
+    process,
     search,
     treerows,
     validate,
@@ -114,21 +112,14 @@ class DatabaseOptions:
     blas_threads: int = 1
 
 
-def limit_blas_threads(threads: int) -> None:
-    """Cap numpy's BLAS pool at ``threads`` for the whole process (0 leaves it alone).
-    Through threadpoolctl: the pool is sized when numpy loads, before any setting here."""
-    if threads > 0:
-        threadpool_limits(threads, user_api="blas")
-
-
 class Database:
     """Strata's core: collections, videos, segments and search over one data directory."""
 
     def __init__(self, data_dir: Path, options: DatabaseOptions) -> None:
         self.data_dir = data_dir
         self.options = options
-        self._lock_file = _lock_directory(data_dir)
-        limit_blas_threads(options.blas_threads)
+        self._lock_file = process.lock_directory(data_dir)
+        process.limit_blas_threads(options.blas_threads)
         self.store = Store(data_dir / "strata.duckdb", options.memory_limit, options.threads)
         self.keys = Allocator(self.store, "next_key")
         self.sequence = Allocator(self.store, "next_seq", block=1024)
@@ -586,23 +577,3 @@ class Database:
         except duckdb.ConnectionException as exc:  # closed, or lost with the fatal error
             return str(exc).splitlines()[0]
         return None
-
-
-def _lock_directory(data_dir: Path) -> IO[str]:
-    """Hold an exclusive lock on the data directory for the life of the process."""
-    handle = (data_dir / "LOCK").open("a+")
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError as exc:
-        handle.seek(0)
-        owner = handle.read().strip() or "unknown"
-        handle.close()
-        raise Unavailable(
-            f"data directory {data_dir} is in use by another Strata process (pid {owner}); "
-            "stop it or choose another --data-dir"
-        ) from exc
-    handle.seek(0)
-    handle.truncate()
-    handle.write(str(os.getpid()))
-    handle.flush()
-    return handle
