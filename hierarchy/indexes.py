@@ -18,17 +18,25 @@ from hierarchy.types import Collection, Level
 log = logging.getLogger(__name__)
 
 
+def narrowed(params: IndexParams, expansion_search: int, expansion_add: int) -> IndexParams:
+    """``params`` with the expansions that are set (non-zero) replaced: the segment level's,
+    whose searches the tree narrows (see ``DatabaseOptions.narrowed_expansion_add``)."""
+    changes = {"expansion_search": expansion_search, "expansion_add": expansion_add}
+    return replace(params, **{name: value for name, value in changes.items() if value})
+
+
 class LevelIndexes:
     """Every level index of a data directory."""
 
     def __init__(
-        self, root: Path, params: IndexParams, max_unlinked: int = 100_000, segment_expansion: int = 0
+        self, root: Path, params: IndexParams, max_unlinked: int = 100_000, segment_params: IndexParams | None = None
     ) -> None:
         self.root = root
         self.params = params
         self.max_unlinked = max_unlinked
-        # The segment level's search beam when it differs (0: the same as every level's).
-        self.segment_expansion = segment_expansion
+        # The segment level's parameters when they differ (a search narrowed by the tree
+        # asks less of the segment graph; see DatabaseOptions.narrowed_expansion_add).
+        self.segment_params = segment_params or params
         self._lock = threading.Lock()
         self._indexes: dict[tuple[int, Level], LevelIndex] = {}
 
@@ -39,9 +47,7 @@ class LevelIndexes:
             index = self._indexes.get(key)
             if index is None:
                 path = self.root / f"c{coll.id}" / f"{level.label}.usearch"
-                params = self.params
-                if level is Level.SEGMENT and self.segment_expansion:
-                    params = replace(params, expansion_search=self.segment_expansion)
+                params = self.segment_params if level is Level.SEGMENT else self.params
                 index = LevelIndex(path, coll.space.dimension, coll.space.metric, params, self.max_unlinked)
                 self._indexes[key] = index
             return index

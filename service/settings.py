@@ -40,9 +40,11 @@ class Settings:
     # search scans them exactly) before writes wait for the background linker.
     max_unlinked: int = 100_000
     # An unfiltered segment search also scores exactly the segments of this many best
-    # scenes (0: the HNSW graph alone), and meanwhile searches the graph with this beam.
+    # scenes (0: the HNSW graph alone), and meanwhile searches the graph with this beam and
+    # builds it with this expansion (see DatabaseOptions.narrowed_expansion_add).
     narrow_parents: int = 32
     narrowed_expansion_search: int = 64
+    narrowed_expansion_add: int = 64
     workers: int = 16
     blas_threads: int = 1  # numpy's BLAS pool (0: the library's default); see DatabaseOptions
     grace_seconds: float = 5.0
@@ -90,6 +92,7 @@ class Settings:
             max_unlinked=self.max_unlinked,
             narrow_parents=self.narrow_parents,
             narrowed_expansion_search=self.narrowed_expansion_search,
+            narrowed_expansion_add=self.narrowed_expansion_add,
             blas_threads=self.blas_threads,
         )
 

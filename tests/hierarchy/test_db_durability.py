@@ -182,7 +182,7 @@ def test_damaged_index_is_rebuilt_on_open(
     reopened = open_db()
     assert segment_count(reopened) == indexed_count(reopened) == 40
     assert_each_segment_finds_itself(reopened, ids, vectors)
-    repaired = LevelIndex(index_file(data_dir), DIM, Metric.COSINE, reopened.options.index).load()
+    repaired = LevelIndex(index_file(data_dir), DIM, Metric.COSINE, reopened.indexes.segment_params).load()
     assert repaired is not None and repaired.count == 40
 
 

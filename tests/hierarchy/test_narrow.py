@@ -4,6 +4,7 @@ not cost the caller its nearest moments."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,9 +28,11 @@ POOR_GRAPH = IndexParams(exact_below=1000, connectivity=2, expansion_add=8, expa
 
 
 @contextmanager
-def _open(path: Path, narrow_parents: int) -> Iterator[Database]:
-    # The same beam with and without narrowing (by default narrowing also narrows the beam).
-    options = fast_options(index=POOR_GRAPH, narrow_parents=narrow_parents, narrowed_expansion_search=0)
+def _open(path: Path, narrow_parents: int, expansion_add: int = 0) -> Iterator[Database]:
+    # The same graph and beam with and without narrowing (by default narrowing also builds
+    # and searches the segment graph with its own expansions).
+    narrowing = {"narrowed_expansion_search": 0, "narrowed_expansion_add": expansion_add}
+    options = fast_options(index=POOR_GRAPH, narrow_parents=narrow_parents, **narrowing)
     db = Database.open(path, options)
     try:
         yield db
@@ -99,3 +102,22 @@ def test_filtered_search_is_not_narrowed_outside_its_filter(library: tuple[Path,
         flt = Filter(video_ids=(other,))
         result = db.search(SearchQuery(COLL, Level.SEGMENT, vector=probes[0], top_k=10, filter=flt))
         assert result.hits and all(h.node.video_id == other for h in result.hits)
+
+
+def _built_expansion(path: Path, level: Level) -> int:
+    sidecar = next((path / "indexes").glob(f"c*/{level.label}.json"))
+    return int(json.loads(sidecar.read_text())["params"]["expansion_add"])
+
+
+def test_the_narrowed_segment_graph_is_built_with_its_own_expansion(
+    library: tuple[Path, np.ndarray, np.ndarray],
+) -> None:
+    path, probes, truth = library
+    with _open(path, 32, expansion_add=16) as db:
+        narrowed = _recall(db, probes, truth)
+    # Only the segment graph is rebuilt with it; the levels above keep every level's.
+    assert (_built_expansion(path, Level.SEGMENT), _built_expansion(path, Level.SCENE)) == (16, 8)
+    assert narrowed >= 0.95
+    with _open(path, 0) as db:  # without narrowing the segment graph is every level's again
+        assert db.search(SearchQuery(COLL, Level.SEGMENT, vector=probes[0], top_k=1)).hits
+    assert _built_expansion(path, Level.SEGMENT) == 8

@@ -27,14 +27,18 @@ def test_bad_environment_value_names_the_variable() -> None:
     assert info.value.field == "STRATA_PORT"
 
 
+def _narrowing(options: DatabaseOptions) -> tuple[int, int, int]:
+    return options.narrow_parents, options.narrowed_expansion_search, options.narrowed_expansion_add
+
+
 def test_narrowing_settings_reach_the_database() -> None:
-    options = Settings.load(env={"STRATA_NARROW_PARENTS": "0", "STRATA_NARROWED_EXPANSION_SEARCH": "128"})
-    assert (options.database_options().narrow_parents, options.database_options().narrowed_expansion_search) == (
-        0,
-        128,
-    )
-    defaults = Settings.load(env={}).database_options()
-    assert (defaults.narrow_parents, defaults.narrowed_expansion_search) == (32, 64)
+    env = {
+        "STRATA_NARROW_PARENTS": "0",
+        "STRATA_NARROWED_EXPANSION_SEARCH": "128",
+        "STRATA_NARROWED_EXPANSION_ADD": "96",
+    }
+    assert _narrowing(Settings.load(env=env).database_options()) == (0, 128, 96)
+    assert _narrowing(Settings.load(env={}).database_options()) == (32, 64, 64)
 
 
 def _blas_threads() -> set[int]:

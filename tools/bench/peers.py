@@ -24,7 +24,9 @@ from tools.bench.server import process_memory
 
 PEERS = ("exact-numpy", "faiss-flat", "faiss-hnsw", "hnswlib", "milvus-lite", "lancedb")
 RECALL_TARGET = 0.95
-HNSW_M, HNSW_EF_CONSTRUCTION = 16, 128  # Strata's USearch connectivity and expansion_add
+# Strata's connectivity, and the expansion of its levels the tree does not narrow: a peer
+# has no tree to narrow its searches.
+HNSW_M, HNSW_EF_CONSTRUCTION = 16, 128
 EF_LADDER = (16, 32, 64, 128, 256, 512, 1024)
 
 

@@ -245,11 +245,14 @@ def _peer_phase(
 
 
 def _segment_search_param(options: DatabaseOptions) -> str:
-    """How the segment level is searched: the HNSW beam, and the scenes narrowing scores."""
+    """How the segment level is built and searched: the HNSW expansions, and the scenes
+    narrowing scores."""
+    index = options.index
     if options.narrow_parents > 0:
-        beam = options.narrowed_expansion_search or options.index.expansion_search
-        return f"ef {beam} + {options.narrow_parents} scenes"
-    return f"ef {options.index.expansion_search}"
+        beam = options.narrowed_expansion_search or index.expansion_search
+        build = options.narrowed_expansion_add or index.expansion_add
+        return f"efC {build}, ef {beam} + {options.narrow_parents} scenes"
+    return f"efC {index.expansion_add}, ef {index.expansion_search}"
 
 
 def _ratios(result: dict[str, Any]) -> None:
