@@ -68,19 +68,21 @@ def names() -> list[str]:
 
 def suppress_overlaps(found: Candidates) -> list[Ranked]:
     """Drop answers that overlap a better answer in the same video."""
-    present = [item for item in found.ranked if item.key in found.spans]  # gone since ranked: dropped
-    if len(present) < 2:
-        return present
-    spans = [found.spans[item.key] for item in present]
-    _, video = np.unique([s[0] for s in spans], return_inverse=True)
-    start = np.array([s[1] for s in spans], np.int64)
-    end = np.array([s[2] for s in spans], np.int64)
-    # clash[i, j]: the two answers share a video and their spans overlap.
-    clash = (video[:, None] == video[None, :]) & (start[:, None] < end[None, :]) & (start[None, :] < end[:, None])
-    kept = np.zeros(len(present), bool)
-    for i in range(len(present)):
-        kept[i] = not clash[i, :i][kept[:i]].any()
-    return [item for item, keep in zip(present, kept.tolist(), strict=True) if keep]
+    # Plain Python over the few answers kept per video: a 100-answer head took 0.3 ms as a
+    # pairwise matrix walked row by row, most of a small library's AUTO rerank.
+    kept: list[Ranked] = []
+    taken: dict[str, list[tuple[int, int]]] = {}
+    for item in found.ranked:
+        span = found.spans.get(item.key)
+        if span is None:
+            continue  # gone since ranked: dropped
+        video, start, end = span
+        spans = taken.setdefault(video, [])
+        if any(start < e and s < end for s, e in spans):
+            continue
+        spans.append((start, end))
+        kept.append(item)
+    return kept
 
 
 def diversify(ranked: list[Ranked], vectors: np.ndarray, diversity: float) -> list[Ranked]:
@@ -114,19 +116,18 @@ def diversify(ranked: list[Ranked], vectors: np.ndarray, diversity: float) -> li
 def _duplicates_last(ranked: list[Ranked], vectors: np.ndarray) -> list[Ranked]:
     """``diversify`` with no diversity, in one pass: answers keep their order, except that
     a near-duplicate of an answer placed before it waits until the end."""
-    # Pairs (i, j < i) alike enough to be duplicates; most answers have none.
+    # Pairs (i, j < i) alike enough to be duplicates; most answers have none, and an
+    # answer without one is always placed, so only those with one are walked.
     alike = np.tril(vectors @ vectors.T >= NEAR_DUPLICATE, -1)
-    candidates = {int(i): np.flatnonzero(alike[i]).tolist() for i in np.flatnonzero(alike.any(axis=1))}
-    placed: set[int] = set()
-    order: list[int] = []
-    waiting: list[int] = []
-    for i in range(len(ranked)):
-        if any(j in placed for j in candidates.get(i, ())):
-            waiting.append(i)
-        else:
-            placed.add(i)
-            order.append(i)
-    return [ranked[i] for i in order + waiting]
+    rows = np.flatnonzero(alike.any(axis=1))
+    if len(rows) == 0:
+        return list(ranked)
+    waiting: set[int] = set()
+    for i in rows.tolist():
+        if any(j not in waiting for j in np.flatnonzero(alike[i]).tolist()):
+            waiting.add(i)
+    order = [i for i in range(len(ranked)) if i not in waiting] + sorted(waiting)
+    return [ranked[i] for i in order]
 
 
 def joint(found: Candidates) -> list[Ranked]:

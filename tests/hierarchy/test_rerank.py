@@ -110,3 +110,14 @@ def test_the_fast_path_orders_as_the_greedy_one(count: int, seed: int) -> None:
     fast = rerank.diversify(ranked, vectors, 0.0)
     slow = rerank.diversify(ranked, vectors, 1e-12)  # takes the general loop; the same order up to ties
     assert [r.key for r in fast] == [r.key for r in slow]
+
+
+@given(st.lists(st.tuples(st.integers(0, 2), st.integers(0, 50), st.integers(1, 20)), min_size=0, max_size=40))
+def test_overlap_keeps_exactly_the_answers_no_better_kept_one_overlaps(raw: list[tuple[int, int, int]]) -> None:
+    ranked = [Ranked(k, Level.SEGMENT, float(-k), 0.5) for k in range(len(raw))]
+    spans = {k: (f"v{video}", start, start + length) for k, (video, start, length) in enumerate(raw)}
+    kept: list[int] = []
+    for k, (video, start, end) in spans.items():  # the definition, pair by pair
+        if not any(spans[j][0] == video and start < spans[j][2] and spans[j][1] < end for j in kept):
+            kept.append(k)
+    assert [r.key for r in rerank.suppress_overlaps(candidates(ranked, spans))] == kept
