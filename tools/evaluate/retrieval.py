@@ -239,6 +239,7 @@ def summarise(probes: Sequence[Probe], records: Sequence[Record]) -> dict[str, A
         "tasks": {task: _means(pairs) for task, pairs in tasks.items()},
         "groups": {group: _means(pairs) for group, pairs in groups.items()},
         "latency_ms": _latency(records),
+        "latency_by_task": {task: _latency([r for _, r in pairs]) for task, pairs in tasks.items()},
         "routing": {name: routing(probes, records, name) for name in ROUTED},
         "oracle": {group: _oracle_gap(pairs) for group, pairs in groups.items()},
         "errors": _errors(records),
@@ -370,6 +371,19 @@ def group_table(name: str, report: dict[str, Any]) -> Table:
     return table
 
 
+def latency_table(name: str, report: dict[str, Any]) -> Table:
+    """Median and p95 ms per task: rows = systems, columns = tasks."""
+    by_task = report["latency_by_task"]
+    table = Table(title=f"{name}: latency per task, p50 / p95 ms")
+    table.add_column("system")
+    for task in by_task:
+        table.add_column(task, justify="right")
+    for system in SYSTEMS:
+        cells = [by_task[task].get(system) for task in by_task]
+        table.add_row(system, *[f"{c['median']:.1f} / {c['p95']:.1f}" if c else "—" for c in cells])
+    return table
+
+
 def routing_table(name: str, report: dict[str, Any]) -> Table:
     """AUTO's confusion matrix: rows = true level, columns = chosen level."""
     route = report["routing"]["AUTO"]
@@ -426,7 +440,7 @@ def _highlight_half_structure(report: dict[str, Any]) -> None:
 
 def renderables(name: str, report: dict[str, Any]) -> list[RenderableType]:
     """The tables of one data set and a line of sizes and timings."""
-    out: list[RenderableType] = [system_table(name, report)]
+    out: list[RenderableType] = [system_table(name, report), latency_table(name, report)]
     if set(report["groups"]) != set(report["tasks"]):
         out.append(group_table(name, report))
     out += [routing_table(name, report), routing_line(report), oracle_table(name, report)]

@@ -147,6 +147,8 @@ def test_harness_runs_end_to_end_on_soccer_and_activitynet(tmp_path: Path) -> No
             family = retrieval.ORACLE_KEYS[task["family"]]
             assert all(set(family) <= set(metrics) for metrics in task["systems"].values())
         assert set(data["latency_ms"]) == set(SYSTEMS) - {"oracle"}
+        assert set(data["latency_by_task"]) == tasks
+        assert all(set(by) == set(SYSTEMS) - {"oracle"} for by in data["latency_by_task"].values())
         assert set(data["routing"]) == {"AUTO", "AUTO-text"}
         assert "confusion" in data["routing"]["AUTO"]
     rates = _rates(report)
