@@ -272,6 +272,7 @@ class Searcher:
             fetch=self._nodes.get,
             visible=self._visible(coll, as_of) if self._commits.indexed(coll.id) > as_of else None,
             narrow=lambda level, parents: self._narrowing(coll, level, as_of, parents),
+            encode_many=get_encoder(coll.space.text_encoder).encode if coll.space.text_encoder else None,
         )
         return auto.execute(context, query, vector, wanted)
 

@@ -185,3 +185,32 @@ def test_a_video_is_promoted_by_its_best_scene(tmp_path: Path) -> None:
         assert [h.node.video_id for h in routed.hits] == ["holds-it", "near-it"]
     finally:
         db.close()
+
+
+def test_a_query_like_a_whole_drive_is_answered_with_the_drive(tmp_path: Path) -> None:
+    """Bottom-up evidence one level up: when most scenes of the best scene's drive match
+    about as well as it does, the drive answers; a query like one scene keeps the scene."""
+    dim, rng = 64, np.random.default_rng(0)
+    axes = np.eye(dim, dtype=np.float32)
+    # Four groups of three 20-second scenes; the scenes of a group share a direction.
+    directions = [axes[g] + 0.6 * axes[10 + 3 * g + k] for g in range(4) for k in range(3)]
+    rows = []
+    for direction in directions:
+        scene = direction / np.linalg.norm(direction) + rng.standard_normal((10, dim)).astype(np.float32) * 0.05
+        rows += list(scene / np.linalg.norm(scene, axis=1, keepdims=True))
+    db = Database.open(tmp_path, fast_options())
+    try:
+        db.create_collection(COLL, EmbeddingSpace(dim))
+        db.create_video(COLL, "v")
+        db.append_segments(COLL, [SegmentInput("v", i * 2000, (i + 1) * 2000, r) for i, r in enumerate(rows)])
+        db.seal_video(COLL, "v")
+        group = db.search(SearchQuery(COLL, text="x", vector=axes[0], mode=Mode.AUTO, top_k=3))
+        assert group.route.levels == (Level.DRIVE,), group.route.reason
+        assert "of the best scene's drive matches as well: the drive" in group.route.reason
+        top = group.hits[0].node
+        assert top.end_ms - top.start_ms > 20_000 and top.end_ms <= 60_000  # scenes of the first group
+        one = db.search(SearchQuery(COLL, text="x", vector=directions[1], mode=Mode.AUTO, top_k=3))
+        assert one.route.levels == (Level.SCENE,), one.route.reason
+        assert (one.hits[0].node.start_ms, one.hits[0].node.end_ms) == (20_000, 40_000)
+    finally:
+        db.close()
