@@ -16,7 +16,7 @@ from pathlib import Path
 
 import duckdb
 
-from hierarchy.errors import Unavailable
+from hierarchy.errors import InvalidArgument, Unavailable
 from hierarchy.types import MAX_KEY
 
 log = logging.getLogger(__name__)
@@ -81,10 +81,16 @@ MIGRATIONS: list[str] = [
 class Store:
     """A DuckDB database file with per-thread cursors and versioned schema."""
 
-    def __init__(self, path: Path, memory_limit: str = "2GB", threads: int = 2) -> None:
+    def __init__(
+        self, path: Path, memory_limit: str = "2GB", threads: int = 2, checkpoint_threshold: str = "256MB"
+    ) -> None:
         self.path = path
+        config = {"memory_limit": memory_limit, "threads": threads, "checkpoint_threshold": checkpoint_threshold}
         try:
-            self._con = duckdb.connect(str(path), config={"memory_limit": memory_limit, "threads": threads})
+            self._con = duckdb.connect(str(path), config=config)
+        except duckdb.ParserException as exc:  # a size DuckDB cannot read: name the setting
+            field = next((k for k in ("memory_limit", "checkpoint_threshold") if not _readable(k, config[k])), "")
+            raise InvalidArgument(field or "options", f"{str(exc).splitlines()[0]} (e.g. '2GB')") from exc
         except duckdb.IOException as exc:
             raise Unavailable(
                 f"cannot open the store {path}: {exc}. If another Strata server uses this "
@@ -193,3 +199,12 @@ class Allocator:
             first = self._next
             self._next += count
             return first
+
+
+def _readable(name: str, value: object) -> bool:
+    """Whether DuckDB accepts ``value`` for the setting ``name``."""
+    try:
+        duckdb.connect(":memory:", config={name: value}).close()
+    except duckdb.Error:
+        return False
+    return True

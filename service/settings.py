@@ -31,6 +31,7 @@ class Settings:
     data_dir: Path = dataclasses.field(default_factory=default_data_dir)
     memory_limit: str = "2GB"
     duckdb_threads: int = 2
+    checkpoint_threshold: str = "256MB"  # DuckDB's log size that triggers a checkpoint; see DatabaseOptions
     max_message_mb: int = 64
     max_batch: int = 10_000
     max_top_k: int = 1000
@@ -85,6 +86,7 @@ class Settings:
         return DatabaseOptions(
             memory_limit=self.memory_limit,
             threads=self.duckdb_threads,
+            checkpoint_threshold=self.checkpoint_threshold,
             max_batch=self.max_batch,
             max_top_k=self.max_top_k,
             max_page_size=self.max_page_size,

@@ -60,3 +60,16 @@ def test_an_embedded_database_caps_the_blas_pool(tmp_path: Path) -> None:
     with threadpool_limits(2, user_api="blas"):
         Database.open(tmp_path, DatabaseOptions(memory_limit="256MB")).close()
         assert _blas_threads() == {1}
+
+
+def test_the_checkpoint_threshold_reaches_the_store(tmp_path: Path) -> None:
+    options = Settings.load(env={"STRATA_CHECKPOINT_THRESHOLD": "64MB"}).database_options()
+    db = Database.open(tmp_path, options)
+    try:
+        setting = db.store.cursor().execute("SELECT current_setting('checkpoint_threshold')").fetchone()
+        assert setting is not None and setting[0] == "61.0 MiB"  # 64 MB in DuckDB's binary units
+    finally:
+        db.close()
+    with pytest.raises(InvalidArgument) as info:
+        Database.open(tmp_path / "other", DatabaseOptions(checkpoint_threshold="lots"))
+    assert info.value.field == "checkpoint_threshold"
