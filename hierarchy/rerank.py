@@ -17,6 +17,7 @@ answers in their new order, possibly fewer. Built in:
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -68,19 +69,24 @@ def names() -> list[str]:
 
 def suppress_overlaps(found: Candidates) -> list[Ranked]:
     """Drop answers that overlap a better answer in the same video."""
-    # Plain Python over the few answers kept per video: a 100-answer head took 0.3 ms as a
-    # pairwise matrix walked row by row, most of a small library's AUTO rerank.
+    # The spans kept in a video never overlap, so sorted by start they are sorted by end
+    # too, and the one kept span that can overlap a new one is the last to start before it
+    # ends: one bisection per answer. (A pairwise matrix walked row by row took 0.3 ms
+    # for a 100-answer head; a scan of every kept span, 12 % of AUTO at 1 M segments,
+    # where the head lies in a few videos.)
     kept: list[Ranked] = []
-    taken: dict[str, list[tuple[int, int]]] = {}
+    taken: dict[str, tuple[list[int], list[int]]] = {}
     for item in found.ranked:
         span = found.spans.get(item.key)
         if span is None:
             continue  # gone since ranked: dropped
         video, start, end = span
-        spans = taken.setdefault(video, [])
-        if any(start < e and s < end for s, e in spans):
+        starts, ends = taken.setdefault(video, ([], []))
+        at = bisect.bisect_left(starts, end)  # kept spans [0, at) start before this one ends
+        if at and ends[at - 1] > start:
             continue
-        spans.append((start, end))
+        starts.insert(at, start)
+        ends.insert(at, end)
         kept.append(item)
     return kept
 
