@@ -132,10 +132,13 @@ class Database:
         self.data_dir = data_dir
         self.options = options
         self._lock_file = process.lock_directory(data_dir)
-        process.limit_blas_threads(options.blas_threads)
-        self.store = Store(
-            data_dir / "strata.duckdb", options.memory_limit, options.threads, options.checkpoint_threshold
-        )
+        try:
+            process.limit_blas_threads(options.blas_threads)
+            limits = (options.memory_limit, options.threads, options.checkpoint_threshold)
+            self.store = Store(data_dir / "strata.duckdb", *limits)
+        except BaseException:
+            self._lock_file.close()  # a store that cannot open must not keep the directory locked
+            raise
         self.keys = Allocator(self.store, "next_key")
         self.sequence = Allocator(self.store, "next_seq", block=1024)
         self._last_sequence = nodes.max_sequence(self.store.cursor())
