@@ -32,7 +32,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,6 @@ from hierarchy import (
     nodes,
     paging,
     process,
-    search,
     treerows,
     validate,
 )
@@ -56,11 +55,12 @@ from hierarchy.commits import Commits
 from hierarchy.encoder import TextEncoder, get_encoder
 from hierarchy.errors import AlreadyExists, FailedPrecondition, NotFound, Unavailable
 from hierarchy.graph import GraphCache
-from hierarchy.index import IndexParams, LevelIndex
-from hierarchy.indexes import LevelIndexes, narrowed
+from hierarchy.index import LevelIndex
+from hierarchy.indexes import LevelIndexes
 from hierarchy.navigate import Navigator
 from hierarchy.nodecache import NodeCache
 from hierarchy.operations import Operation, Operations, Progress
+from hierarchy.options import DatabaseOptions
 from hierarchy.searcher import Searcher
 from hierarchy.store import Allocator, Store
 from hierarchy.types import (
@@ -79,50 +79,6 @@ from hierarchy.types import (
 from hierarchy.verify import VerifyReport, check_collection
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class DatabaseOptions:
-    """Tunables of an open database, with production defaults."""
-
-    memory_limit: str = "2GB"
-    threads: int = 2
-    # Write-ahead log size at which a commit checkpoints the store. A checkpoint rewrites
-    # the node table's key indexes whole, so its cost grows with the table: at DuckDB's
-    # 16 MB, 300 batches of 1,000 512-d rows spent 22.3 s committing and inserting, with
-    # commits of up to 4.1 s late in the load; at 256 MB, 11.2 s (1 GB: 7.6 s). The cost
-    # of a larger log: a longer replay after a crash, and the log's size on disk.
-    checkpoint_threshold: str = "256MB"
-    index: IndexParams = field(default_factory=IndexParams)
-    max_batch: int = 10_000
-    max_top_k: int = 1000
-    max_page_size: int = 1000  # larger page sizes are capped to it
-    max_query_chars: int = 4096  # longer search texts are refused
-    exact_filter_below: int = 50_000
-    # An unfiltered segment search also scores exactly the segments of this many best
-    # scenes (hierarchy.search.children_of_best); 0: the graph alone.
-    narrow_parents: int = search.NARROW_PARENTS
-    # The segment graph's search beam while narrowing is on: the graph then only has to
-    # find what the best scenes do not hold (segments of videos not yet built rely on it
-    # alone). 0: the beam of every level (``index.expansion_search``).
-    narrowed_expansion_search: int = 64
-    # The segment graph's expansion while it is built (``expansion_add``), with narrowing on;
-    # 0: every level's. Linking is most of bulk ingest; at 64 instead of 128 it ran 2.4
-    # times as fast (400 k benchmark vectors on two threads: 70 against 170 s). The graph
-    # alone then finds fewer of the true ten (0.50 against 0.73 at a beam of 64), but the
-    # best scenes hold them: narrowed, 0.997 against 0.999. Changing it rebuilds the
-    # segment index on the next open (a graph keeps the expansion it was built with).
-    narrowed_expansion_add: int = 64
-    node_cache_size: int = 262_144  # nodes kept in memory for turning answers into hits; 0: none
-    # Acknowledged vectors that may wait for the HNSW graph (searched exactly meanwhile)
-    # before writers wait for the background linker.
-    max_unlinked: int = 100_000
-    # Threads of numpy's BLAS for the whole process (0: the library's default, one per
-    # core). Searches run side by side and a BLAS pool's threads spin after every small
-    # product, taking the cores from other searches and from the text encoder's own pool:
-    # with one, the slowest AUTO searches over gRPC at 100 k took 8.6 ms (p99, server side)
-    # instead of 17, and first-time text queries 19 ms instead of 121 (p99, in-process).
-    blas_threads: int = 1
 
 
 class Database:
@@ -146,9 +102,7 @@ class Database:
         self._catalog_lock = threading.Lock()
         self._locks_guard = threading.Lock()
         self._write_locks: dict[int, threading.RLock] = {}
-        segment = options.index
-        if options.narrow_parents > 0:  # the tree narrows segment searches: a lighter graph will do
-            segment = narrowed(segment, options.narrowed_expansion_search, options.narrowed_expansion_add)
+        segment = options.segment_index()
         self.indexes = LevelIndexes(data_dir / "indexes", options.index, options.max_unlinked, segment)
         self._collections: dict[str, Collection] = {}
         self._closed = False

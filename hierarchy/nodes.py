@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -161,10 +162,29 @@ def vectors_since(
     ).to_arrow_table()
     if table.num_rows == 0:
         return np.zeros(0, np.int64), np.zeros((0, 0), np.float32), after_seq
+    keys, vectors = _keys_and_vectors(table)
+    return keys, vectors, int(table.column("seq").to_numpy().max())
+
+
+def vectors_until(
+    cur: duckdb.DuckDBPyConnection, cid: int, level: Level, up_to_seq: int, rows: int = 65_536
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(keys, float32 vectors) of the level's nodes committed at or before ``up_to_seq``,
+    in key order, ``rows`` at a time (a million vectors at once would hold 4 GB)."""
+    where = f"collection_id = {int(cid)} AND level = {int(level)} AND seq <= {int(up_to_seq)}"
+    every = cur.sql(f"SELECT key FROM nodes WHERE {where} ORDER BY key").fetchnumpy()["key"]
+    for lo in range(0, len(every), rows):
+        first, last = int(every[lo]), int(every[min(lo + rows, len(every)) - 1])
+        table = cur.sql(
+            f"SELECT key, vector FROM nodes WHERE {where} AND key BETWEEN {first} AND {last} ORDER BY key"
+        ).to_arrow_table()
+        yield _keys_and_vectors(table)
+
+
+def _keys_and_vectors(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     keys = table.column("key").to_numpy()
     flat = table.column("vector").combine_chunks().flatten().to_numpy()
-    vectors = flat.astype(np.float32).reshape(table.num_rows, -1)
-    return keys, vectors, int(table.column("seq").to_numpy().max())
+    return keys, flat.astype(np.float32).reshape(table.num_rows, -1)
 
 
 def level_counts(cur: duckdb.DuckDBPyConnection, cid: int) -> dict[Level, tuple[int, int]]:

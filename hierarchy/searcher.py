@@ -24,7 +24,7 @@ from hierarchy.store import Store
 from hierarchy.types import Collection, Hit, Level, Mode, Node, Route, SearchQuery, SearchResult, VideoGroup
 
 if TYPE_CHECKING:
-    from hierarchy.db import DatabaseOptions
+    from hierarchy.options import DatabaseOptions
 
 
 MAX_RESULT_WINDOW = 10_000  # pages end here: deeper ranks cost a full ranking each

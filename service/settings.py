@@ -10,8 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hierarchy.db import DatabaseOptions
 from hierarchy.errors import InvalidArgument
+from hierarchy.index import GRAPH_DTYPES
+from hierarchy.options import DatabaseOptions
 
 ENV_PREFIX = "STRATA_"
 LIMITS = ("max_message_mb", "max_batch", "max_top_k", "max_page_size", "max_query_chars")
@@ -42,10 +43,11 @@ class Settings:
     max_unlinked: int = 100_000
     # An unfiltered segment search also scores exactly the segments of this many best
     # scenes (0: the HNSW graph alone), and meanwhile searches the graph with this beam and
-    # builds it with this expansion (see DatabaseOptions.narrowed_expansion_add).
+    # builds it with this expansion and precision (see DatabaseOptions.narrowed_dtype).
     narrow_parents: int = 32
-    narrowed_expansion_search: int = 64
+    narrowed_expansion_search: int = 128
     narrowed_expansion_add: int = 64
+    narrowed_dtype: str = "i8"
     workers: int = 16
     blas_threads: int = 1  # numpy's BLAS pool (0: the library's default); see DatabaseOptions
     grace_seconds: float = 5.0
@@ -66,6 +68,9 @@ class Settings:
         for name in LIMITS:
             if getattr(self, name) < 1:
                 raise InvalidArgument(ENV_PREFIX + name.upper(), f"is {getattr(self, name)}; limits must be at least 1")
+        if self.narrowed_dtype and self.narrowed_dtype not in GRAPH_DTYPES:
+            choices = ", ".join(sorted(GRAPH_DTYPES))
+            raise InvalidArgument("STRATA_NARROWED_DTYPE", f"is {self.narrowed_dtype!r}; use one of {choices} or empty")
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -95,6 +100,7 @@ class Settings:
             narrow_parents=self.narrow_parents,
             narrowed_expansion_search=self.narrowed_expansion_search,
             narrowed_expansion_add=self.narrowed_expansion_add,
+            narrowed_dtype=self.narrowed_dtype,
             blas_threads=self.blas_threads,
         )
 

@@ -7,7 +7,8 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from hierarchy.db import Database, DatabaseOptions
+from hierarchy.db import Database
+from hierarchy.options import DatabaseOptions
 from hierarchy.types import Level, SearchQuery, SearchResult, SegmentInput
 
 DIM = 16

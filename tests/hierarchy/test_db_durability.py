@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hierarchy import nodes
 from hierarchy.db import Database
 from hierarchy.encoder import TextEncoder, get_encoder
 from hierarchy.errors import (
@@ -182,7 +183,9 @@ def test_damaged_index_is_rebuilt_on_open(
     reopened = open_db()
     assert segment_count(reopened) == indexed_count(reopened) == 40
     assert_each_segment_finds_itself(reopened, ids, vectors)
-    repaired = LevelIndex(index_file(data_dir), DIM, Metric.COSINE, reopened.indexes.segment_params).load()
+    cid = reopened.get_collection(COLLECTION).id
+    stored = lambda watermark: nodes.vectors_until(reopened.store.cursor(), cid, Level.SEGMENT, watermark)  # noqa: E731
+    repaired = LevelIndex(index_file(data_dir), DIM, Metric.COSINE, reopened.indexes.segment_params).load(stored)
     assert repaired is not None and repaired.count == 40
 
 
@@ -221,6 +224,7 @@ def test_video_deleted_after_the_last_index_save_stays_deleted_after_a_crash(gam
 
 KILLED_WRITER = """
 import os, sys
+from hierarchy import nodes
 from hierarchy.db import Database
 from hierarchy.types import EmbeddingSpace
 from tests.hierarchy.helpers import COLLECTION, DIM, fast_options, segments, unit_vectors

@@ -18,6 +18,7 @@ from hierarchy import index as index_module
 from hierarchy.index import IndexParams, IndexState, LevelIndex, similarity_from_distance
 from hierarchy.types import Metric
 from tests.hierarchy.helpers import DIM, unit_vectors
+from tools.bench.corpus import generate
 
 COUNT = 200
 
@@ -375,3 +376,52 @@ assert index.unlinked > 0
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def _self_found(index: LevelIndex, keys_: np.ndarray, rows: np.ndarray) -> int:
+    return sum(int(index.search(row, 10)[0].tolist().count(int(key))) for key, row in zip(keys_, rows, strict=True))
+
+
+@pytest.mark.parametrize("live_expansion", [4, 128])
+def test_writes_linked_one_at_a_time_use_the_live_expansion(tmp_path: Path, live_expansion: int) -> None:
+    # A graph built in bulk at a poor expansion (and searched with a narrow beam); live
+    # writes linked at a wide expansion find themselves where the others often do not.
+    corpus = generate(3400, dim=64, seed=5).vectors
+    params = IndexParams(exact_below=0, connectivity=4, expansion_add=4, expansion_search=8)
+    params = replace(params, live_expansion_add=live_expansion)
+    index = LevelIndex(tmp_path / "s.usearch", 64, Metric.COSINE, params, max_unlinked=500)
+    index.add(keys(3000), corpus[:3000], watermark=1)  # more than the tail holds: a bulk link
+    for i in range(400):  # live writes, one vector each, linked one at a time
+        index.add(keys(1, first=3001 + i), corpus[3000 + i : 3001 + i], watermark=2 + i)
+        index.link_all()
+    found = _self_found(index, keys(400, first=3001), corpus[3000:])
+    bulk_found = _self_found(index, keys(400, first=1), corpus[:400])
+    # Measured: 298 of 400 at the poor expansion, 359 at 128; the bulk-linked ones, 51.
+    assert bulk_found < 100
+    assert (found > 340) is (live_expansion == 128), found
+
+
+def _half_float_similarities(rows: np.ndarray, query: np.ndarray) -> np.ndarray:
+    stored, query = rows.astype(np.float16).astype(np.float64), query.astype(np.float16).astype(np.float64)
+    return stored @ query / (np.linalg.norm(stored, axis=1) * np.linalg.norm(query))
+
+
+def test_an_8_bit_graph_answers_with_half_float_scores_and_reloads_them(path: Path) -> None:
+    corpus = generate(3000, dim=64, seed=8).vectors
+    params = IndexParams(dtype="i8", exact_below=0)
+    index = LevelIndex(path, 64, Metric.COSINE, params, max_unlinked=5000)
+    index.add(keys(3000), corpus, watermark=4)
+    probes = corpus[::300] + 0.05 * unit_vectors(10, seed=2, dim=64)
+    waiting = [index.search(probe, 10) for probe in probes]  # from the tail, scanned exactly
+    index.link_all()
+    for probe, (want_keys, _) in zip(probes, waiting, strict=True):
+        got_keys, got_sims = index.search(probe, 10)
+        # The graph's own 8-bit scores are off by up to 0.01; the answers are the table's.
+        np.testing.assert_allclose(got_sims, _half_float_similarities(corpus[got_keys - 1], probe), atol=1e-4)
+        assert len(set(got_keys.tolist()) & set(want_keys.tolist())) >= 9
+    index.save()
+    assert make_index(path, params, dim=64).load() is None  # 8-bit rows cannot give the exact ones back
+    reloaded = make_index(path, params, dim=64)
+    assert reloaded.load(lambda watermark: [(keys(3000), corpus)] if watermark == 4 else []) is not None
+    for probe in probes:
+        np.testing.assert_array_equal(reloaded.search(probe, 10)[1], index.search(probe, 10)[1])

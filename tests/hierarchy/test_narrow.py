@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -28,10 +29,10 @@ POOR_GRAPH = IndexParams(exact_below=1000, connectivity=2, expansion_add=8, expa
 
 
 @contextmanager
-def _open(path: Path, narrow_parents: int, expansion_add: int = 0) -> Iterator[Database]:
+def _open(path: Path, narrow_parents: int, expansion_add: int = 0, dtype: str = "") -> Iterator[Database]:
     # The same graph and beam with and without narrowing (by default narrowing also builds
-    # and searches the segment graph with its own expansions).
-    narrowing = {"narrowed_expansion_search": 0, "narrowed_expansion_add": expansion_add}
+    # and searches the segment graph with its own expansions and precision).
+    narrowing = {"narrowed_expansion_search": 0, "narrowed_expansion_add": expansion_add, "narrowed_dtype": dtype}
     options = fast_options(index=POOR_GRAPH, narrow_parents=narrow_parents, **narrowing)
     db = Database.open(path, options)
     try:
@@ -60,6 +61,14 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, np
     truth = np.argsort(-(probes @ stored.T), axis=1)[:, :10]
     ids = np.array([corpus.segment_id(int(r)) for r in range(len(corpus))])
     yield path, probes, ids[truth]
+
+
+@pytest.fixture(scope="module")
+def exact_scores(library: tuple[Path, np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
+    """Each segment's half-float vector (as the index keeps it), by segment id."""
+    corpus = generate(5400, dim=DIM, seed=3)
+    stored = corpus.vectors.astype(np.float16).astype(np.float32)
+    return {corpus.segment_id(r): stored[r] for r in range(len(corpus))}
 
 
 def _recall(db: Database, probes: np.ndarray, truth: np.ndarray, **kwargs: object) -> float:
@@ -104,9 +113,13 @@ def test_filtered_search_is_not_narrowed_outside_its_filter(library: tuple[Path,
         assert result.hits and all(h.node.video_id == other for h in result.hits)
 
 
-def _built_expansion(path: Path, level: Level) -> int:
+def _built_with(path: Path, level: Level, param: str = "expansion_add") -> Any:
     sidecar = next((path / "indexes").glob(f"c*/{level.label}.json"))
-    return int(json.loads(sidecar.read_text())["params"]["expansion_add"])
+    return json.loads(sidecar.read_text())["params"][param]
+
+
+def _built_expansion(path: Path, level: Level) -> int:
+    return int(_built_with(path, level))
 
 
 def test_the_narrowed_segment_graph_is_built_with_its_own_expansion(
@@ -121,3 +134,22 @@ def test_the_narrowed_segment_graph_is_built_with_its_own_expansion(
     with _open(path, 0) as db:  # without narrowing the segment graph is every level's again
         assert db.search(SearchQuery(COLL, Level.SEGMENT, vector=probes[0], top_k=1)).hits
     assert _built_expansion(path, Level.SEGMENT) == 8
+
+
+def test_the_narrowed_segment_graph_keeps_8_bit_vectors_and_answers_with_exact_scores(
+    library: tuple[Path, np.ndarray, np.ndarray], exact_scores: dict[str, np.ndarray]
+) -> None:
+    path, probes, truth = library
+    with _open(path, 32, dtype="i8") as db:
+        quantized = _recall(db, probes, truth)
+        result = db.search(SearchQuery(COLL, Level.SEGMENT, vector=probes[1], top_k=10, rerank=False))
+    assert (_built_with(path, Level.SEGMENT, "dtype"), _built_with(path, Level.SCENE, "dtype")) == ("i8", "f16")
+    assert quantized >= 0.95
+    # The graph's 8-bit scores are off by up to 0.01; answers carry the half-float ones.
+    probe = probes[1] / np.linalg.norm(probes[1])
+    for hit in result.hits:
+        vector = exact_scores[hit.node.id]
+        assert hit.similarity == pytest.approx(float(vector @ probe) / float(np.linalg.norm(vector)), abs=1e-4)
+    with _open(path, 32, dtype="i8") as db:  # reopened: the table is read back from the store
+        again = db.search(SearchQuery(COLL, Level.SEGMENT, vector=probes[1], top_k=10, rerank=False))
+    assert [(h.node.id, h.similarity) for h in again.hits] == [(h.node.id, h.similarity) for h in result.hits]

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from hierarchy.db import Database, DatabaseOptions
+from hierarchy.db import Database
 from hierarchy.errors import InvalidArgument
+from hierarchy.options import DatabaseOptions
 from service.server import create_server
 from service.settings import Settings
 
@@ -27,18 +28,33 @@ def test_bad_environment_value_names_the_variable() -> None:
     assert info.value.field == "STRATA_PORT"
 
 
-def _narrowing(options: DatabaseOptions) -> tuple[int, int, int]:
-    return options.narrow_parents, options.narrowed_expansion_search, options.narrowed_expansion_add
+def _narrowing(options: DatabaseOptions) -> tuple[int, int, int, str]:
+    return (
+        options.narrow_parents,
+        options.narrowed_expansion_search,
+        options.narrowed_expansion_add,
+        options.narrowed_dtype,
+    )
 
 
 def test_narrowing_settings_reach_the_database() -> None:
     env = {
         "STRATA_NARROW_PARENTS": "0",
-        "STRATA_NARROWED_EXPANSION_SEARCH": "128",
+        "STRATA_NARROWED_EXPANSION_SEARCH": "256",
         "STRATA_NARROWED_EXPANSION_ADD": "96",
+        "STRATA_NARROWED_DTYPE": "",
     }
-    assert _narrowing(Settings.load(env=env).database_options()) == (0, 128, 96)
-    assert _narrowing(Settings.load(env={}).database_options()) == (32, 64, 64)
+    assert _narrowing(Settings.load(env=env).database_options()) == (0, 256, 96, "")
+    assert _narrowing(Settings.load(env={}).database_options()) == (32, 128, 64, "i8")
+
+
+def test_an_unknown_graph_precision_is_refused_by_name() -> None:
+    with pytest.raises(InvalidArgument) as info:
+        Settings.load(env={"STRATA_NARROWED_DTYPE": "int4"})
+    assert info.value.field == "STRATA_NARROWED_DTYPE" and "i8" in str(info.value)
+    with pytest.raises(InvalidArgument) as info:
+        DatabaseOptions(narrowed_dtype="f8")
+    assert info.value.field == "narrowed_dtype"
 
 
 def _blas_threads() -> set[int]:

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from hierarchy.db import Database, DatabaseOptions
+from hierarchy.db import Database
+from hierarchy.options import DatabaseOptions
 from hierarchy.types import Level, Mode, SearchQuery
 from tools.bench.measure import exact_top_k, recall_at_k, summarise, timed_calls
 from tools.bench.strata import COLLECTION, SEARCH_LEVELS, TEXT_COLLECTION

@@ -97,6 +97,7 @@ def _ingest(result: dict[str, Any]) -> Table:
             f"{ing.get('linked_after_last_ack_s', 0):.1f} / {ing.get('first_write_to_linked_s', 0):.1f} s",
         ),
         ("live ingest: ack to searchable p50 / p99", f"{live['p50_ms']:.1f} / {live['p99_ms']:.1f} ms"),
+        (f"live ingest: not answering first within {live.get('timeout_s', 0):.0f} s", _unfound(live)),
         ("server RSS after load / peak", f"{mem['rss_bytes'] / GIB:.2f} / {mem['peak_rss_bytes'] / GIB:.2f} GiB"),
         ("disk / per segment", f"{mem['disk_bytes'] / GIB:.2f} GiB / {mem['disk_bytes_per_segment']:,.0f} B"),
         ("restart: open and recover indexes", f"{result['restart_s']:.1f} s"),
@@ -173,3 +174,8 @@ def _targets(result: dict[str, Any]) -> Table:
     for r in result["targets"]:
         t.add_row(r["target"], r["goal"], str(r["value"]), "yes" if r["met"] else "[red]NO[/red]")
     return t
+
+
+def _unfound(live: dict[str, Any]) -> str:
+    unfound = int(live.get("unfound", 0))
+    return f"{unfound} of {int(live['count']) + unfound}"

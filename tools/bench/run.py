@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from rich.console import Console
 
-from hierarchy.db import DatabaseOptions
+from hierarchy.options import DatabaseOptions
 from service.client import StrataClient
 from tools.bench import corpus as corpora
 from tools.bench import inprocess, peers, report, strata
@@ -251,8 +251,9 @@ def _segment_search_param(options: DatabaseOptions) -> str:
     if options.narrow_parents > 0:
         beam = options.narrowed_expansion_search or index.expansion_search
         build = options.narrowed_expansion_add or index.expansion_add
-        return f"efC {build}, ef {beam} + {options.narrow_parents} scenes"
-    return f"efC {index.expansion_add}, ef {index.expansion_search}"
+        dtype = options.narrowed_dtype or index.dtype
+        return f"{dtype} efC {build}, ef {beam} + {options.narrow_parents} scenes"
+    return f"{index.dtype} efC {index.expansion_add}, ef {index.expansion_search}"
 
 
 def _ratios(result: dict[str, Any]) -> None:

@@ -16,8 +16,8 @@ import numpy as np
 from service import convert as cv
 from service.client import StrataClient
 from service.gen.strata.v1 import segment_pb2
-from tools.bench.corpus import SEGMENT_MS, Corpus
-from tools.bench.measure import Summary, concurrent_calls, summarise, timed_calls
+from tools.bench.corpus import SEGMENT_MS, Corpus, generate
+from tools.bench.measure import concurrent_calls, summarise, timed_calls
 from tools.soccer import EVENTS
 
 log = logging.getLogger(__name__)
@@ -162,28 +162,33 @@ def _level_name(value: int) -> str:
     return common_pb2.Level.Name(value).removeprefix("LEVEL_").lower()
 
 
-def live_lag(client: StrataClient, dim: int, plan: GrpcPlan, seed: int) -> Summary:
-    """Append small batches to an open video; after each acknowledgement, search the
-    segment level with the batch's first vector until that segment answers first."""
-    rng = np.random.default_rng([seed, 9])
+def live_lag(client: StrataClient, dim: int, plan: GrpcPlan, seed: int, timeout_s: float = 10.0) -> dict[str, Any]:
+    """Append small batches to an open video of a new match (vectors shaped like the
+    corpus's); after each acknowledgement, search the segment level with the batch's first
+    vector until that segment answers first, for at most ``timeout_s``. A batch whose
+    segment never answers first counts as unfound, not as a lag."""
+    vectors = generate(plan.live_samples * plan.live_batch, dim, seed=seed + 1, per_video=10**9).vectors
     video_id = "bench-live"
-    client.create_video(COLLECTION, video_id, duration_ms=plan.live_samples * plan.live_batch * SEGMENT_MS)
-    lags = []
+    client.create_video(COLLECTION, video_id, duration_ms=len(vectors) * SEGMENT_MS)
+    lags, unfound = [], 0
     for sample in range(plan.live_samples):
-        vectors = rng.standard_normal((plan.live_batch, dim), dtype=np.float32)
-        first_ms = sample * plan.live_batch * SEGMENT_MS
+        first = sample * plan.live_batch
         rows = [
-            {"video_id": video_id, "start_ms": first_ms + j * SEGMENT_MS, "end_ms": first_ms + (j + 1) * SEGMENT_MS,
-             "vector": vectors[j]}
+            {"video_id": video_id, "start_ms": (first + j) * SEGMENT_MS, "end_ms": (first + j + 1) * SEGMENT_MS,
+             "vector": vectors[first + j]}
             for j in range(plan.live_batch)
         ]  # fmt: skip
         reply = client.append_segments(COLLECTION, rows, request_id=f"live-{sample}")
         acked = time.perf_counter()
         want = reply.segment_ids[0]
-        while client.search(COLLECTION, vector=vectors[0], level="segment", top_k=1).hits[0].node.id != want:
+        while client.search(COLLECTION, vector=vectors[first], level="segment", top_k=1).hits[0].node.id != want:
+            if time.perf_counter() - acked > timeout_s:
+                unfound += 1
+                break
             time.sleep(0.001)
-        lags.append(time.perf_counter() - acked)
-    return summarise(lags)
+        else:
+            lags.append(time.perf_counter() - acked)
+    return {**summarise(lags), "unfound": unfound, "timeout_s": timeout_s}
 
 
 def grpc_search(

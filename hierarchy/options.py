@@ -1,0 +1,71 @@
+"""The settings of a :class:`hierarchy.db.Database`: memory, limits, index parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hierarchy import search
+from hierarchy.errors import InvalidArgument
+from hierarchy.index import GRAPH_DTYPES, IndexParams
+from hierarchy.indexes import narrowed
+
+
+@dataclass(frozen=True)
+class DatabaseOptions:
+    """Tunables of an open database, with production defaults."""
+
+    memory_limit: str = "2GB"
+    threads: int = 2
+    # Write-ahead log size at which a commit checkpoints the store. A checkpoint rewrites
+    # the node table's key indexes whole, so its cost grows with the table: at DuckDB's
+    # 16 MB, 300 batches of 1,000 512-d rows spent 22.3 s committing and inserting, with
+    # commits of up to 4.1 s late in the load; at 256 MB, 11.2 s (1 GB: 7.6 s). The cost
+    # of a larger log: a longer replay after a crash, and the log's size on disk.
+    checkpoint_threshold: str = "256MB"
+    index: IndexParams = field(default_factory=IndexParams)
+    max_batch: int = 10_000
+    max_top_k: int = 1000
+    max_page_size: int = 1000  # larger page sizes are capped to it
+    max_query_chars: int = 4096  # longer search texts are refused
+    exact_filter_below: int = 50_000
+    # An unfiltered segment search also scores exactly the segments of this many best
+    # scenes (hierarchy.search.children_of_best); 0: the graph alone.
+    narrow_parents: int = search.NARROW_PARENTS
+    # The segment graph's search beam while narrowing is on: the graph then only has to
+    # find what the best scenes do not hold, but segments of videos not yet built rely on
+    # it alone. A graph built at an expansion of 64 leaves some vectors hard to reach: of
+    # 2,000 live-ingested benchmark vectors (over 100 k), 74 did not find themselves at a
+    # beam of 64, 10 at 128 (0.18 against 0.12 ms a search). 0: every level's beam.
+    narrowed_expansion_search: int = 128
+    # The segment graph's expansion while it is built (``expansion_add``), with narrowing on;
+    # 0: every level's. Linking is most of bulk ingest; at 64 instead of 128 it ran 2.4
+    # times as fast (400 k benchmark vectors on two threads: 70 against 170 s). The graph
+    # alone then finds fewer of the true ten (0.50 against 0.73 at a beam of 64), but the
+    # best scenes hold them: narrowed, 0.997 against 0.999. Changing it rebuilds the
+    # segment index on the next open (a graph keeps the expansion it was built with).
+    narrowed_expansion_add: int = 64
+    # The segment graph's precision with narrowing on ("": every level's, ``index.dtype``),
+    # in cosine collections. An 8-bit graph links 1.5 times as fast as one of half floats;
+    # it only finds candidates, which the half-float table scores (hierarchy.index.QUANTIZED).
+    narrowed_dtype: str = "i8"
+    node_cache_size: int = 262_144  # nodes kept in memory for turning answers into hits; 0: none
+    # Acknowledged vectors that may wait for the HNSW graph (searched exactly meanwhile)
+    # before writers wait for the background linker.
+    max_unlinked: int = 100_000
+    # Threads of numpy's BLAS for the whole process (0: the library's default, one per
+    # core). Searches run side by side and a BLAS pool's threads spin after every small
+    # product, taking the cores from other searches and from the text encoder's own pool:
+    # with one, the slowest AUTO searches over gRPC at 100 k took 8.6 ms (p99, server side)
+    # instead of 17, and first-time text queries 19 ms instead of 121 (p99, in-process).
+    blas_threads: int = 1
+
+    def __post_init__(self) -> None:
+        for name, dtype in (("index.dtype", self.index.dtype), ("narrowed_dtype", self.narrowed_dtype)):
+            if dtype and dtype not in GRAPH_DTYPES:
+                raise InvalidArgument(name, f"is {dtype!r}; use one of {', '.join(sorted(GRAPH_DTYPES))}")
+
+    def segment_index(self) -> IndexParams:
+        """The segment level's index parameters: lighter where the tree narrows its searches."""
+        if self.narrow_parents <= 0:
+            return self.index
+        return narrowed(self.index, self.narrowed_expansion_search, self.narrowed_expansion_add, self.narrowed_dtype)
