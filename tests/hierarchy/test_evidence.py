@@ -52,9 +52,7 @@ def _exact_best(corpus: Corpus, probe: np.ndarray, node: Node) -> str:
 
 
 @pytest.mark.parametrize("level", [Level.HALF, Level.VIDEO])
-def test_a_long_parent_is_explained_by_its_best_moment(
-    library: tuple[Database, Corpus], level: Level
-) -> None:
+def test_a_long_parent_is_explained_by_its_best_moment(library: tuple[Database, Corpus], level: Level) -> None:
     db, corpus = library
     probes = queries(corpus, 12, seed=8)
     agree = 0
