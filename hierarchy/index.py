@@ -51,11 +51,11 @@ class IndexParams:
 BUILT_WITH = ("dtype", "connectivity", "expansion_add")
 
 # Graph precisions coarser than the table's: the graph only finds candidates, and every
-# answer is scored again from the table (see ``LevelIndex._graph_search``). A graph of
-# 8-bit integers links 1.5 times as fast as one of half floats (200 k benchmark vectors,
-# two threads: 15.8 against 24.4 s) and finds as many of the true ten (0.709 against 0.712
-# at a beam of 64), but its own scores are off by up to 0.01: alone it ranked 0.88 of the
-# true ten first among 100 k.
+# answer is scored again from the table (see ``LevelIndex._rescored_graph_search``). A
+# graph of 8-bit integers links 1.5 times as fast as one of half floats (200 k benchmark
+# vectors, two threads: 15.8 against 24.4 s) and finds as many of the true ten (0.709
+# against 0.712 at a beam of 64), but its own scores are off by up to 0.01: ranking all
+# of 100 k vectors by them put 0.88 of the true ten in the first ten.
 QUANTIZED = frozenset({"i8"})
 GRAPH_DTYPES = frozenset({"f64", "f32", "f16", "bf16", "i8"})  # precisions a graph may keep
 # Candidates a quantized graph returns per answer wanted, for the table to rank.
@@ -71,11 +71,11 @@ RESCORE_FACTOR = 2
 # as many were missing from their own ten nearest at a beam of 1,024 (148 against 71 one
 # by one), in calls of 1,000 as few (75).
 BULK_LINK_CHUNK = 1024
+BULK_LINK_THREADS = 2
+BULK_LINK_MIN_GRAPH = 10_000
 # Writes of at most this many vectors (a live stream's) are linked at the live expansion
 # (``IndexParams.live_expansion_add``); larger ones, a bulk load's, at ``expansion_add``.
 LIVE_WRITE_ROWS = 256
-BULK_LINK_THREADS = 2
-BULK_LINK_MIN_GRAPH = 10_000
 
 
 # Chunks of (keys, float32 rows) in key order of the vectors committed up to a watermark.

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hierarchy.builder import HierarchyConfig, Tree, VideoSegments, build
-from hierarchy.segmentation import partition, slow_features
+from hierarchy.segmentation import partition, slow_features, split_in
 from hierarchy.types import Level
 from tools import soccer
 
@@ -189,3 +189,33 @@ def test_scenes_are_found_under_event_noise() -> None:
     raw = _scene_f1(x, truth, HierarchyConfig(drive_attribute="", scene_dims=0, scene_penalty=2.0))
     assert slow >= 0.9
     assert slow > raw + 0.2  # squared distance on the raw vectors drowns in the event noise
+
+
+def _split_by_hand(vectors: np.ndarray, count: int, weights: np.ndarray) -> list[int]:
+    """The definition: repeatedly split the run whose best single cut lowers the
+    weighted within-run deviation most, at that cut."""
+
+    def cost(a: int, b: int) -> float:
+        x, w = vectors[a:b].astype(np.float64), weights[a:b]
+        mean = (x * w[:, None]).sum(axis=0) / w.sum()
+        return float((w[:, None] * (x - mean) ** 2).sum())
+
+    runs = [(0, len(vectors))]
+    while len(runs) < min(count, len(vectors)):
+        options = []
+        for i, (a, b) in enumerate(runs):
+            for m in range(a + 1, b):
+                options.append((cost(a, m) + cost(m, b) - cost(a, b), i, m))
+        _, i, m = min(options, key=lambda o: (o[0], o[1], o[2]))
+        a, b = runs.pop(i)
+        runs[i:i] = [(a, m), (m, b)]
+    return [a for a, _ in runs[1:]]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 40), st.integers(1, 4), st.integers(0, 10_000))
+def test_split_in_makes_the_best_cuts(n: int, count: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    vectors = rng.normal(size=(n, 3)) + np.repeat(rng.normal(size=(3, 3)) * 3, [n // 3, n // 3, n - 2 * (n // 3)], 0)
+    weights = rng.integers(1, 5, size=n).astype(np.float64)
+    assert split_in(vectors, count, weights) == _split_by_hand(vectors, count, weights)
