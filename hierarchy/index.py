@@ -241,8 +241,12 @@ class LevelIndex:
         # merged), never missed.
         rounded = query.astype(self._table.dtype).astype(np.float32)  # as the graph sees it
         tail_keys, dots, norms = self._tail.scan(rounded)
-        graph_search = self._rescored_graph_search if self.params.dtype in QUANTIZED else self._graph_search
-        keys, sims = graph_search(query, count)
+        if self.params.dtype not in QUANTIZED:
+            keys, sims = self._graph_search(query, count)
+        elif self.exact:  # small enough to scan: the table's scores rank every vector
+            keys, sims = self.score(self._table.keys(), query, count)
+        else:
+            keys, sims = self._rescored_graph_search(query, count)
         if len(tail_keys) == 0:
             return keys, sims
         tail_sims = similarity_of(self.metric, dots, norms, rounded)

@@ -16,6 +16,7 @@ from hierarchy.index import QUANTIZED, IndexParams, LevelIndex
 from hierarchy.types import Collection, Level, Metric
 
 log = logging.getLogger(__name__)
+UNQUANTIZED = "f16"  # the precision of a quantized level's graph in a space that cannot quantize
 
 
 def narrowed(params: IndexParams, expansion_search: int, expansion_add: int, dtype: str = "") -> IndexParams:
@@ -55,7 +56,7 @@ class LevelIndexes:
                 if params.dtype in QUANTIZED and coll.space.metric is not Metric.COSINE:
                     # USearch quantizes the direction of a cosine space's vectors; other
                     # metrics need their lengths, which 8 bits would clip.
-                    params = replace(params, dtype=self.params.dtype)
+                    params = replace(params, dtype=UNQUANTIZED)
                 index = LevelIndex(path, coll.space.dimension, coll.space.metric, params, self.max_unlinked)
                 self._indexes[key] = index
             return index

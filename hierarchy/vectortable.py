@@ -118,6 +118,11 @@ class VectorTable:
         live = self._live(state, at, found)
         return keys[live], self._gather(state, at[live]).astype(np.float32)
 
+    def keys(self) -> np.ndarray:
+        """Every key present, sorted."""
+        state = self._state
+        return state.keys[np.flatnonzero(state.alive[: state.count].copy())]
+
     def sample(self, limit: int, seed: int = 0) -> np.ndarray:
         """Up to ``limit`` float32 rows chosen at random (all when fewer)."""
         state = self._state

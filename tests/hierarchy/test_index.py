@@ -425,3 +425,16 @@ def test_an_8_bit_graph_answers_with_half_float_scores_and_reloads_them(path: Pa
     assert reloaded.load(lambda watermark: [(keys(3000), corpus)] if watermark == 4 else []) is not None
     for probe in probes:
         np.testing.assert_array_equal(reloaded.search(probe, 10)[1], index.search(probe, 10)[1])
+
+
+def test_a_small_8_bit_index_is_scanned_at_half_float_precision(path: Path) -> None:
+    rows = generate(3000, dim=64, seed=4).vectors  # dense scenes: many near-ties
+    index = LevelIndex(path, 64, Metric.COSINE, IndexParams(dtype="i8"), max_unlinked=100)
+    index.add(keys(3000), rows, watermark=1)  # more than the tail holds: linked at once
+    for probe in rows[::600] + 0.05 * unit_vectors(5, seed=6, dim=64):
+        want = _half_float_similarities(rows, probe)
+        got_keys, got_sims = index.search(probe, 100)
+        # Below exact_below every vector is scored at the table's precision: the true
+        # hundred, in order (the graph's own 8-bit scores would swap near-ties).
+        np.testing.assert_array_equal(got_keys, np.argsort(-want, kind="stable")[:100] + 1)
+        np.testing.assert_allclose(got_sims, np.sort(want)[::-1][:100], atol=1e-4)
