@@ -169,6 +169,50 @@ def _by_scene_evidence(
     scene for each of ``vectors``, averaged, added to the video's own score."""
     found = _fetch(ctx, [r.key for r in ranked])
     video_of = {r.key: found[r.key].video_id for r in ranked if r.key in found}
+    videos = sorted(set(video_of.values()))
+    support = _exact_support(ctx, query, video_of, videos, vectors)
+    if support is None:
+        support = _pooled_support(ctx, query, videos, vectors)
+    scale = 1.0 / max(len(vectors), 1)
+    rescored = [
+        Ranked(r.key, r.level, r.score + scale * support.get(video_of.get(r.key, ""), 0.0), r.similarity)
+        for r in ranked
+    ]
+    return sorted(rescored, key=lambda r: -r.score)
+
+
+def _exact_support(
+    ctx: Context, query: SearchQuery, video_of: dict[int, str], videos: list[str], vectors: list[np.ndarray]
+) -> dict[str, float] | None:
+    """Per video, the sum over ``vectors`` of its best scene's calibrated score, every
+    scene of the candidate videos scored exactly (a few hundred rows: cheaper and truer
+    than a library-wide scene search per vector). None where a filter must also pass the
+    scenes themselves (times, labels, attributes): the pooled search applies it."""
+    flt = query.filter
+    if ctx.spans is None or flt.time_range is not None or flt.labels or flt.attributes:
+        return None
+    scene_spans = ctx.spans(Level.SCENE)
+    keys = search.children_of(ctx.spans(Level.VIDEO), scene_spans, np.array(list(video_of), np.int64))
+    if ctx.visible is not None:
+        keys = keys[ctx.visible(Level.SCENE, keys)]
+    keys = np.sort(keys)
+    owners = scene_spans.spans(keys.tolist())
+    owner = np.searchsorted(videos, [owners[int(k)][0] for k in keys]) if len(keys) else np.zeros(0, np.int64)
+    index, moments = ctx.index(Level.SCENE), ctx.moments(Level.SCENE)
+    support = np.zeros(len(videos))
+    for vector in vectors:
+        scored, sims = index.score(keys, vector)
+        best = np.full(len(videos), -np.inf)
+        np.maximum.at(best, owner[np.searchsorted(keys, scored)], moments.z(vector, sims))
+        found = np.isfinite(best)
+        # A video with no scene to score (none sealed yet) gets the weakest found.
+        support += np.where(found, best, best[found].min() if found.any() else 0.0)
+    return dict(zip(videos, support.tolist(), strict=True))
+
+
+def _pooled_support(ctx: Context, query: SearchQuery, videos: list[str], vectors: list[np.ndarray]) -> dict[str, float]:
+    """Per video, the sum over ``vectors`` of its best scene's calibrated score among the
+    library's best scenes that pass the filter (the last one's score when it has none)."""
     support: dict[str, float] = {}
     for vector in vectors:
         scenes = _pool(ctx, Level.SCENE, query.filter, vector, SENTENCE_POOL)
@@ -176,14 +220,9 @@ def _by_scene_evidence(
             continue
         best = _best_per_video(ctx, scenes)
         floor = float(scenes.scores[-1]) if len(scenes.scores) else 0.0
-        for video in set(video_of.values()):
+        for video in videos:
             support[video] = support.get(video, 0.0) + best.get(video, floor)
-    scale = 1.0 / max(len(vectors), 1)
-    rescored = [
-        Ranked(r.key, r.level, r.score + scale * support.get(video_of.get(r.key, ""), 0.0), r.similarity)
-        for r in ranked
-    ]
-    return sorted(rescored, key=lambda r: -r.score)
+    return support
 
 
 def _best_per_video(ctx: Context, scenes: Pool) -> dict[str, float]:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from hierarchy.db import Database
-from hierarchy.types import EmbeddingSpace, Level, Mode, SearchQuery, SegmentInput
+from hierarchy.types import EmbeddingSpace, Filter, Level, Mode, SearchQuery, SegmentInput, TimeRange
 from tests.hierarchy.helpers import fast_options
 from tools.soccer import generate
 
@@ -152,9 +152,16 @@ def test_a_moment_described_like_its_whole_scene_is_answered_with_the_scene(tmp_
         db.close()
 
 
-def test_a_video_is_promoted_by_its_best_scene(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "flt",
+    [Filter(), Filter(time_range=TimeRange(0, 0))],
+    ids=["candidate-videos-scenes-scored", "time-filtered-scene-search"],
+)
+def test_a_video_is_promoted_by_its_best_scene(tmp_path: Path, flt: Filter) -> None:
     """Bottom-up evidence at the video level: a match that holds the queried scene ranks
-    above one that is near the query throughout but never on it (whose average is closer)."""
+    above one that is near the query throughout but never on it (whose average is closer).
+    Unfiltered, every scene of the candidate videos is scored; a time filter must also
+    pass the scenes, so they come from a filtered scene search."""
     dim, rng = 64, np.random.default_rng(0)
     axes = np.eye(dim, dtype=np.float32)
 
@@ -179,7 +186,7 @@ def test_a_video_is_promoted_by_its_best_scene(tmp_path: Path) -> None:
             db.seal_video(COLL, video)
         by_mean = db.search(SearchQuery(COLL, level=Level.VIDEO, vector=axes[0], top_k=2))
         assert [h.node.video_id for h in by_mean.hits] == ["near-it", "holds-it"]
-        routed = db.search(SearchQuery(COLL, text="a match", vector=axes[0], mode=Mode.AUTO, top_k=2))
+        routed = db.search(SearchQuery(COLL, text="a match", vector=axes[0], mode=Mode.AUTO, top_k=2, filter=flt))
         assert routed.route.levels == (Level.VIDEO,)
         assert "best scene adds to its score" in routed.route.reason
         assert [h.node.video_id for h in routed.hits] == ["holds-it", "near-it"]
