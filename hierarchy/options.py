@@ -40,13 +40,16 @@ class DatabaseOptions:
     # 2,000 live-ingested benchmark vectors (over 100 k), 74 did not find themselves at a
     # beam of 64, 10 at 128 (0.18 against 0.12 ms a search). 0: every level's beam.
     narrowed_expansion_search: int = 128
-    # The segment graph's expansion while it is built (``expansion_add``), with narrowing on;
-    # 0: every level's. Linking is most of bulk ingest; at 64 instead of 128 it ran 2.4
-    # times as fast (400 k benchmark vectors on two threads: 70 against 170 s). The graph
-    # alone then finds fewer of the true ten (0.50 against 0.73 at a beam of 64), but the
-    # best scenes hold them: narrowed, 0.997 against 0.999. Changing it rebuilds the
-    # segment index on the next open (a graph keeps the expansion it was built with).
-    narrowed_expansion_add: int = 64
+    # The segment graph's expansion while it is built (``expansion_add``) by bulk writes,
+    # with narrowing on; 0: every level's. Linking is most of bulk ingest. On 400 k
+    # benchmark vectors in an 8-bit graph (two threads, calls of 1,024): built in 36.6 s at
+    # 64, 24.0 s at 48, 15.4 s at 32. The graph alone finds fewer of the true ten as it
+    # gets cheaper (0.52, 0.43, 0.27 at a beam of 128) but the best scenes hold most of
+    # them: narrowed, 0.997, 0.995, 0.990 (the 32 best scenes alone: 0.974). Writes of at
+    # most ``LIVE_WRITE_ROWS`` (live ingest) are linked at every level's expansion.
+    # Changing it rebuilds the segment index on the next open (a graph keeps the
+    # expansion it was built with).
+    narrowed_expansion_add: int = 48
     # The segment graph's precision with narrowing on ("": every level's, ``index.dtype``),
     # in cosine collections. An 8-bit graph links 1.5 times as fast as one of half floats;
     # it only finds candidates, which the half-float table scores (hierarchy.index.QUANTIZED).

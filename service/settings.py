@@ -46,7 +46,7 @@ class Settings:
     # builds it with this expansion and precision (see DatabaseOptions.narrowed_dtype).
     narrow_parents: int = 32
     narrowed_expansion_search: int = 128
-    narrowed_expansion_add: int = 64
+    narrowed_expansion_add: int = 48
     narrowed_dtype: str = "i8"
     workers: int = 16
     blas_threads: int = 1  # numpy's BLAS pool (0: the library's default); see DatabaseOptions

@@ -45,7 +45,7 @@ def test_narrowing_settings_reach_the_database() -> None:
         "STRATA_NARROWED_DTYPE": "",
     }
     assert _narrowing(Settings.load(env=env).database_options()) == (0, 256, 96, "")
-    assert _narrowing(Settings.load(env={}).database_options()) == (32, 128, 64, "i8")
+    assert _narrowing(Settings.load(env={}).database_options()) == (32, 128, 48, "i8")
 
 
 def test_an_unknown_graph_precision_is_refused_by_name() -> None:
