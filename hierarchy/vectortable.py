@@ -118,10 +118,18 @@ class VectorTable:
         live = self._live(state, at, found)
         return keys[live], self._gather(state, at[live]).astype(np.float32)
 
-    def keys(self) -> np.ndarray:
-        """Every key present, sorted."""
+    def in_place(self) -> tuple[np.ndarray, np.ndarray, list[tuple[int, np.ndarray]]]:
+        """(keys by row, which rows are alive, [(first row, rows)]): the stored rows as
+        views of their blocks, for a scan of every row that copies none of them."""
         state = self._state
-        return state.keys[np.flatnonzero(state.alive[: state.count].copy())]
+        alive = state.alive[: state.count].copy()  # a writer may clear flags meanwhile
+        parts = []
+        for i, block in enumerate(state.blocks):
+            rows = min(BLOCK_ROWS, state.count - i * BLOCK_ROWS)
+            if rows <= 0:
+                break
+            parts.append((i * BLOCK_ROWS, block[:rows]))
+        return state.keys[: state.count], alive, parts
 
     def sample(self, limit: int, seed: int = 0) -> np.ndarray:
         """Up to ``limit`` float32 rows chosen at random (all when fewer)."""

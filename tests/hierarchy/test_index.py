@@ -17,6 +17,7 @@ import pytest
 from hierarchy import index as index_module
 from hierarchy.index import IndexParams, IndexState, LevelIndex, similarity_from_distance
 from hierarchy.types import Metric
+from hierarchy.vectortable import BLOCK_ROWS
 from tests.hierarchy.helpers import DIM, unit_vectors
 from tools.bench.corpus import generate
 
@@ -438,3 +439,19 @@ def test_a_small_8_bit_index_is_scanned_at_half_float_precision(path: Path) -> N
         # hundred, in order (the graph's own 8-bit scores would swap near-ties).
         np.testing.assert_array_equal(got_keys, np.argsort(-want, kind="stable")[:100] + 1)
         np.testing.assert_allclose(got_sims, np.sort(want)[::-1][:100], atol=1e-4)
+
+
+def test_a_scanned_8_bit_index_spans_blocks_and_leaves_removed_rows_out(path: Path) -> None:
+    count = BLOCK_ROWS + 3000  # two blocks of the table
+    rows = unit_vectors(count, seed=8, dim=32)
+    params = IndexParams(dtype="i8", exact_below=count + 1)
+    index = LevelIndex(path, 32, Metric.COSINE, params, max_unlinked=100)
+    index.add(keys(count), rows, watermark=1)  # more than the tail holds: linked at once
+    gone = keys(count)[::7]  # rows of both blocks, some among every probe's best
+    index.remove(gone)
+    kept = np.setdiff1d(keys(count), gone)
+    for probe in rows[[5, BLOCK_ROWS + 10, count - 1]]:
+        want = _half_float_similarities(rows, probe)[kept - 1]
+        got_keys, got_sims = index.search(probe, 50)
+        np.testing.assert_array_equal(got_keys, kept[np.argsort(-want, kind="stable")[:50]])
+        np.testing.assert_allclose(got_sims, np.sort(want)[::-1][:50], atol=1e-4)
