@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from usearch.index import Index
+from usearch.index import BatchMatches, Index, Matches
 from usearch.index import search as usearch_search
 
 from hierarchy import files
@@ -284,7 +284,7 @@ class LevelIndex:
         for first, rows in parts:
             live = alive[first : first + len(rows)]
             wanted = min(len(rows), count + len(rows) - int(live.sum()))  # removed rows may rank
-            matches = usearch_search(rows, query, wanted, self.metric.value, exact=True, threads=1)
+            matches = _exact_search(rows, query, wanted, self.metric)
             at = np.asarray(matches.keys, np.int64)
             keep = live[at]
             found_keys.append(keys[first + at[keep]])
@@ -396,7 +396,7 @@ class LevelIndex:
         if wanted <= 0:
             return present[:0], np.zeros(0, np.float32)
         query = np.ascontiguousarray(query, np.float32)
-        matches = usearch_search(rows, query, wanted, self.metric.value, exact=True, threads=1)
+        matches = _exact_search(rows, query, wanted, self.metric)
         at = np.asarray(matches.keys, np.int64)
         return present[at], similarity_from_distance(self.metric, np.asarray(matches.distances, np.float32))
 
@@ -502,6 +502,20 @@ class LevelIndex:
 
 # The table's precision for each graph precision: a quantized graph's table keeps half
 # floats, which rank its candidates as an unquantized graph would.
+# USearch's exact search over a matrix (its module-level ``search``) slows down when two
+# threads call it at once: over 8,743 half-float rows (512-d), two threads doing half the
+# queries each took twice as long as one doing them all (over 400 rows too). One call at a
+# time, they took as long as one thread, and a waiting search's other work (graph search,
+# DuckDB, gRPC) still runs beside it.
+_EXACT_LOCK = threading.Lock()
+
+
+def _exact_search(rows: np.ndarray, query: np.ndarray, count: int, metric: Metric) -> BatchMatches | Matches:
+    """USearch's exact search of ``query`` over ``rows``, one call in the process at a time."""
+    with _EXACT_LOCK:
+        return usearch_search(rows, query, count, metric.value, exact=True, threads=1)
+
+
 _TABLE_DTYPES = {"f16": np.float16, "i8": np.float16, "f32": np.float32, "f64": np.float64}
 
 
