@@ -500,8 +500,6 @@ class LevelIndex:
         return sidecar
 
 
-# The table's precision for each graph precision: a quantized graph's table keeps half
-# floats, which rank its candidates as an unquantized graph would.
 # USearch's exact search over a matrix (its module-level ``search``) slows down when two
 # threads call it at once: over 8,743 half-float rows (512-d), two threads doing half the
 # queries each took twice as long as one doing them all (over 400 rows too). One call at a
@@ -516,6 +514,8 @@ def _exact_search(rows: np.ndarray, query: np.ndarray, count: int, metric: Metri
         return usearch_search(rows, query, count, metric.value, exact=True, threads=1)
 
 
+# The table's precision for each graph precision: a quantized graph's table keeps half
+# floats, which rank its candidates as an unquantized graph would.
 _TABLE_DTYPES = {"f16": np.float16, "i8": np.float16, "f32": np.float32, "f64": np.float64}
 
 
