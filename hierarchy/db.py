@@ -251,7 +251,7 @@ class Database:
             for level, level_keys in keys.items():
                 self._index(coll, level).remove(level_keys)
             self.graphs.invalidate(coll.id, video_id)
-            self.node_cache.invalidate()
+            self.node_cache.forget(np.concatenate(list(keys.values())).tolist() if keys else [])
             self.commits.rewritten(coll.id, list(Level))
             self.commits.committed()
 
@@ -375,7 +375,8 @@ class Database:
         self.commits.rewritten(coll.id, [batch.level for batch in batches])  # old parents deleted
         self.commits.committed(coll.id, seq, tuple(batch.level for batch in batches))
         self.graphs.invalidate(coll.id, video_id)
-        self.node_cache.invalidate()  # its segments have new parents; its old parents are gone
+        # Its segments have new parents and its old parents are gone; other videos' nodes stay.
+        self.node_cache.forget(np.concatenate([seg_keys, *old.values()]).tolist())
         return {batch.level: len(batch.keys) for batch in batches}
 
     # -- search ------------------------------------------------------------------------

@@ -5,8 +5,9 @@ a lookup of ten keys in about 3 ms whatever the table's size, which was half of 
 segment search's time; a dictionary answers in microseconds. Node keys are never
 reused, so a cached node can only go stale when its row is rewritten (a tree rebuild
 sets its segments' parents and replaces its parents) or deleted: the database calls
-:meth:`NodeCache.invalidate` after every such commit. Appends only add keys and
-invalidate nothing.
+:meth:`NodeCache.forget` with the keys of the video such a commit rewrote (a tree build, a
+deleted video), or :meth:`NodeCache.invalidate` when it cannot name them (a deleted
+collection). Appends only add keys and forget nothing.
 
 The cache holds at most ``capacity`` nodes and forgets the least recently used first.
 """
@@ -69,6 +70,14 @@ class NodeCache:
         with self._lock:
             self._generation += 1
             self._nodes.clear()
+
+    def forget(self, keys: Iterable[int]) -> None:
+        """Forget the nodes of ``keys`` (after a commit that rewrote or deleted just those);
+        the rest stay. Reads under way are not remembered: they may hold the old rows."""
+        with self._lock:
+            self._generation += 1
+            for key in keys:
+                self._nodes.pop(int(key), None)
 
     def _remember(self, found: dict[int, Node], generation: int) -> None:
         with self._lock:

@@ -82,3 +82,35 @@ def test_a_read_that_straddles_an_invalidation_is_not_kept(games: Database) -> N
     cache = NodeCache(cursor_that_invalidates_first, capacity=10)
     assert sorted(cache.get(keys)) == sorted(keys)
     assert len(cache) == 0
+
+
+def test_a_rebuild_forgets_only_its_own_videos_nodes(games: Database) -> None:
+    vectors = _loaded(games)
+    other = unit_vectors(20, seed=11)
+    games.append_segments(COLLECTION, segments("v2", other))
+    for video in ("v1", "v2"):
+        games.build_video(COLLECTION, video)
+    assert _segment_hit(games, other[4]).node.video_id == "v2"
+    before = _segment_hit(games, vectors[30])
+    games.seal_video(COLLECTION, "v1", {Level.SCENE: [i * SEGMENT_MS for i in range(1, 31)]})
+    misses = games.node_cache.misses
+    assert _segment_hit(games, other[4]).node.video_id == "v2"
+    assert games.node_cache.misses == misses  # the other video's nodes were kept
+    after = _segment_hit(games, vectors[30])
+    assert games.node_cache.misses > misses  # the rebuilt video's were read again
+    assert after.node.parent_id != before.node.parent_id
+    assert after.node == games.navigator.node(COLLECTION, after.node.id)
+
+
+def test_a_read_that_straddles_a_forget_is_not_kept(games: Database) -> None:
+    _loaded(games)
+    keys = [int(k) for k in nodes.video_keys(games.store.cursor(), 1, "v1")[Level.SEGMENT][:2]]
+    cache: NodeCache
+
+    def cursor_that_forgets_first():  # noqa: ANN202 - a DuckDB cursor
+        cache.forget(keys[:1])  # a rebuild of that video commits while this read is under way
+        return games.store.cursor()
+
+    cache = NodeCache(cursor_that_forgets_first, capacity=10)
+    assert sorted(cache.get(keys)) == sorted(keys)
+    assert len(cache) == 0
