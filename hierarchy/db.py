@@ -251,7 +251,7 @@ class Database:
             for level, level_keys in keys.items():
                 self._index(coll, level).remove(level_keys)
             self.graphs.invalidate(coll.id, video_id)
-            self.node_cache.forget(np.concatenate(list(keys.values())).tolist() if keys else [])
+            self.node_cache.forget(_keys_of(keys))
             self.commits.rewritten(coll.id, list(Level))
             self.commits.committed()
 
@@ -376,7 +376,7 @@ class Database:
         self.commits.committed(coll.id, seq, tuple(batch.level for batch in batches))
         self.graphs.invalidate(coll.id, video_id)
         # Its segments have new parents and its old parents are gone; other videos' nodes stay.
-        self.node_cache.forget(np.concatenate([seg_keys, *old.values()]).tolist())
+        self.node_cache.forget(_keys_of(old))  # its segments' keys are among them
         return {batch.level: len(batch.keys) for batch in batches}
 
     # -- search ------------------------------------------------------------------------
@@ -552,3 +552,8 @@ class Database:
         except duckdb.ConnectionException as exc:  # closed, or lost with the fatal error
             return str(exc).splitlines()[0]
         return None
+
+
+def _keys_of(by_level: dict[Level, np.ndarray]) -> list[int]:
+    """Every key of a video's nodes, as ``nodes.video_keys`` gives them per level."""
+    return np.concatenate([np.zeros(0, np.int64), *by_level.values()]).tolist()
