@@ -25,6 +25,7 @@ from usearch.index import BatchMatches, Index, Matches
 from usearch.index import search as usearch_search
 
 from hierarchy import files
+from hierarchy.scan import ScanCopy
 from hierarchy.tail import UnlinkedTail
 from hierarchy.types import Metric
 from hierarchy.vectortable import VectorTable
@@ -154,6 +155,7 @@ class LevelIndex:
         self._saved_version = 0
         # The same vectors by key, for exact scoring of any subset (see hierarchy.vectortable).
         self._table = VectorTable(dimension, _TABLE_DTYPES.get(params.dtype, np.float32))
+        self._scan = ScanCopy(self._table)  # float32 rows while the level is small enough to scan
         _OPEN.add(self)
 
     def _new_index(self) -> Index:
@@ -241,12 +243,15 @@ class LevelIndex:
         # merged), never missed.
         rounded = query.astype(self._table.dtype).astype(np.float32)  # as the graph sees it
         tail_keys, dots, norms = self._tail.scan(rounded)
-        if self.params.dtype not in QUANTIZED:
-            keys, sims = self._graph_search(query, count)
-        elif self.exact:  # small enough to scan: the table's scores rank every vector
-            keys, sims = self._scan_table(query, count)
+        if self.exact:  # small enough to scan: the table's scores rank every vector
+            keys, sims = self._scan_table(rounded, count)
         else:
-            keys, sims = self._rescored_graph_search(query, count)
+            if self._scan.held:  # the level outgrew scanning: its copy is dead weight
+                self._scan.release()
+            if self.params.dtype not in QUANTIZED:
+                keys, sims = self._graph_search(query, count)
+            else:
+                keys, sims = self._rescored_graph_search(query, count)
         if len(tail_keys) == 0:
             return keys, sims
         tail_sims = similarity_of(self.metric, dots, norms, rounded)
@@ -271,29 +276,21 @@ class LevelIndex:
         # enough without touching the shared expansion setting.
         # One thread: a single query gains nothing from a pool, and requests already run
         # side by side.
-        matches = self._index.search(query, count, exact=self.exact, threads=1)
+        matches = self._index.search(query, count, threads=1)
         keys = np.asarray(matches.keys, dtype=np.int64)
         sims = similarity_from_distance(self.metric, np.asarray(matches.distances, np.float32))
         return keys, sims
 
     def _scan_table(self, query: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
-        """The ``count`` best of every stored vector, scored at the table's precision where
-        the rows lie: gathering a level of 8,743 scenes first cost more than scoring it."""
-        keys, alive, parts = self._table.in_place()
-        found_keys, found_sims = [], []
-        for first, rows in parts:
-            live = alive[first : first + len(rows)]
-            wanted = min(len(rows), count + len(rows) - int(live.sum()))  # removed rows may rank
-            matches = _exact_search(rows, query, wanted, self.metric)
-            at = np.asarray(matches.keys, np.int64)
-            keep = live[at]
-            found_keys.append(keys[first + at[keep]])
-            found_sims.append(similarity_from_distance(self.metric, np.asarray(matches.distances, np.float32))[keep])
-        if not found_keys:
-            return np.zeros(0, np.int64), np.zeros(0, np.float32)
-        keys, sims = np.concatenate(found_keys), np.concatenate(found_sims)
-        order = np.argsort(-sims, kind="stable")[:count]
-        return keys[order], sims[order]
+        """The ``count`` best of every stored vector, scored from the table's float32 copy
+        (see hierarchy.scan): one matrix product that concurrent searches run side by side."""
+        scan = self._scan.current()
+        sims = similarity_of(self.metric, scan.rows @ query, scan.norms, query)
+        sims[~scan.alive] = -np.inf
+        best = np.argpartition(-sims, count - 1)[:count] if count < len(sims) else np.arange(len(sims))
+        best = best[np.isfinite(sims[best])]
+        order = best[np.argsort(-sims[best], kind="stable")]
+        return scan.keys[order], sims[order].astype(np.float32)
 
     def _rescored_graph_search(self, query: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
         """A quantized graph's candidates ranked by their table scores: the graph's own are
@@ -478,6 +475,7 @@ class LevelIndex:
         with self._write_lock, self._graph_lock:
             self._index = index
             self._table = table
+            self._scan = ScanCopy(table)
             self._tail.clear()
             self.watermark = self.linked_watermark = int(sidecar["watermark"])
         return IndexState(count=len(index), watermark=self.watermark)

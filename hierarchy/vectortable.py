@@ -34,6 +34,17 @@ class _State:
     alive: np.ndarray
     count: int
     dead: int
+    layout: int = 0  # changes whenever rows move (a rebuild); appends and removals keep it
+
+
+@dataclass(frozen=True)
+class Rows:
+    """The stored rows as views of their blocks: for a scan of every row that copies none."""
+
+    keys: np.ndarray  # by row
+    alive: np.ndarray  # which rows are not removed (a copy: a writer may clear flags meanwhile)
+    parts: list[tuple[int, np.ndarray]]  # (first row, rows)
+    layout: int  # rows below ``len(keys)`` keep their positions while this stays the same
 
 
 class VectorTable:
@@ -82,7 +93,7 @@ class VectorTable:
             live = np.flatnonzero(state.alive[: state.count])
             self._rebuild(state.keys[live], self._gather(state, live))
         else:
-            self._state = _State(state.keys, state.blocks, state.alive, state.count, dead)
+            self._state = _State(state.keys, state.blocks, state.alive, state.count, dead, state.layout)
 
     def clear(self) -> None:
         """Drop every row."""
@@ -118,18 +129,17 @@ class VectorTable:
         live = self._live(state, at, found)
         return keys[live], self._gather(state, at[live]).astype(np.float32)
 
-    def in_place(self) -> tuple[np.ndarray, np.ndarray, list[tuple[int, np.ndarray]]]:
-        """(keys by row, which rows are alive, [(first row, rows)]): the stored rows as
-        views of their blocks, for a scan of every row that copies none of them."""
+    def in_place(self) -> Rows:
+        """Every stored row where it lies, with its key and whether it is alive."""
         state = self._state
-        alive = state.alive[: state.count].copy()  # a writer may clear flags meanwhile
+        alive = state.alive[: state.count].copy()
         parts = []
         for i, block in enumerate(state.blocks):
             rows = min(BLOCK_ROWS, state.count - i * BLOCK_ROWS)
             if rows <= 0:
                 break
             parts.append((i * BLOCK_ROWS, block[:rows]))
-        return state.keys[: state.count], alive, parts
+        return Rows(state.keys[: state.count], alive, parts, state.layout)
 
     def sample(self, limit: int, seed: int = 0) -> np.ndarray:
         """Up to ``limit`` float32 rows chosen at random (all when fewer)."""
@@ -146,14 +156,19 @@ class VectorTable:
         if needed > len(state.keys):
             capacity = max(needed, int(len(state.keys) * _GROWTH), 1024)
             state = _State(
-                _grow(state.keys, capacity), state.blocks, _grow(state.alive, capacity), state.count, state.dead
+                _grow(state.keys, capacity),
+                state.blocks,
+                _grow(state.alive, capacity),
+                state.count,
+                state.dead,
+                state.layout,
             )
         blocks = _with_room(state.blocks, needed, self.dimension, self.dtype)
         end = state.count + len(keys)
         state.keys[state.count : end] = keys
         _put(blocks, state.count, np.asarray(vectors))
         state.alive[state.count : end] = True
-        self._state = _State(state.keys, blocks, state.alive, end, state.dead)
+        self._state = _State(state.keys, blocks, state.alive, end, state.dead, state.layout)
 
     def _gather(self, state: _State, at: np.ndarray) -> np.ndarray:
         return _gather(state.blocks, at, self.dimension, self.dtype)
@@ -163,7 +178,7 @@ class VectorTable:
         keys, rows = keys[order], rows[order]
         blocks = _with_room((), len(keys), self.dimension, self.dtype)
         _put(blocks, 0, rows)
-        self._state = _State(keys.copy(), blocks, np.ones(len(keys), bool), len(keys), 0)
+        self._state = _State(keys.copy(), blocks, np.ones(len(keys), bool), len(keys), 0, self._state.layout + 1)
 
     @staticmethod
     def _find(state: _State, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

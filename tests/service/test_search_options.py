@@ -74,11 +74,12 @@ def test_pages_hold_still_while_segments_arrive(client: StrataClient, three_vide
     probe = three_videos[3]
     first = client.search(COLL, vector=probe, level="segment", top_k=10)
     client.create_video(COLL, "late")
-    client.append_segments(COLL, rows("late", np.tile(probe, (5, 1))))  # would rank first now
+    client.append_segments(COLL, rows("late", np.tile(probe, (5, 1))))  # tie with the probe's own segment
     second = client.search(COLL, vector=probe, level="segment", top_k=10, page_token=first.next_page_token)
     ids = [h.node.id for h in [*first.hits, *second.hits]]
     everything = client.search(COLL, vector=probe, level="segment", top_k=100)
     old = [h.node.id for h in everything.hits if not h.node.id.startswith("late")]
     assert ids == old[:20]
     assert [h.rank for h in second.hits] == list(range(11, 21))
-    assert everything.hits[0].node.video_id == "late", "a new search sees the new segments"
+    top = [h.node.video_id for h in everything.hits[:6]]
+    assert top.count("late") == 5, "a new search sees the new segments"
