@@ -35,11 +35,11 @@ def hits(
     page: list[Ranked],
     first_rank: int,
     raw: dict[int, float],
-    evidence: Callable[[int, Level], list[Scored]],
+    evidence: Callable[[list[tuple[int, Level]]], dict[int, list[Scored]]],
     ancestors: Callable[[Node], tuple[Node, ...]],
 ) -> list[Hit]:
     """Hits for one page of ranked answers (answers whose node vanished are skipped)."""
-    support = {r.key: evidence(r.key, r.level) for r in page}
+    support = evidence([(r.key, r.level) for r in page])
     wanted = [r.key for r in page] + [key for found in support.values() for key, _, _ in found]
     found = fetch(wanted)
     out = []
@@ -47,7 +47,8 @@ def hits(
         node = found.get(r.key)
         if node is None:
             continue
-        children = tuple(Hit(found[k], z, s, i + 1, z) for i, (k, s, z) in enumerate(support[r.key]) if k in found)
+        explained = support.get(r.key, [])
+        children = tuple(Hit(found[k], z, s, i + 1, z) for i, (k, s, z) in enumerate(explained) if k in found)
         rank = first_rank + len(out)
         out.append(
             Hit(
@@ -86,17 +87,37 @@ class EvidenceSource:
     scenes: LevelIndex | None = None
 
 
-def evidence_for(source: EvidenceSource, vector: np.ndarray, key: int, level: Level) -> list[Scored]:
-    """The segments inside a parent that best match the query: why it was chosen."""
-    if level is Level.SEGMENT or level not in source.spans:
-        return []
-    span = source.spans[level].spans([key]).get(key)
-    if span is None:
-        return []
-    inside = source.spans[Level.SEGMENT].inside(*span)
-    if len(inside) > EXACT_EVIDENCE_BELOW and level > Level.SCENE:
-        inside = _in_best_scenes(source, vector, span, inside)
-    keys, sims = search.score_exactly(source.segments, inside, vector, EVIDENCE)
+def evidence_for(source: EvidenceSource, vector: np.ndarray, page: list[tuple[int, Level]]) -> dict[int, list[Scored]]:
+    """The segments inside each parent of a page that best match the query: why it was
+    chosen. Small parents are scored together in one pass: scored one by one, the calls'
+    fixed costs were most of a scene-level search's evidence."""
+    spans: dict[int, tuple[str, int, int]] = {}
+    for level in {level for _, level in page if level is not Level.SEGMENT and level in source.spans}:
+        spans.update(source.spans[level].spans([key for key, at in page if at is level]))
+    segments = source.spans[Level.SEGMENT]
+    out: dict[int, list[Scored]] = {}
+    small: dict[int, np.ndarray] = {}
+    for key, level in page:
+        if key not in spans:
+            continue
+        inside = segments.inside(*spans[key])
+        if len(inside) > EXACT_EVIDENCE_BELOW and level > Level.SCENE:
+            # A large parent alone: its descent scores few of its rows, and its rows
+            # gathered with other parents' cost more than the calls saved.
+            keys, sims = search.score_exactly(
+                source.segments, _in_best_scenes(source, vector, spans[key], inside), vector, EVIDENCE
+            )
+            out[key] = _scored(source, vector, keys, sims)
+        else:
+            small[key] = inside
+    if small:
+        table = _Scores(source.segments, np.concatenate(list(small.values())), vector)
+        for key, inside in small.items():
+            out[key] = _scored(source, vector, *table.best(inside, EVIDENCE))
+    return out
+
+
+def _scored(source: EvidenceSource, vector: np.ndarray, keys: np.ndarray, sims: np.ndarray) -> list[Scored]:
     scores = source.moments.z(vector, sims)
     return [(int(k), float(s), float(z)) for k, s, z in zip(keys, sims, scores, strict=True)]
 
@@ -114,3 +135,22 @@ def _in_best_scenes(
         return inside
     below = search.children_of(scene_spans, source.spans[Level.SEGMENT], best)
     return np.intersect1d(below, inside, assume_unique=True)
+
+
+class _Scores:
+    """Similarities of ``vector`` to a set of keys, scored in one call, by key."""
+
+    def __init__(self, index: LevelIndex, keys: np.ndarray, vector: np.ndarray) -> None:
+        found, sims = search.score_exactly(index, np.unique(keys), vector)
+        order = np.argsort(found, kind="stable")  # keys removed meanwhile are absent
+        self.keys, self.sims = found[order], sims[order]
+
+    def best(self, keys: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``count`` of ``keys`` most similar, best first (ties in the order given)."""
+        if not len(self.keys) or not len(keys):
+            return keys[:0], self.sims[:0]
+        at = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        present = self.keys[at] == keys
+        keys, sims = keys[present], self.sims[at[present]]
+        order = np.argsort(-sims, kind="stable")[:count]
+        return keys[order], sims[order]

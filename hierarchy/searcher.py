@@ -236,7 +236,7 @@ class Searcher:
             page,
             first_rank,
             ranking.raw,
-            self._evidence(coll, ranking.event, plan.watermark) if query.include_evidence else lambda key, level: [],
+            self._evidence(coll, ranking.event, plan.watermark) if query.include_evidence else lambda page: {},
             self._ancestors(coll) if query.include_ancestors else lambda node: (),
         )
 
@@ -334,14 +334,14 @@ class Searcher:
 
     def _evidence(
         self, coll: Collection, vector: np.ndarray, as_of: int
-    ) -> Callable[[int, Level], list[answers.Scored]]:
+    ) -> Callable[[list[tuple[int, Level]]], dict[int, list[answers.Scored]]]:
         source = answers.EvidenceSource(
             self._index(coll, Level.SEGMENT),
             self._moments(coll, Level.SEGMENT, as_of),
             {level: self._spans(coll, level) for level in Level},
             self._index(coll, Level.SCENE),
         )
-        return lambda key, level: answers.evidence_for(source, vector, key, level)
+        return lambda page: answers.evidence_for(source, vector, page)
 
     def _spans(self, coll: Collection, level: Level) -> LevelSpans:
         rewrites = self._commits.rewrites(coll.id, level)  # read before the store: a later rewrite reloads
