@@ -61,3 +61,23 @@ def test_a_released_copy_is_rebuilt_on_the_next_scan() -> None:
     assert not copy.held
     table.add(np.arange(5, 8), np.stack([row(k) for k in range(5, 8)]))
     assert sorted(alive_rows(copy)) == list(range(8))
+
+
+def test_a_search_holding_an_older_state_scores_that_states_rows() -> None:
+    # Searches read the table's state, then the shared copy: another search may have
+    # caught the copy up past an append, or past a rebuild that moved every row.
+    table = VectorTable(DIM)
+    copy = ScanCopy(table)
+    table.add(np.arange(10, 20), np.stack([row(k) for k in range(10, 20)]))
+    before_append = table.in_place()
+    table.add(np.arange(20, 25), np.stack([row(k) for k in range(20, 25)]))
+    assert len(alive_rows(copy)) == 15
+    before_rebuild = table.in_place()
+    table.add(np.arange(0, 5), np.stack([row(k) for k in range(5)]))  # out of key order: rows move
+    assert len(alive_rows(copy)) == 20
+    for stale, keys in ((before_append, range(10, 20)), (before_rebuild, range(10, 25))):
+        table.in_place = lambda stale=stale: stale  # type: ignore[method-assign]
+        scanned = alive_rows(copy)
+        assert sorted(scanned) == list(keys)
+        for key, scanned_row in scanned.items():
+            np.testing.assert_array_equal(scanned_row, row(key).astype(np.float16).astype(np.float32))
