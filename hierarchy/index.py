@@ -243,15 +243,14 @@ class LevelIndex:
         # merged), never missed.
         rounded = query.astype(self._table.dtype).astype(np.float32)  # as the graph sees it
         tail_keys, dots, norms = self._tail.scan(rounded)
+        if not self.exact and self._scan.held:  # the level outgrew scanning: its copy is dead weight
+            self._scan.release()
         if self.exact:  # small enough to scan: the table's scores rank every vector
             keys, sims = self._scan_table(rounded, count)
+        elif self.params.dtype not in QUANTIZED:
+            keys, sims = self._graph_search(query, count)
         else:
-            if self._scan.held:  # the level outgrew scanning: its copy is dead weight
-                self._scan.release()
-            if self.params.dtype not in QUANTIZED:
-                keys, sims = self._graph_search(query, count)
-            else:
-                keys, sims = self._rescored_graph_search(query, count)
+            keys, sims = self._rescored_graph_search(query, count)
         if len(tail_keys) == 0:
             return keys, sims
         tail_sims = similarity_of(self.metric, dots, norms, rounded)

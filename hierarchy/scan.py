@@ -59,18 +59,15 @@ class ScanCopy:
         with self._lock:
             copy = self._copy
             if copy is None or copy.layout < state.layout:
-                copy = self._empty(state.layout)
+                copy = _empty(state.layout, self._table.dimension)
             if copy.layout == state.layout:
                 # A copy caught up further by another search holds these rows too.
                 if copy.count < count:
                     copy = _caught_up(copy, state.parts, count)
                 self._copy = copy
         if copy.layout != state.layout:  # the table was rebuilt since this state was read
-            copy = _caught_up(self._empty(state.layout), state.parts, count)
+            copy = _caught_up(_empty(state.layout, self._table.dimension), state.parts, count)
         return Scan(state.keys, state.alive, copy.rows[:count], copy.norms[:count])
-
-    def _empty(self, layout: int) -> _Copy:
-        return _Copy(layout, 0, np.zeros((0, self._table.dimension), np.float32), np.zeros(0, np.float32))
 
     def release(self) -> None:
         """Drop the copy (the level outgrew scanning); the next :meth:`current` rebuilds it."""
@@ -81,6 +78,10 @@ class ScanCopy:
     def held(self) -> bool:
         """Whether a copy is held."""
         return self._copy is not None
+
+
+def _empty(layout: int, dimension: int) -> _Copy:
+    return _Copy(layout, 0, np.zeros((0, dimension), np.float32), np.zeros(0, np.float32))
 
 
 def _caught_up(copy: _Copy, parts: list[tuple[int, np.ndarray]], count: int) -> _Copy:
