@@ -32,7 +32,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +79,10 @@ from hierarchy.types import (
 from hierarchy.verify import VerifyReport, check_collection
 
 log = logging.getLogger(__name__)
+
+# Tree builds committed only if their video did not change while they ran (see
+# ``Database._build``); the next is built under the write lock.
+OPTIMISTIC_BUILDS = 2
 
 
 class Database:
@@ -197,6 +201,7 @@ class Database:
             self.indexes.drop_collection(collection.id)
             self._collections.pop(name, None)
             self.node_cache.invalidate()
+            self.graphs.invalidate(collection.id)  # a tree being built for it is not committed
             self.commits.rewritten(collection.id, list(Level))
             self.commits.committed()
 
@@ -291,11 +296,8 @@ class Database:
         """
         coll = self._collection(collection)
         cuts = validate.hints(hints or {})
-        with self._write_lock(coll.id):  # no segment may slip in between the build and the seal
-            video = self.get_video(collection, video_id)
-            if cuts:
-                video = replace(video, hints=cuts)
-            self._build(coll, video, self.hierarchy_config(collection), seal=True)
+        self.get_video(collection, video_id)
+        self._build(coll, video_id, self.hierarchy_config(collection), seal=True, hints=cuts)
         return self.get_video(collection, video_id)
 
     def reopen_video(self, collection: str, video_id: str) -> Video:
@@ -337,25 +339,58 @@ class Database:
         of an old tree and half of a new one.
         """
         coll = self._collection(collection)
-        video = self.get_video(collection, video_id)
-        with self._write_lock(coll.id):
-            return self._build(coll, video, config or self.hierarchy_config(collection))
+        self.get_video(collection, video_id)
+        return self._build(coll, video_id, config or self.hierarchy_config(collection))
 
-    def _build(self, coll: Collection, video: Video, config: HierarchyConfig, seal: bool = False) -> dict[Level, int]:
-        """Build ``video``'s tree from its stored segments and its ``hints``, and commit it in
-        one transaction; with ``seal`` the same transaction stores the hints and seals it, so
-        a crash leaves the video as it was or sealed with its new tree. Holds the write lock."""
-        video_id = video.id
-        cur = self.store.cursor()
-        seg_keys, columns = nodes.video_segments(cur, coll.id, video_id)
+    def _build(
+        self,
+        coll: Collection,
+        video_id: str,
+        config: HierarchyConfig,
+        seal: bool = False,
+        hints: dict[Level, list[int]] | None = None,
+    ) -> dict[Level, int]:
+        """Build a video's tree from its stored segments and its hints (``hints`` when
+        given, else its stored ones), and commit it in one transaction; with ``seal`` the
+        same transaction stores the hints and seals it, so a crash leaves the video as it
+        was or sealed with its new tree.
+
+        The tree is built outside the collection's write lock, so the builds of several
+        videos (and the collection's other writes) run side by side; it is committed
+        under the lock only if the video did not change meanwhile, else built again. A
+        video that keeps changing is built under the lock at the last attempt.
+        """
+        for _ in range(OPTIMISTIC_BUILDS):
+            with self.graphs.watch(coll.id, video_id) as watch:
+                built = self._tree_of(coll, video_id, config, hints)
+                with self._write_lock(coll.id):
+                    if not watch.changed:
+                        return self._commit_tree(coll, built, seal)
+        with self._write_lock(coll.id):  # no segment may slip in between the build and the commit
+            return self._commit_tree(coll, self._tree_of(coll, video_id, config, hints), seal)
+
+    def _tree_of(
+        self, coll: Collection, video_id: str, config: HierarchyConfig, hints: dict[Level, list[int]] | None
+    ) -> treerows.BuiltTree:
+        """The tree of a video's stored segments, not yet written anywhere."""
+        video = self.get_video(coll.name, video_id)  # NotFound once deleted, with its collection too
+        seg_keys, columns = nodes.video_segments(self.store.cursor(), coll.id, video_id)
         if len(seg_keys) == 0:
             raise FailedPrecondition(f"video {video_id!r} has no segments to build a tree from", "video_id")
-        tree = builder.build(builder.VideoSegments(**columns), config, video.hints)
+        cuts = hints or video.hints
+        tree = builder.build(builder.VideoSegments(**columns), config, cuts)
+        return treerows.BuiltTree(video_id, cuts, seg_keys, columns["attributes"], tree)
+
+    def _commit_tree(self, coll: Collection, built: treerows.BuiltTree, seal: bool) -> dict[Level, int]:
+        """Replace a video's parents by a built tree, in the store then the indexes. Holds
+        the write lock."""
+        video_id, tree, seg_keys = built.video_id, built.tree, built.segment_keys
+        cur = self.store.cursor()
         old = nodes.video_keys(cur, coll.id, video_id)
         first_key = self.keys.take(treerows.node_count(tree))
         batches = []
         for level in treerows.PARENT_LEVELS:
-            batches.append(treerows.level_batch(video_id, tree, level, first_key, columns["attributes"]))
+            batches.append(treerows.level_batch(video_id, tree, level, first_key, built.attributes))
             first_key += len(batches[-1].keys)
         seq = self.sequence.take()
         with self.store.transaction() as tx:
@@ -364,7 +399,7 @@ class Database:
                 nodes.insert(tx, batch.to_arrow(coll.id, seq))
             nodes.set_parents(tx, seg_keys, treerows.parent_ids(video_id, tree, Level.SEGMENT, len(seg_keys)))
             if seal:
-                catalog.set_video_hints(tx, coll.id, video_id, video.hints)
+                catalog.set_video_hints(tx, coll.id, video_id, built.hints)
                 catalog.set_video_state(tx, coll.id, video_id, VideoState.SEALED)
         self._last_sequence = max(self._last_sequence, seq)
         self.commits.indexing(coll.id, seq)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import duckdb
@@ -79,8 +81,21 @@ def load(cur: duckdb.DuckDBPyConnection, cid: int, video_id: str) -> VideoGraph:
     return VideoGraph(graph, by_level, position)
 
 
+@dataclass(eq=False)  # compared by identity: two watches of one video are two watches
+class Watch:
+    """Whether a video changed while a block of work read it (see :meth:`GraphCache.watch`)."""
+
+    cid: int
+    video_id: str
+    changed: bool = False
+
+
 class GraphCache:
-    """Recently used video graphs, dropped when their video changes."""
+    """Recently used video graphs, dropped when their video changes.
+
+    Every change of a video's nodes passes through :meth:`invalidate`, so the cache also
+    tells a long read of a video (a tree build) whether the video changed meanwhile.
+    """
 
     def __init__(self, capacity: int = 64) -> None:
         self._capacity = capacity
@@ -88,6 +103,7 @@ class GraphCache:
         self._graphs: OrderedDict[tuple[int, str], VideoGraph] = OrderedDict()
         # Bumped by every invalidation: a graph loaded across one must not be kept.
         self._generation = 0
+        self._watches: set[Watch] = set()
 
     def get(self, cur: duckdb.DuckDBPyConnection, cid: int, video_id: str) -> VideoGraph:
         """The graph of a video, loading it if needed."""
@@ -106,10 +122,26 @@ class GraphCache:
                 self._graphs.popitem(last=False)
         return graph
 
+    @contextmanager
+    def watch(self, cid: int, video_id: str) -> Iterator[Watch]:
+        """A :class:`Watch` whose ``changed`` turns true if the video (or its whole
+        collection) is invalidated before the block ends."""
+        watch = Watch(cid, video_id)
+        with self._lock:
+            self._watches.add(watch)
+        try:
+            yield watch
+        finally:
+            with self._lock:
+                self._watches.discard(watch)
+
     def invalidate(self, cid: int, video_id: str | None = None) -> None:
         """Forget a video's graph (or every graph of a collection)."""
         with self._lock:
             self._generation += 1
+            for watch in self._watches:
+                if watch.cid == cid and video_id in (None, watch.video_id):
+                    watch.changed = True
             for key in [k for k in self._graphs if k[0] == cid and video_id in (None, k[1])]:
                 del self._graphs[key]
 

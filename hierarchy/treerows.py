@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,17 @@ from hierarchy.nodes import NodeBatch
 from hierarchy.types import Level
 
 PARENT_LEVELS = (Level.SCENE, Level.DRIVE, Level.HALF, Level.VIDEO)
+
+
+@dataclass(frozen=True)
+class BuiltTree:
+    """A video's tree built from the segments read, not yet written anywhere."""
+
+    video_id: str
+    hints: dict[Level, list[int]]  # the cut times it was built with
+    segment_keys: np.ndarray  # the store keys of the segments, in time order
+    attributes: list[dict[str, Any]]  # the segments' attributes, in the same order
+    tree: Tree
 
 
 def node_id(video_id: str, level: Level, ordinal: int) -> str:

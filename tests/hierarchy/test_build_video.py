@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
 import numpy as np
 import pytest
 
-from hierarchy import catalog
-from hierarchy.db import Database
+from hierarchy import builder, catalog
+from hierarchy.db import OPTIMISTIC_BUILDS, Database
 from hierarchy.errors import FailedPrecondition
 from hierarchy.types import Level, SearchQuery, VideoState
 from tests.hierarchy.conftest import OpenDb
@@ -89,3 +94,87 @@ def test_a_seal_that_fails_to_commit_leaves_the_video_as_it_was(
     assert (video.state, video.hints) == (VideoState.SEALED, {Level.HALF: [30_000]})
     halves = games.search(SearchQuery(COLLECTION, Level.HALF, vector=unit_vectors(1)[0], top_k=5)).hits
     assert sorted(h.node.start_ms for h in halves) == [0, 30_000]
+
+
+# -- trees are built outside the write lock ------------------------------------------------
+
+
+def _late_segment(games: Database, start_ms: int) -> None:
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(1, seed=start_ms), first_ms=start_ms))
+
+
+def _root_end(games: Database) -> int:
+    [root] = games.search(SearchQuery(COLLECTION, Level.VIDEO, vector=unit_vectors(1)[0], top_k=1)).hits
+    return root.node.end_ms
+
+
+def test_a_segment_appended_while_the_tree_is_built_is_in_the_sealed_tree(
+    games: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _load(games)  # 60 segments: 0 .. 60 s
+    build, calls = builder.build, []
+
+    def append_during_the_first_build(*args: Any) -> builder.Tree:
+        calls.append(1)
+        if len(calls) == 1:
+            _late_segment(games, 60_000)  # commits while the tree of 60 segments is built
+        return build(*args)
+
+    monkeypatch.setattr(builder, "build", append_during_the_first_build)
+    games.seal_video(COLLECTION, "v1")
+    assert len(calls) == 2  # the stale tree was built again, not committed
+    assert _root_end(games) == 61_000
+    late = games.search(SearchQuery(COLLECTION, Level.SEGMENT, vector=unit_vectors(1, seed=60_000)[0], top_k=1))
+    assert late.hits[0].node.start_ms == 60_000 and late.hits[0].node.parent_id
+
+
+def test_the_trees_of_two_videos_are_built_at_the_same_time(games: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    _load(games)
+    games.append_segments(COLLECTION, segments("v2", unit_vectors(40, seed=12)))
+    build, both_building = builder.build, threading.Barrier(2, timeout=10)
+
+    def meet_the_other_build(*args: Any) -> builder.Tree:
+        both_building.wait()  # breaks (and the seal fails) if the builds run one at a time
+        return build(*args)
+
+    monkeypatch.setattr(builder, "build", meet_the_other_build)
+    with ThreadPoolExecutor(2) as pool:
+        sealed = list(pool.map(lambda video: games.seal_video(COLLECTION, video), ["v1", "v2"]))
+    assert [video.state for video in sealed] == [VideoState.SEALED, VideoState.SEALED]
+
+
+def test_a_video_that_keeps_changing_is_built_at_last_with_its_writers_held(
+    games: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _load(games)
+    build, calls, blocked = builder.build, [], []
+
+    def change_it_each_time(*args: Any) -> builder.Tree:
+        calls.append(1)
+        start_ms = 59_000 + 1000 * len(calls)
+        if len(calls) <= OPTIMISTIC_BUILDS:
+            _late_segment(games, start_ms)
+        else:  # the last attempt: a writer must wait for the seal, then find the video sealed
+            writer = threading.Thread(target=lambda: blocked.append(_refused(games, start_ms)))
+            writer.start()
+            writer.join(0.5)
+            assert writer.is_alive()
+        return build(*args)
+
+    monkeypatch.setattr(builder, "build", change_it_each_time)
+    games.seal_video(COLLECTION, "v1")
+    assert len(calls) == OPTIMISTIC_BUILDS + 1
+    assert _root_end(games) == 60_000 + 1000 * OPTIMISTIC_BUILDS
+    deadline = time.monotonic() + 10
+    while not blocked and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert blocked == ["video_id"]
+
+
+def _refused(games: Database, start_ms: int) -> str:
+    """The field a refused append names ("" when it was taken)."""
+    try:
+        _late_segment(games, start_ms)
+    except FailedPrecondition as exc:
+        return exc.field.rsplit(".", 1)[-1]
+    return ""

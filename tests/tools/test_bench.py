@@ -53,7 +53,7 @@ def test_ingest_build_and_memory_are_sane(result):
     ing, build, mem = result["ingest"], result["build"], result["memory"]
     assert ing["segments"] == 3000 and ing["segments_per_s"] > 0
     assert ing["first_write_to_searchable_s"] >= ing["seconds"] > 0
-    assert build["videos"] == 3 and build["per_video_p50_s"] > 0
+    assert build["videos"] == 3 and build["sealers"] == 2 and build["per_video_p50_s"] > 0
     assert all(c["indexed"] == c["nodes"] > 0 for c in result["levels"].values())
     assert 0 < mem["rss_bytes"] <= mem["peak_rss_bytes"] and mem["disk_bytes_per_segment"] > 0
     assert 0 <= result["live"]["p50_ms"] <= result["live"]["p99_ms"]

@@ -52,6 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--streams", type=int, default=2, help="concurrent ingest streams")
     p.add_argument("--batch", type=int, default=1000, help="segments per appended batch")
     p.add_argument("--clients", type=int, default=8, help="concurrent gRPC search clients")
+    p.add_argument("--sealers", type=int, default=2, help="concurrent clients sealing videos after the ingest")
     p.add_argument("--live-samples", type=int, default=50, help="live-ingest lag samples")
     p.add_argument("--memory-limit", default="2GB", help="the server's DuckDB memory limit")
     p.add_argument("--peers", default=",".join(peers.PEERS), help="comma-separated peers, or 'none'")
@@ -186,8 +187,8 @@ def _ingest(
     log.info("ingest: %s", ingest)
     save(result)
     sampler = Sampler(server.pid, work / "seal.raw").start() if args.profile else None
+    build = strata.seal_all(factory, corpus, args.sealers)
     with factory() as client:
-        build = strata.seal_all(client, corpus)
         strata.wait_searchable(client)
     if sampler is not None:
         profiles["seal"] = sampler.stop()
