@@ -300,30 +300,46 @@ def _assemble(
 
 
 def _node(segs: VideoSegments, level: Level, first: int, last: int, seg_range: tuple[int, int], aggregate) -> BuiltNode:
+    """A scene: its segments' aggregate vector and label counts."""
     a, b = seg_range
     durations = (segs.ends[a:b] - segs.starts[a:b]).astype(np.float64)
     counts = Counter(label for labels in segs.labels[a:b] for label in labels)
+    return _built(segs, level, first, last, seg_range, aggregate(segs.vectors[a:b], durations), dict(counts))
+
+
+def _parent(segs: VideoSegments, level: Level, children: list[BuiltNode], a: int, b: int, aggregate) -> BuiltNode:
+    """A node above the scenes, from its children ``a`` to ``b - 1``."""
+    span = (children[a].segment_range[0], children[b - 1].segment_range[1])
+    # A parent's vector aggregates its children (not its segments): each level is one step up.
+    child_vectors = np.stack([c.vector for c in children[a:b]])
+    weights = np.array([c.end_ms - c.start_ms for c in children[a:b]], np.float64)
+    counts: Counter[str] = Counter()
+    for child in children[a:b]:  # its children cover its segments, once each
+        counts.update(child.label_counts)
+    return _built(segs, level, a, b, span, aggregate(child_vectors, weights), dict(counts))
+
+
+def _built(
+    segs: VideoSegments,
+    level: Level,
+    first: int,
+    last: int,
+    seg_range: tuple[int, int],
+    vector: np.ndarray,
+    label_counts: dict[str, int],
+) -> BuiltNode:
+    a, b = seg_range
     return BuiltNode(
         level=level,
         start_ms=int(segs.starts[a]),
         end_ms=int(segs.ends[b - 1]),
         first_child=first,
         last_child=last,
-        segment_range=(a, b),
-        vector=aggregate(segs.vectors[a:b], durations),
-        label_counts=dict(counts),
+        segment_range=seg_range,
+        vector=vector,
+        label_counts=label_counts,
         text=_summary(segs.texts[a:b]),
     )
-
-
-def _parent(segs: VideoSegments, level: Level, children: list[BuiltNode], a: int, b: int, aggregate) -> BuiltNode:
-    span = (children[a].segment_range[0], children[b - 1].segment_range[1])
-    node = _node(segs, level, a, b, span, aggregate)
-    # A parent's vector aggregates its children (not its segments): each level is one step up.
-    child_vectors = np.stack([c.vector for c in children[a:b]])
-    weights = np.array([c.end_ms - c.start_ms for c in children[a:b]], np.float64)
-    node.vector = aggregate(child_vectors, weights)
-    return node
 
 
 def _summary(texts: list[str], limit: int = 600) -> str:

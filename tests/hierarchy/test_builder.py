@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hierarchy import segmentation
 from hierarchy.builder import HierarchyConfig, Tree, VideoSegments, build
 from hierarchy.segmentation import partition, slow_features, split_in
 from hierarchy.types import Level
@@ -219,3 +221,52 @@ def test_split_in_makes_the_best_cuts(n: int, count: int, seed: int) -> None:
     vectors = rng.normal(size=(n, 3)) + np.repeat(rng.normal(size=(3, 3)) * 3, [n // 3, n // 3, n - 2 * (n // 3)], 0)
     weights = rng.integers(1, 5, size=n).astype(np.float64)
     assert split_in(vectors, count, weights) == _split_by_hand(vectors, count, weights)
+
+
+def _run_cost(x: np.ndarray, w: np.ndarray, a: int, b: int) -> float:
+    mean = (x[a:b] * w[a:b, None]).sum(axis=0) / w[a:b].sum()
+    return float((w[a:b, None] * (x[a:b] - mean) ** 2).sum())
+
+
+def _objective(x: np.ndarray, w: np.ndarray, cuts: list[int], pen: np.ndarray) -> float:
+    edges = [0, *cuts, len(x)]
+    return sum(_run_cost(x, w, a, b) for a, b in zip(edges, edges[1:], strict=False)) + sum(pen[c] for c in cuts)
+
+
+def _best_by_hand(
+    x: np.ndarray, w: np.ndarray, pen: np.ndarray, min_run: int, max_run: int, forced: np.ndarray
+) -> float:
+    """The optimum of the penalised partition, by the textbook dynamic programme."""
+    n = len(x)
+    best = [0.0] + [np.inf] * n
+    barrier = np.maximum.accumulate(np.where(forced, np.arange(n), 0))
+    for end in range(1, n + 1):
+        lo = max(0, end - max_run, int(barrier[end - 1]))
+        for start in range(lo, max(lo, end - min_run) + 1):
+            price = best[start] + _run_cost(x, w, start, end) + (pen[start] if start else 0.0)
+            best[end] = min(best[end], price)
+    return best[n]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(2, 40), st.integers(1, 4), st.integers(2, 40), st.integers(0, 10_000), st.sampled_from([1, 7, 1 << 22])
+)
+def test_partition_finds_the_optimum_in_any_block_size(
+    n: int, min_run: int, max_run: int, seed: int, block: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3)) + np.repeat(rng.normal(size=(3, 3)) * 3, [n // 3, n // 3, n - 2 * (n // 3)], 0)
+    w = rng.integers(1, 5, size=n).astype(np.float64)
+    bonus = rng.uniform(0, 1, size=n) * (rng.uniform(size=n) < 0.2)
+    forced = rng.uniform(size=n) < 0.1
+    forced[0] = False
+    pen = 4.0 - bonus
+    segmentation.BLOCK_CELLS, kept = block, segmentation.BLOCK_CELLS  # blocks of one row, a few, or all
+    try:
+        cuts = partition(x, 4.0, min_run, max_run, weights=w, bonus=bonus, forced=forced)
+    finally:
+        segmentation.BLOCK_CELLS = kept
+    assert set(np.flatnonzero(forced).tolist()) <= set(cuts)
+    optimum = _best_by_hand(x, w, pen, min(min_run, n), min(max_run, n), forced)
+    assert _objective(x, w, cuts, pen) == pytest.approx(optimum, rel=1e-9, abs=1e-9)
