@@ -296,7 +296,6 @@ class Database:
         """
         coll = self._collection(collection)
         cuts = validate.hints(hints or {})
-        self.get_video(collection, video_id)
         self._build(coll, video_id, self.hierarchy_config(collection), seal=True, hints=cuts)
         return self.get_video(collection, video_id)
 
@@ -339,7 +338,7 @@ class Database:
         of an old tree and half of a new one.
         """
         coll = self._collection(collection)
-        self.get_video(collection, video_id)
+        validate.identifier(video_id, "video_id")
         return self._build(coll, video_id, config or self.hierarchy_config(collection))
 
     def _build(

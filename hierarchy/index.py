@@ -24,7 +24,7 @@ import numpy as np
 from usearch.index import BatchMatches, Index, Matches
 from usearch.index import search as usearch_search
 
-from hierarchy import files
+from hierarchy import files, process
 from hierarchy.scan import ScanCopy
 from hierarchy.tail import UnlinkedTail
 from hierarchy.types import Metric
@@ -74,6 +74,11 @@ RESCORE_FACTOR = 2
 BULK_LINK_CHUNK = 1024
 BULK_LINK_THREADS = 2
 BULK_LINK_MIN_GRAPH = 10_000
+# The linker's CPU priority below the threads answering requests (Linux niceness): a
+# search, an append or a tree build that wants a core takes it first, and the linker
+# has what they leave. What waits to be linked is searchable meanwhile (scanned exactly)
+# and bounded by ``max_unlinked``, so writers still wait for it when it falls behind.
+LINKER_NICENESS = 5
 # Writes of at most this many vectors (a live stream's) are linked at the live expansion
 # (``IndexParams.live_expansion_add``); larger ones, a bulk load's, at ``expansion_add``.
 LIVE_WRITE_ROWS = 256
@@ -313,6 +318,7 @@ class LevelIndex:
 
     def _link_waiting(self) -> None:
         """The linker thread: link writes oldest first until none waits."""
+        process.run_in_background(LINKER_NICENESS)
         while True:
             try:
                 linked = self._link_oldest()

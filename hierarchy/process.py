@@ -1,10 +1,14 @@
 """What an open database takes from its process: an exclusive lock on its data
-directory, and numpy's BLAS pool capped (see ``DatabaseOptions.blas_threads``)."""
+directory, numpy's BLAS pool capped (see ``DatabaseOptions.blas_threads``), and a lower
+CPU priority for its background threads."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import sys
+import threading
 from pathlib import Path
 from typing import IO
 
@@ -18,6 +22,15 @@ def limit_blas_threads(threads: int) -> None:
     Through threadpoolctl: the pool is sized when numpy loads, before any setting here."""
     if threads > 0:
         threadpool_limits(threads, user_api="blas")
+
+
+def run_in_background(niceness: int) -> None:
+    """Lower the calling thread's CPU priority by ``niceness`` (Linux, where priority is
+    per thread; threads it starts inherit it). Elsewhere, or where refused, nothing."""
+    if niceness > 0 and sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError):
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + niceness)
 
 
 def lock_directory(data_dir: Path) -> IO[str]:

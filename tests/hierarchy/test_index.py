@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -301,6 +302,28 @@ def test_the_linker_drains_the_tail_in_the_background(path: Path, vectors: np.nd
         time.sleep(0.01)
     assert index.unlinked == 0 and index.linked_watermark == index.watermark == COUNT - 49
     assert index.keys().tolist() == keys(COUNT).tolist()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a thread's own CPU priority is Linux's")
+def test_the_linker_yields_the_cores_to_requests(
+    path: Path, vectors: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = _hnsw_index(path)
+    niceness: list[int] = []
+    add = index._index.add
+
+    def noted(ids: np.ndarray, rows: np.ndarray, threads: int = 1) -> object:
+        niceness.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return add(ids, rows, threads=threads)
+
+    monkeypatch.setattr(index._index, "add", noted)
+    index.add(keys(COUNT), vectors, watermark=1)
+    deadline = time.monotonic() + 30
+    while index.unlinked and time.monotonic() < deadline:
+        time.sleep(0.01)
+    mine = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert niceness and min(niceness) > mine  # every insertion ran below the requests' priority
+    assert set(niceness) == {mine + index_module.LINKER_NICENESS}
 
 
 def test_writers_wait_while_the_tail_is_full(path: Path, vectors: np.ndarray) -> None:
