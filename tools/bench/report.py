@@ -62,6 +62,24 @@ def _peer_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
             "value": strata_ready,
             "met": strata_ready < first["searchable_s"],
         },
+        *_ready_at_equal_recall(indexed, strata_ready),
+    ]
+
+
+def _ready_at_equal_recall(indexed: list[dict[str, Any]], strata_ready: float) -> list[dict[str, Any]]:
+    """The race to searchable among the indexes that reach recall 0.95 (none: no row).
+    The row beside it counts every index, however few of the true ten it finds."""
+    good = [p for p in indexed if p["name"] not in EXACT_PEERS and p["recall_at_10"] >= 0.95]
+    if not good:
+        return []
+    first = min(good, key=lambda p: p["searchable_s"])
+    return [
+        {
+            "target": f"first write to searchable vs fastest indexed peer at recall >= 0.95 ({first['name']}) (s)",
+            "goal": f"< {first['searchable_s']}",
+            "value": strata_ready,
+            "met": strata_ready < first["searchable_s"],
+        }
     ]
 
 
