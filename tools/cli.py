@@ -8,6 +8,7 @@ import logging
 import signal
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -31,6 +32,7 @@ err = Console(stderr=True)
 
 Target = Annotated[str, typer.Option("--target", envvar="STRATA_TARGET", help="Server address host:port.")]
 DEFAULT_TARGET = "localhost:50051"
+SEALERS = 2  # concurrent SealVideo calls of `strata ingest --seal`
 Token = Annotated[
     str | None, typer.Option("--token", envvar="STRATA_TOKEN", help="Bearer token, when the server requires one.")
 ]
@@ -180,9 +182,12 @@ def ingest(
         try:
             summary = ingest_file(client, collection, file, batch_size, on_batch=lambda n: progress.advance(task, n))
             sealing = progress.add_task("seal", total=len(summary.video_ids) if seal else 0)
-            for video_id in summary.video_ids if seal else []:
-                client.seal_video(collection, video_id)
-                progress.advance(sealing)
+            # The server builds several videos' trees at once: one call per core keeps it busy.
+            with ThreadPoolExecutor(SEALERS) as pool:
+                for _ in pool.map(
+                    lambda video: client.seal_video(collection, video), summary.video_ids if seal else []
+                ):
+                    progress.advance(sealing)
         except StrataRpcError as exc:
             _fail(exc)
     console.print(

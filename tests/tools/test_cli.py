@@ -119,16 +119,19 @@ def test_seal_build_tree_and_search_every_level(served: str, tmp_path: Path) -> 
             ["pass", "pass", "dribble", "pass", "cross", "shot", "pass", "tackle", "pass", "foul"]
         )
     ]
+    rows += [{**r, "video_id": video} for video in ("g2", "g3") for r in rows]  # sealed side by side
     data = tmp_path / "g1.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     _strata(served, "collections", "create", "games", "--encoder", "default")
-    assert "sealed 1 videos" in _strata(served, "ingest", "games", str(data), "--seal")
+    assert "sealed 3 videos" in _strata(served, "ingest", "games", str(data), "--seal")
+    roots = json.loads(_strata(served, "search", "games", "a shot", "--level", "video", "--json"))["hits"]
+    assert sorted(h["video_id"] for h in roots) == ["g1", "g2", "g3"]
     drawn = _strata(served, "tree", "games", "g1", "--depth", "2")
     assert "video g1/video/0" in drawn and "half g1/half/0" in drawn and "drive g1/drive/1" in drawn
     for level in ("scene", "drive", "half", "video"):
         out = json.loads(_strata(served, "search", "games", "a shot", "--level", level, "--json"))
         assert out["hits"] and {h["level"] for h in out["hits"]} == {level}
-    assert "built the trees of 1 videos" in _strata(served, "build", "games", "--scene-penalty", "3")
+    assert "built the trees of 3 videos" in _strata(served, "build", "games", "--scene-penalty", "3")
     shown = _strata(
         served, "node", "games", "g1/half/0", "--children", "--ancestors", "--neighbors", "1", "--similar", "2"
     )
