@@ -51,23 +51,13 @@ def bulk_ingest(client_factory: Callable[[], StrataClient], corpus: Corpus, plan
             client.create_video(COLLECTION, video_id, duration_ms=(rows.stop - rows.start) * SEGMENT_MS)
     videos = list(corpus.video_slices())
     acked = [0] * plan.streams
-    errors: list[BaseException] = []
 
     def stream(i: int) -> None:
-        try:
-            with client_factory() as client:
-                reply = client.stream_segments(COLLECTION, _batches(corpus, videos[i :: plan.streams], plan.batch, i))
-                acked[i] = int(reply.segment_count)
-        except BaseException as exc:  # re-raised below, after every stream ended
-            errors.append(exc)
+        with client_factory() as client:
+            reply = client.stream_segments(COLLECTION, _batches(corpus, videos[i :: plan.streams], plan.batch, i))
+            acked[i] = int(reply.segment_count)
 
-    threads = [threading.Thread(target=stream, args=(i,)) for i in range(plan.streams)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
+    _in_threads(stream, plan.streams)
     seconds = time.perf_counter() - began
     total = sum(acked)
     return {
@@ -108,33 +98,23 @@ def seal_all(client_factory: Callable[[], StrataClient], corpus: Corpus, sealers
     videos = iter([video_id for video_id, _ in corpus.video_slices()])
     take = threading.Lock()
     seconds: list[float] = []
-    errors: list[BaseException] = []
 
-    def sealer() -> None:
-        try:
-            with client_factory() as client:
-                while True:
-                    with take:
-                        video_id = next(videos, None)
-                    if video_id is None:
-                        return
-                    began = time.perf_counter()
-                    client.seal_video(COLLECTION, video_id)
-                    with take:
-                        seconds.append(time.perf_counter() - began)
-                        if len(seconds) % 50 == 0:
-                            log.info("sealed %d videos, %.2f s each (median)", len(seconds), float(np.median(seconds)))
-        except BaseException as exc:  # re-raised below, after every sealer ended
-            errors.append(exc)
+    def sealer(_: int) -> None:
+        with client_factory() as client:
+            while True:
+                with take:
+                    video_id = next(videos, None)
+                if video_id is None:
+                    return
+                began = time.perf_counter()
+                client.seal_video(COLLECTION, video_id)
+                with take:
+                    seconds.append(time.perf_counter() - began)
+                    if len(seconds) % 50 == 0:
+                        log.info("sealed %d videos, %.2f s each (median)", len(seconds), float(np.median(seconds)))
 
     began = time.perf_counter()
-    threads = [threading.Thread(target=sealer) for _ in range(max(1, sealers))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
+    _in_threads(sealer, max(1, sealers))
     wall = time.perf_counter() - began
     per_video = np.asarray(seconds)
     return {
@@ -147,6 +127,26 @@ def seal_all(client_factory: Callable[[], StrataClient], corpus: Corpus, sealers
         # Wall time: with several sealers at once, a call's own time overstates the cost.
         "per_1000_videos_s": round(wall / max(1, len(seconds)) * 1000, 1),
     }
+
+
+def _in_threads(work: Callable[[int], None], count: int) -> None:
+    """Run ``work(0)`` … ``work(count - 1)`` on as many threads; once all have ended,
+    raise the first error any of them met."""
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            work(i)
+        except BaseException as exc:  # re-raised below, after every thread ended
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
 
 
 def wait_searchable(client: StrataClient, timeout_s: float = 3600.0) -> dict[str, Any]:
