@@ -12,7 +12,7 @@ import pytest
 
 from hierarchy import builder, catalog
 from hierarchy.db import OPTIMISTIC_BUILDS, Database
-from hierarchy.errors import FailedPrecondition
+from hierarchy.errors import FailedPrecondition, NotFound
 from hierarchy.types import Level, SearchQuery, VideoState
 from tests.hierarchy.conftest import OpenDb
 from tests.hierarchy.helpers import COLLECTION, segments, unit_vectors
@@ -178,3 +178,39 @@ def _refused(games: Database, start_ms: int) -> str:
     except FailedPrecondition as exc:
         return exc.field.rsplit(".", 1)[-1]
     return ""
+
+
+def test_a_video_deleted_while_its_tree_is_built_is_not_resurrected(
+    games: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _load(games)
+    build = builder.build
+
+    def delete_during_the_build(*args: Any) -> builder.Tree:
+        tree = build(*args)
+        games.delete_video(COLLECTION, "v1")
+        return tree
+
+    monkeypatch.setattr(builder, "build", delete_during_the_build)
+    with pytest.raises(NotFound) as info:
+        games.seal_video(COLLECTION, "v1")
+    assert info.value.field == "video_id"
+    stats = {s.level: s for s in games.stats(COLLECTION)[0].levels}
+    assert all(s.node_count == s.indexed_count == 0 for s in stats.values())
+
+
+def test_a_collection_deleted_while_a_tree_is_built_keeps_no_node(
+    games: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _load(games)
+    build = builder.build
+
+    def delete_during_the_build(*args: Any) -> builder.Tree:
+        tree = build(*args)
+        games.delete_collection(COLLECTION)
+        return tree
+
+    monkeypatch.setattr(builder, "build", delete_during_the_build)
+    with pytest.raises(NotFound):
+        games.seal_video(COLLECTION, "v1")
+    assert games.store.cursor().execute("SELECT count(*) FROM nodes").fetchone() == (0,)
