@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -180,18 +181,23 @@ def _refused(games: Database, start_ms: int) -> str:
     return ""
 
 
+def _after_each_build(monkeypatch: pytest.MonkeyPatch, change: Callable[[], object]) -> None:
+    """Make every tree build run ``change`` once its tree is built, before it commits."""
+    build = builder.build
+
+    def build_then_change(*args: Any) -> builder.Tree:
+        tree = build(*args)
+        change()
+        return tree
+
+    monkeypatch.setattr(builder, "build", build_then_change)
+
+
 def test_a_video_deleted_while_its_tree_is_built_is_not_resurrected(
     games: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _load(games)
-    build = builder.build
-
-    def delete_during_the_build(*args: Any) -> builder.Tree:
-        tree = build(*args)
-        games.delete_video(COLLECTION, "v1")
-        return tree
-
-    monkeypatch.setattr(builder, "build", delete_during_the_build)
+    _after_each_build(monkeypatch, lambda: games.delete_video(COLLECTION, "v1"))
     with pytest.raises(NotFound) as info:
         games.seal_video(COLLECTION, "v1")
     assert info.value.field == "video_id"
@@ -203,14 +209,7 @@ def test_a_collection_deleted_while_a_tree_is_built_keeps_no_node(
     games: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _load(games)
-    build = builder.build
-
-    def delete_during_the_build(*args: Any) -> builder.Tree:
-        tree = build(*args)
-        games.delete_collection(COLLECTION)
-        return tree
-
-    monkeypatch.setattr(builder, "build", delete_during_the_build)
+    _after_each_build(monkeypatch, lambda: games.delete_collection(COLLECTION))
     with pytest.raises(NotFound):
         games.seal_video(COLLECTION, "v1")
     assert games.store.cursor().execute("SELECT count(*) FROM nodes").fetchone() == (0,)
