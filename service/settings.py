@@ -15,6 +15,9 @@ from hierarchy.index import GRAPH_DTYPES
 from hierarchy.options import DatabaseOptions
 
 ENV_PREFIX = "STRATA_"
+# The core's defaults, so a server and an embedded database agree unless told otherwise
+# (each database setting below is documented on DatabaseOptions).
+_CORE = DatabaseOptions()
 LIMITS = ("max_message_mb", "max_batch", "max_top_k", "max_page_size", "max_query_chars")
 
 
@@ -30,26 +33,26 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 50051
     data_dir: Path = dataclasses.field(default_factory=default_data_dir)
-    memory_limit: str = "2GB"
-    duckdb_threads: int = 2
-    checkpoint_threshold: str = "256MB"  # DuckDB's log size that triggers a checkpoint; see DatabaseOptions
+    memory_limit: str = _CORE.memory_limit
+    duckdb_threads: int = _CORE.threads
+    checkpoint_threshold: str = _CORE.checkpoint_threshold  # DuckDB's log size that triggers a checkpoint
     max_message_mb: int = 64
-    max_batch: int = 10_000
-    max_top_k: int = 1000
-    max_page_size: int = 1000
-    max_query_chars: int = 4096
+    max_batch: int = _CORE.max_batch
+    max_top_k: int = _CORE.max_top_k
+    max_page_size: int = _CORE.max_page_size
+    max_query_chars: int = _CORE.max_query_chars
     # Acknowledged vectors per level that may wait to be linked into the HNSW graph (each
     # search scans them exactly) before writes wait for the background linker.
-    max_unlinked: int = 100_000
+    max_unlinked: int = _CORE.max_unlinked
     # An unfiltered segment search also scores exactly the segments of this many best
     # scenes (0: the HNSW graph alone), and meanwhile searches the graph with this beam and
     # builds it with this expansion and precision (see DatabaseOptions.narrowed_dtype).
-    narrow_parents: int = 32
-    narrowed_expansion_search: int = 128
-    narrowed_expansion_add: int = 48
-    narrowed_dtype: str = "i8"
+    narrow_parents: int = _CORE.narrow_parents
+    narrowed_expansion_search: int = _CORE.narrowed_expansion_search
+    narrowed_expansion_add: int = _CORE.narrowed_expansion_add
+    narrowed_dtype: str = _CORE.narrowed_dtype
     workers: int = 16
-    blas_threads: int = 1  # numpy's BLAS pool (0: the library's default); see DatabaseOptions
+    blas_threads: int = _CORE.blas_threads  # numpy's BLAS pool (0: the library's default)
     grace_seconds: float = 5.0
     # Indexes changed since their last save are saved this often (0: only on a clean stop),
     # so a restart after a crash catches up from a recent watermark instead of rebuilding.

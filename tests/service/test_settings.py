@@ -45,7 +45,13 @@ def test_narrowing_settings_reach_the_database() -> None:
         "STRATA_NARROWED_DTYPE": "",
     }
     assert _narrowing(Settings.load(env=env).database_options()) == (0, 256, 96, "")
-    assert _narrowing(Settings.load(env={}).database_options()) == (32, 128, 48, "i8")
+
+
+def test_a_server_without_settings_runs_the_databases_defaults() -> None:
+    # One source of defaults: a server and an embedded database (the benchmark reopens the
+    # server's directory in-process) build and search their indexes alike, and a default
+    # changed in the core reaches the server.
+    assert Settings.load(env={}).database_options() == DatabaseOptions()
 
 
 def test_an_unknown_graph_precision_is_refused_by_name() -> None:
