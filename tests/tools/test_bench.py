@@ -47,7 +47,7 @@ def test_every_section_is_written(result):
     assert SECTIONS <= set(result)
     assert result["peers"] == []
     # How the server searched the segment level, for the peer table's comparison.
-    assert result["strata_reference"]["param"] == "i8 efC 48, ef 128 + 32 scenes"
+    assert result["strata_reference"]["param"] == "i8 efC 32, ef 128 + 32 scenes"
 
 
 def test_ingest_build_and_memory_are_sane(result):
