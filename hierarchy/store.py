@@ -82,7 +82,7 @@ class Store:
     """A DuckDB database file with per-thread cursors and versioned schema."""
 
     def __init__(
-        self, path: Path, memory_limit: str = "2GB", threads: int = 2, checkpoint_threshold: str = "256MB"
+        self, path: Path, memory_limit: str = "2GB", threads: int = 2, checkpoint_threshold: str = "1GB"
     ) -> None:
         self.path = path
         config = {"memory_limit": memory_limit, "threads": threads, "checkpoint_threshold": checkpoint_threshold}
