@@ -52,10 +52,11 @@ class DatabaseOptions:
     # them: narrowed, 0.997, 0.995, 0.990 (the 32 best scenes alone: 0.974). At 1 M the
     # graph is linked in 142.0 s at 48 and 91.3 s at 32 (connectivity 12 at 48: 124.0 s),
     # and over gRPC, in the same hour, bulk ingest took 232.9 s at 48 (profiled) and
-    # 189.7 s at 32, at a narrowed recall of 0.989. The price: a bulk-loaded video not yet sealed (no scenes to narrow by) is
-    # found by the weaker graph alone. Writes of at most ``LIVE_WRITE_ROWS`` (live
-    # ingest) are linked at every level's expansion. Changing it rebuilds the segment
-    # index on the next open (a graph keeps the expansion it was built with).
+    # 189.7 s at 32, at a narrowed recall of 0.989. The price: a bulk-loaded video not
+    # yet sealed (no scenes to narrow by) is found by the weaker graph alone. Writes of
+    # at most ``LIVE_WRITE_ROWS`` (live ingest) are linked at every level's expansion.
+    # Changing it rebuilds the segment index on the next open (a graph keeps the
+    # expansion it was built with).
     narrowed_expansion_add: int = 32
     # The segment graph's precision with narrowing on ("": every level's, ``index.dtype``),
     # in cosine collections. An 8-bit graph links 1.5 times as fast as one of half floats;
