@@ -557,7 +557,8 @@ class Database:
         return self.indexes.get(coll, level)
 
     def recover(self) -> None:
-        """Load, catch up or rebuild every index from the store (step 3 of recovery).
+        """Load, catch up or rebuild every index from the store (step 3 of recovery), then
+        read what every level's first search would (see ``Searcher.warm``).
 
         Runs once; later calls return at once. Nothing else may use the database until
         it returns.
@@ -569,6 +570,7 @@ class Database:
             counts = nodes.level_counts(self.store.cursor(), coll.id)
             for level in counts:
                 self.indexes.recover(self.store.cursor(), coll, level)
+            self.searcher.warm(coll, list(counts))  # before serving: no first query pays for it
         self._recovered = True
 
     def store_failure(self) -> str | None:

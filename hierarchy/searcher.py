@@ -343,6 +343,14 @@ class Searcher:
         )
         return lambda page: answers.evidence_for(source, vector, page)
 
+    def warm(self, coll: Collection, levels: list[Level]) -> None:
+        """Read now what the first search of each level would otherwise read: the level's
+        spans and its calibration statistics. At 1 M segments they made the first search
+        after a start take 624 ms against 5 ms for the next (spans 445 ms, statistics 168)."""
+        for level in levels:
+            self._spans(coll, level)
+            self._moments(coll, level)
+
     def _spans(self, coll: Collection, level: Level) -> LevelSpans:
         rewrites = self._commits.rewrites(coll.id, level)  # read before the store: a later rewrite reloads
         written = self._commits.written(coll.id, level)

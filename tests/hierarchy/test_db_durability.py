@@ -95,6 +95,28 @@ def test_reopen_gives_the_same_search_results(games: Database, open_db: OpenDb) 
     assert segment_count(reopened) == indexed_count(reopened) == 30
 
 
+def test_a_reopened_database_reads_its_search_caches_before_the_first_search(
+    games: Database, open_db: OpenDb
+) -> None:
+    # Checked on the caches, not with a clock: at 1 M segments the spans and statistics
+    # the first search read made it 624 ms against 5 ms for the next.
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(40, seed=3)))
+    games.seal_video(COLLECTION, "v1")
+    games.close()
+    reopened = open_db()
+    cid = reopened.get_collection(COLLECTION).id
+    built = set(nodes.level_counts(reopened.store.cursor(), cid))
+    assert len(built) == len(Level)  # a sealed video has every level
+    searcher = reopened.searcher
+    spans_before = dict(searcher._span_cache._spans)
+    moments_before = {key: list(found) for key, found in searcher._level_moments._moments.items()}
+    assert {level for _, level in spans_before} == {int(level) for level in built}
+    assert {level for _, level in moments_before} == {int(level) for level in built}
+    reopened.search(SearchQuery(COLLECTION, vector=unit_vectors(1, seed=4)[0]))  # AUTO: every level
+    assert searcher._span_cache._spans == spans_before  # nothing read again
+    assert {key: list(found) for key, found in searcher._level_moments._moments.items()} == moments_before
+
+
 def test_appends_continue_after_reopen(games: Database, open_db: OpenDb) -> None:
     old, new = unit_vectors(10, seed=1), unit_vectors(10, seed=2)
     first = games.append_segments(COLLECTION, segments("v1", old))
