@@ -58,6 +58,7 @@ def test_ingest_build_and_memory_are_sane(result):
     assert all(c["indexed"] == c["nodes"] > 0 for c in result["levels"].values())
     assert 0 < mem["rss_bytes"] <= mem["peak_rss_bytes"] and mem["disk_bytes_per_segment"] > 0
     assert 0 <= result["live"]["p50_ms"] <= result["live"]["p99_ms"]
+    assert result["live"]["first_search_ms"] > 0  # timed apart from the lag
 
 
 def test_search_rows_cover_every_level_both_paths(result):
