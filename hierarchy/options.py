@@ -22,9 +22,11 @@ class DatabaseOptions:
     # commits of up to 4.1 s late in the load; at 256 MB, 11.2 s (1 GB: 7.6 s). At 1 M
     # over gRPC (same hour), 256 MB against 1 GB: bulk ingest 197.0 against 179.0 s,
     # sealing 121.7 against 110.8 s (the longest seal call, which waited for a commit's
-    # checkpoint, 7.2 against 2.5 s), disk 3.57 against 3.08 GiB. The cost of a larger
-    # log: a longer replay after a crash (the 1 M store reopened after a crash in 1.2 s
-    # with 0.5 GB of log, 5.7 s with 2.0 GB) and the log's size on disk until then.
+    # checkpoint, 7.2 against 2.5 s), disk 3.57 against 3.08 GiB. The costs of a larger
+    # log: memory, since the rows it holds wait in DuckDB's buffers until the checkpoint
+    # (server RSS after that 1 M load 3.66 against 4.40 GiB, peak 4.57 against 4.71); a
+    # longer replay after a crash (the 1 M store reopened after a crash in 1.2 s with
+    # 0.5 GB of log, 5.7 s with 2.0 GB); the log's size on disk until then.
     checkpoint_threshold: str = "1GB"
     # Every level's graph keeps 8-bit vectors (cosine collections) and ranks its candidates
     # by the half-float table: as many of the true neighbours found, 1.5 times the linking
