@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,22 +132,11 @@ def seal_all(client_factory: Callable[[], StrataClient], corpus: Corpus, sealers
 
 def _in_threads(work: Callable[[int], None], count: int) -> None:
     """Run ``work(0)`` … ``work(count - 1)`` on as many threads; once all have ended,
-    raise the first error any of them met."""
-    errors: list[BaseException] = []
-
-    def run(i: int) -> None:
-        try:
-            work(i)
-        except BaseException as exc:  # re-raised below, after every thread ended
-            errors.append(exc)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    if errors:
-        raise errors[0]
+    raise the first error any of them met (in the order of their numbers)."""
+    with ThreadPoolExecutor(count) as pool:
+        futures = [pool.submit(work, i) for i in range(count)]
+    for future in futures:  # the pool has waited for every one
+        future.result()
 
 
 def wait_searchable(client: StrataClient, timeout_s: float = 3600.0) -> dict[str, Any]:
