@@ -52,6 +52,11 @@ class Settings:
     narrowed_expansion_add: int = _CORE.narrowed_expansion_add
     narrowed_dtype: str = _CORE.narrowed_dtype
     workers: int = 16
+    # Threads that run searches, apart from ``workers`` (0: two per core). Searches are
+    # CPU work; more of them at once than the cores can run only contend for the
+    # interpreter lock and USearch's per-index search lock. A stream holds a worker for
+    # its whole length, so the other calls keep their own, larger pool.
+    search_workers: int = 0
     blas_threads: int = _CORE.blas_threads  # numpy's BLAS pool (0: the library's default)
     grace_seconds: float = 5.0
     # Indexes changed since their last save are saved this often (0: only on a clean stop),
@@ -71,6 +76,10 @@ class Settings:
         for name in LIMITS:
             if getattr(self, name) < 1:
                 raise InvalidArgument(ENV_PREFIX + name.upper(), f"is {getattr(self, name)}; limits must be at least 1")
+        if self.workers < 1:
+            raise InvalidArgument("STRATA_WORKERS", f"is {self.workers}; use at least 1")
+        if self.search_workers < 0:
+            raise InvalidArgument("STRATA_SEARCH_WORKERS", f"is {self.search_workers}; use 0 (two per core) or more")
         if self.narrowed_dtype and self.narrowed_dtype not in GRAPH_DTYPES:
             choices = ", ".join(sorted(GRAPH_DTYPES))
             raise InvalidArgument("STRATA_NARROWED_DTYPE", f"is {self.narrowed_dtype!r}; use one of {choices} or empty")
@@ -88,6 +97,10 @@ class Settings:
         if "data_dir" in values:
             values["data_dir"] = Path(values["data_dir"]).expanduser()
         return cls(**values)
+
+    def search_threads(self) -> int:
+        """Threads of the search pool: ``search_workers``, or two per core."""
+        return self.search_workers or 2 * (os.cpu_count() or 1)
 
     def database_options(self) -> DatabaseOptions:
         """The core's options derived from these settings."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,12 @@ def test_the_checkpoint_threshold_reaches_the_store(tmp_path: Path) -> None:
         Database.open(tmp_path / "other", DatabaseOptions(checkpoint_threshold="lots"))
     assert info.value.field == "checkpoint_threshold"
     Database.open(tmp_path / "other", DatabaseOptions()).close()  # the refused open left no lock behind
+
+
+def test_search_pool_defaults_to_two_threads_per_core_and_refuses_negative_sizes() -> None:
+    assert Settings.load(env={}).search_threads() == 2 * (os.cpu_count() or 1)
+    assert Settings.load(env={"STRATA_SEARCH_WORKERS": "3"}).search_threads() == 3
+    for name, value in (("STRATA_SEARCH_WORKERS", "-1"), ("STRATA_WORKERS", "0")):
+        with pytest.raises(InvalidArgument) as info:
+            Settings.load(env={name: value})
+        assert info.value.field == name
