@@ -178,3 +178,23 @@ def test_spans_of_each_level_follow_the_writes_to_that_level(games: Database) ->
     games.build_video(COLLECTION, "v1")  # replaces v1's parents: a rewrite of those levels
     for level in Level:
         assert in_memory(level) == stored(level) and stored(level), level
+
+
+def test_a_read_names_every_video_in_the_order_python_sorts_them(games: Database) -> None:
+    """The store codes video ids in SQL; the codes must follow Python's order of the
+    strings (look-ups search the names with it), for any case, digits or script."""
+    names = ["v1", "v2", "Zulu", "alpha", "b-10", "b-2", "Äpfel", "ßeta", "日本", "émile"]
+    for name in names[2:]:
+        games.create_video(COLLECTION, name)
+    for i, name in enumerate(names):
+        games.append_segments(COLLECTION, segments(name, unit_vectors(2 + i % 3, seed=i)))
+    cid = games.get_collection(COLLECTION).id
+    block = SpanBlock.load(games.searcher._store.cursor(), cid, Level.SEGMENT)
+    assert block.videos == tuple(sorted(names))
+    stored = nodes.by_keys(games.searcher._store.cursor(), block.keys.tolist())
+    assert block.spans(block.keys.tolist()) == {
+        key: (node.video_id, node.start_ms, node.end_ms) for key, node in stored.items()
+    }
+    for name in names:
+        assert len(block.inside(name, 0, 10**9)) == 2 + names.index(name) % 3
+    assert SpanBlock.load(games.searcher._store.cursor(), cid, Level.SEGMENT, after=10**9).videos == ()
