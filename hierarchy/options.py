@@ -38,7 +38,8 @@ class DatabaseOptions:
     max_query_chars: int = 4096  # longer search texts are refused
     exact_filter_below: int = 50_000
     # An unfiltered segment search also scores exactly the segments of this many best
-    # scenes (hierarchy.search.children_of_best); 0: the graph alone.
+    # scenes (hierarchy.search.children_of_best), or of twice as many as a longer page's
+    # answers (search.narrow_count); 0: the graph alone.
     narrow_parents: int = search.NARROW_PARENTS
     # The segment graph's search beam while narrowing is on: the graph then only has to
     # find what the best scenes do not hold, but segments of videos not yet built rely on

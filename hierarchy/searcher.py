@@ -255,7 +255,7 @@ class Searcher:
                 wanted + 1,
                 self._options.exact_filter_below,
                 lambda: self._spans(coll, query.level),
-                self._narrowing(coll, query.level, as_of),
+                self._narrowing(coll, query.level, as_of, answers=query.top_k),
             )
             ranked = [auto.Ranked(int(k), query.level, float(s), float(s)) for k, s in zip(keys, sims, strict=True)]
             return ranked, Route((query.level,), f"level {query.level.label} requested explicitly"), vector
@@ -277,11 +277,12 @@ class Searcher:
         return auto.execute(context, query, vector, wanted)
 
     def _narrowing(
-        self, coll: Collection, level: Level, as_of: int, parents: np.ndarray | None = None
+        self, coll: Collection, level: Level, as_of: int, parents: np.ndarray | None = None, answers: int = 0
     ) -> Callable[[np.ndarray], np.ndarray] | None:
         """For an unfiltered segment search: the segments of the best scenes (``parents``,
         best first, when a routed search has found them already), to score exactly beside
-        the graph's answers; None when there are no scenes to narrow by."""
+        the graph's answers; None when there are no scenes to narrow by. A page of more
+        than a few ``answers`` narrows by more scenes (``search.narrow_count``)."""
         count = self._options.narrow_parents
         if level is not Level.SEGMENT or count <= 0:
             return None
@@ -293,6 +294,7 @@ class Searcher:
         scenes = self._index(coll, Level.SCENE)
         if len(scenes) == 0:
             return None
+        count = search.narrow_count(count, answers)
         visible = None
         if self._commits.indexed(coll.id) > as_of:  # later pages narrow by the scenes the first one saw
             mask = self._visible(coll, as_of)
