@@ -95,9 +95,7 @@ def test_reopen_gives_the_same_search_results(games: Database, open_db: OpenDb) 
     assert segment_count(reopened) == indexed_count(reopened) == 30
 
 
-def test_a_reopened_database_reads_its_search_caches_before_the_first_search(
-    games: Database, open_db: OpenDb
-) -> None:
+def test_a_reopened_database_reads_its_search_caches_before_the_first_search(games: Database, open_db: OpenDb) -> None:
     # Checked on the caches, not with a clock: at 1 M segments the spans and statistics
     # the first search read made it 624 ms against 5 ms for the next.
     games.append_segments(COLLECTION, segments("v1", unit_vectors(40, seed=3)))
