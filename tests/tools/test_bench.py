@@ -73,6 +73,9 @@ def test_small_levels_recall_exactly(result):
     assert set(result["recall"]) == set(LEVELS)
     # Below the exact-search threshold every level is scanned exactly.
     assert all(lv["recall_at_10"] == 1.0 for lv in result["recall"].values())
+    # A page of 100 answers too, up to near-ties at the hundredth that the index's half
+    # floats order otherwise than the exact float32 reference.
+    assert result["recall"]["segment"]["recall_at_100"] >= 0.99
     assert {t["target"] for t in result["targets"]} and all(isinstance(t["met"], bool) for t in result["targets"])
 
 
@@ -90,3 +93,11 @@ def test_the_race_to_searchable_is_also_reported_among_peers_at_equal_recall(res
     assert rows["first write to searchable vs fastest indexed peer at recall >= 0.95 (milvus-lite) (s)"] is True
     run["peers"] = peers[:2]
     assert not any("at recall >= 0.95 (" in target for target in (t["target"] for t in report.targets(run)))
+
+
+def test_exact_search_alone_runs_no_race_to_searchable(result):
+    # Exact search has no index to build: beside it alone there is no race to report.
+    run = {**result, "peers": [_peer("exact-numpy", 1.0, 0.0)]}
+    targets = [t["target"] for t in report.targets(run)]
+    assert any(t.startswith("query latency p50 at recall >= 0.95 vs fastest peer (exact-numpy)") for t in targets)
+    assert not any(t.startswith("first write to searchable") for t in targets)

@@ -59,27 +59,29 @@ def _caller(db: Database, collection: str, kind: str, level: str) -> Any:
     return lambda q: db.search(query(collection, level, vector=q))
 
 
-def recall(db: Database, vectors: np.ndarray, k: int = 10) -> dict[str, dict[str, Any]]:
+def recall(db: Database, vectors: np.ndarray, k: int = 10, deep: int = 100) -> dict[str, dict[str, Any]]:
     """recall@k of each level (the level's index, through ``Database.search`` without
-    rerank) against an exact numpy search over the level's stored vectors."""
+    rerank) against an exact numpy search over the level's stored vectors; at the segment
+    level also recall@``deep`` of a page of ``deep`` answers."""
     cid = db.get_collection(COLLECTION).id
     out = {}
     for level in (Level.SEGMENT, Level.SCENE, Level.DRIVE, Level.HALF, Level.VIDEO):
         ids, base = _stored(db, cid, level)
         if len(ids) == 0:
             continue
-        truth = [[ids[i] for i in row] for row in exact_top_k(base, vectors, k)]
-        found = [
-            [
-                h.node.id
-                for h in db.search(
-                    query(COLLECTION, level.label, vector=q, top_k=k, rerank=False, include_evidence=False)
-                ).hits
-            ]
-            for q in vectors
-        ]
-        out[level.label] = {"nodes": len(ids), "recall_at_10": recall_at_k(found, truth, k), "queries": len(vectors)}
+        depth = deep if level is Level.SEGMENT else k
+        truth = [[ids[i] for i in row] for row in exact_top_k(base, vectors, depth)]
+        out[level.label] = {"nodes": len(ids), "queries": len(vectors)}
+        for size in sorted({k, depth}):
+            found = [_found(db, level, q, size) for q in vectors]
+            out[level.label][f"recall_at_{size}"] = recall_at_k(found, [row[:size] for row in truth], size)
     return out
+
+
+def _found(db: Database, level: Level, vector: np.ndarray, size: int) -> list[str]:
+    """Node ids of a page of ``size`` answers at ``level``, as ranked (no rerank, no evidence)."""
+    page = query(COLLECTION, level.label, vector=vector, top_k=size, rerank=False, include_evidence=False)
+    return [h.node.id for h in db.search(page).hits]
 
 
 def _stored(db: Database, cid: int, level: Level) -> tuple[list[str], np.ndarray]:
