@@ -4,6 +4,7 @@ every worker of the server's pool do not hold searches up, and the other way rou
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,9 +57,15 @@ def test_a_search_answers_while_streams_hold_every_server_worker(small_server: S
             t.start()
         try:
             assert all(done.wait(10) for done in sent)
-            # Both workers of the server's pool now wait inside a stream.
             with StrataClient(small_server.address, timeout=5) as searcher:
-                found = searcher.search("c", vector=unit_vectors(1, seed=2)[0], level="segment", top_k=3)
+                # Once both streams' first batches are searchable, both workers of the
+                # server's pool wait inside a stream for the next message.
+                probe = unit_vectors(1, seed=2)[0]
+                deadline = time.monotonic() + 10
+                while len(searcher.search("c", vector=probe, level="segment", video_ids=["v1", "v2"]).hits) < 10:
+                    assert time.monotonic() < deadline, "the streams' first batches never became searchable"
+                    time.sleep(0.05)
+                found = searcher.search("c", vector=probe, level="segment", top_k=3, video_ids=["v0"])
             assert len(found.hits) == 3
             with pytest.raises(StrataRpcError) as info:  # any other call waits for a worker
                 with StrataClient(small_server.address, timeout=1) as other:
