@@ -137,7 +137,7 @@ def _levels(result: dict[str, Any]) -> Table:
     for col in ("level", "nodes", "recall@10", "recall@100"):
         t.add_column(col, justify="right" if col != "level" else "left")
     for level, row in result["recall"].items():
-        deep = row.get("recall_at_100")  # a page of 100 (segments; runs before d41fbb2: none)
+        deep = row.get("recall_at_100")  # a page of 100 (segments; runs before 5a9fc9a: none)
         t.add_row(level, f"{row['nodes']:,}", f"{row['recall_at_10']:.3f}", "—" if deep is None else f"{deep:.3f}")
     return t
 
