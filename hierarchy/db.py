@@ -59,6 +59,7 @@ from hierarchy.index import LevelIndex
 from hierarchy.indexes import LevelIndexes
 from hierarchy.navigate import Navigator
 from hierarchy.nodecache import NodeCache
+from hierarchy.noderows import NodeRows
 from hierarchy.operations import Operation, Operations, Progress
 from hierarchy.options import DatabaseOptions
 from hierarchy.searcher import Searcher
@@ -112,7 +113,8 @@ class Database:
         self._closed = False
         self._recovered = False  # set by recover()
         self.graphs = GraphCache()
-        self.node_cache = NodeCache(self.store.cursor, options.node_cache_size)
+        rows = NodeRows(self.store.cursor) if options.resident_nodes else None
+        self.node_cache = NodeCache(self.store.cursor, options.node_cache_size, rows)
         self.operations = Operations()
         self.navigator = Navigator(
             self.store, self.graphs, self._collection, self._index, options.max_top_k, options.max_page_size
@@ -469,6 +471,8 @@ class Database:
             return
         self._closed = True
         self.operations.wait()  # a running build stops after its current video
+        if self.node_cache.rows is not None:
+            self.node_cache.rows.close()  # a read of the store under way ends first
         try:
             self.save_indexes()
             self.store.close()

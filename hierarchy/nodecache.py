@@ -10,6 +10,9 @@ deleted video), or :meth:`NodeCache.invalidate` when it cannot name them (a dele
 collection). Appends only add keys and forget nothing.
 
 The cache holds at most ``capacity`` nodes and forgets the least recently used first.
+Beneath it, when given, the in-memory rows of every node (:mod:`hierarchy.noderows`)
+answer what it does not hold; only what neither holds is read from the store, and
+``misses`` counts those keys.
 """
 
 from __future__ import annotations
@@ -21,15 +24,19 @@ from collections.abc import Callable, Iterable
 import duckdb
 
 from hierarchy import nodes
+from hierarchy.noderows import NodeRows
 from hierarchy.types import Node
 
 
 class NodeCache:
     """A bounded, least-recently-used map from node key to node, filled from the store."""
 
-    def __init__(self, cursor: Callable[[], duckdb.DuckDBPyConnection], capacity: int = 262_144) -> None:
+    def __init__(
+        self, cursor: Callable[[], duckdb.DuckDBPyConnection], capacity: int = 262_144, rows: NodeRows | None = None
+    ) -> None:
         self._cursor = cursor
         self.capacity = capacity
+        self.rows = rows
         self._lock = threading.Lock()
         self._nodes: OrderedDict[int, Node] = OrderedDict()
         # Bumped by every invalidation: a read that began before one must not refill the
@@ -56,9 +63,14 @@ class NodeCache:
                     self._nodes.move_to_end(key)
                     out[key] = node
             self.hits += len(out)
-            self.misses += len(missing)
+        if missing and self.rows is not None:
+            held = self.rows.get(missing)
+            out.update(held)
+            missing = [key for key in missing if key not in held]
         if not missing:
             return out
+        with self._lock:
+            self.misses += len(missing)
         found = nodes.by_keys(self._cursor(), missing)
         out.update(found)
         if self.capacity > 0:
@@ -70,14 +82,19 @@ class NodeCache:
         with self._lock:
             self._generation += 1
             self._nodes.clear()
+        if self.rows is not None:
+            self.rows.invalidate()
 
     def forget(self, keys: Iterable[int]) -> None:
         """Forget the nodes of ``keys`` (after a commit that rewrote or deleted just those);
         the rest stay. Reads under way are not remembered: they may hold the old rows."""
         with self._lock:
             self._generation += 1
+            keys = [int(key) for key in keys]
             for key in keys:
-                self._nodes.pop(int(key), None)
+                self._nodes.pop(key, None)
+        if self.rows is not None:
+            self.rows.forget(keys)
 
     def _remember(self, found: dict[int, Node], generation: int) -> None:
         with self._lock:

@@ -58,6 +58,9 @@ class Settings:
     # its whole length, so the other calls keep their own, larger pool.
     search_workers: int = 0
     blas_threads: int = _CORE.blas_threads  # numpy's BLAS pool (0: the library's default)
+    # Every node's fields but its vector kept in memory, so hits are not looked up in the
+    # store (about 100 bytes a node plus its text; see hierarchy.noderows).
+    resident_nodes: bool = _CORE.resident_nodes
     grace_seconds: float = 5.0
     # Indexes changed since their last save are saved this often (0: only on a clean stop),
     # so a restart after a crash catches up from a recent watermark instead of rebuilding.
@@ -118,6 +121,7 @@ class Settings:
             narrowed_expansion_add=self.narrowed_expansion_add,
             narrowed_dtype=self.narrowed_dtype,
             blas_threads=self.blas_threads,
+            resident_nodes=self.resident_nodes,
         )
 
 
@@ -125,8 +129,20 @@ def _convert(name: str, kind: Any, raw: str) -> Any:
     optional = str(kind).endswith(" | None")
     if optional and not raw.strip():
         return None  # an empty variable leaves an optional setting unset
-    target = {"int": int, "float": float, "str": str, "Path": Path}.get(str(kind).removesuffix(" | None"), str)
+    target = {"int": int, "float": float, "str": str, "Path": Path, "bool": _flag}.get(
+        str(kind).removesuffix(" | None"), str
+    )
     try:
         return target(raw)
     except ValueError as exc:
-        raise InvalidArgument(ENV_PREFIX + name.upper(), f"{raw!r} is not a valid {target.__name__}") from exc
+        kind_name = "flag (1/0, true/false, yes/no, on/off)" if target is _flag else target.__name__
+        raise InvalidArgument(ENV_PREFIX + name.upper(), f"{raw!r} is not a valid {kind_name}") from exc
+
+
+def _flag(raw: str) -> bool:
+    word = raw.strip().lower()
+    if word in ("1", "true", "yes", "on"):
+        return True
+    if word in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(raw)

@@ -48,6 +48,19 @@ def test_narrowing_settings_reach_the_database() -> None:
     assert _narrowing(Settings.load(env=env).database_options()) == (0, 256, 96, "")
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("0", False), ("off", False), ("False", False), ("yes", True), ("1", True)]
+)
+def test_a_flag_reads_the_usual_spellings(raw: str, expected: bool) -> None:
+    assert Settings.load(env={"STRATA_RESIDENT_NODES": raw}).database_options().resident_nodes is expected
+
+
+def test_a_flag_that_is_neither_on_nor_off_is_refused_by_name() -> None:
+    with pytest.raises(InvalidArgument) as info:
+        Settings.load(env={"STRATA_RESIDENT_NODES": "sometimes"})
+    assert info.value.field == "STRATA_RESIDENT_NODES" and "true/false" in str(info.value)
+
+
 def test_a_server_without_settings_runs_the_databases_defaults() -> None:
     # One source of defaults: a server and an embedded database (the benchmark reopens the
     # server's directory in-process) build and search their indexes alike, and a default

@@ -1,0 +1,168 @@
+"""The in-memory rows of every node: what they answer is what the store holds, and they
+never answer for a node written, rewritten or deleted after they were read."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hierarchy import nodes
+from hierarchy.db import Database
+from hierarchy.noderows import REFRESH_AFTER, NodeRows
+from hierarchy.types import EmbeddingSpace, Level, SearchQuery, SegmentInput
+from tests.hierarchy.helpers import COLLECTION, DIM, SEGMENT_MS, OpenDb, unit_vectors
+
+
+def _described(video_id: str, vectors: np.ndarray) -> list[SegmentInput]:
+    """Segments with text, labels and attributes of every kind a client may send."""
+    return [
+        SegmentInput(
+            video_id,
+            i * SEGMENT_MS,
+            (i + 1) * SEGMENT_MS,
+            row,
+            text=f"caption {i} – ünïcode",
+            labels=["pass", "goal"] if i % 3 == 0 else ["pass"],
+            attributes={"team": "home" if i % 2 else "away", "minute": i, "xg": 0.25 * i, "var": None},
+        )
+        for i, row in enumerate(vectors)
+    ]
+
+
+def _keys(db: Database, video_id: str) -> dict[Level, list[int]]:
+    return {level: [int(k) for k in keys] for level, keys in nodes.video_keys(db.store.cursor(), 1, video_id).items()}
+
+
+def _rows(db: Database) -> NodeRows:
+    rows = db.node_cache.rows
+    assert rows is not None
+    return rows
+
+
+def test_every_level_is_answered_as_the_store_holds_it(games: Database) -> None:
+    games.append_segments(COLLECTION, _described("v1", unit_vectors(40, seed=1)))
+    games.seal_video(COLLECTION, "v1")
+    rows = NodeRows(games.store.cursor)
+    rows.refresh()
+    keys = [k for level_keys in _keys(games, "v1").values() for k in level_keys]
+    assert {Level.SEGMENT, Level.SCENE, Level.VIDEO} <= set(_keys(games, "v1"))
+    assert rows.get(keys) == nodes.by_keys(games.store.cursor(), keys)
+    assert rows.get([10**12]) == {}  # a key never written is simply absent
+
+
+def test_nodes_written_after_the_read_are_not_answered(games: Database) -> None:
+    games.append_segments(COLLECTION, _described("v1", unit_vectors(10, seed=2)))
+    rows = _rows(games)
+    rows.refresh()
+    games.append_segments(COLLECTION, _described("v2", unit_vectors(10, seed=3)))
+    old, new = _keys(games, "v1")[Level.SEGMENT], _keys(games, "v2")[Level.SEGMENT]
+    assert sorted(rows.get(old + new)) == old
+    # A search over both reads the newer ones from the store.
+    hits = games.search(SearchQuery(COLLECTION, Level.SEGMENT, vector=unit_vectors(10, seed=3)[4], top_k=1)).hits
+    assert hits[0].node.video_id == "v2" and hits[0].node.text == "caption 4 – ünïcode"
+
+
+def test_a_rebuilt_videos_rows_are_not_answered(games: Database) -> None:
+    vectors = unit_vectors(60, seed=5)
+    games.append_segments(COLLECTION, _described("v1", vectors))
+    games.build_video(COLLECTION, "v1")
+    rows = _rows(games)
+    rows.refresh()
+    segment = _keys(games, "v1")[Level.SEGMENT][30]
+    before = rows.get([segment])[segment]
+    # One scene cut, after the first segment: segment 30 now sits in the second scene.
+    games.seal_video(COLLECTION, "v1", {Level.SCENE: [SEGMENT_MS]})
+    assert before.parent_id != "v1/scene/1" and rows.get([segment]) == {}
+    hit = games.search(SearchQuery(COLLECTION, Level.SEGMENT, vector=vectors[30], top_k=1)).hits[0]
+    assert hit.node.id == before.id and hit.node.parent_id == "v1/scene/1"
+    assert hit.node == games.navigator.node(COLLECTION, hit.node.id)
+    rows.refresh()
+    assert rows.get([segment])[segment] == hit.node  # a fresh read holds the new parent
+
+
+def test_a_deleted_videos_rows_are_not_answered(games: Database) -> None:
+    games.append_segments(COLLECTION, _described("v1", unit_vectors(10, seed=6)))
+    games.append_segments(COLLECTION, _described("v2", unit_vectors(10, seed=7)))
+    rows = _rows(games)
+    rows.refresh()
+    gone, kept = _keys(games, "v1")[Level.SEGMENT], _keys(games, "v2")[Level.SEGMENT]
+    games.delete_video(COLLECTION, "v1")
+    assert sorted(rows.get(gone + kept)) == kept
+
+
+def test_a_forget_during_a_read_applies_to_its_snapshot(games: Database) -> None:
+    games.append_segments(COLLECTION, _described("v1", unit_vectors(10, seed=8)))
+    keys = _keys(games, "v1")[Level.SEGMENT]
+    rows: NodeRows
+
+    def cursor_that_forgets_first():  # noqa: ANN202 - a DuckDB cursor
+        rows.forget(keys[:3])  # a rebuild commits while this read is under way
+        return games.store.cursor()
+
+    rows = NodeRows(cursor_that_forgets_first)
+    rows.refresh()
+    assert sorted(rows.get(keys)) == keys[3:]
+
+
+def test_an_invalidation_during_a_read_drops_its_snapshot(games: Database) -> None:
+    games.append_segments(COLLECTION, _described("v1", unit_vectors(10, seed=9)))
+    keys = _keys(games, "v1")[Level.SEGMENT]
+    rows: NodeRows
+
+    def cursor_that_invalidates_first():  # noqa: ANN202 - a DuckDB cursor
+        rows.invalidate()  # a collection is deleted while this read is under way
+        return games.store.cursor()
+
+    rows = NodeRows(cursor_that_invalidates_first)
+    rows.refresh()
+    assert rows.get(keys) == {} and len(rows) == 0
+
+
+def _wait_for_reads(rows: NodeRows, count: int, asking: list[int]) -> None:
+    """Ask for ``asking`` until ``count`` reads have ended (a read waits out the spacing
+    after the last one, so asking again may be what starts it)."""
+    deadline = time.monotonic() + 30
+    while rows.reads < count:
+        assert time.monotonic() < deadline, "no read of the node rows came"
+        rows.get(asking)
+        time.sleep(0.01)
+
+
+def test_unanswered_lookups_start_a_read_in_the_background(games: Database) -> None:
+    games.append_segments(COLLECTION, _described("v1", unit_vectors(20, seed=10)))
+    rows = NodeRows(games.store.cursor)
+    first = _keys(games, "v1")[Level.SEGMENT]
+    assert rows.get(first) == {}  # nothing read yet: the first look-up starts the first read
+    _wait_for_reads(rows, 1, first)
+    assert sorted(rows.get(first)) == first
+    games.append_segments(COLLECTION, [SegmentInput("v2", i * SEGMENT_MS, (i + 1) * SEGMENT_MS, row)
+                                       for i, row in enumerate(unit_vectors(REFRESH_AFTER, seed=11))])  # fmt: skip
+    later = _keys(games, "v2")[Level.SEGMENT]
+    assert rows.get(later[:-1]) == {}  # one short of the count that starts a read
+    time.sleep(0.05)
+    assert rows.reads == 1
+    _wait_for_reads(rows, 2, later[-1:])
+    assert sorted(rows.get(later)) == later
+    rows.close()
+
+
+def test_hits_are_the_same_with_and_without_the_rows(open_db: OpenDb, tmp_path: Path) -> None:
+    vectors = unit_vectors(80, seed=12)
+    results = []
+    for resident in (True, False):
+        db = open_db(tmp_path / f"resident-{resident}", resident_nodes=resident)
+        db.create_collection(COLLECTION, EmbeddingSpace(DIM))
+        db.create_video(COLLECTION, "v1")
+        db.append_segments(COLLECTION, _described("v1", vectors))
+        db.seal_video(COLLECTION, "v1")
+        assert (db.node_cache.rows is not None) is resident
+        if db.node_cache.rows is not None:
+            db.node_cache.rows.refresh()
+        found = []
+        for level in (Level.SEGMENT, Level.SCENE, Level.VIDEO):
+            result = db.search(SearchQuery(COLLECTION, level, vector=vectors[7], top_k=5))
+            found.append([(h.node, [e.node for e in h.evidence], h.ancestors) for h in result.hits])
+        results.append(found)
+    assert results[0] == results[1]
