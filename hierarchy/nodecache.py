@@ -96,6 +96,16 @@ class NodeCache:
         if self.rows is not None:
             self.rows.forget(keys)
 
+    def read_rows(self) -> None:
+        """Read the in-memory rows of every node now (when kept), in this thread."""
+        if self.rows is not None:
+            self.rows.refresh()
+
+    def close(self) -> None:
+        """Wait for a read of the rows under way; start no other."""
+        if self.rows is not None:
+            self.rows.close()
+
     def _remember(self, found: dict[int, Node], generation: int) -> None:
         with self._lock:
             if generation != self._generation:

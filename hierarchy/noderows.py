@@ -206,4 +206,5 @@ class NodeRows:
             self._next_read = time.monotonic() + SPACING * took
             if self._reader is threading.current_thread():
                 self._reader = None
-        log.debug("node rows read: %d in %.3f s", len(snapshot.keys) if snapshot else 0, took)
+        if snapshot is not None:
+            log.info("node rows read: %d nodes in %.2f s", len(snapshot.keys), took)

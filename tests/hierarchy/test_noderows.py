@@ -166,3 +166,17 @@ def test_hits_are_the_same_with_and_without_the_rows(open_db: OpenDb, tmp_path: 
             found.append([(h.node, [e.node for e in h.evidence], h.ancestors) for h in result.hits])
         results.append(found)
     assert results[0] == results[1]
+
+
+def test_a_reopened_database_holds_every_node_before_its_first_search(open_db: OpenDb, tmp_path: Path) -> None:
+    db = open_db(tmp_path / "data")
+    db.create_collection(COLLECTION, EmbeddingSpace(DIM))
+    db.create_video(COLLECTION, "v1")
+    db.append_segments(COLLECTION, _described("v1", unit_vectors(30, seed=13)))
+    db.seal_video(COLLECTION, "v1")
+    keys = [k for level_keys in _keys(db, "v1").values() for k in level_keys]
+    db.close()
+    again = open_db(tmp_path / "data")
+    rows = _rows(again)
+    assert rows.reads == 1 and len(rows) == len(keys)
+    assert rows.get(keys) == nodes.by_keys(again.store.cursor(), keys)
