@@ -282,7 +282,8 @@ def _at_level(
     """Nodes of ``level`` ranked by calibrated similarity, count predicate and ordinal."""
     needs_all = parsed.count is not None or (parsed.ordinal is not None and not parsed.ordinal.event_ordered)
     if needs_all:
-        keys = nodes.filtered_keys(ctx.cur, ctx.cid, level, query.filter, LEVEL_SCAN)
+        spans = (lambda: ctx.spans(level)) if ctx.spans is not None else None
+        keys = search.filtered_keys(ctx.cur, ctx.cid, level, query.filter, LEVEL_SCAN, spans)
         keys, sims = search.score_exactly(ctx.index(level), keys, vector)
         scores = ctx.moments(level).z(vector, sims)
     else:
@@ -338,7 +339,10 @@ def _matching_segments(ctx: Context, query: SearchQuery, parsed: ParsedQuery) ->
 
 def _at_position(ctx: Context, level: Level, keys: np.ndarray, position: int) -> np.ndarray:
     """Mask of ``keys`` that are the ``position``-th node of their level in their video."""
-    ordinals, totals = nodes.positions(ctx.cur, ctx.cid, level, [int(k) for k in keys])
+    if ctx.spans is not None:
+        ordinals, totals = ctx.spans(level).positions(keys)
+    else:
+        ordinals, totals = nodes.positions(ctx.cur, ctx.cid, level, [int(k) for k in keys])
     return router.position_mask(ordinals, totals, position)
 
 

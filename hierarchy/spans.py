@@ -145,6 +145,30 @@ class SpanBlock:
             return np.sort(np.concatenate(found)) if found else np.zeros(0, np.int64)
         return self.keys[(self.start < end) & (self.end > start)]
 
+    def positions(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each key, its 0-based place among its video's nodes in time order, and how
+        many nodes its video has (-1 and 0 for a key not held)."""
+        wanted = np.asarray(keys, np.int64)
+        if not len(self.keys):
+            return np.full(len(wanted), -1, np.int64), np.zeros(len(wanted), np.int64)
+        at = np.clip(np.searchsorted(self.keys, wanted), 0, len(self.keys) - 1)
+        held = self.keys[at] == wanted
+        video = self.video[at]
+        first = np.searchsorted(self._video_in_time, video, "left")
+        totals = np.searchsorted(self._video_in_time, video, "right") - first
+        return np.where(held, self._place[at] - first, -1), np.where(held, totals, 0)
+
+    @cached_property
+    def _video_in_time(self) -> np.ndarray:
+        return self.video[self.by_time]
+
+    @cached_property
+    def _place(self) -> np.ndarray:
+        """Each position's index in time order (``by_time`` inverted)."""
+        place = np.empty(len(self.by_time), np.int64)
+        place[self.by_time] = np.arange(len(self.by_time))
+        return place
+
     def starting_in(self, spans: list[tuple[str, int, int]]) -> np.ndarray:
         """Keys of the nodes that start inside any of ``spans`` (video, start, end): the
         children of those parents, in the order of their spans then of time."""
@@ -254,6 +278,11 @@ class LevelSpans:
         """Keys of the nodes of any of ``video_ids`` (every video when empty) that overlap
         ``[start, end)`` (``end`` 0: open-ended), in key order."""
         return self._joined([block.matching(video_ids, start, end) for block in self.blocks], ordered=True)
+
+    def positions(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each key, its 0-based place among its video's nodes of the level in time
+        order, and how many its video has (-1 and 0 for a key not held)."""
+        return self.whole().positions(keys)
 
     def starting_in(self, spans: list[tuple[str, int, int]]) -> np.ndarray:
         """Keys of the nodes that start inside any of ``spans`` (video, start, end): the

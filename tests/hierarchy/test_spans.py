@@ -122,12 +122,35 @@ def test_merged_spans_answer_as_a_fresh_read(
     assert sorted(merged.starting_in(asked).tolist()) == sorted(fresh.starting_in(asked).tolist())
     assert merged.matching(("b", "e"), 5, 40).tolist() == fresh.matching(("b", "e"), 5, 40).tolist()
     assert merged.matching((), 0, 0).tolist() == fresh.matching((), 0, 0).tolist()
+    asked_keys = np.concatenate([all_keys[:total], [10**9]])  # and one key never written
+    ordinals, totals = merged.positions(asked_keys)
+    assert (ordinals.tolist(), totals.tolist()) == tuple(x.tolist() for x in fresh.positions(asked_keys))
+    timeline = sorted((v, s, int(k)) for (v, s, _), k in zip(everything, all_keys[:total], strict=True))
+    for key, ordinal, count in zip(asked_keys.tolist(), ordinals.tolist(), totals.tolist(), strict=True):
+        mine = [(v, s, k) for v, s, k in timeline if k == key]
+        if not mine:
+            assert (ordinal, count) == (-1, 0)
+            continue
+        same_video = [t for t in timeline if t[0] == mine[0][0]]
+        assert (ordinal, count) == (same_video.index(mine[0]), len(same_video))
     assert merged.max_sequence == len(written) - 1 or not written[-1]
     if len(written) > 1:
         assert merged.newer_than(len(written) - 2) == len(written[-1])
         assert merged.written_by(merged.keys.tolist(), len(written) - 2) == set(
             all_keys[: total - len(written[-1])].tolist()
         )
+
+
+def test_positions_agree_with_the_store(games: Database) -> None:
+    for video, count in (("v1", 40), ("v2", 25)):
+        games.append_segments(COLLECTION, segments(video, unit_vectors(count, seed=count)))
+        games.build_video(COLLECTION, video)
+    coll = games.get_collection(COLLECTION)
+    for level in (Level.SEGMENT, Level.SCENE, Level.VIDEO):
+        spans = games.searcher._spans(coll, level)
+        keys = spans.keys.tolist() + [10**12]
+        stored = nodes.positions(games.store.cursor(), coll.id, level, keys)
+        assert [x.tolist() for x in spans.positions(np.array(keys))] == [x.tolist() for x in stored]
 
 
 def test_small_appends_leave_the_base_untouched() -> None:
