@@ -122,6 +122,12 @@ class NodeRows:
     def __len__(self) -> int:
         return len(self._snapshot.keys)
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes the snapshot holds (its columns and keys)."""
+        snapshot = self._snapshot
+        return int(snapshot.table.nbytes + snapshot.keys.nbytes + snapshot.stale.nbytes)
+
     def get(self, keys: list[int]) -> dict[int, Node]:
         """Nodes of those ``keys`` the snapshot holds unchanged; the rest are absent."""
         wanted = np.asarray(keys, np.int64)

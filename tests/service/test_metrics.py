@@ -90,6 +90,18 @@ def test_database_gauges_are_read_at_scrape_time(busy: StrataServer) -> None:
     assert value(scrape(busy), "strata_nodes", collection="c", level="video") == 1
 
 
+def test_resident_node_rows_and_store_reads_are_shown(busy: StrataServer) -> None:
+    busy.db.node_cache.read_rows()
+    samples = scrape(busy)
+    assert value(samples, "strata_resident_nodes") == 70
+    assert value(samples, "strata_resident_node_bytes") > 70 * 16  # ids, spans, labels and more per node
+    reads = value(samples, "strata_node_store_reads_total")
+    with StrataClient(busy.address) as client:
+        client.append_segments("c", rows("v1", unit_vectors(5, seed=3), start_index=70))
+        client.search("c", vector=unit_vectors(5, seed=3)[2], level="segment", top_k=1)  # written after the read
+    assert value(scrape(busy), "strata_node_store_reads_total") == reads + 1
+
+
 def test_index_lag_shows_an_index_behind_the_store(busy: StrataServer) -> None:
     index = busy.db.indexes.find(busy.db.get_collection("c").id, Level.SEGMENT)
     index.watermark = 0
