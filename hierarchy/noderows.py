@@ -7,14 +7,16 @@ whose answers bring their evidence segments. A snapshot of the columns answers i
 of microseconds, and holds about 100 bytes per node plus its text (100 MB at a million
 segments without text).
 
-A snapshot is read from the store whole, in a background thread, and replaces the last
-one. It cannot answer for nodes written after it was read (their keys are absent) or
-rewritten or deleted since (the database names those, as it does to the node cache:
+A snapshot is read from the store in a background thread and replaces the last one. It
+cannot answer for nodes written after it was read (their keys are absent) or rewritten or
+deleted since (the database names those, as it does to the node cache:
 :meth:`NodeRows.forget`, :meth:`NodeRows.invalidate`); the caller reads those from the
 store. Once ``REFRESH_AFTER`` keys were asked for that it could not answer (a bulk load,
 a wave of tree builds), a fresh snapshot is read: one at a time, and not before the last
-read's time ``SPACING`` times over has passed since it ended, so reading takes at most
-a fifth of a core however fast the store changes.
+read's time ``SPACING`` times over has passed since it ended, so reading takes at most a
+fifth of a core however fast the store changes. A read takes what changed: the rows
+committed since the last one and the rows it holds stale, as one more block of the
+snapshot; after ``MAX_BLOCKS`` blocks the next read is a whole one (1.1 M nodes: 0.33 s).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 import numpy as np
@@ -38,33 +40,46 @@ log = logging.getLogger(__name__)
 REFRESH_AFTER = 1024
 # A read may start once SPACING times its predecessor's duration has passed since it ended.
 SPACING = 4.0
+# Blocks a snapshot may hold: the next read after that many is a whole one, in one block.
+MAX_BLOCKS = 4
 
-_COLUMNS = (
-    "key, node_id, level, video_id, start_ms, end_ms, parent_id, text, labels, "
-    "attributes::VARCHAR AS attributes, child_count, label_counts::VARCHAR AS label_counts"
-)
+
+_PLAIN = ("key", "seq", "node_id", "level", "video_id", "start_ms", "end_ms", "parent_id", "text", "labels")
+
+
+def _columns(table: str) -> str:
+    """The columns a read selects from ``table`` (JSON as text), in the order of ``Node``."""
+    plain = ", ".join(f"{table}.{column}" for column in _PLAIN)
+    return (
+        f"{plain}, {table}.attributes::VARCHAR AS attributes, {table}.child_count, "
+        f"{table}.label_counts::VARCHAR AS label_counts"
+    )
 
 
 @dataclass(frozen=True)
-class Snapshot:
-    """Node rows in key order, and which of them changed in the store since they were read."""
+class Block:
+    """Node rows in key order, and which of them no longer match the store."""
 
     keys: np.ndarray
     table: pa.Table
     stale: np.ndarray  # bool per row: rewritten or deleted since the read
 
     @classmethod
-    def empty(cls) -> Snapshot:
-        """A snapshot holding nothing."""
-        return cls(np.zeros(0, np.int64), pa.table({}), np.zeros(0, bool))
-
-    @classmethod
-    def read(cls, cur: duckdb.DuckDBPyConnection) -> Snapshot:
-        """Every node's row from the store, as of now."""
-        table = cur.sql(f"SELECT {_COLUMNS} FROM nodes ORDER BY key").to_arrow_table()
+    def of(cls, table: pa.Table) -> Block:
+        """A block of rows read with :func:`_columns`, in key order."""
         table = table.combine_chunks()  # one chunk per column: ``take`` then costs no chunk walk
         keys = table.column("key").to_numpy()
-        return cls(keys, table.drop_columns(["key"]), np.zeros(len(keys), bool))
+        return cls(keys, table.drop_columns(["key", "seq"]), np.zeros(len(keys), bool))
+
+    @property
+    def fresh(self) -> int:
+        """Rows that still match the store."""
+        return len(self.keys) - int(self.stale.sum())
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the block holds."""
+        return int(self.table.nbytes + self.keys.nbytes + self.stale.nbytes)
 
     def positions(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(positions of the rows held and fresh, the mask of ``keys`` they answer)."""
@@ -102,13 +117,85 @@ class Snapshot:
         ]
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """Blocks of node rows, oldest first: a whole read, then the rows each later read
+    found written (new keys) or rewritten (stale keys, read again) since the one before."""
+
+    blocks: tuple[Block, ...] = ()
+    sequence: int = -1  # the highest commit read
+    gone: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # deleted: never read again
+
+    @classmethod
+    def read(cls, cur: duckdb.DuckDBPyConnection) -> Snapshot:
+        """Every node's row from the store, as of now, in one block."""
+        table = cur.sql(f"SELECT {_columns('nodes')} FROM nodes ORDER BY key").to_arrow_table()
+        return cls((Block.of(table),), _highest(table, -1))
+
+    def updated(self, cur: duckdb.DuckDBPyConnection) -> Snapshot:
+        """These blocks and one more: the rows committed after ``sequence`` and the stale
+        rows read afresh (a deleted one is not found, and is never asked for again). A
+        commit to another collection that took an earlier sequence but landed after the
+        last read is missed until the next whole read."""
+        again = self.stale_keys()
+        cur.register("strata_reread", pa.table({"key": pa.array(again, pa.int64())}))
+        try:
+            table = cur.sql(
+                f"SELECT {_columns('nodes')} FROM nodes WHERE seq > {int(self.sequence)} UNION ALL "
+                f"SELECT {_columns('n')} FROM nodes n JOIN strata_reread r ON n.key = r.key "
+                f"WHERE n.seq <= {int(self.sequence)} ORDER BY key"
+            ).to_arrow_table()
+        finally:
+            cur.unregister("strata_reread")
+        block = Block.of(table)
+        gone = np.union1d(self.gone, np.setdiff1d(again, block.keys))
+        return Snapshot((*self.blocks, block), _highest(table, self.sequence), gone)
+
+    @property
+    def fresh(self) -> int:
+        """Rows that still match the store."""
+        return sum(block.fresh for block in self.blocks)
+
+    def stale_keys(self) -> np.ndarray:
+        """Keys held stale and nowhere fresh, but for those known deleted."""
+        if not self.blocks:
+            return np.zeros(0, np.int64)
+        stale = np.unique(np.concatenate([block.keys[block.stale] for block in self.blocks]))
+        for block in self.blocks:
+            stale = stale[~block.positions(stale)[1]]
+        return np.setdiff1d(stale, self.gone, assume_unique=True)
+
+    def mark_stale(self, keys: np.ndarray) -> None:
+        """Note that the rows of ``keys`` no longer match the store, in every block."""
+        for block in self.blocks:
+            block.mark_stale(keys)
+
+    def get(self, keys: np.ndarray) -> tuple[dict[int, Node], int]:
+        """Nodes of those ``keys`` held fresh (the newest block first), and how many were not."""
+        out: dict[int, Node] = {}
+        left = keys
+        for block in reversed(self.blocks):
+            if not len(left):
+                break
+            positions, held = block.positions(left)
+            if len(positions):
+                out.update(zip(left[held].tolist(), block.nodes(positions), strict=True))
+                left = left[~held]
+        return out, len(left)
+
+
+def _highest(table: pa.Table, floor: int) -> int:
+    seqs = table.column("seq").to_numpy()
+    return max(floor, int(seqs.max())) if len(seqs) else floor
+
+
 class NodeRows:
     """The in-memory rows of every node, refreshed in the background (see the module)."""
 
     def __init__(self, cursor: Callable[[], duckdb.DuckDBPyConnection]) -> None:
         self._cursor = cursor
         self._lock = threading.Lock()
-        self._snapshot = Snapshot.empty()
+        self._snapshot = Snapshot()
         self._read_once = False
         self._unanswered = 0  # keys asked for since the last read began that it could not answer
         # Keys forgotten while a read is under way: it may have read their old rows.
@@ -120,25 +207,24 @@ class NodeRows:
         self.reads = 0
 
     def __len__(self) -> int:
-        return len(self._snapshot.keys)
+        return self._snapshot.fresh
 
     @property
     def nbytes(self) -> int:
         """Bytes the snapshot holds (its columns and keys)."""
-        snapshot = self._snapshot
-        return int(snapshot.table.nbytes + snapshot.keys.nbytes + snapshot.stale.nbytes)
+        return sum(block.nbytes for block in self._snapshot.blocks)
+
+    @property
+    def blocks(self) -> int:
+        """Blocks the snapshot holds (1 after a whole read)."""
+        return len(self._snapshot.blocks)
 
     def get(self, keys: list[int]) -> dict[int, Node]:
         """Nodes of those ``keys`` the snapshot holds unchanged; the rest are absent."""
-        wanted = np.asarray(keys, np.int64)
-        snapshot = self._snapshot
-        positions, held = snapshot.positions(wanted)
-        unanswered = len(wanted) - len(positions)
+        found, unanswered = self._snapshot.get(np.asarray(keys, np.int64))
         if unanswered:
             self._note_unanswered(unanswered)
-        if len(positions) == 0:
-            return {}
-        return dict(zip(wanted[held].tolist(), snapshot.nodes(positions), strict=True))
+        return found
 
     def forget(self, keys: Iterable[int]) -> None:
         """The rows of ``keys`` were rewritten or deleted: stop answering for them."""
@@ -152,7 +238,7 @@ class NodeRows:
         """Rows were rewritten or deleted that cannot be named: hold nothing until the next read."""
         with self._lock:
             self._generation += 1
-            self._snapshot = Snapshot.empty()
+            self._snapshot = Snapshot()
 
     def close(self) -> None:
         """Wait for a read under way; start no other."""
@@ -196,9 +282,13 @@ class NodeRows:
         return self._generation, time.monotonic()
 
     def _read(self, generation: int, began: float) -> None:
+        current = self._snapshot
         snapshot = None
         try:
-            snapshot = Snapshot.read(self._cursor())
+            if len(current.blocks) in (0, MAX_BLOCKS):
+                snapshot = Snapshot.read(self._cursor())
+            else:
+                snapshot = current.updated(self._cursor())
         except duckdb.Error as exc:  # the store closed or failed: searches read it directly
             log.warning("node rows not read: %s", exc)
         took = time.monotonic() - began
@@ -213,4 +303,4 @@ class NodeRows:
             if self._reader is threading.current_thread():
                 self._reader = None
         if snapshot is not None:
-            log.info("node rows read: %d nodes in %.2f s", len(snapshot.keys), took)
+            log.info("node rows read: %d nodes in %.2f s (%d blocks)", snapshot.fresh, took, len(snapshot.blocks))

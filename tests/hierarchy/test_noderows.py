@@ -10,7 +10,7 @@ import numpy as np
 
 from hierarchy import nodes
 from hierarchy.db import Database
-from hierarchy.noderows import REFRESH_AFTER, NodeRows
+from hierarchy.noderows import MAX_BLOCKS, REFRESH_AFTER, NodeRows
 from hierarchy.types import EmbeddingSpace, Level, SearchQuery, SegmentInput
 from tests.hierarchy.helpers import COLLECTION, DIM, SEGMENT_MS, OpenDb, unit_vectors
 
@@ -28,6 +28,14 @@ def _described(video_id: str, vectors: np.ndarray) -> list[SegmentInput]:
             attributes={"team": "home" if i % 2 else "away", "minute": i, "xg": 0.25 * i, "var": None},
         )
         for i, row in enumerate(vectors)
+    ]
+
+
+def _run(video_id: str, first: int, count: int, seed: int) -> list[SegmentInput]:
+    """``count`` back-to-back segments of a video from its ``first`` slot, with a caption."""
+    return [
+        SegmentInput(video_id, (first + j) * SEGMENT_MS, (first + j + 1) * SEGMENT_MS, row, text=f"seed {seed}")
+        for j, row in enumerate(unit_vectors(count, seed=seed))
     ]
 
 
@@ -137,8 +145,7 @@ def test_unanswered_lookups_start_a_read_in_the_background(games: Database) -> N
     assert rows.get(first) == {}  # nothing read yet: the first look-up starts the first read
     _wait_for_reads(rows, 1, first)
     assert sorted(rows.get(first)) == first
-    games.append_segments(COLLECTION, [SegmentInput("v2", i * SEGMENT_MS, (i + 1) * SEGMENT_MS, row)
-                                       for i, row in enumerate(unit_vectors(REFRESH_AFTER, seed=11))])  # fmt: skip
+    games.append_segments(COLLECTION, _run("v2", 0, REFRESH_AFTER, seed=11))
     later = _keys(games, "v2")[Level.SEGMENT]
     assert rows.get(later[:-1]) == {}  # one short of the count that starts a read
     time.sleep(0.05)
@@ -180,3 +187,60 @@ def test_a_reopened_database_holds_every_node_before_its_first_search(open_db: O
     rows = _rows(again)
     assert rows.reads == 1 and len(rows) == len(keys)
     assert rows.get(keys) == nodes.by_keys(again.store.cursor(), keys)
+
+
+def test_a_read_after_writes_adds_what_changed_as_one_block(games: Database) -> None:
+    games.append_segments(COLLECTION, _described("v1", unit_vectors(30, seed=14)))
+    games.seal_video(COLLECTION, "v1")
+    rows = _rows(games)
+    rows.refresh()
+    assert rows.blocks == 1
+    games.append_segments(COLLECTION, _described("v2", unit_vectors(20, seed=15)))  # new keys
+    games.seal_video(COLLECTION, "v1", {Level.SCENE: [SEGMENT_MS]})  # v1's segments rewritten, parents replaced
+    rows.refresh()
+    assert rows.blocks == 2
+    keys = [k for video in ("v1", "v2") for level_keys in _keys(games, video).values() for k in level_keys]
+    assert rows.get(keys) == nodes.by_keys(games.store.cursor(), keys)
+    assert len(rows) == len(keys)
+
+
+def test_after_max_blocks_reads_a_whole_read_compacts_them(games: Database) -> None:
+    rows = _rows(games)
+    for i in range(MAX_BLOCKS + 1):
+        games.append_segments(COLLECTION, _run("v1", 5 * i, 5, seed=20 + i))
+        rows.refresh()
+        assert rows.blocks == (i % MAX_BLOCKS) + 1
+    keys = _keys(games, "v1")[Level.SEGMENT]
+    assert rows.get(keys) == nodes.by_keys(games.store.cursor(), keys)
+
+
+def test_rows_agree_with_the_store_through_any_writes(games: Database) -> None:
+    """Appends, rebuilds and deletions in a random order, with reads between them: what the
+    rows answer is what the store holds, and a key the store lost is never answered."""
+    rng = np.random.default_rng(7)
+    rows = _rows(games)
+    ever: set[int] = set()
+    length = {"v1": 0, "v2": 0}
+    for step in range(14):
+        video = ("v1", "v2")[int(rng.integers(2))]
+        action = rng.choice(["append", "append", "seal", "delete", "read"])
+        if action == "append":
+            count = int(rng.integers(3, 12))
+            games.append_segments(COLLECTION, _run(video, length[video], count, seed=100 + step))
+            length[video] += count
+        elif action == "seal" and length[video]:
+            games.build_video(COLLECTION, video)
+        elif action == "delete" and length[video]:
+            games.delete_video(COLLECTION, video)
+            games.create_video(COLLECTION, video)
+            length[video] = 0
+        else:
+            rows.refresh()
+        for v in ("v1", "v2"):
+            ever |= {k for level_keys in _keys(games, v).values() for k in level_keys}
+        stored = nodes.by_keys(games.store.cursor(), sorted(ever))
+        answered = rows.get(sorted(ever))
+        assert all(stored.get(k) == node for k, node in answered.items()), f"step {step}: {action}"
+    rows.refresh()
+    stored = nodes.by_keys(games.store.cursor(), sorted(ever))
+    assert rows.get(sorted(ever)) == stored
