@@ -110,7 +110,8 @@ _NODE_COLUMNS = (
 )
 
 
-def _node(row: tuple) -> Node:
+def from_row(row: tuple) -> Node:
+    """A node from a row of ``_NODE_COLUMNS`` (its JSON columns as text)."""
     return Node(
         id=row[1],
         level=Level(row[2]),
@@ -131,7 +132,7 @@ def by_keys(cur: duckdb.DuckDBPyConnection, keys: list[int]) -> dict[int, Node]:
     if not keys:
         return {}
     rows = cur.execute(f"SELECT {_NODE_COLUMNS} FROM nodes WHERE key = ANY(?)", [keys]).fetchall()
-    return {int(r[0]): _node(r) for r in rows}
+    return {int(r[0]): from_row(r) for r in rows}
 
 
 def by_ids(cur: duckdb.DuckDBPyConnection, cid: int, node_ids: list[str]) -> dict[str, tuple[int, Node]]:
@@ -141,7 +142,7 @@ def by_ids(cur: duckdb.DuckDBPyConnection, cid: int, node_ids: list[str]) -> dic
     rows = cur.execute(
         f"SELECT {_NODE_COLUMNS} FROM nodes WHERE collection_id = ? AND node_id = ANY(?)", [cid, node_ids]
     ).fetchall()
-    return {r[1]: (int(r[0]), _node(r)) for r in rows}
+    return {r[1]: (int(r[0]), from_row(r)) for r in rows}
 
 
 def filtered_keys(cur: duckdb.DuckDBPyConnection, cid: int, level: Level, flt: Filter, limit: int) -> np.ndarray:
