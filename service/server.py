@@ -82,7 +82,8 @@ class SearchPoolInterceptor(grpc.ServerInterceptor):
     when it has one, else on the server's. The server's pool must be large: a stream holds
     a thread for its whole length. On it, eight clients searching 1 M segments ran eight
     searches at once on two cores; on a pool of four, 298-313 queries/s instead of 265-276
-    and a p99 of 36-40 instead of 51-55 ms (BENCHMARKS.md). Outermost, so its behaviour is
+    and a p99 of 36-40 instead of 51-55 ms, and on one thread per core fewer still contend
+    (``Settings.search_threads``; BENCHMARKS.md). Outermost, so its behaviour is
     the one gRPC sees; if gRPC ever drops the attribute, searches share the server's pool
     again (the pool test fails then).
     """

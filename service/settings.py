@@ -52,10 +52,12 @@ class Settings:
     narrowed_expansion_add: int = _CORE.narrowed_expansion_add
     narrowed_dtype: str = _CORE.narrowed_dtype
     workers: int = 16
-    # Threads that run searches, apart from ``workers`` (0: two per core). Searches are
+    # Threads that run searches, apart from ``workers`` (0: one per core). Searches are
     # CPU work; more of them at once than the cores can run only contend for the
-    # interpreter lock and USearch's per-index search lock. A stream holds a worker for
-    # its whole length, so the other calls keep their own, larger pool.
+    # interpreter lock, which numpy and USearch let go of and take back many times a
+    # search: each hand-over wakes another thread (see BENCHMARKS.md, "search pool"). A
+    # stream holds a worker for its whole length, so the other calls keep their own,
+    # larger pool.
     search_workers: int = 0
     blas_threads: int = _CORE.blas_threads  # numpy's BLAS pool (0: the library's default)
     # Every node's fields but its vector kept in memory, so hits are not looked up in the
@@ -82,7 +84,7 @@ class Settings:
         if self.workers < 1:
             raise InvalidArgument("STRATA_WORKERS", f"is {self.workers}; use at least 1")
         if self.search_workers < 0:
-            raise InvalidArgument("STRATA_SEARCH_WORKERS", f"is {self.search_workers}; use 0 (two per core) or more")
+            raise InvalidArgument("STRATA_SEARCH_WORKERS", f"is {self.search_workers}; use 0 (one per core) or more")
         if self.narrowed_dtype and self.narrowed_dtype not in GRAPH_DTYPES:
             choices = ", ".join(sorted(GRAPH_DTYPES))
             raise InvalidArgument("STRATA_NARROWED_DTYPE", f"is {self.narrowed_dtype!r}; use one of {choices} or empty")
@@ -102,8 +104,8 @@ class Settings:
         return cls(**values)
 
     def search_threads(self) -> int:
-        """Threads of the search pool: ``search_workers``, or two per core."""
-        return self.search_workers or 2 * (os.cpu_count() or 1)
+        """Threads of the search pool: ``search_workers``, or one per core."""
+        return self.search_workers or os.cpu_count() or 1
 
     def database_options(self) -> DatabaseOptions:
         """The core's options derived from these settings."""

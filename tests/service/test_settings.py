@@ -112,8 +112,8 @@ def test_the_checkpoint_threshold_reaches_the_store(tmp_path: Path) -> None:
     Database.open(tmp_path / "other", DatabaseOptions()).close()  # the refused open left no lock behind
 
 
-def test_search_pool_defaults_to_two_threads_per_core_and_refuses_negative_sizes() -> None:
-    assert Settings.load(env={}).search_threads() == 2 * (os.cpu_count() or 1)
+def test_search_pool_defaults_to_one_thread_per_core_and_refuses_negative_sizes() -> None:
+    assert Settings.load(env={}).search_threads() == (os.cpu_count() or 1)
     assert Settings.load(env={"STRATA_SEARCH_WORKERS": "3"}).search_threads() == 3
     for name, value in (("STRATA_SEARCH_WORKERS", "-1"), ("STRATA_WORKERS", "0")):
         with pytest.raises(InvalidArgument) as info:
