@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,18 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
         db.seal_video(COLL, video)
     yield db
     db.close()
+
+
+def test_routed_searches_side_by_side_answer_as_one_at_a_time(library: Database) -> None:
+    # Texts not searched before, so the encoder runs for each while other searches find
+    # their evidence (one page at a time, see hierarchy.answers).
+    texts = ["a header cleared off the line", "the opening half of the game", "three corners in a row"]
+    with ThreadPoolExecutor(4) as pool:
+        side_by_side = [f.result(timeout=120) for f in [pool.submit(auto, library, t) for t in texts * 3]]
+    for i, result in enumerate(side_by_side):
+        alone = auto(library, texts[i % len(texts)])
+        assert [(h.node.id, h.score) for h in result.hits] == [(h.node.id, h.score) for h in alone.hits]
+        assert result.route.levels == alone.route.levels
 
 
 def auto(db: Database, text: str, top_k: int = 5, **kwargs: object) -> object:
