@@ -30,8 +30,9 @@ FOCUS_MARGIN = 1.0
 # and USearch calls, each of which lets go of the interpreter lock; two searches finding
 # evidence at once handed the lock to each other at every call, each hand-over waking a
 # thread. 100 k benchmark segments, 8 gRPC clients: half-level searches cost 10 ms of CPU
-# each instead of 6.7 and answered 115 queries/s instead of 157 (video 106 against 145);
-# other levels alike. Waiting here, a search sleeps until the lock is free.
+# each instead of 6.7 and answered 115 queries/s instead of 157 (video 106 against 145;
+# scenes 351 against 362, segments unchanged). Waiting here, a search sleeps until the
+# lock is free.
 _EVIDENCE_LOCK = threading.Lock()
 
 # (key, similarity, calibrated score) of one evidence segment

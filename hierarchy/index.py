@@ -522,8 +522,8 @@ def _exact_search(rows: np.ndarray, query: np.ndarray, count: int, metric: Metri
 
 
 def _let_others_run(written: int, total: int) -> bool:
-    """USearch's save calls this for every node it writes, holding the interpreter lock
-    the whole time: every call to the server waited for a whole save (a 1 M segment
+    """USearch's save calls this twice for every node (its level, then its links), holding
+    the interpreter lock the whole time: every call to the server waited for a whole save (a 1 M segment
     graph: 0.37-0.74 s). Letting go now and then leaves one pause, the graph's vectors,
     written first in one piece: 0.39-0.41 s at 1 M, the save 1.0 s long (BENCHMARKS.md)."""
     if written % SAVE_YIELD_NODES == 0:

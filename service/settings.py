@@ -55,9 +55,9 @@ class Settings:
     # Threads that run searches, apart from ``workers`` (0: one per core). Searches are
     # CPU work; more of them at once than the cores can run only contend for the
     # interpreter lock, which numpy and USearch let go of and take back many times a
-    # search: each hand-over wakes another thread (see BENCHMARKS.md, "search pool"). A
-    # stream holds a worker for its whole length, so the other calls keep their own,
-    # larger pool.
+    # search: each hand-over wakes another thread (BENCHMARKS.md, "Where the time goes",
+    # the interpreter lock). A stream holds a worker for its whole length, so the other
+    # calls keep their own, larger pool.
     search_workers: int = 0
     blas_threads: int = _CORE.blas_threads  # numpy's BLAS pool (0: the library's default)
     # Every node's fields but its vector kept in memory, so hits are not looked up in the
