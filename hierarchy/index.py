@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import threading
-import time
 import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -25,7 +24,7 @@ import numpy as np
 from usearch.index import BatchMatches, Index, Matches
 from usearch.index import search as usearch_search
 
-from hierarchy import files, process
+from hierarchy import files, graphsave, process
 from hierarchy.scan import ScanCopy
 from hierarchy.tail import UnlinkedTail
 from hierarchy.types import Metric
@@ -83,9 +82,6 @@ LINKER_NICENESS = 5
 # Writes of at most this many vectors (a live stream's) are linked at the live expansion
 # (``IndexParams.live_expansion_add``); larger ones, a bulk load's, at ``expansion_add``.
 LIVE_WRITE_ROWS = 256
-# A graph's save lets the other threads run after every this many nodes written (see
-# ``_let_others_run``).
-SAVE_YIELD_NODES = 4096
 
 
 # Chunks of (keys, float32 rows) in key order of the vectors committed up to a watermark.
@@ -154,6 +150,7 @@ class LevelIndex:
         self.linked_watermark = 0  # the latest commit whose every vector is in the graph
         self._write_lock = threading.Lock()
         self._graph_lock = threading.Lock()
+        self._save_lock = threading.Lock()
         self._linker_lock = threading.Lock()
         self._linked = threading.Condition(self._linker_lock)  # notified after each linked write
         self._linker: threading.Thread | None = None
@@ -425,21 +422,35 @@ class LevelIndex:
     def save(self) -> None:
         """Write the graph and its sidecar atomically. The file covers the writes linked so
         far (its watermark is :attr:`linked_watermark`); a restart catches up the rest from
-        the store, so a stop never waits for the linker."""
+        the store, so a stop never waits for the linker. One save of an index at a time:
+        they share the temporary file."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
+        with self._save_lock:
+            state, saved = self._write_graph(tmp)
+            files.fsync(tmp)
+            digest = files.sha256(tmp)
+            os.replace(tmp, self.path)
+            sidecar = {"sha256": digest, **asdict(state), "params": asdict(self.params)}
+            sidecar.update(dimension=self.dimension, metric=self.metric.value)
+            files.write_atomic(self._sidecar_path(), json.dumps(sidecar, indent=1).encode())
+            files.fsync_dir(self.path.parent)
+            self._saved_version = saved
+
+    def _write_graph(self, tmp: Path) -> tuple[IndexState, int]:
+        """Write the graph to ``tmp``: by a forked child where the system forks (writers
+        wait only for the fork), else in this process; (what it covers, its version)."""
         with self._graph_lock:
-            self._index.save(str(tmp), progress=_let_others_run)
             state = IndexState(count=len(self._index), watermark=self.linked_watermark)
             saved = self._version
-        files.fsync(tmp)
-        digest = files.sha256(tmp)
-        os.replace(tmp, self.path)
-        sidecar = {"sha256": digest, **asdict(state), "params": asdict(self.params)}
-        sidecar.update(dimension=self.dimension, metric=self.metric.value)
-        files.write_atomic(self._sidecar_path(), json.dumps(sidecar, indent=1).encode())
-        files.fsync_dir(self.path.parent)
-        self._saved_version = saved
+            child = graphsave.in_child(self._index, tmp)
+        if child is not None and graphsave.child_wrote(child, tmp):
+            return state, saved
+        with self._graph_lock:  # no child, or it failed: write here, pausing the others
+            state = IndexState(count=len(self._index), watermark=self.linked_watermark)
+            saved = self._version
+            graphsave.in_process(self._index, tmp)
+        return state, saved
 
     @property
     def dirty(self) -> bool:
@@ -519,21 +530,6 @@ def _exact_search(rows: np.ndarray, query: np.ndarray, count: int, metric: Metri
     """USearch's exact search of ``query`` over ``rows``, one call in the process at a time."""
     with _EXACT_LOCK:
         return usearch_search(rows, query, count, metric.value, exact=True, threads=1)
-
-
-def _let_others_run(written: int, total: int) -> bool:
-    """USearch's save calls this twice for every node (its level, then its links), holding
-    the interpreter lock the whole time: every call to the server waited for a whole save (a 1 M segment
-    graph: 0.37-0.74 s). Letting go now and then leaves one pause, the graph's vectors,
-    written first in one piece: 0.39-0.41 s at 1 M, the save 1.0 s long (BENCHMARKS.md)."""
-    if written % SAVE_YIELD_NODES == 0:
-        time.sleep(0)  # lets go of the interpreter lock, so a waiting thread takes it
-    return True
-
-
-# USearch checks a progress callback's annotations against the types themselves, and
-# this module's are strings (postponed evaluation).
-_let_others_run.__annotations__ = {"written": int, "total": int, "return": bool}
 
 
 # The table's precision for each graph precision: a quantized graph's table keeps half

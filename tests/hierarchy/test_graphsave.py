@@ -1,0 +1,94 @@
+"""Graph saves: written by a forked child, or in process when the system cannot fork,
+when the child fails, and when it hangs (killed after the timeout)."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hierarchy import graphsave
+from hierarchy.index import IndexParams, IndexState, LevelIndex
+from hierarchy.types import Metric
+from tests.hierarchy.helpers import DIM, unit_vectors
+
+COUNT = 300
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "c1" / "scene.usearch"
+
+
+@pytest.fixture
+def vectors() -> np.ndarray:
+    return unit_vectors(COUNT, seed=5)
+
+
+def _index(path: Path) -> LevelIndex:
+    return LevelIndex(path, DIM, Metric.COSINE, IndexParams())
+
+
+def _save(path: Path, vectors: np.ndarray) -> LevelIndex:
+    index = _index(path)
+    index.add(np.arange(1, COUNT + 1, dtype=np.int64), vectors, watermark=3)
+    index.link_all()  # every vector in the graph: the file holds them all
+    index.save()
+    return index
+
+
+def _assert_loads_as(saved: LevelIndex, path: Path, vectors: np.ndarray) -> None:
+    loaded = _index(path)
+    assert loaded.load() == IndexState(count=COUNT, watermark=3)
+    for probe in vectors[:5]:
+        assert loaded.search(probe, 10)[0].tolist() == saved.search(probe, 10)[0].tolist()
+    assert sorted(p.name for p in path.parent.iterdir()) == ["scene.json", "scene.usearch"]
+
+
+def test_a_graph_written_by_a_forked_child_loads_as_saved(
+    path: Path, vectors: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def not_here(*args: object) -> None:
+        raise AssertionError("saved in process although the child could write it")
+
+    monkeypatch.setattr(graphsave, "in_process", not_here)
+    _assert_loads_as(_save(path, vectors), path, vectors)
+
+
+def test_without_fork_the_graph_is_written_in_process(
+    path: Path, vectors: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused() -> int:
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(os, "fork", refused)
+    _assert_loads_as(_save(path, vectors), path, vectors)
+
+
+def test_a_child_that_fails_is_followed_by_a_save_in_process(
+    path: Path, vectors: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def failing_child(index: object, target: Path) -> int:
+        pid = os.fork()
+        if pid == 0:
+            os._exit(1)  # as a crash in an after-fork handler: nothing written
+        return pid
+
+    monkeypatch.setattr(graphsave, "in_child", failing_child)
+    _assert_loads_as(_save(path, vectors), path, vectors)
+
+
+def test_a_child_that_hangs_is_killed_after_the_timeout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(graphsave, "SAVE_CHILD_TIMEOUT_S", 0.2)
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(60)
+        os._exit(0)
+    began = time.monotonic()
+    assert not graphsave.child_wrote(pid, tmp_path / "stuck.tmp")
+    assert time.monotonic() - began < 10
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, 0)  # killed and reaped: nothing left behind
