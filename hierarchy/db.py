@@ -462,7 +462,7 @@ class Database:
     def save_indexes(self, changed_only: bool = False) -> int:
         """Persist every index (or only those changed since their last save) atomically,
         with checksums; returns how many were written. Writers of an index wait while it
-        is written; searches go on."""
+        is forked (without a fork, while it is written); searches go on."""
         return self.indexes.save(changed_only)
 
     def close(self) -> None:

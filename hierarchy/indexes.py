@@ -88,7 +88,8 @@ class LevelIndexes:
 
     def save(self, changed_only: bool = False) -> int:
         """Persist every index (or only those changed since their last save); returns how
-        many were written. Writers of an index wait while it is written; searches go on."""
+        many were written. Writers of an index wait while it is forked (without a fork, while it
+        is written); searches go on."""
         with self._lock:
             every = list(self._indexes.values())
         written = 0
