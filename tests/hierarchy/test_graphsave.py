@@ -16,61 +16,49 @@ from hierarchy.types import Metric
 from tests.hierarchy.helpers import DIM, unit_vectors
 
 COUNT = 300
-
-
-@pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "c1" / "scene.usearch"
-
-
-@pytest.fixture
-def vectors() -> np.ndarray:
-    return unit_vectors(COUNT, seed=5)
+VECTORS = unit_vectors(COUNT, seed=5)
 
 
 def _index(path: Path) -> LevelIndex:
     return LevelIndex(path, DIM, Metric.COSINE, IndexParams())
 
 
-def _save(path: Path, vectors: np.ndarray) -> LevelIndex:
+def _save(path: Path) -> LevelIndex:
+    """An index of ``COUNT`` vectors, every one linked into the graph, saved at ``path``."""
     index = _index(path)
-    index.add(np.arange(1, COUNT + 1, dtype=np.int64), vectors, watermark=3)
+    index.add(np.arange(1, COUNT + 1, dtype=np.int64), VECTORS, watermark=3)
     index.link_all()  # every vector in the graph: the file holds them all
     index.save()
     return index
 
 
-def _assert_loads_as(saved: LevelIndex, path: Path, vectors: np.ndarray) -> None:
+def _assert_loads_as(saved: LevelIndex, path: Path) -> None:
     loaded = _index(path)
     assert loaded.load() == IndexState(count=COUNT, watermark=3)
-    for probe in vectors[:5]:
+    for probe in VECTORS[:5]:
         assert loaded.search(probe, 10)[0].tolist() == saved.search(probe, 10)[0].tolist()
     assert sorted(p.name for p in path.parent.iterdir()) == ["scene.json", "scene.usearch"]
 
 
-def test_a_graph_written_by_a_forked_child_loads_as_saved(
-    path: Path, vectors: np.ndarray, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_graph_written_by_a_forked_child_loads_as_saved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def not_here(*args: object) -> None:
         raise AssertionError("saved in process although the child could write it")
 
     monkeypatch.setattr(graphsave, "in_process", not_here)
-    _assert_loads_as(_save(path, vectors), path, vectors)
+    path = tmp_path / "c1" / "scene.usearch"
+    _assert_loads_as(_save(path), path)
 
 
-def test_without_fork_the_graph_is_written_in_process(
-    path: Path, vectors: np.ndarray, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_without_fork_the_graph_is_written_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def refused() -> int:
         raise OSError(12, "Cannot allocate memory")
 
     monkeypatch.setattr(os, "fork", refused)
-    _assert_loads_as(_save(path, vectors), path, vectors)
+    path = tmp_path / "c1" / "scene.usearch"
+    _assert_loads_as(_save(path), path)
 
 
-def test_a_child_that_fails_is_followed_by_a_save_in_process(
-    path: Path, vectors: np.ndarray, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_child_that_fails_is_followed_by_a_save_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def failing_child(index: object, target: Path) -> int:
         pid = os.fork()
         if pid == 0:
@@ -78,7 +66,8 @@ def test_a_child_that_fails_is_followed_by_a_save_in_process(
         return pid
 
     monkeypatch.setattr(graphsave, "in_child", failing_child)
-    _assert_loads_as(_save(path, vectors), path, vectors)
+    path = tmp_path / "c1" / "scene.usearch"
+    _assert_loads_as(_save(path), path)
 
 
 def test_a_child_that_hangs_is_killed_after_the_timeout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
