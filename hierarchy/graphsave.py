@@ -23,6 +23,7 @@ SAVE_YIELD_NODES = 4096
 # A child writing a graph (see ``in_child``) is given up after this long: a 1 M
 # segment graph takes about a second.
 SAVE_CHILD_TIMEOUT_S = 300
+_MAX_FDS = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 65536
 
 
 def in_child(index: Index, path: Path) -> int | None:
@@ -48,6 +49,9 @@ def in_child(index: Index, path: Path) -> int | None:
     if pid == 0:  # the child
         code = 1
         try:
+            # None of the parent's files: a child still writing when the server dies must
+            # not keep the data directory's lock (or the store, or the port) held.
+            os.closerange(3, _MAX_FDS)
             index.save(str(path))
             code = 0
         finally:

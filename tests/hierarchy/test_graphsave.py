@@ -3,6 +3,7 @@ when the child fails, and when it hangs (killed after the timeout)."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import time
 from pathlib import Path
@@ -81,3 +82,24 @@ def test_a_child_that_hangs_is_killed_after_the_timeout(tmp_path: Path, monkeypa
     assert time.monotonic() - began < 10
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, 0)  # killed and reaped: nothing left behind
+
+
+class _OpenFiles:
+    """Stands in for a graph: its "save" writes the descriptors the process holds open."""
+
+    def save(self, path: str) -> None:
+        Path(path).write_text(" ".join(sorted(os.listdir("/proc/self/fd"))))
+
+
+def test_the_child_holds_none_of_the_parents_files(tmp_path: Path) -> None:
+    lock = (tmp_path / "LOCK").open("w")  # as the data directory's lock
+    fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        pid = graphsave.in_child(_OpenFiles(), tmp_path / "fds")  # type: ignore[arg-type]
+        assert pid is not None and graphsave.child_wrote(pid, tmp_path / "fds")
+        held = {int(fd) for fd in (tmp_path / "fds").read_text().split()}
+        # Standard streams, and the one the listing itself opened: not the lock (nor any
+        # other of this process's files), which a child outliving the server would keep.
+        assert {0, 1, 2} <= held and len(held - {0, 1, 2}) == 1
+    finally:
+        lock.close()
