@@ -441,16 +441,17 @@ class LevelIndex:
         """Write the graph to ``tmp``: by a forked child where the system forks (writers
         wait only for the fork), else in this process; (what it covers, its version)."""
         with self._graph_lock:
-            state = IndexState(count=len(self._index), watermark=self.linked_watermark)
-            saved = self._version
+            covered = self._covered()
             child = graphsave.in_child(self._index, tmp)
         if child is not None and graphsave.child_wrote(child, tmp):
-            return state, saved
+            return covered
         with self._graph_lock:  # no child, or it failed: write here, pausing the others
-            state = IndexState(count=len(self._index), watermark=self.linked_watermark)
-            saved = self._version
             graphsave.in_process(self._index, tmp)
-        return state, saved
+            return self._covered()
+
+    def _covered(self) -> tuple[IndexState, int]:
+        """What the graph holds now, and the index's version (under ``_graph_lock``)."""
+        return IndexState(count=len(self._index), watermark=self.linked_watermark), self._version
 
     @property
     def dirty(self) -> bool:
