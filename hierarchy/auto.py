@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import duckdb
 import numpy as np
 
-from hierarchy import deadlines, nodes, router, search
+from hierarchy import deadlines, nodes, results, router, search
 from hierarchy.calibrate import LevelMoments
 from hierarchy.index import LevelIndex
 from hierarchy.query import ParsedQuery, parse
@@ -23,6 +23,7 @@ POOL = 100
 SENTENCE_POOL = 200
 COUNT_POOL = 2000
 LEVEL_SCAN = 20_000
+RESULT_BONUS = 100.0  # calibrated scores span a few units: videos holding a result rank first
 
 
 @dataclass(frozen=True)
@@ -81,13 +82,17 @@ def execute(
     if structured is None and level is Level.SCENE:
         level, reason = _promoted(ctx, query, pools, event, size, reason)
     ranked = _at_level(ctx, query, parsed, level, event, pools)
+    if level is Level.VIDEO and parsed.result is not None:
+        ranked, note = _by_result(ctx, parsed.result, ranked)
+        reason += note
     if level is Level.VIDEO and ctx.encode is not None and router.is_paragraph(query.text):
         ranked = _by_sentence_evidence(ctx, query, ranked)
         reason += "; each sentence's best scene in a video adds to its score"
     elif level is Level.VIDEO and parsed.count is None and parsed.ordinal is None:
         # A whole match is an average of everything in it; what sets one apart ("a late
-        # winner") is a scene. Bottom-up evidence: its best scene adds to its score.
-        ranked = _by_scene_evidence(ctx, query, ranked, [event])
+        # winner") is a scene. Bottom-up evidence: its best scene adds to its score. Only
+        # the best ``size`` are weighed (all videos are ranked when a result is read).
+        ranked = _by_scene_evidence(ctx, query, ranked[:size], [event]) + ranked[size:]
         reason += "; a video's best scene adds to its score"
     if parsed.ordinal is not None and parsed.ordinal.event_ordered:
         level, ranked, reason = Level.SEGMENT, _nth_event(ctx, query, parsed, event), _event_reason(parsed)
@@ -149,6 +154,27 @@ def _merge_share(ctx: Context, pools: list[Pool], vector: np.ndarray, level: Lev
         return 0.0
     scores = ctx.moments(level).z(vector, sims)
     return float(np.mean(scores >= found.scores[0] - router.MERGE_MARGIN))
+
+
+def _by_result(ctx: Context, pred: results.ResultPredicate, ranked: list[Ranked]) -> tuple[list[Ranked], str]:
+    """Videos holding the game result ``pred`` first (``hierarchy.results``), each group
+    in its order; and the reason's note on how the result was read."""
+    labels = matching_labels(pred.scoring, ctx.labels())
+    if not labels:
+        return ranked, f"; no label names a {pred.scoring}: the result is not read"
+    found = _fetch(ctx, [r.key for r in ranked])
+    videos = {r.key: found[r.key] for r in ranked if r.key in found}
+    rows = nodes.labelled_events(ctx.cur, ctx.cid, labels, sorted({n.video_id for n in videos.values()}))
+    goals, side = results.tally(rows)
+    if side is None and rows and results.needs_sides(pred):
+        return ranked, f"; no attribute names the side of a '{labels[0]}': the result is not read"
+    held = {
+        key for key, n in videos.items() if results.holds(pred, goals.get(n.video_id, []), (n.start_ms, n.end_ms))
+    }
+    rescored = [Ranked(r.key, r.level, r.score + RESULT_BONUS * (r.key in held), r.similarity) for r in ranked]
+    by = f" by '{side}'" if side else ""
+    note = f"; {len(held)} of {len(videos)} videos hold '{pred.describe()}' ('{labels[0]}' events{by})"
+    return sorted(rescored, key=lambda r: -r.score), note
 
 
 def _by_sentence_evidence(ctx: Context, query: SearchQuery, ranked: list[Ranked]) -> list[Ranked]:
@@ -281,6 +307,7 @@ def _at_level(
 ) -> list[Ranked]:
     """Nodes of ``level`` ranked by calibrated similarity, count predicate and ordinal."""
     needs_all = parsed.count is not None or (parsed.ordinal is not None and not parsed.ordinal.event_ordered)
+    needs_all |= level is Level.VIDEO and parsed.result is not None
     if needs_all:
         spans = (lambda: ctx.spans(level)) if ctx.spans is not None else None
         keys = search.filtered_keys(ctx.cur, ctx.cid, level, query.filter, LEVEL_SCAN, spans)

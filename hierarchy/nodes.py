@@ -299,6 +299,18 @@ def labelled_segments(
     return [(int(r[0]), str(r[1]), int(r[2])) for r in rows]
 
 
+def labelled_events(
+    cur: duckdb.DuckDBPyConnection, cid: int, labels: list[str], video_ids: list[str]
+) -> list[tuple[str, int, dict[str, Any]]]:
+    """(video, start, attributes) of the segments of ``video_ids`` carrying any of ``labels``."""
+    rows = cur.execute(
+        "SELECT video_id, start_ms, attributes FROM nodes WHERE collection_id = ? AND level = 1"
+        " AND list_has_any(labels, ?) AND video_id = ANY(?)",
+        [cid, labels, video_ids],
+    ).fetchall()
+    return [(str(r[0]), int(r[1]), json.loads(r[2]) if isinstance(r[2], str) else dict(r[2])) for r in rows]
+
+
 def distinct_labels(cur: duckdb.DuckDBPyConnection, cid: int) -> list[str]:
     """Every label used by the collection's segments."""
     rows = cur.execute(

@@ -24,6 +24,8 @@
   home possession"), so do ordinals of events ("opening goal", "closing credits"). If
   nothing is left the event is the whole text and ``fallback`` is set.
 - video_ref: an id such as "match-0001" (letters, "-" or "_", 3+ digits), not embedded.
+- result: for a query scoped to a whole video, the game result it asks for ("a match the
+  hosts won", "a goalless draw"; ``hierarchy.results``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from hierarchy.results import ResultPredicate, parse_result
 from hierarchy.types import Level
 
 
@@ -80,6 +83,7 @@ class ParsedQuery:
     video_ref: str | None = None
     fallback: bool = False  # no content words were left: event is the whole text
     ongoing: str = ""  # a participle describing play going on ("keeping", "speaking"): a stretch, not a moment
+    result: ResultPredicate | None = None  # a game result asked of a video ("a match the hosts won")
 
     def explain(self) -> str:
         """One short line describing the parse."""
@@ -93,6 +97,7 @@ class ParsedQuery:
         parts += [f"within {self.within.label}"] if self.within else []
         parts += [f"video {self.video_ref}"] if self.video_ref else []
         parts += [f"ongoing '{self.ongoing}'"] if self.ongoing else []
+        parts += [f"result {self.result.describe()}"] if self.result else []
         return "; ".join([*parts, f"event '{self.event}'" + (" (whole text)" if self.fallback else "")])
 
 
@@ -491,4 +496,5 @@ def _resolve(t: _Tokens, start: int, mentions: list[_Mention], ref: str | None) 
     event = _event(t)
     return ParsedQuery(text=t.text, scope=scope, ordinal=found, count=counted[0] if counted else None,
                        event=event or " ".join(t.text.split()), count_event=counted[1] if counted else "",
-                       within=within, video_ref=ref, fallback=not event, ongoing=_ongoing(t, start))  # fmt: skip
+                       within=within, video_ref=ref, fallback=not event, ongoing=_ongoing(t, start),
+                       result=parse_result(t.text) if scope is Level.VIDEO else None)  # fmt: skip

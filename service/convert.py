@@ -323,6 +323,7 @@ def to_proto_parse(parsed: ParsedQuery) -> search_pb2.QueryParse:
         count_event=parsed.count_event,
         event=parsed.event,
         explanation=parsed.explain(),
+        result=parsed.result.describe() if parsed.result else "",
     )
 
 

@@ -8,6 +8,7 @@ from google.protobuf import struct_pb2
 
 from hierarchy import types as t
 from hierarchy.errors import InvalidArgument
+from hierarchy.query import parse
 from service import convert as cv
 from service.gen.strata.v1 import common_pb2, search_pb2
 
@@ -112,3 +113,8 @@ def test_search_carries_the_callers_deadline() -> None:
     request = search_pb2.SearchRequest(collection="c")
     assert cv.from_proto_search(request).deadline is None
     assert cv.from_proto_search(request, 123.5).deadline == 123.5
+
+
+def test_parse_names_the_result_asked_of_a_game() -> None:
+    assert cv.to_proto_parse(parse("a match the hosts won")).result == "home win"
+    assert cv.to_proto_parse(parse("a corner kick")).result == ""
