@@ -252,6 +252,7 @@ def _query_row(probe: Probe, record: Record) -> dict[str, Any]:
     metric = PRIMARY[probe.family]
     return {
         "id": probe.id,
+        "text": probe.text,
         "group": probe.group,
         "routes": record.routes,
         "oracle_best": list(record.oracle_best),
