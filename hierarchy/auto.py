@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -59,6 +60,9 @@ class Context:
     narrow: Callable[[Level, np.ndarray | None], Callable[[np.ndarray], np.ndarray] | None] | None = None
     # Several texts embedded in one pass (a paragraph's sentences); None: one by one.
     encode_many: Callable[[list[str]], np.ndarray] | None = None
+    # (video, start, attributes) of the segments carrying any of some labels (cached by
+    # the caller until the next write); None: the store is asked each time.
+    labelled: Callable[[list[str]], list[tuple[str, int, dict[str, Any]]]] | None = None
 
 
 def execute(
@@ -149,11 +153,28 @@ def _merge_share(ctx: Context, pools: list[Pool], vector: np.ndarray, level: Lev
     if not len(parent):
         return 0.0
     span = parents.spans([int(parent[0])])[int(parent[0])]
-    _, sims = search.score_exactly(ctx.index(level), children.inside(*span), vector)
-    if len(sims) < 2:
+    siblings = children.inside(*span)
+    scores = _pooled_scores(found, siblings)
+    if scores is None:
+        _, sims = search.score_exactly(ctx.index(level), siblings, vector)
+        scores = ctx.moments(level).z(vector, sims)
+    if len(scores) < 2:
         return 0.0
-    scores = ctx.moments(level).z(vector, sims)
     return float(np.mean(scores >= found.scores[0] - router.MERGE_MARGIN))
+
+
+def _pooled_scores(pool: Pool, keys: np.ndarray) -> np.ndarray | None:
+    """The pool's calibrated scores of ``keys`` when it holds every one of them (a pool
+    filtered to a video scores all its nodes; an unfiltered one, the best scenes' own
+    segments), else None: scoring them again would give the same numbers."""
+    if not len(keys) or len(keys) > len(pool.keys):
+        return None
+    order = np.argsort(pool.keys, kind="stable")
+    held = pool.keys[order]
+    at = np.minimum(np.searchsorted(held, keys), len(held) - 1)
+    if not np.array_equal(held[at], keys):
+        return None
+    return np.asarray(pool.scores)[order[at]]
 
 
 def _by_result(ctx: Context, pred: results.ResultPredicate, ranked: list[Ranked]) -> tuple[list[Ranked], str]:
@@ -164,7 +185,9 @@ def _by_result(ctx: Context, pred: results.ResultPredicate, ranked: list[Ranked]
         return ranked, f"; no label names a {pred.scoring}: the result is not read"
     found = _fetch(ctx, [r.key for r in ranked])
     videos = {r.key: found[r.key] for r in ranked if r.key in found}
-    rows = nodes.labelled_events(ctx.cur, ctx.cid, labels, sorted({n.video_id for n in videos.values()}))
+    every = ctx.labelled(labels) if ctx.labelled is not None else nodes.labelled_events(ctx.cur, ctx.cid, labels)
+    wanted = {n.video_id for n in videos.values()}
+    rows = [row for row in every if row[0] in wanted]
     goals, side = results.tally(rows)
     if side is None and rows and results.needs_sides(pred):
         return ranked, f"; no attribute names the side of a '{labels[0]}': the result is not read"

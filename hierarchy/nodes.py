@@ -300,13 +300,15 @@ def labelled_segments(
 
 
 def labelled_events(
-    cur: duckdb.DuckDBPyConnection, cid: int, labels: list[str], video_ids: list[str]
+    cur: duckdb.DuckDBPyConnection, cid: int, labels: list[str], video_ids: list[str] | None = None
 ) -> list[tuple[str, int, dict[str, Any]]]:
-    """(video, start, attributes) of the segments of ``video_ids`` carrying any of ``labels``."""
+    """(video, start, attributes) of the segments carrying any of ``labels`` (of
+    ``video_ids`` only, when given)."""
+    where, params = (" AND video_id = ANY(?)", [video_ids]) if video_ids is not None else ("", [])
     rows = cur.execute(
         "SELECT video_id, start_ms, attributes FROM nodes WHERE collection_id = ? AND level = 1"
-        " AND list_has_any(labels, ?) AND video_id = ANY(?)",
-        [cid, labels, video_ids],
+        " AND list_has_any(labels, ?)" + where,
+        [cid, labels, *params],
     ).fetchall()
     return [(str(r[0]), int(r[1]), json.loads(r[2]) if isinstance(r[2], str) else dict(r[2])) for r in rows]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -86,7 +86,7 @@ class Searcher:
         self._level_moments = MomentsCache()
         self._span_cache = SpanCache()
         self._labels_lock = threading.Lock()
-        self._label_cache: dict[int, tuple[tuple[int, int], list[str]]] = {}
+        self._label_cache: dict[tuple[int, tuple[str, ...]], tuple[int, Any]] = {}  # per write
 
     def search(self, query: SearchQuery, page_token: str = "") -> SearchResult:
         """Search a collection at one level, routed (AUTO) or over every level (ALL);
@@ -267,6 +267,7 @@ class Searcher:
             self._encode_one(coll) if coll.space.text_encoder else None,
             lambda: self._labels(coll),
             self._options.exact_filter_below,
+            labelled=lambda labels: self._labelled(coll, labels),
             spans=lambda level: self._spans(coll, level),
             deadline=query.deadline,
             fetch=self._nodes.get,
@@ -370,15 +371,25 @@ class Searcher:
 
     def _labels(self, coll: Collection) -> list[str]:
         """Distinct segment labels of a collection, cached until the next write."""
-        stamp = (coll.id, self._commits.changes)
+        return list(self._until_written(coll, ("labels",), lambda cur: nodes.distinct_labels(cur, coll.id)))
+
+    def _labelled(self, coll: Collection, labels: list[str]) -> list[tuple[str, int, dict[str, Any]]]:
+        """(video, start, attributes) of every segment carrying one of ``labels`` (a
+        result's scoring events), cached until the next write: a scan of every segment."""
+        key = ("labelled", *sorted(labels))
+        return self._until_written(coll, key, lambda cur: nodes.labelled_events(cur, coll.id, labels))
+
+    def _until_written(self, coll: Collection, key: tuple[str, ...], read: Callable[[Any], Any]) -> Any:
+        """``read(cursor)``, cached per collection and ``key`` until the next write."""
+        stamp = self._commits.changes
         with self._labels_lock:
-            cached = self._label_cache.get(coll.id)
+            cached = self._label_cache.get((coll.id, key))
         if cached is not None and cached[0] == stamp:
-            return list(cached[1])
-        labels = nodes.distinct_labels(self._store.cursor(), coll.id)
+            return cached[1]
+        value = read(self._store.cursor())
         with self._labels_lock:
-            self._label_cache[coll.id] = (stamp, labels)
-        return list(labels)
+            self._label_cache[(coll.id, key)] = (stamp, value)
+        return value
 
     def _encode_one(self, coll: Collection) -> Callable[[str], np.ndarray]:
         return get_encoder(coll.space.text_encoder).encode_query

@@ -175,3 +175,20 @@ def test_a_result_is_not_read_without_sides(tmp_path: Path) -> None:
         assert videos[0] == "goalless", reason
     finally:
         db.close()
+
+
+def test_a_result_reads_the_goals_written_since_the_last_search(tmp_path: Path) -> None:
+    """Scoring events are cached until the next write, not longer."""
+    db = _library(tmp_path)
+    try:
+        assert "2 of 5 videos hold 'home win'" in _routed(db, "a match the hosts won")[1]
+        db.create_video("games", "new-home-win")
+        rows = [SegmentInput("new-home-win", i * 2000, (i + 1) * 2000, np.ones(DIM, np.float32) + i, "",
+                             ["goal" if i == 3 else "pass"], {"team": "home"}) for i in range(20)]  # fmt: skip
+        db.append_segments("games", rows)
+        db.seal_video("games", "new-home-win")
+        videos, reason, _ = _routed(db, "a match the hosts won")
+        assert "3 of 6 videos hold 'home win'" in reason
+        assert "new-home-win" in videos[:3]
+    finally:
+        db.close()
