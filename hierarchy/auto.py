@@ -92,12 +92,13 @@ def execute(
     if level is Level.VIDEO and ctx.encode is not None and router.is_paragraph(query.text):
         ranked = _by_sentence_evidence(ctx, query, ranked)
         reason += "; each sentence's best scene in a video adds to its score"
-    elif level is Level.VIDEO and parsed.count is None and parsed.ordinal is None:
-        # A whole match is an average of everything in it; what sets one apart ("a late
-        # winner") is a scene. Bottom-up evidence: its best scene adds to its score. Only
-        # the best ``size`` are weighed (all videos are ranked when a result is read).
+    elif level in (Level.HALF, Level.VIDEO) and parsed.count is None and parsed.ordinal is None:
+        # A half or a whole match is an average of everything in it; what sets one apart
+        # ("a late winner", "a half in which City found the net") is a scene. Bottom-up
+        # evidence: its best scene adds to its score. Only the best ``size`` are weighed
+        # (all videos are ranked when a result is read).
         ranked = _by_scene_evidence(ctx, query, ranked[:size], [event]) + ranked[size:]
-        reason += "; a video's best scene adds to its score"
+        reason += f"; a {level.label}'s best scene adds to its score"
     if parsed.ordinal is not None and parsed.ordinal.event_ordered:
         level, ranked, reason = Level.SEGMENT, _nth_event(ctx, query, parsed, event), _event_reason(parsed)
     return ranked, Route((level,), reason, conf, parsed), event
@@ -214,74 +215,90 @@ def _by_sentence_evidence(ctx: Context, query: SearchQuery, ranked: list[Ranked]
 def _by_scene_evidence(
     ctx: Context, query: SearchQuery, ranked: list[Ranked], vectors: list[np.ndarray]
 ) -> list[Ranked]:
-    """Re-rank videos by bottom-up evidence: the calibrated score of each video's best
-    scene for each of ``vectors``, averaged, added to the video's own score."""
+    """Re-rank parents (videos, halves) by bottom-up evidence: the calibrated score of
+    each one's best scene for each of ``vectors``, averaged, added to its own score."""
     found = _fetch(ctx, [r.key for r in ranked])
-    video_of = {r.key: found[r.key].video_id for r in ranked if r.key in found}
-    videos = sorted(set(video_of.values()))
-    support = _exact_support(ctx, query, video_of, videos, vectors)
+    parents = {r.key: (n.video_id, n.start_ms, n.end_ms) for r in ranked if (n := found.get(r.key)) is not None}
+    support = _exact_support(ctx, query, parents, vectors)
     if support is None:
-        support = _pooled_support(ctx, query, videos, vectors)
+        support = _pooled_support(ctx, query, parents, vectors)
     scale = 1.0 / max(len(vectors), 1)
-    rescored = [
-        Ranked(r.key, r.level, r.score + scale * support.get(video_of.get(r.key, ""), 0.0), r.similarity)
-        for r in ranked
-    ]
+    rescored = [Ranked(r.key, r.level, r.score + scale * support.get(r.key, 0.0), r.similarity) for r in ranked]
     return sorted(rescored, key=lambda r: -r.score)
 
 
+Spans = dict[int, tuple[str, int, int]]  # key -> (video, start, end)
+
+_VIDEO_SHIFT = 42  # (video code << 42) + start orders spans by video, then by start (ms < 2**42)
+
+
+def _owners(parents: Spans, starts: list[tuple[str, int]]) -> np.ndarray:
+    """For each (video, start), the place in ``list(parents)`` of the parent whose span
+    holds it, or -1 (the parents of one level do not overlap in a video)."""
+    keys = list(parents)
+    if not keys or not starts:
+        return np.full(len(starts), -1, np.int64)
+    codes = {video: code for code, video in enumerate(sorted({v for v, _, _ in parents.values()}))}
+    order = np.array(sorted(range(len(keys)), key=lambda i: (parents[keys[i]][0], parents[keys[i]][1])), np.int64)
+    first = np.array([(codes[parents[keys[i]][0]] << _VIDEO_SHIFT) + parents[keys[i]][1] for i in order], np.int64)
+    ends = np.array([parents[keys[i]][2] for i in order], np.int64)
+    probe = np.array([(codes[v] << _VIDEO_SHIFT) + s if v in codes else -1 for v, s in starts], np.int64)
+    at = np.maximum(np.searchsorted(first, probe, "right") - 1, 0)
+    held = (probe >= 0) & (first[at] >> _VIDEO_SHIFT == probe >> _VIDEO_SHIFT) & (first[at] <= probe)
+    held &= np.array([s for _, s in starts], np.int64) < ends[at]
+    return np.where(held, order[at], -1)
+
+
 def _exact_support(
-    ctx: Context, query: SearchQuery, video_of: dict[int, str], videos: list[str], vectors: list[np.ndarray]
-) -> dict[str, float] | None:
-    """Per video, the sum over ``vectors`` of its best scene's calibrated score, every
-    scene of the candidate videos scored exactly (a few hundred rows: cheaper and truer
+    ctx: Context, query: SearchQuery, parents: Spans, vectors: list[np.ndarray]
+) -> dict[int, float] | None:
+    """Per parent, the sum over ``vectors`` of its best scene's calibrated score, every
+    scene of the candidate parents scored exactly (a few hundred rows: cheaper and truer
     than a library-wide scene search per vector). None where a filter must also pass the
     scenes themselves (times, labels, attributes): the pooled search applies it."""
     flt = query.filter
     if ctx.spans is None or flt.time_range is not None or flt.labels or flt.attributes:
         return None
     scene_spans = ctx.spans(Level.SCENE)
-    keys = search.children_of(ctx.spans(Level.VIDEO), scene_spans, np.array(list(video_of), np.int64))
+    keys = scene_spans.starting_in(list(parents.values()))
     if ctx.visible is not None:
         keys = keys[ctx.visible(Level.SCENE, keys)]
     keys = np.sort(keys)
-    owners = scene_spans.spans(keys.tolist())
-    owner = np.searchsorted(videos, [owners[int(k)][0] for k in keys]) if len(keys) else np.zeros(0, np.int64)
+    spans = scene_spans.spans(keys.tolist())
+    owner = _owners(parents, [spans[k][:2] for k in keys.tolist()])
+    keys, owner = keys[owner >= 0], owner[owner >= 0]
     index, moments = ctx.index(Level.SCENE), ctx.moments(Level.SCENE)
-    support = np.zeros(len(videos))
+    support = np.zeros(len(parents))
     for vector in vectors:
         scored, sims = index.score(keys, vector)
-        best = np.full(len(videos), -np.inf)
+        best = np.full(len(parents), -np.inf)
         np.maximum.at(best, owner[np.searchsorted(keys, scored)], moments.z(vector, sims))
         found = np.isfinite(best)
-        # A video with no scene to score (none sealed yet) gets the weakest found.
+        # A parent with no scene to score (none sealed yet) gets the weakest found.
         support += np.where(found, best, best[found].min() if found.any() else 0.0)
-    return dict(zip(videos, support.tolist(), strict=True))
+    return dict(zip(parents, support.tolist(), strict=True))
 
 
-def _pooled_support(ctx: Context, query: SearchQuery, videos: list[str], vectors: list[np.ndarray]) -> dict[str, float]:
-    """Per video, the sum over ``vectors`` of its best scene's calibrated score among the
-    library's best scenes that pass the filter (the last one's score when it has none)."""
-    support: dict[str, float] = {}
+def _pooled_support(ctx: Context, query: SearchQuery, parents: Spans, vectors: list[np.ndarray]) -> dict[int, float]:
+    """Per parent, the sum over ``vectors`` of its best scene's calibrated score among
+    the library's best scenes that pass the filter (the last one's score when it has none)."""
+    keys = list(parents)
+    support = dict.fromkeys(keys, 0.0)
     for vector in vectors:
         scenes = _pool(ctx, Level.SCENE, query.filter, vector, SENTENCE_POOL)
         if scenes is None:
             continue
-        best = _best_per_video(ctx, scenes)
+        found = _fetch(ctx, [int(k) for k in scenes.keys])
+        held = [(found[int(k)], float(z)) for k, z in zip(scenes.keys, scenes.scores, strict=True) if int(k) in found]
+        best: dict[int, float] = {}
+        owners = _owners(parents, [(n.video_id, n.start_ms) for n, _ in held]).tolist()
+        for (_, score), at in zip(held, owners, strict=True):
+            if at >= 0 and keys[at] not in best:
+                best[keys[at]] = score  # pools are best first
         floor = float(scenes.scores[-1]) if len(scenes.scores) else 0.0
-        for video in videos:
-            support[video] = support.get(video, 0.0) + best.get(video, floor)
+        for key in keys:
+            support[key] += best.get(key, floor)
     return support
-
-
-def _best_per_video(ctx: Context, scenes: Pool) -> dict[str, float]:
-    found = _fetch(ctx, [int(k) for k in scenes.keys])
-    best: dict[str, float] = {}
-    for key, score in zip(scenes.keys, scenes.scores, strict=True):
-        node = found.get(int(key))
-        if node is not None and node.video_id not in best:
-            best[node.video_id] = float(score)  # pools are best first
-    return best
 
 
 def _event_vector(ctx: Context, query: SearchQuery, parsed: ParsedQuery, vector: np.ndarray) -> np.ndarray:

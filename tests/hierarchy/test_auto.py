@@ -207,6 +207,45 @@ def test_a_video_is_promoted_by_its_best_scene(tmp_path: Path, flt: Filter) -> N
         db.close()
 
 
+@pytest.mark.parametrize(
+    "flt",
+    [Filter(), Filter(time_range=TimeRange(0, 0))],
+    ids=["candidate-halves-scenes-scored", "time-filtered-scene-search"],
+)
+def test_a_half_is_promoted_by_its_best_scene(tmp_path: Path, flt: Filter) -> None:
+    """The same bottom-up evidence for halves ("a half in which City found the net"): the
+    half that holds the queried scene ranks above one near the query throughout."""
+    dim, rng = 64, np.random.default_rng(1)
+    axes = np.eye(dim, dtype=np.float32)
+    near = [0.5 * axes[0] + 0.866 * axes[6 + k] for k in range(6)]
+    halves = {
+        "holds-it": [axes[1], axes[2], axes[0], axes[3], axes[4], axes[5]],
+        "near-it": [v / np.linalg.norm(v) for v in near],
+        "far": [axes[20 + k] for k in range(6)],
+    }
+    db = Database.open(tmp_path, fast_options())
+    try:
+        db.create_collection(COLL, EmbeddingSpace(dim))
+        db.create_video(COLL, "v")
+        rows: list[SegmentInput] = []
+        for period, directions in enumerate([halves["holds-it"], halves["far"], halves["near-it"]], start=1):
+            for d in directions:
+                scene = d + rng.standard_normal((10, dim)).astype(np.float32) * 0.05
+                for r in scene / np.linalg.norm(scene, axis=1, keepdims=True):
+                    at = len(rows) * 2000
+                    rows.append(SegmentInput("v", at, at + 2000, r, attributes={"period": period}))
+        db.append_segments(COLL, rows)
+        db.seal_video(COLL, "v")
+        by_mean = db.search(SearchQuery(COLL, level=Level.HALF, vector=axes[0], top_k=2))
+        assert [h.node.start_ms for h in by_mean.hits] == [240_000, 0]  # the near half's mean is closer
+        routed = db.search(SearchQuery(COLL, text="a half", vector=axes[0], mode=Mode.AUTO, top_k=2, filter=flt))
+        assert routed.route.levels == (Level.HALF,)
+        assert "a half's best scene adds to its score" in routed.route.reason
+        assert [h.node.start_ms for h in routed.hits] == [0, 240_000]
+    finally:
+        db.close()
+
+
 def test_a_query_like_a_whole_drive_is_answered_with_the_drive(tmp_path: Path) -> None:
     """Bottom-up evidence one level up: when most scenes of the best scene's drive match
     about as well as it does, the drive answers; a query like one scene keeps the scene."""
