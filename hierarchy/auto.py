@@ -25,6 +25,7 @@ SENTENCE_POOL = 200
 COUNT_POOL = 2000
 LEVEL_SCAN = 20_000
 RESULT_BONUS = 100.0  # calibrated scores span a few units: videos holding a result rank first
+SIDE_BONUS = 100.0  # and answers of the side a query names (the other side's last)
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,8 @@ class Context:
     narrow: Callable[[Level, np.ndarray | None], Callable[[np.ndarray], np.ndarray] | None] | None = None
     # Several texts embedded in one pass (a paragraph's sentences); None: one by one.
     encode_many: Callable[[list[str]], np.ndarray] | None = None
+    # Attributes of nodes by key, without building the nodes; None: from ``fetch``.
+    attributes: Callable[[list[int]], dict[int, dict[str, Any]]] | None = None
     # (video, start, attributes) of the segments carrying any of some labels (cached by
     # the caller until the next write); None: the store is asked each time.
     labelled: Callable[[list[str]], list[tuple[str, int, dict[str, Any]]]] | None = None
@@ -86,6 +89,9 @@ def execute(
     if structured is None and level is Level.SCENE:
         level, reason = _promoted(ctx, query, pools, event, size, reason)
     ranked = _at_level(ctx, query, parsed, level, event, pools)
+    if parsed.side and level in (Level.SEGMENT, Level.SCENE, Level.DRIVE):
+        head, note = _by_side(ctx, parsed.side, ranked[:size])
+        ranked, reason = head + ranked[size:], reason + note
     if level is Level.VIDEO and parsed.result is not None:
         ranked, note = _by_result(ctx, parsed.result, ranked)
         reason += note
@@ -199,6 +205,28 @@ def _by_result(ctx: Context, pred: results.ResultPredicate, ranked: list[Ranked]
     by = f" by '{side}'" if side else ""
     note = f"; {len(held)} of {len(videos)} videos hold '{pred.describe()}' ('{labels[0]}' events{by})"
     return sorted(rescored, key=lambda r: -r.score), note
+
+
+def _by_side(ctx: Context, side: str, ranked: list[Ranked]) -> tuple[list[Ranked], str]:
+    """Answers of the named ``side`` first and the other side's last, each group in its
+    order (answers with no side, such as a scene spanning a change of possession, between);
+    the side is read from the attribute whose values are home and away words."""
+    keys = [r.key for r in ranked]
+    if ctx.attributes is not None:
+        found = ctx.attributes(keys)
+    else:
+        found = {k: n.attributes for k, n in _fetch(ctx, keys).items()}
+    key = results.side_key(found.values())
+    if key is None:
+        return ranked, f"; no attribute names a side: '{side}' is not read"
+
+    def bonus(r: Ranked) -> float:
+        attributes = found.get(r.key, {})
+        value = results.side_of(attributes[key]) if key in attributes else ""
+        return SIDE_BONUS if value == side else -SIDE_BONUS if value else 0.0
+
+    rescored = [Ranked(r.key, r.level, r.score + bonus(r), r.similarity) for r in ranked]
+    return sorted(rescored, key=lambda r: -r.score), f"; the {side} side's answers first (by '{key}')"
 
 
 def _by_sentence_evidence(ctx: Context, query: SearchQuery, ranked: list[Ranked]) -> list[Ranked]:

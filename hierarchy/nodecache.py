@@ -77,6 +77,20 @@ class NodeCache:
             self._remember(found, generation)
         return out
 
+    def attributes(self, keys: Iterable[int]) -> dict[int, dict]:
+        """The attributes of ``keys``' nodes (missing keys are absent): from the nodes
+        cached, else from the in-memory rows without building nodes, else as :meth:`get`."""
+        wanted = [int(k) for k in keys]
+        with self._lock:
+            out = {key: node.attributes for key in wanted if (node := self._nodes.get(key)) is not None}
+        missing = [key for key in wanted if key not in out]
+        if missing and self.rows is not None:
+            out.update(self.rows.attributes(missing))
+            missing = [key for key in missing if key not in out]
+        if missing:
+            out.update({key: node.attributes for key, node in self.get(missing).items()})
+        return out
+
     def invalidate(self) -> None:
         """Forget every node (after a commit that rewrote or deleted stored nodes)."""
         with self._lock:

@@ -21,6 +21,7 @@ snapshot; after ``MAX_BLOCKS`` blocks the next read is a whole one (1.1 M nodes:
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -100,6 +101,10 @@ class Block:
         rows = self.table.take(pa.array(positions, pa.int64())).to_pydict()
         return [nodes.from_row(row) for row in zip(*rows.values(), strict=True)]
 
+    def values(self, positions: np.ndarray, column: str) -> list:
+        """One column's values at ``positions`` (JSON columns as text)."""
+        return self.table.column(column).take(pa.array(positions, pa.int64())).to_pylist()
+
     def _find(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(where each of ``keys`` is or would be, whether it is held)."""
         if len(self.keys) == 0:
@@ -175,6 +180,20 @@ class Snapshot:
         return out, len(left)
 
 
+    def values(self, keys: np.ndarray, column: str) -> tuple[dict[int, object], int]:
+        """One column of those ``keys`` held fresh (as :meth:`get`), and how many were not."""
+        out: dict[int, object] = {}
+        left = keys
+        for block in reversed(self.blocks):
+            if not len(left):
+                break
+            positions, held = block.positions(left)
+            if len(positions):
+                out.update(zip(left[held].tolist(), block.values(positions, column), strict=True))
+                left = left[~held]
+        return out, len(left)
+
+
 def _highest(table: pa.Table, floor: int) -> int:
     seqs = table.column("seq").to_numpy()
     return max(floor, int(seqs.max())) if len(seqs) else floor
@@ -216,6 +235,15 @@ class NodeRows:
         if unanswered:
             self._note_unanswered(unanswered)
         return found
+
+    def attributes(self, keys: list[int]) -> dict[int, dict]:
+        """The attributes of those ``keys`` the snapshot holds unchanged, without building
+        their nodes (a node decodes two JSON columns and ten fields: 100 nodes took 1.1 ms
+        of a routed search that only asked which side each answer was)."""
+        found, unanswered = self._snapshot.values(np.asarray(keys, np.int64), "attributes")
+        if unanswered:
+            self._note_unanswered(unanswered)
+        return {key: json.loads(text) for key, text in found.items()}
 
     def forget(self, keys: Iterable[int]) -> None:
         """The rows of ``keys`` were rewritten or deleted: stop answering for them."""

@@ -26,6 +26,8 @@
 - video_ref: an id such as "match-0001" (letters, "-" or "_", 3+ digits), not embedded.
 - result: for a query scoped to a whole video, the game result it asks for ("a match the
   hosts won", "a goalless draw"; ``hierarchy.results``).
+- side: else the one side the text names, home or away ("corner kick for the away side",
+  "a long home possession").
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from hierarchy.results import ResultPredicate, parse_result
+from hierarchy.results import ResultPredicate, parse_result, parse_side
 from hierarchy.types import Level
 
 
@@ -84,6 +86,7 @@ class ParsedQuery:
     fallback: bool = False  # no content words were left: event is the whole text
     ongoing: str = ""  # a participle describing play going on ("keeping", "speaking"): a stretch, not a moment
     result: ResultPredicate | None = None  # a game result asked of a video ("a match the hosts won")
+    side: str = ""  # the side named ("home", "away"): "corner kick for the away side"
 
     def explain(self) -> str:
         """One short line describing the parse."""
@@ -98,6 +101,7 @@ class ParsedQuery:
         parts += [f"video {self.video_ref}"] if self.video_ref else []
         parts += [f"ongoing '{self.ongoing}'"] if self.ongoing else []
         parts += [f"result {self.result.describe()}"] if self.result else []
+        parts += [f"side {self.side}"] if self.side else []
         return "; ".join([*parts, f"event '{self.event}'" + (" (whole text)" if self.fallback else "")])
 
 
@@ -497,4 +501,5 @@ def _resolve(t: _Tokens, start: int, mentions: list[_Mention], ref: str | None) 
     return ParsedQuery(text=t.text, scope=scope, ordinal=found, count=counted[0] if counted else None,
                        event=event or " ".join(t.text.split()), count_event=counted[1] if counted else "",
                        within=within, video_ref=ref, fallback=not event, ongoing=_ongoing(t, start),
-                       result=parse_result(t.text) if scope is Level.VIDEO else None)  # fmt: skip
+                       result=(result := parse_result(t.text) if scope is Level.VIDEO else None),
+                       side="" if result else parse_side(t.text))  # fmt: skip

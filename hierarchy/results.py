@@ -14,6 +14,8 @@ one (at the video level) is answered from them:
   is a late winning goal.
 
 ``parse_result`` reads the wording (no model); ``holds`` tests one video's events.
+``parse_side`` reads the one side a query names ("corner kick for the away side"); the
+router ranks that side's answers first (``hierarchy.auto``).
 Videos that hold the result rank first; among them, and among the rest, similarity and
 scene evidence order them as for any video query.
 """
@@ -59,8 +61,17 @@ _WIN = re.compile(
 )
 # Wording where the named side is the one that lost: "the hosts were beaten".
 _LOSS = re.compile(rf"\b(?:(?:lose|loses|lost|losing){_NOT_GAME}|beaten|defeat\s+for|defeated\s+at\s+home)\b", _I)
-_HOME = re.compile(r"\b(?:home|hosts?)\b", _I)
-_AWAY = re.compile(r"\b(?:away|visitors?|visiting|on\s+the\s+road|travell?ing)\b", _I)
+# "home" and "away" name a side before a team noun or after a determiner ("the away
+# side", "a long home possession"), not as adverbs ("the ball given away", "heads home").
+_TEAM_NOUNS = (r"side|sides|team|club|eleven|fans|supporters|crowd|players?|possessions?|spells?|moves?|attacks?|"
+               r"goals?|corners?|win|victory|defeat|keeper|goalkeeper|defen[cs]e|end|support")
+_DETERMINERS = r"a|an|the"
+_HOME = re.compile(rf"\bhosts?\b|\b(?:{_DETERMINERS})\s+home\b|\bhome\s+(?:{_TEAM_NOUNS})\b", _I)
+_AWAY = re.compile(
+    rf"\b(?:visitors?|visiting|travell?ing)\b|\bon\s+the\s+road\b|\b(?:{_DETERMINERS})\s+away\b|"
+    rf"\baway\s+(?:{_TEAM_NOUNS})\b",
+    _I,
+)
 _LATE = re.compile(
     r"\b(?:late|stoppage[-\s]time|added[-\s]time|injury[-\s]time|last[-\s]gasp|last[-\s]minute|at\s+the\s+death|"
     r"dying\s+(?:minutes|seconds|moments))\b",
@@ -134,11 +145,21 @@ def side_of(value: object) -> str:
 
 
 def side_key(attributes: Iterable[Mapping[str, Any]]) -> str | None:
-    """The attribute that holds each scoring event's side: the first key (in sorted order)
-    whose every value reads as home or away. None when no key does."""
+    """The attribute that holds a side: the first key (in sorted order) whose every value
+    reads as home or away (rows without it are passed over: a scene that spans a change
+    of possession carries no side). None when no key does."""
     rows = list(attributes)
     keys = sorted({k for row in rows for k in row})
-    return next((k for k in keys if all(side_of(row.get(k)) for row in rows)), None)
+    return next((k for k in keys if all(side_of(row[k]) for row in rows if k in row)), None)
+
+
+def parse_side(text: str) -> str:
+    """The one side ``text`` names ("corner kick for the away side", "a long home
+    possession"): "home", "away", or "" when it names none or both."""
+    home, away = _HOME.search(text), _AWAY.search(text)
+    if (home is None) == (away is None):
+        return ""
+    return "home" if home is not None else "away"
 
 
 @dataclass(frozen=True)

@@ -271,6 +271,7 @@ class Searcher:
             spans=lambda level: self._spans(coll, level),
             deadline=query.deadline,
             fetch=self._nodes.get,
+            attributes=self._nodes.attributes,
             visible=self._visible(coll, as_of) if self._commits.indexed(coll.id) > as_of else None,
             narrow=lambda level, parents: self._narrowing(coll, level, as_of, parents),
             encode_many=get_encoder(coll.space.text_encoder).encode if coll.space.text_encoder else None,

@@ -324,6 +324,7 @@ def to_proto_parse(parsed: ParsedQuery) -> search_pb2.QueryParse:
         event=parsed.event,
         explanation=parsed.explain(),
         result=parsed.result.describe() if parsed.result else "",
+        side=parsed.side,
     )
 
 

@@ -53,6 +53,10 @@ def test_repeated_lookups_come_from_memory(games: Database) -> None:
     assert sorted(first) == sorted(keys) and cache.misses == 11 and cache.hits == 0
     assert cache.get(keys) == first and cache.hits == 10
     assert first == nodes.by_keys(games.store.cursor(), keys)
+    # Attributes alone: from the nodes cached, else as a node is read.
+    more = [int(k) for k in nodes.video_keys(games.store.cursor(), 1, "v1")[Level.SEGMENT][10:15]]
+    stored = nodes.by_keys(games.store.cursor(), keys + more)
+    assert cache.attributes(keys + more + [10**12]) == {k: node.attributes for k, node in stored.items()}
 
 
 def test_the_least_recently_used_nodes_are_forgotten_first(games: Database) -> None:

@@ -241,6 +241,9 @@ def test_rows_agree_with_the_store_through_any_writes(games: Database) -> None:
         stored = nodes.by_keys(games.store.cursor(), sorted(ever))
         answered = rows.get(sorted(ever))
         assert all(stored.get(k) == node for k, node in answered.items()), f"step {step}: {action}"
+        attributes = rows.attributes(sorted(ever))  # one column, without building nodes
+        assert all(k in stored and stored[k].attributes == a for k, a in attributes.items()), f"step {step}"
     rows.refresh()
     stored = nodes.by_keys(games.store.cursor(), sorted(ever))
     assert rows.get(sorted(ever)) == stored
+    assert rows.attributes(sorted(ever)) == {k: node.attributes for k, node in stored.items()}

@@ -9,7 +9,7 @@ import pytest
 
 from hierarchy.db import Database
 from hierarchy.query import parse
-from hierarchy.results import Goal, ResultPredicate, holds, parse_result, side_key
+from hierarchy.results import Goal, ResultPredicate, holds, parse_result, parse_side, side_key
 from hierarchy.types import EmbeddingSpace, Level, Mode, SearchQuery, SegmentInput
 from tests.hierarchy.helpers import fast_options
 
@@ -59,10 +59,30 @@ def test_results_are_read_only_for_whole_videos() -> None:
     assert parse("a late winner in the first half").result is None  # a half
 
 
+@pytest.mark.parametrize(
+    ("text", "side"),
+    [
+        ("corner kick for the away side", "away"),
+        ("the visitors earn a corner", "away"),
+        ("a brief away possession that ends in a shot", "away"),
+        ("a win on the road", "away"),
+        ("a long home possession", "home"),
+        ("the hosts keeping the ball", "home"),
+        ("a passing spell that ends with the ball given away", ""),  # adverbs, not sides
+        ("the striker heads home", ""),
+        ("the hosts against the visitors", ""),  # both named
+        ("a corner kick", ""),
+    ],
+)
+def test_the_side_a_query_names(text: str, side: str) -> None:
+    assert parse_side(text) == side
+
+
 def test_side_key_is_the_attribute_naming_home_and_away() -> None:
     rows = [{"period": 1, "team": "home"}, {"period": 2, "team": "Away"}]
     assert side_key(rows) == "team"
     assert side_key([{"team": "home"}, {"team": "Rovers"}]) is None
+    assert side_key([{"team": "home"}, {"period": 2}]) == "team"  # a node without a side is passed over
 
 
 def _goals(*events: tuple[int, str]) -> list[Goal]:
@@ -190,5 +210,30 @@ def test_a_result_reads_the_goals_written_since_the_last_search(tmp_path: Path) 
         videos, reason, _ = _routed(db, "a match the hosts won")
         assert "3 of 6 videos hold 'home win'" in reason
         assert "new-home-win" in videos[:3]
+    finally:
+        db.close()
+
+
+def test_answers_of_the_named_side_rank_first(tmp_path: Path) -> None:
+    db = _library(tmp_path)
+    try:
+        vector = np.ones(DIM, np.float32)
+        query = SearchQuery("games", text="a moment for the away side", vector=vector, mode=Mode.AUTO, top_k=20)
+        found = db.search(query)
+        assert found.route.levels == (Level.SEGMENT,)
+        assert found.route.parse.side == "away"
+        assert "the away side's answers first (by 'team')" in found.route.reason
+        assert all(h.node.attributes["team"] == "away" for h in found.hits)
+        plain = db.search(SearchQuery("games", text="a moment", vector=vector, mode=Mode.AUTO, top_k=20))
+        assert {h.node.attributes["team"] for h in plain.hits} == {"home", "away"}  # both sides near the vector
+    finally:
+        db.close()
+
+
+def test_a_side_is_not_read_without_an_attribute_naming_sides(tmp_path: Path) -> None:
+    db = _library(tmp_path, kits={"home": "red", "away": "blue"})
+    try:
+        query = SearchQuery("games", text="a moment for the away side", vector=np.ones(DIM, np.float32), mode=Mode.AUTO)
+        assert "no attribute names a side: 'away' is not read" in db.search(query).route.reason
     finally:
         db.close()

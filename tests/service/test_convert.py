@@ -118,3 +118,8 @@ def test_search_carries_the_callers_deadline() -> None:
 def test_parse_names_the_result_asked_of_a_game() -> None:
     assert cv.to_proto_parse(parse("a match the hosts won")).result == "home win"
     assert cv.to_proto_parse(parse("a corner kick")).result == ""
+
+
+def test_parse_names_the_side_a_query_asks_for() -> None:
+    assert cv.to_proto_parse(parse("corner kick for the away side")).side == "away"
+    assert cv.to_proto_parse(parse("a corner kick")).side == ""

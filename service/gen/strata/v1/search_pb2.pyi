@@ -146,7 +146,7 @@ class LevelConfidence(_message.Message):
     def __init__(self, level: _Optional[_Union[_common_pb2.Level, str]] = ..., confidence: _Optional[float] = ...) -> None: ...
 
 class QueryParse(_message.Message):
-    __slots__ = ("scope", "ordinal", "ordinal_of", "count", "count_event", "event", "explanation", "result")
+    __slots__ = ("scope", "ordinal", "ordinal_of", "count", "count_event", "event", "explanation", "result", "side")
     SCOPE_FIELD_NUMBER: _ClassVar[int]
     ORDINAL_FIELD_NUMBER: _ClassVar[int]
     ORDINAL_OF_FIELD_NUMBER: _ClassVar[int]
@@ -155,6 +155,7 @@ class QueryParse(_message.Message):
     EVENT_FIELD_NUMBER: _ClassVar[int]
     EXPLANATION_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
+    SIDE_FIELD_NUMBER: _ClassVar[int]
     scope: _common_pb2.Level
     ordinal: int
     ordinal_of: _common_pb2.Level
@@ -163,7 +164,8 @@ class QueryParse(_message.Message):
     event: str
     explanation: str
     result: str
-    def __init__(self, scope: _Optional[_Union[_common_pb2.Level, str]] = ..., ordinal: _Optional[int] = ..., ordinal_of: _Optional[_Union[_common_pb2.Level, str]] = ..., count: _Optional[str] = ..., count_event: _Optional[str] = ..., event: _Optional[str] = ..., explanation: _Optional[str] = ..., result: _Optional[str] = ...) -> None: ...
+    side: str
+    def __init__(self, scope: _Optional[_Union[_common_pb2.Level, str]] = ..., ordinal: _Optional[int] = ..., ordinal_of: _Optional[_Union[_common_pb2.Level, str]] = ..., count: _Optional[str] = ..., count_event: _Optional[str] = ..., event: _Optional[str] = ..., explanation: _Optional[str] = ..., result: _Optional[str] = ..., side: _Optional[str] = ...) -> None: ...
 
 class SearchResponse(_message.Message):
     __slots__ = ("hits", "route", "next_page_token", "groups")
