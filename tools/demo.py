@@ -30,6 +30,8 @@ QUERIES = [
     ("auto", "first half with multiple turnovers"),
     ("auto", "the half with the most corners"),
     ("auto", "a match with a stoppage-time winner"),
+    ("auto", "the visitors earn a corner"),
+    ("auto", "a match the hosts won"),
 ]
 
 
