@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import duckdb
 import numpy as np
@@ -168,28 +169,22 @@ class Snapshot:
 
     def get(self, keys: np.ndarray) -> tuple[dict[int, Node], int]:
         """Nodes of those ``keys`` held fresh (the newest block first), and how many were not."""
-        out: dict[int, Node] = {}
-        left = keys
-        for block in reversed(self.blocks):
-            if not len(left):
-                break
-            positions, held = block.positions(left)
-            if len(positions):
-                out.update(zip(left[held].tolist(), block.nodes(positions), strict=True))
-                left = left[~held]
-        return out, len(left)
-
+        return self._read(keys, lambda block, positions: block.nodes(positions))
 
     def values(self, keys: np.ndarray, column: str) -> tuple[dict[int, object], int]:
         """One column of those ``keys`` held fresh (as :meth:`get`), and how many were not."""
-        out: dict[int, object] = {}
+        return self._read(keys, lambda block, positions: block.values(positions, column))
+
+    def _read(self, keys: np.ndarray, take: Callable[[Block, np.ndarray], list]) -> tuple[dict[int, Any], int]:
+        """``take`` of the rows of ``keys`` held fresh, newest block first, and how many were not."""
+        out: dict[int, Any] = {}
         left = keys
         for block in reversed(self.blocks):
             if not len(left):
                 break
             positions, held = block.positions(left)
             if len(positions):
-                out.update(zip(left[held].tolist(), block.values(positions, column), strict=True))
+                out.update(zip(left[held].tolist(), take(block, positions), strict=True))
                 left = left[~held]
         return out, len(left)
 

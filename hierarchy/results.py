@@ -14,10 +14,12 @@ one (at the video level) is answered from them:
   is a late winning goal.
 
 ``parse_result`` reads the wording (no model); ``holds`` tests one video's events.
-``parse_side`` reads the one side a query names ("corner kick for the away side"); the
-router ranks that side's answers first (``hierarchy.auto``).
 Videos that hold the result rank first; among them, and among the rest, similarity and
 scene evidence order them as for any video query.
+
+``parse_side`` reads the one side a query names ("corner kick for the away side"), with
+the same words; the router ranks that side's answers first (``hierarchy.auto``), read
+from the same home/away attribute.
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ class ResultPredicate:
     scoring: str = SCORING[0]
 
     def describe(self) -> str:
-        """ "home win", "late winner", "goalless draw", "draw, both sides scoring"."""
+        """ "home win", "late winner", "goalless draw", "score draw", "both sides scoring"."""
         if self.goals == "none":
             return "goalless draw"
         if self.outcome == "win":

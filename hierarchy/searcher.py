@@ -85,8 +85,9 @@ class Searcher:
         self._commits = commits  # what searches may see, and what read caches key on
         self._level_moments = MomentsCache()
         self._span_cache = SpanCache()
-        self._labels_lock = threading.Lock()
-        self._label_cache: dict[tuple[int, tuple[str, ...]], tuple[int, Any]] = {}  # per write
+        self._per_write_lock = threading.Lock()
+        # Reads of the store kept until the next write: (collection, what) -> (write count, value).
+        self._per_write: dict[tuple[int, tuple[str, ...]], tuple[int, Any]] = {}
 
     def search(self, query: SearchQuery, page_token: str = "") -> SearchResult:
         """Search a collection at one level, routed (AUTO) or over every level (ALL);
@@ -383,13 +384,13 @@ class Searcher:
     def _until_written(self, coll: Collection, key: tuple[str, ...], read: Callable[[Any], Any]) -> Any:
         """``read(cursor)``, cached per collection and ``key`` until the next write."""
         stamp = self._commits.changes
-        with self._labels_lock:
-            cached = self._label_cache.get((coll.id, key))
+        with self._per_write_lock:
+            cached = self._per_write.get((coll.id, key))
         if cached is not None and cached[0] == stamp:
             return cached[1]
         value = read(self._store.cursor())
-        with self._labels_lock:
-            self._label_cache[(coll.id, key)] = (stamp, value)
+        with self._per_write_lock:
+            self._per_write[(coll.id, key)] = (stamp, value)
         return value
 
     def _encode_one(self, coll: Collection) -> Callable[[str], np.ndarray]:
