@@ -45,10 +45,12 @@ _BOTH = re.compile(
     r"(?:goals?|scoring)\s+at\s+both\s+ends|score\s+draw)\b",
     _I,
 )
-# "tie" is left out: a cup tie is a match, not a draw.
+# "tie" is left out: a cup tie is a match, not a draw. "draw" with an object and "drawn
+# by" are play ("draw a foul", "a penalty drawn by the striker"), not a result.
 _DRAW = re.compile(
-    r"\b(?:draw|drawn|stalemate|honou?rs\s+even|all\s+square|ended\s+level|finish(?:ed)?\s+level|"
-    r"shar(?:e|ed|ing)\s+the\s+(?:spoils|points))\b",
+    r"\b(?:draw(?!\s+(?:a|an|the|another|his|her|their|its|fouls?|saves?|free|penalt\w+|cards?|defenders?)\b)|"
+    r"drawn(?!\s+(?:by|from|out|into|in|on|up|back|against)\b)|stalemate|honou?rs\s+even|all\s+square|"
+    r"ended\s+level|finish(?:ed)?\s+level|shar(?:e|ed|ing)\s+the\s+(?:spoils|points))\b",
     _I,
 )
 # A win or loss verb with an object is play, not a result ("won a corner", "lost the

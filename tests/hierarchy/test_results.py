@@ -33,6 +33,7 @@ from tests.hierarchy.helpers import fast_options
         ("honours even with goals at both ends", "score draw"),
         ("a match where both teams scored", "both sides scoring"),
         ("a match that ended in a draw", "draw"),
+        ("a game that was drawn", "draw"),
     ],
 )
 def test_result_wording(text: str, described: str) -> None:
@@ -48,6 +49,8 @@ def test_result_wording(text: str, described: str) -> None:
         "a match where the hosts kept losing the ball",
         "a match where the striker beat the keeper",
         "a game with 3 or more goals",  # a count, not a result
+        "a game in which a penalty was drawn by the striker",  # play, not a draw
+        "a match where the winger tried to draw a foul",
     ],
 )
 def test_play_and_counts_are_not_results(text: str) -> None:
