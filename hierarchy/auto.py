@@ -15,7 +15,7 @@ import numpy as np
 from hierarchy import deadlines, nodes, results, router, search
 from hierarchy.calibrate import LevelMoments
 from hierarchy.index import LevelIndex
-from hierarchy.query import ParsedQuery, parse
+from hierarchy.query import ParsedQuery, parse, without_ordinals
 from hierarchy.router import Pool
 from hierarchy.spans import LevelSpans
 from hierarchy.types import Filter, Level, Mode, Node, Route, SearchQuery
@@ -442,11 +442,16 @@ def _at_position(ctx: Context, level: Level, keys: np.ndarray, position: int) ->
 
 
 def _nth_event(ctx: Context, query: SearchQuery, parsed: ParsedQuery, vector: np.ndarray) -> list[Ranked]:
-    """Per video, the n-th segment (in time) matching the event, best video first."""
-    labels = matching_labels(parsed.event, ctx.labels())
+    """Per video, the n-th segment (in time) matching the event, best video first. What
+    is ordered is the event without its ordinal ("the opening goal": goals), matched to
+    the labels, else embedded (when the query sent no vector) and matched by score."""
+    what = without_ordinals(parsed.event) or parsed.event
+    labels = matching_labels(what, ctx.labels())
     if labels:
         rows = nodes.labelled_segments(ctx.cur, ctx.cid, labels, query.filter)
     else:
+        if ctx.encode is not None and query.vector is None and what != parsed.event:
+            vector = ctx.encode(what)
         found = _pool(ctx, Level.SEGMENT, query.filter, vector, COUNT_POOL)
         keep = found.keys[found.scores >= router.MATCH_Z] if found is not None else np.zeros(0, np.int64)
         rows = [(int(k), n.video_id, n.start_ms) for k, n in _fetch(ctx, [int(k) for k in keep]).items()]

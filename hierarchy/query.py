@@ -473,6 +473,20 @@ def parse(text: str) -> ParsedQuery:
     return _resolve(t, start, mentions, refs[0].group() if refs else None)
 
 
+def without_ordinals(phrase: str) -> str:
+    """``phrase`` without the words that order events ("opening goal" -> "goal", "second
+    to last corner" -> "corner"): what is ordered, to match labels and to embed."""
+    words = phrase.split()
+    drop = [w.lower() in _ORDINALS or bool(_NTH.fullmatch(w.lower())) for w in words]
+    for i in range(len(words) - 2):
+        if tuple(w.lower() for w in words[i : i + 3]) in _ORDINAL_PHRASES:
+            drop[i : i + 3] = [True] * 3
+    for i in range(len(words) - 1):
+        if tuple(w.lower() for w in words[i : i + 2]) in _ORDINAL_PHRASES:
+            drop[i : i + 2] = [True] * 2
+    return " ".join(w for w, d in zip(words, drop, strict=True) if not d)
+
+
 def _resolve(t: _Tokens, start: int, mentions: list[_Mention], ref: str | None) -> ParsedQuery:
     """Combine the clues: which level is asked for, what orders and counts it, what is left."""
     sentence = _is_sentence(t, start)

@@ -88,6 +88,24 @@ def test_ordinal_picks_the_nth_half_of_each_video(library: Database) -> None:
     assert result.hits and all(h.node.id.endswith("/half/1") for h in result.hits)
 
 
+@pytest.mark.parametrize(
+    ("text", "label", "position"),
+    [
+        ("the first corner of the match", "corner kick", 0),
+        ("the second corner kick", "corner kick", 1),
+        ("the opening goal", "goal", 0),
+        ("the last goal of the game", "goal", -1),
+    ],
+)
+def test_event_ordinals_pick_the_nth_labelled_moment(library: Database, text: str, label: str, position: int) -> None:
+    """What is ordered is the event without its ordinal ("the opening goal": goals),
+    matched to the collection's labels."""
+    starts = sorted(r["start_ms"] for r in generate(matches=1, seed=5, vectors="none").segments if label in r["labels"])
+    result = auto(library, text)
+    assert result.route.levels == (Level.SEGMENT,), result.route.reason
+    assert [h.node.start_ms for h in result.hits] == [starts[position]]
+
+
 def test_route_explains_itself(library: Database) -> None:
     result = auto(library, "several fouls in the first half")
     route = result.route

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hierarchy.query import CountPredicate, Ordinal, ParsedQuery, parse
+from hierarchy.query import CountPredicate, Ordinal, ParsedQuery, parse, without_ordinals
 from hierarchy.types import Level
 from tools.soccer import generate
 
@@ -234,3 +234,12 @@ def test_generated_queries_get_their_level(soccer_queries: list[dict], level: st
 
 def test_generated_queries_cover_every_level(soccer_queries: list[dict]) -> None:
     assert {"segment", "scene", "drive", "half", "video"} <= set(Counter(q["level"] for q in soccer_queries))
+
+
+@pytest.mark.parametrize(
+    ("phrase", "ordered"),
+    [("opening goal", "goal"), ("first corner", "corner"), ("second to last corner kick", "corner kick"),
+     ("3rd substitution", "substitution"), ("final whistle", "whistle"), ("corner kick", "corner kick")],
+)  # fmt: skip
+def test_what_an_event_ordinal_orders(phrase: str, ordered: str) -> None:
+    assert without_ordinals(phrase) == ordered
