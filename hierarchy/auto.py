@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import duckdb
@@ -73,11 +73,12 @@ def execute(
 ) -> tuple[list[Ranked], Route, np.ndarray]:
     """The ranked answers of an AUTO or ALL query, its route, and the vector that scored."""
     parsed = parse(query.text)
+    query, named = _in_named_video(ctx, query, parsed)
     event = _event_vector(ctx, query, parsed, vector)
     size = max(POOL, wanted)
     if query.mode is Mode.ALL:
         pools = _pools(ctx, router.BUILT, query.filter, event, size)
-        reason = "every level in one list, by calibrated score"
+        reason = "every level in one list, by calibrated score" + named
         return _mixed(pools), Route(tuple(p.level for p in pools), reason, router.confidences(pools), parsed), event
     # Only the levels routing can pick are searched: the one the wording names, or else a
     # moment or a scene (router.UNSCOPED).
@@ -107,7 +108,25 @@ def execute(
         reason += f"; a {level.label}'s best scene adds to its score"
     if parsed.ordinal is not None and parsed.ordinal.event_ordered:
         level, ranked, reason = Level.SEGMENT, _nth_event(ctx, query, parsed, event), _event_reason(parsed)
-    return ranked, Route((level,), reason, conf, parsed), event
+    return ranked, Route((level,), reason + named, conf, parsed), event
+
+
+def _in_named_video(ctx: Context, query: SearchQuery, parsed: ParsedQuery) -> tuple[SearchQuery, str]:
+    """A video the text names by its id ("the final goal of match-0001") becomes the
+    video filter when the request sets none, and the reason's note says so; an id that is
+    no video of the collection is searched as words would be (it is never embedded)."""
+    ref = parsed.video_ref
+    if not ref or query.filter.video_ids:
+        return query, ""
+    named = Filter(video_ids=(ref,))
+    if ctx.spans is not None:
+        held = len(ctx.spans(Level.SEGMENT).matching(named.video_ids, 0, 0)) > 0
+    else:
+        held = len(nodes.filtered_keys(ctx.cur, ctx.cid, Level.SEGMENT, named, 1)) > 0
+    if not held:
+        return query, f"; no video '{ref}' in the collection: every video searched"
+    scoped = replace(query, filter=replace(query.filter, video_ids=named.video_ids))
+    return scoped, f"; in video {ref}, as the query says"
 
 
 def _pools(ctx: Context, levels: tuple[Level, ...], flt: Filter, vector: np.ndarray, size: int) -> list[Pool]:

@@ -291,3 +291,29 @@ def test_a_query_like_a_whole_drive_is_answered_with_the_drive(tmp_path: Path) -
         assert (one.hits[0].node.start_ms, one.hits[0].node.end_ms) == (20_000, 40_000)
     finally:
         db.close()
+
+
+def test_a_video_named_by_its_id_is_searched_alone(tmp_path: Path) -> None:
+    dim, rng = 16, np.random.default_rng(4)
+    db = Database.open(tmp_path, fast_options())
+    try:
+        db.create_collection(COLL, EmbeddingSpace(dim))
+        for video in ("game-001", "game-002", "game-003"):
+            db.create_video(COLL, video)
+            rows = rng.standard_normal((30, dim)).astype(np.float32)
+            db.append_segments(COLL, [SegmentInput(video, i * 2000, (i + 1) * 2000, r) for i, r in enumerate(rows)])
+            db.seal_video(COLL, video)
+        vector = rng.standard_normal(dim).astype(np.float32)
+        named = db.search(SearchQuery(COLL, text="a moment of game-002", vector=vector, mode=Mode.AUTO, top_k=20))
+        assert {h.node.video_id for h in named.hits} == {"game-002"}
+        assert "in video game-002, as the query says" in named.route.reason
+        unknown = db.search(SearchQuery(COLL, text="a moment of game-999", vector=vector, mode=Mode.AUTO, top_k=20))
+        assert len({h.node.video_id for h in unknown.hits}) == 3
+        assert "no video 'game-999' in the collection: every video searched" in unknown.route.reason
+        # A filter the request sets is kept as it is.
+        kept = db.search(
+            SearchQuery(COLL, text="a moment of game-002", vector=vector, mode=Mode.AUTO, filter=Filter(("game-001",)))
+        )
+        assert {h.node.video_id for h in kept.hits} == {"game-001"}
+    finally:
+        db.close()
