@@ -410,7 +410,10 @@ def _at_level(
         counts = _counts(ctx, query, parsed, level, keys)
         scores = router.count_score(counts, parsed) * 100.0 + scores
     if parsed.ordinal is not None and not parsed.ordinal.event_ordered:
-        keep = _at_position(ctx, level, keys, parsed.ordinal.position)
+        if _container(ctx, parsed, level) is not None:
+            keep = _nth_in_containers(ctx, parsed, level, keys)
+        else:
+            keep = _at_position(ctx, level, keys, parsed.ordinal.position)
         keys, sims, scores = keys[keep], sims[keep], scores[keep]
     order = np.argsort(-scores, kind="stable")
     return [Ranked(int(keys[i]), level, float(scores[i]), float(sims[i])) for i in order]
@@ -474,10 +477,45 @@ def _nth_event(ctx: Context, query: SearchQuery, parsed: ParsedQuery, vector: np
         found = _pool(ctx, Level.SEGMENT, query.filter, vector, COUNT_POOL)
         keep = found.keys[found.scores >= router.MATCH_Z] if found is not None else np.zeros(0, np.int64)
         rows = [(int(k), n.video_id, n.start_ms) for k, n in _fetch(ctx, [int(k) for k in keep]).items()]
+    if _container(ctx, parsed, Level.SEGMENT) is not None:  # "the last corner of the first half"
+        rows = _by_container(ctx, parsed, rows)
     picked = _pick_per_video(rows, parsed.ordinal.position if parsed.ordinal else 1)
     keys, sims = search.score_exactly(ctx.index(Level.SEGMENT), np.array(picked, np.int64), vector)
     scores = ctx.moments(Level.SEGMENT).z(vector, sims)
     return [Ranked(int(k), Level.SEGMENT, float(z), float(s)) for k, s, z in zip(keys, sims, scores, strict=True)]
+
+
+def _container(ctx: Context, parsed: ParsedQuery, level: Level) -> Level | None:
+    """The level of the container inside which an ordinal orders ``level`` ("the first
+    possession of the second half": halves), when one lies between ``level`` and the video."""
+    within = parsed.within
+    if within is None or ctx.spans is None or not level < within < Level.VIDEO:
+        return None
+    return within
+
+
+def _by_container(ctx: Context, parsed: ParsedQuery, rows: list[tuple[int, str, int]]) -> list[tuple[int, str, int]]:
+    """(key, container, start) of the ``rows`` (key, video, start) that lie in a container
+    of the query's (at its position, when the query gives one: "of the second half")."""
+    within = parsed.within
+    assert ctx.spans is not None and within is not None
+    spans = ctx.spans(within)
+    boxes = spans.matching((), 0, 0)
+    if parsed.within_position:
+        boxes = boxes[router.position_mask(*spans.positions(boxes), parsed.within_position)]
+    held = spans.spans(boxes.tolist())
+    owners = list(held)
+    at = _owners(held, [(video, start) for _, video, start in rows])
+    return [(key, str(owners[i]), start) for (key, _, start), i in zip(rows, at.tolist(), strict=True) if i >= 0]
+
+
+def _nth_in_containers(ctx: Context, parsed: ParsedQuery, level: Level, keys: np.ndarray) -> np.ndarray:
+    """Mask of ``keys`` that are the ordinal's node of ``level`` inside their container."""
+    assert ctx.spans is not None and parsed.ordinal is not None
+    spans = ctx.spans(level).spans(keys.tolist())
+    rows = [(key, video, start) for key, (video, start, _) in spans.items()]
+    picked = _pick_per_video(_by_container(ctx, parsed, rows), parsed.ordinal.position)
+    return np.isin(keys, np.array(picked, np.int64))
 
 
 def _pick_per_video(rows: list[tuple[int, str, int]], position: int) -> list[int]:
@@ -495,4 +533,6 @@ def _pick_per_video(rows: list[tuple[int, str, int]], position: int) -> list[int
 
 def _event_reason(parsed: ParsedQuery) -> str:
     where = parsed.ordinal.of.label if parsed.ordinal and parsed.ordinal.of else "video"
+    if parsed.within_position and parsed.within is not None:
+        where = f"{parsed.within.label} {parsed.within_position} of a video"
     return f"ordinal {parsed.ordinal.position if parsed.ordinal else 1} of '{parsed.event}' in each {where}"

@@ -82,6 +82,7 @@ class ParsedQuery:
     event: str = ""
     count_event: str = ""
     within: Level | None = None  # level of a container phrase: "in the first half" -> HALF
+    within_position: int = 0  # the container's position when an ordinal orders inside it: "of the second half" -> 2
     video_ref: str | None = None
     fallback: bool = False  # no content words were left: event is the whole text
     ongoing: str = ""  # a participle describing play going on ("keeping", "speaking"): a stretch, not a moment
@@ -97,7 +98,8 @@ class ParsedQuery:
                 what = f"event in {what}" if what else "event"
             parts.append(f"ordinal {o.position} of {what}")
         parts += [f"{self.count.describe()} '{self.count_event}'"] if self.count else []
-        parts += [f"within {self.within.label}"] if self.within else []
+        where = f" {self.within_position}" if self.within_position else ""
+        parts += [f"within {self.within.label}{where}"] if self.within else []
         parts += [f"video {self.video_ref}"] if self.video_ref else []
         parts += [f"ongoing '{self.ongoing}'"] if self.ongoing else []
         parts += [f"result {self.result.describe()}"] if self.result else []
@@ -501,8 +503,14 @@ def _resolve(t: _Tokens, start: int, mentions: list[_Mention], ref: str | None) 
     # "the opening goal", "a match where the first goal came late"; not "he shows the final product".
     events_before = -1 if sentence else len(t.words) if context else start + 2
     ordinal = _find_ordinal(t, start, mentions, events_before)
+    within_position = 0  # "the first possession of the second half": the second orders halves
+    if ordinal is not None and within is not None:
+        later = _find_ordinal(t, ordinal[1] + 1, mentions, -1)
+        within_position = later[0].position if later is not None and later[0].of is within else 0
     if interval and interval[0] and (ordinal is None or interval[1] < ordinal[1]):
         ordinal = (Ordinal(interval[0], Level.HALF, False), interval[1])
+    elif interval and interval[0] and not within_position:  # "the first corner after the interval"
+        within_position = interval[0]
     if interval:
         t.cut(interval[1], interval[2])
     scope = head.level if head else within if within and (counted or ordinal) else cue
@@ -514,6 +522,7 @@ def _resolve(t: _Tokens, start: int, mentions: list[_Mention], ref: str | None) 
     event = _event(t)
     return ParsedQuery(text=t.text, scope=scope, ordinal=found, count=counted[0] if counted else None,
                        event=event or " ".join(t.text.split()), count_event=counted[1] if counted else "",
-                       within=within, video_ref=ref, fallback=not event, ongoing=_ongoing(t, start),
+                       within=within, within_position=within_position, video_ref=ref, fallback=not event,
+                       ongoing=_ongoing(t, start),
                        result=(result := parse_result(t.text) if scope is Level.VIDEO else None),
                        side="" if result else parse_side(t.text))  # fmt: skip

@@ -154,7 +154,9 @@ def _structure_reason(parsed: ParsedQuery, level: Level) -> str:
     if parsed.scope is not None:
         parts.append(f"the query names a {level.label}")
     if parsed.ordinal is not None:
-        parts.append(f"ordinal {parsed.ordinal.position}")
+        box = parsed.within
+        inside = f" in {box.label} {parsed.within_position}" if box and parsed.within_position else ""
+        parts.append(f"ordinal {parsed.ordinal.position}{inside}")
     if parsed.count is not None:
         parts.append(f"{parsed.count.describe()} '{parsed.count_event}' counted per {level.label}")
     if not parts and is_paragraph(parsed.text):

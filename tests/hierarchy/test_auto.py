@@ -106,6 +106,34 @@ def test_event_ordinals_pick_the_nth_labelled_moment(library: Database, text: st
     assert [h.node.start_ms for h in result.hits] == [starts[position]]
 
 
+@pytest.mark.parametrize(
+    ("text", "level", "where"),
+    [
+        ("the last corner of the first half", Level.SEGMENT, "last corner of half 1"),
+        ("the first corner after the interval", Level.SEGMENT, "first corner of half 2"),
+        ("the first possession of the second half", Level.DRIVE, "start of half 2"),
+        ("the last possession before the interval", Level.DRIVE, "end of half 1"),
+    ],
+)
+def test_ordinals_order_inside_the_container_they_name(library: Database, text: str, level: Level, where: str) -> None:
+    """ "of the first half", "after the interval": the ordinal counts inside that half."""
+    data = generate(matches=1, seed=5, vectors="none")
+    halves = data.truth["matches"][0]["halves"]
+    corners = [r["start_ms"] for r in data.segments if r["labels"] == ["corner kick"]]
+    expected = {
+        "last corner of half 1": max(c for c in corners if c < halves[0][1]),
+        "first corner of half 2": min(c for c in corners if c >= halves[1][0]),
+        "start of half 2": halves[1][0],
+        "end of half 1": halves[0][1],
+    }[where]
+    result = auto(library, text)
+    assert result.route.levels == (level,), result.route.reason
+    assert len(result.hits) == 1
+    node = result.hits[0].node
+    assert (node.end_ms if where.startswith("end") else node.start_ms) == expected
+    assert "half 1" in result.route.reason or "half 2" in result.route.reason
+
+
 def test_route_explains_itself(library: Database) -> None:
     result = auto(library, "several fouls in the first half")
     route = result.route
