@@ -406,10 +406,16 @@ def _at_level(
             return []
         keys, sims, scores = chosen.keys, chosen.similarities, chosen.scores
     scores = np.asarray(scores, np.float64)
+    ordinal = parsed.ordinal if parsed.ordinal is not None and not parsed.ordinal.event_ordered else None
+    # "a match with two goals in the second half": the ordinal picks the part counted in.
+    part = ordinal.of if ordinal is not None and ordinal.of is not None and ordinal.of < level else None
     if parsed.count is not None:
-        counts = _counts(ctx, query, parsed, level, keys)
+        if part is not None and ctx.spans is not None:
+            counts = _counts_in_part(ctx, query, parsed, level, keys, part)
+        else:
+            counts = _counts(ctx, query, parsed, level, keys)
         scores = router.count_score(counts, parsed) * 100.0 + scores
-    if parsed.ordinal is not None and not parsed.ordinal.event_ordered:
+    if ordinal is not None and part is None:
         if _container(ctx, parsed, level) is not None:
             keep = _nth_in_containers(ctx, parsed, level, keys)
         else:
@@ -417,6 +423,27 @@ def _at_level(
         keys, sims, scores = keys[keep], sims[keep], scores[keep]
     order = np.argsort(-scores, kind="stable")
     return [Ranked(int(keys[i]), level, float(scores[i]), float(sims[i])) for i in order]
+
+
+def _counts_in_part(
+    ctx: Context, query: SearchQuery, parsed: ParsedQuery, level: Level, keys: np.ndarray, part: Level
+) -> np.ndarray:
+    """For each node of ``keys``, how many matching events its ``part`` at the query's
+    ordinal holds (a match's second half)."""
+    assert ctx.spans is not None and parsed.ordinal is not None
+    spans = ctx.spans(part)
+    parts = spans.matching((), 0, 0)
+    parts = parts[router.position_mask(*spans.positions(parts), parsed.ordinal.position)]
+    counted = _counts(ctx, query, parsed, part, parts)
+    owners = ctx.spans(level).spans([int(k) for k in keys])
+    at = _owners(owners, [spans.spans([int(p)])[int(p)][:2] for p in parts])
+    row = {key: i for i, key in enumerate(int(k) for k in keys)}
+    held = list(owners)
+    out = np.zeros(len(keys))
+    for count, i in zip(counted.tolist(), at.tolist(), strict=True):
+        if i >= 0:
+            out[row[held[i]]] += count
+    return out
 
 
 def _counts(ctx: Context, query: SearchQuery, parsed: ParsedQuery, level: Level, keys: np.ndarray) -> np.ndarray:

@@ -167,7 +167,7 @@ _VAGUE = _table("multiple|several|a couple of|a couple|a few", 2) | _table(
     "many|numerous|lots of|a lot of|plenty of", 3
 )
 _RANKED = _table("the most|most|more", 1) | _table("the fewest|fewest|the least|least|fewer|less", -1)
-_ZERO = _table("no|zero|without any", 0)
+_ZERO = _table("no|zero|without any|without a|without an", 0)
 _TIMES = {"twice": 2, "thrice": 3}
 _INTERVALS = _table("interval|half time|halftime|break", True)
 _ON_BALL = _table("of possession|on the ball|in possession", True)
@@ -357,8 +357,8 @@ def _find_count(t: _Tokens, start: int, mentions: list[_Mention]) -> tuple[Count
             counted = _counted(t, end, nouns)
         if not counted or count.superlative and counted[0].endswith(_ADJ_END):
             continue  # "the most exciting match" ranks by an adjective, not a count
-        if count.max_count == 0 and not counted[0].endswith("s"):
-            continue  # "no description"
+        if count.max_count == 0 and not counted[0].endswith("s") and t.words[end - 1] not in {"a", "an"}:
+            continue  # "no description"; but "a half without a booking" counts none
         t.cut(i, end)
         return count, " ".join([*counted[:-1], _singular(counted[-1])])
     return None

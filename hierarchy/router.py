@@ -158,7 +158,10 @@ def _structure_reason(parsed: ParsedQuery, level: Level) -> str:
         inside = f" in {box.label} {parsed.within_position}" if box and parsed.within_position else ""
         parts.append(f"ordinal {parsed.ordinal.position}{inside}")
     if parsed.count is not None:
-        parts.append(f"{parsed.count.describe()} '{parsed.count_event}' counted per {level.label}")
+        ordinal = parsed.ordinal
+        part = ordinal.of if ordinal and not ordinal.event_ordered and ordinal.of and ordinal.of < level else None
+        per = f"in {part.label} {ordinal.position} of each {level.label}" if part and ordinal else f"per {level.label}"
+        parts.append(f"{parsed.count.describe()} '{parsed.count_event}' counted {per}")
     if not parts and is_paragraph(parsed.text):
         parts.append("a description in several sentences reads as a whole video")
     return "; ".join(parts) or f"answering with {level.label}s"
@@ -174,8 +177,13 @@ def count_score(counts: np.ndarray, parsed: ParsedQuery) -> np.ndarray:
     low = pred.min_count
     high = pred.max_count if pred.max_count is not None else (low if pred.exact else math.inf)
     holds = (counts >= low) & (counts <= high)
-    # Nodes that hold the predicate first; among them, more evidence first.
-    return holds * 1000.0 + np.minimum(counts, 999)
+    if math.isinf(high):
+        # At least n: nodes that hold it first; among them, more evidence first.
+        return holds * 1000.0 + np.minimum(counts, 999)
+    # Exactly n, at most n: nodes that hold it first; the rest by how far they miss it
+    # ("a half without a booking": one booking before six).
+    missed = np.maximum(low - counts, 0) + np.maximum(counts - high, 0)
+    return holds * 1000.0 - np.minimum(missed, 999)
 
 
 def position_mask(ordinals: np.ndarray, totals: np.ndarray, position: int) -> np.ndarray:

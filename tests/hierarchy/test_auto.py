@@ -134,6 +134,24 @@ def test_ordinals_order_inside_the_container_they_name(library: Database, text: 
     assert "half 1" in result.route.reason or "half 2" in result.route.reason
 
 
+def test_a_count_in_a_named_part_counts_only_there(library: Database) -> None:
+    """ "a match with two goals in the second half" counts the goals of its second half;
+    "a half without a booking" ranks the half that comes closest first."""
+    data = generate(matches=1, seed=5, vectors="none")
+    second = data.truth["matches"][0]["halves"][1][0]
+    late_goals = sum(1 for r in data.segments if r["labels"] == ["goal"] and r["start_ms"] >= second)
+    holds = auto(library, f"a match with {late_goals} goals in the second half")
+    assert holds.route.levels == (Level.VIDEO,) and len(holds.hits) == 1
+    assert "counted in half 2 of each video" in holds.route.reason
+    misses = auto(library, f"a match with {late_goals + 1} goals in the second half")
+    assert holds.hits[0].score > 0 > misses.hits[0].score  # the predicate holds, then misses by one
+    periods = [r["attributes"]["period"] for r in data.segments if r["labels"] == ["booking"]]
+    fewer_after = periods.count(2) < periods.count(1)
+    fewest = auto(library, "a half without a booking")
+    assert fewest.route.parse.count.max_count == 0
+    assert [h.node.start_ms >= second for h in fewest.hits] == [fewer_after, not fewer_after]
+
+
 def test_route_explains_itself(library: Database) -> None:
     result = auto(library, "several fouls in the first half")
     route = result.route

@@ -110,6 +110,7 @@ def test_ordinal(text: str, ordinal: Ordinal | None) -> None:
         ("a match with three goals", CountPredicate(3, exact=True, max_count=3), "goal"),
         ("a half with twenty penalties", CountPredicate(20, exact=True, max_count=20), "penalty"),
         ("a match with no goals", CountPredicate(0, exact=True, max_count=0), "goal"),
+        ("a half without a booking", CountPredicate(0, exact=True, max_count=0), "booking"),
         ("a match with at most 1 goal", CountPredicate(0, max_count=1), "goal"),
         ("fewer than 3 goals in a match", CountPredicate(0, max_count=2), "goal"),
         ("a match where a player scored twice", CountPredicate(2, exact=True, max_count=2), "scored"),
@@ -122,6 +123,7 @@ def test_ordinal(text: str, ordinal: Ordinal | None) -> None:
         ("Two men are playing volleyball.", None, ""),
         ("several people dance in a circle", None, ""),
         ("corner kick", None, ""),
+        ("a man without a hat", None, ""),  # no level holds what is counted
     ),
 )
 def test_count(text: str, count: CountPredicate | None, counted: str) -> None:

@@ -53,3 +53,11 @@ def test_larger_levels_answer_only_when_the_wording_asks() -> None:
     assert router.pick_level(parse("the hosts lose the ball"), strong_drive)[0] is Level.SEGMENT
     level, conf, _ = router.pick_level(parse("the last possession of the game"), strong_drive)
     assert level is Level.DRIVE and conf[Level.DRIVE] == 0.9
+
+
+def test_count_scores_order_nodes_by_how_far_they_miss_an_upper_bound() -> None:
+    counts = np.array([0.0, 1.0, 3.0, 6.0])
+    none = parse("a half without a booking")
+    assert list(np.argsort(-router.count_score(counts, none), kind="stable")) == [0, 1, 2, 3]
+    at_least = parse("a half with at least 3 bookings")
+    assert list(np.argsort(-router.count_score(counts, at_least), kind="stable")) == [3, 2, 1, 0]
