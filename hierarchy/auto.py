@@ -434,9 +434,11 @@ def _counts_in_part(
     spans = ctx.spans(part)
     parts = spans.matching((), 0, 0)
     parts = parts[router.position_mask(*spans.positions(parts), parsed.ordinal.position)]
+    part_spans = spans.spans(parts.tolist())
+    parts = np.array([p for p in parts.tolist() if p in part_spans], np.int64)  # gone since: not counted
     counted = _counts(ctx, query, parsed, part, parts)
     owners = ctx.spans(level).spans([int(k) for k in keys])
-    at = _owners(owners, [spans.spans([int(p)])[int(p)][:2] for p in parts])
+    at = _owners(owners, [part_spans[p][:2] for p in parts.tolist()])
     row = {key: i for i, key in enumerate(int(k) for k in keys)}
     held = list(owners)
     out = np.zeros(len(keys))
@@ -506,7 +508,7 @@ def _nth_event(ctx: Context, query: SearchQuery, parsed: ParsedQuery, vector: np
         rows = [(int(k), n.video_id, n.start_ms) for k, n in _fetch(ctx, [int(k) for k in keep]).items()]
     if _container(ctx, parsed, Level.SEGMENT) is not None:  # "the last corner of the first half"
         rows = _by_container(ctx, parsed, rows)
-    picked = _pick_per_video(rows, parsed.ordinal.position if parsed.ordinal else 1)
+    picked = _pick_per_group(rows, parsed.ordinal.position if parsed.ordinal else 1)
     keys, sims = search.score_exactly(ctx.index(Level.SEGMENT), np.array(picked, np.int64), vector)
     scores = ctx.moments(Level.SEGMENT).z(vector, sims)
     return [Ranked(int(k), Level.SEGMENT, float(z), float(s)) for k, s, z in zip(keys, sims, scores, strict=True)]
@@ -541,16 +543,18 @@ def _nth_in_containers(ctx: Context, parsed: ParsedQuery, level: Level, keys: np
     assert ctx.spans is not None and parsed.ordinal is not None
     spans = ctx.spans(level).spans(keys.tolist())
     rows = [(key, video, start) for key, (video, start, _) in spans.items()]
-    picked = _pick_per_video(_by_container(ctx, parsed, rows), parsed.ordinal.position)
+    picked = _pick_per_group(_by_container(ctx, parsed, rows), parsed.ordinal.position)
     return np.isin(keys, np.array(picked, np.int64))
 
 
-def _pick_per_video(rows: list[tuple[int, str, int]], position: int) -> list[int]:
-    by_video: dict[str, list[tuple[int, int]]] = {}
-    for key, video, start in rows:
-        by_video.setdefault(video, []).append((start, key))
+def _pick_per_group(rows: list[tuple[int, str, int]], position: int) -> list[int]:
+    """From (key, group, start) rows, the ``position``-th key in time of each group (a
+    video, or a container within one); negative positions count from the end."""
+    by_group: dict[str, list[tuple[int, int]]] = {}
+    for key, group, start in rows:
+        by_group.setdefault(group, []).append((start, key))
     picked = []
-    for events in by_video.values():
+    for events in by_group.values():
         events.sort()
         index = position - 1 if position > 0 else len(events) + position
         if 0 <= index < len(events):
