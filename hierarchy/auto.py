@@ -119,11 +119,8 @@ def _in_named_video(ctx: Context, query: SearchQuery, parsed: ParsedQuery) -> tu
     if not ref or query.filter.video_ids:
         return query, ""
     named = Filter(video_ids=(ref,))
-    if ctx.spans is not None:
-        held = len(ctx.spans(Level.SEGMENT).matching(named.video_ids, 0, 0)) > 0
-    else:
-        held = len(nodes.filtered_keys(ctx.cur, ctx.cid, Level.SEGMENT, named, 1)) > 0
-    if not held:
+    spans = (lambda: ctx.spans(Level.SEGMENT)) if ctx.spans is not None else None
+    if not len(search.filtered_keys(ctx.cur, ctx.cid, Level.SEGMENT, named, 1, spans)):
         return query, f"; no video '{ref}' in the collection: every video searched"
     scoped = replace(query, filter=replace(query.filter, video_ids=named.video_ids))
     return scoped, f"; in video {ref}, as the query says"
@@ -432,8 +429,7 @@ def _counts_in_part(
     ordinal holds (a match's second half)."""
     assert ctx.spans is not None and parsed.ordinal is not None
     spans = ctx.spans(part)
-    parts = spans.matching((), 0, 0)
-    parts = parts[router.position_mask(*spans.positions(parts), parsed.ordinal.position)]
+    parts = _every_at(ctx, part, parsed.ordinal.position)
     part_spans = spans.spans(parts.tolist())
     parts = np.array([p for p in parts.tolist() if p in part_spans], np.int64)  # gone since: not counted
     counted = _counts(ctx, query, parsed, part, parts)
@@ -483,6 +479,13 @@ def _matching_segments(ctx: Context, query: SearchQuery, parsed: ParsedQuery) ->
     return [(n.video_id, n.start_ms) for n in hits.values()]
 
 
+def _every_at(ctx: Context, level: Level, position: int) -> np.ndarray:
+    """Keys of every node of ``level`` at ``position`` in its video (every node for 0)."""
+    assert ctx.spans is not None
+    keys = ctx.spans(level).matching((), 0, 0)
+    return keys[_at_position(ctx, level, keys, position)] if position else keys
+
+
 def _at_position(ctx: Context, level: Level, keys: np.ndarray, position: int) -> np.ndarray:
     """Mask of ``keys`` that are the ``position``-th node of their level in their video."""
     if ctx.spans is not None:
@@ -528,11 +531,7 @@ def _by_container(ctx: Context, parsed: ParsedQuery, rows: list[tuple[int, str, 
     of the query's (at its position, when the query gives one: "of the second half")."""
     within = parsed.within
     assert ctx.spans is not None and within is not None
-    spans = ctx.spans(within)
-    boxes = spans.matching((), 0, 0)
-    if parsed.within_position:
-        boxes = boxes[router.position_mask(*spans.positions(boxes), parsed.within_position)]
-    held = spans.spans(boxes.tolist())
+    held = ctx.spans(within).spans(_every_at(ctx, within, parsed.within_position).tolist())
     owners = list(held)
     at = _owners(held, [(video, start) for _, video, start in rows])
     return [(key, str(owners[i]), start) for (key, _, start), i in zip(rows, at.tolist(), strict=True) if i >= 0]

@@ -479,13 +479,12 @@ def without_ordinals(phrase: str) -> str:
     """``phrase`` without the words that order events ("opening goal" -> "goal", "second
     to last corner" -> "corner"): what is ordered, to match labels and to embed."""
     words = phrase.split()
-    drop = [w.lower() in _ORDINALS or bool(_NTH.fullmatch(w.lower())) for w in words]
-    for i in range(len(words) - 2):
-        if tuple(w.lower() for w in words[i : i + 3]) in _ORDINAL_PHRASES:
-            drop[i : i + 3] = [True] * 3
-    for i in range(len(words) - 1):
-        if tuple(w.lower() for w in words[i : i + 2]) in _ORDINAL_PHRASES:
-            drop[i : i + 2] = [True] * 2
+    lower = [w.lower() for w in words]
+    drop = [w in _ORDINALS or bool(_NTH.fullmatch(w)) for w in lower]
+    for size in (3, 2):  # "second to last", "second last"
+        for i in range(len(words) - size + 1):
+            if tuple(lower[i : i + size]) in _ORDINAL_PHRASES:
+                drop[i : i + size] = [True] * size
     return " ".join(w for w, d in zip(words, drop, strict=True) if not d)
 
 

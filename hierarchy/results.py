@@ -178,8 +178,7 @@ def holds(pred: ResultPredicate, goals: list[Goal], span: tuple[int, int]) -> bo
     """Whether a video whose scoring events are ``goals`` and whose span is ``span``
     (start, end in ms) has the result ``pred`` asks for."""
     goals = sorted(goals, key=lambda g: g.start_ms)
-    home = sum(g.side == "home" for g in goals)
-    away = sum(g.side == "away" for g in goals)
+    home, away = _score(goals)
     if pred.goals == "none" and goals:
         return False
     if pred.goals == "both" and not (home and away):
@@ -196,8 +195,7 @@ def holds(pred: ResultPredicate, goals: list[Goal], span: tuple[int, int]) -> bo
 
 def _winning_goal(goals: list[Goal]) -> Goal | None:
     """The goal that put the eventual winner ahead for good (None in a draw)."""
-    home = sum(g.side == "home" for g in goals)
-    away = sum(g.side == "away" for g in goals)
+    home, away = _score(goals)
     if home == away:
         return None
     winner, lead, found = ("home" if home > away else "away"), 0, None
@@ -207,6 +205,11 @@ def _winning_goal(goals: list[Goal]) -> Goal | None:
         if before <= 0 < lead:
             found = goal
     return found
+
+
+def _score(goals: list[Goal]) -> tuple[int, int]:
+    """(home, away) goals; a goal of no known side counts for neither."""
+    return sum(g.side == "home" for g in goals), sum(g.side == "away" for g in goals)
 
 
 def _is_late(start_ms: int, span: tuple[int, int]) -> bool:
