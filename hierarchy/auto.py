@@ -66,6 +66,9 @@ class Context:
     # (video, start, attributes) of the segments carrying any of some labels (cached by
     # the caller until the next write); None: the store is asked each time.
     labelled: Callable[[list[str]], list[tuple[str, int, dict[str, Any]]]] | None = None
+    # The part of each video the query confines the search to, (level, position): "a goal
+    # in the second half" -> (HALF, 2); set from the parse.
+    part: tuple[Level, int] | None = None
 
 
 def execute(
@@ -74,6 +77,9 @@ def execute(
     """The ranked answers of an AUTO or ALL query, its route, and the vector that scored."""
     parsed = parse(query.text)
     query, named = _in_named_video(ctx, query, parsed)
+    if parsed.part is not None and ctx.spans is not None:
+        ctx = replace(ctx, part=parsed.part)
+        named += f"; inside {parsed.part[0].label} {parsed.part[1]} of each video, as the query says"
     event = _event_vector(ctx, query, parsed, vector)
     size = max(POOL, wanted)
     if query.mode is Mode.ALL:
@@ -368,13 +374,31 @@ def _pool(
         return None
     spans = (lambda: ctx.spans(level)) if ctx.spans is not None else None
     narrow = ctx.narrow(level, parents) if ctx.narrow is not None else None
-    keys, sims = search.candidates(
-        ctx.cur, index, ctx.cid, level, flt, vector, size, ctx.exact_filter_below, spans, narrow
-    )
+    if ctx.part is not None and level < ctx.part[0]:
+        allowed = _in_part(ctx, level, flt)
+        keys, sims = search.among(index, allowed, vector, size, ctx.exact_filter_below, narrow)
+    else:
+        keys, sims = search.candidates(
+            ctx.cur, index, ctx.cid, level, flt, vector, size, ctx.exact_filter_below, spans, narrow
+        )
     if ctx.visible is not None:
         seen = ctx.visible(level, keys)
         keys, sims = keys[seen], sims[seen]
     return router.pool(level, keys, sims, ctx.moments(level), vector)
+
+
+def _in_part(ctx: Context, level: Level, flt: Filter) -> np.ndarray:
+    """Sorted keys of ``level`` that start inside the query's part of each video (every
+    second half) and pass ``flt``."""
+    assert ctx.spans is not None and ctx.part is not None
+    part, position = ctx.part
+    held = ctx.spans(part).spans(_every_at(ctx, part, position).tolist())
+    keys = np.unique(ctx.spans(level).starting_in(list(held.values())))
+    if flt.empty:
+        return keys
+    spans = lambda: ctx.spans(level)  # noqa: E731
+    passing = search.filtered_keys(ctx.cur, ctx.cid, level, flt, max(len(ctx.index(level)), 1), spans)
+    return np.intersect1d(keys, passing)
 
 
 def _mixed(pools: list[Pool]) -> list[Ranked]:

@@ -14,6 +14,11 @@
   a stretch of play rather than one moment; the router weighs it (``hierarchy.router``).
 - ordinal: "the second half" orders halves; "the opening goal" orders events, within the
   scope if any. "a second look" is another look, not an ordinal.
+- part: an event or a smaller level inside a part of each video named by its position
+  ("a goal in the second half", "corners before the interval", "a long possession in
+  the first half") asks for the events (or possessions), searched inside that part:
+  ``within`` and ``within_position`` name it, and no ordinal is set. A text that names
+  nothing but the part ("what happened in the second half") asks for the part itself.
 - count: read only when a level above a moment holds what is counted ("Two men are
   playing" is no count). A bare number is exact; "multiple"/"several"/"a few" mean at
   least 2, "many"/"lots of" at least 3; "more"/"most" rank up, "fewer"/"fewest" down.
@@ -82,12 +87,22 @@ class ParsedQuery:
     event: str = ""
     count_event: str = ""
     within: Level | None = None  # level of a container phrase: "in the first half" -> HALF
-    within_position: int = 0  # the container's position when an ordinal orders inside it: "of the second half" -> 2
+    # The container's position when an ordinal orders inside it ("the first possession of
+    # the second half" -> 2) or when the search is confined to it (see ``part``).
+    within_position: int = 0
     video_ref: str | None = None
     fallback: bool = False  # no content words were left: event is the whole text
     ongoing: str = ""  # a participle describing play going on ("keeping", "speaking"): a stretch, not a moment
     result: ResultPredicate | None = None  # a game result asked of a video ("a match the hosts won")
     side: str = ""  # the side named ("home", "away"): "corner kick for the away side"
+
+    @property
+    def part(self) -> tuple[Level, int] | None:
+        """The part of each video the search is confined to, as (level, position): "a goal
+        in the second half" -> (HALF, 2); None when the text names none."""
+        if self.within is None or not self.within_position or self.ordinal is not None or self.count is not None:
+            return None
+        return self.within, self.within_position
 
     def explain(self) -> str:
         """One short line describing the parse."""
@@ -153,6 +168,9 @@ _FUNCTION = _BOUNDARY | _DETS
 _LINK = _PREPS | _CONNECT | set("has have had saw sees is was featuring containing including".split())
 _EDGE = _LINK | _ARTICLES
 _NP_LEAD = _DETS | set(_ORDINALS) | set("whole entire full complete single same".split())
+# Words that name no event: a text of these and a part asks for the part itself.
+_GENERIC = set("what whatever happened happens happening goes went on everything anything all action play "
+               "highlights key moments events the".split())
 _CONTAINER_PREPS = set("in of during within throughout across from over at before after until since into".split())
 _UNITS = set("second seconds sec secs minute minutes min mins hour hours yard yards metre metres meter meters "
              "m km foot feet ft year years percent per".split())  # fmt: skip
@@ -475,6 +493,18 @@ def parse(text: str) -> ParsedQuery:
     return _resolve(t, start, mentions, refs[0].group() if refs else None)
 
 
+def _confines(head: _Mention | None, counted: object, within: Level | None, ordinal: Ordinal, event: str) -> bool:
+    """Whether an ordinal only says which part of each video to search: it orders the
+    container, nothing is counted, and what is asked for is smaller than the container:
+    the head's level ("a long possession in the second half") or, with no head, an event
+    ("a goal in the second half"; not "what happened in the second half")."""
+    if counted or within is None or within >= Level.VIDEO or ordinal.event_ordered or ordinal.of is not within:
+        return False
+    if head is not None:
+        return head.level < within
+    return bool(event) and not set(event.lower().split()) <= _GENERIC
+
+
 def without_ordinals(phrase: str) -> str:
     """``phrase`` without the words that order events ("opening goal" -> "goal", "second
     to last corner" -> "corner"): what is ordered, to match labels and to embed."""
@@ -512,13 +542,15 @@ def _resolve(t: _Tokens, start: int, mentions: list[_Mention], ref: str | None) 
         within_position = interval[0]
     if interval:
         t.cut(interval[1], interval[2])
-    scope = head.level if head else within if within and (counted or ordinal) else cue
     for m in [m for m in [head, *boxes] if m and m.pure]:
         _drop_structure(t, m)
+    event = _event(t)
+    if ordinal and _confines(head, counted, within, ordinal[0], event):  # "a goal in the second half"
+        within_position, ordinal = ordinal[0].position, None
+    scope = head.level if head else within if within and (counted or ordinal) else cue
     found = ordinal[0] if ordinal else None
     if found and found.event_ordered:
         found = Ordinal(found.position, scope, True)
-    event = _event(t)
     return ParsedQuery(text=t.text, scope=scope, ordinal=found, count=counted[0] if counted else None,
                        event=event or " ".join(t.text.split()), count_event=counted[1] if counted else "",
                        within=within, within_position=within_position, video_ref=ref, fallback=not event,

@@ -119,15 +119,46 @@ def _merged(
     return keys[order], sims[order]
 
 
+def among(
+    index: LevelIndex,
+    allowed: np.ndarray,
+    vector: np.ndarray,
+    wanted: int,
+    exact_below: int,
+    narrow: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The ``wanted`` best (keys, similarities) among the sorted keys ``allowed``, best
+    first: scored exactly when there are at most ``exact_below``, else the graph's
+    answers screened to ``allowed`` and, with ``narrow``, the allowed ones of its keys."""
+    if len(allowed) <= exact_below:
+        return score_exactly(index, allowed, vector, wanted)
+    keys, sims = _screened(index, vector, wanted, lambda found: np.isin(found, allowed))
+    if narrow is None or index.exact:
+        return keys, sims
+    extra = np.setdiff1d(np.intersect1d(narrow(vector), allowed), keys)
+    return _merged(keys, sims, *score_exactly(index, extra, vector), wanted)
+
+
 def _overfetch(
     cur: duckdb.DuckDBPyConnection, index: LevelIndex, flt: Filter, vector: np.ndarray, wanted: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Ask the index for ever more neighbours until enough pass the filter."""
+    """The graph's answers that pass the filter."""
+
+    def passing(keys: np.ndarray) -> np.ndarray:
+        found = nodes.by_keys(cur, [int(k) for k in keys])
+        return np.array([int(k) in found and filters.passes(found[int(k)], flt) for k in keys], dtype=bool)
+
+    return _screened(index, vector, wanted, passing)
+
+
+def _screened(
+    index: LevelIndex, vector: np.ndarray, wanted: int, keep: Callable[[np.ndarray], np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ask the index for ever more neighbours until ``wanted`` of them pass ``keep`` (a mask)."""
     count = wanted * 8
     while True:
         keys, sims = index.search(vector, count)
-        found = nodes.by_keys(cur, [int(k) for k in keys])
-        keep = np.array([int(k) in found and filters.passes(found[int(k)], flt) for k in keys], dtype=bool)
-        if keep.sum() >= wanted or count >= len(index):
-            return keys[keep][:wanted], sims[keep][:wanted]
+        passed = keep(keys)
+        if passed.sum() >= wanted or count >= len(index):
+            return keys[passed][:wanted], sims[passed][:wanted]
         count *= 4

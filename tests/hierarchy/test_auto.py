@@ -20,8 +20,22 @@ COLL = "soccer"
 @pytest.fixture(scope="module")
 def library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     """A sealed match whose captions are embedded by the built-in encoder."""
+    db = _sealed_match(Path(tmp_path_factory.mktemp("auto")), fast_options())
+    yield db
+    db.close()
+
+
+@pytest.fixture(scope="module")
+def graph_library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    """The same match, with filters above 50 nodes answered by the graph (a large library's path)."""
+    db = _sealed_match(Path(tmp_path_factory.mktemp("auto-graph")), fast_options(exact_filter_below=50))
+    yield db
+    db.close()
+
+
+def _sealed_match(path: Path, options: object) -> Database:
     data = generate(matches=1, seed=5, vectors="none")
-    db = Database.open(Path(tmp_path_factory.mktemp("auto")), fast_options())
+    db = Database.open(path, options)
     db.create_collection(COLL, EmbeddingSpace(0, text_encoder="default"))
     videos = sorted({r["video_id"] for r in data.segments})
     for video in videos:
@@ -34,8 +48,7 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
         db.append_segments(COLL, rows[i : i + 2000])
     for video in videos:
         db.seal_video(COLL, video)
-    yield db
-    db.close()
+    return db
 
 
 def test_routed_searches_side_by_side_answer_as_one_at_a_time(library: Database) -> None:
@@ -104,6 +117,49 @@ def test_event_ordinals_pick_the_nth_labelled_moment(library: Database, text: st
     result = auto(library, text)
     assert result.route.levels == (Level.SEGMENT,), result.route.reason
     assert [h.node.start_ms for h in result.hits] == [starts[position]]
+
+
+@pytest.mark.parametrize(
+    ("text", "half", "levels"),
+    [
+        ("a goal in the second half", 1, (Level.SEGMENT, Level.SCENE)),
+        ("corner kicks before the interval", 0, (Level.SEGMENT, Level.SCENE)),
+        ("a save in the first half", 0, (Level.SEGMENT, Level.SCENE)),
+        ("a long home possession in the second half", 1, (Level.DRIVE,)),
+    ],
+)
+def test_a_named_part_confines_the_search_to_it(library: Database, text: str, half: int, levels: tuple) -> None:
+    """ "a goal in the second half" asks for goals, found inside each match's second
+    half (not for the half, nor for goals anywhere)."""
+    halves = generate(matches=1, seed=5, vectors="none").truth["matches"][0]["halves"]
+    start, end = halves[half]
+    result = auto(library, text, top_k=10)
+    assert result.route.levels[0] in levels, result.route.reason
+    assert f"inside half {half + 1} of each video" in result.route.reason
+    assert len(result.hits) == 10
+    assert all(start <= h.node.start_ms < end for h in result.hits)
+    unconfined = auto(library, text.split(" in the ")[0].split(" before the ")[0], top_k=10)
+    assert any(not start <= h.node.start_ms < end for h in unconfined.hits)  # the part did the work
+
+
+def test_a_named_part_in_a_large_library_screens_the_graph(library: Database, graph_library: Database) -> None:
+    """Over the exact-scan threshold the part's candidates come from the graph (and the
+    best scenes' segments), screened to the part: the same best answers as a scan."""
+    start, end = generate(matches=1, seed=5, vectors="none").truth["matches"][0]["halves"][1]
+    scanned = auto(library, "a goal in the second half", top_k=10)
+    screened = auto(graph_library, "a goal in the second half", top_k=10)
+    assert len(screened.hits) == 10 and all(start <= h.node.start_ms < end for h in screened.hits)
+    assert screened.hits[0].node.id == scanned.hits[0].node.id
+    assert len({h.node.id for h in screened.hits} & {h.node.id for h in scanned.hits}) >= 8
+
+
+def test_a_named_part_keeps_the_request_filter(library: Database) -> None:
+    data = generate(matches=1, seed=5, vectors="none")
+    start, end = data.truth["matches"][0]["halves"][1]
+    window = TimeRange(start, start + (end - start) // 3)
+    result = auto(library, "a goal in the second half", top_k=10, filter=Filter(time_range=window))
+    assert result.hits and all(window.start_ms <= h.node.start_ms < window.end_ms for h in result.hits)
+    assert auto(library, "a goal in the first half", filter=Filter(time_range=window)).hits == []
 
 
 @pytest.mark.parametrize(

@@ -167,6 +167,28 @@ def test_container_phrases_are_reported_as_within() -> None:
     assert parse("a half with several fouls").within is None
 
 
+@pytest.mark.parametrize(
+    ("text", "scope", "part"),
+    cases(
+        ("a goal in the second half", None, (Level.HALF, 2)),
+        ("corners after the interval", None, (Level.HALF, 2)),
+        ("a save in the first half of match-0001", None, (Level.HALF, 1)),
+        ("a long home possession in the first half", Level.DRIVE, (Level.HALF, 1)),
+        # The part itself, a count per part, an ordinal inside it:
+        ("what happened in the second half", Level.HALF, None),
+        ("everything before the interval", Level.HALF, None),
+        ("several fouls in the first half", Level.HALF, None),
+        ("the first possession of the second half", Level.DRIVE, None),
+        ("a match with a goal in the second half", Level.VIDEO, None),
+    ),
+)
+def test_a_named_part_confines_the_search(text: str, scope: Level | None, part: tuple | None) -> None:
+    parsed = parse(text)
+    assert (parsed.scope, parsed.part) == (scope, part)
+    if part is not None:
+        assert parsed.ordinal is None and f"within half {part[1]}" in parsed.explain()
+
+
 def test_explain_is_one_line() -> None:
     explained = parse("first half with multiple turnovers").explain()
     assert explained == "scope half; ordinal 1 of half; at least 2 × 'turnover'; event 'turnovers'"
