@@ -32,6 +32,7 @@ QUERIES = [
     ("auto", "a match with a stoppage-time winner"),
     ("auto", "the visitors earn a corner"),
     ("auto", "a match the hosts won"),
+    ("auto", "a goal in the second half"),
 ]
 
 
