@@ -353,11 +353,17 @@ def _pooled_support(ctx: Context, query: SearchQuery, parents: Spans, vectors: l
 
 def _event_vector(ctx: Context, query: SearchQuery, parsed: ParsedQuery, vector: np.ndarray) -> np.ndarray:
     """The client's vector when it sent one; else the embedded event phrase."""
-    if query.vector is not None or ctx.encode is None or parsed.fallback or not parsed.event:
+    phrase = event_phrase(parsed)
+    if query.vector is not None or ctx.encode is None or phrase is None:
         return vector
-    if parsed.event.strip().lower() == query.text.strip().lower():
-        return vector
-    return ctx.encode(parsed.event)
+    return ctx.encode(phrase)
+
+
+def event_phrase(parsed: ParsedQuery) -> str | None:
+    """The phrase a routed text query embeds to score, when it is not the whole text."""
+    if parsed.fallback or not parsed.event or parsed.event.strip().lower() == parsed.text.strip().lower():
+        return None
+    return parsed.event
 
 
 def _fetch(ctx: Context, keys: list[int]) -> dict[int, Node]:

@@ -19,6 +19,7 @@ from hierarchy.errors import FailedPrecondition, NotFound
 from hierarchy.index import LevelIndex
 from hierarchy.navigate import Navigator
 from hierarchy.nodecache import NodeCache
+from hierarchy.query import parse
 from hierarchy.spans import LevelSpans, SpanCache
 from hierarchy.store import Store
 from hierarchy.types import Collection, Hit, Level, Mode, Node, Route, SearchQuery, SearchResult, VideoGroup
@@ -407,7 +408,11 @@ class Searcher:
             raise validate.InvalidArgument("text", "give a query text, a query vector or a node_id")
         if not space.text_encoder:
             raise FailedPrecondition(f"collection {coll.name!r} has no text encoder; send a query vector", "text")
-        return get_encoder(space.text_encoder).encode_query(query.text), None
+        encoder = get_encoder(space.text_encoder)
+        phrase = auto.event_phrase(parse(query.text)) if query.mode is not Mode.LEVEL else None
+        if phrase is not None:  # the routed search embeds its event phrase too: both in one pass
+            return encoder.encode_queries([query.text, phrase])[0], None
+        return encoder.encode_query(query.text), None
 
     def _example(self, coll: Collection, node_id: str) -> tuple[np.ndarray, ExampleNode]:
         validate.identifier(node_id, "node_id")

@@ -326,3 +326,25 @@ def test_a_stop_while_writes_wait_for_the_graph_loses_none(open_db: OpenDb) -> N
     reopened = open_db(index=IndexParams(exact_below=0))
     assert segment_count(reopened) == indexed_count(reopened) == 600
     assert_each_segment_finds_itself(reopened, ids, vectors)
+
+
+def test_query_embeddings_are_remembered_until_forgotten(encoder: TextEncoder) -> None:
+    text = "a looping free kick that dips under the bar"
+    first = encoder.encode_query(text)
+    again = encoder.encode_query(text)
+    again[:] = 0.0  # a caller writing into its copy does not change what is remembered
+    assert np.array_equal(encoder.encode_query(text), first)
+    encoder.forget()
+    assert np.allclose(encoder.encode_query(text), encoder.encode([text])[0], atol=1e-5)
+    assert np.allclose(encoder.encode_query(text), first, atol=1e-5)
+
+
+def test_query_texts_embedded_together_match_one_at_a_time(encoder: TextEncoder) -> None:
+    texts = ["the visitors earn a corner", "visitors earn a corner", "the visitors earn a corner"]
+    encoder.forget()
+    together = encoder.encode_queries(texts)
+    assert together.shape == (3, encoder.dimension)
+    assert np.array_equal(together[0], together[2])
+    encoder.forget()
+    for text, vector in zip(texts, together, strict=True):
+        assert np.allclose(encoder.encode_query(text), vector, atol=1e-5)

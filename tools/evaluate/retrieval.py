@@ -485,7 +485,7 @@ def _parser() -> argparse.ArgumentParser:
         "--torch-threads",
         type=int,
         default=1,
-        help="intra-op threads of the text encoder (AUTO-text embeds queries one at a time; "
+        help="intra-op threads of the text encoder (flat-text and AUTO-text embed queries one at a time; "
         "one thread avoids spin-wait stalls on a busy machine)",
     )
     return parser

@@ -54,6 +54,7 @@ SYSTEMS = (
     "collapsed",
     *(f"level={level.label}" for level in LEVELS[1:]),
     "AUTO",
+    "flat-text",
     "AUTO-text",
     "oracle",
 )
@@ -186,13 +187,22 @@ class Runner:
         answers["window-10s"] = self.windows(request)
         answers["collapsed"] = collapse([answers[f"level={level.label}"] for level in LEVELS], self.top_k)
         answers["AUTO"] = self.auto(request, with_vector=True)
+        # Given the text alone, each embeds it first: the encoder forgets it before each.
+        get_encoder().forget()
+        answers["flat-text"] = self._timed(self._level_query(request, Level.SEGMENT, by_text=True))
+        get_encoder().forget()
         answers["AUTO-text"] = self.auto(request, with_vector=False)
         return answers
 
     def at_level(self, request: Request, level: Level) -> Answer:
         """Search forced to ``level`` of the library."""
-        query = SearchQuery(LIBRARY, level, vector=request.vector, top_k=self.top_k, filter=_filter(request))
-        return self._timed(replace(query, include_evidence=False))
+        return self._timed(self._level_query(request, level))
+
+    def _level_query(self, request: Request, level: Level, by_text: bool = False) -> SearchQuery:
+        """A search of one level of the library by the request's vector, or by its text."""
+        text, vector = (request.text, None) if by_text else ("", request.vector)
+        query = SearchQuery(LIBRARY, level, text=text, vector=vector, top_k=self.top_k, filter=_filter(request))
+        return replace(query, include_evidence=False)
 
     def windows(self, request: Request) -> Answer:
         """Search the fixed-window collection."""
