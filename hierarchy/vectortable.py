@@ -225,7 +225,16 @@ def _gather(blocks: tuple[np.ndarray, ...], at: np.ndarray, dimension: int, dtyp
     which = at >> _BLOCK_SHIFT
     first = int(which[0])
     if np.all(which == first):  # the common case: one scene's rows, or a small table
-        return blocks[first][at & (BLOCK_ROWS - 1)]
+        rows = at & (BLOCK_ROWS - 1)
+        lo, hi = int(rows[0]), int(rows[-1])
+        if hi - lo == len(rows) - 1 and np.all(np.diff(rows) == 1):
+            # A run of rows (one video's segments): a view, not a copy. Rows are never
+            # written in place (a rebuild makes new blocks), so the view stays true. A
+            # 2,700-row copy took 0.16 ms of a filtered segment search's 1.1.
+            view = blocks[first][lo : hi + 1]
+            view.flags.writeable = False  # a caller cannot write into the table through it
+            return view
+        return blocks[first][rows]
     out = np.empty((len(at), dimension), dtype)
     for block in np.unique(which).tolist():
         mine = which == block

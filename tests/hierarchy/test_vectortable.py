@@ -41,11 +41,12 @@ def test_table_matches_a_dictionary(ops: list[tuple[str, list[int]]]) -> None:
         got = table.get(np.array(present[::-1], np.int64))
         assert np.array_equal(got, np.stack([truth[k] for k in present[::-1]]))
         assert len(table.sample(10_000)) == len(present)
-    asked = np.array(sorted(set(k for _, keys in ops for k in keys))[::-1], np.int64)
-    found, rows = table.rows_of(asked)
-    assert found.tolist() == [k for k in asked.tolist() if k in truth]
-    expected = np.stack([truth[k] for k in found.tolist()]) if len(found) else np.zeros((0, DIM), np.float32)
-    assert rows.dtype == np.float16 and np.array_equal(rows.astype(np.float32), expected)
+    ascending = np.array(sorted(set(k for _, keys in ops for k in keys)), np.int64)
+    for asked in (ascending[::-1], ascending):  # ascending keys read runs of rows
+        found, rows = table.rows_of(asked)
+        assert found.tolist() == [k for k in asked.tolist() if k in truth]
+        expected = np.stack([truth[k] for k in found.tolist()]) if len(found) else np.zeros((0, DIM), np.float32)
+        assert rows.dtype == np.float16 and np.array_equal(rows.astype(np.float32), expected)
     assert table.contains(asked).tolist() == [k in truth for k in asked.tolist()]
 
 
@@ -79,3 +80,18 @@ def test_growth_keeps_the_rows_it_holds_in_place() -> None:
     assert np.array_equal(table.get(asked), np.stack([row(int(k) % 300) for k in asked]))
     found, rows = table.rows_of(asked)
     assert found.tolist() == asked.tolist() and rows.dtype == np.float16
+
+
+def test_a_run_of_rows_is_read_in_place_and_stays_true() -> None:
+    """One video's rows are read as a view of the table: read-only, and unchanged by later
+    writes (rows are never rewritten in place)."""
+    table = VectorTable(DIM)
+    table.add(np.arange(50), np.stack([row(k) for k in range(50)]))
+    found, rows = table.rows_of(np.arange(10, 30))
+    assert found.tolist() == list(range(10, 30)) and not rows.flags.writeable
+    with pytest.raises(ValueError):
+        rows[0] = 0.0
+    table.remove(np.arange(0, 40))  # compacts: a new layout
+    table.add(np.array([5, 60]), np.stack([row(200), row(60)]))
+    assert np.array_equal(rows.astype(np.float32), np.stack([row(k) for k in range(10, 30)]))
+    assert np.array_equal(table.get(np.array([5])), row(200)[None])
