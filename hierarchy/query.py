@@ -21,7 +21,8 @@
   nothing but the part ("what happened in the second half") asks for the part itself.
 - count: read only when a level above a moment holds what is counted ("Two men are
   playing" is no count). A bare number is exact; "multiple"/"several"/"a few" mean at
-  least 2, "many"/"lots of" at least 3; "more"/"most" rank up, "fewer"/"fewest" down.
+  least 2, "many"/"lots of" at least 3; "more"/"most" rank up, "fewer"/"fewest" down,
+  and so do "busiest"/"quietest" with what follows the level ("the busiest half for corners").
 - event: the text minus words that only carry structure (scope nouns that only name a
   level, with their determiners and linking words: "the first half with", "a match
   where"; ordinals of a level; count words; "find me"; video ids), then minus articles
@@ -186,11 +187,13 @@ _VAGUE = _table("multiple|several|a couple of|a couple|a few", 2) | _table(
 )
 _RANKED = _table("the most|most|more", 1) | _table("the fewest|fewest|the least|least|fewer|less", -1)
 _ZERO = _table("no|zero|without any|without a|without an", 0)
+# Superlatives of a level by what it holds: "the busiest half for corners" (most corners).
+_BUSY = _table("busiest|most eventful|liveliest|most hectic", 1) | _table("quietest|least eventful|calmest", -1)
 _TIMES = {"twice": 2, "thrice": 3}
 _INTERVALS = _table("interval|half time|halftime|break", True)
 _ON_BALL = _table("of possession|on the ball|in possession", True)
 # First words of every phrase table: most words start no phrase, and this says so at once.
-_STARTS = {k[0] for tb in (_ORDINAL_PHRASES, _BEFORE_N, _AFTER_N, _VAGUE, _RANKED, _ZERO, _INTERVALS, _ON_BALL)
+_STARTS = {k[0] for tb in (_ORDINAL_PHRASES, _BEFORE_N, _AFTER_N, _VAGUE, _RANKED, _ZERO, _BUSY, _INTERVALS, _ON_BALL)
            for k in tb}  # fmt: skip
 
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
@@ -371,6 +374,9 @@ def _find_count(t: _Tokens, start: int, mentions: list[_Mention]) -> tuple[Count
         count, end = found
         if t.words[i] in _TIMES:  # "scored twice" counts the word before
             counted = [] if i == start or t.word(i - 1) in _FUNCTION else [t.words[i - 1]]
+        elif t.match(i, _BUSY):  # "the busiest half for corners": what follows the level and "for"
+            after = next((m.end for m in mentions if m.start == end), end)
+            counted = _counted(t, after + 1, nouns) if t.word(after) in {"for", "with"} else []
         else:
             counted = _counted(t, end, nouns)
         if not counted or count.superlative and counted[0].endswith(_ADJ_END):
@@ -406,8 +412,8 @@ def _count_at(t: _Tokens, i: int) -> tuple[CountPredicate, int] | None:
         return _bounded(n, 0, 0), i + 1
     if hit := t.match(i, _VAGUE):
         return CountPredicate(_VAGUE[hit[0]]), hit[1]
-    if (hit := t.match(i, _RANKED)) and t.word(i - 1) != "at":  # "at least" without a number
-        up = _RANKED[hit[0]] > 0
+    if hit := t.match(i, _BUSY) or (t.match(i, _RANKED) if t.word(i - 1) != "at" else None):
+        up = {**_RANKED, **_BUSY}[hit[0]] > 0  # "at least" without a number is no count
         return CountPredicate(int(up), superlative=True, direction=1 if up else -1), hit[1]
     if hit := t.match(i, _ZERO):
         return _bounded(0, 0, 0), hit[1]

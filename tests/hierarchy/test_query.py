@@ -117,6 +117,11 @@ def test_ordinal(text: str, ordinal: Ordinal | None) -> None:
         ("the half with the most corners", CountPredicate(1, superlative=True, direction=1), "corner"),
         ("which half had more offside calls", CountPredicate(1, superlative=True, direction=1), "offside call"),
         ("the game with the fewest fouls", CountPredicate(0, superlative=True, direction=-1), "foul"),
+        ("the busiest half for corners", CountPredicate(1, superlative=True, direction=1), "corner"),
+        ("which half was busiest for corners", CountPredicate(1, superlative=True, direction=1), "corner"),
+        ("the most eventful match for bookings", CountPredicate(1, superlative=True, direction=1), "booking"),
+        ("the quietest half for fouls", CountPredicate(0, superlative=True, direction=-1), "foul"),
+        ("the busiest half", None, ""),  # busy with what: nothing to count
         ("the most exciting match", None, ""),
         ("a 2-1 win for the hosts", None, ""),
         ("a game lasting 90 minutes", None, ""),
