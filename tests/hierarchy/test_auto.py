@@ -96,7 +96,9 @@ def test_superlative_count_ranks_halves_by_label_counts(library: Database) -> No
     assert len(counts) == 2 and counts == sorted(counts, reverse=True)  # one match: two halves
 
 
-@pytest.mark.parametrize(("text", "direction"), [("the busiest half for corners", 1), ("the quietest half for corners", -1)])
+@pytest.mark.parametrize(
+    ("text", "direction"), [("the busiest half for corners", 1), ("the quietest half for corners", -1)]
+)
 def test_busiest_and_quietest_rank_halves_by_what_they_hold(library: Database, text: str, direction: int) -> None:
     result = auto(library, text, top_k=4)
     counts = [h.node.label_counts.get("corner kick", 0) for h in result.hits]
