@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from hierarchy import search
-from hierarchy.auto import Ranked
 from hierarchy.calibrate import LevelMoments
+from hierarchy.candidates import Ranked
 from hierarchy.index import LevelIndex
 from hierarchy.spans import LevelSpans
 from hierarchy.types import Hit, Level, Node, TimeRange

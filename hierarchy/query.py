@@ -34,6 +34,8 @@
   hosts won", "a goalless draw"; ``hierarchy.results``).
 - side: else the one side the text names, home or away ("corner kick for the away side",
   "a long home possession").
+- every: the text opens with "every", "each" or "all" ("every goal of match-0001"): all
+  the events it names are asked for; the quantifier leaves the event.
 """
 
 from __future__ import annotations
@@ -96,6 +98,7 @@ class ParsedQuery:
     ongoing: str = ""  # a participle describing play going on ("keeping", "speaking"): a stretch, not a moment
     result: ResultPredicate | None = None  # a game result asked of a video ("a match the hosts won")
     side: str = ""  # the side named ("home", "away"): "corner kick for the away side"
+    every: bool = False  # "every goal of match-0001": all of them, not the best few
 
     @property
     def part(self) -> tuple[Level, int] | None:
@@ -120,6 +123,7 @@ class ParsedQuery:
         parts += [f"ongoing '{self.ongoing}'"] if self.ongoing else []
         parts += [f"result {self.result.describe()}"] if self.result else []
         parts += [f"side {self.side}"] if self.side else []
+        parts += ["every"] if self.every else []
         return "; ".join([*parts, f"event '{self.event}'" + (" (whole text)" if self.fallback else "")])
 
 
@@ -169,6 +173,7 @@ _FUNCTION = _BOUNDARY | _DETS
 _LINK = _PREPS | _CONNECT | set("has have had saw sees is was featuring containing including".split())
 _EDGE = _LINK | _ARTICLES
 _NP_LEAD = _DETS | set(_ORDINALS) | set("whole entire full complete single same".split())
+_EVERY = {"every", "each", "all"}  # opening a text: all the events it names, in time order
 # Words that name no event: a text of these and a part asks for the part itself.
 _GENERIC = set("what whatever happened happens happening goes went on everything anything all action play "
                "highlights key moments events the".split())
@@ -499,6 +504,19 @@ def parse(text: str) -> ParsedQuery:
     return _resolve(t, start, mentions, refs[0].group() if refs else None)
 
 
+def _every(t: _Tokens, start: int) -> bool:
+    """Whether the text opens with "every", "each" or "all (of) (the)"; those words leave
+    the event ("every goal of match-0001": goals)."""
+    first, nxt = t.word(start), t.word(start + 1)
+    if first not in _EVERY or first == "all" and not (nxt in {"of", "the"} or nxt.endswith("s")):
+        return False  # "all-out attack"
+    end = start + 1
+    while t.word(end) in {"of", "the"}:
+        end += 1
+    t.cut(start, end)
+    return True
+
+
 def _confines(head: _Mention | None, counted: object, within: Level | None, ordinal: Ordinal, event: str) -> bool:
     """Whether an ordinal only says which part of each video to search: it orders the
     container, nothing is counted, and what is asked for is smaller than the container:
@@ -550,6 +568,7 @@ def _resolve(t: _Tokens, start: int, mentions: list[_Mention], ref: str | None) 
         t.cut(interval[1], interval[2])
     for m in [m for m in [head, *boxes] if m and m.pure]:
         _drop_structure(t, m)
+    every = not sentence and _every(t, start)
     event = _event(t)
     if ordinal and _confines(head, counted, within, ordinal[0], event):  # "a goal in the second half"
         within_position, ordinal = ordinal[0].position, None
@@ -562,4 +581,4 @@ def _resolve(t: _Tokens, start: int, mentions: list[_Mention], ref: str | None) 
                        within=within, within_position=within_position, video_ref=ref, fallback=not event,
                        ongoing=_ongoing(t, start),
                        result=(result := parse_result(t.text) if scope is Level.VIDEO else None),
-                       side="" if result else parse_side(t.text))  # fmt: skip
+                       side="" if result else parse_side(t.text), every=every)  # fmt: skip

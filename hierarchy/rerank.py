@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hierarchy.auto import Ranked
+from hierarchy.candidates import Ranked
 from hierarchy.errors import InvalidArgument
 
 NEAR_DUPLICATE = 0.95

@@ -13,6 +13,7 @@ import numpy as np
 
 from hierarchy import answers, auto, calibrate, deadlines, filters, nodes, paging, rerank, router, search, validate
 from hierarchy.calibrate import LevelMoments, MomentsCache
+from hierarchy.candidates import Context, Ranked
 from hierarchy.commits import Commits
 from hierarchy.encoder import get_encoder
 from hierarchy.errors import FailedPrecondition, NotFound
@@ -57,7 +58,7 @@ class _Ranking:
     """A ranking with its route, the vector that scored, scores before rerank, and whether
     the ranking holds every answer there is."""
 
-    ranked: list[auto.Ranked]
+    ranked: list[Ranked]
     route: Route
     event: np.ndarray
     raw: dict[int, float]
@@ -172,7 +173,7 @@ class Searcher:
                 break
             extra = extra * 2 + depth  # more was written while ranking: ask again, deeper
         raw = {r.key: r.score for r in ranked}
-        if reranking:
+        if reranking and not route.in_time_order:
             head = self._rerank(coll, query.reranker, ranked[:RERANK_DEPTH], plan.diversity)
             ranked = head + ranked[RERANK_DEPTH:]
         return _Ranking(ranked, route, event, raw, exhausted)
@@ -183,7 +184,7 @@ class Searcher:
             return 0
         return sum(self._spans(coll, level).newer_than(watermark) for level in levels)
 
-    def _as_of(self, coll: Collection, ranked: list[auto.Ranked], watermark: int) -> list[auto.Ranked]:
+    def _as_of(self, coll: Collection, ranked: list[Ranked], watermark: int) -> list[Ranked]:
         """The answers written at or before ``watermark``."""
         keep: set[int] = set()
         for level in {r.level for r in ranked}:
@@ -215,10 +216,10 @@ class Searcher:
         token = paging.encode([offset + top_k, plan.watermark], owner) if more else ""
         return SearchResult([], ranking.route, more, token, out)
 
-    def _group(self, coll: Collection, ranked: list[auto.Ranked], size: int) -> list[tuple[str, list[auto.Ranked]]]:
+    def _group(self, coll: Collection, ranked: list[Ranked], size: int) -> list[tuple[str, list[Ranked]]]:
         """Answers by video, videos in the order of their best answer, ``size`` each."""
         video_of = self._spans_of(coll, ranked)
-        groups: dict[str, list[auto.Ranked]] = {}
+        groups: dict[str, list[Ranked]] = {}
         for r in ranked:
             span = video_of.get(r.key)
             if span is None:
@@ -229,7 +230,7 @@ class Searcher:
         return list(groups.items())
 
     def _hits(
-        self, coll: Collection, plan: _Plan, ranking: _Ranking, page: list[auto.Ranked], first_rank: int
+        self, coll: Collection, plan: _Plan, ranking: _Ranking, page: list[Ranked], first_rank: int
     ) -> list[Hit]:
         query = plan.query
         deadlines.check(query.deadline, "before the answers were assembled")
@@ -244,7 +245,7 @@ class Searcher:
 
     def _rank(
         self, coll: Collection, query: SearchQuery, vector: np.ndarray, wanted: int, as_of: int
-    ) -> tuple[list[auto.Ranked], Route, np.ndarray]:
+    ) -> tuple[list[Ranked], Route, np.ndarray]:
         if query.mode is Mode.LEVEL:
             index = self._index(coll, query.level)
             keys, sims = search.candidates(
@@ -259,9 +260,9 @@ class Searcher:
                 lambda: self._spans(coll, query.level),
                 self._narrowing(coll, query.level, as_of, answers=query.top_k),
             )
-            ranked = [auto.Ranked(int(k), query.level, float(s), float(s)) for k, s in zip(keys, sims, strict=True)]
+            ranked = [Ranked(int(k), query.level, float(s), float(s)) for k, s in zip(keys, sims, strict=True)]
             return ranked, Route((query.level,), f"level {query.level.label} requested explicitly"), vector
-        context = auto.Context(
+        context = Context(
             self._store.cursor(),
             coll.id,
             lambda level: self._index(coll, level),
@@ -314,19 +315,19 @@ class Searcher:
 
         return mask
 
-    def _rerank(self, coll: Collection, name: str, head: list[auto.Ranked], diversity: float) -> list[auto.Ranked]:
+    def _rerank(self, coll: Collection, name: str, head: list[Ranked], diversity: float) -> list[Ranked]:
         found = rerank.Candidates(
             head, self._spans_of(coll, head), lambda chosen: self._unit_vectors(coll, chosen), diversity
         )
         return rerank.get(name)(found)
 
-    def _spans_of(self, coll: Collection, ranked: list[auto.Ranked]) -> dict[int, tuple[str, int, int]]:
+    def _spans_of(self, coll: Collection, ranked: list[Ranked]) -> dict[int, tuple[str, int, int]]:
         spans: dict[int, tuple[str, int, int]] = {}
         for level in {r.level for r in ranked}:
             spans.update(self._spans(coll, level).spans([r.key for r in ranked if r.level is level]))
         return spans
 
-    def _unit_vectors(self, coll: Collection, ranked: list[auto.Ranked]) -> np.ndarray:
+    def _unit_vectors(self, coll: Collection, ranked: list[Ranked]) -> np.ndarray:
         """The answers' vectors scaled to unit length, in the order given."""
         out = np.zeros((len(ranked), coll.space.dimension), np.float32)
         for level in {r.level for r in ranked}:

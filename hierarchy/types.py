@@ -211,6 +211,7 @@ class Route:
     reason: str
     confidences: dict[Level, float] = field(default_factory=dict)
     parse: Any = None  # hierarchy.query.ParsedQuery
+    in_time_order: bool = False  # the answers are listed in time order ("every goal"): no rerank moves them
 
 
 @dataclass(frozen=True)

@@ -286,6 +286,7 @@ def to_proto_search(result: t.SearchResult, next_token: str) -> search_pb2.Searc
             search_pb2.LevelConfidence(level=to_proto_level(lv), confidence=c)
             for lv, c in sorted(route.confidences.items())
         ],
+        in_time_order=route.in_time_order,
     )
     if route.parse is not None:
         out.parse.CopyFrom(to_proto_parse(route.parse))
@@ -325,6 +326,9 @@ def to_proto_parse(parsed: ParsedQuery) -> search_pb2.QueryParse:
         explanation=parsed.explain(),
         result=parsed.result.describe() if parsed.result else "",
         side=parsed.side,
+        within=to_proto_level(parsed.within) if parsed.within else 0,
+        within_position=parsed.within_position,
+        every=parsed.every,
     )
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from hierarchy.db import Database
 from hierarchy.types import EmbeddingSpace, Filter, Level, Mode, SearchQuery, SegmentInput, TimeRange
-from tests.hierarchy.helpers import fast_options
+from tests.hierarchy.helpers import all_pages, fast_options
 from tools.soccer import generate
 
 COLL = "soccer"
@@ -161,6 +161,30 @@ def test_a_named_part_in_a_large_library_screens_the_graph(library: Database, gr
     assert len(screened.hits) == 10 and all(start <= h.node.start_ms < end for h in screened.hits)
     assert screened.hits[0].node.id == scanned.hits[0].node.id
     assert len({h.node.id for h in screened.hits} & {h.node.id for h in scanned.hits}) >= 8
+
+
+@pytest.mark.parametrize(
+    ("text", "label", "half"), [("every goal", "goal", None), ("all corners after the interval", "corner kick", 1)]
+)
+def test_every_lists_each_labelled_event_in_time_order(
+    library: Database, text: str, label: str, half: int | None
+) -> None:
+    """ "every goal": all of them, page after page, in time order; in a named part, those inside it."""
+    data = generate(matches=1, seed=5, vectors="none")
+    starts = sorted(r["start_ms"] for r in data.segments if label in r["labels"])
+    if half is not None:
+        start, end = data.truth["matches"][0]["halves"][half]
+        starts = [s for s in starts if start <= s < end]
+    query = SearchQuery(COLL, text=text, mode=Mode.AUTO, top_k=3)
+    pages = all_pages(library, query)
+    assert [h.node.start_ms for page in pages for h in page.hits] == starts
+    assert pages[0].route.levels == (Level.SEGMENT,)
+    assert f"every '{label}' segment in time order" in pages[0].route.reason
+
+
+def test_every_without_a_label_ranks_the_best_matches(library: Database) -> None:
+    result = auto(library, "each spectacular overhead kick", top_k=5)
+    assert len(result.hits) == 5 and "no label names 'spectacular overhead kick'" in result.route.reason
 
 
 def test_a_named_part_keeps_the_request_filter(library: Database) -> None:

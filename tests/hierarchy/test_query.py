@@ -194,6 +194,23 @@ def test_a_named_part_confines_the_search(text: str, scope: Level | None, part: 
         assert parsed.ordinal is None and f"within half {part[1]}" in parsed.explain()
 
 
+@pytest.mark.parametrize(
+    ("text", "every", "event"),
+    cases(
+        ("every goal of match-0001", True, "goal"),
+        ("all corners in the second half", True, "corners"),
+        ("all of the bookings", True, "bookings"),
+        ("find me each save by the visitors", True, "save by the visitors"),
+        ("all out attack from the hosts", False, "all out attack from the hosts"),
+        ("All the kids are dancing on stage.", False, "All the kids are dancing on stage"),  # a statement
+        ("a goal", False, "goal"),
+    ),
+)
+def test_every_asks_for_all_the_events(text: str, every: bool, event: str) -> None:
+    parsed = parse(text)
+    assert (parsed.every, parsed.event) == (every, event)
+
+
 def test_explain_is_one_line() -> None:
     explained = parse("first half with multiple turnovers").explain()
     assert explained == "scope half; ordinal 1 of half; at least 2 × 'turnover'; event 'turnovers'"

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hierarchy import rerank
-from hierarchy.auto import Ranked
+from hierarchy.candidates import Ranked
 from hierarchy.errors import InvalidArgument
 from hierarchy.types import Level
 

@@ -123,3 +123,18 @@ def test_parse_names_the_result_asked_of_a_game() -> None:
 def test_parse_names_the_side_a_query_asks_for() -> None:
     assert cv.to_proto_parse(parse("corner kick for the away side")).side == "away"
     assert cv.to_proto_parse(parse("a corner kick")).side == ""
+
+
+
+def test_parse_names_the_part_searched_and_every() -> None:
+    part = cv.to_proto_parse(parse("every corner in the second half"))
+    assert (part.within, part.within_position, part.every) == (common_pb2.LEVEL_HALF, 2, True)
+    plain = cv.to_proto_parse(parse("a corner kick"))
+    assert (plain.within, plain.within_position, plain.every) == (0, 0, False)
+
+
+def test_route_says_when_hits_are_in_time_order() -> None:
+    listed = t.SearchResult([], t.Route((t.Level.SEGMENT,), "every goal", in_time_order=True), False)
+    assert cv.to_proto_search(listed, "").route.in_time_order
+    ranked = t.SearchResult([], t.Route((t.Level.SEGMENT,), "a goal"), False)
+    assert not cv.to_proto_search(ranked, "").route.in_time_order

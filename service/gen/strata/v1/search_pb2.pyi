@@ -126,16 +126,18 @@ class VideoGroup(_message.Message):
     def __init__(self, video_id: _Optional[str] = ..., score: _Optional[float] = ..., hits: _Optional[_Iterable[_Union[Hit, _Mapping]]] = ...) -> None: ...
 
 class Route(_message.Message):
-    __slots__ = ("levels", "reason", "confidences", "parse")
+    __slots__ = ("levels", "reason", "confidences", "parse", "in_time_order")
     LEVELS_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     CONFIDENCES_FIELD_NUMBER: _ClassVar[int]
     PARSE_FIELD_NUMBER: _ClassVar[int]
+    IN_TIME_ORDER_FIELD_NUMBER: _ClassVar[int]
     levels: _containers.RepeatedScalarFieldContainer[_common_pb2.Level]
     reason: str
     confidences: _containers.RepeatedCompositeFieldContainer[LevelConfidence]
     parse: QueryParse
-    def __init__(self, levels: _Optional[_Iterable[_Union[_common_pb2.Level, str]]] = ..., reason: _Optional[str] = ..., confidences: _Optional[_Iterable[_Union[LevelConfidence, _Mapping]]] = ..., parse: _Optional[_Union[QueryParse, _Mapping]] = ...) -> None: ...
+    in_time_order: bool
+    def __init__(self, levels: _Optional[_Iterable[_Union[_common_pb2.Level, str]]] = ..., reason: _Optional[str] = ..., confidences: _Optional[_Iterable[_Union[LevelConfidence, _Mapping]]] = ..., parse: _Optional[_Union[QueryParse, _Mapping]] = ..., in_time_order: _Optional[bool] = ...) -> None: ...
 
 class LevelConfidence(_message.Message):
     __slots__ = ("level", "confidence")
@@ -146,7 +148,7 @@ class LevelConfidence(_message.Message):
     def __init__(self, level: _Optional[_Union[_common_pb2.Level, str]] = ..., confidence: _Optional[float] = ...) -> None: ...
 
 class QueryParse(_message.Message):
-    __slots__ = ("scope", "ordinal", "ordinal_of", "count", "count_event", "event", "explanation", "result", "side")
+    __slots__ = ("scope", "ordinal", "ordinal_of", "count", "count_event", "event", "explanation", "result", "side", "within", "within_position", "every")
     SCOPE_FIELD_NUMBER: _ClassVar[int]
     ORDINAL_FIELD_NUMBER: _ClassVar[int]
     ORDINAL_OF_FIELD_NUMBER: _ClassVar[int]
@@ -156,6 +158,9 @@ class QueryParse(_message.Message):
     EXPLANATION_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
     SIDE_FIELD_NUMBER: _ClassVar[int]
+    WITHIN_FIELD_NUMBER: _ClassVar[int]
+    WITHIN_POSITION_FIELD_NUMBER: _ClassVar[int]
+    EVERY_FIELD_NUMBER: _ClassVar[int]
     scope: _common_pb2.Level
     ordinal: int
     ordinal_of: _common_pb2.Level
@@ -165,7 +170,10 @@ class QueryParse(_message.Message):
     explanation: str
     result: str
     side: str
-    def __init__(self, scope: _Optional[_Union[_common_pb2.Level, str]] = ..., ordinal: _Optional[int] = ..., ordinal_of: _Optional[_Union[_common_pb2.Level, str]] = ..., count: _Optional[str] = ..., count_event: _Optional[str] = ..., event: _Optional[str] = ..., explanation: _Optional[str] = ..., result: _Optional[str] = ..., side: _Optional[str] = ...) -> None: ...
+    within: _common_pb2.Level
+    within_position: int
+    every: bool
+    def __init__(self, scope: _Optional[_Union[_common_pb2.Level, str]] = ..., ordinal: _Optional[int] = ..., ordinal_of: _Optional[_Union[_common_pb2.Level, str]] = ..., count: _Optional[str] = ..., count_event: _Optional[str] = ..., event: _Optional[str] = ..., explanation: _Optional[str] = ..., result: _Optional[str] = ..., side: _Optional[str] = ..., within: _Optional[_Union[_common_pb2.Level, str]] = ..., within_position: _Optional[int] = ..., every: _Optional[bool] = ...) -> None: ...
 
 class SearchResponse(_message.Message):
     __slots__ = ("hits", "route", "next_page_token", "groups")

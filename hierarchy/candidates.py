@@ -1,0 +1,155 @@
+"""What a routed search works with: its context, ranked answers, a level's candidate
+pool (confined to the part of each video a query names), nodes by position in their
+video, parents holding children, and the labels that name an event."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import numpy as np
+
+from hierarchy import deadlines, nodes, router, search
+from hierarchy.calibrate import LevelMoments
+from hierarchy.index import LevelIndex
+from hierarchy.router import Pool
+from hierarchy.spans import LevelSpans
+from hierarchy.types import Filter, Level, Node
+
+COUNT_POOL = 2000  # candidates a count or an ordinal scans for matching events
+LEVEL_SCAN = 20_000  # nodes of a level scored exactly when every one must be ranked
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """One ranked answer before paging."""
+
+    key: int
+    level: Level
+    score: float
+    similarity: float
+
+
+@dataclass
+class Context:
+    """What a routed search needs from the database."""
+
+    cur: duckdb.DuckDBPyConnection
+    cid: int
+    index: Callable[[Level], LevelIndex]
+    moments: Callable[[Level], LevelMoments]
+    encode: Callable[[str], np.ndarray] | None
+    labels: Callable[[], list[str]]
+    exact_filter_below: int
+    spans: Callable[[Level], LevelSpans] | None = None  # in-memory spans, for video and time filters
+    fetch: Callable[[list[int]], dict[int, Node]] | None = None  # nodes by key (cached); None: the store
+    deadline: float | None = None  # time.monotonic(); checked before each candidate pool
+    # Which candidate keys of a level a later page may see (written by its first page's
+    # commit); None: all. Routing then reads the library as the first page did.
+    visible: Callable[[Level, np.ndarray], np.ndarray] | None = None
+    # More keys of a level to score exactly beside an unfiltered search's graph answers
+    # (the children of the best parents: hierarchy.search), given the parents already found
+    # best first, if any; None for a level searched by its graph alone.
+    narrow: Callable[[Level, np.ndarray | None], Callable[[np.ndarray], np.ndarray] | None] | None = None
+    # Several texts embedded in one pass (a paragraph's sentences); None: one by one.
+    encode_many: Callable[[list[str]], np.ndarray] | None = None
+    # Attributes of nodes by key, without building the nodes; None: from ``fetch``.
+    attributes: Callable[[list[int]], dict[int, dict[str, Any]]] | None = None
+    # (video, start, attributes) of the segments carrying any of some labels (cached by
+    # the caller until the next write); None: the store is asked each time.
+    labelled: Callable[[list[str]], list[tuple[str, int, dict[str, Any]]]] | None = None
+    # The part of each video the query confines the search to, (level, position): "a goal
+    # in the second half" -> (HALF, 2); set from the parse.
+    part: tuple[Level, int] | None = None
+
+
+def fetch(ctx: Context, keys: list[int]) -> dict[int, Node]:
+    """Nodes by key (the ones still present), from the context's cache when it has one."""
+    return ctx.fetch(keys) if ctx.fetch is not None else nodes.by_keys(ctx.cur, keys)
+
+
+def pool(
+    ctx: Context, level: Level, flt: Filter, vector: np.ndarray, size: int, parents: np.ndarray | None = None
+) -> Pool | None:
+    """One level's candidates; ``parents``: the best keys of the level above, best first."""
+    deadlines.check(ctx.deadline, f"while searching the {level.label} level")
+    index = ctx.index(level)
+    if len(index) == 0:
+        return None
+    spans = (lambda: ctx.spans(level)) if ctx.spans is not None else None
+    narrow = ctx.narrow(level, parents) if ctx.narrow is not None else None
+    if ctx.part is not None and level < ctx.part[0]:
+        allowed = in_part(ctx, level, flt)
+        keys, sims = search.among(index, allowed, vector, size, ctx.exact_filter_below, narrow)
+    else:
+        keys, sims = search.candidates(
+            ctx.cur, index, ctx.cid, level, flt, vector, size, ctx.exact_filter_below, spans, narrow
+        )
+    if ctx.visible is not None:
+        seen = ctx.visible(level, keys)
+        keys, sims = keys[seen], sims[seen]
+    return router.pool(level, keys, sims, ctx.moments(level), vector)
+
+
+def in_part(ctx: Context, level: Level, flt: Filter) -> np.ndarray:
+    """Sorted keys of ``level`` that start inside the query's part of each video (every
+    second half) and pass ``flt``."""
+    assert ctx.spans is not None and ctx.part is not None
+    part, position = ctx.part
+    held = ctx.spans(part).spans(every_at(ctx, part, position).tolist())
+    keys = np.unique(ctx.spans(level).starting_in(list(held.values())))
+    if flt.empty:
+        return keys
+    spans = lambda: ctx.spans(level)  # noqa: E731
+    passing = search.filtered_keys(ctx.cur, ctx.cid, level, flt, max(len(ctx.index(level)), 1), spans)
+    return np.intersect1d(keys, passing)
+
+
+def matching_labels(event: str, labels: list[str]) -> list[str]:
+    """Labels of the collection that name ``event`` ("corner" -> "corner kick")."""
+    words = event.lower().split()
+    if not words:
+        return []
+    exact = [lb for lb in labels if lb.lower() == event.lower()]
+    if exact:
+        return exact
+    return [lb for lb in labels if all(w in lb.lower().split() or w.rstrip("s") in lb.lower() for w in words)]
+
+
+def every_at(ctx: Context, level: Level, position: int) -> np.ndarray:
+    """Keys of every node of ``level`` at ``position`` in its video (every node for 0)."""
+    assert ctx.spans is not None
+    keys = ctx.spans(level).matching((), 0, 0)
+    return keys[at_position(ctx, level, keys, position)] if position else keys
+
+
+def at_position(ctx: Context, level: Level, keys: np.ndarray, position: int) -> np.ndarray:
+    """Mask of ``keys`` that are the ``position``-th node of their level in their video."""
+    if ctx.spans is not None:
+        ordinals, totals = ctx.spans(level).positions(keys)
+    else:
+        ordinals, totals = nodes.positions(ctx.cur, ctx.cid, level, [int(k) for k in keys])
+    return router.position_mask(ordinals, totals, position)
+
+
+Spans = dict[int, tuple[str, int, int]]  # key -> (video, start, end)
+_VIDEO_SHIFT = 42  # (video code << 42) + start orders spans by video, then by start (ms < 2**42)
+
+
+def owners(parents: Spans, starts: list[tuple[str, int]]) -> np.ndarray:
+    """For each (video, start), the place in ``list(parents)`` of the parent whose span
+    holds it, or -1 (the parents of one level do not overlap in a video)."""
+    keys = list(parents)
+    if not keys or not starts:
+        return np.full(len(starts), -1, np.int64)
+    codes = {video: code for code, video in enumerate(sorted({v for v, _, _ in parents.values()}))}
+    order = np.array(sorted(range(len(keys)), key=lambda i: (parents[keys[i]][0], parents[keys[i]][1])), np.int64)
+    first = np.array([(codes[parents[keys[i]][0]] << _VIDEO_SHIFT) + parents[keys[i]][1] for i in order], np.int64)
+    ends = np.array([parents[keys[i]][2] for i in order], np.int64)
+    probe = np.array([(codes[v] << _VIDEO_SHIFT) + s if v in codes else -1 for v, s in starts], np.int64)
+    at = np.maximum(np.searchsorted(first, probe, "right") - 1, 0)
+    held = (probe >= 0) & (first[at] >> _VIDEO_SHIFT == probe >> _VIDEO_SHIFT) & (first[at] <= probe)
+    held &= np.array([s for _, s in starts], np.int64) < ends[at]
+    return np.where(held, order[at], -1)
