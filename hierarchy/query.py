@@ -40,6 +40,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -489,8 +490,11 @@ def _ongoing(t: _Tokens, start: int) -> str:
     return ""
 
 
+@functools.lru_cache(maxsize=2048)
 def parse(text: str) -> ParsedQuery:
-    """Scope, ordinal, count and event phrase of a search text; never raises."""
+    """Scope, ordinal, count and event phrase of a search text; never raises. Parses
+    are immutable and remembered: every page of a search, and a text query's embedding
+    (``hierarchy.searcher``) and routing, read the same one."""
     if not text.strip():
         return ParsedQuery(text=text)
     t = _Tokens(text)
