@@ -68,6 +68,29 @@ def test_text_search_with_builtin_encoder(client: StrataClient) -> None:
     assert hits[0].node.text == texts[1]
 
 
+def test_every_event_over_grpc_is_listed_in_time_order(client: StrataClient) -> None:
+    """ "every goal" answers each goal-labelled segment in time order, and the response
+    says so (route.in_time_order, parse.every) besides the part a query names."""
+    client.create_collection("t", text_encoder="default")
+    client.create_video("t", "m")
+    texts = ["a header is saved", "GOAL! a shot into the top corner", "a pass in midfield", "GOAL! a tap-in"] * 3
+    labels = ["header", "goal", "pass", "goal"] * 3
+    client.append_segments(
+        "t",
+        [
+            {"video_id": "m", "start_ms": i * 2000, "end_ms": i * 2000 + 2000, "text": t, "labels": [lb]}
+            for i, (t, lb) in enumerate(zip(texts, labels, strict=True))
+        ],
+    )
+    client.seal_video("t", "m")
+    reply = client.search("t", "every goal", top_k=10)
+    assert [h.node.start_ms for h in reply.hits] == [i * 2000 for i, lb in enumerate(labels) if lb == "goal"]
+    assert reply.route.in_time_order and reply.route.parse.every
+    ranked = client.search("t", "a goal in the second half", top_k=3)
+    assert not ranked.route.in_time_order
+    assert (ranked.route.parse.within_position, ranked.route.parse.every) == (2, False)
+
+
 def test_idempotent_retry_writes_nothing_twice(client: StrataClient, loaded: np.ndarray) -> None:
     batch = rows("v1", unit_vectors(5, seed=9), start_index=100)
     first = client.append_segments("c", batch, request_id="retry-me")
