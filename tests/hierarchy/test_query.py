@@ -225,7 +225,8 @@ def test_blank_text_parses_to_nothing(text: str) -> None:
 
 WORDS = ["the", "a", "first", "second", "last", "half", "halves", "match", "possession", "of", "in", "with", "most",
          "at", "least", "3", "or", "more", "several", "twice", "no", "goals", "-", ",", "match-0001", "interval",
-         "before", "spell", "on", "ball", "set", "piece", "is", "hosting", "Two", "+", "é", "1st"]  # fmt: skip
+         "before", "spell", "on", "ball", "set", "piece", "is", "hosting", "Two", "+", "é", "1st", "every", "each",
+         "all", "busiest", "quietest", "most eventful", "for", "what happened", "corners"]  # fmt: skip
 
 
 @given(st.one_of(st.text(), st.lists(st.sampled_from(WORDS), max_size=12).map(" ".join)))
