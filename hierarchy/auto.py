@@ -235,11 +235,6 @@ def _by_scene_evidence(
     return sorted(rescored, key=lambda r: -r.score)
 
 
-
-
-
-
-
 def _exact_support(
     ctx: Context, query: SearchQuery, parents: Spans, vectors: list[np.ndarray]
 ) -> dict[int, float] | None:
@@ -305,12 +300,6 @@ def event_phrase(parsed: ParsedQuery) -> str | None:
     if parsed.fallback or not parsed.event or parsed.event.strip().lower() == parsed.text.strip().lower():
         return None
     return parsed.event
-
-
-
-
-
-
 
 
 def _mixed(pools: list[Pool]) -> list[Ranked]:
@@ -391,8 +380,6 @@ def _counts(ctx: Context, query: SearchQuery, parsed: ParsedQuery, level: Level,
     return np.array([sum(1 for v, s in matches if v == vid and a <= s < b) for vid, a, b in spans], np.float64)
 
 
-
-
 def _matching_segments(ctx: Context, query: SearchQuery, parsed: ParsedQuery) -> list[tuple[str, int]]:
     """(video, start) of segments whose calibrated score for the counted event passes."""
     if ctx.encode is None or not parsed.count_event:
@@ -404,21 +391,5 @@ def _matching_segments(ctx: Context, query: SearchQuery, parsed: ParsedQuery) ->
     keys = found.keys[found.scores >= router.MATCH_Z]
     hits = candidates.fetch(ctx, [int(k) for k in keys])
     return [(n.video_id, n.start_ms) for n in hits.values()]
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
