@@ -234,7 +234,7 @@ def video_segments(cur: duckdb.DuckDBPyConnection, cid: int, video_id: str) -> t
         "starts": table.column("start_ms").to_numpy(),
         "ends": table.column("end_ms").to_numpy(),
         "vectors": flat.astype(np.float32).reshape(n, -1) if n else np.zeros((0, 0), np.float32),
-        "attributes": [json.loads(a) for a in table.column("attributes").to_pylist()],
+        "attributes": [{} if a == "{}" else json.loads(a) for a in table.column("attributes").to_pylist()],
         "labels": table.column("labels").to_pylist(),
         "texts": table.column("text").to_pylist(),
         "shot_cuts": np.asarray(table.column("shot_cut").to_pylist(), bool),

@@ -1,15 +1,19 @@
-"""Turn a built tree into node rows: ids, parent links, aggregates, per level."""
+"""Build a video's tree from its stored segments and turn it into node rows: ids, parent
+links, aggregates, per level."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+import duckdb
 import numpy as np
 
-from hierarchy.builder import BuiltNode, Tree
+from hierarchy import builder, catalog, nodes
+from hierarchy.builder import BuiltNode, HierarchyConfig, Tree
+from hierarchy.errors import FailedPrecondition, NotFound
 from hierarchy.nodes import NodeBatch
-from hierarchy.types import Level
+from hierarchy.types import Collection, Level, Video
 
 PARENT_LEVELS = (Level.SCENE, Level.DRIVE, Level.HALF, Level.VIDEO)
 
@@ -18,11 +22,37 @@ PARENT_LEVELS = (Level.SCENE, Level.DRIVE, Level.HALF, Level.VIDEO)
 class BuiltTree:
     """A video's tree built from the segments read, not yet written anywhere."""
 
-    video_id: str
+    video: Video  # as read before the build, with the count of the segments read
     hints: dict[Level, list[int]]  # the cut times it was built with
     segment_keys: np.ndarray  # the store keys of the segments, in time order
     attributes: list[dict[str, Any]]  # the segments' attributes, in the same order
     tree: Tree
+
+    @property
+    def video_id(self) -> str:
+        """The video the tree is of."""
+        return self.video.id
+
+
+def build_tree(
+    cur: duckdb.DuckDBPyConnection,
+    coll: Collection,
+    video_id: str,
+    config: HierarchyConfig,
+    hints: dict[Level, list[int]] | None,
+) -> BuiltTree:
+    """The tree of a video's stored segments (cut at ``hints`` when given, else at its
+    stored ones), not yet written anywhere."""
+    video = catalog.get_video(cur, coll, video_id, count_segments=False)  # counted below
+    if video is None:  # deleted, or its collection was
+        raise NotFound(f"video {video_id!r} does not exist in collection {coll.name!r}", "video_id")
+    seg_keys, columns = nodes.video_segments(cur, coll.id, video_id)
+    if len(seg_keys) == 0:
+        raise FailedPrecondition(f"video {video_id!r} has no segments to build a tree from", "video_id")
+    cuts = hints or video.hints
+    tree = builder.build(builder.VideoSegments(**columns), config, cuts)
+    video = replace(video, segment_count=len(seg_keys))
+    return BuiltTree(video, cuts, seg_keys, columns["attributes"], tree)
 
 
 def node_id(video_id: str, level: Level, ordinal: int) -> str:

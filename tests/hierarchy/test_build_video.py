@@ -93,6 +93,8 @@ def test_a_seal_that_fails_to_commit_leaves_the_video_as_it_was(
     monkeypatch.undo()
     video = games.seal_video(COLLECTION, "v1", hints={Level.HALF: [30_000]})
     assert (video.state, video.hints) == (VideoState.SEALED, {Level.HALF: [30_000]})
+    assert video == games.get_video(COLLECTION, "v1")  # as stored, its segments counted
+    assert video.segment_count > 0
     halves = games.search(SearchQuery(COLLECTION, Level.HALF, vector=unit_vectors(1)[0], top_k=5)).hits
     assert sorted(h.node.start_ms for h in halves) == [0, 30_000]
 

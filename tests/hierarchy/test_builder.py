@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from hierarchy import segmentation
 from hierarchy.builder import HierarchyConfig, Tree, VideoSegments, build
-from hierarchy.segmentation import partition, slow_features, split_in
+from hierarchy.segmentation import _slow_features_general, partition, slow_features, split_in
 from hierarchy.types import Level
 from tools import soccer
 
@@ -183,6 +183,20 @@ def test_slow_features_find_the_directions_that_change_slowly() -> None:
 def test_slow_features_of_a_short_sequence_are_few() -> None:
     x = np.random.default_rng(1).normal(size=(40, 64))
     assert slow_features(x, [(0, 40)], dims=32).shape == (64, 5)  # 40 items, 8 per dimension
+
+
+@pytest.mark.parametrize("items", [64, 700])  # as many items as dimensions; ten times as many
+def test_slow_features_of_a_long_sequence_match_the_double_precision_route(items: int) -> None:
+    rng = np.random.default_rng(items)
+    levels = np.repeat(rng.normal(size=(items // 50 + 1, 64)), 50, axis=0)[:items]
+    x = (levels + rng.normal(size=(items, 64)) * 2).astype(np.float32)
+    runs = [(0, items // 2), (items // 2, items)]
+    general = x.astype(np.float64) @ _slow_features_general(x, runs, 8, 0.1, 8)
+    long = x.astype(np.float64) @ slow_features(x, runs, dims=8)  # the long route
+    assert general.shape == long.shape
+    same_direction = np.abs((general * long).sum(0)) / np.linalg.norm(general, axis=0) / np.linalg.norm(long, axis=0)
+    assert same_direction.min() > 1 - 1e-9  # the same features, up to sign
+    np.testing.assert_allclose(np.linalg.norm(long, axis=0), np.linalg.norm(general, axis=0), rtol=1e-5)
 
 
 def test_scenes_are_found_under_event_noise() -> None:
