@@ -240,8 +240,10 @@ class LevelIndex:
         while self._link_oldest():
             pass
 
-    def search(self, query: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
-        """The ``count`` nearest keys and their similarities, best first."""
+    def search(self, query: np.ndarray, count: int, graph: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """The ``count`` nearest keys and their similarities, best first; with ``graph``,
+        found through the graph even where the level is small enough to scan (a caller
+        that wants good candidates fast rather than the exact best)."""
         if count <= 0 or len(self._table) == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         query = np.ascontiguousarray(query, np.float32)
@@ -251,7 +253,7 @@ class LevelIndex:
         tail_keys, dots, norms = self._tail.scan(rounded)
         if not self.exact and self._scan.held:  # the level outgrew scanning: its copy is dead weight
             self._scan.release()
-        if self.exact:  # small enough to scan: the table's scores rank every vector
+        if self.exact and not graph:  # small enough to scan: the table's scores rank every vector
             keys, sims = self._scan_table(rounded, count)
         elif self.params.dtype not in QUANTIZED:
             keys, sims = self._graph_search(query, count)

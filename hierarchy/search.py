@@ -28,6 +28,12 @@ NARROW_PARENTS = 32  # parents whose children an unfiltered search scores exactl
 # narrowed by 32 either way. By the page size, not the offset: every page of one search
 # is cut from the same candidates.
 NARROW_PARENTS_MAX = 256
+# Above this many parents, the best ones are found through their level's graph (its
+# candidates rescored) even where the level is small enough to scan: at 100 k benchmark
+# segments the scan of 8,743 scenes took 0.77 ms and the graph 0.31 ms, finding 0.992 of
+# the best 32; a segment search took 1.81 ms instead of 2.18 at the same recall@10 (0.990).
+# Below it the scan is cheap, and exact whatever the graph's quality.
+NARROW_BY_GRAPH_ABOVE = 4096
 
 
 def narrow_count(parents: int, answers: int) -> int:
@@ -98,7 +104,8 @@ def children_of_best(
 ) -> np.ndarray:
     """Keys of the children (the nodes inside the spans) of the ``count`` parents nearest
     to ``vector``; ``visible`` masks parents a search may not see yet."""
-    keys, _ = parents.search(vector, count if visible is None else 2 * count)
+    wanted = count if visible is None else 2 * count
+    keys, _ = parents.search(vector, wanted, graph=len(parents) > NARROW_BY_GRAPH_ABOVE)
     if visible is not None:
         keys = keys[visible(keys)][:count]
     return children_of(parent_spans, child_spans, keys)

@@ -168,6 +168,34 @@ def test_exact_below_threshold(path: Path, vectors: np.ndarray) -> None:
     assert not index.exact
 
 
+@pytest.mark.parametrize("dtype", ["f16", "i8"])
+def test_a_scanned_level_searched_through_its_graph_finds_the_best_and_what_waits(
+    path: Path, vectors: np.ndarray, dtype: str
+) -> None:
+    index = make_index(path, IndexParams(exact_below=10_000, dtype=dtype))
+    index.add(keys(150), vectors[:150], watermark=1)
+    index.link_all()
+    assert index.exact
+    with index._graph_lock:  # the next write waits unlinked
+        index.add(keys(50, first=151), vectors[150:], watermark=2)
+        for probe in vectors[140:160]:  # linked and waiting vectors alike
+            scanned = index.search(probe, 10)
+            graphed = index.search(probe, 10, graph=True)
+            assert graphed[0].tolist() == scanned[0].tolist()
+            np.testing.assert_allclose(graphed[1], scanned[1], atol=1e-6)  # table scores, not the graph's
+
+
+def test_a_scanned_level_searched_through_a_poor_graph_answers_as_the_graph_does(path: Path) -> None:
+    rows = generate(2000, dim=DIM, seed=5).vectors  # clustered, as a level's nodes are
+    poor = IndexParams(exact_below=10_000, connectivity=2, expansion_add=8, expansion_search=8)
+    index = make_index(path, poor)
+    index.add(keys(len(rows)), rows, watermark=1)
+    index.link_all()
+    probes = rows[::50]
+    shared = [set(index.search(q, 10, graph=True)[0].tolist()) & set(index.search(q, 10)[0].tolist()) for q in probes]
+    assert sum(map(len, shared)) < 10 * len(probes)  # the scan would have found every one
+
+
 def test_vectors_returns_stored_rows(saved: LevelIndex, vectors: np.ndarray) -> None:
     rows = saved.vectors(np.array([3, 1], np.int64))
     assert rows.dtype == np.float32
