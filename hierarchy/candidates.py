@@ -84,8 +84,9 @@ def pool(
         allowed = in_part(ctx, level, flt)
         keys, sims = search.among(index, allowed, vector, size, ctx.exact_filter_below, narrow)
     else:
+        graph = level > Level.SEGMENT and len(index) > search.GRAPH_CANDIDATES_ABOVE
         keys, sims = search.candidates(
-            ctx.cur, index, ctx.cid, level, flt, vector, size, ctx.exact_filter_below, spans, narrow
+            ctx.cur, index, ctx.cid, level, flt, vector, size, ctx.exact_filter_below, spans, narrow, graph
         )
     if ctx.visible is not None:
         seen = ctx.visible(level, keys)

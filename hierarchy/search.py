@@ -28,12 +28,15 @@ NARROW_PARENTS = 32  # parents whose children an unfiltered search scores exactl
 # narrowed by 32 either way. By the page size, not the offset: every page of one search
 # is cut from the same candidates.
 NARROW_PARENTS_MAX = 256
-# Above this many parents, the best ones are found through their level's graph (its
-# candidates rescored) even where the level is small enough to scan: at 100 k benchmark
-# segments the scan of 8,743 scenes took 0.77 ms and the graph 0.31 ms, finding 0.992 of
-# the best 32; a segment search took 1.81 ms instead of 2.18 at the same recall@10 (0.990).
-# Below it the scan is cheap, and exact whatever the graph's quality.
-NARROW_BY_GRAPH_ABOVE = 4096
+# Candidates of a level above the segments (the parents a search narrows by, a routed
+# search's pools) are found through the level's graph, its answers rescored from the
+# table, once it holds more than this many nodes, even where the level is small enough
+# to scan. 100 k benchmark segments, 200 queries: 8,743 scenes scanned in 0.70 ms, through
+# the graph in 0.27-0.35 ms for 10-100 answers (0.998-1.000 of the scan's); 3,619 drives
+# in 0.33 ms against 0.28-0.36. A segment search took 1.81 ms instead of 2.18 at the same
+# recall@10 (0.990). Below it the scan costs little, and is exact whatever the graph.
+# A search of one level asked for by the caller still scans below ``exact_below``.
+GRAPH_CANDIDATES_ABOVE = 4096
 
 
 def narrow_count(parents: int, answers: int) -> int:
@@ -52,14 +55,16 @@ def candidates(
     exact_filter_below: int,
     spans: Callable[[], LevelSpans] | None = None,
     narrow: Callable[[np.ndarray], np.ndarray] | None = None,
+    graph: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``wanted`` best (keys, similarities) at ``level`` that pass ``flt``, best first.
 
     ``spans`` (the level's in-memory spans) answers filters on videos and times without
     a store query. ``narrow`` (see :func:`children_of_best`) gives more keys of the level
-    to score exactly beside the graph's answers of an unfiltered search."""
+    to score exactly beside the graph's answers of an unfiltered search. With ``graph``
+    an unfiltered search goes through the level's graph whatever its size."""
     if flt.empty:
-        keys, sims = index.search(vector, wanted)
+        keys, sims = index.search(vector, wanted, graph=graph)
         if narrow is None or index.exact:
             return keys, sims
         extra = np.setdiff1d(narrow(vector), keys)  # each key once, none the graph found
@@ -105,7 +110,7 @@ def children_of_best(
     """Keys of the children (the nodes inside the spans) of the ``count`` parents nearest
     to ``vector``; ``visible`` masks parents a search may not see yet."""
     wanted = count if visible is None else 2 * count
-    keys, _ = parents.search(vector, wanted, graph=len(parents) > NARROW_BY_GRAPH_ABOVE)
+    keys, _ = parents.search(vector, wanted, graph=len(parents) > GRAPH_CANDIDATES_ABOVE)
     if visible is not None:
         keys = keys[visible(keys)][:count]
     return children_of(parent_spans, child_spans, keys)

@@ -178,3 +178,43 @@ def test_a_longer_page_narrows_by_more_scenes(
         fixed = _recall_of_page(db, probes, truth, 50)
         assert _recall_of_page(db, probes, truth, 10) == ten  # a page of ten narrows by 32 either way
     assert scaled >= 0.9 and scaled > fixed + 0.15, (scaled, fixed)  # 0.94 against 0.70 when written
+
+
+@pytest.fixture(scope="module")
+def well_linked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Database, np.ndarray]]:
+    """Two sealed 90-minute videos under the default graph parameters, with queries."""
+    corpus = generate(5400, dim=DIM, seed=4)
+    db = Database.open(Path(tmp_path_factory.mktemp("linked")), fast_options())
+    db.create_collection(COLL, EmbeddingSpace(DIM))
+    for video, rows in corpus.video_slices():
+        db.create_video(COLL, video)
+        starts = corpus.start_ms[rows].tolist()
+        db.append_segments(
+            COLL, [SegmentInput(video, t, t + SEGMENT_MS, v) for t, v in zip(starts, corpus.vectors[rows], strict=True)]
+        )
+        db.seal_video(COLL, video)
+    yield db, queries(corpus, 20, seed=4)
+    db.close()
+
+
+@pytest.mark.parametrize("mode", [Mode.LEVEL, Mode.AUTO])
+def test_candidates_found_through_the_graph_answer_as_the_scan_does(
+    well_linked: tuple[Database, np.ndarray], mode: Mode, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A library past ``GRAPH_CANDIDATES_ABOVE`` finds its narrowing scenes and routed pools
+    through the scene graph: the answers are those of a scan of every scene."""
+    db, probes = well_linked
+
+    def answers() -> list[list[tuple[str, float]]]:
+        out = []
+        for probe in probes:
+            result = db.search(SearchQuery(COLL, Level.SEGMENT, vector=probe, mode=mode, top_k=10))
+            out.append([(h.node.id, round(h.score, 5)) for h in result.hits])
+        return out
+
+    monkeypatch.setattr(search, "GRAPH_CANDIDATES_ABOVE", 10**9)
+    scanned = answers()
+    monkeypatch.setattr(search, "GRAPH_CANDIDATES_ABOVE", 0)
+    graphed = answers()
+    assert sum(a == b for a, b in zip(scanned, graphed, strict=True)) >= 18
+    assert all(a[0] == b[0] for a, b in zip(scanned, graphed, strict=True))  # the best answer, with its score
