@@ -352,10 +352,9 @@ class Database:
         hints: dict[Level, list[int]] | None = None,
     ) -> tuple[treerows.BuiltTree, dict[Level, int]]:
         """Build a video's tree from its stored segments and its hints (``hints`` when
-        given, else its stored ones), and commit it in one transaction (the tree and the
-        node count per level are returned); with ``seal`` the
-        same transaction stores the hints and seals it, so a crash leaves the video as it
-        was or sealed with its new tree.
+        given, else its stored ones), and commit it in one transaction; returns the tree
+        and its node count per level. With ``seal`` the same transaction stores the hints
+        and seals it, so a crash leaves the video as it was or sealed with its new tree.
 
         The tree is built outside the collection's write lock, so the builds of several
         videos (and the collection's other writes) run side by side; it is committed
