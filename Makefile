@@ -25,6 +25,7 @@ lint: $(STAMP)
 	$(BIN)/buf lint
 	$(BIN)/python -m tools.gen_stubs --check
 	$(BIN)/ruff check hierarchy service tools tests
+	$(BIN)/ruff format --check hierarchy service tools tests
 
 stubs: $(STAMP)
 	$(BIN)/python -m tools.gen_stubs

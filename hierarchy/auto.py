@@ -178,9 +178,7 @@ def _by_result(ctx: Context, pred: results.ResultPredicate, ranked: list[Ranked]
     goals, side = results.tally(rows)
     if side is None and rows and results.needs_sides(pred):
         return ranked, f"; no attribute names the side of a '{labels[0]}': the result is not read"
-    held = {
-        key for key, n in videos.items() if results.holds(pred, goals.get(n.video_id, []), (n.start_ms, n.end_ms))
-    }
+    held = {key for key, n in videos.items() if results.holds(pred, goals.get(n.video_id, []), (n.start_ms, n.end_ms))}
     rescored = [Ranked(r.key, r.level, r.score + RESULT_BONUS * (r.key in held), r.similarity) for r in ranked]
     by = f" by '{side}'" if side else ""
     note = f"; {len(held)} of {len(videos)} videos hold '{pred.describe()}' ('{labels[0]}' events{by})"
@@ -391,5 +389,3 @@ def _matching_segments(ctx: Context, query: SearchQuery, parsed: ParsedQuery) ->
     keys = found.keys[found.scores >= router.MATCH_Z]
     hits = candidates.fetch(ctx, [int(k) for k in keys])
     return [(n.video_id, n.start_ms) for n in hits.values()]
-
-

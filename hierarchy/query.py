@@ -176,8 +176,10 @@ _EDGE = _LINK | _ARTICLES
 _NP_LEAD = _DETS | set(_ORDINALS) | set("whole entire full complete single same".split())
 _EVERY = {"every", "each", "all"}  # opening a text: all the events it names, in time order
 # Words that name no event: a text of these and a part asks for the part itself.
-_GENERIC = set("what whatever happened happens happening goes went on everything anything all action play "
-               "highlights key moments events the".split())
+_GENERIC = set(
+    "what whatever happened happens happening goes went on everything anything all action play "
+    "highlights key moments events the".split()
+)
 _CONTAINER_PREPS = set("in of during within throughout across from over at before after until since into".split())
 _UNITS = set("second seconds sec secs minute minutes min mins hour hours yard yards metre metres meter meters "
              "m km foot feet ft year years percent per".split())  # fmt: skip

@@ -55,8 +55,10 @@ _DRAW = re.compile(
 )
 # A win or loss verb with an object is play, not a result ("won a corner", "lost the
 # ball"), unless the object is the game itself ("won the derby").
-_NOT_GAME = (r"(?!\s+(?:a|an|the|another|their|his|her|its|possession|back|ball)\b"
-             r"(?!\s+(?:match|game|tie|derby|fixture|final|contest)\b))")
+_NOT_GAME = (
+    r"(?!\s+(?:a|an|the|another|their|his|her|its|possession|back|ball)\b"
+    r"(?!\s+(?:match|game|tie|derby|fixture|final|contest)\b))"
+)
 _WIN = re.compile(
     rf"\b(?:(?:win|wins|won|winning|lose|loses|lost|losing){_NOT_GAME}|winner|winners|victory|victories|"
     r"victorious|triumph|defeat|defeated|decided\s+by|"
@@ -67,8 +69,10 @@ _WIN = re.compile(
 _LOSS = re.compile(rf"\b(?:(?:lose|loses|lost|losing){_NOT_GAME}|beaten|defeat\s+for|defeated\s+at\s+home)\b", _I)
 # "home" and "away" name a side before a team noun or after a determiner ("the away
 # side", "a long home possession"), not as adverbs ("the ball given away", "heads home").
-_TEAM_NOUNS = (r"side|sides|team|club|eleven|fans|supporters|crowd|players?|possessions?|spells?|moves?|attacks?|"
-               r"goals?|corners?|win|victory|defeat|keeper|goalkeeper|defen[cs]e|end|support")
+_TEAM_NOUNS = (
+    r"side|sides|team|club|eleven|fans|supporters|crowd|players?|possessions?|spells?|moves?|attacks?|"
+    r"goals?|corners?|win|victory|defeat|keeper|goalkeeper|defen[cs]e|end|support"
+)
 _DETERMINERS = r"a|an|the"
 _HOME = re.compile(rf"\bhosts?\b|\b(?:{_DETERMINERS})\s+home\b|\bhome\s+(?:{_TEAM_NOUNS})\b", _I)
 _AWAY = re.compile(

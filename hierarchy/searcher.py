@@ -229,9 +229,7 @@ class Searcher:
                 members.append(r)
         return list(groups.items())
 
-    def _hits(
-        self, coll: Collection, plan: _Plan, ranking: _Ranking, page: list[Ranked], first_rank: int
-    ) -> list[Hit]:
+    def _hits(self, coll: Collection, plan: _Plan, ranking: _Ranking, page: list[Ranked], first_rank: int) -> list[Hit]:
         query = plan.query
         deadlines.check(query.deadline, "before the answers were assembled")
         return answers.hits(

@@ -125,7 +125,6 @@ def test_parse_names_the_side_a_query_asks_for() -> None:
     assert cv.to_proto_parse(parse("a corner kick")).side == ""
 
 
-
 def test_parse_names_the_part_searched_and_every() -> None:
     part = cv.to_proto_parse(parse("every corner in the second half"))
     assert (part.within, part.within_position, part.every) == (common_pb2.LEVEL_HALF, 2, True)
