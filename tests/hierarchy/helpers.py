@@ -10,6 +10,8 @@ import pytest
 from hierarchy.db import Database
 from hierarchy.options import DatabaseOptions
 from hierarchy.types import Level, SearchQuery, SearchResult, SegmentInput
+from tools.bench.corpus import SEGMENT_MS as CORPUS_SEGMENT_MS
+from tools.bench.corpus import Corpus
 
 DIM = 16
 COLLECTION = "games"
@@ -30,6 +32,21 @@ def segments(video_id: str, vectors: np.ndarray, first_ms: int = 0) -> list[Segm
         SegmentInput(video_id, first_ms + i * SEGMENT_MS, first_ms + (i + 1) * SEGMENT_MS, row)
         for i, row in enumerate(vectors)
     ]
+
+
+def load_sealed(db: Database, collection: str, corpus: Corpus) -> None:
+    """Every video of a benchmark corpus created, its segments appended and sealed."""
+    for video, rows in corpus.video_slices():
+        db.create_video(collection, video)
+        starts = corpus.start_ms[rows].tolist()
+        db.append_segments(
+            collection,
+            [
+                SegmentInput(video, t, t + CORPUS_SEGMENT_MS, v)
+                for t, v in zip(starts, corpus.vectors[rows], strict=True)
+            ],
+        )
+        db.seal_video(collection, video)
 
 
 def query(vector: np.ndarray, top_k: int = 10, collection: str = COLLECTION, **kwargs: object) -> SearchQuery:

@@ -12,9 +12,9 @@ import pytest
 
 from hierarchy import answers
 from hierarchy.db import Database
-from hierarchy.types import EmbeddingSpace, Filter, Level, Node, SearchQuery, SegmentInput
-from tests.hierarchy.helpers import fast_options
-from tools.bench.corpus import SEGMENT_MS, Corpus, generate, queries
+from hierarchy.types import EmbeddingSpace, Filter, Level, Node, SearchQuery
+from tests.hierarchy.helpers import fast_options, load_sealed
+from tools.bench.corpus import Corpus, generate, queries
 
 COLL = "evidence"
 DIM = 64
@@ -27,13 +27,7 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Database
     corpus = generate(SEGMENTS, dim=DIM, seed=5, per_video=SEGMENTS // 2)
     db = Database.open(Path(tmp_path_factory.mktemp("evidence")), fast_options())
     db.create_collection(COLL, EmbeddingSpace(DIM))
-    for video, rows in corpus.video_slices():
-        db.create_video(COLL, video)
-        starts = corpus.start_ms[rows].tolist()
-        db.append_segments(
-            COLL, [SegmentInput(video, t, t + SEGMENT_MS, v) for t, v in zip(starts, corpus.vectors[rows], strict=True)]
-        )
-        db.seal_video(COLL, video)
+    load_sealed(db, COLL, corpus)
     try:
         yield db, corpus
     finally:

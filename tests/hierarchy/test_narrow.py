@@ -16,9 +16,9 @@ import pytest
 from hierarchy import search
 from hierarchy.db import Database
 from hierarchy.index import IndexParams
-from hierarchy.types import EmbeddingSpace, Filter, Level, Mode, SearchQuery, SegmentInput
-from tests.hierarchy.helpers import fast_options
-from tools.bench.corpus import SEGMENT_MS, generate, queries
+from hierarchy.types import EmbeddingSpace, Filter, Level, Mode, SearchQuery
+from tests.hierarchy.helpers import fast_options, load_sealed
+from tools.bench.corpus import generate, queries
 
 COLL = "narrow"
 DIM = 512  # the structure of real embeddings: a moment is near its own scene
@@ -48,14 +48,7 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, np
     path = Path(tmp_path_factory.mktemp("narrow"))
     with _open(path, 32) as db:
         db.create_collection(COLL, EmbeddingSpace(DIM))
-        for video, rows in corpus.video_slices():
-            db.create_video(COLL, video)
-            starts = corpus.start_ms[rows].tolist()
-            db.append_segments(
-                COLL,
-                [SegmentInput(video, t, t + SEGMENT_MS, v) for t, v in zip(starts, corpus.vectors[rows], strict=True)],
-            )
-            db.seal_video(COLL, video)
+        load_sealed(db, COLL, corpus)
     probes = queries(corpus, 40, seed=3)
     stored = corpus.vectors.astype(np.float16).astype(np.float32)  # as the index keeps them
     truth = np.argsort(-(probes @ stored.T), axis=1)[:, :10]
@@ -186,13 +179,7 @@ def well_linked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Data
     corpus = generate(5400, dim=DIM, seed=4)
     db = Database.open(Path(tmp_path_factory.mktemp("linked")), fast_options())
     db.create_collection(COLL, EmbeddingSpace(DIM))
-    for video, rows in corpus.video_slices():
-        db.create_video(COLL, video)
-        starts = corpus.start_ms[rows].tolist()
-        db.append_segments(
-            COLL, [SegmentInput(video, t, t + SEGMENT_MS, v) for t, v in zip(starts, corpus.vectors[rows], strict=True)]
-        )
-        db.seal_video(COLL, video)
+    load_sealed(db, COLL, corpus)
     yield db, queries(corpus, 20, seed=4)
     db.close()
 
