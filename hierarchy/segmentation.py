@@ -210,7 +210,10 @@ def _slow_features_long(
     # With D the principal variances and S = D^-1/2, the directions of largest variance
     # against noise are S w for the eigenvectors w of S noise S with the smallest
     # eigenvalues m, scaled by 1/sqrt(m) to unit noise variance.
-    scale = 1.0 / np.sqrt(np.maximum(variances, 1e-12 * max(float(variances[0]), 1e-300)))
+    # Directions with no variance are floored far below the largest (all of them, when
+    # nothing varies, at 1: no direction is slow then).
+    floor = 1e-12 * float(variances[0]) if variances[0] > 0 else 1.0
+    scale = 1.0 / np.sqrt(np.maximum(variances, floor))
     m, w = np.linalg.eigh(scale[:, None] * noise * scale[None, :])
     keep = np.argsort(m, kind="stable")[:dims]
     return basis @ (scale[:, None] * w[:, keep] / np.sqrt(m[keep]))

@@ -199,6 +199,12 @@ def test_slow_features_of_a_long_sequence_match_the_double_precision_route(items
     np.testing.assert_allclose(np.linalg.norm(long, axis=0), np.linalg.norm(general, axis=0), rtol=1e-5)
 
 
+@pytest.mark.parametrize("items", [40, 200])  # the double-precision route and the long one
+def test_slow_features_of_a_sequence_that_never_changes_are_finite(items: int) -> None:
+    for x in (np.zeros((items, 64)), np.ones((items, 64))):
+        assert np.isfinite(slow_features(x, [(0, items // 2), (items // 2, items)], dims=4)).all()
+
+
 def test_scenes_are_found_under_event_noise() -> None:
     x, truth = _event_noise_sequence(2)
     slow = _scene_f1(x, truth, HierarchyConfig(drive_attribute=""))
