@@ -3,6 +3,8 @@ as drives; alternating phases, minorities, drifts and noise are not sides."""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -190,3 +192,19 @@ def test_scenes_end_where_the_side_changes(seed: int) -> None:
     assert len(found) >= len(points & scene_cuts) + 4, (len(found), len(points & scene_cuts))
     true_starts = {0} | {int(segs.starts[i]) for i in sides.changes(side)}
     assert f1(set(drive_starts(tree)), true_starts) >= 0.7
+
+
+def _path_score(loglik: np.ndarray, switch: np.ndarray, path: tuple[int, ...]) -> float:
+    """Log-probability of a state path (up to a constant) under the two-state model."""
+    moves = [np.log(switch[i]) if path[i] != path[i - 1] else np.log1p(-switch[i]) for i in range(1, len(path))]
+    return float(sum(moves) + sum(loglik[i, state] for i, state in enumerate(path)))
+
+
+def test_the_two_state_path_is_the_most_likely_of_all_paths() -> None:
+    rng = np.random.default_rng(8)
+    for n in range(1, 10):
+        for _ in range(20):
+            loglik, switch = rng.normal(size=(n, 2)) * 3, rng.uniform(0.01, 0.6, size=n)
+            best = max(_path_score(loglik, switch, p) for p in itertools.product((0, 1), repeat=n))
+            found = tuple(sides._viterbi(loglik, switch).tolist())
+            assert _path_score(loglik, switch, found) == pytest.approx(best, abs=1e-9)
