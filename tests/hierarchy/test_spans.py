@@ -25,6 +25,9 @@ def test_spans_and_inside_agree_with_the_nodes(games: Database) -> None:
     assert sorted((v, s, e) for v, s, e in looked_up.values()) == sorted(
         (h.node.video_id, h.node.start_ms, h.node.end_ms) for h in stored.values()
     )
+    first, last = int(spans.keys[0]), int(spans.keys[-1])
+    assert spans.spans([last + 1, first, -5, first]) == {first: looked_up[first]}  # keys not held left out
+    assert spans.spans([]) == {}
     inside = spans.inside("v1", 3_000, 7_000)
     assert sorted(looked_up[int(k)][1] for k in inside) == sorted(
         h.node.start_ms
