@@ -188,8 +188,8 @@ def well_linked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Data
 def test_candidates_found_through_the_graph_answer_as_the_scan_does(
     well_linked: tuple[Database, np.ndarray], mode: Mode, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A library past ``GRAPH_CANDIDATES_ABOVE`` finds its narrowing scenes and routed pools
-    through the scene graph: the answers are those of a scan of every scene."""
+    """With ``GRAPH_CANDIDATES_ABOVE`` at 0 (as in a library past it) the narrowing scenes
+    and a routed search's pools come from the graphs: the answers are those of a scan."""
     db, probes = well_linked
 
     def answers() -> list[list[tuple[str, float]]]:
