@@ -84,7 +84,7 @@ def pool(
         allowed = in_part(ctx, level, flt)
         keys, sims = search.among(index, allowed, vector, size, ctx.exact_filter_below, narrow)
     else:
-        graph = level > Level.SEGMENT and len(index) > search.GRAPH_CANDIDATES_ABOVE
+        graph = level > Level.SEGMENT and search.graph_candidates(index)
         keys, sims = search.candidates(
             ctx.cur, index, ctx.cid, level, flt, vector, size, ctx.exact_filter_below, spans, narrow, graph
         )

@@ -39,6 +39,12 @@ NARROW_PARENTS_MAX = 256
 GRAPH_CANDIDATES_ABOVE = 4096
 
 
+def graph_candidates(index: LevelIndex) -> bool:
+    """Whether candidates of ``index``'s level (one above the segments) are found through
+    its graph rather than by a scan (see ``GRAPH_CANDIDATES_ABOVE``)."""
+    return len(index) > GRAPH_CANDIDATES_ABOVE
+
+
 def narrow_count(parents: int, answers: int) -> int:
     """Parents to narrow a search for ``answers`` a page by, at least ``parents`` (0: none)."""
     return max(parents, min(2 * answers, NARROW_PARENTS_MAX)) if parents > 0 else 0
@@ -110,7 +116,7 @@ def children_of_best(
     """Keys of the children (the nodes inside the spans) of the ``count`` parents nearest
     to ``vector``; ``visible`` masks parents a search may not see yet."""
     wanted = count if visible is None else 2 * count
-    keys, _ = parents.search(vector, wanted, graph=len(parents) > GRAPH_CANDIDATES_ABOVE)
+    keys, _ = parents.search(vector, wanted, graph=graph_candidates(parents))
     if visible is not None:
         keys = keys[visible(keys)][:count]
     return children_of(parent_spans, child_spans, keys)

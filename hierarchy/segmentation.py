@@ -169,10 +169,8 @@ def _slow_features_general(
 ) -> np.ndarray:
     """:func:`slow_features` in double precision: whiten by the noise, then the directions
     of largest variance."""
-    x = np.asarray(vectors, np.float64)
-    n, d = x.shape
-    centred = np.vstack([x[a:b] - x[a:b].mean(axis=0) for a, b in runs])
-    steps = np.vstack([np.diff(x[a:b], axis=0) for a, b in runs])
+    n, d = np.shape(vectors)
+    centred, steps = _centred_and_steps(np.asarray(vectors, np.float64), runs)
     total = centred.T @ centred / max(n, 1)
     noise = steps.T @ steps / max(2 * len(steps), 1)
     basis = _principal_basis(centred, total, max(1, min(d, n // min_per_dim)))
@@ -196,10 +194,8 @@ def _slow_features_long(
     agree with the double-precision route's to 1e-9; for 2,632 512-d segments (one
     thread) it takes 60 ms against 77. Short sequences keep that route: a few near-tie
     cuts of short clips move with the last bits."""
-    x = np.asarray(vectors, np.float32)
-    n, d = x.shape
-    centred = np.vstack([x[a:b] - x[a:b].mean(axis=0) for a, b in runs])
-    steps = np.vstack([np.diff(x[a:b], axis=0) for a, b in runs])
+    n, d = np.shape(vectors)
+    centred, steps = _centred_and_steps(np.asarray(vectors, np.float32), runs)
     total = (centred.T @ centred).astype(np.float64) / n
     noise = (steps.T @ steps).astype(np.float64) / max(2 * len(steps), 1)
     rank = max(1, min(d, n // min_per_dim))
@@ -209,14 +205,21 @@ def _slow_features_long(
     noise += np.eye(rank) * (ridge * np.trace(noise) / rank + 1e-12)
     # With D the principal variances and S = D^-1/2, the directions of largest variance
     # against noise are S w for the eigenvectors w of S noise S with the smallest
-    # eigenvalues m, scaled by 1/sqrt(m) to unit noise variance.
-    # Directions with no variance are floored far below the largest (all of them, when
-    # nothing varies, at 1: no direction is slow then).
+    # eigenvalues m, scaled by 1/sqrt(m) to unit noise variance. Directions with no
+    # variance are floored far below the largest (all of them, when nothing varies, at 1:
+    # no direction is slow then).
     floor = 1e-12 * float(variances[0]) if variances[0] > 0 else 1.0
     scale = 1.0 / np.sqrt(np.maximum(variances, floor))
     m, w = np.linalg.eigh(scale[:, None] * noise * scale[None, :])
     keep = np.argsort(m, kind="stable")[:dims]
     return basis @ (scale[:, None] * w[:, keep] / np.sqrt(m[keep]))
+
+
+def _centred_and_steps(x: np.ndarray, runs: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Each run's items less the run's mean, and the steps between neighbours inside runs."""
+    centred = np.vstack([x[a:b] - x[a:b].mean(axis=0) for a, b in runs])
+    steps = np.vstack([np.diff(x[a:b], axis=0) for a, b in runs])
+    return centred, steps
 
 
 def _principal_basis(centred: np.ndarray, covariance: np.ndarray, rank: int) -> np.ndarray | None:
