@@ -10,7 +10,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from hierarchy import candidates, nodes, positions, results, router, search
+from hierarchy import candidates, nodes, pairs, positions, results, router, search
 from hierarchy.candidates import Context, Ranked, Spans
 from hierarchy.query import ParsedQuery, parse
 from hierarchy.router import Pool
@@ -44,6 +44,8 @@ def execute(
     share = _merge_share(ctx, pools, event) if structured is None else 0.0
     present = [level for level in router.BUILT if len(ctx.index(level))]
     level, conf, reason = router.pick_level(parsed, pools, share, present)
+    if structured is None and (paired := _pairs(ctx, query, parsed, size)) is not None:
+        return paired, Route((Level.SEGMENT,), _pairs_reason(parsed) + named, conf, parsed), event
     if structured is None and level is Level.SCENE:
         level, reason = _promoted(ctx, query, pools, event, size, reason)
     ranked = _at_level(ctx, query, parsed, level, event, pools)
@@ -73,6 +75,24 @@ def execute(
             return ranked, Route((Level.SEGMENT,), reason + named, conf, parsed, in_time_order=True), event
         reason += f"; no label names '{parsed.event}' (or too many carry it to list): the best matches"
     return ranked, Route((level,), reason + named, conf, parsed), event
+
+
+def _pairs(ctx: Context, query: SearchQuery, parsed: ParsedQuery, size: int) -> list[Ranked] | None:
+    """A sequence query's answers: pairs of moments, each event embedded on its own (so
+    only where the collection has a text encoder); None for any other query."""
+    if len(parsed.sequence) != 2 or ctx.encode is None:
+        return None
+    texts = list(parsed.sequence)
+    vectors = list(ctx.encode_many(texts)) if ctx.encode_many else [ctx.encode(t) for t in texts]
+    return pairs.pairs(ctx, query.filter, (vectors[0], vectors[1]), size)
+
+
+def _pairs_reason(parsed: ParsedQuery) -> str:
+    first, second = parsed.sequence
+    return (
+        f"a sequence: '{first}' then, within {pairs.GAP_MS // 1000} s, '{second}'; each answer is the longer "
+        "moment of a pair, scored by both"
+    )
 
 
 def _in_named_video(ctx: Context, query: SearchQuery, parsed: ParsedQuery) -> tuple[SearchQuery, str]:

@@ -44,6 +44,7 @@ import functools
 import re
 from dataclasses import dataclass
 
+from hierarchy import sequence
 from hierarchy.results import ResultPredicate, parse_result, parse_side
 from hierarchy.types import Level
 
@@ -100,6 +101,7 @@ class ParsedQuery:
     result: ResultPredicate | None = None  # a game result asked of a video ("a match the hosts won")
     side: str = ""  # the side named ("home", "away"): "corner kick for the away side"
     every: bool = False  # "every goal of match-0001": all of them, not the best few
+    sequence: tuple[str, ...] = ()  # two events in order: "a cross then a header" -> ("a cross", "a header")
 
     @property
     def part(self) -> tuple[Level, int] | None:
@@ -125,6 +127,7 @@ class ParsedQuery:
         parts += [f"result {self.result.describe()}"] if self.result else []
         parts += [f"side {self.side}"] if self.side else []
         parts += ["every"] if self.every else []
+        parts += ["sequence " + " then ".join(f"'{e}'" for e in self.sequence)] if self.sequence else []
         return "; ".join([*parts, f"event '{self.event}'" + (" (whole text)" if self.fallback else "")])
 
 
@@ -587,4 +590,7 @@ def _resolve(t: _Tokens, start: int, mentions: list[_Mention], ref: str | None) 
                        within=within, within_position=within_position, video_ref=ref, fallback=not event,
                        ongoing=_ongoing(t, start),
                        result=(result := parse_result(t.text) if scope is Level.VIDEO else None),
-                       side="" if result else parse_side(t.text), every=every)  # fmt: skip
+                       side="" if result else parse_side(t.text), every=every,
+                       # Two events in order, in a plain moment query: "a cross then a header".
+                       sequence=sequence.of(t.text, event) if event and scope in (None, Level.SEGMENT)
+                       and not (counted or found or every) else ())  # fmt: skip

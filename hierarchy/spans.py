@@ -161,6 +161,20 @@ class SpanBlock:
         totals = np.searchsorted(self._video_in_time, video, "right") - first
         return np.where(held, self._place[at] - first, -1), np.where(held, totals, 0)
 
+    def adjacent(self, keys: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
+        """For each of ``keys`` held, the node ``step`` places later (earlier when
+        negative) among its video's nodes in time order: (positions in ``keys`` that have
+        one, those nodes' keys)."""
+        wanted = np.asarray(keys, np.int64)
+        if not len(self.keys) or not len(wanted):
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        at = np.clip(np.searchsorted(self.keys, wanted), 0, len(self.keys) - 1)
+        place = self._place[at] + step
+        rows = np.flatnonzero((self.keys[at] == wanted) & (place >= 0) & (place < len(self.by_time)))
+        other = self.by_time[place[rows]]
+        same = self.video[other] == self.video[at[rows]]
+        return rows[same], self.keys[other[same]]
+
     @cached_property
     def _video_in_time(self) -> np.ndarray:
         return self.video[self.by_time]
@@ -286,6 +300,11 @@ class LevelSpans:
         """For each key, its 0-based place among its video's nodes of the level in time
         order, and how many its video has (-1 and 0 for a key not held)."""
         return self.whole().positions(keys)
+
+    def adjacent(self, keys: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
+        """For each of ``keys`` held, the node ``step`` places away in its video's time
+        order (see :meth:`SpanBlock.adjacent`)."""
+        return self.whole().adjacent(keys, step)
 
     def starting_in(self, spans: list[tuple[str, int, int]]) -> np.ndarray:
         """Keys of the nodes that start inside any of ``spans`` (video, start, end): the

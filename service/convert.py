@@ -329,6 +329,7 @@ def to_proto_parse(parsed: ParsedQuery) -> search_pb2.QueryParse:
         within=to_proto_level(parsed.within) if parsed.within else 0,
         within_position=parsed.within_position,
         every=parsed.every,
+        sequence=list(parsed.sequence),
     )
 
 

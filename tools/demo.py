@@ -33,6 +33,7 @@ QUERIES = [
     ("auto", "the visitors earn a corner"),
     ("auto", "a match the hosts won"),
     ("auto", "a goal in the second half"),
+    ("auto", "a foul then a replay"),
     ("auto", "every goal of match-0001"),
 ]
 

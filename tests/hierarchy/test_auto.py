@@ -242,6 +242,42 @@ def test_a_count_in_a_named_part_counts_only_there(library: Database) -> None:
     assert [h.node.start_ms >= second for h in fewest.hits] == [fewer_after, not fewer_after]
 
 
+def _pair_members(first: str, second: str) -> set[tuple[int, int]]:
+    """Spans of the segments of the test match that are part of a ``first`` then
+    ``second`` pair (the second at most 3 segments and 10 s after the first)."""
+    rows = sorted(generate(matches=1, seed=5, vectors="none").segments, key=lambda r: r["start_ms"])
+    members = set()
+    for i, a in enumerate(rows):
+        for b in rows[i + 1 : i + 4]:
+            if first in a["labels"] and second in b["labels"] and b["start_ms"] - a["end_ms"] <= 10_000:
+                members |= {(a["start_ms"], a["end_ms"]), (b["start_ms"], b["end_ms"])}
+    return members
+
+
+@pytest.mark.parametrize(
+    ("text", "labels", "unordered"),
+    [
+        ("a foul then a replay", ("foul", "replay"), "a foul and a replay"),
+        ("a cross then a header", ("cross", "header"), "a cross and a header"),
+    ],
+)
+def test_two_events_in_order_are_answered_with_pairs_of_moments(
+    library: Database, text: str, labels: tuple[str, str], unordered: str
+) -> None:
+    """ "a foul then a replay": every answer is a moment of a foul followed by a replay,
+    where the same words without the order find such moments among others."""
+    members = _pair_members(*labels)
+    result = auto(library, text, top_k=5)
+    assert result.route.levels == (Level.SEGMENT,) and "a sequence" in result.route.reason
+    assert result.route.parse.sequence == (labels[0], f"a {labels[1]}")
+    assert len(result.hits) == 5 and all((h.node.start_ms, h.node.end_ms) in members for h in result.hits)
+    assert not auto(library, unordered).route.parse.sequence
+    assert sum((h.node.start_ms, h.node.end_ms) in members for h in auto(library, unordered, top_k=5).hits) < 5
+    # A filter holds for the answers (and their partners, which the pairing checks).
+    late = auto(library, text, top_k=5, filter=Filter(time_range=TimeRange(2_700_000, 0)))
+    assert late.hits and all(h.node.end_ms > 2_700_000 for h in late.hits)
+
+
 def test_route_explains_itself(library: Database) -> None:
     result = auto(library, "several fouls in the first half")
     route = result.route

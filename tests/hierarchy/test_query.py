@@ -211,6 +211,31 @@ def test_every_asks_for_all_the_events(text: str, every: bool, event: str) -> No
     assert (parsed.every, parsed.event) == (every, event)
 
 
+@pytest.mark.parametrize(
+    ("text", "sequence"),
+    [
+        ("a cross then a header", ("cross", "a header")),
+        ("beating a man then shooting", ("beating a man", "shooting")),
+        ("an infringement and then a second look at it", ("infringement", "a second look at it")),
+        ("a foul, then a replay", ("foul", "a replay")),
+        ("a corner kick followed by a goal", ("corner kick", "a goal")),
+        ("the camera then spins in a circle", ()),  # an adverb: one moment
+        ("She scrubs and then wipes down the sink.", ()),  # a full sentence: a description
+        ("a cross then a header then a save", ()),  # more than two events
+        ("a cross from the left wing by the home full back then a header", ()),  # not brief
+        ("then a goal", ()),  # nothing before it
+        ("the first goal then a celebration", ()),  # an ordinal orders the events instead
+        ("every goal then a replay", ()),
+        ("a scene with a cross then a header", ()),  # a level named
+        ("a corner kick", ()),
+    ],
+)
+def test_two_events_in_order_are_a_sequence(text: str, sequence: tuple[str, ...]) -> None:
+    parsed = parse(text)
+    assert parsed.sequence == sequence
+    assert ("sequence " in parsed.explain()) == bool(sequence)
+
+
 def test_explain_is_one_line() -> None:
     explained = parse("first half with multiple turnovers").explain()
     assert explained == "scope half; ordinal 1 of half; at least 2 × 'turnover'; event 'turnovers'"

@@ -156,6 +156,27 @@ def test_positions_agree_with_the_store(games: Database) -> None:
         assert [x.tolist() for x in spans.positions(np.array(keys))] == [x.tolist() for x in stored]
 
 
+def test_adjacent_steps_through_each_video_in_time_order(games: Database) -> None:
+    for video, count in (("v1", 6), ("v2", 4)):
+        games.append_segments(COLLECTION, segments(video, unit_vectors(count, seed=count)))
+    spans = games.searcher._spans(games.get_collection(COLLECTION), Level.SEGMENT)
+    held = spans.spans(spans.keys.tolist())
+    in_time = {v: sorted((s, k) for k, (video, s, _) in held.items() if video == v) for v in ("v1", "v2")}
+    keys = np.array([k for _, k in in_time["v1"]] + [k for _, k in in_time["v2"]] + [10**12])
+    for step in (1, 2, -1, -3):
+        rows, found = spans.adjacent(keys, step)
+        expected = []
+        for row, key in enumerate(keys.tolist()):
+            if key not in held:
+                continue
+            order = [k for _, k in in_time[held[key][0]]]
+            at = order.index(key) + step
+            if 0 <= at < len(order):  # never across into another video
+                expected.append((row, order[at]))
+        assert list(zip(rows.tolist(), found.tolist(), strict=True)) == expected
+    assert [len(x) for x in spans.adjacent(np.zeros(0, np.int64), 1)] == [0, 0]
+
+
 def test_small_appends_leave_the_base_untouched() -> None:
     """A search after each write pays for the write: the level's base block is the same
     object until the recent block outgrows an eighth of it."""

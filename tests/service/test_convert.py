@@ -132,6 +132,11 @@ def test_parse_names_the_part_searched_and_every() -> None:
     assert (plain.within, plain.within_position, plain.every) == (0, 0, False)
 
 
+def test_parse_lists_the_events_of_a_sequence_in_order() -> None:
+    assert list(cv.to_proto_parse(parse("a cross then a header")).sequence) == ["cross", "a header"]
+    assert list(cv.to_proto_parse(parse("a corner kick")).sequence) == []
+
+
 def test_route_says_when_hits_are_in_time_order() -> None:
     listed = t.SearchResult([], t.Route((t.Level.SEGMENT,), "every goal", in_time_order=True), False)
     assert cv.to_proto_search(listed, "").route.in_time_order

@@ -148,7 +148,7 @@ class LevelConfidence(_message.Message):
     def __init__(self, level: _Optional[_Union[_common_pb2.Level, str]] = ..., confidence: _Optional[float] = ...) -> None: ...
 
 class QueryParse(_message.Message):
-    __slots__ = ("scope", "ordinal", "ordinal_of", "count", "count_event", "event", "explanation", "result", "side", "within", "within_position", "every")
+    __slots__ = ("scope", "ordinal", "ordinal_of", "count", "count_event", "event", "explanation", "result", "side", "within", "within_position", "every", "sequence")
     SCOPE_FIELD_NUMBER: _ClassVar[int]
     ORDINAL_FIELD_NUMBER: _ClassVar[int]
     ORDINAL_OF_FIELD_NUMBER: _ClassVar[int]
@@ -161,6 +161,7 @@ class QueryParse(_message.Message):
     WITHIN_FIELD_NUMBER: _ClassVar[int]
     WITHIN_POSITION_FIELD_NUMBER: _ClassVar[int]
     EVERY_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     scope: _common_pb2.Level
     ordinal: int
     ordinal_of: _common_pb2.Level
@@ -173,7 +174,8 @@ class QueryParse(_message.Message):
     within: _common_pb2.Level
     within_position: int
     every: bool
-    def __init__(self, scope: _Optional[_Union[_common_pb2.Level, str]] = ..., ordinal: _Optional[int] = ..., ordinal_of: _Optional[_Union[_common_pb2.Level, str]] = ..., count: _Optional[str] = ..., count_event: _Optional[str] = ..., event: _Optional[str] = ..., explanation: _Optional[str] = ..., result: _Optional[str] = ..., side: _Optional[str] = ..., within: _Optional[_Union[_common_pb2.Level, str]] = ..., within_position: _Optional[int] = ..., every: _Optional[bool] = ...) -> None: ...
+    sequence: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, scope: _Optional[_Union[_common_pb2.Level, str]] = ..., ordinal: _Optional[int] = ..., ordinal_of: _Optional[_Union[_common_pb2.Level, str]] = ..., count: _Optional[str] = ..., count_event: _Optional[str] = ..., event: _Optional[str] = ..., explanation: _Optional[str] = ..., result: _Optional[str] = ..., side: _Optional[str] = ..., within: _Optional[_Union[_common_pb2.Level, str]] = ..., within_position: _Optional[int] = ..., every: _Optional[bool] = ..., sequence: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SearchResponse(_message.Message):
     __slots__ = ("hits", "route", "next_page_token", "groups")

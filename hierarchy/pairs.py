@@ -1,0 +1,99 @@
+"""Pairs of moments for a sequence query (two events, one after the other; see
+``hierarchy.sequence``).
+
+A routed search ranks pairs instead of single moments: the second event's segment starts
+at most ``GAP_MS`` after the first one ends and at most ``STEPS`` segments later in the
+same video. Pairs come from both sides: each of the best matches of the first event with
+the segments after it, and each of the best matches of the second with the segments
+before it. A pair scores the mean of its two calibrated scores, so one strong moment
+with an unrelated neighbour loses to two good ones in a row. Each answer is the pair's
+longer segment (the node that covers most of the sequence), its score the pair's.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hierarchy import candidates, filters
+from hierarchy.candidates import Context, Ranked
+from hierarchy.spans import LevelSpans
+from hierarchy.types import Filter, Level
+
+GAP_MS = 10_000  # the second event starts at most this long after the first one ends
+STEPS = 3  # and is at most this many segments later
+POOL = 200  # best matches of each event the pairs start from
+
+
+def pairs(ctx: Context, flt: Filter, vectors: tuple[np.ndarray, np.ndarray], size: int) -> list[Ranked] | None:
+    """The best pairs of moments, first event then second, as ranked segments (see the
+    module docstring); None when the library has no segment spans to pair them by."""
+    if ctx.spans is None:
+        return None
+    spans = ctx.spans(Level.SEGMENT)
+    a, b = _candidate_pairs(ctx, spans, flt, vectors, max(POOL, size))
+    za, sa = _scored(ctx, a, vectors[0])
+    zb, sb = _scored(ctx, b, vectors[1])
+    span = spans.spans(np.union1d(a, b).tolist())
+    ranked: dict[int, Ranked] = {}
+    for i in np.flatnonzero(np.isfinite(za) & np.isfinite(zb) & _passing(ctx, flt, a, b)).tolist():
+        first, second = span.get(int(a[i])), span.get(int(b[i]))
+        if first is None or second is None or second[1] - first[2] > GAP_MS:
+            continue
+        # The longer of the two stands for the pair: it covers more of the sequence.
+        key, sim = (int(b[i]), sb[i]) if second[2] - second[1] > first[2] - first[1] else (int(a[i]), sa[i])
+        score = float(za[i] + zb[i]) / 2
+        if key not in ranked or ranked[key].score < score:
+            ranked[key] = Ranked(key, Level.SEGMENT, score, float(sim))
+    return sorted(ranked.values(), key=lambda r: -r.score)[:size]
+
+
+def _candidate_pairs(
+    ctx: Context, spans: LevelSpans, flt: Filter, vectors: tuple[np.ndarray, np.ndarray], size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(first, second) segment keys of the pairs worth scoring: the best matches of the
+    first event with the segments after them, and of the second with those before."""
+    origins = []
+    for vector in vectors:
+        found = candidates.pool(ctx, Level.SEGMENT, flt, vector, size)
+        origins.append(found.keys if found is not None else np.zeros(0, np.int64))
+    forward, backward = _adjacent(spans, origins[0], 1), _adjacent(spans, origins[1], -1)
+    a = np.concatenate([forward[0], backward[1]])
+    b = np.concatenate([forward[1], backward[0]])
+    if len(a):
+        a, b = np.unique(np.stack([a, b], axis=1), axis=0).T
+    if ctx.visible is not None and len(a):
+        seen = ctx.visible(Level.SEGMENT, a) & ctx.visible(Level.SEGMENT, b)
+        a, b = a[seen], b[seen]
+    return np.asarray(a, np.int64), np.asarray(b, np.int64)
+
+
+def _adjacent(spans: LevelSpans, keys: np.ndarray, direction: int) -> tuple[np.ndarray, np.ndarray]:
+    """(key, neighbour) pairs: each key with the ``STEPS`` segments after it
+    (``direction`` 1) or before it (-1) in its video."""
+    found = [spans.adjacent(keys, direction * step) for step in range(1, STEPS + 1)]
+    origin = np.concatenate([keys[rows] for rows, _ in found])
+    other = np.concatenate([neighbours for _, neighbours in found])
+    return origin, other
+
+
+def _scored(ctx: Context, keys: np.ndarray, vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Calibrated scores and similarities of ``keys`` (in their order; -inf and 0 for a
+    key no longer present), scored exactly."""
+    wanted = np.unique(keys)
+    scored, sims = ctx.index(Level.SEGMENT).score(wanted, vector)
+    z = np.full(len(wanted), -np.inf)
+    s = np.zeros(len(wanted))
+    at = np.searchsorted(wanted, scored)
+    z[at], s[at] = ctx.moments(Level.SEGMENT).z(vector, sims), sims
+    where = np.searchsorted(wanted, keys)
+    return z[where], s[where]
+
+
+def _passing(ctx: Context, flt: Filter, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Which pairs have both moments passing the filter: a neighbour was not found
+    through it (a video filter holds for both, as they share a video)."""
+    if flt.time_range is None and not flt.labels and not flt.attributes:
+        return np.ones(len(a), bool)
+    found = candidates.fetch(ctx, np.union1d(a, b).tolist())
+    passing = {key for key, node in found.items() if filters.passes(node, flt)}
+    return np.array([ka in passing and kb in passing for ka, kb in zip(a.tolist(), b.tolist(), strict=True)], bool)

@@ -1,0 +1,51 @@
+"""Sequence queries answered with pairs of moments, on a small captioned video."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from hierarchy.db import Database
+from hierarchy.types import EmbeddingSpace, Filter, Mode, SearchQuery, SegmentInput
+from tests.hierarchy.helpers import fast_options
+
+COLL = "clips"
+DOG, CAT, FILLER = "a dog barks loudly at the gate", "a cat jumps onto the garden fence", "rain falls on the street"
+# Two seconds each. A dog then a cat at 1-2 (labelled apart) and at 9-11 (a filler
+# between); a cat alone at 5; a dog alone at 16 and at 22, the cat at 26 too late for it.
+CAPTIONS = [FILLER, DOG, CAT, FILLER, FILLER, CAT, FILLER, FILLER, FILLER, DOG, FILLER, CAT] + [FILLER] * 4
+CAPTIONS += [DOG] + [FILLER] * 5 + [DOG, FILLER, FILLER, FILLER, CAT, FILLER]
+
+
+@pytest.fixture
+def clips(tmp_path: Path) -> Database:
+    db = Database.open(tmp_path, fast_options())
+    db.create_collection(COLL, EmbeddingSpace(0, text_encoder="default"))
+    db.create_video(COLL, "v")
+    labels = {1: ["dog"], 2: ["cat"], 9: ["dog", "cat"], 11: ["dog", "cat"]}
+    rows = [SegmentInput("v", 2000 * i, 2000 * (i + 1), None, c, labels.get(i, [])) for i, c in enumerate(CAPTIONS)]
+    db.append_segments(COLL, rows)
+    db.seal_video(COLL, "v")
+    return db
+
+
+def starts(db: Database, text: str, **kwargs: object) -> list[int]:
+    result = db.search(SearchQuery(COLL, text=text, mode=Mode.AUTO, top_k=3, rerank=False, **kwargs))
+    assert result.route.parse.sequence == ("dog barking", "a cat jumping")
+    return [h.node.start_ms // 2000 for h in result.hits]
+
+
+def test_each_answer_is_a_first_event_soon_followed_by_the_second(clips: Database) -> None:
+    found = starts(clips, "a dog barking then a cat jumping")
+    # The pair's longer segment answers; both are 2 s, so the first event's.
+    assert found[:2] in ([1, 9], [9, 1])
+    assert 16 not in found[:2] and 22 not in found[:2]  # no cat soon enough after them
+    clips.close()
+
+
+def test_both_moments_of_a_pair_pass_the_filter(clips: Database) -> None:
+    # Only the pair at 9-11 has both moments labelled "dog": the one at 1-2 is left out.
+    found = starts(clips, "a dog barking then a cat jumping", filter=Filter(labels=("dog",)))
+    assert found[0] == 9 and 1 not in found
+    clips.close()
