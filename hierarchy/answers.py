@@ -4,6 +4,7 @@ Nodes are fetched once per page (answers and evidence together), through the nod
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,11 +45,15 @@ def hits(
     page: list[Ranked],
     first_rank: int,
     raw: dict[int, float],
-    evidence: Callable[[list[tuple[int, Level]]], dict[int, list[Scored]]],
+    evidence: Callable[[list[tuple[int, Level]]], dict[int, list[Scored]]] | None,
     ancestors: Callable[[Node], tuple[Node, ...]],
 ) -> list[Hit]:
-    """Hits for one page of ranked answers (answers whose node vanished are skipped)."""
-    support = evidence([(r.key, r.level) for r in page])
+    """Hits for one page of ranked answers (answers whose node vanished are skipped);
+    ``evidence`` None: none attached, not even what an answer was ranked with."""
+    support: dict[int, list[Scored]] = {}
+    if evidence is not None:
+        support = {r.key: list(r.explained) for r in page if r.explained}
+        support.update(evidence([(r.key, r.level) for r in page if not r.explained]))
     wanted = [r.key for r in page] + [key for found in support.values() for key, _, _ in found]
     found = fetch(wanted)
     out = []
@@ -68,19 +73,20 @@ def hits(
                 raw.get(r.key, r.score),
                 children,
                 ancestors(node),
-                focus(node, children),
+                # An answer ranked with its moments (a sequence's pair) needs all of them.
+                focus(node, children, math.inf if r.explained else FOCUS_MARGIN),
             )
         )
     return out
 
 
-def focus(node: Node, evidence: tuple[Hit, ...]) -> TimeRange:
-    """Top-down refinement: the tightest span of ``node`` that holds the evidence segments
-    scoring close to its best one (the node's own span when it has no evidence)."""
+def focus(node: Node, evidence: tuple[Hit, ...], margin: float = FOCUS_MARGIN) -> TimeRange:
+    """Top-down refinement: the tightest span that holds the evidence segments scoring
+    within ``margin`` of the best one (the node's own span when it has no evidence)."""
     if not evidence:
         return TimeRange(node.start_ms, node.end_ms)
     best = max(e.score for e in evidence)
-    close = [e.node for e in evidence if e.score >= best - FOCUS_MARGIN]
+    close = [e.node for e in evidence if e.score >= best - margin]
     return TimeRange(min(n.start_ms for n in close), max(n.end_ms for n in close))
 
 

@@ -30,6 +30,9 @@ class Ranked:
     level: Level
     score: float
     similarity: float
+    # The moments that explain it, known as it was ranked (the two of a sequence's pair),
+    # as (key, similarity, calibrated score); empty: found with the page's evidence.
+    explained: tuple[tuple[int, float, float], ...] = ()
 
 
 @dataclass

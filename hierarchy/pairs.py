@@ -43,7 +43,10 @@ def pairs(ctx: Context, flt: Filter, vectors: tuple[np.ndarray, np.ndarray], siz
         key, sim = (int(b[i]), sb[i]) if second[2] - second[1] > first[2] - first[1] else (int(a[i]), sa[i])
         score = float(za[i] + zb[i]) / 2
         if key not in ranked or ranked[key].score < score:
-            ranked[key] = Ranked(key, Level.SEGMENT, score, float(sim))
+            # Both moments explain the answer (best first), and its focus spans the pair.
+            both = sorted([(int(a[i]), float(sa[i]), float(za[i])), (int(b[i]), float(sb[i]), float(zb[i]))],
+                          key=lambda m: -m[2])  # fmt: skip
+            ranked[key] = Ranked(key, Level.SEGMENT, score, float(sim), tuple(both))
     return sorted(ranked.values(), key=lambda r: -r.score)[:size]
 
 

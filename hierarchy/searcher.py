@@ -237,7 +237,7 @@ class Searcher:
             page,
             first_rank,
             ranking.raw,
-            self._evidence(coll, ranking.event, plan.watermark) if query.include_evidence else lambda page: {},
+            self._evidence(coll, ranking.event, plan.watermark) if query.include_evidence else None,
             self._ancestors(coll) if query.include_ancestors else lambda node: (),
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,18 @@ def test_each_answer_is_a_first_event_soon_followed_by_the_second(clips: Databas
     # The pair's longer segment answers; both are 2 s, so the first event's.
     assert found[:2] in ([1, 9], [9, 1])
     assert 16 not in found[:2] and 22 not in found[:2]  # no cat soon enough after them
+    clips.close()
+
+
+def test_an_answer_shows_both_moments_and_its_focus_spans_them(clips: Database) -> None:
+    query = SearchQuery(COLL, text="a dog barking then a cat jumping", mode=Mode.AUTO, top_k=3, rerank=False)
+    best = clips.search(query).hits[0]
+    moments = sorted((e.node.start_ms // 2000, e.node.text) for e in best.evidence)
+    assert moments in ([(1, DOG), (2, CAT)], [(9, DOG), (11, CAT)])
+    assert best.evidence[0].score >= best.evidence[1].score  # best first
+    assert best.score == pytest.approx(sum(e.score for e in best.evidence) / 2)
+    assert (best.focus.start_ms // 2000, best.focus.end_ms // 2000) == (moments[0][0], moments[1][0] + 1)
+    assert not clips.search(replace(query, include_evidence=False)).hits[0].evidence
     clips.close()
 
 
