@@ -276,10 +276,14 @@ class Database:
             first_key = self.keys.take(len(segments))
             batch.keys = np.arange(first_key, first_key + len(segments), dtype=np.int64)
             seq = self.sequence.take()
-            with self.store.transaction() as tx:
-                nodes.insert(tx, batch.to_arrow(coll.id, seq))
-                if request_id:
-                    nodes.save_request(tx, coll.id, request_id, seq, {"segment_ids": batch.node_ids})
+            try:
+                with self.store.transaction() as tx:
+                    nodes.insert(tx, batch.to_arrow(coll.id, seq))
+                    if request_id:
+                        nodes.save_request(tx, coll.id, request_id, seq, {"segment_ids": batch.node_ids})
+            except duckdb.ConstraintException:
+                ingest.taken_id(cur, coll, batch.node_ids)
+                raise
             self._last_sequence = max(self._last_sequence, seq)
             self.commits.indexing(coll.id, seq)
             self._index(coll, Level.SEGMENT).add(batch.keys, batch.vectors, seq)

@@ -97,13 +97,19 @@ def _check_no_overlap_in_batch(segments: list[SegmentInput]) -> None:
 def _check_against_store(
     cur: duckdb.DuckDBPyConnection, coll: Collection, segments: list[SegmentInput], ids: list[str]
 ) -> None:
-    taken = nodes.existing_ids(cur, coll.id, ids)
-    if taken:
-        i = next(i for i, node_id in enumerate(ids) if node_id in taken)
-        raise AlreadyExists(f"segment {ids[i]!r} already exists", f"segments[{i}].id")
+    # A segment the client did not name is named by its video and start, so a stored one
+    # of that name overlaps it and the overlap query finds it. Only named segments are
+    # looked up by id: that query reads every id of the collection (21 ms a batch of
+    # 1,000 at 1 M segments, against 4 ms for the overlaps). A named segment elsewhere
+    # that holds a default name is caught by the store's unique ids (see taken_id).
+    named = [node_id for node_id, seg in zip(ids, segments, strict=True) if seg.id]
+    if named and (taken := nodes.existing_ids(cur, coll.id, named)):
+        _refuse_taken(ids, taken)
     starts = np.array([s.start_ms for s in segments], np.int64)
     ends = np.array([s.end_ms for s in segments], np.int64)
     clash = nodes.first_overlap(cur, coll.id, [s.video_id for s in segments], starts, ends)
+    if clash is not None and clash[1] == ids[clash[0]]:
+        _refuse_taken(ids, {clash[1]})
     if clash is not None:
         raise AlreadyExists(
             f"overlaps the stored segment {clash[1]!r}; segments of a video never overlap",
@@ -111,15 +117,26 @@ def _check_against_store(
         )
 
 
+def taken_id(cur: duckdb.DuckDBPyConnection, coll: Collection, ids: list[str]) -> None:
+    """Name the first of ``ids`` already stored (after the store refused the batch for a
+    repeated id the checks let through); nothing when none is."""
+    if taken := nodes.existing_ids(cur, coll.id, ids):
+        _refuse_taken(ids, taken)
+
+
+def _refuse_taken(ids: list[str], taken: set[str]) -> None:
+    i = next(i for i, node_id in enumerate(ids) if node_id in taken)
+    raise AlreadyExists(f"segment {ids[i]!r} already exists", f"segments[{i}].id")
+
+
 def _vectors(coll: Collection, segments: list[SegmentInput], encoder: TextEncoder | None) -> np.ndarray:
     space = coll.space
     out = np.zeros((len(segments), space.dimension), np.float32)
-    missing = []
-    for i, seg in enumerate(segments):
-        if seg.vector is None:
-            missing.append(i)
-        else:
-            out[i] = validate.vector(seg.vector, space.dimension, space.metric, f"segments[{i}].vector")
+    given = [i for i, seg in enumerate(segments) if seg.vector is not None]
+    missing = [i for i, seg in enumerate(segments) if seg.vector is None]
+    if given:
+        sent = [segments[i].vector for i in given]
+        out[given] = validate.vectors(sent, space.dimension, space.metric, lambda at: f"segments[{given[at]}].vector")
     if missing and encoder is None:
         raise InvalidArgument(
             f"segments[{missing[0]}].vector",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -70,7 +71,10 @@ def insert(cur: duckdb.DuckDBPyConnection, table: pa.Table) -> None:
             "vector::FLOAT[], seq FROM node_batch"
         )
     finally:
-        cur.unregister("node_batch")
+        # A refused insert (a taken id) aborts the transaction, which then refuses this
+        # too; its rollback drops the view.
+        with contextlib.suppress(duckdb.TransactionException):
+            cur.unregister("node_batch")
 
 
 def existing_ids(cur: duckdb.DuckDBPyConnection, cid: int, node_ids: list[str]) -> set[str]:

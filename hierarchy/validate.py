@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -107,18 +108,30 @@ def space(value: EmbeddingSpace, encoder_dimension: int | None) -> EmbeddingSpac
 
 def vector(values: np.ndarray, dimension: int, metric: Metric, field: str) -> np.ndarray:
     """A finite float32 vector of the right dimension (unit length for cosine)."""
-    arr = np.asarray(values, dtype=np.float32).reshape(-1)
-    if arr.shape[0] != dimension:
-        raise InvalidArgument(field, f"has dimension {arr.shape[0]}, the collection expects {dimension}")
-    if not np.isfinite(arr).all():
-        raise InvalidArgument(field, "contains NaN or infinity")
-    if metric is Metric.COSINE:
-        wide = arr.astype(np.float64)  # huge values must not overflow, tiny ones not underflow
-        norm = float(np.linalg.norm(wide))
-        if norm == 0.0:
-            raise InvalidArgument(field, "is the zero vector, which has no direction under cosine")
-        arr = (wide / norm).astype(np.float32)
-    return arr
+    return vectors([values], dimension, metric, lambda _: field)[0]
+
+
+def vectors(values: Sequence[np.ndarray], dimension: int, metric: Metric, field: Callable[[int], str]) -> np.ndarray:
+    """Finite float32 vectors of the right dimension (unit length for cosine), as one
+    ``(n, dimension)`` array; ``field(i)`` names the i-th in an error. Checked and scaled
+    as one array: one by one, the checks were 15 ms of a 1,000-segment append."""
+    rows = [np.asarray(v, dtype=np.float32).reshape(-1) for v in values]
+    for i, row in enumerate(rows):
+        if row.shape[0] != dimension:
+            raise InvalidArgument(field(i), f"has dimension {row.shape[0]}, the collection expects {dimension}")
+    arr = np.stack(rows) if rows else np.zeros((0, dimension), np.float32)
+    finite = np.isfinite(arr).all(axis=1)
+    if not finite.all():
+        raise InvalidArgument(field(int(np.argmin(finite))), "contains NaN or infinity")
+    if metric is not Metric.COSINE:
+        return arr
+    wide = arr.astype(np.float64)  # huge values must not overflow, tiny ones not underflow
+    norms = np.sqrt(np.einsum("ij,ij->i", wide, wide))
+    if (norms == 0.0).any():
+        raise InvalidArgument(
+            field(int(np.argmax(norms == 0.0))), "is the zero vector, which has no direction under cosine"
+        )
+    return (wide / norms[:, None]).astype(np.float32)
 
 
 def segment_times(seg: SegmentInput, field: str) -> None:

@@ -171,7 +171,8 @@ def from_proto_segment(msg: segment_pb2.Segment, field: str) -> t.SegmentInput:
         vector=vector,
         text=msg.text,
         labels=list(msg.labels),
-        attributes=from_proto_struct(msg.attributes, f"{field}.attributes"),
+        # Most segments carry none: a Struct's conversion cost 5 us a segment even when empty.
+        attributes=from_proto_struct(msg.attributes, f"{field}.attributes") if msg.attributes.fields else {},
         id=msg.id,
         shot_cut=msg.shot_cut,
     )

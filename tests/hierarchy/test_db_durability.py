@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -60,6 +61,19 @@ def test_same_segments_under_another_request_id_already_exist(games: Database) -
         games.append_segments(COLLECTION, batch, request_id="req-2")
     assert err.value.field == "segments[0].id"
     assert segment_count(games) == 5
+
+
+def test_a_default_name_taken_by_a_named_segment_already_exists(games: Database) -> None:
+    """ "v1@0" is the name a segment of v1 starting at 0 gets; here a segment of v2 took
+    it first. The batch is refused whole, naming the segment."""
+    named = segments("v2", unit_vectors(1))[0]
+    games.append_segments(COLLECTION, [dataclasses.replace(named, id="v1@2000")])
+    with pytest.raises(AlreadyExists) as err:
+        games.append_segments(COLLECTION, segments("v1", unit_vectors(4)))
+    assert (err.value.field, "'v1@2000' already exists" in str(err.value)) == ("segments[2].id", True)
+    assert segment_count(games) == 1
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(2)))  # the store took the rest back
+    assert segment_count(games) == 3
 
 
 def test_request_id_replays_after_restart(games: Database, open_db: OpenDb) -> None:
