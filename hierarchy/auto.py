@@ -44,8 +44,11 @@ def execute(
     share = _merge_share(ctx, pools, event) if structured is None else 0.0
     present = [level for level in router.BUILT if len(ctx.index(level))]
     level, conf, reason = router.pick_level(parsed, pools, share, present)
-    if structured is None and (paired := _pairs(ctx, query, parsed, size)) is not None:
+    paired = _pairs(ctx, query, parsed, size) if structured is None else None
+    if paired:
         return paired, Route((Level.SEGMENT,), _pairs_reason(parsed) + named, conf, parsed), event
+    if paired is not None:
+        reason += "; no two moments in a row match the sequence: single moments"
     if structured is None and level is Level.SCENE:
         level, reason = _promoted(ctx, query, pools, event, size, reason)
     ranked = _at_level(ctx, query, parsed, level, event, pools)

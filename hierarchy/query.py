@@ -101,7 +101,7 @@ class ParsedQuery:
     result: ResultPredicate | None = None  # a game result asked of a video ("a match the hosts won")
     side: str = ""  # the side named ("home", "away"): "corner kick for the away side"
     every: bool = False  # "every goal of match-0001": all of them, not the best few
-    sequence: tuple[str, ...] = ()  # two events in order: "a cross then a header" -> ("a cross", "a header")
+    sequence: tuple[str, ...] = ()  # two events in order: "a cross then a header" -> ("cross", "a header")
 
     @property
     def part(self) -> tuple[Level, int] | None:

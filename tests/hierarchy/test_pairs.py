@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hierarchy.db import Database
-from hierarchy.types import EmbeddingSpace, Filter, Mode, SearchQuery, SegmentInput
+from hierarchy.types import EmbeddingSpace, Filter, Mode, SearchQuery, SegmentInput, TimeRange
 from tests.hierarchy.helpers import fast_options
 
 COLL = "clips"
@@ -61,4 +61,13 @@ def test_both_moments_of_a_pair_pass_the_filter(clips: Database) -> None:
     # Only the pair at 9-11 has both moments labelled "dog": the one at 1-2 is left out.
     found = starts(clips, "a dog barking then a cat jumping", filter=Filter(labels=("dog",)))
     assert found[0] == 9 and 1 not in found
+    clips.close()
+
+
+def test_with_no_pair_to_find_single_moments_answer_and_the_reason_says_so(clips: Database) -> None:
+    window = Filter(time_range=TimeRange(10_000, 12_000))  # the lone cat at 5, nothing around it
+    query = SearchQuery(COLL, text="a dog barking then a cat jumping", mode=Mode.AUTO, filter=window)
+    result = clips.search(query)
+    assert [h.node.start_ms // 2000 for h in result.hits] == [5]
+    assert "no two moments in a row match the sequence: single moments" in result.route.reason
     clips.close()

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tools.bench import corpus as corpora
-from tools.bench import report
+from tools.bench import peers, report
 from tools.bench.measure import exact_top_k, recall_at_k
 from tools.bench.run import main
 
@@ -101,3 +101,20 @@ def test_exact_search_alone_runs_no_race_to_searchable(result):
     targets = [t["target"] for t in report.targets(run)]
     assert any(t.startswith("query latency p50 at recall >= 0.95 vs fastest peer (exact-numpy)") for t in targets)
     assert not any(t.startswith("first write to searchable") for t in targets)
+
+
+def test_strata_s_own_graph_alone_is_measured_but_never_a_bar(result, tmp_path):
+    """ "usearch-graph" builds the segment graph as the server does and tunes its beam to
+    the recall target like any peer; the targets leave it out."""
+    c = corpora.generate(3000, 32, seed=2, per_video=1000)
+    queries = corpora.queries(c, 20, seed=2)
+    np.save(tmp_path / "vectors.npy", c.vectors)
+    np.save(tmp_path / "queries.npy", queries)
+    np.save(tmp_path / "truth.npy", exact_top_k(c.vectors, queries, 10))
+    floor = peers.measure_peer("usearch-graph", tmp_path)
+    assert floor["status"] == "ok" and floor["index"] == "i8 M 16, efC 32"
+    assert floor["recall_at_10"] >= peers.RECALL_TARGET and floor["searchable_s"] > 0
+    run = {**result, "peers": [{**floor, "searchable_s": 0.001, "p50_ms": 0.001}]}
+    assert not any("usearch-graph" in t["target"] for t in report.targets(run))
+    run["peers"].append(_peer("hnswlib", 0.96, 1e9))
+    assert any("(hnswlib)" in t["target"] for t in report.targets(run))

@@ -1,5 +1,6 @@
 """Peers on the same segment vectors, each in its own process (so its memory is its own):
-exact search, FAISS (flat and HNSW), hnswlib, Milvus Lite and LanceDB.
+exact search, FAISS (flat and HNSW), hnswlib, Milvus Lite and LanceDB; and, when named,
+Strata's own segment graph alone (``usearch-graph``), a floor rather than a peer.
 
 Each peer builds its index from the vectors, timed from the first write to searchable;
 then its search parameter (ef, nprobe, refine) rises along a ladder until recall@10
@@ -113,6 +114,45 @@ class Hnswlib:
         return self.index.knn_query(query, k)[0][0].tolist()
 
 
+class UsearchGraph:
+    """Strata's own segment graph with nothing around it: USearch with the parameters the
+    server builds that graph with (precision, connectivity, expansion), linked in calls of
+    ``BULK_LINK_CHUNK`` on ``BULK_LINK_THREADS`` threads, as a bulk load links it, and its
+    candidates ranked again on the float32 vectors as the server ranks a quantized graph's
+    (``RESCORE_FACTOR`` per answer). A floor for Strata's linking and graph search, not a
+    peer: the targets leave it out."""
+
+    kind = "USearch graph"
+    ladder = EF_LADDER
+
+    def build(self, vectors: np.ndarray, workdir: Path) -> None:
+        from usearch.index import Index
+
+        from hierarchy.index import BULK_LINK_CHUNK, BULK_LINK_THREADS, RESCORE_FACTOR
+        from hierarchy.options import DatabaseOptions
+
+        self.vectors, self.factor = np.ascontiguousarray(vectors, np.float32), RESCORE_FACTOR
+
+        params = DatabaseOptions().segment_index()
+        self.kind = f"{params.dtype} M {params.connectivity}, efC {params.expansion_add}"
+        self.index = Index(
+            ndim=vectors.shape[1],
+            metric="cos",
+            dtype=params.dtype,
+            connectivity=params.connectivity,
+            expansion_add=params.expansion_add,
+        )
+        keys, step = np.arange(len(vectors), dtype=np.uint64), BULK_LINK_CHUNK
+        for lo in range(0, len(vectors), step):
+            self.index.add(keys[lo : lo + step], vectors[lo : lo + step], threads=BULK_LINK_THREADS)
+
+    def search(self, query: np.ndarray, k: int, param: Any) -> list[int]:
+        self.index.expansion_search = max(param, self.factor * k)
+        found = np.asarray(self.index.search(query, self.factor * k, threads=1).keys, np.int64)
+        sims = self.vectors[found] @ query
+        return found[np.argsort(-sims, kind="stable")[:k]].tolist()
+
+
 class MilvusLite:
     """Milvus Lite (pymilvus with a local file): HNSW when it accepts one, else IVF_FLAT."""
 
@@ -206,7 +246,11 @@ FACTORIES: dict[str, tuple[str, Callable[[], Peer]]] = {
     "hnswlib": ("hnswlib", Hnswlib),
     "milvus-lite": ("milvus_lite", MilvusLite),
     "lancedb": ("lancedb", LanceDb),
+    "usearch-graph": ("usearch", UsearchGraph),
 }
+# Measured beside the peers but not compared with as one (see ``UsearchGraph``); run
+# only when named.
+FLOORS = ("usearch-graph",)
 
 
 def installed(name: str) -> bool:

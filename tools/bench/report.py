@@ -9,6 +9,7 @@ from rich.table import Table
 
 GIB = 1024**3
 EXACT_PEERS = ("exact-numpy", "faiss-flat")
+FLOORS = ("usearch-graph",)  # peers.FLOORS: measured beside the peers, never a bar
 
 
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
@@ -38,7 +39,7 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _peer_targets(result: dict[str, Any]) -> list[dict[str, Any]]:
-    ran = [p for p in result["peers"] if p.get("status") == "ok"]
+    ran = [p for p in result["peers"] if p.get("status") == "ok" and p["name"] not in FLOORS]
     if not ran:
         return []
     fastest = min(ran, key=lambda p: p["p50_ms"] if p["recall_at_10"] >= 0.95 else float("inf"))

@@ -55,7 +55,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sealers", type=int, default=2, help="concurrent clients sealing videos after the ingest")
     p.add_argument("--live-samples", type=int, default=50, help="live-ingest lag samples")
     p.add_argument("--memory-limit", default="2GB", help="the server's DuckDB memory limit")
-    p.add_argument("--peers", default=",".join(peers.PEERS), help="comma-separated peers, or 'none'")
+    p.add_argument(
+        "--peers",
+        default=",".join(peers.PEERS),
+        help=f"comma-separated peers, or 'none' (also: {', '.join(peers.FLOORS)}, Strata's segment graph alone)",
+    )
     p.add_argument("--peer-timeout", type=float, default=3600.0, help="seconds before a peer is given up")
     p.add_argument("--no-text", action="store_true", help="skip the text-query collection (no encoder load)")
     p.add_argument("--profile", action="store_true", help="py-spy profiles of the server's ingest and search")
@@ -229,9 +233,9 @@ def _peer_phase(
     names = [] if args.peers == "none" else [n.strip() for n in args.peers.split(",") if n.strip()]
     if not names:
         return
-    unknown = set(names) - set(peers.PEERS)
+    unknown = set(names) - set(peers.FACTORIES)
     if unknown:
-        raise SystemExit(f"unknown peers {sorted(unknown)}; choose from {', '.join(peers.PEERS)}")
+        raise SystemExit(f"unknown peers {sorted(unknown)}; choose from {', '.join(peers.FACTORIES)}")
     peer_dir = work / "peers"
     peer_dir.mkdir(exist_ok=True)
     np.save(peer_dir / "vectors.npy", corpus.vectors)
