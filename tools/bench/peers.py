@@ -132,7 +132,6 @@ class UsearchGraph:
         from hierarchy.options import DatabaseOptions
 
         self.vectors, self.factor = np.ascontiguousarray(vectors, np.float32), RESCORE_FACTOR
-
         params = DatabaseOptions().segment_index()
         self.kind = f"{params.dtype} M {params.connectivity}, efC {params.expansion_add}"
         self.index = Index(

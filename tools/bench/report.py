@@ -7,9 +7,10 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from tools.bench.peers import FLOORS  # measured beside the peers, never a bar
+
 GIB = 1024**3
 EXACT_PEERS = ("exact-numpy", "faiss-flat")
-FLOORS = ("usearch-graph",)  # peers.FLOORS: measured beside the peers, never a bar
 
 
 def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
