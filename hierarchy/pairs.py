@@ -16,7 +16,7 @@ import numpy as np
 
 from hierarchy import candidates, filters
 from hierarchy.candidates import Context, Ranked
-from hierarchy.spans import LevelSpans
+from hierarchy.spans import LevelSpans, SpanBlock
 from hierarchy.types import Filter, Level
 
 GAP_MS = 10_000  # the second event starts at most this long after the first one ends
@@ -59,7 +59,8 @@ def _candidate_pairs(
     for vector in vectors:
         found = candidates.pool(ctx, Level.SEGMENT, flt, vector, size)
         origins.append(found.keys if found is not None else np.zeros(0, np.int64))
-    forward, backward = _adjacent(spans, origins[0], 1), _adjacent(spans, origins[1], -1)
+    block = spans.whole()  # merged once: each look-up on the level would merge it again
+    forward, backward = _adjacent(block, origins[0], 1), _adjacent(block, origins[1], -1)
     a = np.concatenate([forward[0], backward[1]])
     b = np.concatenate([forward[1], backward[0]])
     if len(a):
@@ -70,7 +71,7 @@ def _candidate_pairs(
     return np.asarray(a, np.int64), np.asarray(b, np.int64)
 
 
-def _adjacent(spans: LevelSpans, keys: np.ndarray, direction: int) -> tuple[np.ndarray, np.ndarray]:
+def _adjacent(spans: SpanBlock, keys: np.ndarray, direction: int) -> tuple[np.ndarray, np.ndarray]:
     """(key, neighbour) pairs: each key with the ``STEPS`` segments after it
     (``direction`` 1) or before it (-1) in its video."""
     found = [spans.adjacent(keys, direction * step) for step in range(1, STEPS + 1)]

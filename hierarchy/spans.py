@@ -301,11 +301,6 @@ class LevelSpans:
         order, and how many its video has (-1 and 0 for a key not held)."""
         return self.whole().positions(keys)
 
-    def adjacent(self, keys: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
-        """For each of ``keys`` held, the node ``step`` places away in its video's time
-        order (see :meth:`SpanBlock.adjacent`)."""
-        return self.whole().adjacent(keys, step)
-
     def starting_in(self, spans: list[tuple[str, int, int]]) -> np.ndarray:
         """Keys of the nodes that start inside any of ``spans`` (video, start, end): the
         children of those parents."""

@@ -159,7 +159,7 @@ def test_positions_agree_with_the_store(games: Database) -> None:
 def test_adjacent_steps_through_each_video_in_time_order(games: Database) -> None:
     for video, count in (("v1", 6), ("v2", 4)):
         games.append_segments(COLLECTION, segments(video, unit_vectors(count, seed=count)))
-    spans = games.searcher._spans(games.get_collection(COLLECTION), Level.SEGMENT)
+    spans = games.searcher._spans(games.get_collection(COLLECTION), Level.SEGMENT).whole()
     held = spans.spans(spans.keys.tolist())
     in_time = {v: sorted((s, k) for k, (video, s, _) in held.items() if video == v) for v in ("v1", "v2")}
     keys = np.array([k for _, k in in_time["v1"]] + [k for _, k in in_time["v2"]] + [10**12])
