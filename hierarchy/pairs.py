@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hierarchy import candidates, filters
+from hierarchy import candidates, filters, search
 from hierarchy.candidates import Context, Ranked
 from hierarchy.spans import LevelSpans, SpanBlock
 from hierarchy.types import Filter, Level
@@ -84,7 +84,7 @@ def _scored(ctx: Context, keys: np.ndarray, vector: np.ndarray) -> tuple[np.ndar
     """Calibrated scores and similarities of ``keys`` (in their order; -inf and 0 for a
     key no longer present), scored exactly."""
     wanted = np.unique(keys)
-    scored, sims = ctx.index(Level.SEGMENT).score(wanted, vector)
+    scored, sims = search.score_exactly(ctx.index(Level.SEGMENT), wanted, vector)
     z = np.full(len(wanted), -np.inf)
     s = np.zeros(len(wanted))
     at = np.searchsorted(wanted, scored)
