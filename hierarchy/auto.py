@@ -5,7 +5,6 @@ the route; the facade pages it and attaches nodes and evidence."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 
 import numpy as np
@@ -58,8 +57,9 @@ def execute(
     if level is Level.VIDEO and parsed.result is not None:
         ranked, note = _by_result(ctx, parsed.result, ranked)
         reason += note
-    if level is Level.VIDEO and ctx.encode is not None and router.is_paragraph(query.text):
-        ranked = _by_sentence_evidence(ctx, query, ranked)
+    by_sentence = _sentence_vectors(ctx, query) if level is Level.VIDEO else None
+    if by_sentence is not None:
+        ranked = _by_scene_evidence(ctx, query, ranked, list(by_sentence))
         reason += "; each sentence's best scene in a video adds to its score"
     elif level in (Level.HALF, Level.VIDEO) and parsed.count is None and parsed.ordinal is None:
         # A half or a whole match is an average of everything in it; what sets one apart
@@ -81,12 +81,12 @@ def execute(
 
 
 def _pairs(ctx: Context, query: SearchQuery, parsed: ParsedQuery, size: int) -> list[Ranked] | None:
-    """A sequence query's answers: pairs of moments, each event embedded on its own (so
-    only where the collection has a text encoder); None for any other query."""
-    if len(parsed.sequence) != 2 or ctx.encode is None:
+    """A sequence query's answers: pairs of moments, each event scored by its own vector
+    (the client's part vectors, else each event embedded: so only where there is one or
+    the other); None for any other query."""
+    vectors = ctx.parts(parsed.sequence) if len(parsed.sequence) == 2 and ctx.parts is not None else None
+    if vectors is None:
         return None
-    texts = list(parsed.sequence)
-    vectors = list(ctx.encode_many(texts)) if ctx.encode_many else [ctx.encode(t) for t in texts]
     return pairs.pairs(ctx, query.filter, (vectors[0], vectors[1]), size)
 
 
@@ -230,15 +230,13 @@ def _by_side(ctx: Context, side: str, ranked: list[Ranked]) -> tuple[list[Ranked
     return sorted(rescored, key=lambda r: -r.score), f"; the {side} side's answers first (by '{key}')"
 
 
-def _by_sentence_evidence(ctx: Context, query: SearchQuery, ranked: list[Ranked]) -> list[Ranked]:
-    """Re-rank videos for a multi-sentence description: bottom-up evidence from the scenes
-    that best match each sentence, added to the whole description's calibrated score."""
-    encode = ctx.encode
-    assert encode is not None  # a paragraph is only split when there is an encoder
-    sentences = [s.strip() for s in re.split(r"[.!?]+", query.text) if len(s.split()) >= 3]
-    # In one pass where the encoder can: five sentences took 11 ms against 27 one by one.
-    vectors = list(ctx.encode_many(sentences)) if ctx.encode_many and sentences else [encode(s) for s in sentences]
-    return _by_scene_evidence(ctx, query, ranked, vectors)
+def _sentence_vectors(ctx: Context, query: SearchQuery) -> np.ndarray | None:
+    """A vector per sentence of a multi-sentence description (videos are then re-ranked by
+    the scenes that best match each sentence); None for any other text, or where there
+    is neither a text encoder nor the client's part vectors."""
+    if ctx.parts is None or not router.is_paragraph(query.text):
+        return None
+    return ctx.parts(tuple(router.sentences(query.text)))
 
 
 def _by_scene_evidence(

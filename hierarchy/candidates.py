@@ -56,8 +56,10 @@ class Context:
     # (the children of the best parents: hierarchy.search), given the parents already found
     # best first, if any; None for a level searched by its graph alone.
     narrow: Callable[[Level, np.ndarray | None], Callable[[np.ndarray], np.ndarray] | None] | None = None
-    # Several texts embedded in one pass (a paragraph's sentences); None: one by one.
-    encode_many: Callable[[list[str]], np.ndarray] | None = None
+    # Vectors of a text's parts (``router.parts``: a paragraph's sentences, a sequence's
+    # events) as rows: the client's part vectors, else the parts embedded in one pass;
+    # None where there are neither (no text encoder and no part vectors sent).
+    parts: Callable[[tuple[str, ...]], np.ndarray | None] | None = None
     # Attributes of nodes by key, without building the nodes; None: from ``fetch``.
     attributes: Callable[[list[int]], dict[int, dict[str, Any]]] | None = None
     # (video, start, attributes) of the segments carrying any of some labels (cached by

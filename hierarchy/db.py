@@ -61,6 +61,7 @@ from hierarchy.nodecache import NodeCache
 from hierarchy.noderows import NodeRows
 from hierarchy.operations import Operation, Operations, Progress
 from hierarchy.options import DatabaseOptions
+from hierarchy.query import ParsedQuery, parse
 from hierarchy.searcher import Searcher
 from hierarchy.store import Allocator, Store
 from hierarchy.types import (
@@ -415,6 +416,12 @@ class Database:
         ``page_token`` continues an earlier search with the same request."""
         validate.query_text(query.text, self.options.max_query_chars)
         return self.searcher.search(query, page_token)
+
+    def parse_query(self, text: str) -> ParsedQuery:
+        """How a routed search reads ``text`` (``router.parts``: what part vectors embed)."""
+        if not validate.query_text(text, self.options.max_query_chars).strip():
+            raise validate.InvalidArgument("text", "give a query text to parse")
+        return parse(text)
 
     # -- stats, persistence --------------------------------------------------------------
 

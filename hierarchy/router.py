@@ -98,10 +98,27 @@ def confidences(
     return {p.level: float(w) for p, w in zip(live, weights, strict=True)}
 
 
+def sentences(text: str) -> list[str]:
+    """The sentences of ``text`` of three words or more, stripped, in order."""
+    return [s.strip() for s in re.split(r"[.!?]+", text) if len(s.split()) >= 3]
+
+
 def is_paragraph(text: str) -> bool:
     """Two or more sentences of several words: a description of a whole video."""
-    sentences = [s for s in re.split(r"[.!?]+", text) if len(s.split()) >= 3]
-    return len(sentences) >= 2
+    return len(sentences(text)) >= 2
+
+
+def parts(parsed: ParsedQuery) -> tuple[str, ...]:
+    """The parts of a query text that a routed search embeds one by one, in order: the
+    sentences of a description in several sentences (each one's best scene in a video adds
+    to the video's score), or the two events of a sequence the wording does not scope
+    ("a foul then a replay": pairs of moments); () for any other text. A client that embeds
+    with its own model sends a vector for each (``SearchQuery.part_vectors``)."""
+    if is_paragraph(parsed.text):
+        return tuple(sentences(parsed.text))
+    if len(parsed.sequence) == 2 and structured_level(parsed) is None:
+        return parsed.sequence
+    return ()
 
 
 def structured_level(parsed: ParsedQuery) -> Level | None:

@@ -156,7 +156,9 @@ class SearchQuery:
     """A search: at one level (``mode`` LEVEL), routed (AUTO) or over every level (ALL).
 
     The query is ``text``, ``vector`` (which scores when both are given; the text is then
-    only parsed), or ``node_id`` (more like this node).
+    only parsed), or ``node_id`` (more like this node). ``part_vectors``, with a routed
+    search's text, score the parts of the text (``hierarchy.router.parts``) in place of
+    embedding them: a client with its own model sends a vector for each.
     """
 
     collection: str
@@ -176,6 +178,7 @@ class SearchQuery:
     group_by_video: bool = False  # top_k then counts videos
     group_size: int = 0  # answers per video when grouping; 0 means 3
     deadline: float | None = None  # time.monotonic() by which to answer (see hierarchy.deadlines)
+    part_vectors: tuple[np.ndarray, ...] = ()  # one per part of the text, in order; (): embedded
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ METHOD_ROLES: dict[str, Role] = {
     **_rpcs("VideoService", Role.READ, "GetVideo", "ListVideos"),
     **_rpcs("VideoService", Role.WRITE, "CreateVideo", "DeleteVideo", "SealVideo", "ReopenVideo"),
     **_rpcs("SegmentService", Role.WRITE, "AppendSegments", "StreamAppendSegments"),
-    **_rpcs("SearchService", Role.READ, "Search"),
+    **_rpcs("SearchService", Role.READ, "Search", "ParseQuery"),
     **_rpcs("HierarchyService", Role.WRITE, "BuildHierarchy"),
     **_rpcs("HierarchyService", Role.READ, "GetOperation"),
     **_rpcs("GraphService", Role.READ, "GetNode", "ListChildren", "GetAncestors", "GetNeighbors"),
@@ -73,6 +73,7 @@ COLLECTION_FIELDS: dict[str, str | None] = {
     "/strata.v1.CollectionService/DeleteCollection": "name",
     "/strata.v1.SegmentService/StreamAppendSegments": "batch.collection",
     "/strata.v1.HierarchyService/GetOperation": None,
+    "/strata.v1.SearchService/ParseQuery": None,  # reads a text, touches no collection
 }
 
 # RPCs that list collections when none is named: a scoped token gets the list filtered to

@@ -354,6 +354,7 @@ class StrataClient:
         diversity: float = 0.0,
         group_by_video: bool = False,
         group_size: int = 0,
+        part_vectors: Sequence[np.ndarray] = (),
     ) -> search_pb2.SearchResponse:
         """Search by text, vector and/or an example ``node_id`` at ``level``: ``auto`` (the
         router picks), ``all`` (one mixed list), or segment, scene, drive, half, video.
@@ -361,6 +362,8 @@ class StrataClient:
         ``attributes`` maps a key to a value (equality) or to a ``(min, max)`` tuple (a
         numeric range; ``None`` leaves a bound open). ``group_by_video`` answers with
         ``groups`` (``top_k`` videos, up to ``group_size`` answers each) instead of ``hits``.
+        ``part_vectors``: a vector for each of the text's parts (:meth:`parse_query`), from
+        the caller's own model, for a routed search.
         """
         req = search_pb2.SearchRequest(
             collection=collection,
@@ -384,7 +387,12 @@ class StrataClient:
             req.filter.time_range.start_ms, req.filter.time_range.end_ms = time_range
         req.filter.labels.extend(labels)
         req.filter.attributes.extend(attribute_filters(attributes or {}))
+        req.part_vectors.extend(cv.to_proto_vector(v) for v in part_vectors)
         return self._call(self.searcher.Search, req)
+
+    def parse_query(self, text: str) -> search_pb2.QueryParse:
+        """How a routed search reads ``text``; ``parts`` lists what ``part_vectors`` embed."""
+        return self._call(self.searcher.ParseQuery, search_pb2.ParseQueryRequest(text=text)).parse
 
     # operations
 

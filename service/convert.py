@@ -16,6 +16,7 @@ from hierarchy.errors import InvalidArgument
 from hierarchy.filters import AttributeCondition
 from hierarchy.operations import Operation
 from hierarchy.query import ParsedQuery
+from hierarchy.router import parts
 from hierarchy.snapshot import Snapshot
 from hierarchy.verify import ProblemKind, VerifyReport
 from service.gen.strata.v1 import (
@@ -257,6 +258,7 @@ def from_proto_search(msg: search_pb2.SearchRequest, deadline: float | None = No
     if msg.granularity not in _GRANULARITY_LEVEL and msg.granularity not in _GRANULARITY_MODE:
         raise InvalidArgument("granularity", f"unknown granularity {msg.granularity}")
     vector = from_proto_vector(msg.vector, "vector") if msg.HasField("vector") else None
+    parts = tuple(from_proto_vector(v, f"part_vectors[{i}]") for i, v in enumerate(msg.part_vectors))
     return t.SearchQuery(
         collection=msg.collection,
         level=_GRANULARITY_LEVEL.get(msg.granularity, t.Level.SEGMENT),
@@ -274,6 +276,7 @@ def from_proto_search(msg: search_pb2.SearchRequest, deadline: float | None = No
         group_by_video=msg.group_by_video,
         group_size=msg.group_size,
         deadline=deadline,
+        part_vectors=parts,
     )
 
 
@@ -331,6 +334,7 @@ def to_proto_parse(parsed: ParsedQuery) -> search_pb2.QueryParse:
         within_position=parsed.within_position,
         every=parsed.every,
         sequence=list(parsed.sequence),
+        parts=list(parts(parsed)),
     )
 
 

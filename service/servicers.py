@@ -158,6 +158,12 @@ class SearchServicer(search_pb2_grpc.SearchServiceServicer):
         result = self.db.search(query, request.page_token)
         return cv.to_proto_search(result, result.next_page_token)
 
+    @map_errors
+    def ParseQuery(  # noqa: N802
+        self, request: search_pb2.ParseQueryRequest, context: Ctx
+    ) -> search_pb2.ParseQueryResponse:
+        return search_pb2.ParseQueryResponse(parse=cv.to_proto_parse(self.db.parse_query(request.text)))
+
 
 class AdminServicer(admin_pb2_grpc.AdminServiceServicer):
     """Operational reports, consistency checks and snapshots."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from google.protobuf import json_format
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
@@ -248,6 +249,31 @@ def search(
         print(json.dumps(search_json(reply)))
     else:
         print_hits(console, text, reply)
+
+
+@app.command(name="parse")
+def parse_query(
+    text: str,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    target: Target = DEFAULT_TARGET,
+    token: Token = None,
+    tls_ca: TlsCa = None,
+) -> None:
+    """Show how a routed search reads TEXT: scope, ordinal, count, event phrase, and the
+    parts a client embedding with its own model sends part vectors for."""
+    with _client(target, token, tls_ca) as client:
+        try:
+            reading = client.parse_query(text)
+        except StrataRpcError as exc:
+            _fail(exc)
+    fields = json_format.MessageToDict(reading, preserving_proto_field_name=True)
+    if as_json:
+        print(json.dumps(fields))
+        return
+    table = Table("field", "value", title=f"{text!r}: {reading.explanation}")
+    for key, value in fields.items():
+        table.add_row(key, " | ".join(value) if isinstance(value, list) else str(value))
+    console.print(table)
 
 
 def search_json(reply: Any) -> dict[str, Any]:

@@ -88,6 +88,9 @@ def test_existing_segment_id(client: StrataClient, loaded: np.ndarray) -> None:
     assert info.value.code.name == "ALREADY_EXISTS"
 
 
+SEQUENCE, ONES = "a foul then a replay", np.ones(DIM, np.float32)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
@@ -95,13 +98,30 @@ def test_existing_segment_id(client: StrataClient, loaded: np.ndarray) -> None:
         ({"top_k": -1}, "top_k"),
         ({"page_token": "%%%"}, "page_token"),
         ({"time_range": (500, 100)}, "filter.time_range"),
+        ({"text": SEQUENCE, "part_vectors": [ONES]}, "part_vectors"),
+        ({"text": SEQUENCE, "part_vectors": [ONES, ONES], "level": "segment"}, "part_vectors"),
+        ({"text": SEQUENCE, "part_vectors": [ONES, np.ones(3, np.float32)]}, "part_vectors[1]"),
     ],
-    ids=["top-k-too-big", "top-k-negative", "garbage-token", "reversed-time-range"],
+    ids=[
+        "top-k-too-big",
+        "top-k-negative",
+        "garbage-token",
+        "reversed-time-range",
+        "one-vector-for-two-parts",
+        "parts-at-one-level",
+        "part-of-wrong-dimension",
+    ],
 )
 def test_bad_search(client: StrataClient, loaded: np.ndarray, kwargs: dict, field: str) -> None:
     with pytest.raises(StrataRpcError) as info:
         client.search("c", vector=loaded[0], **kwargs)
     assert info.value.code.name == "INVALID_ARGUMENT" and field in info.value.fields
+
+
+def test_parse_query_without_text(client: StrataClient) -> None:
+    with pytest.raises(StrataRpcError) as info:
+        client.parse_query("  ")
+    assert info.value.code.name == "INVALID_ARGUMENT" and "text" in info.value.fields
 
 
 def test_search_with_wrong_dimension(client: StrataClient, loaded: np.ndarray) -> None:

@@ -44,6 +44,21 @@ def test_group_by_video_returns_groups_not_hits(client: StrataClient, three_vide
     assert {g.video_id for g in [*reply.groups, *rest.groups]} == {"a", "b", "c"}
 
 
+def test_a_sequence_is_scored_by_the_vectors_the_client_sends_for_its_parts(
+    client: StrataClient, three_videos: np.ndarray
+) -> None:
+    text = "a dog barking then a cat jumping"
+    parts = client.parse_query(text).parts
+    assert list(parts) == ["dog barking", "a cat jumping"]
+    # The client's own model embeds each part; here: moments 10 and 11 of video b.
+    reply = client.search(COLL, text=text, vector=three_videos[40], part_vectors=three_videos[40:42], top_k=3)
+    assert reply.route.reason.startswith("a sequence: 'dog barking' then")
+    assert list(reply.route.parse.parts) == list(parts)
+    best = reply.hits[0]
+    assert best.node.id in ("b@20000", "b@22000") and (best.focus.start_ms, best.focus.end_ms) == (20000, 24000)
+    assert sorted(e.node.id for e in best.evidence) == ["b@20000", "b@22000"]
+
+
 def test_every_hit_has_a_focus_inside_its_node(client: StrataClient, three_videos: np.ndarray) -> None:
     reply = client.search(COLL, vector=three_videos[5], level="segment", top_k=5)
     for hit in reply.hits:

@@ -105,6 +105,14 @@ def test_error_exits_non_zero_with_message(served: str) -> None:
     assert result.returncode == 1 and "NOT_FOUND" in result.stderr
 
 
+def test_parse_shows_how_a_routed_search_reads_a_text(served: str) -> None:
+    reading = json.loads(_strata(served, "parse", "the first half with multiple corners then a goal", "--json"))
+    assert reading["scope"] == "LEVEL_HALF" and reading["ordinal"] == 1 and reading["count"]
+    sequence = json.loads(_strata(served, "parse", "a foul then a replay", "--json"))
+    assert sequence["parts"] == sequence["sequence"] == ["foul", "a replay"]
+    assert "parts" in _strata(served, "parse", "a foul then a replay")
+
+
 def test_seal_build_tree_and_search_every_level(served: str, tmp_path: Path) -> None:
     rows = [
         {

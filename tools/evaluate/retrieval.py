@@ -46,6 +46,8 @@ from rich.table import Table
 
 from hierarchy.db import Database
 from hierarchy.encoder import get_encoder
+from hierarchy.query import parse
+from hierarchy.router import parts
 from hierarchy.types import Level
 from tools.evaluate.retrieval_systems import (
     LEVELS,
@@ -159,9 +161,16 @@ def as_good(family: str, scores: dict[str, float], oracle: dict[str, float]) -> 
 # -- running ---------------------------------------------------------------------------
 
 
+def embedded_parts(text: str) -> tuple[np.ndarray, ...]:
+    """The parts of ``text`` embedded as a client would before a routed search: in one
+    pass, as the server embeds them when it is not sent them."""
+    found = parts(parse(text))
+    return tuple(get_encoder().encode(list(found))) if found else ()
+
+
 def evaluate_probe(runner: Runner, probe: Probe, vector: np.ndarray) -> Record:
     """Run one probe against every system and score it."""
-    answers: dict[str, Answer] = runner.run(Request(probe.text, vector, probe.video_ids))
+    answers: dict[str, Answer] = runner.run(Request(probe.text, vector, probe.video_ids, embedded_parts(probe.text)))
     record = Record()
     for name, answer in answers.items():
         record.scores[name] = score(probe, answer.hits)

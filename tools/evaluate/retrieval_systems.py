@@ -14,8 +14,12 @@ Systems:
   segments (each window the normalised mean of the segment vectors that start inside it,
   its text the segments' texts joined), searched at SEGMENT level;
 - ``collapsed``: every level searched for ``top_k`` and the hits merged by raw similarity;
-- ``AUTO``: the router, given the query text (parsed) and its vector (which scores);
-- ``AUTO-text``: the router given the text alone, so it embeds the phrase it parsed.
+- ``AUTO``: the router, given the query text (parsed), its vector (which scores) and a
+  vector for each part of the text (a paragraph's sentences, a sequence's events), all
+  embedded before the clock starts, as a client with its own model sends them (before
+  the search API took part vectors, the server embedded the parts inside AUTO's time);
+- ``AUTO-text``: the router given the text alone, so it embeds the phrase it parsed and
+  the parts.
 
 Hits are asked for without evidence or ancestors (no metric reads them), so latencies
 measure ranking. The oracle needs the truth: ``tools.evaluate.retrieval`` picks it from
@@ -113,6 +117,10 @@ class Request:
     text: str
     vector: np.ndarray
     video_ids: tuple[str, ...] = ()
+    # A vector per part of the text (``router.parts``: a description's sentences, a
+    # sequence's events) from the model that gave ``vector``: what a client that embeds
+    # with its own model sends with a routed search.
+    parts: tuple[np.ndarray, ...] = ()
 
 
 @dataclass
@@ -210,12 +218,13 @@ class Runner:
         return self._timed(replace(query, include_evidence=False))
 
     def auto(self, request: Request, with_vector: bool) -> Answer:
-        """Routed search: the text is always parsed; the vector scores when given."""
-        vector = request.vector if with_vector else None
+        """Routed search: the text is always parsed; the vector (and the parts' vectors, like
+        it embedded by the client) scores when given, else the server embeds the text."""
+        vector, parts = (request.vector, request.parts) if with_vector else (None, ())
         query = SearchQuery(
             LIBRARY, text=request.text, vector=vector, top_k=self.top_k, filter=_filter(request), mode=Mode.AUTO
         )
-        return self._timed(replace(query, include_evidence=False))
+        return self._timed(replace(query, include_evidence=False, part_vectors=parts))
 
     def _timed(self, query: SearchQuery) -> Answer:
         began = time.perf_counter()

@@ -62,7 +62,7 @@ class NumberRange(_message.Message):
     def __init__(self, min: _Optional[float] = ..., max: _Optional[float] = ...) -> None: ...
 
 class SearchRequest(_message.Message):
-    __slots__ = ("collection", "text", "vector", "granularity", "top_k", "filter", "page_token", "node_id", "rerank", "include_evidence", "include_ancestors", "reranker", "diversity", "group_by_video", "group_size")
+    __slots__ = ("collection", "text", "vector", "granularity", "top_k", "filter", "page_token", "node_id", "rerank", "include_evidence", "include_ancestors", "reranker", "diversity", "group_by_video", "group_size", "part_vectors")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     VECTOR_FIELD_NUMBER: _ClassVar[int]
@@ -78,6 +78,7 @@ class SearchRequest(_message.Message):
     DIVERSITY_FIELD_NUMBER: _ClassVar[int]
     GROUP_BY_VIDEO_FIELD_NUMBER: _ClassVar[int]
     GROUP_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PART_VECTORS_FIELD_NUMBER: _ClassVar[int]
     collection: str
     text: str
     vector: _common_pb2.Vector
@@ -93,7 +94,20 @@ class SearchRequest(_message.Message):
     diversity: float
     group_by_video: bool
     group_size: int
-    def __init__(self, collection: _Optional[str] = ..., text: _Optional[str] = ..., vector: _Optional[_Union[_common_pb2.Vector, _Mapping]] = ..., granularity: _Optional[_Union[Granularity, str]] = ..., top_k: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., page_token: _Optional[str] = ..., node_id: _Optional[str] = ..., rerank: _Optional[bool] = ..., include_evidence: _Optional[bool] = ..., include_ancestors: _Optional[bool] = ..., reranker: _Optional[str] = ..., diversity: _Optional[float] = ..., group_by_video: _Optional[bool] = ..., group_size: _Optional[int] = ...) -> None: ...
+    part_vectors: _containers.RepeatedCompositeFieldContainer[_common_pb2.Vector]
+    def __init__(self, collection: _Optional[str] = ..., text: _Optional[str] = ..., vector: _Optional[_Union[_common_pb2.Vector, _Mapping]] = ..., granularity: _Optional[_Union[Granularity, str]] = ..., top_k: _Optional[int] = ..., filter: _Optional[_Union[Filter, _Mapping]] = ..., page_token: _Optional[str] = ..., node_id: _Optional[str] = ..., rerank: _Optional[bool] = ..., include_evidence: _Optional[bool] = ..., include_ancestors: _Optional[bool] = ..., reranker: _Optional[str] = ..., diversity: _Optional[float] = ..., group_by_video: _Optional[bool] = ..., group_size: _Optional[int] = ..., part_vectors: _Optional[_Iterable[_Union[_common_pb2.Vector, _Mapping]]] = ...) -> None: ...
+
+class ParseQueryRequest(_message.Message):
+    __slots__ = ("text",)
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    def __init__(self, text: _Optional[str] = ...) -> None: ...
+
+class ParseQueryResponse(_message.Message):
+    __slots__ = ("parse",)
+    PARSE_FIELD_NUMBER: _ClassVar[int]
+    parse: QueryParse
+    def __init__(self, parse: _Optional[_Union[QueryParse, _Mapping]] = ...) -> None: ...
 
 class Hit(_message.Message):
     __slots__ = ("node", "score", "similarity", "rank", "raw_score", "evidence", "ancestors", "focus")
@@ -148,7 +162,7 @@ class LevelConfidence(_message.Message):
     def __init__(self, level: _Optional[_Union[_common_pb2.Level, str]] = ..., confidence: _Optional[float] = ...) -> None: ...
 
 class QueryParse(_message.Message):
-    __slots__ = ("scope", "ordinal", "ordinal_of", "count", "count_event", "event", "explanation", "result", "side", "within", "within_position", "every", "sequence")
+    __slots__ = ("scope", "ordinal", "ordinal_of", "count", "count_event", "event", "explanation", "result", "side", "within", "within_position", "every", "sequence", "parts")
     SCOPE_FIELD_NUMBER: _ClassVar[int]
     ORDINAL_FIELD_NUMBER: _ClassVar[int]
     ORDINAL_OF_FIELD_NUMBER: _ClassVar[int]
@@ -162,6 +176,7 @@ class QueryParse(_message.Message):
     WITHIN_POSITION_FIELD_NUMBER: _ClassVar[int]
     EVERY_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    PARTS_FIELD_NUMBER: _ClassVar[int]
     scope: _common_pb2.Level
     ordinal: int
     ordinal_of: _common_pb2.Level
@@ -175,7 +190,8 @@ class QueryParse(_message.Message):
     within_position: int
     every: bool
     sequence: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, scope: _Optional[_Union[_common_pb2.Level, str]] = ..., ordinal: _Optional[int] = ..., ordinal_of: _Optional[_Union[_common_pb2.Level, str]] = ..., count: _Optional[str] = ..., count_event: _Optional[str] = ..., event: _Optional[str] = ..., explanation: _Optional[str] = ..., result: _Optional[str] = ..., side: _Optional[str] = ..., within: _Optional[_Union[_common_pb2.Level, str]] = ..., within_position: _Optional[int] = ..., every: _Optional[bool] = ..., sequence: _Optional[_Iterable[str]] = ...) -> None: ...
+    parts: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, scope: _Optional[_Union[_common_pb2.Level, str]] = ..., ordinal: _Optional[int] = ..., ordinal_of: _Optional[_Union[_common_pb2.Level, str]] = ..., count: _Optional[str] = ..., count_event: _Optional[str] = ..., event: _Optional[str] = ..., explanation: _Optional[str] = ..., result: _Optional[str] = ..., side: _Optional[str] = ..., within: _Optional[_Union[_common_pb2.Level, str]] = ..., within_position: _Optional[int] = ..., every: _Optional[bool] = ..., sequence: _Optional[_Iterable[str]] = ..., parts: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class SearchResponse(_message.Message):
     __slots__ = ("hits", "route", "next_page_token", "groups")

@@ -44,6 +44,11 @@ class SearchServiceStub:
                 request_serializer=strata_dot_v1_dot_search__pb2.SearchRequest.SerializeToString,
                 response_deserializer=strata_dot_v1_dot_search__pb2.SearchResponse.FromString,
                 _registered_method=True)
+        self.ParseQuery = channel.unary_unary(
+                '/strata.v1.SearchService/ParseQuery',
+                request_serializer=strata_dot_v1_dot_search__pb2.ParseQueryRequest.SerializeToString,
+                response_deserializer=strata_dot_v1_dot_search__pb2.ParseQueryResponse.FromString,
+                _registered_method=True)
 
 
 class SearchServiceServicer:
@@ -58,10 +63,20 @@ class SearchServiceServicer:
         """Search finds the nodes that best answer a text, vector or example-node query, at
         one level, at the level the router picks (AUTO), or at every level (ALL).
         Errors: INVALID_ARGUMENT (no query, wrong dimension, NaN/inf, top_k out of range,
-        bad filter or page_token; field named), NOT_FOUND (collection),
-        FAILED_PRECONDITION (text query on a collection without a text encoder),
-        UNIMPLEMENTED (a granularity this build cannot serve),
+        bad filter or page_token, part_vectors that do not fit the text; field named),
+        NOT_FOUND (collection), FAILED_PRECONDITION (text query on a collection without a
+        text encoder), UNIMPLEMENTED (a granularity this build cannot serve),
         DEADLINE_EXCEEDED, UNAVAILABLE (store not serving).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ParseQuery(self, request, context):
+        """ParseQuery reads a text as a routed search reads it, without searching: scope,
+        ordinal, count, event phrase, and the parts a client that embeds with its own model
+        sends vectors for (SearchRequest.part_vectors).
+        Errors: INVALID_ARGUMENT (empty or too long text), UNAVAILABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -74,6 +89,11 @@ def add_SearchServiceServicer_to_server(servicer, server):
                     servicer.Search,
                     request_deserializer=strata_dot_v1_dot_search__pb2.SearchRequest.FromString,
                     response_serializer=strata_dot_v1_dot_search__pb2.SearchResponse.SerializeToString,
+            ),
+            'ParseQuery': grpc.unary_unary_rpc_method_handler(
+                    servicer.ParseQuery,
+                    request_deserializer=strata_dot_v1_dot_search__pb2.ParseQueryRequest.FromString,
+                    response_serializer=strata_dot_v1_dot_search__pb2.ParseQueryResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -108,6 +128,33 @@ class SearchService:
             '/strata.v1.SearchService/Search',
             strata_dot_v1_dot_search__pb2.SearchRequest.SerializeToString,
             strata_dot_v1_dot_search__pb2.SearchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ParseQuery(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/strata.v1.SearchService/ParseQuery',
+            strata_dot_v1_dot_search__pb2.ParseQueryRequest.SerializeToString,
+            strata_dot_v1_dot_search__pb2.ParseQueryResponse.FromString,
             options,
             channel_credentials,
             insecure,
