@@ -244,8 +244,7 @@ def _by_scene_evidence(
 ) -> list[Ranked]:
     """Re-rank parents (videos, halves) by bottom-up evidence: the calibrated score of
     each one's best scene for each of ``vectors``, averaged, added to its own score."""
-    found = candidates.fetch(ctx, [r.key for r in ranked])
-    parents = {r.key: (n.video_id, n.start_ms, n.end_ms) for r in ranked if (n := found.get(r.key)) is not None}
+    parents = candidates.spans_of(ctx, ranked[0].level, [r.key for r in ranked]) if ranked else {}
     support = _exact_support(ctx, query, parents, vectors)
     if support is None:
         support = _pooled_support(ctx, query, parents, vectors)

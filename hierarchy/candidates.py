@@ -141,6 +141,18 @@ def at_position(ctx: Context, level: Level, keys: np.ndarray, position: int) -> 
 
 
 Spans = dict[int, tuple[str, int, int]]  # key -> (video, start, end)
+
+
+def spans_of(ctx: Context, level: Level, keys: list[int]) -> Spans:
+    """``key -> (video, start, end)`` of the keys of ``level`` still present, in the
+    order given: from the in-memory spans when the context has them (building the nodes
+    to read three fields was a tenth of a paragraph search on 1,000 videos)."""
+    if ctx.spans is not None:
+        return ctx.spans(level).spans(keys)
+    found = fetch(ctx, keys)
+    return {k: (n.video_id, n.start_ms, n.end_ms) for k in keys if (n := found.get(k)) is not None}
+
+
 _VIDEO_SHIFT = 42  # (video code << 42) + start orders spans by video, then by start (ms < 2**42)
 
 
