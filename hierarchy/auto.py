@@ -51,6 +51,12 @@ def execute(
     if structured is None and level is Level.SCENE:
         level, reason = _promoted(ctx, query, pools, event, size, reason)
     ranked = _at_level(ctx, query, parsed, level, event, pools)
+    if (
+        parsed.count is not None
+        and ctx.parts is None
+        and not candidates.matching_labels(parsed.count_event, ctx.labels())
+    ):
+        reason += f"; nothing counted: no label names '{parsed.count_event}' and no vector for it (part_vectors)"
     if parsed.side and level in (Level.SEGMENT, Level.SCENE, Level.DRIVE):
         head, note = _by_side(ctx, parsed.side, ranked[:size])
         ranked, reason = head + ranked[size:], reason + note
@@ -273,10 +279,11 @@ def _exact_support(
     keys, owner = keys[owner >= 0], owner[owner >= 0]
     index, moments = ctx.index(Level.SCENE), ctx.moments(Level.SCENE)
     support = np.zeros(len(parents))
-    for vector in vectors:
-        scored, sims = index.score(keys, vector)
+    scored, every = index.score_all(keys, np.stack(vectors)) if vectors else (keys, np.zeros((0, len(keys))))
+    owner = owner[np.searchsorted(keys, scored)]
+    for vector, sims in zip(vectors, every, strict=True):
         best = np.full(len(parents), -np.inf)
-        np.maximum.at(best, owner[np.searchsorted(keys, scored)], moments.z(vector, sims))
+        np.maximum.at(best, owner, moments.z(vector, sims))
         found = np.isfinite(best)
         # A parent with no scene to score (none sealed yet) gets the weakest found.
         support += np.where(found, best, best[found].min() if found.any() else 0.0)
@@ -400,9 +407,10 @@ def _counts(ctx: Context, query: SearchQuery, parsed: ParsedQuery, level: Level,
 
 def _matching_segments(ctx: Context, query: SearchQuery, parsed: ParsedQuery) -> list[tuple[str, int]]:
     """(video, start) of segments whose calibrated score for the counted event passes."""
-    if ctx.encode is None or not parsed.count_event:
+    vectors = ctx.parts((parsed.count_event,)) if ctx.parts is not None and parsed.count_event else None
+    if vectors is None:
         return []
-    vector = ctx.encode(parsed.count_event)
+    vector = vectors[0]
     found = candidates.pool(ctx, Level.SEGMENT, query.filter, vector, candidates.COUNT_POOL)
     if found is None:
         return []

@@ -405,6 +405,21 @@ class LevelIndex:
         at = np.asarray(matches.keys, np.int64)
         return present[at], similarity_from_distance(self.metric, np.asarray(matches.distances, np.float32))
 
+    def score_all(self, keys: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(keys still present, in the order given; a ``(queries, keys)`` matrix of their
+        similarities to each row of ``queries``), scored as :meth:`score` scores: one pass
+        for several queries (a paragraph's sentences) instead of one each."""
+        present, rows = self._table.rows_of(np.asarray(keys, np.int64))
+        queries = np.ascontiguousarray(np.atleast_2d(queries), np.float32)
+        sims = np.zeros((len(queries), len(present)), np.float32)
+        if len(present) == 0 or len(queries) == 0:
+            return present, sims
+        matches = _exact_search(rows, queries, len(present), self.metric)
+        at = np.asarray(matches.keys, np.int64).reshape(len(queries), -1)
+        found = np.asarray(matches.distances, np.float32).reshape(len(queries), -1)
+        np.put_along_axis(sims, at, similarity_from_distance(self.metric, found), axis=1)
+        return present, sims
+
     def vector_of(self, key: int) -> np.ndarray | None:
         """The float32 vector of one key, or None when it is not (or no longer) present."""
         present, rows = self.present_vectors(np.array([key], np.int64))

@@ -109,15 +109,19 @@ def is_paragraph(text: str) -> bool:
 
 
 def parts(parsed: ParsedQuery) -> tuple[str, ...]:
-    """The parts of a query text that a routed search embeds one by one, in order: the
+    """The parts of a query text that a routed search embeds on their own, in order: the
     sentences of a description in several sentences (each one's best scene in a video adds
-    to the video's score), or the two events of a sequence the wording does not scope
-    ("a foul then a replay": pairs of moments); () for any other text. A client that embeds
-    with its own model sends a vector for each (``SearchQuery.part_vectors``)."""
+    to the video's score), the two events of a sequence the wording does not scope ("a
+    foul then a replay": pairs of moments), or the event a count counts ("a half with
+    three corners": where no label names it, segments that match it are counted); () for
+    any other text. A client that embeds with its own model sends a vector for each
+    (``SearchQuery.part_vectors``), and the search then runs no text encoder."""
     if is_paragraph(parsed.text):
         return tuple(sentences(parsed.text))
     if len(parsed.sequence) == 2 and structured_level(parsed) is None:
         return parsed.sequence
+    if parsed.count is not None and parsed.count_event:
+        return (parsed.count_event,)
     return ()
 
 

@@ -452,7 +452,8 @@ def _part_vectors(coll: Collection, query: SearchQuery) -> np.ndarray:
 def _parts(coll: Collection, query: SearchQuery) -> Callable[[tuple[str, ...]], np.ndarray | None] | None:
     """Vectors of a text's parts for a routed search: the client's part vectors for the
     parts of its text, else the parts embedded in one pass (five sentences took 11 ms
-    against 27 one by one); None where there is no text encoder and no part vectors."""
+    against 27 one by one) and remembered for the next page; None where there is no text
+    encoder and no part vectors."""
     given = np.stack(query.part_vectors) if query.part_vectors else None
     encoder = get_encoder(coll.space.text_encoder) if coll.space.text_encoder else None
     if given is None and encoder is None:
@@ -462,6 +463,6 @@ def _parts(coll: Collection, query: SearchQuery) -> Callable[[tuple[str, ...]], 
     def vectors(texts: tuple[str, ...]) -> np.ndarray | None:
         if given is not None and tuple(texts) == named:
             return given
-        return encoder.encode(list(texts)) if encoder is not None and texts else None
+        return encoder.encode_queries(list(texts)) if encoder is not None and texts else None
 
     return vectors

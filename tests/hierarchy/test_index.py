@@ -153,6 +153,20 @@ def test_removed_keys_are_not_found(path: Path, vectors: np.ndarray) -> None:
     assert not set(found.tolist()) & set(range(1, 11))
 
 
+def test_scoring_several_queries_at_once_scores_as_one_at_a_time(path: Path, vectors: np.ndarray) -> None:
+    index = make_index(path)
+    index.add(keys(COUNT), vectors, watermark=1)
+    index.remove(keys(5, first=20))
+    asked = np.array([30, 3, 22, 150, 7, 21], np.int64)  # 21 and 22 are gone
+    present, sims = index.score_all(asked, vectors[:3])
+    assert present.tolist() == [30, 3, 150, 7] and sims.shape == (3, 4)
+    for query, row in zip(vectors[:3], sims, strict=True):
+        one_keys, one_sims = index.score(asked, query)
+        at_once = dict(zip(present.tolist(), row.tolist(), strict=True))
+        assert at_once == dict(zip(one_keys.tolist(), one_sims.tolist(), strict=True))
+    assert index.score_all(np.zeros(0, np.int64), vectors[:2])[1].shape == (2, 0)
+
+
 def test_clear_empties_the_index(saved: LevelIndex, vectors: np.ndarray) -> None:
     saved.clear()
     assert (len(saved), saved.watermark) == (0, 0)

@@ -100,6 +100,19 @@ def test_a_description_with_the_clients_part_vectors_is_answered_as_the_built_in
     assert "each sentence" not in routed(library, OWN, PARAGRAPH).route.reason
 
 
+def test_a_count_with_the_clients_vector_for_its_event_is_answered_as_the_built_in_encoder_answers(
+    library: Database,
+) -> None:
+    text = "a video with at least two dogs barking"  # no label names them: matches are counted
+    assert parts(parse(text)) == ("dogs barking",)
+    own = routed(library, OWN, text, part_vectors=own_parts(text))
+    assert answers(own) == answers(routed(library, BUILT, text)) and own.hits[0].node.video_id == "v"
+    assert "nothing counted" not in own.route.reason
+    alone = routed(library, OWN, text)
+    assert "nothing counted: no label names 'dogs barking'" in alone.route.reason
+    assert alone.hits[0].score < own.hits[0].score - 99  # the count's bonus is missing
+
+
 def test_part_vectors_that_do_not_fit_the_text_are_refused_naming_the_field(library: Database) -> None:
     vectors = own_parts(SEQUENCE)
     with pytest.raises(InvalidArgument, match="'dog barking'; 'a cat jumping'") as wrong_count:
