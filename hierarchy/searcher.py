@@ -441,7 +441,7 @@ def _part_vectors(coll: Collection, query: SearchQuery) -> np.ndarray:
     expected = router.parts(parse(query.text))
     if len(given) != len(expected):
         if not expected:
-            why = "it is neither a description in several sentences nor a sequence of two events; send none"
+            why = "none (no description in several sentences, sequence of two events or counted event); send none"
         else:
             listed = "; ".join(f"'{t}'" for t in expected)
             why = f"{len(expected)} ({listed}); send one vector for each, in that order"

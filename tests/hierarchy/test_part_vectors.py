@@ -118,7 +118,7 @@ def test_part_vectors_that_do_not_fit_the_text_are_refused_naming_the_field(libr
     with pytest.raises(InvalidArgument, match="'dog barking'; 'a cat jumping'") as wrong_count:
         routed(library, OWN, SEQUENCE, part_vectors=vectors[:1])
     assert wrong_count.value.field == "part_vectors"
-    with pytest.raises(InvalidArgument, match="neither a description") as no_parts:
+    with pytest.raises(InvalidArgument, match="the parts of the text: none") as no_parts:
         routed(library, OWN, "a dog barking", part_vectors=vectors[:1])
     assert no_parts.value.field == "part_vectors"
     with pytest.raises(InvalidArgument, match="dimension 3") as short:
