@@ -124,14 +124,16 @@ def _duplicates_last(ranked: list[Ranked], vectors: np.ndarray) -> list[Ranked]:
     a near-duplicate of an answer placed before it waits until the end."""
     # Pairs (i, j < i) alike enough to be duplicates; most answers have none, and an
     # answer without one is always placed, so only those with one are walked.
-    alike = np.tril(vectors @ vectors.T >= NEAR_DUPLICATE, -1)
-    rows = np.flatnonzero(alike.any(axis=1))
-    if len(rows) == 0:
+    # The pairs come row by row, so every j of a row (j < i) is settled before the row:
+    # one walk over the pairs in Python (a numpy call per row was 0.55 ms of a 2.6 ms AUTO
+    # search on soccer, whose templated captions make many look-alikes).
+    later, earlier = np.nonzero(np.tril(vectors @ vectors.T >= NEAR_DUPLICATE, -1))
+    if len(later) == 0:
         return list(ranked)
     waiting: set[int] = set()
-    for i in rows.tolist():
-        if any(j not in waiting for j in np.flatnonzero(alike[i]).tolist()):
-            waiting.add(i)
+    for i, j in zip(later.tolist(), earlier.tolist(), strict=True):
+        if j not in waiting:
+            waiting.add(i)  # alike to an answer already placed
     order = [i for i in range(len(ranked)) if i not in waiting] + sorted(waiting)
     return [ranked[i] for i in order]
 
