@@ -15,6 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
+from hierarchy import onnxrun
 from hierarchy.errors import InvalidArgument
 
 DEFAULT_ENCODER = "default"
@@ -78,6 +79,8 @@ class TransformersEncoder:
             raise InvalidArgument("space.text_encoder", f"{model_path} holds no loadable model ({first})") from exc
         self._model.eval()
         self.dimension = int(self._model.config.hidden_size)
+        # ONNX Runtime when it reproduces torch (2.5 times as fast for one query); else torch.
+        self._onnx = onnxrun.runner(model_path, self._tokenizer, self._model, torch.get_num_threads())
         # Tokenizers and torch modules are not safe to call from several threads at once.
         self._lock = threading.Lock()
         # Recent query embeddings, least recently used first.
@@ -121,7 +124,22 @@ class TransformersEncoder:
         with self._remembered_lock:
             self._remembered.clear()
 
+    @property
+    def runtime(self) -> str:
+        """What runs the model: ``onnx`` (ONNX Runtime) or ``torch``."""
+        return "onnx" if self._onnx is not None else "torch"
+
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
+        if self._onnx is not None:
+            with self._lock:
+                batch = self._tokenizer(
+                    texts, padding=True, truncation=True, max_length=_MAX_TOKENS, return_tensors="np"
+                )
+                hidden = self._onnx.hidden(batch)
+            mask = batch["attention_mask"][..., None].astype(np.float32)
+            pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+            norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+            return (pooled / norms).astype(np.float32, copy=False)
         torch = self._torch
         with self._lock, torch.inference_mode():
             batch = self._tokenizer(texts, padding=True, truncation=True, max_length=_MAX_TOKENS, return_tensors="pt")

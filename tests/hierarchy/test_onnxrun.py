@@ -1,0 +1,66 @@
+"""The text encoder on ONNX Runtime: the same embeddings as torch, a graph exported once
+and cached, a damaged cache exported again, and torch whenever asked or needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hierarchy import onnxrun
+from hierarchy.encoder import TransformersEncoder, default_model_path, get_encoder
+
+TEXTS = [
+    "corner kick",
+    "a long home possession that ends in a shot from the edge of the box",
+    "A man is seen speaking to the camera while holding a guitar and then begins to play.",
+]
+
+
+@pytest.fixture(scope="module")
+def on_torch() -> TransformersEncoder:
+    """The default model with ONNX Runtime switched off."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(onnxrun.RUNTIME_ENV, "torch")
+        encoder = TransformersEncoder("default", default_model_path())
+    assert encoder.runtime == "torch"
+    return encoder
+
+
+def test_the_default_encoder_runs_on_onnx_runtime_and_embeds_as_torch_does(on_torch: TransformersEncoder) -> None:
+    encoder = get_encoder()
+    assert getattr(encoder, "runtime", "") == "onnx"
+    together = encoder.encode(TEXTS)  # one padded batch
+    assert np.abs(together - on_torch.encode(TEXTS)).max() < 1e-5
+    one_by_one = np.stack([encoder.encode([t])[0] for t in TEXTS])
+    assert np.abs(one_by_one - on_torch.encode(TEXTS)).max() < 1e-5
+    assert np.allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-6)
+
+
+def test_the_graph_is_exported_once_and_a_damaged_one_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_torch: TransformersEncoder
+) -> None:
+    monkeypatch.setenv(onnxrun.CACHE_ENV, str(tmp_path))
+    model, tokenizer, path = on_torch._model, on_torch._tokenizer, default_model_path()
+    assert onnxrun.runner(path, tokenizer, model, 1) is not None
+    (graph,) = tmp_path.glob("*.onnx")
+    exported = graph.stat().st_mtime_ns
+    assert onnxrun.runner(path, tokenizer, model, 1) is not None
+    assert graph.stat().st_mtime_ns == exported  # loaded, not exported again
+    graph.write_bytes(b"not a graph")
+    assert onnxrun.runner(path, tokenizer, model, 1) is not None
+    assert graph.stat().st_size > 1_000_000 and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_asked_for_torch_or_without_a_writable_cache_the_encoder_stays_on_torch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_torch: TransformersEncoder
+) -> None:
+    model, tokenizer, path = on_torch._model, on_torch._tokenizer, default_model_path()
+    monkeypatch.setenv(onnxrun.RUNTIME_ENV, "torch")
+    assert onnxrun.runner(path, tokenizer, model, 1) is None
+    monkeypatch.delenv(onnxrun.RUNTIME_ENV)
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where the cache folder would be")
+    monkeypatch.setenv(onnxrun.CACHE_ENV, str(blocked / "encoders"))
+    assert onnxrun.runner(path, tokenizer, model, 1) is None
