@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hierarchy import encoder as encoders
 from hierarchy import nodes
 from hierarchy.db import Database
 from hierarchy.encoder import TextEncoder, get_encoder
@@ -340,6 +341,20 @@ def test_a_stop_while_writes_wait_for_the_graph_loses_none(open_db: OpenDb) -> N
     reopened = open_db(index=IndexParams(exact_below=0))
     assert segment_count(reopened) == indexed_count(reopened) == 600
     assert_each_segment_finds_itself(reopened, ids, vectors)
+
+
+def test_a_collection_whose_encoder_folder_is_gone_still_opens(open_db: OpenDb, tmp_path: Path) -> None:
+    model = tmp_path / "model"
+    model.symlink_to(encoders.default_model_path())
+    db = open_db()
+    db.create_collection("clips", EmbeddingSpace(0, text_encoder=str(model)))
+    db.close()
+    model.unlink()
+    encoders._CACHE.pop(str(model), None)  # as in a new process
+    reopened = open_db()  # loads each collection's encoder before serving; a missing one is logged
+    with pytest.raises(InvalidArgument) as err:
+        reopened.search(SearchQuery("clips", Level.SEGMENT, text="a corner kick"))
+    assert err.value.field == "space.text_encoder" and "does not exist" in err.value.message
 
 
 def test_query_embeddings_are_remembered_until_forgotten(encoder: TextEncoder) -> None:
