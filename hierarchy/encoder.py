@@ -79,7 +79,7 @@ class TransformersEncoder:
             raise InvalidArgument("space.text_encoder", f"{model_path} holds no loadable model ({first})") from exc
         self._model.eval()
         self.dimension = int(self._model.config.hidden_size)
-        # ONNX Runtime when it reproduces torch (2.5 times as fast for one query); else torch.
+        # ONNX Runtime when it reproduces torch (twice as fast for one query); else torch.
         self._onnx = onnxrun.runner(model_path, self._tokenizer, self._model, torch.get_num_threads())
         # Tokenizers and torch modules are not safe to call from several threads at once.
         self._lock = threading.Lock()

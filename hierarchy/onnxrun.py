@@ -1,15 +1,15 @@
 """The text encoder's transformer run by ONNX Runtime instead of torch.
 
-One short query through all-MiniLM-L6-v2 took 4.85 ms in torch and 1.95 ms in ONNX
-Runtime (two threads; 640 captions in batches of 64: 1.39 against 1.29 s), with the
-same embeddings to 2.3e-7. The graph is exported once from the local model (torch's
-exporter, eager attention: traced through the fused attention kernel, the padding mask
-of a batch was lost and sentences came out at cosine 0.93 of torch's) and cached under
-``cache_dir()`` by a checksum of the model's files, written atomically. A runner is only
-used once it reproduces torch's output on a padded batch (``AGREE``); anything that goes
-wrong (no ``onnxruntime`` or ``onnx`` installed, a read-only cache, a failed export)
-leaves the encoder on torch, with a warning. ``STRATA_ENCODER_RUNTIME=torch`` keeps it
-there.
+One short query through all-MiniLM-L6-v2 took 4.85 ms in torch and 2.5 ms in ONNX
+Runtime (two threads that sleep between runs; 2.1 ms when they spin, see ``_load``;
+640 captions in batches of 64: 1.39 against 1.29 s), with the same embeddings to
+2.3e-7. The graph is exported once from the local model (torch's exporter, eager
+attention: traced through the fused attention kernel, the padding mask of a batch was
+lost and sentences came out at cosine 0.93 of torch's) and cached under ``cache_dir()``
+by a checksum of the model's files, written atomically. A runner is only used once it
+reproduces torch's output on a padded batch (``AGREE``); anything that goes wrong (no
+``onnxruntime`` or ``onnx`` installed, a read-only cache, a failed export) leaves the
+encoder on torch, with a warning. ``STRATA_ENCODER_RUNTIME=torch`` keeps it there.
 """
 
 from __future__ import annotations
@@ -104,6 +104,11 @@ def _load(path: Path, threads: int) -> OnnxRunner | None:
     options.intra_op_num_threads = max(threads, 1)
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # Its threads sleep between runs instead of spinning: beside a thread encoding a query
+    # every 2 ms, another thread's numpy and Python work ran 2,547 rounds in 3 s against
+    # 6,863 with spinning off, for 3.06 against 3.34 ms an encoding. A server's searches
+    # run beside its encodings.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # noqa: BLE001 - a damaged file is exported again
