@@ -38,6 +38,8 @@ PACKAGES = (
     "milvus-lite",
     "lancedb",
     "pyarrow",
+    "onnxruntime",  # runs the text encoder (text queries)
+    "torch",
 )
 
 
