@@ -15,13 +15,20 @@ the level has grown or shrunk by a tenth since they were computed.
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from hierarchy import process
+
+log = logging.getLogger(__name__)
+
 SAMPLE = 20_000
+REFRESH_NICENESS = 5  # below the threads answering requests, as the index linker
 _REFRESH = 0.1
 _MEMO = 64  # queries whose centre and spread are remembered, per level
 
@@ -38,13 +45,15 @@ class LevelMoments:
     @classmethod
     def of(cls, vectors: np.ndarray, count: int) -> LevelMoments:
         """Moments of a (sample of) vectors standing for ``count`` nodes."""
-        x = np.asarray(vectors, np.float64)
+        # Single precision for the d² product: 20,000 x 512 in 0.08 s against 0.14 on one
+        # BLAS thread, qᵀCq within 2e-8 of the double-precision one (unit vectors).
+        x = np.asarray(vectors, np.float32)
         if len(x) == 0:
             dim = x.shape[1] if x.ndim == 2 else 0
             return cls(count, np.zeros(dim), np.eye(dim))
-        mean = x.mean(axis=0)
-        centred = x - mean
-        cov = centred.T @ centred / max(len(x) - 1, 1)
+        mean = x.mean(axis=0, dtype=np.float64)
+        centred = x - mean.astype(np.float32)
+        cov = (centred.T @ centred).astype(np.float64) / max(len(x) - 1, 1)
         return cls(count, mean, cov)
 
     def z(self, query: np.ndarray, similarities: np.ndarray) -> np.ndarray:
@@ -68,12 +77,17 @@ class MomentsCache:
     """Level moments per (collection, level), recomputed when a level has changed enough.
 
     The last few versions are kept, each stamped with the commit it was computed at, so
-    the later pages of a search score with the moments its first page used."""
+    the later pages of a search score with the moments its first page used. Moments of a
+    level that has grown by more than a tenth but at most doubled (or shrunk) since keep
+    serving while new ones are computed in a background thread: the computation took
+    0.3 s a level at 60 k benchmark segments, which one search in every tenth of growth
+    paid (the first search after a bulk load still does: its levels have no moments)."""
 
     def __init__(self, keep: int = 4) -> None:
         self._lock = threading.Lock()
         self._keep = keep
         self._moments: dict[tuple[int, int], list[tuple[int, LevelMoments]]] = {}
+        self._refreshing: set[tuple[int, int]] = set()
 
     def get(
         self,
@@ -91,12 +105,49 @@ class MomentsCache:
         if history and as_of is not None and (as_of < history[-1][0] or not current):
             older = [m for stamp, m in history if stamp <= as_of]
             return older[-1] if older else history[0][1]
-        if history and abs(size - history[-1][1].count) <= _REFRESH * max(history[-1][1].count, 1):
-            return history[-1][1]
+        latest = history[-1][1] if history else None
+        if latest is not None and abs(size - latest.count) <= _REFRESH * max(latest.count, 1):
+            return latest
+        if latest is not None and 0 < latest.count and size <= 2 * latest.count:
+            self._refresh_later(key, size, sample, as_of)
+            return latest
         fresh = LevelMoments.of(sample(), size)
+        self._keep_version(key, as_of, fresh)
+        return fresh
+
+    def _keep_version(self, key: tuple[int, int], as_of: int | None, fresh: LevelMoments) -> None:
         with self._lock:
             kept = self._moments.setdefault(key, [])
             kept.append((as_of if as_of is not None else (kept[-1][0] if kept else 0), fresh))
             kept.sort(key=lambda item: item[0])
             del kept[: -self._keep]
-        return fresh
+
+    def _refresh_later(
+        self, key: tuple[int, int], size: int, sample: Callable[[], np.ndarray], as_of: int | None
+    ) -> None:
+        """Compute new moments for ``key`` in a background thread (one at a time per key)."""
+        with self._lock:
+            if key in self._refreshing:
+                return
+            self._refreshing.add(key)
+
+        def refresh() -> None:
+            process.run_in_background(REFRESH_NICENESS)
+            try:
+                self._keep_version(key, as_of, LevelMoments.of(sample(), size))
+            except Exception:  # noqa: BLE001 - the old moments keep serving; the next search retries
+                log.exception("calibration statistics of %s not refreshed", key)
+            finally:
+                with self._lock:
+                    self._refreshing.discard(key)
+
+        threading.Thread(target=refresh, name="strata-moments", daemon=True).start()
+
+    def settle(self, timeout: float = 10.0) -> None:
+        """Wait until no refresh is under way (tests, benchmarks)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if not self._refreshing:
+                    return
+            time.sleep(0.005)
