@@ -12,7 +12,7 @@ import os
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -131,24 +131,21 @@ class TransformersEncoder:
         return "onnx" if self._onnx is not None else "torch"
 
     def _encode_batch(self, texts: list[str]) -> np.ndarray:
-        if self._onnx is not None:
-            with self._lock:
-                batch = self._tokenizer(
-                    texts, padding=True, truncation=True, max_length=_MAX_TOKENS, return_tensors="np"
-                )
-                hidden = self._onnx.hidden(batch)
-            mask = batch["attention_mask"][..., None].astype(np.float32)
-            pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
-            norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-            return (pooled / norms).astype(np.float32, copy=False)
+        with self._lock:
+            batch = self._tokenizer(texts, padding=True, truncation=True, max_length=_MAX_TOKENS, return_tensors="np")
+            hidden = self._onnx.hidden(batch) if self._onnx is not None else self._torch_hidden(batch)
+        # Mean of the real tokens' states (padding left out), scaled to unit length.
+        mask = batch["attention_mask"][..., None].astype(np.float32)
+        pooled = (hidden * mask).sum(axis=1) / np.maximum(mask.sum(axis=1), 1e-9)
+        norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return (pooled / norms).astype(np.float32, copy=False)
+
+    def _torch_hidden(self, batch: Any) -> np.ndarray:
+        """Last hidden states of a tokenised batch (numpy arrays), through torch."""
         torch = self._torch
-        with self._lock, torch.inference_mode():
-            batch = self._tokenizer(texts, padding=True, truncation=True, max_length=_MAX_TOKENS, return_tensors="pt")
-            hidden = self._model(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-            pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
-        return pooled.cpu().numpy().astype(np.float32, copy=False)
+        with torch.inference_mode():
+            inputs = {name: torch.from_numpy(np.asarray(values)) for name, values in batch.items()}
+            return self._model(**inputs).last_hidden_state.numpy()
 
 
 _CACHE: dict[str, TextEncoder] = {}
