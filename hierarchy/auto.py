@@ -269,14 +269,12 @@ def _exact_support(
     flt = query.filter
     if ctx.spans is None or flt.time_range is not None or flt.labels or flt.attributes:
         return None
-    scene_spans = ctx.spans(Level.SCENE)
-    keys = scene_spans.starting_in(list(parents.values()))
+    keys, owner = ctx.spans(Level.SCENE).starting_in_each(list(parents.values()))
     if ctx.visible is not None:
-        keys = keys[ctx.visible(Level.SCENE, keys)]
-    keys = np.sort(keys)
-    spans = scene_spans.spans(keys.tolist())
-    owner = candidates.owners(parents, [spans[k][:2] for k in keys.tolist()])
-    keys, owner = keys[owner >= 0], owner[owner >= 0]
+        seen = ctx.visible(Level.SCENE, keys)
+        keys, owner = keys[seen], owner[seen]
+    order = np.argsort(keys, kind="stable")
+    keys, owner = keys[order], owner[order]
     index, moments = ctx.index(Level.SCENE), ctx.moments(Level.SCENE)
     support = np.zeros(len(parents))
     scored, every = index.score_all(keys, np.stack(vectors)) if vectors else (keys, np.zeros((0, len(keys))))

@@ -189,8 +189,13 @@ class SpanBlock:
     def starting_in(self, spans: list[tuple[str, int, int]]) -> np.ndarray:
         """Keys of the nodes that start inside any of ``spans`` (video, start, end): the
         children of those parents, in the order of their spans then of time."""
+        return self.starting_in_each(spans)[0]
+
+    def starting_in_each(self, spans: list[tuple[str, int, int]]) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`starting_in`, and for each key the place in ``spans`` of the span it
+        starts in (spans of one level do not overlap in a video)."""
         if not spans or not len(self.keys):
-            return np.zeros(0, np.int64)
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
         names = [video for video, _, _ in spans]
         codes = np.minimum(np.searchsorted(self._video_array, names), len(self.videos) - 1)
         known = self._video_array[codes] == np.asarray(names, dtype=object)
@@ -199,7 +204,10 @@ class SpanBlock:
         lo = np.searchsorted(self.time_key, _time_key(codes, starts), "left")
         hi = np.searchsorted(self.time_key, _time_key(codes, ends), "left")
         rows = [self.by_time[a:b] for a, b, ok in zip(lo.tolist(), hi.tolist(), known.tolist(), strict=True) if ok]
-        return self.keys[np.concatenate(rows)] if rows else np.zeros(0, np.int64)
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        owner = np.repeat(np.arange(len(spans), dtype=np.int64), np.where(known, np.maximum(hi - lo, 0), 0))
+        return self.keys[np.concatenate(rows)], owner
 
     @cached_property
     def _video_array(self) -> np.ndarray:
@@ -305,6 +313,11 @@ class LevelSpans:
         """Keys of the nodes that start inside any of ``spans`` (video, start, end): the
         children of those parents."""
         return self._joined([block.starting_in(spans) for block in self.blocks])
+
+    def starting_in_each(self, spans: list[tuple[str, int, int]]) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`starting_in`, and for each key the place in ``spans`` of its span."""
+        found = [block.starting_in_each(spans) for block in self.blocks]
+        return self._joined([keys for keys, _ in found]), self._joined([owner for _, owner in found])
 
     def inside(self, video_id: str, start: int, end: int) -> np.ndarray:
         """Keys of the nodes of ``video_id`` that overlap ``[start, end)``."""

@@ -44,6 +44,12 @@ def test_spans_and_inside_agree_with_the_nodes(games: Database) -> None:
         if any(h.node.video_id == v and a <= h.node.start_ms < b for v, a, b in asked)
     )
     assert len(children) == 2 + 1 and len(spans.starting_in([])) == 0
+    # With each child, the place of the span it starts in.
+    keys, owner = spans.starting_in_each(asked)
+    assert keys.tolist() == children.tolist()
+    for key, at in zip(keys.tolist(), owner.tolist(), strict=True):
+        video, start, end = asked[at]
+        assert looked_up[key][0] == video and start <= looked_up[key][1] < end
 
 
 def test_routed_search_after_a_delete_does_not_see_the_deleted_video(games: Database) -> None:
@@ -123,6 +129,8 @@ def test_merged_spans_answer_as_a_fresh_read(
             assert sorted(merged.inside(video, lo, hi).tolist()) == sorted(fresh.inside(video, lo, hi).tolist())
     asked = [("a", 0, 30), ("c", 10, 10**6), ("z", 0, 10**6)]
     assert sorted(merged.starting_in(asked).tolist()) == sorted(fresh.starting_in(asked).tolist())
+    owned = sorted(zip(*(x.tolist() for x in merged.starting_in_each(asked)), strict=True))
+    assert owned == sorted(zip(*(x.tolist() for x in fresh.starting_in_each(asked)), strict=True))
     assert merged.matching(("b", "e"), 5, 40).tolist() == fresh.matching(("b", "e"), 5, 40).tolist()
     assert merged.matching((), 0, 0).tolist() == fresh.matching((), 0, 0).tolist()
     asked_keys = np.concatenate([all_keys[:total], [10**9]])  # and one key never written
