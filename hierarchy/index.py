@@ -323,13 +323,17 @@ class LevelIndex:
         """The linker thread: link writes oldest first until none waits."""
         process.run_in_background(LINKER_NICENESS)
         while True:
+            failed = False
             try:
                 linked = self._link_oldest()
             except Exception:  # noqa: BLE001 - a failed link must not strand the writers
                 log.exception("linking vectors into %s failed; they stay searchable by exact scan", self.path)
-                linked = False
+                linked, failed = False, True
             with self._linked:
-                if not linked:
+                # A write that joined the tail after the look found it empty saw this thread
+                # running and started none: it is linked here, not left for the next write.
+                # After a failure the thread ends; the next write retries (see _link).
+                if not linked and (failed or self._stopping or not len(self._tail)):
                     self._linker = None
                     self._linked.notify_all()
                     return
@@ -358,7 +362,11 @@ class LevelIndex:
         # a vector per call unless the tail is half full (see BULK_LINK_CHUNK): searches during
         # linking then wait ~3 ms, not a whole write's worth (45 ms for 16 vectors at 30k).
         ids = keys.astype(np.uint64)
-        step = chunk or len(ids)
+        # A link that failed part-way left some of these in the graph: a retry adds the rest.
+        linked = np.asarray(self._index.contains(ids), bool) if len(self._index) else np.zeros(len(ids), bool)
+        if linked.any():
+            ids, rows = ids[~linked], rows[~linked]
+        step = chunk or max(len(ids), 1)
         for lo in range(0, len(ids), step):
             if self._stopping:
                 return False

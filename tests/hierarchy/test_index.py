@@ -346,6 +346,62 @@ def test_the_linker_drains_the_tail_in_the_background(path: Path, vectors: np.nd
     assert index.keys().tolist() == keys(COUNT).tolist()
 
 
+def _drained(index: LevelIndex, timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while (index.unlinked or index._linker is not None) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return index.unlinked == 0
+
+
+def test_a_write_that_comes_as_the_linker_finishes_is_linked(
+    path: Path, vectors: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The linker found nothing waiting and has not yet ended when a write joins the tail:
+    that write sees a linker running and starts none, so the ending one must take it."""
+    index = _hnsw_index(path)
+    found_empty, written = threading.Event(), threading.Event()
+    real = LevelIndex._link_oldest
+
+    def link_oldest(self: LevelIndex) -> bool:
+        linked = real(self)
+        if not linked and not found_empty.is_set():
+            found_empty.set()
+            written.wait(5)  # the write below lands between the look and the linker's end
+        return linked
+
+    monkeypatch.setattr(LevelIndex, "_link_oldest", link_oldest)
+    index.add(keys(50), vectors[:50], watermark=1)
+    assert found_empty.wait(5)
+    index.add(keys(50, first=51), vectors[50:100], watermark=2)
+    written.set()
+    assert _drained(index)
+    assert index.linked_watermark == 2 and _finds_itself(index, keys(100), vectors[:100])
+
+
+def test_a_link_that_failed_part_way_is_finished_by_the_next_write(
+    path: Path, vectors: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    index = _hnsw_index(path)
+    real = LevelIndex._link
+    failures: list[int] = []
+
+    def link(self: LevelIndex, ids: np.ndarray, rows: np.ndarray, chunk: int = 0, threads: int = 1) -> bool:
+        if not failures:
+            failures.append(1)
+            self._index.add(ids[:20].astype(np.uint64), rows[:20])  # part of the write is in
+            raise OSError("the graph could not grow")
+        return real(self, ids, rows, chunk, threads)
+
+    monkeypatch.setattr(LevelIndex, "_link", link)
+    index.add(keys(50), vectors[:50], watermark=1)
+    assert not _drained(index, timeout=1.0)  # the linker ended; the write waits, still searchable
+    assert index.unlinked == 50 and _finds_itself(index, keys(50), vectors[:50])
+    index.add(keys(10, first=51), vectors[50:60], watermark=2)
+    assert _drained(index)
+    assert index.linked_watermark == 2 and index.keys().tolist() == keys(60).tolist()
+    assert _finds_itself(index, keys(60), vectors[:60])
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a thread's own CPU priority is Linux's")
 def test_the_linker_yields_the_cores_to_requests(
     path: Path, vectors: np.ndarray, monkeypatch: pytest.MonkeyPatch
