@@ -143,6 +143,12 @@ class MomentsCache:
 
         threading.Thread(target=refresh, name="strata-moments", daemon=True).start()
 
+    def forget(self, cid: int) -> None:
+        """Drop the moments of a collection's levels (keys are ``(collection id, level)``)."""
+        with self._lock:
+            for key in [key for key in self._moments if key[0] == cid]:
+                del self._moments[key]
+
     def settle(self, timeout: float = 10.0) -> None:
         """Wait until no refresh is under way (tests, benchmarks)."""
         deadline = time.monotonic() + timeout

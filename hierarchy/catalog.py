@@ -17,9 +17,15 @@ def now_ms() -> int:
 
 
 def insert_collection(cur: duckdb.DuckDBPyConnection, name: str, space: EmbeddingSpace, config: dict) -> int:
-    """Insert a collection row; returns its internal id."""
-    rows = cur.execute("SELECT coalesce(max(id), 0) + 1 FROM collections").fetchall()
+    """Insert a collection row; returns its internal id, never one a deleted collection
+    had: caches, index files and in-flight requests of a deleted collection are keyed by
+    its id, and a new collection must not inherit them."""
+    rows = cur.execute(
+        "SELECT greatest(coalesce(max(id), 0), coalesce((SELECT max(CAST(value AS BIGINT)) FROM meta"
+        " WHERE key = 'last_collection_id'), 0)) + 1 FROM collections"
+    ).fetchall()
     cid = int(rows[0][0])
+    cur.execute("INSERT OR REPLACE INTO meta VALUES ('last_collection_id', ?)", [str(cid)])
     cur.execute(
         "INSERT INTO collections VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [

@@ -56,6 +56,7 @@ from hierarchy.errors import AlreadyExists, FailedPrecondition, NotFound, Unavai
 from hierarchy.graph import GraphCache
 from hierarchy.index import LevelIndex
 from hierarchy.indexes import LevelIndexes
+from hierarchy.locks import WriteLocks
 from hierarchy.navigate import Navigator
 from hierarchy.nodecache import NodeCache
 from hierarchy.noderows import NodeRows
@@ -105,8 +106,7 @@ class Database:
         self._last_sequence = nodes.max_sequence(self.store.cursor())
         self.commits = Commits(self._last_sequence)
         self._catalog_lock = threading.Lock()
-        self._locks_guard = threading.Lock()
-        self._write_locks: dict[int, threading.RLock] = {}
+        self._locks = WriteLocks()
         segment = options.segment_index()
         self.indexes = LevelIndexes(data_dir / "indexes", options.index, options.max_unlinked, segment)
         self._collections: dict[str, Collection] = {}
@@ -173,7 +173,7 @@ class Database:
         """Change some tree-builder parameters of a collection (used by later builds)."""
         coll = self._collection(collection)
         merged = validate.hierarchy_config(self.hierarchy_config(collection), overrides, "config")
-        with self._write_lock(coll.id), self.store.transaction() as cur:
+        with self._locks.writing(coll), self.store.transaction() as cur:
             catalog.set_collection_config(cur, coll.id, {**coll.config, "hierarchy": asdict(merged)})
         self._reload_collection(collection)
         return merged
@@ -197,10 +197,12 @@ class Database:
     def delete_collection(self, name: str) -> None:
         """Delete a collection with its videos, nodes and index files."""
         collection = self._collection(name, "name")
-        with self._catalog_lock, self._write_lock(collection.id):
+        with self._catalog_lock, self._locks.lock(collection.id):
             with self.store.transaction() as cur:
                 catalog.delete_collection(cur, collection.id)
+            self._locks.deleted(collection.id)
             self.indexes.drop_collection(collection.id)
+            self.searcher.forget_collection(collection.id)
             self._collections.pop(name, None)
             self.node_cache.invalidate()
             self.graphs.invalidate(collection.id)  # a tree being built for it is not committed
@@ -223,7 +225,7 @@ class Database:
         validate.duration(duration_ms)
         attrs = validate.attributes(attributes or {}, "attributes")
         cuts = validate.hints(hints or {})
-        with self._write_lock(coll.id), self.store.transaction() as cur:
+        with self._locks.writing(coll), self.store.transaction() as cur:
             if catalog.get_video(cur, coll, video_id) is not None:
                 raise AlreadyExists(f"video {video_id!r} already exists in {collection!r}", "video_id")
             catalog.insert_video(cur, coll.id, video_id, duration_ms, attrs, cuts)
@@ -251,7 +253,7 @@ class Database:
         """Delete a video and all its nodes, from the store and the indexes."""
         coll = self._collection(collection)
         self.get_video(collection, video_id)
-        with self._write_lock(coll.id):
+        with self._locks.writing(coll):
             keys = nodes.video_keys(self.store.cursor(), coll.id, video_id)
             with self.store.transaction() as cur:
                 catalog.delete_video(cur, coll.id, video_id)
@@ -269,7 +271,7 @@ class Database:
         coll = self._collection(collection)
         validate.identifier(request_id, "request_id", allow_empty=True)
         validate.batch_size(len(segments), self.options.max_batch)
-        with self._write_lock(coll.id):
+        with self._locks.writing(coll):
             cur = self.store.cursor()
             if request_id and (done := nodes.find_request(cur, coll.id, request_id)) is not None:
                 return AppendResult(done[1]["segment_ids"], done[0], replayed=True)
@@ -310,7 +312,7 @@ class Database:
         """Let a sealed video take segments again."""
         coll = self._collection(collection)
         self.get_video(collection, video_id)
-        with self._write_lock(coll.id), self.store.transaction() as cur:
+        with self._locks.writing(coll), self.store.transaction() as cur:
             catalog.set_video_state(cur, coll.id, video_id, VideoState.OPEN)
         return self.get_video(collection, video_id)
 
@@ -369,10 +371,10 @@ class Database:
         for _ in range(OPTIMISTIC_BUILDS):
             with self.graphs.watch(coll.id, video_id) as watch:
                 built = treerows.build_tree(self.store.cursor(), coll, video_id, config, hints)
-                with self._write_lock(coll.id):
+                with self._locks.writing(coll):
                     if not watch.changed:
                         return built, self._commit_tree(coll, built, seal)
-        with self._write_lock(coll.id):  # no segment may slip in between the build and the commit
+        with self._locks.writing(coll):  # no segment may slip in between the build and the commit
             built = treerows.build_tree(self.store.cursor(), coll, video_id, config, hints)
             return built, self._commit_tree(coll, built, seal)
 
@@ -488,7 +490,7 @@ class Database:
         report = VerifyReport()
         for coll in colls:
             # Writers of the collection wait, so its store rows and indexes are seen at one moment.
-            with self._write_lock(coll.id):
+            with self._locks.writing(coll):
                 report.add(check_collection(self.store.cursor(), coll, self.indexes.of_collection(coll.id), sample))
         return report
 
@@ -532,7 +534,7 @@ class Database:
             # Same order as delete_collection (catalog, then collection): no deadlock.
             stack.enter_context(self._catalog_lock)
             for coll in catalog.all_collections(self.store.cursor()):
-                stack.enter_context(self._write_lock(coll.id))
+                stack.enter_context(self._locks.lock(coll.id))
             yield
 
     def _collection(self, name: str, field: str = "collection") -> Collection:
@@ -543,15 +545,12 @@ class Database:
         return found
 
     def _reload_collection(self, name: str) -> Collection | None:
-        found = catalog.get_collection(self.store.cursor(), name)
-        if found is not None:
-            self._collections[name] = found
+        # Under the catalog lock: a read before a delete must not be cached after it.
+        with self._catalog_lock:
+            found = catalog.get_collection(self.store.cursor(), name)
+            if found is not None:
+                self._collections[name] = found
         return found
-
-    def _write_lock(self, cid: int) -> threading.RLock:
-        # Re-entrant: sealing holds the lock across the build it runs.
-        with self._locks_guard:
-            return self._write_locks.setdefault(cid, threading.RLock())
 
     def _encoder_for(self, coll: Collection) -> TextEncoder | None:
         return get_encoder(coll.space.text_encoder) if coll.space.text_encoder else None

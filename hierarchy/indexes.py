@@ -12,6 +12,7 @@ from pathlib import Path
 import duckdb
 
 from hierarchy import nodes
+from hierarchy.errors import NotFound
 from hierarchy.index import QUANTIZED, IndexParams, LevelIndex
 from hierarchy.types import Collection, Level, Metric
 
@@ -44,11 +45,16 @@ class LevelIndexes:
         self.segment_params = segment_params or params
         self._lock = threading.Lock()
         self._indexes: dict[tuple[int, Level], LevelIndex] = {}
+        self._dropped: set[int] = set()  # deleted collections (ids are never reused)
 
     def get(self, coll: Collection, level: Level) -> LevelIndex:
         """The index of a collection's level, made (empty) on first use."""
         key = (coll.id, level)
         with self._lock:
+            if coll.id in self._dropped:
+                # A request that found the collection before it was deleted: making its
+                # index again would leave files nothing deletes.
+                raise NotFound(f"collection {coll.name!r} was deleted", "collection")
             index = self._indexes.get(key)
             if index is None:
                 path = self.root / f"c{coll.id}" / f"{level.label}.usearch"
@@ -74,6 +80,7 @@ class LevelIndexes:
     def drop_collection(self, cid: int) -> None:
         """Forget a deleted collection's indexes and remove their files."""
         with self._lock:
+            self._dropped.add(cid)
             dropped = [self._indexes.pop((cid, level)) for level in Level if (cid, level) in self._indexes]
         for index in dropped:
             index.stop_linking()

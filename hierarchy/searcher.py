@@ -354,6 +354,14 @@ class Searcher:
         )
         return lambda page: answers.evidence_for(source, vector, page)
 
+    def forget_collection(self, cid: int) -> None:
+        """Drop what was read or computed for a deleted collection."""
+        self._level_moments.forget(cid)
+        self._span_cache.forget(cid)
+        with self._per_write_lock:
+            for key in [key for key in self._per_write if key[0] == cid]:
+                del self._per_write[key]
+
     def warm(self, coll: Collection, levels: list[Level]) -> None:
         """Read now what the first search of each level would otherwise read: the level's
         spans and its calibration statistics. At 1 M segments they made the first search

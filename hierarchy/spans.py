@@ -341,6 +341,12 @@ class SpanCache:
         self._lock = threading.Lock()
         self._spans: dict[tuple[int, int], tuple[int, int, LevelSpans]] = {}
 
+    def forget(self, cid: int) -> None:
+        """Drop a collection's spans."""
+        with self._lock:
+            for key in [key for key in self._spans if key[0] == cid]:
+                del self._spans[key]
+
     def get(self, cur: duckdb.DuckDBPyConnection, cid: int, level: Level, rewrites: int, sequence: int) -> LevelSpans:
         """Spans of a level holding at least every commit up to ``sequence``."""
         key = (cid, int(level))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,10 +19,12 @@ from hierarchy.errors import (
     StrataError,
 )
 from hierarchy.types import (
+    Collection,
     EmbeddingSpace,
     Filter,
     Level,
     Metric,
+    Mode,
     SearchQuery,
     SegmentInput,
     TimeRange,
@@ -103,6 +106,58 @@ def test_delete_collection_removes_it_and_its_index(games: Database, data_dir: P
     recreated = games.create_collection(COLLECTION, EmbeddingSpace(DIM))
     assert (recreated.video_count, recreated.segment_count) == (0, 0)
     assert games.search(query(unit_vectors(1)[0])).hits == []
+
+
+def test_a_recreated_collection_inherits_nothing_of_the_deleted_one(games: Database, open_db: OpenDb) -> None:
+    """Caches, statistics and index files are keyed by a collection's id: a collection
+    created after a delete gets a new id, even after a restart, and answers as new."""
+    old = games.get_collection(COLLECTION).id
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(40)))
+    assert games.search(query(unit_vectors(1)[0], mode=Mode.AUTO)).hits  # statistics computed
+    games.delete_collection(COLLECTION)
+    wider = games.create_collection(COLLECTION, EmbeddingSpace(2 * DIM))
+    assert wider.id != old
+    games.create_video(COLLECTION, "v1")
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(40, dim=2 * DIM, seed=3)))
+    hits = games.search(query(unit_vectors(1, dim=2 * DIM, seed=3)[0], mode=Mode.AUTO)).hits
+    assert hits and hits[0].node.id == "v1@0"
+    games.delete_collection(COLLECTION)
+    games.close()
+    assert open_db().create_collection("other", EmbeddingSpace(DIM)).id not in (old, wider.id)
+
+
+def test_a_write_that_waited_out_a_delete_is_refused_and_writes_nothing(
+    games: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    coll = games.get_collection(COLLECTION)
+    looked_up = threading.Event()
+    real = games._collection
+
+    def collection(name: str, field: str = "collection") -> Collection:
+        found = real(name, field)
+        looked_up.set()
+        return found
+
+    monkeypatch.setattr(games, "_collection", collection)
+    failed: list[Exception] = []
+
+    def create() -> None:
+        try:
+            games.create_video(COLLECTION, "late")
+        except StrataError as exc:
+            failed.append(exc)
+
+    writer = threading.Thread(target=create)
+    with games._locks.lock(coll.id):  # the writer waits here, its collection in hand
+        writer.start()
+        assert looked_up.wait(5)
+        games.delete_collection(COLLECTION)
+    writer.join(5)
+    assert len(failed) == 1 and isinstance(failed[0], NotFound) and failed[0].field == "collection"
+    rows = games.store.cursor().execute("SELECT count(*) FROM videos WHERE collection_id = ?", [coll.id]).fetchall()
+    assert rows[0][0] == 0
+    with pytest.raises(NotFound):  # nor does a search in flight make its index again
+        games.indexes.get(coll, Level.SEGMENT)
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,42 @@
+"""Per-collection write locks, and the collections deleted while writers waited for them."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from hierarchy.errors import NotFound
+from hierarchy.types import Collection
+
+
+class WriteLocks:
+    """One re-entrant lock per collection id (sealing holds it across the build it runs).
+
+    A writer looks its collection up before it takes the lock, so a delete can run while
+    it waits; :meth:`writing` then refuses it instead of writing rows that belong to no
+    collection. Ids are never reused (``catalog.insert_collection``), so a deleted id
+    stays deleted."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[int, threading.RLock] = {}
+        self._deleted: set[int] = set()
+
+    def lock(self, cid: int) -> threading.RLock:
+        """The collection's lock, unchecked (deleting, pausing every writer)."""
+        with self._guard:
+            return self._locks.setdefault(cid, threading.RLock())
+
+    @contextmanager
+    def writing(self, coll: Collection) -> Iterator[None]:
+        """Hold ``coll``'s lock; NotFound when it was deleted before the lock was had."""
+        with self.lock(coll.id):
+            if coll.id in self._deleted:
+                raise NotFound(f"collection {coll.name!r} was deleted while this request waited", "collection")
+            yield
+
+    def deleted(self, cid: int) -> None:
+        """Note a deleted collection (call with its lock held)."""
+        with self._guard:
+            self._deleted.add(cid)
