@@ -303,6 +303,7 @@ class Database:
         ``hints``, when given, replace the video's cut times before the build.
         """
         coll = self._collection(collection)
+        validate.identifier(video_id, "video_id")
         cuts = validate.hints(hints or {})
         built, _ = self._build(coll, video_id, self.hierarchy_config(collection), seal=True, hints=cuts)
         # As committed: reading it back counts its segments again (4 ms at 100 k segments).

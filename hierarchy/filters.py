@@ -35,9 +35,11 @@ class AttributeCondition:
             raise InvalidArgument(f"{field}.key", "must be 1-64 letters, digits, '_' or '-'")
         ranged = self.minimum is not None or self.maximum is not None
         if (self.equals is None) == (not ranged):
-            raise InvalidArgument(field, "give either equals or a range (minimum and/or maximum)")
+            raise InvalidArgument(
+                field, "give one condition: equals_string, equals_number, equals_bool, or a range with min and/or max"
+            )
         if ranged and self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
-            raise InvalidArgument(f"{field}.minimum", "must not exceed maximum")
+            raise InvalidArgument(f"{field}.range.min", f"is {self.minimum:g}, above range.max {self.maximum:g}")
 
 
 def check(attributes: tuple[AttributeCondition, ...], labels: tuple[str, ...]) -> None:

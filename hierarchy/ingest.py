@@ -47,7 +47,7 @@ def prepare(
 
 def _check_fields(seg: SegmentInput, field: str) -> None:
     validate.identifier(seg.video_id, f"{field}.video_id")
-    validate.identifier(seg.id, f"{field}.id", allow_empty=True)
+    validate.segment_id(seg.id, f"{field}.id")
     validate.segment_times(seg, field)
     validate.text(seg.text, f"{field}.text")
     validate.labels(seg.labels, f"{field}.labels")

@@ -52,8 +52,8 @@ class Operations:
 
     def get(self, name: str) -> Operation:
         """The current state of an operation."""
-        if not name:
-            raise InvalidArgument("name", "must name an operation (operations/<id>)")
+        if not name or len(name) > 128 or not name.isprintable():
+            raise InvalidArgument("name", "must name an operation: operations/<id>, as BuildHierarchy returned it")
         with self._lock:
             op = self._ops.get(name)
         if op is None:

@@ -421,6 +421,8 @@ class Searcher:
         """The vector that scores: the client's, the example node's, or the embedded text."""
         space = coll.space
         if query.node_id:
+            if query.vector is not None:
+                raise validate.InvalidArgument("vector", "a search by example scores with node_id's vector; send one")
             return self._example(coll, query.node_id)
         if query.vector is not None:
             return validate.vector(query.vector, space.dimension, space.metric, "vector"), None

@@ -23,6 +23,9 @@ MAX_TEXT_CHARS = 65_536  # a segment's caption or transcript (a few seconds of s
 MAX_NAME_CHARS = 256  # model names and versions, encoder names, label and attribute names
 MAX_HALF_COUNT = 100  # halves or periods a video is split into when they are detected
 MAX_ATTRIBUTE_DEPTH = 16  # nesting of attribute values (objects in lists in objects ...)
+HALF_FLOAT_MAX = 65504.0  # the largest component of a vector kept as given (not unit length)
+# The ids the tree gives its parents (hierarchy.treerows.node_id).
+_PARENT_ID = re.compile(".+/(" + "|".join(level.label for level in Level if level is not Level.SEGMENT) + r")/\d+")
 
 
 def collection_name(name: str, field: str = "name") -> str:
@@ -37,13 +40,26 @@ def collection_name(name: str, field: str = "name") -> str:
 
 
 def identifier(value: str, field: str, allow_empty: bool = False) -> str:
-    """An id: 1-128 characters, none of them a control character."""
+    """An id: 1-128 printable characters (no control, format or line-separating ones, no
+    space but the plain one), neither starting nor ending with a space."""
     if not value:
         if allow_empty:
             return value
         raise InvalidArgument(field, "must not be empty")
-    if len(value) > _MAX_ID or any(ord(c) < 32 or ord(c) == 127 for c in value):
+    if len(value) > _MAX_ID or not value.isprintable():
         raise InvalidArgument(field, f"must be 1-{_MAX_ID} printable characters")
+    if value != value.strip():
+        raise InvalidArgument(field, "must not start or end with a space")
+    return value
+
+
+def segment_id(value: str, field: str) -> str:
+    """A client's segment id (empty: the default one): an :func:`identifier` that does not
+    have the form the tree gives its parents' ids (``<video>/<level>/<n>``), which a
+    later build of that video would then fail to take."""
+    identifier(value, field, allow_empty=True)
+    if _PARENT_ID.fullmatch(value):
+        raise InvalidArgument(field, f"{value!r} has the form of a scene, drive, half or video id; pick another")
     return value
 
 
@@ -124,6 +140,15 @@ def vectors(values: Sequence[np.ndarray], dimension: int, metric: Metric, field:
     if not finite.all():
         raise InvalidArgument(field(int(np.argmin(finite))), "contains NaN or infinity")
     if metric is not Metric.COSINE:
+        # Kept as given, in half floats: a larger component would be stored as infinity
+        # and the vector never found again.
+        fits = (np.abs(arr) <= HALF_FLOAT_MAX).all(axis=1)
+        if not fits.all():
+            raise InvalidArgument(
+                field(int(np.argmin(fits))),
+                f"has a component beyond ±{HALF_FLOAT_MAX:g}, the largest a stored vector of an "
+                f"{metric.value} collection holds; scale the vectors down",
+            )
         return arr
     wide = arr.astype(np.float64)  # huge values must not overflow, tiny ones not underflow
     norms = np.sqrt(np.einsum("ij,ij->i", wide, wide))
@@ -155,8 +180,8 @@ def batch_size(count: int, limit: int) -> None:
 def labels(values: list[str], field: str) -> list[str]:
     """Labels are short non-empty strings."""
     for i, label in enumerate(values):
-        if not label or len(label) > MAX_NAME_CHARS:
-            raise InvalidArgument(f"{field}[{i}]", f"labels must be 1-{MAX_NAME_CHARS} characters")
+        if not label or len(label) > MAX_NAME_CHARS or not label.isprintable():
+            raise InvalidArgument(f"{field}[{i}]", f"labels must be 1-{MAX_NAME_CHARS} printable characters")
     return list(values)
 
 
@@ -175,8 +200,9 @@ def _json_value(value: Any, field: str, depth: int) -> None:
         raise InvalidArgument(field, "must be a finite number")
     if isinstance(value, dict):
         for key, item in value.items():
-            if not isinstance(key, str) or len(key) > MAX_NAME_CHARS:
-                raise InvalidArgument(field, f"keys must be strings of at most {MAX_NAME_CHARS} characters")
+            if not isinstance(key, str) or not key or len(key) > MAX_NAME_CHARS:
+                shown = key[:32] + "…" if isinstance(key, str) and len(key) > 32 else key
+                raise InvalidArgument(f"{field}.{shown}", f"keys must be strings of 1-{MAX_NAME_CHARS} characters")
             _json_value(item, f"{field}.{key}", depth + 1)
     elif isinstance(value, list):
         for i, item in enumerate(value):
@@ -240,7 +266,7 @@ def _hierarchy_value(name: str, value: Any, field: str) -> None:
     finite(value, field)
     floor = 0 if name in _ZERO_ALLOWED else 1e-12
     if value < floor:
-        raise InvalidArgument(field, f"is {value}; must be {'>= 0' if floor == 0 else 'positive'}")
+        raise InvalidArgument(field, f"is {value:g}; must be {'>= 0' if floor == 0 else f'at least {floor:g}'}")
     ceiling = {"half_count": MAX_HALF_COUNT, "scene_dims": MAX_DIMENSION}.get(name)
     if ceiling is not None and value > ceiling:
         raise InvalidArgument(field, f"is {value}; must be at most {ceiling}")

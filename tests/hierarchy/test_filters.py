@@ -84,7 +84,7 @@ def test_sql_and_predicate_agree(store: Store, rows: list, flt: Filter) -> None:
         (AttributeCondition("bad key!", "x"), "filter.attributes[0].key"),
         (AttributeCondition("team"), "filter.attributes[0]"),
         (AttributeCondition("team", "home", minimum=1.0), "filter.attributes[0]"),
-        (AttributeCondition("xg", minimum=2.0, maximum=1.0), "filter.attributes[0].minimum"),
+        (AttributeCondition("xg", minimum=2.0, maximum=1.0), "filter.attributes[0].range.min"),
     ],
     ids=["bad-key", "no-test", "both-tests", "reversed-range"],
 )

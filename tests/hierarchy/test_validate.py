@@ -34,7 +34,14 @@ def test_invalid_collection_names(name: str) -> None:
     assert err.value.field == "collection"
 
 
-@pytest.mark.parametrize("value", ["", "x" * 129, "a\tb", "a\x7fb", "\x00"], ids=repr)
+@pytest.mark.parametrize(
+    "value",
+    [
+        "", "x" * 129, "a\tb", "a\x7fb", "\x00", "a\u0085b", "a\u2028b", "zero\u200bwidth", "no\u00a0break",
+        " ", " leading", "trailing ",
+    ],
+    ids=repr,
+)  # fmt: skip
 def test_invalid_identifiers(value: str) -> None:
     with pytest.raises(InvalidArgument) as err:
         validate.identifier(value, "video_id")
@@ -47,6 +54,19 @@ def test_identifier_rules() -> None:
     assert validate.identifier("", "request_id", allow_empty=True) == ""
 
 
+@pytest.mark.parametrize("value", ["v1/scene/0", "v1/drive/12", "a/b/half/1", "game 3/video/0"])
+def test_segment_ids_may_not_look_like_a_parent_id(value: str) -> None:
+    """A later build of that video would give one of its parents the same id."""
+    with pytest.raises(InvalidArgument) as err:
+        validate.segment_id(value, "segments[3].id")
+    assert err.value.field == "segments[3].id" and "scene, drive, half or video" in err.value.message
+
+
+@pytest.mark.parametrize("value", ["", "v1@0", "v1/segment/0", "v1/scene/x", "scene/0", "v1/scenes/0"])
+def test_other_segment_ids_are_taken(value: str) -> None:
+    assert validate.segment_id(value, "segments[0].id") == value
+
+
 def test_vector_is_normalised_for_cosine() -> None:
     out = validate.vector(np.array([3.0, 4.0]), 2, Metric.COSINE, "vector")
     assert out.dtype == np.float32
@@ -57,6 +77,10 @@ def test_vector_is_normalised_for_cosine() -> None:
 def test_vector_is_kept_as_is_for_other_metrics(metric: Metric) -> None:
     assert validate.vector([3.0, 4.0], 2, metric, "vector").tolist() == [3.0, 4.0]
     assert validate.vector([0.0, 0.0], 2, metric, "vector").tolist() == [0.0, 0.0]
+    assert validate.vector([65504.0, -65504.0], 2, metric, "vector").tolist() == [65504.0, -65504.0]
+    with pytest.raises(InvalidArgument) as err:  # stored as half floats: it would become infinity
+        validate.vectors([[1.0, 0.0], [3e38, 0.0]], 2, metric, lambda i: f"segments[{i}].vector")
+    assert err.value.field == "segments[1].vector" and "65504" in err.value.message
 
 
 @pytest.mark.parametrize(
@@ -161,6 +185,15 @@ def test_labels_and_attributes() -> None:
     with pytest.raises(InvalidArgument) as err:
         validate.labels(["goal", ""], "segments[0].labels")
     assert err.value.field == "segments[0].labels[1]"
+    with pytest.raises(InvalidArgument) as err:
+        validate.labels(["goal", "a\x00b"], "segments[0].labels")
+    assert err.value.field == "segments[0].labels[1]"
+    with pytest.raises(InvalidArgument) as err:
+        validate.attributes({"team": {"": 1}}, "attributes")
+    assert err.value.field == "attributes.team."
+    with pytest.raises(InvalidArgument) as err:
+        validate.attributes({"k" * 300: 1}, "attributes")
+    assert err.value.field == "attributes." + "k" * 32 + "…"
     with pytest.raises(InvalidArgument) as err:
         validate.attributes({"speed": float("nan")}, "attributes")
     assert err.value.field == "attributes.speed"

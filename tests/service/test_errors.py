@@ -42,6 +42,7 @@ CASES = {
     ),
     "overlap-in-batch": (GOOD + [_seg(201_000, 203_000)], "INVALID_ARGUMENT", "segments[1].start_ms"),
     "overlap-with-stored": (GOOD + [_seg(1000, 3000)], "ALREADY_EXISTS", "segments[1].start_ms"),
+    "id-of-a-parent": (GOOD + [_seg(202_000, 204_000, id="v1/scene/0")], "INVALID_ARGUMENT", "segments[1].id"),
     "no-vector-no-encoder": (
         GOOD + [{"video_id": "v1", "start_ms": 300_000, "end_ms": 302_000, "text": "hi"}],
         "INVALID_ARGUMENT",
@@ -101,6 +102,8 @@ SEQUENCE, ONES = "a foul then a replay", np.ones(DIM, np.float32)
         ({"text": SEQUENCE, "part_vectors": [ONES]}, "part_vectors"),
         ({"text": SEQUENCE, "part_vectors": [ONES, ONES], "level": "segment"}, "part_vectors"),
         ({"text": SEQUENCE, "part_vectors": [ONES, np.ones(3, np.float32)]}, "part_vectors[1]"),
+        ({"node_id": "v1@0"}, "vector"),
+        ({"attributes": {"xg": (2.0, 1.0)}}, "filter.attributes[0].range.min"),
     ],
     ids=[
         "top-k-too-big",
@@ -110,6 +113,8 @@ SEQUENCE, ONES = "a foul then a replay", np.ones(DIM, np.float32)
         "one-vector-for-two-parts",
         "parts-at-one-level",
         "part-of-wrong-dimension",
+        "example-and-vector",
+        "inverted-range",
     ],
 )
 def test_bad_search(client: StrataClient, loaded: np.ndarray, kwargs: dict, field: str) -> None:
@@ -146,3 +151,17 @@ def test_bad_collection_name_and_dimension(client: StrataClient) -> None:
     with pytest.raises(StrataRpcError) as info:
         client.create_collection("nodim")
     assert info.value.code.name == "INVALID_ARGUMENT" and "space.dimension" in info.value.fields
+
+
+@pytest.mark.parametrize("video_id", ["", "a\x00b"], ids=repr)
+def test_seal_with_a_malformed_video_id(client: StrataClient, loaded: np.ndarray, video_id: str) -> None:
+    with pytest.raises(StrataRpcError) as info:
+        client.seal_video("c", video_id)
+    assert info.value.code.name == "INVALID_ARGUMENT" and "video_id" in info.value.fields
+
+
+@pytest.mark.parametrize("name", ["operations/" + "x" * 200, "operations/\x00"], ids=["too-long", "nul"])
+def test_malformed_operation_name(client: StrataClient, name: str) -> None:
+    with pytest.raises(StrataRpcError) as info:
+        client.get_operation(name)
+    assert info.value.code.name == "INVALID_ARGUMENT" and "name" in info.value.fields
