@@ -27,6 +27,17 @@ class Commits:
         self._rewrites: dict[tuple[int, Level], int] = {}
         self._written: dict[tuple[int, Level], int] = {}  # latest commit that added nodes to a level
         self._indexing: dict[int, int] = {}  # collection id -> latest commit whose index updates began
+        self._stored = opened_sequence  # the highest commit in the store, of any collection
+
+    def stored(self, seq: int) -> None:
+        """Note that commit ``seq`` is in the store (writers of several collections run at once)."""
+        with self._lock:
+            self._stored = max(self._stored, seq)
+
+    def last_stored(self) -> int:
+        """The highest commit in the store."""
+        with self._lock:
+            return self._stored
 
     def committed(self, cid: int | None = None, seq: int = 0, levels: tuple[Level, ...] = ()) -> None:
         """Count a committed write; a write of commit ``seq`` to collection ``cid`` (adding

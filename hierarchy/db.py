@@ -103,8 +103,7 @@ class Database:
             raise
         self.keys = Allocator(self.store, "next_key")
         self.sequence = Allocator(self.store, "next_seq", block=1024)
-        self._last_sequence = nodes.max_sequence(self.store.cursor())
-        self.commits = Commits(self._last_sequence)
+        self.commits = Commits(nodes.max_sequence(self.store.cursor()))
         self._catalog_lock = threading.Lock()
         self._locks = WriteLocks()
         segment = options.segment_index()
@@ -287,7 +286,7 @@ class Database:
             except duckdb.ConstraintException:
                 ingest.taken_id(cur, coll, batch.node_ids)
                 raise
-            self._last_sequence = max(self._last_sequence, seq)
+            self.commits.stored(seq)
             self.commits.indexing(coll.id, seq)
             self._index(coll, Level.SEGMENT).add(batch.keys, batch.vectors, seq)
             self.commits.committed(coll.id, seq, (Level.SEGMENT,))
@@ -399,7 +398,7 @@ class Database:
             if seal:
                 catalog.set_video_hints(tx, coll.id, video_id, built.hints)
                 catalog.set_video_state(tx, coll.id, video_id, VideoState.SEALED)
-        self._last_sequence = max(self._last_sequence, seq)
+        self.commits.stored(seq)
         self.commits.indexing(coll.id, seq)
         for batch in batches:
             index = self._index(coll, batch.level)
@@ -456,7 +455,7 @@ class Database:
 
     def commit_sequence(self) -> int:
         """The highest committed sequence."""
-        return self._last_sequence
+        return self.commits.last_stored()
 
     def disk_bytes(self) -> int:
         """Bytes used by the data directory."""
@@ -475,12 +474,13 @@ class Database:
         self._closed = True
         self.operations.wait()  # a running build stops after its current video
         self.node_cache.close()  # a read of the store under way ends first
-        try:
+        # The store is closed before the directory is released, even when the save fails
+        # (the next open then catches the indexes up from the store).
+        with ExitStack() as done:
+            done.callback(self._lock_file.close)
+            done.callback(self.indexes.stop_linking)  # after the save: the files cover what was linked
+            done.callback(self.store.close)
             self.save_indexes()
-            self.store.close()
-        finally:
-            self.indexes.stop_linking()  # after the save: the files cover what was linked
-            self._lock_file.close()
 
     # -- operations: verify, snapshot, lag -------------------------------------------------
 
@@ -507,7 +507,7 @@ class Database:
                 self.store.checkpoint()
                 self.save_indexes()
                 files = snapshots.copy_files(self.data_dir, target)
-                sequence = self._last_sequence
+                sequence = self.commits.last_stored()
             return snapshots.write_manifest(target, files, sequence, self.store.schema_version())
         except OSError as exc:
             snapshots.clear(target)

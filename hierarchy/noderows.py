@@ -305,6 +305,8 @@ class NodeRows:
                 snapshot = current.updated(self._cursor())
         except duckdb.Error as exc:  # the store closed or failed: searches read it directly
             log.warning("node rows not read: %s", exc)
+        except Exception:  # noqa: BLE001 - whatever failed, the next refresh must be able to start
+            log.exception("node rows not read")
         took = time.monotonic() - began
         with self._lock:
             if snapshot is not None and generation == self._generation:

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pytest
 
@@ -154,6 +155,25 @@ def test_second_open_of_a_directory_in_use_is_unavailable(db: Database, data_dir
     assert "in use" in str(err.value)
     db.close()
     Database.open(data_dir).close()
+
+
+def test_a_close_whose_index_save_fails_still_closes_the_store(
+    games: Database, open_db: OpenDb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The directory is released only once the store is closed, and nothing is lost."""
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(30)))
+
+    def full_disk(changed_only: bool = False) -> int:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(games, "save_indexes", full_disk)
+    with pytest.raises(OSError):
+        games.close()
+    with pytest.raises(duckdb.Error):  # closed
+        games.store.cursor().execute("SELECT 1")
+    reopened = open_db()
+    assert segment_count(reopened) == 30
+    assert reopened.search(query(unit_vectors(30)[7])).hits[0].node.id == f"v1@{7 * SEGMENT_MS}"
 
 
 # -- index recovery -----------------------------------------------------------------------

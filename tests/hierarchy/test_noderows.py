@@ -7,10 +7,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from hierarchy import nodes
 from hierarchy.db import Database
-from hierarchy.noderows import MAX_BLOCKS, REFRESH_AFTER, NodeRows
+from hierarchy.noderows import MAX_BLOCKS, REFRESH_AFTER, NodeRows, Snapshot
 from hierarchy.types import EmbeddingSpace, Level, SearchQuery, SegmentInput
 from tests.hierarchy.helpers import COLLECTION, DIM, SEGMENT_MS, OpenDb, unit_vectors
 
@@ -152,6 +153,31 @@ def test_unanswered_lookups_start_a_read_in_the_background(games: Database) -> N
     assert rows.reads == 1
     _wait_for_reads(rows, 2, later[-1:])
     assert sorted(rows.get(later)) == later
+    rows.close()
+
+
+def test_a_read_that_fails_unexpectedly_does_not_stop_later_reads(
+    games: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    games.append_segments(COLLECTION, _described("v1", unit_vectors(20, seed=10)))
+    rows = NodeRows(games.store.cursor)
+    keys = _keys(games, "v1")[Level.SEGMENT]
+    real, failures = Snapshot.read.__func__, [1]  # type: ignore[attr-defined]
+
+    def read(cls: type[Snapshot], cur: object) -> Snapshot:
+        if failures:
+            failures.pop()
+            raise RuntimeError("the store's rows could not be converted")
+        return real(cls, cur)
+
+    monkeypatch.setattr(Snapshot, "read", classmethod(read))
+    assert rows.get(keys) == {}  # starts the read that fails
+    deadline = time.monotonic() + 10
+    while (failures or rows._reader is not None) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert rows.reads == 0 and rows._reader is None
+    _wait_for_reads(rows, 1, keys)
+    assert sorted(rows.get(keys)) == keys
     rows.close()
 
 
