@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from hierarchy.errors import InvalidArgument
@@ -39,3 +40,48 @@ def decode(token: str, request_digest: str, field: str = "page_token") -> Any:
     if owner != request_digest:
         raise InvalidArgument(field, "belongs to a different request; keep the other fields unchanged")
     return position
+
+
+# The last answers of a page a token keeps: the next page starts after the latest of them
+# still ranked (a deleted answer no longer pushes the ones after it onto a page not shown).
+RESUME_AFTER = 8
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where a page of search answers starts: ``offset`` in the ranking as of commit
+    ``watermark``, or, when the ranking lost answers shown before it (deleted since),
+    just after the latest of ``shown`` (the last answers of the page before) that it holds."""
+
+    offset: int
+    watermark: int
+    shown: tuple[int | str, ...] = ()
+
+    @classmethod
+    def of(cls, position: Any) -> Position:
+        """A decoded token's position (tokens of ``[offset, watermark]`` stay valid)."""
+        valid = isinstance(position, list) and len(position) in (2, 3)
+        numbers = position[:2] if valid else []
+        valid = valid and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in numbers)
+        shown = position[2] if valid and len(position) == 3 else []
+        valid = valid and isinstance(shown, list) and len(shown) <= RESUME_AFTER
+        valid = valid and all(isinstance(v, int | str) and not isinstance(v, bool) for v in shown)
+        if not valid:
+            raise InvalidArgument("page_token", "is malformed; pass back a next_page_token unchanged")
+        return cls(position[0], position[1], tuple(shown))
+
+    def resume(self, ranked: list[Any]) -> int:
+        """Where the page starts in ``ranked`` (answer keys, or videos, best first)."""
+        if not self.shown:
+            return self.offset
+        window = ranked[: self.offset + RESUME_AFTER]
+        place = {item: i for i, item in enumerate(window)}
+        for item in reversed(self.shown):
+            if item in place:
+                return place[item] + 1
+        # Every one of them gone: the answers after them moved up by as many places.
+        return max(self.offset - len(self.shown), 0)
+
+    def next(self, offset: int, page: list[Any]) -> list[Any]:
+        """The position of the page after one that ends at ``offset`` and showed ``page``."""
+        return [offset, self.watermark, list(page[-RESUME_AFTER:])]

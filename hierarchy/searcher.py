@@ -128,34 +128,31 @@ class Searcher:
             query.group_by_video,
             group_size,
         )
-        offset, watermark = self._position(coll, page_token, owner)
-        plan = _Plan(query, vector, example, diversity, watermark)
+        at = self._position(coll, page_token, owner)
+        plan = _Plan(query, vector, example, diversity, at.watermark)
         if query.group_by_video:
-            return self._grouped(coll, plan, offset, top_k, group_size, owner)
-        ranking = self._ranking(coll, plan, offset + top_k + 1)  # one extra: is there another page?
-        hits = self._hits(coll, plan, ranking, ranking.ranked[offset : offset + top_k], offset + 1)
-        more = len(ranking.ranked) > offset + top_k
-        more = more and offset + top_k <= MAX_RESULT_WINDOW
-        token = paging.encode([offset + top_k, watermark], owner) if more else ""
+            return self._grouped(coll, plan, at, top_k, group_size, owner)
+        ranking = self._ranking(coll, plan, at.offset + top_k + 1)  # one extra: is there another page?
+        start = at.resume([r.key for r in ranking.ranked])
+        if start > at.offset and not ranking.exhausted:  # the ranking moved down: rank deeper
+            ranking = self._ranking(coll, plan, start + top_k + 1)
+        page = ranking.ranked[start : start + top_k]
+        hits = self._hits(coll, plan, ranking, page, start + 1)
+        more = len(ranking.ranked) > start + top_k and start + top_k <= MAX_RESULT_WINDOW
+        token = paging.encode(at.next(start + top_k, [r.key for r in page]), owner) if more else ""
         return SearchResult(hits, ranking.route, more, token)
 
-    def _position(self, coll: Collection, page_token: str, owner: str) -> tuple[int, int]:
-        """(offset, commit watermark) of a page: the first page starts at the latest commit."""
+    def _position(self, coll: Collection, page_token: str, owner: str) -> paging.Position:
+        """Where a page starts: the first page at the latest commit, at its first answer."""
         position = paging.decode(page_token, owner)
         if position is None:
-            return 0, self._commits.visible(coll.id)
-        valid = (
-            isinstance(position, list)
-            and len(position) == 2
-            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in position)
-        )
-        if not valid:
-            raise validate.InvalidArgument("page_token", "is malformed; pass back a next_page_token unchanged")
-        if position[0] > MAX_RESULT_WINDOW:
+            return paging.Position(0, self._commits.visible(coll.id))
+        at = paging.Position.of(position)
+        if at.offset > MAX_RESULT_WINDOW:
             raise validate.InvalidArgument(
                 "page_token", f"pages past the first {MAX_RESULT_WINDOW} answers are not served; narrow the filter"
             )
-        return position[0], position[1]
+        return at
 
     def _ranking(self, coll: Collection, plan: _Plan, wanted: int) -> _Ranking:
         """At least ``wanted`` answers (when that many exist) visible at the plan's commit,
@@ -198,13 +195,14 @@ class Searcher:
         return [r for r in ranked if r.key in keep]
 
     def _grouped(
-        self, coll: Collection, plan: _Plan, offset: int, top_k: int, group_size: int, owner: str
+        self, coll: Collection, plan: _Plan, at: paging.Position, top_k: int, group_size: int, owner: str
     ) -> SearchResult:
         """One page of videos, each with its best answers."""
-        wanted = (offset + top_k + 1) * group_size
+        wanted = (at.offset + top_k + 1) * group_size
         while True:
             ranking = self._ranking(coll, plan, wanted)
             groups = self._group(coll, ranking.ranked, group_size)
+            offset = at.resume([video for video, _ in groups])
             if len(groups) > offset + top_k or ranking.exhausted or wanted >= MAX_GROUPED_RANKING:
                 break
             wanted = min(wanted * 4, MAX_GROUPED_RANKING)
@@ -219,7 +217,7 @@ class Searcher:
             if found:
                 out.append(VideoGroup(video, found[0].score, found))
         more = len(groups) > offset + top_k and offset + top_k <= MAX_RESULT_WINDOW
-        token = paging.encode([offset + top_k, plan.watermark], owner) if more else ""
+        token = paging.encode(at.next(offset + top_k, [video for video, _ in page]), owner) if more else ""
         return SearchResult([], ranking.route, more, token, out)
 
     def _group(self, coll: Collection, ranked: list[Ranked], size: int) -> list[tuple[str, list[Ranked]]]:

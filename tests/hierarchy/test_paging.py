@@ -87,3 +87,27 @@ def test_decoding_forged_json_returns_a_position_or_refuses(position: Any, owner
         except InvalidArgument as err:
             assert err.field == "page_token"
     assert paging.decode(forge({"p": position, "d": OWNER}), OWNER) == position
+
+
+@pytest.mark.parametrize(
+    "position",
+    [
+        [1], [1, 2, 3, 4], [-1, 2], [1, True], [1, 2, "x"], [1, 2, [True]], [1, 2, [{"a": 1}]],
+        [1, 2, list(range(paging.RESUME_AFTER + 1))], "1,2", None,
+    ],
+    ids=repr,
+)  # fmt: skip
+def test_a_forged_search_position_is_refused(position: Any) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        paging.Position.of(position)
+    assert err.value.field == "page_token"
+
+
+def test_a_page_resumes_after_the_latest_answer_still_ranked() -> None:
+    at = paging.Position.of([6, 40, [4, 5, 6]])  # the page before ended at offset 6 with keys 4, 5, 6
+    assert at.resume([1, 2, 3, 4, 5, 6, 7, 8]) == 6  # nothing gone
+    assert at.resume([1, 3, 4, 5, 6, 7, 8]) == 5  # an answer before them gone
+    assert at.resume([1, 2, 3, 4, 5, 7, 8]) == 5  # the last one gone
+    assert at.resume([1, 2, 3, 7, 8]) == 3  # all three gone: three places up
+    assert paging.Position.of([6, 40]).resume([1, 3, 4, 5, 6, 7, 8]) == 6  # a token of offset and commit alone
+    assert at.next(9, [7, 8, 9]) == [9, 40, [7, 8, 9]]

@@ -10,7 +10,7 @@ import pytest
 from hierarchy.db import Database
 from hierarchy.errors import InvalidArgument
 from hierarchy.types import EmbeddingSpace, Filter, Level, Mode, SearchQuery
-from tests.hierarchy.helpers import COLLECTION, DIM, segments, unit_vectors
+from tests.hierarchy.helpers import COLLECTION, DIM, hit_ids, segments, unit_vectors
 
 VIDEOS = ("v1", "v2", "v3")
 
@@ -93,6 +93,66 @@ def test_pages_stay_consistent_with_a_writer_thread(library: Database) -> None:
         stop.set()
         thread.join()
     assert during == before
+
+
+@pytest.mark.parametrize("mode", [Mode.LEVEL, Mode.ALL])
+def test_a_delete_between_pages_skips_no_answer(library: Database, mode: Mode) -> None:
+    """Pages after a delete hold the answers that followed, minus the deleted ones:
+    none is pushed onto a page already shown."""
+    probe = unit_vectors(1, seed=5)[0]
+    q = SearchQuery(COLLECTION, Level.SEGMENT, vector=probe, top_k=10, mode=mode)
+    before = [i for page in pages(library, q) for i in page]
+    first = library.search(q)
+    gone = first.hits[0].node.video_id
+    library.delete_video(COLLECTION, gone)
+    rest = pages_from(library, q, first.next_page_token)
+    shown = [h.node.id for h in first.hits] + [i for page in rest for i in page]
+    left = [i for i in before[10:] if not i.startswith(gone)]  # (ALL mixes its parents in too)
+    assert len(shown) == len(set(shown)), "no answer shown twice"
+    if mode is Mode.LEVEL:
+        assert shown[10:] == left
+    else:  # the joint rerank of the ranking's head sees other answers now: the order may change
+        assert sorted(shown[10:]) == sorted(left)
+
+
+def test_a_delete_between_pages_of_videos_skips_no_video(library: Database) -> None:
+    probe = unit_vectors(1, seed=6)[0]
+    q = SearchQuery(COLLECTION, Level.SEGMENT, vector=probe, top_k=1, group_by_video=True, group_size=3)
+    order = [g.video_id for page in _group_pages(library, q) for g in page]
+    first = library.search(q)
+    library.delete_video(COLLECTION, order[0])
+    rest = [g.video_id for page in _group_pages(library, q, first.next_page_token) for g in page]
+    assert rest == order[1:]
+
+
+def test_a_token_of_offset_and_commit_alone_still_pages(library: Database) -> None:
+    """Tokens never expire: those that hold only where the page starts still work."""
+    from hierarchy import paging
+
+    q = SearchQuery(COLLECTION, Level.SEGMENT, vector=unit_vectors(1, seed=8)[0], top_k=7)
+    first = library.search(q)
+    position = paging.decode(first.next_page_token, _owner_of(first.next_page_token))
+    old = paging.encode(position[:2], _owner_of(first.next_page_token))
+    assert hit_ids(library.search(q, old)) == hit_ids(library.search(q, first.next_page_token))
+
+
+def pages_from(db: Database, q: SearchQuery, token: str) -> list[list[str]]:
+    out = []
+    while token:
+        result = db.search(q, token)
+        out.append([h.node.id for h in result.hits])
+        token = result.next_page_token
+    return out
+
+
+def _group_pages(db: Database, q: SearchQuery, token: str = "") -> list[list]:
+    out = []
+    while True:
+        result = db.search(q, token)
+        out.append(result.groups)
+        token = result.next_page_token
+        if not token:
+            return out
 
 
 def test_group_by_video_gives_each_video_its_best_answers(library: Database) -> None:
