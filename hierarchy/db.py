@@ -474,8 +474,7 @@ class Database:
         self._closed = True
         self.operations.wait()  # a running build stops after its current video
         self.node_cache.close()  # a read of the store under way ends first
-        # The store is closed before the directory is released, even when the save fails
-        # (the next open then catches the indexes up from the store).
+        # The store closes before the directory is released even if the save fails (see recover).
         with ExitStack() as done:
             done.callback(self._lock_file.close)
             done.callback(self.indexes.stop_linking)  # after the save: the files cover what was linked
@@ -506,7 +505,8 @@ class Database:
             with self._writes_paused():
                 self.store.checkpoint()
                 self.save_indexes()
-                files = snapshots.copy_files(self.data_dir, target)
+                with self.indexes.saves_paused():  # a graph and its sidecar copied as one pair
+                    files = snapshots.copy_files(self.data_dir, target)
                 sequence = self.commits.last_stored()
             return snapshots.write_manifest(target, files, sequence, self.store.schema_version())
         except OSError as exc:

@@ -444,6 +444,11 @@ class LevelIndex:
         """Up to ``limit`` stored vectors, chosen at random (all when fewer)."""
         return self._table.sample(limit, seed)
 
+    @property
+    def save_lock(self) -> threading.Lock:
+        """Held while the index's files are written (see :meth:`save`)."""
+        return self._save_lock
+
     def save(self) -> None:
         """Write the graph and its sidecar atomically. The file covers the writes linked so
         far (its watermark is :attr:`linked_watermark`); a restart catches up the rest from

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -92,6 +94,17 @@ class LevelIndexes:
             every = list(self._indexes.values())
         for index in every:
             index.stop_linking()
+
+    @contextmanager
+    def saves_paused(self) -> Iterator[None]:
+        """Hold every index's save (a graph file and its sidecar are replaced one after the
+        other): while a snapshot copies them, no save changes one of a pair."""
+        with self._lock:
+            every = list(self._indexes.values())
+        with ExitStack() as held:
+            for index in every:
+                held.enter_context(index.save_lock)
+            yield
 
     def save(self, changed_only: bool = False) -> int:
         """Persist every index (or only those changed since their last save); returns how

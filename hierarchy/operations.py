@@ -19,6 +19,11 @@ log = logging.getLogger(__name__)
 
 Progress = Callable[[int], None]
 
+# Operations that run at once; later ones wait their turn (each build takes a core).
+MAX_RUNNING = 2
+# Ended operations kept for GetOperation; the oldest are forgotten past this many.
+MAX_ENDED = 1000
+
 
 @dataclass(frozen=True)
 class Operation:
@@ -37,16 +42,18 @@ class Operations:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._ops: dict[str, Operation] = {}
+        self._ops: dict[str, Operation] = {}  # in the order they started
         self._threads: list[threading.Thread] = []
+        self._turns = threading.BoundedSemaphore(MAX_RUNNING)
 
     def start(self, description: str, total: int, work: Callable[[Progress], None]) -> Operation:
         """Run ``work(advance)`` in a thread; ``advance(n)`` adds ``n`` to the progress."""
         op = Operation(name=f"operations/{uuid.uuid4().hex[:16]}", description=description, total=total)
         with self._lock:
             self._ops[op.name] = op
-        thread = threading.Thread(target=self._run, args=(op.name, work), name=op.name, daemon=True)
-        self._threads.append(thread)
+            self._threads = [t for t in self._threads if t.is_alive()]
+            thread = threading.Thread(target=self._run, args=(op.name, work), name=op.name, daemon=True)
+            self._threads.append(thread)
         thread.start()
         return op
 
@@ -62,26 +69,36 @@ class Operations:
 
     def wait(self, timeout: float | None = None) -> None:
         """Wait for every started operation to end."""
-        for thread in list(self._threads):
-            thread.join(timeout)
-
-    def _update(self, name: str, **changes: object) -> None:
         with self._lock:
-            self._ops[name] = replace(self._ops[name], **changes)
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(timeout)
 
     def _advance(self, name: str, count: int) -> None:
         with self._lock:
             op = self._ops[name]
             self._ops[name] = replace(op, progress=op.progress + count)
 
+    def _ended(self, name: str, error: str = "") -> None:
+        """Record the end of an operation, forgetting the oldest ended ones past ``MAX_ENDED``."""
+        with self._lock:
+            self._ops[name] = replace(self._ops[name], done=True, error=error)
+            ended = [key for key, op in self._ops.items() if op.done]
+            for key in ended[: max(len(ended) - MAX_ENDED, 0)]:
+                del self._ops[key]
+
     def _run(self, name: str, work: Callable[[Progress], None]) -> None:
+        with self._turns:
+            self._work(name, work)
+
+    def _work(self, name: str, work: Callable[[Progress], None]) -> None:
         try:
             work(lambda n: self._advance(name, n))
         except StrataError as exc:
-            self._update(name, done=True, error=str(exc))
+            self._ended(name, str(exc))
             return
         except Exception as exc:  # the thread must record every failure, not die silently
             log.exception("operation %s failed", name)
-            self._update(name, done=True, error=f"internal error: {exc}")
+            self._ended(name, f"internal error: {exc}")
             return
-        self._update(name, done=True)
+        self._ended(name)

@@ -6,6 +6,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -174,6 +175,19 @@ def test_a_close_whose_index_save_fails_still_closes_the_store(
     reopened = open_db()
     assert segment_count(reopened) == 30
     assert reopened.search(query(unit_vectors(30)[7])).hits[0].node.id == f"v1@{7 * SEGMENT_MS}"
+
+
+def test_an_index_save_waits_while_a_snapshot_copies_the_files(games: Database) -> None:
+    """A graph file and its sidecar are replaced one after the other: a copy must not
+    take one of a pair from before a save and the other from after it."""
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(30)))
+    saver = threading.Thread(target=games.save_indexes)
+    with games.indexes.saves_paused():
+        saver.start()
+        saver.join(0.3)
+        assert saver.is_alive()
+    saver.join(10)
+    assert not saver.is_alive() and not any(index.dirty for index in games.indexes.of_collection(1).values())
 
 
 # -- index recovery -----------------------------------------------------------------------
