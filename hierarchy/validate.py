@@ -23,6 +23,7 @@ MAX_TEXT_CHARS = 65_536  # a segment's caption or transcript (a few seconds of s
 MAX_NAME_CHARS = 256  # model names and versions, encoder names, label and attribute names
 MAX_HALF_COUNT = 100  # halves or periods a video is split into when they are detected
 MAX_ATTRIBUTE_DEPTH = 16  # nesting of attribute values (objects in lists in objects ...)
+MAX_HINT_CUTS = 100_000  # a level's cut times (a ten-hour video cut every second has 36,000)
 HALF_FLOAT_MAX = 65504.0  # the largest component of a vector kept as given (not unit length)
 # The ids the tree gives its parents (hierarchy.treerows.node_id).
 _PARENT_ID = re.compile(".+/(" + "|".join(level.label for level in Level if level is not Level.SEGMENT) + r")/\d+")
@@ -281,6 +282,8 @@ def hints(values: dict[Level, list[int]], field: str = "hints") -> dict[Level, l
     for i, (level, cuts) in enumerate(values.items()):
         if level not in HINT_LEVELS:
             raise InvalidArgument(f"{field}[{i}].level", "must be LEVEL_SCENE, LEVEL_DRIVE or LEVEL_HALF")
+        if len(cuts) > MAX_HINT_CUTS:
+            raise InvalidArgument(f"{field}[{i}].cut_ms", f"has {len(cuts)} cuts; at most {MAX_HINT_CUTS} a level")
         if any(c < 0 or c > MAX_TIME_MS for c in cuts):
             raise InvalidArgument(f"{field}[{i}].cut_ms", "cut times must be between 0 and the largest time")
         out[level] = sorted(set(int(c) for c in cuts))

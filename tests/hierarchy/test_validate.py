@@ -11,7 +11,7 @@ from hypothesis.extra import numpy as hnp
 from hierarchy import validate
 from hierarchy.builder import HierarchyConfig
 from hierarchy.errors import InvalidArgument, ResourceExhausted
-from hierarchy.types import EmbeddingSpace, Metric, SegmentInput
+from hierarchy.types import EmbeddingSpace, Level, Metric, SegmentInput
 
 
 @pytest.mark.parametrize("name", ["a", "Games_2024", "v1.2-beta", "0", "x" * 64])
@@ -276,3 +276,11 @@ def test_space_names_are_short_and_printable() -> None:
     with pytest.raises(InvalidArgument) as err:
         validate.space_names(EmbeddingSpace(8, model_name="a\x00b"))
     assert err.value.field == "space.model_name"
+
+
+def test_hint_cuts_are_bounded_per_level() -> None:
+    many = list(range(validate.MAX_HINT_CUTS))
+    assert len(validate.hints({Level.SCENE: many})[Level.SCENE]) == validate.MAX_HINT_CUTS
+    with pytest.raises(InvalidArgument) as err:
+        validate.hints({Level.SCENE: [0], Level.DRIVE: [*many, validate.MAX_HINT_CUTS]})
+    assert err.value.field == "hints[1].cut_ms"
