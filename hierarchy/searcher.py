@@ -108,7 +108,7 @@ class Searcher:
         vector, example = self._query_vector(coll, query)
         parts = _part_vectors(coll, query)
         query = replace(query, part_vectors=tuple(parts))
-        if example is not None and query.mode is Mode.LEVEL:
+        if example is not None and query.mode is Mode.LEVEL and query.level_of_example:
             query = replace(query, level=example.level)
         owner = paging.digest(
             coll.name,
@@ -263,7 +263,8 @@ class Searcher:
                 self._narrowing(coll, query.level, as_of, answers=query.top_k),
             )
             ranked = [Ranked(int(k), query.level, float(s), float(s)) for k, s in zip(keys, sims, strict=True)]
-            return ranked, Route((query.level,), f"level {query.level.label} requested explicitly"), vector
+            why = "the example's level" if query.node_id and query.level_of_example else "requested explicitly"
+            return ranked, Route((query.level,), f"level {query.level.label}: {why}"), vector
         context = Context(
             self._store.cursor(),
             coll.id,

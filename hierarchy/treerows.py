@@ -79,10 +79,22 @@ def common_attributes(attributes: list[dict[str, Any]]) -> dict[str, Any]:
         return {}
     shared = dict(attributes[0])
     for attrs in attributes[1:]:
-        shared = {k: v for k, v in shared.items() if k in attrs and attrs[k] == v}
+        shared = {k: v for k, v in shared.items() if k in attrs and same_value(attrs[k], v)}
         if not shared:
             break
     return shared
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equal as filters compare attribute values: numbers by value, but a boolean is not a
+    number (Python's ``1 == True`` would make a parent share ``1`` with segments of ``true``)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_value(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
 
 
 def level_batch(

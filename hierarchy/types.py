@@ -170,6 +170,8 @@ class SearchQuery:
     offset: int = 0
     mode: Mode = Mode.LEVEL
     node_id: str = ""
+    # With node_id at one level: answer at the example's level (False: at ``level``).
+    level_of_example: bool = True
     rerank: bool | None = None  # None: on for AUTO and ALL, off for one level
     include_evidence: bool = True
     include_ancestors: bool = False

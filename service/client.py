@@ -357,7 +357,8 @@ class StrataClient:
         part_vectors: Sequence[np.ndarray] = (),
     ) -> search_pb2.SearchResponse:
         """Search by text, vector and/or an example ``node_id`` at ``level``: ``auto`` (the
-        router picks), ``all`` (one mixed list), or segment, scene, drive, half, video.
+        router picks), ``all`` (one mixed list), or segment, scene, drive, half, video. A
+        search by example (``node_id``) at ``auto`` answers at the example's level.
 
         ``attributes`` maps a key to a value (equality) or to a ``(min, max)`` tuple (a
         numeric range; ``None`` leaves a bound open). ``group_by_video`` answers with
@@ -368,7 +369,8 @@ class StrataClient:
         req = search_pb2.SearchRequest(
             collection=collection,
             text=text,
-            granularity=GRANULARITIES[level],
+            # By example at the default level: the example's own level (the server's rule).
+            granularity=search_pb2.GRANULARITY_UNSPECIFIED if node_id and level == "auto" else GRANULARITIES[level],
             top_k=top_k,
             page_token=page_token,
             node_id=node_id,

@@ -259,10 +259,14 @@ def from_proto_search(msg: search_pb2.SearchRequest, deadline: float | None = No
         raise InvalidArgument("granularity", f"unknown granularity {msg.granularity}")
     vector = from_proto_vector(msg.vector, "vector") if msg.HasField("vector") else None
     parts = tuple(from_proto_vector(v, f"part_vectors[{i}]") for i, v in enumerate(msg.part_vectors))
+    # By example with no granularity: more like it at its own level; a level asked: there.
+    mode = _GRANULARITY_MODE.get(msg.granularity, t.Mode.LEVEL)
+    by_example = bool(msg.node_id) and msg.granularity == search_pb2.GRANULARITY_UNSPECIFIED
     return t.SearchQuery(
         collection=msg.collection,
         level=_GRANULARITY_LEVEL.get(msg.granularity, t.Level.SEGMENT),
-        mode=_GRANULARITY_MODE.get(msg.granularity, t.Mode.LEVEL),
+        mode=t.Mode.LEVEL if by_example else mode,
+        level_of_example=by_example,
         text=msg.text,
         vector=vector,
         top_k=msg.top_k,

@@ -13,7 +13,7 @@ from hierarchy import filters, nodes
 from hierarchy.errors import InvalidArgument
 from hierarchy.filters import AttributeCondition
 from hierarchy.store import Store
-from hierarchy.types import Filter, Level, TimeRange
+from hierarchy.types import Filter, Level, SearchQuery, TimeRange
 
 KEYS = ["team", "period", "xg", "home"]
 VALUES = st.one_of(
@@ -92,3 +92,31 @@ def test_malformed_conditions_name_the_field(cond: AttributeCondition, field: st
     with pytest.raises(InvalidArgument) as info:
         filters.check((cond,), ())
     assert info.value.field == field
+
+
+def test_a_parent_shares_only_values_its_segments_hold_alike(tmp_path: Path) -> None:
+    """Filters keep booleans and numbers apart, so a parent built over segments of
+    ``k: 1`` and ``k: true`` shares no ``k`` (Python's ``1 == True`` made it share 1)."""
+    from hierarchy.db import Database
+    from hierarchy.treerows import common_attributes
+    from hierarchy.types import EmbeddingSpace, SegmentInput
+
+    first, second = {"k": 1, "n": 2.0, "t": {"a": [1, True]}}, {"k": True, "n": 2, "t": {"a": [1.0, True]}}
+    shared = common_attributes([first, second])
+    assert shared == {"n": 2.0, "t": {"a": [1, True]}}
+    db = Database.open(tmp_path / "data")
+    try:
+        db.create_collection("c", EmbeddingSpace(4))
+        db.create_video("c", "v")
+        rows = np.eye(4, dtype=np.float32)
+        values = [1, True, True, True]
+        db.append_segments(
+            "c", [SegmentInput("v", i * 1000, i * 1000 + 1000, rows[i], attributes={"k": values[i]}) for i in range(4)]
+        )
+        db.seal_video("c", "v")
+        assert "k" not in db.navigator.node("c", "v/video/0").attributes
+        as_number = Filter(attributes=(AttributeCondition("k", 1.0),))
+        found = db.search(SearchQuery("c", Level.VIDEO, vector=rows[0], filter=as_number))
+        assert found.hits == []
+    finally:
+        db.close()

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from service.client import StrataClient, StrataRpcError
+from service.gen.strata.v1 import common_pb2
 from tests.service.conftest import DIM, rows, unit_vectors
 
 COLL = "opts"
@@ -98,3 +99,16 @@ def test_pages_hold_still_while_segments_arrive(client: StrataClient, three_vide
     assert [h.rank for h in second.hits] == list(range(11, 21))
     top = [h.node.video_id for h in everything.hits[:6]]
     assert top.count("late") == 5, "a new search sees the new segments"
+
+
+def test_a_search_by_example_answers_at_its_level_unless_a_level_is_asked(
+    client: StrataClient, three_videos: np.ndarray
+) -> None:
+    for video in "abc":
+        client.seal_video(COLL, video)
+    like = client.search(COLL, node_id="a@0", top_k=5)  # no granularity: the example's level
+    assert like.hits and {h.node.level for h in like.hits} == {common_pb2.LEVEL_SEGMENT}
+    assert "a@0" not in {h.node.id for h in like.hits} and "example's level" in like.route.reason
+    scenes = client.search(COLL, node_id="a@0", level="scene", top_k=3)  # scenes like this moment
+    assert scenes.hits and {h.node.level for h in scenes.hits} == {common_pb2.LEVEL_SCENE}
+    assert "requested explicitly" in scenes.route.reason
