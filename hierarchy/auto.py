@@ -35,7 +35,10 @@ def execute(
     if query.mode is Mode.ALL:
         pools = _pools(ctx, router.BUILT, query.filter, event, size)
         reason = "every level in one list, by calibrated score" + named
-        return _mixed(pools), Route(tuple(p.level for p in pools), reason, router.confidences(pools), parsed), event
+        # Each pool holds its level's best ``size``: past that many, the merged list could
+        # miss a level's answers that rank above others it holds.
+        mixed = _mixed(pools)[:size]
+        return mixed, Route(tuple(p.level for p in pools), reason, router.confidences(pools), parsed), event
     # Only the levels routing can pick are searched: the one the wording names, or else a
     # moment or a scene (router.UNSCOPED).
     structured = router.structured_level(parsed)

@@ -46,11 +46,22 @@ class Candidates:
 Reranker = Callable[[Candidates], list[Ranked]]
 
 _REGISTRY: dict[str, Reranker] = {}
+_DROPS_OVERLAPS: set[str] = set()
 
 
-def register(name: str, reranker: Reranker) -> None:
-    """Make ``reranker`` available under ``name`` (replacing one of the same name)."""
+def register(name: str, reranker: Reranker, drops_overlaps: bool = False) -> None:
+    """Make ``reranker`` available under ``name`` (replacing one of the same name).
+    ``drops_overlaps``: it promises no two answers overlap, so the ranking past the head
+    it sees is freed of overlaps too (:func:`past`)."""
     _REGISTRY[name] = reranker
+    _DROPS_OVERLAPS.discard(name)
+    if drops_overlaps:
+        _DROPS_OVERLAPS.add(name)
+
+
+def drops_overlaps(name: str) -> bool:
+    """Whether the reranker called ``name`` (the default for an empty name) drops overlaps."""
+    return (name or DEFAULT) in _DROPS_OVERLAPS
 
 
 def get(name: str, field: str = "reranker") -> Reranker:
@@ -67,28 +78,44 @@ def names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def suppress_overlaps(found: Candidates) -> list[Ranked]:
-    """Drop answers that overlap a better answer in the same video."""
-    # The spans kept in a video never overlap, so sorted by start they are sorted by end
-    # too, and the one kept span that can overlap a new one is the last to start before it
-    # ends: one bisection per answer. (A pairwise matrix walked row by row took 0.3 ms
-    # for a 100-answer head; a scan of every kept span, 13 % of AUTO at 1 M segments,
-    # where the head lies in a few videos.)
-    kept: list[Ranked] = []
-    taken: dict[str, tuple[list[int], list[int]]] = {}
-    for item in found.ranked:
-        span = found.spans.get(item.key)
-        if span is None:
-            continue  # gone since ranked: dropped
+class _Taken:
+    """The spans of the answers kept so far, per video, none overlapping another."""
+
+    def __init__(self) -> None:
+        self._videos: dict[str, tuple[list[int], list[int]]] = {}
+
+    def take(self, span: Span) -> bool:
+        """Keep ``span`` unless it overlaps a kept one; whether it was kept."""
+        # The spans kept in a video never overlap, so sorted by start they are sorted by
+        # end too, and the one kept span that can overlap a new one is the last to start
+        # before it ends: one bisection per answer. (A pairwise matrix walked row by row
+        # took 0.3 ms for a 100-answer head; a scan of every kept span, 13 % of AUTO at
+        # 1 M segments, where the head lies in a few videos.)
         video, start, end = span
-        starts, ends = taken.setdefault(video, ([], []))
+        starts, ends = self._videos.setdefault(video, ([], []))
         at = bisect.bisect_left(starts, end)  # kept spans [0, at) start before this one ends
         if at and ends[at - 1] > start:
-            continue
+            return False
         starts.insert(at, start)
         ends.insert(at, end)
-        kept.append(item)
-    return kept
+        return True
+
+
+def suppress_overlaps(found: Candidates) -> list[Ranked]:
+    """Drop answers that overlap a better answer in the same video."""
+    taken = _Taken()
+    # An answer gone since it was ranked (no span) is dropped.
+    return [item for item in found.ranked if (span := found.spans.get(item.key)) is not None and taken.take(span)]
+
+
+def past(head: list[Ranked], tail: list[Ranked], spans: dict[int, Span]) -> list[Ranked]:
+    """The answers of ``tail`` (the ranking after a reranked ``head``) that overlap neither
+    an answer of the head nor a better one of the tail."""
+    taken = _Taken()
+    for item in head:
+        if (span := spans.get(item.key)) is not None:
+            taken.take(span)
+    return [item for item in tail if (span := spans.get(item.key)) is not None and taken.take(span)]
 
 
 def diversify(ranked: list[Ranked], vectors: np.ndarray, diversity: float) -> list[Ranked]:
@@ -146,6 +173,6 @@ def joint(found: Candidates) -> list[Ranked]:
     return diversify(kept, found.vectors(kept), found.diversity)
 
 
-register("joint", joint)
-register("overlap", suppress_overlaps)
+register("joint", joint, drops_overlaps=True)
+register("overlap", suppress_overlaps, drops_overlaps=True)
 register("none", lambda found: list(found.ranked))

@@ -159,7 +159,7 @@ class Searcher:
         reranked when asked. The joint rerank covers a fixed head of the ranking, so every
         page of a search sees the same order."""
         query = plan.query
-        reranking = query.rerank if query.rerank is not None else query.mode is not Mode.LEVEL
+        reranking = _reranks(query)
         depth = max(wanted, RERANK_DEPTH) if reranking else wanted
         levels = [query.level] if query.mode is Mode.LEVEL else list(router.BUILT)
         extra = self._newer(coll, levels, plan.watermark) + (1 if plan.example is not None else 0)
@@ -172,14 +172,26 @@ class Searcher:
                 ranked = [r for r in ranked if r.key != plan.example.key]
             if self._commits.indexed(coll.id) > plan.watermark:  # written since the first page, or being written
                 ranked = self._as_of(coll, ranked, plan.watermark)
-            if len(ranked) >= depth or exhausted:
+            raw = {r.key: r.score for r in ranked}
+            final = ranked
+            if reranking and not route.in_time_order:
+                final = self._reranked(coll, query.reranker, ranked, plan.diversity)
+            # The rerank drops answers (overlaps): ask deeper until as many are left.
+            if (len(ranked) >= depth and len(final) >= wanted) or exhausted:
                 break
-            extra = extra * 2 + depth  # more was written while ranking: ask again, deeper
-        raw = {r.key: r.score for r in ranked}
-        if reranking and not route.in_time_order:
-            head = self._rerank(coll, query.reranker, ranked[:RERANK_DEPTH], plan.diversity)
-            ranked = head + ranked[RERANK_DEPTH:]
-        return _Ranking(ranked, route, event, raw, exhausted)
+            extra = extra * 2 + depth + len(ranked) - len(final)  # written while ranking, or dropped
+        return _Ranking(final, route, event, raw, exhausted)
+
+    def _reranked(self, coll: Collection, name: str, ranked: list[Ranked], diversity: float) -> list[Ranked]:
+        """The joint rerank of the ranking's head; after it, a reranker that drops overlaps
+        drops those of the rest too (a page past the head must not hold a scene and its
+        own segments either)."""
+        head = self._rerank(coll, name, ranked[:RERANK_DEPTH], diversity)
+        tail = ranked[RERANK_DEPTH:]
+        if tail and rerank.drops_overlaps(name):
+            spans = self._spans_of(coll, head + tail)
+            tail = rerank.past(head, tail, spans)
+        return head + tail
 
     def _newer(self, coll: Collection, levels: list[Level], watermark: int) -> int:
         """Nodes of ``levels`` written after ``watermark`` (none when nothing was since)."""
@@ -197,16 +209,22 @@ class Searcher:
     def _grouped(
         self, coll: Collection, plan: _Plan, at: paging.Position, top_k: int, group_size: int, owner: str
     ) -> SearchResult:
-        """One page of videos, each with its best answers."""
+        """One page of videos, each with its best answers (up to ``group_size``)."""
+        # One level, not reranked: a video's best answers are a search of that video alone.
+        # Otherwise they are the video's first in a ranking read deeper until it holds them.
+        alone = plan.query.mode is Mode.LEVEL and not _reranks(plan.query)
         wanted = (at.offset + top_k + 1) * group_size
         while True:
             ranking = self._ranking(coll, plan, wanted)
             groups = self._group(coll, ranking.ranked, group_size)
             offset = at.resume([video for video, _ in groups])
-            if len(groups) > offset + top_k or ranking.exhausted or wanted >= MAX_GROUPED_RANKING:
+            full = alone or all(len(members) >= group_size for _, members in groups[offset : offset + top_k])
+            if (len(groups) > offset + top_k and full) or ranking.exhausted or wanted >= MAX_GROUPED_RANKING:
                 break
             wanted = min(wanted * 4, MAX_GROUPED_RANKING)
         page = groups[offset : offset + top_k]
+        if alone and not ranking.exhausted:
+            page = [(video, self._best_of_video(coll, plan, video, group_size, members)) for video, members in page]
         flat = [r for _, members in page for r in members]
         by_video: dict[str, list[Hit]] = {}
         for hit in self._hits(coll, plan, ranking, flat, 1):  # (answers whose node vanished are left out)
@@ -219,6 +237,14 @@ class Searcher:
         more = len(groups) > offset + top_k and offset + top_k <= MAX_RESULT_WINDOW
         token = paging.encode(at.next(offset + top_k, [video for video, _ in page]), owner) if more else ""
         return SearchResult([], ranking.route, more, token, out)
+
+    def _best_of_video(self, coll: Collection, plan: _Plan, video: str, size: int, found: list[Ranked]) -> list[Ranked]:
+        """A video's ``size`` best answers: ``found`` when it holds that many, else a search
+        of that video alone (with the query's other filters, as of the same commit)."""
+        if len(found) >= size:
+            return found
+        query = replace(plan.query, filter=replace(plan.query.filter, video_ids=(video,)), group_by_video=False)
+        return self._ranking(coll, replace(plan, query=query), size).ranked[:size]
 
     def _group(self, coll: Collection, ranked: list[Ranked], size: int) -> list[tuple[str, list[Ranked]]]:
         """Answers by video, videos in the order of their best answer, ``size`` each."""
@@ -445,6 +471,11 @@ class Searcher:
         if vector is None:  # deleted or rebuilt since it was looked up
             raise NotFound(f"node {node_id!r} does not exist in collection {coll.name!r}", "node_id")
         return vector, ExampleNode(key, node.level)
+
+
+def _reranks(query: SearchQuery) -> bool:
+    """Whether the query's ranking is reranked (by default: routed and mixed ones)."""
+    return query.rerank if query.rerank is not None else query.mode is not Mode.LEVEL
 
 
 def _part_vectors(coll: Collection, query: SearchQuery) -> np.ndarray:

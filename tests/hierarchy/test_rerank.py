@@ -81,6 +81,21 @@ def test_joint_rerank_is_a_permutation_of_the_kept_answers(scores: list[float], 
     assert out[0] == ranked[0], "the best answer stays first"
 
 
+def test_past_the_head_an_answer_overlapping_a_kept_one_is_dropped() -> None:
+    head = [Ranked(1, Level.SCENE, 5.0, 0.8)]  # kept by the head's rerank
+    tail = [
+        Ranked(2, Level.SEGMENT, 4.0, 0.9),  # inside the head's scene
+        Ranked(3, Level.DRIVE, 3.0, 0.7),  # holds the next one
+        Ranked(4, Level.SEGMENT, 2.0, 0.7),  # inside that drive: a better tail answer
+        Ranked(5, Level.SEGMENT, 1.0, 0.7),  # elsewhere
+        Ranked(6, Level.SEGMENT, 0.5, 0.7),  # gone since ranked (no span)
+    ]
+    spans = {1: ("v", 0, 10_000), 2: ("v", 2_000, 4_000), 3: ("v", 30_000, 60_000), 4: ("v", 40_000, 42_000)}
+    spans[5] = ("w", 2_000, 4_000)
+    assert [r.key for r in rerank.past(head, tail, spans)] == [3, 5]
+    assert rerank.drops_overlaps("") and rerank.drops_overlaps("overlap") and not rerank.drops_overlaps("none")
+
+
 def test_rerankers_are_plug_ins_chosen_by_name() -> None:
     assert {"joint", "overlap", "none"} <= set(rerank.names())
     assert rerank.get("") is rerank.get(rerank.DEFAULT)
@@ -89,6 +104,7 @@ def test_rerankers_are_plug_ins_chosen_by_name() -> None:
         ranked = [Ranked(k, Level.SEGMENT, 1.0 - k, 0.5) for k in range(3)]
         spans = {k: ("v", k * 10, k * 10 + 5) for k in range(3)}
         assert [r.key for r in rerank.get("reverse")(candidates(ranked, spans))] == [2, 1, 0]
+        assert not rerank.drops_overlaps("reverse")  # a plug-in's promise is its own
     finally:
         rerank._REGISTRY.pop("reverse")
 

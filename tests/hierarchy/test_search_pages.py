@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -155,6 +156,21 @@ def _group_pages(db: Database, q: SearchQuery, token: str = "") -> list[list]:
             return out
 
 
+@pytest.mark.parametrize("rerank", [None, False])
+def test_pages_of_every_level_together_are_one_list(library: Database, rerank: bool | None) -> None:
+    """Walking the pages gives the answers of one long page, in its order: the rerank's
+    drops are made up for by ranking deeper, not by reading past what each level gave."""
+    probe = unit_vectors(1, seed=12)[0]
+    q = SearchQuery(COLLECTION, vector=probe, mode=Mode.ALL, top_k=13, rerank=rerank)
+    whole = library.search(replace(q, top_k=1000)).hits
+    assert [i for page in pages(library, q) for i in page] == [h.node.id for h in whole]
+    if rerank is None:  # the joint rerank: no answer overlaps another, past its head too
+        spans = [(h.node.video_id, h.node.start_ms, h.node.end_ms) for h in whole]
+        assert len(whole) > 100
+        for i, (video, start, end) in enumerate(spans):
+            assert all(v != video or e <= start or end <= s for v, s, e in spans[:i])
+
+
 def test_group_by_video_gives_each_video_its_best_answers(library: Database) -> None:
     probe = unit_vectors(1, seed=11)[0]
     flat = library.search(SearchQuery(COLLECTION, Level.SEGMENT, vector=probe, top_k=200)).hits
@@ -172,6 +188,32 @@ def test_group_by_video_gives_each_video_its_best_answers(library: Database) -> 
         assert [h.node.id for h in g.hits] == expected
         assert [h.rank for h in g.hits] == [1, 2, 3, 4]
         assert g.score == g.hits[0].score
+
+
+@pytest.mark.parametrize("mode", [Mode.LEVEL, Mode.ALL])
+def test_a_video_group_holds_its_best_answers_whatever_the_page_size(db: Database, mode: Mode) -> None:
+    """Video a has one answer far better than video b's and many worse ones: its group
+    still holds its three best, on a page of one video as on a page of ten."""
+    rng = np.random.default_rng(0)
+    probe = unit_vectors(1, seed=21)[0]
+
+    def at(similarity: float, count: int) -> np.ndarray:
+        other = rng.normal(size=(count, DIM))
+        other -= (other @ probe)[:, None] * probe
+        other /= np.linalg.norm(other, axis=1, keepdims=True)
+        return (similarity * probe + np.sqrt(1 - similarity**2) * other).astype(np.float32)
+
+    db.create_collection(COLLECTION, EmbeddingSpace(DIM))
+    for video, vectors in (("a", np.concatenate([at(0.99, 1), at(0.5, 19)])), ("b", at(0.9, 150))):
+        db.create_video(COLLECTION, video)
+        db.append_segments(COLLECTION, segments(video, vectors))
+    q = SearchQuery(COLLECTION, vector=probe, mode=mode, rerank=False, group_by_video=True, group_size=3)
+    wide = db.search(replace(q, top_k=10)).groups
+    assert [g.video_id for g in wide] == ["a", "b"] and [len(g.hits) for g in wide] == [3, 3]
+    first = db.search(replace(q, top_k=1))
+    assert [[h.node.id for h in g.hits] for g in first.groups] == [[h.node.id for h in wide[0].hits]]
+    rest = db.search(replace(q, top_k=1), first.next_page_token).groups
+    assert [[h.node.id for h in g.hits] for g in rest] == [[h.node.id for h in wide[1].hits]]
 
 
 @pytest.mark.parametrize(("field", "value"), [("group_size", -1), ("group_size", 101), ("diversity", 1.5)])
