@@ -136,7 +136,7 @@ class Database:
         :meth:`recover` later (a server does, while its health check says NOT_SERVING).
         """
         path = Path(data_dir).expanduser()
-        path.mkdir(parents=True, exist_ok=True)
+        process.make_directory(path)
         db = cls(path, options or DatabaseOptions())
         if recover:
             db.recover()

@@ -14,7 +14,7 @@ from typing import IO
 
 from threadpoolctl import threadpool_limits
 
-from hierarchy.errors import Unavailable
+from hierarchy.errors import FailedPrecondition, Unavailable
 
 
 def limit_blas_threads(threads: int) -> None:
@@ -31,6 +31,16 @@ def run_in_background(niceness: int) -> None:
         with contextlib.suppress(OSError):
             tid = threading.get_native_id()
             os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + niceness)
+
+
+def make_directory(data_dir: Path) -> None:
+    """Create the data directory (and its parents) unless it exists."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FailedPrecondition(
+            f"cannot use {data_dir} as a data directory: {exc.strerror}; choose another --data-dir", "data_dir"
+        ) from exc
 
 
 def lock_directory(data_dir: Path) -> IO[str]:

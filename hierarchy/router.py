@@ -152,8 +152,9 @@ def pick_level(
         return wanted, sure, _structure_reason(parsed, wanted)
     unit, why = _unit(parsed, merge_share)
     conf = confidences([p for p in pools if p.level in UNSCOPED], prior={unit: UNIT_PRIOR})
-    if not conf:
-        return Level.SEGMENT, {}, "nothing is indexed yet; answering with segments"
+    if not conf:  # no candidate at any level: none held, or none the filter lets through
+        held = "nothing passes the filter" if present else "nothing is indexed yet"
+        return Level.SEGMENT, {}, f"{held}; answering with segments"
     best = max(conf, key=lambda level: conf[level])
     runner = sorted(conf.values(), reverse=True)[1] if len(conf) > 1 else 0.0
     outcome = "" if best is unit else f"; but the {best.label} level's match stands out further"

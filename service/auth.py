@@ -348,9 +348,12 @@ def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
 
 def _read(path: Path, field: str) -> bytes:
     try:
-        return Path(path).expanduser().read_bytes()
+        data = Path(path).expanduser().read_bytes()
     except OSError as exc:
         raise InvalidArgument(field, f"cannot read {path}: {exc.strerror}") from exc
+    if b"-----BEGIN " not in data:  # else gRPC fails later, blaming the port
+        raise InvalidArgument(field, f"{path} is not a PEM file (no '-----BEGIN' line)")
+    return data
 
 
 def is_loopback(host: str) -> bool:

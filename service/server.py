@@ -19,6 +19,7 @@ from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from hierarchy.db import Database
+from hierarchy.errors import Unavailable
 from service import auth, servicers
 from service.errors import UndecodableRequestInterceptor
 from service.gen.strata.v1 import (
@@ -129,6 +130,9 @@ class StrataServer:
         options = [
             ("grpc.max_receive_message_length", settings.max_message_mb * 1024 * 1024),
             ("grpc.max_send_message_length", settings.max_message_mb * 1024 * 1024),
+            # gRPC shares a busy port by default (SO_REUSEPORT): a second server on it would
+            # take half the calls, with its own data directory. Refuse the port instead.
+            ("grpc.so_reuseport", 0),
         ]
         self.health = health.HealthServicer()
         self.readiness = Readiness(self.health, SERVICE_NAMES, db.store_failure)
@@ -173,9 +177,15 @@ class StrataServer:
         reflection.enable_server_reflection(names, s)
 
     def _bind(self, address: str, credentials: grpc.ServerCredentials | None) -> int:
-        if credentials is None:
-            return self._server.add_insecure_port(address)
-        return self._server.add_secure_port(address, credentials)
+        try:
+            if credentials is None:
+                return self._server.add_insecure_port(address)
+            return self._server.add_secure_port(address, credentials)
+        except RuntimeError as exc:  # gRPC says only "Failed to bind"
+            raise Unavailable(
+                f"cannot listen on {address}: the port is in use or the host is not an address of this "
+                "machine; choose another --port (0 picks a free one) or --host"
+            ) from exc
 
     @property
     def address(self) -> str:
@@ -192,7 +202,13 @@ class StrataServer:
         self._server.start()
         log.info("listening on %s (data directory %s)", self.address, self.db.data_dir)
         if self.metrics is not None:
-            self.metrics_port = self.metrics.serve(self.settings.host, self.settings.metrics_port)
+            try:
+                self.metrics_port = self.metrics.serve(self.settings.host, self.settings.metrics_port)
+            except OSError as exc:
+                self.stop(0)
+                where = f"{self.settings.host}:{self.settings.metrics_port}"
+                reason = f"cannot serve metrics on {where}: {exc.strerror}; choose another --metrics-port"
+                raise Unavailable(reason) from exc
             log.info("metrics on http://%s:%d/metrics", self.settings.host, self.metrics_port)
         if self.exposure:
             log.warning(self.exposure)

@@ -19,6 +19,7 @@ ENV_PREFIX = "STRATA_"
 # (each database setting below is documented on DatabaseOptions).
 _CORE = DatabaseOptions()
 LIMITS = ("max_message_mb", "max_batch", "max_top_k", "max_page_size", "max_query_chars")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def default_data_dir() -> Path:
@@ -85,6 +86,20 @@ class Settings:
             raise InvalidArgument("STRATA_WORKERS", f"is {self.workers}; use at least 1")
         if self.search_workers < 0:
             raise InvalidArgument("STRATA_SEARCH_WORKERS", f"is {self.search_workers}; use 0 (one per core) or more")
+        for name, low, high in (("port", 0, 65535), ("metrics_port", -1, 65535)):
+            if not low <= getattr(self, name) <= high:
+                raise InvalidArgument(ENV_PREFIX + name.upper(), f"is {getattr(self, name)}; use {low}-{high}")
+        for name in ("grace_seconds", "index_save_seconds"):
+            if not getattr(self, name) >= 0:
+                raise InvalidArgument(ENV_PREFIX + name.upper(), f"is {getattr(self, name)}; use 0 or more seconds")
+        if self.duckdb_threads < 1:
+            raise InvalidArgument("STRATA_DUCKDB_THREADS", f"is {self.duckdb_threads}; use at least 1")
+        for name in ("memory_limit", "checkpoint_threshold"):
+            # DuckDB reads a negative size as none at all: no memory cap, no checkpoints.
+            if (size := getattr(self, name)).strip().startswith("-"):
+                raise InvalidArgument(ENV_PREFIX + name.upper(), f"is {size!r}; give a size such as '2GB'")
+        if self.log_level.upper() not in _LOG_LEVELS:
+            raise InvalidArgument("STRATA_LOG_LEVEL", f"is {self.log_level!r}; use one of {', '.join(_LOG_LEVELS)}")
         if self.narrowed_dtype and self.narrowed_dtype not in GRAPH_DTYPES:
             choices = ", ".join(sorted(GRAPH_DTYPES))
             raise InvalidArgument("STRATA_NARROWED_DTYPE", f"is {self.narrowed_dtype!r}; use one of {choices} or empty")

@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,10 +18,10 @@ from google.protobuf import json_format
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
-from rich.tree import Tree as RichTree
 
-from service.client import StrataClient, StrataRpcError
+from service.client import GRANULARITIES, METRICS, StrataClient, StrataRpcError
 from service.gen.strata.v1 import admin_pb2, common_pb2
+from tools.render import draw_tree, level_name, node_line, print_hits, search_json
 
 app = typer.Typer(
     help="Strata: a hierarchical video graph database.", no_args_is_help=True, pretty_exceptions_enable=False
@@ -31,6 +32,10 @@ app.add_typer(collections_app, name="collections")
 console = Console(width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True)
 
+# Choices of --metric and --level, so a typo is a usage error listing them.
+MetricName = Enum("MetricName", {name: name for name in METRICS}, type=str)  # type: ignore[misc]
+LevelName = Enum("LevelName", {name: name for name in GRANULARITIES}, type=str)  # type: ignore[misc]
+
 Target = Annotated[str, typer.Option("--target", envvar="STRATA_TARGET", help="Server address host:port.")]
 DEFAULT_TARGET = "localhost:50051"
 SEALERS = 2  # concurrent SealVideo calls of `strata ingest --seal`
@@ -39,7 +44,9 @@ Token = Annotated[
 ]
 TlsCa = Annotated[
     Path | None,
-    typer.Option("--tls-ca", envvar="STRATA_TLS_CA", dir_okay=False, help="CA certificate (PEM) of a TLS server."),
+    typer.Option(
+        "--tls-ca", envvar="STRATA_TLS_CA", exists=True, dir_okay=False, help="CA certificate (PEM) of a TLS server."
+    ),
 ]
 
 
@@ -47,8 +54,22 @@ def _client(target: str, token: str | None = None, tls_ca: Path | None = None) -
     return StrataClient(target, token=token, root_certificates=tls_ca.read_bytes() if tls_ca else None)
 
 
+# What to do about a refusal that is not about the request itself.
+_HINTS = {
+    "UNAVAILABLE": "is a server running at --target (STRATA_TARGET)? A TLS server needs --tls-ca.",
+    "UNAUTHENTICATED": "pass a known token with --token (STRATA_TOKEN).",
+}
+
+
 def _fail(exc: StrataRpcError) -> None:
-    err.print(f"[red]error[/red] {exc.code.name}: {exc.message}")
+    hint = "" if exc.fields else _HINTS.get(exc.code.name, "")
+    err.print(f"[red]error[/red] {exc.code.name}: {exc.message}" + (f" ({hint})" if hint else ""), soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def _stop(message: str) -> None:
+    """Fail a command on a problem of its own input or set-up: one line, exit code 1."""
+    err.print(f"[red]error[/red] {message}", soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -57,7 +78,7 @@ def serve(
     data_dir: Annotated[Path | None, typer.Option(help="Data directory (default ~/.strata/data).")] = None,
     port: Annotated[int | None, typer.Option(help="Port; 0 picks a free one.")] = None,
     host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
-    log_level: Annotated[str, typer.Option(help="Logging level.")] = "INFO",
+    log_level: Annotated[str | None, typer.Option(help="Logging level (default INFO).")] = None,
     auth_tokens_file: Annotated[Path | None, typer.Option(help="Token file (JSON or TOML); turns auth on.")] = None,
     tls_cert: Annotated[Path | None, typer.Option(help="PEM certificate chain; with --tls-key, serve TLS.")] = None,
     tls_key: Annotated[Path | None, typer.Option(help="PEM private key of --tls-cert.")] = None,
@@ -68,27 +89,32 @@ def serve(
 ) -> None:
     """Run a server until interrupted; prints ``listening on HOST:PORT`` once bound, then
     ``ready`` once its indexes are recovered and it serves."""
+    from hierarchy.errors import StrataError
     from service.server import create_server
     from service.settings import Settings
 
-    logging.basicConfig(
-        level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
-    settings = Settings.load(
-        data_dir=data_dir,
-        port=port,
-        host=host,
-        auth_tokens_file=auth_tokens_file,
-        tls_cert=tls_cert,
-        tls_key=tls_key,
-        tls_client_ca=tls_client_ca,
-        metrics_port=metrics_port,
-    )
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    # Bound first (health answers NOT_SERVING), then the indexes recover in the background.
-    server = create_server(settings).start(wait=False)
+    try:
+        settings = Settings.load(
+            data_dir=data_dir,
+            port=port,
+            host=host,
+            log_level=log_level,
+            auth_tokens_file=auth_tokens_file,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            tls_client_ca=tls_client_ca,
+            metrics_port=metrics_port,
+        )
+        logging.basicConfig(
+            level=settings.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        )
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        # Bound first (health answers NOT_SERVING), then the indexes recover in the background.
+        server = create_server(settings).start(wait=False)
+    except StrataError as exc:  # a setting, the data directory, a port: the operator's to fix
+        _stop(f"{exc.field}: {exc.message}" if exc.field else exc.message)
     print(f"listening on {server.address}", flush=True)
     if server.exposure:
         err.print(f"[yellow]warning[/yellow] {server.exposure}", soft_wrap=True)
@@ -113,8 +139,8 @@ def _announce_ready(server: Any, stop: threading.Event) -> None:
 @collections_app.command("create")
 def collections_create(
     name: str,
-    dim: Annotated[int, typer.Option("--dim", help="Vector dimension.")] = 0,
-    metric: Annotated[str, typer.Option(help="cos, ip or l2sq.")] = "cos",
+    dim: Annotated[int, typer.Option("--dim", min=0, help="Vector dimension.")] = 0,
+    metric: Annotated[MetricName, typer.Option(help="cos, ip or l2sq.")] = MetricName.cos,
     encoder: Annotated[str, typer.Option(help="Text encoder: 'default' or a local model folder.")] = "",
     model_name: Annotated[str, typer.Option(help="Model that produced the vectors.")] = "",
     target: Target = DEFAULT_TARGET,
@@ -124,7 +150,7 @@ def collections_create(
     """Create a collection (``--dim D`` for client vectors, ``--encoder default`` for text)."""
     with _client(target, token, tls_ca) as client:
         try:
-            made = client.create_collection(name, dim, metric, encoder, model_name)
+            made = client.create_collection(name, dim, metric.value, encoder, model_name)
         except StrataRpcError as exc:
             _fail(exc)
     console.print(f"created collection {made.name} (dimension {made.space.dimension})")
@@ -166,7 +192,7 @@ def collections_delete(name: str, target: Target = DEFAULT_TARGET, token: Token 
 def ingest(
     collection: str,
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL, one segment a line.")],
-    batch_size: Annotated[int, typer.Option(help="Segments per atomic batch.")] = 500,
+    batch_size: Annotated[int, typer.Option(min=1, help="Segments per atomic batch.")] = 500,
     seal: Annotated[
         bool, typer.Option("--seal", help="Seal every video of the file afterwards (builds trees).")
     ] = False,
@@ -190,7 +216,11 @@ def ingest(
                 ):
                     progress.advance(sealing)
         except StrataRpcError as exc:
+            progress.stop()
             _fail(exc)
+        except ValueError as exc:  # a line of the file that is not a segment
+            progress.stop()
+            _stop(str(exc))
     console.print(
         f"ingested {summary.segments} segments in {summary.batches} batches "
         f"({summary.replayed} already present), {summary.videos} new videos"
@@ -199,9 +229,9 @@ def ingest(
 
 
 def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err
-    )
+    # Transient: the bar goes when the work ends, leaving the summary or the error alone.
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    return Progress(*columns, console=err, transient=True)
 
 
 def _count_lines(path: Path) -> int:
@@ -214,8 +244,8 @@ def search(
     collection: str,
     text: str,
     level: Annotated[
-        str, typer.Option(help="auto (the router picks), all, segment, scene, drive, half or video.")
-    ] = "auto",
+        LevelName, typer.Option(help="auto (the router picks), all, segment, scene, drive, half or video.")
+    ] = LevelName.auto,
     top_k: Annotated[int, typer.Option("--top-k", help="Number of hits.")] = 10,
     video: Annotated[list[str] | None, typer.Option("--video", help="Only this video (repeatable).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -235,7 +265,7 @@ def search(
             reply = client.search(
                 collection,
                 text,
-                level=level.lower(),
+                level=level.value,
                 top_k=top_k,
                 video_ids=video or (),
                 reranker=reranker,
@@ -274,63 +304,6 @@ def parse_query(
     for key, value in fields.items():
         table.add_row(key, " | ".join(value) if isinstance(value, list) else str(value))
     console.print(table)
-
-
-def search_json(reply: Any) -> dict[str, Any]:
-    """A search response as the CLI's JSON object."""
-    route = {
-        "levels": [_level(lv) for lv in reply.route.levels],
-        "reason": reply.route.reason,
-        "confidence": {_level(c.level): round(c.confidence, 4) for c in reply.route.confidences},
-        "parse": reply.route.parse.explanation,
-    }
-    out: dict[str, Any] = {"route": route, "hits": [_hit_json(h) for h in reply.hits]}
-    if reply.groups:
-        out["groups"] = [
-            {"video_id": g.video_id, "score": round(g.score, 6), "hits": [_hit_json(h) for h in g.hits]}
-            for g in reply.groups
-        ]
-    return out
-
-
-def _hit_json(h: Any) -> dict[str, Any]:
-    return {
-        "id": h.node.id,
-        "level": _level(h.node.level),
-        "video_id": h.node.video_id,
-        "start_ms": h.node.start_ms,
-        "end_ms": h.node.end_ms,
-        "focus": [h.focus.start_ms, h.focus.end_ms],
-        "score": round(h.score, 6),
-        "text": h.node.text,
-        "labels": list(h.node.labels),
-    }
-
-
-def _level(value: int) -> str:
-    return common_pb2.Level.Name(value).removeprefix("LEVEL_").lower()
-
-
-def _clock(ms: int) -> str:
-    seconds = ms // 1000
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-
-
-def print_hits(out: Console, text: str, reply: Any) -> None:
-    """Draw a search response as a table."""
-    chosen = ", ".join(_level(lv) for lv in reply.route.levels)
-    table = Table("#", "level", "video", "span", "score", "text", title=f"{text!r} → {chosen}: {reply.route.reason}")
-    for h in [*reply.hits, *(h for g in reply.groups for h in g.hits)]:
-        n = h.node
-        table.add_row(
-            str(h.rank),
-            _level(n.level),
-            n.video_id,
-            f"{_clock(n.start_ms)}–{_clock(n.end_ms)}",
-            f"{h.score:.3f}",
-            (n.text[:70] + "…") if len(n.text) > 70 else n.text,
-        )
-    out.print(table)
 
 
 @app.command()
@@ -410,7 +383,7 @@ def node(
     """Show one node, and optionally its children, ancestors, neighbours or look-alikes."""
     with _client(target, token, tls_ca) as client:
         try:
-            console.print(_node_line(client.get_node(collection, node_id)))
+            console.print(node_line(client.get_node(collection, node_id)))
             sections = _node_sections(client, collection, node_id, children, ancestors, neighbors, similar)
         except StrataRpcError as exc:
             _fail(exc)
@@ -425,36 +398,17 @@ def _node_sections(
 ) -> list[tuple[str, list[str]]]:
     out = []
     if children:
-        out.append(("children", [_node_line(n) for n in client.list_children(collection, node_id)]))
+        out.append(("children", [node_line(n) for n in client.list_children(collection, node_id)]))
     if ancestors:
-        out.append(("ancestors", [_node_line(n) for n in client.ancestors(collection, node_id)]))
+        out.append(("ancestors", [node_line(n) for n in client.ancestors(collection, node_id)]))
     if neighbors:
         around = client.neighbors(collection, node_id, neighbors, neighbors)
-        out.append(("before", [_node_line(n) for n in around.before]))
-        out.append(("after", [_node_line(n) for n in around.after]))
+        out.append(("before", [node_line(n) for n in around.before]))
+        out.append(("after", [node_line(n) for n in around.after]))
     if similar:
         found = client.find_similar(collection, node_id, similar)
-        out.append(("similar", [f"{s.similarity:.3f} {_node_line(s.node)}" for s in found]))
+        out.append(("similar", [f"{s.similarity:.3f} {node_line(s.node)}" for s in found]))
     return out
-
-
-def draw_tree(nodes: list[Any]) -> RichTree:
-    """A subtree (depth-first, with depths) as a rich tree."""
-    root = RichTree(_node_line(nodes[0].node))
-    branches = {0: root}
-    for item in nodes[1:]:
-        branches[item.depth] = branches[item.depth - 1].add(_node_line(item.node))
-    return root
-
-
-def _node_line(node: Any) -> str:
-    head = f"[bold]{_level(node.level)}[/bold] {node.id} {_clock(node.start_ms)}–{_clock(node.end_ms)}"
-    if not node.child_count:  # a segment: its own labels and caption
-        text = node.text if len(node.text) <= 60 else node.text[:59] + "…"
-        return f"{head} · {', '.join(node.labels)} · {text}"
-    top = sorted(node.label_counts.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
-    labels = ", ".join(f"{name} x{count}" for name, count in top)
-    return f"{head} · {node.child_count} children · {labels}"
 
 
 def _search_kind(exact: bool, unlinked: int) -> str:
@@ -483,7 +437,7 @@ def stats(
             table.add_row(
                 c.name,
                 str(c.video_count),
-                _level(lv.level),
+                level_name(lv.level),
                 str(lv.node_count),
                 str(lv.indexed_count),
                 str(lv.indexed_sequence),
@@ -515,7 +469,7 @@ def verify(
         table = Table("collection", "level", "problem", "detail")
         for p in reply.problems:
             kind = admin_pb2.VerifyProblemKind.Name(p.kind).removeprefix("VERIFY_PROBLEM_KIND_").lower()
-            table.add_row(p.collection, _level(p.level), kind, p.message)
+            table.add_row(p.collection, level_name(p.level), kind, p.message)
         console.print(table)
     console.print(
         f"checked {reply.collections_checked} collections, {reply.levels_checked} levels, "

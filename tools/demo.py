@@ -13,8 +13,8 @@ from service.client import StrataClient
 from service.server import create_server
 from service.settings import Settings
 from tools import soccer
-from tools.cli import draw_tree, print_hits
 from tools.ingest import ingest_rows
+from tools.render import draw_tree, print_hits
 
 COLLECTION = "soccer-demo"
 SEED = 7

@@ -26,14 +26,29 @@ class IngestSummary:
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """Rows of a JSONL file (blank lines skipped)."""
-    with path.open() as handle:
-        for number, line in enumerate(handle, start=1):
-            if line.strip():
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise ValueError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+    """Rows of a JSONL file (blank lines skipped); ValueError names the file and line of
+    one that is not a segment (an object with a video_id and integer times)."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if raw.strip():
+                yield _row(raw, f"{path}:{number}")
+
+
+def _row(raw: bytes, where: str) -> dict[str, Any]:
+    try:
+        row = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{where}: not UTF-8 text (byte {exc.start})") from exc
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{where}: not valid JSON ({exc.msg})") from exc
+    if not isinstance(row, dict):
+        raise ValueError(f"{where}: a segment is a JSON object, not {type(row).__name__}")
+    if not isinstance(row.get("video_id"), str) or not row["video_id"]:
+        raise ValueError(f"{where}: video_id is missing or not a string")
+    for name in ("start_ms", "end_ms"):
+        if not isinstance(row.get(name), int) or isinstance(row[name], bool):
+            raise ValueError(f"{where}: {name} is missing or not an integer (milliseconds)")
+    return row
 
 
 def file_digest(path: Path) -> str:
@@ -57,12 +72,19 @@ def ingest_rows(
     summary = IngestSummary()
     known: set[str] = set()
     for number, batch in enumerate(_chunks(rows, batch_size)):
+        created = []
         for row in batch:
             if row["video_id"] not in known:
-                summary.videos += _ensure_video(client, collection, row)
+                if _ensure_video(client, collection, row):
+                    created.append(row["video_id"])
                 known.add(row["video_id"])
                 summary.video_ids.append(row["video_id"])
-        reply = client.append_segments(collection, batch, request_id=f"{request_prefix}-{number}")
+        summary.videos += len(created)
+        try:
+            reply = client.append_segments(collection, batch, request_id=f"{request_prefix}-{number}")
+        except StrataRpcError:
+            _forget_videos(client, collection, created)  # a refused batch leaves nothing behind
+            raise
         summary.batches += 1
         summary.segments += len(batch)
         summary.replayed += len(batch) if reply.replayed else 0
@@ -90,6 +112,15 @@ def _ensure_video(client: StrataClient, collection: str, row: dict[str, Any]) ->
             return 0
         raise
     return 1
+
+
+def _forget_videos(client: StrataClient, collection: str, video_ids: list[str]) -> None:
+    """Delete videos this run created for a batch the server refused (they hold nothing)."""
+    for video_id in video_ids:
+        try:
+            client.delete_video(collection, video_id)
+        except StrataRpcError:
+            pass  # best effort: the refusal is what the caller must see
 
 
 def _chunks(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:

@@ -489,3 +489,8 @@ def test_a_video_named_by_its_id_is_searched_alone(tmp_path: Path) -> None:
         assert {h.node.video_id for h in kept.hits} == {"game-001"}
     finally:
         db.close()
+
+
+def test_a_filter_nothing_passes_is_the_reason_not_an_empty_library(library: Database) -> None:
+    result = auto(library, "a corner kick", filter=Filter(video_ids=("no-such-video",)))
+    assert result.hits == [] and "nothing passes the filter" in result.route.reason

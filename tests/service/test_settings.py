@@ -9,7 +9,7 @@ import pytest
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from hierarchy.db import Database
-from hierarchy.errors import InvalidArgument
+from hierarchy.errors import InvalidArgument, Unavailable
 from hierarchy.options import DatabaseOptions
 from service.server import create_server
 from service.settings import Settings
@@ -119,3 +119,39 @@ def test_search_pool_defaults_to_one_thread_per_core_and_refuses_negative_sizes(
         with pytest.raises(InvalidArgument) as info:
             Settings.load(env={name: value})
         assert info.value.field == name
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("STRATA_PORT", "99999"), ("STRATA_PORT", "-5"), ("STRATA_METRICS_PORT", "-2"),
+        ("STRATA_GRACE_SECONDS", "-3"), ("STRATA_INDEX_SAVE_SECONDS", "-1"), ("STRATA_DUCKDB_THREADS", "0"),
+        ("STRATA_MEMORY_LIMIT", "-1GB"), ("STRATA_CHECKPOINT_THRESHOLD", "-1"), ("STRATA_LOG_LEVEL", "LOUD"),
+    ],
+)  # fmt: skip
+def test_a_setting_out_of_range_is_refused_by_name(variable: str, value: str) -> None:
+    """Not wrapped (a port modulo 65,536) nor read by DuckDB as none at all (a negative size)."""
+    with pytest.raises(InvalidArgument) as info:
+        Settings.load(env={variable: value})
+    assert info.value.field == variable
+
+
+def test_a_second_server_on_a_busy_port_is_refused(tmp_path: Path) -> None:
+    """gRPC would share the port (SO_REUSEPORT), each server answering half the calls."""
+    first = create_server(Settings(data_dir=tmp_path / "a", port=0))
+    try:
+        with pytest.raises(Unavailable) as info:
+            create_server(Settings(data_dir=tmp_path / "b", port=first.port))
+        assert f":{first.port}" in info.value.message and "--port" in info.value.message
+    finally:
+        first.stop(0)
+
+
+def test_a_tls_file_that_is_not_pem_is_refused_by_name(tmp_path: Path) -> None:
+    (tmp_path / "cert.pem").write_text("not a certificate")
+    (tmp_path / "key.pem").write_text("-----BEGIN PRIVATE KEY-----\n")
+    with pytest.raises(InvalidArgument) as info:
+        create_server(
+            Settings(data_dir=tmp_path / "d", port=0, tls_cert=tmp_path / "cert.pem", tls_key=tmp_path / "key.pem")
+        )
+    assert info.value.field == "STRATA_TLS_CERT"

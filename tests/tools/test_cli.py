@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from service.client import StrataClient
+
 STRATA = str(Path(sys.executable).parent / "strata")
 
 
@@ -144,3 +146,43 @@ def test_seal_build_tree_and_search_every_level(served: str, tmp_path: Path) -> 
         served, "node", "games", "g1/half/0", "--children", "--ancestors", "--neighbors", "1", "--similar", "2"
     )
     assert "half g1/half/0" in shown and "drive g1/drive/0" in shown and "video g1/video/0" in shown
+
+
+def _fails(target: str, *args: str, logs: bool = False) -> str:
+    """Run a command that must fail on its input: exit 1, no traceback, and one error line
+    (the last, after a server's ``logs``)."""
+    env = {**os.environ, "STRATA_TARGET": target, "COLUMNS": "80"}
+    result = subprocess.run([STRATA, *args], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert (logs or len(lines) == 1) and lines[-1].startswith("error"), result.stderr
+    return lines[-1]
+
+
+def test_a_bad_line_of_an_ingest_file_is_named_and_a_refused_batch_leaves_no_video(served: str, tmp_path: Path) -> None:
+    _strata(served, "collections", "create", "vec", "--dim", "4")
+    for content, expected in (
+        ("[1, 2]\n", "rows.jsonl:1: a segment is a JSON object"),
+        ('{"video_id": "v", "start_ms": "zero", "end_ms": 9}\n', "rows.jsonl:1: start_ms"),
+        ('{"start_ms": 0, "end_ms": 9}\n', "rows.jsonl:1: video_id"),
+        ("\n{not json\n", "rows.jsonl:2: not valid JSON"),
+    ):
+        (tmp_path / "rows.jsonl").write_text(content)
+        assert expected in _fails(served, "ingest", "vec", str(tmp_path / "rows.jsonl"))
+    (tmp_path / "rows.jsonl").write_text('{"video_id": "v", "start_ms": 0, "end_ms": 9, "vector": [1, 0, 0]}\n')
+    assert "segments[0].vector" in _fails(served, "ingest", "vec", str(tmp_path / "rows.jsonl"))
+    with StrataClient(served) as client:  # the video made for the refused batch is gone
+        assert list(client.list_videos("vec")) == []
+
+
+def test_serve_on_a_busy_port_says_so_in_one_line(served: str, tmp_path: Path) -> None:
+    port = served.rsplit(":", 1)[1]
+    line = _fails(served, "serve", "--data-dir", str(tmp_path / "other"), "--port", port, logs=True)
+    assert f"cannot listen on 127.0.0.1:{port}" in line
+
+
+def test_an_unknown_level_or_metric_is_a_usage_error_listing_the_choices(served: str) -> None:
+    env = {**os.environ, "STRATA_TARGET": served}
+    for args in (["search", "c", "goal", "--level", "bogus"], ["collections", "create", "c", "--metric", "bogus"]):
+        result = subprocess.run([STRATA, *args], capture_output=True, text=True, env=env, timeout=60)
+        assert result.returncode == 2 and "bogus" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,90 @@
+"""How the command line draws what the server answers: search hits as a table or JSON,
+subtrees as trees."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree as RichTree
+
+from service.gen.strata.v1 import common_pb2
+
+
+def search_json(reply: Any) -> dict[str, Any]:
+    """A search response as the CLI's JSON object."""
+    route = {
+        "levels": [level_name(lv) for lv in reply.route.levels],
+        "reason": reply.route.reason,
+        "confidence": {level_name(c.level): round(c.confidence, 4) for c in reply.route.confidences},
+        "parse": reply.route.parse.explanation,
+    }
+    out: dict[str, Any] = {"route": route, "hits": [_hit_json(h) for h in reply.hits]}
+    if reply.groups:
+        out["groups"] = [
+            {"video_id": g.video_id, "score": round(g.score, 6), "hits": [_hit_json(h) for h in g.hits]}
+            for g in reply.groups
+        ]
+    return out
+
+
+def _hit_json(h: Any) -> dict[str, Any]:
+    return {
+        "id": h.node.id,
+        "level": level_name(h.node.level),
+        "video_id": h.node.video_id,
+        "start_ms": h.node.start_ms,
+        "end_ms": h.node.end_ms,
+        "focus": [h.focus.start_ms, h.focus.end_ms],
+        "score": round(h.score, 6),
+        "text": h.node.text,
+        "labels": list(h.node.labels),
+    }
+
+
+def level_name(value: int) -> str:
+    """A level's lower-case name (``LEVEL_SCENE`` -> ``scene``)."""
+    return common_pb2.Level.Name(value).removeprefix("LEVEL_").lower()
+
+
+def _clock(ms: int) -> str:
+    seconds = ms // 1000
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def print_hits(out: Console, text: str, reply: Any) -> None:
+    """Draw a search response as a table."""
+    chosen = ", ".join(level_name(lv) for lv in reply.route.levels)
+    table = Table("#", "level", "video", "span", "score", "text", title=f"{text!r} → {chosen}: {reply.route.reason}")
+    for h in [*reply.hits, *(h for g in reply.groups for h in g.hits)]:
+        n = h.node
+        table.add_row(
+            str(h.rank),
+            level_name(n.level),
+            n.video_id,
+            f"{_clock(n.start_ms)}–{_clock(n.end_ms)}",
+            f"{h.score:.3f}",
+            (n.text[:70] + "…") if len(n.text) > 70 else n.text,
+        )
+    out.print(table)
+
+
+def draw_tree(nodes: list[Any]) -> RichTree:
+    """A subtree (depth-first, with depths) as a rich tree."""
+    root = RichTree(node_line(nodes[0].node))
+    branches = {0: root}
+    for item in nodes[1:]:
+        branches[item.depth] = branches[item.depth - 1].add(node_line(item.node))
+    return root
+
+
+def node_line(node: Any) -> str:
+    """One line about a node: its level, id, span, and labels or children."""
+    head = f"[bold]{level_name(node.level)}[/bold] {node.id} {_clock(node.start_ms)}–{_clock(node.end_ms)}"
+    if not node.child_count:  # a segment: its own labels and caption
+        text = node.text if len(node.text) <= 60 else node.text[:59] + "…"
+        return f"{head} · {', '.join(node.labels)} · {text}"
+    top = sorted(node.label_counts.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+    labels = ", ".join(f"{name} x{count}" for name, count in top)
+    return f"{head} · {node.child_count} children · {labels}"
