@@ -214,12 +214,15 @@ class Searcher:
         # Otherwise they are the video's first in a ranking read deeper until it holds them.
         alone = plan.query.mode is Mode.LEVEL and not _reranks(plan.query)
         wanted = (at.offset + top_k + 1) * group_size
+        videos = self._videos_held(coll, plan.query.filter.video_ids)
         while True:
             ranking = self._ranking(coll, plan, wanted)
             groups = self._group(coll, ranking.ranked, group_size)
             offset = at.resume([video for video, _ in groups])
             full = alone or all(len(members) >= group_size for _, members in groups[offset : offset + top_k])
-            if (len(groups) > offset + top_k and full) or ranking.exhausted or wanted >= MAX_GROUPED_RANKING:
+            # Every video there is found: no deeper ranking adds one (only to a group).
+            enough = len(groups) > offset + top_k or len(groups) >= videos
+            if (enough and full) or ranking.exhausted or wanted >= MAX_GROUPED_RANKING:
                 break
             wanted = min(wanted * 4, MAX_GROUPED_RANKING)
         page = groups[offset : offset + top_k]
@@ -237,6 +240,12 @@ class Searcher:
         more = len(groups) > offset + top_k and offset + top_k <= MAX_RESULT_WINDOW
         token = paging.encode(at.next(offset + top_k, [video for video, _ in page]), owner) if more else ""
         return SearchResult([], ranking.route, more, token, out)
+
+    def _videos_held(self, coll: Collection, named: tuple[str, ...]) -> int:
+        """How many videos (of ``named``, when given) hold segments: the most groups a
+        search can find."""
+        held = self._spans(coll, Level.SEGMENT).videos
+        return len(set(held) & set(named)) if named else len(held)
 
     def _best_of_video(self, coll: Collection, plan: _Plan, video: str, size: int, found: list[Ranked]) -> list[Ranked]:
         """A video's ``size`` best answers: ``found`` when it holds that many, else a search

@@ -121,6 +121,9 @@ class Request:
     # sequence's events) from the model that gave ``vector``: what a client that embeds
     # with its own model sends with a routed search.
     parts: tuple[np.ndarray, ...] = ()
+    # The query asks for a video: every one-level system ranks videos by their best node
+    # (group_by_video, one a video), as a flat system answering it would.
+    videos: bool = False
 
 
 @dataclass
@@ -210,12 +213,12 @@ class Runner:
         """A search of one level of the library by the request's vector, or by its text."""
         text, vector = (request.text, None) if by_text else ("", request.vector)
         query = SearchQuery(LIBRARY, level, text=text, vector=vector, top_k=self.top_k, filter=_filter(request))
-        return replace(query, include_evidence=False)
+        return replace(query, include_evidence=False, group_by_video=request.videos, group_size=1)
 
     def windows(self, request: Request) -> Answer:
         """Search the fixed-window collection."""
         query = SearchQuery(WINDOWS, Level.SEGMENT, vector=request.vector, top_k=self.top_k, filter=_filter(request))
-        return self._timed(replace(query, include_evidence=False))
+        return self._timed(replace(query, include_evidence=False, group_by_video=request.videos, group_size=1))
 
     def auto(self, request: Request, with_vector: bool) -> Answer:
         """Routed search: the text is always parsed; the vector (and the parts' vectors, like
@@ -233,7 +236,8 @@ class Runner:
         except (StrataError, NotImplementedError) as exc:  # a system that cannot answer scores zero, and says why
             return Answer([], (time.perf_counter() - began) * 1000, error=f"{type(exc).__name__}: {exc}")
         elapsed = (time.perf_counter() - began) * 1000
-        hits = [_found(hit.node, hit.similarity) for hit in result.hits]
+        grouped = [hit for group in result.groups for hit in group.hits]
+        hits = [_found(hit.node, hit.similarity) for hit in result.hits or grouped]
         route = result.route.levels[0] if query.mode is Mode.AUTO and result.route.levels else None
         return Answer(hits, elapsed, route)
 

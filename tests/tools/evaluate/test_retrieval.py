@@ -21,7 +21,7 @@ from tools.evaluate.retrieval import (
     recall_at,
     reciprocal_rank,
 )
-from tools.evaluate.retrieval_systems import SYSTEMS, Answer, Found, VideoData, collapse, window_segments
+from tools.evaluate.retrieval_systems import SYSTEMS, Answer, Found, Probe, VideoData, collapse, window_segments
 
 
 def found(video: str, start: int, end: int, level: Level = Level.SEGMENT, similarity: float = 0.0) -> Found:
@@ -80,6 +80,28 @@ def test_an_item_is_its_video_at_video_level_and_an_overlapping_span_below() -> 
     assert not is_item(found("v", 0, 4_000), truth, Level.HALF)
     scores = item_scores([found("w", 0, 1), found("v", 0, 10_000)], truth, Level.DRIVE)
     assert scores == {"r1": 0.0, "r5": 1.0, "mrr": 0.5}
+
+
+def test_a_video_is_ranked_among_the_distinct_videos_of_a_list() -> None:
+    """Moments of one video ahead of the truth's push it down one place, not one each."""
+    truth = [("a", 0, 1)]
+    hits = [found("b", 0, 1), found("b", 1, 2), found("b", 2, 3), found("c", 0, 1), found("c", 1, 2), found("a", 0, 1)]
+    assert item_scores(hits, truth, Level.VIDEO) == {"r1": 0.0, "r5": 1.0, "mrr": pytest.approx(1 / 3)}
+    assert item_scores(hits, [("v", 0, 10)], Level.HALF)["mrr"] == 0.0  # (below video: hit by hit)
+
+
+def test_auto_at_the_best_level_counts_only_probes_some_level_answers() -> None:
+    """Where no level finds the truth every level ties: any route would count as best."""
+    missed = {"r1": 0.0, "mrr": 0.0, "r5": 0.0}
+    probe = Probe("p1", "a corner", "item", "item", "drive/outcome", "drive", (("v", 0, 1),))
+    answered = retrieval.Record({"AUTO": missed, "oracle": missed}, routes={"AUTO": "drive"})
+    answered.oracle_best, answered.oracle_label = ("drive",), "drive"
+    nowhere = retrieval.Record({"AUTO": missed, "oracle": missed}, routes={"AUTO": "scene"})
+    nowhere.oracle_best, nowhere.oracle_label = ("segment", "scene", "drive", "half", "video"), "none"
+    gap = retrieval._oracle_gap([(probe, answered), (probe, nowhere)])
+    assert (gap["count"], gap["answered"], gap["auto_picked_best_level"]) == (2, 1, 1.0)
+    gap = retrieval._oracle_gap([(probe, nowhere)])
+    assert (gap["answered"], gap["auto_picked_best_level"]) == (0, 0.0)  # not 1.0: no route found it
 
 
 def test_oracle_picks_the_best_level_and_reports_ties() -> None:
