@@ -456,7 +456,9 @@ class Searcher:
         space = coll.space
         if query.node_id:
             if query.vector is not None:
-                raise validate.InvalidArgument("vector", "a search by example scores with node_id's vector; send one")
+                raise validate.InvalidArgument(
+                    "vector", "a search by example scores with node_id's vector: send one or the other"
+                )
             return self._example(coll, query.node_id)
         if query.vector is not None:
             return validate.vector(query.vector, space.dimension, space.metric, "vector"), None
