@@ -105,6 +105,7 @@ class Database:
         self.sequence = Allocator(self.store, "next_seq", block=1024)
         self.commits = Commits(nodes.max_sequence(self.store.cursor()))
         self._catalog_lock = threading.Lock()
+        self._abandon = threading.Event()  # set when a recovery under way must stop (abandon_recovery)
         self._locks = WriteLocks()
         segment = options.segment_index()
         self.indexes = LevelIndexes(data_dir / "indexes", options.index, options.max_unlinked, segment)
@@ -572,27 +573,19 @@ class Database:
             self._collections[coll.name] = coll
             counts = nodes.level_counts(self.store.cursor(), coll.id)
             for level in counts:
+                if self._abandon.is_set():  # stopping: what was not recovered is caught up next start
+                    raise Unavailable("the database is closing; its indexes were not all recovered")
                 self.indexes.recover(self.store.cursor(), coll, level)
             self.searcher.warm(coll, list(counts))  # before serving: no first query pays for it
         if self._collections:
             self.node_cache.read_rows()  # 0.33 s at a million segments
         self._recovered = True
 
-    def store_failure(self) -> str | None:
-        """Why the store can no longer serve, or None while it can.
-
-        DuckDB invalidates a database after a fatal error (a checkpoint or log write that
-        fails half way, e.g. on a full disk): every later statement fails until the
-        process restarts, and the restart recovers from the files.
-        """
-        try:
-            with self.store.new_cursor() as cur:
-                cur.execute("SELECT 1").fetchall()
-        except duckdb.FatalException as exc:
-            return str(exc).splitlines()[0]
-        except duckdb.ConnectionException as exc:  # closed, or lost with the fatal error
-            return str(exc).splitlines()[0]
-        return None
+    def abandon_recovery(self) -> None:
+        """Make a recovery under way stop soon: a rebuild stops linking (its watermark stays,
+        so the next start rebuilds it) and no further level is recovered."""
+        self._abandon.set()
+        self.indexes.stop_linking()
 
 
 def _keys_of(by_level: dict[Level, np.ndarray]) -> list[int]:

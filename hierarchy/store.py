@@ -161,6 +161,22 @@ class Store:
         """Fold the write-ahead log into the database file."""
         self.cursor().execute("CHECKPOINT")
 
+    def failure(self) -> str | None:
+        """Why the store can no longer serve, or None while it can.
+
+        DuckDB invalidates a database after a fatal error (a checkpoint or log write that
+        fails half way, e.g. on a full disk): every later statement fails until the
+        process restarts, and the restart recovers from the files.
+        """
+        try:
+            with self.new_cursor() as cur:
+                cur.execute("SELECT 1").fetchall()
+        except duckdb.FatalException as exc:
+            return str(exc).splitlines()[0]
+        except duckdb.ConnectionException as exc:  # closed, or lost with the fatal error
+            return str(exc).splitlines()[0]
+        return None
+
     def close(self) -> None:
         """Checkpoint and close the file."""
         try:

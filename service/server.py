@@ -135,7 +135,7 @@ class StrataServer:
             ("grpc.so_reuseport", 0),
         ]
         self.health = health.HealthServicer()
-        self.readiness = Readiness(self.health, SERVICE_NAMES, db.store_failure)
+        self.readiness = Readiness(self.health, SERVICE_NAMES, db.store.failure)
         self.metrics = ServerMetrics(db) if settings.metrics_port >= 0 else None
         self.metrics_port: int | None = None  # the /metrics port, once started
         self._search_pool = futures.ThreadPoolExecutor(settings.search_threads(), thread_name_prefix="strata-search")
@@ -235,8 +235,11 @@ class StrataServer:
             self.db.recover()
         except BaseException as exc:  # kept for wait_ready; the server stays NOT_SERVING
             self._recovery_error = exc
-            self.readiness.fail(f"recovery failed ({exc}); see the server log")
-            log.exception("recovery failed")
+            if self._stopped.is_set():  # abandoned by stop(): the next start catches up
+                log.info("recovery stopped with the server: %s", exc)
+            else:
+                self.readiness.fail(f"recovery failed ({exc}); see the server log")
+                log.exception("recovery failed")
         else:
             self.readiness.serving()
             log.info("recovered; serving")
@@ -262,7 +265,8 @@ class StrataServer:
         self.health.enter_graceful_shutdown()
         self._server.stop(self.settings.grace_seconds if grace is None else grace).wait()
         self._search_pool.shutdown(wait=True)
-        if self._recovery.is_alive():  # let it finish: closing under it would fail it half way
+        if self._recovery.is_alive():  # stop it soon, then wait: closing under it would fail it
+            self.db.abandon_recovery()
             self._recovery.join()
         if self._saver.is_alive():  # (it wakes on _stopped) a save under close would fail
             self._saver.join()

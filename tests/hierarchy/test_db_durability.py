@@ -24,6 +24,7 @@ from hierarchy.errors import (
     Unavailable,
 )
 from hierarchy.index import IndexParams, LevelIndex
+from hierarchy.indexes import LevelIndexes
 from hierarchy.types import (
     EmbeddingSpace,
     Level,
@@ -37,6 +38,7 @@ from tests.hierarchy.helpers import (
     SEGMENT_MS,
     OpenDb,
     assert_each_segment_finds_itself,
+    fast_options,
     indexed_count,
     query,
     segment_count,
@@ -256,6 +258,38 @@ def test_damaged_index_is_rebuilt_on_open(
     stored = lambda watermark: nodes.vectors_until(reopened.store.cursor(), cid, Level.SEGMENT, watermark)  # noqa: E731
     repaired = LevelIndex(index_file(data_dir), DIM, Metric.COSINE, reopened.indexes.segment_params).load(stored)
     assert repaired is not None and repaired.count == 40
+
+
+def test_a_recovery_abandoned_by_a_stop_ends_soon_and_the_next_start_recovers(
+    games: Database, open_db: OpenDb, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stop while the indexes are rebuilt does not wait for every level's rebuild (at
+    1 M, about 90 s): it stops linking, recovers no further level, and the next start
+    catches up what was left."""
+    vectors = unit_vectors(60, seed=9)
+    ids = games.append_segments(COLLECTION, segments("v1", vectors)).segment_ids
+    games.build_video(COLLECTION, "v1")
+    games.close()
+    delete_index(index_file(data_dir))
+    stopping = Database.open(data_dir, fast_options(), recover=False)
+    recovered: list[Level] = []
+    real = LevelIndexes.recover
+
+    def recover(self: LevelIndexes, cur: object, coll: object, level: Level) -> None:
+        recovered.append(level)
+        stopping.abandon_recovery()  # the stop comes during the first level's rebuild
+        real(self, cur, coll, level)
+
+    monkeypatch.setattr(LevelIndexes, "recover", recover)
+    with pytest.raises(Unavailable):
+        stopping.recover()
+    assert len(recovered) == 1
+    stopping.close()
+    monkeypatch.undo()
+    reopened = open_db()
+    assert segment_count(reopened) == indexed_count(reopened) == 60
+    assert_each_segment_finds_itself(reopened, ids, vectors)
+    assert reopened.verify(COLLECTION).ok
 
 
 def crash(db: Database) -> None:
