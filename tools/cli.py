@@ -110,7 +110,9 @@ def serve(
         )
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
+            # Set from another thread: the handler runs in the main thread, which may hold
+            # the event's lock inside stop.wait() at that moment, and would wait for itself.
+            signal.signal(sig, lambda *_: threading.Thread(target=stop.set, daemon=True).start())
         # Bound first (health answers NOT_SERVING), then the indexes recover in the background.
         server = create_server(settings).start(wait=False)
     except StrataError as exc:  # a setting, the data directory, a port: the operator's to fix
