@@ -108,11 +108,7 @@ def serve(
         logging.basicConfig(
             level=settings.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
         )
-        stop = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            # Set from another thread: the handler runs in the main thread, which may hold
-            # the event's lock inside stop.wait() at that moment, and would wait for itself.
-            signal.signal(sig, lambda *_: threading.Thread(target=stop.set, daemon=True).start())
+        stop = stop_event()
         # Bound first (health answers NOT_SERVING), then the indexes recover in the background.
         server = create_server(settings).start(wait=False)
     except StrataError as exc:  # a setting, the data directory, a port: the operator's to fix
@@ -123,6 +119,16 @@ def serve(
     _announce_ready(server, stop)
     stop.wait()
     server.stop()
+
+
+def stop_event() -> threading.Event:
+    """An event that SIGINT and SIGTERM set."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        # Set from another thread: a handler runs in the main thread, which holds the
+        # event's lock for a moment inside stop.wait(), and would wait for itself there.
+        signal.signal(sig, lambda *_: threading.Thread(target=stop.set, daemon=True).start())
+    return stop
 
 
 def _announce_ready(server: Any, stop: threading.Event) -> None:

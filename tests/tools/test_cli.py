@@ -186,3 +186,22 @@ def test_an_unknown_level_or_metric_is_a_usage_error_listing_the_choices(served:
     for args in (["search", "c", "goal", "--level", "bogus"], ["collections", "create", "c", "--metric", "bogus"]):
         result = subprocess.run([STRATA, *args], capture_output=True, text=True, env=env, timeout=60)
         assert result.returncode == 2 and "bogus" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_stop_signals_never_catch_the_server_inside_its_own_wait() -> None:
+    """The main thread waits on the stop event and runs the signal handlers: a handler
+    that set the event itself could land while the wait held the event's lock, and hung."""
+    loop = (
+        "import time\nfrom tools.cli import stop_event\nstop = stop_event()\nprint('ready', flush=True)\n"
+        "end = time.monotonic() + 3\nwhile time.monotonic() < end:\n    stop.wait(0)\n    stop.clear()\nprint('done')\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", loop], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2]
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    for _ in range(3000):
+        if proc.poll() is not None:
+            break
+        proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and out.strip() == "done"
