@@ -186,12 +186,13 @@ class Searcher:
         """The joint rerank of the ranking's head; after it, a reranker that drops overlaps
         drops those of the rest too (a page past the head must not hold a scene and its
         own segments either)."""
-        head = self._rerank(coll, name, ranked[:RERANK_DEPTH], diversity)
-        tail = ranked[RERANK_DEPTH:]
-        if tail and rerank.drops_overlaps(name):
-            spans = self._spans_of(coll, head + tail)
-            tail = rerank.past(head, tail, spans)
-        return head + tail
+        head, tail = ranked[:RERANK_DEPTH], ranked[RERANK_DEPTH:]
+        past = bool(tail) and rerank.drops_overlaps(name)
+        spans = self._spans_of(coll, ranked if past else head)  # read once for both
+        own = {r.key: spans[r.key] for r in head if r.key in spans} if past else spans  # a plug-in sees its head's
+        found = rerank.Candidates(head, own, lambda chosen: self._unit_vectors(coll, chosen), diversity)
+        head = rerank.get(name)(found)
+        return head + (rerank.past(head, tail, spans) if past else tail)
 
     def _newer(self, coll: Collection, levels: list[Level], watermark: int) -> int:
         """Nodes of ``levels`` written after ``watermark`` (none when nothing was since)."""
@@ -352,12 +353,6 @@ class Searcher:
             return np.array([int(k) in seen for k in keys], bool)
 
         return mask
-
-    def _rerank(self, coll: Collection, name: str, head: list[Ranked], diversity: float) -> list[Ranked]:
-        found = rerank.Candidates(
-            head, self._spans_of(coll, head), lambda chosen: self._unit_vectors(coll, chosen), diversity
-        )
-        return rerank.get(name)(found)
 
     def _spans_of(self, coll: Collection, ranked: list[Ranked]) -> dict[int, tuple[str, int, int]]:
         spans: dict[int, tuple[str, int, int]] = {}
