@@ -12,7 +12,9 @@ collection). Appends only add keys and forget nothing.
 The cache holds at most ``capacity`` nodes and forgets the least recently used first.
 Beneath it, when given, the in-memory rows of every node (:mod:`hierarchy.noderows`)
 answer what it does not hold; only what neither holds is read from the store, and
-``misses`` counts those keys.
+``misses`` counts those keys. Nodes built from the rows are kept too: building them (an
+Arrow take, two JSON columns decoded a node) made a half-level search take 0.31 ms, against
+0.14 ms with them kept (synthetic soccer, 153 queries, p50).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ class NodeCache:
     """A bounded, least-recently-used map from node key to node, filled from the store."""
 
     def __init__(
-        self, cursor: Callable[[], duckdb.DuckDBPyConnection], capacity: int = 262_144, rows: NodeRows | None = None
+        self, cursor: Callable[[], duckdb.DuckDBPyConnection], capacity: int = 65_536, rows: NodeRows | None = None
     ) -> None:
         self._cursor = cursor
         self.capacity = capacity
@@ -66,6 +68,8 @@ class NodeCache:
         if missing and self.rows is not None:
             held = self.rows.get(missing)
             out.update(held)
+            if held and self.capacity > 0:  # built once: a node decodes two JSON columns
+                self._remember(held, generation)
             missing = [key for key in missing if key not in held]
         if not missing:
             return out

@@ -65,7 +65,9 @@ class DatabaseOptions:
     # in cosine collections. An 8-bit graph links 1.5 times as fast as one of half floats;
     # it only finds candidates, which the half-float table scores (hierarchy.index.QUANTIZED).
     narrowed_dtype: str = "i8"
-    node_cache_size: int = 262_144  # nodes kept in memory for turning answers into hits; 0: none
+    # Nodes kept built for turning answers into hits (the most recently used; about 1.4 KB
+    # each with a caption); 0: none. Beneath them the resident rows below answer the rest.
+    node_cache_size: int = 65_536
     # Every node's fields but its vector held in memory (hierarchy.noderows: about 100 bytes
     # a node plus its text), so hits are not looked up in the store. At 100 k segments the
     # store's look-ups were 1.8 ms of a 4.4 ms segment search (profiled, in-process); with

@@ -118,3 +118,34 @@ def test_a_read_that_straddles_a_forget_is_not_kept(games: Database) -> None:
     cache = NodeCache(cursor_that_forgets_first, capacity=10)
     assert sorted(cache.get(keys)) == sorted(keys)
     assert len(cache) == 0
+
+
+def test_nodes_built_from_the_resident_rows_are_kept_until_forgotten(games: Database) -> None:
+    _loaded(games)
+    games.node_cache.read_rows()
+    cache = NodeCache(games.store.cursor, capacity=10, rows=games.node_cache.rows)
+    keys = [int(k) for k in nodes.video_keys(games.store.cursor(), 1, "v1")[Level.SEGMENT][:3]]
+    first = cache.get(keys)
+    assert first == nodes.by_keys(games.store.cursor(), keys) and cache.misses == 0
+    assert len(cache) == 3 and all(cache.get(keys)[k] is first[k] for k in keys)  # not built again
+    cache.forget(keys[:1])
+    again = cache.get(keys)
+    assert again[keys[0]] is not first[keys[0]] and again[keys[1]] is first[keys[1]]
+
+
+def test_nodes_built_from_rows_across_a_forget_are_not_kept(games: Database) -> None:
+    _loaded(games)
+    games.node_cache.read_rows()
+    rows = games.node_cache.rows
+    keys = [int(k) for k in nodes.video_keys(games.store.cursor(), 1, "v1")[Level.SEGMENT][:2]]
+    cache = NodeCache(games.store.cursor, capacity=10, rows=rows)
+    answer = rows.get
+
+    def get_then_forget(wanted: list[int]):  # noqa: ANN202 - nodes by key
+        found = answer(wanted)
+        cache.forget(wanted[:1])  # a rebuild of that video commits while the rows are read
+        return found
+
+    rows.get = get_then_forget  # type: ignore[method-assign]
+    assert sorted(cache.get(keys)) == sorted(keys)
+    assert len(cache) == 0
