@@ -115,6 +115,16 @@ class MomentsCache:
         self._keep_version(key, as_of, fresh)
         return fresh
 
+    def refresh(self, key: tuple[int, int], size: int, sample: Callable[[], np.ndarray], as_of: int) -> None:
+        """Bring the latest moments of ``key`` up to date now, in the calling thread (one
+        reading ahead in the background): computed afresh from ``sample()`` unless they
+        describe ``size`` nodes to within a tenth; stamped with commit ``as_of``."""
+        with self._lock:
+            history = self._moments.get(key, ())
+            latest = history[-1][1] if history else None
+        if latest is None or abs(size - latest.count) > _REFRESH * max(latest.count, 1):
+            self._keep_version(key, as_of, LevelMoments.of(sample(), size))
+
     def _keep_version(self, key: tuple[int, int], as_of: int | None, fresh: LevelMoments) -> None:
         with self._lock:
             kept = self._moments.setdefault(key, [])

@@ -263,6 +263,7 @@ class Database:
             self.node_cache.forget(_keys_of(keys))
             self.commits.rewritten(coll.id, list(Level))
             self.commits.committed()
+            self.searcher.written(coll)
 
     # -- segments ----------------------------------------------------------------------
 
@@ -291,6 +292,7 @@ class Database:
             self.commits.indexing(coll.id, seq)
             self._index(coll, Level.SEGMENT).add(batch.keys, batch.vectors, seq)
             self.commits.committed(coll.id, seq, (Level.SEGMENT,))
+            self.searcher.written(coll)
             for video_id in set(batch.video_ids):
                 self.graphs.invalidate(coll.id, video_id)
         return AppendResult(batch.node_ids, seq)
@@ -407,6 +409,7 @@ class Database:
             index.add(batch.keys, batch.vectors, seq)
         self.commits.rewritten(coll.id, [batch.level for batch in batches])  # old parents deleted
         self.commits.committed(coll.id, seq, tuple(batch.level for batch in batches))
+        self.searcher.written(coll)
         self.graphs.invalidate(coll.id, video_id)
         # Its segments have new parents and its old parents are gone; other videos' nodes stay.
         self.node_cache.forget(_keys_of(old))  # its segments' keys are among them
@@ -474,6 +477,7 @@ class Database:
             return
         self._closed = True
         self.operations.wait()  # a running build stops after its current video
+        self.searcher.close()  # no read ahead under the closing store
         self.node_cache.close()  # a read of the store under way ends first
         # The store closes before the directory is released even if the save fails (see recover).
         with ExitStack() as done:

@@ -1,0 +1,134 @@
+"""Reading ahead once writes settle: the next search finds each level's statistics,
+spans and scan copy read, and the warmer's own thread behaves."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from hierarchy import scan, spans
+from hierarchy.db import Database
+from hierarchy.types import Level, Mode, SearchQuery
+from hierarchy.warmer import Warmer
+from tests.hierarchy.helpers import COLLECTION, segments, unit_vectors
+
+
+def _refuse(what: str):  # noqa: ANN202 - a stand-in that fails the test when called
+    def called(*_args: object, **_kwargs: object) -> None:
+        pytest.fail(f"the search read {what} itself")
+
+    return called
+
+
+def test_after_writes_settle_a_search_reads_nothing_ahead_of_time(games: Database, monkeypatch) -> None:
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(80, seed=1)))
+    games.append_segments(COLLECTION, segments("v2", unit_vectors(60, seed=2)))
+    games.seal_video(COLLECTION, "v1")
+    games.seal_video(COLLECTION, "v2")
+    assert games.searcher.settle()
+    coll = games.get_collection(COLLECTION)
+    for level in Level:
+        index = games.indexes.get(coll, level)
+        monkeypatch.setattr(index, "sample", _refuse(f"the {level.name.lower()} level's statistics"))
+    monkeypatch.setattr(scan, "_caught_up", _refuse("a level's rows into its scan copy"))
+    monkeypatch.setattr(spans.LevelSpans, "load", _refuse("spans"))
+    vector = unit_vectors(1, seed=3)[0]
+    for level in Level:
+        assert games.search(SearchQuery(COLLECTION, level, vector=vector)).hits
+    routed = games.search(SearchQuery(COLLECTION, vector=vector, text="a moment", mode=Mode.AUTO))
+    assert routed.hits
+
+
+def test_a_write_after_the_read_ahead_is_seen_by_the_next_search(games: Database) -> None:
+    first = unit_vectors(40, seed=4)
+    games.append_segments(COLLECTION, segments("v1", first))
+    assert games.searcher.settle()
+    later = unit_vectors(5, seed=5)
+    ids = games.append_segments(COLLECTION, segments("v2", later)).segment_ids
+    hit = games.search(SearchQuery(COLLECTION, Level.SEGMENT, vector=later[2], top_k=1)).hits[0]
+    assert hit.node.id == ids[2]
+
+
+def test_a_deleted_collection_is_not_read_ahead(games: Database) -> None:
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(10, seed=6)))
+    games.delete_collection(COLLECTION)
+    assert games.searcher.settle()  # the read ahead found no collection and stopped quietly
+
+
+def test_an_item_is_warmed_once_it_has_been_quiet() -> None:
+    warmed: list[tuple[str, float]] = []
+    warmer: Warmer[str] = Warmer(lambda item: warmed.append((item, time.monotonic())), quiet=0.05)
+    began = time.monotonic()
+    for _ in range(5):  # writes closer together than the quiet time postpone the read
+        last_poke = time.monotonic()
+        warmer.poke("a")
+        time.sleep(0.02)
+    assert warmer.settle(5)
+    assert [item for item, _ in warmed] == ["a"]
+    assert warmed[0][1] >= last_poke + 0.05 and warmed[0][1] - began >= 0.13
+    warmer.poke("b")  # the thread ended: a later poke starts another
+    assert warmer.settle(5) and [item for item, _ in warmed] == ["a", "b"]
+    warmer.close()
+
+
+def test_a_failing_warm_does_not_stop_the_others() -> None:
+    warmed: list[str] = []
+
+    def warm(item: str) -> None:
+        if item == "bad":
+            raise RuntimeError("gone")
+        warmed.append(item)
+
+    warmer: Warmer[str] = Warmer(warm, quiet=0.01)
+    warmer.poke("bad")
+    warmer.poke("good")
+    assert warmer.settle(5)
+    assert warmed == ["good"] and warmer.warmed == 1
+    warmer.close()
+
+
+def test_close_waits_for_a_warm_under_way_and_warms_nothing_after() -> None:
+    started, release = threading.Event(), threading.Event()
+    warmed: list[str] = []
+
+    def warm(item: str) -> None:
+        started.set()
+        release.wait(5)
+        warmed.append(item)
+
+    warmer: Warmer[str] = Warmer(warm, quiet=0.0)
+    warmer.poke("a")
+    assert started.wait(5)
+    closing = threading.Thread(target=warmer.close)
+    closing.start()
+    time.sleep(0.05)
+    assert closing.is_alive()  # waits for the warm under way
+    release.set()
+    closing.join(5)
+    assert not closing.is_alive() and warmed == ["a"]
+    warmer.poke("b")
+    time.sleep(0.05)
+    assert warmed == ["a"]
+
+
+def test_pokes_from_many_threads_each_item_warmed_after_its_last() -> None:
+    warmed: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def warm(item: str) -> None:
+        with lock:
+            warmed[item] = warmed.get(item, 0) + 1
+
+    warmer: Warmer[str] = Warmer(warm, quiet=0.01)
+    threads = [threading.Thread(target=lambda i=i: [warmer.poke(f"c{i % 4}") for _ in range(200)]) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert warmer.settle(5)
+    assert set(warmed) == {f"c{i}" for i in range(4)}
+    assert np.all(np.array(list(warmed.values())) >= 1)
+    warmer.close()
