@@ -485,7 +485,7 @@ class Searcher:
                 )
             return self._example(coll, query.node_id)
         if query.vector is not None:
-            return validate.vector(query.vector, space.dimension, space.metric, "vector"), None
+            return validate.query_vectors([query.vector], space.dimension, space.metric, lambda _: "vector")[0], None
         if not query.text.strip():
             raise validate.InvalidArgument("text", "give a query text, a query vector or a node_id")
         if not space.text_encoder:
@@ -531,7 +531,7 @@ def _part_vectors(coll: Collection, query: SearchQuery) -> np.ndarray:
             listed = "; ".join(f"'{t}'" for t in expected)
             why = f"{len(expected)} ({listed}); send one vector for each, in that order"
         raise validate.InvalidArgument("part_vectors", f"has {len(given)} vectors; the parts of the text: {why}")
-    return validate.vectors(given, coll.space.dimension, coll.space.metric, lambda i: f"part_vectors[{i}]")
+    return validate.query_vectors(given, coll.space.dimension, coll.space.metric, lambda i: f"part_vectors[{i}]")
 
 
 def _parts(coll: Collection, query: SearchQuery) -> Callable[[tuple[str, ...]], np.ndarray | None] | None:

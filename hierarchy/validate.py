@@ -128,6 +128,19 @@ def vector(values: np.ndarray, dimension: int, metric: Metric, field: str) -> np
     return vectors([values], dimension, metric, lambda _: field)[0]
 
 
+def query_vectors(
+    values: Sequence[np.ndarray], dimension: int, metric: Metric, field: Callable[[int], str]
+) -> np.ndarray:
+    """Query vectors, as :func:`vectors`; under inner product none may be zero: its product
+    with every node is 0, so it would rank them in no order at all."""
+    arr = vectors(values, dimension, metric, field)
+    if metric is Metric.INNER_PRODUCT and len(arr) and not (nonzero := arr.any(axis=1)).all():
+        raise InvalidArgument(
+            field(int(np.argmin(nonzero))), "is the zero vector, which scores every node 0 under inner product"
+        )
+    return arr
+
+
 def vectors(values: Sequence[np.ndarray], dimension: int, metric: Metric, field: Callable[[int], str]) -> np.ndarray:
     """Finite float32 vectors of the right dimension (unit length for cosine), as one
     ``(n, dimension)`` array; ``field(i)`` names the i-th in an error. Checked and scaled

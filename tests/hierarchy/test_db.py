@@ -57,6 +57,15 @@ def test_create_and_get_collection(db: Database) -> None:
     assert (fetched.video_count, fetched.segment_count) == (0, 0)
 
 
+def test_a_zero_query_vector_of_an_inner_product_collection_names_the_field(db: Database) -> None:
+    db.create_collection("ip", EmbeddingSpace(DIM, Metric.INNER_PRODUCT))
+    db.create_video("ip", "v1")
+    db.append_segments("ip", segments("v1", unit_vectors(5, seed=1)))
+    with pytest.raises(InvalidArgument) as err:
+        db.search(SearchQuery("ip", Level.SEGMENT, vector=np.zeros(DIM, np.float32)))
+    assert err.value.field == "vector" and "zero vector" in err.value.message
+
+
 def test_get_unknown_collection_is_not_found(db: Database) -> None:
     with pytest.raises(NotFound) as err:
         db.get_collection("nothing")

@@ -83,6 +83,14 @@ def test_vector_is_kept_as_is_for_other_metrics(metric: Metric) -> None:
     assert err.value.field == "segments[1].vector" and "65504" in err.value.message
 
 
+def test_a_zero_query_vector_is_refused_under_inner_product_only() -> None:
+    with pytest.raises(InvalidArgument) as err:  # it would score every node 0: no order at all
+        validate.query_vectors([[1.0, 0.0], [0.0, 0.0]], 2, Metric.INNER_PRODUCT, lambda i: f"part_vectors[{i}]")
+    assert err.value.field == "part_vectors[1]" and "scores every node 0" in err.value.message
+    assert validate.query_vectors([[0.0, 0.0]], 2, Metric.L2_SQUARED, lambda _: "vector").tolist() == [[0.0, 0.0]]
+    assert validate.query_vectors([[0.0, 2.0]], 2, Metric.INNER_PRODUCT, lambda _: "vector").tolist() == [[0.0, 2.0]]
+
+
 @pytest.mark.parametrize(
     "values",
     [
