@@ -108,21 +108,25 @@ class MomentsCache:
         latest = history[-1][1] if history else None
         if latest is not None and abs(size - latest.count) <= _REFRESH * max(latest.count, 1):
             return latest
-        if latest is not None and 0 < latest.count and size <= 2 * latest.count:
+        if latest is not None and not _must_wait(latest, size):
             self._refresh_later(key, size, sample, as_of)
             return latest
         fresh = LevelMoments.of(sample(), size)
         self._keep_version(key, as_of, fresh)
         return fresh
 
-    def refresh(self, key: tuple[int, int], size: int, sample: Callable[[], np.ndarray], as_of: int) -> None:
-        """Bring the latest moments of ``key`` up to date now, in the calling thread (one
-        reading ahead in the background): computed afresh from ``sample()`` unless they
-        describe ``size`` nodes to within a tenth; stamped with commit ``as_of``."""
+    def prepare(self, key: tuple[int, int], size: int, sample: Callable[[], np.ndarray], as_of: int) -> None:
+        """Compute moments for ``key`` now, in the calling thread (one reading ahead in the
+        background), where a search would have to compute them before it could answer:
+        none yet, or the level has more than doubled. Moments only a little stale are left
+        to the searches' own refresh: computed at every pause of a load, versions would push
+        out those that the later pages of searches under way use. Stamped with ``as_of``,
+        the commit the level is read at: a search whose first page came before keeps the
+        moments that page used."""
         with self._lock:
-            history = self._moments.get(key, ())
+            history = self._moments.get(key)
             latest = history[-1][1] if history else None
-        if latest is None or abs(size - latest.count) > _REFRESH * max(latest.count, 1):
+        if _must_wait(latest, size):
             self._keep_version(key, as_of, LevelMoments.of(sample(), size))
 
     def _keep_version(self, key: tuple[int, int], as_of: int | None, fresh: LevelMoments) -> None:
@@ -167,3 +171,9 @@ class MomentsCache:
                 if not self._refreshing:
                     return
             time.sleep(0.005)
+
+
+def _must_wait(latest: LevelMoments | None, size: int) -> bool:
+    """Whether moments of a level of ``size`` nodes must be computed before a search can
+    use them (none, or made for less than half as many nodes) rather than refreshed later."""
+    return latest is None or latest.count == 0 or size > 2 * latest.count

@@ -242,9 +242,14 @@ class LevelIndex:
 
     def read_ahead(self) -> None:
         """Bring the float32 copy a small level is scanned from up to date now, as its next
-        search would (8,743 scenes: 20 ms)."""
+        search would (8,743 scenes: 20 ms); drop it once the level outgrew scanning. A level
+        never searched gets none: the copy is 2 KB a row at 512-d."""
+        if not self._scan.held:
+            return
         if self.exact:
             self._scan.current()
+        else:
+            self._scan.release()
 
     def search(self, query: np.ndarray, count: int, graph: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """The ``count`` nearest keys and their similarities, best first; with ``graph``,

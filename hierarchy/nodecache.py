@@ -97,22 +97,26 @@ class NodeCache:
 
     def invalidate(self) -> None:
         """Forget every node (after a commit that rewrote or deleted stored nodes)."""
+        # The rows first: a lookup between the two would otherwise build a node from a row
+        # not yet dropped and keep it under the new generation, for good.
+        if self.rows is not None:
+            self.rows.invalidate()
         with self._lock:
             self._generation += 1
             self._nodes.clear()
-        if self.rows is not None:
-            self.rows.invalidate()
 
     def forget(self, keys: Iterable[int]) -> None:
         """Forget the nodes of ``keys`` (after a commit that rewrote or deleted just those);
         the rest stay. Reads under way are not remembered: they may hold the old rows."""
-        with self._lock:
-            self._generation += 1
-            keys = [int(key) for key in keys]
-            for key in keys:
-                self._nodes.pop(key, None)
+        keys = [int(key) for key in keys]
+        # The rows first, as in invalidate: a node built from them before this point is
+        # either dropped below or not remembered (its generation is older).
         if self.rows is not None:
             self.rows.forget(keys)
+        with self._lock:
+            self._generation += 1
+            for key in keys:
+                self._nodes.pop(key, None)
 
     def read_rows(self) -> None:
         """Read the in-memory rows of every node now (when kept), in this thread."""

@@ -422,18 +422,30 @@ class Searcher:
 
     def _read_ahead(self, name: str) -> None:
         coll = self._collection(name)  # NotFound once deleted: nothing to read
-        levels = [level for level in Level if len(self._index(coll, level))]
-        self._read(coll, levels)
-        for level in levels:
-            self._index(coll, level).read_ahead()
+        try:
+            levels = [level for level in Level if len(self._index(coll, level))]
+            self._read(coll, levels)
+            for level in levels:
+                self._index(coll, level).read_ahead()
+        finally:  # deleted (and perhaps made again) meanwhile: its delete may have dropped
+            # its caches before this read filled them
+            if self._gone(name, coll.id):
+                self.forget_collection(coll.id)
+
+    def _gone(self, name: str, cid: int) -> bool:
+        try:
+            return self._collection(name).id != cid
+        except NotFound:
+            return True
 
     def _read(self, coll: Collection, levels: list[Level]) -> None:
-        """Each level's spans and calibration statistics, brought up to date in this thread."""
+        """Each level's spans, and its calibration statistics where it has none yet."""
         for level in levels:
             self._spans(coll, level)
             index = self._index(coll, level)
             sample = functools.partial(index.sample, calibrate.SAMPLE)
-            self._level_moments.refresh((coll.id, int(level)), len(index), sample, self._commits.visible(coll.id))
+            visible = self._commits.visible(coll.id)  # (read before the sample: it holds at least that)
+            self._level_moments.prepare((coll.id, int(level)), len(index), sample, visible)
 
     def _spans(self, coll: Collection, level: Level) -> LevelSpans:
         rewrites = self._commits.rewrites(coll.id, level)  # read before the store: a later rewrite reloads

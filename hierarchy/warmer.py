@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from hierarchy import process
+from hierarchy.errors import NotFound
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,14 @@ class Warmer(Generic[K]):
 
     def _run(self) -> None:
         process.run_in_background(NICENESS)
+        try:
+            self._warm_due()
+        finally:
+            with self._lock:
+                if self._stop.is_set():  # (otherwise cleared when it found nothing due)
+                    self._thread = None
+
+    def _warm_due(self) -> None:
         while not self._stop.is_set():
             with self._lock:
                 if not self._due:
@@ -89,7 +98,9 @@ class Warmer(Generic[K]):
                 try:
                     self._warm(item)
                     self.warmed += 1
+                except NotFound:  # deleted since it was written
+                    pass
                 except Exception:  # noqa: BLE001 - a search reads it itself; nothing is lost
-                    log.debug("reading ahead for %r failed", item, exc_info=True)
+                    log.warning("reading ahead for %r failed", item, exc_info=True)
             if not ready:
                 self._stop.wait(wait)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from hierarchy import nodes
+from hierarchy.builder import HierarchyConfig
 from hierarchy.db import Database
 from hierarchy.nodecache import NodeCache
 from hierarchy.types import Level, SearchQuery
@@ -149,3 +150,23 @@ def test_nodes_built_from_rows_across_a_forget_are_not_kept(games: Database) -> 
     rows.get = get_then_forget  # type: ignore[method-assign]
     assert sorted(cache.get(keys)) == sorted(keys)
     assert len(cache) == 0
+
+
+def test_a_lookup_while_a_rebuild_forgets_its_nodes_keeps_none_of_the_old(games: Database) -> None:
+    _loaded(games, 120)
+    games.seal_video(COLLECTION, "v1")
+    keys = [int(k) for k in nodes.video_keys(games.store.cursor(), 1, "v1")[Level.SEGMENT]]
+    games.node_cache.read_rows()
+    games.node_cache.get(keys)
+    rows = games.node_cache.rows
+    forget = rows.forget
+
+    def forget_after_a_lookup(forgotten: list[int]) -> None:
+        games.node_cache.get(keys)  # a search turns its hits into nodes in between
+        forget(forgotten)
+
+    rows.forget = forget_after_a_lookup  # type: ignore[method-assign]
+    games.build_video(COLLECTION, "v1", HierarchyConfig(scene_max_ms=8 * SEGMENT_MS))
+    rows.forget = forget  # type: ignore[method-assign]
+    stored = nodes.by_keys(games.store.cursor(), keys)
+    assert games.node_cache.get(keys) == stored

@@ -23,7 +23,7 @@ def _refuse(what: str):  # noqa: ANN202 - a stand-in that fails the test when ca
     return called
 
 
-def test_after_writes_settle_a_search_reads_nothing_ahead_of_time(games: Database, monkeypatch) -> None:
+def test_after_a_load_settles_a_search_reads_no_statistics_or_spans(games: Database, monkeypatch) -> None:
     games.append_segments(COLLECTION, segments("v1", unit_vectors(80, seed=1)))
     games.append_segments(COLLECTION, segments("v2", unit_vectors(60, seed=2)))
     games.seal_video(COLLECTION, "v1")
@@ -33,13 +33,61 @@ def test_after_writes_settle_a_search_reads_nothing_ahead_of_time(games: Databas
     for level in Level:
         index = games.indexes.get(coll, level)
         monkeypatch.setattr(index, "sample", _refuse(f"the {level.name.lower()} level's statistics"))
-    monkeypatch.setattr(scan, "_caught_up", _refuse("a level's rows into its scan copy"))
     monkeypatch.setattr(spans.LevelSpans, "load", _refuse("spans"))
     vector = unit_vectors(1, seed=3)[0]
     for level in Level:
         assert games.search(SearchQuery(COLLECTION, level, vector=vector)).hits
     routed = games.search(SearchQuery(COLLECTION, vector=vector, text="a moment", mode=Mode.AUTO))
     assert routed.hits
+
+
+def test_a_searched_levels_scan_copy_is_caught_up_and_no_other_is_made(games: Database, monkeypatch) -> None:
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(80, seed=1)))
+    games.seal_video(COLLECTION, "v1")
+    vector = unit_vectors(1, seed=3)[0]
+    assert games.search(SearchQuery(COLLECTION, Level.SCENE, vector=vector)).hits  # its copy is made
+    games.append_segments(COLLECTION, segments("v2", unit_vectors(60, seed=2)))
+    games.seal_video(COLLECTION, "v2")
+    assert games.searcher.settle()
+    coll = games.get_collection(COLLECTION)
+    assert [level for level in Level if games.indexes.get(coll, level)._scan.held] == [Level.SCENE]
+    monkeypatch.setattr(scan, "_caught_up", _refuse("a level's rows into its scan copy"))
+    hits = games.search(SearchQuery(COLLECTION, Level.SCENE, vector=vector, top_k=100)).hits
+    assert {h.node.video_id for h in hits} == {"v1", "v2"}
+
+
+def test_a_level_grown_less_than_twice_keeps_its_statistics_versions(games: Database) -> None:
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(100, seed=1)))
+    assert games.searcher.settle()
+    key = (games.get_collection(COLLECTION).id, int(Level.SEGMENT))
+    assert len(games.searcher._level_moments._moments[key]) == 1
+    for seed in range(5):  # pauses in a load: each would add a version the pages of a search might need
+        games.append_segments(COLLECTION, segments("v2", unit_vectors(15, seed=10 + seed), first_ms=seed * 15_000))
+        assert games.searcher.settle()
+    assert len(games.searcher._level_moments._moments[key]) == 1
+    games.append_segments(COLLECTION, segments("v2", unit_vectors(200, seed=20), first_ms=100_000))
+    assert games.searcher.settle()  # more than doubled: a search would have to wait for new ones
+    assert [m.count for _, m in games.searcher._level_moments._moments[key]] == [100, 375]
+
+
+def test_a_collection_deleted_during_a_read_ahead_leaves_nothing_cached(games: Database, monkeypatch) -> None:
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(50, seed=1)))
+    cid = games.get_collection(COLLECTION).id
+    reading, deleted = threading.Event(), threading.Event()
+    read = games.searcher._read
+
+    def read_across_a_delete(coll, levels):  # noqa: ANN001, ANN202 - Searcher._read's
+        reading.set()
+        assert deleted.wait(5)
+        read(coll, levels)
+
+    monkeypatch.setattr(games.searcher, "_read", read_across_a_delete)
+    assert reading.wait(5)
+    games.delete_collection(COLLECTION)
+    deleted.set()
+    assert games.searcher.settle()
+    assert not [key for key in games.searcher._level_moments._moments if key[0] == cid]
+    assert not [key for key in games.searcher._span_cache._spans if key[0] == cid]
 
 
 def test_a_write_after_the_read_ahead_is_seen_by_the_next_search(games: Database) -> None:
@@ -112,6 +160,7 @@ def test_close_waits_for_a_warm_under_way_and_warms_nothing_after() -> None:
     warmer.poke("b")
     time.sleep(0.05)
     assert warmed == ["a"]
+    assert warmer.settle(0.5)  # nothing is due after a close
 
 
 def test_pokes_from_many_threads_each_item_warmed_after_its_last() -> None:
