@@ -15,11 +15,12 @@ the level has grown or shrunk by a tenth since they were computed.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -40,6 +41,8 @@ class LevelMoments:
     count: int
     mean: np.ndarray
     covariance: np.ndarray
+    # Given when kept by a MomentsCache, unique across restarts: what a page token pins.
+    version: int = field(default=0, compare=False)
     _memo: dict[bytes, tuple[float, float]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -88,6 +91,9 @@ class MomentsCache:
         self._keep = keep
         self._moments: dict[tuple[int, int], list[tuple[int, LevelMoments]]] = {}
         self._refreshing: set[tuple[int, int]] = set()
+        # Versions count up from the time in milliseconds: a token from an earlier run of
+        # the server pins none of this one's.
+        self._versions = itertools.count(time.time_ns() // 1_000_000)
 
     def get(
         self,
@@ -111,9 +117,12 @@ class MomentsCache:
         if latest is not None and not _must_wait(latest, size):
             self._refresh_later(key, size, sample, as_of)
             return latest
-        fresh = LevelMoments.of(sample(), size)
-        self._keep_version(key, as_of, fresh)
-        return fresh
+        return self._keep_version(key, as_of, LevelMoments.of(sample(), size))
+
+    def pinned(self, key: tuple[int, int], version: int) -> LevelMoments | None:
+        """The moments of ``key`` with that ``version``, while kept."""
+        with self._lock:
+            return next((m for _, m in self._moments.get(key, ()) if m.version == version), None)
 
     def prepare(self, key: tuple[int, int], size: int, sample: Callable[[], np.ndarray], as_of: int) -> None:
         """Compute moments for ``key`` now, in the calling thread (one reading ahead in the
@@ -129,12 +138,14 @@ class MomentsCache:
         if _must_wait(latest, size):
             self._keep_version(key, as_of, LevelMoments.of(sample(), size))
 
-    def _keep_version(self, key: tuple[int, int], as_of: int | None, fresh: LevelMoments) -> None:
+    def _keep_version(self, key: tuple[int, int], as_of: int | None, fresh: LevelMoments) -> LevelMoments:
         with self._lock:
+            fresh = replace(fresh, version=next(self._versions))
             kept = self._moments.setdefault(key, [])
             kept.append((as_of if as_of is not None else (kept[-1][0] if kept else 0), fresh))
             kept.sort(key=lambda item: item[0])
             del kept[: -self._keep]
+            return fresh
 
     def _refresh_later(
         self, key: tuple[int, int], size: int, sample: Callable[[], np.ndarray], as_of: int | None

@@ -45,30 +45,38 @@ def decode(token: str, request_digest: str, field: str = "page_token") -> Any:
 # The last answers of a page a token keeps: the next page starts after the latest of them
 # still ranked (a deleted answer no longer pushes the ones after it onto a page not shown).
 RESUME_AFTER = 8
+MAX_PINS = 8  # statistics versions a token names, one a level
 
 
 @dataclass(frozen=True)
 class Position:
     """Where a page of search answers starts: ``offset`` in the ranking as of commit
     ``watermark``, or, when the ranking lost answers shown before it (deleted since),
-    just after the latest of ``shown`` (the last answers of the page before) that it holds."""
+    just after the latest of ``shown`` (the last answers of the page before) that it holds.
+    ``pins`` name the calibration statistics each level was scored with (level, version),
+    so later pages score as the first did while the server keeps them."""
 
     offset: int
     watermark: int
     shown: tuple[int | str, ...] = ()
+    pins: tuple[tuple[int, int], ...] = ()
 
     @classmethod
     def of(cls, position: Any) -> Position:
-        """A decoded token's position (tokens of ``[offset, watermark]`` stay valid)."""
-        valid = isinstance(position, list) and len(position) in (2, 3)
+        """A decoded token's position (tokens of ``[offset, watermark]`` and
+        ``[offset, watermark, shown]`` stay valid)."""
+        valid = isinstance(position, list) and len(position) in (2, 3, 4)
         numbers = position[:2] if valid else []
-        valid = valid and all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in numbers)
-        shown = position[2] if valid and len(position) == 3 else []
+        valid = valid and all(_count(v) for v in numbers)
+        shown = position[2] if valid and len(position) >= 3 else []
         valid = valid and isinstance(shown, list) and len(shown) <= RESUME_AFTER
         valid = valid and all(isinstance(v, int | str) and not isinstance(v, bool) for v in shown)
+        pins = position[3] if valid and len(position) == 4 else []
+        valid = valid and isinstance(pins, list) and len(pins) <= MAX_PINS
+        valid = valid and all(isinstance(p, list) and len(p) == 2 and all(_count(v) for v in p) for p in pins)
         if not valid:
             raise InvalidArgument("page_token", "is malformed; pass back a next_page_token unchanged")
-        return cls(position[0], position[1], tuple(shown))
+        return cls(position[0], position[1], tuple(shown), tuple((p[0], p[1]) for p in pins))
 
     def resume(self, ranked: list[Any]) -> int:
         """Where the page starts in ``ranked`` (answer keys, or videos, best first)."""
@@ -82,6 +90,12 @@ class Position:
         # Every one of them gone: the answers after them moved up by as many places.
         return max(self.offset - len(self.shown), 0)
 
-    def next(self, offset: int, page: list[Any]) -> list[Any]:
-        """The position of the page after one that ends at ``offset`` and showed ``page``."""
-        return [offset, self.watermark, list(page[-RESUME_AFTER:])]
+    def next(self, offset: int, page: list[Any], pins: dict[int, int] | None = None) -> list[Any]:
+        """The position of the page after one that ends at ``offset`` and showed ``page``,
+        scored with the statistics versions ``pins`` (level -> version)."""
+        position = [offset, self.watermark, list(page[-RESUME_AFTER:])]
+        return [*position, [[level, version] for level, version in sorted(pins.items())]] if pins else position
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

@@ -8,7 +8,7 @@ import functools
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -56,6 +56,9 @@ class _Plan:
     example: ExampleNode | None
     diversity: float
     watermark: int  # answers come from commits at or before this one
+    # The calibration statistics version each level was scored with (int(level) -> version),
+    # from the first page on: later pages score with the same while they are kept.
+    pins: dict[int, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,7 @@ class Searcher:
             group_size,
         )
         at = self._position(coll, page_token, owner)
-        plan = _Plan(query, vector, example, diversity, at.watermark)
+        plan = _Plan(query, vector, example, diversity, at.watermark, dict(at.pins))
         if query.group_by_video:
             return self._grouped(coll, plan, at, top_k, group_size, owner)
         ranking = self._ranking(coll, plan, at.offset + top_k + 1)  # one extra: is there another page?
@@ -142,7 +145,7 @@ class Searcher:
         page = ranking.ranked[start : start + top_k]
         hits = self._hits(coll, plan, ranking, page, start + 1)
         more = len(ranking.ranked) > start + top_k and start + top_k <= MAX_RESULT_WINDOW
-        token = paging.encode(at.next(start + top_k, [r.key for r in page]), owner) if more else ""
+        token = paging.encode(at.next(start + top_k, [r.key for r in page], plan.pins), owner) if more else ""
         return SearchResult(hits, ranking.route, more, token)
 
     def _position(self, coll: Collection, page_token: str, owner: str) -> paging.Position:
@@ -169,7 +172,7 @@ class Searcher:
         while True:
             deadlines.check(query.deadline, "while ranking")
             asked = depth + extra
-            ranked, route, event = self._rank(coll, query, plan.vector, asked, plan.watermark)
+            ranked, route, event = self._rank(coll, query, plan.vector, asked, plan.watermark, plan.pins)
             exhausted = len(ranked) < asked
             if plan.example is not None:
                 ranked = [r for r in ranked if r.key != plan.example.key]
@@ -242,7 +245,7 @@ class Searcher:
             if found:
                 out.append(VideoGroup(video, found[0].score, found))
         more = len(groups) > offset + top_k and offset + top_k <= MAX_RESULT_WINDOW
-        token = paging.encode(at.next(offset + top_k, [video for video, _ in page]), owner) if more else ""
+        token = paging.encode(at.next(offset + top_k, [video for video, _ in page], plan.pins), owner) if more else ""
         return SearchResult([], ranking.route, more, token, out)
 
     def _videos_held(self, coll: Collection, named: tuple[str, ...]) -> int:
@@ -280,12 +283,12 @@ class Searcher:
             page,
             first_rank,
             ranking.raw,
-            self._evidence(coll, ranking.event, plan.watermark) if query.include_evidence else None,
+            self._evidence(coll, ranking.event, plan.watermark, plan.pins) if query.include_evidence else None,
             self._ancestors(coll) if query.include_ancestors else lambda node: (),
         )
 
     def _rank(
-        self, coll: Collection, query: SearchQuery, vector: np.ndarray, wanted: int, as_of: int
+        self, coll: Collection, query: SearchQuery, vector: np.ndarray, wanted: int, as_of: int, pins: dict[int, int]
     ) -> tuple[list[Ranked], Route, np.ndarray]:
         if query.mode is Mode.LEVEL:
             index = self._index(coll, query.level)
@@ -308,7 +311,7 @@ class Searcher:
             self._store.cursor(),
             coll.id,
             lambda level: self._index(coll, level),
-            lambda level: self._moments(coll, level, as_of),
+            lambda level: self._moments(coll, level, as_of, pins),
             self._encode_one(coll) if coll.space.text_encoder else None,
             lambda: self._labels(coll),
             self._options.exact_filter_below,
@@ -376,11 +379,11 @@ class Searcher:
         return out / np.maximum(norms, 1e-12)
 
     def _evidence(
-        self, coll: Collection, vector: np.ndarray, as_of: int
+        self, coll: Collection, vector: np.ndarray, as_of: int, pins: dict[int, int]
     ) -> Callable[[list[tuple[int, Level]]], dict[int, list[answers.Scored]]]:
         source = answers.EvidenceSource(
             self._index(coll, Level.SEGMENT),
-            self._moments(coll, Level.SEGMENT, as_of),
+            self._moments(coll, Level.SEGMENT, as_of, pins),
             {level: self._spans(coll, level) for level in Level},
             self._index(coll, Level.SCENE),
         )
@@ -455,12 +458,21 @@ class Searcher:
     def _ancestors(self, coll: Collection) -> Callable[[Node], tuple[Node, ...]]:
         return lambda node: tuple(self._navigator.ancestors(coll.name, node.id))
 
-    def _moments(self, coll: Collection, level: Level, as_of: int | None = None) -> LevelMoments:
-        """Calibration statistics of a level, as a search at commit ``as_of`` saw them."""
-        index = self._index(coll, level)
+    def _moments(
+        self, coll: Collection, level: Level, as_of: int | None = None, pins: dict[int, int] | None = None
+    ) -> LevelMoments:
+        """Calibration statistics of a level, as a search at commit ``as_of`` saw them: the
+        version ``pins`` names while kept (else the latest as of that commit), and the
+        version used is pinned for the search's later pages."""
         key = (coll.id, int(level))
+        if pins is not None and key[1] in pins and (kept := self._level_moments.pinned(key, pins[key[1]])):
+            return kept
+        index = self._index(coll, level)
         current = as_of is None or as_of >= self._commits.visible(coll.id)
-        return self._level_moments.get(key, len(index), lambda: index.sample(calibrate.SAMPLE), as_of, current)
+        moments = self._level_moments.get(key, len(index), lambda: index.sample(calibrate.SAMPLE), as_of, current)
+        if pins is not None:
+            pins.setdefault(key[1], moments.version)
+        return moments
 
     def _labels(self, coll: Collection) -> list[str]:
         """Distinct segment labels of a collection, cached until the next write."""

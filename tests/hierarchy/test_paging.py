@@ -93,7 +93,8 @@ def test_decoding_forged_json_returns_a_position_or_refuses(position: Any, owner
     "position",
     [
         [1], [1, 2, 3, 4], [-1, 2], [1, True], [1, 2, "x"], [1, 2, [True]], [1, 2, [{"a": 1}]],
-        [1, 2, list(range(paging.RESUME_AFTER + 1))], "1,2", None,
+        [1, 2, list(range(paging.RESUME_AFTER + 1))], "1,2", None, [1, 2, [], [[1]]], [1, 2, [], [[1, -5]]],
+        [1, 2, [], [[1, True]]], [1, 2, [], [[i, 1] for i in range(paging.MAX_PINS + 1)]], [1, 2, [], [], 5],
     ],
     ids=repr,
 )  # fmt: skip
@@ -111,3 +112,10 @@ def test_a_page_resumes_after_the_latest_answer_still_ranked() -> None:
     assert at.resume([1, 2, 3, 7, 8]) == 3  # all three gone: three places up
     assert paging.Position.of([6, 40]).resume([1, 3, 4, 5, 6, 7, 8]) == 6  # a token of offset and commit alone
     assert at.next(9, [7, 8, 9]) == [9, 40, [7, 8, 9]]
+
+
+def test_a_position_names_the_statistics_its_levels_were_scored_with() -> None:
+    at = paging.Position.of([6, 40, [4, 5, 6], [[1, 1700000000123], [2, 1700000000124]]])
+    assert at.pins == ((1, 1700000000123), (2, 1700000000124)) and at.resume([4, 5, 6, 7]) == 3
+    assert at.next(9, [7], {2: 11, 1: 10}) == [9, 40, [7], [[1, 10], [2, 11]]]
+    assert paging.Position.of([6, 40, [4]]).pins == ()

@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from hierarchy.calibrate import LevelMoments
 from hierarchy.db import Database
 from hierarchy.errors import InvalidArgument
 from hierarchy.types import EmbeddingSpace, Filter, Level, Mode, SearchQuery
@@ -135,6 +136,28 @@ def test_a_token_of_offset_and_commit_alone_still_pages(library: Database) -> No
     position = paging.decode(first.next_page_token, _owner_of(first.next_page_token))
     old = paging.encode(position[:2], _owner_of(first.next_page_token))
     assert hit_ids(library.search(q, old)) == hit_ids(library.search(q, first.next_page_token))
+
+
+@pytest.mark.parametrize("mode", [Mode.AUTO, Mode.ALL])
+def test_later_pages_score_with_the_statistics_of_the_first(library: Database, mode: Mode) -> None:
+    """Statistics refreshed between pages (a background refresh lands at the same commit)
+    do not reach the later pages of a search begun before: they score as the first did."""
+    vector = unit_vectors(1, seed=12)[0]
+    q = SearchQuery(COLLECTION, vector=vector, text="a moment", mode=mode, top_k=10)
+    whole = library.search(replace(q, top_k=30))  # the first three pages in one
+    first = library.search(q)
+    coll = library.get_collection(COLLECTION)
+    cache = library.searcher._level_moments
+    for level in Level:  # new statistics of every level, from a third of its vectors
+        index = library.indexes.get(coll, level)
+        rows = index.sample(10_000)[: max(len(index) // 3, 2)]
+        cache._keep_version((coll.id, int(level)), library.commits.visible(coll.id), LevelMoments.of(rows, len(index)))
+    fresh = library.search(replace(q, top_k=30))
+    assert [h.score for h in fresh.hits] != [h.score for h in whole.hits]  # the new statistics score otherwise
+    second = library.search(q, first.next_page_token)
+    third = library.search(q, second.next_page_token)
+    expected = [(h.node.id, round(h.score, 9)) for h in whole.hits[10:30]]
+    assert [(h.node.id, round(h.score, 9)) for h in second.hits + third.hits] == expected
 
 
 def pages_from(db: Database, q: SearchQuery, token: str) -> list[list[str]]:
