@@ -43,6 +43,9 @@ class LevelMoments:
     covariance: np.ndarray
     # Given when kept by a MomentsCache, unique across restarts: what a page token pins.
     version: int = field(default=0, compare=False)
+    # The level's count of rows added and removed (LevelIndex.changes) when computed: a
+    # delete and an add of as many nodes change the level without changing its size.
+    changes: int = field(default=0, compare=False)
     _memo: dict[bytes, tuple[float, float]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -102,29 +105,34 @@ class MomentsCache:
         sample: Callable[[], np.ndarray],
         as_of: int | None = None,
         current: bool = True,
+        changes: int = 0,
     ) -> LevelMoments:
         """Moments for ``key`` as of commit ``as_of`` (None: the latest), computed afresh
-        from ``sample()`` when the latest are stale. A search at an older commit
-        (``current`` False) never refreshes: it reuses what its first page used."""
+        from ``sample()`` when the latest are stale: the level (of ``size`` nodes, and
+        ``changes`` rows added and removed so far) changed by more than a tenth. A search
+        at an older commit (``current`` False) never refreshes: it reuses what its first
+        page used."""
         with self._lock:
             history = list(self._moments.get(key, ()))
         if history and as_of is not None and (as_of < history[-1][0] or not current):
             older = [m for stamp, m in history if stamp <= as_of]
             return older[-1] if older else history[0][1]
         latest = history[-1][1] if history else None
-        if latest is not None and abs(size - latest.count) <= _REFRESH * max(latest.count, 1):
+        if latest is not None and not _stale(latest, size, changes):
             return latest
         if latest is not None and not _must_wait(latest, size):
-            self._refresh_later(key, size, sample, as_of)
+            self._refresh_later(key, size, sample, as_of, changes)
             return latest
-        return self._keep_version(key, as_of, LevelMoments.of(sample(), size))
+        return self._keep_version(key, as_of, LevelMoments.of(sample(), size), changes)
 
     def pinned(self, key: tuple[int, int], version: int) -> LevelMoments | None:
         """The moments of ``key`` with that ``version``, while kept."""
         with self._lock:
             return next((m for _, m in self._moments.get(key, ()) if m.version == version), None)
 
-    def prepare(self, key: tuple[int, int], size: int, sample: Callable[[], np.ndarray], as_of: int) -> None:
+    def prepare(
+        self, key: tuple[int, int], size: int, sample: Callable[[], np.ndarray], as_of: int, changes: int = 0
+    ) -> None:
         """Compute moments for ``key`` now, in the calling thread (one reading ahead in the
         background), where a search would have to compute them before it could answer:
         none yet, or the level has more than doubled. Moments only a little stale are left
@@ -136,11 +144,11 @@ class MomentsCache:
             history = self._moments.get(key)
             latest = history[-1][1] if history else None
         if _must_wait(latest, size):
-            self._keep_version(key, as_of, LevelMoments.of(sample(), size))
+            self._keep_version(key, as_of, LevelMoments.of(sample(), size), changes)
 
-    def _keep_version(self, key: tuple[int, int], as_of: int | None, fresh: LevelMoments) -> LevelMoments:
+    def _keep_version(self, key: tuple[int, int], as_of: int | None, fresh: LevelMoments, changes: int) -> LevelMoments:
         with self._lock:
-            fresh = replace(fresh, version=next(self._versions))
+            fresh = replace(fresh, version=next(self._versions), changes=changes)
             kept = self._moments.setdefault(key, [])
             kept.append((as_of if as_of is not None else (kept[-1][0] if kept else 0), fresh))
             kept.sort(key=lambda item: item[0])
@@ -148,7 +156,7 @@ class MomentsCache:
             return fresh
 
     def _refresh_later(
-        self, key: tuple[int, int], size: int, sample: Callable[[], np.ndarray], as_of: int | None
+        self, key: tuple[int, int], size: int, sample: Callable[[], np.ndarray], as_of: int | None, changes: int
     ) -> None:
         """Compute new moments for ``key`` in a background thread (one at a time per key)."""
         with self._lock:
@@ -159,7 +167,7 @@ class MomentsCache:
         def refresh() -> None:
             process.run_in_background(REFRESH_NICENESS)
             try:
-                self._keep_version(key, as_of, LevelMoments.of(sample(), size))
+                self._keep_version(key, as_of, LevelMoments.of(sample(), size), changes)
             except Exception:  # noqa: BLE001 - the old moments keep serving; the next search retries
                 log.exception("calibration statistics of %s not refreshed", key)
             finally:
@@ -188,3 +196,10 @@ def _must_wait(latest: LevelMoments | None, size: int) -> bool:
     """Whether moments of a level of ``size`` nodes must be computed before a search can
     use them (none, or made for less than half as many nodes) rather than refreshed later."""
     return latest is None or latest.count == 0 or size > 2 * latest.count
+
+
+def _stale(latest: LevelMoments, size: int, changes: int) -> bool:
+    """Whether a level of ``size`` nodes, ``changes`` rows added and removed so far, has
+    changed by more than a tenth since ``latest`` were computed."""
+    bound = _REFRESH * max(latest.count, 1)
+    return abs(size - latest.count) > bound or changes - latest.changes > bound

@@ -158,6 +158,7 @@ class LevelIndex:
         self._index = self._new_index()
         self._tail = UnlinkedTail(dimension)
         self._version = 0  # bumped by every change; ``dirty`` compares it with the saved one
+        self.changes = 0  # rows added and removed since open (calibration statistics' staleness)
         self._saved_version = 0
         # The same vectors by key, for exact scoring of any subset (see hierarchy.vectortable).
         self._table = VectorTable(dimension, _TABLE_DTYPES.get(params.dtype, np.float32))
@@ -193,6 +194,7 @@ class LevelIndex:
             keys = np.asarray(keys, np.int64)
             fresh = ~self._table.contains(keys)
             keys, rows = keys[fresh], np.ascontiguousarray(np.asarray(vectors)[fresh], np.float32)
+            self.changes += len(keys)
             if len(keys) > self.max_unlinked:  # a rebuild: link it here, after what waits
                 self._table.add(keys, rows)
                 self.link_all()
@@ -225,6 +227,7 @@ class LevelIndex:
             self._tail.remove(keys)
             self._table.remove(keys)
             self._version += 1
+            self.changes += len(keys)
 
     def clear(self) -> None:
         """Drop every vector (before a rebuild)."""

@@ -448,7 +448,7 @@ class Searcher:
             index = self._index(coll, level)
             sample = functools.partial(index.sample, calibrate.SAMPLE)
             visible = self._commits.visible(coll.id)  # (read before the sample: it holds at least that)
-            self._level_moments.prepare((coll.id, int(level)), len(index), sample, visible)
+            self._level_moments.prepare((coll.id, int(level)), len(index), sample, visible, index.changes)
 
     def _spans(self, coll: Collection, level: Level) -> LevelSpans:
         rewrites = self._commits.rewrites(coll.id, level)  # read before the store: a later rewrite reloads
@@ -469,7 +469,8 @@ class Searcher:
             return kept
         index = self._index(coll, level)
         current = as_of is None or as_of >= self._commits.visible(coll.id)
-        moments = self._level_moments.get(key, len(index), lambda: index.sample(calibrate.SAMPLE), as_of, current)
+        sample = functools.partial(index.sample, calibrate.SAMPLE)
+        moments = self._level_moments.get(key, len(index), sample, as_of, current, index.changes)
         if pins is not None:
             pins.setdefault(key[1], moments.version)
         return moments

@@ -8,7 +8,9 @@ import threading
 import numpy as np
 
 from hierarchy.calibrate import LevelMoments, MomentsCache
-from tests.hierarchy.helpers import unit_vectors
+from hierarchy.db import Database
+from hierarchy.types import Level, Mode, SearchQuery
+from tests.hierarchy.helpers import COLLECTION, DIM, segments, unit_vectors
 
 KEY = (1, 0)
 
@@ -58,3 +60,26 @@ def test_moments_far_off_the_level_size_are_computed_before_answering() -> None:
     cache.get(KEY, 0, Sampler(0), as_of=1)  # an empty level, as at a start before a load
     assert cache.get(KEY, 800, Sampler(800), as_of=2).count == 800
     assert cache.get(KEY, 2000, Sampler(2000), as_of=3).count == 2000  # more than doubled
+
+
+def test_a_video_replaced_by_one_of_as_many_segments_refreshes_the_statistics(games: Database) -> None:
+    """A delete and an add of as many nodes leave the level's size as it was; the
+    statistics still follow what the level now holds."""
+    rng = np.random.default_rng(4)
+    one, other = rng.normal(size=DIM), rng.normal(size=DIM)  # two unlike directions
+
+    def around(centre: np.ndarray, seed: int) -> np.ndarray:
+        rows = centre + 0.3 * np.random.default_rng(seed).normal(size=(200, DIM))
+        return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+
+    first, second = around(one, 1), around(other, 2)
+    games.append_segments(COLLECTION, segments("v1", first))
+    games.search(SearchQuery(COLLECTION, vector=first[0], text="a moment", mode=Mode.AUTO))
+    games.delete_video(COLLECTION, "v1")
+    games.append_segments(COLLECTION, segments("v2", second))
+    games.search(SearchQuery(COLLECTION, vector=second[0], text="a moment", mode=Mode.AUTO))
+    games.searcher._level_moments.settle()  # a refresh in the background
+    key = (games.get_collection(COLLECTION).id, int(Level.SEGMENT))
+    latest = games.searcher._level_moments._moments[key][-1][1]
+    assert latest.count == 200
+    assert np.allclose(latest.mean, second.mean(axis=0), atol=1e-3)
