@@ -94,9 +94,9 @@ class MomentsCache:
         self._keep = keep
         self._moments: dict[tuple[int, int], list[tuple[int, LevelMoments]]] = {}
         self._refreshing: set[tuple[int, int]] = set()
-        # Versions count up from the time in milliseconds: a token from an earlier run of
-        # the server pins none of this one's.
-        self._versions = itertools.count(time.time_ns() // 1_000_000)
+        # Versions count up from the time in milliseconds times 2^20, room for a million a
+        # millisecond: a token from an earlier run of the server pins none of this one's.
+        self._versions = itertools.count((time.time_ns() // 1_000_000) << 20)
 
     def get(
         self,

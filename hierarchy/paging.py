@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hierarchy.errors import InvalidArgument
+from hierarchy.types import Level
 
 
 def digest(*parts: Any) -> str:
@@ -46,6 +47,7 @@ def decode(token: str, request_digest: str, field: str = "page_token") -> Any:
 # still ranked (a deleted answer no longer pushes the ones after it onto a page not shown).
 RESUME_AFTER = 8
 MAX_PINS = 8  # statistics versions a token names, one a level
+LEVELS = frozenset(int(level) for level in Level)
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class Position:
         pins = position[3] if valid and len(position) == 4 else []
         valid = valid and isinstance(pins, list) and len(pins) <= MAX_PINS
         valid = valid and all(isinstance(p, list) and len(p) == 2 and all(_count(v) for v in p) for p in pins)
+        valid = valid and all(p[0] in LEVELS for p in pins)  # so a token never names more than there are
         if not valid:
             raise InvalidArgument("page_token", "is malformed; pass back a next_page_token unchanged")
         return cls(position[0], position[1], tuple(shown), tuple((p[0], p[1]) for p in pins))

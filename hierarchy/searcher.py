@@ -471,8 +471,8 @@ class Searcher:
         current = as_of is None or as_of >= self._commits.visible(coll.id)
         sample = functools.partial(index.sample, calibrate.SAMPLE)
         moments = self._level_moments.get(key, len(index), sample, as_of, current, index.changes)
-        if pins is not None:
-            pins.setdefault(key[1], moments.version)
+        if pins is not None:  # (again where the named version is gone: a restart, or evicted)
+            pins[key[1]] = moments.version
         return moments
 
     def _labels(self, coll: Collection) -> list[str]:
