@@ -76,9 +76,9 @@ class Warmer(Generic[K]):
         process.run_in_background(NICENESS)
         try:
             self._warm_due()
-        finally:
+        finally:  # stopped (or failed): the next poke starts another
             with self._lock:
-                if self._stop.is_set():  # (otherwise cleared when it found nothing due)
+                if self._thread is threading.current_thread():  # (cleared when nothing was due)
                     self._thread = None
 
     def _warm_due(self) -> None:
