@@ -43,8 +43,8 @@ class LevelMoments:
     covariance: np.ndarray
     # Given when kept by a MomentsCache, unique across restarts: what a page token pins.
     version: int = field(default=0, compare=False)
-    # The level's count of rows added and removed (LevelIndex.changes) when computed: a
-    # delete and an add of as many nodes change the level without changing its size.
+    # The level's count of rows deleted (LevelIndex.changes) when computed: a delete and
+    # an add of as many nodes change the level without changing its size.
     changes: int = field(default=0, compare=False)
     _memo: dict[bytes, tuple[float, float]] = field(default_factory=dict, compare=False, repr=False)
 
@@ -109,7 +109,7 @@ class MomentsCache:
     ) -> LevelMoments:
         """Moments for ``key`` as of commit ``as_of`` (None: the latest), computed afresh
         from ``sample()`` when the latest are stale: the level (of ``size`` nodes, and
-        ``changes`` rows added and removed so far) changed by more than a tenth. A search
+        ``changes`` rows deleted so far) changed by more than a tenth. A search
         at an older commit (``current`` False) never refreshes: it reuses what its first
         page used."""
         with self._lock:
@@ -199,7 +199,7 @@ def _must_wait(latest: LevelMoments | None, size: int) -> bool:
 
 
 def _stale(latest: LevelMoments, size: int, changes: int) -> bool:
-    """Whether a level of ``size`` nodes, ``changes`` rows added and removed so far, has
-    changed by more than a tenth since ``latest`` were computed."""
+    """Whether a level of ``size`` nodes, ``changes`` rows deleted so far, has changed by
+    more than a tenth since ``latest`` were computed."""
     bound = _REFRESH * max(latest.count, 1)
     return abs(size - latest.count) > bound or changes - latest.changes > bound

@@ -405,7 +405,7 @@ class Database:
         self.commits.indexing(coll.id, seq)
         for batch in batches:
             index = self._index(coll, batch.level)
-            index.remove(old.get(batch.level, np.zeros(0, np.int64)))
+            index.remove(old.get(batch.level, np.zeros(0, np.int64)), replaced=True)
             index.add(batch.keys, batch.vectors, seq)
         self.commits.rewritten(coll.id, [batch.level for batch in batches])  # old parents deleted
         self.commits.committed(coll.id, seq, tuple(batch.level for batch in batches))

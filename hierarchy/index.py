@@ -158,7 +158,10 @@ class LevelIndex:
         self._index = self._new_index()
         self._tail = UnlinkedTail(dimension)
         self._version = 0  # bumped by every change; ``dirty`` compares it with the saved one
-        self.changes = 0  # rows added and removed since open (calibration statistics' staleness)
+        # Rows deleted since open, but for those a rebuild of their video's tree replaced: with
+        # the level's size, how far it drifted from its calibration statistics (a delete and
+        # an add of as many nodes leave the size as it was).
+        self.changes = 0
         self._saved_version = 0
         # The same vectors by key, for exact scoring of any subset (see hierarchy.vectortable).
         self._table = VectorTable(dimension, _TABLE_DTYPES.get(params.dtype, np.float32))
@@ -194,7 +197,6 @@ class LevelIndex:
             keys = np.asarray(keys, np.int64)
             fresh = ~self._table.contains(keys)
             keys, rows = keys[fresh], np.ascontiguousarray(np.asarray(vectors)[fresh], np.float32)
-            self.changes += len(keys)
             if len(keys) > self.max_unlinked:  # a rebuild: link it here, after what waits
                 self._table.add(keys, rows)
                 self.link_all()
@@ -215,8 +217,9 @@ class LevelIndex:
                 self._start_linker()
             self.watermark = max(self.watermark, watermark)
 
-    def remove(self, keys: np.ndarray) -> None:
-        """Remove keys (USearch keeps tombstones until the next rebuild)."""
+    def remove(self, keys: np.ndarray, replaced: bool = False) -> None:
+        """Remove keys (USearch keeps tombstones until the next rebuild); ``replaced``: by a
+        rebuild of their video's tree, whose new nodes describe the same segments."""
         if len(keys) == 0:
             return
         keys = np.asarray(keys, np.int64)
@@ -225,9 +228,9 @@ class LevelIndex:
             # just before may still miss its vector (see ``present_vectors``).
             self._index.remove(keys.astype(np.uint64))
             self._tail.remove(keys)
-            self._table.remove(keys)
+            removed = self._table.remove(keys)
             self._version += 1
-            self.changes += len(keys)
+            self.changes += 0 if replaced else removed
 
     def clear(self) -> None:
         """Drop every vector (before a rebuild)."""

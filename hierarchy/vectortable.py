@@ -80,13 +80,13 @@ class VectorTable:
                 np.concatenate([self._gather(state, live), vectors.astype(self.dtype)]),
             )
 
-    def remove(self, keys: np.ndarray) -> None:
-        """Forget rows (absent keys are ignored)."""
+    def remove(self, keys: np.ndarray) -> int:
+        """Forget rows (absent keys are ignored); how many were forgotten."""
         state = self._state
         at, found = self._find(state, np.asarray(keys, np.int64))
         at = np.unique(at[self._live(state, at, found)])
         if len(at) == 0:
-            return
+            return 0
         state.alive[at] = False
         dead = state.dead + len(at)
         if dead > _COMPACT_DEAD * state.count:
@@ -94,6 +94,7 @@ class VectorTable:
             self._rebuild(state.keys[live], self._gather(state, live))
         else:
             self._state = _State(state.keys, state.blocks, state.alive, state.count, dead, state.layout)
+        return len(at)
 
     def clear(self) -> None:
         """Drop every row."""

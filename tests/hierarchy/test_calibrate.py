@@ -9,7 +9,7 @@ import numpy as np
 
 from hierarchy.calibrate import LevelMoments, MomentsCache
 from hierarchy.db import Database
-from hierarchy.types import Level, Mode, SearchQuery
+from hierarchy.types import EmbeddingSpace, Level, Mode, SearchQuery
 from tests.hierarchy.helpers import COLLECTION, DIM, segments, unit_vectors
 
 KEY = (1, 0)
@@ -83,3 +83,24 @@ def test_a_video_replaced_by_one_of_as_many_segments_refreshes_the_statistics(ga
     latest = games.searcher._level_moments._moments[key][-1][1]
     assert latest.count == 200
     assert np.allclose(latest.mean, second.mean(axis=0), atol=1e-3)
+
+
+def test_rebuilding_trees_keeps_the_statistics(db: Database) -> None:
+    """A rebuild replaces a video's parents by new ones of the same segments: no level's
+    statistics are computed again for it (each new version could push out one that the
+    later pages of a search under way use)."""
+    db.create_collection(COLLECTION, EmbeddingSpace(DIM))
+    for i in range(10):
+        db.create_video(COLLECTION, f"v{i}")
+        db.append_segments(COLLECTION, segments(f"v{i}", unit_vectors(120, seed=i)))
+        db.seal_video(COLLECTION, f"v{i}")
+    q = SearchQuery(COLLECTION, vector=unit_vectors(1, seed=99)[0], mode=Mode.ALL)
+    db.search(q)
+    cache = db.searcher._level_moments
+    versions = {key: [m.version for _, m in kept] for key, kept in cache._moments.items()}
+    for _ in range(2):
+        for i in range(10):
+            db.build_video(COLLECTION, f"v{i}")
+            db.search(q)
+    cache.settle()
+    assert {key: [m.version for _, m in kept] for key, kept in cache._moments.items()} == versions
