@@ -10,7 +10,8 @@ similarity's z-score within its own level, for this query:
 
 "How exceptional is this node among its peers, for this query" reads the same at every
 level. The statistics come from (a sample of) the level's vectors and are refreshed when
-the level has grown or shrunk by a tenth since they were computed.
+the level has grown or shrunk by a tenth since they were computed, or a tenth of its rows
+were deleted (parents a tree rebuild replaced do not count).
 """
 
 from __future__ import annotations
@@ -43,9 +44,9 @@ class LevelMoments:
     covariance: np.ndarray
     # Given when kept by a MomentsCache, unique across restarts: what a page token pins.
     version: int = field(default=0, compare=False)
-    # The level's count of rows deleted (LevelIndex.changes) when computed: a delete and
+    # The level's count of rows deleted (LevelIndex.deleted) when computed: a delete and
     # an add of as many nodes change the level without changing its size.
-    changes: int = field(default=0, compare=False)
+    deleted: int = field(default=0, compare=False)
     _memo: dict[bytes, tuple[float, float]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -87,13 +88,15 @@ class MomentsCache:
     level that has grown by more than a tenth but at most doubled (or shrunk) since keep
     serving while new ones are computed in a background thread: the computation took
     0.3 s a level at 60 k benchmark segments, which one search in every tenth of growth
-    paid (the first search after a bulk load still does: its levels have no moments)."""
+    paid. Once writes settle they are brought up to date by a background reader
+    (``prepare``, hierarchy.warmer), so the first search after a load does not compute them."""
 
     def __init__(self, keep: int = 4) -> None:
         self._lock = threading.Lock()
         self._keep = keep
         self._moments: dict[tuple[int, int], list[tuple[int, LevelMoments]]] = {}
         self._refreshing: set[tuple[int, int]] = set()
+        self._used: set[int] = set()  # versions a search was given (a page token may name them)
         # Versions count up from the time in milliseconds times 2^20, room for a million a
         # millisecond: a token from an earlier run of the server pins none of this one's.
         self._versions = itertools.count((time.time_ns() // 1_000_000) << 20)
@@ -105,25 +108,42 @@ class MomentsCache:
         sample: Callable[[], np.ndarray],
         as_of: int | None = None,
         current: bool = True,
-        changes: int = 0,
+        *,
+        deleted: int,
     ) -> LevelMoments:
         """Moments for ``key`` as of commit ``as_of`` (None: the latest), computed afresh
         from ``sample()`` when the latest are stale: the level (of ``size`` nodes, and
-        ``changes`` rows deleted so far) changed by more than a tenth. A search
+        ``deleted`` rows deleted so far) changed by more than a tenth. A search
         at an older commit (``current`` False) never refreshes: it reuses what its first
         page used."""
+        return self._given(self._get(key, size, sample, as_of, current, deleted))
+
+    def _get(
+        self,
+        key: tuple[int, int],
+        size: int,
+        sample: Callable[[], np.ndarray],
+        as_of: int | None,
+        current: bool,
+        deleted: int,
+    ) -> LevelMoments:
         with self._lock:
             history = list(self._moments.get(key, ()))
         if history and as_of is not None and (as_of < history[-1][0] or not current):
             older = [m for stamp, m in history if stamp <= as_of]
             return older[-1] if older else history[0][1]
         latest = history[-1][1] if history else None
-        if latest is not None and not _stale(latest, size, changes):
+        if latest is not None and not _stale(latest, size, deleted):
             return latest
         if latest is not None and not _must_wait(latest, size):
-            self._refresh_later(key, size, sample, as_of, changes)
+            self._refresh_later(key, size, sample, as_of, deleted)
             return latest
-        return self._keep_version(key, as_of, LevelMoments.of(sample(), size), changes)
+        return self._keep_version(key, as_of, LevelMoments.of(sample(), size), deleted)
+
+    def _given(self, moments: LevelMoments) -> LevelMoments:
+        with self._lock:
+            self._used.add(moments.version)
+        return moments
 
     def pinned(self, key: tuple[int, int], version: int) -> LevelMoments | None:
         """The moments of ``key`` with that ``version``, while kept."""
@@ -131,32 +151,39 @@ class MomentsCache:
             return next((m for _, m in self._moments.get(key, ()) if m.version == version), None)
 
     def prepare(
-        self, key: tuple[int, int], size: int, sample: Callable[[], np.ndarray], as_of: int, changes: int = 0
+        self, key: tuple[int, int], size: int, sample: Callable[[], np.ndarray], as_of: int, *, deleted: int
     ) -> None:
-        """Compute moments for ``key`` now, in the calling thread (one reading ahead in the
-        background), where a search would have to compute them before it could answer:
-        none yet, or the level has more than doubled. Moments only a little stale are left
-        to the searches' own refresh: computed at every pause of a load, versions would push
-        out those that the later pages of searches under way use. Stamped with ``as_of``,
-        the commit the level is read at: a search whose first page came before keeps the
-        moments that page used."""
+        """Bring the moments of ``key`` up to date now, in the calling thread (one reading
+        ahead in the background): computed afresh when none are kept or the latest are
+        stale. Latest moments no search was given are replaced; others are kept beside the
+        new ones (stamped with ``as_of``, the commit the level is read at), so a search
+        whose first page used them keeps them. Replacing, a load that pauses again and
+        again adds no version that would push out those of searches under way."""
         with self._lock:
             history = self._moments.get(key)
             latest = history[-1][1] if history else None
-        if _must_wait(latest, size):
-            self._keep_version(key, as_of, LevelMoments.of(sample(), size), changes)
-
-    def _keep_version(self, key: tuple[int, int], as_of: int | None, fresh: LevelMoments, changes: int) -> LevelMoments:
+        if latest is not None and not _stale(latest, size, deleted):
+            return
+        fresh = LevelMoments.of(sample(), size)
         with self._lock:
-            fresh = replace(fresh, version=next(self._versions), changes=changes)
+            kept = self._moments.get(key)
+            if kept and latest is not None and kept[-1][1] is latest and latest.version not in self._used:
+                kept.pop()  # no search saw it: nothing may name it
+        self._keep_version(key, as_of, fresh, deleted)
+
+    def _keep_version(self, key: tuple[int, int], as_of: int | None, fresh: LevelMoments, deleted: int) -> LevelMoments:
+        with self._lock:
+            fresh = replace(fresh, version=next(self._versions), deleted=deleted)
             kept = self._moments.setdefault(key, [])
             kept.append((as_of if as_of is not None else (kept[-1][0] if kept else 0), fresh))
             kept.sort(key=lambda item: item[0])
+            for _, gone in kept[: -self._keep]:
+                self._used.discard(gone.version)
             del kept[: -self._keep]
             return fresh
 
     def _refresh_later(
-        self, key: tuple[int, int], size: int, sample: Callable[[], np.ndarray], as_of: int | None, changes: int
+        self, key: tuple[int, int], size: int, sample: Callable[[], np.ndarray], as_of: int | None, deleted: int
     ) -> None:
         """Compute new moments for ``key`` in a background thread (one at a time per key)."""
         with self._lock:
@@ -167,7 +194,7 @@ class MomentsCache:
         def refresh() -> None:
             process.run_in_background(REFRESH_NICENESS)
             try:
-                self._keep_version(key, as_of, LevelMoments.of(sample(), size), changes)
+                self._keep_version(key, as_of, LevelMoments.of(sample(), size), deleted)
             except Exception:  # noqa: BLE001 - the old moments keep serving; the next search retries
                 log.exception("calibration statistics of %s not refreshed", key)
             finally:
@@ -180,7 +207,7 @@ class MomentsCache:
         """Drop the moments of a collection's levels (keys are ``(collection id, level)``)."""
         with self._lock:
             for key in [key for key in self._moments if key[0] == cid]:
-                del self._moments[key]
+                self._used.difference_update(m.version for _, m in self._moments.pop(key))
 
     def settle(self, timeout: float = 10.0) -> None:
         """Wait until no refresh is under way (tests, benchmarks)."""
@@ -198,8 +225,8 @@ def _must_wait(latest: LevelMoments | None, size: int) -> bool:
     return latest is None or latest.count == 0 or size > 2 * latest.count
 
 
-def _stale(latest: LevelMoments, size: int, changes: int) -> bool:
-    """Whether a level of ``size`` nodes, ``changes`` rows deleted so far, has changed by
+def _stale(latest: LevelMoments, size: int, deleted: int) -> bool:
+    """Whether a level of ``size`` nodes, ``deleted`` rows deleted so far, has changed by
     more than a tenth since ``latest`` were computed."""
     bound = _REFRESH * max(latest.count, 1)
-    return abs(size - latest.count) > bound or changes - latest.changes > bound
+    return abs(size - latest.count) > bound or deleted - latest.deleted > bound

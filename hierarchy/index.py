@@ -161,7 +161,7 @@ class LevelIndex:
         # Rows deleted since open, but for those a rebuild of their video's tree replaced: with
         # the level's size, how far it drifted from its calibration statistics (a delete and
         # an add of as many nodes leave the size as it was).
-        self.changes = 0
+        self.deleted = 0
         self._saved_version = 0
         # The same vectors by key, for exact scoring of any subset (see hierarchy.vectortable).
         self._table = VectorTable(dimension, _TABLE_DTYPES.get(params.dtype, np.float32))
@@ -230,7 +230,7 @@ class LevelIndex:
             self._tail.remove(keys)
             removed = self._table.remove(keys)
             self._version += 1
-            self.changes += 0 if replaced else removed
+            self.deleted += 0 if replaced else removed
 
     def clear(self) -> None:
         """Drop every vector (before a rebuild)."""

@@ -46,8 +46,8 @@ def decode(token: str, request_digest: str, field: str = "page_token") -> Any:
 # The last answers of a page a token keeps: the next page starts after the latest of them
 # still ranked (a deleted answer no longer pushes the ones after it onto a page not shown).
 RESUME_AFTER = 8
-MAX_PINS = 8  # statistics versions a token names, one a level
 LEVELS = frozenset(int(level) for level in Level)
+MAX_PINS = len(LEVELS)  # statistics versions a token names, one a level
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,8 @@ class Position:
         pins = position[3] if valid and len(position) == 4 else []
         valid = valid and isinstance(pins, list) and len(pins) <= MAX_PINS
         valid = valid and all(isinstance(p, list) and len(p) == 2 and all(_count(v) for v in p) for p in pins)
-        valid = valid and all(p[0] in LEVELS for p in pins)  # so a token never names more than there are
+        levels = [p[0] for p in pins] if valid else []
+        valid = valid and set(levels) <= LEVELS and len(set(levels)) == len(levels)  # each level once
         if not valid:
             raise InvalidArgument("page_token", "is malformed; pass back a next_page_token unchanged")
         return cls(position[0], position[1], tuple(shown), tuple((p[0], p[1]) for p in pins))

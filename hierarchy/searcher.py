@@ -442,13 +442,13 @@ class Searcher:
             return True
 
     def _read(self, coll: Collection, levels: list[Level]) -> None:
-        """Each level's spans, and its calibration statistics where it has none yet."""
+        """Each level's spans and calibration statistics, brought up to date."""
         for level in levels:
             self._spans(coll, level)
             index = self._index(coll, level)
             sample = functools.partial(index.sample, calibrate.SAMPLE)
             visible = self._commits.visible(coll.id)  # (read before the sample: it holds at least that)
-            self._level_moments.prepare((coll.id, int(level)), len(index), sample, visible, index.changes)
+            self._level_moments.prepare((coll.id, int(level)), len(index), sample, visible, deleted=index.deleted)
 
     def _spans(self, coll: Collection, level: Level) -> LevelSpans:
         rewrites = self._commits.rewrites(coll.id, level)  # read before the store: a later rewrite reloads
@@ -470,7 +470,7 @@ class Searcher:
         index = self._index(coll, level)
         current = as_of is None or as_of >= self._commits.visible(coll.id)
         sample = functools.partial(index.sample, calibrate.SAMPLE)
-        moments = self._level_moments.get(key, len(index), sample, as_of, current, index.changes)
+        moments = self._level_moments.get(key, len(index), sample, as_of, current, deleted=index.deleted)
         if pins is not None:  # (again where the named version is gone: a restart, or evicted)
             pins[key[1]] = moments.version
         return moments

@@ -5,9 +5,10 @@ since they were read. After a bulk load that made the first search pay for all o
 at 100,000 segments it took 278 ms (the segment level's statistics 200 ms, five levels'
 spans 74 ms) against 3 ms for the next. The database pokes the warmer after every
 committed write; once a collection has had no write for ``quiet`` seconds, a background
-thread at a lower CPU priority (as the index linker) reads them, so the next search
-finds them read. During a long load no read is made: each would be stale at the next
-write.
+thread at a lower CPU priority (as the index linker) reads the spans, brings the
+statistics up to date, and catches up the scan copies of small levels already searched,
+so the next search finds them read. During a long load no read is made: each would be
+stale at the next write.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class Warmer(Generic[K]):
         """Warm nothing more; wait for a warm under way."""
         with self._lock:
             self._stop.set()
+            self._due.clear()
             thread = self._thread
         if thread is not None:
             thread.join()

@@ -42,24 +42,24 @@ class Sampler:
 
 def test_a_level_that_grew_keeps_serving_its_moments_while_new_ones_are_computed() -> None:
     cache = MomentsCache()
-    first = cache.get(KEY, 1000, Sampler(1000), as_of=1)
+    first = cache.get(KEY, 1000, Sampler(1000), as_of=1, deleted=0)
     assert first.count == 1000
-    assert cache.get(KEY, 1090, Sampler(1090), as_of=2) is first  # within a tenth: kept
+    assert cache.get(KEY, 1090, Sampler(1090), as_of=2, deleted=0) is first  # within a tenth: kept
     release = threading.Event()
     grown = Sampler(1500, release)
-    assert cache.get(KEY, 1500, grown, as_of=3) is first  # stale: served while recomputed
-    assert cache.get(KEY, 1500, grown, as_of=3) is first and grown.calls == 1  # one refresh at a time
+    assert cache.get(KEY, 1500, grown, as_of=3, deleted=0) is first  # stale: served while recomputed
+    assert cache.get(KEY, 1500, grown, as_of=3, deleted=0) is first and grown.calls == 1  # one refresh at a time
     release.set()
     cache.settle()
-    assert cache.get(KEY, 1500, Sampler(1500), as_of=4).count == 1500
-    assert cache.get(KEY, 1500, Sampler(1500), as_of=1) is first  # an older commit's search
+    assert cache.get(KEY, 1500, Sampler(1500), as_of=4, deleted=0).count == 1500
+    assert cache.get(KEY, 1500, Sampler(1500), as_of=1, deleted=0) is first  # an older commit's search
 
 
 def test_moments_far_off_the_level_size_are_computed_before_answering() -> None:
     cache = MomentsCache()
-    cache.get(KEY, 0, Sampler(0), as_of=1)  # an empty level, as at a start before a load
-    assert cache.get(KEY, 800, Sampler(800), as_of=2).count == 800
-    assert cache.get(KEY, 2000, Sampler(2000), as_of=3).count == 2000  # more than doubled
+    cache.get(KEY, 0, Sampler(0), as_of=1, deleted=0)  # an empty level, as at a start before a load
+    assert cache.get(KEY, 800, Sampler(800), as_of=2, deleted=0).count == 800
+    assert cache.get(KEY, 2000, Sampler(2000), as_of=3, deleted=0).count == 2000  # more than doubled
 
 
 def test_a_video_replaced_by_one_of_as_many_segments_refreshes_the_statistics(games: Database) -> None:

@@ -95,7 +95,7 @@ def test_decoding_forged_json_returns_a_position_or_refuses(position: Any, owner
         [1], [1, 2, 3, 4], [-1, 2], [1, True], [1, 2, "x"], [1, 2, [True]], [1, 2, [{"a": 1}]],
         [1, 2, list(range(paging.RESUME_AFTER + 1))], "1,2", None, [1, 2, [], [[1]]], [1, 2, [], [[1, -5]]],
         [1, 2, [], [[1, True]]], [1, 2, [], [[i, 1] for i in range(paging.MAX_PINS + 1)]], [1, 2, [], [], 5],
-        [1, 2, [], [[0, 1]]], [1, 2, [], [[6, 1]]], [1, 2, [], [[10**30, 1]]],
+        [1, 2, [], [[0, 1]]], [1, 2, [], [[6, 1]]], [1, 2, [], [[10**30, 1]]], [1, 2, [], [[1, 5], [1, 6]]],
     ],
     ids=repr,
 )  # fmt: skip

@@ -152,7 +152,7 @@ def test_later_pages_score_with_the_statistics_of_the_first(library: Database, m
         index = library.indexes.get(coll, level)
         rows = index.sample(10_000)[: max(len(index) // 3, 2)]
         fresh = LevelMoments.of(rows, len(index))
-        cache._keep_version((coll.id, int(level)), library.commits.visible(coll.id), fresh, index.changes)
+        cache._keep_version((coll.id, int(level)), library.commits.visible(coll.id), fresh, index.deleted)
     fresh = library.search(replace(q, top_k=30))
     assert [h.score for h in fresh.hits] != [h.score for h in whole.hits]  # the new statistics score otherwise
     second = library.search(q, first.next_page_token)

@@ -56,18 +56,21 @@ def test_a_searched_levels_scan_copy_is_caught_up_and_no_other_is_made(games: Da
     assert {h.node.video_id for h in hits} == {"v1", "v2"}
 
 
-def test_a_level_grown_less_than_twice_keeps_its_statistics_versions(games: Database) -> None:
+def test_statistics_no_search_used_are_replaced_and_those_one_used_kept(games: Database) -> None:
     games.append_segments(COLLECTION, segments("v1", unit_vectors(100, seed=1)))
     assert games.searcher.settle()
     key = (games.get_collection(COLLECTION).id, int(Level.SEGMENT))
-    assert len(games.searcher._level_moments._moments[key]) == 1
+    kept = lambda: [m for _, m in games.searcher._level_moments._moments[key]]  # noqa: E731
+    assert [m.count for m in kept()] == [100]
     for seed in range(5):  # pauses in a load: each would add a version the pages of a search might need
         games.append_segments(COLLECTION, segments("v2", unit_vectors(15, seed=10 + seed), first_ms=seed * 15_000))
         assert games.searcher.settle()
-    assert len(games.searcher._level_moments._moments[key]) == 1
+    assert len(kept()) == 1 and kept()[0].count >= 160  # brought up to date, in place
+    used = kept()[0]
+    games.search(SearchQuery(COLLECTION, Level.SEGMENT, vector=unit_vectors(1, seed=3)[0]))
     games.append_segments(COLLECTION, segments("v2", unit_vectors(200, seed=20), first_ms=100_000))
-    assert games.searcher.settle()  # more than doubled: a search would have to wait for new ones
-    assert [m.count for _, m in games.searcher._level_moments._moments[key]] == [100, 375]
+    assert games.searcher.settle()
+    assert kept()[0] is used and [m.count for m in kept()][1:] == [375]  # a search used it: kept beside
 
 
 def test_a_collection_deleted_during_a_read_ahead_leaves_nothing_cached(games: Database, monkeypatch) -> None:

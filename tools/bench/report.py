@@ -117,7 +117,7 @@ def _ingest(result: dict[str, Any]) -> Table:
             "every vector linked into HNSW after the last ack / from the first write",
             f"{ing.get('linked_after_last_ack_s', 0):.1f} / {ing.get('first_write_to_linked_s', 0):.1f} s",
         ),
-        ("first search 2 s after the load", f"{live.get('first_search_ms', 0):.1f} ms"),
+        (_first_search(live), f"{live.get('first_search_ms', 0):.1f} ms"),
         ("live ingest: ack to searchable p50 / p99", f"{live['p50_ms']:.1f} / {live['p99_ms']:.1f} ms"),
         (f"live ingest: not answering first within {live.get('timeout_s', 0):.0f} s", _unfound(live)),
         ("server RSS after load / peak", f"{mem['rss_bytes'] / GIB:.2f} / {mem['peak_rss_bytes'] / GIB:.2f} GiB"),
@@ -207,3 +207,11 @@ def _targets(result: dict[str, Any]) -> Table:
 def _unfound(live: dict[str, Any]) -> str:
     unfound = int(live.get("unfound", 0))
     return f"{unfound} of {int(live['count']) + unfound}"
+
+
+def _first_search(live: dict[str, Any]) -> str:
+    """The first search's label: runs before the server read ahead timed it at once."""
+    after = live.get("first_search_after_s")
+    if after:
+        return f"first search {after:g} s after the load"
+    return "first search after the load (reads spans and statistics)"
