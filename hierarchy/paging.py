@@ -67,18 +67,10 @@ class Position:
     def of(cls, position: Any) -> Position:
         """A decoded token's position (tokens of ``[offset, watermark]`` and
         ``[offset, watermark, shown]`` stay valid)."""
-        valid = isinstance(position, list) and len(position) in (2, 3, 4)
-        numbers = position[:2] if valid else []
-        valid = valid and all(_count(v) for v in numbers)
+        valid = isinstance(position, list) and len(position) in (2, 3, 4) and all(_count(v) for v in position[:2])
         shown = position[2] if valid and len(position) >= 3 else []
-        valid = valid and isinstance(shown, list) and len(shown) <= RESUME_AFTER
-        valid = valid and all(isinstance(v, int | str) and not isinstance(v, bool) for v in shown)
         pins = position[3] if valid and len(position) == 4 else []
-        valid = valid and isinstance(pins, list) and len(pins) <= MAX_PINS
-        valid = valid and all(isinstance(p, list) and len(p) == 2 and all(_count(v) for v in p) for p in pins)
-        levels = [p[0] for p in pins] if valid else []
-        valid = valid and set(levels) <= LEVELS and len(set(levels)) == len(levels)  # each level once
-        if not valid:
+        if not (valid and _shown(shown) and _pins(pins)):
             raise InvalidArgument("page_token", "is malformed; pass back a next_page_token unchanged")
         return cls(position[0], position[1], tuple(shown), tuple((p[0], p[1]) for p in pins))
 
@@ -103,3 +95,20 @@ class Position:
 
 def _count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _shown(shown: Any) -> bool:
+    """The last answers of a page: up to RESUME_AFTER keys (numbers) or videos (text)."""
+    if not isinstance(shown, list) or len(shown) > RESUME_AFTER:
+        return False
+    return all(isinstance(v, int | str) and not isinstance(v, bool) for v in shown)
+
+
+def _pins(pins: Any) -> bool:
+    """``[level, version]`` pairs of non-negative numbers, each level once."""
+    if not isinstance(pins, list) or len(pins) > MAX_PINS:
+        return False
+    if not all(isinstance(p, list) and len(p) == 2 and all(_count(v) for v in p) for p in pins):
+        return False
+    levels = [p[0] for p in pins]
+    return set(levels) <= LEVELS and len(set(levels)) == len(levels)
