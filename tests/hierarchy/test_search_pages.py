@@ -161,18 +161,16 @@ def test_later_pages_score_with_the_statistics_of_the_first(library: Database, m
     assert [(h.node.id, round(h.score, 9)) for h in second.hits + third.hits] == expected
 
 
-def test_a_token_whose_statistics_are_gone_pins_those_its_next_page_used(open_db, data_dir) -> None:  # noqa: ANN001
+def test_a_token_whose_statistics_are_gone_pins_those_its_next_page_used(
+    library: Database,
+    open_db,
+    data_dir,  # noqa: ANN001
+) -> None:
     """After a restart the versions a token names are gone: the next page scores with the
     current ones and pins them, so a refresh after it moves nothing on the page after."""
-    db = open_db()
-    db.create_collection(COLLECTION, EmbeddingSpace(DIM))
-    for i, video in enumerate(VIDEOS):
-        db.create_video(COLLECTION, video)
-        db.append_segments(COLLECTION, segments(video, unit_vectors(120, seed=i)))
-        db.seal_video(COLLECTION, video)
     q = SearchQuery(COLLECTION, vector=unit_vectors(1, seed=12)[0], mode=Mode.ALL, top_k=10)
-    token = db.search(q).next_page_token
-    db.close()
+    token = library.search(q).next_page_token
+    library.close()
     db = open_db(data_dir)
     second = db.search(q, token)
     third = [(h.node.id, h.score) for h in db.search(q, second.next_page_token).hits]
