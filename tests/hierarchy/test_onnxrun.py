@@ -3,6 +3,8 @@ and cached, a damaged cache exported again, and torch whenever asked or needed."
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -64,3 +66,13 @@ def test_asked_for_torch_or_without_a_writable_cache_the_encoder_stays_on_torch(
     blocked.write_text("a file where the cache folder would be")
     monkeypatch.setenv(onnxrun.CACHE_ENV, str(blocked / "encoders"))
     assert onnxrun.runner(path, tokenizer, model, 1) is None
+
+
+@pytest.mark.parametrize("first", ["hierarchy.index", "hierarchy.graphsave"])
+def test_onnx_runtime_loads_after_the_vector_index_module(first: str) -> None:
+    """A process that imports the index module before the encoder is not crashed by ONNX
+    Runtime's import (USearch's own C++ runtime left the shared one's locale unset)."""
+    code = f"import {first}\nimport onnxruntime\nprint('loaded')"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "loaded"
