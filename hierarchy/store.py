@@ -97,10 +97,12 @@ class Store:
                 "data directory, stop it or choose another --data-dir."
             ) from exc
         self._local = threading.local()
+        self._closed = False
         self._migrate()
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """This thread's cursor (DuckDB connections are not shared across threads)."""
+        self._check_open()
         cur = getattr(self._local, "cursor", None)
         if cur is None:
             cur = self._con.cursor()
@@ -155,7 +157,14 @@ class Store:
 
     def new_cursor(self) -> duckdb.DuckDBPyConnection:
         """A cursor of its own, whose transactions are independent of this thread's."""
+        self._check_open()
         return self._con.cursor()
+
+    def _check_open(self) -> None:
+        # A closed DuckDB connection answers with its own "Connection already closed!":
+        # a caller of a closed database is told what happened and what to do instead.
+        if self._closed:
+            raise Unavailable(f"the database at {self.path.parent} is closed; open it again to use it")
 
     def checkpoint(self) -> None:
         """Fold the write-ahead log into the database file."""
@@ -175,6 +184,8 @@ class Store:
             return str(exc).splitlines()[0]
         except duckdb.ConnectionException as exc:  # closed, or lost with the fatal error
             return str(exc).splitlines()[0]
+        except Unavailable as exc:  # closed by this process
+            return str(exc)
         return None
 
     def close(self) -> None:
@@ -182,6 +193,7 @@ class Store:
         try:
             self.checkpoint()
         finally:
+            self._closed = True
             self._con.close()
 
 

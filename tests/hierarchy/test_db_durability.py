@@ -10,7 +10,6 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pytest
 
@@ -172,11 +171,29 @@ def test_a_close_whose_index_save_fails_still_closes_the_store(
     monkeypatch.setattr(games, "save_indexes", full_disk)
     with pytest.raises(OSError):
         games.close()
-    with pytest.raises(duckdb.Error):  # closed
+    with pytest.raises(Unavailable, match="closed"):
         games.store.cursor().execute("SELECT 1")
     reopened = open_db()
     assert segment_count(reopened) == 30
     assert reopened.search(query(unit_vectors(30)[7])).hits[0].node.id == f"v1@{7 * SEGMENT_MS}"
+
+
+def test_a_closed_database_says_so_and_how_to_go_on(games: Database) -> None:
+    """Calls after ``close`` (a thread still holding the database during a shutdown) get
+    UNAVAILABLE naming the closed database, not DuckDB's own connection error, and a
+    second close does nothing."""
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(30)))
+    games.close()
+    calls = [
+        lambda: games.search(query(unit_vectors(30)[7])),
+        lambda: games.append_segments(COLLECTION, segments("v2", unit_vectors(3))),
+        lambda: games.get_collection(COLLECTION),
+        lambda: games.create_video(COLLECTION, "v3", 10_000),
+    ]
+    for call in calls:
+        with pytest.raises(Unavailable, match="is closed; open it again"):
+            call()
+    games.close()
 
 
 def test_an_index_save_waits_while_a_snapshot_copies_the_files(games: Database) -> None:
