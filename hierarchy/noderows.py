@@ -238,7 +238,10 @@ class NodeRows:
         found, unanswered = self._snapshot.values(np.asarray(keys, np.int64), "attributes")
         if unanswered:
             self._note_unanswered(unanswered)
-        return {key: json.loads(text) for key, text in found.items()}
+        if not found:
+            return {}
+        # One parse of the texts as a JSON array: a parse each was 170 µs for 100 rows, 63 µs so.
+        return dict(zip(found, json.loads(f"[{','.join(found.values())}]"), strict=True))
 
     def forget(self, keys: Iterable[int]) -> None:
         """The rows of ``keys`` were rewritten or deleted: stop answering for them."""
