@@ -30,17 +30,18 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import numpy as np
 
 from hierarchy import (
     catalog,
+    files,
     ingest,
     nodes,
     paging,
@@ -71,7 +72,6 @@ from hierarchy.types import (
     CollectionStats,
     EmbeddingSpace,
     Level,
-    LevelStats,
     SearchQuery,
     SearchResult,
     SegmentInput,
@@ -81,6 +81,7 @@ from hierarchy.types import (
 from hierarchy.verify import VerifyReport, check_collection
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Tree builds committed only if their video did not change while they ran (see
 # ``Database._build``); the next is built under the write lock.
@@ -157,12 +158,16 @@ class Database:
         validate.space_names(space)  # before an encoder named by the client is looked for
         encoder_dim = get_encoder(space.text_encoder).dimension if space.text_encoder else None
         space = validate.space(space, encoder_dim)
-        with self._catalog_lock, self.store.transaction() as cur:
-            if catalog.get_collection(cur, name) is not None:
-                raise AlreadyExists(f"collection {name!r} already exists; pick another name", "name")
-            config = {"index": asdict(self.options.index), "hierarchy": asdict(tree_config)}
-            catalog.insert_collection(cur, name, space, config)
-        return self._reload_collection(name)
+        with self._catalog_lock:
+            with self.store.transaction() as cur:
+                if catalog.get_collection(cur, name) is not None:
+                    raise AlreadyExists(f"collection {name!r} already exists; pick another name", "name")
+                config = {"index": asdict(self.options.index), "hierarchy": asdict(tree_config)}
+                catalog.insert_collection(cur, name, space, config)
+            created = catalog.get_collection(self.store.cursor(), name)  # before a delete can run
+            assert created is not None  # deletes take this lock
+            self._collections[name] = created
+        return created
 
     def hierarchy_config(self, collection: str) -> HierarchyConfig:
         """The collection's tree-builder parameters."""
@@ -229,7 +234,9 @@ class Database:
             if catalog.get_video(cur, coll, video_id) is not None:
                 raise AlreadyExists(f"video {video_id!r} already exists in {collection!r}", "video_id")
             catalog.insert_video(cur, coll.id, video_id, duration_ms, attrs, cuts)
-        return self.get_video(collection, video_id)
+            created = catalog.get_video(cur, coll, video_id)  # a delete waits for this lock
+        assert created is not None
+        return created
 
     def get_video(self, collection: str, video_id: str) -> Video:
         """One video with its segment count."""
@@ -433,29 +440,12 @@ class Database:
 
     def stats(self, collection: str = "") -> list[CollectionStats]:
         """Counts per collection and level, with index coverage."""
-        cur = self.store.cursor()
-        colls = [self._collection(collection)] if collection else catalog.all_collections(cur)
-        out = []
-        for coll in colls:
-            counts = nodes.level_counts(cur, coll.id)
-            levels = []
-            for level in Level:
-                index = self.indexes.find(coll.id, level)
-                if level not in counts and index is None:
-                    continue
-                levels.append(
-                    LevelStats(
-                        level,
-                        counts.get(level, (0, 0))[0],
-                        len(index) if index else 0,
-                        index.watermark if index else 0,
-                        index.exact if index else True,
-                        index.unlinked if index else 0,
-                    )
-                )
-            video_count = self.get_collection(coll.name).video_count
-            out.append(CollectionStats(coll.name, video_count, levels))
-        return out
+
+        def of(coll: Collection) -> CollectionStats:
+            levels = self.indexes.level_stats(self.store.cursor(), coll.id)
+            return CollectionStats(coll.name, self.get_collection(coll.name).video_count, levels)
+
+        return self._each(collection, of)
 
     def commit_sequence(self) -> int:
         """The highest committed sequence."""
@@ -463,7 +453,7 @@ class Database:
 
     def disk_bytes(self) -> int:
         """Bytes used by the data directory."""
-        return sum(p.stat().st_size for p in self.data_dir.rglob("*") if p.is_file())
+        return files.tree_bytes(self.data_dir)
 
     def save_indexes(self, changed_only: bool = False) -> int:
         """Persist every index (or only those changed since their last save) atomically,
@@ -491,13 +481,29 @@ class Database:
     def verify(self, collection: str = "", sample: int = 256) -> VerifyReport:
         """Check that the store, the indexes and the trees agree (see :mod:`hierarchy.verify`);
         ``sample`` vectors per level are compared. Read-only."""
-        colls = [self._collection(collection)] if collection else catalog.all_collections(self.store.cursor())
-        report = VerifyReport()
-        for coll in colls:
+
+        def check(coll: Collection) -> None:
             # Writers of the collection wait, so its store rows and indexes are seen at one moment.
             with self._locks.writing(coll):
                 report.add(check_collection(self.store.cursor(), coll, self.indexes.of_collection(coll.id), sample))
+
+        report = VerifyReport()
+        self._each(collection, check)
         return report
+
+    def _each(self, collection: str, work: Callable[[Collection], T]) -> list[T]:
+        """``work`` for the named collection, or for every collection but those deleted
+        while it ran (a report of all must not fail because another client deleted one)."""
+        if collection:
+            return [work(self._collection(collection))]
+        out = []
+        for coll in catalog.all_collections(self.store.cursor()):
+            try:
+                out.append(work(coll))
+            except NotFound:
+                if (now := self._reload_collection(coll.name)) is not None and now.id == coll.id:
+                    raise
+        return out
 
     def snapshot(self, destination: str) -> snapshots.Snapshot:
         """Copy the data directory to ``destination`` consistently (see :mod:`hierarchy.snapshot`).
@@ -523,13 +529,7 @@ class Database:
 
     def index_lag(self) -> dict[tuple[str, Level], int]:
         """Per (collection, level): the store's highest sequence minus the index's watermark."""
-        cur = self.store.cursor()
-        out = {}
-        for coll in catalog.all_collections(cur):
-            for level, (_, max_seq) in nodes.level_counts(cur, coll.id).items():
-                index = self.indexes.find(coll.id, level)
-                out[(coll.name, level)] = max(0, max_seq - (index.watermark if index else 0))
-        return out
+        return self.indexes.lag(self.store.cursor())
 
     # -- internals -----------------------------------------------------------------------
 

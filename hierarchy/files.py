@@ -43,3 +43,17 @@ def write_atomic(path: Path, data: bytes) -> None:
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, path)
+
+
+def tree_bytes(root: Path) -> int:
+    """Bytes of the files under ``root``. Files and folders that vanish while it counts
+    (an index save's temporary file, a collection being deleted) are not counted, where
+    walking and then asking each file's size failed on them."""
+    total = 0
+    for folder, _, names in os.walk(root):  # an unreadable or vanished folder is passed over
+        for name in names:
+            try:
+                total += os.stat(os.path.join(folder, name)).st_size
+            except FileNotFoundError:
+                continue
+    return total

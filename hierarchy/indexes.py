@@ -13,10 +13,10 @@ from pathlib import Path
 
 import duckdb
 
-from hierarchy import nodes
+from hierarchy import catalog, nodes
 from hierarchy.errors import NotFound
 from hierarchy.index import QUANTIZED, IndexParams, LevelIndex
-from hierarchy.types import Collection, Level, Metric
+from hierarchy.types import Collection, Level, LevelStats, Metric
 
 log = logging.getLogger(__name__)
 UNQUANTIZED = "f16"  # the precision of a quantized level's graph in a space that cannot quantize
@@ -73,6 +73,28 @@ class LevelIndexes:
         """The index of a collection's level if one was made."""
         with self._lock:
             return self._indexes.get((cid, level))
+
+    def lag(self, cur: duckdb.DuckDBPyConnection) -> dict[tuple[str, Level], int]:
+        """Per (collection, level): the store's highest sequence minus the index's watermark."""
+        out = {}
+        for coll in catalog.all_collections(cur):
+            for level, (_, max_seq) in nodes.level_counts(cur, coll.id).items():
+                index = self.find(coll.id, level)
+                out[(coll.name, level)] = max(0, max_seq - (index.watermark if index else 0))
+        return out
+
+    def level_stats(self, cur: duckdb.DuckDBPyConnection, cid: int) -> list[LevelStats]:
+        """A collection's counts per level: its stored nodes and, where a level has an
+        index, the index's coverage."""
+        counts = nodes.level_counts(cur, cid)
+        out = []
+        for level in Level:
+            index = self.find(cid, level)
+            if level in counts or index is not None:
+                count = counts.get(level, (0, 0))[0]
+                covered = (len(index), index.watermark, index.exact, index.unlinked) if index else (0, 0, True, 0)
+                out.append(LevelStats(level, count, *covered))
+        return out
 
     def of_collection(self, cid: int) -> dict[Level, LevelIndex]:
         """The indexes made for a collection, by level."""

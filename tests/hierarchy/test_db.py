@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hierarchy import catalog
 from hierarchy.db import Database
 from hierarchy.errors import (
     AlreadyExists,
@@ -465,6 +466,77 @@ def test_stats_counts(games: Database) -> None:
     [after] = games.stats(COLLECTION)
     assert after.video_count == 1
     assert (after.levels[0].node_count, after.levels[0].indexed_count) == (4, 4)
+
+
+def test_reports_of_every_collection_pass_over_one_deleted_meanwhile(
+    games: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``stats()`` and ``verify()`` of every collection list them, then read each: one
+    another client deletes in between is left out, not a NOT_FOUND for the whole report."""
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(6)))
+    games.create_collection("gone", EmbeddingSpace(DIM))
+    listed = catalog.all_collections(games.store.cursor())
+    games.delete_collection("gone")
+    monkeypatch.setattr(catalog, "all_collections", lambda cur: listed)  # as listed before the delete
+    assert [s.name for s in games.stats()] == [COLLECTION]
+    assert games.verify().ok
+    with pytest.raises(NotFound):  # named, it is still not found
+        games.stats("gone")
+
+
+def test_disk_bytes_passes_over_files_that_vanish(games: Database) -> None:
+    """The size of the data directory while files come and go beside it (an index save's
+    temporary files, a collection's folder being deleted): never an error."""
+    churn = games.data_dir / "churn"
+    stop = threading.Event()
+
+    def come_and_go() -> None:
+        while not stop.is_set():
+            churn.mkdir(exist_ok=True)
+            for i in range(20):
+                (churn / f"{i}.tmp").write_bytes(b"x")
+            for i in range(20):
+                (churn / f"{i}.tmp").unlink()
+            churn.rmdir()
+
+    worker = threading.Thread(target=come_and_go)
+    worker.start()
+    try:
+        sizes = [games.disk_bytes() for _ in range(500)]
+    finally:
+        stop.set()
+        worker.join()
+    assert min(sizes) > 0
+    assert games.disk_bytes() <= min(sizes)  # the churn left nothing behind
+
+
+def test_creates_racing_deletes_return_what_they_created(db: Database) -> None:
+    """A create answered after a delete of the same name ran right behind it still returns
+    the collection (or video) it made, never None."""
+    stop = threading.Event()
+
+    def delete_again_and_again() -> None:
+        while not stop.is_set():
+            for call in (lambda: db.delete_video("race", "v"), lambda: db.delete_collection("race")):
+                try:
+                    call()
+                except NotFound:
+                    pass
+
+    deleter = threading.Thread(target=delete_again_and_again)
+    deleter.start()
+    try:
+        for _ in range(60):
+            try:
+                created = db.create_collection("race", EmbeddingSpace(DIM))
+                assert created is not None and created.name == "race"
+                video = db.create_video("race", "v")
+                assert video is not None and video.id == "v"
+            except (NotFound, AlreadyExists):
+                pass  # deleted before the next call, or not yet deleted
+    finally:
+        stop.set()
+        deleter.join()
 
 
 # -- refused batches ----------------------------------------------------------------------
