@@ -75,7 +75,7 @@ class TransformersEncoder:
         try:
             self._tokenizer = AutoTokenizer.from_pretrained(str(model_path), local_files_only=True)
             self._model = AutoModel.from_pretrained(str(model_path), local_files_only=True)
-        except (OSError, ValueError) as exc:  # a folder, but not one holding a model
+        except Exception as exc:  # noqa: BLE001 - a folder, but not one holding a model (any damage to its files)
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise InvalidArgument("space.text_encoder", f"{model_path} holds no loadable model ({first})") from exc
         self._model.eval()

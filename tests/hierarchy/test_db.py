@@ -484,6 +484,16 @@ def test_reports_of_every_collection_pass_over_one_deleted_meanwhile(
         games.stats("gone")
 
 
+@pytest.mark.parametrize("config", ["[]", "{", '{"model_type": 7}'])
+def test_a_text_encoder_folder_with_a_damaged_model_names_the_field(db: Database, tmp_path: Path, config: str) -> None:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text(config)
+    with pytest.raises(InvalidArgument, match="holds no loadable model") as err:
+        db.create_collection("texts", EmbeddingSpace(0, text_encoder=str(folder)))
+    assert err.value.field == "space.text_encoder"
+
+
 def test_disk_bytes_passes_over_files_that_vanish(games: Database) -> None:
     """The size of the data directory while files come and go beside it (an index save's
     temporary files, a collection's folder being deleted): never an error."""
