@@ -18,6 +18,9 @@ from hierarchy.errors import InvalidArgument
 from hierarchy.types import Node, TimeRange
 
 _KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Each condition is a JSON extraction per stored row: 1,000 conditions took 2.1 s and
+# 2,000 took 10.2 s of the store's time, past any deadline (the store is not interrupted).
+MAX_ATTRIBUTE_CONDITIONS = 64
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,11 @@ class AttributeCondition:
 
 def check(attributes: tuple[AttributeCondition, ...], labels: tuple[str, ...]) -> None:
     """Validate the attribute and label conditions of a filter."""
+    if len(attributes) > MAX_ATTRIBUTE_CONDITIONS:
+        raise InvalidArgument(
+            "filter.attributes",
+            f"has {len(attributes)} conditions; at most {MAX_ATTRIBUTE_CONDITIONS} (a range takes min and max in one)",
+        )
     for i, cond in enumerate(attributes):
         cond.check(f"filter.attributes[{i}]")
     for i, label in enumerate(labels):

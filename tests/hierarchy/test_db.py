@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hierarchy import catalog
+from hierarchy import catalog, filters
 from hierarchy.db import Database
 from hierarchy.errors import (
     AlreadyExists,
@@ -19,6 +19,7 @@ from hierarchy.errors import (
     ResourceExhausted,
     StrataError,
 )
+from hierarchy.filters import AttributeCondition
 from hierarchy.types import (
     Collection,
     EmbeddingSpace,
@@ -482,6 +483,16 @@ def test_reports_of_every_collection_pass_over_one_deleted_meanwhile(
     assert games.verify().ok
     with pytest.raises(NotFound):  # named, it is still not found
         games.stats("gone")
+
+
+def test_a_filter_of_too_many_attribute_conditions_is_refused_before_the_store_runs_it(games: Database) -> None:
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(6)))
+    conditions = tuple(AttributeCondition(f"k{i}", float(i)) for i in range(filters.MAX_ATTRIBUTE_CONDITIONS + 1))
+    with pytest.raises(InvalidArgument, match="has 65 conditions; at most 64") as err:
+        games.search(query(unit_vectors(6)[0], filter=Filter(attributes=conditions)))
+    assert err.value.field == "filter.attributes"
+    allowed = Filter(attributes=conditions[:-1])
+    assert games.search(query(unit_vectors(6)[0], filter=allowed)).hits == []  # no segment has k0..k63
 
 
 @pytest.mark.parametrize("config", ["[]", "{", '{"model_type": 7}'])
