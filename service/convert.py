@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -12,7 +12,7 @@ from google.protobuf import json_format, struct_pb2, timestamp_pb2
 from hierarchy import types as t
 from hierarchy import validate
 from hierarchy.builder import HierarchyConfig
-from hierarchy.errors import InvalidArgument
+from hierarchy.errors import InvalidArgument, ResourceExhausted
 from hierarchy.filters import AttributeCondition
 from hierarchy.operations import Operation
 from hierarchy.query import ParsedQuery
@@ -284,8 +284,9 @@ def from_proto_search(msg: search_pb2.SearchRequest, deadline: float | None = No
     )
 
 
-def to_proto_search(result: t.SearchResult, next_token: str) -> search_pb2.SearchResponse:
-    """Domain result -> SearchResponse."""
+def to_proto_search(result: t.SearchResult, next_token: str, max_bytes: int = 0) -> search_pb2.SearchResponse:
+    """Domain result -> SearchResponse. ``max_bytes`` (0: none): the largest message the
+    server may send; an answer whose nodes alone pass it is refused before it is built."""
     route = result.route
     out = search_pb2.Route(
         levels=[to_proto_level(lv) for lv in route.levels],
@@ -298,25 +299,52 @@ def to_proto_search(result: t.SearchResult, next_token: str) -> search_pb2.Searc
     )
     if route.parse is not None:
         out.parse.CopyFrom(to_proto_parse(route.parse))
+    node = _NodeMessages(max_bytes)
     groups = [
-        search_pb2.VideoGroup(video_id=g.video_id, score=g.score, hits=[to_proto_hit(h) for h in g.hits])
+        search_pb2.VideoGroup(video_id=g.video_id, score=g.score, hits=[to_proto_hit(h, node) for h in g.hits])
         for g in result.groups
     ]
     return search_pb2.SearchResponse(
-        hits=[to_proto_hit(h) for h in result.hits], route=out, next_page_token=next_token, groups=groups
+        hits=[to_proto_hit(h, node) for h in result.hits], route=out, next_page_token=next_token, groups=groups
     )
 
 
-def to_proto_hit(hit: t.Hit) -> search_pb2.Hit:
-    """Domain hit (with its evidence and ancestors) -> Hit message."""
+class _NodeMessages:
+    """Node messages of one response, each built once (a video's root is an ancestor of
+    every hit in it), and the bytes they add up to as the response repeats them."""
+
+    def __init__(self, max_bytes: int = 0) -> None:
+        self._built: dict[str, tuple[common_pb2.Node, int]] = {}
+        self._max_bytes = max_bytes
+        self.total = 0
+
+    def __call__(self, node: t.Node) -> common_pb2.Node:
+        built = self._built.get(node.id)
+        if built is None:
+            message = to_proto_node(node)
+            built = self._built[node.id] = (message, message.ByteSize())
+        self.total += built[1]
+        if self._max_bytes and self.total > self._max_bytes:
+            # Parents carry their subtree's labels: with ancestors, 10 hits of a video
+            # whose labels were many and long made an 83 MB answer (833 MB for 100).
+            raise ResourceExhausted(
+                f"the answer's nodes alone pass the {self._max_bytes // (1024 * 1024)} MB a message may "
+                "hold; ask for fewer hits, or leave include_ancestors or include_evidence off",
+                "top_k",
+            )
+        return built[0]
+
+
+def to_proto_hit(hit: t.Hit, node: Callable[[t.Node], common_pb2.Node] = to_proto_node) -> search_pb2.Hit:
+    """Domain hit (with its evidence and ancestors) -> Hit message; ``node`` converts nodes."""
     return search_pb2.Hit(
-        node=to_proto_node(hit.node),
+        node=node(hit.node),
         score=hit.score,
         similarity=hit.similarity,
         rank=hit.rank,
         raw_score=hit.raw_score,
-        evidence=[to_proto_hit(e) for e in hit.evidence],
-        ancestors=[to_proto_node(a) for a in hit.ancestors],
+        evidence=[to_proto_hit(e, node) for e in hit.evidence],
+        ancestors=[node(a) for a in hit.ancestors],
         focus=common_pb2.TimeRange(start_ms=hit.focus.start_ms, end_ms=hit.focus.end_ms) if hit.focus else None,
     )
 

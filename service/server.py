@@ -168,7 +168,8 @@ class StrataServer:
         collection_pb2_grpc.add_CollectionServiceServicer_to_server(servicers.CollectionServicer(self.db), s)
         video_pb2_grpc.add_VideoServiceServicer_to_server(servicers.VideoServicer(self.db), s)
         segment_pb2_grpc.add_SegmentServiceServicer_to_server(servicers.SegmentServicer(self.db), s)
-        search_pb2_grpc.add_SearchServiceServicer_to_server(servicers.SearchServicer(self.db), s)
+        largest = self.settings.max_message_mb * 1024 * 1024
+        search_pb2_grpc.add_SearchServiceServicer_to_server(servicers.SearchServicer(self.db, largest), s)
         admin_pb2_grpc.add_AdminServiceServicer_to_server(servicers.AdminServicer(self.db), s)
         hierarchy_pb2_grpc.add_HierarchyServiceServicer_to_server(servicers.HierarchyServicer(self.db), s)
         graph_pb2_grpc.add_GraphServiceServicer_to_server(servicers.GraphServicer(self.db), s)

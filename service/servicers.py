@@ -148,15 +148,16 @@ class SegmentServicer(segment_pb2_grpc.SegmentServiceServicer):
 class SearchServicer(search_pb2_grpc.SearchServiceServicer):
     """Search by text or vector."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, max_message_bytes: int = 0) -> None:
         self.db = db
+        self.max_message_bytes = max_message_bytes  # the largest answer the server sends (0: no limit)
 
     @map_errors
     def Search(self, request: search_pb2.SearchRequest, context: Ctx) -> search_pb2.SearchResponse:  # noqa: N802
         # The caller's deadline goes into the core, which stops between stages once it passes.
         query = cv.from_proto_search(request, deadlines.after(context.time_remaining()))
         result = self.db.search(query, request.page_token)
-        return cv.to_proto_search(result, result.next_page_token)
+        return cv.to_proto_search(result, result.next_page_token, self.max_message_bytes)
 
     @map_errors
     def ParseQuery(  # noqa: N802

@@ -172,3 +172,22 @@ def test_vectors_of_garbage_bytes_name_the_field(client: StrataClient) -> None:
     assert error.code is grpc.StatusCode.INVALID_ARGUMENT and "vector.data" in error.fields
     request.vector.data = np.full(DIM, np.nan, "<f4").tobytes()
     assert "vector" in refusal(lambda: client._call(client.searcher.Search, request)).fields
+
+
+def test_an_answer_too_large_to_send_is_refused_before_it_is_built(client: StrataClient) -> None:
+    """Parents carry every label of their subtree: ancestors of a video with many long
+    labels make an answer larger than a message may be. It is refused naming top_k and
+    what to leave off; the same search without ancestors answers."""
+    client.create_collection("heavy", dimension=DIM)
+    client.create_video("heavy", "v")
+    for first in range(0, 20, LIMITS["max_batch"]):
+        batch = rows("v", unit_vectors(LIMITS["max_batch"], seed=500 + first), start_index=first)
+        for i, row in enumerate(batch):  # 100 labels of 100 characters, none shared
+            row["labels"] = [f"{first + i:03d}-{j:03d}-".ljust(100, "x") for j in range(100)]
+        client.append_segments("heavy", batch)
+    client.seal_video("heavy", "v")
+    error = refusal(lambda: client.search("heavy", vector=PROBE, level="segment", include_ancestors=True))
+    assert error.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "top_k" in error.fields
+    assert "1 MB a message may hold" in error.message and "include_ancestors" in error.message
+    assert len(client.search("heavy", vector=PROBE, level="segment").hits) == 10
