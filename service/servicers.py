@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 import grpc
@@ -126,8 +127,14 @@ class SegmentServicer(segment_pb2_grpc.SegmentServiceServicer):
         self, request_iterator: Iterator[segment_pb2.StreamAppendSegmentsRequest], context: Ctx
     ) -> segment_pb2.StreamAppendSegmentsResponse:  # noqa: N802, E501
         summary = segment_pb2.StreamAppendSegmentsResponse()
-        for number, message in enumerate(request_iterator):
+        messages = iter(request_iterator)
+        for number in itertools.count():
             try:
+                # Reading the next message is inside: one whose bytes do not parse is refused
+                # as it is read, and that error names its batch too.
+                message = next(messages, None)
+                if message is None:
+                    break
                 answer = self._append(message.batch)
             except StrataError as exc:
                 # Earlier batches are committed; say which batch failed.
