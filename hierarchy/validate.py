@@ -261,7 +261,7 @@ def hierarchy_config(base: HierarchyConfig, overrides: dict[str, Any], field: st
     for name, value in overrides.items():
         if name not in known:
             raise InvalidArgument(f"{field}.{name}", f"is not a hierarchy parameter; use one of {sorted(known)}")
-        _hierarchy_value(name, value, f"{field}.{name}")
+        _hierarchy_value(name, value, f"{field}.{name}", known[name].type in ("int", int))
     merged = dataclasses.replace(base, **overrides)
     if merged.scene_min_ms > merged.scene_max_ms:
         raise InvalidArgument(f"{field}.scene_min_ms", "must not exceed scene_max_ms")
@@ -270,15 +270,16 @@ def hierarchy_config(base: HierarchyConfig, overrides: dict[str, Any], field: st
     return merged
 
 
-def _hierarchy_value(name: str, value: Any, field: str) -> None:
-    """One builder parameter: numbers finite and in range, names short."""
+def _hierarchy_value(name: str, value: Any, field: str, whole: bool) -> None:
+    """One builder parameter: numbers finite and in range (``whole``: a count or a time,
+    at least 1), names short."""
     if isinstance(value, str):
         name_text(value, field)
         return
     if not isinstance(value, int | float) or isinstance(value, bool):
         return
     finite(value, field)
-    floor = 0 if name in _ZERO_ALLOWED else 1e-12
+    floor = 0 if name in _ZERO_ALLOWED else 1 if whole else 1e-12
     if value < floor:
         raise InvalidArgument(field, f"is {value:g}; must be {'>= 0' if floor == 0 else f'at least {floor:g}'}")
     ceiling = {"half_count": MAX_HALF_COUNT, "scene_dims": MAX_DIMENSION}.get(name)

@@ -246,6 +246,22 @@ def test_bad_hierarchy_values_are_refused(overrides: dict, field: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"half_count": 0}, "is 0; must be at least 1"),
+        ({"scene_min_ms": -5}, "is -5; must be at least 1"),
+        ({"scene_penalty": 0.0}, "is 0; must be at least 1e-12"),
+        ({"scene_dims": -1}, "is -1; must be >= 0"),
+    ],
+)
+def test_a_value_below_its_floor_is_told_the_floor_of_its_kind(overrides: dict, message: str) -> None:
+    """Counts and times are whole numbers from 1; other numbers need only be positive."""
+    with pytest.raises(InvalidArgument) as err:
+        validate.hierarchy_config(HierarchyConfig(), overrides)
+    assert err.value.message == message
+
+
+@pytest.mark.parametrize(
     "values",
     [
         {"x": float("nan")},
