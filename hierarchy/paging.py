@@ -22,24 +22,32 @@ def digest(*parts: Any) -> str:
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
-def encode(position: Any, request_digest: str) -> str:
-    """Token for the page that starts at ``position``."""
-    raw = json.dumps({"p": position, "d": request_digest}, separators=(",", ":")).encode()
+def encode(position: Any, request_digest: str, collection_id: int | None = None) -> str:
+    """Token for the page that starts at ``position`` (of the collection with that id:
+    names are reused after a delete, ids never)."""
+    data: dict[str, Any] = {"p": position, "d": request_digest}
+    if collection_id is not None:
+        data["c"] = collection_id
+    raw = json.dumps(data, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode(token: str, request_digest: str, field: str = "page_token") -> Any:
-    """The position stored in ``token``; None for an empty token."""
+def decode(token: str, request_digest: str, field: str = "page_token", collection_id: int | None = None) -> Any:
+    """The position stored in ``token``; None for an empty token. A token of another
+    collection of the same name (deleted since) is refused; tokens made before they
+    carried the collection pass."""
     if not token:
         return None
     try:
         padded = token + "=" * (-len(token) % 4)
         data = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        position, owner = data["p"], data["d"]
-    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        position, owner, made_for = data["p"], data["d"], data.get("c", collection_id)
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
         raise InvalidArgument(field, "is malformed; pass back a next_page_token unchanged") from exc
     if owner != request_digest:
         raise InvalidArgument(field, "belongs to a different request; keep the other fields unchanged")
+    if made_for != collection_id:
+        raise InvalidArgument(field, "belongs to a collection of this name since deleted; search from the first page")
     return position
 
 

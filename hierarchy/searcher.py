@@ -145,12 +145,12 @@ class Searcher:
         page = ranking.ranked[start : start + top_k]
         hits = self._hits(coll, plan, ranking, page, start + 1)
         more = len(ranking.ranked) > start + top_k and start + top_k <= MAX_RESULT_WINDOW
-        token = paging.encode(at.next(start + top_k, [r.key for r in page], plan.pins), owner) if more else ""
+        token = paging.encode(at.next(start + top_k, [r.key for r in page], plan.pins), owner, coll.id) if more else ""
         return SearchResult(hits, ranking.route, more, token)
 
     def _position(self, coll: Collection, page_token: str, owner: str) -> paging.Position:
         """Where a page starts: the first page at the latest commit, at its first answer."""
-        position = paging.decode(page_token, owner)
+        position = paging.decode(page_token, owner, collection_id=coll.id)
         if position is None:
             return paging.Position(0, self._commits.visible(coll.id))
         at = paging.Position.of(position)
@@ -245,7 +245,8 @@ class Searcher:
             if found:
                 out.append(VideoGroup(video, found[0].score, found))
         more = len(groups) > offset + top_k and offset + top_k <= MAX_RESULT_WINDOW
-        token = paging.encode(at.next(offset + top_k, [video for video, _ in page], plan.pins), owner) if more else ""
+        shown = [video for video, _ in page]
+        token = paging.encode(at.next(offset + top_k, shown, plan.pins), owner, coll.id) if more else ""
         return SearchResult([], ranking.route, more, token, out)
 
     def _videos_held(self, coll: Collection, named: tuple[str, ...]) -> int:

@@ -42,6 +42,15 @@ def test_digest_is_stable_and_tells_requests_apart() -> None:
     assert paging.digest("search", 1, 10) != paging.digest("search", 1, 11)
 
 
+def test_a_token_names_its_collection_and_older_tokens_name_none() -> None:
+    token = paging.encode(10, OWNER, collection_id=3)
+    assert paging.decode(token, OWNER, collection_id=3) == 10
+    with pytest.raises(InvalidArgument, match="since deleted") as err:
+        paging.decode(token, OWNER, collection_id=4)
+    assert err.value.field == "page_token"
+    assert paging.decode(paging.encode(10, OWNER), OWNER, collection_id=4) == 10  # made before tokens named it
+
+
 def test_token_of_another_request_is_refused() -> None:
     token = paging.encode(10, paging.digest("search", "games", "corner kick", 10))
     with pytest.raises(InvalidArgument) as err:

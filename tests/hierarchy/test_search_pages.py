@@ -133,9 +133,25 @@ def test_a_token_of_offset_and_commit_alone_still_pages(library: Database) -> No
 
     q = SearchQuery(COLLECTION, Level.SEGMENT, vector=unit_vectors(1, seed=8)[0], top_k=7)
     first = library.search(q)
-    position = paging.decode(first.next_page_token, _owner_of(first.next_page_token))
-    old = paging.encode(position[:2], _owner_of(first.next_page_token))
+    cid = library.get_collection(COLLECTION).id
+    position = paging.decode(first.next_page_token, _owner_of(first.next_page_token), collection_id=cid)
+    old = paging.encode(position[:2], _owner_of(first.next_page_token))  # nor the collection's id
     assert hit_ids(library.search(q, old)) == hit_ids(library.search(q, first.next_page_token))
+
+
+def test_a_token_of_a_deleted_collection_is_refused_by_its_namesake(library: Database) -> None:
+    """Names are reused after a delete: a token of the old collection's search, passed to
+    a new one of that name holding the same videos, is refused rather than paging it."""
+    q = SearchQuery(COLLECTION, Level.SEGMENT, vector=unit_vectors(1, seed=8)[0], top_k=7)
+    token = library.search(q).next_page_token
+    library.delete_collection(COLLECTION)
+    library.create_collection(COLLECTION, EmbeddingSpace(DIM))
+    library.create_video(COLLECTION, "v1")
+    library.append_segments(COLLECTION, segments("v1", unit_vectors(120, seed=0)))
+    with pytest.raises(InvalidArgument, match="since deleted; search from the first page") as err:
+        library.search(q, token)
+    assert err.value.field == "page_token"
+    assert len(library.search(q).hits) == 7
 
 
 @pytest.mark.parametrize("mode", [Mode.AUTO, Mode.ALL])
@@ -292,7 +308,7 @@ def test_a_forged_token_past_the_result_window_is_refused(library: Database) -> 
 
     q = SearchQuery(COLLECTION, Level.SEGMENT, vector=unit_vectors(1, seed=3)[0], top_k=5)
     token = library.search(q).next_page_token
-    raw = paging.decode(token, _owner_of(token))
+    raw = paging.decode(token, _owner_of(token), collection_id=library.get_collection(COLLECTION).id)
     forged = paging.encode([10**30, raw[1]], _owner_of(token))
     with pytest.raises(InvalidArgument) as err:
         library.search(q, forged)
