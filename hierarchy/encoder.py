@@ -9,6 +9,7 @@ Runtime once an exported graph of it reproduces torch's output (``hierarchy.onnx
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -23,6 +24,7 @@ DEFAULT_ENCODER = "default"
 _BATCH = 64
 _MAX_TOKENS = 256
 _REMEMBERED = 4096  # query embeddings kept
+_WORD = re.compile(r"\S+")
 
 
 class TextEncoder(Protocol):
@@ -93,7 +95,8 @@ class TransformersEncoder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         # Captions repeat (templates, "no description"): embed each distinct text once.
-        unique, inverse = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
+        heads = [head(t) for t in texts]
+        unique, inverse = np.unique(np.asarray(heads, dtype=object), return_inverse=True)
         distinct = [str(t) for t in unique]
         parts = [self._encode_batch(distinct[i : i + _BATCH]) for i in range(0, len(distinct), _BATCH)]
         return np.concatenate(parts, axis=0)[inverse.reshape(-1)]
@@ -146,6 +149,21 @@ class TransformersEncoder:
         with torch.inference_mode():
             inputs = {name: torch.from_numpy(np.asarray(values)) for name, values in batch.items()}
             return self._model(**inputs).last_hidden_state.numpy()
+
+
+def head(text: str, words: int = _MAX_TOKENS) -> str:
+    """``text`` up to the end of its ``words``-th word (a run of non-space characters).
+
+    The model reads its first ``_MAX_TOKENS`` tokens, and each word gives at least one, so
+    what follows cannot change the embedding; but the tokenizer reads all of a text before
+    cutting it: 64 transcripts of 63,000 characters took 9.4 s to embed whole and 4.3 s so,
+    with the same bits."""
+    end = None
+    for i, word in enumerate(_WORD.finditer(text)):
+        if i + 1 == words:
+            end = word.end()
+            break
+    return text if end is None else text[:end]
 
 
 _CACHE: dict[str, TextEncoder] = {}

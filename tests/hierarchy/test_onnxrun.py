@@ -76,3 +76,17 @@ def test_onnx_runtime_loads_after_the_vector_index_module(first: str) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "loaded"
+
+
+def test_a_long_text_embeds_as_the_model_reads_it_whole() -> None:
+    """Only a text's first words reach the model: cutting the rest before the tokenizer
+    reads it changes no bit, and a text shorter than the cut is kept whole."""
+    from hierarchy import encoder as encoders
+
+    encoder = get_encoder()
+    words = [f"w{i}," if i % 7 == 0 else f"word{i}" for i in range(3000)]
+    long = "  ".join(words) + "\n"
+    assert encoders.head(long) == "  ".join(words[: encoders._MAX_TOKENS])
+    assert encoders.head("a corner kick ") == "a corner kick "
+    whole = encoder._encode_batch([long])  # the tokenizer cuts it itself
+    assert np.array_equal(encoder.encode([long]), whole)
