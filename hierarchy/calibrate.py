@@ -97,6 +97,8 @@ class MomentsCache:
         self._moments: dict[tuple[int, int], list[tuple[int, LevelMoments]]] = {}
         self._refreshing: set[tuple[int, int]] = set()
         self._used: set[int] = set()  # versions a search was given (a page token may name them)
+        # What a level held when ``prepare`` computed its latest version: (mark, version).
+        self._marks: dict[tuple[int, int], tuple[object, int]] = {}
         # Versions count up from the time in milliseconds times 2^20, room for a million a
         # millisecond: a token from an earlier run of the server pins none of this one's.
         self._versions = itertools.count((time.time_ns() // 1_000_000) << 20)
@@ -151,25 +153,43 @@ class MomentsCache:
             return next((m for _, m in self._moments.get(key, ()) if m.version == version), None)
 
     def prepare(
-        self, key: tuple[int, int], size: int, sample: Callable[[], np.ndarray], as_of: int, *, deleted: int
+        self,
+        key: tuple[int, int],
+        size: int,
+        sample: Callable[[], np.ndarray],
+        as_of: int,
+        *,
+        deleted: int,
+        mark: object = None,
     ) -> None:
         """Bring the moments of ``key`` up to date now, in the calling thread (one reading
-        ahead in the background): computed afresh when none are kept or the latest are
-        stale. Latest moments no search was given are replaced; others are kept beside the
-        new ones (stamped with ``as_of``, the commit the level is read at), so a search
-        whose first page used them keeps them. Replacing, a load that pauses again and
-        again adds no version that would push out those of searches under way."""
+        ahead in the background, once writes settle): computed afresh when none are kept,
+        or the level changed at all since the latest were (``mark``, read before the
+        sample, names what it holds: equal marks, equal contents), or without a mark when
+        they are stale. Settled, the moments then describe what the level holds, as a
+        restarted server's do, not what it held when a search last found them a tenth
+        out of date: otherwise a load's timing picked the statistics its answers were
+        scored with. Latest moments no search was given are replaced; others are kept
+        beside the new ones (stamped with ``as_of``, the commit the level is read at), so
+        a search whose first page used them keeps them. Replacing, a load that pauses
+        again and again adds no version that would push out those of searches under way."""
         with self._lock:
             history = self._moments.get(key)
             latest = history[-1][1] if history else None
-        if latest is not None and not _stale(latest, size, deleted):
+            seen = self._marks.get(key)
+        if latest is not None and (
+            seen == (mark, latest.version) if mark is not None else not _stale(latest, size, deleted)
+        ):
             return
         fresh = LevelMoments.of(sample(), size)
         with self._lock:
             kept = self._moments.get(key)
             if kept and latest is not None and kept[-1][1] is latest and latest.version not in self._used:
                 kept.pop()  # no search saw it: nothing may name it
-        self._keep_version(key, as_of, fresh, deleted)
+        made = self._keep_version(key, as_of, fresh, deleted)
+        if mark is not None:
+            with self._lock:
+                self._marks[key] = (mark, made.version)
 
     def _keep_version(self, key: tuple[int, int], as_of: int | None, fresh: LevelMoments, deleted: int) -> LevelMoments:
         with self._lock:
@@ -208,6 +228,7 @@ class MomentsCache:
         with self._lock:
             for key in [key for key in self._moments if key[0] == cid]:
                 self._used.difference_update(m.version for _, m in self._moments.pop(key))
+                self._marks.pop(key, None)
 
     def settle(self, timeout: float = 10.0) -> None:
         """Wait until no refresh is under way (tests, benchmarks)."""

@@ -449,7 +449,10 @@ class Searcher:
             index = self._index(coll, level)
             sample = functools.partial(index.sample, calibrate.SAMPLE)
             visible = self._commits.visible(coll.id)  # (read before the sample: it holds at least that)
-            self._level_moments.prepare((coll.id, int(level)), len(index), sample, visible, deleted=index.deleted)
+            mark = (self._commits.written(coll.id, level), self._commits.rewrites(coll.id, level), index.deleted)
+            self._level_moments.prepare(
+                (coll.id, int(level)), len(index), sample, visible, deleted=index.deleted, mark=mark
+            )
 
     def _spans(self, coll: Collection, level: Level) -> LevelSpans:
         rewrites = self._commits.rewrites(coll.id, level)  # read before the store: a later rewrite reloads

@@ -13,7 +13,7 @@ from hierarchy import scan, spans
 from hierarchy.db import Database
 from hierarchy.types import Level, Mode, SearchQuery
 from hierarchy.warmer import Warmer
-from tests.hierarchy.helpers import COLLECTION, segments, unit_vectors
+from tests.hierarchy.helpers import COLLECTION, OpenDb, segments, unit_vectors
 
 
 def _refuse(what: str):  # noqa: ANN202 - a stand-in that fails the test when called
@@ -71,6 +71,37 @@ def test_statistics_no_search_used_are_replaced_and_those_one_used_kept(games: D
     games.append_segments(COLLECTION, segments("v2", unit_vectors(200, seed=20), first_ms=100_000))
     assert games.searcher.settle()
     assert kept()[0] is used and [m.count for m in kept()][1:] == [375]  # a search used it: kept beside
+
+
+def test_settled_statistics_are_those_a_restarted_server_computes(games: Database, open_db: OpenDb) -> None:
+    """Once writes settle, each level's statistics describe what it holds, even after a
+    change too small to make a search refresh them: scores are then those of a restarted
+    server, whatever the timing of the load."""
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(100, seed=1)))
+    q = SearchQuery(COLLECTION, vector=unit_vectors(1, seed=3)[0], top_k=5, mode=Mode.ALL)  # calibrated scores
+    games.search(q)  # statistics of 100 segments, given to a search
+    games.append_segments(COLLECTION, segments("v2", unit_vectors(5, seed=2)))  # a twentieth more
+    assert games.searcher.settle()
+    live = games.search(q).hits
+    games.close()
+    restarted = open_db().search(q).hits
+    assert [h.node.id for h in restarted] == [h.node.id for h in live]
+    assert [h.score for h in restarted] == pytest.approx([h.score for h in live], rel=1e-9)
+
+
+def test_a_level_unchanged_since_its_statistics_is_not_read_again(games: Database, monkeypatch) -> None:
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(80, seed=1)))
+    games.seal_video(COLLECTION, "v1")
+    assert games.searcher.settle()
+    coll = games.get_collection(COLLECTION)
+    sampled: list[Level] = []
+    for level in Level:
+        index = games.indexes.get(coll, level)
+        monkeypatch.setattr(index, "sample", lambda *a, _l=level, _s=index.sample: sampled.append(_l) or _s(*a))
+    games.append_segments(COLLECTION, segments("v2", unit_vectors(3, seed=2)))  # segments only
+    assert games.searcher.settle()
+    assert sampled == [Level.SEGMENT]
+    assert games.searcher._level_moments._moments[(coll.id, int(Level.SEGMENT))][-1][1].count == 83
 
 
 def test_a_collection_deleted_during_a_read_ahead_leaves_nothing_cached(games: Database, monkeypatch) -> None:

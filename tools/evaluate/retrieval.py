@@ -231,6 +231,10 @@ def _run_library(
         db = Database.open(tmp)
         try:
             times = load_library(db, videos)
+            # The statistics that calibrate scores are brought up to date once writes settle;
+            # queries before then would be scored with those of wherever the load had got
+            # to when a search last refreshed them, so the rows would follow the load's timing.
+            db.searcher.settle(timeout=120.0)
             began = time.perf_counter()
             vectors = get_encoder().encode([p.text for p in probes])
             encode_s = time.perf_counter() - began
