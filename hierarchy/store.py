@@ -97,6 +97,11 @@ class Store:
                 "data directory, stop it or choose another --data-dir."
             ) from exc
         self._local = threading.local()
+        # Every thread's cursor, by thread, also held here: see _hold. And the one cursor
+        # ``failure`` probes with.
+        self._held: dict[int, duckdb.DuckDBPyConnection] = {}
+        self._held_lock = threading.Lock()
+        self._probe: duckdb.DuckDBPyConnection | None = None
         self._closed = False
         self._migrate()
 
@@ -107,7 +112,24 @@ class Store:
         if cur is None:
             cur = self._con.cursor()
             self._local.cursor = cur
+            self._hold(cur)
         return cur
+
+    def _hold(self, cur: duckdb.DuckDBPyConnection) -> None:
+        """Keep this thread's cursor referenced from the store while the thread lives.
+
+        A fork (an index save's child, ``hierarchy.graphsave``) clears the other threads'
+        states in the child, their thread-locals with them; a cursor whose last reference
+        went there ran DuckDB's connection destructor in the child, which waits on a lock
+        a thread held at the fork: the child never ended, the index was not saved for the
+        300 s the saver waits, and a stop waited as long (two of two loads with a save
+        every 0.2 s). Held here as well, no cursor is freed in a child. Cursors of threads
+        that have ended are let go (in this process) as the next one is made."""
+        with self._held_lock:
+            alive = {thread.ident for thread in threading.enumerate()}
+            for ident in [ident for ident in self._held if ident not in alive]:
+                del self._held[ident]
+            self._held[threading.get_ident()] = cur
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -178,8 +200,10 @@ class Store:
         process restarts, and the restart recovers from the files.
         """
         try:
-            with self.new_cursor() as cur:
-                cur.execute("SELECT 1").fetchall()
+            with self._held_lock:  # one cursor, kept (see _hold), used by one caller at a time
+                self._check_open()
+                self._probe = self._probe or self._con.cursor()
+                self._probe.execute("SELECT 1").fetchall()
         except duckdb.FatalException as exc:
             return str(exc).splitlines()[0]
         except duckdb.ConnectionException as exc:  # closed, or lost with the fatal error
@@ -195,6 +219,9 @@ class Store:
         finally:
             self._closed = True
             self._con.close()
+            with self._held_lock:
+                self._held.clear()
+                self._probe = None
 
 
 class Allocator:

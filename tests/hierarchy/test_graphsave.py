@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import fcntl
 import os
+import threading
 import time
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +15,7 @@ import pytest
 
 from hierarchy import graphsave
 from hierarchy.index import IndexParams, IndexState, LevelIndex
+from hierarchy.store import Store
 from hierarchy.types import Metric
 from tests.hierarchy.helpers import DIM, unit_vectors
 
@@ -103,3 +106,39 @@ def test_the_child_holds_none_of_the_parents_files(tmp_path: Path) -> None:
         assert {0, 1, 2} <= held and len(held - {0, 1, 2}) == 1
     finally:
         lock.close()
+
+
+class _ReportsCursor:
+    """Stands in for an index: its "save" writes whether a cursor is still alive."""
+
+    def __init__(self, cursor: weakref.ref) -> None:
+        self.cursor = cursor
+
+    def save(self, path: str) -> None:
+        Path(path).write_text("alive" if self.cursor() is not None else "freed")
+
+
+def test_a_save_child_frees_no_cursor_of_another_thread(tmp_path: Path) -> None:
+    """The child's start clears the other threads' states; a DuckDB cursor freed there
+    ran its destructor, which could wait forever on a lock held at the fork (a save that
+    hung for 300 s under writes). Every thread's cursor outlives the child."""
+    store = Store(tmp_path / "strata.duckdb")
+    made, leave = threading.Event(), threading.Event()
+    refs: list[weakref.ref] = []
+
+    def work() -> None:
+        refs.append(weakref.ref(store.cursor()))  # the thread's own cursor, read once
+        made.set()
+        leave.wait(10)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    try:
+        assert made.wait(5)
+        pid = graphsave.in_child(_ReportsCursor(refs[0]), tmp_path / "report")  # type: ignore[arg-type]
+        assert pid is not None and graphsave.child_wrote(pid, tmp_path / "report")
+        assert (tmp_path / "report").read_text() == "alive"
+    finally:
+        leave.set()
+        thread.join()
+        store.close()
