@@ -447,7 +447,10 @@ def _channel(
     root_certificates: bytes | None,
     client_certificate: tuple[bytes, bytes] | None,
 ) -> grpc.Channel:
-    if not (tls or root_certificates or client_certificate):
+    if root_certificates is not None and not root_certificates.strip():
+        # Empty bytes read as "not given" and the channel went out in plaintext.
+        raise ValueError("root_certificates is empty; give the PEM of the CA, or None for the system's roots")
+    if not (tls or root_certificates is not None or client_certificate is not None):
         return grpc.insecure_channel(target, options=options)
     key, chain = client_certificate or (None, None)
     credentials = grpc.ssl_channel_credentials(root_certificates, key, chain)

@@ -53,7 +53,10 @@ TlsCa = Annotated[
 
 
 def _client(target: str, token: str | None = None, tls_ca: Path | None = None) -> StrataClient:
-    return StrataClient(target, token=token, root_certificates=tls_ca.read_bytes() if tls_ca else None)
+    roots = tls_ca.read_bytes() if tls_ca else None
+    if roots is not None and not roots.strip():  # an empty file must not mean "no TLS"
+        _stop(f"--tls-ca {tls_ca} is empty; give the PEM certificate of the server's CA")
+    return StrataClient(target, token=token, root_certificates=roots)
 
 
 # What to do about a refusal that is not about the request itself.

@@ -107,6 +107,16 @@ def test_error_exits_non_zero_with_message(served: str) -> None:
     assert result.returncode == 1 and "NOT_FOUND" in result.stderr
 
 
+def test_an_empty_tls_ca_file_is_refused_not_taken_for_plaintext(served: str, tmp_path: Path) -> None:
+    empty = tmp_path / "ca.pem"
+    empty.write_text("")
+    env = {**os.environ, "STRATA_TARGET": served}
+    result = subprocess.run([STRATA, "stats", "--tls-ca", str(empty)], capture_output=True, text=True, env=env)
+    assert result.returncode == 1 and "is empty" in result.stderr and "Traceback" not in result.stderr
+    with pytest.raises(ValueError, match="root_certificates is empty"):
+        StrataClient(served, root_certificates=b"")
+
+
 def test_parse_shows_how_a_routed_search_reads_a_text(served: str) -> None:
     reading = json.loads(_strata(served, "parse", "the first half with multiple corners then a goal", "--json"))
     assert reading["scope"] == "LEVEL_HALF" and reading["ordinal"] == 1 and reading["count"]
