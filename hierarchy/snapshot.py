@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 
+from hierarchy import process
 from hierarchy.catalog import now_ms
 from hierarchy.errors import FailedPrecondition, InvalidArgument, Unavailable
 from hierarchy.files import fsync, sha256
@@ -179,7 +180,7 @@ def restore(snapshot_dir: Path, data_dir: Path, force: bool = False) -> Snapshot
     snapshot = read_manifest(snapshot_dir)
     for entry in snapshot.files:
         verify_file(snapshot_dir, entry)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    process.make_directory(data_dir)  # a file of that name: FAILED_PRECONDITION naming it
     with _directory_lock(data_dir):
         existing = [p for p in data_dir.iterdir() if p.name != "LOCK"]
         if existing and not force:

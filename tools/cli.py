@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from hierarchy.validate import MAX_DIMENSION
 from service.client import GRANULARITIES, METRICS, StrataClient, StrataRpcError
 from service.gen.strata.v1 import admin_pb2, common_pb2
 from tools.render import draw_tree, level_name, node_line, print_hits, search_json
@@ -167,7 +168,7 @@ def _announce_ready(server: Any, stop: threading.Event) -> None:
 @collections_app.command("create")
 def collections_create(
     name: str,
-    dim: Annotated[int, typer.Option("--dim", min=0, help="Vector dimension.")] = 0,
+    dim: Annotated[int, typer.Option("--dim", min=0, max=MAX_DIMENSION, help="Vector dimension.")] = 0,
     metric: Annotated[MetricName, typer.Option(help="cos, ip or l2sq.")] = MetricName.cos,
     encoder: Annotated[str, typer.Option(help="Text encoder: 'default' or a local model folder.")] = "",
     model_name: Annotated[str, typer.Option(help="Model that produced the vectors.")] = "",
@@ -267,10 +268,22 @@ def _count_lines(path: Path) -> int:
         return sum(1 for line in handle if line.strip())
 
 
+def _utf8(text: str) -> str:
+    """A text argument that can be sent: the shell may pass bytes that are not UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise typer.BadParameter("is not valid UTF-8 text") from None
+    return text
+
+
+Text = Annotated[str, typer.Argument(callback=_utf8, show_default=False)]
+
+
 @app.command()
 def search(
     collection: str,
-    text: str,
+    text: Text,
     level: Annotated[
         LevelName, typer.Option(help="auto (the router picks), all, segment, scene, drive, half or video.")
     ] = LevelName.auto,
@@ -311,7 +324,7 @@ def search(
 
 @app.command(name="parse")
 def parse_query(
-    text: str,
+    text: Text,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     target: Target = DEFAULT_TARGET,
     token: Token = None,
@@ -551,13 +564,17 @@ def restore(
 @app.command()
 def demo(
     data_dir: Annotated[Path | None, typer.Option(help="Data directory (default ~/.strata/demo).")] = None,
-    matches: Annotated[int, typer.Option(help="Sample matches to generate.")] = 2,
+    matches: Annotated[int, typer.Option(min=1, help="Sample matches to generate.")] = 2,
 ) -> None:
     """Start an embedded server, ingest sample matches and run a few searches."""
+    from hierarchy.errors import StrataError
     from tools.demo import run_demo
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    run_demo(data_dir or Path.home() / ".strata" / "demo", matches, console)
+    try:
+        run_demo(data_dir or Path.home() / ".strata" / "demo", matches, console)
+    except StrataError as exc:  # e.g. a data directory that cannot be used
+        _stop(str(exc))
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, add_help_option=False)

@@ -48,7 +48,27 @@ def _row(raw: bytes, where: str) -> dict[str, Any]:
     for name in ("start_ms", "end_ms"):
         if not isinstance(row.get(name), int) or isinstance(row[name], bool):
             raise ValueError(f"{where}: {name} is missing or not an integer (milliseconds)")
+    for name, kind, what in _OPTIONAL:
+        if row.get(name) is not None and not _is(row[name], kind):
+            raise ValueError(f"{where}: {name} must be {what}")
     return row
+
+
+# Optional fields of a row: (name, type, or type of each item for a list), as said in errors.
+_OPTIONAL = (
+    ("id", str, "a string"),
+    ("text", str, "a string"),
+    ("labels", [str], "a list of strings"),
+    ("attributes", dict, "an object"),
+    ("vector", [int | float], "a list of numbers"),
+    ("shot_cut", bool, "true or false"),
+)
+
+
+def _is(value: Any, kind: Any) -> bool:
+    if isinstance(kind, list):
+        return isinstance(value, list) and all(_is(item, kind[0]) for item in value)
+    return isinstance(value, kind) and not (isinstance(value, bool) and kind is not bool)
 
 
 def file_digest(path: Path) -> str:

@@ -251,6 +251,12 @@ def test_restore_needs_force_for_a_non_empty_directory(snap: Path, tmp_path: Pat
     assert not (target / "old.txt").exists() and (target / "strata.duckdb").is_file()
 
 
+def test_restore_into_a_file_says_so_in_one_line(snap: Path, tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    refused = cli.invoke(app, ["restore", str(snap), "--data-dir", str(tmp_path / "a-file")])
+    assert refused.exit_code == 1 and "cannot use" in refused.output and "choose another --data-dir" in refused.output
+
+
 def test_restore_refuses_a_directory_a_server_is_running_on(server: StrataServer, snap: Path) -> None:
     with pytest.raises(Unavailable, match="running"):
         snapshots.restore(snap, server.db.data_dir, force=True)

@@ -176,6 +176,9 @@ def test_a_bad_line_of_an_ingest_file_is_named_and_a_refused_batch_leaves_no_vid
         ('{"video_id": "v", "start_ms": "zero", "end_ms": 9}\n', "rows.jsonl:1: start_ms"),
         ('{"start_ms": 0, "end_ms": 9}\n', "rows.jsonl:1: video_id"),
         ("\n{not json\n", "rows.jsonl:2: not valid JSON"),
+        ('{"video_id": "v", "start_ms": 0, "end_ms": 9, "attributes": [1]}\n', "rows.jsonl:1: attributes must be"),
+        ('{"video_id": "v", "start_ms": 0, "end_ms": 9, "labels": "goal"}\n', "rows.jsonl:1: labels must be"),
+        ('{"video_id": "v", "start_ms": 0, "end_ms": 9, "vector": [1, "x", 0, 0]}\n', "rows.jsonl:1: vector must"),
     ):
         (tmp_path / "rows.jsonl").write_text(content)
         assert expected in _fails(served, "ingest", "vec", str(tmp_path / "rows.jsonl"))
@@ -196,6 +199,23 @@ def test_an_unknown_level_or_metric_is_a_usage_error_listing_the_choices(served:
     for args in (["search", "c", "goal", "--level", "bogus"], ["collections", "create", "c", "--metric", "bogus"]):
         result = subprocess.run([STRATA, *args], capture_output=True, text=True, env=env, timeout=60)
         assert result.returncode == 2 and "bogus" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_text_that_is_not_utf8_is_a_usage_error(served: str) -> None:
+    env = {**os.environ, "STRATA_TARGET": served}
+    for args in ([b"parse", b"corner \xff kick"], [b"search", b"games", b"\xfe"]):
+        result = subprocess.run([STRATA.encode(), *args], capture_output=True, env=env)
+        assert result.returncode == 2 and b"not valid UTF-8" in result.stderr and b"Traceback" not in result.stderr
+
+
+def test_demo_and_bench_refuse_what_they_cannot_run_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+    for args in (["demo", "--data-dir", str(tmp_path / "a-file")], ["demo", "--matches", "0"]):
+        result = subprocess.run([STRATA, *args], capture_output=True, text=True, timeout=120)
+        assert result.returncode in (1, 2) and "Traceback" not in result.stderr, result.stderr
+    for option in ("--segments", "--dim", "--queries"):
+        result = subprocess.run([STRATA, "bench", option, "0"], capture_output=True, text=True, timeout=120)
+        assert result.returncode == 2 and "must be at least 1" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_stop_signals_never_catch_the_server_inside_its_own_wait() -> None:

@@ -43,14 +43,25 @@ PACKAGES = (
 )
 
 
+def _positive(text: str) -> int:
+    """A whole number of at least 1 (argparse reports anything else as a usage error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     p = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__)
-    p.add_argument("--segments", type=int, default=100_000, help="segments in the corpus")
-    p.add_argument("--dim", type=int, default=512, help="vector dimension")
+    p.add_argument("--segments", type=_positive, default=100_000, help="segments in the corpus")
+    p.add_argument("--dim", type=_positive, default=512, help="vector dimension")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--per-video", type=int, default=2700, help="segments per video (2,700 x 2 s = 90 min)")
-    p.add_argument("--queries", type=int, default=200, help="vector queries (recall, latency)")
+    p.add_argument("--queries", type=_positive, default=200, help="vector queries (recall, latency)")
     p.add_argument("--streams", type=int, default=2, help="concurrent ingest streams")
     p.add_argument("--batch", type=int, default=1000, help="segments per appended batch")
     p.add_argument("--clients", type=int, default=8, help="concurrent gRPC search clients")
