@@ -11,7 +11,9 @@ similarity's z-score within its own level, for this query:
 "How exceptional is this node among its peers, for this query" reads the same at every
 level. The statistics come from (a sample of) the level's vectors and are refreshed when
 the level has grown or shrunk by a tenth since they were computed, or a tenth of its rows
-were deleted (parents a tree rebuild replaced do not count).
+were deleted (parents a tree rebuild replaced do not count); and, once writes settle, after
+any change while no search has been given them (``MomentsCache.prepare``), so a loaded
+library is scored as a restarted server would score it.
 """
 
 from __future__ import annotations
@@ -89,7 +91,8 @@ class MomentsCache:
     serving while new ones are computed in a background thread: the computation took
     0.3 s a level at 60 k benchmark segments, which one search in every tenth of growth
     paid. Once writes settle they are brought up to date by a background reader
-    (``prepare``, hierarchy.warmer), so the first search after a load does not compute them."""
+    (``prepare``, hierarchy.warmer), so the first search after a load does not compute them
+    (and, while no search has been given them, follow any change, not only a tenth)."""
 
     def __init__(self, keep: int = 4) -> None:
         self._lock = threading.Lock()
@@ -118,34 +121,34 @@ class MomentsCache:
         ``deleted`` rows deleted so far) changed by more than a tenth. A search
         at an older commit (``current`` False) never refreshes: it reuses what its first
         page used."""
-        return self._given(self._get(key, size, sample, as_of, current, deleted))
-
-    def _get(
-        self,
-        key: tuple[int, int],
-        size: int,
-        sample: Callable[[], np.ndarray],
-        as_of: int | None,
-        current: bool,
-        deleted: int,
-    ) -> LevelMoments:
-        with self._lock:
-            history = list(self._moments.get(key, ()))
-        if history and as_of is not None and (as_of < history[-1][0] or not current):
-            older = [m for stamp, m in history if stamp <= as_of]
-            return older[-1] if older else history[0][1]
-        latest = history[-1][1] if history else None
-        if latest is not None and not _stale(latest, size, deleted):
-            return latest
-        if latest is not None and not _must_wait(latest, size):
+        chosen, refresh = self._choose(key, size, as_of, current, deleted)
+        if chosen is None:
+            return self._keep_version(key, as_of, LevelMoments.of(sample(), size), deleted, given=True)
+        if refresh:
             self._refresh_later(key, size, sample, as_of, deleted)
-            return latest
-        return self._keep_version(key, as_of, LevelMoments.of(sample(), size), deleted)
+        return chosen
 
-    def _given(self, moments: LevelMoments) -> LevelMoments:
+    def _choose(
+        self, key: tuple[int, int], size: int, as_of: int | None, current: bool, deleted: int
+    ) -> tuple[LevelMoments | None, bool]:
+        """(the kept moments a search at ``as_of`` uses, or None when it must compute them;
+        whether to refresh them in the background). The moments chosen are marked as given
+        in the same locked step: ``prepare`` replaces only moments no search was given, and
+        must not take ones a search has just chosen."""
         with self._lock:
-            self._used.add(moments.version)
-        return moments
+            history = self._moments.get(key, [])
+            chosen, refresh = None, False
+            if history and as_of is not None and (as_of < history[-1][0] or not current):
+                older = [m for stamp, m in history if stamp <= as_of]
+                chosen = older[-1] if older else history[0][1]
+            elif history:
+                latest = history[-1][1]
+                stale = _stale(latest, size, deleted)
+                if not stale or not _must_wait(latest, size):
+                    chosen, refresh = latest, stale
+            if chosen is not None:
+                self._used.add(chosen.version)
+            return chosen, refresh
 
     def pinned(self, key: tuple[int, int], version: int) -> LevelMoments | None:
         """The moments of ``key`` with that ``version``, while kept."""
@@ -163,37 +166,47 @@ class MomentsCache:
         mark: object = None,
     ) -> None:
         """Bring the moments of ``key`` up to date now, in the calling thread (one reading
-        ahead in the background, once writes settle): computed afresh when none are kept,
-        or the level changed at all since the latest were (``mark``, read before the
-        sample, names what it holds: equal marks, equal contents), or without a mark when
-        they are stale. Settled, the moments then describe what the level holds, as a
-        restarted server's do, not what it held when a search last found them a tenth
-        out of date: otherwise a load's timing picked the statistics its answers were
-        scored with. Latest moments no search was given are replaced; others are kept
-        beside the new ones (stamped with ``as_of``, the commit the level is read at), so
-        a search whose first page used them keeps them. Replacing, a load that pauses
-        again and again adds no version that would push out those of searches under way."""
+        ahead in the background, once writes settle): computed afresh when none are kept
+        or the latest are stale (the level changed by more than a tenth), and also when
+        the level changed at all since the latest were computed (``mark``, read before the
+        sample, names what it holds) while no search has been given them. Settled after a
+        load, the moments then describe what the level holds, as a restarted server's do,
+        whatever the load's timing. New moments replace latest ones no search was given;
+        stale ones a search was given are kept beside the new (stamped with ``as_of``, the
+        commit the level is read at), so a search whose first page used them keeps them.
+        Moments a search was given are never replaced for a change of less than a tenth:
+        a version for every write followed by a pause and a search pushed out, after four,
+        the version a search's page token named."""
         with self._lock:
             history = self._moments.get(key)
             latest = history[-1][1] if history else None
             seen = self._marks.get(key)
-        if latest is not None and (
-            seen == (mark, latest.version) if mark is not None else not _stale(latest, size, deleted)
-        ):
+            given = latest is not None and latest.version in self._used
+        stale = latest is None or _stale(latest, size, deleted)
+        changed = mark is not None and latest is not None and seen != (mark, latest.version)
+        if not stale and (not changed or given):
             return
         fresh = LevelMoments.of(sample(), size)
         with self._lock:
             kept = self._moments.get(key)
-            if kept and latest is not None and kept[-1][1] is latest and latest.version not in self._used:
-                kept.pop()  # no search saw it: nothing may name it
+            free = bool(kept) and latest is not None and kept[-1][1] is latest and latest.version not in self._used
+            if not stale and not free:
+                return  # a search was given them meanwhile: a small change adds no version
+            if free:
+                kept.pop()  # no search saw them: nothing may name them
         made = self._keep_version(key, as_of, fresh, deleted)
         if mark is not None:
             with self._lock:
                 self._marks[key] = (mark, made.version)
 
-    def _keep_version(self, key: tuple[int, int], as_of: int | None, fresh: LevelMoments, deleted: int) -> LevelMoments:
+    def _keep_version(
+        self, key: tuple[int, int], as_of: int | None, fresh: LevelMoments, deleted: int, given: bool = False
+    ) -> LevelMoments:
+        """Keep ``fresh`` as the newest version of ``key`` (``given``: to a search, now)."""
         with self._lock:
             fresh = replace(fresh, version=next(self._versions), deleted=deleted)
+            if given:
+                self._used.add(fresh.version)
             kept = self._moments.setdefault(key, [])
             kept.append((as_of if as_of is not None else (kept[-1][0] if kept else 0), fresh))
             kept.sort(key=lambda item: item[0])

@@ -55,6 +55,19 @@ def test_a_level_that_grew_keeps_serving_its_moments_while_new_ones_are_computed
     assert cache.get(KEY, 1500, Sampler(1500), as_of=1, deleted=0) is first  # an older commit's search
 
 
+def test_reading_ahead_follows_any_change_until_a_search_is_given_the_moments() -> None:
+    cache = MomentsCache()
+    cache.prepare(KEY, 1000, Sampler(1000), 1, deleted=0, mark="a")
+    cache.prepare(KEY, 1010, Sampler(1010), 2, deleted=0, mark="b")  # changed, none given: replaced
+    given = cache.get(KEY, 1010, Sampler(1010), as_of=2, deleted=0)
+    assert given.count == 1010 and cache.pinned(KEY, given.version) is given
+    cache.prepare(KEY, 1020, Sampler(1020), 3, deleted=0, mark="c")  # a small change: kept as given
+    assert cache.get(KEY, 1020, Sampler(1020), as_of=3, deleted=0) is given
+    cache.prepare(KEY, 1200, Sampler(1200), 4, deleted=0, mark="d")  # stale: new beside the given
+    assert cache.get(KEY, 1200, Sampler(1200), as_of=4, deleted=0).count == 1200
+    assert cache.pinned(KEY, given.version) is given
+
+
 def test_moments_far_off_the_level_size_are_computed_before_answering() -> None:
     cache = MomentsCache()
     cache.get(KEY, 0, Sampler(0), as_of=1, deleted=0)  # an empty level, as at a start before a load

@@ -75,18 +75,34 @@ def test_statistics_no_search_used_are_replaced_and_those_one_used_kept(games: D
 
 def test_settled_statistics_are_those_a_restarted_server_computes(games: Database, open_db: OpenDb) -> None:
     """Once writes settle, each level's statistics describe what it holds, even after a
-    change too small to make a search refresh them: scores are then those of a restarted
-    server, whatever the timing of the load."""
+    change too small to make a search refresh them: a loaded library is scored as a
+    restarted server scores it, whatever the timing of the load."""
     games.append_segments(COLLECTION, segments("v1", unit_vectors(100, seed=1)))
-    q = SearchQuery(COLLECTION, vector=unit_vectors(1, seed=3)[0], top_k=5, mode=Mode.ALL)  # calibrated scores
-    games.search(q)  # statistics of 100 segments, given to a search
+    assert games.searcher.settle()  # statistics of 100 segments
     games.append_segments(COLLECTION, segments("v2", unit_vectors(5, seed=2)))  # a twentieth more
     assert games.searcher.settle()
+    q = SearchQuery(COLLECTION, vector=unit_vectors(1, seed=3)[0], top_k=5, mode=Mode.ALL)  # calibrated scores
     live = games.search(q).hits
     games.close()
     restarted = open_db().search(q).hits
     assert [h.node.id for h in restarted] == [h.node.id for h in live]
     assert [h.score for h in restarted] == pytest.approx([h.score for h in live], rel=1e-9)
+
+
+def test_small_changes_add_no_version_beside_statistics_a_search_used(games: Database) -> None:
+    """Writes with pauses and searches between them: the statistics a page token names
+    stay kept (a version for each pause pushed it out after four), so its next page scores
+    as it would have before them."""
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(300, seed=1)))
+    assert games.searcher.settle()
+    q = SearchQuery(COLLECTION, vector=unit_vectors(1, seed=3)[0], top_k=5, mode=Mode.ALL)
+    token = games.search(q).next_page_token
+    expected = [(h.node.id, h.score) for h in games.search(q, token).hits]
+    for n in range(6):
+        games.append_segments(COLLECTION, segments("v2", unit_vectors(1, seed=10 + n), first_ms=n * 1000))
+        assert games.searcher.settle()
+        games.search(q)
+    assert [(h.node.id, h.score) for h in games.search(q, token).hits] == expected
 
 
 def test_a_level_unchanged_since_its_statistics_is_not_read_again(games: Database, monkeypatch) -> None:
