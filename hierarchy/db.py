@@ -443,7 +443,10 @@ class Database:
 
         def of(coll: Collection) -> CollectionStats:
             levels = self.indexes.level_stats(self.store.cursor(), coll.id)
-            return CollectionStats(coll.name, self.get_collection(coll.name).video_count, levels)
+            now = self.get_collection(coll.name)
+            if now.id != coll.id:  # deleted since it was listed, and made again
+                raise NotFound(f"collection {coll.name!r} was deleted", "collection")
+            return CollectionStats(coll.name, now.video_count, levels)
 
         return self._each(collection, of)
 

@@ -483,6 +483,11 @@ def test_reports_of_every_collection_pass_over_one_deleted_meanwhile(
     assert games.verify().ok
     with pytest.raises(NotFound):  # named, it is still not found
         games.stats("gone")
+    games.create_collection("gone", EmbeddingSpace(DIM))  # a namesake: its own counts, not the old one's
+    games.create_video("gone", "v")
+    assert [s.name for s in games.stats()] == [COLLECTION]  # the listing still names the deleted one
+    monkeypatch.undo()
+    assert [(s.name, s.video_count) for s in games.stats()] == [(COLLECTION, 2), ("gone", 1)]
 
 
 def test_a_filter_of_too_many_attribute_conditions_is_refused_before_the_store_runs_it(games: Database) -> None:
