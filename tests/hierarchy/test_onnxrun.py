@@ -78,15 +78,29 @@ def test_onnx_runtime_loads_after_the_vector_index_module(first: str) -> None:
     assert done.stdout.strip() == "loaded"
 
 
-def test_a_long_text_embeds_as_the_model_reads_it_whole() -> None:
-    """Only a text's first words reach the model: cutting the rest before the tokenizer
-    reads it changes no bit, and a text shorter than the cut is kept whole."""
-    from hierarchy import encoder as encoders
-
+@pytest.mark.parametrize(
+    "words",
+    [
+        [f"w{i}," if i % 7 == 0 else f"word{i}" for i in range(3000)],  # plain words: cut
+        ["\u200b"] * 300 + ["after"] * 2000,  # zero-width spaces: no tokens, so not cut there
+        ["\u0301", "\x07", "\u00ad", "\ufeff"] * 80 + ["after"] * 2000,  # combining, control, soft hyphen, BOM
+        ["a\x1cb\x85c"] * 2000,  # separators to Python that the tokenizer drops
+    ],
+    ids=["plain", "zero-width", "invisible", "joined"],
+)
+def test_a_long_text_embeds_as_the_model_reads_it_whole(words: list[str]) -> None:
+    """Only a text's first tokens reach the model: what the encoder cuts before the
+    tokenizer reads it changes no bit, whatever its words are made of."""
     encoder = get_encoder()
-    words = [f"w{i}," if i % 7 == 0 else f"word{i}" for i in range(3000)]
     long = "  ".join(words) + "\n"
-    assert encoders.head(long) == "  ".join(words[: encoders._MAX_TOKENS])
-    assert encoders.head("a corner kick ") == "a corner kick "
     whole = encoder._encode_batch([long])  # the tokenizer cuts it itself
     assert np.array_equal(encoder.encode([long]), whole)
+
+
+def test_a_long_text_of_plain_words_is_cut_and_a_short_one_kept() -> None:
+    from hierarchy import encoder as encoders
+
+    words = [f"word{i}" for i in range(3000)]
+    assert encoders.head("  ".join(words)) == "  ".join(words[: encoders._MAX_TOKENS])
+    assert get_encoder()._readable("  ".join(words)) == "  ".join(words[: encoders._MAX_TOKENS])
+    assert get_encoder()._readable("a corner kick " * 10) == "a corner kick " * 10
