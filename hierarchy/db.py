@@ -251,9 +251,10 @@ class Database:
         """One page of a collection's videos in id order, and the next page's token."""
         coll = self._collection(collection)
         size = validate.page_size(page_size, limit=self.options.max_page_size)
-        after = paging.decode(page_token, paging.digest("videos", collection)) or ""
+        owner = paging.digest("videos", collection)
+        after = paging.decode(page_token, owner, collection_id=coll.id) or ""
         page = catalog.list_videos(self.store.cursor(), coll, str(after), size + 1)
-        token = paging.encode(page[size - 1].id, paging.digest("videos", collection)) if len(page) > size else ""
+        token = paging.encode(page[size - 1].id, owner, coll.id) if len(page) > size else ""
         return page[:size], token
 
     def delete_video(self, collection: str, video_id: str) -> None:
@@ -512,8 +513,7 @@ class Database:
         """Copy the data directory to ``destination`` consistently (see :mod:`hierarchy.snapshot`).
 
         Every writer pauses while the store is checkpointed and the files are copied;
-        searches go on. The checksums are computed once writers have resumed.
-        """
+        searches go on. The checksums are computed once writers have resumed."""
         target = snapshots.check_destination(destination, self.data_dir)
         try:
             with self._writes_paused():

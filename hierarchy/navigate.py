@@ -43,12 +43,12 @@ class Navigator:
         coll, graph, _ = self._graph_of(collection, node_id)
         size = validate.page_size(page_size, limit=self._max_page_size)
         owner = paging.digest("children", collection, node_id)
-        start = paging.decode(page_token, owner) or 0
+        start = paging.decode(page_token, owner, collection_id=coll.id) or 0
         if not isinstance(start, int) or start < 0:
             raise validate.InvalidArgument("page_token", "is malformed; pass back a next_page_token unchanged")
         kids = graph.children(node_id)
         page = kids[start : start + size]
-        token = paging.encode(start + size, owner) if start + size < len(kids) else ""
+        token = paging.encode(start + size, owner, coll.id) if start + size < len(kids) else ""
         return self._nodes(coll, page), token
 
     def ancestors(self, collection: str, node_id: str) -> list[Node]:

@@ -286,7 +286,7 @@ def from_proto_search(msg: search_pb2.SearchRequest, deadline: float | None = No
 
 def to_proto_search(result: t.SearchResult, next_token: str, max_bytes: int = 0) -> search_pb2.SearchResponse:
     """Domain result -> SearchResponse. ``max_bytes`` (0: none): the largest message the
-    server may send; an answer whose nodes alone pass it is refused before it is built."""
+    server may send; an answer is refused as soon as its nodes alone pass it."""
     route = result.route
     out = search_pb2.Route(
         levels=[to_proto_level(lv) for lv in route.levels],
@@ -314,16 +314,16 @@ class _NodeMessages:
     every hit in it), and the bytes they add up to as the response repeats them."""
 
     def __init__(self, max_bytes: int = 0) -> None:
-        self._built: dict[str, tuple[common_pb2.Node, int]] = {}
+        self._built: dict[str, tuple[t.Node, common_pb2.Node, int]] = {}
         self._max_bytes = max_bytes
         self.total = 0
 
     def __call__(self, node: t.Node) -> common_pb2.Node:
         built = self._built.get(node.id)
-        if built is None:
+        if built is None or (built[0] is not node and built[0] != node):  # a parent rebuilt meanwhile
             message = to_proto_node(node)
-            built = self._built[node.id] = (message, message.ByteSize())
-        self.total += built[1]
+            built = self._built[node.id] = (node, message, message.ByteSize())
+        self.total += built[2]
         if self._max_bytes and self.total > self._max_bytes:
             # Parents carry their subtree's labels: with ancestors, 10 hits of a video
             # whose labels were many and long made an 83 MB answer (833 MB for 100).
@@ -332,7 +332,7 @@ class _NodeMessages:
                 "hold; ask for fewer hits, or leave include_ancestors or include_evidence off",
                 "top_k",
             )
-        return built[0]
+        return built[1]
 
 
 def to_proto_hit(hit: t.Hit, node: Callable[[t.Node], common_pb2.Node] = to_proto_node) -> search_pb2.Hit:

@@ -61,7 +61,6 @@ _OPTIONAL = (
     ("labels", [str], "a list of strings"),
     ("attributes", dict, "an object"),
     ("vector", [int | float], "a list of numbers"),
-    ("shot_cut", bool, "true or false"),
 )
 
 

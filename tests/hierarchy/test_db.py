@@ -50,6 +50,23 @@ from tests.hierarchy.helpers import (
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def test_a_video_list_token_of_a_deleted_collection_is_refused_by_its_namesake(db: Database) -> None:
+    def made() -> None:
+        db.create_collection("c", EmbeddingSpace(DIM))
+        for video in ("a", "b", "c"):
+            db.create_video("c", video)
+
+    made()
+    _, token = db.list_videos("c", page_size=2)
+    db.delete_collection("c")
+    made()
+    with pytest.raises(InvalidArgument, match="since deleted") as err:
+        db.list_videos("c", page_size=2, page_token=token)
+    assert err.value.field == "page_token"
+    first, again = db.list_videos("c", page_size=2)
+    assert [v.id for v in db.list_videos("c", page_size=2, page_token=again)[0]] == ["c"] and len(first) == 2
+
+
 def test_create_and_get_collection(db: Database) -> None:
     space = EmbeddingSpace(DIM, Metric.INNER_PRODUCT, "clip", "v2")
     created = db.create_collection("matches", space)
