@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -284,6 +284,9 @@ def from_proto_search(msg: search_pb2.SearchRequest, deadline: float | None = No
     )
 
 
+SEARCH_ADVICE = "ask for fewer hits, or leave include_ancestors or include_evidence off"
+
+
 def to_proto_search(result: t.SearchResult, next_token: str, max_bytes: int = 0) -> search_pb2.SearchResponse:
     """Domain result -> SearchResponse. ``max_bytes`` (0: none): the largest message the
     server may send; an answer is refused as soon as its nodes alone pass it."""
@@ -299,7 +302,7 @@ def to_proto_search(result: t.SearchResult, next_token: str, max_bytes: int = 0)
     )
     if route.parse is not None:
         out.parse.CopyFrom(to_proto_parse(route.parse))
-    node = _NodeMessages(max_bytes)
+    node = NodeMessages(max_bytes)
     groups = [
         search_pb2.VideoGroup(video_id=g.video_id, score=g.score, hits=[to_proto_hit(h, node) for h in g.hits])
         for g in result.groups
@@ -309,13 +312,16 @@ def to_proto_search(result: t.SearchResult, next_token: str, max_bytes: int = 0)
     )
 
 
-class _NodeMessages:
+class NodeMessages:
     """Node messages of one response, each built once (a video's root is an ancestor of
-    every hit in it), and the bytes they add up to as the response repeats them."""
+    every hit in it), and the bytes they add up to as the response repeats them. Past
+    ``max_bytes`` (0: no limit) the answer is refused naming ``field``, with ``advice``."""
 
-    def __init__(self, max_bytes: int = 0) -> None:
+    def __init__(self, max_bytes: int = 0, field: str = "top_k", advice: str = SEARCH_ADVICE) -> None:
         self._built: dict[str, tuple[t.Node, common_pb2.Node, int]] = {}
         self._max_bytes = max_bytes
+        self.field = field  # a caller may name another as it converts another part
+        self._advice = advice
         self.total = 0
 
     def __call__(self, node: t.Node) -> common_pb2.Node:
@@ -329,10 +335,14 @@ class _NodeMessages:
             # whose labels were many and long made an 83 MB answer (833 MB for 100).
             raise ResourceExhausted(
                 f"the answer's nodes alone pass the {self._max_bytes // (1024 * 1024)} MB a message may "
-                "hold; ask for fewer hits, or leave include_ancestors or include_evidence off",
-                "top_k",
+                f"hold; {self._advice}",
+                self.field,
             )
         return built[1]
+
+    def all(self, nodes: Iterable[t.Node]) -> list[common_pb2.Node]:
+        """Messages of ``nodes``, in order."""
+        return [self(n) for n in nodes]
 
 
 def to_proto_hit(hit: t.Hit, node: Callable[[t.Node], common_pb2.Node] = to_proto_node) -> search_pb2.Hit:
@@ -457,13 +467,14 @@ def to_proto_operation(op: Operation) -> hierarchy_pb2.Operation:
     )
 
 
-def to_proto_subtree(items: list[tuple[t.Node, int]]) -> graph_pb2.GetSubtreeResponse:
-    """Nodes with depths -> GetSubtreeResponse."""
-    return graph_pb2.GetSubtreeResponse(nodes=[graph_pb2.SubtreeNode(node=to_proto_node(n), depth=d) for n, d in items])
+def to_proto_subtree(items: list[tuple[t.Node, int]], max_bytes: int = 0) -> graph_pb2.GetSubtreeResponse:
+    """Nodes with depths -> GetSubtreeResponse (refused past ``max_bytes``, field ``depth``)."""
+    node = NodeMessages(max_bytes, "depth", "ask for a smaller depth, or page through ListChildren")
+    return graph_pb2.GetSubtreeResponse(nodes=[graph_pb2.SubtreeNode(node=node(n), depth=d) for n, d in items])
 
 
-def to_proto_similar(items: list[tuple[t.Node, float]]) -> graph_pb2.FindSimilarResponse:
-    """Nodes with similarities -> FindSimilarResponse."""
-    return graph_pb2.FindSimilarResponse(
-        nodes=[graph_pb2.SimilarNode(node=to_proto_node(n), similarity=s) for n, s in items]
-    )
+def to_proto_similar(items: list[tuple[t.Node, float]], max_bytes: int = 0) -> graph_pb2.FindSimilarResponse:
+    """Nodes with similarities -> FindSimilarResponse (refused past ``max_bytes``, field
+    ``top_k``)."""
+    node = NodeMessages(max_bytes, "top_k", "ask for fewer nodes")
+    return graph_pb2.FindSimilarResponse(nodes=[graph_pb2.SimilarNode(node=node(n), similarity=s) for n, s in items])

@@ -172,7 +172,7 @@ class StrataServer:
         search_pb2_grpc.add_SearchServiceServicer_to_server(servicers.SearchServicer(self.db, largest), s)
         admin_pb2_grpc.add_AdminServiceServicer_to_server(servicers.AdminServicer(self.db), s)
         hierarchy_pb2_grpc.add_HierarchyServiceServicer_to_server(servicers.HierarchyServicer(self.db), s)
-        graph_pb2_grpc.add_GraphServiceServicer_to_server(servicers.GraphServicer(self.db), s)
+        graph_pb2_grpc.add_GraphServiceServicer_to_server(servicers.GraphServicer(self.db, largest), s)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, s)
         names = [*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME]
         reflection.enable_server_reflection(names, s)

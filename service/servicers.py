@@ -217,36 +217,52 @@ class HierarchyServicer(hierarchy_pb2_grpc.HierarchyServiceServicer):
 
 
 class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
-    """Walks of the tree."""
+    """Walks of the tree. Each answer is counted as it is built and refused past
+    ``max_message_bytes`` (0: no limit), naming the request field that sets its size:
+    parents carry their subtree's labels, so a few nodes can pass what a message holds."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, max_message_bytes: int = 0) -> None:
         self.nav = db.navigator
+        self.max_message_bytes = max_message_bytes
+
+    def _nodes(self, field: str, advice: str) -> cv.NodeMessages:
+        return cv.NodeMessages(self.max_message_bytes, field, advice)
 
     @map_errors
     def GetNode(self, request: graph_pb2.GetNodeRequest, context: Ctx) -> graph_pb2.GetNodeResponse:  # noqa: N802
-        return graph_pb2.GetNodeResponse(node=cv.to_proto_node(self.nav.node(request.collection, request.node_id)))
+        node = self._nodes("node_id", _ONE_NODE_ADVICE)
+        return graph_pb2.GetNodeResponse(node=node(self.nav.node(request.collection, request.node_id)))
 
     @map_errors
     def ListChildren(self, request: graph_pb2.ListChildrenRequest, context: Ctx) -> graph_pb2.ListChildrenResponse:  # noqa: N802
         kids, token = self.nav.children(request.collection, request.node_id, request.page_size, request.page_token)
-        return graph_pb2.ListChildrenResponse(children=[cv.to_proto_node(n) for n in kids], next_page_token=token)
+        node = self._nodes("page_size", "ask for a smaller page_size")
+        return graph_pb2.ListChildrenResponse(children=node.all(kids), next_page_token=token)
 
     @map_errors
     def GetAncestors(self, request: graph_pb2.GetAncestorsRequest, context: Ctx) -> graph_pb2.GetAncestorsResponse:  # noqa: N802
         found = self.nav.ancestors(request.collection, request.node_id)
-        return graph_pb2.GetAncestorsResponse(ancestors=[cv.to_proto_node(n) for n in found])
+        return graph_pb2.GetAncestorsResponse(ancestors=self._nodes("node_id", _ONE_NODE_ADVICE).all(found))
 
     @map_errors
     def GetNeighbors(self, request: graph_pb2.GetNeighborsRequest, context: Ctx) -> graph_pb2.GetNeighborsResponse:  # noqa: N802
         before, after = self.nav.neighbours(request.collection, request.node_id, request.before, request.after)
-        return graph_pb2.GetNeighborsResponse(
-            before=[cv.to_proto_node(n) for n in before], after=[cv.to_proto_node(n) for n in after]
-        )
+        node = self._nodes("before", "ask for fewer nodes before and after")
+        earlier = node.all(before)
+        node.field = "after"  # both lists count against one message; the second names its field
+        return graph_pb2.GetNeighborsResponse(before=earlier, after=node.all(after))
 
     @map_errors
     def GetSubtree(self, request: graph_pb2.GetSubtreeRequest, context: Ctx) -> graph_pb2.GetSubtreeResponse:  # noqa: N802
-        return cv.to_proto_subtree(self.nav.subtree(request.collection, request.node_id, request.depth))
+        found = self.nav.subtree(request.collection, request.node_id, request.depth)
+        return cv.to_proto_subtree(found, self.max_message_bytes)
 
     @map_errors
     def FindSimilar(self, request: graph_pb2.FindSimilarRequest, context: Ctx) -> graph_pb2.FindSimilarResponse:  # noqa: N802
-        return cv.to_proto_similar(self.nav.similar(request.collection, request.node_id, request.top_k))
+        found = self.nav.similar(request.collection, request.node_id, request.top_k)
+        return cv.to_proto_similar(found, self.max_message_bytes)
+
+
+# A single node (or a node's few ancestors) too large to send: a parent whose subtree's
+# labels are many and long. Nothing smaller can be asked for; its children can.
+_ONE_NODE_ADVICE = "read its children with ListChildren (a parent carries every label of its subtree)"

@@ -174,20 +174,60 @@ def test_vectors_of_garbage_bytes_name_the_field(client: StrataClient) -> None:
     assert "vector" in refusal(lambda: client._call(client.searcher.Search, request)).fields
 
 
-def test_an_answer_too_large_to_send_is_refused_before_it_is_built(client: StrataClient) -> None:
-    """Parents carry every label of their subtree: ancestors of a video with many long
-    labels make an answer larger than a message may be. It is refused naming top_k and
-    what to leave off; the same search without ancestors answers."""
-    client.create_collection("heavy", dimension=DIM)
-    client.create_video("heavy", "v")
-    for first in range(0, 20, LIMITS["max_batch"]):
-        batch = rows("v", unit_vectors(LIMITS["max_batch"], seed=500 + first), start_index=first)
-        for i, row in enumerate(batch):  # 100 labels of 100 characters, none shared
-            row["labels"] = [f"{first + i:03d}-{j:03d}-".ljust(100, "x") for j in range(100)]
-        client.append_segments("heavy", batch)
-    client.seal_video("heavy", "v")
-    error = refusal(lambda: client.search("heavy", vector=PROBE, level="segment", include_ancestors=True))
+@pytest.fixture(scope="module")
+def heavy(limited: StrataServer) -> str:
+    """Collection ``heavy``: three sealed videos of 20 segments, each segment with 150
+    labels of 100 characters, none shared; the segments of ``x`` also hold 60,000
+    characters of text. Parents carry every label of their subtree: a video, half, drive
+    or scene node is ~0.6 MB, a segment ~15 KB (~75 KB in ``x``)."""
+    with StrataClient(limited.address, timeout=30) as client:
+        client.create_collection("heavy", dimension=DIM)
+        for n, video in enumerate(["v", "w", "x"]):
+            client.create_video("heavy", video)
+            for first in range(0, 20, LIMITS["max_batch"]):
+                batch = rows(video, unit_vectors(LIMITS["max_batch"], seed=500 + 50 * n + first), start_index=first)
+                for i, row in enumerate(batch):
+                    row["labels"] = [f"{video}{first + i:03d}-{j:03d}-".ljust(100, "x") for j in range(150)]
+                    row["text"] = "t" * 60_000 if video == "x" else ""
+                client.append_segments("heavy", batch)
+            client.seal_video("heavy", video)
+    return "heavy"
+
+
+def test_an_answer_too_large_to_send_is_refused_before_it_is_built(client: StrataClient, heavy: str) -> None:
+    """Ancestors of a video with many long labels make an answer larger than a message may
+    be. It is refused naming top_k and what to leave off; the same search without ancestors
+    answers."""
+    error = refusal(lambda: client.search(heavy, vector=PROBE, level="segment", include_ancestors=True))
     assert error.code is grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "top_k" in error.fields
     assert "1 MB a message may hold" in error.message and "include_ancestors" in error.message
-    assert len(client.search("heavy", vector=PROBE, level="segment").hits) == 10
+    assert len(client.search(heavy, vector=PROBE, level="segment").hits) == 10
+
+
+def test_graph_answers_too_large_to_send_name_the_field_that_sets_their_size(client: StrataClient, heavy: str) -> None:
+    assert [n.node.id for n in client.subtree(heavy, "v/scene/0", depth=0)][:2] == ["v/scene/0", "v@0"]
+    error = refusal(lambda: client.subtree(heavy, "v/video/0", depth=4))
+    assert error.code is grpc.StatusCode.RESOURCE_EXHAUSTED and "depth" in error.fields
+    assert "smaller depth" in error.message
+    error = refusal(lambda: client.find_similar(heavy, "v/video/0", top_k=2))
+    assert error.code is grpc.StatusCode.RESOURCE_EXHAUSTED and "top_k" in error.fields
+    assert len(client.find_similar(heavy, "v/video/0", top_k=1)) == 1
+    error = refusal(lambda: client.ancestors(heavy, "v@0"))
+    assert error.code is grpc.StatusCode.RESOURCE_EXHAUSTED and "node_id" in error.fields
+    assert "ListChildren" in error.message
+    assert [n.id for n in client.ancestors(heavy, "v/half/0")] == ["v/video/0"]
+    assert client.health() == "SERVING"
+
+
+def test_neighbours_count_both_sides_against_one_message(client: StrataClient, heavy: str) -> None:
+    def neighbours(before: int, after: int, node: str = "x@20000") -> graph_pb2.GetNeighborsResponse:
+        request = graph_pb2.GetNeighborsRequest(collection=heavy, node_id=node, before=before, after=after)
+        return client._call(client.graph.GetNeighbors, request)
+
+    answer = neighbours(10, 1)  # 11 segments of ~75 KB
+    assert len(answer.before) == 10 and len(answer.after) == 1
+    assert len(neighbours(1, 9).after) == 9
+    assert "after" in refusal(lambda: neighbours(10, 9)).fields  # the after side passes 1 MB
+    error = refusal(lambda: neighbours(19, 1, "x@38000"))  # the before side alone does
+    assert error.code is grpc.StatusCode.RESOURCE_EXHAUSTED and "before" in error.fields

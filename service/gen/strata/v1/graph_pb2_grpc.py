@@ -31,6 +31,10 @@ class GraphServiceStub:
     Every RPC may also answer UNAVAILABLE while the server recovers its indexes, and,
     when tokens are configured, UNAUTHENTICATED (no valid bearer token) or
     PERMISSION_DENIED (the token's role or collections do not cover the call).
+
+    A node carries every label of its subtree, so an answer of a few parents can pass the
+    largest message the server sends (max_message_mb): it is then refused with
+    RESOURCE_EXHAUSTED naming the request field that sets its size.
     """
 
     def __init__(self, channel):
@@ -77,11 +81,16 @@ class GraphServiceServicer:
     Every RPC may also answer UNAVAILABLE while the server recovers its indexes, and,
     when tokens are configured, UNAUTHENTICATED (no valid bearer token) or
     PERMISSION_DENIED (the token's role or collections do not cover the call).
+
+    A node carries every label of its subtree, so an answer of a few parents can pass the
+    largest message the server sends (max_message_mb): it is then refused with
+    RESOURCE_EXHAUSTED naming the request field that sets its size.
     """
 
     def GetNode(self, request, context):
         """GetNode returns one node.
-        Errors: INVALID_ARGUMENT (empty ids), NOT_FOUND (collection or node).
+        Errors: INVALID_ARGUMENT (empty ids), NOT_FOUND (collection or node),
+        RESOURCE_EXHAUSTED (node_id: a node too large to send).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -90,7 +99,7 @@ class GraphServiceServicer:
     def ListChildren(self, request, context):
         """ListChildren lists a node's children in time order, a page at a time.
         Errors: INVALID_ARGUMENT (negative page_size, malformed page_token),
-        NOT_FOUND (collection or node).
+        NOT_FOUND (collection or node), RESOURCE_EXHAUSTED (page_size).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -98,7 +107,8 @@ class GraphServiceServicer:
 
     def GetAncestors(self, request, context):
         """GetAncestors returns a node's ancestors, nearest first, up to the video root.
-        Errors: INVALID_ARGUMENT, NOT_FOUND (collection or node).
+        Errors: INVALID_ARGUMENT, NOT_FOUND (collection or node), RESOURCE_EXHAUSTED
+        (node_id: ancestors too large to send).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -107,7 +117,8 @@ class GraphServiceServicer:
     def GetNeighbors(self, request, context):
         """GetNeighbors returns the nodes just before and after a node at the same level of
         its video, in time order.
-        Errors: INVALID_ARGUMENT (negative counts), NOT_FOUND (collection or node).
+        Errors: INVALID_ARGUMENT (negative counts), NOT_FOUND (collection or node),
+        RESOURCE_EXHAUSTED (before or after).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -115,7 +126,8 @@ class GraphServiceServicer:
 
     def GetSubtree(self, request, context):
         """GetSubtree returns a node and its descendants down to a depth, in time order.
-        Errors: INVALID_ARGUMENT (negative depth), NOT_FOUND (collection or node).
+        Errors: INVALID_ARGUMENT (negative depth), NOT_FOUND (collection or node),
+        RESOURCE_EXHAUSTED (depth).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -124,7 +136,8 @@ class GraphServiceServicer:
     def FindSimilar(self, request, context):
         """FindSimilar returns the nodes of the same level, across the library, most similar
         to a node (the node itself excluded).
-        Errors: INVALID_ARGUMENT (top_k out of range), NOT_FOUND (collection or node).
+        Errors: INVALID_ARGUMENT (top_k out of range), NOT_FOUND (collection or node),
+        RESOURCE_EXHAUSTED (top_k).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -177,6 +190,10 @@ class GraphService:
     Every RPC may also answer UNAVAILABLE while the server recovers its indexes, and,
     when tokens are configured, UNAUTHENTICATED (no valid bearer token) or
     PERMISSION_DENIED (the token's role or collections do not cover the call).
+
+    A node carries every label of its subtree, so an answer of a few parents can pass the
+    largest message the server sends (max_message_mb): it is then refused with
+    RESOURCE_EXHAUSTED naming the request field that sets its size.
     """
 
     @staticmethod
