@@ -194,8 +194,8 @@ class Database:
     def list_collections(self, page_size: int = 0, page_token: str = "") -> tuple[list[Collection], str]:
         """One page of collections in name order, and the next page's token."""
         size = validate.page_size(page_size, limit=self.options.max_page_size)
-        after = paging.decode(page_token, "collections") or ""
-        page = catalog.list_collections(self.store.cursor(), str(after), size + 1)
+        after = paging.decode_name(page_token, "collections")
+        page = catalog.list_collections(self.store.cursor(), after, size + 1)
         token = paging.encode(page[size - 1].name, "collections") if len(page) > size else ""
         return page[:size], token
 
@@ -252,8 +252,8 @@ class Database:
         coll = self._collection(collection)
         size = validate.page_size(page_size, limit=self.options.max_page_size)
         owner = paging.digest("videos", collection)
-        after = paging.decode(page_token, owner, collection_id=coll.id) or ""
-        page = catalog.list_videos(self.store.cursor(), coll, str(after), size + 1)
+        after = paging.decode_name(page_token, owner, collection_id=coll.id)
+        page = catalog.list_videos(self.store.cursor(), coll, after, size + 1)
         token = paging.encode(page[size - 1].id, owner, coll.id) if len(page) > size else ""
         return page[:size], token
 

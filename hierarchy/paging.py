@@ -51,6 +51,17 @@ def decode(token: str, request_digest: str, field: str = "page_token", collectio
     return position
 
 
+def decode_name(token: str, request_digest: str, collection_id: int | None = None) -> str:
+    """:func:`decode` of a list's token, whose position is the last name shown ("" for an
+    empty token); any other position is refused as malformed."""
+    if not token:
+        return ""
+    after = decode(token, request_digest, collection_id=collection_id)
+    if not isinstance(after, str):
+        raise InvalidArgument("page_token", "is malformed; pass back a next_page_token unchanged")
+    return after
+
+
 # The last answers of a page a token keeps: the next page starts after the latest of them
 # still ranked (a deleted answer no longer pushes the ones after it onto a page not shown).
 RESUME_AFTER = 8

@@ -68,6 +68,17 @@ def test_malformed_token_is_refused_with_the_given_field(token: str) -> None:
     assert err.value.field == "next"
 
 
+@pytest.mark.parametrize("position", [[1], 0, 7, {"a": "b"}, None])
+def test_a_list_token_whose_position_is_not_a_name_is_refused(position: Any) -> None:
+    """List RPCs page by the last name shown: a forged ``[1]`` used to list after the
+    text "[1]", and ``0`` from the first page."""
+    assert paging.decode_name(paging.encode("v042", OWNER), OWNER) == "v042"
+    assert paging.decode_name("", OWNER) == ""
+    with pytest.raises(InvalidArgument, match="malformed") as err:
+        paging.decode_name(paging.encode(position, OWNER), OWNER)
+    assert err.value.field == "page_token"
+
+
 def test_deeply_nested_token_is_refused() -> None:
     token = base64.urlsafe_b64encode(b"[" * 1000).decode()  # 1.3 kB, easily sent
     with pytest.raises(InvalidArgument) as err:
