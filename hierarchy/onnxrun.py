@@ -17,12 +17,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import signal
+import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+import hierarchy
 from hierarchy import files
 
 log = logging.getLogger(__name__)
@@ -67,6 +71,12 @@ def runner(model_path: Path, tokenizer: Any, torch_model: Any, threads: int) -> 
     (and a warning) when ONNX Runtime cannot take over."""
     if not wanted():
         return None
+    if not _import_is_safe():
+        log.warning(
+            "usearch was imported before strata and ONNX Runtime's import would crash this process: "
+            "the text encoder runs on torch (slower queries); import strata or duckdb before usearch"
+        )
+        return None
     try:
         import onnxruntime  # noqa: F401 - present, or torch stays
     except ImportError:
@@ -85,6 +95,30 @@ def runner(model_path: Path, tokenizer: Any, torch_model: Any, threads: int) -> 
     except Exception as exc:  # noqa: BLE001 - any failure leaves the encoder on torch
         log.warning("text encoder stays on torch: ONNX Runtime could not take over (%s)", exc)
         return None
+
+
+def _import_is_safe(timeout: float = 60.0) -> bool:
+    """Whether importing ``onnxruntime`` leaves this process standing. Only a process that
+    imported USearch before this package can crash there (see ``hierarchy/__init__.py``);
+    its import is then tried first in a forked child, which holds the same libraries."""
+    if not hierarchy.USEARCH_FIRST or "onnxruntime" in sys.modules:
+        return True
+    pid = os.fork()
+    if pid == 0:  # the child: try the import, report by exit status, run nothing else
+        try:
+            import onnxruntime  # noqa: F401
+        except BaseException:  # noqa: BLE001 - a missing package is the parent's to report
+            os._exit(1)
+        os._exit(0)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status) >= 0  # negative: killed by a signal
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)  # a child that hangs proves nothing either way
+    os.waitpid(pid, 0)
+    return False
 
 
 def _checksum(model_path: Path) -> str:

@@ -104,3 +104,21 @@ def test_a_long_text_of_plain_words_is_cut_and_a_short_one_kept() -> None:
     assert encoders.head("  ".join(words)) == "  ".join(words[: encoders._MAX_TOKENS])
     assert get_encoder()._readable("  ".join(words)) == "  ".join(words[: encoders._MAX_TOKENS])
     assert get_encoder()._readable("a corner kick " * 10) == "a corner kick " * 10
+
+
+@pytest.mark.parametrize(("first", "runtime"), [("usearch.index", "torch"), ("duckdb, usearch.index", "onnx")])
+def test_a_script_that_imported_usearch_first_still_encodes(first: str, runtime: str) -> None:
+    """USearch imported before anything that sets up the C++ runtime's locale: ONNX
+    Runtime's import would crash the process, so the encoder tries it in a child first and
+    stays on torch (with a warning saying what to import first). Imported after DuckDB,
+    the child's import succeeds and ONNX Runtime serves."""
+    code = (
+        f"import {first}\n"
+        "from hierarchy.encoder import get_encoder\n"
+        "encoder = get_encoder()\n"
+        "print(encoder.runtime, encoder.encode(['corner kick']).shape)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[0] == runtime
+    assert ("import strata or duckdb before usearch" in done.stderr) == (runtime == "torch")
