@@ -59,11 +59,13 @@ class Navigator:
     def neighbours(
         self, collection: str, node_id: str, before: int = 1, after: int = 1
     ) -> tuple[list[Node], list[Node]]:
-        """Nodes just before and after at the same level of the video."""
+        """Nodes just before and after at the same level of the video (0 means 1; at most
+        the page size limit a side, as a list's page)."""
         if before < 0 or after < 0:
             raise validate.InvalidArgument("before" if before < 0 else "after", "must be >= 0")
         coll, graph, _ = self._graph_of(collection, node_id)
-        earlier, later = graph.neighbours(node_id, before or 1, after or 1)
+        cap = self._max_page_size
+        earlier, later = graph.neighbours(node_id, min(before or 1, cap), min(after or 1, cap))
         return self._nodes(coll, earlier), self._nodes(coll, later)
 
     def subtree(self, collection: str, node_id: str, depth: int = 1) -> list[tuple[Node, int]]:

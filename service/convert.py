@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
+from google.protobuf.message import Message
 
 from hierarchy import types as t
 from hierarchy import validate
@@ -302,26 +303,34 @@ def to_proto_search(result: t.SearchResult, next_token: str, max_bytes: int = 0)
     )
     if route.parse is not None:
         out.parse.CopyFrom(to_proto_parse(route.parse))
-    node = NodeMessages(max_bytes)
+    node = NodeMessages(max_bytes, alone_field="top_k")
     groups = [
         search_pb2.VideoGroup(video_id=g.video_id, score=g.score, hits=[to_proto_hit(h, node) for h in g.hits])
         for g in result.groups
     ]
-    return search_pb2.SearchResponse(
-        hits=[to_proto_hit(h, node) for h in result.hits], route=out, next_page_token=next_token, groups=groups
+    return node.done(
+        search_pb2.SearchResponse(
+            hits=[to_proto_hit(h, node) for h in result.hits], route=out, next_page_token=next_token, groups=groups
+        )
     )
 
 
 class NodeMessages:
     """Node messages of one response, each built once (a video's root is an ancestor of
     every hit in it), and the bytes they add up to as the response repeats them. Past
-    ``max_bytes`` (0: no limit) the answer is refused naming ``field``, with ``advice``."""
+    ``max_bytes`` (0: no limit) the answer is refused naming ``field``, with ``advice``;
+    a node too large to send by itself names ``alone_field`` instead (asking for fewer
+    nodes cannot help then). :meth:`done` checks the finished response, whose wrappers
+    around the nodes add a few bytes each."""
 
-    def __init__(self, max_bytes: int = 0, field: str = "top_k", advice: str = SEARCH_ADVICE) -> None:
+    def __init__(
+        self, max_bytes: int = 0, field: str = "top_k", advice: str = SEARCH_ADVICE, alone_field: str = "node_id"
+    ) -> None:
         self._built: dict[str, tuple[t.Node, common_pb2.Node, int]] = {}
         self._max_bytes = max_bytes
         self.field = field  # a caller may name another as it converts another part
         self._advice = advice
+        self._alone_field = alone_field
         self.total = 0
 
     def __call__(self, node: t.Node) -> common_pb2.Node:
@@ -330,19 +339,37 @@ class NodeMessages:
             message = to_proto_node(node)
             built = self._built[node.id] = (node, message, message.ByteSize())
         self.total += built[2]
+        if self._max_bytes and built[2] > self._max_bytes:
+            raise ResourceExhausted(
+                f"node {node.id!r} alone passes the {self._megabytes} MB a message may hold (a parent "
+                "carries every label of its subtree); read its children with ListChildren, or raise the "
+                "server's max_message_mb",
+                self._alone_field,
+            )
         if self._max_bytes and self.total > self._max_bytes:
             # Parents carry their subtree's labels: with ancestors, 10 hits of a video
             # whose labels were many and long made an 83 MB answer (833 MB for 100).
-            raise ResourceExhausted(
-                f"the answer's nodes alone pass the {self._max_bytes // (1024 * 1024)} MB a message may "
-                f"hold; {self._advice}",
-                self.field,
-            )
+            self._refuse()
         return built[1]
 
     def all(self, nodes: Iterable[t.Node]) -> list[common_pb2.Node]:
         """Messages of ``nodes``, in order."""
         return [self(n) for n in nodes]
+
+    def done(self, response: Message) -> Message:
+        """``response``, refused (naming ``field``) when it passes ``max_bytes`` whole."""
+        if self._max_bytes and response.ByteSize() > self._max_bytes:
+            self._refuse("answer")
+        return response
+
+    @property
+    def _megabytes(self) -> int:
+        return self._max_bytes // (1024 * 1024)
+
+    def _refuse(self, what: str = "answer's nodes alone") -> NoReturn:
+        raise ResourceExhausted(
+            f"the {what} pass the {self._megabytes} MB a message may hold; {self._advice}", self.field
+        )
 
 
 def to_proto_hit(hit: t.Hit, node: Callable[[t.Node], common_pb2.Node] = to_proto_node) -> search_pb2.Hit:
@@ -470,11 +497,15 @@ def to_proto_operation(op: Operation) -> hierarchy_pb2.Operation:
 def to_proto_subtree(items: list[tuple[t.Node, int]], max_bytes: int = 0) -> graph_pb2.GetSubtreeResponse:
     """Nodes with depths -> GetSubtreeResponse (refused past ``max_bytes``, field ``depth``)."""
     node = NodeMessages(max_bytes, "depth", "ask for a smaller depth, or page through ListChildren")
-    return graph_pb2.GetSubtreeResponse(nodes=[graph_pb2.SubtreeNode(node=node(n), depth=d) for n, d in items])
+    return node.done(
+        graph_pb2.GetSubtreeResponse(nodes=[graph_pb2.SubtreeNode(node=node(n), depth=d) for n, d in items])
+    )
 
 
 def to_proto_similar(items: list[tuple[t.Node, float]], max_bytes: int = 0) -> graph_pb2.FindSimilarResponse:
     """Nodes with similarities -> FindSimilarResponse (refused past ``max_bytes``, field
     ``top_k``)."""
     node = NodeMessages(max_bytes, "top_k", "ask for fewer nodes")
-    return graph_pb2.FindSimilarResponse(nodes=[graph_pb2.SimilarNode(node=node(n), similarity=s) for n, s in items])
+    return node.done(
+        graph_pb2.FindSimilarResponse(nodes=[graph_pb2.SimilarNode(node=node(n), similarity=s) for n, s in items])
+    )

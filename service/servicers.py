@@ -231,18 +231,19 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
     @map_errors
     def GetNode(self, request: graph_pb2.GetNodeRequest, context: Ctx) -> graph_pb2.GetNodeResponse:  # noqa: N802
         node = self._nodes("node_id", _ONE_NODE_ADVICE)
-        return graph_pb2.GetNodeResponse(node=node(self.nav.node(request.collection, request.node_id)))
+        return node.done(graph_pb2.GetNodeResponse(node=node(self.nav.node(request.collection, request.node_id))))
 
     @map_errors
     def ListChildren(self, request: graph_pb2.ListChildrenRequest, context: Ctx) -> graph_pb2.ListChildrenResponse:  # noqa: N802
         kids, token = self.nav.children(request.collection, request.node_id, request.page_size, request.page_token)
         node = self._nodes("page_size", "ask for a smaller page_size")
-        return graph_pb2.ListChildrenResponse(children=node.all(kids), next_page_token=token)
+        return node.done(graph_pb2.ListChildrenResponse(children=node.all(kids), next_page_token=token))
 
     @map_errors
     def GetAncestors(self, request: graph_pb2.GetAncestorsRequest, context: Ctx) -> graph_pb2.GetAncestorsResponse:  # noqa: N802
         found = self.nav.ancestors(request.collection, request.node_id)
-        return graph_pb2.GetAncestorsResponse(ancestors=self._nodes("node_id", _ONE_NODE_ADVICE).all(found))
+        node = self._nodes("node_id", _ONE_NODE_ADVICE)
+        return node.done(graph_pb2.GetAncestorsResponse(ancestors=node.all(found)))
 
     @map_errors
     def GetNeighbors(self, request: graph_pb2.GetNeighborsRequest, context: Ctx) -> graph_pb2.GetNeighborsResponse:  # noqa: N802
@@ -250,7 +251,7 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
         node = self._nodes("before", "ask for fewer nodes before and after")
         earlier = node.all(before)
         node.field = "after"  # both lists count against one message; the second names its field
-        return graph_pb2.GetNeighborsResponse(before=earlier, after=node.all(after))
+        return node.done(graph_pb2.GetNeighborsResponse(before=earlier, after=node.all(after)))
 
     @map_errors
     def GetSubtree(self, request: graph_pb2.GetSubtreeRequest, context: Ctx) -> graph_pb2.GetSubtreeResponse:  # noqa: N802

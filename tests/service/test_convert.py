@@ -7,7 +7,7 @@ import pytest
 from google.protobuf import struct_pb2
 
 from hierarchy import types as t
-from hierarchy.errors import InvalidArgument
+from hierarchy.errors import InvalidArgument, ResourceExhausted
 from hierarchy.query import parse
 from service import convert as cv
 from service.gen.strata.v1 import common_pb2, search_pb2
@@ -142,3 +142,32 @@ def test_route_says_when_hits_are_in_time_order() -> None:
     assert cv.to_proto_search(listed, "").route.in_time_order
     ranked = t.SearchResult([], t.Route((t.Level.SEGMENT,), "a goal"), False)
     assert not cv.to_proto_search(ranked, "").route.in_time_order
+
+
+def _segments(count: int, text: str = "") -> list[tuple[t.Node, int]]:
+    return [(t.Node(f"v@{i}", t.Level.SEGMENT, "v", i * 1000, i * 1000 + 1000, text=text), 1) for i in range(count)]
+
+
+def test_an_answer_whose_wrappers_pass_the_limit_is_refused_naming_the_field() -> None:
+    """Each node of a subtree is wrapped (depth, tag, length): nodes just under the limit
+    still made a message over it, which gRPC refused with no field named."""
+    items = _segments(500)
+    nodes_alone = sum(cv.to_proto_node(n).ByteSize() for n, _ in items)
+    whole = cv.to_proto_subtree(items).ByteSize()
+    assert nodes_alone < whole
+    assert len(cv.to_proto_subtree(items, max_bytes=whole).nodes) == 500
+    with pytest.raises(ResourceExhausted) as err:
+        cv.to_proto_subtree(items, max_bytes=nodes_alone + 1)
+    assert err.value.field == "depth" and "smaller depth" in err.value.message
+
+
+def test_a_node_too_large_by_itself_names_the_node_not_the_count() -> None:
+    """Asking for fewer nodes cannot help when the first one alone passes the limit."""
+    (big, _), *_ = _segments(1, text="x" * 5000)
+    with pytest.raises(ResourceExhausted) as err:
+        cv.to_proto_similar([(big, 0.9)], max_bytes=4096)
+    assert err.value.field == "node_id" and "'v@0' alone passes" in err.value.message
+    assert "max_message_mb" in err.value.message
+    with pytest.raises(ResourceExhausted) as err:  # two nodes that fit one by one: fewer would
+        cv.to_proto_similar([(n, 0.9) for n, _ in _segments(2, text="x" * 3000)], max_bytes=4096)
+    assert err.value.field == "top_k"

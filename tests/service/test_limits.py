@@ -28,6 +28,7 @@ LIMITS = {
     "memory_limit": "300MB",
 }
 VIDEO = "v1"
+HEAVY = "heavy"
 PROBE = unit_vectors(1, seed=9)[0]
 
 
@@ -104,6 +105,10 @@ def test_page_sizes_over_the_limit_are_capped(client: StrataClient) -> None:
     )
     assert len(videos.videos) == cap and videos.next_page_token
     assert len(kids.children) <= cap
+    around = client.graph.GetNeighbors(
+        graph_pb2.GetNeighborsRequest(collection="c", node_id=f"{VIDEO}@20000", before=1000, after=2**31 - 1)
+    )
+    assert (len(around.before), len(around.after)) == (cap, cap)  # a walk's side is a page
     assert [v.id for v in client.list_videos("c", page_size=1000)] == [VIDEO, "v2", "v3"]  # pages still end
 
 
@@ -175,55 +180,58 @@ def test_vectors_of_garbage_bytes_name_the_field(client: StrataClient) -> None:
 
 
 @pytest.fixture(scope="module")
-def heavy(limited: StrataServer) -> str:
-    """Collection ``heavy``: three sealed videos of 20 segments, each segment with 150
-    labels of 100 characters, none shared; the segments of ``x`` also hold 60,000
-    characters of text. Parents carry every label of their subtree: a video, half, drive
-    or scene node is ~0.6 MB, a segment ~15 KB (~75 KB in ``x``)."""
-    with StrataClient(limited.address, timeout=30) as client:
-        client.create_collection("heavy", dimension=DIM)
+def heavy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StrataClient]:
+    """A client of a server sending at most 1 MB a message (list pages of the default
+    size), whose collection ``heavy`` holds three sealed videos of 20 segments, each
+    segment with 150 labels of 100 characters, none shared; the segments of ``x`` also
+    hold 60,000 characters of text. Parents carry every label of their subtree: a video,
+    half, drive or scene node is ~0.6 MB, a segment ~15 KB (~75 KB in ``x``)."""
+    server = start_server(tmp_path_factory.mktemp("heavy") / "data", max_message_mb=1, max_batch=5)
+    with StrataClient(server.address, timeout=30) as client:
+        client.create_collection(HEAVY, dimension=DIM)
         for n, video in enumerate(["v", "w", "x"]):
-            client.create_video("heavy", video)
-            for first in range(0, 20, LIMITS["max_batch"]):
-                batch = rows(video, unit_vectors(LIMITS["max_batch"], seed=500 + 50 * n + first), start_index=first)
+            client.create_video(HEAVY, video)
+            for first in range(0, 20, 5):
+                batch = rows(video, unit_vectors(5, seed=500 + 50 * n + first), start_index=first)
                 for i, row in enumerate(batch):
                     row["labels"] = [f"{video}{first + i:03d}-{j:03d}-".ljust(100, "x") for j in range(150)]
                     row["text"] = "t" * 60_000 if video == "x" else ""
-                client.append_segments("heavy", batch)
-            client.seal_video("heavy", video)
-    return "heavy"
+                client.append_segments(HEAVY, batch)
+            client.seal_video(HEAVY, video)
+        yield client
+    server.stop(0)
 
 
-def test_an_answer_too_large_to_send_is_refused_before_it_is_built(client: StrataClient, heavy: str) -> None:
+def test_an_answer_too_large_to_send_is_refused_before_it_is_built(heavy: StrataClient) -> None:
     """Ancestors of a video with many long labels make an answer larger than a message may
     be. It is refused naming top_k and what to leave off; the same search without ancestors
     answers."""
-    error = refusal(lambda: client.search(heavy, vector=PROBE, level="segment", include_ancestors=True))
+    error = refusal(lambda: heavy.search(HEAVY, vector=PROBE, level="segment", include_ancestors=True))
     assert error.code is grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "top_k" in error.fields
     assert "1 MB a message may hold" in error.message and "include_ancestors" in error.message
-    assert len(client.search(heavy, vector=PROBE, level="segment").hits) == 10
+    assert len(heavy.search(HEAVY, vector=PROBE, level="segment").hits) == 10
 
 
-def test_graph_answers_too_large_to_send_name_the_field_that_sets_their_size(client: StrataClient, heavy: str) -> None:
-    assert [n.node.id for n in client.subtree(heavy, "v/scene/0", depth=0)][:2] == ["v/scene/0", "v@0"]
-    error = refusal(lambda: client.subtree(heavy, "v/video/0", depth=4))
+def test_graph_answers_too_large_to_send_name_the_field_that_sets_their_size(heavy: StrataClient) -> None:
+    assert [n.node.id for n in heavy.subtree(HEAVY, "v/scene/0", depth=0)][:2] == ["v/scene/0", "v@0"]
+    error = refusal(lambda: heavy.subtree(HEAVY, "v/video/0", depth=4))
     assert error.code is grpc.StatusCode.RESOURCE_EXHAUSTED and "depth" in error.fields
     assert "smaller depth" in error.message
-    error = refusal(lambda: client.find_similar(heavy, "v/video/0", top_k=2))
+    error = refusal(lambda: heavy.find_similar(HEAVY, "v/video/0", top_k=2))
     assert error.code is grpc.StatusCode.RESOURCE_EXHAUSTED and "top_k" in error.fields
-    assert len(client.find_similar(heavy, "v/video/0", top_k=1)) == 1
-    error = refusal(lambda: client.ancestors(heavy, "v@0"))
+    assert len(heavy.find_similar(HEAVY, "v/video/0", top_k=1)) == 1
+    error = refusal(lambda: heavy.ancestors(HEAVY, "v@0"))
     assert error.code is grpc.StatusCode.RESOURCE_EXHAUSTED and "node_id" in error.fields
     assert "ListChildren" in error.message
-    assert [n.id for n in client.ancestors(heavy, "v/half/0")] == ["v/video/0"]
-    assert client.health() == "SERVING"
+    assert [n.id for n in heavy.ancestors(HEAVY, "v/half/0")] == ["v/video/0"]
+    assert heavy.health() == "SERVING"
 
 
-def test_neighbours_count_both_sides_against_one_message(client: StrataClient, heavy: str) -> None:
+def test_neighbours_count_both_sides_against_one_message(heavy: StrataClient) -> None:
     def neighbours(before: int, after: int, node: str = "x@20000") -> graph_pb2.GetNeighborsResponse:
-        request = graph_pb2.GetNeighborsRequest(collection=heavy, node_id=node, before=before, after=after)
-        return client._call(client.graph.GetNeighbors, request)
+        request = graph_pb2.GetNeighborsRequest(collection=HEAVY, node_id=node, before=before, after=after)
+        return heavy._call(heavy.graph.GetNeighbors, request)
 
     answer = neighbours(10, 1)  # 11 segments of ~75 KB
     assert len(answer.before) == 10 and len(answer.after) == 1

@@ -34,7 +34,8 @@ class GraphServiceStub:
 
     A node carries every label of its subtree, so an answer of a few parents can pass the
     largest message the server sends (max_message_mb): it is then refused with
-    RESOURCE_EXHAUSTED naming the request field that sets its size.
+    RESOURCE_EXHAUSTED naming the request field that sets its size, or node_id when one node
+    alone passes it (its children can still be listed).
     """
 
     def __init__(self, channel):
@@ -84,7 +85,8 @@ class GraphServiceServicer:
 
     A node carries every label of its subtree, so an answer of a few parents can pass the
     largest message the server sends (max_message_mb): it is then refused with
-    RESOURCE_EXHAUSTED naming the request field that sets its size.
+    RESOURCE_EXHAUSTED naming the request field that sets its size, or node_id when one node
+    alone passes it (its children can still be listed).
     """
 
     def GetNode(self, request, context):
@@ -193,7 +195,8 @@ class GraphService:
 
     A node carries every label of its subtree, so an answer of a few parents can pass the
     largest message the server sends (max_message_mb): it is then refused with
-    RESOURCE_EXHAUSTED naming the request field that sets its size.
+    RESOURCE_EXHAUSTED naming the request field that sets its size, or node_id when one node
+    alone passes it (its children can still be listed).
     """
 
     @staticmethod
