@@ -14,6 +14,7 @@ encoder on torch, with a warning. ``STRATA_ENCODER_RUNTIME=torch`` keeps it ther
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import os
@@ -35,6 +36,9 @@ RUNTIME_ENV = "STRATA_ENCODER_RUNTIME"  # "onnx" (the default) or "torch"
 CACHE_ENV = "STRATA_ENCODER_CACHE"  # where exported graphs are kept
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 OPSET = 17
+# Seconds a child trying ONNX Runtime's import may take (see _import_is_safe); the import
+# takes well under one. A first encoder load waits this long at most.
+CHILD_TIMEOUT = 10.0
 AGREE = 1e-4  # largest difference from torch's hidden states that a runner may show
 # Texts of different lengths, so the check covers a padded batch.
 _PROBE = ["a corner kick", "the home side keep the ball for a long spell and then shoot from distance"]
@@ -72,10 +76,6 @@ def runner(model_path: Path, tokenizer: Any, torch_model: Any, threads: int) -> 
     if not wanted():
         return None
     if not _import_is_safe():
-        log.warning(
-            "usearch was imported before strata and ONNX Runtime's import would crash this process: "
-            "the text encoder runs on torch (slower queries); import strata or duckdb before usearch"
-        )
         return None
     try:
         import onnxruntime  # noqa: F401 - present, or torch stays
@@ -97,7 +97,7 @@ def runner(model_path: Path, tokenizer: Any, torch_model: Any, threads: int) -> 
         return None
 
 
-def _import_is_safe(timeout: float = 60.0) -> bool:
+def _import_is_safe(timeout: float = CHILD_TIMEOUT) -> bool:
     """Whether importing ``onnxruntime`` leaves this process standing. Only a process that
     imported USearch before this package can crash there (see ``hierarchy/__init__.py``);
     its import is then tried first in a forked child, which holds the same libraries."""
@@ -105,6 +105,10 @@ def _import_is_safe(timeout: float = 60.0) -> bool:
         return True
     pid = os.fork()
     if pid == 0:  # the child: try the import, report by exit status, run nothing else
+        # Not the parent's files (a data directory's lock, a listening socket) nor its
+        # objects' finalizers (a DuckDB cursor's waited on a lock held at the fork).
+        gc.disable()
+        os.closerange(3, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 65536)
         try:
             import onnxruntime  # noqa: F401
         except BaseException:  # noqa: BLE001 - a missing package is the parent's to report
@@ -114,10 +118,21 @@ def _import_is_safe(timeout: float = 60.0) -> bool:
     while time.monotonic() < deadline:
         done, status = os.waitpid(pid, os.WNOHANG)
         if done:
-            return os.waitstatus_to_exitcode(status) >= 0  # negative: killed by a signal
+            if os.waitstatus_to_exitcode(status) >= 0:  # negative: killed by a signal
+                return True
+            log.warning(
+                "usearch was imported before Strata and ONNX Runtime's import crashes this process: the "
+                "text encoder runs on torch (slower queries); import hierarchy (or duckdb) before usearch"
+            )
+            return False
         time.sleep(0.02)
-    os.kill(pid, signal.SIGKILL)  # a child that hangs proves nothing either way
+    os.kill(pid, signal.SIGKILL)  # a child that hangs proves nothing either way: torch is safe
     os.waitpid(pid, 0)
+    log.warning(
+        "usearch was imported before Strata and ONNX Runtime's import could not be checked in %.0f s: "
+        "the text encoder runs on torch (slower queries); import hierarchy (or duckdb) before usearch",
+        timeout,
+    )
     return False
 
 

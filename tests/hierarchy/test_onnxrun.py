@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import hierarchy
 from hierarchy import onnxrun
 from hierarchy.encoder import TransformersEncoder, default_model_path, get_encoder
 
@@ -121,4 +123,40 @@ def test_a_script_that_imported_usearch_first_still_encodes(first: str, runtime:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split()[0] == runtime
-    assert ("import strata or duckdb before usearch" in done.stderr) == (runtime == "torch")
+    assert ("import hierarchy (or duckdb) before usearch" in done.stderr) == (runtime == "torch")
+
+
+def _fake_onnxruntime(monkeypatch: pytest.MonkeyPatch, folder: Path, body: str) -> None:
+    """An ``onnxruntime`` module of ``body`` first on the path, as if usearch came first."""
+    folder.mkdir()
+    (folder / "onnxruntime.py").write_text(body)
+    monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.delitem(sys.modules, "onnxruntime", raising=False)
+    monkeypatch.setattr(hierarchy, "USEARCH_FIRST", True)
+
+
+def test_the_child_trying_the_import_holds_none_of_the_parents_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A data directory's lock or a server's socket held by the child would outlive a
+    parent killed meanwhile."""
+    report = tmp_path / "fds.txt"
+    _fake_onnxruntime(
+        monkeypatch,
+        tmp_path / "fake",
+        f"import os\nopen({str(report)!r}, 'w').write(' '.join(os.listdir('/proc/self/fd')))\n",
+    )
+    with open(tmp_path / "held", "w") as held:
+        assert onnxrun._import_is_safe(timeout=30)
+        child = {int(fd) for fd in report.read_text().split()}
+        assert held.fileno() not in child and max(child) <= 4  # its own: the report, and listdir's
+
+
+def test_a_child_that_hangs_is_killed_and_the_encoder_stays_on_torch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    _fake_onnxruntime(monkeypatch, tmp_path / "fake", "import time\ntime.sleep(60)\n")
+    began = time.monotonic()
+    assert not onnxrun._import_is_safe(timeout=0.5)
+    assert time.monotonic() - began < 10
+    assert "could not be checked in 0 s" in caplog.text or "could not be checked in 1 s" in caplog.text
