@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import time
 from pathlib import Path
 
 from usearch.index import Index
+
+from hierarchy import process
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,6 @@ SAVE_YIELD_NODES = 4096
 # A child writing a graph (see ``in_child``) is given up after this long: a 1 M
 # segment graph takes about a second.
 SAVE_CHILD_TIMEOUT_S = 300
-_MAX_FDS = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 65536
 
 
 def in_child(index: Index, path: Path) -> int | None:
@@ -51,7 +51,7 @@ def in_child(index: Index, path: Path) -> int | None:
         try:
             # None of the parent's files: a child still writing when the server dies must
             # not keep the data directory's lock (or the store, or the port) held.
-            os.closerange(3, _MAX_FDS)
+            process.forget_parent_files()
             index.save(str(path))
             code = 0
         finally:
@@ -63,20 +63,12 @@ def child_wrote(pid: int, path: Path) -> bool:
     """Wait for the child writing ``path``: whether it wrote it. A child that failed, or
     has not ended within ``SAVE_CHILD_TIMEOUT_S`` (stuck on a lock another thread held at
     the fork), is logged, and killed if still running."""
-    deadline = time.monotonic() + SAVE_CHILD_TIMEOUT_S
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            code = os.waitstatus_to_exitcode(status)
-            if code != 0:
-                log.warning("the process writing %s ended with status %d; saving in process", path, code)
-            return code == 0
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            log.warning("the process writing %s took over %d s; killed, saving in process", path, SAVE_CHILD_TIMEOUT_S)
-            return False
-        time.sleep(0.01)
+    code = process.wait_for_child(pid, SAVE_CHILD_TIMEOUT_S)
+    if code is None:
+        log.warning("the process writing %s took over %d s; killed, saving in process", path, SAVE_CHILD_TIMEOUT_S)
+    elif code != 0:
+        log.warning("the process writing %s ended with status %d; saving in process", path, code)
+    return code == 0
 
 
 def _let_others_run(written: int, total: int) -> bool:

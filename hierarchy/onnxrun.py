@@ -18,9 +18,7 @@ import gc
 import hashlib
 import logging
 import os
-import signal
 import sys
-import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -28,7 +26,7 @@ from typing import Any
 import numpy as np
 
 import hierarchy
-from hierarchy import files
+from hierarchy import files, process
 
 log = logging.getLogger(__name__)
 
@@ -105,33 +103,22 @@ def _import_is_safe(timeout: float = CHILD_TIMEOUT) -> bool:
         return True
     pid = os.fork()
     if pid == 0:  # the child: try the import, report by exit status, run nothing else
-        # Not the parent's files (a data directory's lock, a listening socket) nor its
-        # objects' finalizers (a DuckDB cursor's waited on a lock held at the fork).
+        # Not the parent's files nor its objects' finalizers (a DuckDB cursor's waited on
+        # a lock held at the fork).
         gc.disable()
-        os.closerange(3, os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 65536)
+        process.forget_parent_files()
         try:
             import onnxruntime  # noqa: F401
         except BaseException:  # noqa: BLE001 - a missing package is the parent's to report
             os._exit(1)
         os._exit(0)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            if os.waitstatus_to_exitcode(status) >= 0:  # negative: killed by a signal
-                return True
-            log.warning(
-                "usearch was imported before Strata and ONNX Runtime's import crashes this process: the "
-                "text encoder runs on torch (slower queries); import hierarchy (or duckdb) before usearch"
-            )
-            return False
-        time.sleep(0.02)
-    os.kill(pid, signal.SIGKILL)  # a child that hangs proves nothing either way: torch is safe
-    os.waitpid(pid, 0)
+    code = process.wait_for_child(pid, timeout, poll=0.02)
+    if code is not None and code >= 0:  # negative: killed by a signal
+        return True
     log.warning(
-        "usearch was imported before Strata and ONNX Runtime's import could not be checked in %.0f s: "
-        "the text encoder runs on torch (slower queries); import hierarchy (or duckdb) before usearch",
-        timeout,
+        "usearch was imported before Strata and ONNX Runtime's import %s: the text encoder runs on "
+        "torch (slower queries); import hierarchy (or duckdb) before usearch",
+        "crashes this process" if code is not None else f"could not be checked in {timeout:.0f} s",
     )
     return False
 

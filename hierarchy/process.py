@@ -7,8 +7,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import IO
 
@@ -31,6 +33,32 @@ def run_in_background(niceness: int) -> None:
         with contextlib.suppress(OSError):
             tid = threading.get_native_id()
             os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + niceness)
+
+
+# Descriptors a forked child may have inherited, all closed by forget_parent_files.
+_MAX_FDS = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 65536
+
+
+def forget_parent_files() -> None:
+    """In a forked child: close every descriptor above stderr, so that a child still
+    running when its parent dies holds none of the parent's files (the data directory's
+    lock, the store, a listening socket)."""
+    os.closerange(3, _MAX_FDS)
+
+
+def wait_for_child(pid: int, timeout: float, poll: float = 0.01) -> int | None:
+    """The exit code of child ``pid`` (negative: the signal that ended it), or None when it
+    had not ended within ``timeout`` seconds: it is then killed and reaped."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return None
+        time.sleep(poll)
 
 
 def make_directory(data_dir: Path) -> None:
