@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import numpy as np
 from google.protobuf import json_format, struct_pb2, timestamp_pb2
@@ -286,6 +286,7 @@ def from_proto_search(msg: search_pb2.SearchRequest, deadline: float | None = No
 
 
 SEARCH_ADVICE = "ask for fewer hits, or leave include_ancestors or include_evidence off"
+Response = TypeVar("Response", bound=Message)
 
 
 def to_proto_search(result: t.SearchResult, next_token: str, max_bytes: int = 0) -> search_pb2.SearchResponse:
@@ -356,7 +357,7 @@ class NodeMessages:
         """Messages of ``nodes``, in order."""
         return [self(n) for n in nodes]
 
-    def done(self, response: Message) -> Message:
+    def done(self, response: Response) -> Response:
         """``response``, refused (naming ``field``) when it passes ``max_bytes`` whole."""
         if self._max_bytes and response.ByteSize() > self._max_bytes:
             self._refuse("answer")
