@@ -286,6 +286,16 @@ def from_proto_search(msg: search_pb2.SearchRequest, deadline: float | None = No
 
 
 SEARCH_ADVICE = "ask for fewer hits, or leave include_ancestors or include_evidence off"
+# What helps when one node cannot be sent whatever else is asked: a search's hit may
+# leave its ancestors and evidence off; a graph answer's node has children to list.
+SEARCH_ALONE_ADVICE = "leave include_ancestors or include_evidence off, or raise the server's max_message_mb"
+GRAPH_ALONE_ADVICE = (
+    "read its children with ListChildren (a parent carries every label of its subtree), "
+    "or raise the server's max_message_mb"
+)
+# The bytes a response adds around one node at most (two tags and lengths, a depth or a
+# similarity): a node that fits only without them cannot be sent either.
+_WRAPPER_BYTES = 32
 Response = TypeVar("Response", bound=Message)
 
 
@@ -304,7 +314,7 @@ def to_proto_search(result: t.SearchResult, next_token: str, max_bytes: int = 0)
     )
     if route.parse is not None:
         out.parse.CopyFrom(to_proto_parse(route.parse))
-    node = NodeMessages(max_bytes, alone_field="top_k")
+    node = NodeMessages(max_bytes, alone_field="top_k", alone_advice=SEARCH_ALONE_ADVICE)
     groups = [
         search_pb2.VideoGroup(video_id=g.video_id, score=g.score, hits=[to_proto_hit(h, node) for h in g.hits])
         for g in result.groups
@@ -325,13 +335,18 @@ class NodeMessages:
     around the nodes add a few bytes each."""
 
     def __init__(
-        self, max_bytes: int = 0, field: str = "top_k", advice: str = SEARCH_ADVICE, alone_field: str = "node_id"
+        self,
+        max_bytes: int = 0,
+        field: str = "top_k",
+        advice: str = SEARCH_ADVICE,
+        alone_field: str = "node_id",
+        alone_advice: str = GRAPH_ALONE_ADVICE,
     ) -> None:
         self._built: dict[str, tuple[t.Node, common_pb2.Node, int]] = {}
         self._max_bytes = max_bytes
         self.field = field  # a caller may name another as it converts another part
         self._advice = advice
-        self._alone_field = alone_field
+        self._alone = (alone_field, alone_advice)
         self.total = 0
 
     def __call__(self, node: t.Node) -> common_pb2.Node:
@@ -340,12 +355,10 @@ class NodeMessages:
             message = to_proto_node(node)
             built = self._built[node.id] = (node, message, message.ByteSize())
         self.total += built[2]
-        if self._max_bytes and built[2] > self._max_bytes:
+        if self._max_bytes and built[2] + _WRAPPER_BYTES > self._max_bytes:
+            field, advice = self._alone
             raise ResourceExhausted(
-                f"node {node.id!r} alone passes the {self._megabytes} MB a message may hold (a parent "
-                "carries every label of its subtree); read its children with ListChildren, or raise the "
-                "server's max_message_mb",
-                self._alone_field,
+                f"node {node.id!r} alone passes the {self._megabytes} MB a message may hold; {advice}", field
             )
         if self._max_bytes and self.total > self._max_bytes:
             # Parents carry their subtree's labels: with ancestors, 10 hits of a video

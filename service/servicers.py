@@ -264,6 +264,6 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
         return cv.to_proto_similar(found, self.max_message_bytes)
 
 
-# A single node (or a node's few ancestors) too large to send: a parent whose subtree's
-# labels are many and long. Nothing smaller can be asked for; its children can.
-_ONE_NODE_ADVICE = "read its children with ListChildren (a parent carries every label of its subtree)"
+# A node (or a node's few ancestors) too large to send: a parent whose subtree's labels
+# are many and long. Nothing smaller can be asked for; its children can.
+_ONE_NODE_ADVICE = cv.GRAPH_ALONE_ADVICE

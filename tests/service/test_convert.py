@@ -171,3 +171,23 @@ def test_a_node_too_large_by_itself_names_the_node_not_the_count() -> None:
     with pytest.raises(ResourceExhausted) as err:  # two nodes that fit one by one: fewer would
         cv.to_proto_similar([(n, 0.9) for n, _ in _segments(2, text="x" * 3000)], max_bytes=4096)
     assert err.value.field == "top_k"
+
+
+def test_a_node_that_fits_only_without_its_wrapper_is_too_large_by_itself() -> None:
+    (node, _), *_ = _segments(1, text="x" * 5000)
+    size = cv.to_proto_node(node).ByteSize()
+    with pytest.raises(ResourceExhausted) as err:  # fits bare, not inside the answer
+        cv.to_proto_similar([(node, 0.9)], max_bytes=size + 1)
+    assert err.value.field == "node_id"
+    assert len(cv.to_proto_similar([(node, 0.9)], max_bytes=size + 64).nodes) == 1
+
+
+def test_a_search_hit_whose_ancestor_alone_passes_the_limit_says_to_leave_ancestors_off() -> None:
+    (segment, _), *_ = _segments(1)
+    (video, _), *_ = _segments(1, text="x" * 5000)
+    hit = t.Hit(segment, 1.0, 0.5, 1, 1.0, (), (video,))
+    result = t.SearchResult([hit], t.Route((t.Level.SEGMENT,), "", {}, None), False)
+    with pytest.raises(ResourceExhausted) as err:
+        cv.to_proto_search(result, "", max_bytes=4096)
+    assert err.value.field == "top_k" and "leave include_ancestors or include_evidence off" in err.value.message
+    assert "ListChildren" not in err.value.message

@@ -101,7 +101,8 @@ class GraphServiceServicer:
     def ListChildren(self, request, context):
         """ListChildren lists a node's children in time order, a page at a time.
         Errors: INVALID_ARGUMENT (negative page_size, malformed page_token),
-        NOT_FOUND (collection or node), RESOURCE_EXHAUSTED (page_size).
+        NOT_FOUND (collection or node), RESOURCE_EXHAUSTED (page_size; node_id: one child
+        too large to send).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -120,7 +121,7 @@ class GraphServiceServicer:
         """GetNeighbors returns the nodes just before and after a node at the same level of
         its video, in time order.
         Errors: INVALID_ARGUMENT (negative counts), NOT_FOUND (collection or node),
-        RESOURCE_EXHAUSTED (before or after).
+        RESOURCE_EXHAUSTED (before or after; node_id: one neighbour too large to send).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -129,7 +130,7 @@ class GraphServiceServicer:
     def GetSubtree(self, request, context):
         """GetSubtree returns a node and its descendants down to a depth, in time order.
         Errors: INVALID_ARGUMENT (negative depth), NOT_FOUND (collection or node),
-        RESOURCE_EXHAUSTED (depth).
+        RESOURCE_EXHAUSTED (depth; node_id: one node of the subtree too large to send).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -139,7 +140,7 @@ class GraphServiceServicer:
         """FindSimilar returns the nodes of the same level, across the library, most similar
         to a node (the node itself excluded).
         Errors: INVALID_ARGUMENT (top_k out of range), NOT_FOUND (collection or node),
-        RESOURCE_EXHAUSTED (top_k).
+        RESOURCE_EXHAUSTED (top_k; node_id: one similar node too large to send).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

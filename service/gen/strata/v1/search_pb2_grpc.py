@@ -66,7 +66,8 @@ class SearchServiceServicer:
         bad filter or page_token, part_vectors that do not fit the text; field named),
         NOT_FOUND (collection), FAILED_PRECONDITION (text query on a collection without a
         text encoder), UNIMPLEMENTED (a granularity this build cannot serve),
-        RESOURCE_EXHAUSTED (top_k: an answer larger than the server may send),
+        RESOURCE_EXHAUSTED (top_k: an answer larger than the server may send; the message
+        says what to leave off),
         DEADLINE_EXCEEDED, UNAVAILABLE (store not serving).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
