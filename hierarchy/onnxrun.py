@@ -101,6 +101,9 @@ def _import_is_safe(timeout: float = CHILD_TIMEOUT) -> bool:
     its import is then tried first in a forked child, which holds the same libraries."""
     if not hierarchy.USEARCH_FIRST or "onnxruntime" in sys.modules:
         return True
+    if not hasattr(os, "fork"):  # nowhere to try it: torch is safe
+        log.warning("usearch was imported before Strata: the text encoder runs on torch; import hierarchy first")
+        return False
     pid = os.fork()
     if pid == 0:  # the child: try the import, report by exit status, run nothing else
         # Not the parent's files nor its objects' finalizers (a DuckDB cursor's waited on

@@ -160,3 +160,10 @@ def test_a_child_that_hangs_is_killed_and_the_encoder_stays_on_torch(
     assert not onnxrun._import_is_safe(timeout=0.5)
     assert time.monotonic() - began < 10
     assert "could not be checked in 0 s" in caplog.text or "could not be checked in 1 s" in caplog.text
+
+
+def test_without_fork_a_script_that_imported_usearch_first_stays_on_torch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hierarchy, "USEARCH_FIRST", True)
+    monkeypatch.delitem(sys.modules, "onnxruntime", raising=False)
+    monkeypatch.delattr(onnxrun.os, "fork")
+    assert not onnxrun._import_is_safe()
