@@ -293,9 +293,10 @@ GRAPH_ALONE_ADVICE = (
     "read its children with ListChildren (a parent carries every label of its subtree), "
     "or raise the server's max_message_mb"
 )
-# The bytes a response adds around one node at most (two tags and lengths, a depth or a
-# similarity): a node that fits only without them cannot be sent either.
-_WRAPPER_BYTES = 32
+# The bytes a response adds around one node at most (tags and lengths; a depth or a
+# similarity; a search hit's scores, rank and focus, about 45): a node that fits only
+# without them cannot be sent either.
+_WRAPPER_BYTES = 64
 Response = TypeVar("Response", bound=Message)
 
 

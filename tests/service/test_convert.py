@@ -179,7 +179,7 @@ def test_a_node_that_fits_only_without_its_wrapper_is_too_large_by_itself() -> N
     with pytest.raises(ResourceExhausted) as err:  # fits bare, not inside the answer
         cv.to_proto_similar([(node, 0.9)], max_bytes=size + 1)
     assert err.value.field == "node_id"
-    assert len(cv.to_proto_similar([(node, 0.9)], max_bytes=size + 64).nodes) == 1
+    assert len(cv.to_proto_similar([(node, 0.9)], max_bytes=size + 64).nodes) == 1  # the allowance itself
 
 
 def test_a_search_hit_whose_ancestor_alone_passes_the_limit_says_to_leave_ancestors_off() -> None:
