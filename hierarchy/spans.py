@@ -216,14 +216,21 @@ class SpanBlock:
 
     def inside(self, video_id: str, start: int, end: int) -> np.ndarray:
         """Keys of the nodes of ``video_id`` that overlap ``[start, end)``."""
+        return self.keys[self._rows_inside(video_id, start, end)]
+
+    def inside_with_starts(self, video_id: str, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`inside`, and each node's start time."""
+        rows = self._rows_inside(video_id, start, end)
+        return self.keys[rows], self.start[rows]
+
+    def _rows_inside(self, video_id: str, start: int, end: int) -> np.ndarray:
         code = int(np.searchsorted(self._video_array, video_id))
         if code >= len(self.videos) or self.videos[code] != video_id:
             return np.zeros(0, np.int64)
         lo = np.searchsorted(self.time_key, code << _START_BITS, "left")
         hi = np.searchsorted(self.time_key, (code + 1) << _START_BITS, "left")
         rows = self.by_time[lo:hi]
-        hit = (self.start[rows] < end) & (self.end[rows] > start)
-        return self.keys[rows[hit]]
+        return rows[(self.start[rows] < end) & (self.end[rows] > start)]
 
 
 # Appended nodes collect in a small recent block that is merged into the base once it
@@ -322,6 +329,11 @@ class LevelSpans:
     def inside(self, video_id: str, start: int, end: int) -> np.ndarray:
         """Keys of the nodes of ``video_id`` that overlap ``[start, end)``."""
         return self._joined([block.inside(video_id, start, end) for block in self.blocks])
+
+    def inside_with_starts(self, video_id: str, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`inside`, and each node's start time."""
+        found = [block.inside_with_starts(video_id, start, end) for block in self.blocks]
+        return self._joined([keys for keys, _ in found]), self._joined([starts for _, starts in found])
 
     @staticmethod
     def _joined(parts: list[np.ndarray], ordered: bool = False) -> np.ndarray:

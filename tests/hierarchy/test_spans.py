@@ -127,6 +127,9 @@ def test_merged_spans_answer_as_a_fresh_read(
     for video in ("a", "b", "c", "d", "e", "z"):
         for lo, hi in ((0, 10**6), (10, 30), (45, 46)):
             assert sorted(merged.inside(video, lo, hi).tolist()) == sorted(fresh.inside(video, lo, hi).tolist())
+            keys, starts = merged.inside_with_starts(video, lo, hi)
+            assert keys.tolist() == merged.inside(video, lo, hi).tolist()
+            assert starts.tolist() == [merged.spans([k])[k][1] for k in keys.tolist()]
     asked = [("a", 0, 30), ("c", 10, 10**6), ("z", 0, 10**6)]
     assert sorted(merged.starting_in(asked).tolist()) == sorted(fresh.starting_in(asked).tolist())
     owned = sorted(zip(*(x.tolist() for x in merged.starting_in_each(asked)), strict=True))
