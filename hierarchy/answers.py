@@ -154,15 +154,16 @@ def _in_best_scenes(
     best, _ = source.scenes.score(scene_spans.inside(*span), vector, EVIDENCE_SCENES)
     if len(best) == 0:
         return inside
-    # Scenes of a video do not overlap: each segment's start falls in at most one, the
-    # last to start at or before it. Matched against the segments already in hand, not
-    # looked up again (the look-up of the scenes' children and the intersection were a
-    # fifth of a half-level search).
+    # A segment starts in a best scene when it starts before the furthest end of those
+    # that start at or before it (the scene's own end, as scenes of a video do not
+    # overlap; right even where two would). Matched against the segments already in hand,
+    # not looked up again: the look-up of the scenes' children and the intersection took
+    # about a tenth of a half-level search.
     bounds = np.array(sorted((s, e) for _, s, e in scene_spans.spans(best.tolist()).values()), np.int64)
     if not len(bounds):
         return inside[:0]
     at = np.searchsorted(bounds[:, 0], starts, "right") - 1
-    held = (at >= 0) & (starts < bounds[np.maximum(at, 0), 1])
+    held = (at >= 0) & (starts < np.maximum.accumulate(bounds[:, 1])[np.maximum(at, 0)])
     return np.sort(inside[held])
 
 
