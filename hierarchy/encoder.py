@@ -107,9 +107,8 @@ class TransformersEncoder:
         that alone fills the model's tokens, else all of it. The tokenizer reads a whole
         text before cutting it: 64 transcripts of 63,000 characters took 2.83 s to embed
         whole and 2.05 s cut, with the same bits (on an idle machine; 9.4 and 4.3 s on a
-        busy one). (Each word usually gives a token, but
-        one of only zero-width, combining or control characters gives none: hence the
-        count.)"""
+        busy one). Each word usually gives a token, but one of only zero-width, combining
+        or control characters gives none: hence the count."""
         if len(text) <= _LONG_TEXT:
             return text
         cut = head(text)

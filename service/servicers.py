@@ -230,7 +230,7 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
 
     @map_errors
     def GetNode(self, request: graph_pb2.GetNodeRequest, context: Ctx) -> graph_pb2.GetNodeResponse:  # noqa: N802
-        node = self._nodes("node_id", _ONE_NODE_ADVICE)
+        node = self._nodes("node_id", cv.GRAPH_ALONE_ADVICE)
         return node.done(graph_pb2.GetNodeResponse(node=node(self.nav.node(request.collection, request.node_id))))
 
     @map_errors
@@ -242,7 +242,7 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
     @map_errors
     def GetAncestors(self, request: graph_pb2.GetAncestorsRequest, context: Ctx) -> graph_pb2.GetAncestorsResponse:  # noqa: N802
         found = self.nav.ancestors(request.collection, request.node_id)
-        node = self._nodes("node_id", _ONE_NODE_ADVICE)
+        node = self._nodes("node_id", cv.GRAPH_ALONE_ADVICE)
         return node.done(graph_pb2.GetAncestorsResponse(ancestors=node.all(found)))
 
     @map_errors
@@ -262,8 +262,3 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
     def FindSimilar(self, request: graph_pb2.FindSimilarRequest, context: Ctx) -> graph_pb2.FindSimilarResponse:  # noqa: N802
         found = self.nav.similar(request.collection, request.node_id, request.top_k)
         return cv.to_proto_similar(found, self.max_message_bytes)
-
-
-# A node (or a node's few ancestors) too large to send: a parent whose subtree's labels
-# are many and long. Nothing smaller can be asked for; its children can.
-_ONE_NODE_ADVICE = cv.GRAPH_ALONE_ADVICE
