@@ -509,6 +509,36 @@ def to_proto_operation(op: Operation) -> hierarchy_pb2.Operation:
     )
 
 
+def to_proto_get_node(node: t.Node, max_bytes: int = 0) -> graph_pb2.GetNodeResponse:
+    """Node -> GetNodeResponse (refused past ``max_bytes``, field ``node_id``)."""
+    nodes = NodeMessages(max_bytes, "node_id", GRAPH_ALONE_ADVICE)
+    return nodes.done(graph_pb2.GetNodeResponse(node=nodes(node)))
+
+
+def to_proto_children(kids: list[t.Node], token: str, max_bytes: int = 0) -> graph_pb2.ListChildrenResponse:
+    """A page of children -> ListChildrenResponse (refused past ``max_bytes``, field ``page_size``)."""
+    nodes = NodeMessages(max_bytes, "page_size", "ask for a smaller page_size")
+    return nodes.done(graph_pb2.ListChildrenResponse(children=nodes.all(kids), next_page_token=token))
+
+
+def to_proto_ancestors(found: list[t.Node], max_bytes: int = 0) -> graph_pb2.GetAncestorsResponse:
+    """Ancestors, parent first -> GetAncestorsResponse (refused past ``max_bytes``, field
+    ``node_id``: the answer's size is the node's depth)."""
+    nodes = NodeMessages(max_bytes, "node_id", GRAPH_ALONE_ADVICE)
+    return nodes.done(graph_pb2.GetAncestorsResponse(ancestors=nodes.all(found)))
+
+
+def to_proto_neighbours(
+    before: list[t.Node], after: list[t.Node], max_bytes: int = 0
+) -> graph_pb2.GetNeighborsResponse:
+    """Neighbours on each side -> GetNeighborsResponse (refused past ``max_bytes``, naming
+    ``before`` or ``after``: the side being converted when the limit was passed)."""
+    nodes = NodeMessages(max_bytes, "before", "ask for fewer nodes before and after")
+    earlier = nodes.all(before)
+    nodes.field = "after"  # both lists count against one message; the second names its field
+    return nodes.done(graph_pb2.GetNeighborsResponse(before=earlier, after=nodes.all(after)))
+
+
 def to_proto_subtree(items: list[tuple[t.Node, int]], max_bytes: int = 0) -> graph_pb2.GetSubtreeResponse:
     """Nodes with depths -> GetSubtreeResponse (refused past ``max_bytes``, field ``depth``)."""
     node = NodeMessages(max_bytes, "depth", "ask for a smaller depth, or page through ListChildren")

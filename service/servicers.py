@@ -225,33 +225,24 @@ class GraphServicer(graph_pb2_grpc.GraphServiceServicer):
         self.nav = db.navigator
         self.max_message_bytes = max_message_bytes
 
-    def _nodes(self, field: str, advice: str) -> cv.NodeMessages:
-        return cv.NodeMessages(self.max_message_bytes, field, advice)
-
     @map_errors
     def GetNode(self, request: graph_pb2.GetNodeRequest, context: Ctx) -> graph_pb2.GetNodeResponse:  # noqa: N802
-        node = self._nodes("node_id", cv.GRAPH_ALONE_ADVICE)
-        return node.done(graph_pb2.GetNodeResponse(node=node(self.nav.node(request.collection, request.node_id))))
+        return cv.to_proto_get_node(self.nav.node(request.collection, request.node_id), self.max_message_bytes)
 
     @map_errors
     def ListChildren(self, request: graph_pb2.ListChildrenRequest, context: Ctx) -> graph_pb2.ListChildrenResponse:  # noqa: N802
         kids, token = self.nav.children(request.collection, request.node_id, request.page_size, request.page_token)
-        node = self._nodes("page_size", "ask for a smaller page_size")
-        return node.done(graph_pb2.ListChildrenResponse(children=node.all(kids), next_page_token=token))
+        return cv.to_proto_children(kids, token, self.max_message_bytes)
 
     @map_errors
     def GetAncestors(self, request: graph_pb2.GetAncestorsRequest, context: Ctx) -> graph_pb2.GetAncestorsResponse:  # noqa: N802
         found = self.nav.ancestors(request.collection, request.node_id)
-        node = self._nodes("node_id", cv.GRAPH_ALONE_ADVICE)
-        return node.done(graph_pb2.GetAncestorsResponse(ancestors=node.all(found)))
+        return cv.to_proto_ancestors(found, self.max_message_bytes)
 
     @map_errors
     def GetNeighbors(self, request: graph_pb2.GetNeighborsRequest, context: Ctx) -> graph_pb2.GetNeighborsResponse:  # noqa: N802
         before, after = self.nav.neighbours(request.collection, request.node_id, request.before, request.after)
-        node = self._nodes("before", "ask for fewer nodes before and after")
-        earlier = node.all(before)
-        node.field = "after"  # both lists count against one message; the second names its field
-        return node.done(graph_pb2.GetNeighborsResponse(before=earlier, after=node.all(after)))
+        return cv.to_proto_neighbours(before, after, self.max_message_bytes)
 
     @map_errors
     def GetSubtree(self, request: graph_pb2.GetSubtreeRequest, context: Ctx) -> graph_pb2.GetSubtreeResponse:  # noqa: N802
