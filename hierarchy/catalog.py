@@ -172,6 +172,17 @@ def video_ids_with_segments(cur: duckdb.DuckDBPyConnection, cid: int) -> list[st
     return [r[0] for r in rows]
 
 
+def videos_with_segments(cur: duckdb.DuckDBPyConnection, cid: int, video_ids: list[str]) -> set[str]:
+    """Those of ``video_ids`` that have at least one segment."""
+    if not video_ids:
+        return set()
+    rows = cur.execute(
+        "SELECT DISTINCT video_id FROM nodes WHERE collection_id = ? AND level = 1 AND video_id = ANY(?)",
+        [cid, video_ids],
+    ).fetchall()
+    return {r[0] for r in rows}
+
+
 def delete_video(cur: duckdb.DuckDBPyConnection, cid: int, video_id: str) -> None:
     """Delete a video row and its nodes."""
     cur.execute("DELETE FROM nodes WHERE collection_id = ? AND video_id = ?", [cid, video_id])

@@ -40,6 +40,7 @@ import duckdb
 import numpy as np
 
 from hierarchy import (
+    builds,
     catalog,
     files,
     ingest,
@@ -61,7 +62,7 @@ from hierarchy.locks import WriteLocks
 from hierarchy.navigate import Navigator
 from hierarchy.nodecache import NodeCache
 from hierarchy.noderows import NodeRows
-from hierarchy.operations import Operation, Operations, Progress
+from hierarchy.operations import Operation, Operations
 from hierarchy.options import DatabaseOptions
 from hierarchy.query import ParsedQuery, parse
 from hierarchy.searcher import Searcher
@@ -177,10 +178,16 @@ class Database:
     def set_hierarchy_config(self, collection: str, overrides: dict[str, Any]) -> HierarchyConfig:
         """Change some tree-builder parameters of a collection (used by later builds)."""
         coll = self._collection(collection)
-        merged = validate.hierarchy_config(self.hierarchy_config(collection), overrides, "config")
-        with self._locks.writing(coll), self.store.transaction() as cur:
-            catalog.set_collection_config(cur, coll.id, {**coll.config, "hierarchy": asdict(merged)})
-        self._reload_collection(collection)
+        validate.hierarchy_config(self.hierarchy_config(collection), overrides, "config")
+        with self._locks.writing(coll):
+            # Merged with the stored parameters under the lock: two changes at once both land.
+            stored = catalog.get_collection(self.store.cursor(), collection)
+            config = stored.config if stored is not None and stored.id == coll.id else coll.config
+            merged = validate.hierarchy_config(HierarchyConfig(), config.get("hierarchy", {}))
+            merged = validate.hierarchy_config(merged, overrides, "config")
+            with self.store.transaction() as cur:
+                catalog.set_collection_config(cur, coll.id, {**config, "hierarchy": asdict(merged)})
+            self._reload_collection(collection)
         return merged
 
     def get_collection(self, name: str) -> Collection:
@@ -203,6 +210,8 @@ class Database:
         """Delete a collection with its videos, nodes and index files."""
         collection = self._collection(name, "name")
         with self._catalog_lock, self._locks.lock(collection.id):
+            if not self._locks.alive(collection.id):  # another delete of it went first
+                raise NotFound(f"collection {name!r} does not exist", "name")
             with self.store.transaction() as cur:
                 catalog.delete_collection(cur, collection.id)
             self._locks.deleted(collection.id)
@@ -262,6 +271,7 @@ class Database:
         coll = self._collection(collection)
         self.get_video(collection, video_id)
         with self._locks.writing(coll):
+            self.get_video(collection, video_id)  # again under the lock: another delete may have gone first
             keys = nodes.video_keys(self.store.cursor(), coll.id, video_id)
             with self.store.transaction() as cur:
                 catalog.delete_video(cur, coll.id, video_id)
@@ -333,23 +343,11 @@ class Database:
         """Rebuild the trees of some or all videos in the background; returns the operation."""
         coll = self._collection(collection)
         validate.hierarchy_config(self.hierarchy_config(collection), overrides or {}, "config")
-        targets = list(video_ids or catalog.video_ids_with_segments(self.store.cursor(), coll.id))
-        known = catalog.video_states(self.store.cursor(), coll.id, targets)
-        for i, video_id in enumerate(targets):
-            validate.identifier(video_id, f"video_ids[{i}]")
-            if video_id not in known:
-                raise NotFound(f"video {video_id!r} does not exist in collection {collection!r}", f"video_ids[{i}]")
+        videos = builds.targets(self.store.cursor(), coll, list(video_ids or ()))
         if overrides:  # stored only once the whole request is known to be good
             self.set_hierarchy_config(collection, overrides)
-
-        def work(advance: Progress) -> None:
-            for video_id in targets:
-                if self._closed:
-                    raise Unavailable("the server stopped before the build finished; run it again")
-                self.build_video(collection, video_id)
-                advance(1)
-
-        return self.operations.start(f"build the trees of {len(targets)} videos of {collection}", len(targets), work)
+        work = builds.work(videos, lambda video_id: self.build_video(collection, video_id), lambda: self._closed)
+        return self.operations.start(f"build the trees of {len(videos)} videos of {collection}", len(videos), work)
 
     def build_video(self, collection: str, video_id: str, config: HierarchyConfig | None = None) -> dict[Level, int]:
         """(Re)build a video's tree and index every level; returns node counts per level.

@@ -36,6 +36,11 @@ class WriteLocks:
                 raise NotFound(f"collection {coll.name!r} was deleted while this request waited", "collection")
             yield
 
+    def alive(self, cid: int) -> bool:
+        """Whether the collection was not deleted (as :meth:`deleted` noted)."""
+        with self._guard:
+            return cid not in self._deleted
+
     def deleted(self, cid: int) -> None:
         """Note a deleted collection (call with its lock held)."""
         with self._guard:

@@ -93,7 +93,7 @@ class Navigator:
         return pairs[:count]
 
     def _lookup(self, coll: Collection, node_id: str) -> tuple[int, Node]:
-        validate.identifier(node_id, "node_id")
+        validate.node_id(node_id, "node_id")
         found = nodes.by_ids(self._store.cursor(), coll.id, [node_id]).get(node_id)
         if found is None:
             raise NotFound(f"node {node_id!r} does not exist in collection {coll.name!r}", "node_id")

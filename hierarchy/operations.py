@@ -12,12 +12,19 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from hierarchy.errors import InvalidArgument, NotFound, StrataError
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int], None]
+
+class Progress(Protocol):
+    """How work reports progress: ``count`` more units done, or one left out (``skipped``
+    names it: a video deleted before its turn came), which counts as done."""
+
+    def __call__(self, count: int, skipped: str = "") -> None: ...
+
 
 # Operations that run at once; later ones wait their turn (each build takes a core).
 MAX_RUNNING = 2
@@ -35,6 +42,7 @@ class Operation:
     progress: int = 0
     done: bool = False
     error: str = ""
+    skipped: tuple[str, ...] = ()  # units left out as the work reached them
 
 
 class Operations:
@@ -74,10 +82,11 @@ class Operations:
         for thread in threads:
             thread.join(timeout)
 
-    def _advance(self, name: str, count: int) -> None:
+    def _advance(self, name: str, count: int, skipped: str = "") -> None:
         with self._lock:
             op = self._ops[name]
-            self._ops[name] = replace(op, progress=op.progress + count)
+            left_out = (*op.skipped, skipped) if skipped else op.skipped
+            self._ops[name] = replace(op, progress=op.progress + count, skipped=left_out)
 
     def _ended(self, name: str, error: str = "") -> None:
         """Record the end of an operation, forgetting the oldest ended ones past ``MAX_ENDED``."""
@@ -93,7 +102,7 @@ class Operations:
 
     def _work(self, name: str, work: Callable[[Progress], None]) -> None:
         try:
-            work(lambda n: self._advance(name, n))
+            work(lambda n, skipped="": self._advance(name, n, skipped))
         except StrataError as exc:
             self._ended(name, str(exc))
             return

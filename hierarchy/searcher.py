@@ -526,7 +526,7 @@ class Searcher:
         return encoder.encode_query(query.text), None
 
     def _example(self, coll: Collection, node_id: str) -> tuple[np.ndarray, ExampleNode]:
-        validate.identifier(node_id, "node_id")
+        validate.node_id(node_id, "node_id")
         found = nodes.by_ids(self._store.cursor(), coll.id, [node_id]).get(node_id)
         if found is None:
             raise NotFound(f"node {node_id!r} does not exist in collection {coll.name!r}", "node_id")

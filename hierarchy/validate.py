@@ -17,6 +17,9 @@ from hierarchy.types import EmbeddingSpace, Level, Metric, SegmentInput
 
 _COLLECTION_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 _MAX_ID = 128
+# The longest node id: a 128-character video id and the suffix Strata adds to it (``@``
+# and a start time of up to 16 digits; ``/scene/`` and an ordinal): 32 characters hold both.
+MAX_NODE_ID = _MAX_ID + 32
 MAX_DIMENSION = 4096
 MAX_TIME_MS = 2**53  # far beyond any video; keeps times exact in every client language
 MAX_TEXT_CHARS = 65_536  # a segment's caption or transcript (a few seconds of speech is far less)
@@ -40,18 +43,25 @@ def collection_name(name: str, field: str = "name") -> str:
     return name
 
 
-def identifier(value: str, field: str, allow_empty: bool = False) -> str:
-    """An id: 1-128 printable characters (no control, format or line-separating ones, no
-    space but the plain one), neither starting nor ending with a space."""
+def identifier(value: str, field: str, allow_empty: bool = False, limit: int = _MAX_ID) -> str:
+    """An id: 1-128 (``limit``) printable characters (no control, format or line-separating
+    ones, no space but the plain one), neither starting nor ending with a space."""
     if not value:
         if allow_empty:
             return value
         raise InvalidArgument(field, "must not be empty")
-    if len(value) > _MAX_ID or not value.isprintable():
-        raise InvalidArgument(field, f"must be 1-{_MAX_ID} printable characters")
+    if len(value) > limit or not value.isprintable():
+        raise InvalidArgument(field, f"must be 1-{limit} printable characters")
     if value != value.strip():
         raise InvalidArgument(field, "must not start or end with a space")
     return value
+
+
+def node_id(value: str, field: str) -> str:
+    """A node id to look up: an :func:`identifier` of up to ``MAX_NODE_ID`` characters,
+    since Strata makes node ids from video ids of up to 128 (``<video>@<start>`` for a
+    segment the client did not name, ``<video>/<level>/<n>`` for a parent)."""
+    return identifier(value, field, limit=MAX_NODE_ID)
 
 
 def segment_id(value: str, field: str) -> str:
@@ -192,11 +202,12 @@ def batch_size(count: int, limit: int) -> None:
 
 
 def labels(values: list[str], field: str) -> list[str]:
-    """Labels are short non-empty strings."""
+    """Labels are short non-empty strings; returned with each kept once, in the order
+    first given (a parent counts the segments carrying a label, not the times given)."""
     for i, label in enumerate(values):
         if not label or len(label) > MAX_NAME_CHARS or not label.isprintable():
             raise InvalidArgument(f"{field}[{i}]", f"labels must be 1-{MAX_NAME_CHARS} printable characters")
-    return list(values)
+    return list(dict.fromkeys(values))
 
 
 def attributes(values: dict[str, Any], field: str) -> dict[str, Any]:
@@ -253,6 +264,16 @@ def group_size(value: int, field: str = "group_size", limit: int = 100) -> int:
 
 # Parameters where 0 means something (scene_dims 0: segment on the raw vectors).
 _ZERO_ALLOWED = {"scene_dims", "drive_side_separation"}
+# Largest builder parameters. A penalty is in units of the noise: a million already allows
+# no cut, and past about 1e300 its products overflow and a build would cut everywhere.
+_CEILINGS = {
+    "half_count": MAX_HALF_COUNT,
+    "scene_dims": MAX_DIMENSION,
+    "scene_penalty": 1e6,
+    "drive_penalty": 1e6,
+    "drive_side_separation": 1e6,
+    "scene_ridge": 1e6,
+}
 
 
 def hierarchy_config(base: HierarchyConfig, overrides: dict[str, Any], field: str = "hierarchy") -> HierarchyConfig:
@@ -264,7 +285,9 @@ def hierarchy_config(base: HierarchyConfig, overrides: dict[str, Any], field: st
         _hierarchy_value(name, value, f"{field}.{name}", known[name].type in ("int", int))
     merged = dataclasses.replace(base, **overrides)
     if merged.scene_min_ms > merged.scene_max_ms:
-        raise InvalidArgument(f"{field}.scene_min_ms", "must not exceed scene_max_ms")
+        if "scene_max_ms" in overrides and "scene_min_ms" not in overrides:  # name the field given
+            raise InvalidArgument(f"{field}.scene_max_ms", f"must not be below scene_min_ms ({merged.scene_min_ms})")
+        raise InvalidArgument(f"{field}.scene_min_ms", f"must not exceed scene_max_ms ({merged.scene_max_ms})")
     if merged.aggregator not in AGGREGATORS:
         raise InvalidArgument(f"{field}.aggregator", f"unknown aggregator; choose one of {sorted(AGGREGATORS)}")
     return merged
@@ -282,9 +305,9 @@ def _hierarchy_value(name: str, value: Any, field: str, whole: bool) -> None:
     floor = 0 if name in _ZERO_ALLOWED else 1 if whole else 1e-12
     if value < floor:
         raise InvalidArgument(field, f"is {value:g}; must be {'>= 0' if floor == 0 else f'at least {floor:g}'}")
-    ceiling = {"half_count": MAX_HALF_COUNT, "scene_dims": MAX_DIMENSION}.get(name)
+    ceiling = _CEILINGS.get(name)
     if ceiling is not None and value > ceiling:
-        raise InvalidArgument(field, f"is {value}; must be at most {ceiling}")
+        raise InvalidArgument(field, f"is {value:g}; must be at most {ceiling:g}")
 
 
 HINT_LEVELS = (Level.SCENE, Level.DRIVE, Level.HALF)

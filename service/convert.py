@@ -505,7 +505,13 @@ def to_proto_hierarchy(config: HierarchyConfig) -> hierarchy_pb2.HierarchyConfig
 def to_proto_operation(op: Operation) -> hierarchy_pb2.Operation:
     """Domain operation -> Operation message."""
     return hierarchy_pb2.Operation(
-        name=op.name, done=op.done, progress=op.progress, total=op.total, error=op.error, description=op.description
+        name=op.name,
+        done=op.done,
+        progress=op.progress,
+        total=op.total,
+        error=op.error,
+        description=op.description,
+        skipped=list(op.skipped),
     )
 
 

@@ -388,7 +388,10 @@ def build(
     if final.error:
         err.print(f"[red]error[/red] {final.error}")
         raise typer.Exit(1)
-    console.print(f"built the trees of {final.progress} videos")
+    skipped = list(final.skipped)
+    console.print(f"built the trees of {final.progress - len(skipped)} videos")
+    if skipped:
+        err.print(f"[yellow]left out[/yellow] {len(skipped)} deleted since the build started: {', '.join(skipped)}")
 
 
 @app.command()

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hierarchy import builder, catalog
+from hierarchy import builder, catalog, operations
 from hierarchy.db import OPTIMISTIC_BUILDS, Database
 from hierarchy.errors import FailedPrecondition, NotFound
 from hierarchy.types import Level, SearchQuery, VideoState
@@ -215,3 +215,25 @@ def test_a_collection_deleted_while_a_tree_is_built_keeps_no_node(
     with pytest.raises(NotFound):
         games.seal_video(COLLECTION, "v1")
     assert games.store.cursor().execute("SELECT count(*) FROM nodes").fetchone() == (0,)
+
+
+def test_a_video_deleted_before_its_turn_is_left_out_and_the_rest_are_built(games: Database) -> None:
+    for video_id in ("v1", "v2"):
+        games.append_segments(COLLECTION, segments(video_id, unit_vectors(12, seed=len(video_id))))
+    games.create_video(COLLECTION, "v3")
+    games.append_segments(COLLECTION, segments("v3", unit_vectors(12, seed=3)))
+    turns = games.operations._turns  # every running slot taken: the build waits its turn
+    for _ in range(operations.MAX_RUNNING):
+        turns.acquire()
+    try:
+        op = games.build_hierarchy(COLLECTION)
+        games.delete_video(COLLECTION, "v2")
+    finally:
+        for _ in range(operations.MAX_RUNNING):
+            turns.release()
+    games.operations.wait(30)
+    final = games.operations.get(op.name)
+    assert (final.done, final.error, final.progress, final.total) == (True, "", 3, 3)
+    assert final.skipped == ("v2",)
+    for video_id in ("v1", "v3"):
+        assert games.navigator.node(COLLECTION, f"{video_id}/video/0").video_id == video_id

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -578,3 +581,79 @@ def test_creates_racing_deletes_return_what_they_created(db: Database) -> None:
     finally:
         stop.set()
         deleter.join()
+
+
+def test_node_ids_made_from_the_longest_video_id_can_be_read(games: Database) -> None:
+    """A 128-character video id is allowed; the ids Strata makes from it are longer and
+    every call that takes a node id accepts them."""
+    video_id = "v" * 128
+    games.create_video(COLLECTION, video_id)
+    [segment_id] = games.append_segments(COLLECTION, segments(video_id, unit_vectors(1))).segment_ids
+    assert len(segment_id) > 128
+    assert games.navigator.node(COLLECTION, segment_id).id == segment_id
+    games.build_video(COLLECTION, video_id)
+    root = f"{video_id}/video/0"
+    assert [n.id for n in games.navigator.children(COLLECTION, root)[0]][:1] == [f"{video_id}/half/0"]
+    assert games.navigator.similar(COLLECTION, root, 1) == []  # the only video
+    by_example = games.search(SearchQuery(COLLECTION, Level.SEGMENT, node_id=segment_id, top_k=1))
+    assert by_example.hits == []  # its only segment is the example itself
+    with pytest.raises(InvalidArgument) as info:
+        games.navigator.node(COLLECTION, "n" * 161)
+    assert info.value.field == "node_id"
+
+
+def test_a_label_given_twice_on_a_segment_is_kept_and_counted_once(games: Database) -> None:
+    rows = segments("v1", unit_vectors(2))
+    rows[0] = replace(rows[0], labels=["goal", "corner", "goal"])
+    rows[1] = replace(rows[1], labels=["goal"])
+    ids = games.append_segments(COLLECTION, rows).segment_ids
+    assert list(games.navigator.node(COLLECTION, ids[0]).labels) == ["goal", "corner"]
+    games.build_video(COLLECTION, "v1")
+    root = games.navigator.node(COLLECTION, "v1/video/0")
+    assert root.label_counts == {"goal": 2, "corner": 1}
+
+
+def _behind_a_held_lock(lock: Any, calls: list[Callable[[], object]]) -> list[object]:
+    """Run ``calls`` in threads that all reach ``lock`` while the test holds it, then let
+    them go; each call's result or the exception it raised, in order."""
+    out: list[object] = [None] * len(calls)
+
+    def run(i: int) -> None:
+        try:
+            out[i] = calls[i]()
+        except StrataError as exc:
+            out[i] = exc
+
+    with lock:
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+        for t in threads:
+            t.start()
+        time.sleep(0.3)  # every call reads what it read before it waits here
+    for t in threads:
+        t.join()
+    return out
+
+
+def test_two_config_changes_at_once_both_land(games: Database) -> None:
+    coll = games.get_collection(COLLECTION)
+    _behind_a_held_lock(
+        games._locks.lock(coll.id),
+        [
+            lambda: games.set_hierarchy_config(COLLECTION, {"scene_penalty": 9.0}),
+            lambda: games.set_hierarchy_config(COLLECTION, {"half_count": 3}),
+        ],
+    )
+    stored = games.hierarchy_config(COLLECTION)
+    assert (stored.scene_penalty, stored.half_count) == (9.0, 3)
+
+
+def test_of_two_deletes_at_once_one_deletes_and_the_other_is_not_found(games: Database) -> None:
+    coll = games.get_collection(COLLECTION)
+    videos = _behind_a_held_lock(
+        games._locks.lock(coll.id), [lambda: games.delete_video(COLLECTION, "v1") for _ in range(2)]
+    )
+    assert sorted(type(r).__name__ for r in videos) == ["NoneType", "NotFound"]
+    collections = _behind_a_held_lock(
+        games._catalog_lock, [lambda: games.delete_collection(COLLECTION) for _ in range(2)]
+    )
+    assert sorted(type(r).__name__ for r in collections) == ["NoneType", "NotFound"]

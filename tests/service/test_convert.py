@@ -8,6 +8,7 @@ from google.protobuf import struct_pb2
 
 from hierarchy import types as t
 from hierarchy.errors import InvalidArgument, ResourceExhausted
+from hierarchy.operations import Operation
 from hierarchy.query import parse
 from service import convert as cv
 from service.gen.strata.v1 import common_pb2, search_pb2
@@ -191,3 +192,9 @@ def test_a_search_hit_whose_ancestor_alone_passes_the_limit_says_to_leave_ancest
         cv.to_proto_search(result, "", max_bytes=4096)
     assert err.value.field == "top_k" and "leave include_ancestors or include_evidence off" in err.value.message
     assert "ListChildren" not in err.value.message
+
+
+def test_an_operation_names_the_videos_it_left_out() -> None:
+    op = Operation("operations/x", "build the trees of 3 videos of c", 3, 3, True, "", ("v2",))
+    message = cv.to_proto_operation(op)
+    assert (list(message.skipped), message.progress, message.total) == (["v2"], 3, 3)

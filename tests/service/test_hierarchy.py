@@ -203,6 +203,39 @@ def test_unknown_collection_or_video_is_not_found(api: StrataClient) -> None:
     assert error.code.name == "NOT_FOUND" and "collection" in error.fields
 
 
+def test_a_named_video_without_segments_is_refused_before_anything_is_built(api: StrataClient) -> None:
+    api.create_collection("empties", dimension=DIM)
+    for video_id in ("full", "empty"):
+        api.create_video("empties", video_id)
+    api.append_segments("empties", rows("full", unit_vectors(10)))
+    error = rpc_error(lambda: api.build_hierarchy("empties", ["full", "empty"]))
+    assert error.code.name == "FAILED_PRECONDITION"
+    assert "video_ids[1]" in error.fields and "no segments" in error.message
+    assert common_pb2.LEVEL_SCENE not in node_counts(api, "empties")  # "full" was not built either
+
+
+def test_a_video_named_twice_is_built_once(api: StrataClient) -> None:
+    api.create_collection("twice", dimension=DIM)
+    api.create_video("twice", "v")
+    api.append_segments("twice", rows("v", unit_vectors(10)))
+    final = build(api, "twice", ("v", "v", "v"))
+    assert final.error == "" and final.progress == final.total == 1
+
+
+@pytest.mark.parametrize(("name", "value"), [("scene_penalty", 1e308), ("drive_penalty", 1e7)])
+def test_a_penalty_past_the_ceiling_is_refused(api: StrataClient, name: str, value: float) -> None:
+    api.create_collection(f"ceiling-{name}", dimension=DIM)
+    error = rpc_error(lambda: api.build_hierarchy(f"ceiling-{name}", **{name: value}))
+    assert error.code.name == "INVALID_ARGUMENT" and f"config.{name}" in error.fields
+    assert "at most 1e+06" in error.message
+
+
+def test_a_longest_scene_below_the_shortest_names_the_field_given(api: StrataClient) -> None:
+    api.create_collection("shortest", dimension=DIM)
+    error = rpc_error(lambda: api.build_hierarchy("shortest", scene_max_ms=1))
+    assert error.code.name == "INVALID_ARGUMENT" and "config.scene_max_ms" in error.fields
+
+
 def test_refused_build_leaves_the_config_unchanged(api: StrataClient) -> None:
     api.create_collection("atomic", dimension=DIM)
     api.create_video("atomic", "v")

@@ -66,7 +66,8 @@ class AdminServiceServicer:
 
     def GetStats(self, request, context):
         """GetStats returns counts, index sizes and watermarks per collection and level.
-        Errors: NOT_FOUND (a named collection that does not exist), UNAVAILABLE.
+        Errors: INVALID_ARGUMENT (a malformed collection name), NOT_FOUND (a named collection
+        that does not exist), UNAVAILABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19strata/v1/hierarchy.proto\x12\tstrata.v1\"\x87\x04\n\x0fHierarchyConfig\x12\x1a\n\rscene_penalty\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x19\n\x0cscene_min_ms\x18\x02 \x01(\x03H\x01\x88\x01\x01\x12\x19\n\x0cscene_max_ms\x18\x03 \x01(\x03H\x02\x88\x01\x01\x12\x1c\n\x0f\x64rive_attribute\x18\x04 \x01(\tH\x03\x88\x01\x01\x12\x1b\n\x0ehalf_attribute\x18\x05 \x01(\tH\x04\x88\x01\x01\x12\x17\n\nhalf_count\x18\x06 \x01(\x05H\x05\x88\x01\x01\x12\x17\n\naggregator\x18\x07 \x01(\tH\x06\x88\x01\x01\x12\x17\n\nscene_dims\x18\x08 \x01(\x05H\x07\x88\x01\x01\x12\x18\n\x0bscene_ridge\x18\t \x01(\x01H\x08\x88\x01\x01\x12\x1a\n\rdrive_penalty\x18\n \x01(\x01H\t\x88\x01\x01\x12\"\n\x15\x64rive_side_separation\x18\x0b \x01(\x01H\n\x88\x01\x01\x42\x10\n\x0e_scene_penaltyB\x0f\n\r_scene_min_msB\x0f\n\r_scene_max_msB\x12\n\x10_drive_attributeB\x11\n\x0f_half_attributeB\r\n\x0b_half_countB\r\n\x0b_aggregatorB\r\n\x0b_scene_dimsB\x0e\n\x0c_scene_ridgeB\x10\n\x0e_drive_penaltyB\x18\n\x16_drive_side_separation\"j\n\x15\x42uildHierarchyRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x11\n\tvideo_ids\x18\x02 \x03(\t\x12*\n\x06\x63onfig\x18\x03 \x01(\x0b\x32\x1a.strata.v1.HierarchyConfig\"A\n\x16\x42uildHierarchyResponse\x12\'\n\toperation\x18\x01 \x01(\x0b\x32\x14.strata.v1.Operation\"l\n\tOperation\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x64one\x18\x02 \x01(\x08\x12\x10\n\x08progress\x18\x03 \x01(\x04\x12\r\n\x05total\x18\x04 \x01(\x04\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\"#\n\x13GetOperationRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"?\n\x14GetOperationResponse\x12\'\n\toperation\x18\x01 \x01(\x0b\x32\x14.strata.v1.Operation2\xba\x01\n\x10HierarchyService\x12U\n\x0e\x42uildHierarchy\x12 .strata.v1.BuildHierarchyRequest\x1a!.strata.v1.BuildHierarchyResponse\x12O\n\x0cGetOperation\x12\x1e.strata.v1.GetOperationRequest\x1a\x1f.strata.v1.GetOperationResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19strata/v1/hierarchy.proto\x12\tstrata.v1\"\x87\x04\n\x0fHierarchyConfig\x12\x1a\n\rscene_penalty\x18\x01 \x01(\x01H\x00\x88\x01\x01\x12\x19\n\x0cscene_min_ms\x18\x02 \x01(\x03H\x01\x88\x01\x01\x12\x19\n\x0cscene_max_ms\x18\x03 \x01(\x03H\x02\x88\x01\x01\x12\x1c\n\x0f\x64rive_attribute\x18\x04 \x01(\tH\x03\x88\x01\x01\x12\x1b\n\x0ehalf_attribute\x18\x05 \x01(\tH\x04\x88\x01\x01\x12\x17\n\nhalf_count\x18\x06 \x01(\x05H\x05\x88\x01\x01\x12\x17\n\naggregator\x18\x07 \x01(\tH\x06\x88\x01\x01\x12\x17\n\nscene_dims\x18\x08 \x01(\x05H\x07\x88\x01\x01\x12\x18\n\x0bscene_ridge\x18\t \x01(\x01H\x08\x88\x01\x01\x12\x1a\n\rdrive_penalty\x18\n \x01(\x01H\t\x88\x01\x01\x12\"\n\x15\x64rive_side_separation\x18\x0b \x01(\x01H\n\x88\x01\x01\x42\x10\n\x0e_scene_penaltyB\x0f\n\r_scene_min_msB\x0f\n\r_scene_max_msB\x12\n\x10_drive_attributeB\x11\n\x0f_half_attributeB\r\n\x0b_half_countB\r\n\x0b_aggregatorB\r\n\x0b_scene_dimsB\x0e\n\x0c_scene_ridgeB\x10\n\x0e_drive_penaltyB\x18\n\x16_drive_side_separation\"j\n\x15\x42uildHierarchyRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x11\n\tvideo_ids\x18\x02 \x03(\t\x12*\n\x06\x63onfig\x18\x03 \x01(\x0b\x32\x1a.strata.v1.HierarchyConfig\"A\n\x16\x42uildHierarchyResponse\x12\'\n\toperation\x18\x01 \x01(\x0b\x32\x14.strata.v1.Operation\"}\n\tOperation\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04\x64one\x18\x02 \x01(\x08\x12\x10\n\x08progress\x18\x03 \x01(\x04\x12\r\n\x05total\x18\x04 \x01(\x04\x12\r\n\x05\x65rror\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x06 \x01(\t\x12\x0f\n\x07skipped\x18\x07 \x03(\t\"#\n\x13GetOperationRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"?\n\x14GetOperationResponse\x12\'\n\toperation\x18\x01 \x01(\x0b\x32\x14.strata.v1.Operation2\xba\x01\n\x10HierarchyService\x12U\n\x0e\x42uildHierarchy\x12 .strata.v1.BuildHierarchyRequest\x1a!.strata.v1.BuildHierarchyResponse\x12O\n\x0cGetOperation\x12\x1e.strata.v1.GetOperationRequest\x1a\x1f.strata.v1.GetOperationResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,11 +38,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BUILDHIERARCHYRESPONSE']._serialized_start=670
   _globals['_BUILDHIERARCHYRESPONSE']._serialized_end=735
   _globals['_OPERATION']._serialized_start=737
-  _globals['_OPERATION']._serialized_end=845
-  _globals['_GETOPERATIONREQUEST']._serialized_start=847
-  _globals['_GETOPERATIONREQUEST']._serialized_end=882
-  _globals['_GETOPERATIONRESPONSE']._serialized_start=884
-  _globals['_GETOPERATIONRESPONSE']._serialized_end=947
-  _globals['_HIERARCHYSERVICE']._serialized_start=950
-  _globals['_HIERARCHYSERVICE']._serialized_end=1136
+  _globals['_OPERATION']._serialized_end=862
+  _globals['_GETOPERATIONREQUEST']._serialized_start=864
+  _globals['_GETOPERATIONREQUEST']._serialized_end=899
+  _globals['_GETOPERATIONRESPONSE']._serialized_start=901
+  _globals['_GETOPERATIONRESPONSE']._serialized_end=964
+  _globals['_HIERARCHYSERVICE']._serialized_start=967
+  _globals['_HIERARCHYSERVICE']._serialized_end=1153
 # @@protoc_insertion_point(module_scope)

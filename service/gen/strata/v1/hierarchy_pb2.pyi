@@ -49,20 +49,22 @@ class BuildHierarchyResponse(_message.Message):
     def __init__(self, operation: _Optional[_Union[Operation, _Mapping]] = ...) -> None: ...
 
 class Operation(_message.Message):
-    __slots__ = ("name", "done", "progress", "total", "error", "description")
+    __slots__ = ("name", "done", "progress", "total", "error", "description", "skipped")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DONE_FIELD_NUMBER: _ClassVar[int]
     PROGRESS_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
     name: str
     done: bool
     progress: int
     total: int
     error: str
     description: str
-    def __init__(self, name: _Optional[str] = ..., done: _Optional[bool] = ..., progress: _Optional[int] = ..., total: _Optional[int] = ..., error: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+    skipped: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., done: _Optional[bool] = ..., progress: _Optional[int] = ..., total: _Optional[int] = ..., error: _Optional[str] = ..., description: _Optional[str] = ..., skipped: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetOperationRequest(_message.Message):
     __slots__ = ("name",)
