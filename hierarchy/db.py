@@ -97,6 +97,7 @@ class Database:
         self.options = options
         self._lock_file = process.lock_directory(data_dir)
         try:
+            snapshots.check_not_restoring(data_dir)
             process.limit_blas_threads(options.blas_threads)
             limits = (options.memory_limit, options.threads, options.checkpoint_threshold)
             self.store = Store(data_dir / "strata.duckdb", *limits)

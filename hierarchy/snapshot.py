@@ -12,8 +12,10 @@ checksums are computed after writers resume (:func:`write_manifest`).
 
 Restoring one (:func:`restore`) is offline: the manifest's checksums are checked first,
 then the files are copied into an empty data directory (or, with ``force``, one whose
-contents are replaced). A server opened on it recovers as after any restart: the indexes
-load when they match the store, and are caught up or rebuilt otherwise.
+contents are replaced). A marker file (``RESTORING``) lies there from before the directory
+is emptied until every file is flushed, so a directory a restore was cut off in is refused
+on open. A server opened on a restored directory recovers as after any restart: the
+indexes load when they match the store, and are caught up or rebuilt otherwise.
 """
 
 from __future__ import annotations
@@ -30,9 +32,13 @@ from pathlib import Path, PurePosixPath
 from hierarchy import process
 from hierarchy.catalog import now_ms
 from hierarchy.errors import FailedPrecondition, InvalidArgument, Unavailable
-from hierarchy.files import fsync, sha256
+from hierarchy.files import fsync, fsync_dir, sha256
 
 MANIFEST = "manifest.json"
+# Written into a data directory before a restore empties it, removed once every file is
+# copied and flushed: a directory that still holds it was cut off mid-restore (the old
+# data gone, the new half there) and is refused until the restore is run again.
+RESTORING = "RESTORING"
 FORMAT = 1  # manifest layout version; a newer one is refused
 STORE_FILES = ("strata.duckdb", "strata.duckdb.wal")
 INDEX_SUFFIXES = (".usearch", ".json")
@@ -187,10 +193,29 @@ def restore(snapshot_dir: Path, data_dir: Path, force: bool = False) -> Snapshot
             raise FailedPrecondition(
                 f"{data_dir} is not empty; restore into an empty directory, or pass --force to replace it", "data_dir"
             )
-        clear(data_dir, keep=("LOCK",))
+        marker = data_dir / RESTORING
+        marker.write_text(f"restoring {source} into this directory\n")
+        fsync(marker)
+        fsync_dir(data_dir)
+        clear(data_dir, keep=("LOCK", RESTORING))
         for entry in snapshot.files:
             _copy(snapshot_dir / entry.path, data_dir / entry.path)
+        for directory in {(data_dir / entry.path).parent for entry in snapshot.files}:
+            fsync_dir(directory)  # the new files' entries are on disk before the marker goes
+        marker.unlink()
+        fsync_dir(data_dir)
     return snapshot
+
+
+def check_not_restoring(data_dir: Path) -> None:
+    """Refuse a data directory a restore was cut off in (it still holds the marker)."""
+    marker = data_dir / RESTORING
+    if marker.exists():
+        raise FailedPrecondition(
+            f"{data_dir} holds a restore that did not finish ({marker} is there); run "
+            f"`strata restore SNAPSHOT --data-dir {data_dir} --force` again",
+            "data_dir",
+        )
 
 
 def verify_file(snapshot_dir: Path, entry: SnapshotFile) -> None:

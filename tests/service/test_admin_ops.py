@@ -4,6 +4,10 @@ while a writer ingests restores every acknowledged segment and answers searches 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -13,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hierarchy import snapshot as snapshots
+from hierarchy.db import Database
 from hierarchy.errors import FailedPrecondition, InvalidArgument, Unavailable
 from hierarchy.types import Level
 from service.client import StrataClient, StrataRpcError
@@ -22,6 +27,7 @@ from tests.service.conftest import DIM, rows, start_server, unit_vectors
 from tools.cli import app
 
 BATCH = 10
+ROOT = Path(__file__).resolve().parents[2]
 cli = CliRunner()
 
 
@@ -232,6 +238,43 @@ def test_restore_refuses_a_damaged_file(snap: Path, tmp_path: Path) -> None:
     with pytest.raises(FailedPrecondition, match="checksum"):
         snapshots.restore(snap, tmp_path / "restored")
     assert not (tmp_path / "restored" / "strata.duckdb").exists()
+
+
+# A restore killed (SIGKILL) right after it copied its first file: the old data is gone
+# and only part of the snapshot is there.
+KILLED_RESTORE = """
+import os, signal, sys
+from pathlib import Path
+from hierarchy import snapshot
+
+copy = snapshot._copy
+
+def copy_then_die(source, target):
+    copy(source, target)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+snapshot._copy = copy_then_die
+snapshot.restore(Path(sys.argv[1]), Path(sys.argv[2]), force=True)
+"""
+
+
+def test_a_directory_a_restore_was_killed_in_is_refused_until_restored_again(snap: Path, tmp_path: Path) -> None:
+    target = tmp_path / "restored"
+    Database.open(target).close()  # the directory held a database before
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    killed = subprocess.run([sys.executable, "-c", KILLED_RESTORE, str(snap), str(target)], env=env, timeout=120)
+    assert killed.returncode == -signal.SIGKILL
+    with pytest.raises(FailedPrecondition) as info:
+        Database.open(target)
+    assert info.value.field == "data_dir" and "restore" in str(info.value)
+    served = cli.invoke(app, ["serve", "--data-dir", str(target), "--port", "0"])
+    assert served.exit_code != 0 and "did not finish" in served.output
+    snapshots.restore(snap, target, force=True)
+    db = Database.open(target)
+    try:
+        assert db.verify().ok and db.get_video("c", "v1").segment_count == 50
+    finally:
+        db.close()
 
 
 def test_restore_refuses_an_unfinished_snapshot(snap: Path, tmp_path: Path) -> None:
