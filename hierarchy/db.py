@@ -39,17 +39,7 @@ from typing import Any, TypeVar
 import duckdb
 import numpy as np
 
-from hierarchy import (
-    builds,
-    catalog,
-    files,
-    ingest,
-    nodes,
-    paging,
-    process,
-    treerows,
-    validate,
-)
+from hierarchy import builds, catalog, files, ingest, nodes, paging, process, treerows, validate
 from hierarchy import snapshot as snapshots
 from hierarchy.builder import HierarchyConfig
 from hierarchy.commits import Commits
@@ -575,7 +565,9 @@ class Database:
         """
         if self._recovered:
             return
-        for coll in catalog.all_collections(self.store.cursor()):
+        every = catalog.all_collections(self.store.cursor())
+        self.indexes.remove_orphans({coll.id for coll in every})
+        for coll in every:
             self._collections[coll.name] = coll
             counts = nodes.level_counts(self.store.cursor(), coll.id)
             for level in counts:

@@ -151,6 +151,7 @@ class LevelIndex:
         self._write_lock = threading.Lock()
         self._graph_lock = threading.Lock()
         self._save_lock = threading.Lock()
+        self._files_deleted = False  # the collection was deleted: no save may write again
         self._linker_lock = threading.Lock()
         self._linked = threading.Condition(self._linker_lock)  # notified after each linked write
         self._linker: threading.Thread | None = None
@@ -471,9 +472,11 @@ class LevelIndex:
         far (its watermark is :attr:`linked_watermark`); a restart catches up the rest from
         the store, so a stop never waits for the linker. One save of an index at a time:
         they share the temporary file."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         with self._save_lock:
+            if self._files_deleted:
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             state, saved = self._write_graph(tmp)
             files.fsync(tmp)
             digest = files.sha256(tmp)
@@ -549,9 +552,11 @@ class LevelIndex:
         return IndexState(count=len(index), watermark=self.watermark)
 
     def delete_files(self) -> None:
-        """Remove the saved files (the collection is gone)."""
-        for path in (self.path, self._sidecar_path()):
-            path.unlink(missing_ok=True)
+        """Remove the saved files (the collection is gone): after a save under way, and no save writes again."""
+        with self._save_lock:
+            self._files_deleted = True
+            for path in (self.path, self._sidecar_path(), self.path.with_suffix(".tmp")):
+                path.unlink(missing_ok=True)
 
     def _sidecar_path(self) -> Path:
         return self.path.with_suffix(".json")

@@ -5,6 +5,7 @@ start, saved when asked. One :class:`LevelIndex` per (collection, level), in
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -109,6 +110,21 @@ class LevelIndexes:
         for index in dropped:
             index.stop_linking()
             index.delete_files()
+        shutil.rmtree(self.root / f"c{cid}", ignore_errors=True)
+
+    def remove_orphans(self, live: set[int]) -> None:
+        """At open, before any index is used: remove the directories of collections that
+        are not in ``live`` (a crash between a delete's commit and its file removal left
+        them) and every temporary file a save cut off by a crash left."""
+        if not self.root.is_dir():
+            return
+        for path in self.root.iterdir():
+            owner = path.name[1:]
+            if path.is_dir() and path.name.startswith("c") and owner.isdigit() and int(owner) not in live:
+                log.warning("removing %s: its collection was deleted", path)
+                shutil.rmtree(path, ignore_errors=True)
+        for tmp in self.root.glob("c*/*.tmp"):
+            tmp.unlink(missing_ok=True)
 
     def stop_linking(self) -> None:
         """Stop every background linker (the database is closing)."""

@@ -374,6 +374,38 @@ def test_killed_process_loses_no_acknowledged_segment(open_db: OpenDb, data_dir:
     assert_each_segment_finds_itself(db, ids, np.vstack([unit_vectors(20, seed=1), unit_vectors(20, seed=2)]))
 
 
+def test_index_files_of_a_collection_deleted_before_a_crash_are_removed_on_open(
+    games: Database, open_db: OpenDb, data_dir: Path
+) -> None:
+    """A crash between a delete's commit and its file removal leaves the files of a
+    collection the store no longer has (and a save cut off leaves its temporary file)."""
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(5)))
+    games.close()
+    live = data_dir / "indexes" / "c1"
+    orphan = data_dir / "indexes" / "c99"
+    orphan.mkdir(parents=True)
+    (orphan / "segment.usearch").write_bytes(b"graph of a deleted collection")
+    (live / "segment.tmp").write_bytes(b"cut off")
+    db = open_db()
+    assert not orphan.exists() and not (live / "segment.tmp").exists()
+    assert (live / "segment.usearch").exists() and segment_count(db) == indexed_count(db) == 5
+
+
+def test_a_collection_deleted_while_its_index_is_saved_leaves_no_file(games: Database, data_dir: Path) -> None:
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(5)))
+    index = games.indexes.find(games.get_collection(COLLECTION).id, Level.SEGMENT)
+    assert index is not None
+    with index.save_lock:  # a save and the delete both wait here; either may go first
+        saving = threading.Thread(target=index.save)
+        deleting = threading.Thread(target=games.delete_collection, args=(COLLECTION,))
+        saving.start()
+        deleting.start()
+        deleting.join(0.3)
+    saving.join(30)
+    deleting.join(30)
+    assert not (data_dir / "indexes" / "c1").exists()
+
+
 # -- text encoder (loads the model once for this module) ----------------------------------
 
 
