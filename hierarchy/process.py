@@ -5,6 +5,7 @@ CPU priority for its background threads."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import os
 import signal
@@ -36,14 +37,23 @@ def run_in_background(niceness: int) -> None:
 
 
 # Descriptors a forked child may have inherited, all closed by forget_parent_files.
+_PR_SET_PDEATHSIG = 1  # prctl(2): the signal the caller gets when its parent dies
 _MAX_FDS = os.sysconf("SC_OPEN_MAX") if hasattr(os, "sysconf") else 65536
 
 
 def forget_parent_files() -> None:
     """In a forked child: close every descriptor above stderr, so that a child still
     running when its parent dies holds none of the parent's files (the data directory's
-    lock, the store, a listening socket)."""
+    lock, the store, a listening socket); and, on Linux, be killed when the parent dies
+    (a server killed while its child wrote an index file left the child writing into a
+    directory the next server owned)."""
+    parent = os.getppid()
     os.closerange(3, _MAX_FDS)
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(1)
 
 
 def wait_for_child(pid: int, timeout: float, poll: float = 0.01) -> int | None:

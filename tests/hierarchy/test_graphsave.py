@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import fcntl
 import os
+import subprocess
+import sys
 import threading
 import time
 import weakref
@@ -142,3 +144,48 @@ def test_a_save_child_frees_no_cursor_of_another_thread(tmp_path: Path) -> None:
         leave.set()
         thread.join()
         store.close()
+
+
+# A server that forks an index writer (whose "save" takes a long time) and is then killed.
+KILLED_PARENT = """
+import os, signal, sys, time
+from pathlib import Path
+from hierarchy import graphsave
+
+class SlowSave:
+    def save(self, path):
+        time.sleep(60)
+
+pid = graphsave.in_child(SlowSave(), Path(sys.argv[1]))
+print(pid, flush=True)
+time.sleep(0.5)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a parent-death signal is Linux's")
+def test_an_index_writer_dies_with_a_killed_server(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    server = subprocess.Popen(
+        [sys.executable, "-c", KILLED_PARENT, str(tmp_path / "g.tmp")], env=env, stdout=subprocess.PIPE, text=True
+    )
+    assert server.stdout is not None
+    child = int(server.stdout.readline())
+    server.wait(30)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _alive(child):
+        time.sleep(0.05)
+    outlived = _alive(child)
+    if outlived:
+        os.kill(child, 9)
+    server.stdout.close()
+    assert not outlived, "the index writer outlived its server"
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie does not: it has ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
