@@ -44,9 +44,7 @@ class IndexParams:
     expansion_add: int = 128
     expansion_search: int = 256
     exact_below: int = 20_000
-    # The expansion for writes linked one vector at a time, as live ingest is (0: the same
-    # as ``expansion_add``); see ``hierarchy.indexes.narrowed``.
-    live_expansion_add: int = 0
+    live_expansion_add: int = 0  # for writes of a live stream (0: ``expansion_add``; see indexes.narrowed)
 
 
 BUILT_WITH = ("dtype", "connectivity", "expansion_add")
@@ -62,15 +60,13 @@ GRAPH_DTYPES = frozenset({"f64", "f32", "f16", "bf16", "i8"})  # precisions a gr
 # Candidates a quantized graph returns per answer wanted, for the table to rank.
 RESCORE_FACTOR = 2
 
-# While the tail is at least half full (writes arrive faster than they are linked: a bulk
-# load), the linker inserts a whole write per call on two threads: twice the pace of one
-# vector per call on one thread (5,000 against 2,500 vectors/s on 60 k benchmark vectors).
-# A search waits for the call under way, so this is kept for when writers are what waits.
-# Parallel insertion only into an established graph and in large calls: inserted on two
-# threads into an empty graph, vectors of a small write were missing from their own
-# nearest; on 40 k vectors added to a graph of 20 k, in calls of 64 on two threads, twice
-# as many were missing from their own ten nearest at a beam of 1,024 (148 against 71 one
-# by one), in calls of 1,000 as few (75).
+# While the tail is at least half full (a bulk load), the linker inserts a whole write per
+# call on two threads: twice the pace of a vector a call (5,000 against 2,500 vectors/s on
+# 60 k benchmark vectors); a search waits for the call under way, so only when writers wait.
+# Only into an established graph (small writes into an empty one missed their own nearest)
+# and in large calls: 40 k vectors added to a graph of 20 k in calls of 64 on two threads
+# missed twice as many of their own ten nearest at a beam of 1,024 (148 against 71 one by
+# one; calls of 1,000: 75).
 BULK_LINK_CHUNK = 1024
 BULK_LINK_THREADS = 2
 BULK_LINK_MIN_GRAPH = 10_000
@@ -84,8 +80,7 @@ LINKER_NICENESS = 5
 LIVE_WRITE_ROWS = 256
 
 
-# Chunks of (keys, float32 rows) in key order of the vectors committed up to a watermark.
-StoredVectors = Callable[[int], Iterable[tuple[np.ndarray, np.ndarray]]]
+StoredVectors = Callable[[int], Iterable[tuple[np.ndarray, np.ndarray]]]  # (keys, rows) up to a commit, by key
 
 
 @dataclass(frozen=True)
@@ -540,9 +535,14 @@ class LevelIndex:
             table = VectorTable(self.dimension, self._table.dtype)
             for keys, rows in stored(int(sidecar["watermark"])):
                 table.add(keys, rows)
-            if len(table) != len(index):
+            # Nodes deleted since the save (a video, a rebuilt tree's parents) leave the graph
+            # here, not by a rebuild of the level; a graph that lacks a stored node is rebuilt.
+            graph_keys = np.asarray(index.keys, np.int64)
+            gone = graph_keys[~table.contains(graph_keys)]
+            if len(graph_keys) - len(gone) != len(table):
                 log.warning("index %s holds other vectors than the store; rebuilding", self.path)
                 return None
+            index.remove(gone.astype(np.uint64))
         with self._write_lock, self._graph_lock:
             self._index = index
             self._table = table
@@ -552,7 +552,7 @@ class LevelIndex:
         return IndexState(count=len(index), watermark=self.watermark)
 
     def delete_files(self) -> None:
-        """Remove the saved files (the collection is gone): after a save under way, and no save writes again."""
+        """Remove the saved files (the collection is gone), after a save under way; none follows."""
         with self._save_lock:
             self._files_deleted = True
             for path in (self.path, self._sidecar_path(), self.path.with_suffix(".tmp")):
@@ -571,11 +571,10 @@ class LevelIndex:
         return sidecar
 
 
-# USearch's exact search over a matrix (its module-level ``search``) slows down when two
-# threads call it at once: over 8,743 half-float rows (512-d), two threads doing half the
-# queries each took twice as long as one doing them all (over 400 rows too). One call at a
-# time, they took as long as one thread, and a waiting search's other work (graph search,
-# DuckDB, gRPC) still runs beside it.
+# USearch's exact search over a matrix slows down when two threads call it at once: over
+# 8,743 half-float rows (512-d; 400 too), two threads doing half the queries each took twice
+# as long as one doing them all; one call at a time, as long as one thread (a waiting
+# search's graph search, DuckDB and gRPC work still run beside it).
 _EXACT_LOCK = threading.Lock()
 
 

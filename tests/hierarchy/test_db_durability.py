@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import subprocess
 import sys
@@ -340,6 +341,26 @@ def test_video_deleted_after_the_last_index_save_stays_deleted_after_a_crash(gam
     assert [h.rank for h in hits] == list(range(1, 11))
     assert {h.node.video_id for h in hits} == {"v1"}
     assert_each_segment_finds_itself(reopened, ids, kept)
+
+
+def test_nodes_deleted_after_the_last_index_save_leave_the_saved_graph_without_a_rebuild(
+    games: Database, open_db: OpenDb, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A crash after a delete (a video, and the parents a rebuild of another's tree
+    replaced) costs their removal from the loaded graph, not a rebuild of the level."""
+    for video_id, seed in (("v1", 1), ("v2", 2)):
+        games.append_segments(COLLECTION, segments(video_id, unit_vectors(30, seed=seed)))
+        games.build_video(COLLECTION, video_id)
+    games.save_indexes()
+    games.delete_video(COLLECTION, "v2")
+    games.build_video(COLLECTION, "v1")
+    crash(games)
+    with caplog.at_level(logging.INFO, logger="hierarchy"):
+        reopened = open_db()
+    rebuilt = [r.getMessage() for r in caplog.records if "rebuil" in r.getMessage()]
+    assert rebuilt == []
+    assert segment_count(reopened) == indexed_count(reopened) == 30
+    assert reopened.verify().ok
 
 
 KILLED_WRITER = """
