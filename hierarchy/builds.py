@@ -35,9 +35,12 @@ def targets(cur: duckdb.DuckDBPyConnection, coll: Collection, video_ids: list[st
     return list(dict.fromkeys(video_ids))
 
 
-def work(videos: list[str], build: Callable[[str], object], stopped: Callable[[], bool]) -> Callable[[Progress], None]:
+def work(
+    videos: list[str], build: Callable[[str], object], stopped: Callable[[], bool], alive: Callable[[], bool]
+) -> Callable[[Progress], None]:
     """The operation's work: ``build`` each video in turn, reporting progress; a video
-    gone (or emptied) since the request is reported as skipped. Stops with UNAVAILABLE
+    gone (or emptied) since the request is reported as skipped while the collection is
+    ``alive()``, and the operation fails NOT_FOUND once it is not. Stops with UNAVAILABLE
     once ``stopped()`` (the server is closing)."""
 
     def run(advance: Progress) -> None:
@@ -49,6 +52,8 @@ def work(videos: list[str], build: Callable[[str], object], stopped: Callable[[]
             except (NotFound, FailedPrecondition) as exc:
                 if exc.field != "video_id":  # the collection is gone: nothing more to build
                     raise
+                if not alive():  # its videos read as gone because the collection went
+                    raise NotFound("the collection was deleted while the build ran", "collection") from exc
                 advance(1, skipped=video_id)
                 continue
             advance(1)

@@ -164,7 +164,7 @@ class Database:
     def hierarchy_config(self, collection: str) -> HierarchyConfig:
         """The collection's tree-builder parameters."""
         stored = self._collection(collection).config.get("hierarchy", {})
-        return validate.hierarchy_config(HierarchyConfig(), stored)
+        return validate.stored_hierarchy(stored)
 
     def set_hierarchy_config(self, collection: str, overrides: dict[str, Any]) -> HierarchyConfig:
         """Change some tree-builder parameters of a collection (used by later builds)."""
@@ -174,11 +174,11 @@ class Database:
             # Merged with the stored parameters under the lock: two changes at once both land.
             stored = catalog.get_collection(self.store.cursor(), collection)
             config = stored.config if stored is not None and stored.id == coll.id else coll.config
-            merged = validate.hierarchy_config(HierarchyConfig(), config.get("hierarchy", {}))
+            merged = validate.stored_hierarchy(config.get("hierarchy", {}))
             merged = validate.hierarchy_config(merged, overrides, "config")
             with self.store.transaction() as cur:
                 catalog.set_collection_config(cur, coll.id, {**config, "hierarchy": asdict(merged)})
-            self._reload_collection(collection)
+        self._reload_collection(collection)  # after the lock: a delete takes the catalog lock first
         return merged
 
     def get_collection(self, name: str) -> Collection:
@@ -337,8 +337,17 @@ class Database:
         videos = builds.targets(self.store.cursor(), coll, list(video_ids or ()))
         if overrides:  # stored only once the whole request is known to be good
             self.set_hierarchy_config(collection, overrides)
-        work = builds.work(videos, lambda video_id: self.build_video(collection, video_id), lambda: self._closed)
+        alive = lambda: self._locks.alive(coll.id)  # noqa: E731
+        work = builds.work(videos, lambda video_id: self._build_of(coll, video_id), lambda: self._closed, alive)
         return self.operations.start(f"build the trees of {len(videos)} videos of {collection}", len(videos), work)
+
+    def _build_of(self, coll: Collection, video_id: str) -> None:
+        """A build operation's step: one video of ``coll``, as long as that collection lives
+        (not another of the same name made since), with its current parameters."""
+        current = self._collections.get(coll.name) or self._reload_collection(coll.name)
+        if current is None or current.id != coll.id or not self._locks.alive(coll.id):
+            raise NotFound(f"collection {coll.name!r} was deleted while the build ran", "collection")
+        self._build(current, video_id, validate.stored_hierarchy(current.config.get("hierarchy", {})))
 
     def build_video(self, collection: str, video_id: str, config: HierarchyConfig | None = None) -> dict[Level, int]:
         """(Re)build a video's tree and index every level; returns node counts per level.

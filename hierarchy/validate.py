@@ -276,6 +276,14 @@ _CEILINGS = {
 }
 
 
+def stored_hierarchy(stored: dict[str, Any]) -> HierarchyConfig:
+    """The builder parameters a collection stored (checked when they were set): the
+    defaults with the stored values of known parameters, not checked again, so a limit
+    tightened since never makes a stored collection unreadable."""
+    known = {f.name for f in dataclasses.fields(HierarchyConfig)}
+    return dataclasses.replace(HierarchyConfig(), **{k: v for k, v in stored.items() if k in known})
+
+
 def hierarchy_config(base: HierarchyConfig, overrides: dict[str, Any], field: str = "hierarchy") -> HierarchyConfig:
     """``base`` with ``overrides`` applied, each checked."""
     known = {f.name: f for f in dataclasses.fields(HierarchyConfig)}

@@ -126,7 +126,7 @@ def to_proto_collection(c: t.Collection) -> collection_pb2.Collection:
         create_time=_timestamp(c.created_ms),
         video_count=c.video_count,
         segment_count=c.segment_count,
-        hierarchy=to_proto_hierarchy(validate.hierarchy_config(HierarchyConfig(), c.config.get("hierarchy", {}))),
+        hierarchy=to_proto_hierarchy(validate.stored_hierarchy(c.config.get("hierarchy", {}))),
     )
 
 

@@ -14,9 +14,9 @@ import pytest
 from hierarchy import builder, catalog, operations
 from hierarchy.db import OPTIMISTIC_BUILDS, Database
 from hierarchy.errors import FailedPrecondition, NotFound
-from hierarchy.types import Level, SearchQuery, VideoState
+from hierarchy.types import EmbeddingSpace, Level, SearchQuery, VideoState
 from tests.hierarchy.conftest import OpenDb
-from tests.hierarchy.helpers import COLLECTION, segments, unit_vectors
+from tests.hierarchy.helpers import COLLECTION, DIM, segments, unit_vectors
 
 
 def _load(games: Database, count: int = 60) -> np.ndarray:
@@ -237,3 +237,24 @@ def test_a_video_deleted_before_its_turn_is_left_out_and_the_rest_are_built(game
     assert final.skipped == ("v2",)
     for video_id in ("v1", "v3"):
         assert games.navigator.node(COLLECTION, f"{video_id}/video/0").video_id == video_id
+
+
+def test_a_build_whose_collection_was_deleted_and_made_again_fails_and_builds_nothing(games: Database) -> None:
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(12, seed=1)))
+    turns = games.operations._turns
+    for _ in range(operations.MAX_RUNNING):
+        turns.acquire()
+    try:
+        op = games.build_hierarchy(COLLECTION)
+        games.delete_collection(COLLECTION)
+        games.create_collection(COLLECTION, EmbeddingSpace(DIM))  # same name, another collection
+        games.create_video(COLLECTION, "v1")
+        games.append_segments(COLLECTION, segments("v1", unit_vectors(12, seed=2)))
+    finally:
+        for _ in range(operations.MAX_RUNNING):
+            turns.release()
+    games.operations.wait(30)
+    final = games.operations.get(op.name)
+    assert final.done and "deleted" in final.error and final.skipped == ()
+    with pytest.raises(NotFound):
+        games.navigator.node(COLLECTION, "v1/video/0")  # the new collection's video was not built

@@ -657,3 +657,39 @@ def test_of_two_deletes_at_once_one_deletes_and_the_other_is_not_found(games: Da
         games._catalog_lock, [lambda: games.delete_collection(COLLECTION) for _ in range(2)]
     )
     assert sorted(type(r).__name__ for r in collections) == ["NoneType", "NotFound"]
+
+
+def test_a_config_change_and_a_delete_of_the_collection_at_once_both_end(games: Database) -> None:
+    coll = games.get_collection(COLLECTION)
+    with games._locks.lock(coll.id):  # the change waits here first, then the delete
+        config = {"half_count": 3}
+        change = threading.Thread(target=lambda: _ignore(lambda: games.set_hierarchy_config(COLLECTION, config)))
+        change.start()
+        time.sleep(0.2)
+        delete = threading.Thread(target=lambda: _ignore(lambda: games.delete_collection(COLLECTION)))
+        delete.start()
+        time.sleep(0.2)
+    change.join(10)
+    delete.join(10)
+    assert not change.is_alive() and not delete.is_alive(), "a config change and a delete deadlocked"
+
+
+def _ignore(call: Callable[[], object]) -> None:
+    try:
+        call()
+    except StrataError:
+        pass
+
+
+def test_builder_parameters_stored_before_a_limit_was_tightened_stay_readable(games: Database) -> None:
+    """A collection saved with a value a later version refuses to take is still served."""
+    coll = games.get_collection(COLLECTION)
+    with games.store.transaction() as cur:
+        catalog.set_collection_config(cur, coll.id, {**coll.config, "hierarchy": {"scene_penalty": 5e6}})
+    games._collections.clear()
+    assert games.get_collection(COLLECTION).name == COLLECTION
+    assert games.hierarchy_config(COLLECTION).scene_penalty == 5e6
+    assert games.set_hierarchy_config(COLLECTION, {"half_count": 3}).scene_penalty == 5e6
+    with pytest.raises(InvalidArgument) as info:
+        games.set_hierarchy_config(COLLECTION, {"scene_penalty": 5e6})  # a request still may not set it
+    assert info.value.field == "config.scene_penalty"
