@@ -24,7 +24,7 @@ from rich.table import Table
 from hierarchy.validate import MAX_DIMENSION
 from service.client import GRANULARITIES, METRICS, StrataClient, StrataRpcError
 from service.gen.strata.v1 import admin_pb2, common_pb2
-from tools.render import draw_tree, level_name, node_line, print_hits, search_json
+from tools.render import draw_tree, level_name, node_line, node_sections, print_hits, search_json, search_kind
 
 app = typer.Typer(
     help="Strata: a hierarchical video graph database.", no_args_is_help=True, pretty_exceptions_enable=False
@@ -428,38 +428,13 @@ def node(
     with _client(target, token, tls_ca) as client:
         try:
             console.print(node_line(client.get_node(collection, node_id)))
-            sections = _node_sections(client, collection, node_id, children, ancestors, neighbors, similar)
+            sections = node_sections(client, collection, node_id, children, ancestors, neighbors, similar)
         except StrataRpcError as exc:
             _fail(exc)
     for title, lines in sections:
         console.print(f"[bold]{title}[/bold]")
         for line in lines:
             console.print(f"  {line}")
-
-
-def _node_sections(
-    client: StrataClient, collection: str, node_id: str, children: bool, ancestors: bool, neighbors: int, similar: int
-) -> list[tuple[str, list[str]]]:
-    out = []
-    if children:
-        out.append(("children", [node_line(n) for n in client.list_children(collection, node_id)]))
-    if ancestors:
-        out.append(("ancestors", [node_line(n) for n in client.ancestors(collection, node_id)]))
-    if neighbors:
-        around = client.neighbors(collection, node_id, neighbors, neighbors)
-        out.append(("before", [node_line(n) for n in around.before]))
-        out.append(("after", [node_line(n) for n in around.after]))
-    if similar:
-        found = client.find_similar(collection, node_id, similar)
-        out.append(("similar", [f"{s.similarity:.3f} {node_line(s.node)}" for s in found]))
-    return out
-
-
-def _search_kind(exact: bool, unlinked: int) -> str:
-    """How a level is searched: exactly, or HNSW (with how many vectors still await linking)."""
-    if exact:
-        return "exact"
-    return f"hnsw + {unlinked:,} linking" if unlinked else "hnsw"
 
 
 @app.command()
@@ -485,7 +460,7 @@ def stats(
                 str(lv.node_count),
                 str(lv.indexed_count),
                 str(lv.indexed_sequence),
-                _search_kind(lv.exact, lv.unlinked_count),
+                search_kind(lv.exact, lv.unlinked_count),
             )
     console.print(table)
     console.print(

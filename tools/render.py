@@ -1,5 +1,5 @@
 """How the command line draws what the server answers: search hits as a table or JSON,
-subtrees as trees."""
+subtrees as trees, a node and what ``strata node`` lists around it, how a level is searched."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree as RichTree
 
+from service.client import StrataClient
 from service.gen.strata.v1 import common_pb2
 
 
@@ -88,3 +89,29 @@ def node_line(node: Any) -> str:
     top = sorted(node.label_counts.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
     labels = ", ".join(f"{name} x{count}" for name, count in top)
     return f"{head} · {node.child_count} children · {labels}"
+
+
+def node_sections(
+    client: StrataClient, collection: str, node_id: str, children: bool, ancestors: bool, neighbors: int, similar: int
+) -> list[tuple[str, list[str]]]:
+    """What ``strata node`` lists after the node itself: (title, lines) per section asked for."""
+    out: list[tuple[str, list[str]]] = []
+    if children:
+        out.append(("children", [node_line(n) for n in client.list_children(collection, node_id)]))
+    if ancestors:
+        out.append(("ancestors", [node_line(n) for n in client.ancestors(collection, node_id)]))
+    if neighbors:
+        around = client.neighbors(collection, node_id, neighbors, neighbors)
+        out.append(("before", [node_line(n) for n in around.before]))
+        out.append(("after", [node_line(n) for n in around.after]))
+    if similar:
+        found = client.find_similar(collection, node_id, similar)
+        out.append(("similar", [f"{s.similarity:.3f} {node_line(s.node)}" for s in found]))
+    return out
+
+
+def search_kind(exact: bool, unlinked: int) -> str:
+    """How a level is searched: exactly, or HNSW (with how many vectors still await linking)."""
+    if exact:
+        return "exact"
+    return f"hnsw + {unlinked:,} linking" if unlinked else "hnsw"
