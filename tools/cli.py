@@ -67,8 +67,8 @@ _HINTS = {
 }
 
 
-def _fail(exc: StrataRpcError) -> None:
-    hint = "" if exc.fields else _HINTS.get(exc.code.name, "")
+def _fail(exc: StrataRpcError, hint: str = "") -> None:
+    hint = hint or ("" if exc.fields else _HINTS.get(exc.code.name, ""))
     err.print(f"[red]error[/red] {exc.code.name}: {exc.message}" + (f" ({hint})" if hint else ""), soft_wrap=True)
     raise typer.Exit(1)
 
@@ -230,7 +230,8 @@ def ingest(
     tls_ca: TlsCa = None,
 ) -> None:
     """Ingest a JSONL file; unknown videos are created on first sight. Re-running the
-    same file is safe: batch request ids derive from the file's content."""
+    same file with the same --batch-size is safe: a batch's request id derives from its
+    segments, so the batches stored before replay."""
     from tools.ingest import ingest_file
 
     with _client(target, token, tls_ca) as client, _progress() as progress:
@@ -246,7 +247,7 @@ def ingest(
                     progress.advance(sealing)
         except StrataRpcError as exc:
             progress.stop()
-            _fail(exc)
+            _fail(exc, _RERUN if exc.code.name == "ALREADY_EXISTS" else "")
         except ValueError as exc:  # a line of the file that is not a segment
             progress.stop()
             _stop(str(exc))
@@ -255,6 +256,10 @@ def ingest(
         f"({summary.replayed} already present), {summary.videos} new videos"
         + (f"; sealed {len(summary.video_ids)} videos" if seal else "")
     )
+
+
+# A batch cut otherwise than by the run that stored its segments is a new request.
+_RERUN = "a re-run replays the batches stored before only when cut alike: give the same --batch-size"
 
 
 def _progress() -> Progress:

@@ -15,7 +15,8 @@ import numpy as np
 
 from hierarchy import validate
 from hierarchy.errors import InvalidArgument
-from service.client import StrataClient, StrataRpcError
+from service.client import StrataClient, StrataRpcError, segment_from_dict
+from service.gen.strata.v1 import segment_pb2
 
 
 @dataclass
@@ -126,13 +127,16 @@ _FIELDS: tuple[tuple[str, Callable[[Any], str]], ...] = (
 )
 
 
-def file_digest(path: Path) -> str:
-    """A short digest of a file's content, so re-ingesting the same file replays."""
+def batch_request_id(prefix: str, segments: Iterable[segment_pb2.Segment]) -> str:
+    """``<prefix>-<digest of the segments>``: the request id of one batch. The server
+    answers a known id with its first answer and writes nothing, so the id must change
+    with anything the batch sends (a re-run cutting the file into other batches, or an
+    edited line), and stay the same for the same segments, which then replay."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:16]
+    for segment in segments:
+        data = segment.SerializeToString(deterministic=True)  # map fields (attributes) in key order
+        digest.update(len(data).to_bytes(8, "little") + data)
+    return f"{prefix}-{digest.hexdigest()[:32]}"
 
 
 def ingest_rows(
@@ -143,10 +147,12 @@ def ingest_rows(
     request_prefix: str,
     on_batch: Callable[[int], None] = lambda n: None,
 ) -> IngestSummary:
-    """Append rows in atomic batches with request ids ``<prefix>-<n>``; create unknown videos."""
+    """Append rows in atomic batches, each with a request id made from its segments (see
+    :func:`batch_request_id`); create unknown videos."""
     summary = IngestSummary()
     known: set[str] = set()
-    for number, batch in enumerate(_chunks(rows, batch_size)):
+    for batch in _chunks(rows, batch_size):
+        segments = [segment_from_dict(row) for row in batch]
         created = []
         for row in batch:
             if row["video_id"] not in known:
@@ -156,7 +162,7 @@ def ingest_rows(
                 summary.video_ids.append(row["video_id"])
         summary.videos += len(created)
         try:
-            reply = client.append_segments(collection, batch, request_id=f"{request_prefix}-{number}")
+            reply = client.append_segments(collection, segments, request_id=batch_request_id(request_prefix, segments))
         except StrataRpcError:
             _forget_videos(client, collection, created)  # a refused batch leaves nothing behind
             raise
@@ -175,7 +181,7 @@ def ingest_file(
     on_batch: Callable[[int], None] = lambda n: None,
 ) -> IngestSummary:
     """Ingest a JSONL file (see :func:`ingest_rows`)."""
-    return ingest_rows(client, collection, read_jsonl(path), batch_size, file_digest(path), on_batch)
+    return ingest_rows(client, collection, read_jsonl(path), batch_size, "ingest", on_batch)
 
 
 def _ensure_video(client: StrataClient, collection: str, row: dict[str, Any]) -> int:

@@ -1,5 +1,5 @@
-"""``strata ingest`` on lines that are not segments: a bad line is named by file, line
-and field before its batch is sent."""
+"""``strata ingest`` on re-runs and on lines that are not segments: every segment stored
+or a failure, and a bad line named by file and line before its batch is sent."""
 
 from __future__ import annotations
 
@@ -40,6 +40,35 @@ def _segment(video_id: str, i: int, /, **extra: Any) -> dict[str, Any]:
 def _write(path: Path, rows: list[dict[str, Any]]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
+
+
+def test_a_rerun_with_another_batch_size_stores_every_segment_or_fails(address: str, tmp_path: Path) -> None:
+    rows = [_segment("a", i) for i in range(40)]
+    data = _write(tmp_path / "rows.jsonl", rows)
+    with StrataClient(address) as client:
+        client.create_collection("rerun", dimension=4)
+        client.create_video("rerun", "a")
+        client.append_segments("rerun", [rows[20]])  # the second batch of 15 is refused for it
+        first = _run(address, "ingest", "rerun", str(data), "--batch-size", "15")
+        assert first.returncode == 1 and "already exists" in first.stderr, first.stderr
+        assert client.get_video("rerun", "a").segment_count == 16  # the first batch and the one above
+        again = _run(address, "ingest", "rerun", str(data), "--batch-size", "40")
+        stored = client.get_video("rerun", "a").segment_count
+    assert again.returncode != 0 or stored == 40, (again.stdout, stored)
+    assert again.returncode == 0 or "give the same --batch-size" in again.stderr, again.stderr
+    assert "Traceback" not in again.stderr
+
+
+def test_the_same_batches_replay_and_new_ones_are_written(address: str, tmp_path: Path) -> None:
+    rows = [_segment("b", i) for i in range(30)]
+    _write(tmp_path / "rows.jsonl", rows[:20])
+    with StrataClient(address) as client:
+        client.create_collection("replay", dimension=4)
+        assert _run(address, "ingest", "replay", str(tmp_path / "rows.jsonl"), "--batch-size", "10").returncode == 0
+        _write(tmp_path / "rows.jsonl", rows)  # the file grew by a batch
+        out = _run(address, "ingest", "replay", str(tmp_path / "rows.jsonl"), "--batch-size", "10")
+        assert out.returncode == 0 and "ingested 30 segments in 3 batches (20 already present)" in out.stdout
+        assert client.get_video("replay", "b").segment_count == 30
 
 
 @pytest.mark.parametrize(
