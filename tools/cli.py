@@ -18,6 +18,7 @@ from typing import Annotated, Any
 import typer
 from google.protobuf import json_format
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -32,8 +33,11 @@ app = typer.Typer(
 collections_app = typer.Typer(help="Create, list and delete collections.", no_args_is_help=True)
 app.add_typer(collections_app, name="collections")
 # Piped output (CI logs, files) gets room for the result tables instead of 80 columns.
-console = Console(width=None if sys.stdout.isatty() else 120)
-err = Console(stderr=True)
+# Text from users and the server (captions, labels, ids, queries, messages, paths) goes
+# through escape(): rich reads "[...]" as markup, so "[/x]" crashed a command and
+# "[red]a[/red]" printed as "a". No emoji either: ":smile:" in a caption stays as given.
+console = Console(width=None if sys.stdout.isatty() else 120, emoji=False)
+err = Console(stderr=True, emoji=False)
 
 # Choices of --metric and --level, so a typo is a usage error listing them.
 MetricName = Enum("MetricName", {name: name for name in METRICS}, type=str)  # type: ignore[misc]
@@ -69,13 +73,14 @@ _HINTS = {
 
 def _fail(exc: StrataRpcError, hint: str = "") -> None:
     hint = hint or ("" if exc.fields else _HINTS.get(exc.code.name, ""))
-    err.print(f"[red]error[/red] {exc.code.name}: {exc.message}" + (f" ({hint})" if hint else ""), soft_wrap=True)
+    message = escape(exc.message + (f" ({hint})" if hint else ""))
+    err.print(f"[red]error[/red] {exc.code.name}: {message}", soft_wrap=True)
     raise typer.Exit(1)
 
 
 def _stop(message: str) -> None:
     """Fail a command on a problem of its own input or set-up: one line, exit code 1."""
-    err.print(f"[red]error[/red] {message}", soft_wrap=True)
+    err.print(f"[red]error[/red] {escape(message)}", soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -121,7 +126,7 @@ def serve(
         _stop(f"{exc.field}: {exc.message}" if exc.field else exc.message)
     print(f"listening on {server.address}", flush=True)
     if server.exposure:
-        err.print(f"[yellow]warning[/yellow] {server.exposure}", soft_wrap=True)
+        err.print(f"[yellow]warning[/yellow] {escape(server.exposure)}", soft_wrap=True)
     _announce_ready(server, stop)
     stop.wait()
     server.stop()
@@ -160,7 +165,7 @@ def _announce_ready(server: Any, stop: threading.Event) -> None:
                 print("ready", flush=True)
                 return
     except Exception as exc:
-        err.print(f"[red]error[/red] recovery failed: {exc}")
+        err.print(f"[red]error[/red] recovery failed: {escape(str(exc))}")
         server.stop(0)
         raise typer.Exit(1) from exc
 
@@ -182,7 +187,7 @@ def collections_create(
             made = client.create_collection(name, dim, metric.value, encoder, model_name)
         except StrataRpcError as exc:
             _fail(exc)
-    console.print(f"created collection {made.name} (dimension {made.space.dimension})")
+    console.print(f"created collection {escape(made.name)} (dimension {made.space.dimension})")
 
 
 @collections_app.command("list")
@@ -194,10 +199,10 @@ def collections_list(target: Target = DEFAULT_TARGET, token: Token = None, tls_c
             for c in client.list_collections():
                 metric = common_pb2.Metric.Name(c.space.metric).removeprefix("METRIC_").lower()
                 table.add_row(
-                    c.name,
+                    escape(c.name),
                     str(c.space.dimension),
                     metric,
-                    c.space.text_encoder or "-",
+                    escape(c.space.text_encoder or "-"),
                     str(c.video_count),
                     str(c.segment_count),
                 )
@@ -214,7 +219,7 @@ def collections_delete(name: str, target: Target = DEFAULT_TARGET, token: Token 
             client.delete_collection(name)
         except StrataRpcError as exc:
             _fail(exc)
-    console.print(f"deleted collection {name}")
+    console.print(f"deleted collection {escape(name)}")
 
 
 @app.command()
@@ -346,9 +351,9 @@ def parse_query(
     if as_json:
         print(json.dumps(fields))
         return
-    table = Table("field", "value", title=f"{text!r}: {reading.explanation}")
+    table = Table("field", "value", title=escape(f"{text!r}: {reading.explanation}"))
     for key, value in fields.items():
-        table.add_row(key, " | ".join(value) if isinstance(value, list) else str(value))
+        table.add_row(key, escape(" | ".join(value) if isinstance(value, list) else str(value)))
     console.print(table)
 
 
@@ -391,12 +396,13 @@ def build(
         except StrataRpcError as exc:
             _fail(exc)
     if final.error:
-        err.print(f"[red]error[/red] {final.error}")
+        err.print(f"[red]error[/red] {escape(final.error)}")
         raise typer.Exit(1)
     skipped = list(final.skipped)
     console.print(f"built the trees of {final.progress - len(skipped)} videos")
     if skipped:
-        err.print(f"[yellow]left out[/yellow] {len(skipped)} deleted since the build started: {', '.join(skipped)}")
+        gone = escape(", ".join(skipped))
+        err.print(f"[yellow]left out[/yellow] {len(skipped)} deleted since the build started: {gone}")
 
 
 @app.command()
@@ -459,7 +465,7 @@ def stats(
     for c in reply.collections:
         for lv in c.levels:
             table.add_row(
-                c.name,
+                escape(c.name),
                 str(c.video_count),
                 level_name(lv.level),
                 str(lv.node_count),
@@ -493,7 +499,7 @@ def verify(
         table = Table("collection", "level", "problem", "detail")
         for p in reply.problems:
             kind = admin_pb2.VerifyProblemKind.Name(p.kind).removeprefix("VERIFY_PROBLEM_KIND_").lower()
-            table.add_row(p.collection, level_name(p.level), kind, p.message)
+            table.add_row(escape(p.collection), level_name(p.level), kind, escape(p.message))
         console.print(table)
     console.print(
         f"checked {reply.collections_checked} collections, {reply.levels_checked} levels, "
@@ -520,7 +526,7 @@ def snapshot(
             _fail(exc)
     size = sum(f.size_bytes for f in reply.files)
     console.print(
-        f"snapshot of commit sequence {reply.commit_sequence} in {reply.destination_dir}: "
+        f"snapshot of commit sequence {reply.commit_sequence} in {escape(reply.destination_dir)}: "
         f"{len(reply.files)} files, {size / 1e6:.1f} MB"
     )
 
@@ -539,9 +545,10 @@ def restore(
     try:
         restored = restore_snapshot(snapshot_dir, data_dir.expanduser(), force)
     except StrataError as exc:
-        err.print(f"[red]error[/red] {exc}")
+        err.print(f"[red]error[/red] {escape(str(exc))}")
         raise typer.Exit(1) from None
-    console.print(f"restored {len(restored.files)} files (commit sequence {restored.commit_sequence}) into {data_dir}")
+    restored_into = f"(commit sequence {restored.commit_sequence}) into {escape(str(data_dir))}"
+    console.print(f"restored {len(restored.files)} files {restored_into}")
 
 
 @app.command()

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree as RichTree
 
@@ -57,16 +58,17 @@ def _clock(ms: int) -> str:
 def print_hits(out: Console, text: str, reply: Any) -> None:
     """Draw a search response as a table."""
     chosen = ", ".join(level_name(lv) for lv in reply.route.levels)
-    table = Table("#", "level", "video", "span", "score", "text", title=f"{text!r} → {chosen}: {reply.route.reason}")
+    title = escape(f"{text!r} → {chosen}: {reply.route.reason}")  # the query and the reason are text, not markup
+    table = Table("#", "level", "video", "span", "score", "text", title=title)
     for h in [*reply.hits, *(h for g in reply.groups for h in g.hits)]:
         n = h.node
         table.add_row(
             str(h.rank),
             level_name(n.level),
-            n.video_id,
+            escape(n.video_id),
             f"{_clock(n.start_ms)}–{_clock(n.end_ms)}",
             f"{h.score:.3f}",
-            (n.text[:70] + "…") if len(n.text) > 70 else n.text,
+            escape((n.text[:70] + "…") if len(n.text) > 70 else n.text),
         )
     out.print(table)
 
@@ -81,14 +83,17 @@ def draw_tree(nodes: list[Any]) -> RichTree:
 
 
 def node_line(node: Any) -> str:
-    """One line about a node: its level, id, span, and labels or children."""
-    head = f"[bold]{level_name(node.level)}[/bold] {node.id} {_clock(node.start_ms)}–{_clock(node.end_ms)}"
+    """One line about a node, in rich markup: its level, id, span, and labels or children.
+    All but the level is escaped as one piece: ids, labels and captions are the user's
+    text, and "[" in one and "]" in the next must not make a tag either."""
+    span = f"{node.id} {_clock(node.start_ms)}–{_clock(node.end_ms)}"
     if not node.child_count:  # a segment: its own labels and caption
         text = node.text if len(node.text) <= 60 else node.text[:59] + "…"
-        return f"{head} · {', '.join(node.labels)} · {text}"
-    top = sorted(node.label_counts.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
-    labels = ", ".join(f"{name} x{count}" for name, count in top)
-    return f"{head} · {node.child_count} children · {labels}"
+        rest = f"{span} · {', '.join(node.labels)} · {text}"
+    else:
+        top = sorted(node.label_counts.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+        rest = f"{span} · {node.child_count} children · " + ", ".join(f"{name} x{count}" for name, count in top)
+    return f"[bold]{level_name(node.level)}[/bold] {escape(rest)}"
 
 
 def node_sections(
