@@ -3,11 +3,8 @@ run a server in this process."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import signal
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +23,7 @@ from hierarchy.validate import MAX_DIMENSION
 from service.client import GRANULARITIES, METRICS, StrataClient, StrataRpcError
 from service.gen.strata.v1 import admin_pb2, common_pb2
 from tools.render import draw_tree, level_name, node_line, node_sections, print_hits, search_json, search_kind
+from tools.signals import stop_event
 
 app = typer.Typer(
     help="Strata: a hierarchical video graph database.", no_args_is_help=True, pretty_exceptions_enable=False
@@ -130,31 +128,6 @@ def serve(
     _announce_ready(server, stop)
     stop.wait()
     server.stop()
-
-
-def stop_event() -> threading.Event:
-    """An event that SIGINT and SIGTERM set."""
-    stop = threading.Event()
-    # The handler runs in the main thread, which holds the event's lock for a moment inside
-    # stop.wait(): setting it there would wait for itself. It writes to a pipe instead, and
-    # a thread of its own sets the event. (A thread started per signal made the handler
-    # wait for it to start, and a flood of signals ran handlers inside handlers until the
-    # recursion limit.)
-    read_end, write_end = os.pipe()
-    os.set_blocking(write_end, False)
-
-    def relay() -> None:
-        while os.read(read_end, 4096):
-            stop.set()
-
-    def on_signal(*_: object) -> None:
-        with contextlib.suppress(BlockingIOError):  # the pipe is full: a set is on its way
-            os.write(write_end, b"s")
-
-    threading.Thread(target=relay, name="strata-signals", daemon=True).start()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, on_signal)
-    return stop
 
 
 def _announce_ready(server: Any, stop: threading.Event) -> None:

@@ -222,7 +222,7 @@ def test_stop_signals_never_catch_the_server_inside_its_own_wait() -> None:
     """The main thread waits on the stop event and runs the signal handlers: a handler
     that set the event itself could land while the wait held the event's lock, and hung."""
     loop = (
-        "import time\nfrom tools.cli import stop_event\nstop = stop_event()\nprint('ready', flush=True)\n"
+        "import time\nfrom tools.signals import stop_event\nstop = stop_event()\nprint('ready', flush=True)\n"
         "end = time.monotonic() + 3\nwhile time.monotonic() < end:\n    stop.wait(0)\n    stop.clear()\nprint('done')\n"
     )
     proc = subprocess.Popen(
