@@ -30,6 +30,8 @@ app = typer.Typer(
 )
 collections_app = typer.Typer(help="Create, list and delete collections.", no_args_is_help=True)
 app.add_typer(collections_app, name="collections")
+videos_app = typer.Typer(help="Work on the videos of a collection.", no_args_is_help=True)
+app.add_typer(videos_app, name="videos")
 # Piped output (CI logs, files) gets room for the result tables instead of 80 columns.
 # Text from users and the server (captions, labels, ids, queries, messages, paths) goes
 # through escape(): rich reads "[...]" as markup, so "[/x]" crashed a command and
@@ -195,6 +197,20 @@ def collections_delete(name: str, target: Target = DEFAULT_TARGET, token: Token 
     console.print(f"deleted collection {escape(name)}")
 
 
+@videos_app.command("reopen")
+def videos_reopen(
+    collection: str, video: str, target: Target = DEFAULT_TARGET, token: Token = None, tls_ca: TlsCa = None
+) -> None:
+    """Reopen a sealed video so that it takes segments again; its tree stays until the
+    next seal or build."""
+    with _client(target, token, tls_ca) as client:
+        try:
+            reopened = client.reopen_video(collection, video)
+        except StrataRpcError as exc:
+            _fail(exc)
+    console.print(f"reopened video {escape(reopened.id)} ({reopened.segment_count} segments): it takes segments again")
+
+
 @app.command()
 def ingest(
     collection: str,
@@ -225,7 +241,7 @@ def ingest(
                     progress.advance(sealing)
         except StrataRpcError as exc:
             progress.stop()
-            _fail(exc, _RERUN if exc.code.name == "ALREADY_EXISTS" else "")
+            _fail(exc, _INGEST_HINTS.get(exc.code.name, ""))
         except ValueError as exc:  # a line of the file that is not a segment
             progress.stop()
             _stop(str(exc))
@@ -236,8 +252,13 @@ def ingest(
     )
 
 
-# A batch cut otherwise than by the run that stored its segments is a new request.
-_RERUN = "a re-run replays the batches stored before only when cut alike: give the same --batch-size"
+# What to do when a batch is refused for what the server holds (not for a line's content).
+_INGEST_HINTS = {
+    # A batch cut otherwise than by the run that stored its segments is a new request.
+    "ALREADY_EXISTS": "a re-run replays the batches stored before only when cut alike: give the same --batch-size",
+    # The only precondition of an append: its videos are not sealed.
+    "FAILED_PRECONDITION": "reopen a sealed video to append: strata videos reopen COLLECTION VIDEO",
+}
 
 
 def _progress() -> Progress:

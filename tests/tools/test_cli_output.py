@@ -70,3 +70,18 @@ def test_square_brackets_in_user_text_print_as_given(address: str, tmp_path: Pat
     assert "ghost[/x]" in _error(address, "tree", "marked", "ghost[/x]")  # a server message
     data.write_text('{"video_id": "[red]v[/red]"}\n')
     assert "a[/x]/rows.jsonl:1: start_ms" in _error(address, "ingest", "marked", str(data))  # the CLI's own
+
+
+def test_a_sealed_video_is_reopened_to_take_segments_again(address: str, tmp_path: Path) -> None:
+    rows = [{"video_id": "v", "start_ms": t, "end_ms": t + 1000, "vector": [1, 0, 0, 1]} for t in (0, 1000, 2000)]
+    data = tmp_path / "rows.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows[:2]))
+    _ok(address, "collections", "create", "sealed", "--dim", "4")
+    assert "sealed 1 videos" in _ok(address, "ingest", "sealed", str(data), "--seal")
+    data.write_text(json.dumps(rows[2]) + "\n")
+    refused = _error(address, "ingest", "sealed", str(data))
+    assert "is sealed" in refused and "strata videos reopen COLLECTION VIDEO" in refused
+    assert "reopened video v (2 segments)" in _ok(address, "videos", "reopen", "sealed", "v")
+    assert "ingested 1 segments" in _ok(address, "ingest", "sealed", str(data), "--seal")
+    assert "video v/video/0 0:00:00–0:00:03" in _ok(address, "tree", "sealed", "v")  # sealed anew: rebuilt
+    assert "NOT_FOUND" in _error(address, "videos", "reopen", "sealed", "ghost")
