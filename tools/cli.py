@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shlex
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -413,8 +414,23 @@ def tree(
         try:
             nodes = client.subtree(collection, f"{video}/video/0", depth)
         except StrataRpcError as exc:
+            if exc.code.name == "NOT_FOUND":  # of the root: say whether the video is missing or only its tree
+                _no_tree(client, collection, video)
             _fail(exc)
     console.print(draw_tree(nodes))
+
+
+def _no_tree(client: StrataClient, collection: str, video: str) -> None:
+    """Fail ``strata tree`` on a video without a root: it does not exist (the server says
+    so), has no segments, or has not been sealed or built yet."""
+    try:
+        found = client.get_video(collection, video)
+    except StrataRpcError as exc:
+        _fail(exc)
+    if not found.segment_count:
+        _stop(f"video {video!r} has no segments yet, so no tree: ingest some, then seal or build it")
+    build = f"strata build {shlex.quote(collection)} --video {shlex.quote(video)}"
+    _stop(f"video {video!r} has no tree yet: run `{build}`, or seal it (strata ingest --seal)")
 
 
 @app.command()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from service.client import StrataClient
 from service.server import StrataServer
 from tests.service.conftest import start_server
 
@@ -85,3 +86,20 @@ def test_a_sealed_video_is_reopened_to_take_segments_again(address: str, tmp_pat
     assert "ingested 1 segments" in _ok(address, "ingest", "sealed", str(data), "--seal")
     assert "video v/video/0 0:00:00–0:00:03" in _ok(address, "tree", "sealed", "v")  # sealed anew: rebuilt
     assert "NOT_FOUND" in _error(address, "videos", "reopen", "sealed", "ghost")
+
+
+def test_tree_of_a_video_without_one_says_how_to_build_it(address: str, tmp_path: Path) -> None:
+    data = tmp_path / "rows.jsonl"
+    rows = [{"video_id": "v 1", "start_ms": t, "end_ms": t + 1000, "vector": [1, 0, 0, 1]} for t in (0, 1000)]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    _ok(address, "collections", "create", "unbuilt", "--dim", "4")
+    _ok(address, "ingest", "unbuilt", str(data))
+    line = _error(address, "tree", "unbuilt", "v 1")
+    assert "video 'v 1' has no tree yet" in line and "strata build unbuilt --video 'v 1'" in line, line
+    assert "does not exist" not in line
+    assert "built the trees of 1 videos" in _ok(address, "build", "unbuilt", "--video", "v 1")
+    assert "video v 1/video/0 0:00:00–0:00:02" in _ok(address, "tree", "unbuilt", "v 1")
+    with StrataClient(address) as client:
+        client.create_video("unbuilt", "empty")
+    assert "video 'empty' has no segments yet" in _error(address, "tree", "unbuilt", "empty")
+    assert "video 'ghost' does not exist" in _error(address, "tree", "unbuilt", "ghost")
