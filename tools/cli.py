@@ -22,7 +22,7 @@ from rich.table import Table
 
 from hierarchy.validate import MAX_DIMENSION
 from service.client import GRANULARITIES, METRICS, StrataClient, StrataRpcError
-from service.gen.strata.v1 import admin_pb2, common_pb2
+from service.gen.strata.v1 import admin_pb2
 from tools.render import draw_tree, level_name, node_line, node_sections, print_hits, search_json, search_kind
 from tools.signals import stop_event
 
@@ -42,6 +42,7 @@ err = Console(stderr=True, emoji=False)
 
 # Choices of --metric and --level, so a typo is a usage error listing them.
 MetricName = Enum("MetricName", {name: name for name in METRICS}, type=str)  # type: ignore[misc]
+_METRIC_NAMES = {value: name for name, value in METRICS.items()}  # shown as --metric takes them: cos, not cosine
 LevelName = Enum("LevelName", {name: name for name in GRANULARITIES}, type=str)  # type: ignore[misc]
 
 Target = Annotated[str, typer.Option("--target", envvar="STRATA_TARGET", help="Server address host:port.")]
@@ -173,7 +174,7 @@ def collections_list(target: Target = DEFAULT_TARGET, token: Token = None, tls_c
     with _client(target, token, tls_ca) as client:
         try:
             for c in client.list_collections():
-                metric = common_pb2.Metric.Name(c.space.metric).removeprefix("METRIC_").lower()
+                metric = _METRIC_NAMES.get(c.space.metric, str(c.space.metric))  # a newer server's: its number
                 table.add_row(
                     escape(c.name),
                     str(c.space.dimension),

@@ -103,3 +103,14 @@ def test_tree_of_a_video_without_one_says_how_to_build_it(address: str, tmp_path
         client.create_video("unbuilt", "empty")
     assert "video 'empty' has no segments yet" in _error(address, "tree", "unbuilt", "empty")
     assert "video 'ghost' does not exist" in _error(address, "tree", "unbuilt", "ghost")
+
+
+def test_collections_list_spells_metrics_as_the_flag_takes_them(address: str) -> None:
+    for name, metric in (("m-cos", "cos"), ("m-ip", "ip"), ("m-l2sq", "l2sq")):
+        _ok(address, "collections", "create", name, "--dim", "4", "--metric", metric)
+    listed = {
+        line.split("│")[1].strip(): line.split("│")[3].strip()
+        for line in _ok(address, "collections", "list").splitlines()
+        if "│ m-" in line
+    }
+    assert listed == {"m-cos": "cos", "m-ip": "ip", "m-l2sq": "l2sq"}
