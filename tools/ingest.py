@@ -16,7 +16,7 @@ import numpy as np
 from hierarchy import validate
 from hierarchy.errors import InvalidArgument
 from service.client import StrataClient, StrataRpcError, segment_from_dict
-from service.gen.strata.v1 import segment_pb2
+from service.gen.strata.v1 import segment_pb2, video_pb2
 
 
 @dataclass
@@ -127,15 +127,21 @@ _FIELDS: tuple[tuple[str, Callable[[Any], str]], ...] = (
 )
 
 
-def batch_request_id(prefix: str, segments: Iterable[segment_pb2.Segment]) -> str:
-    """``<prefix>-<digest of the segments>``: the request id of one batch. The server
-    answers a known id with its first answer and writes nothing, so the id must change
-    with anything the batch sends (a re-run cutting the file into other batches, or an
-    edited line), and stay the same for the same segments, which then replay."""
+def batch_request_id(prefix: str, segments: Iterable[segment_pb2.Segment], born: dict[str, int]) -> str:
+    """``<prefix>-<digest>``: the request id of one batch, a digest of its segments and of
+    when each of their videos was created (``born``: video id -> creation time, ms).
+
+    The server answers a known id with its first answer and writes nothing, so the id
+    must change with anything the batch sends (a re-run cutting the file into other
+    batches, an edited line) and with the video it goes to (one deleted and made again
+    keeps the old ids), and stay the same otherwise: the same batch then replays."""
     digest = hashlib.sha256()
+    videos: dict[str, None] = {}
     for segment in segments:
         data = segment.SerializeToString(deterministic=True)  # map fields (attributes) in key order
         digest.update(len(data).to_bytes(8, "little") + data)
+        videos[segment.video_id] = None
+    digest.update(json.dumps([[video, born[video]] for video in videos]).encode())
     return f"{prefix}-{digest.hexdigest()[:32]}"
 
 
@@ -147,22 +153,24 @@ def ingest_rows(
     request_prefix: str,
     on_batch: Callable[[int], None] = lambda n: None,
 ) -> IngestSummary:
-    """Append rows in atomic batches, each with a request id made from its segments (see
-    :func:`batch_request_id`); create unknown videos."""
+    """Append rows in atomic batches, each with a request id made from its segments and
+    videos (see :func:`batch_request_id`); create unknown videos."""
     summary = IngestSummary()
-    known: set[str] = set()
+    born: dict[str, int] = {}  # the videos seen: when each was created (ms)
     for batch in _chunks(rows, batch_size):
         segments = [segment_from_dict(row) for row in batch]
         created = []
         for row in batch:
-            if row["video_id"] not in known:
-                if _ensure_video(client, collection, row):
+            if row["video_id"] not in born:
+                video, made = _ensure_video(client, collection, row)
+                if made:
                     created.append(row["video_id"])
-                known.add(row["video_id"])
+                born[row["video_id"]] = video.create_time.ToMilliseconds()
                 summary.video_ids.append(row["video_id"])
         summary.videos += len(created)
+        request_id = batch_request_id(request_prefix, segments, born)
         try:
-            reply = client.append_segments(collection, segments, request_id=batch_request_id(request_prefix, segments))
+            reply = client.append_segments(collection, segments, request_id=request_id)
         except StrataRpcError:
             _forget_videos(client, collection, created)  # a refused batch leaves nothing behind
             raise
@@ -184,15 +192,14 @@ def ingest_file(
     return ingest_rows(client, collection, read_jsonl(path), batch_size, "ingest", on_batch)
 
 
-def _ensure_video(client: StrataClient, collection: str, row: dict[str, Any]) -> int:
-    """Create the row's video unless it exists; 1 when created."""
+def _ensure_video(client: StrataClient, collection: str, row: dict[str, Any]) -> tuple[video_pb2.Video, bool]:
+    """The row's video, created unless it exists; and whether it was created."""
     try:
-        client.create_video(collection, row["video_id"], int(row.get("video_duration_ms") or 0))
+        return client.create_video(collection, row["video_id"], int(row.get("video_duration_ms") or 0)), True
     except StrataRpcError as exc:
-        if exc.code is grpc.StatusCode.ALREADY_EXISTS:
-            return 0
-        raise
-    return 1
+        if exc.code is not grpc.StatusCode.ALREADY_EXISTS:
+            raise
+    return client.get_video(collection, row["video_id"]), False
 
 
 def _forget_videos(client: StrataClient, collection: str, video_ids: list[str]) -> None:

@@ -71,6 +71,17 @@ def test_the_same_batches_replay_and_new_ones_are_written(address: str, tmp_path
         assert client.get_video("replay", "b").segment_count == 30
 
 
+def test_a_rerun_after_the_video_was_deleted_stores_it_again(address: str, tmp_path: Path) -> None:
+    data = _write(tmp_path / "rows.jsonl", [_segment("c", i) for i in range(5)])
+    with StrataClient(address) as client:
+        client.create_collection("again", dimension=4)
+        assert _run(address, "ingest", "again", str(data)).returncode == 0
+        client.delete_video("again", "c")
+        out = _run(address, "ingest", "again", str(data))
+        assert out.returncode == 0 and "(0 already present), 1 new videos" in out.stdout, out.stdout + out.stderr
+        assert client.get_video("again", "c").segment_count == 5
+
+
 @pytest.mark.parametrize(
     ("fields", "expected"),
     [
