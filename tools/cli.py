@@ -3,11 +3,9 @@ run a server in this process."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
-import signal
+import shlex
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -18,25 +16,33 @@ from typing import Annotated, Any
 import typer
 from google.protobuf import json_format
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from hierarchy.validate import MAX_DIMENSION
 from service.client import GRANULARITIES, METRICS, StrataClient, StrataRpcError
-from service.gen.strata.v1 import admin_pb2, common_pb2
-from tools.render import draw_tree, level_name, node_line, print_hits, search_json
+from service.gen.strata.v1 import admin_pb2
+from tools.render import draw_tree, level_name, node_line, node_sections, print_hits, search_json, search_kind
+from tools.signals import stop_event
 
 app = typer.Typer(
     help="Strata: a hierarchical video graph database.", no_args_is_help=True, pretty_exceptions_enable=False
 )
 collections_app = typer.Typer(help="Create, list and delete collections.", no_args_is_help=True)
 app.add_typer(collections_app, name="collections")
+videos_app = typer.Typer(help="Work on the videos of a collection.", no_args_is_help=True)
+app.add_typer(videos_app, name="videos")
 # Piped output (CI logs, files) gets room for the result tables instead of 80 columns.
-console = Console(width=None if sys.stdout.isatty() else 120)
-err = Console(stderr=True)
+# Text from users and the server (captions, labels, ids, queries, messages, paths) goes
+# through escape(): rich reads "[...]" as markup, so "[/x]" crashed a command and
+# "[red]a[/red]" printed as "a". No emoji either: ":smile:" in a caption stays as given.
+console = Console(width=None if sys.stdout.isatty() else 120, emoji=False)
+err = Console(stderr=True, emoji=False)
 
 # Choices of --metric and --level, so a typo is a usage error listing them.
 MetricName = Enum("MetricName", {name: name for name in METRICS}, type=str)  # type: ignore[misc]
+_METRIC_NAMES = {value: name for name, value in METRICS.items()}  # shown as --metric takes them: cos, not cosine
 LevelName = Enum("LevelName", {name: name for name in GRANULARITIES}, type=str)  # type: ignore[misc]
 
 Target = Annotated[str, typer.Option("--target", envvar="STRATA_TARGET", help="Server address host:port.")]
@@ -67,15 +73,16 @@ _HINTS = {
 }
 
 
-def _fail(exc: StrataRpcError) -> None:
-    hint = "" if exc.fields else _HINTS.get(exc.code.name, "")
-    err.print(f"[red]error[/red] {exc.code.name}: {exc.message}" + (f" ({hint})" if hint else ""), soft_wrap=True)
+def _fail(exc: StrataRpcError, hint: str = "") -> None:
+    hint = hint or ("" if exc.fields else _HINTS.get(exc.code.name, ""))
+    message = escape(exc.message + (f" ({hint})" if hint else ""))
+    err.print(f"[red]error[/red] {exc.code.name}: {message}", soft_wrap=True)
     raise typer.Exit(1)
 
 
 def _stop(message: str) -> None:
     """Fail a command on a problem of its own input or set-up: one line, exit code 1."""
-    err.print(f"[red]error[/red] {message}", soft_wrap=True)
+    err.print(f"[red]error[/red] {escape(message)}", soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -121,35 +128,10 @@ def serve(
         _stop(f"{exc.field}: {exc.message}" if exc.field else exc.message)
     print(f"listening on {server.address}", flush=True)
     if server.exposure:
-        err.print(f"[yellow]warning[/yellow] {server.exposure}", soft_wrap=True)
+        err.print(f"[yellow]warning[/yellow] {escape(server.exposure)}", soft_wrap=True)
     _announce_ready(server, stop)
     stop.wait()
     server.stop()
-
-
-def stop_event() -> threading.Event:
-    """An event that SIGINT and SIGTERM set."""
-    stop = threading.Event()
-    # The handler runs in the main thread, which holds the event's lock for a moment inside
-    # stop.wait(): setting it there would wait for itself. It writes to a pipe instead, and
-    # a thread of its own sets the event. (A thread started per signal made the handler
-    # wait for it to start, and a flood of signals ran handlers inside handlers until the
-    # recursion limit.)
-    read_end, write_end = os.pipe()
-    os.set_blocking(write_end, False)
-
-    def relay() -> None:
-        while os.read(read_end, 4096):
-            stop.set()
-
-    def on_signal(*_: object) -> None:
-        with contextlib.suppress(BlockingIOError):  # the pipe is full: a set is on its way
-            os.write(write_end, b"s")
-
-    threading.Thread(target=relay, name="strata-signals", daemon=True).start()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, on_signal)
-    return stop
 
 
 def _announce_ready(server: Any, stop: threading.Event) -> None:
@@ -160,7 +142,7 @@ def _announce_ready(server: Any, stop: threading.Event) -> None:
                 print("ready", flush=True)
                 return
     except Exception as exc:
-        err.print(f"[red]error[/red] recovery failed: {exc}")
+        err.print(f"[red]error[/red] recovery failed: {escape(str(exc))}")
         server.stop(0)
         raise typer.Exit(1) from exc
 
@@ -182,7 +164,7 @@ def collections_create(
             made = client.create_collection(name, dim, metric.value, encoder, model_name)
         except StrataRpcError as exc:
             _fail(exc)
-    console.print(f"created collection {made.name} (dimension {made.space.dimension})")
+    console.print(f"created collection {escape(made.name)} (dimension {made.space.dimension})")
 
 
 @collections_app.command("list")
@@ -192,12 +174,12 @@ def collections_list(target: Target = DEFAULT_TARGET, token: Token = None, tls_c
     with _client(target, token, tls_ca) as client:
         try:
             for c in client.list_collections():
-                metric = common_pb2.Metric.Name(c.space.metric).removeprefix("METRIC_").lower()
+                metric = _METRIC_NAMES.get(c.space.metric, str(c.space.metric))  # a newer server's: its number
                 table.add_row(
-                    c.name,
+                    escape(c.name),
                     str(c.space.dimension),
                     metric,
-                    c.space.text_encoder or "-",
+                    escape(c.space.text_encoder or "-"),
                     str(c.video_count),
                     str(c.segment_count),
                 )
@@ -214,7 +196,21 @@ def collections_delete(name: str, target: Target = DEFAULT_TARGET, token: Token 
             client.delete_collection(name)
         except StrataRpcError as exc:
             _fail(exc)
-    console.print(f"deleted collection {name}")
+    console.print(f"deleted collection {escape(name)}")
+
+
+@videos_app.command("reopen")
+def videos_reopen(
+    collection: str, video: str, target: Target = DEFAULT_TARGET, token: Token = None, tls_ca: TlsCa = None
+) -> None:
+    """Reopen a sealed video so that it takes segments again; its tree stays until the
+    next seal or build."""
+    with _client(target, token, tls_ca) as client:
+        try:
+            reopened = client.reopen_video(collection, video)
+        except StrataRpcError as exc:
+            _fail(exc)
+    console.print(f"reopened video {escape(reopened.id)} ({reopened.segment_count} segments): it takes segments again")
 
 
 @app.command()
@@ -230,7 +226,8 @@ def ingest(
     tls_ca: TlsCa = None,
 ) -> None:
     """Ingest a JSONL file; unknown videos are created on first sight. Re-running the
-    same file is safe: batch request ids derive from the file's content."""
+    same file with the same --batch-size is safe: a batch's request id derives from its
+    segments, so the batches stored before replay."""
     from tools.ingest import ingest_file
 
     with _client(target, token, tls_ca) as client, _progress() as progress:
@@ -246,7 +243,7 @@ def ingest(
                     progress.advance(sealing)
         except StrataRpcError as exc:
             progress.stop()
-            _fail(exc)
+            _fail(exc, _INGEST_HINTS.get(exc.code.name, ""))
         except ValueError as exc:  # a line of the file that is not a segment
             progress.stop()
             _stop(str(exc))
@@ -255,6 +252,15 @@ def ingest(
         f"({summary.replayed} already present), {summary.videos} new videos"
         + (f"; sealed {len(summary.video_ids)} videos" if seal else "")
     )
+
+
+# What to do when a batch is refused for what the server holds (not for a line's content).
+_INGEST_HINTS = {
+    # A batch cut otherwise than by the run that stored its segments is a new request.
+    "ALREADY_EXISTS": "a re-run replays the batches stored before only when cut alike: give the same --batch-size",
+    # The only precondition of an append: its videos are not sealed.
+    "FAILED_PRECONDITION": "reopen a sealed video to append: strata videos reopen COLLECTION VIDEO",
+}
 
 
 def _progress() -> Progress:
@@ -341,9 +347,9 @@ def parse_query(
     if as_json:
         print(json.dumps(fields))
         return
-    table = Table("field", "value", title=f"{text!r}: {reading.explanation}")
+    table = Table("field", "value", title=escape(f"{text!r}: {reading.explanation}"))
     for key, value in fields.items():
-        table.add_row(key, " | ".join(value) if isinstance(value, list) else str(value))
+        table.add_row(key, escape(" | ".join(value) if isinstance(value, list) else str(value)))
     console.print(table)
 
 
@@ -386,12 +392,13 @@ def build(
         except StrataRpcError as exc:
             _fail(exc)
     if final.error:
-        err.print(f"[red]error[/red] {final.error}")
+        err.print(f"[red]error[/red] {escape(final.error)}")
         raise typer.Exit(1)
     skipped = list(final.skipped)
     console.print(f"built the trees of {final.progress - len(skipped)} videos")
     if skipped:
-        err.print(f"[yellow]left out[/yellow] {len(skipped)} deleted since the build started: {', '.join(skipped)}")
+        gone = escape(", ".join(skipped))
+        err.print(f"[yellow]left out[/yellow] {len(skipped)} deleted since the build started: {gone}")
 
 
 @app.command()
@@ -408,8 +415,23 @@ def tree(
         try:
             nodes = client.subtree(collection, f"{video}/video/0", depth)
         except StrataRpcError as exc:
+            if exc.code.name == "NOT_FOUND":  # of the root: say whether the video is missing or only its tree
+                _no_tree(client, collection, video)
             _fail(exc)
     console.print(draw_tree(nodes))
+
+
+def _no_tree(client: StrataClient, collection: str, video: str) -> None:
+    """Fail ``strata tree`` on a video without a root: it does not exist (the server says
+    so), has no segments, or has not been sealed or built yet."""
+    try:
+        found = client.get_video(collection, video)
+    except StrataRpcError as exc:
+        _fail(exc)
+    if not found.segment_count:
+        _stop(f"video {video!r} has no segments yet, so no tree: ingest some, then seal or build it")
+    build = f"strata build {shlex.quote(collection)} --video {shlex.quote(video)}"
+    _stop(f"video {video!r} has no tree yet: run `{build}`, or seal it (strata ingest --seal)")
 
 
 @app.command()
@@ -428,38 +450,13 @@ def node(
     with _client(target, token, tls_ca) as client:
         try:
             console.print(node_line(client.get_node(collection, node_id)))
-            sections = _node_sections(client, collection, node_id, children, ancestors, neighbors, similar)
+            sections = node_sections(client, collection, node_id, children, ancestors, neighbors, similar)
         except StrataRpcError as exc:
             _fail(exc)
     for title, lines in sections:
         console.print(f"[bold]{title}[/bold]")
         for line in lines:
             console.print(f"  {line}")
-
-
-def _node_sections(
-    client: StrataClient, collection: str, node_id: str, children: bool, ancestors: bool, neighbors: int, similar: int
-) -> list[tuple[str, list[str]]]:
-    out = []
-    if children:
-        out.append(("children", [node_line(n) for n in client.list_children(collection, node_id)]))
-    if ancestors:
-        out.append(("ancestors", [node_line(n) for n in client.ancestors(collection, node_id)]))
-    if neighbors:
-        around = client.neighbors(collection, node_id, neighbors, neighbors)
-        out.append(("before", [node_line(n) for n in around.before]))
-        out.append(("after", [node_line(n) for n in around.after]))
-    if similar:
-        found = client.find_similar(collection, node_id, similar)
-        out.append(("similar", [f"{s.similarity:.3f} {node_line(s.node)}" for s in found]))
-    return out
-
-
-def _search_kind(exact: bool, unlinked: int) -> str:
-    """How a level is searched: exactly, or HNSW (with how many vectors still await linking)."""
-    if exact:
-        return "exact"
-    return f"hnsw + {unlinked:,} linking" if unlinked else "hnsw"
 
 
 @app.command()
@@ -479,13 +476,13 @@ def stats(
     for c in reply.collections:
         for lv in c.levels:
             table.add_row(
-                c.name,
+                escape(c.name),
                 str(c.video_count),
                 level_name(lv.level),
                 str(lv.node_count),
                 str(lv.indexed_count),
                 str(lv.indexed_sequence),
-                _search_kind(lv.exact, lv.unlinked_count),
+                search_kind(lv.exact, lv.unlinked_count),
             )
     console.print(table)
     console.print(
@@ -513,7 +510,7 @@ def verify(
         table = Table("collection", "level", "problem", "detail")
         for p in reply.problems:
             kind = admin_pb2.VerifyProblemKind.Name(p.kind).removeprefix("VERIFY_PROBLEM_KIND_").lower()
-            table.add_row(p.collection, level_name(p.level), kind, p.message)
+            table.add_row(escape(p.collection), level_name(p.level), kind, escape(p.message))
         console.print(table)
     console.print(
         f"checked {reply.collections_checked} collections, {reply.levels_checked} levels, "
@@ -540,7 +537,7 @@ def snapshot(
             _fail(exc)
     size = sum(f.size_bytes for f in reply.files)
     console.print(
-        f"snapshot of commit sequence {reply.commit_sequence} in {reply.destination_dir}: "
+        f"snapshot of commit sequence {reply.commit_sequence} in {escape(reply.destination_dir)}: "
         f"{len(reply.files)} files, {size / 1e6:.1f} MB"
     )
 
@@ -559,9 +556,10 @@ def restore(
     try:
         restored = restore_snapshot(snapshot_dir, data_dir.expanduser(), force)
     except StrataError as exc:
-        err.print(f"[red]error[/red] {exc}")
+        err.print(f"[red]error[/red] {escape(str(exc))}")
         raise typer.Exit(1) from None
-    console.print(f"restored {len(restored.files)} files (commit sequence {restored.commit_sequence}) into {data_dir}")
+    restored_into = f"(commit sequence {restored.commit_sequence}) into {escape(str(data_dir))}"
+    console.print(f"restored {len(restored.files)} files {restored_into}")
 
 
 @app.command()

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from service.client import StrataClient
@@ -41,7 +42,7 @@ QUERIES = [
 def run_demo(data_dir: Path, matches: int, out: Console) -> None:
     """Serve ``data_dir`` in-process, load and seal sample matches, draw a tree, search."""
     began = time.perf_counter()
-    out.print(f"[bold]Strata demo[/bold]: data directory {data_dir}")
+    out.print(f"[bold]Strata demo[/bold]: data directory {escape(str(data_dir))}")
     server = create_server(Settings.load(data_dir=data_dir, port=0)).start()
     try:
         out.print(f"embedded server listening on {server.address}")

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import grpc
+import numpy as np
 
-from service.client import StrataClient, StrataRpcError
+from hierarchy import validate
+from hierarchy.errors import InvalidArgument
+from service.client import StrataClient, StrataRpcError, segment_from_dict
+from service.gen.strata.v1 import segment_pb2, video_pb2
 
 
 @dataclass
@@ -26,8 +31,8 @@ class IngestSummary:
 
 
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """Rows of a JSONL file (blank lines skipped); ValueError names the file and line of
-    one that is not a segment (an object with a video_id and integer times)."""
+    """Rows of a JSONL file (blank lines skipped); ValueError names the file, line and
+    field of one that is not a segment (see :func:`check_row`)."""
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
             if raw.strip():
@@ -41,42 +46,103 @@ def _row(raw: bytes, where: str) -> dict[str, Any]:
         raise ValueError(f"{where}: not UTF-8 text (byte {exc.start})") from exc
     except json.JSONDecodeError as exc:
         raise ValueError(f"{where}: not valid JSON ({exc.msg})") from exc
+    except ValueError as exc:  # an integer of thousands of digits; not the advice to a programmer after ";"
+        raise ValueError(f"{where}: {str(exc).split(';')[0]}") from exc
+    except RecursionError as exc:  # arrays in arrays thousands deep
+        raise ValueError(f"{where}: nested too deeply") from exc
     if not isinstance(row, dict):
         raise ValueError(f"{where}: a segment is a JSON object, not {type(row).__name__}")
-    if not isinstance(row.get("video_id"), str) or not row["video_id"]:
-        raise ValueError(f"{where}: video_id is missing or not a string")
-    for name in ("start_ms", "end_ms"):
-        if not isinstance(row.get(name), int) or isinstance(row[name], bool):
-            raise ValueError(f"{where}: {name} is missing or not an integer (milliseconds)")
-    for name, kind, what in _OPTIONAL:
-        if row.get(name) is not None and not _is(row[name], kind):
-            raise ValueError(f"{where}: {name} must be {what}")
+    problem = check_row(row)
+    if problem:
+        raise ValueError(f"{where}: {problem}")
     return row
 
 
-# Optional fields of a row: (name, type, or type of each item for a list), as said in errors.
-_OPTIONAL = (
-    ("id", str, "a string"),
-    ("text", str, "a string"),
-    ("labels", [str], "a list of strings"),
-    ("attributes", dict, "an object"),
-    ("vector", [int | float], "a list of numbers"),
+def check_row(row: dict[str, Any]) -> str:
+    """What is wrong with a segment row, as ``field: problem``; empty when nothing is.
+
+    Checked before the row's batch is sent, so the error can name the file and line:
+    the client would otherwise trip over some values (a duration of ``[1]`` or ``1e400``,
+    a time past int64) and silently misread others (``"shot_cut": "no"`` is true)."""
+    for name in ("video_id", "start_ms", "end_ms"):
+        if row.get(name) is None:
+            return f"{name}: is missing"
+    for name, check in _FIELDS:
+        if row.get(name) is not None and (problem := check(row[name])):
+            return f"{name}: {problem}"
+    if row["end_ms"] <= row["start_ms"]:
+        return f"end_ms: must be after start_ms (is {row['end_ms']}, start_ms {row['start_ms']})"
+    try:
+        validate.attributes(row.get("attributes") or {}, "attributes")
+    except InvalidArgument as exc:  # NaN or infinity inside, an empty key, too deep
+        return str(exc)
+    return ""
+
+
+def _time(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int):
+        return "must be an integer (milliseconds)"
+    # The server's range: times stay exact in every client language, and the protobuf
+    # int64 setter never sees a larger one.
+    if not 0 <= value <= validate.MAX_TIME_MS:
+        return f"must be between 0 and {validate.MAX_TIME_MS}, not {value}"
+    return ""
+
+
+def _vector(value: Any) -> str:
+    if isinstance(value, list) and all(_float32(x) for x in value):
+        return ""
+    return "must be a list of numbers, each finite and within float32 range"
+
+
+def _float32(value: Any) -> bool:
+    # A vector is sent as float32: a larger number would arrive as infinity. An int is
+    # compared as it is: float() raises on one like 10**400.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return (isinstance(value, int) or math.isfinite(value)) and abs(value) <= _FLOAT32_MAX
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(x, str) for x in value)
+
+
+def _kind(check: Callable[[Any], bool], what: str) -> Callable[[Any], str]:
+    return lambda value: "" if check(value) else what
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+# Each field of a row, checked when present (not null): its problem, or "".
+_FIELDS: tuple[tuple[str, Callable[[Any], str]], ...] = (
+    ("video_id", _kind(lambda v: isinstance(v, str) and v != "", "must be a non-empty string")),
+    ("start_ms", _time),
+    ("end_ms", _time),
+    ("video_duration_ms", _time),
+    ("id", _kind(lambda v: isinstance(v, str), "must be a string")),
+    ("text", _kind(lambda v: isinstance(v, str), "must be a string")),
+    ("shot_cut", _kind(lambda v: isinstance(v, bool), "must be true or false")),
+    ("labels", _kind(_strings, "must be a list of strings")),
+    ("attributes", _kind(lambda v: isinstance(v, dict), "must be an object")),
+    ("vector", _vector),
 )
 
 
-def _is(value: Any, kind: Any) -> bool:
-    if isinstance(kind, list):
-        return isinstance(value, list) and all(_is(item, kind[0]) for item in value)
-    return isinstance(value, kind) and not (isinstance(value, bool) and kind is not bool)
+def batch_request_id(prefix: str, segments: Iterable[segment_pb2.Segment], born: dict[str, int]) -> str:
+    """``<prefix>-<digest>``: the request id of one batch, a digest of its segments and of
+    when each of their videos was created (``born``: video id -> creation time, ms).
 
-
-def file_digest(path: Path) -> str:
-    """A short digest of a file's content, so re-ingesting the same file replays."""
+    The server answers a known id with its first answer and writes nothing, so the id
+    must change with anything the batch sends (a re-run cutting the file into other
+    batches, an edited line) and with the video it goes to (one deleted and made again
+    keeps the old ids), and stay the same otherwise: the same batch then replays."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:16]
+    videos: dict[str, None] = {}
+    for segment in segments:
+        data = segment.SerializeToString(deterministic=True)  # map fields (attributes) in key order
+        digest.update(len(data).to_bytes(8, "little") + data)
+        videos[segment.video_id] = None
+    digest.update(json.dumps([[video, born[video]] for video in videos]).encode())
+    return f"{prefix}-{digest.hexdigest()[:32]}"
 
 
 def ingest_rows(
@@ -87,20 +153,24 @@ def ingest_rows(
     request_prefix: str,
     on_batch: Callable[[int], None] = lambda n: None,
 ) -> IngestSummary:
-    """Append rows in atomic batches with request ids ``<prefix>-<n>``; create unknown videos."""
+    """Append rows in atomic batches, each with a request id made from its segments and
+    videos (see :func:`batch_request_id`); create unknown videos."""
     summary = IngestSummary()
-    known: set[str] = set()
-    for number, batch in enumerate(_chunks(rows, batch_size)):
+    born: dict[str, int] = {}  # the videos seen: when each was created (ms)
+    for batch in _chunks(rows, batch_size):
+        segments = [segment_from_dict(row) for row in batch]
         created = []
         for row in batch:
-            if row["video_id"] not in known:
-                if _ensure_video(client, collection, row):
+            if row["video_id"] not in born:
+                video, made = _ensure_video(client, collection, row)
+                if made:
                     created.append(row["video_id"])
-                known.add(row["video_id"])
+                born[row["video_id"]] = video.create_time.ToMilliseconds()
                 summary.video_ids.append(row["video_id"])
         summary.videos += len(created)
+        request_id = batch_request_id(request_prefix, segments, born)
         try:
-            reply = client.append_segments(collection, batch, request_id=f"{request_prefix}-{number}")
+            reply = client.append_segments(collection, segments, request_id=request_id)
         except StrataRpcError:
             _forget_videos(client, collection, created)  # a refused batch leaves nothing behind
             raise
@@ -119,18 +189,17 @@ def ingest_file(
     on_batch: Callable[[int], None] = lambda n: None,
 ) -> IngestSummary:
     """Ingest a JSONL file (see :func:`ingest_rows`)."""
-    return ingest_rows(client, collection, read_jsonl(path), batch_size, file_digest(path), on_batch)
+    return ingest_rows(client, collection, read_jsonl(path), batch_size, "ingest", on_batch)
 
 
-def _ensure_video(client: StrataClient, collection: str, row: dict[str, Any]) -> int:
-    """Create the row's video unless it exists; 1 when created."""
+def _ensure_video(client: StrataClient, collection: str, row: dict[str, Any]) -> tuple[video_pb2.Video, bool]:
+    """The row's video, created unless it exists; and whether it was created."""
     try:
-        client.create_video(collection, row["video_id"], int(row.get("video_duration_ms") or 0))
+        return client.create_video(collection, row["video_id"], int(row.get("video_duration_ms") or 0)), True
     except StrataRpcError as exc:
-        if exc.code is grpc.StatusCode.ALREADY_EXISTS:
-            return 0
-        raise
-    return 1
+        if exc.code is not grpc.StatusCode.ALREADY_EXISTS:
+            raise
+    return client.get_video(collection, row["video_id"]), False
 
 
 def _forget_videos(client: StrataClient, collection: str, video_ids: list[str]) -> None:

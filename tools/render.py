@@ -1,14 +1,16 @@
 """How the command line draws what the server answers: search hits as a table or JSON,
-subtrees as trees."""
+subtrees as trees, a node and what ``strata node`` lists around it, how a level is searched."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree as RichTree
 
+from service.client import StrataClient
 from service.gen.strata.v1 import common_pb2
 
 
@@ -56,16 +58,17 @@ def _clock(ms: int) -> str:
 def print_hits(out: Console, text: str, reply: Any) -> None:
     """Draw a search response as a table."""
     chosen = ", ".join(level_name(lv) for lv in reply.route.levels)
-    table = Table("#", "level", "video", "span", "score", "text", title=f"{text!r} → {chosen}: {reply.route.reason}")
+    title = escape(f"{text!r} → {chosen}: {reply.route.reason}")  # the query and the reason are text, not markup
+    table = Table("#", "level", "video", "span", "score", "text", title=title)
     for h in [*reply.hits, *(h for g in reply.groups for h in g.hits)]:
         n = h.node
         table.add_row(
             str(h.rank),
             level_name(n.level),
-            n.video_id,
+            escape(n.video_id),
             f"{_clock(n.start_ms)}–{_clock(n.end_ms)}",
             f"{h.score:.3f}",
-            (n.text[:70] + "…") if len(n.text) > 70 else n.text,
+            escape((n.text[:70] + "…") if len(n.text) > 70 else n.text),
         )
     out.print(table)
 
@@ -80,11 +83,40 @@ def draw_tree(nodes: list[Any]) -> RichTree:
 
 
 def node_line(node: Any) -> str:
-    """One line about a node: its level, id, span, and labels or children."""
-    head = f"[bold]{level_name(node.level)}[/bold] {node.id} {_clock(node.start_ms)}–{_clock(node.end_ms)}"
+    """One line about a node, in rich markup: its level, id, span, and labels or children.
+    All but the level is escaped as one piece: ids, labels and captions are the user's
+    text, and "[" in one and "]" in the next must not make a tag either."""
+    span = f"{node.id} {_clock(node.start_ms)}–{_clock(node.end_ms)}"
     if not node.child_count:  # a segment: its own labels and caption
         text = node.text if len(node.text) <= 60 else node.text[:59] + "…"
-        return f"{head} · {', '.join(node.labels)} · {text}"
-    top = sorted(node.label_counts.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
-    labels = ", ".join(f"{name} x{count}" for name, count in top)
-    return f"{head} · {node.child_count} children · {labels}"
+        rest = f"{span} · {', '.join(node.labels)} · {text}"
+    else:
+        top = sorted(node.label_counts.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+        rest = f"{span} · {node.child_count} children · " + ", ".join(f"{name} x{count}" for name, count in top)
+    return f"[bold]{level_name(node.level)}[/bold] {escape(rest)}"
+
+
+def node_sections(
+    client: StrataClient, collection: str, node_id: str, children: bool, ancestors: bool, neighbors: int, similar: int
+) -> list[tuple[str, list[str]]]:
+    """What ``strata node`` lists after the node itself: (title, lines) per section asked for."""
+    out: list[tuple[str, list[str]]] = []
+    if children:
+        out.append(("children", [node_line(n) for n in client.list_children(collection, node_id)]))
+    if ancestors:
+        out.append(("ancestors", [node_line(n) for n in client.ancestors(collection, node_id)]))
+    if neighbors:
+        around = client.neighbors(collection, node_id, neighbors, neighbors)
+        out.append(("before", [node_line(n) for n in around.before]))
+        out.append(("after", [node_line(n) for n in around.after]))
+    if similar:
+        found = client.find_similar(collection, node_id, similar)
+        out.append(("similar", [f"{s.similarity:.3f} {node_line(s.node)}" for s in found]))
+    return out
+
+
+def search_kind(exact: bool, unlinked: int) -> str:
+    """How a level is searched: exactly, or HNSW (with how many vectors still await linking)."""
+    if exact:
+        return "exact"
+    return f"hnsw + {unlinked:,} linking" if unlinked else "hnsw"

@@ -176,9 +176,9 @@ def test_a_bad_line_of_an_ingest_file_is_named_and_a_refused_batch_leaves_no_vid
         ('{"video_id": "v", "start_ms": "zero", "end_ms": 9}\n', "rows.jsonl:1: start_ms"),
         ('{"start_ms": 0, "end_ms": 9}\n', "rows.jsonl:1: video_id"),
         ("\n{not json\n", "rows.jsonl:2: not valid JSON"),
-        ('{"video_id": "v", "start_ms": 0, "end_ms": 9, "attributes": [1]}\n', "rows.jsonl:1: attributes must be"),
-        ('{"video_id": "v", "start_ms": 0, "end_ms": 9, "labels": "goal"}\n', "rows.jsonl:1: labels must be"),
-        ('{"video_id": "v", "start_ms": 0, "end_ms": 9, "vector": [1, "x", 0, 0]}\n', "rows.jsonl:1: vector must"),
+        ('{"video_id": "v", "start_ms": 0, "end_ms": 9, "attributes": [1]}\n', "rows.jsonl:1: attributes: must be"),
+        ('{"video_id": "v", "start_ms": 0, "end_ms": 9, "labels": "goal"}\n', "rows.jsonl:1: labels: must be"),
+        ('{"video_id": "v", "start_ms": 0, "end_ms": 9, "vector": [1, "x", 0, 0]}\n', "rows.jsonl:1: vector: must"),
     ):
         (tmp_path / "rows.jsonl").write_text(content)
         assert expected in _fails(served, "ingest", "vec", str(tmp_path / "rows.jsonl"))
@@ -222,7 +222,7 @@ def test_stop_signals_never_catch_the_server_inside_its_own_wait() -> None:
     """The main thread waits on the stop event and runs the signal handlers: a handler
     that set the event itself could land while the wait held the event's lock, and hung."""
     loop = (
-        "import time\nfrom tools.cli import stop_event\nstop = stop_event()\nprint('ready', flush=True)\n"
+        "import time\nfrom tools.signals import stop_event\nstop = stop_event()\nprint('ready', flush=True)\n"
         "end = time.monotonic() + 3\nwhile time.monotonic() < end:\n    stop.wait(0)\n    stop.clear()\nprint('done')\n"
     )
     proc = subprocess.Popen(

@@ -1,0 +1,120 @@
+"""``strata ingest`` on re-runs and on lines that are not segments: every segment stored
+or a failure, and a bad line named by file and line before its batch is sent."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from service.client import StrataClient
+from service.server import StrataServer
+from tests.service.conftest import start_server
+
+STRATA = str(Path(sys.executable).parent / "strata")
+
+
+@pytest.fixture(scope="module")
+def address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server shared by this module's tests (each uses collections of its own)."""
+    srv: StrataServer = start_server(tmp_path_factory.mktemp("ingest") / "data")
+    yield srv.address
+    srv.stop(0)
+
+
+def _run(target: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "STRATA_TARGET": target, "COLUMNS": "200"}
+    return subprocess.run([STRATA, *args], capture_output=True, text=True, env=env, timeout=300)
+
+
+def _segment(video_id: str, i: int, /, **extra: Any) -> dict[str, Any]:
+    return {"video_id": video_id, "start_ms": i * 1000, "end_ms": i * 1000 + 1000, "vector": [1, 0, 0, i], **extra}
+
+
+def _write(path: Path, rows: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_a_rerun_with_another_batch_size_stores_every_segment_or_fails(address: str, tmp_path: Path) -> None:
+    rows = [_segment("a", i) for i in range(40)]
+    data = _write(tmp_path / "rows.jsonl", rows)
+    with StrataClient(address) as client:
+        client.create_collection("rerun", dimension=4)
+        client.create_video("rerun", "a")
+        client.append_segments("rerun", [rows[20]])  # the second batch of 15 is refused for it
+        first = _run(address, "ingest", "rerun", str(data), "--batch-size", "15")
+        assert first.returncode == 1 and "already exists" in first.stderr, first.stderr
+        assert client.get_video("rerun", "a").segment_count == 16  # the first batch and the one above
+        again = _run(address, "ingest", "rerun", str(data), "--batch-size", "40")
+        stored = client.get_video("rerun", "a").segment_count
+    assert again.returncode != 0 or stored == 40, (again.stdout, stored)
+    assert again.returncode == 0 or "give the same --batch-size" in again.stderr, again.stderr
+    assert "Traceback" not in again.stderr
+
+
+def test_the_same_batches_replay_and_new_ones_are_written(address: str, tmp_path: Path) -> None:
+    rows = [_segment("b", i) for i in range(30)]
+    _write(tmp_path / "rows.jsonl", rows[:20])
+    with StrataClient(address) as client:
+        client.create_collection("replay", dimension=4)
+        assert _run(address, "ingest", "replay", str(tmp_path / "rows.jsonl"), "--batch-size", "10").returncode == 0
+        _write(tmp_path / "rows.jsonl", rows)  # the file grew by a batch
+        out = _run(address, "ingest", "replay", str(tmp_path / "rows.jsonl"), "--batch-size", "10")
+        assert out.returncode == 0 and "ingested 30 segments in 3 batches (20 already present)" in out.stdout
+        assert client.get_video("replay", "b").segment_count == 30
+
+
+def test_a_rerun_after_the_video_was_deleted_stores_it_again(address: str, tmp_path: Path) -> None:
+    data = _write(tmp_path / "rows.jsonl", [_segment("c", i) for i in range(5)])
+    with StrataClient(address) as client:
+        client.create_collection("again", dimension=4)
+        assert _run(address, "ingest", "again", str(data)).returncode == 0
+        client.delete_video("again", "c")
+        out = _run(address, "ingest", "again", str(data))
+        assert out.returncode == 0 and "(0 already present), 1 new videos" in out.stdout, out.stdout + out.stderr
+        assert client.get_video("again", "c").segment_count == 5
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"video_duration_ms": [1]}, "video_duration_ms: must be an integer"),
+        ({"video_duration_ms": "1e400"}, "video_duration_ms: must be an integer"),
+        ({"video_duration_ms": -1}, "video_duration_ms: must be between 0 and"),
+        ({"start_ms": "abc"}, "start_ms: must be an integer"),
+        ({"start_ms": None}, "start_ms: is missing"),
+        ({"end_ms": 2**64}, "end_ms: must be between 0 and"),
+        ({"end_ms": 0}, "end_ms: must be after start_ms"),
+        ({"shot_cut": "no"}, "shot_cut: must be true or false"),
+        ({"video_id": ""}, "video_id: must be a non-empty string"),
+        ({"id": 7}, "id: must be a string"),
+        ({"text": ["a"]}, "text: must be a string"),
+        ({"labels": "goal"}, "labels: must be a list of strings"),
+        ({"attributes": [1]}, "attributes: must be an object"),
+        ({"attributes": {"x": "NaN"}}, "attributes.x: must be a finite number"),
+        ({"vector": [1, "x", 0, 0]}, "vector: must be a list of numbers"),
+        ({"vector": [1, 0, 0, "1e400"]}, "vector: must be a list of numbers"),
+        ({"vector": [1, 0, 0, 10**400]}, "vector: must be a list of numbers"),
+    ],
+)
+def test_a_bad_field_is_named_with_its_line_before_its_batch_is_sent(
+    address: str, tmp_path: Path, fields: dict[str, Any], expected: str
+) -> None:
+    with StrataClient(address) as client:
+        if "bad" not in {c.name for c in client.list_collections()}:
+            client.create_collection("bad", dimension=4)
+        # Written by hand: json.dumps cannot write 1e400 or NaN, and a JSON reader takes them.
+        bad = json.dumps(_segment("bad-video", 1, **fields)).replace('"1e400"', "1e400").replace('"NaN"', "NaN")
+        (tmp_path / "rows.jsonl").write_text(json.dumps(_segment("bad-video", 0)) + "\n\n" + bad + "\n")
+        result = _run(address, "ingest", "bad", str(tmp_path / "rows.jsonl"))
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and f"rows.jsonl:3: {expected}" in lines[0], result.stderr
+        assert [v.id for v in client.list_videos("bad")] == []  # the batch was never sent

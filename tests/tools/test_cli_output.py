@@ -1,0 +1,116 @@
+"""What the ``strata`` commands print: the user's text as given, and messages that say
+what to do."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from service.client import StrataClient
+from service.server import StrataServer
+from tests.service.conftest import start_server
+
+STRATA = str(Path(sys.executable).parent / "strata")
+
+
+@pytest.fixture(scope="module")
+def address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server shared by this module's tests (each uses collections of its own)."""
+    srv: StrataServer = start_server(tmp_path_factory.mktemp("output") / "data")
+    yield srv.address
+    srv.stop(0)
+
+
+def _run(target: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "STRATA_TARGET": target}
+    result = subprocess.run([STRATA, *args], capture_output=True, text=True, env=env, timeout=300)
+    assert "Traceback" not in result.stderr, result.stderr
+    return result
+
+
+def _ok(target: str, *args: str) -> str:
+    result = _run(target, *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _error(target: str, *args: str) -> str:
+    """The one error line of a command that must fail."""
+    result = _run(target, *args)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 1 and len(lines) == 1 and lines[0].startswith("error"), result.stderr
+    return lines[0]
+
+
+def test_square_brackets_in_user_text_print_as_given(address: str, tmp_path: Path) -> None:
+    caption, labels = "[red]a[/red] then [/x] :smile:", ["[/x]", "[red]b[/red]"]
+    rows = [
+        {"video_id": "m[b]", "start_ms": i * 2000, "end_ms": i * 2000 + 2000, "text": caption, "labels": labels}
+        for i in range(4)
+    ]
+    data = tmp_path / "a[" / "x]" / "rows.jsonl"  # the path holds "[/x]"
+    data.parent.mkdir(parents=True)
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    _ok(address, "collections", "create", "marked", "--encoder", "default")
+    assert "sealed 1 videos" in _ok(address, "ingest", "marked", str(data), "--seal")
+    drawn = _ok(address, "tree", "marked", "m[b]", "--depth", "4")
+    assert "video m[b]/video/0" in drawn and "[/x] x4" in drawn
+    assert f"segment m[b]@0 0:00:00–0:00:02 · [/x], [red]b[/red] · {caption}" in drawn
+    shown = _ok(address, "node", "marked", "m[b]@2000", "--neighbors", "1")
+    assert f"m[b]@2000 0:00:02–0:00:04 · [/x], [red]b[/red] · {caption}" in shown and "m[b]@0" in shown
+    found = _ok(address, "search", "marked", "[/x] [red]a[/red]", "--level", "segment", "--top-k", "1")
+    assert "'[/x] [red]a[/red]' → segment" in found and "m[b]" in found and "[red]a[/red] then [/x]" in found
+    read = _ok(address, "parse", "[/x] then [red]a[/red]")
+    assert "'[/x] then [red]a[/red]'" in read
+    assert "ghost[/x]" in _error(address, "tree", "marked", "ghost[/x]")  # a server message
+    data.write_text('{"video_id": "[red]v[/red]"}\n')
+    assert "a[/x]/rows.jsonl:1: start_ms" in _error(address, "ingest", "marked", str(data))  # the CLI's own
+
+
+def test_a_sealed_video_is_reopened_to_take_segments_again(address: str, tmp_path: Path) -> None:
+    rows = [{"video_id": "v", "start_ms": t, "end_ms": t + 1000, "vector": [1, 0, 0, 1]} for t in (0, 1000, 2000)]
+    data = tmp_path / "rows.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows[:2]))
+    _ok(address, "collections", "create", "sealed", "--dim", "4")
+    assert "sealed 1 videos" in _ok(address, "ingest", "sealed", str(data), "--seal")
+    data.write_text(json.dumps(rows[2]) + "\n")
+    refused = _error(address, "ingest", "sealed", str(data))
+    assert "is sealed" in refused and "strata videos reopen COLLECTION VIDEO" in refused
+    assert "reopened video v (2 segments)" in _ok(address, "videos", "reopen", "sealed", "v")
+    assert "ingested 1 segments" in _ok(address, "ingest", "sealed", str(data), "--seal")
+    assert "video v/video/0 0:00:00–0:00:03" in _ok(address, "tree", "sealed", "v")  # sealed anew: rebuilt
+    assert "NOT_FOUND" in _error(address, "videos", "reopen", "sealed", "ghost")
+
+
+def test_tree_of_a_video_without_one_says_how_to_build_it(address: str, tmp_path: Path) -> None:
+    data = tmp_path / "rows.jsonl"
+    rows = [{"video_id": "v 1", "start_ms": t, "end_ms": t + 1000, "vector": [1, 0, 0, 1]} for t in (0, 1000)]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    _ok(address, "collections", "create", "unbuilt", "--dim", "4")
+    _ok(address, "ingest", "unbuilt", str(data))
+    line = _error(address, "tree", "unbuilt", "v 1")
+    assert "video 'v 1' has no tree yet" in line and "strata build unbuilt --video 'v 1'" in line, line
+    assert "does not exist" not in line
+    assert "built the trees of 1 videos" in _ok(address, "build", "unbuilt", "--video", "v 1")
+    assert "video v 1/video/0 0:00:00–0:00:02" in _ok(address, "tree", "unbuilt", "v 1")
+    with StrataClient(address) as client:
+        client.create_video("unbuilt", "empty")
+    assert "video 'empty' has no segments yet" in _error(address, "tree", "unbuilt", "empty")
+    assert "video 'ghost' does not exist" in _error(address, "tree", "unbuilt", "ghost")
+
+
+def test_collections_list_spells_metrics_as_the_flag_takes_them(address: str) -> None:
+    for name, metric in (("m-cos", "cos"), ("m-ip", "ip"), ("m-l2sq", "l2sq")):
+        _ok(address, "collections", "create", name, "--dim", "4", "--metric", metric)
+    listed = {
+        line.split("│")[1].strip(): line.split("│")[3].strip()
+        for line in _ok(address, "collections", "list").splitlines()
+        if "│ m-" in line
+    }
+    assert listed == {"m-cos": "cos", "m-ip": "ip", "m-l2sq": "l2sq"}
