@@ -4,32 +4,15 @@ what to do."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from service.client import StrataClient
-from service.server import StrataServer
-from tests.service.conftest import start_server
-
-STRATA = str(Path(sys.executable).parent / "strata")
-
-
-@pytest.fixture(scope="module")
-def address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A server shared by this module's tests (each uses collections of its own)."""
-    srv: StrataServer = start_server(tmp_path_factory.mktemp("output") / "data")
-    yield srv.address
-    srv.stop(0)
+from tests.tools.conftest import run_strata
 
 
 def _run(target: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "STRATA_TARGET": target}
-    result = subprocess.run([STRATA, *args], capture_output=True, text=True, env=env, timeout=300)
+    result = run_strata(target, *args)
     assert "Traceback" not in result.stderr, result.stderr
     return result
 
