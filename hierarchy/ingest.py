@@ -38,7 +38,9 @@ def prepare(
         start_ms=np.array([s.start_ms for s in segments], np.int64),
         end_ms=np.array([s.end_ms for s in segments], np.int64),
         texts=[s.text for s in segments],
-        labels=[list(dict.fromkeys(s.labels)) for s in segments],  # each label once, first order
+        # Each label once, in the order first given: a parent counts the segments carrying
+        # a label, not the times it was given.
+        labels=[list(dict.fromkeys(s.labels)) for s in segments],
         attributes=[s.attributes for s in segments],
         shot_cuts=[s.shot_cut for s in segments],
         vectors=vectors,

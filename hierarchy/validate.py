@@ -202,12 +202,11 @@ def batch_size(count: int, limit: int) -> None:
 
 
 def labels(values: list[str], field: str) -> list[str]:
-    """Labels are short non-empty strings; returned with each kept once, in the order
-    first given (a parent counts the segments carrying a label, not the times given)."""
+    """Labels are short non-empty strings."""
     for i, label in enumerate(values):
         if not label or len(label) > MAX_NAME_CHARS or not label.isprintable():
             raise InvalidArgument(f"{field}[{i}]", f"labels must be 1-{MAX_NAME_CHARS} printable characters")
-    return list(dict.fromkeys(values))
+    return list(values)
 
 
 def attributes(values: dict[str, Any], field: str) -> dict[str, Any]:
