@@ -81,6 +81,7 @@ LIVE_WRITE_ROWS = 256
 
 
 StoredVectors = Callable[[int], Iterable[tuple[np.ndarray, np.ndarray]]]  # (keys, rows) up to a commit, by key
+StoredKeys = Callable[[int], np.ndarray]  # the keys committed up to a commit
 
 
 @dataclass(frozen=True)
@@ -503,11 +504,11 @@ class LevelIndex:
         """Whether the index changed since it was last saved (or loaded)."""
         return self._version != self._saved_version
 
-    def load(self, stored: StoredVectors | None = None) -> IndexState | None:
-        """Load the saved index if it is intact and matches; None means rebuild.
-
-        A quantized graph keeps no exact copy of its vectors: ``stored`` gives them from
-        the store (those committed up to the file's watermark, in key order)."""
+    def load(self, stored: StoredVectors | None = None, stored_keys: StoredKeys | None = None) -> IndexState | None:
+        """Load the saved index if it is intact and matches; None means rebuild. ``stored``
+        gives a quantized graph's vectors (committed up to its watermark, by key), and
+        ``stored_keys`` another's keys: nodes deleted since the save leave the loaded graph
+        (no rebuild of the level); a graph that lacks a stored node is rebuilt."""
         sidecar = self._read_sidecar()
         if sidecar is None or not self.path.is_file():
             return None
@@ -527,28 +528,28 @@ class LevelIndex:
         index.expansion_search = self.params.expansion_search  # this run's, not the file's
         if len(index) != sidecar["count"]:
             return None
+        watermark, graph_keys = int(sidecar["watermark"]), np.asarray(index.keys, np.int64)
         if self.params.dtype not in QUANTIZED:
-            table = _table_of(index, self._table.dimension, self._table.dtype)
+            kept = np.asarray(stored_keys(watermark), np.int64) if stored_keys is not None else graph_keys
+            held = np.isin(graph_keys, kept)
+            table, wanted = _table_of(index, graph_keys[held], self._table.dtype), len(kept)
         elif stored is None:
             return None
         else:
             table = VectorTable(self.dimension, self._table.dtype)
-            for keys, rows in stored(int(sidecar["watermark"])):
+            for keys, rows in stored(watermark):
                 table.add(keys, rows)
-            # Nodes deleted since the save (a video, a rebuilt tree's parents) leave the graph
-            # here, not by a rebuild of the level; a graph that lacks a stored node is rebuilt.
-            graph_keys = np.asarray(index.keys, np.int64)
-            gone = graph_keys[~table.contains(graph_keys)]
-            if len(graph_keys) - len(gone) != len(table):
-                log.warning("index %s holds other vectors than the store; rebuilding", self.path)
-                return None
-            index.remove(gone.astype(np.uint64))
+            held, wanted = table.contains(graph_keys), len(table)
+        if int(held.sum()) != wanted:
+            log.warning("index %s holds other vectors than the store; rebuilding", self.path)
+            return None
+        index.remove(graph_keys[~held].astype(np.uint64))
         with self._write_lock, self._graph_lock:
             self._index = index
             self._table = table
             self._scan = ScanCopy(table)
             self._tail.clear()
-            self.watermark = self.linked_watermark = int(sidecar["watermark"])
+            self.watermark = self.linked_watermark = watermark
         return IndexState(count=len(index), watermark=self.watermark)
 
     def delete_files(self) -> None:
@@ -589,10 +590,10 @@ def _exact_search(rows: np.ndarray, query: np.ndarray, count: int, metric: Metri
 _TABLE_DTYPES = {"f16": np.float16, "i8": np.float16, "f32": np.float32, "f64": np.float64}
 
 
-def _table_of(index: Index, dimension: int, dtype: type, chunk: int = 50_000) -> VectorTable:
-    """The vectors of a loaded index, by key."""
-    table = VectorTable(dimension, dtype)
-    keys = np.sort(np.asarray(index.keys, dtype=np.int64))
+def _table_of(index: Index, keys: np.ndarray, dtype: type, chunk: int = 50_000) -> VectorTable:
+    """The vectors of ``keys`` in a loaded index, by key."""
+    table = VectorTable(index.ndim, dtype)
+    keys = np.sort(keys)
     for lo in range(0, len(keys), chunk):
         part = keys[lo : lo + chunk]
         table.add(part, np.stack(index.get(part.astype(np.uint64))).astype(np.float32))

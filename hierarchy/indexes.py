@@ -162,7 +162,10 @@ class LevelIndexes:
         """Load the saved index if it agrees with the store at its watermark, then catch it
         up with later commits; otherwise rebuild it from the store."""
         index = self.get(coll, level)
-        state = index.load(lambda watermark: nodes.vectors_until(cur, coll.id, level, watermark))
+        state = index.load(
+            lambda watermark: nodes.vectors_until(cur, coll.id, level, watermark),
+            lambda watermark: nodes.keys_until(cur, coll.id, level, watermark),
+        )
         if state is not None and nodes.count_at_or_before(cur, coll.id, level, state.watermark) != state.count:
             log.warning("index %s disagrees with the store; rebuilding", index.path)
             state = None

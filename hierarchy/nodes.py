@@ -177,13 +177,19 @@ def vectors_until(
     """(keys, float32 vectors) of the level's nodes committed at or before ``up_to_seq``,
     in key order, ``rows`` at a time (a million vectors at once would hold 4 GB)."""
     where = f"collection_id = {int(cid)} AND level = {int(level)} AND seq <= {int(up_to_seq)}"
-    every = cur.sql(f"SELECT key FROM nodes WHERE {where} ORDER BY key").fetchnumpy()["key"]
+    every = keys_until(cur, cid, level, up_to_seq)
     for lo in range(0, len(every), rows):
         first, last = int(every[lo]), int(every[min(lo + rows, len(every)) - 1])
         table = cur.sql(
             f"SELECT key, vector FROM nodes WHERE {where} AND key BETWEEN {first} AND {last} ORDER BY key"
         ).to_arrow_table()
         yield _keys_and_vectors(table)
+
+
+def keys_until(cur: duckdb.DuckDBPyConnection, cid: int, level: Level, up_to_seq: int) -> np.ndarray:
+    """Keys of the level's nodes committed at or before ``up_to_seq``, in key order."""
+    where = f"collection_id = {int(cid)} AND level = {int(level)} AND seq <= {int(up_to_seq)}"
+    return cur.sql(f"SELECT key FROM nodes WHERE {where} ORDER BY key").fetchnumpy()["key"]
 
 
 def _keys_and_vectors(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:

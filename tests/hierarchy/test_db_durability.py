@@ -343,12 +343,17 @@ def test_video_deleted_after_the_last_index_save_stays_deleted_after_a_crash(gam
     assert_each_segment_finds_itself(reopened, ids, kept)
 
 
+@pytest.mark.parametrize("metric", [Metric.COSINE, Metric.INNER_PRODUCT])
 def test_nodes_deleted_after_the_last_index_save_leave_the_saved_graph_without_a_rebuild(
-    games: Database, open_db: OpenDb, caplog: pytest.LogCaptureFixture
+    db: Database, open_db: OpenDb, caplog: pytest.LogCaptureFixture, metric: Metric
 ) -> None:
     """A crash after a delete (a video, and the parents a rebuild of another's tree
-    replaced) costs their removal from the loaded graph, not a rebuild of the level."""
+    replaced) costs their removal from the loaded graph, not a rebuild of the level:
+    whether the graph is quantized (cosine) or keeps its own vectors (inner product)."""
+    games = db
+    games.create_collection(COLLECTION, EmbeddingSpace(DIM, metric=metric))
     for video_id, seed in (("v1", 1), ("v2", 2)):
+        games.create_video(COLLECTION, video_id)
         games.append_segments(COLLECTION, segments(video_id, unit_vectors(30, seed=seed)))
         games.build_video(COLLECTION, video_id)
     games.save_indexes()
