@@ -200,11 +200,21 @@ def restore(snapshot_dir: Path, data_dir: Path, force: bool = False) -> Snapshot
         clear(data_dir, keep=("LOCK", RESTORING))
         for entry in snapshot.files:
             _copy(snapshot_dir / entry.path, data_dir / entry.path)
-        for directory in {(data_dir / entry.path).parent for entry in snapshot.files}:
-            fsync_dir(directory)  # the new files' entries are on disk before the marker goes
+        # The new files' entries, and those of the directories made for them (``indexes/c1``
+        # inside ``indexes``), are on disk before the marker goes: deepest first.
+        for directory in sorted(_made_directories(data_dir, snapshot), key=lambda d: -len(d.parts)):
+            fsync_dir(directory)
         marker.unlink()
         fsync_dir(data_dir)
     return snapshot
+
+
+def _made_directories(data_dir: Path, snapshot: Snapshot) -> set[Path]:
+    """Every directory from ``data_dir`` down to each of the snapshot's files."""
+    found = {data_dir}
+    for entry in snapshot.files:
+        found.update(p for p in (data_dir / entry.path).parents if p.is_relative_to(data_dir))
+    return found
 
 
 def check_not_restoring(data_dir: Path) -> None:

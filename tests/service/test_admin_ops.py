@@ -277,6 +277,31 @@ def test_a_directory_a_restore_was_killed_in_is_refused_until_restored_again(sna
         db.close()
 
 
+def test_restore_flushes_every_directory_it_made_before_it_removes_its_marker(
+    snap: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A power cut after a restore must not drop a directory entry it made (``indexes/c1``
+    inside ``indexes``): each is flushed, deepest first, before the marker goes."""
+    target = tmp_path / "restored"
+    flushed: list[Path] = []
+    real_fsync_dir = snapshots.fsync_dir
+
+    def recording(path: Path) -> None:
+        flushed.append(path)
+        real_fsync_dir(path)
+
+    monkeypatch.setattr(snapshots, "fsync_dir", recording)
+    restored = snapshots.restore(snap, target)
+    made = {target.resolve()} | {
+        p.resolve() for e in restored.files for p in (target / e.path).parents if p.is_relative_to(target)
+    }
+    assert any(len(p.relative_to(target.resolve()).parts) == 2 for p in made)  # e.g. indexes/c1
+    before_marker = flushed[1:-1]  # the first flush writes the marker's entry, the last its removal
+    assert made <= {p.resolve() for p in before_marker}
+    depths = [len(p.parts) for p in before_marker]
+    assert depths == sorted(depths, reverse=True)
+
+
 def test_restore_refuses_an_unfinished_snapshot(snap: Path, tmp_path: Path) -> None:
     (snap / snapshots.MANIFEST).unlink()
     with pytest.raises(FailedPrecondition, match="manifest"):
