@@ -49,7 +49,9 @@ from hierarchy.encoder import get_encoder
 from hierarchy.query import parse
 from hierarchy.router import parts
 from hierarchy.types import Level
+from tools.evaluate import anet
 from tools.evaluate.retrieval_systems import (
+    ANET_VAL_2,
     LEVELS,
     SYSTEMS,
     Answer,
@@ -485,7 +487,10 @@ def evaluate(name: str, args: argparse.Namespace) -> dict[str, Any]:
         libraries = [soccer_data(args.matches, seed) for seed in args.seeds]
         report = run_pooled([(v, spread(p, args.max_queries)) for v, p in libraries], args.top_k)
     else:
-        videos, probes = soccer_data(args.matches, args.seed) if name == "soccer" else anet_data(args.anet_videos)
+        if name == "soccer":
+            videos, probes = soccer_data(args.matches, args.seed)
+        else:
+            videos, probes = anet_data(args.anet_videos, args.captions_index, args.captions_queries)
         report = run_dataset(videos, spread(probes, args.max_queries), args.top_k)
     _highlight_half_structure(report)
     return report | {"wall_s": time.perf_counter() - began}
@@ -504,6 +509,19 @@ def _parser() -> argparse.ArgumentParser:
         "table (a query kind holds a handful of queries per library); replaces --seed",
     )
     parser.add_argument("--anet-videos", type=int, default=200)
+    parser.add_argument(
+        "--captions-index",
+        type=_annotations,
+        default=anet.DEFAULT_PATH,
+        help="the annotation whose sentences describe the library's windows (default: ActivityNet val_1); "
+        "any dense-captions set in its format, {video_id: {duration, timestamps, sentences}}, runs the same protocol",
+    )
+    parser.add_argument(
+        "--captions-queries",
+        type=_annotations,
+        default=ANET_VAL_2,
+        help="the annotation whose sentences and paragraphs are the queries (default: ActivityNet val_2)",
+    )
     parser.add_argument("--top-k", type=int, default=10)
     parser.add_argument("--max-queries", type=int, default=0, help="at most N queries per task, spread (0: all)")
     parser.add_argument("--out", type=Path, default=Path("retrieval.json"))
@@ -515,6 +533,13 @@ def _parser() -> argparse.ArgumentParser:
         "one thread avoids spin-wait stalls on a busy machine)",
     )
     return parser
+
+
+def _annotations(text: str) -> Path:
+    path = Path(text)
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"no annotation file {text!r}")
+    return path
 
 
 def _seeds(text: str) -> tuple[int, ...]:
@@ -531,7 +556,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.torch_threads)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     console = Console(width=250)
-    results: dict[str, Any] = {"config": vars(args) | {"out": str(args.out)}}
+    results: dict[str, Any] = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}}
     names = ("soccer", "anet") if args.dataset == "both" else (args.dataset,)
     for name in names:
         results[name] = evaluate(name, args)

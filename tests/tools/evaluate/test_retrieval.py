@@ -178,6 +178,35 @@ def test_harness_runs_end_to_end_on_soccer_and_activitynet(tmp_path: Path) -> No
     assert "half cnt/ord R1" == report["soccer"]["highlight"]["title"]
 
 
+def test_any_dense_captions_set_in_the_activitynet_format_runs_the_same_protocol(tmp_path: Path) -> None:
+    """Held-back annotation sets (cooking steps, match events …) in ActivityNet's format
+    run through the same protocol: one annotation describes the library, the other asks."""
+    index = {
+        "cook-1": {"duration": 30.0, "timestamps": [[0, 12], [12, 30]],
+                   "sentences": ["Chop the onions on a board.", " Fry them in a pan with oil."]},
+        "cook-2": {"duration": 20.0, "timestamps": [[0, 8], [8, 20]],
+                   "sentences": ["Boil water in a pot.", "Add the pasta and stir."]},
+    }  # fmt: skip
+    queries = {
+        "cook-1": {"duration": 30.0, "timestamps": [[1, 11], [13, 29]],
+                   "sentences": ["Someone cuts onions.", "The onions are fried."]},
+        "cook-2": {"duration": 20.0, "timestamps": [[9, 20]], "sentences": ["Pasta goes into the pot."]},
+    }  # fmt: skip
+    paths = []
+    for name, data in (("index", index), ("queries", queries)):
+        paths.append(tmp_path / f"{name}.json")
+        paths[-1].write_text(json.dumps(data))
+    out = tmp_path / "captions.json"
+    argv = ["--dataset", "anet", "--anet-videos", "5", "--captions-index", str(paths[0])]
+    assert retrieval.main([*argv, "--captions-queries", str(paths[1]), "--out", str(out)]) == 0
+    report = json.loads(out.read_text())["anet"]
+    assert report["videos"] == 2
+    assert report["queries"] == {"in-video": 3, "corpus": 3, "video": 2}
+    assert {row["id"] for row in report["per_query"]} >= {"cook-1#0", "cook-1#1", "cook-2#0", "cook-1", "cook-2"}
+    with pytest.raises(SystemExit):
+        retrieval.main([*argv, "--captions-queries", str(tmp_path / "absent.json"), "--out", str(out)])
+
+
 def test_seeds_pool_the_queries_of_one_library_per_seed(tmp_path: Path) -> None:
     base = ["--dataset", "soccer", "--matches", "1", "--max-queries", "6"]
     single = {}
