@@ -46,10 +46,11 @@ def hits(
     first_rank: int,
     raw: dict[int, float],
     evidence: Callable[[list[tuple[int, Level]]], dict[int, list[Scored]]] | None,
-    ancestors: Callable[[Node], tuple[Node, ...]],
+    ancestors: Callable[[Node], tuple[Node, ...] | None],
 ) -> list[Hit]:
-    """Hits for one page of ranked answers (answers whose node vanished are skipped);
-    ``evidence`` None: none attached, not even what an answer was ranked with."""
+    """Hits for one page of ranked answers (answers whose node vanished, or whose place in
+    the tree did (``ancestors`` None), are skipped); ``evidence`` None: none attached, not
+    even what an answer was ranked with."""
     support: dict[int, list[Scored]] = {}
     if evidence is not None:
         support = {r.key: list(r.explained) for r in page if r.explained}
@@ -59,7 +60,8 @@ def hits(
     out = []
     for r in page:
         node = found.get(r.key)
-        if node is None:
+        chain = ancestors(node) if node is not None else None
+        if node is None or chain is None:
             continue
         explained = support.get(r.key, [])
         children = tuple(Hit(found[k], z, s, i + 1, z) for i, (k, s, z) in enumerate(explained) if k in found)
@@ -72,7 +74,7 @@ def hits(
                 rank,
                 raw.get(r.key, r.score),
                 children,
-                ancestors(node),
+                chain,
                 # An answer ranked with its moments (a sequence's pair) needs all of them.
                 focus(node, children, math.inf if r.explained else FOCUS_MARGIN),
             )

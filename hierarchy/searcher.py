@@ -13,7 +13,20 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hierarchy import answers, auto, calibrate, deadlines, filters, nodes, paging, rerank, router, search, validate
+from hierarchy import (
+    answers,
+    auto,
+    calibrate,
+    deadlines,
+    filters,
+    nodes,
+    paging,
+    queryparts,
+    rerank,
+    router,
+    search,
+    validate,
+)
 from hierarchy.calibrate import LevelMoments, MomentsCache
 from hierarchy.candidates import Context, Ranked
 from hierarchy.commits import Commits
@@ -37,6 +50,7 @@ log = logging.getLogger(__name__)
 MAX_RESULT_WINDOW = 10_000  # pages end here: deeper ranks cost a full ranking each
 RERANK_DEPTH = 100  # the joint rerank reorders this many answers at the head of a ranking
 MAX_GROUPED_RANKING = 50_000  # grouping by video reads at most this many answers
+PAGE_REFILLS = 4  # reads of a page whose answers a tree rebuild replaced meanwhile
 
 
 @dataclass(frozen=True)
@@ -112,7 +126,7 @@ class Searcher:
         diversity = validate.fraction(query.diversity, "diversity")
         group_size = validate.group_size(query.group_size)
         vector, example = self._query_vector(coll, query)
-        parts = _part_vectors(coll, query)
+        parts = queryparts.checked(coll, query)
         query = replace(query, part_vectors=tuple(parts))
         if example is not None and query.mode is Mode.LEVEL and query.level_of_example:
             query = replace(query, level=example.level)
@@ -138,15 +152,45 @@ class Searcher:
         plan = _Plan(query, vector, example, diversity, at.watermark, dict(at.pins))
         if query.group_by_video:
             return self._grouped(coll, plan, at, top_k, group_size, owner)
+        result, vanished = self._paged(coll, plan, at, top_k, owner)
+        if vanished and not page_token:
+            # A tree rebuild committed since this first page's commit replaced some of its
+            # answers: it is answered as of the newest commit (later pages keep their token's).
+            at = self._position(coll, "", owner)
+            result, _ = self._paged(coll, replace(plan, watermark=at.watermark), at, top_k, owner)
+        return result
+
+    def _paged(
+        self, coll: Collection, plan: _Plan, at: paging.Position, top_k: int, owner: str
+    ) -> tuple[SearchResult, bool]:
+        """The page at ``at``, and whether answers ranked for it had vanished when read."""
         ranking = self._ranking(coll, plan, at.offset + top_k + 1)  # one extra: is there another page?
         start = at.resume([r.key for r in ranking.ranked])
         if start > at.offset and not ranking.exhausted:  # the ranking moved down: rank deeper
             ranking = self._ranking(coll, plan, start + top_k + 1)
-        page = ranking.ranked[start : start + top_k]
-        hits = self._hits(coll, plan, ranking, page, start + 1)
-        more = len(ranking.ranked) > start + top_k and start + top_k <= MAX_RESULT_WINDOW
-        token = paging.encode(at.next(start + top_k, [r.key for r in page], plan.pins), owner, coll.id) if more else ""
-        return SearchResult(hits, ranking.route, more, token)
+        hits, end, ranking = self._page(coll, plan, ranking, start, top_k)
+        shown = [r.key for r in ranking.ranked[start:end]]
+        more = len(ranking.ranked) > end and end <= MAX_RESULT_WINDOW
+        token = paging.encode(at.next(end, shown, plan.pins), owner, coll.id) if more else ""
+        return SearchResult(hits, ranking.route, more, token), len(shown) > len(hits)
+
+    def _page(
+        self, coll: Collection, plan: _Plan, ranking: _Ranking, start: int, top_k: int
+    ) -> tuple[list[Hit], int, _Ranking]:
+        """Up to ``top_k`` hits from ``start`` in the ranking, where they end in it, and the
+        ranking read: an answer whose node vanished since it was ranked (a tree rebuilt)
+        gives its place to the next one (read deeper when the ranking runs out)."""
+        hits: list[Hit] = []
+        end = start
+        for _ in range(PAGE_REFILLS):
+            taken = ranking.ranked[end : end + top_k - len(hits)]
+            end += len(taken)
+            hits += self._hits(coll, plan, ranking, taken, start + 1 + len(hits)) if taken else []
+            if len(hits) >= top_k or (end >= len(ranking.ranked) and ranking.exhausted):
+                break
+            if end >= len(ranking.ranked):
+                ranking = self._ranking(coll, plan, end + top_k - len(hits) + 1)
+        return hits, end, ranking
 
     def _position(self, coll: Collection, page_token: str, owner: str) -> paging.Position:
         """Where a page starts: the first page at the latest commit, at its first answer."""
@@ -323,7 +367,7 @@ class Searcher:
             attributes=self._nodes.attributes,
             visible=self._visible(coll, as_of) if self._commits.indexed(coll.id) > as_of else None,
             narrow=lambda level, parents: self._narrowing(coll, level, as_of, parents),
-            parts=_parts(coll, query),
+            parts=queryparts.source(coll, query),
         )
         return auto.execute(context, query, vector, wanted)
 
@@ -459,8 +503,14 @@ class Searcher:
         written = self._commits.written(coll.id, level)
         return self._span_cache.get(self._store.cursor(), coll.id, level, rewrites, written)
 
-    def _ancestors(self, coll: Collection) -> Callable[[Node], tuple[Node, ...]]:
-        return lambda node: tuple(self._navigator.ancestors(coll.name, node.id))
+    def _ancestors(self, coll: Collection) -> Callable[[Node], tuple[Node, ...] | None]:
+        def chain(node: Node) -> tuple[Node, ...] | None:
+            try:
+                return tuple(self._navigator.ancestors(coll.name, node.id))
+            except NotFound:
+                return None  # replaced by a tree rebuild since it was ranked: not an answer now
+
+        return chain
 
     def _moments(
         self, coll: Collection, level: Level, as_of: int | None = None, pins: dict[int, int] | None = None
@@ -540,43 +590,3 @@ class Searcher:
 def _reranks(query: SearchQuery) -> bool:
     """Whether the query's ranking is reranked (by default: routed and mixed ones)."""
     return query.rerank if query.rerank is not None else query.mode is not Mode.LEVEL
-
-
-def _part_vectors(coll: Collection, query: SearchQuery) -> np.ndarray:
-    """The client's part vectors as rows, checked: one for each part of a routed search's
-    text (``router.parts``), each of the collection's dimension (unit length for cosine)."""
-    given = query.part_vectors
-    if not given:
-        return np.zeros((0, coll.space.dimension), np.float32)
-    if query.mode is not Mode.AUTO:
-        raise validate.InvalidArgument(
-            "part_vectors", "only a routed search (granularity AUTO) scores the parts of its text; send none"
-        )
-    expected = router.parts(parse(query.text))
-    if len(given) != len(expected):
-        if not expected:
-            why = "none (no description in several sentences, sequence of two events or counted event); send none"
-        else:
-            listed = "; ".join(f"'{t}'" for t in expected)
-            why = f"{len(expected)} ({listed}); send one vector for each, in that order"
-        raise validate.InvalidArgument("part_vectors", f"has {len(given)} vectors; the parts of the text: {why}")
-    return validate.query_vectors(given, coll.space.dimension, coll.space.metric, lambda i: f"part_vectors[{i}]")
-
-
-def _parts(coll: Collection, query: SearchQuery) -> Callable[[tuple[str, ...]], np.ndarray | None] | None:
-    """Vectors of a text's parts for a routed search: the client's part vectors for the
-    parts of its text, else the parts embedded in one pass (five sentences took 11 ms
-    against 27 one by one) and remembered for the next page; None where there is no text
-    encoder and no part vectors."""
-    given = np.stack(query.part_vectors) if query.part_vectors else None
-    encoder = get_encoder(coll.space.text_encoder) if coll.space.text_encoder else None
-    if given is None and encoder is None:
-        return None
-    named = router.parts(parse(query.text)) if given is not None else ()
-
-    def vectors(texts: tuple[str, ...]) -> np.ndarray | None:
-        if given is not None and tuple(texts) == named:
-            return given
-        return encoder.encode_queries(list(texts)) if encoder is not None and texts else None
-
-    return vectors
