@@ -4,11 +4,15 @@ what to do."""
 from __future__ import annotations
 
 import json
+import os
+import pty
+import re
+import select
 import subprocess
 from pathlib import Path
 
 from service.client import StrataClient
-from tests.tools.conftest import run_strata
+from tests.tools.conftest import STRATA, run_strata
 
 
 def _run(target: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -97,3 +101,38 @@ def test_collections_list_spells_metrics_as_the_flag_takes_them(address: str) ->
         if "│ m-" in line
     }
     assert listed == {"m-cos": "cos", "m-ip": "ip", "m-l2sq": "l2sq"}
+
+
+def _on_a_terminal(target: str, *args: str) -> tuple[int, str, str]:
+    """``strata ARGS`` with stderr on a pseudo-terminal and stdout piped: the exit code,
+    stdout, and all that the terminal was sent."""
+    terminal, stderr = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE", "NO_COLOR")}
+    env.update(STRATA_TARGET=target, TERM="xterm", COLUMNS="100")
+    proc = subprocess.Popen([STRATA, *args], stdout=subprocess.PIPE, stderr=stderr, env=env)
+    os.close(stderr)
+    shown = b""
+    try:
+        while select.select([terminal], [], [], 60)[0] and (chunk := os.read(terminal, 4096)):
+            shown += chunk
+    except OSError:  # EIO once the command has closed its end
+        pass
+    finally:
+        os.close(terminal)
+    out = proc.stdout.read() if proc.stdout else b""
+    return proc.wait(timeout=60), out.decode(), shown.decode(errors="replace")
+
+
+def test_verify_and_snapshot_show_the_elapsed_time_on_a_terminal_only(address: str, tmp_path: Path) -> None:
+    _ok(address, "collections", "create", "watched", "--dim", "4")
+    for args, label, summary in (
+        (["verify", "watched"], "verify", "checked 1 collections"),
+        (["snapshot", str(tmp_path / "on-terminal")], "snapshot", "snapshot of commit sequence"),
+    ):
+        code, out, shown = _on_a_terminal(address, *args)
+        assert code == 0 and summary in out and "\x1b" not in out, (out, shown)
+        assert label in shown and re.search(r"\d:\d\d:\d\d", shown), shown  # a spinner, its label, time elapsed
+    piped = _run(address, "verify", "watched")
+    assert piped.returncode == 0 and piped.stderr == ""  # not on a terminal: nothing but the result
+    piped = _run(address, "snapshot", str(tmp_path / "piped"))
+    assert piped.returncode == 0 and piped.stderr == "" and "snapshot of commit sequence" in piped.stdout
