@@ -103,6 +103,28 @@ def test_collections_list_spells_metrics_as_the_flag_takes_them(address: str) ->
     assert listed == {"m-cos": "cos", "m-ip": "ip", "m-l2sq": "l2sq"}
 
 
+def test_grouped_search_heads_each_video_and_ranks_its_hits_within_it(address: str, tmp_path: Path) -> None:
+    captions = {("m[1]", 0): "kick-off in the centre circle", ("m[1]", 2000): "a corner kick swung into the box"}
+    captions[("m2", 0)] = "the referee shows a yellow card"
+    rows = [{"video_id": v, "start_ms": t, "end_ms": t + 2000, "text": text} for (v, t), text in captions.items()]
+    data = tmp_path / "rows.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    _ok(address, "collections", "create", "grouped", "--encoder", "default")
+    _ok(address, "ingest", "grouped", str(data))
+    lines = _ok(address, "search", "grouped", "corner", "--level", "segment", "--group-by-video").splitlines()
+    headings = [i for i, line in enumerate(lines) if ". video " in line]
+    assert [lines[i].split(", best score")[0].strip() for i in headings] == [
+        "1. video m[1]: 2 hits",
+        "2. video m2: 1 hit",
+    ]
+    assert lines[0].startswith("'corner' → segment")  # the query and its route, once, above the groups
+    tables = [lines[i + 1 : j] for i, j in zip(headings, [*headings[1:], len(lines)], strict=True)]
+    for table, ranks in zip(tables, (["1", "2"], ["1"]), strict=True):
+        assert table[1].split("┃")[1].strip() == "# in video", table  # the header says what the rank counts
+        assert [row.split("│")[1].strip() for row in table if row.startswith("│")] == ranks
+    assert "corner kick" in tables[0][3] and "yellow card" in tables[1][3]
+
+
 def _on_a_terminal(target: str, *args: str) -> tuple[int, str, str]:
     """``strata ARGS`` with stderr on a pseudo-terminal and stdout piped: the exit code,
     stdout, and all that the terminal was sent."""
