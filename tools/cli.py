@@ -22,6 +22,7 @@ from rich.table import Table
 from hierarchy.validate import MAX_DIMENSION
 from service.client import GRANULARITIES, METRICS, StrataClient, StrataRpcError
 from service.gen.strata.v1 import admin_pb2
+from tools.help_text import use_docstrings
 from tools.progress import bars, elapsed
 from tools.render import draw_tree, level_name, node_line, node_sections, print_hits, search_json, search_kind
 from tools.signals import stop_event
@@ -580,6 +581,10 @@ def bench(ctx: typer.Context) -> None:
     from tools.bench.run import main as bench_main
 
     raise typer.Exit(bench_main(list(ctx.args)))
+
+
+# Once every command is registered: help from the docstrings, literals without backticks.
+use_docstrings(app)
 
 
 def main() -> None:
