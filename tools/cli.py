@@ -26,6 +26,7 @@ from tools.help_text import use_docstrings
 from tools.progress import bars, elapsed
 from tools.render import draw_tree, level_name, node_line, node_sections, print_hits, search_json, search_kind
 from tools.signals import stop_event
+from tools.tls_ca import read_ca
 
 app = typer.Typer(
     help="Strata: a hierarchical video graph database.", no_args_is_help=True, pretty_exceptions_enable=False
@@ -61,9 +62,10 @@ TlsCa = Annotated[
 
 
 def _client(target: str, token: str | None = None, tls_ca: Path | None = None) -> StrataClient:
-    roots = tls_ca.read_bytes() if tls_ca else None
-    if roots is not None and not roots.strip():  # an empty file must not mean "no TLS"
-        _stop(f"--tls-ca {tls_ca} is empty; give the PEM certificate of the server's CA")
+    try:
+        roots = read_ca(tls_ca) if tls_ca else None
+    except ValueError as exc:
+        _stop(f"--tls-ca {tls_ca} {exc}")
     return StrataClient(target, token=token, root_certificates=roots)
 
 
