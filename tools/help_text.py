@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 
 _LITERAL = re.compile(r"``([^`]+)``")
+_LINE_BREAK = re.compile(r"(?<!\n)\n(?!\n)")  # one inside a paragraph, not between two
 
 
 def help_text(doc: str, markup: str | None) -> str:
@@ -24,8 +25,9 @@ def help_text(doc: str, markup: str | None) -> str:
 
 def use_docstrings(app: typer.Typer) -> None:
     """Set the help of every command of ``app`` and of its groups from its docstring (or
-    its help), through :func:`help_text`. Call it once, when all are registered: the
-    docstrings themselves stay as they are, for the reader of the code."""
+    its help), each paragraph on one line, through :func:`help_text`. Call it once, when
+    all are registered: the docstrings themselves stay as they are, for the reader of
+    the code."""
     _set_help(app, app.rich_markup_mode)  # the groups draw their help as the top command does
 
 
@@ -33,7 +35,9 @@ def _set_help(app: typer.Typer, markup: str | None) -> None:
     for command in app.registered_commands:
         doc = command.help if command.help is not None else inspect.getdoc(command.callback)
         if doc:
-            command.help = help_text(doc, markup)
+            # A docstring's lines are cut for the code: under rich markup, typer's list of
+            # commands kept those breaks inside a paragraph, mid-sentence.
+            command.help = help_text(_LINE_BREAK.sub(" ", doc), markup)
     for group in app.registered_groups:
         if group.typer_instance is not None:
             _set_help(group.typer_instance, markup)

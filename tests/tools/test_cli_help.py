@@ -39,6 +39,14 @@ def test_help_shows_no_restructuredtext_backticks() -> None:
     assert "strata bench --help for its options" in shown[()]
 
 
+def test_the_list_of_commands_runs_each_paragraph_on() -> None:
+    """A docstring's lines are cut for the code: the list shows them joined, wrapped to
+    its own width."""
+    listed = runner.invoke(app, ["--help"], env={"COLUMNS": "200"}).output
+    ingest = " ".join(line.strip("│ ") for line in listed.splitlines() if "│ ingest " in line)
+    assert "created on first sight. Re-running the same file with the same --batch-size is safe" in ingest, listed
+
+
 def test_literals_take_the_markup_of_the_help() -> None:
     doc = "Prints ``ready [x]`` once; see ``a``."
     assert help_text(doc, None) == "Prints ready [x] once; see a."
