@@ -17,14 +17,16 @@ import typer
 from google.protobuf import json_format
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from hierarchy.validate import MAX_DIMENSION
 from service.client import GRANULARITIES, METRICS, StrataClient, StrataRpcError
 from service.gen.strata.v1 import admin_pb2
+from tools.help_text import use_docstrings
+from tools.progress import bars, elapsed
 from tools.render import draw_tree, level_name, node_line, node_sections, print_hits, search_json, search_kind
 from tools.signals import stop_event
+from tools.tls_ca import read_ca
 
 app = typer.Typer(
     help="Strata: a hierarchical video graph database.", no_args_is_help=True, pretty_exceptions_enable=False
@@ -60,9 +62,10 @@ TlsCa = Annotated[
 
 
 def _client(target: str, token: str | None = None, tls_ca: Path | None = None) -> StrataClient:
-    roots = tls_ca.read_bytes() if tls_ca else None
-    if roots is not None and not roots.strip():  # an empty file must not mean "no TLS"
-        _stop(f"--tls-ca {tls_ca} is empty; give the PEM certificate of the server's CA")
+    try:
+        roots = read_ca(tls_ca) if tls_ca else None
+    except ValueError as exc:
+        _stop(f"--tls-ca {tls_ca} {exc}")
     return StrataClient(target, token=token, root_certificates=roots)
 
 
@@ -230,7 +233,7 @@ def ingest(
     segments, so the batches stored before replay."""
     from tools.ingest import ingest_file
 
-    with _client(target, token, tls_ca) as client, _progress() as progress:
+    with _client(target, token, tls_ca) as client, bars(err) as progress:
         task = progress.add_task("ingest", total=_count_lines(file))
         try:
             summary = ingest_file(client, collection, file, batch_size, on_batch=lambda n: progress.advance(task, n))
@@ -261,12 +264,6 @@ _INGEST_HINTS = {
     # The only precondition of an append: its videos are not sealed.
     "FAILED_PRECONDITION": "reopen a sealed video to append: strata videos reopen COLLECTION VIDEO",
 }
-
-
-def _progress() -> Progress:
-    # Transient: the bar goes when the work ends, leaving the summary or the error alone.
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    return Progress(*columns, console=err, transient=True)
 
 
 def _count_lines(path: Path) -> int:
@@ -382,7 +379,7 @@ def build(
         "aggregator": aggregator,
     }
     config = {k: v for k, v in given.items() if v is not None}
-    with _client(target, token, tls_ca) as client, _progress() as progress:
+    with _client(target, token, tls_ca) as client, bars(err) as progress:
         task = progress.add_task("build", total=None)
         try:
             op = client.build_hierarchy(collection, video or (), **config)
@@ -503,7 +500,8 @@ def verify(
     """Check that the store, the indexes and the trees agree; exits 1 on any problem."""
     with _client(target, token, tls_ca) as client:
         try:
-            reply = client.verify(collection, timeout=OPERATION_TIMEOUT)
+            with elapsed(err, "verify"):  # the reply says nothing until the end
+                reply = client.verify(collection, timeout=OPERATION_TIMEOUT)
         except StrataRpcError as exc:
             _fail(exc)
     if reply.problems:
@@ -532,7 +530,8 @@ def snapshot(
     A relative PATH is taken from the current directory."""
     with _client(target, token, tls_ca) as client:
         try:
-            reply = client.create_snapshot(str(path.expanduser().absolute()), timeout=OPERATION_TIMEOUT)
+            with elapsed(err, "snapshot"):  # the reply says nothing until the end
+                reply = client.create_snapshot(str(path.expanduser().absolute()), timeout=OPERATION_TIMEOUT)
         except StrataRpcError as exc:
             _fail(exc)
     size = sum(f.size_bytes for f in reply.files)
@@ -584,6 +583,10 @@ def bench(ctx: typer.Context) -> None:
     from tools.bench.run import main as bench_main
 
     raise typer.Exit(bench_main(list(ctx.args)))
+
+
+# Once every command is registered: help from the docstrings, literals without backticks.
+use_docstrings(app)
 
 
 def main() -> None:

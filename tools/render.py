@@ -1,5 +1,6 @@
-"""How the command line draws what the server answers: search hits as a table or JSON,
-subtrees as trees, a node and what ``strata node`` lists around it, how a level is searched."""
+"""How the command line draws what the server answers: search hits as a table (a table a
+video when grouped) or JSON, subtrees as trees, a node and what ``strata node`` lists
+around it, how a level is searched."""
 
 from __future__ import annotations
 
@@ -56,21 +57,38 @@ def _clock(ms: int) -> str:
 
 
 def print_hits(out: Console, text: str, reply: Any) -> None:
-    """Draw a search response as a table."""
+    """Draw a search response: a table of its hits, or, grouped by video, a table per
+    video headed by its place, id and number of hits."""
     chosen = ", ".join(level_name(lv) for lv in reply.route.levels)
     title = escape(f"{text!r} → {chosen}: {reply.route.reason}")  # the query and the reason are text, not markup
-    table = Table("#", "level", "video", "span", "score", "text", title=title)
-    for h in [*reply.hits, *(h for g in reply.groups for h in g.hits)]:
+    if reply.hits or not reply.groups:
+        out.print(_hits_table(reply.hits, title))
+        return
+    out.print(title, soft_wrap=True)
+    for place, group in enumerate(reply.groups, start=1):
+        hits = f"{len(group.hits)} hit" + ("" if len(group.hits) == 1 else "s")
+        heading = f"{place}. video {escape(group.video_id)}: {hits}, best score {group.score:.3f}"
+        # The server numbers a group's hits from 1 in each video: the header says so.
+        out.print(_hits_table(group.hits, heading, in_video=True))
+
+
+def _hits_table(hits: Any, title: str, in_video: bool = False) -> Table:
+    """Hits as a table; ``in_video``: one video's, ranked within it (the title names it)."""
+    video = [] if in_video else ["video"]
+    rank = "# in video" if in_video else "#"
+    heading = {"title_justify": "left", "title_style": "bold"} if in_video else {}
+    table = Table(rank, "level", *video, "span", "score", "text", title=title, **heading)
+    for h in hits:
         n = h.node
         table.add_row(
             str(h.rank),
             level_name(n.level),
-            escape(n.video_id),
+            *([] if in_video else [escape(n.video_id)]),
             f"{_clock(n.start_ms)}–{_clock(n.end_ms)}",
             f"{h.score:.3f}",
             escape((n.text[:70] + "…") if len(n.text) > 70 else n.text),
         )
-    out.print(table)
+    return table
 
 
 def draw_tree(nodes: list[Any]) -> RichTree:

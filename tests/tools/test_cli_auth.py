@@ -73,3 +73,28 @@ def test_serve_takes_a_token_file_and_warns_when_exposed(tmp_path: Path) -> None
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
+
+
+def test_a_tls_ca_file_that_is_no_pem_certificate_is_named_not_taken_for_no_server(tmp_path: Path) -> None:
+    certs = make_certificates(tmp_path)
+    srv = start_server(tmp_path / "data", tls_cert=certs["server_cert"], tls_key=certs["server_key"])
+    pem = certs["server_cert"].read_text()
+    body = pem.splitlines()[1]
+    try:
+        for name, content in (
+            ("text", "not a certificate\n"),
+            ("key", certs["server_key"].read_text()),  # PEM, but no certificate
+            ("cut", pem[: len(pem) // 2]),
+            ("garbled", pem.replace(body, body[::-1])),
+        ):
+            (tmp_path / name).write_text(content)
+            code, shown = strata(srv.address, "stats", "--tls-ca", str(tmp_path / name))
+            assert code == 1 and shown.startswith(f"error --tls-ca {tmp_path / name} is not a valid PEM certificate")
+            assert "server running" not in shown and len(shown.splitlines()) == 1, shown
+        # Text around the certificate (openssl's "Bag Attributes", a bundle's CA names) is allowed, as grpc allows it.
+        (tmp_path / "annotated").write_text("Bag Attributes\n    friendlyName: Strata CA\n" + pem + "# end\n")
+        assert strata(srv.address, "stats", "--tls-ca", str(tmp_path / "annotated"))[0] == 0
+        code, shown = strata(srv.address, "stats", "--tls-ca", str(tmp_path / "missing"))
+        assert code == 2 and "Invalid value for '--tls-ca'" in shown  # a usage error, named by the option parser
+    finally:
+        srv.stop(0)

@@ -4,11 +4,15 @@ what to do."""
 from __future__ import annotations
 
 import json
+import os
+import pty
+import re
+import select
 import subprocess
 from pathlib import Path
 
 from service.client import StrataClient
-from tests.tools.conftest import run_strata
+from tests.tools.conftest import STRATA, run_strata
 
 
 def _run(target: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -97,3 +101,60 @@ def test_collections_list_spells_metrics_as_the_flag_takes_them(address: str) ->
         if "│ m-" in line
     }
     assert listed == {"m-cos": "cos", "m-ip": "ip", "m-l2sq": "l2sq"}
+
+
+def test_grouped_search_heads_each_video_and_ranks_its_hits_within_it(address: str, tmp_path: Path) -> None:
+    captions = {("m[1]", 0): "kick-off in the centre circle", ("m[1]", 2000): "a corner kick swung into the box"}
+    captions[("m2", 0)] = "the referee shows a yellow card"
+    rows = [{"video_id": v, "start_ms": t, "end_ms": t + 2000, "text": text} for (v, t), text in captions.items()]
+    data = tmp_path / "rows.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    _ok(address, "collections", "create", "grouped", "--encoder", "default")
+    _ok(address, "ingest", "grouped", str(data))
+    lines = _ok(address, "search", "grouped", "corner", "--level", "segment", "--group-by-video").splitlines()
+    headings = [i for i, line in enumerate(lines) if ". video " in line]
+    assert [lines[i].split(", best score")[0].strip() for i in headings] == [
+        "1. video m[1]: 2 hits",
+        "2. video m2: 1 hit",
+    ]
+    assert lines[0].startswith("'corner' → segment")  # the query and its route, once, above the groups
+    tables = [lines[i + 1 : j] for i, j in zip(headings, [*headings[1:], len(lines)], strict=True)]
+    for table, ranks in zip(tables, (["1", "2"], ["1"]), strict=True):
+        assert table[1].split("┃")[1].strip() == "# in video", table  # the header says what the rank counts
+        assert [row.split("│")[1].strip() for row in table if row.startswith("│")] == ranks
+    assert "corner kick" in tables[0][3] and "yellow card" in tables[1][3]
+
+
+def _on_a_terminal(target: str, *args: str) -> tuple[int, str, str]:
+    """``strata ARGS`` with stderr on a pseudo-terminal and stdout piped: the exit code,
+    stdout, and all that the terminal was sent."""
+    terminal, stderr = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE", "NO_COLOR")}
+    env.update(STRATA_TARGET=target, TERM="xterm", COLUMNS="100")
+    proc = subprocess.Popen([STRATA, *args], stdout=subprocess.PIPE, stderr=stderr, env=env)
+    os.close(stderr)
+    shown = b""
+    try:
+        while select.select([terminal], [], [], 60)[0] and (chunk := os.read(terminal, 4096)):
+            shown += chunk
+    except OSError:  # EIO once the command has closed its end
+        pass
+    finally:
+        os.close(terminal)
+    out = proc.stdout.read() if proc.stdout else b""
+    return proc.wait(timeout=60), out.decode(), shown.decode(errors="replace")
+
+
+def test_verify_and_snapshot_show_the_elapsed_time_on_a_terminal_only(address: str, tmp_path: Path) -> None:
+    _ok(address, "collections", "create", "watched", "--dim", "4")
+    for args, label, summary in (
+        (["verify", "watched"], "verify", "checked 1 collections"),
+        (["snapshot", str(tmp_path / "on-terminal")], "snapshot", "snapshot of commit sequence"),
+    ):
+        code, out, shown = _on_a_terminal(address, *args)
+        assert code == 0 and summary in out and "\x1b" not in out, (out, shown)
+        assert label in shown and re.search(r"\d:\d\d:\d\d", shown), shown  # a spinner, its label, time elapsed
+    piped = _run(address, "verify", "watched")
+    assert piped.returncode == 0 and piped.stderr == ""  # not on a terminal: nothing but the result
+    piped = _run(address, "snapshot", str(tmp_path / "piped"))
+    assert piped.returncode == 0 and piped.stderr == "" and "snapshot of commit sequence" in piped.stdout

@@ -25,6 +25,7 @@ from tools.bench import inprocess, peers, report, strata
 from tools.bench.measure import exact_top_k, machine, versions
 from tools.bench.profile import Sampler
 from tools.bench.server import ServerProcess, disk_bytes
+from tools.help_text import help_text
 
 log = logging.getLogger(__name__)
 PACKAGES = (
@@ -56,7 +57,7 @@ def _positive(text: str) -> int:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
-    p = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m tools.bench", description=help_text(__doc__ or "", None))
     p.add_argument("--segments", type=_positive, default=100_000, help="segments in the corpus")
     p.add_argument("--dim", type=_positive, default=512, help="vector dimension")
     p.add_argument("--seed", type=int, default=0)
