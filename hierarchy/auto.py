@@ -11,6 +11,7 @@ import numpy as np
 
 from hierarchy import candidates, nodes, pairs, positions, results, router, search
 from hierarchy.candidates import Context, Ranked, Spans
+from hierarchy.order import best_first
 from hierarchy.query import ParsedQuery, parse
 from hierarchy.router import Pool
 from hierarchy.types import Filter, Level, Mode, Route, SearchQuery
@@ -369,8 +370,7 @@ def _at_level(
         else:
             keep = candidates.at_position(ctx, level, keys, parsed.ordinal.position)
         keys, sims, scores = keys[keep], sims[keep], scores[keep]
-    order = np.argsort(-scores, kind="stable")
-    return [Ranked(int(keys[i]), level, float(scores[i]), float(sims[i])) for i in order]
+    return [Ranked(int(keys[i]), level, float(scores[i]), float(sims[i])) for i in best_first(keys, scores)]
 
 
 def _counts_in_part(

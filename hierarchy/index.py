@@ -21,10 +21,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from usearch.index import BatchMatches, Index, Matches
-from usearch.index import search as usearch_search
+from usearch.index import Index
 
-from hierarchy import files, graphsave, process
+from hierarchy import files, graphsave, order, process
+from hierarchy.exact import exact_search, exact_top, similarity_from_distance, similarity_of
 from hierarchy.scan import ScanCopy
 from hierarchy.tail import UnlinkedTail
 from hierarchy.types import Metric
@@ -90,22 +90,6 @@ class IndexState:
 
     count: int
     watermark: int
-
-
-def similarity_from_distance(metric: Metric, distances: np.ndarray) -> np.ndarray:
-    """USearch distances -> similarities where higher is better."""
-    if metric is Metric.L2_SQUARED:
-        return -distances
-    return 1.0 - distances
-
-
-def similarity_of(metric: Metric, dots: np.ndarray, norms: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """Similarities (higher is better) from rows' dot products with ``query`` and their norms."""
-    if metric is Metric.L2_SQUARED:
-        return -(norms * norms - 2.0 * dots + float(query @ query))
-    if metric is Metric.COSINE:
-        return dots / np.maximum(norms * max(float(np.linalg.norm(query)), 1e-12), 1e-12)
-    return dots
 
 
 _OPEN: weakref.WeakSet[LevelIndex] = weakref.WeakSet()
@@ -277,11 +261,11 @@ class LevelIndex:
             return keys, sims
         tail_sims = similarity_of(self.metric, dots, norms, rounded)
         if len(tail_keys) > count:
-            best = np.argpartition(-tail_sims, count - 1)[:count]
+            best = order.best_first(tail_keys, tail_sims, count)
             tail_keys, tail_sims = tail_keys[best], tail_sims[best]
         keys, sims = np.concatenate([keys, tail_keys]), np.concatenate([sims, tail_sims])
-        order = np.argsort(-sims, kind="stable")
-        keys, sims = keys[order], sims[order]
+        ranked = order.best_first(keys, sims)
+        keys, sims = keys[ranked], sims[ranked]
         _, first = np.unique(keys, return_index=True)
         if len(first) < len(keys):
             keep = np.sort(first)
@@ -300,7 +284,8 @@ class LevelIndex:
         matches = self._index.search(query, count, threads=1)
         keys = np.asarray(matches.keys, dtype=np.int64)
         sims = similarity_from_distance(self.metric, np.asarray(matches.distances, np.float32))
-        return keys, sims
+        ranked = order.best_first(keys, sims)  # the graph leaves ties in no set order
+        return keys[ranked], sims[ranked]
 
     def _scan_table(self, query: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``count`` best of every stored vector, scored from the table's float32 copy
@@ -308,10 +293,9 @@ class LevelIndex:
         scan = self._scan.current()
         sims = similarity_of(self.metric, scan.rows @ query, scan.norms, query)
         sims[~scan.alive] = -np.inf
-        best = np.argpartition(-sims, count - 1)[:count] if count < len(sims) else np.arange(len(sims))
+        best = order.best_first(scan.keys, sims, count)
         best = best[np.isfinite(sims[best])]
-        order = best[np.argsort(-sims[best], kind="stable")]
-        return scan.keys[order], sims[order].astype(np.float32)
+        return scan.keys[best], sims[best].astype(np.float32)
 
     def _rescored_graph_search(self, query: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
         """A quantized graph's candidates ranked by their table scores: the graph's own are
@@ -422,10 +406,8 @@ class LevelIndex:
         wanted = len(present) if count is None else min(count, len(present))
         if wanted <= 0:
             return present[:0], np.zeros(0, np.float32)
-        query = np.ascontiguousarray(query, np.float32)
-        matches = _exact_search(rows, query, wanted, self.metric)
-        at = np.asarray(matches.keys, np.int64)
-        return present[at], similarity_from_distance(self.metric, np.asarray(matches.distances, np.float32))
+        at, sims = exact_top(present, rows, np.ascontiguousarray(query, np.float32), wanted, self.metric)
+        return present[at], sims
 
     def score_all(self, keys: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(keys still present, in the order given; a ``(queries, keys)`` matrix of their
@@ -436,7 +418,7 @@ class LevelIndex:
         sims = np.zeros((len(queries), len(present)), np.float32)
         if len(present) == 0 or len(queries) == 0:
             return present, sims
-        matches = _exact_search(rows, queries, len(present), self.metric)
+        matches = exact_search(rows, queries, len(present), self.metric)
         at = np.asarray(matches.keys, np.int64).reshape(len(queries), -1)
         found = np.asarray(matches.distances, np.float32).reshape(len(queries), -1)
         np.put_along_axis(sims, at, similarity_from_distance(self.metric, found), axis=1)
@@ -570,19 +552,6 @@ class LevelIndex:
         if not isinstance(sidecar, dict) or not isinstance(sidecar.get("count"), int):
             return None
         return sidecar
-
-
-# USearch's exact search over a matrix slows down when two threads call it at once: over
-# 8,743 half-float rows (512-d; 400 too), two threads doing half the queries each took twice
-# as long as one doing them all; one call at a time, as long as one thread (a waiting
-# search's graph search, DuckDB and gRPC work still run beside it).
-_EXACT_LOCK = threading.Lock()
-
-
-def _exact_search(rows: np.ndarray, query: np.ndarray, count: int, metric: Metric) -> BatchMatches | Matches:
-    """USearch's exact search of ``query`` over ``rows``, one call in the process at a time."""
-    with _EXACT_LOCK:
-        return usearch_search(rows, query, count, metric.value, exact=True, threads=1)
 
 
 # The table's precision for each graph precision: a quantized graph's table keeps half

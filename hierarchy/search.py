@@ -17,6 +17,7 @@ import numpy as np
 
 from hierarchy import filters, nodes
 from hierarchy.index import LevelIndex
+from hierarchy.order import best_first
 from hierarchy.spans import LevelSpans
 from hierarchy.types import Filter, Level
 
@@ -133,8 +134,8 @@ def _merged(
 ) -> tuple[np.ndarray, np.ndarray]:
     """The ``wanted`` best of two disjoint rankings, best first."""
     keys, sims = np.concatenate([keys, more_keys]), np.concatenate([sims, more_sims])
-    order = np.argsort(-sims, kind="stable")[:wanted]
-    return keys[order], sims[order]
+    at = best_first(keys, sims, wanted)
+    return keys[at], sims[at]
 
 
 def among(

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from hierarchy import index as index_module
-from hierarchy.index import IndexParams, IndexState, LevelIndex, similarity_from_distance
+from hierarchy.exact import similarity_from_distance
+from hierarchy.index import IndexParams, IndexState, LevelIndex
 from hierarchy.types import Metric
 from hierarchy.vectortable import BLOCK_ROWS
 from tests.hierarchy.helpers import DIM, unit_vectors

@@ -11,8 +11,9 @@ import pytest
 from hierarchy.calibrate import LevelMoments
 from hierarchy.db import Database
 from hierarchy.errors import InvalidArgument
+from hierarchy.index import IndexParams
 from hierarchy.types import EmbeddingSpace, Filter, Level, Mode, SearchQuery
-from tests.hierarchy.helpers import COLLECTION, DIM, hit_ids, segments, unit_vectors
+from tests.hierarchy.helpers import COLLECTION, DIM, OpenDb, hit_ids, segments, unit_vectors
 
 VIDEOS = ("v1", "v2", "v3")
 
@@ -336,3 +337,31 @@ def test_pages_leave_out_what_a_writer_is_still_indexing(library: Database) -> N
     assert pages(library, q) == before
     first = library.search(q)
     assert [h.node.id for h in library.search(q, first.next_page_token).hits] == before[1]
+
+
+@pytest.mark.parametrize("exact_below", [20_000, 0], ids=["scanned", "graph"])
+@pytest.mark.parametrize("level", [Level.SEGMENT, Level.SCENE])
+def test_pages_of_tied_answers_give_each_once_in_order(open_db: OpenDb, exact_below: int, level: Level) -> None:
+    """Answers that tie (identical vectors: a replay, a static shot, the same caption)
+    page like any others: each once, scores never rising, as one long page lists them."""
+    db = open_db(index=IndexParams(dtype="i8", exact_below=exact_below))
+    db.create_collection(COLLECTION, EmbeddingSpace(DIM))
+    distinct = unit_vectors(5, seed=3)
+    for video in ("v1", "v2"):
+        db.create_video(COLLECTION, video)
+        db.append_segments(COLLECTION, segments(video, np.repeat(distinct, 30, axis=0)))  # runs of 30 alike
+        db.seal_video(COLLECTION, video)
+    db.searcher.settle()
+    q = SearchQuery(COLLECTION, level, vector=distinct[0] + 0.01, top_k=7)
+    one = [h.node.id for h in db.search(replace(q, top_k=1000)).hits]
+    seen, scores, token = [], [], ""
+    for _ in range(len(one) // 7 + 2):  # a page more than the answers need, and no more
+        result = db.search(q, token)
+        seen += [h.node.id for h in result.hits]
+        scores += [h.score for h in result.hits]
+        token = result.next_page_token
+        if not token:
+            break
+    assert len(one) > 7 and seen == one
+    assert scores == sorted(scores, reverse=True)
+

@@ -1,0 +1,33 @@
+"""One order for ranked answers: best score first, ties by key (lowest first).
+
+A page token resumes a search by finding the previous page's last answers in a deeper
+ranking, so the first N answers of any ranking must be the N of a shallower one. Sorting
+by score alone does not promise that when scores tie (identical vectors: a replay, a
+static shot, the same caption twice): which of the tied answers survive a cut, and in
+what order, then changes with the depth asked, and pages repeat some and skip others.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def best_first(keys: np.ndarray, scores: np.ndarray, count: int | None = None) -> np.ndarray:
+    """Positions of the ``count`` (default: all) best of ``scores``, best first, ties by
+    ``keys``: the same first answers whatever ``count`` is."""
+    keys, scores = np.asarray(keys), np.asarray(scores)
+    pool = np.arange(len(scores))
+    if count is not None and count < len(scores):
+        if count <= 0:
+            return pool[:0]
+        # Every answer tied with the count-th best joins the cut; the keys then decide.
+        threshold = -np.partition(-scores, count - 1)[count - 1]
+        pool = np.flatnonzero(scores >= threshold)
+    ranked = pool[np.lexsort((keys[pool], -scores[pool]))]
+    return ranked if count is None else ranked[:count]
+
+
+def tied_at_cut(scores: np.ndarray, count: int) -> bool:
+    """Whether the answer after the first ``count`` of best-first ``scores`` ties the last of
+    them (a top-``count`` search cut a tie: which of the tied it kept was arbitrary)."""
+    return 0 < count < len(scores) and scores[count] == scores[count - 1]
