@@ -61,9 +61,12 @@ def execute(
         and not candidates.matching_labels(parsed.count_event, ctx.labels())
     ):
         reason += f"; nothing counted: no label names '{parsed.count_event}' and no vector for it (part_vectors)"
+    # The side, and a parent's best scene below, reorder a fixed head of the ranking (the
+    # best ``POOL``), as the joint rerank does: a head that grew with the page asked for
+    # moved answers between pages (repeated on one, skipped on another).
     if parsed.side and level in (Level.SEGMENT, Level.SCENE, Level.DRIVE):
-        head, note = _by_side(ctx, parsed.side, ranked[:size])
-        ranked, reason = head + ranked[size:], reason + note
+        head, note = _by_side(ctx, parsed.side, ranked[:POOL])
+        ranked, reason = head + ranked[POOL:], reason + note
     if level is Level.VIDEO and parsed.result is not None:
         ranked, note = _by_result(ctx, parsed.result, ranked)
         reason += note
@@ -74,9 +77,9 @@ def execute(
     elif level in (Level.HALF, Level.VIDEO) and parsed.count is None and parsed.ordinal is None:
         # A half or a whole match is an average of everything in it; what sets one apart
         # ("a late winner", "a half in which City found the net") is a scene. Bottom-up
-        # evidence: its best scene adds to its score. Only the best ``size`` are weighed
+        # evidence: its best scene adds to its score. Only the best ``POOL`` are weighed
         # (all videos are ranked when a result is read).
-        ranked = _by_scene_evidence(ctx, query, ranked[:size], [event]) + ranked[size:]
+        ranked = _by_scene_evidence(ctx, query, ranked[:POOL], [event]) + ranked[POOL:]
         reason += f"; a {level.label}'s best scene adds to its score"
     if parsed.ordinal is not None and parsed.ordinal.event_ordered:
         ranked, reason = positions.nth_event(ctx, query, parsed, event), positions.event_reason(parsed)

@@ -12,7 +12,7 @@ from hierarchy.calibrate import LevelMoments
 from hierarchy.db import Database
 from hierarchy.errors import InvalidArgument
 from hierarchy.index import IndexParams
-from hierarchy.types import EmbeddingSpace, Filter, Level, Mode, SearchQuery
+from hierarchy.types import EmbeddingSpace, Filter, Level, Mode, SearchQuery, SegmentInput
 from tests.hierarchy.helpers import COLLECTION, DIM, OpenDb, hit_ids, segments, unit_vectors
 
 VIDEOS = ("v1", "v2", "v3")
@@ -365,3 +365,29 @@ def test_pages_of_tied_answers_give_each_once_in_order(open_db: OpenDb, exact_be
     assert len(one) > 7 and seen == one
     assert scores == sorted(scores, reverse=True)
 
+
+@pytest.mark.parametrize("top_k", [7, 10, 33])
+def test_pages_of_a_search_naming_a_side_list_its_answers_as_one_page_does(db: Database, top_k: int) -> None:
+    """'… for the away side' puts the away side's answers first among the best of the
+    ranking; paging through it lists the answers one long page lists, in that order."""
+    db.create_collection(COLLECTION, EmbeddingSpace(DIM))
+    db.create_video(COLLECTION, "v1")
+    rows = [
+        SegmentInput("v1", i * 1000, i * 1000 + 1000, v, attributes={"team": "home" if i % 2 else "away"})
+        for i, v in enumerate(unit_vectors(400, seed=5))
+    ]
+    db.append_segments(COLLECTION, rows)
+    q = SearchQuery(COLLECTION, text="a corner kick for the away side", vector=unit_vectors(1, seed=6)[0],
+                    mode=Mode.AUTO, top_k=top_k)  # fmt: skip
+    one = db.search(replace(q, top_k=400))
+    assert "away side" in one.route.reason
+    head = [h.node.attributes["team"] for h in one.hits[:40]]
+    assert head == sorted(head)  # away before home among the best
+    seen, token = [], ""
+    for _ in range(400 // top_k + 2):
+        result = db.search(q, token)
+        seen += [h.node.id for h in result.hits]
+        token = result.next_page_token
+        if not token:
+            break
+    assert seen == [h.node.id for h in one.hits]
