@@ -4,6 +4,7 @@ video, parents holding children, and the labels that name an event."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ import numpy as np
 from hierarchy import deadlines, nodes, router, search
 from hierarchy.calibrate import LevelMoments
 from hierarchy.index import LevelIndex
+from hierarchy.query import singular
 from hierarchy.router import Pool
 from hierarchy.spans import LevelSpans
 from hierarchy.types import Filter, Level, Node
@@ -114,14 +116,18 @@ def in_part(ctx: Context, level: Level, flt: Filter) -> np.ndarray:
 
 
 def matching_labels(event: str, labels: list[str]) -> list[str]:
-    """Labels of the collection that name ``event`` ("corner" -> "corner kick")."""
-    words = event.lower().split()
+    """Labels of the collection that name ``event``: the label of those very words
+    ("goals" -> "goal", never also "goal kick"), else those holding every word of it
+    ("corner" -> "corner kick"); words compared whole, plurals as singulars."""
+    words = _words(event)
     if not words:
         return []
-    exact = [lb for lb in labels if lb.lower() == event.lower()]
-    if exact:
-        return exact
-    return [lb for lb in labels if all(w in lb.lower().split() or w.rstrip("s") in lb.lower() for w in words)]
+    exact = [lb for lb in labels if _words(lb) == words]
+    return exact or [lb for lb in labels if set(words) <= set(_words(lb))]
+
+
+def _words(text: str) -> list[str]:
+    return [singular(w) for w in re.findall(r"[a-z0-9]+", text.lower())]
 
 
 def every_at(ctx: Context, level: Level, position: int) -> np.ndarray:

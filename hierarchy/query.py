@@ -395,7 +395,7 @@ def _find_count(t: _Tokens, start: int, mentions: list[_Mention]) -> tuple[Count
         if count.max_count == 0 and not counted[0].endswith("s") and t.words[end - 1] not in {"a", "an"}:
             continue  # "no description"; but "a half without a booking" counts none
         t.cut(i, end)
-        return count, " ".join([*counted[:-1], _singular(counted[-1])])
+        return count, " ".join([*counted[:-1], singular(counted[-1])])
     return None
 
 
@@ -441,7 +441,7 @@ def _counted(t: _Tokens, i: int, nouns: set[int]) -> list[str]:
     return [] if i in nouns or t.word(i) in _UNITS else words
 
 
-def _singular(word: str) -> str:
+def singular(word: str) -> str:
     """Strip an English plural where that is easy: turnovers -> turnover, penalties -> penalty."""
     if word in _IRREGULAR:
         return _IRREGULAR[word]

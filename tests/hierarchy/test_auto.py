@@ -167,7 +167,13 @@ def test_a_named_part_in_a_large_library_screens_the_graph(library: Database, gr
 
 
 @pytest.mark.parametrize(
-    ("text", "label", "half"), [("every goal", "goal", None), ("all corners after the interval", "corner kick", 1)]
+    ("text", "label", "half"),
+    [
+        ("every goal", "goal", None),
+        ("all goals", "goal", None),  # the label 'goal', not also 'goal kick'
+        ("each of the goals", "goal", None),
+        ("all corners after the interval", "corner kick", 1),
+    ],
 )
 def test_every_lists_each_labelled_event_in_time_order(
     library: Database, text: str, label: str, half: int | None
