@@ -10,8 +10,7 @@
   scope. "attack", "move", "set piece", "spell" and "situation" are phases (SCENE) unless
   "of possession"/"on the ball"; "shot" is an event, never a scope. Nouns of a stretch of
   time ("delay", "pause", "stoppage", "routine", …) are phases too.
-- ongoing: a participle describing play going on ("the hosts keeping the ball") marks
-  a stretch of play rather than one moment; the router weighs it (``hierarchy.router``).
+- ongoing: a participle of play going on ("the hosts keeping the ball"): a stretch, not a moment.
 - ordinal: "the second half" orders halves; "the opening goal" orders events, within the
   scope if any. "a second look" is another look, not an ordinal.
 - part: an event or a smaller level inside a part of each video named by its position
@@ -20,9 +19,9 @@
   ``within`` and ``within_position`` name it, and no ordinal is set. A text that names
   nothing but the part ("what happened in the second half") asks for the part itself.
 - count: read only when a level above a moment holds what is counted ("Two men are
-  playing" is no count). A bare number is exact; "multiple"/"several"/"a few" mean at
-  least 2, "many"/"lots of" at least 3; "more"/"most" rank up, "fewer"/"fewest" down,
-  and so do "busiest"/"quietest" with what follows the level ("the busiest half for corners").
+  playing" is no count). "0 goals", "one goal" are exact ("player 1" names), "between 1 and
+  3", "2 or 3", "2 to 4" ranges; "several"/"a few" mean at least 2, "many" at least 3;
+  "more"/"most"/"busiest" rank up, "fewer"/"fewest"/"quietest" down ("the busiest half for corners").
 - event: the text minus words that only carry structure (scope nouns that only name a
   level, with their determiners and linking words: "the first half with", "a match
   where"; ordinals of a level; count words; "find me"; video ids), then minus articles
@@ -30,8 +29,7 @@
   home possession"), so do ordinals of events ("opening goal", "closing credits"). If
   nothing is left the event is the whole text and ``fallback`` is set.
 - video_ref: an id such as "match-0001" (letters, "-" or "_", 3+ digits), not embedded.
-- result: for a query scoped to a whole video, the game result it asks for ("a match the
-  hosts won", "a goalless draw"; ``hierarchy.results``).
+- result: a game result asked of a whole video ("a match the hosts won"; ``hierarchy.results``).
 - side: else the one side the text names, home or away ("corner kick for the away side",
   "a long home possession").
 - every: the text opens with "every", "each" or "all" ("every goal of match-0001"): all
@@ -78,7 +76,7 @@ class CountPredicate:
             return "most" if self.direction > 0 else "fewest"
         if self.exact:
             return f"exactly {self.min_count} ×"
-        return f"at least {self.min_count} ×" if self.max_count is None else f"0 to {self.max_count} ×"
+        return f"at least {self.min_count} ×" if self.max_count is None else f"{self.min_count} to {self.max_count} ×"
 
 
 @dataclass(frozen=True)
@@ -155,17 +153,16 @@ _ORDINALS = {w: i + 1 for i, w in enumerate("first second third fourth fifth six
 _ORDINALS |= {"opening": 1, "last": -1, "final": -1, "closing": -1, "latest": -1, "penultimate": -2}
 _ORDINAL_PHRASES = _table("second to last|next to last|second last", -2)
 _NTH = re.compile(r"(\d{1,3})(?:st|nd|rd|th)")
-_NUMBERS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())}
-_NUMBERS |= {w: i + 13 for i, w in enumerate("thirteen fourteen fifteen sixteen seventeen eighteen nineteen".split())}
-_NUMBERS["twenty"] = 20
+_NUMBER_WORDS = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen"
+_NUMBERS = {w: i for i, w in enumerate(f"{_NUMBER_WORDS} sixteen seventeen eighteen nineteen twenty".split())}
 _ARTICLES = {"a", "an", "the"}
 _DETS = _ARTICLES | set("this that these those each every any all which what one either both some".split())
 _PLURAL_ONLY = set("these those all both several multiple many".split())
 _PLURAL_LEAD = _DETS | _PLURAL_ONLY
 _DEFINITE = set("the this that its their his her".split())
-_PREPS = set("of in with for by from to at on into onto during after before around against between within".split())
-_PREPS |= set(
-    "over under without through throughout across near off up down about like towards via until since".split()
+_PREPS = set(
+    "of in with for by from to at on into onto during after before around against between within over under "
+    "without through throughout across near off up down about like towards via until since".split()
 )
 _RELATIVE = set("that which who whom whose where when while as if because".split())
 _CONNECT = _RELATIVE | set("and or but then than so".split())
@@ -179,10 +176,8 @@ _EDGE = _LINK | _ARTICLES
 _NP_LEAD = _DETS | set(_ORDINALS) | set("whole entire full complete single same".split())
 _EVERY = {"every", "each", "all"}  # opening a text: all the events it names, in time order
 # Words that name no event: a text of these and a part asks for the part itself.
-_GENERIC = set(
-    "what whatever happened happens happening goes went on everything anything all action play "
-    "highlights key moments events the".split()
-)
+_GENERIC = set("what whatever happened happens happening goes went on everything anything all action play "
+               "highlights key moments events the".split())  # fmt: skip
 _CONTAINER_PREPS = set("in of during within throughout across from over at before after until since into".split())
 _UNITS = set("second seconds sec secs minute minutes min mins hour hours yard yards metre metres meter meters "
              "m km foot feet ft year years percent per".split())  # fmt: skip
@@ -201,6 +196,7 @@ _ZERO = _table("no|zero|without any|without a|without an", 0)
 # Superlatives of a level by what it holds: "the busiest half for corners" (most corners).
 _BUSY = _table("busiest|most eventful|liveliest|most hectic", 1) | _table("quietest|least eventful|calmest", -1)
 _TIMES = {"twice": 2, "thrice": 3}
+_NAMED_BY_NUMBER = frozenset({"number", "player", "match", "game", "team", "shirt", "round", "video"})  # "player 1"
 _INTERVALS = _table("interval|half time|halftime|break", True)
 _ON_BALL = _table("of possession|on the ball|in possession", True)
 # First words of every phrase table: most words start no phrase, and this says so at once.
@@ -409,16 +405,15 @@ def _count_at(t: _Tokens, i: int) -> tuple[CountPredicate, int] | None:
     if hit := t.match(i, _BEFORE_N):
         n = _number(t.word(hit[1]))
         return None if n is None else (_bounded(n, *_BEFORE_N[hit[0]]), hit[1] + 1)
-    if (n := _number(t.word(i))) is not None and n > 1:
+    if found := _range_at(t, i):
+        return found
+    if (n := _number(t.word(i))) is not None:
         if t.gap(i + 1).lstrip().startswith("+"):  # "3+ goals"
             return _bounded(n, 0, None), i + 1
         if after := t.match(i + 1, _AFTER_N):
             return _bounded(n, *_AFTER_N[after[0]]), after[1]
-        if (
-            t.word(i + 1) in _UNITS
-            or t.word(i - 1) == "number"
-            or {t.gap(i).strip(), t.gap(i + 1).strip()} & {"-", "–", ":"}
-        ):
+        joined = {t.gap(i).strip(), t.gap(i + 1).strip()} & {"-", "–", ":"}
+        if t.word(i + 1) in _UNITS or t.word(i - 1) in _NAMED_BY_NUMBER or joined:
             return None  # "90 minutes", "number 10", "a 2-1 win"
         return _bounded(n, 0, 0), i + 1
     if hit := t.match(i, _VAGUE):
@@ -429,6 +424,15 @@ def _count_at(t: _Tokens, i: int) -> tuple[CountPredicate, int] | None:
     if hit := t.match(i, _ZERO):
         return _bounded(0, 0, 0), hit[1]
     return (_bounded(_TIMES[t.words[i]], 0, 0), i + 1) if t.word(i) in _TIMES else None
+
+
+def _range_at(t: _Tokens, i: int) -> tuple[CountPredicate, int] | None:
+    """ "between 1 and 3", "2 or 3", "2 to 4": a count in a range, and the index after it."""
+    lead = 1 if t.word(i) == "between" else 0
+    lo, hi = _number(t.word(i + lead)), _number(t.word(i + lead + 2))
+    if lo is None or hi is None or t.word(i + lead + 1) not in ({"and"} if lead else {"or", "to"}):
+        return None
+    return CountPredicate(min(lo, hi), exact=lo == hi, max_count=max(lo, hi)), i + lead + 3
 
 
 def _counted(t: _Tokens, i: int, nouns: set[int]) -> list[str]:

@@ -114,6 +114,14 @@ def test_ordinal(text: str, ordinal: Ordinal | None) -> None:
         ("a match with at most 1 goal", CountPredicate(0, max_count=1), "goal"),
         ("fewer than 3 goals in a match", CountPredicate(0, max_count=2), "goal"),
         ("a match where a player scored twice", CountPredicate(2, exact=True, max_count=2), "scored"),
+        ("a half with 0 goals", CountPredicate(0, exact=True, max_count=0), "goal"),
+        ("a match with one goal", CountPredicate(1, exact=True, max_count=1), "goal"),
+        ("a match with 1 goal", CountPredicate(1, exact=True, max_count=1), "goal"),
+        ("a half with between 1 and 3 goals", CountPredicate(1, max_count=3), "goal"),
+        ("a half with 2 or 3 corners", CountPredicate(2, max_count=3), "corner"),
+        ("a half with two to four corners", CountPredicate(2, max_count=4), "corner"),
+        ("a half with 2 or more corners", CountPredicate(2), "corner"),
+        ("a match in which player 1 scores", None, ""),  # a name, not a count
         ("the half with the most corners", CountPredicate(1, superlative=True, direction=1), "corner"),
         ("which half had more offside calls", CountPredicate(1, superlative=True, direction=1), "offside call"),
         ("the game with the fewest fouls", CountPredicate(0, superlative=True, direction=-1), "foul"),
@@ -142,6 +150,8 @@ def test_count(text: str, count: CountPredicate | None, counted: str) -> None:
         ("first half with multiple turnovers", "turnovers"),
         ("several fouls in the first half", "fouls"),
         ("the half with the most corners", "corners"),
+        ("a half with 2 or 3 corners", "corners"),  # the range leaves the event whole
+        ("a match with between two and four goals", "goals"),
         ("the half of this match with more free kicks", "free kicks"),
         ("a long home possession that ends in a shot", "long home possession that ends in a shot"),
         ("the last possession of the game", "possession"),
@@ -158,6 +168,10 @@ def test_count(text: str, count: CountPredicate | None, counted: str) -> None:
 def test_event(text: str, event: str) -> None:
     parsed = parse(text)
     assert (parsed.event, parsed.fallback) == (event, False)
+
+
+def test_a_count_in_a_range_is_described_by_both_ends() -> None:
+    assert parse("a half with 2 to 4 corners").explain().startswith("scope half; 2 to 4 × 'corner'")
 
 
 def test_a_scope_alone_embeds_the_whole_text_and_names_the_video() -> None:
