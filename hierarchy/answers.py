@@ -102,6 +102,7 @@ class EvidenceSource:
     moments: LevelMoments
     spans: dict[Level, LevelSpans]
     scenes: LevelIndex | None = None
+    time_range: TimeRange | None = None  # the search's filter: evidence lies inside it too
 
 
 def evidence_for(source: EvidenceSource, vector: np.ndarray, page: list[tuple[int, Level]]) -> dict[int, list[Scored]]:
@@ -116,6 +117,9 @@ def _evidence_for(source: EvidenceSource, vector: np.ndarray, page: list[tuple[i
     spans: dict[int, tuple[str, int, int]] = {}
     for level in {level for _, level in page if level is not Level.SEGMENT and level in source.spans}:
         spans.update(source.spans[level].spans([key for key, at in page if at is level]))
+    if (window := source.time_range) is not None:  # a parent overlapping the range: its part inside
+        end = window.end_ms or math.inf
+        spans = {k: (video, max(s, window.start_ms), int(min(e, end))) for k, (video, s, e) in spans.items()}
     segments = source.spans[Level.SEGMENT]
     out: dict[int, list[Scored]] = {}
     small: dict[int, np.ndarray] = {}

@@ -328,7 +328,7 @@ class Searcher:
             page,
             first_rank,
             ranking.raw,
-            self._evidence(coll, ranking.event, plan.watermark, plan.pins) if query.include_evidence else None,
+            self._evidence(coll, plan, ranking.event) if query.include_evidence else None,
             self._ancestors(coll) if query.include_ancestors else lambda node: (),
         )
 
@@ -424,13 +424,14 @@ class Searcher:
         return out / np.maximum(norms, 1e-12)
 
     def _evidence(
-        self, coll: Collection, vector: np.ndarray, as_of: int, pins: dict[int, int]
+        self, coll: Collection, plan: _Plan, vector: np.ndarray
     ) -> Callable[[list[tuple[int, Level]]], dict[int, list[answers.Scored]]]:
         source = answers.EvidenceSource(
             self._index(coll, Level.SEGMENT),
-            self._moments(coll, Level.SEGMENT, as_of, pins),
+            self._moments(coll, Level.SEGMENT, plan.watermark, plan.pins),
             {level: self._spans(coll, level) for level in Level},
             self._index(coll, Level.SCENE),
+            plan.query.filter.time_range,
         )
         return lambda page: answers.evidence_for(source, vector, page)
 

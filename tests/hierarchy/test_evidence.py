@@ -12,7 +12,7 @@ import pytest
 
 from hierarchy import answers
 from hierarchy.db import Database
-from hierarchy.types import EmbeddingSpace, Filter, Level, Node, SearchQuery
+from hierarchy.types import EmbeddingSpace, Filter, Level, Node, SearchQuery, TimeRange
 from tests.hierarchy.helpers import fast_options, load_sealed
 from tools.bench.corpus import Corpus, generate, queries
 
@@ -61,6 +61,21 @@ def test_a_long_parent_is_explained_by_its_best_moment(library: tuple[Database, 
             assert [e.score for e in hit.evidence] == sorted((e.score for e in hit.evidence), reverse=True)
             agree += hit.evidence[0].node.id == _exact_best(corpus, probe, node)[0]
     assert agree >= 0.9 * 2 * len(probes), f"{agree} of {2 * len(probes)} answers were explained by their best moment"
+
+
+@pytest.mark.parametrize("level", [Level.SCENE, Level.DRIVE, Level.HALF, Level.VIDEO])
+def test_the_evidence_of_a_search_in_a_time_range_lies_in_that_range(
+    library: tuple[Database, Corpus], level: Level
+) -> None:
+    """An answer that overlaps the range is explained by its moments inside the range."""
+    db, corpus = library
+    window = TimeRange(600_000, 1_200_000)
+    for probe in queries(corpus, 4, seed=11):
+        hits = db.search(SearchQuery(COLL, level, vector=probe, top_k=4, filter=Filter(time_range=window))).hits
+        assert hits and all(h.node.start_ms < window.end_ms and h.node.end_ms > window.start_ms for h in hits)
+        for hit in hits:
+            assert hit.evidence
+            assert all(e.node.end_ms > window.start_ms and e.node.start_ms < window.end_ms for e in hit.evidence)
 
 
 @pytest.mark.parametrize("level", [Level.SCENE, Level.DRIVE])
