@@ -34,6 +34,7 @@ def search_json(reply: Any) -> dict[str, Any]:
 
 def _hit_json(h: Any) -> dict[str, Any]:
     return {
+        "rank": h.rank,  # across pages; within its video in a group
         "id": h.node.id,
         "level": level_name(h.node.level),
         "video_id": h.node.video_id,

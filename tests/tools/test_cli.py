@@ -78,7 +78,9 @@ def test_ingest_then_search_json(served: str, tmp_path: Path) -> None:
     out = json.loads(_strata(served, "search", "games", "corner", "--level", "segment", "--top-k", "2", "--json"))
     assert out["route"]["levels"] == ["segment"]
     assert out["hits"][0]["id"] == "m1@2000" and out["hits"][0]["labels"] == ["corner kick"]
+    assert [h["rank"] for h in out["hits"]] == [1, 2]
     assert set(out["hits"][0]) == {
+        "rank",
         "id",
         "level",
         "video_id",
