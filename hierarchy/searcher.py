@@ -157,7 +157,7 @@ class Searcher:
             # A tree rebuild committed since this first page's commit replaced some of its
             # answers: it is answered as of the newest commit (later pages keep their token's).
             at = self._position(coll, "", owner)
-            result, _ = self._paged(coll, replace(plan, watermark=at.watermark), at, top_k, owner)
+            result, _ = self._paged(coll, replace(plan, watermark=at.watermark, pins=dict(at.pins)), at, top_k, owner)
         return result
 
     def _paged(
@@ -168,29 +168,36 @@ class Searcher:
         start = at.resume([r.key for r in ranking.ranked])
         if start > at.offset and not ranking.exhausted:  # the ranking moved down: rank deeper
             ranking = self._ranking(coll, plan, start + top_k + 1)
-        hits, end, ranking = self._page(coll, plan, ranking, start, top_k)
-        shown = [r.key for r in ranking.ranked[start:end]]
-        more = len(ranking.ranked) > end and end <= MAX_RESULT_WINDOW
-        token = paging.encode(at.next(end, shown, plan.pins), owner, coll.id) if more else ""
-        return SearchResult(hits, ranking.route, more, token), len(shown) > len(hits)
+        hits, read, end, ranking = self._page(coll, plan, at, ranking, start, top_k)
+        # A ranking cut short by the answers read past may hold more: another page is offered.
+        more = (len(ranking.ranked) > end or not ranking.exhausted) and end <= MAX_RESULT_WINDOW
+        token = paging.encode(at.next(end, read, plan.pins), owner, coll.id) if more else ""
+        return SearchResult(hits, ranking.route, more, token), len(read) > len(hits)
 
     def _page(
-        self, coll: Collection, plan: _Plan, ranking: _Ranking, start: int, top_k: int
-    ) -> tuple[list[Hit], int, _Ranking]:
-        """Up to ``top_k`` hits from ``start`` in the ranking, where they end in it, and the
-        ranking read: an answer whose node vanished since it was ranked (a tree rebuilt)
-        gives its place to the next one (read deeper when the ranking runs out)."""
+        self, coll: Collection, plan: _Plan, at: paging.Position, ranking: _Ranking, start: int, top_k: int
+    ) -> tuple[list[Hit], list[int], int, _Ranking]:
+        """Up to ``top_k`` hits from ``start`` in the ranking, the keys read for them, where
+        they end in the ranking, and the ranking: an answer whose node vanished since it was
+        ranked (a tree rebuilt, a video deleted) gives its place to the next one, read
+        deeper when the ranking runs out (resumed after the last key read it still holds)."""
         hits: list[Hit] = []
+        read: list[int] = []
         end = start
         for _ in range(PAGE_REFILLS):
             taken = ranking.ranked[end : end + top_k - len(hits)]
             end += len(taken)
+            read += [r.key for r in taken]
             hits += self._hits(coll, plan, ranking, taken, start + 1 + len(hits)) if taken else []
             if len(hits) >= top_k or (end >= len(ranking.ranked) and ranking.exhausted):
                 break
             if end >= len(ranking.ranked):
                 ranking = self._ranking(coll, plan, end + top_k - len(hits) + 1)
-        return hits, end, ranking
+                keys = [r.key for r in ranking.ranked]
+                # After the last answer read it still holds, else where this page begins in it.
+                begun = at.resume(keys)
+                end = paging.Position(begun + len(read), plan.watermark, tuple(read)).resume(keys)
+        return hits, read, end, ranking
 
     def _position(self, coll: Collection, page_token: str, owner: str) -> paging.Position:
         """Where a page starts: the first page at the latest commit, at its first answer."""

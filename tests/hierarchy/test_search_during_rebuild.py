@@ -74,3 +74,61 @@ def test_a_page_keeps_its_size_when_a_rebuild_replaces_some_of_its_answers(
         assert db.navigator.node(COLLECTION, hit.node.id).start_ms == hit.node.start_ms
         if ancestors:
             assert [a.id for a in hit.ancestors] == [a.id for a in db.navigator.ancestors(COLLECTION, hit.node.id)]
+
+
+def pages_of(db: Database, q: SearchQuery, token: str = "", limit: int = 40) -> list[str]:
+    """Ids of every page from ``token`` on."""
+    seen: list[str] = []
+    for _ in range(limit):
+        result = db.search(q, token)
+        seen += [h.node.id for h in result.hits]
+        token = result.next_page_token
+        if not token:
+            break
+    return seen
+
+
+def near(vector: np.ndarray, count: int, seed: int) -> np.ndarray:
+    """Unit vectors close to ``vector``."""
+    rows = vector + np.random.default_rng(seed).normal(scale=0.05, size=(count, len(vector)))
+    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+
+
+@pytest.mark.parametrize("change", ["rebuild v1", "delete v2"])
+def test_later_pages_skip_no_answer_when_answers_vanish_while_a_page_is_read(
+    games: Database, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    """Page 2 (with a token) overtaken between ranking and reading: by a rebuild of one
+    video's tree, or by the delete of the video whose moments fill pages 1 and 2. Every
+    answer of the videos left untouched is still listed, once, on the pages that follow."""
+    db = games
+    probe = unit_vectors(1, seed=9)[0]
+    for video, seed in (("v1", 1), ("v2", 2), ("v3", 3), ("v4", 4)):
+        if video not in ("v1", "v2"):
+            db.create_video(COLLECTION, video)
+        rows = near(probe, 40, seed) if change == "delete v2" and video == "v2" else scenes_of(seed)
+        db.append_segments(COLLECTION, segments(video, rows))
+        db.build_video(COLLECTION, video)
+    level = Level.SCENE if change == "rebuild v1" else Level.SEGMENT
+    q = SearchQuery(COLLECTION, level, vector=probe, top_k=3)
+    first = db.search(q)
+    if change == "rebuild v1":
+        rebuild_once_after(db, db.searcher, "_ranking", monkeypatch)
+    else:
+        real = db.searcher._ranking
+        done: list[bool] = []
+
+        def ranking_then_delete(*args: Any, **kwargs: Any) -> Any:
+            found = real(*args, **kwargs)
+            if not done:
+                done.append(True)
+                db.delete_video(COLLECTION, "v2")
+            return found
+
+        monkeypatch.setattr(db.searcher, "_ranking", ranking_then_delete)
+    later = pages_of(db, q, first.next_page_token, limit=200)
+    monkeypatch.undo()
+    now = [h.node.id for h in db.search(replace(q, top_k=1000)).hits]
+    untouched = [i for i in now if i.split("/")[0].split("@")[0] in ("v3", "v4")]
+    assert untouched and set(untouched) <= {h.node.id for h in first.hits} | set(later)
+    assert len(later) == len(set(later))
