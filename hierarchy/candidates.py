@@ -117,17 +117,19 @@ def in_part(ctx: Context, level: Level, flt: Filter) -> np.ndarray:
 
 def matching_labels(event: str, labels: list[str]) -> list[str]:
     """Labels of the collection that name ``event``: the label of those very words
-    ("goals" -> "goal", never also "goal kick"), else those holding every word of it
-    ("corner" -> "corner kick"); words compared whole, plurals as singulars."""
+    ("goals" -> "goal", never also "goal kick"; "throw ins" -> "throw-in"), else those
+    holding every word of it ("corner" -> "corner kick"); words compared whole, in any
+    script, plurals as singulars."""
     words = _words(event)
     if not words:
         return []
-    exact = [lb for lb in labels if _words(lb) == words]
+    exact = [lb for lb in labels if lb.lower() == event.lower()] or [lb for lb in labels if _words(lb) == words]
     return exact or [lb for lb in labels if set(words) <= set(_words(lb))]
 
 
 def _words(text: str) -> list[str]:
-    return [singular(w) for w in re.findall(r"[a-z0-9]+", text.lower())]
+    # Stemmed alike on both sides, so a plural singular() leaves ("ins") still meets its noun.
+    return [singular(w).rstrip("s") or w for w in re.findall(r"[^\W_]+", text.lower())]
 
 
 def every_at(ctx: Context, level: Level, position: int) -> np.ndarray:
