@@ -18,10 +18,10 @@
   the first half") asks for the events (or possessions), searched inside that part:
   ``within`` and ``within_position`` name it, and no ordinal is set. A text that names
   nothing but the part ("what happened in the second half") asks for the part itself.
-- count: read only when a level above a moment holds what is counted ("Two men are
-  playing" is no count). "0 goals", "one goal" are exact ("player 1" names), "between 1 and
-  3", "2 or 3", "2 to 4" ranges; "several"/"a few" mean at least 2, "many" at least 3;
-  "more"/"most"/"busiest" rank up, "fewer"/"fewest"/"quietest" down ("the busiest half for corners").
+- count: read only where a level above a moment holds what is counted ("Two men are
+  playing" is no count): "3 goals", "with one goal" (0 and 1 only after "with", "had" …;
+  "player 1" names), ranges ("between 1 and 3", "2 or 3", "2 to 4"); "several" at least 2,
+  "many" at least 3; "more"/"most"/"busiest" rank up, "fewer"/"quietest" down.
 - event: the text minus words that only carry structure (scope nouns that only name a
   level, with their determiners and linking words: "the first half with", "a match
   where"; ordinals of a level; count words; "find me"; video ids), then minus articles
@@ -103,8 +103,7 @@ class ParsedQuery:
 
     @property
     def part(self) -> tuple[Level, int] | None:
-        """The part of each video the search is confined to, as (level, position): "a goal
-        in the second half" -> (HALF, 2); None when the text names none."""
+        """The part of each video searched, as (level, position): "in the second half" -> (HALF, 2)."""
         if self.within is None or not self.within_position or self.ordinal is not None or self.count is not None:
             return None
         return self.within, self.within_position
@@ -197,6 +196,7 @@ _ZERO = _table("no|zero|without any|without a|without an", 0)
 _BUSY = _table("busiest|most eventful|liveliest|most hectic", 1) | _table("quietest|least eventful|calmest", -1)
 _TIMES = {"twice": 2, "thrice": 3}
 _NAMED_BY_NUMBER = frozenset({"number", "player", "match", "game", "team", "shirt", "round", "video"})  # "player 1"
+_SMALL_COUNT_LEAD = frozenset("with had has have saw featuring containing".split())  # before a count of 0 or 1
 _INTERVALS = _table("interval|half time|halftime|break", True)
 _ON_BALL = _table("of possession|on the ball|in possession", True)
 # First words of every phrase table: most words start no phrase, and this says so at once.
@@ -407,14 +407,14 @@ def _count_at(t: _Tokens, i: int) -> tuple[CountPredicate, int] | None:
         return None if n is None else (_bounded(n, *_BEFORE_N[hit[0]]), hit[1] + 1)
     if found := _range_at(t, i):
         return found
-    if (n := _number(t.word(i))) is not None:
+    if (n := _number(t.word(i))) is not None and (n > 1 or t.word(i - 1) in _SMALL_COUNT_LEAD):
         if t.gap(i + 1).lstrip().startswith("+"):  # "3+ goals"
             return _bounded(n, 0, None), i + 1
         if after := t.match(i + 1, _AFTER_N):
             return _bounded(n, *_AFTER_N[after[0]]), after[1]
-        joined = {t.gap(i).strip(), t.gap(i + 1).strip()} & {"-", "–", ":"}
+        joined = {t.gap(i).strip(), t.gap(i + 1).strip()} & {"-", "–", ":"} or t.word(i + 1) in {"v", "vs", "on"}
         if t.word(i + 1) in _UNITS or t.word(i - 1) in _NAMED_BY_NUMBER or joined:
-            return None  # "90 minutes", "number 10", "a 2-1 win"
+            return None  # "90 minutes", "number 10", "a 2-1 win", "1 v 1 duels"
         return _bounded(n, 0, 0), i + 1
     if hit := t.match(i, _VAGUE):
         return CountPredicate(_VAGUE[hit[0]]), hit[1]

@@ -122,6 +122,10 @@ def test_ordinal(text: str, ordinal: Ordinal | None) -> None:
         ("a half with two to four corners", CountPredicate(2, max_count=4), "corner"),
         ("a half with 2 or more corners", CountPredicate(2), "corner"),
         ("a match in which player 1 scores", None, ""),  # a name, not a count
+        ("a match where one team scored 3 goals", CountPredicate(3, exact=True, max_count=3), "goal"),
+        ("a half in which one player scored twice", CountPredicate(2, exact=True, max_count=2), "scored"),
+        ("a half where one side dominated", None, ""),
+        ("a half with 1 v 1 duels", None, ""),
         ("the half with the most corners", CountPredicate(1, superlative=True, direction=1), "corner"),
         ("which half had more offside calls", CountPredicate(1, superlative=True, direction=1), "offside call"),
         ("the game with the fewest fouls", CountPredicate(0, superlative=True, direction=-1), "foul"),
