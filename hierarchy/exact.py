@@ -42,18 +42,24 @@ def exact_search(rows: np.ndarray, query: np.ndarray, count: int, metric: Metric
         return usearch_search(rows, query, count, metric.value, exact=True, threads=1)
 
 
+# Answers asked past the ``count`` wanted, so that answers tied at the cut (identical
+# vectors: repeated captions) are all seen in one pass over the rows: each pass scores
+# every row, and asking for more only lengthens a partial sort.
+TIE_ROOM = 64
+
+
 def exact_top(
     keys: np.ndarray, rows: np.ndarray, query: np.ndarray, count: int, metric: Metric
 ) -> tuple[np.ndarray, np.ndarray]:
     """Positions in ``rows`` of the ``count`` most similar to ``query`` and their
-    similarities, best first, ties by ``keys`` (the rows' keys): a top-``count`` search
-    that cut a tie (identical vectors) is done again over every row, since which of the
-    tied it kept was arbitrary."""
-    for asked in (min(len(rows), count + 1), len(rows)):
+    similarities, best first, ties by ``keys`` (the rows' keys). Where the answers tied at
+    the cut fill all the room asked for, every row is ranked: which of them a top-k search
+    kept would be arbitrary."""
+    for asked in (min(len(rows), count + TIE_ROOM), len(rows)):
         matches = exact_search(rows, query, asked, metric)
         at = np.asarray(matches.keys, np.int64)
         sims = similarity_from_distance(metric, np.asarray(matches.distances, np.float32))
-        if not order.tied_at_cut(sims, count):
+        if asked == len(rows) or sims[-1] != sims[count - 1]:
             break
     best = order.best_first(keys[at], sims, count)
     return at[best], sims[best]

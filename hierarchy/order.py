@@ -25,9 +25,3 @@ def best_first(keys: np.ndarray, scores: np.ndarray, count: int | None = None) -
         pool = np.flatnonzero(scores >= threshold)
     ranked = pool[np.lexsort((keys[pool], -scores[pool]))]
     return ranked if count is None else ranked[:count]
-
-
-def tied_at_cut(scores: np.ndarray, count: int) -> bool:
-    """Whether the answer after the first ``count`` of best-first ``scores`` ties the last of
-    them (a top-``count`` search cut a tie: which of the tied it kept was arbitrary)."""
-    return 0 < count < len(scores) and scores[count] == scores[count - 1]

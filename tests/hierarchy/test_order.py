@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hierarchy.order import best_first, tied_at_cut
+from hierarchy.exact import exact_top
+from hierarchy.order import best_first
+from hierarchy.types import Metric
 
 SCORES = st.lists(st.sampled_from([0.1, 0.5, 0.5, 0.9, -1.0, float("-inf")]), min_size=0, max_size=40)
 
@@ -23,8 +26,22 @@ def test_a_deeper_ranking_starts_with_a_shallower_one(scores: list[float], shall
     assert ranked == sorted(ranked)  # best score first, then the lowest key
 
 
-def test_ties_are_ranked_by_key_and_a_cut_tie_is_seen() -> None:
+def test_ties_are_ranked_by_key() -> None:
     keys, scores = np.array([9, 4, 7, 1]), np.array([0.5, 0.9, 0.5, 0.5])
     assert keys[best_first(keys, scores)].tolist() == [4, 1, 7, 9]
     assert keys[best_first(keys, scores, 2)].tolist() == [4, 1]
-    assert tied_at_cut(np.sort(scores)[::-1], 2) and not tied_at_cut(np.sort(scores)[::-1], 1)
+
+
+@pytest.mark.parametrize("run", [1, 5, 200])
+def test_an_exact_top_k_over_repeated_rows_keeps_the_lowest_keys_of_a_tie(run: int) -> None:
+    """Rows repeated ``run`` times (one caption many times): the top k is the same set and
+    order whatever k, ties going to the lowest keys, past the room a single pass asks for."""
+    rng = np.random.default_rng(run)
+    base = rng.normal(size=(40, 16)).astype(np.float32)
+    rows = np.repeat(base, run, axis=0)
+    keys = rng.permutation(len(rows)).astype(np.int64) * 3
+    query = base[0] + 0.01
+    ranked = [keys[exact_top(keys, rows, query, k, Metric.COSINE)[0]].tolist() for k in (1, 7, run + 10)]
+    assert all(deeper[: len(shallow)] == shallow for shallow, deeper in zip(ranked[:-1], ranked[1:], strict=True))
+    tied = sorted(keys[:run].tolist())  # base[0]'s copies come first in rows
+    assert ranked[2][:run] == tied
