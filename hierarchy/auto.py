@@ -72,7 +72,7 @@ def execute(
         reason += note
     by_sentence = _sentence_vectors(ctx, query) if level is Level.VIDEO else None
     if by_sentence is not None:
-        ranked = _by_scene_evidence(ctx, query, ranked, list(by_sentence))
+        ranked = _by_scene_evidence(ctx, query, ranked[:POOL], list(by_sentence)) + ranked[POOL:]
         reason += "; each sentence's best scene in a video adds to its score"
     elif level in (Level.HALF, Level.VIDEO) and parsed.count is None and parsed.ordinal is None:
         # A half or a whole match is an average of everything in it; what sets one apart

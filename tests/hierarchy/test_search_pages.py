@@ -391,3 +391,29 @@ def test_pages_of_a_search_naming_a_side_list_its_answers_as_one_page_does(db: D
         if not token:
             break
     assert seen == [h.node.id for h in one.hits]
+
+
+def test_pages_of_a_description_in_sentences_list_its_videos_as_one_page_does(db: Database) -> None:
+    """A description in several sentences ranks videos by each sentence's best scene in
+    them; over more videos than that covers (100), its pages still list each video once,
+    as one long page does."""
+    db.create_collection(COLLECTION, EmbeddingSpace(DIM))
+    vectors = unit_vectors(130 * 3, seed=21)
+    for v in range(130):
+        db.create_video(COLLECTION, f"m{v:03d}")
+        db.append_segments(COLLECTION, segments(f"m{v:03d}", vectors[3 * v : 3 * v + 3]))
+        db.seal_video(COLLECTION, f"m{v:03d}")
+    text = "A man walks a dog along the beach. The dog runs into the waves and back."
+    parts = tuple(unit_vectors(2, seed=22))
+    q = SearchQuery(COLLECTION, text=text, vector=unit_vectors(1, seed=23)[0], part_vectors=parts,
+                    mode=Mode.AUTO, top_k=9)  # fmt: skip
+    one = db.search(replace(q, top_k=130))
+    assert one.route.levels == (Level.VIDEO,) and len(one.hits) == 130
+    seen, token = [], ""
+    for _ in range(130 // 9 + 2):
+        result = db.search(q, token)
+        seen += [h.node.id for h in result.hits]
+        token = result.next_page_token
+        if not token:
+            break
+    assert seen == [h.node.id for h in one.hits]
