@@ -299,8 +299,8 @@ def _scoped_stream(behaviour: Callable, method: str, principal: Principal) -> Ca
 def _denial(method: str, request: Any, principal: Principal) -> str | None:
     """Why ``principal`` may not send ``request`` to ``method``; None when it may."""
     path = COLLECTION_FIELDS.get(method, "collection")
-    if path is None:
-        return None
+    if path is None or not hasattr(request, "DESCRIPTOR"):
+        return None  # no collection to check; or bytes that did not parse, refused further in
     collection = _field(request, path)
     if not collection and method in LISTINGS:
         return None  # answered with the token's own collections only

@@ -146,6 +146,25 @@ def test_scoped_stream_stops_at_the_first_foreign_batch(secured: StrataServer) -
         assert admin.get_video("b", "v").segment_count == 4
 
 
+@pytest.mark.parametrize("token", ["admin-secret", "scoped-secret"])
+@pytest.mark.parametrize(
+    ("method", "streamed"), [("VideoService/GetVideo", False), ("SegmentService/StreamAppendSegments", True)]
+)
+def test_bytes_that_do_not_parse_are_invalid_argument_for_a_scoped_token_too(
+    secured: StrataServer, token: str, method: str, streamed: bool
+) -> None:
+    """A collection-scoped token's scope check must not choke on a request that did not parse."""
+    garbage = b"\xff\xff\xff\xff\x0f"
+    metadata = [("authorization", f"Bearer {token}")]
+    with grpc.insecure_channel(secured.address) as channel:
+        kind = channel.stream_unary if streamed else channel.unary_unary
+        call = kind(f"/strata.v1.{method}", request_serializer=lambda b: b, response_deserializer=lambda b: b)
+        with pytest.raises(grpc.RpcError) as info:
+            call(iter([garbage]) if streamed else garbage, metadata=metadata, timeout=10)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # type: ignore[attr-defined]
+    assert "request" in info.value.details()  # type: ignore[attr-defined]
+
+
 def test_token_file_in_json_and_toml(tmp_path: Path) -> None:
     digest = hashlib.sha256(b"s3cret").hexdigest()
     as_json = tmp_path / "tokens.json"
