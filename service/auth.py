@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import ssl
 import tomllib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -337,13 +338,27 @@ def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
     """TLS credentials from ``tls_cert``/``tls_key`` (and ``tls_client_ca`` to require
     client certificates); None when TLS is off."""
     if not settings.tls_cert and not settings.tls_key:
+        if settings.tls_client_ca:  # client certificates are asked for over TLS only: never serve plaintext
+            raise InvalidArgument("STRATA_TLS_CLIENT_CA", "needs STRATA_TLS_CERT and STRATA_TLS_KEY (mutual TLS)")
         return None
     if not settings.tls_cert or not settings.tls_key:
         raise InvalidArgument("STRATA_TLS_CERT", "TLS needs both STRATA_TLS_CERT and STRATA_TLS_KEY")
     key = _read(settings.tls_key, "STRATA_TLS_KEY")
     cert = _read(settings.tls_cert, "STRATA_TLS_CERT")
+    _check_pair(Path(settings.tls_cert).expanduser(), Path(settings.tls_key).expanduser())
     ca = _read(settings.tls_client_ca, "STRATA_TLS_CLIENT_CA") if settings.tls_client_ca else None
     return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=ca is not None)
+
+
+def _check_pair(cert: Path, key: Path) -> None:
+    """Refuse a certificate and key that do not belong together (gRPC would fail to bind and
+    blame the port)."""
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key)
+    except ssl.SSLError as exc:
+        raise InvalidArgument(
+            "STRATA_TLS_KEY", f"{key} is not the private key of the certificate {cert} ({exc.reason or exc})"
+        ) from exc
 
 
 def _read(path: Path, field: str) -> bytes:

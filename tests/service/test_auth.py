@@ -277,3 +277,23 @@ def test_tls_needs_both_certificate_and_key(tmp_path: Path, certificates: dict[s
     with pytest.raises(InvalidArgument) as info:
         start_server(tmp_path / "data", tls_cert=certificates["server_cert"])
     assert "STRATA_TLS_KEY" in str(info.value)
+
+
+def test_client_certificates_without_a_server_certificate_are_refused(
+    tmp_path: Path, certificates: dict[str, Path]
+) -> None:
+    """Asking for client certificates means mutual TLS: never a plaintext server instead."""
+    with pytest.raises(InvalidArgument) as info:
+        start_server(tmp_path / "data", tls_client_ca=certificates["client_cert"])
+    assert info.value.field == "STRATA_TLS_CLIENT_CA" and "STRATA_TLS_CERT" in str(info.value)
+
+
+@pytest.mark.parametrize("pair", [("server_cert", "client_key"), ("server_key", "server_cert")])
+def test_a_key_that_is_not_the_certificates_is_named(
+    tmp_path: Path, certificates: dict[str, Path], pair: tuple[str, str]
+) -> None:
+    """A mismatched or swapped certificate and key name the key, not the port."""
+    cert, key = (certificates[name] for name in pair)
+    with pytest.raises(InvalidArgument) as info:
+        start_server(tmp_path / "data", tls_cert=cert, tls_key=key)
+    assert info.value.field == "STRATA_TLS_KEY" and "is not the private key" in str(info.value)
