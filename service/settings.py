@@ -19,6 +19,7 @@ ENV_PREFIX = "STRATA_"
 # (each database setting below is documented on DatabaseOptions).
 _CORE = DatabaseOptions()
 LIMITS = ("max_message_mb", "max_batch", "max_top_k", "max_page_size", "max_query_chars")
+MAX_MESSAGE_MB = (2**31 - 1) // 2**20  # 2047: gRPC's message limits are signed 32-bit byte counts
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -82,6 +83,8 @@ class Settings:
         for name in LIMITS:
             if getattr(self, name) < 1:
                 raise InvalidArgument(ENV_PREFIX + name.upper(), f"is {getattr(self, name)}; limits must be at least 1")
+        if self.max_message_mb > MAX_MESSAGE_MB:
+            raise InvalidArgument("STRATA_MAX_MESSAGE_MB", f"is {self.max_message_mb}; use 1-{MAX_MESSAGE_MB}")
         if self.workers < 1:
             raise InvalidArgument("STRATA_WORKERS", f"is {self.workers}; use at least 1")
         if self.search_workers < 0:
