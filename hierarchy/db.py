@@ -458,10 +458,10 @@ class Database:
         return files.tree_bytes(self.data_dir)
 
     def save_indexes(self, changed_only: bool = False) -> int:
-        """Persist every index (or only those changed since their last save) atomically,
-        with checksums; returns how many were written. Writers of an index wait while it
-        is forked (without a fork, while it is written); searches go on."""
-        return self.indexes.save(changed_only)
+        """Persist every index (or only those changed since their last save) atomically, with
+        checksums; returns how many were written (none once the store failed: they could cover
+        commits it lost). Writers of an index wait while it is forked; searches go on."""
+        return self.indexes.save(changed_only) if self.store.failure() is None else 0
 
     def close(self) -> None:
         """Save indexes, checkpoint and close the store, release the directory."""

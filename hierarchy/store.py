@@ -213,9 +213,11 @@ class Store:
         return None
 
     def close(self) -> None:
-        """Checkpoint and close the file."""
+        """Checkpoint and close the file (no checkpoint after a failure: the next open
+        replays the log, and DuckDB refuses every statement meanwhile)."""
         try:
-            self.checkpoint()
+            if self.failure() is None:
+                self.checkpoint()
         finally:
             self._closed = True
             self._con.close()

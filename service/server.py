@@ -273,8 +273,12 @@ class StrataServer:
             self._saver.join()
         if self.metrics is not None:  # no scrape may read the database while it closes
             self.metrics.stop()
+        failed = self.db.store.failure()
         self.db.close()
-        log.info("stopped; indexes saved")
+        if failed:
+            log.warning("stopped without saving indexes or a checkpoint: %s; the next start recovers", failed)
+        else:
+            log.info("stopped; indexes saved")
 
     def wait(self) -> None:
         """Block until the server stops."""

@@ -328,6 +328,28 @@ def test_appends_after_the_last_index_save_survive_a_crash(games: Database, open
     assert_each_segment_finds_itself(reopened, first.segment_ids + second.segment_ids, np.vstack([saved, unsaved]))
 
 
+def test_a_store_that_failed_closes_without_saving_indexes_or_a_checkpoint(
+    games: Database, open_db: OpenDb, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After the store failed (a full disk: DuckDB refuses every statement), a close writes
+    neither index files, which could cover commits the store lost, nor a checkpoint, which
+    would fail; the next open recovers from what is on disk."""
+    first = games.append_segments(COLLECTION, segments("v1", unit_vectors(20, seed=1)))
+    games.save_indexes()
+    saved = index_file(data_dir).stat().st_mtime_ns
+    games.append_segments(COLLECTION, segments("v2", unit_vectors(20, seed=2)))
+    monkeypatch.setattr(games.store, "failure", lambda: "the disk is full")
+    checkpoints: list[bool] = []
+    monkeypatch.setattr(games.store, "checkpoint", lambda: checkpoints.append(True))
+    assert games.save_indexes() == 0
+    games.close()  # no exception
+    assert index_file(data_dir).stat().st_mtime_ns == saved and checkpoints == []
+    monkeypatch.undo()
+    reopened = open_db()
+    assert segment_count(reopened) == indexed_count(reopened) == 40
+    assert reopened.verify().ok and first.segment_ids
+
+
 def test_video_deleted_after_the_last_index_save_stays_deleted_after_a_crash(games: Database, open_db: OpenDb) -> None:
     kept, dropped = unit_vectors(10, seed=1), unit_vectors(10, seed=2)
     ids = games.append_segments(COLLECTION, segments("v1", kept)).segment_ids
