@@ -114,12 +114,12 @@ class MetricsInterceptor(grpc.ServerInterceptor):
             m.in_flight.labels(method).inc()
             try:
                 reply = behaviour(request, context)
-                code = _code(context, "OK")
+                code = status_name(context, "OK")
                 if ingested is not None and code == "OK":
                     m.ingested.inc(ingested(reply))
                 return reply
             except Exception:
-                code = _code(context, "UNKNOWN")
+                code = status_name(context, "UNKNOWN")
                 raise
             finally:
                 m.in_flight.labels(method).dec()
@@ -129,7 +129,7 @@ class MetricsInterceptor(grpc.ServerInterceptor):
         return wrapper
 
 
-def _code(context: grpc.ServicerContext, default: str) -> str:
+def status_name(context: grpc.ServicerContext, default: str) -> str:
     """The status code a handler set (aborting sets it too), or ``default``."""
     code = context.code()
     return code.name if isinstance(code, grpc.StatusCode) else default

@@ -38,7 +38,7 @@ from service.gen.strata.v1 import (
     video_pb2,
     video_pb2_grpc,
 )
-from service.metrics import ServerMetrics
+from service.metrics import ServerMetrics, status_name
 from service.readiness import Readiness, ReadinessInterceptor
 from service.settings import Settings
 
@@ -108,11 +108,13 @@ class SearchPoolInterceptor(grpc.ServerInterceptor):
 def _logged(behaviour: Callable, method: str, request_id: str) -> Callable:
     def wrapper(request: Any, context: grpc.ServicerContext) -> Any:
         start = time.perf_counter()
-        code = "OK"
+        code = "UNKNOWN"
         try:
-            return behaviour(request, context)
+            reply = behaviour(request, context)
+            code = status_name(context, "OK")  # a code set without raising (health's NOT_FOUND) counts
+            return reply
         except Exception:
-            code = context.code().name if context.code() else "UNKNOWN"
+            code = status_name(context, "UNKNOWN")
             raise
         finally:
             millis = (time.perf_counter() - start) * 1000

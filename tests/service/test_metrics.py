@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import grpc
 import numpy as np
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 from hierarchy.types import Level
@@ -182,3 +185,23 @@ def test_a_stream_the_client_cancels_counts_as_cancelled_not_internal(measured: 
         # stream (OK: the batches read are committed). Never as a server fault.
         assert codes in ({"CANCELLED": 1.0}, {"OK": 1.0}), codes
         assert client.get_video("c", "v1").segment_count == 5  # the committed batch stays
+
+
+def test_the_access_log_records_a_status_set_without_raising(
+    server: StrataServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The health service answers an unknown service NOT_FOUND by setting the code, not by
+    raising: the access line says NOT_FOUND, as the client sees it."""
+    channel = grpc.insecure_channel(server.address)
+    check = health_pb2_grpc.HealthStub(channel).Check
+    with caplog.at_level(logging.INFO, logger="strata.access"):
+        with pytest.raises(grpc.RpcError) as info:
+            check(
+                health_pb2.HealthCheckRequest(service="no.such.Service"),
+                timeout=10,
+                metadata=[("x-request-id", "probe-404")],
+            )
+    channel.close()
+    assert info.value.code() == grpc.StatusCode.NOT_FOUND  # type: ignore[attr-defined]
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("probe-404")]
+    assert lines and " NOT_FOUND " in lines[0]
