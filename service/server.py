@@ -161,7 +161,7 @@ class StrataServer:
         self._recovered = threading.Event()
         self._recovery_error: BaseException | None = None
         self._register()
-        self.port = self._bind(f"{settings.host}:{settings.port}", auth.server_credentials(settings))
+        self.port = self._bind(settings.endpoint(settings.port), auth.server_credentials(settings))
         self.exposure = auth.exposure_warning(settings)
         self._stopped = threading.Event()
 
@@ -193,7 +193,7 @@ class StrataServer:
     @property
     def address(self) -> str:
         """``host:port`` the server listens on."""
-        return f"{self.settings.host}:{self.port}"
+        return self.settings.endpoint(self.port)
 
     def start(self, wait: bool = True) -> StrataServer:
         """Start answering (health NOT_SERVING, Strata RPCs UNAVAILABLE), recover the
@@ -206,13 +206,13 @@ class StrataServer:
         log.info("listening on %s (data directory %s)", self.address, self.db.data_dir)
         if self.metrics is not None:
             try:
-                self.metrics_port = self.metrics.serve(self.settings.host, self.settings.metrics_port)
+                self.metrics_port = self.metrics.serve(self.settings.host.strip("[]"), self.settings.metrics_port)
             except OSError as exc:
                 self.stop(0)
-                where = f"{self.settings.host}:{self.settings.metrics_port}"
+                where = self.settings.endpoint(self.settings.metrics_port)
                 reason = f"cannot serve metrics on {where}: {exc.strerror}; choose another --metrics-port"
                 raise Unavailable(reason) from exc
-            log.info("metrics on http://%s:%d/metrics", self.settings.host, self.metrics_port)
+            log.info("metrics on http://%s/metrics", self.settings.endpoint(self.metrics_port))
         if self.exposure:
             log.warning(self.exposure)
         self._recovery.start()

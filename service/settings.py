@@ -107,6 +107,11 @@ class Settings:
             choices = ", ".join(sorted(GRAPH_DTYPES))
             raise InvalidArgument("STRATA_NARROWED_DTYPE", f"is {self.narrowed_dtype!r}; use one of {choices} or empty")
 
+    def endpoint(self, port: int) -> str:
+        """``host:port`` to bind or dial (an IPv6 address in brackets, given with or without)."""
+        host = self.host.strip("[]")
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Defaults, then ``STRATA_<FIELD>`` variables, then non-None ``overrides``."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import socket
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from hierarchy.db import Database
 from hierarchy.errors import InvalidArgument, Unavailable
 from hierarchy.options import DatabaseOptions
+from service.client import StrataClient
 from service.server import create_server
 from service.settings import Settings
 
@@ -156,3 +159,26 @@ def test_a_tls_file_that_is_not_pem_is_refused_by_name(tmp_path: Path) -> None:
             Settings(data_dir=tmp_path / "d", port=0, tls_cert=tmp_path / "cert.pem", tls_key=tmp_path / "key.pem")
         )
     assert info.value.field == "STRATA_TLS_CERT"
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="this machine has no IPv6 loopback")
+@pytest.mark.parametrize("host", ["::1", "[::1]"])
+def test_an_ipv6_host_serves_grpc_and_metrics_with_or_without_brackets(tmp_path: Path, host: str) -> None:
+    server = create_server(Settings(data_dir=tmp_path / "data", host=host, port=0, metrics_port=0)).start()
+    try:
+        assert server.address == f"[::1]:{server.port}"
+        with StrataClient(server.address, timeout=10) as client:
+            assert client.health() == "SERVING"
+        with urllib.request.urlopen(f"http://[::1]:{server.metrics_port}/metrics", timeout=10) as page:
+            assert page.status == 200
+    finally:
+        server.stop(0)
