@@ -296,7 +296,7 @@ GRAPH_ALONE_ADVICE = (
 # The bytes a response adds around one node at most (tags and lengths; a depth or a
 # similarity; a search hit's scores, rank and focus, about 45): a node that fits only
 # without them cannot be sent either.
-_WRAPPER_BYTES = 64
+WRAPPER_BYTES = 64
 Response = TypeVar("Response", bound=Message)
 
 
@@ -356,7 +356,7 @@ class NodeMessages:
             message = to_proto_node(node)
             built = self._built[node.id] = (node, message, message.ByteSize())
         self.total += built[2]
-        if self._max_bytes and built[2] + _WRAPPER_BYTES > self._max_bytes:
+        if self._max_bytes and built[2] + WRAPPER_BYTES > self._max_bytes:
             field, advice = self._alone
             raise ResourceExhausted(
                 f"node {node.id!r} alone passes the {self._megabytes} MB a message may hold; {advice}", field

@@ -9,7 +9,7 @@ import grpc
 
 from hierarchy import deadlines
 from hierarchy.db import Database
-from hierarchy.errors import StrataError
+from hierarchy.errors import ResourceExhausted, StrataError
 from service import convert as cv
 from service.errors import map_errors
 from service.gen.strata.v1 import (
@@ -74,8 +74,9 @@ class CollectionServicer(collection_pb2_grpc.CollectionServiceServicer):
 class VideoServicer(video_pb2_grpc.VideoServiceServicer):
     """Videos: create, get, list, delete."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, max_message_bytes: int = 0) -> None:
         self.db = db
+        self.max_message_bytes = max_message_bytes  # the largest answer the server sends (0: no limit)
 
     @map_errors
     def CreateVideo(self, request: video_pb2.CreateVideoRequest, context: Ctx) -> video_pb2.CreateVideoResponse:  # noqa: N802
@@ -91,8 +92,17 @@ class VideoServicer(video_pb2_grpc.VideoServiceServicer):
 
     @map_errors
     def ListVideos(self, request: video_pb2.ListVideosRequest, context: Ctx) -> video_pb2.ListVideosResponse:  # noqa: N802
-        page, token = self.db.list_videos(request.collection, request.page_size, request.page_token)
-        return video_pb2.ListVideosResponse(videos=[cv.to_proto_video(v) for v in page], next_page_token=token)
+        size = request.page_size
+        while True:
+            page, token = self.db.list_videos(request.collection, size, request.page_token)
+            reply = video_pb2.ListVideosResponse(videos=[cv.to_proto_video(v) for v in page], next_page_token=token)
+            if not self.max_message_bytes or reply.ByteSize() <= self.max_message_bytes - cv.WRAPPER_BYTES:
+                return reply
+            if len(page) <= 1:
+                raise ResourceExhausted(
+                    f"video {page[0].id!r} alone is larger than the server's max_message_mb; raise it", "page_size"
+                )
+            size = len(page) // 2  # attributes make videos large: a shorter page, its token to the rest
 
     @map_errors
     def SealVideo(self, request: video_pb2.SealVideoRequest, context: Ctx) -> video_pb2.SealVideoResponse:  # noqa: N802

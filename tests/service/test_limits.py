@@ -239,3 +239,13 @@ def test_neighbours_count_both_sides_against_one_message(heavy: StrataClient) ->
     assert "after" in refusal(lambda: neighbours(10, 9)).fields  # the after side passes 1 MB
     error = refusal(lambda: neighbours(19, 1, "x@38000"))  # the before side alone does
     assert error.code is grpc.StatusCode.RESOURCE_EXHAUSTED and "before" in error.fields
+
+
+def test_a_page_of_videos_larger_than_a_message_is_cut_short_not_refused(heavy: StrataClient) -> None:
+    """Videos with large attributes: a page of 1,000 would pass the 1 MB a message may hold.
+    The page is cut where it fits and its token continues: every video is listed once."""
+    heavy.create_collection("attrs", dimension=DIM)
+    for n in range(150):
+        heavy.create_video("attrs", f"m{n:03d}", attributes={"notes": f"{n:03d}".ljust(9_000, "x")})
+    listed = [v.id for v in heavy.list_videos("attrs", page_size=1000)]
+    assert listed == [f"m{n:03d}" for n in range(150)]
