@@ -285,7 +285,7 @@ class Database:
             cur = self.store.cursor()
             if request_id and (done := nodes.find_request(cur, coll.id, request_id)) is not None:
                 return AppendResult(done[1]["segment_ids"], done[0], replayed=True)
-            batch = ingest.prepare(cur, coll, segments, self._encoder_for(coll))
+            batch = ingest.prepare(cur, coll, segments, self._encoder_for(coll), lambda: self._closed)
             first_key = self.keys.take(len(segments))
             batch.keys = np.arange(first_key, first_key + len(segments), dtype=np.int64)
             seq = self.sequence.take()

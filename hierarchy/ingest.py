@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 
 import duckdb
 import numpy as np
 
 from hierarchy import catalog, nodes, validate
 from hierarchy.encoder import TextEncoder
-from hierarchy.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from hierarchy.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from hierarchy.types import Collection, Level, SegmentInput, VideoState
+
+ENCODE_CHUNK = 512  # texts embedded between two looks at whether the database is closing
 
 
 def default_segment_id(video_id: str, start_ms: int) -> str:
@@ -19,9 +22,14 @@ def default_segment_id(video_id: str, start_ms: int) -> str:
 
 
 def prepare(
-    cur: duckdb.DuckDBPyConnection, coll: Collection, segments: list[SegmentInput], encoder: TextEncoder | None
+    cur: duckdb.DuckDBPyConnection,
+    coll: Collection,
+    segments: list[SegmentInput],
+    encoder: TextEncoder | None,
+    stopping: Callable[[], bool] = lambda: False,
 ) -> nodes.NodeBatch:
-    """Validate ``segments`` against the request and the store; embed missing vectors."""
+    """Validate ``segments`` against the request and the store; embed missing vectors
+    (refused UNAVAILABLE between chunks once ``stopping``: the database is closing)."""
     for i, seg in enumerate(segments):
         _check_fields(seg, f"segments[{i}]")
     ids = [seg.id or default_segment_id(seg.video_id, seg.start_ms) for seg in segments]
@@ -29,7 +37,7 @@ def prepare(
     _check_videos(cur, coll, segments)
     _check_no_overlap_in_batch(segments)
     _check_against_store(cur, coll, segments, ids)
-    vectors = _vectors(coll, segments, encoder)
+    vectors = _vectors(coll, segments, encoder, stopping)
     return nodes.NodeBatch(
         keys=np.zeros(0, np.int64),
         node_ids=ids,
@@ -131,7 +139,9 @@ def _refuse_taken(ids: list[str], taken: set[str]) -> None:
     raise AlreadyExists(f"segment {ids[i]!r} already exists", f"segments[{i}].id")
 
 
-def _vectors(coll: Collection, segments: list[SegmentInput], encoder: TextEncoder | None) -> np.ndarray:
+def _vectors(
+    coll: Collection, segments: list[SegmentInput], encoder: TextEncoder | None, stopping: Callable[[], bool]
+) -> np.ndarray:
     space = coll.space
     out = np.zeros((len(segments), space.dimension), np.float32)
     given = [i for i, seg in enumerate(segments) if seg.vector is not None]
@@ -144,6 +154,16 @@ def _vectors(coll: Collection, segments: list[SegmentInput], encoder: TextEncode
             f"segments[{missing[0]}].vector",
             f"is missing and collection {coll.name!r} has no text encoder; send vectors",
         )
-    if missing:
-        out[missing] = encoder.encode([segments[i].text for i in missing])
+    if not missing:
+        return out
+    # Each distinct text once (captions repeat), in chunks: a closing database is not held
+    # past its grace by a batch to embed (10,000 captions take about 20 s on two cores)
+    # that would then meet a closed store.
+    texts, inverse = np.unique(np.asarray([segments[i].text for i in missing], dtype=object), return_inverse=True)
+    embedded = []
+    for lo in range(0, len(texts), ENCODE_CHUNK):
+        if stopping():
+            raise Unavailable("the server is stopping; send the batch again once it is back")
+        embedded.append(encoder.encode([str(t) for t in texts[lo : lo + ENCODE_CHUNK]]))
+    out[missing] = np.concatenate(embedded)[inverse.reshape(-1)]
     return out

@@ -43,6 +43,7 @@ class Readiness:
         self._services = ["", *services]
         self._probe = probe
         self.refusal: str | None = RECOVERING  # None: calls may run
+        self._stopping = False
         self._publish(_NOT_SERVING)
 
     def serving(self) -> None:
@@ -58,10 +59,14 @@ class Readiness:
         self.refusal = reason
         self._publish(_NOT_SERVING)
 
+    def stopping(self) -> None:
+        """The server is closing its store: a call that meets it closed is no store failure."""
+        self._stopping = True
+
     def check_store(self) -> str | None:
         """After a call failed unexpectedly: if the store is broken, fail; returns the reason."""
         failure = self._probe()
-        if failure is None:
+        if failure is None or self._stopping:
             return None
         self.fail(f"the store failed ({failure}); restart the server, which recovers from its files")
         return self.refusal

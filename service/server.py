@@ -276,6 +276,7 @@ class StrataServer:
         if self.metrics is not None:  # no scrape may read the database while it closes
             self.metrics.stop()
         failed = self.db.store.failure()
+        self.readiness.stopping()  # calls still running past the grace meet a closed store
         self.db.close()
         if failed:
             log.warning("stopped without saving indexes or a checkpoint: %s; the next start recovers", failed)

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -542,3 +543,31 @@ def test_query_texts_embedded_together_match_one_at_a_time(encoder: TextEncoder)
     encoder.forget()
     for text, vector in zip(texts, together, strict=True):
         assert np.allclose(encoder.encode_query(text), vector, atol=1e-5)
+
+
+def test_a_close_stops_a_batch_still_embedding_its_texts(db: Database, open_db: OpenDb, encoder: TextEncoder) -> None:
+    """A batch of captions to embed takes seconds: a close under way refuses it between
+    chunks (UNAVAILABLE, resend) rather than waiting for it or letting it meet a closed
+    store; nothing of it is written."""
+    db.create_collection("clips", EmbeddingSpace(0, text_encoder="default"))
+    db.create_video("clips", "v")
+    batch = [
+        SegmentInput("v", i * 1000, i * 1000 + 1000, None, f"caption number {i} of a long batch") for i in range(3000)
+    ]
+    outcome: list[BaseException] = []
+
+    def append() -> None:
+        try:
+            db.append_segments("clips", batch)
+        except BaseException as exc:  # noqa: BLE001 - the test reads what it was
+            outcome.append(exc)
+
+    writer = threading.Thread(target=append)
+    writer.start()
+    time.sleep(0.5)  # inside the first chunks of embedding
+    started = time.perf_counter()
+    db.close()
+    writer.join(30)
+    assert not writer.is_alive() and time.perf_counter() - started < 10
+    assert len(outcome) == 1 and isinstance(outcome[0], Unavailable)
+    assert open_db().get_video("clips", "v").segment_count == 0
