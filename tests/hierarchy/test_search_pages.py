@@ -12,7 +12,7 @@ from hierarchy.calibrate import LevelMoments
 from hierarchy.db import Database
 from hierarchy.errors import InvalidArgument
 from hierarchy.index import IndexParams
-from hierarchy.types import EmbeddingSpace, Filter, Level, Mode, SearchQuery, SegmentInput
+from hierarchy.types import EmbeddingSpace, Filter, Hit, Level, Mode, SearchQuery, SegmentInput
 from tests.hierarchy.helpers import COLLECTION, DIM, OpenDb, hit_ids, segments, unit_vectors
 
 VIDEOS = ("v1", "v2", "v3")
@@ -40,6 +40,19 @@ def pages(db: Database, q: SearchQuery, between: object = None) -> list[list[str
             return out
         if between is not None:
             between(len(out))
+
+
+def listed(db: Database, q: SearchQuery, most: int) -> list[Hit]:
+    """The hits of every page, following the tokens, over at most ``most`` pages."""
+    hits: list[Hit] = []
+    token = ""
+    for _ in range(most):
+        result = db.search(q, token)
+        hits += result.hits
+        token = result.next_page_token
+        if not token:
+            break
+    return hits
 
 
 def near(vector: np.ndarray, count: int, seed: int) -> np.ndarray:
@@ -354,16 +367,9 @@ def test_pages_of_tied_answers_give_each_once_in_order(open_db: OpenDb, exact_be
     db.searcher.settle()
     q = SearchQuery(COLLECTION, level, vector=distinct[0] + 0.01, top_k=7)
     one = [h.node.id for h in db.search(replace(q, top_k=1000)).hits]
-    seen, scores, token = [], [], ""
-    for _ in range(len(one) // 7 + 2):  # a page more than the answers need, and no more
-        result = db.search(q, token)
-        seen += [h.node.id for h in result.hits]
-        scores += [h.score for h in result.hits]
-        token = result.next_page_token
-        if not token:
-            break
-    assert len(one) > 7 and seen == one
-    assert scores == sorted(scores, reverse=True)
+    hits = listed(db, q, len(one) // 7 + 2)  # a page more than the answers need, and no more
+    assert len(one) > 7 and [h.node.id for h in hits] == one
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 
 @pytest.mark.parametrize("top_k", [7, 10, 33])
@@ -383,14 +389,7 @@ def test_pages_of_a_search_naming_a_side_list_its_answers_as_one_page_does(db: D
     assert "away side" in one.route.reason
     head = [h.node.attributes["team"] for h in one.hits[:40]]
     assert head == sorted(head)  # away before home among the best
-    seen, token = [], ""
-    for _ in range(400 // top_k + 2):
-        result = db.search(q, token)
-        seen += [h.node.id for h in result.hits]
-        token = result.next_page_token
-        if not token:
-            break
-    assert seen == [h.node.id for h in one.hits]
+    assert [h.node.id for h in listed(db, q, 400 // top_k + 2)] == [h.node.id for h in one.hits]
 
 
 def test_pages_of_a_description_in_sentences_list_its_videos_as_one_page_does(db: Database) -> None:
@@ -409,11 +408,4 @@ def test_pages_of_a_description_in_sentences_list_its_videos_as_one_page_does(db
                     mode=Mode.AUTO, top_k=9)  # fmt: skip
     one = db.search(replace(q, top_k=130))
     assert one.route.levels == (Level.VIDEO,) and len(one.hits) == 130
-    seen, token = [], ""
-    for _ in range(130 // 9 + 2):
-        result = db.search(q, token)
-        seen += [h.node.id for h in result.hits]
-        token = result.next_page_token
-        if not token:
-            break
-    assert seen == [h.node.id for h in one.hits]
+    assert [h.node.id for h in listed(db, q, 130 // 9 + 2)] == [h.node.id for h in one.hits]
