@@ -230,8 +230,12 @@ class AuthInterceptor(grpc.ServerInterceptor):
         method = handler_call_details.method
         if handler is None or method.startswith(EXEMPT_PREFIXES):
             return handler
-        metadata = dict(handler_call_details.invocation_metadata or ())
-        principal = self.tokens.authenticate(metadata.get("authorization"))
+        headers = [v for k, v in handler_call_details.invocation_metadata or () if k == "authorization"]
+        if len(headers) > 1:
+            # Which of two credentials a proxy or client meant is not ours to guess.
+            message = f"send one 'authorization' header; the call has {len(headers)}"
+            return _refused(handler, grpc.StatusCode.UNAUTHENTICATED, message)
+        principal = self.tokens.authenticate(headers[0] if headers else None)
         if principal is None:
             message = "send a known token as 'authorization: Bearer <token>' metadata"
             return _refused(handler, grpc.StatusCode.UNAUTHENTICATED, message)

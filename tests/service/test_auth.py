@@ -85,6 +85,17 @@ def test_unknown_or_malformed_token_is_unauthenticated(secured: StrataServer, he
     assert info.value.code() == UNAUTHENTICATED  # type: ignore[attr-defined]
 
 
+def test_two_authorization_headers_are_refused_whichever_comes_last(secured: StrataServer) -> None:
+    with grpc.insecure_channel(secured.address) as channel:
+        listing = channel.unary_unary("/strata.v1.CollectionService/ListCollections")
+        for pair in (["Bearer read-secret", "Bearer admin-secret"], ["Bearer admin-secret", "Bearer read-secret"]):
+            with pytest.raises(grpc.RpcError) as info:
+                listing(b"", metadata=[("authorization", h) for h in pair], timeout=10)
+            assert info.value.code() == UNAUTHENTICATED  # type: ignore[attr-defined]
+            assert "one 'authorization' header" in info.value.details()  # type: ignore[attr-defined]
+        assert listing(b"", metadata=[("authorization", "Bearer read-secret")], timeout=10) is not None
+
+
 def test_no_token_is_refused_on_read_write_and_admin_rpcs(secured: StrataServer) -> None:
     with connect(secured, None) as client:
         assert code_of(lambda: client.search("a", vector=unit_vectors(1)[0])) == UNAUTHENTICATED
