@@ -114,7 +114,7 @@ class MetricsInterceptor(grpc.ServerInterceptor):
             m.in_flight.labels(method).inc()
             try:
                 reply = behaviour(request, context)
-                code = status_name(context, "OK")
+                code = returned_status(context)
                 if ingested is not None and code == "OK":
                     m.ingested.inc(ingested(reply))
                 return reply
@@ -133,6 +133,19 @@ def status_name(context: grpc.ServicerContext, default: str) -> str:
     """The status code a handler set (aborting sets it too), or ``default``."""
     code = context.code()
     return code.name if isinstance(code, grpc.StatusCode) else default
+
+
+def returned_status(context: grpc.ServicerContext) -> str:
+    """The status the caller sees of a handler that returned: the code it set, else OK,
+    unless the call ended meanwhile. A deadline that passes after the last check of the
+    search's budget (while the reply is built) still fails the call, and a client may
+    hang up: gRPC then drops the reply, and the log and metrics must say so."""
+    code = status_name(context, "OK")
+    if code != "OK":
+        return code
+    if context.time_remaining() == 0:
+        return "DEADLINE_EXCEEDED"
+    return code if context.is_active() else "CANCELLED"
 
 
 class DatabaseCollector:

@@ -38,7 +38,7 @@ from service.gen.strata.v1 import (
     video_pb2,
     video_pb2_grpc,
 )
-from service.metrics import ServerMetrics, status_name
+from service.metrics import ServerMetrics, returned_status, status_name
 from service.readiness import Readiness, ReadinessInterceptor
 from service.settings import Settings
 
@@ -111,7 +111,7 @@ def _logged(behaviour: Callable, method: str, request_id: str) -> Callable:
         code = "UNKNOWN"
         try:
             reply = behaviour(request, context)
-            code = status_name(context, "OK")  # a code set without raising (health's NOT_FOUND) counts
+            code = returned_status(context)  # a code set without raising (health's NOT_FOUND) counts
             return reply
         except Exception:
             code = status_name(context, "UNKNOWN")

@@ -7,6 +7,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent import futures
 from pathlib import Path
 
 import grpc
@@ -18,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from hierarchy.types import Level
 from service.client import StrataClient, StrataRpcError, segment_from_dict
 from service.gen.strata.v1 import segment_pb2
-from service.server import StrataServer
+from service.server import AccessLogInterceptor, StrataServer
 from tests.service.conftest import rows, start_server, unit_vectors
 
 APPEND = "/strata.v1.SegmentService/AppendSegments"
@@ -205,3 +206,37 @@ def test_the_access_log_records_a_status_set_without_raising(
     assert info.value.code() == grpc.StatusCode.NOT_FOUND  # type: ignore[attr-defined]
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("probe-404")]
     assert lines and " NOT_FOUND " in lines[0]
+
+
+def _slow_echo(seconds: float) -> grpc.GenericRpcHandler:
+    def echo(request: bytes, context: grpc.ServicerContext) -> bytes:
+        time.sleep(seconds)  # past the caller's deadline, with no check of it on the way
+        return request
+
+    handler = grpc.unary_unary_rpc_method_handler(echo)
+    return grpc.method_handlers_generic_handler("probe.Slow", {"Echo": handler})
+
+
+def test_a_reply_finished_after_the_deadline_is_logged_as_the_caller_saw_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A handler that returns once its deadline has passed did not answer: the caller got
+    DEADLINE_EXCEEDED, and the access log says so, not OK (the request counter reads the
+    status from the same function)."""
+    server = grpc.server(futures.ThreadPoolExecutor(2), interceptors=[AccessLogInterceptor()])
+    server.add_generic_rpc_handlers([_slow_echo(0.5)])
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        with caplog.at_level(logging.INFO, logger="strata.access"):
+            with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                echo = channel.unary_unary("/probe.Slow/Echo")
+                assert echo(b"in time", timeout=5, metadata=[("x-request-id", "probe-fast")]) == b"in time"
+                with pytest.raises(grpc.RpcError) as info:
+                    echo(b"late", timeout=0.1, metadata=[("x-request-id", "probe-late")])
+            assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED  # type: ignore[attr-defined]
+            time.sleep(0.8)  # the handler finishes after the caller gave up
+        lines = {r.getMessage().split()[0]: r.getMessage().split()[2] for r in caplog.records}
+    finally:
+        server.stop(0)
+    assert lines == {"probe-fast": "OK", "probe-late": "DEADLINE_EXCEEDED"}
