@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -40,6 +39,7 @@ from hierarchy.spans import LevelSpans, SpanCache
 from hierarchy.store import Store
 from hierarchy.types import Collection, Hit, Level, Mode, Node, Route, SearchQuery, SearchResult, VideoGroup
 from hierarchy.warmer import Warmer
+from hierarchy.writecache import WriteCache
 
 if TYPE_CHECKING:
     from hierarchy.options import DatabaseOptions
@@ -110,9 +110,7 @@ class Searcher:
         self._level_moments = MomentsCache()
         self._span_cache = SpanCache()
         self._warmer: Warmer[str] = Warmer(self._read_ahead)
-        self._per_write_lock = threading.Lock()
-        # Reads of the store kept until the next write: (collection, what) -> (write count, value).
-        self._per_write: dict[tuple[int, tuple[str, ...]], tuple[int, Any]] = {}
+        self._per_write = WriteCache()
 
     def search(self, query: SearchQuery, page_token: str = "") -> SearchResult:
         """Search a collection at one level, routed (AUTO) or over every level (ALL);
@@ -446,9 +444,7 @@ class Searcher:
         """Drop what was read or computed for a deleted collection."""
         self._level_moments.forget(cid)
         self._span_cache.forget(cid)
-        with self._per_write_lock:
-            for key in [key for key in self._per_write if key[0] == cid]:
-                del self._per_write[key]
+        self._per_write.forget(cid)
 
     def warm(self, coll: Collection, levels: list[Level]) -> None:
         """Read now what the first search of each level would otherwise read: the level's
@@ -549,15 +545,7 @@ class Searcher:
 
     def _until_written(self, coll: Collection, key: tuple[str, ...], read: Callable[[Any], Any]) -> Any:
         """``read(cursor)``, cached per collection and ``key`` until the next write."""
-        stamp = self._commits.changes
-        with self._per_write_lock:
-            cached = self._per_write.get((coll.id, key))
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
-        value = read(self._store.cursor())
-        with self._per_write_lock:
-            self._per_write[(coll.id, key)] = (stamp, value)
-        return value
+        return self._per_write.get(coll.id, key, self._commits.changes, lambda: read(self._store.cursor()))
 
     def _encode_one(self, coll: Collection) -> Callable[[str], np.ndarray]:
         return get_encoder(coll.space.text_encoder).encode_query
