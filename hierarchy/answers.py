@@ -103,6 +103,7 @@ class EvidenceSource:
     spans: dict[Level, LevelSpans]
     scenes: LevelIndex | None = None
     time_range: TimeRange | None = None  # the search's filter: evidence lies inside it too
+    labelled: np.ndarray | None = None  # sorted keys of the segments the filter's labels name
 
 
 def evidence_for(source: EvidenceSource, vector: np.ndarray, page: list[tuple[int, Level]]) -> dict[int, list[Scored]]:
@@ -127,12 +128,16 @@ def _evidence_for(source: EvidenceSource, vector: np.ndarray, page: list[tuple[i
         if key not in spans:
             continue
         inside, starts = segments.inside_with_starts(*spans[key])
+        if source.labelled is not None and (held := np.isin(inside, source.labelled)).any():
+            # A parent passes a label filter through its segments that carry the label:
+            # they are what explains it (a parent labelled otherwise keeps its best ones).
+            inside, starts = inside[held], starts[held]
         if len(inside) > EXACT_EVIDENCE_BELOW and level > Level.SCENE:
             # A large parent alone: its descent scores few of its rows, and its rows
             # gathered with other parents' cost more than the calls saved.
-            keys, sims = search.score_exactly(
-                source.segments, _in_best_scenes(source, vector, spans[key], inside, starts), vector, EVIDENCE
-            )
+            best = _in_best_scenes(source, vector, spans[key], inside, starts)
+            # (none of the best scenes may hold a labelled segment: then all are scored)
+            keys, sims = search.score_exactly(source.segments, best if len(best) else inside, vector, EVIDENCE)
             out[key] = _scored(source, vector, keys, sims)
         else:
             small[key] = inside

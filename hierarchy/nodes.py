@@ -309,6 +309,15 @@ def labelled_segments(
     return [(int(r[0]), str(r[1]), int(r[2])) for r in rows]
 
 
+def labelled_keys(cur: duckdb.DuckDBPyConnection, cid: int, labels: list[str]) -> np.ndarray:
+    """The keys, sorted, of the collection's segments carrying any of ``labels``."""
+    rows = cur.execute(
+        "SELECT key FROM nodes WHERE collection_id = ? AND level = 1 AND list_has_any(labels, ?) ORDER BY key",
+        [cid, labels],
+    ).fetchall()
+    return np.array([r[0] for r in rows], np.int64)
+
+
 def labelled_events(
     cur: duckdb.DuckDBPyConnection, cid: int, labels: list[str], video_ids: list[str] | None = None
 ) -> list[tuple[str, int, dict[str, Any]]]:

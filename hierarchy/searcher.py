@@ -431,12 +431,15 @@ class Searcher:
     def _evidence(
         self, coll: Collection, plan: _Plan, vector: np.ndarray
     ) -> Callable[[list[tuple[int, Level]]], dict[int, list[answers.Scored]]]:
+        labels = sorted(plan.query.filter.labels)
+        read = functools.partial(nodes.labelled_keys, cid=coll.id, labels=labels)
         source = answers.EvidenceSource(
             self._index(coll, Level.SEGMENT),
             self._moments(coll, Level.SEGMENT, plan.watermark, plan.pins),
             {level: self._spans(coll, level) for level in Level},
             self._index(coll, Level.SCENE),
             plan.query.filter.time_range,
+            self._until_written(coll, ("labelled keys", *labels), read) if labels else None,
         )
         return lambda page: answers.evidence_for(source, vector, page)
 

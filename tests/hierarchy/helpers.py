@@ -12,6 +12,7 @@ from hierarchy.options import DatabaseOptions
 from hierarchy.types import Level, SearchQuery, SearchResult, SegmentInput
 from tools.bench.corpus import SEGMENT_MS as CORPUS_SEGMENT_MS
 from tools.bench.corpus import Corpus
+from tools.soccer import EVENTS
 
 DIM = 16
 COLLECTION = "games"
@@ -34,16 +35,18 @@ def segments(video_id: str, vectors: np.ndarray, first_ms: int = 0) -> list[Segm
     ]
 
 
-def load_sealed(db: Database, collection: str, corpus: Corpus) -> None:
-    """Every video of a benchmark corpus created, its segments appended and sealed."""
+def load_sealed(db: Database, collection: str, corpus: Corpus, labelled: bool = False) -> None:
+    """Every video of a benchmark corpus created, its segments appended and sealed (each
+    segment labelled with its planted event when ``labelled``)."""
     for video, rows in corpus.video_slices():
         db.create_video(collection, video)
         starts = corpus.start_ms[rows].tolist()
+        labels = [[EVENTS[e]] if labelled else [] for e in corpus.labels[rows]]
         db.append_segments(
             collection,
             [
-                SegmentInput(video, t, t + CORPUS_SEGMENT_MS, v)
-                for t, v in zip(starts, corpus.vectors[rows], strict=True)
+                SegmentInput(video, t, t + CORPUS_SEGMENT_MS, v, labels=names)
+                for t, v, names in zip(starts, corpus.vectors[rows], labels, strict=True)
             ],
         )
         db.seal_video(collection, video)

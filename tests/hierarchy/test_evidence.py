@@ -15,6 +15,7 @@ from hierarchy.db import Database
 from hierarchy.types import EmbeddingSpace, Filter, Level, Node, SearchQuery, TimeRange
 from tests.hierarchy.helpers import fast_options, load_sealed
 from tools.bench.corpus import Corpus, generate, queries
+from tools.soccer import EVENTS
 
 COLL = "evidence"
 DIM = 64
@@ -23,11 +24,12 @@ SEGMENTS = 2 * 1500  # two videos, each half (~750 segments) above EXACT_EVIDENC
 
 @pytest.fixture(scope="module")
 def library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Database, Corpus]]:
-    """Two sealed 50-minute videos of planted scenes, and their corpus."""
+    """Two sealed 50-minute videos of planted scenes, each segment labelled with its
+    event, and their corpus."""
     corpus = generate(SEGMENTS, dim=DIM, seed=5, per_video=SEGMENTS // 2)
     db = Database.open(Path(tmp_path_factory.mktemp("evidence")), fast_options())
     db.create_collection(COLL, EmbeddingSpace(DIM))
-    load_sealed(db, COLL, corpus)
+    load_sealed(db, COLL, corpus, labelled=True)
     try:
         yield db, corpus
     finally:
@@ -76,6 +78,24 @@ def test_the_evidence_of_a_search_in_a_time_range_lies_in_that_range(
         for hit in hits:
             assert hit.evidence
             assert all(e.node.end_ms > window.start_ms and e.node.start_ms < window.end_ms for e in hit.evidence)
+
+
+@pytest.mark.parametrize("level", [Level.SCENE, Level.DRIVE, Level.HALF, Level.VIDEO])
+def test_the_evidence_of_a_search_for_a_label_carries_that_label(
+    library: tuple[Database, Corpus], level: Level
+) -> None:
+    """A parent passes a label filter because some of its segments carry the label (a
+    parent's labels are its segments'): those segments explain it, not its best others."""
+    db, corpus = library
+    label = EVENTS[int(np.bincount(corpus.labels).argmin())]  # the rarest event: few segments of a parent
+    for probe in queries(corpus, 4, seed=13):
+        plain = db.search(SearchQuery(COLL, level, vector=probe, top_k=4)).hits
+        hits = db.search(SearchQuery(COLL, level, vector=probe, top_k=4, filter=Filter(labels=(label,)))).hits
+        assert hits and all(label in h.node.labels for h in hits)
+        for hit in hits:
+            assert hit.evidence and all(e.node.labels == (label,) for e in hit.evidence)
+        # Unfiltered, the same parents are explained by segments of every event.
+        assert {e.node.labels[0] for h in plain for e in h.evidence} != {label}
 
 
 @pytest.mark.parametrize("level", [Level.SCENE, Level.DRIVE])
