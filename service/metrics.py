@@ -53,7 +53,10 @@ class ServerMetrics:
     """The metrics of one server, in a registry of its own, and their HTTP endpoint."""
 
     def __init__(self, db: Database) -> None:
-        self.registry = CollectorRegistry()
+        # The database's gauges are named only when collected (describing them would query
+        # the store at registration); without this flag a scrape that asks for some metrics
+        # by name (?name[]=strata_nodes) never asked their collector.
+        self.registry = CollectorRegistry(support_collectors_without_names=True)
         self.requests = Counter(
             "strata_requests", "Finished calls by method and status code.", ["method", "code"], registry=self.registry
         )

@@ -29,9 +29,11 @@ GET_COLLECTION = "/strata.v1.CollectionService/GetCollection"
 Samples = dict[tuple[str, frozenset], float]
 
 
-def scrape(server: StrataServer) -> Samples:
-    """Every sample of the server's /metrics, keyed by name and labels."""
-    with urllib.request.urlopen(f"http://{server.settings.host}:{server.metrics_port}/metrics", timeout=10) as reply:
+def scrape(server: StrataServer, query: str = "") -> Samples:
+    """Every sample of the server's /metrics (``?query``: Prometheus' ``name[]`` filter),
+    keyed by name and labels."""
+    url = f"http://{server.settings.host}:{server.metrics_port}/metrics{query}"
+    with urllib.request.urlopen(url, timeout=10) as reply:
         text = reply.read().decode()
     return {
         (s.name, frozenset(s.labels.items())): s.value
@@ -92,6 +94,14 @@ def test_database_gauges_are_read_at_scrape_time(busy: StrataServer) -> None:
     with StrataClient(busy.address) as client:
         client.seal_video("c", "v1")
     assert value(scrape(busy), "strata_nodes", collection="c", level="video") == 1
+
+
+def test_a_scrape_may_ask_for_some_metrics_by_name(busy: StrataServer) -> None:
+    """``name[]`` picks series by name (federation and debugging ask so), the database's
+    gauges as much as the request counters."""
+    samples = scrape(busy, "?name[]=strata_nodes&name[]=strata_requests_total")
+    assert {name for name, _ in samples} == {"strata_nodes", "strata_requests_total"}
+    assert value(samples, "strata_nodes", collection="c", level="segment") == 70
 
 
 def test_resident_node_rows_and_store_reads_are_shown(busy: StrataServer) -> None:
