@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import grpc
 
 from hierarchy.errors import InvalidArgument
+from service.pem import certificates_problem
 
 if TYPE_CHECKING:  # the client imports this module and must not pull in the store
     from service.settings import Settings
@@ -351,6 +352,8 @@ def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
     cert = _read(settings.tls_cert, "STRATA_TLS_CERT")
     _check_pair(Path(settings.tls_cert).expanduser(), Path(settings.tls_key).expanduser())
     ca = _read(settings.tls_client_ca, "STRATA_TLS_CLIENT_CA") if settings.tls_client_ca else None
+    if ca is not None and (problem := certificates_problem(ca)) is not None:
+        raise InvalidArgument("STRATA_TLS_CLIENT_CA", f"{settings.tls_client_ca} {problem}")
     return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=ca is not None)
 
 

@@ -42,6 +42,7 @@ from service.gen.strata.v1 import (
     video_pb2,
     video_pb2_grpc,
 )
+from service.pem import certificates_problem
 
 T = TypeVar("T")
 
@@ -447,9 +448,10 @@ def _channel(
     root_certificates: bytes | None,
     client_certificate: tuple[bytes, bytes] | None,
 ) -> grpc.Channel:
-    if root_certificates is not None and not root_certificates.strip():
-        # Empty bytes read as "not given" and the channel went out in plaintext.
-        raise ValueError("root_certificates is empty; give the PEM of the CA, or None for the system's roots")
+    if root_certificates is not None and (problem := certificates_problem(root_certificates)) is not None:
+        # Empty bytes read as "not given" and the channel went out in plaintext; other bytes
+        # that hold no certificate failed every call UNAVAILABLE, as if no server ran.
+        raise ValueError(f"root_certificates {problem} (or None for the system's roots)")
     if not (tls or root_certificates is not None or client_certificate is not None):
         return grpc.insecure_channel(target, options=options)
     key, chain = client_certificate or (None, None)

@@ -299,6 +299,19 @@ def test_client_certificates_without_a_server_certificate_are_refused(
     assert info.value.field == "STRATA_TLS_CLIENT_CA" and "STRATA_TLS_CERT" in str(info.value)
 
 
+def test_a_client_ca_that_holds_no_certificate_is_named(tmp_path: Path, certificates: dict[str, Path]) -> None:
+    """A key given as the client CA is PEM, but no CA: every client would be refused, with
+    nothing in the server's log to say why."""
+    with pytest.raises(InvalidArgument) as info:
+        start_server(
+            tmp_path / "data",
+            tls_cert=certificates["server_cert"],
+            tls_key=certificates["server_key"],
+            tls_client_ca=certificates["client_key"],
+        )
+    assert info.value.field == "STRATA_TLS_CLIENT_CA" and "is not a valid PEM certificate" in str(info.value)
+
+
 @pytest.mark.parametrize("pair", [("server_cert", "client_key"), ("server_key", "server_cert")])
 def test_a_key_that_is_not_the_certificates_is_named(
     tmp_path: Path, certificates: dict[str, Path], pair: tuple[str, str]

@@ -117,6 +117,8 @@ def test_an_empty_tls_ca_file_is_refused_not_taken_for_plaintext(served: str, tm
     assert result.returncode == 1 and "is empty" in result.stderr and "Traceback" not in result.stderr
     with pytest.raises(ValueError, match="root_certificates is empty"):
         StrataClient(served, root_certificates=b"")
+    with pytest.raises(ValueError, match="root_certificates is not a valid PEM certificate"):
+        StrataClient(served, root_certificates=b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
 
 
 def test_parse_shows_how_a_routed_search_reads_a_text(served: str) -> None:
