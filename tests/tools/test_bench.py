@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -118,3 +123,41 @@ def test_strata_s_own_graph_alone_is_measured_but_never_a_bar(result, tmp_path):
     assert not any("usearch-graph" in t["target"] for t in report.targets(run))
     run["peers"].append(_peer("hnswlib", 0.96, 1e9))
     assert any("(hnswlib)" in t["target"] for t in report.targets(run))
+
+
+def _processes_naming(path: Path) -> list[int]:
+    """Pids of the processes whose command line names ``path``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and str(path) in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                found.append(int(proc.name))
+        except OSError:  # gone meanwhile
+            continue
+    return found
+
+
+@pytest.mark.parametrize("after_s", [0.0, 4.0], ids=["starting", "ingesting"])
+def test_a_stopped_run_stops_its_server_and_removes_its_work(tmp_path, after_s):
+    """SIGTERM (a CI timeout, a ^C of a wrapper) ends the run, its server process and its
+    scratch data with it, instead of leaving a server running on the data: while the server
+    starts, and once the load is under way."""
+    work = tmp_path / "work"
+    argv = [sys.executable, "-m", "tools.bench", "--segments", "400000", "--dim", "16", "--peers", "none",
+            "--no-text", "--work-dir", str(work)]  # fmt: skip
+    bench = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not _processes_naming(work / "data") and bench.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)  # until the server runs: the corpus is generated first
+        server = [pid for pid in _processes_naming(work / "data") if pid != bench.pid]
+        assert server, "the benchmark's server never started"
+        time.sleep(after_s)
+        assert bench.poll() is None, "the run ended before it was stopped: give it more segments"
+        bench.send_signal(signal.SIGTERM)
+        assert bench.wait(120) == 128 + signal.SIGTERM
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+    assert _processes_naming(work / "data") == []
+    assert not work.exists()

@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import shutil
+import signal
 import tempfile
 import time
 from collections.abc import Callable
@@ -84,6 +85,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _stopped(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print its tables, write its JSON; 0 on success."""
     args = parse_args(argv)
@@ -94,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
         report.print_report(saved, Console(width=160))
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    # Stopped by a signal, the run unwinds like an error: the server it started is stopped
+    # and its work directory removed, not left running on a gigabyte of data.
+    signal.signal(signal.SIGTERM, _stopped)
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="strata-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     if args.out is not None:

@@ -44,8 +44,12 @@ class ServerProcess:
         self._log = self.log_path.open("a")
         began = time.perf_counter()
         self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log, text=True, env=env)
-        self.address = self._expect("listening on ").removeprefix("listening on ")
-        self._expect("ready")
+        try:
+            self.address = self._expect("listening on ").removeprefix("listening on ")
+            self._expect("ready")
+        except BaseException:  # a timeout, or the run stopped meanwhile: no server left behind
+            self.stop()
+            raise
         self.ready_s = time.perf_counter() - began
         return self
 
