@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hierarchy import search
+from hierarchy import order, search
 from hierarchy.calibrate import LevelMoments
 from hierarchy.candidates import Ranked
 from hierarchy.index import LevelIndex
@@ -128,7 +128,7 @@ def _evidence_for(source: EvidenceSource, vector: np.ndarray, page: list[tuple[i
         if key not in spans:
             continue
         inside, starts = segments.inside_with_starts(*spans[key])
-        if source.labelled is not None and (held := np.isin(inside, source.labelled)).any():
+        if source.labelled is not None and (held := order.in_sorted(source.labelled, inside)).any():
             # A parent passes a label filter through its segments that carry the label:
             # they are what explains it (a parent labelled otherwise keeps its best ones).
             inside, starts = inside[held], starts[held]

@@ -25,3 +25,12 @@ def best_first(keys: np.ndarray, scores: np.ndarray, count: int | None = None) -
         pool = np.flatnonzero(scores >= threshold)
     ranked = pool[np.lexsort((keys[pool], -scores[pool]))]
     return ranked if count is None else ranked[:count]
+
+
+def in_sorted(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Which of ``keys`` are in ``sorted_keys`` (ascending): a binary search per key, where
+    ``np.isin`` would sort both arrays again at every call."""
+    if not len(sorted_keys):
+        return np.zeros(len(keys), bool)
+    at = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return sorted_keys[at] == keys

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hierarchy.exact import exact_top
-from hierarchy.order import best_first
+from hierarchy.order import best_first, in_sorted
 from hierarchy.types import Metric
 
 SCORES = st.lists(st.sampled_from([0.1, 0.5, 0.5, 0.9, -1.0, float("-inf")]), min_size=0, max_size=40)
@@ -45,3 +45,9 @@ def test_an_exact_top_k_over_repeated_rows_keeps_the_lowest_keys_of_a_tie(run: i
     assert all(deeper[: len(shallow)] == shallow for shallow, deeper in zip(ranked[:-1], ranked[1:], strict=True))
     tied = sorted(keys[:run].tolist())  # base[0]'s copies come first in rows
     assert ranked[2][:run] == tied
+
+
+@given(st.lists(st.integers(-50, 50), max_size=30), st.lists(st.integers(-60, 60), max_size=30))
+def test_membership_in_sorted_keys_is_numpys(held: list[int], asked: list[int]) -> None:
+    sorted_keys, keys = np.unique(np.asarray(held, np.int64)), np.asarray(asked, np.int64)
+    assert in_sorted(sorted_keys, keys).tolist() == np.isin(keys, sorted_keys).tolist()
