@@ -242,6 +242,7 @@ def test_a_reply_finished_after_the_deadline_is_logged_as_the_caller_saw_it(
             with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
                 echo = channel.unary_unary("/probe.Slow/Echo")
                 assert echo(b"in time", timeout=5, metadata=[("x-request-id", "probe-fast")]) == b"in time"
+                assert echo(b"no deadline", metadata=[("x-request-id", "probe-open")]) == b"no deadline"
                 with pytest.raises(grpc.RpcError) as info:
                     echo(b"late", timeout=0.1, metadata=[("x-request-id", "probe-late")])
             assert info.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED  # type: ignore[attr-defined]
@@ -249,4 +250,4 @@ def test_a_reply_finished_after_the_deadline_is_logged_as_the_caller_saw_it(
         lines = {r.getMessage().split()[0]: r.getMessage().split()[2] for r in caplog.records}
     finally:
         server.stop(0)
-    assert lines == {"probe-fast": "OK", "probe-late": "DEADLINE_EXCEEDED"}
+    assert lines == {"probe-fast": "OK", "probe-open": "OK", "probe-late": "DEADLINE_EXCEEDED"}
