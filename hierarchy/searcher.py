@@ -289,10 +289,10 @@ class Searcher:
         for hit in self._hits(coll, plan, ranking, flat, 1):  # (answers whose node vanished are left out)
             by_video.setdefault(hit.node.video_id, []).append(hit)
         out = []
-        for video, _ in page:
+        for place, (video, _) in enumerate(page, start=offset + 1):
             found = [replace(h, rank=i + 1) for i, h in enumerate(by_video.get(video, []))]
             if found:
-                out.append(VideoGroup(video, found[0].score, found))
+                out.append(VideoGroup(video, found[0].score, found, place))
         more = len(groups) > offset + top_k and offset + top_k <= MAX_RESULT_WINDOW
         shown = [video for video, _ in page]
         token = paging.encode(at.next(offset + top_k, shown, plan.pins), owner, coll.id) if more else ""

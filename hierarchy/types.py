@@ -205,6 +205,7 @@ class VideoGroup:
     video_id: str
     score: float
     hits: list[Hit]
+    rank: int = 0  # the video's place across pages, from 1
 
 
 @dataclass(frozen=True)

@@ -317,7 +317,9 @@ def to_proto_search(result: t.SearchResult, next_token: str, max_bytes: int = 0)
         out.parse.CopyFrom(to_proto_parse(route.parse))
     node = NodeMessages(max_bytes, alone_field="top_k", alone_advice=SEARCH_ALONE_ADVICE)
     groups = [
-        search_pb2.VideoGroup(video_id=g.video_id, score=g.score, hits=[to_proto_hit(h, node) for h in g.hits])
+        search_pb2.VideoGroup(
+            video_id=g.video_id, score=g.score, hits=[to_proto_hit(h, node) for h in g.hits], rank=g.rank
+        )
         for g in result.groups
     ]
     return node.done(

@@ -26,7 +26,7 @@ def search_json(reply: Any) -> dict[str, Any]:
     out: dict[str, Any] = {"route": route, "hits": [_hit_json(h) for h in reply.hits]}
     if reply.groups:
         out["groups"] = [
-            {"video_id": g.video_id, "score": round(g.score, 6), "hits": [_hit_json(h) for h in g.hits]}
+            {"rank": g.rank, "video_id": g.video_id, "score": round(g.score, 6), "hits": [_hit_json(h) for h in g.hits]}
             for g in reply.groups
         ]
     return out
@@ -66,9 +66,9 @@ def print_hits(out: Console, text: str, reply: Any) -> None:
         out.print(_hits_table(reply.hits, title))
         return
     out.print(title, soft_wrap=True)
-    for place, group in enumerate(reply.groups, start=1):
+    for group in reply.groups:
         hits = f"{len(group.hits)} hit" + ("" if len(group.hits) == 1 else "s")
-        heading = f"{place}. video {escape(group.video_id)}: {hits}, best score {group.score:.3f}"
+        heading = f"{group.rank}. video {escape(group.video_id)}: {hits}, best score {group.score:.3f}"
         # The server numbers a group's hits from 1 in each video: the header says so.
         out.print(_hits_table(group.hits, heading, in_video=True))
 

@@ -256,6 +256,7 @@ def test_group_by_video_gives_each_video_its_best_answers(library: Database) -> 
     assert len(rest.groups) == 1 and not rest.next_page_token
     groups = first.groups + rest.groups
     assert sorted(g.video_id for g in groups) == sorted(VIDEOS)
+    assert [g.rank for g in groups] == [1, 2, 3], "a video's place counts across pages"
     order = list(dict.fromkeys(h.node.video_id for h in flat))
     assert [g.video_id for g in groups] == order, "videos come in the order of their best answer"
     for g in groups:

@@ -43,6 +43,7 @@ def test_group_by_video_returns_groups_not_hits(client: StrataClient, three_vide
     )
     assert len(rest.groups) == 1 and rest.next_page_token == ""
     assert {g.video_id for g in [*reply.groups, *rest.groups]} == {"a", "b", "c"}
+    assert [g.rank for g in [*reply.groups, *rest.groups]] == [1, 2, 3]
 
 
 def test_a_sequence_is_scored_by_the_vectors_the_client_sends_for_its_parts(

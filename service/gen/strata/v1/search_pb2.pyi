@@ -130,14 +130,16 @@ class Hit(_message.Message):
     def __init__(self, node: _Optional[_Union[_common_pb2.Node, _Mapping]] = ..., score: _Optional[float] = ..., similarity: _Optional[float] = ..., rank: _Optional[int] = ..., raw_score: _Optional[float] = ..., evidence: _Optional[_Iterable[_Union[Hit, _Mapping]]] = ..., ancestors: _Optional[_Iterable[_Union[_common_pb2.Node, _Mapping]]] = ..., focus: _Optional[_Union[_common_pb2.TimeRange, _Mapping]] = ...) -> None: ...
 
 class VideoGroup(_message.Message):
-    __slots__ = ("video_id", "score", "hits")
+    __slots__ = ("video_id", "score", "hits", "rank")
     VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     HITS_FIELD_NUMBER: _ClassVar[int]
+    RANK_FIELD_NUMBER: _ClassVar[int]
     video_id: str
     score: float
     hits: _containers.RepeatedCompositeFieldContainer[Hit]
-    def __init__(self, video_id: _Optional[str] = ..., score: _Optional[float] = ..., hits: _Optional[_Iterable[_Union[Hit, _Mapping]]] = ...) -> None: ...
+    rank: int
+    def __init__(self, video_id: _Optional[str] = ..., score: _Optional[float] = ..., hits: _Optional[_Iterable[_Union[Hit, _Mapping]]] = ..., rank: _Optional[int] = ...) -> None: ...
 
 class Route(_message.Message):
     __slots__ = ("levels", "reason", "confidences", "parse", "in_time_order")
