@@ -12,9 +12,9 @@ import pytest
 
 from hierarchy import answers
 from hierarchy.db import Database
-from hierarchy.types import EmbeddingSpace, Filter, Level, Node, SearchQuery, TimeRange
+from hierarchy.types import EmbeddingSpace, Filter, Level, Node, SearchQuery, SegmentInput, TimeRange
 from tests.hierarchy.helpers import fast_options, load_sealed
-from tools.bench.corpus import Corpus, generate, queries
+from tools.bench.corpus import SEGMENT_MS, Corpus, generate, queries
 from tools.soccer import EVENTS
 
 COLL = "evidence"
@@ -148,3 +148,38 @@ def test_the_descent_scores_a_few_hundred_segments_not_all(
     db.search(SearchQuery(COLL, Level.VIDEO, vector=corpus.vectors[10], top_k=1))
     assert scored, "the video's evidence was scored"
     assert max(scored) < SEGMENTS // 2 // 2, scored
+
+
+def test_a_long_parent_whose_best_scenes_hold_no_labelled_segment_is_explained_by_its_labelled_ones(
+    library: tuple[Database, Corpus],
+) -> None:
+    """The descent through a half's best scenes finds nothing when the filter's label lies
+    only outside them: its labelled segments are then scored, not left out."""
+    db, _ = library
+    corpus = generate(2 * 3000, dim=DIM, seed=9, per_video=3000)  # halves of ~1,500 segments
+    plain = "evidence-long"
+    db.create_collection(plain, EmbeddingSpace(DIM))
+    load_sealed(db, plain, corpus)
+    probe = queries(corpus, 1, seed=17)[0]
+    half = db.search(SearchQuery(plain, Level.HALF, vector=probe, top_k=1)).hits[0].node
+    inside = Filter(video_ids=(half.video_id,), time_range=TimeRange(half.start_ms, half.end_ms))
+    best = db.search(SearchQuery(plain, Level.SCENE, vector=probe, top_k=answers.EVIDENCE_SCENES, filter=inside)).hits
+    in_best = {(s.node.start_ms, s.node.end_ms) for s in best}
+    # The same videos again, "x" on every segment of that half outside its best scenes.
+    other = "evidence-outside"
+    db.create_collection(other, EmbeddingSpace(DIM))
+    labelled = 0
+    for video, rows in corpus.video_slices():
+        db.create_video(other, video)
+        batch = []
+        for t, v in zip(corpus.start_ms[rows].tolist(), corpus.vectors[rows], strict=True):
+            outside = not any(s <= t < e for s, e in in_best)
+            x = video == half.video_id and half.start_ms <= t < half.end_ms and outside
+            labelled += x
+            batch.append(SegmentInput(video, t, t + SEGMENT_MS, v, labels=["x"] if x else []))
+        db.append_segments(other, batch)
+        db.seal_video(other, video)
+    assert labelled > answers.EXACT_EVIDENCE_BELOW, "the half must be long enough to be descended"
+    hits = db.search(SearchQuery(other, Level.HALF, vector=probe, top_k=1, filter=Filter(labels=("x",)))).hits
+    assert [(h.node.video_id, h.node.start_ms) for h in hits] == [(half.video_id, half.start_ms)]
+    assert len(hits[0].evidence) == answers.EVIDENCE and all(e.node.labels == ("x",) for e in hits[0].evidence)
