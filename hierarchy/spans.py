@@ -126,6 +126,16 @@ class SpanBlock:
         columns = (wanted[held].tolist(), self.video[at].tolist(), self.start[at].tolist(), self.end[at].tolist())
         return {key: (self.videos[video], start, end) for key, video, start, end in zip(*columns, strict=True)}
 
+    def bounds(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(whether each of ``keys`` is present, its start, its end) as arrays in the order
+        given, 0 for a key not present: :meth:`spans` for callers that compute on times."""
+        wanted = np.asarray(keys, np.int64)
+        if not len(self.keys) or not len(wanted):
+            return np.zeros(len(wanted), bool), np.zeros(len(wanted), np.int64), np.zeros(len(wanted), np.int64)
+        at = np.minimum(np.searchsorted(self.keys, wanted), len(self.keys) - 1)
+        held = self.keys[at] == wanted
+        return held, np.where(held, self.start[at], 0), np.where(held, self.end[at], 0)
+
     def newer_than(self, watermark: int) -> int:
         """How many nodes were written after commit ``watermark``."""
         return int((self.sequence > watermark).sum())

@@ -5,8 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from hierarchy import pairs
 from hierarchy.db import Database
 from hierarchy.types import EmbeddingSpace, Filter, Mode, SearchQuery, SegmentInput, TimeRange
 from tests.hierarchy.helpers import fast_options
@@ -71,3 +75,17 @@ def test_with_no_pair_to_find_single_moments_answer_and_the_reason_says_so(clips
     assert [h.node.start_ms // 2000 for h in result.hits] == [5]
     assert "no two moments in a row match the sequence: single moments" in result.route.reason
     clips.close()
+
+
+@given(st.lists(st.tuples(st.integers(0, 5), st.sampled_from([0.5, 1.0, 1.5, 2.0])), max_size=40))
+def test_an_answer_is_its_best_pair_and_equal_answers_keep_the_order_first_seen(found: list[tuple[int, float]]) -> None:
+    # The rule, pair by pair: a key's first best pair stands for it; answers rank by score,
+    # equal ones in the order their keys first came.
+    best: dict[int, tuple[float, int]] = {}
+    for at, (key, score) in enumerate(found):
+        if key not in best or best[key][0] < score:
+            best[key] = (score, at)
+    expected = [at for _, at in sorted(best.values(), key=lambda b: -b[0])]
+    keys = np.array([k for k, _ in found], np.int64)
+    scores = np.array([s for _, s in found], np.float64)
+    assert pairs._best_per_key(keys, scores).tolist() == expected

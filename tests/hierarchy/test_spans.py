@@ -188,6 +188,20 @@ def test_adjacent_steps_through_each_video_in_time_order(games: Database) -> Non
     assert [len(x) for x in spans.adjacent(np.zeros(0, np.int64), 1)] == [0, 0]
 
 
+def test_bounds_give_the_times_spans_give_and_nothing_for_keys_not_held(games: Database) -> None:
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(5, seed=5)))
+    spans = games.searcher._spans(games.get_collection(COLLECTION), Level.SEGMENT).whole()
+    held = spans.spans(spans.keys.tolist())
+    keys = np.array([int(spans.keys[-1]) + 1, *spans.keys[::-1].tolist(), -5], np.int64)
+    present, start, end = spans.bounds(keys)
+    assert present.tolist() == [False] + [True] * len(held) + [False]
+    assert [(s, e) for s, e in zip(start[1:-1].tolist(), end[1:-1].tolist(), strict=True)] == [
+        held[k][1:] for k in keys[1:-1].tolist()
+    ]
+    assert (start[0], end[0], start[-1], end[-1]) == (0, 0, 0, 0)
+    assert [len(x) for x in spans.bounds(np.zeros(0, np.int64))] == [0, 0, 0]
+
+
 def test_small_appends_leave_the_base_untouched() -> None:
     """A search after each write pays for the write: the level's base block is the same
     object until the recent block outgrows an eighth of it."""
