@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from hierarchy import sides
-from hierarchy.aggregate import get_aggregator
+from hierarchy.aggregate import get_aggregator, unit_length
 from hierarchy.segmentation import noise_level, partition, slow_features, split_in
 from hierarchy.types import Level
 
@@ -88,8 +88,11 @@ class Tree:
     levels: dict[Level, list[BuiltNode]]
 
 
-def build(segs: VideoSegments, config: HierarchyConfig, hints: dict[Level, list[int]] | None = None) -> Tree:
-    """Build the tree of one video (every level has at least one node)."""
+def build(
+    segs: VideoSegments, config: HierarchyConfig, hints: dict[Level, list[int]] | None = None, unit: bool = True
+) -> Tree:
+    """Build the tree of one video (every level has at least one node). ``unit``: parent
+    vectors are scaled to unit length (a cosine collection's; see ``hierarchy.aggregate``)."""
     hints = hints or {}
     half_cuts = _half_cuts(segs, config, hints.get(Level.HALF, []))
     half_runs = _runs(half_cuts, len(segs.starts))
@@ -113,7 +116,7 @@ def build(segs: VideoSegments, config: HierarchyConfig, hints: dict[Level, list[
         drive_groups.extend((base + s, base + e) for s, e in drives)
         half_groups.append((first_drive, len(drive_groups)))
         base += len(scenes)
-    return _assemble(segs, config, scene_runs, drive_groups, half_groups)
+    return _assemble(segs, config, scene_runs, drive_groups, half_groups, unit)
 
 
 def _runs(cuts: list[int], n: int) -> list[tuple[int, int]]:
@@ -290,8 +293,10 @@ def _assemble(
     scene_runs: list[tuple[int, int]],
     drive_groups: list[tuple[int, int]],
     half_groups: list[tuple[int, int]],
+    unit: bool,
 ) -> Tree:
-    aggregate = get_aggregator(config.aggregator)
+    chosen = get_aggregator(config.aggregator)
+    aggregate = (lambda vectors, weights: unit_length(chosen(vectors, weights))) if unit else chosen
     scenes = [_node(segs, Level.SCENE, a, b, (a, b), aggregate) for a, b in scene_runs]
     drives = [_parent(segs, Level.DRIVE, scenes, a, b, aggregate) for a, b in drive_groups]
     halves = [_parent(segs, Level.HALF, drives, a, b, aggregate) for a, b in half_groups]

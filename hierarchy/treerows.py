@@ -13,7 +13,7 @@ from hierarchy import builder, catalog, nodes
 from hierarchy.builder import BuiltNode, HierarchyConfig, Tree
 from hierarchy.errors import FailedPrecondition, NotFound
 from hierarchy.nodes import NodeBatch
-from hierarchy.types import Collection, Level, Video
+from hierarchy.types import Collection, Level, Metric, Video
 
 PARENT_LEVELS = (Level.SCENE, Level.DRIVE, Level.HALF, Level.VIDEO)
 
@@ -50,7 +50,9 @@ def build_tree(
     if len(seg_keys) == 0:
         raise FailedPrecondition(f"video {video_id!r} has no segments to build a tree from", "video_id")
     cuts = hints or video.hints
-    tree = builder.build(builder.VideoSegments(**columns), config, cuts)
+    # Only a cosine collection's parents are unit length: under inner product and L2 a
+    # parent's length and place score as its children's do.
+    tree = builder.build(builder.VideoSegments(**columns), config, cuts, unit=coll.space.metric is Metric.COSINE)
     video = replace(video, segment_count=len(seg_keys))
     return BuiltTree(video, cuts, seg_keys, columns["attributes"], tree)
 

@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hierarchy import builder, catalog, operations
+from hierarchy import builder, catalog, nodes, operations
 from hierarchy.db import OPTIMISTIC_BUILDS, Database
 from hierarchy.errors import FailedPrecondition, NotFound
-from hierarchy.types import EmbeddingSpace, Level, SearchQuery, VideoState
+from hierarchy.types import EmbeddingSpace, Level, Metric, SearchQuery, VideoState
 from tests.hierarchy.conftest import OpenDb
 from tests.hierarchy.helpers import COLLECTION, DIM, segments, unit_vectors
 
@@ -117,11 +117,11 @@ def test_a_segment_appended_while_the_tree_is_built_is_in_the_sealed_tree(
     _load(games)  # 60 segments: 0 .. 60 s
     build, calls = builder.build, []
 
-    def append_during_the_first_build(*args: Any) -> builder.Tree:
+    def append_during_the_first_build(*args: Any, **kwargs: Any) -> builder.Tree:
         calls.append(1)
         if len(calls) == 1:
             _late_segment(games, 60_000)  # commits while the tree of 60 segments is built
-        return build(*args)
+        return build(*args, **kwargs)
 
     monkeypatch.setattr(builder, "build", append_during_the_first_build)
     games.seal_video(COLLECTION, "v1")
@@ -136,9 +136,9 @@ def test_the_trees_of_two_videos_are_built_at_the_same_time(games: Database, mon
     games.append_segments(COLLECTION, segments("v2", unit_vectors(40, seed=12)))
     build, both_building = builder.build, threading.Barrier(2, timeout=10)
 
-    def meet_the_other_build(*args: Any) -> builder.Tree:
+    def meet_the_other_build(*args: Any, **kwargs: Any) -> builder.Tree:
         both_building.wait()  # breaks (and the seal fails) if the builds run one at a time
-        return build(*args)
+        return build(*args, **kwargs)
 
     monkeypatch.setattr(builder, "build", meet_the_other_build)
     with ThreadPoolExecutor(2) as pool:
@@ -152,7 +152,7 @@ def test_a_video_that_keeps_changing_is_built_at_last_with_its_writers_held(
     _load(games)
     build, calls, blocked = builder.build, [], []
 
-    def change_it_each_time(*args: Any) -> builder.Tree:
+    def change_it_each_time(*args: Any, **kwargs: Any) -> builder.Tree:
         calls.append(1)
         start_ms = 59_000 + 1000 * len(calls)
         if len(calls) <= OPTIMISTIC_BUILDS:
@@ -162,7 +162,7 @@ def test_a_video_that_keeps_changing_is_built_at_last_with_its_writers_held(
             writer.start()
             writer.join(0.5)
             assert writer.is_alive()
-        return build(*args)
+        return build(*args, **kwargs)
 
     monkeypatch.setattr(builder, "build", change_it_each_time)
     games.seal_video(COLLECTION, "v1")
@@ -187,8 +187,8 @@ def _after_each_build(monkeypatch: pytest.MonkeyPatch, change: Callable[[], obje
     """Make every tree build run ``change`` once its tree is built, before it commits."""
     build = builder.build
 
-    def build_then_change(*args: Any) -> builder.Tree:
-        tree = build(*args)
+    def build_then_change(*args: Any, **kwargs: Any) -> builder.Tree:
+        tree = build(*args, **kwargs)
         change()
         return tree
 
@@ -258,3 +258,36 @@ def test_a_build_whose_collection_was_deleted_and_made_again_fails_and_builds_no
     assert final.done and "deleted" in final.error and final.skipped == ()
     with pytest.raises(NotFound):
         games.navigator.node(COLLECTION, "v1/video/0")  # the new collection's video was not built
+
+
+@pytest.mark.parametrize("metric", [Metric.L2_SQUARED, Metric.INNER_PRODUCT])
+def test_parents_keep_their_childrens_length_and_place_outside_cosine(db: Database, metric: Metric) -> None:
+    # Two videos of moments along one axis, ten times apart. Scaled to unit length, the
+    # far video's scenes sat on the query (L2 distance 0) above the near one's.
+    db.create_collection("m", EmbeddingSpace(8, metric))
+    axis = np.eye(8, dtype=np.float32)[0]
+    noise = np.random.default_rng(1).normal(0, 0.01, (10, 8)).astype(np.float32)
+    for video, scale in (("far", 10.0), ("near", 1.0)):
+        db.create_video("m", video)
+        db.append_segments("m", segments(video, scale * axis + noise))
+        db.build_video("m", video)
+    want = {"far": 10.0 * axis + noise.mean(axis=0), "near": axis + noise.mean(axis=0)}
+    query = axis if metric is Metric.L2_SQUARED else -axis  # under IP the shorter parent is nearer
+    for level in (Level.SCENE, Level.DRIVE, Level.HALF, Level.VIDEO):
+        hits = db.search(SearchQuery("m", level, vector=query, top_k=10, include_evidence=False)).hits
+        assert hits[0].node.video_id == "near"
+        for hit in hits:  # every level's vector is its moments' mean (all are 2 s long)
+            expected = want[hit.node.video_id]
+            score = -float(np.sum((expected - query) ** 2)) if metric is Metric.L2_SQUARED else float(expected @ query)
+            assert hit.similarity == pytest.approx(score, rel=1e-2, abs=1e-2)
+
+
+def test_cosine_parents_are_unit_length(db: Database) -> None:
+    db.create_collection("c", EmbeddingSpace(8))
+    db.create_video("c", "v")
+    db.append_segments("c", segments("v", 5.0 * unit_vectors(30, dim=8, seed=4)))
+    db.build_video("c", "v")
+    cid = db.get_collection("c").id
+    for level in (Level.SCENE, Level.DRIVE, Level.HALF, Level.VIDEO):
+        _, vectors, _ = nodes.vectors_since(db.store.cursor(), cid, level, -1)
+        assert len(vectors) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
