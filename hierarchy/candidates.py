@@ -54,6 +54,9 @@ class Context:
     # Which candidate keys of a level a later page may see (written by its first page's
     # commit); None: all. Routing then reads the library as the first page did.
     visible: Callable[[Level, np.ndarray], np.ndarray] | None = None
+    # How many nodes of a level ``visible`` hides: a pool is found that much deeper, so
+    # that it still holds its level's best visible ones.
+    hidden: Callable[[Level], int] | None = None
     # More keys of a level to score exactly beside an unfiltered search's graph answers
     # (the children of the best parents: hierarchy.search), given the parents already found
     # best first, if any; None for a level searched by its graph alone.
@@ -87,17 +90,18 @@ def pool(
         return None
     spans = (lambda: ctx.spans(level)) if ctx.spans is not None else None
     narrow = ctx.narrow(level, parents) if ctx.narrow is not None else None
+    deeper = size + (ctx.hidden(level) if ctx.visible is not None and ctx.hidden is not None else 0)
     if ctx.part is not None and level < ctx.part[0]:
         allowed = in_part(ctx, level, flt)
-        keys, sims = search.among(index, allowed, vector, size, ctx.exact_filter_below, narrow)
+        keys, sims = search.among(index, allowed, vector, deeper, ctx.exact_filter_below, narrow)
     else:
         graph = level > Level.SEGMENT and search.graph_candidates(index)
         keys, sims = search.candidates(
-            ctx.cur, index, ctx.cid, level, flt, vector, size, ctx.exact_filter_below, spans, narrow, graph
+            ctx.cur, index, ctx.cid, level, flt, vector, deeper, ctx.exact_filter_below, spans, narrow, graph
         )
     if ctx.visible is not None:
         seen = ctx.visible(level, keys)
-        keys, sims = keys[seen], sims[seen]
+        keys, sims = keys[seen][:size], sims[seen][:size]
     return router.pool(level, keys, sims, ctx.moments(level), vector)
 
 

@@ -12,7 +12,7 @@ from hierarchy.calibrate import LevelMoments
 from hierarchy.db import Database
 from hierarchy.errors import InvalidArgument
 from hierarchy.index import IndexParams
-from hierarchy.types import EmbeddingSpace, Filter, Hit, Level, Mode, SearchQuery, SegmentInput
+from hierarchy.types import EmbeddingSpace, Filter, Hit, Level, Mode, SearchQuery, SearchResult, SegmentInput
 from tests.hierarchy.helpers import COLLECTION, DIM, OpenDb, hit_ids, segments, unit_vectors
 
 VIDEOS = ("v1", "v2", "v3")
@@ -86,6 +86,40 @@ def test_pages_answer_as_of_the_first_page_while_writes_land(library: Database, 
     if mode is not Mode.AUTO:  # (AUTO may route elsewhere once the library has changed)
         fresh = {i for page in pages(library, q) for i in page}
         assert any(i.startswith(("late", "sealed-late")) for i in fresh), "a new search sees the new writes"
+
+
+@pytest.mark.parametrize("group", [False, True])
+def test_pages_of_every_level_together_hold_their_answers_when_many_are_written_between(
+    db: Database, group: bool
+) -> None:
+    # Each level's candidates are found before the later page masks what it may not see:
+    # 150 new moments near the query took most of the segment pool's places, and the page
+    # answered with drives past better segments it never saw, then ended early.
+    rng = np.random.default_rng(0)
+    probe = rng.normal(size=8).astype(np.float32)
+
+    def moments(video: str, count: int, close: bool) -> list[SegmentInput]:
+        rows = rng.normal(size=(count, 8)).astype(np.float32)
+        rows = rows * 0.3 + probe if close else rows
+        return [SegmentInput(video, i * 1000, i * 1000 + 1000, rows[i]) for i in range(count)]
+
+    db.create_collection("c", EmbeddingSpace(8))
+    for video, count, close in (("a", 400, True), ("b", 60, False), ("c", 60, False)):
+        db.create_video("c", video)
+        db.append_segments("c", moments(video, count, close))
+        db.seal_video("c", video)
+    db.create_video("c", "later")
+    q = SearchQuery("c", vector=probe, top_k=2 if group else 3, mode=Mode.ALL, include_evidence=False)
+    q = replace(q, group_by_video=group, group_size=3)
+
+    def answers(result: SearchResult) -> list[object]:
+        return [(g.video_id, [h.node.id for h in g.hits]) for g in result.groups] if group else hit_ids(result)
+
+    one = answers(db.search(replace(q, top_k=2 * q.top_k)))
+    first = db.search(q)
+    db.append_segments("c", moments("later", 150, True))
+    second = db.search(q, first.next_page_token)
+    assert answers(first) + answers(second) == one
 
 
 def test_pages_stay_consistent_with_a_writer_thread(library: Database) -> None:
