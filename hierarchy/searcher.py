@@ -47,7 +47,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-MAX_RESULT_WINDOW = 10_000  # pages end here: deeper ranks cost a full ranking each
+# A page may start no deeper than this (deeper ranks cost a full ranking each). The page
+# that reaches it still offers a token, and the next page is refused, naming the fix: a
+# client reading every answer is told, not handed a last page short of them.
+MAX_RESULT_WINDOW = 10_000
 RERANK_DEPTH = 100  # the joint rerank reorders this many answers at the head of a ranking
 MAX_GROUPED_RANKING = 50_000  # grouping by video reads at most this many answers
 PAGE_REFILLS = 4  # reads of a page whose answers a tree rebuild replaced meanwhile
@@ -168,7 +171,7 @@ class Searcher:
             ranking = self._ranking(coll, plan, start + top_k + 1)
         hits, read, end, ranking = self._page(coll, plan, at, ranking, start, top_k)
         # A ranking cut short by the answers read past may hold more: another page is offered.
-        more = (len(ranking.ranked) > end or not ranking.exhausted) and end <= MAX_RESULT_WINDOW
+        more = len(ranking.ranked) > end or not ranking.exhausted
         token = paging.encode(at.next(end, read, plan.pins), owner, coll.id) if more else ""
         return SearchResult(hits, ranking.route, more, token), len(read) > len(hits)
 
@@ -203,9 +206,11 @@ class Searcher:
         if position is None:
             return paging.Position(0, self._commits.visible(coll.id))
         at = paging.Position.of(position)
-        if at.offset > MAX_RESULT_WINDOW:
+        if at.offset >= MAX_RESULT_WINDOW:
             raise validate.InvalidArgument(
-                "page_token", f"pages past the first {MAX_RESULT_WINDOW} answers are not served; narrow the filter"
+                "page_token",
+                f"a search serves pages starting within its first {MAX_RESULT_WINDOW} answers and this one starts at "
+                f"{at.offset}; narrow the filter (video_ids, time_range, labels) to read the rest",
             )
         return at
 
@@ -293,7 +298,7 @@ class Searcher:
             found = [replace(h, rank=i + 1) for i, h in enumerate(by_video.get(video, []))]
             if found:
                 out.append(VideoGroup(video, found[0].score, found, place))
-        more = len(groups) > offset + top_k and offset + top_k <= MAX_RESULT_WINDOW
+        more = len(groups) > offset + top_k
         shown = [video for video, _ in page]
         token = paging.encode(at.next(offset + top_k, shown, plan.pins), owner, coll.id) if more else ""
         return SearchResult([], ranking.route, more, token, out)

@@ -469,7 +469,7 @@ def _paged_ids(client: StrataClient, video: str, time_range: tuple[int, int]) ->
         )
         ids.extend(h.node.id for h in reply.hits)
         token = reply.next_page_token
-        if not token:
+        if not token or len(ids) >= MAX_RESULT_WINDOW:  # no page may start past the window
             break
     assert len(ids) == len(set(ids)), "a segment was listed twice"
     return ids

@@ -364,6 +364,28 @@ def test_a_forged_token_past_the_result_window_is_refused(library: Database) -> 
     assert err.value.field == "page_token" and str(searcher.MAX_RESULT_WINDOW) in err.value.message
 
 
+@pytest.mark.parametrize("group", [False, True])
+def test_a_reader_of_every_page_is_told_where_the_result_window_ends(
+    library: Database, monkeypatch: pytest.MonkeyPatch, group: bool
+) -> None:
+    # The page that reaches the window offered no token, so a client reading to the end
+    # stopped there as if it had every answer.
+    from hierarchy import searcher
+
+    monkeypatch.setattr(searcher, "MAX_RESULT_WINDOW", 2 if group else 20)
+    q = SearchQuery(COLLECTION, Level.SEGMENT, vector=unit_vectors(1, seed=3)[0], top_k=1 if group else 7)
+    q = replace(q, group_by_video=group)
+    token, starts = "", []
+    with pytest.raises(InvalidArgument) as err:
+        for _ in range(10):
+            result = library.search(q, token)
+            starts.append(len(starts) * q.top_k)
+            token = result.next_page_token
+            assert token, "more answers rank past every page served"
+    assert starts == ([0, 1] if group else [0, 7, 14])
+    assert err.value.field == "page_token" and "narrow the filter" in err.value.message
+
+
 def _owner_of(token: str) -> str:
     """The request digest a token carries (tokens are base64 JSON)."""
     import base64
