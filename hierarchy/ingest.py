@@ -57,7 +57,7 @@ def prepare(
 
 def _check_fields(seg: SegmentInput, field: str) -> None:
     validate.identifier(seg.video_id, f"{field}.video_id")
-    validate.segment_id(seg.id, f"{field}.id")
+    validate.segment_id(seg.id, f"{field}.id", default_segment_id(seg.video_id, seg.start_ms))
     validate.segment_times(seg, field)
     validate.text(seg.text, f"{field}.text")
     validate.labels(seg.labels, f"{field}.labels")

@@ -29,6 +29,7 @@ MAX_ATTRIBUTE_DEPTH = 16  # nesting of attribute values (objects in lists in obj
 MAX_HINT_CUTS = 100_000  # a level's cut times (a ten-hour video cut every second has 36,000)
 HALF_FLOAT_MAX = 65504.0  # the largest component of a vector kept as given (not unit length)
 # The ids the tree gives its parents (hierarchy.treerows.node_id).
+_DEFAULT_ID = re.compile(r".+@\d+")
 _PARENT_ID = re.compile(".+/(" + "|".join(level.label for level in Level if level is not Level.SEGMENT) + r")/\d+")
 
 
@@ -64,13 +65,21 @@ def node_id(value: str, field: str) -> str:
     return identifier(value, field, limit=MAX_NODE_ID)
 
 
-def segment_id(value: str, field: str) -> str:
-    """A client's segment id (empty: the default one): an :func:`identifier` that does not
-    have the form the tree gives its parents' ids (``<video>/<level>/<n>``), which a
-    later build of that video would then fail to take."""
+def segment_id(value: str, field: str, default: str = "") -> str:
+    """A client's segment id (empty: ``default``, the one Strata gives it): an
+    :func:`identifier` that has neither the form the tree gives its parents' ids
+    (``<video>/<level>/<n>``), which a later build of that video would then fail to take,
+    nor that of another segment's default id (``<video>@<start_ms>``), which that segment,
+    sent unnamed, could then not take."""
     identifier(value, field, allow_empty=True)
     if _PARENT_ID.fullmatch(value):
         raise InvalidArgument(field, f"{value!r} has the form of a scene, drive, half or video id; pick another")
+    if value != default and _DEFAULT_ID.fullmatch(value):
+        raise InvalidArgument(
+            field,
+            f"{value!r} has the form of the id a segment sent without one gets (<video_id>@<start_ms>); leave "
+            f"it empty (this segment's would be {default!r}) or pick an id of another form",
+        )
     return value
 
 

@@ -69,14 +69,28 @@ def test_same_segments_under_another_request_id_already_exist(games: Database) -
     assert segment_count(games) == 5
 
 
-def test_a_default_name_taken_by_a_named_segment_already_exists(games: Database) -> None:
-    """ "v1@0" is the name a segment of v1 starting at 0 gets; here a segment of v2 took
-    it first. The batch is refused whole, naming the segment."""
+def test_a_segment_may_not_take_the_name_another_is_given_by_default(games: Database) -> None:
+    """ "v1@2000" is the name a segment of v1 starting at 2 s gets when sent unnamed. A
+    segment of v2 that took it first made that one fail ALREADY_EXISTS on a field its
+    client never set; it is refused instead, naming the form and the way out."""
     named = segments("v2", unit_vectors(1))[0]
-    games.append_segments(COLLECTION, [dataclasses.replace(named, id="v1@2000")])
+    with pytest.raises(InvalidArgument) as err:
+        games.append_segments(COLLECTION, [dataclasses.replace(named, id="v1@2000")])
+    assert err.value.field == "segments[0].id" and "<video_id>@<start_ms>" in err.value.message
+    assert "'v2@0'" in err.value.message  # the one it would get
+    games.append_segments(COLLECTION, [dataclasses.replace(named, id="v2@0")])  # its own default: as unnamed
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(4)))
+    assert segment_count(games) == 5
+
+
+def test_a_batch_naming_a_stored_id_is_refused_whole(games: Database) -> None:
+    named = segments("v2", unit_vectors(1))[0]
+    games.append_segments(COLLECTION, [dataclasses.replace(named, id="goal-7")])
+    batch = segments("v1", unit_vectors(4))
+    batch[2] = dataclasses.replace(batch[2], id="goal-7")
     with pytest.raises(AlreadyExists) as err:
-        games.append_segments(COLLECTION, segments("v1", unit_vectors(4)))
-    assert (err.value.field, "'v1@2000' already exists" in str(err.value)) == ("segments[2].id", True)
+        games.append_segments(COLLECTION, batch)
+    assert (err.value.field, "'goal-7' already exists" in str(err.value)) == ("segments[2].id", True)
     assert segment_count(games) == 1
     games.append_segments(COLLECTION, segments("v1", unit_vectors(2)))  # the store took the rest back
     assert segment_count(games) == 3

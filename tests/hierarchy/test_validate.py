@@ -62,9 +62,18 @@ def test_segment_ids_may_not_look_like_a_parent_id(value: str) -> None:
     assert err.value.field == "segments[3].id" and "scene, drive, half or video" in err.value.message
 
 
-@pytest.mark.parametrize("value", ["", "v1@0", "v1/segment/0", "v1/scene/x", "scene/0", "v1/scenes/0"])
+@pytest.mark.parametrize("value", ["", "v1@0", "v1/segment/0", "v1/scene/x", "scene/0", "v1/scenes/0", "a@b", "@5"])
 def test_other_segment_ids_are_taken(value: str) -> None:
-    assert validate.segment_id(value, "segments[0].id") == value
+    assert validate.segment_id(value, "segments[0].id", "v1@0") == value
+
+
+@pytest.mark.parametrize("value", ["v1@1000", "v2@0", "cam@2@0", "x@0"])
+def test_segment_ids_may_not_take_another_segments_default_id(value: str) -> None:
+    """A segment sent unnamed gets ``<video>@<start_ms>``; had another taken it, that one
+    would be refused ALREADY_EXISTS on an id its client never set."""
+    with pytest.raises(InvalidArgument) as err:
+        validate.segment_id(value, "segments[0].id", "v1@0")
+    assert err.value.field == "segments[0].id" and "'v1@0'" in err.value.message
 
 
 def test_vector_is_normalised_for_cosine() -> None:
