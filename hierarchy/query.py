@@ -521,13 +521,24 @@ def _every(t: _Tokens, start: int) -> bool:
     """Whether the text opens with "every", "each" or "all (of) (the)"; those words leave
     the event ("every goal of match-0001": goals)."""
     first, nxt = t.word(start), t.word(start + 1)
-    if first not in _EVERY or first == "all" and not (nxt in {"of", "the"} or nxt.endswith("s")):
+    if first not in _EVERY or first == "all" and not (nxt in {"of", "the"} or _plural_noun_at(t, start + 1)):
         return False  # "all-out attack"
     end = start + 1
     while t.word(end) in {"of", "the"}:
         end += 1
     t.cut(start, end)
     return True
+
+
+def _plural_noun_at(t: _Tokens, start: int) -> bool:
+    """Whether the words from ``start`` to the next function word (at most four) hold a
+    plural: "all corner kicks after the break", not "all out attack"."""
+    end = start
+    while end < start + 4 and (word := t.word(end)) and word not in _FUNCTION:
+        if singular(word) != word:
+            return True
+        end += 1
+    return False
 
 
 def _confines(head: _Mention | None, counted: object, within: Level | None, ordinal: Ordinal, event: str) -> bool:

@@ -217,6 +217,9 @@ def test_a_named_part_confines_the_search(text: str, scope: Level | None, part: 
     cases(
         ("every goal of match-0001", True, "goal"),
         ("all corners in the second half", True, "corners"),
+        ("all corner kicks after the interval", True, "corner kicks"),
+        ("all free kicks", True, "free kicks"),
+        ("all is quiet in the first half", False, "all is quiet"),
         ("all of the bookings", True, "bookings"),
         ("find me each save by the visitors", True, "save by the visitors"),
         ("all out attack from the hosts", False, "all out attack from the hosts"),
