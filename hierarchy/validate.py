@@ -6,12 +6,14 @@ import dataclasses
 import math
 import re
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hierarchy.aggregate import AGGREGATORS
 from hierarchy.builder import HierarchyConfig
+from hierarchy.encoder import DEFAULT_ENCODER
 from hierarchy.errors import InvalidArgument, ResourceExhausted
 from hierarchy.types import EmbeddingSpace, Level, Metric, SegmentInput
 
@@ -120,9 +122,17 @@ def query_text(value: str, limit: int) -> str:
 
 
 def space_names(value: EmbeddingSpace) -> EmbeddingSpace:
-    """The names of a space (model, version, encoder) are short and printable."""
+    """The names of a space (model, version, encoder) are short and printable; a text
+    encoder's model folder is an absolute path (or ``~/…``): stored as given, a relative
+    one would be looked for from wherever the server is started next."""
     for name in ("model_name", "model_version", "text_encoder"):
         name_text(getattr(value, name), f"space.{name}")
+    encoder = value.text_encoder
+    if encoder and encoder != DEFAULT_ENCODER and not Path(encoder).expanduser().is_absolute():
+        raise InvalidArgument(
+            "space.text_encoder",
+            f"{encoder!r} is a relative path; give the model folder's absolute path on the server, or 'default'",
+        )
     return value
 
 

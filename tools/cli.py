@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from hierarchy.encoder import DEFAULT_ENCODER
 from hierarchy.validate import MAX_DIMENSION
 from service.client import GRANULARITIES, METRICS, StrataClient, StrataRpcError
 from service.gen.strata.v1 import admin_pb2
@@ -155,13 +156,18 @@ def collections_create(
     name: str,
     dim: Annotated[int, typer.Option("--dim", min=0, max=MAX_DIMENSION, help="Vector dimension.")] = 0,
     metric: Annotated[MetricName, typer.Option(help="cos, ip or l2sq.")] = MetricName.cos,
-    encoder: Annotated[str, typer.Option(help="Text encoder: 'default' or a local model folder.")] = "",
+    encoder: Annotated[
+        str,
+        typer.Option(help="Text encoder: 'default' or a model folder on the server (a relative one from here)."),
+    ] = "",
     model_name: Annotated[str, typer.Option(help="Model that produced the vectors.")] = "",
     target: Target = DEFAULT_TARGET,
     token: Token = None,
     tls_ca: TlsCa = None,
 ) -> None:
     """Create a collection (``--dim D`` for client vectors, ``--encoder default`` for text)."""
+    if encoder and encoder != DEFAULT_ENCODER:  # the server stores it: where it is, not where it was typed
+        encoder = str(Path(encoder).expanduser().absolute())
     with _client(target, token, tls_ca) as client:
         try:
             made = client.create_collection(name, dim, metric.value, encoder, model_name)

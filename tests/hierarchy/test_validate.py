@@ -216,9 +216,18 @@ def test_labels_and_attributes() -> None:
     assert err.value.field == "attributes.speed"
 
 
+@pytest.mark.parametrize("folder", ["model", "./models/e", "../e"])
+def test_a_relative_encoder_folder_is_refused(folder: str) -> None:
+    """The server stores the name: a relative folder would be looked for from wherever it
+    starts next."""
+    with pytest.raises(InvalidArgument) as err:
+        validate.space_names(EmbeddingSpace(0, text_encoder=folder))
+    assert err.value.field == "space.text_encoder" and "absolute path" in err.value.message
+
+
 def test_space_takes_the_encoder_dimension() -> None:
-    assert validate.space(EmbeddingSpace(0, text_encoder="e"), 384).dimension == 384
-    assert validate.space(EmbeddingSpace(384, text_encoder="e"), 384).dimension == 384
+    assert validate.space(EmbeddingSpace(0, text_encoder="/models/e"), 384).dimension == 384
+    assert validate.space(EmbeddingSpace(384, text_encoder="/models/e"), 384).dimension == 384
 
 
 @pytest.mark.parametrize(
@@ -227,7 +236,7 @@ def test_space_takes_the_encoder_dimension() -> None:
         (EmbeddingSpace(0), None),
         (EmbeddingSpace(-3), None),
         (EmbeddingSpace(validate.MAX_DIMENSION + 1), None),
-        (EmbeddingSpace(128, text_encoder="e"), 384),
+        (EmbeddingSpace(128, text_encoder="/models/e"), 384),
     ],
 )
 def test_bad_spaces(space: EmbeddingSpace, encoder_dim: int | None) -> None:

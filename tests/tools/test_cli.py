@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from hierarchy.encoder import default_model_path
 from service.client import StrataClient
 
 STRATA = str(Path(sys.executable).parent / "strata")
@@ -43,6 +44,21 @@ def _strata(target: str, *args: str) -> str:
     result = subprocess.run([STRATA, *args], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def test_a_relative_encoder_folder_is_sent_as_the_folder_it_names_here(served: str, tmp_path: Path) -> None:
+    # Stored as typed, it was looked for from wherever the server started next.
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "mini").symlink_to(default_model_path())
+    env = {**os.environ, "STRATA_TARGET": served}
+    made = subprocess.run(
+        [STRATA, "collections", "create", "texts", "--encoder", "models/mini"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    with StrataClient(served) as client:
+        [texts] = [c for c in client.list_collections() if c.name == "texts"]
+    assert texts.space.text_encoder == str(tmp_path / "models" / "mini")
 
 
 def test_ingest_then_search_json(served: str, tmp_path: Path) -> None:
