@@ -77,9 +77,9 @@ _HINTS = {
 }
 
 
-def _fail(exc: StrataRpcError, hint: str = "") -> None:
+def _fail(exc: StrataRpcError, hint: str = "", where: str = "") -> None:
     hint = hint or ("" if exc.fields else _HINTS.get(exc.code.name, ""))
-    message = escape(exc.message + (f" ({hint})" if hint else ""))
+    message = escape((f"{where}: " if where else "") + exc.message + (f" ({hint})" if hint else ""))
     err.print(f"[red]error[/red] {exc.code.name}: {message}", soft_wrap=True)
     raise typer.Exit(1)
 
@@ -237,10 +237,10 @@ def ingest(
     """Ingest a JSONL file; unknown videos are created on first sight. Re-running the
     same file with the same --batch-size is safe: a batch's request id derives from its
     segments, so the batches stored before replay."""
-    from tools.ingest import ingest_file
+    from tools.ingest import IngestRefused, count_rows, ingest_file
 
     with _client(target, token, tls_ca) as client, bars(err) as progress:
-        task = progress.add_task("ingest", total=_count_lines(file))
+        task = progress.add_task("ingest", total=count_rows(file))
         try:
             summary = ingest_file(client, collection, file, batch_size, on_batch=lambda n: progress.advance(task, n))
             sealing = progress.add_task("seal", total=len(summary.video_ids) if seal else 0)
@@ -250,9 +250,12 @@ def ingest(
                     lambda video: client.seal_video(collection, video), summary.video_ids if seal else []
                 ):
                     progress.advance(sealing)
+        except IngestRefused as refused:
+            progress.stop()
+            _fail(refused.error, refused.hint(), refused.where)
         except StrataRpcError as exc:
             progress.stop()
-            _fail(exc, _INGEST_HINTS.get(exc.code.name, ""))
+            _fail(exc)
         except ValueError as exc:  # a line of the file that is not a segment
             progress.stop()
             _stop(str(exc))
@@ -261,20 +264,6 @@ def ingest(
         f"({summary.replayed} already present), {summary.videos} new videos"
         + (f"; sealed {len(summary.video_ids)} videos" if seal else "")
     )
-
-
-# What to do when a batch is refused for what the server holds (not for a line's content).
-_INGEST_HINTS = {
-    # A batch cut otherwise than by the run that stored its segments is a new request.
-    "ALREADY_EXISTS": "a re-run replays the batches stored before only when cut alike: give the same --batch-size",
-    # The only precondition of an append: its videos are not sealed.
-    "FAILED_PRECONDITION": "reopen a sealed video to append: strata videos reopen COLLECTION VIDEO",
-}
-
-
-def _count_lines(path: Path) -> int:
-    with path.open("rb") as handle:
-        return sum(1 for line in handle if line.strip())
 
 
 def _utf8(text: str) -> str:
@@ -575,12 +564,17 @@ def demo(
     """Start an embedded server, ingest sample matches and run a few searches."""
     from hierarchy.errors import StrataError
     from tools.demo import run_demo
+    from tools.ingest import IngestRefused
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     try:
         run_demo(data_dir or Path.home() / ".strata" / "demo", matches, console)
     except StrataError as exc:  # e.g. a data directory that cannot be used
         _stop(str(exc))
+    except IngestRefused as refused:
+        _fail(refused.error, refused.hint(), refused.where)
+    except StrataRpcError as exc:
+        _fail(exc)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, add_help_option=False)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from service.client import StrataClient
+from service.gen.strata.v1 import video_pb2
 from service.server import create_server
 from service.settings import Settings
 from tools import soccer
@@ -64,26 +66,28 @@ def _load(client: StrataClient, matches: int, out: Console) -> list[str]:
         out.print(f"created collection {COLLECTION} with the built-in text encoder")
     data = soccer.generate(matches=matches, seed=SEED, vectors="none")
     out.print(f"generated {matches} matches: {len(data.segments)} segments of ~2 s with captions")
+    by_video: dict[str, list[dict[str, Any]]] = {}
+    for row in data.segments:
+        by_video.setdefault(row["video_id"], []).append(row)
+    # Match n is the same whatever the count asked for: a run asking for more matches
+    # than the last keeps the sealed ones and adds the rest (a video is ingested and
+    # sealed in turn; one stopped half-way replays its stored batches).
+    sealed = {v.id for v in client.list_videos(COLLECTION) if v.state == video_pb2.VIDEO_STATE_SEALED}
+    added = present = 0
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=out)
     with progress:
-        task = progress.add_task("ingest", total=len(data.segments))
-        summary = ingest_rows(
-            client,
-            COLLECTION,
-            data.segments,
-            500,
-            f"demo-{SEED}-{matches}",
-            on_batch=lambda n: progress.advance(task, n),
-        )
-        sealing = progress.add_task("seal and build trees", total=len(summary.video_ids))
-        for video_id in summary.video_ids:
+        task = progress.add_task("ingest, seal and build trees", total=len(data.segments))
+        for video_id, rows in by_video.items():
+            if video_id in sealed:
+                present += len(rows)
+                progress.advance(task, len(rows))
+                continue
+            placed = ((f"{video_id} row {i}", row) for i, row in enumerate(rows, start=1))
+            summary = ingest_rows(client, COLLECTION, placed, 500, f"demo-{SEED}", lambda n: progress.advance(task, n))
+            added, present = added + summary.segments - summary.replayed, present + summary.replayed
             client.seal_video(COLLECTION, video_id)
-            progress.advance(sealing)
-    out.print(
-        f"ingested {summary.segments - summary.replayed} new segments "
-        f"({summary.replayed} already present from an earlier run); trees built"
-    )
-    return summary.video_ids
+    out.print(f"ingested {added} new segments ({present} already present from an earlier run); trees built")
+    return list(by_video)
 
 
 def _show_tree(client: StrataClient, video_id: str, out: Console) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,13 +31,52 @@ class IngestSummary:
     video_ids: list[str] = field(default_factory=list)
 
 
-def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    """Rows of a JSONL file (blank lines skipped); ValueError names the file, line and
-    field of one that is not a segment (see :func:`check_row`)."""
+class IngestRefused(Exception):
+    """A batch the server refused: its error, the place in the input of the segment the
+    error names (``file:line``; empty when it names none), and what the run stored
+    before that batch."""
+
+    def __init__(self, error: StrataRpcError, where: str, stored: IngestSummary) -> None:
+        super().__init__(str(error))
+        self.error, self.where, self.stored = error, where, stored
+
+    def hint(self) -> str:
+        """What to do about it, and what is stored already."""
+        said = [_HINTS.get(self.error.code.name, "")]
+        if self.stored.batches:
+            said.append(
+                f"the {self.stored.segments} segments before its batch are stored and a re-run with the same "
+                "--batch-size replays them"
+            )
+        return "; ".join(part for part in said if part)
+
+
+# What to do about a batch refused for what the server holds or allows (not for a
+# line's content, which the error names).
+_HINTS = {
+    "ALREADY_EXISTS": "it is stored already: by an earlier run that cut the file into other batches (give that "
+    "run's --batch-size), or by another line or file with this id, or this video and start",
+    "FAILED_PRECONDITION": "reopen a sealed video to append: strata videos reopen COLLECTION VIDEO",
+    "RESOURCE_EXHAUSTED": "send smaller batches: lower --batch-size",
+}
+_SEGMENT_FIELD = re.compile(r"segments\[(\d+)\]")
+
+
+def count_rows(path: Path) -> int:
+    """The lines of a JSONL file that are not blank (a progress bar's total)."""
+    with path.open("rb") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+def read_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Rows of a JSONL file with their places (``file:line``; blank lines skipped);
+    ValueError names the file, line and field of one that is not a segment (see
+    :func:`check_row`)."""
     with path.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
             if raw.strip():
-                yield _row(raw, f"{path}:{number}")
+                where = f"{path}:{number}"
+                yield where, _row(raw, where)
 
 
 def _row(raw: bytes, where: str) -> dict[str, Any]:
@@ -148,16 +188,18 @@ def batch_request_id(prefix: str, segments: Iterable[segment_pb2.Segment], born:
 def ingest_rows(
     client: StrataClient,
     collection: str,
-    rows: Iterable[dict[str, Any]],
+    rows: Iterable[tuple[str, dict[str, Any]]],
     batch_size: int,
     request_prefix: str,
     on_batch: Callable[[int], None] = lambda n: None,
 ) -> IngestSummary:
-    """Append rows in atomic batches, each with a request id made from its segments and
-    videos (see :func:`batch_request_id`); create unknown videos."""
+    """Append rows, each given with its place in the input, in atomic batches, each with a
+    request id made from its segments and videos (see :func:`batch_request_id`); create
+    unknown videos. A refused batch raises :class:`IngestRefused`."""
     summary = IngestSummary()
     born: dict[str, int] = {}  # the videos seen: when each was created (ms)
-    for batch in _chunks(rows, batch_size):
+    for placed in _chunks(rows, batch_size):
+        batch = [row for _, row in placed]
         segments = [segment_from_dict(row) for row in batch]
         created = []
         for row in batch:
@@ -171,9 +213,9 @@ def ingest_rows(
         request_id = batch_request_id(request_prefix, segments, born)
         try:
             reply = client.append_segments(collection, segments, request_id=request_id)
-        except StrataRpcError:
+        except StrataRpcError as exc:
             _forget_videos(client, collection, created)  # a refused batch leaves nothing behind
-            raise
+            raise IngestRefused(exc, _place(exc, [where for where, _ in placed]), summary) from exc
         summary.batches += 1
         summary.segments += len(batch)
         summary.replayed += len(batch) if reply.replayed else 0
@@ -190,6 +232,14 @@ def ingest_file(
 ) -> IngestSummary:
     """Ingest a JSONL file (see :func:`ingest_rows`)."""
     return ingest_rows(client, collection, read_jsonl(path), batch_size, "ingest", on_batch)
+
+
+def _place(error: StrataRpcError, places: list[str]) -> str:
+    """The place of the batch's segment the error names (``segments[i]``), if it names one."""
+    for name in error.fields:
+        if (found := _SEGMENT_FIELD.match(name)) and int(found[1]) < len(places):
+            return places[int(found[1])]
+    return ""
 
 
 def _ensure_video(client: StrataClient, collection: str, row: dict[str, Any]) -> tuple[video_pb2.Video, bool]:
@@ -211,8 +261,8 @@ def _forget_videos(client: StrataClient, collection: str, video_ids: list[str]) 
             pass  # best effort: the refusal is what the caller must see
 
 
-def _chunks(rows: Iterable[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    batch: list[dict[str, Any]] = []
+def _chunks(rows: Iterable[tuple[str, dict[str, Any]]], size: int) -> Iterator[list[tuple[str, dict[str, Any]]]]:
+    batch: list[tuple[str, dict[str, Any]]] = []
     for row in rows:
         batch.append(row)
         if len(batch) == size:

@@ -239,6 +239,21 @@ def test_demo_and_bench_refuse_what_they_cannot_run_in_one_line(tmp_path: Path) 
         assert result.returncode == 2 and "must be at least 1" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_demo_run_again_with_more_matches_keeps_those_it_has_and_adds_the_rest(tmp_path: Path) -> None:
+    # A second run asking for another count cut the file into other batches, appended to
+    # the sealed first match, and ended in a traceback.
+    said = []
+    for matches in ("1", "2"):
+        run = subprocess.run(
+            [STRATA, "demo", "--data-dir", str(tmp_path / "demo"), "--matches", matches],
+            capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
+        said.append(next(line for line in run.stdout.splitlines() if line.startswith("ingested")))
+    first = int(said[0].split()[1])
+    assert said[1].startswith("ingested ") and f"({first} already present" in said[1], said
+
+
 def test_stop_signals_never_catch_the_server_inside_its_own_wait() -> None:
     """The main thread waits on the stop event and runs the signal handlers: a handler
     that set the event itself could land while the wait held the event's lock, and hung."""

@@ -40,7 +40,7 @@ def test_a_rerun_with_another_batch_size_stores_every_segment_or_fails(address: 
         again = _run(address, "ingest", "rerun", str(data), "--batch-size", "40")
         stored = client.get_video("rerun", "a").segment_count
     assert again.returncode != 0 or stored == 40, (again.stdout, stored)
-    assert again.returncode == 0 or "give the same --batch-size" in again.stderr, again.stderr
+    assert again.returncode == 0 or "give that run's --batch-size" in again.stderr, again.stderr
     assert "Traceback" not in again.stderr
 
 
@@ -103,3 +103,30 @@ def test_a_bad_field_is_named_with_its_line_before_its_batch_is_sent(
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert len(lines) == 1 and f"rows.jsonl:3: {expected}" in lines[0], result.stderr
         assert [v.id for v in client.list_videos("bad")] == []  # the batch was never sent
+
+
+def test_a_refused_batch_is_named_by_the_line_of_its_segment_with_what_is_stored(address: str, tmp_path: Path) -> None:
+    # The server names the segment within its batch (segments[1]): the run says the line.
+    rows = [_segment("d", i) for i in range(5)]
+    rows[3]["vector"] = [1.0, 0.0, 0.0]
+    data = _write(tmp_path / "rows.jsonl", rows)
+    with StrataClient(address) as client:
+        client.create_collection("lines", dimension=4)
+        out = _run(address, "ingest", "lines", str(data), "--batch-size", "2")
+        assert out.returncode == 1 and f"{data}:4: segments[1].vector" in out.stderr, out.stderr
+        assert "the 2 segments before its batch are stored" in out.stderr
+        assert client.get_video("lines", "d").segment_count == 2
+    _write(data, [_segment("e", 0, id="kick-1"), _segment("e", 1, id="kick-1")])
+    out = _run(address, "ingest", "lines", str(data), "--batch-size", "1")
+    assert out.returncode == 1 and f"{data}:2: segments[0].id" in out.stderr, out.stderr
+    assert "or by another line or file with this id" in out.stderr
+
+
+def test_a_batch_too_large_for_the_server_is_told_to_shrink() -> None:
+    import grpc
+
+    from service.client import StrataRpcError
+    from tools.ingest import IngestRefused, IngestSummary
+
+    error = StrataRpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, "batch of 1500 segments exceeds the limit of 1000", {})
+    assert IngestRefused(error, "", IngestSummary()).hint() == "send smaller batches: lower --batch-size"
