@@ -81,9 +81,20 @@ def make_directory(data_dir: Path) -> None:
         ) from exc
 
 
+def open_lock_file(data_dir: Path) -> IO[str]:
+    """The data directory's lock file, opened (made when absent) but not yet locked: a
+    directory that cannot hold it (read-only, not writable) is FAILED_PRECONDITION."""
+    try:
+        return (data_dir / "LOCK").open("a+")
+    except OSError as exc:
+        raise FailedPrecondition(
+            f"cannot use {data_dir} as a data directory: {exc.strerror}; choose another --data-dir", "data_dir"
+        ) from exc
+
+
 def lock_directory(data_dir: Path) -> IO[str]:
     """Hold an exclusive lock on the data directory for the life of the process."""
-    handle = (data_dir / "LOCK").open("a+")
+    handle = open_lock_file(data_dir)
     try:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError as exc:

@@ -199,7 +199,14 @@ def restore(snapshot_dir: Path, data_dir: Path, force: bool = False) -> Snapshot
         fsync_dir(data_dir)
         clear(data_dir, keep=("LOCK", RESTORING))
         for entry in snapshot.files:
-            _copy(snapshot_dir / entry.path, data_dir / entry.path)
+            try:
+                _copy(snapshot_dir / entry.path, data_dir / entry.path)
+            except OSError as exc:  # a full disk: the marker stays, and says to run it again
+                raise FailedPrecondition(
+                    f"cannot copy {entry.path} into {data_dir}: {exc.strerror}; make room, then run "
+                    f"`strata restore SNAPSHOT --data-dir {data_dir} --force` again",
+                    "data_dir",
+                ) from exc
         # The new files' entries, and those of the directories made for them (``indexes/c1``
         # inside ``indexes``), are on disk before the marker goes: deepest first.
         for directory in sorted(_made_directories(data_dir, snapshot), key=lambda d: -len(d.parts)):
@@ -246,7 +253,7 @@ def _check_relative(path: str) -> None:
 @contextmanager
 def _directory_lock(data_dir: Path) -> Iterator[None]:
     """Hold a data directory's lock file, as a server does, for the length of a restore."""
-    handle = (data_dir / "LOCK").open("a+")
+    handle = process.open_lock_file(data_dir)
     try:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -3,6 +3,7 @@ while a writer ingests restores every acknowledged segment and answers searches 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -323,6 +324,41 @@ def test_restore_into_a_file_says_so_in_one_line(snap: Path, tmp_path: Path) -> 
     (tmp_path / "a-file").write_text("")
     refused = cli.invoke(app, ["restore", str(snap), "--data-dir", str(tmp_path / "a-file")])
     assert refused.exit_code == 1 and "cannot use" in refused.output and "choose another --data-dir" in refused.output
+
+
+def test_a_data_directory_that_cannot_hold_its_lock_file_says_so_in_one_line(snap: Path, tmp_path: Path) -> None:
+    # A read-only directory (or one whose LOCK cannot be a file) ended serve and restore
+    # in a traceback from opening the lock file.
+    target = tmp_path / "locked-out"
+    (target / "LOCK").mkdir(parents=True)
+    for args in (
+        ["serve", "--data-dir", str(target), "--port", "0"],
+        ["restore", str(snap), "--data-dir", str(target)],
+    ):
+        refused = cli.invoke(app, args)
+        said = " ".join(refused.output.split())  # as one line, whatever the terminal's width
+        assert refused.exit_code == 1 and f"cannot use {target} as a data directory" in said, said
+        assert refused.exception is None or isinstance(refused.exception, SystemExit)
+
+
+def test_a_restore_that_runs_out_of_room_says_what_to_do_in_one_line(
+    snap: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "restored"
+    copied: list[Path] = []
+    real_copy = snapshots._copy
+
+    def fill_up(source: Path, destination: Path) -> None:  # the disk fills on the second file
+        if copied:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(destination))
+        copied.append(destination)
+        real_copy(source, destination)
+
+    monkeypatch.setattr(snapshots, "_copy", fill_up)
+    refused = cli.invoke(app, ["restore", str(snap), "--data-dir", str(target)])
+    said = " ".join(refused.output.split())
+    assert refused.exit_code == 1 and "No space left on device; make room" in said, said
+    assert "--force` again" in said and (target / snapshots.RESTORING).exists()
 
 
 def test_restore_refuses_a_directory_a_server_is_running_on(server: StrataServer, snap: Path) -> None:
