@@ -113,13 +113,7 @@ class Database:
             self.store, self.graphs, self._collection, self._index, options.max_top_k, options.max_page_size
         )
         self.searcher = Searcher(
-            self.store,
-            self._collection,
-            self._index,
-            self.navigator,
-            self.node_cache,
-            options,
-            self.commits,
+            self.store, self._collection, self._index, self.navigator, self.node_cache, options, self.commits
         )
 
     @classmethod
@@ -476,7 +470,10 @@ class Database:
             done.callback(self._lock_file.close)
             done.callback(self.indexes.stop_linking)  # after the save: the files cover what was linked
             done.callback(self.store.close)
-            self.save_indexes()
+            try:
+                self.save_indexes()
+            except (OSError, RuntimeError) as exc:  # a full disk: the saved files stay; a start catches up
+                log.error("closing without saving the indexes (%s); the next start catches them up from the store", exc)
 
     # -- operations: verify, snapshot, lag -------------------------------------------------
 

@@ -455,10 +455,14 @@ class LevelIndex:
             if self._files_deleted:
                 return
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            state, saved = self._write_graph(tmp)
-            files.fsync(tmp)
-            digest = files.sha256(tmp)
-            os.replace(tmp, self.path)
+            try:
+                state, saved = self._write_graph(tmp)
+                files.fsync(tmp)
+                digest = files.sha256(tmp)
+                os.replace(tmp, self.path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)  # a part-written graph only takes room (a full disk's)
+                raise
             sidecar = {"sha256": digest, **asdict(state), "params": asdict(self.params)}
             sidecar.update(dimension=self.dimension, metric=self.metric.value)
             files.write_atomic(self._sidecar_path(), json.dumps(sidecar, indent=1).encode())

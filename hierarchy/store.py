@@ -16,10 +16,12 @@ from pathlib import Path
 
 import duckdb
 
-from hierarchy.errors import InvalidArgument, Unavailable
+from hierarchy.errors import InvalidArgument, ResourceExhausted, Unavailable
 from hierarchy.types import MAX_KEY
 
 log = logging.getLogger(__name__)
+
+_DISK_FULL = "No space left on device"  # how DuckDB's messages quote ENOSPC
 
 SCHEMA_VERSION = 1
 
@@ -142,9 +144,15 @@ class Store:
         except BaseException as exc:
             with contextlib.suppress(duckdb.Error):  # after a failed COMMIT there may be nothing to undo
                 cur.execute("ROLLBACK")
+            reason = str(exc).splitlines()[0] if isinstance(exc, duckdb.Error) else ""
+            if _DISK_FULL in reason:
+                # A commit whose log write met a full disk: the store still reads, and takes
+                # writes again once there is room. It is the operator's to fix, not a bug.
+                raise ResourceExhausted(
+                    f"the disk of {self.path.parent} is full ({reason}); nothing was written: make room and retry"
+                ) from exc
             if isinstance(exc, duckdb.IOException | duckdb.OutOfMemoryException):
-                # A full disk or memory limit is the operator's to fix, not a bug: say so.
-                reason = str(exc).splitlines()[0]
+                # A memory limit or another I/O failure is the operator's to fix too: say so.
                 raise Unavailable(f"the store could not complete the write ({reason}); nothing was written") from exc
             raise
 
@@ -214,10 +222,13 @@ class Store:
 
     def close(self) -> None:
         """Checkpoint and close the file (no checkpoint after a failure: the next open
-        replays the log, and DuckDB refuses every statement meanwhile)."""
+        replays the log, and DuckDB refuses every statement meanwhile). A checkpoint that
+        fails (a full disk) is logged: the log keeps every committed write for the next open."""
         try:
             if self.failure() is None:
                 self.checkpoint()
+        except duckdb.Error as exc:
+            log.error("closing %s without a checkpoint (%s); the next open replays its log", self.path, exc)
         finally:
             self._closed = True
             self._con.close()

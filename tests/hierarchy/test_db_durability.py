@@ -178,15 +178,15 @@ def test_second_open_of_a_directory_in_use_is_unavailable(db: Database, data_dir
 def test_a_close_whose_index_save_fails_still_closes_the_store(
     games: Database, open_db: OpenDb, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The directory is released only once the store is closed, and nothing is lost."""
+    """The directory is released only once the store is closed, and nothing is lost; the
+    failed save is logged, not raised (a stop on a full disk exits cleanly)."""
     games.append_segments(COLLECTION, segments("v1", unit_vectors(30)))
 
     def full_disk(changed_only: bool = False) -> int:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(games, "save_indexes", full_disk)
-    with pytest.raises(OSError):
-        games.close()
+    games.close()
     with pytest.raises(Unavailable, match="closed"):
         games.store.cursor().execute("SELECT 1")
     reopened = open_db()
