@@ -114,17 +114,26 @@ class Settings:
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
-        """Defaults, then ``STRATA_<FIELD>`` variables, then non-None ``overrides``."""
+        """Defaults, then ``STRATA_<FIELD>`` variables, then non-None ``overrides`` (the
+        command line's options): a value refused names its variable, or its option
+        (``--metrics-port``) when it came from there."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             raw = env.get(ENV_PREFIX + f.name.upper())
             if raw is not None:
                 values[f.name] = _convert(f.name, f.type, raw)
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        given = {k: v for k, v in overrides.items() if v is not None}
+        values.update(given)
         if "data_dir" in values:
             values["data_dir"] = Path(values["data_dir"]).expanduser()
-        return cls(**values)
+        try:
+            return cls(**values)
+        except InvalidArgument as exc:
+            name = (exc.field or "").removeprefix(ENV_PREFIX).lower()
+            if name not in given:
+                raise
+            raise InvalidArgument("--" + name.replace("_", "-"), exc.message) from None
 
     def search_threads(self) -> int:
         """Threads of the search pool: ``search_workers``, or one per core."""

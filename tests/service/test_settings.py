@@ -140,6 +140,20 @@ def test_a_setting_out_of_range_is_refused_by_name(variable: str, value: str) ->
     assert info.value.field == variable
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "named"),
+    [("port", 70000, "--port"), ("metrics_port", -2, "--metrics-port"), ("log_level", "LOUD", "--log-level")],
+)
+def test_a_refused_option_is_named_as_the_option_not_its_variable(option: str, value: object, named: str) -> None:
+    # 'strata serve --port 70000' said 'STRATA_PORT: is 70000', a variable nobody set.
+    with pytest.raises(InvalidArgument) as info:
+        Settings.load(env={}, **{option: value})
+    assert info.value.field == named
+    with pytest.raises(InvalidArgument) as info:  # the same value from the variable names it
+        Settings.load(env={"STRATA_" + option.upper(): str(value)})
+    assert info.value.field == "STRATA_" + option.upper()
+
+
 def test_a_second_server_on_a_busy_port_is_refused(tmp_path: Path) -> None:
     """gRPC would share the port (SO_REUSEPORT), each server answering half the calls."""
     first = create_server(Settings(data_dir=tmp_path / "a", port=0))
