@@ -222,6 +222,14 @@ def test_an_unknown_level_or_metric_is_a_usage_error_listing_the_choices(served:
         assert result.returncode == 2 and "bogus" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_a_negative_count_of_neighbours_or_look_alikes_is_a_usage_error(served: str) -> None:
+    # It printed the node, then a server refusal naming 'before', a field never typed.
+    env = {**os.environ, "STRATA_TARGET": served}
+    for option in ("--neighbors", "--similar"):
+        result = subprocess.run([STRATA, "node", "c", "v@0", option, "-1"], capture_output=True, text=True, env=env)
+        assert result.returncode == 2 and option in result.stderr and not result.stdout, result.stderr
+
+
 def test_a_text_that_is_not_utf8_is_a_usage_error(served: str) -> None:
     env = {**os.environ, "STRATA_TARGET": served}
     for args in ([b"parse", b"corner \xff kick"], [b"search", b"games", b"\xfe"]):
