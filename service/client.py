@@ -118,6 +118,8 @@ class StrataClient:
         ``client_certificate`` (PEM ``(private_key, certificate_chain)``, for servers that
         require one).
         """
+        if not target.strip():  # gRPC would make a channel that fails every call UNKNOWN
+            raise ValueError("target is empty; give the server's address as host:port")
         size = max_message_mb * 1024 * 1024
         options = [("grpc.max_send_message_length", size), ("grpc.max_receive_message_length", size)]
         self.channel = _channel(target, options, tls, root_certificates, client_certificate)

@@ -63,6 +63,8 @@ TlsCa = Annotated[
 
 
 def _client(target: str, token: str | None = None, tls_ca: Path | None = None) -> StrataClient:
+    if not target.strip():
+        _stop("--target (STRATA_TARGET) is empty; give the server's address as host:port")
     try:
         roots = read_ca(tls_ca) if tls_ca else None
     except ValueError as exc:

@@ -230,6 +230,14 @@ def test_a_negative_count_of_neighbours_or_look_alikes_is_a_usage_error(served: 
         assert result.returncode == 2 and option in result.stderr and not result.stdout, result.stderr
 
 
+def test_an_empty_target_is_named_in_one_line() -> None:
+    # gRPC made a channel anyway: a C-core trace, then 'error UNKNOWN', exit 0.
+    result = subprocess.run([STRATA, "stats", "--target", " "], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and result.stderr.strip().startswith("error --target"), result.stderr
+    with pytest.raises(ValueError, match="target is empty"):
+        StrataClient("")
+
+
 def test_a_text_that_is_not_utf8_is_a_usage_error(served: str) -> None:
     env = {**os.environ, "STRATA_TARGET": served}
     for args in ([b"parse", b"corner \xff kick"], [b"search", b"games", b"\xfe"]):
