@@ -94,10 +94,14 @@ class Store:
             field = next((k for k in ("memory_limit", "checkpoint_threshold") if not _readable(k, config[k])), "")
             raise InvalidArgument(field or "options", f"{str(exc).splitlines()[0]} (e.g. '2GB')") from exc
         except duckdb.IOException as exc:
-            raise Unavailable(
-                f"cannot open the store {path}: {exc}. If another Strata server uses this "
-                "data directory, stop it or choose another --data-dir."
-            ) from exc
+            # The data directory's lock is held already: a lock on the file is another
+            # program's (the duckdb shell), else the file itself is at fault.
+            fix = (
+                "another program has the file open; close it"
+                if "lock" in str(exc).lower()
+                else "if it is damaged, restore a snapshot (strata restore) or move the data directory aside"
+            )
+            raise Unavailable(f"cannot open the store {path}: {exc}; {fix}") from exc
         self._local = threading.local()
         # Every thread's cursor, by thread, also held here: see _hold. And the one cursor
         # ``failure`` probes with.

@@ -86,3 +86,11 @@ def test_a_database_whose_indexes_cannot_be_saved_still_closes_and_leaves_no_par
         assert reopened.get_video(COLLECTION, "v1").segment_count == 20 and reopened.verify().ok
     finally:
         reopened.close()
+
+
+def test_a_damaged_store_file_is_refused_with_the_way_out(tmp_path: Path) -> None:
+    # It suggested another Strata server, which the data directory's lock rules out.
+    (tmp_path / "strata.duckdb").write_bytes(b"not a database" * 1000)
+    with pytest.raises(Unavailable) as err:
+        Store(tmp_path / "strata.duckdb")
+    assert "restore a snapshot (strata restore)" in err.value.message and "Strata server" not in err.value.message
