@@ -48,6 +48,8 @@ def build_tree(
         raise NotFound(f"video {video_id!r} does not exist in collection {coll.name!r}", "video_id")
     seg_keys, columns = nodes.video_segments(cur, coll.id, video_id)
     if len(seg_keys) == 0:
+        if catalog.get_video(cur, coll, video_id, count_segments=False) is None:  # deleted since it was read
+            raise NotFound(f"video {video_id!r} does not exist in collection {coll.name!r}", "video_id")
         raise FailedPrecondition(f"video {video_id!r} has no segments to build a tree from", "video_id")
     cuts = hints or video.hints
     # Only a cosine collection's parents are unit length: under inner product and L2 a

@@ -291,3 +291,20 @@ def test_cosine_parents_are_unit_length(db: Database) -> None:
     for level in (Level.SCENE, Level.DRIVE, Level.HALF, Level.VIDEO):
         _, vectors, _ = nodes.vectors_since(db.store.cursor(), cid, level, -1)
         assert len(vectors) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-3)
+
+
+def test_a_video_deleted_between_the_reads_of_a_build_is_not_found(
+    games: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its row was read, then its segments, gone with it: 'no segments to build a tree from'.
+    _load(games, 20)
+    read = nodes.video_segments
+
+    def deleted_first(*args: Any) -> Any:
+        games.delete_video(COLLECTION, "v1")
+        return read(*args)
+
+    monkeypatch.setattr(nodes, "video_segments", deleted_first)
+    with pytest.raises(NotFound) as err:
+        games.build_video(COLLECTION, "v1")
+    assert err.value.field == "video_id"
