@@ -25,7 +25,7 @@ from service.client import GRANULARITIES, METRICS, StrataClient, StrataRpcError
 from service.gen.strata.v1 import admin_pb2
 from tools.help_text import use_docstrings
 from tools.progress import bars, elapsed
-from tools.render import draw_tree, level_name, node_line, node_sections, print_hits, search_json, search_kind
+from tools.render import draw_tree, level_name, node_line, node_sections, print_hits, search_json, stats_table
 from tools.signals import stop_event
 from tools.tls_ca import read_ca
 
@@ -466,19 +466,7 @@ def stats(
             reply = client.stats(collection)
         except StrataRpcError as exc:
             _fail(exc)
-    table = Table("collection", "videos", "level", "nodes", "indexed", "watermark", "search")
-    for c in reply.collections:
-        for lv in c.levels:
-            table.add_row(
-                escape(c.name),
-                str(c.video_count),
-                level_name(lv.level),
-                str(lv.node_count),
-                str(lv.indexed_count),
-                str(lv.indexed_sequence),
-                search_kind(lv.exact, lv.unlinked_count),
-            )
-    console.print(table)
+    console.print(stats_table(reply))
     console.print(
         f"commit sequence {reply.commit_sequence}, disk {reply.disk_bytes / 1e6:.1f} MB, version {reply.version}"
     )

@@ -139,3 +139,17 @@ def search_kind(exact: bool, unlinked: int) -> str:
     if exact:
         return "exact"
     return f"hnsw + {unlinked:,} linking" if unlinked else "hnsw"
+
+
+def stats_table(reply: Any) -> Table:
+    """A row per collection and level: node and index counts, how the level is searched;
+    a collection with nothing ingested yet has one row of its own."""
+    table = Table("collection", "videos", "level", "nodes", "indexed", "watermark", "search")
+    for c in reply.collections:
+        if not c.levels:
+            table.add_row(escape(c.name), str(c.video_count), "-", "0", "0", "-", "-")
+        for lv in c.levels:
+            counts = (str(lv.node_count), str(lv.indexed_count), str(lv.indexed_sequence))
+            searched = search_kind(lv.exact, lv.unlinked_count)
+            table.add_row(escape(c.name), str(c.video_count), level_name(lv.level), *counts, searched)
+    return table

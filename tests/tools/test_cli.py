@@ -118,6 +118,8 @@ def test_ingest_then_search_json(served: str, tmp_path: Path) -> None:
     assert [h["id"] for h in grouped["groups"][0]["hits"]] == ["m1@2000", "m1@0"]
     assert "games" in _strata(served, "collections", "list")
     assert "segment" in _strata(served, "stats")
+    _strata(served, "collections", "create", "empty", "--dim", "4")  # nothing ingested: still listed
+    assert "empty" in _strata(served, "stats", "empty")
 
 
 def test_error_exits_non_zero_with_message(served: str) -> None:
