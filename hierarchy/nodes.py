@@ -309,32 +309,34 @@ def labelled_segments(
     return [(int(r[0]), str(r[1]), int(r[2])) for r in rows]
 
 
-def labelled_keys(cur: duckdb.DuckDBPyConnection, cid: int, labels: list[str]) -> np.ndarray:
-    """The keys, sorted, of the collection's segments carrying any of ``labels``."""
+def labelled_keys(cur: duckdb.DuckDBPyConnection, cid: int, labels: list[str], after: int = -1) -> np.ndarray:
+    """The keys, sorted, of the collection's segments carrying any of ``labels`` (written
+    after commit ``after``)."""
     rows = cur.execute(
-        "SELECT key FROM nodes WHERE collection_id = ? AND level = 1 AND list_has_any(labels, ?) ORDER BY key",
-        [cid, labels],
+        "SELECT key FROM nodes WHERE collection_id = ? AND level = 1 AND seq > ? AND list_has_any(labels, ?) "
+        "ORDER BY key",
+        [cid, after, labels],
     ).fetchall()
     return np.array([r[0] for r in rows], np.int64)
 
 
 def labelled_events(
-    cur: duckdb.DuckDBPyConnection, cid: int, labels: list[str], video_ids: list[str] | None = None
+    cur: duckdb.DuckDBPyConnection, cid: int, labels: list[str], video_ids: list[str] | None = None, after: int = -1
 ) -> list[tuple[str, int, dict[str, Any]]]:
     """(video, start, attributes) of the segments carrying any of ``labels`` (of
-    ``video_ids`` only, when given)."""
+    ``video_ids`` only, when given; written after commit ``after``)."""
     where, params = (" AND video_id = ANY(?)", [video_ids]) if video_ids is not None else ("", [])
     rows = cur.execute(
-        "SELECT video_id, start_ms, attributes FROM nodes WHERE collection_id = ? AND level = 1"
+        "SELECT video_id, start_ms, attributes FROM nodes WHERE collection_id = ? AND level = 1 AND seq > ?"
         " AND list_has_any(labels, ?)" + where,
-        [cid, labels, *params],
+        [cid, after, labels, *params],
     ).fetchall()
     return [(str(r[0]), int(r[1]), json.loads(r[2]) if isinstance(r[2], str) else dict(r[2])) for r in rows]
 
 
-def distinct_labels(cur: duckdb.DuckDBPyConnection, cid: int) -> list[str]:
-    """Every label used by the collection's segments."""
+def distinct_labels(cur: duckdb.DuckDBPyConnection, cid: int, after: int = -1) -> list[str]:
+    """Every label used by the collection's segments (written after commit ``after``)."""
     rows = cur.execute(
-        "SELECT DISTINCT unnest(labels) FROM nodes WHERE collection_id = ? AND level = 1", [cid]
+        "SELECT DISTINCT unnest(labels) FROM nodes WHERE collection_id = ? AND level = 1 AND seq > ?", [cid, after]
     ).fetchall()
     return sorted(str(r[0]) for r in rows)

@@ -39,7 +39,7 @@ from hierarchy.spans import LevelSpans, SpanCache
 from hierarchy.store import Store
 from hierarchy.types import Collection, Hit, Level, Mode, Node, Route, SearchQuery, SearchResult, VideoGroup
 from hierarchy.warmer import Warmer
-from hierarchy.writecache import WriteCache
+from hierarchy.writecache import GrowingCache
 
 if TYPE_CHECKING:
     from hierarchy.options import DatabaseOptions
@@ -47,9 +47,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# A page may start no deeper than this (deeper ranks cost a full ranking each). The page
-# that reaches it still offers a token, and the next page is refused, naming the fix: a
-# client reading every answer is told, not handed a last page short of them.
+# A page may start no deeper than this (deeper ranks cost a full ranking each); the page
+# reaching it still offers a token, and the next is refused naming the fix, not left out.
 MAX_RESULT_WINDOW = 10_000
 RERANK_DEPTH = 100  # the joint rerank reorders this many answers at the head of a ranking
 MAX_GROUPED_RANKING = 50_000  # grouping by video reads at most this many answers
@@ -113,7 +112,7 @@ class Searcher:
         self._level_moments = MomentsCache()
         self._span_cache = SpanCache()
         self._warmer: Warmer[str] = Warmer(self._read_ahead)
-        self._per_write = WriteCache()
+        self._per_write = GrowingCache()
 
     def search(self, query: SearchQuery, page_token: str = "") -> SearchResult:
         """Search a collection at one level, routed (AUTO) or over every level (ALL);
@@ -445,7 +444,7 @@ class Searcher:
             {level: self._spans(coll, level) for level in Level},
             self._index(coll, Level.SCENE),
             plan.query.filter.time_range,
-            self._until_written(coll, ("labelled keys", *labels), read) if labels else None,
+            self._growing(coll, ("labelled keys", *labels), read, np.union1d) if labels else None,
         )
         return lambda page: answers.evidence_for(source, vector, page)
 
@@ -543,18 +542,22 @@ class Searcher:
         return moments
 
     def _labels(self, coll: Collection) -> list[str]:
-        """Distinct segment labels of a collection, cached until the next write."""
-        return list(self._until_written(coll, ("labels",), lambda cur: nodes.distinct_labels(cur, coll.id)))
+        """Distinct segment labels of a collection (read once, then grown by new segments)."""
+        read = functools.partial(nodes.distinct_labels, cid=coll.id)
+        return list(self._growing(coll, ("labels",), read, lambda old, new: sorted({*old, *new})))
 
     def _labelled(self, coll: Collection, labels: list[str]) -> list[tuple[str, int, dict[str, Any]]]:
         """(video, start, attributes) of every segment carrying one of ``labels`` (a
-        result's scoring events), cached until the next write: a scan of every segment."""
-        key = ("labelled", *sorted(labels))
-        return self._until_written(coll, key, lambda cur: nodes.labelled_events(cur, coll.id, labels))
+        result's scoring events), each moment once; read once, then grown by new segments."""
+        read = functools.partial(nodes.labelled_events, cid=coll.id, labels=labels)
+        merge = lambda old, new: list({row[:2]: row for row in [*old, *new]}.values())  # noqa: E731
+        return self._growing(coll, ("labelled", *sorted(labels)), read, merge)
 
-    def _until_written(self, coll: Collection, key: tuple[str, ...], read: Callable[[Any], Any]) -> Any:
-        """``read(cursor)``, cached per collection and ``key`` until the next write."""
-        return self._per_write.get(coll.id, key, self._commits.changes, lambda: read(self._store.cursor()))
+    def _growing(self, coll: Collection, key: tuple[str, ...], read: Callable[..., Any], merge: Callable) -> Any:
+        """``read(cursor, after=commit)``, kept per ``key`` and grown by ``merge`` (``GrowingCache``)."""
+        rewrites = self._commits.rewrites(coll.id, Level.SEGMENT)  # read before the store: a later rewrite reloads
+        fetch = lambda after: read(self._store.cursor(), after=after)  # noqa: E731
+        return self._per_write.get(coll.id, key, rewrites, self._commits.written(coll.id, Level.SEGMENT), fetch, merge)
 
     def _encode_one(self, coll: Collection) -> Callable[[str], np.ndarray]:
         return get_encoder(coll.space.text_encoder).encode_query
