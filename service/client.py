@@ -13,6 +13,7 @@ fields the server named.
 
 from __future__ import annotations
 
+import numbers
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -66,6 +67,10 @@ class StrataRpcError(Exception):
         self.code = code
         self.message = message
         self.fields = fields
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from its parts: a worker process's error reaches its parent whole.
+        return type(self), (self.code, self.message, self.fields)
 
     @classmethod
     def from_rpc_error(cls, error: grpc.RpcError) -> StrataRpcError:
@@ -147,7 +152,7 @@ class StrataClient:
 
     def _call(self, method: Any, request: Any, timeout: float | None = None) -> Any:
         try:
-            return method(request, timeout=timeout or self.timeout)
+            return method(request, timeout=self.timeout if timeout is None else timeout)
         except grpc.RpcError as exc:
             raise StrataRpcError.from_rpc_error(exc) from None
 
@@ -169,7 +174,7 @@ class StrataClient:
         """
         space = collection_pb2.EmbeddingSpace(
             dimension=dimension,
-            metric=METRICS[metric],
+            metric=_choice(METRICS, metric, "metric"),
             text_encoder=text_encoder,
             model_name=model_name,
             model_version=model_version,
@@ -236,14 +241,17 @@ class StrataClient:
         """Delete a video and its nodes."""
         self._call(self.videos.DeleteVideo, video_pb2.DeleteVideoRequest(collection=collection, video_id=video_id))
 
-    def seal_video(self, collection: str, video_id: str, hints: dict[str, list[int]] | None = None) -> video_pb2.Video:
+    def seal_video(
+        self, collection: str, video_id: str, hints: dict[str, list[int]] | None = None, timeout: float | None = None
+    ) -> video_pb2.Video:
         """Mark a video complete and build its tree (answers when every level is indexed).
 
-        ``hints`` maps a level name (scene, drive, half) to cut times in ms; it replaces
-        the video's stored hints.
+        ``hints`` maps a level name (scene, drive, half) to cut times in ms; given (not
+        empty), they replace the video's stored hints. ``timeout`` defaults to the
+        client's, and to at least 600 s: a long video's build takes a while.
         """
         req = video_pb2.SealVideoRequest(collection=collection, video_id=video_id, hints=_hints(hints))
-        return self._call(self.videos.SealVideo, req, timeout=max(self.timeout, 600)).video
+        return self._call(self.videos.SealVideo, req, max(self.timeout, 600) if timeout is None else timeout).video
 
     def reopen_video(self, collection: str, video_id: str) -> video_pb2.Video:
         """Let a sealed video take segments again."""
@@ -252,10 +260,12 @@ class StrataClient:
 
     # hierarchy
 
-    def build_hierarchy(self, collection: str, video_ids: Sequence[str] = (), **config: Any) -> hierarchy_pb2.Operation:
+    def build_hierarchy(
+        self, collection: str, video_ids: str | Sequence[str] = (), **config: Any
+    ) -> hierarchy_pb2.Operation:
         """Start rebuilding trees (all videos when none named); ``config`` sets builder parameters."""
         req = hierarchy_pb2.BuildHierarchyRequest(
-            collection=collection, video_ids=video_ids, config=hierarchy_pb2.HierarchyConfig(**config)
+            collection=collection, video_ids=_names(video_ids), config=hierarchy_pb2.HierarchyConfig(**config)
         )
         return self._call(self.hierarchy.BuildHierarchy, req).operation
 
@@ -264,14 +274,22 @@ class StrataClient:
         return self._call(self.hierarchy.GetOperation, hierarchy_pb2.GetOperationRequest(name=name)).operation
 
     def wait_operation(
-        self, name: str, on_progress: Callable[[hierarchy_pb2.Operation], None] = lambda op: None, poll: float = 0.2
+        self,
+        name: str,
+        on_progress: Callable[[hierarchy_pb2.Operation], None] = lambda op: None,
+        poll: float = 0.2,
+        timeout: float | None = None,
     ) -> hierarchy_pb2.Operation:
-        """Poll an operation until it is done and return its final state."""
+        """Poll an operation until it is done and return its final state (``error`` set
+        when it failed); TimeoutError after ``timeout`` seconds (None: no limit)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             op = self.get_operation(name)
             on_progress(op)
             if op.done:
                 return op
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"operation {name} not done after {timeout} s")
             time.sleep(poll)
 
     # graph
@@ -326,15 +344,30 @@ class StrataClient:
         self,
         collection: str,
         batches: Iterable[tuple[str, Sequence[dict[str, Any] | segment_pb2.Segment]]],
+        timeout: float | None = None,
     ) -> segment_pb2.StreamAppendSegmentsResponse:
-        """Append many ``(request_id, segments)`` batches over one client stream."""
-        messages = (
-            segment_pb2.StreamAppendSegmentsRequest(batch=_batch(collection, segs, rid)) for rid, segs in batches
-        )
+        """Append many ``(request_id, segments)`` batches over one client stream.
+
+        ``timeout`` bounds the whole stream (None, the default: none, as a long ingest may
+        take hours). An exception raised while reading ``batches`` (or a segment that is
+        not one) ends the stream there: the batches sent before it are stored, then it is
+        raised as it was (gRPC alone would cancel the stream and say UNKNOWN)."""
+        failed: list[Exception] = []
+
+        def messages() -> Iterator[segment_pb2.StreamAppendSegmentsRequest]:
+            try:
+                for rid, segs in batches:
+                    yield segment_pb2.StreamAppendSegmentsRequest(batch=_batch(collection, segs, rid))
+            except Exception as exc:  # the caller's: kept, and raised once the stream is done
+                failed.append(exc)
+
         try:
-            return self.segments.StreamAppendSegments(messages, timeout=None)
+            reply = self.segments.StreamAppendSegments(messages(), timeout=timeout)
         except grpc.RpcError as exc:
-            raise StrataRpcError.from_rpc_error(exc) from None
+            raise StrataRpcError.from_rpc_error(exc) from (failed[0] if failed else None)
+        if failed:
+            raise failed[0]
+        return reply
 
     # search
 
@@ -345,10 +378,10 @@ class StrataClient:
         vector: np.ndarray | None = None,
         level: str = "auto",
         top_k: int = 10,
-        video_ids: Sequence[str] = (),
+        video_ids: str | Sequence[str] = (),
         time_range: tuple[int, int] | None = None,
         page_token: str = "",
-        labels: Sequence[str] = (),
+        labels: str | Sequence[str] = (),
         attributes: dict[str, Any] | None = None,
         node_id: str = "",
         rerank: bool | None = None,
@@ -358,6 +391,8 @@ class StrataClient:
         group_by_video: bool = False,
         group_size: int = 0,
         part_vectors: Sequence[np.ndarray] = (),
+        include_evidence: bool | None = None,
+        timeout: float | None = None,
     ) -> search_pb2.SearchResponse:
         """Search by text, vector and/or an example ``node_id`` at ``level``: ``auto`` (the
         router picks), ``all`` (one mixed list), or segment, scene, drive, half, video. A
@@ -367,13 +402,19 @@ class StrataClient:
         numeric range; ``None`` leaves a bound open). ``group_by_video`` answers with
         ``groups`` (``top_k`` videos, up to ``group_size`` answers each) instead of ``hits``.
         ``part_vectors``: a vector for each of the text's parts (:meth:`parse_query`), from
-        the caller's own model, for a routed search.
+        the caller's own model, for a routed search. ``include_evidence=False`` leaves out
+        the child hits that explain each answer (the server's default is to include them);
+        ``timeout`` is the search's deadline (default: the client's).
         """
         req = search_pb2.SearchRequest(
             collection=collection,
             text=text,
             # By example at the default level: the example's own level (the server's rule).
-            granularity=search_pb2.GRANULARITY_UNSPECIFIED if node_id and level == "auto" else GRANULARITIES[level],
+            granularity=(
+                search_pb2.GRANULARITY_UNSPECIFIED
+                if node_id and level == "auto"
+                else _choice(GRANULARITIES, level, "level")
+            ),
             top_k=top_k,
             page_token=page_token,
             node_id=node_id,
@@ -385,15 +426,17 @@ class StrataClient:
         )
         if rerank is not None:
             req.rerank = rerank
+        if include_evidence is not None:
+            req.include_evidence = include_evidence
         if vector is not None:
             req.vector.CopyFrom(cv.to_proto_vector(vector))
-        req.filter.video_ids.extend(video_ids)
+        req.filter.video_ids.extend(_names(video_ids))
         if time_range is not None:
             req.filter.time_range.start_ms, req.filter.time_range.end_ms = time_range
-        req.filter.labels.extend(labels)
+        req.filter.labels.extend(_names(labels))
         req.filter.attributes.extend(attribute_filters(attributes or {}))
         req.part_vectors.extend(cv.to_proto_vector(v) for v in part_vectors)
-        return self._call(self.searcher.Search, req)
+        return self._call(self.searcher.Search, req, timeout)
 
     def parse_query(self, text: str) -> search_pb2.QueryParse:
         """How a routed search reads ``text``; ``parts`` lists what ``part_vectors`` embed."""
@@ -422,25 +465,44 @@ class StrataClient:
 
 
 def attribute_filters(conditions: dict[str, Any]) -> list[search_pb2.AttributeFilter]:
-    """``{"team": "home", "minute": (10, None)}`` -> AttributeFilter messages."""
+    """``{"team": "home", "minute": (10, None)}`` -> AttributeFilter messages: a string,
+    number (numpy's too) or bool is an equality, a ``(min, max)`` pair (tuple or list;
+    ``None`` leaves a bound open) a range; anything else is a TypeError naming the key,
+    rather than an equality with its text that nothing matches."""
     out = []
     for key, value in conditions.items():
         msg = search_pb2.AttributeFilter(key=key)
-        if isinstance(value, tuple):
+        if isinstance(value, tuple | list) and len(value) == 2:
             low, high = value
             if low is not None:
                 msg.range.min = low
             if high is not None:
                 msg.range.max = high
             msg.range.SetInParent()
-        elif isinstance(value, bool):
-            msg.equals_bool = value
-        elif isinstance(value, int | float):
-            msg.equals_number = value
+        elif isinstance(value, bool | np.bool_):
+            msg.equals_bool = bool(value)
+        elif isinstance(value, numbers.Real):
+            msg.equals_number = float(value)
+        elif isinstance(value, str):
+            msg.equals_string = value
         else:
-            msg.equals_string = str(value)
+            raise TypeError(
+                f"attributes[{key!r}]: give a string, a number, a bool or a (min, max) pair, not {type(value).__name__}"
+            )
         out.append(msg)
     return out
+
+
+def _names(value: str | Sequence[str]) -> Sequence[str]:
+    """Ids or labels as a list: one string is one name, not its characters."""
+    return [value] if isinstance(value, str) else value
+
+
+def _choice(table: dict[str, Any], name: str, what: str) -> Any:
+    """``table[name]``, or a ValueError listing the names ``what`` takes."""
+    if name not in table:
+        raise ValueError(f"unknown {what} {name!r}; choose one of: {', '.join(table)}")
+    return table[name]
 
 
 def _channel(

@@ -1,0 +1,93 @@
+"""What the SDK sends and raises, against a real server: arguments that reach the
+request as written, the caller's own errors from a stream, errors that cross processes."""
+
+from __future__ import annotations
+
+import pickle
+
+import grpc
+import numpy as np
+import pytest
+
+from service.client import StrataClient, StrataRpcError, attribute_filters
+from tests.service.conftest import rows, unit_vectors
+
+
+def test_one_video_id_or_label_as_a_string_is_one_name(client: StrataClient, loaded: np.ndarray) -> None:
+    # A string is a sequence of characters: 'v1' was sent as ['v', '1'] and matched nothing.
+    client.create_video("c", "v2")
+    client.append_segments("c", rows("v2", unit_vectors(5, seed=4)))
+    by_list = client.search("c", vector=loaded[0], level="segment", top_k=50, video_ids=["v1"], labels=["pass"])
+    by_name = client.search("c", vector=loaded[0], level="segment", top_k=50, video_ids="v1", labels="pass")
+    assert [h.node.id for h in by_name.hits] == [h.node.id for h in by_list.hits] and by_list.hits
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"), [(np.int64(3), "equals_number"), (np.bool_(True), "equals_bool"), ([10, 20], "range")]
+)
+def test_numpy_numbers_and_list_ranges_are_what_they_say(value: object, kind: str) -> None:
+    [condition] = attribute_filters({"minute": value})
+    assert condition.WhichOneof("condition") == kind
+
+
+@pytest.mark.parametrize("value", [None, {"a": 1}, [1, 2, 3]])
+def test_an_attribute_value_that_is_no_condition_is_a_type_error(value: object) -> None:
+    with pytest.raises(TypeError, match="attributes\\['minute'\\]"):
+        attribute_filters({"minute": value})
+
+
+def test_a_search_can_leave_the_evidence_out(client: StrataClient, loaded: np.ndarray) -> None:
+    client.seal_video("c", "v1")
+    with_it = client.search("c", vector=loaded[0], level="scene", top_k=3)
+    without = client.search("c", vector=loaded[0], level="scene", top_k=3, include_evidence=False)
+    assert all(h.evidence for h in with_it.hits) and not any(h.evidence for h in without.hits)
+
+
+def test_a_stream_whose_batches_fail_to_come_raises_that_error_after_storing_the_rest(
+    client: StrataClient,
+) -> None:
+    # gRPC cancelled the stream and said UNKNOWN 'Exception iterating requests!'.
+    client.create_collection("st", dimension=unit_vectors(1).shape[1])
+    client.create_video("st", "v")
+
+    def batches():  # type: ignore[no-untyped-def]
+        yield "b0", rows("v", unit_vectors(4, seed=1))
+        raise RuntimeError("the source broke")
+
+    with pytest.raises(RuntimeError, match="the source broke"):
+        client.stream_segments("st", batches())
+    assert client.get_video("st", "v").segment_count == 4  # the batch sent before it is stored
+    with pytest.raises(KeyError, match="video_id"):
+        client.stream_segments("st", iter([("b1", [{"start_ms": 0, "end_ms": 1}])]))
+
+
+def test_a_stream_has_the_deadline_it_is_given(client: StrataClient) -> None:
+    client.create_collection("slow", dimension=unit_vectors(1).shape[1])
+    client.create_video("slow", "v")
+
+    def batches():  # type: ignore[no-untyped-def]
+        yield "b0", rows("v", unit_vectors(2, seed=2))
+        import time
+
+        time.sleep(2)
+        yield "b1", rows("v", unit_vectors(2, seed=3), start_index=2)
+
+    with pytest.raises(StrataRpcError) as err:
+        client.stream_segments("slow", batches(), timeout=0.5)
+    assert err.value.code is grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+def test_an_error_crosses_processes_whole(client: StrataClient) -> None:
+    with pytest.raises(StrataRpcError) as err:
+        client.get_collection("nowhere")
+    again = pickle.loads(pickle.dumps(err.value))
+    assert (again.code, again.message, again.fields, str(again)) == (
+        err.value.code, err.value.message, err.value.fields, str(err.value)
+    )  # fmt: skip
+
+
+def test_an_unknown_level_or_metric_names_the_choices(client: StrataClient) -> None:
+    with pytest.raises(ValueError, match="unknown level 'scenes'; choose one of: segment, scene"):
+        client.search("c", text="x", level="scenes")
+    with pytest.raises(ValueError, match="unknown metric 'cosine'"):
+        client.create_collection("m", dimension=4, metric="cosine")
