@@ -25,6 +25,7 @@ import numpy as np
 
 from hierarchy.candidates import Ranked
 from hierarchy.errors import InvalidArgument
+from hierarchy.types import Mode, SearchQuery
 
 NEAR_DUPLICATE = 0.95
 DEFAULT = "joint"
@@ -57,6 +58,13 @@ def register(name: str, reranker: Reranker, drops_overlaps: bool = False) -> Non
     _DROPS_OVERLAPS.discard(name)
     if drops_overlaps:
         _DROPS_OVERLAPS.add(name)
+
+
+def applies(query: SearchQuery) -> bool:
+    """Whether a search's ranking is reranked: as asked, else when it names a reranker or
+    a diversity (one level too), else routed and mixed ones."""
+    asked = bool(query.reranker) or query.diversity > 0 or query.mode is not Mode.LEVEL
+    return query.rerank if query.rerank is not None else asked
 
 
 def drops_overlaps(name: str) -> bool:

@@ -218,7 +218,7 @@ class Searcher:
         reranked when asked. The joint rerank covers a fixed head of the ranking, so every
         page of a search sees the same order."""
         query = plan.query
-        reranking = _reranks(query)
+        reranking = rerank.applies(query)
         depth = max(wanted, RERANK_DEPTH) if reranking else wanted
         levels = [query.level] if query.mode is Mode.LEVEL else list(router.BUILT)
         extra = self._newer(coll, levels, plan.watermark) + (1 if plan.example is not None else 0)
@@ -272,7 +272,7 @@ class Searcher:
         """One page of videos, each with its best answers (up to ``group_size``)."""
         # One level, not reranked: a video's best answers are a search of that video alone.
         # Otherwise they are the video's first in a ranking read deeper until it holds them.
-        alone = plan.query.mode is Mode.LEVEL and not _reranks(plan.query)
+        alone = plan.query.mode is Mode.LEVEL and not rerank.applies(plan.query)
         wanted = (at.offset + top_k + 1) * group_size
         videos = self._videos_held(coll, plan.query.filter.video_ids)
         while True:
@@ -593,8 +593,3 @@ class Searcher:
         if vector is None:  # deleted or rebuilt since it was looked up
             raise NotFound(f"node {node_id!r} does not exist in collection {coll.name!r}", "node_id")
         return vector, ExampleNode(key, node.level)
-
-
-def _reranks(query: SearchQuery) -> bool:
-    """Whether the query's ranking is reranked (by default: routed and mixed ones)."""
-    return query.rerank if query.rerank is not None else query.mode is not Mode.LEVEL

@@ -3,6 +3,8 @@ trades relevance for spread, and rerankers are plug-ins chosen by name."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -10,8 +12,10 @@ from hypothesis import strategies as st
 
 from hierarchy import rerank
 from hierarchy.candidates import Ranked
+from hierarchy.db import Database
 from hierarchy.errors import InvalidArgument
-from hierarchy.types import Level
+from hierarchy.types import EmbeddingSpace, Level, SearchQuery
+from tests.hierarchy.helpers import DIM, SEGMENT_MS, segments, unit_vectors
 
 
 def candidates(ranked: list[Ranked], spans: dict, vectors: np.ndarray | None = None, diversity: float = 0.0):
@@ -137,3 +141,20 @@ def test_overlap_keeps_exactly_the_answers_no_better_kept_one_overlaps(raw: list
         if not any(spans[j][0] == video and start < spans[j][2] and spans[j][1] < end for j in kept):
             kept.append(k)
     assert [r.key for r in rerank.suppress_overlaps(candidates(ranked, spans))] == kept
+
+
+def test_naming_a_reranker_or_a_diversity_reranks_a_one_level_search(db: Database) -> None:
+    # At one level the rerank is off unless asked: a reranker or diversity named without
+    # rerank=True was silently ignored ('strata search --level segment --diversity 0.3').
+    db.create_collection("c", EmbeddingSpace(DIM))
+    db.create_video("c", "v")
+    first, other = unit_vectors(2, seed=5)
+    again = first + 0.001 * unit_vectors(1, seed=6)[0]  # the same moment shown twice
+    db.append_segments("c", segments("v", np.stack([first, again, other])))
+    query = SearchQuery("c", Level.SEGMENT, vector=first + 0.2 * other, top_k=3, include_evidence=False)
+    plain = [h.node.start_ms for h in db.search(query).hits]
+    assert sorted(plain[:2]) == [0, SEGMENT_MS]  # the two near-duplicates first, as ranked
+    for asked in ({"reranker": "joint"}, {"diversity": 0.1}, {"rerank": True}):
+        reranked = [h.node.start_ms for h in db.search(replace(query, **asked)).hits]
+        assert reranked == [plain[0], 2 * SEGMENT_MS, plain[1]], asked  # the duplicate moved down
+    assert [h.node.start_ms for h in db.search(replace(query, reranker="joint", rerank=False)).hits] == plain
