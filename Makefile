@@ -10,8 +10,9 @@ DATA_DIR ?= $(HOME)/.strata/demo
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	# The CPU build of torch first: an unpinned torch would pull a multi-GB CUDA build.
-	$(BIN)/pip install --quiet torch==2.13.0
+	# The pinned torch first: an unpinned one would pull a multi-GB CUDA build. Where pip
+	# does not find the CPU wheel on its own, TORCH_INDEX names an index that has it.
+	$(BIN)/pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 

@@ -1,7 +1,8 @@
 """Build a video's tree from its ordered segments: halves, scenes, drives, the root.
 
-Order of work: halves first (explicit period attribute, client cut times, the largest
-gap, or a change-point split into a configured count), then, inside each half, scenes
+Order of work: halves first (client cut times, else a period attribute on every segment,
+else in a long video the largest gap, or a change-point split into a configured count),
+then, inside each half, scenes
 by penalised optimal partition of the segment embeddings, then drives as runs of scenes
 (where a possession-like attribute changes; without one, where the side in possession
 changes when the video reads as two-sided, ``hierarchy.sides``, and scenes are then

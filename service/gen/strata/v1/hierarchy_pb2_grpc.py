@@ -65,7 +65,8 @@ class HierarchyServiceServicer:
         replaced atomically. With config set, the collection's parameters are updated
         first and kept for later builds.
         Errors: INVALID_ARGUMENT (bad config value; field named), NOT_FOUND (collection
-        or a named video), UNAVAILABLE.
+        or a named video), FAILED_PRECONDITION (a named video with no segments; field
+        video_ids[i]), UNAVAILABLE.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

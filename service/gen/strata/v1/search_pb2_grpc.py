@@ -65,7 +65,7 @@ class SearchServiceServicer:
         Errors: INVALID_ARGUMENT (no query, wrong dimension, NaN/inf, top_k out of range,
         bad filter or page_token, part_vectors that do not fit the text; field named),
         NOT_FOUND (collection), FAILED_PRECONDITION (text query on a collection without a
-        text encoder), UNIMPLEMENTED (a granularity this build cannot serve),
+        text encoder),
         RESOURCE_EXHAUSTED (top_k: an answer larger than the server may send; the message
         says what to leave off),
         DEADLINE_EXCEEDED, UNAVAILABLE (store not serving).
