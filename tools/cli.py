@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shlex
 import sys
 import threading
@@ -69,7 +70,15 @@ def _client(target: str, token: str | None = None, tls_ca: Path | None = None) -
         roots = read_ca(tls_ca) if tls_ca else None
     except ValueError as exc:
         _stop(f"--tls-ca {tls_ca} {exc}")
-    return StrataClient(target, token=token, root_certificates=roots)
+    # A server with STRATA_TLS_CLIENT_CA asks for a client certificate: from the environment.
+    cert, key = (os.environ.get(f"STRATA_TLS_CLIENT_{part}") or "" for part in ("CERT", "KEY"))
+    if bool(cert) != bool(key):
+        _stop("set both STRATA_TLS_CLIENT_CERT and STRATA_TLS_CLIENT_KEY (PEM files), or neither")
+    try:
+        pair = (Path(key).read_bytes(), Path(cert).read_bytes()) if cert else None
+    except OSError as exc:
+        _stop(f"cannot read the client certificate or key: {exc.strerror}: {exc.filename}")
+    return StrataClient(target, token=token, root_certificates=roots, client_certificate=pair)
 
 
 # What to do about a refusal that is not about the request itself.

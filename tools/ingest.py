@@ -56,7 +56,8 @@ class IngestRefused(Exception):
 _HINTS = {
     "ALREADY_EXISTS": "it is stored already: by an earlier run that cut the file into other batches (give that "
     "run's --batch-size), or by another line or file with this id, or this video and start",
-    "FAILED_PRECONDITION": "reopen a sealed video to append: strata videos reopen COLLECTION VIDEO",
+    "FAILED_PRECONDITION": "the video is sealed: if an earlier run stored these lines, give that run's "
+    "--batch-size (its batches replay); to add to it, reopen it: strata videos reopen COLLECTION VIDEO",
     "RESOURCE_EXHAUSTED": "send smaller batches: lower --batch-size",
 }
 _SEGMENT_FIELD = re.compile(r"segments\[(\d+)\]")

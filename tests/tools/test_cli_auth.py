@@ -52,6 +52,26 @@ def test_tls_ca_option(tmp_path: Path) -> None:
         srv.stop(0)
 
 
+def test_a_client_certificate_from_the_environment_reaches_a_mutual_tls_server(tmp_path: Path) -> None:
+    certs = make_certificates(tmp_path)
+    srv = start_server(
+        tmp_path / "data",
+        tls_cert=certs["server_cert"], tls_key=certs["server_key"], tls_client_ca=certs["client_cert"],
+    )  # fmt: skip
+    args = ["stats", "--tls-ca", str(certs["server_cert"])]
+    env = {"STRATA_TARGET": srv.address, "STRATA_TOKEN": None, "STRATA_TLS_CA": None}
+    mine = {"STRATA_TLS_CLIENT_CERT": str(certs["client_cert"]), "STRATA_TLS_CLIENT_KEY": str(certs["client_key"])}
+    try:
+        refused = runner.invoke(app, args, env={**env, "STRATA_TLS_CLIENT_CERT": None, "STRATA_TLS_CLIENT_KEY": None})
+        assert refused.exit_code == 1 and "UNAVAILABLE" in refused.output
+        listed = runner.invoke(app, args, env={**env, **mine})
+        assert listed.exit_code == 0 and "commit sequence" in listed.output, listed.output
+        half = runner.invoke(app, args, env={**env, **mine, "STRATA_TLS_CLIENT_KEY": None})
+        assert half.exit_code == 1 and "set both STRATA_TLS_CLIENT_CERT and STRATA_TLS_CLIENT_KEY" in half.output
+    finally:
+        srv.stop(0)
+
+
 def test_serve_takes_a_token_file_and_warns_when_exposed(tmp_path: Path) -> None:
     tokens = tmp_path / "tokens.json"
     tokens.write_text(json.dumps([{"name": "ops", "token": "served-secret", "role": "admin"}]))
