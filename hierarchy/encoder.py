@@ -201,10 +201,14 @@ def resolve_model_path(name: str) -> Path:
 
 
 def get_encoder(name: str = DEFAULT_ENCODER) -> TextEncoder:
-    """Return the shared encoder for ``name`` (loaded once per process)."""
+    """Return the shared encoder of ``name``'s model folder (loaded once per process:
+    each spelling of one folder, ``/m/./x`` or ``/m/x``, is the same model, not another
+    150 MB copy of it)."""
+    folder = resolve_model_path(name)
+    key = str(folder.resolve())
     with _CACHE_LOCK:
-        encoder = _CACHE.get(name)
+        encoder = _CACHE.get(key)
         if encoder is None:
-            encoder = TransformersEncoder(name, resolve_model_path(name))
-            _CACHE[name] = encoder
+            encoder = TransformersEncoder(name, folder)
+            _CACHE[key] = encoder
         return encoder

@@ -529,12 +529,20 @@ def test_a_collection_whose_encoder_folder_is_gone_still_opens(open_db: OpenDb, 
     db = open_db()
     db.create_collection("clips", EmbeddingSpace(0, text_encoder=str(model)))
     db.close()
-    model.unlink()
-    encoders._CACHE.pop(str(model), None)  # as in a new process
+    model.unlink()  # (the encoder was kept under the folder it named, not this path)
     reopened = open_db()  # loads each collection's encoder before serving; a missing one is logged
     with pytest.raises(InvalidArgument) as err:
         reopened.search(SearchQuery("clips", Level.SEGMENT, text="a corner kick"))
     assert err.value.field == "space.text_encoder" and "does not exist" in err.value.message
+
+
+def test_each_spelling_of_one_model_folder_shares_one_encoder(tmp_path: Path) -> None:
+    # Keyed by the text, /m/./x and /m/x loaded a copy each (150 MB), never freed.
+    folder = encoders.default_model_path()
+    link = tmp_path / "link"
+    link.symlink_to(folder)
+    spellings = [str(folder), f"{folder}/", f"{folder.parent}/./{folder.name}", str(link), encoders.DEFAULT_ENCODER]
+    assert len({id(encoders.get_encoder(name)) for name in spellings}) == 1
 
 
 def test_query_embeddings_are_remembered_until_forgotten(encoder: TextEncoder) -> None:
