@@ -8,7 +8,7 @@ import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -39,7 +39,7 @@ from hierarchy.spans import LevelSpans, SpanCache
 from hierarchy.store import Store
 from hierarchy.types import Collection, Hit, Level, Mode, Node, Route, SearchQuery, SearchResult, VideoGroup
 from hierarchy.warmer import Warmer
-from hierarchy.writecache import GrowingCache
+from hierarchy.writecache import LabelReads
 
 if TYPE_CHECKING:
     from hierarchy.options import DatabaseOptions
@@ -112,7 +112,7 @@ class Searcher:
         self._level_moments = MomentsCache()
         self._span_cache = SpanCache()
         self._warmer: Warmer[str] = Warmer(self._read_ahead)
-        self._per_write = GrowingCache()
+        self._label_reads = LabelReads(store.cursor, commits)
 
     def search(self, query: SearchQuery, page_token: str = "") -> SearchResult:
         """Search a collection at one level, routed (AUTO) or over every level (ALL);
@@ -367,9 +367,9 @@ class Searcher:
             lambda level: self._index(coll, level),
             lambda level: self._moments(coll, level, as_of, pins),
             self._encode_one(coll) if coll.space.text_encoder else None,
-            lambda: self._labels(coll),
+            lambda: self._label_reads.labels(coll.id),
             self._options.exact_filter_below,
-            labelled=lambda labels: self._labelled(coll, labels),
+            labelled=lambda labels: self._label_reads.events(coll.id, labels),
             spans=lambda level: self._spans(coll, level),
             deadline=query.deadline,
             fetch=self._nodes.get,
@@ -436,15 +436,14 @@ class Searcher:
     def _evidence(
         self, coll: Collection, plan: _Plan, vector: np.ndarray
     ) -> Callable[[list[tuple[int, Level]]], dict[int, list[answers.Scored]]]:
-        labels = sorted(plan.query.filter.labels)
-        read = functools.partial(nodes.labelled_keys, cid=coll.id, labels=labels)
+        labels = sorted(set(plan.query.filter.labels))
         source = answers.EvidenceSource(
             self._index(coll, Level.SEGMENT),
             self._moments(coll, Level.SEGMENT, plan.watermark, plan.pins),
             {level: self._spans(coll, level) for level in Level},
             self._index(coll, Level.SCENE),
             plan.query.filter.time_range,
-            self._growing(coll, ("labelled keys", *labels), read, np.union1d) if labels else None,
+            self._label_reads.keys(coll.id, labels) if labels else None,
         )
         return lambda page: answers.evidence_for(source, vector, page)
 
@@ -452,7 +451,7 @@ class Searcher:
         """Drop what was read or computed for a deleted collection."""
         self._level_moments.forget(cid)
         self._span_cache.forget(cid)
-        self._per_write.forget(cid)
+        self._label_reads.forget(cid)
 
     def warm(self, coll: Collection, levels: list[Level]) -> None:
         """Read now what the first search of each level would otherwise read: the level's
@@ -540,24 +539,6 @@ class Searcher:
         if pins is not None:  # (again where the named version is gone: a restart, or evicted)
             pins[key[1]] = moments.version
         return moments
-
-    def _labels(self, coll: Collection) -> list[str]:
-        """Distinct segment labels of a collection (read once, then grown by new segments)."""
-        read = functools.partial(nodes.distinct_labels, cid=coll.id)
-        return list(self._growing(coll, ("labels",), read, lambda old, new: sorted({*old, *new})))
-
-    def _labelled(self, coll: Collection, labels: list[str]) -> list[tuple[str, int, dict[str, Any]]]:
-        """(video, start, attributes) of every segment carrying one of ``labels`` (a
-        result's scoring events), each moment once; read once, then grown by new segments."""
-        read = functools.partial(nodes.labelled_events, cid=coll.id, labels=labels)
-        merge = lambda old, new: list({row[:2]: row for row in [*old, *new]}.values())  # noqa: E731
-        return self._growing(coll, ("labelled", *sorted(labels)), read, merge)
-
-    def _growing(self, coll: Collection, key: tuple[str, ...], read: Callable[..., Any], merge: Callable) -> Any:
-        """``read(cursor, after=commit)``, kept per ``key`` and grown by ``merge`` (``GrowingCache``)."""
-        rewrites = self._commits.rewrites(coll.id, Level.SEGMENT)  # read before the store: a later rewrite reloads
-        fetch = lambda after: read(self._store.cursor(), after=after)  # noqa: E731
-        return self._per_write.get(coll.id, key, rewrites, self._commits.written(coll.id, Level.SEGMENT), fetch, merge)
 
     def _encode_one(self, coll: Collection) -> Callable[[str], np.ndarray]:
         return get_encoder(coll.space.text_encoder).encode_query

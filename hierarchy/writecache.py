@@ -5,9 +5,17 @@ alone and merged in."""
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from typing import Any
+
+import duckdb
+import numpy as np
+
+from hierarchy import nodes
+from hierarchy.commits import Commits
+from hierarchy.types import Level
 
 # Keys include what the caller asked for (a filter's labels), so distinct keys are bounded
 # here, not by the callers: past this many, the oldest goes.
@@ -66,3 +74,41 @@ class GrowingCache:
     def __len__(self) -> int:
         with self._lock:
             return len(self._values)
+
+
+class LabelReads:
+    """A collection's reads of its segments' labels, each kept in a ``GrowingCache``: its
+    distinct labels, the keys of the segments a label names (a label filter's evidence),
+    and the segments of a result's scoring labels with their attributes."""
+
+    def __init__(self, cursor: Callable[[], duckdb.DuckDBPyConnection], commits: Commits) -> None:
+        self._cursor = cursor
+        self._commits = commits
+        self._cache = GrowingCache()
+
+    def labels(self, cid: int) -> list[str]:
+        """Every label of the collection's segments, sorted."""
+        read = functools.partial(nodes.distinct_labels, cid=cid)
+        return list(self._grown(cid, ("labels",), read, lambda old, new: sorted({*old, *new})))
+
+    def keys(self, cid: int, labels: list[str]) -> np.ndarray:
+        """Sorted keys of the segments carrying any of ``labels``, kept label by label: a
+        filter of a common label and others (unknown ones) holds no copy of its keys."""
+        each = [self._grown(cid, ("keys", lb), functools.partial(nodes.labelled_keys, cid=cid, labels=[lb]), np.union1d)
+                for lb in sorted(set(labels))]  # fmt: skip
+        return functools.reduce(np.union1d, each, np.zeros(0, np.int64))
+
+    def events(self, cid: int, labels: list[str]) -> list[tuple[str, int, dict[str, Any]]]:
+        """(video, start, attributes) of the segments carrying any of ``labels``, each moment once."""
+        read = functools.partial(nodes.labelled_events, cid=cid, labels=labels)
+        merge = lambda old, new: list({row[:2]: row for row in [*old, *new]}.values())  # noqa: E731
+        return self._grown(cid, ("events", *sorted(set(labels))), read, merge)
+
+    def forget(self, cid: int) -> None:
+        """Drop a deleted collection's reads."""
+        self._cache.forget(cid)
+
+    def _grown(self, cid: int, key: tuple[str, ...], read: Callable[..., Any], merge: Callable[[Any, Any], Any]) -> Any:
+        rewrites = self._commits.rewrites(cid, Level.SEGMENT)  # read before the store: a later rewrite reloads
+        written = self._commits.written(cid, Level.SEGMENT)
+        return self._cache.get(cid, key, rewrites, written, lambda after: read(self._cursor(), after=after), merge)

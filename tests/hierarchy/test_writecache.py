@@ -82,3 +82,17 @@ def test_a_label_filter_explains_parents_by_labelled_segments_written_since(db: 
         explained = {e.node.id for h in db.search(query).hits for e in h.evidence}
         assert {f"{v}@{s}" for v in ("v1", "v2")[: n + 1] for s in (3000, 7000)} <= explained
     assert np.all([h.node.level is Level.SCENE for h in db.search(query).hits])
+
+
+def test_a_common_label_is_held_once_whatever_labels_come_with_it(db: Database) -> None:
+    # Kept per filter, a common label beside a new one each search filled every slot
+    # with a copy of the common label's keys.
+    db.create_collection("c", EmbeddingSpace(DIM))
+    db.create_video("c", "v")
+    db.append_segments("c", _labelled("v", dict.fromkeys(range(0, 40, 2), "goal"), 40, 1))
+    reads = db.searcher._label_reads
+    cid = db.get_collection("c").id
+    for i in range(300):
+        assert len(reads.keys(cid, ["goal", f"made-up-{i}", "goal"])) == 20
+    held = [value for _, _, value in reads._cache._values.values() if len(value)]
+    assert len(held) == 1 and len(reads._cache) <= 256
