@@ -79,6 +79,16 @@ class Commits:
         with self._lock:
             return self._rewrites.get((cid, level), 0)
 
+    def forget(self, cid: int) -> None:
+        """Drop a deleted collection's entries (its id is never reused): a server that
+        creates and deletes collections all day keeps nothing of each."""
+        with self._lock:
+            for table in (self._rewrites, self._written):
+                for key in [key for key in table if key[0] == cid]:
+                    del table[key]
+            self._visible.pop(cid, None)
+            self._indexing.pop(cid, None)
+
     def visible(self, cid: int) -> int:
         """The latest commit of a collection that searches see whole: stored, indexed and in
         the read caches. Pages of a search answer as of this commit."""

@@ -205,7 +205,7 @@ class Database:
             self._collections.pop(name, None)
             self.node_cache.invalidate()
             self.graphs.invalidate(collection.id)  # a tree being built for it is not committed
-            self.commits.rewritten(collection.id, list(Level))
+            self.commits.forget(collection.id)
             self.commits.committed()
 
     # -- videos ------------------------------------------------------------------------

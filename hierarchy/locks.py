@@ -42,6 +42,9 @@ class WriteLocks:
             return cid not in self._deleted
 
     def deleted(self, cid: int) -> None:
-        """Note a deleted collection (call with its lock held)."""
+        """Note a deleted collection (call with its lock held). Its lock is let go: writers
+        waiting on it hold it still, and find the collection deleted; later ones get a new
+        lock and find the same."""
         with self._guard:
             self._deleted.add(cid)
+            self._locks.pop(cid, None)

@@ -594,3 +594,24 @@ def test_builder_parameters_stored_before_a_limit_was_tightened_stay_readable(ga
     with pytest.raises(InvalidArgument) as info:
         games.set_hierarchy_config(COLLECTION, {"scene_penalty": 5e6})  # a request still may not set it
     assert info.value.field == "config.scene_penalty"
+
+
+def test_a_deleted_collection_leaves_no_book_keeping_behind(db: Database) -> None:
+    # About 1.3 KB a deleted collection stayed (commit counters per level, its lock):
+    # 110 MB a day at one collection a second.
+    def held() -> list[int]:
+        commits, locks = db.commits, db._locks
+        return [len(commits._written), len(commits._rewrites), len(commits._visible), len(locks._locks)]
+
+    db.create_collection("keep", EmbeddingSpace(DIM))
+    before = None
+    for i in range(30):
+        db.create_collection("brief", EmbeddingSpace(DIM))
+        db.create_video("brief", "v")
+        db.append_segments("brief", segments("v", unit_vectors(12, seed=i)))
+        db.seal_video("brief", "v")
+        db.delete_collection("brief")
+        before = before or held()
+        assert held() == before
+    with pytest.raises(NotFound):
+        db.append_segments("brief", segments("v", unit_vectors(1)))
