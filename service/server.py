@@ -148,7 +148,7 @@ class StrataServer:
             # innermost, so a caller without a valid token learns nothing more.
             interceptors=[
                 SearchPoolInterceptor(self._search_pool),
-                AccessLogInterceptor(),
+                *([AccessLogInterceptor()] if settings.access_log else []),
                 *([self.metrics.interceptor] if self.metrics else []),  # refused calls count too
                 *auth.server_interceptors(settings),
                 UndecodableRequestInterceptor(),  # garbage bytes: INVALID_ARGUMENT, not INTERNAL

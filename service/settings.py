@@ -70,6 +70,9 @@ class Settings:
     # so a restart after a crash catches up from a recent watermark instead of rebuilding.
     index_save_seconds: float = 300.0
     log_level: str = "INFO"
+    # One line per call (request id, method, status, ms) on the strata.access logger, at
+    # INFO; off keeps the server's other INFO lines without them.
+    access_log: bool = True
     metrics_port: int = -1  # Prometheus /metrics on host:metrics_port; -1 off, 0 a free port
     auth_tokens_file: Path | None = None  # JSON or TOML token list; see service.auth
     # TOKEN:ROLE[:COLL1,COLL2] entries separated by ';'; kept out of repr so logs never show it.

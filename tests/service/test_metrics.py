@@ -20,6 +20,7 @@ from hierarchy.types import Level
 from service.client import StrataClient, StrataRpcError, segment_from_dict
 from service.gen.strata.v1 import segment_pb2
 from service.server import AccessLogInterceptor, StrataServer
+from service.settings import Settings
 from tests.service.conftest import rows, start_server, unit_vectors
 
 APPEND = "/strata.v1.SegmentService/AppendSegments"
@@ -251,3 +252,16 @@ def test_a_reply_finished_after_the_deadline_is_logged_as_the_caller_saw_it(
     finally:
         server.stop(0)
     assert lines == {"probe-fast": "OK", "probe-open": "OK", "probe-late": "DEADLINE_EXCEEDED"}
+
+
+def test_the_access_log_can_be_turned_off(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # One line per call (1.4 MB in 5 minutes of searching) with no way to leave them out
+    # but a log level that hid every other INFO line too.
+    assert Settings.load(env={"STRATA_ACCESS_LOG": "off"}).access_log is False
+    quiet = start_server(tmp_path / "data", access_log=False)
+    try:
+        with caplog.at_level(logging.INFO, logger="strata.access"), StrataClient(quiet.address) as client:
+            assert list(client.list_collections()) == []
+        assert not [r for r in caplog.records if r.name == "strata.access"]
+    finally:
+        quiet.stop(0)
