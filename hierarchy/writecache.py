@@ -96,7 +96,8 @@ class LabelReads:
         filter of a common label and others (unknown ones) holds no copy of its keys."""
         each = [self._grown(cid, ("keys", lb), functools.partial(nodes.labelled_keys, cid=cid, labels=[lb]), np.union1d)
                 for lb in sorted(set(labels))]  # fmt: skip
-        return functools.reduce(np.union1d, each, np.zeros(0, np.int64))
+        # One label (the usual filter): its kept array as it is, not sorted again per search.
+        return each[0] if len(each) == 1 else functools.reduce(np.union1d, each, np.zeros(0, np.int64))
 
     def events(self, cid: int, labels: list[str]) -> list[tuple[str, int, dict[str, Any]]]:
         """(video, start, attributes) of the segments carrying any of ``labels``, each moment once."""
