@@ -436,7 +436,7 @@ class Searcher:
     def _evidence(
         self, coll: Collection, plan: _Plan, vector: np.ndarray
     ) -> Callable[[list[tuple[int, Level]]], dict[int, list[answers.Scored]]]:
-        labels = sorted(set(plan.query.filter.labels))
+        labels = list(plan.query.filter.labels)
         source = answers.EvidenceSource(
             self._index(coll, Level.SEGMENT),
             self._moments(coll, Level.SEGMENT, plan.watermark, plan.pins),
