@@ -393,8 +393,9 @@ class LevelIndex:
         return self._table.get(keys)
 
     def present_vectors(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(keys still present, their float32 rows): keys removed since a search found
-        them (a concurrent delete or rebuild) are left out instead of failing the search."""
+        """(whether each key is still present, the float32 rows of those that are): keys
+        removed since a search found them (a concurrent delete or rebuild) are left out
+        instead of failing the search."""
         return self._table.get_present(np.asarray(keys, np.int64))
 
     def score(self, keys: np.ndarray, query: np.ndarray, count: int | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -427,7 +428,7 @@ class LevelIndex:
     def vector_of(self, key: int) -> np.ndarray | None:
         """The float32 vector of one key, or None when it is not (or no longer) present."""
         present, rows = self.present_vectors(np.array([key], np.int64))
-        return rows[0] if len(present) else None
+        return rows[0] if present[0] else None
 
     def keys(self) -> np.ndarray:
         """Every key in the index (the graph's and the unlinked tail's), sorted."""

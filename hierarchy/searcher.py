@@ -424,12 +424,13 @@ class Searcher:
     def _unit_vectors(self, coll: Collection, ranked: list[Ranked]) -> np.ndarray:
         """The answers' vectors scaled to unit length, in the order given."""
         out = np.zeros((len(ranked), coll.space.dimension), np.float32)
-        for level in {r.level for r in ranked}:
-            rows = np.array([i for i, r in enumerate(ranked) if r.level is level])
-            keys = np.array([ranked[i].key for i in rows], np.int64)
-            present, vectors = self._index(coll, level).present_vectors(keys)
+        levels = np.fromiter((r.level for r in ranked), np.int64, len(ranked))
+        keys = np.fromiter((r.key for r in ranked), np.int64, len(ranked))
+        for level in np.unique(levels).tolist():
+            rows = np.flatnonzero(levels == level)
+            present, vectors = self._index(coll, Level(level)).present_vectors(keys[rows])
             # A node deleted since it was ranked keeps a zero row: alike to nothing.
-            out[rows[np.isin(keys, present)]] = vectors
+            out[rows[present]] = vectors
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.maximum(norms, 1e-12)
 

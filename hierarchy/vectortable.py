@@ -123,12 +123,12 @@ class VectorTable:
         return self._gather(state, at).astype(np.float32)
 
     def get_present(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(the keys present, their float32 rows), in the order given."""
+        """(whether each key holds a row, the float32 rows of those that do), in the order
+        given."""
         state = self._state
-        keys = np.asarray(keys, np.int64)
-        at, found = self._find(state, keys)
+        at, found = self._find(state, np.asarray(keys, np.int64))
         live = self._live(state, at, found)
-        return keys[live], self._gather(state, at[live]).astype(np.float32)
+        return live, self._gather(state, at[live]).astype(np.float32)
 
     def in_place(self) -> Rows:
         """Every stored row where it lies, with its key and whether it is alive."""
