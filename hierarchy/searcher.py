@@ -232,26 +232,32 @@ class Searcher:
             if self._commits.indexed(coll.id) > plan.watermark:  # written since the first page, or being written
                 ranked = self._as_of(coll, ranked, plan.watermark)
             raw = {r.key: r.score for r in ranked}
-            final = ranked
+            final, whole = ranked, True
             if reranking and not route.in_time_order:
-                final = self._reranked(coll, query.reranker, ranked, plan.diversity)
+                final, whole = self._reranked(coll, query.reranker, ranked, plan.diversity, wanted)
             # The rerank drops answers (overlaps): ask deeper until as many are left.
             if (len(ranked) >= depth and len(final) >= wanted) or exhausted:
                 break
             extra = extra * 2 + depth + len(ranked) - len(final)  # written while ranking, or dropped
-        return _Ranking(final, route, event, raw, exhausted)
+        # Only the beginning of a reranked order: more answers exist past it.
+        return _Ranking(final, route, event, raw, exhausted and whole)
 
-    def _reranked(self, coll: Collection, name: str, ranked: list[Ranked], diversity: float) -> list[Ranked]:
-        """The joint rerank of the ranking's head; after it, a reranker that drops overlaps
-        drops those of the rest too (a page past the head must not hold a scene and its
-        own segments either)."""
+    def _reranked(
+        self, coll: Collection, name: str, ranked: list[Ranked], diversity: float, wanted: int
+    ) -> tuple[list[Ranked], bool]:
+        """The joint rerank of the ranking's head, and whether it is the whole ranking (not
+        only the first ``wanted`` answers of it); after the head, a reranker that drops
+        overlaps drops those of the rest too (a page past the head must not hold a scene
+        and its own segments either)."""
         head, tail = ranked[:RERANK_DEPTH], ranked[RERANK_DEPTH:]
         past = bool(tail) and rerank.drops_overlaps(name)
         spans = self._spans_of(coll, ranked if past else head)  # read once for both
         own = {r.key: spans[r.key] for r in head if r.key in spans} if past else spans  # a plug-in sees its head's
-        found = rerank.Candidates(head, own, lambda chosen: self._unit_vectors(coll, chosen), diversity)
+        found = rerank.Candidates(head, own, lambda chosen: self._unit_vectors(coll, chosen), diversity, wanted)
         head = rerank.get(name)(found)
-        return head + (rerank.past(head, tail, spans) if past else tail)
+        if len(head) >= wanted:  # all the page needs, and maybe only that
+            return head, False
+        return head + (rerank.past(head, tail, spans) if past else tail), True
 
     def _newer(self, coll: Collection, levels: list[Level], watermark: int) -> int:
         """Nodes of ``levels`` written after ``watermark`` (none when nothing was since)."""

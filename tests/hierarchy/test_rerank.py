@@ -158,3 +158,28 @@ def test_naming_a_reranker_or_a_diversity_reranks_a_one_level_search(db: Databas
         reranked = [h.node.start_ms for h in db.search(replace(query, **asked)).hits]
         assert reranked == [plain[0], 2 * SEGMENT_MS, plain[1]], asked  # the duplicate moved down
     assert [h.node.start_ms for h in db.search(replace(query, reranker="joint", rerank=False)).hits] == plain
+
+
+@given(st.integers(1, 60), st.integers(1, 70), st.integers(0, 999), st.sampled_from(["joint", "overlap"]))
+def test_a_page_wanting_a_few_answers_gets_the_beginning_of_the_whole_order(
+    count: int, wanted: int, seed: int, name: str
+) -> None:
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=(3, 6))
+    vectors = base[rng.integers(0, 3, count)] + rng.normal(scale=0.1, size=(count, 6))  # many look-alikes
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    ranked = [Ranked(k, Level.SEGMENT, float(count - k), 0.5) for k in range(count)]
+    spans = {k: (f"v{rng.integers(0, 4)}", int(rng.integers(0, 60)) * 1000, 0) for k in range(count)}
+    spans = {k: (video, start, start + int(rng.integers(1, 8)) * 1000) for k, (video, start, _) in spans.items()}
+    fetched: list[int] = []
+
+    def vectors_of(chosen: list[Ranked]) -> np.ndarray:
+        fetched.extend(r.key for r in chosen)
+        return vectors[[r.key for r in chosen]]
+
+    whole = rerank.get(name)(rerank.Candidates(ranked, spans, vectors_of))
+    fetched.clear()
+    some = rerank.get(name)(rerank.Candidates(ranked, spans, vectors_of, wanted=wanted))
+    assert some == whole[: len(some)], "the same order, cut short"
+    assert len(some) >= wanted or some == whole, "as many as wanted, else all there are"
+    assert len(fetched) == len(set(fetched)), "no vector is fetched twice"

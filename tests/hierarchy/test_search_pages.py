@@ -466,3 +466,20 @@ def test_pages_of_a_description_in_sentences_list_its_videos_as_one_page_does(db
     one = db.search(replace(q, top_k=130))
     assert one.route.levels == (Level.VIDEO,) and len(one.hits) == 130
     assert [h.node.id for h in listed(db, q, 130 // 9 + 2)] == [h.node.id for h in one.hits]
+
+
+@pytest.mark.parametrize("mode", [Mode.AUTO, Mode.ALL])
+def test_pages_of_a_library_of_replays_are_one_list(db: Database, mode: Mode) -> None:
+    """The joint rerank serves a page from as much of its head as the page needs: where
+    most answers are replays of others (moved below every distinct one), the pages still
+    walk the order of one long page."""
+    db.create_collection(COLLECTION, EmbeddingSpace(DIM))
+    moments = unit_vectors(40, seed=21)
+    for i, video in enumerate(VIDEOS):  # each video shows the same 40 moments again
+        db.create_video(COLLECTION, video)
+        replays = np.stack([near(m, 1, seed=100 * i + k)[0] for k, m in enumerate(moments)])
+        db.append_segments(COLLECTION, segments(video, replays))
+        db.seal_video(COLLECTION, video)
+    q = SearchQuery(COLLECTION, vector=moments[3], mode=mode, top_k=6, include_evidence=False)
+    whole = [h.node.id for h in db.search(replace(q, top_k=200)).hits]
+    assert [i for page in pages(db, q) for i in page] == whole
