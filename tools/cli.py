@@ -115,8 +115,9 @@ def serve(
         int | None, typer.Option(help="Serve Prometheus /metrics on this port (0 picks one; -1 off, the default).")
     ] = None,
 ) -> None:
-    """Run a server until interrupted; prints ``listening on HOST:PORT`` once bound, then
-    ``ready`` once its indexes are recovered and it serves."""
+    """Run a server until interrupted; prints ``listening on HOST:PORT`` once bound (and
+    ``metrics on URL`` when it serves metrics), then ``ready`` once its indexes are
+    recovered and it serves."""
     from hierarchy.errors import StrataError
     from service.server import create_server
     from service.settings import Settings
@@ -142,6 +143,8 @@ def serve(
     except StrataError as exc:  # a setting, the data directory, a port: the operator's to fix
         _stop(f"{exc.field}: {exc.message}" if exc.field else exc.message)
     print(f"listening on {server.address}", flush=True)
+    if server.metrics_port is not None:  # the port --metrics-port 0 took is known only now
+        print(f"metrics on http://{server.settings.endpoint(server.metrics_port)}/metrics", flush=True)
     if server.exposure:
         err.print(f"[yellow]warning[/yellow] {escape(server.exposure)}", soft_wrap=True)
     _announce_ready(server, stop)

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -292,3 +293,23 @@ def test_stop_signals_never_catch_the_server_inside_its_own_wait() -> None:
         proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0 and out.strip() == "done"
+
+
+def test_serve_prints_the_metrics_address_it_took(tmp_path: Path) -> None:
+    # With --metrics-port 0 the port taken was only in the log.
+    proc = subprocess.Popen(
+        [STRATA, "serve", "--data-dir", str(tmp_path / "d"), "--port", "0", "--metrics-port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    try:
+        lines = [proc.stdout.readline().strip()]  # type: ignore[union-attr]
+        while lines[-1] not in ("ready", ""):
+            lines.append(proc.stdout.readline().strip())  # type: ignore[union-attr]
+        assert lines[0].startswith("listening on ") and lines[-1] == "ready", lines
+        [url] = [line.removeprefix("metrics on ") for line in lines if line.startswith("metrics on ")]
+        assert not url.endswith(":0/metrics"), lines
+        with urllib.request.urlopen(url, timeout=10) as page:
+            assert "strata_" in page.read().decode()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
