@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hierarchy import candidates, filters, search
+from hierarchy import candidates, filters
 from hierarchy.candidates import Context, Ranked
 from hierarchy.spans import SpanBlock
 from hierarchy.types import Filter, Level
@@ -31,8 +31,7 @@ def pairs(ctx: Context, flt: Filter, vectors: tuple[np.ndarray, np.ndarray], siz
         return None
     block = ctx.spans(Level.SEGMENT).whole()  # merged once: each look-up on the level would merge it again
     a, b = _candidate_pairs(ctx, block, flt, vectors, max(POOL, size))
-    za, sa = _scored(ctx, a, vectors[0])
-    zb, sb = _scored(ctx, b, vectors[1])
+    (za, sa), (zb, sb) = _scored(ctx, (a, b), vectors)
     held_a, start_a, end_a = block.bounds(a)
     held_b, start_b, end_b = block.bounds(b)
     keep = np.isfinite(za) & np.isfinite(zb) & held_a & held_b & (start_b - end_a <= GAP_MS) & _passing(ctx, flt, a, b)
@@ -97,17 +96,23 @@ def _adjacent(spans: SpanBlock, keys: np.ndarray, direction: int) -> tuple[np.nd
     return origin, other
 
 
-def _scored(ctx: Context, keys: np.ndarray, vector: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Calibrated scores and similarities of ``keys`` (in their order; -inf and 0 for a
-    key no longer present), scored exactly."""
-    wanted = np.unique(keys)
-    scored, sims = search.score_exactly(ctx.index(Level.SEGMENT), wanted, vector)
-    z = np.full(len(wanted), -np.inf)
-    s = np.zeros(len(wanted))
+def _scored(
+    ctx: Context, keys: tuple[np.ndarray, np.ndarray], vectors: tuple[np.ndarray, np.ndarray]
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Per event, the calibrated scores and similarities of its keys (in their order; -inf
+    and 0 for a key no longer present), both events scored exactly in one pass over the
+    pairs' segments (one each read the rows twice)."""
+    wanted = np.union1d(*keys)
+    scored, sims = ctx.index(Level.SEGMENT).score_all(wanted, np.stack(vectors))
     at = np.searchsorted(wanted, scored)
-    z[at], s[at] = ctx.moments(Level.SEGMENT).z(vector, sims), sims
-    where = np.searchsorted(wanted, keys)
-    return z[where], s[where]
+    out = []
+    for event, vector in enumerate(vectors):
+        z = np.full(len(wanted), -np.inf)
+        s = np.zeros(len(wanted))
+        z[at], s[at] = ctx.moments(Level.SEGMENT).z(vector, sims[event]), sims[event]
+        where = np.searchsorted(wanted, keys[event])
+        out.append((z[where], s[where]))
+    return out[0], out[1]
 
 
 def _passing(ctx: Context, flt: Filter, a: np.ndarray, b: np.ndarray) -> np.ndarray:
