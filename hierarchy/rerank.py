@@ -1,10 +1,8 @@
 """Joint rerank of a ranked list, as named plug-ins.
 
 A reranker sees the head of a ranking (answers at any level, best first), where each
-answer lies (video, start, end), on demand the answers' vectors, and how many answers
-the page being served needs; it returns the answers in their new order, possibly fewer.
-Once it has placed that many it may stop: what it returns must then be the beginning of
-the order it would give the whole head (every page must see one order). Built in:
+answer lies (video, start, end) and, on demand, the answers' vectors; it returns the
+answers in their new order, possibly fewer. Built in:
 
 - ``overlap``: an answer that overlaps a better one in the same video is dropped, so a
   scene and its own segments are one answer, not three;
@@ -15,6 +13,15 @@ the order it would give the whole head (every page must see one order). Built in
 - ``none``: the ranking unchanged.
 
 ``register`` adds another under a new name; the request's ``reranker`` field picks one.
+
+A reranker registered with ``stops_early`` is also told how many answers, counted from
+the top of its order, the page being served needs (``Candidates.wanted``: the answers
+before the page, the page's and one more, which says whether another page exists). It
+may return fewer than its whole order once it has placed at least that many: then what
+it returns must be the beginning of its whole order (every page of a search reads one
+order), and the searcher takes an answer list of ``wanted`` or more as only that. Any
+other reranker is always given the whole head (``wanted`` None) and its list is taken as
+its whole order; the built-in ones called from it return their whole order too.
 """
 
 from __future__ import annotations
@@ -39,8 +46,9 @@ Span = tuple[str, int, int]
 @dataclass(frozen=True)
 class Candidates:
     """What a reranker works on: the ranked head, the answers' spans, a way to fetch their
-    (unit-length) vectors, the diversity the request asked for (0-1), and how many answers
-    are wanted (``None``: the whole order)."""
+    (unit-length) vectors, the diversity the request asked for (0-1), and, for a reranker
+    that stops early, how many answers from the top of its order are wanted (``None``:
+    its whole order)."""
 
     ranked: list[Ranked]
     spans: dict[int, Span]
@@ -53,16 +61,21 @@ Reranker = Callable[[Candidates], list[Ranked]]
 
 _REGISTRY: dict[str, Reranker] = {}
 _DROPS_OVERLAPS: set[str] = set()
+_STOPS_EARLY: set[str] = set()
 
 
-def register(name: str, reranker: Reranker, drops_overlaps: bool = False) -> None:
+def register(name: str, reranker: Reranker, drops_overlaps: bool = False, stops_early: bool = False) -> None:
     """Make ``reranker`` available under ``name`` (replacing one of the same name).
     ``drops_overlaps``: it promises no two answers overlap, so the ranking past the head
-    it sees is freed of overlaps too (:func:`past`)."""
+    it sees is freed of overlaps too (:func:`past`). ``stops_early``: it honours
+    ``Candidates.wanted`` (see the module docstring)."""
     _REGISTRY[name] = reranker
     _DROPS_OVERLAPS.discard(name)
+    _STOPS_EARLY.discard(name)
     if drops_overlaps:
         _DROPS_OVERLAPS.add(name)
+    if stops_early:
+        _STOPS_EARLY.add(name)
 
 
 def applies(query: SearchQuery) -> bool:
@@ -75,6 +88,12 @@ def applies(query: SearchQuery) -> bool:
 def drops_overlaps(name: str) -> bool:
     """Whether the reranker called ``name`` (the default for an empty name) drops overlaps."""
     return (name or DEFAULT) in _DROPS_OVERLAPS
+
+
+def stops_early(name: str) -> bool:
+    """Whether the reranker called ``name`` (the default for an empty name) may return
+    only the beginning of its order (it honours ``Candidates.wanted``)."""
+    return (name or DEFAULT) in _STOPS_EARLY
 
 
 def get(name: str, field: str = "reranker") -> Reranker:
@@ -225,6 +244,6 @@ def joint(found: Candidates) -> list[Ranked]:
     return _distinct_first(found, _not_overlapping(found))
 
 
-register("joint", joint, drops_overlaps=True)
-register("overlap", suppress_overlaps, drops_overlaps=True)
+register("joint", joint, drops_overlaps=True, stops_early=True)
+register("overlap", suppress_overlaps, drops_overlaps=True, stops_early=True)
 register("none", lambda found: list(found.ranked))

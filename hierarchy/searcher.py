@@ -213,10 +213,11 @@ class Searcher:
             )
         return at
 
-    def _ranking(self, coll: Collection, plan: _Plan, wanted: int) -> _Ranking:
+    def _ranking(self, coll: Collection, plan: _Plan, wanted: int, whole: bool = False) -> _Ranking:
         """At least ``wanted`` answers (when that many exist) visible at the plan's commit,
         reranked when asked. The joint rerank covers a fixed head of the ranking, so every
-        page of a search sees the same order."""
+        page of a search sees the same order; it may order only the first ``wanted`` of
+        the head, unless ``whole`` (a caller that reads past them)."""
         query = plan.query
         reranking = rerank.applies(query)
         depth = max(wanted, RERANK_DEPTH) if reranking else wanted
@@ -232,30 +233,33 @@ class Searcher:
             if self._commits.indexed(coll.id) > plan.watermark:  # written since the first page, or being written
                 ranked = self._as_of(coll, ranked, plan.watermark)
             raw = {r.key: r.score for r in ranked}
-            final, whole = ranked, True
+            final, complete = ranked, True
             if reranking and not route.in_time_order:
-                final, whole = self._reranked(coll, query.reranker, ranked, plan.diversity, wanted)
+                final, complete = self._reranked(
+                    coll, query.reranker, ranked, plan.diversity, None if whole else wanted
+                )
             # The rerank drops answers (overlaps): ask deeper until as many are left.
             if (len(ranked) >= depth and len(final) >= wanted) or exhausted:
                 break
             extra = extra * 2 + depth + len(ranked) - len(final)  # written while ranking, or dropped
         # Only the beginning of a reranked order: more answers exist past it.
-        return _Ranking(final, route, event, raw, exhausted and whole)
+        return _Ranking(final, route, event, raw, exhausted and complete)
 
     def _reranked(
-        self, coll: Collection, name: str, ranked: list[Ranked], diversity: float, wanted: int
+        self, coll: Collection, name: str, ranked: list[Ranked], diversity: float, wanted: int | None
     ) -> tuple[list[Ranked], bool]:
         """The joint rerank of the ranking's head, and whether it is the whole ranking (not
-        only the first ``wanted`` answers of it); after the head, a reranker that drops
-        overlaps drops those of the rest too (a page past the head must not hold a scene
-        and its own segments either)."""
+        only the first ``wanted`` answers of it: a reranker that stops early may stop
+        there); after the head, a reranker that drops overlaps drops those of the rest too
+        (a page past the head must not hold a scene and its own segments either)."""
+        wanted = wanted if rerank.stops_early(name) else None
         head, tail = ranked[:RERANK_DEPTH], ranked[RERANK_DEPTH:]
         past = bool(tail) and rerank.drops_overlaps(name)
         spans = self._spans_of(coll, ranked if past else head)  # read once for both
         own = {r.key: spans[r.key] for r in head if r.key in spans} if past else spans  # a plug-in sees its head's
         found = rerank.Candidates(head, own, lambda chosen: self._unit_vectors(coll, chosen), diversity, wanted)
         head = rerank.get(name)(found)
-        if len(head) >= wanted:  # all the page needs, and maybe only that
+        if wanted is not None and len(head) >= wanted:  # all the page needs, and maybe only that
             return head, False
         return head + (rerank.past(head, tail, spans) if past else tail), True
 
@@ -282,7 +286,9 @@ class Searcher:
         wanted = (at.offset + top_k + 1) * group_size
         videos = self._videos_held(coll, plan.query.filter.video_ids)
         while True:
-            ranking = self._ranking(coll, plan, wanted)
+            # The whole reranked head: its videos' groups are filled from answers past
+            # the first ``wanted``.
+            ranking = self._ranking(coll, plan, wanted, whole=True)
             groups = self._group(coll, ranking.ranked, group_size)
             offset = at.resume([video for video, _ in groups])
             full = alone or all(len(members) >= group_size for _, members in groups[offset : offset + top_k])

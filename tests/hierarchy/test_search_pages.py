@@ -8,7 +8,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from hierarchy import rerank
 from hierarchy.calibrate import LevelMoments
+from hierarchy.candidates import Ranked
 from hierarchy.db import Database
 from hierarchy.errors import InvalidArgument
 from hierarchy.index import IndexParams
@@ -468,18 +470,36 @@ def test_pages_of_a_description_in_sentences_list_its_videos_as_one_page_does(db
     assert [h.node.id for h in listed(db, q, 130 // 9 + 2)] == [h.node.id for h in one.hits]
 
 
-@pytest.mark.parametrize("mode", [Mode.AUTO, Mode.ALL])
-def test_pages_of_a_library_of_replays_are_one_list(db: Database, mode: Mode) -> None:
+def _no_scenes(found: rerank.Candidates) -> list[Ranked]:
+    """A plug-in built on the joint rerank: its answers without scenes."""
+    return [r for r in rerank.joint(found) if r.level is not Level.SCENE]
+
+
+@pytest.mark.parametrize(("mode", "reranker"), [(Mode.AUTO, ""), (Mode.ALL, ""), (Mode.ALL, "no-scenes")])
+@pytest.mark.parametrize("top_k", [1, 4])
+def test_pages_of_a_library_of_replays_are_one_list(db: Database, mode: Mode, reranker: str, top_k: int) -> None:
     """The joint rerank serves a page from as much of its head as the page needs: where
-    most answers are replays of others (moved below every distinct one), the pages still
-    walk the order of one long page."""
+    many answers are replays of others (moved below every distinct one), the pages still
+    walk the order of one long page; so do those of a plug-in that filters the joint
+    rerank's answers (it is given, and gives, the whole order)."""
+    rerank.register("no-scenes", _no_scenes, drops_overlaps=True)
     db.create_collection(COLLECTION, EmbeddingSpace(DIM))
-    moments = unit_vectors(40, seed=21)
-    for i, video in enumerate(VIDEOS):  # each video shows the same 40 moments again
+    moments = unit_vectors(12, seed=507)
+    rng = np.random.default_rng(7)
+    for i, video in enumerate(VIDEOS[:2]):
+        rows = unit_vectors(25, seed=7 + i)
+        for j in range(25):
+            if rng.random() < 0.35:  # a replay of one of the moments
+                moment, scale = moments[rng.integers(12)], rng.choice([0.02, 0.05, 0.06])
+                noise = np.random.default_rng(7000 + 100 * i + j).normal(scale=scale, size=DIM)
+                rows[j] = (moment + noise) / np.linalg.norm(moment + noise)
         db.create_video(COLLECTION, video)
-        replays = np.stack([near(m, 1, seed=100 * i + k)[0] for k, m in enumerate(moments)])
-        db.append_segments(COLLECTION, segments(video, replays))
+        db.append_segments(COLLECTION, segments(video, rows))
         db.seal_video(COLLECTION, video)
-    q = SearchQuery(COLLECTION, vector=moments[3], mode=mode, top_k=6, include_evidence=False)
-    whole = [h.node.id for h in db.search(replace(q, top_k=200)).hits]
-    assert [i for page in pages(db, q) for i in page] == whole
+    q = SearchQuery(COLLECTION, vector=unit_vectors(1, seed=1004)[0], mode=mode, top_k=top_k, reranker=reranker)
+    q = replace(q, include_evidence=False)
+    try:
+        whole = [h.node.id for h in db.search(replace(q, top_k=200)).hits]
+        assert [i for page in pages(db, q) for i in page] == whole
+    finally:
+        rerank._REGISTRY.pop("no-scenes")
