@@ -184,6 +184,15 @@ def videos_with_segments(cur: duckdb.DuckDBPyConnection, cid: int, video_ids: li
 
 
 def delete_video(cur: duckdb.DuckDBPyConnection, cid: int, video_id: str) -> None:
-    """Delete a video row and its nodes."""
+    """Delete a video row and its nodes, and forget the request ids of the batches that
+    wrote segments of this video alone (a batch's id and its segments share its commit
+    sequence): kept, each held its answer's segment ids for the collection's life, a
+    deleted video's on disk for good (2.5 KB a batch of 200 under video churn)."""
+    cur.execute(
+        "DELETE FROM requests WHERE collection_id = $cid AND seq IN ("
+        "SELECT seq FROM nodes WHERE collection_id = $cid AND level = 1 AND video_id = $video "
+        "EXCEPT SELECT seq FROM nodes WHERE collection_id = $cid AND level = 1 AND video_id <> $video)",
+        {"cid": cid, "video": video_id},
+    )
     cur.execute("DELETE FROM nodes WHERE collection_id = ? AND video_id = ?", [cid, video_id])
     cur.execute("DELETE FROM videos WHERE collection_id = ? AND video_id = ?", [cid, video_id])

@@ -22,6 +22,7 @@ from hierarchy.encoder import TextEncoder, get_encoder
 from hierarchy.errors import (
     AlreadyExists,
     InvalidArgument,
+    NotFound,
     Unavailable,
 )
 from hierarchy.index import IndexParams, LevelIndex
@@ -105,6 +106,25 @@ def test_request_id_replays_after_restart(games: Database, open_db: OpenDb) -> N
     assert again.replayed
     assert (again.segment_ids, again.commit_sequence) == (first.segment_ids, first.commit_sequence)
     assert segment_count(reopened) == 5
+
+
+def test_a_deleted_videos_request_ids_are_forgotten_but_not_those_of_a_batch_it_shared(games: Database) -> None:
+    # Kept for the collection's life, a deleted video's ids grew the store under churn,
+    # and a retry answered with the ids of segments long gone.
+    own = segments("v1", unit_vectors(3))
+    shared = segments("v1", unit_vectors(2, seed=1), first_ms=60_000) + segments("v2", unit_vectors(2, seed=2))
+    games.append_segments(COLLECTION, own, request_id="v1-only")
+    games.append_segments(COLLECTION, shared, request_id="both")
+    games.delete_video(COLLECTION, "v1")
+    with pytest.raises(NotFound):  # a retry is a new batch: its video is gone
+        games.append_segments(COLLECTION, own, request_id="v1-only")
+    assert games.append_segments(COLLECTION, shared, request_id="both").replayed  # v2 still holds its segments
+    games.create_video(COLLECTION, "v1")
+    again = games.append_segments(COLLECTION, own, request_id="v1-only")
+    assert not again.replayed and segment_count(games) == 5
+    games.delete_video(COLLECTION, "v2")
+    with pytest.raises(NotFound):
+        games.append_segments(COLLECTION, shared, request_id="both")
 
 
 # -- restart and the directory lock -------------------------------------------------------
