@@ -403,6 +403,8 @@ class LevelIndex:
         at the index's precision, best first; keys removed since a search found them are
         left out. USearch's SIMD kernels read the stored half floats directly: converting
         them for numpy cost four times as much as the scoring."""
+        if self.exact:
+            return self._score_scanned(keys, query, count)
         present, rows = self._table.rows_of(np.asarray(keys, np.int64))
         wanted = len(present) if count is None else min(count, len(present))
         if wanted <= 0:
@@ -410,12 +412,32 @@ class LevelIndex:
         at, sims = exact_top(present, rows, np.ascontiguousarray(query, np.float32), wanted, self.metric)
         return present[at], sims
 
+    def _score_scanned(self, keys: np.ndarray, query: np.ndarray, count: int | None) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`score` from the float32 copy a level small enough to scan is ranked by:
+        the scores its unfiltered searches give, and a matrix product (one video's 2,900
+        segments, 384-d: 0.07 ms) where USearch's exact search over the half floats took
+        0.4 ms, one call in the process at a time."""
+        present, rows, norms = self._scan.current().among(keys)
+        wanted = len(present) if count is None else min(count, len(present))
+        if wanted <= 0:
+            return present[:0], np.zeros(0, np.float32)
+        rounded = np.ascontiguousarray(query, np.float32).astype(self._table.dtype).astype(np.float32)
+        sims = similarity_of(self.metric, rows @ rounded, norms, rounded)
+        best = order.best_first(present, sims, wanted)
+        return present[best], sims[best].astype(np.float32)
+
     def score_all(self, keys: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(keys still present, in the order given; a ``(queries, keys)`` matrix of their
         similarities to each row of ``queries``), scored as :meth:`score` scores: one pass
         for several queries (a paragraph's sentences) instead of one each."""
-        present, rows = self._table.rows_of(np.asarray(keys, np.int64))
         queries = np.ascontiguousarray(np.atleast_2d(queries), np.float32)
+        if self.exact:  # as score scores such a level: from its float32 copy
+            present, rows, norms = self._scan.current().among(keys)
+            sims = np.zeros((len(queries), len(present)), np.float32)
+            for i, query in enumerate(queries.astype(self._table.dtype).astype(np.float32)):
+                sims[i] = similarity_of(self.metric, rows @ query, norms, query)
+            return present, sims
+        present, rows = self._table.rows_of(np.asarray(keys, np.int64))
         sims = np.zeros((len(queries), len(present)), np.float32)
         if len(present) == 0 or len(queries) == 0:
             return present, sims

@@ -9,6 +9,12 @@ same rows in 0.65 ms on one BLAS thread, and two threads run side by side (speed
 (at most ``exact_below`` rows: 41 MB at 20,000 512-d rows), and half floats widen to
 float32 exactly, so the scores are those of the half-float rows.
 
+The keys a filter names (a video's rows, a parent's children) are scored from the copy
+too (``Scan.among``), so an answer scores the same found either way, and USearch's
+exact search, one call in the process at a time, is left to levels too large to scan:
+a routed soccer search, which scores a video's scenes and segments, went from 2.3 to
+1.8 ms.
+
 The copy follows the table: rows appended since the last scan are widened and added;
 a rebuild of the table (rows moved) starts it over. Readers share it under a lock held
 only while it catches up.
@@ -42,6 +48,20 @@ class Scan:
     alive: np.ndarray
     rows: np.ndarray
     norms: np.ndarray
+
+    def among(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(those of ``keys`` still present, in the order given; their rows; their norms).
+        A run of consecutive rows (one video's) is read in place."""
+        keys = np.asarray(keys, np.int64)
+        if not len(self.keys) or not len(keys):
+            return keys[:0], self.rows[:0], self.norms[:0]
+        at = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        live = (self.keys[at] == keys) & self.alive[at]
+        at = at[live]
+        if len(at) and at[-1] - at[0] == len(at) - 1 and np.all(np.diff(at) == 1):
+            run = slice(int(at[0]), int(at[-1]) + 1)
+            return keys[live], self.rows[run], self.norms[run]
+        return keys[live], self.rows[at], self.norms[at]
 
 
 class ScanCopy:

@@ -200,6 +200,27 @@ def test_a_scanned_level_searched_through_its_graph_finds_the_best_and_what_wait
             np.testing.assert_allclose(graphed[1], scanned[1], atol=1e-6)  # table scores, not the graph's
 
 
+@pytest.mark.parametrize("dtype", ["f16", "i8", "f32"])
+def test_keys_of_a_scanned_level_score_as_its_search_scores_them(path: Path, vectors: np.ndarray, dtype: str) -> None:
+    # A filter's keys were scored by USearch over the half floats, the unfiltered search
+    # from the float32 copy: now both from the copy (to the last bits of a BLAS sum).
+    index = make_index(path, IndexParams(exact_below=10_000, dtype=dtype))
+    index.add(keys(COUNT), vectors, watermark=1)
+    index.remove(keys(3, first=10))
+    probe = vectors[5] + 0.5 * vectors[150]
+    found, sims = index.search(probe, COUNT)
+    by_key = dict(zip(found.tolist(), sims.tolist(), strict=True))
+    asked = np.array([12, 152, 150, 10, 7, 999, 151], np.int64)  # gone (10), never there (999)
+    for count in (None, 3):
+        scored, scored_sims = index.score(asked, probe, count)
+        expected = sorted((k for k in asked.tolist() if k in by_key), key=lambda k: (-by_key[k], k))[:count]
+        assert scored.tolist() == expected
+        assert scored_sims.tolist() == pytest.approx([by_key[k] for k in expected], abs=1e-6)
+    present, all_sims = index.score_all(keys(3, first=150), np.stack([probe, vectors[0]]))
+    assert present.tolist() == [150, 151, 152]  # a run of rows, read in place
+    assert all_sims[0].tolist() == pytest.approx([by_key[k] for k in (150, 151, 152)], abs=1e-6)
+
+
 def test_a_scanned_level_searched_through_a_poor_graph_answers_as_the_graph_does(path: Path) -> None:
     rows = generate(2000, dim=DIM, seed=5).vectors  # clustered, as a level's nodes are
     poor = IndexParams(exact_below=10_000, connectivity=2, expansion_add=8, expansion_search=8)

@@ -41,16 +41,17 @@ def test_after_a_load_settles_a_search_reads_no_statistics_or_spans(games: Datab
     assert routed.hits
 
 
-def test_a_searched_levels_scan_copy_is_caught_up_and_no_other_is_made(games: Database, monkeypatch) -> None:
+def test_a_scored_levels_scan_copy_is_caught_up_and_no_other_is_made(games: Database, monkeypatch) -> None:
     games.append_segments(COLLECTION, segments("v1", unit_vectors(80, seed=1)))
     games.seal_video(COLLECTION, "v1")
     vector = unit_vectors(1, seed=3)[0]
-    assert games.search(SearchQuery(COLLECTION, Level.SCENE, vector=vector)).hits  # its copy is made
+    # Its copy is made, and the segments' (each scene's evidence is scored from it).
+    assert games.search(SearchQuery(COLLECTION, Level.SCENE, vector=vector)).hits
     games.append_segments(COLLECTION, segments("v2", unit_vectors(60, seed=2)))
     games.seal_video(COLLECTION, "v2")
     assert games.searcher.settle()
     coll = games.get_collection(COLLECTION)
-    assert [level for level in Level if games.indexes.get(coll, level)._scan.held] == [Level.SCENE]
+    assert [level for level in Level if games.indexes.get(coll, level)._scan.held] == [Level.SEGMENT, Level.SCENE]
     monkeypatch.setattr(scan, "_caught_up", _refuse("a level's rows into its scan copy"))
     hits = games.search(SearchQuery(COLLECTION, Level.SCENE, vector=vector, top_k=100)).hits
     assert {h.node.video_id for h in hits} == {"v1", "v2"}
