@@ -40,14 +40,15 @@ def source(coll: Collection, query: SearchQuery) -> Callable[[tuple[str, ...]], 
     against 27 one by one) and remembered for the next page; None where there is no text
     encoder and no part vectors."""
     given = np.stack(query.part_vectors) if query.part_vectors else None
-    encoder = get_encoder(coll.space.text_encoder) if coll.space.text_encoder else None
-    if given is None and encoder is None:
+    name = coll.space.text_encoder
+    if given is None and not name:
         return None
     named = router.parts(parse(query.text)) if given is not None else ()
 
     def vectors(texts: tuple[str, ...]) -> np.ndarray | None:
         if given is not None and tuple(texts) == named:
             return given
-        return encoder.encode_queries(list(texts)) if encoder is not None and texts else None
+        # The encoder is looked up only here: most searches never embed a part.
+        return get_encoder(name).encode_queries(list(texts)) if name and texts else None
 
     return vectors

@@ -554,7 +554,8 @@ class Searcher:
         return moments
 
     def _encode_one(self, coll: Collection) -> Callable[[str], np.ndarray]:
-        return get_encoder(coll.space.text_encoder).encode_query
+        # Looked up when a text is embedded, not per search (a realpath of the folder).
+        return lambda text: get_encoder(coll.space.text_encoder).encode_query(text)
 
     def _query_vector(self, coll: Collection, query: SearchQuery) -> tuple[np.ndarray, ExampleNode | None]:
         """The vector that scores: the client's, the example node's, or the embedded text."""
