@@ -401,8 +401,9 @@ class LevelIndex:
     def score(self, keys: np.ndarray, query: np.ndarray, count: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The ``count`` (default: all) of ``keys`` most similar to ``query``, scored exactly
         at the index's precision, best first; keys removed since a search found them are
-        left out. USearch's SIMD kernels read the stored half floats directly: converting
-        them for numpy cost four times as much as the scoring."""
+        left out. A level small enough to scan is scored from its float32 copy; a larger
+        one by USearch's SIMD kernels, which read the stored half floats directly
+        (converting them for numpy cost four times as much as the scoring)."""
         if self.exact:
             return self._score_scanned(keys, query, count)
         present, rows = self._table.rows_of(np.asarray(keys, np.int64))

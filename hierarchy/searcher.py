@@ -242,7 +242,8 @@ class Searcher:
             if (len(ranked) >= depth and len(final) >= wanted) or exhausted:
                 break
             extra = extra * 2 + depth + len(ranked) - len(final)  # written while ranking, or dropped
-        # Only the beginning of a reranked order: more answers exist past it.
+        # A reranked order cut after ``wanted`` answers is not the whole ranking: it is
+        # not exhausted, whatever was left past it.
         return _Ranking(final, route, event, raw, exhausted and complete)
 
     def _reranked(
