@@ -59,6 +59,13 @@ GRANULARITIES = {
 }
 
 
+class ClientClosedError(ValueError):
+    """A call on a :class:`StrataClient` after :meth:`StrataClient.close`."""
+
+    def __init__(self) -> None:
+        super().__init__("this StrataClient is closed; make a new StrataClient to call the server again")
+
+
 class StrataRpcError(Exception):
     """A failed call: its status code, message, and the request fields at fault."""
 
@@ -131,6 +138,7 @@ class StrataClient:
         if token:
             self.channel = grpc.intercept_channel(self.channel, BearerToken(token))
         self.timeout = timeout
+        self._closed = False
         self.collections = collection_pb2_grpc.CollectionServiceStub(self.channel)
         self.videos = video_pb2_grpc.VideoServiceStub(self.channel)
         self.segments = segment_pb2_grpc.SegmentServiceStub(self.channel)
@@ -147,14 +155,21 @@ class StrataClient:
         self.close()
 
     def close(self) -> None:
-        """Close the channel."""
+        """Close the channel; calls made after it raise :class:`ClientClosedError`."""
+        self._closed = True
         self.channel.close()
 
     def _call(self, method: Any, request: Any, timeout: float | None = None) -> Any:
+        self._check_open()
         try:
             return method(request, timeout=self.timeout if timeout is None else timeout)
         except grpc.RpcError as exc:
             raise StrataRpcError.from_rpc_error(exc) from None
+
+    def _check_open(self) -> None:
+        # gRPC's own error names a channel the caller never sees.
+        if self._closed:
+            raise ClientClosedError()
 
     # collections
 
@@ -361,6 +376,7 @@ class StrataClient:
             except Exception as exc:  # the caller's: kept, and raised once the stream is done
                 failed.append(exc)
 
+        self._check_open()
         try:
             reply = self.segments.StreamAppendSegments(messages(), timeout=timeout)
         except grpc.RpcError as exc:
@@ -536,10 +552,14 @@ def _batch(
 
 
 def _pages(fetch: Any, attr: str) -> Iterator[Any]:
-    token = ""
+    """Every item of a listing; its first page is fetched now, so a listing that cannot
+    be read (an unknown collection, a closed client) raises at the call, not later."""
+    return _items(fetch(""), fetch, attr)
+
+
+def _items(page: Any, fetch: Any, attr: str) -> Iterator[Any]:
     while True:
-        page = fetch(token)
         yield from getattr(page, attr)
-        token = page.next_page_token
-        if not token:
+        if not page.next_page_token:
             return
+        page = fetch(page.next_page_token)

@@ -1,5 +1,6 @@
 """What the SDK sends and raises, against a real server: arguments that reach the
-request as written, the caller's own errors from a stream, errors that cross processes."""
+request as written, the caller's own errors from a stream, errors that cross processes,
+listings that fail at the call, a closed client that says so."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import grpc
 import numpy as np
 import pytest
 
-from service.client import StrataClient, StrataRpcError, attribute_filters
-from tests.service.conftest import rows, unit_vectors
+from service.client import ClientClosedError, StrataClient, StrataRpcError, attribute_filters
+from service.server import StrataServer
+from tests.service.conftest import DIM, rows, unit_vectors
 
 
 def test_one_video_id_or_label_as_a_string_is_one_name(client: StrataClient, loaded: np.ndarray) -> None:
@@ -91,3 +93,28 @@ def test_an_unknown_level_or_metric_names_the_choices(client: StrataClient) -> N
         client.search("c", text="x", level="scenes")
     with pytest.raises(ValueError, match="unknown metric 'cosine'"):
         client.create_collection("m", dimension=4, metric="cosine")
+
+
+def test_a_listing_that_cannot_be_read_raises_at_the_call(client: StrataClient) -> None:
+    # Not at the first step of a loop far from the call that named the collection.
+    with pytest.raises(StrataRpcError) as err:
+        client.list_videos("nowhere")
+    assert err.value.code == grpc.StatusCode.NOT_FOUND
+
+
+def test_a_listing_reads_every_page(client: StrataClient) -> None:
+    for name in ("a", "b", "c", "d", "e"):
+        client.create_collection(name, dimension=DIM)
+    assert [c.name for c in client.list_collections(page_size=2)] == ["a", "b", "c", "d", "e"]
+
+
+def test_a_closed_client_says_so(server: StrataServer) -> None:
+    closed = StrataClient(server.address)
+    closed.close()
+    for call in (
+        lambda: closed.get_collection("c"),
+        lambda: closed.list_collections(),
+        lambda: closed.stream_segments("c", iter([])),
+    ):
+        with pytest.raises(ClientClosedError, match="this StrataClient is closed; make a new StrataClient"):
+            call()
