@@ -39,7 +39,7 @@ from typing import Any, TypeVar
 import duckdb
 import numpy as np
 
-from hierarchy import builds, catalog, files, ingest, nodes, paging, process, treerows, validate
+from hierarchy import builds, catalog, files, ingest, nodes, paging, process, scan, treerows, validate
 from hierarchy import snapshot as snapshots
 from hierarchy.builder import HierarchyConfig
 from hierarchy.commits import Commits
@@ -89,6 +89,7 @@ class Database:
         try:
             snapshots.check_not_restoring(data_dir)
             process.limit_blas_threads(options.blas_threads)
+            scan.BUDGET.limit = options.scan_memory_mb << 20
             limits = (options.memory_limit, options.threads, options.checkpoint_threshold)
             self.store = Store(data_dir / "strata.duckdb", *limits)
         except BaseException:

@@ -234,7 +234,7 @@ class LevelIndex:
         if not self._scan.held:
             return
         if self.exact:
-            self._scan.current()
+            self._scan.current(read=False)
         else:
             self._scan.release()
 
@@ -291,11 +291,10 @@ class LevelIndex:
         """The ``count`` best of every stored vector, scored from the table's float32 copy
         (see hierarchy.scan): one matrix product that concurrent searches run side by side."""
         scan = self._scan.current()
-        sims = similarity_of(self.metric, scan.rows @ query, scan.norms, query)
-        sims[~scan.alive] = -np.inf
-        best = order.best_first(scan.keys, sims, count)
-        best = best[np.isfinite(sims[best])]
-        return scan.keys[best], sims[best].astype(np.float32)
+        if scan is None:  # no room for the copy in the process's budget (see hierarchy.scan)
+            state = self._table.in_place()
+            return self._score_stored(state.keys[state.alive], query, count)
+        return scan.best(query, count, self.metric)
 
     def _rescored_graph_search(self, query: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
         """A quantized graph's candidates ranked by their table scores: the graph's own are
@@ -406,6 +405,9 @@ class LevelIndex:
         (converting them for numpy cost four times as much as the scoring)."""
         if self.exact:
             return self._score_scanned(keys, query, count)
+        return self._score_stored(keys, query, count)
+
+    def _score_stored(self, keys: np.ndarray, query: np.ndarray, count: int | None) -> tuple[np.ndarray, np.ndarray]:
         present, rows = self._table.rows_of(np.asarray(keys, np.int64))
         wanted = len(present) if count is None else min(count, len(present))
         if wanted <= 0:
@@ -418,26 +420,20 @@ class LevelIndex:
         the scores its unfiltered searches give, and a matrix product (one video's 2,900
         segments, 384-d: 0.07 ms) where USearch's exact search over the half floats took
         0.4 ms, one call in the process at a time."""
-        present, rows, norms = self._scan.current().among(keys)
-        wanted = len(present) if count is None else min(count, len(present))
-        if wanted <= 0:
-            return present[:0], np.zeros(0, np.float32)
+        scan = self._scan.current()
+        if scan is None:  # no room for the copy in the process's budget (see hierarchy.scan)
+            return self._score_stored(keys, query, count)
         rounded = np.ascontiguousarray(query, np.float32).astype(self._table.dtype).astype(np.float32)
-        sims = similarity_of(self.metric, rows @ rounded, norms, rounded)
-        best = order.best_first(present, sims, wanted)
-        return present[best], sims[best].astype(np.float32)
+        return scan.best(rounded, count, self.metric, among=keys)
 
     def score_all(self, keys: np.ndarray, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(keys still present, in the order given; a ``(queries, keys)`` matrix of their
         similarities to each row of ``queries``), scored as :meth:`score` scores: one pass
         for several queries (a paragraph's sentences) instead of one each."""
         queries = np.ascontiguousarray(np.atleast_2d(queries), np.float32)
-        if self.exact:  # as score scores such a level: from its float32 copy
-            present, rows, norms = self._scan.current().among(keys)
-            sims = np.zeros((len(queries), len(present)), np.float32)
-            for i, query in enumerate(queries.astype(self._table.dtype).astype(np.float32)):
-                sims[i] = similarity_of(self.metric, rows @ query, norms, query)
-            return present, sims
+        scan = self._scan.current() if self.exact else None
+        if scan is not None:  # as score scores such a level: from its float32 copy
+            return scan.scores(keys, queries.astype(self._table.dtype).astype(np.float32), self.metric)
         present, rows = self._table.rows_of(np.asarray(keys, np.int64))
         sims = np.zeros((len(queries), len(present)), np.float32)
         if len(present) == 0 or len(queries) == 0:

@@ -83,8 +83,17 @@ class DatabaseOptions:
     # with one, the slowest AUTO searches over gRPC at 100 k took 8.6 ms (p99, server side)
     # instead of 17, and first-time text queries 19 ms instead of 121 (p99, in-process).
     blas_threads: int = 1
+    # Megabytes the float32 copies of small levels (hierarchy.scan) may hold together in
+    # the process: each is four bytes a value (41 MB for 20,000 512-d rows), beside the
+    # half-float table every level keeps, so a server of many small collections would
+    # otherwise grow with their number. A level whose copy does not fit is scored by
+    # USearch's exact kernels over the table (4-6 times slower a row). Process-wide: the
+    # last Database opened sets it. 0: no copies.
+    scan_memory_mb: int = 1024
 
     def __post_init__(self) -> None:
+        if self.scan_memory_mb < 0:
+            raise InvalidArgument("scan_memory_mb", f"is {self.scan_memory_mb}; use 0 (no copies) or more megabytes")
         for name, dtype in (("index.dtype", self.index.dtype), ("narrowed_dtype", self.narrowed_dtype)):
             if dtype and dtype not in GRAPH_DTYPES:
                 raise InvalidArgument(name, f"is {dtype!r}; use one of {', '.join(sorted(GRAPH_DTYPES))}")

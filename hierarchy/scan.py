@@ -18,18 +18,30 @@ a routed soccer search, which scores a video's scenes and segments, went from 2.
 The copy follows the table: rows appended since the last scan are widened and added;
 a rebuild of the table (rows moved) starts it over. Readers share it under a lock held
 only while it catches up.
+
+The copies of a process share one :class:`Budget` (``DatabaseOptions.scan_memory_mb``):
+many small collections would otherwise each hold theirs, four bytes a value beside the
+table's two. A copy that does not fit, once copies unused for ``IDLE_SECONDS`` are
+dropped to make room, is not made: its level is scored by USearch's exact kernels over
+the half-float table instead, slower but in no extra memory.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
 
+from hierarchy import order
+from hierarchy.exact import similarity_of
+from hierarchy.types import Metric
 from hierarchy.vectortable import VectorTable
 
 _GROWTH = 1.5
+IDLE_SECONDS = 60.0  # a copy no search read for this long gives way to one that does not fit
 
 
 @dataclass(frozen=True)
@@ -63,19 +75,84 @@ class Scan:
             return keys[live], self.rows[run], self.norms[run]
         return keys[live], self.rows[at], self.norms[at]
 
+    def best(
+        self, query: np.ndarray, count: int | None, metric: Metric, among: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The ``count`` (default: all) live rows most similar to ``query`` (or of those
+        ``among`` these keys): their keys and similarities, best first, ties by key."""
+        if among is None:
+            keys, rows, norms = self.keys, self.rows, self.norms
+        else:
+            keys, rows, norms = self.among(among)
+        sims = similarity_of(metric, rows @ query, norms, query)
+        if among is None:
+            sims[~self.alive] = -np.inf
+        best = order.best_first(keys, sims, count)
+        best = best[np.isfinite(sims[best])]
+        return keys[best], sims[best].astype(np.float32)
+
+    def scores(self, keys: np.ndarray, queries: np.ndarray, metric: Metric) -> tuple[np.ndarray, np.ndarray]:
+        """(those of ``keys`` still present, in the order given; a ``(queries, keys)``
+        matrix of their similarities to each row of ``queries``)."""
+        present, rows, norms = self.among(keys)
+        sims = np.zeros((len(queries), len(present)), np.float32)
+        for i, query in enumerate(queries):
+            sims[i] = similarity_of(metric, rows @ query, norms, query)
+        return present, sims
+
+
+class Budget:
+    """The bytes every float32 copy of the process may hold together."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._copies: weakref.WeakSet[ScanCopy] = weakref.WeakSet()
+
+    @property
+    def held(self) -> int:
+        """Bytes the copies hold now."""
+        return sum(copy.nbytes for copy in list(self._copies))
+
+    def admit(self, copy: ScanCopy, nbytes: int) -> bool:
+        """Whether ``copy`` may hold ``nbytes`` (its size once caught up), dropping copies
+        idle for ``IDLE_SECONDS``, least recently read first, to make room."""
+        with self._lock:
+            others = [other for other in list(self._copies) if other is not copy]
+            room = self.limit - sum(other.nbytes for other in others)
+            idle = time.monotonic() - IDLE_SECONDS
+            for other in sorted((o for o in others if o.read_at < idle), key=lambda o: o.read_at):
+                if nbytes <= room:
+                    break
+                room += other.drop_if_free()
+            if nbytes > room:
+                return False
+            self._copies.add(copy)
+            return True
+
+
+BUDGET = Budget(1 << 30)  # set by each Database that opens (DatabaseOptions.scan_memory_mb)
+
 
 class ScanCopy:
-    """The float32 rows of one :class:`VectorTable`, kept up to date on demand."""
+    """The float32 rows of one :class:`VectorTable`, kept up to date on demand, within
+    the process's :data:`BUDGET`."""
 
-    def __init__(self, table: VectorTable) -> None:
+    def __init__(self, table: VectorTable, budget: Budget | None = None) -> None:
         self._table = table
+        self._budget = budget or BUDGET
         self._lock = threading.Lock()
         self._copy: _Copy | None = None
+        self.read_at = time.monotonic()  # the last search that read the copy
 
-    def current(self) -> Scan:
-        """Every row of the table as it is now (appends caught up, a rebuild redone)."""
+    def current(self, read: bool = True) -> Scan | None:
+        """Every row of the table as it is now (appends caught up, a rebuild redone); None
+        when the copy does not fit the budget. ``read``: a search's (a read-ahead that
+        only keeps the copy up to date is not one, so it does not keep the copy held)."""
         state = self._table.in_place()
         count = len(state.keys)
+        if read:
+            self.read_at = time.monotonic()  # before asking for room: a copy being read is never idle
         with self._lock:
             copy = self._copy
             if copy is None or copy.layout < state.layout:
@@ -83,6 +160,9 @@ class ScanCopy:
             if copy.layout == state.layout:
                 # A copy caught up further by another search holds these rows too.
                 if copy.count < count:
+                    if not self._budget.admit(self, _bytes(_capacity(copy, count), self._table.dimension)):
+                        self._copy = None
+                        return None
                     copy = _caught_up(copy, state.parts, count)
                 self._copy = copy
         if copy.layout != state.layout:  # the table was rebuilt since this state was read
@@ -94,21 +174,46 @@ class ScanCopy:
         with self._lock:
             self._copy = None
 
+    def drop_if_free(self) -> int:
+        """Drop the copy unless a search is catching it up; the bytes given back."""
+        if not self._lock.acquire(blocking=False):  # never wait here: the caller holds the budget
+            return 0
+        try:
+            freed, self._copy = self.nbytes, None
+            return freed
+        finally:
+            self._lock.release()
+
     @property
     def held(self) -> bool:
         """Whether a copy is held."""
         return self._copy is not None
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the copy holds."""
+        copy = self._copy
+        return 0 if copy is None else copy.rows.nbytes + copy.norms.nbytes
 
 
 def _empty(layout: int, dimension: int) -> _Copy:
     return _Copy(layout, 0, np.zeros((0, dimension), np.float32), np.zeros(0, np.float32))
 
 
+def _capacity(copy: _Copy, count: int) -> int:
+    """Rows the copy's arrays hold once caught up to ``count``."""
+    return max(count, int(len(copy.rows) * _GROWTH), 1024) if count > len(copy.rows) else len(copy.rows)
+
+
+def _bytes(rows: int, dimension: int) -> int:
+    return rows * (dimension + 1) * 4
+
+
 def _caught_up(copy: _Copy, parts: list[tuple[int, np.ndarray]], count: int) -> _Copy:
     """``copy`` with the table's rows from ``copy.count`` up to ``count`` widened into it."""
     rows, norms = copy.rows, copy.norms
     if count > len(rows):  # grow into new arrays: scans under way keep reading the old
-        capacity = max(count, int(len(rows) * _GROWTH), 1024)
+        capacity = _capacity(copy, count)
         rows = np.concatenate([rows[: copy.count], np.zeros((capacity - copy.count, rows.shape[1]), np.float32)])
         norms = np.concatenate([norms[: copy.count], np.zeros(capacity - copy.count, np.float32)])
     for first, block in parts:

@@ -16,7 +16,9 @@ Read from the database at scrape time (:class:`DatabaseCollector`):
 - ``strata_videos{collection}``, ``strata_disk_bytes``, ``strata_commit_sequence``;
 - ``strata_resident_nodes`` and ``strata_resident_node_bytes``: the nodes whose rows are
   held in memory and their size (``hierarchy.noderows``; 0 when turned off), and
-  ``strata_node_store_reads_total``: nodes a search had to read from the store instead.
+  ``strata_node_store_reads_total``: nodes a search had to read from the store instead;
+- ``strata_scan_copy_bytes``: the float32 copies small levels are scanned from, in the
+  whole process (``hierarchy.scan``; at most ``STRATA_SCAN_MEMORY_MB``).
 
 Each server has its own registry, so several servers in one process do not clash.
 """
@@ -32,6 +34,7 @@ import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from hierarchy import scan
 from hierarchy.db import Database
 from service.gen.strata.v1 import segment_pb2
 
@@ -186,13 +189,18 @@ class DatabaseCollector:
         yield from (nodes, indexed, behind, videos)
         yield GaugeMetricFamily("strata_disk_bytes", "Bytes used by the data directory.", value=disk)
         yield GaugeMetricFamily("strata_commit_sequence", "Highest committed sequence.", value=sequence)
-        yield from self._node_rows()
+        yield from self._memory()
 
-    def _node_rows(self) -> Iterator[Metric]:
+    def _memory(self) -> Iterator[Metric]:
         cache = self.db.node_cache
         held, size = (len(cache.rows), cache.rows.nbytes) if cache.rows is not None else (0, 0)
         yield GaugeMetricFamily("strata_resident_nodes", "Nodes whose rows are held in memory.", value=held)
         yield GaugeMetricFamily("strata_resident_node_bytes", "Bytes of the node rows held in memory.", value=size)
         yield CounterMetricFamily(
             "strata_node_store_reads", "Nodes searches read from the store (not held in memory).", value=cache.misses
+        )
+        yield GaugeMetricFamily(
+            "strata_scan_copy_bytes",
+            "Bytes of the float32 copies small levels are scanned from.",
+            value=scan.BUDGET.held,
         )

@@ -62,6 +62,7 @@ class Settings:
     # calls keep their own, larger pool.
     search_workers: int = 0
     blas_threads: int = _CORE.blas_threads  # numpy's BLAS pool (0: the library's default)
+    scan_memory_mb: int = _CORE.scan_memory_mb  # float32 copies of small levels (see DatabaseOptions)
     # Every node's fields but its vector kept in memory, so hits are not looked up in the
     # store (about 100 bytes a node plus its text; see hierarchy.noderows).
     resident_nodes: bool = _CORE.resident_nodes
@@ -98,6 +99,8 @@ class Settings:
         for name in ("grace_seconds", "index_save_seconds"):
             if not getattr(self, name) >= 0:
                 raise InvalidArgument(ENV_PREFIX + name.upper(), f"is {getattr(self, name)}; use 0 or more seconds")
+        if self.scan_memory_mb < 0:
+            raise InvalidArgument("STRATA_SCAN_MEMORY_MB", f"is {self.scan_memory_mb}; use 0 (no copies) or more")
         if self.duckdb_threads < 1:
             raise InvalidArgument("STRATA_DUCKDB_THREADS", f"is {self.duckdb_threads}; use at least 1")
         for name in ("memory_limit", "checkpoint_threshold"):
@@ -159,6 +162,7 @@ class Settings:
             narrowed_dtype=self.narrowed_dtype,
             blas_threads=self.blas_threads,
             resident_nodes=self.resident_nodes,
+            scan_memory_mb=self.scan_memory_mb,
         )
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hierarchy import catalog, filters
+from hierarchy import catalog, filters, scan
 from hierarchy.db import Database
 from hierarchy.errors import (
     AlreadyExists,
@@ -19,6 +19,7 @@ from hierarchy.errors import (
     NotFound,
 )
 from hierarchy.filters import AttributeCondition
+from hierarchy.options import DatabaseOptions
 from hierarchy.types import (
     EmbeddingSpace,
     Filter,
@@ -43,6 +44,19 @@ from tests.hierarchy.helpers import (
 )
 
 # -- videos -------------------------------------------------------------------------------
+
+
+def test_a_database_sets_the_processs_scan_memory(open_db: OpenDb, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scan.BUDGET, "limit", scan.BUDGET.limit)  # put back after the test
+    db = open_db(scan_memory_mb=0)
+    assert scan.BUDGET.limit == 0
+    db.create_collection(COLLECTION, EmbeddingSpace(DIM))
+    db.create_video(COLLECTION, "v1")
+    vectors = unit_vectors(25, seed=1)
+    ids = db.append_segments(COLLECTION, segments("v1", vectors)).segment_ids
+    assert_each_segment_finds_itself(db, ids, vectors)  # scored from the stored half floats
+    with pytest.raises(InvalidArgument, match="scan_memory_mb"):
+        DatabaseOptions(scan_memory_mb=-1)
 
 
 def test_create_and_get_video(games: Database) -> None:

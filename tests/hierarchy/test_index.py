@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from hierarchy import index as index_module
+from hierarchy import scan as scan_module
 from hierarchy.exact import similarity_from_distance
 from hierarchy.index import IndexParams, IndexState, LevelIndex
 from hierarchy.types import Metric
@@ -219,6 +220,33 @@ def test_keys_of_a_scanned_level_score_as_its_search_scores_them(path: Path, vec
     present, all_sims = index.score_all(keys(3, first=150), np.stack([probe, vectors[0]]))
     assert present.tolist() == [150, 151, 152]  # a run of rows, read in place
     assert all_sims[0].tolist() == pytest.approx([by_key[k] for k in (150, 151, 152)], abs=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["f16", "i8"])
+def test_a_small_level_with_no_room_for_its_copy_answers_alike(
+    path: Path, vectors: np.ndarray, dtype: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Past the process's budget a level is scored by USearch over its half floats.
+    index = make_index(path, IndexParams(exact_below=10_000, dtype=dtype))
+    index.add(keys(COUNT), vectors, watermark=1)
+    index.remove(keys(3, first=10))
+    probe = vectors[5] + 0.5 * vectors[150]
+    asked = np.array([12, 152, 150, 10, 7, 999, 151], np.int64)
+
+    def answers() -> list[tuple[list[int], list[float]]]:
+        scored = [index.search(probe, 20), index.score(asked, probe), index.score(asked, probe, 3)]
+        present, sims = index.score_all(asked, np.stack([probe, vectors[0]]))
+        return [(k.tolist(), s.tolist()) for k, s in scored] + [(present.tolist(), sims.ravel().tolist())]
+
+    with monkeypatch.context() as budget:
+        budget.setattr(scan_module.BUDGET, "limit", 0)
+        uncopied = answers()
+        assert not index._scan.held
+    copied = answers()
+    assert index._scan.held
+    assert [k for k, _ in uncopied] == [k for k, _ in copied]
+    for (_, without), (_, with_copy) in zip(uncopied, copied, strict=True):
+        assert without == pytest.approx(with_copy, abs=1e-6)
 
 
 def test_a_scanned_level_searched_through_a_poor_graph_answers_as_the_graph_does(path: Path) -> None:

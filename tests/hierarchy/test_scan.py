@@ -1,13 +1,17 @@
 """The float32 scan copy of a table holds, at every moment, exactly the table's rows:
-caught up after appends, started over after a rebuild moves them."""
+caught up after appends, started over after a rebuild moves them; and the copies of a
+process together hold no more than their budget."""
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hierarchy.scan import ScanCopy
+from hierarchy import scan as scan_module
+from hierarchy.scan import Budget, ScanCopy
 from hierarchy.vectortable import VectorTable
 
 DIM = 3
@@ -24,6 +28,7 @@ def row(key: int) -> np.ndarray:
 
 def alive_rows(copy: ScanCopy) -> dict[int, np.ndarray]:
     scan = copy.current()
+    assert scan is not None
     assert len(scan.keys) == len(scan.alive) == len(scan.rows) == len(scan.norms)
     np.testing.assert_allclose(scan.norms, np.linalg.norm(scan.rows, axis=1), rtol=1e-6)
     return {int(k): r for k, r, a in zip(scan.keys, scan.rows, scan.alive, strict=True) if a}
@@ -81,3 +86,48 @@ def test_a_search_holding_an_older_state_scores_that_states_rows() -> None:
         assert sorted(scanned) == list(keys)
         for key, scanned_row in scanned.items():
             np.testing.assert_array_equal(scanned_row, row(key).astype(np.float16).astype(np.float32))
+
+
+def filled(rows: int, first: int = 0) -> VectorTable:
+    table = VectorTable(DIM)
+    table.add(np.arange(first, first + rows), np.stack([row(k) for k in range(first, first + rows)]))
+    return table
+
+
+ONE_COPY = 1024 * (DIM + 1) * 4  # the bytes of a copy's first arrays (room for 1,024 rows)
+
+
+def test_a_copy_that_does_not_fit_the_budget_is_not_made() -> None:
+    budget = Budget(ONE_COPY)
+    first, second = ScanCopy(filled(10), budget), ScanCopy(filled(10, 100), budget)
+    assert first.current() is not None and budget.held == ONE_COPY
+    assert second.current() is None and not second.held
+    assert budget.held == ONE_COPY  # the first, still read, keeps its copy
+
+
+def test_a_copy_idle_long_enough_gives_way() -> None:
+    budget = Budget(ONE_COPY)
+    first, second = ScanCopy(filled(10), budget), ScanCopy(filled(10, 100), budget)
+    assert first.current() is not None
+    first.read_at = time.monotonic() - scan_module.IDLE_SECONDS - 1
+    assert second.current() is not None
+    assert not first.held and second.held and budget.held == ONE_COPY
+    assert first.current() is None  # and now the second is the one being read
+
+
+def test_keeping_a_copy_up_to_date_is_not_reading_it() -> None:
+    budget = Budget(ONE_COPY)
+    copy = ScanCopy(filled(10), budget)
+    copy.read_at = long_ago = time.monotonic() - scan_module.IDLE_SECONDS - 1
+    assert copy.current(read=False) is not None
+    assert copy.read_at == long_ago
+
+
+def test_a_copy_that_outgrows_the_budget_is_dropped() -> None:
+    budget = Budget(ONE_COPY)
+    table = filled(1000)
+    copy = ScanCopy(table, budget)
+    assert copy.current() is not None
+    table.add(np.arange(1000, 1100), np.stack([row(k) for k in range(1000, 1100)]))
+    assert copy.current() is None
+    assert not copy.held and budget.held == 0

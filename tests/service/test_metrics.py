@@ -117,6 +117,12 @@ def test_resident_node_rows_and_store_reads_are_shown(busy: StrataServer) -> Non
     assert value(scrape(busy), "strata_node_store_reads_total") == reads + 1
 
 
+def test_the_scan_copies_memory_is_shown(busy: StrataServer) -> None:
+    # The segment search above scanned the small level from a float32 copy: 16-d rows and
+    # their norms, room for 1,024 of them at least.
+    assert value(scrape(busy), "strata_scan_copy_bytes") >= 1024 * 17 * 4
+
+
 def test_index_lag_shows_an_index_behind_the_store(busy: StrataServer) -> None:
     index = busy.db.indexes.find(busy.db.get_collection("c").id, Level.SEGMENT)
     index.watermark = 0

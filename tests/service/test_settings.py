@@ -131,6 +131,7 @@ def test_search_pool_defaults_to_one_thread_per_core_and_refuses_negative_sizes(
         ("STRATA_GRACE_SECONDS", "-3"), ("STRATA_INDEX_SAVE_SECONDS", "-1"), ("STRATA_DUCKDB_THREADS", "0"),
         ("STRATA_MEMORY_LIMIT", "-1GB"), ("STRATA_CHECKPOINT_THRESHOLD", "-1"), ("STRATA_LOG_LEVEL", "LOUD"),
         ("STRATA_MAX_MESSAGE_MB", "2048"),  # gRPC's limit is a signed 32-bit count of bytes
+        ("STRATA_SCAN_MEMORY_MB", "-1"),
     ],
 )  # fmt: skip
 def test_a_setting_out_of_range_is_refused_by_name(variable: str, value: str) -> None:
