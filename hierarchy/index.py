@@ -245,15 +245,15 @@ class LevelIndex:
         if count <= 0 or len(self._table) == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.float32)
         query = np.ascontiguousarray(query, np.float32)
-        # The tail before the graph: a write linked in between is then seen twice (and
-        # merged), never missed.
         rounded = query.astype(self._table.dtype).astype(np.float32)  # as the graph sees it
-        tail_keys, dots, norms = self._tail.scan(rounded)
         if not self.exact and self._scan.held:  # the level outgrew scanning: its copy is dead weight
             self._scan.release()
-        if self.exact and not graph:  # small enough to scan: the table's scores rank every vector
-            keys, sims = self._scan_table(rounded, count)
-        elif self.params.dtype not in QUANTIZED:
+        if self.exact and not graph:  # small enough to scan: the table, waiting vectors too, ranks all
+            return self._scan_table(rounded, count)
+        # The tail before the graph: a write linked in between is then seen twice (and
+        # merged), never missed.
+        tail_keys, dots, norms = self._tail.scan(rounded)
+        if self.params.dtype not in QUANTIZED:
             keys, sims = self._graph_search(query, count)
         else:
             keys, sims = self._rescored_graph_search(query, count)

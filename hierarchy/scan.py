@@ -41,6 +41,15 @@ from hierarchy.types import Metric
 from hierarchy.vectortable import VectorTable
 
 _GROWTH = 1.5
+# BLAS sums the last rows of a matrix product (those past a whole number of its kernel's
+# rows) in another order than the rest, so one row's score changed in its last bits with
+# where it lay in a product: identical vectors (a caption said twice) scored apart, so
+# their keys did not order them, and a level's rows scored again after appends changed
+# (pages under concurrent writes could repeat one twin and skip the other). Products over
+# whole groups of this many rows (the rows past the end are computed and dropped) give a
+# row one score wherever it lies: of 150 products of runs, gathers and longer levels,
+# 3- to 1,024-d, on one BLAS thread or two, none differed (OpenBLAS, SkylakeX kernels).
+ROW_GROUP = 32
 IDLE_SECONDS = 60.0  # a copy no search read for this long gives way to one that does not fit
 
 
@@ -54,7 +63,8 @@ class _Copy:
 
 @dataclass(frozen=True)
 class Scan:
-    """Every row of a table, widened: score with ``rows @ query``."""
+    """Every row of a table, widened. ``rows`` runs past the table's ``len(keys)`` rows
+    to a whole number of ``ROW_GROUP`` rows: products are taken over whole groups."""
 
     keys: np.ndarray
     alive: np.ndarray
@@ -62,18 +72,22 @@ class Scan:
     norms: np.ndarray
 
     def among(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(those of ``keys`` still present, in the order given; their rows; their norms).
-        A run of consecutive rows (one video's) is read in place."""
+        """(those of ``keys`` still present, in the order given; their rows, followed by
+        as many more as make whole groups; their norms). A run of consecutive rows (one
+        video's) is read in place."""
         keys = np.asarray(keys, np.int64)
         if not len(self.keys) or not len(keys):
             return keys[:0], self.rows[:0], self.norms[:0]
         at = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
         live = (self.keys[at] == keys) & self.alive[at]
         at = at[live]
-        if len(at) and at[-1] - at[0] == len(at) - 1 and np.all(np.diff(at) == 1):
-            run = slice(int(at[0]), int(at[-1]) + 1)
-            return keys[live], self.rows[run], self.norms[run]
-        return keys[live], self.rows[at], self.norms[at]
+        if not len(at):
+            return keys[:0], self.rows[:0], self.norms[:0]
+        first, whole = int(at[0]), _whole(len(at))
+        if first + whole <= len(self.rows) and at[-1] - first == len(at) - 1 and np.all(np.diff(at) == 1):
+            return keys[live], self.rows[first : first + whole], self.norms[first : first + len(at)]
+        padded = np.concatenate([at, np.repeat(at[:1], whole - len(at))])
+        return keys[live], self.rows[padded], self.norms[at]
 
     def best(
         self, query: np.ndarray, count: int | None, metric: Metric, among: np.ndarray | None = None
@@ -81,10 +95,11 @@ class Scan:
         """The ``count`` (default: all) live rows most similar to ``query`` (or of those
         ``among`` these keys): their keys and similarities, best first, ties by key."""
         if among is None:
-            keys, rows, norms = self.keys, self.rows, self.norms
+            keys, norms = self.keys, self.norms[: len(self.keys)]
+            rows = self.rows[: _whole(len(keys))]
         else:
             keys, rows, norms = self.among(among)
-        sims = similarity_of(metric, rows @ query, norms, query)
+        sims = similarity_of(metric, (rows @ query)[: len(keys)], norms, query)
         if among is None:
             sims[~self.alive] = -np.inf
         best = order.best_first(keys, sims, count)
@@ -97,7 +112,7 @@ class Scan:
         present, rows, norms = self.among(keys)
         sims = np.zeros((len(queries), len(present)), np.float32)
         for i, query in enumerate(queries):
-            sims[i] = similarity_of(metric, rows @ query, norms, query)
+            sims[i] = similarity_of(metric, (rows @ query)[: len(present)], norms, query)
         return present, sims
 
 
@@ -167,7 +182,7 @@ class ScanCopy:
                 self._copy = copy
         if copy.layout != state.layout:  # the table was rebuilt since this state was read
             copy = _caught_up(_empty(state.layout, self._table.dimension), state.parts, count)
-        return Scan(state.keys, state.alive, copy.rows[:count], copy.norms[:count])
+        return Scan(state.keys, state.alive, copy.rows, copy.norms)
 
     def release(self) -> None:
         """Drop the copy (the level outgrew scanning); the next :meth:`current` rebuilds it."""
@@ -201,8 +216,15 @@ def _empty(layout: int, dimension: int) -> _Copy:
 
 
 def _capacity(copy: _Copy, count: int) -> int:
-    """Rows the copy's arrays hold once caught up to ``count``."""
-    return max(count, int(len(copy.rows) * _GROWTH), 1024) if count > len(copy.rows) else len(copy.rows)
+    """Rows the copy's arrays hold once caught up to ``count``: whole groups."""
+    if count <= len(copy.rows):
+        return len(copy.rows)
+    return _whole(max(count, int(len(copy.rows) * _GROWTH), 1024))
+
+
+def _whole(rows: int) -> int:
+    """``rows`` rounded up to whole groups of ``ROW_GROUP``."""
+    return -(-rows // ROW_GROUP) * ROW_GROUP
 
 
 def _bytes(rows: int, dimension: int) -> int:

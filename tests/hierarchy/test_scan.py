@@ -7,11 +7,13 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hierarchy import scan as scan_module
-from hierarchy.scan import Budget, ScanCopy
+from hierarchy.scan import ROW_GROUP, Budget, ScanCopy
+from hierarchy.types import Metric
 from hierarchy.vectortable import VectorTable
 
 DIM = 3
@@ -29,9 +31,11 @@ def row(key: int) -> np.ndarray:
 def alive_rows(copy: ScanCopy) -> dict[int, np.ndarray]:
     scan = copy.current()
     assert scan is not None
-    assert len(scan.keys) == len(scan.alive) == len(scan.rows) == len(scan.norms)
-    np.testing.assert_allclose(scan.norms, np.linalg.norm(scan.rows, axis=1), rtol=1e-6)
-    return {int(k): r for k, r, a in zip(scan.keys, scan.rows, scan.alive, strict=True) if a}
+    count = len(scan.keys)
+    assert len(scan.alive) == count and len(scan.rows) >= count and len(scan.rows) % ROW_GROUP == 0
+    rows, norms = scan.rows[:count], scan.norms[:count]
+    np.testing.assert_allclose(norms, np.linalg.norm(rows, axis=1), rtol=1e-6)
+    return {int(k): r for k, r, a in zip(scan.keys, rows, scan.alive, strict=True) if a}
 
 
 @settings(max_examples=60, deadline=None)
@@ -131,3 +135,46 @@ def test_a_copy_that_outgrows_the_budget_is_dropped() -> None:
     table.add(np.arange(1000, 1100), np.stack([row(k) for k in range(1000, 1100)]))
     assert copy.current() is None
     assert not copy.held and budget.held == 0
+
+
+@pytest.mark.parametrize("metric", list(Metric))
+def test_identical_rows_score_alike_wherever_they_lie(metric: Metric) -> None:
+    # BLAS sums a product's last 512-d rows in another order: a repeated caption appended at the
+    # end of a level scored apart from its twin, and the tie was not left to the keys.
+    rng = np.random.default_rng(3)
+    twin = rng.standard_normal(512).astype(np.float32)
+    query = rng.standard_normal(512).astype(np.float32)
+    for count in range(40, 140):
+        table = VectorTable(512, np.float32)
+        rows = rng.standard_normal((count, 512)).astype(np.float32)
+        rows[count // 2] = rows[count - 1] = twin  # keys count // 2 and count - 1
+        table.add(np.arange(count), rows)
+        scan = ScanCopy(table, Budget(1 << 30)).current()
+        assert scan is not None
+        for among in (None, np.array([count - 1, 0, count // 2, 5])):
+            for top in (None, 1):
+                keys, sims = scan.best(query + 9 * twin, top, metric, among)
+                assert keys[0] == count // 2  # the twins first, by key
+                if top is None:
+                    assert keys[1] == count - 1 and sims[0] == sims[1]
+
+
+def test_a_rows_score_does_not_move_when_rows_are_appended() -> None:
+    # A page resumes a search by ranking again: rows written meanwhile must not nudge the
+    # scores of those ranked before, or answers tied with a page's last could swap.
+    rng = np.random.default_rng(4)
+    query = rng.standard_normal(512).astype(np.float32)
+    table = VectorTable(512, np.float32)
+    copy = ScanCopy(table, Budget(1 << 30))
+    first = 0
+    scores: dict[int, float] = {}
+    for added in rng.integers(1, 40, size=30):
+        table.add(np.arange(first, first + added), rng.standard_normal((added, 512)).astype(np.float32))
+        first += added
+        scan = copy.current()
+        assert scan is not None
+        run = np.arange(max(0, first - 50), first)  # the newest rows, read in place
+        for among in (None, run):
+            keys, sims = scan.best(query, None, Metric.INNER_PRODUCT, among)
+            for key, sim in zip(keys.tolist(), sims.tolist(), strict=True):
+                assert scores.setdefault(key, sim) == sim
