@@ -1,5 +1,5 @@
 """What an open database takes from its process: an exclusive lock on its data
-directory, numpy's BLAS pool capped (see ``DatabaseOptions.blas_threads``), and a lower
+directory (held by offline work on it too), numpy's BLAS pool capped (see ``DatabaseOptions.blas_threads``), and a lower
 CPU priority for its background threads."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -90,6 +91,21 @@ def open_lock_file(data_dir: Path) -> IO[str]:
         raise FailedPrecondition(
             f"cannot use {data_dir} as a data directory: {exc.strerror}; choose another --data-dir", "data_dir"
         ) from exc
+
+
+@contextlib.contextmanager
+def offline(data_dir: Path, work: str) -> Iterator[None]:
+    """Hold a data directory's lock file, as a server does, for the length of ``work``
+    done on it offline (a restore, a compaction)."""
+    handle = open_lock_file(data_dir)
+    try:
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise Unavailable(f"{data_dir} is in use by a running Strata server; stop it before {work}") from exc
+        yield
+    finally:
+        handle.close()
 
 
 def lock_directory(data_dir: Path) -> IO[str]:

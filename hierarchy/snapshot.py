@@ -20,18 +20,15 @@ indexes load when they match the store, and are caught up or rebuilt otherwise.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 
 from hierarchy import process
 from hierarchy.catalog import now_ms
-from hierarchy.errors import FailedPrecondition, InvalidArgument, Unavailable
+from hierarchy.errors import FailedPrecondition, InvalidArgument
 from hierarchy.files import fsync, fsync_dir, sha256
 
 MANIFEST = "manifest.json"
@@ -187,7 +184,7 @@ def restore(snapshot_dir: Path, data_dir: Path, force: bool = False) -> Snapshot
     for entry in snapshot.files:
         verify_file(snapshot_dir, entry)
     process.make_directory(data_dir)  # a file of that name: FAILED_PRECONDITION naming it
-    with _directory_lock(data_dir):
+    with process.offline(data_dir, "a restore"):
         existing = [p for p in data_dir.iterdir() if p.name != "LOCK"]
         if existing and not force:
             raise FailedPrecondition(
@@ -248,20 +245,6 @@ def _check_relative(path: str) -> None:
     parts = PurePosixPath(path)
     if parts.is_absolute() or ".." in parts.parts:
         raise FailedPrecondition(f"the manifest names {path!r}, outside the snapshot; it is damaged", SOURCE)
-
-
-@contextmanager
-def _directory_lock(data_dir: Path) -> Iterator[None]:
-    """Hold a data directory's lock file, as a server does, for the length of a restore."""
-    handle = process.open_lock_file(data_dir)
-    try:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise Unavailable(f"{data_dir} is in use by a running Strata server; stop it first") from exc
-        yield
-    finally:
-        handle.close()
 
 
 def _copy(source: Path, target: Path) -> None:

@@ -25,6 +25,7 @@ from hierarchy.validate import MAX_DIMENSION
 from service.client import GRANULARITIES, METRICS, StrataClient, StrataRpcError
 from service.gen.strata.v1 import admin_pb2
 from tools.help_text import use_docstrings
+from tools.offline import offline_app
 from tools.progress import bars, elapsed
 from tools.render import draw_tree, level_name, node_line, node_sections, print_hits, search_json, stats_table
 from tools.signals import stop_event
@@ -37,6 +38,7 @@ collections_app = typer.Typer(help="Create, list and delete collections.", no_ar
 app.add_typer(collections_app, name="collections")
 videos_app = typer.Typer(help="Work on the videos of a collection.", no_args_is_help=True)
 app.add_typer(videos_app, name="videos")
+app.add_typer(offline_app)  # restore, compact: beside the others
 # Piped output (CI logs, files) gets room for the result tables instead of 80 columns.
 # Text from users and the server (captions, labels, ids, queries, messages, paths) goes
 # through escape(): rich reads "[...]" as markup, so "[/x]" crashed a command and
@@ -536,26 +538,6 @@ def snapshot(
         f"snapshot of commit sequence {reply.commit_sequence} in {escape(reply.destination_dir)}: "
         f"{len(reply.files)} files, {size / 1e6:.1f} MB"
     )
-
-
-@app.command()
-def restore(
-    snapshot_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="A snapshot directory.")],
-    data_dir: Annotated[Path, typer.Option("--data-dir", help="Data directory to restore into.")],
-    force: Annotated[bool, typer.Option("--force", help="Replace the contents of a non-empty --data-dir.")] = False,
-) -> None:
-    """Restore a snapshot into a data directory, offline, after checking its checksums;
-    then start a server on it (``strata serve --data-dir``)."""
-    from hierarchy.errors import StrataError
-    from hierarchy.snapshot import restore as restore_snapshot
-
-    try:
-        restored = restore_snapshot(snapshot_dir, data_dir.expanduser(), force)
-    except StrataError as exc:
-        err.print(f"[red]error[/red] {escape(str(exc))}")
-        raise typer.Exit(1) from None
-    restored_into = f"(commit sequence {restored.commit_sequence}) into {escape(str(data_dir))}"
-    console.print(f"restored {len(restored.files)} files {restored_into}")
 
 
 @app.command()

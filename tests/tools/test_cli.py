@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hierarchy.encoder import default_model_path
@@ -313,3 +315,29 @@ def test_serve_prints_the_metrics_address_it_took(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=60) == 0
+
+
+def test_compact_refuses_a_served_directory_and_shrinks_a_stopped_one(served: str, tmp_path: Path) -> None:
+    refused = subprocess.run([STRATA, "compact", "--data-dir", str(tmp_path / "d")], capture_output=True, text=True)
+    assert refused.returncode == 1 and "stop it before compacting it" in refused.stderr, refused.stderr
+    with StrataClient(served) as client:
+        client.create_collection("c", dimension=64)
+        for v in range(4):
+            client.create_video("c", f"v{v}")
+            vectors = np.random.default_rng(v).standard_normal((1000, 64))
+            rows = [
+                {"video_id": f"v{v}", "start_ms": i * 1000, "end_ms": i * 1000 + 1000, "vector": r}
+                for i, r in enumerate(vectors)
+            ]
+            client.append_segments("c", rows)
+        for v in range(3):
+            client.delete_video("c", f"v{v}")
+    snap, stopped = tmp_path / "snap", tmp_path / "restored"
+    for args in (["snapshot", str(snap), "--target", served], ["restore", str(snap), "--data-dir", str(stopped)]):
+        assert subprocess.run([STRATA, *args], capture_output=True, text=True).returncode == 0
+    refused = subprocess.run([STRATA, "compact", "--data-dir", str(snap)], capture_output=True, text=True)
+    assert refused.returncode == 1 and "is a snapshot" in refused.stderr, refused.stderr  # its checksums would fail
+    done = subprocess.run([STRATA, "compact", "--data-dir", str(stopped)], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.startswith(f"compacted {stopped}: "), done.stdout + done.stderr
+    before, after = (float(size) for size in re.findall(r"([\d.]+) MB", done.stdout))
+    assert after < before and "rows kept" in done.stdout
