@@ -5,7 +5,7 @@ video, parents holding children, and the labels that name an event."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,7 +69,7 @@ class Context:
     attributes: Callable[[list[int]], dict[int, dict[str, Any]]] | None = None
     # (video, start, attributes) of the segments carrying any of some labels (cached by
     # the caller until the next write); None: the store is asked each time.
-    labelled: Callable[[list[str]], list[tuple[str, int, dict[str, Any]]]] | None = None
+    labelled: Callable[[list[str]], Collection[tuple[str, int, dict[str, Any]]]] | None = None
     # The part of each video the query confines the search to, (level, position): "a goal
     # in the second half" -> (HALF, 2); set from the parse.
     part: tuple[Level, int] | None = None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import duckdb
@@ -99,11 +99,15 @@ class LabelReads:
         # One label (the usual filter): its kept array as it is, not sorted again per search.
         return each[0] if len(each) == 1 else functools.reduce(np.union1d, each, np.zeros(0, np.int64))
 
-    def events(self, cid: int, labels: list[str]) -> list[tuple[str, int, dict[str, Any]]]:
+    def events(self, cid: int, labels: list[str]) -> Collection[tuple[str, int, dict[str, Any]]]:
         """(video, start, attributes) of the segments carrying any of ``labels``, each moment once."""
-        read = functools.partial(nodes.labelled_events, cid=cid, labels=labels)
-        merge = lambda old, new: list({row[:2]: row for row in [*old, *new]}.values())  # noqa: E731
-        return self._grown(cid, ("events", *sorted(set(labels))), read, merge)
+
+        def read(cur: duckdb.DuckDBPyConnection, after: int) -> dict[tuple[str, int], tuple[str, int, dict[str, Any]]]:
+            return {row[:2]: row for row in nodes.labelled_events(cur, cid, labels, after=after)}
+
+        # Kept by moment, so a write merges in its own rows (a copy of the dict: 0.4 ms at
+        # 25,000 rows) where rebuilding the moments of every row took 3 ms.
+        return self._grown(cid, ("events", *sorted(set(labels))), read, lambda old, new: {**old, **new}).values()
 
     def forget(self, cid: int) -> None:
         """Drop a deleted collection's reads."""

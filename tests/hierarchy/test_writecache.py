@@ -96,3 +96,16 @@ def test_a_common_label_is_held_once_whatever_labels_come_with_it(db: Database) 
         assert len(reads.keys(cid, ["goal", f"made-up-{i}", "goal"])) == 20
     held = [value for _, _, value in reads._cache._values.values() if len(value)]
     assert len(held) == 1 and len(reads._cache) <= 256
+
+
+def test_a_results_events_are_grown_by_writes_each_moment_once(db: Database) -> None:
+    db.create_collection("c", EmbeddingSpace(DIM))
+    reads, cid = db.searcher._label_reads, db.get_collection("c").id
+    db.create_video("c", "v1")
+    db.append_segments("c", _labelled("v1", {2: "goal", 5: "goal"}, 8, 1))
+    assert sorted(row[:2] for row in reads.events(cid, ["goal"])) == [("v1", 2000), ("v1", 5000)]
+    db.create_video("c", "v2")
+    db.append_segments("c", _labelled("v2", {1: "goal", 3: "corner"}, 6, 2))
+    grown = sorted(row[:2] for row in reads.events(cid, ["goal", "corner"]))
+    assert grown == [("v1", 2000), ("v1", 5000), ("v2", 1000), ("v2", 3000)]
+    assert sorted(row[:2] for row in reads.events(cid, ["goal"])) == [("v1", 2000), ("v1", 5000), ("v2", 1000)]
