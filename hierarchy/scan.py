@@ -23,7 +23,12 @@ The copies of a process share one :class:`Budget` (``DatabaseOptions.scan_memory
 many small collections would otherwise each hold theirs, four bytes a value beside the
 table's two. A copy that does not fit, once copies unused for ``IDLE_SECONDS`` are
 dropped to make room, is not made: its level is scored by USearch's exact kernels over
-the half-float table instead, slower but in no extra memory.
+the table instead, slower but in no extra memory, and with scores that can differ from
+the copy's in their last bits (a level that goes from one to the other between two pages
+of a search can order answers that close differently). Not counted: a search that read
+the table before a rebuild moved its rows widens a copy of its own, for that search only,
+and a copy growing holds its old arrays and new ones until the searches reading the old
+are done.
 """
 
 from __future__ import annotations
@@ -122,28 +127,42 @@ class Budget:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._lock = threading.Lock()
-        self._copies: weakref.WeakSet[ScanCopy] = weakref.WeakSet()
+        # The bytes each copy was let hold, reserved before it grows: searches growing
+        # copies at once must not each count the same room.
+        self._reserved: weakref.WeakKeyDictionary[ScanCopy, int] = weakref.WeakKeyDictionary()
 
     @property
     def held(self) -> int:
-        """Bytes the copies hold now."""
-        return sum(copy.nbytes for copy in list(self._copies))
+        """Bytes the copies may hold now."""
+        with self._lock:
+            return sum(self._reserved.values())
 
     def admit(self, copy: ScanCopy, nbytes: int) -> bool:
-        """Whether ``copy`` may hold ``nbytes`` (its size once caught up), dropping copies
-        idle for ``IDLE_SECONDS``, least recently read first, to make room."""
+        """Whether ``copy`` may hold ``nbytes`` (its size once caught up; refused, it holds
+        none), dropping copies idle for ``IDLE_SECONDS``, least recently read first, to
+        make room: none when that could not make enough."""
         with self._lock:
-            others = [other for other in list(self._copies) if other is not copy]
-            room = self.limit - sum(other.nbytes for other in others)
-            idle = time.monotonic() - IDLE_SECONDS
-            for other in sorted((o for o in others if o.read_at < idle), key=lambda o: o.read_at):
-                if nbytes <= room:
-                    break
-                room += other.drop_if_free()
+            self._reserved.pop(copy, None)
+            room = self.limit - sum(self._reserved.values())
             if nbytes > room:
-                return False
-            self._copies.add(copy)
+                since = time.monotonic() - IDLE_SECONDS
+                idle = sorted((c for c in list(self._reserved) if c.read_at < since), key=lambda c: c.read_at)
+                if nbytes > room + sum(self._reserved[c] for c in idle):
+                    return False
+                for other in idle:
+                    if nbytes <= room:
+                        break
+                    if other.drop_if_free():
+                        room += self._reserved.pop(other)
+                if nbytes > room:
+                    return False
+            self._reserved[copy] = nbytes
             return True
+
+    def forget(self, copy: ScanCopy) -> None:
+        """``copy`` holds nothing now."""
+        with self._lock:
+            self._reserved.pop(copy, None)
 
 
 BUDGET = Budget(1 << 30)  # set by each Database that opens (DatabaseOptions.scan_memory_mb)
@@ -188,14 +207,15 @@ class ScanCopy:
         """Drop the copy (the level outgrew scanning); the next :meth:`current` rebuilds it."""
         with self._lock:
             self._copy = None
+            self._budget.forget(self)
 
-    def drop_if_free(self) -> int:
-        """Drop the copy unless a search is catching it up; the bytes given back."""
+    def drop_if_free(self) -> bool:
+        """Drop the copy unless a search is catching it up; whether it was dropped."""
         if not self._lock.acquire(blocking=False):  # never wait here: the caller holds the budget
-            return 0
+            return False
         try:
-            freed, self._copy = self.nbytes, None
-            return freed
+            self._copy = None
+            return True
         finally:
             self._lock.release()
 
@@ -203,12 +223,6 @@ class ScanCopy:
     def held(self) -> bool:
         """Whether a copy is held."""
         return self._copy is not None
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes the copy holds."""
-        copy = self._copy
-        return 0 if copy is None else copy.rows.nbytes + copy.norms.nbytes
 
 
 def _empty(layout: int, dimension: int) -> _Copy:

@@ -55,6 +55,8 @@ def test_a_database_sets_the_processs_scan_memory(open_db: OpenDb, monkeypatch: 
     vectors = unit_vectors(25, seed=1)
     ids = db.append_segments(COLLECTION, segments("v1", vectors)).segment_ids
     assert_each_segment_finds_itself(db, ids, vectors)  # scored from the stored half floats
+    index = db.indexes.of_collection(db.get_collection(COLLECTION).id)[Level.SEGMENT]
+    assert index.exact and not index._scan.held  # with no copy made
     with pytest.raises(InvalidArgument, match="scan_memory_mb"):
         DatabaseOptions(scan_memory_mb=-1)
 

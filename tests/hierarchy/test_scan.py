@@ -5,6 +5,7 @@ process together hold no more than their budget."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -117,6 +118,26 @@ def test_a_copy_idle_long_enough_gives_way() -> None:
     assert second.current() is not None
     assert not first.held and second.held and budget.held == ONE_COPY
     assert first.current() is None  # and now the second is the one being read
+
+
+def test_copies_growing_at_once_share_the_room_not_count_it_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each counted the others' bytes as they were before they grew: four were let in.
+    slow = scan_module._caught_up
+    monkeypatch.setattr(scan_module, "_caught_up", lambda *args: (time.sleep(0.1), slow(*args))[1])
+    budget = Budget(ONE_COPY)
+    copies = [ScanCopy(filled(10, 100 * i), budget) for i in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        made = list(pool.map(lambda copy: copy.current() is not None, copies))
+    assert made.count(True) == 1 and budget.held == ONE_COPY
+
+
+def test_idle_copies_stay_when_dropping_them_would_not_make_room() -> None:
+    budget = Budget(2 * ONE_COPY)
+    idle = ScanCopy(filled(10), budget)
+    assert idle.current() is not None
+    idle.read_at = time.monotonic() - scan_module.IDLE_SECONDS - 1
+    assert ScanCopy(filled(3000, 100), budget).current() is None  # larger than the whole budget
+    assert idle.held and budget.held == ONE_COPY
 
 
 def test_keeping_a_copy_up_to_date_is_not_reading_it() -> None:

@@ -118,9 +118,14 @@ def test_resident_node_rows_and_store_reads_are_shown(busy: StrataServer) -> Non
 
 
 def test_the_scan_copies_memory_is_shown(busy: StrataServer) -> None:
-    # The segment search above scanned the small level from a float32 copy: 16-d rows and
-    # their norms, room for 1,024 of them at least.
-    assert value(scrape(busy), "strata_scan_copy_bytes") >= 1024 * 17 * 4
+    before = value(scrape(busy), "strata_scan_copy_bytes")
+    with StrataClient(busy.address) as client:
+        client.create_collection("small", dimension=16)
+        client.create_video("small", "v1")
+        client.append_segments("small", rows("v1", unit_vectors(5, seed=4)))
+        client.search("small", vector=unit_vectors(5, seed=4)[0], level="segment", top_k=1)
+    # Its segments scanned from a float32 copy: 16-d rows and their norms, room for 1,024.
+    assert value(scrape(busy), "strata_scan_copy_bytes") >= before + 1024 * 17 * 4
 
 
 def test_index_lag_shows_an_index_behind_the_store(busy: StrataServer) -> None:
