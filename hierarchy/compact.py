@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 
 from hierarchy import process
-from hierarchy.errors import FailedPrecondition, Unavailable
+from hierarchy.errors import FailedPrecondition, InvalidArgument, Unavailable
 from hierarchy.files import fsync, fsync_dir
 from hierarchy.snapshot import MANIFEST, STORE_FILES, check_not_restoring
 
@@ -42,7 +42,8 @@ class Compacted:
 
 
 def compact(data_dir: Path, memory_limit: str = "1GB") -> Compacted:
-    """Rewrite the store of ``data_dir`` (offline) without the space deleted rows left."""
+    """Rewrite the store of ``data_dir`` (offline) without the space deleted rows left,
+    with DuckDB's memory capped at ``memory_limit`` (it spills to disk past it)."""
     if not (data_dir / STORE).is_file():
         raise FailedPrecondition(f"{data_dir} holds no store ({STORE}); name a server's data directory", "data_dir")
     if (data_dir / MANIFEST).is_file():  # its checksums would no longer match
@@ -59,7 +60,10 @@ def compact(data_dir: Path, memory_limit: str = "1GB") -> Compacted:
         for log in (data_dir / LOG, _log_of(part)):
             if log.exists():
                 _remove(part)
-                raise Unavailable(f"{log} is still there after a checkpoint; nothing was changed")
+                raise Unavailable(
+                    f"{log} is still there after a checkpoint; nothing was changed: start a server on {data_dir} "
+                    "once (it replays the log), stop it, and compact again"
+                )
         fsync(part)
         os.replace(part, store)
         fsync_dir(data_dir)
@@ -71,6 +75,8 @@ def _copied(store: Path, part: Path, memory_limit: str) -> dict[str, int]:
     to be the same in both. The old file is checkpointed (its log folded in) first."""
     try:
         con = duckdb.connect(str(store), config={"memory_limit": memory_limit})
+    except duckdb.ParserException as exc:  # a size DuckDB cannot read
+        raise InvalidArgument("memory_limit", f"is {memory_limit!r}: {str(exc).splitlines()[0]} (e.g. '2GB')") from exc
     except duckdb.IOException as exc:
         raise Unavailable(f"cannot open the store {store}: {exc}; nothing was changed") from exc
     try:
@@ -88,7 +94,10 @@ def _copied(store: Path, part: Path, memory_limit: str) -> dict[str, int]:
             con.execute("DETACH compacted")
     except duckdb.Error as exc:
         _remove(part)
-        raise Unavailable(f"cannot copy the store {store}: {exc}; nothing was changed") from exc
+        raise Unavailable(
+            f"cannot copy the store {store}: {exc}; nothing was changed (out of memory: raise --memory-limit, "
+            f"now {memory_limit}; out of disk: the copy needs room for the live rows beside the store)"
+        ) from exc
     finally:
         con.close()
     if copied != rows:

@@ -38,7 +38,12 @@ def restore(
 
 
 @offline_app.command()
-def compact(data_dir: DataDir) -> None:
+def compact(
+    data_dir: DataDir,
+    memory_limit: Annotated[
+        str, typer.Option("--memory-limit", help="DuckDB's memory while it copies (it spills to disk past it).")
+    ] = "1GB",
+) -> None:
     """Rewrite the store of a data directory with only its live rows, offline: the space
     deleted videos and rebuilt trees left in it is given back to the file system (DuckDB
     reuses it, but never shrinks the file). Stop the server first; start it again after."""
@@ -46,7 +51,7 @@ def compact(data_dir: DataDir) -> None:
 
     try:
         with elapsed(err, "compact"):
-            done = compact_store(data_dir.expanduser())
+            done = compact_store(data_dir.expanduser(), memory_limit)
     except StrataError as exc:
         _stop(exc)
     rows = sum(done.rows.values())

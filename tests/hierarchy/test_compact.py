@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hierarchy.compact import PART, STORE, compact
+from hierarchy import compact as compact_module
+from hierarchy.compact import LOG, PART, STORE, compact
 from hierarchy.db import Database
-from hierarchy.errors import FailedPrecondition, Unavailable
+from hierarchy.errors import AlreadyExists, FailedPrecondition, InvalidArgument, Unavailable
 from hierarchy.types import EmbeddingSpace, Level, Mode, SearchQuery
 from tests.hierarchy.helpers import COLLECTION, fast_options, segments, unit_vectors
 
@@ -70,8 +71,32 @@ def test_a_compacted_store_is_smaller_and_answers_alike(churned: tuple[Path, lis
         assert [v.id for v in db.list_videos(COLLECTION, 10)[0]] == ["v10", "v11"]
         assert answers(db, unit_vectors(5, DIM, seed=99)) == before
         assert not db.verify().problems
+        db.create_video(COLLECTION, "v12")  # writes go on: keys, sequences and constraints were copied
+        db.append_segments(COLLECTION, segments("v12", unit_vectors(50, DIM, seed=12)))
+        with pytest.raises(AlreadyExists):
+            db.create_video(COLLECTION, "v12")
+        assert not db.verify().problems and db.get_video(COLLECTION, "v12").segment_count == 50
     finally:
         db.close()
+
+
+def test_a_log_left_after_the_checkpoint_stops_it_before_the_swap(
+    churned: tuple[Path, list], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Renamed over the old file, the new one would have the old file's log replayed into it.
+    data_dir, _ = churned
+    copy = compact_module._copied
+    monkeypatch.setattr(compact_module, "_copied", lambda *a: (copy(*a), (data_dir / LOG).write_bytes(b"?"))[0])
+    before = (data_dir / STORE).read_bytes()
+    with pytest.raises(Unavailable, match="start a server on .* once .*and compact again"):
+        compact(data_dir)
+    assert (data_dir / STORE).read_bytes() == before and not (data_dir / PART).exists()
+
+
+def test_a_memory_limit_duckdb_cannot_read_is_named(churned: tuple[Path, list]) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        compact(churned[0], memory_limit="lots")
+    assert info.value.field == "memory_limit"
 
 
 def test_a_store_in_use_is_not_compacted(churned: tuple[Path, list]) -> None:
