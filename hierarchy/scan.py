@@ -135,29 +135,44 @@ class Budget:
     def held(self) -> int:
         """Bytes the copies may hold now."""
         with self._lock:
-            return sum(self._reserved.values())
+            return sum(nbytes for _, nbytes in self._live())
 
     def admit(self, copy: ScanCopy, nbytes: int) -> bool:
         """Whether ``copy`` may hold ``nbytes`` (its size once caught up; refused, it holds
         none), dropping copies idle for ``IDLE_SECONDS``, least recently read first, to
-        make room: none when that could not make enough."""
+        make room: none unless enough of them can be dropped."""
         with self._lock:
             self._reserved.pop(copy, None)
-            room = self.limit - sum(self._reserved.values())
+            live = self._live()
+            room = self.limit - sum(held for _, held in live)
             if nbytes > room:
                 since = time.monotonic() - IDLE_SECONDS
-                idle = sorted((c for c in list(self._reserved) if c.read_at < since), key=lambda c: c.read_at)
-                if nbytes > room + sum(self._reserved[c] for c in idle):
-                    return False
-                for other in idle:
-                    if nbytes <= room:
-                        break
-                    if other.drop_if_free():
-                        room += self._reserved.pop(other)
-                if nbytes > room:
-                    return False
+                idle = sorted((c for c in live if c[0].read_at < since), key=lambda c: c[0].read_at)
+                claimed = []  # idle copies no search is catching up, held still while room is counted
+                try:
+                    for other, held in idle:
+                        if nbytes <= room:
+                            break
+                        if other.claim():
+                            claimed.append(other)
+                            room += held
+                    if nbytes > room:
+                        return False
+                    for other in claimed:
+                        other.drop_claimed()
+                        self._reserved.pop(other, None)
+                finally:
+                    for other in claimed:
+                        other.unclaim()
             self._reserved[copy] = nbytes
             return True
+
+    def _live(self) -> list[tuple[ScanCopy, int]]:
+        """(copy, bytes reserved) of the copies alive: read from a copy of the table's items
+        taken in one step, which a copy dying meanwhile in another thread cannot change
+        under the loop."""
+        pairs = list(self._reserved.data.items())
+        return [(copy, held) for ref, held in pairs if (copy := ref()) is not None]
 
     def forget(self, copy: ScanCopy) -> None:
         """``copy`` holds nothing now."""
@@ -191,6 +206,8 @@ class ScanCopy:
             copy = self._copy
             if copy is None or copy.layout < state.layout:
                 copy = _empty(state.layout, self._table.dimension)
+                if not count:  # a level emptied by a rebuild: its old room is free
+                    self._budget.forget(self)
             if copy.layout == state.layout:
                 # A copy caught up further by another search holds these rows too.
                 if copy.count < count:
@@ -209,15 +226,18 @@ class ScanCopy:
             self._copy = None
             self._budget.forget(self)
 
-    def drop_if_free(self) -> bool:
-        """Drop the copy unless a search is catching it up; whether it was dropped."""
-        if not self._lock.acquire(blocking=False):  # never wait here: the caller holds the budget
-            return False
-        try:
-            self._copy = None
-            return True
-        finally:
-            self._lock.release()
+    def claim(self) -> bool:
+        """Hold the copy still unless a search is catching it up (whether it is now held):
+        the budget, which calls it, never waits on a copy."""
+        return self._lock.acquire(blocking=False)
+
+    def drop_claimed(self) -> None:
+        """Drop the copy :meth:`claim` holds."""
+        self._copy = None
+
+    def unclaim(self) -> None:
+        """Let go of the copy :meth:`claim` holds."""
+        self._lock.release()
 
     @property
     def held(self) -> bool:

@@ -140,6 +140,31 @@ def test_idle_copies_stay_when_dropping_them_would_not_make_room() -> None:
     assert idle.held and budget.held == ONE_COPY
 
 
+def test_no_idle_copy_is_dropped_unless_enough_of_them_can_be() -> None:
+    # One idle copy was dropped, then the next was being caught up (not to be waited on):
+    # the room was still short, and the first had gone for nothing.
+    budget = Budget(2 * ONE_COPY)
+    first, busy = ScanCopy(filled(10), budget), ScanCopy(filled(10, 100), budget)
+    for copy in (first, busy):
+        assert copy.current() is not None
+        copy.read_at = time.monotonic() - scan_module.IDLE_SECONDS - 1
+    assert busy.claim()  # a read-ahead catching it up holds it
+    try:
+        assert ScanCopy(filled(1500, 1000), budget).current() is None  # needs both copies' room
+    finally:
+        busy.unclaim()
+    assert first.held and busy.held and budget.held == 2 * ONE_COPY
+
+
+def test_a_level_emptied_by_a_rebuild_gives_its_room_back() -> None:
+    budget = Budget(ONE_COPY)
+    table = filled(10)
+    copy = ScanCopy(table, budget)
+    assert copy.current() is not None and budget.held == ONE_COPY
+    table.remove(np.arange(10))  # every row removed: the table is rebuilt empty
+    assert copy.current(read=False) is not None and budget.held == 0
+
+
 def test_keeping_a_copy_up_to_date_is_not_reading_it() -> None:
     budget = Budget(ONE_COPY)
     copy = ScanCopy(filled(10), budget)
