@@ -226,18 +226,20 @@ class NodeRows:
 
     def get(self, keys: list[int]) -> dict[int, Node]:
         """Nodes of those ``keys`` the snapshot holds unchanged; the rest are absent."""
-        found, unanswered = self._snapshot.get(np.asarray(keys, np.int64))
+        snapshot = self._snapshot
+        found, unanswered = snapshot.get(np.asarray(keys, np.int64))
         if unanswered:
-            self._note_unanswered(unanswered)
+            self._note_unanswered(unanswered, snapshot)
         return found
 
     def attributes(self, keys: list[int]) -> dict[int, dict]:
         """The attributes of those ``keys`` the snapshot holds unchanged, without building
         their nodes (a node decodes two JSON columns and ten fields: 100 nodes took 1.1 ms
         of a routed search that only asked which side each answer was)."""
-        found, unanswered = self._snapshot.values(np.asarray(keys, np.int64), "attributes")
+        snapshot = self._snapshot
+        found, unanswered = snapshot.values(np.asarray(keys, np.int64), "attributes")
         if unanswered:
-            self._note_unanswered(unanswered)
+            self._note_unanswered(unanswered, snapshot)
         if not found:
             return {}
         # One parse of the texts as a JSON array: a parse each was 170 µs for 100 rows, 63 µs so.
@@ -277,9 +279,12 @@ class NodeRows:
             reader.join()
         self._read(generation, began)
 
-    def _note_unanswered(self, count: int) -> None:
+    def _note_unanswered(self, count: int, snapshot: Snapshot) -> None:
+        """``count`` keys ``snapshot`` could not answer: a read starts once enough were."""
         with self._lock:
-            if self._reader is not None:  # the read under way may answer them
+            # The read under way may answer them; one that ended since they were looked up
+            # may have (counted, a look-up that straddled a read pushed the next one early).
+            if self._reader is not None or snapshot is not self._snapshot:
                 return
             self._unanswered += count
             due = not self._read_once or self._unanswered >= REFRESH_AFTER

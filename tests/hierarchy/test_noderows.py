@@ -151,8 +151,10 @@ def test_unanswered_lookups_start_a_read_in_the_background(games: Database) -> N
     games.append_segments(COLLECTION, _run("v2", 0, REFRESH_AFTER, seed=11))
     later = _keys(games, "v2")[Level.SEGMENT]
     # On a busy machine a read of the asks above may still be under way, or just ended:
-    # what follows is counted from after it.
-    while rows._reader is not None:
+    # what follows is counted from after it, once the spacing after it allows another.
+    deadline = time.monotonic() + 30
+    while rows._reader is not None or time.monotonic() < rows._next_read:
+        assert time.monotonic() < deadline, "a read of the node rows did not end"
         time.sleep(0.01)
     reads = rows.reads
     assert rows.get(later[:-1]) == {}  # one short of the count that starts a read
@@ -161,6 +163,22 @@ def test_unanswered_lookups_start_a_read_in_the_background(games: Database) -> N
     _wait_for_reads(rows, reads + 1, later[-1:])
     assert sorted(rows.get(later)) == later
     rows.close()
+
+
+def test_misses_counted_against_a_snapshot_since_replaced_start_no_read(games: Database) -> None:
+    # A look-up that read the snapshot just before a read replaced it counted its misses
+    # after: they pushed the next read early (a test saw two reads where one was due).
+    games.append_segments(COLLECTION, _described("v1", unit_vectors(20, seed=10)))
+    rows = NodeRows(games.store.cursor)
+    before = rows._snapshot
+    rows.refresh()
+    while time.monotonic() < rows._next_read:  # the spacing after a read, which would stop one too
+        time.sleep(0.01)
+    rows._note_unanswered(REFRESH_AFTER, before)
+    assert rows._reader is None and rows.reads == 1
+    rows._note_unanswered(REFRESH_AFTER, rows._snapshot)  # counted against the current one
+    rows.close()
+    assert rows.reads == 2
 
 
 def test_a_read_that_fails_unexpectedly_does_not_stop_later_reads(
