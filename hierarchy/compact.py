@@ -50,6 +50,8 @@ def compact(data_dir: Path, memory_limit: str = "1GB") -> Compacted:
         raise FailedPrecondition(
             f"{data_dir} is a snapshot ({MANIFEST}); restore it into a data directory and compact that", "data_dir"
         )
+    if memory_limit.strip().startswith("-"):  # DuckDB reads a negative size as no cap at all
+        raise InvalidArgument("memory_limit", f"is {memory_limit!r}; give a size such as '2GB'")
     with process.offline(data_dir, "compacting it"):
         check_not_restoring(data_dir)
         store, part = data_dir / STORE, data_dir / PART
@@ -76,7 +78,7 @@ def _copied(store: Path, part: Path, memory_limit: str) -> dict[str, int]:
     try:
         con = duckdb.connect(str(store), config={"memory_limit": memory_limit})
     except duckdb.ParserException as exc:  # a size DuckDB cannot read
-        raise InvalidArgument("memory_limit", f"is {memory_limit!r}: {str(exc).splitlines()[0]} (e.g. '2GB')") from exc
+        raise InvalidArgument("memory_limit", f"is {memory_limit!r}; give a size such as '2GB'") from exc
     except duckdb.IOException as exc:
         raise Unavailable(f"cannot open the store {store}: {exc}; nothing was changed") from exc
     try:

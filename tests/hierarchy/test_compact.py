@@ -93,10 +93,13 @@ def test_a_log_left_after_the_checkpoint_stops_it_before_the_swap(
     assert (data_dir / STORE).read_bytes() == before and not (data_dir / PART).exists()
 
 
-def test_a_memory_limit_duckdb_cannot_read_is_named(churned: tuple[Path, list]) -> None:
+@pytest.mark.parametrize("limit", ["lots", "-1GB"])  # DuckDB reads a negative size as no cap
+def test_a_memory_limit_that_is_no_cap_is_named(churned: tuple[Path, list], limit: str) -> None:
+    size = (churned[0] / STORE).stat().st_size
     with pytest.raises(InvalidArgument) as info:
-        compact(churned[0], memory_limit="lots")
-    assert info.value.field == "memory_limit"
+        compact(churned[0], memory_limit=limit)
+    assert info.value.field == "memory_limit" and "give a size such as '2GB'" in str(info.value)
+    assert (churned[0] / STORE).stat().st_size == size
 
 
 def test_a_store_in_use_is_not_compacted(churned: tuple[Path, list]) -> None:
