@@ -1,6 +1,6 @@
 """What an open database takes from its process: an exclusive lock on its data
-directory (held by offline work on it too), numpy's BLAS pool capped (see ``DatabaseOptions.blas_threads``), and a lower
-CPU priority for its background threads."""
+directory (held by offline work on it too), numpy's BLAS pool capped (see
+``DatabaseOptions.blas_threads``), and a lower CPU priority for its background threads."""
 
 from __future__ import annotations
 
