@@ -1,15 +1,17 @@
-"""Shared fixtures of the core tests: a real database in ``tmp_path``, opened and closed."""
+"""Shared fixtures of the core tests: a real database in ``tmp_path``, opened and closed;
+a level index's path and vectors."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hierarchy.db import Database
 from hierarchy.types import EmbeddingSpace
-from tests.hierarchy.helpers import COLLECTION, DIM, OpenDb, fast_options
+from tests.hierarchy.helpers import COLLECTION, DIM, INDEXED, OpenDb, fast_options, unit_vectors
 
 
 @pytest.fixture
@@ -45,3 +47,15 @@ def games(db: Database) -> Database:
     db.create_video(COLLECTION, "v1")
     db.create_video(COLLECTION, "v2")
     return db
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    """Where a level index of collection 1 is saved."""
+    return tmp_path / "c1" / "segment.usearch"
+
+
+@pytest.fixture
+def vectors() -> np.ndarray:
+    """``INDEXED`` unit vectors, for keys 1..INDEXED."""
+    return unit_vectors(INDEXED, seed=11)

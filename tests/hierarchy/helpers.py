@@ -21,6 +21,14 @@ SEGMENT_MS = 1000
 OpenDb = Callable[..., Database]
 
 
+INDEXED = 200  # vectors of the index tests' ``vectors`` fixture (keys 1..INDEXED)
+
+
+def keys(count: int, first: int = 1) -> np.ndarray:
+    """``count`` consecutive keys from ``first``."""
+    return np.arange(first, first + count, dtype=np.int64)
+
+
 def unit_vectors(count: int, dim: int = DIM, seed: int = 0) -> np.ndarray:
     """``count`` random unit-length float32 rows."""
     rows = np.random.default_rng(seed).normal(size=(count, dim)).astype(np.float32)

@@ -1,4 +1,4 @@
-"""The database facade: idempotent retries, restarts, the directory lock, index recovery, the text encoder."""
+"""The database facade: idempotent retries, restarts, the directory lock, index recovery."""
 
 from __future__ import annotations
 
@@ -8,17 +8,14 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from hierarchy import encoder as encoders
 from hierarchy import nodes
 from hierarchy.db import Database
-from hierarchy.encoder import TextEncoder, get_encoder
 from hierarchy.errors import (
     AlreadyExists,
     InvalidArgument,
@@ -32,7 +29,6 @@ from hierarchy.types import (
     Level,
     Metric,
     SearchQuery,
-    SegmentInput,
 )
 from tests.hierarchy.helpers import (
     COLLECTION,
@@ -489,42 +485,6 @@ def test_a_collection_deleted_while_its_index_is_saved_leaves_no_file(games: Dat
     assert not (data_dir / "indexes" / "c1").exists()
 
 
-# -- text encoder (loads the model once for this module) ----------------------------------
-
-
-@pytest.fixture(scope="module")
-def encoder() -> TextEncoder:
-    return get_encoder("default")
-
-
-def test_encoder_collection_takes_the_encoder_dimension(db: Database, encoder: TextEncoder) -> None:
-    created = db.create_collection("clips", EmbeddingSpace(0, text_encoder="default"))
-    assert created.space.dimension == encoder.dimension == 384
-    with pytest.raises(InvalidArgument) as err:
-        db.create_collection("clash", EmbeddingSpace(128, text_encoder="default"))
-    assert err.value.field == "space.dimension"
-
-
-def test_text_segments_are_embedded_and_text_query_ranks_them(db: Database, encoder: TextEncoder) -> None:
-    corner = "a corner kick is taken from the right"
-    keeper = "the goalkeeper kicks the ball out"
-    db.create_collection("clips", EmbeddingSpace(0, text_encoder="default"))
-    db.create_video("clips", "match")
-    db.append_segments(
-        "clips",
-        [
-            SegmentInput("match", 0, 5000, text=keeper),
-            SegmentInput("match", 5000, 9000, text=corner),
-        ],
-    )
-    hits = db.search(SearchQuery("clips", Level.SEGMENT, text="corner kick")).hits
-    assert [h.node.text for h in hits] == [corner, keeper]
-    assert hits[0].similarity > hits[1].similarity
-    by_vector = db.search(SearchQuery("clips", Level.SEGMENT, vector=encoder.encode([keeper])[0], top_k=1))
-    assert by_vector.hits[0].node.text == keeper
-    assert by_vector.hits[0].similarity == pytest.approx(1.0, abs=1e-3)
-
-
 def test_a_stop_while_writes_wait_for_the_graph_loses_none(open_db: OpenDb) -> None:
     db = open_db(index=IndexParams(exact_below=0))  # HNSW from the first vector
     db.create_collection(COLLECTION, EmbeddingSpace(DIM))
@@ -541,75 +501,3 @@ def test_a_stop_while_writes_wait_for_the_graph_loses_none(open_db: OpenDb) -> N
     reopened = open_db(index=IndexParams(exact_below=0))
     assert segment_count(reopened) == indexed_count(reopened) == 600
     assert_each_segment_finds_itself(reopened, ids, vectors)
-
-
-def test_a_collection_whose_encoder_folder_is_gone_still_opens(open_db: OpenDb, tmp_path: Path) -> None:
-    model = tmp_path / "model"
-    model.symlink_to(encoders.default_model_path())
-    db = open_db()
-    db.create_collection("clips", EmbeddingSpace(0, text_encoder=str(model)))
-    db.close()
-    model.unlink()  # (the encoder was kept under the folder it named, not this path)
-    reopened = open_db()  # loads each collection's encoder before serving; a missing one is logged
-    with pytest.raises(InvalidArgument) as err:
-        reopened.search(SearchQuery("clips", Level.SEGMENT, text="a corner kick"))
-    assert err.value.field == "space.text_encoder" and "does not exist" in err.value.message
-
-
-def test_each_spelling_of_one_model_folder_shares_one_encoder(tmp_path: Path) -> None:
-    # Keyed by the text, /m/./x and /m/x loaded a copy each (150 MB), never freed.
-    folder = encoders.default_model_path()
-    link = tmp_path / "link"
-    link.symlink_to(folder)
-    spellings = [str(folder), f"{folder}/", f"{folder.parent}/./{folder.name}", str(link), encoders.DEFAULT_ENCODER]
-    assert len({id(encoders.get_encoder(name)) for name in spellings}) == 1
-
-
-def test_query_embeddings_are_remembered_until_forgotten(encoder: TextEncoder) -> None:
-    text = "a looping free kick that dips under the bar"
-    first = encoder.encode_query(text)
-    again = encoder.encode_query(text)
-    again[:] = 0.0  # a caller writing into its copy does not change what is remembered
-    assert np.array_equal(encoder.encode_query(text), first)
-    encoder.forget()
-    assert np.allclose(encoder.encode_query(text), encoder.encode([text])[0], atol=1e-5)
-    assert np.allclose(encoder.encode_query(text), first, atol=1e-5)
-
-
-def test_query_texts_embedded_together_match_one_at_a_time(encoder: TextEncoder) -> None:
-    texts = ["the visitors earn a corner", "visitors earn a corner", "the visitors earn a corner"]
-    encoder.forget()
-    together = encoder.encode_queries(texts)
-    assert together.shape == (3, encoder.dimension)
-    assert np.array_equal(together[0], together[2])
-    encoder.forget()
-    for text, vector in zip(texts, together, strict=True):
-        assert np.allclose(encoder.encode_query(text), vector, atol=1e-5)
-
-
-def test_a_close_stops_a_batch_still_embedding_its_texts(db: Database, open_db: OpenDb, encoder: TextEncoder) -> None:
-    """A batch of captions to embed takes seconds: a close under way refuses it between
-    chunks (UNAVAILABLE, resend) rather than waiting for it or letting it meet a closed
-    store; nothing of it is written."""
-    db.create_collection("clips", EmbeddingSpace(0, text_encoder="default"))
-    db.create_video("clips", "v")
-    batch = [
-        SegmentInput("v", i * 1000, i * 1000 + 1000, None, f"caption number {i} of a long batch") for i in range(3000)
-    ]
-    outcome: list[BaseException] = []
-
-    def append() -> None:
-        try:
-            db.append_segments("clips", batch)
-        except BaseException as exc:  # noqa: BLE001 - the test reads what it was
-            outcome.append(exc)
-
-    writer = threading.Thread(target=append)
-    writer.start()
-    time.sleep(0.5)  # inside the first chunks of embedding
-    started = time.perf_counter()
-    db.close()
-    writer.join(30)
-    assert not writer.is_alive() and time.perf_counter() - started < 10
-    assert len(outcome) == 1 and isinstance(outcome[0], Unavailable)
-    assert open_db().get_video("clips", "v").segment_count == 0
