@@ -161,3 +161,23 @@ def test_a_stopped_run_stops_its_server_and_removes_its_work(tmp_path, after_s):
             bench.kill()
     assert _processes_naming(work / "data") == []
     assert not work.exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "index", "least"), [("lancedb", "IVF_PQ + refine", 0.5), ("lancedb-flat", "IVF_FLAT", peers.RECALL_TARGET)]
+)
+def test_lancedb_builds_its_index_and_is_tuned_to_the_recall_target(tmp_path, name, index, least):
+    """LanceDB with IVF_PQ (refined on the raw vectors) and with IVF_FLAT (its partitions
+    scored exactly): each probes more partitions until recall@10 reaches the target, or
+    reports the last step of its ladder (32-d codes of two sub-vectors stop short of it)."""
+    pytest.importorskip("lancedb")
+    c = corpora.generate(12_000, 32, seed=3, per_video=1000)  # indexed from 10,000 rows
+    queries = corpora.queries(c, 20, seed=3)
+    np.save(tmp_path / "vectors.npy", c.vectors)
+    np.save(tmp_path / "queries.npy", queries)
+    np.save(tmp_path / "truth.npy", exact_top_k(c.vectors, queries, 10))
+    found = peers.measure_peer(name, tmp_path)
+    assert found["status"] == "ok" and found["index"] == index
+    reached = found["recall_at_10"] >= peers.RECALL_TARGET
+    assert reached or list(found["param"]) == list(peers.FACTORIES[name][1].ladder[-1])
+    assert found["recall_at_10"] >= least
