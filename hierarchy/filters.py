@@ -10,12 +10,14 @@ booleans and numbers compare by value), or is a number within [minimum, maximum]
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
+from hierarchy import validate
 from hierarchy.errors import InvalidArgument
-from hierarchy.types import Node, TimeRange
+from hierarchy.types import Filter, Node, TimeRange
 
 _KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # Each condition is a JSON extraction per stored row: 1,000 conditions took 2.1 s and
@@ -41,11 +43,30 @@ class AttributeCondition:
             raise InvalidArgument(
                 field, "give one condition: equals_string, equals_number, equals_bool, or a range with min and/or max"
             )
+        # NaN compares false in the predicate but largest in the store's SQL: the two paths
+        # would disagree on which nodes pass.
+        for name, bound in (("range.min", self.minimum), ("range.max", self.maximum)):
+            if bound is not None:
+                validate.finite(bound, f"{field}.{name}")
+        if isinstance(self.equals, float) and not math.isfinite(self.equals):
+            raise InvalidArgument(f"{field}.equals_number", f"is {self.equals}; must be a finite number")
         if ranged and self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
             raise InvalidArgument(f"{field}.range.min", f"is {self.minimum:g}, above range.max {self.maximum:g}")
 
 
-def check(attributes: tuple[AttributeCondition, ...], labels: tuple[str, ...]) -> None:
+def check(flt: Filter) -> None:
+    """Refuse a malformed filter, naming the field: an empty or unprintable video id, a
+    time range that is negative or ends before it starts, a bad label or attribute
+    condition."""
+    for i, video_id in enumerate(flt.video_ids):
+        validate.identifier(video_id, f"filter.video_ids[{i}]")
+    span = flt.time_range
+    if span is not None and (span.start_ms < 0 or span.end_ms < 0 or (span.end_ms and span.end_ms <= span.start_ms)):
+        raise InvalidArgument("filter.time_range", "needs 0 <= start_ms < end_ms (end_ms 0 = open)")
+    _check_conditions(flt.attributes, flt.labels)
+
+
+def _check_conditions(attributes: tuple[AttributeCondition, ...], labels: tuple[str, ...]) -> None:
     """Validate the attribute and label conditions of a filter."""
     if len(attributes) > MAX_ATTRIBUTE_CONDITIONS:
         raise InvalidArgument(

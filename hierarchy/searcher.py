@@ -121,7 +121,7 @@ class Searcher:
         deadlines.check(query.deadline, "before the search started")
         coll = self._collection(query.collection, "collection")
         top_k = validate.top_k(query.top_k, self._options.max_top_k)
-        filters.check(query.filter.attributes, query.filter.labels)
+        filters.check(query.filter)
         rerank.get(query.reranker)
         diversity = validate.fraction(query.diversity, "diversity")
         group_size = validate.group_size(query.group_size)

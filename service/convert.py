@@ -226,26 +226,18 @@ def to_proto_node(node: t.Node) -> common_pb2.Node:
 
 def from_proto_filter(msg: search_pb2.Filter) -> t.Filter:
     """Filter message -> domain filter."""
-    time_range = None
-    if msg.HasField("time_range"):
-        tr = msg.time_range
-        if tr.start_ms < 0 or tr.end_ms < 0 or (tr.end_ms and tr.end_ms <= tr.start_ms):
-            raise InvalidArgument("filter.time_range", "needs 0 <= start_ms < end_ms (end_ms 0 = open)")
-        time_range = t.TimeRange(tr.start_ms, tr.end_ms)
-    for i, video_id in enumerate(msg.video_ids):
-        validate.identifier(video_id, f"filter.video_ids[{i}]")
+    # The core checks the filter (hierarchy.filters.check), for in-process callers too.
+    time_range = t.TimeRange(msg.time_range.start_ms, msg.time_range.end_ms) if msg.HasField("time_range") else None
     conditions = tuple(_from_proto_attribute(a, f"filter.attributes[{i}]") for i, a in enumerate(msg.attributes))
     return t.Filter(tuple(msg.video_ids), time_range, tuple(msg.labels), conditions)
 
 
 def _from_proto_attribute(msg: search_pb2.AttributeFilter, field: str) -> AttributeCondition:
     which = msg.WhichOneof("condition")
-    if which == "range":
-        low = validate.finite(msg.range.min, f"{field}.range.min") if msg.range.HasField("min") else None
-        high = validate.finite(msg.range.max, f"{field}.range.max") if msg.range.HasField("max") else None
+    if which == "range":  # bounds and numbers are checked in the core (AttributeCondition.check)
+        low = msg.range.min if msg.range.HasField("min") else None
+        high = msg.range.max if msg.range.HasField("max") else None
         return AttributeCondition(msg.key, None, low, high)
-    if which == "equals_number":
-        validate.finite(msg.equals_number, f"{field}.equals_number")
     if which == "equals_string":
         validate.text(msg.equals_string, f"{field}.equals_string")
     return AttributeCondition(msg.key, getattr(msg, which) if which else None)

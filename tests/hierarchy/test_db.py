@@ -24,6 +24,7 @@ from hierarchy.types import (
     EmbeddingSpace,
     Filter,
     Level,
+    Mode,
     SearchQuery,
     TimeRange,
     VideoState,
@@ -356,6 +357,28 @@ def test_a_filter_of_too_many_attribute_conditions_is_refused_before_the_store_r
     assert err.value.field == "filter.attributes"
     allowed = Filter(attributes=conditions[:-1])
     assert games.search(query(unit_vectors(6)[0], filter=allowed)).hits == []  # no segment has k0..k63
+
+
+@pytest.mark.parametrize(
+    ("flt", "field"),
+    [
+        (Filter(attributes=(AttributeCondition("n", maximum=float("nan")),)), "filter.attributes[0].range.max"),
+        (Filter(attributes=(AttributeCondition("n", minimum=float("-inf")),)), "filter.attributes[0].range.min"),
+        (Filter(attributes=(AttributeCondition("n", float("nan")),)), "filter.attributes[0].equals_number"),
+        (Filter(time_range=TimeRange(-5000, 0)), "filter.time_range"),
+        (Filter(time_range=TimeRange(5000, 1000)), "filter.time_range"),
+        (Filter(video_ids=("v1", "")), "filter.video_ids[1]"),
+    ],
+    ids=["nan-max", "infinite-min", "nan-equals", "negative-start", "ends-before-start", "empty-video-id"],
+)
+def test_a_malformed_filter_is_refused_in_process_as_over_grpc(games: Database, flt: Filter, field: str) -> None:
+    """A NaN bound passed every node in the store's SQL and none in the predicate, so the
+    answers hung on the library's size; the others answered nothing or everything."""
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(6)))
+    for mode in (Mode.LEVEL, Mode.AUTO):
+        with pytest.raises(InvalidArgument) as err:
+            games.search(replace(query(unit_vectors(6)[0], filter=flt), mode=mode))
+        assert err.value.field == field
 
 
 @pytest.mark.parametrize("config", ["[]", "{", '{"model_type": 7}'])

@@ -90,7 +90,7 @@ def test_sql_and_predicate_agree(store: Store, rows: list, flt: Filter) -> None:
 )
 def test_malformed_conditions_name_the_field(cond: AttributeCondition, field: str) -> None:
     with pytest.raises(InvalidArgument) as info:
-        filters.check((cond,), ())
+        filters.check(Filter(attributes=(cond,)))
     assert info.value.field == field
 
 

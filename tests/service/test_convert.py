@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from google.protobuf import struct_pb2
 
+from hierarchy import filters
 from hierarchy import types as t
 from hierarchy.errors import InvalidArgument, ResourceExhausted
 from hierarchy.operations import Operation
@@ -99,14 +100,15 @@ def test_struct_with_nan_names_the_field() -> None:
     ids=["nan-equals", "infinite-bound"],
 )
 def test_filters_with_non_finite_numbers_are_refused(condition: search_pb2.AttributeFilter, field: str) -> None:
+    """The core checks a converted filter (for in-process callers too), naming the proto's fields."""
     with pytest.raises(InvalidArgument) as info:
-        cv.from_proto_filter(search_pb2.Filter(attributes=[condition]))
+        filters.check(cv.from_proto_filter(search_pb2.Filter(attributes=[condition])))
     assert info.value.field == field
 
 
 def test_filter_video_ids_must_be_ids() -> None:
     with pytest.raises(InvalidArgument) as info:
-        cv.from_proto_filter(search_pb2.Filter(video_ids=["v1", ""]))
+        filters.check(cv.from_proto_filter(search_pb2.Filter(video_ids=["v1", ""])))
     assert info.value.field == "filter.video_ids[1]"
 
 
