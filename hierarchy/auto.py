@@ -120,7 +120,8 @@ def _in_named_video(ctx: Context, query: SearchQuery, parsed: ParsedQuery) -> tu
         return query, ""
     named = Filter(video_ids=(ref,))
     spans = (lambda: ctx.spans(Level.SEGMENT)) if ctx.spans is not None else None
-    if not len(search.filtered_keys(ctx.cur, ctx.cid, Level.SEGMENT, named, 1, spans)):
+    held = search.filtered_keys(ctx.cur, ctx.cid, Level.SEGMENT, named, 1, spans)
+    if not len(_seen(ctx, Level.SEGMENT, held)):  # a video written after a page's commit is not there yet
         return query, f"; no video '{ref}' in the collection: every video searched"
     scoped = replace(query, filter=replace(query.filter, video_ids=named.video_ids))
     return scoped, f"; in video {ref}, as the query says"
@@ -172,11 +173,13 @@ def _merge_share(ctx: Context, pools: list[Pool], vector: np.ndarray, level: Lev
     if not best:
         return 0.0
     video, start, _ = next(iter(best.values()))
-    parent = parents.inside(video, start, start + 1)
+    # As of the page's commit: a tree sealed since must not turn a later page's moments
+    # into scenes (the route is chosen again on every page).
+    parent = _seen(ctx, Level(level + 1), parents.inside(video, start, start + 1))
     if not len(parent):
         return 0.0
     span = parents.spans([int(parent[0])])[int(parent[0])]
-    siblings = children.inside(*span)
+    siblings = _seen(ctx, level, children.inside(*span))
     scores = _pooled_scores(found, siblings)
     if scores is None:
         _, sims = search.score_exactly(ctx.index(level), siblings, vector)
@@ -184,6 +187,12 @@ def _merge_share(ctx: Context, pools: list[Pool], vector: np.ndarray, level: Lev
     if len(scores) < 2:
         return 0.0
     return float(np.mean(scores >= found.scores[0] - router.MERGE_MARGIN))
+
+
+def _seen(ctx: Context, level: Level, keys: np.ndarray) -> np.ndarray:
+    """Those of ``keys`` written by the commit a search answers as of (all of them when
+    nothing was written since)."""
+    return keys if ctx.visible is None or not len(keys) else keys[ctx.visible(level, keys)]
 
 
 def _pooled_scores(pool: Pool, keys: np.ndarray) -> np.ndarray | None:
