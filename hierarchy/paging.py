@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,20 +82,25 @@ class Position:
     watermark: int
     shown: tuple[int | str, ...] = ()
     pins: tuple[tuple[int, int], ...] = ()
+    # (score, key) of the last answer shown, for a ranking ordered by score then key.
+    after: tuple[float, int] | None = None
 
     @classmethod
     def of(cls, position: Any) -> Position:
-        """A decoded token's position (tokens of ``[offset, watermark]`` and
-        ``[offset, watermark, shown]`` stay valid)."""
-        valid = isinstance(position, list) and len(position) in (2, 3, 4) and all(_count(v) for v in position[:2])
+        """A decoded token's position (tokens of ``[offset, watermark]``,
+        ``[offset, watermark, shown]`` and ``[..., pins]`` stay valid)."""
+        valid = isinstance(position, list) and len(position) in (2, 3, 4, 5) and all(_count(v) for v in position[:2])
         shown = position[2] if valid and len(position) >= 3 else []
-        pins = position[3] if valid and len(position) == 4 else []
-        if not (valid and _shown(shown) and _pins(pins)):
+        pins = position[3] if valid and len(position) >= 4 else []
+        after = position[4] if valid and len(position) == 5 else None
+        if not (valid and _shown(shown) and _pins(pins) and (after is None or _after(after))):
             raise InvalidArgument("page_token", "is malformed; pass back a next_page_token unchanged")
-        return cls(position[0], position[1], tuple(shown), tuple((p[0], p[1]) for p in pins))
+        cursor = None if after is None else (float(after[0]), int(after[1]))
+        return cls(position[0], position[1], tuple(shown), tuple((p[0], p[1]) for p in pins), cursor)
 
-    def resume(self, ranked: list[Any]) -> int:
-        """Where the page starts in ``ranked`` (answer keys, or videos, best first)."""
+    def resume(self, ranked: list[Any], scores: list[float] | None = None) -> int:
+        """Where the page starts in ``ranked`` (answer keys, or videos, best first; with
+        their ``scores`` when the ranking is ordered by score, then key)."""
         if not self.shown:
             return self.offset
         window = ranked[: self.offset + RESUME_AFTER]
@@ -102,14 +108,44 @@ class Position:
         for item in reversed(self.shown):
             if item in place:
                 return place[item] + 1
-        # Every one of them gone: the answers after them moved up by as many places.
+        # Every one of them gone (their video deleted, say). Answers before them may have
+        # gone too, so the page starts after the last one shown in the ranking's order.
+        if self.after is not None and scores is not None and _by_score(ranked, scores):
+            score, key = self.after
+            return sum(1 for s, k in zip(scores, ranked, strict=True) if s > score or (s == score and k <= key))
+        # Else: the answers after them moved up by as many places.
         return max(self.offset - len(self.shown), 0)
 
-    def next(self, offset: int, page: list[Any], pins: dict[int, int] | None = None) -> list[Any]:
+    def next(
+        self, offset: int, page: list[Any], pins: dict[int, int] | None = None, last: tuple[float, int] | None = None
+    ) -> list[Any]:
         """The position of the page after one that ends at ``offset`` and showed ``page``,
-        scored with the statistics versions ``pins`` (level -> version)."""
+        scored with the statistics versions ``pins`` (level -> version); ``last``: the
+        (score, key) of the last answer shown, in a ranking ordered by them."""
         position = [offset, self.watermark, list(page[-RESUME_AFTER:])]
-        return [*position, [[level, version] for level, version in sorted(pins.items())]] if pins else position
+        last = last if last is not None and math.isfinite(last[0]) else None
+        if pins or last is not None:
+            position.append([[level, version] for level, version in sorted((pins or {}).items())])
+        return [*position, [last[0], last[1]]] if last is not None else position
+
+
+def _by_score(keys: list[Any], scores: list[float]) -> bool:
+    """Whether a ranking is ordered by score (best first), then by key: one level's,
+    unreranked (a rerank or a routed search's own order is not)."""
+    pairs = list(zip(scores, keys, strict=True))
+    return all(a[0] > b[0] or (a[0] == b[0] and a[1] < b[1]) for a, b in zip(pairs, pairs[1:], strict=False))
+
+
+def _after(value: Any) -> bool:
+    """``[score, key]``: a finite number and a key."""
+    return (
+        isinstance(value, list)
+        and len(value) == 2
+        and isinstance(value[0], int | float)
+        and not isinstance(value[0], bool)
+        and math.isfinite(value[0])
+        and _count(value[1])
+    )
 
 
 def _count(value: Any) -> bool:

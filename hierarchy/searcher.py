@@ -165,13 +165,14 @@ class Searcher:
     ) -> tuple[SearchResult, bool]:
         """The page at ``at``, and whether answers ranked for it had vanished when read."""
         ranking = self._ranking(coll, plan, at.offset + top_k + 1)  # one extra: is there another page?
-        start = at.resume([r.key for r in ranking.ranked])
+        start = at.resume([r.key for r in ranking.ranked], [r.score for r in ranking.ranked])
         if start > at.offset and not ranking.exhausted:  # the ranking moved down: rank deeper
             ranking = self._ranking(coll, plan, start + top_k + 1)
         hits, read, end, ranking = self._page(coll, plan, at, ranking, start, top_k)
         # A ranking cut short by the answers read past may hold more: another page is offered.
         more = len(ranking.ranked) > end or not ranking.exhausted
-        token = paging.encode(at.next(end, read, plan.pins), owner, coll.id) if more else ""
+        last = (ranking.ranked[end - 1].score, ranking.ranked[end - 1].key) if end else None
+        token = paging.encode(at.next(end, read, plan.pins, last), owner, coll.id) if more else ""
         return SearchResult(hits, ranking.route, more, token), len(read) > len(hits)
 
     def _page(
@@ -195,7 +196,7 @@ class Searcher:
                 ranking = self._ranking(coll, plan, end + top_k - len(hits) + 1)
                 keys = [r.key for r in ranking.ranked]
                 # After the last answer read it still holds, else where this page begins in it.
-                begun = at.resume(keys)
+                begun = at.resume(keys, [r.score for r in ranking.ranked])
                 end = paging.Position(begun + len(read), plan.watermark, tuple(read)).resume(keys)
         return hits, read, end, ranking
 

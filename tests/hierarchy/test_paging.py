@@ -116,6 +116,8 @@ def test_decoding_forged_json_returns_a_position_or_refuses(position: Any, owner
         [1, 2, list(range(paging.RESUME_AFTER + 1))], "1,2", None, [1, 2, [], [[1]]], [1, 2, [], [[1, -5]]],
         [1, 2, [], [[1, True]]], [1, 2, [], [[i, 1] for i in range(paging.MAX_PINS + 1)]], [1, 2, [], [], 5],
         [1, 2, [], [[0, 1]]], [1, 2, [], [[6, 1]]], [1, 2, [], [[10**30, 1]]], [1, 2, [], [[1, 5], [1, 6]]],
+        [1, 2, [], [], [0.5]], [1, 2, [], [], ["x", 3]], [1, 2, [], [], [0.5, -3]], [1, 2, [], [], [True, 3]],
+        [1, 2, [], [], [float("nan"), 3]], [1, 2, [], [], [0.5, 3], 1],
     ],
     ids=repr,
 )  # fmt: skip
@@ -133,6 +135,18 @@ def test_a_page_resumes_after_the_latest_answer_still_ranked() -> None:
     assert at.resume([1, 2, 3, 7, 8]) == 3  # all three gone: three places up
     assert paging.Position.of([6, 40]).resume([1, 3, 4, 5, 6, 7, 8]) == 6  # a token of offset and commit alone
     assert at.next(9, [7, 8, 9]) == [9, 40, [7, 8, 9]]
+
+
+def test_a_page_whose_remembered_answers_are_all_gone_resumes_after_the_last_one_s_score() -> None:
+    """Keys 4, 5, 6 closed the page before (6 at 0.4); 2 went with them. By score the
+    next page starts at 7, where three places up would start at 8."""
+    at = paging.Position.of(paging.Position(6, 40).next(6, [4, 5, 6], last=(0.4, 6)))
+    assert at.after == (0.4, 6)
+    keys, scores = [1, 3, 7, 8], [0.9, 0.7, 0.3, 0.2]
+    assert at.resume(keys, scores) == 2 and at.resume(keys) == 3
+    assert at.resume([1, 3, 8, 7], [0.9, 0.7, 0.3, 0.3]) == 3  # not ordered by key on a tie: places up
+    assert at.resume([1, 3, 7, 8], [0.9, 0.7, 0.4, 0.2]) == 2  # a tie with the last one shown: by key
+    assert paging.Position(6, 40).next(6, [6], last=(float("-inf"), 6)) == [6, 40, [6]]  # no cursor to keep
 
 
 def test_a_position_names_the_statistics_its_levels_were_scored_with() -> None:

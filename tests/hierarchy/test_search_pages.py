@@ -167,6 +167,35 @@ def test_a_delete_between_pages_skips_no_answer(library: Database, mode: Mode) -
         assert sorted(shown[10:]) == sorted(left)
 
 
+def test_a_delete_of_every_answer_a_token_remembers_and_more_skips_no_answer(db: Database) -> None:
+    """The token keeps the last answers of a page; when a delete takes all of them and
+    an earlier answer too, the next page starts after the last answer shown in score
+    order, not as many places back as the token remembered (which skipped one)."""
+    rng = np.random.default_rng(0)
+    probe = np.eye(DIM, dtype=np.float32)[0]
+    in_a, in_b = [0, *range(2, 10)], [1, *range(10, 40)]  # ranks: A holds the 1st and the 3rd-10th
+    rank_of = {}
+    db.create_collection("ranks", EmbeddingSpace(DIM))
+    for video, ranks in (("A", in_a), ("B", in_b)):
+        db.create_video("ranks", video)
+        rows = np.stack([_at_cosine(probe, 0.99 - 0.01 * r, rng) for r in ranks])
+        rank_of.update(zip(db.append_segments("ranks", segments(video, rows)).segment_ids, ranks, strict=True))
+    q = SearchQuery("ranks", Level.SEGMENT, vector=probe, top_k=10, include_evidence=False)
+    first = db.search(q)
+    assert [rank_of[h.node.id] for h in first.hits] == list(range(10))
+    db.delete_video("ranks", "A")
+    second = db.search(q, first.next_page_token)
+    assert [rank_of[h.node.id] for h in second.hits] == list(range(10, 20))
+
+
+def _at_cosine(unit: np.ndarray, cosine: float, rng: np.random.Generator) -> np.ndarray:
+    """A unit vector at ``cosine`` to the unit vector ``unit``."""
+    other = rng.normal(size=len(unit))
+    other -= other.dot(unit) * unit
+    other /= np.linalg.norm(other)
+    return (cosine * unit + np.sqrt(1 - cosine * cosine) * other).astype(np.float32)
+
+
 def test_a_delete_between_pages_of_videos_skips_no_video(library: Database) -> None:
     probe = unit_vectors(1, seed=6)[0]
     q = SearchQuery(COLLECTION, Level.SEGMENT, vector=probe, top_k=1, group_by_video=True, group_size=3)
