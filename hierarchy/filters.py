@@ -10,7 +10,6 @@ booleans and numbers compare by value), or is a number within [minimum, maximum]
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -48,8 +47,8 @@ class AttributeCondition:
         for name, bound in (("range.min", self.minimum), ("range.max", self.maximum)):
             if bound is not None:
                 validate.finite(bound, f"{field}.{name}")
-        if isinstance(self.equals, float) and not math.isfinite(self.equals):
-            raise InvalidArgument(f"{field}.equals_number", f"is {self.equals}; must be a finite number")
+        if isinstance(self.equals, int | float) and not isinstance(self.equals, bool):
+            validate.finite(self.equals, f"{field}.equals_number")
         if ranged and self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
             raise InvalidArgument(f"{field}.range.min", f"is {self.minimum:g}, above range.max {self.maximum:g}")
 

@@ -76,7 +76,9 @@ class Position:
     ``watermark``, or, when the ranking lost answers shown before it (deleted since),
     just after the latest of ``shown`` (the last answers of the page before) that it holds.
     ``pins`` name the calibration statistics each level was scored with (level, version),
-    so later pages score as the first did while the server keeps them."""
+    so later pages score as the first did while the server keeps them. ``after`` is the
+    (score, key) of the last answer shown, for a ranking ordered by them: when every one
+    of ``shown`` is gone, the page starts after it."""
 
     offset: int
     watermark: int
@@ -130,22 +132,21 @@ class Position:
 
 
 def _by_score(keys: list[Any], scores: list[float]) -> bool:
-    """Whether a ranking is ordered by score (best first), then by key: one level's,
-    unreranked (a rerank or a routed search's own order is not)."""
+    """Whether a ranking is ordered by score (best first), then by key (a guard: only
+    rankings of that order are given a cursor)."""
     pairs = list(zip(scores, keys, strict=True))
     return all(a[0] > b[0] or (a[0] == b[0] and a[1] < b[1]) for a, b in zip(pairs, pairs[1:], strict=False))
 
 
 def _after(value: Any) -> bool:
     """``[score, key]``: a finite number and a key."""
-    return (
-        isinstance(value, list)
-        and len(value) == 2
-        and isinstance(value[0], int | float)
-        and not isinstance(value[0], bool)
-        and math.isfinite(value[0])
-        and _count(value[1])
-    )
+    if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], int | float)):
+        return False
+    try:  # an integer past a float's range (a forged token) overflows
+        finite = not isinstance(value[0], bool) and math.isfinite(value[0])
+    except OverflowError:
+        return False
+    return finite and _count(value[1])
 
 
 def _count(value: Any) -> bool:

@@ -171,8 +171,9 @@ class Searcher:
         hits, read, end, ranking = self._page(coll, plan, at, ranking, start, top_k)
         # A ranking cut short by the answers read past may hold more: another page is offered.
         more = len(ranking.ranked) > end or not ranking.exhausted
-        last = (ranking.ranked[end - 1].score, ranking.ranked[end - 1].key) if end else None
-        token = paging.encode(at.next(end, read, plan.pins, last), owner, coll.id) if more else ""
+        token = (
+            paging.encode(at.next(end, read, plan.pins, _cursor(plan, ranking, end)), owner, coll.id) if more else ""
+        )
         return SearchResult(hits, ranking.route, more, token), len(read) > len(hits)
 
     def _page(
@@ -590,3 +591,14 @@ class Searcher:
         if vector is None:  # deleted or rebuilt since it was looked up
             raise NotFound(f"node {node_id!r} does not exist in collection {coll.name!r}", "node_id")
         return vector, ExampleNode(key, node.level)
+
+
+def _cursor(plan: _Plan, ranking: _Ranking, end: int) -> tuple[float, int] | None:
+    """(score, key) of the last answer a page read, for a token to resume after when the
+    answers it remembers are gone: only for a ranking ordered by score then key (one
+    level, not reranked). A reranked order is its own, and may fall into score order
+    after a delete (a near-duplicate moved up): resuming by score there skips answers."""
+    if plan.query.mode is not Mode.LEVEL or rerank.applies(plan.query) or not 0 < end <= len(ranking.ranked):
+        return None
+    last = ranking.ranked[end - 1]
+    return last.score, last.key

@@ -101,8 +101,12 @@ def name_text(value: str, field: str) -> str:
 
 
 def finite(value: float, field: str) -> float:
-    """A finite number (no NaN, no infinity)."""
-    if not math.isfinite(value):
+    """A finite number (no NaN, no infinity, no integer past a float's range)."""
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:
+        finite = False
+    if not finite:
         raise InvalidArgument(field, f"is {value}; must be a finite number")
     return value
 

@@ -365,11 +365,22 @@ def test_a_filter_of_too_many_attribute_conditions_is_refused_before_the_store_r
         (Filter(attributes=(AttributeCondition("n", maximum=float("nan")),)), "filter.attributes[0].range.max"),
         (Filter(attributes=(AttributeCondition("n", minimum=float("-inf")),)), "filter.attributes[0].range.min"),
         (Filter(attributes=(AttributeCondition("n", float("nan")),)), "filter.attributes[0].equals_number"),
+        (Filter(attributes=(AttributeCondition("n", minimum=10**400),)), "filter.attributes[0].range.min"),
+        (Filter(attributes=(AttributeCondition("n", 10**400),)), "filter.attributes[0].equals_number"),
         (Filter(time_range=TimeRange(-5000, 0)), "filter.time_range"),
         (Filter(time_range=TimeRange(5000, 1000)), "filter.time_range"),
         (Filter(video_ids=("v1", "")), "filter.video_ids[1]"),
     ],
-    ids=["nan-max", "infinite-min", "nan-equals", "negative-start", "ends-before-start", "empty-video-id"],
+    ids=[
+        "nan-max",
+        "infinite-min",
+        "nan-equals",
+        "int-past-floats-min",
+        "int-past-floats-equals",
+        "negative-start",
+        "ends-before-start",
+        "empty-video-id",
+    ],  # fmt: skip
 )
 def test_a_malformed_filter_is_refused_in_process_as_over_grpc(games: Database, flt: Filter, field: str) -> None:
     """A NaN bound passed every node in the store's SQL and none in the predicate, so the

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 from dataclasses import replace
 
@@ -165,35 +167,6 @@ def test_a_delete_between_pages_skips_no_answer(library: Database, mode: Mode) -
         assert shown[10:] == left
     else:  # the joint rerank of the ranking's head sees other answers now: the order may change
         assert sorted(shown[10:]) == sorted(left)
-
-
-def test_a_delete_of_every_answer_a_token_remembers_and_more_skips_no_answer(db: Database) -> None:
-    """The token keeps the last answers of a page; when a delete takes all of them and
-    an earlier answer too, the next page starts after the last answer shown in score
-    order, not as many places back as the token remembered (which skipped one)."""
-    rng = np.random.default_rng(0)
-    probe = np.eye(DIM, dtype=np.float32)[0]
-    in_a, in_b = [0, *range(2, 10)], [1, *range(10, 40)]  # ranks: A holds the 1st and the 3rd-10th
-    rank_of = {}
-    db.create_collection("ranks", EmbeddingSpace(DIM))
-    for video, ranks in (("A", in_a), ("B", in_b)):
-        db.create_video("ranks", video)
-        rows = np.stack([_at_cosine(probe, 0.99 - 0.01 * r, rng) for r in ranks])
-        rank_of.update(zip(db.append_segments("ranks", segments(video, rows)).segment_ids, ranks, strict=True))
-    q = SearchQuery("ranks", Level.SEGMENT, vector=probe, top_k=10, include_evidence=False)
-    first = db.search(q)
-    assert [rank_of[h.node.id] for h in first.hits] == list(range(10))
-    db.delete_video("ranks", "A")
-    second = db.search(q, first.next_page_token)
-    assert [rank_of[h.node.id] for h in second.hits] == list(range(10, 20))
-
-
-def _at_cosine(unit: np.ndarray, cosine: float, rng: np.random.Generator) -> np.ndarray:
-    """A unit vector at ``cosine`` to the unit vector ``unit``."""
-    other = rng.normal(size=len(unit))
-    other -= other.dot(unit) * unit
-    other /= np.linalg.norm(other)
-    return (cosine * unit + np.sqrt(1 - cosine * cosine) * other).astype(np.float32)
 
 
 def test_a_delete_between_pages_of_videos_skips_no_video(library: Database) -> None:
@@ -419,8 +392,6 @@ def test_a_reader_of_every_page_is_told_where_the_result_window_ends(
 
 def _owner_of(token: str) -> str:
     """The request digest a token carries (tokens are base64 JSON)."""
-    import base64
-    import json
 
     return json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))["d"]
 
@@ -532,54 +503,3 @@ def test_pages_of_a_library_of_replays_are_one_list(db: Database, mode: Mode, re
         assert [i for page in pages(db, q) for i in page] == whole
     finally:
         rerank._REGISTRY.pop("no-scenes")
-
-
-def test_a_video_sealed_between_pages_of_a_routed_search_keeps_its_moments_routed_to_moments(
-    db: Database,
-) -> None:
-    """Sealing gives an open video's moments a scene written after the first page's
-    commit. Later pages choose their level again; they must see the tree as the first page
-    did (the moments stood out, no scene around them), not the new scene they fill."""
-    rng = np.random.default_rng(11)
-    probe = unit(rng.normal(size=DIM))
-    db.create_collection("routed", EmbeddingSpace(DIM))
-    for v in range(4):
-        db.create_video("routed", f"v{v}")
-        centres = unit(rng.normal(size=(6, DIM)))
-        rows = unit(centres[np.arange(120) // 20] + 0.4 * rng.normal(size=(120, DIM)))
-        db.append_segments("routed", segments(f"v{v}", rows))
-        db.seal_video("routed", f"v{v}")
-    db.create_video("routed", "live")
-    moments = unit(probe + 0.08 * rng.normal(size=(30, DIM)))
-    db.append_segments("routed", segments("live", np.concatenate([unit(rng.normal(size=(40, DIM))), moments])))
-    q = SearchQuery("routed", vector=probe, top_k=5, mode=Mode.AUTO, include_evidence=False)
-    first = db.search(q)
-    unsealed = db.search(q, first.next_page_token)
-    db.seal_video("routed", "live")
-    second = db.search(q, first.next_page_token)
-    assert first.route.levels == second.route.levels == (Level.SEGMENT,)
-    assert hit_ids(second) == hit_ids(unsealed) and all(h.node.video_id == "live" for h in second.hits)
-    assert db.search(q).route.levels == (Level.SCENE,)  # a new search sees the scene
-
-
-def unit(rows: np.ndarray) -> np.ndarray:
-    rows = np.asarray(rows, np.float32)
-    return rows / np.linalg.norm(rows, axis=-1, keepdims=True)
-
-
-def test_a_video_a_routed_text_names_written_between_pages_is_not_searched_alone_later(db: Database) -> None:
-    """The first page found no video of the id the text names and searched them all; the
-    video written since must not narrow later pages to itself (empty: the rest lost)."""
-    rng = np.random.default_rng(12)
-    db.create_collection("named", EmbeddingSpace(DIM))
-    for v in range(3):
-        db.create_video("named", f"match-{v:04d}")
-        db.append_segments("named", segments(f"match-{v:04d}", unit(rng.normal(size=(100, DIM)))))
-    q = SearchQuery("named", text="goal of match-0009", vector=unit(rng.normal(size=DIM)), top_k=5, mode=Mode.AUTO)
-    first = db.search(q)
-    unwritten = db.search(q, first.next_page_token)
-    db.create_video("named", "match-0009")
-    db.append_segments("named", segments("match-0009", unit(rng.normal(size=(10, DIM)))))
-    second = db.search(q, first.next_page_token)
-    assert "no video 'match-0009'" in first.route.reason and "no video 'match-0009'" in second.route.reason
-    assert hit_ids(second) == hit_ids(unwritten) and second.has_more

@@ -1,0 +1,134 @@
+"""Pages of a search written between: a delete of every answer a token remembers, a
+rerank a delete undoes, a ranking a delete empties, a tree sealed and a named video
+written after the first page's commit."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pytest
+
+from hierarchy.db import Database
+from hierarchy.types import EmbeddingSpace, Level, Mode, SearchQuery
+from tests.hierarchy.helpers import DIM, hit_ids, segments, unit_vectors
+
+
+def test_a_delete_of_every_answer_a_token_remembers_and_more_skips_no_answer(db: Database) -> None:
+    """The token keeps the last answers of a page; when a delete takes all of them and
+    an earlier answer too, the next page starts after the last answer shown in score
+    order, not as many places back as the token remembered (which skipped one)."""
+    rng = np.random.default_rng(0)
+    probe = np.eye(DIM, dtype=np.float32)[0]
+    in_a, in_b = [0, *range(2, 10)], [1, *range(10, 40)]  # ranks: A holds the 1st and the 3rd-10th
+    rank_of = {}
+    db.create_collection("ranks", EmbeddingSpace(DIM))
+    for video, ranks in (("A", in_a), ("B", in_b)):
+        db.create_video("ranks", video)
+        rows = np.stack([_at_cosine(probe, 0.99 - 0.01 * r, rng) for r in ranks])
+        rank_of.update(zip(db.append_segments("ranks", segments(video, rows)).segment_ids, ranks, strict=True))
+    q = SearchQuery("ranks", Level.SEGMENT, vector=probe, top_k=10, include_evidence=False)
+    first = db.search(q)
+    assert [rank_of[h.node.id] for h in first.hits] == list(range(10))
+    db.delete_video("ranks", "A")
+    second = db.search(q, first.next_page_token)
+    assert [rank_of[h.node.id] for h in second.hits] == list(range(10, 20))
+
+
+def test_a_reranked_search_keeps_a_look_alike_its_original_s_delete_freed(db: Database) -> None:
+    """The joint rerank moved b (a's look-alike) behind every other answer; deleting a
+    frees it, and the ranking left happens to be in score order. Resuming by the score
+    of the last answer shown would pass b over: a reranked order gives no cursor."""
+    axes = np.eye(DIM, dtype=np.float32)
+    at = lambda cosine, axis: cosine * axes[0] + np.sqrt(1 - cosine * cosine) * axes[axis]  # noqa: E731
+    db.create_collection("looks", EmbeddingSpace(DIM))
+    named = {}
+    for video, rows, names in (
+        ("A", [at(0.9, 1), at(0.5, 3)], "ac"),
+        ("B", [at(0.85, 1), at(0.3, 4), at(0.2, 5)], "bde"),
+    ):
+        db.create_video("looks", video)
+        named.update(zip(db.append_segments("looks", segments(video, np.stack(rows))).segment_ids, names, strict=True))
+    q = SearchQuery("looks", Level.SEGMENT, vector=axes[0], top_k=2, rerank=True, include_evidence=False)
+    first = db.search(q)
+    assert [named[h.node.id] for h in first.hits] == ["a", "c"]
+    db.delete_video("looks", "A")
+    assert [named[h.node.id] for h in db.search(q, first.next_page_token).hits] == ["b", "d"]
+
+
+@pytest.mark.parametrize("cursor", [True, False], ids=["token", "token-of-an-older-server"])
+def test_a_token_past_a_ranking_a_delete_emptied_gives_an_empty_last_page(db: Database, cursor: bool) -> None:
+    db.create_collection("gone", EmbeddingSpace(DIM))
+    for video in ("A", "B"):
+        db.create_video("gone", video)
+        db.append_segments("gone", segments(video, unit_vectors(6, seed=ord(video))))
+    q = SearchQuery("gone", Level.SEGMENT, vector=unit_vectors(1, seed=9)[0], top_k=2, include_evidence=False)
+    token = db.search(q, db.search(q).next_page_token).next_page_token
+    if not cursor:  # a token as a server before the cursor wrote it: offset, commit, answers shown
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        data["p"] = data["p"][:3]
+        token = base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+    db.delete_video("gone", "A")
+    db.delete_video("gone", "B")
+    last = db.search(q, token)
+    assert last.hits == [] and not last.has_more
+
+
+def _at_cosine(unit: np.ndarray, cosine: float, rng: np.random.Generator) -> np.ndarray:
+    """A unit vector at ``cosine`` to the unit vector ``unit``."""
+    other = rng.normal(size=len(unit))
+    other -= other.dot(unit) * unit
+    other /= np.linalg.norm(other)
+    return (cosine * unit + np.sqrt(1 - cosine * cosine) * other).astype(np.float32)
+
+
+def test_a_video_sealed_between_pages_of_a_routed_search_keeps_its_moments_routed_to_moments(
+    db: Database,
+) -> None:
+    """Sealing gives an open video's moments a scene written after the first page's
+    commit. Later pages choose their level again; they must see the tree as the first page
+    did (the moments stood out, no scene around them), not the new scene they fill."""
+    rng = np.random.default_rng(11)
+    probe = unit(rng.normal(size=DIM))
+    db.create_collection("routed", EmbeddingSpace(DIM))
+    for v in range(4):
+        db.create_video("routed", f"v{v}")
+        centres = unit(rng.normal(size=(6, DIM)))
+        rows = unit(centres[np.arange(120) // 20] + 0.4 * rng.normal(size=(120, DIM)))
+        db.append_segments("routed", segments(f"v{v}", rows))
+        db.seal_video("routed", f"v{v}")
+    db.create_video("routed", "live")
+    moments = unit(probe + 0.08 * rng.normal(size=(30, DIM)))
+    db.append_segments("routed", segments("live", np.concatenate([unit(rng.normal(size=(40, DIM))), moments])))
+    q = SearchQuery("routed", vector=probe, top_k=5, mode=Mode.AUTO, include_evidence=False)
+    first = db.search(q)
+    unsealed = db.search(q, first.next_page_token)
+    db.seal_video("routed", "live")
+    second = db.search(q, first.next_page_token)
+    assert first.route.levels == second.route.levels == (Level.SEGMENT,)
+    assert hit_ids(second) == hit_ids(unsealed) and all(h.node.video_id == "live" for h in second.hits)
+    assert db.search(q).route.levels == (Level.SCENE,)  # a new search sees the scene
+
+
+def unit(rows: np.ndarray) -> np.ndarray:
+    rows = np.asarray(rows, np.float32)
+    return rows / np.linalg.norm(rows, axis=-1, keepdims=True)
+
+
+def test_a_video_a_routed_text_names_written_between_pages_is_not_searched_alone_later(db: Database) -> None:
+    """The first page found no video of the id the text names and searched them all; the
+    video written since must not narrow later pages to itself (empty: the rest lost)."""
+    rng = np.random.default_rng(12)
+    db.create_collection("named", EmbeddingSpace(DIM))
+    for v in range(3):
+        db.create_video("named", f"match-{v:04d}")
+        db.append_segments("named", segments(f"match-{v:04d}", unit(rng.normal(size=(100, DIM)))))
+    q = SearchQuery("named", text="goal of match-0009", vector=unit(rng.normal(size=DIM)), top_k=5, mode=Mode.AUTO)
+    first = db.search(q)
+    unwritten = db.search(q, first.next_page_token)
+    db.create_video("named", "match-0009")
+    db.append_segments("named", segments("match-0009", unit(rng.normal(size=(10, DIM)))))
+    second = db.search(q, first.next_page_token)
+    assert "no video 'match-0009'" in first.route.reason and "no video 'match-0009'" in second.route.reason
+    assert hit_ids(second) == hit_ids(unwritten) and second.has_more
