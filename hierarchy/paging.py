@@ -110,13 +110,19 @@ class Position:
         for item in reversed(self.shown):
             if item in place:
                 return place[item] + 1
-        # Every one of them gone (their video deleted, say). Answers before them may have
-        # gone too, so the page starts after the last one shown in the ranking's order.
+        # Every one of them gone (their video deleted, say): the answers after them moved
+        # up by at least as many places (deletes only take answers away; the commit hides
+        # new ones), and by more when answers before them went too.
+        up = max(self.offset - len(self.shown), 0)
         if self.after is not None and scores is not None and _by_score(ranked, scores):
+            # After the last one shown in the ranking's order; never past ``up``: a level
+            # that crossed ``exact_below`` since scores from the other copy of its vectors,
+            # which can move a tie with the cursor by the last bit.
             score, key = self.after
-            return sum(1 for s, k in zip(scores, ranked, strict=True) if s > score or (s == score and k <= key))
-        # Else: the answers after them moved up by as many places.
-        return max(self.offset - len(self.shown), 0)
+            return min(
+                up, sum(1 for s, k in zip(scores, ranked, strict=True) if s > score or (s == score and k <= key))
+            )
+        return up
 
     def next(
         self, offset: int, page: list[Any], pins: dict[int, int] | None = None, last: tuple[float, int] | None = None

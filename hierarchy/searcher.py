@@ -76,6 +76,12 @@ class _Plan:
     # from the first page on: later pages score with the same while they are kept.
     pins: dict[int, int] = field(default_factory=dict)
 
+    @property
+    def by_score(self) -> bool:
+        """Whether pages resume by (score, key): one level, not reranked (a reranked order
+        can fall into score order after a delete; resuming by score would skip answers)."""
+        return self.query.mode is Mode.LEVEL and not rerank.applies(self.query)
+
 
 @dataclass(frozen=True)
 class _Ranking:
@@ -165,15 +171,16 @@ class Searcher:
     ) -> tuple[SearchResult, bool]:
         """The page at ``at``, and whether answers ranked for it had vanished when read."""
         ranking = self._ranking(coll, plan, at.offset + top_k + 1)  # one extra: is there another page?
-        start = at.resume([r.key for r in ranking.ranked], [r.score for r in ranking.ranked])
+        scores = [r.score for r in ranking.ranked] if plan.by_score else None
+        start = at.resume([r.key for r in ranking.ranked], scores)
         if start > at.offset and not ranking.exhausted:  # the ranking moved down: rank deeper
             ranking = self._ranking(coll, plan, start + top_k + 1)
         hits, read, end, ranking = self._page(coll, plan, at, ranking, start, top_k)
         # A ranking cut short by the answers read past may hold more: another page is offered.
         more = len(ranking.ranked) > end or not ranking.exhausted
-        token = (
-            paging.encode(at.next(end, read, plan.pins, _cursor(plan, ranking, end)), owner, coll.id) if more else ""
-        )
+        last = ranking.ranked[end - 1] if plan.by_score and 0 < end <= len(ranking.ranked) else None
+        cursor = None if last is None else (last.score, last.key)  # where a page resumes by score
+        token = paging.encode(at.next(end, read, plan.pins, cursor), owner, coll.id) if more else ""
         return SearchResult(hits, ranking.route, more, token), len(read) > len(hits)
 
     def _page(
@@ -197,7 +204,7 @@ class Searcher:
                 ranking = self._ranking(coll, plan, end + top_k - len(hits) + 1)
                 keys = [r.key for r in ranking.ranked]
                 # After the last answer read it still holds, else where this page begins in it.
-                begun = at.resume(keys, [r.score for r in ranking.ranked])
+                begun = at.resume(keys, [r.score for r in ranking.ranked] if plan.by_score else None)
                 end = paging.Position(begun + len(read), plan.watermark, tuple(read)).resume(keys)
         return hits, read, end, ranking
 
@@ -591,14 +598,3 @@ class Searcher:
         if vector is None:  # deleted or rebuilt since it was looked up
             raise NotFound(f"node {node_id!r} does not exist in collection {coll.name!r}", "node_id")
         return vector, ExampleNode(key, node.level)
-
-
-def _cursor(plan: _Plan, ranking: _Ranking, end: int) -> tuple[float, int] | None:
-    """(score, key) of the last answer a page read, for a token to resume after when the
-    answers it remembers are gone: only for a ranking ordered by score then key (one
-    level, not reranked). A reranked order is its own, and may fall into score order
-    after a delete (a near-duplicate moved up): resuming by score there skips answers."""
-    if plan.query.mode is not Mode.LEVEL or rerank.applies(plan.query) or not 0 < end <= len(ranking.ranked):
-        return None
-    last = ranking.ranked[end - 1]
-    return last.score, last.key

@@ -104,8 +104,8 @@ def finite(value: float, field: str) -> float:
     """A finite number (no NaN, no infinity, no integer past a float's range)."""
     try:
         finite = math.isfinite(value)
-    except OverflowError:
-        finite = False
+    except OverflowError:  # (printing it could fail too: past 4,300 digits)
+        raise InvalidArgument(field, "is an integer past a float's range; must be a finite number") from None
     if not finite:
         raise InvalidArgument(field, f"is {value}; must be a finite number")
     return value

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from hierarchy.db import Database
+from hierarchy.index import IndexParams
 from hierarchy.types import EmbeddingSpace, Level, Mode, SearchQuery
-from tests.hierarchy.helpers import DIM, hit_ids, segments, unit_vectors
+from tests.hierarchy.helpers import DIM, fast_options, hit_ids, segments, unit_vectors
 
 
 def test_a_delete_of_every_answer_a_token_remembers_and_more_skips_no_answer(db: Database) -> None:
@@ -66,13 +68,74 @@ def test_a_token_past_a_ranking_a_delete_emptied_gives_an_empty_last_page(db: Da
     q = SearchQuery("gone", Level.SEGMENT, vector=unit_vectors(1, seed=9)[0], top_k=2, include_evidence=False)
     token = db.search(q, db.search(q).next_page_token).next_page_token
     if not cursor:  # a token as a server before the cursor wrote it: offset, commit, answers shown
-        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        data = _token_data(token)
         data["p"] = data["p"][:3]
-        token = base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
+        token = _token(data)
     db.delete_video("gone", "A")
     db.delete_video("gone", "B")
     last = db.search(q, token)
     assert last.hits == [] and not last.has_more
+
+
+def test_a_cursor_in_the_token_of_a_reranked_search_is_not_followed(db: Database) -> None:
+    """A token of a reranked search carrying a (score, key) cursor (an earlier server
+    wrote one for every search) resumes as a reranked one does, not by score."""
+    axes = np.eye(DIM, dtype=np.float32)
+    at = lambda cosine, axis: cosine * axes[0] + np.sqrt(1 - cosine * cosine) * axes[axis]  # noqa: E731
+    db.create_collection("looks", EmbeddingSpace(DIM))
+    named = {}
+    for video, rows, names in (
+        ("A", [at(0.9, 1), at(0.5, 3)], "ac"),
+        ("B", [at(0.85, 1), at(0.3, 4), at(0.2, 5)], "bde"),
+    ):
+        db.create_video("looks", video)
+        named.update(zip(db.append_segments("looks", segments(video, np.stack(rows))).segment_ids, names, strict=True))
+    q = SearchQuery("looks", Level.SEGMENT, vector=axes[0], top_k=2, rerank=True, include_evidence=False)
+    data = _token_data(db.search(q).next_page_token)
+    assert len(data["p"]) == 3  # no cursor given
+    data["p"] = [*data["p"], [], [0.5, data["p"][2][-1]]]  # the cursor of c, as an earlier server kept it
+    db.delete_video("looks", "A")
+    assert [named[h.node.id] for h in db.search(q, _token(data)).hits] == ["b", "d"]
+
+
+def test_a_page_after_its_level_turned_exact_keeps_the_answer_tied_with_the_last_shown(tmp_path: Path) -> None:
+    """x has c's vector, the last answer shown, and ranks right after it. A delete of c's
+    video and of a filler video drops the level below ``exact_below``: it is scored from
+    another copy of its vectors, which can move x's score above c's by the last bit. The
+    page must still open with x."""
+    for seed in range(4):
+        options = fast_options(index=IndexParams(dtype="i8", exact_below=150), narrow_parents=0)
+        db = Database.open(tmp_path / f"data{seed}", options)
+        db.create_collection("c", EmbeddingSpace(DIM))
+        probe = unit_vectors(1, seed=1000 + seed)[0]
+        c = _unit(0.8 * probe + 0.6 * unit_vectors(1, seed=2000 + seed)[0])
+        best = _unit(probe + 0.01 * unit_vectors(1, seed=3000 + seed)[0])
+        rows = unit_vectors(150, seed=4000 + seed)
+        far = rows * -np.sign(rows @ probe)[:, None]  # below zero: after every answer above
+        for video in ("A", "B", "F"):
+            db.create_video("c", video)
+        shown = db.append_segments("c", segments("A", np.stack([best, c]))).segment_ids
+        x = db.append_segments("c", segments("B", np.concatenate([c[None], far[:40]]))).segment_ids[0]
+        db.append_segments("c", segments("F", far[40:]))
+        q = SearchQuery("c", Level.SEGMENT, vector=probe, top_k=2, include_evidence=False)
+        first = db.search(q)
+        assert hit_ids(first) == shown
+        db.delete_video("c", "A")
+        db.delete_video("c", "F")
+        assert db.search(q, first.next_page_token).hits[0].node.id == x
+        db.close()
+
+
+def _unit(row: np.ndarray) -> np.ndarray:
+    return (row / np.linalg.norm(row)).astype(np.float32)
+
+
+def _token_data(token: str) -> dict:
+    return json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+
+
+def _token(data: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(data).encode()).decode().rstrip("=")
 
 
 def _at_cosine(unit: np.ndarray, cosine: float, rng: np.random.Generator) -> np.ndarray:
