@@ -42,17 +42,7 @@ def test_a_reranked_search_keeps_a_look_alike_its_original_s_delete_freed(db: Da
     """The joint rerank moved b (a's look-alike) behind every other answer; deleting a
     frees it, and the ranking left happens to be in score order. Resuming by the score
     of the last answer shown would pass b over: a reranked order gives no cursor."""
-    axes = np.eye(DIM, dtype=np.float32)
-    at = lambda cosine, axis: cosine * axes[0] + np.sqrt(1 - cosine * cosine) * axes[axis]  # noqa: E731
-    db.create_collection("looks", EmbeddingSpace(DIM))
-    named = {}
-    for video, rows, names in (
-        ("A", [at(0.9, 1), at(0.5, 3)], "ac"),
-        ("B", [at(0.85, 1), at(0.3, 4), at(0.2, 5)], "bde"),
-    ):
-        db.create_video("looks", video)
-        named.update(zip(db.append_segments("looks", segments(video, np.stack(rows))).segment_ids, names, strict=True))
-    q = SearchQuery("looks", Level.SEGMENT, vector=axes[0], top_k=2, rerank=True, include_evidence=False)
+    q, named = _look_alikes(db)
     first = db.search(q)
     assert [named[h.node.id] for h in first.hits] == ["a", "c"]
     db.delete_video("looks", "A")
@@ -80,17 +70,7 @@ def test_a_token_past_a_ranking_a_delete_emptied_gives_an_empty_last_page(db: Da
 def test_a_cursor_in_the_token_of_a_reranked_search_is_not_followed(db: Database) -> None:
     """A token of a reranked search carrying a (score, key) cursor (an earlier server
     wrote one for every search) resumes as a reranked one does, not by score."""
-    axes = np.eye(DIM, dtype=np.float32)
-    at = lambda cosine, axis: cosine * axes[0] + np.sqrt(1 - cosine * cosine) * axes[axis]  # noqa: E731
-    db.create_collection("looks", EmbeddingSpace(DIM))
-    named = {}
-    for video, rows, names in (
-        ("A", [at(0.9, 1), at(0.5, 3)], "ac"),
-        ("B", [at(0.85, 1), at(0.3, 4), at(0.2, 5)], "bde"),
-    ):
-        db.create_video("looks", video)
-        named.update(zip(db.append_segments("looks", segments(video, np.stack(rows))).segment_ids, names, strict=True))
-    q = SearchQuery("looks", Level.SEGMENT, vector=axes[0], top_k=2, rerank=True, include_evidence=False)
+    q, named = _look_alikes(db)
     data = _token_data(db.search(q).next_page_token)
     assert len(data["p"]) == 3  # no cursor given
     data["p"] = [*data["p"], [], [0.5, data["p"][2][-1]]]  # the cursor of c, as an earlier server kept it
@@ -124,6 +104,23 @@ def test_a_page_after_its_level_turned_exact_keeps_the_answer_tied_with_the_last
         db.delete_video("c", "F")
         assert db.search(q, first.next_page_token).hits[0].node.id == x
         db.close()
+
+
+def _look_alikes(db: Database) -> tuple[SearchQuery, dict[str, str]]:
+    """Videos A (a, c) and B (b, d, e), ranked a b c d e against the query, b a's
+    look-alike (the joint rerank places it behind c, d and e); the query, reranked, two
+    answers a page, and each segment's letter."""
+    axes = np.eye(DIM, dtype=np.float32)
+    at = lambda cosine, axis: cosine * axes[0] + np.sqrt(1 - cosine * cosine) * axes[axis]  # noqa: E731
+    db.create_collection("looks", EmbeddingSpace(DIM))
+    named = {}
+    for video, rows, names in (
+        ("A", [at(0.9, 1), at(0.5, 3)], "ac"),
+        ("B", [at(0.85, 1), at(0.3, 4), at(0.2, 5)], "bde"),
+    ):
+        db.create_video("looks", video)
+        named.update(zip(db.append_segments("looks", segments(video, np.stack(rows))).segment_ids, names, strict=True))
+    return SearchQuery("looks", Level.SEGMENT, vector=axes[0], top_k=2, rerank=True, include_evidence=False), named
 
 
 def _unit(row: np.ndarray) -> np.ndarray:
