@@ -249,9 +249,9 @@ class LanceDb:
 class LanceDbFlat(LanceDb):
     """LanceDB with an IVF_FLAT index: exact scores inside the partitions probed, so only
     the partitions probed set its recall; no codebooks to train, so it is ready sooner
-    than IVF_PQ (100 k benchmark vectors: 5.2 s against 36 s). The ladder reaches half
-    of the partitions of a million vectors, where a search costs about what an exact
-    one does."""
+    than IVF_PQ (100 k benchmark vectors at 6a869e1: 6.3 s against 35.9 s). The ladder
+    reaches half of the partitions of a million vectors, where a search took longer than
+    an exact one (85.88 against 71.93 ms)."""
 
     kind_name = "IVF_FLAT"
     ladder = tuple((nprobes, 0) for nprobes in (8, 16, 32, 64, 128, 256, 512))
