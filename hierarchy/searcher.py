@@ -18,9 +18,9 @@ from hierarchy import (
     calibrate,
     deadlines,
     filters,
-    nodes,
     paging,
     queryparts,
+    queryvector,
     rerank,
     router,
     search,
@@ -30,11 +30,10 @@ from hierarchy.calibrate import LevelMoments, MomentsCache
 from hierarchy.candidates import Context, Ranked
 from hierarchy.commits import Commits
 from hierarchy.encoder import get_encoder
-from hierarchy.errors import FailedPrecondition, NotFound, StrataError
+from hierarchy.errors import NotFound, StrataError
 from hierarchy.index import LevelIndex
 from hierarchy.navigate import Navigator
 from hierarchy.nodecache import NodeCache
-from hierarchy.query import parse
 from hierarchy.spans import LevelSpans, SpanCache
 from hierarchy.store import Store
 from hierarchy.types import Collection, Hit, Level, Mode, Node, Route, SearchQuery, SearchResult, VideoGroup
@@ -56,20 +55,12 @@ PAGE_REFILLS = 4  # reads of a page whose answers a tree rebuild replaced meanwh
 
 
 @dataclass(frozen=True)
-class ExampleNode:
-    """The node a query-by-example search starts from."""
-
-    key: int
-    level: Level
-
-
-@dataclass(frozen=True)
 class _Plan:
     """What every page of one search shares."""
 
     query: SearchQuery
     vector: np.ndarray
-    example: ExampleNode | None
+    example: queryvector.ExampleNode | None
     diversity: float
     watermark: int  # answers come from commits at or before this one
     # The calibration statistics version each level was scored with (int(level) -> version),
@@ -131,7 +122,8 @@ class Searcher:
         rerank.get(query.reranker)
         diversity = validate.fraction(query.diversity, "diversity")
         group_size = validate.group_size(query.group_size)
-        vector, example = self._query_vector(coll, query)
+        vector_of = lambda level, key: self._index(coll, level).vector_of(key)  # noqa: E731
+        vector, example = queryvector.resolve(self._store.cursor(), coll, query, vector_of)
         parts = queryparts.checked(coll, query)
         query = replace(query, part_vectors=tuple(parts))
         if example is not None and query.mode is Mode.LEVEL and query.level_of_example:
@@ -566,35 +558,3 @@ class Searcher:
     def _encode_one(self, coll: Collection) -> Callable[[str], np.ndarray]:
         # Looked up when a text is embedded, not per search (a realpath of the folder).
         return lambda text: get_encoder(coll.space.text_encoder).encode_query(text)
-
-    def _query_vector(self, coll: Collection, query: SearchQuery) -> tuple[np.ndarray, ExampleNode | None]:
-        """The vector that scores: the client's, the example node's, or the embedded text."""
-        space = coll.space
-        if query.node_id:
-            if query.vector is not None:
-                raise validate.InvalidArgument(
-                    "vector", "a search by example scores with node_id's vector: send one or the other"
-                )
-            return self._example(coll, query.node_id)
-        if query.vector is not None:
-            return validate.query_vectors([query.vector], space.dimension, space.metric, lambda _: "vector")[0], None
-        if not query.text.strip():
-            raise validate.InvalidArgument("text", "give a query text, a query vector or a node_id")
-        if not space.text_encoder:
-            raise FailedPrecondition(f"collection {coll.name!r} has no text encoder; send a query vector", "text")
-        encoder = get_encoder(space.text_encoder)
-        phrase = auto.event_phrase(parse(query.text)) if query.mode is not Mode.LEVEL else None
-        if phrase is not None:  # the routed search embeds its event phrase too: both in one pass
-            return encoder.encode_queries([query.text, phrase])[0], None
-        return encoder.encode_query(query.text), None
-
-    def _example(self, coll: Collection, node_id: str) -> tuple[np.ndarray, ExampleNode]:
-        validate.node_id(node_id, "node_id")
-        found = nodes.by_ids(self._store.cursor(), coll.id, [node_id]).get(node_id)
-        if found is None:
-            raise NotFound(f"node {node_id!r} does not exist in collection {coll.name!r}", "node_id")
-        key, node = found
-        vector = self._index(coll, node.level).vector_of(key)
-        if vector is None:  # deleted or rebuilt since it was looked up
-            raise NotFound(f"node {node_id!r} does not exist in collection {coll.name!r}", "node_id")
-        return vector, ExampleNode(key, node.level)
