@@ -18,6 +18,7 @@ from hierarchy import (
     calibrate,
     deadlines,
     filters,
+    grouping,
     paging,
     queryparts,
     queryvector,
@@ -50,7 +51,6 @@ log = logging.getLogger(__name__)
 # reaching it still offers a token, and the next is refused naming the fix, not left out.
 MAX_RESULT_WINDOW = 10_000
 RERANK_DEPTH = 100  # the joint rerank reorders this many answers at the head of a ranking
-MAX_GROUPED_RANKING = 50_000  # grouping by video reads at most this many answers
 PAGE_REFILLS = 4  # reads of a page whose answers a tree rebuild replaced meanwhile
 
 
@@ -281,67 +281,90 @@ class Searcher:
     def _grouped(
         self, coll: Collection, plan: _Plan, at: paging.Position, top_k: int, group_size: int, owner: str
     ) -> SearchResult:
-        """One page of videos, each with its best answers (up to ``group_size``)."""
-        # One level, not reranked: a video's best answers are a search of that video alone.
-        # Otherwise they are the video's first in a ranking read deeper until it holds them.
-        alone = plan.query.mode is Mode.LEVEL and not rerank.applies(plan.query)
-        wanted = (at.offset + top_k + 1) * group_size
-        videos = self._videos_held(coll, plan.query.filter.video_ids)
+        """One page of videos, each with its best answers (up to ``group_size``), found in
+        rounds (:mod:`hierarchy.grouping`)."""
+        held = self._videos_held(coll, plan.query.filter.video_ids)
+        rounds: list[tuple[_Plan, _Ranking]] = []
+        found: list[grouping.Group] = []
+        step: _Plan | None = plan
+        offset = at.offset
+        while step is not None:
+            groups, ranking, capped = self._round(coll, step, at, top_k, group_size, found, (len(rounds), len(held)))
+            rounds.append((step, ranking))
+            found += groups
+            offset = at.resume([g.video for g in found])
+            needed = len(found) <= offset + top_k and len(found) < len(held)
+            step = self._next_round(step, ranking, grouping.rest(held, found)) if capped and needed else None
+        page = [self._filled(coll, rounds[g.round], g, group_size) for g in found[offset : offset + top_k]]
+        by_video: dict[str, list[Hit]] = {}
+        for number, (step, ranking) in enumerate(rounds):
+            flat = [r for g in page if g.round == number for r in g.members]
+            # (Answers whose node vanished since they were ranked are left out.)
+            for hit in self._hits(coll, step, ranking, flat, 1) if flat else []:
+                by_video.setdefault(hit.node.video_id, []).append(hit)
+        out = []
+        for place, group in enumerate(page, start=offset + 1):
+            hits = [replace(h, rank=i + 1) for i, h in enumerate(by_video.get(group.video, []))]
+            if hits:
+                out.append(VideoGroup(group.video, hits[0].score, hits, place))
+        more = len(found) > offset + top_k
+        shown = [g.video for g in page]
+        token = paging.encode(at.next(offset + top_k, shown, plan.pins), owner, coll.id) if more else ""
+        return SearchResult([], rounds[0][1].route, more, token, out)
+
+    def _round(
+        self, coll: Collection, plan: _Plan, at: paging.Position, top_k: int, size: int, before: list[grouping.Group],
+        counts: tuple[int, int],
+    ) -> tuple[list[grouping.Group], _Ranking, bool]:  # fmt: skip
+        """The groups of round ``counts[0]`` (after those found ``before``; ``counts[1]``
+        videos to find at most), its ranking, and whether it stopped at the limit with
+        answers left."""
+        number, held = counts
+        alone = plan.by_score  # one level, not reranked: a video's best answers are its first
+        asked = grouping.first_ask(at.offset + top_k, len(before), size)
         while True:
             # The whole reranked head: its videos' groups are filled from answers past
-            # the first ``wanted``.
-            ranking = self._ranking(coll, plan, wanted, whole=True)
-            groups = self._group(coll, ranking.ranked, group_size)
-            offset = at.resume([video for video, _ in groups])
-            full = alone or all(len(members) >= group_size for _, members in groups[offset : offset + top_k])
+            # the first ``asked``.
+            ranking = self._ranking(coll, plan, asked, whole=True)
+            groups = grouping.by_video(ranking.ranked, self._spans_of(coll, ranking.ranked), size, number)
+            videos = before + groups
+            offset = at.resume([g.video for g in videos])
+            # (Groups of an earlier round are as full as they get: it read all it could.)
+            window = [g for g in videos[offset : offset + top_k] if g.round == number]
+            full = alone or all(len(g.members) >= size for g in window)
             # Every video there is found: no deeper ranking adds one (only to a group).
-            enough = len(groups) > offset + top_k or len(groups) >= videos
-            if (enough and full) or ranking.exhausted or wanted >= MAX_GROUPED_RANKING:
-                break
-            wanted = min(wanted * 4, MAX_GROUPED_RANKING)
-        page = groups[offset : offset + top_k]
-        if alone and not ranking.exhausted:
-            page = [(video, self._best_of_video(coll, plan, video, group_size, members)) for video, members in page]
-        flat = [r for _, members in page for r in members]
-        by_video: dict[str, list[Hit]] = {}
-        for hit in self._hits(coll, plan, ranking, flat, 1):  # (answers whose node vanished are left out)
-            by_video.setdefault(hit.node.video_id, []).append(hit)
-        out = []
-        for place, (video, _) in enumerate(page, start=offset + 1):
-            found = [replace(h, rank=i + 1) for i, h in enumerate(by_video.get(video, []))]
-            if found:
-                out.append(VideoGroup(video, found[0].score, found, place))
-        more = len(groups) > offset + top_k
-        shown = [video for video, _ in page]
-        token = paging.encode(at.next(offset + top_k, shown, plan.pins), owner, coll.id) if more else ""
-        return SearchResult([], ranking.route, more, token, out)
+            enough = len(videos) > offset + top_k or len(videos) >= held
+            if (enough and full) or ranking.exhausted or asked >= grouping.MAX_GROUPED_RANKING:
+                return groups, ranking, grouping.capped(asked, ranking.exhausted)
+            asked = grouping.deeper(asked)
 
-    def _videos_held(self, coll: Collection, named: tuple[str, ...]) -> int:
-        """How many videos (of ``named``, when given) hold segments: the most groups a
+    def _next_round(self, plan: _Plan, ranking: _Ranking, videos: tuple[str, ...]) -> _Plan:
+        """The search of ``videos`` alone that follows a round stopped at the limit: a
+        routed one keeps the level it was routed to, scored by its event, as reranked."""
+        query = replace(plan.query, filter=replace(plan.query.filter, video_ids=videos))
+        if query.mode is Mode.AUTO and ranking.route.levels:
+            level, reranked = ranking.route.levels[0], rerank.applies(plan.query)
+            query = replace(query, mode=Mode.LEVEL, level=level, rerank=reranked)
+            return replace(plan, query=query, vector=ranking.event)
+        return replace(plan, query=query)
+
+    def _filled(self, coll: Collection, found: tuple[_Plan, _Ranking], group: grouping.Group, size: int
+                ) -> grouping.Group:  # fmt: skip
+        """A group of a one-level unreranked round cut short, with the video's ``size``
+        best answers (one level, not reranked: a search of that video alone); others as
+        found (their answers are the video's first in a ranking read deeper until it held them)."""
+        plan, ranking = found
+        if not plan.by_score or ranking.exhausted or len(group.members) >= size:
+            return group
+        query = replace(plan.query, filter=replace(plan.query.filter, video_ids=(group.video,)), group_by_video=False)
+        best = self._ranking(coll, replace(plan, query=query), size).ranked[:size]
+        return replace(group, members=best)
+
+    def _videos_held(self, coll: Collection, named: tuple[str, ...]) -> tuple[str, ...] | frozenset[str]:
+        """The videos (of ``named``, when given) holding segments: the most groups a
         search can find."""
         held = self._spans(coll, Level.SEGMENT).videos
-        return len(set(held) & set(named)) if named else len(held)
-
-    def _best_of_video(self, coll: Collection, plan: _Plan, video: str, size: int, found: list[Ranked]) -> list[Ranked]:
-        """A video's ``size`` best answers: ``found`` when it holds that many, else a search
-        of that video alone (with the query's other filters, as of the same commit)."""
-        if len(found) >= size:
-            return found
-        query = replace(plan.query, filter=replace(plan.query.filter, video_ids=(video,)), group_by_video=False)
-        return self._ranking(coll, replace(plan, query=query), size).ranked[:size]
-
-    def _group(self, coll: Collection, ranked: list[Ranked], size: int) -> list[tuple[str, list[Ranked]]]:
-        """Answers by video, videos in the order of their best answer, ``size`` each."""
-        video_of = self._spans_of(coll, ranked)
-        groups: dict[str, list[Ranked]] = {}
-        for r in ranked:
-            span = video_of.get(r.key)
-            if span is None:
-                continue
-            members = groups.setdefault(span[0], [])
-            if len(members) < size:
-                members.append(r)
-        return list(groups.items())
+        return frozenset(held) & frozenset(named) if named else held
 
     def _hits(self, coll: Collection, plan: _Plan, ranking: _Ranking, page: list[Ranked], first_rank: int) -> list[Hit]:
         query = plan.query

@@ -1,0 +1,64 @@
+"""Answers grouped by video, read in rounds.
+
+A grouped search reads its ranking deeper until it holds the videos a page shows, up to
+``MAX_GROUPED_RANKING`` answers. Past that many, the videos not found yet are ranked by a
+search of those videos alone (a *round*), and so on: every answer of a video no round
+found ranks below every answer read, so the videos of later rounds follow those of
+earlier ones. (Without rounds, a library whose best videos hold more answers than the
+limit ended its last page there, as though no other video held an answer.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from hierarchy.candidates import Ranked
+
+MAX_GROUPED_RANKING = 50_000  # a round of a grouped search reads at most this many answers
+
+
+@dataclass(frozen=True)
+class Group:
+    """A video's best answers (best first), and the round whose ranking found them."""
+
+    video: str
+    members: list[Ranked]
+    round: int
+
+
+def by_video(
+    ranked: Iterable[Ranked], spans: Mapping[int, tuple[str, int, int]], size: int, round_: int
+) -> list[Group]:
+    """Answers by video, videos in the order of their best answer, ``size`` each; an answer
+    with no span (gone since it was ranked) is left out."""
+    groups: dict[str, list[Ranked]] = {}
+    for r in ranked:
+        span = spans.get(r.key)
+        if span is None:
+            continue
+        members = groups.setdefault(span[0], [])
+        if len(members) < size:
+            members.append(r)
+    return [Group(video, members, round_) for video, members in groups.items()]
+
+
+def first_ask(page_end: int, found: int, size: int) -> int:
+    """Answers a round reads first: enough for the groups a page still needs (videos up to
+    one past its end, ``page_end``), ``size`` each, when no video holds two of them."""
+    return max(page_end + 1 - found, 1) * size
+
+
+def deeper(asked: int) -> int:
+    """The next read of a round that did not hold the videos a page needs."""
+    return min(asked * 4, MAX_GROUPED_RANKING)
+
+
+def capped(asked: int, exhausted: bool) -> bool:
+    """Whether a round stopped at the limit with answers left past it."""
+    return asked >= MAX_GROUPED_RANKING and not exhausted
+
+
+def rest(held: Iterable[str], groups: Iterable[Group]) -> tuple[str, ...]:
+    """The videos of ``held`` no group holds: the filter of the next round."""
+    return tuple(sorted(set(held) - {g.video for g in groups}))

@@ -1,0 +1,86 @@
+"""Grouping by video past the answers one ranking reads (``hierarchy.grouping``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hierarchy import grouping
+from hierarchy.db import Database
+from hierarchy.types import EmbeddingSpace, Level, Mode, SearchQuery, VideoGroup
+from tests.hierarchy.helpers import COLLECTION, DIM, segments, unit_vectors
+
+LIMIT = 30  # answers a round reads at most, in these tests
+PROBE = unit_vectors(1, seed=5)[0]
+
+
+def _at(similarities: np.ndarray, seed: int) -> np.ndarray:
+    """Unit vectors with exactly these similarities to ``PROBE``."""
+    other = np.random.default_rng(seed).normal(size=(len(similarities), DIM))
+    other -= (other @ PROBE)[:, None] * PROBE
+    other /= np.linalg.norm(other, axis=1, keepdims=True)
+    rows = similarities[:, None] * PROBE + np.sqrt(1 - similarities[:, None] ** 2) * other
+    return rows.astype(np.float32)
+
+
+@pytest.fixture
+def crowded(db: Database, monkeypatch: pytest.MonkeyPatch) -> dict[str, np.ndarray]:
+    """Three videos of 60 answers each better than any of five others' 10: a round (and
+    a reranked head of 100) reads only the first three. Returns each video's
+    similarities, by segment."""
+    monkeypatch.setattr(grouping, "MAX_GROUPED_RANKING", LIMIT)
+    db.create_collection(COLLECTION, EmbeddingSpace(DIM))
+    rng = np.random.default_rng(1)
+    library: dict[str, np.ndarray] = {}
+    for i in range(8):
+        # Each video's best answer 0.02 from the next one's: an order no rounding changes.
+        best = 0.98 - 0.02 * i
+        count, low = (60, 0.8) if i < 3 else (10, -0.5)
+        sims = np.concatenate([[best], rng.uniform(low, best - 0.01, count - 1)])
+        video = f"v{i}"
+        db.create_video(COLLECTION, video)
+        db.append_segments(COLLECTION, segments(video, _at(sims, seed=100 + i)))
+        library[video] = sims
+    return library
+
+
+def _groups(db: Database, q: SearchQuery) -> list[list[VideoGroup]]:
+    """The groups of every page, following the tokens (at most 20 pages)."""
+    pages, token = [], ""
+    for _ in range(20):
+        result = db.search(q, token)
+        pages.append(result.groups)
+        token = result.next_page_token
+        if not token:
+            break
+    return pages
+
+
+def test_pages_of_videos_list_every_video_past_the_answers_a_ranking_reads(
+    db: Database, crowded: dict[str, np.ndarray]
+) -> None:
+    q = SearchQuery(COLLECTION, Level.SEGMENT, vector=PROBE, top_k=2, group_by_video=True, group_size=2)
+    pages = _groups(db, q)
+    listed = [g for page in pages for g in page]
+    assert [g.video_id for g in listed] == list(crowded), "every video once, by its best answer"
+    assert [len(page) for page in pages] == [2, 2, 2, 2], "the last page offers no token, and no page is short"
+    assert [g.rank for g in listed] == list(range(1, 9))
+    for group in listed:
+        sims = crowded[group.video_id]
+        best = [int(i) for i in np.argsort(-sims)[:2]]
+        assert [h.node.start_ms // 1000 for h in group.hits] == best, group.video_id
+        assert [h.similarity for h in group.hits] == pytest.approx(sims[best].tolist(), abs=2e-3)
+
+
+@pytest.mark.parametrize(("mode", "rerank"), [(Mode.LEVEL, True), (Mode.AUTO, None), (Mode.ALL, None)])
+def test_reranked_and_routed_pages_of_videos_list_every_video_once(
+    db: Database, crowded: dict[str, np.ndarray], mode: Mode, rerank: bool | None
+) -> None:
+    q = SearchQuery(
+        COLLECTION, Level.SEGMENT, vector=PROBE, top_k=3, mode=mode, rerank=rerank, group_by_video=True, group_size=2
+    )
+    pages = _groups(db, q)
+    listed = [g.video_id for page in pages for g in page]
+    assert sorted(listed) == sorted(crowded) and len(listed) == len(crowded)
+    assert listed[:3] == ["v0", "v1", "v2"], "the videos of the first round come first"
+    assert {h.node.level for page in pages for g in page for h in g.hits} == {Level.SEGMENT}
