@@ -86,6 +86,13 @@ class _Ranking:
     exhausted: bool
 
 
+def _resume(at: paging.Position, plan: _Plan, ranking: _Ranking) -> int:
+    """Where the page at ``at`` starts in ``ranking`` (after the last answer shown, by
+    score where the plan's pages resume so)."""
+    scores = [r.score for r in ranking.ranked] if plan.by_score else None
+    return at.resume([r.key for r in ranking.ranked], scores)
+
+
 class Searcher:
     """Answers searches over the collections of one database."""
 
@@ -163,8 +170,7 @@ class Searcher:
     ) -> tuple[SearchResult, bool]:
         """The page at ``at``, and whether answers ranked for it had vanished when read."""
         ranking = self._ranking(coll, plan, at.offset + top_k + 1)  # one extra: is there another page?
-        scores = [r.score for r in ranking.ranked] if plan.by_score else None
-        start = at.resume([r.key for r in ranking.ranked], scores)
+        start = _resume(at, plan, ranking)
         if start > at.offset and not ranking.exhausted:  # the ranking moved down: rank deeper
             ranking = self._ranking(coll, plan, start + top_k + 1)
         hits, read, end, ranking = self._page(coll, plan, at, ranking, start, top_k)
@@ -196,7 +202,7 @@ class Searcher:
                 ranking = self._ranking(coll, plan, end + top_k - len(hits) + 1)
                 keys = [r.key for r in ranking.ranked]
                 # After the last answer read it still holds, else where this page begins in it.
-                begun = at.resume(keys, [r.score for r in ranking.ranked] if plan.by_score else None)
+                begun = _resume(at, plan, ranking)
                 end = paging.Position(begun + len(read), plan.watermark, tuple(read)).resume(keys)
         return hits, read, end, ranking
 
