@@ -100,9 +100,10 @@ class Position:
         cursor = None if after is None else (float(after[0]), int(after[1]))
         return cls(position[0], position[1], tuple(shown), tuple((p[0], p[1]) for p in pins), cursor)
 
-    def resume(self, ranked: list[Any], scores: list[float] | None = None) -> int:
+    def resume(self, ranked: list[Any], scores: list[float] | None = None, keys: list[int] | None = None) -> int:
         """Where the page starts in ``ranked`` (answer keys, or videos, best first; with
-        their ``scores`` when the ranking is ordered by score, then key)."""
+        their ``scores`` when the ranking is ordered by score, then key: ``keys``, the
+        answers' own, or for videos each one's best answer's)."""
         if not self.shown:
             return self.offset
         window = ranked[: self.offset + RESUME_AFTER]
@@ -114,14 +115,13 @@ class Position:
         # up by at least as many places (deletes only take answers away; the commit hides
         # new ones), and by more when answers before them went too.
         up = max(self.offset - len(self.shown), 0)
-        if self.after is not None and scores is not None and _by_score(ranked, scores):
+        keys = ranked if keys is None else keys
+        if self.after is not None and scores is not None and _by_score(keys, scores):
             # After the last one shown in the ranking's order; never past ``up``: a level
             # that crossed ``exact_below`` since scores from the other copy of its vectors,
             # which can move a tie with the cursor by the last bit.
             score, key = self.after
-            return min(
-                up, sum(1 for s, k in zip(scores, ranked, strict=True) if s > score or (s == score and k <= key))
-            )
+            return min(up, sum(1 for s, k in zip(scores, keys, strict=True) if s > score or (s == score and k <= key)))
         return up
 
     def next(

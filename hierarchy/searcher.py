@@ -93,6 +93,14 @@ def _resume(at: paging.Position, plan: _Plan, ranking: _Ranking) -> int:
     return at.resume([r.key for r in ranking.ranked], scores)
 
 
+def _group_start(at: paging.Position, plan: _Plan, groups: list[grouping.Group]) -> int:
+    """Where the page at ``at`` starts among ``groups`` (after the last video shown, by its
+    best answer's score where the plan's pages resume so)."""
+    best = [g.members[0] for g in groups]
+    scores = [r.score for r in best] if plan.by_score else None
+    return at.resume([g.video for g in groups], scores, [r.key for r in best])
+
+
 class Searcher:
     """Answers searches over the collections of one database."""
 
@@ -298,7 +306,7 @@ class Searcher:
             groups, ranking, capped = self._round(coll, step, at, top_k, group_size, found, (len(rounds), len(held)))
             rounds.append((step, ranking))
             found += groups
-            offset = at.resume([g.video for g in found])
+            offset = _group_start(at, plan, found)
             needed = len(found) <= offset + top_k and len(found) < len(held)
             step = self._next_round(step, ranking, grouping.rest(held, found)) if capped and needed else None
         page = [self._filled(coll, rounds[g.round], g, group_size) for g in found[offset : offset + top_k]]
@@ -315,7 +323,9 @@ class Searcher:
                 out.append(VideoGroup(group.video, hits[0].score, hits, place))
         more = len(found) > offset + top_k
         shown = [g.video for g in page]
-        token = paging.encode(at.next(offset + top_k, shown, plan.pins), owner, coll.id) if more else ""
+        last = found[offset + top_k - 1].members[0] if plan.by_score and more else None
+        cursor = None if last is None else (last.score, last.key)  # the last video's best answer
+        token = paging.encode(at.next(offset + top_k, shown, plan.pins, cursor), owner, coll.id) if more else ""
         return SearchResult([], rounds[0][1].route, more, token, out)
 
     def _round(
@@ -334,7 +344,7 @@ class Searcher:
             ranking = self._ranking(coll, plan, asked, whole=True)
             groups = grouping.by_video(ranking.ranked, self._spans_of(coll, ranking.ranked), size, number)
             videos = before + groups
-            offset = at.resume([g.video for g in videos])
+            offset = _group_start(at, plan, videos)
             # (Groups of an earlier round are as full as they get: it read all it could.)
             window = [g for g in videos[offset : offset + top_k] if g.round == number]
             full = alone or all(len(g.members) >= size for g in window)

@@ -84,3 +84,22 @@ def test_reranked_and_routed_pages_of_videos_list_every_video_once(
     assert sorted(listed) == sorted(crowded) and len(listed) == len(crowded)
     assert listed[:3] == ["v0", "v1", "v2"], "the videos of the first round come first"
     assert {h.node.level for page in pages for g in page for h in g.hits} == {Level.SEGMENT}
+
+
+def test_a_delete_of_every_video_a_token_remembers_and_an_earlier_one_skips_no_video(db: Database) -> None:
+    """Page 3's token remembers page 2's videos; those and one of page 1 are deleted: the
+    next page starts after the last video shown by its best answer, not two places up."""
+    db.create_collection(COLLECTION, EmbeddingSpace(DIM))
+    for i in range(6):
+        sims = np.array([0.95 - 0.05 * i, 0.5 - 0.05 * i])
+        db.create_video(COLLECTION, f"v{i}")
+        db.append_segments(COLLECTION, segments(f"v{i}", _at(sims, seed=200 + i)))
+    q = SearchQuery(COLLECTION, Level.SEGMENT, vector=PROBE, top_k=2, group_by_video=True, group_size=1)
+    first = db.search(q)
+    second = db.search(q, first.next_page_token)
+    assert [g.video_id for g in first.groups + second.groups] == ["v0", "v1", "v2", "v3"]
+    for video in ("v0", "v2", "v3"):
+        db.delete_video(COLLECTION, video)
+    third = db.search(q, second.next_page_token)
+    assert [g.video_id for g in third.groups] == ["v4", "v5"] and not third.next_page_token
+    assert [g.rank for g in third.groups] == [2, 3], "places as the ranking holds them now"
