@@ -23,9 +23,10 @@ SIDE_BONUS = 100.0  # and answers of the side a query names (the other side's la
 
 
 def execute(
-    ctx: Context, query: SearchQuery, vector: np.ndarray, wanted: int
+    ctx: Context, query: SearchQuery, vector: np.ndarray, wanted: int, kept: Level | None = None
 ) -> tuple[list[Ranked], Route, np.ndarray]:
-    """The ranked answers of an AUTO or ALL query, its route, and the vector that scored."""
+    """The ranked answers of an AUTO or ALL query, its route, and the vector that scored;
+    ``kept``: the level the search's first page was routed to (its later pages keep it)."""
     parsed = parse(query.text)
     query, named = _in_named_video(ctx, query, parsed)
     if parsed.part is not None and ctx.spans is not None:
@@ -54,6 +55,8 @@ def execute(
         reason += "; no two moments in a row match the sequence: single moments"
     if structured is None and level is Level.SCENE:
         level, reason = _promoted(ctx, query, pools, event, size, reason)
+    if structured is None and kept is not None and kept is not level:
+        level, reason = kept, _kept(ctx, query, pools, event, size, (kept, level))
     ranked = _at_level(ctx, query, parsed, level, event, pools)
     if (
         parsed.count is not None
@@ -153,6 +156,19 @@ def _promoted(
         return Level.SCENE, reason
     pools.append(drives)
     return Level.DRIVE, f"{reason}; {share:.0%} of the best scene's drive matches as well: the drive"
+
+
+def _kept(
+    ctx: Context, query: SearchQuery, pools: list[Pool], vector: np.ndarray, size: int, levels: tuple[Level, Level]
+) -> str:
+    """The reason of a later page that keeps the level its first page was routed to,
+    ``levels[0]``, where the library as it is now (a delete since) routes to ``levels[1]``;
+    the kept level's pool joins ``pools``."""
+    level, now = levels
+    if not any(p.level is level for p in pools):
+        found = candidates.pool(ctx, level, query.filter, vector, size)
+        pools += [found] if found is not None else []
+    return f"{level.label}: the level this search's first page was routed to (the library now routes to {now.label})"
 
 
 def _best_first(pool: Pool) -> np.ndarray:

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from hierarchy.candidates import Ranked
+from hierarchy.paging import Position
 
 MAX_GROUPED_RANKING = 50_000  # a round of a grouped search reads at most this many answers
 
@@ -62,3 +63,11 @@ def capped(asked: int, exhausted: bool) -> bool:
 def rest(held: Iterable[str], groups: Iterable[Group]) -> tuple[str, ...]:
     """The videos of ``held`` no group holds: the filter of the next round."""
     return tuple(sorted(set(held) - {g.video for g in groups}))
+
+
+def start(at: Position, groups: list[Group], by_score: bool) -> int:
+    """Where the page at ``at`` starts among ``groups``: after the last video shown, by
+    its best answer's score where pages resume so (``by_score``)."""
+    best = [g.members[0] for g in groups]
+    scores = [r.score for r in best] if by_score else None
+    return at.resume([g.video for g in groups], scores, [r.key for r in best])

@@ -78,7 +78,8 @@ class Position:
     ``pins`` name the calibration statistics each level was scored with (level, version),
     so later pages score as the first did while the server keeps them. ``after`` is the
     (score, key) of the last answer shown, for a ranking ordered by them: when every one
-    of ``shown`` is gone, the page starts after it."""
+    of ``shown`` is gone, the page starts after it. ``route`` is the level a routed
+    search's first page was routed to, which its later pages keep."""
 
     offset: int
     watermark: int
@@ -86,19 +87,23 @@ class Position:
     pins: tuple[tuple[int, int], ...] = ()
     # (score, key) of the last answer shown, for a ranking ordered by score then key.
     after: tuple[float, int] | None = None
+    route: int | None = None
 
     @classmethod
     def of(cls, position: Any) -> Position:
-        """A decoded token's position (tokens of ``[offset, watermark]``,
-        ``[offset, watermark, shown]`` and ``[..., pins]`` stay valid)."""
-        valid = isinstance(position, list) and len(position) in (2, 3, 4, 5) and all(_count(v) for v in position[:2])
+        """A decoded token's position (``[offset, watermark, shown, pins, after, route]``;
+        tokens that end after any of the first five stay valid)."""
+        valid = isinstance(position, list) and 2 <= len(position) <= 6 and all(_count(v) for v in position[:2])
         shown = position[2] if valid and len(position) >= 3 else []
         pins = position[3] if valid and len(position) >= 4 else []
-        after = position[4] if valid and len(position) == 5 else None
+        after = position[4] if valid and len(position) >= 5 else None
+        route = position[5] if valid and len(position) == 6 else None
         if not (valid and _shown(shown) and _pins(pins) and (after is None or _after(after))):
             raise InvalidArgument("page_token", "is malformed; pass back a next_page_token unchanged")
+        if route is not None and not (_count(route) and route in LEVELS):
+            raise InvalidArgument("page_token", "is malformed; pass back a next_page_token unchanged")
         cursor = None if after is None else (float(after[0]), int(after[1]))
-        return cls(position[0], position[1], tuple(shown), tuple((p[0], p[1]) for p in pins), cursor)
+        return cls(position[0], position[1], tuple(shown), tuple((p[0], p[1]) for p in pins), cursor, route)
 
     def resume(self, ranked: list[Any], scores: list[float] | None = None, keys: list[int] | None = None) -> int:
         """Where the page starts in ``ranked`` (answer keys, or videos, best first; with
@@ -125,16 +130,24 @@ class Position:
         return up
 
     def next(
-        self, offset: int, page: list[Any], pins: dict[int, int] | None = None, last: tuple[float, int] | None = None
+        self,
+        offset: int,
+        page: list[Any],
+        pins: dict[int, int] | None = None,
+        last: tuple[float, int] | None = None,
+        route: int | None = None,
     ) -> list[Any]:
         """The position of the page after one that ends at ``offset`` and showed ``page``,
         scored with the statistics versions ``pins`` (level -> version); ``last``: the
-        (score, key) of the last answer shown, in a ranking ordered by them."""
-        position = [offset, self.watermark, list(page[-RESUME_AFTER:])]
+        (score, key) of the last answer shown, in a ranking ordered by them; ``route``:
+        the level a routed search keeps."""
+        position: list[Any] = [offset, self.watermark, list(page[-RESUME_AFTER:])]
         last = last if last is not None and math.isfinite(last[0]) else None
-        if pins or last is not None:
+        if pins or last is not None or route is not None:
             position.append([[level, version] for level, version in sorted((pins or {}).items())])
-        return [*position, [last[0], last[1]]] if last is not None else position
+        if last is not None or route is not None:
+            position.append(None if last is None else [last[0], last[1]])
+        return position if route is None else [*position, route]
 
 
 def _by_score(keys: list[Any], scores: list[float]) -> bool:

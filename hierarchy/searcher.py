@@ -66,6 +66,7 @@ class _Plan:
     # The calibration statistics version each level was scored with (int(level) -> version),
     # from the first page on: later pages score with the same while they are kept.
     pins: dict[int, int] = field(default_factory=dict)
+    route: Level | None = None  # the level a routed search's first page chose, kept by later pages
 
     @property
     def by_score(self) -> bool:
@@ -93,12 +94,10 @@ def _resume(at: paging.Position, plan: _Plan, ranking: _Ranking) -> int:
     return at.resume([r.key for r in ranking.ranked], scores)
 
 
-def _group_start(at: paging.Position, plan: _Plan, groups: list[grouping.Group]) -> int:
-    """Where the page at ``at`` starts among ``groups`` (after the last video shown, by its
-    best answer's score where the plan's pages resume so)."""
-    best = [g.members[0] for g in groups]
-    scores = [r.score for r in best] if plan.by_score else None
-    return at.resume([g.video for g in groups], scores, [r.key for r in best])
+def _kept(plan: _Plan, ranking: _Ranking) -> int | None:
+    """The level a routed search's later pages keep: the one its first page was routed to."""
+    routed = plan.query.mode is Mode.AUTO and len(ranking.route.levels) == 1
+    return int(ranking.route.levels[0]) if routed else None
 
 
 class Searcher:
@@ -162,7 +161,8 @@ class Searcher:
             group_size,
         )
         at = self._position(coll, page_token, owner)
-        plan = _Plan(query, vector, example, diversity, at.watermark, dict(at.pins))
+        route = None if at.route is None else Level(at.route)
+        plan = _Plan(query, vector, example, diversity, at.watermark, dict(at.pins), route)
         if query.group_by_video:
             return self._grouped(coll, plan, at, top_k, group_size, owner)
         result, vanished = self._paged(coll, plan, at, top_k, owner)
@@ -186,7 +186,8 @@ class Searcher:
         more = len(ranking.ranked) > end or not ranking.exhausted
         last = ranking.ranked[end - 1] if plan.by_score and 0 < end <= len(ranking.ranked) else None
         cursor = None if last is None else (last.score, last.key)  # where a page resumes by score
-        token = paging.encode(at.next(end, read, plan.pins, cursor), owner, coll.id) if more else ""
+        position = at.next(end, read, plan.pins, cursor, _kept(plan, ranking))
+        token = paging.encode(position, owner, coll.id) if more else ""
         return SearchResult(hits, ranking.route, more, token), len(read) > len(hits)
 
     def _page(
@@ -241,7 +242,7 @@ class Searcher:
         while True:
             deadlines.check(query.deadline, "while ranking")
             asked = depth + extra
-            ranked, route, event = self._rank(coll, query, plan.vector, asked, plan.watermark, plan.pins)
+            ranked, route, event = self._rank(coll, plan, asked)
             exhausted = len(ranked) < asked
             if plan.example is not None:
                 ranked = [r for r in ranked if r.key != plan.example.key]
@@ -306,7 +307,7 @@ class Searcher:
             groups, ranking, capped = self._round(coll, step, at, top_k, group_size, found, (len(rounds), len(held)))
             rounds.append((step, ranking))
             found += groups
-            offset = _group_start(at, plan, found)
+            offset = grouping.start(at, found, plan.by_score)
             needed = len(found) <= offset + top_k and len(found) < len(held)
             step = self._next_round(step, ranking, grouping.rest(held, found)) if capped and needed else None
         page = [self._filled(coll, rounds[g.round], g, group_size) for g in found[offset : offset + top_k]]
@@ -325,7 +326,8 @@ class Searcher:
         shown = [g.video for g in page]
         last = found[offset + top_k - 1].members[0] if plan.by_score and more else None
         cursor = None if last is None else (last.score, last.key)  # the last video's best answer
-        token = paging.encode(at.next(offset + top_k, shown, plan.pins, cursor), owner, coll.id) if more else ""
+        position = at.next(offset + top_k, shown, plan.pins, cursor, _kept(plan, rounds[0][1]))
+        token = paging.encode(position, owner, coll.id) if more else ""
         return SearchResult([], rounds[0][1].route, more, token, out)
 
     def _round(
@@ -344,7 +346,7 @@ class Searcher:
             ranking = self._ranking(coll, plan, asked, whole=True)
             groups = grouping.by_video(ranking.ranked, self._spans_of(coll, ranking.ranked), size, number)
             videos = before + groups
-            offset = _group_start(at, plan, videos)
+            offset = grouping.start(at, videos, plan.by_score)
             # (Groups of an earlier round are as full as they get: it read all it could.)
             window = [g for g in videos[offset : offset + top_k] if g.round == number]
             full = alone or all(len(g.members) >= size for g in window)
@@ -394,9 +396,8 @@ class Searcher:
             self._ancestors(coll) if query.include_ancestors else lambda node: (),
         )
 
-    def _rank(
-        self, coll: Collection, query: SearchQuery, vector: np.ndarray, wanted: int, as_of: int, pins: dict[int, int]
-    ) -> tuple[list[Ranked], Route, np.ndarray]:
+    def _rank(self, coll: Collection, plan: _Plan, wanted: int) -> tuple[list[Ranked], Route, np.ndarray]:
+        query, vector, as_of, pins = plan.query, plan.vector, plan.watermark, plan.pins
         if query.mode is Mode.LEVEL:
             index = self._index(coll, query.level)
             keys, sims = search.candidates(
@@ -432,7 +433,7 @@ class Searcher:
             narrow=lambda level, parents: self._narrowing(coll, level, as_of, parents),
             parts=queryparts.source(coll, query),
         )
-        return auto.execute(context, query, vector, wanted)
+        return auto.execute(context, query, vector, wanted, plan.route)
 
     def _narrowing(
         self, coll: Collection, level: Level, as_of: int, parents: np.ndarray | None = None, answers: int = 0

@@ -117,7 +117,9 @@ def test_decoding_forged_json_returns_a_position_or_refuses(position: Any, owner
         [1, 2, [], [[1, True]]], [1, 2, [], [[i, 1] for i in range(paging.MAX_PINS + 1)]], [1, 2, [], [], 5],
         [1, 2, [], [[0, 1]]], [1, 2, [], [[6, 1]]], [1, 2, [], [[10**30, 1]]], [1, 2, [], [[1, 5], [1, 6]]],
         [1, 2, [], [], [0.5]], [1, 2, [], [], ["x", 3]], [1, 2, [], [], [0.5, -3]], [1, 2, [], [], [True, 3]],
-        [1, 2, [], [], [float("nan"), 3]], [1, 2, [], [], [0.5, 3], 1], [1, 2, [], [], [10**400, 3]],
+        [1, 2, [], [], [float("nan"), 3]], [1, 2, [], [], [0.5, 3], 1, 1], [1, 2, [], [], [10**400, 3]],
+        [1, 2, [], [], None, 0], [1, 2, [], [], None, 6], [1, 2, [], [], None, -1], [1, 2, [], [], None, True],
+        [1, 2, [], [], None, 1.0], [1, 2, [], [], None, "scene"], [1, 2, [], [], None, [1]],
     ],
     ids=repr,
 )  # fmt: skip
@@ -154,3 +156,12 @@ def test_a_position_names_the_statistics_its_levels_were_scored_with() -> None:
     assert at.pins == ((1, 1700000000123), (2, 1700000000124)) and at.resume([4, 5, 6, 7]) == 3
     assert at.next(9, [7], {2: 11, 1: 10}) == [9, 40, [7], [[1, 10], [2, 11]]]
     assert paging.Position.of([6, 40, [4]]).pins == ()
+
+
+def test_a_position_keeps_the_level_a_routed_search_chose() -> None:
+    at = paging.Position.of(paging.Position(6, 40).next(9, [7], route=2))
+    assert at.route == 2 and at.after is None and at.offset == 9
+    assert paging.Position.of(at.next(12, [8], {1: 10}, (0.5, 8), route=2)) == paging.Position(
+        12, 40, (8,), ((1, 10),), (0.5, 8), 2
+    )
+    assert paging.Position.of([6, 40, [4], [], [0.5, 4]]).route is None  # a token of an earlier server

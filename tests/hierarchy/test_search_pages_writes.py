@@ -192,3 +192,39 @@ def test_a_video_a_routed_text_names_written_between_pages_is_not_searched_alone
     second = db.search(q, first.next_page_token)
     assert "no video 'match-0009'" in first.route.reason and "no video 'match-0009'" in second.route.reason
     assert hit_ids(second) == hit_ids(unwritten) and second.has_more
+
+
+@pytest.mark.parametrize("group", [False, True], ids=["hits", "videos"])
+def test_a_delete_between_pages_of_a_routed_search_keeps_the_level_its_first_page_chose(
+    db: Database, group: bool
+) -> None:
+    """A lone sharp moment routes the first page to moments. Once its video is deleted,
+    the best moment left lies in a scene that matches as a whole, and a new search
+    answers with scenes; the first search's later pages keep listing moments."""
+    rng = np.random.default_rng(0)
+    probe = unit(rng.normal(size=DIM))
+    db.create_collection("routed", EmbeddingSpace(DIM))
+    for v in range(4):
+        centres = unit(rng.normal(size=(6, DIM)))
+        _sealed(db, f"v{v}", unit(centres[np.arange(120) // 20] + 0.4 * rng.normal(size=(120, DIM))))
+    moments = unit(probe + 0.08 * rng.normal(size=(30, DIM)))
+    _sealed(db, "scene", np.concatenate([unit(rng.normal(size=(40, DIM))), moments]))
+    sharp = unit(rng.normal(size=(60, DIM)))
+    sharp[30:33] = unit(probe + 0.02 * rng.normal(size=(3, DIM)))
+    _sealed(db, "sharp", sharp)
+    q = SearchQuery("routed", vector=probe, top_k=5, mode=Mode.AUTO, group_by_video=group, group_size=2)
+    first = db.search(q)
+    shown = first.hits or [h for g in first.groups for h in g.hits]
+    assert first.route.levels == (Level.SEGMENT,) and shown[0].node.video_id == "sharp"
+    db.delete_video("routed", "sharp")
+    second = db.search(q, first.next_page_token)
+    hits = second.hits or [h for g in second.groups for h in g.hits]
+    assert second.route.levels == (Level.SEGMENT,) and "first page" in second.route.reason
+    assert hits and {h.node.level for h in hits} == {Level.SEGMENT}
+    assert db.search(q).route.levels == (Level.SCENE,)  # a new search routes afresh
+
+
+def _sealed(db: Database, video: str, rows: np.ndarray) -> None:
+    db.create_video("routed", video)
+    db.append_segments("routed", segments(video, rows))
+    db.seal_video("routed", video)
