@@ -5,7 +5,9 @@ A grouped search reads its ranking deeper until it holds the videos a page shows
 search of those videos alone (a *round*), and so on: every answer of a video no round
 found ranks below every answer read, so the videos of later rounds follow those of
 earlier ones. (Without rounds, a library whose best videos hold more answers than the
-limit ended its last page there, as though no other video held an answer.)
+limit ended its last page there, as though no other video held an answer.) A page runs
+at most ``MAX_ROUNDS`` rounds, each from the first: the cost of a page is bounded, and
+videos past them are not listed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from hierarchy.candidates import Ranked
 from hierarchy.paging import Position
 
 MAX_GROUPED_RANKING = 50_000  # a round of a grouped search reads at most this many answers
+MAX_ROUNDS = 8  # rounds a page runs at most (each from the start: pages do not share them)
 
 
 @dataclass(frozen=True)
@@ -44,10 +47,11 @@ def by_video(
     return [Group(video, members, round_) for video, members in groups.items()]
 
 
-def first_ask(page_end: int, found: int, size: int) -> int:
+def first_ask(page_end: int, found: int, size: int, round_: int) -> int:
     """Answers a round reads first: enough for the groups a page still needs (videos up to
-    one past its end, ``page_end``), ``size`` each, when no video holds two of them."""
-    return max(page_end + 1 - found, 1) * size
+    one past its end, ``page_end``), ``size`` each, when no video holds two of them; a
+    later round, the limit (the round before read as many and found too few videos)."""
+    return MAX_GROUPED_RANKING if round_ else max(page_end + 1 - found, 1) * size
 
 
 def deeper(asked: int) -> int:

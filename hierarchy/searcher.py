@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -308,14 +308,13 @@ class Searcher:
             rounds.append((step, ranking))
             found += groups
             offset = grouping.start(at, found, plan.by_score)
-            needed = len(found) <= offset + top_k and len(found) < len(held)
-            step = self._next_round(step, ranking, grouping.rest(held, found)) if capped and needed else None
+            needed = len(found) <= offset + top_k and len(found) < len(held) and len(rounds) < grouping.MAX_ROUNDS
+            step = self._next_round(step, ranking, held, found) if capped and needed else None
         page = [self._filled(coll, rounds[g.round], g, group_size) for g in found[offset : offset + top_k]]
         by_video: dict[str, list[Hit]] = {}
         for number, (step, ranking) in enumerate(rounds):
             flat = [r for g in page if g.round == number for r in g.members]
-            # (Answers whose node vanished since they were ranked are left out.)
-            for hit in self._hits(coll, step, ranking, flat, 1) if flat else []:
+            for hit in self._hits(coll, step, ranking, flat, 1) if flat else []:  # (vanished nodes left out)
                 by_video.setdefault(hit.node.video_id, []).append(hit)
         out = []
         for place, group in enumerate(page, start=offset + 1):
@@ -339,7 +338,7 @@ class Searcher:
         answers left."""
         number, held = counts
         alone = plan.by_score  # one level, not reranked: a video's best answers are its first
-        asked = grouping.first_ask(at.offset + top_k, len(before), size)
+        asked = grouping.first_ask(at.offset + top_k, len(before), size, number)
         while True:
             # The whole reranked head: its videos' groups are filled from answers past
             # the first ``asked``.
@@ -356,21 +355,22 @@ class Searcher:
                 return groups, ranking, grouping.capped(asked, ranking.exhausted)
             asked = grouping.deeper(asked)
 
-    def _next_round(self, plan: _Plan, ranking: _Ranking, videos: tuple[str, ...]) -> _Plan:
-        """The search of ``videos`` alone that follows a round stopped at the limit: a
-        routed one keeps the level it was routed to, scored by its event, as reranked."""
-        query = replace(plan.query, filter=replace(plan.query.filter, video_ids=videos))
-        if query.mode is Mode.AUTO and ranking.route.levels:
-            level, reranked = ranking.route.levels[0], rerank.applies(plan.query)
-            query = replace(query, mode=Mode.LEVEL, level=level, rerank=reranked)
-            return replace(plan, query=query, vector=ranking.event)
-        return replace(plan, query=query)
+    def _next_round(self, plan: _Plan, ranking: _Ranking, held: Iterable[str], found: list[grouping.Group]
+                    ) -> _Plan | None:  # fmt: skip
+        """The search of the videos ``held`` that no group of ``found`` holds, after a round
+        stopped at the limit; a routed one keeps its level (and so its scores' scale), and
+        none follows one the text confined to a video it names."""
+        query, named = plan.query, getattr(ranking.route.parse, "video_ref", "")
+        if query.mode is Mode.AUTO and not query.filter.video_ids and named and named in held:
+            return None
+        rest = replace(query, filter=replace(query.filter, video_ids=grouping.rest(held, found)))
+        kept = _kept(plan, ranking)
+        return replace(plan, query=rest, route=plan.route if kept is None else Level(kept))
 
     def _filled(self, coll: Collection, found: tuple[_Plan, _Ranking], group: grouping.Group, size: int
                 ) -> grouping.Group:  # fmt: skip
         """A group of a one-level unreranked round cut short, with the video's ``size``
-        best answers (one level, not reranked: a search of that video alone); others as
-        found (their answers are the video's first in a ranking read deeper until it held them)."""
+        best answers: a search of that video alone (other groups hold their video's first)."""
         plan, ranking = found
         if not plan.by_score or ranking.exhausted or len(group.members) >= size:
             return group

@@ -103,3 +103,29 @@ def test_a_delete_of_every_video_a_token_remembers_and_an_earlier_one_skips_no_v
     third = db.search(q, second.next_page_token)
     assert [g.video_id for g in third.groups] == ["v4", "v5"] and not third.next_page_token
     assert [g.rank for g in third.groups] == [2, 3], "places as the ranking holds them now"
+
+
+def test_a_routed_search_confined_to_the_video_its_text_names_lists_that_video_alone(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(grouping, "MAX_GROUPED_RANKING", LIMIT)
+    db.create_collection(COLLECTION, EmbeddingSpace(DIM))
+    for i in range(4):
+        db.create_video(COLLECTION, f"match-000{i}")
+        sims = np.random.default_rng(i).uniform(0.8, 0.95, 150)  # the routed pool exceeds the limit
+        db.append_segments(COLLECTION, segments(f"match-000{i}", _at(sims, seed=300 + i)))
+    q = SearchQuery(COLLECTION, text="a goal of match-0002", vector=PROBE, mode=Mode.AUTO, top_k=3, group_by_video=True)
+    result = db.search(q)
+    assert "in video match-0002" in result.route.reason
+    assert [g.video_id for g in result.groups] == ["match-0002"] and not result.next_page_token
+
+
+def test_the_rounds_of_a_routed_search_score_as_its_first_does(db: Database, crowded: dict[str, np.ndarray]) -> None:
+    """Unreranked, a routed search's videos come in the order of their best calibrated
+    score, across rounds as within one."""
+    q = SearchQuery(COLLECTION, vector=PROBE, top_k=3, mode=Mode.AUTO, rerank=False, group_by_video=True, group_size=1)
+    pages = _groups(db, q)
+    listed = [g for page in pages for g in page]
+    assert [g.video_id for g in listed] == list(crowded)
+    scores = [g.score for g in listed]
+    assert scores == sorted(scores, reverse=True) and scores[-1] < 0.5, "calibrated, not raw similarities"
