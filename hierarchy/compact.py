@@ -96,16 +96,24 @@ def _copied(store: Path, part: Path, memory_limit: str) -> dict[str, int]:
             con.execute("DETACH compacted")
     except duckdb.Error as exc:
         _remove(part)
-        raise Unavailable(
-            f"cannot copy the store {store}: {exc}; nothing was changed (out of memory: raise --memory-limit, "
-            f"now {memory_limit}; out of disk: the copy needs room for the live rows beside the store)"
-        ) from exc
+        raise Unavailable(f"cannot copy the store {store}: {_advice(exc, memory_limit)}; nothing was changed") from exc
     finally:
         con.close()
     if copied != rows:
         _remove(part)
         raise Unavailable(f"the copy of {store} holds {copied} rows, the store {rows}; nothing was changed")
     return rows
+
+
+def _advice(exc: duckdb.Error, memory_limit: str) -> str:
+    """What went wrong and its fix: DuckDB's first line (the rest suggests settings of its
+    own, which the command does not take)."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return f"{first}; raise --memory-limit (now {memory_limit})"
+    if "space left" in first.lower():
+        return f"{first}; the copy needs room for the live rows beside the store: free some, or compact elsewhere"
+    return first
 
 
 def _count(con: duckdb.DuckDBPyConnection, table: str) -> int:
