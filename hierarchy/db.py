@@ -200,6 +200,7 @@ class Database:
                 raise NotFound(f"collection {name!r} does not exist", "name")
             with self.store.transaction() as cur:
                 catalog.delete_collection(cur, collection.id)
+                nodes.record_last(cur, self.commits.last_stored())
             self._locks.deleted(collection.id)
             self.indexes.drop_collection(collection.id)
             self.searcher.forget_collection(collection.id)
@@ -261,6 +262,7 @@ class Database:
             keys = nodes.video_keys(self.store.cursor(), coll.id, video_id)
             with self.store.transaction() as cur:
                 catalog.delete_video(cur, coll.id, video_id)
+                nodes.record_last(cur, self.commits.last_stored())
             for level, level_keys in keys.items():
                 self._index(coll, level).remove(level_keys)
             self.graphs.invalidate(coll.id, video_id)

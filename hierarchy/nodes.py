@@ -206,10 +206,24 @@ def level_counts(cur: duckdb.DuckDBPyConnection, cid: int) -> dict[Level, tuple[
     return {Level(r[0]): (int(r[1]), int(r[2])) for r in rows}
 
 
+LAST_COMMIT = "last_commit"  # meta: the highest commit as a delete saw it
+
+
 def max_sequence(cur: duckdb.DuckDBPyConnection) -> int:
-    """The highest commit sequence stored (0 for an empty store)."""
-    rows = cur.execute("SELECT coalesce(max(seq), 0) FROM (SELECT seq FROM nodes UNION ALL SELECT seq FROM requests)")
+    """The highest commit sequence stored (0 for an empty store): of the nodes and requests
+    left, or as the last delete saw it (it may have taken the nodes of the highest)."""
+    rows = cur.execute(
+        "SELECT coalesce(max(seq), 0) FROM (SELECT seq FROM nodes UNION ALL SELECT seq FROM requests "
+        "UNION ALL SELECT CAST(value AS BIGINT) FROM meta WHERE key = ?)",
+        [LAST_COMMIT],
+    )
     return int(rows.fetchall()[0][0])
+
+
+def record_last(cur: duckdb.DuckDBPyConnection, seq: int) -> None:
+    """Keep ``seq``, the highest commit, in a delete's transaction: the commit sequence a
+    restarted server reports never goes back."""
+    cur.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [LAST_COMMIT, str(seq)])
 
 
 def count_at_or_before(cur: duckdb.DuckDBPyConnection, cid: int, level: Level, seq: int) -> int:

@@ -183,6 +183,18 @@ def test_commit_sequence_survives_reopen(games: Database, open_db: OpenDb) -> No
     assert reopened.commit_sequence() == last == stats.levels[0].indexed_sequence
 
 
+@pytest.mark.parametrize("delete", ["video", "collection"])
+def test_commit_sequence_does_not_go_back_when_the_latest_nodes_were_deleted(
+    games: Database, open_db: OpenDb, delete: str
+) -> None:
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(3)))
+    last = games.append_segments(COLLECTION, segments("v2", unit_vectors(3))).commit_sequence
+    games.delete_video(COLLECTION, "v2") if delete == "video" else games.delete_collection(COLLECTION)
+    games.close()
+    reopened = open_db()
+    assert reopened.commit_sequence() == last, "the gauge and stats never go back"
+
+
 def test_second_open_of_a_directory_in_use_is_unavailable(db: Database, data_dir: Path) -> None:
     with pytest.raises(Unavailable) as err:
         Database.open(data_dir)
