@@ -16,7 +16,6 @@ from typing import Annotated, Any
 
 import typer
 from google.protobuf import json_format
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -26,6 +25,7 @@ from service.client import GRANULARITIES, METRICS, StrataClient, StrataRpcError
 from service.gen.strata.v1 import admin_pb2
 from tools.help_text import use_docstrings
 from tools.offline import offline_app
+from tools.output import console, err, stop
 from tools.progress import bars, elapsed
 from tools.render import draw_tree, level_name, node_line, node_sections, print_hits, search_json, stats_table
 from tools.signals import stop_event
@@ -39,12 +39,6 @@ app.add_typer(collections_app, name="collections")
 videos_app = typer.Typer(help="Work on the videos of a collection.", no_args_is_help=True)
 app.add_typer(videos_app, name="videos")
 app.add_typer(offline_app)  # restore, compact: beside the others
-# Piped output (CI logs, files) gets room for the result tables instead of 80 columns.
-# Text from users and the server (captions, labels, ids, queries, messages, paths) goes
-# through escape(): rich reads "[...]" as markup, so "[/x]" crashed a command and
-# "[red]a[/red]" printed as "a". No emoji either: ":smile:" in a caption stays as given.
-console = Console(width=None if sys.stdout.isatty() else 120, emoji=False)
-err = Console(stderr=True, emoji=False)
 
 # Choices of --metric and --level, so a typo is a usage error listing them.
 MetricName = Enum("MetricName", {name: name for name in METRICS}, type=str)  # type: ignore[misc]
@@ -67,19 +61,19 @@ TlsCa = Annotated[
 
 def _client(target: str, token: str | None = None, tls_ca: Path | None = None) -> StrataClient:
     if not target.strip():
-        _stop("--target (STRATA_TARGET) is empty; give the server's address as host:port")
+        stop("--target (STRATA_TARGET) is empty; give the server's address as host:port")
     try:
         roots = read_ca(tls_ca) if tls_ca else None
     except ValueError as exc:
-        _stop(f"--tls-ca {tls_ca} {exc}")
+        stop(f"--tls-ca {tls_ca} {exc}")
     # A server with STRATA_TLS_CLIENT_CA asks for a client certificate: from the environment.
     cert, key = (os.environ.get(f"STRATA_TLS_CLIENT_{part}") or "" for part in ("CERT", "KEY"))
     if bool(cert) != bool(key):
-        _stop("set both STRATA_TLS_CLIENT_CERT and STRATA_TLS_CLIENT_KEY (PEM files), or neither")
+        stop("set both STRATA_TLS_CLIENT_CERT and STRATA_TLS_CLIENT_KEY (PEM files), or neither")
     try:
         pair = (Path(key).read_bytes(), Path(cert).read_bytes()) if cert else None
     except OSError as exc:
-        _stop(f"cannot read the client certificate or key: {exc.strerror}: {exc.filename}")
+        stop(f"cannot read the client certificate or key: {exc.strerror}: {exc.filename}")
     return StrataClient(target, token=token, root_certificates=roots, client_certificate=pair)
 
 
@@ -94,12 +88,6 @@ def _fail(exc: StrataRpcError, hint: str = "", where: str = "") -> None:
     hint = hint or ("" if exc.fields else _HINTS.get(exc.code.name, ""))
     message = escape((f"{where}: " if where else "") + exc.message + (f" ({hint})" if hint else ""))
     err.print(f"[red]error[/red] {exc.code.name}: {message}", soft_wrap=True)
-    raise typer.Exit(1)
-
-
-def _stop(message: str) -> None:
-    """Fail a command on a problem of its own input or set-up: one line, exit code 1."""
-    err.print(f"[red]error[/red] {escape(message)}", soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -139,18 +127,18 @@ def serve(
         logging.basicConfig(
             level=settings.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
         )
-        stop = stop_event()
+        stopping = stop_event()
         # Bound first (health answers NOT_SERVING), then the indexes recover in the background.
         server = create_server(settings).start(wait=False)
     except StrataError as exc:  # a setting, the data directory, a port: the operator's to fix
-        _stop(f"{exc.field}: {exc.message}" if exc.field else exc.message)
+        stop(f"{exc.field}: {exc.message}" if exc.field else exc.message)
     print(f"listening on {server.address}", flush=True)
     if server.metrics_port is not None:  # the port --metrics-port 0 took is known only now
         print(f"metrics on http://{server.settings.endpoint(server.metrics_port)}/metrics", flush=True)
     if server.exposure:
         err.print(f"[yellow]warning[/yellow] {escape(server.exposure)}", soft_wrap=True)
-    _announce_ready(server, stop)
-    stop.wait()
+    _announce_ready(server, stopping)
+    stopping.wait()
     server.stop()
 
 
@@ -274,7 +262,7 @@ def ingest(
             _fail(exc)
         except ValueError as exc:  # a line of the file that is not a segment
             progress.stop()
-            _stop(str(exc))
+            stop(str(exc))
     console.print(
         f"ingested {summary.segments} segments in {summary.batches} batches "
         f"({summary.replayed} already present), {summary.videos} new videos"
@@ -437,9 +425,9 @@ def _no_tree(client: StrataClient, collection: str, video: str) -> None:
     except StrataRpcError as exc:
         _fail(exc)
     if not found.segment_count:
-        _stop(f"video {video!r} has no segments yet, so no tree: ingest some, then seal or build it")
+        stop(f"video {video!r} has no segments yet, so no tree: ingest some, then seal or build it")
     build = f"strata build {shlex.quote(collection)} --video {shlex.quote(video)}"
-    _stop(f"video {video!r} has no tree yet: run `{build}`, or seal it (strata ingest --seal)")
+    stop(f"video {video!r} has no tree yet: run `{build}`, or seal it (strata ingest --seal)")
 
 
 @app.command()
@@ -554,7 +542,7 @@ def demo(
     try:
         run_demo(data_dir or Path.home() / ".strata" / "demo", matches, console)
     except StrataError as exc:  # e.g. a data directory that cannot be used
-        _stop(str(exc))
+        stop(str(exc))
     except IngestRefused as refused:
         _fail(refused.error, refused.hint(), refused.where)
     except StrataRpcError as exc:

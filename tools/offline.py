@@ -7,15 +7,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 
 from hierarchy.errors import StrataError
+from tools.output import console, err, stop
 from tools.progress import elapsed
 
 offline_app = typer.Typer()
-console = Console(emoji=False)
-err = Console(stderr=True, emoji=False)
 DataDir = Annotated[Path, typer.Option("--data-dir", help="The data directory (no server may be running on it).")]
 
 
@@ -32,7 +30,7 @@ def restore(
     try:
         restored = restore_snapshot(snapshot_dir, data_dir.expanduser(), force)
     except StrataError as exc:
-        _stop(exc)
+        stop(str(exc))
     restored_into = f"(commit sequence {restored.commit_sequence}) into {escape(str(data_dir))}"
     console.print(f"restored {len(restored.files)} files {restored_into}", soft_wrap=True)
 
@@ -53,15 +51,10 @@ def compact(
         with elapsed(err, "compact"):
             done = compact_store(data_dir.expanduser(), memory_limit)
     except StrataError as exc:
-        _stop(exc)
+        stop(str(exc))
     rows = sum(done.rows.values())
     console.print(
         f"compacted {escape(str(data_dir))}: {done.before_bytes / 1e6:.1f} MB -> {done.after_bytes / 1e6:.1f} MB "
         f"({rows:,} rows kept)",
         soft_wrap=True,
     )
-
-
-def _stop(exc: StrataError) -> None:
-    err.print(f"[red]error[/red] {escape(str(exc))}", soft_wrap=True)
-    raise typer.Exit(1)
