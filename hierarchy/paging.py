@@ -68,6 +68,7 @@ def decode_name(token: str, request_digest: str, collection_id: int | None = Non
 RESUME_AFTER = 8
 LEVELS = frozenset(int(level) for level in Level)
 MAX_PINS = len(LEVELS)  # statistics versions a token names, one a level
+MAX_SEEN = 200  # answers of a reranked search a token lists as shown: twice its reranked head
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,10 @@ class Position:
     so later pages score as the first did while the server keeps them. ``after`` is the
     (score, key) of the last answer shown, for a ranking ordered by them: when every one
     of ``shown`` is gone, the page starts after it. ``route`` is the level a routed
-    search's first page was routed to, which its later pages keep."""
+    search's first page was routed to, which its later pages keep. ``seen`` holds every
+    answer a reranked search has shown, while they are few (``MAX_SEEN``): its next page
+    is its first answers not among them (a delete between pages can move a look-alike, or
+    an answer an overlap dropped, above the last one shown, or one shown below it)."""
 
     offset: int
     watermark: int
@@ -88,22 +92,26 @@ class Position:
     # (score, key) of the last answer shown, for a ranking ordered by score then key.
     after: tuple[float, int] | None = None
     route: int | None = None
+    # Every answer shown so far, for a reranked search's first MAX_SEEN answers.
+    seen: tuple[int, ...] | None = None
 
     @classmethod
     def of(cls, position: Any) -> Position:
-        """A decoded token's position (``[offset, watermark, shown, pins, after, route]``;
-        tokens that end after any of the first five stay valid)."""
-        valid = isinstance(position, list) and 2 <= len(position) <= 6 and all(_count(v) for v in position[:2])
+        """A decoded token's position (``[offset, watermark, shown, pins, after, route,
+        seen]``; tokens that end after any of the first six stay valid)."""
+        valid = isinstance(position, list) and 2 <= len(position) <= 7 and all(_count(v) for v in position[:2])
         shown = position[2] if valid and len(position) >= 3 else []
         pins = position[3] if valid and len(position) >= 4 else []
         after = position[4] if valid and len(position) >= 5 else None
-        route = position[5] if valid and len(position) == 6 else None
+        route = position[5] if valid and len(position) >= 6 else None
+        seen = position[6] if valid and len(position) == 7 else None
         if not (valid and _shown(shown) and _pins(pins) and (after is None or _after(after))):
             raise InvalidArgument("page_token", "is malformed; pass back a next_page_token unchanged")
-        if route is not None and not (_count(route) and route in LEVELS):
+        if not ((route is None or (_count(route) and route in LEVELS)) and (seen is None or _seen(seen))):
             raise InvalidArgument("page_token", "is malformed; pass back a next_page_token unchanged")
         cursor = None if after is None else (float(after[0]), int(after[1]))
-        return cls(position[0], position[1], tuple(shown), tuple((p[0], p[1]) for p in pins), cursor, route)
+        pinned = tuple((p[0], p[1]) for p in pins)
+        return cls(position[0], position[1], tuple(shown), pinned, cursor, route, None if seen is None else tuple(seen))
 
     def resume(self, ranked: list[Any], scores: list[float] | None = None, keys: list[int] | None = None) -> int:
         """Where the page starts in ``ranked`` (answer keys, or videos, best first; with
@@ -136,18 +144,19 @@ class Position:
         pins: dict[int, int] | None = None,
         last: tuple[float, int] | None = None,
         route: int | None = None,
+        seen: list[int] | None = None,
     ) -> list[Any]:
         """The position of the page after one that ends at ``offset`` and showed ``page``,
         scored with the statistics versions ``pins`` (level -> version); ``last``: the
         (score, key) of the last answer shown, in a ranking ordered by them; ``route``:
-        the level a routed search keeps."""
-        position: list[Any] = [offset, self.watermark, list(page[-RESUME_AFTER:])]
+        the level a routed search keeps; ``seen``: every answer shown so far."""
         last = last if last is not None and math.isfinite(last[0]) else None
-        if pins or last is not None or route is not None:
-            position.append([[level, version] for level, version in sorted((pins or {}).items())])
-        if last is not None or route is not None:
-            position.append(None if last is None else [last[0], last[1]])
-        return position if route is None else [*position, route]
+        pinned = [[level, version] for level, version in sorted((pins or {}).items())]
+        after = None if last is None else [last[0], last[1]]
+        position = [offset, self.watermark, list(page[-RESUME_AFTER:]), pinned, after, route, seen]
+        while len(position) > 3 and position[-1] in (None, []):  # fields left unset are left out
+            position.pop()
+        return position
 
 
 def _by_score(keys: list[Any], scores: list[float]) -> bool:
@@ -177,6 +186,13 @@ def _shown(shown: Any) -> bool:
     if not isinstance(shown, list) or len(shown) > RESUME_AFTER:
         return False
     return all(isinstance(v, int | str) and not isinstance(v, bool) for v in shown)
+
+
+def _seen(seen: Any) -> bool:
+    """Every answer shown so far: up to MAX_SEEN keys, each once."""
+    if not isinstance(seen, list) or len(seen) > MAX_SEEN or not all(_count(v) for v in seen):
+        return False
+    return len(set(seen)) == len(seen)
 
 
 def _pins(pins: Any) -> bool:

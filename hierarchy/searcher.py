@@ -7,7 +7,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,6 +20,7 @@ from hierarchy import (
     filters,
     grouping,
     paging,
+    plans,
     queryparts,
     queryvector,
     rerank,
@@ -35,6 +36,7 @@ from hierarchy.errors import NotFound, StrataError
 from hierarchy.index import LevelIndex
 from hierarchy.navigate import Navigator
 from hierarchy.nodecache import NodeCache
+from hierarchy.plans import Plan, Ranking
 from hierarchy.spans import LevelSpans, SpanCache
 from hierarchy.store import Store
 from hierarchy.types import Collection, Hit, Level, Mode, Node, Route, SearchQuery, SearchResult, VideoGroup
@@ -52,52 +54,6 @@ log = logging.getLogger(__name__)
 MAX_RESULT_WINDOW = 10_000
 RERANK_DEPTH = 100  # the joint rerank reorders this many answers at the head of a ranking
 PAGE_REFILLS = 4  # reads of a page whose answers a tree rebuild replaced meanwhile
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """What every page of one search shares."""
-
-    query: SearchQuery
-    vector: np.ndarray
-    example: queryvector.ExampleNode | None
-    diversity: float
-    watermark: int  # answers come from commits at or before this one
-    # The calibration statistics version each level was scored with (int(level) -> version),
-    # from the first page on: later pages score with the same while they are kept.
-    pins: dict[int, int] = field(default_factory=dict)
-    route: Level | None = None  # the level a routed search's first page chose, kept by later pages
-
-    @property
-    def by_score(self) -> bool:
-        """Whether pages resume by (score, key): one level, not reranked (a reranked order
-        can fall into score order after a delete; resuming by score would skip answers)."""
-        return self.query.mode is Mode.LEVEL and not rerank.applies(self.query)
-
-
-@dataclass(frozen=True)
-class _Ranking:
-    """A ranking with its route, the vector that scored, scores before rerank, and whether
-    the ranking holds every answer there is."""
-
-    ranked: list[Ranked]
-    route: Route
-    event: np.ndarray
-    raw: dict[int, float]
-    exhausted: bool
-
-
-def _resume(at: paging.Position, plan: _Plan, ranking: _Ranking) -> int:
-    """Where the page at ``at`` starts in ``ranking`` (after the last answer shown, by
-    score where the plan's pages resume so)."""
-    scores = [r.score for r in ranking.ranked] if plan.by_score else None
-    return at.resume([r.key for r in ranking.ranked], scores)
-
-
-def _kept(plan: _Plan, ranking: _Ranking) -> int | None:
-    """The level a routed search's later pages keep: the one its first page was routed to."""
-    routed = plan.query.mode is Mode.AUTO and len(ranking.route.levels) == 1
-    return int(ranking.route.levels[0]) if routed else None
 
 
 class Searcher:
@@ -162,7 +118,9 @@ class Searcher:
         )
         at = self._position(coll, page_token, owner)
         route = None if at.route is None else Level(at.route)
-        plan = _Plan(query, vector, example, diversity, at.watermark, dict(at.pins), route)
+        plan = Plan(query, vector, example, diversity, at.watermark, dict(at.pins), route)
+        if not plan.by_score and not query.group_by_video and (at.seen is not None or at.offset == 0):
+            plan = replace(plan, seen=frozenset(at.seen or ()))
         if query.group_by_video:
             return self._grouped(coll, plan, at, top_k, group_size, owner)
         result, vanished = self._paged(coll, plan, at, top_k, owner)
@@ -174,11 +132,11 @@ class Searcher:
         return result
 
     def _paged(
-        self, coll: Collection, plan: _Plan, at: paging.Position, top_k: int, owner: str
+        self, coll: Collection, plan: Plan, at: paging.Position, top_k: int, owner: str
     ) -> tuple[SearchResult, bool]:
         """The page at ``at``, and whether answers ranked for it had vanished when read."""
         ranking = self._ranking(coll, plan, at.offset + top_k + 1)  # one extra: is there another page?
-        start = _resume(at, plan, ranking)
+        start = plans.resume(at, plan, ranking)
         if start > at.offset and not ranking.exhausted:  # the ranking moved down: rank deeper
             ranking = self._ranking(coll, plan, start + top_k + 1)
         hits, read, end, ranking = self._page(coll, plan, at, ranking, start, top_k)
@@ -186,32 +144,34 @@ class Searcher:
         more = len(ranking.ranked) > end or not ranking.exhausted
         last = ranking.ranked[end - 1] if plan.by_score and 0 < end <= len(ranking.ranked) else None
         cursor = None if last is None else (last.score, last.key)  # where a page resumes by score
-        position = at.next(end, read, plan.pins, cursor, _kept(plan, ranking))
+        offset, seen = (end, None) if plan.seen is None else (at.offset + end, sorted(plan.seen | set(read)))
+        seen = seen if seen is not None and len(seen) <= paging.MAX_SEEN else None
+        position = at.next(offset, read, plan.pins, cursor, plans.kept(plan, ranking), seen)
         token = paging.encode(position, owner, coll.id) if more else ""
         return SearchResult(hits, ranking.route, more, token), len(read) > len(hits)
 
     def _page(
-        self, coll: Collection, plan: _Plan, at: paging.Position, ranking: _Ranking, start: int, top_k: int
-    ) -> tuple[list[Hit], list[int], int, _Ranking]:
+        self, coll: Collection, plan: Plan, at: paging.Position, ranking: Ranking, start: int, top_k: int
+    ) -> tuple[list[Hit], list[int], int, Ranking]:
         """Up to ``top_k`` hits from ``start`` in the ranking, the keys read for them, where
         they end in the ranking, and the ranking: an answer whose node vanished since it was
         ranked (a tree rebuilt, a video deleted) gives its place to the next one, read
         deeper when the ranking runs out (resumed after the last key read it still holds)."""
         hits: list[Hit] = []
         read: list[int] = []
-        end = start
+        end, first = start, start if plan.seen is None else at.offset  # (ranks count the answers shown)
         for _ in range(PAGE_REFILLS):
             taken = ranking.ranked[end : end + top_k - len(hits)]
             end += len(taken)
             read += [r.key for r in taken]
-            hits += self._hits(coll, plan, ranking, taken, start + 1 + len(hits)) if taken else []
+            hits += self._hits(coll, plan, ranking, taken, first + 1 + len(hits)) if taken else []
             if len(hits) >= top_k or (end >= len(ranking.ranked) and ranking.exhausted):
                 break
             if end >= len(ranking.ranked):
                 ranking = self._ranking(coll, plan, end + top_k - len(hits) + 1)
                 keys = [r.key for r in ranking.ranked]
                 # After the last answer read it still holds, else where this page begins in it.
-                begun = _resume(at, plan, ranking)
+                begun = plans.resume(at, plan, ranking)
                 end = paging.Position(begun + len(read), plan.watermark, tuple(read)).resume(keys)
         return hits, read, end, ranking
 
@@ -229,7 +189,7 @@ class Searcher:
             )
         return at
 
-    def _ranking(self, coll: Collection, plan: _Plan, wanted: int, whole: bool = False) -> _Ranking:
+    def _ranking(self, coll: Collection, plan: Plan, wanted: int, whole: bool = False) -> Ranking:
         """At least ``wanted`` answers (when that many exist) visible at the plan's commit,
         reranked when asked. The joint rerank covers a fixed head of the ranking, so every
         page of a search sees the same order; it may order only the first ``wanted`` of
@@ -258,9 +218,11 @@ class Searcher:
             if (len(ranked) >= depth and len(final) >= wanted) or exhausted:
                 break
             extra = extra * 2 + depth + len(ranked) - len(final)  # written while ranking, or dropped
+        if plan.seen:  # shown on an earlier page: wherever a delete since has moved them
+            final = [r for r in final if r.key not in plan.seen]
         # A reranked order cut after ``wanted`` answers is not the whole ranking: it is
         # not exhausted, whatever was left past it.
-        return _Ranking(final, route, event, raw, exhausted and complete)
+        return Ranking(final, route, event, raw, exhausted and complete)
 
     def _reranked(
         self, coll: Collection, name: str, ranked: list[Ranked], diversity: float, wanted: int | None
@@ -294,14 +256,14 @@ class Searcher:
         return [r for r in ranked if r.key in keep]
 
     def _grouped(
-        self, coll: Collection, plan: _Plan, at: paging.Position, top_k: int, group_size: int, owner: str
+        self, coll: Collection, plan: Plan, at: paging.Position, top_k: int, group_size: int, owner: str
     ) -> SearchResult:
         """One page of videos, each with its best answers (up to ``group_size``), found in
         rounds (:mod:`hierarchy.grouping`)."""
         held = self._videos_held(coll, plan.query.filter.video_ids)
-        rounds: list[tuple[_Plan, _Ranking]] = []
+        rounds: list[tuple[Plan, Ranking]] = []
         found: list[grouping.Group] = []
-        step: _Plan | None = plan
+        step: Plan | None = plan
         offset = at.offset
         while step is not None:
             groups, ranking, capped = self._round(coll, step, at, top_k, group_size, found, (len(rounds), len(held)))
@@ -325,14 +287,14 @@ class Searcher:
         shown = [g.video for g in page]
         last = found[offset + top_k - 1].members[0] if plan.by_score and more else None
         cursor = None if last is None else (last.score, last.key)  # the last video's best answer
-        position = at.next(offset + top_k, shown, plan.pins, cursor, _kept(plan, rounds[0][1]))
+        position = at.next(offset + top_k, shown, plan.pins, cursor, plans.kept(plan, rounds[0][1]))
         token = paging.encode(position, owner, coll.id) if more else ""
         return SearchResult([], rounds[0][1].route, more, token, out)
 
     def _round(
-        self, coll: Collection, plan: _Plan, at: paging.Position, top_k: int, size: int, before: list[grouping.Group],
+        self, coll: Collection, plan: Plan, at: paging.Position, top_k: int, size: int, before: list[grouping.Group],
         counts: tuple[int, int],
-    ) -> tuple[list[grouping.Group], _Ranking, bool]:  # fmt: skip
+    ) -> tuple[list[grouping.Group], Ranking, bool]:  # fmt: skip
         """The groups of round ``counts[0]`` (after those found ``before``; ``counts[1]``
         videos to find at most), its ranking, and whether it stopped at the limit with
         answers left."""
@@ -355,19 +317,19 @@ class Searcher:
                 return groups, ranking, grouping.capped(asked, ranking.exhausted)
             asked = grouping.deeper(asked)
 
-    def _next_round(self, plan: _Plan, ranking: _Ranking, held: Iterable[str], found: list[grouping.Group]
-                    ) -> _Plan | None:  # fmt: skip
+    def _next_round(self, plan: Plan, ranking: Ranking, held: Iterable[str], found: list[grouping.Group]
+                    ) -> Plan | None:  # fmt: skip
         """The search of the videos ``held`` that no group of ``found`` holds, after a round
-        stopped at the limit; a routed one keeps its level (and so its scores' scale), and
+        stopped at the limit; a routed one keeps its level (and its scores' scale), and
         none follows one the text confined to a video it names."""
         query, named = plan.query, getattr(ranking.route.parse, "video_ref", "")
         if query.mode is Mode.AUTO and not query.filter.video_ids and named and named in held:
             return None
         rest = replace(query, filter=replace(query.filter, video_ids=grouping.rest(held, found)))
-        kept = _kept(plan, ranking)
+        kept = plans.kept(plan, ranking)
         return replace(plan, query=rest, route=plan.route if kept is None else Level(kept))
 
-    def _filled(self, coll: Collection, found: tuple[_Plan, _Ranking], group: grouping.Group, size: int
+    def _filled(self, coll: Collection, found: tuple[Plan, Ranking], group: grouping.Group, size: int
                 ) -> grouping.Group:  # fmt: skip
         """A group of a one-level unreranked round cut short, with the video's ``size``
         best answers: a search of that video alone (other groups hold their video's first)."""
@@ -384,7 +346,7 @@ class Searcher:
         held = self._spans(coll, Level.SEGMENT).videos
         return frozenset(held) & frozenset(named) if named else held
 
-    def _hits(self, coll: Collection, plan: _Plan, ranking: _Ranking, page: list[Ranked], first_rank: int) -> list[Hit]:
+    def _hits(self, coll: Collection, plan: Plan, ranking: Ranking, page: list[Ranked], first_rank: int) -> list[Hit]:
         query = plan.query
         deadlines.check(query.deadline, "before the answers were assembled")
         return answers.hits(
@@ -396,7 +358,7 @@ class Searcher:
             self._ancestors(coll) if query.include_ancestors else lambda node: (),
         )
 
-    def _rank(self, coll: Collection, plan: _Plan, wanted: int) -> tuple[list[Ranked], Route, np.ndarray]:
+    def _rank(self, coll: Collection, plan: Plan, wanted: int) -> tuple[list[Ranked], Route, np.ndarray]:
         query, vector, as_of, pins = plan.query, plan.vector, plan.watermark, plan.pins
         if query.mode is Mode.LEVEL:
             index = self._index(coll, query.level)
@@ -489,7 +451,7 @@ class Searcher:
         return out / np.maximum(norms, 1e-12)
 
     def _evidence(
-        self, coll: Collection, plan: _Plan, vector: np.ndarray
+        self, coll: Collection, plan: Plan, vector: np.ndarray
     ) -> Callable[[list[tuple[int, Level]]], dict[int, list[answers.Scored]]]:
         labels = list(plan.query.filter.labels)
         source = answers.EvidenceSource(

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from hierarchy import paging
 from hierarchy.db import Database
 from hierarchy.index import IndexParams
 from hierarchy.types import EmbeddingSpace, Level, Mode, SearchQuery
@@ -49,6 +51,41 @@ def test_a_reranked_search_keeps_a_look_alike_its_original_s_delete_freed(db: Da
     assert [named[h.node.id] for h in db.search(q, first.next_page_token).hits] == ["b", "d"]
 
 
+def test_a_look_alike_its_original_s_delete_moves_above_the_last_answer_shown_is_still_shown(db: Database) -> None:
+    """Pages a c | d e | b: b waits behind every answer unlike a. With a deleted after the
+    second page, b ranks first again, above e; the third page is b, not nothing."""
+    q, named = _look_alikes(db)
+    first = db.search(q)
+    second = db.search(q, first.next_page_token)
+    assert [named[h.node.id] for h in first.hits + second.hits] == ["a", "c", "d", "e"]
+    db.delete_video("looks", "A")
+    third = db.search(q, second.next_page_token)
+    assert [named[h.node.id] for h in third.hits] == ["b"] and not third.has_more
+    assert [h.rank for h in third.hits] == [5], "ranks count the answers shown before"
+
+
+@pytest.mark.parametrize("top_k", [1, 2, 3])
+def test_pages_of_a_reranked_search_past_the_answers_a_token_lists_are_one_list(
+    db: Database, monkeypatch: pytest.MonkeyPatch, top_k: int
+) -> None:
+    """Past ``MAX_SEEN`` answers a token stops listing them and pages resume after the last
+    ones shown: the pages still list the one-page ranking, each answer once."""
+    monkeypatch.setattr(paging, "MAX_SEEN", 4)
+    db.create_collection("many", EmbeddingSpace(DIM))
+    db.create_video("many", "v")
+    db.append_segments("many", segments("v", unit_vectors(40, seed=3)))
+    q = SearchQuery("many", Level.SEGMENT, vector=unit_vectors(1, seed=4)[0], top_k=top_k, rerank=True)
+    whole = [h.node.id for h in db.search(replace(q, top_k=40)).hits]
+    listed, token = [], ""
+    for _ in range(60):
+        page = db.search(q, token)
+        listed += [h.node.id for h in page.hits]
+        token = page.next_page_token
+        if not token:
+            break
+    assert listed == whole and len(set(listed)) == 40
+
+
 @pytest.mark.parametrize("cursor", [True, False], ids=["token", "token-of-an-older-server"])
 def test_a_token_past_a_ranking_a_delete_emptied_gives_an_empty_last_page(db: Database, cursor: bool) -> None:
     db.create_collection("gone", EmbeddingSpace(DIM))
@@ -72,8 +109,9 @@ def test_a_cursor_in_the_token_of_a_reranked_search_is_not_followed(db: Database
     wrote one for every search) resumes as a reranked one does, not by score."""
     q, named = _look_alikes(db)
     data = _token_data(db.search(q).next_page_token)
-    assert len(data["p"]) == 3  # no cursor given
-    data["p"] = [*data["p"], [], [0.5, data["p"][2][-1]]]  # the cursor of c, as an earlier server kept it
+    position = data["p"]
+    assert len(position) == 7 and position[4] is None  # no cursor given (the answers shown instead)
+    data["p"] = [*position[:3], [], [0.5, position[2][-1]]]  # the cursor of c, as an earlier server kept it
     db.delete_video("looks", "A")
     assert [named[h.node.id] for h in db.search(q, _token(data)).hits] == ["b", "d"]
 
