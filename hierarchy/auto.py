@@ -28,7 +28,11 @@ def execute(
     """The ranked answers of an AUTO or ALL query, its route, and the vector that scored;
     ``kept``: the level the search's first page was routed to (its later pages keep it)."""
     parsed = parse(query.text)
-    query, named = _in_named_video(ctx, query, parsed)
+    scoped, named = _in_named_video(ctx, query, parsed)
+    # Answers past the head are the level's by calibrated score unless the text confined the
+    # search to a video it names, or a reorder below applies: then no search of other videos
+    # continues the ranking (grouping's rounds).
+    plain, query = scoped is query, scoped
     if parsed.part is not None and ctx.spans is not None:
         ctx = replace(ctx, part=parsed.part)
         named += f"; inside {parsed.part[0].label} {parsed.part[1]} of each video, as the query says"
@@ -69,31 +73,31 @@ def execute(
     # moved answers between pages (repeated on one, skipped on another).
     if parsed.side and level in (Level.SEGMENT, Level.SCENE, Level.DRIVE):
         head, note = _by_side(ctx, parsed.side, ranked[:POOL])
-        ranked, reason = head + ranked[POOL:], reason + note
+        ranked, reason, plain = head + ranked[POOL:], reason + note, False
     if level is Level.VIDEO and parsed.result is not None:
         ranked, note = _by_result(ctx, parsed.result, ranked)
-        reason += note
+        reason, plain = reason + note, False
     by_sentence = _sentence_vectors(ctx, query) if level is Level.VIDEO else None
     if by_sentence is not None:
         ranked = _by_scene_evidence(ctx, query, ranked[:POOL], list(by_sentence)) + ranked[POOL:]
-        reason += "; each sentence's best scene in a video adds to its score"
+        reason, plain = reason + "; each sentence's best scene in a video adds to its score", False
     elif level in (Level.HALF, Level.VIDEO) and parsed.count is None and parsed.ordinal is None:
         # A half or a whole match is an average of everything in it; what sets one apart
         # ("a late winner", "a half in which City found the net") is a scene. Bottom-up
         # evidence: its best scene adds to its score. Only the best ``POOL`` are weighed
         # (all videos are ranked when a result is read).
         ranked = _by_scene_evidence(ctx, query, ranked[:POOL], [event]) + ranked[POOL:]
-        reason += f"; a {level.label}'s best scene adds to its score"
+        reason, plain = reason + f"; a {level.label}'s best scene adds to its score", False
     if parsed.ordinal is not None and parsed.ordinal.event_ordered:
         ranked, reason = positions.nth_event(ctx, query, parsed, event), positions.event_reason(parsed)
-        level = Level.SEGMENT
+        level, plain = Level.SEGMENT, False
     elif parsed.every and structured is None:
         listed = positions.every_event(ctx, query, parsed, event)
         if listed is not None:
             ranked, reason = listed
             return ranked, Route((Level.SEGMENT,), reason + named, conf, parsed, in_time_order=True), event
         reason += f"; no label names '{parsed.event}' (or too many carry it to list): the best matches"
-    return ranked, Route((level,), reason + named, conf, parsed), event
+    return ranked, Route((level,), reason + named, conf, parsed, plain=plain), event
 
 
 def _pairs(ctx: Context, query: SearchQuery, parsed: ParsedQuery, size: int) -> list[Ranked] | None:

@@ -321,9 +321,10 @@ class Searcher:
                     ) -> Plan | None:  # fmt: skip
         """The search of the videos ``held`` that no group of ``found`` holds, after a round
         stopped at the limit; a routed one keeps its level (and its scores' scale), and
-        none follows one the text confined to a video it names."""
-        query, named = plan.query, getattr(ranking.route.parse, "video_ref", "")
-        if query.mode is Mode.AUTO and not query.filter.video_ids and named and named in held:
+        none follows one whose ranking no search of other videos continues (pairs, a head
+        reordered by side or result, a video the text names: ``Route.plain``)."""
+        query = plan.query
+        if query.mode is Mode.AUTO and not ranking.route.plain:
             return None
         rest = replace(query, filter=replace(query.filter, video_ids=grouping.rest(held, found)))
         kept = plans.kept(plan, ranking)

@@ -218,6 +218,9 @@ class Route:
     confidences: dict[Level, float] = field(default_factory=dict)
     parse: Any = None  # hierarchy.query.ParsedQuery
     in_time_order: bool = False  # the answers are listed in time order ("every goal"): no rerank moves them
+    # A routed ranking that is its level's by calibrated score past its head (no pairs, no
+    # reorder, no video the text names): a search of other videos continues it.
+    plain: bool = False
 
 
 @dataclass(frozen=True)

@@ -44,9 +44,9 @@ def crowded(db: Database, monkeypatch: pytest.MonkeyPatch) -> dict[str, np.ndarr
     return library
 
 
-def _groups(db: Database, q: SearchQuery) -> list[list[VideoGroup]]:
-    """The groups of every page, following the tokens (at most 20 pages)."""
-    pages, token = [], ""
+def _groups(db: Database, q: SearchQuery, token: str = "") -> list[list[VideoGroup]]:
+    """The groups of every page from ``token``'s, following the tokens (at most 20 pages)."""
+    pages: list[list[VideoGroup]] = []
     for _ in range(20):
         result = db.search(q, token)
         pages.append(result.groups)
@@ -129,3 +129,43 @@ def test_the_rounds_of_a_routed_search_score_as_its_first_does(db: Database, cro
     assert [g.video_id for g in listed] == list(crowded)
     scores = [g.score for g in listed]
     assert scores == sorted(scores, reverse=True) and scores[-1] < 0.5, "calibrated, not raw similarities"
+
+
+def test_a_video_the_text_names_written_between_pages_stops_no_round(
+    db: Database, crowded: dict[str, np.ndarray]
+) -> None:
+    """The first page found no video of the id the text names and searched them all; the
+    video written since is not in the pages' commit, so every round still runs."""
+    q = SearchQuery(COLLECTION, text="a goal of match-0009", vector=PROBE, mode=Mode.AUTO, top_k=2, group_by_video=True)
+    first = db.search(q)
+    db.create_video(COLLECTION, "match-0009")
+    db.append_segments(COLLECTION, segments("match-0009", _at(np.full(5, 0.5), seed=400)))
+    listed = [g.video_id for page in [first.groups, *_groups(db, q, first.next_page_token)] for g in page]
+    assert "no video 'match-0009'" in first.route.reason and listed == list(crowded)
+
+
+def test_rounds_of_a_sequence_search_list_pairs_only(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Videos p0, p1 hold many corner-goal pairs, n0-n3 a lone corner each: past the limit
+    no round lists a video with no pair as a single moment."""
+    monkeypatch.setattr(grouping, "MAX_GROUPED_RANKING", LIMIT)
+    rng = np.random.default_rng(0)
+    corner, goal = _unit(rng.normal(size=DIM)), _unit(rng.normal(size=DIM))
+    db.create_collection(COLLECTION, EmbeddingSpace(DIM))
+    for video in ("p0", "p1"):
+        rows = [(corner if j % 2 == 0 else goal) + 0.3 * rng.normal(size=DIM) for j in range(80)]
+        db.create_video(COLLECTION, video)
+        db.append_segments(COLLECTION, segments(video, _unit(np.stack(rows))))
+    for i in range(4):
+        db.create_video(COLLECTION, f"n{i}")
+        db.append_segments(COLLECTION, segments(f"n{i}", _unit(corner + 0.2 * rng.normal(size=(1, DIM)))))
+    q = SearchQuery(
+        COLLECTION, text="a corner then a goal", vector=_unit(corner + goal), part_vectors=(corner, goal),
+        mode=Mode.AUTO, rerank=False, top_k=2, group_by_video=True, group_size=1,
+    )  # fmt: skip
+    pages = _groups(db, q)
+    assert [g.video_id for page in pages for g in page] == ["p0", "p1"]
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    rows = np.asarray(rows, np.float32)
+    return rows / np.linalg.norm(rows, axis=-1, keepdims=True)
