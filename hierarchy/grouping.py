@@ -64,6 +64,12 @@ def capped(asked: int, exhausted: bool) -> bool:
     return asked >= MAX_GROUPED_RANKING and not exhausted
 
 
+def cut(rounds: int) -> str:
+    """The reason's note on a page whose rounds stopped with videos left unread."""
+    read = f"{rounds} rounds of {MAX_GROUPED_RANKING:,} answers" if rounds > 1 else f"{MAX_GROUPED_RANKING:,} answers"
+    return f"; grouping stopped after {read}: videos ranked past them are not listed (narrow the filter)"
+
+
 def rest(held: Iterable[str], groups: Iterable[Group]) -> tuple[str, ...]:
     """The videos of ``held`` no group holds: the filter of the next round."""
     return tuple(sorted(set(held) - {g.video for g in groups}))

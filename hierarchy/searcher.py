@@ -270,8 +270,8 @@ class Searcher:
             rounds.append((step, ranking))
             found += groups
             offset = grouping.start(at, found, plan.by_score)
-            needed = len(found) <= offset + top_k and len(found) < len(held) and len(rounds) < grouping.MAX_ROUNDS
-            step = self._next_round(step, ranking, held, found) if capped and needed else None
+            short = capped and len(found) <= offset + top_k and len(found) < len(held)  # the page needs more videos
+            step = self._next_round(step, ranking, held, found) if short and len(rounds) < grouping.MAX_ROUNDS else None
         page = [self._filled(coll, rounds[g.round], g, group_size) for g in found[offset : offset + top_k]]
         by_video: dict[str, list[Hit]] = {}
         for number, (step, ranking) in enumerate(rounds):
@@ -289,7 +289,9 @@ class Searcher:
         cursor = None if last is None else (last.score, last.key)  # the last video's best answer
         position = at.next(offset + top_k, shown, plan.pins, cursor, plans.kept(plan, rounds[0][1]))
         token = paging.encode(position, owner, coll.id) if more else ""
-        return SearchResult([], rounds[0][1].route, more, token, out)
+        route = rounds[0][1].route
+        route = replace(route, reason=route.reason + grouping.cut(len(rounds))) if short else route
+        return SearchResult([], route, more, token, out)
 
     def _round(
         self, coll: Collection, plan: Plan, at: paging.Position, top_k: int, size: int, before: list[grouping.Group],

@@ -169,3 +169,16 @@ def test_rounds_of_a_sequence_search_list_pairs_only(db: Database, monkeypatch: 
 def _unit(rows: np.ndarray) -> np.ndarray:
     rows = np.asarray(rows, np.float32)
     return rows / np.linalg.norm(rows, axis=-1, keepdims=True)
+
+
+def test_a_page_whose_rounds_stop_with_videos_unread_says_so(
+    db: Database, crowded: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(grouping, "MAX_ROUNDS", 1)
+    q = SearchQuery(COLLECTION, Level.SEGMENT, vector=PROBE, top_k=8, group_by_video=True, group_size=1)
+    result = db.search(q)
+    assert 0 < len(result.groups) < len(crowded) and not result.next_page_token
+    assert result.route.reason.endswith(f"grouping stopped after {LIMIT} answers: videos ranked past them are not "
+                                        "listed (narrow the filter)")  # fmt: skip
+    monkeypatch.setattr(grouping, "MAX_ROUNDS", 8)
+    assert "grouping stopped" not in db.search(q).route.reason and len(db.search(q).groups) == len(crowded)
