@@ -190,7 +190,7 @@ def _shown(shown: Any) -> bool:
 
 def _seen(seen: Any) -> bool:
     """Every answer shown so far: up to MAX_SEEN keys, each once."""
-    if not isinstance(seen, list) or len(seen) > MAX_SEEN or not all(_count(v) for v in seen):
+    if not isinstance(seen, list) or len(seen) > MAX_SEEN or not all(_count(v) and v < 2**63 for v in seen):
         return False
     return len(set(seen)) == len(seen)
 

@@ -135,7 +135,8 @@ class Searcher:
         self, coll: Collection, plan: Plan, at: paging.Position, top_k: int, owner: str
     ) -> tuple[SearchResult, bool]:
         """The page at ``at``, and whether answers ranked for it had vanished when read."""
-        ranking = self._ranking(coll, plan, at.offset + top_k + 1)  # one extra: is there another page?
+        shown = at.offset if plan.seen is None else 0  # (a ranking leaves out the answers a token lists)
+        ranking = self._ranking(coll, plan, shown + top_k + 1)  # one extra: is there another page?
         start = plans.resume(at, plan, ranking)
         if start > at.offset and not ranking.exhausted:  # the ranking moved down: rank deeper
             ranking = self._ranking(coll, plan, start + top_k + 1)
@@ -144,11 +145,28 @@ class Searcher:
         more = len(ranking.ranked) > end or not ranking.exhausted
         last = ranking.ranked[end - 1] if plan.by_score and 0 < end <= len(ranking.ranked) else None
         cursor = None if last is None else (last.score, last.key)  # where a page resumes by score
-        offset, seen = (end, None) if plan.seen is None else (at.offset + end, sorted(plan.seen | set(read)))
-        seen = seen if seen is not None and len(seen) <= paging.MAX_SEEN else None
-        position = at.next(offset, read, plan.pins, cursor, plans.kept(plan, ranking), seen)
+        position = self._next_position(coll, plan, at, ranking, (end, read), cursor)
         token = paging.encode(position, owner, coll.id) if more else ""
         return SearchResult(hits, ranking.route, more, token), len(read) > len(hits)
+
+    def _next_position(
+        self, coll: Collection, plan: Plan, at: paging.Position, ranking: Ranking, page: tuple[int, list[int]],
+        cursor: tuple[float, int] | None,
+    ) -> list:  # fmt: skip
+        """The position of the next page, after one that ended at ``page[0]`` in the ranking
+        and read the keys ``page[1]``. While a token lists the answers shown, its offset
+        counts them; past ``MAX_SEEN`` of them, it is the place after the last one read in
+        the ranking as it is now, as for a token that never listed them."""
+        end, read = page
+        kept = plans.kept(plan, ranking)
+        if plan.seen is None:
+            return at.next(end, read, plan.pins, cursor, kept)
+        seen = sorted(plan.seen | set(read))
+        if len(seen) <= paging.MAX_SEEN:
+            return at.next(len(seen), read, plan.pins, None, kept, seen)
+        whole = self._ranking(coll, replace(plan, seen=None), len(seen) + 1)
+        offset = paging.Position(len(seen), plan.watermark, tuple(read)).resume([r.key for r in whole.ranked])
+        return at.next(offset, read, plan.pins, None, kept)
 
     def _page(
         self, coll: Collection, plan: Plan, at: paging.Position, ranking: Ranking, start: int, top_k: int
@@ -195,6 +213,7 @@ class Searcher:
         page of a search sees the same order; it may order only the first ``wanted`` of
         the head, unless ``whole`` (a caller that reads past them)."""
         query = plan.query
+        wanted += len(plan.seen or ())  # left out at the end
         reranking = rerank.applies(query)
         depth = max(wanted, RERANK_DEPTH) if reranking else wanted
         levels = [query.level] if query.mode is Mode.LEVEL else list(router.BUILT)

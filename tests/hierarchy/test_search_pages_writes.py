@@ -15,6 +15,7 @@ import pytest
 from hierarchy import paging
 from hierarchy.db import Database
 from hierarchy.index import IndexParams
+from hierarchy.searcher import Searcher
 from hierarchy.types import EmbeddingSpace, Level, Mode, SearchQuery
 from tests.hierarchy.helpers import DIM, fast_options, hit_ids, segments, unit_vectors
 
@@ -84,6 +85,67 @@ def test_pages_of_a_reranked_search_past_the_answers_a_token_lists_are_one_list(
         if not token:
             break
     assert listed == whole and len(set(listed)) == 40
+
+
+def test_past_the_answers_a_token_lists_the_next_page_resumes_at_its_place_in_the_ranking_now(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Video A holds the two best answers, then F four, B two, C the rest. A is deleted
+    after page 1; page 4 (B) is the first past the answers a token lists; B is deleted
+    after it. Page 5 starts at C's best: the token's place counts no deleted answer."""
+    monkeypatch.setattr(paging, "MAX_SEEN", 6)
+    probe = _unit(np.eye(DIM)[0])
+    rng = np.random.default_rng(2)
+    db.create_collection("tail", EmbeddingSpace(DIM))
+    cosines = iter(np.linspace(0.99, 0.2, 14))
+    for video, count in (("A", 2), ("F", 4), ("B", 2), ("C", 6)):
+        db.create_video("tail", video)
+        rows = np.stack([_at_cosine(probe, next(cosines), rng) for _ in range(count)])
+        db.append_segments("tail", segments(video, rows))
+    q = SearchQuery("tail", Level.SEGMENT, vector=probe, top_k=2, rerank=True, reranker="none", include_evidence=False)
+    pages, token = [], ""
+    for page in range(5):
+        result = db.search(q, token)
+        pages.append([(h.node.video_id, h.node.start_ms) for h in result.hits])
+        token = result.next_page_token
+        db.delete_video("tail", "A") if page == 0 else db.delete_video("tail", "B") if page == 3 else None
+    assert [p[0][0] for p in pages] == ["A", "F", "F", "B", "C"]
+    assert pages[4] == [("C", 0), ("C", 1000)]
+
+
+def test_a_delete_while_a_page_is_read_leaves_later_pages_whole(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Video k holds answers 10k+1 to 10k+10. A writer deletes v02 after page 3's ranking
+    is made and before its answers are read: the page reads past all ten, and every
+    later page is full until the last."""
+    probe = _unit(np.eye(DIM)[0])
+    rng = np.random.default_rng(3)
+    cosines = iter(np.linspace(0.99, 0.1, 120))
+    db.create_collection("mid", EmbeddingSpace(DIM))
+    for v in range(12):
+        db.create_video("mid", f"v{v:02d}")
+        db.append_segments(
+            "mid", segments(f"v{v:02d}", np.stack([_at_cosine(probe, next(cosines), rng) for _ in range(10)]))
+        )
+    q = SearchQuery("mid", Level.SEGMENT, vector=probe, top_k=10, rerank=True, reranker="overlap")
+    read = Searcher._page
+    armed = [False]
+
+    def page(self: Searcher, *args: object) -> object:
+        if armed[0]:
+            armed[0] = False
+            db.delete_video("mid", "v02")
+        return read(self, *args)
+
+    monkeypatch.setattr(Searcher, "_page", page)
+    videos, token = [], ""
+    for n in range(20):
+        armed[0] = n == 2
+        result = db.search(q, token)
+        videos.append({h.node.video_id for h in result.hits} if len(result.hits) == 10 else len(result.hits))
+        token = result.next_page_token
+        if not token:
+            break
+    assert videos == [{f"v{v:02d}"} for v in (0, 1, *range(3, 12))], "v02's page is v03's, then one video a page"
 
 
 @pytest.mark.parametrize("cursor", [True, False], ids=["token", "token-of-an-older-server"])
