@@ -145,8 +145,9 @@ class Searcher:
         more = len(ranking.ranked) > end or not ranking.exhausted
         last = ranking.ranked[end - 1] if plan.by_score and 0 < end <= len(ranking.ranked) else None
         cursor = None if last is None else (last.score, last.key)  # where a page resumes by score
-        position = self._next_position(coll, plan, at, ranking, (end, read), cursor)
-        token = paging.encode(position, owner, coll.id) if more else ""
+        token = ""
+        if more:  # (only then: past the answers a token lists, the next position ranks again)
+            token = paging.encode(self._next_position(coll, plan, at, ranking, (end, read), cursor), owner, coll.id)
         return SearchResult(hits, ranking.route, more, token), len(read) > len(hits)
 
     def _next_position(
