@@ -35,6 +35,12 @@ def unit_vectors(count: int, dim: int = DIM, seed: int = 0) -> np.ndarray:
     return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
 
+def unit(rows: np.ndarray) -> np.ndarray:
+    """``rows`` (or one row) as float32, scaled to unit length."""
+    rows = np.asarray(rows, np.float32)
+    return rows / np.linalg.norm(rows, axis=-1, keepdims=True)
+
+
 def segments(video_id: str, vectors: np.ndarray, first_ms: int = 0) -> list[SegmentInput]:
     """Back-to-back segments of ``SEGMENT_MS`` each, one per vector row."""
     return [

@@ -8,7 +8,7 @@ import pytest
 from hierarchy import grouping
 from hierarchy.db import Database
 from hierarchy.types import EmbeddingSpace, Level, Mode, SearchQuery, VideoGroup
-from tests.hierarchy.helpers import COLLECTION, DIM, segments, unit_vectors
+from tests.hierarchy.helpers import COLLECTION, DIM, segments, unit, unit_vectors
 
 LIMIT = 30  # answers a round reads at most, in these tests
 PROBE = unit_vectors(1, seed=5)[0]
@@ -149,26 +149,21 @@ def test_rounds_of_a_sequence_search_list_pairs_only(db: Database, monkeypatch: 
     no round lists a video with no pair as a single moment."""
     monkeypatch.setattr(grouping, "MAX_GROUPED_RANKING", LIMIT)
     rng = np.random.default_rng(0)
-    corner, goal = _unit(rng.normal(size=DIM)), _unit(rng.normal(size=DIM))
+    corner, goal = unit(rng.normal(size=DIM)), unit(rng.normal(size=DIM))
     db.create_collection(COLLECTION, EmbeddingSpace(DIM))
     for video in ("p0", "p1"):
         rows = [(corner if j % 2 == 0 else goal) + 0.3 * rng.normal(size=DIM) for j in range(80)]
         db.create_video(COLLECTION, video)
-        db.append_segments(COLLECTION, segments(video, _unit(np.stack(rows))))
+        db.append_segments(COLLECTION, segments(video, unit(np.stack(rows))))
     for i in range(4):
         db.create_video(COLLECTION, f"n{i}")
-        db.append_segments(COLLECTION, segments(f"n{i}", _unit(corner + 0.2 * rng.normal(size=(1, DIM)))))
+        db.append_segments(COLLECTION, segments(f"n{i}", unit(corner + 0.2 * rng.normal(size=(1, DIM)))))
     q = SearchQuery(
-        COLLECTION, text="a corner then a goal", vector=_unit(corner + goal), part_vectors=(corner, goal),
+        COLLECTION, text="a corner then a goal", vector=unit(corner + goal), part_vectors=(corner, goal),
         mode=Mode.AUTO, rerank=False, top_k=2, group_by_video=True, group_size=1,
     )  # fmt: skip
     pages = _groups(db, q)
     assert [g.video_id for page in pages for g in page] == ["p0", "p1"]
-
-
-def _unit(rows: np.ndarray) -> np.ndarray:
-    rows = np.asarray(rows, np.float32)
-    return rows / np.linalg.norm(rows, axis=-1, keepdims=True)
 
 
 def test_a_page_whose_rounds_stop_with_videos_unread_says_so(

@@ -17,7 +17,7 @@ from hierarchy.db import Database
 from hierarchy.index import IndexParams
 from hierarchy.searcher import Searcher
 from hierarchy.types import EmbeddingSpace, Level, Mode, SearchQuery
-from tests.hierarchy.helpers import DIM, fast_options, hit_ids, segments, unit_vectors
+from tests.hierarchy.helpers import DIM, fast_options, hit_ids, segments, unit, unit_vectors
 
 
 def test_a_delete_of_every_answer_a_token_remembers_and_more_skips_no_answer(db: Database) -> None:
@@ -94,7 +94,7 @@ def test_past_the_answers_a_token_lists_the_next_page_resumes_at_its_place_in_th
     after page 1; page 4 (B) is the first past the answers a token lists; B is deleted
     after it. Page 5 starts at C's best: the token's place counts no deleted answer."""
     monkeypatch.setattr(paging, "MAX_SEEN", 6)
-    probe = _unit(np.eye(DIM)[0])
+    probe = unit(np.eye(DIM)[0])
     rng = np.random.default_rng(2)
     db.create_collection("tail", EmbeddingSpace(DIM))
     cosines = iter(np.linspace(0.99, 0.2, 14))
@@ -117,7 +117,7 @@ def test_a_delete_while_a_page_is_read_leaves_later_pages_whole(db: Database, mo
     """Video k holds answers 10k+1 to 10k+10. A writer deletes v02 after page 3's ranking
     is made and before its answers are read: the page reads past all ten, and every
     later page is full until the last."""
-    probe = _unit(np.eye(DIM)[0])
+    probe = unit(np.eye(DIM)[0])
     rng = np.random.default_rng(3)
     cosines = iter(np.linspace(0.99, 0.1, 120))
     db.create_collection("mid", EmbeddingSpace(DIM))
@@ -269,11 +269,6 @@ def test_a_video_sealed_between_pages_of_a_routed_search_keeps_its_moments_route
     assert first.route.levels == second.route.levels == (Level.SEGMENT,)
     assert hit_ids(second) == hit_ids(unsealed) and all(h.node.video_id == "live" for h in second.hits)
     assert db.search(q).route.levels == (Level.SCENE,)  # a new search sees the scene
-
-
-def unit(rows: np.ndarray) -> np.ndarray:
-    rows = np.asarray(rows, np.float32)
-    return rows / np.linalg.norm(rows, axis=-1, keepdims=True)
 
 
 def test_a_video_a_routed_text_names_written_between_pages_is_not_searched_alone_later(db: Database) -> None:
