@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from hierarchy import scan as scan_module
@@ -224,3 +224,44 @@ def test_a_rows_score_does_not_move_when_rows_are_appended() -> None:
             keys, sims = scan.best(query, None, Metric.INNER_PRODUCT, among)
             for key, sim in zip(keys.tolist(), sims.tolist(), strict=True):
                 assert scores.setdefault(key, sim) == sim
+
+
+asked_keys = st.one_of(
+    st.builds(lambda lo, n: list(range(lo, lo + n)), st.integers(0, 400), st.integers(1, 120)),  # a video's run
+    st.lists(st.integers(0, 500), min_size=1, max_size=60),  # any keys, any order, repeats
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.tuples(st.integers(0, 300), st.integers(1, 300)),
+    st.lists(st.integers(0, 700), max_size=100),
+    st.lists(st.integers(0, 700), max_size=20),
+    asked_keys,
+)
+@example(block=(0, 5), extra=[6, 7, 8], removed=[], asked=[3, 4, 5, 6])  # 5 missing: not a run
+@example(block=(0, 10), extra=[], removed=[], asked=[3, 3, 5])  # as many keys as a run, first to last
+@example(block=(0, 10), extra=[], removed=[], asked=[5, 4, 6])  # not ascending
+@example(block=(0, 10), extra=[], removed=[5], asked=[4, 5, 6])  # a removed row inside
+def test_the_rows_of_keys_asked_are_theirs_whether_or_not_they_run(
+    block: tuple[int, int], extra: list[int], removed: list[int], asked: list[int]
+) -> None:
+    # A run of consecutive keys in consecutive rows is read in place; a gap, a removed
+    # row or keys out of order inside the run must fall back to looking each one up.
+    added = list(range(block[0], block[0] + block[1])) + extra  # most runs asked are held
+    table = VectorTable(DIM)
+    table.add(np.array(added, np.int64), np.stack([row(k) for k in added]))
+    if removed:
+        table.remove(np.array(removed, np.int64))
+    scan = ScanCopy(table).current()
+    assert scan is not None
+    held = set(added) - set(removed)
+    keys = np.array(asked, np.int64)
+    expected = [k for k in asked if k in held]
+    wanted = np.array([row(k) for k in expected], np.float32).reshape(-1, DIM)
+
+    present, rows, norms = scan.among(keys)
+    assert present.tolist() == expected
+    assert len(rows) >= len(expected) and len(rows) % ROW_GROUP == 0
+    np.testing.assert_array_equal(rows[: len(expected)], wanted)
+    np.testing.assert_allclose(norms, [np.linalg.norm(row(k)) for k in expected], rtol=1e-6)
