@@ -397,6 +397,20 @@ class LevelIndex:
         instead of failing the search."""
         return self._table.get_present(np.asarray(keys, np.int64))
 
+    def unit_vectors(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(whether each key is still present, the rows of those that are scaled to unit
+        length), as :meth:`present_vectors` leaves keys out. A level small enough to scan
+        reads them from its float32 copy, norms and all: a rerank's look-alike test
+        widened and measured the half floats again for every chunk of answers it read."""
+        keys = np.asarray(keys, np.int64)
+        scan = self._scan.current() if self.exact else None
+        if scan is not None:
+            present, rows, norms = scan.rows_of(keys)
+        else:
+            present, rows = self._table.get_present(keys)
+            norms = np.sqrt(np.einsum("ij,ij->i", rows, rows))  # as the scan copy measures
+        return present, rows / np.maximum(norms, 1e-12)[:, None]
+
     def score(self, keys: np.ndarray, query: np.ndarray, count: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The ``count`` (default: all) of ``keys`` most similar to ``query``, scored exactly
         at the index's precision, best first; keys removed since a search found them are

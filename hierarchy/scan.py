@@ -97,6 +97,16 @@ class Scan:
         padded = np.concatenate([at, np.repeat(at[:1], whole - len(at))])
         return keys[live], self.rows[padded], self.norms[at]
 
+    def rows_of(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(whether each of ``keys`` is present, in the order given; the rows of those
+        that are and their norms), with no rows past them."""
+        keys = np.asarray(keys, np.int64)
+        if not len(self.keys):
+            return np.zeros(len(keys), bool), self.rows[:0], self.norms[:0]
+        at = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        live = (self.keys[at] == keys) & self.alive[at]
+        return live, self.rows[at[live]], self.norms[at[live]]
+
     def _run(self, keys: np.ndarray) -> int | None:
         """The row of ``keys[0]`` when ``keys`` are consecutive integers in ascending order
         (a video's segments, the common case), all held and alive: found by one bisection,

@@ -463,15 +463,14 @@ class Searcher:
     def _unit_vectors(self, coll: Collection, ranked: list[Ranked]) -> np.ndarray:
         """The answers' vectors scaled to unit length, in the order given."""
         out = np.zeros((len(ranked), coll.space.dimension), np.float32)
-        levels = np.fromiter((r.level for r in ranked), np.int64, len(ranked))
         keys = np.fromiter((r.key for r in ranked), np.int64, len(ranked))
-        for level in np.unique(levels).tolist():
-            rows = np.flatnonzero(levels == level)
-            present, vectors = self._index(coll, Level(level)).present_vectors(keys[rows])
+        levels = {r.level for r in ranked}
+        for level in levels:
+            rows = np.arange(len(ranked)) if len(levels) == 1 else np.flatnonzero([r.level is level for r in ranked])
+            present, vectors = self._index(coll, level).unit_vectors(keys[rows])
             # A node deleted since it was ranked keeps a zero row: alike to nothing.
             out[rows[present]] = vectors
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.maximum(norms, 1e-12)
+        return out
 
     def _evidence(
         self, coll: Collection, plan: Plan, vector: np.ndarray

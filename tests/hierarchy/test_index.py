@@ -335,6 +335,21 @@ def test_vectors_of_removed_keys_are_left_out(saved: LevelIndex, vectors: np.nda
     assert saved.vector_of(1) is None and saved.vector_of(3) is not None
 
 
+@pytest.mark.parametrize("exact_below", [10_000, 0], ids=["scanned", "graph"])
+def test_unit_vectors_are_the_stored_rows_at_unit_length(path: Path, vectors: np.ndarray, exact_below: int) -> None:
+    # A level small enough to scan reads them from its float32 copy; a larger one from the
+    # table: both the stored (half-float) rows scaled to length 1, removed keys left out.
+    index = make_index(path, IndexParams(exact_below=exact_below))
+    index.add(keys(COUNT), vectors * 3.0, watermark=1)
+    index.remove(keys(2))
+    asked = np.array([4, 1, 3, COUNT + 5], np.int64)
+    present, rows = index.unit_vectors(asked)
+    assert asked[present].tolist() == [4, 3]
+    stored = (vectors[[3, 2]] * 3.0).astype(np.float16).astype(np.float32)
+    np.testing.assert_allclose(rows, stored / np.linalg.norm(stored, axis=1, keepdims=True), rtol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(rows, axis=1), 1.0, rtol=1e-6)
+
+
 def _half_float_similarities(rows: np.ndarray, query: np.ndarray) -> np.ndarray:
     stored, query = rows.astype(np.float16).astype(np.float64), query.astype(np.float16).astype(np.float64)
     return stored @ query / (np.linalg.norm(stored, axis=1) * np.linalg.norm(query))

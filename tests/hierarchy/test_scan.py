@@ -265,3 +265,8 @@ def test_the_rows_of_keys_asked_are_theirs_whether_or_not_they_run(
     assert len(rows) >= len(expected) and len(rows) % ROW_GROUP == 0
     np.testing.assert_array_equal(rows[: len(expected)], wanted)
     np.testing.assert_allclose(norms, [np.linalg.norm(row(k)) for k in expected], rtol=1e-6)
+
+    live, gathered, gathered_norms = scan.rows_of(keys)
+    assert keys[live].tolist() == expected
+    np.testing.assert_array_equal(gathered, wanted)
+    np.testing.assert_array_equal(gathered_norms, norms)
