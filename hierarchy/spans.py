@@ -155,7 +155,9 @@ class SpanBlock:
         end = end or np.iinfo(np.int64).max
         if video_ids:
             found = [self.inside(video, start, end) for video in dict.fromkeys(video_ids)]
-            return np.sort(np.concatenate(found)) if found else np.zeros(0, np.int64)
+            # A video's keys in time order are mostly in key order already: numpy's default
+            # sort does not gain from that and the stable one does (2,900 keys: 69 µs, 4).
+            return np.sort(np.concatenate(found), kind="stable") if found else np.zeros(0, np.int64)
         return self.keys[(self.start < end) & (self.end > start)]
 
     def positions(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -351,7 +353,7 @@ class LevelSpans:
             return parts[0]
         joined = np.concatenate(parts)
         # A writer that took its keys first may commit second: recent keys can sort anywhere.
-        return np.sort(joined) if ordered else joined
+        return np.sort(joined, kind="stable") if ordered else joined  # see ``SpanBlock.matching``
 
 
 class SpanCache:
