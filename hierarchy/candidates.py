@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import duckdb
 import numpy as np
@@ -24,9 +24,9 @@ COUNT_POOL = 2000  # candidates a count or an ordinal scans for matching events
 LEVEL_SCAN = 20_000  # nodes of a level scored exactly when every one must be ranked
 
 
-@dataclass(frozen=True)
-class Ranked:
-    """One ranked answer before paging."""
+class Ranked(NamedTuple):
+    """One ranked answer before paging. A named tuple: a routed search builds a few
+    hundred, and a frozen dataclass took twice as long to build (1.1 µs each)."""
 
     key: int
     level: Level
