@@ -158,7 +158,9 @@ def side_key(attributes: Iterable[Mapping[str, Any]]) -> str | None:
     of possession carries no side). None when no key does."""
     rows = list(attributes)
     keys = sorted({k for row in rows for k in row})
-    return next((k for k in keys if all(side_of(row[k]) for row in rows if k in row)), None)
+    # Each distinct text read once (``side_of`` reads a value's text): a routed search's
+    # head of 100 holds a handful.
+    return next((k for k in keys if all(side_of(v) for v in {str(row[k]) for row in rows if k in row})), None)
 
 
 def parse_side(text: str) -> str:
