@@ -170,3 +170,45 @@ def test_a_lookup_while_a_rebuild_forgets_its_nodes_keeps_none_of_the_old(games:
     rows.forget = forget  # type: ignore[method-assign]
     stored = nodes.by_keys(games.store.cursor(), keys)
     assert games.node_cache.get(keys) == stored
+
+
+def _attributed(games: Database) -> list[int]:
+    """Keys of three segments of v1 with attributes, read into the resident rows."""
+    rows = segments("v1", unit_vectors(3, seed=5))
+    for i, row in enumerate(rows):
+        row.attributes = {"team": "home" if i % 2 else "away", "minute": i}
+    games.append_segments(COLLECTION, rows)
+    games.node_cache.read_rows()
+    return [int(k) for k in nodes.video_keys(games.store.cursor(), 1, "v1")[Level.SEGMENT]]
+
+
+def test_attributes_decoded_from_the_resident_rows_are_kept_until_forgotten(games: Database) -> None:
+    keys = _attributed(games)
+    cache = NodeCache(games.store.cursor, capacity=10, rows=games.node_cache.rows)
+    first = cache.attributes(keys)
+    assert first == {k: n.attributes for k, n in nodes.by_keys(games.store.cursor(), keys).items()}
+    assert first[keys[1]] == {"team": "home", "minute": 1} and len(cache) == 0  # no node built
+    again = cache.attributes(keys)
+    assert all(again[k] is first[k] for k in keys)  # not decoded again
+    cache.forget(keys[:1])
+    after = cache.attributes(keys)
+    assert after[keys[0]] is not first[keys[0]] and after[keys[1]] is first[keys[1]]
+    cache.invalidate()
+    assert all(cache.attributes(keys)[k] is not first[k] for k in keys)
+
+
+def test_attributes_decoded_across_a_forget_are_not_kept(games: Database) -> None:
+    keys = _attributed(games)
+    rows = games.node_cache.rows
+    cache = NodeCache(games.store.cursor, capacity=10, rows=rows)
+    decode = rows.attributes
+
+    def decode_then_forget(wanted: list[int]) -> dict[int, dict]:
+        found = decode(wanted)
+        cache.forget(wanted[:1])  # a rebuild of that video commits while the rows are read
+        return found
+
+    rows.attributes = decode_then_forget  # type: ignore[method-assign]
+    first = cache.attributes(keys)
+    rows.attributes = decode  # type: ignore[method-assign]
+    assert all(cache.attributes(keys)[k] is not first[k] for k in keys)
