@@ -23,16 +23,24 @@ SIDE_BONUS = 100.0  # and answers of the side a query names (the other side's la
 
 
 def execute(
-    ctx: Context, query: SearchQuery, vector: np.ndarray, wanted: int, kept: Level | None = None
+    ctx: Context,
+    query: SearchQuery,
+    vector: np.ndarray,
+    wanted: int,
+    kept: Level | None = None,
+    confined: bool = False,
 ) -> tuple[list[Ranked], Route, np.ndarray]:
     """The ranked answers of an AUTO or ALL query, its route, and the vector that scored;
-    ``kept``: the level the search's first page was routed to (its later pages keep it)."""
+    ``kept``: the level the search's first page was routed to (its later pages keep it);
+    ``confined``: whether its first page was confined to a video its text names (its later
+    pages are, even when that video is deleted since)."""
     parsed = parse(query.text)
-    scoped, named = _in_named_video(ctx, query, parsed)
+    scoped, named = _in_named_video(ctx, query, parsed, confined)
     # Answers past the head are the level's by calibrated score unless the text confined the
     # search to a video it names, or a reorder below applies: then no search of other videos
     # continues the ranking (grouping's rounds).
-    plain, query = scoped is query, scoped
+    in_named = scoped is not query
+    plain, query = not in_named, scoped
     if parsed.part is not None and ctx.spans is not None:
         ctx = replace(ctx, part=parsed.part)
         named += f"; inside {parsed.part[0].label} {parsed.part[1]} of each video, as the query says"
@@ -44,7 +52,8 @@ def execute(
         # Each pool holds its level's best ``size``: past that many, the merged list could
         # miss a level's answers that rank above others it holds.
         mixed = _mixed(pools)[:size]
-        return mixed, Route(tuple(p.level for p in pools), reason, router.confidences(pools), parsed), event
+        route = Route(tuple(p.level for p in pools), reason, router.confidences(pools), parsed, confined=in_named)
+        return mixed, route, event
     # Only the levels routing can pick are searched: the one the wording names, or else a
     # moment or a scene (router.UNSCOPED).
     structured = router.structured_level(parsed)
@@ -54,7 +63,7 @@ def execute(
     level, conf, reason = router.pick_level(parsed, pools, share, present)
     paired = _pairs(ctx, query, parsed, size) if structured is None else None
     if paired:
-        return paired, Route((Level.SEGMENT,), _pairs_reason(parsed) + named, conf, parsed), event
+        return paired, Route((Level.SEGMENT,), _pairs_reason(parsed) + named, conf, parsed, confined=in_named), event
     if paired is not None:
         reason += "; no two moments in a row match the sequence: single moments"
     if structured is None and level is Level.SCENE:
@@ -95,9 +104,10 @@ def execute(
         listed = positions.every_event(ctx, query, parsed, event)
         if listed is not None:
             ranked, reason = listed
-            return ranked, Route((Level.SEGMENT,), reason + named, conf, parsed, in_time_order=True), event
+            route = Route((Level.SEGMENT,), reason + named, conf, parsed, in_time_order=True, confined=in_named)
+            return ranked, route, event
         reason += f"; no label names '{parsed.event}' (or too many carry it to list): the best matches"
-    return ranked, Route((level,), reason + named, conf, parsed, plain=plain), event
+    return ranked, Route((level,), reason + named, conf, parsed, plain=plain, confined=in_named), event
 
 
 def _pairs(ctx: Context, query: SearchQuery, parsed: ParsedQuery, size: int) -> list[Ranked] | None:
@@ -118,20 +128,24 @@ def _pairs_reason(parsed: ParsedQuery) -> str:
     )
 
 
-def _in_named_video(ctx: Context, query: SearchQuery, parsed: ParsedQuery) -> tuple[SearchQuery, str]:
+def _in_named_video(ctx: Context, query: SearchQuery, parsed: ParsedQuery, confined: bool) -> tuple[SearchQuery, str]:
     """A video the text names by its id ("the final goal of match-0001") becomes the
     video filter when the request sets none, and the reason's note says so; an id that is
-    no video of the collection is searched as words would be (it is never embedded)."""
+    no video of the collection is searched as words would be (it is never embedded),
+    unless the search's first page was ``confined`` to it: then it was deleted since, and
+    the search stays in it (its later pages list no other video)."""
     ref = parsed.video_ref
     if not ref or query.filter.video_ids:
         return query, ""
     named = Filter(video_ids=(ref,))
+    scoped = replace(query, filter=replace(query.filter, video_ids=named.video_ids))
     spans = (lambda: ctx.spans(Level.SEGMENT)) if ctx.spans is not None else None
     held = search.filtered_keys(ctx.cur, ctx.cid, Level.SEGMENT, named, 1, spans)
-    if not len(_seen(ctx, Level.SEGMENT, held)):  # a video written after a page's commit is not there yet
-        return query, f"; no video '{ref}' in the collection: every video searched"
-    scoped = replace(query, filter=replace(query.filter, video_ids=named.video_ids))
-    return scoped, f"; in video {ref}, as the query says"
+    if len(_seen(ctx, Level.SEGMENT, held)):  # a video written after a page's commit is not there yet
+        return scoped, f"; in video {ref}, as the query says"
+    if confined:
+        return scoped, f"; in video {ref}, as the query says (deleted since this search's first page)"
+    return query, f"; no video '{ref}' in the collection: every video searched"
 
 
 def _pools(ctx: Context, levels: tuple[Level, ...], flt: Filter, vector: np.ndarray, size: int) -> list[Pool]:

@@ -26,6 +26,7 @@ class Plan:
     pins: dict[int, int] = field(default_factory=dict)
     route: Level | None = None  # the level a routed search's first page chose, kept by later pages
     seen: frozenset[int] | None = None  # a reranked search's answers shown so far: left out of its pages
+    confined: bool = False  # a routed search's first page was confined to a video its text names
 
     @property
     def by_score(self) -> bool:

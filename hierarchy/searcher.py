@@ -118,7 +118,7 @@ class Searcher:
         )
         at = self._position(coll, page_token, owner)
         route = None if at.route is None else Level(at.route)
-        plan = Plan(query, vector, example, diversity, at.watermark, dict(at.pins), route)
+        plan = Plan(query, vector, example, diversity, at.watermark, dict(at.pins), route, confined=at.confined)
         if not plan.by_score and not query.group_by_video and (at.seen is not None or at.offset == 0):
             plan = replace(plan, seen=frozenset(at.seen or ()))
         if query.group_by_video:
@@ -159,15 +159,15 @@ class Searcher:
         counts them; past ``MAX_SEEN`` of them, it is the place after the last one read in
         the ranking as it is now, as for a token that never listed them."""
         end, read = page
-        kept = plans.kept(plan, ranking)
+        kept, confined = plans.kept(plan, ranking), ranking.route.confined
         if plan.seen is None:
-            return at.next(end, read, plan.pins, cursor, kept)
+            return at.next(end, read, plan.pins, cursor, kept, confined=confined)
         seen = sorted(plan.seen | set(read))
         if len(seen) <= paging.MAX_SEEN:
-            return at.next(len(seen), read, plan.pins, None, kept, seen)
+            return at.next(len(seen), read, plan.pins, None, kept, seen, confined)
         whole = self._ranking(coll, replace(plan, seen=None), len(seen) + 1)
         offset = paging.Position(len(seen), plan.watermark, tuple(read)).resume([r.key for r in whole.ranked])
-        return at.next(offset, read, plan.pins, None, kept)
+        return at.next(offset, read, plan.pins, None, kept, confined=confined)
 
     def _page(
         self, coll: Collection, plan: Plan, at: paging.Position, ranking: Ranking, start: int, top_k: int
@@ -307,10 +307,11 @@ class Searcher:
         shown = [g.video for g in page]
         last = found[offset + top_k - 1].members[0] if plan.by_score and more else None
         cursor = None if last is None else (last.score, last.key)  # the last video's best answer
-        position = at.next(offset + top_k, shown, plan.pins, cursor, plans.kept(plan, rounds[0][1]))
+        first = rounds[0][1]
+        kept, confined = plans.kept(plan, first), first.route.confined
+        position = at.next(offset + top_k, shown, plan.pins, cursor, kept, confined=confined)
         token = paging.encode(position, owner, coll.id) if more else ""
-        route = rounds[0][1].route
-        route = replace(route, reason=route.reason + grouping.cut(len(rounds))) if short else route
+        route = replace(first.route, reason=first.route.reason + grouping.cut(len(rounds))) if short else first.route
         return SearchResult([], route, more, token, out)
 
     def _round(
@@ -418,7 +419,7 @@ class Searcher:
             narrow=lambda level, parents: self._narrowing(coll, level, as_of, parents),
             parts=queryparts.source(coll, query),
         )
-        return auto.execute(context, query, vector, wanted, plan.route)
+        return auto.execute(context, query, vector, wanted, plan.route, plan.confined)
 
     def _narrowing(
         self, coll: Collection, level: Level, as_of: int, parents: np.ndarray | None = None, answers: int = 0

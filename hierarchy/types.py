@@ -221,6 +221,7 @@ class Route:
     # A routed ranking that is its level's by calibrated score past its head (no pairs, no
     # reorder, no video the text names): a search of other videos continues it.
     plain: bool = False
+    confined: bool = False  # confined to a video its text names (its later pages stay there)
 
 
 @dataclass(frozen=True)

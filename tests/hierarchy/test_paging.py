@@ -120,6 +120,9 @@ def test_decoding_forged_json_returns_a_position_or_refuses(position: Any, owner
         [1, 2, [], [], [float("nan"), 3]], [1, 2, [], [], [0.5, 3], 1, 1], [1, 2, [], [], [10**400, 3]],
         [1, 2, [], [], None, 0], [1, 2, [], [], None, 6], [1, 2, [], [], None, -1], [1, 2, [], [], None, True],
         [1, 2, [], [], None, 1.0], [1, 2, [], [], None, "scene"], [1, 2, [], [], None, [1]],
+        [1, 2, [], [], None, None, None, 0], [1, 2, [], [], None, None, None, 2],
+        [1, 2, [], [], None, None, None, True], [1, 2, [], [], None, None, None, "yes"],
+        [1, 2, [], [], None, None, None, 1, 1],
     ],
     ids=repr,
 )  # fmt: skip
@@ -165,3 +168,12 @@ def test_a_position_keeps_the_level_a_routed_search_chose() -> None:
         12, 40, (8,), ((1, 10),), (0.5, 8), 2
     )
     assert paging.Position.of([6, 40, [4], [], [0.5, 4]]).route is None  # a token of an earlier server
+
+
+def test_a_position_keeps_that_a_routed_search_stays_in_a_video_its_text_names() -> None:
+    at = paging.Position.of(paging.Position(6, 40).next(9, [7], route=1, confined=True))
+    assert at.confined and at.route == 1 and at.seen is None
+    seen = paging.Position.of(at.next(12, [8], route=1, seen=[7, 8], confined=True))
+    assert seen.confined and seen.seen == (7, 8)
+    assert not paging.Position.of(at.next(12, [8], route=1)).confined
+    assert len(at.next(12, [8], route=1)) == 6  # left out when unset: earlier servers read it

@@ -289,6 +289,25 @@ def test_a_video_a_routed_text_names_written_between_pages_is_not_searched_alone
     assert hit_ids(second) == hit_ids(unwritten) and second.has_more
 
 
+def test_a_routed_search_in_a_video_its_text_names_stays_there_once_it_is_deleted(db: Database) -> None:
+    """The first page was confined to the video the text names; deleted before the next
+    page, it leaves that page empty, not filled with every other video's answers."""
+    rng = np.random.default_rng(13)
+    db.create_collection("named", EmbeddingSpace(DIM))
+    for v in range(3):
+        db.create_video("named", f"match-{v:04d}")
+        db.append_segments("named", segments(f"match-{v:04d}", unit(rng.normal(size=(100, DIM)))))
+    q = SearchQuery("named", text="goal of match-0001", vector=unit(rng.normal(size=DIM)), top_k=5, mode=Mode.AUTO)
+    first = db.search(q)
+    assert "in video match-0001" in first.route.reason
+    assert {h.node.video_id for h in first.hits} == {"match-0001"} and first.has_more
+    db.delete_video("named", "match-0001")
+    second = db.search(q, first.next_page_token)
+    assert not second.hits and not second.has_more
+    assert "deleted since this search's first page" in second.route.reason
+    assert "no video 'match-0001'" in db.search(q).route.reason  # a new search reads it as words
+
+
 @pytest.mark.parametrize("group", [False, True], ids=["hits", "videos"])
 def test_a_delete_between_pages_of_a_routed_search_keeps_the_level_its_first_page_chose(
     db: Database, group: bool
