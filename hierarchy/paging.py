@@ -113,7 +113,7 @@ class Position:
             raise InvalidArgument("page_token", "is malformed; pass back a next_page_token unchanged")
         if not ((route is None or (_count(route) and route in LEVELS)) and (seen is None or _seen(seen))):
             raise InvalidArgument("page_token", "is malformed; pass back a next_page_token unchanged")
-        if confined not in (None, 1) or isinstance(confined, bool):
+        if not (confined is None or (_count(confined) and confined == 1)):
             raise InvalidArgument("page_token", "is malformed; pass back a next_page_token unchanged")
         cursor = None if after is None else (float(after[0]), int(after[1]))
         pinned = tuple((p[0], p[1]) for p in pins)
