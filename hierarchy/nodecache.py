@@ -93,7 +93,10 @@ class NodeCache:
         with self._lock:
             generation = self._generation
             out = {key: node.attributes for key in wanted if (node := self._nodes.get(key)) is not None}
-            out.update({key: found for key in wanted if key not in out and (found := self._attributes.get(key))})
+            for key in wanted:
+                if key not in out and (found := self._attributes.get(key)) is not None:  # {} is found too
+                    self._attributes.move_to_end(key)
+                    out[key] = found
         missing = [key for key in wanted if key not in out]
         if missing and self.rows is not None:
             decoded = self.rows.attributes(missing)

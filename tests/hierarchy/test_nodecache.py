@@ -172,10 +172,11 @@ def test_a_lookup_while_a_rebuild_forgets_its_nodes_keeps_none_of_the_old(games:
     assert games.node_cache.get(keys) == stored
 
 
-def _attributed(games: Database) -> list[int]:
-    """Keys of three segments of v1 with attributes, read into the resident rows."""
-    rows = segments("v1", unit_vectors(3, seed=5))
-    for i, row in enumerate(rows):
+def _attributed(games: Database, count: int = 3) -> list[int]:
+    """Keys of ``count`` segments of v1, the first three with attributes and the rest
+    with none, read into the resident rows."""
+    rows = segments("v1", unit_vectors(count, seed=5))
+    for i, row in enumerate(rows[:3]):
         row.attributes = {"team": "home" if i % 2 else "away", "minute": i}
     games.append_segments(COLLECTION, rows)
     games.node_cache.read_rows()
@@ -212,3 +213,24 @@ def test_attributes_decoded_across_a_forget_are_not_kept(games: Database) -> Non
     first = cache.attributes(keys)
     rows.attributes = decode  # type: ignore[method-assign]
     assert all(cache.attributes(keys)[k] is not first[k] for k in keys)
+
+
+def test_kept_attributes_are_read_again_least_recently_used_last_and_empty_ones_too(games: Database) -> None:
+    keys = _attributed(games, count=5)
+    rows = games.node_cache.rows
+    decode, decoded = rows.attributes, []
+
+    def counted(wanted: list[int]) -> dict[int, dict]:
+        decoded.append(list(wanted))
+        return decode(wanted)
+
+    rows.attributes = counted  # type: ignore[method-assign]
+    cache = NodeCache(games.store.cursor, capacity=3, rows=rows)
+    assert cache.attributes(keys[3:5]) == {keys[3]: {}, keys[4]: {}}
+    assert cache.attributes(keys[3:5]) == {keys[3]: {}, keys[4]: {}} and decoded == [keys[3:5]]  # none again
+    cache.attributes(keys[:1])  # holds 3, 4 and 0
+    cache.attributes(keys[3:4])  # 3 read again: 4 is now the least recently used
+    cache.attributes(keys[1:2])  # a fourth: 4 gives way
+    decoded.clear()
+    cache.attributes([keys[3], keys[0], keys[1], keys[4]])
+    assert decoded == [[keys[4]]]
