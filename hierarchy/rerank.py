@@ -13,6 +13,8 @@ answers in their new order, possibly fewer. Built in:
 - ``none``: the ranking unchanged.
 
 ``register`` adds another under a new name; the request's ``reranker`` field picks one.
+An answer is a ``Ranked`` named tuple: a reranker that rescores one builds a new one
+(``answer._replace(score=...)``).
 
 A reranker registered with ``stops_early`` is also told how many answers, counted from
 the top of its order, the page being served needs (``Candidates.wanted``: the answers
