@@ -271,14 +271,21 @@ def test_a_video_sealed_between_pages_of_a_routed_search_keeps_its_moments_route
     assert db.search(q).route.levels == (Level.SCENE,)  # a new search sees the scene
 
 
-def test_a_video_a_routed_text_names_written_between_pages_is_not_searched_alone_later(db: Database) -> None:
-    """The first page found no video of the id the text names and searched them all; the
-    video written since must not narrow later pages to itself (empty: the rest lost)."""
-    rng = np.random.default_rng(12)
+def _three_matches(db: Database, seed: int) -> np.random.Generator:
+    """Collection "named" holding match-0000 to match-0002, 100 random segments each; the
+    generator that drew them, for the query's vector."""
+    rng = np.random.default_rng(seed)
     db.create_collection("named", EmbeddingSpace(DIM))
     for v in range(3):
         db.create_video("named", f"match-{v:04d}")
         db.append_segments("named", segments(f"match-{v:04d}", unit(rng.normal(size=(100, DIM)))))
+    return rng
+
+
+def test_a_video_a_routed_text_names_written_between_pages_is_not_searched_alone_later(db: Database) -> None:
+    """The first page found no video of the id the text names and searched them all; the
+    video written since must not narrow later pages to itself (empty: the rest lost)."""
+    rng = _three_matches(db, 12)
     q = SearchQuery("named", text="goal of match-0009", vector=unit(rng.normal(size=DIM)), top_k=5, mode=Mode.AUTO)
     first = db.search(q)
     unwritten = db.search(q, first.next_page_token)
@@ -292,11 +299,7 @@ def test_a_video_a_routed_text_names_written_between_pages_is_not_searched_alone
 def test_a_routed_search_in_a_video_its_text_names_stays_there_once_it_is_deleted(db: Database) -> None:
     """The first page was confined to the video the text names; deleted before the next
     page, it leaves that page empty, not filled with every other video's answers."""
-    rng = np.random.default_rng(13)
-    db.create_collection("named", EmbeddingSpace(DIM))
-    for v in range(3):
-        db.create_video("named", f"match-{v:04d}")
-        db.append_segments("named", segments(f"match-{v:04d}", unit(rng.normal(size=(100, DIM)))))
+    rng = _three_matches(db, 13)
     q = SearchQuery("named", text="goal of match-0001", vector=unit(rng.normal(size=DIM)), top_k=5, mode=Mode.AUTO)
     first = db.search(q)
     assert "in video match-0001" in first.route.reason
