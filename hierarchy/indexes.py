@@ -16,7 +16,8 @@ import duckdb
 
 from hierarchy import catalog, nodes
 from hierarchy.errors import NotFound
-from hierarchy.index import QUANTIZED, IndexParams, LevelIndex
+from hierarchy.index import LevelIndex
+from hierarchy.indexparams import QUANTIZED, IndexParams
 from hierarchy.types import Collection, Level, LevelStats, Metric
 
 log = logging.getLogger(__name__)

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 
 from hierarchy import search
 from hierarchy.errors import InvalidArgument
-from hierarchy.index import GRAPH_DTYPES, IndexParams
 from hierarchy.indexes import narrowed
+from hierarchy.indexparams import GRAPH_DTYPES, IndexParams
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class DatabaseOptions:
     checkpoint_threshold: str = "1GB"
     # Every level's graph keeps 8-bit vectors (cosine collections) and ranks its candidates
     # by the half-float table: as many of the true neighbours found, 1.5 times the linking
-    # pace (see hierarchy.index.QUANTIZED).
+    # pace (see hierarchy.indexparams.QUANTIZED).
     index: IndexParams = field(default_factory=lambda: IndexParams(dtype="i8"))
     max_batch: int = 10_000
     max_top_k: int = 1000
@@ -63,7 +63,7 @@ class DatabaseOptions:
     narrowed_expansion_add: int = 32
     # The segment graph's precision with narrowing on ("": every level's, ``index.dtype``),
     # in cosine collections. An 8-bit graph links 1.5 times as fast as one of half floats;
-    # it only finds candidates, which the half-float table scores (hierarchy.index.QUANTIZED).
+    # it only finds candidates, which the half-float table scores (hierarchy.indexparams.QUANTIZED).
     narrowed_dtype: str = "i8"
     # Nodes kept built for turning answers into hits (the most recently used; about 1.4 KB
     # each with a caption); 0: none. Beneath them the resident rows below answer the rest.

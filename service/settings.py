@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from hierarchy.errors import InvalidArgument
-from hierarchy.index import GRAPH_DTYPES
+from hierarchy.indexparams import GRAPH_DTYPES
 from hierarchy.options import DatabaseOptions
 
 ENV_PREFIX = "STRATA_"

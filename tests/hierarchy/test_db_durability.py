@@ -22,8 +22,9 @@ from hierarchy.errors import (
     NotFound,
     Unavailable,
 )
-from hierarchy.index import IndexParams, LevelIndex
+from hierarchy.index import LevelIndex
 from hierarchy.indexes import LevelIndexes
+from hierarchy.indexparams import IndexParams
 from hierarchy.types import (
     EmbeddingSpace,
     Level,

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from hierarchy import graphsave
-from hierarchy.index import IndexParams, IndexState, LevelIndex
+from hierarchy.index import IndexState, LevelIndex
+from hierarchy.indexparams import IndexParams
 from hierarchy.store import Store
 from hierarchy.types import Metric
 from tests.hierarchy.helpers import DIM, unit_vectors

@@ -12,7 +12,8 @@ import pytest
 
 from hierarchy import scan as scan_module
 from hierarchy.exact import similarity_from_distance
-from hierarchy.index import IndexParams, IndexState, LevelIndex
+from hierarchy.index import IndexState, LevelIndex
+from hierarchy.indexparams import IndexParams
 from hierarchy.types import Metric
 from hierarchy.vectortable import BLOCK_ROWS
 from tests.hierarchy.helpers import DIM, keys, unit_vectors

@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from hierarchy import index as index_module
-from hierarchy.index import IndexParams, LevelIndex
+from hierarchy.index import LevelIndex
+from hierarchy.indexparams import IndexParams
 from hierarchy.types import Metric
 from tests.hierarchy.helpers import DIM, keys, unit_vectors
 from tests.hierarchy.helpers import INDEXED as COUNT
@@ -204,7 +205,8 @@ import time
 from dataclasses import replace
 import numpy as np
 from pathlib import Path
-from hierarchy.index import IndexParams, LevelIndex
+from hierarchy.index import LevelIndex
+from hierarchy.indexparams import IndexParams
 from hierarchy.types import Metric
 index = LevelIndex(Path({str(tmp_path)!r}) / "s.usearch", 256, Metric.COSINE, IndexParams(exact_below=0))
 index.add(np.arange(1, 5_001), np.random.default_rng(0).normal(size=(5_000, 256)).astype(np.float32), 1)

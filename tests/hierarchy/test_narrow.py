@@ -15,7 +15,7 @@ import pytest
 
 from hierarchy import search
 from hierarchy.db import Database
-from hierarchy.index import IndexParams
+from hierarchy.indexparams import IndexParams
 from hierarchy.types import EmbeddingSpace, Filter, Level, Mode, SearchQuery
 from tests.hierarchy.helpers import fast_options, load_sealed
 from tools.bench.corpus import generate, queries

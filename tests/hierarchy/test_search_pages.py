@@ -15,7 +15,7 @@ from hierarchy.calibrate import LevelMoments
 from hierarchy.candidates import Ranked
 from hierarchy.db import Database
 from hierarchy.errors import InvalidArgument
-from hierarchy.index import IndexParams
+from hierarchy.indexparams import IndexParams
 from hierarchy.types import EmbeddingSpace, Filter, Hit, Level, Mode, SearchQuery, SearchResult, SegmentInput
 from tests.hierarchy.helpers import COLLECTION, DIM, OpenDb, hit_ids, segments, unit_vectors
 

@@ -14,7 +14,7 @@ import pytest
 
 from hierarchy import paging
 from hierarchy.db import Database
-from hierarchy.index import IndexParams
+from hierarchy.indexparams import IndexParams
 from hierarchy.searcher import Searcher
 from hierarchy.types import EmbeddingSpace, Level, Mode, SearchQuery
 from tests.hierarchy.helpers import DIM, fast_options, hit_ids, segments, unit, unit_vectors

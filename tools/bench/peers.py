@@ -129,7 +129,8 @@ class UsearchGraph:
     def build(self, vectors: np.ndarray, workdir: Path) -> None:
         from usearch.index import Index
 
-        from hierarchy.index import BULK_LINK_CHUNK, BULK_LINK_THREADS, RESCORE_FACTOR
+        from hierarchy.index import BULK_LINK_CHUNK, BULK_LINK_THREADS
+        from hierarchy.indexparams import RESCORE_FACTOR
         from hierarchy.options import DatabaseOptions
 
         self.vectors, self.factor = np.ascontiguousarray(vectors, np.float32), RESCORE_FACTOR
