@@ -86,8 +86,7 @@ class Scan:
         run = self._run(keys)
         if run is not None:
             return keys, self.rows[run : run + _whole(len(keys))], self.norms[run : run + len(keys)]
-        at = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
-        live = (self.keys[at] == keys) & self.alive[at]
+        at, live = self._positions(keys)
         at = at[live]
         if not len(at):
             return keys[:0], self.rows[:0], self.norms[:0]
@@ -103,9 +102,14 @@ class Scan:
         keys = np.asarray(keys, np.int64)
         if not len(self.keys):
             return np.zeros(len(keys), bool), self.rows[:0], self.norms[:0]
-        at = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
-        live = (self.keys[at] == keys) & self.alive[at]
+        at, live = self._positions(keys)
         return live, self.rows[at[live]], self.norms[at[live]]
+
+    def _positions(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Where each of ``keys`` is or would be (the table holds some), and whether it is
+        held and alive."""
+        at = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        return at, (self.keys[at] == keys) & self.alive[at]
 
     def _run(self, keys: np.ndarray) -> int | None:
         """The row of ``keys[0]`` when ``keys`` are consecutive integers in ascending order
