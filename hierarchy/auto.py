@@ -273,17 +273,16 @@ def _by_side(ctx: Context, side: str, ranked: list[Ranked]) -> tuple[list[Ranked
         found = ctx.attributes(keys)
     else:
         found = {k: n.attributes for k, n in candidates.fetch(ctx, keys).items()}
-    key = results.side_key(found.values())
+    key, held = results.sides([found.get(k, {}) for k in keys])
     if key is None:
         return ranked, f"; no attribute names a side: '{side}' is not read"
-
-    def bonus(r: Ranked) -> float:
-        attributes = found.get(r.key, {})
-        value = results.side_of(attributes[key]) if key in attributes else ""
-        return SIDE_BONUS if value == side else -SIDE_BONUS if value else 0.0
-
-    rescored = [Ranked(r.key, r.level, r.score + bonus(r), r.similarity) for r in ranked]
-    return sorted(rescored, key=lambda r: -r.score), f"; the {side} side's answers first (by '{key}')"
+    bonus = {side: SIDE_BONUS, "": 0.0}
+    rescored = [
+        Ranked(r.key, r.level, r.score + bonus.get(s, -SIDE_BONUS), r.similarity)
+        for r, s in zip(ranked, held, strict=True)
+    ]
+    rescored.sort(key=lambda r: -r.score)
+    return rescored, f"; the {side} side's answers first (by '{key}')"
 
 
 def _sentence_vectors(ctx: Context, query: SearchQuery) -> np.ndarray | None:

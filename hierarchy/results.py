@@ -25,7 +25,7 @@ from the same home/away attribute.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,11 +156,29 @@ def side_key(attributes: Iterable[Mapping[str, Any]]) -> str | None:
     """The attribute that holds a side: the first key (in sorted order) whose every value
     reads as home or away (rows without it are passed over: a scene that spans a change
     of possession carries no side). None when no key does."""
-    rows = list(attributes)
-    keys = sorted({k for row in rows for k in row})
-    # Each distinct text read once (``side_of`` reads a value's text): a routed search's
-    # head of 100 holds a handful.
-    return next((k for k in keys if all(side_of(v) for v in {str(row[k]) for row in rows if k in row})), None)
+    return sides(list(attributes))[0]
+
+
+def sides(rows: Sequence[Mapping[str, Any]]) -> tuple[str | None, list[str]]:
+    """:func:`side_key` of ``rows``, and the side each row holds by it ("home", "away", or
+    "" for a row without it; all "" when no key holds a side)."""
+    read: dict[str, str] = {}  # a value's text -> its side: a routed search's head of 100 holds a handful
+    for key in sorted({k for row in rows for k in row}):
+        held: list[str] = []
+        for row in rows:
+            if key not in row:
+                held.append("")
+                continue
+            text = str(row[key])
+            side = read.get(text)
+            if side is None:
+                side = read[text] = side_of(text)
+            if not side:  # most keys (a clock, a period) fail at their first value
+                break
+            held.append(side)
+        else:
+            return key, held
+    return None, [""] * len(rows)
 
 
 def parse_side(text: str) -> str:
@@ -227,10 +245,10 @@ def tally(rows: Iterable[tuple[str, int, Mapping[str, Any]]]) -> tuple[dict[str,
     """Scoring events per video from (video, start, attributes) rows, and the attribute
     their sides were read from (None: no attribute names sides, every side is "")."""
     rows = list(rows)
-    key = side_key(attrs for _, _, attrs in rows)
+    key, held = sides([attrs for _, _, attrs in rows])
     goals: dict[str, list[Goal]] = {}
-    for video, start, attrs in rows:
-        goals.setdefault(video, []).append(Goal(int(start), side_of(attrs.get(key)) if key else ""))
+    for (video, start, _), side in zip(rows, held, strict=True):
+        goals.setdefault(video, []).append(Goal(int(start), side))
     return goals, key
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from hierarchy.db import Database
 from hierarchy.query import parse
-from hierarchy.results import Goal, ResultPredicate, holds, parse_result, parse_side, side_key
+from hierarchy.results import Goal, ResultPredicate, holds, parse_result, parse_side, side_key, sides
 from hierarchy.types import EmbeddingSpace, Level, Mode, SearchQuery, SegmentInput
 from tests.hierarchy.helpers import fast_options
 
@@ -86,6 +86,15 @@ def test_side_key_is_the_attribute_naming_home_and_away() -> None:
     assert side_key(rows) == "team"
     assert side_key([{"team": "home"}, {"team": "Rovers"}]) is None
     assert side_key([{"team": "home"}, {"period": 2}]) == "team"  # a node without a side is passed over
+
+
+def test_sides_reads_each_rows_side_by_the_side_key() -> None:
+    rows = [{"clock": "00:10", "team": "Home"}, {"clock": "00:12"}, {"clock": "00:14", "team": "visitors"}]
+    assert sides(rows) == ("team", ["home", "", "away"])
+    # A key whose values are sides only at first is none: every row holds no side.
+    assert sides([{"team": "home"}, {"team": "home"}, {"team": "Rovers"}]) == (None, ["", "", ""])
+    assert sides([{"a": "away", "b": "home"}, {"a": "home"}]) == ("a", ["away", "home"])  # the first key in order
+    assert sides([]) == (None, [])
 
 
 def _goals(*events: tuple[int, str]) -> list[Goal]:
