@@ -214,13 +214,19 @@ def _merge_share(ctx: Context, pools: list[Pool], vector: np.ndarray, level: Lev
         return 0.0
     span = parents.spans([int(parent[0])])[int(parent[0])]
     siblings = _seen(ctx, level, children.inside(*span))
-    scores = _pooled_scores(found, siblings)
-    if scores is None:
+    threshold = found.scores[0] - router.MERGE_MARGIN
+    held, scores = _held_scores(found, siblings)
+    if not held.all() and found.exhaustive and found.scores[-1] < threshold:
+        # Those the pool does not hold score below its last: none of them matches. (Those
+        # gone since are left out, as scoring them leaves them out.)
+        count = len(scores) + int(np.count_nonzero(ctx.index(level).contains(siblings[~held])))
+        return 0.0 if count < 2 else int(np.count_nonzero(scores >= threshold)) / count
+    if not held.all() or not len(siblings):  # scored again, they would score as pooled
         _, sims = search.score_exactly(ctx.index(level), siblings, vector)
         scores = ctx.moments(level).z(vector, sims)
     if len(scores) < 2:
         return 0.0
-    return float(np.mean(scores >= found.scores[0] - router.MERGE_MARGIN))
+    return float(np.mean(scores >= threshold))
 
 
 def _seen(ctx: Context, level: Level, keys: np.ndarray) -> np.ndarray:
@@ -229,18 +235,17 @@ def _seen(ctx: Context, level: Level, keys: np.ndarray) -> np.ndarray:
     return keys if ctx.visible is None or not len(keys) else keys[ctx.visible(level, keys)]
 
 
-def _pooled_scores(pool: Pool, keys: np.ndarray) -> np.ndarray | None:
-    """The pool's calibrated scores of ``keys`` when it holds every one of them (a pool
-    filtered to a video scores all its nodes; an unfiltered one, the best scenes' own
-    segments), else None: scoring them again would give the same numbers."""
-    if not len(keys) or len(keys) > len(pool.keys):
-        return None
+def _held_scores(pool: Pool, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which of ``keys`` the pool holds, and their calibrated scores there (a pool
+    filtered to a video scores all its nodes, cut to its best; an unfiltered one holds the
+    best scenes' own segments): scoring them again would give the same numbers."""
+    if not len(keys) or not len(pool.keys):
+        return np.zeros(len(keys), bool), np.zeros(0)
     order = np.argsort(pool.keys, kind="stable")
     held = pool.keys[order]
     at = np.minimum(np.searchsorted(held, keys), len(held) - 1)
-    if not np.array_equal(held[at], keys):
-        return None
-    return np.asarray(pool.scores)[order[at]]
+    found = held[at] == keys
+    return found, np.asarray(pool.scores)[order[at[found]]]
 
 
 def _by_result(ctx: Context, pred: results.ResultPredicate, ranked: list[Ranked]) -> tuple[list[Ranked], str]:

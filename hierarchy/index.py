@@ -359,6 +359,10 @@ class LevelIndex:
         with self._linker_lock:
             self._version += 1
 
+    def contains(self, keys: np.ndarray) -> np.ndarray:
+        """Whether each of ``keys`` is present (a boolean mask, in the order given)."""
+        return self._table.contains(keys)
+
     def vectors(self, keys: np.ndarray) -> np.ndarray:
         """Stored vectors of ``keys`` as float32 rows (keys must be present)."""
         if len(keys) == 0:

@@ -63,13 +63,17 @@ UNSCOPED = (Level.SEGMENT, Level.SCENE)
 
 @dataclass(frozen=True)
 class Pool:
-    """One level's candidates: keys, raw similarities and calibrated scores, best first."""
+    """One level's candidates: keys, raw similarities and calibrated scores, best first.
+    ``exhaustive``: they are the best of every node of the level in the videos the search
+    was confined to (a filter on videos alone), each scored exactly, so a node of those
+    videos that the pool does not hold scores at most its last."""
 
     level: Level
     keys: np.ndarray
     similarities: np.ndarray
     scores: np.ndarray
     size: int
+    exhaustive: bool = False
 
     @property
     def surprise(self) -> float:
@@ -79,9 +83,16 @@ class Pool:
         return float(self.scores[0]) - math.sqrt(2.0 * math.log(max(self.size, 2)))
 
 
-def pool(level: Level, keys: np.ndarray, sims: np.ndarray, moments: LevelMoments, vector: np.ndarray) -> Pool:
+def pool(
+    level: Level,
+    keys: np.ndarray,
+    sims: np.ndarray,
+    moments: LevelMoments,
+    vector: np.ndarray,
+    exhaustive: bool = False,
+) -> Pool:
     """Candidates of one level with their calibrated scores."""
-    return Pool(level, keys, sims, moments.z(vector, sims), moments.count)
+    return Pool(level, keys, sims, moments.z(vector, sims), moments.count, exhaustive)
 
 
 def confidences(

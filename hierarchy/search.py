@@ -76,10 +76,28 @@ def candidates(
             return keys, sims
         extra = np.setdiff1d(narrow(vector), keys)  # each key once, none the graph found
         return _merged(keys, sims, *score_exactly(index, extra, vector), wanted)
+    keys, sims, _ = filtered_candidates(cur, index, cid, level, flt, vector, wanted, exact_filter_below, spans)
+    return keys, sims
+
+
+def filtered_candidates(
+    cur: duckdb.DuckDBPyConnection,
+    index: LevelIndex,
+    cid: int,
+    level: Level,
+    flt: Filter,
+    vector: np.ndarray,
+    wanted: int,
+    exact_filter_below: int,
+    spans: Callable[[], LevelSpans] | None = None,
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """:func:`candidates` under a filter that is not empty, and whether they are the best
+    of every key the filter passes, each scored exactly (at most ``exact_filter_below``
+    pass): then a key that passes and is not among them scores at most their last."""
     keys = filtered_keys(cur, cid, level, flt, exact_filter_below + 1, spans)
     if len(keys) <= exact_filter_below:
-        return score_exactly(index, keys, vector, wanted)
-    return _overfetch(cur, index, flt, vector, wanted)
+        return *score_exactly(index, keys, vector, wanted), True
+    return *_overfetch(cur, index, flt, vector, wanted), False
 
 
 def filtered_keys(

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
+from unittest.mock import patch
 
 import numpy as np
 import pytest
 
+from hierarchy import auto as auto_module
+from hierarchy import search as search_module
 from hierarchy.db import Database
+from hierarchy.index import LevelIndex
+from hierarchy.router import Pool
 from hierarchy.types import EmbeddingSpace, Filter, Level, Mode, SearchQuery, SegmentInput, TimeRange
 from tests.hierarchy.helpers import all_pages, fast_options
 from tools.soccer import generate
@@ -503,3 +509,52 @@ def test_a_video_named_by_its_id_is_searched_alone(tmp_path: Path) -> None:
 def test_a_filter_nothing_passes_is_the_reason_not_an_empty_library(library: Database) -> None:
     result = auto(library, "a corner kick", filter=Filter(video_ids=("no-such-video",)))
     assert result.hits == [] and "nothing passes the filter" in result.route.reason
+
+
+MOMENTS = [
+    "a corner kick",
+    "a shot saved by the keeper",
+    "a long ball over the top",
+    "the keeper claims a cross",
+    "a foul in midfield",
+    "a throw-in near the halfway line",
+    "the build-up from the back",
+    "a quick counter attack",
+]
+
+
+def _in_video(db: Database, video: str) -> list[tuple[object, ...]]:
+    results = [auto(db, text, filter=Filter(video_ids=(video,))) for text in MOMENTS]
+    return [(r.route.levels, r.route.reason, [h.node.id for h in r.hits]) for r in results]
+
+
+def test_a_whole_videos_pool_gives_the_merge_share_that_scoring_every_sibling_gives(library: Database) -> None:
+    # A pool filtered to one video holds the best of all its nodes: siblings it does not
+    # hold score at most its last, so when that lies below the margin they are not scored.
+    video = library.list_videos(COLL)[0][0].id
+    merge_share = auto_module._merge_share
+    compared: list[tuple[float, float]] = []
+
+    def both_ways(ctx: object, pools: list[Pool], vector: np.ndarray, level: Level = Level.SEGMENT) -> float:
+        found = next(p for p in pools if p.level is level)
+        for best in (2, 4, 8, len(found.keys)):  # the best few of all the video's nodes are a whole pool too
+            cut = replace(
+                found, keys=found.keys[:best], similarities=found.similarities[:best], scores=found.scores[:best]
+            )
+            scored = replace(cut, exhaustive=False)
+            compared.append((merge_share(ctx, [cut], vector, level), merge_share(ctx, [scored], vector, level)))
+        return merge_share(ctx, pools, vector, level)
+
+    with patch.object(LevelIndex, "contains", autospec=True, side_effect=LevelIndex.contains) as bounded:
+        with patch.object(auto_module, "_merge_share", both_ways):
+            answers = _in_video(library, video)
+    assert bounded.call_count > 0  # the siblings were not scored at least once
+    assert all(bound == scored for bound, scored in compared)
+    assert any(0.0 < bound < 1.0 for bound, _ in compared)
+    scored_candidates = search_module.filtered_candidates
+
+    def not_exhaustive(*args: object, **kwargs: object) -> tuple[np.ndarray, np.ndarray, bool]:
+        return *scored_candidates(*args, **kwargs)[:2], False
+
+    with patch.object(search_module, "filtered_candidates", not_exhaustive):
+        assert _in_video(library, video) == answers
