@@ -420,7 +420,10 @@ def _at_level(
         else:
             keep = candidates.at_position(ctx, level, keys, parsed.ordinal.position)
         keys, sims, scores = keys[keep], sims[keep], scores[keep]
-    return [Ranked(int(keys[i]), level, float(scores[i]), float(sims[i])) for i in best_first(keys, scores)]
+    order = best_first(keys, scores)
+    # Whole columns to Python numbers at once: one per answer took 0.06 ms of 100 answers.
+    columns = (np.asarray(keys)[order].tolist(), scores[order].tolist(), np.asarray(sims, np.float64)[order].tolist())
+    return [Ranked(key, level, score, sim) for key, score, sim in zip(*columns, strict=True)]
 
 
 def _counts_in_part(
