@@ -20,6 +20,7 @@ POOL = 100
 SENTENCE_POOL = 200
 RESULT_BONUS = 100.0  # calibrated scores span a few units: videos holding a result rank first
 SIDE_BONUS = 100.0  # and answers of the side a query names (the other side's last)
+SIDED = (Level.SEGMENT, Level.SCENE, Level.DRIVE)  # the levels a side reorders
 
 
 def execute(
@@ -80,7 +81,7 @@ def execute(
     # The side, and a parent's best scene below, reorder a fixed head of the ranking (the
     # best ``POOL``), as the joint rerank does: a head that grew with the page asked for
     # moved answers between pages (repeated on one, skipped on another).
-    if parsed.side and level in (Level.SEGMENT, Level.SCENE, Level.DRIVE):
+    if parsed.side and level in SIDED:
         head, note = _by_side(ctx, parsed.side, ranked[:POOL])
         ranked, reason, plain = head + ranked[POOL:], reason + note, False
     if level is Level.VIDEO and parsed.result is not None:

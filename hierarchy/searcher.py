@@ -526,6 +526,10 @@ class Searcher:
             self._read(coll, levels)
             for level in levels:
                 self._index(coll, level).read_ahead()
+            # A routed search naming a side reads the attributes of its best 100 answers.
+            self._nodes.read_ahead_attributes(
+                [self._spans(coll, level).keys for level in levels if level in auto.SIDED]
+            )
         finally:  # deleted (and perhaps made again) meanwhile: its delete may have dropped
             # its caches before this read filled them
             if self._gone(name, coll.id):

@@ -234,3 +234,37 @@ def test_kept_attributes_are_read_again_least_recently_used_last_and_empty_ones_
     decoded.clear()
     cache.attributes([keys[3], keys[0], keys[1], keys[4]])
     assert decoded == [[keys[4]]]
+
+
+def _counting(rows) -> list[list[int]]:  # noqa: ANN001 - the NodeRows whose decodes are counted
+    decode, decoded = rows.attributes, []
+
+    def counted(wanted: list[int]) -> dict[int, dict]:
+        decoded.append(list(wanted))
+        return decode(wanted)
+
+    rows.attributes = counted
+    return decoded
+
+
+def test_attributes_read_ahead_come_from_rows_read_afresh_and_are_kept(games: Database) -> None:
+    keys = _attributed(games, count=5)
+    more = segments("v2", unit_vectors(3, seed=6))  # written after the rows were last read
+    more[0].attributes = {"team": "away"}
+    games.append_segments(COLLECTION, more)
+    keys += [int(k) for k in nodes.video_keys(games.store.cursor(), 1, "v2")[Level.SEGMENT]]
+    cache = NodeCache(games.store.cursor, capacity=16, rows=games.node_cache.rows)
+    assert cache.read_ahead_attributes([np.array(keys)]) == 8
+    decoded = _counting(games.node_cache.rows)
+    held = cache.attributes(keys)
+    assert decoded == [] and held[keys[5]] == {"team": "away"} and held[keys[1]]["team"] == "home"
+    assert cache.read_ahead_attributes([np.array(keys)]) == 0  # none decoded twice
+
+
+def test_attributes_that_would_fill_more_than_half_the_cache_are_not_read_ahead(games: Database) -> None:
+    keys = _attributed(games, count=5)
+    cache = NodeCache(games.store.cursor, capacity=9, rows=games.node_cache.rows)
+    assert cache.read_ahead_attributes([np.array(keys)]) == 0
+    decoded = _counting(games.node_cache.rows)
+    cache.attributes(keys)
+    assert decoded == [keys]

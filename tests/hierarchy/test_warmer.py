@@ -232,3 +232,16 @@ def test_pokes_from_many_threads_each_item_warmed_after_its_last() -> None:
     assert set(warmed) == {f"c{i}" for i in range(4)}
     assert np.all(np.array(list(warmed.values())) >= 1)
     warmer.close()
+
+
+def test_after_a_load_settles_a_small_collections_attributes_are_decoded(games: Database, monkeypatch) -> None:
+    rows = segments("v1", unit_vectors(80, seed=1))
+    for i, row in enumerate(rows):
+        row.attributes = {"team": "home" if i < 40 else "away"}
+    games.append_segments(COLLECTION, rows)
+    games.seal_video(COLLECTION, "v1")
+    assert games.searcher.settle()
+    monkeypatch.setattr(games.node_cache.rows, "attributes", _refuse("attributes from the rows"))
+    vector = unit_vectors(1, seed=3)[0]
+    routed = games.search(SearchQuery(COLLECTION, vector=vector, text="a moment of the home side", mode=Mode.AUTO))
+    assert "home side's answers first" in routed.route.reason
