@@ -11,7 +11,7 @@ import numpy as np
 
 from hierarchy import candidates, nodes, pairs, positions, results, router, search
 from hierarchy.candidates import Context, Ranked, Spans
-from hierarchy.order import best_first
+from hierarchy.order import best_first, in_sorted
 from hierarchy.query import ParsedQuery, parse
 from hierarchy.router import Pool
 from hierarchy.types import Filter, Level, Mode, Route, SearchQuery
@@ -217,11 +217,13 @@ def _merge_share(ctx: Context, pools: list[Pool], vector: np.ndarray, level: Lev
     siblings = _seen(ctx, level, children.inside(*span))
     threshold = found.scores[0] - router.MERGE_MARGIN
     held, scores = _held_scores(found, siblings)
-    if not held.all() and found.exhaustive and found.scores[-1] < threshold:
-        # Those the pool does not hold score below its last: none of them matches. (Those
-        # gone since are left out, as scoring them leaves them out.)
-        count = len(scores) + int(np.count_nonzero(ctx.index(level).contains(siblings[~held])))
-        return 0.0 if count < 2 else int(np.count_nonzero(scores >= threshold)) / count
+    rest = siblings[~held]
+    if len(rest) and found.scored is not None and found.scores[-1] < threshold and in_sorted(found.scored, rest).all():
+        # Scored with the pool and not held by it, the rest score at most its last: none of
+        # them matches. Those gone since are left out, as scoring them again leaves them out.
+        present = ctx.index(level).contains(siblings)
+        count = int(np.count_nonzero(present))
+        return 0.0 if count < 2 else int(np.count_nonzero(scores[present[held]] >= threshold)) / count
     if not held.all() or not len(siblings):  # scored again, they would score as pooled
         _, sims = search.score_exactly(ctx.index(level), siblings, vector)
         scores = ctx.moments(level).z(vector, sims)

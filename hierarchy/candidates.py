@@ -91,16 +91,16 @@ def pool(
     spans = (lambda: ctx.spans(level)) if ctx.spans is not None else None
     narrow = ctx.narrow(level, parents) if ctx.narrow is not None else None
     deeper = size + (ctx.hidden(level) if ctx.visible is not None and ctx.hidden is not None else 0)
-    exhaustive = False
+    scored = None
     if ctx.part is not None and level < ctx.part[0]:
         allowed = in_part(ctx, level, flt)
         keys, sims = search.among(index, allowed, vector, deeper, ctx.exact_filter_below, narrow)
     elif not flt.empty:
-        keys, sims, exhaustive = search.filtered_candidates(
+        keys, sims, scored = search.filtered_candidates(
             ctx.cur, index, ctx.cid, level, flt, vector, deeper, ctx.exact_filter_below, spans
         )
         # Only a filter on videos passes every node of the videos it passes one of.
-        exhaustive = exhaustive and not (flt.time_range or flt.labels or flt.attributes)
+        scored = None if flt.time_range or flt.labels or flt.attributes else scored
     else:
         graph = level > Level.SEGMENT and search.graph_candidates(index)
         keys, sims = search.candidates(
@@ -110,7 +110,7 @@ def pool(
         # The best ``size`` of those seen: the ones dropped score at most their last still.
         seen = ctx.visible(level, keys)
         keys, sims = keys[seen][:size], sims[seen][:size]
-    return router.pool(level, keys, sims, ctx.moments(level), vector, exhaustive)
+    return router.pool(level, keys, sims, ctx.moments(level), vector, scored)
 
 
 def in_part(ctx: Context, level: Level, flt: Filter) -> np.ndarray:

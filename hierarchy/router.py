@@ -64,16 +64,17 @@ UNSCOPED = (Level.SEGMENT, Level.SCENE)
 @dataclass(frozen=True)
 class Pool:
     """One level's candidates: keys, raw similarities and calibrated scores, best first.
-    ``exhaustive``: they are the best of every node of the level in the videos the search
-    was confined to (a filter on videos alone), each scored exactly, so a node of those
-    videos that the pool does not hold scores at most its last."""
+    ``scored``: when they are the best of every node of the level in the videos the search
+    was confined to (a filter on videos alone), each scored exactly, the keys of those
+    nodes held when they were scored (in key order): one of them still held that the pool
+    does not hold scores at most its last. None otherwise."""
 
     level: Level
     keys: np.ndarray
     similarities: np.ndarray
     scores: np.ndarray
     size: int
-    exhaustive: bool = False
+    scored: np.ndarray | None = None
 
     @property
     def surprise(self) -> float:
@@ -89,10 +90,10 @@ def pool(
     sims: np.ndarray,
     moments: LevelMoments,
     vector: np.ndarray,
-    exhaustive: bool = False,
+    scored: np.ndarray | None = None,
 ) -> Pool:
     """Candidates of one level with their calibrated scores."""
-    return Pool(level, keys, sims, moments.z(vector, sims), moments.count, exhaustive)
+    return Pool(level, keys, sims, moments.z(vector, sims), moments.count, scored)
 
 
 def confidences(

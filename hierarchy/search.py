@@ -90,14 +90,17 @@ def filtered_candidates(
     wanted: int,
     exact_filter_below: int,
     spans: Callable[[], LevelSpans] | None = None,
-) -> tuple[np.ndarray, np.ndarray, bool]:
-    """:func:`candidates` under a filter that is not empty, and whether they are the best
-    of every key the filter passes, each scored exactly (at most ``exact_filter_below``
-    pass): then a key that passes and is not among them scores at most their last."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """:func:`candidates` under a filter that is not empty, and, when they are the best of
+    every key the filter passes, each scored exactly (at most ``exact_filter_below``
+    pass), those keys as held before the scoring (in key order; else None): one of them
+    still held and not among the answers scores at most their last. (A key written since
+    was not scored.)"""
     keys = filtered_keys(cur, cid, level, flt, exact_filter_below + 1, spans)
-    if len(keys) <= exact_filter_below:
-        return *score_exactly(index, keys, vector, wanted), True
-    return *_overfetch(cur, index, flt, vector, wanted), False
+    if len(keys) > exact_filter_below:
+        return *_overfetch(cur, index, flt, vector, wanted), None
+    held = keys[index.contains(keys)]  # before the scoring: every one still held later was scored
+    return *score_exactly(index, keys, vector, wanted), held
 
 
 def filtered_keys(

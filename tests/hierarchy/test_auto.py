@@ -17,7 +17,7 @@ from hierarchy.db import Database
 from hierarchy.index import LevelIndex
 from hierarchy.router import Pool
 from hierarchy.types import EmbeddingSpace, Filter, Level, Mode, SearchQuery, SegmentInput, TimeRange
-from tests.hierarchy.helpers import all_pages, fast_options
+from tests.hierarchy.helpers import COLLECTION, DIM, all_pages, fast_options, unit, unit_vectors
 from tools.soccer import generate
 
 COLL = "soccer"
@@ -541,7 +541,7 @@ def test_a_whole_videos_pool_gives_the_merge_share_that_scoring_every_sibling_gi
             cut = replace(
                 found, keys=found.keys[:best], similarities=found.similarities[:best], scores=found.scores[:best]
             )
-            scored = replace(cut, exhaustive=False)
+            scored = replace(cut, scored=None)
             compared.append((merge_share(ctx, [cut], vector, level), merge_share(ctx, [scored], vector, level)))
         return merge_share(ctx, pools, vector, level)
 
@@ -553,8 +553,38 @@ def test_a_whole_videos_pool_gives_the_merge_share_that_scoring_every_sibling_gi
     assert any(0.0 < bound < 1.0 for bound, _ in compared)
     scored_candidates = search_module.filtered_candidates
 
-    def not_exhaustive(*args: object, **kwargs: object) -> tuple[np.ndarray, np.ndarray, bool]:
-        return *scored_candidates(*args, **kwargs)[:2], False
+    def not_exhaustive(*args: object, **kwargs: object) -> tuple[np.ndarray, np.ndarray, None]:
+        return *scored_candidates(*args, **kwargs)[:2], None
 
     with patch.object(search_module, "filtered_candidates", not_exhaustive):
         assert _in_video(library, video) == answers
+
+
+def test_siblings_written_between_a_searchs_pools_and_its_merge_share_are_scored(db: Database) -> None:
+    # A writer fills the gaps of a reopened video while a routed search in it runs: the
+    # moments it adds beside the best one were not scored with the pool, so they are
+    # scored now, as they would be without the pool's bound.
+    rng = np.random.default_rng(7)
+    centres = unit_vectors(12, seed=8)
+    rows = unit(np.repeat(centres, 12, axis=0) + 0.15 * rng.normal(size=(144, DIM)))
+    db.create_collection(COLLECTION, EmbeddingSpace(DIM))
+    db.create_video(COLLECTION, "v")
+    spans = [(2000 * i, 2000 * i + 1000) for i in range(72)]
+    db.append_segments(COLLECTION, [SegmentInput("v", a, b, rows[2 * i]) for i, (a, b) in enumerate(spans)])
+    db.seal_video(COLLECTION, "v")
+    db.reopen_video(COLLECTION, "v")
+    assert db.searcher.settle()
+    merge_share, compared = auto_module._merge_share, []
+
+    def written_meanwhile(ctx: object, pools: list[Pool], vector: np.ndarray, level: Level = Level.SEGMENT) -> float:
+        if not compared:
+            gaps = [SegmentInput("v", b, b + 1000, rows[2 * i + 1]) for i, (_, b) in enumerate(spans)]
+            db.append_segments(COLLECTION, gaps)
+        found = next(p for p in pools if p.level is level)
+        bounded = merge_share(ctx, pools, vector, level)
+        compared.append((bounded, merge_share(ctx, [replace(found, scored=None)], vector, level)))
+        return bounded
+
+    with patch.object(auto_module, "_merge_share", written_meanwhile):
+        db.search(SearchQuery(COLLECTION, vector=rows[0], mode=Mode.AUTO, top_k=3, filter=Filter(video_ids=("v",))))
+    assert compared and all(bounded == scored for bounded, scored in compared)
