@@ -120,8 +120,11 @@ class NodeCache:
             return 0
         with self._lock:
             generation = self._generation
-            held = (self._nodes, self._attributes)
-            wanted = [key for keys in parts for key in keys.tolist() if all(key not in h for h in held)]
+        # Read outside the lock, which searches wait on: a key found or missed by a change
+        # meanwhile is decoded once more or left to the search that asks for it.
+        wanted = [
+            key for keys in parts for key in keys.tolist() if key not in self._nodes and key not in self._attributes
+        ]
         decoded = self._decode_ahead(self.rows, wanted, generation, chunk)
         if len(decoded) < len(wanted):  # rows written since they were last read: read them now
             self.rows.refresh()
