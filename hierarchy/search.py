@@ -76,7 +76,7 @@ def candidates(
             return keys, sims
         extra = np.setdiff1d(narrow(vector), keys)  # each key once, none the graph found
         return _merged(keys, sims, *score_exactly(index, extra, vector), wanted)
-    keys, sims, _ = filtered_candidates(cur, index, cid, level, flt, vector, wanted, exact_filter_below, spans)
+    keys, sims, _ = filtered_candidates(cur, index, cid, level, flt, vector, wanted, exact_filter_below, spans, False)
     return keys, sims
 
 
@@ -90,17 +90,19 @@ def filtered_candidates(
     wanted: int,
     exact_filter_below: int,
     spans: Callable[[], LevelSpans] | None = None,
+    held: bool = True,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """:func:`candidates` under a filter that is not empty, and, when they are the best of
     every key the filter passes, each scored exactly (at most ``exact_filter_below``
-    pass), those keys as held before the scoring (in key order; else None): one of them
-    still held and not among the answers scores at most their last. (A key written since
-    was not scored.)"""
+    pass), those keys as held before the scoring (in key order; None otherwise, or when
+    not ``held``): one of them still held and not among the answers scores at most their
+    last. (A key written since was not scored.)"""
     keys = filtered_keys(cur, cid, level, flt, exact_filter_below + 1, spans)
     if len(keys) > exact_filter_below:
         return *_overfetch(cur, index, flt, vector, wanted), None
-    held = keys[index.contains(keys)]  # before the scoring: every one still held later was scored
-    return *score_exactly(index, keys, vector, wanted), held
+    # Read before the scoring: every one of them still held afterwards was scored.
+    present = keys[index.contains(keys)] if held else None
+    return *score_exactly(index, keys, vector, wanted), present
 
 
 def filtered_keys(
