@@ -95,17 +95,13 @@ def pool(
     if ctx.part is not None and level < ctx.part[0]:
         allowed = in_part(ctx, level, flt)
         keys, sims = search.among(index, allowed, vector, deeper, ctx.exact_filter_below, narrow)
-    elif not flt.empty:
-        keys, sims, scored = search.filtered_candidates(
-            ctx.cur, index, ctx.cid, level, flt, vector, deeper, ctx.exact_filter_below, spans
+    else:
+        graph = level > Level.SEGMENT and search.graph_candidates(index)
+        keys, sims, scored = search.candidates(
+            ctx.cur, index, ctx.cid, level, flt, vector, deeper, ctx.exact_filter_below, spans, narrow, graph, True
         )
         # Only a filter on videos passes every node of the videos it passes one of.
         scored = None if flt.time_range or flt.labels or flt.attributes else scored
-    else:
-        graph = level > Level.SEGMENT and search.graph_candidates(index)
-        keys, sims = search.candidates(
-            ctx.cur, index, ctx.cid, level, flt, vector, deeper, ctx.exact_filter_below, spans, narrow, graph
-        )
     if ctx.visible is not None:
         # The best ``size`` of those seen: the ones dropped score at most their last still.
         seen = ctx.visible(level, keys)

@@ -11,6 +11,7 @@ smaller, its graph finds its neighbours, and a few hundred exact scores are chea
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import duckdb
 import numpy as np
@@ -51,6 +52,14 @@ def narrow_count(parents: int, answers: int) -> int:
     return max(parents, min(2 * answers, NARROW_PARENTS_MAX)) if parents > 0 else 0
 
 
+class Found(NamedTuple):
+    """A level's candidates, best first, and (see :func:`candidates`) the keys scored."""
+
+    keys: np.ndarray
+    similarities: np.ndarray
+    scored: np.ndarray | None = None
+
+
 def candidates(
     cur: duckdb.DuckDBPyConnection,
     index: LevelIndex,
@@ -63,46 +72,30 @@ def candidates(
     spans: Callable[[], LevelSpans] | None = None,
     narrow: Callable[[np.ndarray], np.ndarray] | None = None,
     graph: bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
+    held: bool = False,
+) -> Found:
     """The ``wanted`` best (keys, similarities) at ``level`` that pass ``flt``, best first.
 
     ``spans`` (the level's in-memory spans) answers filters on videos and times without
     a store query. ``narrow`` (see :func:`children_of_best`) gives more keys of the level
     to score exactly beside the graph's answers of an unfiltered search. With ``graph``
-    an unfiltered search goes through the level's graph whatever its size."""
+    an unfiltered search goes through the level's graph whatever its size. With ``held``,
+    when the answers are the best of every key a filter passes, each scored exactly (at
+    most ``exact_filter_below`` pass), ``scored`` holds those keys as held before the
+    scoring, in key order: one of them still held and not among the answers scores at
+    most their last (a key written since was not scored)."""
     if flt.empty:
         keys, sims = index.search(vector, wanted, graph=graph)
         if narrow is None or index.exact:
-            return keys, sims
+            return Found(keys, sims)
         extra = np.setdiff1d(narrow(vector), keys)  # each key once, none the graph found
-        return _merged(keys, sims, *score_exactly(index, extra, vector), wanted)
-    keys, sims, _ = filtered_candidates(cur, index, cid, level, flt, vector, wanted, exact_filter_below, spans, False)
-    return keys, sims
-
-
-def filtered_candidates(
-    cur: duckdb.DuckDBPyConnection,
-    index: LevelIndex,
-    cid: int,
-    level: Level,
-    flt: Filter,
-    vector: np.ndarray,
-    wanted: int,
-    exact_filter_below: int,
-    spans: Callable[[], LevelSpans] | None = None,
-    held: bool = True,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """:func:`candidates` under a filter that is not empty, and, when they are the best of
-    every key the filter passes, each scored exactly (at most ``exact_filter_below``
-    pass), those keys as held before the scoring (in key order; None otherwise, or when
-    not ``held``): one of them still held and not among the answers scores at most their
-    last. (A key written since was not scored.)"""
+        return Found(*_merged(keys, sims, *score_exactly(index, extra, vector), wanted))
     keys = filtered_keys(cur, cid, level, flt, exact_filter_below + 1, spans)
     if len(keys) > exact_filter_below:
-        return *_overfetch(cur, index, flt, vector, wanted), None
+        return Found(*_overfetch(cur, index, flt, vector, wanted))
     # Read before the scoring: every one of them still held afterwards was scored.
-    present = keys[index.contains(keys)] if held else None
-    return *score_exactly(index, keys, vector, wanted), present
+    scored = keys[index.contains(keys)] if held else None
+    return Found(*score_exactly(index, keys, vector, wanted), scored)
 
 
 def filtered_keys(

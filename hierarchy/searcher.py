@@ -386,7 +386,7 @@ class Searcher:
         query, vector, as_of, pins = plan.query, plan.vector, plan.watermark, plan.pins
         if query.mode is Mode.LEVEL:
             index = self._index(coll, query.level)
-            keys, sims = search.candidates(
+            keys, sims, _ = search.candidates(
                 self._store.cursor(),
                 index,
                 coll.id,

@@ -551,12 +551,12 @@ def test_a_whole_videos_pool_gives_the_merge_share_that_scoring_every_sibling_gi
     assert bounded.call_count > 0  # the siblings were not scored at least once
     assert all(bound == scored for bound, scored in compared)
     assert any(0.0 < bound < 1.0 for bound, _ in compared)
-    scored_candidates = search_module.filtered_candidates
+    scored_candidates = search_module.candidates
 
-    def not_exhaustive(*args: object, **kwargs: object) -> tuple[np.ndarray, np.ndarray, None]:
-        return *scored_candidates(*args, **kwargs)[:2], None
+    def not_exhaustive(*args: object, **kwargs: object) -> search_module.Found:
+        return scored_candidates(*args, **kwargs)._replace(scored=None)
 
-    with patch.object(search_module, "filtered_candidates", not_exhaustive):
+    with patch.object(search_module, "candidates", not_exhaustive):
         assert _in_video(library, video) == answers
 
 
