@@ -588,3 +588,24 @@ def test_siblings_written_between_a_searchs_pools_and_its_merge_share_are_scored
     with patch.object(auto_module, "_merge_share", written_meanwhile):
         db.search(SearchQuery(COLLECTION, vector=rows[0], mode=Mode.AUTO, top_k=3, filter=Filter(video_ids=("v",))))
     assert compared and all(bounded == scored for bounded, scored in compared)
+
+
+@pytest.mark.parametrize(
+    ("narrowed", "bounded"),
+    [({}, True), ({"time_range": TimeRange(0, 600_000)}, False), ({"labels": ("pass",)}, False)],
+)
+def test_only_a_filter_on_videos_alone_lets_a_pool_bound_the_siblings_it_does_not_hold(
+    library: Database, narrowed: dict[str, object], bounded: bool
+) -> None:
+    # A time range or a label passes only some of a video's nodes: a sibling outside it
+    # was never scored, so nothing bounds it.
+    video = library.list_videos(COLL)[0][0].id
+    merge_share, seen = auto_module._merge_share, []
+
+    def kept(ctx: object, pools: list[Pool], vector: np.ndarray, level: Level = Level.SEGMENT) -> float:
+        seen.extend(p.scored is not None for p in pools)
+        return merge_share(ctx, pools, vector, level)
+
+    with patch.object(auto_module, "_merge_share", kept):
+        auto(library, "a corner kick", filter=Filter(video_ids=(video,), **narrowed))
+    assert seen and all(s is bounded for s in seen)
