@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from hierarchy.db import Database
 from hierarchy.options import DatabaseOptions
-from hierarchy.types import Level, SearchQuery, SearchResult, SegmentInput
+from hierarchy.types import EmbeddingSpace, Level, SearchQuery, SearchResult, SegmentInput
 from tools.bench.corpus import SEGMENT_MS as CORPUS_SEGMENT_MS
 from tools.bench.corpus import Corpus
-from tools.soccer import EVENTS
+from tools.soccer import EVENTS, generate
 
 DIM = 16
 COLLECTION = "games"
+SOCCER = "soccer"  # the collection of ``sealed_soccer_match``
 SEGMENT_MS = 1000
 
 OpenDb = Callable[..., Database]
@@ -108,3 +110,26 @@ def assert_each_segment_finds_itself(db: Database, ids: list[str], vectors: np.n
 
 
 # -- collections --------------------------------------------------------------------------
+
+
+def sealed_soccer_match(path: Path, options: DatabaseOptions) -> Database:
+    """A generated soccer match in collection ``SOCCER``, its captions embedded by the
+    built-in encoder, sealed, with its statistics settled."""
+    data = generate(matches=1, seed=5, vectors="none")
+    db = Database.open(path, options)
+    db.create_collection(SOCCER, EmbeddingSpace(0, text_encoder="default"))
+    videos = sorted({r["video_id"] for r in data.segments})
+    for video in videos:
+        db.create_video(SOCCER, video)
+    rows = [
+        SegmentInput(r["video_id"], r["start_ms"], r["end_ms"], None, r["text"], r["labels"], r["attributes"])
+        for r in data.segments
+    ]
+    for i in range(0, len(rows), 2000):
+        db.append_segments(SOCCER, rows[i : i + 2000])
+    for video in videos:
+        db.seal_video(SOCCER, video)
+    # Statistics read ahead while the load paused to encode captions are refreshed once
+    # writes settle; these tests compare answers, so they begin from settled statistics.
+    assert db.searcher.settle()
+    return db
