@@ -317,6 +317,11 @@ def test_damaged_index_is_rebuilt_on_open(
     assert segment_count(reopened) == indexed_count(reopened) == 40
     assert_each_segment_finds_itself(reopened, ids, vectors)
     cid = reopened.get_collection(COLLECTION).id
+    # The rebuilt graph is saved as far as it is linked; once linked, a save holds all of it.
+    rebuilt = reopened.indexes.find(cid, Level.SEGMENT)
+    assert rebuilt is not None
+    rebuilt.link_all()
+    reopened.save_indexes()
     stored = lambda watermark: nodes.vectors_until(reopened.store.cursor(), cid, Level.SEGMENT, watermark)  # noqa: E731
     repaired = LevelIndex(index_file(data_dir), DIM, Metric.COSINE, reopened.indexes.segment_params).load(stored)
     assert repaired is not None and repaired.count == 40
