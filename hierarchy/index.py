@@ -29,7 +29,7 @@ from hierarchy.indexparams import BUILT_WITH, QUANTIZED, RESCORE_FACTOR, IndexPa
 from hierarchy.scan import ScanCopy
 from hierarchy.tail import UnlinkedTail
 from hierarchy.types import Metric
-from hierarchy.vectortable import VectorTable
+from hierarchy.vectortable import TABLE_DTYPES, VectorTable, table_of
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ class LevelIndex:
         self.deleted = 0
         self._saved_version = 0
         # The same vectors by key, for exact scoring of any subset (see hierarchy.vectortable).
-        self._table = VectorTable(dimension, _TABLE_DTYPES.get(params.dtype, np.float32))
+        self._table = VectorTable(dimension, TABLE_DTYPES.get(params.dtype, np.float32))
         self._scan = ScanCopy(self._table)  # float32 rows while the level is small enough to scan
         _OPEN.add(self)
 
@@ -530,7 +530,7 @@ class LevelIndex:
         if self.params.dtype not in QUANTIZED:
             kept = np.asarray(stored_keys(watermark), np.int64) if stored_keys is not None else graph_keys
             held = np.isin(graph_keys, kept)
-            table, wanted = _table_of(index, graph_keys[held], self._table.dtype), len(kept)
+            table, wanted = table_of(index.get, self.dimension, graph_keys[held], self._table.dtype), len(kept)
         elif stored is None:
             return None
         else:
@@ -568,18 +568,3 @@ class LevelIndex:
         if not isinstance(sidecar, dict) or not isinstance(sidecar.get("count"), int):
             return None
         return sidecar
-
-
-# The table's precision for each graph precision: a quantized graph's table keeps half
-# floats, which rank its candidates as an unquantized graph would.
-_TABLE_DTYPES = {"f16": np.float16, "i8": np.float16, "f32": np.float32, "f64": np.float64}
-
-
-def _table_of(index: Index, keys: np.ndarray, dtype: type, chunk: int = 50_000) -> VectorTable:
-    """The vectors of ``keys`` in a loaded index, by key."""
-    table = VectorTable(index.ndim, dtype)
-    keys = np.sort(keys)
-    for lo in range(0, len(keys), chunk):
-        part = keys[lo : lo + chunk]
-        table.add(part, np.stack(index.get(part.astype(np.uint64))).astype(np.float32))
-    return table

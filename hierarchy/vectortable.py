@@ -17,11 +17,16 @@ arrays and swaps them in.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 _GROWTH = 1.5
+# The table's precision for each graph precision: a quantized graph's table keeps half
+# floats, which rank its candidates as an unquantized graph would.
+TABLE_DTYPES = {"f16": np.float16, "i8": np.float16, "f32": np.float32, "f64": np.float64}
 _BLOCK_SHIFT = 15
 BLOCK_ROWS = 1 << _BLOCK_SHIFT  # rows per block of vectors (32 MiB of 512-d half floats)
 _COMPACT_DEAD = 0.25  # rebuild the arrays once a quarter of the rows are removed ones
@@ -241,6 +246,19 @@ def _gather(blocks: tuple[np.ndarray, ...], at: np.ndarray, dimension: int, dtyp
         mine = which == block
         out[mine] = blocks[block][at[mine] & (BLOCK_ROWS - 1)]
     return out
+
+
+def table_of(
+    vectors_of: Callable[[np.ndarray], Any], dimension: int, keys: np.ndarray, dtype: type, chunk: int = 50_000
+) -> VectorTable:
+    """A table of the vectors of ``keys``, read ``chunk`` keys at a time from
+    ``vectors_of`` (a loaded USearch index's ``get``: one row per key, given as uint64)."""
+    table = VectorTable(dimension, dtype)
+    keys = np.sort(keys)
+    for lo in range(0, len(keys), chunk):
+        part = keys[lo : lo + chunk]
+        table.add(part, np.stack(vectors_of(part.astype(np.uint64))).astype(np.float32))
+    return table
 
 
 def _grow(array: np.ndarray, capacity: int) -> np.ndarray:
