@@ -49,6 +49,11 @@ BULK_LINK_MIN_GRAPH = 10_000
 # has what they leave. What waits to be linked is searchable meanwhile (scanned exactly)
 # and bounded by ``max_unlinked``, so writers still wait for it when it falls behind.
 LINKER_NICENESS = 5
+# Bulk work of the collection (hierarchy.bulkwork) holds the linker back until the tail
+# reaches this share of ``max_unlinked``; from there it links beside the writes, so a long
+# load's linking overlaps its acknowledgements. How often a held linker looks again:
+HELD_UNTIL_SHARE = 0.9
+HELD_POLL_S = 0.05
 # Writes of at most this many vectors (a live stream's) are linked at the live expansion
 # (``IndexParams.live_expansion_add``); larger ones, a bulk load's, at ``expansion_add``.
 LIVE_WRITE_ROWS = 256
@@ -93,7 +98,13 @@ class LevelIndex:
     """
 
     def __init__(
-        self, path: Path, dimension: int, metric: Metric, params: IndexParams, max_unlinked: int = 100_000
+        self,
+        path: Path,
+        dimension: int,
+        metric: Metric,
+        params: IndexParams,
+        max_unlinked: int = 100_000,
+        busy: Callable[[], bool] = lambda: False,
     ) -> None:
         self.path = path
         self.dimension = dimension
@@ -109,6 +120,8 @@ class LevelIndex:
         self._linker_lock = threading.Lock()
         self._linked = threading.Condition(self._linker_lock)  # notified after each linked write
         self._linker: threading.Thread | None = None
+        self._busy = busy  # whether the collection takes bulk work: the linker waits it out
+        self._room_wanted = 0  # writers waiting for the linker to free room in the tail
         self._stopping = False  # set when the index is closed: the linker ends
         self._index = self._new_index()
         self._tail = UnlinkedTail(dimension)
@@ -279,10 +292,15 @@ class LevelIndex:
     def _wait_for_room(self, incoming: int) -> None:
         """Hold a writer while the tail is full (the linker frees room write by write)."""
         with self._linked:
-            while len(self._tail) and len(self._tail) + incoming > self.max_unlinked:
-                if self._linker is None:
-                    break  # nothing would free room; never wait forever
-                self._linked.wait(timeout=1.0)
+            self._room_wanted += 1
+            self._linked.notify_all()  # a linker waiting out bulk work links now
+            try:
+                while len(self._tail) and len(self._tail) + incoming > self.max_unlinked:
+                    if self._linker is None:
+                        break  # nothing would free room; never wait forever
+                    self._linked.wait(timeout=1.0)
+            finally:
+                self._room_wanted -= 1
 
     def _start_linker(self) -> None:
         with self._linker_lock:
@@ -294,6 +312,7 @@ class LevelIndex:
         """The linker thread: link writes oldest first until none waits."""
         process.run_in_background(LINKER_NICENESS)
         while True:
+            self._wait_out_bulk_work()
             failed = False
             try:
                 linked = self._link_oldest()
@@ -309,6 +328,14 @@ class LevelIndex:
                     self._linked.notify_all()
                     return
                 self._linked.notify_all()
+
+    def _wait_out_bulk_work(self) -> None:
+        """Leave the cores to the collection's bulk work while it runs, no writer waits for
+        room and the tail is below ``HELD_UNTIL_SHARE`` of its bound."""
+        with self._linked:
+            bound = HELD_UNTIL_SHARE * self.max_unlinked
+            while not (self._stopping or self._room_wanted) and 0 < len(self._tail) < bound and self._busy():
+                self._linked.wait(timeout=HELD_POLL_S)
 
     def _link_oldest(self) -> bool:
         """Link the oldest waiting write; False when none waits."""
@@ -349,7 +376,8 @@ class LevelIndex:
         """Stop the background linker (after the current vector) and wait for it. For an
         index that is being closed or dropped: what still waits stays unlinked."""
         self._stopping = True
-        with self._linker_lock:
+        with self._linked:
+            self._linked.notify_all()  # a linker waiting out bulk work ends now
             linker = self._linker
         if linker is not None and linker is not threading.current_thread():
             linker.join(timeout)

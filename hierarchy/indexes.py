@@ -8,15 +8,16 @@ import logging
 import shutil
 import threading
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
 
 import duckdb
 
 from hierarchy import catalog, nodes
+from hierarchy.bulkwork import BulkWork
 from hierarchy.errors import NotFound
-from hierarchy.index import LevelIndex
+from hierarchy.index import LIVE_WRITE_ROWS, LevelIndex
 from hierarchy.indexparams import QUANTIZED, IndexParams
 from hierarchy.types import Collection, Level, LevelStats, Metric
 
@@ -50,6 +51,7 @@ class LevelIndexes:
         self._lock = threading.Lock()
         self._indexes: dict[tuple[int, Level], LevelIndex] = {}
         self._dropped: set[int] = set()  # deleted collections (ids are never reused)
+        self._bulk: dict[int, BulkWork] = {}  # per collection: what its linkers wait out
 
     def get(self, coll: Collection, level: Level) -> LevelIndex:
         """The index of a collection's level, made (empty) on first use."""
@@ -67,9 +69,20 @@ class LevelIndexes:
                     # USearch quantizes the direction of a cosine space's vectors; other
                     # metrics need their lengths, which 8 bits would clip.
                     params = replace(params, dtype=UNQUANTIZED)
-                index = LevelIndex(path, coll.space.dimension, coll.space.metric, params, self.max_unlinked)
+                work = self._bulk.setdefault(coll.id, BulkWork())
+                index = LevelIndex(path, coll.space.dimension, coll.space.metric, params, self.max_unlinked, work.busy)
                 self._indexes[key] = index
             return index
+
+    def bulk_work(self, cid: int, rows: int = LIVE_WRITE_ROWS + 1) -> AbstractContextManager[None]:
+        """A block of bulk work in a collection, which its linkers wait out (see
+        hierarchy.bulkwork): a tree build, or an append of more than a live stream's
+        ``LIVE_WRITE_ROWS`` rows (``rows``); a smaller append is not held back."""
+        with self._lock:
+            if rows <= LIVE_WRITE_ROWS or cid in self._dropped:
+                return nullcontext()
+            work = self._bulk.setdefault(cid, BulkWork())
+        return work.running()
 
     def find(self, cid: int, level: Level) -> LevelIndex | None:
         """The index of a collection's level if one was made."""
@@ -107,6 +120,7 @@ class LevelIndexes:
         """Forget a deleted collection's indexes and remove their files."""
         with self._lock:
             self._dropped.add(cid)
+            self._bulk.pop(cid, None)
             dropped = [self._indexes.pop((cid, level)) for level in Level if (cid, level) in self._indexes]
         for index in dropped:
             index.stop_linking()

@@ -1,0 +1,119 @@
+"""A collection's bulk work holds its linkers back: large appends and tree builds take
+the cores first, what waits stays searchable, and a writer that needs room, a tail near
+its bound, or a stop releases the linker at once."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hierarchy.bulkwork import BulkWork
+from hierarchy.db import Database
+from hierarchy.index import HELD_UNTIL_SHARE, LIVE_WRITE_ROWS, LevelIndex
+from hierarchy.indexparams import IndexParams
+from hierarchy.types import EmbeddingSpace, Level, Metric, SegmentInput
+from tests.hierarchy.helpers import DIM, keys
+from tests.hierarchy.helpers import INDEXED as COUNT
+
+
+class Switch:
+    """A ``busy`` a test turns on and off."""
+
+    def __init__(self, on: bool = True) -> None:
+        self.on = on
+
+    def __call__(self) -> bool:
+        return self.on
+
+
+def _index(path: Path, busy: Switch, max_unlinked: int = 100_000) -> LevelIndex:
+    return LevelIndex(path, DIM, Metric.COSINE, IndexParams(exact_below=0), max_unlinked, busy)
+
+
+def _until(check: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return check()
+
+
+def test_bulk_work_holds_the_linker_and_its_end_lets_it_link(path: Path, vectors: np.ndarray) -> None:
+    busy = Switch()
+    index = _index(path, busy)
+    index.add(keys(COUNT), vectors, watermark=1)
+    time.sleep(0.3)  # several of the held linker's looks
+    assert index.unlinked == COUNT and index.linked_watermark == 0
+    assert index.search(vectors[7], 1)[0].tolist() == [8]  # searchable meanwhile, from the tail
+    busy.on = False
+    assert _until(lambda: index.unlinked == 0)
+    assert index.linked_watermark == 1
+
+
+def test_a_writer_waiting_for_room_releases_the_held_linker(path: Path, vectors: np.ndarray) -> None:
+    index = _index(path, Switch(), max_unlinked=60)
+    done = threading.Event()
+
+    def write() -> None:
+        for lo in range(0, COUNT, 40):
+            index.add(keys(40, first=lo + 1), vectors[lo : lo + 40], watermark=lo + 1)
+        done.set()
+
+    threading.Thread(target=write, daemon=True).start()
+    assert done.wait(20), "a writer waited on a linker held by bulk work"
+    assert index.unlinked <= 60 and len(index) == COUNT
+
+
+def test_a_tail_near_its_bound_is_linked_beside_bulk_work(path: Path, vectors: np.ndarray) -> None:
+    bound = 100
+    index = _index(path, Switch(), max_unlinked=bound)
+    index.add(keys(COUNT), vectors, watermark=1)  # above the bound: linked in the call
+    waiting = int(HELD_UNTIL_SHARE * bound)
+    index.add(keys(waiting, first=COUNT + 1), vectors[:waiting], watermark=2)
+    assert _until(lambda: index.unlinked == 0)  # at the share, bulk work holds nothing back
+
+
+def test_a_held_linker_stops_at_once(path: Path, vectors: np.ndarray) -> None:
+    index = _index(path, Switch())
+    index.add(keys(COUNT), vectors, watermark=1)
+    linker = index._linker
+    assert linker is not None
+    began = time.monotonic()
+    index.stop_linking(timeout=5.0)
+    assert not linker.is_alive() and time.monotonic() - began < 1.0
+    assert index.unlinked == COUNT  # what waits stays for the next open to link
+
+
+def test_bulk_work_is_busy_while_it_runs_and_for_its_quiet_time() -> None:
+    work = BulkWork(quiet_s=0.2)
+    assert not work.busy()
+    with work.running():
+        assert work.busy()
+    assert work.busy()  # ended just now
+    time.sleep(0.25)
+    assert not work.busy()
+
+
+def _segments(video: str, count: int, first: int = 0) -> list[SegmentInput]:
+    rng = np.random.default_rng(first)
+    rows = rng.standard_normal((count, DIM)).astype(np.float32)
+    return [SegmentInput(video, (first + i) * 1000, (first + i + 1) * 1000, rows[i]) for i in range(count)]
+
+
+@pytest.mark.parametrize("rows", [LIVE_WRITE_ROWS, LIVE_WRITE_ROWS + 1])
+def test_only_appends_larger_than_a_live_streams_hold_the_linker(tmp_path: Path, rows: int) -> None:
+    db = Database.open(tmp_path)
+    try:
+        db.create_collection("c", EmbeddingSpace(DIM))
+        db.create_video("c", "v")
+        db.append_segments("c", _segments("v", rows))
+        index = db.indexes.get(db.get_collection("c"), Level.SEGMENT)
+        time.sleep(0.3)  # within the quiet time after the append
+        assert index.unlinked == (rows if rows > LIVE_WRITE_ROWS else 0)  # a live write is linked at once
+        assert _until(lambda: index.unlinked == 0)  # a bulk one once the quiet time has passed
+    finally:
+        db.close()
