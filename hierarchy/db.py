@@ -278,7 +278,7 @@ class Database:
         coll = self._collection(collection)
         validate.identifier(request_id, "request_id", allow_empty=True)
         validate.batch_size(len(segments), self.options.max_batch)
-        with self._locks.writing(coll), self.indexes.bulk_work(coll.id, len(segments)):
+        with self._locks.writing(coll):
             cur = self.store.cursor()
             if request_id and (done := nodes.find_request(cur, coll.id, request_id)) is not None:
                 return AppendResult(done[1]["segment_ids"], done[0], replayed=True)
@@ -375,12 +375,12 @@ class Database:
         video that keeps changing is built under the lock at the last attempt.
         """
         for _ in range(OPTIMISTIC_BUILDS):
-            with self.graphs.watch(coll.id, video_id) as watch, self.indexes.bulk_work(coll.id):
+            with self.graphs.watch(coll.id, video_id) as watch, self.indexes.building(coll.id):
                 built = treerows.build_tree(self.store.cursor(), coll, video_id, config, hints)
                 with self._locks.writing(coll):
                     if not watch.changed:
                         return built, self._commit_tree(coll, built, seal)
-        with self._locks.writing(coll), self.indexes.bulk_work(coll.id):  # nothing slips in before the commit
+        with self._locks.writing(coll), self.indexes.building(coll.id):  # nothing slips in before the commit
             built = treerows.build_tree(self.store.cursor(), coll, video_id, config, hints)
             return built, self._commit_tree(coll, built, seal)
 

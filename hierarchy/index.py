@@ -49,9 +49,9 @@ BULK_LINK_MIN_GRAPH = 10_000
 # has what they leave. What waits to be linked is searchable meanwhile (scanned exactly)
 # and bounded by ``max_unlinked``, so writers still wait for it when it falls behind.
 LINKER_NICENESS = 5
-# Bulk work of the collection (hierarchy.bulkwork) holds the linker back until the tail
-# reaches this share of ``max_unlinked``; from there it links beside the writes, so a long
-# load's linking overlaps its acknowledgements. How often a held linker looks again:
+# The collection's tree builds (hierarchy.building) hold the linker back until the tail
+# reaches this share of ``max_unlinked``; from there it links beside them, so writers do
+# not wait for room. How often a held linker looks again:
 HELD_UNTIL_SHARE = 0.9
 HELD_POLL_S = 0.05
 # Writes of at most this many vectors (a live stream's) are linked at the live expansion
@@ -120,7 +120,7 @@ class LevelIndex:
         self._linker_lock = threading.Lock()
         self._linked = threading.Condition(self._linker_lock)  # notified after each linked write
         self._linker: threading.Thread | None = None
-        self._busy = busy  # whether the collection takes bulk work: the linker waits it out
+        self._busy = busy  # whether the collection builds trees: the linker waits it out
         self._room_wanted = 0  # writers waiting for the linker to free room in the tail
         self._stopping = False  # set when the index is closed: the linker ends
         self._index = self._new_index()
@@ -293,7 +293,7 @@ class LevelIndex:
         """Hold a writer while the tail is full (the linker frees room write by write)."""
         with self._linked:
             self._room_wanted += 1
-            self._linked.notify_all()  # a linker waiting out bulk work links now
+            self._linked.notify_all()  # a linker waiting out tree builds links now
             try:
                 while len(self._tail) and len(self._tail) + incoming > self.max_unlinked:
                     if self._linker is None:
@@ -307,12 +307,13 @@ class LevelIndex:
             if self._linker is None and not self._stopping:
                 self._linker = threading.Thread(target=self._link_waiting, name=f"link {self.path.name}", daemon=True)
                 self._linker.start()
+            self._linked.notify_all()  # a held linker looks again at the tail this write grew
 
     def _link_waiting(self) -> None:
         """The linker thread: link writes oldest first until none waits."""
         process.run_in_background(LINKER_NICENESS)
         while True:
-            self._wait_out_bulk_work()
+            self._wait_out_builds()
             failed = False
             try:
                 linked = self._link_oldest()
@@ -329,9 +330,9 @@ class LevelIndex:
                     return
                 self._linked.notify_all()
 
-    def _wait_out_bulk_work(self) -> None:
-        """Leave the cores to the collection's bulk work while it runs, no writer waits for
-        room and the tail is below ``HELD_UNTIL_SHARE`` of its bound."""
+    def _wait_out_builds(self) -> None:
+        """Leave the cores to the collection's tree builds while they run, no writer waits
+        for room and the tail is below ``HELD_UNTIL_SHARE`` of its bound."""
         with self._linked:
             bound = HELD_UNTIL_SHARE * self.max_unlinked
             while not (self._stopping or self._room_wanted) and 0 < len(self._tail) < bound and self._busy():
@@ -377,7 +378,7 @@ class LevelIndex:
         index that is being closed or dropped: what still waits stays unlinked."""
         self._stopping = True
         with self._linked:
-            self._linked.notify_all()  # a linker waiting out bulk work ends now
+            self._linked.notify_all()  # a linker waiting out tree builds ends now
             linker = self._linker
         if linker is not None and linker is not threading.current_thread():
             linker.join(timeout)

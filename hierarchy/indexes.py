@@ -15,9 +15,9 @@ from pathlib import Path
 import duckdb
 
 from hierarchy import catalog, nodes
-from hierarchy.bulkwork import BulkWork
+from hierarchy.building import Building
 from hierarchy.errors import NotFound
-from hierarchy.index import LIVE_WRITE_ROWS, LevelIndex
+from hierarchy.index import LevelIndex
 from hierarchy.indexparams import QUANTIZED, IndexParams
 from hierarchy.types import Collection, Level, LevelStats, Metric
 
@@ -51,7 +51,7 @@ class LevelIndexes:
         self._lock = threading.Lock()
         self._indexes: dict[tuple[int, Level], LevelIndex] = {}
         self._dropped: set[int] = set()  # deleted collections (ids are never reused)
-        self._bulk: dict[int, BulkWork] = {}  # per collection: what its linkers wait out
+        self._building: dict[int, Building] = {}  # per collection: the builds its linkers wait out
 
     def get(self, coll: Collection, level: Level) -> LevelIndex:
         """The index of a collection's level, made (empty) on first use."""
@@ -69,19 +69,18 @@ class LevelIndexes:
                     # USearch quantizes the direction of a cosine space's vectors; other
                     # metrics need their lengths, which 8 bits would clip.
                     params = replace(params, dtype=UNQUANTIZED)
-                work = self._bulk.setdefault(coll.id, BulkWork())
+                work = self._building.setdefault(coll.id, Building())
                 index = LevelIndex(path, coll.space.dimension, coll.space.metric, params, self.max_unlinked, work.busy)
                 self._indexes[key] = index
             return index
 
-    def bulk_work(self, cid: int, rows: int = LIVE_WRITE_ROWS + 1) -> AbstractContextManager[None]:
-        """A block of bulk work in a collection, which its linkers wait out (see
-        hierarchy.bulkwork): a tree build, or an append of more than a live stream's
-        ``LIVE_WRITE_ROWS`` rows (``rows``); a smaller append is not held back."""
+    def building(self, cid: int) -> AbstractContextManager[None]:
+        """A block building a tree of a collection, which its linkers wait out (see
+        hierarchy.building)."""
         with self._lock:
-            if rows <= LIVE_WRITE_ROWS or cid in self._dropped:
+            if cid in self._dropped:
                 return nullcontext()
-            work = self._bulk.setdefault(cid, BulkWork())
+            work = self._building.setdefault(cid, Building())
         return work.running()
 
     def find(self, cid: int, level: Level) -> LevelIndex | None:
@@ -120,7 +119,7 @@ class LevelIndexes:
         """Forget a deleted collection's indexes and remove their files."""
         with self._lock:
             self._dropped.add(cid)
-            self._bulk.pop(cid, None)
+            self._building.pop(cid, None)
             dropped = [self._indexes.pop((cid, level)) for level in Level if (cid, level) in self._indexes]
         for index in dropped:
             index.stop_linking()

@@ -1,6 +1,6 @@
-"""A collection's bulk work holds its linkers back: large appends and tree builds take
-the cores first, what waits stays searchable, and a writer that needs room, a tail near
-its bound, or a stop releases the linker at once."""
+"""A collection's tree builds hold its linkers back: they take the cores first, what
+waits stays searchable, and a writer that needs room, a tail near its bound, or a stop
+releases the linker at once; appends hold nothing back."""
 
 from __future__ import annotations
 
@@ -10,11 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-from hierarchy.bulkwork import BulkWork
+from hierarchy.building import Building
 from hierarchy.db import Database
-from hierarchy.index import HELD_UNTIL_SHARE, LIVE_WRITE_ROWS, LevelIndex
+from hierarchy.index import HELD_UNTIL_SHARE, LevelIndex
 from hierarchy.indexparams import IndexParams
 from hierarchy.types import EmbeddingSpace, Level, Metric, SegmentInput
 from tests.hierarchy.helpers import DIM, keys
@@ -42,7 +41,7 @@ def _until(check: Callable[[], bool], timeout: float = 10.0) -> bool:
     return check()
 
 
-def test_bulk_work_holds_the_linker_and_its_end_lets_it_link(path: Path, vectors: np.ndarray) -> None:
+def test_a_build_holds_the_linker_and_its_end_lets_it_link(path: Path, vectors: np.ndarray) -> None:
     busy = Switch()
     index = _index(path, busy)
     index.add(keys(COUNT), vectors, watermark=1)
@@ -64,17 +63,17 @@ def test_a_writer_waiting_for_room_releases_the_held_linker(path: Path, vectors:
         done.set()
 
     threading.Thread(target=write, daemon=True).start()
-    assert done.wait(20), "a writer waited on a linker held by bulk work"
+    assert done.wait(20), "a writer waited on a linker held by a build"
     assert index.unlinked <= 60 and len(index) == COUNT
 
 
-def test_a_tail_near_its_bound_is_linked_beside_bulk_work(path: Path, vectors: np.ndarray) -> None:
+def test_a_tail_near_its_bound_is_linked_beside_a_build(path: Path, vectors: np.ndarray) -> None:
     bound = 100
     index = _index(path, Switch(), max_unlinked=bound)
     index.add(keys(COUNT), vectors, watermark=1)  # above the bound: linked in the call
     waiting = int(HELD_UNTIL_SHARE * bound)
     index.add(keys(waiting, first=COUNT + 1), vectors[:waiting], watermark=2)
-    assert _until(lambda: index.unlinked == 0)  # at the share, bulk work holds nothing back
+    assert _until(lambda: index.unlinked == 0)  # at the share, a build holds nothing back
 
 
 def test_a_held_linker_stops_at_once(path: Path, vectors: np.ndarray) -> None:
@@ -88,8 +87,8 @@ def test_a_held_linker_stops_at_once(path: Path, vectors: np.ndarray) -> None:
     assert index.unlinked == COUNT  # what waits stays for the next open to link
 
 
-def test_bulk_work_is_busy_while_it_runs_and_for_its_quiet_time() -> None:
-    work = BulkWork(quiet_s=0.2)
+def test_building_is_busy_while_a_build_runs_and_for_its_quiet_time() -> None:
+    work = Building(quiet_s=0.2)
     assert not work.busy()
     with work.running():
         assert work.busy()
@@ -104,16 +103,19 @@ def _segments(video: str, count: int, first: int = 0) -> list[SegmentInput]:
     return [SegmentInput(video, (first + i) * 1000, (first + i + 1) * 1000, rows[i]) for i in range(count)]
 
 
-@pytest.mark.parametrize("rows", [LIVE_WRITE_ROWS, LIVE_WRITE_ROWS + 1])
-def test_only_appends_larger_than_a_live_streams_hold_the_linker(tmp_path: Path, rows: int) -> None:
+def test_a_seal_holds_the_linkers_and_an_append_does_not(tmp_path: Path) -> None:
     db = Database.open(tmp_path)
     try:
         db.create_collection("c", EmbeddingSpace(DIM))
         db.create_video("c", "v")
-        db.append_segments("c", _segments("v", rows))
-        index = db.indexes.get(db.get_collection("c"), Level.SEGMENT)
-        time.sleep(0.3)  # within the quiet time after the append
-        assert index.unlinked == (rows if rows > LIVE_WRITE_ROWS else 0)  # a live write is linked at once
-        assert _until(lambda: index.unlinked == 0)  # a bulk one once the quiet time has passed
+        db.append_segments("c", _segments("v", 600))
+        coll = db.get_collection("c")
+        segments = db.indexes.get(coll, Level.SEGMENT)
+        assert _until(lambda: segments.unlinked == 0, timeout=5.0)  # no build: linked at once
+        db.seal_video("c", "v")
+        scenes = db.indexes.get(coll, Level.SCENE)
+        time.sleep(0.3)  # within the quiet time after the build
+        assert scenes.unlinked == len(scenes) > 0  # searchable, not yet linked
+        assert _until(lambda: scenes.unlinked == 0)  # linked once the quiet time has passed
     finally:
         db.close()
