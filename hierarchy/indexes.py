@@ -69,8 +69,8 @@ class LevelIndexes:
                     # USearch quantizes the direction of a cosine space's vectors; other
                     # metrics need their lengths, which 8 bits would clip.
                     params = replace(params, dtype=UNQUANTIZED)
-                work = self._building.setdefault(coll.id, Building())
-                index = LevelIndex(path, coll.space.dimension, coll.space.metric, params, self.max_unlinked, work.busy)
+                busy = self._building_of(coll.id).busy
+                index = LevelIndex(path, coll.space.dimension, coll.space.metric, params, self.max_unlinked, busy)
                 self._indexes[key] = index
             return index
 
@@ -80,8 +80,14 @@ class LevelIndexes:
         with self._lock:
             if cid in self._dropped:
                 return nullcontext()
-            work = self._building.setdefault(cid, Building())
+            work = self._building_of(cid)
         return work.running()
+
+    def _building_of(self, cid: int) -> Building:
+        """The builds of a collection, made on first use (under ``_lock``)."""
+        if cid not in self._building:
+            self._building[cid] = Building()
+        return self._building[cid]
 
     def find(self, cid: int, level: Level) -> LevelIndex | None:
         """The index of a collection's level if one was made."""

@@ -15,8 +15,8 @@ from hierarchy.building import Building
 from hierarchy.db import Database
 from hierarchy.index import HELD_UNTIL_SHARE, LevelIndex
 from hierarchy.indexparams import IndexParams
-from hierarchy.types import EmbeddingSpace, Level, Metric, SegmentInput
-from tests.hierarchy.helpers import DIM, keys
+from hierarchy.types import EmbeddingSpace, Level, Metric
+from tests.hierarchy.helpers import DIM, keys, segments, unit_vectors
 from tests.hierarchy.helpers import INDEXED as COUNT
 
 
@@ -97,21 +97,15 @@ def test_building_is_busy_while_a_build_runs_and_for_its_quiet_time() -> None:
     assert not work.busy()
 
 
-def _segments(video: str, count: int, first: int = 0) -> list[SegmentInput]:
-    rng = np.random.default_rng(first)
-    rows = rng.standard_normal((count, DIM)).astype(np.float32)
-    return [SegmentInput(video, (first + i) * 1000, (first + i + 1) * 1000, rows[i]) for i in range(count)]
-
-
 def test_a_seal_holds_the_linkers_and_an_append_does_not(tmp_path: Path) -> None:
     db = Database.open(tmp_path)
     try:
         db.create_collection("c", EmbeddingSpace(DIM))
         db.create_video("c", "v")
-        db.append_segments("c", _segments("v", 600))
+        db.append_segments("c", segments("v", unit_vectors(600)))
         coll = db.get_collection("c")
-        segments = db.indexes.get(coll, Level.SEGMENT)
-        assert _until(lambda: segments.unlinked == 0, timeout=5.0)  # no build: linked at once
+        segment_index = db.indexes.get(coll, Level.SEGMENT)
+        assert _until(lambda: segment_index.unlinked == 0, timeout=5.0)  # no build: linked at once
         db.seal_video("c", "v")
         scenes = db.indexes.get(coll, Level.SCENE)
         time.sleep(0.3)  # within the quiet time after the build
