@@ -1,4 +1,5 @@
-"""Stopping a server on SIGINT and SIGTERM: ``strata serve`` waits on :func:`stop_event`."""
+"""Stopping on SIGINT and SIGTERM: ``strata serve`` waits on :func:`stop_event`; a step that
+must not be cut in two (a child spawned but not yet recorded) runs inside :func:`deferred`."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import contextlib
 import os
 import signal
 import threading
+from collections.abc import Iterator
 
 
 def stop_event() -> threading.Event:
@@ -31,3 +33,23 @@ def stop_event() -> threading.Event:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
     return stop
+
+
+@contextlib.contextmanager
+def deferred(*signums: int) -> Iterator[None]:
+    """Hold back ``signums`` (default SIGINT and SIGTERM) inside the block: one that comes
+    meanwhile is raised again once the block ends, to the handler it had. Only the main
+    thread receives signals in Python, so elsewhere the block runs as it is."""
+    held = signums or (signal.SIGINT, signal.SIGTERM)
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    came: list[int] = []
+    before = {sig: signal.signal(sig, lambda sig, _frame: came.append(sig)) for sig in held}
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
+        for sig in dict.fromkeys(came):
+            signal.raise_signal(sig)

@@ -164,12 +164,13 @@ def _serve_phase(
     save: Callable[[dict[str, Any]], None],
 ) -> list[str]:
     """Everything measured over gRPC against a server process; returns the text queries."""
-    server = ServerProcess(work / "data", args.memory_limit, work / "server.log").start()
+    server = ServerProcess(work / "data", args.memory_limit, work / "server.log")
     factory: Callable[[], StrataClient] = lambda: StrataClient(server.address, timeout=600)  # noqa: E731
     plan = strata.GrpcPlan(args.streams, args.batch, args.clients, args.live_samples)
     profiles: dict[str, Any] = {}
     result["profiles"] = profiles
-    try:
+    try:  # from the start: a stop signal just after it must still stop the server
+        server.start()
         with factory() as client:
             strata.create_collection(client, args.dim)
             _ingest(args, work, server, factory, corpus, plan, profiles, result, save)

@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import IO
 
+from tools import signals
+
 READY_TIMEOUT_S = 3600.0  # recovering 1 M vectors from the store takes minutes
 
 
@@ -43,8 +45,11 @@ class ServerProcess:
         cmd = [sys.executable, "-m", "tools.cli", "serve", "--data-dir", str(self.data_dir), "--port", "0"]
         self._log = self.log_path.open("a")
         began = time.perf_counter()
-        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log, text=True, env=env)
         try:
+            # A stop signal during the spawn (its handler raises) would leave the child
+            # running unrecorded, so nothing would stop it: it is raised once it is recorded.
+            with signals.deferred():
+                self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log, text=True, env=env)
             self.address = self._expect("listening on ").removeprefix("listening on ")
             self._expect("ready")
         except BaseException:  # a timeout, or the run stopped meanwhile: no server left behind
@@ -71,6 +76,8 @@ class ServerProcess:
     def stop(self, timeout: float = 1800.0) -> float:
         """SIGTERM (drain, save indexes, checkpoint) and wait; returns the seconds it took."""
         if self._proc is None or self._proc.poll() is not None:
+            if self._log is not None:
+                self._log.close()
             return 0.0
         began = time.perf_counter()
         self._proc.send_signal(signal.SIGTERM)
