@@ -57,6 +57,9 @@ HELD_POLL_S = 0.05
 # Writes of at most this many vectors (a live stream's) are linked at the live expansion
 # (``IndexParams.live_expansion_add``); larger ones, a bulk load's, at ``expansion_add``.
 LIVE_WRITE_ROWS = 256
+# The tail's candidates for a search: its best by its own product, and every other within
+# this of the last of them (the table's scores, which rank them, differ in the last bits).
+NEAR_TIE = 1e-4
 
 
 StoredVectors = Callable[[int], Iterable[tuple[np.ndarray, np.ndarray]]]  # (keys, rows) up to a commit, by key
@@ -240,24 +243,16 @@ class LevelIndex:
         # The tail before the graph: a write linked in between is then seen twice (and
         # merged), never missed.
         tail_keys, dots, norms = self._tail.scan(rounded)
-        if self.params.dtype not in QUANTIZED:
-            keys, sims = self._graph_search(query, count)
-        else:
-            keys, sims = self._rescored_graph_search(query, count)
-        if len(tail_keys) == 0:
-            return keys, sims
-        tail_sims = similarity_of(self.metric, dots, norms, rounded)
-        if len(tail_keys) > count:
-            best = order.best_first(tail_keys, tail_sims, count)
-            tail_keys, tail_sims = tail_keys[best], tail_sims[best]
-        keys, sims = np.concatenate([keys, tail_keys]), np.concatenate([sims, tail_sims])
-        ranked = order.best_first(keys, sims)
-        keys, sims = keys[ranked], sims[ranked]
-        _, first = np.unique(keys, return_index=True)
-        if len(first) < len(keys):
-            keep = np.sort(first)
-            keys, sims = keys[keep], sims[keep]
-        return keys[:count], sims[:count]
+        factor = RESCORE_FACTOR if self.params.dtype in QUANTIZED else 1
+        found, _ = self._graph_search(query, factor * count)
+        if len(tail_keys):
+            tail_sims = similarity_of(self.metric, dots, norms, rounded)
+            found = np.concatenate([found, tail_keys[order.near_best(tail_keys, tail_sims, count, NEAR_TIE)]])
+        # Every answer scored again as :meth:`score` scores it: a vector must score the
+        # same, to the bit, waiting and linked (the tail's product and the graph's own
+        # distances differ in the last bits), or tied answers linked between two pages move
+        # across the first page's cursor, skipped or listed twice.
+        return self.score(np.unique(found), query, count)
 
     def _graph_search(self, query: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
         if len(self._index) == 0:
@@ -282,12 +277,6 @@ class LevelIndex:
             state = self._table.in_place()
             return self._score_stored(state.keys[state.alive], query, count)
         return scan.best(query, count, self.metric)
-
-    def _rescored_graph_search(self, query: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
-        """A quantized graph's candidates ranked by their table scores: the graph's own are
-        too coarse to rank near-ties, and an answer must score the same wherever it is found."""
-        keys, _ = self._graph_search(query, RESCORE_FACTOR * count)
-        return self.score(keys, query, count)
 
     def _wait_for_room(self, incoming: int) -> None:
         """Hold a writer while the tail is full (the linker frees room write by write)."""

@@ -23,7 +23,7 @@ class IndexParams:
 BUILT_WITH = ("dtype", "connectivity", "expansion_add")
 
 # Graph precisions coarser than the table's: the graph only finds candidates, and every
-# answer is scored again from the table (see ``hierarchy.index.LevelIndex._rescored_graph_search``). A
+# answer is scored again from the table (see ``hierarchy.index.LevelIndex.search``). A
 # graph of 8-bit integers links 1.5 times as fast as one of half floats (200 k benchmark
 # vectors, two threads: 15.8 against 24.4 s) and finds as many of the true ten (0.709
 # against 0.712 at a beam of 64), but its own scores are off by up to 0.01: ranking all

@@ -27,6 +27,18 @@ def best_first(keys: np.ndarray, scores: np.ndarray, count: int | None = None) -
     return ranked if count is None else ranked[:count]
 
 
+def near_best(keys: np.ndarray, scores: np.ndarray, count: int, margin: float) -> np.ndarray:
+    """Positions of the ``count`` best of ``scores`` (as :func:`best_first` picks them) and
+    of every other score within ``margin`` of the last of them, in no set order: the
+    candidates another scoring of the same rows, off in the last bits, could rank first."""
+    if count >= len(scores):
+        return np.arange(len(scores))
+    if count <= 0:
+        return np.zeros(0, np.int64)
+    threshold = -np.partition(-np.asarray(scores), count - 1)[count - 1]
+    return np.flatnonzero(np.asarray(scores) >= threshold - margin)
+
+
 def in_sorted(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
     """Which of ``keys`` are in ``sorted_keys`` (ascending): a binary search per key, where
     ``np.isin`` would sort both arrays again at every call."""

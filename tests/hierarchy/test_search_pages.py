@@ -435,6 +435,32 @@ def test_pages_of_tied_answers_give_each_once_in_order(open_db: OpenDb, exact_be
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 
+def test_tied_answers_linked_between_two_pages_are_each_listed_once_in_order(open_db: OpenDb) -> None:
+    """A vector scores the same, to the bit, while it waits to be linked (scanned in the
+    tail) and once it is in the graph: tied answers linked between two pages keep their
+    place against the page's cursor, neither skipped nor repeated."""
+    db = open_db(index=IndexParams(dtype="i8", exact_below=0))
+    db.create_collection(COLLECTION, EmbeddingSpace(DIM))
+    cid = db.get_collection(COLLECTION).id
+    distinct = unit_vectors(50, seed=3)
+    q = SearchQuery(COLLECTION, Level.SEGMENT, vector=distinct[0] + 0.01, top_k=7)
+    with db.indexes.building(cid):  # the linkers wait: the first page is read from the tail
+        for video in ("v1", "v2"):
+            db.create_video(COLLECTION, video)
+            db.append_segments(COLLECTION, segments(video, np.repeat(distinct, 3, axis=0)))  # ties of six
+        first = db.search(q)
+        assert db.indexes.find(cid, Level.SEGMENT).unlinked == 300
+    db.indexes.find(cid, Level.SEGMENT).link_all()
+    hits, token = list(first.hits), first.next_page_token
+    while token:
+        page = db.search(q, token)
+        hits, token = hits + page.hits, page.next_page_token
+    one = db.search(replace(q, top_k=1000)).hits
+    assert len(one) == 300
+    assert [h.node.id for h in hits] == [h.node.id for h in one]
+    assert [h.similarity for h in hits] == [h.similarity for h in one]
+
+
 @pytest.mark.parametrize("top_k", [7, 10, 33])
 def test_pages_of_a_search_naming_a_side_list_its_answers_as_one_page_does(db: Database, top_k: int) -> None:
     """'… for the away side' puts the away side's answers first among the best of the
