@@ -7,9 +7,15 @@ Until then the vector waits here and every search scans it exactly: a write is
 searchable the moment it is acknowledged, and answers from the tail are exact.
 
 The tail is append-only, oldest first, in write batches (each with the commit sequence
-it carries). Readers take the current state (an immutable view of the arrays) and never
-see a half-written batch: appends write past the readers' row count before publishing
-it, and growing copies into new arrays.
+it carries). Readers take the current state (an immutable list of blocks and the rows in
+use) and never see a half-written batch: appends write past the readers' row count before
+publishing it.
+
+The rows live in fixed blocks, each dropped once every row in it is linked, so a tail
+never copies its rows and an emptied one holds no memory. One array grown by copying would
+copy every waiting row at each growth: during a bulk load, whose tail stays near its bound
+(``max_unlinked``, 100,000), 200 MB at 512-d every 50,000 rows, the old and the new array
+held at once while searches read the old.
 """
 
 from __future__ import annotations
@@ -20,17 +26,41 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_GROWTH = 1.5
+# A block's rows, unless one write brings more: 8 MB at 512-d. A tail of 97,000 512-d rows
+# was scanned in 8.5-9.5 ms in blocks of 4,096, as in one array, and 9.7-11.7 ms in blocks
+# of 1,024 (a product and three slices a block).
+BLOCK_ROWS = 4096
 
 
 @dataclass(frozen=True)
-class _State:
+class _Block:
+    """Rows ``first`` to ``first + len(keys)`` of the tail (counted from its creation)."""
+
+    first: int
     keys: np.ndarray
     rows: np.ndarray  # float32, exactly as written
     norms: np.ndarray
     alive: np.ndarray  # False once removed while waiting
+
+    @property
+    def end(self) -> int:
+        return self.first + len(self.keys)
+
+
+@dataclass(frozen=True)
+class _State:
+    blocks: tuple[_Block, ...]
     start: int  # first row not yet linked
     count: int  # rows written
+
+    def spans(self) -> list[tuple[_Block, slice]]:
+        """Each block holding waiting rows, and the slice of it they fill."""
+        out = []
+        for block in self.blocks:
+            lo, hi = max(self.start, block.first), min(self.count, block.end)
+            if lo < hi:
+                out.append((block, slice(lo - block.first, hi - block.first)))
+        return out
 
 
 @dataclass(frozen=True)
@@ -48,7 +78,7 @@ class UnlinkedTail:
     def __init__(self, dimension: int) -> None:
         self.dimension = dimension
         self._lock = threading.Lock()
-        self._state = _empty(dimension, 0)
+        self._state = _State((), 0, 0)
         self._batches: deque[tuple[int, int]] = deque()  # (end row, watermark), oldest first
 
     def __len__(self) -> int:
@@ -58,16 +88,20 @@ class UnlinkedTail:
     def append(self, keys: np.ndarray, rows: np.ndarray, watermark: int) -> None:
         """Add one write's vectors (float32 rows) behind those already waiting."""
         with self._lock:
-            state = self._state
-            needed = state.count + len(keys)
-            if needed > len(state.keys):
-                state = self._regrown(state, len(keys))
-            end = state.count + len(keys)
-            state.keys[state.count : end] = keys
-            state.rows[state.count : end] = rows
-            state.norms[state.count : end] = np.sqrt(np.einsum("ij,ij->i", rows, rows))
-            state.alive[state.count : end] = True
-            self._state = _State(state.keys, state.rows, state.norms, state.alive, state.start, end)
+            state, blocks = self._state, list(self._state.blocks)
+            at, end = state.count, state.count + len(keys)
+            while at < end:
+                if not blocks or blocks[-1].end <= at:
+                    blocks.append(_empty(at, max(BLOCK_ROWS, end - at), self.dimension))
+                block = blocks[-1]
+                upto = min(end, block.end)
+                into, part = slice(at - block.first, upto - block.first), slice(at - state.count, upto - state.count)
+                block.keys[into] = keys[part]
+                block.rows[into] = rows[part]
+                block.norms[into] = np.sqrt(np.einsum("ij,ij->i", rows[part], rows[part]))
+                block.alive[into] = True
+                at = upto
+            self._state = _State(tuple(blocks), state.start, end)
             self._batches.append((end, watermark))
 
     def oldest(self) -> Batch | None:
@@ -75,66 +109,63 @@ class UnlinkedTail:
         with self._lock:
             if not self._batches:
                 return None
-            state, (end, watermark) = self._state, self._batches[0]
-            span = slice(state.start, end)
-            return Batch(state.keys[span], state.rows[span], watermark)
+            end, watermark = self._batches[0]
+            state = self._state
+            parts = _State(state.blocks, state.start, end).spans()
+            if not parts:  # an empty write
+                return Batch(np.zeros(0, np.int64), np.zeros((0, self.dimension), np.float32), watermark)
+            if len(parts) == 1:  # in one block: read in place
+                block, rows = parts[0]
+                return Batch(block.keys[rows], block.rows[rows], watermark)
+            keys = np.concatenate([block.keys[rows] for block, rows in parts])
+            return Batch(keys, np.concatenate([block.rows[rows] for block, rows in parts]), watermark)
 
     def drop_oldest(self) -> None:
-        """Forget the oldest waiting write (it is in the graph now)."""
+        """Forget the oldest waiting write (it is in the graph now), and the blocks it ends."""
         with self._lock:
             end, _ = self._batches.popleft()
             state = self._state
-            self._state = _State(state.keys, state.rows, state.norms, state.alive, end, state.count)
+            kept = tuple(block for block in state.blocks if block.end > end)
+            self._state = _State(kept, end, state.count)
 
     def remove(self, keys: np.ndarray) -> None:
         """Mark waiting vectors of ``keys`` removed: searches skip them, linking leaves them out."""
         with self._lock:
-            state = self._state
-            waiting = slice(state.start, state.count)
-            state.alive[waiting] &= ~np.isin(state.keys[waiting], keys)
+            for block, rows in self._state.spans():
+                block.alive[rows] &= ~np.isin(block.keys[rows], keys)
 
     def keys(self) -> np.ndarray:
         """Keys waiting and not removed."""
-        state = self._state
-        waiting = slice(state.start, state.count)
-        return state.keys[waiting][state.alive[waiting]]
+        parts = self._state.spans()
+        if not parts:
+            return np.zeros(0, np.int64)
+        return np.concatenate([block.keys[rows][block.alive[rows]] for block, rows in parts])
 
     def clear(self) -> None:
         """Forget everything waiting (the index is being replaced)."""
         with self._lock:
-            self._state = _empty(self.dimension, 0)
+            self._state = _State((), 0, 0)
             self._batches.clear()
 
     def scan(self, query: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Every waiting vector that was not removed: (keys, dot products with ``query``,
         norms), oldest first."""
-        state = self._state
-        waiting = slice(state.start, state.count)
-        keys, alive = state.keys[waiting], state.alive[waiting]
-        if len(keys) == 0:
-            return keys, np.zeros(0, np.float32), np.zeros(0, np.float32)
-        dots = state.rows[waiting] @ query
-        return keys[alive], dots[alive], state.norms[waiting][alive]
-
-    def _regrown(self, state: _State, extra: int) -> _State:
-        """New arrays holding the waiting rows (linked ones dropped) with room for ``extra``."""
-        waiting = slice(state.start, state.count)
-        live = state.count - state.start
-        grown = _empty(self.dimension, max(int((live + extra) * _GROWTH), 1024))
-        grown.keys[:live] = state.keys[waiting]
-        grown.rows[:live] = state.rows[waiting]
-        grown.norms[:live] = state.norms[waiting]
-        grown.alive[:live] = state.alive[waiting]
-        self._batches = deque((end - state.start, mark) for end, mark in self._batches)
-        return _State(grown.keys, grown.rows, grown.norms, grown.alive, 0, live)
+        keys, dots, norms = [], [], []
+        for block, rows in self._state.spans():
+            alive = block.alive[rows]
+            keys.append(block.keys[rows][alive])
+            dots.append((block.rows[rows] @ query)[alive])
+            norms.append(block.norms[rows][alive])
+        if not keys:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32), np.zeros(0, np.float32)
+        return np.concatenate(keys), np.concatenate(dots), np.concatenate(norms)
 
 
-def _empty(dimension: int, capacity: int) -> _State:
-    return _State(
+def _empty(first: int, capacity: int, dimension: int) -> _Block:
+    return _Block(
+        first,
         np.zeros(capacity, np.int64),
         np.zeros((capacity, dimension), np.float32),
         np.zeros(capacity, np.float32),
         np.zeros(capacity, bool),
-        0,
-        0,
     )
