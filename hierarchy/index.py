@@ -58,8 +58,11 @@ HELD_POLL_S = 0.05
 # (``IndexParams.live_expansion_add``); larger ones, a bulk load's, at ``expansion_add``.
 LIVE_WRITE_ROWS = 256
 # The tail's candidates for a search: its best by its own product, and every other within
-# this of the last of them (the table's scores, which rank them, differ in the last bits).
+# this of the last of them, relative (the table's scores, which rank them, differ in the
+# last bits: up to 2.4e-4 on L2 distances near 1,000, under 1e-6 on unit vectors); at most
+# this many more (many identical vectors waiting: the lowest keys, as the table ties them).
 NEAR_TIE = 1e-4
+NEAR_ROOM = 1024
 
 
 StoredVectors = Callable[[int], Iterable[tuple[np.ndarray, np.ndarray]]]  # (keys, rows) up to a commit, by key
@@ -247,7 +250,8 @@ class LevelIndex:
         found, _ = self._graph_search(query, factor * count)
         if len(tail_keys):
             tail_sims = similarity_of(self.metric, dots, norms, rounded)
-            found = np.concatenate([found, tail_keys[order.near_best(tail_keys, tail_sims, count, NEAR_TIE)]])
+            near = order.near_best(tail_keys, tail_sims, count, NEAR_TIE, count + NEAR_ROOM)
+            found = np.concatenate([found, tail_keys[near]])
         # Every answer scored again as :meth:`score` scores it: a vector must score the
         # same, to the bit, waiting and linked (the tail's product and the graph's own
         # distances differ in the last bits), or tied answers linked between two pages move

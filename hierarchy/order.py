@@ -27,16 +27,25 @@ def best_first(keys: np.ndarray, scores: np.ndarray, count: int | None = None) -
     return ranked if count is None else ranked[:count]
 
 
-def near_best(keys: np.ndarray, scores: np.ndarray, count: int, margin: float) -> np.ndarray:
-    """Positions of the ``count`` best of ``scores`` (as :func:`best_first` picks them) and
-    of every other score within ``margin`` of the last of them, in no set order: the
-    candidates another scoring of the same rows, off in the last bits, could rank first."""
+def near_best(keys: np.ndarray, scores: np.ndarray, count: int, margin: float, most: int) -> np.ndarray:
+    """Positions of the ``count`` best of ``scores`` and of every other score within
+    ``margin`` of the last of them (relative to its size, past 1: distances run large), in
+    no set order: the candidates another scoring of the same rows, off in the last bits,
+    could rank first. At most ``most`` (at least ``count``): past that many, of those near
+    the last, the lowest keys, as another scoring that ties them orders them."""
+    scores = np.asarray(scores)
     if count >= len(scores):
         return np.arange(len(scores))
     if count <= 0:
         return np.zeros(0, np.int64)
-    threshold = -np.partition(-np.asarray(scores), count - 1)[count - 1]
-    return np.flatnonzero(np.asarray(scores) >= threshold - margin)
+    threshold = float(-np.partition(-scores, count - 1)[count - 1])
+    band = margin * max(1.0, abs(threshold))
+    near = np.flatnonzero(scores >= threshold - band)
+    if len(near) <= most:
+        return near
+    above = near[scores[near] > threshold + band]  # fewer than ``count``
+    tied = near[scores[near] <= threshold + band]
+    return np.concatenate([above, tied[np.argsort(keys[tied], kind="stable")[: most - len(above)]]])
 
 
 def in_sorted(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:

@@ -9,7 +9,8 @@ searchable the moment it is acknowledged, and answers from the tail are exact.
 The tail is append-only, oldest first, in write batches (each with the commit sequence
 it carries). Readers take the current state (an immutable list of blocks and the rows in
 use) and never see a half-written batch: appends write past the readers' row count before
-publishing it.
+publishing it. Removals clear the rows' flags in place; a search reads each block's flags
+once.
 
 The rows live in fixed blocks, each dropped once every row in it is linked, so a tail
 never copies its rows and an emptied one holds no memory. One array grown by copying would
@@ -125,7 +126,8 @@ class UnlinkedTail:
         with self._lock:
             end, _ = self._batches.popleft()
             state = self._state
-            kept = tuple(block for block in state.blocks if block.end > end)
+            # Nothing waiting: even the block still partly free is let go.
+            kept = tuple(block for block in state.blocks if block.end > end) if end < state.count else ()
             self._state = _State(kept, end, state.count)
 
     def remove(self, keys: np.ndarray) -> None:
@@ -139,7 +141,7 @@ class UnlinkedTail:
         parts = self._state.spans()
         if not parts:
             return np.zeros(0, np.int64)
-        return np.concatenate([block.keys[rows][block.alive[rows]] for block, rows in parts])
+        return np.concatenate([block.keys[rows][block.alive[rows].copy()] for block, rows in parts])
 
     def clear(self) -> None:
         """Forget everything waiting (the index is being replaced)."""
@@ -152,7 +154,7 @@ class UnlinkedTail:
         norms), oldest first."""
         keys, dots, norms = [], [], []
         for block, rows in self._state.spans():
-            alive = block.alive[rows]
+            alive = block.alive[rows].copy()  # once: a removal may clear flags meanwhile
             keys.append(block.keys[rows][alive])
             dots.append((block.rows[rows] @ query)[alive])
             norms.append(block.norms[rows][alive])

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hierarchy.exact import exact_top
-from hierarchy.order import best_first, in_sorted
+from hierarchy.order import best_first, in_sorted, near_best
 from hierarchy.types import Metric
 
 SCORES = st.lists(st.sampled_from([0.1, 0.5, 0.5, 0.9, -1.0, float("-inf")]), min_size=0, max_size=40)
@@ -51,3 +51,18 @@ def test_an_exact_top_k_over_repeated_rows_keeps_the_lowest_keys_of_a_tie(run: i
 def test_membership_in_sorted_keys_is_numpys(held: list[int], asked: list[int]) -> None:
     sorted_keys, keys = np.unique(np.asarray(held, np.int64)), np.asarray(asked, np.int64)
     assert in_sorted(sorted_keys, keys).tolist() == np.isin(keys, sorted_keys).tolist()
+
+
+def test_the_tail_s_candidates_hold_every_near_tie_of_the_last_and_at_most_so_many() -> None:
+    """``near_best``: the best few, and each score close enough to the last of them that
+    the table's scoring (off in the last bits) could put it ahead; relative to the scores'
+    size (L2 distances run to thousands); past the bound, the lowest keys of the near ties."""
+    scores = np.array([0.9, 0.5, 0.5 - 5e-5, 0.5 - 2e-4, 0.1])
+    keys = np.arange(5)
+    assert sorted(near_best(keys, scores, 2, 1e-4, 10)) == [0, 1, 2]
+    assert sorted(near_best(keys, scores, 5, 1e-4, 10)) == [0, 1, 2, 3, 4]
+    far = -np.array([10.0, 2000.0, 2000.1, 2000.3, 2001.0])  # within 1e-4 of 2,000: 0.2
+    assert sorted(near_best(keys, far, 2, 1e-4, 10)) == [0, 1, 2]
+    tied = np.array([1.0] + [0.5] * 8)  # eight alike behind the best
+    picked = near_best(np.array([5, 17, 3, 9, 11, 2, 30, 8, 1]), tied, 2, 1e-4, 4)
+    assert sorted(picked) == [0, 2, 5, 8]  # the best, then keys 1, 2 and 3
