@@ -38,18 +38,32 @@ def stop_event() -> threading.Event:
 @contextlib.contextmanager
 def deferred(*signums: int) -> Iterator[None]:
     """Hold back ``signums`` (default SIGINT and SIGTERM) inside the block: one that comes
-    meanwhile is raised again once the block ends, to the handler it had. Only the main
-    thread receives signals in Python, so elsewhere the block runs as it is."""
-    held = signums or (signal.SIGINT, signal.SIGTERM)
+    meanwhile is raised again once the block ends, to the handler it had (each once, in
+    the order they came; a handler that raises ends the rest, all of which stop the run).
+    Only the main thread receives signals in Python, so elsewhere the block runs as it
+    is; a signal whose handler was set outside Python is left alone."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    held = [sig for sig in signums or (signal.SIGINT, signal.SIGTERM) if signal.getsignal(sig) is not None]
     came: list[int] = []
-    before = {sig: signal.signal(sig, lambda sig, _frame: came.append(sig)) for sig in held}
+    with _blocked(held):  # the handlers change with the signals held by the kernel: none lost
+        before = {sig: signal.signal(sig, lambda sig, _frame: came.append(sig)) for sig in held}
     try:
         yield
     finally:
-        for sig, handler in before.items():
-            signal.signal(sig, handler)
+        with _blocked(held):
+            for sig, handler in before.items():
+                signal.signal(sig, handler)
         for sig in dict.fromkeys(came):
             signal.raise_signal(sig)
+
+
+@contextlib.contextmanager
+def _blocked(signums: list[int]) -> Iterator[None]:
+    """``signums`` held pending by the kernel inside the block, delivered after it."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signums)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

@@ -54,8 +54,9 @@ def test_a_stop_during_the_server_s_spawn_leaves_no_server(tmp_path: Path, monke
     spawned: list[subprocess.Popen] = []
     popen = subprocess.Popen
 
-    def spawn_then_stopped(*args: object, **kwargs: object) -> subprocess.Popen:
-        spawned.append(popen(*args, **kwargs))  # type: ignore[call-overload]
+    def spawn_then_stopped(_cmd: object, **kwargs: object) -> subprocess.Popen:
+        # A process that would run on: only the stop can end it.
+        spawned.append(popen(["sleep", "60"], **kwargs))  # type: ignore[call-overload]
         os.kill(os.getpid(), signal.SIGTERM)
         return spawned[-1]
 
@@ -65,7 +66,7 @@ def test_a_stop_during_the_server_s_spawn_leaves_no_server(tmp_path: Path, monke
         with pytest.raises(SystemExit) as stopped:
             bench_server.ServerProcess(tmp_path / "data", "1G", tmp_path / "server.log").start()
         assert stopped.value.code == 128 + signal.SIGTERM
-        assert spawned and spawned[0].poll() is not None, "the server still runs"
+        assert spawned and spawned[0].poll() == -signal.SIGTERM, "the server was not stopped"
     finally:
         signal.signal(signal.SIGTERM, before)
         for proc in spawned:
