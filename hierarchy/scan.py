@@ -5,7 +5,8 @@ over the half-float table does that at 1.1 ms for 8,743 512-d rows, but two thre
 calling it take twice as long as one (measured: speed-up 0.5), so concurrent searches
 queue on it. numpy's matrix product releases the GIL: over a float32 copy it scores the
 same rows in 0.65 ms on one BLAS thread, and two threads run side by side (speed-up
-2.6). The copy costs four bytes a value, only while the level is small enough to scan
+2.6); held as columns, the copy is scored faster still (see ``ROW_GROUP``). The copy
+costs four bytes a value, only while the level is small enough to scan
 (at most ``exact_below`` rows: 41 MB at 20,000 512-d rows), and half floats widen to
 float32 exactly, so the scores are those of the half-float rows.
 
@@ -46,15 +47,30 @@ from hierarchy.types import Metric
 from hierarchy.vectortable import VectorTable
 
 _GROWTH = 1.5
-# BLAS sums the last rows of a matrix product (those past a whole number of its kernel's
-# rows) in another order than the rest, so one row's score changed in its last bits with
+# The copy holds the rows as the columns of a ``(dimension, capacity)`` matrix, so a search
+# is ``query @ columns``: BLAS's kernel for that product ran 2.6 times as fast as the one
+# for ``rows @ query`` over the same rows, row by row (12,160 384-d rows, as ActivityNet-200's
+# segments, one BLAS thread: 0.42 ms against 1.11; 20,000 512-d rows: 1.35 against 2.91).
+#
+# The kernel sums the last columns of a product (those past a whole number of its vector
+# lanes) in another order than the rest, so one row's score changed in its last bits with
 # where it lay in a product: identical vectors (a caption said twice) scored apart, so
 # their keys did not order them, and a level's rows scored again after appends changed
 # (pages under concurrent writes could repeat one twin and skip the other). Products over
 # whole groups of this many rows (the rows past the end are computed and dropped) give a
-# row one score wherever it lies: of 150 products of runs, gathers and longer levels,
-# 3- to 1,024-d, on one BLAS thread or two, none differed (OpenBLAS, SkylakeX kernels).
+# row one score wherever it lies.
 ROW_GROUP = 32
+# Products over more than 16,384 columns summed each column in another order when the
+# rows had fewer than 64 dimensions, so products are taken this many columns at a time.
+# Of 3,640 products of runs, gathers and several queries, 3- to 1,024-d, 5 to 40,000
+# rows, on one BLAS thread or two, none scored a row apart from the whole level's product
+# (OpenBLAS 0.3.31, SkylakeX kernels). Without these chunks 125 of 1,820 did, and
+# without the groups 865.
+PRODUCT_COLUMNS = 8192
+# Gathering rows that are not consecutive reads each across every column: 0.55 us a row
+# at 384-d, where a product scores a row in 0.035 us. Asked for fewer than one row in
+# this many, a search gathers them; for more, it scores every row and picks.
+GATHER_RATIO = 16
 IDLE_SECONDS = 60.0  # a copy no search read for this long gives way to one that does not fit
 
 
@@ -62,39 +78,66 @@ IDLE_SECONDS = 60.0  # a copy no search read for this long gives way to one that
 class _Copy:
     layout: int
     count: int
-    rows: np.ndarray  # float32; rows [0, count) copy the table's
+    columns: np.ndarray  # float32 (dimension, capacity); columns [0, count) copy the table's rows
     norms: np.ndarray
 
 
 @dataclass(frozen=True)
+class Picked:
+    """Some rows of a scan, ready to score: ``keys`` (those asked still present, in the
+    order asked) and their ``norms``. Their products come from ``columns``, the rows as
+    columns followed by as many more as make whole groups, or, when ``at`` is given,
+    from a product over all of ``columns`` read at ``at``."""
+
+    keys: np.ndarray
+    norms: np.ndarray
+    columns: np.ndarray
+    at: np.ndarray | None = None
+
+    def dots(self, query: np.ndarray) -> np.ndarray:
+        """Each picked row's dot product with ``query``."""
+        dots = _product(query, self.columns)
+        return dots[self.at] if self.at is not None else dots[: len(self.keys)]
+
+
+@dataclass(frozen=True)
 class Scan:
-    """Every row of a table, widened. ``rows`` runs past the table's ``len(keys)`` rows
-    to a whole number of ``ROW_GROUP`` rows: products are taken over whole groups."""
+    """Every row of a table, widened, as the columns of ``columns``, which run past the
+    table's ``len(keys)`` rows to a whole number of ``ROW_GROUP`` rows: products are
+    taken over whole groups."""
 
     keys: np.ndarray
     alive: np.ndarray
-    rows: np.ndarray
+    columns: np.ndarray
     norms: np.ndarray
 
-    def among(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(those of ``keys`` still present, in the order given; their rows, followed by
-        as many more as make whole groups; their norms). A run of consecutive rows (one
-        video's) is read in place."""
+    @property
+    def rows(self) -> np.ndarray:
+        """The rows (a view of ``columns``)."""
+        return self.columns.T
+
+    def among(self, keys: np.ndarray) -> Picked:
+        """Those of ``keys`` still present, in the order given, ready to score. A run of
+        consecutive rows (one video's) is read in place."""
         keys = np.asarray(keys, np.int64)
         if not len(self.keys) or not len(keys):
-            return keys[:0], self.rows[:0], self.norms[:0]
+            return Picked(keys[:0], self.norms[:0], self.columns[:, :0])
         run = self._run(keys)
         if run is not None:
-            return keys, self.rows[run : run + _whole(len(keys))], self.norms[run : run + len(keys)]
+            return Picked(keys, self.norms[run : run + len(keys)], self.columns[:, run : run + _whole(len(keys))])
         at, live = self._positions(keys)
         at = at[live]
         if not len(at):
-            return keys[:0], self.rows[:0], self.norms[:0]
+            return Picked(keys[:0], self.norms[:0], self.columns[:, :0])
         first, whole = int(at[0]), _whole(len(at))
-        if first + whole <= len(self.rows) and at[-1] - first == len(at) - 1 and np.all(np.diff(at) == 1):
-            return keys[live], self.rows[first : first + whole], self.norms[first : first + len(at)]
+        if first + whole <= self.columns.shape[1] and at[-1] - first == len(at) - 1 and np.all(np.diff(at) == 1):
+            return Picked(keys[live], self.norms[first : first + len(at)], self.columns[:, first : first + whole])
+        if len(at) * GATHER_RATIO > len(self.keys):
+            return Picked(keys[live], self.norms[at], self.columns[:, : _whole(len(self.keys))], at)
         padded = np.concatenate([at, np.repeat(at[:1], whole - len(at))])
-        return keys[live], self.rows[padded], self.norms[at]
+        # ``take`` lays the gathered columns out row-major; indexing (``columns[:, at]``)
+        # lays them out column-major, which BLAS multiplies by its other kernel.
+        return Picked(keys[live], self.norms[at], np.take(self.columns, padded, axis=1))
 
     def rows_of(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(whether each of ``keys`` is present, in the order given; the rows of those
@@ -103,7 +146,7 @@ class Scan:
         if not len(self.keys):
             return np.zeros(len(keys), bool), self.rows[:0], self.norms[:0]
         at, live = self._positions(keys)
-        return live, self.rows[at[live]], self.norms[at[live]]
+        return live, np.ascontiguousarray(np.take(self.columns, at[live], axis=1).T), self.norms[at[live]]
 
     def _positions(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Where each of ``keys`` is or would be (the table holds some), and whether it is
@@ -125,7 +168,7 @@ class Scan:
         # rows apart, it holds every key between, in those rows.
         if end > len(self.keys) or int(self.keys[at]) != first or int(self.keys[end - 1]) != last:
             return None
-        if at + _whole(len(keys)) > len(self.rows) or not bool(self.alive[at:end].all()):
+        if at + _whole(len(keys)) > self.columns.shape[1] or not bool(self.alive[at:end].all()):
             return None
         return at
 
@@ -136,10 +179,11 @@ class Scan:
         ``among`` these keys): their keys and similarities, best first, ties by key."""
         if among is None:
             keys, norms = self.keys, self.norms[: len(self.keys)]
-            rows = self.rows[: _whole(len(keys))]
+            dots = _product(query, self.columns[:, : _whole(len(keys))])[: len(keys)]
         else:
-            keys, rows, norms = self.among(among)
-        sims = similarity_of(metric, (rows @ query)[: len(keys)], norms, query)
+            picked = self.among(among)
+            keys, norms, dots = picked.keys, picked.norms, picked.dots(query)
+        sims = similarity_of(metric, dots, norms, query)
         if among is None:
             sims[~self.alive] = -np.inf
         best = order.best_first(keys, sims, count)
@@ -149,11 +193,19 @@ class Scan:
     def scores(self, keys: np.ndarray, queries: np.ndarray, metric: Metric) -> tuple[np.ndarray, np.ndarray]:
         """(those of ``keys`` still present, in the order given; a ``(queries, keys)``
         matrix of their similarities to each row of ``queries``)."""
-        present, rows, norms = self.among(keys)
-        sims = np.zeros((len(queries), len(present)), np.float32)
+        picked = self.among(keys)
+        sims = np.zeros((len(queries), len(picked.keys)), np.float32)
         for i, query in enumerate(queries):
-            sims[i] = similarity_of(metric, (rows @ query)[: len(present)], norms, query)
-        return present, sims
+            sims[i] = similarity_of(metric, picked.dots(query), picked.norms, query)
+        return picked.keys, sims
+
+
+def _product(query: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """``query @ columns``, ``PRODUCT_COLUMNS`` columns at a time."""
+    width = columns.shape[1]
+    if width <= PRODUCT_COLUMNS:
+        return query @ columns
+    return np.concatenate([query @ columns[:, lo : lo + PRODUCT_COLUMNS] for lo in range(0, width, PRODUCT_COLUMNS)])
 
 
 class Budget:
@@ -253,7 +305,7 @@ class ScanCopy:
                 self._copy = copy
         if copy.layout != state.layout:  # the table was rebuilt since this state was read
             copy = _caught_up(_empty(state.layout, self._table.dimension), state.parts, count)
-        return Scan(state.keys, state.alive, copy.rows, copy.norms)
+        return Scan(state.keys, state.alive, copy.columns, copy.norms)
 
     def release(self) -> None:
         """Drop the copy (the level outgrew scanning); the next :meth:`current` rebuilds it."""
@@ -281,14 +333,15 @@ class ScanCopy:
 
 
 def _empty(layout: int, dimension: int) -> _Copy:
-    return _Copy(layout, 0, np.zeros((0, dimension), np.float32), np.zeros(0, np.float32))
+    return _Copy(layout, 0, np.zeros((dimension, 0), np.float32), np.zeros(0, np.float32))
 
 
 def _capacity(copy: _Copy, count: int) -> int:
     """Rows the copy's arrays hold once caught up to ``count``: whole groups."""
-    if count <= len(copy.rows):
-        return len(copy.rows)
-    return _whole(max(count, int(len(copy.rows) * _GROWTH), 1024))
+    held = copy.columns.shape[1]
+    if count <= held:
+        return held
+    return _whole(max(count, int(held * _GROWTH), 1024))
 
 
 def _whole(rows: int) -> int:
@@ -302,14 +355,17 @@ def _bytes(rows: int, dimension: int) -> int:
 
 def _caught_up(copy: _Copy, parts: list[tuple[int, np.ndarray]], count: int) -> _Copy:
     """``copy`` with the table's rows from ``copy.count`` up to ``count`` widened into it."""
-    rows, norms = copy.rows, copy.norms
-    if count > len(rows):  # grow into new arrays: scans under way keep reading the old
+    columns, norms = copy.columns, copy.norms
+    if count > columns.shape[1]:  # grow into new arrays: scans under way keep reading the old
         capacity = _capacity(copy, count)
-        rows = np.concatenate([rows[: copy.count], np.zeros((capacity - copy.count, rows.shape[1]), np.float32)])
+        grown = np.zeros((columns.shape[0], capacity), np.float32)
+        grown[:, : copy.count] = columns[:, : copy.count]
+        columns = grown
         norms = np.concatenate([norms[: copy.count], np.zeros(capacity - copy.count, np.float32)])
     for first, block in parts:
         lo, hi = max(first, copy.count), min(first + len(block), count)
         if lo < hi:
-            rows[lo:hi] = block[lo - first : hi - first]
-            norms[lo:hi] = np.sqrt(np.einsum("ij,ij->i", rows[lo:hi], rows[lo:hi]))
-    return _Copy(copy.layout, count, rows, norms)
+            rows = block[lo - first : hi - first].astype(np.float32)
+            columns[:, lo:hi] = rows.T
+            norms[lo:hi] = np.sqrt(np.einsum("ij,ij->i", rows, rows))
+    return _Copy(copy.layout, count, columns, norms)
