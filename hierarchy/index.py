@@ -111,7 +111,10 @@ class LevelIndex:
         params: IndexParams,
         max_unlinked: int = 100_000,
         busy: Callable[[], bool] = lambda: False,
+        scanned_whole: bool = False,
     ) -> None:
+        """``scanned_whole``: the level is mostly scanned whole rather than read a few rows
+        at a time (the segment level): its scan copy is held as columns (hierarchy.scan)."""
         self.path = path
         self.dimension = dimension
         self.metric = metric
@@ -139,7 +142,8 @@ class LevelIndex:
         self._saved_version = 0
         # The same vectors by key, for exact scoring of any subset (see hierarchy.vectortable).
         self._table = VectorTable(dimension, TABLE_DTYPES.get(params.dtype, np.float32))
-        self._scan = ScanCopy(self._table)  # float32 rows while the level is small enough to scan
+        # Float32 rows while the level is small enough to scan.
+        self._scan = ScanCopy(self._table, columns=scanned_whole)
         _OPEN.add(self)
 
     def _new_index(self) -> Index:
@@ -567,7 +571,7 @@ class LevelIndex:
         with self._write_lock, self._graph_lock:
             self._index = index
             self._table = table
-            self._scan = ScanCopy(table)
+            self._scan = ScanCopy(table, columns=self._scan.columns)
             self._tail.clear()
             self.watermark = self.linked_watermark = watermark
         return IndexState(count=len(index), watermark=self.watermark)

@@ -70,7 +70,11 @@ class LevelIndexes:
                     # metrics need their lengths, which 8 bits would clip.
                     params = replace(params, dtype=UNQUANTIZED)
                 busy = self._building_of(coll.id).busy
-                index = LevelIndex(path, coll.space.dimension, coll.space.metric, params, self.max_unlinked, busy)
+                # Routed searches scan the segment level whole; a parent level past a few
+                # thousand nodes is read through its graph, its candidates' rows gathered.
+                space = coll.space
+                whole = level is Level.SEGMENT
+                index = LevelIndex(path, space.dimension, space.metric, params, self.max_unlinked, busy, whole)
                 self._indexes[key] = index
             return index
 

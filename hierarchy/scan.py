@@ -47,12 +47,19 @@ from hierarchy.types import Metric
 from hierarchy.vectortable import VectorTable
 
 _GROWTH = 1.5
-# The copy holds the rows as the columns of a ``(dimension, capacity)`` matrix, so a search
-# is ``query @ columns``: BLAS's kernel for that product ran 2.6 times as fast as the one
-# for ``rows @ query`` over the same rows, row by row (12,160 384-d rows, as ActivityNet-200's
-# segments, one BLAS thread: 0.42 ms against 1.11; 20,000 512-d rows: 1.35 against 2.91).
+# A copy holds its rows as rows, or as the columns of a ``(dimension, capacity)`` matrix.
+# A level scanned whole wants columns: ``query @ columns`` runs BLAS's kernel for that
+# product 2.6 times as fast as the one for ``rows @ query`` over the same rows (12,160
+# 384-d rows, as ActivityNet-200's segments, one BLAS thread: 0.42 ms against 1.11; 20,000
+# 512-d rows: 1.35 against 2.91). A level whose rows are mostly read a few at a time
+# wants rows: a row read from columns touches a cache line per dimension, so gathering
+# scattered rows took ten times as long (224 of 8,743 512-d rows: 174 us against 15). The
+# segment level is scanned whole by routed searches while it is small enough to scan; a
+# parent level above ``hierarchy.search.GRAPH_CANDIDATES_ABOVE`` is searched through its
+# graph, its candidates' rows gathered to score them (100 k benchmark segments, 8,743
+# scenes held as columns: a routed search 3.59 -> 3.91 ms, paired).
 #
-# The kernel sums the last columns of a product (those past a whole number of its vector
+# Either kernel sums the last rows of a product (those past a whole number of its vector
 # lanes) in another order than the rest, so one row's score changed in its last bits with
 # where it lay in a product: identical vectors (a caption said twice) scored apart, so
 # their keys did not order them, and a level's rows scored again after appends changed
@@ -60,16 +67,17 @@ _GROWTH = 1.5
 # whole groups of this many rows (the rows past the end are computed and dropped) give a
 # row one score wherever it lies.
 ROW_GROUP = 32
-# Products over more than 16,384 columns summed each column in another order when the
-# rows had fewer than 64 dimensions, so products are taken this many columns at a time.
-# Of 3,640 products of runs, gathers and several queries, 3- to 1,024-d, 5 to 40,000
-# rows, on one BLAS thread or two, none scored a row apart from the whole level's product
-# (OpenBLAS 0.3.31, SkylakeX kernels). Without these chunks 125 of 1,820 did, and
-# without the groups 865.
-PRODUCT_COLUMNS = 8192
-# Gathering rows that are not consecutive reads each across every column: 0.55 us a row
-# at 384-d, where a product scores a row in 0.035 us. Asked for fewer than one row in
-# this many, a search gathers them; for more, it scores every row and picks.
+# Products over more than 16,384 rows summed a row in another order when the rows had
+# fewer than 64 dimensions, in either layout, so products are taken this many rows at a
+# time.
+# Of 3,640 products of runs, gathers and several queries in each layout, 3- to 1,024-d,
+# 5 to 40,000 rows, on one BLAS thread or two, none scored a row apart from the whole
+# level's product (OpenBLAS 0.3.31, SkylakeX kernels). Without these chunks 125 and 112
+# of 1,820 did (columns, rows), and without the groups 865 and 1,247.
+PRODUCT_ROWS = 8192
+# Gathering rows that are not consecutive from columns: 0.55 us a row at 384-d, where a
+# product scores a row in 0.035 us. Asked for fewer than one row in this many, a search
+# gathers them; for more, it scores every row and picks.
 GATHER_RATIO = 16
 IDLE_SECONDS = 60.0  # a copy no search read for this long gives way to one that does not fit
 
@@ -78,66 +86,81 @@ IDLE_SECONDS = 60.0  # a copy no search read for this long gives way to one that
 class _Copy:
     layout: int
     count: int
-    columns: np.ndarray  # float32 (dimension, capacity); columns [0, count) copy the table's rows
+    matrix: np.ndarray  # float32 rows (capacity, dimension), or their columns (dimension, capacity)
     norms: np.ndarray
 
 
 @dataclass(frozen=True)
 class Picked:
     """Some rows of a scan, ready to score: ``keys`` (those asked still present, in the
-    order asked) and their ``norms``. Their products come from ``columns``, the rows as
-    columns followed by as many more as make whole groups, or, when ``at`` is given,
-    from a product over all of ``columns`` read at ``at``."""
+    order asked) and their ``norms``. Their products come from ``matrix``, their rows (or
+    columns) followed by as many more as make whole groups, or, when ``at`` is given,
+    from a product over all of ``matrix`` read at ``at``."""
 
     keys: np.ndarray
     norms: np.ndarray
-    columns: np.ndarray
+    matrix: np.ndarray
+    columns: bool
     at: np.ndarray | None = None
 
     def dots(self, query: np.ndarray) -> np.ndarray:
         """Each picked row's dot product with ``query``."""
-        dots = _product(query, self.columns)
+        dots = _product(query, self.matrix, self.columns)
         return dots[self.at] if self.at is not None else dots[: len(self.keys)]
 
 
 @dataclass(frozen=True)
 class Scan:
-    """Every row of a table, widened, as the columns of ``columns``, which run past the
-    table's ``len(keys)`` rows to a whole number of ``ROW_GROUP`` rows: products are
-    taken over whole groups."""
+    """Every row of a table, widened, as the rows (or the columns) of ``matrix``, which
+    runs past the table's ``len(keys)`` rows to a whole number of ``ROW_GROUP`` rows:
+    products are taken over whole groups."""
 
     keys: np.ndarray
     alive: np.ndarray
-    columns: np.ndarray
+    matrix: np.ndarray
     norms: np.ndarray
+    columns: bool = True
 
     @property
     def rows(self) -> np.ndarray:
-        """The rows (a view of ``columns``)."""
-        return self.columns.T
+        """The rows (a view of ``matrix``)."""
+        return self.matrix.T if self.columns else self.matrix
+
+    @property
+    def _held(self) -> int:
+        """Rows the matrix holds."""
+        return self.matrix.shape[1] if self.columns else self.matrix.shape[0]
+
+    def _part(self, first: int, count: int) -> np.ndarray:
+        """Rows ``[first, first + count)`` of the matrix, in its layout."""
+        return self.matrix[:, first : first + count] if self.columns else self.matrix[first : first + count]
+
+    def _picked(self, keys: np.ndarray, norms: np.ndarray, matrix: np.ndarray, at: np.ndarray | None = None) -> Picked:
+        return Picked(keys, norms, matrix, self.columns, at)
 
     def among(self, keys: np.ndarray) -> Picked:
         """Those of ``keys`` still present, in the order given, ready to score. A run of
         consecutive rows (one video's) is read in place."""
         keys = np.asarray(keys, np.int64)
         if not len(self.keys) or not len(keys):
-            return Picked(keys[:0], self.norms[:0], self.columns[:, :0])
+            return self._picked(keys[:0], self.norms[:0], self._part(0, 0))
         run = self._run(keys)
         if run is not None:
-            return Picked(keys, self.norms[run : run + len(keys)], self.columns[:, run : run + _whole(len(keys))])
+            return self._picked(keys, self.norms[run : run + len(keys)], self._part(run, _whole(len(keys))))
         at, live = self._positions(keys)
         at = at[live]
         if not len(at):
-            return Picked(keys[:0], self.norms[:0], self.columns[:, :0])
+            return self._picked(keys[:0], self.norms[:0], self._part(0, 0))
         first, whole = int(at[0]), _whole(len(at))
-        if first + whole <= self.columns.shape[1] and at[-1] - first == len(at) - 1 and np.all(np.diff(at) == 1):
-            return Picked(keys[live], self.norms[first : first + len(at)], self.columns[:, first : first + whole])
-        if len(at) * GATHER_RATIO > len(self.keys):
-            return Picked(keys[live], self.norms[at], self.columns[:, : _whole(len(self.keys))], at)
+        if first + whole <= self._held and at[-1] - first == len(at) - 1 and np.all(np.diff(at) == 1):
+            return self._picked(keys[live], self.norms[first : first + len(at)], self._part(first, whole))
+        if self.columns and len(at) * GATHER_RATIO > len(self.keys):
+            return self._picked(keys[live], self.norms[at], self._part(0, _whole(len(self.keys))), at)
         padded = np.concatenate([at, np.repeat(at[:1], whole - len(at))])
-        # ``take`` lays the gathered columns out row-major; indexing (``columns[:, at]``)
-        # lays them out column-major, which BLAS multiplies by its other kernel.
-        return Picked(keys[live], self.norms[at], np.take(self.columns, padded, axis=1))
+        # ``take`` lays gathered columns out row-major; indexing (``matrix[:, at]``) lays
+        # them out column-major, which BLAS multiplies by its other kernel.
+        gathered = np.take(self.matrix, padded, axis=1) if self.columns else self.matrix[padded]
+        return self._picked(keys[live], self.norms[at], gathered)
 
     def rows_of(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(whether each of ``keys`` is present, in the order given; the rows of those
@@ -146,7 +169,11 @@ class Scan:
         if not len(self.keys):
             return np.zeros(len(keys), bool), self.rows[:0], self.norms[:0]
         at, live = self._positions(keys)
-        return live, np.ascontiguousarray(np.take(self.columns, at[live], axis=1).T), self.norms[at[live]]
+        at = at[live]
+        # Rows of the columns' transpose, gathered whole: half the time ``take`` and a
+        # transposed copy took (100 of 11,514 384-d rows).
+        rows = np.ascontiguousarray(self.matrix.T[at]) if self.columns else self.matrix[at]
+        return live, rows, self.norms[at]
 
     def _positions(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Where each of ``keys`` is or would be (the table holds some), and whether it is
@@ -168,7 +195,7 @@ class Scan:
         # rows apart, it holds every key between, in those rows.
         if end > len(self.keys) or int(self.keys[at]) != first or int(self.keys[end - 1]) != last:
             return None
-        if at + _whole(len(keys)) > self.columns.shape[1] or not bool(self.alive[at:end].all()):
+        if at + _whole(len(keys)) > self._held or not bool(self.alive[at:end].all()):
             return None
         return at
 
@@ -179,7 +206,7 @@ class Scan:
         ``among`` these keys): their keys and similarities, best first, ties by key."""
         if among is None:
             keys, norms = self.keys, self.norms[: len(self.keys)]
-            dots = _product(query, self.columns[:, : _whole(len(keys))])[: len(keys)]
+            dots = _product(query, self._part(0, _whole(len(keys))), self.columns)[: len(keys)]
         else:
             picked = self.among(among)
             keys, norms, dots = picked.keys, picked.norms, picked.dots(query)
@@ -200,12 +227,14 @@ class Scan:
         return picked.keys, sims
 
 
-def _product(query: np.ndarray, columns: np.ndarray) -> np.ndarray:
-    """``query @ columns``, ``PRODUCT_COLUMNS`` columns at a time."""
-    width = columns.shape[1]
-    if width <= PRODUCT_COLUMNS:
-        return query @ columns
-    return np.concatenate([query @ columns[:, lo : lo + PRODUCT_COLUMNS] for lo in range(0, width, PRODUCT_COLUMNS)])
+def _product(query: np.ndarray, matrix: np.ndarray, columns: bool) -> np.ndarray:
+    """Each row's dot product with ``query``, ``PRODUCT_ROWS`` rows at a time."""
+    rows = matrix.shape[1] if columns else matrix.shape[0]
+    if columns:
+        parts = [query @ matrix[:, lo : lo + PRODUCT_ROWS] for lo in range(0, rows, PRODUCT_ROWS)]
+    else:
+        parts = [matrix[lo : lo + PRODUCT_ROWS] @ query for lo in range(0, rows, PRODUCT_ROWS)]
+    return parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
 
 class Budget:
@@ -272,11 +301,13 @@ BUDGET = Budget(1 << 30)  # set by each Database that opens (DatabaseOptions.sca
 
 class ScanCopy:
     """The float32 rows of one :class:`VectorTable`, kept up to date on demand, within
-    the process's :data:`BUDGET`."""
+    the process's :data:`BUDGET`; as columns when ``columns`` (a level scanned whole,
+    see ``ROW_GROUP``)."""
 
-    def __init__(self, table: VectorTable, budget: Budget | None = None) -> None:
+    def __init__(self, table: VectorTable, budget: Budget | None = None, columns: bool = True) -> None:
         self._table = table
         self._budget = budget or BUDGET
+        self.columns = columns
         self._lock = threading.Lock()
         self._copy: _Copy | None = None
         self.read_at = time.monotonic()  # the last search that read the copy
@@ -292,7 +323,7 @@ class ScanCopy:
         with self._lock:
             copy = self._copy
             if copy is None or copy.layout < state.layout:
-                copy = _empty(state.layout, self._table.dimension)
+                copy = _empty(state.layout, self._table.dimension, self.columns)
                 if not count:  # a level emptied by a rebuild: its old room is free
                     self._budget.forget(self)
             if copy.layout == state.layout:
@@ -301,11 +332,12 @@ class ScanCopy:
                     if not self._budget.admit(self, _bytes(_capacity(copy, count), self._table.dimension)):
                         self._copy = None
                         return None
-                    copy = _caught_up(copy, state.parts, count)
+                    copy = _caught_up(copy, state.parts, count, self.columns)
                 self._copy = copy
         if copy.layout != state.layout:  # the table was rebuilt since this state was read
-            copy = _caught_up(_empty(state.layout, self._table.dimension), state.parts, count)
-        return Scan(state.keys, state.alive, copy.columns, copy.norms)
+            empty = _empty(state.layout, self._table.dimension, self.columns)
+            copy = _caught_up(empty, state.parts, count, self.columns)
+        return Scan(state.keys, state.alive, copy.matrix, copy.norms, self.columns)
 
     def release(self) -> None:
         """Drop the copy (the level outgrew scanning); the next :meth:`current` rebuilds it."""
@@ -332,13 +364,14 @@ class ScanCopy:
         return self._copy is not None
 
 
-def _empty(layout: int, dimension: int) -> _Copy:
-    return _Copy(layout, 0, np.zeros((dimension, 0), np.float32), np.zeros(0, np.float32))
+def _empty(layout: int, dimension: int, columns: bool) -> _Copy:
+    shape = (dimension, 0) if columns else (0, dimension)
+    return _Copy(layout, 0, np.zeros(shape, np.float32), np.zeros(0, np.float32))
 
 
 def _capacity(copy: _Copy, count: int) -> int:
     """Rows the copy's arrays hold once caught up to ``count``: whole groups."""
-    held = copy.columns.shape[1]
+    held = len(copy.norms)
     if count <= held:
         return held
     return _whole(max(count, int(held * _GROWTH), 1024))
@@ -353,19 +386,26 @@ def _bytes(rows: int, dimension: int) -> int:
     return rows * (dimension + 1) * 4
 
 
-def _caught_up(copy: _Copy, parts: list[tuple[int, np.ndarray]], count: int) -> _Copy:
+def _caught_up(copy: _Copy, parts: list[tuple[int, np.ndarray]], count: int, columns: bool) -> _Copy:
     """``copy`` with the table's rows from ``copy.count`` up to ``count`` widened into it."""
-    columns, norms = copy.columns, copy.norms
-    if count > columns.shape[1]:  # grow into new arrays: scans under way keep reading the old
+    matrix, norms = copy.matrix, copy.norms
+    if count > len(norms):  # grow into new arrays: scans under way keep reading the old
         capacity = _capacity(copy, count)
-        grown = np.zeros((columns.shape[0], capacity), np.float32)
-        grown[:, : copy.count] = columns[:, : copy.count]
-        columns = grown
+        dimension = matrix.shape[0] if columns else matrix.shape[1]
+        grown = np.zeros((dimension, capacity) if columns else (capacity, dimension), np.float32)
+        if columns:
+            grown[:, : copy.count] = matrix[:, : copy.count]
+        else:
+            grown[: copy.count] = matrix[: copy.count]
+        matrix = grown
         norms = np.concatenate([norms[: copy.count], np.zeros(capacity - copy.count, np.float32)])
     for first, block in parts:
         lo, hi = max(first, copy.count), min(first + len(block), count)
         if lo < hi:
             rows = block[lo - first : hi - first].astype(np.float32)
-            columns[:, lo:hi] = rows.T
+            if columns:
+                matrix[:, lo:hi] = rows.T
+            else:
+                matrix[lo:hi] = rows
             norms[lo:hi] = np.sqrt(np.einsum("ij,ij->i", rows, rows))
-    return _Copy(copy.layout, count, columns, norms)
+    return _Copy(copy.layout, count, matrix, norms)

@@ -22,9 +22,13 @@ from tools.bench.corpus import generate
 
 
 def make_index(
-    path: Path, params: IndexParams | None = None, dim: int = DIM, metric: Metric = Metric.COSINE
+    path: Path,
+    params: IndexParams | None = None,
+    dim: int = DIM,
+    metric: Metric = Metric.COSINE,
+    scanned_whole: bool = False,
 ) -> LevelIndex:
-    return LevelIndex(path, dim, metric, params or IndexParams())
+    return LevelIndex(path, dim, metric, params or IndexParams(), scanned_whole=scanned_whole)
 
 
 @pytest.fixture
@@ -182,11 +186,15 @@ def test_a_scanned_level_searched_through_its_graph_finds_the_best_and_what_wait
             np.testing.assert_allclose(graphed[1], scanned[1], atol=1e-6)  # table scores, not the graph's
 
 
+@pytest.mark.parametrize("whole", [True, False], ids=["columns", "rows"])
 @pytest.mark.parametrize("dtype", ["f16", "i8", "f32"])
-def test_keys_of_a_scanned_level_score_as_its_search_scores_them(path: Path, vectors: np.ndarray, dtype: str) -> None:
+def test_keys_of_a_scanned_level_score_as_its_search_scores_them(
+    path: Path, vectors: np.ndarray, dtype: str, whole: bool
+) -> None:
     # A filter's keys were scored by USearch over the half floats, the unfiltered search
-    # from the float32 copy: now both from the copy, to the last bit (hierarchy.scan.ROW_GROUP).
-    index = make_index(path, IndexParams(exact_below=10_000, dtype=dtype))
+    # from the float32 copy: now both from the copy, to the last bit (hierarchy.scan.ROW_GROUP),
+    # in either of its layouts.
+    index = make_index(path, IndexParams(exact_below=10_000, dtype=dtype), scanned_whole=whole)
     index.add(keys(COUNT), vectors, watermark=1)
     index.remove(keys(3, first=10))
     probe = vectors[5] + 0.5 * vectors[150]

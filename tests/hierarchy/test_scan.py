@@ -40,12 +40,12 @@ def alive_rows(copy: ScanCopy) -> dict[int, np.ndarray]:
 
 
 @settings(max_examples=60, deadline=None)
-@given(operations)
-def test_the_copy_holds_the_tables_rows_after_any_writes(ops: list[tuple[str, list[int]]]) -> None:
+@given(operations, st.booleans())
+def test_the_copy_holds_the_tables_rows_after_any_writes(ops: list[tuple[str, list[int]]], columns: bool) -> None:
     # Scans between writes make the copy catch up from where it was; out-of-order adds
     # and compactions move rows, which a copy that only appended would miss.
     table = VectorTable(DIM)
-    copy = ScanCopy(table)
+    copy = ScanCopy(table, columns=columns)
     for op, keys in ops:
         keys_array = np.array(keys, np.int64)
         if op == "add":
@@ -183,8 +183,9 @@ def test_a_copy_that_outgrows_the_budget_is_dropped() -> None:
     assert not copy.held and budget.held == 0
 
 
+@pytest.mark.parametrize("columns", [True, False], ids=["columns", "rows"])
 @pytest.mark.parametrize("metric", list(Metric))
-def test_identical_rows_score_alike_wherever_they_lie(metric: Metric) -> None:
+def test_identical_rows_score_alike_wherever_they_lie(metric: Metric, columns: bool) -> None:
     # BLAS sums a product's last 512-d rows in another order: a repeated caption appended at the
     # end of a level scored apart from its twin, and the tie was not left to the keys.
     rng = np.random.default_rng(3)
@@ -195,7 +196,7 @@ def test_identical_rows_score_alike_wherever_they_lie(metric: Metric) -> None:
         rows = rng.standard_normal((count, 512)).astype(np.float32)
         rows[count // 2] = rows[count - 1] = twin  # keys count // 2 and count - 1
         table.add(np.arange(count), rows)
-        scan = ScanCopy(table, Budget(1 << 30)).current()
+        scan = ScanCopy(table, Budget(1 << 30), columns).current()
         assert scan is not None
         for among in (None, np.array([count - 1, 0, count // 2, 5])):
             for top in (None, 1):
@@ -205,13 +206,14 @@ def test_identical_rows_score_alike_wherever_they_lie(metric: Metric) -> None:
                     assert keys[1] == count - 1 and sims[0] == sims[1]
 
 
-def test_a_rows_score_does_not_move_when_rows_are_appended() -> None:
+@pytest.mark.parametrize("columns", [True, False], ids=["columns", "rows"])
+def test_a_rows_score_does_not_move_when_rows_are_appended(columns: bool) -> None:
     # A page resumes a search by ranking again: rows written meanwhile must not nudge the
     # scores of those ranked before, or answers tied with a page's last could swap.
     rng = np.random.default_rng(4)
     query = rng.standard_normal(512).astype(np.float32)
     table = VectorTable(512, np.float32)
-    copy = ScanCopy(table, Budget(1 << 30))
+    copy = ScanCopy(table, Budget(1 << 30), columns)
     first = 0
     scores: dict[int, float] = {}
     for added in rng.integers(1, 40, size=30):
@@ -226,14 +228,15 @@ def test_a_rows_score_does_not_move_when_rows_are_appended() -> None:
                 assert scores.setdefault(key, sim) == sim
 
 
-def test_a_rows_score_is_the_same_in_a_long_level_of_narrow_rows() -> None:
+@pytest.mark.parametrize("columns", [True, False], ids=["columns", "rows"])
+def test_a_rows_score_is_the_same_in_a_long_level_of_narrow_rows(columns: bool) -> None:
     # Over more than 16,384 rows of fewer than 64 dimensions, BLAS summed a row's product
     # in another order than in a shorter product: rows found through a filter scored apart
     # from the same rows found by an unfiltered search.
     rng = np.random.default_rng(5)
     table = VectorTable(7, np.float32)
     table.add(np.arange(20_000), rng.standard_normal((20_000, 7)).astype(np.float32))
-    scan = ScanCopy(table, Budget(1 << 30)).current()
+    scan = ScanCopy(table, Budget(1 << 30), columns).current()
     assert scan is not None
     query = rng.standard_normal(7).astype(np.float32)
     everywhere = dict(zip(*(a.tolist() for a in scan.best(query, None, Metric.INNER_PRODUCT)), strict=True))
@@ -256,13 +259,14 @@ asked_keys = st.one_of(
     st.lists(st.integers(0, 700), max_size=100),
     st.lists(st.integers(0, 700), max_size=20),
     asked_keys,
+    st.booleans(),
 )
-@example(block=(0, 5), extra=[6, 7, 8], removed=[], asked=[3, 4, 5, 6])  # 5 missing: not a run
-@example(block=(0, 10), extra=[], removed=[], asked=[3, 3, 5])  # as many keys as a run, first to last
-@example(block=(0, 10), extra=[], removed=[], asked=[5, 4, 6])  # not ascending
-@example(block=(0, 10), extra=[], removed=[5], asked=[4, 5, 6])  # a removed row inside
+@example(block=(0, 5), extra=[6, 7, 8], removed=[], asked=[3, 4, 5, 6], columns=True)  # 5 missing: not a run
+@example(block=(0, 10), extra=[], removed=[], asked=[3, 3, 5], columns=True)  # as many keys as a run
+@example(block=(0, 10), extra=[], removed=[], asked=[5, 4, 6], columns=False)  # not ascending
+@example(block=(0, 10), extra=[], removed=[5], asked=[4, 5, 6], columns=True)  # a removed row inside
 def test_the_rows_of_keys_asked_are_theirs_whether_or_not_they_run(
-    block: tuple[int, int], extra: list[int], removed: list[int], asked: list[int]
+    block: tuple[int, int], extra: list[int], removed: list[int], asked: list[int], columns: bool
 ) -> None:
     # A run of consecutive keys in consecutive rows is read in place; a gap, a removed
     # row or keys out of order inside the run must fall back to looking each one up.
@@ -271,7 +275,7 @@ def test_the_rows_of_keys_asked_are_theirs_whether_or_not_they_run(
     table.add(np.array(added, np.int64), np.stack([row(k) for k in added]))
     if removed:
         table.remove(np.array(removed, np.int64))
-    scan = ScanCopy(table).current()
+    scan = ScanCopy(table, columns=columns).current()
     assert scan is not None
     held = set(added) - set(removed)
     keys = np.array(asked, np.int64)
@@ -280,8 +284,9 @@ def test_the_rows_of_keys_asked_are_theirs_whether_or_not_they_run(
 
     picked = scan.among(keys)
     assert picked.keys.tolist() == expected
-    assert picked.columns.shape[1] >= len(expected) and picked.columns.shape[1] % ROW_GROUP == 0
-    rows = picked.columns.T if picked.at is None else picked.columns.T[picked.at]
+    rows = picked.matrix.T if picked.columns else picked.matrix
+    assert len(rows) >= len(expected) and len(rows) % ROW_GROUP == 0
+    rows = rows if picked.at is None else rows[picked.at]
     np.testing.assert_array_equal(rows[: len(expected)], wanted)
     norms = picked.norms
     np.testing.assert_allclose(norms, [np.linalg.norm(row(k)) for k in expected], rtol=1e-6)
