@@ -279,7 +279,7 @@ class LevelIndex:
 
     def _scan_table(self, query: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
         """The ``count`` best of every stored vector, scored from the table's float32 copy
-        (see hierarchy.scan): one matrix product that concurrent searches run side by side."""
+        (see hierarchy.scan): matrix products that concurrent searches run side by side."""
         scan = self._scan.current()
         if scan is None:  # no room for the copy in the process's budget (see hierarchy.scan)
             state = self._table.in_place()

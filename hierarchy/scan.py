@@ -1,4 +1,4 @@
-"""A float32 copy of a small level's rows, scored by one matrix product per search.
+"""A float32 copy of a small level's rows, scored by matrix products (one per 8,192 rows).
 
 A level under ``exact_below`` is ranked by scoring every row. USearch's exact search
 over the half-float table does that at 1.1 ms for 8,743 512-d rows, but two threads
@@ -57,7 +57,8 @@ _GROWTH = 1.5
 # segment level is scanned whole by routed searches while it is small enough to scan; a
 # parent level above ``hierarchy.search.GRAPH_CANDIDATES_ABOVE`` is searched through its
 # graph, its candidates' rows gathered to score them (100 k benchmark segments, 8,743
-# scenes held as columns: a routed search 3.59 -> 3.91 ms, paired).
+# scenes held as columns: a routed search 3.59 -> 3.91 and 3.19 -> 3.50 ms in two paired
+# runs).
 #
 # Either kernel sums the last rows of a product (those past a whole number of its vector
 # lanes) in another order than the rest, so one row's score changed in its last bits with
@@ -76,8 +77,8 @@ ROW_GROUP = 32
 # of 1,820 did (columns, rows), and without the groups 865 and 1,247.
 PRODUCT_ROWS = 8192
 # Gathering rows that are not consecutive from columns: 0.55 us a row at 384-d, where a
-# product scores a row in 0.035 us. Asked for fewer than one row in this many, a search
-# gathers them; for more, it scores every row and picks.
+# product scores a row in 0.035 us. Asked for at most one row in this many (per query
+# scored), a search gathers them; for more, it scores every row and picks.
 GATHER_RATIO = 16
 IDLE_SECONDS = 60.0  # a copy no search read for this long gives way to one that does not fit
 
@@ -119,7 +120,7 @@ class Scan:
     alive: np.ndarray
     matrix: np.ndarray
     norms: np.ndarray
-    columns: bool = True
+    columns: bool = False
 
     @property
     def rows(self) -> np.ndarray:
@@ -138,9 +139,9 @@ class Scan:
     def _picked(self, keys: np.ndarray, norms: np.ndarray, matrix: np.ndarray, at: np.ndarray | None = None) -> Picked:
         return Picked(keys, norms, matrix, self.columns, at)
 
-    def among(self, keys: np.ndarray) -> Picked:
-        """Those of ``keys`` still present, in the order given, ready to score. A run of
-        consecutive rows (one video's) is read in place."""
+    def among(self, keys: np.ndarray, queries: int = 1) -> Picked:
+        """Those of ``keys`` still present, in the order given, ready to score against
+        ``queries`` queries. A run of consecutive rows (one video's) is read in place."""
         keys = np.asarray(keys, np.int64)
         if not len(self.keys) or not len(keys):
             return self._picked(keys[:0], self.norms[:0], self._part(0, 0))
@@ -154,7 +155,7 @@ class Scan:
         first, whole = int(at[0]), _whole(len(at))
         if first + whole <= self._held and at[-1] - first == len(at) - 1 and np.all(np.diff(at) == 1):
             return self._picked(keys[live], self.norms[first : first + len(at)], self._part(first, whole))
-        if self.columns and len(at) * GATHER_RATIO > len(self.keys):
+        if self.columns and len(at) * GATHER_RATIO > len(self.keys) * queries:
             return self._picked(keys[live], self.norms[at], self._part(0, _whole(len(self.keys))), at)
         padded = np.concatenate([at, np.repeat(at[:1], whole - len(at))])
         # ``take`` lays gathered columns out row-major; indexing (``matrix[:, at]``) lays
@@ -220,7 +221,7 @@ class Scan:
     def scores(self, keys: np.ndarray, queries: np.ndarray, metric: Metric) -> tuple[np.ndarray, np.ndarray]:
         """(those of ``keys`` still present, in the order given; a ``(queries, keys)``
         matrix of their similarities to each row of ``queries``)."""
-        picked = self.among(keys)
+        picked = self.among(keys, len(queries))
         sims = np.zeros((len(queries), len(picked.keys)), np.float32)
         for i, query in enumerate(queries):
             sims[i] = similarity_of(metric, picked.dots(query), picked.norms, query)
@@ -304,7 +305,7 @@ class ScanCopy:
     the process's :data:`BUDGET`; as columns when ``columns`` (a level scanned whole,
     see ``ROW_GROUP``)."""
 
-    def __init__(self, table: VectorTable, budget: Budget | None = None, columns: bool = True) -> None:
+    def __init__(self, table: VectorTable, budget: Budget | None = None, columns: bool = False) -> None:
         self._table = table
         self._budget = budget or BUDGET
         self.columns = columns
