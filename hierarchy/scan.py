@@ -53,7 +53,8 @@ _GROWTH = 1.5
 # 384-d rows, as ActivityNet-200's segments, one BLAS thread: 0.42 ms against 1.11; 20,000
 # 512-d rows: 1.35 against 2.91). A level whose rows are mostly read a few at a time
 # wants rows: a row read from columns touches a cache line per dimension, so gathering
-# scattered rows took ten times as long (224 of 8,743 512-d rows: 174 us against 15). The
+# scattered rows took over ten times as long (224 of 8,743 512-d rows: 174 us against 15,
+# the gathers alone). The
 # segment level is scanned whole by routed searches while it is small enough to scan; a
 # parent level above ``hierarchy.search.GRAPH_CANDIDATES_ABOVE`` is searched through its
 # graph, its candidates' rows gathered to score them (100 k benchmark segments, 8,743
