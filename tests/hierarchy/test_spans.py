@@ -124,8 +124,16 @@ def test_merged_spans_answer_as_a_fresh_read(
     for block in (*merged.blocks, merged.whole()):
         timeline = [(block.videos[block.video[i]], block.start[i]) for i in block.by_time]
         assert timeline == sorted(timeline)
+    written_keys = all_keys[:total].tolist()
     for video in ("a", "b", "c", "d", "e", "z"):
+        # A whole video (a filter on it, open-ended) and parts of one, against the writes.
+        whole = sorted(k for (v, _, _), k in zip(everything, written_keys, strict=True) if v == video)
+        assert merged.matching((video,), 0, 0).tolist() == whole
         for lo, hi in ((0, 10**6), (10, 30), (45, 46)):
+            overlapping = [
+                k for (v, s, n), k in zip(everything, written_keys, strict=True) if v == video and s < hi and s + n > lo
+            ]
+            assert sorted(merged.inside(video, lo, hi).tolist()) == sorted(overlapping)
             assert sorted(merged.inside(video, lo, hi).tolist()) == sorted(fresh.inside(video, lo, hi).tolist())
             keys, starts = merged.inside_with_starts(video, lo, hi)
             assert keys.tolist() == merged.inside(video, lo, hi).tolist()
