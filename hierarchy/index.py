@@ -174,7 +174,9 @@ class LevelIndex:
         with self._write_lock:
             keys = np.asarray(keys, np.int64)
             fresh = ~self._table.contains(keys)
-            keys, rows = keys[fresh], np.ascontiguousarray(np.asarray(vectors)[fresh], np.float32)
+            if not fresh.all():  # a write's keys are new: only a replay holds stored ones
+                keys, vectors = keys[fresh], np.asarray(vectors)[fresh]
+            rows = np.ascontiguousarray(vectors, np.float32)
             if len(keys) > self.max_unlinked:  # a rebuild: link it here, after what waits
                 self._table.add(keys, rows)
                 self.link_all()
@@ -187,10 +189,13 @@ class LevelIndex:
                     self._version += 1
             elif len(keys):
                 self._wait_for_room(len(keys))
+                # Rounded once for the table and the tail: numpy's float32 -> float16 cast
+                # is scalar (2.1 ms for 1,000 512-d rows).
+                stored = rows.astype(self._table.dtype)
                 # The table first: a search that finds a key anywhere must find its vector.
-                self._table.add(keys, rows)
+                self._table.add(keys, stored)
                 # At the graph's precision, so an answer scores the same before and after linking.
-                self._tail.append(keys, rows.astype(self._table.dtype).astype(np.float32), watermark)
+                self._tail.append(keys, stored.astype(np.float32), watermark)
                 self._bump()
                 self._start_linker()
             self.watermark = max(self.watermark, watermark)

@@ -70,9 +70,13 @@ class VectorTable:
         if len(keys) == 0:
             return
         state = self._state
-        keys, first = np.unique(keys, return_index=True)  # sorted, each key once
-        fresh = ~self._present(state, keys)
-        keys, vectors = keys[fresh], np.asarray(vectors)[first][fresh]
+        vectors = np.asarray(vectors)
+        unique, first = np.unique(keys, return_index=True)  # sorted, each key once
+        fresh = ~self._present(state, unique)
+        # A write's keys come new and in order: its rows are taken as given, not copied.
+        if len(unique) < len(keys) or not fresh.all() or np.any(first != np.arange(len(first))):
+            unique, vectors = unique[fresh], vectors[first][fresh]
+        keys = unique
         if len(keys) == 0:
             return
         in_order = state.count == 0 or keys[0] > state.keys[state.count - 1]
