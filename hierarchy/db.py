@@ -2,7 +2,8 @@
 
 Write ordering (every write takes its collection's write lock):
 
-1. validate the whole request against the store; nothing is written on any error;
+1. check the request on its own (texts embedded) before the lock, then against the store
+   under it; nothing is written on any error;
 2. commit it to DuckDB in one transaction (nodes, and the request id for retries);
 3. add the new vectors to the level's USearch index;
 4. acknowledge.
@@ -101,8 +102,7 @@ class Database:
         self._catalog_lock = threading.Lock()
         self._abandon = threading.Event()  # set when a recovery under way must stop (abandon_recovery)
         self._locks = WriteLocks()
-        segment = options.segment_index()
-        self.indexes = LevelIndexes(data_dir / "indexes", options.index, options.max_unlinked, segment)
+        self.indexes = LevelIndexes(data_dir / "indexes", options.index, options.max_unlinked, options.segment_index())
         self._collections: dict[str, Collection] = {}
         self._closed = False
         self._recovered = False  # set by recover()
@@ -278,11 +278,15 @@ class Database:
         coll = self._collection(collection)
         validate.identifier(request_id, "request_id", allow_empty=True)
         validate.batch_size(len(segments), self.options.max_batch)
+        # A batch already appended is not embedded again to find that out.
+        if any(s.vector is None for s in segments) and (done := ingest.replayed(self.store.cursor(), coll, request_id)):
+            return done
+        checked = ingest.check(coll, segments, self._encoder_for(coll), lambda: self._closed)
         with self._locks.writing(coll):
             cur = self.store.cursor()
-            if request_id and (done := nodes.find_request(cur, coll.id, request_id)) is not None:
-                return AppendResult(done[1]["segment_ids"], done[0], replayed=True)
-            batch = ingest.prepare(cur, coll, segments, self._encoder_for(coll), lambda: self._closed)
+            if done := ingest.replayed(cur, coll, request_id):
+                return done
+            batch = ingest.prepare(cur, coll, checked)
             first_key = self.keys.take(len(segments))
             batch.keys = np.arange(first_key, first_key + len(segments), dtype=np.int64)
             seq = self.sequence.take()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import duckdb
 import numpy as np
@@ -11,7 +12,7 @@ import numpy as np
 from hierarchy import catalog, nodes, validate
 from hierarchy.encoder import TextEncoder
 from hierarchy.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unavailable
-from hierarchy.types import Collection, Level, SegmentInput, VideoState
+from hierarchy.types import AppendResult, Collection, Level, SegmentInput, VideoState
 
 ENCODE_CHUNK = 512  # texts embedded between two looks at whether the database is closing
 
@@ -21,23 +22,48 @@ def default_segment_id(video_id: str, start_ms: int) -> str:
     return f"{video_id}@{start_ms}"
 
 
-def prepare(
-    cur: duckdb.DuckDBPyConnection,
+@dataclass(frozen=True)
+class Checked:
+    """A batch whose checks that read nothing stored have passed: its segments, their
+    ids and their vectors (embedded where missing, unit length for cosine)."""
+
+    segments: list[SegmentInput]
+    ids: list[str]
+    vectors: np.ndarray
+
+
+def check(
     coll: Collection,
     segments: list[SegmentInput],
     encoder: TextEncoder | None,
     stopping: Callable[[], bool] = lambda: False,
-) -> nodes.NodeBatch:
-    """Validate ``segments`` against the request and the store; embed missing vectors
-    (refused UNAVAILABLE between chunks once ``stopping``: the database is closing)."""
+) -> Checked:
+    """Validate ``segments`` against the request alone and embed missing vectors (refused
+    UNAVAILABLE between chunks once ``stopping``: the database is closing). Reads nothing
+    stored, so it runs outside the collection's write lock: a batch's field checks and
+    vector scaling (8 ms of a 1,000-segment append) or its captions' embedding (seconds)
+    do not hold up another writer's commit."""
     for i, seg in enumerate(segments):
         _check_fields(seg, f"segments[{i}]")
     ids = [seg.id or default_segment_id(seg.video_id, seg.start_ms) for seg in segments]
     _check_unique_ids(ids)
-    _check_videos(cur, coll, segments)
     _check_no_overlap_in_batch(segments)
+    return Checked(segments, ids, _vectors(coll, segments, encoder, stopping))
+
+
+def replayed(cur: duckdb.DuckDBPyConnection, coll: Collection, request_id: str) -> AppendResult | None:
+    """The answer of the append that already carried ``request_id``, if one did."""
+    done = nodes.find_request(cur, coll.id, request_id) if request_id else None
+    return None if done is None else AppendResult(done[1]["segment_ids"], done[0], replayed=True)
+
+
+def prepare(cur: duckdb.DuckDBPyConnection, coll: Collection, checked: Checked) -> nodes.NodeBatch:
+    """A checked batch's node rows, once checked against the store (under the
+    collection's write lock: its videos open, no stored segment overlapping or named
+    alike)."""
+    segments, ids = checked.segments, checked.ids
+    _check_videos(cur, coll, segments)
     _check_against_store(cur, coll, segments, ids)
-    vectors = _vectors(coll, segments, encoder, stopping)
     return nodes.NodeBatch(
         keys=np.zeros(0, np.int64),
         node_ids=ids,
@@ -51,7 +77,7 @@ def prepare(
         labels=[list(dict.fromkeys(s.labels)) for s in segments],
         attributes=[s.attributes for s in segments],
         shot_cuts=[s.shot_cut for s in segments],
-        vectors=vectors,
+        vectors=checked.vectors,
     )
 
 

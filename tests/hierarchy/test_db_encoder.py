@@ -123,3 +123,51 @@ def test_a_close_stops_a_batch_still_embedding_its_texts(db: Database, open_db: 
     assert not writer.is_alive() and time.perf_counter() - started < 10
     assert len(outcome) == 1 and isinstance(outcome[0], Unavailable)
     assert open_db().get_video("clips", "v").segment_count == 0
+
+
+def test_a_batch_embedding_its_texts_does_not_hold_up_another_writer(
+    db: Database, encoder: TextEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch's captions are embedded before the collection's write lock is taken: a
+    writer sending vectors commits meanwhile instead of waiting out the embedding."""
+    db.create_collection("clips", EmbeddingSpace(0, text_encoder="default"))
+    db.create_video("clips", "captioned")
+    db.create_video("clips", "filmed")
+    kick = encoder.encode_query("a corner kick")
+    embedding, released = threading.Event(), threading.Event()
+    real = encoder.encode
+
+    def held_encode(texts: list[str]) -> np.ndarray:
+        embedding.set()
+        released.wait(10)  # the embedding lasts until the other writer is done
+        return real(texts)
+
+    monkeypatch.setattr(encoder, "encode", held_encode)
+    captioned = [SegmentInput("captioned", 0, 1000, None, "a header into the top corner")]
+    writer = threading.Thread(target=db.append_segments, args=("clips", captioned))
+    writer.start()
+    assert embedding.wait(10)
+    started = time.perf_counter()
+    db.append_segments("clips", [SegmentInput("filmed", 0, 1000, kick)])
+    waited = time.perf_counter() - started
+    released.set()
+    writer.join(30)
+    assert waited < 5
+    assert [db.get_video("clips", v).segment_count for v in ("captioned", "filmed")] == [1, 1]
+
+
+def test_a_repeated_batch_of_texts_is_answered_without_embedding_it_again(
+    db: Database, encoder: TextEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A retried append (same request id) of captions replays its first answer, and does
+    not pay for embedding them again to find out."""
+    db.create_collection("clips", EmbeddingSpace(0, text_encoder="default"))
+    db.create_video("clips", "v")
+    batch = [SegmentInput("v", i * 1000, i * 1000 + 1000, None, f"caption {i}") for i in range(3)]
+    first = db.append_segments("clips", batch, request_id="load-1")
+    calls: list[int] = []
+    real = encoder.encode
+    monkeypatch.setattr(encoder, "encode", lambda texts: calls.append(len(texts)) or real(texts))
+    again = db.append_segments("clips", batch, request_id="load-1")
+    assert again.replayed and again.segment_ids == first.segment_ids and again.commit_sequence == first.commit_sequence
+    assert calls == [] and db.get_video("clips", "v").segment_count == 3
