@@ -2,8 +2,9 @@
 
 Write ordering (every write takes its collection's write lock):
 
-1. check the request on its own (texts embedded) before the lock, then against the store
-   under it; nothing is written on any error;
+1. check the request on its own before the lock (and, for texts to embed, against the
+   store before embedding them), then against the store under it; nothing is written on
+   any error;
 2. commit it to DuckDB in one transaction (nodes, and the request id for retries);
 3. add the new vectors to the level's USearch index;
 4. acknowledge.
@@ -278,13 +279,18 @@ class Database:
         coll = self._collection(collection)
         validate.identifier(request_id, "request_id", allow_empty=True)
         validate.batch_size(len(segments), self.options.max_batch)
-        # A batch already appended is not embedded again to find that out.
-        if any(s.vector is None for s in segments) and (done := ingest.replayed(self.store.cursor(), coll, request_id)):
+        # A retry is answered as first answered, whatever it holds (one keyed look-up).
+        if done := ingest.replayed(self.store.cursor(), coll, request_id):
             return done
-        checked = ingest.check(coll, segments, self._encoder_for(coll), lambda: self._closed)
+        checked = ingest.check(coll, segments)
+        if checked.missing:  # refused by the store before seconds of embedding, if at all
+            ingest.against_store(self.store.cursor(), coll, checked)
+            checked = ingest.embedded(coll, checked, self._encoder_for(coll), lambda: self._closed)
         with self._locks.writing(coll):
+            if self._closed:
+                raise Unavailable("the database is closing; send the batch again once it is back")
             cur = self.store.cursor()
-            if done := ingest.replayed(cur, coll, request_id):
+            if done := ingest.replayed(cur, coll, request_id):  # a retry that came meanwhile
                 return done
             batch = ingest.prepare(cur, coll, checked)
             first_key = self.keys.take(len(segments))

@@ -174,7 +174,9 @@ class LevelIndex:
         with self._write_lock:
             keys = np.asarray(keys, np.int64)
             fresh = ~self._table.contains(keys)
-            if not fresh.all():  # a write's keys are new: only a replay holds stored ones
+            if len(keys) != len(vectors):
+                raise ValueError(f"{len(keys)} keys for {len(vectors)} vectors")
+            if not fresh.all():  # a write's keys are new; a recovery's catch-up can hold stored ones
                 keys, vectors = keys[fresh], np.asarray(vectors)[fresh]
             rows = np.ascontiguousarray(vectors, np.float32)
             if len(keys) > self.max_unlinked:  # a rebuild: link it here, after what waits
@@ -189,13 +191,13 @@ class LevelIndex:
                     self._version += 1
             elif len(keys):
                 self._wait_for_room(len(keys))
-                # Rounded once for the table and the tail: numpy's float32 -> float16 cast
-                # is scalar (2.1 ms for 1,000 512-d rows).
-                stored = rows.astype(self._table.dtype)
+                # Rounded to the table's precision once, for the table and the tail: numpy's
+                # float32 -> float16 cast is scalar (2.1 ms for 1,000 512-d rows).
+                stored = rows.astype(self._table.dtype, copy=False)
                 # The table first: a search that finds a key anywhere must find its vector.
                 self._table.add(keys, stored)
                 # At the graph's precision, so an answer scores the same before and after linking.
-                self._tail.append(keys, stored.astype(np.float32), watermark)
+                self._tail.append(keys, stored.astype(np.float32, copy=False), watermark)
                 self._bump()
                 self._start_linker()
             self.watermark = max(self.watermark, watermark)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import duckdb
 import numpy as np
@@ -25,30 +25,51 @@ def default_segment_id(video_id: str, start_ms: int) -> str:
 @dataclass(frozen=True)
 class Checked:
     """A batch whose checks that read nothing stored have passed: its segments, their
-    ids and their vectors (embedded where missing, unit length for cosine)."""
+    ids, their vectors (unit length for cosine) and which segments sent none (their rows
+    zero until :func:`embedded` fills them)."""
 
     segments: list[SegmentInput]
     ids: list[str]
     vectors: np.ndarray
+    missing: list[int]
 
 
-def check(
-    coll: Collection,
-    segments: list[SegmentInput],
-    encoder: TextEncoder | None,
-    stopping: Callable[[], bool] = lambda: False,
-) -> Checked:
-    """Validate ``segments`` against the request alone and embed missing vectors (refused
-    UNAVAILABLE between chunks once ``stopping``: the database is closing). Reads nothing
-    stored, so it runs outside the collection's write lock: a batch's field checks and
-    vector scaling (8 ms of a 1,000-segment append) or its captions' embedding (seconds)
-    do not hold up another writer's commit."""
+def check(coll: Collection, segments: list[SegmentInput]) -> Checked:
+    """Validate ``segments`` against the request alone: fields, ids, overlaps inside the
+    batch, the vectors sent. Reads nothing stored, so it runs outside the collection's
+    write lock: a batch's checks and vector scaling (8 ms of a 1,000-segment append) do
+    not hold up another writer's commit."""
     for i, seg in enumerate(segments):
         _check_fields(seg, f"segments[{i}]")
     ids = [seg.id or default_segment_id(seg.video_id, seg.start_ms) for seg in segments]
     _check_unique_ids(ids)
     _check_no_overlap_in_batch(segments)
-    return Checked(segments, ids, _vectors(coll, segments, encoder, stopping))
+    vectors, missing = _given_vectors(coll, segments)
+    return Checked(segments, ids, vectors, missing)
+
+
+def against_store(cur: duckdb.DuckDBPyConnection, coll: Collection, checked: Checked) -> None:
+    """Refuse a checked batch the store's state does not take: a video missing, sealed
+    or shorter than a segment's end; a stored segment it overlaps or whose id it takes."""
+    _check_videos(cur, coll, checked.segments)
+    _check_against_store(cur, coll, checked.segments, checked.ids)
+
+
+def embedded(
+    coll: Collection, checked: Checked, encoder: TextEncoder | None, stopping: Callable[[], bool] = lambda: False
+) -> Checked:
+    """The batch with the vectors it did not send embedded from its texts (refused
+    UNAVAILABLE between chunks once ``stopping``: the database is closing)."""
+    if not checked.missing:
+        return checked
+    if encoder is None:
+        raise InvalidArgument(
+            f"segments[{checked.missing[0]}].vector",
+            f"is missing and collection {coll.name!r} has no text encoder; send vectors",
+        )
+    vectors = checked.vectors.copy()
+    vectors[checked.missing] = _embed([checked.segments[i].text for i in checked.missing], encoder, stopping)
+    return replace(checked, vectors=vectors, missing=[])
 
 
 def replayed(cur: duckdb.DuckDBPyConnection, coll: Collection, request_id: str) -> AppendResult | None:
@@ -58,12 +79,11 @@ def replayed(cur: duckdb.DuckDBPyConnection, coll: Collection, request_id: str) 
 
 
 def prepare(cur: duckdb.DuckDBPyConnection, coll: Collection, checked: Checked) -> nodes.NodeBatch:
-    """A checked batch's node rows, once checked against the store (under the
-    collection's write lock: its videos open, no stored segment overlapping or named
-    alike)."""
+    """A checked and embedded batch's node rows, once checked :func:`against_store`
+    (under the collection's write lock, so no write comes between the check and them)."""
+    assert not checked.missing, "embed the batch first"
+    against_store(cur, coll, checked)
     segments, ids = checked.segments, checked.ids
-    _check_videos(cur, coll, segments)
-    _check_against_store(cur, coll, segments, ids)
     return nodes.NodeBatch(
         keys=np.zeros(0, np.int64),
         node_ids=ids,
@@ -165,9 +185,9 @@ def _refuse_taken(ids: list[str], taken: set[str]) -> None:
     raise AlreadyExists(f"segment {ids[i]!r} already exists", f"segments[{i}].id")
 
 
-def _vectors(
-    coll: Collection, segments: list[SegmentInput], encoder: TextEncoder | None, stopping: Callable[[], bool]
-) -> np.ndarray:
+def _given_vectors(coll: Collection, segments: list[SegmentInput]) -> tuple[np.ndarray, list[int]]:
+    """The vectors sent, checked and scaled, in their rows (the others zero), and the
+    positions of the segments that sent none."""
     space = coll.space
     out = np.zeros((len(segments), space.dimension), np.float32)
     given = [i for i, seg in enumerate(segments) if seg.vector is not None]
@@ -175,21 +195,17 @@ def _vectors(
     if given:
         sent = [segments[i].vector for i in given]
         out[given] = validate.vectors(sent, space.dimension, space.metric, lambda at: f"segments[{given[at]}].vector")
-    if missing and encoder is None:
-        raise InvalidArgument(
-            f"segments[{missing[0]}].vector",
-            f"is missing and collection {coll.name!r} has no text encoder; send vectors",
-        )
-    if not missing:
-        return out
+    return out, missing
+
+
+def _embed(texts: list[str], encoder: TextEncoder, stopping: Callable[[], bool]) -> np.ndarray:
     # Each distinct text once (captions repeat), in chunks: a closing database is not held
     # past its grace by a batch to embed (10,000 captions take about 20 s on two cores)
     # that would then meet a closed store.
-    texts, inverse = np.unique(np.asarray([segments[i].text for i in missing], dtype=object), return_inverse=True)
+    distinct, inverse = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
     embedded = []
-    for lo in range(0, len(texts), ENCODE_CHUNK):
+    for lo in range(0, len(distinct), ENCODE_CHUNK):
         if stopping():
             raise Unavailable("the server is stopping; send the batch again once it is back")
-        embedded.append(encoder.encode([str(t) for t in texts[lo : lo + ENCODE_CHUNK]]))
-    out[missing] = np.concatenate(embedded)[inverse.reshape(-1)]
-    return out
+        embedded.append(encoder.encode([str(t) for t in distinct[lo : lo + ENCODE_CHUNK]]))
+    return np.concatenate(embedded)[inverse.reshape(-1)]

@@ -69,14 +69,16 @@ class VectorTable:
         keys = np.asarray(keys, np.int64)
         if len(keys) == 0:
             return
-        state = self._state
         vectors = np.asarray(vectors)
-        unique, first = np.unique(keys, return_index=True)  # sorted, each key once
-        fresh = ~self._present(state, unique)
-        # A write's keys come new and in order: its rows are taken as given, not copied.
-        if len(unique) < len(keys) or not fresh.all() or np.any(first != np.arange(len(first))):
-            unique, vectors = unique[fresh], vectors[first][fresh]
-        keys = unique
+        if len(vectors) != len(keys):
+            raise ValueError(f"{len(keys)} keys for {len(vectors)} vectors")
+        state = self._state
+        # A write's keys come new and in order: its rows are taken as given, not gathered
+        # again to leave out repeated or stored keys.
+        if not bool(np.all(keys[1:] > keys[:-1])) or self._present(state, keys).any():
+            keys, first = np.unique(keys, return_index=True)  # sorted, each key once
+            fresh = ~self._present(state, keys)
+            keys, vectors = keys[fresh], vectors[first][fresh]
         if len(keys) == 0:
             return
         in_order = state.count == 0 or keys[0] > state.keys[state.count - 1]

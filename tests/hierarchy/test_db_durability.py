@@ -58,6 +58,20 @@ def test_repeated_request_id_replays_the_answer(games: Database) -> None:
     assert segment_count(games) == indexed_count(games) == 5
 
 
+def test_a_retry_is_answered_as_first_answered_whatever_it_holds(games: Database) -> None:
+    """A retry (same request id) is a no-op returning the original answer, even when the
+    batch resent would now be refused: it is looked up before any check."""
+    batch = segments("v1", unit_vectors(3))
+    first = games.append_segments(COLLECTION, batch, request_id="req-1")
+    damaged = [dataclasses.replace(batch[0], vector=np.full(len(batch[0].vector), np.nan, np.float32)), *batch[1:]]
+    again = games.append_segments(COLLECTION, damaged, request_id="req-1")
+    assert again.replayed and (again.segment_ids, again.commit_sequence) == (first.segment_ids, first.commit_sequence)
+    with pytest.raises(InvalidArgument) as err:  # under a new id it is a new batch, checked
+        games.append_segments(COLLECTION, damaged, request_id="req-2")
+    assert err.value.field == "segments[0].vector"
+    assert segment_count(games) == 3
+
+
 def test_same_segments_under_another_request_id_already_exist(games: Database) -> None:
     batch = segments("v1", unit_vectors(5))
     games.append_segments(COLLECTION, batch, request_id="req-1")

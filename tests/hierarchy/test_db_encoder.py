@@ -15,7 +15,7 @@ import pytest
 from hierarchy import encoder as encoders
 from hierarchy.db import Database
 from hierarchy.encoder import TextEncoder, get_encoder
-from hierarchy.errors import InvalidArgument, Unavailable
+from hierarchy.errors import AlreadyExists, FailedPrecondition, InvalidArgument, Unavailable
 from hierarchy.types import EmbeddingSpace, Level, SearchQuery, SegmentInput
 from tests.hierarchy.helpers import OpenDb
 
@@ -146,12 +146,14 @@ def test_a_batch_embedding_its_texts_does_not_hold_up_another_writer(
     captioned = [SegmentInput("captioned", 0, 1000, None, "a header into the top corner")]
     writer = threading.Thread(target=db.append_segments, args=("clips", captioned))
     writer.start()
-    assert embedding.wait(10)
-    started = time.perf_counter()
-    db.append_segments("clips", [SegmentInput("filmed", 0, 1000, kick)])
-    waited = time.perf_counter() - started
-    released.set()
-    writer.join(30)
+    try:
+        assert embedding.wait(10)
+        started = time.perf_counter()
+        db.append_segments("clips", [SegmentInput("filmed", 0, 1000, kick)])
+        waited = time.perf_counter() - started
+    finally:
+        released.set()
+        writer.join(30)
     assert waited < 5
     assert [db.get_video("clips", v).segment_count for v in ("captioned", "filmed")] == [1, 1]
 
@@ -171,3 +173,24 @@ def test_a_repeated_batch_of_texts_is_answered_without_embedding_it_again(
     again = db.append_segments("clips", batch, request_id="load-1")
     assert again.replayed and again.segment_ids == first.segment_ids and again.commit_sequence == first.commit_sequence
     assert calls == [] and db.get_video("clips", "v").segment_count == 3
+
+
+def test_a_batch_of_texts_the_store_refuses_is_refused_before_it_is_embedded(
+    db: Database, encoder: TextEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Captions for a sealed video, or overlapping stored segments, are refused at once:
+    embedding them first would take seconds (and the process's encoder) for nothing."""
+    db.create_collection("clips", EmbeddingSpace(0, text_encoder="default"))
+    db.create_video("clips", "v")
+    db.append_segments("clips", [SegmentInput("v", 0, 1000, None, "kick off")])
+    calls: list[int] = []
+    real = encoder.encode
+    monkeypatch.setattr(encoder, "encode", lambda texts: calls.append(len(texts)) or real(texts))
+    with pytest.raises(AlreadyExists) as err:
+        db.append_segments("clips", [SegmentInput("v", 500, 1500, None, "a pass back")])
+    assert err.value.field == "segments[0].start_ms"
+    db.seal_video("clips", "v")
+    with pytest.raises(FailedPrecondition) as err:
+        db.append_segments("clips", [SegmentInput("v", 1000, 2000, None, "a pass back")])
+    assert err.value.field == "segments[0].video_id"
+    assert calls == [] and db.get_video("clips", "v").segment_count == 1

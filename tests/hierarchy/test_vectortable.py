@@ -95,3 +95,11 @@ def test_a_run_of_rows_is_read_in_place_and_stays_true() -> None:
     table.add(np.array([5, 60]), np.stack([row(200), row(60)]))
     assert np.array_equal(rows.astype(np.float32), np.stack([row(k) for k in range(10, 30)]))
     assert np.array_equal(table.get(np.array([5])), row(200)[None])
+
+
+def test_keys_and_rows_of_unequal_counts_are_refused_and_nothing_is_added() -> None:
+    table = VectorTable(DIM)
+    table.add(np.array([1, 2], np.int64), np.stack([row(1), row(2)]))
+    with pytest.raises(ValueError, match="3 keys for 2 vectors"):
+        table.add(np.array([3, 4, 5], np.int64), np.stack([row(3), row(4)]))
+    assert len(table) == 2 and table.contains(np.array([3, 4, 5], np.int64)).tolist() == [False] * 3
