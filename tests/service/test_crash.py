@@ -73,6 +73,8 @@ def process(tmp_path: Path) -> Iterator[ServerProcess]:
         server = ServerProcess(tmp_path / "data", log)
         yield server
         server.close()
+    # Shown with a failing test's captured output: what the server said before it failed.
+    print(f"server log:\n{(tmp_path / 'server.log').read_text()[-4000:]}")
 
 
 def served(process: ServerProcess) -> StrataClient:
