@@ -2,9 +2,8 @@
 
 Write ordering (every write takes its collection's write lock):
 
-1. check the request on its own before the lock (and, for texts to embed, against the
-   store before embedding them), then against the store under it; nothing is written on
-   any error;
+1. check the request (before the lock; texts to embed against the store too, before they
+   are embedded), then against the store under it; nothing is written on any error;
 2. commit it to DuckDB in one transaction (nodes, and the request id for retries);
 3. add the new vectors to the level's USearch index;
 4. acknowledge.
@@ -267,7 +266,7 @@ class Database:
             for level, level_keys in keys.items():
                 self._index(coll, level).remove(level_keys)
             self.graphs.invalidate(coll.id, video_id)
-            self.node_cache.forget(_keys_of(keys))
+            self.node_cache.forget(nodes.every_key(keys))
             self.commits.rewritten(coll.id, list(Level))
             self.commits.committed()
             self.searcher.written(coll)
@@ -279,13 +278,9 @@ class Database:
         coll = self._collection(collection)
         validate.identifier(request_id, "request_id", allow_empty=True)
         validate.batch_size(len(segments), self.options.max_batch)
-        # A retry is answered as first answered, whatever it holds (one keyed look-up).
-        if done := ingest.replayed(self.store.cursor(), coll, request_id):
+        if done := ingest.replayed(self.store.cursor(), coll, request_id):  # a retry, whatever it holds
             return done
-        checked = ingest.check(coll, segments)
-        if checked.missing:  # refused by the store before seconds of embedding, if at all
-            ingest.against_store(self.store.cursor(), coll, checked)
-            checked = ingest.embedded(coll, checked, self._encoder_for(coll), lambda: self._closed)
+        checked = ingest.checked(self.store.cursor(), coll, segments, self._encoder_for, lambda: self._closed)
         with self._locks.writing(coll):
             if self._closed:
                 raise Unavailable("the database is closing; send the batch again once it is back")
@@ -425,7 +420,7 @@ class Database:
         self.searcher.written(coll)
         self.graphs.invalidate(coll.id, video_id)
         # Its segments have new parents and its old parents are gone; other videos' nodes stay.
-        self.node_cache.forget(_keys_of(old))  # its segments' keys are among them
+        self.node_cache.forget(nodes.every_key(old))  # its segments' keys are among them
         return {batch.level: len(batch.keys) for batch in batches}
 
     # -- search ------------------------------------------------------------------------
@@ -603,8 +598,3 @@ class Database:
         so the next start rebuilds it) and no further level is recovered."""
         self._abandon.set()
         self.indexes.stop_linking()
-
-
-def _keys_of(by_level: dict[Level, np.ndarray]) -> list[int]:
-    """Every key of a video's nodes, as ``nodes.video_keys`` gives them per level."""
-    return np.concatenate([np.zeros(0, np.int64), *by_level.values()]).tolist()

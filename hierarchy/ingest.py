@@ -72,6 +72,24 @@ def embedded(
     return replace(checked, vectors=vectors, missing=[])
 
 
+def checked(
+    cur: duckdb.DuckDBPyConnection,
+    coll: Collection,
+    segments: list[SegmentInput],
+    encoder: Callable[[Collection], TextEncoder | None],
+    stopping: Callable[[], bool] = lambda: False,
+) -> Checked:
+    """A batch as it goes to the write lock: :func:`check`, and for texts to embed
+    :func:`against_store` first (refused before seconds of embedding, if at all), then
+    :func:`embedded` (``encoder(coll)`` is asked only then). :func:`prepare` checks it against
+    the store again under the lock."""
+    batch = check(coll, segments)
+    if batch.missing:
+        against_store(cur, coll, batch)
+        batch = embedded(coll, batch, encoder(coll), stopping)
+    return batch
+
+
 def replayed(cur: duckdb.DuckDBPyConnection, coll: Collection, request_id: str) -> AppendResult | None:
     """The answer of the append that already carried ``request_id``, if one did."""
     done = nodes.find_request(cur, coll.id, request_id) if request_id else None

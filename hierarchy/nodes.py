@@ -245,6 +245,11 @@ def video_keys(cur: duckdb.DuckDBPyConnection, cid: int, video_id: str) -> dict[
     return {lvl: np.asarray(k, np.int64) for lvl, k in out.items()}
 
 
+def every_key(by_level: dict[Level, np.ndarray]) -> list[int]:
+    """Every key of a video's nodes, as :func:`video_keys` gives them per level."""
+    return np.concatenate([np.zeros(0, np.int64), *by_level.values()]).tolist()
+
+
 def video_segments(cur: duckdb.DuckDBPyConnection, cid: int, video_id: str) -> tuple[np.ndarray, dict[str, Any]]:
     """A video's segments in time order: (keys, columns) with vectors as one matrix."""
     table = cur.sql(
