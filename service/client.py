@@ -16,6 +16,7 @@ from __future__ import annotations
 import numbers
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from types import UnionType
 from typing import Any, TypeVar
 
 import grpc
@@ -93,21 +94,37 @@ class StrataRpcError(Exception):
 
 
 def segment_from_dict(row: dict[str, Any]) -> segment_pb2.Segment:
-    """One line of the JSONL ingest format -> a Segment message."""
+    """One line of the JSONL ingest format -> a Segment message. A value of the wrong kind
+    is a TypeError naming its field, where a cast would misread it (``"shot_cut": "false"``
+    is true to ``bool``, ``start_ms`` 0.9 is 0); one string of labels is one label."""
     msg = segment_pb2.Segment(
-        id=row.get("id", ""),
-        video_id=row["video_id"],
-        start_ms=int(row["start_ms"]),
-        end_ms=int(row["end_ms"]),
-        text=row.get("text") or "",
-        labels=row.get("labels") or [],
-        shot_cut=bool(row.get("shot_cut", False)),
+        id=_kind(row.get("id") or "", str, "id", "a string"),
+        video_id=_kind(row["video_id"], str, "video_id", "a string"),
+        start_ms=_time(row["start_ms"], "start_ms"),
+        end_ms=_time(row["end_ms"], "end_ms"),
+        text=_kind(row.get("text") or "", str, "text", "a string"),
+        labels=_names(row.get("labels") or []),
+        shot_cut=bool(_kind(row.get("shot_cut", False), bool | np.bool_, "shot_cut", "True or False")),
     )
     if row.get("attributes"):
         msg.attributes.CopyFrom(cv.to_proto_struct(row["attributes"]))
     if row.get("vector") is not None:
         msg.vector.CopyFrom(cv.to_proto_vector(np.asarray(row["vector"], dtype=np.float32)))
     return msg
+
+
+def _kind(value: Any, kind: type | UnionType, name: str, what: str) -> Any:
+    """``value`` when it is of ``kind``, else a TypeError naming the field."""
+    if not isinstance(value, kind):
+        raise TypeError(f"{name}: give {what}, not {type(value).__name__} {value!r}")
+    return value
+
+
+def _time(value: Any, name: str) -> int:
+    """A time in milliseconds: an integer (numpy's too), never a float cut down."""
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name}: give an integer number of milliseconds, not {type(value).__name__} {value!r}")
+    return int(value)
 
 
 class StrataClient:
@@ -541,7 +558,10 @@ def _channel(
 
 def _hints(hints: dict[str, list[int]] | None) -> list[video_pb2.StructureHint]:
     levels = {name: common_pb2.Level.Value(f"LEVEL_{name.upper()}") for name in ("scene", "drive", "half")}
-    return [video_pb2.StructureHint(level=levels[name], cut_ms=cuts) for name, cuts in (hints or {}).items()]
+    return [
+        video_pb2.StructureHint(level=_choice(levels, name, "hint level"), cut_ms=cuts)
+        for name, cuts in (hints or {}).items()
+    ]
 
 
 def _batch(

@@ -24,6 +24,31 @@ def test_one_video_id_or_label_as_a_string_is_one_name(client: StrataClient, loa
     assert [h.node.id for h in by_name.hits] == [h.node.id for h in by_list.hits] and by_list.hits
 
 
+def test_a_segment_label_as_a_string_is_one_label(client: StrataClient, loaded: np.ndarray) -> None:
+    # It was sent as its characters: "goal" stored as the labels g, o, a, l.
+    client.append_segments("c", [{"video_id": "v1", "start_ms": 100_000, "end_ms": 101_000, "vector": loaded[0],
+                                  "labels": "goal", "shot_cut": np.bool_(True)}])  # fmt: skip
+    assert list(client.get_node("c", "v1@100000").labels) == ["goal"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("start_ms", 0.9), ("end_ms", True), ("shot_cut", "false"), ("text", 3), ("video_id", 7)]
+)
+def test_a_segment_field_of_the_wrong_kind_is_a_type_error_naming_it(
+    client: StrataClient, loaded: np.ndarray, field: str, value: object
+) -> None:
+    # A cast misread them: start_ms 0.9 was sent as 0, "false" as True.
+    row = {"video_id": "v1", "start_ms": 100_000, "end_ms": 101_000, "vector": loaded[0]} | {field: value}
+    with pytest.raises(TypeError, match=f"^{field}: give "):
+        client.append_segments("c", [row])
+    assert client.get_video("c", "v1").segment_count == len(loaded)  # nothing was sent
+
+
+def test_an_unknown_hint_level_names_the_choices(client: StrataClient) -> None:
+    with pytest.raises(ValueError, match="unknown hint level 'Half'; choose one of: scene, drive, half"):
+        client.create_video("c", "w", hints={"Half": [1000]})
+
+
 @pytest.mark.parametrize(
     ("value", "kind"), [(np.int64(3), "equals_number"), (np.bool_(True), "equals_bool"), ([10, 20], "range")]
 )
