@@ -98,9 +98,15 @@ def execute(
         # (all videos are ranked when a result is read).
         ranked = _by_scene_evidence(ctx, query, ranked[:POOL], [event]) + ranked[POOL:]
         reason, plain = reason + f"; a {level.label}'s best scene adds to its score", False
-    if parsed.ordinal is not None and parsed.ordinal.event_ordered:
-        ranked, reason = positions.nth_event(ctx, query, parsed, event), positions.event_reason(parsed)
+    nth = positions.nth_event(ctx, query, parsed, event) if parsed.ordinal and parsed.ordinal.event_ordered else None
+    if nth is not None:
+        ranked, reason = nth, positions.event_reason(parsed) + ("" if nth else "; found in no video")
         level, plain = Level.SEGMENT, False
+    elif parsed.ordinal is not None and parsed.ordinal.event_ordered:
+        reason += (
+            f"; nothing to order in time: no label names '{positions.ordered_event(parsed)}' and no moment"
+            f" matches it clearly (a calibrated score of {router.MATCH_Z:g}): the best matches"
+        )
     elif parsed.every and structured is None:
         listed = positions.every_event(ctx, query, parsed, event)
         if listed is not None:

@@ -11,11 +11,19 @@ from hierarchy.query import ParsedQuery, without_ordinals
 from hierarchy.types import Filter, Level, SearchQuery
 
 
-def nth_event(ctx: Context, query: SearchQuery, parsed: ParsedQuery, vector: np.ndarray) -> list[Ranked]:
+def ordered_event(parsed: ParsedQuery) -> str:
+    """What an event ordinal orders: the event without its ordinal ("the opening goal": goal)."""
+    return without_ordinals(parsed.event) or parsed.event
+
+
+def nth_event(ctx: Context, query: SearchQuery, parsed: ParsedQuery, vector: np.ndarray) -> list[Ranked] | None:
     """Per video, the n-th segment (in time) matching the event, best video first. What
-    is ordered is the event without its ordinal ("the opening goal": goals), matched to
-    the labels, else embedded (when the query sent no vector) and matched by score."""
-    what = without_ordinals(parsed.event) or parsed.event
+    is ordered (:func:`ordered_event`) is matched to the labels, else embedded (when the
+    query sent no vector) and matched by score: None when no segment scores as a match
+    (``router.MATCH_Z``), so that the caller answers with the best matches and says why
+    instead of answering nothing (a small library, or one where many moments read alike,
+    scores even an exact caption below it)."""
+    what = ordered_event(parsed)
     labels = candidates.matching_labels(what, ctx.labels())
     if labels:
         rows = nodes.labelled_segments(ctx.cur, ctx.cid, labels, query.filter)
@@ -24,6 +32,8 @@ def nth_event(ctx: Context, query: SearchQuery, parsed: ParsedQuery, vector: np.
             vector = ctx.encode(what)
         found = candidates.pool(ctx, Level.SEGMENT, query.filter, vector, candidates.COUNT_POOL)
         keep = found.keys[found.scores >= router.MATCH_Z] if found is not None else np.zeros(0, np.int64)
+        if not len(keep):
+            return None
         rows = [(int(k), n.video_id, n.start_ms) for k, n in candidates.fetch(ctx, [int(k) for k in keep]).items()]
     if container(ctx, parsed, Level.SEGMENT) is not None:  # "the last corner of the first half"
         rows = _by_container(ctx, parsed, rows)

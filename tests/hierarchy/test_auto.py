@@ -110,6 +110,29 @@ def test_event_ordinals_pick_the_nth_labelled_moment(library: Database, text: st
     assert [h.node.start_ms for h in result.hits] == [starts[position]]
 
 
+def test_an_event_ordinal_found_in_no_video_says_so(library: Database) -> None:
+    goals = sum("goal" in r["labels"] for r in generate(matches=1, seed=5, vectors="none").segments)
+    result = auto(library, "the tenth goal")
+    assert goals < 10 and not result.hits
+    assert result.route.reason == "ordinal 10 of 'tenth goal' in each video; found in no video"
+
+
+def test_an_event_ordinal_that_nothing_matches_clearly_answers_with_the_best_matches(tmp_path: Path) -> None:
+    # Half the moments are the event: none scores far above the rest, so none passed the
+    # calibrated match bar and the search answered nothing, with no word why.
+    db = Database.open(tmp_path, fast_options())
+    try:
+        db.create_collection("alike", EmbeddingSpace(0, text_encoder="default"))
+        db.create_video("alike", "v")
+        texts = ["a yellow card for the defender", "a corner kick taken short"] * 8
+        db.append_segments("alike", [SegmentInput("v", i * 2000, (i + 1) * 2000, None, t) for i, t in enumerate(texts)])
+        result = db.search(SearchQuery("alike", text="the first yellow card", mode=Mode.AUTO, top_k=3))
+    finally:
+        db.close()
+    assert "no label names 'yellow card' and no moment matches it clearly" in result.route.reason
+    assert len(result.hits) == 3 and "yellow card" in result.hits[0].node.text
+
+
 @pytest.mark.parametrize(
     ("text", "half", "levels"),
     [
