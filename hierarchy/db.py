@@ -225,7 +225,7 @@ class Database:
         validate.identifier(video_id, "video_id")
         validate.duration(duration_ms)
         attrs = validate.attributes(attributes or {}, "attributes")
-        cuts = validate.hints(hints or {})
+        cuts = validate.hints(hints or {}, duration_ms=duration_ms)
         with self._locks.writing(coll), self.store.transaction() as cur:
             if catalog.get_video(cur, coll, video_id) is not None:
                 raise AlreadyExists(f"video {video_id!r} already exists in {collection!r}", "video_id")
@@ -317,7 +317,7 @@ class Database:
         """
         coll = self._collection(collection)
         validate.identifier(video_id, "video_id")
-        cuts = validate.hints(hints or {})
+        cuts = validate.hints(hints or {}, duration_ms=self.get_video(collection, video_id).duration_ms if hints else 0)
         built, _ = self._build(coll, video_id, self.hierarchy_config(collection), seal=True, hints=cuts)
         # As committed: reading it back counts its segments again (4 ms at 100 k segments).
         return replace(built.video, state=VideoState.SEALED, hints=built.hints)

@@ -13,7 +13,7 @@ import pytest
 
 from hierarchy import builder, catalog, nodes, operations
 from hierarchy.db import OPTIMISTIC_BUILDS, Database
-from hierarchy.errors import FailedPrecondition, NotFound
+from hierarchy.errors import FailedPrecondition, InvalidArgument, NotFound
 from hierarchy.types import EmbeddingSpace, Level, Metric, SearchQuery, VideoState
 from tests.hierarchy.conftest import OpenDb
 from tests.hierarchy.helpers import COLLECTION, DIM, segments, unit_vectors
@@ -97,6 +97,17 @@ def test_a_seal_that_fails_to_commit_leaves_the_video_as_it_was(
     assert video.segment_count > 0
     halves = games.search(SearchQuery(COLLECTION, Level.HALF, vector=unit_vectors(1)[0], top_k=5)).hits
     assert sorted(h.node.start_ms for h in halves) == [0, 30_000]
+
+
+def test_hints_past_a_known_duration_are_refused_at_create_and_at_seal(games: Database) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        games.create_video(COLLECTION, "timed", duration_ms=60_000, hints={Level.HALF: [60_000]})
+    assert err.value.field == "hints[0].cut_ms"
+    games.create_video(COLLECTION, "timed", duration_ms=60_000)
+    games.append_segments(COLLECTION, segments("timed", unit_vectors(20, seed=3)))
+    with pytest.raises(InvalidArgument, match="duration 60000 ms"):
+        games.seal_video(COLLECTION, "timed", hints={Level.HALF: [90_000]})
+    assert games.get_video(COLLECTION, "timed").state is VideoState.OPEN
 
 
 # -- trees are built outside the write lock ------------------------------------------------

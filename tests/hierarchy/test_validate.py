@@ -326,3 +326,12 @@ def test_hint_cuts_are_bounded_per_level() -> None:
     with pytest.raises(InvalidArgument) as err:
         validate.hints({Level.SCENE: [0], Level.DRIVE: [*many, validate.MAX_HINT_CUTS]})
     assert err.value.field == "hints[1].cut_ms"
+
+
+def test_hint_cuts_lie_inside_a_video_of_known_duration() -> None:
+    # A cut at or past the end starts no node: the build dropped it without a word.
+    assert validate.hints({Level.HALF: [500]}) == {Level.HALF: [500]}  # duration unknown
+    assert validate.hints({Level.HALF: [99]}, duration_ms=100) == {Level.HALF: [99]}
+    with pytest.raises(InvalidArgument, match="cut at 100 ms is not inside the video") as err:
+        validate.hints({Level.SCENE: [10], Level.HALF: [100]}, duration_ms=100)
+    assert err.value.field == "hints[1].cut_ms"
