@@ -71,13 +71,17 @@ def execute(
         level, reason = _promoted(ctx, query, pools, event, size, reason)
     if structured is None and kept is not None and kept is not level:
         level, reason = kept, _kept(ctx, query, pools, event, size, (kept, level))
-    ranked = _at_level(ctx, query, parsed, level, event, pools)
-    if (
-        parsed.count is not None
-        and ctx.parts is None
-        and not candidates.matching_labels(parsed.count_event, ctx.labels())
-    ):
-        reason += f"; nothing counted: no label names '{parsed.count_event}' and no vector for it (part_vectors)"
+    # Counted by score where no label names the event: the moments that match it, found once.
+    by_score = parsed.count is not None and not candidates.matching_labels(parsed.count_event, ctx.labels())
+    matched = _matching_segments(ctx, query, parsed) if by_score else []
+    ranked = _at_level(ctx, query, parsed, level, event, pools, matched)
+    if by_score and not matched:
+        why = (
+            "no vector for it (part_vectors)"
+            if ctx.parts is None
+            else f"no moment matches it clearly (a calibrated score of {router.MATCH_Z:g})"
+        )
+        reason += f"; nothing counted: no label names '{parsed.count_event}' and {why}"
     # The side, and a parent's best scene below, reorder a fixed head of the ranking (the
     # best ``POOL``), as the joint rerank does: a head that grew with the page asked for
     # moved answers between pages (repeated on one, skipped on another).
@@ -398,9 +402,16 @@ def _mixed(pools: list[Pool]) -> list[Ranked]:
 
 
 def _at_level(
-    ctx: Context, query: SearchQuery, parsed: ParsedQuery, level: Level, vector: np.ndarray, pools: list[Pool]
+    ctx: Context,
+    query: SearchQuery,
+    parsed: ParsedQuery,
+    level: Level,
+    vector: np.ndarray,
+    pools: list[Pool],
+    matched: list[tuple[str, int]],
 ) -> list[Ranked]:
-    """Nodes of ``level`` ranked by calibrated similarity, count predicate and ordinal."""
+    """Nodes of ``level`` ranked by calibrated similarity, count predicate and ordinal;
+    ``matched``: (video, start) of the moments counted where no label names the event."""
     needs_all = parsed.count is not None or (parsed.ordinal is not None and not parsed.ordinal.event_ordered)
     needs_all |= level is Level.VIDEO and parsed.result is not None
     if needs_all:
@@ -419,9 +430,9 @@ def _at_level(
     part = ordinal.of if ordinal is not None and ordinal.of is not None and ordinal.of < level else None
     if parsed.count is not None:
         if part is not None and ctx.spans is not None:
-            counts = _counts_in_part(ctx, query, parsed, level, keys, part)
+            counts = _counts_in_part(ctx, parsed, level, keys, part, matched)
         else:
-            counts = _counts(ctx, query, parsed, level, keys)
+            counts = _counts(ctx, parsed, keys, matched)
         scores = router.count_score(counts, parsed) * 100.0 + scores
     if ordinal is not None and part is None:
         if positions.container(ctx, parsed, level) is not None:
@@ -436,16 +447,16 @@ def _at_level(
 
 
 def _counts_in_part(
-    ctx: Context, query: SearchQuery, parsed: ParsedQuery, level: Level, keys: np.ndarray, part: Level
+    ctx: Context, parsed: ParsedQuery, level: Level, keys: np.ndarray, part: Level, matched: list[tuple[str, int]]
 ) -> np.ndarray:
     """For each node of ``keys``, how many matching events its ``part`` at the query's
-    ordinal holds (a match's second half)."""
+    ordinal holds (a match's second half); ``matched`` as :func:`_counts` takes it."""
     assert ctx.spans is not None and parsed.ordinal is not None
     spans = ctx.spans(part)
     parts = candidates.every_at(ctx, part, parsed.ordinal.position)
     part_spans = spans.spans(parts.tolist())
     parts = np.array([p for p in parts.tolist() if p in part_spans], np.int64)  # gone since: not counted
-    counted = _counts(ctx, query, parsed, part, parts)
+    counted = _counts(ctx, parsed, parts, matched)
     owners = ctx.spans(level).spans([int(k) for k in keys])
     at = candidates.owners(owners, [part_spans[p][:2] for p in parts.tolist()])
     row = {key: i for i, key in enumerate(int(k) for k in keys)}
@@ -457,15 +468,16 @@ def _counts_in_part(
     return out
 
 
-def _counts(ctx: Context, query: SearchQuery, parsed: ParsedQuery, level: Level, keys: np.ndarray) -> np.ndarray:
-    """How many segments of each node match the counted event."""
+def _counts(ctx: Context, parsed: ParsedQuery, keys: np.ndarray, matched: list[tuple[str, int]]) -> np.ndarray:
+    """How many segments of each node match the counted event: its stored label counts
+    when a label names the event, else how many of the ``matched`` moments (video,
+    start; :func:`_matching_segments`) it holds."""
     labels = candidates.matching_labels(parsed.count_event, ctx.labels())
     found = candidates.fetch(ctx, [int(k) for k in keys])
     if labels:
         return np.array([sum(found[int(k)].label_counts.get(lb, 0) for lb in labels) for k in keys], np.float64)
-    matches = _matching_segments(ctx, query, parsed)
     spans = [(found[int(k)].video_id, found[int(k)].start_ms, found[int(k)].end_ms) for k in keys]
-    return np.array([sum(1 for v, s in matches if v == vid and a <= s < b) for vid, a, b in spans], np.float64)
+    return np.array([sum(1 for v, s in matched if v == vid and a <= s < b) for vid, a, b in spans], np.float64)
 
 
 def _matching_segments(ctx: Context, query: SearchQuery, parsed: ParsedQuery) -> list[tuple[str, int]]:

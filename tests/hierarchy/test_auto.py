@@ -117,20 +117,26 @@ def test_an_event_ordinal_found_in_no_video_says_so(library: Database) -> None:
     assert result.route.reason == "ordinal 10 of 'tenth goal' in each video; found in no video"
 
 
-def test_an_event_ordinal_that_nothing_matches_clearly_answers_with_the_best_matches(tmp_path: Path) -> None:
-    # Half the moments are the event: none scores far above the rest, so none passed the
-    # calibrated match bar and the search answered nothing, with no word why.
+def test_an_event_nothing_matches_clearly_is_neither_ordered_nor_counted_and_the_reason_says_so(
+    tmp_path: Path,
+) -> None:
+    # Half the moments are the event: none scores far above the rest, so none passes the
+    # calibrated match bar. The ordinal answered nothing and the count ranked halves by
+    # zeros, neither with a word why.
     db = Database.open(tmp_path, fast_options())
     try:
         db.create_collection("alike", EmbeddingSpace(0, text_encoder="default"))
         db.create_video("alike", "v")
         texts = ["a yellow card for the defender", "a corner kick taken short"] * 8
         db.append_segments("alike", [SegmentInput("v", i * 2000, (i + 1) * 2000, None, t) for i, t in enumerate(texts)])
-        result = db.search(SearchQuery("alike", text="the first yellow card", mode=Mode.AUTO, top_k=3))
+        db.seal_video("alike", "v")
+        nth = db.search(SearchQuery("alike", text="the first yellow card", mode=Mode.AUTO, top_k=3))
+        most = db.search(SearchQuery("alike", text="the half with the most yellow cards", mode=Mode.AUTO))
     finally:
         db.close()
-    assert "no label names 'yellow card' and no moment matches it clearly" in result.route.reason
-    assert len(result.hits) == 3 and "yellow card" in result.hits[0].node.text
+    assert "nothing to order in time: no label names 'yellow card' and no moment matches it clearly" in nth.route.reason
+    assert nth.hits  # the best matches, where it answered nothing
+    assert "nothing counted: no label names 'yellow card' and no moment matches it clearly" in most.route.reason
 
 
 @pytest.mark.parametrize(
