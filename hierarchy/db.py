@@ -317,7 +317,7 @@ class Database:
         """
         coll = self._collection(collection)
         validate.identifier(video_id, "video_id")
-        cuts = validate.hints(hints or {}, duration_ms=self.get_video(collection, video_id).duration_ms if hints else 0)
+        cuts = validate.hints(hints or {}, duration_ms=lambda: self.get_video(collection, video_id).duration_ms)
         built, _ = self._build(coll, video_id, self.hierarchy_config(collection), seal=True, hints=cuts)
         # As committed: reading it back counts its segments again (4 ms at 100 k segments).
         return replace(built.video, state=VideoState.SEALED, hints=built.hints)

@@ -343,9 +343,12 @@ def _hierarchy_value(name: str, value: Any, field: str, whole: bool) -> None:
 HINT_LEVELS = (Level.SCENE, Level.DRIVE, Level.HALF)
 
 
-def hints(values: dict[Level, list[int]], field: str = "hints", duration_ms: int = 0) -> dict[Level, list[int]]:
+def hints(
+    values: dict[Level, list[int]], field: str = "hints", duration_ms: int | Callable[[], int] = 0
+) -> dict[Level, list[int]]:
     """Cut times per level: only scene, drive and half; non-negative and, when the video's
-    ``duration_ms`` is known (not 0), before its end; sorted, unique."""
+    duration is known (not 0), before its end; sorted, unique. ``duration_ms`` may be a
+    function, called once the cuts are otherwise good (a video read only then)."""
     out: dict[Level, list[int]] = {}
     for i, (level, cuts) in enumerate(values.items()):
         if level not in HINT_LEVELS:
@@ -354,13 +357,15 @@ def hints(values: dict[Level, list[int]], field: str = "hints", duration_ms: int
             raise InvalidArgument(f"{field}[{i}].cut_ms", f"has {len(cuts)} cuts; at most {MAX_HINT_CUTS} a level")
         if any(c < 0 or c > MAX_TIME_MS for c in cuts):
             raise InvalidArgument(f"{field}[{i}].cut_ms", "cut times must be between 0 and the largest time")
-        # A cut starts a node inside the video: one at or past its end would start none,
-        # and the build would drop it without a word.
-        if duration_ms and (late := [c for c in cuts if c >= duration_ms]):
+        out[level] = sorted(set(int(c) for c in cuts))
+    duration = (duration_ms() if callable(duration_ms) else duration_ms) if out else 0
+    # A cut starts a node inside the video: one at or past its end would start none, and
+    # the build would drop it without a word.
+    for i, cuts in enumerate(out.values()):
+        if duration and cuts[-1:] and cuts[-1] >= duration:
             raise InvalidArgument(
                 f"{field}[{i}].cut_ms",
-                f"cut at {late[0]} ms is not inside the video (duration {duration_ms} ms): a cut starts a node before"
+                f"cut at {cuts[-1]} ms is not inside the video (duration {duration} ms): a cut starts a node before"
                 " the video's end",
             )
-        out[level] = sorted(set(int(c) for c in cuts))
     return out

@@ -98,19 +98,25 @@ def segment_from_dict(row: dict[str, Any]) -> segment_pb2.Segment:
     is a TypeError naming its field, where a cast would misread it (``"shot_cut": "false"``
     is true to ``bool``, ``start_ms`` 0.9 is 0); one string of labels is one label."""
     msg = segment_pb2.Segment(
-        id=_kind(row.get("id") or "", str, "id", "a string"),
+        id=_kind(_given(row, "id", ""), str, "id", "a string"),
         video_id=_kind(row["video_id"], str, "video_id", "a string"),
         start_ms=_time(row["start_ms"], "start_ms"),
         end_ms=_time(row["end_ms"], "end_ms"),
-        text=_kind(row.get("text") or "", str, "text", "a string"),
-        labels=_names(row.get("labels") or []),
-        shot_cut=bool(_kind(row.get("shot_cut", False), bool | np.bool_, "shot_cut", "True or False")),
+        text=_kind(_given(row, "text", ""), str, "text", "a string"),
+        labels=_names(_given(row, "labels", [])),
+        shot_cut=bool(_kind(_given(row, "shot_cut", False), bool | np.bool_, "shot_cut", "True or False")),
     )
     if row.get("attributes"):
         msg.attributes.CopyFrom(cv.to_proto_struct(row["attributes"]))
     if row.get("vector") is not None:
         msg.vector.CopyFrom(cv.to_proto_vector(np.asarray(row["vector"], dtype=np.float32)))
     return msg
+
+
+def _given(row: dict[str, Any], name: str, default: Any) -> Any:
+    """``row[name]``, or ``default`` when it is absent or None (JSON's null)."""
+    value = row.get(name)
+    return default if value is None else value
 
 
 def _kind(value: Any, kind: type | UnionType, name: str, what: str) -> Any:
@@ -121,9 +127,11 @@ def _kind(value: Any, kind: type | UnionType, name: str, what: str) -> Any:
 
 
 def _time(value: Any, name: str) -> int:
-    """A time in milliseconds: an integer (numpy's too), never a float cut down."""
-    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name}: give an integer number of milliseconds, not {type(value).__name__} {value!r}")
+    """A time in milliseconds: a whole number (numpy's too, or a float with nothing after
+    the point, as a table's column of them gives), never a fraction cut down."""
+    whole = isinstance(value, numbers.Integral) or (isinstance(value, numbers.Real) and float(value).is_integer())
+    if isinstance(value, bool | np.bool_) or not whole:
+        raise TypeError(f"{name}: give a whole number of milliseconds, not {type(value).__name__} {value!r}")
     return int(value)
 
 

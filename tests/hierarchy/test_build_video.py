@@ -108,6 +108,12 @@ def test_hints_past_a_known_duration_are_refused_at_create_and_at_seal(games: Da
     with pytest.raises(InvalidArgument, match="duration 60000 ms"):
         games.seal_video(COLLECTION, "timed", hints={Level.HALF: [90_000]})
     assert games.get_video(COLLECTION, "timed").state is VideoState.OPEN
+    # Bad hints are named before the video is looked up; good ones on a missing video are not found.
+    with pytest.raises(InvalidArgument) as bad:
+        games.seal_video(COLLECTION, "nowhere", hints={Level.SEGMENT: [5]})
+    assert bad.value.field == "hints[0].level"
+    with pytest.raises(NotFound):
+        games.seal_video(COLLECTION, "nowhere", hints={Level.HALF: [5]})
 
 
 # -- trees are built outside the write lock ------------------------------------------------

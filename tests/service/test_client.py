@@ -31,8 +31,26 @@ def test_a_segment_label_as_a_string_is_one_label(client: StrataClient, loaded: 
     assert list(client.get_node("c", "v1@100000").labels) == ["goal"]
 
 
+def test_segment_fields_given_as_null_or_whole_floats_are_taken(client: StrataClient, loaded: np.ndarray) -> None:
+    # JSON's null reads as the field left out; a whole float (a table's column) as its number.
+    row = {"video_id": "v1", "start_ms": 100_000.0, "end_ms": np.float64(101_000), "vector": loaded[0],
+           "id": None, "text": None, "labels": None, "shot_cut": None}  # fmt: skip
+    client.append_segments("c", [row])
+    node = client.get_node("c", "v1@100000")
+    assert (node.start_ms, node.end_ms, list(node.labels), node.text) == (100_000, 101_000, [], "")
+
+
 @pytest.mark.parametrize(
-    ("field", "value"), [("start_ms", 0.9), ("end_ms", True), ("shot_cut", "false"), ("text", 3), ("video_id", 7)]
+    ("field", "value"),
+    [
+        ("start_ms", 0.9),
+        ("end_ms", True),
+        ("shot_cut", "false"),
+        ("shot_cut", 0),
+        ("text", 0),
+        ("id", 0),
+        ("video_id", 7),
+    ],
 )
 def test_a_segment_field_of_the_wrong_kind_is_a_type_error_naming_it(
     client: StrataClient, loaded: np.ndarray, field: str, value: object
