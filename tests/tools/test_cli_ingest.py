@@ -56,6 +56,17 @@ def test_the_same_batches_replay_and_new_ones_are_written(address: str, tmp_path
         assert client.get_video("replay", "b").segment_count == 30
 
 
+def test_null_fields_are_left_out(address: str, tmp_path: Path) -> None:
+    # The line's check passes null; the client then refused it, and the command died.
+    nulls = {"id": None, "text": None, "labels": None, "shot_cut": None, "attributes": None}
+    data = _write(tmp_path / "rows.jsonl", [_segment("n", i, **nulls) for i in range(3)])
+    with StrataClient(address) as client:
+        client.create_collection("nulls", dimension=4)
+        out = _run(address, "ingest", "nulls", str(data))
+        assert out.returncode == 0, out.stderr
+        assert client.get_video("nulls", "n").segment_count == 3
+
+
 def test_a_rerun_after_the_video_was_deleted_stores_it_again(address: str, tmp_path: Path) -> None:
     data = _write(tmp_path / "rows.jsonl", [_segment("c", i) for i in range(5)])
     with StrataClient(address) as client:
