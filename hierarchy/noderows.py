@@ -55,7 +55,7 @@ def _columns(table: str) -> str:
     plain = ", ".join(f"{table}.{column}" for column in _PLAIN)
     return (
         f"{plain}, {table}.attributes::VARCHAR AS attributes, {table}.child_count, "
-        f"{table}.label_counts::VARCHAR AS label_counts"
+        f"{table}.label_counts::VARCHAR AS label_counts, {table}.shot_cut"
     )
 
 

@@ -110,7 +110,8 @@ def first_overlap(
 
 
 _NODE_COLUMNS = (
-    "key, node_id, level, video_id, start_ms, end_ms, parent_id, text, labels, attributes, child_count, label_counts"
+    "key, node_id, level, video_id, start_ms, end_ms, parent_id, text, labels, attributes, child_count, label_counts, "
+    "shot_cut"
 )
 
 
@@ -128,6 +129,7 @@ def from_row(row: tuple) -> Node:
         attributes=json.loads(row[9]),
         child_count=int(row[10]),
         label_counts=json.loads(row[11]),
+        shot_cut=bool(row[12]),
     )
 
 

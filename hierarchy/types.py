@@ -118,6 +118,7 @@ class Node:
     attributes: dict[str, Any] = field(default_factory=dict)
     child_count: int = 0
     label_counts: dict[str, int] = field(default_factory=dict)
+    shot_cut: bool = False  # a segment's, as written (a shot cut starts at it); False for a parent
 
 
 @dataclass(frozen=True)

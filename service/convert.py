@@ -221,6 +221,7 @@ def to_proto_node(node: t.Node) -> common_pb2.Node:
         attributes=to_proto_struct(node.attributes),
         child_count=node.child_count,
         label_counts=node.label_counts,
+        shot_cut=node.shot_cut,
     )
 
 

@@ -108,7 +108,8 @@ def node_line(node: Any) -> str:
     span = f"{node.id} {_clock(node.start_ms)}–{_clock(node.end_ms)}"
     if not node.child_count:  # a segment: its own labels and caption
         text = node.text if len(node.text) <= 60 else node.text[:59] + "…"
-        rest = f"{span} · {', '.join(node.labels)} · {text}"
+        cut = " · shot cut" if node.shot_cut else ""
+        rest = f"{span}{cut} · {', '.join(node.labels)} · {text}"
     else:
         top = sorted(node.label_counts.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
         rest = f"{span} · {node.child_count} children · " + ", ".join(f"{name} x{count}" for name, count in top)

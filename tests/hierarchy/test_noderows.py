@@ -27,6 +27,7 @@ def _described(video_id: str, vectors: np.ndarray) -> list[SegmentInput]:
             text=f"caption {i} – ünïcode",
             labels=["pass", "goal"] if i % 3 == 0 else ["pass"],
             attributes={"team": "home" if i % 2 else "away", "minute": i, "xg": 0.25 * i, "var": None},
+            shot_cut=i % 5 == 0,
         )
         for i, row in enumerate(vectors)
     ]
@@ -58,6 +59,7 @@ def test_every_level_is_answered_as_the_store_holds_it(games: Database) -> None:
     keys = [k for level_keys in _keys(games, "v1").values() for k in level_keys]
     assert {Level.SEGMENT, Level.SCENE, Level.VIDEO} <= set(_keys(games, "v1"))
     assert rows.get(keys) == nodes.by_keys(games.store.cursor(), keys)
+    assert sum(n.shot_cut for n in rows.get(keys).values()) == 8  # every field read, a segment's shot cut too
     assert rows.get([10**12]) == {}  # a key never written is simply absent
 
 

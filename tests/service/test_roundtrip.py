@@ -26,6 +26,18 @@ def test_hits_carry_metadata(client: StrataClient, loaded: np.ndarray) -> None:
     assert dict(node.attributes) == {"team": "home"}
 
 
+def test_a_segment_s_shot_cut_reads_back_as_written(client: StrataClient, loaded: np.ndarray) -> None:
+    # Stored and used by the scene builder, but no node said so.
+    cut = rows("v1", loaded[:1], start_index=60)[0] | {"shot_cut": True}
+    client.append_segments("c", [cut])
+    hit = client.search("c", vector=loaded[0], top_k=2, video_ids="v1", time_range=(120_000, 122_000)).hits[0]
+    assert hit.node.id == "v1@120000" and hit.node.shot_cut  # as a search reads it
+    assert client.get_node("c", "v1@120000").shot_cut and not client.get_node("c", "v1@0").shot_cut  # by id
+    client.seal_video("c", "v1")
+    scene = client.search("c", vector=loaded[0], level="scene", top_k=1).hits[0].node
+    assert not scene.shot_cut  # a parent's is false
+
+
 def test_pages_do_not_overlap(client: StrataClient, loaded: np.ndarray) -> None:
     first = client.search("c", vector=loaded[0], top_k=20)
     second = client.search("c", vector=loaded[0], top_k=20, page_token=first.next_page_token)

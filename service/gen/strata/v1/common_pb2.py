@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16strata/v1/common.proto\x12\tstrata.v1\x1a\x1cgoogle/protobuf/struct.proto\")\n\x06Vector\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x11\n\tdimension\x18\x02 \x01(\r\"-\n\tTimeRange\x12\x10\n\x08start_ms\x18\x01 \x01(\x03\x12\x0e\n\x06\x65nd_ms\x18\x02 \x01(\x03\"\xc6\x02\n\x04Node\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1f\n\x05level\x18\x02 \x01(\x0e\x32\x10.strata.v1.Level\x12\x10\n\x08video_id\x18\x03 \x01(\t\x12\x10\n\x08start_ms\x18\x04 \x01(\x03\x12\x0e\n\x06\x65nd_ms\x18\x05 \x01(\x03\x12\x11\n\tparent_id\x18\x06 \x01(\t\x12\x0c\n\x04text\x18\x07 \x01(\t\x12\x0e\n\x06labels\x18\x08 \x03(\t\x12+\n\nattributes\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x0b\x63hild_count\x18\n \x01(\r\x12\x36\n\x0clabel_counts\x18\x0b \x03(\x0b\x32 .strata.v1.Node.LabelCountsEntry\x1a\x32\n\x10LabelCountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x02\x38\x01*t\n\x05Level\x12\x15\n\x11LEVEL_UNSPECIFIED\x10\x00\x12\x11\n\rLEVEL_SEGMENT\x10\x01\x12\x0f\n\x0bLEVEL_SCENE\x10\x02\x12\x0f\n\x0bLEVEL_DRIVE\x10\x03\x12\x0e\n\nLEVEL_HALF\x10\x04\x12\x0f\n\x0bLEVEL_VIDEO\x10\x05*d\n\x06Metric\x12\x16\n\x12METRIC_UNSPECIFIED\x10\x00\x12\x11\n\rMETRIC_COSINE\x10\x01\x12\x18\n\x14METRIC_INNER_PRODUCT\x10\x02\x12\x15\n\x11METRIC_L2_SQUARED\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16strata/v1/common.proto\x12\tstrata.v1\x1a\x1cgoogle/protobuf/struct.proto\")\n\x06Vector\x12\x0c\n\x04\x64\x61ta\x18\x01 \x01(\x0c\x12\x11\n\tdimension\x18\x02 \x01(\r\"-\n\tTimeRange\x12\x10\n\x08start_ms\x18\x01 \x01(\x03\x12\x0e\n\x06\x65nd_ms\x18\x02 \x01(\x03\"\xd8\x02\n\x04Node\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1f\n\x05level\x18\x02 \x01(\x0e\x32\x10.strata.v1.Level\x12\x10\n\x08video_id\x18\x03 \x01(\t\x12\x10\n\x08start_ms\x18\x04 \x01(\x03\x12\x0e\n\x06\x65nd_ms\x18\x05 \x01(\x03\x12\x11\n\tparent_id\x18\x06 \x01(\t\x12\x0c\n\x04text\x18\x07 \x01(\t\x12\x0e\n\x06labels\x18\x08 \x03(\t\x12+\n\nattributes\x18\t \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x13\n\x0b\x63hild_count\x18\n \x01(\r\x12\x36\n\x0clabel_counts\x18\x0b \x03(\x0b\x32 .strata.v1.Node.LabelCountsEntry\x12\x10\n\x08shot_cut\x18\x0c \x01(\x08\x1a\x32\n\x10LabelCountsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\r:\x02\x38\x01*t\n\x05Level\x12\x15\n\x11LEVEL_UNSPECIFIED\x10\x00\x12\x11\n\rLEVEL_SEGMENT\x10\x01\x12\x0f\n\x0bLEVEL_SCENE\x10\x02\x12\x0f\n\x0bLEVEL_DRIVE\x10\x03\x12\x0e\n\nLEVEL_HALF\x10\x04\x12\x0f\n\x0bLEVEL_VIDEO\x10\x05*d\n\x06Metric\x12\x16\n\x12METRIC_UNSPECIFIED\x10\x00\x12\x11\n\rMETRIC_COSINE\x10\x01\x12\x18\n\x14METRIC_INNER_PRODUCT\x10\x02\x12\x15\n\x11METRIC_L2_SQUARED\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,16 +34,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_NODE_LABELCOUNTSENTRY']._loaded_options = None
   _globals['_NODE_LABELCOUNTSENTRY']._serialized_options = b'8\001'
-  _globals['_LEVEL']._serialized_start=486
-  _globals['_LEVEL']._serialized_end=602
-  _globals['_METRIC']._serialized_start=604
-  _globals['_METRIC']._serialized_end=704
+  _globals['_LEVEL']._serialized_start=504
+  _globals['_LEVEL']._serialized_end=620
+  _globals['_METRIC']._serialized_start=622
+  _globals['_METRIC']._serialized_end=722
   _globals['_VECTOR']._serialized_start=67
   _globals['_VECTOR']._serialized_end=108
   _globals['_TIMERANGE']._serialized_start=110
   _globals['_TIMERANGE']._serialized_end=155
   _globals['_NODE']._serialized_start=158
-  _globals['_NODE']._serialized_end=484
-  _globals['_NODE_LABELCOUNTSENTRY']._serialized_start=434
-  _globals['_NODE_LABELCOUNTSENTRY']._serialized_end=484
+  _globals['_NODE']._serialized_end=502
+  _globals['_NODE_LABELCOUNTSENTRY']._serialized_start=452
+  _globals['_NODE_LABELCOUNTSENTRY']._serialized_end=502
 # @@protoc_insertion_point(module_scope)

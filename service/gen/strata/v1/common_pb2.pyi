@@ -51,7 +51,7 @@ class TimeRange(_message.Message):
     def __init__(self, start_ms: _Optional[int] = ..., end_ms: _Optional[int] = ...) -> None: ...
 
 class Node(_message.Message):
-    __slots__ = ("id", "level", "video_id", "start_ms", "end_ms", "parent_id", "text", "labels", "attributes", "child_count", "label_counts")
+    __slots__ = ("id", "level", "video_id", "start_ms", "end_ms", "parent_id", "text", "labels", "attributes", "child_count", "label_counts", "shot_cut")
     class LabelCountsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -70,6 +70,7 @@ class Node(_message.Message):
     ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
     CHILD_COUNT_FIELD_NUMBER: _ClassVar[int]
     LABEL_COUNTS_FIELD_NUMBER: _ClassVar[int]
+    SHOT_CUT_FIELD_NUMBER: _ClassVar[int]
     id: str
     level: Level
     video_id: str
@@ -81,4 +82,5 @@ class Node(_message.Message):
     attributes: _struct_pb2.Struct
     child_count: int
     label_counts: _containers.ScalarMap[str, int]
-    def __init__(self, id: _Optional[str] = ..., level: _Optional[_Union[Level, str]] = ..., video_id: _Optional[str] = ..., start_ms: _Optional[int] = ..., end_ms: _Optional[int] = ..., parent_id: _Optional[str] = ..., text: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., attributes: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., child_count: _Optional[int] = ..., label_counts: _Optional[_Mapping[str, int]] = ...) -> None: ...
+    shot_cut: bool
+    def __init__(self, id: _Optional[str] = ..., level: _Optional[_Union[Level, str]] = ..., video_id: _Optional[str] = ..., start_ms: _Optional[int] = ..., end_ms: _Optional[int] = ..., parent_id: _Optional[str] = ..., text: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., attributes: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., child_count: _Optional[int] = ..., label_counts: _Optional[_Mapping[str, int]] = ..., shot_cut: _Optional[bool] = ...) -> None: ...
