@@ -126,23 +126,24 @@ class Position:
         answers' own, or for videos each one's best answer's)."""
         if not self.shown:
             return self.offset
-        window = ranked[: self.offset + RESUME_AFTER]
+        keys = ranked if keys is None else keys
+        # Ordered by score, then key, a ranking holds everything that ranks before the last
+        # answer shown before it, wherever that lies: an approximate index asked for more
+        # answers than for the page before finds some it had missed, better ones too, and
+        # they push the answers shown down by any number of places.
+        ordered = self.after is not None and scores is not None and _by_score(keys, scores)
+        window = ranked if ordered else ranked[: self.offset + RESUME_AFTER]
         place = {item: i for i, item in enumerate(window)}
         for item in reversed(self.shown):
             if item in place:
                 return place[item] + 1
+        if ordered:  # every one of them gone, or ranked past this ranking's end: after the last one's place
+            score, key = self.after
+            return sum(1 for s, k in zip(scores, keys, strict=True) if s > score or (s == score and k <= key))
         # Every one of them gone (their video deleted, say): the answers after them moved
         # up by at least as many places (deletes only take answers away; the commit hides
         # new ones), and by more when answers before them went too.
-        up = max(self.offset - len(self.shown), 0)
-        keys = ranked if keys is None else keys
-        if self.after is not None and scores is not None and _by_score(keys, scores):
-            # After the last one shown in the ranking's order; never past ``up``: a level
-            # that crossed ``exact_below`` since scores from the other copy of its vectors,
-            # which can move a tie with the cursor by the last bit.
-            score, key = self.after
-            return min(up, sum(1 for s, k in zip(scores, keys, strict=True) if s > score or (s == score and k <= key)))
-        return up
+        return max(self.offset - len(self.shown), 0)
 
     def next(
         self,

@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 # reaching it still offers a token, and the next is refused naming the fix, not left out.
 MAX_RESULT_WINDOW = 10_000
 RERANK_DEPTH = 100  # the joint rerank reorders this many answers at the head of a ranking
+# Rankings a page asks for, each deeper, while its answers shown move further down (an
+# approximate index finding answers it had missed): past these the page runs short.
+DEEPER_RANKINGS = 4
 PAGE_REFILLS = 4  # reads of a page whose answers a tree rebuild replaced meanwhile
 
 
@@ -138,8 +141,11 @@ class Searcher:
         shown = at.offset if plan.seen is None else 0  # (a ranking leaves out the answers a token lists)
         ranking = self._ranking(coll, plan, shown + top_k + 1)  # one extra: is there another page?
         start = plans.resume(at, plan, ranking)
-        if start > at.offset and not ranking.exhausted:  # the ranking moved down: rank deeper
+        for _ in range(DEEPER_RANKINGS):  # the ranking moved down: rank deeper, and find the place again
+            if ranking.exhausted or len(ranking.ranked) > start + top_k:
+                break
             ranking = self._ranking(coll, plan, start + top_k + 1)
+            start = plans.resume(at, plan, ranking)
         hits, read, end, ranking = self._page(coll, plan, at, ranking, start, top_k)
         # A ranking cut short by the answers read past may hold more: another page is offered.
         more = len(ranking.ranked) > end or not ranking.exhausted

@@ -6,6 +6,7 @@ import base64
 import json
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -152,6 +153,17 @@ def test_a_page_whose_remembered_answers_are_all_gone_resumes_after_the_last_one
     assert at.resume([1, 3, 8, 7], [0.9, 0.7, 0.3, 0.3]) == 3  # not ordered by key on a tie: places up
     assert at.resume([1, 3, 7, 8], [0.9, 0.7, 0.4, 0.2]) == 2  # a tie with the last one shown: by key
     assert paging.Position(6, 40).next(6, [6], last=(float("-inf"), 6)) == [6, 40, [6]]  # no cursor to keep
+
+
+def test_a_page_ranked_by_score_resumes_after_the_last_answer_shown_however_far_down_it_moved() -> None:
+    """A graph asked for more answers finds some it had missed: the answers shown move down
+    by more than a page's tail, and the next page starts after them, not a page back."""
+    at = paging.Position.of(paging.Position(6, 40).next(6, [4, 5, 6], last=(0.4, 6)))
+    found = [10, 11, 12, 13, 14, 15, 16, 17, 18, 19]  # better answers the shallower search missed
+    keys = [1, 2, 3, *found, 4, 5, 6, 7, 8]
+    scores = [0.9, 0.8, 0.7, *np.linspace(0.69, 0.5, len(found)), 0.45, 0.42, 0.4, 0.3, 0.2]
+    assert at.resume(keys, scores) == keys.index(6) + 1
+    assert at.resume(keys[:12], scores[:12]) == 12  # not ranked deep enough: past its end (rank deeper)
 
 
 def test_a_position_names_the_statistics_its_levels_were_scored_with() -> None:

@@ -435,6 +435,24 @@ def test_pages_of_tied_answers_give_each_once_in_order(open_db: OpenDb, exact_be
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 
+def test_pages_of_a_graph_level_never_repeat_an_answer_nor_rise_in_score(open_db: OpenDb) -> None:
+    """A deeper graph search finds answers a shallower one missed, better ones too: they
+    pushed the answers shown past where the next page looked for them, and the next page
+    served the one before again (with scores rising between them)."""
+    db = open_db(index=IndexParams(dtype="i8", exact_below=500), narrowed_expansion_search=16)
+    db.create_collection(COLLECTION, EmbeddingSpace(64))
+    for i in range(20):
+        db.create_video(COLLECTION, f"v{i}")
+        db.append_segments(COLLECTION, segments(f"v{i}", unit_vectors(200, dim=64, seed=100 + i)))
+    for index in db.indexes.of_collection(db.get_collection(COLLECTION).id).values():
+        index.link_all()
+    for vector in unit_vectors(20, dim=64, seed=7):
+        hits = listed(db, SearchQuery(COLLECTION, Level.SEGMENT, vector=vector, top_k=10), 4)
+        ids, scores = [h.node.id for h in hits], [h.score for h in hits]
+        assert len(set(ids)) == len(ids) == 40
+        assert scores == sorted(scores, reverse=True)
+
+
 def test_tied_answers_linked_between_two_pages_are_each_listed_once_in_order(open_db: OpenDb) -> None:
     """A vector scores the same, to the bit, while it waits to be linked (scanned in the
     tail) and once it is in the graph: tied answers linked between two pages keep their
