@@ -12,14 +12,15 @@ videos past them are not listed.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 
 from hierarchy.candidates import Ranked
 from hierarchy.paging import Position
 
 MAX_GROUPED_RANKING = 50_000  # a round of a grouped search reads at most this many answers
 MAX_ROUNDS = 8  # rounds a page runs at most (each from the start: pages do not share them)
+CHECKED_PER_VIDEO = 4  # videos a later page over a graph checks for each it lists, at most
 
 
 @dataclass(frozen=True)
@@ -81,3 +82,32 @@ def start(at: Position, groups: list[Group], by_score: bool) -> int:
     best = [g.members[0] for g in groups]
     scores = [r.score for r in best] if by_score else None
     return at.resume([g.video for g in groups], scores, [r.key for r in best])
+
+
+def listed(
+    candidates: list[Group],
+    top_k: int,
+    cursor: tuple[float, int] | None,
+    best_of: Callable[[Group], list[Ranked]],
+    fill: Callable[[Group], Group],
+) -> tuple[list[Group], int]:
+    """The groups a page lists from ``candidates`` (those found from where it starts), and
+    how many of them it used. With ``cursor`` (a later page of a one-level search of a level
+    searched through its graph) each video's best answers are read again, exactly
+    (``best_of``), and a video whose best ranks at or before the cursor is passed over: the
+    graph, asked deeper than for the page before, had missed its best answer, so it ranked
+    lower than it does, and it was listed before (or ranks above the page). Without,
+    ``fill`` completes each group."""
+    if cursor is None:
+        return [fill(group) for group in candidates[:top_k]], min(top_k, len(candidates))
+    page: list[Group] = []
+    used = 0
+    for group in candidates[: CHECKED_PER_VIDEO * top_k]:
+        if len(page) >= top_k:
+            break
+        used += 1
+        best = best_of(group)
+        score, key = cursor
+        if best and (best[0].score < score or (best[0].score == score and best[0].key > key)):
+            page.append(replace(group, members=best))
+    return sorted(page, key=lambda g: (-g.members[0].score, g.members[0].key)), used

@@ -53,9 +53,7 @@ log = logging.getLogger(__name__)
 # reaching it still offers a token, and the next is refused naming the fix, not left out.
 MAX_RESULT_WINDOW = 10_000
 RERANK_DEPTH = 100  # the joint rerank reorders this many answers at the head of a ranking
-# Rankings a page asks for, each deeper, while its answers shown move further down (an
-# approximate index finding answers it had missed): past these the page runs short.
-DEEPER_RANKINGS = 4
+DEEPER_RANKINGS = 4  # deeper rankings a page asks for while the answers shown move down (a graph finding more)
 PAGE_REFILLS = 4  # reads of a page whose answers a tree rebuild replaced meanwhile
 
 
@@ -291,14 +289,18 @@ class Searcher:
         found: list[grouping.Group] = []
         step: Plan | None = plan
         offset = at.offset
+        checked = plan.by_score and at.after is not None and not self._index(coll, plan.query.level).exact
+        need = top_k * (grouping.CHECKED_PER_VIDEO if checked else 1)  # a checked page may pass videos over
         while step is not None:
-            groups, ranking, capped = self._round(coll, step, at, top_k, group_size, found, (len(rounds), len(held)))
+            groups, ranking, capped = self._round(coll, step, at, need, group_size, found, (len(rounds), len(held)))
             rounds.append((step, ranking))
             found += groups
             offset = grouping.start(at, found, plan.by_score)
-            short = capped and len(found) <= offset + top_k and len(found) < len(held)  # the page needs more videos
+            short = capped and len(found) <= offset + need and len(found) < len(held)  # the page needs more videos
             step = self._next_round(step, ranking, held, found) if short and len(rounds) < grouping.MAX_ROUNDS else None
-        page = [self._filled(coll, rounds[g.round], g, group_size) for g in found[offset : offset + top_k]]
+        page, used = grouping.listed(found[offset:], top_k, at.after if checked else None,
+                                     lambda g: self._best_of(coll, rounds[g.round][0], g.video, group_size),
+                                     lambda g: self._filled(coll, rounds[g.round], g, group_size))  # fmt: skip
         by_video: dict[str, list[Hit]] = {}
         for number, (step, ranking) in enumerate(rounds):
             flat = [r for g in page if g.round == number for r in g.members]
@@ -309,13 +311,13 @@ class Searcher:
             hits = [replace(h, rank=i + 1) for i, h in enumerate(by_video.get(group.video, []))]
             if hits:
                 out.append(VideoGroup(group.video, hits[0].score, hits, place))
-        more = len(found) > offset + top_k
+        more = len(found) > offset + used
         shown = [g.video for g in page]
-        last = found[offset + top_k - 1].members[0] if plan.by_score and more else None
-        cursor = None if last is None else (last.score, last.key)  # the last video's best answer
+        least = (page[-1] if checked else found[offset + used - 1]).members[0] if page else None  # the last one's best
+        cursor = (least.score, least.key) if plan.by_score and more and least is not None else None
         first = rounds[0][1]
         kept, confined = plans.kept(plan, first), first.route.confined
-        position = at.next(offset + top_k, shown, plan.pins, cursor, kept, confined=confined)
+        position = at.next(offset + used, shown, plan.pins, cursor, kept, confined=confined)
         token = paging.encode(position, owner, coll.id) if more else ""
         route = replace(first.route, reason=first.route.reason + grouping.cut(len(rounds))) if short else first.route
         return SearchResult([], route, more, token, out)
@@ -366,9 +368,12 @@ class Searcher:
         plan, ranking = found
         if not plan.by_score or ranking.exhausted or len(group.members) >= size:
             return group
-        query = replace(plan.query, filter=replace(plan.query.filter, video_ids=(group.video,)), group_by_video=False)
-        best = self._ranking(coll, replace(plan, query=query), size).ranked[:size]
-        return replace(group, members=best)
+        return replace(group, members=self._best_of(coll, plan, group.video, size))
+
+    def _best_of(self, coll: Collection, plan: Plan, video: str, size: int) -> list[Ranked]:
+        """A video's ``size`` best answers, exactly: a search of that video alone."""
+        query = replace(plan.query, filter=replace(plan.query.filter, video_ids=(video,)), group_by_video=False)
+        return self._ranking(coll, replace(plan, query=query), size).ranked[:size]
 
     def _videos_held(self, coll: Collection, named: tuple[str, ...]) -> tuple[str, ...] | frozenset[str]:
         """The videos (of ``named``, when given) holding segments: the most groups a

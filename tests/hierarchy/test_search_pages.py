@@ -453,6 +453,28 @@ def test_pages_of_a_graph_level_never_repeat_an_answer_nor_rise_in_score(open_db
         assert scores == sorted(scores, reverse=True)
 
 
+def test_pages_of_videos_of_a_graph_level_list_each_video_once(open_db: OpenDb) -> None:
+    """Grouped by video, a deeper graph search that misses a video's best answer ranked the
+    video lower than a page before had, and it was listed again."""
+    db = open_db(index=IndexParams(dtype="i8", exact_below=500), narrowed_expansion_search=16)
+    db.create_collection(COLLECTION, EmbeddingSpace(64))
+    for i in range(40):
+        db.create_video(COLLECTION, f"v{i}")
+        db.append_segments(COLLECTION, segments(f"v{i}", unit_vectors(100, dim=64, seed=300 + i)))
+    for index in db.indexes.of_collection(db.get_collection(COLLECTION).id).values():
+        index.link_all()
+    for vector in unit_vectors(15, dim=64, seed=8):
+        q = SearchQuery(COLLECTION, Level.SEGMENT, vector=vector, top_k=5, group_by_video=True, group_size=2)
+        videos, token = [], ""
+        for _ in range(6):
+            result = db.search(q, token)
+            videos += [g.video_id for g in result.groups]
+            token = result.next_page_token
+            if not token:
+                break
+        assert len(videos) == len(set(videos)) >= 25
+
+
 def test_tied_answers_linked_between_two_pages_are_each_listed_once_in_order(open_db: OpenDb) -> None:
     """A vector scores the same, to the bit, while it waits to be linked (scanned in the
     tail) and once it is in the graph: tied answers linked between two pages keep their
