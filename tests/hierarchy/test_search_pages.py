@@ -435,17 +435,24 @@ def test_pages_of_tied_answers_give_each_once_in_order(open_db: OpenDb, exact_be
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
 
 
+def _graph_library(open_db: OpenDb, videos: int, per_video: int, seed: int) -> Database:
+    """Open videos of random 64-d segments, every one linked into the graph, which a weak
+    beam searches (above 500 nodes a level is searched through its graph)."""
+    db = open_db(index=IndexParams(dtype="i8", exact_below=500), narrowed_expansion_search=16)
+    db.create_collection(COLLECTION, EmbeddingSpace(64))
+    for i in range(videos):
+        db.create_video(COLLECTION, f"v{i}")
+        db.append_segments(COLLECTION, segments(f"v{i}", unit_vectors(per_video, dim=64, seed=seed + i)))
+    for index in db.indexes.of_collection(db.get_collection(COLLECTION).id).values():
+        index.link_all()
+    return db
+
+
 def test_pages_of_a_graph_level_never_repeat_an_answer_nor_rise_in_score(open_db: OpenDb) -> None:
     """A deeper graph search finds answers a shallower one missed, better ones too: they
     pushed the answers shown past where the next page looked for them, and the next page
     served the one before again (with scores rising between them)."""
-    db = open_db(index=IndexParams(dtype="i8", exact_below=500), narrowed_expansion_search=16)
-    db.create_collection(COLLECTION, EmbeddingSpace(64))
-    for i in range(20):
-        db.create_video(COLLECTION, f"v{i}")
-        db.append_segments(COLLECTION, segments(f"v{i}", unit_vectors(200, dim=64, seed=100 + i)))
-    for index in db.indexes.of_collection(db.get_collection(COLLECTION).id).values():
-        index.link_all()
+    db = _graph_library(open_db, 20, 200, seed=100)
     for vector in unit_vectors(20, dim=64, seed=7):
         hits = listed(db, SearchQuery(COLLECTION, Level.SEGMENT, vector=vector, top_k=10), 4)
         ids, scores = [h.node.id for h in hits], [h.score for h in hits]
@@ -456,13 +463,7 @@ def test_pages_of_a_graph_level_never_repeat_an_answer_nor_rise_in_score(open_db
 def test_pages_of_videos_of_a_graph_level_list_each_video_once(open_db: OpenDb) -> None:
     """Grouped by video, a deeper graph search that misses a video's best answer ranked the
     video lower than a page before had, and it was listed again."""
-    db = open_db(index=IndexParams(dtype="i8", exact_below=500), narrowed_expansion_search=16)
-    db.create_collection(COLLECTION, EmbeddingSpace(64))
-    for i in range(40):
-        db.create_video(COLLECTION, f"v{i}")
-        db.append_segments(COLLECTION, segments(f"v{i}", unit_vectors(100, dim=64, seed=300 + i)))
-    for index in db.indexes.of_collection(db.get_collection(COLLECTION).id).values():
-        index.link_all()
+    db = _graph_library(open_db, 40, 100, seed=300)
     for vector in unit_vectors(15, dim=64, seed=8):
         q = SearchQuery(COLLECTION, Level.SEGMENT, vector=vector, top_k=5, group_by_video=True, group_size=2)
         videos, token = [], ""
