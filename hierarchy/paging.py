@@ -137,13 +137,19 @@ class Position:
         for item in reversed(self.shown):
             if item in place:
                 return place[item] + 1
-        if ordered:  # every one of them gone, or ranked past this ranking's end: after the last one's place
-            score, key = self.after
-            return sum(1 for s, k in zip(scores, keys, strict=True) if s > score or (s == score and k <= key))
         # Every one of them gone (their video deleted, say): the answers after them moved
         # up by at least as many places (deletes only take answers away; the commit hides
         # new ones), and by more when answers before them went too.
-        return max(self.offset - len(self.shown), 0)
+        up = max(self.offset - len(self.shown), 0)
+        if not ordered:
+            return up
+        score, key = self.after
+        before = sum(1 for s, k in zip(scores, keys, strict=True) if s > score or (s == score and k <= key))
+        # Every answer ranks before the cursor: the ones shown lie past this ranking's end,
+        # so it must go deeper. Otherwise they are gone: never past ``up``, as a level that
+        # crossed ``exact_below`` since scores from the other copy of its vectors, which can
+        # move a tie with the cursor by the last bit.
+        return before if before == len(keys) else min(before, up)
 
     def next(
         self,

@@ -312,9 +312,9 @@ class Searcher:
             if hits:
                 out.append(VideoGroup(group.video, hits[0].score, hits, place))
         more = len(found) > offset + used
-        shown = [g.video for g in page]
+        shown = [g.video for g in page] or (list(at.shown) if checked else [])  # a page passing over all: as before
         least = (page[-1] if checked else found[offset + used - 1]).members[0] if page else None  # the last one's best
-        cursor = (least.score, least.key) if plan.by_score and more and least is not None else None
+        cursor = ((least.score, least.key) if least else at.after if checked else None) if plan.by_score else None
         first = rounds[0][1]
         kept, confined = plans.kept(plan, first), first.route.confined
         position = at.next(offset + used, shown, plan.pins, cursor, kept, confined=confined)

@@ -183,7 +183,7 @@ def test_a_page_after_its_level_turned_exact_keeps_the_answer_tied_with_the_last
     video and of a filler video drops the level below ``exact_below``: it is scored from
     another copy of its vectors, which can move x's score above c's by the last bit. The
     page must still open with x."""
-    for seed in range(4):
+    for seed in range(12):
         options = fast_options(index=IndexParams(dtype="i8", exact_below=150), narrow_parents=0)
         db = Database.open(tmp_path / f"data{seed}", options)
         db.create_collection("c", EmbeddingSpace(DIM))
