@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from hierarchy.candidates import Ranked
-from hierarchy.paging import Position
+from hierarchy.paging import Position, at_or_before
 
 MAX_GROUPED_RANKING = 50_000  # a round of a grouped search reads at most this many answers
 MAX_ROUNDS = 8  # rounds a page runs at most (each from the start: pages do not share them)
@@ -107,7 +107,6 @@ def listed(
             break
         used += 1
         best = best_of(group)
-        score, key = cursor
-        if best and (best[0].score < score or (best[0].score == score and best[0].key > key)):
+        if best and not at_or_before(best[0].score, best[0].key, cursor):
             page.append(replace(group, members=best))
     return sorted(page, key=lambda g: (-g.members[0].score, g.members[0].key)), used

@@ -143,8 +143,7 @@ class Position:
         up = max(self.offset - len(self.shown), 0)
         if not ordered:
             return up
-        score, key = self.after
-        before = sum(1 for s, k in zip(scores, keys, strict=True) if s > score or (s == score and k <= key))
+        before = sum(1 for s, k in zip(scores, keys, strict=True) if at_or_before(s, k, self.after))
         # Every answer ranks before the cursor: the ones shown lie past this ranking's end,
         # so it must go deeper. Otherwise they are gone: never past ``up``, as a level that
         # crossed ``exact_below`` since scores from the other copy of its vectors, which can
@@ -174,6 +173,12 @@ class Position:
         while len(position) > 3 and position[-1] in (None, []):  # fields left unset are left out
             position.pop()
         return position
+
+
+def at_or_before(score: float, key: int, cursor: tuple[float, int]) -> bool:
+    """Whether an answer of ``score`` and ``key`` ranks at or before ``cursor`` (score,
+    key) in a ranking by score, then key."""
+    return score > cursor[0] or (score == cursor[0] and key <= cursor[1])
 
 
 def _by_score(keys: list[Any], scores: list[float]) -> bool:
