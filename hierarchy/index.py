@@ -161,8 +161,8 @@ class LevelIndex:
 
     @property
     def unlinked(self) -> int:
-        """Vectors searchable (by exact scan) but not yet in the HNSW graph."""
-        return len(self._tail)
+        """Vectors searchable (by exact scan) but not yet in the HNSW graph (none removed)."""
+        return self._tail.waiting()
 
     @property
     def exact(self) -> bool:

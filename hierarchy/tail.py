@@ -136,6 +136,11 @@ class UnlinkedTail:
             for block, rows in self._state.spans():
                 block.alive[rows] &= ~np.isin(block.keys[rows], keys)
 
+    def waiting(self) -> int:
+        """How many vectors wait and were not removed (``len`` counts the rows held, removed
+        ones too, until the linker passes them)."""
+        return sum(int(np.count_nonzero(block.alive[rows])) for block, rows in self._state.spans())
+
     def keys(self) -> np.ndarray:
         """Keys waiting and not removed."""
         parts = self._state.spans()

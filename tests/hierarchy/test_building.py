@@ -53,6 +53,23 @@ def test_a_build_holds_the_linker_and_its_end_lets_it_link(path: Path, vectors: 
     assert index.linked_watermark == 1
 
 
+def test_nodes_a_rebuild_replaced_before_they_were_linked_are_not_counted_as_waiting(
+    path: Path, vectors: np.ndarray
+) -> None:
+    # GetStats' unlinked_count is "of indexed_count": a tree rebuilt while the build held
+    # the linker counted its old nodes beside the new ones (349 scenes, 698 unlinked).
+    busy = Switch()
+    index = _index(path, busy)
+    index.add(keys(100), vectors[:100], watermark=1)
+    index.remove(keys(60), replaced=True)
+    assert len(index) == 40 and index.unlinked == 40
+    index.add(keys(60, first=101), vectors[100:160], watermark=2)
+    assert len(index) == 100 and index.unlinked == 100
+    busy.on = False
+    assert _until(lambda: index.unlinked == 0)
+    assert index.keys().tolist() == keys(40, first=61).tolist() + keys(60, first=101).tolist()
+
+
 def test_a_writer_waiting_for_room_releases_the_held_linker(path: Path, vectors: np.ndarray) -> None:
     index = _index(path, Switch(), max_unlinked=60)
     done = threading.Event()
