@@ -29,6 +29,7 @@ MAX_NAME_CHARS = 256  # model names and versions, encoder names, label and attri
 MAX_HALF_COUNT = 100  # halves or periods a video is split into when they are detected
 MAX_ATTRIBUTE_DEPTH = 16  # nesting of attribute values (objects in lists in objects ...)
 MAX_HINT_CUTS = 100_000  # a level's cut times (a ten-hour video cut every second has 36,000)
+DEFAULT_TOP_K = 10  # hits a search or FindSimilar answers with when top_k is 0
 HALF_FLOAT_MAX = 65504.0  # the largest component of a vector kept as given (not unit length)
 # The ids the tree gives its parents (hierarchy.treerows.node_id).
 _DEFAULT_ID = re.compile(r".+@\d+")
@@ -264,10 +265,11 @@ def page_size(value: int, field: str = "page_size", default: int = 100, limit: i
 
 
 def top_k(value: int, limit: int) -> int:
-    """Hits per page: 0 means 10."""
+    """Hits per page: 0 means 10, or ``limit`` when a server allows fewer."""
+    default = min(DEFAULT_TOP_K, limit)
     if value < 0 or value > limit:
-        raise InvalidArgument("top_k", f"is {value}; must be between 1 and {limit} (0 means 10)")
-    return value or 10
+        raise InvalidArgument("top_k", f"is {value}; must be between 1 and {limit} (0 means {default})")
+    return value or default
 
 
 def fraction(value: float, field: str) -> float:

@@ -367,7 +367,7 @@ class StrataClient:
         req = graph_pb2.GetSubtreeRequest(collection=collection, node_id=node_id, depth=depth)
         return list(self._call(self.graph.GetSubtree, req).nodes)
 
-    def find_similar(self, collection: str, node_id: str, top_k: int = 10) -> list[graph_pb2.SimilarNode]:
+    def find_similar(self, collection: str, node_id: str, top_k: int = 0) -> list[graph_pb2.SimilarNode]:
         """Nodes of the same level most like this one."""
         req = graph_pb2.FindSimilarRequest(collection=collection, node_id=node_id, top_k=top_k)
         return list(self._call(self.graph.FindSimilar, req).nodes)
@@ -418,7 +418,7 @@ class StrataClient:
         text: str = "",
         vector: np.ndarray | None = None,
         level: str = "auto",
-        top_k: int = 10,
+        top_k: int = 0,
         video_ids: str | Sequence[str] = (),
         time_range: tuple[int, int] | None = None,
         page_token: str = "",
@@ -441,7 +441,8 @@ class StrataClient:
 
         ``attributes`` maps a key to a value (equality) or to a ``(min, max)`` tuple (a
         numeric range; ``None`` leaves a bound open). ``group_by_video`` answers with
-        ``groups`` (``top_k`` videos, up to ``group_size`` answers each) instead of ``hits``.
+        ``groups`` (``top_k`` videos, up to ``group_size`` answers each) instead of ``hits``;
+        ``top_k`` 0 is the server's default (10, or its limit where that is lower).
         ``part_vectors``: a vector for each of the text's parts (:meth:`parse_query`), from
         the caller's own model, for a routed search. ``include_evidence=False`` leaves out
         the child hits that explain each answer (the server's default is to include them);

@@ -289,7 +289,9 @@ def search(
     level: Annotated[
         LevelName, typer.Option(help="auto (the router picks), all, segment, scene, drive, half or video.")
     ] = LevelName.auto,
-    top_k: Annotated[int, typer.Option("--top-k", help="Number of hits.")] = 10,
+    top_k: Annotated[
+        int, typer.Option("--top-k", help="Number of hits (0: the server's default, 10 or its limit if lower).")
+    ] = 0,
     video: Annotated[list[str] | None, typer.Option("--video", help="Only this video (repeatable).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     group_by_video: Annotated[

@@ -174,6 +174,17 @@ def test_search_top_k_zero_means_ten_and_too_large_is_refused(games: Database) -
     assert err.value.field == "top_k"
 
 
+def test_top_k_zero_answers_within_a_limit_below_ten(open_db: OpenDb) -> None:
+    db = open_db(max_top_k=4)
+    db.create_collection(COLLECTION, EmbeddingSpace(DIM))
+    db.create_video(COLLECTION, "v1")
+    ids = db.append_segments(COLLECTION, segments("v1", unit_vectors(15))).segment_ids
+    assert len(db.search(query(unit_vectors(1)[0], top_k=0)).hits) == 4
+    assert len(db.navigator.similar(COLLECTION, ids[0], top_k=0)) == 4
+    with pytest.raises(InvalidArgument, match=r"between 1 and 4 \(0 means 4\)"):
+        db.search(query(unit_vectors(1)[0], top_k=10))
+
+
 def test_search_query_with_wrong_dimension_is_refused(games: Database) -> None:
     with pytest.raises(InvalidArgument) as err:
         games.search(query(np.ones(DIM + 1, np.float32)))

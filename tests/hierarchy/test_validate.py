@@ -190,6 +190,7 @@ def test_page_size_defaults_and_caps() -> None:
 
 def test_top_k() -> None:
     assert validate.top_k(0, 1000) == 10
+    assert validate.top_k(0, 7) == 7  # a server that allows fewer than ten
     assert validate.top_k(1000, 1000) == 1000
     for bad in (-1, 1001):
         with pytest.raises(InvalidArgument) as err:
