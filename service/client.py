@@ -103,7 +103,7 @@ def segment_from_dict(row: dict[str, Any]) -> segment_pb2.Segment:
         start_ms=_time(row["start_ms"], "start_ms"),
         end_ms=_time(row["end_ms"], "end_ms"),
         text=_kind(_given(row, "text", ""), str, "text", "a string"),
-        labels=_names(_given(row, "labels", [])),
+        labels=_names(_given(row, "labels", []), "labels"),
         shot_cut=bool(_kind(_given(row, "shot_cut", False), bool | np.bool_, "shot_cut", "True or False")),
     )
     if row.get("attributes"):
@@ -305,7 +305,9 @@ class StrataClient:
     ) -> hierarchy_pb2.Operation:
         """Start rebuilding trees (all videos when none named); ``config`` sets builder parameters."""
         req = hierarchy_pb2.BuildHierarchyRequest(
-            collection=collection, video_ids=_names(video_ids), config=hierarchy_pb2.HierarchyConfig(**config)
+            collection=collection,
+            video_ids=_names(video_ids, "video_ids"),
+            config=hierarchy_pb2.HierarchyConfig(**config),
         )
         return self._call(self.hierarchy.BuildHierarchy, req).operation
 
@@ -472,10 +474,10 @@ class StrataClient:
             req.include_evidence = include_evidence
         if vector is not None:
             req.vector.CopyFrom(cv.to_proto_vector(vector))
-        req.filter.video_ids.extend(_names(video_ids))
+        req.filter.video_ids.extend(_names(video_ids, "video_ids"))
         if time_range is not None:
             req.filter.time_range.start_ms, req.filter.time_range.end_ms = time_range
-        req.filter.labels.extend(_names(labels))
+        req.filter.labels.extend(_names(labels, "labels"))
         req.filter.attributes.extend(attribute_filters(attributes or {}))
         req.part_vectors.extend(cv.to_proto_vector(v) for v in part_vectors)
         return self._call(self.searcher.Search, req, timeout)
@@ -535,9 +537,14 @@ def attribute_filters(conditions: dict[str, Any]) -> list[search_pb2.AttributeFi
     return out
 
 
-def _names(value: str | Sequence[str]) -> Sequence[str]:
-    """Ids or labels as a list: one string is one name, not its characters."""
-    return [value] if isinstance(value, str) else value
+def _names(value: str | Sequence[str], field: str) -> list[str]:
+    """Ids or labels as a list: one string is one name, not its characters; anything but
+    strings is a TypeError naming ``field`` (or ``field[i]``, the element)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, bytes | dict) or not isinstance(value, Iterable):
+        raise TypeError(f"{field}: give a string or a list of strings, not {type(value).__name__} {value!r}")
+    return [_kind(name, str, f"{field}[{i}]", "a string") for i, name in enumerate(value)]
 
 
 def _choice(table: dict[str, Any], name: str, what: str) -> Any:

@@ -5,6 +5,7 @@ listings that fail at the call, a closed client that says so."""
 from __future__ import annotations
 
 import pickle
+import re
 
 import grpc
 import numpy as np
@@ -50,16 +51,31 @@ def test_segment_fields_given_as_null_or_whole_floats_are_taken(client: StrataCl
         ("text", 0),
         ("id", 0),
         ("video_id", 7),
+        ("labels", 5),
+        ("labels", b"goal"),
+        ("labels[1]", ["goal", 3]),
     ],
 )
 def test_a_segment_field_of_the_wrong_kind_is_a_type_error_naming_it(
     client: StrataClient, loaded: np.ndarray, field: str, value: object
 ) -> None:
     # A cast misread them: start_ms 0.9 was sent as 0, "false" as True.
-    row = {"video_id": "v1", "start_ms": 100_000, "end_ms": 101_000, "vector": loaded[0]} | {field: value}
-    with pytest.raises(TypeError, match=f"^{field}: give "):
+    row = {"video_id": "v1", "start_ms": 100_000, "end_ms": 101_000, "vector": loaded[0]} | {field.split("[")[0]: value}
+    with pytest.raises(TypeError, match=f"^{re.escape(field)}: give "):
         client.append_segments("c", [row])
     assert client.get_video("c", "v1").segment_count == len(loaded)  # nothing was sent
+
+
+@pytest.mark.parametrize(
+    ("field", "given", "named"),
+    [("video_ids", [1], "video_ids[0]"), ("labels", ["goal", None], "labels[1]"), ("labels", 5, "labels")],
+)
+def test_a_search_filter_of_the_wrong_kind_is_a_type_error_naming_it(
+    client: StrataClient, loaded: np.ndarray, field: str, given: object, named: str
+) -> None:
+    # protobuf's own message named nothing: "bad argument type for built-in operation".
+    with pytest.raises(TypeError, match=f"^{re.escape(named)}: give "):
+        client.search("c", vector=loaded[0], **{field: given})
 
 
 def test_an_unknown_hint_level_names_the_choices(client: StrataClient) -> None:
