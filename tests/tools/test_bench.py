@@ -12,10 +12,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from service.client import StrataClient
+from service.gen.strata.v1 import video_pb2
 from tools.bench import corpus as corpora
-from tools.bench import peers, report
+from tools.bench import peers, report, strata
 from tools.bench.measure import exact_top_k, recall_at_k
 from tools.bench.run import main
+from tools.bench.server import ServerProcess
 
 SECTIONS = {"config", "machine", "versions", "corpus", "ingest", "build", "levels", "live", "search", "recall",
             "memory", "peers", "targets", "restart_s", "profiles", "strata_reference"}  # fmt: skip
@@ -181,3 +184,22 @@ def test_lancedb_builds_its_index_and_is_tuned_to_the_recall_target(tmp_path, na
     reached = found["recall_at_10"] >= peers.RECALL_TARGET
     assert reached or list(found["param"]) == list(peers.FACTORIES[name][1].ladder[-1])
     assert found["recall_at_10"] >= least
+
+
+def test_a_load_that_seals_each_video_as_it_ends_leaves_every_video_sealed_and_searchable(tmp_path):
+    corpus = corpora.generate(900, 16, seed=3, per_video=300)
+    server = ServerProcess(tmp_path / "data", "256MB", tmp_path / "server.log").start()
+    try:
+        factory = lambda: StrataClient(server.address, timeout=60)  # noqa: E731
+        with factory() as client:
+            strata.create_collection(client, 16)
+        ingest, build = strata.load_and_seal(factory, corpus, strata.GrpcPlan(streams=2, batch=100), sealers=2)
+        with factory() as client:
+            levels = strata.wait_searchable(client, timeout_s=60)
+            states = {v.id: v.state for v in client.list_videos(strata.COLLECTION)}
+    finally:
+        server.stop()
+    assert ingest["segments"] == 900 and ingest["sealed_while_loading"] and ingest["segments_per_s"] > 0
+    assert build["videos"] == 3 and build["seconds"] >= ingest["seconds"] and build["sealed_while_loading"]
+    assert set(states) == set(corpus.video_ids) and set(states.values()) == {video_pb2.VIDEO_STATE_SEALED}
+    assert all(c["indexed"] == c["nodes"] > 0 for c in levels.values()) and set(levels) == set(LEVELS)

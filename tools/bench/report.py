@@ -106,7 +106,7 @@ def _ingest(result: dict[str, Any]) -> Table:
     t.add_column("measure")
     t.add_column("value", justify="right")
     rows = [
-        (f"bulk ingest over gRPC ({ing['streams']} streams x {ing['batch']})", f"{ing['segments_per_s']:,.0f} seg/s"),
+        (_ingest_title(ing), f"{ing['segments_per_s']:,.0f} seg/s"),
         ("ingest wall time", f"{ing['seconds']:.1f} s"),
         (_seal_title(build), f"{build['seconds']:.1f} s"),
         (f"seal call per video of ~{build['segments_per_video']:,} segments, p50", f"{build['per_video_p50_s']:.2f} s"),
@@ -129,8 +129,15 @@ def _ingest(result: dict[str, Any]) -> Table:
     return t
 
 
+def _ingest_title(ing: dict[str, Any]) -> str:
+    beside = ", videos sealed meanwhile" if ing.get("sealed_while_loading") else ""
+    return f"bulk ingest over gRPC ({ing['streams']} streams x {ing['batch']}{beside})"
+
+
 def _seal_title(build: dict[str, Any]) -> str:
     sealers = build.get("sealers", 1)  # results saved before sealers were counted had one
+    if build.get("sealed_while_loading"):
+        return f"first write to the last of {build['videos']} seals, {sealers} at a time, each once its video was in"
     return f"seal {build['videos']} videos, {sealers} at a time (trees built, parents indexed)"
 
 

@@ -68,6 +68,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=1000, help="segments per appended batch")
     p.add_argument("--clients", type=int, default=8, help="concurrent gRPC search clients")
     p.add_argument("--sealers", type=int, default=2, help="concurrent clients sealing videos after the ingest")
+    p.add_argument(
+        "--seal-while-loading",
+        action="store_true",
+        help="stream a video at a time and seal each once its segments are acknowledged, as the load goes on",
+    )
     p.add_argument("--live-samples", type=int, default=50, help="live-ingest lag samples")
     p.add_argument("--memory-limit", default="2GB", help="the server's DuckDB memory limit")
     p.add_argument(
@@ -204,17 +209,25 @@ def _ingest(
     result: dict[str, Any],
     save: Callable[[dict[str, Any]], None],
 ) -> None:
-    """Bulk ingest, then seal every video, then wait for every level's index; sets the
-    ``ingest`` and ``build`` sections."""
+    """Bulk ingest, then seal every video (or each as its segments are acknowledged, with
+    ``--seal-while-loading``), then wait for every level's index; sets the ``ingest`` and
+    ``build`` sections."""
     sampler = Sampler(server.pid, work / "ingest.raw").start() if args.profile else None
-    ingest = result["ingest"] = strata.bulk_ingest(factory, corpus, plan)
-    last_ack = time.perf_counter()
+    if args.seal_while_loading:
+        ingest, build = strata.load_and_seal(factory, corpus, plan, args.sealers)
+        # The acknowledgement of the last segment, not of the last seal (the ingest's end).
+        last_ack = time.perf_counter() - (build["seconds"] - ingest["seconds"])
+    else:
+        ingest = strata.bulk_ingest(factory, corpus, plan)
+        last_ack = time.perf_counter()
+    result["ingest"] = ingest
     if sampler is not None:
         profiles["ingest"] = sampler.stop()
     log.info("ingest: %s", ingest)
     save(result)
     sampler = Sampler(server.pid, work / "seal.raw").start() if args.profile else None
-    build = strata.seal_all(factory, corpus, args.sealers)
+    if not args.seal_while_loading:
+        build = strata.seal_all(factory, corpus, args.sealers)
     with factory() as client:
         strata.wait_searchable(client)
     if sampler is not None:

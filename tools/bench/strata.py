@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -51,10 +52,7 @@ def bulk_ingest(client_factory: Callable[[], StrataClient], corpus: Corpus, plan
     """Create every video, then append all segments over ``plan.streams`` concurrent
     client streams; the rate counts acknowledged segments over the whole wall time."""
     began = time.perf_counter()
-    with client_factory() as client:
-        for video_id, rows in corpus.video_slices():
-            client.create_video(COLLECTION, video_id, duration_ms=(rows.stop - rows.start) * SEGMENT_MS)
-    videos = list(corpus.video_slices())
+    videos = _create_videos(client_factory, corpus)
     acked = [0] * plan.streams
 
     def stream(i: int) -> None:
@@ -63,11 +61,68 @@ def bulk_ingest(client_factory: Callable[[], StrataClient], corpus: Corpus, plan
             acked[i] = int(reply.segment_count)
 
     _in_threads(stream, plan.streams)
-    seconds = time.perf_counter() - began
-    total = sum(acked)
+    return _ingested(plan, len(videos), sum(acked), time.perf_counter() - began)
+
+
+def load_and_seal(
+    client_factory: Callable[[], StrataClient], corpus: Corpus, plan: GrpcPlan, sealers: int = 2
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Create every video, then stream each video's segments (``plan.streams`` streams,
+    each taking the next video) and seal it once they are acknowledged, from ``sealers``
+    clients, while the streams go on: a loader that seals each video as it ends, as a
+    pipeline does. The ``ingest`` section (acknowledged segments over the wall time of the
+    appends, seals running beside them) and the ``build`` section (from the first write
+    to the last seal)."""
+    began = time.perf_counter()
+    videos = iter(_create_videos(client_factory, corpus))
+    take = threading.Lock()
+    finished: queue.Queue[str | None] = queue.Queue()
+    acked = [0] * plan.streams
+    seconds: list[float] = []
+
+    def stream(i: int) -> None:
+        with client_factory() as client:
+            while True:
+                with take:
+                    video = next(videos, None)
+                if video is None:
+                    return
+                reply = client.stream_segments(COLLECTION, _batches(corpus, [video], plan.batch, i))
+                acked[i] += int(reply.segment_count)
+                finished.put(video[0])
+
+    def sealer(_: int) -> None:
+        with client_factory() as client:
+            while (video_id := finished.get()) is not None:
+                seconds.append(_timed_seal(client, video_id))
+
+    with ThreadPoolExecutor(max(1, sealers)) as pool:
+        sealing = [pool.submit(sealer, i) for i in range(max(1, sealers))]
+        try:
+            _in_threads(stream, plan.streams)
+            appended = time.perf_counter() - began
+        finally:  # the sealers stop after what is queued, whether the streams ended or failed
+            for _ in sealing:
+                finished.put(None)
+        for future in sealing:
+            future.result()
+    ingest = _ingested(plan, len(corpus.video_ids), sum(acked), appended) | {"sealed_while_loading": True}
+    build = _sealed(seconds, max(1, sealers), len(corpus), time.perf_counter() - began)
+    return ingest, build | {"sealed_while_loading": True}
+
+
+def _create_videos(client_factory: Callable[[], StrataClient], corpus: Corpus) -> list[tuple[str, slice]]:
+    """Create every video of the corpus (its duration known); its videos and their rows."""
+    with client_factory() as client:
+        for video_id, rows in corpus.video_slices():
+            client.create_video(COLLECTION, video_id, duration_ms=(rows.stop - rows.start) * SEGMENT_MS)
+    return list(corpus.video_slices())
+
+
+def _ingested(plan: GrpcPlan, videos: int, total: int, seconds: float) -> dict[str, Any]:
     return {
         "segments": total,
-        "videos": len(videos),
+        "videos": videos,
         "streams": plan.streams,
         "batch": plan.batch,
         "seconds": round(seconds, 2),
@@ -111,21 +166,30 @@ def seal_all(client_factory: Callable[[], StrataClient], corpus: Corpus, sealers
                     video_id = next(videos, None)
                 if video_id is None:
                     return
-                began = time.perf_counter()
-                client.seal_video(COLLECTION, video_id)
+                took = _timed_seal(client, video_id)
                 with take:
-                    seconds.append(time.perf_counter() - began)
+                    seconds.append(took)
                     if len(seconds) % 50 == 0:
                         log.info("sealed %d videos, %.2f s each (median)", len(seconds), float(np.median(seconds)))
 
     began = time.perf_counter()
     _in_threads(sealer, max(1, sealers))
-    wall = time.perf_counter() - began
+    return _sealed(seconds, max(1, sealers), len(corpus), time.perf_counter() - began)
+
+
+def _timed_seal(client: StrataClient, video_id: str) -> float:
+    began = time.perf_counter()
+    client.seal_video(COLLECTION, video_id)
+    return time.perf_counter() - began
+
+
+def _sealed(seconds: list[float], sealers: int, segments: int, wall: float) -> dict[str, Any]:
+    """The ``build`` section: ``seconds`` each seal took, ``wall`` the time they ran in."""
     per_video = np.asarray(seconds)
     return {
         "videos": len(seconds),
-        "sealers": max(1, sealers),
-        "segments_per_video": int(round(len(corpus) / max(1, len(seconds)))),
+        "sealers": sealers,
+        "segments_per_video": int(round(segments / max(1, len(seconds)))),
         "seconds": round(wall, 2),
         "per_video_p50_s": round(float(np.median(per_video)), 3),
         "per_video_max_s": round(float(per_video.max()), 3),
