@@ -96,7 +96,7 @@ class Searcher:
         vector_of = lambda level, key: self._index(coll, level).vector_of(key)  # noqa: E731
         vector, example = queryvector.resolve(self._store.cursor(), coll, query, vector_of)
         parts = queryparts.checked(coll, query)
-        query = replace(query, part_vectors=tuple(parts))
+        query = replace(query, part_vectors=tuple(parts), top_k=top_k)  # 0 read as the default
         if example is not None and query.mode is Mode.LEVEL and query.level_of_example:
             query = replace(query, level=example.level)
         owner = paging.digest(

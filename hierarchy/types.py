@@ -166,7 +166,7 @@ class SearchQuery:
     level: Level = Level.SEGMENT
     text: str = ""
     vector: np.ndarray | None = None
-    top_k: int = 10
+    top_k: int = 0  # 0: the default, 10 (or a lower max_top_k)
     filter: Filter = Filter()
     offset: int = 0
     mode: Mode = Mode.LEVEL

@@ -173,6 +173,19 @@ def test_a_longer_page_narrows_by_more_scenes(
     assert scaled >= 0.9 and scaled > fixed + 0.15, (scaled, fixed)  # 0.94 against 0.70 when written
 
 
+def test_the_default_page_narrows_as_a_page_of_ten(library: tuple[Path, np.ndarray, np.ndarray]) -> None:
+    # top_k 0 (what the client and CLI send unless told) is a page of ten: it narrows by
+    # the scenes ten answers do, not by those of a page of none.
+    path, probes, _ = library
+    with _open(path, 2) as db:
+
+        def answers(top_k: int) -> list[list[str]]:
+            query = lambda probe: SearchQuery(COLL, Level.SEGMENT, vector=probe, top_k=top_k, rerank=False)  # noqa: E731
+            return [[h.node.id for h in db.search(query(probe)).hits] for probe in probes]
+
+        assert answers(0) == answers(10)
+
+
 @pytest.fixture(scope="module")
 def well_linked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Database, np.ndarray]]:
     """Two sealed 90-minute videos under the default graph parameters, with queries."""
