@@ -304,11 +304,8 @@ class StrataClient:
         self, collection: str, video_ids: str | Sequence[str] = (), **config: Any
     ) -> hierarchy_pb2.Operation:
         """Start rebuilding trees (all videos when none named); ``config`` sets builder parameters."""
-        req = hierarchy_pb2.BuildHierarchyRequest(
-            collection=collection,
-            video_ids=_names(video_ids, "video_ids"),
-            config=hierarchy_pb2.HierarchyConfig(**config),
-        )
+        config_pb, names = hierarchy_pb2.HierarchyConfig(**config), _names(video_ids, "video_ids")
+        req = hierarchy_pb2.BuildHierarchyRequest(collection=collection, video_ids=names, config=config_pb)
         return self._call(self.hierarchy.BuildHierarchy, req).operation
 
     def get_operation(self, name: str) -> hierarchy_pb2.Operation:

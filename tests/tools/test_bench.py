@@ -9,10 +9,11 @@ import sys
 import time
 from pathlib import Path
 
+import grpc
 import numpy as np
 import pytest
 
-from service.client import StrataClient
+from service.client import StrataClient, StrataRpcError
 from service.gen.strata.v1 import video_pb2
 from tools.bench import corpus as corpora
 from tools.bench import peers, report, strata
@@ -203,3 +204,20 @@ def test_a_load_that_seals_each_video_as_it_ends_leaves_every_video_sealed_and_s
     assert build["videos"] == 3 and build["seconds"] >= ingest["seconds"] and build["sealed_while_loading"]
     assert set(states) == set(corpus.video_ids) and set(states.values()) == {video_pb2.VIDEO_STATE_SEALED}
     assert all(c["indexed"] == c["nodes"] > 0 for c in levels.values()) and set(levels) == set(LEVELS)
+
+
+def test_a_load_whose_writes_fail_raises_their_error_and_seals_nothing(tmp_path):
+    corpus = corpora.generate(900, 16, seed=3, per_video=300)
+    server = ServerProcess(tmp_path / "data", "256MB", tmp_path / "server.log").start()
+    try:
+        factory = lambda: StrataClient(server.address, timeout=60)  # noqa: E731
+        with factory() as client:
+            strata.create_collection(client, 8)  # the corpus's vectors have 16 dimensions
+        with pytest.raises(StrataRpcError) as err:
+            strata.load_and_seal(factory, corpus, strata.GrpcPlan(streams=2, batch=100), sealers=2)
+        with factory() as client:
+            states = {v.id: v.state for v in client.list_videos(strata.COLLECTION)}
+    finally:
+        server.stop()
+    assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert set(states.values()) == {video_pb2.VIDEO_STATE_OPEN}  # nothing sealed, no video half-written

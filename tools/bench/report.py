@@ -25,7 +25,7 @@ def targets(result: dict[str, Any]) -> list[dict[str, Any]]:
         ("gRPC vector p99, segment level, 1 client (ms)", "<= 20", grpc1["p99_ms"], grpc1["p99_ms"] <= 20),
         ("gRPC vector p99, AUTO, 1 client (ms)", "<= 20", grpc_auto["p99_ms"], grpc_auto["p99_ms"] <= 20),
         (f"gRPC throughput, {grpc_n['clients']} clients (queries/s)", ">= 300", grpc_n["qps"], grpc_n["qps"] >= 300),
-        ("bulk ingest over gRPC (segments/s)", ">= 5000", ing["segments_per_s"], ing["segments_per_s"] >= 5000),
+        (_ingest_target(ing), ">= 5000", ing["segments_per_s"], ing["segments_per_s"] >= 5000),
         (
             "every level searchable after the last ack (s)",
             "<= 600",
@@ -110,7 +110,7 @@ def _ingest(result: dict[str, Any]) -> Table:
         ("ingest wall time", f"{ing['seconds']:.1f} s"),
         (_seal_title(build), f"{build['seconds']:.1f} s"),
         (f"seal call per video of ~{build['segments_per_video']:,} segments, p50", f"{build['per_video_p50_s']:.2f} s"),
-        ("build per 1,000 videos", f"{build['per_1000_videos_s'] / 60:.1f} min"),
+        (_per_1000_title(build), f"{build['per_1000_videos_s'] / 60:.1f} min"),
         ("every level searchable after the last ack", f"{ing['searchable_after_last_ack_s']:.1f} s"),
         ("first write to every level searchable", f"{ing['first_write_to_searchable_s']:.1f} s"),
         (
@@ -127,6 +127,16 @@ def _ingest(result: dict[str, Any]) -> Table:
     for name, value in rows:
         t.add_row(name, value)
     return t
+
+
+def _ingest_target(ing: dict[str, Any]) -> str:
+    beside = ", videos sealed meanwhile" if ing.get("sealed_while_loading") else ""
+    return f"bulk ingest over gRPC (segments/s{beside})"
+
+
+def _per_1000_title(build: dict[str, Any]) -> str:
+    # Sealed while loading, the wall time runs from the first write: the load's pace too.
+    return "load and build per 1,000 videos" if build.get("sealed_while_loading") else "build per 1,000 videos"
 
 
 def _ingest_title(ing: dict[str, Any]) -> str:

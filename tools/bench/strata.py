@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,10 +80,11 @@ def load_and_seal(
     finished: queue.Queue[str | None] = queue.Queue()
     acked = [0] * plan.streams
     seconds: list[float] = []
+    failed = threading.Event()  # a stream or a sealer failed: the others stop at their next video
 
     def stream(i: int) -> None:
-        with client_factory() as client:
-            while True:
+        with _failing(failed, "a stream"), client_factory() as client:
+            while not failed.is_set():
                 with take:
                     video = next(videos, None)
                 if video is None:
@@ -92,8 +94,8 @@ def load_and_seal(
                 finished.put(video[0])
 
     def sealer(_: int) -> None:
-        with client_factory() as client:
-            while (video_id := finished.get()) is not None:
+        with _failing(failed, "a sealer"), client_factory() as client:
+            while (video_id := finished.get()) is not None and not failed.is_set():
                 seconds.append(_timed_seal(client, video_id))
 
     with ThreadPoolExecutor(max(1, sealers)) as pool:
@@ -109,6 +111,18 @@ def load_and_seal(
     ingest = _ingested(plan, len(corpus.video_ids), sum(acked), appended) | {"sealed_while_loading": True}
     build = _sealed(seconds, max(1, sealers), len(corpus), time.perf_counter() - began)
     return ingest, build | {"sealed_while_loading": True}
+
+
+@contextmanager
+def _failing(failed: threading.Event, who: str) -> Iterator[None]:
+    """Set ``failed`` when the body raises (logged: of a stream's and a sealer's errors,
+    only the first raised reaches the caller), and raise on."""
+    try:
+        yield
+    except BaseException:
+        failed.set()
+        log.exception("%s of the load failed; the load stops", who)
+        raise
 
 
 def _create_videos(client_factory: Callable[[], StrataClient], corpus: Corpus) -> list[tuple[str, slice]]:
