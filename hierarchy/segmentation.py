@@ -88,7 +88,10 @@ def partition(
     """Boundaries (run starts, excluding 0) of the optimal penalised partition.
 
     ``bonus[i]`` lowers the penalty of a boundary before item i (a shot cut); ``forced``
-    marks positions that must be boundaries (no run may span them).
+    marks positions that must be boundaries (no run may span them). No run is shorter
+    than ``min_run`` but one that forced boundaries (or the sequence's ends) leave no room
+    for: from the latest of them to the next. Where no partition meets both bounds, a
+    short run may end anywhere.
     """
     n = len(vectors)
     if n <= 1:
@@ -101,9 +104,28 @@ def partition(
     pen[0] = 0.0  # no boundary before the first item
     ends = np.arange(1, n + 1)
     lo = np.maximum(np.maximum(ends - max_run, 0), _barriers(n, forced))
-    hi = np.maximum(ends - min_run, lo)  # a forced boundary can leave a short run: allow it
+    closing = np.zeros(n + 1, bool)  # where a run may end short: a forced boundary, or the end
+    closing[n] = True
+    if forced is not None:
+        closing[1:n] = np.asarray(forced, bool)[1:]
+    room = ends - min_run
+    # A run ending too soon after the latest barrier is no run at all (its last start lies
+    # before its first) unless it ends at a forced boundary: then it is the whole stretch.
+    hi = np.where(room >= lo, room, np.where(closing[ends], lo, lo - 1))
     cost = PrefixCost(vectors, weights)
-    longest = int((ends - lo).max())
+    back = _optimum(cost, pen, lo, hi)
+    if back is None:  # the bounds leave no partition: short runs where they must be
+        back = _optimum(cost, pen, lo, np.maximum(room, lo))
+    assert back is not None  # every end has a start once short runs may end anywhere
+    return _trace(back, n)
+
+
+def _optimum(cost: PrefixCost, pen: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray | None:
+    """Each end's best start, where a run ending at ``end`` starts from ``lo[end - 1]`` to
+    ``hi[end - 1]`` (none where ``hi`` is below ``lo``); None when no partition ends at
+    the last item."""
+    n = len(lo)
+    longest = int((np.arange(1, n + 1) - lo).max())
     best = np.full(n + 1, np.inf)
     best[0] = 0.0
     back = np.zeros(n + 1, np.int64)
@@ -115,10 +137,12 @@ def partition(
         # from its earliest start to its latest, are its row of ``runs`` read backwards.
         for end in range(first, stop):
             a, b = int(lo[end - 1]), int(hi[end - 1])
+            if b < a:
+                continue
             total = best[a : b + 1] + runs[end - first, end - b : end - a + 1][::-1] + pen[a : b + 1]
             k = int(np.argmin(total))
             best[end], back[end] = total[k], a + k
-    return _trace(back, n)
+    return back if np.isfinite(best[n]) else None
 
 
 def _barriers(n: int, forced: np.ndarray | None) -> np.ndarray:

@@ -256,16 +256,44 @@ def _objective(x: np.ndarray, w: np.ndarray, cuts: list[int], pen: np.ndarray) -
 def _best_by_hand(
     x: np.ndarray, w: np.ndarray, pen: np.ndarray, min_run: int, max_run: int, forced: np.ndarray
 ) -> float:
-    """The optimum of the penalised partition, by the textbook dynamic programme."""
+    """The optimum of the penalised partition, by the textbook dynamic programme: runs of
+    ``min_run`` or more, but for a whole stretch between forced boundaries (or the ends)
+    shorter than that; where none exists, short runs may end anywhere."""
     n = len(x)
-    best = [0.0] + [np.inf] * n
     barrier = np.maximum.accumulate(np.where(forced, np.arange(n), 0))
-    for end in range(1, n + 1):
-        lo = max(0, end - max_run, int(barrier[end - 1]))
-        for start in range(lo, max(lo, end - min_run) + 1):
-            price = best[start] + _run_cost(x, w, start, end) + (pen[start] if start else 0.0)
-            best[end] = min(best[end], price)
+    closing = [*forced[1:], True]  # closing[end - 1]: a run may end short at ``end``
+    for strict in (True, False):
+        best = [0.0] + [np.inf] * n
+        for end in range(1, n + 1):
+            lo = max(0, end - max_run, int(barrier[end - 1]))
+            short = [lo] if closing[end - 1] or not strict else []
+            for start in range(lo, end - min_run + 1) if end - min_run >= lo else short:
+                price = best[start] + _run_cost(x, w, start, end) + (pen[start] if start else 0.0)
+                best[end] = min(best[end], price)
+        if np.isfinite(best[n]):
+            return best[n]
     return best[n]
+
+
+def _runs(cuts: list[int], n: int) -> list[int]:
+    edges = [0, *cuts, n]
+    return [b - a for a, b in zip(edges, edges[1:], strict=False)]
+
+
+def test_no_run_is_shorter_than_the_minimum_where_there_is_room() -> None:
+    # A change two items in, and a boundary forced one item before a change: the short
+    # runs ([0, 2) and [23, 24)) were taken though longer ones fit (scene_min_ms unmet).
+    rng = np.random.default_rng(0)
+    x = np.repeat(rng.normal(size=(2, 8)) * 4, [2, 46], axis=0) + 0.05 * rng.normal(size=(48, 8))
+    assert min(_runs(partition(x, 1.0, min_run=4), 48)) >= 4
+    y = np.repeat(rng.normal(size=(2, 8)) * 4, [24, 24], axis=0) + 0.05 * rng.normal(size=(48, 8))
+    forced = np.zeros(48, bool)
+    forced[23] = True
+    cuts = partition(y, 1.0, min_run=4, forced=forced)
+    assert 23 in cuts and min(_runs(cuts, 48)) >= 4
+    forced[25] = True  # two items between forced boundaries: that run may be short, no other
+    cuts = partition(y, 1.0, min_run=4, forced=forced)
+    assert {23, 25} <= set(cuts) and sorted(_runs(cuts, 48))[1] >= 4
 
 
 @settings(max_examples=40, deadline=None)
