@@ -8,6 +8,12 @@ similarity's z-score within its own level, for this query:
 
     z = (s - q·m) / sqrt(qᵀ C q)
 
+Under squared Euclidean distance the similarity, -|q - x|² = 2q·x - |x|² - |q|², is
+linear in the *lifted* vector (x, |x|²) for the query (2q, -1): the moments are those of
+the lifted vectors (``sample_of``), and the same formula holds, less |q|². A spread is
+never below ``SPREAD_FLOOR`` of the similarities' own scale: a level of one node (or of
+identical ones) has no spread, and its rounding noise read as a z-score ran to hundreds.
+
 "How exceptional is this node among its peers, for this query" reads the same at every
 level. The statistics come from (a sample of) the level's vectors and are refreshed when
 the level has grown or shrunk by a tenth since they were computed, or a tenth of its rows
@@ -24,14 +30,20 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from hierarchy import process
+from hierarchy.types import Metric
+
+if TYPE_CHECKING:
+    from hierarchy.index import LevelIndex
 
 log = logging.getLogger(__name__)
 
 SAMPLE = 20_000
+SPREAD_FLOOR = 1e-3  # of |q| times the rows' root mean square norm
 REFRESH_NICENESS = 5  # below the threads answering requests, as the index linker
 _REFRESH = 0.1
 _MEMO = 64  # queries whose centre and spread are remembered, per level
@@ -79,12 +91,27 @@ class LevelMoments:
         key = q.tobytes()
         memo = self._memo.get(key)
         if memo is None:
-            narrow = q.astype(self.covariance.dtype)
-            memo = (float(q @ self.mean), float(np.sqrt(max(float(narrow @ self.covariance @ narrow), 1e-12))))
+            lifted = len(self.mean) == len(q) + 1  # moments of (x, |x|²): squared distances
+            lift = np.append(2.0 * q, -1.0) if lifted else q
+            narrow = lift.astype(self.covariance.dtype)
+            spread = float(np.sqrt(max(float(narrow @ self.covariance @ narrow), 0.0)))
+            power = float(self.mean @ self.mean) + float(np.trace(self.covariance))  # the rows' mean |x|²
+            floor = SPREAD_FLOOR * float(np.linalg.norm(lift)) * float(np.sqrt(max(power, 0.0)))
+            centre = float(lift @ self.mean) - (float(q @ q) if lifted else 0.0)
+            memo = (centre, max(spread, floor, 1e-12))
             if len(self._memo) >= _MEMO:
                 self._memo.clear()
             self._memo[key] = memo
         return memo
+
+
+def sample_of(index: LevelIndex) -> np.ndarray:
+    """Up to ``SAMPLE`` of a level's vectors, as its moments describe them: lifted to
+    (x, |x|²) under squared Euclidean distance (see the module's notes)."""
+    rows = index.sample(SAMPLE)
+    if index.metric is not Metric.L2_SQUARED:
+        return rows
+    return np.hstack([rows, np.einsum("ij,ij->i", rows, rows, dtype=np.float64)[:, None].astype(np.float32)])
 
 
 class MomentsCache:

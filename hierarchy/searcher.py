@@ -557,7 +557,7 @@ class Searcher:
         for level in levels:
             self._spans(coll, level)
             index = self._index(coll, level)
-            sample = functools.partial(index.sample, calibrate.SAMPLE)
+            sample = functools.partial(calibrate.sample_of, index)
             visible = self._commits.visible(coll.id)  # (read before the sample: it holds at least that)
             mark = (self._commits.written(coll.id, level), self._commits.rewrites(coll.id, level), index.deleted)
             self._level_moments.prepare(
@@ -589,7 +589,7 @@ class Searcher:
             return kept
         index = self._index(coll, level)
         current = as_of is None or as_of >= self._commits.visible(coll.id)
-        sample = functools.partial(index.sample, calibrate.SAMPLE)
+        sample = functools.partial(calibrate.sample_of, index)
         moments = self._level_moments.get(key, len(index), sample, as_of, current, deleted=index.deleted)
         if pins is not None:  # (again where the named version is gone: a restart, or evicted)
             pins[key[1]] = moments.version
