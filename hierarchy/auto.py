@@ -64,9 +64,12 @@ def execute(
     level, conf, reason = router.pick_level(parsed, pools, share, present)
     paired = _pairs(ctx, query, parsed, size) if structured is None else None
     if paired:
+        conf = router.settled(Level.SEGMENT, present)  # the pairs answer, whatever the pools suggested
         return paired, Route((Level.SEGMENT,), _pairs_reason(parsed) + named, conf, parsed, confined=in_named), event
-    if paired is not None:
-        reason += "; no two moments in a row match the sequence: single moments"
+    if paired is not None:  # a sequence is made of moments: with no pair, the best single ones
+        first, second = parsed.sequence
+        level, conf = Level.SEGMENT, router.settled(Level.SEGMENT, present)
+        reason = f"a sequence: '{first}' then '{second}'; no two moments in a row match the sequence: single moments"
     if structured is None and level is Level.SCENE:
         level, reason = _promoted(ctx, query, pools, event, size, reason)
     if structured is None and kept is not None and kept is not level:
@@ -105,7 +108,7 @@ def execute(
     nth = positions.nth_event(ctx, query, parsed, event) if parsed.ordinal and parsed.ordinal.event_ordered else None
     if nth is not None:
         ranked, reason = nth, positions.event_reason(parsed) + ("" if nth else "; found in no video")
-        level, plain = Level.SEGMENT, False
+        level, plain, conf = Level.SEGMENT, False, router.settled(Level.SEGMENT, present)
     elif parsed.ordinal is not None and parsed.ordinal.event_ordered:
         reason += (
             f"; nothing to order in time: no label names '{positions.ordered_event(parsed)}' and no moment"
@@ -115,6 +118,7 @@ def execute(
         listed = positions.every_event(ctx, query, parsed, event)
         if listed is not None:
             ranked, reason = listed
+            conf = router.settled(Level.SEGMENT, present)
             route = Route((Level.SEGMENT,), reason + named, conf, parsed, in_time_order=True, confined=in_named)
             return ranked, route, event
         reason += f"; no label names '{parsed.event}' (or too many carry it to list): the best matches"

@@ -21,7 +21,7 @@ from hierarchy.types import Filter, Level
 
 GAP_MS = 10_000  # the second event starts at most this long after the first one ends
 STEPS = 3  # and is at most this many segments later
-POOL = 200  # best matches of each event the pairs start from
+POOL = 200  # best matches of each event the pairs start from (the answers end with their pairs)
 
 
 def pairs(ctx: Context, flt: Filter, vectors: tuple[np.ndarray, np.ndarray], size: int) -> list[Ranked] | None:
@@ -30,7 +30,9 @@ def pairs(ctx: Context, flt: Filter, vectors: tuple[np.ndarray, np.ndarray], siz
     if ctx.spans is None:
         return None
     block = ctx.spans(Level.SEGMENT).whole()  # merged once: each look-up on the level would merge it again
-    a, b = _candidate_pairs(ctx, block, flt, vectors, max(POOL, size))
+    # From each event's POOL best matches, however deep a page reads: pools that grew with
+    # the page found better pairs deeper, and the ranking moved under the pages already shown.
+    a, b = _candidate_pairs(ctx, block, flt, vectors, POOL)
     (za, sa), (zb, sb) = _scored(ctx, (a, b), vectors)
     held_a, start_a, end_a = block.bounds(a)
     held_b, start_b, end_b = block.bounds(b)

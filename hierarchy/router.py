@@ -151,6 +151,12 @@ def structured_level(parsed: ParsedQuery) -> Level | None:
     return None
 
 
+def settled(level: Level, levels: list[Level]) -> dict[Level, float]:
+    """The confidences of an answer whose level the query settles (its wording, an event
+    ordinal, a sequence): 0.9 for ``level``, the rest shared by the other ``levels``."""
+    return {other: (0.9 if other is level else 0.1 / max(len(levels) - 1, 1)) for other in levels} or {level: 1.0}
+
+
 def pick_level(
     parsed: ParsedQuery, pools: list[Pool], merge_share: float = 0.0, present: list[Level] | None = None
 ) -> tuple[Level, dict[Level, float], str]:
@@ -160,8 +166,7 @@ def pick_level(
     wanted = structured_level(parsed)
     if wanted is not None:
         levels = present if present is not None else [p.level for p in pools if len(p.keys)]
-        sure = {level: (0.9 if level is wanted else 0.1 / max(len(levels) - 1, 1)) for level in levels} or {wanted: 1.0}
-        return wanted, sure, _structure_reason(parsed, wanted)
+        return wanted, settled(wanted, levels), _structure_reason(parsed, wanted)
     unit, why = _unit(parsed, merge_share)
     conf = confidences([p for p in pools if p.level in UNSCOPED], prior={unit: UNIT_PRIOR})
     if not conf:  # no candidate at any level: none held, or none the filter lets through

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -108,6 +109,8 @@ def test_event_ordinals_pick_the_nth_labelled_moment(library: Database, text: st
     result = auto(library, text)
     assert result.route.levels == (Level.SEGMENT,), result.route.reason
     assert [h.node.start_ms for h in result.hits] == [starts[position]]
+    # The confidences say what answered ("of the match" scopes the video: it gave 0.9 there).
+    assert max(result.route.confidences, key=result.route.confidences.get) is Level.SEGMENT
 
 
 def test_an_event_ordinal_found_in_no_video_says_so(library: Database) -> None:
@@ -195,6 +198,7 @@ def test_every_lists_each_labelled_event_in_time_order(
     pages = all_pages(library, query)
     assert [h.node.start_ms for page in pages for h in page.hits] == starts
     assert pages[0].route.levels == (Level.SEGMENT,)
+    assert max(pages[0].route.confidences, key=pages[0].route.confidences.get) is Level.SEGMENT
     assert f"every '{label}' segment in time order" in pages[0].route.reason
 
 
@@ -510,3 +514,13 @@ def test_a_video_named_by_its_id_is_searched_alone(tmp_path: Path) -> None:
 def test_a_filter_nothing_passes_is_the_reason_not_an_empty_library(library: Database) -> None:
     result = auto(library, "a corner kick", filter=Filter(video_ids=("no-such-video",)))
     assert result.hits == [] and "nothing passes the filter" in result.route.reason
+
+
+def test_pages_of_a_sequence_walked_to_the_end_are_one_long_page(library: Database) -> None:
+    # Past 200 answers the pairs were drawn from more matches of each event the deeper a
+    # page read, so the ranking moved under the pages: answers came back twice.
+    query = SearchQuery(COLL, text="a cross then a header", mode=Mode.AUTO, top_k=60)
+    walked = [h.node.id for page in all_pages(library, query) for h in page.hits]
+    whole = [h.node.id for h in library.search(replace(query, top_k=1000)).hits]
+    assert len(walked) > 200 and len(set(walked)) == len(walked)
+    assert walked == whole

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from hierarchy import pairs
 from hierarchy.db import Database
-from hierarchy.types import EmbeddingSpace, Filter, Mode, SearchQuery, SegmentInput, TimeRange
+from hierarchy.types import EmbeddingSpace, Filter, Level, Mode, SearchQuery, SegmentInput, TimeRange
 from tests.hierarchy.helpers import fast_options
 
 COLL = "clips"
@@ -38,6 +38,8 @@ def clips(tmp_path: Path) -> Database:
 def starts(db: Database, text: str, **kwargs: object) -> list[int]:
     result = db.search(SearchQuery(COLL, text=text, mode=Mode.AUTO, top_k=3, rerank=False, **kwargs))
     assert result.route.parse.sequence == ("dog barking", "a cat jumping")
+    if result.route.levels == (Level.SEGMENT,):  # pairs: the confidences say so too
+        assert max(result.route.confidences, key=result.route.confidences.get) is Level.SEGMENT
     return [h.node.start_ms // 2000 for h in result.hits]
 
 
@@ -72,7 +74,8 @@ def test_with_no_pair_to_find_single_moments_answer_and_the_reason_says_so(clips
     window = Filter(time_range=TimeRange(10_000, 12_000))  # the lone cat at 5, nothing around it
     query = SearchQuery(COLL, text="a dog barking then a cat jumping", mode=Mode.AUTO, filter=window)
     result = clips.search(query)
-    assert [h.node.start_ms // 2000 for h in result.hits] == [5]
+    # Moments, whatever the pools suggest ("barking" reads as play going on: a scene).
+    assert [h.node.start_ms // 2000 for h in result.hits] == [5] and result.route.levels == (Level.SEGMENT,)
     assert "no two moments in a row match the sequence: single moments" in result.route.reason
     clips.close()
 
