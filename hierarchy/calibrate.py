@@ -10,9 +10,9 @@ similarity's z-score within its own level, for this query:
 
 Under squared Euclidean distance the similarity, -|q - x|² = 2q·x - |x|² - |q|², is
 linear in the *lifted* vector (x, |x|²) for the query (2q, -1): the moments are those of
-the lifted vectors (``sample_of``), and the same formula holds, less |q|². A spread is
-never below ``SPREAD_FLOOR`` of the similarities' own scale: a level of one node (or of
-identical ones) has no spread, and its rounding noise read as a z-score ran to hundreds.
+the lifted vectors (``sample_of``), and the same formula holds, less |q|². A level with
+no spread at all (one node, or identical ones) scores every node 0: what sets one apart
+there is rounding, which read as a z-score ran to hundreds.
 
 "How exceptional is this node among its peers, for this query" reads the same at every
 level. The statistics come from (a sample of) the level's vectors and are refreshed when
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SAMPLE = 20_000
-SPREAD_FLOOR = 1e-3  # of |q| times the rows' root mean square norm
+NO_SPREAD = 1e-12  # a level's total variance at most this share of its mean |x|² (plus 1): none
 REFRESH_NICENESS = 5  # below the threads answering requests, as the index linker
 _REFRESH = 0.1
 _MEMO = 64  # queries whose centre and spread are remembered, per level
@@ -83,6 +84,8 @@ class LevelMoments:
     def z(self, query: np.ndarray, similarities: np.ndarray) -> np.ndarray:
         """Calibrated scores of ``similarities`` of ``query`` to this level's nodes."""
         centre, spread = self._centre_and_spread(query)
+        if math.isinf(spread):  # a level with no spread: nothing sets a node apart
+            return np.zeros(np.shape(similarities))
         return (np.asarray(similarities, np.float64) - centre) / spread
 
     def _centre_and_spread(self, query: np.ndarray) -> tuple[float, float]:
@@ -94,15 +97,19 @@ class LevelMoments:
             lifted = len(self.mean) == len(q) + 1  # moments of (x, |x|²): squared distances
             lift = np.append(2.0 * q, -1.0) if lifted else q
             narrow = lift.astype(self.covariance.dtype)
-            spread = float(np.sqrt(max(float(narrow @ self.covariance @ narrow), 0.0)))
-            power = float(self.mean @ self.mean) + float(np.trace(self.covariance))  # the rows' mean |x|²
-            floor = SPREAD_FLOOR * float(np.linalg.norm(lift)) * float(np.sqrt(max(power, 0.0)))
+            spread = float(np.sqrt(max(float(narrow @ self.covariance @ narrow), 1e-12)))
             centre = float(lift @ self.mean) - (float(q @ q) if lifted else 0.0)
-            memo = (centre, max(spread, floor, 1e-12))
+            memo = (centre, math.inf if self._still(len(q)) else spread)
             if len(self._memo) >= _MEMO:
                 self._memo.clear()
             self._memo[key] = memo
         return memo
+
+    def _still(self, dimension: int) -> bool:
+        """Whether the level's vectors (their first ``dimension`` coordinates) do not vary."""
+        head = self.mean[:dimension]
+        total = float(np.trace(self.covariance[:dimension, :dimension]))
+        return total <= NO_SPREAD * (1.0 + float(head @ head))
 
 
 def sample_of(index: LevelIndex) -> np.ndarray:

@@ -28,31 +28,37 @@ def test_moments_score_as_double_precision_does() -> None:
     assert np.allclose(moments.z(query, sims), expected, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("metric", [Metric.COSINE, Metric.INNER_PRODUCT, Metric.L2_SQUARED])
-def test_every_metric_s_scores_are_the_z_scores_of_its_similarities(db: Database, metric: Metric) -> None:
+@pytest.mark.parametrize(
+    ("metric", "offset"),
+    [(Metric.COSINE, 0.0), (Metric.INNER_PRODUCT, 0.0), (Metric.L2_SQUARED, 0.0), (Metric.L2_SQUARED, 30.0)],
+)
+def test_every_metric_s_scores_are_the_z_scores_of_its_similarities(
+    db: Database, metric: Metric, offset: float
+) -> None:
     # Under squared distance the centre and spread were those of a dot product: a level's
-    # scores averaged -5 and its best matches scored below zero.
+    # scores averaged -5 and its best matches scored below zero. Far from the origin
+    # (offset), a floor on the spread scaled by the norms had flattened every score.
     rng = np.random.default_rng(7)
-    vectors = (rng.normal(size=(600, DIM)) * rng.uniform(0.5, 2.0, size=(600, 1))).astype(np.float32)
+    vectors = (rng.normal(size=(600, DIM)) * rng.uniform(0.5, 2.0, size=(600, 1)) + offset).astype(np.float32)
     db.create_collection(COLLECTION, EmbeddingSpace(DIM, metric=metric))
     db.create_video(COLLECTION, "v1")
     db.append_segments(COLLECTION, segments("v1", vectors))
     index = db.indexes.of_collection(db.get_collection(COLLECTION).id)[Level.SEGMENT]
     moments = LevelMoments.of(sample_of(index), len(index))
-    for query in rng.normal(size=(5, DIM)).astype(np.float32):
+    for query in (rng.normal(size=(5, DIM)) + offset).astype(np.float32):
         query = query / np.linalg.norm(query) if metric is Metric.COSINE else query  # as a search sends it
         sims = index.search(query, len(index))[1].astype(np.float64)
         scores = moments.z(query, sims)
         assert abs(scores.mean()) < 0.05 and abs(scores.std() - 1.0) < 0.05  # the sample is the whole level
 
 
-def test_a_level_of_one_node_scores_about_zero(db: Database) -> None:
-    # No spread: rounding noise divided by the old floor (1e-6) scored hundreds.
+def test_a_level_of_one_node_scores_zero(db: Database) -> None:
+    # No spread: rounding noise over a spread clamped to 1e-6 scored hundreds.
     vector = unit_vectors(1, seed=8)
     moments = LevelMoments.of(vector.astype(np.float16).astype(np.float32), 1)
     for query in unit_vectors(5, seed=9):
         similarity = float(vector[0].astype(np.float16).astype(np.float64) @ query)
-        assert abs(moments.z(query, np.array([similarity]))[0]) < 0.1
+        assert moments.z(query, np.array([similarity]))[0] == 0.0
 
 
 class Sampler:
