@@ -154,7 +154,12 @@ def structured_level(parsed: ParsedQuery) -> Level | None:
 def settled(level: Level, levels: list[Level]) -> dict[Level, float]:
     """The confidences of an answer whose level the query settles (its wording, an event
     ordinal, a sequence): 0.9 for ``level``, the rest shared by the other ``levels``."""
-    return {other: (0.9 if other is level else 0.1 / max(len(levels) - 1, 1)) for other in levels} or {level: 1.0}
+    levels = levels if level in levels else [level, *levels]
+    return (
+        {other: (0.9 if other is level else 0.1 / (len(levels) - 1)) for other in levels}
+        if len(levels) > 1
+        else {level: 1.0}
+    )
 
 
 def pick_level(

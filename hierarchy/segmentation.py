@@ -90,8 +90,9 @@ def partition(
     ``bonus[i]`` lowers the penalty of a boundary before item i (a shot cut); ``forced``
     marks positions that must be boundaries (no run may span them). No run is shorter
     than ``min_run`` but one that forced boundaries (or the sequence's ends) leave no room
-    for: from the latest of them to the next. Where no partition meets both bounds, a
-    short run may end anywhere.
+    for: from the latest of them to the next. Where a stretch between them cannot be cut
+    into runs of ``min_run`` to ``max_run`` items (a maximum under twice the minimum), a
+    short run may end anywhere in that stretch.
     """
     n = len(vectors)
     if n <= 1:
@@ -104,20 +105,30 @@ def partition(
     pen[0] = 0.0  # no boundary before the first item
     ends = np.arange(1, n + 1)
     lo = np.maximum(np.maximum(ends - max_run, 0), _barriers(n, forced))
-    closing = np.zeros(n + 1, bool)  # where a run may end short: a forced boundary, or the end
-    closing[n] = True
-    if forced is not None:
-        closing[1:n] = np.asarray(forced, bool)[1:]
     room = ends - min_run
     # A run ending too soon after the latest barrier is no run at all (its last start lies
-    # before its first) unless it ends at a forced boundary: then it is the whole stretch.
-    hi = np.where(room >= lo, room, np.where(closing[ends], lo, lo - 1))
-    cost = PrefixCost(vectors, weights)
-    back = _optimum(cost, pen, lo, hi)
-    if back is None:  # the bounds leave no partition: short runs where they must be
-        back = _optimum(cost, pen, lo, np.maximum(room, lo))
-    assert back is not None  # every end has a start once short runs may end anywhere
+    # before its first) unless it may end short there: then it is the whole stretch.
+    short = _short_ends(n, forced, min_run, max_run)
+    hi = np.where(room >= lo, room, np.where(short[ends], lo, lo - 1))
+    back = _optimum(PrefixCost(vectors, weights), pen, lo, hi)
+    assert back is not None  # every stretch can be cut: in runs within the bounds, or freely
     return _trace(back, n)
+
+
+def _short_ends(n: int, forced: np.ndarray | None, min_run: int, max_run: int) -> np.ndarray:
+    """Where a run may end shorter than ``min_run`` (by item count, 0 to n): at a forced
+    boundary or the end, and anywhere in a stretch between them that neither one short run
+    nor runs of ``min_run`` to ``max_run`` items cut exactly."""
+    short = np.zeros(n + 1, bool)
+    marks = [0, *(np.flatnonzero(np.asarray(forced, bool)[1:]) + 1 if forced is not None else []), n]
+    for a, b in zip(marks, marks[1:], strict=False):
+        short[b] = True
+        length = b - a
+        # One short run, or k runs within the bounds (k·min <= length <= k·max for some k).
+        fits = length <= max_run if length < min_run else -(-length // max_run) <= length // min_run
+        if not fits:
+            short[a + 1 : b] = True
+    return short
 
 
 def _optimum(cost: PrefixCost, pen: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray | None:

@@ -257,21 +257,24 @@ def _best_by_hand(
     x: np.ndarray, w: np.ndarray, pen: np.ndarray, min_run: int, max_run: int, forced: np.ndarray
 ) -> float:
     """The optimum of the penalised partition, by the textbook dynamic programme: runs of
-    ``min_run`` or more, but for a whole stretch between forced boundaries (or the ends)
-    shorter than that; where none exists, short runs may end anywhere."""
+    ``min_run`` to ``max_run`` items, but for a whole stretch between forced boundaries
+    (or the ends) shorter than that, and in a stretch no such runs cut exactly, where a
+    short run may end anywhere."""
     n = len(x)
     barrier = np.maximum.accumulate(np.where(forced, np.arange(n), 0))
-    closing = [*forced[1:], True]  # closing[end - 1]: a run may end short at ``end``
-    for strict in (True, False):
-        best = [0.0] + [np.inf] * n
-        for end in range(1, n + 1):
-            lo = max(0, end - max_run, int(barrier[end - 1]))
-            short = [lo] if closing[end - 1] or not strict else []
-            for start in range(lo, end - min_run + 1) if end - min_run >= lo else short:
-                price = best[start] + _run_cost(x, w, start, end) + (pen[start] if start else 0.0)
-                best[end] = min(best[end], price)
-        if np.isfinite(best[n]):
-            return best[n]
+    edges = [0, *[i for i in range(1, n) if forced[i]], n]
+    free = set()  # ends inside a stretch that cannot be cut within the bounds
+    for a, b in zip(edges, edges[1:], strict=False):
+        one_short = b - a < min_run and b - a <= max_run
+        if not one_short and not any(k * min_run <= b - a <= k * max_run for k in range(1, b - a + 1)):
+            free.update(range(a + 1, b))
+    best = [0.0] + [np.inf] * n
+    for end in range(1, n + 1):
+        lo = max(0, end - max_run, int(barrier[end - 1]))
+        short = [lo] if end in edges or end in free else []
+        for start in range(lo, end - min_run + 1) if end - min_run >= lo else short:
+            price = best[start] + _run_cost(x, w, start, end) + (pen[start] if start else 0.0)
+            best[end] = min(best[end], price)
     return best[n]
 
 
@@ -294,6 +297,13 @@ def test_no_run_is_shorter_than_the_minimum_where_there_is_room() -> None:
     forced[25] = True  # two items between forced boundaries: that run may be short, no other
     cuts = partition(y, 1.0, min_run=4, forced=forced)
     assert {23, 25} <= set(cuts) and sorted(_runs(cuts, 48))[1] >= 4
+    # Runs of 6 to 7 items cannot cut the 23 before the forced boundary (3 x 7 < 23 < 4 x 6):
+    # short runs may end anywhere there, and only there.
+    only = np.zeros(48, bool)
+    only[23] = True
+    runs = _runs(partition(y, 1.0, min_run=6, max_run=7, forced=only), 48)
+    after = runs[[sum(runs[: i + 1]) for i in range(len(runs))].index(23) + 1 :]
+    assert sum(after) == 25 and min(after) >= 6  # the 25 after it: runs of 6 or 7 (6+6+6+7)
 
 
 @settings(max_examples=40, deadline=None)
