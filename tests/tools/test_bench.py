@@ -7,6 +7,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import grpc
@@ -187,19 +189,32 @@ def test_lancedb_builds_its_index_and_is_tuned_to_the_recall_target(tmp_path, na
     assert found["recall_at_10"] >= least
 
 
-def test_a_load_that_seals_each_video_as_it_ends_leaves_every_video_sealed_and_searchable(tmp_path):
-    corpus = corpora.generate(900, 16, seed=3, per_video=300)
+@contextmanager
+def _served(tmp_path: Path, dim: int) -> Iterator[Callable[[], StrataClient]]:
+    """A benchmark server on ``tmp_path`` with the benchmark's collection of ``dim``
+    dimensions: clients of it, made on demand."""
     server = ServerProcess(tmp_path / "data", "256MB", tmp_path / "server.log").start()
     try:
         factory = lambda: StrataClient(server.address, timeout=60)  # noqa: E731
         with factory() as client:
-            strata.create_collection(client, 16)
+            strata.create_collection(client, dim)
+        yield factory
+    finally:
+        server.stop()
+
+
+def _states(factory: Callable[[], StrataClient]) -> dict[str, int]:
+    with factory() as client:
+        return {v.id: v.state for v in client.list_videos(strata.COLLECTION)}
+
+
+def test_a_load_that_seals_each_video_as_it_ends_leaves_every_video_sealed_and_searchable(tmp_path):
+    corpus = corpora.generate(900, 16, seed=3, per_video=300)
+    with _served(tmp_path, 16) as factory:
         ingest, build = strata.load_and_seal(factory, corpus, strata.GrpcPlan(streams=2, batch=100), sealers=2)
         with factory() as client:
             levels = strata.wait_searchable(client, timeout_s=60)
-            states = {v.id: v.state for v in client.list_videos(strata.COLLECTION)}
-    finally:
-        server.stop()
+        states = _states(factory)
     assert ingest["segments"] == 900 and ingest["sealed_while_loading"] and ingest["segments_per_s"] > 0
     assert build["videos"] == 3 and build["seconds"] >= ingest["seconds"] and build["sealed_while_loading"]
     assert set(states) == set(corpus.video_ids) and set(states.values()) == {video_pb2.VIDEO_STATE_SEALED}
@@ -208,16 +223,9 @@ def test_a_load_that_seals_each_video_as_it_ends_leaves_every_video_sealed_and_s
 
 def test_a_load_whose_writes_fail_raises_their_error_and_seals_nothing(tmp_path):
     corpus = corpora.generate(900, 16, seed=3, per_video=300)
-    server = ServerProcess(tmp_path / "data", "256MB", tmp_path / "server.log").start()
-    try:
-        factory = lambda: StrataClient(server.address, timeout=60)  # noqa: E731
-        with factory() as client:
-            strata.create_collection(client, 8)  # the corpus's vectors have 16 dimensions
+    with _served(tmp_path, 8) as factory:  # the corpus's vectors have 16 dimensions
         with pytest.raises(StrataRpcError) as err:
             strata.load_and_seal(factory, corpus, strata.GrpcPlan(streams=2, batch=100), sealers=2)
-        with factory() as client:
-            states = {v.id: v.state for v in client.list_videos(strata.COLLECTION)}
-    finally:
-        server.stop()
+        states = _states(factory)
     assert err.value.code == grpc.StatusCode.INVALID_ARGUMENT
     assert set(states.values()) == {video_pb2.VIDEO_STATE_OPEN}  # nothing sealed, no video half-written
