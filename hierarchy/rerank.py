@@ -37,7 +37,7 @@ import numpy as np
 
 from hierarchy.candidates import Ranked
 from hierarchy.errors import InvalidArgument
-from hierarchy.types import Mode, SearchQuery
+from hierarchy.types import Mode, Route, SearchQuery
 
 NEAR_DUPLICATE = 0.95
 FIRST_READ = 4  # a stopping reranker first reads this many times the answers it must place
@@ -86,6 +86,15 @@ def applies(query: SearchQuery) -> bool:
     a diversity (one level too), else routed and mixed ones."""
     asked = bool(query.reranker) or query.diversity > 0 or query.mode is not Mode.LEVEL
     return query.rerank if query.rerank is not None else asked
+
+
+def chosen(name: str, route: Route) -> str:
+    """The reranker a ranking is given: the one the request names, else ``overlap`` for a
+    ranking by a count ("the half with the most corners": halves are averages, near
+    duplicates of each other, and the joint rerank moved an 8-corner half below a 7),
+    else the default."""
+    counted = route.parse is not None and route.parse.count is not None
+    return name or ("overlap" if counted else DEFAULT)
 
 
 def drops_overlaps(name: str) -> bool:

@@ -236,7 +236,7 @@ class Searcher:
             final, complete = ranked, True
             if reranking and not route.in_time_order:
                 final, complete = self._reranked(
-                    coll, query.reranker, ranked, plan.diversity, None if whole else wanted
+                    coll, rerank.chosen(query.reranker, route), ranked, plan.diversity, None if whole else wanted
                 )
             # The rerank drops answers (overlaps): ask deeper until as many are left.
             if (len(ranked) >= depth and len(final) >= wanted) or exhausted:

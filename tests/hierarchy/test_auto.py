@@ -524,3 +524,32 @@ def test_pages_of_a_sequence_walked_to_the_end_are_one_long_page(library: Databa
     whole = [h.node.id for h in library.search(replace(query, top_k=1000)).hits]
     assert len(walked) > 200 and len(set(walked)) == len(walked)
     assert walked == whole
+
+
+def test_halves_ranked_by_a_count_keep_their_count_order(tmp_path: Path) -> None:
+    # Halves are averages, near duplicates of each other: the joint rerank moved an
+    # 8-corner half that looked like the first below a 7-corner one that did not.
+    rng = np.random.default_rng(3)
+    u, v = np.eye(16, dtype=np.float32)[:2]
+    db = Database.open(tmp_path, fast_options())
+    db.create_collection("c", EmbeddingSpace(16))
+    # (video, half): (its direction, its corners); each half 20 two-second segments.
+    halves = {("a", 0): (u, 8), ("a", 1): (v, 7), ("b", 0): (u, 8), ("b", 1): (v, 1)}
+    for video in ("a", "b"):
+        db.create_video("c", video)
+        rows = []
+        for half in (0, 1):
+            direction, corners = halves[(video, half)]
+            for i in range(20):
+                start = (half * 20 + i) * 2000
+                vector = direction + 0.01 * rng.normal(size=16).astype(np.float32)
+                rows.append(
+                    SegmentInput(video, start, start + 2000, vector, labels=["corner kick"] if i < corners else [])
+                )
+        db.append_segments("c", rows)
+        db.seal_video("c", video, hints={Level.HALF: [40_000]})
+    query = SearchQuery("c", text="the half with the most corners", vector=u + v, mode=Mode.AUTO)
+    result = db.search(query)
+    assert result.route.levels == (Level.HALF,)
+    assert [round(h.score / 100) for h in result.hits] == [8, 8, 7, 1]  # 100 a corner, then the z-score
+    db.close()
