@@ -167,6 +167,8 @@ def test_count(text: str, count: CountPredicate | None, counted: str) -> None:
         ("corner kick for the away side", "corner kick for the away side"),
         ("a spell of passing in midfield", "spell of passing in midfield"),
         (ANET, "man is seen speaking to the camera and leads into him playing the drums"),
+        ("at least 2 goals", "at least 2 goals"),  # no level to count in: the words stay whole
+        ("at most one booking", "at most one booking"),
     ),
 )
 def test_event(text: str, event: str) -> None:
