@@ -4,19 +4,21 @@ Nodes are fetched once per page (answers and evidence together), through the nod
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from hierarchy import order, search
+from hierarchy import candidates, order, search
 from hierarchy.calibrate import LevelMoments
 from hierarchy.candidates import Ranked
 from hierarchy.index import LevelIndex
 from hierarchy.spans import LevelSpans
-from hierarchy.types import Hit, Level, Node, TimeRange
+from hierarchy.types import Hit, Level, Node, Route, TimeRange
+from hierarchy.writecache import LabelReads
 
 EVIDENCE = 3
 # A parent with more segments than this (a half, a whole video) finds its evidence top
@@ -103,7 +105,20 @@ class EvidenceSource:
     spans: dict[Level, LevelSpans]
     scenes: LevelIndex | None = None
     time_range: TimeRange | None = None  # the search's filter: evidence lies inside it too
-    labelled: np.ndarray | None = None  # sorted keys of the segments the filter's labels name
+    # Sorted keys of the segments that carry a label the filter names and one the route
+    # counted by (each where there is one): only they explain a parent that holds any.
+    labelled: np.ndarray | None = None
+
+
+def explaining(named: Sequence[str], route: Route, reads: LabelReads, cid: int) -> np.ndarray | None:
+    """Sorted keys of the segments that explain a parent when it holds any (None: no
+    limit): those carrying a label the filter ``named``, and one the route counted its
+    event by ("the half with the most corners": "corner kick"), each where there is one."""
+    parsed = route.parse
+    event = parsed.count_event if parsed is not None and parsed.count is not None else ""
+    counted = candidates.matching_labels(event, reads.labels(cid)) if event else []
+    held = [reads.keys(cid, list(names)) for names in (named, counted) if names]
+    return functools.reduce(np.intersect1d, held) if held else None
 
 
 def evidence_for(source: EvidenceSource, vector: np.ndarray, page: list[tuple[int, Level]]) -> dict[int, list[Scored]]:

@@ -389,7 +389,7 @@ class Searcher:
             page,
             first_rank,
             ranking.raw,
-            self._evidence(coll, plan, ranking.event) if query.include_evidence else None,
+            self._evidence(coll, plan, ranking) if query.include_evidence else None,
             self._ancestors(coll) if query.include_ancestors else lambda node: (),
         )
 
@@ -485,18 +485,17 @@ class Searcher:
         return out
 
     def _evidence(
-        self, coll: Collection, plan: Plan, vector: np.ndarray
+        self, coll: Collection, plan: Plan, ranking: Ranking
     ) -> Callable[[list[tuple[int, Level]]], dict[int, list[answers.Scored]]]:
-        labels = list(plan.query.filter.labels)
         source = answers.EvidenceSource(
             self._index(coll, Level.SEGMENT),
             self._moments(coll, Level.SEGMENT, plan.watermark, plan.pins),
             {level: self._spans(coll, level) for level in Level},
             self._index(coll, Level.SCENE),
             plan.query.filter.time_range,
-            self._label_reads.keys(coll.id, labels) if labels else None,
+            answers.explaining(plan.query.filter.labels, ranking.route, self._label_reads, coll.id),
         )
-        return lambda page: answers.evidence_for(source, vector, page)
+        return lambda page: answers.evidence_for(source, ranking.event, page)
 
     def forget_collection(self, cid: int) -> None:
         """Drop what was read or computed for a deleted collection."""

@@ -12,7 +12,7 @@ import pytest
 
 from hierarchy import answers
 from hierarchy.db import Database
-from hierarchy.types import EmbeddingSpace, Filter, Level, Node, SearchQuery, SegmentInput, TimeRange
+from hierarchy.types import EmbeddingSpace, Filter, Level, Mode, Node, SearchQuery, SegmentInput, TimeRange
 from tests.hierarchy.helpers import fast_options, load_sealed
 from tools.bench.corpus import SEGMENT_MS, Corpus, generate, queries
 from tools.soccer import EVENTS
@@ -96,6 +96,21 @@ def test_the_evidence_of_a_search_for_a_label_carries_that_label(
             assert hit.evidence and all(e.node.labels == (label,) for e in hit.evidence)
         # Unfiltered, the same parents are explained by segments of every event.
         assert {e.node.labels[0] for h in plain for e in h.evidence} != {label}
+
+
+@pytest.mark.parametrize("text", ["the half with the most corners", "a half with at least 2 corners"])
+def test_a_half_ranked_by_a_count_is_explained_by_what_was_counted(library: tuple[Database, Corpus], text: str) -> None:
+    """ "The half with the most corners" is answered for its corner kicks: they are its
+    evidence, not the moments nearest the query's vector (ranked by count, a half's best
+    moments by similarity are passes as often as not)."""
+    db, corpus = library
+    for probe in queries(corpus, 3, seed=21):
+        hits = db.search(SearchQuery(COLL, text=text, vector=probe, top_k=4, mode=Mode.AUTO)).hits
+        assert hits and all(h.node.level is Level.HALF for h in hits)
+        for hit in hits:
+            assert len(hit.evidence) == min(answers.EVIDENCE, hit.node.label_counts["corner kick"])
+            assert all(e.node.labels == ("corner kick",) for e in hit.evidence)
+            assert hit.node.start_ms <= hit.focus.start_ms <= hit.focus.end_ms <= hit.node.end_ms
 
 
 @pytest.mark.parametrize("level", [Level.SCENE, Level.DRIVE])
