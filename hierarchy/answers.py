@@ -79,6 +79,7 @@ def hits(
                 chain,
                 # An answer ranked with its moments (a sequence's pair) needs all of them.
                 focus(node, children, math.inf if r.explained else FOCUS_MARGIN),
+                r.count if r.count >= 0 else None,
             )
         )
     return out

@@ -35,6 +35,7 @@ class Ranked(NamedTuple):
     # The moments that explain it, known as it was ranked (the two of a sequence's pair),
     # as (key, similarity, calibrated score); empty: found with the page's evidence.
     explained: tuple[tuple[int, float, float], ...] = ()
+    count: int = -1  # how many of the event a route counts the node holds (-1: it counts none)
 
 
 @dataclass

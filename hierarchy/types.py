@@ -197,6 +197,7 @@ class Hit:
     evidence: tuple[Hit, ...] = ()
     ancestors: tuple[Node, ...] = ()
     focus: TimeRange | None = None  # the tightest span inside the node holding its evidence
+    count: int | None = None  # how many of the event its route counts the node holds (None: none counted)
 
 
 @dataclass(frozen=True)

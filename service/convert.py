@@ -393,6 +393,7 @@ def to_proto_hit(hit: t.Hit, node: Callable[[t.Node], common_pb2.Node] = to_prot
         evidence=[to_proto_hit(e, node) for e in hit.evidence],
         ancestors=[node(a) for a in hit.ancestors],
         focus=common_pb2.TimeRange(start_ms=hit.focus.start_ms, end_ms=hit.focus.end_ms) if hit.focus else None,
+        count=hit.count,
     )
 
 

@@ -33,7 +33,7 @@ def search_json(reply: Any) -> dict[str, Any]:
 
 
 def _hit_json(h: Any) -> dict[str, Any]:
-    return {
+    out = {
         "rank": h.rank,  # across pages; within its video in a group
         "id": h.node.id,
         "level": level_name(h.node.level),
@@ -45,6 +45,9 @@ def _hit_json(h: Any) -> dict[str, Any]:
         "text": h.node.text,
         "labels": list(h.node.labels),
     }
+    if h.HasField("count"):  # the route counted an event: how many the node holds
+        out["count"] = h.count
+    return out
 
 
 def level_name(value: int) -> str:
@@ -78,7 +81,8 @@ def _hits_table(hits: Any, title: str, in_video: bool = False) -> Table:
     video = [] if in_video else ["video"]
     rank = "# in video" if in_video else "#"
     heading = {"title_justify": "left", "title_style": "bold"} if in_video else {}
-    table = Table(rank, "level", *video, "span", "score", "text", title=title, **heading)
+    counted = ["count"] if any(h.HasField("count") for h in hits) else []  # how many of the event each holds
+    table = Table(rank, "level", *video, "span", *counted, "score", "text", title=title, **heading)
     for h in hits:
         n = h.node
         table.add_row(
@@ -86,6 +90,7 @@ def _hits_table(hits: Any, title: str, in_video: bool = False) -> Table:
             level_name(n.level),
             *([] if in_video else [escape(n.video_id)]),
             f"{_clock(n.start_ms)}–{_clock(n.end_ms)}",
+            *([str(h.count)] if counted else []),
             f"{h.score:.3f}",
             escape((n.text[:70] + "…") if len(n.text) > 70 else n.text),
         )

@@ -108,9 +108,13 @@ def test_a_half_ranked_by_a_count_is_explained_by_what_was_counted(library: tupl
         hits = db.search(SearchQuery(COLL, text=text, vector=probe, top_k=4, mode=Mode.AUTO)).hits
         assert hits and all(h.node.level is Level.HALF for h in hits)
         for hit in hits:
-            assert len(hit.evidence) == min(answers.EVIDENCE, hit.node.label_counts["corner kick"])
+            assert hit.count == hit.node.label_counts["corner kick"]  # and says how many it holds
+            assert len(hit.evidence) == min(answers.EVIDENCE, hit.count)
             assert all(e.node.labels == ("corner kick",) for e in hit.evidence)
             assert hit.node.start_ms <= hit.focus.start_ms <= hit.focus.end_ms <= hit.node.end_ms
+        # A route that counts nothing gives no count.
+        plain = db.search(SearchQuery(COLL, text="the first half", vector=probe, top_k=2, mode=Mode.AUTO)).hits
+        assert plain and all(h.node.level is Level.HALF and h.count is None for h in plain)
 
 
 @pytest.mark.parametrize("level", [Level.SCENE, Level.DRIVE])

@@ -147,6 +147,13 @@ def test_route_says_when_hits_are_in_time_order() -> None:
     assert not cv.to_proto_search(ranked, "").route.in_time_order
 
 
+def test_a_hit_carries_a_count_only_where_its_route_counted() -> None:
+    node = t.Node("v/half/0", t.Level.HALF, "v", 0, 1000)
+    none_held = cv.to_proto_hit(t.Hit(node, 1.0, 0.5, 1, count=0))
+    assert none_held.HasField("count") and none_held.count == 0  # counted, and it holds none
+    assert not cv.to_proto_hit(t.Hit(node, 1.0, 0.5, 1)).HasField("count")
+
+
 def _segments(count: int, text: str = "") -> list[tuple[t.Node, int]]:
     return [(t.Node(f"v@{i}", t.Level.SEGMENT, "v", i * 1000, i * 1000 + 1000, text=text), 1) for i in range(count)]
 

@@ -177,6 +177,14 @@ def test_seal_build_tree_and_search_every_level(served: str, tmp_path: Path) -> 
     for level in ("scene", "drive", "half", "video"):
         out = json.loads(_strata(served, "search", "games", "a shot", "--level", level, "--json"))
         assert out["hits"] and {h["level"] for h in out["hits"]} == {level}
+    # A count: each half says how many passes it holds; a search that counts nothing, none.
+    halves = json.loads(_strata(served, "search", "games", "the half with the most passes", "--json"))["hits"]
+    assert halves and {h["level"] for h in halves} == {"half"}
+    for h in halves:
+        inside = [r for r in rows if r["video_id"] == h["video_id"] and h["start_ms"] <= r["start_ms"] < h["end_ms"]]
+        assert h["count"] == sum(r["labels"] == ["pass"] for r in inside)
+    assert "count" not in roots[0]
+    assert " count " in _strata(served, "search", "games", "the half with the most passes")  # the table's column
     assert "built the trees of 3 videos" in _strata(served, "build", "games", "--scene-penalty", "3")
     shown = _strata(
         served, "node", "games", "g1/half/0", "--children", "--ancestors", "--neighbors", "1", "--similar", "2"

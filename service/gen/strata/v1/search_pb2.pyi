@@ -110,7 +110,7 @@ class ParseQueryResponse(_message.Message):
     def __init__(self, parse: _Optional[_Union[QueryParse, _Mapping]] = ...) -> None: ...
 
 class Hit(_message.Message):
-    __slots__ = ("node", "score", "similarity", "rank", "raw_score", "evidence", "ancestors", "focus")
+    __slots__ = ("node", "score", "similarity", "rank", "raw_score", "evidence", "ancestors", "focus", "count")
     NODE_FIELD_NUMBER: _ClassVar[int]
     SCORE_FIELD_NUMBER: _ClassVar[int]
     SIMILARITY_FIELD_NUMBER: _ClassVar[int]
@@ -119,6 +119,7 @@ class Hit(_message.Message):
     EVIDENCE_FIELD_NUMBER: _ClassVar[int]
     ANCESTORS_FIELD_NUMBER: _ClassVar[int]
     FOCUS_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
     node: _common_pb2.Node
     score: float
     similarity: float
@@ -127,7 +128,8 @@ class Hit(_message.Message):
     evidence: _containers.RepeatedCompositeFieldContainer[Hit]
     ancestors: _containers.RepeatedCompositeFieldContainer[_common_pb2.Node]
     focus: _common_pb2.TimeRange
-    def __init__(self, node: _Optional[_Union[_common_pb2.Node, _Mapping]] = ..., score: _Optional[float] = ..., similarity: _Optional[float] = ..., rank: _Optional[int] = ..., raw_score: _Optional[float] = ..., evidence: _Optional[_Iterable[_Union[Hit, _Mapping]]] = ..., ancestors: _Optional[_Iterable[_Union[_common_pb2.Node, _Mapping]]] = ..., focus: _Optional[_Union[_common_pb2.TimeRange, _Mapping]] = ...) -> None: ...
+    count: int
+    def __init__(self, node: _Optional[_Union[_common_pb2.Node, _Mapping]] = ..., score: _Optional[float] = ..., similarity: _Optional[float] = ..., rank: _Optional[int] = ..., raw_score: _Optional[float] = ..., evidence: _Optional[_Iterable[_Union[Hit, _Mapping]]] = ..., ancestors: _Optional[_Iterable[_Union[_common_pb2.Node, _Mapping]]] = ..., focus: _Optional[_Union[_common_pb2.TimeRange, _Mapping]] = ..., count: _Optional[int] = ...) -> None: ...
 
 class VideoGroup(_message.Message):
     __slots__ = ("video_id", "score", "hits", "rank")
