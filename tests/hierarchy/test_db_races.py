@@ -110,3 +110,30 @@ def _ignore(call: Callable[[], object]) -> None:
         call()
     except StrataError:
         pass
+
+
+def test_deletes_in_two_collections_at_once_all_land(db: Database) -> None:
+    """Deletes of videos (and collections) in different collections run side by side: each
+    answers, and none is refused for the other's write (both keep the store's highest
+    commit in one row)."""
+    for name in ("left", "right"):
+        db.create_collection(name, EmbeddingSpace(DIM))
+        for i in range(40):
+            db.create_video(name, f"v{i}")
+    failed: list[BaseException] = []
+
+    def delete_all(name: str) -> None:
+        try:
+            for i in range(40):
+                db.delete_video(name, f"v{i}")
+            db.delete_collection(name)
+        except BaseException as exc:  # noqa: BLE001 - reported below, whatever it is
+            failed.append(exc)
+
+    threads = [threading.Thread(target=delete_all, args=(name,)) for name in ("left", "right")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not failed, failed
+    assert not db.list_collections()[0]
