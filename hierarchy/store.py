@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,7 @@ from hierarchy.types import MAX_KEY
 log = logging.getLogger(__name__)
 
 _DISK_FULL = "No space left on device"  # how DuckDB's messages quote ENOSPC
+CHECKPOINT_PATIENCE_S = 10.0  # how long a checkpoint waits out the reads that hold it back
 
 SCHEMA_VERSION = 1
 
@@ -200,9 +202,25 @@ class Store:
         if self._closed:
             raise Unavailable(f"the database at {self.path.parent} is closed; open it again to use it")
 
-    def checkpoint(self) -> None:
-        """Fold the write-ahead log into the database file."""
-        self.cursor().execute("CHECKPOINT")
+    def checkpoint(self, patience_s: float = CHECKPOINT_PATIENCE_S) -> None:
+        """Fold the write-ahead log into the database file.
+
+        DuckDB refuses a checkpoint ("other write transactions active") while a read that
+        began before the last update is still running, even after that update committed
+        and with every writer held back: the update's lock lives until those reads end. So
+        it is asked again for up to ``patience_s``; then the caller is told to retry
+        (UNAVAILABLE), rather than answered INTERNAL."""
+        deadline, pause = time.monotonic() + patience_s, 0.01
+        while True:
+            try:
+                self.cursor().execute("CHECKPOINT")
+                return
+            except duckdb.TransactionException as exc:
+                if "CHECKPOINT" not in str(exc) or time.monotonic() + pause > deadline:
+                    reason = str(exc).splitlines()[0]
+                    raise Unavailable(f"the store could not checkpoint ({reason}); retry shortly") from exc
+            time.sleep(pause)
+            pause = min(pause * 2, 0.2)
 
     def failure(self) -> str | None:
         """Why the store can no longer serve, or None while it can.
@@ -231,7 +249,7 @@ class Store:
         try:
             if self.failure() is None:
                 self.checkpoint()
-        except duckdb.Error as exc:
+        except (duckdb.Error, Unavailable) as exc:
             log.error("closing %s without a checkpoint (%s); the next open replays its log", self.path, exc)
         finally:
             self._closed = True

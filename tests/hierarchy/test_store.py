@@ -5,6 +5,7 @@ leave a part-written index behind)."""
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 import duckdb
@@ -94,3 +95,35 @@ def test_a_damaged_store_file_is_refused_with_the_way_out(tmp_path: Path) -> Non
     with pytest.raises(Unavailable) as err:
         Store(tmp_path / "strata.duckdb")
     assert "restore a snapshot (strata restore)" in err.value.message and "Strata server" not in err.value.message
+
+
+def _a_read_behind_an_update(store: Store) -> duckdb.DuckDBPyConnection:
+    """A read transaction left open across a committed update: DuckDB then refuses a
+    checkpoint until the read ends, though no write is running."""
+    store.cursor().execute("CREATE TABLE kv (k INTEGER PRIMARY KEY, v INTEGER)")
+    store.cursor().execute("INSERT INTO kv VALUES (1, 1)")
+    reader = store.new_cursor()
+    reader.execute("BEGIN TRANSACTION")
+    reader.execute("SELECT * FROM kv").fetchall()
+    store.cursor().execute("INSERT OR REPLACE INTO kv VALUES (1, 2)")  # committed
+    return reader
+
+
+def test_a_checkpoint_waits_out_the_reads_that_hold_it_back(store: Store) -> None:
+    reader = _a_read_behind_an_update(store)
+    ended = threading.Timer(0.3, lambda: reader.execute("COMMIT"))
+    ended.start()
+    store.checkpoint()  # refused by DuckDB until the read ends; then done
+    ended.join()
+    assert store.cursor().execute("SELECT v FROM kv").fetchall() == [(2,)]
+    store.close()
+
+
+def test_a_checkpoint_held_back_too_long_is_unavailable_not_an_internal_error(store: Store) -> None:
+    reader = _a_read_behind_an_update(store)
+    with pytest.raises(Unavailable) as err:
+        store.checkpoint(patience_s=0.2)
+    assert "could not checkpoint" in err.value.message and "retry" in err.value.message
+    reader.execute("COMMIT")
+    store.checkpoint()
+    store.close()
