@@ -418,11 +418,16 @@ def _at_level(
 ) -> list[Ranked]:
     """Nodes of ``level`` ranked by calibrated similarity, count predicate and ordinal;
     ``matched``: (video, start) of the moments counted where no label names the event."""
-    needs_all = parsed.count is not None or (parsed.ordinal is not None and not parsed.ordinal.event_ordered)
-    needs_all |= level is Level.VIDEO and parsed.result is not None
-    if needs_all:
+    ordinal = parsed.ordinal if parsed.ordinal is not None and not parsed.ordinal.event_ordered else None
+    # "a match with two goals in the second half": the ordinal picks the part counted in.
+    part = ordinal.of if ordinal is not None and ordinal.of is not None and ordinal.of < level else None
+    if parsed.count is not None or ordinal is not None or (level is Level.VIDEO and parsed.result is not None):
+        # Every node that passes the filter is ranked (a cap left whole videos out); of an
+        # ordinal's, only the n-th of each video (or named part) that passed it is scored.
         spans = (lambda: ctx.spans(level)) if ctx.spans is not None else None
-        keys = search.filtered_keys(ctx.cur, ctx.cid, level, query.filter, candidates.LEVEL_SCAN, spans)
+        keys = search.filtered_keys(ctx.cur, ctx.cid, level, query.filter, candidates.EVERY, spans)
+        if ordinal is not None and part is None:
+            keys = keys[_nth(ctx, parsed, level, keys)]
         keys, sims = search.score_exactly(ctx.index(level), keys, vector)
         scores = ctx.moments(level).z(vector, sims)
     else:
@@ -431,9 +436,6 @@ def _at_level(
             return []
         keys, sims, scores = chosen.keys, chosen.similarities, chosen.scores
     scores = np.asarray(scores, np.float64)
-    ordinal = parsed.ordinal if parsed.ordinal is not None and not parsed.ordinal.event_ordered else None
-    # "a match with two goals in the second half": the ordinal picks the part counted in.
-    part = ordinal.of if ordinal is not None and ordinal.of is not None and ordinal.of < level else None
     if parsed.count is not None:
         if part is not None and ctx.spans is not None:
             counts = _counts_in_part(ctx, parsed, level, keys, part, matched)
@@ -442,12 +444,6 @@ def _at_level(
         scores = router.count_score(counts, parsed) * 100.0 + scores
     else:
         counts = np.full(len(keys), -1.0)
-    if ordinal is not None and part is None:
-        if positions.container(ctx, parsed, level) is not None:
-            keep = positions.nth_in_containers(ctx, parsed, level, keys)
-        else:
-            keep = candidates.at_position(ctx, level, keys, parsed.ordinal.position)
-        keys, sims, scores, counts = keys[keep], sims[keep], scores[keep], counts[keep]
     order = best_first(keys, scores)
     # Whole columns to Python numbers at once: one per answer took 0.06 ms of 100 answers.
     columns = (
@@ -457,6 +453,15 @@ def _at_level(
         counts[order].astype(np.int64).tolist(),
     )
     return [Ranked(key, level, score, sim, (), n) for key, score, sim, n in zip(*columns, strict=True)]
+
+
+def _nth(ctx: Context, parsed: ParsedQuery, level: Level, keys: np.ndarray) -> np.ndarray:
+    """Mask of ``keys`` that are the ordinal's of ``keys`` in their video, or in their
+    container ("the first possession of the second half")."""
+    assert parsed.ordinal is not None
+    if positions.container(ctx, parsed, level) is not None:
+        return positions.nth_in_containers(ctx, parsed, level, keys)
+    return candidates.at_position(ctx, level, keys, parsed.ordinal.position)
 
 
 def _counts_in_part(

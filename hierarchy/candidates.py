@@ -21,7 +21,8 @@ from hierarchy.spans import LevelSpans
 from hierarchy.types import Filter, Level, Node
 
 COUNT_POOL = 2000  # candidates a count or an ordinal scans for matching events
-LEVEL_SCAN = 20_000  # nodes of a level scored exactly when every one must be ranked
+LEVEL_SCAN = 20_000  # labelled events an "every" query lists in time order, at most
+EVERY = 2**62  # a limit that keeps every node
 
 
 class Ranked(NamedTuple):
@@ -149,9 +150,10 @@ def every_at(ctx: Context, level: Level, position: int) -> np.ndarray:
 
 
 def at_position(ctx: Context, level: Level, keys: np.ndarray, position: int) -> np.ndarray:
-    """Mask of ``keys`` that are the ``position``-th node of their level in their video."""
+    """Mask of ``keys`` that are the ``position``-th of ``keys`` in their video (of the
+    whole level where the context has no spans)."""
     if ctx.spans is not None:
-        ordinals, totals = ctx.spans(level).positions(keys)
+        ordinals, totals = ctx.spans(level).positions_among(keys)
     else:
         ordinals, totals = nodes.positions(ctx.cur, ctx.cid, level, [int(k) for k in keys])
     return router.position_mask(ordinals, totals, position)

@@ -174,6 +174,25 @@ class SpanBlock:
         totals = np.searchsorted(self._video_in_time, video, "right") - first
         return np.where(held, self._place[at] - first, -1), np.where(held, totals, 0)
 
+    def positions_among(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each of ``keys`` (distinct), its 0-based place in time among those of
+        ``keys`` in its video, and how many of them its video holds (-1 and 0 for a key
+        not held): the n-th of what passed a filter, not of the whole level."""
+        wanted = np.asarray(keys, np.int64)
+        rank, total = np.full(len(wanted), -1, np.int64), np.zeros(len(wanted), np.int64)
+        if not len(self.keys) or not len(wanted):
+            return rank, total
+        at = np.clip(np.searchsorted(self.keys, wanted), 0, len(self.keys) - 1)
+        rows = np.flatnonzero(self.keys[at] == wanted)
+        video, place = self.video[at[rows]], self._place[at[rows]]
+        order = np.lexsort((place, video))  # by video, then in time
+        starts = np.flatnonzero(np.r_[True, video[order][1:] != video[order][:-1]])
+        sizes = np.diff(np.r_[starts, len(order)])
+        group = np.repeat(np.arange(len(starts)), sizes)
+        rank[rows[order]] = np.arange(len(order)) - starts[group]
+        total[rows[order]] = sizes[group]
+        return rank, total
+
     def adjacent(self, keys: np.ndarray, step: int) -> tuple[np.ndarray, np.ndarray]:
         """For each of ``keys`` held, the node ``step`` places later (earlier when
         negative) among its video's nodes in time order: (positions in ``keys`` that have
@@ -337,6 +356,10 @@ class LevelSpans:
         """For each key, its 0-based place among its video's nodes of the level in time
         order, and how many its video has (-1 and 0 for a key not held)."""
         return self.whole().positions(keys)
+
+    def positions_among(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`SpanBlock.positions_among` over every block."""
+        return self.whole().positions_among(keys)
 
     def starting_in(self, spans: list[tuple[str, int, int]]) -> np.ndarray:
         """Keys of the nodes that start inside any of ``spans`` (video, start, end): the

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from hierarchy.db import Database
+from hierarchy.filters import AttributeCondition
 from hierarchy.types import EmbeddingSpace, Filter, Level, Mode, SearchQuery, SegmentInput, TimeRange
 from tests.hierarchy.helpers import SOCCER as COLL
 from tests.hierarchy.helpers import all_pages, fast_options, sealed_soccer_match
@@ -242,6 +243,36 @@ def test_ordinals_order_inside_the_container_they_name(library: Database, text: 
     node = result.hits[0].node
     assert (node.end_ms if where.startswith("end") else node.start_ms) == expected
     assert "half 1" in result.route.reason or "half 2" in result.route.reason
+
+
+@pytest.mark.parametrize("text", ["the first possession", "the first possession of the first half"])
+def test_an_ordinal_counts_among_what_passes_the_filter(library: Database, text: str) -> None:
+    """With a filter, "the first possession" is the first of those that pass it (the away
+    side's first), however the query words it."""
+    away = Filter(attributes=(AttributeCondition("team", "away"),))
+    drives = library.search(SearchQuery(COLL, Level.DRIVE, text="possession", top_k=1000, filter=away)).hits
+    first = min(drives, key=lambda h: h.node.start_ms).node
+    result = library.search(SearchQuery(COLL, text=text, mode=Mode.AUTO, filter=away))
+    assert [h.node.id for h in result.hits] == [first.id], result.route.reason
+
+
+def test_an_ordinal_answers_in_every_video_of_a_large_level(tmp_path: Path) -> None:
+    """ "The last moment" of 21 videos of 1,000 segments each: every video answers (the
+    level's first 20,000 nodes alone were ranked, and the last video was left out)."""
+    db = Database.open(tmp_path, fast_options())
+    db.create_collection("many", EmbeddingSpace(8))
+    rng = np.random.default_rng(3)
+    for v in range(21):
+        db.create_video("many", f"v{v:02d}")
+        vectors = rng.standard_normal((1000, 8)).astype(np.float32)
+        db.append_segments(
+            "many", [SegmentInput(f"v{v:02d}", i * 1000, i * 1000 + 1000, vectors[i]) for i in range(1000)]
+        )
+    result = db.search(SearchQuery("many", text="the last moment", vector=vectors[0], top_k=50, mode=Mode.AUTO))
+    assert sorted((h.node.video_id, h.node.start_ms) for h in result.hits) == [
+        (f"v{v:02d}", 999_000) for v in range(21)
+    ]
+    db.close()
 
 
 def test_a_count_in_a_named_part_counts_only_there(library: Database) -> None:
