@@ -92,6 +92,9 @@ class DatabaseOptions:
     scan_memory_mb: int = 1024
 
     def __post_init__(self) -> None:
+        for name in ("narrowed_expansion_search", "narrowed_expansion_add", "max_unlinked", "blas_threads"):
+            if getattr(self, name) < 0:  # USearch refused a negative expansion at the first write
+                raise InvalidArgument(name, f"is {getattr(self, name)}; use 0 or more")
         if self.scan_memory_mb < 0:
             raise InvalidArgument("scan_memory_mb", f"is {self.scan_memory_mb}; use 0 (no copies) or more megabytes")
         for name, dtype in (("index.dtype", self.index.dtype), ("narrowed_dtype", self.narrowed_dtype)):

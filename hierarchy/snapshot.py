@@ -190,6 +190,14 @@ def restore(snapshot_dir: Path, data_dir: Path, force: bool = False) -> Snapshot
             raise FailedPrecondition(
                 f"{data_dir} is not empty; restore into an empty directory, or pass --force to replace it", "data_dir"
             )
+        if existing and not {p.name for p in existing} & {STORE_FILES[0], RESTORING}:
+            # --force replaces a data directory, never a folder that holds something else
+            # (a mistyped or empty --data-dir is the working directory).
+            raise FailedPrecondition(
+                f"{data_dir} holds files but no Strata store ({STORE_FILES[0]}); --force replaces only a data "
+                "directory: restore into an empty or new directory",
+                "data_dir",
+            )
         marker = data_dir / RESTORING
         marker.write_text(f"restoring {source} into this directory\n")
         fsync(marker)

@@ -20,6 +20,7 @@ ENV_PREFIX = "STRATA_"
 _CORE = DatabaseOptions()
 LIMITS = ("max_message_mb", "max_batch", "max_top_k", "max_page_size", "max_query_chars")
 MAX_MESSAGE_MB = (2**31 - 1) // 2**20  # 2047: gRPC's message limits are signed 32-bit byte counts
+MAX_SECONDS = 365 * 86_400  # a year: the longest grace or save interval taken
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -97,8 +98,12 @@ class Settings:
             if not low <= getattr(self, name) <= high:
                 raise InvalidArgument(ENV_PREFIX + name.upper(), f"is {getattr(self, name)}; use {low}-{high}")
         for name in ("grace_seconds", "index_save_seconds"):
-            if not getattr(self, name) >= 0:
-                raise InvalidArgument(ENV_PREFIX + name.upper(), f"is {getattr(self, name)}; use 0 or more seconds")
+            # (a wait past threading.TIMEOUT_MAX, or inf, stopped the thread that waits)
+            if not 0 <= (seconds := getattr(self, name)) <= MAX_SECONDS:
+                raise InvalidArgument(ENV_PREFIX + name.upper(), f"is {seconds}; use 0-{MAX_SECONDS} seconds")
+        for name in ("narrowed_expansion_search", "narrowed_expansion_add", "max_unlinked", "blas_threads"):
+            if getattr(self, name) < 0:
+                raise InvalidArgument(ENV_PREFIX + name.upper(), f"is {getattr(self, name)}; use 0 or more")
         if self.scan_memory_mb < 0:
             raise InvalidArgument("STRATA_SCAN_MEMORY_MB", f"is {self.scan_memory_mb}; use 0 (no copies) or more")
         if self.duckdb_threads < 1:
@@ -127,7 +132,9 @@ class Settings:
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             raw = env.get(ENV_PREFIX + f.name.upper())
-            if raw is not None:
+            # An empty variable leaves a setting unset; a path's too (the data directory's
+            # default, not the working directory).
+            if raw is not None and (raw.strip() or str(f.type) != "Path"):
                 values[f.name] = _convert(f.name, f.type, raw)
         given = {k: v for k, v in overrides.items() if v is not None}
         values.update(given)

@@ -25,7 +25,7 @@ from service.client import GRANULARITIES, METRICS, StrataClient, StrataRpcError
 from service.gen.strata.v1 import admin_pb2
 from tools.help_text import use_docstrings
 from tools.offline import offline_app
-from tools.output import console, err, stop
+from tools.output import console, directory, err, stop
 from tools.progress import bars, elapsed
 from tools.render import draw_tree, level_name, node_line, node_sections, print_hits, search_json, stats_table
 from tools.signals import stop_event
@@ -93,7 +93,9 @@ def _fail(exc: StrataRpcError, hint: str = "", where: str = "") -> None:
 
 @app.command()
 def serve(
-    data_dir: Annotated[Path | None, typer.Option(help="Data directory (default ~/.strata/data).")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(parser=directory, help="Data directory (default ~/.strata/data).")
+    ] = None,
     port: Annotated[int | None, typer.Option(help="Port; 0 picks a free one.")] = None,
     host: Annotated[str | None, typer.Option(help="Address to bind.")] = None,
     log_level: Annotated[str | None, typer.Option(help="Logging level (default INFO).")] = None,
@@ -532,7 +534,9 @@ def snapshot(
 
 @app.command()
 def demo(
-    data_dir: Annotated[Path | None, typer.Option(help="Data directory (default ~/.strata/demo).")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(parser=directory, help="Data directory (default ~/.strata/demo).")
+    ] = None,
     matches: Annotated[int, typer.Option(min=1, help="Sample matches to generate.")] = 2,
 ) -> None:
     """Start an embedded server, ingest sample matches and run a few searches."""

@@ -10,17 +10,19 @@ import typer
 from rich.markup import escape
 
 from hierarchy.errors import StrataError
-from tools.output import console, err, stop
+from tools.output import console, directory, err, stop
 from tools.progress import elapsed
 
 offline_app = typer.Typer()
-DataDir = Annotated[Path, typer.Option("--data-dir", help="The data directory (no server may be running on it).")]
+DataDir = Annotated[
+    Path, typer.Option("--data-dir", parser=directory, help="The data directory (no server may be running on it).")
+]
 
 
 @offline_app.command()
 def restore(
     snapshot_dir: Annotated[Path, typer.Argument(exists=True, file_okay=False, help="A snapshot directory.")],
-    data_dir: Annotated[Path, typer.Option("--data-dir", help="Data directory to restore into.")],
+    data_dir: Annotated[Path, typer.Option("--data-dir", parser=directory, help="Data directory to restore into.")],
     force: Annotated[bool, typer.Option("--force", help="Replace the contents of a non-empty --data-dir.")] = False,
 ) -> None:
     """Restore a snapshot into a data directory, offline, after checking its checksums;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import NoReturn
 
 import typer
@@ -21,3 +22,11 @@ def stop(message: str) -> NoReturn:
     """Fail a command on a problem of its own input or set-up: one line, exit code 1."""
     err.print(f"[red]error[/red] {escape(message)}", soft_wrap=True)
     raise typer.Exit(1)
+
+
+def directory(raw: str) -> Path:
+    """A directory option's value (``--data-dir``): an empty one is refused, as it would
+    name the working directory (a restore ``--force`` would empty it)."""
+    if not raw.strip():
+        raise typer.BadParameter("is empty; name a directory")
+    return Path(raw).expanduser()

@@ -311,13 +311,26 @@ def test_restore_refuses_an_unfinished_snapshot(snap: Path, tmp_path: Path) -> N
 
 def test_restore_needs_force_for_a_non_empty_directory(snap: Path, tmp_path: Path) -> None:
     target = tmp_path / "restored"
-    target.mkdir()
+    Database.open(target).close()  # a data directory
     (target / "old.txt").write_text("old")
     refused = cli.invoke(app, ["restore", str(snap), "--data-dir", str(target)])
     assert refused.exit_code == 1 and "--force" in refused.output
     forced = cli.invoke(app, ["restore", str(snap), "--data-dir", str(target), "--force"])
     assert forced.exit_code == 0, forced.output
     assert not (target / "old.txt").exists() and (target / "strata.duckdb").is_file()
+
+
+def test_restore_force_never_empties_a_folder_that_is_no_data_directory(snap: Path, tmp_path: Path) -> None:
+    """An empty ``--data-dir`` (an unset shell variable) named the working directory, and
+    ``--force`` emptied it: it is refused, and so is any folder holding no store."""
+    folder = tmp_path / "documents"
+    folder.mkdir()
+    (folder / "precious.txt").write_text("keep me")
+    refused = cli.invoke(app, ["restore", str(snap), "--data-dir", str(folder), "--force"])
+    assert refused.exit_code == 1 and "no Strata store" in refused.output
+    assert (folder / "precious.txt").read_text() == "keep me"
+    empty = cli.invoke(app, ["restore", str(snap), "--data-dir", "", "--force"])
+    assert empty.exit_code == 2 and "is empty" in empty.output
 
 
 def test_restore_into_a_file_says_so_in_one_line(snap: Path, tmp_path: Path) -> None:

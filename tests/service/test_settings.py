@@ -32,6 +32,26 @@ def test_bad_environment_value_names_the_variable() -> None:
     assert info.value.field == "STRATA_PORT"
 
 
+@pytest.mark.parametrize(
+    ("variable", "raw"),
+    [
+        ("STRATA_NARROWED_EXPANSION_ADD", "-3"),  # every write failed, in USearch, with INTERNAL
+        ("STRATA_NARROWED_EXPANSION_SEARCH", "-1"),
+        ("STRATA_MAX_UNLINKED", "-5"),
+        ("STRATA_INDEX_SAVE_SECONDS", "inf"),  # the saver thread died at start
+        ("STRATA_GRACE_SECONDS", "1e308"),
+    ],
+)
+def test_a_setting_out_of_its_range_is_refused_at_start_by_name(variable: str, raw: str) -> None:
+    with pytest.raises(InvalidArgument) as info:
+        Settings.load(env={variable: raw})
+    assert info.value.field == variable
+
+
+def test_an_empty_data_directory_variable_is_the_default_not_the_working_directory() -> None:
+    assert Settings.load(env={"STRATA_DATA_DIR": ""}).data_dir == Settings().data_dir != Path(".")
+
+
 def _narrowing(options: DatabaseOptions) -> tuple[int, int, int, str]:
     return (
         options.narrow_parents,
