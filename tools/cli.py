@@ -569,6 +569,15 @@ use_docstrings(app)
 
 def main() -> None:
     """Console-script entry point."""
+    for arg in sys.argv[1:]:
+        # The shell passes bytes that are not UTF-8 as surrogates, which no name, id, path
+        # or text sent to a server can hold: a usage error here, not a traceback later.
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = repr(arg.encode("utf-8", "surrogateescape"))[2:-1]  # the bytes as given: x\xff
+            err.print(f"[red]error[/red] argument '{escape(shown)}' is not valid UTF-8", soft_wrap=True)
+            raise SystemExit(2) from None
     app()
 
 

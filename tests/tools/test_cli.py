@@ -253,7 +253,12 @@ def test_an_empty_target_is_named_in_one_line() -> None:
 
 def test_a_text_that_is_not_utf8_is_a_usage_error(served: str) -> None:
     env = {**os.environ, "STRATA_TARGET": served}
-    for args in ([b"parse", b"corner \xff kick"], [b"search", b"games", b"\xfe"]):
+    for args in (
+        [b"parse", b"corner \xff kick"],
+        [b"search", b"games", b"\xfe"],
+        [b"collections", b"create", b"x\xff", b"--dim", b"3"],  # names, ids and paths too
+        [b"snapshot", b"/tmp/snap\xe9"],
+    ):
         result = subprocess.run([STRATA.encode(), *args], capture_output=True, env=env)
         assert result.returncode == 2 and b"not valid UTF-8" in result.stderr and b"Traceback" not in result.stderr
 
