@@ -85,7 +85,10 @@ _HINTS = {
 
 
 def _fail(exc: StrataRpcError, hint: str = "", where: str = "") -> None:
-    hint = hint or ("" if exc.fields else _HINTS.get(exc.code.name, ""))
+    # A server that answered says what to do ("recovering ...; retry shortly"): the hint
+    # about reaching one is for calls that reached none.
+    answered = "retry" in exc.message
+    hint = hint or ("" if exc.fields or answered else _HINTS.get(exc.code.name, ""))
     message = escape((f"{where}: " if where else "") + exc.message + (f" ({hint})" if hint else ""))
     err.print(f"[red]error[/red] {exc.code.name}: {message}", soft_wrap=True)
     raise typer.Exit(1)
@@ -266,10 +269,15 @@ def ingest(
             progress.stop()
             stop(str(exc))
     console.print(
-        f"ingested {summary.segments} segments in {summary.batches} batches "
-        f"({summary.replayed} already present), {summary.videos} new videos"
-        + (f"; sealed {len(summary.video_ids)} videos" if seal else "")
+        f"ingested {_many(summary.segments, 'segment')} in {_many(summary.batches, 'batch')} "
+        f"({summary.replayed} already present), {_many(summary.videos, 'new video')}"
+        + (f"; sealed {_many(len(summary.video_ids), 'video')}" if seal else "")
     )
+
+
+def _many(count: int, noun: str) -> str:
+    """``1 segment``, ``2 segments``, ``3 batches``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}{'es' if noun.endswith('ch') else 's'}"
 
 
 def _utf8(text: str) -> str:
@@ -405,7 +413,7 @@ def build(
 def tree(
     collection: str,
     video: str,
-    depth: Annotated[int, typer.Option(help="Levels below the video to draw.")] = 2,
+    depth: Annotated[int, typer.Option(min=1, help="Levels below the video to draw (1: its halves).")] = 2,
     target: Target = DEFAULT_TARGET,
     token: Token = None,
     tls_ca: TlsCa = None,

@@ -74,7 +74,9 @@ def _load(client: StrataClient, matches: int, out: Console) -> list[str]:
     # sealed in turn; one stopped half-way replays its stored batches).
     sealed = {v.id for v in client.list_videos(COLLECTION) if v.state == video_pb2.VIDEO_STATE_SEALED}
     added = present = 0
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=out)
+    # Drawn on a terminal only: piped, the output holds the results, not a bar's frames.
+    bar = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    progress = Progress(*bar, console=out, disable=not out.is_interactive)
     with progress:
         task = progress.add_task("ingest, seal and build trees", total=len(data.segments))
         for video_id, rows in by_video.items():

@@ -55,7 +55,8 @@ class IngestRefused(Exception):
 # line's content, which the error names).
 _HINTS = {
     "ALREADY_EXISTS": "it is stored already: by an earlier run that cut the file into other batches (give that "
-    "run's --batch-size), or by another line or file with this id, or this video and start",
+    "run's --batch-size), or by another line or file with this id, or this video and start; or another segment "
+    "of the video covers part of its time",
     "FAILED_PRECONDITION": "the video is sealed: if an earlier run stored these lines, give that run's "
     "--batch-size (its batches replay); to add to it, reopen it: strata videos reopen COLLECTION VIDEO",
     "RESOURCE_EXHAUSTED": "send smaller batches: lower --batch-size",
@@ -108,6 +109,8 @@ def check_row(row: dict[str, Any]) -> str:
     for name in ("video_id", "start_ms", "end_ms"):
         if row.get(name) is None:
             return f"{name}: is missing"
+    if unknown := sorted(set(row) - _KNOWN):  # a misspelt field ("label") would be dropped unseen
+        return f"{unknown[0]}: is not a segment field; use {', '.join(sorted(_KNOWN))}"
     for name, check in _FIELDS:
         if row.get(name) is not None and (problem := check(row[name])):
             return f"{name}: {problem}"
@@ -166,6 +169,7 @@ _FIELDS: tuple[tuple[str, Callable[[Any], str]], ...] = (
     ("attributes", _kind(lambda v: isinstance(v, dict), "must be an object")),
     ("vector", _vector),
 )
+_KNOWN = frozenset(name for name, _ in _FIELDS)
 
 
 def batch_request_id(prefix: str, segments: Iterable[segment_pb2.Segment], born: dict[str, int]) -> str:
@@ -198,6 +202,28 @@ def ingest_rows(
     request id made from its segments and videos (see :func:`batch_request_id`); create
     unknown videos. A refused batch raises :class:`IngestRefused`."""
     summary = IngestSummary()
+    try:
+        _append_all(client, collection, rows, batch_size, request_prefix, on_batch, summary)
+    except ValueError as exc:  # a line that is not a segment: what came before it is stored
+        if summary.batches:
+            raise ValueError(
+                f"{exc} (the {summary.segments} segments before its batch are stored and a re-run with "
+                "the same --batch-size replays them)"
+            ) from exc
+        raise
+    return summary
+
+
+def _append_all(
+    client: StrataClient,
+    collection: str,
+    rows: Iterable[tuple[str, dict[str, Any]]],
+    batch_size: int,
+    request_prefix: str,
+    on_batch: Callable[[int], None],
+    summary: IngestSummary,
+) -> None:
+    """The loop of :func:`ingest_rows`, counting what it stores into ``summary``."""
     born: dict[str, int] = {}  # the videos seen: when each was created (ms)
     for placed in _chunks(rows, batch_size):
         batch = [row for _, row in placed]
@@ -221,7 +247,6 @@ def ingest_rows(
         summary.segments += len(batch)
         summary.replayed += len(batch) if reply.replayed else 0
         on_batch(len(batch))
-    return summary
 
 
 def ingest_file(

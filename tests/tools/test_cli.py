@@ -235,6 +235,11 @@ def test_an_unknown_level_or_metric_is_a_usage_error_listing_the_choices(served:
         assert result.returncode == 2 and "bogus" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_a_tree_of_no_levels_is_a_usage_error(served: str) -> None:
+    result = subprocess.run([STRATA, "tree", "games", "g1", "--depth", "0"], capture_output=True, text=True)
+    assert result.returncode == 2 and "--depth" in result.stderr
+
+
 def test_a_negative_count_of_neighbours_or_look_alikes_is_a_usage_error(served: str) -> None:
     # It printed the node, then a server refusal naming 'before', a field never typed.
     env = {**os.environ, "STRATA_TARGET": served}
@@ -283,6 +288,7 @@ def test_demo_run_again_with_more_matches_keeps_those_it_has_and_adds_the_rest(t
             capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr
+        assert "ingest, seal and build trees" not in run.stdout  # piped: no progress bar among the results
         said.append(next(line for line in run.stdout.splitlines() if line.startswith("ingested")))
     first = int(said[0].split()[1])
     assert said[1].startswith("ingested ") and f"({first} already present" in said[1], said

@@ -56,6 +56,27 @@ def test_the_same_batches_replay_and_new_ones_are_written(address: str, tmp_path
         assert client.get_video("replay", "b").segment_count == 30
 
 
+def test_a_bad_line_after_stored_batches_says_they_are_stored(address: str, tmp_path: Path) -> None:
+    rows = [_segment("s", i) for i in range(5)] + [{**_segment("s", 5), "start_ms": "x"}]
+    data = _write(tmp_path / "rows.jsonl", rows)
+    with StrataClient(address) as client:
+        client.create_collection("partly", dimension=4)
+        out = _run(address, "ingest", "partly", str(data), "--batch-size", "2")
+        assert out.returncode == 1 and "rows.jsonl:6: start_ms" in out.stderr
+        assert "the 4 segments before its batch are stored" in out.stderr, out.stderr
+        assert client.get_video("partly", "s").segment_count == 4
+
+
+def test_a_field_no_segment_has_is_refused_by_name(address: str, tmp_path: Path) -> None:
+    """ "label" for "labels" was dropped without a word, and the segment stored unlabelled."""
+    data = _write(tmp_path / "rows.jsonl", [_segment("t", 0, label=["goal"])])
+    with StrataClient(address) as client:
+        client.create_collection("typo", dimension=4)
+        out = _run(address, "ingest", "typo", str(data))
+        assert out.returncode == 1 and "rows.jsonl:1: label: is not a segment field" in out.stderr, out.stderr
+        assert "labels" in out.stderr
+
+
 def test_null_fields_are_left_out(address: str, tmp_path: Path) -> None:
     # The line's check passes null; the client then refused it, and the command died.
     nulls = {"id": None, "text": None, "labels": None, "shot_cut": None, "attributes": None}
@@ -74,7 +95,7 @@ def test_a_rerun_after_the_video_was_deleted_stores_it_again(address: str, tmp_p
         assert _run(address, "ingest", "again", str(data)).returncode == 0
         client.delete_video("again", "c")
         out = _run(address, "ingest", "again", str(data))
-        assert out.returncode == 0 and "(0 already present), 1 new videos" in out.stdout, out.stdout + out.stderr
+        assert out.returncode == 0 and "(0 already present), 1 new video" in out.stdout, out.stdout + out.stderr
         assert client.get_video("again", "c").segment_count == 5
 
 

@@ -45,7 +45,7 @@ def test_square_brackets_in_user_text_print_as_given(address: str, tmp_path: Pat
     data.parent.mkdir(parents=True)
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     _ok(address, "collections", "create", "marked", "--encoder", "default")
-    assert "sealed 1 videos" in _ok(address, "ingest", "marked", str(data), "--seal")
+    assert "sealed 1 video" in _ok(address, "ingest", "marked", str(data), "--seal")
     drawn = _ok(address, "tree", "marked", "m[b]", "--depth", "4")
     assert "video m[b]/video/0" in drawn and "[/x] x4" in drawn
     assert f"segment m[b]@0 0:00:00–0:00:02 · [/x], [red]b[/red] · {caption}" in drawn
@@ -65,12 +65,12 @@ def test_a_sealed_video_is_reopened_to_take_segments_again(address: str, tmp_pat
     data = tmp_path / "rows.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows[:2]))
     _ok(address, "collections", "create", "sealed", "--dim", "4")
-    assert "sealed 1 videos" in _ok(address, "ingest", "sealed", str(data), "--seal")
+    assert "sealed 1 video" in _ok(address, "ingest", "sealed", str(data), "--seal")
     data.write_text(json.dumps(rows[2]) + "\n")
     refused = _error(address, "ingest", "sealed", str(data))
     assert "is sealed" in refused and "strata videos reopen COLLECTION VIDEO" in refused
     assert "reopened video v (2 segments)" in _ok(address, "videos", "reopen", "sealed", "v")
-    assert "ingested 1 segments" in _ok(address, "ingest", "sealed", str(data), "--seal")
+    assert "ingested 1 segment " in _ok(address, "ingest", "sealed", str(data), "--seal")
     assert "video v/video/0 0:00:00–0:00:03" in _ok(address, "tree", "sealed", "v")  # sealed anew: rebuilt
     assert "NOT_FOUND" in _error(address, "videos", "reopen", "sealed", "ghost")
 
