@@ -93,8 +93,9 @@ class Store:
         try:
             self._con = duckdb.connect(str(path), config=config)
         except duckdb.ParserException as exc:  # a size DuckDB cannot read: name the setting
-            field = next((k for k in ("memory_limit", "checkpoint_threshold") if not _readable(k, config[k])), "")
-            raise InvalidArgument(field or "options", f"{str(exc).splitlines()[0]} (e.g. '2GB')") from exc
+            field = next((k for k in ("memory_limit", "checkpoint_threshold") if not readable(k, config[k])), "")
+            said = str(exc).splitlines()[0]
+            raise InvalidArgument(field or "options", said if "e.g." in said else f"{said} (e.g. '2GB')") from exc
         except duckdb.IOException as exc:
             # The data directory's lock is held already: a lock on the file is another
             # program's (the duckdb shell), else the file itself is at fault.
@@ -291,7 +292,7 @@ class Allocator:
             return first
 
 
-def _readable(name: str, value: object) -> bool:
+def readable(name: str, value: object) -> bool:
     """Whether DuckDB accepts ``value`` for the setting ``name``."""
     try:
         duckdb.connect(":memory:", config={name: value}).close()

@@ -13,6 +13,7 @@ from typing import Any
 from hierarchy.errors import InvalidArgument
 from hierarchy.indexparams import GRAPH_DTYPES
 from hierarchy.options import DatabaseOptions
+from hierarchy.store import readable
 
 ENV_PREFIX = "STRATA_"
 # The core's defaults, so a server and an embedded database agree unless told otherwise
@@ -110,7 +111,7 @@ class Settings:
             raise InvalidArgument("STRATA_DUCKDB_THREADS", f"is {self.duckdb_threads}; use at least 1")
         for name in ("memory_limit", "checkpoint_threshold"):
             # DuckDB reads a negative size as none at all: no memory cap, no checkpoints.
-            if (size := getattr(self, name)).strip().startswith("-"):
+            if (size := getattr(self, name)).strip().startswith("-") or not readable(name, size):
                 raise InvalidArgument(ENV_PREFIX + name.upper(), f"is {size!r}; give a size such as '2GB'")
         if self.log_level.upper() not in _LOG_LEVELS:
             raise InvalidArgument("STRATA_LOG_LEVEL", f"is {self.log_level!r}; use one of {', '.join(_LOG_LEVELS)}")

@@ -175,6 +175,8 @@ def collections_create(
     tls_ca: TlsCa = None,
 ) -> None:
     """Create a collection (``--dim D`` for client vectors, ``--encoder default`` for text)."""
+    if not dim and not encoder:  # (the server's error names proto fields: space.dimension)
+        raise typer.BadParameter("give --dim D (client vectors) or --encoder default (text)", param_hint="--dim")
     if encoder and encoder != DEFAULT_ENCODER:  # the server stores it: where it is, not where it was typed
         encoder = str(Path(encoder).expanduser().absolute())
     with _client(target, token, tls_ca) as client:

@@ -40,6 +40,8 @@ def test_bad_environment_value_names_the_variable() -> None:
         ("STRATA_MAX_UNLINKED", "-5"),
         ("STRATA_INDEX_SAVE_SECONDS", "inf"),  # the saver thread died at start
         ("STRATA_GRACE_SECONDS", "1e308"),
+        ("STRATA_MEMORY_LIMIT", "banana"),  # named the core's field, after making the directory
+        ("STRATA_CHECKPOINT_THRESHOLD", "lots"),
     ],
 )
 def test_a_setting_out_of_its_range_is_refused_at_start_by_name(variable: str, raw: str) -> None:

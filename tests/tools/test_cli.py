@@ -240,6 +240,11 @@ def test_a_tree_of_no_levels_is_a_usage_error(served: str) -> None:
     assert result.returncode == 2 and "--depth" in result.stderr
 
 
+def test_a_collection_of_neither_vectors_nor_text_is_a_usage_error_naming_the_flags(served: str) -> None:
+    result = subprocess.run([STRATA, "collections", "create", "c1x"], capture_output=True, text=True)
+    assert result.returncode == 2 and "--encoder default" in result.stderr and "space.dimension" not in result.stderr
+
+
 def test_a_negative_count_of_neighbours_or_look_alikes_is_a_usage_error(served: str) -> None:
     # It printed the node, then a server refusal naming 'before', a field never typed.
     env = {**os.environ, "STRATA_TARGET": served}
