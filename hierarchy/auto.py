@@ -70,6 +70,9 @@ def execute(
         first, second = parsed.sequence
         level, conf = Level.SEGMENT, router.settled(Level.SEGMENT, present)
         reason = f"a sequence: '{first}' then '{second}'; no two moments in a row match the sequence: single moments"
+    elif structured is None and len(parsed.sequence) == 2 and ctx.parts is None:
+        first, second = parsed.sequence
+        reason += f"; a sequence ('{first}' then '{second}') not paired: no vector for each event (part_vectors)"
     if structured is None and level is Level.SCENE:
         level, reason = _promoted(ctx, query, pools, event, size, reason)
     if structured is None and kept is not None and kept is not level:

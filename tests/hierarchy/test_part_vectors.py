@@ -88,9 +88,11 @@ def test_a_sequence_with_the_clients_part_vectors_is_answered_as_the_built_in_en
     assert same_answers(own, built) and own.route.reason == built.route.reason
     best = own.hits[0]  # the dog at 1, the cat right after it
     assert (best.node.start_ms, best.focus.start_ms, best.focus.end_ms) == (2000, 2000, 6000)
-    # Without them the events cannot be scored apart: single moments by the whole text.
+    # Without them the events cannot be scored apart: single moments by the whole text,
+    # and the reason says why no pair was made.
     alone = routed(library, OWN, SEQUENCE)
-    assert "a sequence" not in alone.route.reason
+    assert not alone.route.reason.startswith("a sequence:")
+    assert "a sequence ('dog barking' then 'a cat jumping') not paired: no vector for each event" in alone.route.reason
 
 
 def test_a_description_with_the_clients_part_vectors_is_answered_as_the_built_in_encoder_answers(
