@@ -297,6 +297,11 @@ _CEILINGS = {
     "drive_penalty": 1e6,
     "drive_side_separation": 1e6,
     "scene_ridge": 1e6,
+    # times, as segments' are
+    "scene_min_ms": MAX_TIME_MS,
+    "scene_max_ms": MAX_TIME_MS,
+    "half_min_gap_ms": MAX_TIME_MS,
+    "half_min_video_ms": MAX_TIME_MS,
 }
 
 

@@ -255,8 +255,9 @@ def test_bad_spaces(space: EmbeddingSpace, encoder_dim: int | None) -> None:
         ({"scene_dims": validate.MAX_DIMENSION + 1}, "hierarchy.scene_dims"),
         ({"drive_attribute": "x" * (validate.MAX_NAME_CHARS + 1)}, "hierarchy.drive_attribute"),
         ({"half_attribute": "a\nb"}, "hierarchy.half_attribute"),
+        ({"scene_max_ms": 2**62}, "hierarchy.scene_max_ms"),  # times end at 2^53 ms, as segments' do
     ],
-    ids=["nan", "inf", "too-many-halves", "too-many-dims", "long-name", "control-character"],
+    ids=["nan", "inf", "too-many-halves", "too-many-dims", "long-name", "control-character", "time-past-2^53"],
 )
 def test_bad_hierarchy_values_are_refused(overrides: dict, field: str) -> None:
     with pytest.raises(InvalidArgument) as err:
