@@ -443,7 +443,7 @@ def _at_level(
         if part is not None and ctx.spans is not None:
             counts = _counts_in_part(ctx, parsed, level, keys, part, matched)
         else:
-            counts = _counts(ctx, parsed, keys, matched)
+            counts = _counts(ctx, parsed, level, keys, matched)
         scores = router.count_score(counts, parsed) * 100.0 + scores
     else:
         counts = np.full(len(keys), -1.0)
@@ -477,7 +477,7 @@ def _counts_in_part(
     parts = candidates.every_at(ctx, part, parsed.ordinal.position)
     part_spans = spans.spans(parts.tolist())
     parts = np.array([p for p in parts.tolist() if p in part_spans], np.int64)  # gone since: not counted
-    counted = _counts(ctx, parsed, parts, matched)
+    counted = _counts(ctx, parsed, part, parts, matched)
     owners = ctx.spans(level).spans([int(k) for k in keys])
     at = candidates.owners(owners, [part_spans[p][:2] for p in parts.tolist()])
     row = {key: i for i, key in enumerate(int(k) for k in keys)}
@@ -489,16 +489,25 @@ def _counts_in_part(
     return out
 
 
-def _counts(ctx: Context, parsed: ParsedQuery, keys: np.ndarray, matched: list[tuple[str, int]]) -> np.ndarray:
-    """How many segments of each node match the counted event: its stored label counts
-    when a label names the event, else how many of the ``matched`` moments (video,
-    start; :func:`_matching_segments`) it holds."""
+def _counts(
+    ctx: Context, parsed: ParsedQuery, level: Level, keys: np.ndarray, matched: list[tuple[str, int]]
+) -> np.ndarray:
+    """How many segments of each node (of ``level``) match the counted event: its stored
+    label counts when a label names the event, else how many of the ``matched`` moments
+    (video, start; :func:`_matching_segments`) it holds. Read without building the nodes:
+    a count ranks every node of its level."""
     labels = candidates.matching_labels(parsed.count_event, ctx.labels())
-    found = candidates.fetch(ctx, [int(k) for k in keys])
+    wanted = [int(k) for k in keys]
     if labels:
-        return np.array([sum(found[int(k)].label_counts.get(lb, 0) for lb in labels) for k in keys], np.float64)
-    spans = [(found[int(k)].video_id, found[int(k)].start_ms, found[int(k)].end_ms) for k in keys]
-    return np.array([sum(1 for v, s in matched if v == vid and a <= s < b) for vid, a, b in spans], np.float64)
+        if ctx.label_counts is not None:
+            held = ctx.label_counts(wanted)
+        else:
+            held = {k: n.label_counts for k, n in candidates.fetch(ctx, wanted).items()}
+        return np.array([sum(held.get(k, {}).get(lb, 0) for lb in labels) for k in wanted], np.float64)
+    parents = candidates.spans_of(ctx, level, wanted)
+    at = candidates.owners(parents, matched)
+    per_parent = dict(zip(parents, np.bincount(at[at >= 0], minlength=len(parents)).tolist(), strict=True))
+    return np.array([per_parent.get(k, 0) for k in wanted], np.float64)
 
 
 def _matching_segments(ctx: Context, query: SearchQuery, parsed: ParsedQuery) -> list[tuple[str, int]]:

@@ -69,6 +69,8 @@ class Context:
     parts: Callable[[tuple[str, ...]], np.ndarray | None] | None = None
     # Attributes of nodes by key, without building the nodes; None: from ``fetch``.
     attributes: Callable[[list[int]], dict[int, dict[str, Any]]] | None = None
+    # Label counts of nodes by key, likewise; None: from ``fetch``.
+    label_counts: Callable[[list[int]], dict[int, dict[str, int]]] | None = None
     # (video, start, attributes) of the segments carrying any of some labels (cached by
     # the caller until the next write); None: the store is asked each time.
     labelled: Callable[[list[str]], Collection[tuple[str, int, dict[str, Any]]]] | None = None

@@ -110,6 +110,21 @@ class NodeCache:
             out.update({key: node.attributes for key, node in self.get(missing).items()})
         return out
 
+    def label_counts(self, keys: Iterable[int]) -> dict[int, dict[str, int]]:
+        """The label counts of ``keys``' nodes (missing keys are absent): from the nodes
+        cached, else from the in-memory rows without building (nor keeping) nodes: a
+        count ranks every node of a level, and building 3,500 scenes took 190 ms."""
+        wanted = [int(k) for k in keys]
+        with self._lock:
+            out = {key: node.label_counts for key in wanted if (node := self._nodes.get(key)) is not None}
+        missing = [key for key in wanted if key not in out]
+        if missing and self.rows is not None:
+            out.update(self.rows.decoded(missing, "label_counts"))
+            missing = [key for key in missing if key not in out]
+        if missing:
+            out.update({key: node.label_counts for key, node in self.get(missing).items()})
+        return out
+
     def read_ahead_attributes(self, parts: list[np.ndarray], chunk: int = 4096) -> int:
         """Decode ahead the attributes of the keys in ``parts`` (a collection's levels, once
         its writes settle) when they fill at most half the cache: one collection must not

@@ -425,6 +425,7 @@ class Searcher:
             deadline=query.deadline,
             fetch=self._nodes.get,
             attributes=self._nodes.attributes,
+            label_counts=self._nodes.label_counts,
             visible=self._visible(coll, as_of) if self._commits.indexed(coll.id) > as_of else None,
             hidden=lambda level: self._newer(coll, [level], as_of),
             narrow=lambda level, parents: self._narrowing(coll, level, as_of, parents),

@@ -198,6 +198,22 @@ def test_attributes_decoded_from_the_resident_rows_are_kept_until_forgotten(game
     assert all(cache.attributes(keys)[k] is not first[k] for k in keys)
 
 
+def test_label_counts_come_from_the_resident_rows_without_building_nodes(games: Database) -> None:
+    """A count ranks every node of its level: their label counts are read, not their nodes
+    built (3,500 scenes took 190 ms to build), and the cache is left as it was."""
+    rows = segments("v1", unit_vectors(40, seed=5))
+    for i, row in enumerate(rows):
+        row.labels = ["corner kick"] if i % 3 else ["pass", "cross"]
+    games.append_segments(COLLECTION, rows)
+    games.seal_video(COLLECTION, "v1")
+    games.node_cache.read_rows()
+    keys = [int(k) for k in nodes.video_keys(games.store.cursor(), 1, "v1")[Level.SCENE]]
+    cache = NodeCache(games.store.cursor, capacity=10, rows=games.node_cache.rows)
+    counts = cache.label_counts(keys)
+    assert counts == {k: n.label_counts for k, n in nodes.by_keys(games.store.cursor(), keys).items()}
+    assert len(cache) == 0 and any(counts.values())
+
+
 def test_attributes_decoded_across_a_forget_are_not_kept(games: Database) -> None:
     keys = _attributed(games)
     rows = games.node_cache.rows
