@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shlex
 import sys
 import threading
@@ -47,6 +48,7 @@ LevelName = Enum("LevelName", {name: name for name in GRANULARITIES}, type=str) 
 
 Target = Annotated[str, typer.Option("--target", envvar="STRATA_TARGET", help="Server address host:port.")]
 DEFAULT_TARGET = "localhost:50051"
+_BARE_HOST = re.compile(r"[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\]")  # a host or address with no port
 SEALERS = 2  # concurrent SealVideo calls of `strata ingest --seal`
 Token = Annotated[
     str | None, typer.Option("--token", envvar="STRATA_TOKEN", help="Bearer token, when the server requires one.")
@@ -59,9 +61,16 @@ TlsCa = Annotated[
 ]
 
 
+def dialled(target: str) -> str:
+    """The address to dial: a host given with no port gets the server's default port
+    (gRPC would dial 443)."""
+    return f"{target}:{DEFAULT_TARGET.rpartition(':')[2]}" if _BARE_HOST.fullmatch(target) else target
+
+
 def _client(target: str, token: str | None = None, tls_ca: Path | None = None) -> StrataClient:
     if not target.strip():
         stop("--target (STRATA_TARGET) is empty; give the server's address as host:port")
+    target = dialled(target)
     try:
         roots = read_ca(tls_ca) if tls_ca else None
     except ValueError as exc:

@@ -18,6 +18,7 @@ import pytest
 
 from hierarchy.encoder import default_model_path
 from service.client import StrataClient
+from tools import cli
 
 STRATA = str(Path(sys.executable).parent / "strata")
 
@@ -259,6 +260,21 @@ def test_an_empty_target_is_named_in_one_line() -> None:
     assert result.returncode == 1 and result.stderr.strip().startswith("error --target"), result.stderr
     with pytest.raises(ValueError, match="target is empty"):
         StrataClient("")
+
+
+@pytest.mark.parametrize(
+    ("given", "dialled"),
+    [
+        ("localhost", "localhost:50051"),  # gRPC dialled 443
+        ("10.0.0.7", "10.0.0.7:50051"),
+        ("[::1]", "[::1]:50051"),
+        ("db.example.com:6000", "db.example.com:6000"),
+        ("[::1]:6000", "[::1]:6000"),
+        ("unix:///tmp/strata.sock", "unix:///tmp/strata.sock"),
+    ],
+)
+def test_a_target_with_no_port_dials_the_servers_default_port(given: str, dialled: str) -> None:
+    assert cli.dialled(given) == dialled
 
 
 def test_a_text_that_is_not_utf8_is_a_usage_error(served: str) -> None:
