@@ -394,7 +394,7 @@ def _event(t: _Tokens) -> str:
     """The words left, in order, with the text between neighbours kept; ends trimmed."""
     keep = [i for i, d in enumerate(t.drop) if not d]
     # A count with no level to count in ("at least 2 goals") stays whole: not "least 2 goals".
-    while keep and t.words[keep[0]] in _EDGE and _count_at(t, keep[0]) is None:
+    while keep and t.words[keep[0]] in _EDGE and not (t.match(keep[0], _BEFORE_N) and _count_at(t, keep[0])):
         keep.pop(0)
     while keep and t.words[keep[-1]] in _EDGE:
         keep.pop()
