@@ -278,14 +278,14 @@ class Database:
         coll = self._collection(collection)
         validate.identifier(request_id, "request_id", allow_empty=True)
         validate.batch_size(len(segments), self.options.max_batch)
-        if done := ingest.replayed(self.store.cursor(), coll, request_id):  # a retry, whatever it holds
+        if done := ingest.replayed(self.store.cursor(), coll, request_id, segments):  # a retry of the same segments
             return done
         checked = ingest.checked(self.store.cursor(), coll, segments, self._encoder_for, lambda: self._closed)
         with self._locks.writing(coll):
             if self._closed:
                 raise Unavailable("the database is closing; send the batch again once it is back")
             cur = self.store.cursor()
-            if done := ingest.replayed(cur, coll, request_id):  # a retry that came meanwhile
+            if done := ingest.replayed(cur, coll, request_id, segments):  # a retry that came meanwhile
                 return done
             batch = ingest.prepare(cur, coll, checked)
             first_key = self.keys.take(len(segments))

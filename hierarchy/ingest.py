@@ -90,10 +90,25 @@ def checked(
     return batch
 
 
-def replayed(cur: duckdb.DuckDBPyConnection, coll: Collection, request_id: str) -> AppendResult | None:
-    """The answer of the append that already carried ``request_id``, if one did."""
+def replayed(
+    cur: duckdb.DuckDBPyConnection, coll: Collection, request_id: str, segments: list[SegmentInput]
+) -> AppendResult | None:
+    """The answer of the append that already carried ``request_id``, if one did, when
+    ``segments`` are the ones it stored (by id, or video and start): a retry. Their other
+    fields are not compared (a retry is answered before any check); a batch of other
+    segments under a used id (a client's counter reset) is refused, not answered OK."""
     done = nodes.find_request(cur, coll.id, request_id) if request_id else None
-    return None if done is None else AppendResult(done[1]["segment_ids"], done[0], replayed=True)
+    if done is None:
+        return None
+    stored = done[1]["segment_ids"]
+    if [seg.id or default_segment_id(seg.video_id, seg.start_ms) for seg in segments] != stored:
+        what = f"{len(stored)} segments from {stored[0]!r}" if stored else "no segments"
+        raise InvalidArgument(
+            "request_id",
+            f"was used by an earlier batch of other segments ({what}); a retry resends the same batch: "
+            "send this one under a new request_id",
+        )
+    return AppendResult(stored, done[0], replayed=True)
 
 
 def prepare(cur: duckdb.DuckDBPyConnection, coll: Collection, checked: Checked) -> nodes.NodeBatch:

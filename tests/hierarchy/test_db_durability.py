@@ -72,6 +72,19 @@ def test_a_retry_is_answered_as_first_answered_whatever_it_holds(games: Database
     assert segment_count(games) == 3
 
 
+def test_other_segments_under_a_used_request_id_are_refused_not_answered_as_stored(games: Database) -> None:
+    """A client whose counter restarted sends a new batch under an id it used before: it
+    was answered OK (replayed) and its segments were never stored."""
+    first = games.append_segments(COLLECTION, segments("v1", unit_vectors(3)), request_id="batch-1")
+    later = segments("v1", unit_vectors(2), first_ms=10 * SEGMENT_MS)
+    with pytest.raises(InvalidArgument) as err:
+        games.append_segments(COLLECTION, later, request_id="batch-1")
+    assert err.value.field == "request_id" and "other segments (3 segments from 'v1@0')" in err.value.message
+    assert segment_count(games) == 3
+    assert games.append_segments(COLLECTION, later, request_id="batch-2").segment_ids != first.segment_ids
+    assert segment_count(games) == 5
+
+
 def test_same_segments_under_another_request_id_already_exist(games: Database) -> None:
     batch = segments("v1", unit_vectors(5))
     games.append_segments(COLLECTION, batch, request_id="req-1")
