@@ -92,9 +92,19 @@ def _hits_table(hits: Any, title: str, in_video: bool = False) -> Table:
             f"{_clock(n.start_ms)}–{_clock(n.end_ms)}",
             *([str(h.count)] if counted else []),
             f"{h.score:.3f}",
-            escape((n.text[:70] + "…") if len(n.text) > 70 else n.text),
+            escape(_shown_text(h)),
         )
     return table
+
+
+def _shown_text(hit: Any) -> str:
+    """A hit's caption, cut to 70 characters: a parent's is its best moment's, with its
+    time (a half's own text is its first captions, which say nothing of why it answers)."""
+    node, text = hit.node, hit.node.text
+    if hit.evidence and node.level != common_pb2.LEVEL_SEGMENT:
+        moment = hit.evidence[0].node
+        text = f"at {_clock(moment.start_ms)}: {moment.text}"
+    return (text[:70] + "…") if len(text) > 70 else text
 
 
 def draw_tree(nodes: list[Any]) -> RichTree:

@@ -186,6 +186,9 @@ def test_seal_build_tree_and_search_every_level(served: str, tmp_path: Path) -> 
         assert h["count"] == sum(r["labels"] == ["pass"] for r in inside)
     assert "count" not in roots[0]
     assert " count " in _strata(served, "search", "games", "the half with the most passes")  # the table's column
+    # A parent's row shows its best moment and when it is, not its first captions.
+    shown = _strata(served, "search", "games", "a shot", "--level", "half", "--top-k", "1")
+    assert "at 0:00:10: a shot in" in shown and "a pass in" not in shown, shown
     assert "built the trees of 3 videos" in _strata(served, "build", "games", "--scene-penalty", "3")
     shown = _strata(
         served, "node", "games", "g1/half/0", "--children", "--ancestors", "--neighbors", "1", "--similar", "2"
