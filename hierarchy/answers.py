@@ -4,7 +4,6 @@ Nodes are fetched once per page (answers and evidence together), through the nod
 
 from __future__ import annotations
 
-import functools
 import math
 import threading
 from collections.abc import Callable, Sequence
@@ -106,20 +105,26 @@ class EvidenceSource:
     spans: dict[Level, LevelSpans]
     scenes: LevelIndex | None = None
     time_range: TimeRange | None = None  # the search's filter: evidence lies inside it too
-    # Sorted keys of the segments that carry a label the filter names and one the route
-    # counted by (each where there is one): only they explain a parent that holds any.
-    labelled: np.ndarray | None = None
+    # Sorted keys of the segments that may explain a parent, most telling first: a parent
+    # is explained by the first of these it holds any of (else by its best segments).
+    labelled: tuple[np.ndarray, ...] = ()
 
 
-def explaining(named: Sequence[str], route: Route, reads: LabelReads, cid: int) -> np.ndarray | None:
-    """Sorted keys of the segments that explain a parent when it holds any (None: no
-    limit): those carrying a label the filter ``named``, and one the route counted its
-    event by ("the half with the most corners": "corner kick"), each where there is one."""
-    parsed = route.parse
-    event = parsed.count_event if parsed is not None and parsed.count is not None else ""
-    counted = candidates.matching_labels(event, reads.labels(cid)) if event else []
-    held = [reads.keys(cid, list(names)) for names in (named, counted) if names]
-    return functools.reduce(np.intersect1d, held) if held else None
+def explaining(
+    named: Sequence[str], route: Route, head: Sequence[Ranked], reads: LabelReads, cid: int
+) -> tuple[np.ndarray, ...]:
+    """The segments that explain a parent, most telling first (see
+    ``EvidenceSource.labelled``): those carrying both a label the filter ``named`` and
+    one the ranking (its ``head``) counted its event by ("the half with the most
+    corners": "corner kick"; an ALL search counts nothing), then those carrying a label
+    the filter named; either alone where there is one."""
+    parsed, counted = route.parse, bool(head) and head[0].count >= 0
+    event = parsed.count_event if counted and parsed is not None and parsed.count is not None else ""
+    by_count = candidates.matching_labels(event, reads.labels(cid)) if event else []
+    held = [reads.keys(cid, list(names)) for names in (named, by_count) if names]
+    if len(held) == 2:
+        return (np.intersect1d(*held), held[0])
+    return tuple(held)
 
 
 def evidence_for(source: EvidenceSource, vector: np.ndarray, page: list[tuple[int, Level]]) -> dict[int, list[Scored]]:
@@ -144,10 +149,13 @@ def _evidence_for(source: EvidenceSource, vector: np.ndarray, page: list[tuple[i
         if key not in spans:
             continue
         inside, starts = segments.inside_with_starts(*spans[key])
-        if source.labelled is not None and (held := order.in_sorted(source.labelled, inside)).any():
-            # A parent passes a label filter through its segments that carry the label:
-            # they are what explains it (a parent labelled otherwise keeps its best ones).
-            inside, starts = inside[held], starts[held]
+        for preferred in source.labelled:
+            # A parent passes a label filter (or ranks by a count) through its segments
+            # that carry the label: they are what explains it (one labelled otherwise
+            # keeps its best ones).
+            if (held := order.in_sorted(preferred, inside)).any():
+                inside, starts = inside[held], starts[held]
+                break
         if len(inside) > EXACT_EVIDENCE_BELOW and level > Level.SCENE:
             # A large parent alone: its descent scores few of its rows, and its rows
             # gathered with other parents' cost more than the calls saved.

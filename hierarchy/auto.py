@@ -430,7 +430,7 @@ def _at_level(
         spans = (lambda: ctx.spans(level)) if ctx.spans is not None else None
         keys = search.filtered_keys(ctx.cur, ctx.cid, level, query.filter, candidates.EVERY, spans)
         if ordinal is not None and part is None:
-            keys = keys[_nth(ctx, parsed, level, keys)]
+            keys = _nth(ctx, parsed, level, keys)
         keys, sims = search.score_exactly(ctx.index(level), keys, vector)
         scores = ctx.moments(level).z(vector, sims)
     else:
@@ -445,8 +445,8 @@ def _at_level(
         else:
             counts = _counts(ctx, parsed, level, keys, matched)
         scores = router.count_score(counts, parsed) * 100.0 + scores
-    else:
-        counts = np.full(len(keys), -1.0)
+    if parsed.count is None or not (matched or candidates.matching_labels(parsed.count_event, ctx.labels())):
+        counts = np.full(len(keys), -1.0)  # nothing counted (the reason says why): no count to show
     order = best_first(keys, scores)
     # Whole columns to Python numbers at once: one per answer took 0.06 ms of 100 answers.
     columns = (
@@ -459,12 +459,21 @@ def _at_level(
 
 
 def _nth(ctx: Context, parsed: ParsedQuery, level: Level, keys: np.ndarray) -> np.ndarray:
-    """Mask of ``keys`` that are the ordinal's of ``keys`` in their video, or in their
-    container ("the first possession of the second half")."""
+    """Those of ``keys`` (the nodes that pass the filter) that are the ordinal's among
+    them in their video, or in their container ("the first possession of the second
+    half"). A half or a video is a fixed part: "the first half" is the video's first
+    whatever the filter passes (a filter of the second half's time answers nothing)."""
     assert parsed.ordinal is not None
-    if positions.container(ctx, parsed, level) is not None:
-        return positions.nth_in_containers(ctx, parsed, level, keys)
-    return candidates.at_position(ctx, level, keys, parsed.ordinal.position)
+    if level >= Level.HALF:
+        return keys[candidates.at_position(ctx, level, keys, parsed.ordinal.position, among=False)]
+    within = positions.container(ctx, parsed, level)
+    if within is None:
+        return keys[candidates.at_position(ctx, level, keys, parsed.ordinal.position)]
+    assert ctx.spans is not None
+    # Only the nodes inside the named containers are ordered (and built into rows for it).
+    parts = ctx.spans(within).spans(candidates.every_at(ctx, within, parsed.within_position).tolist())
+    keys = keys[in_sorted(np.sort(ctx.spans(level).starting_in(list(parts.values()))), keys)]
+    return keys[positions.nth_in_containers(ctx, parsed, level, keys)]
 
 
 def _counts_in_part(

@@ -151,11 +151,12 @@ def every_at(ctx: Context, level: Level, position: int) -> np.ndarray:
     return keys[at_position(ctx, level, keys, position)] if position else keys
 
 
-def at_position(ctx: Context, level: Level, keys: np.ndarray, position: int) -> np.ndarray:
-    """Mask of ``keys`` that are the ``position``-th of ``keys`` in their video (of the
-    whole level where the context has no spans)."""
+def at_position(ctx: Context, level: Level, keys: np.ndarray, position: int, among: bool = True) -> np.ndarray:
+    """Mask of ``keys`` that are the ``position``-th of ``keys`` in their video (``among``),
+    or of the whole level (not ``among``, or where the context has no spans)."""
     if ctx.spans is not None:
-        ordinals, totals = ctx.spans(level).positions_among(keys)
+        spans = ctx.spans(level)
+        ordinals, totals = spans.positions_among(keys) if among else spans.positions(keys)
     else:
         ordinals, totals = nodes.positions(ctx.cur, ctx.cid, level, [int(k) for k in keys])
     return router.position_mask(ordinals, totals, position)

@@ -256,6 +256,15 @@ def test_an_ordinal_counts_among_what_passes_the_filter(library: Database, text:
     assert [h.node.id for h in result.hits] == [first.id], result.route.reason
 
 
+def test_a_half_ordinal_names_a_fixed_half_whatever_the_filter_passes(library: Database) -> None:
+    """Under a filter of the second half's time, "the first half" is none of it (not the
+    first of the halves that pass), and "the second half" is still the second."""
+    halves = generate(matches=1, seed=5, vectors="none").truth["matches"][0]["halves"]
+    late = Filter(time_range=TimeRange(halves[1][0] + 1000, 0))
+    assert auto(library, "the first half", filter=late).hits == []
+    assert [h.node.id.rsplit("/", 2)[1:] for h in auto(library, "the second half", filter=late).hits] == [["half", "1"]]
+
+
 def test_an_ordinal_answers_in_every_video_of_a_large_level(tmp_path: Path) -> None:
     """ "The last moment" of 21 videos of 1,000 segments each: every video answers (the
     level's first 20,000 nodes alone were ranked, and the last video was left out)."""

@@ -117,6 +117,30 @@ def test_a_half_ranked_by_a_count_is_explained_by_what_was_counted(library: tupl
         assert plain and all(h.node.level is Level.HALF and h.count is None for h in plain)
 
 
+def test_a_count_under_a_label_filter_keeps_the_filters_evidence(library: tuple[Database, Corpus]) -> None:
+    """Halves with goals ranked by their corners: a half is explained by segments that
+    carry both labels where it has some, else by its goals (never by neither)."""
+    db, corpus = library
+    probe = queries(corpus, 1, seed=21)[0]
+    goals = Filter(labels=("goal",))
+    text = "the half with the most corners"
+    hits = db.search(SearchQuery(COLL, text=text, vector=probe, top_k=4, mode=Mode.AUTO, filter=goals)).hits
+    assert hits and all(h.evidence and all(e.node.labels == ("goal",) for e in h.evidence) for h in hits)
+
+
+def test_evidence_is_not_cut_to_a_count_a_search_did_not_make(library: tuple[Database, Corpus]) -> None:
+    """Mixed (ALL) searches count nothing, nor does a count of an event no label names
+    and no vector scores: no hit gives a count, and evidence is the best segments."""
+    db, corpus = library
+    probe = queries(corpus, 1, seed=21)[0]
+    mixed = db.search(SearchQuery(COLL, text="the half with the most corners", vector=probe, top_k=10, mode=Mode.ALL))
+    assert all(h.count is None for h in mixed.hits)
+    assert {e.node.labels[0] for h in mixed.hits for e in h.evidence} != {"corner kick"}
+    text = "a half with at least two long balls"  # no label, and no part vector to score it by
+    uncounted = db.search(SearchQuery(COLL, text=text, vector=probe, top_k=2, mode=Mode.AUTO))
+    assert "nothing counted" in uncounted.route.reason and all(h.count is None for h in uncounted.hits)
+
+
 @pytest.mark.parametrize("level", [Level.SCENE, Level.DRIVE])
 def test_every_answer_on_a_page_is_explained_by_its_own_best_moments(
     library: tuple[Database, Corpus], level: Level
