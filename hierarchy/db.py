@@ -198,7 +198,7 @@ class Database:
         with self._catalog_lock, self._locks.lock(collection.id):
             if not self._locks.alive(collection.id):  # another delete of it went first
                 raise NotFound(f"collection {name!r} does not exist", "name")
-            with nodes.DELETING, self.store.transaction() as cur:
+            with self.store.deleting, self.store.transaction() as cur:
                 catalog.delete_collection(cur, collection.id)
                 nodes.record_last(cur, self.commits.last_stored())
             self._locks.deleted(collection.id)
@@ -260,7 +260,7 @@ class Database:
         with self._locks.writing(coll):
             self.get_video(collection, video_id)  # again under the lock: another delete may have gone first
             keys = nodes.video_keys(self.store.cursor(), coll.id, video_id)
-            with nodes.DELETING, self.store.transaction() as cur:
+            with self.store.deleting, self.store.transaction() as cur:
                 catalog.delete_video(cur, coll.id, video_id)
                 nodes.record_last(cur, self.commits.last_stored())
             for level, level_keys in keys.items():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -223,15 +222,9 @@ def max_sequence(cur: duckdb.DuckDBPyConnection) -> int:
     return int(rows.fetchall()[0][0])
 
 
-# Held by a delete's whole transaction: every delete writes the one ``LAST_COMMIT`` row, and
-# two at once (in two collections: each holds only its own lock) made DuckDB refuse one
-# ("Conflict on update", or a duplicate key), which answered INTERNAL and deleted nothing.
-DELETING = threading.Lock()
-
-
 def record_last(cur: duckdb.DuckDBPyConnection, seq: int) -> None:
-    """Keep ``seq``, the highest commit, in a delete's transaction (run under
-    ``DELETING``): the commit sequence a restarted server reports never goes back."""
+    """Keep ``seq``, the highest commit, in a delete's transaction (run under the store's
+    ``deleting`` lock): the commit sequence a restarted server reports never goes back."""
     cur.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", [LAST_COMMIT, str(seq)])
 
 

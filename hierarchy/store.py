@@ -105,6 +105,10 @@ class Store:
                 else "if it is damaged, restore a snapshot (strata restore) or move the data directory aside"
             )
             raise Unavailable(f"cannot open the store {path}: {exc}; {fix}") from exc
+        # Held by a delete's whole transaction: every delete writes the one meta row of the
+        # highest commit, and two at once (in two collections: each holds only its own
+        # lock) made DuckDB refuse one ("Conflict on update", or a duplicate key).
+        self.deleting = threading.Lock()
         self._local = threading.local()
         # Every thread's cursor, by thread, also held here: see _hold. And the one cursor
         # ``failure`` probes with.
