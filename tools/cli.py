@@ -586,14 +586,21 @@ def bench(ctx: typer.Context) -> None:
 use_docstrings(app)
 
 
+_LOCAL_COMMANDS = frozenset({"serve", "demo", "restore", "compact", "bench"})  # they send no names
+
+
 def main() -> None:
     """Console-script entry point."""
-    for arg in sys.argv[1:]:
-        # The shell passes bytes that are not UTF-8 as surrogates, which no name, id, path
-        # or text sent to a server can hold: a usage error here, not a traceback later.
+    # The shell passes bytes that are not UTF-8 as surrogates, which no name, id, path or
+    # text sent to a server can hold: a usage error here, not a traceback later. Local
+    # paths (an ingest file, the directories of the commands that run here) may hold them.
+    sent = sys.argv[1:] if sys.argv[1:2] and sys.argv[1] not in _LOCAL_COMMANDS else []
+    for arg in sent:
         try:
             arg.encode("utf-8")
         except UnicodeEncodeError:
+            if os.path.lexists(arg):
+                continue
             shown = repr(arg.encode("utf-8", "surrogateescape"))[2:-1]  # the bytes as given: x\xff
             err.print(f"[red]error[/red] argument '{escape(shown)}' is not valid UTF-8", soft_wrap=True)
             raise SystemExit(2) from None

@@ -290,6 +290,10 @@ def test_a_text_that_is_not_utf8_is_a_usage_error(served: str) -> None:
     ):
         result = subprocess.run([STRATA.encode(), *args], capture_output=True, env=env)
         assert result.returncode == 2 and b"not valid UTF-8" in result.stderr and b"Traceback" not in result.stderr
+    # A local path is the file system's to name: a data directory of Latin-1 bytes is taken.
+    latin = [STRATA.encode(), b"compact", b"--data-dir", b"/tmp/caf\xe9-strata-none"]
+    local = subprocess.run(latin, capture_output=True)
+    assert b"UTF-8" not in local.stderr and b"Traceback" not in local.stderr, local.stderr
 
 
 def test_demo_and_bench_refuse_what_they_cannot_run_in_one_line(tmp_path: Path) -> None:
