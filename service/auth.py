@@ -80,10 +80,12 @@ COLLECTION_FIELDS: dict[str, str | None] = {
 
 # RPCs that list collections when none is named: a scoped token gets the list filtered to
 # its own collections (field of the response holding messages with a ``name``).
+LIST_COLLECTIONS = "/strata.v1.CollectionService/ListCollections"
 LISTINGS: dict[str, str] = {
-    "/strata.v1.CollectionService/ListCollections": "collections",
+    LIST_COLLECTIONS: "collections",
     "/strata.v1.AdminService/GetStats": "collections",
 }
+LISTING_PAGE = 1000  # collections read a page while a scoped token's are gathered
 
 EXEMPT_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
@@ -155,7 +157,20 @@ def load_tokens(settings: Settings) -> TokenStore | None:
         # Configured but empty is a mistake, not a wish to turn authentication off.
         field = "STRATA_AUTH_TOKENS_FILE" if settings.auth_tokens_file else "STRATA_AUTH_TOKENS"
         raise InvalidArgument(field, "names no token; add one, or unset it to turn authentication off")
+    _no_token_twice(entries, settings)
     return TokenStore(entries) if entries else None
+
+
+def _no_token_twice(entries: list[_Entry], settings: Settings) -> None:
+    """A token given twice (in the file, the environment, or both) took the last entry's
+    role and scope: narrowing a token by adding an entry widened it instead."""
+    seen: dict[bytes, str] = {}
+    for entry in entries:
+        if entry.digest in seen:
+            field = "STRATA_AUTH_TOKENS_FILE" if settings.auth_tokens_file else "STRATA_AUTH_TOKENS"
+            names = f"{seen[entry.digest]!r} and {entry.principal.name!r}"
+            raise InvalidArgument(field, f"entries {names} hold the same token; keep one entry per token")
+        seen[entry.digest] = entry.principal.name
 
 
 def parse_token_file(path: Path) -> list[_Entry]:
@@ -172,7 +187,12 @@ def parse_token_file(path: Path) -> list[_Entry]:
     return [_file_entry(item, i, f"{field}: {path} entry {i}") for i, item in enumerate(raw)]
 
 
+_ENTRY_KEYS = frozenset({"name", "token", "token_sha256", "role", "collections"})
+
+
 def _file_entry(item: dict[str, Any], index: int, where: str) -> _Entry:
+    if unknown := sorted(set(item) - _ENTRY_KEYS):  # "collection" for "collections" left a token unscoped
+        raise InvalidArgument(where, f"{unknown[0]!r} is not a token entry key; use {', '.join(sorted(_ENTRY_KEYS))}")
     name = str(item.get("name") or f"entry-{index}")
     if "token_sha256" in item:
         try:
@@ -185,9 +205,9 @@ def _file_entry(item: dict[str, Any], index: int, where: str) -> _Entry:
         digest = hashlib.sha256(str(item["token"]).encode()).digest()
     else:
         raise InvalidArgument(where, "give token_sha256 (preferred) or token")
-    collections = item.get("collections")
-    if collections is not None and (not isinstance(collections, list) or not collections):
-        raise InvalidArgument(where, "collections must be a non-empty list; leave it out to allow all")
+    collections = item.get("collections")  # absent: every collection (null or [] is refused)
+    if "collections" in item and not (isinstance(collections, list) and collections and all(map(str, collections))):
+        raise InvalidArgument(where, "collections must be a non-empty list of names; leave it out to allow all")
     return _Entry(digest, Principal(name, _role(item.get("role"), where), _scope(collections)))
 
 
@@ -213,7 +233,8 @@ def _role(value: Any, where: str) -> Role:
     try:
         return Role[str(value).strip().upper()]
     except KeyError:
-        raise InvalidArgument(where, f"role {value!r} is not one of read, write, admin") from None
+        # The value is not echoed: a token and a role swapped would print the token.
+        raise InvalidArgument(where, "role is not one of read, write, admin") from None
 
 
 def _scope(collections: list[Any] | None) -> frozenset[str] | None:
@@ -275,9 +296,27 @@ def _scoped_unary(behaviour: Callable, method: str, principal: Principal) -> Cal
         denial = _denial(method, request, principal)
         if denial:
             context.abort(grpc.StatusCode.PERMISSION_DENIED, denial)
+        if method == LIST_COLLECTIONS:
+            return _own_collections(behaviour, request, context, principal)
         return _filtered(method, behaviour(request, context), principal)
 
     return wrapper
+
+
+def _own_collections(behaviour: Callable, request: Any, context: grpc.ServicerContext, principal: Principal) -> Any:
+    """``ListCollections`` for a scoped token: every collection it reaches, in one page.
+    Pages cut from every collection's listing named the others in their tokens (the
+    name a page ends after), and came back empty between the token's own."""
+    asked = type(request)()
+    asked.CopyFrom(request)
+    asked.page_size = LISTING_PAGE
+    kept: list[Any] = []
+    while True:
+        reply = behaviour(asked, context)
+        kept += [c for c in reply.collections if principal.may_use(c.name)]
+        if not reply.next_page_token:
+            return type(reply)(collections=kept)
+        asked.page_token = reply.next_page_token
 
 
 def _scoped_stream(behaviour: Callable, method: str, principal: Principal) -> Callable:

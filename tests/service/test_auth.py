@@ -16,7 +16,7 @@ from google.protobuf import descriptor_pool
 from hierarchy.errors import InvalidArgument
 from service import auth
 from service.client import StrataClient, StrataRpcError, segment_from_dict
-from service.gen.strata.v1 import segment_pb2
+from service.gen.strata.v1 import collection_pb2, segment_pb2
 from service.server import SERVICE_NAMES, StrataServer
 from service.settings import Settings
 from tests.service.conftest import DIM, rows, start_server, unit_vectors
@@ -140,6 +140,25 @@ def test_scoped_token_reaches_only_its_collections(secured: StrataServer) -> Non
         assert [c.name for c in client.stats().collections] == ["a"]
 
 
+def test_a_scoped_listing_never_names_another_collection(secured: StrataServer) -> None:
+    """Pages of every collection's listing, filtered, named the others in their tokens
+    (the name a page ends after): a scoped token gets its own collections in one page."""
+    with connect(secured, "admin-secret") as admin:
+        admin.create_collection("0-merger-plans", dimension=DIM)  # sorts before "a"
+    with grpc.insecure_channel(secured.address) as channel:
+        listing = channel.unary_unary(
+            "/strata.v1.CollectionService/ListCollections",
+            request_serializer=collection_pb2.ListCollectionsRequest.SerializeToString,
+            response_deserializer=collection_pb2.ListCollectionsResponse.FromString,
+        )
+        reply = listing(
+            collection_pb2.ListCollectionsRequest(page_size=1),
+            metadata=[("authorization", "Bearer scoped-secret")],
+            timeout=10,
+        )
+    assert [c.name for c in reply.collections] == ["a"] and reply.next_page_token == ""
+
+
 def test_scoped_stream_stops_at_the_first_foreign_batch(secured: StrataServer) -> None:
     def batch(collection: str, video: str, start: int) -> segment_pb2.StreamAppendSegmentsRequest:
         segments = [segment_from_dict(r) for r in rows(video, unit_vectors(1), start)]
@@ -200,8 +219,11 @@ def test_token_file_in_json_and_toml(tmp_path: Path) -> None:
         [{"token": "x", "role": "read", "collections": []}],
         {"tokens": []},
         "not a list",
+        [{"token": "x", "role": "write", "collection": ["a"]}],  # unscoped the token, unseen
+        [{"token": "x", "role": "read", "collections": None}],
+        [{"token": "x", "role": "read", "collections": ["a"]}, {"token": "x", "role": "admin"}],  # last won
     ],
-    ids=["no-token", "bad-role", "short-hash", "empty-scope", "no-entries", "not-a-list"],
+    ids=["no-token", "bad-role", "short-hash", "empty-scope", "no-entries", "not-a-list", "typo", "null", "twice"],
 )
 def test_bad_token_file_names_the_problem(tmp_path: Path, content: object) -> None:
     path = tmp_path / "tokens.json"
@@ -209,6 +231,15 @@ def test_bad_token_file_names_the_problem(tmp_path: Path, content: object) -> No
     with pytest.raises(InvalidArgument) as info:
         auth.load_tokens(Settings.load(env={}, auth_tokens_file=path))
     assert "STRATA_AUTH_TOKENS_FILE" in str(info.value)
+
+
+def test_a_token_given_twice_or_in_a_swapped_entry_is_refused_without_echoing_it() -> None:
+    with pytest.raises(InvalidArgument) as twice:
+        auth.load_tokens(Settings.load(env={"STRATA_AUTH_TOKENS": "t:read:games;t:admin"}))
+    assert "the same token" in str(twice.value) and "STRATA_AUTH_TOKENS" in str(twice.value)
+    with pytest.raises(InvalidArgument) as swapped:  # ROLE:TOKEN for TOKEN:ROLE
+        auth.load_tokens(Settings.load(env={"STRATA_AUTH_TOKENS": "admin:Sup3r-S3cret-T0ken"}))
+    assert "Sup3r" not in str(swapped.value) and "role" in str(swapped.value)
 
 
 def test_environment_tokens_and_settings() -> None:
