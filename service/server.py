@@ -7,6 +7,7 @@ Strata services UNAVAILABLE) until recovery ends, see :mod:`service.readiness`."
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 import uuid
@@ -59,6 +60,9 @@ SERVICE_NAMES = [
 ]
 
 
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
 class AccessLogInterceptor(grpc.ServerInterceptor):
     """Logs one line per call: request id, method, status code and duration."""
 
@@ -67,7 +71,10 @@ class AccessLogInterceptor(grpc.ServerInterceptor):
         if handler is None:
             return None
         metadata = dict(handler_call_details.invocation_metadata or ())
-        request_id = metadata.get("x-request-id") or uuid.uuid4().hex[:12]
+        given = metadata.get("x-request-id") or ""
+        # A client's id is logged as sent only if it is one short token: spaces or a long
+        # text could forge or swamp the log's lines.
+        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex[:12]
         method = handler_call_details.method
         if handler.unary_unary:
             return handler._replace(unary_unary=_logged(handler.unary_unary, method, request_id))

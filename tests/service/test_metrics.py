@@ -234,6 +234,21 @@ def test_the_access_log_records_a_status_set_without_raising(
     assert lines and " NOT_FOUND " in lines[0]
 
 
+def test_a_request_id_that_could_forge_a_log_line_is_replaced(
+    server: StrataServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    forged = "deadbeef0000 /strata.v1.AdminService/CreateSnapshot OK 3.1ms"
+    channel = grpc.insecure_channel(server.address)
+    check = health_pb2_grpc.HealthStub(channel).Check
+    with caplog.at_level(logging.INFO, logger="strata.access"):
+        for given in (forged, "x" * 7000):
+            check(health_pb2.HealthCheckRequest(), timeout=10, metadata=[("x-request-id", given)])
+    channel.close()
+    lines = [r.getMessage() for r in caplog.records if "/grpc.health.v1.Health/Check" in r.getMessage()]
+    assert len(lines) >= 2 and not any("CreateSnapshot" in line or "xxxx" in line for line in lines)
+    assert all(len(line.split()[0]) == 12 for line in lines[-2:])  # an id of the server's own
+
+
 def _slow_echo(seconds: float) -> grpc.GenericRpcHandler:
     def echo(request: bytes, context: grpc.ServicerContext) -> bytes:
         time.sleep(seconds)  # past the caller's deadline, with no check of it on the way
