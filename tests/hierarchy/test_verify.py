@@ -13,7 +13,7 @@ import pytest
 from hierarchy.db import Database
 from hierarchy.errors import NotFound
 from hierarchy.index import LevelIndex
-from hierarchy.types import EmbeddingSpace, Level
+from hierarchy.types import EmbeddingSpace, Level, SegmentInput
 from hierarchy.verify import ProblemKind
 from tests.hierarchy.helpers import COLLECTION, DIM, OpenDb, fast_options, segments, unit_vectors
 
@@ -77,6 +77,19 @@ def test_an_empty_collection_and_an_open_unbuilt_video_verify_clean(games: Datab
     report = games.verify(COLLECTION)
     assert report.ok, report.problems
     assert report.videos == 0
+
+
+def test_a_reopened_video_with_a_segment_in_a_gap_verifies_clean(games: Database) -> None:
+    """A reopened video takes a segment between two of a scene's (the API allows it):
+    until the next build it has no parent, and its scene's run is not broken by it."""
+    rows = [SegmentInput("gap", i * 1000, i * 1000 + 800, vector) for i, vector in enumerate(unit_vectors(30, seed=4))]
+    games.create_video(COLLECTION, "gap")
+    games.append_segments(COLLECTION, rows)
+    games.seal_video(COLLECTION, "gap")
+    games.reopen_video(COLLECTION, "gap")
+    games.append_segments(COLLECTION, [SegmentInput("gap", 5800, 5900, unit_vectors(1, seed=9)[0])])
+    report = games.verify(COLLECTION)
+    assert report.ok, report.problems
 
 
 def test_sampling_compares_at_most_the_sample(built: Database) -> None:
