@@ -6,7 +6,7 @@ Per call (recorded by :class:`MetricsInterceptor`):
 - ``strata_request_duration_seconds{method}``: latency histogram;
 - ``strata_requests_in_flight{method}``: calls running now;
 - ``strata_segments_ingested_total``: segments committed by acknowledged appends (replays
-  excluded).
+  excluded; a stream that fails part-way leaves its committed batches out).
 
 Read from the database at scrape time (:class:`DatabaseCollector`):
 
