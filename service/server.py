@@ -177,7 +177,8 @@ class StrataServer:
         largest = self.settings.max_message_mb * 1024 * 1024
         collection_pb2_grpc.add_CollectionServiceServicer_to_server(servicers.CollectionServicer(self.db), s)
         video_pb2_grpc.add_VideoServiceServicer_to_server(servicers.VideoServicer(self.db, largest), s)
-        segment_pb2_grpc.add_SegmentServiceServicer_to_server(servicers.SegmentServicer(self.db), s)
+        segments = servicers.SegmentServicer(self.db, self.settings.workers)
+        segment_pb2_grpc.add_SegmentServiceServicer_to_server(segments, s)
         search_pb2_grpc.add_SearchServiceServicer_to_server(servicers.SearchServicer(self.db, largest), s)
         admin_pb2_grpc.add_AdminServiceServicer_to_server(servicers.AdminServicer(self.db), s)
         hierarchy_pb2_grpc.add_HierarchyServiceServicer_to_server(servicers.HierarchyServicer(self.db), s)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Iterator
 
 import grpc
@@ -120,11 +121,19 @@ class VideoServicer(video_pb2_grpc.VideoServiceServicer):
         return video_pb2.DeleteVideoResponse()
 
 
+# The share of the call pool's threads a stream may never take: a stream holds one for
+# its whole length, and idle ones that took them all stalled every other call, health
+# checks too (16 threads: 12 streams at most; under 4 threads, none is kept).
+KEPT_FROM_STREAMS = 4  # one thread in this many
+
+
 class SegmentServicer(segment_pb2_grpc.SegmentServiceServicer):
     """Segments: batched and streamed appends."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, workers: int = 16) -> None:
         self.db = db
+        self.max_streams = max(1, workers - workers // KEPT_FROM_STREAMS)
+        self._streams = threading.BoundedSemaphore(self.max_streams)
 
     @map_errors
     def AppendSegments(
@@ -136,6 +145,20 @@ class SegmentServicer(segment_pb2_grpc.SegmentServiceServicer):
     def StreamAppendSegments(
         self, request_iterator: Iterator[segment_pb2.StreamAppendSegmentsRequest], context: Ctx
     ) -> segment_pb2.StreamAppendSegmentsResponse:  # noqa: N802, E501
+        if not self._streams.acquire(blocking=False):
+            raise ResourceExhausted(
+                f"{self.max_streams} streams are open, the most this server takes at once (a quarter of its "
+                "STRATA_WORKERS threads is kept for other calls); send when one ends, or use AppendSegments",
+                "stream",
+            )
+        try:
+            return self._streamed(request_iterator)
+        finally:
+            self._streams.release()
+
+    def _streamed(
+        self, request_iterator: Iterator[segment_pb2.StreamAppendSegmentsRequest]
+    ) -> segment_pb2.StreamAppendSegmentsResponse:
         summary = segment_pb2.StreamAppendSegmentsResponse()
         messages = iter(request_iterator)
         for number in itertools.count():

@@ -4,7 +4,10 @@ nothing is written, and the server goes on serving."""
 from __future__ import annotations
 
 import re
+import threading
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -14,7 +17,7 @@ from hierarchy import validate
 from hierarchy.errors import InvalidArgument
 from service.client import StrataClient, StrataRpcError
 from service.errors import MAX_MESSAGE_CHARS
-from service.gen.strata.v1 import graph_pb2, search_pb2, video_pb2
+from service.gen.strata.v1 import graph_pb2, search_pb2, segment_pb2, segment_pb2_grpc, video_pb2
 from service.server import StrataServer
 from service.settings import Settings
 from tests.service.conftest import DIM, rows, start_server, unit_vectors
@@ -249,3 +252,33 @@ def test_a_page_of_videos_larger_than_a_message_is_cut_short_not_refused(heavy: 
         heavy.create_video("attrs", f"m{n:03d}", attributes={"notes": f"{n:03d}".ljust(9_000, "x")})
     listed = [v.id for v in heavy.list_videos("attrs", page_size=1000)]
     assert listed == [f"m{n:03d}" for n in range(150)]
+
+
+def test_idle_streams_cannot_take_the_threads_other_calls_need(tmp_path: Path) -> None:
+    """Streams that send nothing held a call thread each: as many as STRATA_WORKERS
+    stalled every other call, health checks too. A quarter of them is kept from streams."""
+    srv = start_server(tmp_path / "data", workers=4)  # at most three streams
+    release = threading.Event()
+
+    def idle() -> Iterator[segment_pb2.StreamAppendSegmentsRequest]:
+        release.wait(30)
+        yield from ()
+
+    channel = grpc.insecure_channel(srv.address)
+    stream = segment_pb2_grpc.SegmentServiceStub(channel).StreamAppendSegments
+    try:
+        held = [stream.future(idle(), timeout=60) for _ in range(3)]
+        time.sleep(0.5)  # all taken by the server
+        with pytest.raises(grpc.RpcError) as info:
+            stream(idle(), timeout=10)
+        assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED  # type: ignore[attr-defined]
+        assert "3 streams are open" in info.value.details()  # type: ignore[attr-defined]
+        with StrataClient(srv.address, timeout=10) as client:
+            assert client.health() == "SERVING" and list(client.list_collections()) == []
+        release.set()
+        assert all(h.result(timeout=30).batch_count == 0 for h in held)
+        assert stream(iter(()), timeout=10).batch_count == 0  # a stream again once they ended
+    finally:
+        release.set()
+        channel.close()
+        srv.stop(0)
