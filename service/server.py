@@ -304,6 +304,10 @@ def create_server(settings: Settings | None = None, db: Database | None = None) 
     free port (see ``StrataServer.port``).
     """
     settings = settings or Settings.load()
+    # Tokens and TLS files are read first: a mistake in them is named before the data
+    # directory is made, locked or migrated.
+    auth.load_tokens(settings)
+    auth.server_credentials(settings)
     db = db or Database.open(settings.data_dir, settings.database_options(), recover=False)
     try:
         return StrataServer(settings, db)

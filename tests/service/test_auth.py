@@ -233,6 +233,12 @@ def test_bad_token_file_names_the_problem(tmp_path: Path, content: object) -> No
     assert "STRATA_AUTH_TOKENS_FILE" in str(info.value)
 
 
+def test_bad_tokens_are_named_before_the_data_directory_is_made(tmp_path: Path) -> None:
+    with pytest.raises(InvalidArgument):
+        start_server(tmp_path / "data", auth_tokens="t:owner")
+    assert not (tmp_path / "data").exists()
+
+
 def test_a_token_given_twice_or_in_a_swapped_entry_is_refused_without_echoing_it() -> None:
     with pytest.raises(InvalidArgument) as twice:
         auth.load_tokens(Settings.load(env={"STRATA_AUTH_TOKENS": "t:read:games;t:admin"}))
