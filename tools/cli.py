@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import shlex
 import sys
 import threading
@@ -24,6 +23,7 @@ from hierarchy.encoder import DEFAULT_ENCODER
 from hierarchy.validate import MAX_DIMENSION
 from service.client import GRANULARITIES, METRICS, StrataClient, StrataRpcError
 from service.gen.strata.v1 import admin_pb2
+from tools.arguments import dialled, not_utf8
 from tools.help_text import use_docstrings
 from tools.offline import offline_app
 from tools.output import console, directory, err, stop
@@ -48,7 +48,6 @@ LevelName = Enum("LevelName", {name: name for name in GRANULARITIES}, type=str) 
 
 Target = Annotated[str, typer.Option("--target", envvar="STRATA_TARGET", help="Server address host:port.")]
 DEFAULT_TARGET = "localhost:50051"
-_BARE_HOST = re.compile(r"[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\]")  # a host or address with no port
 SEALERS = 2  # concurrent SealVideo calls of `strata ingest --seal`
 Token = Annotated[
     str | None, typer.Option("--token", envvar="STRATA_TOKEN", help="Bearer token, when the server requires one.")
@@ -61,16 +60,10 @@ TlsCa = Annotated[
 ]
 
 
-def dialled(target: str) -> str:
-    """The address to dial: a host given with no port gets the server's default port
-    (gRPC would dial 443)."""
-    return f"{target}:{DEFAULT_TARGET.rpartition(':')[2]}" if _BARE_HOST.fullmatch(target) else target
-
-
 def _client(target: str, token: str | None = None, tls_ca: Path | None = None) -> StrataClient:
     if not target.strip():
         stop("--target (STRATA_TARGET) is empty; give the server's address as host:port")
-    target = dialled(target)
+    target = dialled(target, DEFAULT_TARGET)
     try:
         roots = read_ca(tls_ca) if tls_ca else None
     except ValueError as exc:
@@ -586,24 +579,11 @@ def bench(ctx: typer.Context) -> None:
 use_docstrings(app)
 
 
-_LOCAL_COMMANDS = frozenset({"serve", "demo", "restore", "compact", "bench"})  # they send no names
-
-
 def main() -> None:
     """Console-script entry point."""
-    # The shell passes bytes that are not UTF-8 as surrogates, which no name, id, path or
-    # text sent to a server can hold: a usage error here, not a traceback later. Local
-    # paths (an ingest file, the directories of the commands that run here) may hold them.
-    sent = sys.argv[1:] if sys.argv[1:2] and sys.argv[1] not in _LOCAL_COMMANDS else []
-    for arg in sent:
-        try:
-            arg.encode("utf-8")
-        except UnicodeEncodeError:
-            if os.path.lexists(arg):
-                continue
-            shown = repr(arg.encode("utf-8", "surrogateescape"))[2:-1]  # the bytes as given: x\xff
-            err.print(f"[red]error[/red] argument '{escape(shown)}' is not valid UTF-8", soft_wrap=True)
-            raise SystemExit(2) from None
+    if (shown := not_utf8(sys.argv[1:])) is not None:
+        err.print(f"[red]error[/red] argument '{escape(shown)}' is not valid UTF-8", soft_wrap=True)
+        raise SystemExit(2)
     app()
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from hierarchy.encoder import default_model_path
 from service.client import StrataClient
-from tools import cli
+from tools import arguments, cli
 
 STRATA = str(Path(sys.executable).parent / "strata")
 
@@ -277,7 +277,7 @@ def test_an_empty_target_is_named_in_one_line() -> None:
     ],
 )
 def test_a_target_with_no_port_dials_the_servers_default_port(given: str, dialled: str) -> None:
-    assert cli.dialled(given) == dialled
+    assert arguments.dialled(given, cli.DEFAULT_TARGET) == dialled
 
 
 def test_a_text_that_is_not_utf8_is_a_usage_error(served: str) -> None:
