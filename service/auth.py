@@ -206,7 +206,8 @@ def _file_entry(item: dict[str, Any], index: int, where: str) -> _Entry:
     else:
         raise InvalidArgument(where, "give token_sha256 (preferred) or token")
     collections = item.get("collections")  # absent: every collection (null or [] is refused)
-    if "collections" in item and not (isinstance(collections, list) and collections and all(map(str, collections))):
+    names = isinstance(collections, list) and all(isinstance(c, str) and c.strip() for c in collections)
+    if "collections" in item and not (names and collections):
         raise InvalidArgument(where, "collections must be a non-empty list of names; leave it out to allow all")
     return _Entry(digest, Principal(name, _role(item.get("role"), where), _scope(collections)))
 
@@ -296,7 +297,7 @@ def _scoped_unary(behaviour: Callable, method: str, principal: Principal) -> Cal
         denial = _denial(method, request, principal)
         if denial:
             context.abort(grpc.StatusCode.PERMISSION_DENIED, denial)
-        if method == LIST_COLLECTIONS:
+        if method == LIST_COLLECTIONS and hasattr(request, "DESCRIPTOR"):  # (bytes that did not parse: refused within)
             return _own_collections(behaviour, request, context, principal)
         return _filtered(method, behaviour(request, context), principal)
 

@@ -178,7 +178,12 @@ def test_scoped_stream_stops_at_the_first_foreign_batch(secured: StrataServer) -
 
 @pytest.mark.parametrize("token", ["admin-secret", "scoped-secret"])
 @pytest.mark.parametrize(
-    ("method", "streamed"), [("VideoService/GetVideo", False), ("SegmentService/StreamAppendSegments", True)]
+    ("method", "streamed"),
+    [
+        ("VideoService/GetVideo", False),
+        ("SegmentService/StreamAppendSegments", True),
+        ("CollectionService/ListCollections", False),  # a scoped listing is answered apart
+    ],
 )
 def test_bytes_that_do_not_parse_are_invalid_argument_for_a_scoped_token_too(
     secured: StrataServer, token: str, method: str, streamed: bool
@@ -221,9 +226,21 @@ def test_token_file_in_json_and_toml(tmp_path: Path) -> None:
         "not a list",
         [{"token": "x", "role": "write", "collection": ["a"]}],  # unscoped the token, unseen
         [{"token": "x", "role": "read", "collections": None}],
+        [{"token": "x", "role": "read", "collections": [None]}],  # was scoped to a collection named "None"
         [{"token": "x", "role": "read", "collections": ["a"]}, {"token": "x", "role": "admin"}],  # last won
     ],
-    ids=["no-token", "bad-role", "short-hash", "empty-scope", "no-entries", "not-a-list", "typo", "null", "twice"],
+    ids=[
+        "no-token",
+        "bad-role",
+        "short-hash",
+        "empty-scope",
+        "no-entries",
+        "not-a-list",
+        "typo",
+        "null",
+        "null-name",
+        "twice",
+    ],  # fmt: skip
 )
 def test_bad_token_file_names_the_problem(tmp_path: Path, content: object) -> None:
     path = tmp_path / "tokens.json"
