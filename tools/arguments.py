@@ -22,13 +22,13 @@ def not_utf8(args: list[str]) -> str | None:
     """The first argument (shown as its bytes, ``x\\xff``) a server could not be sent,
     or None. The shell passes bytes that are not UTF-8 as surrogates, which no name, id,
     path or text sent to a server can hold: a usage error, not a traceback later. Local
-    paths may hold them: an existing file's, and those of the commands that run here."""
+    paths may hold them: those of the commands that run here, and the file ingest reads."""
     if not args or args[0] in _LOCAL_COMMANDS:
         return None
     for arg in args:
         try:
             arg.encode("utf-8")
         except UnicodeEncodeError:
-            if not os.path.lexists(arg):
+            if not (args[0] == "ingest" and os.path.isfile(arg)):
                 return repr(arg.encode("utf-8", "surrogateescape"))[2:-1]
     return None

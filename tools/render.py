@@ -101,7 +101,7 @@ def _shown_text(hit: Any) -> str:
     """A hit's caption, cut to 70 characters: a parent's is its best moment's, with its
     time (a half's own text is its first captions, which say nothing of why it answers)."""
     node, text = hit.node, hit.node.text
-    if hit.evidence and node.level != common_pb2.LEVEL_SEGMENT:
+    if hit.evidence and node.level != common_pb2.LEVEL_SEGMENT and hit.evidence[0].node.text:
         moment = hit.evidence[0].node
         text = f"at {_clock(moment.start_ms)}: {moment.text}"
     return (text[:70] + "…") if len(text) > 70 else text

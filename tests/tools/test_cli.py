@@ -280,12 +280,15 @@ def test_a_target_with_no_port_dials_the_servers_default_port(given: str, dialle
     assert arguments.dialled(given, cli.DEFAULT_TARGET) == dialled
 
 
-def test_a_text_that_is_not_utf8_is_a_usage_error(served: str) -> None:
+def test_a_text_that_is_not_utf8_is_a_usage_error(served: str, tmp_path: Path) -> None:
     env = {**os.environ, "STRATA_TARGET": served}
+    latin_file = os.fsencode(tmp_path) + b"/caf\xe9"
+    open(latin_file, "w").close()  # a name that is a file here is still a name sent to the server
     for args in (
         [b"parse", b"corner \xff kick"],
         [b"search", b"games", b"\xfe"],
         [b"collections", b"create", b"x\xff", b"--dim", b"3"],  # names, ids and paths too
+        [b"collections", b"create", latin_file, b"--dim", b"3"],
         [b"snapshot", b"/tmp/snap\xe9"],
     ):
         result = subprocess.run([STRATA.encode(), *args], capture_output=True, env=env)
