@@ -63,6 +63,7 @@ class LevelMoments:
     # an add of as many nodes change the level without changing its size.
     deleted: int = field(default=0, compare=False)
     _memo: dict[bytes, tuple[float, float]] = field(default_factory=dict, compare=False, repr=False)
+    _stillness: dict[int, bool] = field(default_factory=dict, compare=False, repr=False)  # by dimension
 
     @classmethod
     def of(cls, vectors: np.ndarray, count: int) -> LevelMoments:
@@ -106,10 +107,14 @@ class LevelMoments:
         return memo
 
     def _still(self, dimension: int) -> bool:
-        """Whether the level's vectors (their first ``dimension`` coordinates) do not vary."""
-        head = self.mean[:dimension]
-        total = float(np.trace(self.covariance[:dimension, :dimension]))
-        return total <= NO_SPREAD * (1.0 + float(head @ head))
+        """Whether the level's vectors (their first ``dimension`` coordinates) do not vary
+        (kept: the moments never change, and each query asked again)."""
+        still = self._stillness.get(dimension)
+        if still is None:
+            head = self.mean[:dimension]
+            total = float(np.trace(self.covariance[:dimension, :dimension]))
+            still = self._stillness[dimension] = total <= NO_SPREAD * (1.0 + float(head @ head))
+        return still
 
 
 def sample_of(index: LevelIndex) -> np.ndarray:
