@@ -8,16 +8,20 @@ import math
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hierarchy import candidates, order, search
+from hierarchy import candidates, order, router, search
 from hierarchy.calibrate import LevelMoments
 from hierarchy.candidates import Ranked
 from hierarchy.index import LevelIndex
 from hierarchy.spans import LevelSpans
-from hierarchy.types import Hit, Level, Node, Route, TimeRange
+from hierarchy.types import Hit, Level, Node, TimeRange
 from hierarchy.writecache import LabelReads
+
+if TYPE_CHECKING:
+    from hierarchy.plans import Ranking
 
 EVIDENCE = 3
 # A parent with more segments than this (a half, a whole video) finds its evidence top
@@ -108,23 +112,42 @@ class EvidenceSource:
     # Sorted keys of the segments that may explain a parent, most telling first: a parent
     # is explained by the first of these it holds any of (else by its best segments).
     labelled: tuple[np.ndarray, ...] = ()
+    # (level, position) of the part of each video a count was taken in ("two goals in
+    # the second half": the second half): a parent's evidence lies inside it too.
+    counted_part: tuple[Level, int] | None = None
 
 
 def explaining(
-    named: Sequence[str], route: Route, head: Sequence[Ranked], reads: LabelReads, cid: int
-) -> tuple[np.ndarray, ...]:
-    """The segments that explain a parent, most telling first (see
-    ``EvidenceSource.labelled``): those carrying both a label the filter ``named`` and
-    one the ranking (its ``head``) counted its event by ("the half with the most
-    corners": "corner kick"; an ALL search counts nothing), then those carrying a label
-    the filter named; either alone where there is one."""
-    parsed, counted = route.parse, bool(head) and head[0].count >= 0
-    event = parsed.count_event if counted and parsed is not None and parsed.count is not None else ""
-    by_count = candidates.matching_labels(event, reads.labels(cid)) if event else []
+    named: Sequence[str], ranking: Ranking, reads: LabelReads, cid: int
+) -> tuple[tuple[np.ndarray, ...], tuple[Level, int] | None]:
+    """What explains a parent beyond its best segments: ``EvidenceSource.labelled`` (those
+    carrying both a label the filter ``named`` and one the ``ranking`` counted its event
+    by, "the half with the most corners": "corner kick"; an ALL search counts nothing;
+    then those carrying a label the filter named; either alone where there is one) and
+    ``EvidenceSource.counted_part``."""
+    parsed, head = ranking.route.parse, ranking.ranked[:1]
+    counted = bool(head) and head[0].count >= 0 and parsed is not None and parsed.count is not None
+    by_count = candidates.matching_labels(parsed.count_event, reads.labels(cid)) if counted else []
     held = [reads.keys(cid, list(names)) for names in (named, by_count) if names]
-    if len(held) == 2:
-        return (np.intersect1d(*held), held[0])
-    return tuple(held)
+    ordinal = parsed.ordinal if counted else None
+    of = ordinal.of if ordinal is not None and not ordinal.event_ordered else None
+    part = (of, ordinal.position) if of is not None and ordinal is not None and of < head[0].level else None
+    return ((np.intersect1d(*held), held[0]) if len(held) == 2 else tuple(held)), part
+
+
+def _within(span: tuple[int, int], part: tuple[int, int] | None) -> tuple[int, int]:
+    return span if part is None else (max(span[0], part[0]), min(span[1], part[1]))
+
+
+def _counted_parts(source: EvidenceSource) -> dict[str, tuple[int, int]]:
+    """``video -> (start, end)`` of the part of each video its count was taken in."""
+    if source.counted_part is None or source.counted_part[0] not in source.spans:
+        return {}
+    level, position = source.counted_part
+    spans = source.spans[level]
+    keys = spans.matching((), 0, 0)
+    keys = keys[router.position_mask(*spans.positions(keys), position)]
+    return {video: (start, end) for video, start, end in spans.spans(keys.tolist()).values()}
 
 
 def evidence_for(source: EvidenceSource, vector: np.ndarray, page: list[tuple[int, Level]]) -> dict[int, list[Scored]]:
@@ -142,6 +165,8 @@ def _evidence_for(source: EvidenceSource, vector: np.ndarray, page: list[tuple[i
     if (window := source.time_range) is not None:  # a parent overlapping the range: its part inside
         end = window.end_ms or math.inf
         spans = {k: (video, max(s, window.start_ms), int(min(e, end))) for k, (video, s, e) in spans.items()}
+    if parts := _counted_parts(source):  # "two goals in the second half": its goals are there
+        spans = {k: (v, *_within((s, e), parts.get(v))) for k, (v, s, e) in spans.items()}
     segments = source.spans[Level.SEGMENT]
     out: dict[int, list[Scored]] = {}
     small: dict[int, np.ndarray] = {}

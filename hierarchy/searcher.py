@@ -494,7 +494,7 @@ class Searcher:
             {level: self._spans(coll, level) for level in Level},
             self._index(coll, Level.SCENE),
             plan.query.filter.time_range,
-            answers.explaining(plan.query.filter.labels, ranking.route, ranking.ranked[:1], self._label_reads, coll.id),
+            *answers.explaining(plan.query.filter.labels, ranking, self._label_reads, coll.id),
         )
         return lambda page: answers.evidence_for(source, ranking.event, page)
 

@@ -293,6 +293,9 @@ def test_a_count_in_a_named_part_counts_only_there(library: Database) -> None:
     holds = auto(library, f"a match with {late_goals} goals in the second half")
     assert holds.route.levels == (Level.VIDEO,) and len(holds.hits) == 1
     assert "counted in half 2 of each video" in holds.route.reason
+    match = holds.hits[0]  # says how many it counted, and shows them: the second half's goals
+    assert match.count == late_goals and match.evidence and all(e.node.labels == ("goal",) for e in match.evidence)
+    assert all(e.node.start_ms >= second for e in match.evidence), [e.node.start_ms for e in match.evidence]
     misses = auto(library, f"a match with {late_goals + 1} goals in the second half")
     assert holds.hits[0].score > 0 > misses.hits[0].score  # the predicate holds, then misses by one
     periods = [r["attributes"]["period"] for r in data.segments if r["labels"] == ["booking"]]
