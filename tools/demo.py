@@ -9,7 +9,6 @@ from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from service.client import StrataClient
 from service.gen.strata.v1 import video_pb2
@@ -17,6 +16,7 @@ from service.server import create_server
 from service.settings import Settings
 from tools import soccer
 from tools.ingest import ingest_rows
+from tools.progress import bars
 from tools.render import draw_tree, print_hits
 
 COLLECTION = "soccer-demo"
@@ -74,10 +74,7 @@ def _load(client: StrataClient, matches: int, out: Console) -> list[str]:
     # sealed in turn; one stopped half-way replays its stored batches).
     sealed = {v.id for v in client.list_videos(COLLECTION) if v.state == video_pb2.VIDEO_STATE_SEALED}
     added = present = 0
-    # Drawn on a terminal only: piped, the output holds the results, not a bar's frames.
-    bar = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
-    progress = Progress(*bar, console=out, disable=not out.is_interactive)
-    with progress:
+    with bars(out) as progress:  # drawn on a terminal only, as every command's
         task = progress.add_task("ingest, seal and build trees", total=len(data.segments))
         for video_id, rows in by_video.items():
             if video_id in sealed:
