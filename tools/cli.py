@@ -16,7 +16,6 @@ from typing import Annotated, Any
 
 import typer
 from google.protobuf import json_format
-from rich.markup import escape
 from rich.table import Table
 
 from hierarchy.encoder import DEFAULT_ENCODER
@@ -26,7 +25,7 @@ from service.gen.strata.v1 import admin_pb2
 from tools.arguments import dialled, not_utf8
 from tools.help_text import use_docstrings
 from tools.offline import offline_app
-from tools.output import console, directory, err, stop
+from tools.output import console, directory, err, escape, stop
 from tools.progress import bars, elapsed
 from tools.render import draw_tree, level_name, node_line, node_sections, print_hits, search_json, stats_table
 from tools.signals import stop_event

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 
 from service.client import StrataClient
 from service.gen.strata.v1 import video_pb2
@@ -16,6 +15,7 @@ from service.server import create_server
 from service.settings import Settings
 from tools import soccer
 from tools.ingest import ingest_rows
+from tools.output import escape
 from tools.progress import bars
 from tools.render import draw_tree, print_hits
 

@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from hierarchy.errors import StrataError
-from tools.output import console, directory, err, stop
+from tools.output import console, directory, err, escape, stop
 from tools.progress import elapsed
 
 offline_app = typer.Typer()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import NoReturn
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.markup import escape as escape_markup
 
 # Piped output (CI logs, files) gets room for the result tables instead of 80 columns.
 # Text from users and the server (captions, labels, ids, queries, messages, paths) goes
@@ -16,6 +17,19 @@ from rich.markup import escape
 # "[red]a[/red]" printed as "a". No emoji either: ":smile:" in a caption stays as given.
 console = Console(width=None if sys.stdout.isatty() else 120, emoji=False)
 err = Console(stderr=True, emoji=False)
+
+# Control characters but tab and newline (C0, DEL, C1), and the marks that reorder text
+# on screen (bidirectional overrides and isolates). Rich passes an ESC through, so a
+# caption written by any client could drive the operator's terminal: clear it, retitle
+# it, hide what follows, or make a line read differently than the bytes it holds.
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def escape(text: str) -> str:
+    """``text`` from users or the server, ready to print with rich: markup escaped, and
+    control characters shown as escapes (``\\x1b``, ``\\u202e``) instead of acting."""
+    shown = _UNPRINTABLE.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
+    return escape_markup(shown)
 
 
 def stop(message: str) -> NoReturn:

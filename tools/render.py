@@ -7,12 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree as RichTree
 
 from service.client import StrataClient
 from service.gen.strata.v1 import common_pb2
+from tools.output import escape
 
 
 def search_json(reply: Any) -> dict[str, Any]:

@@ -158,3 +158,27 @@ def test_verify_and_snapshot_show_the_elapsed_time_on_a_terminal_only(address: s
     assert piped.returncode == 0 and piped.stderr == ""  # not on a terminal: nothing but the result
     piped = _run(address, "snapshot", str(tmp_path / "piped"))
     assert piped.returncode == 0 and piped.stderr == "" and "snapshot of commit sequence" in piped.stdout
+
+
+def test_control_characters_in_stored_text_are_shown_not_sent_to_the_terminal(address: str, tmp_path: Path) -> None:
+    # Any client may write captions: an ESC in one must not clear, retitle or recolour the
+    # terminal of the operator who reads it, nor a bidirectional override reorder a line.
+    caption = "goal\x1b]0;owned\x07 scored\x1b[2J\r by \u202eevil"
+    rows = [{"video_id": "m", "start_ms": i * 2000, "end_ms": i * 2000 + 2000, "text": caption} for i in range(3)]
+    data = tmp_path / "rows.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    _ok(address, "collections", "create", "controls", "--encoder", "default")
+    assert "sealed 1 video" in _ok(address, "ingest", "controls", str(data), "--seal")
+    shown = r"goal\x1b]0;owned\x07 scored\x1b[2J\x0d by \u202eevil"
+    outputs = [
+        _ok(address, "tree", "controls", "m", "--depth", "4"),
+        _ok(address, "node", "controls", "m@0", "--neighbors", "1"),
+        _ok(address, "search", "controls", "goal scored", "--level", "segment", "--top-k", "2"),
+    ]
+    for out in outputs:
+        assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]", out), repr(out)
+    assert shown in outputs[0] and shown in outputs[1]
+    assert r"goal\x1b]0;owned\x07" in outputs[2]
+    # JSON is for programs: the caption comes back as stored.
+    found = json.loads(_ok(address, "search", "controls", "goal scored", "--level", "segment", "--json"))
+    assert found["hits"][0]["text"] == caption
