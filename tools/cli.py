@@ -138,27 +138,33 @@ def serve(
         server = create_server(settings).start(wait=False)
     except StrataError as exc:  # a setting, the data directory, a port: the operator's to fix
         stop(f"{exc.field}: {exc.message}" if exc.field else exc.message)
-    print(f"listening on {server.address}", flush=True)
-    if server.metrics_port is not None:  # the port --metrics-port 0 took is known only now
-        print(f"metrics on http://{server.settings.endpoint(server.metrics_port)}/metrics", flush=True)
-    if server.exposure:
-        err.print(f"[yellow]warning[/yellow] {escape(server.exposure)}", soft_wrap=True)
-    _announce_ready(server, stopping)
-    stopping.wait()
-    server.stop()
+    # A closed stdout (`strata serve | head -1`) raises BrokenPipeError from a print: the
+    # server stops cleanly first (else the interpreter exits under gRPC's threads, which
+    # aborts it), then typer ends the command quietly with exit 1, as for every command.
+    try:
+        print(f"listening on {server.address}", flush=True)
+        if server.metrics_port is not None:  # the port --metrics-port 0 took is known only now
+            print(f"metrics on http://{server.settings.endpoint(server.metrics_port)}/metrics", flush=True)
+        if server.exposure:
+            err.print(f"[yellow]warning[/yellow] {escape(server.exposure)}", soft_wrap=True)
+        _announce_ready(server, stopping)
+        stopping.wait()
+    finally:
+        server.stop()
 
 
 def _announce_ready(server: Any, stop: threading.Event) -> None:
     """Print ``ready`` once ``server`` serves; stop it and exit 1 if its recovery fails."""
+    ready = False
     try:
-        while not stop.is_set():
-            if server.wait_ready(timeout=0.2):
-                print("ready", flush=True)
-                return
+        while not ready and not stop.is_set():
+            ready = server.wait_ready(timeout=0.2)
     except Exception as exc:
         err.print(f"[red]error[/red] recovery failed: {escape(str(exc))}")
         server.stop(0)
         raise typer.Exit(1) from exc
+    if ready:  # printed outside the try: a closed stdout is no failure of recovery
+        print("ready", flush=True)
 
 
 @collections_app.command("create")

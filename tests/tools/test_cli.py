@@ -391,3 +391,21 @@ def test_compact_refuses_a_served_directory_and_shrinks_a_stopped_one(served: st
     assert done.returncode == 0 and done.stdout.startswith(f"compacted {stopped}: "), done.stdout + done.stderr
     before, after = (float(size) for size in re.findall(r"([\d.]+) MB", done.stdout))
     assert after < before and "rows kept" in done.stdout
+
+
+@pytest.mark.parametrize("lines_read", [0, 1])
+def test_serve_whose_stdout_is_closed_stops_cleanly_and_quietly(tmp_path: Path, lines_read: int) -> None:
+    # `strata serve | head -1`: the reader goes before "listening on" (0) or after it (1).
+    # It aborted (exit 134) with the store left open, or said "recovery failed: Broken pipe".
+    proc = subprocess.Popen(
+        [STRATA, "serve", "--data-dir", str(tmp_path / "d"), "--port", "0", "--log-level", "INFO"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    for _ in range(lines_read):
+        assert proc.stdout.readline().startswith("listening on ")
+    proc.stdout.close()  # the next line it prints meets a closed pipe
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 1, stderr
+    assert "Traceback" not in stderr and "Broken pipe" not in stderr and "recovery failed" not in stderr, stderr
+    assert "stopped; indexes saved" in stderr, stderr  # stopped as on SIGTERM, the store closed
