@@ -200,8 +200,9 @@ class StrataServer:
 
     @property
     def address(self) -> str:
-        """``host:port`` the server listens on."""
-        return self.settings.endpoint(self.port)
+        """``host:port`` to dial the server at from this machine: ``localhost:port`` when it
+        listens on every interface (``0.0.0.0``, ``::``), which is no address to dial."""
+        return self.settings.reachable(self.port)
 
     def start(self, wait: bool = True) -> StrataServer:
         """Start answering (health NOT_SERVING, Strata RPCs UNAVAILABLE), recover the
@@ -212,6 +213,8 @@ class StrataServer:
         """
         self._server.start()
         log.info("listening on %s (data directory %s)", self.address, self.db.data_dir)
+        if note := self.settings.interfaces_note():
+            log.info(note)
         if self.metrics is not None:
             try:
                 self.metrics_port = self.metrics.serve(self.settings.host.strip("[]"), self.settings.metrics_port)
@@ -220,7 +223,7 @@ class StrataServer:
                 where = self.settings.endpoint(self.settings.metrics_port)
                 reason = f"cannot serve metrics on {where}: {exc.strerror}; choose another --metrics-port"
                 raise Unavailable(reason) from exc
-            log.info("metrics on http://%s/metrics", self.settings.endpoint(self.metrics_port))
+            log.info("metrics on http://%s/metrics", self.settings.reachable(self.metrics_port))
         if self.exposure:
             log.warning(self.exposure)
         self._recovery.start()

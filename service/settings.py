@@ -4,7 +4,9 @@ variables, overridden in turn by explicit values (command-line flags)."""
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,6 +125,30 @@ class Settings:
         """``host:port`` to bind or dial (an IPv6 address in brackets, given with or without)."""
         host = self.host.strip("[]")
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    def wildcard(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+        """``host`` when it is a wildcard address (``0.0.0.0``, ``::``: every interface), else None."""
+        try:
+            address = ipaddress.ip_address(self.host.strip("[]"))
+        except ValueError:  # a host name
+            return None
+        return address if address.is_unspecified else None
+
+    def reachable(self, port: int) -> str:
+        """``host:port`` a user on this machine dials: a wildcard address names no machine
+        (another machine cannot dial it, browsers refuse it), so ``localhost`` stands for it."""
+        return f"localhost:{port}" if self.wildcard() else self.endpoint(port)
+
+    def interfaces_note(self) -> str | None:
+        """For a wildcard ``host``, that the server is bound to every interface and what
+        other machines dial; None for any other host."""
+        if (wildcard := self.wildcard()) is None:
+            return None
+        kind = "IPv4 " if wildcard.version == 4 else ""  # "::" takes IPv4 too (a dual-stack socket)
+        return (
+            f"bound to every {kind}interface ({self.host}): localhost reaches it from this machine; "
+            f"from another, dial {socket.gethostname()} or an address of this machine"
+        )
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

@@ -144,9 +144,11 @@ def serve(
     try:
         print(f"listening on {server.address}", flush=True)
         if server.metrics_port is not None:  # the port --metrics-port 0 took is known only now
-            print(f"metrics on http://{server.settings.endpoint(server.metrics_port)}/metrics", flush=True)
+            print(f"metrics on http://{server.settings.reachable(server.metrics_port)}/metrics", flush=True)
         if server.exposure:
             err.print(f"[yellow]warning[/yellow] {escape(server.exposure)}", soft_wrap=True)
+        if note := server.settings.interfaces_note():  # stdout keeps one address to dial, for scripts
+            err.print(escape(note), soft_wrap=True)
         _announce_ready(server, stopping)
         stopping.wait()
     finally:

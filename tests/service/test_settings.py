@@ -219,3 +219,27 @@ def test_an_ipv6_host_serves_grpc_and_metrics_with_or_without_brackets(tmp_path:
             assert page.status == 200
     finally:
         server.stop(0)
+
+
+@pytest.mark.parametrize(
+    ("host", "reached", "bound"),
+    [
+        ("0.0.0.0", "localhost:7000", "bound to every IPv4 interface (0.0.0.0)"),
+        ("::", "localhost:7000", "bound to every interface (::)"),
+        ("[::]", "localhost:7000", "bound to every interface ([::])"),
+        ("127.0.0.1", "127.0.0.1:7000", None),
+        ("::1", "[::1]:7000", None),
+        ("db.example.org", "db.example.org:7000", None),
+    ],
+)
+def test_a_wildcard_host_is_reached_at_localhost_and_said_to_be_every_interface(
+    host: str, reached: str, bound: str | None
+) -> None:
+    # 0.0.0.0 and :: name no machine: they were printed as the address to dial.
+    settings = Settings(host=host)
+    assert settings.reachable(7000) == reached
+    note = settings.interfaces_note()
+    if bound is None:
+        assert note is None
+    else:  # ... while it says it listens on all of them, and what another machine dials
+        assert note is not None and note.startswith(bound) and socket.gethostname() in note, note

@@ -409,3 +409,29 @@ def test_serve_whose_stdout_is_closed_stops_cleanly_and_quietly(tmp_path: Path, 
     assert proc.returncode == 1, stderr
     assert "Traceback" not in stderr and "Broken pipe" not in stderr and "recovery failed" not in stderr, stderr
     assert "stopped; indexes saved" in stderr, stderr  # stopped as on SIGTERM, the store closed
+
+
+def test_serve_on_every_interface_prints_addresses_a_user_can_dial(tmp_path: Path) -> None:
+    # Bound to 0.0.0.0 it printed "listening on 0.0.0.0:PORT" and "metrics on
+    # http://0.0.0.0:PORT/metrics": no machine's address, which browsers refuse.
+    proc = subprocess.Popen(
+        [STRATA, "serve", "--data-dir", str(tmp_path / "d"), "--host", "0.0.0.0", "--port", "0", "--metrics-port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "STRATA_LOG_LEVEL": "ERROR"},
+    )  # fmt: skip
+    try:
+        lines = [proc.stdout.readline().strip()]  # type: ignore[union-attr]
+        while lines[-1] not in ("ready", ""):
+            lines.append(proc.stdout.readline().strip())  # type: ignore[union-attr]
+        assert re.fullmatch(r"listening on localhost:\d+", lines[0]) and lines[-1] == "ready", lines
+        with StrataClient(lines[0].removeprefix("listening on "), timeout=30) as client:
+            assert client.stats().version
+        [url] = [line.removeprefix("metrics on ") for line in lines if line.startswith("metrics on ")]
+        assert re.fullmatch(r"http://localhost:\d+/metrics", url), url
+        with urllib.request.urlopen(url, timeout=10) as page:
+            assert "strata_" in page.read().decode()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    # ... while still saying where it is bound, and what other machines dial.
+    assert "bound to every IPv4 interface (0.0.0.0)" in stderr and "from another, dial " in stderr, stderr
