@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shlex
 import sys
 import threading
@@ -22,14 +21,15 @@ from hierarchy.encoder import DEFAULT_ENCODER
 from hierarchy.validate import MAX_DIMENSION
 from service.client import GRANULARITIES, METRICS, StrataClient, StrataRpcError
 from service.gen.strata.v1 import admin_pb2
-from tools.arguments import dialled, not_utf8
+from tools.arguments import not_utf8
+from tools.connect import DEFAULT_TARGET, connect
+from tools.connect import hint as connection_hint
 from tools.help_text import use_docstrings
 from tools.offline import offline_app
 from tools.output import console, directory, err, escape, stop
 from tools.progress import bars, elapsed
 from tools.render import draw_tree, level_name, node_line, node_sections, print_hits, search_json, stats_table
 from tools.signals import stop_event
-from tools.tls_ca import read_ca
 
 app = typer.Typer(
     help="Strata: a hierarchical video graph database.", no_args_is_help=True, pretty_exceptions_enable=False
@@ -46,7 +46,6 @@ _METRIC_NAMES = {value: name for name, value in METRICS.items()}  # shown as --m
 LevelName = Enum("LevelName", {name: name for name in GRANULARITIES}, type=str)  # type: ignore[misc]
 
 Target = Annotated[str, typer.Option("--target", envvar="STRATA_TARGET", help="Server address host:port.")]
-DEFAULT_TARGET = "localhost:50051"
 SEALERS = 2  # concurrent SealVideo calls of `strata ingest --seal`
 Token = Annotated[
     str | None, typer.Option("--token", envvar="STRATA_TOKEN", help="Bearer token, when the server requires one.")
@@ -59,37 +58,11 @@ TlsCa = Annotated[
 ]
 
 
-def _client(target: str, token: str | None = None, tls_ca: Path | None = None) -> StrataClient:
-    if not target.strip():
-        stop("--target (STRATA_TARGET) is empty; give the server's address as host:port")
-    target = dialled(target, DEFAULT_TARGET)
-    try:
-        roots = read_ca(tls_ca) if tls_ca else None
-    except ValueError as exc:
-        stop(f"--tls-ca {tls_ca} {exc}")
-    # A server with STRATA_TLS_CLIENT_CA asks for a client certificate: from the environment.
-    cert, key = (os.environ.get(f"STRATA_TLS_CLIENT_{part}") or "" for part in ("CERT", "KEY"))
-    if bool(cert) != bool(key):
-        stop("set both STRATA_TLS_CLIENT_CERT and STRATA_TLS_CLIENT_KEY (PEM files), or neither")
-    try:
-        pair = (Path(key).read_bytes(), Path(cert).read_bytes()) if cert else None
-    except OSError as exc:
-        stop(f"cannot read the client certificate or key: {exc.strerror}: {exc.filename}")
-    return StrataClient(target, token=token, root_certificates=roots, client_certificate=pair)
-
-
-# What to do about a refusal that is not about the request itself.
-_HINTS = {
-    "UNAVAILABLE": "is a server running at --target (STRATA_TARGET)? A TLS server needs --tls-ca.",
-    "UNAUTHENTICATED": "pass a known token with --token (STRATA_TOKEN).",
-}
-
-
 def _fail(exc: StrataRpcError, hint: str = "", where: str = "") -> None:
     # A server that answered says what to do ("recovering ...; retry shortly"): the hint
     # about reaching one is for calls that reached none.
     answered = "retry" in exc.message
-    hint = hint or ("" if exc.fields or answered else _HINTS.get(exc.code.name, ""))
+    hint = hint or ("" if exc.fields or answered else connection_hint(exc))
     message = escape((f"{where}: " if where else "") + exc.message + (f" ({hint})" if hint else ""))
     err.print(f"[red]error[/red] {exc.code.name}: {message}", soft_wrap=True)
     raise typer.Exit(1)
@@ -188,7 +161,7 @@ def collections_create(
         raise typer.BadParameter("give --dim D (client vectors) or --encoder default (text)", param_hint="--dim")
     if encoder and encoder != DEFAULT_ENCODER:  # the server stores it: where it is, not where it was typed
         encoder = str(Path(encoder).expanduser().absolute())
-    with _client(target, token, tls_ca) as client:
+    with connect(target, token, tls_ca) as client:
         try:
             made = client.create_collection(name, dim, metric.value, encoder, model_name)
         except StrataRpcError as exc:
@@ -200,7 +173,7 @@ def collections_create(
 def collections_list(target: Target = DEFAULT_TARGET, token: Token = None, tls_ca: TlsCa = None) -> None:
     """List collections with their counts."""
     table = Table("name", "dimension", "metric", "encoder", "videos", "segments")
-    with _client(target, token, tls_ca) as client:
+    with connect(target, token, tls_ca) as client:
         try:
             for c in client.list_collections():
                 metric = _METRIC_NAMES.get(c.space.metric, str(c.space.metric))  # a newer server's: its number
@@ -220,7 +193,7 @@ def collections_list(target: Target = DEFAULT_TARGET, token: Token = None, tls_c
 @collections_app.command("delete")
 def collections_delete(name: str, target: Target = DEFAULT_TARGET, token: Token = None, tls_ca: TlsCa = None) -> None:
     """Delete a collection and everything in it."""
-    with _client(target, token, tls_ca) as client:
+    with connect(target, token, tls_ca) as client:
         try:
             client.delete_collection(name)
         except StrataRpcError as exc:
@@ -234,7 +207,7 @@ def videos_reopen(
 ) -> None:
     """Reopen a sealed video so that it takes segments again; its tree stays until the
     next seal or build."""
-    with _client(target, token, tls_ca) as client:
+    with connect(target, token, tls_ca) as client:
         try:
             reopened = client.reopen_video(collection, video)
         except StrataRpcError as exc:
@@ -259,7 +232,7 @@ def ingest(
     segments, so the batches stored before replay."""
     from tools.ingest import IngestRefused, count_rows, ingest_file
 
-    with _client(target, token, tls_ca) as client, bars(err) as progress:
+    with connect(target, token, tls_ca) as client, bars(err) as progress:
         task = progress.add_task("ingest", total=count_rows(file))
         try:
             summary = ingest_file(client, collection, file, batch_size, on_batch=lambda n: progress.advance(task, n))
@@ -326,7 +299,7 @@ def search(
     tls_ca: TlsCa = None,
 ) -> None:
     """Search a collection by text."""
-    with _client(target, token, tls_ca) as client:
+    with connect(target, token, tls_ca) as client:
         try:
             reply = client.search(
                 collection,
@@ -357,7 +330,7 @@ def parse_query(
 ) -> None:
     """Show how a routed search reads TEXT: scope, ordinal, count, event phrase, and the
     parts a client embedding with its own model sends part vectors for."""
-    with _client(target, token, tls_ca) as client:
+    with connect(target, token, tls_ca) as client:
         try:
             reading = client.parse_query(text)
         except StrataRpcError as exc:
@@ -401,7 +374,7 @@ def build(
         "aggregator": aggregator,
     }
     config = {k: v for k, v in given.items() if v is not None}
-    with _client(target, token, tls_ca) as client, bars(err) as progress:
+    with connect(target, token, tls_ca) as client, bars(err) as progress:
         task = progress.add_task("build", total=None)
         try:
             op = client.build_hierarchy(collection, video or (), **config)
@@ -430,7 +403,7 @@ def tree(
     tls_ca: TlsCa = None,
 ) -> None:
     """Draw a video's tree: levels, times, child counts and top labels."""
-    with _client(target, token, tls_ca) as client:
+    with connect(target, token, tls_ca) as client:
         try:
             nodes = client.subtree(collection, f"{video}/video/0", depth)
         except StrataRpcError as exc:
@@ -466,7 +439,7 @@ def node(
     tls_ca: TlsCa = None,
 ) -> None:
     """Show one node, and optionally its children, ancestors, neighbours or look-alikes."""
-    with _client(target, token, tls_ca) as client:
+    with connect(target, token, tls_ca) as client:
         try:
             console.print(node_line(client.get_node(collection, node_id)))
             sections = node_sections(client, collection, node_id, children, ancestors, neighbors, similar)
@@ -486,7 +459,7 @@ def stats(
     tls_ca: TlsCa = None,
 ) -> None:
     """Counts per collection and level, index coverage and disk use."""
-    with _client(target, token, tls_ca) as client:
+    with connect(target, token, tls_ca) as client:
         try:
             reply = client.stats(collection)
         except StrataRpcError as exc:
@@ -508,7 +481,7 @@ def verify(
     tls_ca: TlsCa = None,
 ) -> None:
     """Check that the store, the indexes and the trees agree; exits 1 on any problem."""
-    with _client(target, token, tls_ca) as client:
+    with connect(target, token, tls_ca) as client:
         try:
             with elapsed(err, "verify"):  # the reply says nothing until the end
                 reply = client.verify(collection, timeout=OPERATION_TIMEOUT)
@@ -538,7 +511,7 @@ def snapshot(
 ) -> None:
     """Copy the server's data consistently to PATH while it runs (writes pause meanwhile).
     A relative PATH is taken from the current directory."""
-    with _client(target, token, tls_ca) as client:
+    with connect(target, token, tls_ca) as client:
         try:
             with elapsed(err, "snapshot"):  # the reply says nothing until the end
                 reply = client.create_snapshot(str(path.expanduser().absolute()), timeout=OPERATION_TIMEOUT)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import select
 import signal
 import subprocess
@@ -116,5 +117,32 @@ def test_a_tls_ca_file_that_is_no_pem_certificate_is_named_not_taken_for_no_serv
         assert strata(srv.address, "stats", "--tls-ca", str(tmp_path / "annotated"))[0] == 0
         code, shown = strata(srv.address, "stats", "--tls-ca", str(tmp_path / "missing"))
         assert code == 2 and "Invalid value for '--tls-ca'" in shown  # a usage error, named by the option parser
+    finally:
+        srv.stop(0)
+
+
+def test_a_mutual_tls_server_refusing_the_client_is_said_to_want_a_client_certificate(tmp_path: Path) -> None:
+    # The hint was "is a server running at --target? A TLS server needs --tls-ca." to a
+    # user who had given --tls-ca, whose server was running, and who lacked a client
+    # certificate (or had one the server's CA did not sign).
+    certs = make_certificates(tmp_path)
+    srv = start_server(
+        tmp_path / "data",
+        tls_cert=certs["server_cert"], tls_key=certs["server_key"], tls_client_ca=certs["client_cert"],
+    )  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRATA_")} | {"STRATA_TARGET": srv.address}
+    ca = ["--tls-ca", str(certs["server_cert"])]
+    unsigned = {"STRATA_TLS_CLIENT_CERT": str(certs["server_cert"]), "STRATA_TLS_CLIENT_KEY": str(certs["server_key"])}
+    try:
+        for given, said in (
+            ({}, "the server requires a client certificate: set STRATA_TLS_CLIENT_CERT and STRATA_TLS_CLIENT_KEY"),
+            (unsigned, f"the server did not accept the client certificate {certs['server_cert']}"),
+        ):
+            run = subprocess.run([STRATA, "stats", *ca], capture_output=True, text=True, env=env | given, timeout=120)
+            assert run.returncode == 1 and said in run.stderr, run.stderr
+            assert "--tls-client-ca" in run.stderr and "needs --tls-ca" not in run.stderr, run.stderr
+        # Without --tls-ca the client speaks no TLS at all: that is what it is told.
+        plain = subprocess.run([STRATA, "stats"], capture_output=True, text=True, env=env, timeout=120)
+        assert plain.returncode == 1 and "A TLS server needs --tls-ca" in plain.stderr, plain.stderr
     finally:
         srv.stop(0)
