@@ -27,6 +27,7 @@ class Dialled:
     """How the last client made by :func:`connect` reaches its server."""
 
     tls: bool = False
+    ca: str = ""  # the file of --tls-ca; "" for the system's CAs
     client_certificate: str = ""  # its file, when one is presented
 
 
@@ -55,7 +56,7 @@ def connect(target: str, token: str | None = None, tls_ca: Path | None = None) -
         pair = (Path(key).read_bytes(), Path(cert).read_bytes()) if cert else None
     except OSError as exc:
         stop(f"cannot read the client certificate or key: {exc.strerror}: {exc.filename}")
-    _last[0] = Dialled(tls=bool(roots or pair), client_certificate=cert)
+    _last[0] = Dialled(tls=bool(roots or pair), ca=str(tls_ca or ""), client_certificate=cert)
     return StrataClient(target, token=token, root_certificates=roots, client_certificate=pair)
 
 
@@ -76,7 +77,26 @@ def hint(exc: StrataRpcError) -> str:
             f"the server requires a client certificate: set {CLIENT_CERT} and {CLIENT_KEY} to PEM files "
             "of a certificate signed by the CA it trusts (its --tls-client-ca) and of its key"
         )
+    if exc.code.name == "UNAVAILABLE" and dialled_with.tls:  # "a TLS server needs --tls-ca" is no advice here
+        return _tls_fault(exc.message, dialled_with) or "is a server running at --target (STRATA_TARGET)?"
     return _HINTS.get(exc.code.name, "")
+
+
+def _tls_fault(message: str, dialled_with: Dialled) -> str:
+    """What to do about a TLS handshake that gRPC's ``message`` says failed on this side, or ``""``."""
+    if "WRONG_VERSION_NUMBER" in message:  # the answer was no TLS record
+        return (
+            "the server at --target does not serve TLS: leave out --tls-ca (STRATA_TLS_CA) and the client certificate"
+        )
+    if "CERTIFICATE_VERIFY_FAILED" in message:
+        signer = f"the CA in --tls-ca {dialled_with.ca}" if dialled_with.ca else "a CA this machine trusts"
+        return f"the server's certificate is not signed by {signer}: give the CA certificate that signed it to --tls-ca"
+    if "Hostname Verification" in message:
+        return (
+            "the server's certificate does not name the host of --target: dial a name or address it holds "
+            "(its subjectAltName)"
+        )
+    return ""
 
 
 def _dropped_after_handshake(message: str) -> bool:

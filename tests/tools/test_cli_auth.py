@@ -146,3 +146,32 @@ def test_a_mutual_tls_server_refusing_the_client_is_said_to_want_a_client_certif
         assert plain.returncode == 1 and "A TLS server needs --tls-ca" in plain.stderr, plain.stderr
     finally:
         srv.stop(0)
+
+
+def test_a_failed_tls_handshake_is_said_to_be_one_and_which_certificate_is_at_fault(tmp_path: Path) -> None:
+    # Each told a user who had given --tls-ca that "a TLS server needs --tls-ca".
+    certs = make_certificates(tmp_path)
+    elsewhere = tmp_path / "elsewhere.pem"  # a certificate for another host, signed by itself
+    command = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    command += ["-days", "1", "-keyout", str(tmp_path / "elsewhere.key"), "-out", str(elsewhere)]
+    subprocess.run(
+        [*command, "-subj", "/CN=x", "-addext", "subjectAltName=DNS:elsewhere.example"], check=True, capture_output=True
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRATA_")}
+    cases = (
+        ({}, certs["server_cert"], "the server at --target does not serve TLS: leave out --tls-ca"),
+        ({"tls_cert": certs["server_cert"], "tls_key": certs["server_key"]}, certs["client_cert"],
+         f"the server's certificate is not signed by the CA in --tls-ca {certs['client_cert']}"),
+        ({"tls_cert": elsewhere, "tls_key": tmp_path / "elsewhere.key"}, elsewhere,
+         "the server's certificate does not name the host of --target"),
+    )  # fmt: skip
+    for number, (tls, ca, said) in enumerate(cases):
+        srv = start_server(tmp_path / f"data{number}", **tls)
+        try:
+            run = subprocess.run(
+                [STRATA, "stats", "--tls-ca", str(ca)],
+                capture_output=True, text=True, env=env | {"STRATA_TARGET": srv.address}, timeout=120,
+            )  # fmt: skip
+        finally:
+            srv.stop(0)
+        assert run.returncode == 1 and said in run.stderr and "needs --tls-ca" not in run.stderr, run.stderr
