@@ -9,6 +9,9 @@ metadata of each call:
 - a known token whose role is too low, or a collection outside its list:
   ``PERMISSION_DENIED``.
 
+A scoped token's listings name its collections only, and fields that describe the whole
+server are left unset in its answers (``SERVER_WIDE``).
+
 Tokens come from a file (``STRATA_AUTH_TOKENS_FILE``, JSON or TOML, preferably holding
 SHA-256 hashes) and/or the environment (``STRATA_AUTH_TOKENS``); see :func:`load_tokens`.
 Presented tokens are hashed and compared in constant time.
@@ -86,6 +89,14 @@ LISTINGS: dict[str, str] = {
     "/strata.v1.AdminService/GetStats": "collections",
 }
 LISTING_PAGE = 1000  # collections read a page while a scoped token's are gathered
+
+# Fields of a response that describe the whole server rather than a collection: a scoped
+# token gets them unset (zero). GetStats' commit sequence counts every collection's commits
+# and its disk use covers the directory that holds them all; neither can be told per
+# collection (the store is one file, and a restart forgets which commit was whose).
+SERVER_WIDE: dict[str, tuple[str, ...]] = {
+    "/strata.v1.AdminService/GetStats": ("commit_sequence", "disk_bytes"),
+}
 
 EXEMPT_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
@@ -364,12 +375,18 @@ def _field(message: Any, path: str) -> str | None:
 
 
 def _filtered(method: str, response: Any, principal: Principal) -> Any:
+    """``response`` as a scoped token may see it: listings cut to its collections, and
+    the server-wide fields unset."""
+    if response is None:
+        return response
     field = LISTINGS.get(method)
-    if field is not None and response is not None:
+    if field is not None:
         items = getattr(response, field)
         kept = [item for item in items if principal.may_use(item.name)]
         del items[:]
         items.extend(kept)
+    for name in SERVER_WIDE.get(method, ()):
+        response.ClearField(name)
     return response
 
 

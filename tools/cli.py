@@ -465,9 +465,12 @@ def stats(
         except StrataRpcError as exc:
             _fail(exc)
     console.print(stats_table(reply))
-    console.print(
-        f"commit sequence {reply.commit_sequence}, disk {reply.disk_bytes / 1e6:.1f} MB, version {reply.version}"
+    # A token limited to some collections is not told the server-wide figures: they come
+    # back zero, and a full answer's disk use never is (the directory holds the store).
+    told = (
+        f"commit sequence {reply.commit_sequence}, disk {reply.disk_bytes / 1e6:.1f} MB, " if reply.disk_bytes else ""
     )
+    console.print(f"{told}version {reply.version}")
 
 
 OPERATION_TIMEOUT = 3600.0  # verify and snapshot read or copy everything: allow large databases

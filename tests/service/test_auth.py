@@ -159,6 +159,27 @@ def test_a_scoped_listing_never_names_another_collection(secured: StrataServer) 
     assert [c.name for c in reply.collections] == ["a"] and reply.next_page_token == ""
 
 
+def test_scoped_stats_tell_nothing_of_other_collections(secured: StrataServer) -> None:
+    """The commit sequence counts every collection's commits and the data directory holds
+    them all: a scoped token gets them unset, with or without a collection named, while its
+    own collection's figures are told in full."""
+    with connect(secured, "admin-secret") as admin, connect(secured, "scoped-secret") as scoped:
+        before = admin.stats()
+        admin.create_video("b", "elsewhere")  # (video "v" of each collection is left as it was)
+        admin.append_segments("b", rows("elsewhere", unit_vectors(2)))  # another collection moves on
+        after = admin.stats()
+        assert after.commit_sequence > before.commit_sequence > 0 and after.disk_bytes > 0
+        own = {lv.level: lv.node_count for c in after.collections if c.name == "a" for lv in c.levels}
+        for reply in (scoped.stats(), scoped.stats("a")):
+            assert (reply.commit_sequence, reply.disk_bytes) == (0, 0)
+            assert reply.version == after.version  # the server's, not any collection's
+            [mine] = reply.collections
+            assert mine.name == "a" and {lv.level: lv.node_count for lv in mine.levels} == own
+        with pytest.raises(StrataRpcError) as info:
+            scoped.stats("b")
+        assert info.value.code == DENIED
+
+
 def test_scoped_stream_stops_at_the_first_foreign_batch(secured: StrataServer) -> None:
     def batch(collection: str, video: str, start: int) -> segment_pb2.StreamAppendSegmentsRequest:
         segments = [segment_from_dict(r) for r in rows(video, unit_vectors(1), start)]

@@ -43,6 +43,20 @@ def test_token_option_and_environment_variable(tmp_path: Path) -> None:
         srv.stop(0)
 
 
+def test_stats_of_a_scoped_token_print_no_server_wide_figures(tmp_path: Path) -> None:
+    srv = start_server(tmp_path / "data", auth_tokens="cli-secret:admin;cli-scoped:read:games")
+    try:
+        for name in ("games", "other"):
+            assert strata(srv.address, "collections", "create", name, "--dim", "16", token="cli-secret")[0] == 0
+        code, full = strata(srv.address, "stats", token="cli-secret")
+        assert code == 0 and "other" in full and "commit sequence" in full, full
+        code, scoped = strata(srv.address, "stats", token="cli-scoped")
+        assert code == 0 and "games" in scoped and "other" not in scoped, scoped
+        assert "commit sequence" not in scoped and "disk" not in scoped and "version" in scoped
+    finally:
+        srv.stop(0)
+
+
 def test_tls_ca_option(tmp_path: Path) -> None:
     certs = make_certificates(tmp_path)
     srv = start_server(tmp_path / "data", tls_cert=certs["server_cert"], tls_key=certs["server_key"])

@@ -65,7 +65,9 @@ class AdminServiceServicer:
     """
 
     def GetStats(self, request, context):
-        """GetStats returns counts, index sizes and watermarks per collection and level.
+        """GetStats returns counts, index sizes and watermarks per collection and level. A
+        token limited to some collections is answered with those collections only, and
+        without the server-wide commit_sequence and disk_bytes.
         Errors: INVALID_ARGUMENT (a malformed collection name), NOT_FOUND (a named collection
         that does not exist), UNAVAILABLE.
         """
