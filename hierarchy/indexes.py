@@ -108,16 +108,22 @@ class LevelIndexes:
         return out
 
     def level_stats(self, cur: duckdb.DuckDBPyConnection, cid: int) -> list[LevelStats]:
-        """A collection's counts per level: its stored nodes and, where a level has an
-        index, the index's coverage."""
+        """A collection's counts for every level, segment to video: its stored nodes and
+        its index's coverage, zero where the level holds nothing.
+
+        Whether an index is in memory says nothing to a caller: a search or a read ahead
+        makes an empty level's index, a restart recovers only the levels holding nodes. The
+        answer must not change with it, so every level is listed, and one holding neither
+        nodes nor vectors reports no watermark (a restart does not keep it)."""
         counts = nodes.level_counts(cur, cid)
         out = []
         for level in Level:
             index = self.find(cid, level)
-            if level in counts or index is not None:
-                count = counts.get(level, (0, 0))[0]
-                covered = (len(index), index.watermark, index.exact, index.unlinked) if index else (0, 0, True, 0)
-                out.append(LevelStats(level, count, *covered))
+            count = counts.get(level, (0, 0))[0]
+            if index is not None and (count or len(index)):
+                out.append(LevelStats(level, count, len(index), index.watermark, index.exact, index.unlinked))
+            else:
+                out.append(LevelStats(level, count, 0, 0, True, 0))
         return out
 
     def of_collection(self, cid: int) -> dict[Level, LevelIndex]:

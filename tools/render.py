@@ -162,8 +162,10 @@ def stats_table(reply: Any) -> Table:
     a collection with nothing ingested yet has one row of its own."""
     table = Table("collection", "videos", "level", "nodes", "indexed", "watermark", "search")
     for c in reply.collections:
-        if not c.levels:
+        # Every level is listed, zero where empty (a server before that listed none).
+        if not any(lv.node_count or lv.indexed_count for lv in c.levels):
             table.add_row(escape(c.name), str(c.video_count), "-", "0", "0", "-", "-")
+            continue
         for lv in c.levels:
             counts = (str(lv.node_count), str(lv.indexed_count), str(lv.indexed_sequence))
             searched = search_kind(lv.exact, lv.unlinked_count)

@@ -24,6 +24,7 @@ from hierarchy.types import (
     EmbeddingSpace,
     Filter,
     Level,
+    LevelStats,
     Mode,
     SearchQuery,
     TimeRange,
@@ -323,13 +324,15 @@ def test_deleted_video_leaves_search(games: Database) -> None:
 
 def test_stats_counts(games: Database) -> None:
     games.create_collection("empty", EmbeddingSpace(DIM))
-    assert games.stats(COLLECTION)[0].levels == []
+    nothing = [LevelStats(level, 0, 0, 0, True) for level in Level]  # every level, zero where empty
+    assert games.stats(COLLECTION)[0].levels == nothing
     games.append_segments(COLLECTION, segments("v1", unit_vectors(6)))
     last = games.append_segments(COLLECTION, segments("v2", unit_vectors(4)))
     [stats] = games.stats(COLLECTION)
     assert (stats.name, stats.video_count) == (COLLECTION, 2)
-    [level] = stats.levels
+    level, *above = stats.levels
     assert (level.level, level.node_count, level.indexed_count) == (Level.SEGMENT, 10, 10)
+    assert above == nothing[1:]  # no tree built
     assert level.indexed_sequence == last.commit_sequence == games.commit_sequence()
     assert level.exact
     assert [s.name for s in games.stats()] == ["empty", COLLECTION]

@@ -189,7 +189,7 @@ def test_bad_config_is_invalid_argument(api: StrataClient, name: str, value: obj
     assert error.code.name == "INVALID_ARGUMENT"
     assert f"config.{name}" in error.fields, error.fields
     assert api.get_collection(collection).hierarchy == before
-    assert common_pb2.LEVEL_SCENE not in node_counts(api, collection)  # nothing was built
+    assert node_counts(api, collection)[common_pb2.LEVEL_SCENE] == (0, 0)  # nothing was built
 
 
 def test_unknown_collection_or_video_is_not_found(api: StrataClient) -> None:
@@ -211,7 +211,7 @@ def test_a_named_video_without_segments_is_refused_before_anything_is_built(api:
     error = rpc_error(lambda: api.build_hierarchy("empties", ["full", "empty"]))
     assert error.code.name == "FAILED_PRECONDITION"
     assert "video_ids[1]" in error.fields and "no segments" in error.message
-    assert common_pb2.LEVEL_SCENE not in node_counts(api, "empties")  # "full" was not built either
+    assert node_counts(api, "empties")[common_pb2.LEVEL_SCENE] == (0, 0)  # "full" was not built either
 
 
 def test_a_video_named_twice_is_built_once(api: StrataClient) -> None:

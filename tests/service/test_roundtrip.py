@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from service.client import StrataClient, StrataRpcError
+from service.gen.strata.v1 import common_pb2
 from service.server import StrataServer
 from tests.service.conftest import DIM, rows, start_server, unit_vectors
 
@@ -125,6 +126,52 @@ def test_restart_returns_the_same_results(server: StrataServer, loaded: np.ndarr
     finally:
         again.stop(0)
     assert after == before
+
+
+def stats_figures(client: StrataClient) -> tuple[int, dict[str, tuple]]:
+    """GetStats less what moves on its own (disk use, vectors waiting for the linker)."""
+    reply = client.stats()
+    levels = {
+        c.name: (
+            c.video_count,
+            [(lv.level, lv.node_count, lv.indexed_count, lv.indexed_sequence, lv.exact) for lv in c.levels],
+        )
+        for c in reply.collections
+    }
+    return reply.commit_sequence, levels
+
+
+def test_stats_list_every_level_alike_before_and_after_a_restart(server: StrataServer, loaded: np.ndarray) -> None:
+    """A level without nodes was listed while its index was in memory (a search or a read
+    ahead made it) and left out after a restart, which recovers only the levels holding
+    nodes. Every level is listed, zero where empty, either way."""
+    data_dir = server.db.data_dir
+    with StrataClient(server.address) as c:
+        c.create_collection("empty", dimension=DIM)  # nothing ingested
+        c.create_collection("emptied", dimension=DIM)  # a tree built, then its video deleted
+        c.create_video("emptied", "v")
+        c.append_segments("emptied", rows("v", unit_vectors(30, seed=2)))
+        c.seal_video("emptied", "v")
+        c.delete_video("emptied", "v")
+        for name in ("c", "empty", "emptied"):  # "c": segments, no tree
+            c.search(name, vector=loaded[0])
+        server.db.searcher.settle()  # every read ahead done: the indexes it makes are made
+        before = stats_figures(c)
+    server.stop(0)
+    again = start_server(data_dir)
+    try:
+        with StrataClient(again.address) as c:
+            after = stats_figures(c)
+    finally:
+        again.stop(0)
+    assert after == before
+    every = [common_pb2.LEVEL_SEGMENT, common_pb2.LEVEL_SCENE, common_pb2.LEVEL_DRIVE]
+    every += [common_pb2.LEVEL_HALF, common_pb2.LEVEL_VIDEO]
+    assert {name: [lv[0] for lv in levels] for name, (_, levels) in after[1].items()} == dict.fromkeys(
+        ("c", "empty", "emptied"), every
+    )
+    assert after[1]["c"][1][0][1:3] == (50, 50) and after[1]["c"][1][1][1:4] == (0, 0, 0)
+    assert after[1]["emptied"][1] == after[1]["empty"][1] == [(level, 0, 0, 0, True) for level in every]
 
 
 @pytest.mark.parametrize("damage", ["delete", "truncate", "flip-bytes", "delete-sidecar"])

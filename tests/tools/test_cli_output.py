@@ -12,7 +12,9 @@ import subprocess
 from pathlib import Path
 
 from service.client import StrataClient
+from service.gen.strata.v1 import admin_pb2, common_pb2
 from tests.tools.conftest import STRATA, run_strata
+from tools.render import stats_table
 
 
 def _run(target: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -182,3 +184,22 @@ def test_control_characters_in_stored_text_are_shown_not_sent_to_the_terminal(ad
     # JSON is for programs: the caption comes back as stored.
     found = json.loads(_ok(address, "search", "controls", "goal scored", "--level", "segment", "--json"))
     assert found["hits"][0]["text"] == caption
+
+
+def test_stats_draw_a_collection_with_nothing_ingested_as_one_row() -> None:
+    """Every level is listed, zero where empty: a collection holding nothing is still one
+    row of dashes, and one holding segments shows each level."""
+    every = [common_pb2.LEVEL_SEGMENT, common_pb2.LEVEL_SCENE, common_pb2.LEVEL_DRIVE]
+    every += [common_pb2.LEVEL_HALF, common_pb2.LEVEL_VIDEO]
+    zero = [admin_pb2.LevelStats(level=level, exact=True) for level in every]
+    ingested = [admin_pb2.LevelStats(level=every[0], node_count=3, indexed_count=3, exact=True), *zero[1:]]
+    reply = admin_pb2.GetStatsResponse(
+        collections=[
+            admin_pb2.CollectionStats(name="empty", levels=zero),
+            admin_pb2.CollectionStats(name="older", levels=[]),  # a server that listed no empty level
+            admin_pb2.CollectionStats(name="games", video_count=1, levels=ingested),
+        ]
+    )
+    table = stats_table(reply)
+    assert list(table.columns[0].cells) == ["empty", "older", *["games"] * len(every)]
+    assert list(table.columns[2].cells)[:2] == ["-", "-"]
