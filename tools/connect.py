@@ -68,14 +68,17 @@ def hint(exc: StrataRpcError) -> str:
         # The server's certificate was verified (a bad one fails the handshake here, and
         # says so), then the server hung up: a server that requires a client certificate
         # does that, under TLS 1.3, when it gets none or one its CA did not sign.
+        # A server stopping mid-call closes the socket too: said as the likely cause.
         if dialled_with.client_certificate:
             return (
-                f"the server did not accept the client certificate {dialled_with.client_certificate} "
-                f"({CLIENT_CERT}): give one signed by the CA the server trusts (its --tls-client-ca)"
+                f"the server closed the connection: it likely did not accept the client certificate "
+                f"{dialled_with.client_certificate} ({CLIENT_CERT}); give one signed by the CA the server "
+                "trusts (its --tls-client-ca)"
             )
         return (
-            f"the server requires a client certificate: set {CLIENT_CERT} and {CLIENT_KEY} to PEM files "
-            "of a certificate signed by the CA it trusts (its --tls-client-ca) and of its key"
+            f"the server closed the connection: it likely requires a client certificate; set {CLIENT_CERT} and "
+            f"{CLIENT_KEY} to PEM files of a certificate signed by the CA it trusts (its --tls-client-ca) "
+            "and of its key"
         )
     if exc.code.name == "UNAVAILABLE" and dialled_with.tls:  # "a TLS server needs --tls-ca" is no advice here
         return _tls_fault(exc.message, dialled_with) or "is a server running at --target (STRATA_TARGET)?"
