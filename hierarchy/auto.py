@@ -61,7 +61,7 @@ def execute(
     pools = _pools(ctx, router.UNSCOPED if structured is None else (structured,), query.filter, event, size)
     share = _merge_share(ctx, pools, event) if structured is None else 0.0
     present = [level for level in router.BUILT if len(ctx.index(level))]
-    level, conf, reason = router.pick_level(parsed, pools, share, present)
+    level, conf, reason = router.pick_level(parsed, pools, share, present, _unheld(ctx, query))
     paired = _pairs(ctx, query, parsed, size) if structured is None else None
     if paired:
         conf = router.settled(Level.SEGMENT, present)  # the pairs answer, whatever the pools suggested
@@ -126,6 +126,17 @@ def execute(
             return ranked, route, event
         reason += f"; no label names '{parsed.event}' (or too many carry it to list): the best matches"
     return ranked, Route((level,), reason + named, conf, parsed, plain=plain, confined=in_named), event
+
+
+def _unheld(ctx: Context, query: SearchQuery) -> str:
+    """Why a search found no candidate at any level of a library that holds nodes."""
+    if not query.filter.empty:
+        return "nothing passes the filter"
+    if ctx.part is not None:
+        return f"nothing lies inside {ctx.part[0].label} {ctx.part[1]} of a video"
+    # A later page answers as of its first page's commit: what was written since is
+    # hidden, and what that page saw may be deleted since.
+    return "nothing that this search's first page saw is left"
 
 
 def _pairs(ctx: Context, query: SearchQuery, parsed: ParsedQuery, size: int) -> list[Ranked] | None:

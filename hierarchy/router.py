@@ -163,19 +163,24 @@ def settled(level: Level, levels: list[Level]) -> dict[Level, float]:
 
 
 def pick_level(
-    parsed: ParsedQuery, pools: list[Pool], merge_share: float = 0.0, present: list[Level] | None = None
+    parsed: ParsedQuery,
+    pools: list[Pool],
+    merge_share: float = 0.0,
+    present: list[Level] | None = None,
+    unheld: str = "nothing passes the filter",
 ) -> tuple[Level, dict[Level, float], str]:
     """The answering level, the confidence per level, and a one-line reason. ``merge_share``
     is the share of the best moment's scene that matches about as well as it does;
-    ``present``: the levels that hold nodes (default: those with candidates)."""
+    ``present``: the levels that hold nodes (default: those with candidates); ``unheld``:
+    why no level has a candidate while some hold nodes."""
     wanted = structured_level(parsed)
     if wanted is not None:
         levels = present if present is not None else [p.level for p in pools if len(p.keys)]
         return wanted, settled(wanted, levels), _structure_reason(parsed, wanted)
     unit, why = _unit(parsed, merge_share)
     conf = confidences([p for p in pools if p.level in UNSCOPED], prior={unit: UNIT_PRIOR})
-    if not conf:  # no candidate at any level: none held, or none the filter lets through
-        held = "nothing passes the filter" if present else "nothing is indexed yet"
+    if not conf:  # no candidate at any level: none held, or none the search may answer with
+        held = unheld if present else "nothing is indexed yet"
         return Level.SEGMENT, {}, f"{held}; answering with segments"
     best = max(conf, key=lambda level: conf[level])
     runner = sorted(conf.values(), reverse=True)[1] if len(conf) > 1 else 0.0

@@ -345,3 +345,22 @@ def _sealed(db: Database, video: str, rows: np.ndarray) -> None:
     db.create_video("routed", video)
     db.append_segments("routed", segments(video, rows))
     db.seal_video("routed", video)
+
+
+def test_a_later_page_with_nothing_left_to_answer_says_why_without_naming_a_filter(db: Database) -> None:
+    """Every video the first page of an unfiltered routed search saw is deleted, another
+    written since: its next page is empty (the new one is hidden from it), and its reason
+    says that, not that a filter let nothing through."""
+    db.create_collection("gone", EmbeddingSpace(DIM))
+    for video, seed in (("a", 1), ("b", 2)):
+        db.create_video("gone", video)
+        db.append_segments("gone", segments(video, unit_vectors(12, seed=seed)))
+        if video == "a":
+            q = SearchQuery("gone", vector=unit_vectors(1, seed=3)[0], top_k=3, mode=Mode.AUTO, include_evidence=False)
+            first = db.search(q)
+            db.delete_video("gone", "a")
+    assert first.hits and first.next_page_token
+    later = db.search(q, first.next_page_token)
+    assert not later.hits
+    assert "filter" not in later.route.reason and "first page" in later.route.reason
+    assert "filter" in db.search(replace(q, filter=replace(q.filter, video_ids=("a",)))).route.reason
