@@ -145,10 +145,23 @@ def two_state_path(
     means, variance = fit
     loglik = -0.5 * (values[:, None] - means[None, :]) ** 2 / variance
     separation = float(abs(means[1] - means[0]) / np.sqrt(variance))
-    two = float(np.sum(np.log(0.5 * np.exp(loglik).sum(axis=1))) - 0.5 * len(values) * np.log(variance))
+    two = float(np.sum(_mixture_log(loglik)) - 0.5 * len(values) * np.log(variance))
     spread = float(values.var()) or 1e-12
     one = float(-0.5 * np.sum((values - values.mean()) ** 2) / spread - 0.5 * len(values) * np.log(spread))
     return _viterbi(loglik, np.full(len(values), switch)), separation, two - one
+
+
+def _mixture_log(loglik: np.ndarray) -> np.ndarray:
+    """``log(0.5 * (exp(a) + exp(b)))`` of each row's two log-likelihoods. Where both
+    underflow (a value far from both means of a fit whose variance collapsed to its
+    floor), it is taken as ``logaddexp`` less log 2, not -inf: one such value made the
+    whole gain -inf. Elsewhere as before, to the bit."""
+    with np.errstate(divide="ignore"):
+        out = np.log(0.5 * np.exp(loglik).sum(axis=1))
+    low = ~np.isfinite(out)
+    if low.any():
+        out[low] = np.logaddexp(loglik[low, 0], loglik[low, 1]) - np.log(2.0)
+    return out
 
 
 def _fit_two_gaussians(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -208,3 +208,19 @@ def test_the_two_state_path_is_the_most_likely_of_all_paths() -> None:
             best = max(_path_score(loglik, switch, p) for p in itertools.product((0, 1), repeat=n))
             found = tuple(sides._viterbi(loglik, switch).tolist())
             assert _path_score(loglik, switch, found) == pytest.approx(best, abs=1e-9)
+
+
+def test_a_value_far_from_both_means_of_a_tight_fit_leaves_the_gain_finite() -> None:
+    # Two groups of equal values: EM's variance collapses to its floor, and a value far
+    # from both means has likelihoods that underflow to zero in both states. Its log was
+    # -inf, and with it the gain of the whole fit: the side axis was rejected for one value.
+    values = np.array([0.0] * 10 + [1.0] * 10 + [0.5])
+    path, separation, gain = sides.two_state_path(values, fit=(np.array([0.0, 1.0]), 1e-9))
+    assert np.isfinite(gain) and np.isfinite(separation)
+    assert list(path[:10]) == [0] * 10 and list(path[10:20]) == [1] * 10
+    # Where nothing underflows the gain is the mixture's log-likelihood as before.
+    loose = np.array([0.0, 0.1, 0.9, 1.0])
+    _, _, before = sides.two_state_path(loose, fit=(np.array([0.0, 1.0]), 0.1))
+    mixture = np.log(0.5 * (np.exp(-0.5 * loose**2 / 0.1) + np.exp(-0.5 * (loose - 1) ** 2 / 0.1))).sum()
+    one = -0.5 * np.sum((loose - loose.mean()) ** 2) / loose.var() - 2 * np.log(loose.var())
+    assert before == pytest.approx(mixture - 2 * np.log(0.1) - one)
