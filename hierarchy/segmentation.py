@@ -68,12 +68,42 @@ def _running_sums(rows: np.ndarray) -> np.ndarray:
     return out
 
 
+# A step at most this share of the items' mean squared norm is rounding, not a change.
+STILL_STEP = 1e-12
+# The share of a mostly still sequence's steps that must lie in stretches that vary step
+# after step for their noise, not the floor, to set its penalty (see noise_level).
+VARYING_SHARE = 0.25
+
+
 def noise_level(vectors: np.ndarray) -> float:
-    """A robust estimate of per-step noise energy: half the median squared step."""
+    """A robust estimate of per-step noise energy: half the median squared step.
+
+    Steps of zero (a still shot, a slate, a caption repeated over a sentence's windows:
+    one vector again and again) say nothing of the noise. Where every step is one,
+    nothing is to be cut: the items' mean squared norm, a penalty far above any cost that
+    rounding leaves (with the floor, the prefix sums' rounding cut such a video into
+    arbitrary scenes). Where they are half the steps or more, the median is the floor,
+    and every change is cut: right for lone changes between still stretches (each is a
+    new caption), wrong for stretches that move step after step (planted scenes beside a
+    long slate, cut to the shortest run allowed). When such stretches hold a quarter of
+    the steps (``VARYING_SHARE``), their own steps set the noise.
+    """
     if len(vectors) < 2:
         return 1.0
-    steps = np.diff(np.asarray(vectors, np.float64), axis=0)
-    return max(float(np.median((steps * steps).sum(axis=1))) / 2.0, 1e-9)
+    x = np.asarray(vectors, np.float64)
+    steps = np.diff(x, axis=0)
+    energy = (steps * steps).sum(axis=1)
+    scale = float((x * x).sum(axis=1).mean())
+    moving = energy > STILL_STEP * scale
+    if not moving.any():
+        return max(scale, 1e-9)
+    level = float(np.median(energy)) / 2.0
+    if level > 1e-9:
+        return level
+    varying = moving[1:] & moving[:-1]
+    if np.count_nonzero(varying) < VARYING_SHARE * len(energy):
+        return 1e-9
+    return max(float(np.median(energy[1:][varying])) / 2.0, 1e-9)
 
 
 def partition(

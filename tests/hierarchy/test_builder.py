@@ -328,3 +328,41 @@ def test_partition_finds_the_optimum_in_any_block_size(
     assert set(np.flatnonzero(forced).tolist()) <= set(cuts)
     optimum = _best_by_hand(x, w, pen, min(min_run, n), min(max_run, n), forced)
     assert _objective(x, w, cuts, pen) == pytest.approx(optimum, rel=1e-9, abs=1e-9)
+
+
+def _still_video(vectors: np.ndarray) -> VideoSegments:
+    """One-second segments carrying ``vectors``, in one half (a period attribute)."""
+    n = len(vectors)
+    starts = np.arange(n, dtype=np.int64) * 1000
+    labels: list[list[str]] = [[] for _ in range(n)]
+    return VideoSegments(
+        starts, starts + 1000, vectors.astype(np.float32), [{"period": 1}] * n, labels, [f"s{i}" for i in range(n)],
+        np.zeros(n, bool),
+    )  # fmt: skip
+
+
+def _scene_lengths(segs: VideoSegments) -> list[int]:
+    config = HierarchyConfig(drive_attribute="", half_attribute="period")
+    return [b - a for a, b in (s.segment_range for s in build(segs, config).levels[Level.SCENE])]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_video_of_one_vector_throughout_is_one_scene(seed: int) -> None:
+    # A still shot, a slate, a caption repeated over every segment: nothing changes, so
+    # nothing is cut; rounding in the prefix sums once cut such videos at random.
+    vector = np.random.default_rng(seed).normal(size=64)
+    assert _scene_lengths(_still_video(np.tile(vector, (120, 1)))) == [120]
+
+
+def test_a_long_still_stretch_does_not_cut_the_scenes_around_it_to_the_shortest_run() -> None:
+    # Six planted 30-s scenes with a 200-s still stretch in the middle: more than half the
+    # steps are still, and the penalty once fell to its floor (44 scenes, most of 4 s).
+    # The varying stretches' own noise sets it now. (The slow features still fit some of
+    # that noise: the outer two planted scenes come out in pieces of 7 s or more.)
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(6, 64))
+    varying = centres[np.arange(180) // 30] + rng.normal(size=(180, 64)) * 0.8
+    still = np.tile(rng.normal(size=64), (200, 1))
+    lengths = _scene_lengths(_still_video(np.vstack([varying[:90], still, varying[90:]])))
+    assert len(lengths) <= 12 and min(lengths) >= 7, lengths
+    assert lengths.count(30) >= 4, lengths  # the planted scenes beside the still stretch, whole
