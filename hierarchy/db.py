@@ -40,10 +40,9 @@ from typing import Any, TypeVar
 import duckdb
 import numpy as np
 
-from hierarchy import builds, catalog, files, ingest, nodes, paging, process, scan, treerows, validate
+from hierarchy import builds, catalog, datadir, files, ingest, nodes, paging, process, treerows, validate
 from hierarchy import snapshot as snapshots
 from hierarchy.builder import HierarchyConfig
-from hierarchy.commits import Commits
 from hierarchy.encoder import TextEncoder, get_encoder
 from hierarchy.errors import AlreadyExists, FailedPrecondition, NotFound, Unavailable
 from hierarchy.graph import GraphCache
@@ -57,7 +56,6 @@ from hierarchy.operations import Operation, Operations
 from hierarchy.options import DatabaseOptions
 from hierarchy.query import ParsedQuery, parse
 from hierarchy.searcher import Searcher
-from hierarchy.store import Allocator, Store
 from hierarchy.types import (
     AppendResult,
     Collection,
@@ -86,19 +84,7 @@ class Database:
     def __init__(self, data_dir: Path, options: DatabaseOptions) -> None:
         self.data_dir = data_dir
         self.options = options
-        self._lock_file = process.lock_directory(data_dir)
-        try:
-            snapshots.check_not_restoring(data_dir)
-            process.limit_blas_threads(options.blas_threads)
-            scan.BUDGET.limit = options.scan_memory_mb << 20
-            limits = (options.memory_limit, options.threads, options.checkpoint_threshold)
-            self.store = Store(data_dir / "strata.duckdb", *limits)
-        except BaseException:
-            self._lock_file.close()  # a store that cannot open must not keep the directory locked
-            raise
-        self.keys = Allocator(self.store, "next_key")
-        self.sequence = Allocator(self.store, "next_seq", block=1024)
-        self.commits = Commits(nodes.max_sequence(self.store.cursor()))
+        self._lock_file, self.store, self.keys, self.sequence, self.commits = datadir.open_directory(data_dir, options)
         self._catalog_lock = threading.Lock()
         self._abandon = threading.Event()  # set when a recovery under way must stop (abandon_recovery)
         self._locks = WriteLocks()
@@ -128,7 +114,11 @@ class Database:
         process.make_directory(path)
         db = cls(path, options or DatabaseOptions())
         if recover:
-            db.recover()
+            try:
+                db.recover()
+            except BaseException:
+                db.close()  # a store found damaged must not keep the directory locked
+                raise
         return db
 
     # -- collections -------------------------------------------------------------------
@@ -465,23 +455,28 @@ class Database:
         commits it lost). Writers of an index wait while it is forked; searches go on."""
         return self.indexes.save(changed_only) if self.store.failure() is None else 0
 
-    def close(self) -> None:
-        """Save indexes, checkpoint and close the store, release the directory."""
+    def close(self) -> bool:
+        """Save indexes, checkpoint and close the store, release the directory; whether the
+        indexes were saved and the store checkpointed (else the next start catches up)."""
         if self._closed:
-            return
+            return True
         self._closed = True
         self.operations.wait()  # a running build stops after its current video
         self.searcher.close()  # no read ahead under the closing store
         self.node_cache.close()  # a read of the store under way ends first
         # The store closes before the directory is released even if the save fails (see recover).
+        saved = False
         with ExitStack() as done:
             done.callback(self._lock_file.close)
             done.callback(self.indexes.stop_linking)  # after the save: the files cover what was linked
-            done.callback(self.store.close)
             try:
-                self.save_indexes()
+                self.save_indexes()  # none once the store failed: then nothing is saved
+                saved = self.store.failure() is None
             except (OSError, RuntimeError) as exc:  # a full disk: the saved files stay; a start catches up
                 log.error("closing without saving the indexes (%s); the next start catches them up from the store", exc)
+            finally:
+                saved = self.store.close() and saved
+        return saved
 
     # -- operations: verify, snapshot, lag -------------------------------------------------
 
@@ -579,18 +574,19 @@ class Database:
         """
         if self._recovered:
             return
-        every = catalog.all_collections(self.store.cursor())
-        self.indexes.remove_orphans({coll.id for coll in every})
-        for coll in every:
-            self._collections[coll.name] = coll
-            counts = nodes.level_counts(self.store.cursor(), coll.id)
-            for level in counts:
-                if self._abandon.is_set():  # stopping: what was not recovered is caught up next start
-                    raise Unavailable("the database is closing; its indexes were not all recovered")
-                self.indexes.recover(self.store.cursor(), coll, level)
-            self.searcher.warm(coll, list(counts))  # before serving: no first query pays for it
-        if self._collections:
-            self.node_cache.read_rows()  # 0.33 s at a million segments
+        with datadir.readable(self.store.path):  # a damaged file is found here, not at open
+            every = catalog.all_collections(self.store.cursor())
+            self.indexes.remove_orphans({coll.id for coll in every})
+            for coll in every:
+                self._collections[coll.name] = coll
+                counts = nodes.level_counts(self.store.cursor(), coll.id)
+                for level in counts:
+                    if self._abandon.is_set():  # stopping: what was not recovered is caught up next start
+                        raise Unavailable("the database is closing; its indexes were not all recovered")
+                    self.indexes.recover(self.store.cursor(), coll, level)
+                self.searcher.warm(coll, list(counts))  # before serving: no first query pays for it
+            if self._collections:
+                self.node_cache.read_rows()  # 0.33 s at a million segments
         self._recovered = True
 
     def abandon_recovery(self) -> None:

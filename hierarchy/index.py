@@ -63,6 +63,7 @@ LIVE_WRITE_ROWS = 256
 # this many more (many identical vectors waiting: the lowest keys, as the table ties them).
 NEAR_TIE = 1e-4
 NEAR_ROOM = 1024
+COUNTED = ("count", "watermark")  # sidecar fields load reads as counts: anything else, and the level is rebuilt
 
 
 StoredVectors = Callable[[int], Iterable[tuple[np.ndarray, np.ndarray]]]  # (keys, rows) up to a commit, by key
@@ -595,6 +596,5 @@ class LevelIndex:
             sidecar = json.loads(self._sidecar_path().read_text())
         except (OSError, ValueError, RecursionError):
             return None
-        if not isinstance(sidecar, dict) or not isinstance(sidecar.get("count"), int):
-            return None
-        return sidecar
+        counts = isinstance(sidecar, dict) and all(type(sidecar.get(k)) is int and sidecar[k] >= 0 for k in COUNTED)
+        return sidecar if counts else None

@@ -247,13 +247,16 @@ class Store:
             return str(exc)
         return None
 
-    def close(self) -> None:
-        """Checkpoint and close the file (no checkpoint after a failure: the next open
-        replays the log, and DuckDB refuses every statement meanwhile). A checkpoint that
-        fails (a full disk) is logged: the log keeps every committed write for the next open."""
+    def close(self, checkpoint: bool = True) -> bool:
+        """Checkpoint (unless told not to) and close the file; whether it was checkpointed.
+        None after a failure: the next open replays the log, and DuckDB refuses every
+        statement meanwhile. A checkpoint that fails (a full disk) is logged: the log keeps
+        every committed write for the next open."""
+        checkpointed = False
         try:
-            if self.failure() is None:
+            if checkpoint and self.failure() is None:
                 self.checkpoint()
+                checkpointed = True
         except (duckdb.Error, Unavailable) as exc:
             log.error("closing %s without a checkpoint (%s); the next open replays its log", self.path, exc)
         finally:
@@ -262,6 +265,7 @@ class Store:
             with self._held_lock:
                 self._held.clear()
                 self._probe = None
+        return checkpointed
 
 
 class Allocator:

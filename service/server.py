@@ -288,9 +288,11 @@ class StrataServer:
             self.metrics.stop()
         failed = self.db.store.failure()
         self.readiness.stopping()  # calls still running past the grace meet a closed store
-        self.db.close()
+        saved = self.db.close()
         if failed:
             log.warning("stopped without saving indexes or a checkpoint: %s; the next start recovers", failed)
+        elif not saved:  # (the save or the checkpoint said why)
+            log.warning("stopped without saving every index or a checkpoint; the next start catches up")
         else:
             log.info("stopped; indexes saved")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import subprocess
@@ -242,7 +243,7 @@ def test_a_close_whose_index_save_fails_still_closes_the_store(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(games, "save_indexes", full_disk)
-    games.close()
+    assert games.close() is False  # what a server's stop logs by
     with pytest.raises(Unavailable, match="closed"):
         games.store.cursor().execute("SELECT 1")
     reopened = open_db()
@@ -316,6 +317,17 @@ def sidecar_not_an_object(path: Path) -> None:
     path.with_suffix(".json").write_text("[]")
 
 
+def sidecar_without_watermark(path: Path) -> None:
+    sidecar = json.loads(path.with_suffix(".json").read_text())
+    del sidecar["watermark"]
+    path.with_suffix(".json").write_text(json.dumps(sidecar))
+
+
+def sidecar_watermark_not_a_count(path: Path) -> None:
+    sidecar = json.loads(path.with_suffix(".json").read_text())
+    path.with_suffix(".json").write_text(json.dumps(sidecar | {"watermark": "soon"}))
+
+
 def keep_index(path: Path) -> None:
     assert path.is_file()
 
@@ -330,6 +342,8 @@ def keep_index(path: Path) -> None:
         delete_sidecar,
         garble_sidecar,
         sidecar_not_an_object,
+        sidecar_without_watermark,
+        sidecar_watermark_not_a_count,
     ],
     ids=lambda f: f.__name__.replace("_", "-"),
 )
