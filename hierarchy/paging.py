@@ -48,7 +48,9 @@ def decode(token: str, request_digest: str, field: str = "page_token", collectio
     if owner != request_digest:
         raise InvalidArgument(field, "belongs to a different request; keep the other fields unchanged")
     if made_for != collection_id:
-        raise InvalidArgument(field, "belongs to a collection of this name since deleted; search from the first page")
+        raise InvalidArgument(
+            field, "belongs to a collection of this name since deleted; start again from the first page (no page_token)"
+        )
     return position
 
 

@@ -196,14 +196,19 @@ def test_a_token_of_a_deleted_collection_is_refused_by_its_namesake(library: Dat
     a new one of that name holding the same videos, is refused rather than paging it."""
     q = SearchQuery(COLLECTION, Level.SEGMENT, vector=unit_vectors(1, seed=8)[0], top_k=7)
     token = library.search(q).next_page_token
+    library.create_video(COLLECTION, "v0")  # two videos: a page of one has a next
+    listed = library.list_videos(COLLECTION, page_size=1)[1]
     library.delete_collection(COLLECTION)
     library.create_collection(COLLECTION, EmbeddingSpace(DIM))
     library.create_video(COLLECTION, "v1")
     library.append_segments(COLLECTION, segments("v1", unit_vectors(120, seed=0)))
-    with pytest.raises(InvalidArgument, match="since deleted; search from the first page") as err:
+    with pytest.raises(InvalidArgument, match="since deleted; start again from the first page") as err:
         library.search(q, token)
     assert err.value.field == "page_token"
     assert len(library.search(q).hits) == 7
+    # A listing's token likewise, told to list again rather than to search.
+    with pytest.raises(InvalidArgument, match="since deleted; start again from the first page"):
+        library.list_videos(COLLECTION, page_size=1, page_token=listed)
 
 
 @pytest.mark.parametrize("mode", [Mode.AUTO, Mode.ALL])
