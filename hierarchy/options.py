@@ -92,7 +92,13 @@ class DatabaseOptions:
     scan_memory_mb: int = 1024
 
     def __post_init__(self) -> None:
-        for name in ("narrowed_expansion_search", "narrowed_expansion_add", "max_unlinked", "blas_threads"):
+        for name in (
+            "narrow_parents",
+            "narrowed_expansion_search",
+            "narrowed_expansion_add",
+            "max_unlinked",
+            "blas_threads",
+        ):
             if getattr(self, name) < 0:  # USearch refused a negative expansion at the first write
                 raise InvalidArgument(name, f"is {getattr(self, name)}; use 0 or more")
         if self.scan_memory_mb < 0:

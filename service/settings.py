@@ -104,7 +104,14 @@ class Settings:
             # (a wait past threading.TIMEOUT_MAX, or inf, stopped the thread that waits)
             if not 0 <= (seconds := getattr(self, name)) <= MAX_SECONDS:
                 raise InvalidArgument(ENV_PREFIX + name.upper(), f"is {seconds}; use 0-{MAX_SECONDS} seconds")
-        for name in ("narrowed_expansion_search", "narrowed_expansion_add", "max_unlinked", "blas_threads"):
+        counts = (
+            "narrow_parents",
+            "narrowed_expansion_search",
+            "narrowed_expansion_add",
+            "max_unlinked",
+            "blas_threads",
+        )
+        for name in counts:  # (a negative narrow_parents turned narrowing off, and rebuilt the segment index)
             if getattr(self, name) < 0:
                 raise InvalidArgument(ENV_PREFIX + name.upper(), f"is {getattr(self, name)}; use 0 or more")
         if self.scan_memory_mb < 0:

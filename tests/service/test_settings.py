@@ -38,6 +38,7 @@ def test_bad_environment_value_names_the_variable() -> None:
         ("STRATA_NARROWED_EXPANSION_ADD", "-3"),  # every write failed, in USearch, with INTERNAL
         ("STRATA_NARROWED_EXPANSION_SEARCH", "-1"),
         ("STRATA_MAX_UNLINKED", "-5"),
+        ("STRATA_NARROW_PARENTS", "-1"),  # turned narrowing off, and rebuilt the segment index
         ("STRATA_INDEX_SAVE_SECONDS", "inf"),  # the saver thread died at start
         ("STRATA_GRACE_SECONDS", "1e308"),
         ("STRATA_MEMORY_LIMIT", "banana"),  # named the core's field, after making the directory
