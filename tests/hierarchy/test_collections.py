@@ -95,6 +95,9 @@ def test_delete_collection_removes_it_and_its_index(games: Database, data_dir: P
     games.delete_collection(COLLECTION)
     with pytest.raises(NotFound):
         games.get_collection(COLLECTION)
+    with pytest.raises(NotFound) as again:  # a second delete is told to check the name, not to create it
+        games.delete_collection(COLLECTION)
+    assert again.value.field == "name" and "check the name" in again.value.message
     assert not list(data_dir.glob("indexes/**/*.usearch"))
     recreated = games.create_collection(COLLECTION, EmbeddingSpace(DIM))
     assert (recreated.video_count, recreated.segment_count) == (0, 0)
