@@ -26,7 +26,7 @@ from tools.connect import DEFAULT_TARGET, connect
 from tools.connect import hint as connection_hint
 from tools.help_text import use_docstrings
 from tools.offline import offline_app
-from tools.output import console, directory, err, escape, stop
+from tools.output import console, directory, err, escape, many, stop
 from tools.progress import bars, elapsed
 from tools.render import draw_tree, level_name, node_line, node_sections, print_hits, search_json, stats_table
 from tools.signals import stop_event
@@ -253,15 +253,10 @@ def ingest(
             progress.stop()
             stop(str(exc))
     console.print(
-        f"ingested {_many(summary.segments, 'segment')} in {_many(summary.batches, 'batch')} "
-        f"({summary.replayed} already present), {_many(summary.videos, 'new video')}"
-        + (f"; sealed {_many(len(summary.video_ids), 'video')}" if seal else "")
+        f"ingested {many(summary.segments, 'segment')} in {many(summary.batches, 'batch')} "
+        f"({summary.replayed} already present), {many(summary.videos, 'new video')}"
+        + (f"; sealed {many(len(summary.video_ids), 'video')}" if seal else "")
     )
-
-
-def _many(count: int, noun: str) -> str:
-    """``1 segment``, ``2 segments``, ``3 batches``."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}{'es' if noun.endswith('ch') else 's'}"
 
 
 def _utf8(text: str) -> str:
@@ -387,7 +382,7 @@ def build(
         err.print(f"[red]error[/red] {escape(final.error)}")
         raise typer.Exit(1)
     skipped = list(final.skipped)
-    console.print(f"built the trees of {final.progress - len(skipped)} videos")
+    console.print(f"built the trees of {many(final.progress - len(skipped), 'video')}")
     if skipped:
         gone = escape(", ".join(skipped))
         err.print(f"[yellow]left out[/yellow] {len(skipped)} deleted since the build started: {gone}")
@@ -497,9 +492,10 @@ def verify(
             table.add_row(escape(p.collection), level_name(p.level), kind, escape(p.message))
         console.print(table)
     console.print(
-        f"checked {reply.collections_checked} collections, {reply.levels_checked} levels, "
-        f"{reply.nodes_checked} nodes, {reply.vectors_compared} vectors, {reply.videos_checked} trees: "
-        + (f"[red]{len(reply.problems)} problems[/red]" if reply.problems else "no problems")
+        f"checked {many(reply.collections_checked, 'collection')}, {many(reply.levels_checked, 'level')}, "
+        f"{many(reply.nodes_checked, 'node')}, {many(reply.vectors_compared, 'vector')}, "
+        f"{many(reply.videos_checked, 'tree')}: "
+        + (f"[red]{many(len(reply.problems), 'problem')}[/red]" if reply.problems else "no problems")
     )
     if reply.problems:
         raise typer.Exit(1)

@@ -18,6 +18,7 @@ from hierarchy import validate
 from hierarchy.errors import InvalidArgument
 from service.client import StrataClient, StrataRpcError, segment_from_dict
 from service.gen.strata.v1 import segment_pb2, video_pb2
+from tools.output import many
 
 
 @dataclass
@@ -44,10 +45,7 @@ class IngestRefused(Exception):
         """What to do about it, and what is stored already."""
         said = [_HINTS.get(self.error.code.name, "")]
         if self.stored.batches:
-            said.append(
-                f"the {self.stored.segments} segments before its batch are stored and a re-run with the same "
-                "--batch-size replays them"
-            )
+            said.append(f"{_before(self.stored.segments)} and a re-run with the same --batch-size replays them")
         return "; ".join(part for part in said if part)
 
 
@@ -207,8 +205,7 @@ def ingest_rows(
     except ValueError as exc:  # a line that is not a segment: what came before it is stored
         if summary.batches:
             raise ValueError(
-                f"{exc} (the {summary.segments} segments before its batch are stored and a re-run with "
-                "the same --batch-size replays them)"
+                f"{exc} ({_before(summary.segments)} and a re-run with the same --batch-size replays them)"
             ) from exc
         raise
     return summary
@@ -296,3 +293,8 @@ def _chunks(rows: Iterable[tuple[str, dict[str, Any]]], size: int) -> Iterator[l
             batch = []
     if batch:
         yield batch
+
+
+def _before(count: int) -> str:
+    """What a run stopped by a batch had stored: ``the 4 segments before its batch are stored``."""
+    return f"the {many(count, 'segment')} before its batch {'is' if count == 1 else 'are'} stored"

@@ -32,6 +32,14 @@ def escape(text: str) -> str:
     return escape_markup(shown)
 
 
+def many(count: int, noun: str, plural: str = "") -> str:
+    """``1 segment``, ``2 segments``, ``3 batches``; ``plural`` where it is not regular
+    (``many(2, "child", "children")``)."""
+    if count == 1:
+        return f"1 {noun}"
+    return f"{count} {plural or noun + ('es' if noun.endswith('ch') else 's')}"
+
+
 def stop(message: str) -> NoReturn:
     """Fail a command on a problem of its own input or set-up: one line, exit code 1."""
     err.print(f"[red]error[/red] {escape(message)}", soft_wrap=True)

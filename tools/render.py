@@ -12,7 +12,7 @@ from rich.tree import Tree as RichTree
 
 from service.client import StrataClient
 from service.gen.strata.v1 import common_pb2
-from tools.output import escape
+from tools.output import escape, many
 
 
 def search_json(reply: Any) -> dict[str, Any]:
@@ -70,7 +70,7 @@ def print_hits(out: Console, text: str, reply: Any) -> None:
         return
     out.print(title, soft_wrap=True)
     for group in reply.groups:
-        hits = f"{len(group.hits)} hit" + ("" if len(group.hits) == 1 else "s")
+        hits = many(len(group.hits), "hit")
         heading = f"{group.rank}. video {escape(group.video_id)}: {hits}, best score {group.score:.3f}"
         # The server numbers a group's hits from 1 in each video: the header says so.
         out.print(_hits_table(group.hits, heading, in_video=True))
@@ -123,11 +123,11 @@ def node_line(node: Any) -> str:
     span = f"{node.id} {_clock(node.start_ms)}–{_clock(node.end_ms)}"
     if not node.child_count:  # a segment: its own labels and caption
         text = node.text if len(node.text) <= 60 else node.text[:59] + "…"
-        cut = " · shot cut" if node.shot_cut else ""
-        rest = f"{span}{cut} · {', '.join(node.labels)} · {text}"
+        parts = [span + (" · shot cut" if node.shot_cut else ""), ", ".join(node.labels), text]
     else:
         top = sorted(node.label_counts.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
-        rest = f"{span} · {node.child_count} children · " + ", ".join(f"{name} x{count}" for name, count in top)
+        parts = [span, many(node.child_count, "child", "children"), ", ".join(f"{name} x{n}" for name, n in top)]
+    rest = " · ".join(part for part in parts if part)  # no empty field between two dots
     return f"[bold]{level_name(node.level)}[/bold] {escape(rest)}"
 
 

@@ -86,7 +86,7 @@ def test_tree_of_a_video_without_one_says_how_to_build_it(address: str, tmp_path
     line = _error(address, "tree", "unbuilt", "v 1")
     assert "video 'v 1' has no tree yet" in line and "strata build unbuilt --video 'v 1'" in line, line
     assert "does not exist" not in line
-    assert "built the trees of 1 videos" in _ok(address, "build", "unbuilt", "--video", "v 1")
+    assert "built the trees of 1 video\n" in _ok(address, "build", "unbuilt", "--video", "v 1")
     assert "video v 1/video/0 0:00:00–0:00:02" in _ok(address, "tree", "unbuilt", "v 1")
     with StrataClient(address) as client:
         client.create_video("unbuilt", "empty")
@@ -150,7 +150,7 @@ def _on_a_terminal(target: str, *args: str) -> tuple[int, str, str]:
 def test_verify_and_snapshot_show_the_elapsed_time_on_a_terminal_only(address: str, tmp_path: Path) -> None:
     _ok(address, "collections", "create", "watched", "--dim", "4")
     for args, label, summary in (
-        (["verify", "watched"], "verify", "checked 1 collections"),
+        (["verify", "watched"], "verify", "checked 1 collection,"),
         (["snapshot", str(tmp_path / "on-terminal")], "snapshot", "snapshot of commit sequence"),
     ):
         code, out, shown = _on_a_terminal(address, *args)
@@ -180,6 +180,8 @@ def test_control_characters_in_stored_text_are_shown_not_sent_to_the_terminal(ad
     for out in outputs:
         assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]", out), repr(out)
     assert shown in outputs[0] and shown in outputs[1]
+    # A segment without labels shows no empty field, a parent of one child no "1 children".
+    assert "·  ·" not in outputs[0] and "· 1 child\n" in outputs[0] and "1 children" not in outputs[0]
     assert r"goal\x1b]0;owned\x07" in outputs[2]
     # JSON is for programs: the caption comes back as stored.
     found = json.loads(_ok(address, "search", "controls", "goal scored", "--level", "segment", "--json"))
