@@ -16,7 +16,6 @@ from __future__ import annotations
 import numbers
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from types import UnionType
 from typing import Any, TypeVar
 
 import grpc
@@ -45,6 +44,8 @@ from service.gen.strata.v1 import (
     video_pb2_grpc,
 )
 from service.pem import certificates_problem
+from service.rows import names as _names
+from service.rows import segment_from_dict
 
 T = TypeVar("T")
 
@@ -91,48 +92,6 @@ class StrataRpcError(Exception):
                 detail.Unpack(bad)
                 fields.update({v.field: v.description for v in bad.field_violations})
         return cls(error.code(), error.details() or "", fields)  # type: ignore[attr-defined]
-
-
-def segment_from_dict(row: dict[str, Any]) -> segment_pb2.Segment:
-    """One line of the JSONL ingest format -> a Segment message. A value of the wrong kind
-    is a TypeError naming its field, where a cast would misread it (``"shot_cut": "false"``
-    is true to ``bool``, ``start_ms`` 0.9 is 0); one string of labels is one label."""
-    msg = segment_pb2.Segment(
-        id=_kind(_given(row, "id", ""), str, "id", "a string"),
-        video_id=_kind(row["video_id"], str, "video_id", "a string"),
-        start_ms=_time(row["start_ms"], "start_ms"),
-        end_ms=_time(row["end_ms"], "end_ms"),
-        text=_kind(_given(row, "text", ""), str, "text", "a string"),
-        labels=_names(_given(row, "labels", []), "labels"),
-        shot_cut=bool(_kind(_given(row, "shot_cut", False), bool | np.bool_, "shot_cut", "True or False")),
-    )
-    if row.get("attributes"):
-        msg.attributes.CopyFrom(cv.to_proto_struct(row["attributes"]))
-    if row.get("vector") is not None:
-        msg.vector.CopyFrom(cv.to_proto_vector(np.asarray(row["vector"], dtype=np.float32)))
-    return msg
-
-
-def _given(row: dict[str, Any], name: str, default: Any) -> Any:
-    """``row[name]``, or ``default`` when it is absent or None (JSON's null)."""
-    value = row.get(name)
-    return default if value is None else value
-
-
-def _kind(value: Any, kind: type | UnionType, name: str, what: str) -> Any:
-    """``value`` when it is of ``kind``, else a TypeError naming the field."""
-    if not isinstance(value, kind):
-        raise TypeError(f"{name}: give {what}, not {type(value).__name__} {value!r}")
-    return value
-
-
-def _time(value: Any, name: str) -> int:
-    """A time in milliseconds: a whole number (numpy's too, or a float with nothing after
-    the point, as a table's column of them gives), never a fraction cut down."""
-    whole = isinstance(value, numbers.Integral) or (isinstance(value, numbers.Real) and float(value).is_integer())
-    if isinstance(value, bool | np.bool_) or not whole:
-        raise TypeError(f"{name}: give a whole number of milliseconds, not {type(value).__name__} {value!r}")
-    return int(value)
 
 
 class StrataClient:
@@ -532,16 +491,6 @@ def attribute_filters(conditions: dict[str, Any]) -> list[search_pb2.AttributeFi
             )
         out.append(msg)
     return out
-
-
-def _names(value: str | Sequence[str], field: str) -> list[str]:
-    """Ids or labels as a list: one string is one name, not its characters; anything but
-    strings is a TypeError naming ``field`` (or ``field[i]``, the element)."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, bytes | dict) or not isinstance(value, Iterable):
-        raise TypeError(f"{field}: give a string or a list of strings, not {type(value).__name__} {value!r}")
-    return [_kind(name, str, f"{field}[{i}]", "a string") for i, name in enumerate(value)]
 
 
 def _choice(table: dict[str, Any], name: str, what: str) -> Any:

@@ -67,6 +67,23 @@ def test_a_segment_field_of_the_wrong_kind_is_a_type_error_naming_it(
 
 
 @pytest.mark.parametrize(
+    ("change", "said"),
+    [
+        ({"lables": ["goal"]}, "lables: is not a segment field"),  # was dropped: stored without labels
+        ({"start_ms": None}, "start_ms: is missing"),  # was a bare KeyError
+        ({"video_id": None}, "video_id: is missing"),
+    ],
+)
+def test_a_segment_row_missing_a_field_or_with_one_the_format_lacks_is_a_type_error_naming_it(
+    client: StrataClient, loaded: np.ndarray, change: dict, said: str
+) -> None:
+    row = {"video_id": "v1", "start_ms": 100_000, "end_ms": 101_000, "vector": loaded[0]} | change
+    with pytest.raises(TypeError, match=f"^{re.escape(said)}"):
+        client.append_segments("c", [{k: v for k, v in row.items() if v is not None}])
+    assert client.get_video("c", "v1").segment_count == len(loaded)  # nothing was sent
+
+
+@pytest.mark.parametrize(
     ("field", "given", "named"),
     [("video_ids", [1], "video_ids[0]"), ("labels", ["goal", None], "labels[1]"), ("labels", 5, "labels")],
 )
@@ -118,7 +135,7 @@ def test_a_stream_whose_batches_fail_to_come_raises_that_error_after_storing_the
     with pytest.raises(RuntimeError, match="the source broke"):
         client.stream_segments("st", batches())
     assert client.get_video("st", "v").segment_count == 4  # the batch sent before it is stored
-    with pytest.raises(KeyError, match="video_id"):
+    with pytest.raises(TypeError, match="video_id: is missing"):
         client.stream_segments("st", iter([("b1", [{"start_ms": 0, "end_ms": 1}])]))
 
 

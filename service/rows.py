@@ -1,0 +1,79 @@
+"""Rows of the JSONL ingest format as Segment messages, and the client's checks of the
+Python values it is given: a value of the wrong kind is a TypeError naming its field,
+where a cast would misread it."""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Iterable, Sequence
+from types import UnionType
+from typing import Any
+
+import numpy as np
+
+from service import convert as cv
+from service.gen.strata.v1 import segment_pb2
+
+REQUIRED = ("video_id", "start_ms", "end_ms")
+# Every field of the format. video_duration_ms is for the video a row creates (the CLI's
+# ingest creates videos on first sight); a Segment does not carry it.
+FIELDS = frozenset({*REQUIRED, "id", "text", "vector", "labels", "attributes", "shot_cut", "video_duration_ms"})
+
+
+def segment_from_dict(row: dict[str, Any]) -> segment_pb2.Segment:
+    """One line of the JSONL ingest format -> a Segment message. A value of the wrong kind
+    is a TypeError naming its field, where a cast would misread it (``"shot_cut": "false"``
+    is true to ``bool``, ``start_ms`` 0.9 is 0); one string of labels is one label. A
+    missing time or video id, or a field the format does not have (``"lables"``, which
+    would be dropped unseen), is a TypeError naming it too."""
+    for name in REQUIRED:
+        if row.get(name) is None:
+            raise TypeError(f"{name}: is missing; a segment needs {', '.join(REQUIRED)}")
+    if unknown := sorted(set(row) - FIELDS):
+        raise TypeError(f"{unknown[0]}: is not a segment field; use {', '.join(sorted(FIELDS))}")
+    msg = segment_pb2.Segment(
+        id=kind(given(row, "id", ""), str, "id", "a string"),
+        video_id=kind(row["video_id"], str, "video_id", "a string"),
+        start_ms=whole_ms(row["start_ms"], "start_ms"),
+        end_ms=whole_ms(row["end_ms"], "end_ms"),
+        text=kind(given(row, "text", ""), str, "text", "a string"),
+        labels=names(given(row, "labels", []), "labels"),
+        shot_cut=bool(kind(given(row, "shot_cut", False), bool | np.bool_, "shot_cut", "True or False")),
+    )
+    if row.get("attributes"):
+        msg.attributes.CopyFrom(cv.to_proto_struct(row["attributes"]))
+    if row.get("vector") is not None:
+        msg.vector.CopyFrom(cv.to_proto_vector(np.asarray(row["vector"], dtype=np.float32)))
+    return msg
+
+
+def given(row: dict[str, Any], name: str, default: Any) -> Any:
+    """``row[name]``, or ``default`` when it is absent or None (JSON's null)."""
+    value = row.get(name)
+    return default if value is None else value
+
+
+def kind(value: Any, expected: type | UnionType, name: str, what: str) -> Any:
+    """``value`` when it is of the ``expected`` kind, else a TypeError naming the field."""
+    if not isinstance(value, expected):
+        raise TypeError(f"{name}: give {what}, not {type(value).__name__} {value!r}")
+    return value
+
+
+def whole_ms(value: Any, name: str) -> int:
+    """A time in milliseconds: a whole number (numpy's too, or a float with nothing after
+    the point, as a table's column of them gives), never a fraction cut down."""
+    whole = isinstance(value, numbers.Integral) or (isinstance(value, numbers.Real) and float(value).is_integer())
+    if isinstance(value, bool | np.bool_) or not whole:
+        raise TypeError(f"{name}: give a whole number of milliseconds, not {type(value).__name__} {value!r}")
+    return int(value)
+
+
+def names(value: str | Sequence[str], field: str) -> list[str]:
+    """Ids or labels as a list: one string is one name, not its characters; anything but
+    strings is a TypeError naming ``field`` (or ``field[i]``, the element)."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, bytes | dict) or not isinstance(value, Iterable):
+        raise TypeError(f"{field}: give a string or a list of strings, not {type(value).__name__} {value!r}")
+    return [kind(item, str, f"{field}[{i}]", "a string") for i, item in enumerate(value)]
