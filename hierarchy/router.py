@@ -178,6 +178,8 @@ def pick_level(
         levels = present if present is not None else [p.level for p in pools if len(p.keys)]
         return wanted, settled(wanted, levels), _structure_reason(parsed, wanted)
     unit, why = _unit(parsed, merge_share)
+    if present is not None and Level.SCENE not in present and unit is Level.SEGMENT:
+        why = "no scenes yet (no tree is built): a moment"
     conf = confidences([p for p in pools if p.level in UNSCOPED], prior={unit: UNIT_PRIOR})
     if not conf:  # no candidate at any level: none held, or none the search may answer with
         held = unheld if present else "nothing is indexed yet"

@@ -34,6 +34,13 @@ def test_a_moment_answers_unless_the_scene_stands_out_by_more_than_the_prior() -
     assert level is Level.SCENE and "stands out further" in reason
 
 
+def test_a_library_without_scenes_answers_with_moments_and_says_why() -> None:
+    # No tree is built: "the best moment stands out in its scene" spoke of scenes that do not exist.
+    parsed = parse("the hosts lose the ball")
+    level, _, reason = router.pick_level(parsed, pools({Level.SEGMENT: 1.0}), present=[Level.SEGMENT])
+    assert level is Level.SEGMENT and "no scenes yet" in reason and "in its scene" not in reason
+
+
 def test_play_going_on_favours_the_scene() -> None:
     parsed = parse("the visitors keeping the ball and probing")
     level, _, reason = router.pick_level(parsed, pools({Level.SEGMENT: 2.0, Level.SCENE: 1.0}))
