@@ -13,7 +13,7 @@ import pytest
 from hierarchy.db import Database
 from hierarchy.errors import NotFound
 from hierarchy.index import LevelIndex
-from hierarchy.types import EmbeddingSpace, Level, SegmentInput
+from hierarchy.types import EmbeddingSpace, Level, Mode, SearchQuery, SegmentInput
 from hierarchy.verify import ProblemKind
 from tests.hierarchy.helpers import COLLECTION, DIM, OpenDb, fast_options, segments, unit_vectors
 
@@ -77,6 +77,17 @@ def test_an_empty_collection_and_an_open_unbuilt_video_verify_clean(games: Datab
     report = games.verify(COLLECTION)
     assert report.ok, report.problems
     assert report.videos == 0
+
+
+def test_the_levels_checked_are_the_same_before_and_after_a_restart(games: Database, open_db: OpenDb) -> None:
+    # A routed search makes empty indexes of the levels no tree has filled yet; a restart
+    # recovers only the levels holding nodes. Neither may change what Verify counts.
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(12)))
+    games.search(SearchQuery(COLLECTION, vector=unit_vectors(1, seed=5)[0], mode=Mode.AUTO))
+    before = games.verify(COLLECTION)
+    games.close()
+    after = open_db().verify(COLLECTION)
+    assert before.ok and after.ok and before.levels == after.levels == 1
 
 
 def test_a_reopened_video_with_a_segment_in_a_gap_verifies_clean(games: Database) -> None:
