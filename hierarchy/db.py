@@ -92,6 +92,7 @@ class Database:
         self._collections: dict[str, Collection] = {}
         self._closed = False
         self._recovered = False  # set by recover()
+        self._unread = False  # while recover() reads: a close meanwhile writes nothing (see close)
         self.graphs = GraphCache()
         rows = NodeRows(self.store.cursor) if options.resident_nodes else None
         self.node_cache = NodeCache(self.store.cursor, options.node_cache_size, rows)
@@ -456,10 +457,12 @@ class Database:
         return self.indexes.save(changed_only) if self.store.failure() is None else 0
 
     def close(self) -> bool:
-        """Save indexes, checkpoint and close the store, release the directory; whether the
-        indexes were saved and the store checkpointed (else the next start catches up)."""
+        """Save indexes, checkpoint and close the store, release the directory; whether both
+        were done (else the next start catches up). Neither after a recovery that did not end
+        (a store it could not read, a stop): an index a failed read left empty must not replace
+        its saved file, nor a checkpoint write into a file that could not be read."""
         if self._closed:
-            return True
+            return False
         self._closed = True
         self.operations.wait()  # a running build stops after its current video
         self.searcher.close()  # no read ahead under the closing store
@@ -470,12 +473,13 @@ class Database:
             done.callback(self._lock_file.close)
             done.callback(self.indexes.stop_linking)  # after the save: the files cover what was linked
             try:
-                self.save_indexes()  # none once the store failed: then nothing is saved
-                saved = self.store.failure() is None
+                if not self._unread:
+                    self.save_indexes()  # (none once the store failed either)
+                saved = self.store.failure() is None and not self._unread
             except (OSError, RuntimeError) as exc:  # a full disk: the saved files stay; a start catches up
                 log.error("closing without saving the indexes (%s); the next start catches them up from the store", exc)
             finally:
-                saved = self.store.close() and saved
+                saved = self.store.close(checkpoint=not self._unread) and saved
         return saved
 
     # -- operations: verify, snapshot, lag -------------------------------------------------
@@ -568,12 +572,11 @@ class Database:
     def recover(self) -> None:
         """Load, catch up or rebuild every index from the store (step 3 of recovery), then read
         what every level's first search would (``Searcher.warm``, ``hierarchy.noderows``).
-
-        Runs once; later calls return at once. Nothing else may use the database until
-        it returns.
+        Runs once; later calls return at once. Nothing else may use the database until it returns.
         """
         if self._recovered:
             return
+        self._unread = True
         with datadir.readable(self.store.path):  # a damaged file is found here, not at open
             every = catalog.all_collections(self.store.cursor())
             self.indexes.remove_orphans({coll.id for coll in every})
@@ -587,7 +590,7 @@ class Database:
                 self.searcher.warm(coll, list(counts))  # before serving: no first query pays for it
             if self._collections:
                 self.node_cache.read_rows()  # 0.33 s at a million segments
-        self._recovered = True
+        self._recovered, self._unread = True, False
 
     def abandon_recovery(self) -> None:
         """Make a recovery under way stop soon: a rebuild stops linking (its watermark stays,

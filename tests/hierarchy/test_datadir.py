@@ -6,9 +6,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import duckdb
 import pytest
 
-from hierarchy import snapshot
+from hierarchy import nodes, snapshot
 from hierarchy.db import Database
 from hierarchy.errors import FailedPrecondition, Unavailable
 from tests.hierarchy.helpers import COLLECTION, OpenDb, fast_options, segment_count, segments, unit_vectors
@@ -86,10 +87,32 @@ def test_a_damaged_store_is_unavailable_with_what_to_do(games: Database, data_di
     for at in range(start, min(len(data), start + 200_000), 997):  # blocks whose checksums then fail when read
         data[at] ^= 0x5A
     store.write_bytes(bytes(data))
+    files = {path: path.read_bytes() for path in data_dir.rglob("*") if path.is_file() and path.name != "LOCK"}
     for _ in range(2):  # the failed open leaves nothing locked or open
         with pytest.raises(Unavailable, match="restore a snapshot") as refused:
             Database.open(data_dir, fast_options())
         assert "cannot read the store" in refused.value.message
+    # Nothing written: no index a failed read left empty saved over its file, no checkpoint.
+    assert {path: path.read_bytes() for path in files} == files
+
+
+def test_a_recovery_that_cannot_read_the_store_writes_nothing(
+    games: Database, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A read that fails halfway through an index's recovery (an I/O error, a block failing
+    # its checksum: raised here as DuckDB raises it) left that index empty, and the close
+    # that followed saved it over the good file (count 0), and checkpointed the store.
+    _filled(games, 400)
+    games.close()
+    files = {path: path.read_bytes() for path in data_dir.rglob("*") if path.is_file() and path.name != "LOCK"}
+
+    def unreadable(*args: object, **kwargs: object) -> None:
+        raise duckdb.IOException("Could not read enough bytes from file: the disk failed")
+
+    monkeypatch.setattr(nodes, "keys_until", unreadable)
+    with pytest.raises(Unavailable, match="cannot read the store"):
+        Database.open(data_dir, fast_options())
+    assert {path: path.read_bytes() for path in files} == files
 
 
 def test_a_close_that_saved_everything_says_so(games: Database) -> None:
