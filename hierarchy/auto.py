@@ -61,7 +61,7 @@ def execute(
     pools = _pools(ctx, router.UNSCOPED if structured is None else (structured,), query.filter, event, size)
     share = _merge_share(ctx, pools, event) if structured is None else 0.0
     present = [level for level in router.BUILT if len(ctx.index(level))]
-    level, conf, reason = router.pick_level(parsed, pools, share, present, _unheld(ctx, query))
+    level, conf, reason = router.pick_level(parsed, pools, share, present, _unheld(ctx, query, in_named))
     paired = _pairs(ctx, query, parsed, size) if structured is None else None
     if paired:
         conf = router.settled(Level.SEGMENT, present)  # the pairs answer, whatever the pools suggested
@@ -128,9 +128,11 @@ def execute(
     return ranked, Route((level,), reason + named, conf, parsed, plain=plain, confined=in_named), event
 
 
-def _unheld(ctx: Context, query: SearchQuery) -> str:
-    """Why a search found no candidate at any level of a library that holds nodes."""
-    if not query.filter.empty:
+def _unheld(ctx: Context, query: SearchQuery, in_named: bool) -> str:
+    """Why a search found no candidate at any level of a library that holds nodes;
+    ``in_named``: its video filter is the one its text names, not the caller's."""
+    asked = replace(query.filter, video_ids=()) if in_named else query.filter  # (set only where none was asked)
+    if not asked.empty:
         return "nothing passes the filter"
     if ctx.part is not None:
         return f"nothing lies inside {ctx.part[0].label} {ctx.part[1]} of a video"

@@ -364,3 +364,11 @@ def test_a_later_page_with_nothing_left_to_answer_says_why_without_naming_a_filt
     assert not later.hits
     assert "filter" not in later.route.reason and "first page" in later.route.reason
     assert "filter" in db.search(replace(q, filter=replace(q.filter, video_ids=("a",)))).route.reason
+    # Confined by its own text to a video deleted since: no filter was asked for either.
+    db.create_video("gone", "match-0001")
+    db.append_segments("gone", segments("match-0001", unit_vectors(12, seed=4)))
+    named = replace(q, text="the best chance in match-0001")
+    first = db.search(named)
+    db.delete_video("gone", "match-0001")
+    later = db.search(named, first.next_page_token)
+    assert not later.hits and "filter" not in later.route.reason and "deleted since" in later.route.reason
