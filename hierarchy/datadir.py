@@ -15,7 +15,7 @@ from hierarchy.commits import Commits
 from hierarchy.errors import FailedPrecondition, Unavailable
 from hierarchy.options import DatabaseOptions
 from hierarchy.snapshot import MANIFEST, check_not_restoring
-from hierarchy.store import Allocator, Store
+from hierarchy.store import DISK_FULL, Allocator, Store
 
 STORE = "strata.duckdb"
 WAL = "strata.duckdb.wal"
@@ -35,6 +35,7 @@ class Opened(NamedTuple):
 def open_directory(data_dir: Path, options: DatabaseOptions) -> Opened:
     """Lock ``data_dir``, check it may be opened, open its store and read its counters;
     on any failure nothing stays open or locked."""
+    check_not_snapshot(data_dir)  # before the lock, whose file would be added to it
     lock_file = process.lock_directory(data_dir)
     try:
         check_openable(data_dir)
@@ -54,18 +55,23 @@ def open_directory(data_dir: Path, options: DatabaseOptions) -> Opened:
         raise
 
 
-def check_openable(data_dir: Path) -> None:
-    """Refuse a directory that must not be served as it is: a restore cut off, a
-    snapshot (serving it rewrites its files and its checksums fail), or one whose store
-    file is gone while what it wrote is there (a new empty store would be made, every
-    collection's index removed as deleted, and the write-ahead log's writes dropped)."""
-    check_not_restoring(data_dir)
+def check_not_snapshot(data_dir: Path) -> None:
+    """Refuse a snapshot (serving it rewrites its files and its checksums fail); checked
+    before anything is written to the directory (a mounted backup may be read-only)."""
     if (data_dir / MANIFEST).is_file():
         raise FailedPrecondition(
             f"{data_dir} is a snapshot ({MANIFEST}); serving it would change its files and fail its checksums: "
             f"restore it with `strata restore {data_dir} --data-dir DIR` and serve DIR",
             "data_dir",
         )
+
+
+def check_openable(data_dir: Path) -> None:
+    """Refuse, under the directory's lock, a directory that must not be served as it is:
+    a restore cut off, or one whose store file is gone while what it wrote is there (a new
+    empty store would be made, every collection's index removed as deleted, and the
+    write-ahead log's writes dropped)."""
+    check_not_restoring(data_dir)
     if (data_dir / STORE).exists():
         return
     indexes = data_dir / INDEXES
@@ -93,7 +99,8 @@ def readable(path: Path) -> Iterator[None]:
     try:
         yield
     except duckdb.Error as exc:
-        if not (isinstance(exc, duckdb.IOException) or "corrupt" in str(exc).lower()):
+        damaged = isinstance(exc, duckdb.IOException) or "corrupt" in str(exc).lower()
+        if not damaged or DISK_FULL in str(exc):  # a full disk (a spill) is no damage to the file
             raise
         raise Unavailable(
             f"cannot read the store {path}: {exc}; if it is damaged, restore a snapshot (strata restore) or "

@@ -22,7 +22,7 @@ from hierarchy.types import MAX_KEY
 
 log = logging.getLogger(__name__)
 
-_DISK_FULL = "No space left on device"  # how DuckDB's messages quote ENOSPC
+DISK_FULL = "No space left on device"  # how DuckDB's messages quote ENOSPC
 CHECKPOINT_PATIENCE_S = 10.0  # how long a checkpoint waits out the reads that hold it back
 
 SCHEMA_VERSION = 1
@@ -116,7 +116,11 @@ class Store:
         self._held_lock = threading.Lock()
         self._probe: duckdb.DuckDBPyConnection | None = None
         self._closed = False
-        self._migrate()
+        try:
+            self._migrate()
+        except BaseException:  # a damaged block, a newer schema: the file is not left open
+            self._con.close()
+            raise
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """This thread's cursor (DuckDB connections are not shared across threads)."""
@@ -156,7 +160,7 @@ class Store:
             with contextlib.suppress(duckdb.Error):  # after a failed COMMIT there may be nothing to undo
                 cur.execute("ROLLBACK")
             reason = str(exc).splitlines()[0] if isinstance(exc, duckdb.Error) else ""
-            if _DISK_FULL in reason:
+            if DISK_FULL in reason:
                 # A commit whose log write met a full disk: the store still reads, and takes
                 # writes again once there is room. It is the operator's to fix, not a bug.
                 raise ResourceExhausted(

@@ -29,6 +29,7 @@ def test_a_snapshot_is_not_opened_in_place_and_stays_restorable(games: Database,
     with pytest.raises(FailedPrecondition, match="is a snapshot") as refused:
         Database.open(taken, fast_options())
     assert refused.value.field == "data_dir" and "strata restore" in refused.value.message
+    assert not (taken / "LOCK").exists()  # refused before anything was written to it
     snapshot.restore(taken, tmp_path / "restored")  # checksums still hold
     restored = Database.open(tmp_path / "restored", fast_options())
     try:
