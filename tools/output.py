@@ -18,11 +18,13 @@ from rich.markup import escape as escape_markup
 console = Console(width=None if sys.stdout.isatty() else 120, emoji=False)
 err = Console(stderr=True, emoji=False)
 
-# Control characters but tab and newline (C0, DEL, C1), and the marks that reorder text
-# on screen (bidirectional overrides and isolates). Rich passes an ESC through, so a
+# Control characters but tab and newline (C0, DEL, C1), the line and paragraph
+# separators, and the marks that reorder text on screen (bidirectional marks, overrides
+# and isolates). A backslash is printed as it is: the text \x1b typed in a caption reads
+# as an escaped ESC does; --json tells them apart. Rich passes an ESC through, so a
 # caption written by any client could drive the operator's terminal: clear it, retitle
 # it, hide what follows, or make a line read differently than the bytes it holds.
-_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def escape(text: str) -> str:

@@ -165,20 +165,20 @@ def test_verify_and_snapshot_show_the_elapsed_time_on_a_terminal_only(address: s
 def test_control_characters_in_stored_text_are_shown_not_sent_to_the_terminal(address: str, tmp_path: Path) -> None:
     # Any client may write captions: an ESC in one must not clear, retitle or recolour the
     # terminal of the operator who reads it, nor a bidirectional override reorder a line.
-    caption = "goal\x1b]0;owned\x07 scored\x1b[2J\r by \u202eevil"
+    caption = "goal\x1b]0;owned\x07 scored\x1b[2J\r by \u202eevil\u061c"
     rows = [{"video_id": "m", "start_ms": i * 2000, "end_ms": i * 2000 + 2000, "text": caption} for i in range(3)]
     data = tmp_path / "rows.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     _ok(address, "collections", "create", "controls", "--encoder", "default")
     assert "sealed 1 video" in _ok(address, "ingest", "controls", str(data), "--seal")
-    shown = r"goal\x1b]0;owned\x07 scored\x1b[2J\x0d by \u202eevil"
+    shown = r"goal\x1b]0;owned\x07 scored\x1b[2J\x0d by \u202eevil\u061c"
     outputs = [
         _ok(address, "tree", "controls", "m", "--depth", "4"),
         _ok(address, "node", "controls", "m@0", "--neighbors", "1"),
         _ok(address, "search", "controls", "goal scored", "--level", "segment", "--top-k", "2"),
     ]
     for out in outputs:
-        assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e]", out), repr(out)
+        assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202e\u061c]", out), repr(out)
     assert shown in outputs[0] and shown in outputs[1]
     # A segment without labels shows no empty field, a parent of one child no "1 children".
     assert "·  ·" not in outputs[0] and "· 1 child\n" in outputs[0] and "1 children" not in outputs[0]
