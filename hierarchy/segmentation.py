@@ -82,7 +82,7 @@ def noise_level(vectors: np.ndarray) -> float:
     one vector again and again) say nothing of the noise. Where every step is one,
     nothing is to be cut: the items' mean squared norm, a penalty far above any cost that
     rounding leaves (with the floor, the prefix sums' rounding cut such a video into
-    arbitrary scenes). Where they are half the steps or more, the median is the floor,
+    arbitrary scenes). Where they are more than half the steps, the median is the floor,
     and every change is cut: right for lone changes between still stretches (each is a
     new caption), wrong for stretches that move step after step (planted scenes beside a
     long slate, cut to the shortest run allowed). When such stretches hold a quarter of

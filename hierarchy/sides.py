@@ -153,9 +153,9 @@ def two_state_path(
 
 def _mixture_log(loglik: np.ndarray) -> np.ndarray:
     """``log(0.5 * (exp(a) + exp(b)))`` of each row's two log-likelihoods. Where both
-    underflow (a value far from both means of a fit whose variance collapsed to its
-    floor), it is taken as ``logaddexp`` less log 2, not -inf: one such value made the
-    whole gain -inf. Elsewhere as before, to the bit."""
+    underflow (a value far from both means, in units of a tight fit's deviation: 0.05
+    between two groups of 1,500 at 0 and 1), it is taken as ``logaddexp`` less log 2,
+    not -inf: one such value made the whole gain -inf. Elsewhere as before, to the bit."""
     with np.errstate(divide="ignore"):
         out = np.log(0.5 * np.exp(loglik).sum(axis=1))
     low = ~np.isfinite(out)

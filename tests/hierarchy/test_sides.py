@@ -210,14 +210,14 @@ def test_the_two_state_path_is_the_most_likely_of_all_paths() -> None:
             assert _path_score(loglik, switch, found) == pytest.approx(best, abs=1e-9)
 
 
-def test_a_value_far_from_both_means_of_a_tight_fit_leaves_the_gain_finite() -> None:
-    # Two groups of equal values: EM's variance collapses to its floor, and a value far
-    # from both means has likelihoods that underflow to zero in both states. Its log was
-    # -inf, and with it the gain of the whole fit: the side axis was rejected for one value.
-    values = np.array([0.0] * 10 + [1.0] * 10 + [0.5])
-    path, separation, gain = sides.two_state_path(values, fit=(np.array([0.0, 1.0]), 1e-9))
-    assert np.isfinite(gain) and np.isfinite(separation)
-    assert list(path[:10]) == [0] * 10 and list(path[10:20]) == [1] * 10
+def test_two_tight_groups_with_one_value_apart_are_two_sides() -> None:
+    # EM fits two means at 0 and 1 with a variance the one value at 0.05 sets; at that
+    # value the likelihood of both states underflowed to zero, its log was -inf, and so
+    # was the gain: two plain groups of 1,500 were rejected as sides for one value.
+    values = np.array([0.0] * 1500 + [1.0] * 1499 + [0.05])
+    path, separation, gain = sides.two_state_path(values)
+    assert np.isfinite(gain) and gain >= sides.MIN_GAIN and separation > 2
+    assert set(path[:1500]) == {0} and set(path[1500:2999]) == {1}
     # Where nothing underflows the gain is the mixture's log-likelihood as before.
     loose = np.array([0.0, 0.1, 0.9, 1.0])
     _, _, before = sides.two_state_path(loose, fit=(np.array([0.0, 1.0]), 0.1))
