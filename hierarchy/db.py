@@ -552,7 +552,7 @@ class Database:
         validate.collection_name(name, field)
         found = self._collections.get(name) or self._reload_collection(name)
         if found is None:
-            raise NotFound(f"collection {name!r} does not exist; check the name (ListCollections lists them)", field)
+            raise NotFound(f"collection {name!r} does not exist; check the name, or create it first", field)
         return found
 
     def _reload_collection(self, name: str) -> Collection | None:
