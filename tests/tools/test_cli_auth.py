@@ -12,6 +12,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from service.server import StrataServer
 from tests.service.conftest import start_server
 from tests.service.test_auth import make_certificates
 from tools.cli import app
@@ -67,12 +68,19 @@ def test_tls_ca_option(tmp_path: Path) -> None:
         srv.stop(0)
 
 
-def test_a_client_certificate_from_the_environment_reaches_a_mutual_tls_server(tmp_path: Path) -> None:
+def _mutual_tls_server(tmp_path: Path) -> tuple[dict[str, Path], StrataServer]:
+    """Certificates, and a server that speaks TLS and requires a client certificate
+    signed by the client CA among them."""
     certs = make_certificates(tmp_path)
     srv = start_server(
         tmp_path / "data",
         tls_cert=certs["server_cert"], tls_key=certs["server_key"], tls_client_ca=certs["client_cert"],
     )  # fmt: skip
+    return certs, srv
+
+
+def test_a_client_certificate_from_the_environment_reaches_a_mutual_tls_server(tmp_path: Path) -> None:
+    certs, srv = _mutual_tls_server(tmp_path)
     args = ["stats", "--tls-ca", str(certs["server_cert"])]
     env = {"STRATA_TARGET": srv.address, "STRATA_TOKEN": None, "STRATA_TLS_CA": None}
     mine = {"STRATA_TLS_CLIENT_CERT": str(certs["client_cert"]), "STRATA_TLS_CLIENT_KEY": str(certs["client_key"])}
@@ -139,11 +147,7 @@ def test_a_mutual_tls_server_refusing_the_client_is_said_to_want_a_client_certif
     # The hint was "is a server running at --target? A TLS server needs --tls-ca." to a
     # user who had given --tls-ca, whose server was running, and who lacked a client
     # certificate (or had one the server's CA did not sign).
-    certs = make_certificates(tmp_path)
-    srv = start_server(
-        tmp_path / "data",
-        tls_cert=certs["server_cert"], tls_key=certs["server_key"], tls_client_ca=certs["client_cert"],
-    )  # fmt: skip
+    certs, srv = _mutual_tls_server(tmp_path)
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRATA_")} | {"STRATA_TARGET": srv.address}
     ca = ["--tls-ca", str(certs["server_cert"])]
     unsigned = {"STRATA_TLS_CLIENT_CERT": str(certs["server_cert"]), "STRATA_TLS_CLIENT_KEY": str(certs["server_key"])}
