@@ -92,7 +92,7 @@ class Database:
         self._collections: dict[str, Collection] = {}
         self._closed = False
         self._recovered = False  # set by recover()
-        self._unread = False  # while recover() reads: a close meanwhile writes nothing (see close)
+        self._unread = False  # set while recover() reads, left set if a read fails: then close writes nothing
         self.graphs = GraphCache()
         rows = NodeRows(self.store.cursor) if options.resident_nodes else None
         self.node_cache = NodeCache(self.store.cursor, options.node_cache_size, rows)
@@ -458,9 +458,9 @@ class Database:
 
     def close(self) -> bool:
         """Save indexes, checkpoint and close the store, release the directory; whether both
-        were done (else the next start catches up). Neither after a recovery that did not end
-        (a store it could not read, a stop): an index a failed read left empty must not replace
-        its saved file, nor a checkpoint write into a file that could not be read."""
+        were done (else the next start catches up). Neither after a recovery that failed (a
+        store it could not read): an index a failed read left empty must not replace its
+        saved file, nor a checkpoint write into a file that could not be read."""
         if self._closed:
             return False
         self._closed = True
@@ -585,6 +585,7 @@ class Database:
                 counts = nodes.level_counts(self.store.cursor(), coll.id)
                 for level in counts:
                     if self._abandon.is_set():  # stopping: what was not recovered is caught up next start
+                        self._unread = False  # all read so far was read whole: a close saves it
                         raise Unavailable("the database is closing; its indexes were not all recovered")
                     self.indexes.recover(self.store.cursor(), coll, level)
                 self.searcher.warm(coll, list(counts))  # before serving: no first query pays for it
