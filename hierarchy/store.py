@@ -253,9 +253,9 @@ class Store:
 
     def close(self, checkpoint: bool = True) -> bool:
         """Checkpoint (unless told not to) and close the file; whether it was checkpointed.
-        None after a failure: the next open replays the log, and DuckDB refuses every
-        statement meanwhile. A checkpoint that fails (a full disk) is logged: the log keeps
-        every committed write for the next open."""
+        No checkpoint after a failure: the next open replays the log, and DuckDB refuses
+        every statement meanwhile. A checkpoint that fails (a full disk) is logged: the log
+        keeps every committed write for the next open."""
         checkpointed = False
         try:
             if checkpoint and self.failure() is None:
