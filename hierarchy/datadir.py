@@ -14,11 +14,10 @@ from hierarchy import nodes, process, scan
 from hierarchy.commits import Commits
 from hierarchy.errors import FailedPrecondition, Unavailable
 from hierarchy.options import DatabaseOptions
-from hierarchy.snapshot import MANIFEST, check_not_restoring
+from hierarchy.snapshot import MANIFEST, STORE_FILES, check_not_restoring
 from hierarchy.store import DISK_FULL, Allocator, Store
 
-STORE = "strata.duckdb"
-WAL = "strata.duckdb.wal"
+STORE, WAL = STORE_FILES
 INDEXES = "indexes"
 
 

@@ -18,6 +18,7 @@ from hierarchy import validate
 from hierarchy.errors import InvalidArgument
 from service.client import StrataClient, StrataRpcError, segment_from_dict
 from service.gen.strata.v1 import segment_pb2, video_pb2
+from service.rows import FIELDS, REQUIRED
 from tools.output import many
 
 
@@ -104,11 +105,11 @@ def check_row(row: dict[str, Any]) -> str:
     Checked before the row's batch is sent, so the error can name the file and line:
     the client would otherwise trip over some values (a duration of ``[1]`` or ``1e400``,
     a time past int64) and silently misread others (``"shot_cut": "no"`` is true)."""
-    for name in ("video_id", "start_ms", "end_ms"):
+    for name in REQUIRED:
         if row.get(name) is None:
             return f"{name}: is missing"
-    if unknown := sorted(set(row) - _KNOWN):  # a misspelt field ("label") would be dropped unseen
-        return f"{unknown[0]}: is not a segment field; use {', '.join(sorted(_KNOWN))}"
+    if unknown := sorted(set(row) - FIELDS):  # a misspelt field ("label") would be dropped unseen
+        return f"{unknown[0]}: is not a segment field; use {', '.join(sorted(FIELDS))}"
     for name, check in _FIELDS:
         if row.get(name) is not None and (problem := check(row[name])):
             return f"{name}: {problem}"
@@ -167,7 +168,6 @@ _FIELDS: tuple[tuple[str, Callable[[Any], str]], ...] = (
     ("attributes", _kind(lambda v: isinstance(v, dict), "must be an object")),
     ("vector", _vector),
 )
-_KNOWN = frozenset(name for name, _ in _FIELDS)
 
 
 def batch_request_id(prefix: str, segments: Iterable[segment_pb2.Segment], born: dict[str, int]) -> str:

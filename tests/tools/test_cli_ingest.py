@@ -162,3 +162,12 @@ def test_a_batch_too_large_for_the_server_is_told_to_shrink() -> None:
 
     error = StrataRpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, "batch of 1500 segments exceeds the limit of 1000", {})
     assert IngestRefused(error, "", IngestSummary()).hint() == "send smaller batches: lower --batch-size"
+
+
+def test_every_field_of_the_ingest_format_has_a_check_before_it_is_sent() -> None:
+    # The client's field list (service.rows) and the CLI's per-field checks name the same
+    # fields: a field added to one alone would be refused by one and taken by the other.
+    from service.rows import FIELDS
+    from tools.ingest import _FIELDS
+
+    assert {name for name, _ in _FIELDS} == FIELDS
