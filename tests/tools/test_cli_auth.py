@@ -118,6 +118,27 @@ def test_serve_takes_a_token_file_and_warns_when_exposed(tmp_path: Path) -> None
         assert proc.wait(timeout=60) == 0
 
 
+def test_a_plain_text_client_leaves_no_line_outside_the_log_format_on_a_tls_server(tmp_path: Path) -> None:
+    # gRPC's own "I1207 ... Handshake failed" line reached the server's stderr, outside
+    # the log's format, for every client that spoke plain text to it.
+    certs = make_certificates(tmp_path)
+    command = [STRATA, "serve", "--data-dir", str(tmp_path / "d"), "--port", "0"]
+    tls = ["--tls-cert", str(certs["server_cert"]), "--tls-key", str(certs["server_key"])]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRATA_", "GRPC_"))}
+    log = tmp_path / "stderr.txt"
+    with log.open("w") as err:
+        proc = subprocess.Popen([*command, *tls], stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+        try:
+            port = proc.stdout.readline().strip().rsplit(":", 1)[-1]  # type: ignore[union-attr]
+            assert proc.stdout.readline().strip() == "ready"  # type: ignore[union-attr]
+            assert "A TLS server needs --tls-ca" in strata(f"localhost:{port}", "stats")[1]
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=60) == 0
+    lines = log.read_text().splitlines()
+    assert lines and all(line[:4].isdigit() and line[4:5] == "-" for line in lines), lines  # each a log record
+
+
 def test_a_tls_ca_file_that_is_no_pem_certificate_is_named_not_taken_for_no_server(tmp_path: Path) -> None:
     certs = make_certificates(tmp_path)
     srv = start_server(tmp_path / "data", tls_cert=certs["server_cert"], tls_key=certs["server_key"])
