@@ -7,7 +7,7 @@ import dataclasses
 import ipaddress
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -177,10 +177,10 @@ class Settings:
         try:
             return cls(**values)
         except InvalidArgument as exc:
-            name = (exc.field or "").removeprefix(ENV_PREFIX).lower()
-            if name not in given:
+            field = as_option(exc.field or "", given)
+            if field == exc.field:
                 raise
-            raise InvalidArgument("--" + name.replace("_", "-"), exc.message) from None
+            raise InvalidArgument(field, exc.message) from None
 
     def search_threads(self) -> int:
         """Threads of the search pool: ``search_workers``, or one per core."""
@@ -205,6 +205,17 @@ class Settings:
             resident_nodes=self.resident_nodes,
             scan_memory_mb=self.scan_memory_mb,
         )
+
+
+def as_option(field: str, given: Iterable[str]) -> str:
+    """``field`` (a variable's name, perhaps followed by where in its value: ``STRATA_TLS_KEY``,
+    ``STRATA_AUTH_TOKENS_FILE: /etc/t.json entry 2``) with the variable named as its
+    option (``--tls-key``) when the setting came from the command line (``given``)."""
+    for name in given:
+        variable = ENV_PREFIX + name.upper()
+        if field == variable or field.startswith((variable + ":", variable + " ")):
+            return "--" + name.replace("_", "-") + field[len(variable) :]
+    return field
 
 
 def _convert(name: str, kind: Any, raw: str) -> Any:

@@ -89,20 +89,21 @@ def serve(
     recovered and it serves."""
     from hierarchy.errors import StrataError
     from service.server import create_server
-    from service.settings import Settings
+    from service.settings import Settings, as_option
 
+    given = {
+        "data_dir": data_dir,
+        "port": port,
+        "host": host,
+        "log_level": log_level,
+        "auth_tokens_file": auth_tokens_file,
+        "tls_cert": tls_cert,
+        "tls_key": tls_key,
+        "tls_client_ca": tls_client_ca,
+        "metrics_port": metrics_port,
+    }
     try:
-        settings = Settings.load(
-            data_dir=data_dir,
-            port=port,
-            host=host,
-            log_level=log_level,
-            auth_tokens_file=auth_tokens_file,
-            tls_cert=tls_cert,
-            tls_key=tls_key,
-            tls_client_ca=tls_client_ca,
-            metrics_port=metrics_port,
-        )
+        settings = Settings.load(**given)
         logging.basicConfig(
             level=settings.log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s %(message)s"
         )
@@ -110,7 +111,9 @@ def serve(
         # Bound first (health answers NOT_SERVING), then the indexes recover in the background.
         server = create_server(settings).start(wait=False)
     except StrataError as exc:  # a setting, the data directory, a port: the operator's to fix
-        stop(f"{exc.field}: {exc.message}" if exc.field else exc.message)
+        # A file given as an option and refused when read (tokens, TLS) is named as given.
+        field = as_option(exc.field or "", [name for name, value in given.items() if value is not None])
+        stop(f"{field}: {exc.message}" if field else exc.message)
     # A closed stdout (`strata serve | head -1`) raises BrokenPipeError from a print: the
     # server stops cleanly first (else the interpreter exits under gRPC's threads, which
     # aborts it), then typer ends the command quietly with exit 1, as for every command.

@@ -214,3 +214,19 @@ def test_a_failed_tls_handshake_is_said_to_be_one_and_which_certificate_is_at_fa
         finally:
             srv.stop(0)
         assert run.returncode == 1 and said in run.stderr and "needs --tls-ca" not in run.stderr, run.stderr
+
+
+def test_a_refused_token_or_tls_file_is_named_as_the_operator_gave_it(tmp_path: Path) -> None:
+    # A file given with --auth-tokens-file was refused as "STRATA_AUTH_TOKENS_FILE: ...",
+    # a variable the operator never set.
+    tokens = tmp_path / "tokens.json"
+    tokens.write_text(json.dumps([{"token": "t", "role": "boss"}]))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRATA_")}
+    serve = [STRATA, "serve", "--data-dir", str(tmp_path / "d"), "--port", "0"]
+    for extra, variables, named in (
+        (["--auth-tokens-file", str(tokens)], {}, f"--auth-tokens-file: {tokens} entry 0: role"),
+        ([], {"STRATA_AUTH_TOKENS_FILE": str(tokens)}, f"STRATA_AUTH_TOKENS_FILE: {tokens} entry 0: role"),
+        (["--tls-cert", str(tokens), "--tls-key", str(tokens)], {}, f"--tls-key: {tokens} is not a PEM file"),
+    ):
+        run = subprocess.run([*serve, *extra], capture_output=True, text=True, env=env | variables, timeout=120)
+        assert run.returncode == 1 and named in run.stderr, run.stderr
