@@ -20,18 +20,29 @@ err = Console(stderr=True, emoji=False)
 
 # Control characters but tab and newline (C0, DEL, C1), the line and paragraph
 # separators, and the marks that reorder text on screen (bidirectional marks, overrides
-# and isolates). A backslash is printed as it is: the text \x1b typed in a caption reads
-# as an escaped ESC does; --json tells them apart. Rich passes an ESC through, so a
-# caption written by any client could drive the operator's terminal: clear it, retitle
-# it, hide what follows, or make a line read differently than the bytes it holds.
-_UNPRINTABLE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+# and isolates). Rich passes an ESC through, so a caption written by any client could
+# drive the operator's terminal: clear it, retitle it, hide what follows, or make a line
+# read differently than the bytes it holds.
+_UNPRINTABLE = r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+# A backslash that would read as the start of such an escape (the text \x1b typed in a
+# caption), or run into one or into another backslash, is doubled, so that \\ is always a
+# backslash and \x1b always the character; any other is printed as it is (C:\videos).
+_ESCAPE_LIKE = rf"\\(?=\\|x[0-9a-fA-F]{{2}}|u[0-9a-fA-F]{{4}}|{_UNPRINTABLE})"
+_SHOWN = re.compile(f"{_UNPRINTABLE}|{_ESCAPE_LIKE}")
 
 
 def escape(text: str) -> str:
     """``text`` from users or the server, ready to print with rich: markup escaped, and
-    control characters shown as escapes (``\\x1b``, ``\\u202e``) instead of acting."""
-    shown = _UNPRINTABLE.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
-    return escape_markup(shown)
+    control characters shown as escapes (``\\x1b``, ``\\u202e``) instead of acting; a
+    backslash that would read as such an escape is doubled (``\\\\x1b``)."""
+    return escape_markup(_SHOWN.sub(_shown, text))
+
+
+def _shown(match: re.Match[str]) -> str:
+    char = match[0]
+    if char == "\\":
+        return "\\\\"
+    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
 
 
 def many(count: int, noun: str, plural: str = "") -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 from service.client import StrataClient
 from service.gen.strata.v1 import admin_pb2, common_pb2
 from tests.tools.conftest import STRATA, run_strata
+from tools.output import escape
 from tools.render import stats_table
 
 
@@ -205,3 +206,12 @@ def test_stats_draw_a_collection_with_nothing_ingested_as_one_row() -> None:
     table = stats_table(reply)
     assert list(table.columns[0].cells) == ["empty", "older", *["games"] * len(every)]
     assert list(table.columns[2].cells)[:2] == ["-", "-"]
+
+
+def test_a_backslash_never_passes_for_an_escaped_character() -> None:
+    # The text \x1b typed in a caption printed exactly as an ESC character does.
+    assert escape("\x1b") == r"\x1b"  # the character
+    assert escape(r"\x1b") == r"\\x1b"  # the text
+    assert escape("\\\x1b") == r"\\\x1b"  # a backslash, then the character
+    assert escape(r"a\u202e") == r"a\\u202e" and escape("a\u202e") == r"a\u202e"
+    assert escape(r"C:\videos\x1") == r"C:\videos\x1"  # nothing to mistake: as written
