@@ -390,10 +390,23 @@ def _filtered(method: str, response: Any, principal: Principal) -> Any:
     return response
 
 
-def server_interceptors(settings: Settings) -> list[grpc.ServerInterceptor]:
-    """The interceptors that enforce ``settings``' tokens (none when auth is off)."""
-    tokens = load_tokens(settings)
-    return [AuthInterceptor(tokens)] if tokens else []
+@dataclass(frozen=True)
+class Security:
+    """What a server is secured with, read from its settings' files once (a file changed
+    between two reads would otherwise check one version and serve another)."""
+
+    tokens: TokenStore | None  # None: authentication off
+    credentials: grpc.ServerCredentials | None  # None: plain text
+
+    @classmethod
+    def load(cls, settings: Settings) -> Security:
+        """The tokens and TLS credentials ``settings`` name; a mistake in either is an
+        InvalidArgument naming the setting."""
+        return cls(load_tokens(settings), server_credentials(settings))
+
+    def interceptors(self) -> list[grpc.ServerInterceptor]:
+        """The interceptors that enforce the tokens (none when authentication is off)."""
+        return [AuthInterceptor(self.tokens)] if self.tokens else []
 
 
 def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:

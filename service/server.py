@@ -133,7 +133,7 @@ def _logged(behaviour: Callable, method: str, request_id: str) -> Callable:
 class StrataServer:
     """A running (or ready to run) Strata gRPC server over one open database."""
 
-    def __init__(self, settings: Settings, db: Database) -> None:
+    def __init__(self, settings: Settings, db: Database, security: auth.Security) -> None:
         self.settings = settings
         self.db = db
         options = [
@@ -157,7 +157,7 @@ class StrataServer:
                 SearchPoolInterceptor(self._search_pool),
                 *([AccessLogInterceptor()] if settings.access_log else []),
                 *([self.metrics.interceptor] if self.metrics else []),  # refused calls count too
-                *auth.server_interceptors(settings),
+                *security.interceptors(),
                 UndecodableRequestInterceptor(),  # garbage bytes: INVALID_ARGUMENT, not INTERNAL
                 ReadinessInterceptor(self.readiness),
             ],
@@ -168,7 +168,7 @@ class StrataServer:
         self._recovered = threading.Event()
         self._recovery_error: BaseException | None = None
         self._register()
-        self.port = self._bind(settings.endpoint(settings.port), auth.server_credentials(settings))
+        self.port = self._bind(settings.endpoint(settings.port), security.credentials)
         self.exposure = auth.exposure_warning(settings)
         self._stopped = threading.Event()
 
@@ -311,11 +311,10 @@ def create_server(settings: Settings | None = None, db: Database | None = None) 
     settings = settings or Settings.load()
     # Tokens and TLS files are read first: a mistake in them is named before the data
     # directory is made, locked or migrated.
-    auth.load_tokens(settings)
-    auth.server_credentials(settings)
+    security = auth.Security.load(settings)
     db = db or Database.open(settings.data_dir, settings.database_options(), recover=False)
     try:
-        return StrataServer(settings, db)
+        return StrataServer(settings, db, security)
     except Exception:
         db.close()
         raise

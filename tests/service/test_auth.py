@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -284,6 +286,30 @@ def test_a_token_given_twice_or_in_a_swapped_entry_is_refused_without_echoing_it
     with pytest.raises(InvalidArgument) as swapped:  # ROLE:TOKEN for TOKEN:ROLE
         auth.load_tokens(Settings.load(env={"STRATA_AUTH_TOKENS": "admin:Sup3r-S3cret-T0ken"}))
     assert "Sup3r" not in str(swapped.value) and "role" in str(swapped.value)
+
+
+def test_a_token_file_that_can_be_read_once_is_enough(tmp_path: Path) -> None:
+    # `--auth-tokens-file <(fetch-secrets)` gives a pipe, read once: start-up read the
+    # file to check it, then again to serve, and waited on the empty pipe for good.
+    pipe = tmp_path / "tokens.pipe"
+    os.mkfifo(pipe)
+    entries = json.dumps([{"name": "ops", "token": "piped-secret", "role": "admin"}])
+    writes = threading.Thread(target=lambda: pipe.write_text(entries), daemon=True)
+    writes.start()
+    started: list[StrataServer] = []
+    starting = threading.Thread(
+        target=lambda: started.append(start_server(tmp_path / "data", auth_tokens_file=pipe)), daemon=True
+    )
+    starting.start()
+    starting.join(timeout=60)
+    if not started:
+        pipe.write_text("[]")  # let the second read end, so the thread does not outlive the test
+        pytest.fail("start-up read the token file twice")
+    try:
+        with StrataClient(started[0].address, timeout=30, token="piped-secret") as admin:
+            assert list(admin.list_collections()) == []
+    finally:
+        started[0].stop(0)
 
 
 def test_environment_tokens_and_settings() -> None:
