@@ -10,7 +10,7 @@ from typing import IO, NamedTuple
 
 import duckdb
 
-from hierarchy import nodes, process, scan
+from hierarchy import indexdir, nodes, process, scan
 from hierarchy.commits import Commits
 from hierarchy.errors import FailedPrecondition, Unavailable
 from hierarchy.options import DatabaseOptions
@@ -32,12 +32,15 @@ class Opened(NamedTuple):
 
 
 def open_directory(data_dir: Path, options: DatabaseOptions) -> Opened:
-    """Lock ``data_dir``, check it may be opened, open its store and read its counters;
+    """Lock ``data_dir``, check it may be opened, open its store and read its counters,
+    then move aside what is in the way of its index tree (see :mod:`hierarchy.indexdir`);
     on any failure nothing stays open or locked."""
     check_not_snapshot(data_dir)  # before the lock, whose file would be added to it
     lock_file = process.lock_directory(data_dir)
     try:
         check_openable(data_dir)
+        # Refused before the store is opened (and maybe written); moved once it is read.
+        in_the_way = indexdir.survey(data_dir, data_dir / INDEXES)
         process.limit_blas_threads(options.blas_threads)
         scan.BUDGET.limit = options.scan_memory_mb << 20
         with readable(data_dir / STORE):  # DuckDB checks a block's checksum as it reads it: at open too
@@ -45,7 +48,9 @@ def open_directory(data_dir: Path, options: DatabaseOptions) -> Opened:
         try:
             with readable(store.path):
                 keys, sequence = Allocator(store, "next_key"), Allocator(store, "next_seq", block=1024)
-                return Opened(lock_file, store, keys, sequence, Commits(nodes.max_sequence(store.cursor())))
+                commits = Commits(nodes.max_sequence(store.cursor()))
+            indexdir.set_aside(data_dir, in_the_way)
+            return Opened(lock_file, store, keys, sequence, commits)
         except BaseException:
             store.close(checkpoint=False)  # a file that cannot be read is not written to
             raise

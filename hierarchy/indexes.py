@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from hierarchy import catalog, nodes
+from hierarchy import catalog, indexdir, nodes
 from hierarchy.building import Building
 from hierarchy.errors import NotFound
 from hierarchy.index import LevelIndex
@@ -148,13 +148,16 @@ class LevelIndexes:
         them) and every temporary file a save cut off by a crash left."""
         if not self.root.is_dir():
             return
-        for path in self.root.iterdir():
-            owner = path.name[1:]
-            if path.is_dir() and path.name.startswith("c") and owner.isdigit() and int(owner) not in live:
+        # Only collections' directories, and in them only regular files (what is of another
+        # shape there was moved aside at open: hierarchy.indexdir): nothing else is Strata's.
+        owned = [path for path in self.root.iterdir() if indexdir.is_collection_dir(path.name) and path.is_dir()]
+        for path in owned:
+            if int(path.name[1:]) not in live:
                 log.warning("removing %s: its collection was deleted", path)
                 shutil.rmtree(path, ignore_errors=True)
-        for tmp in self.root.glob("c*/*.tmp"):
-            tmp.unlink(missing_ok=True)
+        for tmp in (tmp for path in owned for tmp in path.glob("*.tmp")):
+            if tmp.is_file() and not tmp.is_symlink():
+                tmp.unlink(missing_ok=True)
 
     def stop_linking(self) -> None:
         """Stop every background linker (the database is closing)."""
