@@ -127,6 +127,96 @@ def test_kill_9_during_rebuild_leaves_the_old_tree_or_the_new_one(process: Serve
     print(f"\ncrash test (rebuild): {len(outcomes)} kills in a {build_seconds:.2f}s build; trees after: {outcomes}")
 
 
+# -- kill -9 the moment a seal or a reopen is acknowledged ----------------------------------
+
+LEVEL_NAMES = {1: "segment", 2: "scene", 3: "drive", 4: "half", 5: "video"}
+SEALED, OPEN = video_pb2.VIDEO_STATE_SEALED, video_pb2.VIDEO_STATE_OPEN
+
+
+def assert_found_at_every_level(client: StrataClient, collection: str, video_id: str, nodes: Tree) -> None:
+    """Every node of a video's tree is answered by a search of its level asking for the
+    whole level, and a search of its level filtered to the video answers only its nodes."""
+    [stats] = client.stats(collection).collections
+    counts = {level.level: level.node_count for level in stats.levels}
+    probe = unit_vectors(1, seed=77)[0]
+    by_level: dict[int, set[str]] = {}
+    for node_id, level, *_ in nodes:
+        by_level.setdefault(level, set()).add(node_id)
+    assert set(by_level) == set(LEVEL_NAMES)
+    for level, ids in by_level.items():
+        every = client.search(collection, vector=probe, level=LEVEL_NAMES[level], top_k=counts[level])
+        assert ids <= {hit.node.id for hit in every.hits}, LEVEL_NAMES[level]
+        mine = client.search(collection, vector=probe, level=LEVEL_NAMES[level], top_k=1000, video_ids=[video_id])
+        assert {hit.node.id for hit in mine.hits} == ids, LEVEL_NAMES[level]
+
+
+def assert_appends(client: StrataClient, collection: str, video_id: str, batch: list[dict], taken: bool) -> None:
+    """An append to the video is taken (it is open) or refused as to a sealed video."""
+    if taken:
+        client.append_segments(collection, batch)
+        return
+    with pytest.raises(StrataRpcError) as refused:
+        client.append_segments(collection, batch)
+    assert refused.value.code is grpc.StatusCode.FAILED_PRECONDITION and "is sealed" in refused.value.message
+
+
+def test_kill_9_right_after_an_acknowledged_seal_or_reopen_keeps_it(process: ServerProcess) -> None:
+    """A seal commits its tree, hints and state in one transaction and a reopen its state,
+    both before they answer: a kill -9 the moment the answer arrives loses neither. A
+    reference collection, given the same writes with no kill, holds the trees expected."""
+    video_id, first, more = "match", unit_vectors(160, seed=21), unit_vectors(40, seed=22)
+    client = served(process)
+    for name in ("reference", "subject"):
+        client.create_collection(name, dimension=DIM)
+        client.create_video(name, video_id)
+        client.append_segments(name, rows(video_id, first))
+    client.seal_video("reference", video_id)
+    expected = tree(client, "reference", video_id)
+    client.close()
+    process.stop()  # the indexes saved before the seal: the restart loads files that predate it
+    client = served(process)
+    client.seal_video("subject", video_id)
+    process.kill()
+    client.close()
+    client = served(process)
+    sealed = client.get_video("subject", video_id)
+    assert sealed.state == SEALED and sealed.hints == client.get_video("reference", video_id).hints
+    assert tree(client, "subject", video_id) == expected
+    assert_indexes_match_store(client, "subject")
+    assert_found_at_every_level(client, "subject", video_id, expected)
+    assert_appends(client, "subject", video_id, rows(video_id, more, start_index=len(first)), taken=False)
+
+    client.reopen_video("subject", video_id)
+    process.kill()
+    client.close()
+    client = served(process)
+    assert client.get_video("subject", video_id).state == OPEN
+    assert tree(client, "subject", video_id) == expected  # a reopen keeps the tree until the next seal
+    assert_indexes_match_store(client, "subject")
+    assert_found_at_every_level(client, "subject", video_id, expected)
+    for name in ("subject", "reference"):
+        if name == "reference":
+            client.reopen_video(name, video_id)
+        assert_appends(client, name, video_id, rows(video_id, more, start_index=len(first)), taken=True)
+    client.seal_video("reference", video_id)
+    resealed = tree(client, "reference", video_id)
+    assert resealed != expected
+
+    # Sealed again over the saved indexes of the old tree (the restarts saved them).
+    client.seal_video("subject", video_id)
+    process.kill()
+    client.close()
+    client = served(process)
+    assert client.get_video("subject", video_id).state == SEALED
+    assert tree(client, "subject", video_id) == resealed
+    assert_indexes_match_store(client, "subject")  # the old tree's parents left the loaded indexes
+    assert_found_at_every_level(client, "subject", video_id, resealed)
+    assert client.get_collection("subject").segment_count == len(first) + len(more)
+    assert list(client.verify("subject").problems) == []
+    client.close()
+    process.stop()
+
+
 # -- health while recovering ---------------------------------------------------------------
 
 
