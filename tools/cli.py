@@ -3,7 +3,6 @@ run a server in this process."""
 
 from __future__ import annotations
 
-import json
 import logging
 import shlex
 import sys
@@ -14,21 +13,21 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from google.protobuf import json_format
 from rich.table import Table
 
 from hierarchy.encoder import DEFAULT_ENCODER
 from hierarchy.validate import MAX_DIMENSION
-from service.client import GRANULARITIES, METRICS, StrataClient, StrataRpcError
+from service.client import METRICS, StrataClient, StrataRpcError
 from service.gen.strata.v1 import admin_pb2
 from tools.arguments import not_utf8
 from tools.connect import DEFAULT_TARGET, connect
-from tools.connect import hint as connection_hint
 from tools.help_text import use_docstrings
 from tools.offline import offline_app
+from tools.options import Target, TlsCa, Token, fail
 from tools.output import console, directory, err, escape, many, stop
 from tools.progress import bars, elapsed
-from tools.render import draw_tree, level_name, node_line, node_sections, print_hits, search_json, stats_table
+from tools.render import draw_tree, level_name, node_line, node_sections, stats_table
+from tools.search_command import parse_query, search
 from tools.signals import stop_event
 
 app = typer.Typer(
@@ -40,32 +39,11 @@ videos_app = typer.Typer(help="Work on the videos of a collection.", no_args_is_
 app.add_typer(videos_app, name="videos")
 app.add_typer(offline_app)  # restore, compact: beside the others
 
-# Choices of --metric and --level, so a typo is a usage error listing them.
+# Choices of --metric, so a typo is a usage error listing them.
 MetricName = Enum("MetricName", {name: name for name in METRICS}, type=str)  # type: ignore[misc]
 _METRIC_NAMES = {value: name for name, value in METRICS.items()}  # shown as --metric takes them: cos, not cosine
-LevelName = Enum("LevelName", {name: name for name in GRANULARITIES}, type=str)  # type: ignore[misc]
 
-Target = Annotated[str, typer.Option("--target", envvar="STRATA_TARGET", help="Server address host:port.")]
 SEALERS = 2  # concurrent SealVideo calls of `strata ingest --seal`
-Token = Annotated[
-    str | None, typer.Option("--token", envvar="STRATA_TOKEN", help="Bearer token, when the server requires one.")
-]
-TlsCa = Annotated[
-    Path | None,
-    typer.Option(
-        "--tls-ca", envvar="STRATA_TLS_CA", exists=True, dir_okay=False, help="CA certificate (PEM) of a TLS server."
-    ),
-]
-
-
-def _fail(exc: StrataRpcError, hint: str = "", where: str = "") -> None:
-    # A server that answered says what to do ("recovering ...; retry shortly"): the hint
-    # about reaching one is for calls that reached none.
-    answered = "retry" in exc.message
-    hint = hint or ("" if exc.fields or answered else connection_hint(exc))
-    message = escape((f"{where}: " if where else "") + exc.message + (f" ({hint})" if hint else ""))
-    err.print(f"[red]error[/red] {exc.code.name}: {message}", soft_wrap=True)
-    raise typer.Exit(1)
 
 
 @app.command()
@@ -168,7 +146,7 @@ def collections_create(
         try:
             made = client.create_collection(name, dim, metric.value, encoder, model_name)
         except StrataRpcError as exc:
-            _fail(exc)
+            fail(exc)
     console.print(f"created collection {escape(made.name)} (dimension {made.space.dimension})")
 
 
@@ -189,7 +167,7 @@ def collections_list(target: Target = DEFAULT_TARGET, token: Token = None, tls_c
                     str(c.segment_count),
                 )
         except StrataRpcError as exc:
-            _fail(exc)
+            fail(exc)
     console.print(table)
 
 
@@ -200,7 +178,7 @@ def collections_delete(name: str, target: Target = DEFAULT_TARGET, token: Token 
         try:
             client.delete_collection(name)
         except StrataRpcError as exc:
-            _fail(exc)
+            fail(exc)
     console.print(f"deleted collection {escape(name)}")
 
 
@@ -214,7 +192,7 @@ def videos_reopen(
         try:
             reopened = client.reopen_video(collection, video)
         except StrataRpcError as exc:
-            _fail(exc)
+            fail(exc)
     console.print(f"reopened video {escape(reopened.id)} ({reopened.segment_count} segments): it takes segments again")
 
 
@@ -248,10 +226,10 @@ def ingest(
                     progress.advance(sealing)
         except IngestRefused as refused:
             progress.stop()
-            _fail(refused.error, refused.hint(), refused.where)
+            fail(refused.error, refused.hint(), refused.where)
         except StrataRpcError as exc:
             progress.stop()
-            _fail(exc)
+            fail(exc)
         except ValueError as exc:  # a line of the file that is not a segment
             progress.stop()
             stop(str(exc))
@@ -262,85 +240,9 @@ def ingest(
     )
 
 
-def _utf8(text: str) -> str:
-    """A text argument that can be sent: the shell may pass bytes that are not UTF-8."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise typer.BadParameter("is not valid UTF-8 text") from None
-    return text
-
-
-Text = Annotated[str, typer.Argument(callback=_utf8, show_default=False)]
-
-
-@app.command()
-def search(
-    collection: str,
-    text: Text,
-    level: Annotated[
-        LevelName, typer.Option(help="auto (the router picks), all, segment, scene, drive, half or video.")
-    ] = LevelName.auto,
-    top_k: Annotated[
-        int, typer.Option("--top-k", help="Number of hits (0: the server's default, 10 or its limit if lower).")
-    ] = 0,
-    video: Annotated[list[str] | None, typer.Option("--video", help="Only this video (repeatable).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    group_by_video: Annotated[
-        bool, typer.Option("--group-by-video", help="Answer with videos (--top-k of them), each with its best hits.")
-    ] = False,
-    group_size: Annotated[int, typer.Option(help="Hits per video when grouping (0 means 3).")] = 0,
-    reranker: Annotated[str, typer.Option(help="joint (default), overlap or none.")] = "",
-    diversity: Annotated[float, typer.Option(help="0-1: trade relevance for variety in the joint rerank.")] = 0.0,
-    target: Target = DEFAULT_TARGET,
-    token: Token = None,
-    tls_ca: TlsCa = None,
-) -> None:
-    """Search a collection by text."""
-    with connect(target, token, tls_ca) as client:
-        try:
-            reply = client.search(
-                collection,
-                text,
-                level=level.value,
-                top_k=top_k,
-                video_ids=video or (),
-                reranker=reranker,
-                diversity=diversity,
-                group_by_video=group_by_video,
-                group_size=group_size,
-            )
-        except StrataRpcError as exc:
-            _fail(exc)
-    if as_json:
-        print(json.dumps(search_json(reply)))
-    else:
-        print_hits(console, text, reply)
-
-
-@app.command(name="parse")
-def parse_query(
-    text: Text,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    target: Target = DEFAULT_TARGET,
-    token: Token = None,
-    tls_ca: TlsCa = None,
-) -> None:
-    """Show how a routed search reads TEXT: scope, ordinal, count, event phrase, and the
-    parts a client embedding with its own model sends part vectors for."""
-    with connect(target, token, tls_ca) as client:
-        try:
-            reading = client.parse_query(text)
-        except StrataRpcError as exc:
-            _fail(exc)
-    fields = json_format.MessageToDict(reading, preserving_proto_field_name=True)
-    if as_json:
-        print(json.dumps(fields))
-        return
-    table = Table("field", "value", title=escape(f"{text!r}: {reading.explanation}"))
-    for key, value in fields.items():
-        table.add_row(key, escape(" | ".join(value) if isinstance(value, list) else str(value)))
-    console.print(table)
+# Beside ingest, as before: search by text, and how a routed search reads a text.
+app.command()(search)
+app.command(name="parse")(parse_query)
 
 
 @app.command()
@@ -380,7 +282,7 @@ def build(
                 op.name, on_progress=lambda o: progress.update(task, completed=o.progress, total=o.total or 1)
             )
         except StrataRpcError as exc:
-            _fail(exc)
+            fail(exc)
     if final.error:
         err.print(f"[red]error[/red] {escape(final.error)}")
         raise typer.Exit(1)
@@ -407,7 +309,7 @@ def tree(
         except StrataRpcError as exc:
             if exc.code.name == "NOT_FOUND":  # of the root: say whether the video is missing or only its tree
                 _no_tree(client, collection, video)
-            _fail(exc)
+            fail(exc)
     console.print(draw_tree(nodes))
 
 
@@ -417,7 +319,7 @@ def _no_tree(client: StrataClient, collection: str, video: str) -> None:
     try:
         found = client.get_video(collection, video)
     except StrataRpcError as exc:
-        _fail(exc)
+        fail(exc)
     if not found.segment_count:
         stop(f"video {video!r} has no segments yet, so no tree: ingest some, then seal or build it")
     build = f"strata build {shlex.quote(collection)} --video {shlex.quote(video)}"
@@ -442,7 +344,7 @@ def node(
             console.print(node_line(client.get_node(collection, node_id)))
             sections = node_sections(client, collection, node_id, children, ancestors, neighbors, similar)
         except StrataRpcError as exc:
-            _fail(exc)
+            fail(exc)
     for title, lines in sections:
         console.print(f"[bold]{title}[/bold]")
         for line in lines:
@@ -461,7 +363,7 @@ def stats(
         try:
             reply = client.stats(collection)
         except StrataRpcError as exc:
-            _fail(exc)
+            fail(exc)
     console.print(stats_table(reply))
     # A token limited to some collections is not told the server-wide figures: they come
     # back zero, and a full answer's disk use never is (the directory holds the store).
@@ -487,7 +389,7 @@ def verify(
             with elapsed(err, "verify"):  # the reply says nothing until the end
                 reply = client.verify(collection, timeout=OPERATION_TIMEOUT)
         except StrataRpcError as exc:
-            _fail(exc)
+            fail(exc)
     if reply.problems:
         table = Table("collection", "level", "problem", "detail")
         for p in reply.problems:
@@ -518,7 +420,7 @@ def snapshot(
             with elapsed(err, "snapshot"):  # the reply says nothing until the end
                 reply = client.create_snapshot(str(path.expanduser().absolute()), timeout=OPERATION_TIMEOUT)
         except StrataRpcError as exc:
-            _fail(exc)
+            fail(exc)
     size = sum(f.size_bytes for f in reply.files)
     console.print(
         f"snapshot of commit sequence {reply.commit_sequence} in {escape(reply.destination_dir)}: "
@@ -544,9 +446,9 @@ def demo(
     except StrataError as exc:  # e.g. a data directory that cannot be used
         stop(str(exc))
     except IngestRefused as refused:
-        _fail(refused.error, refused.hint(), refused.where)
+        fail(refused.error, refused.hint(), refused.where)
     except StrataRpcError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, add_help_option=False)

@@ -1,0 +1,49 @@
+"""The options every ``strata`` command that calls a server takes (``--target``,
+``--token``, ``--tls-ca``), a text argument sent to it, and how such a command fails on
+the server's refusal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+
+from service.client import StrataRpcError
+from tools.connect import hint as connection_hint
+from tools.output import err, escape
+
+Target = Annotated[str, typer.Option("--target", envvar="STRATA_TARGET", help="Server address host:port.")]
+Token = Annotated[
+    str | None, typer.Option("--token", envvar="STRATA_TOKEN", help="Bearer token, when the server requires one.")
+]
+TlsCa = Annotated[
+    Path | None,
+    typer.Option(
+        "--tls-ca", envvar="STRATA_TLS_CA", exists=True, dir_okay=False, help="CA certificate (PEM) of a TLS server."
+    ),
+]
+
+
+def fail(exc: StrataRpcError, hint: str = "", where: str = "") -> NoReturn:
+    """End a command on a refused call: ``error CODE: [where: ]message (hint)``, exit 1.
+    With no ``hint``, a call that reached no server gets advice on reaching one."""
+    # A server that answered says what to do ("recovering ...; retry shortly"): the hint
+    # about reaching one is for calls that reached none.
+    answered = "retry" in exc.message
+    hint = hint or ("" if exc.fields or answered else connection_hint(exc))
+    message = escape((f"{where}: " if where else "") + exc.message + (f" ({hint})" if hint else ""))
+    err.print(f"[red]error[/red] {exc.code.name}: {message}", soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def _utf8(text: str) -> str:
+    """A text argument that can be sent: the shell may pass bytes that are not UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise typer.BadParameter("is not valid UTF-8 text") from None
+    return text
+
+
+Text = Annotated[str, typer.Argument(callback=_utf8, show_default=False)]
