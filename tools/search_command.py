@@ -4,6 +4,9 @@ routed search reads a text. ``tools.cli`` registers them among its commands."""
 from __future__ import annotations
 
 import json
+import re
+import shlex
+from dataclasses import dataclass
 from enum import Enum
 from typing import Annotated
 
@@ -12,6 +15,7 @@ from google.protobuf import json_format
 from rich.table import Table
 
 from service.client import GRANULARITIES, StrataRpcError
+from tools.arguments import attribute_conditions, time_ms
 from tools.connect import DEFAULT_TARGET, connect
 from tools.options import Target, Text, TlsCa, Token, fail
 from tools.output import console, escape
@@ -21,6 +25,14 @@ from tools.render import print_hits, search_json
 LevelName = Enum("LevelName", {name: name for name in GRANULARITIES}, type=str)  # type: ignore[misc]
 
 
+def _time(raw: str) -> int:
+    """A ``--from`` or ``--to`` time in milliseconds; a usage error otherwise."""
+    try:
+        return time_ms(raw)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 def search(
     collection: str,
     text: Text,
@@ -28,9 +40,42 @@ def search(
         LevelName, typer.Option(help="auto (the router picks), all, segment, scene, drive, half or video.")
     ] = LevelName.auto,
     top_k: Annotated[
-        int, typer.Option("--top-k", help="Number of hits (0: the server's default, 10 or its limit if lower).")
+        int, typer.Option("--top-k", help="Hits a page (0: the server's default, 10 or its limit if lower).")
     ] = 0,
     video: Annotated[list[str] | None, typer.Option("--video", help="Only this video (repeatable).")] = None,
+    start: Annotated[
+        int | None,
+        typer.Option(
+            "--from",
+            parser=_time,
+            metavar="<time>",
+            help="Only hits that end after this time of their video: seconds (12.5) or a clock time (1:30).",
+        ),
+    ] = None,
+    end: Annotated[
+        int | None,
+        typer.Option(
+            "--to",
+            parser=_time,
+            metavar="<time>",
+            help="Only hits that start before this time of their video: seconds (90) or a clock time (0:01:30).",
+        ),
+    ] = None,
+    label: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--label", help="Only hits carrying this label (repeatable: any of them; a parent has its segments')."
+        ),
+    ] = None,
+    attr: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--attr",
+            metavar="<condition>",
+            help='Only hits whose attribute passes: KEY=VALUE (a number, true, false, text, or "80" for text '
+            "that reads as a number), KEY>=NUMBER, KEY<=NUMBER (repeatable: all of them).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
     group_by_video: Annotated[
         bool, typer.Option("--group-by-video", help="Answer with videos (--top-k of them), each with its best hits.")
@@ -42,7 +87,15 @@ def search(
     token: Token = None,
     tls_ca: TlsCa = None,
 ) -> None:
-    """Search a collection by text."""
+    """Search a collection by text. Filters narrow the hits (each must hold): ``--video``,
+    ``--from``/``--to`` (hits overlapping that time), ``--label``, ``--attr``."""
+    if end == 0:  # the API's end 0 is "to the end of the video": not what --to 0 says
+        raise typer.BadParameter("must be after the video's start (leave --to out for its end)", param_hint="--to")
+    try:
+        attributes, typed = attribute_conditions(attr or ())
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--attr") from None
+    given = _Given(video or [], label or [], typed)
     with connect(target, token, tls_ca) as client:
         try:
             reply = client.search(
@@ -50,18 +103,60 @@ def search(
                 text,
                 level=level.value,
                 top_k=top_k,
-                video_ids=video or (),
+                video_ids=given.videos,
+                time_range=None if start is None and end is None else (start or 0, end or 0),
+                labels=given.labels,
+                attributes=attributes,
                 reranker=reranker,
                 diversity=diversity,
                 group_by_video=group_by_video,
                 group_size=group_size,
             )
         except StrataRpcError as exc:
-            fail(exc)
+            fail(exc, given.option_of(exc.fields))
     if as_json:
         print(json.dumps(search_json(reply)))
     else:
         print_hits(console, text, reply)
+
+
+# A field the server names in a refusal: its name and, in a list, its index.
+_FIELD = re.compile(r"(filter\.\w+|\w+)(?:\[(\d+)\])?")
+_OPTIONS = {
+    "filter.time_range": "--from/--to",
+    "filter.attributes": "--attr",
+    "top_k": "--top-k",
+    "group_size": "--group-size",
+    "diversity": "--diversity",
+    "reranker": "--reranker",
+}
+
+
+@dataclass(frozen=True)
+class _Given:
+    """What the options of a search put in its request's lists, as typed, to name the
+    option behind a field the server refuses."""
+
+    videos: list[str]
+    labels: list[str]
+    attributes: list[str]  # the --attr conditions of each key sent, in order
+
+    def option_of(self, fields: dict[str, str]) -> str:
+        """``given as --label 'x'``: the option behind the first field refused, or ``""``."""
+        for field in fields:
+            match = _FIELD.match(field)
+            if match is None:
+                continue
+            name, index = match[1], None if match[2] is None else int(match[2])
+            listed = {"filter.video_ids": ("--video", self.videos), "filter.labels": ("--label", self.labels)}
+            if name in listed and index is not None and index < len(listed[name][1]):
+                option, values = listed[name]
+                return f"given as {option} {shlex.quote(values[index])}"
+            if name == "filter.attributes" and index is not None and index < len(self.attributes):
+                return f"given as --attr {self.attributes[index]}"
+            if name in _OPTIONS:
+                return f"given as {_OPTIONS[name]}"
+        return ""
 
 
 def parse_query(

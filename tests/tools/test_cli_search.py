@@ -1,0 +1,125 @@
+"""``strata search`` as an operator runs it: filters."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.tools.conftest import run_strata
+
+# Two matches of ten 2-second moments; the first six are the home side's.
+PLAYS = ["pass", "pass", "dribble", "pass", "cross", "shot", "pass", "tackle", "pass", "goal"]
+ROWS = [
+    {
+        "video_id": video,
+        "start_ms": i * 2000,
+        "end_ms": i * 2000 + 2000,
+        "text": f"a {play} in midfield",
+        "labels": [play],
+        "attributes": {"team": "home" if i < 6 else "away", "minute": i * 10},
+    }
+    for video in ("g1", "g2")
+    for i, play in enumerate(PLAYS)
+]
+SHOTS = {"g1@10000", "g2@10000"}  # minute 50, home, 0:00:10-0:00:12
+
+
+@pytest.fixture(scope="module")
+def games(address: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A sealed collection of the two matches; yields its name."""
+    data = tmp_path_factory.mktemp("search") / "rows.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+    _ok(address, "collections", "create", "games", "--encoder", "default")
+    assert "sealed 2 videos" in _ok(address, "ingest", "games", str(data), "--seal")
+    return "games"
+
+
+def _run(target: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    result = run_strata(target, *args, **env)
+    assert "Traceback" not in result.stderr, result.stderr
+    return result
+
+
+def _ok(target: str, *args: str) -> str:
+    result = _run(target, *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def _found(target: str, *args: str) -> dict[str, Any]:
+    return json.loads(_ok(target, "search", "games", *args, "--json"))
+
+
+def _ids(target: str, *options: str) -> set[str]:
+    """The ids of every segment hit of "a shot" under ``options`` (all fit one page)."""
+    return {h["id"] for h in _found(target, "a shot", "--level", "segment", "--top-k", "50", *options)["hits"]}
+
+
+def _where(moment: Callable[[int], bool]) -> set[str]:
+    """The ids of the segments, in both matches, of the moments (0-9) that pass."""
+    return {f"{video}@{i * 2000}" for video in ("g1", "g2") for i in range(len(PLAYS)) if moment(i)}
+
+
+def test_each_filter_leaves_out_the_hits_it_excludes(address: str, games: str) -> None:
+    every = _ids(address)
+    assert len(every) == len(ROWS) and SHOTS <= every
+    # Time: the hits overlapping it, in seconds or as a clock time; a span ending at --from is out.
+    assert _ids(address, "--from", "10", "--to", "0:00:12") == SHOTS
+    assert _ids(address, "--from", "0:00:12") == _where(lambda i: i >= 6)
+    assert _ids(address, "--to", "10.5") == _where(lambda i: i <= 5)
+    # Labels: any of them.
+    assert _ids(address, "--label", "shot", "--label", "goal") == SHOTS | {"g1@18000", "g2@18000"}
+    # Attributes: a string, a number (not the text "50"), an inclusive range; all must hold.
+    assert _ids(address, "--attr", "team=away") == _where(lambda i: i >= 6)
+    assert _ids(address, "--attr", "minute=50") == SHOTS and _ids(address, "--attr", 'minute="50"') == set()
+    assert _ids(address, "--attr", "minute>=50", "--attr", "minute<=50") == SHOTS
+    assert _ids(address, "--attr", "minute<=40", "--attr", "team=home") == _where(lambda i: i <= 4)
+    assert _ids(address, "--video", "g2", "--label", "shot") == {"g2@10000"}
+    # The table too: the shot is the best hit, and gone when its label is filtered out.
+    assert "a shot in midfield" in _ok(address, "search", "games", "a shot", "--level", "segment", "--top-k", "1")
+    shown = _ok(address, "search", "games", "a shot", "--level", "segment", "--label", "goal")
+    assert "a goal in midfield" in shown and "a shot in midfield" not in shown
+
+
+@pytest.mark.parametrize(
+    "conditions",
+    [
+        ["minute>80"],  # the API's bounds are inclusive
+        ["team"],
+        ["=home"],
+        ["minute>=many"],
+        ["team==home"],
+        ['code="80'],
+        ["minute<=1", "minute<=2"],  # one bound twice
+        ["minute=5", "minute>=1"],  # an equality and a bound
+    ],
+)
+def test_a_malformed_attr_is_a_usage_error_naming_the_option_and_its_forms(
+    address: str, games: str, conditions: list[str]
+) -> None:
+    given = [arg for condition in conditions for arg in ("--attr", condition)]
+    result = _run(address, "search", "games", "a shot", *given, COLUMNS="200")  # the box wraps no word
+    assert result.returncode == 2 and not result.stdout, result.stderr
+    assert f"Invalid value for --attr: {conditions[-1]!r}" in result.stderr and "KEY=VALUE" in result.stderr, (
+        result.stderr
+    )
+
+
+def test_bad_times_are_usage_errors_and_the_servers_refusal_names_the_option(address: str, games: str) -> None:
+    for option, value in (("--from", "soon"), ("--to", "1:75"), ("--to", "0"), ("--from", "-5")):
+        result = _run(address, "search", "games", "a shot", option, value, COLUMNS="200")
+        assert result.returncode == 2 and option in result.stderr and not result.stdout, result.stderr
+    # What the CLI's syntax allows but the API refuses: the server's word, and the option behind it.
+    for args, field, given in (
+        (["--from", "90", "--to", "12"], "filter.time_range", "--from/--to"),
+        (["--attr", "team=home", "--attr", "bad.key=1"], "filter.attributes[1].key", "--attr bad.key=1"),
+        (["--label", ""], "filter.labels[0]", "--label ''"),
+    ):
+        result = _run(address, "search", "games", "a shot", *args)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 1 and len(lines) == 1, result.stderr
+        assert lines[0].startswith(f"error INVALID_ARGUMENT: {field}") and f"(given as {given})" in lines[0], lines
