@@ -16,7 +16,8 @@ from tools.output import escape, many
 
 
 def search_json(reply: Any) -> dict[str, Any]:
-    """A search response as the CLI's JSON object."""
+    """A search response as the CLI's JSON object: its route, hits (or groups of them by
+    video), and the token of the next page (``""`` on the last)."""
     route = {
         "levels": [level_name(lv) for lv in reply.route.levels],
         "reason": reply.route.reason,
@@ -29,6 +30,7 @@ def search_json(reply: Any) -> dict[str, Any]:
             {"rank": g.rank, "video_id": g.video_id, "score": round(g.score, 6), "hits": [_hit_json(h) for h in g.hits]}
             for g in reply.groups
         ]
+    out["next_page_token"] = reply.next_page_token  # "" on the last page
     return out
 
 

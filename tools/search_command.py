@@ -76,7 +76,12 @@ def search(
             "that reads as a number), KEY>=NUMBER, KEY<=NUMBER (repeatable: all of them).",
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    page_token: Annotated[
+        str, typer.Option("--page-token", help="The next page, from a search with the same TEXT and options.")
+    ] = "",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object (next_page_token among its fields).")
+    ] = False,
     group_by_video: Annotated[
         bool, typer.Option("--group-by-video", help="Answer with videos (--top-k of them), each with its best hits.")
     ] = False,
@@ -88,7 +93,9 @@ def search(
     tls_ca: TlsCa = None,
 ) -> None:
     """Search a collection by text. Filters narrow the hits (each must hold): ``--video``,
-    ``--from``/``--to`` (hits overlapping that time), ``--label``, ``--attr``."""
+    ``--from``/``--to`` (hits overlapping that time), ``--label``, ``--attr``. A page
+    that is not the last ends with the ``--page-token`` of the next (``next_page_token``
+    in JSON): give it with the same TEXT and options."""
     if end == 0:  # the API's end 0 is "to the end of the video": not what --to 0 says
         raise typer.BadParameter("must be after the video's start (leave --to out for its end)", param_hint="--to")
     try:
@@ -107,6 +114,7 @@ def search(
                 time_range=None if start is None and end is None else (start or 0, end or 0),
                 labels=given.labels,
                 attributes=attributes,
+                page_token=page_token,
                 reranker=reranker,
                 diversity=diversity,
                 group_by_video=group_by_video,
@@ -116,8 +124,12 @@ def search(
             fail(exc, given.option_of(exc.fields))
     if as_json:
         print(json.dumps(search_json(reply)))
-    else:
-        print_hits(console, text, reply)
+        return
+    print_hits(console, text, reply)
+    if reply.next_page_token:
+        console.print(
+            f"next page: the same search with --page-token {escape(shlex.quote(reply.next_page_token))}", soft_wrap=True
+        )
 
 
 # A field the server names in a refusal: its name and, in a list, its index.
@@ -125,6 +137,7 @@ _FIELD = re.compile(r"(filter\.\w+|\w+)(?:\[(\d+)\])?")
 _OPTIONS = {
     "filter.time_range": "--from/--to",
     "filter.attributes": "--attr",
+    "page_token": "--page-token",
     "top_k": "--top-k",
     "group_size": "--group-size",
     "diversity": "--diversity",

@@ -1,8 +1,9 @@
-"""``strata search`` as an operator runs it: filters."""
+"""``strata search`` as an operator runs it: filters, and paging by the token it prints."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from collections.abc import Callable
 from typing import Any
@@ -118,8 +119,44 @@ def test_bad_times_are_usage_errors_and_the_servers_refusal_names_the_option(add
         (["--from", "90", "--to", "12"], "filter.time_range", "--from/--to"),
         (["--attr", "team=home", "--attr", "bad.key=1"], "filter.attributes[1].key", "--attr bad.key=1"),
         (["--label", ""], "filter.labels[0]", "--label ''"),
+        (["--page-token", "nonsense"], "page_token", "--page-token"),
     ):
         result = _run(address, "search", "games", "a shot", *args)
         lines = result.stderr.strip().splitlines()
         assert result.returncode == 1 and len(lines) == 1, result.stderr
         assert lines[0].startswith(f"error INVALID_ARGUMENT: {field}") and f"(given as {given})" in lines[0], lines
+
+
+def _table_rows(out: str) -> list[list[str]]:
+    """The cells of each row of a drawn hits table."""
+    return [[cell.strip() for cell in line.split("│")[1:-1]] for line in out.splitlines() if line.startswith("│")]
+
+
+def test_paging_by_the_printed_token_lists_each_hit_once_then_stops(address: str, games: str) -> None:
+    query = ["search", "games", "a pass", "--level", "segment", "--top-k", "5", "--attr", "team=home"]
+    home = {(r["video_id"], r["start_ms"]) for r in ROWS if r["attributes"]["team"] == "home"}
+    # The table: rows numbered on across pages, each page but the last naming the next's token.
+    seen: list[list[str]] = []
+    out = _ok(address, *query)
+    for _ in range(10):
+        seen += _table_rows(out)
+        token = re.search(r"next page: the same search with --page-token (\S+)", out)
+        if token is None:
+            break
+        out = _ok(address, *query, "--page-token", token[1])
+    assert "page-token" not in out
+    assert [row[0] for row in seen] == [str(rank) for rank in range(1, len(home) + 1)]
+    spans = [(row[2], row[3].split("–")[0]) for row in seen]  # (video, start) of each hit
+    assert len(set(spans)) == len(spans) == len(home)
+    assert {(video, int(start.split(":")[-1]) * 1000) for video, start in spans} == home
+    # JSON: next_page_token, empty on the last page.
+    ids: list[str] = []
+    page = json.loads(_ok(address, *query, "--json"))
+    pages = 1
+    while page["next_page_token"]:
+        ids += [h["id"] for h in page["hits"]]
+        page = json.loads(_ok(address, *query, "--json", "--page-token", page["next_page_token"]))
+        pages += 1
+    ids += [h["id"] for h in page["hits"]]
+    assert pages == 3 and page["next_page_token"] == ""
+    assert sorted(ids) == sorted(f"{video}@{start}" for video, start in home)
