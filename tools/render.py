@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from google.protobuf import json_format
 from rich.console import Console
 from rich.table import Table
 from rich.tree import Tree as RichTree
@@ -22,7 +23,8 @@ def search_json(reply: Any) -> dict[str, Any]:
         "levels": [level_name(lv) for lv in reply.route.levels],
         "reason": reply.route.reason,
         "confidence": {level_name(c.level): round(c.confidence, 4) for c in reply.route.confidences},
-        "parse": reply.route.parse.explanation,
+        "parse": _parse_json(reply.route.parse),
+        "in_time_order": reply.route.in_time_order,
     }
     out: dict[str, Any] = {"route": route, "hits": [_hit_json(h) for h in reply.hits]}
     if reply.groups:
@@ -35,20 +37,51 @@ def search_json(reply: Any) -> dict[str, Any]:
 
 
 def _hit_json(h: Any) -> dict[str, Any]:
+    """A hit: its node's fields, then how it ranks, what explains it and where it sits."""
     out = {
         "rank": h.rank,  # across pages; within its video in a group
-        "id": h.node.id,
-        "level": level_name(h.node.level),
-        "video_id": h.node.video_id,
-        "start_ms": h.node.start_ms,
-        "end_ms": h.node.end_ms,
+        **_node_json(h.node),
         "focus": [h.focus.start_ms, h.focus.end_ms],
         "score": round(h.score, 6),
-        "text": h.node.text,
-        "labels": list(h.node.labels),
+        "similarity": round(h.similarity, 6),  # the raw similarity: score is a z-score on a routed search
+        "raw_score": round(h.raw_score, 6),  # before the joint rerank
     }
     if h.HasField("count"):  # the route counted an event: how many the node holds
         out["count"] = h.count
+    out["evidence"] = [_hit_json(e) for e in h.evidence]  # empty with --no-evidence
+    out["ancestors"] = [_node_json(a) for a in h.ancestors]  # parent first; with --ancestors
+    return out
+
+
+def _node_json(node: Any) -> dict[str, Any]:
+    """A node's fields as the API returns them (its attributes' numbers are doubles)."""
+    return {
+        "id": node.id,
+        "level": level_name(node.level),
+        "video_id": node.video_id,
+        "start_ms": node.start_ms,
+        "end_ms": node.end_ms,
+        "parent_id": node.parent_id,
+        "text": node.text,
+        "labels": list(node.labels),
+        "attributes": json_format.MessageToDict(node.attributes),
+        "child_count": node.child_count,
+        "label_counts": dict(node.label_counts),
+        "shot_cut": node.shot_cut,
+    }
+
+
+def _parse_json(parse: Any) -> dict[str, Any]:
+    """How the query text was read: every field of the parse, a level by its name (None
+    where the parse names none), a list as a list."""
+    out: dict[str, Any] = {}
+    for field in parse.DESCRIPTOR.fields:
+        value = getattr(parse, field.name)
+        if field.enum_type is common_pb2.Level.DESCRIPTOR:
+            value = level_name(value) if value else None
+        elif field.is_repeated:
+            value = list(value)
+        out[field.name] = value
     return out
 
 
@@ -79,12 +112,14 @@ def print_hits(out: Console, text: str, reply: Any) -> None:
 
 
 def _hits_table(hits: Any, title: str, in_video: bool = False) -> Table:
-    """Hits as a table; ``in_video``: one video's, ranked within it (the title names it)."""
+    """Hits as a table; ``in_video``: one video's, ranked within it (the title names it).
+    Hits with ancestors show them, from the video down, in a ``within`` column."""
     video = [] if in_video else ["video"]
     rank = "# in video" if in_video else "#"
     heading = {"title_justify": "left", "title_style": "bold"} if in_video else {}
     counted = ["count"] if any(h.HasField("count") for h in hits) else []  # how many of the event each holds
-    table = Table(rank, "level", *video, "span", *counted, "score", "text", title=title, **heading)
+    within = ["within"] if any(h.ancestors for h in hits) else []  # asked for with --ancestors
+    table = Table(rank, "level", *video, "span", *counted, "score", "text", *within, title=title, **heading)
     for h in hits:
         n = h.node
         table.add_row(
@@ -95,6 +130,7 @@ def _hits_table(hits: Any, title: str, in_video: bool = False) -> Table:
             *([str(h.count)] if counted else []),
             f"{h.score:.3f}",
             escape(_shown_text(h)),
+            *([escape(" › ".join(a.id for a in reversed(h.ancestors)))] if within else []),
         )
     return table
 

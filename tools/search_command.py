@@ -79,8 +79,18 @@ def search(
     page_token: Annotated[
         str, typer.Option("--page-token", help="The next page, from a search with the same TEXT and options.")
     ] = "",
+    evidence: Annotated[
+        bool,
+        typer.Option(
+            "--evidence/--no-evidence",
+            help="Attach the segments that explain each hit (a parent's row shows the best).",
+        ),
+    ] = True,
+    ancestors: Annotated[
+        bool, typer.Option("--ancestors", help="Attach each hit's ancestors (the table's 'within' column).")
+    ] = False,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON object (next_page_token among its fields).")
+        bool, typer.Option("--json", help="Print one JSON object: the route, every field of each hit, next_page_token.")
     ] = False,
     group_by_video: Annotated[
         bool, typer.Option("--group-by-video", help="Answer with videos (--top-k of them), each with its best hits.")
@@ -115,6 +125,8 @@ def search(
                 labels=given.labels,
                 attributes=attributes,
                 page_token=page_token,
+                include_evidence=evidence,
+                include_ancestors=ancestors,
                 reranker=reranker,
                 diversity=diversity,
                 group_by_video=group_by_video,

@@ -107,11 +107,21 @@ def test_ingest_then_search_json(served: str, tmp_path: Path) -> None:
         "video_id",
         "start_ms",
         "end_ms",
-        "focus",
-        "score",
+        "parent_id",
         "text",
         "labels",
+        "attributes",
+        "child_count",
+        "label_counts",
+        "shot_cut",
+        "focus",
+        "score",
+        "similarity",
+        "raw_score",
+        "evidence",
+        "ancestors",
     }
+    assert set(out) == {"route", "hits", "next_page_token"} and out["next_page_token"]  # a third segment is left
     assert out["hits"][0]["focus"] == [2000, 4000]
     only_m2 = json.loads(_strata(served, "search", "games", "corner", "--video", "m2", "--json"))
     assert [h["video_id"] for h in only_m2["hits"]] == ["m2"]

@@ -1,4 +1,5 @@
-"""``strata search`` as an operator runs it: filters, and paging by the token it prints."""
+"""``strata search`` as an operator runs it: filters, paging by the token it prints, and
+JSON that holds the whole answer."""
 
 from __future__ import annotations
 
@@ -160,3 +161,32 @@ def test_paging_by_the_printed_token_lists_each_hit_once_then_stops(address: str
     ids += [h["id"] for h in page["hits"]]
     assert pages == 3 and page["next_page_token"] == ""
     assert sorted(ids) == sorted(f"{video}@{start}" for video, start in home)
+
+
+def test_json_holds_the_whole_answer(address: str, games: str) -> None:
+    # The route of a routed search: levels, why, the router's confidences, the parse.
+    route = _found(address, "a shot", "--top-k", "1")["route"]
+    assert route["levels"] and route["reason"] and route["in_time_order"] is False
+    assert route["confidence"] and abs(sum(route["confidence"].values()) - 1) < 0.01
+    assert route["parse"]["explanation"] and route["parse"]["event"] == "shot" and route["parse"]["parts"] == []
+    assert route["parse"]["scope"] is None  # no level named
+    found = _found(address, "a shot", "--level", "half", "--top-k", "1", "--ancestors")
+    assert found["route"]["levels"] == ["half"]
+    [half] = found["hits"]
+    assert half["level"] == "half" and half["rank"] == 1 and half["child_count"] >= 1
+    assert half["label_counts"]["shot"] == 1 and half["parent_id"] == f"{half['video_id']}/video/0"
+    assert {"score", "similarity", "raw_score", "focus"} <= set(half)
+    # Evidence: the segment that explains the half, with its own node and scores.
+    best = half["evidence"][0]
+    assert best["id"] in SHOTS and best["labels"] == ["shot"] and best["attributes"] == {"team": "home", "minute": 50}
+    assert best["similarity"] > 0 and half["start_ms"] <= half["focus"][0] < half["focus"][1] <= half["end_ms"]
+    # Ancestors, parent first: the video.
+    assert [a["id"] for a in half["ancestors"]] == [half["parent_id"]] and half["ancestors"][0]["level"] == "video"
+    assert found["next_page_token"]  # the other match's half is on the next page
+    bare = _found(address, "a shot", "--level", "half", "--top-k", "1", "--no-evidence")
+    assert bare["hits"][0]["evidence"] == [] and bare["hits"][0]["ancestors"] == []
+    # The table: a parent's path, from the video down, with --ancestors.
+    shown = _ok(address, "search", "games", "a shot", "--level", "scene", "--top-k", "1", "--ancestors")
+    assert re.search(r"g\d/video/0 › g\d/half/0 › g\d/drive/\d", shown), shown
+    last = _found(address, "a shot", "--level", "video", "--top-k", "5")
+    assert len(last["hits"]) == 2 and last["next_page_token"] == ""
