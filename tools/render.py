@@ -23,7 +23,7 @@ def search_json(reply: Any) -> dict[str, Any]:
         "levels": [level_name(lv) for lv in reply.route.levels],
         "reason": reply.route.reason,
         "confidence": {level_name(c.level): round(c.confidence, 4) for c in reply.route.confidences},
-        "parse": _parse_json(reply.route.parse),
+        "parse": parse_json(reply.route.parse),
         "in_time_order": reply.route.in_time_order,
     }
     out: dict[str, Any] = {"route": route, "hits": [_hit_json(h) for h in reply.hits]}
@@ -71,9 +71,10 @@ def _node_json(node: Any) -> dict[str, Any]:
     }
 
 
-def _parse_json(parse: Any) -> dict[str, Any]:
+def parse_json(parse: Any) -> dict[str, Any]:
     """How the query text was read: every field of the parse, a level by its name (None
-    where the parse names none), a list as a list."""
+    where the parse names none), a list as a list (``search --json`` and ``parse --json``
+    alike)."""
     out: dict[str, Any] = {}
     for field in parse.DESCRIPTOR.fields:
         value = getattr(parse, field.name)

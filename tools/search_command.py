@@ -11,7 +11,6 @@ from enum import Enum
 from typing import Annotated
 
 import typer
-from google.protobuf import json_format
 from rich.table import Table
 
 from service.client import GRANULARITIES, StrataRpcError
@@ -19,7 +18,7 @@ from tools.arguments import attribute_conditions, time_ms
 from tools.connect import DEFAULT_TARGET, connect
 from tools.options import Target, Text, TlsCa, Token, fail
 from tools.output import console, escape
-from tools.render import print_hits, search_json
+from tools.render import parse_json, print_hits, search_json
 
 # Choices of --level, so a typo is a usage error listing them.
 LevelName = Enum("LevelName", {name: name for name in GRANULARITIES}, type=str)  # type: ignore[misc]
@@ -198,11 +197,12 @@ def parse_query(
             reading = client.parse_query(text)
         except StrataRpcError as exc:
             fail(exc)
-    fields = json_format.MessageToDict(reading, preserving_proto_field_name=True)
+    fields = parse_json(reading)
     if as_json:
         print(json.dumps(fields))
         return
     table = Table("field", "value", title=escape(f"{text!r}: {reading.explanation}"))
     for key, value in fields.items():
-        table.add_row(key, escape(" | ".join(value) if isinstance(value, list) else str(value)))
+        if value not in (None, "", 0, False, []):  # what the text does not say is left out
+            table.add_row(key, escape(" | ".join(value) if isinstance(value, list) else str(value)))
     console.print(table)

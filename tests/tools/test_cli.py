@@ -156,7 +156,7 @@ def test_an_empty_tls_ca_file_is_refused_not_taken_for_plaintext(served: str, tm
 
 def test_parse_shows_how_a_routed_search_reads_a_text(served: str) -> None:
     reading = json.loads(_strata(served, "parse", "the first half with multiple corners then a goal", "--json"))
-    assert reading["scope"] == "LEVEL_HALF" and reading["ordinal"] == 1 and reading["count"]
+    assert reading["scope"] == "half" and reading["ordinal"] == 1 and reading["count"]  # as search --json names it
     sequence = json.loads(_strata(served, "parse", "a foul then a replay", "--json"))
     assert sequence["parts"] == sequence["sequence"] == ["foul", "a replay"]
     assert "parts" in _strata(served, "parse", "a foul then a replay")
