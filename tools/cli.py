@@ -234,7 +234,7 @@ def ingest(
             progress.stop()
             stop(str(exc))
     console.print(
-        f"ingested {many(summary.segments, 'segment')} in {many(summary.batches, 'batch')} "
+        f"ingested {many(summary.segments - summary.replayed, 'new segment')} in {many(summary.batches, 'batch')} "
         f"({summary.replayed} already present), {many(summary.videos, 'new video')}"
         + (f"; sealed {many(len(summary.video_ids), 'video')}" if seal else "")
     )

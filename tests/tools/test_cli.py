@@ -94,8 +94,9 @@ def test_ingest_then_search_json(served: str, tmp_path: Path) -> None:
     data = tmp_path / "segments.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert "created collection games" in _strata(served, "collections", "create", "games", "--encoder", "default")
-    assert "ingested 3 segments" in _strata(served, "ingest", "games", str(data))
-    assert "3 already present" in _strata(served, "ingest", "games", str(data))  # same file: replayed
+    assert "ingested 3 new segments" in _strata(served, "ingest", "games", str(data))
+    replayed = _strata(served, "ingest", "games", str(data))  # same file: replayed
+    assert "ingested 0 new segments" in replayed and "3 already present" in replayed
     out = json.loads(_strata(served, "search", "games", "corner", "--level", "segment", "--top-k", "2", "--json"))
     assert out["route"]["levels"] == ["segment"]
     assert out["hits"][0]["id"] == "m1@2000" and out["hits"][0]["labels"] == ["corner kick"]

@@ -73,7 +73,7 @@ def test_a_sealed_video_is_reopened_to_take_segments_again(address: str, tmp_pat
     refused = _error(address, "ingest", "sealed", str(data))
     assert "is sealed" in refused and "strata videos reopen COLLECTION VIDEO" in refused
     assert "reopened video v (2 segments)" in _ok(address, "videos", "reopen", "sealed", "v")
-    assert "ingested 1 segment " in _ok(address, "ingest", "sealed", str(data), "--seal")
+    assert "ingested 1 new segment " in _ok(address, "ingest", "sealed", str(data), "--seal")
     assert "video v/video/0 0:00:00–0:00:03" in _ok(address, "tree", "sealed", "v")  # sealed anew: rebuilt
     assert "NOT_FOUND" in _error(address, "videos", "reopen", "sealed", "ghost")
 
