@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -366,3 +368,109 @@ def test_a_long_still_stretch_does_not_cut_the_scenes_around_it_to_the_shortest_
     lengths = _scene_lengths(_still_video(np.vstack([varying[:90], still, varying[90:]])))
     assert len(lengths) <= 12 and min(lengths) >= 7, lengths
     assert lengths.count(30) >= 4, lengths  # the planted scenes beside the still stretch, whole
+
+
+def _full_programme(
+    cost: segmentation.PrefixCost, pen: np.ndarray, lo: np.ndarray, hi: np.ndarray, *_: object
+) -> np.ndarray | None:
+    """The dynamic programme with no start ever dropped, as ``partition`` ran it before:
+    every start from ``lo`` to ``hi`` priced at every end (``PrefixCost.cost`` prices a
+    run to the bit as the programme does), the earliest of equal totals taken."""
+    n = len(lo)
+    best = np.full(n + 1, np.inf)
+    best[0] = 0.0
+    back = np.zeros(n + 1, np.int64)
+    for end in range(1, n + 1):
+        a, b = int(lo[end - 1]), int(hi[end - 1])
+        if b >= a:
+            total = best[a : b + 1] + cost.cost(np.arange(a, b + 1), end) + pen[a : b + 1]
+            k = int(np.argmin(total))
+            best[end], back[end] = total[k], a + k
+    return back if np.isfinite(best[n]) else None
+
+
+def _partition_in_full(*args: Any, **kwargs: Any) -> list[int]:
+    """``partition`` by the full programme (no fixture: hypothesis runs it many times)."""
+    kept, segmentation._optimum = segmentation._optimum, _full_programme
+    try:
+        return partition(*args, **kwargs)
+    finally:
+        segmentation._optimum = kept
+
+
+def _vectors(rng: np.random.Generator, kind: str, n: int, dim: int) -> np.ndarray:
+    cuts = np.sort(rng.integers(0, n, size=int(rng.integers(0, 6))))
+    lengths = np.diff(np.r_[0, cuts, n])
+    if kind == "runs":  # planted runs under noise
+        return np.repeat(rng.normal(size=(len(lengths), dim)) * 3, lengths, axis=0) + rng.normal(size=(n, dim))
+    if kind == "levels":  # small integers: every sum exact, so equal totals are equal to the bit
+        return rng.integers(0, 3, size=(n, dim)).astype(np.float64)
+    if kind == "still":  # one vector again and again in each run: ties everywhere
+        return np.repeat(rng.integers(-2, 3, size=(len(lengths), dim)).astype(np.float64), lengths, axis=0)
+    offset = 1e4 * rng.normal(size=dim)  # far from 0, where the prefix sums round
+    if kind == "rounded":  # still runs cost rounding noise, not 0: exact ties differ in their last bits
+        return np.repeat(rng.normal(size=(len(lengths), dim)), lengths, axis=0) + offset
+    return rng.normal(size=(n, dim)) + offset
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    n=st.integers(2, 120),
+    dim=st.integers(1, 4),
+    kind=st.sampled_from(["runs", "levels", "still", "rounded", "offset"]),
+    min_run=st.integers(1, 12),
+    max_run=st.one_of(st.none(), st.integers(1, 60)),
+    penalty=st.sampled_from([0.0, 0.1, 1.0, 2.0, 3.0, 8.0, 2.5]),
+    weighting=st.sampled_from(["none", "integers", "reals"]),
+    cut_share=st.sampled_from([0.0, 0.05, 0.2]),
+    block=st.sampled_from([(1, 1, 1), (5, 1 << 22, 7), (24, 200, 100), (24, 1 << 22, 1 << 18)]),
+    seed=st.integers(0, 10_000),
+)
+def test_dropping_starts_keeps_every_boundary_of_the_full_programme(
+    n: int,
+    dim: int,
+    kind: str,
+    min_run: int,
+    max_run: int | None,
+    penalty: float,
+    weighting: str,
+    cut_share: float,
+    block: tuple[int, int, int],
+    seed: int,
+) -> None:
+    # Starts are dropped once a later one is sure to beat them (PELT): the boundaries,
+    # ties between equal totals included, must be those of the programme that keeps them.
+    rng = np.random.default_rng(seed)
+    x = _vectors(rng, kind, n, dim)
+    weights = {"none": None, "integers": rng.integers(1, 4, size=n).astype(np.float64)}.get(
+        weighting, rng.uniform(0.2, 3.0, size=n)
+    )
+    bonus = rng.integers(0, 3, size=n) * (rng.uniform(size=n) < cut_share)  # whole numbers keep ties exact
+    forced = rng.uniform(size=n) < cut_share / 2
+    args = (x, penalty, min_run, max_run, weights, bonus, forced)
+    kept = segmentation.BLOCK_ENDS, segmentation.BLOCK_CELLS, segmentation.PAIRS_CHUNK
+    # One run priced at a time, a few, the usual.
+    segmentation.BLOCK_ENDS, segmentation.BLOCK_CELLS, segmentation.PAIRS_CHUNK = block
+    try:
+        cuts = partition(*args)
+    finally:
+        segmentation.BLOCK_ENDS, segmentation.BLOCK_CELLS, segmentation.PAIRS_CHUNK = kept
+    assert cuts == _partition_in_full(*args)
+
+
+def test_starts_are_dropped_where_the_sequence_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 3,000 items in 300-item runs, with runs of up to 3,000: the programme prices a small
+    # share of the 3,000 x 3,000 runs the full one does, and finds the same boundaries.
+    rng = np.random.default_rng(0)
+    x = np.repeat(rng.normal(size=(10, 8)) * 2, 300, axis=0) + rng.normal(size=(3000, 8))
+    priced = []
+    pairs = segmentation.PrefixCost.pairs
+
+    def counted(self: segmentation.PrefixCost, ends: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        priced.append(len(ends) * len(starts))
+        return pairs(self, ends, starts)
+
+    monkeypatch.setattr(segmentation.PrefixCost, "pairs", counted)
+    cuts = partition(x, 28.0, min_run=100, max_run=3000)
+    assert cuts == list(range(300, 3000, 300)) == _partition_in_full(x, 28.0, min_run=100, max_run=3000)
+    assert sum(priced) < 3000 * 3000 / 10
