@@ -19,12 +19,15 @@ Presented tokens are hashed and compared in constant time.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import hashlib
 import hmac
 import ipaddress
 import json
+import os
 import ssl
+import tempfile
 import tomllib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -417,25 +420,51 @@ def server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
             raise InvalidArgument("STRATA_TLS_CLIENT_CA", "needs STRATA_TLS_CERT and STRATA_TLS_KEY (mutual TLS)")
         return None
     if not settings.tls_cert or not settings.tls_key:
-        raise InvalidArgument("STRATA_TLS_CERT", "TLS needs both STRATA_TLS_CERT and STRATA_TLS_KEY")
+        missing = "STRATA_TLS_KEY" if settings.tls_cert else "STRATA_TLS_CERT"
+        raise InvalidArgument(missing, "is not set: TLS needs both STRATA_TLS_CERT and STRATA_TLS_KEY")
     key = _read(settings.tls_key, "STRATA_TLS_KEY")
     cert = _read(settings.tls_cert, "STRATA_TLS_CERT")
-    _check_pair(Path(settings.tls_cert).expanduser(), Path(settings.tls_key).expanduser())
+    _check_pair(cert, key, settings.tls_cert, settings.tls_key)
     ca = _read(settings.tls_client_ca, "STRATA_TLS_CLIENT_CA") if settings.tls_client_ca else None
     if ca is not None and (problem := certificates_problem(ca)) is not None:
         raise InvalidArgument("STRATA_TLS_CLIENT_CA", f"{settings.tls_client_ca} {problem}")
     return grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=ca is not None)
 
 
-def _check_pair(cert: Path, key: Path) -> None:
+def _check_pair(cert: bytes, key: bytes, cert_path: Path, key_path: Path) -> None:
     """Refuse a certificate and key that do not belong together (gRPC would fail to bind and
-    blame the port)."""
+    blame the port). Checked on the bytes read, not by reading the files again: a pipe
+    (``--tls-key <(fetch-key)``) can be read once."""
+    with _in_memory(cert, key) as (cert_file, key_file):
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert_file, key_file)
+        except ssl.SSLError as exc:
+            raise InvalidArgument(
+                "STRATA_TLS_KEY",
+                f"{key_path} is not the private key of the certificate {cert_path} ({exc.reason or exc})",
+            ) from exc
+
+
+@contextlib.contextmanager
+def _in_memory(*contents: bytes) -> Iterator[list[str]]:
+    """Paths that read as ``contents`` for a call that takes only paths (``ssl``): files
+    in memory (a private key is never written to disk), else in a private directory."""
+    if not hasattr(os, "memfd_create"):  # not Linux
+        with tempfile.TemporaryDirectory(prefix="strata-tls-") as folder:  # mode 0700
+            paths = [os.path.join(folder, str(i)) for i in range(len(contents))]
+            for path, data in zip(paths, contents, strict=True):
+                Path(path).write_bytes(data)
+            yield paths
+        return
+    fds = [os.memfd_create("strata-tls") for _ in contents]
     try:
-        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key)
-    except ssl.SSLError as exc:
-        raise InvalidArgument(
-            "STRATA_TLS_KEY", f"{key} is not the private key of the certificate {cert} ({exc.reason or exc})"
-        ) from exc
+        for fd, data in zip(fds, contents, strict=True):
+            with os.fdopen(fd, "wb", closefd=False) as file:  # every byte, however the writes split
+                file.write(data)
+        yield [f"/proc/self/fd/{fd}" for fd in fds]
+    finally:
+        for fd in fds:
+            os.close(fd)
 
 
 def _read(path: Path, field: str) -> bytes:

@@ -312,6 +312,34 @@ def test_a_token_file_that_can_be_read_once_is_enough(tmp_path: Path) -> None:
         started[0].stop(0)
 
 
+def test_tls_files_that_can_be_read_once_are_enough(tmp_path: Path) -> None:
+    # `--tls-cert <(...) --tls-key <(...)`: the pair was checked by reading both files
+    # again, found empty, and refused as "not the private key of the certificate".
+    certs = make_certificates(tmp_path)
+    pipes = {name: tmp_path / f"{name}.pipe" for name in ("server_cert", "server_key")}
+    for name, pipe in pipes.items():
+        os.mkfifo(pipe)
+        threading.Thread(target=pipe.write_bytes, args=(certs[name].read_bytes(),), daemon=True).start()
+    started: list[StrataServer] = []
+    starting = threading.Thread(
+        target=lambda: started.append(
+            start_server(tmp_path / "data", tls_cert=pipes["server_cert"], tls_key=pipes["server_key"])
+        ),
+        daemon=True,
+    )
+    starting.start()
+    starting.join(timeout=60)
+    if not started:
+        for name, pipe in pipes.items():  # let the second reads end, so the thread does not outlive the test
+            threading.Thread(target=pipe.write_bytes, args=(certs[name].read_bytes(),), daemon=True).start()
+        pytest.fail("start-up read the TLS files twice")
+    try:
+        with StrataClient(started[0].address, timeout=30, root_certificates=certs["server_cert"].read_bytes()) as c:
+            assert list(c.list_collections()) == []
+    finally:
+        started[0].stop(0)
+
+
 def test_environment_tokens_and_settings() -> None:
     settings = Settings.load(env={"STRATA_AUTH_TOKENS": "k1:admin;k2:read:a, b", "STRATA_TLS_CERT": ""})
     store = auth.load_tokens(settings)
