@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import re
 import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -209,13 +210,24 @@ class Settings:
 
 def as_option(field: str, given: Iterable[str]) -> str:
     """``field`` (a variable's name, perhaps followed by where in its value: ``STRATA_TLS_KEY``,
-    ``STRATA_AUTH_TOKENS_FILE: /etc/t.json entry 2``) with the variable named as its
-    option (``--tls-key``) when the setting came from the command line (``given``)."""
+    ``STRATA_AUTH_TOKENS_FILE: /etc/t.json entry 2``; or a setting's own name, ``data_dir``)
+    with the setting named as its option (``--tls-key``) when it came from the command
+    line (``given``)."""
     for name in given:
         variable = ENV_PREFIX + name.upper()
+        if field == name:
+            return "--" + name.replace("_", "-")
         if field == variable or field.startswith((variable + ":", variable + " ")):
             return "--" + name.replace("_", "-") + field[len(variable) :]
     return field
+
+
+def as_given(text: str, given: Iterable[str]) -> str:
+    """``text`` (a message) with each variable of a setting the command line gave
+    (``given``) named as its option: ``TLS needs both STRATA_TLS_CERT and --tls-key``."""
+    for name in given:
+        text = re.sub(rf"\b{ENV_PREFIX}{name.upper()}\b", "--" + name.replace("_", "-"), text)
+    return text
 
 
 def _convert(name: str, kind: Any, raw: str) -> Any:

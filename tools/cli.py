@@ -67,7 +67,7 @@ def serve(
     recovered and it serves."""
     from hierarchy.errors import StrataError
     from service.server import create_server
-    from service.settings import Settings, as_option
+    from service.settings import Settings, as_given, as_option
 
     given = {
         "data_dir": data_dir,
@@ -89,9 +89,11 @@ def serve(
         # Bound first (health answers NOT_SERVING), then the indexes recover in the background.
         server = create_server(settings).start(wait=False)
     except StrataError as exc:  # a setting, the data directory, a port: the operator's to fix
-        # A file given as an option and refused when read (tokens, TLS) is named as given.
-        field = as_option(exc.field or "", [name for name, value in given.items() if value is not None])
-        stop(f"{field}: {exc.message}" if field else exc.message)
+        # A setting given as an option and refused (a token or TLS file when read, the data
+        # directory when opened) is named as given, in the field and in the message.
+        options = [name for name, value in given.items() if value is not None]
+        field, message = as_option(exc.field or "", options), as_given(exc.message, options)
+        stop(f"{field}: {message}" if field else message)
     # A closed stdout (`strata serve | head -1`) raises BrokenPipeError from a print: the
     # server stops cleanly first (else the interpreter exits under gRPC's threads, which
     # aborts it), then typer ends the command quietly with exit 1, as for every command.
