@@ -243,6 +243,15 @@ def test_serve_on_a_busy_port_says_so_in_one_line(served: str, tmp_path: Path) -
     assert f"cannot listen on 127.0.0.1:{port}" in line
 
 
+def test_a_refused_data_directory_is_named_by_the_option_that_gave_it(served: str, tmp_path: Path) -> None:
+    # It read "data_dir: ...", a name the operator had typed nowhere.
+    data = tmp_path / "gone"
+    (data / "indexes" / "c1").mkdir(parents=True)
+    (data / "indexes" / "c1" / "segment.usearch").write_bytes(b"graph")  # a store gone, its indexes left
+    line = _fails(served, "serve", "--data-dir", str(data), "--port", "0")
+    assert line.startswith(f"error --data-dir: {data} holds indexes/ but not strata.duckdb"), line
+
+
 def test_an_unknown_level_or_metric_is_a_usage_error_listing_the_choices(served: str) -> None:
     env = {**os.environ, "STRATA_TARGET": served}
     for args in (["search", "c", "goal", "--level", "bogus"], ["collections", "create", "c", "--metric", "bogus"]):
