@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
 import time
 from pathlib import Path
@@ -36,6 +37,7 @@ LEVEL_FILES = frozenset(level.label + suffix for level in Level for suffix in LE
 # Whether os.access may be asked about the effective user (a server run setuid, say).
 EFFECTIVE = os.access in os.supports_effective_ids
 SAVED = "the indexes could not be saved there"
+_COLLECTION_DIR = re.compile(r"c[1-9][0-9]*")  # collection ids start at 1
 
 
 class InTheWay(NamedTuple):
@@ -46,8 +48,10 @@ class InTheWay(NamedTuple):
 
 
 def is_collection_dir(name: str) -> bool:
-    """Whether ``name`` is that of a collection's index directory (``c<id>``)."""
-    return name.startswith("c") and name[1:].isdigit()
+    """Whether ``name`` is that of a collection's index directory: ``c<id>`` as Strata
+    writes it (ASCII digits, no leading zero; ``str.isdigit`` also took ``c²`` and
+    ``c07``, whose contents a start then removed as a deleted collection's)."""
+    return _COLLECTION_DIR.fullmatch(name) is not None
 
 
 def is_level_file(name: str) -> bool:
@@ -73,7 +77,9 @@ def survey(data_dir: Path, root: Path) -> list[InTheWay]:
     for entry in sorted(root.iterdir()):
         if not is_collection_dir(entry.name):
             continue  # not Strata's, and in nobody's way
-        if not entry.is_dir():
+        # A link is in the way too, even to a directory: Strata makes none, and the tree
+        # beneath one lies outside the data directory (its leftovers would be removed there).
+        if entry.is_symlink() or not entry.is_dir():
             found.append(InTheWay(entry, f"{_shape(entry)} where a collection's index directory belongs"))
             continue
         _check_writable(entry, "the index directory")

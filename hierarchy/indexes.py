@@ -150,7 +150,7 @@ class LevelIndexes:
             return
         # Only collections' directories, and in them only regular files (what is of another
         # shape there was moved aside at open: hierarchy.indexdir): nothing else is Strata's.
-        owned = [path for path in self.root.iterdir() if indexdir.is_collection_dir(path.name) and path.is_dir()]
+        owned = [p for p in self.root.iterdir() if indexdir.is_collection_dir(p.name) and _real_directory(p)]
         for path in owned:
             if int(path.name[1:]) not in live:
                 log.warning("removing %s: its collection was deleted", path)
@@ -211,3 +211,9 @@ class LevelIndexes:
                 "index %s: %s %d vectors", index.path, "rebuilt with" if state is None else "caught up by", len(keys)
             )
             index.save()
+
+
+def _real_directory(path: Path) -> bool:
+    """A directory, not a link to one (a collection's leftovers are removed only inside
+    the data directory; a link there was moved aside at open: hierarchy.indexdir)."""
+    return path.is_dir() and not path.is_symlink()

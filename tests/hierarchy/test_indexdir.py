@@ -246,6 +246,29 @@ def test_paths_in_the_way_are_only_collection_and_level_names(
     (indexes / "cache").mkdir()
     (indexes / "cache" / "x.tmp").mkdir()  # once globbed as a save's leftover, and unlinked
     (indexes / "c1" / "notes.txt").mkdir()
+    # Strata writes c<id> in ASCII digits from 1: these were taken for deleted collections'
+    # directories and removed (c07), or crashed the start (c², int() of a superscript).
+    for other in ("c07", "c\u00b2", "c0"):
+        (indexes / other).mkdir()
+        (indexes / other / "precious.tmp").write_text(MARK)
     assert answers(open_db()) == before
     assert not (data_dir / "aside").exists()
     assert (indexes / "cache" / "x.tmp").is_dir() and (indexes / "c1" / "notes.txt").is_dir()
+    assert all((indexes / other / "precious.tmp").read_text() == MARK for other in ("c07", "c\u00b2", "c0"))
+
+
+def test_a_link_where_a_collection_directory_belongs_is_moved_aside_and_what_it_points_at_kept(
+    before: dict[str, list[str]], open_db: OpenDb, data_dir: Path, tmp_path: Path
+) -> None:
+    # A link to a directory outside the data directory was followed: its *.tmp files
+    # removed as a save's leftovers, and the rebuilt indexes written there.
+    outside = tmp_path / "outside"
+    shutil.copytree(data_dir / "indexes" / "c1", outside)
+    (outside / "important.tmp").write_text(MARK)
+    shutil.rmtree(data_dir / "indexes" / "c1")
+    (data_dir / "indexes" / "c1").symlink_to(outside)
+    held = sorted(path.name for path in outside.iterdir())
+    assert answers(open_db()) == before
+    assert (outside / "important.tmp").read_text() == MARK and sorted(p.name for p in outside.iterdir()) == held
+    assert [path.is_symlink() for path in moved_aside(data_dir, data_dir / "indexes" / "c1")] == [True]
+    assert (data_dir / "indexes" / "c1").is_dir() and not (data_dir / "indexes" / "c1").is_symlink()
