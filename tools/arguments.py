@@ -5,6 +5,7 @@ attribute conditions)."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shlex
@@ -102,14 +103,16 @@ def _condition(text: str) -> tuple[str, Any]:
     if operator in (">", "<"):
         raise ValueError(f"{text!r}: bounds are inclusive, write {operator}= (expected {ATTRIBUTE_FORMS})")
     if operator != "=":
-        if not _NUMBER.fullmatch(value):
-            raise ValueError(f"{text!r}: a bound is a number (expected {ATTRIBUTE_FORMS})")
+        if not _NUMBER.fullmatch(value) or not math.isfinite(float(value)):
+            raise ValueError(f"{text!r}: a bound is a finite number (expected {ATTRIBUTE_FORMS})")
         return key, (float(value), None) if operator == ">=" else (None, float(value))
     if value.startswith("="):
         raise ValueError(f"{text!r}: one '=' makes an equality (expected {ATTRIBUTE_FORMS})")
     if value in ("true", "false"):
         return key, value == "true"
     if _NUMBER.fullmatch(value):
+        if not math.isfinite(float(value)):  # 1e400 reads as inf, which no stored value is
+            raise ValueError(f"{text!r}: a number past a float's range (expected {ATTRIBUTE_FORMS})")
         return key, float(value)
     if value.startswith('"'):
         try:

@@ -98,6 +98,8 @@ def test_each_filter_leaves_out_the_hits_it_excludes(address: str, games: str) -
         ['code="80'],
         ["minute<=1", "minute<=2"],  # one bound twice
         ["minute=5", "minute>=1"],  # an equality and a bound
+        ["minute>=1e400"],  # past a float's range: no bound
+        ["minute=-1e400"],
     ],
 )
 def test_a_malformed_attr_is_a_usage_error_naming_the_option_and_its_forms(
