@@ -7,6 +7,7 @@ when the child fails, the save runs in process and lets go of the lock between n
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import time
@@ -88,5 +89,31 @@ _let_others_run.__annotations__ = {"written": int, "total": int, "return": bool}
 
 
 def in_process(index: Index, path: Path) -> None:
-    """Write ``index`` to ``path`` in this process, letting other threads run between nodes."""
-    index.save(str(path), progress=_let_others_run)
+    """Write ``index`` to ``path`` in this process, letting other threads run between nodes.
+    A file the system refuses raises OSError naming it (see ``_refused``)."""
+    try:
+        index.save(str(path), progress=_let_others_run)
+    except RuntimeError as exc:
+        if (refused := _refused(str(exc), path)) is None:
+            raise
+        raise refused from exc
+
+
+# The system's words for each errno, as USearch quotes them.
+_ERRNOS = {os.strerror(code): code for code in errno.errorcode}
+# What USearch says when a write fails part-way (on a full disk, past a file size limit):
+# the system's reason is lost.
+_WRITE_FAILED = "Failed to serialize into stream"
+
+
+def _refused(said: str, path: Path) -> OSError | None:
+    """USearch's RuntimeError of a save as the OSError it stands for, or None when it is
+    none: a file it cannot open is in the system's words ("Permission denied"), a write
+    that failed part-way is ``_WRITE_FAILED`` (an I/O error, its cause unknown). As an
+    OSError, with the file's name, it reads as every other write's: a recovery that
+    cannot save a rebuilt index logs one line instead of a traceback."""
+    if said in _ERRNOS:
+        return OSError(_ERRNOS[said], said, str(path))
+    if said == _WRITE_FAILED:
+        return OSError(errno.EIO, f"the write failed part-way ({said}: is the disk full?)", str(path))
+    return None

@@ -3,6 +3,7 @@ when the child fails, and when it hangs (killed after the timeout)."""
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from usearch.index import Index
 
 from hierarchy import graphsave
 from hierarchy.index import IndexState, LevelIndex
@@ -88,6 +90,31 @@ def test_a_child_that_hangs_is_killed_after_the_timeout(tmp_path: Path, monkeypa
     assert time.monotonic() - began < 10
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, 0)  # killed and reaped: nothing left behind
+
+
+def _graph() -> Index:
+    graph = Index(ndim=DIM)
+    graph.add(np.arange(1, COUNT + 1), VECTORS)
+    return graph
+
+
+def test_a_file_the_system_refuses_is_an_oserror_naming_it(tmp_path: Path) -> None:
+    # USearch raised RuntimeError("No such file or directory"), naming no file: a recovery
+    # that could not save a rebuilt index logged it as a bug, with a traceback.
+    target = tmp_path / "gone" / "scene.tmp"
+    with pytest.raises(OSError) as refused:
+        graphsave.in_process(_graph(), target)
+    assert (refused.value.errno, refused.value.filename) == (errno.ENOENT, str(target))
+    assert refused.value.strerror == os.strerror(errno.ENOENT)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full: a device whose writes meet a full disk")
+def test_a_write_that_fails_part_way_is_an_oserror_naming_the_file() -> None:
+    # USearch says only "Failed to serialize into stream" (a full disk, a file size limit).
+    with pytest.raises(OSError) as refused:
+        graphsave.in_process(_graph(), Path("/dev/full"))
+    assert (refused.value.errno, refused.value.filename) == (errno.EIO, "/dev/full")
+    assert "is the disk full?" in str(refused.value.strerror)
 
 
 class _OpenFiles:
