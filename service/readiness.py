@@ -52,9 +52,10 @@ class Readiness:
             self.refusal = None
             self._publish(_SERVING)
 
-    def fail(self, reason: str) -> None:
-        """Refuse every call with ``reason`` until restart, and report NOT_SERVING."""
-        if self.refusal != reason:
+    def fail(self, reason: str, logged: bool = False) -> None:
+        """Refuse every call with ``reason`` until restart, and report NOT_SERVING;
+        ``logged``: the caller has logged why (the reason is not logged again)."""
+        if self.refusal != reason and not logged:
             log.error("not serving: %s", reason)
         self.refusal = reason
         self._publish(_NOT_SERVING)

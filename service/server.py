@@ -6,6 +6,7 @@ Strata services UNAVAILABLE) until recovery ends, see :mod:`service.readiness`."
 
 from __future__ import annotations
 
+import errno
 import logging
 import re
 import threading
@@ -20,7 +21,7 @@ from grpc_health.v1 import health, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from hierarchy.db import Database
-from hierarchy.errors import Unavailable
+from hierarchy.errors import StrataError, Unavailable
 from service import auth, servicers
 from service.errors import UndecodableRequestInterceptor
 from service.gen.strata.v1 import (
@@ -167,6 +168,7 @@ class StrataServer:
         self._saver = threading.Thread(target=self._save_periodically, name="strata-index-saver", daemon=True)
         self._recovered = threading.Event()
         self._recovery_error: BaseException | None = None
+        self._recovery_failed = False  # on its own, not stopped: it was logged, and a close writes nothing
         self._register()
         self.port = self._bind(settings.endpoint(settings.port), security.credentials)
         self.exposure = auth.exposure_warning(settings)
@@ -252,8 +254,14 @@ class StrataServer:
             if self._stopped.is_set():  # abandoned by stop(): the next start catches up
                 log.info("recovery stopped with the server: %s", exc)
             else:
-                self.readiness.fail(f"recovery failed ({exc}); see the server log")
-                log.exception("recovery failed")
+                self._recovery_failed = True
+                # A condition that explains itself is one line; anything else is a bug,
+                # logged with its traceback.
+                if (known := recovery_failure(exc)) is not None:
+                    log.error("recovery failed: %s", known)
+                else:
+                    log.exception("recovery failed")
+                self.readiness.fail(f"recovery failed ({known or exc}); see the server log", logged=True)
         else:
             self.readiness.serving()
             log.info("recovered; serving")
@@ -289,7 +297,9 @@ class StrataServer:
         failed = self.db.store.failure()
         self.readiness.stopping()  # calls still running past the grace meet a closed store
         saved = self.db.close()
-        if failed:
+        if self._recovery_failed:  # (its error said why, and close wrote nothing over the files)
+            log.info("stopped after the failed recovery; nothing was saved")
+        elif failed:
             log.warning("stopped without saving indexes or a checkpoint: %s; the next start recovers", failed)
         elif not saved:  # (the save or the checkpoint said why)
             log.warning("stopped without saving every index or a checkpoint; the next start catches up")
@@ -299,6 +309,31 @@ class StrataServer:
     def wait(self) -> None:
         """Block until the server stops."""
         self._server.wait_for_termination()
+
+
+def recovery_failure(exc: BaseException) -> str | None:
+    """What a failed recovery met, in one line, when it is a known condition: Strata's own
+    errors (a store it cannot read, a directory it may not write: each says what to do),
+    and the system refusing a file (a full disk, a permission), named with the file. None
+    for anything else: a bug, whose traceback is wanted."""
+    if isinstance(exc, StrataError):
+        return exc.message
+    if isinstance(exc, OSError) and exc.strerror:
+        where = " -> ".join(str(name) for name in (exc.filename, exc.filename2) if name is not None)
+        said = f"{exc.strerror}: {where}" if where else exc.strerror
+        return f"{said}; {_FIXES.get(exc.errno or 0, 'fix that')}, then start the server again"
+    return None
+
+
+# What an operator does about the system refusing a file, by errno.
+_FIXES = {
+    errno.ENOSPC: "free space on its file system",
+    errno.EDQUOT: "free space on its file system",
+    errno.EFBIG: "raise the server's file size limit",
+    errno.EACCES: "give the server's user access to it",
+    errno.EPERM: "give the server's user access to it",
+    errno.EROFS: "serve from a writable file system",
+}
 
 
 def create_server(settings: Settings | None = None, db: Database | None = None) -> StrataServer:

@@ -118,7 +118,11 @@ def _announce_ready(server: Any, stop: threading.Event) -> None:
         while not ready and not stop.is_set():
             ready = server.wait_ready(timeout=0.2)
     except Exception as exc:
-        err.print(f"[red]error[/red] recovery failed: {escape(str(exc))}")
+        from service.server import recovery_failure
+
+        # One line, as the log's (a log file or journal keeps it whole); a bug's traceback is above it.
+        said = recovery_failure(exc) or f"{exc} (a bug: please report it with the traceback above)"
+        err.print(f"[red]error[/red] recovery failed: {escape(said)}", soft_wrap=True)
         server.stop(0)
         raise typer.Exit(1) from exc
     if ready:  # printed outside the try: a closed stdout is no failure of recovery
