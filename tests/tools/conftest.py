@@ -29,3 +29,17 @@ def run_strata(target: str, *args: str, **env: str) -> subprocess.CompletedProce
     """``strata ARGS`` against ``target``, with ``env`` added to the environment."""
     full = {**os.environ, "STRATA_TARGET": target, **env}
     return subprocess.run([STRATA, *args], capture_output=True, text=True, env=full, timeout=300)
+
+
+def run_checked(target: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """:func:`run_strata`, which must end without a traceback, whatever its exit code."""
+    result = run_strata(target, *args, **env)
+    assert "Traceback" not in result.stderr, result.stderr
+    return result
+
+
+def strata_ok(target: str, *args: str) -> str:
+    """What ``strata ARGS`` prints, which must succeed."""
+    result = run_checked(target, *args)
+    assert result.returncode == 0, result.stderr
+    return result.stdout

@@ -13,21 +13,11 @@ from pathlib import Path
 
 from service.client import StrataClient
 from service.gen.strata.v1 import admin_pb2, common_pb2
-from tests.tools.conftest import STRATA, run_strata
+from tests.tools.conftest import STRATA
+from tests.tools.conftest import run_checked as _run
+from tests.tools.conftest import strata_ok as _ok
 from tools.output import escape
 from tools.render import stats_table
-
-
-def _run(target: str, *args: str) -> subprocess.CompletedProcess[str]:
-    result = run_strata(target, *args)
-    assert "Traceback" not in result.stderr, result.stderr
-    return result
-
-
-def _ok(target: str, *args: str) -> str:
-    result = _run(target, *args)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 def _error(target: str, *args: str) -> str:

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.tools.conftest import run_strata
+from tests.tools.conftest import run_checked as _run
+from tests.tools.conftest import strata_ok as _ok
 
 # Two matches of ten 2-second moments; the first six are the home side's.
 PLAYS = ["pass", "pass", "dribble", "pass", "cross", "shot", "pass", "tackle", "pass", "goal"]
@@ -38,18 +38,6 @@ def games(address: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     _ok(address, "collections", "create", "games", "--encoder", "default")
     assert "sealed 2 videos" in _ok(address, "ingest", "games", str(data), "--seal")
     return "games"
-
-
-def _run(target: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    result = run_strata(target, *args, **env)
-    assert "Traceback" not in result.stderr, result.stderr
-    return result
-
-
-def _ok(target: str, *args: str) -> str:
-    result = _run(target, *args)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 def _found(target: str, *args: str) -> dict[str, Any]:
