@@ -44,7 +44,7 @@ from hierarchy import builds, catalog, datadir, files, ingest, nodes, paging, pr
 from hierarchy import snapshot as snapshots
 from hierarchy.builder import HierarchyConfig
 from hierarchy.encoder import TextEncoder, get_encoder
-from hierarchy.errors import AlreadyExists, FailedPrecondition, NotFound, Unavailable
+from hierarchy.errors import AlreadyExists, NotFound, Unavailable
 from hierarchy.graph import GraphCache
 from hierarchy.index import LevelIndex
 from hierarchy.indexes import LevelIndexes
@@ -527,7 +527,7 @@ class Database:
             return snapshots.write_manifest(target, files, sequence, self.store.schema_version())
         except OSError as exc:
             snapshots.clear(target)
-            raise FailedPrecondition(f"cannot write the snapshot to {target}: {exc}", snapshots.DESTINATION) from exc
+            raise snapshots.refused(exc, target, self.data_dir) from exc
         except BaseException:
             snapshots.clear(target)
             raise

@@ -133,6 +133,19 @@ def write_manifest(destination: Path, files: list[Path], commit_sequence: int, s
     return snapshot
 
 
+def refused(exc: OSError, target: Path, data_dir: Path) -> FailedPrecondition:
+    """Why a snapshot into ``target`` failed on ``exc``: the destination's fault unless the
+    file the system refused is the data directory's own (an index saved first, on a full
+    disk: "cannot write the snapshot to DEST" sent the operator to the wrong disk)."""
+    where = Path(exc.filename) if exc.filename else None
+    if where is not None and where.is_relative_to(data_dir) and not where.is_relative_to(target):
+        return FailedPrecondition(
+            f"cannot save the data directory's own files before copying them: {exc}; fix that and snapshot again",
+            "data_dir",
+        )
+    return FailedPrecondition(f"cannot write the snapshot to {target}: {exc}", DESTINATION)
+
+
 def clear(directory: Path, keep: tuple[str, ...] = ()) -> None:
     """Remove everything inside ``directory`` but the names in ``keep``."""
     for child in directory.iterdir():

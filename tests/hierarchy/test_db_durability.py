@@ -19,6 +19,7 @@ from hierarchy import nodes
 from hierarchy.db import Database
 from hierarchy.errors import (
     AlreadyExists,
+    FailedPrecondition,
     InvalidArgument,
     NotFound,
     Unavailable,
@@ -280,6 +281,24 @@ def test_an_index_save_waits_while_a_snapshot_copies_the_files(games: Database) 
         assert saver.is_alive()
     saver.join(10)
     assert not saver.is_alive() and not any(index.dirty for index in games.indexes.of_collection(1).values())
+
+
+def test_a_snapshot_that_cannot_save_the_data_directorys_own_index_blames_it_not_the_destination(
+    games: Database, tmp_path: Path
+) -> None:
+    # A save of the data directory's own index failing before the copy (a full disk, a
+    # directory in its way) read "cannot write the snapshot to DEST": the wrong disk.
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(30)))
+    games.save_indexes()
+    games.append_segments(COLLECTION, segments("v2", unit_vectors(3)))  # the index to save again
+    graph = index_file(games.data_dir)
+    graph.unlink()
+    graph.mkdir()  # what the save must replace is a directory now
+    destination = tmp_path / "snap"
+    with pytest.raises(FailedPrecondition) as refused:
+        games.snapshot(str(destination))
+    assert refused.value.field == "data_dir" and "cannot save the data directory's own files" in str(refused.value)
+    assert str(games.data_dir) in str(refused.value) and not any(destination.iterdir())
 
 
 # -- index recovery -----------------------------------------------------------------------
