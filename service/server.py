@@ -276,8 +276,11 @@ class StrataServer:
             try:
                 if written := self.db.save_indexes(changed_only=True):
                     log.info("saved %d changed indexes", written)
-            except Exception:  # the next round retries; a crash meanwhile only costs catch-up
-                log.exception("saving indexes failed")
+            except Exception as exc:  # the next round retries; a crash meanwhile only costs catch-up
+                if (known := known_failure(exc, "the next round saves them")) is not None:  # one line a round
+                    log.error("saving indexes failed: %s", known)
+                else:
+                    log.exception("saving indexes failed")
 
     def stop(self, grace: float | None = None) -> None:
         """Drain calls for ``grace`` seconds, then persist indexes and close the store."""
@@ -316,12 +319,19 @@ def recovery_failure(exc: BaseException) -> str | None:
     errors (a store it cannot read, a directory it may not write: each says what to do),
     and the system refusing a file (a full disk, a permission), named with the file. None
     for anything else: a bug, whose traceback is wanted."""
+    return known_failure(exc, "then start the server again")
+
+
+def known_failure(exc: BaseException, then: str) -> str | None:
+    """:func:`recovery_failure` for any work of the server: a known condition in one line,
+    a system refusal ending with its fix and ``then`` (what happens after it); None for a
+    bug."""
     if isinstance(exc, StrataError):
         return exc.message
     if isinstance(exc, OSError) and exc.strerror:
         where = " -> ".join(str(name) for name in (exc.filename, exc.filename2) if name is not None)
         said = f"{exc.strerror}: {where}" if where else exc.strerror
-        return f"{said}; {_FIXES.get(exc.errno or 0, 'fix that')}, then start the server again"
+        return f"{said}; {_FIXES.get(exc.errno or 0, 'fix that')}, {then}"
     return None
 
 
