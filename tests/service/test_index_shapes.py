@@ -109,5 +109,5 @@ def test_serve_refuses_an_index_directory_it_cannot_write(before: dict[str, list
             indexes.chmod(0o755)
     said = (tmp_path / "server.log").read_text()
     assert "Traceback" not in said
-    assert f"data_dir: the index directory {indexes} is not writable by this server" in " ".join(said.split())
+    assert f"--data-dir: the index directory {indexes} is not writable by this server" in " ".join(said.split())
     assert not (tmp_path / "data" / "aside").exists()
