@@ -31,9 +31,8 @@ from hierarchy.types import Level
 log = logging.getLogger(__name__)
 
 ASIDE = "aside"  # under the data directory: what was found in the way of the index tree
-# A level's graph, its sidecar, and the temporary files their saves write (removed at open).
-LEVEL_SUFFIXES = (".usearch", ".json", ".tmp", ".json.tmp")
-LEVEL_FILES = frozenset(level.label + suffix for level in Level for suffix in LEVEL_SUFFIXES)
+# A level's graph and its sidecar (the temporary files their saves write end in .tmp).
+LEVEL_FILES = frozenset(level.label + suffix for level in Level for suffix in (".usearch", ".json"))
 # Whether os.access may be asked about the effective user (a server run setuid, say).
 EFFECTIVE = os.access in os.supports_effective_ids
 SAVED = "the indexes could not be saved there"
