@@ -288,56 +288,52 @@ def test_a_token_given_twice_or_in_a_swapped_entry_is_refused_without_echoing_it
     assert "Sup3r" not in str(swapped.value) and "role" in str(swapped.value)
 
 
-def test_a_token_file_that_can_be_read_once_is_enough(tmp_path: Path) -> None:
-    # `--auth-tokens-file <(fetch-secrets)` gives a pipe, read once: start-up read the
-    # file to check it, then again to serve, and waited on the empty pipe for good.
-    pipe = tmp_path / "tokens.pipe"
-    os.mkfifo(pipe)
-    entries = json.dumps([{"name": "ops", "token": "piped-secret", "role": "admin"}])
-    writes = threading.Thread(target=lambda: pipe.write_text(entries), daemon=True)
-    writes.start()
+def _served_from_pipes(tmp_path: Path, contents: dict[str, bytes], what: str) -> StrataServer:
+    """A server started with each setting of ``contents`` a pipe that holds its bytes and
+    can be read once (`--auth-tokens-file <(fetch-secrets)`); the test fails if the start
+    does not end, as it did not when a file was read twice."""
+    pipes = {name: tmp_path / f"{name}.pipe" for name in contents}
+
+    def write_each() -> None:
+        for name, pipe in pipes.items():
+            threading.Thread(target=pipe.write_bytes, args=(contents[name],), daemon=True).start()
+
+    for pipe in pipes.values():
+        os.mkfifo(pipe)
+    write_each()
     started: list[StrataServer] = []
-    starting = threading.Thread(
-        target=lambda: started.append(start_server(tmp_path / "data", auth_tokens_file=pipe)), daemon=True
-    )
+    starting = threading.Thread(target=lambda: started.append(start_server(tmp_path / "data", **pipes)), daemon=True)
     starting.start()
     starting.join(timeout=60)
     if not started:
-        pipe.write_text("[]")  # let the second read end, so the thread does not outlive the test
-        pytest.fail("start-up read the token file twice")
+        write_each()  # let the second reads end, so the thread does not outlive the test
+        pytest.fail(f"start-up read the {what} twice")
+    return started[0]
+
+
+def test_a_token_file_that_can_be_read_once_is_enough(tmp_path: Path) -> None:
+    # `--auth-tokens-file <(fetch-secrets)` gives a pipe, read once: start-up read the
+    # file to check it, then again to serve, and waited on the empty pipe for good.
+    entries = json.dumps([{"name": "ops", "token": "piped-secret", "role": "admin"}]).encode()
+    server = _served_from_pipes(tmp_path, {"auth_tokens_file": entries}, "token file")
     try:
-        with StrataClient(started[0].address, timeout=30, token="piped-secret") as admin:
+        with StrataClient(server.address, timeout=30, token="piped-secret") as admin:
             assert list(admin.list_collections()) == []
     finally:
-        started[0].stop(0)
+        server.stop(0)
 
 
 def test_tls_files_that_can_be_read_once_are_enough(tmp_path: Path) -> None:
     # `--tls-cert <(...) --tls-key <(...)`: the pair was checked by reading both files
     # again, found empty, and refused as "not the private key of the certificate".
     certs = make_certificates(tmp_path)
-    pipes = {name: tmp_path / f"{name}.pipe" for name in ("server_cert", "server_key")}
-    for name, pipe in pipes.items():
-        os.mkfifo(pipe)
-        threading.Thread(target=pipe.write_bytes, args=(certs[name].read_bytes(),), daemon=True).start()
-    started: list[StrataServer] = []
-    starting = threading.Thread(
-        target=lambda: started.append(
-            start_server(tmp_path / "data", tls_cert=pipes["server_cert"], tls_key=pipes["server_key"])
-        ),
-        daemon=True,
-    )
-    starting.start()
-    starting.join(timeout=60)
-    if not started:
-        for name, pipe in pipes.items():  # let the second reads end, so the thread does not outlive the test
-            threading.Thread(target=pipe.write_bytes, args=(certs[name].read_bytes(),), daemon=True).start()
-        pytest.fail("start-up read the TLS files twice")
+    pem = {"tls_cert": certs["server_cert"].read_bytes(), "tls_key": certs["server_key"].read_bytes()}
+    server = _served_from_pipes(tmp_path, pem, "TLS files")
     try:
-        with StrataClient(started[0].address, timeout=30, root_certificates=certs["server_cert"].read_bytes()) as c:
-            assert list(c.list_collections()) == []
+        with StrataClient(server.address, timeout=30, root_certificates=pem["tls_cert"]) as client:
+            assert list(client.list_collections()) == []
     finally:
-        started[0].stop(0)
+        server.stop(0)
 
 
 def test_environment_tokens_and_settings() -> None:
