@@ -178,7 +178,7 @@ class Settings:
         try:
             return cls(**values)
         except InvalidArgument as exc:
-            field = as_option(exc.field or "", given)
+            field = as_option(exc.field or "", given, env)
             if field == exc.field:
                 raise
             raise InvalidArgument(field, exc.message) from None
@@ -208,17 +208,25 @@ class Settings:
         )
 
 
-def as_option(field: str, given: Iterable[str]) -> str:
+def as_option(field: str, given: Iterable[str], env: Mapping[str, str] | None = None) -> str:
     """``field`` (a variable's name, perhaps followed by where in its value: ``STRATA_TLS_KEY``,
     ``STRATA_AUTH_TOKENS_FILE: /etc/t.json entry 2``; or a setting's own name, ``data_dir``)
     with the setting named as its option (``--tls-key``) when it came from the command
-    line (``given``)."""
+    line (``given``). A setting's own name not given there is named as the operator set
+    it: its variable when ``env`` (default: the process's) sets one, else its option."""
     for name in given:
         variable = ENV_PREFIX + name.upper()
         if field == name:
             return "--" + name.replace("_", "-")
         if field == variable or field.startswith((variable + ":", variable + " ")):
             return "--" + name.replace("_", "-") + field[len(variable) :]
+    if field in {f.name for f in dataclasses.fields(Settings)}:
+        variable = ENV_PREFIX + field.upper()
+        return (
+            variable
+            if (os.environ if env is None else env).get(variable, "").strip()
+            else "--" + field.replace("_", "-")
+        )
     return field
 
 

@@ -207,10 +207,10 @@ def test_seal_build_tree_and_search_every_level(served: str, tmp_path: Path) -> 
     assert "half g1/half/0" in shown and "drive g1/drive/0" in shown and "video g1/video/0" in shown
 
 
-def _fails(target: str, *args: str, logs: bool = False) -> str:
+def _fails(target: str, *args: str, logs: bool = False, **variables: str) -> str:
     """Run a command that must fail on its input: exit 1, no traceback, and one error line
-    (the last, after a server's ``logs``)."""
-    env = {**os.environ, "STRATA_TARGET": target, "COLUMNS": "80"}
+    (the last, after a server's ``logs``); ``variables`` join its environment."""
+    env = {**os.environ, "STRATA_TARGET": target, "COLUMNS": "80", **variables}
     result = subprocess.run([STRATA, *args], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -250,6 +250,9 @@ def test_a_refused_data_directory_is_named_by_the_option_that_gave_it(served: st
     (data / "indexes" / "c1" / "segment.usearch").write_bytes(b"graph")  # a store gone, its indexes left
     line = _fails(served, "serve", "--data-dir", str(data), "--port", "0")
     assert line.startswith(f"error --data-dir: {data} holds indexes/ but not strata.duckdb"), line
+    # Given by its variable, it is named by the variable.
+    line = _fails(served, "serve", "--port", "0", STRATA_DATA_DIR=str(data))
+    assert line.startswith(f"error STRATA_DATA_DIR: {data} holds indexes/ but not strata.duckdb"), line
 
 
 def test_an_unknown_level_or_metric_is_a_usage_error_listing_the_choices(served: str) -> None:
