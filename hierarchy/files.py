@@ -4,8 +4,12 @@ atomic replacement (write a temporary file, fsync, rename)."""
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import os
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 def sha256(path: Path) -> str:
@@ -57,3 +61,17 @@ def tree_bytes(root: Path) -> int:
             except FileNotFoundError:
                 continue
     return total
+
+
+def read_sidecar(path: Path, counted: tuple[str, ...]) -> dict | None:
+    """The JSON object saved in ``path`` beside a file it describes, if its ``counted``
+    fields are counts; else None, with a warning that the file is rebuilt (a sidecar
+    missing, unreadable or malformed: the file cannot be checked)."""
+    try:
+        sidecar = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError):
+        sidecar = None
+    if isinstance(sidecar, dict) and all(type(sidecar.get(k)) is int and sidecar[k] >= 0 for k in counted):
+        return sidecar
+    log.warning("%s is missing, unreadable or malformed: the file it describes is rebuilt", path)
+    return None

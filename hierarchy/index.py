@@ -538,8 +538,10 @@ class LevelIndex:
         gives a quantized graph's vectors (committed up to its watermark, by key), and
         ``stored_keys`` another's keys: nodes deleted since the save leave the loaded graph
         (no rebuild of the level); a graph that lacks a stored node is rebuilt."""
-        sidecar = self._read_sidecar()
-        if sidecar is None or not self.path.is_file():
+        if not self.path.is_file():  # never saved: built from the store
+            return None
+        sidecar = files.read_sidecar(self._sidecar_path(), COUNTED)
+        if sidecar is None:
             return None
         expected = {"dimension": self.dimension, "metric": self.metric.value}
         saved_params = sidecar.get("params") if isinstance(sidecar.get("params"), dict) else {}
@@ -556,6 +558,9 @@ class LevelIndex:
         index.load(str(self.path))
         index.expansion_search = self.params.expansion_search  # this run's, not the file's
         if len(index) != sidecar["count"]:
+            log.warning(
+                "index %s: %d vectors, its sidecar says %d; rebuilding", self.path, len(index), sidecar["count"]
+            )
             return None
         watermark, graph_keys = int(sidecar["watermark"]), np.asarray(index.keys, np.int64)
         if self.params.dtype not in QUANTIZED:
@@ -590,11 +595,3 @@ class LevelIndex:
 
     def _sidecar_path(self) -> Path:
         return self.path.with_suffix(".json")
-
-    def _read_sidecar(self) -> dict | None:
-        try:
-            sidecar = json.loads(self._sidecar_path().read_text())
-        except (OSError, ValueError, RecursionError):
-            return None
-        counts = isinstance(sidecar, dict) and all(type(sidecar.get(k)) is int and sidecar[k] >= 0 for k in COUNTED)
-        return sidecar if counts else None

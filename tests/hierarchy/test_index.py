@@ -56,8 +56,9 @@ def test_save_leaves_no_temporary_files(saved: LevelIndex, path: Path) -> None:
     assert sorted(p.name for p in path.parent.iterdir()) == ["segment.json", "segment.usearch"]
 
 
-def test_load_without_files_is_none(path: Path) -> None:
+def test_load_without_files_is_none(path: Path, caplog: pytest.LogCaptureFixture) -> None:
     assert make_index(path).load() is None
+    assert not caplog.records  # a level never saved is built from the store, as expected: nothing to warn of
 
 
 def flip_middle(path: Path) -> None:
@@ -78,11 +79,16 @@ def test_truncated_file_loads_nothing(saved: LevelIndex, path: Path) -> None:
     assert make_index(path).load() is None
 
 
-def test_sidecar_count_mismatch_loads_nothing(saved: LevelIndex, path: Path) -> None:
+def _warned(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_sidecar_count_mismatch_loads_nothing(saved: LevelIndex, path: Path, caplog: pytest.LogCaptureFixture) -> None:
     sidecar = path.with_suffix(".json")
     data = json.loads(sidecar.read_text())
     sidecar.write_text(json.dumps({**data, "count": COUNT + 1}))
     assert make_index(path).load() is None
+    assert _warned(caplog) == [f"index {path}: {COUNT} vectors, its sidecar says {COUNT + 1}; rebuilding"]
 
 
 @pytest.mark.parametrize(
@@ -91,12 +97,21 @@ def test_sidecar_count_mismatch_loads_nothing(saved: LevelIndex, path: Path) -> 
         pytest.param(lambda data: [], id="list"),
         pytest.param(lambda data: 5, id="number"),
         pytest.param(lambda data: {k: v for k, v in data.items() if k != "count"}, id="no-count"),
+        pytest.param(None, id="missing"),
     ],
 )
-def test_malformed_sidecar_loads_nothing(saved: LevelIndex, path: Path, rewrite: Callable[[dict], object]) -> None:
+def test_malformed_sidecar_loads_nothing(
+    saved: LevelIndex, path: Path, rewrite: Callable[[dict], object] | None, caplog: pytest.LogCaptureFixture
+) -> None:
     sidecar = path.with_suffix(".json")
-    sidecar.write_text(json.dumps(rewrite(json.loads(sidecar.read_text()))))
+    if rewrite is None:
+        sidecar.unlink()
+    else:
+        sidecar.write_text(json.dumps(rewrite(json.loads(sidecar.read_text()))))
     assert make_index(path).load() is None
+    # A rebuild the operator is told of, with the file that caused it (it was an INFO
+    # line that said neither).
+    assert _warned(caplog) == [f"{sidecar} is missing, unreadable or malformed: the file it describes is rebuilt"]
 
 
 @pytest.mark.parametrize(
