@@ -20,6 +20,7 @@ from hierarchy.validate import MAX_DIMENSION
 from service.client import METRICS, StrataClient, StrataRpcError
 from service.gen.strata.v1 import admin_pb2
 from tools.arguments import not_utf8
+from tools.build_command import build, operation
 from tools.connect import DEFAULT_TARGET, connect
 from tools.help_text import use_docstrings
 from tools.offline import offline_app
@@ -249,54 +250,8 @@ def ingest(
 # Beside ingest, as before: search by text, and how a routed search reads a text.
 app.command()(search)
 app.command(name="parse")(parse_query)
-
-
-@app.command()
-def build(
-    collection: str,
-    video: Annotated[list[str] | None, typer.Option("--video", help="Only this video (repeatable).")] = None,
-    scene_penalty: Annotated[float | None, typer.Option(help="Scene boundary penalty (noise units).")] = None,
-    scene_min_ms: Annotated[int | None, typer.Option(help="Shortest scene, ms.")] = None,
-    scene_max_ms: Annotated[int | None, typer.Option(help="Longest scene, ms.")] = None,
-    drive_attribute: Annotated[str | None, typer.Option(help="Attribute that ends a drive; '' to detect.")] = None,
-    half_attribute: Annotated[str | None, typer.Option(help="Attribute naming the half; '' to detect.")] = None,
-    drive_side_separation: Annotated[
-        float | None, typer.Option(help="Two sides' separation that ends drives without the attribute; 0: off.")
-    ] = None,
-    aggregator: Annotated[str | None, typer.Option(help="Parent embedding: mean or uniform.")] = None,
-    target: Target = DEFAULT_TARGET,
-    token: Token = None,
-    tls_ca: TlsCa = None,
-) -> None:
-    """(Re)build the trees of a collection's videos, with a progress bar. Parameters given
-    here are stored with the collection for later builds."""
-    given = {
-        "scene_penalty": scene_penalty,
-        "scene_min_ms": scene_min_ms,
-        "scene_max_ms": scene_max_ms,
-        "drive_attribute": drive_attribute,
-        "half_attribute": half_attribute,
-        "drive_side_separation": drive_side_separation,
-        "aggregator": aggregator,
-    }
-    config = {k: v for k, v in given.items() if v is not None}
-    with connect(target, token, tls_ca) as client, bars(err) as progress:
-        task = progress.add_task("build", total=None)
-        try:
-            op = client.build_hierarchy(collection, video or (), **config)
-            final = client.wait_operation(
-                op.name, on_progress=lambda o: progress.update(task, completed=o.progress, total=o.total or 1)
-            )
-        except StrataRpcError as exc:
-            fail(exc)
-    if final.error:
-        err.print(f"[red]error[/red] {escape(final.error)}")
-        raise typer.Exit(1)
-    skipped = list(final.skipped)
-    console.print(f"built the trees of {many(final.progress - len(skipped), 'video')}")
-    if skipped:
-        gone = escape(", ".join(skipped))
-        err.print(f"[yellow]left out[/yellow] {len(skipped)} deleted since the build started: {gone}")
+app.command()(build)
+app.command()(operation)
 
 
 @app.command()
