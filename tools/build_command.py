@@ -51,7 +51,8 @@ def build(
         try:
             op = client.build_hierarchy(collection, video or (), **config)
         except StrataRpcError as exc:
-            fail(exc)
+            options = {f"config.{key}": "--" + key.replace("_", "-") for key in config}
+            fail(exc, given=options | {"video_ids": "--video"})
         final = _watch(client, op)
     _report(final)
 

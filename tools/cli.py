@@ -130,6 +130,15 @@ def _announce_ready(server: Any, stop: threading.Event) -> None:
         print("ready", flush=True)
 
 
+# The fields of a CreateCollection the server may refuse, by the option that sets each.
+_CREATE_OPTIONS = {
+    "space.dimension": "--dim",
+    "space.metric": "--metric",
+    "space.text_encoder": "--encoder",
+    "space.model_name": "--model-name",
+}
+
+
 @collections_app.command("create")
 def collections_create(
     name: str,
@@ -153,7 +162,7 @@ def collections_create(
         try:
             made = client.create_collection(name, dim, metric.value, encoder, model_name)
         except StrataRpcError as exc:
-            fail(exc)
+            fail(exc, given=_CREATE_OPTIONS)
     console.print(f"created collection {escape(made.name)} (dimension {made.space.dimension})")
 
 
@@ -301,11 +310,12 @@ def node(
 ) -> None:
     """Show one node, and optionally its children, ancestors, neighbours or look-alikes."""
     with connect(target, token, tls_ca) as client:
-        try:
-            console.print(node_line(client.get_node(collection, node_id)))
+        try:  # every call answered before anything is printed: a refusal is the only output
+            shown = node_line(client.get_node(collection, node_id))
             sections = node_sections(client, collection, node_id, children, ancestors, neighbors, similar)
         except StrataRpcError as exc:
-            fail(exc)
+            fail(exc, given={"top_k": "--similar", "before": "--neighbors", "after": "--neighbors"})
+    console.print(shown)
     for title, lines in sections:
         console.print(f"[bold]{title}[/bold]")
         for line in lines:

@@ -4,6 +4,8 @@ the server's refusal."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -25,13 +27,18 @@ TlsCa = Annotated[
 ]
 
 
-def fail(exc: StrataRpcError, hint: str = "", where: str = "") -> NoReturn:
+def fail(exc: StrataRpcError, hint: str = "", where: str = "", given: Mapping[str, str] | None = None) -> NoReturn:
     """End a command on a refused call: ``error CODE: [where: ]message (hint)``, exit 1.
-    With no ``hint``, a call that reached no server gets advice on reaching one."""
+    With no ``hint``: ``given as --option`` when ``given`` maps the first field refused
+    to the option (or argument) that set it; else, for a call that reached no server,
+    advice on reaching one."""
     # A server that answered says what to do ("recovering ...; retry shortly"): the hint
     # about reaching one is for calls that reached none.
     answered = "retry" in exc.message
-    hint = hint or ("" if exc.fields or answered else connection_hint(exc))
+    # A list's field is named with its index (video_ids[1]); the option takes each of them.
+    listed = [re.sub(r"\[\d+\]$", "", field) for field in exc.fields]
+    option = next((given[field] for field in listed if field in given), "") if given else ""
+    hint = hint or (f"given as {option}" if option else "" if exc.fields or answered else connection_hint(exc))
     message = escape((f"{where}: " if where else "") + exc.message + (f" ({hint})" if hint else ""))
     err.print(f"[red]error[/red] {exc.code.name}: {message}", soft_wrap=True)
     raise typer.Exit(1)

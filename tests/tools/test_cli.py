@@ -458,3 +458,22 @@ def test_serve_on_every_interface_prints_addresses_a_user_can_dial(tmp_path: Pat
     assert proc.returncode == 0, stderr
     # ... while still saying where it is bound, and what other machines dial.
     assert "bound to every IPv4 interface (0.0.0.0)" in stderr and "from another, dial " in stderr, stderr
+
+
+def test_a_refused_field_is_named_with_the_option_that_set_it(served: str, tmp_path: Path) -> None:
+    # The server names its request's fields (space.dimension, top_k), which the operator typed nowhere.
+    assert _fails(served, "collections", "create", "g", "--dim", "4", "--encoder", "default").endswith(
+        "(given as --dim)"
+    )
+    _strata(served, "collections", "create", "vec", "--dim", "4")
+    (tmp_path / "rows.jsonl").write_text('{"video_id": "v", "start_ms": 0, "end_ms": 9, "vector": [1, 0, 0, 0]}\n')
+    _strata(served, "ingest", "vec", str(tmp_path / "rows.jsonl"), "--seal")
+    assert _fails(served, "build", "vec", "--scene-penalty", "-1").endswith("(given as --scene-penalty)")
+    assert _fails(served, "build", "vec", "--video", "v", "--video", "nope").endswith("(given as --video)")
+    # A refused look-up prints nothing of the node: it was printed above the error, exit 1.
+    env = {**os.environ, "STRATA_TARGET": served}
+    result = subprocess.run(
+        [STRATA, "node", "vec", "v/video/0", "--similar", "5000"], capture_output=True, text=True, env=env
+    )
+    assert result.returncode == 1 and not result.stdout, result.stdout
+    assert result.stderr.strip().endswith("(given as --similar)"), result.stderr
