@@ -30,13 +30,13 @@ from tools.progress import bars, elapsed
 from tools.render import draw_tree, level_name, node_line, node_sections, stats_table
 from tools.search_command import parse_query, search
 from tools.signals import stop_event
+from tools.video_commands import videos_app
 
 app = typer.Typer(
     help="Strata: a hierarchical video graph database.", no_args_is_help=True, pretty_exceptions_enable=False
 )
 collections_app = typer.Typer(help="Create, list and delete collections.", no_args_is_help=True)
 app.add_typer(collections_app, name="collections")
-videos_app = typer.Typer(help="Work on the videos of a collection.", no_args_is_help=True)
 app.add_typer(videos_app, name="videos")
 app.add_typer(offline_app)  # restore, compact: beside the others
 
@@ -292,8 +292,8 @@ def _no_tree(client: StrataClient, collection: str, video: str) -> None:
         fail(exc)
     if not found.segment_count:
         stop(f"video {video!r} has no segments yet, so no tree: ingest some, then seal or build it")
-    build = f"strata build {shlex.quote(collection)} --video {shlex.quote(video)}"
-    stop(f"video {video!r} has no tree yet: run `{build}`, or seal it (strata ingest --seal)")
+    named = f"{shlex.quote(collection)} {shlex.quote(video)}"
+    stop(f"video {video!r} has no tree yet: seal it (`strata videos seal {named}`) or build it (`strata build`)")
 
 
 @app.command()

@@ -91,7 +91,8 @@ def level_name(value: int) -> str:
     return common_pb2.Level.Name(value).removeprefix("LEVEL_").lower()
 
 
-def _clock(ms: int) -> str:
+def clock(ms: int) -> str:
+    """A time of a video as H:MM:SS (milliseconds dropped)."""
     seconds = ms // 1000
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
@@ -127,7 +128,7 @@ def _hits_table(hits: Any, title: str, in_video: bool = False) -> Table:
             str(h.rank),
             level_name(n.level),
             *([] if in_video else [escape(n.video_id)]),
-            f"{_clock(n.start_ms)}–{_clock(n.end_ms)}",
+            f"{clock(n.start_ms)}–{clock(n.end_ms)}",
             *([str(h.count)] if counted else []),
             f"{h.score:.3f}",
             escape(_shown_text(h)),
@@ -142,7 +143,7 @@ def _shown_text(hit: Any) -> str:
     node, text = hit.node, hit.node.text
     if hit.evidence and node.level != common_pb2.LEVEL_SEGMENT and hit.evidence[0].node.text:
         moment = hit.evidence[0].node
-        text = f"at {_clock(moment.start_ms)}: {moment.text}"
+        text = f"at {clock(moment.start_ms)}: {moment.text}"
     return (text[:70] + "…") if len(text) > 70 else text
 
 
@@ -159,7 +160,7 @@ def node_line(node: Any) -> str:
     """One line about a node, in rich markup: its level, id, span, and labels or children.
     All but the level is escaped as one piece: ids, labels and captions are the user's
     text, and "[" in one and "]" in the next must not make a tag either."""
-    span = f"{node.id} {_clock(node.start_ms)}–{_clock(node.end_ms)}"
+    span = f"{node.id} {clock(node.start_ms)}–{clock(node.end_ms)}"
     if not node.child_count:  # a segment: its own labels and caption
         text = node.text if len(node.text) <= 60 else node.text[:59] + "…"
         parts = [span + (" · shot cut" if node.shot_cut else ""), ", ".join(node.labels), text]

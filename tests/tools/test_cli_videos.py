@@ -1,0 +1,47 @@
+"""``strata videos``: a collection's videos listed, sealed and deleted by name."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from service.client import StrataClient
+from tests.tools.conftest import run_checked, strata_ok
+
+
+def _rows(video: str, count: int) -> str:
+    rows = [
+        {"video_id": video, "start_ms": i * 1000, "end_ms": (i + 1) * 1000, "vector": [1, i % 3, 0, 1]}
+        for i in range(count)
+    ]
+    return "".join(json.dumps(r) + "\n" for r in rows)
+
+
+def _table(out: str) -> dict[str, list[str]]:
+    """A drawn table's rows by their first cell."""
+    cells = [[c.strip() for c in line.split("│")[1:-1]] for line in out.splitlines() if line.startswith("│")]
+    return {row[0]: row[1:] for row in cells}
+
+
+def test_videos_are_listed_sealed_and_deleted_by_name(address: str, tmp_path: Path) -> None:
+    strata_ok(address, "collections", "create", "clips", "--dim", "4")
+    (tmp_path / "rows.jsonl").write_text(_rows("a", 3) + _rows("b", 2))
+    strata_ok(address, "ingest", "clips", str(tmp_path / "rows.jsonl"))
+    assert {k: v[:2] for k, v in _table(strata_ok(address, "videos", "list", "clips")).items()} == {
+        "a": ["open", "3"],
+        "b": ["open", "2"],
+    }
+    # Sealed by name (the same video named twice is sealed once): each has its tree.
+    assert strata_ok(address, "videos", "seal", "clips", "a", "b", "a") == "sealed 2 videos\n"
+    listed = [json.loads(line) for line in strata_ok(address, "videos", "list", "clips", "--json").splitlines()]
+    assert [(v["video_id"], v["state"], v["segment_count"]) for v in listed] == [("a", "sealed", 3), ("b", "sealed", 2)]
+    assert all(v["create_time"].endswith("Z") and v["duration_ms"] == 0 for v in listed)
+    with StrataClient(address) as client:
+        assert client.get_node("clips", "a/video/0").end_ms == 3000
+    assert strata_ok(address, "videos", "delete", "clips", "b") == "deleted video b of clips\n"
+    assert list(_table(strata_ok(address, "videos", "list", "clips"))) == ["a"]
+    for command in ("seal", "delete"):
+        refused = run_checked(address, "videos", command, "clips", "ghost")
+        assert refused.returncode == 1 and "NOT_FOUND" in refused.stderr and "'ghost'" in refused.stderr, refused.stderr
+    gone = run_checked(address, "videos", "list", "nope")
+    assert gone.returncode == 1 and "NOT_FOUND" in gone.stderr
