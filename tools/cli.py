@@ -3,6 +3,7 @@ run a server in this process."""
 
 from __future__ import annotations
 
+import json
 import logging
 import shlex
 import sys
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from hierarchy.encoder import DEFAULT_ENCODER
 from hierarchy.validate import MAX_DIMENSION
@@ -27,7 +28,7 @@ from tools.offline import offline_app
 from tools.options import Target, TlsCa, Token, fail
 from tools.output import console, directory, err, escape, many, stop
 from tools.progress import bars, elapsed
-from tools.render import draw_tree, level_name, node_line, node_sections, stats_table
+from tools.render import draw_tree, level_name, message_json, node_line, node_sections, stats_table
 from tools.search_command import parse_query, search
 from tools.signals import stop_event
 from tools.video_commands import videos_app
@@ -45,6 +46,10 @@ MetricName = Enum("MetricName", {name: name for name in METRICS}, type=str)  # t
 _METRIC_NAMES = {value: name for name, value in METRICS.items()}  # shown as --metric takes them: cos, not cosine
 
 SEALERS = 2  # concurrent SealVideo calls of `strata ingest --seal`
+_JSON_OBJECT = (
+    "Print the reply as one JSON object (fields as in proto/; names of levels and metrics as the options take them)."
+)
+_JSON_LINES = "Print one JSON object a line, a collection each (fields as in proto/)."
 
 
 @app.command()
@@ -167,12 +172,22 @@ def collections_create(
 
 
 @collections_app.command("list")
-def collections_list(target: Target = DEFAULT_TARGET, token: Token = None, tls_ca: TlsCa = None) -> None:
+def collections_list(
+    as_json: Annotated[bool, typer.Option("--json", help=_JSON_LINES)] = False,
+    target: Target = DEFAULT_TARGET,
+    token: Token = None,
+    tls_ca: TlsCa = None,
+) -> None:
     """List collections with their counts."""
-    table = Table("name", "dimension", "metric", "encoder", "videos", "segments")
+    table = Table(
+        Column("name", overflow="fold"), "dimension", "metric", Column("encoder", overflow="fold"), "videos", "segments"
+    )
     with connect(target, token, tls_ca) as client:
         try:
             for c in client.list_collections():
+                if as_json:
+                    print(json.dumps(message_json(c)), flush=True)
+                    continue
                 metric = _METRIC_NAMES.get(c.space.metric, str(c.space.metric))  # a newer server's: its number
                 table.add_row(
                     escape(c.name),
@@ -184,7 +199,8 @@ def collections_list(target: Target = DEFAULT_TARGET, token: Token = None, tls_c
                 )
         except StrataRpcError as exc:
             fail(exc)
-    console.print(table)
+    if not as_json:
+        console.print(table)
 
 
 @collections_app.command("delete")
@@ -325,6 +341,7 @@ def node(
 @app.command()
 def stats(
     collection: Annotated[str, typer.Argument()] = "",
+    as_json: Annotated[bool, typer.Option("--json", help=_JSON_OBJECT)] = False,
     target: Target = DEFAULT_TARGET,
     token: Token = None,
     tls_ca: TlsCa = None,
@@ -335,6 +352,9 @@ def stats(
             reply = client.stats(collection)
         except StrataRpcError as exc:
             fail(exc)
+    if as_json:
+        print(json.dumps(message_json(reply)))
+        return
     console.print(stats_table(reply))
     # A token limited to some collections is not told the server-wide figures: they come
     # back zero, and a full answer's disk use never is (the directory holds the store).
@@ -350,6 +370,7 @@ OPERATION_TIMEOUT = 3600.0  # verify and snapshot read or copy everything: allow
 @app.command()
 def verify(
     collection: Annotated[str, typer.Argument(help="Only this collection (default: all).")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help=_JSON_OBJECT)] = False,
     target: Target = DEFAULT_TARGET,
     token: Token = None,
     tls_ca: TlsCa = None,
@@ -361,6 +382,9 @@ def verify(
                 reply = client.verify(collection, timeout=OPERATION_TIMEOUT)
         except StrataRpcError as exc:
             fail(exc)
+    if as_json:
+        print(json.dumps(message_json(reply)))
+        raise typer.Exit(1 if reply.problems else 0)
     if reply.problems:
         table = Table("collection", "level", "problem", "detail")
         for p in reply.problems:

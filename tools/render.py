@@ -8,10 +8,10 @@ from typing import Any
 
 from google.protobuf import json_format
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 from rich.tree import Tree as RichTree
 
-from service.client import StrataClient
+from service.client import METRICS, StrataClient
 from service.gen.strata.v1 import common_pb2
 from tools.output import escape, many
 
@@ -84,6 +84,36 @@ def parse_json(parse: Any) -> dict[str, Any]:
             value = list(value)
         out[field.name] = value
     return out
+
+
+def message_json(message: Any) -> dict[str, Any]:
+    """A reply as the CLI's ``--json``: every field by its proto name (zeros and empty lists
+    included, counts as numbers), levels, metrics and problem kinds named as the options
+    and ``search --json`` name them (``scene``, ``cos``, ``index_mismatch``)."""
+    data = json_format.MessageToDict(
+        message,
+        always_print_fields_with_no_presence=True,
+        preserving_proto_field_name=True,
+        unquote_int64_if_possible=True,
+    )
+    return _enums_named(data)
+
+
+_METRIC_FLAGS = {common_pb2.Metric.Name(value): flag for flag, value in METRICS.items()}
+_ENUM_NAMES = {
+    "level": lambda name: name.removeprefix("LEVEL_").lower(),
+    "metric": lambda name: _METRIC_FLAGS.get(name, name),
+    "kind": lambda name: name.removeprefix("VERIFY_PROBLEM_KIND_").lower(),
+}
+
+
+def _enums_named(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_enums_named(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    named = {k: _ENUM_NAMES[k](v) if k in _ENUM_NAMES and isinstance(v, str) else v for k, v in value.items()}
+    return {k: _enums_named(v) for k, v in named.items()}
 
 
 def level_name(value: int) -> str:
@@ -200,7 +230,8 @@ def search_kind(exact: bool, unlinked: int) -> str:
 def stats_table(reply: Any) -> Table:
     """A row per collection and level: node and index counts, how the level is searched;
     a collection with nothing ingested yet has one row of its own."""
-    table = Table("collection", "videos", "level", "nodes", "indexed", "watermark", "search")
+    # A name is folded onto more lines, never cut: the table is what an operator copies it from.
+    table = Table(Column("collection", overflow="fold"), "videos", "level", "nodes", "indexed", "watermark", "search")
     for c in reply.collections:
         # Every level is listed, zero where empty (a server before that listed none).
         if not any(lv.node_count or lv.indexed_count for lv in c.levels):

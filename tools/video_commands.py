@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from service.client import StrataRpcError
 from service.gen.strata.v1 import video_pb2
@@ -39,7 +39,7 @@ def videos_list(
 ) -> None:
     """List a collection's videos: state (open videos take segments; sealed ones have their
     tree), segments, duration and when each was created."""
-    table = Table("video", "state", "segments", "duration", "created (UTC)")
+    table = Table(Column("video", overflow="fold"), "state", "segments", "duration", "created (UTC)")
     with connect(target, token, tls_ca) as client:
         try:
             for video in client.list_videos(collection):
