@@ -20,6 +20,7 @@ indexes load when they match the store, and are caught up or rebuilt otherwise.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -134,16 +135,41 @@ def write_manifest(destination: Path, files: list[Path], commit_sequence: int, s
 
 
 def refused(exc: OSError, target: Path, data_dir: Path) -> FailedPrecondition:
-    """Why a snapshot into ``target`` failed on ``exc``: the destination's fault unless the
-    file the system refused is the data directory's own (an index saved first, on a full
-    disk: "cannot write the snapshot to DEST" sent the operator to the wrong disk)."""
-    where = Path(exc.filename) if exc.filename else None
-    if where is not None and where.is_relative_to(data_dir) and not where.is_relative_to(target):
+    """Why a snapshot into ``target`` failed on ``exc``: the data directory's fault when
+    the files the system names are its own only (an index saved first, on a full disk:
+    "cannot write the snapshot to DEST" sent the operator to the wrong disk), the
+    destination's otherwise. A copy that fails names its source first and the file it was
+    writing second (``filename2``): a full destination was blamed on the data directory."""
+    named = [Path(os.fsdecode(n)) for n in (exc.filename2, exc.filename) if isinstance(n, str | bytes)]
+    written = next((p for p in named if p.is_relative_to(target)), None)
+    if written is None and any(p.is_relative_to(data_dir) for p in named):
         return FailedPrecondition(
             f"cannot save the data directory's own files before copying them: {exc}; fix that and snapshot again",
             "data_dir",
         )
-    return FailedPrecondition(f"cannot write the snapshot to {target}: {exc}", DESTINATION)
+    what = f"{exc.strerror or exc} writing {written or target}, on the disk mounted at {_mount_point(target)}"
+    fix = _DESTINATION_FIXES.get(exc.errno or 0, "choose another destination")
+    return FailedPrecondition(f"cannot write the snapshot to {target}: {what}; {fix}, then snapshot again", DESTINATION)
+
+
+# What to do when the destination refuses a write, by errno; any other: choose another.
+_DESTINATION_FIXES = {
+    errno.ENOSPC: "free space on that disk or choose a destination on another",
+    errno.EDQUOT: "raise the server's quota on that disk or choose a destination on another",
+    errno.EFBIG: (
+        "that disk, or the server's file size limit (ulimit -f), takes no file that large: "
+        "choose a destination on another disk or raise the limit"
+    ),
+    errno.EROFS: "it is read-only: choose a destination on another disk",
+    errno.EACCES: "give the server's user write access there or choose another destination",
+}
+
+
+def _mount_point(path: Path) -> Path:
+    """The directory the file system holding ``path`` is mounted at: the disk to free."""
+    while not os.path.ismount(path) and path != path.parent:
+        path = path.parent
+    return path
 
 
 def clear(directory: Path, keep: tuple[str, ...] = ()) -> None:

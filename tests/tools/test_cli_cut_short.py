@@ -1,0 +1,70 @@
+"""Work cut short from outside: a snapshot whose destination takes no more, a compaction
+stopped with Ctrl-C. One line says what failed, where and what to do, and nothing half
+made is left behind."""
+
+from __future__ import annotations
+
+import resource
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from service.client import StrataClient
+from tests.tools.conftest import STRATA, run_checked
+
+LIMIT = 128 * 1024  # bytes a file of the server may grow to: more than its indexes, less than its store
+
+
+@pytest.fixture
+def serving(tmp_path: Path) -> Iterator[tuple[str, int]]:
+    """``strata serve`` in a subprocess on ``tmp_path/data``, ready: its address and pid."""
+    proc = subprocess.Popen(
+        [STRATA, "serve", "--data-dir", str(tmp_path / "data"), "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        first = proc.stdout.readline().strip()
+        assert first.startswith("listening on ") and proc.stdout.readline().strip() == "ready", first
+        yield first.removeprefix("listening on "), proc.pid
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+
+
+def test_a_destination_that_takes_no_more_is_named_not_the_data_directory(
+    serving: tuple[str, int], tmp_path: Path
+) -> None:
+    # A copy failing on a full destination names its source first: the error read
+    # "data_dir: cannot save the data directory's own files", sending the operator to the
+    # wrong disk. The server may grow no file past LIMIT (as a full disk would stop it),
+    # once a first snapshot has saved its indexes and checkpointed its store.
+    address, pid = serving
+    with StrataClient(address) as client:
+        client.create_collection("c", dimension=64)
+        client.create_video("c", "v")
+        vectors = np.random.default_rng(0).standard_normal((100, 64))
+        client.append_segments(
+            "c", [{"video_id": "v", "start_ms": i, "end_ms": i + 1, "vector": r} for i, r in enumerate(vectors)]
+        )
+    assert run_checked(address, "snapshot", str(tmp_path / "first")).returncode == 0
+    destination = tmp_path / "full"
+    soft, hard = resource.prlimit(pid, resource.RLIMIT_FSIZE)
+    resource.prlimit(pid, resource.RLIMIT_FSIZE, (LIMIT, hard))
+    try:
+        refused = run_checked(address, "snapshot", str(destination), COLUMNS="1000")
+    finally:
+        resource.prlimit(pid, resource.RLIMIT_FSIZE, (soft, hard))
+    [line] = [line for line in refused.stderr.splitlines() if line.strip()]
+    assert refused.returncode == 1 and line.startswith(
+        f"error FAILED_PRECONDITION: destination_dir: cannot write the snapshot to {destination}: File too large "
+        f"writing {destination / 'strata.duckdb'}, on the disk mounted at /"
+    ), line
+    assert "data directory" not in line and "data_dir" not in line and "then snapshot again" in line, line
+    assert list(destination.iterdir()) == []  # nothing half copied is left there
+    again = run_checked(address, "snapshot", str(destination))  # room made: the same command works
+    assert again.returncode == 0 and (destination / "manifest.json").is_file(), again.stderr
