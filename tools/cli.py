@@ -403,7 +403,10 @@ def verify(
 
 @app.command()
 def snapshot(
-    path: Annotated[Path, typer.Argument(help="A new or empty directory on the server's machine.")],
+    # An empty PATH (an unset $BACKUP_DIR) would be sent as the working directory: refused.
+    path: Annotated[
+        Path, typer.Argument(parser=directory, metavar="PATH", help="A new or empty directory on the server's machine.")
+    ],
     target: Target = DEFAULT_TARGET,
     token: Token = None,
     tls_ca: TlsCa = None,

@@ -141,6 +141,20 @@ def test_cli_snapshot_prints_the_sequence_and_refuses_a_used_directory(
     assert again.exit_code == 1 and "FAILED_PRECONDITION" in again.output
 
 
+def test_cli_snapshot_refuses_an_empty_path_rather_than_write_to_the_working_directory(
+    server: StrataServer, loaded: np.ndarray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `strata snapshot "$BACKUP_DIR"` with the variable unset: the CLI sent its working
+    # directory, and the snapshot was written there.
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    for given in ("", " "):
+        refused = cli.invoke(app, ["snapshot", given, "--target", server.address])
+        assert refused.exit_code == 2 and "Invalid value for 'PATH': is empty" in refused.output, refused.output
+    assert list(here.iterdir()) == []
+
+
 # -- snapshot while ingesting, restore, serve ----------------------------------------
 
 
