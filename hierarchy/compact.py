@@ -6,8 +6,8 @@ settles at 2.0-2.3 times its live data, and a large delete leaves it at its peak
 good (``VACUUM`` and ``CHECKPOINT`` give nothing back). Only a copy does: the rows,
 constraints and sequences are copied into a new file (``COPY FROM DATABASE``), which is
 checked, flushed to disk and renamed over the old one, so a crash at any point leaves
-the old store or the new one whole. The indexes are files of their own, keyed by node
-keys a copy keeps: they stay as they are.
+the old store or the new one whole (and Ctrl-C while the copy is made removes it). The
+indexes are files of their own, keyed by node keys a copy keeps: they stay as they are.
 
 It runs with the data directory locked, as a server would hold it: stop the server
 first. Fifty videos of 2,000 512-d segments sealed, forty of them deleted: the file went
@@ -41,6 +41,12 @@ class Compacted:
     rows: dict[str, int]
 
 
+class CompactInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) came while the copy was made: the store is unchanged and the copy
+    removed. A KeyboardInterrupt still, so code that does not look for it stops as on any
+    Ctrl-C; its message says what was left as it was."""
+
+
 def compact(data_dir: Path, memory_limit: str = "1GB") -> Compacted:
     """Rewrite the store of ``data_dir`` (offline) without the space deleted rows left,
     with DuckDB's memory capped at ``memory_limit`` (it spills to disk past it)."""
@@ -56,25 +62,49 @@ def compact(data_dir: Path, memory_limit: str = "1GB") -> Compacted:
         check_not_restoring(data_dir)
         store, part = data_dir / STORE, data_dir / PART
         before = _bytes(store) + _bytes(data_dir / LOG)
-        _remove(part)
-        rows = _copied(store, part, memory_limit)
-        # A log left beside either file after its checkpoint would be replayed into the new one.
-        for log in (data_dir / LOG, _log_of(part)):
-            if log.exists():
-                _remove(part)
-                raise Unavailable(
-                    f"{log} is still there after a checkpoint; nothing was changed: start a server on {data_dir} "
-                    "once (it replays the log), stop it, and compact again"
-                )
-        fsync(part)
+        try:
+            rows = _copy_checked(data_dir, store, part, memory_limit)
+        except BaseException as exc:  # Ctrl-C too: the store stays as it was, and no copy is left
+            _remove(part)
+            if _interrupted(exc):
+                raise CompactInterrupted(
+                    f"the compaction of {data_dir} stopped before its copy replaced the store; {store} is unchanged "
+                    "and the partial copy removed"
+                ) from exc
+            raise
         os.replace(part, store)
         fsync_dir(data_dir)
     return Compacted(before, _bytes(store), rows)
 
 
+def _interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` is Ctrl-C: Python's KeyboardInterrupt, or DuckDB's report of one
+    that came while a query ran (DuckDB stops the query and raises a RuntimeError, "Query
+    interrupted", in the KeyboardInterrupt's place)."""
+    return isinstance(exc, KeyboardInterrupt) or (isinstance(exc, RuntimeError) and "interrupted" in str(exc).lower())
+
+
+def _copy_checked(data_dir: Path, store: Path, part: Path, memory_limit: str) -> dict[str, int]:
+    """Copy ``store`` into ``part`` (a leftover of an earlier run removed first), check that
+    no log is left beside either file, and flush the copy; the rows of each table. The
+    caller removes ``part`` when this fails."""
+    _remove(part)
+    rows = _copied(store, part, memory_limit)
+    # A log left beside either file after its checkpoint would be replayed into the new one.
+    for log in (data_dir / LOG, _log_of(part)):
+        if log.exists():
+            raise Unavailable(
+                f"{log} is still there after a checkpoint; nothing was changed: start a server on {data_dir} "
+                "once (it replays the log), stop it, and compact again"
+            )
+    fsync(part)
+    return rows
+
+
 def _copied(store: Path, part: Path, memory_limit: str) -> dict[str, int]:
     """Copy every table of ``store`` into a new file ``part``; the rows of each, checked
-    to be the same in both. The old file is checkpointed (its log folded in) first."""
+    to be the same in both. The old file is checkpointed (its log folded in) first. The
+    caller removes ``part`` when this fails."""
     try:
         con = duckdb.connect(str(store), config={"memory_limit": memory_limit})
     except duckdb.ParserException as exc:  # a size DuckDB cannot read
@@ -95,12 +125,10 @@ def _copied(store: Path, part: Path, memory_limit: str) -> dict[str, int]:
         finally:
             con.execute("DETACH compacted")
     except duckdb.Error as exc:
-        _remove(part)
         raise Unavailable(f"cannot copy the store {store}: {_advice(exc, memory_limit)}; nothing was changed") from exc
     finally:
         con.close()
     if copied != rows:
-        _remove(part)
         raise Unavailable(f"the copy of {store} holds {copied} rows, the store {rows}; nothing was changed")
     return rows
 

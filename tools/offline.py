@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from hierarchy.errors import StrataError
-from tools.output import console, directory, err, escape, stop
+from tools.output import console, directory, err, escape, interrupted, stop
 from tools.progress import elapsed
 
 offline_app = typer.Typer()
@@ -46,6 +46,7 @@ def compact(
     """Rewrite the store of a data directory with only its live rows, offline: the space
     deleted videos and rebuilt trees left in it is given back to the file system (DuckDB
     reuses it, but never shrinks the file). Stop the server first; start it again after."""
+    from hierarchy.compact import CompactInterrupted
     from hierarchy.compact import compact as compact_store
 
     try:
@@ -53,6 +54,8 @@ def compact(
             done = compact_store(data_dir.expanduser(), memory_limit)
     except StrataError as exc:
         stop(str(exc))
+    except CompactInterrupted as exc:  # Ctrl-C: what was left as it was, not DuckDB's traceback
+        interrupted(str(exc))
     rows = sum(done.rows.values())
     console.print(
         f"compacted {escape(str(data_dir))}: {done.before_bytes / 1e6:.1f} MB -> {done.after_bytes / 1e6:.1f} MB "

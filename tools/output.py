@@ -59,6 +59,13 @@ def stop(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
+def interrupted(message: str) -> NoReturn:
+    """End a command stopped by Ctrl-C (SIGINT) on one line saying what it left as it was:
+    exit code 130 (128 + SIGINT), as any command so stopped ends."""
+    err.print(f"[yellow]interrupted[/yellow]: {escape(message)}", soft_wrap=True)
+    raise typer.Exit(130)
+
+
 def directory(raw: str) -> Path:
     """A directory option's value (``--data-dir``): an empty one is refused, as it would
     name the working directory (a restore ``--force`` would empty it)."""

@@ -7,13 +7,19 @@ from __future__ import annotations
 import resource
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from hierarchy.compact import PART, STORE
+from hierarchy.db import Database
+from hierarchy.files import sha256
+from hierarchy.types import EmbeddingSpace
 from service.client import StrataClient
+from tests.hierarchy.helpers import COLLECTION, fast_options, segments, unit_vectors
 from tests.tools.conftest import STRATA, run_checked
 
 LIMIT = 128 * 1024  # bytes a file of the server may grow to: more than its indexes, less than its store
@@ -68,3 +74,28 @@ def test_a_destination_that_takes_no_more_is_named_not_the_data_directory(
     assert list(destination.iterdir()) == []  # nothing half copied is left there
     again = run_checked(address, "snapshot", str(destination))  # room made: the same command works
     assert again.returncode == 0 and (destination / "manifest.json").is_file(), again.stderr
+
+
+def test_compact_stopped_with_ctrl_c_leaves_the_store_as_it_was_and_no_copy(tmp_path: Path) -> None:
+    # Ctrl-C while DuckDB copied printed its traceback ("RuntimeError: Query interrupted"),
+    # exited 1 and left the partial copy (tens of MB) until the next compaction.
+    data = tmp_path / "data"
+    db = Database.open(data, fast_options())
+    db.create_collection(COLLECTION, EmbeddingSpace(256))
+    for v in range(16):  # about 33 MB: a copy of some tenths of a second
+        db.create_video(COLLECTION, f"v{v}")
+        db.append_segments(COLLECTION, segments(f"v{v}", unit_vectors(2000, 256, seed=v)))
+    db.close()
+    before = sha256(data / STORE)
+    proc = subprocess.Popen(
+        [STRATA, "compact", "--data-dir", str(data)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    while not (data / PART).exists() and proc.poll() is None:  # the copy is being made
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGINT)
+    out, said = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and not out, out + said
+    [line] = [line for line in said.splitlines() if line.strip()]
+    assert line.startswith(f"interrupted: the compaction of {data} stopped") and "is unchanged" in line, said
+    assert sorted(p.name for p in data.iterdir()) == ["LOCK", "indexes", STORE]
+    assert sha256(data / STORE) == before
