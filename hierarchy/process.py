@@ -96,14 +96,23 @@ def open_lock_file(data_dir: Path) -> IO[str]:
 @contextlib.contextmanager
 def offline(data_dir: Path, work: str) -> Iterator[None]:
     """Hold a data directory's lock file, as a server does, for the length of ``work``
-    done on it offline (a restore, a compaction)."""
+    done on it offline (a restore, a compaction). A lock file made here goes again when
+    the work fails: a folder a restore refused (it holds something else) keeps nothing
+    of it."""
+    lock = data_dir / "LOCK"
+    made = not lock.exists()
     handle = open_lock_file(data_dir)
     try:
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
             raise Unavailable(f"{data_dir} is in use by a running Strata server; stop it before {work}") from exc
-        yield
+        try:
+            yield
+        except BaseException:
+            if made:  # removed while still held, so no server can have taken it meanwhile
+                lock.unlink(missing_ok=True)
+            raise
     finally:
         handle.close()
 

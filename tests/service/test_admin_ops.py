@@ -347,6 +347,22 @@ def test_restore_force_never_empties_a_folder_that_is_no_data_directory(snap: Pa
     assert empty.exit_code == 2 and "is empty" in empty.output
 
 
+@pytest.mark.parametrize(
+    ("holds", "force"), [("a-file", False), ("a-file", True), ("a-store", False)], ids=["plain", "force", "data-dir"]
+)
+def test_a_refused_restore_leaves_the_folder_as_it_was(snap: Path, tmp_path: Path, holds: str, force: bool) -> None:
+    # A folder holding a file of the operator's held a LOCK beside it after the refusal.
+    folder = tmp_path / "t4"
+    if holds == "a-store":
+        Database.open(folder).close()  # a data directory: its own LOCK stays
+    folder.mkdir(exist_ok=True)
+    (folder / "x").write_text("x")
+    before = sorted(p.name for p in folder.iterdir())
+    refused = cli.invoke(app, ["restore", str(snap), "--data-dir", str(folder), *(["--force"] if force else [])])
+    assert refused.exit_code == 1 and ("--force" in refused.output or "no Strata store" in refused.output)
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
 def test_restore_into_a_file_says_so_in_one_line(snap: Path, tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("")
     refused = cli.invoke(app, ["restore", str(snap), "--data-dir", str(tmp_path / "a-file")])
