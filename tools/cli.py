@@ -19,7 +19,7 @@ from rich.table import Column, Table
 from hierarchy.encoder import DEFAULT_ENCODER
 from hierarchy.validate import MAX_DIMENSION
 from service.client import METRICS, StrataClient, StrataRpcError
-from service.gen.strata.v1 import admin_pb2
+from service.gen.strata.v1 import admin_pb2, video_pb2
 from tools.arguments import not_utf8
 from tools.build_command import build, operation
 from tools.connect import DEFAULT_TARGET, connect
@@ -219,13 +219,19 @@ def videos_reopen(
     collection: str, video: str, target: Target = DEFAULT_TARGET, token: Token = None, tls_ca: TlsCa = None
 ) -> None:
     """Reopen a sealed video so that it takes segments again; its tree stays until the
-    next seal or build."""
+    next seal or build. A video open already stays open, and the command says so."""
     with connect(target, token, tls_ca) as client:
         try:
+            # The server reopens an open video without a word (the call is idempotent, and
+            # answers the video, open, either way): its state is read before the call.
+            was_open = client.get_video(collection, video).state == video_pb2.VIDEO_STATE_OPEN
             reopened = client.reopen_video(collection, video)
         except StrataRpcError as exc:
             fail(exc)
-    console.print(f"reopened video {escape(reopened.id)} ({reopened.segment_count} segments): it takes segments again")
+    shown = f"video {escape(reopened.id)} ({reopened.segment_count} segments)"
+    console.print(
+        f"{shown} was open already: it takes segments" if was_open else f"reopened {shown}: it takes segments again"
+    )
 
 
 @app.command()

@@ -63,6 +63,8 @@ def test_a_sealed_video_is_reopened_to_take_segments_again(address: str, tmp_pat
     refused = _error(address, "ingest", "sealed", str(data))
     assert "is sealed" in refused and "strata videos reopen COLLECTION VIDEO" in refused
     assert "reopened video v (2 segments)" in _ok(address, "videos", "reopen", "sealed", "v")
+    again = _ok(address, "videos", "reopen", "sealed", "v")  # it said "reopened" of an open video
+    assert "video v (2 segments) was open already: it takes segments" in again and "reopened" not in again
     assert "ingested 1 new segment " in _ok(address, "ingest", "sealed", str(data), "--seal")
     assert "video v/video/0 0:00:00–0:00:03" in _ok(address, "tree", "sealed", "v")  # sealed anew: rebuilt
     assert "NOT_FOUND" in _error(address, "videos", "reopen", "sealed", "ghost")
