@@ -12,10 +12,8 @@ from service.client import StrataClient, StrataRpcError
 from service.gen.strata.v1 import hierarchy_pb2
 from tools.connect import DEFAULT_TARGET, connect
 from tools.options import Target, TlsCa, Token, fail
-from tools.output import console, err, escape, many
+from tools.output import console, err, escape, interrupted, many
 from tools.progress import bars
-
-INTERRUPTED = 130  # the shell's code for a command ended by Ctrl-C (128 + SIGINT)
 
 
 def build(
@@ -91,12 +89,10 @@ def _watch(client: StrataClient, op: hierarchy_pb2.Operation) -> hierarchy_pb2.O
             )
         except KeyboardInterrupt:
             progress.stop()
-            err.print(
-                f"stopped watching: the server goes on with {escape(op.name)} ({escape(op.description)}); "
-                f"watch it again with: strata operation {escape(op.name)} --wait",
-                soft_wrap=True,
+            interrupted(
+                f"stopped watching: the server goes on with {op.name} ({op.description}); "
+                f"watch it again with: strata operation {op.name} --wait"
             )
-            raise typer.Exit(INTERRUPTED) from None
         except StrataRpcError as exc:
             progress.stop()
             gone = exc.code.name in ("UNAVAILABLE", "NOT_FOUND")  # a server stopped, or one started since
