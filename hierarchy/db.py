@@ -526,10 +526,10 @@ class Database:
                 sequence = self.commits.last_stored()
             return snapshots.write_manifest(target, files, sequence, self.store.schema_version())
         except OSError as exc:
-            snapshots.clear(target)
+            snapshots.discard(target)
             raise snapshots.refused(exc, target, self.data_dir) from exc
         except BaseException:
-            snapshots.clear(target)
+            snapshots.discard(target)
             raise
 
     def index_lag(self) -> dict[tuple[str, Level], int]:

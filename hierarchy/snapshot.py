@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import shutil
 from dataclasses import asdict, dataclass
@@ -40,6 +41,8 @@ RESTORING = "RESTORING"
 FORMAT = 1  # manifest layout version; a newer one is refused
 STORE_FILES = ("strata.duckdb", "strata.duckdb.wal")
 INDEX_SUFFIXES = (".usearch", ".json")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -181,6 +184,16 @@ def clear(directory: Path, keep: tuple[str, ...] = ()) -> None:
             shutil.rmtree(child)
         else:
             child.unlink()
+
+
+def discard(directory: Path) -> None:
+    """Remove a failed snapshot's partial copy, as far as the disk lets it: a removal that
+    fails too is logged, and the failure that stopped the snapshot is what its caller
+    reports (it was replaced by the removal's own OSError, which named neither)."""
+    try:
+        clear(directory)
+    except OSError as exc:
+        log.warning("cannot remove the partial snapshot in %s: %s; remove it by hand", directory, exc)
 
 
 def read_manifest(snapshot_dir: Path) -> Snapshot:
