@@ -249,7 +249,8 @@ def ingest(
     """Ingest a JSONL file; unknown videos are created on first sight. Re-running the
     same file with the same --batch-size is safe: a batch's request id derives from its
     segments, so the batches stored before replay."""
-    from tools.ingest import IngestRefused, count_rows, ingest_file
+    from tools.ingest import IngestRefused, ingest_file
+    from tools.jsonl import count_rows
 
     with connect(target, token, tls_ca) as client, bars(err) as progress:
         task = progress.add_task("ingest", total=count_rows(file))

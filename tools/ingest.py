@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -12,13 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import grpc
-import numpy as np
 
-from hierarchy import validate
-from hierarchy.errors import InvalidArgument
 from service.client import StrataClient, StrataRpcError, segment_from_dict
 from service.gen.strata.v1 import segment_pb2, video_pb2
-from service.rows import FIELDS, REQUIRED
+from tools.jsonl import read_jsonl
 from tools.output import many
 
 
@@ -61,113 +57,6 @@ _HINTS = {
     "RESOURCE_EXHAUSTED": "send smaller batches: lower --batch-size",
 }
 _SEGMENT_FIELD = re.compile(r"segments\[(\d+)\]")
-
-
-def count_rows(path: Path) -> int:
-    """The lines of a JSONL file that are not blank (a progress bar's total)."""
-    with path.open("rb") as handle:
-        return sum(1 for line in handle if line.strip())
-
-
-def read_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Rows of a JSONL file with their places (``file:line``; blank lines skipped);
-    ValueError names the file, line and field of one that is not a segment (see
-    :func:`check_row`)."""
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if raw.strip():
-                where = f"{path}:{number}"
-                yield where, _row(raw, where)
-
-
-def _row(raw: bytes, where: str) -> dict[str, Any]:
-    try:
-        row = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{where}: not UTF-8 text (byte {exc.start})") from exc
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{where}: not valid JSON ({exc.msg})") from exc
-    except ValueError as exc:  # an integer of thousands of digits; not the advice to a programmer after ";"
-        raise ValueError(f"{where}: {str(exc).split(';')[0]}") from exc
-    except RecursionError as exc:  # arrays in arrays thousands deep
-        raise ValueError(f"{where}: nested too deeply") from exc
-    if not isinstance(row, dict):
-        raise ValueError(f"{where}: a segment is a JSON object, not {type(row).__name__}")
-    problem = check_row(row)
-    if problem:
-        raise ValueError(f"{where}: {problem}")
-    return row
-
-
-def check_row(row: dict[str, Any]) -> str:
-    """What is wrong with a segment row, as ``field: problem``; empty when nothing is.
-
-    Checked before the row's batch is sent, so the error can name the file and line:
-    the client would otherwise trip over some values (a duration of ``[1]`` or ``1e400``,
-    a time past int64) and silently misread others (``"shot_cut": "no"`` is true)."""
-    for name in REQUIRED:
-        if row.get(name) is None:
-            return f"{name}: is missing"
-    if unknown := sorted(set(row) - FIELDS):  # a misspelt field ("label") would be dropped unseen
-        return f"{unknown[0]}: is not a segment field; use {', '.join(sorted(FIELDS))}"
-    for name, check in _FIELDS:
-        if row.get(name) is not None and (problem := check(row[name])):
-            return f"{name}: {problem}"
-    if row["end_ms"] <= row["start_ms"]:
-        return f"end_ms: must be after start_ms (is {row['end_ms']}, start_ms {row['start_ms']})"
-    try:
-        validate.attributes(row.get("attributes") or {}, "attributes")
-    except InvalidArgument as exc:  # NaN or infinity inside, an empty key, too deep
-        return str(exc)
-    return ""
-
-
-def _time(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, int):
-        return "must be an integer (milliseconds)"
-    # The server's range: times stay exact in every client language, and the protobuf
-    # int64 setter never sees a larger one.
-    if not 0 <= value <= validate.MAX_TIME_MS:
-        return f"must be between 0 and {validate.MAX_TIME_MS}, not {value}"
-    return ""
-
-
-def _vector(value: Any) -> str:
-    if isinstance(value, list) and all(_float32(x) for x in value):
-        return ""
-    return "must be a list of numbers, each finite and within float32 range"
-
-
-def _float32(value: Any) -> bool:
-    # A vector is sent as float32: a larger number would arrive as infinity. An int is
-    # compared as it is: float() raises on one like 10**400.
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    return (isinstance(value, int) or math.isfinite(value)) and abs(value) <= _FLOAT32_MAX
-
-
-def _strings(value: Any) -> bool:
-    return isinstance(value, list) and all(isinstance(x, str) for x in value)
-
-
-def _kind(check: Callable[[Any], bool], what: str) -> Callable[[Any], str]:
-    return lambda value: "" if check(value) else what
-
-
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-# Each field of a row, checked when present (not null): its problem, or "".
-_FIELDS: tuple[tuple[str, Callable[[Any], str]], ...] = (
-    ("video_id", _kind(lambda v: isinstance(v, str) and v != "", "must be a non-empty string")),
-    ("start_ms", _time),
-    ("end_ms", _time),
-    ("video_duration_ms", _time),
-    ("id", _kind(lambda v: isinstance(v, str), "must be a string")),
-    ("text", _kind(lambda v: isinstance(v, str), "must be a string")),
-    ("shot_cut", _kind(lambda v: isinstance(v, bool), "must be true or false")),
-    ("labels", _kind(_strings, "must be a list of strings")),
-    ("attributes", _kind(lambda v: isinstance(v, dict), "must be an object")),
-    ("vector", _vector),
-)
 
 
 def batch_request_id(prefix: str, segments: Iterable[segment_pb2.Segment], born: dict[str, int]) -> str:

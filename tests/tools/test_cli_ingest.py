@@ -168,6 +168,6 @@ def test_every_field_of_the_ingest_format_has_a_check_before_it_is_sent() -> Non
     # The client's field list (service.rows) and the CLI's per-field checks name the same
     # fields: a field added to one alone would be refused by one and taken by the other.
     from service.rows import FIELDS
-    from tools.ingest import _FIELDS
+    from tools.jsonl import _FIELDS
 
     assert {name for name, _ in _FIELDS} == FIELDS
