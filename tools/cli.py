@@ -237,7 +237,16 @@ def videos_reopen(
 @app.command()
 def ingest(
     collection: str,
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL, one segment a line.")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True,
+            dir_okay=False,
+            allow_dash=True,
+            path_type=str,  # as typed: typer takes "-" for standard input only in a str, not in a Path
+            help="JSONL, one segment a line; - reads standard input.",
+        ),
+    ],
     batch_size: Annotated[int, typer.Option(min=1, help="Segments per atomic batch.")] = 500,
     seal: Annotated[
         bool, typer.Option("--seal", help="Seal every video of the file afterwards (builds trees).")
@@ -248,10 +257,13 @@ def ingest(
 ) -> None:
     """Ingest a JSONL file; unknown videos are created on first sight. Re-running the
     same file with the same --batch-size is safe: a batch's request id derives from its
-    segments, so the batches stored before replay."""
+    segments, so the batches stored before replay. The file is read once: it may be
+    standard input (-), a pipe or a FIFO (<(zcat segments.jsonl.gz)), whose progress
+    then shows no total."""
     from tools.ingest import IngestRefused, ingest_file
     from tools.jsonl import count_rows
 
+    file = Path(file)
     with connect(target, token, tls_ca) as client, bars(err) as progress:
         task = progress.add_task("ingest", total=count_rows(file))
         try:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -15,22 +17,38 @@ from hierarchy import validate
 from hierarchy.errors import InvalidArgument
 from service.rows import FIELDS, REQUIRED
 
+STDIN = "-"  # the file argument that reads standard input
+STDIN_NAME = "<stdin>"  # how a place in standard input is named (``<stdin>:3``)
 
-def count_rows(path: Path) -> int:
-    """The lines of a JSONL file that are not blank (a progress bar's total)."""
+
+def count_rows(path: Path) -> int | None:
+    """The lines of a JSONL file that are not blank (a progress bar's total); None for
+    standard input, a pipe or a FIFO (``<(zcat f.gz)``), which can be read only once."""
+    if str(path) == STDIN or not path.is_file():
+        return None
     with path.open("rb") as handle:
         return sum(1 for line in handle if line.strip())
 
 
 def read_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Rows of a JSONL file with their places (``file:line``; blank lines skipped);
-    ValueError names the file, line and field of one that is not a segment (see
-    :func:`check_row`)."""
-    with path.open("rb") as handle:
+    """Rows of a JSONL file (``-``: standard input) with their places (``file:line``;
+    blank lines skipped); ValueError names the file, line and field of one that is not a
+    segment (see :func:`check_row`). The file is read once, as it is iterated."""
+    with _opened(path) as (handle, name):
         for number, raw in enumerate(handle, start=1):
             if raw.strip():
-                where = f"{path}:{number}"
+                where = f"{name}:{number}"
                 yield where, _row(raw, where)
+
+
+@contextmanager
+def _opened(path: Path) -> Iterator[tuple[BinaryIO, str]]:
+    """``path`` open for reading bytes, and its name in places; standard input is left open."""
+    if str(path) == STDIN:
+        yield sys.stdin.buffer, STDIN_NAME
+        return
+    with path.open("rb") as handle:
+        yield handle, str(path)
 
 
 def _row(raw: bytes, where: str) -> dict[str, Any]:

@@ -4,14 +4,16 @@ or a failure, and a bad line named by file and line before its batch is sent."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from service.client import StrataClient
-from tests.tools.conftest import run_strata
+from tests.tools.conftest import STRATA, run_strata
 
 
 def _run(target: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -25,6 +27,45 @@ def _segment(video_id: str, i: int, /, **extra: Any) -> dict[str, Any]:
 def _write(path: Path, rows: list[dict[str, Any]]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
+
+
+def _piped(target: str, text: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``strata ARGS`` with ``text`` on its standard input, a pipe."""
+    env = {**os.environ, "STRATA_TARGET": target}
+    return subprocess.run([STRATA, *args], input=text, capture_output=True, text=True, env=env, timeout=300)
+
+
+@pytest.mark.parametrize("given", ["-", "/dev/stdin", "fifo"])
+def test_a_file_that_can_be_read_once_is_stored_whole(address: str, tmp_path: Path, given: str) -> None:
+    """Standard input, a pipe or a FIFO (``<(zcat f.gz)``): counting its lines for the
+    progress bar read it all, and the run then stored nothing and said it succeeded."""
+    text = "".join(json.dumps(_segment("p", i)) + "\n" for i in range(7))
+    collection = f"once-{given.strip('/-').replace('/', '-') or 'dash'}"
+    with StrataClient(address) as client:
+        client.create_collection(collection, dimension=4)
+        if given == "fifo":
+            os.mkfifo(fifo := tmp_path / "segments.jsonl")
+            writer = threading.Thread(target=fifo.write_text, args=(text,))
+            writer.start()
+            out = _run(address, "ingest", collection, str(fifo), "--batch-size", "3")
+            if writer.is_alive():  # the run never opened it: a reader lets the writer end
+                reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+                writer.join()
+                os.close(reader)
+            writer.join()
+        else:
+            out = _piped(address, text, "ingest", collection, given, "--batch-size", "3")
+        assert out.returncode == 0 and "ingested 7 new segments in 3 batches" in out.stdout, out.stdout + out.stderr
+        assert client.get_video(collection, "p").segment_count == 7
+
+
+def test_a_bad_line_of_standard_input_is_named_by_its_line(address: str) -> None:
+    text = json.dumps(_segment("q", 0)) + "\n" + json.dumps({"video_id": "q", "end_ms": 5}) + "\n"
+    with StrataClient(address) as client:
+        client.create_collection("stdin-bad", dimension=4)
+        out = _piped(address, text, "ingest", "stdin-bad", "-")
+        assert out.returncode == 1 and "<stdin>:2: start_ms: is missing" in out.stderr, out.stderr
+        assert list(client.list_videos("stdin-bad")) == []
 
 
 def test_a_rerun_with_another_batch_size_stores_every_segment_or_fails(address: str, tmp_path: Path) -> None:
