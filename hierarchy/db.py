@@ -31,8 +31,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -518,7 +518,7 @@ class Database:
         searches go on. The checksums are computed once writers have resumed."""
         target = snapshots.check_destination(destination, self.data_dir)
         try:
-            with self._writes_paused():
+            with self._locks.every(self._catalog_lock, lambda: catalog.all_collections(self.store.cursor())):
                 self.store.checkpoint()
                 self.save_indexes()
                 with self.indexes.saves_paused():  # a graph and its sidecar copied as one pair
@@ -537,16 +537,6 @@ class Database:
         return self.indexes.lag(self.store.cursor())
 
     # -- internals -----------------------------------------------------------------------
-
-    @contextmanager
-    def _writes_paused(self) -> Iterator[None]:
-        """Hold the catalog lock and every collection's write lock, so no write runs."""
-        with ExitStack() as stack:
-            # Same order as delete_collection (catalog, then collection): no deadlock.
-            stack.enter_context(self._catalog_lock)
-            for coll in catalog.all_collections(self.store.cursor()):
-                stack.enter_context(self._locks.lock(coll.id))
-            yield
 
     def _collection(self, name: str, field: str = "collection") -> Collection:
         validate.collection_name(name, field)

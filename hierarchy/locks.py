@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 
 from hierarchy.errors import NotFound
 from hierarchy.types import Collection
@@ -34,6 +34,17 @@ class WriteLocks:
         with self.lock(coll.id):
             if coll.id in self._deleted:
                 raise NotFound(f"collection {coll.name!r} was deleted while this request waited", "collection")
+            yield
+
+    @contextmanager
+    def every(self, catalog_lock: threading.Lock, collections: Callable[[], Iterable[Collection]]) -> Iterator[None]:
+        """Hold ``catalog_lock``, then the lock of each collection ``collections`` lists once it
+        is held (none is created or deleted meanwhile), so that no write runs. In the order a
+        collection's delete takes them (catalog, then collection): the two never deadlock."""
+        with ExitStack() as stack:
+            stack.enter_context(catalog_lock)
+            for coll in collections():
+                stack.enter_context(self.lock(coll.id))
             yield
 
     def alive(self, cid: int) -> bool:
