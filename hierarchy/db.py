@@ -44,7 +44,7 @@ from hierarchy import builds, catalog, datadir, files, ingest, nodes, paging, pr
 from hierarchy import snapshot as snapshots
 from hierarchy.builder import HierarchyConfig
 from hierarchy.encoder import TextEncoder, get_encoder
-from hierarchy.errors import AlreadyExists, NotFound, Unavailable
+from hierarchy.errors import AlreadyExists, FailedPrecondition, NotFound, Unavailable
 from hierarchy.graph import GraphCache
 from hierarchy.index import LevelIndex
 from hierarchy.indexes import LevelIndexes
@@ -244,12 +244,20 @@ class Database:
         token = paging.encode(page[size - 1].id, owner, coll.id) if len(page) > size else ""
         return page[:size], token
 
-    def delete_video(self, collection: str, video_id: str) -> None:
-        """Delete a video and all its nodes, from the store and the indexes."""
+    def delete_video(self, collection: str, video_id: str, only_if_empty: bool = False) -> None:
+        """Delete a video and all its nodes, from the store and the indexes; with
+        ``only_if_empty``, only a video that holds no segment (else FailedPrecondition),
+        checked under the lock appends take: no segment stored meanwhile goes with it."""
         coll = self._collection(collection)
         self.get_video(collection, video_id)
         with self._locks.writing(coll):
-            self.get_video(collection, video_id)  # again under the lock: another delete may have gone first
+            found = self.get_video(collection, video_id)  # again under the lock: another delete may have gone first
+            if only_if_empty and found.segment_count:
+                raise FailedPrecondition(
+                    f"video {video_id!r} holds segments ({found.segment_count}), so it was kept: only_if_empty "
+                    "deletes an empty video; leave it out to delete the video with its segments",
+                    "video_id",
+                )
             keys = nodes.video_keys(self.store.cursor(), coll.id, video_id)
             with self.store.deleting, self.store.transaction() as cur:
                 catalog.delete_video(cur, coll.id, video_id)

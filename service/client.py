@@ -236,9 +236,12 @@ class StrataClient:
             "videos",
         )
 
-    def delete_video(self, collection: str, video_id: str) -> None:
-        """Delete a video and its nodes."""
-        self._call(self.videos.DeleteVideo, video_pb2.DeleteVideoRequest(collection=collection, video_id=video_id))
+    def delete_video(self, collection: str, video_id: str, only_if_empty: bool = False) -> None:
+        """Delete a video and its nodes; with ``only_if_empty``, only a video that holds no
+        segment (else FAILED_PRECONDITION, and it is kept): to undo one's own create after
+        one's first append to it was refused, while another client may have written to it."""
+        req = video_pb2.DeleteVideoRequest(collection=collection, video_id=video_id, only_if_empty=only_if_empty)
+        self._call(self.videos.DeleteVideo, req)
 
     def seal_video(
         self, collection: str, video_id: str, hints: dict[str, list[int]] | None = None, timeout: float | None = None

@@ -117,7 +117,7 @@ class VideoServicer(video_pb2_grpc.VideoServiceServicer):
 
     @map_errors
     def DeleteVideo(self, request: video_pb2.DeleteVideoRequest, context: Ctx) -> video_pb2.DeleteVideoResponse:  # noqa: N802
-        self.db.delete_video(request.collection, request.video_id)
+        self.db.delete_video(request.collection, request.video_id, request.only_if_empty)
         return video_pb2.DeleteVideoResponse()
 
 

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from typing import Any
 
 from hierarchy.db import Database
-from hierarchy.errors import AlreadyExists, NotFound, StrataError
+from hierarchy.errors import AlreadyExists, FailedPrecondition, NotFound, StrataError
 from hierarchy.types import EmbeddingSpace
-from tests.hierarchy.helpers import COLLECTION, DIM
+from tests.hierarchy.helpers import COLLECTION, DIM, segments, unit_vectors
 
 
 def test_creates_racing_deletes_return_what_they_created(db: Database) -> None:
@@ -88,6 +88,30 @@ def test_of_two_deletes_at_once_one_deletes_and_the_other_is_not_found(games: Da
         games._catalog_lock, [lambda: games.delete_collection(COLLECTION) for _ in range(2)]
     )
     assert sorted(type(r).__name__ for r in collections) == ["NoneType", "NotFound"]
+
+
+def test_a_delete_only_if_empty_that_waited_behind_an_append_keeps_the_video_and_its_segment(
+    games: Database,
+) -> None:
+    """The video is found empty under the lock appends take, not before it: a segment
+    stored while the delete waited is never deleted with the video."""
+    coll = games.get_collection(COLLECTION)
+    outcome: list[object] = []
+
+    def delete() -> None:
+        try:
+            outcome.append(games.delete_video(COLLECTION, "v1", only_if_empty=True))
+        except StrataError as exc:
+            outcome.append(exc)
+
+    with games._locks.lock(coll.id):
+        deleter = threading.Thread(target=delete)
+        deleter.start()
+        time.sleep(0.3)  # the delete has found v1 (empty) before it waits here
+        games.append_segments(COLLECTION, segments("v1", unit_vectors(1)))  # another writer (the lock is re-entrant)
+    deleter.join()
+    assert isinstance(outcome[0], FailedPrecondition) and outcome[0].field == "video_id", outcome
+    assert games.get_video(COLLECTION, "v1").segment_count == 1
 
 
 def test_a_config_change_and_a_delete_of_the_collection_at_once_both_end(games: Database) -> None:

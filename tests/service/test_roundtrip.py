@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import grpc
 import numpy as np
 import pytest
 
@@ -111,6 +112,23 @@ def test_idempotent_retry_writes_nothing_twice(client: StrataClient, loaded: np.
     assert again.replayed and list(again.segment_ids) == list(first.segment_ids)
     assert again.commit_sequence == first.commit_sequence
     assert client.get_video("c", "v1").segment_count == 55
+
+
+def test_a_delete_only_if_empty_deletes_an_empty_video_and_keeps_one_holding_segments(
+    client: StrataClient, loaded: np.ndarray
+) -> None:
+    """What a client undoing its own create relies on: its empty video goes, and a video
+    another client has stored a segment in stays, with the segment."""
+    client.create_video("c", "fresh")
+    client.delete_video("c", "fresh", only_if_empty=True)
+    assert [v.id for v in client.list_videos("c")] == ["v1"]
+    with pytest.raises(StrataRpcError) as kept:
+        client.delete_video("c", "v1", only_if_empty=True)
+    assert kept.value.code is grpc.StatusCode.FAILED_PRECONDITION and "video_id" in kept.value.fields
+    assert "'v1' holds segments (50), so it was kept" in kept.value.message
+    assert client.get_video("c", "v1").segment_count == 50
+    client.delete_video("c", "v1")  # without it: the video with its segments, as before
+    assert list(client.list_videos("c")) == []
 
 
 def test_restart_returns_the_same_results(server: StrataServer, loaded: np.ndarray) -> None:

@@ -27,15 +27,15 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from service.gen.strata.v1 import common_pb2 as strata_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15strata/v1/video.proto\x12\tstrata.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16strata/v1/common.proto\"\x80\x02\n\x05Video\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\ncollection\x18\x02 \x01(\t\x12\x13\n\x0b\x64uration_ms\x18\x03 \x01(\x03\x12+\n\nattributes\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12$\n\x05state\x18\x05 \x01(\x0e\x32\x15.strata.v1.VideoState\x12\x15\n\rsegment_count\x18\x06 \x01(\x04\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x05hints\x18\x08 \x03(\x0b\x32\x18.strata.v1.StructureHint\"\xa5\x01\n\x12\x43reateVideoRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x10\n\x08video_id\x18\x02 \x01(\t\x12\x13\n\x0b\x64uration_ms\x18\x03 \x01(\x03\x12+\n\nattributes\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\'\n\x05hints\x18\x05 \x03(\x0b\x32\x18.strata.v1.StructureHint\"@\n\rStructureHint\x12\x1f\n\x05level\x18\x01 \x01(\x0e\x32\x10.strata.v1.Level\x12\x0e\n\x06\x63ut_ms\x18\x02 \x03(\x03\"6\n\x13\x43reateVideoResponse\x12\x1f\n\x05video\x18\x01 \x01(\x0b\x32\x10.strata.v1.Video\"7\n\x0fGetVideoRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x10\n\x08video_id\x18\x02 \x01(\t\"3\n\x10GetVideoResponse\x12\x1f\n\x05video\x18\x01 \x01(\x0b\x32\x10.strata.v1.Video\"N\n\x11ListVideosRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"O\n\x12ListVideosResponse\x12 \n\x06videos\x18\x01 \x03(\x0b\x32\x10.strata.v1.Video\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\":\n\x12\x44\x65leteVideoRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x10\n\x08video_id\x18\x02 \x01(\t\"\x15\n\x13\x44\x65leteVideoResponse\"a\n\x10SealVideoRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x10\n\x08video_id\x18\x02 \x01(\t\x12\'\n\x05hints\x18\x03 \x03(\x0b\x32\x18.strata.v1.StructureHint\"4\n\x11SealVideoResponse\x12\x1f\n\x05video\x18\x01 \x01(\x0b\x32\x10.strata.v1.Video\":\n\x12ReopenVideoRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x10\n\x08video_id\x18\x02 \x01(\t\"6\n\x13ReopenVideoResponse\x12\x1f\n\x05video\x18\x01 \x01(\x0b\x32\x10.strata.v1.Video*W\n\nVideoState\x12\x1b\n\x17VIDEO_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10VIDEO_STATE_OPEN\x10\x01\x12\x16\n\x12VIDEO_STATE_SEALED\x10\x02\x32\xd0\x03\n\x0cVideoService\x12L\n\x0b\x43reateVideo\x12\x1d.strata.v1.CreateVideoRequest\x1a\x1e.strata.v1.CreateVideoResponse\x12\x43\n\x08GetVideo\x12\x1a.strata.v1.GetVideoRequest\x1a\x1b.strata.v1.GetVideoResponse\x12I\n\nListVideos\x12\x1c.strata.v1.ListVideosRequest\x1a\x1d.strata.v1.ListVideosResponse\x12L\n\x0b\x44\x65leteVideo\x12\x1d.strata.v1.DeleteVideoRequest\x1a\x1e.strata.v1.DeleteVideoResponse\x12\x46\n\tSealVideo\x12\x1b.strata.v1.SealVideoRequest\x1a\x1c.strata.v1.SealVideoResponse\x12L\n\x0bReopenVideo\x12\x1d.strata.v1.ReopenVideoRequest\x1a\x1e.strata.v1.ReopenVideoResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15strata/v1/video.proto\x12\tstrata.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16strata/v1/common.proto\"\x80\x02\n\x05Video\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\ncollection\x18\x02 \x01(\t\x12\x13\n\x0b\x64uration_ms\x18\x03 \x01(\x03\x12+\n\nattributes\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12$\n\x05state\x18\x05 \x01(\x0e\x32\x15.strata.v1.VideoState\x12\x15\n\rsegment_count\x18\x06 \x01(\x04\x12/\n\x0b\x63reate_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x05hints\x18\x08 \x03(\x0b\x32\x18.strata.v1.StructureHint\"\xa5\x01\n\x12\x43reateVideoRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x10\n\x08video_id\x18\x02 \x01(\t\x12\x13\n\x0b\x64uration_ms\x18\x03 \x01(\x03\x12+\n\nattributes\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\'\n\x05hints\x18\x05 \x03(\x0b\x32\x18.strata.v1.StructureHint\"@\n\rStructureHint\x12\x1f\n\x05level\x18\x01 \x01(\x0e\x32\x10.strata.v1.Level\x12\x0e\n\x06\x63ut_ms\x18\x02 \x03(\x03\"6\n\x13\x43reateVideoResponse\x12\x1f\n\x05video\x18\x01 \x01(\x0b\x32\x10.strata.v1.Video\"7\n\x0fGetVideoRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x10\n\x08video_id\x18\x02 \x01(\t\"3\n\x10GetVideoResponse\x12\x1f\n\x05video\x18\x01 \x01(\x0b\x32\x10.strata.v1.Video\"N\n\x11ListVideosRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"O\n\x12ListVideosResponse\x12 \n\x06videos\x18\x01 \x03(\x0b\x32\x10.strata.v1.Video\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"Q\n\x12\x44\x65leteVideoRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x10\n\x08video_id\x18\x02 \x01(\t\x12\x15\n\ronly_if_empty\x18\x03 \x01(\x08\"\x15\n\x13\x44\x65leteVideoResponse\"a\n\x10SealVideoRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x10\n\x08video_id\x18\x02 \x01(\t\x12\'\n\x05hints\x18\x03 \x03(\x0b\x32\x18.strata.v1.StructureHint\"4\n\x11SealVideoResponse\x12\x1f\n\x05video\x18\x01 \x01(\x0b\x32\x10.strata.v1.Video\":\n\x12ReopenVideoRequest\x12\x12\n\ncollection\x18\x01 \x01(\t\x12\x10\n\x08video_id\x18\x02 \x01(\t\"6\n\x13ReopenVideoResponse\x12\x1f\n\x05video\x18\x01 \x01(\x0b\x32\x10.strata.v1.Video*W\n\nVideoState\x12\x1b\n\x17VIDEO_STATE_UNSPECIFIED\x10\x00\x12\x14\n\x10VIDEO_STATE_OPEN\x10\x01\x12\x16\n\x12VIDEO_STATE_SEALED\x10\x02\x32\xd0\x03\n\x0cVideoService\x12L\n\x0b\x43reateVideo\x12\x1d.strata.v1.CreateVideoRequest\x1a\x1e.strata.v1.CreateVideoResponse\x12\x43\n\x08GetVideo\x12\x1a.strata.v1.GetVideoRequest\x1a\x1b.strata.v1.GetVideoResponse\x12I\n\nListVideos\x12\x1c.strata.v1.ListVideosRequest\x1a\x1d.strata.v1.ListVideosResponse\x12L\n\x0b\x44\x65leteVideo\x12\x1d.strata.v1.DeleteVideoRequest\x1a\x1e.strata.v1.DeleteVideoResponse\x12\x46\n\tSealVideo\x12\x1b.strata.v1.SealVideoRequest\x1a\x1c.strata.v1.SealVideoResponse\x12L\n\x0bReopenVideo\x12\x1d.strata.v1.ReopenVideoRequest\x1a\x1e.strata.v1.ReopenVideoResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'strata.v1.video_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_VIDEOSTATE']._serialized_start=1295
-  _globals['_VIDEOSTATE']._serialized_end=1382
+  _globals['_VIDEOSTATE']._serialized_start=1318
+  _globals['_VIDEOSTATE']._serialized_end=1405
   _globals['_VIDEO']._serialized_start=124
   _globals['_VIDEO']._serialized_end=380
   _globals['_CREATEVIDEOREQUEST']._serialized_start=383
@@ -53,17 +53,17 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTVIDEOSRESPONSE']._serialized_start=862
   _globals['_LISTVIDEOSRESPONSE']._serialized_end=941
   _globals['_DELETEVIDEOREQUEST']._serialized_start=943
-  _globals['_DELETEVIDEOREQUEST']._serialized_end=1001
-  _globals['_DELETEVIDEORESPONSE']._serialized_start=1003
-  _globals['_DELETEVIDEORESPONSE']._serialized_end=1024
-  _globals['_SEALVIDEOREQUEST']._serialized_start=1026
-  _globals['_SEALVIDEOREQUEST']._serialized_end=1123
-  _globals['_SEALVIDEORESPONSE']._serialized_start=1125
-  _globals['_SEALVIDEORESPONSE']._serialized_end=1177
-  _globals['_REOPENVIDEOREQUEST']._serialized_start=1179
-  _globals['_REOPENVIDEOREQUEST']._serialized_end=1237
-  _globals['_REOPENVIDEORESPONSE']._serialized_start=1239
-  _globals['_REOPENVIDEORESPONSE']._serialized_end=1293
-  _globals['_VIDEOSERVICE']._serialized_start=1385
-  _globals['_VIDEOSERVICE']._serialized_end=1849
+  _globals['_DELETEVIDEOREQUEST']._serialized_end=1024
+  _globals['_DELETEVIDEORESPONSE']._serialized_start=1026
+  _globals['_DELETEVIDEORESPONSE']._serialized_end=1047
+  _globals['_SEALVIDEOREQUEST']._serialized_start=1049
+  _globals['_SEALVIDEOREQUEST']._serialized_end=1146
+  _globals['_SEALVIDEORESPONSE']._serialized_start=1148
+  _globals['_SEALVIDEORESPONSE']._serialized_end=1200
+  _globals['_REOPENVIDEOREQUEST']._serialized_start=1202
+  _globals['_REOPENVIDEOREQUEST']._serialized_end=1260
+  _globals['_REOPENVIDEORESPONSE']._serialized_start=1262
+  _globals['_REOPENVIDEORESPONSE']._serialized_end=1316
+  _globals['_VIDEOSERVICE']._serialized_start=1408
+  _globals['_VIDEOSERVICE']._serialized_end=1872
 # @@protoc_insertion_point(module_scope)

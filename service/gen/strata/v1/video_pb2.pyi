@@ -102,12 +102,14 @@ class ListVideosResponse(_message.Message):
     def __init__(self, videos: _Optional[_Iterable[_Union[Video, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class DeleteVideoRequest(_message.Message):
-    __slots__ = ("collection", "video_id")
+    __slots__ = ("collection", "video_id", "only_if_empty")
     COLLECTION_FIELD_NUMBER: _ClassVar[int]
     VIDEO_ID_FIELD_NUMBER: _ClassVar[int]
+    ONLY_IF_EMPTY_FIELD_NUMBER: _ClassVar[int]
     collection: str
     video_id: str
-    def __init__(self, collection: _Optional[str] = ..., video_id: _Optional[str] = ...) -> None: ...
+    only_if_empty: bool
+    def __init__(self, collection: _Optional[str] = ..., video_id: _Optional[str] = ..., only_if_empty: _Optional[bool] = ...) -> None: ...
 
 class DeleteVideoResponse(_message.Message):
     __slots__ = ()

@@ -107,7 +107,8 @@ class VideoServiceServicer:
 
     def DeleteVideo(self, request, context):
         """DeleteVideo deletes a video with all its nodes.
-        Errors: INVALID_ARGUMENT (empty ids), NOT_FOUND (collection or video).
+        Errors: INVALID_ARGUMENT (empty ids), NOT_FOUND (collection or video),
+        FAILED_PRECONDITION (only_if_empty, and the video holds a segment; field video_id).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
