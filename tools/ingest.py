@@ -165,12 +165,13 @@ def _ensure_video(client: StrataClient, collection: str, row: dict[str, Any]) ->
 
 
 def _forget_videos(client: StrataClient, collection: str, video_ids: list[str]) -> None:
-    """Delete videos this run created for a batch the server refused (they hold nothing)."""
+    """Delete videos this run created for a batch the server refused, each only while it
+    holds no segment: another client may have stored one in it since it was created."""
     for video_id in video_ids:
         try:
-            client.delete_video(collection, video_id)
+            client.delete_video(collection, video_id, only_if_empty=True)
         except StrataRpcError:
-            pass  # best effort: the refusal is what the caller must see
+            pass  # best effort (a video kept for another client's segment too): the refusal is what the caller must see
 
 
 def _chunks(rows: Iterable[tuple[str, dict[str, Any]]], size: int) -> Iterator[list[tuple[str, dict[str, Any]]]]:

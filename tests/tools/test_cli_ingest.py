@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from service.client import StrataClient
@@ -138,6 +139,34 @@ def test_a_rerun_after_the_video_was_deleted_stores_it_again(address: str, tmp_p
         out = _run(address, "ingest", "again", str(data))
         assert out.returncode == 0 and "(0 already present), 1 new video" in out.stdout, out.stdout + out.stderr
         assert client.get_video("again", "c").segment_count == 5
+
+
+def test_a_refused_batch_keeps_a_video_it_created_that_another_client_wrote_to(
+    address: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run creates video r; before its batch arrives, another client stores a segment
+    in r (acknowledged), which makes the server refuse the batch. Undoing its create, the
+    run deleted r, and the other client's segment with it."""
+    from hierarchy.db import Database
+
+    create = Database.create_video
+
+    def create_then_another_client_writes(db: Database, collection: str, video_id: str, *args: Any) -> Any:
+        created = create(db, collection, video_id, *args)
+        if collection == "race":
+            with StrataClient(address) as other:
+                other.append_segments("race", [_segment("r", 4)])
+        return created
+
+    monkeypatch.setattr(Database, "create_video", create_then_another_client_writes)
+    data = _write(tmp_path / "rows.jsonl", [_segment("r", i) for i in range(6)])
+    with StrataClient(address) as client:
+        client.create_collection("race", dimension=4)
+        out = _run(address, "ingest", "race", str(data))
+        assert out.returncode == 1 and "ALREADY_EXISTS" in out.stderr and "rows.jsonl:5" in out.stderr, out.stderr
+        kept = client.get_video("race", "r")
+        assert kept.segment_count == 1  # the other client's, acknowledged to it
+        assert [n.node.start_ms for n in client.search("race", vector=np.array([1, 0, 0, 4])).hits] == [4000]
 
 
 @pytest.mark.parametrize(
