@@ -31,31 +31,55 @@ class IngestSummary:
 
 class IngestRefused(Exception):
     """A batch the server refused: its error, the place in the input of the segment the
-    error names (``file:line``; empty when it names none), and what the run stored
-    before that batch."""
+    error names (``file:line``; empty when it names none), what the run stored before
+    that batch, and the place of the batch's first line."""
 
-    def __init__(self, error: StrataRpcError, where: str, stored: IngestSummary) -> None:
+    def __init__(self, error: StrataRpcError, where: str, stored: IngestSummary, first: str = "") -> None:
         super().__init__(str(error))
-        self.error, self.where, self.stored = error, where, stored
+        self.error, self.where, self.stored, self.first = error, where, stored, first
 
     def hint(self) -> str:
         """What to do about it, and what is stored already."""
+        if too_large(self.error):
+            return self._smaller_batches()
         said = [_HINTS.get(self.error.code.name, "")]
         if self.stored.batches:
             said.append(f"{_before(self.stored.segments)} and a re-run with the same --batch-size replays them")
         return "; ".join(part for part in said if part)
 
+    def _smaller_batches(self) -> str:
+        """Advice on a batch too large: a lower --batch-size, for the lines not yet stored
+        (a re-run cutting the stored ones into other batches is refused for them)."""
+        if not self.stored.batches:
+            return "send smaller batches: lower --batch-size"
+        return (
+            f"send smaller batches: {_before(self.stored.segments)}, and a lower --batch-size would cut them into "
+            f"other batches, refused as stored already; ingest the lines from {self.first or 'its first line'} on, "
+            "in a file of their own, with a lower --batch-size"
+        )
+
+
+def too_large(error: StrataRpcError) -> bool:
+    """Whether a batch was refused for its size: the server's limit of segments a batch
+    (which names the field ``segments``) or gRPC's of bytes a message, on this side or the
+    server's. Not a full disk, also RESOURCE_EXHAUSTED, where smaller batches would not
+    replay what is stored."""
+    exhausted = error.code is grpc.StatusCode.RESOURCE_EXHAUSTED
+    return exhausted and ("segments" in error.fields or _MESSAGE_TOO_LARGE.search(error.message) is not None)
+
 
 # What to do about a batch refused for what the server holds or allows (not for a
-# line's content, which the error names).
+# line's content, which the error names). A full disk's message says to make room.
 _HINTS = {
     "ALREADY_EXISTS": "it is stored already: by an earlier run that cut the file into other batches (give that "
     "run's --batch-size), or by another line or file with this id, or this video and start; or another segment "
     "of the video covers part of its time",
     "FAILED_PRECONDITION": "the video is sealed: if an earlier run stored these lines, give that run's "
     "--batch-size (its batches replay); to add to it, reopen it: strata videos reopen COLLECTION VIDEO",
-    "RESOURCE_EXHAUSTED": "send smaller batches: lower --batch-size",
 }
+# gRPC's words for a message past its limit: "Sent message larger than max (N vs. M)"
+# from this side, "Received message larger than max" from the server.
+_MESSAGE_TOO_LARGE = re.compile(r"message larger than max")
 _SEGMENT_FIELD = re.compile(r"segments\[(\d+)\]")
 
 
@@ -128,7 +152,8 @@ def _append_all(
             reply = client.append_segments(collection, segments, request_id=request_id)
         except StrataRpcError as exc:
             _forget_videos(client, collection, created)  # a refused batch leaves nothing behind
-            raise IngestRefused(exc, _place(exc, [where for where, _ in placed]), summary) from exc
+            places = [where for where, _ in placed]
+            raise IngestRefused(exc, _place(exc, places), summary, places[0]) from exc
         summary.batches += 1
         summary.segments += len(batch)
         summary.replayed += len(batch) if reply.replayed else 0

@@ -3,6 +3,7 @@ or a failure, and a bad line named by file and line before its batch is sent."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -10,10 +11,12 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
 import pytest
 
 from service.client import StrataClient
+from tests.service.conftest import start_server
 from tests.tools.conftest import STRATA, run_strata
 
 
@@ -224,14 +227,49 @@ def test_a_refused_batch_is_named_by_the_line_of_its_segment_with_what_is_stored
     assert "or by another line or file with this id" in out.stderr
 
 
-def test_a_batch_too_large_for_the_server_is_told_to_shrink() -> None:
-    import grpc
+def test_a_batch_past_the_servers_limits_is_told_to_shrink_without_undoing_what_is_stored(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data", max_message_mb=1, max_batch=20)
+    try:
+        with StrataClient(server.address) as client:
+            client.create_collection("big", dimension=4)
+            data = _write(tmp_path / "rows.jsonl", [_segment("g", i) for i in range(25)])
+            out = _run(server.address, "ingest", "big", str(data), "--batch-size", "25")  # past 20 segments a batch
+            assert out.returncode == 1 and "(send smaller batches: lower --batch-size)" in out.stderr, out.stderr
+            # Past 1 MB a message: the second batch of 10, once the first is stored.
+            long = [_segment("g", i, text="é" * 60_000) for i in range(10, 20)]
+            data = _write(tmp_path / "rows.jsonl", [_segment("g", i) for i in range(10)] + long)
+            out = _run(server.address, "ingest", "big", str(data), "--batch-size", "10")
+            assert out.returncode == 1 and "RESOURCE_EXHAUSTED" in out.stderr, out.stderr
+            assert f"ingest the lines from {data}:11 on, in a file of their own, with a lower" in out.stderr
+            assert "the same --batch-size" not in out.stderr  # it would be refused the same way
+            assert client.get_video("big", "g").segment_count == 10
+    finally:
+        server.stop(0)
 
-    from service.client import StrataRpcError
-    from tools.ingest import IngestRefused, IngestSummary
 
-    error = StrataRpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, "batch of 1500 segments exceeds the limit of 1000", {})
-    assert IngestRefused(error, "", IngestSummary()).hint() == "send smaller batches: lower --batch-size"
+def test_a_full_disk_is_told_to_make_room_and_rerun_with_the_same_batch_size(
+    address: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not to lower --batch-size: a re-run cutting the stored lines into other batches is
+    refused for them."""
+    from hierarchy import nodes
+
+    insert, inserts = nodes.insert, itertools.count()
+
+    def full_from_the_second_write(tx: Any, table: Any) -> None:
+        if next(inserts):  # what DuckDB raises when a commit's log write meets a full disk
+            raise duckdb.TransactionException('Could not write file "strata.duckdb.wal": No space left on device')
+        insert(tx, table)
+
+    monkeypatch.setattr(nodes, "insert", full_from_the_second_write)
+    data = _write(tmp_path / "rows.jsonl", [_segment("f", i) for i in range(6)])
+    with StrataClient(address) as client:
+        client.create_collection("full", dimension=4)
+        out = _run(address, "ingest", "full", str(data), "--batch-size", "3")
+        assert out.returncode == 1 and "RESOURCE_EXHAUSTED" in out.stderr and "make room" in out.stderr, out.stderr
+        assert "a re-run with the same --batch-size replays them" in out.stderr
+        assert "lower --batch-size" not in out.stderr
+        assert client.get_video("full", "f").segment_count == 3
 
 
 def test_every_field_of_the_ingest_format_has_a_check_before_it_is_sent() -> None:
