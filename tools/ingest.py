@@ -134,19 +134,12 @@ def _append_all(
     summary: IngestSummary,
 ) -> None:
     """The loop of :func:`ingest_rows`, counting what it stores into ``summary``."""
-    born: dict[str, int] = {}  # the videos seen: when each was created (ms)
+    known: dict[str, video_pb2.Video] = {}  # the videos seen, as created or found
     for placed in _chunks(rows, batch_size):
         batch = [row for _, row in placed]
         segments = [segment_from_dict(row) for row in batch]
-        created = []
-        for row in batch:
-            if row["video_id"] not in born:
-                video, made = _ensure_video(client, collection, row)
-                if made:
-                    created.append(row["video_id"])
-                born[row["video_id"]] = video.create_time.ToMilliseconds()
-                summary.video_ids.append(row["video_id"])
-        summary.videos += len(created)
+        created = _videos_of(client, collection, placed, known, summary)
+        born = {row["video_id"]: known[row["video_id"]].create_time.ToMilliseconds() for row in batch}
         request_id = batch_request_id(request_prefix, segments, born)
         try:
             reply = client.append_segments(collection, segments, request_id=request_id)
@@ -177,6 +170,33 @@ def _place(error: StrataRpcError, places: list[str]) -> str:
         if (found := _SEGMENT_FIELD.match(name)) and int(found[1]) < len(places):
             return places[int(found[1])]
     return ""
+
+
+def _videos_of(
+    client: StrataClient,
+    collection: str,
+    placed: list[tuple[str, dict[str, Any]]],
+    known: dict[str, video_pb2.Video],
+    summary: IngestSummary,
+) -> list[str]:
+    """Create the videos of a batch's rows not seen before (or find those that exist),
+    into ``known``; the ids of those created. A video refused undoes them (the batch
+    leaves nothing behind) and raises :class:`IngestRefused` naming its row's line."""
+    created: list[str] = []
+    for where, row in placed:
+        if (video_id := row["video_id"]) in known:
+            continue
+        try:
+            known[video_id], made = _ensure_video(client, collection, row)
+        except StrataRpcError as exc:
+            _forget_videos(client, collection, created)
+            of_row = bool(exc.fields) and "collection" not in exc.fields  # the video's fields, not the collection
+            raise IngestRefused(exc, where if of_row else "", summary, placed[0][0]) from exc
+        if made:
+            created.append(video_id)
+        summary.video_ids.append(video_id)
+    summary.videos += len(created)
+    return created
 
 
 def _ensure_video(client: StrataClient, collection: str, row: dict[str, Any]) -> tuple[video_pb2.Video, bool]:

@@ -103,6 +103,16 @@ def _time(value: Any) -> str:
     return ""
 
 
+def _video_id(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        return "must be a non-empty string"
+    try:  # the server's rule for ids (printable, 1-128 characters, no space at either end)
+        validate.identifier(value, "video_id")
+    except InvalidArgument as exc:
+        return exc.message
+    return ""
+
+
 def _vector(value: Any) -> str:
     if isinstance(value, list) and all(_float32(x) for x in value):
         return ""
@@ -128,7 +138,7 @@ def _kind(check: Callable[[Any], bool], what: str) -> Callable[[Any], str]:
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 # Each field of a row, checked when present (not null): its problem, or "".
 _FIELDS: tuple[tuple[str, Callable[[Any], str]], ...] = (
-    ("video_id", _kind(lambda v: isinstance(v, str) and v != "", "must be a non-empty string")),
+    ("video_id", _video_id),
     ("start_ms", _time),
     ("end_ms", _time),
     ("video_duration_ms", _time),

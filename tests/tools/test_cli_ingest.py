@@ -172,6 +172,30 @@ def test_a_refused_batch_keeps_a_video_it_created_that_another_client_wrote_to(
         assert [n.node.start_ms for n in client.search("race", vector=np.array([1, 0, 0, 4])).hits] == [4000]
 
 
+def test_a_video_the_server_refuses_is_named_by_its_line_and_leaves_no_video_of_its_batch(
+    address: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server with a rule the lines' checks do not know (a newer one): the refusal named
+    no line, and the batch's video created before it was left behind, empty."""
+    from hierarchy.db import Database
+    from hierarchy.errors import InvalidArgument
+
+    create = Database.create_video
+
+    def refuse_b(db: Database, collection: str, video_id: str, *args: Any) -> Any:
+        if video_id == "b":
+            raise InvalidArgument("video_id", "is refused by this server")
+        return create(db, collection, video_id, *args)
+
+    monkeypatch.setattr(Database, "create_video", refuse_b)
+    data = _write(tmp_path / "rows.jsonl", [_segment("a", 0), _segment("b", 0)])
+    with StrataClient(address) as client:
+        client.create_collection("refused-video", dimension=4)
+        out = _run(address, "ingest", "refused-video", str(data))
+        assert out.returncode == 1 and f"{data}:2: video_id: is refused by this server" in out.stderr, out.stderr
+        assert list(client.list_videos("refused-video")) == []
+
+
 @pytest.mark.parametrize(
     ("fields", "expected"),
     [
@@ -184,6 +208,9 @@ def test_a_refused_batch_keeps_a_video_it_created_that_another_client_wrote_to(
         ({"end_ms": 0}, "end_ms: must be after start_ms"),
         ({"shot_cut": "no"}, "shot_cut: must be true or false"),
         ({"video_id": ""}, "video_id: must be a non-empty string"),
+        ({"video_id": "B\u0007"}, "video_id: must be 1-128 printable characters"),
+        ({"video_id": "B" * 129}, "video_id: must be 1-128 printable characters"),
+        ({"video_id": " B"}, "video_id: must not start or end with a space"),
         ({"id": 7}, "id: must be a string"),
         ({"text": ["a"]}, "text: must be a string"),
         ({"labels": "goal"}, "labels: must be a list of strings"),
