@@ -134,12 +134,12 @@ def _append_all(
     summary: IngestSummary,
 ) -> None:
     """The loop of :func:`ingest_rows`, counting what it stores into ``summary``."""
-    known: dict[str, video_pb2.Video] = {}  # the videos seen, as created or found
+    known: dict[str, _Seen] = {}  # the videos seen
     for placed in _chunks(rows, batch_size):
         batch = [row for _, row in placed]
         segments = [segment_from_dict(row) for row in batch]
         created = _videos_of(client, collection, placed, known, summary)
-        born = {row["video_id"]: known[row["video_id"]].create_time.ToMilliseconds() for row in batch}
+        born = {row["video_id"]: known[row["video_id"]].video.create_time.ToMilliseconds() for row in batch}
         request_id = batch_request_id(request_prefix, segments, born)
         try:
             reply = client.append_segments(collection, segments, request_id=request_id)
@@ -172,31 +172,58 @@ def _place(error: StrataRpcError, places: list[str]) -> str:
     return ""
 
 
+@dataclass(frozen=True)
+class _Seen:
+    """A video as the run first saw it: as created (from the line ``created_from``) or as
+    found (``created_from`` empty)."""
+
+    video: video_pb2.Video
+    created_from: str = ""
+
+
 def _videos_of(
     client: StrataClient,
     collection: str,
     placed: list[tuple[str, dict[str, Any]]],
-    known: dict[str, video_pb2.Video],
+    known: dict[str, _Seen],
     summary: IngestSummary,
 ) -> list[str]:
     """Create the videos of a batch's rows not seen before (or find those that exist),
-    into ``known``; the ids of those created. A video refused undoes them (the batch
-    leaves nothing behind) and raises :class:`IngestRefused` naming its row's line."""
+    into ``known``; the ids of those created. A video refused, or a row whose
+    video_duration_ms is not its video's, undoes them (the batch leaves nothing behind):
+    the one raises :class:`IngestRefused` naming its row's line, the other ValueError."""
     created: list[str] = []
     for where, row in placed:
-        if (video_id := row["video_id"]) in known:
-            continue
-        try:
-            known[video_id], made = _ensure_video(client, collection, row)
-        except StrataRpcError as exc:
+        if (video_id := row["video_id"]) not in known:
+            try:
+                video, made = _ensure_video(client, collection, row)
+            except StrataRpcError as exc:
+                _forget_videos(client, collection, created)
+                of_row = bool(exc.fields) and "collection" not in exc.fields  # the video's fields, not the collection
+                raise IngestRefused(exc, where if of_row else "", summary, placed[0][0]) from exc
+            known[video_id] = _Seen(video, where if made else "")
+            if made:
+                created.append(video_id)
+            summary.video_ids.append(video_id)
+        if problem := _duration_problem(row, known[video_id]):
             _forget_videos(client, collection, created)
-            of_row = bool(exc.fields) and "collection" not in exc.fields  # the video's fields, not the collection
-            raise IngestRefused(exc, where if of_row else "", summary, placed[0][0]) from exc
-        if made:
-            created.append(video_id)
-        summary.video_ids.append(video_id)
+            raise ValueError(f"{where}: {problem}")
     summary.videos += len(created)
     return created
+
+
+def _duration_problem(row: dict[str, Any], seen: _Seen) -> str:
+    """What is wrong with a row's video_duration_ms, or "": it differs from its video's.
+    A video's duration is set when it is created; the server would ignore another."""
+    given, held = row.get("video_duration_ms") or 0, seen.video.duration_ms  # 0: not known
+    if not given or given == held:
+        return ""
+    had = f"duration_ms {held}" if held else "no duration (0: unknown)"
+    was = f"was created with {had} from {seen.created_from}" if seen.created_from else f"exists with {had}"
+    return (
+        f"video_duration_ms: is {given}, but video {row['video_id']!r} {was}; a video's duration is set once, when "
+        "it is created: give each of its lines that one, or none"
+    )
 
 
 def _ensure_video(client: StrataClient, collection: str, row: dict[str, Any]) -> tuple[video_pb2.Video, bool]:

@@ -172,6 +172,34 @@ def test_a_refused_batch_keeps_a_video_it_created_that_another_client_wrote_to(
         assert [n.node.start_ms for n in client.search("race", vector=np.array([1, 0, 0, 4])).hits] == [4000]
 
 
+@pytest.mark.parametrize(
+    ("first", "stored", "expected"),
+    [
+        (5000, None, "is 6000, but video 'dur' was created with duration_ms 5000 from {data}:1"),
+        (None, None, "is 6000, but video 'dur' was created with no duration (0: unknown) from {data}:1"),
+        (5000, 5000, "is 6000, but video 'dur' exists with duration_ms 5000"),
+    ],
+    ids=["set-by-an-earlier-line", "unset-by-an-earlier-line", "set-before-the-run"],
+)
+def test_a_line_whose_video_duration_is_not_its_videos_is_named_and_nothing_of_its_batch_stays(
+    address: str, tmp_path: Path, first: int | None, stored: int | None, expected: str
+) -> None:
+    """A video's duration is set when it is created: a later line's other value was
+    accepted and ignored."""
+    collection = f"duration-{first}-{stored}"
+    rows = [_segment("dur", 0, video_duration_ms=first), _segment("dur", 1, video_duration_ms=5000 if first else None)]
+    data = _write(tmp_path / "rows.jsonl", [*rows, _segment("dur", 2, video_duration_ms=6000)])
+    with StrataClient(address) as client:
+        client.create_collection(collection, dimension=4)
+        if stored:
+            client.create_video(collection, "dur", stored)
+        out = _run(address, "ingest", collection, str(data))
+        assert out.returncode == 1 and f"{data}:3: video_duration_ms: {expected.format(data=data)}" in out.stderr
+        assert [(v.id, v.duration_ms, v.segment_count) for v in client.list_videos(collection)] == (
+            [("dur", stored, 0)] if stored else []
+        )
+
+
 def test_a_video_the_server_refuses_is_named_by_its_line_and_leaves_no_video_of_its_batch(
     address: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
