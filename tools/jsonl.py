@@ -113,6 +113,16 @@ def _video_id(value: Any) -> str:
     return ""
 
 
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        return "must be a string"
+    try:  # the server's limit: a line past it could alone pass the size of a message
+        validate.text(value, "text")
+    except InvalidArgument as exc:
+        return exc.message
+    return ""
+
+
 def _vector(value: Any) -> str:
     if isinstance(value, list) and all(_float32(x) for x in value):
         return ""
@@ -143,7 +153,7 @@ _FIELDS: tuple[tuple[str, Callable[[Any], str]], ...] = (
     ("end_ms", _time),
     ("video_duration_ms", _time),
     ("id", _kind(lambda v: isinstance(v, str), "must be a string")),
-    ("text", _kind(lambda v: isinstance(v, str), "must be a string")),
+    ("text", _text),
     ("shot_cut", _kind(lambda v: isinstance(v, bool), "must be true or false")),
     ("labels", _kind(_strings, "must be a list of strings")),
     ("attributes", _kind(lambda v: isinstance(v, dict), "must be an object")),

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -241,6 +242,7 @@ def test_a_video_the_server_refuses_is_named_by_its_line_and_leaves_no_video_of_
         ({"video_id": " B"}, "video_id: must not start or end with a space"),
         ({"id": 7}, "id: must be a string"),
         ({"text": ["a"]}, "text: must be a string"),
+        ({"text": "a" * 65_537}, "text: has 65537 characters; the limit is 65536"),
         ({"labels": "goal"}, "labels: must be a list of strings"),
         ({"attributes": [1]}, "attributes: must be an object"),
         ({"attributes": {"x": "NaN"}}, "attributes.x: must be a finite number"),
@@ -282,24 +284,42 @@ def test_a_refused_batch_is_named_by_the_line_of_its_segment_with_what_is_stored
     assert "or by another line or file with this id" in out.stderr
 
 
-def test_a_batch_past_the_servers_limits_is_told_to_shrink_without_undoing_what_is_stored(tmp_path: Path) -> None:
-    server = start_server(tmp_path / "data", max_message_mb=1, max_batch=20)
-    try:
-        with StrataClient(server.address) as client:
-            client.create_collection("big", dimension=4)
-            data = _write(tmp_path / "rows.jsonl", [_segment("g", i) for i in range(25)])
-            out = _run(server.address, "ingest", "big", str(data), "--batch-size", "25")  # past 20 segments a batch
-            assert out.returncode == 1 and "(send smaller batches: lower --batch-size)" in out.stderr, out.stderr
-            # Past 1 MB a message: the second batch of 10, once the first is stored.
-            long = [_segment("g", i, text="é" * 60_000) for i in range(10, 20)]
-            data = _write(tmp_path / "rows.jsonl", [_segment("g", i) for i in range(10)] + long)
-            out = _run(server.address, "ingest", "big", str(data), "--batch-size", "10")
-            assert out.returncode == 1 and "RESOURCE_EXHAUSTED" in out.stderr, out.stderr
-            assert f"ingest the lines from {data}:11 on, in a file of their own, with a lower" in out.stderr
-            assert "the same --batch-size" not in out.stderr  # it would be refused the same way
-            assert client.get_video("big", "g").segment_count == 10
-    finally:
-        server.stop(0)
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server taking 20 segments a batch and 1 MB a message."""
+    server = start_server(tmp_path_factory.mktemp("small") / "data", max_message_mb=1, max_batch=20)
+    yield server.address
+    server.stop(0)
+
+
+def test_a_batch_past_the_servers_limits_is_told_to_shrink_without_undoing_what_is_stored(
+    small: str, tmp_path: Path
+) -> None:
+    with StrataClient(small) as client:
+        client.create_collection("big", dimension=4)
+        data = _write(tmp_path / "rows.jsonl", [_segment("g", i) for i in range(25)])
+        out = _run(small, "ingest", "big", str(data), "--batch-size", "25")  # past 20 segments a batch
+        assert out.returncode == 1 and "(send smaller batches: lower --batch-size)" in out.stderr, out.stderr
+        # Past 1 MB a message: the second batch of 10, once the first is stored.
+        long = [_segment("g", i, text="\u00e9" * 60_000) for i in range(10, 20)]
+        data = _write(tmp_path / "rows.jsonl", [_segment("g", i) for i in range(10)] + long)
+        out = _run(small, "ingest", "big", str(data), "--batch-size", "10")
+        assert out.returncode == 1 and "RESOURCE_EXHAUSTED" in out.stderr, out.stderr
+        assert f"ingest the lines from {data}:11 on, in a file of their own, with a lower" in out.stderr
+        assert "the same --batch-size" not in out.stderr  # it would be refused the same way
+        assert client.get_video("big", "g").segment_count == 10
+
+
+def test_a_line_too_large_alone_is_named_by_its_line_not_told_to_shrink_the_batch(small: str, tmp_path: Path) -> None:
+    """A text past the server's limit of characters, larger than a message alone: the
+    message was refused with no line named, and advice no --batch-size could follow."""
+    data = _write(tmp_path / "rows.jsonl", [_segment("t", 0), _segment("t", 1, text="a" * 1_100_000)])
+    with StrataClient(small) as client:
+        client.create_collection("long-text", dimension=4)
+        out = _run(small, "ingest", "long-text", str(data))
+        assert out.returncode == 1 and f"{data}:2: text: has 1100000 characters; the limit is 65536" in out.stderr
+        assert "--batch-size" not in out.stderr, out.stderr
+        assert list(client.list_videos("long-text")) == []
 
 
 def test_a_full_disk_is_told_to_make_room_and_rerun_with_the_same_batch_size(
