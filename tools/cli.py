@@ -8,6 +8,7 @@ import logging
 import shlex
 import sys
 import threading
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from enum import Enum
 from pathlib import Path
@@ -26,7 +27,7 @@ from tools.connect import DEFAULT_TARGET, connect
 from tools.help_text import use_docstrings
 from tools.offline import offline_app
 from tools.options import Target, TlsCa, Token, fail
-from tools.output import console, directory, err, escape, many, stop
+from tools.output import console, directory, err, escape, interrupted, many, stop
 from tools.progress import bars, elapsed
 from tools.render import draw_tree, level_name, message_json, node_line, node_sections, stats_table
 from tools.search_command import parse_query, search
@@ -264,17 +265,28 @@ def ingest(
     from tools.jsonl import count_rows
 
     file = Path(file)
+    done = Counter[str]()  # segments acknowledged and videos sealed, for an interrupt's word
     with connect(target, token, tls_ca) as client, bars(err) as progress:
         task = progress.add_task("ingest", total=count_rows(file))
+
+        def stored(count: int) -> None:
+            progress.advance(task, count)
+            done["stored"] += count
+
         try:
-            summary = ingest_file(client, collection, file, batch_size, on_batch=lambda n: progress.advance(task, n))
+            summary = ingest_file(client, collection, file, batch_size, on_batch=stored)
             sealing = progress.add_task("seal", total=len(summary.video_ids) if seal else 0)
+            done["to seal"] = len(summary.video_ids) if seal else 0
             # The server builds several videos' trees at once: one call per core keeps it busy.
             with ThreadPoolExecutor(SEALERS) as pool:
                 for _ in pool.map(
                     lambda video: client.seal_video(collection, video), summary.video_ids if seal else []
                 ):
                     progress.advance(sealing)
+                    done["sealed"] += 1
+        except KeyboardInterrupt:
+            progress.stop()
+            interrupted(_ingest_cut_short(done, batch_size))
         except IngestRefused as refused:
             progress.stop()
             fail(refused.error, refused.hint(), refused.where)
@@ -288,6 +300,17 @@ def ingest(
         f"ingested {many(summary.segments - summary.replayed, 'new segment')} in {many(summary.batches, 'batch')} "
         f"({summary.replayed} already present), {many(summary.videos, 'new video')}"
         + (f"; sealed {many(len(summary.video_ids), 'video')}" if seal else "")
+    )
+
+
+def _ingest_cut_short(done: Counter[str], batch_size: int) -> str:
+    """What an interrupted ingest stored, and how to finish it."""
+    again = f"the same command (--batch-size {batch_size}) replays them and goes on"
+    if not done["to seal"]:
+        return f"{many(done['stored'], 'segment')} acknowledged (and maybe the batch under way); {again}"
+    return (
+        f"every segment stored; {done['sealed']} of {many(done['to seal'], 'video')} sealed, the others open: "
+        f"{again}, sealing them all"
     )
 
 

@@ -6,8 +6,11 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
+import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -354,3 +357,30 @@ def test_every_field_of_the_ingest_format_has_a_check_before_it_is_sent() -> Non
     from tools.jsonl import _FIELDS
 
     assert {name for name, _ in _FIELDS} == FIELDS
+
+
+def test_ctrl_c_during_an_ingest_says_what_is_stored_and_the_same_command_finishes_it(
+    address: str, tmp_path: Path
+) -> None:
+    # It ended without a word of what was stored or how to go on.
+    assert _run(address, "collections", "create", "cut", "--dim", "4").returncode == 0
+    rows = [_segment(f"v{v}", i) for v in range(4) for i in range(3000)]
+    data = _write(tmp_path / "rows.jsonl", rows)
+    command = [STRATA, "ingest", "cut", str(data), "--batch-size", "20"]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "STRATA_TARGET": address})  # fmt: skip
+    with StrataClient(address) as client:
+        while not client.stats("cut").collections[0].levels[0].node_count:  # some batches stored
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        out, errors = proc.communicate(timeout=60)
+        lines = errors.strip().splitlines()
+        assert proc.returncode == 130 and not out and len(lines) == 1, errors
+        said = re.fullmatch(r"interrupted: (\d+) segments acknowledged \(and maybe the batch under way\); the same "
+                            r"command \(--batch-size 20\) replays them and goes on", lines[0])  # fmt: skip
+        stored = client.stats("cut").collections[0].levels[0].node_count
+        assert said is not None and int(said[1]) in (stored, stored - 20), lines  # a batch acked as the signal came
+        assert int(said[1]) < len(rows)
+    again = _run(address, "ingest", "cut", str(data), "--batch-size", "20")
+    assert again.returncode == 0 and f"ingested {len(rows) - stored} new segments" in again.stdout, again.stdout
