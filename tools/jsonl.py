@@ -3,6 +3,7 @@ that is not a segment is named by file and line (``FILE:LINE: field: problem``).
 
 from __future__ import annotations
 
+import codecs
 import json
 import math
 import sys
@@ -36,6 +37,8 @@ def read_jsonl(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
     segment (see :func:`check_row`). The file is read once, as it is iterated."""
     with _opened(path) as (handle, name):
         for number, raw in enumerate(handle, start=1):
+            if number == 1:  # a byte-order mark, as some editors on Windows write one, is no part of the JSON
+                raw = raw.removeprefix(codecs.BOM_UTF8)
             if raw.strip():
                 where = f"{name}:{number}"
                 yield where, _row(raw, where)

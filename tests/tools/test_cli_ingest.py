@@ -384,3 +384,12 @@ def test_ctrl_c_during_an_ingest_says_what_is_stored_and_the_same_command_finish
         assert int(said[1]) < len(rows)
     again = _run(address, "ingest", "cut", str(data), "--batch-size", "20")
     assert again.returncode == 0 and f"ingested {len(rows) - stored} new segments" in again.stdout, again.stdout
+
+
+def test_a_file_that_begins_with_a_byte_order_mark_is_ingested(address: str, tmp_path: Path) -> None:
+    # Refused with Python's own advice: "Unexpected UTF-8 BOM (decode using utf-8-sig)".
+    assert _run(address, "collections", "create", "bom", "--dim", "4").returncode == 0
+    data = _write(tmp_path / "rows.jsonl", [_segment("v", i) for i in range(3)])
+    data.write_bytes(b"\xef\xbb\xbf" + data.read_bytes())
+    done = _run(address, "ingest", "bom", str(data))
+    assert done.returncode == 0 and "ingested 3 new segments" in done.stdout, done.stderr
