@@ -51,6 +51,8 @@ def build(
         except StrataRpcError as exc:
             options = {f"config.{key}": "--" + key.replace("_", "-") for key in config}
             fail(exc, given=options | {"video_ids": "--video"})
+        except KeyboardInterrupt:  # before the server answered: it may have started the build
+            interrupted(f"the server may have started the build; strata stats {collection} shows its trees")
         final = _watch(client, op)
     _report(final)
 
@@ -71,19 +73,21 @@ def operation(
         except StrataRpcError as exc:
             fail(exc)
         if wait and not op.done:
-            op = _watch(client, op)
+            op = _watch(client, op, "watching")
     if wait or op.done:
         _report(op)
         return
     console.print(f"{escape(op.description)}: {op.progress} of {op.total} done, running")
 
 
-def _watch(client: StrataClient, op: hierarchy_pb2.Operation) -> hierarchy_pb2.Operation:
+def _watch(client: StrataClient, op: hierarchy_pb2.Operation, said: str = "started") -> hierarchy_pb2.Operation:
     """Poll ``op`` to its end with a progress bar; Ctrl-C stops watching (exit 130) and says
     how to watch again; a server that stops meanwhile ends the command with what is kept."""
     with bars(err) as progress:
         task = progress.add_task("build", total=None)
         try:
+            # Named as the watch starts: one cut short (a lost terminal) left the name to watch again.
+            progress.console.print(f"{said} {escape(op.name)}: {escape(op.description)}", soft_wrap=True)
             return client.wait_operation(
                 op.name, on_progress=lambda o: progress.update(task, completed=o.progress, total=o.total or 1)
             )

@@ -8,11 +8,9 @@ import logging
 import shlex
 import sys
 import threading
-from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Column, Table
@@ -20,7 +18,7 @@ from rich.table import Column, Table
 from hierarchy.encoder import DEFAULT_ENCODER
 from hierarchy.validate import MAX_DIMENSION
 from service.client import METRICS, StrataClient, StrataRpcError
-from service.gen.strata.v1 import admin_pb2, video_pb2
+from service.gen.strata.v1 import admin_pb2
 from tools.arguments import not_utf8
 from tools.build_command import build, operation
 from tools.connect import DEFAULT_TARGET, connect
@@ -29,10 +27,13 @@ from tools.offline import offline_app
 from tools.options import Target, TlsCa, Token, fail
 from tools.output import console, directory, err, escape, interrupted, many, stop
 from tools.progress import bars, elapsed
-from tools.render import draw_tree, level_name, message_json, node_line, node_sections, stats_table
+from tools.render import draw_tree, level_name, message_json, metric_flag, node_line, node_sections, stats_table
 from tools.search_command import parse_query, search
 from tools.signals import stop_event
-from tools.video_commands import videos_app
+from tools.video_commands import seal_all, videos_app
+
+if TYPE_CHECKING:
+    from tools.ingest import IngestSummary
 
 app = typer.Typer(
     help="Strata: a hierarchical video graph database.", no_args_is_help=True, pretty_exceptions_enable=False
@@ -44,9 +45,7 @@ app.add_typer(offline_app)  # restore, compact: beside the others
 
 # Choices of --metric, so a typo is a usage error listing them.
 MetricName = Enum("MetricName", {name: name for name in METRICS}, type=str)  # type: ignore[misc]
-_METRIC_NAMES = {value: name for name, value in METRICS.items()}  # shown as --metric takes them: cos, not cosine
 
-SEALERS = 2  # concurrent SealVideo calls of `strata ingest --seal`
 _JSON_OBJECT = (
     "Print the reply as one JSON object (fields as in proto/; names of levels and metrics as the options take them)."
 )
@@ -189,11 +188,10 @@ def collections_list(
                 if as_json:
                     print(json.dumps(message_json(c)), flush=True)
                     continue
-                metric = _METRIC_NAMES.get(c.space.metric, str(c.space.metric))  # a newer server's: its number
                 table.add_row(
                     escape(c.name),
                     str(c.space.dimension),
-                    metric,
+                    metric_flag(c.space.metric),
                     escape(c.space.text_encoder or "-"),
                     str(c.video_count),
                     str(c.segment_count),
@@ -213,26 +211,6 @@ def collections_delete(name: str, target: Target = DEFAULT_TARGET, token: Token 
         except StrataRpcError as exc:
             fail(exc)
     console.print(f"deleted collection {escape(name)}")
-
-
-@videos_app.command("reopen")
-def videos_reopen(
-    collection: str, video: str, target: Target = DEFAULT_TARGET, token: Token = None, tls_ca: TlsCa = None
-) -> None:
-    """Reopen a sealed video so that it takes segments again; its tree stays until the
-    next seal or build. A video open already stays open, and the command says so."""
-    with connect(target, token, tls_ca) as client:
-        try:
-            # The server reopens an open video without a word (the call is idempotent, and
-            # answers the video, open, either way): its state is read before the call.
-            was_open = client.get_video(collection, video).state == video_pb2.VIDEO_STATE_OPEN
-            reopened = client.reopen_video(collection, video)
-        except StrataRpcError as exc:
-            fail(exc)
-    shown = f"video {escape(reopened.id)} ({reopened.segment_count} segments)"
-    console.print(
-        f"{shown} was open already: it takes segments" if was_open else f"reopened {shown}: it takes segments again"
-    )
 
 
 @app.command()
@@ -261,32 +239,41 @@ def ingest(
     segments, so the batches stored before replay. The file is read once: it may be
     standard input (-), a pipe or a FIFO (<(zcat segments.jsonl.gz)), whose progress
     then shows no total."""
+    with connect(target, token, tls_ca) as client:
+        summary = _ingested(client, collection, Path(file), batch_size)
+        if seal:
+            again = f"the same command (--batch-size {batch_size}) replays its batches and seals every video"
+            seal_all(client, collection, summary.video_ids, again)
+    console.print(
+        f"ingested {many(summary.segments - summary.replayed, 'new segment')} in {many(summary.batches, 'batch')} "
+        f"({summary.replayed} already present), {many(summary.videos, 'new video')}"
+        + (f"; sealed {many(len(summary.video_ids), 'video')}" if seal else "")
+    )
+
+
+def _ingested(client: StrataClient, collection: str, file: Path, batch_size: int) -> IngestSummary:
+    """Ingest ``file`` with a progress bar; a refusal, a bad line or Ctrl-C ends the
+    command saying what is stored and how to go on."""
     from tools.ingest import IngestRefused, ingest_file
     from tools.jsonl import count_rows
 
-    file = Path(file)
-    done = Counter[str]()  # segments acknowledged and videos sealed, for an interrupt's word
-    with connect(target, token, tls_ca) as client, bars(err) as progress:
+    stored = 0
+    with bars(err) as progress:
         task = progress.add_task("ingest", total=count_rows(file))
 
-        def stored(count: int) -> None:
+        def acknowledged(count: int) -> None:
+            nonlocal stored
             progress.advance(task, count)
-            done["stored"] += count
+            stored += count
 
         try:
-            summary = ingest_file(client, collection, file, batch_size, on_batch=stored)
-            sealing = progress.add_task("seal", total=len(summary.video_ids) if seal else 0)
-            done["to seal"] = len(summary.video_ids) if seal else 0
-            # The server builds several videos' trees at once: one call per core keeps it busy.
-            with ThreadPoolExecutor(SEALERS) as pool:
-                for _ in pool.map(
-                    lambda video: client.seal_video(collection, video), summary.video_ids if seal else []
-                ):
-                    progress.advance(sealing)
-                    done["sealed"] += 1
+            return ingest_file(client, collection, file, batch_size, on_batch=acknowledged)
         except KeyboardInterrupt:
             progress.stop()
-            interrupted(_ingest_cut_short(done, batch_size))
+            interrupted(
+                f"{many(stored, 'segment')} acknowledged (and maybe the batch under way); the same command "
+                f"(--batch-size {batch_size}) replays them and goes on"
+            )
         except IngestRefused as refused:
             progress.stop()
             fail(refused.error, refused.hint(), refused.where)
@@ -296,22 +283,6 @@ def ingest(
         except ValueError as exc:  # a line of the file that is not a segment
             progress.stop()
             stop(str(exc))
-    console.print(
-        f"ingested {many(summary.segments - summary.replayed, 'new segment')} in {many(summary.batches, 'batch')} "
-        f"({summary.replayed} already present), {many(summary.videos, 'new video')}"
-        + (f"; sealed {many(len(summary.video_ids), 'video')}" if seal else "")
-    )
-
-
-def _ingest_cut_short(done: Counter[str], batch_size: int) -> str:
-    """What an interrupted ingest stored, and how to finish it."""
-    again = f"the same command (--batch-size {batch_size}) replays them and goes on"
-    if not done["to seal"]:
-        return f"{many(done['stored'], 'segment')} acknowledged (and maybe the batch under way); {again}"
-    return (
-        f"every segment stored; {done['sealed']} of {many(done['to seal'], 'video')} sealed, the others open: "
-        f"{again}, sealing them all"
-    )
 
 
 # Beside ingest, as before: search by text, and how a routed search reads a text.
@@ -350,8 +321,9 @@ def _no_tree(client: StrataClient, collection: str, video: str) -> None:
         fail(exc)
     if not found.segment_count:
         stop(f"video {video!r} has no segments yet, so no tree: ingest some, then seal or build it")
-    named = f"{shlex.quote(collection)} {shlex.quote(video)}"
-    stop(f"video {video!r} has no tree yet: seal it (`strata videos seal {named}`) or build it (`strata build`)")
+    build = f"strata build {shlex.quote(collection)} --video {shlex.quote(video)}"
+    seal = f"strata videos seal {shlex.quote(collection)} {shlex.quote(video)}"
+    stop(f"video {video!r} has no tree yet: run `{build}`, or `{seal}` once it has all its segments")
 
 
 @app.command()

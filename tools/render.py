@@ -88,8 +88,9 @@ def parse_json(parse: Any) -> dict[str, Any]:
 
 def message_json(message: Any) -> dict[str, Any]:
     """A reply as the CLI's ``--json``: every field by its proto name (zeros and empty lists
-    included, counts as numbers), levels, metrics and problem kinds named as the options
-    and ``search --json`` name them (``scene``, ``cos``, ``index_mismatch``)."""
+    included, counts as numbers), levels, metrics, problem kinds and video states named as
+    the options and ``search --json`` name them (``scene``, ``cos``, ``index_mismatch``,
+    ``sealed``)."""
     data = json_format.MessageToDict(
         message,
         always_print_fields_with_no_presence=True,
@@ -104,7 +105,14 @@ _ENUM_NAMES = {
     "level": lambda name: name.removeprefix("LEVEL_").lower(),
     "metric": lambda name: _METRIC_FLAGS.get(name, name),
     "kind": lambda name: name.removeprefix("VERIFY_PROBLEM_KIND_").lower(),
+    "state": lambda name: name.removeprefix("VIDEO_STATE_").lower(),
 }
+
+
+def metric_flag(metric: int) -> str:
+    """A metric as ``--metric`` takes it (``cos``, not cosine); a newer server's, its number."""
+    name = common_pb2.Metric.Name(metric) if metric in common_pb2.Metric.values() else ""
+    return _METRIC_FLAGS.get(name, str(metric))
 
 
 def _enums_named(value: Any) -> Any:

@@ -75,8 +75,9 @@ def test_ctrl_c_stops_watching_a_build_and_says_how_to_watch_it_again(served: St
         proc = subprocess.Popen(
             [STRATA, "build", "games"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
         )
+        started = proc.stderr.readline()  # type: ignore[union-attr]  # named as it starts: then it watches
+        assert started.startswith("started operations/"), started
         _started(served)
-        time.sleep(0.5)  # one poll of the operation at least: the command is in its watch
         proc.send_signal(signal.SIGINT)
         out, errors = proc.communicate(timeout=60)
     # It said nothing and exited 130: an operator could not tell the build goes on.

@@ -77,8 +77,9 @@ def test_tree_of_a_video_without_one_says_how_to_build_it(address: str, tmp_path
     _ok(address, "collections", "create", "unbuilt", "--dim", "4")
     _ok(address, "ingest", "unbuilt", str(data))
     line = _error(address, "tree", "unbuilt", "v 1")
-    # The command it names needs nothing but the names (it named ingest --seal, which needs the file).
-    assert "video 'v 1' has no tree yet" in line and "`strata videos seal unbuilt 'v 1'`" in line, line
+    # The commands it names need nothing but the names (it named ingest --seal, which needs the file).
+    assert "video 'v 1' has no tree yet" in line and "`strata build unbuilt --video 'v 1'`" in line, line
+    assert "`strata videos seal unbuilt 'v 1'`" in line, line
     assert "does not exist" not in line
     assert _ok(address, "videos", "seal", "unbuilt", "v 1") == "sealed 1 video\n"
     assert "video v 1/video/0 0:00:00–0:00:02" in _ok(address, "tree", "unbuilt", "v 1")

@@ -34,8 +34,9 @@ def test_videos_are_listed_sealed_and_deleted_by_name(address: str, tmp_path: Pa
     # Sealed by name (the same video named twice is sealed once): each has its tree.
     assert strata_ok(address, "videos", "seal", "clips", "a", "b", "a") == "sealed 2 videos\n"
     listed = [json.loads(line) for line in strata_ok(address, "videos", "list", "clips", "--json").splitlines()]
-    assert [(v["video_id"], v["state"], v["segment_count"]) for v in listed] == [("a", "sealed", 3), ("b", "sealed", 2)]
-    assert all(v["create_time"].endswith("Z") and v["duration_ms"] == 0 for v in listed)
+    # Every field by its proto name, the state as the table names it (as the other --json outputs do).
+    assert [(v["id"], v["state"], v["segment_count"]) for v in listed] == [("a", "sealed", 3), ("b", "sealed", 2)]
+    assert all(v["create_time"].endswith("Z") and v["duration_ms"] == 0 and v["collection"] == "clips" for v in listed)
     with StrataClient(address) as client:
         assert client.get_node("clips", "a/video/0").end_ms == 3000
     assert strata_ok(address, "videos", "delete", "clips", "b") == "deleted video b of clips\n"
@@ -43,5 +44,14 @@ def test_videos_are_listed_sealed_and_deleted_by_name(address: str, tmp_path: Pa
     for command in ("seal", "delete"):
         refused = run_checked(address, "videos", command, "clips", "ghost")
         assert refused.returncode == 1 and "NOT_FOUND" in refused.stderr and "'ghost'" in refused.stderr, refused.stderr
+    # A wrong name among several seals none of them (it sealed those its threads had begun).
+    (tmp_path / "more.jsonl").write_text(_rows("c", 2) + _rows("d", 2))
+    strata_ok(address, "ingest", "clips", str(tmp_path / "more.jsonl"))
+    assert run_checked(address, "videos", "seal", "clips", "c", "ghost", "d").returncode == 1
+    assert {k: v[0] for k, v in _table(strata_ok(address, "videos", "list", "clips")).items()} == {
+        "a": "sealed",
+        "c": "open",
+        "d": "open",
+    }
     gone = run_checked(address, "videos", "list", "nope")
     assert gone.returncode == 1 and "NOT_FOUND" in gone.stderr
