@@ -16,7 +16,11 @@ from 198.2 to 42.7 MB in 0.5 s, and the database reopened on it verified clean.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -72,16 +76,37 @@ def compact(data_dir: Path, memory_limit: str = "1GB") -> Compacted:
                     "and the partial copy removed"
                 ) from exc
             raise
-        os.replace(part, store)
-        fsync_dir(data_dir)
+        try:
+            with _interrupts_held():  # the copy replaces the store whole, and the rename is flushed
+                os.replace(part, store)
+                fsync_dir(data_dir)
+        except KeyboardInterrupt as exc:  # it came as the store was replaced: the compaction is done
+            raise CompactInterrupted(f"the compaction of {data_dir} had finished: {store} is compacted") from exc
     return Compacted(before, _bytes(store), rows)
+
+
+@contextlib.contextmanager
+def _interrupts_held() -> Iterator[None]:
+    """SIGINT held pending by the kernel inside the block (in the main thread, where Python
+    takes it), delivered as the block ends."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _interrupted(exc: BaseException) -> bool:
     """Whether ``exc`` is Ctrl-C: Python's KeyboardInterrupt, or DuckDB's report of one
     that came while a query ran (DuckDB stops the query and raises a RuntimeError, "Query
     interrupted", in the KeyboardInterrupt's place)."""
-    return isinstance(exc, KeyboardInterrupt) or (isinstance(exc, RuntimeError) and "interrupted" in str(exc).lower())
+    if isinstance(exc, KeyboardInterrupt | duckdb.InterruptException):
+        return True
+    # DuckDB 2.0's wording (a change would show in tests/tools/test_cli_cut_short.py).
+    return isinstance(exc, RuntimeError) and "interrupted" in str(exc).lower()
 
 
 def _copy_checked(data_dir: Path, store: Path, part: Path, memory_limit: str) -> dict[str, int]:
@@ -124,6 +149,8 @@ def _copied(store: Path, part: Path, memory_limit: str) -> dict[str, int]:
             con.execute("CHECKPOINT compacted")
         finally:
             con.execute("DETACH compacted")
+    except duckdb.InterruptException:
+        raise  # Ctrl-C: the caller says so
     except duckdb.Error as exc:
         raise Unavailable(f"cannot copy the store {store}: {_advice(exc, memory_limit)}; nothing was changed") from exc
     finally:
