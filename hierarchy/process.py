@@ -101,28 +101,54 @@ def offline(data_dir: Path, work: str) -> Iterator[None]:
     of it."""
     lock = data_dir / "LOCK"
     made = not lock.exists()
-    handle = open_lock_file(data_dir)
     try:
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as exc:
-            raise Unavailable(f"{data_dir} is in use by a running Strata server; stop it before {work}") from exc
-        try:
-            yield
-        except BaseException:
-            if made:  # removed while still held, so no server can have taken it meanwhile
-                lock.unlink(missing_ok=True)
-            raise
+        handle = _flocked(data_dir)
+    except BlockingIOError as exc:
+        raise Unavailable(f"{data_dir} is in use by a running Strata server; stop it before {work}") from exc
+    try:
+        yield
+    except BaseException:
+        # Removed while still held: a server that opened it meanwhile finds, once it has
+        # the lock, that it is no longer the directory's lock file, and opens that.
+        if made:
+            lock.unlink(missing_ok=True)
+        raise
     finally:
         handle.close()
 
 
+def _flocked(data_dir: Path) -> IO[str]:
+    """The data directory's lock file, locked (BlockingIOError when another process holds
+    it). A lock taken on a file unlinked meanwhile (a refused offline run removes the one
+    it made) guards nothing: the file is opened again until the one locked is the one at
+    ``LOCK``."""
+    while True:
+        handle = open_lock_file(data_dir)
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if _same_file(handle, data_dir / "LOCK"):
+                return handle
+        except BaseException:
+            handle.close()
+            raise
+        handle.close()
+
+
+def _same_file(handle: IO[str], path: Path) -> bool:
+    try:
+        there = path.stat()
+    except FileNotFoundError:
+        return False
+    mine = os.fstat(handle.fileno())
+    return (mine.st_dev, mine.st_ino) == (there.st_dev, there.st_ino)
+
+
 def lock_directory(data_dir: Path) -> IO[str]:
     """Hold an exclusive lock on the data directory for the life of the process."""
-    handle = open_lock_file(data_dir)
     try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        handle = _flocked(data_dir)
     except BlockingIOError as exc:
+        handle = open_lock_file(data_dir)
         handle.seek(0)
         owner = handle.read().strip() or "unknown"
         handle.close()

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hierarchy import nodes
+from hierarchy import nodes, process
 from hierarchy.db import Database
 from hierarchy.errors import (
     AlreadyExists,
@@ -579,3 +579,19 @@ def test_a_stop_while_writes_wait_for_the_graph_loses_none(open_db: OpenDb) -> N
     reopened = open_db(index=IndexParams(exact_below=0))
     assert segment_count(reopened) == indexed_count(reopened) == 600
     assert_each_segment_finds_itself(reopened, ids, vectors)
+
+
+def test_a_lock_file_unlinked_after_it_was_opened_is_not_the_lock_taken(tmp_path: Path) -> None:
+    # A server that opened LOCK just before a refused offline run removed the one it made
+    # would lock a file no other process can see, beside a new LOCK anyone can take.
+    stale = process.open_lock_file(tmp_path)
+    (tmp_path / "LOCK").unlink()
+    assert not process._same_file(stale, tmp_path / "LOCK")
+    stale.close()
+    held = process.lock_directory(tmp_path)  # takes the directory's LOCK, made anew
+    try:
+        assert process._same_file(held, tmp_path / "LOCK")
+        with pytest.raises(Unavailable, match="in use"), process.offline(tmp_path, "compacting it"):
+            pass
+    finally:
+        held.close()
