@@ -8,6 +8,7 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +64,10 @@ def tree_bytes(root: Path) -> int:
     return total
 
 
-def read_sidecar(path: Path, counted: tuple[str, ...]) -> dict | None:
+def read_sidecar(path: Path, counted: tuple[str, ...]) -> dict[str, Any] | None:
     """The JSON object saved in ``path`` beside a file it describes, if its ``counted``
-    fields are counts; else None, with a warning that the file is rebuilt (a sidecar
-    missing, unreadable or malformed: the file cannot be checked)."""
+    fields are counts; else None, with a warning (a sidecar missing, unreadable or
+    malformed: the file it describes cannot be checked, and the caller rebuilds it)."""
     try:
         sidecar = json.loads(path.read_text())
     except (OSError, ValueError, RecursionError):

@@ -29,9 +29,9 @@ TlsCa = Annotated[
 
 def fail(exc: StrataRpcError, hint: str = "", where: str = "", given: Mapping[str, str] | None = None) -> NoReturn:
     """End a command on a refused call: ``error CODE: [where: ]message (hint)``, exit 1.
-    With no ``hint``: ``given as --option`` when ``given`` maps the first field refused
-    to the option (or argument) that set it; else, for a call that reached no server,
-    advice on reaching one."""
+    With no ``hint``: ``given as --option`` for the first of the refused fields that
+    ``given`` maps to the option (or argument) that set it; else, for a call that reached
+    no server, advice on reaching one."""
     # A server that answered says what to do ("recovering ...; retry shortly"): the hint
     # about reaching one is for calls that reached none.
     answered = "retry" in exc.message

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +23,18 @@ SOCCER = "soccer"  # the collection of ``sealed_soccer_match``
 SEGMENT_MS = 1000
 
 OpenDb = Callable[..., Database]
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository: where a child process finds the packages
+# A command prefix that runs a child without root's power over file permissions
+# (CAP_DAC_OVERRIDE), as an ordinary user runs the server; nothing when not root.
+UNPRIVILEGED = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--"] if os.geteuid() == 0 else []
+
+
+def unprivileged() -> list[str]:
+    """:data:`UNPRIVILEGED`, or the test skipped where root has no setpriv to drop it with."""
+    if UNPRIVILEGED and not shutil.which("setpriv"):
+        pytest.skip("runs as root without setpriv: file permissions cannot be made to apply")
+    return UNPRIVILEGED
 
 
 INDEXED = 200  # vectors of the index tests' ``vectors`` fixture (keys 1..INDEXED)

@@ -15,8 +15,16 @@ import pytest
 from hierarchy import nodes, snapshot
 from hierarchy.db import Database
 from hierarchy.errors import FailedPrecondition, Unavailable
-from tests.hierarchy.helpers import COLLECTION, OpenDb, fast_options, segment_count, segments, unit_vectors
-from tests.hierarchy.test_indexdir import ROOT, UNPRIVILEGED
+from tests.hierarchy.helpers import (
+    COLLECTION,
+    ROOT,
+    OpenDb,
+    fast_options,
+    segment_count,
+    segments,
+    unit_vectors,
+    unprivileged,
+)
 
 
 def _filled(db: Database, count: int = 40) -> None:
@@ -137,14 +145,13 @@ snapshot.discard(Path(sys.argv[1]))
 def test_a_partial_snapshot_that_cannot_be_removed_is_logged_not_raised(tmp_path: Path) -> None:
     # A failed snapshot's cleanup that failed too raised its own OSError, which replaced the
     # failure the operator had to see. Run as an ordinary user: a directory it may not write.
-    if UNPRIVILEGED and not shutil.which("setpriv"):
-        pytest.skip("setpriv is needed to drop root's file permissions")
+    as_user = unprivileged()
     partial = tmp_path / "snap"
     partial.mkdir()
     (partial / "strata.duckdb").write_bytes(b"half a copy")
     partial.chmod(0o555)
     try:
-        ran = subprocess.run([*UNPRIVILEGED, sys.executable, "-c", DISCARD, str(partial)], capture_output=True,
+        ran = subprocess.run([*as_user, sys.executable, "-c", DISCARD, str(partial)], capture_output=True,
                              text=True, timeout=60, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
     finally:
         partial.chmod(0o755)

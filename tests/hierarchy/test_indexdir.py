@@ -21,9 +21,8 @@ import pytest
 from hierarchy.db import Database
 from hierarchy.errors import FailedPrecondition
 from hierarchy.types import EmbeddingSpace, Level, SearchQuery
-from tests.hierarchy.helpers import DIM, OpenDb, fast_options, segments, unit_vectors
+from tests.hierarchy.helpers import DIM, ROOT, OpenDb, fast_options, segments, unit_vectors, unprivileged
 
-ROOT = Path(__file__).resolve().parents[2]
 COLLECTIONS = ("games", "clips")
 MARK = "the operator's"  # what the damage leaves in what is in the way: it must be kept
 
@@ -149,7 +148,6 @@ def test_an_empty_index_file_or_sidecar_is_rebuilt(
 # As root, every file is readable and every directory writable (CAP_DAC_OVERRIDE): the
 # database is opened in a process without that capability, as an ordinary user would be.
 
-UNPRIVILEGED = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--"] if os.geteuid() == 0 else []
 
 OPEN_AND_SEARCH = """
 import json, logging, sys
@@ -174,10 +172,8 @@ finally:
 def open_unprivileged(data_dir: Path) -> tuple[dict, str]:
     """Open ``data_dir`` and search it in a process that file permissions apply to: (what
     it printed, its log)."""
-    if UNPRIVILEGED and not shutil.which("setpriv"):
-        pytest.skip("runs as root without setpriv: file permissions cannot be made to apply")
     done = subprocess.run(
-        [*UNPRIVILEGED, sys.executable, "-c", OPEN_AND_SEARCH, str(data_dir)],
+        [*unprivileged(), sys.executable, "-c", OPEN_AND_SEARCH, str(data_dir)],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,

@@ -4,7 +4,6 @@ an index directory it cannot write is refused in one line, before it listens."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -14,13 +13,13 @@ import numpy as np
 import pytest
 
 from service.client import StrataClient
+from tests.hierarchy.helpers import unprivileged
 from tests.service.conftest import DIM, rows, start_server, unit_vectors
 from tools.crashtest import ServerProcess
 
 COLLECTIONS = ("games", "clips")
 LEVELS = ("segment", "scene", "drive", "half", "video")
 # As root every directory is writable: the refusal is checked without that capability.
-UNPRIVILEGED = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--"] if os.geteuid() == 0 else []
 
 
 def answers(client: StrataClient) -> dict[str, list[str]]:
@@ -93,13 +92,12 @@ def test_serve_moves_aside_what_is_in_the_way_and_answers_as_before(
 def test_serve_refuses_an_index_directory_it_cannot_write(before: dict[str, list[str]], tmp_path: Path) -> None:
     # Before: it listened, then failed recovery with a traceback (a level to rebuild could
     # not be saved), or served without ever saving an index.
-    if UNPRIVILEGED and not shutil.which("setpriv"):
-        pytest.skip("runs as root without setpriv: file permissions cannot be made to apply")
+    command = unprivileged()
     indexes = tmp_path / "data" / "indexes"
     shutil.rmtree(indexes / "c2")
     indexes.chmod(0o555)
     with (tmp_path / "server.log").open("w") as log:
-        server = serve(tmp_path / "data", log, UNPRIVILEGED)
+        server = serve(tmp_path / "data", log, command)
         try:
             with pytest.raises(RuntimeError, match="did not start"):
                 server.start()

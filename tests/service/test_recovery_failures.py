@@ -16,8 +16,8 @@ from hierarchy.errors import Unavailable
 from service.client import StrataClient
 from service.server import create_server
 from service.settings import Settings
+from tests.hierarchy.helpers import unprivileged
 from tests.service.conftest import DIM, rows, start_server, unit_vectors
-from tests.service.test_index_shapes import UNPRIVILEGED
 from tools.crashtest import ServerProcess
 
 # ``strata serve`` whose index directory (the first argument) turns read-only once the
@@ -101,8 +101,7 @@ def test_a_rebuilt_index_the_system_refuses_to_save_is_one_line_naming_the_file(
     # directory: its collection directory cannot be made) or of USearch's RuntimeError
     # "Permission denied" (a collection's directory: its graph cannot be written), which
     # named no file.
-    if UNPRIVILEGED and not shutil.which("setpriv"):
-        pytest.skip("runs as root without setpriv: file permissions cannot be made to apply")
+    as_user = unprivileged()
     indexes = data_dir / "indexes"
     # Clips (c2) is rebuilt into a new indexes/c2, games (c1) its segments' graph into
     # indexes/c1: the save into the read-only directory fails.
@@ -110,7 +109,7 @@ def test_a_rebuilt_index_the_system_refuses_to_save_is_one_line_naming_the_file(
     for file in (indexes / "c1").glob("segment.*"):
         file.unlink()
     refused = data_dir / refusing
-    command = [*UNPRIVILEGED, sys.executable, "-c", READ_ONLY_AFTER_OPEN, str(refused), "serve", "--data-dir"]
+    command = [*as_user, sys.executable, "-c", READ_ONLY_AFTER_OPEN, str(refused), "serve", "--data-dir"]
     try:
         errors, said = failed_serve(ServerProcess(data_dir, command=[*command, str(data_dir)]), tmp_path / "server.log")
     finally:
