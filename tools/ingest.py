@@ -34,17 +34,23 @@ class IngestRefused(Exception):
     error names (``file:line``; empty when it names none), what the run stored before
     that batch, and the place of the batch's first line."""
 
-    def __init__(self, error: StrataRpcError, where: str, stored: IngestSummary, first: str = "") -> None:
+    def __init__(
+        self, error: StrataRpcError, where: str, stored: IngestSummary, first: str = "", kept: list[str] | None = None
+    ) -> None:
         super().__init__(str(error))
         self.error, self.where, self.stored, self.first = error, where, stored, first
+        self.kept = kept or []  # videos the run made for the batch, kept: another client wrote to them
 
     def hint(self) -> str:
-        """What to do about it, and what is stored already."""
-        if too_large(self.error):
-            return self._smaller_batches()
-        said = [_HINTS.get(self.error.code.name, "")]
-        if self.stored.batches:
+        """What to do about it, what is stored already, and the videos made for the batch
+        that were kept (another client has written to them since)."""
+        said = [self._smaller_batches()] if too_large(self.error) else [_HINTS.get(self.error.code.name, "")]
+        if self.stored.batches and not too_large(self.error):
             said.append(f"{_before(self.stored.segments)} and a re-run with the same --batch-size replays them")
+        if self.kept:
+            videos = ", ".join(repr(v) for v in self.kept)
+            them = "it" if len(self.kept) == 1 else "them"
+            said.append(f"kept {videos}, made for this batch: another client has stored segments in {them} since")
         return "; ".join(part for part in said if part)
 
     def _smaller_batches(self) -> str:
@@ -144,9 +150,9 @@ def _append_all(
         try:
             reply = client.append_segments(collection, segments, request_id=request_id)
         except StrataRpcError as exc:
-            _forget_videos(client, collection, created)  # a refused batch leaves nothing behind
+            kept = _forget_videos(client, collection, created)  # a refused batch leaves nothing behind
             places = [where for where, _ in placed]
-            raise IngestRefused(exc, _place(exc, places), summary, places[0]) from exc
+            raise IngestRefused(exc, _place(exc, places), summary, places[0], kept) from exc
         summary.batches += 1
         summary.segments += len(batch)
         summary.replayed += len(batch) if reply.replayed else 0
@@ -198,9 +204,9 @@ def _videos_of(
             try:
                 video, made = _ensure_video(client, collection, row)
             except StrataRpcError as exc:
-                _forget_videos(client, collection, created)
+                kept = _forget_videos(client, collection, created)
                 of_row = bool(exc.fields) and "collection" not in exc.fields  # the video's fields, not the collection
-                raise IngestRefused(exc, where if of_row else "", summary, placed[0][0]) from exc
+                raise IngestRefused(exc, where if of_row else "", summary, placed[0][0], kept) from exc
             known[video_id] = _Seen(video, where if made else "")
             if made:
                 created.append(video_id)
@@ -236,14 +242,18 @@ def _ensure_video(client: StrataClient, collection: str, row: dict[str, Any]) ->
     return client.get_video(collection, row["video_id"]), False
 
 
-def _forget_videos(client: StrataClient, collection: str, video_ids: list[str]) -> None:
+def _forget_videos(client: StrataClient, collection: str, video_ids: list[str]) -> list[str]:
     """Delete videos this run created for a batch the server refused, each only while it
-    holds no segment: another client may have stored one in it since it was created."""
+    holds no segment: another client may have stored one in it since it was created. The
+    videos kept for that reason."""
+    kept = []
     for video_id in video_ids:
         try:
             client.delete_video(collection, video_id, only_if_empty=True)
-        except StrataRpcError:
-            pass  # best effort (a video kept for another client's segment too): the refusal is what the caller must see
+        except StrataRpcError as exc:  # best effort: the refusal is what the caller must see
+            if exc.code is grpc.StatusCode.FAILED_PRECONDITION:
+                kept.append(video_id)
+    return kept
 
 
 def _chunks(rows: Iterable[tuple[str, dict[str, Any]]], size: int) -> Iterator[list[tuple[str, dict[str, Any]]]]:

@@ -171,6 +171,8 @@ def test_a_refused_batch_keeps_a_video_it_created_that_another_client_wrote_to(
         client.create_collection("race", dimension=4)
         out = _run(address, "ingest", "race", str(data))
         assert out.returncode == 1 and "ALREADY_EXISTS" in out.stderr and "rows.jsonl:5" in out.stderr, out.stderr
+        # And it says so: the video left behind is not this run's to clean up.
+        assert "kept 'r', made for this batch: another client has stored segments in it since" in out.stderr
         kept = client.get_video("race", "r")
         assert kept.segment_count == 1  # the other client's, acknowledged to it
         assert [n.node.start_ms for n in client.search("race", vector=np.array([1, 0, 0, 4])).hits] == [4000]
