@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import subprocess
+import time
 from pathlib import Path
 
+import numpy as np
+
 from service.client import StrataClient
-from tests.tools.conftest import run_checked, strata_ok
+from service.gen.strata.v1 import video_pb2
+from tests.tools.conftest import STRATA, run_checked, strata_ok
 
 
 def _rows(video: str, count: int) -> str:
@@ -55,3 +63,31 @@ def test_videos_are_listed_sealed_and_deleted_by_name(address: str, tmp_path: Pa
     }
     gone = run_checked(address, "videos", "list", "nope")
     assert gone.returncode == 1 and "NOT_FOUND" in gone.stderr
+
+
+def test_ctrl_c_while_sealing_says_how_many_are_sealed_and_how_to_seal_the_rest(address: str) -> None:
+    names = [f"m{v:02d}" for v in range(60)]
+    vectors = np.random.default_rng(5).normal(size=(200, 8))
+    with StrataClient(address) as client:
+        client.create_collection("slow", dimension=8)
+        for name in names:
+            client.create_video("slow", name)
+            rows = [
+                {"video_id": name, "start_ms": i * 1000, "end_ms": (i + 1) * 1000, "vector": r}
+                for i, r in enumerate(vectors)
+            ]
+            client.append_segments("slow", rows)
+        env = {**os.environ, "STRATA_TARGET": address}
+        command = [STRATA, "videos", "seal", "slow", *names]
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        while not any(v.state == video_pb2.VIDEO_STATE_SEALED for v in client.list_videos("slow")):
+            assert proc.poll() is None, proc.communicate()
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGINT)
+        out, errors = proc.communicate(timeout=30)
+        sealed = sum(v.state == video_pb2.VIDEO_STATE_SEALED for v in client.list_videos("slow"))
+    lines = errors.strip().splitlines()
+    assert proc.returncode == 130 and not out and len(lines) == 1, errors
+    said = re.fullmatch(r"interrupted: (\d+) of 60 videos sealed \(and maybe those under way\); the same command "
+                        r"seals the others", lines[0])  # fmt: skip
+    assert said is not None and int(said[1]) <= sealed < 60, (lines, sealed)
