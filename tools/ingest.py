@@ -44,9 +44,12 @@ class IngestRefused(Exception):
     def hint(self) -> str:
         """What to do about it, what is stored already, and the videos made for the batch
         that were kept (another client has written to them since)."""
-        said = [self._smaller_batches()] if too_large(self.error) else [_HINTS.get(self.error.code.name, "")]
-        if self.stored.batches and not too_large(self.error):
-            said.append(f"{_before(self.stored.segments)} and a re-run with the same --batch-size replays them")
+        if too_large(self.error):
+            said = [self._smaller_batches()]  # which says what is stored, and from which line to go on
+        else:
+            said = [_HINTS.get(self.error.code.name, "")]
+            if self.stored.batches:
+                said.append(f"{_before(self.stored.segments)} and a re-run with the same --batch-size replays them")
         if self.kept:
             videos = ", ".join(repr(v) for v in self.kept)
             them = "it" if len(self.kept) == 1 else "them"
