@@ -90,8 +90,13 @@ def check_row(row: dict[str, Any]) -> str:
     if row["end_ms"] <= row["start_ms"]:
         return f"end_ms: must be after start_ms (is {row['end_ms']}, start_ms {row['start_ms']})"
     try:
+        # The server's rules, which a line would otherwise break only once its batch is
+        # sent: an id of the form of a tree's node ids, a label too long or empty, an
+        # attribute of NaN or infinity, an empty key, one nested too deep.
+        validate.segment_id(row.get("id") or "", "id", f"{row['video_id']}@{row['start_ms']}")
+        validate.labels(row.get("labels") or [], "labels")
         validate.attributes(row.get("attributes") or {}, "attributes")
-    except InvalidArgument as exc:  # NaN or infinity inside, an empty key, too deep
+    except InvalidArgument as exc:
         return str(exc)
     return ""
 
