@@ -50,11 +50,7 @@ class IngestRefused(Exception):
             said = [_HINTS.get(self.error.code.name, "")]
             if self.stored.batches:
                 said.append(f"{_before(self.stored.segments)} and a re-run with the same --batch-size replays them")
-        if self.kept:
-            videos = ", ".join(repr(v) for v in self.kept)
-            them = "it" if len(self.kept) == 1 else "them"
-            said.append(f"kept {videos}, made for this batch: another client has stored segments in {them} since")
-        return "; ".join(part for part in said if part)
+        return "; ".join(part for part in [*said, kept_note(self.kept)] if part)
 
     def _smaller_batches(self) -> str:
         """Advice on a batch too large: a lower --batch-size, for the lines not yet stored
@@ -66,6 +62,15 @@ class IngestRefused(Exception):
             f"other batches, refused as stored already; ingest the lines from {self.first or 'its first line'} on, "
             "in a file of their own, with a lower --batch-size"
         )
+
+
+def kept_note(kept: list[str]) -> str:
+    """What a refused batch's undo left of the videos it made (another client has written
+    to them since), or "" when it left none."""
+    if not kept:
+        return ""
+    them = "it" if len(kept) == 1 else "them"
+    return f"kept {', '.join(map(repr, kept))}, made for this batch: another client has stored segments in {them} since"
 
 
 def too_large(error: StrataRpcError) -> bool:
@@ -215,8 +220,8 @@ def _videos_of(
                 created.append(video_id)
             summary.video_ids.append(video_id)
         if problem := _duration_problem(row, known[video_id]):
-            _forget_videos(client, collection, created)
-            raise ValueError(f"{where}: {problem}")
+            kept = kept_note(_forget_videos(client, collection, created))
+            raise ValueError(f"{where}: {problem}" + (f"; {kept}" if kept else ""))
     summary.videos += len(created)
     return created
 

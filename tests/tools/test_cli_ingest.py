@@ -148,24 +148,29 @@ def test_a_rerun_after_the_video_was_deleted_stores_it_again(address: str, tmp_p
         assert client.get_video("again", "c").segment_count == 5
 
 
+def _another_client_writes_after_create(monkeypatch: pytest.MonkeyPatch, address: str, collection: str) -> None:
+    """Once video r of ``collection`` is created, another client stores its segment 4."""
+    from hierarchy.db import Database
+
+    create = Database.create_video
+
+    def create_then_another_client_writes(db: Database, name: str, video_id: str, *args: Any) -> Any:
+        created = create(db, name, video_id, *args)
+        if name == collection:
+            with StrataClient(address) as other:
+                other.append_segments(collection, [_segment("r", 4)])
+        return created
+
+    monkeypatch.setattr(Database, "create_video", create_then_another_client_writes)
+
+
 def test_a_refused_batch_keeps_a_video_it_created_that_another_client_wrote_to(
     address: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The run creates video r; before its batch arrives, another client stores a segment
     in r (acknowledged), which makes the server refuse the batch. Undoing its create, the
     run deleted r, and the other client's segment with it."""
-    from hierarchy.db import Database
-
-    create = Database.create_video
-
-    def create_then_another_client_writes(db: Database, collection: str, video_id: str, *args: Any) -> Any:
-        created = create(db, collection, video_id, *args)
-        if collection == "race":
-            with StrataClient(address) as other:
-                other.append_segments("race", [_segment("r", 4)])
-        return created
-
-    monkeypatch.setattr(Database, "create_video", create_then_another_client_writes)
+    _another_client_writes_after_create(monkeypatch, address, "race")
     data = _write(tmp_path / "rows.jsonl", [_segment("r", i) for i in range(6)])
     with StrataClient(address) as client:
         client.create_collection("race", dimension=4)
@@ -176,6 +181,21 @@ def test_a_refused_batch_keeps_a_video_it_created_that_another_client_wrote_to(
         kept = client.get_video("race", "r")
         assert kept.segment_count == 1  # the other client's, acknowledged to it
         assert [n.node.start_ms for n in client.search("race", vector=np.array([1, 0, 0, 4])).hits] == [4000]
+
+
+def test_a_line_refused_for_its_duration_names_the_video_its_undo_kept(
+    address: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused before its batch was sent, for a later line's other video_duration_ms, the
+    run kept video r (another client has stored a segment in it) and did not say so."""
+    _another_client_writes_after_create(monkeypatch, address, "race-duration")
+    data = _write(tmp_path / "rows.jsonl", [_segment("r", 0), _segment("r", 1, video_duration_ms=9000)])
+    with StrataClient(address) as client:
+        client.create_collection("race-duration", dimension=4)
+        out = _run(address, "ingest", "race-duration", str(data))
+        assert out.returncode == 1 and f"{data}:2: video_duration_ms: is 9000" in out.stderr, out.stderr
+        assert "kept 'r', made for this batch: another client has stored segments in it since" in out.stderr
+        assert client.get_video("race-duration", "r").segment_count == 1
 
 
 @pytest.mark.parametrize(
