@@ -3,6 +3,7 @@ run a server in this process."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import logging
 import shlex
@@ -469,6 +470,30 @@ def bench(ctx: typer.Context) -> None:
     from tools.bench.run import main as bench_main
 
     raise typer.Exit(bench_main(list(ctx.args)))
+
+
+# The evaluations ``strata eval`` runs, by name: (module, what it measures).
+EVALUATIONS = {
+    "retrieval": ("tools.evaluate.retrieval", "flat, fixed windows, collapsed, each level, AUTO and the oracle"),
+    "segmentation": ("tools.evaluate.segmentation", "scene boundaries against the true ones, and fixed windows"),
+}
+
+
+@app.command("eval", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}, add_help_option=False)
+def evaluate(ctx: typer.Context) -> None:
+    """Run a quality evaluation: ``strata eval retrieval`` or ``strata eval segmentation``
+    (``python -m tools.evaluate.NAME``; ``strata eval NAME --help`` for its options)."""
+    name, rest = (ctx.args[0], ctx.args[1:]) if ctx.args else ("", [])
+    if name in EVALUATIONS:
+        raise typer.Exit(importlib.import_module(EVALUATIONS[name][0]).main(rest))
+    listed = "\n".join(f"  {key:<13} {what}" for key, (_, what) in EVALUATIONS.items())
+    usage = f"usage: strata eval NAME [OPTIONS]  (strata eval NAME --help for its options)\n\n{listed}"
+    if name in ("--help", "-h"):
+        console.print(usage, markup=False, highlight=False)
+        raise typer.Exit(0)
+    problem = f"no evaluation {name!r}" if name else "name an evaluation"
+    err.print(f"{usage}\n\nerror: {problem}; use one of {', '.join(EVALUATIONS)}", markup=False, highlight=False)
+    raise typer.Exit(2)
 
 
 # Once every command is registered: help from the docstrings, literals without backticks.
