@@ -224,7 +224,7 @@ def ingest(
             dir_okay=False,
             allow_dash=True,
             path_type=str,  # as typed: typer takes "-" for standard input only in a str, not in a Path
-            help="JSONL, one segment a line; - reads standard input.",
+            help="JSONL, one segment a line (- reads standard input), or Parquet (*.parquet), a segment a row.",
         ),
     ],
     batch_size: Annotated[int, typer.Option(min=1, help="Segments per atomic batch.")] = 500,
@@ -235,11 +235,12 @@ def ingest(
     token: Token = None,
     tls_ca: TlsCa = None,
 ) -> None:
-    """Ingest a JSONL file; unknown videos are created on first sight. Re-running the
-    same file with the same --batch-size is safe: a batch's request id derives from its
-    segments, so the batches stored before replay. The file is read once: it may be
-    standard input (-), a pipe or a FIFO (<(zcat segments.jsonl.gz)), whose progress
-    then shows no total."""
+    """Ingest a JSONL or Parquet file; unknown videos are created on first sight.
+    Re-running the same file with the same --batch-size is safe: a batch's request id
+    derives from its segments, so the batches stored before replay. A JSONL file is read
+    once: it may be standard input (-), a pipe or a FIFO (<(zcat segments.jsonl.gz)),
+    whose progress then shows no total. A Parquet file's columns are a line's fields
+    (attributes a struct, a map or a JSON string)."""
     with connect(target, token, tls_ca) as client:
         summary = _ingested(client, collection, Path(file), batch_size)
         if seal:
@@ -255,12 +256,15 @@ def ingest(
 def _ingested(client: StrataClient, collection: str, file: Path, batch_size: int) -> IngestSummary:
     """Ingest ``file`` with a progress bar; a refusal, a bad line or Ctrl-C ends the
     command saying what is stored and how to go on."""
-    from tools.ingest import IngestRefused, ingest_file
-    from tools.jsonl import count_rows
+    from tools.ingest import IngestRefused, count_file, ingest_file
 
     stored = 0
+    try:
+        total = count_file(file)
+    except ValueError as exc:  # a .parquet file that is not Parquet
+        stop(str(exc))
     with bars(err) as progress:
-        task = progress.add_task("ingest", total=count_rows(file))
+        task = progress.add_task("ingest", total=total)
 
         def acknowledged(count: int) -> None:
             nonlocal stored

@@ -1,4 +1,4 @@
-"""Bulk ingest of JSONL segment files through the client SDK."""
+"""Bulk ingest of JSONL and Parquet segment files through the client SDK."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ import grpc
 
 from service.client import StrataClient, StrataRpcError, segment_from_dict
 from service.gen.strata.v1 import segment_pb2, video_pb2
-from tools.jsonl import read_jsonl
+from tools.jsonl import count_rows, read_jsonl
 from tools.output import many
+from tools.parquet import count_parquet, is_parquet, read_parquet
 
 
 @dataclass
@@ -174,8 +175,15 @@ def ingest_file(
     batch_size: int = 500,
     on_batch: Callable[[int], None] = lambda n: None,
 ) -> IngestSummary:
-    """Ingest a JSONL file (see :func:`ingest_rows`)."""
-    return ingest_rows(client, collection, read_jsonl(path), batch_size, "ingest", on_batch)
+    """Ingest a JSONL or Parquet file (see :func:`ingest_rows`)."""
+    rows = read_parquet(path) if is_parquet(path) else read_jsonl(path)
+    return ingest_rows(client, collection, rows, batch_size, "ingest", on_batch)
+
+
+def count_file(path: Path) -> int | None:
+    """The segments of a JSONL or Parquet file (a progress bar's total); None where the
+    file can be read only once (standard input, a pipe)."""
+    return count_parquet(path) if is_parquet(path) else count_rows(path)
 
 
 def _place(error: StrataRpcError, places: list[str]) -> str:

@@ -132,9 +132,11 @@ def _text(value: Any) -> str:
 
 
 def _vector(value: Any) -> str:
-    if isinstance(value, list) and all(_float32(x) for x in value):
-        return ""
-    return "must be a list of numbers, each finite and within float32 range"
+    if isinstance(value, np.ndarray):  # a Parquet file's column, read whole (tools.parquet)
+        held = value.ndim == 1 and bool(np.all(np.abs(value) <= _FLOAT32_MAX))  # NaN fails too
+    else:
+        held = isinstance(value, list) and all(_float32(x) for x in value)
+    return "" if held else "must be a list of numbers, each finite and within float32 range"
 
 
 def _float32(value: Any) -> bool:
