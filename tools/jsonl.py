@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import codecs
 import json
-import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -132,19 +131,16 @@ def _text(value: Any) -> str:
 
 
 def _vector(value: Any) -> str:
-    if isinstance(value, np.ndarray):  # a Parquet file's column, read whole (tools.parquet)
-        held = value.ndim == 1 and bool(np.all(np.abs(value) <= _FLOAT32_MAX))  # NaN fails too
-    else:
-        held = isinstance(value, list) and all(_float32(x) for x in value)
-    return "" if held else "must be a list of numbers, each finite and within float32 range"
-
-
-def _float32(value: Any) -> bool:
-    # A vector is sent as float32: a larger number would arrive as infinity. An int is
-    # compared as it is: float() raises on one like 10**400.
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    return (isinstance(value, int) or math.isfinite(value)) and abs(value) <= _FLOAT32_MAX
+    # A vector is sent as float32: a larger number would arrive as infinity. Checked as one
+    # array, not number by number (0.6 ms a 512-d line, four fifths of reading it), once
+    # every item is a JSON number (a bool is no int here: true would be 1.0).
+    if isinstance(value, list) and set(map(type, value)) <= {float, int}:
+        try:
+            value = np.asarray(value, np.float64)
+        except OverflowError:  # an int like 10**400
+            return _NOT_A_VECTOR
+    held = isinstance(value, np.ndarray) and value.ndim == 1 and bool(np.all(np.abs(value) <= _FLOAT32_MAX))
+    return "" if held else _NOT_A_VECTOR  # NaN is not held either
 
 
 def _strings(value: Any) -> bool:
@@ -156,6 +152,7 @@ def _kind(check: Callable[[Any], bool], what: str) -> Callable[[Any], str]:
 
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+_NOT_A_VECTOR = "must be a list of numbers, each finite and within float32 range"
 # Each field of a row, checked when present (not null): its problem, or "".
 _FIELDS: tuple[tuple[str, Callable[[Any], str]], ...] = (
     ("video_id", _video_id),
