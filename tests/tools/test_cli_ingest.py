@@ -278,6 +278,8 @@ def test_a_video_the_server_refuses_is_named_by_its_line_and_leaves_no_video_of_
         ({"vector": [1, "x", 0, 0]}, "vector: must be a list of numbers"),
         ({"vector": [1, 0, 0, "1e400"]}, "vector: must be a list of numbers"),
         ({"vector": [1, 0, 0, 10**400]}, "vector: must be a list of numbers"),
+        ({"vector": [True, 0, 0, 0.5]}, "vector: must be a list of numbers"),  # not 1.0
+        ({"vector": [1, 0, 0, 1e39]}, "vector: must be a list of numbers"),  # past float32
     ],
 )
 def test_a_bad_field_is_named_with_its_line_before_its_batch_is_sent(
