@@ -51,21 +51,22 @@ def hits(
     first_rank: int,
     raw: dict[int, float],
     evidence: Callable[[list[tuple[int, Level]]], dict[int, list[Scored]]] | None,
-    ancestors: Callable[[Node], tuple[Node, ...] | None],
+    ancestors: Callable[[list[Node]], dict[str, tuple[Node, ...]]] | None,
 ) -> list[Hit]:
     """Hits for one page of ranked answers (answers whose node vanished, or whose place in
-    the tree did (``ancestors`` None), are skipped); ``evidence`` None: none attached, not
-    even what an answer was ranked with."""
+    the tree did (``ancestors`` leaves them out), are skipped); ``evidence`` None: none
+    attached, not even what an answer was ranked with; ``ancestors`` None: none attached."""
     support: dict[int, list[Scored]] = {}
     if evidence is not None:
         support = {r.key: list(r.explained) for r in page if r.explained}
         support.update(evidence([(r.key, r.level) for r in page if not r.explained]))
     wanted = [r.key for r in page] + [key for found in support.values() for key, _, _ in found]
     found = fetch(wanted)
+    chains = None if ancestors is None else ancestors([found[r.key] for r in page if r.key in found])
     out = []
     for r in page:
         node = found.get(r.key)
-        chain = ancestors(node) if node is not None else None
+        chain = () if node is None or chains is None else chains.get(node.id)
         if node is None or chain is None:
             continue
         explained = support.get(r.key, [])

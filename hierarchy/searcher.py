@@ -390,7 +390,7 @@ class Searcher:
             first_rank,
             ranking.raw,
             self._evidence(coll, plan, ranking) if query.include_evidence else None,
-            self._ancestors(coll) if query.include_ancestors else lambda node: (),
+            self._ancestors(coll, query.deadline) if query.include_ancestors else None,
         )
 
     def _rank(self, coll: Collection, plan: Plan, wanted: int) -> tuple[list[Ranked], Route, np.ndarray]:
@@ -569,14 +569,14 @@ class Searcher:
         written = self._commits.written(coll.id, level)
         return self._span_cache.get(self._store.cursor(), coll.id, level, rewrites, written)
 
-    def _ancestors(self, coll: Collection) -> Callable[[Node], tuple[Node, ...] | None]:
-        def chain(node: Node) -> tuple[Node, ...] | None:
-            try:
-                return tuple(self._navigator.ancestors(coll.name, node.id))
-            except NotFound:
-                return None  # replaced by a tree rebuild since it was ranked: not an answer now
+    def _ancestors(
+        self, coll: Collection, deadline: float | None
+    ) -> Callable[[list[Node]], dict[str, tuple[Node, ...]]]:
+        def chains(found: list[Node]) -> dict[str, tuple[Node, ...]]:
+            deadlines.check(deadline, "before the answers' ancestors were read")
+            return self._navigator.ancestors_of(coll, found)
 
-        return chain
+        return chains
 
     def _moments(
         self, coll: Collection, level: Level, as_of: int | None = None, pins: dict[int, int] | None = None
