@@ -101,7 +101,14 @@ def replayed(
     if done is None:
         return None
     stored = done[1]["segment_ids"]
-    if [seg.id or default_segment_id(seg.video_id, seg.start_ms) for seg in segments] != stored:
+    named = [seg.id or default_segment_id(seg.video_id, seg.start_ms) for seg in segments]
+    if named != stored:
+        if sorted(named) == sorted(stored):  # its answer lists them in the first one's order
+            raise InvalidArgument(
+                "request_id",
+                "was used by an earlier batch of these segments in another order; a retry resends the batch "
+                "as it was sent (its segment_ids answer in that order)",
+            )
         what = f"{len(stored)} segments from {stored[0]!r}" if stored else "no segments"
         raise InvalidArgument(
             "request_id",

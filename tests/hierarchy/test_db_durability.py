@@ -87,6 +87,17 @@ def test_other_segments_under_a_used_request_id_are_refused_not_answered_as_stor
     assert segment_count(games) == 5
 
 
+def test_a_retry_in_another_order_is_told_to_resend_the_batch_as_sent(games: Database) -> None:
+    """Its answer lists the segments in the first batch's order, so it is no retry; it was
+    told its segments were other ones."""
+    batch = segments("v1", unit_vectors(3))
+    games.append_segments(COLLECTION, batch, request_id="ordered")
+    with pytest.raises(InvalidArgument) as err:
+        games.append_segments(COLLECTION, batch[::-1], request_id="ordered")
+    assert err.value.field == "request_id" and "these segments in another order" in err.value.message
+    assert games.append_segments(COLLECTION, batch, request_id="ordered").replayed
+
+
 def test_same_segments_under_another_request_id_already_exist(games: Database) -> None:
     batch = segments("v1", unit_vectors(5))
     games.append_segments(COLLECTION, batch, request_id="req-1")
