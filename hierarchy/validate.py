@@ -341,10 +341,15 @@ def _hierarchy_value(name: str, value: Any, field: str, whole: bool) -> None:
     finite(value, field)
     floor = 0 if name in _ZERO_ALLOWED else 1 if whole else 1e-12
     if value < floor:
-        raise InvalidArgument(field, f"is {value:g}; must be {'>= 0' if floor == 0 else f'at least {floor:g}'}")
+        raise InvalidArgument(field, f"is {_shown(value)}; must be {'>= 0' if floor == 0 else f'at least {floor:g}'}")
     ceiling = _CEILINGS.get(name)
     if ceiling is not None and value > ceiling:
-        raise InvalidArgument(field, f"is {value:g}; must be at most {ceiling:g}")
+        raise InvalidArgument(field, f"is {_shown(value)}; must be at most {_shown(ceiling)}")
+
+
+def _shown(value: float) -> str:
+    """A number as given: an integer in every digit (``:g`` showed 2**62 as 4.61169e+18)."""
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 HINT_LEVELS = (Level.SCENE, Level.DRIVE, Level.HALF)

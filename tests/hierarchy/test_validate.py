@@ -272,9 +272,13 @@ def test_bad_hierarchy_values_are_refused(overrides: dict, field: str) -> None:
         ({"scene_min_ms": -5}, "is -5; must be at least 1"),
         ({"scene_penalty": 0.0}, "is 0; must be at least 1e-12"),
         ({"scene_dims": -1}, "is -1; must be >= 0"),
+        # Integers in every digit: 4.61169e+18 and 9.0072e+15 said neither.
+        ({"scene_max_ms": 2**62}, "is 4611686018427387904; must be at most 9007199254740992"),
+        ({"half_count": 10**9}, "is 1000000000; must be at most 100"),
+        ({"scene_penalty": 2.5e6}, "is 2.5e+06; must be at most 1e+06"),
     ],
 )
-def test_a_value_below_its_floor_is_told_the_floor_of_its_kind(overrides: dict, message: str) -> None:
+def test_a_value_out_of_range_is_told_its_bound(overrides: dict, message: str) -> None:
     """Counts and times are whole numbers from 1; other numbers need only be positive."""
     with pytest.raises(InvalidArgument) as err:
         validate.hierarchy_config(HierarchyConfig(), overrides)
