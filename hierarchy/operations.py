@@ -30,6 +30,7 @@ class Progress(Protocol):
 MAX_RUNNING = 2
 # Ended operations kept for GetOperation; the oldest are forgotten past this many.
 MAX_ENDED = 1000
+PREFIX = "operations/"  # every operation's name begins so
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class Operations:
 
     def start(self, description: str, total: int, work: Callable[[Progress], None]) -> Operation:
         """Run ``work(advance)`` in a thread; ``advance(n)`` adds ``n`` to the progress."""
-        op = Operation(name=f"operations/{uuid.uuid4().hex[:16]}", description=description, total=total)
+        op = Operation(name=f"{PREFIX}{uuid.uuid4().hex[:16]}", description=description, total=total)
         with self._lock:
             self._ops[op.name] = op
             self._threads = [t for t in self._threads if t.is_alive()]
@@ -67,7 +68,7 @@ class Operations:
 
     def get(self, name: str) -> Operation:
         """The current state of an operation."""
-        if not name or len(name) > 128 or not name.isprintable():
+        if not name.startswith(PREFIX) or len(name) > 128 or not name.isprintable():
             raise InvalidArgument("name", "must name an operation: operations/<id>, as BuildHierarchy returned it")
         with self._lock:
             op = self._ops.get(name)

@@ -160,7 +160,9 @@ def test_seal_with_a_malformed_video_id(client: StrataClient, loaded: np.ndarray
     assert info.value.code.name == "INVALID_ARGUMENT" and "video_id" in info.value.fields
 
 
-@pytest.mark.parametrize("name", ["operations/" + "x" * 200, "operations/\x00"], ids=["too-long", "nul"])
+@pytest.mark.parametrize(
+    "name", ["operations/" + "x" * 200, "operations/\x00", "garbage", ""], ids=["too-long", "nul", "no-prefix", "empty"]
+)
 def test_malformed_operation_name(client: StrataClient, name: str) -> None:
     with pytest.raises(StrataRpcError) as info:
         client.get_operation(name)
