@@ -74,8 +74,8 @@ class HierarchyServiceServicer:
 
     def GetOperation(self, request, context):
         """GetOperation returns the state of a long-running operation.
-        Errors: INVALID_ARGUMENT (empty name), NOT_FOUND (unknown operation; operations
-        live in the server's memory and end with it).
+        Errors: INVALID_ARGUMENT (a name not of the form operations/<id>), NOT_FOUND
+        (unknown operation; operations live in the server's memory and end with it).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
