@@ -205,7 +205,14 @@ def _check_against_store(
     ends = np.array([s.end_ms for s in segments], np.int64)
     clash = nodes.first_overlap(cur, coll.id, [s.video_id for s in segments], starts, ends)
     if clash is not None and clash[1] == ids[clash[0]]:
-        _refuse_taken(ids, {clash[1]})
+        if segments[clash[0]].id:
+            _refuse_taken(ids, {clash[1]})
+        # Sent without an id, it clashes on its start: the caller never named an id.
+        seg = segments[clash[0]]
+        raise AlreadyExists(
+            f"video {seg.video_id!r} holds a segment starting at {seg.start_ms} ms already ({clash[1]!r})",
+            f"segments[{clash[0]}].start_ms",
+        )
     if clash is not None:
         raise AlreadyExists(
             f"overlaps the stored segment {clash[1]!r}; segments of a video never overlap",

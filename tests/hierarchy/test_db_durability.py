@@ -99,12 +99,19 @@ def test_a_retry_in_another_order_is_told_to_resend_the_batch_as_sent(games: Dat
 
 
 def test_same_segments_under_another_request_id_already_exist(games: Database) -> None:
+    """Sent without ids, they clash on their starts: the error named segments[0].id, a
+    field the caller never set."""
     batch = segments("v1", unit_vectors(5))
     games.append_segments(COLLECTION, batch, request_id="req-1")
     with pytest.raises(AlreadyExists) as err:
         games.append_segments(COLLECTION, batch, request_id="req-2")
-    assert err.value.field == "segments[0].id"
+    assert err.value.field == "segments[0].start_ms"
+    assert "video 'v1' holds a segment starting at 0 ms already ('v1@0')" in err.value.message
     assert segment_count(games) == 5
+    named = [dataclasses.replace(seg, id=f"named-{i}") for i, seg in enumerate(batch)]
+    with pytest.raises(AlreadyExists) as err:  # named ones clash on their start too (their ids are new)
+        games.append_segments(COLLECTION, named, request_id="req-3")
+    assert err.value.field == "segments[0].start_ms"
 
 
 def test_a_segment_may_not_take_the_name_another_is_given_by_default(games: Database) -> None:
