@@ -163,11 +163,15 @@ class SegmentServicer(segment_pb2_grpc.SegmentServiceServicer):
         messages = iter(request_iterator)
         for number in itertools.count():
             try:
-                # Reading the next message is inside: one whose bytes do not parse is refused
-                # as it is read, and that error names its batch too.
+                # A message whose bytes do not parse is refused as it is read: the batch is
+                # at fault as a whole (not a field "request" inside it).
                 message = next(messages, None)
-                if message is None:
-                    break
+            except StrataError as exc:
+                exc.field = f"batch[{number}]"
+                raise
+            if message is None:
+                break
+            try:
                 answer = self._append(message.batch)
             except StrataError as exc:
                 # Earlier batches are committed; say which batch failed.
