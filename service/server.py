@@ -170,7 +170,7 @@ class StrataServer:
         self._recovery_error: BaseException | None = None
         self._recovery_failed = False  # on its own, not stopped: it was logged, and a close writes nothing
         self._register()
-        self.port = self._bind(settings.endpoint(settings.port), security.credentials)
+        self.port = self._bind_all(security.credentials)
         self.exposure = auth.exposure_warning(settings)
         self._stopped = threading.Event()
 
@@ -188,6 +188,14 @@ class StrataServer:
         health_pb2_grpc.add_HealthServicer_to_server(self.health, s)
         names = [*SERVICE_NAMES, health.SERVICE_NAME, reflection.SERVICE_NAME]
         reflection.enable_server_reflection(names, s)
+
+    def _bind_all(self, credentials: grpc.ServerCredentials | None) -> int:
+        """Listen on every address of ``host`` (see ServerSettings.bind_hosts): the
+        first picks the port when it is 0, the others take the same; the port."""
+        port = self.settings.port
+        for host in self.settings.bind_hosts():
+            port = self._bind(f"{host}:{port}", credentials)
+        return port
 
     def _bind(self, address: str, credentials: grpc.ServerCredentials | None) -> int:
         try:

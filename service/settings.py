@@ -131,8 +131,16 @@ class Settings:
 
     def endpoint(self, port: int) -> str:
         """``host:port`` to bind or dial (an IPv6 address in brackets, given with or without)."""
-        host = self.host.strip("[]")
-        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        return f"{_bracketed(self.host.strip('[]'))}:{port}"
+
+    def bind_hosts(self) -> list[str]:
+        """Where to listen, as the host part of ``host:port``: ``host`` itself, or, for a
+        name that resolves to several addresses of this machine (``localhost``: 127.0.0.1
+        and ::1), each of them. Given the name, gRPC binds every address it can and fails
+        only when none binds: a port another server held on 127.0.0.1 went unnoticed, that
+        server answering every client that dialled localhost."""
+        addresses = _local_addresses(self.host.strip("[]"))
+        return [_bracketed(a) for a in addresses] if len(addresses) > 1 else [_bracketed(self.host.strip("[]"))]
 
     def wildcard(self) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         """``host`` when it is a wildcard address (``0.0.0.0``, ``::``: every interface), else None."""
@@ -259,3 +267,37 @@ def _flag(raw: str) -> bool:
     if word in ("0", "false", "no", "off"):
         return False
     raise ValueError(raw)
+
+
+def _bracketed(host: str) -> str:
+    """A host as ``host:port`` writes it: an IPv6 address in brackets."""
+    return f"[{host}]" if ":" in host else host
+
+
+def _local_addresses(host: str) -> list[str]:
+    """The addresses of this machine a host name resolves to, each once, in the resolver's
+    order; none for an address (or a name that does not resolve: binding it says so)."""
+    try:
+        ipaddress.ip_address(host)
+        return []
+    except ValueError:
+        pass
+    if host.lower() == "localhost":  # gRPC binds both loopbacks for it, whatever the resolver says
+        candidates = [(socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")]
+    else:
+        try:
+            infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        except (socket.gaierror, UnicodeError):
+            return []
+        candidates = [(family, str(sockaddr[0])) for family, _, _, _, sockaddr in infos]
+    found: list[str] = []
+    for family, address in candidates:
+        if address in found:
+            continue
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((address, 0))
+            except OSError:  # not an address of this machine (IPv6 turned off): gRPC skips it too
+                continue
+        found.append(address)
+    return found

@@ -189,6 +189,36 @@ def test_a_second_server_on_a_busy_port_is_refused(tmp_path: Path) -> None:
         first.stop(0)
 
 
+def test_a_host_name_held_on_one_of_its_addresses_is_refused_and_a_free_one_listens_on_each(tmp_path: Path) -> None:
+    """gRPC binds localhost on 127.0.0.1 and ::1 and fails only when neither binds: a
+    second server took ::1 alone, beside a first one on 127.0.0.1, and clients dialling
+    localhost reached the one or the other."""
+    first = create_server(Settings(data_dir=tmp_path / "a", port=0))  # 127.0.0.1
+    try:
+        with pytest.raises(Unavailable) as info:
+            create_server(Settings(data_dir=tmp_path / "b", host="localhost", port=first.port))
+        assert f"cannot listen on 127.0.0.1:{first.port}" in info.value.message
+    finally:
+        first.stop(0)
+    both = create_server(Settings(data_dir=tmp_path / "c", host="localhost", port=0)).start()
+    try:
+        loopbacks = ["127.0.0.1"] + (["[::1]"] if socket.has_ipv6 and _binds("::1") else [])
+        for host in loopbacks:  # one port on every address of the name
+            with StrataClient(f"{host}:{both.port}") as client:
+                assert list(client.list_collections()) == []
+    finally:
+        both.stop(0)
+
+
+def _binds(address: str) -> bool:
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((address, 0))
+        except OSError:
+            return False
+    return True
+
+
 def test_a_tls_file_that_is_not_pem_is_refused_by_name(tmp_path: Path) -> None:
     (tmp_path / "cert.pem").write_text("not a certificate")
     (tmp_path / "key.pem").write_text("-----BEGIN PRIVATE KEY-----\n")
