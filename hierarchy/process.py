@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import fcntl
 import os
 import signal
@@ -78,8 +79,19 @@ def make_directory(data_dir: Path) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise FailedPrecondition(
-            f"cannot use {data_dir} as a data directory: {exc.strerror}; choose another --data-dir", "data_dir"
+            f"cannot use {data_dir} as a data directory: {_not_made(data_dir, exc)}; choose another --data-dir",
+            "data_dir",
         ) from exc
+
+
+def _not_made(data_dir: Path, exc: OSError) -> str:
+    """Why a data directory could not be made: the file in its place or its path's way
+    when there is one (mkdir says only "File exists" or "Not a directory"), else the error."""
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR):
+        for path in (data_dir, *data_dir.parents):
+            if path.exists() and not path.is_dir():
+                return f"{path} is a file, not a directory"
+    return exc.strerror or str(exc)
 
 
 def open_lock_file(data_dir: Path) -> IO[str]:

@@ -81,6 +81,15 @@ def test_a_new_data_directory_still_opens_empty(open_db: OpenDb, tmp_path: Path)
     assert open_db(fresh).list_collections()[0] == []
 
 
+@pytest.mark.parametrize("given", ["file", "file/data"], ids=["the-file", "below-a-file"])
+def test_a_file_in_the_way_of_the_data_directory_is_named(tmp_path: Path, given: str) -> None:
+    """mkdir said only "File exists" (or "Not a directory"): the file was left to be found."""
+    (tmp_path / "file").write_text("")
+    with pytest.raises(FailedPrecondition) as info:
+        Database.open(tmp_path / given)
+    assert f"{tmp_path / 'file'} is a file, not a directory; choose another --data-dir" in info.value.message
+
+
 def test_a_store_cut_short_is_unavailable_with_what_to_do(games: Database, data_dir: Path) -> None:
     _filled(games, 400)
     games.close()
