@@ -191,14 +191,28 @@ def parse_token_file(path: Path) -> list[_Entry]:
     """Entries of a JSON or TOML token file (see :func:`load_tokens`)."""
     field = "STRATA_AUTH_TOKENS_FILE"
     try:
-        text = path.read_text()
-        data: Any = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
+        data = _token_data(path.read_text(), path.suffix.lower())
     except (OSError, ValueError) as exc:
         raise InvalidArgument(field, f"cannot read token file {path}: {exc}") from exc
     raw = data.get("tokens") if isinstance(data, dict) else data
     if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
         raise InvalidArgument(field, f"{path} must hold a list of token entries (or a 'tokens' list)")
     return [_file_entry(item, i, f"{field}: {path} entry {i}") for i, item in enumerate(raw)]
+
+
+def _token_data(text: str, suffix: str) -> Any:
+    """A token file's content: JSON for ``.json``, TOML for ``.toml``, and for any other
+    name whichever of the two it is (a TOML file named tokens.conf was refused with a
+    JSON parser's complaint); ValueError says what each made of it."""
+    if suffix in (".json", ".toml"):
+        return json.loads(text) if suffix == ".json" else tomllib.loads(text)
+    try:
+        return json.loads(text)
+    except ValueError as as_json:
+        try:
+            return tomllib.loads(text)
+        except ValueError as as_toml:
+            raise ValueError(f"neither JSON ({as_json}) nor TOML ({as_toml})") from as_toml
 
 
 _ENTRY_KEYS = frozenset({"name", "token", "token_sha256", "role", "collections"})

@@ -239,6 +239,22 @@ def test_token_file_in_json_and_toml(tmp_path: Path) -> None:
     assert json_store.authenticate("Bearer t0ml") is None
 
 
+def test_a_token_file_of_another_name_is_read_as_what_it_holds(tmp_path: Path) -> None:
+    """A TOML file named tokens.conf was refused with a JSON parser's complaint."""
+    conf = tmp_path / "tokens.conf"
+    conf.write_text('[[tokens]]\ntoken = "s3cret-token"\nrole = "read"\n')
+    store = auth.load_tokens(Settings.load(env={}, auth_tokens_file=conf))
+    assert store and store.authenticate("Bearer s3cret-token") == auth.Principal("entry-0", auth.Role.READ)
+    conf.write_text(json.dumps([{"token": "from-json", "role": "write"}]))
+    store = auth.load_tokens(Settings.load(env={}, auth_tokens_file=conf))
+    assert store and store.authenticate("Bearer from-json") == auth.Principal("entry-0", auth.Role.WRITE)
+    conf.write_text("tokens = [")
+    with pytest.raises(InvalidArgument) as info:
+        auth.load_tokens(Settings.load(env={}, auth_tokens_file=conf))
+    said = info.value.message
+    assert f"cannot read token file {conf}: neither JSON (" in said and ") nor TOML (" in said, said
+
+
 @pytest.mark.parametrize(
     "content",
     [
