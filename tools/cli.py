@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import os
 import shlex
 import sys
 import threading
@@ -97,8 +98,11 @@ def serve(
         server = create_server(settings).start(wait=False)
     except StrataError as exc:  # a setting, the data directory, a port: the operator's to fix
         # A setting given as an option and refused (a token or TLS file when read, the data
-        # directory when opened) is named as given, in the field and in the message.
-        options = [name for name, value in given.items() if value is not None]
+        # directory when opened) is named as given, in the field and in the message; one set
+        # nowhere (TLS needs a key) is named as this command's option, as the operator would
+        # give it here (its variable set in the environment keeps the variable's name).
+        unset = [name for name in given if not os.environ.get(f"STRATA_{name.upper()}", "").strip()]
+        options = [name for name, value in given.items() if value is not None or name in unset]
         field, message = as_option(exc.field or "", options), as_given(exc.message, options)
         stop(f"{field}: {message}" if field else message)
     # A closed stdout (`strata serve | head -1`) raises BrokenPipeError from a print: the

@@ -227,10 +227,13 @@ def test_a_refused_token_or_tls_file_is_named_as_the_operator_gave_it(tmp_path: 
         (["--auth-tokens-file", str(tokens)], {}, f"--auth-tokens-file: {tokens} entry 0: role"),
         ([], {"STRATA_AUTH_TOKENS_FILE": str(tokens)}, f"STRATA_AUTH_TOKENS_FILE: {tokens} entry 0: role"),
         (["--tls-cert", str(tokens), "--tls-key", str(tokens)], {}, f"--tls-key: {tokens} is not a PEM file"),
-        # A setting missing beside one given: the missing one by its variable, the given one as given.
-        (["--tls-key", str(tokens)], {}, "STRATA_TLS_CERT: is not set: TLS needs both STRATA_TLS_CERT and --tls-key"),
-        (["--tls-cert", str(tokens)], {}, "STRATA_TLS_KEY: is not set: TLS needs both --tls-cert and STRATA_TLS_KEY"),
-        (["--tls-client-ca", str(tokens)], {}, "--tls-client-ca: needs STRATA_TLS_CERT and STRATA_TLS_KEY"),
+        # A setting missing beside one given, set nowhere: named as this command's option (it
+        # read STRATA_TLS_KEY, a variable the operator had not set, beside --tls-cert).
+        (["--tls-key", str(tokens)], {}, "--tls-cert: is not set: TLS needs both --tls-cert and --tls-key"),
+        (["--tls-cert", str(tokens)], {}, "--tls-key: is not set: TLS needs both --tls-cert and --tls-key"),
+        (["--tls-client-ca", str(tokens)], {}, "--tls-client-ca: needs --tls-cert and --tls-key"),
+        # One set in the environment keeps its variable's name.
+        ([], {"STRATA_TLS_CERT": str(tokens)}, "--tls-key: is not set: TLS needs both STRATA_TLS_CERT and --tls-key"),
     ):
         run = subprocess.run([*serve, *extra], capture_output=True, text=True, env=env | variables, timeout=120)
         assert run.returncode == 1 and named in run.stderr, run.stderr
