@@ -107,7 +107,8 @@ def serve(
         stop(f"{field}: {message}" if field else message)
     # A closed stdout (`strata serve | head -1`) raises BrokenPipeError from a print: the
     # server stops cleanly first (else the interpreter exits under gRPC's threads, which
-    # aborts it), then typer ends the command quietly with exit 1, as for every command.
+    # aborts it), saying why, and the command ends with exit 1. (Serving on would hold a
+    # script's `$(strata serve | head -1)` open for ever.)
     try:
         print(f"listening on {server.address}", flush=True)
         if server.metrics_port is not None:  # the port --metrics-port 0 took is known only now
@@ -118,6 +119,14 @@ def serve(
             err.print(escape(note), soft_wrap=True)
         _announce_ready(server, stopping)
         stopping.wait()
+        err.print("stopping: the indexes are saved first", soft_wrap=True)
+    except BrokenPipeError:
+        err.print(
+            "[red]error[/red] standard output was closed (whatever read it ended): the server stops; "
+            "send its output to a file or read it whole to keep it serving",
+            soft_wrap=True,
+        )
+        raise
     finally:
         server.stop()
 

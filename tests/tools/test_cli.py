@@ -417,9 +417,10 @@ def test_compact_refuses_a_served_directory_and_shrinks_a_stopped_one(served: st
 
 
 @pytest.mark.parametrize("lines_read", [0, 1])
-def test_serve_whose_stdout_is_closed_stops_cleanly_and_quietly(tmp_path: Path, lines_read: int) -> None:
+def test_serve_whose_stdout_is_closed_stops_cleanly_and_says_why(tmp_path: Path, lines_read: int) -> None:
     # `strata serve | head -1`: the reader goes before "listening on" (0) or after it (1).
-    # It aborted (exit 134) with the store left open, or said "recovery failed: Broken pipe".
+    # It aborted (exit 134) with the store left open, or said "recovery failed: Broken pipe";
+    # then it stopped saying nothing of why.
     proc = subprocess.Popen(
         [STRATA, "serve", "--data-dir", str(tmp_path / "d"), "--port", "0", "--log-level", "INFO"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -432,6 +433,7 @@ def test_serve_whose_stdout_is_closed_stops_cleanly_and_quietly(tmp_path: Path, 
     assert proc.returncode == 1, stderr
     assert "Traceback" not in stderr and "Broken pipe" not in stderr and "recovery failed" not in stderr, stderr
     assert "stopped; indexes saved" in stderr, stderr  # stopped as on SIGTERM, the store closed
+    assert "error standard output was closed (whatever read it ended): the server stops" in stderr, stderr
 
 
 def test_serve_on_every_interface_prints_addresses_a_user_can_dial(tmp_path: Path) -> None:
