@@ -61,7 +61,8 @@ def execute(
     pools = _pools(ctx, router.UNSCOPED if structured is None else (structured,), query.filter, event, size)
     share = _merge_share(ctx, pools, event) if structured is None else 0.0
     present = [level for level in router.BUILT if len(ctx.index(level))]
-    level, conf, reason = router.pick_level(parsed, pools, share, present, _unheld(ctx, query, in_named))
+    unheld = "" if any(len(p.keys) for p in pools) else _unheld(ctx, query, in_named)  # (said only then)
+    level, conf, reason = router.pick_level(parsed, pools, share, present, unheld)
     paired = _pairs(ctx, query, parsed, size) if structured is None else None
     if paired:
         conf = router.settled(Level.SEGMENT, present)  # the pairs answer, whatever the pools suggested
@@ -132,6 +133,11 @@ def _unheld(ctx: Context, query: SearchQuery, in_named: bool) -> str:
     """Why a search found no candidate at any level of a library that holds nodes;
     ``in_named``: its video filter is the one its text names, not the caller's."""
     asked = replace(query.filter, video_ids=()) if in_named else query.filter  # (set only where none was asked)
+    if asked.video_ids and ctx.spans is not None:  # a mistyped id found nothing, and said nothing of it
+        segments = ctx.spans(Level.SEGMENT)
+        if missing := [v for v in asked.video_ids if not len(segments.matching((v,), 0, 0))]:
+            videos = f"video{'s' if len(missing) > 1 else ''} {', '.join(map(repr, missing))}"
+            return f"the collection holds no segment of {videos} (check the video ids)"
     if not asked.empty:
         return "nothing passes the filter"
     if ctx.part is not None:

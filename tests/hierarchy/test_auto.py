@@ -555,8 +555,15 @@ def test_a_video_named_by_its_id_is_searched_alone(tmp_path: Path) -> None:
 
 
 def test_a_filter_nothing_passes_is_the_reason_not_an_empty_library(library: Database) -> None:
-    result = auto(library, "a corner kick", filter=Filter(video_ids=("no-such-video",)))
+    video = library.list_videos(COLL)[0][0].id
+    result = auto(library, "a corner kick", filter=Filter(video_ids=(video,), labels=("no-such-label",)))
     assert result.hits == [] and "nothing passes the filter" in result.route.reason
+    # A mistyped video id was "nothing passes the filter" too, which did not say which.
+    result = auto(library, "a corner kick", filter=Filter(video_ids=(video, "no-such-video", "nor-this")))
+    assert result.hits, "the videos that exist still answer"
+    result = auto(library, "a corner kick", filter=Filter(video_ids=("no-such-video", "nor-this")))
+    said = "the collection holds no segment of videos 'no-such-video', 'nor-this' (check the video ids)"
+    assert result.hits == [] and said in result.route.reason
 
 
 def test_pages_of_a_sequence_walked_to_the_end_are_one_long_page(library: Database) -> None:
