@@ -26,7 +26,7 @@ from tools.build_command import build, operation
 from tools.connect import DEFAULT_TARGET, connect
 from tools.help_text import use_docstrings
 from tools.offline import offline_app
-from tools.options import Target, TlsCa, Token, fail
+from tools.options import MAX_COUNT, Target, TlsCa, Token, fail
 from tools.output import console, directory, err, escape, interrupted, many, stop
 from tools.progress import bars, elapsed
 from tools.render import draw_tree, level_name, message_json, metric_flag, node_line, node_sections, stats_table
@@ -314,7 +314,9 @@ app.command()(operation)
 def tree(
     collection: str,
     video: str,
-    depth: Annotated[int, typer.Option(min=1, help="Levels below the video to draw (1: its halves).")] = 2,
+    depth: Annotated[
+        int, typer.Option(min=1, max=MAX_COUNT, help="Levels below the video to draw (1: its halves).")
+    ] = 2,
     target: Target = DEFAULT_TARGET,
     token: Token = None,
     tls_ca: TlsCa = None,
@@ -350,8 +352,12 @@ def node(
     node_id: str,
     children: Annotated[bool, typer.Option("--children", help="List its children.")] = False,
     ancestors: Annotated[bool, typer.Option("--ancestors", help="List its ancestors.")] = False,
-    neighbors: Annotated[int, typer.Option("--neighbors", min=0, help="List N neighbours each side.")] = 0,
-    similar: Annotated[int, typer.Option("--similar", min=0, help="List the N most similar nodes of its level.")] = 0,
+    neighbors: Annotated[
+        int, typer.Option("--neighbors", min=0, max=MAX_COUNT, help="List N neighbours each side.")
+    ] = 0,
+    similar: Annotated[
+        int, typer.Option("--similar", min=0, max=MAX_COUNT, help="List the N most similar nodes of its level.")
+    ] = 0,
     target: Target = DEFAULT_TARGET,
     token: Token = None,
     tls_ca: TlsCa = None,

@@ -26,6 +26,11 @@ TlsCa = Annotated[
     ),
 ]
 
+# The counts a command sends (--top-k, --group-size, --similar, --neighbors, --depth) are
+# int32 fields of the API: a larger value cannot be put in a request at all, so it is the
+# option's bound. Below it the server's own limits hold, and its refusal names the option.
+MAX_COUNT = 2**31 - 1
+
 
 def fail(exc: StrataRpcError, hint: str = "", where: str = "", given: Mapping[str, str] | None = None) -> NoReturn:
     """End a command on a refused call: ``error CODE: [where: ]message (hint)``, exit 1.

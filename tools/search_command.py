@@ -16,7 +16,7 @@ from rich.table import Table
 from service.client import GRANULARITIES, StrataRpcError
 from tools.arguments import attribute_conditions, time_ms
 from tools.connect import DEFAULT_TARGET, connect
-from tools.options import Target, Text, TlsCa, Token, fail
+from tools.options import MAX_COUNT, Target, Text, TlsCa, Token, fail
 from tools.output import console, escape
 from tools.render import parse_json, print_hits, search_json
 
@@ -39,7 +39,8 @@ def search(
         LevelName, typer.Option(help="auto (the router picks), all, segment, scene, drive, half or video.")
     ] = LevelName.auto,
     top_k: Annotated[
-        int, typer.Option("--top-k", help="Hits a page (0: the server's default, 10 or its limit if lower).")
+        int,
+        typer.Option("--top-k", max=MAX_COUNT, help="Hits a page (0: the server's default, 10 or its limit if lower)."),
     ] = 0,
     video: Annotated[list[str] | None, typer.Option("--video", help="Only this video (repeatable).")] = None,
     start: Annotated[
@@ -94,7 +95,7 @@ def search(
     group_by_video: Annotated[
         bool, typer.Option("--group-by-video", help="Answer with videos (--top-k of them), each with its best hits.")
     ] = False,
-    group_size: Annotated[int, typer.Option(help="Hits per video when grouping (0 means 3).")] = 0,
+    group_size: Annotated[int, typer.Option(max=MAX_COUNT, help="Hits per video when grouping (0 means 3).")] = 0,
     reranker: Annotated[str, typer.Option(help="joint (default), overlap or none.")] = "",
     diversity: Annotated[float, typer.Option(help="0-1: trade relevance for variety in the joint rerank.")] = 0.0,
     target: Target = DEFAULT_TARGET,

@@ -209,3 +209,27 @@ def test_a_backslash_never_passes_for_an_escaped_character() -> None:
     assert escape("\\\x1b") == r"\\\x1b"  # a backslash, then the character
     assert escape(r"a\u202e") == r"a\\u202e" and escape("a\u202e") == r"a\u202e"
     assert escape(r"C:\videos\x1") == r"C:\videos\x1"  # nothing to mistake: as written
+
+
+def test_a_count_too_large_for_a_request_is_a_usage_error_naming_its_option(address: str, tmp_path: Path) -> None:
+    # Past 2**31 - 1 no request could hold it: a traceback ended the command ("Value out of range").
+    rows = [{"video_id": "m", "start_ms": i * 2000, "end_ms": i * 2000 + 2000, "text": "a goal"} for i in range(3)]
+    data = tmp_path / "rows.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    _ok(address, "collections", "create", "counted", "--encoder", "default")
+    assert "sealed 1 video" in _ok(address, "ingest", "counted", str(data), "--seal")
+    sent = {
+        "--top-k": ["search", "counted", "goal", "--top-k"],
+        "--group-size": ["search", "counted", "goal", "--group-by-video", "--group-size"],
+        "--similar": ["node", "counted", "m@0", "--similar"],
+        "--neighbors": ["node", "counted", "m@0", "--neighbors"],
+        "--depth": ["tree", "counted", "m", "--depth"],
+    }
+    for option, args in sent.items():
+        for value in ("2147483648", "99999999999999999999"):
+            result = _run(address, *args, value, COLUMNS="200")
+            assert result.returncode == 2 and not result.stdout, result.stderr
+            assert f"'{option}'" in result.stderr and "2147483647" in result.stderr, result.stderr
+    # A count a request holds is sent: the server refuses it past its own limit, naming the option.
+    for option in ("--top-k", "--group-size", "--similar"):
+        assert _error(address, *sent[option], "2147483647").endswith(f"(given as {option})")
