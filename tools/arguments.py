@@ -13,16 +13,36 @@ from collections.abc import Sequence
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-# A host or an address with no port.
-_BARE_HOST = re.compile(r"[A-Za-z0-9_.-]+|\[[0-9A-Fa-f:.]+\]")
+# An address to dial: a host name or an IPv4 address, or an IPv6 one in brackets, then
+# maybe a port.
+_ADDRESS = re.compile(r"([\w.-]+|\[[0-9A-Fa-f:.]+\])(?::([0-9]+))?")
+# gRPC's addresses of a socket file, which have no port: dialled as given.
+_SOCKETS = ("unix:", "unix-abstract:")
+_SCHEME = re.compile(r"[A-Za-z][\w+.-]*://")
 # Commands that run here and send no names to a server (their paths are local).
 _LOCAL_COMMANDS = frozenset({"serve", "demo", "restore", "compact", "bench"})
 
 
 def dialled(target: str, default: str) -> str:
-    """The address to dial: a host given with no port gets ``default``'s port (gRPC
-    would dial 443)."""
-    return f"{target}:{default.rpartition(':')[2]}" if _BARE_HOST.fullmatch(target) else target
+    """The address to dial: ``target`` as host:port, a host given with no port getting
+    ``default``'s port (gRPC would dial 443), or a socket's (``unix:PATH``) as given.
+    Anything else is a ValueError saying what to give: gRPC would dial a port past 65535
+    modulo 65536 (99999 dialled 34463), and fails to resolve a URL (``http://host:port``)."""
+    if target.startswith(_SOCKETS):
+        return target
+    match = _ADDRESS.fullmatch(target)
+    if match and match[2] is None:
+        return f"{target}:{default.rpartition(':')[2]}"
+    if match and len(match[2]) <= 5 and 1 <= int(match[2]) <= 65535:
+        return target
+    scheme = _SCHEME.match(target)
+    if scheme:
+        said = f"has a scheme ({scheme[0]})"
+    elif match:
+        said = f"has port {match[2]}"
+    else:
+        said = "is no address (an IPv6 one goes in brackets: [::1]:50051)"
+    raise ValueError(f"{target!r} {said}: give the server's address as host:port, a port 1-65535 and no scheme")
 
 
 def not_utf8(args: list[str]) -> str | None:

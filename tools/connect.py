@@ -43,7 +43,10 @@ def connect(target: str, token: str | None = None, tls_ca: Path | None = None) -
     problem of these ends the command with a message naming the option or variable."""
     if not target.strip():
         stop("--target (STRATA_TARGET) is empty; give the server's address as host:port")
-    target = dialled(target, DEFAULT_TARGET)
+    try:
+        target = dialled(target, DEFAULT_TARGET)
+    except ValueError as exc:  # the commands' --target refuses it first, naming where it came from
+        stop(f"--target (STRATA_TARGET) {exc}")
     try:
         roots = read_ca(tls_ca) if tls_ca else None
     except ValueError as exc:

@@ -12,10 +12,30 @@ from typing import Annotated, NoReturn
 import typer
 
 from service.client import StrataRpcError
+from tools.arguments import dialled
+from tools.connect import DEFAULT_TARGET
 from tools.connect import hint as connection_hint
 from tools.output import err, escape
 
-Target = Annotated[str, typer.Option("--target", envvar="STRATA_TARGET", help="Server address host:port.")]
+
+def _target(ctx: typer.Context, param: typer.CallbackParam, target: str) -> str:
+    """``--target`` as typed, checked before any command dials it: an address that is not
+    host:port is a usage error naming the option, or ``STRATA_TARGET`` when it was set."""
+    if not target.strip():  # connect() says so, naming both
+        return target
+    try:
+        dialled(target, DEFAULT_TARGET)
+    except ValueError as exc:
+        # By name: typer carries its own copy of click, whose ParameterSource is not click's.
+        source = ctx.get_parameter_source(param.name or "")
+        named = "STRATA_TARGET" if source is not None and source.name == "ENVIRONMENT" else "--target"
+        raise typer.BadParameter(str(exc), param_hint=named) from None
+    return target
+
+
+Target = Annotated[
+    str, typer.Option("--target", envvar="STRATA_TARGET", callback=_target, help="Server address host:port.")
+]
 Token = Annotated[
     str | None, typer.Option("--token", envvar="STRATA_TOKEN", help="Bearer token, when the server requires one.")
 ]

@@ -303,6 +303,28 @@ def test_a_target_with_no_port_dials_the_servers_default_port(given: str, dialle
     assert arguments.dialled(given, cli.DEFAULT_TARGET) == dialled
 
 
+def test_a_target_with_a_port_out_of_range_or_a_scheme_is_a_usage_error_naming_where_it_was_given(
+    served: str,
+) -> None:
+    # A port past 65535 dialled another (99999 dialled 34463: modulo 65536), here the
+    # server's own; a URL failed in gRPC's resolver.
+    past = int(served.rsplit(":", 1)[1]) + 65536
+    for target, said in ((f"127.0.0.1:{past}", f"has port {past}"), (f"http://{served}", "has a scheme (http://)")):
+        for args, variables, named in (
+            (["--target", target], {}, "--target"),
+            ([], {"STRATA_TARGET": target}, "STRATA_TARGET"),
+        ):
+            env = {**os.environ, "COLUMNS": "200", **variables}
+            result = subprocess.run(
+                [STRATA, "parse", "goal", *args], capture_output=True, text=True, env=env, timeout=60
+            )
+            assert result.returncode == 2 and not result.stdout, result.stdout + result.stderr
+            assert f"Invalid value for {named}: {target!r} {said}: give the server's address as host:port" in (
+                result.stderr
+            ), result.stderr
+            assert "a port 1-65535 and no scheme" in result.stderr, result.stderr
+
+
 def test_a_text_that_is_not_utf8_is_a_usage_error(served: str, tmp_path: Path) -> None:
     env = {**os.environ, "STRATA_TARGET": served}
     latin_file = os.fsencode(tmp_path) + b"/caf\xe9"
