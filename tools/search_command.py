@@ -24,10 +24,18 @@ from tools.render import parse_json, print_hits, search_json
 LevelName = Enum("LevelName", {name: name for name in GRANULARITIES}, type=str)  # type: ignore[misc]
 
 
-def _time(raw: str) -> int:
-    """A ``--from`` or ``--to`` time in milliseconds; a usage error otherwise."""
+@dataclass(frozen=True)
+class _Time:
+    """A ``--from`` or ``--to`` time: in milliseconds, and as typed (for a message)."""
+
+    ms: int
+    typed: str
+
+
+def _time(raw: str) -> _Time:
+    """A ``--from`` or ``--to`` time; a usage error if it is none."""
     try:
-        return time_ms(raw)
+        return _Time(time_ms(raw), raw)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
 
@@ -44,7 +52,7 @@ def search(
     ] = 0,
     video: Annotated[list[str] | None, typer.Option("--video", help="Only this video (repeatable).")] = None,
     start: Annotated[
-        int | None,
+        _Time | None,
         typer.Option(
             "--from",
             parser=_time,
@@ -53,7 +61,7 @@ def search(
         ),
     ] = None,
     end: Annotated[
-        int | None,
+        _Time | None,
         typer.Option(
             "--to",
             parser=_time,
@@ -106,8 +114,10 @@ def search(
     ``--from``/``--to`` (hits overlapping that time), ``--label``, ``--attr``. A page
     that is not the last ends with the ``--page-token`` of the next (``next_page_token``
     in JSON): give it with the same TEXT and options."""
-    if end == 0:  # the API's end 0 is "to the end of the video": not what --to 0 says
+    if end is not None and end.ms == 0:  # the API's end 0 is "to the end of the video": not what --to 0 says
         raise typer.BadParameter("must be after the video's start (leave --to out for its end)", param_hint="--to")
+    if start is not None and end is not None and start.ms >= end.ms:  # the API would name its field, time_range
+        raise typer.BadParameter(f"--from ({start.typed}) must be before --to ({end.typed})")
     try:
         attributes, typed = attribute_conditions(attr or ())
     except ValueError as exc:
@@ -121,7 +131,7 @@ def search(
                 level=level.value,
                 top_k=top_k,
                 video_ids=given.videos,
-                time_range=None if start is None and end is None else (start or 0, end or 0),
+                time_range=None if start is None and end is None else (start.ms if start else 0, end.ms if end else 0),
                 labels=given.labels,
                 attributes=attributes,
                 page_token=page_token,

@@ -105,9 +105,13 @@ def test_bad_times_are_usage_errors_and_the_servers_refusal_names_the_option(add
     for option, value in (("--from", "soon"), ("--to", "1:75"), ("--to", "0"), ("--from", "-5")):
         result = _run(address, "search", "games", "a shot", option, value, COLUMNS="200")
         assert result.returncode == 2 and option in result.stderr and not result.stdout, result.stderr
+    # A span that ends before it starts: said as typed (the API's refusal named filter.time_range).
+    for start, end in (("1:30", "12"), ("12", "0:00:12")):
+        result = _run(address, "search", "games", "a shot", "--from", start, "--to", end, COLUMNS="200")
+        assert result.returncode == 2 and not result.stdout, result.stderr
+        assert f"--from ({start}) must be before --to ({end})" in result.stderr and "time_range" not in result.stderr
     # What the CLI's syntax allows but the API refuses: the server's word, and the option behind it.
     for args, field, given in (
-        (["--from", "90", "--to", "12"], "filter.time_range", "--from/--to"),
         (["--attr", "team=home", "--attr", "bad.key=1"], "filter.attributes[1].key", "--attr bad.key=1"),
         (["--label", ""], "filter.labels[0]", "--label ''"),
         (["--page-token", "nonsense"], "page_token", "--page-token"),
