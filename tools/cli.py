@@ -27,7 +27,7 @@ from tools.connect import DEFAULT_TARGET, connect
 from tools.help_text import use_docstrings
 from tools.offline import offline_app
 from tools.options import MAX_COUNT, Target, TlsCa, Token, fail
-from tools.output import console, directory, err, escape, interrupted, many, stop
+from tools.output import console, directory, err, escape, interrupted, many, quoted, stop
 from tools.progress import bars, elapsed
 from tools.render import draw_tree, level_name, message_json, metric_flag, node_line, node_sections, stats_table
 from tools.search_command import parse_query, search
@@ -340,10 +340,10 @@ def _no_tree(client: StrataClient, collection: str, video: str) -> None:
     except StrataRpcError as exc:
         fail(exc)
     if not found.segment_count:
-        stop(f"video {video!r} has no segments yet, so no tree: ingest some, then seal or build it")
+        stop(f"video {quoted(video)} has no segments yet, so no tree: ingest some, then seal or build it")
     build = f"strata build {shlex.quote(collection)} --video {shlex.quote(video)}"
     seal = f"strata videos seal {shlex.quote(collection)} {shlex.quote(video)}"
-    stop(f"video {video!r} has no tree yet: run `{build}`, or `{seal}` once it has all its segments")
+    stop(f"video {quoted(video)} has no tree yet: run `{build}`, or `{seal}` once it has all its segments")
 
 
 @app.command()

@@ -38,6 +38,15 @@ def escape(text: str) -> str:
     return escape_markup(_SHOWN.sub(_shown, text))
 
 
+def quoted(text: str) -> str:
+    """``text`` in quotes, as a title or a message names a query or an id: in double quotes
+    if it holds a single one (and no double one), else in single quotes. Nothing inside is
+    changed, so that escape() on the whole line shows it as it shows the same text in a
+    table (Python's quoting, !r, escaped it first: a backslash typed once showed as four)."""
+    mark = '"' if "'" in text and '"' not in text else "'"
+    return f"{mark}{text}{mark}"
+
+
 def _shown(match: re.Match[str]) -> str:
     char = match[0]
     if char == "\\":

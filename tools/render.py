@@ -13,7 +13,7 @@ from rich.tree import Tree as RichTree
 
 from service.client import METRICS, StrataClient
 from service.gen.strata.v1 import common_pb2
-from tools.output import escape, many
+from tools.output import escape, many, quoted
 
 
 def search_json(reply: Any) -> dict[str, Any]:
@@ -139,7 +139,7 @@ def print_hits(out: Console, text: str, reply: Any) -> None:
     """Draw a search response: a table of its hits, or, grouped by video, a table per
     video headed by its place, id and number of hits."""
     chosen = ", ".join(level_name(lv) for lv in reply.route.levels)
-    title = escape(f"{text!r} → {chosen}: {reply.route.reason}")  # the query and the reason are text, not markup
+    title = escape(f"{quoted(text)} → {chosen}: {reply.route.reason}")  # the query and the reason are text, not markup
     if reply.hits or not reply.groups:
         out.print(_hits_table(reply.hits, title))
         return

@@ -17,7 +17,7 @@ from service.client import GRANULARITIES, StrataRpcError
 from tools.arguments import attribute_conditions, time_ms
 from tools.connect import DEFAULT_TARGET, connect
 from tools.options import MAX_COUNT, Target, Text, TlsCa, Token, fail
-from tools.output import console, escape
+from tools.output import console, escape, quoted
 from tools.render import parse_json, print_hits, search_json
 
 # Choices of --level, so a typo is a usage error listing them.
@@ -212,7 +212,7 @@ def parse_query(
     if as_json:
         print(json.dumps(fields))
         return
-    table = Table("field", "value", title=escape(f"{text!r}: {reading.explanation}"))
+    table = Table("field", "value", title=escape(f"{quoted(text)}: {reading.explanation}"))
     for key, value in fields.items():
         if value not in (None, "", 0, False, []):  # what the text does not say is left out
             table.add_row(key, escape(" | ".join(value) if isinstance(value, list) else str(value)))

@@ -233,3 +233,23 @@ def test_a_count_too_large_for_a_request_is_a_usage_error_naming_its_option(addr
     # A count a request holds is sent: the server refuses it past its own limit, naming the option.
     for option in ("--top-k", "--group-size", "--similar"):
         assert _error(address, *sent[option], "2147483647").endswith(f"(given as {option})")
+
+
+def test_a_query_or_video_named_in_a_title_or_message_shows_as_the_table_shows_text(
+    address: str, tmp_path: Path
+) -> None:
+    # Quoted as Python does, then escaped: a backslash typed once showed as four, an ESC as \\x1b.
+    caption = r"a goal \x1b" + "\x1b" + r" C:\v"
+    shown = r"a goal \\x1b\x1b C:\v"  # the text \x1b, the character, a backslash nothing follows
+    rows = [{"video_id": "m", "start_ms": i * 2000, "end_ms": i * 2000 + 2000, "text": caption} for i in range(2)]
+    data = tmp_path / "rows.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    _ok(address, "collections", "create", "quoted", "--encoder", "default")
+    _ok(address, "ingest", "quoted", str(data))
+    found = _ok(address, "search", "quoted", caption, "--level", "segment", "--top-k", "1")
+    assert f"'{shown}' → segment" in found and f"│ {shown} " in found, found
+    assert f"'{shown}': " in _ok(address, "parse", caption)
+    assert '"the keeper\'s save": ' in _ok(address, "parse", "the keeper's save")
+    with StrataClient(address) as client:
+        client.create_video("quoted", r"cam\x1b")
+    assert r"video 'cam\\x1b' has no segments yet" in _error(address, "tree", "quoted", r"cam\x1b")
