@@ -143,7 +143,7 @@ def search(
                 group_size=group_size,
             )
         except StrataRpcError as exc:
-            fail(exc, given.option_of(exc.fields))
+            fail(exc, _text_hint(exc, collection, text) or given.option_of(exc.fields))
     if as_json:
         print(json.dumps(search_json(reply)))
         return
@@ -152,6 +152,20 @@ def search(
         console.print(
             f"next page: the same search with --page-token {escape(shlex.quote(reply.next_page_token))}", soft_wrap=True
         )
+
+
+def _text_hint(exc: StrataRpcError, collection: str, text: str) -> str:
+    """What a user of ``strata search``, which sends a text and nothing else, can do about
+    a refusal of the text, or ``""``: the server's message offers a query vector or a
+    node_id, which only a client sends."""
+    if "text" not in exc.fields:
+        return ""
+    if exc.code.name == "FAILED_PRECONDITION":  # a collection with no text encoder
+        return (
+            "this collection takes vectors from its own model: search it from a client with a query vector, "
+            f"or find nodes like one with strata node {shlex.quote(collection)} NODE --similar N"
+        )
+    return "strata search takes a query text only: give one" if not text.strip() else ""
 
 
 # A field the server names in a refusal: its name and, in a list, its index.

@@ -184,3 +184,19 @@ def test_json_holds_the_whole_answer(address: str, games: str) -> None:
     assert re.search(r"g\d/video/0 › g\d/half/0 › g\d/drive/\d", shown), shown
     last = _found(address, "a shot", "--level", "video", "--top-k", "5")
     assert len(last["hits"]) == 2 and last["next_page_token"] == ""
+
+
+def test_a_refused_text_is_told_what_strata_search_can_do(address: str, games: str) -> None:
+    # The server's advice (send a query vector, or a node_id) is for clients: strata search sends text.
+    _ok(address, "collections", "create", "vectors", "--dim", "4")
+    for args, said, hint in (
+        (["vectors", "a shot"], "has no text encoder; send a query vector", "this collection takes vectors from its "
+         "own model: search it from a client with a query vector, or find nodes like one with strata node vectors "
+         "NODE --similar N)"),
+        (["games", ""], "give a query text, a query vector or a node_id", "strata search takes a query text only"),
+        (["games", "  "], "give a query text, a query vector or a node_id", "strata search takes a query text only"),
+    ):  # fmt: skip
+        result = _run(address, "search", *args)
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 1 and len(lines) == 1 and not result.stdout, result.stderr
+        assert said in lines[0] and f"({hint}" in lines[0], lines[0]
