@@ -371,6 +371,9 @@ def node(
             fail(exc, given={"top_k": "--similar", "before": "--neighbors", "after": "--neighbors"})
     console.print(shown)
     for title, lines in sections:
+        if not lines:  # asked for and empty (a segment's children, a root's ancestors): said, not a bare heading
+            console.print(f"[bold]{title}[/bold]: none")
+            continue
         console.print(f"[bold]{title}[/bold]")
         for line in lines:
             console.print(f"  {line}")

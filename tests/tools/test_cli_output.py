@@ -253,3 +253,16 @@ def test_a_query_or_video_named_in_a_title_or_message_shows_as_the_table_shows_t
     with StrataClient(address) as client:
         client.create_video("quoted", r"cam\x1b")
     assert r"video 'cam\\x1b' has no segments yet" in _error(address, "tree", "quoted", r"cam\x1b")
+
+
+def test_node_says_none_of_a_section_asked_for_that_holds_nothing(address: str, tmp_path: Path) -> None:
+    # A segment's children, a root's ancestors and neighbours: a heading with nothing under it.
+    rows = [{"video_id": "m", "start_ms": t, "end_ms": t + 2000, "text": "a goal"} for t in (0, 2000)]
+    data = tmp_path / "rows.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    _ok(address, "collections", "create", "lonely", "--encoder", "default")
+    assert "sealed 1 video" in _ok(address, "ingest", "lonely", str(data), "--seal")
+    shown = _ok(address, "node", "lonely", "m@0", "--children", "--neighbors", "1").splitlines()
+    assert shown[1:] == ["children: none", "before: none", "after", "  segment m@2000 0:00:02–0:00:04 · a goal"]
+    shown = _ok(address, "node", "lonely", "m/video/0", "--ancestors", "--neighbors", "1").splitlines()
+    assert shown[1:] == ["ancestors: none", "before: none", "after: none"]
