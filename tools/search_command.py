@@ -114,6 +114,11 @@ def search(
     ``--from``/``--to`` (hits overlapping that time), ``--label``, ``--attr``. A page
     that is not the last ends with the ``--page-token`` of the next (``next_page_token``
     in JSON): give it with the same TEXT and options."""
+    if group_size and not group_by_video:  # the server ignores it: the hits would come ungrouped without a word
+        raise typer.BadParameter(
+            "sets the hits per video of --group-by-video: add --group-by-video, or leave --group-size out",
+            param_hint="--group-size",
+        )
     if end is not None and end.ms == 0:  # the API's end 0 is "to the end of the video": not what --to 0 says
         raise typer.BadParameter("must be after the video's start (leave --to out for its end)", param_hint="--to")
     if start is not None and end is not None and start.ms >= end.ms:  # the API would name its field, time_range

@@ -200,3 +200,12 @@ def test_a_refused_text_is_told_what_strata_search_can_do(address: str, games: s
         lines = result.stderr.strip().splitlines()
         assert result.returncode == 1 and len(lines) == 1 and not result.stdout, result.stderr
         assert said in lines[0] and f"({hint}" in lines[0], lines[0]
+
+
+def test_group_size_without_group_by_video_is_a_usage_error_naming_both(address: str, games: str) -> None:
+    # It was dropped without a word: the hits came back ungrouped.
+    result = _run(address, "search", "games", "a shot", "--group-size", "2", COLUMNS="200")
+    assert result.returncode == 2 and not result.stdout, result.stderr
+    assert "Invalid value for --group-size:" in result.stderr and "add --group-by-video" in result.stderr, result.stderr
+    grouped = _found(address, "a shot", "--group-by-video", "--group-size", "2")["groups"]
+    assert len(grouped) == 2 and all(len(group["hits"]) == 2 for group in grouped)
