@@ -98,9 +98,13 @@ class Settings:
             raise InvalidArgument("STRATA_WORKERS", f"is {self.workers}; use at least 1")
         if self.search_workers < 0:
             raise InvalidArgument("STRATA_SEARCH_WORKERS", f"is {self.search_workers}; use 0 (one per core) or more")
-        for name, low, high in (("port", 0, 65535), ("metrics_port", -1, 65535)):
-            if not low <= getattr(self, name) <= high:
-                raise InvalidArgument(ENV_PREFIX + name.upper(), f"is {getattr(self, name)}; use {low}-{high}")
+        # What each value below 1 means is said with the range: "use -1-65535" read as a typo.
+        for name, low, taken in (
+            ("port", 0, "0 (any free port) or 1-65535"),
+            ("metrics_port", -1, "-1 (no metrics), 0 (any free port) or 1-65535"),
+        ):
+            if not low <= getattr(self, name) <= 65535:
+                raise InvalidArgument(ENV_PREFIX + name.upper(), f"is {getattr(self, name)}; use {taken}")
         for name in ("grace_seconds", "index_save_seconds"):
             # (a wait past threading.TIMEOUT_MAX, or inf, stopped the thread that waits)
             if not 0 <= (seconds := getattr(self, name)) <= MAX_SECONDS:

@@ -243,6 +243,14 @@ def test_serve_on_a_busy_port_says_so_in_one_line(served: str, tmp_path: Path) -
     assert f"cannot listen on 127.0.0.1:{port}" in line
 
 
+def test_serve_refusing_a_port_says_what_the_values_below_1_mean(tmp_path: Path) -> None:
+    # It said "use -1-65535", which read as a typo.
+    line = _fails("", "serve", "--data-dir", str(tmp_path / "d"), "--metrics-port", "70000")
+    assert line == "error --metrics-port: is 70000; use -1 (no metrics), 0 (any free port) or 1-65535", line
+    line = _fails("", "serve", "--data-dir", str(tmp_path / "d"), "--port", "-5")
+    assert line == "error --port: is -5; use 0 (any free port) or 1-65535", line
+
+
 def test_a_refused_data_directory_is_named_by_the_option_that_gave_it(served: str, tmp_path: Path) -> None:
     # It read "data_dir: ...", a name the operator had typed nowhere.
     data = tmp_path / "gone"
