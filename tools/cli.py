@@ -119,7 +119,7 @@ def serve(
             err.print(escape(note), soft_wrap=True)
         _announce_ready(server, stopping)
         stopping.wait()
-        err.print("stopping: the indexes are saved first", soft_wrap=True)
+        logging.getLogger(__name__).info("stopping: the indexes are saved first")  # a record of the log, as the rest
     except BrokenPipeError:
         err.print(
             "[red]error[/red] standard output was closed (whatever read it ended): the server stops; "

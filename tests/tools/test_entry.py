@@ -51,7 +51,7 @@ def test_ctrl_c_once_loaded_still_ends_the_command_as_before(tmp_path: Path) -> 
     """The entry point leaves a running command's own Ctrl-C handling alone."""
     proc = subprocess.Popen(
         [STRATA, "serve", "--data-dir", str(tmp_path / "d"), "--port", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "STRATA_LOG_LEVEL": "ERROR"},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "STRATA_LOG_LEVEL": "INFO"},
     )  # fmt: skip
     assert proc.stdout is not None and proc.stdout.readline().startswith("listening on ")
     proc.send_signal(signal.SIGINT)
