@@ -11,7 +11,7 @@ import typer
 from service.client import StrataClient, StrataRpcError
 from service.gen.strata.v1 import hierarchy_pb2
 from tools.connect import DEFAULT_TARGET, connect
-from tools.options import Target, TlsCa, Token, fail
+from tools.options import MAX_INT64, Target, TlsCa, Token, fail
 from tools.output import console, err, escape, interrupted, many
 from tools.progress import bars
 
@@ -20,8 +20,8 @@ def build(
     collection: str,
     video: Annotated[list[str] | None, typer.Option("--video", help="Only this video (repeatable).")] = None,
     scene_penalty: Annotated[float | None, typer.Option(help="Scene boundary penalty (noise units).")] = None,
-    scene_min_ms: Annotated[int | None, typer.Option(help="Shortest scene, ms.")] = None,
-    scene_max_ms: Annotated[int | None, typer.Option(help="Longest scene, ms.")] = None,
+    scene_min_ms: Annotated[int | None, typer.Option(max=MAX_INT64, help="Shortest scene, ms.")] = None,
+    scene_max_ms: Annotated[int | None, typer.Option(max=MAX_INT64, help="Longest scene, ms.")] = None,
     drive_attribute: Annotated[str | None, typer.Option(help="Attribute that ends a drive; '' to detect.")] = None,
     half_attribute: Annotated[str | None, typer.Option(help="Attribute naming the half; '' to detect.")] = None,
     drive_side_separation: Annotated[

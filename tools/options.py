@@ -50,6 +50,7 @@ TlsCa = Annotated[
 # int32 fields of the API: a larger value cannot be put in a request at all, so it is the
 # option's bound. Below it the server's own limits hold, and its refusal names the option.
 MAX_COUNT = 2**31 - 1
+MAX_INT64 = 2**63 - 1  # likewise for the times a command sends (--scene-min-ms)
 
 
 def fail(exc: StrataRpcError, hint: str = "", where: str = "", given: Mapping[str, str] | None = None) -> NoReturn:

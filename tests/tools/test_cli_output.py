@@ -233,6 +233,10 @@ def test_a_count_too_large_for_a_request_is_a_usage_error_naming_its_option(addr
     # A count a request holds is sent: the server refuses it past its own limit, naming the option.
     for option in ("--top-k", "--group-size", "--similar"):
         assert _error(address, *sent[option], "2147483647").endswith(f"(given as {option})")
+    # Times past int64 likewise; one a request holds is refused by the server, by option.
+    huge = _run(address, "build", "counted", "--scene-min-ms", "99999999999999999999", COLUMNS="200")
+    assert huge.returncode == 2 and "'--scene-min-ms'" in huge.stderr and "9223372036854775807" in huge.stderr
+    assert _error(address, "build", "counted", "--scene-min-ms", str(2**62)).endswith("(given as --scene-min-ms)")
 
 
 def test_a_query_or_video_named_in_a_title_or_message_shows_as_the_table_shows_text(
