@@ -45,7 +45,8 @@ from service.gen.strata.v1 import (
 )
 from service.pem import certificates_problem
 from service.rows import names as _names
-from service.rows import segment_from_dict
+from service.rows import segment_from_dict as segment_from_dict  # users build Segment messages with it
+from service.rows import segments_of
 
 T = TypeVar("T")
 
@@ -357,8 +358,9 @@ class StrataClient:
 
         def messages() -> Iterator[segment_pb2.StreamAppendSegmentsRequest]:
             try:
-                for rid, segs in batches:
-                    yield segment_pb2.StreamAppendSegmentsRequest(batch=_batch(collection, segs, rid))
+                for number, (rid, segs) in enumerate(batches):
+                    batch = _batch(collection, segs, rid, f"batch[{number}].segments")
+                    yield segment_pb2.StreamAppendSegmentsRequest(batch=batch)
             except Exception as exc:  # the caller's: kept, and raised once the stream is done
                 failed.append(exc)
 
@@ -530,9 +532,14 @@ def _hints(hints: dict[str, list[int]] | None) -> list[video_pb2.StructureHint]:
 
 
 def _batch(
-    collection: str, segments: Sequence[dict[str, Any] | segment_pb2.Segment], request_id: str
+    collection: str,
+    segments: Sequence[dict[str, Any] | segment_pb2.Segment],
+    request_id: str,
+    field: str = "segments",
 ) -> segment_pb2.AppendSegmentsRequest:
-    msgs = [s if isinstance(s, segment_pb2.Segment) else segment_from_dict(s) for s in segments]
+    # An error names the row as the server would: segments[50].start_ms, or in a stream
+    # batch[2].segments[50].start_ms.
+    msgs = segments_of(segments, field)
     return segment_pb2.AppendSegmentsRequest(collection=collection, request_id=request_id, segments=msgs)
 
 

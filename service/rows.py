@@ -5,7 +5,8 @@ where a cast would misread it."""
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterable, Sequence
+import reprlib
+from collections.abc import Iterable, Mapping, Sequence
 from types import UnionType
 from typing import Any
 
@@ -20,31 +21,47 @@ REQUIRED = ("video_id", "start_ms", "end_ms")
 FIELDS = frozenset({*REQUIRED, "id", "text", "vector", "labels", "attributes", "shot_cut", "video_duration_ms"})
 
 
-def segment_from_dict(row: dict[str, Any]) -> segment_pb2.Segment:
+def segment_from_dict(row: Mapping[str, Any], field: str = "") -> segment_pb2.Segment:
     """One line of the JSONL ingest format -> a Segment message. A value of the wrong kind
     is a TypeError naming its field, where a cast would misread it (``"shot_cut": "false"``
     is true to ``bool``, ``start_ms`` 0.9 is 0); one string of labels is one label. A
     missing time or video id, or a field the format does not have (``"lables"``, which
-    would be dropped unseen), is a TypeError naming it too."""
+    would be dropped unseen), is a TypeError naming it too. ``field`` names the row in
+    those errors (``segments[50]`` gives ``segments[50].start_ms``): which row of a batch
+    is at fault."""
+    at = f"{field}." if field else ""
+    if not isinstance(row, Mapping):
+        raise TypeError(f"{field or 'segment'}: give a dict of segment fields or a Segment message, not {_shown(row)}")
     for name in REQUIRED:
         if row.get(name) is None:
-            raise TypeError(f"{name}: is missing; a segment needs {', '.join(REQUIRED)}")
+            raise TypeError(f"{at}{name}: is missing; a segment needs {', '.join(REQUIRED)}")
     if unknown := sorted(set(row) - FIELDS):
-        raise TypeError(f"{unknown[0]}: is not a segment field; use {', '.join(sorted(FIELDS))}")
+        raise TypeError(f"{at}{unknown[0]}: is not a segment field; use {', '.join(sorted(FIELDS))}")
     msg = segment_pb2.Segment(
-        id=kind(given(row, "id", ""), str, "id", "a string"),
-        video_id=kind(row["video_id"], str, "video_id", "a string"),
-        start_ms=whole_ms(row["start_ms"], "start_ms"),
-        end_ms=whole_ms(row["end_ms"], "end_ms"),
-        text=kind(given(row, "text", ""), str, "text", "a string"),
-        labels=names(given(row, "labels", []), "labels"),
-        shot_cut=bool(kind(given(row, "shot_cut", False), bool | np.bool_, "shot_cut", "True or False")),
+        id=kind(given(row, "id", ""), str, f"{at}id", "a string"),
+        video_id=kind(row["video_id"], str, f"{at}video_id", "a string"),
+        start_ms=whole_ms(row["start_ms"], f"{at}start_ms"),
+        end_ms=whole_ms(row["end_ms"], f"{at}end_ms"),
+        text=kind(given(row, "text", ""), str, f"{at}text", "a string"),
+        labels=names(given(row, "labels", []), f"{at}labels"),
+        shot_cut=bool(kind(given(row, "shot_cut", False), bool | np.bool_, f"{at}shot_cut", "True or False")),
     )
     if row.get("attributes"):
         msg.attributes.CopyFrom(cv.to_proto_struct(row["attributes"]))
     if row.get("vector") is not None:
         msg.vector.CopyFrom(cv.to_proto_vector(np.asarray(row["vector"], dtype=np.float32)))
     return msg
+
+
+def segments_of(
+    segments: Iterable[Mapping[str, Any] | segment_pb2.Segment], field: str = "segments"
+) -> list[segment_pb2.Segment]:
+    """A batch's rows (dicts of the ingest format, or Segment messages) as Segment
+    messages; an error names the row (``segments[3].vector``)."""
+    return [
+        s if isinstance(s, segment_pb2.Segment) else segment_from_dict(s, f"{field}[{i}]")
+        for i, s in enumerate(segments)
+    ]
 
 
 def given(row: dict[str, Any], name: str, default: Any) -> Any:
@@ -77,3 +94,8 @@ def names(value: str | Sequence[str], field: str) -> list[str]:
     if isinstance(value, bytes | dict) or not isinstance(value, Iterable):
         raise TypeError(f"{field}: give a string or a list of strings, not {type(value).__name__} {value!r}")
     return [kind(item, str, f"{field}[{i}]", "a string") for i, item in enumerate(value)]
+
+
+def _shown(value: Any) -> str:
+    """A value's kind and a short repr of it, for an error (a whole batch would flood it)."""
+    return f"{type(value).__name__} {reprlib.repr(value)}"

@@ -61,7 +61,7 @@ def test_a_segment_field_of_the_wrong_kind_is_a_type_error_naming_it(
 ) -> None:
     # A cast misread them: start_ms 0.9 was sent as 0, "false" as True.
     row = {"video_id": "v1", "start_ms": 100_000, "end_ms": 101_000, "vector": loaded[0]} | {field.split("[")[0]: value}
-    with pytest.raises(TypeError, match=f"^{re.escape(field)}: give "):
+    with pytest.raises(TypeError, match=rf"^segments\[0\]\.{re.escape(field)}: give "):
         client.append_segments("c", [row])
     assert client.get_video("c", "v1").segment_count == len(loaded)  # nothing was sent
 
@@ -78,9 +78,29 @@ def test_a_segment_row_missing_a_field_or_with_one_the_format_lacks_is_a_type_er
     client: StrataClient, loaded: np.ndarray, change: dict, said: str
 ) -> None:
     row = {"video_id": "v1", "start_ms": 100_000, "end_ms": 101_000, "vector": loaded[0]} | change
-    with pytest.raises(TypeError, match=f"^{re.escape(said)}"):
+    with pytest.raises(TypeError, match=rf"^segments\[0\]\.{re.escape(said)}"):
         client.append_segments("c", [{k: v for k, v in row.items() if v is not None}])
     assert client.get_video("c", "v1").segment_count == len(loaded)  # nothing was sent
+
+
+def test_an_error_in_a_batch_names_its_row(client: StrataClient, loaded: np.ndarray) -> None:
+    # It said "start_ms: give a whole number", leaving the caller to look through 51 rows.
+    batch = rows("v1", unit_vectors(51, seed=5), start_index=100)
+    batch[50]["start_ms"] = 99_000.5
+    with pytest.raises(TypeError, match=r"^segments\[50\]\.start_ms: give a whole number"):
+        client.append_segments("c", batch)
+    with pytest.raises(TypeError, match=r"^segments\[1\]: give a dict of segment fields or a Segment message, not str"):
+        client.append_segments("c", [batch[0], "v1@0"])
+    assert client.get_video("c", "v1").segment_count == len(loaded)  # nothing was sent
+
+
+def test_an_error_in_a_stream_names_its_batch_and_row(client: StrataClient, loaded: np.ndarray) -> None:
+    good = rows("v1", unit_vectors(3, seed=6), start_index=100)
+    bad = rows("v1", unit_vectors(3, seed=7), start_index=103)
+    del bad[2]["video_id"]
+    with pytest.raises(TypeError, match=r"^batch\[1\]\.segments\[2\]\.video_id: is missing"):
+        client.stream_segments("c", iter([("b0", good), ("b1", bad)]))
+    assert client.get_video("c", "v1").segment_count == len(loaded) + 3  # the batch before it is stored
 
 
 @pytest.mark.parametrize(
