@@ -46,7 +46,7 @@ from service.gen.strata.v1 import (
 from service.pem import certificates_problem
 from service.rows import names as _names
 from service.rows import segment_from_dict as segment_from_dict  # users build Segment messages with it
-from service.rows import segments_of
+from service.rows import segments_of, vector_of
 
 T = TypeVar("T")
 
@@ -434,13 +434,15 @@ class StrataClient:
         if include_evidence is not None:
             req.include_evidence = include_evidence
         if vector is not None:
-            req.vector.CopyFrom(cv.to_proto_vector(vector))
+            req.vector.CopyFrom(cv.to_proto_vector(vector_of(vector, "vector")))
         req.filter.video_ids.extend(_names(video_ids, "video_ids"))
         if time_range is not None:
             req.filter.time_range.start_ms, req.filter.time_range.end_ms = time_range
         req.filter.labels.extend(_names(labels, "labels"))
         req.filter.attributes.extend(attribute_filters(attributes or {}))
-        req.part_vectors.extend(cv.to_proto_vector(v) for v in part_vectors)
+        req.part_vectors.extend(
+            cv.to_proto_vector(vector_of(v, f"part_vectors[{i}]")) for i, v in enumerate(part_vectors)
+        )
         return self._call(self.searcher.Search, req, timeout)
 
     def parse_query(self, text: str) -> search_pb2.QueryParse:

@@ -63,8 +63,10 @@ def from_proto_vector(msg: common_pb2.Vector, field: str) -> np.ndarray:
 
 
 def to_proto_vector(values: np.ndarray) -> common_pb2.Vector:
-    """A float array -> packed little-endian float32 bytes."""
-    arr = np.ascontiguousarray(values, dtype="<f4").reshape(-1)
+    """A 1-D float array -> packed little-endian float32 bytes."""
+    arr = np.ascontiguousarray(values, dtype="<f4")
+    if arr.ndim != 1:  # flattened, a (2, 8) array was sent as one 16-d vector
+        raise ValueError(f"a vector is 1-D, not an array of shape {arr.shape}")
     return common_pb2.Vector(data=arr.tobytes(), dimension=arr.shape[0])
 
 

@@ -49,7 +49,7 @@ def segment_from_dict(row: Mapping[str, Any], field: str = "") -> segment_pb2.Se
     if row.get("attributes"):
         msg.attributes.CopyFrom(cv.to_proto_struct(row["attributes"]))
     if row.get("vector") is not None:
-        msg.vector.CopyFrom(cv.to_proto_vector(np.asarray(row["vector"], dtype=np.float32)))
+        msg.vector.CopyFrom(cv.to_proto_vector(vector_of(row["vector"], f"{at}vector")))
     return msg
 
 
@@ -84,6 +84,32 @@ def whole_ms(value: Any, name: str) -> int:
     if isinstance(value, bool | np.bool_) or not whole:
         raise TypeError(f"{name}: give a whole number of milliseconds, not {type(value).__name__} {value!r}")
     return int(value)
+
+
+def vector_of(value: Any, field: str) -> np.ndarray:
+    """A vector as float32: a 1-D list, tuple or array of real numbers (ints or floats,
+    numpy's too). Anything else is a TypeError naming ``field`` (or ``field[i]``, the
+    element), where a cast would misread it: strings read as numbers, a 2-D array sent
+    as one long vector, bools as 1 and 0, complex numbers without their imaginary part."""
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        # One pass over the kinds, not an isinstance per number: 512-d lists are the usual.
+        if not set(map(type, value)) <= {float, int}:  # bool is a kind of its own here
+            for i, item in enumerate(value):
+                if isinstance(item, bool | np.bool_) or not isinstance(item, numbers.Real):
+                    raise TypeError(f"{field}[{i}]: give a number, not {_shown(item)}")
+        try:
+            return np.asarray(value, dtype=np.float32)
+        except OverflowError:  # an int past any float, 10**400
+            raise ValueError(f"{field}: holds a number too large for a float32 vector") from None
+    if isinstance(value, np.ndarray) or (hasattr(value, "__array__") and not isinstance(value, np.generic)):
+        arr = np.asarray(value)  # a numpy array, or one that gives one (a tensor, a Series)
+        if arr.ndim == 1 and arr.dtype.kind == "O":
+            return vector_of(arr.tolist(), field)
+        if arr.ndim == 1 and arr.dtype.kind in "iuf":
+            return arr.astype(np.float32, copy=False)
+        what = f"an array of {arr.dtype}" if arr.ndim == 1 else f"a {arr.ndim}-D array of shape {arr.shape}"
+        raise TypeError(f"{field}: give a 1-D list or array of numbers, not {what}")
+    raise TypeError(f"{field}: give a 1-D list or array of numbers, not {_shown(value)}")
 
 
 def names(value: str | Sequence[str], field: str) -> list[str]:

@@ -66,6 +66,39 @@ def test_a_segment_field_of_the_wrong_kind_is_a_type_error_naming_it(
     assert client.get_video("c", "v1").segment_count == len(loaded)  # nothing was sent
 
 
+NOT_A_VECTOR = [
+    (["1.0"] * DIM, "vector[0]: give a number, not str '1.0'"),  # was read as the number
+    ([1.0] * (DIM - 1) + [True], "vector[15]: give a number, not bool True"),  # was 1.0
+    ("1,2,3", "vector: give a 1-D list or array of numbers, not str '1,2,3'"),  # named no field
+    (np.ones((2, DIM // 2)), "vector: give a 1-D list or array of numbers, not a 2-D array of shape (2, 8)"),
+    (np.ones(DIM, bool), "vector: give a 1-D list or array of numbers, not an array of bool"),  # was 1s
+    (np.ones(DIM, complex), "vector: give a 1-D list or array of numbers, not an array of complex128"),
+    ({"x": 1.0}, "vector: give a 1-D list or array of numbers, not dict"),
+]
+
+
+@pytest.mark.parametrize(("value", "said"), NOT_A_VECTOR)
+def test_a_segment_vector_of_the_wrong_kind_is_a_type_error_naming_it(
+    client: StrataClient, loaded: np.ndarray, value: object, said: str
+) -> None:
+    # A cast misread each (a (2, 8) array was stored as one 16-d vector); nothing is stored now.
+    row = {"video_id": "v1", "start_ms": 100_000, "end_ms": 101_000, "vector": value}
+    with pytest.raises(TypeError, match=rf"^segments\[0\]\.{re.escape(said)}"):
+        client.append_segments("c", [row])
+    assert client.get_video("c", "v1").segment_count == len(loaded)
+
+
+@pytest.mark.parametrize(("value", "said"), NOT_A_VECTOR)
+def test_a_search_vector_of_the_wrong_kind_is_a_type_error_naming_it(
+    client: StrataClient, loaded: np.ndarray, value: object, said: str
+) -> None:
+    with pytest.raises(TypeError, match=f"^{re.escape(said)}"):
+        client.search("c", vector=value, level="segment")
+    part = said.replace("vector", "part_vectors[1]", 1)  # each part names its place in the list
+    with pytest.raises(TypeError, match=f"^{re.escape(part)}"):
+        client.search("c", text="a goal", part_vectors=[loaded[0], value])
+
+
 @pytest.mark.parametrize(
     ("change", "said"),
     [
