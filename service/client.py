@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numbers
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
 import grpc
@@ -44,9 +44,9 @@ from service.gen.strata.v1 import (
     video_pb2_grpc,
 )
 from service.pem import certificates_problem
+from service.rows import attributes_struct, segments_of, vector_of
 from service.rows import names as _names
 from service.rows import segment_from_dict as segment_from_dict  # users build Segment messages with it
-from service.rows import segments_of, vector_of
 
 T = TypeVar("T")
 
@@ -217,7 +217,7 @@ class StrataClient:
             collection=collection,
             video_id=video_id,
             duration_ms=duration_ms,
-            attributes=cv.to_proto_struct(attributes or {}),
+            attributes=attributes_struct({} if attributes is None else attributes),
             hints=_hints(hints),
         )
         return self._call(self.videos.CreateVideo, req).video
@@ -439,7 +439,7 @@ class StrataClient:
         if time_range is not None:
             req.filter.time_range.start_ms, req.filter.time_range.end_ms = time_range
         req.filter.labels.extend(_names(labels, "labels"))
-        req.filter.attributes.extend(attribute_filters(attributes or {}))
+        req.filter.attributes.extend(attribute_filters({} if attributes is None else attributes))
         req.part_vectors.extend(
             cv.to_proto_vector(vector_of(v, f"part_vectors[{i}]")) for i, v in enumerate(part_vectors)
         )
@@ -476,11 +476,15 @@ def attribute_filters(conditions: dict[str, Any]) -> list[search_pb2.AttributeFi
     number (numpy's too) or bool is an equality, a ``(min, max)`` pair (tuple or list;
     ``None`` leaves a bound open) a range; anything else is a TypeError naming the key,
     rather than an equality with its text that nothing matches."""
+    if not isinstance(conditions, Mapping):
+        raise TypeError(f"attributes: give a mapping of keys to conditions, not {type(conditions).__name__}")
     out = []
     for key, value in conditions.items():
         msg = search_pb2.AttributeFilter(key=key)
         if isinstance(value, tuple | list) and len(value) == 2:
             low, high = value
+            if not all(bound is None or _number(bound) for bound in value):
+                raise TypeError(f"attributes[{key!r}]: give numbers (or None) as the bounds of a range, not {value!r}")
             if low is not None:
                 msg.range.min = low
             if high is not None:
@@ -488,7 +492,7 @@ def attribute_filters(conditions: dict[str, Any]) -> list[search_pb2.AttributeFi
             msg.range.SetInParent()
         elif isinstance(value, bool | np.bool_):
             msg.equals_bool = bool(value)
-        elif isinstance(value, numbers.Real):
+        elif _number(value):
             msg.equals_number = float(value)
         elif isinstance(value, str):
             msg.equals_string = value
@@ -498,6 +502,10 @@ def attribute_filters(conditions: dict[str, Any]) -> list[search_pb2.AttributeFi
             )
         out.append(msg)
     return out
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
 
 
 def _choice(table: dict[str, Any], name: str, what: str) -> Any:

@@ -11,6 +11,7 @@ from types import UnionType
 from typing import Any
 
 import numpy as np
+from google.protobuf import struct_pb2
 
 from service import convert as cv
 from service.gen.strata.v1 import segment_pb2
@@ -19,6 +20,8 @@ REQUIRED = ("video_id", "start_ms", "end_ms")
 # Every field of the format. video_duration_ms is for the video a row creates (the CLI's
 # ingest creates videos on first sight); a Segment does not carry it.
 FIELDS = frozenset({*REQUIRED, "id", "text", "vector", "labels", "attributes", "shot_cut", "video_duration_ms"})
+# Ints below it (in size) are what a Struct's doubles hold exactly, and come back as ints.
+EXACT_INTS = 2**53
 
 
 def segment_from_dict(row: Mapping[str, Any], field: str = "") -> segment_pb2.Segment:
@@ -46,8 +49,9 @@ def segment_from_dict(row: Mapping[str, Any], field: str = "") -> segment_pb2.Se
         labels=names(given(row, "labels", []), f"{at}labels"),
         shot_cut=bool(kind(given(row, "shot_cut", False), bool | np.bool_, f"{at}shot_cut", "True or False")),
     )
-    if row.get("attributes"):
-        msg.attributes.CopyFrom(cv.to_proto_struct(row["attributes"]))
+    attributes = given(row, "attributes", {})
+    if attributes or not isinstance(attributes, Mapping):  # most rows have none: no Struct made
+        msg.attributes.CopyFrom(attributes_struct(attributes, f"{at}attributes"))
     if row.get("vector") is not None:
         msg.vector.CopyFrom(cv.to_proto_vector(vector_of(row["vector"], f"{at}vector")))
     return msg
@@ -110,6 +114,46 @@ def vector_of(value: Any, field: str) -> np.ndarray:
         what = f"an array of {arr.dtype}" if arr.ndim == 1 else f"a {arr.ndim}-D array of shape {arr.shape}"
         raise TypeError(f"{field}: give a 1-D list or array of numbers, not {what}")
     raise TypeError(f"{field}: give a 1-D list or array of numbers, not {_shown(value)}")
+
+
+def attributes_struct(values: Any, field: str = "attributes") -> struct_pb2.Struct:
+    """Attributes as a Struct: a mapping of string keys to strings, numbers, bools, None,
+    and lists and mappings of them; numpy's numbers and 1-D arrays are taken as the Python
+    values they hold (protobuf refused them, "Unexpected type", naming nothing). A value
+    of another kind (bytes, a set, an object) is a TypeError naming ``field`` or its key
+    (``attributes.minute``); an int a Struct's doubles cannot hold exactly is a ValueError."""
+    if not isinstance(values, Mapping):
+        raise TypeError(f"{field}: give a mapping of names to values, not {_shown(values)}")
+    msg = struct_pb2.Struct()
+    msg.update(_attribute(values, field))
+    return msg
+
+
+def _attribute(value: Any, field: str) -> Any:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, numbers.Integral):
+        if abs(int(value)) >= EXACT_INTS:
+            raise ValueError(
+                f"{field}: {int(value)} is not below 2**53: attributes are stored as doubles, which do not "
+                "hold every int past it, and it would not come back as this int; give it as a string"
+            )
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, Mapping):
+        for key in value:
+            if not isinstance(key, str):
+                raise TypeError(f"{field}: give string keys, not {_shown(key)}")
+        return {key: _attribute(item, f"{field}.{key}") for key, item in value.items()}
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        value = value.tolist()
+    if isinstance(value, list | tuple):
+        return [_attribute(item, f"{field}[{i}]") for i, item in enumerate(value)]
+    what = f"a {value.ndim}-D array" if isinstance(value, np.ndarray) else _shown(value)
+    raise TypeError(f"{field}: give a string, a number, a bool, None, a list or a mapping, not {what}")
 
 
 def names(value: str | Sequence[str], field: str) -> list[str]:

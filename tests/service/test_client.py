@@ -10,6 +10,7 @@ import re
 import grpc
 import numpy as np
 import pytest
+from google.protobuf import json_format
 
 from service.client import ClientClosedError, StrataClient, StrataRpcError, attribute_filters
 from service.server import StrataServer
@@ -97,6 +98,50 @@ def test_a_search_vector_of_the_wrong_kind_is_a_type_error_naming_it(
     part = said.replace("vector", "part_vectors[1]", 1)  # each part names its place in the list
     with pytest.raises(TypeError, match=f"^{re.escape(part)}"):
         client.search("c", text="a goal", part_vectors=[loaded[0], value])
+
+
+NUMPY_ATTRIBUTES = {"minute": np.int64(3), "xg": np.float32(0.5), "home": np.bool_(True), "shirts": np.array([7, 9])}
+
+
+def test_numpy_values_in_attributes_are_the_numbers_they_hold(client: StrataClient, loaded: np.ndarray) -> None:
+    # protobuf refused them: "ValueError: Unexpected type", naming nothing.
+    expected = {"minute": 3, "xg": 0.5, "home": True, "shirts": [7, 9]}
+    video = client.create_video("c", "w", attributes=NUMPY_ATTRIBUTES)
+    assert json_format.MessageToDict(video.attributes) == expected
+    client.append_segments("c", [{"video_id": "v1", "start_ms": 100_000, "end_ms": 101_000, "vector": loaded[0],
+                                  "attributes": NUMPY_ATTRIBUTES}])  # fmt: skip
+    assert json_format.MessageToDict(client.get_node("c", "v1@100000").attributes) == expected
+
+
+@pytest.mark.parametrize(
+    ("attributes", "error", "said"),
+    [
+        (["minute", 3], TypeError, "attributes: give a mapping of names to values, not list"),  # was AttributeError
+        ("minute=3", TypeError, "attributes: give a mapping of names to values, not str"),
+        ({"clip": b"\x00"}, TypeError, "attributes.clip: give a string, a number, a bool, None, a list or a mapping"),
+        ({"teams": {"home"}}, TypeError, "attributes.teams: give a string, a number, a bool, None, a list or a "),
+        ({"event": {"at": object()}}, TypeError, "attributes.event.at: give a string, a number, a bool"),
+        ({7: "seven"}, TypeError, "attributes: give string keys, not int 7"),
+        # A double holds it as 9007199254740992: it came back one less than was sent.
+        ({"frame": 2**53 + 1}, ValueError, "attributes.frame: 9007199254740993 is not below 2**53"),
+    ],
+)
+def test_attributes_of_the_wrong_kind_are_refused_naming_them(
+    client: StrataClient, loaded: np.ndarray, attributes: object, error: type[Exception], said: str
+) -> None:
+    with pytest.raises(error, match=f"^{re.escape(said)}"):
+        client.create_video("c", "w", attributes=attributes)  # type: ignore[arg-type]
+    row = {"video_id": "v1", "start_ms": 100_000, "end_ms": 101_000, "vector": loaded[0], "attributes": attributes}
+    with pytest.raises(error, match=rf"^segments\[0\]\.{re.escape(said)}"):
+        client.append_segments("c", [row])
+    assert [v.id for v in client.list_videos("c")] == ["v1"] and client.get_video("c", "v1").segment_count == 50
+
+
+def test_search_attributes_that_are_not_a_mapping_are_a_type_error(client: StrataClient, loaded: np.ndarray) -> None:
+    with pytest.raises(TypeError, match="^attributes: give a mapping of keys to conditions, not list"):
+        client.search("c", vector=loaded[0], attributes=["team", "home"])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^attributes\['minute'\]: give numbers \(or None\) as the bounds"):
+        client.search("c", vector=loaded[0], attributes={"minute": ("10", None)})
 
 
 @pytest.mark.parametrize(
