@@ -25,6 +25,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
 from service import convert as cv
+from service import feed
 from service.auth import BearerToken
 from service.gen.strata.v1 import (
     admin_pb2,
@@ -350,27 +351,27 @@ class StrataClient:
     ) -> segment_pb2.StreamAppendSegmentsResponse:
         """Append many ``(request_id, segments)`` batches over one client stream.
 
-        ``timeout`` bounds the whole stream (None, the default: none, as a long ingest may
-        take hours). An exception raised while reading ``batches`` (or a segment that is
-        not one) ends the stream there: the batches sent before it are stored, then it is
-        raised as it was (gRPC alone would cancel the stream and say UNKNOWN)."""
-        failed: list[Exception] = []
+        ``batches`` is read in the calling thread (a sqlite3 cursor's rows may be read from
+        it), a batch or two ahead of the server. ``timeout`` bounds the whole stream (None,
+        the default: none, as a long ingest may take hours). An exception raised while
+        reading ``batches`` (or a segment that is not one) ends the stream there: the
+        batches sent before it are stored, then it is raised as it was (gRPC alone would
+        cancel the stream and say UNKNOWN). An interrupt (KeyboardInterrupt) cancels it."""
 
         def messages() -> Iterator[segment_pb2.StreamAppendSegmentsRequest]:
-            try:
-                for number, (rid, segs) in enumerate(batches):
-                    batch = _batch(collection, segs, rid, f"batch[{number}].segments")
-                    yield segment_pb2.StreamAppendSegmentsRequest(batch=batch)
-            except Exception as exc:  # the caller's: kept, and raised once the stream is done
-                failed.append(exc)
+            for number, (rid, segs) in enumerate(batches):
+                batch = _batch(collection, segs, rid, f"batch[{number}].segments")
+                yield segment_pb2.StreamAppendSegmentsRequest(batch=batch)
 
         self._check_open()
+        start = lambda requests: self.segments.StreamAppendSegments.future(requests, timeout=timeout)  # noqa: E731
+        call, failed = feed.stream(start, messages())
         try:
-            reply = self.segments.StreamAppendSegments(messages(), timeout=timeout)
+            reply = call.result()
         except grpc.RpcError as exc:
-            raise StrataRpcError.from_rpc_error(exc) from (failed[0] if failed else None)
+            raise StrataRpcError.from_rpc_error(exc) from failed
         if failed:
-            raise failed[0]
+            raise failed
         return reply
 
     # search

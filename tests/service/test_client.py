@@ -4,8 +4,11 @@ listings that fail at the call, a closed client that says so."""
 
 from __future__ import annotations
 
+import itertools
 import pickle
 import re
+import sqlite3
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -251,6 +254,68 @@ def test_a_stream_has_the_deadline_it_is_given(client: StrataClient) -> None:
     with pytest.raises(StrataRpcError) as err:
         client.stream_segments("slow", batches(), timeout=0.5)
     assert err.value.code is grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+def test_a_stream_reads_its_batches_in_the_calling_thread(client: StrataClient, tmp_path: Path) -> None:
+    # gRPC read them on a thread of its own, where rows of a cursor made here failed:
+    # "SQLite objects created in a thread can only be used in that same thread".
+    client.create_collection("sq", dimension=DIM)
+    client.create_video("sq", "v")
+    db = sqlite3.connect(tmp_path / "rows.db")
+    db.execute("CREATE TABLE segment (start_ms INTEGER, vector BLOB)")
+    db.executemany(
+        "INSERT INTO segment VALUES (?, ?)", [(i * 2000, v.tobytes()) for i, v in enumerate(unit_vectors(6))]
+    )
+    cursor = db.execute("SELECT start_ms, vector FROM segment ORDER BY start_ms")
+
+    def batches():  # type: ignore[no-untyped-def]
+        while chunk := cursor.fetchmany(2):
+            yield (
+                f"b{chunk[0][0]}",
+                [
+                    {
+                        "video_id": "v",
+                        "start_ms": start,
+                        "end_ms": start + 2000,
+                        "vector": np.frombuffer(blob, np.float32),
+                    }
+                    for start, blob in chunk
+                ],
+            )
+
+    reply = client.stream_segments("sq", batches())
+    assert (reply.batch_count, reply.segment_count) == (3, 6)
+
+
+def test_a_stream_the_server_refuses_stops_reading_its_batches(client: StrataClient) -> None:
+    # The source is endless: once the server has refused a batch, the call returns.
+    client.create_collection("st", dimension=DIM)
+    client.create_video("st", "v")
+
+    def batches():  # type: ignore[no-untyped-def]
+        for i in itertools.count():
+            yield f"b{i}", rows("v" if i == 0 else "nowhere", unit_vectors(1, seed=i), start_index=i)
+
+    with pytest.raises(StrataRpcError) as err:
+        client.stream_segments("st", batches())
+    assert err.value.code is grpc.StatusCode.NOT_FOUND and "batch[1].segments[0].video_id" in err.value.fields
+    assert client.get_video("st", "v").segment_count == 1
+
+
+def test_an_interrupted_stream_is_cancelled(client: StrataClient) -> None:
+    class Interrupt(BaseException):  # as KeyboardInterrupt is
+        pass
+
+    client.create_collection("st", dimension=DIM)
+    client.create_video("st", "v")
+
+    def batches():  # type: ignore[no-untyped-def]
+        yield "b0", rows("v", unit_vectors(1))
+        raise Interrupt
+
+    with pytest.raises(Interrupt):
+        client.stream_segments("st", batches())
+    assert client.stream_segments("st", iter([("b1", rows("v", unit_vectors(1), start_index=1))])).batch_count == 1
 
 
 def test_an_error_crosses_processes_whole(client: StrataClient) -> None:
