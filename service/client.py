@@ -381,7 +381,7 @@ class StrataClient:
         collection: str,
         text: str = "",
         vector: np.ndarray | None = None,
-        level: str = "auto",
+        level: str | None = None,
         top_k: int = 0,
         video_ids: str | Sequence[str] = (),
         time_range: tuple[int, int] | None = None,
@@ -400,8 +400,10 @@ class StrataClient:
         timeout: float | None = None,
     ) -> search_pb2.SearchResponse:
         """Search by text, vector and/or an example ``node_id`` at ``level``: ``auto`` (the
-        router picks), ``all`` (one mixed list), or segment, scene, drive, half, video. A
-        search by example (``node_id``) at ``auto`` answers at the example's level.
+        router picks), ``all`` (one mixed list), or segment, scene, drive, half, video.
+        Unset (None), a search answers as ``auto``, and a search by example (``node_id``)
+        at the example's own level; by example at ``auto`` or ``all``, the example's
+        vector is routed as any vector query.
 
         ``attributes`` maps a key to a value (equality) or to a ``(min, max)`` tuple (a
         numeric range; ``None`` leaves a bound open). ``group_by_video`` answers with
@@ -415,12 +417,8 @@ class StrataClient:
         req = search_pb2.SearchRequest(
             collection=collection,
             text=text,
-            # By example at the default level: the example's own level (the server's rule).
-            granularity=(
-                search_pb2.GRANULARITY_UNSPECIFIED
-                if node_id and level == "auto"
-                else _choice(GRANULARITIES, level, "level")
-            ),
+            # Unset: the server's rule (AUTO; by example, the example's level).
+            granularity=search_pb2.GRANULARITY_UNSPECIFIED if level is None else _choice(GRANULARITIES, level, "level"),
             top_k=top_k,
             page_token=page_token,
             node_id=node_id,

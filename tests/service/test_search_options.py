@@ -113,3 +113,13 @@ def test_a_search_by_example_answers_at_its_level_unless_a_level_is_asked(
     scenes = client.search(COLL, node_id="a@0", level="scene", top_k=3)  # scenes like this moment
     assert scenes.hits and {h.node.level for h in scenes.hits} == {common_pb2.LEVEL_SCENE}
     assert "requested explicitly" in scenes.route.reason
+
+
+def test_a_search_by_example_at_auto_or_all_is_routed(client: StrataClient, three_videos: np.ndarray) -> None:
+    # An explicit "auto" was sent as no level: the example's level, whatever was asked.
+    for video in "abc":
+        client.seal_video(COLL, video)
+    routed = client.search(COLL, node_id="a@0", level="auto", top_k=5)
+    assert "example's level" not in routed.route.reason and len(routed.route.confidences) > 1
+    mixed = client.search(COLL, node_id="a@0", level="all", top_k=5)
+    assert mixed.route.reason.startswith("every level in one list") and len(mixed.route.levels) == 5
