@@ -110,6 +110,7 @@ class StrataClient:
         client_certificate: tuple[bytes, bytes] | None = None,
     ) -> None:
         """Connect to ``target``; ``token`` goes with every call as a bearer token.
+        ``timeout`` is each call's deadline in seconds (None: no deadline).
 
         TLS is used when ``tls`` is set or certificates are given: ``root_certificates``
         (PEM CA to verify the server; the system's roots when omitted) and
@@ -252,10 +253,13 @@ class StrataClient:
 
         ``hints`` maps a level name (scene, drive, half) to cut times in ms; given (not
         empty), they replace the video's stored hints. ``timeout`` defaults to the
-        client's, and to at least 600 s: a long video's build takes a while.
+        client's, and to at least 600 s: a long video's build takes a while (a client
+        made with ``timeout=None`` sets no deadline here either).
         """
         req = video_pb2.SealVideoRequest(collection=collection, video_id=video_id, hints=_hints(hints))
-        return self._call(self.videos.SealVideo, req, max(self.timeout, 600) if timeout is None else timeout).video
+        if timeout is None and self.timeout is not None:  # None is no deadline, for seal_video too
+            timeout = max(self.timeout, 600)
+        return self._call(self.videos.SealVideo, req, timeout).video
 
     def reopen_video(self, collection: str, video_id: str) -> video_pb2.Video:
         """Let a sealed video take segments again."""

@@ -16,6 +16,7 @@ import pytest
 from google.protobuf import json_format
 
 from service.client import ClientClosedError, StrataClient, StrataRpcError, attribute_filters
+from service.gen.strata.v1 import video_pb2
 from service.server import StrataServer
 from tests.service.conftest import DIM, rows, unit_vectors
 
@@ -316,6 +317,15 @@ def test_an_interrupted_stream_is_cancelled(client: StrataClient) -> None:
     with pytest.raises(Interrupt):
         client.stream_segments("st", batches())
     assert client.stream_segments("st", iter([("b1", rows("v", unit_vectors(1), start_index=1))])).batch_count == 1
+
+
+def test_a_client_without_a_deadline_seals_a_video(server: StrataServer) -> None:
+    # seal_video raised "TypeError: '>' not supported between ... 'int' and 'NoneType'".
+    with StrataClient(server.address, timeout=None) as client:
+        client.create_collection("c", dimension=DIM)
+        client.create_video("c", "v")
+        client.append_segments("c", rows("v", unit_vectors(8)))
+        assert client.seal_video("c", "v").state == video_pb2.VIDEO_STATE_SEALED
 
 
 def test_an_error_crosses_processes_whole(client: StrataClient) -> None:
