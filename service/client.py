@@ -26,7 +26,7 @@ from grpc_status import rpc_status
 
 from service import convert as cv
 from service import feed
-from service.auth import BearerToken
+from service.channel import channel
 from service.gen.strata.v1 import (
     admin_pb2,
     admin_pb2_grpc,
@@ -44,7 +44,6 @@ from service.gen.strata.v1 import (
     video_pb2,
     video_pb2_grpc,
 )
-from service.pem import certificates_problem
 from service.rows import attributes_struct, segments_of, vector_of
 from service.rows import names as _names
 from service.rows import segment_from_dict as segment_from_dict  # users build Segment messages with it
@@ -102,7 +101,7 @@ class StrataClient:
     def __init__(
         self,
         target: str = "localhost:50051",
-        timeout: float = 60.0,
+        timeout: float | None = 60.0,
         max_message_mb: int = 64,
         token: str | None = None,
         tls: bool = False,
@@ -115,15 +114,11 @@ class StrataClient:
         TLS is used when ``tls`` is set or certificates are given: ``root_certificates``
         (PEM CA to verify the server; the system's roots when omitted) and
         ``client_certificate`` (PEM ``(private_key, certificate_chain)``, for servers that
-        require one).
+        require one). An argument gRPC could not use is refused here, naming it, not by
+        every call later: a token with a newline, ``max_message_mb`` below 1, certificates
+        or a key that are not PEM.
         """
-        if not target.strip():  # gRPC would make a channel that fails every call UNKNOWN
-            raise ValueError("target is empty; give the server's address as host:port")
-        size = max_message_mb * 1024 * 1024
-        options = [("grpc.max_send_message_length", size), ("grpc.max_receive_message_length", size)]
-        self.channel = _channel(target, options, tls, root_certificates, client_certificate)
-        if token:
-            self.channel = grpc.intercept_channel(self.channel, BearerToken(token))
+        self.channel = channel(target, max_message_mb, token, tls, root_certificates, client_certificate)
         self.timeout = timeout
         self._closed = False
         self.collections = collection_pb2_grpc.CollectionServiceStub(self.channel)
@@ -516,24 +511,6 @@ def _choice(table: dict[str, Any], name: str, what: str) -> Any:
     if name not in table:
         raise ValueError(f"unknown {what} {name!r}; choose one of: {', '.join(table)}")
     return table[name]
-
-
-def _channel(
-    target: str,
-    options: list[tuple[str, int]],
-    tls: bool,
-    root_certificates: bytes | None,
-    client_certificate: tuple[bytes, bytes] | None,
-) -> grpc.Channel:
-    if root_certificates is not None and (problem := certificates_problem(root_certificates)) is not None:
-        # Empty bytes read as "not given" and the channel went out in plaintext; other bytes
-        # that hold no certificate failed every call UNAVAILABLE, as if no server ran.
-        raise ValueError(f"root_certificates {problem} (or None for the system's roots)")
-    if not (tls or root_certificates is not None or client_certificate is not None):
-        return grpc.insecure_channel(target, options=options)
-    key, chain = client_certificate or (None, None)
-    credentials = grpc.ssl_channel_credentials(root_certificates, key, chain)
-    return grpc.secure_channel(target, credentials, options=options)
 
 
 def _hints(hints: dict[str, list[int]] | None) -> list[video_pb2.StructureHint]:

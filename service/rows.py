@@ -81,13 +81,19 @@ def kind(value: Any, expected: type | UnionType, name: str, what: str) -> Any:
     return value
 
 
-def whole_ms(value: Any, name: str) -> int:
-    """A time in milliseconds: a whole number (numpy's too, or a float with nothing after
-    the point, as a table's column of them gives), never a fraction cut down."""
-    whole = isinstance(value, numbers.Integral) or (isinstance(value, numbers.Real) and float(value).is_integer())
-    if isinstance(value, bool | np.bool_) or not whole:
-        raise TypeError(f"{name}: give a whole number of milliseconds, not {type(value).__name__} {value!r}")
+def whole(value: Any, name: str, what: str = "a whole number") -> int:
+    """``value`` as an int: a whole number (numpy's too, or a float with nothing after the
+    point, as a table's column of them gives), never a fraction cut down; anything else
+    is a TypeError naming ``name``."""
+    integral = isinstance(value, numbers.Integral) or (isinstance(value, numbers.Real) and float(value).is_integer())
+    if isinstance(value, bool | np.bool_) or not integral:
+        raise TypeError(f"{name}: give {what}, not {_shown(value)}")
     return int(value)
+
+
+def whole_ms(value: Any, name: str) -> int:
+    """A time in milliseconds: a whole number, as :func:`whole` takes one."""
+    return whole(value, name, "a whole number of milliseconds")
 
 
 def vector_of(value: Any, field: str) -> np.ndarray:

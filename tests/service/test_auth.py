@@ -6,10 +6,12 @@ import hashlib
 import json
 import logging
 import os
+import re
 import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -424,6 +426,26 @@ def test_mutual_tls_requires_a_client_certificate(tmp_path: Path, certificates: 
             assert code_of(anonymous.health) == grpc.StatusCode.UNAVAILABLE
     finally:
         srv.stop(0)
+
+
+@pytest.mark.parametrize(
+    ("pair", "error", "said"),
+    [
+        (lambda key, cert: (cert, key), ValueError, "client_certificate is (certificate chain, private key); give ("),
+        (lambda key, cert: (b"", cert), ValueError, "client_certificate[0] (the private key) is empty"),
+        (lambda key, cert: (cert, cert), ValueError, "client_certificate[0] (the private key) is not a PEM private"),
+        (lambda key, cert: (key, key), ValueError, "client_certificate[1] (the certificate chain) is not a valid PEM"),
+        (lambda key, cert: (key.decode(), cert), TypeError, "client_certificate[0] (the private key): give the PEM"),
+        (lambda key, cert: key, TypeError, "client_certificate: give a (private key, certificate chain) pair"),
+    ],
+)
+def test_a_client_certificate_that_is_no_pem_key_and_chain_is_refused_as_the_client_is_made(
+    server: StrataServer, certificates: dict[str, Path], pair: Any, error: type[Exception], said: str
+) -> None:
+    # gRPC took them, and every call failed UNAVAILABLE as if no server ran.
+    key, cert = certificates["client_key"].read_bytes(), certificates["client_cert"].read_bytes()
+    with pytest.raises(error, match=f"^{re.escape(said)}"):
+        StrataClient(server.address, client_certificate=pair(key, cert))
 
 
 def test_tls_needs_both_certificate_and_key(tmp_path: Path, certificates: dict[str, Path]) -> None:

@@ -328,6 +328,24 @@ def test_a_client_without_a_deadline_seals_a_video(server: StrataServer) -> None
         assert client.seal_video("c", "v").state == video_pb2.VIDEO_STATE_SEALED
 
 
+@pytest.mark.parametrize(
+    ("arguments", "error", "said"),
+    [
+        # Taken, and every call then failed INTERNAL: "Invalid metadata".
+        ({"token": "wr1te\n"}, ValueError, "token holds a newline (as one read from a file ends); strip it"),
+        ({"token": "s\u00e9same"}, ValueError, "token holds 'é'; a call's metadata carries only printable ASCII"),
+        ({"max_message_mb": 0}, ValueError, "max_message_mb is 0; give 1 to 2047 (megabytes)"),  # refused all
+        ({"max_message_mb": 4096}, ValueError, "max_message_mb is 4096; give 1 to 2047"),  # OverflowError
+        ({"max_message_mb": 0.5}, TypeError, "max_message_mb: give a whole number of megabytes, not float 0.5"),
+    ],
+)
+def test_an_argument_grpc_cannot_use_is_refused_as_the_client_is_made(
+    server: StrataServer, arguments: dict, error: type[Exception], said: str
+) -> None:
+    with pytest.raises(error, match=f"^{re.escape(said)}"):
+        StrataClient(server.address, **arguments)
+
+
 def test_an_error_crosses_processes_whole(client: StrataClient) -> None:
     with pytest.raises(StrataRpcError) as err:
         client.get_collection("nowhere")
