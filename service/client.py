@@ -14,6 +14,7 @@ fields the server named.
 from __future__ import annotations
 
 import numbers
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
@@ -44,7 +45,17 @@ from service.gen.strata.v1 import (
     video_pb2,
     video_pb2_grpc,
 )
-from service.rows import attributes_struct, segments_of, vector_of
+from service.rows import (
+    attributes_struct,
+    cut_times,
+    path,
+    request_pair,
+    segments_of,
+    time_span,
+    vector_of,
+    whole,
+    whole_ms,
+)
 from service.rows import names as _names
 from service.rows import segment_from_dict as segment_from_dict  # users build Segment messages with it
 
@@ -170,7 +181,7 @@ class StrataClient:
         ``hierarchy`` sets tree-builder parameters (see ``HierarchyConfig`` in the API).
         """
         space = collection_pb2.EmbeddingSpace(
-            dimension=dimension,
+            dimension=whole(dimension, "dimension"),
             metric=_choice(METRICS, metric, "metric"),
             text_encoder=text_encoder,
             model_name=model_name,
@@ -187,10 +198,11 @@ class StrataClient:
 
     def list_collections(self, page_size: int = 100) -> Iterator[collection_pb2.Collection]:
         """Every collection, fetched a page at a time."""
+        size = whole(page_size, "page_size")
         return _pages(
             lambda token: self._call(
                 self.collections.ListCollections,
-                collection_pb2.ListCollectionsRequest(page_size=page_size, page_token=token),
+                collection_pb2.ListCollectionsRequest(page_size=size, page_token=token),
             ),
             "collections",
         )
@@ -213,7 +225,7 @@ class StrataClient:
         req = video_pb2.CreateVideoRequest(
             collection=collection,
             video_id=video_id,
-            duration_ms=duration_ms,
+            duration_ms=whole_ms(duration_ms, "duration_ms"),
             attributes=attributes_struct({} if attributes is None else attributes),
             hints=_hints(hints),
         )
@@ -226,10 +238,11 @@ class StrataClient:
 
     def list_videos(self, collection: str, page_size: int = 100) -> Iterator[video_pb2.Video]:
         """Every video of a collection, fetched a page at a time."""
+        size = whole(page_size, "page_size")
         return _pages(
             lambda token: self._call(
                 self.videos.ListVideos,
-                video_pb2.ListVideosRequest(collection=collection, page_size=page_size, page_token=token),
+                video_pb2.ListVideosRequest(collection=collection, page_size=size, page_token=token),
             ),
             "videos",
         )
@@ -302,12 +315,11 @@ class StrataClient:
 
     def list_children(self, collection: str, node_id: str, page_size: int = 100) -> Iterator[common_pb2.Node]:
         """Every child of a node in time order, fetched a page at a time."""
+        size = whole(page_size, "page_size")
         return _pages(
             lambda token: self._call(
                 self.graph.ListChildren,
-                graph_pb2.ListChildrenRequest(
-                    collection=collection, node_id=node_id, page_size=page_size, page_token=token
-                ),
+                graph_pb2.ListChildrenRequest(collection=collection, node_id=node_id, page_size=size, page_token=token),
             ),
             "children",
         )
@@ -321,17 +333,18 @@ class StrataClient:
         self, collection: str, node_id: str, before: int = 1, after: int = 1
     ) -> graph_pb2.GetNeighborsResponse:
         """Nodes just before and after at the same level of the video."""
+        before, after = whole(before, "before"), whole(after, "after")
         req = graph_pb2.GetNeighborsRequest(collection=collection, node_id=node_id, before=before, after=after)
         return self._call(self.graph.GetNeighbors, req)
 
     def subtree(self, collection: str, node_id: str, depth: int = 1) -> list[graph_pb2.SubtreeNode]:
         """A node and its descendants down to ``depth``."""
-        req = graph_pb2.GetSubtreeRequest(collection=collection, node_id=node_id, depth=depth)
+        req = graph_pb2.GetSubtreeRequest(collection=collection, node_id=node_id, depth=whole(depth, "depth"))
         return list(self._call(self.graph.GetSubtree, req).nodes)
 
     def find_similar(self, collection: str, node_id: str, top_k: int = 0) -> list[graph_pb2.SimilarNode]:
         """Nodes of the same level most like this one."""
-        req = graph_pb2.FindSimilarRequest(collection=collection, node_id=node_id, top_k=top_k)
+        req = graph_pb2.FindSimilarRequest(collection=collection, node_id=node_id, top_k=whole(top_k, "top_k"))
         return list(self._call(self.graph.FindSimilar, req).nodes)
 
     # segments
@@ -358,7 +371,8 @@ class StrataClient:
         cancel the stream and say UNKNOWN). An interrupt (KeyboardInterrupt) cancels it."""
 
         def messages() -> Iterator[segment_pb2.StreamAppendSegmentsRequest]:
-            for number, (rid, segs) in enumerate(batches):
+            for number, pair in enumerate(batches):
+                rid, segs = request_pair(pair, f"batch[{number}]")
                 batch = _batch(collection, segs, rid, f"batch[{number}].segments")
                 yield segment_pb2.StreamAppendSegmentsRequest(batch=batch)
 
@@ -383,7 +397,7 @@ class StrataClient:
         level: str | None = None,
         top_k: int = 0,
         video_ids: str | Sequence[str] = (),
-        time_range: tuple[int, int] | None = None,
+        time_range: tuple[int | None, int | None] | None = None,
         page_token: str = "",
         labels: str | Sequence[str] = (),
         attributes: dict[str, Any] | None = None,
@@ -404,8 +418,9 @@ class StrataClient:
         at the example's own level; by example at ``auto`` or ``all``, the example's
         vector is routed as any vector query.
 
-        ``attributes`` maps a key to a value (equality) or to a ``(min, max)`` tuple (a
-        numeric range; ``None`` leaves a bound open). ``group_by_video`` answers with
+        ``time_range`` ``(start_ms, end_ms)`` keeps the answers that overlap it (``None``
+        leaves a bound open). ``attributes`` maps a key to a value (equality) or to a
+        ``(min, max)`` tuple (a numeric range; ``None`` leaves a bound open). ``group_by_video`` answers with
         ``groups`` (``top_k`` videos, up to ``group_size`` answers each) instead of ``hits``;
         ``top_k`` 0 is the server's default (10, or its limit where that is lower).
         ``part_vectors``: a vector for each of the text's parts (:meth:`parse_query`), from
@@ -418,14 +433,14 @@ class StrataClient:
             text=text,
             # Unset: the server's rule (AUTO; by example, the example's level).
             granularity=search_pb2.GRANULARITY_UNSPECIFIED if level is None else _choice(GRANULARITIES, level, "level"),
-            top_k=top_k,
+            top_k=whole(top_k, "top_k"),
             page_token=page_token,
             node_id=node_id,
             include_ancestors=include_ancestors,
             reranker=reranker,
             diversity=diversity,
             group_by_video=group_by_video,
-            group_size=group_size,
+            group_size=whole(group_size, "group_size"),
         )
         if rerank is not None:
             req.rerank = rerank
@@ -435,7 +450,7 @@ class StrataClient:
             req.vector.CopyFrom(cv.to_proto_vector(vector_of(vector, "vector")))
         req.filter.video_ids.extend(_names(video_ids, "video_ids"))
         if time_range is not None:
-            req.filter.time_range.start_ms, req.filter.time_range.end_ms = time_range
+            req.filter.time_range.CopyFrom(time_span(time_range))
         req.filter.labels.extend(_names(labels, "labels"))
         req.filter.attributes.extend(attribute_filters({} if attributes is None else attributes))
         req.part_vectors.extend(
@@ -457,10 +472,12 @@ class StrataClient:
         """Check that store, indexes and trees agree; an empty ``problems`` list means they do."""
         return self._call(self.admin.Verify, admin_pb2.VerifyRequest(collection=collection), timeout)
 
-    def create_snapshot(self, destination_dir: str, timeout: float | None = None) -> admin_pb2.CreateSnapshotResponse:
-        """Write a consistent copy of the server's data to ``destination_dir``, an absolute
-        path on the server's machine that does not exist yet or is empty."""
-        request = admin_pb2.CreateSnapshotRequest(destination_dir=destination_dir)
+    def create_snapshot(
+        self, destination_dir: str | os.PathLike[str], timeout: float | None = None
+    ) -> admin_pb2.CreateSnapshotResponse:
+        """Write a consistent copy of the server's data to ``destination_dir`` (a str or a
+        Path), an absolute path on the server's machine that does not exist yet or is empty."""
+        request = admin_pb2.CreateSnapshotRequest(destination_dir=path(destination_dir, "destination_dir"))
         return self._call(self.admin.CreateSnapshot, request, timeout)
 
     def health(self, service: str = "") -> str:
@@ -517,7 +534,7 @@ def _hints(hints: dict[str, list[int]] | None) -> list[video_pb2.StructureHint]:
     levels = {name: common_pb2.Level.Value(f"LEVEL_{name.upper()}") for name in ("scene", "drive", "half")}
     return [
         video_pb2.StructureHint(level=_choice(levels, name, "hint level"), cut_ms=cuts)
-        for name, cuts in (hints or {}).items()
+        for name, cuts in cut_times(hints).items()
     ]
 
 

@@ -5,6 +5,7 @@ where a cast would misread it."""
 from __future__ import annotations
 
 import numbers
+import os
 import reprlib
 from collections.abc import Iterable, Mapping, Sequence
 from types import UnionType
@@ -14,7 +15,7 @@ import numpy as np
 from google.protobuf import struct_pb2
 
 from service import convert as cv
-from service.gen.strata.v1 import segment_pb2
+from service.gen.strata.v1 import common_pb2, segment_pb2
 
 REQUIRED = ("video_id", "start_ms", "end_ms")
 # Every field of the format. video_duration_ms is for the video a row creates (the CLI's
@@ -61,11 +62,50 @@ def segments_of(
     segments: Iterable[Mapping[str, Any] | segment_pb2.Segment], field: str = "segments"
 ) -> list[segment_pb2.Segment]:
     """A batch's rows (dicts of the ingest format, or Segment messages) as Segment
-    messages; an error names the row (``segments[3].vector``)."""
+    messages; an error names the row (``segments[3].vector``). One row given alone, not
+    in a list, is a TypeError: its keys would be read as rows."""
+    if isinstance(segments, Mapping | segment_pb2.Segment | str | bytes) or not isinstance(segments, Iterable):
+        raise TypeError(f"{field}: give a list of segments, not {_shown(segments)}")
     return [
         s if isinstance(s, segment_pb2.Segment) else segment_from_dict(s, f"{field}[{i}]")
         for i, s in enumerate(segments)
     ]
+
+
+def request_pair(value: Any, field: str) -> tuple[str, Any]:
+    """A stream's ``(request_id, segments)`` pair, or a TypeError naming it (``batch[2]``)."""
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        raise TypeError(f"{field}: give a (request_id, segments) pair, not {_shown(value)}")
+    return kind(value[0], str, f"{field}[0]", "a request id string"), value[1]
+
+
+def time_span(value: Any, field: str = "time_range") -> common_pb2.TimeRange:
+    """A ``(start_ms, end_ms)`` pair as a TimeRange: whole milliseconds, ``None`` for an
+    open bound (an end of 0 is the API's "to the end of the video")."""
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        raise TypeError(f"{field}: give a (start_ms, end_ms) pair, not {_shown(value)}")
+    start, end = (0 if ms is None else whole_ms(ms, f"{field}[{i}]") for i, ms in enumerate(value))
+    return common_pb2.TimeRange(start_ms=start, end_ms=end)
+
+
+def cut_times(hints: Any, field: str = "hints") -> dict[str, list[int]]:
+    """Structure hints: a mapping of a level name to a list of cut times in whole ms."""
+    if hints is None:
+        return {}
+    if not isinstance(hints, Mapping):
+        raise TypeError(f"{field}: give a mapping of level names to lists of cut times, not {_shown(hints)}")
+    out = {}
+    for name, cuts in hints.items():
+        if isinstance(cuts, str | bytes | Mapping) or not isinstance(cuts, Iterable):
+            raise TypeError(f"{field}.{name}: give a list of cut times in milliseconds, not {_shown(cuts)}")
+        out[name] = [whole_ms(ms, f"{field}.{name}[{i}]") for i, ms in enumerate(cuts)]
+    return out
+
+
+def path(value: Any, field: str) -> str:
+    """A path given as a str or a Path (any ``os.PathLike`` of str)."""
+    given_path = os.fspath(value) if isinstance(value, os.PathLike) else value
+    return kind(given_path, str, field, "a path (a str or a Path)")
 
 
 def given(row: dict[str, Any], name: str, default: Any) -> Any:

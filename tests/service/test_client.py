@@ -8,6 +8,7 @@ import itertools
 import pickle
 import re
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -195,6 +196,50 @@ def test_a_search_filter_of_the_wrong_kind_is_a_type_error_naming_it(
     # protobuf's own message named nothing: "bad argument type for built-in operation".
     with pytest.raises(TypeError, match=f"^{re.escape(named)}: give "):
         client.search("c", vector=loaded[0], **{field: given})
+
+
+def test_whole_floats_a_path_and_an_open_end_are_taken(
+    client: StrataClient, loaded: np.ndarray, tmp_path: Path
+) -> None:
+    # Each was a TypeError naming nothing ("'float' object cannot be interpreted as an integer").
+    by_ints = client.search("c", vector=loaded[0], level="segment", top_k=50, time_range=(10_000, 20_000))
+    by_floats = client.search("c", vector=loaded[0], level="segment", top_k=50.0, time_range=(10_000.0, 20_000.0))
+    assert [h.node.id for h in by_floats.hits] == [h.node.id for h in by_ints.hits] and len(by_ints.hits) == 5
+    open_end = client.search("c", vector=loaded[0], level="segment", top_k=50, time_range=(90_000, None))
+    assert sorted(h.node.start_ms for h in open_end.hits) == [90_000, 92_000, 94_000, 96_000, 98_000]
+    assert client.create_video("c", "w", duration_ms=5000.0).duration_ms == 5000
+    assert client.create_snapshot(tmp_path / "copy").files
+
+
+@pytest.mark.parametrize(
+    ("call", "said"),
+    [
+        (lambda c: c.search("c", text="x", time_range=(10_000.5, 20_000)), "time_range[0]: give a whole number of "),
+        (lambda c: c.search("c", text="x", time_range=10_000), "time_range: give a (start_ms, end_ms) pair, not int"),
+        (lambda c: c.search("c", text="x", top_k=2.5), "top_k: give a whole number, not float 2.5"),
+        (lambda c: c.search("c", text="x", group_size="3"), "group_size: give a whole number, not str '3'"),
+        (lambda c: c.create_video("c", "w", duration_ms="5000"), "duration_ms: give a whole number of milliseconds"),
+        (lambda c: c.create_video("c", "w", hints={"scene": 2000}), "hints.scene: give a list of cut times in "),
+        (lambda c: c.create_video("c", "w", hints={"scene": [2000.5]}), "hints.scene[0]: give a whole number of "),
+        (lambda c: c.create_video("c", "w", hints=[2000]), "hints: give a mapping of level names to lists of cut"),
+        (lambda c: c.neighbors("c", "v1@0", before=1.5), "before: give a whole number, not float 1.5"),
+        (lambda c: c.create_snapshot(b"/tmp/copy"), "destination_dir: give a path (a str or a Path), not bytes"),
+        (
+            lambda c: c.append_segments("c", rows("v1", unit_vectors(1))[0]),
+            "segments: give a list of segments, not dict",
+        ),
+        (
+            lambda c: c.stream_segments("c", [rows("v1", unit_vectors(1))]),
+            "batch[0]: give a (request_id, segments) pair",
+        ),
+    ],
+)
+def test_an_argument_of_the_wrong_kind_is_a_type_error_naming_it(
+    client: StrataClient, loaded: np.ndarray, call: Callable[[StrataClient], object], said: str
+) -> None:
+    with pytest.raises(TypeError, match=f"^{re.escape(said)}"):
+        call(client)
+    assert [v.id for v in client.list_videos("c")] == ["v1"] and client.get_video("c", "v1").segment_count == 50
 
 
 def test_an_unknown_hint_level_names_the_choices(client: StrataClient) -> None:
