@@ -279,7 +279,9 @@ class StrataClient:
     def build_hierarchy(
         self, collection: str, video_ids: str | Sequence[str] = (), **config: Any
     ) -> hierarchy_pb2.Operation:
-        """Start rebuilding trees (all videos when none named); ``config`` sets builder parameters."""
+        """Start rebuilding trees (all videos when none named). ``config`` sets builder
+        parameters (the fields of ``HierarchyConfig``, as ``scene_min_ms=4000``): they are
+        stored with the collection first, and later builds (a sealed video's too) use them."""
         config_pb, names = hierarchy_pb2.HierarchyConfig(**config), _names(video_ids, "video_ids")
         req = hierarchy_pb2.BuildHierarchyRequest(collection=collection, video_ids=names, config=config_pb)
         return self._call(self.hierarchy.BuildHierarchy, req).operation
@@ -332,18 +334,21 @@ class StrataClient:
     def neighbors(
         self, collection: str, node_id: str, before: int = 1, after: int = 1
     ) -> graph_pb2.GetNeighborsResponse:
-        """Nodes just before and after at the same level of the video."""
+        """Up to ``before`` nodes just before it and ``after`` just after, at the same level
+        of the video; 0 means 1 (the API's default), not none."""
         before, after = whole(before, "before"), whole(after, "after")
         req = graph_pb2.GetNeighborsRequest(collection=collection, node_id=node_id, before=before, after=after)
         return self._call(self.graph.GetNeighbors, req)
 
     def subtree(self, collection: str, node_id: str, depth: int = 1) -> list[graph_pb2.SubtreeNode]:
-        """A node and its descendants down to ``depth``."""
+        """A node and its descendants down to ``depth`` levels below it; 0 means 1 (the API's
+        default), not the node alone."""
         req = graph_pb2.GetSubtreeRequest(collection=collection, node_id=node_id, depth=whole(depth, "depth"))
         return list(self._call(self.graph.GetSubtree, req).nodes)
 
     def find_similar(self, collection: str, node_id: str, top_k: int = 0) -> list[graph_pb2.SimilarNode]:
-        """Nodes of the same level most like this one."""
+        """Nodes of the same level most like this one: ``top_k`` of them (0: the server's
+        default, 10, or its limit where that is lower)."""
         req = graph_pb2.FindSimilarRequest(collection=collection, node_id=node_id, top_k=whole(top_k, "top_k"))
         return list(self._call(self.graph.FindSimilar, req).nodes)
 
@@ -413,26 +418,27 @@ class StrataClient:
         timeout: float | None = None,
     ) -> search_pb2.SearchResponse:
         """Search by text, vector and/or an example ``node_id`` at ``level``: ``auto`` (the
-        router picks), ``all`` (one mixed list), or segment, scene, drive, half, video.
-        Unset (None), a search answers as ``auto``, and a search by example (``node_id``)
-        at the example's own level; by example at ``auto`` or ``all``, the example's
-        vector is routed as any vector query.
+        router picks), ``all`` (one mixed list), or segment, scene, drive, half, video, in
+        any case (``"SCENE"`` is ``"scene"``). Unset (None), a search answers as ``auto``,
+        and a search by example at the example's own level; by example at ``auto`` or
+        ``all``, the example's vector is routed as any vector query.
 
         ``time_range`` ``(start_ms, end_ms)`` keeps the answers that overlap it (``None``
         leaves a bound open). ``attributes`` maps a key to a value (equality) or to a
-        ``(min, max)`` tuple (a numeric range; ``None`` leaves a bound open). ``group_by_video`` answers with
-        ``groups`` (``top_k`` videos, up to ``group_size`` answers each) instead of ``hits``;
-        ``top_k`` 0 is the server's default (10, or its limit where that is lower).
-        ``part_vectors``: a vector for each of the text's parts (:meth:`parse_query`), from
-        the caller's own model, for a routed search. ``include_evidence=False`` leaves out
-        the child hits that explain each answer (the server's default is to include them);
-        ``timeout`` is the search's deadline (default: the client's).
+        ``(min, max)`` tuple (a numeric range; ``None`` leaves a bound open).
+        ``group_by_video`` answers with ``groups`` (``top_k`` videos, up to ``group_size``
+        answers each) instead of ``hits``; ``top_k`` 0 is the server's default (10, or its
+        limit where that is lower). ``part_vectors``: a vector for each of the text's parts
+        (:meth:`parse_query`), from the caller's own model, for a routed search.
+        ``include_evidence=False`` leaves out the child hits that explain each answer (the
+        server's default is to include them); ``timeout`` is the search's deadline
+        (default: the client's).
         """
         req = search_pb2.SearchRequest(
             collection=collection,
             text=text,
             # Unset: the server's rule (AUTO; by example, the example's level).
-            granularity=search_pb2.GRANULARITY_UNSPECIFIED if level is None else _choice(GRANULARITIES, level, "level"),
+            granularity=_granularity(level),
             top_k=whole(top_k, "top_k"),
             page_token=page_token,
             node_id=node_id,
@@ -521,6 +527,17 @@ def attribute_filters(conditions: dict[str, Any]) -> list[search_pb2.AttributeFi
 
 def _number(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+
+
+def _granularity(level: str | None) -> search_pb2.Granularity.ValueType:
+    """The Granularity of a level name, whatever its case; unset (None): the server's rule."""
+    if level is None:
+        return search_pb2.GRANULARITY_UNSPECIFIED
+    if not isinstance(level, str):
+        raise TypeError(f"level: give a level name, not {type(level).__name__} {level!r}")
+    if level.lower() not in GRANULARITIES:
+        raise ValueError(f"unknown level {level!r}; choose one of: {', '.join(GRANULARITIES)}")
+    return GRANULARITIES[level.lower()]
 
 
 def _choice(table: dict[str, Any], name: str, what: str) -> Any:

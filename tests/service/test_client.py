@@ -407,6 +407,20 @@ def test_an_unknown_level_or_metric_names_the_choices(client: StrataClient) -> N
         client.create_collection("m", dimension=4, metric="cosine")
 
 
+def test_a_level_name_is_taken_in_any_case(client: StrataClient, loaded: np.ndarray) -> None:
+    # "SCENE" (the API's enum spells it so) was "unknown level 'SCENE'".
+    client.seal_video("c", "v1")
+    upper = client.search("c", vector=loaded[0], level="SCENE", top_k=3)
+    lower = client.search("c", vector=loaded[0], level="scene", top_k=3)
+    assert [h.node.id for h in upper.hits] == [h.node.id for h in lower.hits] and upper.hits
+    assert (
+        client.search("c", node_id="v1@0", level="AUTO").route.reason
+        == client.search("c", node_id="v1@0", level="auto").route.reason
+    )
+    with pytest.raises(TypeError, match="^level: give a level name, not int 3"):
+        client.search("c", text="x", level=3)  # type: ignore[arg-type]
+
+
 def test_a_listing_that_cannot_be_read_raises_at_the_call(client: StrataClient) -> None:
     # Not at the first step of a loop far from the call that named the collection.
     with pytest.raises(StrataRpcError) as err:
