@@ -13,10 +13,9 @@ fields the server named.
 
 from __future__ import annotations
 
-import numbers
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import grpc
@@ -45,6 +44,7 @@ from service.gen.strata.v1 import (
     video_pb2,
     video_pb2_grpc,
 )
+from service.rows import attribute_filters as attribute_filters  # users build filters with it
 from service.rows import (
     attributes_struct,
     cut_times,
@@ -490,43 +490,6 @@ class StrataClient:
         """The health status name (SERVING, NOT_SERVING, ...)."""
         reply = self._call(self.health_stub.Check, health_pb2.HealthCheckRequest(service=service))
         return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
-
-
-def attribute_filters(conditions: dict[str, Any]) -> list[search_pb2.AttributeFilter]:
-    """``{"team": "home", "minute": (10, None)}`` -> AttributeFilter messages: a string,
-    number (numpy's too) or bool is an equality, a ``(min, max)`` pair (tuple or list;
-    ``None`` leaves a bound open) a range; anything else is a TypeError naming the key,
-    rather than an equality with its text that nothing matches."""
-    if not isinstance(conditions, Mapping):
-        raise TypeError(f"attributes: give a mapping of keys to conditions, not {type(conditions).__name__}")
-    out = []
-    for key, value in conditions.items():
-        msg = search_pb2.AttributeFilter(key=key)
-        if isinstance(value, tuple | list) and len(value) == 2:
-            low, high = value
-            if not all(bound is None or _number(bound) for bound in value):
-                raise TypeError(f"attributes[{key!r}]: give numbers (or None) as the bounds of a range, not {value!r}")
-            if low is not None:
-                msg.range.min = low
-            if high is not None:
-                msg.range.max = high
-            msg.range.SetInParent()
-        elif isinstance(value, bool | np.bool_):
-            msg.equals_bool = bool(value)
-        elif _number(value):
-            msg.equals_number = float(value)
-        elif isinstance(value, str):
-            msg.equals_string = value
-        else:
-            raise TypeError(
-                f"attributes[{key!r}]: give a string, a number, a bool or a (min, max) pair, not {type(value).__name__}"
-            )
-        out.append(msg)
-    return out
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
 
 
 def _granularity(level: str | None) -> search_pb2.Granularity.ValueType:

@@ -1,6 +1,6 @@
 """Rows of the JSONL ingest format as Segment messages, and the client's checks of the
-Python values it is given: a value of the wrong kind is a TypeError naming its field,
-where a cast would misread it."""
+Python values it is given (vectors, attributes, times, hints, filters): a value of the
+wrong kind is a TypeError naming its field, where a cast would misread it."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import numpy as np
 from google.protobuf import struct_pb2
 
 from service import convert as cv
-from service.gen.strata.v1 import common_pb2, segment_pb2
+from service.gen.strata.v1 import common_pb2, search_pb2, segment_pb2
 
 REQUIRED = ("video_id", "start_ms", "end_ms")
 # Every field of the format. video_duration_ms is for the video a row creates (the CLI's
@@ -200,6 +200,43 @@ def _attribute(value: Any, field: str) -> Any:
         return [_attribute(item, f"{field}[{i}]") for i, item in enumerate(value)]
     what = f"a {value.ndim}-D array" if isinstance(value, np.ndarray) else _shown(value)
     raise TypeError(f"{field}: give a string, a number, a bool, None, a list or a mapping, not {what}")
+
+
+def attribute_filters(conditions: dict[str, Any]) -> list[search_pb2.AttributeFilter]:
+    """``{"team": "home", "minute": (10, None)}`` -> AttributeFilter messages: a string,
+    number (numpy's too) or bool is an equality, a ``(min, max)`` pair (tuple or list;
+    ``None`` leaves a bound open) a range; anything else is a TypeError naming the key,
+    rather than an equality with its text that nothing matches."""
+    if not isinstance(conditions, Mapping):
+        raise TypeError(f"attributes: give a mapping of keys to conditions, not {type(conditions).__name__}")
+    out = []
+    for key, value in conditions.items():
+        msg = search_pb2.AttributeFilter(key=key)
+        if isinstance(value, tuple | list) and len(value) == 2:
+            low, high = value
+            if not all(bound is None or _number(bound) for bound in value):
+                raise TypeError(f"attributes[{key!r}]: give numbers (or None) as the bounds of a range, not {value!r}")
+            if low is not None:
+                msg.range.min = low
+            if high is not None:
+                msg.range.max = high
+            msg.range.SetInParent()
+        elif isinstance(value, bool | np.bool_):
+            msg.equals_bool = bool(value)
+        elif _number(value):
+            msg.equals_number = float(value)
+        elif isinstance(value, str):
+            msg.equals_string = value
+        else:
+            raise TypeError(
+                f"attributes[{key!r}]: give a string, a number, a bool or a (min, max) pair, not {type(value).__name__}"
+            )
+        out.append(msg)
+    return out
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
 
 
 def names(value: str | Sequence[str], field: str) -> list[str]:
