@@ -464,6 +464,16 @@ class StrataClient:
         )
         return self._call(self.searcher.Search, req, timeout)
 
+    def search_pages(self, collection: str, **search: Any) -> Iterator[search_pb2.SearchResponse]:
+        """Every page of a search, in order: :meth:`search` with ``search``'s arguments,
+        then again with each page's ``next_page_token``, until a page has none. Pages never
+        repeat nor skip an answer, and answer as of the first page (see ``page_token`` in
+        the API). The first page is fetched now: a search the server refuses raises here."""
+        if search.pop("page_token", ""):
+            raise TypeError("page_token: leave it out; search_pages follows the pages from the first")
+        first = self.search(collection, **search)
+        return _responses(first, lambda token: self.search(collection, **search, page_token=token))
+
     def parse_query(self, text: str) -> search_pb2.QueryParse:
         """How a routed search reads ``text``; ``parts`` lists what ``part_vectors`` embed."""
         return self._call(self.searcher.ParseQuery, search_pb2.ParseQueryRequest(text=text)).parse
@@ -537,8 +547,14 @@ def _pages(fetch: Any, attr: str) -> Iterator[Any]:
 
 
 def _items(page: Any, fetch: Any, attr: str) -> Iterator[Any]:
+    for each in _responses(page, fetch):
+        yield from getattr(each, attr)
+
+
+def _responses(page: Any, fetch: Any) -> Iterator[Any]:
+    """``page`` and the pages after it, each fetched by the one before's token."""
     while True:
-        yield from getattr(page, attr)
+        yield page
         if not page.next_page_token:
             return
         page = fetch(page.next_page_token)

@@ -434,6 +434,19 @@ def test_a_listing_reads_every_page(client: StrataClient) -> None:
     assert [c.name for c in client.list_collections(page_size=2)] == ["a", "b", "c", "d", "e"]
 
 
+def test_search_pages_walks_a_search_to_its_end_as_one_long_page(client: StrataClient, loaded: np.ndarray) -> None:
+    query = {"vector": loaded[0], "level": "segment", "include_evidence": False}
+    pages = list(client.search_pages("c", top_k=7, **query))
+    assert len(pages) == 8 and not pages[-1].next_page_token and all(p.next_page_token for p in pages[:-1])
+    walked = [h.node.id for page in pages for h in page.hits]
+    assert walked == [h.node.id for h in client.search("c", top_k=50, **query).hits] and len(set(walked)) == 50
+    with pytest.raises(StrataRpcError) as err:  # refused at the call, not at the first step of a loop
+        client.search_pages("nowhere", **query)
+    assert err.value.code == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(TypeError, match="^page_token: leave it out"):
+        client.search_pages("c", page_token=pages[0].next_page_token, **query)
+
+
 def test_a_closed_client_says_so(server: StrataServer) -> None:
     closed = StrataClient(server.address)
     closed.close()
