@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 import grpc
 import numpy as np
+from google.protobuf import struct_pb2
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
@@ -104,6 +105,13 @@ class StrataRpcError(Exception):
                 detail.Unpack(bad)
                 fields.update({v.field: v.description for v in bad.field_violations})
         return cls(error.code(), error.details() or "", fields)  # type: ignore[attr-defined]
+
+
+def attributes_of(message: Any) -> dict[str, Any]:
+    """The attributes of a Node, Video or Segment message (or a Struct) as Python values:
+    whole numbers as ints (a Struct holds every number as a double: 3 reads 3.0)."""
+    struct = message if isinstance(message, struct_pb2.Struct) else message.attributes
+    return cv.from_proto_struct(struct)
 
 
 class StrataClient:

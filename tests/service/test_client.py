@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from google.protobuf import json_format
 
-from service.client import ClientClosedError, StrataClient, StrataRpcError, attribute_filters
+from service.client import ClientClosedError, StrataClient, StrataRpcError, attribute_filters, attributes_of
 from service.gen.strata.v1 import video_pb2
 from service.server import StrataServer
 from tests.service.conftest import DIM, rows, unit_vectors
@@ -445,6 +445,19 @@ def test_search_pages_walks_a_search_to_its_end_as_one_long_page(client: StrataC
     assert err.value.code == grpc.StatusCode.NOT_FOUND
     with pytest.raises(TypeError, match="^page_token: leave it out"):
         client.search_pages("c", page_token=pages[0].next_page_token, **query)
+
+
+def test_attributes_come_back_as_the_python_values_given(client: StrataClient) -> None:
+    """A Struct holds every number as a double: read from the message, 1 was 1.0."""
+    given = {"n": 1, "xg": 0.5, "team": "home", "shots": [1, 2.5], "on": True, "clock": {"minute": 3}}
+    client.create_collection("attrs", dimension=DIM)
+    video = client.create_video("attrs", "v", attributes=given)
+    client.append_segments("attrs", [{"video_id": "v", "start_ms": 0, "end_ms": 10, "vector": [1.0] * DIM,
+                                      "attributes": given}])  # fmt: skip
+    assert video.attributes["n"] == 1.0 and isinstance(video.attributes["n"], float)  # the message's double
+    for message in (client.get_video("attrs", "v"), client.get_node("attrs", "v@0"), video.attributes):
+        read = attributes_of(message)
+        assert read == given and isinstance(read["n"], int) and isinstance(read["clock"]["minute"], int)
 
 
 def test_a_closed_client_says_so(server: StrataServer) -> None:
