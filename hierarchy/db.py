@@ -581,11 +581,12 @@ class Database:
             for coll in every:
                 self._collections[coll.name] = coll
                 counts = nodes.level_counts(self.store.cursor(), coll.id)
-                for level in counts:
+                for level in (*counts, None):  # None: before the warm-up (a text encoder loads for seconds)
                     if self._abandon.is_set():  # stopping: what was not recovered is caught up next start
                         self._unread = False  # all read so far was read whole: a close saves it
                         raise Unavailable("the database is closing; its indexes were not all recovered")
-                    self.indexes.recover(self.store.cursor(), coll, level)
+                    if level is not None:
+                        self.indexes.recover(self.store.cursor(), coll, level)
                 self.searcher.warm(coll, list(counts))  # before serving: no first query pays for it
             if self._collections:
                 self.node_cache.read_rows()  # 0.33 s at a million segments

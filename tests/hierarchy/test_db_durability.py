@@ -437,6 +437,30 @@ def test_a_recovery_abandoned_by_a_stop_ends_soon_and_the_next_start_recovers(
     assert reopened.verify(COLLECTION).ok
 
 
+def test_a_stop_during_the_last_levels_recovery_skips_the_warm_up(
+    games: Database, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The warm-up after a collection's levels loads its text encoder (seconds; more on a
+    machine's first start): a stop asked for meanwhile waited for it."""
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(30, seed=9)))
+    games.build_video(COLLECTION, "v1")
+    games.close()
+    stopping = Database.open(data_dir, fast_options(), recover=False)
+    real, warmed = LevelIndexes.recover, []
+
+    def recover(self: LevelIndexes, cur: object, coll: object, level: Level) -> None:
+        real(self, cur, coll, level)
+        if level is Level.VIDEO:
+            stopping.abandon_recovery()  # the stop comes as the last level is recovered
+
+    monkeypatch.setattr(LevelIndexes, "recover", recover)
+    monkeypatch.setattr(stopping.searcher, "warm", lambda coll, levels: warmed.append(coll.name))
+    with pytest.raises(Unavailable):
+        stopping.recover()
+    assert warmed == []
+    assert stopping.close() is True
+
+
 def crash(db: Database) -> None:
     """Drop a database the way a killed process would: no index save, no checkpoint."""
     db._closed = True  # keep the fixture's teardown from saving this stale view later
