@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -72,6 +73,11 @@ GRANULARITIES = {
     "auto": search_pb2.GRANULARITY_AUTO,
     "all": search_pb2.GRANULARITY_ALL,
 }
+
+
+# Failures after which a batch is sent again (append_segments' retries): the server could
+# not be reached or was recovering, or the answer did not come in time.
+RETRIED = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 
 
 class ClientClosedError(ValueError):
@@ -363,10 +369,34 @@ class StrataClient:
     # segments
 
     def append_segments(
-        self, collection: str, segments: Sequence[dict[str, Any] | segment_pb2.Segment], request_id: str = ""
+        self,
+        collection: str,
+        segments: Sequence[dict[str, Any] | segment_pb2.Segment],
+        request_id: str = "",
+        retries: int = 0,
     ) -> segment_pb2.AppendSegmentsResponse:
-        """Append one atomic batch (dicts in the JSONL ingest format, or Segment messages)."""
-        return self._call(self.segments.AppendSegments, _batch(collection, segments, request_id))
+        """Append one atomic batch (dicts in the JSONL ingest format, or Segment messages).
+
+        ``retries``: how many times to send the batch again when a call fails UNAVAILABLE
+        (the server recovering or out of reach) or DEADLINE_EXCEEDED (a batch may have
+        been stored all the same), waiting 0.5 s, then twice as long each time, up to 8 s.
+        Every attempt carries one request id (``request_id``, else one made here): a batch
+        stored by an attempt whose answer was lost is answered ``replayed``, not stored
+        twice nor refused as ALREADY_EXISTS."""
+        if (retries := whole(retries, "retries")) < 0:
+            raise ValueError(f"retries: is {retries}; give 0 (send once) or more")
+        if retries and not request_id:
+            request_id = f"retried-{uuid.uuid4().hex}"
+        batch = _batch(collection, segments, request_id)
+        attempt = 0
+        while True:
+            try:
+                return self._call(self.segments.AppendSegments, batch)
+            except StrataRpcError as exc:
+                if attempt == retries or exc.code not in RETRIED:
+                    raise
+            time.sleep(min(0.5 * 2**attempt, 8.0))
+            attempt += 1
 
     def stream_segments(
         self,

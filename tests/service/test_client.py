@@ -8,6 +8,7 @@ import itertools
 import pickle
 import re
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -458,6 +459,37 @@ def test_attributes_come_back_as_the_python_values_given(client: StrataClient) -
     for message in (client.get_video("attrs", "v"), client.get_node("attrs", "v@0"), video.attributes):
         read = attributes_of(message)
         assert read == given and isinstance(read["n"], int) and isinstance(read["clock"]["minute"], int)
+
+
+def test_a_batch_stored_by_an_attempt_whose_answer_came_too_late_is_replayed_not_stored_twice(
+    server: StrataServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first attempt commits, then its answer misses the deadline: the retry carries
+    the same request id (made by the client), so it is answered as the first, replayed."""
+    from hierarchy.db import Database
+
+    real, calls = Database.append_segments, []
+
+    def slow_answer(db: Database, *args: object, **kwargs: object) -> object:
+        stored = real(db, *args, **kwargs)  # type: ignore[arg-type]
+        calls.append(kwargs.get("request_id", args[2] if len(args) > 2 else ""))
+        if len(calls) == 1:
+            time.sleep(1.5)  # committed; the answer comes after the client's 0.5 s deadline
+        return stored
+
+    monkeypatch.setattr(Database, "append_segments", slow_answer)
+    with StrataClient(server.address, timeout=0.5) as client:
+        client.create_collection("late", dimension=DIM)
+        client.create_video("late", "v")
+        reply = client.append_segments("late", rows("v", unit_vectors(3)), retries=3)
+        assert reply.replayed and len(reply.segment_ids) == 3
+        assert len(calls) >= 2 and len(set(calls)) == 1 and calls[0].startswith("retried-")
+        assert client.get_collection("late").segment_count == 3
+        with pytest.raises(StrataRpcError) as err:  # not a failure a retry can mend: raised at once
+            client.append_segments("late", rows("v", unit_vectors(1, seed=5)), retries=3)
+        assert err.value.code is grpc.StatusCode.ALREADY_EXISTS
+        with pytest.raises(ValueError, match="^retries: is -1"):
+            client.append_segments("late", rows("v", unit_vectors(1)), retries=-1)
 
 
 def test_a_closed_client_says_so(server: StrataServer) -> None:

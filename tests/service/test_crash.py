@@ -262,6 +262,16 @@ def test_health_is_not_serving_and_calls_unavailable_while_recovering(
         assert client.get_collection("c").segment_count == 20
 
 
+def test_a_batch_sent_with_retries_waits_out_a_recovery(recovering: tuple[StrataServer, threading.Event]) -> None:
+    """Sent once, a batch is UNAVAILABLE while the server recovers (as above); with
+    retries it is sent again until the server serves, and stored once."""
+    server, release = recovering
+    threading.Timer(0.7, release.set).start()
+    with StrataClient(server.address, timeout=10) as client:
+        reply = client.append_segments("c", rows("v1", unit_vectors(1, seed=1), start_index=20), retries=5)
+        assert not reply.replayed and client.get_collection("c").segment_count == 21
+
+
 def test_failed_recovery_stays_not_serving_and_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(db: Database) -> None:
         raise Unavailable("the store is unreadable")
