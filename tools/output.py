@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape as escape_markup
 
+from tools.entry import INTERRUPTED
+
 # Piped output (CI logs, files) gets room for the result tables instead of 80 columns.
 # Text from users and the server (captions, labels, ids, queries, messages, paths) goes
 # through escape(): rich reads "[...]" as markup, so "[/x]" crashed a command and
@@ -72,7 +74,7 @@ def interrupted(message: str) -> NoReturn:
     """End a command stopped by Ctrl-C (SIGINT) on one line saying what it left as it was:
     exit code 130 (128 + SIGINT), as any command so stopped ends."""
     err.print(f"[yellow]interrupted[/yellow]: {escape(message)}", soft_wrap=True)
-    raise typer.Exit(130)
+    raise typer.Exit(INTERRUPTED)
 
 
 def directory(raw: str) -> Path:

@@ -68,7 +68,7 @@ def _opened(path: Path) -> pq.ParquetFile:
     try:
         return pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:  # not Parquet, truncated, unreadable
-        raise ValueError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from exc
+        raise _unreadable(path, exc) from exc
 
 
 def _batches(parquet: pq.ParquetFile, path: Path) -> Iterator[pa.RecordBatch]:
@@ -80,8 +80,13 @@ def _batches(parquet: pq.ParquetFile, path: Path) -> Iterator[pa.RecordBatch]:
         except StopIteration:
             return
         except (pa.ArrowException, OSError) as exc:
-            raise ValueError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})") from exc
+            raise _unreadable(path, exc) from exc
         yield batch
+
+
+def _unreadable(path: Path, exc: Exception) -> ValueError:
+    """The refusal of a file Arrow cannot read as Parquet, with the first line of why."""
+    return ValueError(f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]})")
 
 
 def _vectors(column: pa.Array, path: Path) -> list[np.ndarray | None]:
