@@ -13,7 +13,9 @@ fields the server named.
 
 from __future__ import annotations
 
+import copy
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -46,34 +48,28 @@ from service.gen.strata.v1 import (
     video_pb2,
     video_pb2_grpc,
 )
-from service.rows import attribute_filters as attribute_filters  # users build filters with it
+from service.messages import message
+from service.rows import GRANULARITIES as GRANULARITIES  # the level names search takes
 from service.rows import (
+    METRICS,
+    append_request,
     attributes_struct,
-    cut_times,
+    choice,
+    granularity,
     path,
     request_pair,
-    segments_of,
+    seconds,
+    structure_hints,
     time_span,
     vector_of,
     whole,
     whole_ms,
 )
+from service.rows import attribute_filters as attribute_filters  # users build filters with it
 from service.rows import names as _names
 from service.rows import segment_from_dict as segment_from_dict  # users build Segment messages with it
 
 T = TypeVar("T")
-
-METRICS = {"cos": common_pb2.METRIC_COSINE, "ip": common_pb2.METRIC_INNER_PRODUCT, "l2sq": common_pb2.METRIC_L2_SQUARED}
-GRANULARITIES = {
-    "segment": search_pb2.GRANULARITY_SEGMENT,
-    "scene": search_pb2.GRANULARITY_SCENE,
-    "drive": search_pb2.GRANULARITY_DRIVE,
-    "half": search_pb2.GRANULARITY_HALF,
-    "video": search_pb2.GRANULARITY_VIDEO,
-    "auto": search_pb2.GRANULARITY_AUTO,
-    "all": search_pb2.GRANULARITY_ALL,
-}
-
 
 # Failures after which a batch is sent again (append_segments' retries): the server could
 # not be reached or was recovering, or the answer did not come in time.
@@ -134,7 +130,8 @@ class StrataClient:
         client_certificate: tuple[bytes, bytes] | None = None,
     ) -> None:
         """Connect to ``target``; ``token`` goes with every call as a bearer token.
-        ``timeout`` is each call's deadline in seconds (None: no deadline).
+        ``timeout`` is each call's deadline in seconds (None: no deadline); :meth:`with_timeout`
+        gives another for some calls.
 
         TLS is used when ``tls`` is set or certificates are given: ``root_certificates``
         (PEM CA to verify the server; the system's roots when omitted) and
@@ -143,9 +140,9 @@ class StrataClient:
         every call later: a token with a newline, ``max_message_mb`` below 1, certificates
         or a key that are not PEM.
         """
+        self.timeout = seconds(timeout, "timeout")
         self.channel = channel(target, max_message_mb, token, tls, root_certificates, client_certificate)
-        self.timeout = timeout
-        self._closed = False
+        self._closed = threading.Event()  # one for this client and every with_timeout view of it
         self.collections = collection_pb2_grpc.CollectionServiceStub(self.channel)
         self.videos = video_pb2_grpc.VideoServiceStub(self.channel)
         self.segments = segment_pb2_grpc.SegmentServiceStub(self.channel)
@@ -163,19 +160,27 @@ class StrataClient:
 
     def close(self) -> None:
         """Close the channel; calls made after it raise :class:`ClientClosedError`."""
-        self._closed = True
+        self._closed.set()
         self.channel.close()
+
+    def with_timeout(self, timeout: float | None) -> StrataClient:
+        """This client with another deadline for each call, in seconds (None: none):
+        ``client.with_timeout(0.5).get_node(...)``. It shares the connection: closing
+        either closes both."""
+        view = copy.copy(self)
+        view.timeout = seconds(timeout, "timeout")
+        return view
 
     def _call(self, method: Any, request: Any, timeout: float | None = None) -> Any:
         self._check_open()
         try:
-            return method(request, timeout=self.timeout if timeout is None else timeout)
+            return method(request, timeout=self.timeout if timeout is None else seconds(timeout, "timeout"))
         except grpc.RpcError as exc:
             raise StrataRpcError.from_rpc_error(exc) from None
 
     def _check_open(self) -> None:
         # gRPC's own error names a channel the caller never sees.
-        if self._closed:
+        if self._closed.is_set():
             raise ClientClosedError()
 
     # collections
@@ -194,21 +199,27 @@ class StrataClient:
 
         ``hierarchy`` sets tree-builder parameters (see ``HierarchyConfig`` in the API).
         """
-        space = collection_pb2.EmbeddingSpace(
+        space = message(
+            collection_pb2.EmbeddingSpace,
             dimension=whole(dimension, "dimension"),
-            metric=_choice(METRICS, metric, "metric"),
+            metric=choice(METRICS, metric, "metric"),
             text_encoder=text_encoder,
             model_name=model_name,
             model_version=model_version,
         )
-        req = collection_pb2.CreateCollectionRequest(
-            name=name, space=space, hierarchy=hierarchy_pb2.HierarchyConfig(**(hierarchy or {}))
+        req = message(
+            collection_pb2.CreateCollectionRequest,
+            name=name,
+            space=space,
+            hierarchy=message(hierarchy_pb2.HierarchyConfig, "hierarchy.", **(hierarchy or {})),
         )
         return self._call(self.collections.CreateCollection, req).collection
 
     def get_collection(self, name: str) -> collection_pb2.Collection:
         """One collection with its counts."""
-        return self._call(self.collections.GetCollection, collection_pb2.GetCollectionRequest(name=name)).collection
+        return self._call(
+            self.collections.GetCollection, message(collection_pb2.GetCollectionRequest, name=name)
+        ).collection
 
     def list_collections(self, page_size: int = 100) -> Iterator[collection_pb2.Collection]:
         """Every collection, fetched a page at a time."""
@@ -216,14 +227,14 @@ class StrataClient:
         return _pages(
             lambda token: self._call(
                 self.collections.ListCollections,
-                collection_pb2.ListCollectionsRequest(page_size=size, page_token=token),
+                message(collection_pb2.ListCollectionsRequest, page_size=size, page_token=token),
             ),
             "collections",
         )
 
     def delete_collection(self, name: str) -> None:
         """Delete a collection and everything in it."""
-        self._call(self.collections.DeleteCollection, collection_pb2.DeleteCollectionRequest(name=name))
+        self._call(self.collections.DeleteCollection, message(collection_pb2.DeleteCollectionRequest, name=name))
 
     # videos
 
@@ -236,18 +247,19 @@ class StrataClient:
         hints: dict[str, list[int]] | None = None,
     ) -> video_pb2.Video:
         """Register a video; ``hints`` maps scene/drive/half to cut times in ms."""
-        req = video_pb2.CreateVideoRequest(
+        req = message(
+            video_pb2.CreateVideoRequest,
             collection=collection,
             video_id=video_id,
             duration_ms=whole_ms(duration_ms, "duration_ms"),
             attributes=attributes_struct({} if attributes is None else attributes),
-            hints=_hints(hints),
+            hints=structure_hints(hints),
         )
         return self._call(self.videos.CreateVideo, req).video
 
     def get_video(self, collection: str, video_id: str) -> video_pb2.Video:
         """One video."""
-        req = video_pb2.GetVideoRequest(collection=collection, video_id=video_id)
+        req = message(video_pb2.GetVideoRequest, collection=collection, video_id=video_id)
         return self._call(self.videos.GetVideo, req).video
 
     def list_videos(self, collection: str, page_size: int = 100) -> Iterator[video_pb2.Video]:
@@ -256,7 +268,7 @@ class StrataClient:
         return _pages(
             lambda token: self._call(
                 self.videos.ListVideos,
-                video_pb2.ListVideosRequest(collection=collection, page_size=size, page_token=token),
+                message(video_pb2.ListVideosRequest, collection=collection, page_size=size, page_token=token),
             ),
             "videos",
         )
@@ -265,7 +277,9 @@ class StrataClient:
         """Delete a video and its nodes; with ``only_if_empty``, only a video that holds no
         segment (else FAILED_PRECONDITION, and it is kept): to undo one's own create after
         one's first append to it was refused, while another client may have written to it."""
-        req = video_pb2.DeleteVideoRequest(collection=collection, video_id=video_id, only_if_empty=only_if_empty)
+        req = message(
+            video_pb2.DeleteVideoRequest, collection=collection, video_id=video_id, only_if_empty=only_if_empty
+        )
         self._call(self.videos.DeleteVideo, req)
 
     def seal_video(
@@ -278,14 +292,16 @@ class StrataClient:
         client's, and to at least 600 s: a long video's build takes a while (a client
         made with ``timeout=None`` sets no deadline here either).
         """
-        req = video_pb2.SealVideoRequest(collection=collection, video_id=video_id, hints=_hints(hints))
+        req = message(
+            video_pb2.SealVideoRequest, collection=collection, video_id=video_id, hints=structure_hints(hints)
+        )
         if timeout is None and self.timeout is not None:  # None is no deadline, for seal_video too
             timeout = max(self.timeout, 600)
         return self._call(self.videos.SealVideo, req, timeout).video
 
     def reopen_video(self, collection: str, video_id: str) -> video_pb2.Video:
         """Let a sealed video take segments again."""
-        req = video_pb2.ReopenVideoRequest(collection=collection, video_id=video_id)
+        req = message(video_pb2.ReopenVideoRequest, collection=collection, video_id=video_id)
         return self._call(self.videos.ReopenVideo, req).video
 
     # hierarchy
@@ -296,13 +312,13 @@ class StrataClient:
         """Start rebuilding trees (all videos when none named). ``config`` sets builder
         parameters (the fields of ``HierarchyConfig``, as ``scene_min_ms=4000``): they are
         stored with the collection first, and later builds (a sealed video's too) use them."""
-        config_pb, names = hierarchy_pb2.HierarchyConfig(**config), _names(video_ids, "video_ids")
-        req = hierarchy_pb2.BuildHierarchyRequest(collection=collection, video_ids=names, config=config_pb)
+        config_pb, names = message(hierarchy_pb2.HierarchyConfig, **config), _names(video_ids, "video_ids")
+        req = message(hierarchy_pb2.BuildHierarchyRequest, collection=collection, video_ids=names, config=config_pb)
         return self._call(self.hierarchy.BuildHierarchy, req).operation
 
     def get_operation(self, name: str) -> hierarchy_pb2.Operation:
         """The state of a long-running operation."""
-        return self._call(self.hierarchy.GetOperation, hierarchy_pb2.GetOperationRequest(name=name)).operation
+        return self._call(self.hierarchy.GetOperation, message(hierarchy_pb2.GetOperationRequest, name=name)).operation
 
     def wait_operation(
         self,
@@ -313,6 +329,7 @@ class StrataClient:
     ) -> hierarchy_pb2.Operation:
         """Poll an operation until it is done and return its final state (``error`` set
         when it failed); TimeoutError after ``timeout`` seconds (None: no limit)."""
+        timeout = seconds(timeout, "timeout")
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             op = self.get_operation(name)
@@ -327,7 +344,9 @@ class StrataClient:
 
     def get_node(self, collection: str, node_id: str) -> common_pb2.Node:
         """One node."""
-        return self._call(self.graph.GetNode, graph_pb2.GetNodeRequest(collection=collection, node_id=node_id)).node
+        return self._call(
+            self.graph.GetNode, message(graph_pb2.GetNodeRequest, collection=collection, node_id=node_id)
+        ).node
 
     def list_children(self, collection: str, node_id: str, page_size: int = 100) -> Iterator[common_pb2.Node]:
         """Every child of a node in time order, fetched a page at a time."""
@@ -335,14 +354,20 @@ class StrataClient:
         return _pages(
             lambda token: self._call(
                 self.graph.ListChildren,
-                graph_pb2.ListChildrenRequest(collection=collection, node_id=node_id, page_size=size, page_token=token),
+                message(
+                    graph_pb2.ListChildrenRequest,
+                    collection=collection,
+                    node_id=node_id,
+                    page_size=size,
+                    page_token=token,
+                ),
             ),
             "children",
         )
 
     def ancestors(self, collection: str, node_id: str) -> list[common_pb2.Node]:
         """Parent first, video root last."""
-        req = graph_pb2.GetAncestorsRequest(collection=collection, node_id=node_id)
+        req = message(graph_pb2.GetAncestorsRequest, collection=collection, node_id=node_id)
         return list(self._call(self.graph.GetAncestors, req).ancestors)
 
     def neighbors(
@@ -351,19 +376,19 @@ class StrataClient:
         """Up to ``before`` nodes just before it and ``after`` just after, at the same level
         of the video; 0 means 1 (the API's default), not none."""
         before, after = whole(before, "before"), whole(after, "after")
-        req = graph_pb2.GetNeighborsRequest(collection=collection, node_id=node_id, before=before, after=after)
+        req = message(graph_pb2.GetNeighborsRequest, collection=collection, node_id=node_id, before=before, after=after)
         return self._call(self.graph.GetNeighbors, req)
 
     def subtree(self, collection: str, node_id: str, depth: int = 1) -> list[graph_pb2.SubtreeNode]:
         """A node and its descendants down to ``depth`` levels below it; 0 means 1 (the API's
         default), not the node alone."""
-        req = graph_pb2.GetSubtreeRequest(collection=collection, node_id=node_id, depth=whole(depth, "depth"))
+        req = message(graph_pb2.GetSubtreeRequest, collection=collection, node_id=node_id, depth=whole(depth, "depth"))
         return list(self._call(self.graph.GetSubtree, req).nodes)
 
     def find_similar(self, collection: str, node_id: str, top_k: int = 0) -> list[graph_pb2.SimilarNode]:
         """Nodes of the same level most like this one: ``top_k`` of them (0: the server's
         default, 10, or its limit where that is lower)."""
-        req = graph_pb2.FindSimilarRequest(collection=collection, node_id=node_id, top_k=whole(top_k, "top_k"))
+        req = message(graph_pb2.FindSimilarRequest, collection=collection, node_id=node_id, top_k=whole(top_k, "top_k"))
         return list(self._call(self.graph.FindSimilar, req).nodes)
 
     # segments
@@ -387,7 +412,7 @@ class StrataClient:
             raise ValueError(f"retries: is {retries}; give 0 (send once) or more")
         if retries and not request_id:
             request_id = f"retried-{uuid.uuid4().hex}"
-        batch = _batch(collection, segments, request_id)
+        batch = append_request(collection, segments, request_id)
         attempt = 0
         while True:
             try:
@@ -416,10 +441,11 @@ class StrataClient:
         def messages() -> Iterator[segment_pb2.StreamAppendSegmentsRequest]:
             for number, pair in enumerate(batches):
                 rid, segs = request_pair(pair, f"batch[{number}]")
-                batch = _batch(collection, segs, rid, f"batch[{number}].segments")
-                yield segment_pb2.StreamAppendSegmentsRequest(batch=batch)
+                batch = append_request(collection, segs, rid, f"batch[{number}].segments")
+                yield message(segment_pb2.StreamAppendSegmentsRequest, batch=batch)
 
         self._check_open()
+        timeout = seconds(timeout, "timeout")
         start = lambda requests: self.segments.StreamAppendSegments.future(requests, timeout=timeout)  # noqa: E731
         call, failed = feed.stream(start, messages())
         try:
@@ -472,11 +498,12 @@ class StrataClient:
         server's default is to include them); ``timeout`` is the search's deadline
         (default: the client's).
         """
-        req = search_pb2.SearchRequest(
+        req = message(
+            search_pb2.SearchRequest,
             collection=collection,
             text=text,
             # Unset: the server's rule (AUTO; by example, the example's level).
-            granularity=_granularity(level),
+            granularity=granularity(level),
             top_k=whole(top_k, "top_k"),
             page_token=page_token,
             node_id=node_id,
@@ -485,11 +512,13 @@ class StrataClient:
             diversity=diversity,
             group_by_video=group_by_video,
             group_size=whole(group_size, "group_size"),
+            # Left out when None: unset, they take the server's defaults.
+            **{
+                name: flag
+                for name, flag in (("rerank", rerank), ("include_evidence", include_evidence))
+                if flag is not None
+            },
         )
-        if rerank is not None:
-            req.rerank = rerank
-        if include_evidence is not None:
-            req.include_evidence = include_evidence
         if vector is not None:
             req.vector.CopyFrom(cv.to_proto_vector(vector_of(vector, "vector")))
         req.filter.video_ids.extend(_names(video_ids, "video_ids"))
@@ -514,68 +543,30 @@ class StrataClient:
 
     def parse_query(self, text: str) -> search_pb2.QueryParse:
         """How a routed search reads ``text``; ``parts`` lists what ``part_vectors`` embed."""
-        return self._call(self.searcher.ParseQuery, search_pb2.ParseQueryRequest(text=text)).parse
+        return self._call(self.searcher.ParseQuery, message(search_pb2.ParseQueryRequest, text=text)).parse
 
     # operations
 
     def stats(self, collection: str = "") -> admin_pb2.GetStatsResponse:
         """Counts, index coverage and disk use."""
-        return self._call(self.admin.GetStats, admin_pb2.GetStatsRequest(collection=collection))
+        return self._call(self.admin.GetStats, message(admin_pb2.GetStatsRequest, collection=collection))
 
     def verify(self, collection: str = "", timeout: float | None = None) -> admin_pb2.VerifyResponse:
         """Check that store, indexes and trees agree; an empty ``problems`` list means they do."""
-        return self._call(self.admin.Verify, admin_pb2.VerifyRequest(collection=collection), timeout)
+        return self._call(self.admin.Verify, message(admin_pb2.VerifyRequest, collection=collection), timeout)
 
     def create_snapshot(
         self, destination_dir: str | os.PathLike[str], timeout: float | None = None
     ) -> admin_pb2.CreateSnapshotResponse:
         """Write a consistent copy of the server's data to ``destination_dir`` (a str or a
         Path), an absolute path on the server's machine that does not exist yet or is empty."""
-        request = admin_pb2.CreateSnapshotRequest(destination_dir=path(destination_dir, "destination_dir"))
+        request = message(admin_pb2.CreateSnapshotRequest, destination_dir=path(destination_dir, "destination_dir"))
         return self._call(self.admin.CreateSnapshot, request, timeout)
 
     def health(self, service: str = "") -> str:
         """The health status name (SERVING, NOT_SERVING, ...)."""
-        reply = self._call(self.health_stub.Check, health_pb2.HealthCheckRequest(service=service))
+        reply = self._call(self.health_stub.Check, message(health_pb2.HealthCheckRequest, service=service))
         return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
-
-
-def _granularity(level: str | None) -> search_pb2.Granularity.ValueType:
-    """The Granularity of a level name, whatever its case; unset (None): the server's rule."""
-    if level is None:
-        return search_pb2.GRANULARITY_UNSPECIFIED
-    if not isinstance(level, str):
-        raise TypeError(f"level: give a level name, not {type(level).__name__} {level!r}")
-    if level.lower() not in GRANULARITIES:
-        raise ValueError(f"unknown level {level!r}; choose one of: {', '.join(GRANULARITIES)}")
-    return GRANULARITIES[level.lower()]
-
-
-def _choice(table: dict[str, Any], name: str, what: str) -> Any:
-    """``table[name]``, or a ValueError listing the names ``what`` takes."""
-    if name not in table:
-        raise ValueError(f"unknown {what} {name!r}; choose one of: {', '.join(table)}")
-    return table[name]
-
-
-def _hints(hints: dict[str, list[int]] | None) -> list[video_pb2.StructureHint]:
-    levels = {name: common_pb2.Level.Value(f"LEVEL_{name.upper()}") for name in ("scene", "drive", "half")}
-    return [
-        video_pb2.StructureHint(level=_choice(levels, name, "hint level"), cut_ms=cuts)
-        for name, cuts in cut_times(hints).items()
-    ]
-
-
-def _batch(
-    collection: str,
-    segments: Sequence[dict[str, Any] | segment_pb2.Segment],
-    request_id: str,
-    field: str = "segments",
-) -> segment_pb2.AppendSegmentsRequest:
-    # An error names the row as the server would: segments[50].start_ms, or in a stream
-    # batch[2].segments[50].start_ms.
-    msgs = segments_of(segments, field)
-    return segment_pb2.AppendSegmentsRequest(collection=collection, request_id=request_id, segments=msgs)
 
 
 def _pages(fetch: Any, attr: str) -> Iterator[Any]:

@@ -1,12 +1,13 @@
-"""Rows of the JSONL ingest format as Segment messages, and the client's checks of the
-Python values it is given (vectors, attributes, times, hints, filters): a value of the
-wrong kind is a TypeError naming its field, where a cast would misread it."""
+"""Rows of the JSONL ingest format as Segment messages, the client's checks of the
+Python values it is given (vectors, attributes, times, hints, filters, level and metric
+names) and the request parts made of them: a value of the wrong kind is a TypeError
+naming its field, where a cast would misread it."""
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
-import reprlib
 from collections.abc import Iterable, Mapping, Sequence
 from types import UnionType
 from typing import Any
@@ -15,7 +16,8 @@ import numpy as np
 from google.protobuf import struct_pb2
 
 from service import convert as cv
-from service.gen.strata.v1 import common_pb2, search_pb2, segment_pb2
+from service.gen.strata.v1 import common_pb2, search_pb2, segment_pb2, video_pb2
+from service.messages import message, shown
 
 REQUIRED = ("video_id", "start_ms", "end_ms")
 # Every field of the format. video_duration_ms is for the video a row creates (the CLI's
@@ -23,6 +25,16 @@ REQUIRED = ("video_id", "start_ms", "end_ms")
 FIELDS = frozenset({*REQUIRED, "id", "text", "vector", "labels", "attributes", "shot_cut", "video_duration_ms"})
 # Ints below it (in size) are what a Struct's doubles hold exactly, and come back as ints.
 EXACT_INTS = 2**53
+METRICS = {"cos": common_pb2.METRIC_COSINE, "ip": common_pb2.METRIC_INNER_PRODUCT, "l2sq": common_pb2.METRIC_L2_SQUARED}
+GRANULARITIES = {
+    "segment": search_pb2.GRANULARITY_SEGMENT,
+    "scene": search_pb2.GRANULARITY_SCENE,
+    "drive": search_pb2.GRANULARITY_DRIVE,
+    "half": search_pb2.GRANULARITY_HALF,
+    "video": search_pb2.GRANULARITY_VIDEO,
+    "auto": search_pb2.GRANULARITY_AUTO,
+    "all": search_pb2.GRANULARITY_ALL,
+}
 
 
 def segment_from_dict(row: Mapping[str, Any], field: str = "") -> segment_pb2.Segment:
@@ -35,13 +47,15 @@ def segment_from_dict(row: Mapping[str, Any], field: str = "") -> segment_pb2.Se
     is at fault."""
     at = f"{field}." if field else ""
     if not isinstance(row, Mapping):
-        raise TypeError(f"{field or 'segment'}: give a dict of segment fields or a Segment message, not {_shown(row)}")
+        raise TypeError(f"{field or 'segment'}: give a dict of segment fields or a Segment message, not {shown(row)}")
     for name in REQUIRED:
         if row.get(name) is None:
             raise TypeError(f"{at}{name}: is missing; a segment needs {', '.join(REQUIRED)}")
     if unknown := sorted(set(row) - FIELDS):
         raise TypeError(f"{at}{unknown[0]}: is not a segment field; use {', '.join(sorted(FIELDS))}")
-    msg = segment_pb2.Segment(
+    msg = message(
+        segment_pb2.Segment,
+        at,
         id=kind(given(row, "id", ""), str, f"{at}id", "a string"),
         video_id=kind(row["video_id"], str, f"{at}video_id", "a string"),
         start_ms=whole_ms(row["start_ms"], f"{at}start_ms"),
@@ -65,7 +79,7 @@ def segments_of(
     messages; an error names the row (``segments[3].vector``). One row given alone, not
     in a list, is a TypeError: its keys would be read as rows."""
     if isinstance(segments, Mapping | segment_pb2.Segment | str | bytes) or not isinstance(segments, Iterable):
-        raise TypeError(f"{field}: give a list of segments, not {_shown(segments)}")
+        raise TypeError(f"{field}: give a list of segments, not {shown(segments)}")
     return [
         s if isinstance(s, segment_pb2.Segment) else segment_from_dict(s, f"{field}[{i}]")
         for i, s in enumerate(segments)
@@ -75,7 +89,7 @@ def segments_of(
 def request_pair(value: Any, field: str) -> tuple[str, Any]:
     """A stream's ``(request_id, segments)`` pair, or a TypeError naming it (``batch[2]``)."""
     if not isinstance(value, tuple | list) or len(value) != 2:
-        raise TypeError(f"{field}: give a (request_id, segments) pair, not {_shown(value)}")
+        raise TypeError(f"{field}: give a (request_id, segments) pair, not {shown(value)}")
     return kind(value[0], str, f"{field}[0]", "a request id string"), value[1]
 
 
@@ -83,9 +97,9 @@ def time_span(value: Any, field: str = "time_range") -> common_pb2.TimeRange:
     """A ``(start_ms, end_ms)`` pair as a TimeRange: whole milliseconds, ``None`` for an
     open bound (an end of 0 is the API's "to the end of the video")."""
     if not isinstance(value, tuple | list) or len(value) != 2:
-        raise TypeError(f"{field}: give a (start_ms, end_ms) pair, not {_shown(value)}")
+        raise TypeError(f"{field}: give a (start_ms, end_ms) pair, not {shown(value)}")
     start, end = (0 if ms is None else whole_ms(ms, f"{field}[{i}]") for i, ms in enumerate(value))
-    return common_pb2.TimeRange(start_ms=start, end_ms=end)
+    return message(common_pb2.TimeRange, f"{field}.", start_ms=start, end_ms=end)
 
 
 def cut_times(hints: Any, field: str = "hints") -> dict[str, list[int]]:
@@ -93,11 +107,11 @@ def cut_times(hints: Any, field: str = "hints") -> dict[str, list[int]]:
     if hints is None:
         return {}
     if not isinstance(hints, Mapping):
-        raise TypeError(f"{field}: give a mapping of level names to lists of cut times, not {_shown(hints)}")
+        raise TypeError(f"{field}: give a mapping of level names to lists of cut times, not {shown(hints)}")
     out = {}
     for name, cuts in hints.items():
         if isinstance(cuts, str | bytes | Mapping) or not isinstance(cuts, Iterable):
-            raise TypeError(f"{field}.{name}: give a list of cut times in milliseconds, not {_shown(cuts)}")
+            raise TypeError(f"{field}.{name}: give a list of cut times in milliseconds, not {shown(cuts)}")
         out[name] = [whole_ms(ms, f"{field}.{name}[{i}]") for i, ms in enumerate(cuts)]
     return out
 
@@ -127,8 +141,21 @@ def whole(value: Any, name: str, what: str = "a whole number") -> int:
     is a TypeError naming ``name``."""
     integral = isinstance(value, numbers.Integral) or (isinstance(value, numbers.Real) and float(value).is_integer())
     if isinstance(value, bool | np.bool_) or not integral:
-        raise TypeError(f"{name}: give {what}, not {_shown(value)}")
+        raise TypeError(f"{name}: give {what}, not {shown(value)}")
     return int(value)
+
+
+def seconds(value: Any, name: str) -> float | None:
+    """A time limit in seconds: None (no limit) or a number above 0; anything else is a
+    TypeError or ValueError naming ``name`` (gRPC's own said "unsupported operand type(s)
+    for +: 'float' and 'str'", and took a limit of 0 or less as one already past)."""
+    if value is None:
+        return None
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: give a number of seconds (or None: no limit), not {shown(value)}")
+    if not 0 < float(value) < math.inf:  # (NaN neither)
+        raise ValueError(f"{name}: is {value}; give a number of seconds above 0 (or None: no limit)")
+    return float(value)
 
 
 def whole_ms(value: Any, name: str) -> int:
@@ -146,7 +173,7 @@ def vector_of(value: Any, field: str) -> np.ndarray:
         if not set(map(type, value)) <= {float, int}:  # bool is a kind of its own here
             for i, item in enumerate(value):
                 if isinstance(item, bool | np.bool_) or not isinstance(item, numbers.Real):
-                    raise TypeError(f"{field}[{i}]: give a number, not {_shown(item)}")
+                    raise TypeError(f"{field}[{i}]: give a number, not {shown(item)}")
         try:
             return np.asarray(value, dtype=np.float32)
         except OverflowError:  # an int past any float, 10**400
@@ -159,7 +186,7 @@ def vector_of(value: Any, field: str) -> np.ndarray:
             return arr.astype(np.float32, copy=False)
         what = f"an array of {arr.dtype}" if arr.ndim == 1 else f"a {arr.ndim}-D array of shape {arr.shape}"
         raise TypeError(f"{field}: give a 1-D list or array of numbers, not {what}")
-    raise TypeError(f"{field}: give a 1-D list or array of numbers, not {_shown(value)}")
+    raise TypeError(f"{field}: give a 1-D list or array of numbers, not {shown(value)}")
 
 
 def attributes_struct(values: Any, field: str = "attributes") -> struct_pb2.Struct:
@@ -169,7 +196,7 @@ def attributes_struct(values: Any, field: str = "attributes") -> struct_pb2.Stru
     of another kind (bytes, a set, an object) is a TypeError naming ``field`` or its key
     (``attributes.minute``); an int a Struct's doubles cannot hold exactly is a ValueError."""
     if not isinstance(values, Mapping):
-        raise TypeError(f"{field}: give a mapping of names to values, not {_shown(values)}")
+        raise TypeError(f"{field}: give a mapping of names to values, not {shown(values)}")
     msg = struct_pb2.Struct()
     msg.update(_attribute(values, field))
     return msg
@@ -192,13 +219,13 @@ def _attribute(value: Any, field: str) -> Any:
     if isinstance(value, Mapping):
         for key in value:
             if not isinstance(key, str):
-                raise TypeError(f"{field}: give string keys, not {_shown(key)}")
+                raise TypeError(f"{field}: give string keys, not {shown(key)}")
         return {key: _attribute(item, f"{field}.{key}") for key, item in value.items()}
     if isinstance(value, np.ndarray) and value.ndim == 1:
         value = value.tolist()
     if isinstance(value, list | tuple):
         return [_attribute(item, f"{field}[{i}]") for i, item in enumerate(value)]
-    what = f"a {value.ndim}-D array" if isinstance(value, np.ndarray) else _shown(value)
+    what = f"a {value.ndim}-D array" if isinstance(value, np.ndarray) else shown(value)
     raise TypeError(f"{field}: give a string, a number, a bool, None, a list or a mapping, not {what}")
 
 
@@ -211,20 +238,19 @@ def attribute_filters(conditions: dict[str, Any]) -> list[search_pb2.AttributeFi
         raise TypeError(f"attributes: give a mapping of keys to conditions, not {type(conditions).__name__}")
     out = []
     for key, value in conditions.items():
+        if not isinstance(key, str):  # protobuf's refusal names no key: "bad argument type"
+            raise TypeError(f"attributes: give string keys, not {shown(key)}")
         msg = search_pb2.AttributeFilter(key=key)
         if isinstance(value, tuple | list) and len(value) == 2:
-            low, high = value
             if not all(bound is None or _number(bound) for bound in value):
                 raise TypeError(f"attributes[{key!r}]: give numbers (or None) as the bounds of a range, not {value!r}")
-            if low is not None:
-                msg.range.min = low
-            if high is not None:
-                msg.range.max = high
+            bounds = {name: bound for name, bound in zip(("min", "max"), value, strict=True) if bound is not None}
+            msg.range.CopyFrom(message(search_pb2.NumberRange, f"attributes[{key!r}].", **bounds))
             msg.range.SetInParent()
         elif isinstance(value, bool | np.bool_):
             msg.equals_bool = bool(value)
         elif _number(value):
-            msg.equals_number = float(value)
+            msg.equals_number = _float(value, f"attributes[{key!r}]")
         elif isinstance(value, str):
             msg.equals_string = value
         else:
@@ -233,6 +259,14 @@ def attribute_filters(conditions: dict[str, Any]) -> list[search_pb2.AttributeFi
             )
         out.append(msg)
     return out
+
+
+def _float(value: Any, field: str) -> float:
+    """A real number as a float; one past any float (``10**400``) is a ValueError naming ``field``."""
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"{field}: {shown(value)} is past the largest float64") from None
 
 
 def _number(value: Any) -> bool:
@@ -249,6 +283,40 @@ def names(value: str | Sequence[str], field: str) -> list[str]:
     return [kind(item, str, f"{field}[{i}]", "a string") for i, item in enumerate(value)]
 
 
-def _shown(value: Any) -> str:
-    """A value's kind and a short repr of it, for an error (a whole batch would flood it)."""
-    return f"{type(value).__name__} {reprlib.repr(value)}"
+def granularity(level: str | None) -> search_pb2.Granularity.ValueType:
+    """The Granularity of a level name, whatever its case; unset (None): the server's rule."""
+    if level is None:
+        return search_pb2.GRANULARITY_UNSPECIFIED
+    if not isinstance(level, str):
+        raise TypeError(f"level: give a level name, not {type(level).__name__} {level!r}")
+    if level.lower() not in GRANULARITIES:
+        raise ValueError(f"unknown level {level!r}; choose one of: {', '.join(GRANULARITIES)}")
+    return GRANULARITIES[level.lower()]
+
+
+def choice(table: dict[str, Any], name: str, what: str) -> Any:
+    """``table[name]``, or a ValueError listing the names ``what`` takes."""
+    if name not in table:
+        raise ValueError(f"unknown {what} {name!r}; choose one of: {', '.join(table)}")
+    return table[name]
+
+
+def structure_hints(hints: dict[str, list[int]] | None) -> list[video_pb2.StructureHint]:
+    """Structure hints (a level name -> cut times in ms) as StructureHint messages."""
+    levels = {name: common_pb2.Level.Value(f"LEVEL_{name.upper()}") for name in ("scene", "drive", "half")}
+    return [
+        message(video_pb2.StructureHint, f"hints.{name}.", level=choice(levels, name, "hint level"), cut_ms=cuts)
+        for name, cuts in cut_times(hints).items()
+    ]
+
+
+def append_request(
+    collection: str,
+    segments: Sequence[dict[str, Any] | segment_pb2.Segment],
+    request_id: str,
+    field: str = "segments",
+) -> segment_pb2.AppendSegmentsRequest:
+    """One append's request; an error names the row as the server would:
+    ``segments[50].start_ms``, or in a stream ``batch[2].segments[50].start_ms``."""
+    msgs = segments_of(segments, field)
+    return message(segment_pb2.AppendSegmentsRequest, collection=collection, request_id=request_id, segments=msgs)

@@ -243,6 +243,70 @@ def test_an_argument_of_the_wrong_kind_is_a_type_error_naming_it(
     assert [v.id for v in client.list_videos("c")] == ["v1"] and client.get_video("c", "v1").segment_count == 50
 
 
+INT32 = "a whole number from -2147483648 to 2147483647"
+INT64 = "a whole number from -9223372036854775808 to 9223372036854775807"
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "said"),
+    [
+        # protobuf refused each naming no field: "Value out of range: 1099511627776",
+        # "bad argument type for built-in operation", "int too large to convert to float".
+        (lambda c: c.search("c", text="x", top_k=2**40), ValueError, f"top_k: give {INT32}, not int 1099511627776"),
+        (lambda c: c.search("c", text="x", group_by_video=True, group_size=2**31), ValueError, "group_size: give"),
+        (lambda c: c.search("c", text=5), TypeError, "text: give a string, not int 5"),
+        (lambda c: c.search("c", text="x", diversity="a"), TypeError, "diversity: give a number (a float32), not str"),
+        (lambda c: c.search("c", text="x", rerank="yes"), TypeError, "rerank: give True or False, not str 'yes'"),
+        (lambda c: c.search("c", text="x", attributes={1: "x"}), TypeError, "attributes: give string keys, not int 1"),
+        (lambda c: c.search("c", text="x", attributes={"m": (0, 10**400)}), ValueError, "attributes['m'].max: give"),
+        (lambda c: c.search("c", text="x", attributes={"m": 10**400}), ValueError, "attributes['m']: int 1000"),
+        (lambda c: c.search("c", text="x", time_range=(0, 2**70)), ValueError, f"time_range.end_ms: give {INT64}"),
+        (lambda c: c.neighbors("c", "v1@0", before=2**40), ValueError, f"before: give {INT32}"),
+        (lambda c: c.subtree("c", "v1@0", depth=2**33), ValueError, f"depth: give {INT32}"),
+        (lambda c: list(c.list_videos("c", page_size=2**40)), ValueError, f"page_size: give {INT32}"),
+        (lambda c: c.create_collection("d", dimension=2**40), ValueError, "dimension: give a whole number from 0 to "),
+        (
+            lambda c: c.create_collection("d", dimension=8, hierarchy={"scene_min_ms": "x"}),
+            TypeError,
+            f"hierarchy.scene_min_ms: give {INT64}, not str 'x'",
+        ),  # fmt: skip
+        (
+            lambda c: c.create_collection("d", dimension=8, hierarchy={"scene_min": 1}),
+            ValueError,
+            "hierarchy.scene_min: is not a field of HierarchyConfig; use ",
+        ),  # fmt: skip
+        (lambda c: c.build_hierarchy("c", scene_max_ms=2**64), ValueError, f"scene_max_ms: give {INT64}"),
+        (lambda c: c.create_video("c", "w", duration_ms=2**70), ValueError, f"duration_ms: give {INT64}"),
+        (lambda c: c.seal_video("c", "v1", hints={"scene": [2**70]}), ValueError, "hints.scene.cut_ms: give a list"),
+        (
+            lambda c: c.append_segments("c", [{"video_id": "v1", "start_ms": 2**70, "end_ms": 1}]),
+            ValueError,
+            f"segments[0].start_ms: give {INT64}, not int 1180591620717411303424",
+        ),  # fmt: skip
+        (lambda c: c.search("c", text="x", timeout="1"), TypeError, "timeout: give a number of seconds (or None: no"),
+        (lambda c: c.search("c", text="x", timeout=0), ValueError, "timeout: is 0; give a number of seconds above 0"),
+        (lambda c: c.verify("c", timeout=float("nan")), ValueError, "timeout: is nan; give a number of seconds above"),
+        (lambda c: c.stream_segments("c", [], timeout=-1), ValueError, "timeout: is -1; give a number of seconds"),
+    ],
+)
+def test_a_value_a_field_cannot_hold_is_refused_naming_the_field(
+    client: StrataClient, loaded: np.ndarray, call: Callable[[StrataClient], object], error: type, said: str
+) -> None:
+    with pytest.raises(error, match=f"^{re.escape(said)}"):
+        call(client)
+    # Refused before anything was sent: nothing was made or changed.
+    assert [c.name for c in client.list_collections()] == ["c"] and client.get_video("c", "v1").segment_count == 50
+    assert [v.id for v in client.list_videos("c")] == ["v1"]
+    assert client.get_video("c", "v1").state == video_pb2.VIDEO_STATE_OPEN
+
+
+def test_a_client_timeout_that_is_no_time_limit_is_refused_as_it_is_made(server: StrataServer) -> None:
+    with pytest.raises(ValueError, match=r"^timeout: is -5; give a number of seconds above 0 \(or None: no limit\)"):
+        StrataClient(server.address, timeout=-5)
+    with pytest.raises(TypeError, match="^timeout: give a number of seconds"):
+        StrataClient(server.address, timeout="60")
+
+
 def test_an_unknown_hint_level_names_the_choices(client: StrataClient) -> None:
     with pytest.raises(ValueError, match="unknown hint level 'Half'; choose one of: scene, drive, half"):
         client.create_video("c", "w", hints={"Half": [1000]})
@@ -502,3 +566,19 @@ def test_a_closed_client_says_so(server: StrataServer) -> None:
     ):
         with pytest.raises(ClientClosedError, match="this StrataClient is closed; make a new StrataClient"):
             call()
+
+
+def test_a_view_with_another_timeout_keeps_its_own_deadline_and_shares_the_connection(
+    client: StrataClient, loaded: np.ndarray
+) -> None:
+    hurried = client.with_timeout(1e-9)
+    with pytest.raises(StrataRpcError) as caught:
+        hurried.get_video("c", "v1")
+    assert caught.value.code is grpc.StatusCode.DEADLINE_EXCEEDED
+    assert client.get_video("c", "v1").segment_count == 50  # the client keeps its own deadline
+    assert client.with_timeout(None).timeout is None and client.timeout == 30.0  # (the fixture's)
+    with pytest.raises(ValueError, match=r"^timeout: is 0; give a number of seconds above 0"):
+        client.with_timeout(0)
+    hurried.close()
+    with pytest.raises(ClientClosedError):
+        client.get_video("c", "v1")
