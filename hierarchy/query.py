@@ -187,13 +187,28 @@ def _number(word: str) -> int | None:
     return int(word) if word.isdecimal() and len(word) < 7 else _NUMBERS.get(word)
 
 
+def _count_number(t: _Tokens, i: int) -> int | None:
+    """The whole number word ``i`` is, as a count: not the digits of a negative number
+    ("at least -3" was a count of 3) nor either side of a decimal point ("3.5 corners"
+    counted 5, and left "3" in the event)."""
+    return None if _signed(t, i) or "." in {t.gap(i), t.gap(i + 1)} else _number(t.word(i))
+
+
+def _signed(t: _Tokens, i: int) -> bool:
+    """Whether word ``i`` follows a minus sign of its own (" -3", not "2-1" nor "one-two")."""
+    if not 0 <= i < len(t.words):
+        return False
+    before = t.text[t.spans[i - 1][1] if i else 0 : t.spans[i][0]]
+    return before.endswith(("-", "\u2212")) and (len(before) > 1 or i == 0) and not before[:-1].strip(" \t")
+
+
 def _ordinal_at(t: _Tokens, i: int) -> tuple[int, int] | None:
     """The position an ordinal at word ``i`` names, and the index after it."""
     if hit := t.match(i, _ORDINAL_PHRASES):
         return -2, hit[1]
     if (w := t.word(i)) in _ORDINALS:
         return _ORDINALS[w], i + 1
-    return (int(m.group(1)), i + 1) if (m := _NTH.fullmatch(w)) and int(m.group(1)) else None
+    return (int(m.group(1)), i + 1) if (m := _NTH.fullmatch(w)) and int(m.group(1)) and not _signed(t, i) else None
 
 
 def _mention_at(t: _Tokens, i: int, start: int) -> _Mention | None:
@@ -323,11 +338,13 @@ def _bounded(n: int, lo: int | None, hi: int | None) -> CountPredicate:
 def _count_at(t: _Tokens, i: int) -> tuple[CountPredicate, int] | None:
     """A count whose words start at word ``i``, and the index after its words."""
     if hit := t.match(i, _BEFORE_N):
-        n = _number(t.word(hit[1]))
+        n = _count_number(t, hit[1])
         return None if n is None else (_bounded(n, *_BEFORE_N[hit[0]]), hit[1] + 1)
     if found := _range_at(t, i):
         return found
-    if (n := _number(t.word(i))) is not None and (n > 1 or t.word(i - 1) in _SMALL_COUNT_LEAD):
+    if t.word(i).isdecimal() and t.word(i - 1) in {"and", "or", "to"} and t.word(i - 2).isdecimal():
+        return None  # the end of a range that is none ("between -2 and 3"): not a count of its own
+    if (n := _count_number(t, i)) is not None and (n > 1 or t.word(i - 1) in _SMALL_COUNT_LEAD):
         if t.gap(i + 1).lstrip().startswith("+"):  # "3+ goals"
             return _bounded(n, 0, None), i + 1
         if after := t.match(i + 1, _AFTER_N):
@@ -349,7 +366,7 @@ def _count_at(t: _Tokens, i: int) -> tuple[CountPredicate, int] | None:
 def _range_at(t: _Tokens, i: int) -> tuple[CountPredicate, int] | None:
     """ "between 1 and 3", "2 or 3", "2 to 4": a count in a range, and the index after it."""
     lead = 1 if t.word(i) == "between" else 0
-    lo, hi = _number(t.word(i + lead)), _number(t.word(i + lead + 2))
+    lo, hi = _count_number(t, i + lead), _count_number(t, i + lead + 2)
     if lo is None or hi is None or t.word(i + lead + 1) not in ({"and"} if lead else {"or", "to"}):
         return None
     return CountPredicate(min(lo, hi), exact=lo == hi, max_count=max(lo, hi)), i + lead + 3
@@ -386,7 +403,8 @@ def _drop_structure(t: _Tokens, m: _Mention) -> None:
         t.drop[j] = True  # "fouls in the first half": the preposition goes with its noun
         return
     k = m.end
-    while k < len(t.words) and t.words[k] in _LINK:  # "a half in which …", "a match with …"
+    # "a half in which …", "a match with …"; not the "at" of an "at least N" left whole
+    while k < len(t.words) and t.words[k] in _LINK and not _count_words(t, k):
         t.drop[k], k = True, k + 1
 
 
@@ -394,12 +412,25 @@ def _event(t: _Tokens) -> str:
     """The words left, in order, with the text between neighbours kept; ends trimmed."""
     keep = [i for i, d in enumerate(t.drop) if not d]
     # A count with no level to count in ("at least 2 goals") stays whole: not "least 2 goals".
-    while keep and t.words[keep[0]] in _EDGE and not (t.match(keep[0], _BEFORE_N) and _count_at(t, keep[0])):
+    while keep and t.words[keep[0]] in _EDGE and not _count_words(t, keep[0]):
         keep.pop(0)
     while keep and t.words[keep[-1]] in _EDGE:
         keep.pop()
-    parts = [(t.gap(i) if n and keep[n - 1] == i - 1 else " ") + t.text[slice(*t.spans[i])] for n, i in enumerate(keep)]
+    parts = [_lead(t, i, bool(n) and keep[n - 1] == i - 1) + t.text[slice(*t.spans[i])] for n, i in enumerate(keep)]
     return " ".join("".join(parts).split())
+
+
+def _lead(t: _Tokens, i: int, joined: bool) -> str:
+    """What goes before word ``i`` in the event: the text from the word before when both
+    are kept, else a space (and the minus sign of a negative number: "-3", not "3")."""
+    return t.gap(i) if joined else " -" if _signed(t, i) else " "
+
+
+def _count_words(t: _Tokens, i: int) -> bool:
+    """Whether "at least N" (or the like) starts at word ``i``: N any number, one too large
+    or too odd to be counted too ("at least 99999999999999999999 corners" lost its "at")."""
+    hit = t.match(i, _BEFORE_N)
+    return hit is not None and (_number(t.word(hit[1])) is not None or t.word(hit[1]).isdecimal())
 
 
 def _cue(t: _Tokens) -> Level | None:

@@ -338,3 +338,39 @@ def test_generated_queries_cover_every_level(soccer_queries: list[dict]) -> None
 )  # fmt: skip
 def test_what_an_event_ordinal_orders(phrase: str, ordered: str) -> None:
     assert without_ordinals(phrase) == ordered
+
+
+@pytest.mark.parametrize(
+    ("text", "event"),
+    cases(
+        # Counted as 3 ("-3"), as 5 with "3" left in the event ("3.5"), and the "at" of a
+        # number too long to count dropped from the event ("least 999… corners").
+        ("half with at least -3 corners", "at least -3 corners"),
+        ("a half with 3.5 corners", "3.5 corners"),
+        ("half with at least 99999999999999999999 corners", "at least 99999999999999999999 corners"),
+        ("half with between -2 and 3 goals", "-2 and 3 goals"),
+        ("the -1st goal", "-1st goal"),
+    ),
+)
+def test_a_negative_or_decimal_number_is_no_count_and_stays_in_the_event(text: str, event: str) -> None:
+    parsed = parse(text)
+    assert (parsed.count, parsed.ordinal, parsed.event) == (None, None, event)
+
+
+@pytest.mark.parametrize(
+    ("text", "count"),
+    cases(
+        ("a half with 2 or 3 corners", CountPredicate(2, max_count=3)),
+        ("halves with 3 to 5 corners", CountPredicate(3, max_count=5)),
+        ("a match with at least 3 goals", CountPredicate(3)),
+        ("a 2-1 win with 3 goals", CountPredicate(3, exact=True, max_count=3)),
+    ),
+)
+def test_whole_numbers_beside_signs_and_ranges_still_count(text: str, count: CountPredicate) -> None:
+    assert parse(text).count == count
+
+
+def test_a_word_after_or_is_no_range_end() -> None:
+    # Only a number after "or" ends a range: "more" here still reads as a count (lost once).
+    count = parse("1 or more goals in one half").count
+    assert count is not None and count.min_count == 1
