@@ -472,7 +472,9 @@ def demo(
     data_dir: Annotated[
         Path | None, typer.Option(parser=directory, help="Data directory (default ~/.strata/demo).")
     ] = None,
-    matches: Annotated[int, typer.Option(min=1, help="Sample matches to generate.")] = 2,
+    matches: Annotated[
+        int, typer.Option(min=1, max=100, help="Sample matches to generate (each ~2,700 segments; at most 100).")
+    ] = 2,
 ) -> None:
     """Start an embedded server, ingest sample matches and run a few searches."""
     from hierarchy.errors import StrataError

@@ -357,6 +357,10 @@ def test_demo_and_bench_refuse_what_they_cannot_run_in_one_line(tmp_path: Path) 
     for args in (["demo", "--data-dir", str(tmp_path / "a-file")], ["demo", "--matches", "0"]):
         result = subprocess.run([STRATA, *args], capture_output=True, text=True, timeout=120)
         assert result.returncode in (1, 2) and "Traceback" not in result.stderr, result.stderr
+    # Taken, it generated matches until the machine ran out of memory.
+    result = subprocess.run([STRATA, "demo", "--data-dir", str(tmp_path / "big"), "--matches", "10000000000"],
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 2 and "less than or equal to 100" in result.stderr and not (tmp_path / "big").exists()
     for option in ("--segments", "--dim", "--queries"):
         result = subprocess.run([STRATA, "bench", option, "0"], capture_output=True, text=True, timeout=120)
         assert result.returncode == 2 and "must be at least 1" in result.stderr and "Traceback" not in result.stderr
