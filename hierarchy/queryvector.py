@@ -12,7 +12,7 @@ from hierarchy import auto, nodes, validate
 from hierarchy.encoder import get_encoder
 from hierarchy.errors import FailedPrecondition, NotFound
 from hierarchy.query import parse
-from hierarchy.types import Collection, Level, Mode, SearchQuery
+from hierarchy.types import Collection, Level, Mode, Route, SearchQuery
 
 # The stored vector of a node of a level (None when it is gone).
 VectorOf = Callable[[Level, int], "np.ndarray | None"]
@@ -48,6 +48,16 @@ def resolve(
     if phrase is not None:  # the routed search embeds its event phrase too: both in one pass
         return encoder.encode_queries([query.text, phrase])[0], None
     return encoder.encode_query(query.text), None
+
+
+def level_route(query: SearchQuery) -> Route:
+    """The route of a search at one level, and why that level; a text sent beside a vector
+    or an example is said to be unread (only a routed search parses it), not dropped unseen."""
+    why = "the example's level" if query.node_id and query.level_of_example else "requested explicitly"
+    if query.text.strip() and (query.node_id or query.vector is not None):
+        scorer = "the example's vector" if query.node_id else "the query vector"
+        why += f"; the text is not read: at one level {scorer} scores (AUTO or ALL parse it)"
+    return Route((query.level,), f"level {query.level.label}: {why}")
 
 
 def _example(

@@ -410,8 +410,7 @@ class Searcher:
                 self._narrowing(coll, query.level, as_of, answers=query.top_k),
             )
             ranked = [Ranked(int(k), query.level, float(s), float(s)) for k, s in zip(keys, sims, strict=True)]
-            why = "the example's level" if query.node_id and query.level_of_example else "requested explicitly"
-            return ranked, Route((query.level,), f"level {query.level.label}: {why}"), vector
+            return ranked, queryvector.level_route(query), vector
         context = Context(
             self._store.cursor(),
             coll.id,

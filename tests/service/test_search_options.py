@@ -123,3 +123,22 @@ def test_a_search_by_example_at_auto_or_all_is_routed(client: StrataClient, thre
     assert "example's level" not in routed.route.reason and len(routed.route.confidences) > 1
     mixed = client.search(COLL, node_id="a@0", level="all", top_k=5)
     assert mixed.route.reason.startswith("every level in one list") and len(mixed.route.levels) == 5
+
+
+def test_a_text_beside_a_vector_or_an_example_at_one_level_is_said_to_be_unread(
+    client: StrataClient, three_videos: np.ndarray
+) -> None:
+    # It was dropped unseen: a caller could believe it narrowed or scored the search.
+    by_example = client.search(COLL, node_id="a@0", text="a corner kick", level="segment", top_k=3)
+    plain = client.search(COLL, node_id="a@0", level="segment", top_k=3)
+    assert [h.node.id for h in by_example.hits] == [h.node.id for h in plain.hits]
+    assert by_example.route.reason == (
+        "level segment: requested explicitly; the text is not read: at one level the example's vector scores"
+        " (AUTO or ALL parse it)"
+    )
+    assert plain.route.reason == "level segment: requested explicitly"
+    by_vector = client.search(COLL, vector=three_videos[0], text="a corner kick", level="segment", top_k=3)
+    assert "the text is not read: at one level the query vector scores" in by_vector.route.reason
+    # A routed search parses it: nothing is said to be unread.
+    routed = client.search(COLL, node_id="a@0", text="a corner kick", level="auto", top_k=3)
+    assert "not read" not in routed.route.reason
