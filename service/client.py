@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import grpc
 import numpy as np
 from google.protobuf import struct_pb2
+from google.protobuf.message import Message
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
@@ -70,6 +71,7 @@ from service.rows import names as _names
 from service.rows import segment_from_dict as segment_from_dict  # users build Segment messages with it
 
 T = TypeVar("T")
+M = TypeVar("M", bound=Message)
 
 # Failures after which a batch is sent again (append_segments' retries): the server could
 # not be reached or was recovering, or the answer did not come in time.
@@ -142,6 +144,7 @@ class StrataClient:
         """
         self.timeout = seconds(timeout, "timeout")
         self.channel = channel(target, max_message_mb, token, tls, root_certificates, client_certificate)
+        self._max_bytes = int(max_message_mb) * 2**20  # (a whole number of megabytes: channel() checked it)
         self._closed = threading.Event()  # one for this client and every with_timeout view of it
         self.collections = collection_pb2_grpc.CollectionServiceStub(self.channel)
         self.videos = video_pb2_grpc.VideoServiceStub(self.channel)
@@ -412,7 +415,7 @@ class StrataClient:
             raise ValueError(f"retries: is {retries}; give 0 (send once) or more")
         if retries and not request_id:
             request_id = f"retried-{uuid.uuid4().hex}"
-        batch = append_request(collection, segments, request_id)
+        batch = _within(append_request(collection, segments, request_id), self._max_bytes, "segments")
         attempt = 0
         while True:
             try:
@@ -442,7 +445,8 @@ class StrataClient:
             for number, pair in enumerate(batches):
                 rid, segs = request_pair(pair, f"batch[{number}]")
                 batch = append_request(collection, segs, rid, f"batch[{number}].segments")
-                yield message(segment_pb2.StreamAppendSegmentsRequest, batch=batch)
+                request = message(segment_pb2.StreamAppendSegmentsRequest, batch=batch)
+                yield _within(request, self._max_bytes, f"batch[{number}].segments")
 
         self._check_open()
         timeout = seconds(timeout, "timeout")
@@ -567,6 +571,19 @@ class StrataClient:
         """The health status name (SERVING, NOT_SERVING, ...)."""
         reply = self._call(self.health_stub.Check, message(health_pb2.HealthCheckRequest, service=service))
         return health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+
+
+def _within(request: M, limit: int, field: str) -> M:
+    """``request`` when gRPC can send it (``limit`` bytes), else the RESOURCE_EXHAUSTED gRPC
+    would raise, with the batch named as a field: gRPC's own ("Sent message larger than
+    max (74577231 vs. 67108864)") says neither which batch nor what to do."""
+    if (size := request.ByteSize()) > limit:
+        said = (
+            f"the batch is {size / 2**20:.1f} MB, past the {limit / 2**20:g} MB a message may carry (the "
+            "client's max_message_mb); send its segments in smaller batches"
+        )
+        raise StrataRpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{field}: {said}", {field: said})
+    return request
 
 
 def _pages(fetch: Any, attr: str) -> Iterator[Any]:

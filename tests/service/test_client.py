@@ -582,3 +582,19 @@ def test_a_view_with_another_timeout_keeps_its_own_deadline_and_shares_the_conne
     hurried.close()
     with pytest.raises(ClientClosedError):
         client.get_video("c", "v1")
+
+
+def test_a_batch_past_the_message_size_names_the_batch_and_stores_nothing_of_it(server: StrataServer) -> None:
+    # gRPC refused it as "Sent message larger than max (1986776 vs. 1048576)", naming no batch.
+    small = StrataClient(server.address, max_message_mb=1)
+    small.create_collection("c", dimension=DIM)
+    small.create_video("c", "v1")
+    big = rows("v1", unit_vectors(16_000))  # over 1 MB at DIM dimensions
+    with pytest.raises(StrataRpcError) as caught:
+        small.append_segments("c", big)
+    said = "the batch is 1.9 MB, past the 1 MB a message may carry (the client's max_message_mb); send its segments"
+    assert caught.value.code is grpc.StatusCode.RESOURCE_EXHAUSTED and caught.value.fields["segments"].startswith(said)
+    assert small.get_video("c", "v1").segment_count == 0
+    with pytest.raises(StrataRpcError, match=r"batch\[1\]\.segments: the batch is 1\.\d MB, past the 1 MB"):
+        small.stream_segments("c", [("first", big[:10]), ("second", big[10:])])
+    assert small.get_video("c", "v1").segment_count == 10  # the batch before it is stored
