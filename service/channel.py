@@ -5,6 +5,7 @@ UNAVAILABLE, as if no server ran)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import grpc
@@ -15,6 +16,19 @@ from service.rows import whole
 
 # gRPC's message limits are int32 bytes: 2047 MB is the most that fits.
 MAX_MESSAGE_MB = 2047
+# gRPC sends a call at most five times, whatever a retry policy asks.
+MAX_RETRIES = 4
+# The calls that only read: sent again, they answer as the first would have, so gRPC may
+# retry them (a write is retried by append_segments itself, under one request id).
+READS = {
+    "strata.v1.CollectionService": ("GetCollection", "ListCollections"),
+    "strata.v1.VideoService": ("GetVideo", "ListVideos"),
+    "strata.v1.GraphService": ("GetNode", "ListChildren", "GetAncestors", "GetNeighbors", "GetSubtree", "FindSimilar"),
+    "strata.v1.SearchService": ("Search", "ParseQuery"),
+    "strata.v1.AdminService": ("GetStats", "Verify"),
+    "strata.v1.HierarchyService": ("GetOperation",),
+    "grpc.health.v1.Health": ("Check",),
+}
 
 
 def channel(
@@ -24,16 +38,41 @@ def channel(
     tls: bool,
     root_certificates: bytes | None,
     client_certificate: tuple[bytes, bytes] | None,
+    retries: int = 0,
 ) -> grpc.Channel:
     """A channel to ``target`` (see :class:`service.client.StrataClient`); an argument gRPC
     could not use is a ValueError (TypeError for one of the wrong kind) naming it."""
     if not target.strip():  # gRPC would make a channel that fails every call UNKNOWN
         raise ValueError("target is empty; give the server's address as host:port")
     size = _megabytes(max_message_mb) * 1024 * 1024
-    options = [("grpc.max_send_message_length", size), ("grpc.max_receive_message_length", size)]
+    options: list[tuple[str, Any]] = [("grpc.max_send_message_length", size), ("grpc.max_receive_message_length", size)]
+    if count := _retries(retries):
+        options += [("grpc.enable_retries", 1), ("grpc.service_config", read_retries(count))]
     _check_token(token)
     made = _secured(target, options, tls, root_certificates, client_certificate)
     return grpc.intercept_channel(made, BearerToken(token)) if token else made
+
+
+def read_retries(retries: int) -> str:
+    """gRPC's service config that sends a read again after UNAVAILABLE (a server recovering
+    or out of reach), up to ``retries`` times, each wait drawn at random below a bound of
+    0.2 s that doubles, to 5 s (gRFC A6's exponential backoff)."""
+    names = [{"service": service, "method": method} for service, methods in READS.items() for method in methods]
+    policy = {
+        "maxAttempts": retries + 1,
+        "initialBackoff": "0.2s",
+        "maxBackoff": "5s",
+        "backoffMultiplier": 2,
+        "retryableStatusCodes": ["UNAVAILABLE"],
+    }
+    return json.dumps({"methodConfig": [{"name": names, "retryPolicy": policy}]})
+
+
+def _retries(value: Any) -> int:
+    count = whole(value, "retries")
+    if not 0 <= count <= MAX_RETRIES:
+        raise ValueError(f"retries is {count}; give 0 to {MAX_RETRIES} (gRPC sends a call at most five times)")
+    return count
 
 
 def _megabytes(value: Any) -> int:
@@ -56,7 +95,7 @@ def _check_token(token: Any) -> None:
 
 def _secured(
     target: str,
-    options: list[tuple[str, int]],
+    options: list[tuple[str, Any]],
     tls: bool,
     root_certificates: bytes | None,
     client_certificate: tuple[bytes, bytes] | None,

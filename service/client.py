@@ -25,9 +25,7 @@ import grpc
 import numpy as np
 from google.protobuf import struct_pb2
 from google.protobuf.message import Message
-from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_status import rpc_status
 
 from service import convert as cv
 from service import feed
@@ -69,6 +67,8 @@ from service.rows import (
 from service.rows import attribute_filters as attribute_filters  # users build filters with it
 from service.rows import names as _names
 from service.rows import segment_from_dict as segment_from_dict  # users build Segment messages with it
+from service.rpcerror import ClientClosedError as ClientClosedError
+from service.rpcerror import StrataRpcError as StrataRpcError
 
 T = TypeVar("T")
 M = TypeVar("M", bound=Message)
@@ -76,39 +76,6 @@ M = TypeVar("M", bound=Message)
 # Failures after which a batch is sent again (append_segments' retries): the server could
 # not be reached or was recovering, or the answer did not come in time.
 RETRIED = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
-
-
-class ClientClosedError(ValueError):
-    """A call on a :class:`StrataClient` after :meth:`StrataClient.close`."""
-
-    def __init__(self) -> None:
-        super().__init__("this StrataClient is closed; make a new StrataClient to call the server again")
-
-
-class StrataRpcError(Exception):
-    """A failed call: its status code, message, and the request fields at fault."""
-
-    def __init__(self, code: grpc.StatusCode, message: str, fields: dict[str, str]) -> None:
-        super().__init__(f"{code.name}: {message}")
-        self.code = code
-        self.message = message
-        self.fields = fields
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # Rebuilt from its parts: a worker process's error reaches its parent whole.
-        return type(self), (self.code, self.message, self.fields)
-
-    @classmethod
-    def from_rpc_error(cls, error: grpc.RpcError) -> StrataRpcError:
-        """Decode the rich status (BadRequest field violations) of a failed call."""
-        fields: dict[str, str] = {}
-        status = rpc_status.from_call(error)  # type: ignore[arg-type]
-        for detail in status.details if status else []:
-            if detail.Is(error_details_pb2.BadRequest.DESCRIPTOR):
-                bad = error_details_pb2.BadRequest()
-                detail.Unpack(bad)
-                fields.update({v.field: v.description for v in bad.field_violations})
-        return cls(error.code(), error.details() or "", fields)  # type: ignore[attr-defined]
 
 
 def attributes_of(message: Any) -> dict[str, Any]:
@@ -130,10 +97,14 @@ class StrataClient:
         tls: bool = False,
         root_certificates: bytes | None = None,
         client_certificate: tuple[bytes, bytes] | None = None,
+        retries: int = 0,
     ) -> None:
         """Connect to ``target``; ``token`` goes with every call as a bearer token.
         ``timeout`` is each call's deadline in seconds (None: no deadline); :meth:`with_timeout`
-        gives another for some calls.
+        gives another for some calls. ``retries`` (0-4): how many times gRPC sends a call
+        that only reads (a get, a listing's page, a search, stats, health) again after
+        UNAVAILABLE, a server recovering or out of reach, waiting up to 0.2 s, then twice
+        as long each time, within the call's deadline (writes: ``append_segments(retries=)``).
 
         TLS is used when ``tls`` is set or certificates are given: ``root_certificates``
         (PEM CA to verify the server; the system's roots when omitted) and
@@ -143,7 +114,7 @@ class StrataClient:
         or a key that are not PEM.
         """
         self.timeout = seconds(timeout, "timeout")
-        self.channel = channel(target, max_message_mb, token, tls, root_certificates, client_certificate)
+        self.channel = channel(target, max_message_mb, token, tls, root_certificates, client_certificate, retries)
         self._max_bytes = int(max_message_mb) * 2**20  # (a whole number of megabytes: channel() checked it)
         self._closed = threading.Event()  # one for this client and every with_timeout view of it
         self.collections = collection_pb2_grpc.CollectionServiceStub(self.channel)

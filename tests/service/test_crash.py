@@ -272,6 +272,28 @@ def test_a_batch_sent_with_retries_waits_out_a_recovery(recovering: tuple[Strata
         assert not reply.replayed and client.get_collection("c").segment_count == 21
 
 
+def test_a_client_with_retries_waits_out_a_recovery_for_reads_not_writes(
+    recovering: tuple[StrataServer, threading.Event],
+) -> None:
+    """Reads are sent again after UNAVAILABLE (gRPC's retry policy); a write is not (it
+    has its own retries, under one request id)."""
+    server, release = recovering
+    with StrataClient(server.address, timeout=10, retries=4) as client:
+        with pytest.raises(StrataRpcError) as err:  # a write: refused at once, as without retries
+            client.append_segments("c", rows("v1", unit_vectors(1, seed=1), start_index=20))
+        assert err.value.code is grpc.StatusCode.UNAVAILABLE
+        threading.Timer(0.3, release.set).start()
+        began = time.monotonic()
+        assert client.get_collection("c").segment_count == 20  # UNAVAILABLE, then sent again
+        assert time.monotonic() - began >= 0.2
+
+
+@pytest.mark.parametrize(("retries", "error"), [(5, ValueError), (-1, ValueError), (1.5, TypeError)])
+def test_retries_past_what_grpc_sends_are_refused_as_the_client_is_made(retries: object, error: type) -> None:
+    with pytest.raises(error, match="retries"):
+        StrataClient("localhost:1", retries=retries)  # type: ignore[arg-type]
+
+
 def test_failed_recovery_stays_not_serving_and_says_why(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(db: Database) -> None:
         raise Unavailable("the store is unreadable")
