@@ -175,9 +175,6 @@ def spans_of(ctx: Context, level: Level, keys: list[int]) -> Spans:
     return {k: (n.video_id, n.start_ms, n.end_ms) for k in keys if (n := found.get(k)) is not None}
 
 
-_VIDEO_SHIFT = 42  # (video code << 42) + start orders spans by video, then by start (ms < 2**42)
-
-
 def owners(parents: Spans, starts: list[tuple[str, int]]) -> np.ndarray:
     """For each (video, start), the place in ``list(parents)`` of the parent whose span
     holds it, or -1 (the parents of one level do not overlap in a video)."""
@@ -186,10 +183,12 @@ def owners(parents: Spans, starts: list[tuple[str, int]]) -> np.ndarray:
         return np.full(len(starts), -1, np.int64)
     codes = {video: code for code, video in enumerate(sorted({v for v, _, _ in parents.values()}))}
     order = np.array(sorted(range(len(keys)), key=lambda i: (parents[keys[i]][0], parents[keys[i]][1])), np.int64)
-    first = np.array([(codes[parents[keys[i]][0]] << _VIDEO_SHIFT) + parents[keys[i]][1] for i in order], np.int64)
+    # (video code, start) as complex numbers, which numpy orders by video, then by time
+    # (see ``hierarchy.spans._time_key``: one int64 held starts below 2**42 ms alone).
+    first = np.array([complex(codes[parents[keys[i]][0]], parents[keys[i]][1]) for i in order])
     ends = np.array([parents[keys[i]][2] for i in order], np.int64)
-    probe = np.array([(codes[v] << _VIDEO_SHIFT) + s if v in codes else -1 for v, s in starts], np.int64)
+    probe = np.array([complex(codes.get(v, -1), s) for v, s in starts])
     at = np.maximum(np.searchsorted(first, probe, "right") - 1, 0)
-    held = (probe >= 0) & (first[at] >> _VIDEO_SHIFT == probe >> _VIDEO_SHIFT) & (first[at] <= probe)
+    held = (probe.real >= 0) & (first[at].real == probe.real) & (first[at].imag <= probe.imag)
     held &= np.array([s for _, s in starts], np.int64) < ends[at]
     return np.where(held, order[at], -1)

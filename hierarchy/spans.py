@@ -15,8 +15,6 @@ import numpy as np
 
 from hierarchy.types import Level
 
-_START_BITS = 40  # a start time in ms below 2**40 (34 years) packs beside its video's code
-_TIME_MASK = (1 << _START_BITS) - 1
 _OPEN_END = int(np.iinfo(np.int64).max)  # the end of a time range with none
 
 
@@ -32,7 +30,7 @@ class SpanBlock:
     videos: tuple[str, ...]  # sorted
     by_time: np.ndarray  # positions sorted by (video, start)
     sequence: np.ndarray  # the commit that wrote each node
-    time_key: np.ndarray  # (video << 40 | start) in ``by_time`` order, for range look-ups
+    time_key: np.ndarray  # (video, start) in ``by_time`` order, for range look-ups: see ``_time_key``
 
     @classmethod
     def load(cls, cur: duckdb.DuckDBPyConnection, cid: int, level: Level, after: int = -1) -> SpanBlock:
@@ -107,7 +105,7 @@ class SpanBlock:
         if old_codes is None:
             old_time = self.time_key
         else:
-            old_time = _time_key(old_codes[self.time_key >> _START_BITS], self.time_key & _TIME_MASK)
+            old_time = _time_key(old_codes[self.time_key.real.astype(np.int64)], self.time_key.imag)
         new_order = np.lexsort((new.start, new_codes))
         new_time = _time_key(new_codes[new_order], new.start[new_order])
         at = np.searchsorted(old_time, new_time, side="right")
@@ -260,7 +258,7 @@ class SpanBlock:
         """Each video's range of ``by_time`` positions: found once per block, where every
         look-up bisected the video names and the times again (three bisections a call,
         several calls a routed search)."""
-        codes = np.arange(len(self.videos) + 1, dtype=np.int64) << _START_BITS
+        codes = _time_key(np.arange(len(self.videos) + 1, dtype=np.int64), np.zeros(len(self.videos) + 1))
         bounds = np.searchsorted(self.time_key, codes, "left").tolist()
         return {name: (bounds[i], bounds[i + 1]) for i, name in enumerate(self.videos)}
 
@@ -425,4 +423,13 @@ class SpanCache:
 
 
 def _time_key(video: np.ndarray, start: np.ndarray) -> np.ndarray:
-    return (np.asarray(video, np.int64) << _START_BITS) | np.asarray(start, np.int64)
+    """(video code, start) pairs as complex numbers, which numpy orders (sorts, bisects)
+    by their real part, then their imaginary one: by video, then by time. Both parts are
+    exact as doubles (codes are small, times at most 2**53, ``validate.MAX_TIME_MS``).
+    One int64 of ``video << 40 | start`` held starts below 2**40 ms alone: a video timed
+    in Unix-epoch milliseconds (1.7e12) spilled into the next video's code, and searches
+    filtered to it found nothing, and to another video found its nodes."""
+    video, start = np.asarray(video), np.asarray(start)
+    key = np.empty(np.broadcast(video, start).shape, np.complex128)  # filled in place: 1 ms a million, not 12
+    key.real, key.imag = video, start
+    return key

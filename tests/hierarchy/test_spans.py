@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hierarchy import nodes
+from hierarchy import candidates, nodes
 from hierarchy import spans as spans_module
 from hierarchy.db import Database
 from hierarchy.spans import LevelSpans, SpanBlock
@@ -98,13 +98,20 @@ def _spans_of(batch: list[tuple[str, int, int]], keys: np.ndarray, seq: int) -> 
     return LevelSpans(SpanBlock.of(keys[order], video, start, end, names, np.full(len(batch), seq, np.int64)))
 
 
-@given(batches, st.booleans(), st.sampled_from([1, 4, spans_module.MERGE_AT_LEAST]))
+# Times from 0, and in Unix-epoch milliseconds and near the API's limit (2**53): starts
+# past 2**40 were packed into the bits of the next video's code.
+OFFSETS = st.sampled_from([0, 1_700_000_000_000, 2**53 - 10**6])
+
+
+@given(batches, st.booleans(), st.sampled_from([1, 4, spans_module.MERGE_AT_LEAST]), OFFSETS)
 def test_merged_spans_answer_as_a_fresh_read(
-    written: list[list[tuple[str, int, int]]], in_order: bool, merge_at_least: int
+    written: list[list[tuple[str, int, int]]], in_order: bool, merge_at_least: int, at: int
 ) -> None:
     """Appends merged one by one (new videos sorting anywhere among the old; the recent
     block merged into the base after every write, now and then, or never) answer every
-    look-up as spans read at once do, with keys in order (appends) or not (rebuilds)."""
+    look-up as spans read at once do, with keys in order (appends) or not (rebuilds),
+    whatever the times (from ``at``)."""
+    written = [[(video, at + start, length) for video, start, length in batch] for batch in written]
     rng = np.random.default_rng(len(written))
     total = sum(len(b) for b in written)
     all_keys = np.arange(total, dtype=np.int64) * 3 + 1
@@ -129,7 +136,7 @@ def test_merged_spans_answer_as_a_fresh_read(
         # A whole video (a filter on it, open-ended) and parts of one, against the writes.
         whole = sorted(k for (v, _, _), k in zip(everything, written_keys, strict=True) if v == video)
         assert merged.matching((video,), 0, 0).tolist() == whole
-        for lo, hi in ((0, 10**6), (10, 30), (45, 46)):
+        for lo, hi in ((at, at + 10**6), (at + 10, at + 30), (at + 45, at + 46)):
             overlapping = [
                 k for (v, s, n), k in zip(everything, written_keys, strict=True) if v == video and s < hi and s + n > lo
             ]
@@ -138,11 +145,11 @@ def test_merged_spans_answer_as_a_fresh_read(
             keys, starts = merged.inside_with_starts(video, lo, hi)
             assert keys.tolist() == merged.inside(video, lo, hi).tolist()
             assert starts.tolist() == [merged.spans([k])[k][1] for k in keys.tolist()]
-    asked = [("a", 0, 30), ("c", 10, 10**6), ("z", 0, 10**6)]
+    asked = [("a", at, at + 30), ("c", at + 10, at + 10**6), ("z", at, at + 10**6)]
     assert sorted(merged.starting_in(asked).tolist()) == sorted(fresh.starting_in(asked).tolist())
     owned = sorted(zip(*(x.tolist() for x in merged.starting_in_each(asked)), strict=True))
     assert owned == sorted(zip(*(x.tolist() for x in fresh.starting_in_each(asked)), strict=True))
-    assert merged.matching(("b", "e"), 5, 40).tolist() == fresh.matching(("b", "e"), 5, 40).tolist()
+    assert merged.matching(("b", "e"), at + 5, at + 40).tolist() == fresh.matching(("b", "e"), at + 5, at + 40).tolist()
     assert merged.matching((), 0, 0).tolist() == fresh.matching((), 0, 0).tolist()
     asked_keys = np.concatenate([all_keys[:total], [10**9]])  # and one key never written
     ordinals, totals = merged.positions(asked_keys)
@@ -278,3 +285,12 @@ def test_a_read_names_every_video_in_the_order_python_sorts_them(games: Database
     for name in names:
         assert len(block.inside(name, 0, 10**9)) == 2 + names.index(name) % 3
     assert SpanBlock.load(games.searcher._store.cursor(), cid, Level.SEGMENT, after=10**9).videos == ()
+
+
+@given(OFFSETS)
+def test_owners_find_each_moments_parent_whatever_the_times(at: int) -> None:
+    # (video << 42) + start held starts below 2**42 ms alone; past it a moment's parent was
+    # one of another video, or none.
+    parents = {7: ("b", at, at + 1000), 8: ("a", at + 1000, at + 3000), 9: ("a", at, at + 1000)}
+    moments = [("a", at), ("a", at + 2999), ("a", at + 3000), ("b", at + 500), ("c", at), ("b", at - 1)]
+    assert candidates.owners(parents, moments).tolist() == [2, 1, -1, 0, -1, -1]

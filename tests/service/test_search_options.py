@@ -142,3 +142,29 @@ def test_a_text_beside_a_vector_or_an_example_at_one_level_is_said_to_be_unread(
     # A routed search parses it: nothing is said to be unread.
     routed = client.search(COLL, node_id="a@0", text="a corner kick", level="auto", top_k=3)
     assert "not read" not in routed.route.reason
+
+
+def test_videos_timed_in_epoch_milliseconds_are_searched_as_any_other(client: StrataClient) -> None:
+    # Starts past 2**40 ms spilled into the next video's code in the in-memory spans: a
+    # search filtered to such a video found nothing, one filtered to another video found
+    # its nodes, and once a video was added every search of the collection failed INTERNAL.
+    epoch = 1_700_000_000_000
+    client.create_collection("cams", dimension=DIM)
+    vectors = unit_vectors(60, seed=9)
+    for i, (video, at) in enumerate((("cam-a", epoch), ("cam-b", 0))):
+        client.create_video("cams", video)
+        batch = rows(video, vectors[i * 30 : (i + 1) * 30])
+        client.append_segments(
+            "cams", [{**r, "start_ms": r["start_ms"] + at, "end_ms": r["end_ms"] + at} for r in batch]
+        )
+        client.seal_video("cams", video)
+    for level in ("segment", "scene", "auto"):
+        for video, probe in (("cam-a", vectors[0]), ("cam-b", vectors[30])):
+            found = client.search("cams", vector=probe, level=level, top_k=50, video_ids=video).hits
+            assert found and {h.node.video_id for h in found} == {video}, (level, video)
+    inside = client.search("cams", vector=vectors[0], level="segment", top_k=50, time_range=(epoch, epoch + 4000))
+    assert [h.node.start_ms for h in sorted(inside.hits, key=lambda h: h.node.start_ms)] == [epoch, epoch + 2000]
+    client.create_video("cams", "cam-c")
+    client.append_segments("cams", rows("cam-c", vectors[:3]))
+    later = client.search("cams", vector=vectors[0], level="segment", top_k=100)
+    assert {h.node.video_id for h in later.hits} == {"cam-a", "cam-b", "cam-c"} and len(later.hits) == 63
