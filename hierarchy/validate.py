@@ -31,6 +31,9 @@ MAX_ATTRIBUTE_DEPTH = 16  # nesting of attribute values (objects in lists in obj
 MAX_HINT_CUTS = 100_000  # a level's cut times (a ten-hour video cut every second has 36,000)
 DEFAULT_TOP_K = 10  # hits a search or FindSimilar answers with when top_k is 0
 HALF_FLOAT_MAX = 65504.0  # the largest component of a vector kept as given (not unit length)
+HALF_FLOAT_NORMAL = 6.1e-5  # the smallest normal half float: below it fewer bits are kept
+HALF_FLOAT_LOSS = 0.01  # a vector whose length half floats change by more than this share is refused
+HALF_FLOAT_SHORT = 1e-3  # a vector at least this long loses far less than that (see _kept_in_half_floats)
 # The ids the tree gives its parents (hierarchy.treerows.node_id).
 _DEFAULT_ID = re.compile(r".+@\d+")
 _PARENT_ID = re.compile(".+/(" + "|".join(level.label for level in Level if level is not Level.SEGMENT) + r")/\d+")
@@ -167,7 +170,7 @@ def query_vectors(
 ) -> np.ndarray:
     """Query vectors, as :func:`vectors`; under inner product none may be zero: its product
     with every node is 0, so it would rank them in no order at all."""
-    arr = vectors(values, dimension, metric, field)
+    arr = vectors(values, dimension, metric, field, query=True)
     if metric is Metric.INNER_PRODUCT and len(arr) and not (nonzero := arr.any(axis=1)).all():
         raise InvalidArgument(
             field(int(np.argmin(nonzero))), "is the zero vector, which scores every node 0 under inner product"
@@ -175,10 +178,13 @@ def query_vectors(
     return arr
 
 
-def vectors(values: Sequence[np.ndarray], dimension: int, metric: Metric, field: Callable[[int], str]) -> np.ndarray:
+def vectors(
+    values: Sequence[np.ndarray], dimension: int, metric: Metric, field: Callable[[int], str], query: bool = False
+) -> np.ndarray:
     """Finite float32 vectors of the right dimension (unit length for cosine), as one
-    ``(n, dimension)`` array; ``field(i)`` names the i-th in an error. Checked and scaled
-    as one array: one by one, the checks were 15 ms of a 1,000-segment append."""
+    ``(n, dimension)`` array; ``field(i)`` names the i-th in an error; ``query``: they
+    are a search's, not stored. Checked and scaled as one array: one by one, the checks
+    were 15 ms of a 1,000-segment append."""
     rows = [np.asarray(v, dtype=np.float32).reshape(-1) for v in values]
     for i, row in enumerate(rows):
         if row.shape[0] != dimension:
@@ -197,6 +203,7 @@ def vectors(values: Sequence[np.ndarray], dimension: int, metric: Metric, field:
                 f"has a component beyond ±{HALF_FLOAT_MAX:g}, the largest a stored vector of an "
                 f"{metric.value} collection holds; scale the vectors down",
             )
+        _kept_in_half_floats(arr, metric, field, query)
         return arr
     wide = arr.astype(np.float64)  # huge values must not overflow, tiny ones not underflow
     norms = np.sqrt(np.einsum("ij,ij->i", wide, wide))
@@ -205,6 +212,40 @@ def vectors(values: Sequence[np.ndarray], dimension: int, metric: Metric, field:
             field(int(np.argmax(norms == 0.0))), "is the zero vector, which has no direction under cosine"
         )
     return (wide / norms[:, None]).astype(np.float32)
+
+
+def _kept_in_half_floats(arr: np.ndarray, metric: Metric, field: Callable[[int], str], query: bool) -> None:
+    """Refuse a vector that half floats do not keep: one whose values are so small that
+    its length changes by more than ``HALF_FLOAT_LOSS`` (1e-8 throughout is kept as the
+    zero vector, and scored 0 against everything, without a word). A query is searched in
+    them too (the graph's), but only under inner product does its length matter."""
+    if query and metric is not Metric.INNER_PRODUCT:
+        return
+    # Only a short vector can lose 1 % of its length: a normal half float keeps a value to
+    # 0.05 %, and the values below them lose at most 3e-8 each (2e-6 over 4,096 of them).
+    # The round trip on the short ones alone: on every row it was 6 of 7 ms of checking a
+    # 1,000 x 512 batch.
+    short = np.flatnonzero(np.einsum("ij,ij->i", arr, arr) < HALF_FLOAT_SHORT**2)
+    if not len(short):
+        return
+    wide = arr[short].astype(np.float64)
+    norms = np.sqrt(np.einsum("ij,ij->i", wide, wide))
+    half = arr[short].astype(np.float16).astype(np.float64)
+    kept = np.sqrt(np.einsum("ij,ij->i", half, half))
+    lost = np.abs(kept - norms) > HALF_FLOAT_LOSS * norms
+    if not lost.any():
+        return
+    at = int(np.argmax(lost))
+    fix = (
+        "scale it up: a query's length changes no order under inner product"
+        if query
+        else "scale every vector of the collection up by one factor (it keeps their order)"
+    )
+    raise InvalidArgument(
+        field(int(short[at])),
+        f"is too small for the half floats a vector of an {metric.value} collection is kept in (its length "
+        f"{norms[at]:.3g} would be kept as {kept[at]:.3g}; values below {HALF_FLOAT_NORMAL:g} lose precision); {fix}",
+    )
 
 
 def segment_times(seg: SegmentInput, field: str) -> None:

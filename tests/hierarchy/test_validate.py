@@ -92,6 +92,26 @@ def test_vector_is_kept_as_is_for_other_metrics(metric: Metric) -> None:
     assert err.value.field == "segments[1].vector" and "65504" in err.value.message
 
 
+@pytest.mark.parametrize("metric", [Metric.INNER_PRODUCT, Metric.L2_SQUARED])
+def test_a_vector_too_small_for_half_floats_is_refused_not_kept_as_zero(metric: Metric) -> None:
+    # Taken, 1e-8 throughout was stored as the zero vector and scored 0 against everything.
+    with pytest.raises(InvalidArgument) as err:
+        validate.vectors([[0.6, 0.8], [1e-8, 1e-8]], 2, metric, lambda i: f"segments[{i}].vector")
+    assert err.value.field == "segments[1].vector" and "would be kept as 0" in err.value.message
+    assert "scale every vector of the collection up by one factor" in err.value.message
+    if metric is Metric.INNER_PRODUCT:  # a query too: the graph searches in them, and its length scores
+        with pytest.raises(InvalidArgument, match="too small for the half floats.*; scale it up: a query's length"):
+            validate.query_vectors([[1e-7, 2e-7]], 2, metric, lambda _: "vector")
+    else:  # under L2 a query's smallness costs nothing (the distance is to it)
+        assert validate.query_vectors([[1e-7, 2e-7]], 2, metric, lambda _: "vector")[0].tolist() == pytest.approx(
+            [1e-7, 2e-7]
+        )
+    # Small values beside large ones are kept (their loss leaves the length as it is).
+    unit = np.array([1.0, 1e-9, -1e-7, 0.0], np.float32)
+    assert validate.vector(unit, 4, metric, "vector").tolist() == unit.tolist()
+    assert validate.vector([1e-3, 2e-3], 2, metric, "vector").tolist() == pytest.approx([1e-3, 2e-3])
+
+
 def test_a_zero_query_vector_is_refused_under_inner_product_only() -> None:
     with pytest.raises(InvalidArgument) as err:  # it would score every node 0: no order at all
         validate.query_vectors([[1.0, 0.0], [0.0, 0.0]], 2, Metric.INNER_PRODUCT, lambda i: f"part_vectors[{i}]")
