@@ -31,6 +31,8 @@ from hierarchy.types import Level
 
 SIDE_DIMS = 32  # slow directions side detection reads when scenes use the raw vectors
 SIDE_WIDENING = 1.5  # side detection also reads a space this much wider than the scenes'
+HALF_GAP_RATIO = 2  # gaps within this factor of the largest are alike to it
+HALF_GAPS_ALIKE = 2  # at most this many alike gaps (the largest among them): it is half-time
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,12 @@ def _half_cuts(segs: VideoSegments, config: HierarchyConfig, hint_times: list[in
         return []
     gaps = segs.starts[1:] - segs.ends[:-1]
     k = int(np.argmax(gaps))
-    if gaps[k] >= config.half_min_gap_ms:
+    # Half-time is the largest gap, unless gaps like it are the video's rhythm: a video
+    # sampled sparsely (a 5-second clip every 5 minutes) has many equal gaps, and the
+    # first of them made a first half of one clip. One other long break (a stoppage, a
+    # feed lost for a while) leaves it half-time.
+    alike = int(np.count_nonzero(gaps * HALF_GAP_RATIO >= gaps[k]))
+    if gaps[k] >= config.half_min_gap_ms and alike <= HALF_GAPS_ALIKE:
         return [k + 1]
     return split_in(segs.vectors, config.half_count, segs.ends - segs.starts)
 

@@ -103,6 +103,46 @@ def test_largest_gap_splits_halves() -> None:
     assert [h.segment_range for h in halves] == [(0, 17), (17, 40)]
 
 
+def test_equal_gaps_are_no_half_time_and_the_halves_are_split_by_content() -> None:
+    # A 5-second clip every 5 minutes: the first of the equal gaps made a first half of
+    # one clip. Content changes after clip 12: the halves follow it.
+    segs = _segments([5_000] * 24, [0] + [295_000] * 23, 8, 3)
+    segs.vectors[12:] += 4.0
+    halves = build(segs, HierarchyConfig(half_attribute="")).levels[Level.HALF]
+    assert [h.segment_range for h in halves] == [(0, 12), (12, 24)]
+    gaps = [0] + [295_000] * 23
+    gaps[7] = 900_000  # one break twice as long as any other: half-time
+    segs = _segments([5_000] * 24, gaps, 8, 3)
+    assert [h.segment_range for h in build(segs, HierarchyConfig(half_attribute="")).levels[Level.HALF]] == [
+        (0, 7),
+        (7, 24),
+    ]
+
+
+def test_one_other_long_break_leaves_the_largest_gap_half_time() -> None:
+    # A stoppage of 8 minutes beside a half-time of 15 (a match's 2,700 segments).
+    gaps = [0] * 2700
+    gaps[1350], gaps[2200] = 900_000, 480_000
+    segs = _segments([2000] * 2700, gaps, 8, 3)
+    halves = build(segs, HierarchyConfig(half_attribute="")).levels[Level.HALF]
+    assert [h.segment_range for h in halves] == [(0, 1350), (1350, 2700)]
+
+
+@pytest.mark.parametrize("weights", [None, np.full(900, 2000.0), np.r_[np.full(450, 1000.0), np.full(450, 3000.0)]])
+def test_a_video_that_never_changes_is_halved_at_its_middle(weights: np.ndarray | None) -> None:
+    # Every split costs the same: rounding alone chose one (halves of 2.4 and 27.6 minutes).
+    still = np.tile(np.random.default_rng(0).normal(size=8), (900, 1))
+    [cut] = split_in(still, 2, weights)
+    share = 0.5 if weights is None else float(weights[:cut].sum() / weights.sum())
+    assert abs(share - 0.5) < 0.01
+
+
+def test_a_split_that_costs_less_is_taken_wherever_it_lies() -> None:
+    # Ties go to the middle; a change is no tie.
+    vectors = np.r_[np.zeros((50, 4)), np.ones((950, 4))]
+    assert split_in(vectors, 2) == [50]
+
+
 def test_a_short_clip_has_one_node_per_level() -> None:
     segs = _segments([2000] * 3, [0] * 3, 8, 4)
     tree = build(segs, HierarchyConfig())
