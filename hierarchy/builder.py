@@ -100,13 +100,16 @@ def build(
     half_cuts = _half_cuts(segs, config, hints.get(Level.HALF, []))
     half_runs = _runs(half_cuts, len(segs.starts))
     features, spaces = _slow_spaces(segs, half_runs, config)
-    by_half = _scenes_by_half(segs, features, half_runs, config, hints.get(Level.SCENE, []))
+    # A drive hint cuts scenes too (as a half hint does): drives are made of scenes, and a
+    # hint inside a detected scene was moved to its end, or dropped, without a word.
+    scene_hints = (hints.get(Level.SCENE, []), hints.get(Level.DRIVE, []))
+    by_half = _scenes_by_half(segs, features, half_runs, config, scene_hints)
     scene_runs = [scene for scenes in by_half for scene in scenes]
     segment_sides = _segment_sides(segs, spaces, scene_runs, config, hints.get(Level.DRIVE, []))
     states = None
     if segment_sides is not None:
         # Scenes end where the side changes, as they do where a possession attribute changes.
-        by_half = _scenes_by_half(segs, features, half_runs, config, hints.get(Level.SCENE, []), segment_sides)
+        by_half = _scenes_by_half(segs, features, half_runs, config, scene_hints, segment_sides)
         scene_runs = [scene for scenes in by_half for scene in scenes]
         states = np.array([np.bincount(segment_sides[a:b], minlength=2).argmax() for a, b in scene_runs])
     drive_groups: list[tuple[int, int]] = []  # scene index ranges
@@ -175,10 +178,11 @@ def _scenes_by_half(
     features: np.ndarray,
     half_runs: list[tuple[int, int]],
     config: HierarchyConfig,
-    hint_times: list[int],
+    hint_times: tuple[list[int], list[int]],
     segment_sides: np.ndarray | None = None,
 ) -> list[list[tuple[int, int]]]:
-    """The scenes of each half, as segment index ranges of the video."""
+    """The scenes of each half, as segment index ranges of the video; ``hint_times``: the
+    scene hints (the scenes themselves) and the drive hints (cuts scenes must have)."""
     return [
         [(a + s, a + e) for s, e in _scene_runs(segs, features, a, b, config, hint_times, segment_sides)]
         for a, b in half_runs
@@ -191,12 +195,13 @@ def _scene_runs(
     a: int,
     b: int,
     config: HierarchyConfig,
-    hint_times: list[int],
+    hint_times: tuple[list[int], list[int]],
     segment_sides: np.ndarray | None,
 ) -> list[tuple[int, int]]:
     n = b - a
-    if hint_times:
-        return _runs(_cuts_at_times(segs.starts, hint_times, a, b), n)
+    scene_hints, drive_hints = hint_times
+    if scene_hints:
+        return _runs(_cuts_at_times(segs.starts, [*scene_hints, *drive_hints], a, b), n)
     durations = segs.ends[a:b] - segs.starts[a:b]
     typical = max(float(np.median(durations)), 1.0)
     vectors = features[a:b]
@@ -204,6 +209,9 @@ def _scene_runs(
     forced = _attribute_changes(segs.attributes[a:b], config.drive_attribute)
     if segment_sides is not None:
         forced = _value_changes(list(segment_sides[a:b]))
+    if hinted := _cuts_at_times(segs.starts, drive_hints, a, b):
+        forced = np.zeros(n, bool) if forced is None else forced.copy()
+        forced[hinted] = True
     bonus = np.asarray(segs.shot_cuts[a:b], np.float64) * penalty * 0.5
     cuts = partition(
         vectors,

@@ -87,6 +87,17 @@ def test_scene_hints_are_honoured_exactly() -> None:
     assert [n.start_ms for n in tree.levels[Level.SCENE]] == [0, 10_000, 40_000, 70_000]
 
 
+@pytest.mark.parametrize("scene_hints", [[], [30_000]])
+def test_a_drive_hint_cuts_the_scenes_too(scene_hints: list[int]) -> None:
+    # Scenes were not cut at it: inside a detected scene it moved to that scene's end, or
+    # was dropped (one scene, one drive), without a word.
+    segs = _segments([2000] * 60, [0] * 60, 8, 1)
+    segs.vectors[:] = segs.vectors[0]  # one scene, were it not for the hint
+    tree = build(segs, HierarchyConfig(), hints={Level.SCENE: scene_hints, Level.DRIVE: [61_000]})
+    assert [n.start_ms for n in tree.levels[Level.DRIVE]] == [0, 62_000]
+    assert [n.start_ms for n in tree.levels[Level.SCENE]] == [0, *scene_hints, 62_000]
+
+
 def test_half_hint_overrides_period_attribute() -> None:
     attrs = [{"period": 1 if i < 25 else 2} for i in range(50)]
     segs = _segments([2000] * 50, [0] * 50, 8, 2, attrs)
