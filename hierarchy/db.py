@@ -527,7 +527,7 @@ class Database:
         target = snapshots.check_destination(destination, self.data_dir)
         try:
             with self._locks.every(self._catalog_lock, lambda: catalog.all_collections(self.store.cursor())):
-                self.store.checkpoint()
+                self.store.checkpoint_if_room()  # else its log is copied with it
                 self.save_indexes()
                 with self.indexes.saves_paused():  # a graph and its sidecar copied as one pair
                     files = snapshots.copy_files(self.data_dir, target)

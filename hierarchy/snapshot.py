@@ -7,8 +7,10 @@ and ``manifest.json``, written last, that lists each file's size and SHA-256 wit
 commit sequence the copy holds. A directory without a manifest is an unfinished snapshot.
 
 Taking one (:meth:`hierarchy.db.Database.snapshot`): the facade pauses every writer,
-checkpoints DuckDB, saves the indexes and copies the files (:func:`copy_files`); the
-checksums are computed after writers resume (:func:`write_manifest`).
+checkpoints DuckDB when its disk has room for it (on a full disk a checkpoint is a fatal
+error to DuckDB, and the log is copied instead), saves the indexes and copies the files
+(:func:`copy_files`); the checksums are computed after writers resume
+(:func:`write_manifest`).
 
 Restoring one (:func:`restore`) is offline: the manifest's checksums are checked first,
 then the files are copied into an empty data directory (or, with ``force``, one whose

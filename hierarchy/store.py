@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from hierarchy.types import MAX_KEY
 log = logging.getLogger(__name__)
 
 DISK_FULL = "No space left on device"  # how DuckDB's messages quote ENOSPC
+CHECKPOINT_SPARE = 64 << 20  # bytes a checkpoint leaves free beside twice the log (Store.checkpoint_if_room)
 CHECKPOINT_PATIENCE_S = 10.0  # how long a checkpoint waits out the reads that hold it back
 
 SCHEMA_VERSION = 1
@@ -231,6 +233,26 @@ class Store:
             time.sleep(pause)
             pause = min(pause * 2, 0.2)
 
+    def checkpoint_if_room(self) -> bool:
+        """:meth:`checkpoint` when the disk has room for it (twice the log, and 64 MiB to
+        spare); whether it ran. A checkpoint that meets a full disk is a fatal error to
+        DuckDB: every later statement fails, reads too, until the process restarts (a
+        snapshot taken on a full data disk stopped the server). Without one the log keeps
+        every committed write: a copy holds it, and an open replays it."""
+        wal = self.path.with_name(self.path.name + ".wal")
+        try:
+            logged = wal.stat().st_size if wal.exists() else 0
+            room = shutil.disk_usage(self.path.parent).free >= 2 * logged + CHECKPOINT_SPARE
+        except FileNotFoundError:  # the log was folded in meanwhile: no log, room enough
+            room = True
+        except OSError:  # room unknown: no checkpoint (one that meets a full disk is fatal)
+            room = False
+        if not room:
+            log.warning("no checkpoint of %s: its disk has no room for one (its log keeps every write)", self.path)
+            return False
+        self.checkpoint()
+        return True
+
     def failure(self) -> str | None:
         """Why the store can no longer serve, or None while it can.
 
@@ -259,8 +281,7 @@ class Store:
         checkpointed = False
         try:
             if checkpoint and self.failure() is None:
-                self.checkpoint()
-                checkpointed = True
+                checkpointed = self.checkpoint_if_room()
         except (duckdb.Error, Unavailable) as exc:
             log.error("closing %s without a checkpoint (%s); the next open replays its log", self.path, exc)
         finally:

@@ -237,6 +237,39 @@ def test_snapshot_while_ingesting_then_restore_and_serve(
         copy.stop(0)
 
 
+def test_a_snapshot_on_a_full_data_disk_copies_the_log_and_the_server_goes_on_serving(
+    server: StrataServer, client: StrataClient, loaded: np.ndarray, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its checkpoint met the full disk: a fatal error to DuckDB, and every call, searches
+    # too, answered UNAVAILABLE until a restart. Now no checkpoint is tried without room.
+    from hierarchy import store as stores
+
+    data_disk = Path(server.db.store.path).parent
+    usage = stores.shutil.disk_usage
+    monkeypatch.setattr(
+        stores.shutil,
+        "disk_usage",
+        lambda path: usage(path)._replace(free=0) if Path(path) == data_disk else usage(path),
+    )
+
+    def no_room(*_: object, **__: object) -> None:
+        raise AssertionError("a checkpoint was tried on a full disk")
+
+    monkeypatch.setattr(server.db.store, "checkpoint", no_room)
+    client.append_segments("c", rows("v1", unit_vectors(5, seed=3), start_index=50))  # in the log
+    snap = client.create_snapshot(str(tmp_path / "snap"))
+    assert "strata.duckdb.wal" in {f.path for f in snap.files}
+    assert client.health() == "SERVING" and client.search("c", vector=loaded[0], top_k=3).hits
+    assert cli.invoke(app, ["restore", str(tmp_path / "snap"), "--data-dir", str(tmp_path / "copy")]).exit_code == 0
+    copy = start_server(tmp_path / "copy")
+    try:
+        with StrataClient(copy.address, timeout=30) as other:
+            assert other.get_video("c", "v1").segment_count == 55
+            assert other.get_node("c", "v1@108000").id == "v1@108000"  # the last, from the log
+    finally:
+        copy.stop(0)
+
+
 # -- restore refusals -----------------------------------------------------------------
 
 
