@@ -4,6 +4,7 @@ start, saved when asked. One :class:`LevelIndex` per (collection, level), in
 
 from __future__ import annotations
 
+import errno
 import logging
 import shutil
 import threading
@@ -22,6 +23,9 @@ from hierarchy.indexparams import QUANTIZED, IndexParams
 from hierarchy.types import Collection, Level, LevelStats, Metric
 
 log = logging.getLogger(__name__)
+# A save that failed for want of room (a full disk, a quota, a file size limit, or a
+# write USearch saw fail part-way: hierarchy.graphsave).
+NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 UNQUANTIZED = "f16"  # the precision of a quantized level's graph in a space that cannot quantize
 
 
@@ -210,7 +214,15 @@ class LevelIndexes:
             log.info(
                 "index %s: %s %d vectors", index.path, "rebuilt with" if state is None else "caught up by", len(keys)
             )
-            index.save()
+            try:
+                index.save()
+            except OSError as exc:
+                # A saved index is a cache of the store: out of room, the start goes on with
+                # the one in memory (it stays dirty: a later save writes it), where the whole
+                # start failed, reads too. A file it may not write stays the start's failure.
+                if exc.errno not in NO_ROOM:
+                    raise
+                log.warning("index %s could not be saved (%s); serving it from memory", index.path, exc)
 
 
 def _real_directory(path: Path) -> bool:

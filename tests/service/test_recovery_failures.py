@@ -13,6 +13,7 @@ import pytest
 
 from hierarchy.db import Database
 from hierarchy.errors import Unavailable
+from hierarchy.types import Level
 from service.client import StrataClient
 from service.server import create_server
 from service.settings import Settings
@@ -120,6 +121,31 @@ def test_a_rebuilt_index_the_system_refuses_to_save_is_one_line_naming_the_file(
     assert error.endswith("give the server's user access to it, then start the server again")
     [line] = [line for line in said.splitlines() if line.startswith("error ")]
     assert line == f"error {error.split(' service.server ')[1]}"
+
+
+def test_a_rebuilt_index_that_finds_no_room_to_be_saved_is_served_from_memory(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The start failed, and nothing was served, reads included (a saved index is a cache).
+    import errno
+
+    from hierarchy.index import LevelIndex
+
+    shutil.rmtree(data_dir / "indexes" / "c2")  # clips: rebuilt, then saved
+
+    def full(index: LevelIndex) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(index.path))
+
+    monkeypatch.setattr(LevelIndex, "save", full)
+    server = start_server(data_dir)
+    try:
+        with StrataClient(server.address) as client:
+            hits = client.search("clips", vector=unit_vectors(400, seed=len("clips"))[7], level="segment", top_k=1).hits
+            assert [h.node.id for h in hits] == ["v1@14000"]
+        assert server.db.indexes.find(server.db.get_collection("clips").id, Level.SEGMENT).dirty  # saved later
+    finally:
+        monkeypatch.undo()
+        server.stop(0)
 
 
 def test_a_bug_in_recovery_keeps_its_traceback(
