@@ -36,6 +36,7 @@ from hierarchy.errors import FailedPrecondition, InvalidArgument
 from hierarchy.files import fsync, fsync_dir, sha256
 
 MANIFEST = "manifest.json"
+CLAIM = MANIFEST + ".tmp"  # the manifest as it is written; made first, to claim the destination
 # Written into a data directory before a restore empties it, removed once every file is
 # copied and flushed: a directory that still holds it was cut off mid-restore (the old
 # data gone, the new half there) and is refused until the restore is run again.
@@ -97,10 +98,34 @@ def _prepare(path: Path, data_dir: Path) -> Path:
         raise InvalidArgument(DESTINATION, f"{path} is inside the data directory {data_dir}; choose one outside it")
     if path.exists() and not path.is_dir():
         raise FailedPrecondition(f"{path} is a file; name a new or empty directory", DESTINATION)
-    if path.is_dir() and any(path.iterdir()):
-        raise FailedPrecondition(f"{path} is not empty; name a new or empty directory", DESTINATION)
+    if path.is_dir():
+        _empty(path)
     path.mkdir(parents=True, exist_ok=True)
+    # Claimed by creating the manifest's temporary file, which only one creator can: two
+    # snapshots to one new directory both saw it empty, both answered OK, and it held one.
+    # The manifest replaces the file last (an unfinished snapshot still has no manifest).
+    try:
+        (path / CLAIM).open("x").close()
+    except FileExistsError:
+        _empty(path)  # (it holds the other's claim: refused, saying so)
+        return _prepare(path, data_dir)  # the other's gone (failed) since: claim it again
+    if any(child.name != CLAIM for child in path.iterdir()):  # one finished between the look and the claim
+        (path / CLAIM).unlink()
+        _empty(path)
     return path
+
+
+def _empty(path: Path) -> None:
+    """Refuse a destination directory that holds anything."""
+    held = [child.name for child in path.iterdir()]
+    if held == [CLAIM]:
+        raise FailedPrecondition(
+            f"{path} is being written by another snapshot (or by one cut off before it copied a file: then "
+            "remove it); name a new or empty directory",
+            DESTINATION,
+        )
+    if held:
+        raise FailedPrecondition(f"{path} is not empty; name a new or empty directory", DESTINATION)
 
 
 def copy_files(data_dir: Path, destination: Path) -> list[Path]:
@@ -131,7 +156,7 @@ def write_manifest(destination: Path, files: list[Path], commit_sequence: int, s
         "created_ms": snapshot.created_ms,
         "files": [asdict(e) for e in entries],
     }
-    tmp = destination / (MANIFEST + ".tmp")
+    tmp = destination / CLAIM
     tmp.write_text(json.dumps(manifest, indent=1))
     fsync(tmp)
     os.replace(tmp, destination / MANIFEST)

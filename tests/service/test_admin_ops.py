@@ -270,6 +270,37 @@ def test_a_snapshot_on_a_full_data_disk_copies_the_log_and_the_server_goes_on_se
         copy.stop(0)
 
 
+def test_two_snapshots_to_one_new_directory_one_is_refused(
+    client: StrataClient, loaded: np.ndarray, tmp_path: Path, server: StrataServer
+) -> None:
+    # Both saw it empty and both answered OK, with different commit sequences: one caller
+    # held a backup that was not there.
+    target = tmp_path / "snap"
+    first = snapshots.check_destination(str(target), server.db.data_dir)  # claimed, not yet written
+    with pytest.raises(FailedPrecondition, match="is being written by another snapshot"):
+        snapshots.check_destination(str(target), server.db.data_dir)
+    snapshots.discard(first)
+    results: list[object] = []
+    barrier = threading.Barrier(2)
+
+    def take() -> None:
+        barrier.wait()
+        try:
+            results.append(client.create_snapshot(str(target / "both")))
+        except StrataRpcError as exc:
+            results.append(exc)
+
+    threads = [threading.Thread(target=take) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    made = [r for r in results if isinstance(r, admin_pb2.CreateSnapshotResponse)]
+    [refused] = [r for r in results if isinstance(r, StrataRpcError)]
+    assert len(made) == 1 and refused.code is grpc.StatusCode.FAILED_PRECONDITION
+    assert snapshots.read_manifest(target / "both").commit_sequence == made[0].commit_sequence
+
+
 # -- restore refusals -----------------------------------------------------------------
 
 
