@@ -177,13 +177,16 @@ class Settings:
         (``--metrics-port``) when it came from there."""
         env = os.environ if env is None else env
         values: dict[str, Any] = {}
+        given = {k: v for k, v in overrides.items() if v is not None}
         for f in dataclasses.fields(cls):
             raw = env.get(ENV_PREFIX + f.name.upper())
-            # An empty variable leaves a setting unset; a path's too (the data directory's
-            # default, not the working directory).
-            if raw is not None and (raw.strip() or str(f.type) != "Path"):
+            if f.name in given or raw is None:
+                continue  # the command line's value wins: its variable is not read (nor refused)
+            # An empty variable leaves a setting unset (a path's: the data directory's
+            # default, not the working directory; a number's: its default, not "'' is not
+            # a valid int"); a text's is its value.
+            if raw.strip() or str(f.type) == "str":
                 values[f.name] = _convert(f.name, f.type, raw)
-        given = {k: v for k, v in overrides.items() if v is not None}
         values.update(given)
         if "data_dir" in values:
             values["data_dir"] = Path(values["data_dir"]).expanduser()

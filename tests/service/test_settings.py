@@ -55,6 +55,21 @@ def test_an_empty_data_directory_variable_is_the_default_not_the_working_directo
     assert Settings.load(env={"STRATA_DATA_DIR": ""}).data_dir == Settings().data_dir != Path(".")
 
 
+def test_a_variable_the_command_line_overrides_is_not_read() -> None:
+    # STRATA_PORT=abc with --port 0 refused the start, naming --port: "'abc' is not a valid int".
+    assert (
+        Settings.load(env={"STRATA_PORT": "abc", "STRATA_GRACE_SECONDS": "soon"}, port=0, grace_seconds=1.0).port == 0
+    )
+
+
+@pytest.mark.parametrize(
+    "variable", ["STRATA_PORT", "STRATA_GRACE_SECONDS", "STRATA_BLAS_THREADS", "STRATA_METRICS_PORT"]
+)
+def test_an_empty_number_variable_is_its_default(variable: str) -> None:
+    # It was refused: "'' is not a valid int", named as the command line's option.
+    assert Settings.load(env={variable: " "}) == Settings.load(env={})
+
+
 def _narrowing(options: DatabaseOptions) -> tuple[int, int, int, str]:
     return (
         options.narrow_parents,
