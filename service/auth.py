@@ -84,6 +84,9 @@ COLLECTION_FIELDS: dict[str, str | None] = {
     "/strata.v1.SearchService/ParseQuery": None,  # reads a text, touches no collection
 }
 
+# RPCs that act on every collection when none is named: refused to a scoped token, saying why.
+WHOLE_SERVER = frozenset({"/strata.v1.AdminService/Verify", "/strata.v1.AdminService/CreateSnapshot"})
+
 # RPCs that list collections when none is named: a scoped token gets the list filtered to
 # its own collections (field of the response holding messages with a ``name``).
 LIST_COLLECTIONS = "/strata.v1.CollectionService/ListCollections"
@@ -380,6 +383,10 @@ def _denial(method: str, request: Any, principal: Principal) -> str | None:
         return None  # answered with the token's own collections only
     if collection is not None and principal.may_use(collection):
         return None
+    if not collection and method in WHOLE_SERVER:  # a verify or a snapshot of every collection
+        scope = ", ".join(map(repr, sorted(principal.collections or ())))
+        one = "; or name one of them in the request" if collection is not None else ""
+        return f"token {principal.name!r} reaches only {scope}: a call on every collection needs an unscoped token{one}"
     return f"token {principal.name!r} does not reach collection {collection!r}"
 
 

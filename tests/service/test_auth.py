@@ -25,7 +25,7 @@ from service.server import SERVICE_NAMES, StrataServer
 from service.settings import Settings
 from tests.service.conftest import DIM, rows, start_server, unit_vectors
 
-TOKENS = "admin-secret:admin; write-secret:write; read-secret:read; scoped-secret:write:a"
+TOKENS = "admin-secret:admin; write-secret:write; read-secret:read; scoped-secret:write:a; scoped-admin:admin:a"
 DENIED = grpc.StatusCode.PERMISSION_DENIED
 UNAUTHENTICATED = grpc.StatusCode.UNAUTHENTICATED
 
@@ -142,6 +142,22 @@ def test_scoped_token_reaches_only_its_collections(secured: StrataServer) -> Non
         assert code_of(lambda: client.stream_segments("b", [("r", rows("v", unit_vectors(1), 30))])) == DENIED
         assert [c.name for c in client.list_collections()] == ["a"]
         assert [c.name for c in client.stats().collections] == ["a"]
+
+
+def test_a_scoped_token_refused_a_call_on_every_collection_is_told_why(secured: StrataServer, tmp_path: Path) -> None:
+    # It read "does not reach collection ''" (verify) and "does not reach collection None" (snapshot).
+    said = "reaches only 'a': a call on every collection needs an unscoped token"
+    with connect(secured, "scoped-admin") as client:
+        assert not client.verify("a").problems
+        with pytest.raises(StrataRpcError) as err:
+            client.verify()
+        assert err.value.code is DENIED and err.value.message.endswith(f"{said}; or name one of them in the request")
+        with pytest.raises(StrataRpcError) as err:
+            client.create_snapshot(tmp_path / "snap")
+        assert err.value.code is DENIED and err.value.message.endswith(said)
+        with pytest.raises(StrataRpcError) as err:  # no collection named where one is needed: as ever
+            client.get_video("", "v")
+        assert err.value.code is DENIED and "does not reach collection ''" in err.value.message
 
 
 def test_a_scoped_listing_never_names_another_collection(secured: StrataServer) -> None:
