@@ -134,8 +134,8 @@ def _copied(store: Path, part: Path, memory_limit: str) -> dict[str, int]:
         con = duckdb.connect(str(store), config={"memory_limit": memory_limit})
     except duckdb.ParserException as exc:  # a size DuckDB cannot read
         raise InvalidArgument("memory_limit", f"is {memory_limit!r}; give a size such as '2GB'") from exc
-    except duckdb.IOException as exc:
-        raise Unavailable(f"cannot open the store {store}: {exc}; nothing was changed") from exc
+    except (duckdb.IOException, duckdb.OutOfMemoryException) as exc:  # too little memory to open it, even
+        raise Unavailable(f"cannot open the store {store}: {_advice(exc, memory_limit)}; nothing was changed") from exc
     try:
         con.execute("CHECKPOINT")
         name = con.execute("SELECT current_database()").fetchone()[0]  # type: ignore[index]
