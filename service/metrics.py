@@ -78,19 +78,29 @@ class ServerMetrics:
         )
         self.registry.register(DatabaseCollector(db))
         self.interceptor = MetricsInterceptor(self)
-        self._http: Any = None
+        self._http: list[Any] = []
 
-    def serve(self, host: str, port: int) -> int:
-        """Serve ``/metrics`` on ``host:port`` (0: a free port); returns the port bound."""
-        self._http, _ = start_http_server(port, addr=host, registry=self.registry)
-        return int(self._http.server_port)
+    def serve(self, hosts: list[str], port: int) -> int:
+        """Serve ``/metrics`` on ``port`` (0: a free port) of each of ``hosts`` (as gRPC
+        listens: ``localhost`` on 127.0.0.1 and ::1, where /metrics held 127.0.0.1 alone, and
+        another process could take the other); returns the port bound. A host that cannot
+        bind it is an OSError, and none is served."""
+        try:
+            for host in hosts:
+                server, _ = start_http_server(port, addr=host.strip("[]"), registry=self.registry)
+                self._http.append(server)
+                port = int(server.server_port)  # the others take the port the first picked
+        except OSError:
+            self.stop()
+            raise
+        return port
 
     def stop(self) -> None:
-        """Stop the HTTP endpoint (before the database closes under it)."""
-        if self._http is not None:
-            self._http.shutdown()
-            self._http.server_close()
-            self._http = None
+        """Stop the HTTP endpoints (before the database closes under them)."""
+        while self._http:
+            server = self._http.pop()
+            server.shutdown()
+            server.server_close()
 
 
 class MetricsInterceptor(grpc.ServerInterceptor):

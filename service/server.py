@@ -227,7 +227,7 @@ class StrataServer:
             log.info(note)
         if self.metrics is not None:
             try:
-                self.metrics_port = self.metrics.serve(self.settings.host.strip("[]"), self.settings.metrics_port)
+                self.metrics_port = self.metrics.serve(self.settings.bind_hosts(), self.settings.metrics_port)
             except OSError as exc:
                 self.stop(0)
                 where = self.settings.endpoint(self.settings.metrics_port)

@@ -267,6 +267,25 @@ def test_an_ipv6_host_serves_grpc_and_metrics_with_or_without_brackets(tmp_path:
         server.stop(0)
 
 
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="this machine has no IPv6 loopback")
+def test_metrics_on_localhost_listen_on_each_of_its_addresses_as_grpc_does(tmp_path: Path) -> None:
+    # /metrics held 127.0.0.1 alone: an IPv6-first scraper failed, and [::1]:PORT was free
+    # for another process to take.
+    server = create_server(Settings(data_dir=tmp_path / "data", host="localhost", port=0, metrics_port=0)).start()
+    try:
+        for host in ("127.0.0.1", "[::1]"):
+            with urllib.request.urlopen(f"http://{host}:{server.metrics_port}/metrics", timeout=10) as page:
+                assert page.status == 200 and b"strata_requests" in page.read()
+    finally:
+        server.stop(0)
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as held:  # ::1 taken: no metrics, no start
+        held.bind(("::1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        with pytest.raises(Unavailable, match=f"cannot serve metrics on localhost:{port}"):
+            create_server(Settings(data_dir=tmp_path / "data", host="localhost", port=0, metrics_port=port)).start()
+
+
 @pytest.mark.parametrize(
     ("host", "reached", "bound"),
     [
