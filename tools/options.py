@@ -58,9 +58,10 @@ def fail(exc: StrataRpcError, hint: str = "", where: str = "", given: Mapping[st
     With no ``hint``: ``given as --option`` for the first of the refused fields that
     ``given`` maps to the option (or argument) that set it; else, for a call that reached
     no server, advice on reaching one."""
-    # A server that answered says what to do ("recovering ...; retry shortly"): the hint
-    # about reaching one is for calls that reached none.
-    answered = "retry" in exc.message
+    # A server that answered says what to do ("recovering ...; retry shortly", "the store
+    # failed ...; restart the server"): the hint about reaching one is for calls that
+    # reached none (it asked "is a server running?" of a server that had just answered).
+    answered = any(said in exc.message for said in ("retry", "restart the server"))
     # A list's field is named with its index (video_ids[1]); the option takes each of them.
     listed = [re.sub(r"\[\d+\]$", "", field) for field in exc.fields]
     option = next((given[field] for field in listed if field in given), "") if given else ""

@@ -11,11 +11,16 @@ import select
 import subprocess
 from pathlib import Path
 
-from service.client import StrataClient
+import grpc
+import pytest
+import typer
+
+from service.client import StrataClient, StrataRpcError
 from service.gen.strata.v1 import admin_pb2, common_pb2
 from tests.tools.conftest import STRATA
 from tests.tools.conftest import run_checked as _run
 from tests.tools.conftest import strata_ok as _ok
+from tools.options import fail
 from tools.output import escape
 from tools.render import stats_table
 
@@ -270,3 +275,21 @@ def test_node_says_none_of_a_section_asked_for_that_holds_nothing(address: str, 
     assert shown[1:] == ["children: none", "before: none", "after", "  segment m@2000 0:00:02–0:00:04 · a goal"]
     shown = _ok(address, "node", "lonely", "m/video/0", "--ancestors", "--neighbors", "1").splitlines()
     assert shown[1:] == ["ancestors: none", "before: none", "after: none"]
+
+
+@pytest.mark.parametrize(
+    ("message", "asked"),
+    [
+        ("the store failed (disk); restart the server, which recovers from its files", False),
+        ("recovering the indexes; retry shortly", False),
+        ("failed to connect to all addresses; last error: UNKNOWN: Connection refused", True),
+    ],
+)
+def test_a_server_that_answered_unavailable_is_not_asked_whether_it_runs(
+    message: str, asked: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # "the store failed ...; restart the server (is a server running at --target ...?)"
+    with pytest.raises(typer.Exit):
+        fail(StrataRpcError(grpc.StatusCode.UNAVAILABLE, message, {}))
+    said = capsys.readouterr().err
+    assert message in " ".join(said.split()) and ("is a server running" in said) is asked
