@@ -302,8 +302,8 @@ class StrataClient:
         timeout: float | None = None,
     ) -> hierarchy_pb2.Operation:
         """Poll an operation until it is done and return its final state (``error`` set
-        when it failed); TimeoutError after ``timeout`` seconds (None: no limit)."""
-        timeout = seconds(timeout, "timeout")
+        when it failed); TimeoutError after ``timeout`` seconds (None: no limit; 0: one look)."""
+        timeout = seconds(timeout, "timeout", zero=True)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             op = self.get_operation(name)

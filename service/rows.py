@@ -145,16 +145,18 @@ def whole(value: Any, name: str, what: str = "a whole number") -> int:
     return int(value)
 
 
-def seconds(value: Any, name: str) -> float | None:
-    """A time limit in seconds: None (no limit) or a number above 0; anything else is a
-    TypeError or ValueError naming ``name`` (gRPC's own said "unsupported operand type(s)
-    for +: 'float' and 'str'", and took a limit of 0 or less as one already past)."""
+def seconds(value: Any, name: str, zero: bool = False) -> float | None:
+    """A time limit in seconds: None (no limit) or a number above 0 (or 0 itself, with
+    ``zero``); anything else is a TypeError or ValueError naming ``name`` (gRPC's own said
+    "unsupported operand type(s) for +: 'float' and 'str'", and took a limit of 0 or less
+    as one already past)."""
     if value is None:
         return None
     if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}: give a number of seconds (or None: no limit), not {shown(value)}")
-    if not 0 < float(value) < math.inf:  # (NaN neither)
-        raise ValueError(f"{name}: is {value}; give a number of seconds above 0 (or None: no limit)")
+    if not (0 <= float(value) if zero else 0 < float(value)) or not float(value) < math.inf:  # (NaN neither)
+        least = "0 or more" if zero else "above 0"
+        raise ValueError(f"{name}: is {value}; give a number of seconds {least} (or None: no limit)")
     return float(value)
 
 

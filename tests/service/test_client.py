@@ -598,3 +598,16 @@ def test_a_batch_past_the_message_size_names_the_batch_and_stores_nothing_of_it(
     with pytest.raises(StrataRpcError, match=r"batch\[1\]\.segments: the batch is 1\.\d MB, past the 1 MB"):
         small.stream_segments("c", [("first", big[:10]), ("second", big[10:])])
     assert small.get_video("c", "v1").segment_count == 10  # the batch before it is stored
+
+
+def test_a_wait_of_no_time_looks_once_where_a_deadline_of_none_is_refused(client: StrataClient) -> None:
+    # wait_operation(timeout=0) looked once and answered; it was refused with the calls'
+    # deadlines, which gRPC took as already past.
+    from service.rows import seconds
+
+    assert seconds(0, "timeout", zero=True) == 0.0
+    with pytest.raises(ValueError, match=r"^timeout: is -1; give a number of seconds 0 or more"):
+        seconds(-1, "timeout", zero=True)
+    client.create_collection("w", dimension=DIM)
+    done = client.wait_operation(client.build_hierarchy("w").name, timeout=30)  # no videos: done at once
+    assert client.wait_operation(done.name, timeout=0).done
