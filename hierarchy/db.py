@@ -458,11 +458,11 @@ class Database:
         """Bytes used by the data directory."""
         return files.tree_bytes(self.data_dir)
 
-    def save_indexes(self, changed_only: bool = False) -> int:
+    def save_indexes(self, changed_only: bool = False, no_room_ok: bool = False) -> int:
         """Persist every index (or only those changed since their last save) atomically, with
         checksums; returns how many were written (none once the store failed: they could cover
-        commits it lost). Writers of an index wait while it is forked; searches go on."""
-        return self.indexes.save(changed_only) if self.store.failure() is None else 0
+        commits it lost). Writers wait while it is forked; searches go on (see LevelIndexes.save)."""
+        return self.indexes.save(changed_only, no_room_ok) if self.store.failure() is None else 0
 
     def close(self) -> bool:
         """Save indexes, checkpoint and close the store, release the directory; whether both
@@ -528,7 +528,7 @@ class Database:
         try:
             with self._locks.every(self._catalog_lock, lambda: catalog.all_collections(self.store.cursor())):
                 self.store.checkpoint_if_room()  # else its log is copied with it
-                self.save_indexes()
+                self.save_indexes(no_room_ok=True)  # else the files last saved are, and a start catches up
                 with self.indexes.saves_paused():  # a graph and its sidecar copied as one pair
                     files = snapshots.copy_files(self.data_dir, target)
                 sequence = self.commits.last_stored()

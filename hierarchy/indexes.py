@@ -181,19 +181,35 @@ class LevelIndexes:
                 held.enter_context(index.save_lock)
             yield
 
-    def save(self, changed_only: bool = False) -> int:
+    def save(self, changed_only: bool = False, no_room_ok: bool = False) -> int:
         """Persist every index (or only those changed since their last save); returns how
         many were written. Writers of an index wait while it is forked (without a fork, while it
-        is written); searches go on."""
+        is written); searches go on. ``no_room_ok``: an index the disk has no room for is
+        left as last saved (see :meth:`_saved`)."""
         with self._lock:
             every = list(self._indexes.values())
         written = 0
         for index in every:
             if changed_only and not index.dirty:
                 continue
-            index.save()
-            written += 1
+            written += self._saved(index, no_room_ok)
         return written
+
+    @staticmethod
+    def _saved(index: LevelIndex, no_room_ok: bool) -> bool:
+        """Save ``index``; whether it was. A saved index is a cache of the store: with
+        ``no_room_ok``, a save that finds no room leaves its files as last saved (a start
+        catches them up) and the index in memory serves (it stays dirty: a later save
+        writes it), where a start, or a snapshot, failed on it. A file it may not write
+        is raised as ever."""
+        try:
+            index.save()
+        except OSError as exc:
+            if not no_room_ok or exc.errno not in NO_ROOM:
+                raise
+            log.warning("index %s could not be saved (%s); its last saved files stay", index.path, exc)
+            return False
+        return True
 
     def recover(self, cur: duckdb.DuckDBPyConnection, coll: Collection, level: Level) -> None:
         """Load the saved index if it agrees with the store at its watermark, then catch it
@@ -214,15 +230,7 @@ class LevelIndexes:
             log.info(
                 "index %s: %s %d vectors", index.path, "rebuilt with" if state is None else "caught up by", len(keys)
             )
-            try:
-                index.save()
-            except OSError as exc:
-                # A saved index is a cache of the store: out of room, the start goes on with
-                # the one in memory (it stays dirty: a later save writes it), where the whole
-                # start failed, reads too. A file it may not write stays the start's failure.
-                if exc.errno not in NO_ROOM:
-                    raise
-                log.warning("index %s could not be saved (%s); serving it from memory", index.path, exc)
+            self._saved(index, no_room_ok=True)
 
 
 def _real_directory(path: Path) -> bool:

@@ -257,6 +257,12 @@ def test_a_snapshot_on_a_full_data_disk_copies_the_log_and_the_server_goes_on_se
 
     monkeypatch.setattr(server.db.store, "checkpoint", no_room)
     client.append_segments("c", rows("v1", unit_vectors(5, seed=3), start_index=50))  # in the log
+
+    def full(path: object = None) -> None:  # an index save on the full disk (it refused the snapshot)
+        raise OSError(errno.ENOSPC, "No space left on device", "segment.tmp")
+
+    for index in server.db.indexes.of_collection(server.db.get_collection("c").id).values():
+        monkeypatch.setattr(index, "save", full)
     snap = client.create_snapshot(str(tmp_path / "snap"))
     assert "strata.duckdb.wal" in {f.path for f in snap.files}
     assert client.health() == "SERVING" and client.search("c", vector=loaded[0], top_k=3).hits
@@ -266,6 +272,8 @@ def test_a_snapshot_on_a_full_data_disk_copies_the_log_and_the_server_goes_on_se
         with StrataClient(copy.address, timeout=30) as other:
             assert other.get_video("c", "v1").segment_count == 55
             assert other.get_node("c", "v1@108000").id == "v1@108000"  # the last, from the log
+            hits = other.search("c", vector=unit_vectors(5, seed=3)[4], level="segment", top_k=1).hits
+            assert [h.node.id for h in hits] == ["v1@108000"]  # its index caught up from the store
     finally:
         copy.stop(0)
 
