@@ -14,6 +14,7 @@ fields the server named.
 from __future__ import annotations
 
 import copy
+import itertools
 import os
 import threading
 import time
@@ -555,6 +556,27 @@ def _within(request: M, limit: int, field: str) -> M:
         )
         raise StrataRpcError(grpc.StatusCode.RESOURCE_EXHAUSTED, f"{field}: {said}", {field: said})
     return request
+
+
+def batches(segments: Iterable[T], size: int = 500, prefix: str = "batch-") -> Iterator[tuple[str, list[T]]]:
+    """``segments`` (any iterable: read as the batches are) as ``(request_id, batch)``
+    pairs of ``size`` for :meth:`StrataClient.stream_segments`, the ids ``prefix`` and the
+    batch's number (``batch-0``, ``batch-1``, ...): the same rows, size and prefix sent
+    again are answered ``replayed`` batch by batch, not stored twice (a prefix of its own
+    per load, e.g. the file's name and date)."""
+    if (size := whole(size, "size")) < 1:  # (checked at the call, not at the first batch)
+        raise ValueError(f"size: is {size}; give 1 or more segments a batch")
+    if not isinstance(prefix, str):
+        raise TypeError(f"prefix: give a string, not {type(prefix).__name__}")
+    return _batched(iter(segments), size, prefix)
+
+
+def _batched(rows: Iterator[T], size: int, prefix: str) -> Iterator[tuple[str, list[T]]]:
+    for number in itertools.count():
+        batch = list(itertools.islice(rows, size))
+        if not batch:
+            return
+        yield f"{prefix}{number}", batch
 
 
 def _pages(fetch: Any, attr: str) -> Iterator[Any]:

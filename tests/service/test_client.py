@@ -611,3 +611,23 @@ def test_a_wait_of_no_time_looks_once_where_a_deadline_of_none_is_refused(client
     client.create_collection("w", dimension=DIM)
     done = client.wait_operation(client.build_hierarchy("w").name, timeout=30)  # no videos: done at once
     assert client.wait_operation(done.name, timeout=0).done
+
+
+def test_batches_of_a_stream_replay_when_the_same_rows_are_sent_again(client: StrataClient) -> None:
+    from service.client import batches
+
+    client.create_collection("b", dimension=DIM)
+    client.create_video("b", "v1")
+    rows_sent = rows("v1", unit_vectors(25, seed=5))
+    assert [(rid, len(batch)) for rid, batch in batches(rows_sent, 10, "load-")] == [
+        ("load-0", 10),
+        ("load-1", 10),
+        ("load-2", 5),
+    ]
+    first = client.stream_segments("b", batches(iter(rows_sent), 10, "load-"))  # any iterable, read as sent
+    again = client.stream_segments("b", batches(rows_sent, 10, "load-"))
+    assert (first.batch_count, first.segment_count) == (3, 25)
+    assert (again.batch_count, again.segment_count) == (3, 0)  # every batch replayed: none stored twice
+    assert client.get_video("b", "v1").segment_count == 25
+    with pytest.raises(ValueError, match=r"^size: is 0; give 1 or more segments a batch"):
+        batches(rows_sent, 0)
