@@ -43,7 +43,7 @@ import numpy as np
 from hierarchy import builds, catalog, datadir, files, ingest, nodes, paging, process, treerows, validate
 from hierarchy import snapshot as snapshots
 from hierarchy.builder import HierarchyConfig
-from hierarchy.encoder import TextEncoder, get_encoder
+from hierarchy.encoder import get_encoder
 from hierarchy.errors import AlreadyExists, FailedPrecondition, NotFound, Unavailable
 from hierarchy.graph import GraphCache
 from hierarchy.index import LevelIndex
@@ -272,17 +272,20 @@ class Database:
 
     # -- segments ----------------------------------------------------------------------
 
-    def append_segments(self, collection: str, segments: list[SegmentInput], request_id: str = "") -> AppendResult:
-        """Append one atomic batch of segments; a repeated ``request_id`` replays the answer."""
+    def append_segments(
+        self, collection: str, segments: list[SegmentInput], request_id: str = "", deadline: float | None = None
+    ) -> AppendResult:
+        """Append one atomic batch of segments; a repeated ``request_id`` replays the answer.
+        Past ``deadline`` (``time.monotonic()``) a batch not yet stored is refused, DeadlineExceeded."""
         coll = self._collection(collection)
         validate.identifier(request_id, "request_id", allow_empty=True)
         validate.batch_size(len(segments), self.options.max_batch)
         if done := ingest.replayed(self.store.cursor(), coll, request_id, segments):  # a retry of the same segments
             return done
-        checked = ingest.checked(self.store.cursor(), coll, segments, self._encoder_for, lambda: self._closed)
+        halt = ingest.halt(lambda: self._closed, deadline)
+        checked = ingest.checked(self.store.cursor(), coll, segments, ingest.encoder_of, halt)
         with self._locks.writing(coll):
-            if self._closed:
-                raise Unavailable("the database is closing; send the batch again once it is back")
+            halt()  # the lock may have been waited for behind a build
             cur = self.store.cursor()
             if done := ingest.replayed(cur, coll, request_id, segments):  # a retry that came meanwhile
                 return done
@@ -560,9 +563,6 @@ class Database:
             if found is not None:
                 self._collections[name] = found
         return found
-
-    def _encoder_for(self, coll: Collection) -> TextEncoder | None:
-        return get_encoder(coll.space.text_encoder) if coll.space.text_encoder else None
 
     def _index(self, coll: Collection, level: Level) -> LevelIndex:
         return self.indexes.get(coll, level)

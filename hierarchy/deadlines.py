@@ -13,9 +13,11 @@ def after(seconds: float | None) -> float | None:
     return None if seconds is None else time.monotonic() + seconds
 
 
-def check(deadline: float | None, stage: str) -> None:
-    """Raise :class:`DeadlineExceeded` when ``deadline`` has passed (None never passes)."""
+SEARCH_FIX = "allow more time, or narrow the query (a level, a filter)"
+
+
+def check(deadline: float | None, stage: str, fix: str = SEARCH_FIX) -> None:
+    """Raise :class:`DeadlineExceeded` when ``deadline`` has passed (None never passes),
+    saying ``stage`` and ``fix``."""
     if deadline is not None and time.monotonic() >= deadline:
-        raise DeadlineExceeded(
-            f"the caller's deadline passed {stage}; allow more time, or narrow the query (a level, a filter)"
-        )
+        raise DeadlineExceeded(f"the caller's deadline passed {stage}; {fix}")

@@ -9,12 +9,36 @@ from dataclasses import dataclass, replace
 import duckdb
 import numpy as np
 
-from hierarchy import catalog, nodes, validate
-from hierarchy.encoder import TextEncoder
+from hierarchy import catalog, deadlines, nodes, validate
+from hierarchy.encoder import TextEncoder, get_encoder
 from hierarchy.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from hierarchy.types import AppendResult, Collection, Level, SegmentInput, VideoState
 
-ENCODE_CHUNK = 512  # texts embedded between two looks at whether the database is closing
+# Texts embedded between two looks at whether the batch should stop (the database is
+# closing, or its caller's deadline passed): 128 long transcripts take about 5 s on two
+# cores, a caller's deadline is often seconds away, and chunks this size embed as fast.
+ENCODE_CHUNK = 128
+
+
+def _go() -> None:
+    """A batch no one stops."""
+
+
+def encoder_of(coll: Collection) -> TextEncoder | None:
+    """The text encoder of ``coll``, loaded on first use; None when it has none."""
+    return get_encoder(coll.space.text_encoder) if coll.space.text_encoder else None
+
+
+def halt(closing: Callable[[], bool], deadline: float | None) -> Callable[[], None]:
+    """What stops a batch not yet committed: the database closing, its caller's deadline
+    (``time.monotonic()``) passed."""
+
+    def check() -> None:
+        if closing():
+            raise Unavailable("the database is closing; send the batch again once it is back")
+        deadlines.check(deadline, "before the batch was stored", "nothing of it was; send it again with more time")
+
+    return check
 
 
 def default_segment_id(video_id: str, start_ms: int) -> str:
@@ -56,10 +80,11 @@ def against_store(cur: duckdb.DuckDBPyConnection, coll: Collection, checked: Che
 
 
 def embedded(
-    coll: Collection, checked: Checked, encoder: TextEncoder | None, stopping: Callable[[], bool] = lambda: False
+    coll: Collection, checked: Checked, encoder: TextEncoder | None, halt: Callable[[], None] = _go
 ) -> Checked:
-    """The batch with the vectors it did not send embedded from its texts (refused
-    UNAVAILABLE between chunks once ``stopping``: the database is closing)."""
+    """The batch with the vectors it did not send embedded from its texts; ``halt`` is
+    called between chunks and raises to stop the batch (the database is closing, the
+    caller stopped waiting)."""
     if not checked.missing:
         return checked
     if encoder is None:
@@ -68,7 +93,7 @@ def embedded(
             f"is missing and collection {coll.name!r} has no text encoder; send vectors",
         )
     vectors = checked.vectors.copy()
-    vectors[checked.missing] = _embed([checked.segments[i].text for i in checked.missing], encoder, stopping)
+    vectors[checked.missing] = _embed([checked.segments[i].text for i in checked.missing], encoder, halt)
     return replace(checked, vectors=vectors, missing=[])
 
 
@@ -77,7 +102,7 @@ def checked(
     coll: Collection,
     segments: list[SegmentInput],
     encoder: Callable[[Collection], TextEncoder | None],
-    stopping: Callable[[], bool] = lambda: False,
+    halt: Callable[[], None] = _go,
 ) -> Checked:
     """A batch as it goes to the write lock: :func:`check`, and for texts to embed
     :func:`against_store` first (refused before seconds of embedding, if at all), then
@@ -86,7 +111,7 @@ def checked(
     batch = check(coll, segments)
     if batch.missing:
         against_store(cur, coll, batch)
-        batch = embedded(coll, batch, encoder(coll), stopping)
+        batch = embedded(coll, batch, encoder(coll), halt)
     return batch
 
 
@@ -245,14 +270,14 @@ def _given_vectors(coll: Collection, segments: list[SegmentInput]) -> tuple[np.n
     return out, missing
 
 
-def _embed(texts: list[str], encoder: TextEncoder, stopping: Callable[[], bool]) -> np.ndarray:
+def _embed(texts: list[str], encoder: TextEncoder, halt: Callable[[], None]) -> np.ndarray:
     # Each distinct text once (captions repeat), in chunks: a closing database is not held
     # past its grace by a batch to embed (10,000 captions take about 20 s on two cores)
-    # that would then meet a closed store.
+    # that would then meet a closed store, nor a server's cores by a batch whose caller
+    # has given up (and may be sending it again).
     distinct, inverse = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
     embedded = []
     for lo in range(0, len(distinct), ENCODE_CHUNK):
-        if stopping():
-            raise Unavailable("the server is stopping; send the batch again once it is back")
+        halt()
         embedded.append(encoder.encode([str(t) for t in distinct[lo : lo + ENCODE_CHUNK]]))
     return np.concatenate(embedded)[inverse.reshape(-1)]

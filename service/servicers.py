@@ -139,7 +139,7 @@ class SegmentServicer(segment_pb2_grpc.SegmentServiceServicer):
     def AppendSegments(
         self, request: segment_pb2.AppendSegmentsRequest, context: Ctx
     ) -> segment_pb2.AppendSegmentsResponse:  # noqa: N802, E501
-        return self._append(request)
+        return self._append(request, context)
 
     @map_errors
     def StreamAppendSegments(
@@ -152,12 +152,12 @@ class SegmentServicer(segment_pb2_grpc.SegmentServiceServicer):
                 "stream",
             )
         try:
-            return self._streamed(request_iterator)
+            return self._streamed(request_iterator, context)
         finally:
             self._streams.release()
 
     def _streamed(
-        self, request_iterator: Iterator[segment_pb2.StreamAppendSegmentsRequest]
+        self, request_iterator: Iterator[segment_pb2.StreamAppendSegmentsRequest], context: Ctx
     ) -> segment_pb2.StreamAppendSegmentsResponse:
         summary = segment_pb2.StreamAppendSegmentsResponse()
         messages = iter(request_iterator)
@@ -172,7 +172,7 @@ class SegmentServicer(segment_pb2_grpc.SegmentServiceServicer):
             if message is None:
                 break
             try:
-                answer = self._append(message.batch)
+                answer = self._append(message.batch, context)
             except StrataError as exc:
                 # Earlier batches are committed; say which batch failed.
                 exc.field = f"batch[{number}].{exc.field}" if exc.field else f"batch[{number}]"
@@ -182,8 +182,12 @@ class SegmentServicer(segment_pb2_grpc.SegmentServiceServicer):
             summary.last_commit_sequence = answer.commit_sequence
         return summary
 
-    def _append(self, request: segment_pb2.AppendSegmentsRequest) -> segment_pb2.AppendSegmentsResponse:
-        result = self.db.append_segments(request.collection, cv.from_proto_segments(request), request.request_id)
+    def _append(self, request: segment_pb2.AppendSegmentsRequest, context: Ctx) -> segment_pb2.AppendSegmentsResponse:
+        # A batch whose caller stopped waiting is not embedded and stored for no one (a
+        # client retrying after its deadline would otherwise have the work done twice).
+        deadline = deadlines.after(context.time_remaining())
+        segments = cv.from_proto_segments(request)
+        result = self.db.append_segments(request.collection, segments, request.request_id, deadline)
         return segment_pb2.AppendSegmentsResponse(
             segment_ids=result.segment_ids, commit_sequence=result.commit_sequence, replayed=result.replayed
         )

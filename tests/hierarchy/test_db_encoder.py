@@ -1,7 +1,7 @@
 """The database's text encoders: a collection embeds its segments' text and queries with
 the built-in model (loaded once for this module), a missing model folder, one encoder a
-folder however it is spelled, remembered and batched query embeddings, a close that stops
-a batch still embedding."""
+folder however it is spelled, remembered and batched query embeddings, a close or a
+caller's deadline that stops a batch still embedding."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from hierarchy import encoder as encoders
 from hierarchy.db import Database
 from hierarchy.encoder import TextEncoder, get_encoder
-from hierarchy.errors import AlreadyExists, FailedPrecondition, InvalidArgument, Unavailable
+from hierarchy.errors import AlreadyExists, DeadlineExceeded, FailedPrecondition, InvalidArgument, Unavailable
 from hierarchy.types import EmbeddingSpace, Level, SearchQuery, SegmentInput
 from tests.hierarchy.helpers import OpenDb
 
@@ -123,6 +123,25 @@ def test_a_close_stops_a_batch_still_embedding_its_texts(db: Database, open_db: 
     assert not writer.is_alive() and time.perf_counter() - started < 10
     assert len(outcome) == 1 and isinstance(outcome[0], Unavailable)
     assert open_db().get_video("clips", "v").segment_count == 0
+
+
+def test_a_batch_whose_deadline_passes_while_embedding_stops_and_stores_nothing(
+    db: Database, encoder: TextEncoder
+) -> None:
+    """A caller that stopped waiting (its deadline passed) does not have its captions
+    embedded to the end and stored after it was told the batch failed: the batch stops
+    at the next chunk, DeadlineExceeded, and nothing of it is written."""
+    db.create_collection("clips", EmbeddingSpace(0, text_encoder="default"))
+    db.create_video("clips", "v")
+    batch = [SegmentInput("v", i * 1000, i * 1000 + 1000, None, f"caption {i} of a long batch") for i in range(3000)]
+    started = time.perf_counter()
+    with pytest.raises(DeadlineExceeded, match="before the batch was stored; nothing of it was"):
+        db.append_segments("clips", batch, deadline=time.monotonic() + 0.2)
+    # 3,000 captions take seconds; the batch stopped within a chunk of its deadline.
+    assert time.perf_counter() - started < 3
+    assert db.get_video("clips", "v").segment_count == 0
+    db.append_segments("clips", batch[:5], deadline=time.monotonic() + 60)  # time to spare: stored
+    assert db.get_video("clips", "v").segment_count == 5
 
 
 def test_a_batch_embedding_its_texts_does_not_hold_up_another_writer(

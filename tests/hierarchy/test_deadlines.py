@@ -1,5 +1,6 @@
 """Deadlines in the core: a search whose caller's deadline has passed stops between
-stages with DeadlineExceeded, and a search with time to spare is unchanged."""
+stages with DeadlineExceeded, and a search with time to spare is unchanged; a batch
+whose caller's deadline passed before it was stored is not stored."""
 
 from __future__ import annotations
 
@@ -69,3 +70,13 @@ def test_a_search_with_time_to_spare_answers_as_without_a_deadline(filled: Datab
     plain = filled.search(q)
     timed = filled.search(replace(q, deadline=deadlines.after(60)))
     assert [h.node.id for h in timed.hits] == [h.node.id for h in plain.hits]
+
+
+def test_a_batch_past_its_deadline_is_not_stored(games: Database) -> None:
+    """A batch that waited past its caller's deadline (for the write lock, behind a tree
+    build) is refused before it is stored: the caller was told it failed."""
+    with pytest.raises(DeadlineExceeded, match="before the batch was stored"):
+        games.append_segments(COLLECTION, segments("v1", unit_vectors(20)), deadline=time.monotonic() - 0.001)
+    assert games.get_video(COLLECTION, "v1").segment_count == 0
+    games.append_segments(COLLECTION, segments("v1", unit_vectors(20)), deadline=deadlines.after(60))
+    assert games.get_video(COLLECTION, "v1").segment_count == 20

@@ -82,6 +82,24 @@ def test_text_search_with_builtin_encoder(client: StrataClient) -> None:
     assert hits[0].node.text == texts[1]
 
 
+def test_a_text_batch_whose_call_timed_out_is_not_stored_after_it(client: StrataClient) -> None:
+    """A batch of captions takes the server a while to embed; a caller whose deadline
+    passes is told DEADLINE_EXCEEDED and the batch is dropped, not stored later behind
+    its back: sending it again (with time) stores it, no replay of a first copy."""
+    client.create_collection("t", text_encoder="default")
+    client.create_video("t", "m")
+    batch = [
+        {"video_id": "m", "start_ms": i * 2000, "end_ms": i * 2000 + 2000, "text": f"caption {i}, a pass"}
+        for i in range(600)
+    ]
+    with pytest.raises(StrataRpcError) as caught:
+        client.with_timeout(0.2).append_segments("t", batch, request_id="captions")
+    assert caught.value.code is grpc.StatusCode.DEADLINE_EXCEEDED
+    again = client.with_timeout(60).append_segments("t", batch, request_id="captions")
+    assert not again.replayed and len(again.segment_ids) == 600
+    assert client.get_video("t", "m").segment_count == 600
+
+
 def test_every_event_over_grpc_is_listed_in_time_order(client: StrataClient) -> None:
     """ "every goal" answers each goal-labelled segment in time order, and the response
     says so (route.in_time_order, parse.every) besides the part a query names."""
