@@ -227,6 +227,11 @@ def collections_delete(name: str, target: Target = DEFAULT_TARGET, token: Token 
     console.print(f"deleted collection {escape(name)}")
 
 
+# Each batch's deadline: a batch of texts is embedded by the server (a 1.4 kB transcript
+# in about 40 ms on two cores, far longer under load), where the SDK's 60 s was too short.
+BATCH_TIMEOUT = 600.0
+
+
 @app.command()
 def ingest(
     collection: str,
@@ -244,6 +249,14 @@ def ingest(
     seal: Annotated[
         bool, typer.Option("--seal", help="Seal every video of the file afterwards (builds trees).")
     ] = False,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            min=1,
+            help="Seconds the server may take over one batch; past them it drops the batch unstored. "
+            "A batch of texts is embedded there: 500 long transcripts can take a minute on two cores.",
+        ),
+    ] = BATCH_TIMEOUT,
     target: Target = DEFAULT_TARGET,
     token: Token = None,
     tls_ca: TlsCa = None,
@@ -255,7 +268,7 @@ def ingest(
     whose progress then shows no total. A Parquet file's columns are a line's fields
     (attributes a struct, a map or a JSON string)."""
     with connect(target, token, tls_ca) as client:
-        summary = _ingested(client, collection, Path(file), batch_size)
+        summary = _ingested(client.with_timeout(timeout), collection, Path(file), batch_size)
         if seal:
             again = f"the same command (--batch-size {batch_size}) replays its batches and seals every video"
             seal_all(client, collection, summary.video_ids, again)

@@ -49,7 +49,9 @@ class IngestRefused(Exception):
             said = [self._smaller_batches()]  # which says what is stored, and from which line to go on
         else:
             said = [_HINTS.get(self.error.code.name, "")]
-            if self.stored.batches:
+            if _collection_gone(self.error):  # with every segment this run stored
+                said = ["the collection is gone, with every segment stored in it; create it again to ingest anew"]
+            elif self.stored.batches:
                 said.append(f"{_before(self.stored.segments)} and a re-run with the same --batch-size replays them")
         return "; ".join(part for part in [*said, kept_note(self.kept)] if part)
 
@@ -87,10 +89,15 @@ def too_large(error: StrataRpcError) -> bool:
 # line's content, which the error names). A full disk's message says to make room.
 _HINTS = {
     "ALREADY_EXISTS": "it is stored already: by an earlier run that cut the file into other batches (give that "
-    "run's --batch-size), or by another line or file with this id, or this video and start; or another segment "
-    "of the video covers part of its time",
+    "run's --batch-size) or that ran before another video of this batch was deleted (a batch's id holds its "
+    "videos: ingest the deleted video's lines in a file of their own), or by another line or file with this id, "
+    "or this video and start; or another segment of the video covers part of its time",
     "FAILED_PRECONDITION": "the video is sealed: if an earlier run stored these lines, give that run's "
     "--batch-size (its batches replay); to add to it, reopen it: strata videos reopen COLLECTION VIDEO",
+    "DEADLINE_EXCEEDED": "the server took longer than --timeout over the batch (it embeds the texts of a batch "
+    "that sends no vectors) and dropped it unstored; re-run with a longer --timeout, or the same command once "
+    "the server is less busy",
+    "UNAVAILABLE": "the server is out of reach or restarting; run the same command once it serves again",
 }
 # gRPC's words for a message past its limit: "Sent message larger than max (N vs. M)"
 # from this side, "Received message larger than max" from the server.
@@ -281,6 +288,11 @@ def _chunks(rows: Iterable[tuple[str, dict[str, Any]]], size: int) -> Iterator[l
             batch = []
     if batch:
         yield batch
+
+
+def _collection_gone(error: StrataRpcError) -> bool:
+    """Whether ``error`` says the collection does not exist (deleted while the run went on)."""
+    return error.code is grpc.StatusCode.NOT_FOUND and "collection" in error.fields
 
 
 def _before(count: int) -> str:

@@ -149,6 +149,78 @@ def test_a_rerun_after_the_video_was_deleted_stores_it_again(address: str, tmp_p
         assert client.get_video("again", "c").segment_count == 5
 
 
+def test_a_rerun_after_deleting_a_video_that_shared_a_batch_says_to_ingest_its_lines_alone(
+    address: str, tmp_path: Path
+) -> None:
+    """A batch's id holds when its videos were made: one holding the tail of a video
+    still stored and the head of one deleted and made again is new, and refused for the
+    stored tail. The hint says so, not "give that run's --batch-size" alone."""
+    rows = [_segment("a", i) for i in range(5)] + [_segment("b", i) for i in range(5)]
+    data = _write(tmp_path / "rows.jsonl", rows)
+    with StrataClient(address) as client:
+        client.create_collection("shared", dimension=4)
+        assert _run(address, "ingest", "shared", str(data), "--batch-size", "4").returncode == 0
+        client.delete_video("shared", "b")
+        out = _run(address, "ingest", "shared", str(data), "--batch-size", "4")
+        assert out.returncode == 1 and "ALREADY_EXISTS" in out.stderr, out.stderr
+        assert "ingest the deleted video's lines in a file of their own" in " ".join(out.stderr.split())
+        only_b = _write(tmp_path / "b.jsonl", rows[5:])
+        assert _run(address, "ingest", "shared", str(only_b), "--batch-size", "4").returncode == 0
+        assert [client.get_video("shared", v).segment_count for v in "ab"] == [5, 5]
+
+
+def test_a_batch_past_its_timeout_is_dropped_and_a_longer_timeout_stores_it(
+    address: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch the server is slow over (texts to embed, a busy server) past --timeout:
+    the run says to give a longer one; the server dropped the batch, so the re-run stores
+    it (and replays the batch stored before)."""
+    from hierarchy import ingest
+
+    checked, calls = ingest.checked, itertools.count()
+
+    def slow_second_batch(*args: Any, **kwargs: Any) -> Any:
+        if next(calls) == 1:
+            time.sleep(1.5)
+        return checked(*args, **kwargs)
+
+    monkeypatch.setattr(ingest, "checked", slow_second_batch)
+    data = _write(tmp_path / "rows.jsonl", [_segment("t", i) for i in range(6)])
+    with StrataClient(address) as client:
+        client.create_collection("slow", dimension=4)
+        out = _run(address, "ingest", "slow", str(data), "--batch-size", "3", "--timeout", "1")
+        said = " ".join(out.stderr.split())
+        assert out.returncode == 1 and "DEADLINE_EXCEEDED" in said and "a longer --timeout" in said, said
+        assert "the 3 segments before its batch are stored" in said
+        time.sleep(0.6)  # the dropped batch's call ends on the server
+        assert client.get_video("slow", "t").segment_count == 3
+        again = _run(address, "ingest", "slow", str(data), "--batch-size", "3")
+        assert again.returncode == 0 and "(3 already present)" in again.stdout, again.stdout + again.stderr
+        assert client.get_video("slow", "t").segment_count == 6
+
+
+def test_a_collection_deleted_during_an_ingest_is_not_said_to_keep_what_it_stored(
+    address: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hierarchy.db import Database
+
+    append, calls = Database.append_segments, itertools.count()
+
+    def deleted_before_the_second_batch(db: Database, collection: str, *args: Any, **kwargs: Any) -> Any:
+        if collection == "gone" and next(calls) == 1:
+            db.delete_collection(collection)
+        return append(db, collection, *args, **kwargs)
+
+    monkeypatch.setattr(Database, "append_segments", deleted_before_the_second_batch)
+    data = _write(tmp_path / "rows.jsonl", [_segment("g", i) for i in range(6)])
+    with StrataClient(address) as client:
+        client.create_collection("gone", dimension=4)
+        out = _run(address, "ingest", "gone", str(data), "--batch-size", "3")
+        said = " ".join(out.stderr.split())
+        assert out.returncode == 1 and "NOT_FOUND" in said and "the collection is gone" in said, said
+        assert "replays them" not in said and "are stored" not in said
+
+
 def _another_client_writes_after_create(monkeypatch: pytest.MonkeyPatch, address: str, collection: str) -> None:
     """Once video r of ``collection`` is created, another client stores its segment 4."""
     from hierarchy.db import Database
