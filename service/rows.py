@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 from google.protobuf import struct_pb2
 
+from hierarchy.validate import MAX_ATTRIBUTE_DEPTH
 from service import convert as cv
 from service.gen.strata.v1 import common_pb2, search_pb2, segment_pb2, video_pb2
 from service.messages import message, shown
@@ -200,11 +201,15 @@ def attributes_struct(values: Any, field: str = "attributes") -> struct_pb2.Stru
     if not isinstance(values, Mapping):
         raise TypeError(f"{field}: give a mapping of names to values, not {shown(values)}")
     msg = struct_pb2.Struct()
-    msg.update(_attribute(values, field))
+    msg.update(_attribute(values, field, 0))
     return msg
 
 
-def _attribute(value: Any, field: str) -> Any:
+def _attribute(value: Any, field: str, depth: int) -> Any:
+    # The server's limit, checked here: past 32 levels protobuf's own decoder refuses the
+    # message with a DecodeError naming nothing.
+    if depth > MAX_ATTRIBUTE_DEPTH:
+        raise ValueError(f"{field}: nests deeper than {MAX_ATTRIBUTE_DEPTH} levels; store deeper data as a JSON string")
     if value is None or isinstance(value, str):
         return value
     if isinstance(value, bool | np.bool_):
@@ -222,11 +227,11 @@ def _attribute(value: Any, field: str) -> Any:
         for key in value:
             if not isinstance(key, str):
                 raise TypeError(f"{field}: give string keys, not {shown(key)}")
-        return {key: _attribute(item, f"{field}.{key}") for key, item in value.items()}
+        return {key: _attribute(item, f"{field}.{key}", depth + 1) for key, item in value.items()}
     if isinstance(value, np.ndarray) and value.ndim == 1:
         value = value.tolist()
     if isinstance(value, list | tuple):
-        return [_attribute(item, f"{field}[{i}]") for i, item in enumerate(value)]
+        return [_attribute(item, f"{field}[{i}]", depth + 1) for i, item in enumerate(value)]
     what = f"a {value.ndim}-D array" if isinstance(value, np.ndarray) else shown(value)
     raise TypeError(f"{field}: give a string, a number, a bool, None, a list or a mapping, not {what}")
 

@@ -6,7 +6,7 @@ The columns are the fields of a JSONL line (``video_id``, ``start_ms``, ``end_ms
 ``vector``, ``text``, ``labels``, ``attributes``, ``id``, ``shot_cut``,
 ``video_duration_ms``); a null is a field not given. ``vector`` is a list of numbers (of
 any width; decimals too); ``attributes`` a struct or a map (a struct's null members are
-left out: a struct column gives every row every member) or a string holding a JSON object
+left out, at any depth: a struct column gives every row every member) or a string holding a JSON object
 (the usual way to keep attributes that differ from row to row in one column)."""
 
 from __future__ import annotations
@@ -119,19 +119,18 @@ def _row(values: dict[str, Any], where: str) -> dict[str, Any]:
             row["attributes"] = json.loads(attributes)
         except json.JSONDecodeError as exc:
             raise ValueError(f"{where}: attributes: a string of attributes must be JSON ({exc.msg})") from exc
-    elif isinstance(attributes, dict):
-        row["attributes"] = {key: value for key, value in attributes.items() if value is not None}
     return row
 
 
 def _plain(value: Any, field: str) -> Any:
     """``value`` as JSON would hold it: a decimal a float; a date, time or UUID its text;
-    lists and objects member by member. ValueError names ``field`` for bytes, which JSON
-    has no way to hold."""
+    lists and objects member by member, an object's null members left out (a struct gives
+    every row every member, at any depth). ValueError names ``field`` for bytes, which
+    JSON has no way to hold."""
     if isinstance(value, list | tuple):
         return [_plain(item, field) for item in value]
     if isinstance(value, dict):
-        return {key: _plain(item, f"{field}.{key}") for key, item in value.items()}
+        return {key: _plain(item, f"{field}.{key}") for key, item in value.items() if item is not None}
     if isinstance(value, Decimal):
         return float(value)
     if isinstance(value, UUID):

@@ -118,6 +118,14 @@ def test_numpy_values_in_attributes_are_the_numbers_they_hold(client: StrataClie
     assert json_format.MessageToDict(client.get_node("c", "v1@100000").attributes) == expected
 
 
+def _nested(levels: int) -> dict[str, object]:
+    """Attributes ``levels`` mappings deep: {"k": {"k": ... 1}}."""
+    value: object = 1
+    for _ in range(levels):
+        value = {"k": value}
+    return value  # type: ignore[return-value]
+
+
 @pytest.mark.parametrize(
     ("attributes", "error", "said"),
     [
@@ -129,6 +137,9 @@ def test_numpy_values_in_attributes_are_the_numbers_they_hold(client: StrataClie
         ({7: "seven"}, TypeError, "attributes: give string keys, not int 7"),
         # A double holds it as 9007199254740992: it came back one less than was sent.
         ({"frame": 2**53 + 1}, ValueError, "attributes.frame: 9007199254740993 is not below 2**53"),
+        # The server's limit; past 32 levels protobuf's decoder raised a DecodeError naming nothing.
+        (_nested(17), ValueError, "attributes" + ".k" * 17 + ": nests deeper than 16 levels"),
+        (_nested(40), ValueError, "attributes" + ".k" * 17 + ": nests deeper than 16 levels"),
     ],
 )
 def test_attributes_of_the_wrong_kind_are_refused_naming_them(
@@ -140,6 +151,11 @@ def test_attributes_of_the_wrong_kind_are_refused_naming_them(
     with pytest.raises(error, match=rf"^segments\[0\]\.{re.escape(said)}"):
         client.append_segments("c", [row])
     assert [v.id for v in client.list_videos("c")] == ["v1"] and client.get_video("c", "v1").segment_count == 50
+
+
+def test_attributes_as_deep_as_the_server_takes_are_sent(client: StrataClient, loaded: np.ndarray) -> None:
+    client.create_video("c", "deep", attributes=_nested(16))
+    assert client.get_video("c", "deep").attributes == json_format.ParseDict(_nested(16), video_pb2.Video().attributes)
 
 
 def test_search_attributes_that_are_not_a_mapping_are_a_type_error(client: StrataClient, loaded: np.ndarray) -> None:

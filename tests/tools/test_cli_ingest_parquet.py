@@ -142,3 +142,18 @@ def test_vectors_of_fixed_size_lists_are_each_rows_own_and_a_column_of_strings_i
         assert (
             out.returncode == 1 and "column 'vector' must be a list of numbers, not list<element: string>" in out.stderr
         )
+
+
+def test_a_nested_structs_null_members_are_left_out_as_at_the_top(tmp_path: Path) -> None:
+    """A struct column gives every row every member, nested ones too: a null member is an
+    attribute the row does not have, at any depth, as a JSON string of it would read."""
+    attributes = pa.array(
+        [
+            {"event": {"kind": "goal", "scorer": "Kane"}, "tags": [{"at": 3, "by": None}]},
+            {"event": {"kind": "pass", "scorer": None}, "tags": None},
+        ]
+    )
+    table = pa.table({"video_id": ["v", "v"], "start_ms": [0, 1000], "end_ms": [1000, 2000], "attributes": attributes})
+    pq.write_table(table, data := tmp_path / "nested.parquet")
+    read = [row["attributes"] for _, row in read_parquet(data)]
+    assert read == [{"event": {"kind": "goal", "scorer": "Kane"}, "tags": [{"at": 3}]}, {"event": {"kind": "pass"}}]
