@@ -87,7 +87,9 @@ class Position:
     is its first answers not among them (a delete between pages can move a look-alike, or
     an answer an overlap dropped, above the last one shown, or one shown below it).
     ``confined``: a routed search's first page was confined to a video its text names,
-    where its later pages stay."""
+    where its later pages stay. ``ranks``: the answers (or videos) the pages before showed,
+    whose ranks the page's follow (None, as in tokens made before it was kept: ranked
+    from its place in the ranking, which a delete between pages moves up)."""
 
     offset: int
     watermark: int
@@ -99,28 +101,34 @@ class Position:
     # Every answer shown so far, for a reranked search's first MAX_SEEN answers.
     seen: tuple[int, ...] | None = None
     confined: bool = False
+    ranks: int | None = None
 
     @classmethod
     def of(cls, position: Any) -> Position:
         """A decoded token's position (``[offset, watermark, shown, pins, after, route,
-        seen, confined]``; tokens that end after any of the first seven stay valid)."""
-        valid = isinstance(position, list) and 2 <= len(position) <= 8 and all(_count(v) for v in position[:2])
+        seen, confined, ranks]``; tokens that end after any of the first eight stay valid)."""
+        valid = isinstance(position, list) and 2 <= len(position) <= 9 and all(_count(v) for v in position[:2])
         shown = position[2] if valid and len(position) >= 3 else []
         pins = position[3] if valid and len(position) >= 4 else []
         after = position[4] if valid and len(position) >= 5 else None
         route = position[5] if valid and len(position) >= 6 else None
         seen = position[6] if valid and len(position) >= 7 else None
-        confined = position[7] if valid and len(position) == 8 else None
+        confined = position[7] if valid and len(position) >= 8 else None
+        ranks = position[8] if valid and len(position) == 9 else None
         if not (valid and _shown(shown) and _pins(pins) and (after is None or _after(after))):
             raise InvalidArgument("page_token", "is malformed; pass back a next_page_token unchanged")
         if not ((route is None or (_count(route) and route in LEVELS)) and (seen is None or _seen(seen))):
             raise InvalidArgument("page_token", "is malformed; pass back a next_page_token unchanged")
-        if not (confined is None or (_count(confined) and confined == 1)):
+        if not (confined is None or (_count(confined) and confined == 1)) or not (ranks is None or _count(ranks)):
             raise InvalidArgument("page_token", "is malformed; pass back a next_page_token unchanged")
         cursor = None if after is None else (float(after[0]), int(after[1]))
         pinned = tuple((p[0], p[1]) for p in pins)
         seen_keys = None if seen is None else tuple(seen)
-        return cls(position[0], position[1], tuple(shown), pinned, cursor, route, seen_keys, confined == 1)
+        return cls(position[0], position[1], tuple(shown), pinned, cursor, route, seen_keys, confined == 1, ranks)
+
+    def first_rank(self, place: int) -> int:
+        """The answers ranked before the page: as the token counts them, else ``place``."""
+        return place if self.ranks is None else self.ranks
 
     def resume(self, ranked: list[Any], scores: list[float] | None = None, keys: list[int] | None = None) -> int:
         """Where the page starts in ``ranked`` (answer keys, or videos, best first; with
@@ -161,17 +169,19 @@ class Position:
         route: int | None = None,
         seen: list[int] | None = None,
         confined: bool = False,
+        ranks: int | None = None,
     ) -> list[Any]:
         """The position of the page after one that ends at ``offset`` and showed ``page``,
         scored with the statistics versions ``pins`` (level -> version); ``last``: the
         (score, key) of the last answer shown, in a ranking ordered by them; ``route``:
         the level a routed search keeps; ``seen``: every answer shown so far;
-        ``confined``: whether the search stays in a video its text names."""
+        ``confined``: whether the search stays in a video its text names; ``ranks``: the
+        answers shown so far."""
         last = last if last is not None and math.isfinite(last[0]) else None
         pinned = [[level, version] for level, version in sorted((pins or {}).items())]
         after = None if last is None else [last[0], last[1]]
         stays = 1 if confined else None
-        position = [offset, self.watermark, list(page[-RESUME_AFTER:]), pinned, after, route, seen, stays]
+        position = [offset, self.watermark, list(page[-RESUME_AFTER:]), pinned, after, route, seen, stays, ranks]
         while len(position) > 3 and position[-1] in (None, []):  # fields left unset are left out
             position.pop()
         return position

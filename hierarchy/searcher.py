@@ -151,27 +151,28 @@ class Searcher:
         cursor = None if last is None else (last.score, last.key)  # where a page resumes by score
         token = ""
         if more:  # (only then: past the answers a token lists, the next position ranks again)
-            token = paging.encode(self._next_position(coll, plan, at, ranking, (end, read), cursor), owner, coll.id)
+            page = (end, read, hits[-1].rank if hits else at.first_rank(start))  # ranked: the answers shown
+            token = paging.encode(self._next_position(coll, plan, at, ranking, page, cursor), owner, coll.id)
         return SearchResult(hits, ranking.route, more, token), len(read) > len(hits)
 
     def _next_position(
-        self, coll: Collection, plan: Plan, at: paging.Position, ranking: Ranking, page: tuple[int, list[int]],
+        self, coll: Collection, plan: Plan, at: paging.Position, ranking: Ranking, page: tuple[int, list[int], int],
         cursor: tuple[float, int] | None,
     ) -> list:  # fmt: skip
         """The position of the next page, after one that ended at ``page[0]`` in the ranking
-        and read the keys ``page[1]``. While a token lists the answers shown, its offset
-        counts them; past ``MAX_SEEN`` of them, it is the place after the last one read in
-        the ranking as it is now, as for a token that never listed them."""
-        end, read = page
+        and read the keys ``page[1]``, ``page[2]`` answers shown by then. While a token lists
+        the answers shown, its offset counts them; past ``MAX_SEEN`` of them, it is the place
+        after the last one read in the ranking as it is now, as for a token that never listed them."""
+        end, read, ranks = page
         kept, confined = plans.kept(plan, ranking), ranking.route.confined
         if plan.seen is None:
-            return at.next(end, read, plan.pins, cursor, kept, confined=confined)
+            return at.next(end, read, plan.pins, cursor, kept, confined=confined, ranks=ranks)
         seen = sorted(plan.seen | set(read))
         if len(seen) <= paging.MAX_SEEN:
-            return at.next(len(seen), read, plan.pins, None, kept, seen, confined)
+            return at.next(len(seen), read, plan.pins, None, kept, seen, confined, ranks)
         whole = self._ranking(coll, replace(plan, seen=None), len(seen) + 1)
         offset = paging.Position(len(seen), plan.watermark, tuple(read)).resume([r.key for r in whole.ranked])
-        return at.next(offset, read, plan.pins, None, kept, confined=confined)
+        return at.next(offset, read, plan.pins, None, kept, confined=confined, ranks=ranks)
 
     def _page(
         self, coll: Collection, plan: Plan, at: paging.Position, ranking: Ranking, start: int, top_k: int
@@ -182,7 +183,7 @@ class Searcher:
         deeper when the ranking runs out (resumed after the last key read it still holds)."""
         hits: list[Hit] = []
         read: list[int] = []
-        end, first = start, start if plan.seen is None else at.offset  # (ranks count the answers shown)
+        end, first = start, at.first_rank(start if plan.seen is None else at.offset)  # (ranks: the answers shown)
         for _ in range(PAGE_REFILLS):
             taken = ranking.ranked[end : end + top_k - len(hits)]
             end += len(taken)
@@ -306,20 +307,20 @@ class Searcher:
             flat = [r for g in page if g.round == number for r in g.members]
             for hit in self._hits(coll, step, ranking, flat, 1) if flat else []:  # (vanished nodes left out)
                 by_video.setdefault(hit.node.video_id, []).append(hit)
-        out = []
-        for place, group in enumerate(page, start=offset + 1):
+        out, first = [], at.first_rank(offset)  # videos ranked before this page
+        for group in page:
             hits = [replace(h, rank=i + 1) for i, h in enumerate(by_video.get(group.video, []))]
             if hits:
-                out.append(VideoGroup(group.video, hits[0].score, hits, place))
+                out.append(VideoGroup(group.video, hits[0].score, hits, first + len(out) + 1))
         more = len(found) > offset + used
         shown = [g.video for g in page] or (list(at.shown) if checked else [])  # a page passing over all: as before
         least = (page[-1] if checked else found[offset + used - 1]).members[0] if page else None  # the last one's best
         cursor = ((least.score, least.key) if least else at.after if checked else None) if plan.by_score else None
-        first = rounds[0][1]
-        kept, confined = plans.kept(plan, first), first.route.confined
-        position = at.next(offset + used, shown, plan.pins, cursor, kept, confined=confined)
+        head = rounds[0][1]
+        kept, confined = plans.kept(plan, head), head.route.confined
+        position = at.next(offset + used, shown, plan.pins, cursor, kept, confined=confined, ranks=first + len(out))
         token = paging.encode(position, owner, coll.id) if more else ""
-        route = replace(first.route, reason=first.route.reason + grouping.cut(len(rounds))) if short else first.route
+        route = replace(head.route, reason=head.route.reason + grouping.cut(len(rounds))) if short else head.route
         return SearchResult([], route, more, token, out)
 
     def _round(

@@ -123,7 +123,9 @@ def test_decoding_forged_json_returns_a_position_or_refuses(position: Any, owner
         [1, 2, [], [], None, 1.0], [1, 2, [], [], None, "scene"], [1, 2, [], [], None, [1]],
         [1, 2, [], [], None, None, None, 0], [1, 2, [], [], None, None, None, 2],
         [1, 2, [], [], None, None, None, True], [1, 2, [], [], None, None, None, "yes"],
-        [1, 2, [], [], None, None, None, 1, 1], [1, 2, [], [], None, None, None, 1.0],
+        [1, 2, [], [], None, None, None, 1, 1, 1], [1, 2, [], [], None, None, None, 1.0],
+        [1, 2, [], [], None, None, None, None, -1], [1, 2, [], [], None, None, None, None, True],
+        [1, 2, [], [], None, None, None, None, 1.5], [1, 2, [], [], None, None, None, None, "3"],
     ],
     ids=repr,
 )  # fmt: skip

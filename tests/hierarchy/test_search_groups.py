@@ -88,7 +88,8 @@ def test_reranked_and_routed_pages_of_videos_list_every_video_once(
 
 def test_a_delete_of_every_video_a_token_remembers_and_an_earlier_one_skips_no_video(db: Database) -> None:
     """Page 3's token remembers page 2's videos; those and one of page 1 are deleted: the
-    next page starts after the last video shown by its best answer, not two places up."""
+    next page starts after the last video shown by its best answer, not two places up,
+    and its places follow the four videos shown (no place is given twice)."""
     db.create_collection(COLLECTION, EmbeddingSpace(DIM))
     for i in range(6):
         sims = np.array([0.95 - 0.05 * i, 0.5 - 0.05 * i])
@@ -102,7 +103,7 @@ def test_a_delete_of_every_video_a_token_remembers_and_an_earlier_one_skips_no_v
         db.delete_video(COLLECTION, video)
     third = db.search(q, second.next_page_token)
     assert [g.video_id for g in third.groups] == ["v4", "v5"] and not third.next_page_token
-    assert [g.rank for g in third.groups] == [2, 3], "places as the ranking holds them now"
+    assert [g.rank for g in third.groups] == [5, 6], "places going on from the videos shown"
 
 
 def test_a_routed_search_confined_to_the_video_its_text_names_lists_that_video_alone(

@@ -1,5 +1,5 @@
-"""Pages of a search written between: a delete of every answer a token remembers, a
-rerank a delete undoes, a ranking a delete empties, a tree sealed and a named video
+"""Pages of a search written between: a delete of every answer a token remembers (ranks
+going on from the answers shown), a rerank a delete undoes, a ranking a delete empties, a tree sealed and a named video
 written after the first page's commit."""
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ def test_a_delete_of_every_answer_a_token_remembers_and_more_skips_no_answer(db:
     db.delete_video("ranks", "A")
     second = db.search(q, first.next_page_token)
     assert [rank_of[h.node.id] for h in second.hits] == list(range(10, 20))
+    # Ranks go on from the answers shown (a rank once given is never given again), not
+    # from the page's place in the ranking the delete moved up.
+    assert [h.rank for h in second.hits] == list(range(11, 21))
 
 
 def test_a_reranked_search_keeps_a_look_alike_its_original_s_delete_freed(db: Database) -> None:
@@ -172,7 +175,7 @@ def test_a_cursor_in_the_token_of_a_reranked_search_is_not_followed(db: Database
     q, named = _look_alikes(db)
     data = _token_data(db.search(q).next_page_token)
     position = data["p"]
-    assert len(position) == 7 and position[4] is None  # no cursor given (the answers shown instead)
+    assert len(position) == 9 and position[4] is None  # no cursor given (the answers shown instead)
     data["p"] = [*position[:3], [], [0.5, position[2][-1]]]  # the cursor of c, as an earlier server kept it
     db.delete_video("looks", "A")
     assert [named[h.node.id] for h in db.search(q, _token(data)).hits] == ["b", "d"]
