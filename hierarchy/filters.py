@@ -114,9 +114,11 @@ def _attribute_sql(cond: AttributeCondition) -> tuple[str, list[Any]]:
         return f"{number} = ?", [float(cond.equals)]
     if cond.equals is not None:
         return f"(json_type({value}) = 'VARCHAR' AND {text} = ?)", [str(cond.equals)]
-    low = -1e308 if cond.minimum is None else cond.minimum
-    high = 1e308 if cond.maximum is None else cond.maximum
-    return f"{number} BETWEEN ? AND ?", [float(low), float(high)]
+    # An unset bound is open (as ``passes`` holds it): no stand-in number, which a value
+    # past it (1.5e308) would fall outside of.
+    low = -float("inf") if cond.minimum is None else float(cond.minimum)
+    high = float("inf") if cond.maximum is None else float(cond.maximum)
+    return f"{number} BETWEEN ? AND ?", [low, high]
 
 
 def passes(node: Node, flt: Any) -> bool:

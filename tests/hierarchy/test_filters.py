@@ -17,7 +17,10 @@ from hierarchy.types import Filter, Level, SearchQuery, TimeRange
 
 KEYS = ["team", "period", "xg", "home"]
 VALUES = st.one_of(
-    st.sampled_from(["home", "away", "1"]), st.integers(-3, 3), st.sampled_from([0.5, 2.0]), st.booleans()
+    st.sampled_from(["home", "away", "1"]),
+    st.integers(-3, 3),
+    st.sampled_from([0.5, 2.0, 1.5e308, -1.5e308]),  # past any stand-in for an open bound
+    st.booleans(),
 )
 ATTRS = st.dictionaries(st.sampled_from(KEYS), VALUES, max_size=3)
 LABELS = st.lists(st.sampled_from(["goal", "corner kick", "foul"]), max_size=2, unique=True)
@@ -120,3 +123,15 @@ def test_a_parent_shares_only_values_its_segments_hold_alike(tmp_path: Path) -> 
         assert found.hits == []
     finally:
         db.close()
+
+
+@pytest.mark.parametrize(("minimum", "maximum"), [(None, 0.0), (0.0, None), (None, -1e308), (1e308, None)])
+def test_an_open_bound_is_open_past_any_number(store: Store, minimum: float | None, maximum: float | None) -> None:
+    """An unset bound takes every number on its side, the largest doubles too."""
+    values = [-1.5e308, -5.0, 5.0, 1.5e308]
+    stored = _load(store, [({"x": v}, [], i * 1000) for i, v in enumerate(values)])
+    flt = Filter(attributes=(AttributeCondition("x", None, minimum, maximum),))
+    by_sql = set(nodes.filtered_keys(store.cursor(), 1, Level.SEGMENT, flt, 1000).tolist())
+    low, high = -np.inf if minimum is None else minimum, np.inf if maximum is None else maximum
+    assert by_sql == {i + 1 for i, v in enumerate(values) if low <= v <= high}
+    assert by_sql == {int(n.id[1:]) + 1 for n in stored if filters.passes(n, flt)}

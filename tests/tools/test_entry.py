@@ -58,3 +58,11 @@ def test_ctrl_c_once_loaded_still_ends_the_command_as_before(tmp_path: Path) -> 
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 0 and "Traceback" not in stderr, stderr
     assert "stopping: the indexes are saved first" in stderr, stderr
+
+
+def test_the_module_runs_the_command_as_strata_does() -> None:
+    """``python -m tools.entry ARGS`` is the ``strata`` command (it ran nothing, exit 0)."""
+    done = subprocess.run([sys.executable, "-m", "tools.entry", "ingest", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0 and "Usage: python -m tools.entry ingest" in done.stdout, done.stdout + done.stderr
+    refused = subprocess.run([sys.executable, "-m", "tools.entry", "no-such-command"], capture_output=True, text=True)
+    assert refused.returncode == 2 and "No such command" in refused.stderr
