@@ -14,7 +14,8 @@ answers in their new order, possibly fewer. Built in:
 
 ``register`` adds another under a new name; the request's ``reranker`` field picks one.
 An answer is a ``Ranked`` named tuple: a reranker that rescores one builds a new one
-(``answer._replace(score=...)``).
+(``answer._replace(score=...)``). Whatever a reranker returns, the searcher caps each
+score at the one above it (:func:`capped`): the scores a client reads fall down the list.
 
 A reranker registered with ``stops_early`` is also told how many answers, counted from
 the top of its order, the page being served needs (``Candidates.wanted``: the answers
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -115,6 +117,23 @@ def get(name: str, field: str = "reranker") -> Reranker:
         known = ", ".join(sorted(_REGISTRY))
         raise InvalidArgument(field, f"unknown reranker {name!r}; choose one of: {known}")
     return found
+
+
+def capped(ranked: list[Ranked]) -> list[Ranked]:
+    """``ranked`` as a rerank ordered it, each answer's score capped at the one above it,
+    so that scores never rise down the list (the score a client sorts or merges by keeps
+    the rerank's order; the score before it is the hit's ``raw_score``). Answers the
+    rerank did not move below worse ones keep their score; the list is copied only when
+    one changes."""
+    out, cap = ranked, math.inf
+    for i, item in enumerate(ranked):
+        if item.score > cap:
+            if out is ranked:
+                out = list(ranked)
+            out[i] = item._replace(score=cap)
+        else:
+            cap = item.score
+    return out
 
 
 def names() -> list[str]:

@@ -264,8 +264,8 @@ class Searcher:
         found = rerank.Candidates(head, own, lambda chosen: self._unit_vectors(coll, chosen), diversity, wanted)
         head = rerank.get(name)(found)
         if wanted is not None and len(head) >= wanted:  # all the page needs, and maybe only that
-            return head, False
-        return head + (rerank.past(head, tail, spans) if past else tail), True
+            return rerank.capped(head), False
+        return rerank.capped(head + (rerank.past(head, tail, spans) if past else tail)), True
 
     def _newer(self, coll: Collection, levels: list[Level], watermark: int) -> int:
         """Nodes of ``levels`` written after ``watermark`` (none when nothing was since)."""

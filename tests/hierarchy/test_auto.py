@@ -359,7 +359,9 @@ def test_all_mode_mixes_levels_without_nested_duplicates(library: Database) -> N
     for i, (v, a, b) in enumerate(spans):
         for w, c, d in spans[i + 1 :]:
             assert v != w or b <= c or d <= a, "a scene and its own segments are one answer"
-    assert all(h.raw_score >= h.score or h.raw_score == h.score for h in result.hits)
+    assert all(h.raw_score >= h.score for h in result.hits)
+    scores = [h.score for h in result.hits]
+    assert scores == sorted(scores, reverse=True), "scores fall down the list"
 
 
 def test_query_by_example_finds_others_at_the_same_level(library: Database) -> None:

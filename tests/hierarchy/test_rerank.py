@@ -100,6 +100,14 @@ def test_past_the_head_an_answer_overlapping_a_kept_one_is_dropped() -> None:
     assert rerank.drops_overlaps("") and rerank.drops_overlaps("overlap") and not rerank.drops_overlaps("none")
 
 
+@given(st.lists(st.floats(-5, 5), max_size=30))
+def test_capped_scores_never_rise_and_keep_the_running_best(scores: list[float]) -> None:
+    ranked = [Ranked(i, Level.SEGMENT, s, s) for i, s in enumerate(scores)]
+    out = rerank.capped(ranked)
+    assert [r.key for r in out] == [r.key for r in ranked] and [r.similarity for r in out] == scores
+    assert [r.score for r in out] == [min(scores[: i + 1]) for i in range(len(scores))]
+
+
 def test_rerankers_are_plug_ins_chosen_by_name() -> None:
     assert {"joint", "overlap", "none"} <= set(rerank.names())
     assert rerank.get("") is rerank.get(rerank.DEFAULT)
@@ -155,8 +163,14 @@ def test_naming_a_reranker_or_a_diversity_reranks_a_one_level_search(db: Databas
     plain = [h.node.start_ms for h in db.search(query).hits]
     assert sorted(plain[:2]) == [0, SEGMENT_MS]  # the two near-duplicates first, as ranked
     for asked in ({"reranker": "joint"}, {"diversity": 0.1}, {"rerank": True}):
-        reranked = [h.node.start_ms for h in db.search(replace(query, **asked)).hits]
-        assert reranked == [plain[0], 2 * SEGMENT_MS, plain[1]], asked  # the duplicate moved down
+        hits = db.search(replace(query, **asked)).hits
+        assert [h.node.start_ms for h in hits] == [plain[0], 2 * SEGMENT_MS, plain[1]], (
+            asked
+        )  # the duplicate moved down
+        # Its score is capped at the one above it (scores fall down the list), its raw
+        # score kept; the answers the rerank did not move down keep theirs.
+        assert [h.score for h in hits] == [hits[0].raw_score, hits[1].raw_score, hits[1].raw_score]
+        assert hits[2].raw_score > hits[1].raw_score
     assert [h.node.start_ms for h in db.search(replace(query, reranker="joint", rerank=False)).hits] == plain
 
 
