@@ -282,13 +282,13 @@ class Database:
         validate.batch_size(len(segments), self.options.max_batch)
         if done := ingest.replayed(self.store.cursor(), coll, request_id, segments):  # a retry of the same segments
             return done
-        halt = ingest.halt(lambda: self._closed, deadline)
+        halt = ingest.stopper(lambda: self._closed, deadline)
         checked = ingest.checked(self.store.cursor(), coll, segments, ingest.encoder_of, halt)
         with self._locks.writing(coll):
-            halt()  # the lock may have been waited for behind a build
             cur = self.store.cursor()
             if done := ingest.replayed(cur, coll, request_id, segments):  # a retry that came meanwhile
                 return done
+            halt()  # the lock may have been waited for behind a build
             batch = ingest.prepare(cur, coll, checked)
             first_key = self.keys.take(len(segments))
             batch.keys = np.arange(first_key, first_key + len(segments), dtype=np.int64)

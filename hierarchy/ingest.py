@@ -16,7 +16,8 @@ from hierarchy.types import AppendResult, Collection, Level, SegmentInput, Video
 
 # Texts embedded between two looks at whether the batch should stop (the database is
 # closing, or its caller's deadline passed): 128 long transcripts take about 5 s on two
-# cores, a caller's deadline is often seconds away, and chunks this size embed as fast.
+# cores, a caller's deadline is often seconds away, and a multiple of the encoder's own
+# batch (64) embeds as fast as one chunk of them all.
 ENCODE_CHUNK = 128
 
 
@@ -29,16 +30,16 @@ def encoder_of(coll: Collection) -> TextEncoder | None:
     return get_encoder(coll.space.text_encoder) if coll.space.text_encoder else None
 
 
-def halt(closing: Callable[[], bool], deadline: float | None) -> Callable[[], None]:
+def stopper(closing: Callable[[], bool], deadline: float | None) -> Callable[[], None]:
     """What stops a batch not yet committed: the database closing, its caller's deadline
     (``time.monotonic()``) passed."""
 
-    def check() -> None:
+    def stop_if_due() -> None:
         if closing():
             raise Unavailable("the database is closing; send the batch again once it is back")
         deadlines.check(deadline, "before the batch was stored", "nothing of it was; send it again with more time")
 
-    return check
+    return stop_if_due
 
 
 def default_segment_id(video_id: str, start_ms: int) -> str:
@@ -271,6 +272,7 @@ def _given_vectors(coll: Collection, segments: list[SegmentInput]) -> tuple[np.n
 
 
 def _embed(texts: list[str], encoder: TextEncoder, halt: Callable[[], None]) -> np.ndarray:
+    """The vectors of ``texts``, embedded in chunks with ``halt`` called before each."""
     # Each distinct text once (captions repeat), in chunks: a closing database is not held
     # past its grace by a batch to embed (10,000 captions take about 20 s on two cores)
     # that would then meet a closed store, nor a server's cores by a batch whose caller

@@ -377,24 +377,25 @@ class StrataClient:
     ) -> segment_pb2.AppendSegmentsResponse:
         """Append one atomic batch (dicts in the JSONL ingest format, or Segment messages).
 
-        ``retries``: how many times to send the batch again when a call fails UNAVAILABLE
-        (the server recovering or out of reach) or DEADLINE_EXCEEDED (a batch may have
-        been stored all the same), waiting 0.5 s, then twice as long each time, up to 8 s.
-        Every attempt carries one request id (``request_id``, else one made here): a batch
-        stored by an attempt whose answer was lost is answered ``replayed``, not stored
-        twice nor refused as ALREADY_EXISTS."""
+        ``retries``: how many times to send the batch again after UNAVAILABLE (the server
+        recovering or out of reach) or DEADLINE_EXCEEDED (the server drops a batch unstored
+        at the deadline; its answer may be lost after it stored it), waiting 0.5 s, then
+        twice as long each time, up to 8 s, and after DEADLINE_EXCEEDED with twice the time.
+        One request id (``request_id``, else one made here) for every attempt: a batch stored
+        by an attempt whose answer was lost is answered ``replayed``, not stored twice."""
         if (retries := whole(retries, "retries")) < 0:
             raise ValueError(f"retries: is {retries}; give 0 (send once) or more")
         if retries and not request_id:
             request_id = f"retried-{uuid.uuid4().hex}"
         batch = _within(append_request(collection, segments, request_id), self._max_bytes, "segments")
-        attempt = 0
+        attempt, timeout = 0, self.timeout
         while True:
             try:
-                return self._call(self.segments.AppendSegments, batch)
+                return self._call(self.segments.AppendSegments, batch, timeout)
             except StrataRpcError as exc:
                 if attempt == retries or exc.code not in RETRIED:
                     raise
+                timeout = timeout * 2 if exc.code is grpc.StatusCode.DEADLINE_EXCEEDED and timeout else timeout
             time.sleep(min(0.5 * 2**attempt, 8.0))
             attempt += 1
 

@@ -206,6 +206,7 @@ def attributes_struct(values: Any, field: str = "attributes") -> struct_pb2.Stru
 
 
 def _attribute(value: Any, field: str, depth: int) -> Any:
+    """``value`` (at ``depth`` inside the attributes) as a Struct holds it, or an error naming ``field``."""
     # The server's limit, checked here: past 32 levels protobuf's own decoder refuses the
     # message with a DecodeError naming nothing.
     if depth > MAX_ATTRIBUTE_DEPTH:

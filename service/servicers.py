@@ -183,6 +183,7 @@ class SegmentServicer(segment_pb2_grpc.SegmentServiceServicer):
         return summary
 
     def _append(self, request: segment_pb2.AppendSegmentsRequest, context: Ctx) -> segment_pb2.AppendSegmentsResponse:
+        """One batch appended, within the call's deadline."""
         # A batch whose caller stopped waiting is not embedded and stored for no one (a
         # client retrying after its deadline would otherwise have the work done twice).
         deadline = deadlines.after(context.time_remaining())

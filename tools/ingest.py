@@ -49,7 +49,7 @@ class IngestRefused(Exception):
             said = [self._smaller_batches()]  # which says what is stored, and from which line to go on
         else:
             said = [_HINTS.get(self.error.code.name, "")]
-            if _collection_gone(self.error):  # with every segment this run stored
+            if _collection_gone(self.error) and (self.stored.batches or self.stored.videos):  # deleted meanwhile
                 said = ["the collection is gone, with every segment stored in it; create it again to ingest anew"]
             elif self.stored.batches:
                 said.append(f"{_before(self.stored.segments)} and a re-run with the same --batch-size replays them")
@@ -94,9 +94,9 @@ _HINTS = {
     "or this video and start; or another segment of the video covers part of its time",
     "FAILED_PRECONDITION": "the video is sealed: if an earlier run stored these lines, give that run's "
     "--batch-size (its batches replay); to add to it, reopen it: strata videos reopen COLLECTION VIDEO",
-    "DEADLINE_EXCEEDED": "the server took longer than --timeout over the batch (it embeds the texts of a batch "
-    "that sends no vectors) and dropped it unstored; re-run with a longer --timeout, or the same command once "
-    "the server is less busy",
+    "DEADLINE_EXCEEDED": "the server took longer than --timeout (it embeds the texts of a batch that sends no "
+    "vectors) and most likely dropped the batch unstored; re-run with a longer --timeout (a batch it did store "
+    "replays), or the same command once the server is less busy",
     "UNAVAILABLE": "the server is out of reach or restarting; run the same command once it serves again",
 }
 # gRPC's words for a message past its limit: "Sent message larger than max (N vs. M)"

@@ -4,6 +4,7 @@ whose caller's deadline passed before it was stored is not stored."""
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import replace
 
@@ -72,11 +73,26 @@ def test_a_search_with_time_to_spare_answers_as_without_a_deadline(filled: Datab
     assert [h.node.id for h in timed.hits] == [h.node.id for h in plain.hits]
 
 
-def test_a_batch_past_its_deadline_is_not_stored(games: Database) -> None:
-    """A batch that waited past its caller's deadline (for the write lock, behind a tree
+def test_a_batch_whose_deadline_passes_while_it_waits_for_the_write_lock_is_not_stored(games: Database) -> None:
+    """A batch that waited past its caller's deadline for the write lock (behind a tree
     build) is refused before it is stored: the caller was told it failed."""
-    with pytest.raises(DeadlineExceeded, match="before the batch was stored"):
-        games.append_segments(COLLECTION, segments("v1", unit_vectors(20)), deadline=time.monotonic() - 0.001)
+    held, release = threading.Event(), threading.Event()
+
+    def hold_the_lock() -> None:
+        with games._locks.writing(games.get_collection(COLLECTION)):  # as a build's commit does
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    assert held.wait(10)
+    threading.Timer(0.3, release.set).start()
+    try:
+        with pytest.raises(DeadlineExceeded, match="before the batch was stored"):
+            games.append_segments(COLLECTION, segments("v1", unit_vectors(20)), deadline=time.monotonic() + 0.1)
+    finally:
+        release.set()
+        holder.join(10)
     assert games.get_video(COLLECTION, "v1").segment_count == 0
     games.append_segments(COLLECTION, segments("v1", unit_vectors(20)), deadline=deadlines.after(60))
     assert games.get_video(COLLECTION, "v1").segment_count == 20

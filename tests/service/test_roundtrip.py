@@ -100,6 +100,19 @@ def test_a_text_batch_whose_call_timed_out_is_not_stored_after_it(client: Strata
     assert client.get_video("t", "m").segment_count == 600
 
 
+def test_a_retried_batch_slower_than_its_deadline_is_given_more_time(client: StrataClient) -> None:
+    """The server drops a batch unstored at its deadline, so a retry with the same
+    deadline would fail alike: each retry after DEADLINE_EXCEEDED has twice the time."""
+    client.create_collection("t", text_encoder="default")
+    client.create_video("t", "m")
+    batch = [
+        {"video_id": "m", "start_ms": i * 2000, "end_ms": i * 2000 + 2000, "text": f"caption {i}, a long pass forward"}
+        for i in range(150)
+    ]
+    reply = client.with_timeout(0.05).append_segments("t", batch, retries=5)
+    assert len(reply.segment_ids) == 150 and client.get_video("t", "m").segment_count == 150
+
+
 def test_every_event_over_grpc_is_listed_in_time_order(client: StrataClient) -> None:
     """ "every goal" answers each goal-labelled segment in time order, and the response
     says so (route.in_time_order, parse.every) besides the part a query names."""

@@ -219,6 +219,9 @@ def test_a_collection_deleted_during_an_ingest_is_not_said_to_keep_what_it_store
         said = " ".join(out.stderr.split())
         assert out.returncode == 1 and "NOT_FOUND" in said and "the collection is gone" in said, said
         assert "replays them" not in said and "are stored" not in said
+        typo = _run(address, "ingest", "gnoe", str(data))  # never made: the server's word alone
+        said = " ".join(typo.stderr.split())
+        assert typo.returncode == 1 and "does not exist" in said and "is gone" not in said, said
 
 
 def _another_client_writes_after_create(monkeypatch: pytest.MonkeyPatch, address: str, collection: str) -> None:

@@ -67,7 +67,9 @@ class SegmentServiceServicer:
         overlapping segments, missing vector and text; field named),
         NOT_FOUND (collection or video), ALREADY_EXISTS (segment id taken or a segment
         already covers that time), FAILED_PRECONDITION (video sealed),
-        RESOURCE_EXHAUSTED (batch too large), UNAVAILABLE (store not serving).
+        RESOURCE_EXHAUSTED (batch too large), UNAVAILABLE (store not serving),
+        DEADLINE_EXCEEDED (the call's deadline passed before the batch was stored: it is
+        dropped, texts it sent for embedding included).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -77,7 +79,7 @@ class SegmentServiceServicer:
         """StreamAppendSegments appends many batches over one stream, for bulk and live
         ingest. Each message is one atomic batch; batches acknowledged before an error
         stay written, and the error names the failing batch.
-        Errors: as AppendSegments.
+        Errors: as AppendSegments (the stream's deadline covers every batch of it).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
