@@ -68,6 +68,7 @@ def decode_name(token: str, request_digest: str, collection_id: int | None = Non
 # The last answers of a page a token keeps: the next page starts after the latest of them
 # still ranked (a deleted answer no longer pushes the ones after it onto a page not shown).
 RESUME_AFTER = 8
+MAX_RANKS = 2**31  # answers a token may say were shown: a hit's rank is a uint32, with room for a page
 LEVELS = frozenset(int(level) for level in Level)
 MAX_PINS = len(LEVELS)  # statistics versions a token names, one a level
 MAX_SEEN = 200  # answers of a reranked search a token lists as shown: twice its reranked head
@@ -88,8 +89,9 @@ class Position:
     an answer an overlap dropped, above the last one shown, or one shown below it).
     ``confined``: a routed search's first page was confined to a video its text names,
     where its later pages stay. ``ranks``: the answers (or videos) the pages before showed,
-    whose ranks the page's follow (None, as in tokens made before it was kept: ranked
-    from its place in the ranking, which a delete between pages moves up)."""
+    whose ranks the page's follow, kept where it is not ``offset`` (an answer vanished as
+    a page was read): a page's ranks never follow its place in the ranking as it is now,
+    which a delete between pages moves up."""
 
     offset: int
     watermark: int
@@ -119,16 +121,17 @@ class Position:
             raise InvalidArgument("page_token", "is malformed; pass back a next_page_token unchanged")
         if not ((route is None or (_count(route) and route in LEVELS)) and (seen is None or _seen(seen))):
             raise InvalidArgument("page_token", "is malformed; pass back a next_page_token unchanged")
-        if not (confined is None or (_count(confined) and confined == 1)) or not (ranks is None or _count(ranks)):
+        ranks_ok = ranks is None or (_count(ranks) and ranks < MAX_RANKS)
+        if not (confined is None or (_count(confined) and confined == 1)) or not ranks_ok:
             raise InvalidArgument("page_token", "is malformed; pass back a next_page_token unchanged")
         cursor = None if after is None else (float(after[0]), int(after[1]))
         pinned = tuple((p[0], p[1]) for p in pins)
         seen_keys = None if seen is None else tuple(seen)
         return cls(position[0], position[1], tuple(shown), pinned, cursor, route, seen_keys, confined == 1, ranks)
 
-    def first_rank(self, place: int) -> int:
-        """The answers ranked before the page: as the token counts them, else ``place``."""
-        return place if self.ranks is None else self.ranks
+    def first_rank(self) -> int:
+        """The answers ranked before the page (shown on the pages before it)."""
+        return self.offset if self.ranks is None else self.ranks
 
     def resume(self, ranked: list[Any], scores: list[float] | None = None, keys: list[int] | None = None) -> int:
         """Where the page starts in ``ranked`` (answer keys, or videos, best first; with
@@ -181,6 +184,7 @@ class Position:
         pinned = [[level, version] for level, version in sorted((pins or {}).items())]
         after = None if last is None else [last[0], last[1]]
         stays = 1 if confined else None
+        ranks = None if ranks == offset else ranks  # (the usual case: a token as short as before)
         position = [offset, self.watermark, list(page[-RESUME_AFTER:]), pinned, after, route, seen, stays, ranks]
         while len(position) > 3 and position[-1] in (None, []):  # fields left unset are left out
             position.pop()

@@ -15,7 +15,8 @@ answers in their new order, possibly fewer. Built in:
 ``register`` adds another under a new name; the request's ``reranker`` field picks one.
 An answer is a ``Ranked`` named tuple: a reranker that rescores one builds a new one
 (``answer._replace(score=...)``). Whatever a reranker returns, the searcher caps each
-score at the one above it (:func:`capped`): the scores a client reads fall down the list.
+score at the one above it (:func:`capped`): the scores a client reads fall down a page,
+and down the pages of a search no write comes between.
 
 A reranker registered with ``stops_early`` is also told how many answers, counted from
 the top of its order, the page being served needs (``Candidates.wanted``: the answers
@@ -131,7 +132,7 @@ def capped(ranked: list[Ranked]) -> list[Ranked]:
             if out is ranked:
                 out = list(ranked)
             out[i] = item._replace(score=cap)
-        else:
+        elif item.score <= cap:  # (a plug-in's NaN caps nothing after it)
             cap = item.score
     return out
 

@@ -151,7 +151,7 @@ class Searcher:
         cursor = None if last is None else (last.score, last.key)  # where a page resumes by score
         token = ""
         if more:  # (only then: past the answers a token lists, the next position ranks again)
-            page = (end, read, hits[-1].rank if hits else at.first_rank(start))  # ranked: the answers shown
+            page = (end, read, hits[-1].rank if hits else at.first_rank())  # ranked: the answers shown
             token = paging.encode(self._next_position(coll, plan, at, ranking, page, cursor), owner, coll.id)
         return SearchResult(hits, ranking.route, more, token), len(read) > len(hits)
 
@@ -183,7 +183,7 @@ class Searcher:
         deeper when the ranking runs out (resumed after the last key read it still holds)."""
         hits: list[Hit] = []
         read: list[int] = []
-        end, first = start, at.first_rank(start if plan.seen is None else at.offset)  # (ranks: the answers shown)
+        end, first = start, at.first_rank()  # (ranks count the answers shown)
         for _ in range(PAGE_REFILLS):
             taken = ranking.ranked[end : end + top_k - len(hits)]
             end += len(taken)
@@ -307,7 +307,7 @@ class Searcher:
             flat = [r for g in page if g.round == number for r in g.members]
             for hit in self._hits(coll, step, ranking, flat, 1) if flat else []:  # (vanished nodes left out)
                 by_video.setdefault(hit.node.video_id, []).append(hit)
-        out, first = [], at.first_rank(offset)  # videos ranked before this page
+        out, first = [], at.first_rank()  # videos ranked before this page
         for group in page:
             hits = [replace(h, rank=i + 1) for i, h in enumerate(by_video.get(group.video, []))]
             if hits:

@@ -126,6 +126,7 @@ def test_decoding_forged_json_returns_a_position_or_refuses(position: Any, owner
         [1, 2, [], [], None, None, None, 1, 1, 1], [1, 2, [], [], None, None, None, 1.0],
         [1, 2, [], [], None, None, None, None, -1], [1, 2, [], [], None, None, None, None, True],
         [1, 2, [], [], None, None, None, None, 1.5], [1, 2, [], [], None, None, None, None, "3"],
+        [1, 2, [], [], None, None, None, None, 2**31],  # a rank past a uint32's room for a page
     ],
     ids=repr,
 )  # fmt: skip

@@ -102,6 +102,7 @@ def test_past_the_head_an_answer_overlapping_a_kept_one_is_dropped() -> None:
 
 @given(st.lists(st.floats(-5, 5), max_size=30))
 def test_capped_scores_never_rise_and_keep_the_running_best(scores: list[float]) -> None:
+    """A reranked list's scores fall down it: each capped at the lowest above it."""
     ranked = [Ranked(i, Level.SEGMENT, s, s) for i, s in enumerate(scores)]
     out = rerank.capped(ranked)
     assert [r.key for r in out] == [r.key for r in ranked] and [r.similarity for r in out] == scores
