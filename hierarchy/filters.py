@@ -114,8 +114,8 @@ def _attribute_sql(cond: AttributeCondition) -> tuple[str, list[Any]]:
         return f"{number} = ?", [float(cond.equals)]
     if cond.equals is not None:
         return f"(json_type({value}) = 'VARCHAR' AND {text} = ?)", [str(cond.equals)]
-    # An unset bound is open (as ``passes`` holds it): no stand-in number, which a value
-    # past it (1.5e308) would fall outside of.
+    # An unset bound is open (as ``passes`` holds it): infinite, so that the largest
+    # doubles (1.5e308) fall inside it.
     low = -float("inf") if cond.minimum is None else float(cond.minimum)
     high = float("inf") if cond.maximum is None else float(cond.maximum)
     return f"{number} BETWEEN ? AND ?", [low, high]

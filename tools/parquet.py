@@ -5,8 +5,8 @@ and row (``FILE:row N: field: problem``) before its batch is sent.
 The columns are the fields of a JSONL line (``video_id``, ``start_ms``, ``end_ms``,
 ``vector``, ``text``, ``labels``, ``attributes``, ``id``, ``shot_cut``,
 ``video_duration_ms``); a null is a field not given. ``vector`` is a list of numbers (of
-any width; decimals too); ``attributes`` a struct or a map (a struct's null members are
-left out, at any depth: a struct column gives every row every member) or a string holding a JSON object
+any width; decimals too); ``attributes`` a struct or a map (their null members are left
+out, at any depth: a struct column gives every row every member) or a string holding a JSON object
 (the usual way to keep attributes that differ from row to row in one column)."""
 
 from __future__ import annotations

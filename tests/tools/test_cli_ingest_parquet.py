@@ -146,7 +146,7 @@ def test_vectors_of_fixed_size_lists_are_each_rows_own_and_a_column_of_strings_i
 
 def test_a_nested_structs_null_members_are_left_out_as_at_the_top(tmp_path: Path) -> None:
     """A struct column gives every row every member, nested ones too: a null member is an
-    attribute the row does not have, at any depth, as a JSON string of it would read."""
+    attribute the row does not have, at any depth, as at the top."""
     attributes = pa.array(
         [
             {"event": {"kind": "goal", "scorer": "Kane"}, "tags": [{"at": 3, "by": None}]},

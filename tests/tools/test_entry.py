@@ -62,7 +62,11 @@ def test_ctrl_c_once_loaded_still_ends_the_command_as_before(tmp_path: Path) -> 
 
 def test_the_module_runs_the_command_as_strata_does() -> None:
     """``python -m tools.entry ARGS`` is the ``strata`` command (it ran nothing, exit 0)."""
-    done = subprocess.run([sys.executable, "-m", "tools.entry", "ingest", "--help"], capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "tools.entry", "ingest", "--help"], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0 and "Usage: python -m tools.entry ingest" in done.stdout, done.stdout + done.stderr
-    refused = subprocess.run([sys.executable, "-m", "tools.entry", "no-such-command"], capture_output=True, text=True)
+    refused = subprocess.run(
+        [sys.executable, "-m", "tools.entry", "no-such-command"], capture_output=True, text=True, timeout=120
+    )
     assert refused.returncode == 2 and "No such command" in refused.stderr
