@@ -93,11 +93,14 @@ def applies(query: SearchQuery) -> bool:
 
 def chosen(name: str, route: Route) -> str:
     """The reranker a ranking is given: the one the request names, else ``overlap`` for a
-    ranking by a count ("the half with the most corners": halves are averages, near
-    duplicates of each other, and the joint rerank moved an 8-corner half below a 7),
-    else the default."""
-    counted = route.parse is not None and route.parse.count is not None
-    return name or ("overlap" if counted else DEFAULT)
+    ranking by what nodes hold or who plays: a count ("the half with the most corners"),
+    a game result ("a draw") or a side ("a long home possession"). Halves, matches and
+    drives are averages, near duplicates of each other, and the joint rerank moved an
+    8-corner half below a 7, a 2-2 draw below two wins, the other side's drives above the
+    named side's. Else the default."""
+    parse = route.parse
+    by_holding = parse is not None and (parse.count is not None or parse.result is not None or bool(parse.side))
+    return name or ("overlap" if by_holding else DEFAULT)
 
 
 def drops_overlaps(name: str) -> bool:

@@ -145,17 +145,19 @@ GAMES = {
 }
 
 
-def _library(path: Path, kits: dict[str, str] | None = None) -> Database:
-    """Five games whose segments are random vectors; goals labelled, their sides in the
-    ``team`` attribute (as ``kits`` names them, if given)."""
+def _library(path: Path, kits: dict[str, str] | None = None, alike: tuple[str, ...] = ()) -> Database:
+    """Five games whose segments are random vectors (the same ones for the games named
+    ``alike``: look-alike matches); goals labelled, their sides in the ``team`` attribute
+    (as ``kits`` names them, if given)."""
     kits = kits or {"home": "home", "away": "away"}
     rng = np.random.default_rng(3)
+    shared = rng.standard_normal((60, DIM)).astype(np.float32)
     db = Database.open(path, fast_options())
     db.create_collection("games", EmbeddingSpace(DIM))
     for video, goals in GAMES.items():
         scorers = dict(goals)
         db.create_video("games", video)
-        vectors = rng.standard_normal((60, DIM)).astype(np.float32)
+        vectors = shared if video in alike else rng.standard_normal((60, DIM)).astype(np.float32)
         rows = [
             SegmentInput(
                 video, i * 2000, (i + 1) * 2000, vectors[i], "",
@@ -192,6 +194,18 @@ def test_videos_holding_the_result_rank_first(tmp_path: Path, text: str, first: 
         assert set(videos[: len(first)]) == first, reason
         assert len(videos) == len(GAMES)  # the others follow: a result orders, it does not filter
         assert f"{len(first)} of 5 videos hold '{parsed.result.describe()}' ('goal' events by 'team')" in reason
+    finally:
+        db.close()
+
+
+def test_look_alike_matches_holding_the_result_both_rank_first(tmp_path: Path) -> None:
+    """Two draws whose videos look alike (near duplicates, as averages of a sport's
+    footage are): the joint rerank moved the second below the wins; a result ranks by
+    what the videos hold, so both come first."""
+    db = _library(tmp_path, alike=("goalless", "score-draw"))
+    try:
+        videos, reason, _ = _routed(db, "a draw")
+        assert set(videos[:2]) == {"goalless", "score-draw"}, reason
     finally:
         db.close()
 
