@@ -414,10 +414,16 @@ def _event(t: _Tokens) -> str:
     # A count with no level to count in ("at least 2 goals") stays whole: not "least 2 goals".
     while keep and t.words[keep[0]] in _EDGE and not _count_words(t, keep[0]):
         keep.pop(0)
-    while keep and t.words[keep[-1]] in _EDGE:
+    # "kick-off", "throw-in": a link word hyphened to the word before is part of it.
+    while keep and t.words[keep[-1]] in _EDGE and not (len(keep) > 1 and _hyphened(t, keep[-2], keep[-1])):
         keep.pop()
     parts = [_lead(t, i, bool(n) and keep[n - 1] == i - 1) + t.text[slice(*t.spans[i])] for n, i in enumerate(keep)]
     return " ".join("".join(parts).split())
+
+
+def _hyphened(t: _Tokens, before: int, i: int) -> bool:
+    """Whether word ``i`` is joined to word ``before`` (the one before it) by a hyphen."""
+    return before == i - 1 and t.gap(i) in ("-", "\u2010", "\u2011")
 
 
 def _lead(t: _Tokens, i: int, joined: bool) -> str:

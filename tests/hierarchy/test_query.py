@@ -169,6 +169,12 @@ def test_count(text: str, count: CountPredicate | None, counted: str) -> None:
         (ANET, "man is seen speaking to the camera and leads into him playing the drums"),
         ("at least 2 goals", "at least 2 goals"),  # no level to count in: the words stay whole
         ("at most one booking", "at most one booking"),
+        # A link word hyphened to the word before is part of it, not an end to trim.
+        ("kick-off", "kick-off"),
+        ("a throw-in", "throw-in"),
+        ("every kick-off of match-0001", "kick-off"),
+        ("the first kick-off of the second half", "first kick-off"),
+        ("a goal kick in", "goal kick"),
     ),
 )
 def test_event(text: str, event: str) -> None:
@@ -242,6 +248,7 @@ def test_every_asks_for_all_the_events(text: str, every: bool, event: str) -> No
         ("an infringement and then a second look at it", ("infringement", "a second look at it")),
         ("a foul, then a replay", ("foul", "a replay")),
         ("a corner kick followed by a goal", ("corner kick", "a goal")),
+        ("a goal followed by a kick-off", ("goal", "a kick-off")),
         ("the camera then spins in a circle", ()),  # an adverb: one moment
         ("She scrubs and then wipes down the sink.", ()),  # a full sentence: a description
         ("a cross then a header then a save", ()),  # more than two events
