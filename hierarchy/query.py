@@ -265,7 +265,7 @@ def _head(t: _Tokens, start: int, mentions: list[_Mention]) -> _Mention | None:
 def _container(t: _Tokens, m: _Mention) -> bool:
     """Whether ``m`` closes a phrase such as "in the first half" or "of this match"."""
     j = m.start - 1
-    while t.word(j) in _NP_LEAD - _DETS:
+    while t.word(j) in _NP_LEAD - _DETS or _NTH.fullmatch(t.word(j)):  # "the second half", "the 2nd half"
         j -= 1
     return t.word(j) in _DETS and t.word(j - 1) in _CONTAINER_PREPS
 

@@ -195,6 +195,7 @@ def test_a_scope_alone_embeds_the_whole_text_and_names_the_video() -> None:
 def test_container_phrases_are_reported_as_within() -> None:
     assert parse("the last possession of the game").within == Level.VIDEO
     assert parse("several fouls in the first half").within == Level.HALF
+    assert parse("the first possession of the 2nd half").explain().endswith("within half 2; event 'possession'")
     assert parse("a half with several fouls").within is None
 
 
@@ -202,6 +203,8 @@ def test_container_phrases_are_reported_as_within() -> None:
     ("text", "scope", "part"),
     cases(
         ("a goal in the second half", None, (Level.HALF, 2)),
+        ("a goal in the 2nd half", None, (Level.HALF, 2)),  # an ordinal in digits names it too
+        ("corners in the 1st half", None, (Level.HALF, 1)),
         ("corners after the interval", None, (Level.HALF, 2)),
         ("a save in the first half of match-0001", None, (Level.HALF, 1)),
         ("a long home possession in the first half", Level.DRIVE, (Level.HALF, 1)),
@@ -210,6 +213,7 @@ def test_container_phrases_are_reported_as_within() -> None:
         ("everything before the interval", Level.HALF, None),
         ("several fouls in the first half", Level.HALF, None),
         ("the first possession of the second half", Level.DRIVE, None),
+        ("the first possession of the 2nd half", Level.DRIVE, None),
         ("a match with a goal in the second half", Level.VIDEO, None),
     ),
 )
