@@ -67,6 +67,8 @@ _NOUNS = _levels({Level.SEGMENT: "moment instant clip segment snippet", Level.SC
 _NOUNS["seconds"] = (Level.SEGMENT, True)  # "second" alone is an ordinal
 _PAIRS = {("set", "piece"), ("set", "pieces"), ("build", "up")}  # scene nouns of two words
 _VERB_FORMS = set("plays moves attacks drives matches halves clips spells".split())  # also verbs: "he plays"
+# After a scope noun, a time it names, not the level: "a stoppage-time winner" is a goal.
+_A_TIME = {"time", "times"}
 _NOT_HALF = set("time times way volley volleys back backs chance chances hour dozen a an the".split())
 _ORDINALS = {w: i + 1 for i, w in enumerate("first second third fourth fifth sixth seventh eighth ninth tenth".split())}
 _ORDINALS |= {"opening": 1, "last": -1, "final": -1, "closing": -1, "latest": -1, "penultimate": -2}
@@ -218,7 +220,7 @@ def _mention_at(t: _Tokens, i: int, start: int) -> _Mention | None:
         return _Mention(i, i + 1, Level.SEGMENT, True)  # "a 30-second clip"
     if pair := (w, nxt) in _PAIRS:
         level, pure, plural = Level.SCENE, False, nxt.endswith("s")
-    elif w in _NOUNS and not (w == "half" and nxt in _NOT_HALF):
+    elif w in _NOUNS and not (w == "half" and nxt in _NOT_HALF) and nxt not in _A_TIME:
         (level, pure), plural = _NOUNS[w], w.endswith("s")
     else:
         return None

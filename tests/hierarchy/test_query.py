@@ -46,6 +46,9 @@ def cases(*rows: tuple) -> list:
         ("the moment the hosts score", Level.SEGMENT),
         ("a 30-second clip of the crowd", Level.SEGMENT),
         ("a match with a stoppage-time winner", Level.VIDEO),
+        ("a stoppage-time winner", None),  # a time the noun names, not a stoppage: the goal
+        ("an injury time goal", None),
+        ("a long stoppage", Level.SCENE),
         ("a match with three goals", Level.VIDEO),
         ("the first corner of the match", Level.VIDEO),
         ("a goalless draw", Level.VIDEO),
