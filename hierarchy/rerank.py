@@ -10,6 +10,8 @@ answers in their new order, possibly fewer. Built in:
   left. Near-duplicates (cosine at or above ``NEAR_DUPLICATE`` to a better answer, i.e.
   the same moment shown twice, a replay) always move below every distinct answer; with a
   ``diversity`` above 0, every answer also pays for its likeness to the answers above it;
+- ``tiered``: ``joint`` within each tier of a routed ranking (scores ``TIER`` apart: a
+  game result held, the side named), the tiers kept in order; chosen for such routes;
 - ``none``: the ranking unchanged.
 
 ``register`` adds another under a new name; the request's ``reranker`` field picks one.
@@ -34,7 +36,7 @@ import bisect
 import itertools
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -93,14 +95,17 @@ def applies(query: SearchQuery) -> bool:
 
 def chosen(name: str, route: Route) -> str:
     """The reranker a ranking is given: the one the request names, else ``overlap`` for a
-    ranking by what nodes hold or who plays: a count ("the half with the most corners"),
-    a game result ("a draw") or a side ("a long home possession"). Halves, matches and
-    drives are averages, near duplicates of each other, and the joint rerank moved an
-    8-corner half below a 7, a 2-2 draw below two wins, the other side's drives above the
-    named side's. Else the default."""
+    ranking by a count ("the half with the most corners"), ``tiered`` for one that a game
+    result ("a draw") or a side ("a long home possession") lifts, else the default.
+    Halves, matches and drives are averages, near duplicates of each other: the joint
+    rerank moved an 8-corner half below a 7, a 2-2 draw below two wins, the other side's
+    drives above the named side's."""
     parse = route.parse
-    by_holding = parse is not None and (parse.count is not None or parse.result is not None or bool(parse.side))
-    return name or ("overlap" if by_holding else DEFAULT)
+    if name or parse is None:
+        return name or DEFAULT
+    if parse.count is not None:
+        return "overlap"
+    return "tiered" if parse.result is not None or parse.side else DEFAULT
 
 
 def drops_overlaps(name: str) -> bool:
@@ -281,6 +286,29 @@ def joint(found: Candidates) -> list[Ranked]:
     return _distinct_first(found, _not_overlapping(found))
 
 
+# What a route adds to the calibrated score of the answers it lifts (a result held, the
+# side named; -100 the other side's): answers that many apart are in different tiers.
+TIER = 100.0
+
+
+def tiered(found: Candidates) -> list[Ranked]:
+    """``joint`` inside each tier of the ranking (answers whose scores round to the same
+    multiple of ``TIER``), the tiers in their order: near-duplicates move down, and the
+    answers that hold a result or the side named stay above the others."""
+    out: list[Ranked] = []
+    for _, group in itertools.groupby(_not_overlapping(found), key=lambda item: round(item.score / TIER)):
+        wanted = None if found.wanted is None else found.wanted - len(out)
+        if found.diversity > 0.0:
+            kept = list(group)
+            out += kept if len(kept) < 2 else diversify(kept, found.vectors(kept), found.diversity)
+        else:
+            out += _distinct_first(replace(found, wanted=wanted), group)
+        if found.wanted is not None and len(out) >= found.wanted:
+            break
+    return out
+
+
 register("joint", joint, drops_overlaps=True, stops_early=True)
+register("tiered", tiered, drops_overlaps=True, stops_early=True)
 register("overlap", suppress_overlaps, drops_overlaps=True, stops_early=True)
 register("none", lambda found: list(found.ranked))

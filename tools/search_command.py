@@ -104,7 +104,7 @@ def search(
         bool, typer.Option("--group-by-video", help="Answer with videos (--top-k of them), each with its best hits.")
     ] = False,
     group_size: Annotated[int, typer.Option(max=MAX_COUNT, help="Hits per video when grouping (0 means 3).")] = 0,
-    reranker: Annotated[str, typer.Option(help="joint (default), overlap or none.")] = "",
+    reranker: Annotated[str, typer.Option(help="joint (default), tiered, overlap or none.")] = "",
     diversity: Annotated[float, typer.Option(help="0-1: trade relevance for variety in the joint rerank.")] = 0.0,
     target: Target = DEFAULT_TARGET,
     token: Token = None,

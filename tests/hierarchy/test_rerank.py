@@ -52,6 +52,22 @@ def test_near_duplicates_move_below_distinct_answers() -> None:
     assert [r.score for r in out] == [10.0, 8.0, 7.0, 9.0], "scores are kept; only the order changes"
 
 
+@pytest.mark.parametrize("diversity", [0.0, 0.5])
+def test_tiered_moves_near_duplicates_down_inside_their_tier_only(diversity: float) -> None:
+    """A route lifts answers by a hundred (a result held, the side named): a replay of
+    the best lifted answer waits below the other lifted ones, not below the rest."""
+    scores = [101.0, 100.5, 100.2, 2.0, 1.5]  # 1 replays 0; 4 replays 3
+    ranked = [Ranked(k, Level.DRIVE, s, 0.5) for k, s in enumerate(scores)]
+    spans = {k: (f"v{k}", 0, 2000) for k in range(5)}
+    vectors = np.array([[1, 0, 0, 0], [0.999, 0.0447, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0.999, 0.0447]])
+    vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+    found = candidates(ranked, spans, vectors, diversity)
+    assert [r.key for r in rerank.joint(found)][:3] == [0, 2, 3]  # the joint rerank crosses tiers
+    assert [r.key for r in rerank.tiered(found)] == [0, 2, 1, 3, 4]
+    for wanted in range(1, 6):  # a page wanting fewer gets the beginning of the same order
+        assert [r.key for r in rerank.tiered(replace(found, wanted=wanted))][:wanted] == [0, 2, 1, 3, 4][:wanted]
+
+
 def test_without_duplicates_zero_diversity_keeps_the_order() -> None:
     ranked = [Ranked(k, Level.SEGMENT, 10.0 - k, 0.5) for k in range(5)]
     spans = {k: (f"v{k}", 0, 2000) for k in range(5)}
