@@ -131,7 +131,7 @@ _LEAD = re.compile(r"^\W*(?:please\s+)?(?:(?:find|show|give|get|fetch|search|loo
                    r"(?:\s+for)?\s+|i\s+want\s+(?:to\s+see\s+)?)?(?:(?:every|any)thing\s+)?", re.I)  # fmt: skip
 _RESULT = re.compile(
     r"\b(?:(?:a|an|home|away|narrow|big|comfortable|late|\d+[-–]\d+)\s+win|victory|victories|defeat|"
-    r"(?:a|the|goalless|scoreless|score|\d+[-–]\d+)\s+draw|stalemate|thrashing|clean\s+sheet|scoreline|"
+    r"(?:a|the|goalless|scoreless|score|nil[-\s]nil|\d+[-–]\d+)\s+draw|stalemate|thrashing|clean\s+sheet|scoreline|"
     r"honou?rs\s+even|versus|vs)\b|\bhosting\s+(?-i:[A-Z])", re.I)  # fmt: skip
 _HOLD = re.compile(r"\b(?:ha(?:ve|s|d|ving)|keep(?:s|ing)?|kept|hold(?:s|ing)?|held|retain\w*)\s+(?:the\s+ball|"
                    r"possession)\b|\bon\s+the\s+ball\b", re.I)  # fmt: skip

@@ -52,6 +52,7 @@ def cases(*rows: tuple) -> list:
         ("a match with three goals", Level.VIDEO),
         ("the first corner of the match", Level.VIDEO),
         ("a goalless draw", Level.VIDEO),
+        ("a nil-nil draw", Level.VIDEO),  # as the result reader words it
         ("a 2-1 win for the hosts", Level.VIDEO),
         ("Duncliffe hosting Stonehaven Harriers", Level.VIDEO),
         ("corner kick", None),
