@@ -224,6 +224,31 @@ def test_a_collection_deleted_during_an_ingest_is_not_said_to_keep_what_it_store
         assert typo.returncode == 1 and "does not exist" in said and "is gone" not in said, said
 
 
+def test_a_server_that_stops_serving_mid_ingest_is_told_to_rerun_the_same_command(
+    address: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hierarchy.db import Database
+    from hierarchy.errors import Unavailable
+
+    append, calls = Database.append_segments, itertools.count()
+
+    def recovering_at_the_second_batch(db: Database, collection: str, *args: Any, **kwargs: Any) -> Any:
+        if collection == "halted" and next(calls) == 1:
+            raise Unavailable("the server is recovering its indexes; try again shortly")
+        return append(db, collection, *args, **kwargs)
+
+    monkeypatch.setattr(Database, "append_segments", recovering_at_the_second_batch)
+    data = _write(tmp_path / "rows.jsonl", [_segment("h", i) for i in range(6)])
+    with StrataClient(address) as client:
+        client.create_collection("halted", dimension=4)
+        out = _run(address, "ingest", "halted", str(data), "--batch-size", "3")
+        said = " ".join(out.stderr.split())
+        assert out.returncode == 1 and "UNAVAILABLE" in said, said
+        assert "run the same command once it serves again" in said and "the 3 segments before its batch" in said
+        again = _run(address, "ingest", "halted", str(data), "--batch-size", "3")
+        assert again.returncode == 0 and "(3 already present)" in again.stdout, again.stdout + again.stderr
+
+
 def _another_client_writes_after_create(monkeypatch: pytest.MonkeyPatch, address: str, collection: str) -> None:
     """Once video r of ``collection`` is created, another client stores its segment 4."""
     from hierarchy.db import Database
