@@ -125,6 +125,12 @@ def test_capped_scores_never_rise_and_keep_the_running_best(scores: list[float])
     assert [r.score for r in out] == [min(scores[: i + 1]) for i in range(len(scores))]
 
 
+def test_a_plug_ins_nan_score_does_not_lift_the_cap_after_it() -> None:
+    ranked = [Ranked(k, Level.SEGMENT, s, s) for k, s in enumerate([0.9, float("nan"), 0.95])]
+    out = rerank.capped(ranked)
+    assert out[0].score == 0.9 and np.isnan(out[1].score) and out[2].score == 0.9
+
+
 def test_rerankers_are_plug_ins_chosen_by_name() -> None:
     assert {"joint", "overlap", "none"} <= set(rerank.names())
     assert rerank.get("") is rerank.get(rerank.DEFAULT)
