@@ -11,7 +11,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -199,19 +199,25 @@ def test_a_batch_past_its_timeout_is_dropped_and_a_longer_timeout_stores_it(
         assert client.get_video("slow", "t").segment_count == 6
 
 
-def test_a_collection_deleted_during_an_ingest_is_not_said_to_keep_what_it_stored(
-    address: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _before_second_batch(monkeypatch: pytest.MonkeyPatch, collection: str, act: Callable[[Any], None]) -> None:
+    """Run ``act`` on the server's database as ``collection``'s second batch arrives,
+    before that batch is appended (it may raise: the batch's refusal)."""
     from hierarchy.db import Database
 
     append, calls = Database.append_segments, itertools.count()
 
-    def deleted_before_the_second_batch(db: Database, collection: str, *args: Any, **kwargs: Any) -> Any:
-        if collection == "gone" and next(calls) == 1:
-            db.delete_collection(collection)
-        return append(db, collection, *args, **kwargs)
+    def acting_at_the_second_batch(db: Database, name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == collection and next(calls) == 1:
+            act(db)
+        return append(db, name, *args, **kwargs)
 
-    monkeypatch.setattr(Database, "append_segments", deleted_before_the_second_batch)
+    monkeypatch.setattr(Database, "append_segments", acting_at_the_second_batch)
+
+
+def test_a_collection_deleted_during_an_ingest_is_not_said_to_keep_what_it_stored(
+    address: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _before_second_batch(monkeypatch, "gone", lambda db: db.delete_collection("gone"))
     data = _write(tmp_path / "rows.jsonl", [_segment("g", i) for i in range(6)])
     with StrataClient(address) as client:
         client.create_collection("gone", dimension=4)
@@ -227,17 +233,12 @@ def test_a_collection_deleted_during_an_ingest_is_not_said_to_keep_what_it_store
 def test_a_server_that_stops_serving_mid_ingest_is_told_to_rerun_the_same_command(
     address: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hierarchy.db import Database
     from hierarchy.errors import Unavailable
 
-    append, calls = Database.append_segments, itertools.count()
+    def recovering(db: Any) -> None:
+        raise Unavailable("the server is recovering its indexes; try again shortly")
 
-    def recovering_at_the_second_batch(db: Database, collection: str, *args: Any, **kwargs: Any) -> Any:
-        if collection == "halted" and next(calls) == 1:
-            raise Unavailable("the server is recovering its indexes; try again shortly")
-        return append(db, collection, *args, **kwargs)
-
-    monkeypatch.setattr(Database, "append_segments", recovering_at_the_second_batch)
+    _before_second_batch(monkeypatch, "halted", recovering)
     data = _write(tmp_path / "rows.jsonl", [_segment("h", i) for i in range(6)])
     with StrataClient(address) as client:
         client.create_collection("halted", dimension=4)
